@@ -1,0 +1,2 @@
+import Raft
+print("RaftBench: \(Term(1))")

@@ -1,0 +1,2 @@
+import StreamLog
+print("StreamLogBench: \(StreamSequence(1))")

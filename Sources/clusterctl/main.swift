@@ -1,0 +1,2 @@
+import NATSClient
+print("clusterctl: no commands yet")

@@ -1,0 +1,2 @@
+import ClusterServer
+print("clusterd \(ServerVersion.clusterd)")

@@ -1,0 +1,7 @@
+import XCTest
+
+final class ChaosHarnessTests: XCTestCase {
+    func test_seedParsing() {
+        XCTAssertEqual(UInt64("42"), 42)
+    }
+}
