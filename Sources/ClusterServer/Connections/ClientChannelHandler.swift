@@ -1,0 +1,260 @@
+import Foundation
+import NIOCore
+
+/// Thin NIO handler for a client connection: decode ops, act on them, keep the connection
+/// alive. State that publishers on other threads see lives in `ClientConnection`.
+final class ClientChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private unowned let server: NATSServer
+    private var connection: ClientConnection!
+    private var parser: ClientProtocolParser
+    private var cumulation: ByteBuffer?
+    private var closing = false
+    private var pingTask: RepeatedTask?
+    private var authTimeout: Scheduled<Void>?
+    private var batchInMsgs = 0
+    private var batchInBytes = 0
+
+    init(server: NATSServer) {
+        self.server = server
+        self.parser = ClientProtocolParser(maxControlLine: server.options.maxControlLine,
+                                           maxPayload: server.options.maxPayload)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let conn = server.register(channel: context.channel)
+        connection = conn
+        guard server.admit(conn) else {
+            server.logger.warning("\(conn.logPrefix) - Maximum connections exceeded")
+            closing = true
+            conn.sendErrorAndClose("maximum connections exceeded")
+            return
+        }
+        conn.send(server.infoLine(for: conn))
+        let opts = server.options
+        if opts.authRequired {
+            authTimeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(opts.authTimeoutSeconds * 1000))) {
+                [weak self] in self?.authTimedOut()
+            }
+        }
+        let interval = TimeAmount.milliseconds(Int64(opts.pingIntervalSeconds * 1000))
+        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) {
+            [weak self] _ in self?.pingTick()
+        }
+        server.logger.debug("\(conn.logPrefix) - Client connection created")
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pingTask?.cancel()
+        authTimeout?.cancel()
+        guard let conn = connection else { return }
+        conn.teardown()
+        server.unregister(conn)
+        server.logger.debug("\(conn.logPrefix) - Client connection closed")
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if closing { return }
+        var buffer = unwrapInboundIn(data)
+        if var pending = cumulation {
+            pending.writeBuffer(&buffer)
+            buffer = pending
+            cumulation = nil
+        }
+        do {
+            while !closing, let op = try parser.next(&buffer) {
+                process(op)
+            }
+        } catch let error as ClientProtocolError {
+            protocolViolation(error)
+            return
+        } catch {
+            protocolViolation(.unknownOperation)
+            return
+        }
+        if buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            cumulation = buffer
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard let conn = connection else { return }
+        if batchInMsgs > 0 {
+            conn.inMsgs.wrappingIncrement(by: batchInMsgs, ordering: .relaxed)
+            conn.inBytes.wrappingIncrement(by: batchInBytes, ordering: .relaxed)
+            server.stats.inMsgs.wrappingIncrement(by: batchInMsgs, ordering: .relaxed)
+            server.stats.inBytes.wrappingIncrement(by: batchInBytes, ordering: .relaxed)
+            batchInMsgs = 0
+            batchInBytes = 0
+        }
+        conn.noteActivity()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        guard let conn = connection else { return }
+        if context.channel.isWritable {
+            conn.unwritableSince = nil
+            conn.flushOutbound()
+        } else {
+            conn.unwritableSince = .now()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        server.logger.debug("\(connection?.logPrefix ?? "?") - Client connection error: \(error)")
+        context.close(promise: nil)
+    }
+
+    // MARK: - ops
+
+    private func process(_ op: ClientOp) {
+        let conn = connection!
+        if server.options.authRequired && !conn.connectReceived {
+            if case .connect = op {} else {
+                authViolation()
+                return
+            }
+        }
+        switch op {
+        case let .connect(json): handleConnect(json)
+        case let .pub(subject, reply, payload): handlePublish(subject, reply, nil, payload)
+        case let .hpub(subject, reply, headers, payload):
+            guard conn.options.headers else {
+                protocolViolation(.unknownOperation)
+                return
+            }
+            handlePublish(subject, reply, headers, payload)
+        case let .sub(subject, queue, sid): handleSubscribe(subject, queue, sid)
+        case let .unsub(sid, max):
+            conn.unsubscribe(sid: sid, max: max)
+            ok()
+        case .ping:
+            conn.send("PONG\r\n")
+        case .pong:
+            conn.pingsOutstanding = 0
+        case .info:
+            break
+        }
+    }
+
+    private func handleConnect(_ json: ByteBuffer) {
+        let conn = connection!
+        let opts: ConnectOptions
+        do {
+            opts = try JSONDecoder().decode(ConnectOptions.self, from: Data(json.readableBytesView))
+        } catch {
+            server.logger.debug("\(conn.logPrefix) - Bad CONNECT: \(error)")
+            protocolViolation(.unknownOperation)
+            return
+        }
+        if opts.proto < 0 || opts.proto > 1 {
+            fail("invalid client protocol")
+            return
+        }
+        if opts.noResponders && !opts.headers {
+            fail("no responders requires headers support")
+            return
+        }
+        if server.options.authRequired {
+            guard server.authenticate(opts) else {
+                authViolation()
+                return
+            }
+            authTimeout?.cancel()
+            authTimeout = nil
+        }
+        conn.connectReceived = true
+        conn.setConnectOptions(opts)
+        ok()
+    }
+
+    private func handlePublish(_ subject: String, _ reply: String?, _ headers: ByteBuffer?, _ payload: ByteBuffer) {
+        let conn = connection!
+        batchInMsgs += 1
+        batchInBytes += payload.readableBytes + (headers?.readableBytes ?? 0)
+        if conn.options.pedantic && !Subject.isValidLiteral(subject) {
+            conn.send("-ERR 'Invalid Publish Subject'\r\n")
+            return
+        }
+        let message = RoutedMessage(subject: subject, reply: reply, headers: headers, payload: payload)
+        let delivered = server.route(message, from: conn)
+        if delivered == 0, let reply, conn.options.noResponders, conn.options.headers {
+            sendNoResponders(reply: reply, subject: subject)
+        }
+        ok()
+    }
+
+    /// `NATS/1.0 503` to the requester's own reply subscription (nats-server `client.go`).
+    private func sendNoResponders(reply: String, subject: String) {
+        let conn = connection!
+        guard let sub = conn.ownSubscription(matching: reply) else { return }
+        var headers = conn.channel.allocator.buffer(capacity: 64)
+        headers.writeString("NATS/1.0 503\r\n\r\n")
+        let empty = conn.channel.allocator.buffer(capacity: 0)
+        _ = conn.deliver(RoutedMessage(subject: reply, reply: nil, headers: headers, payload: empty), to: sub)
+    }
+
+    private func handleSubscribe(_ subject: String, _ queue: String?, _ sid: String) {
+        let conn = connection!
+        guard Subject.isValidSubscription(subject) else {
+            conn.send("-ERR 'Invalid Subject'\r\n")
+            return
+        }
+        if let q = queue, q.isEmpty || q.utf8.contains(where: { $0 == 32 || $0 == 9 }) {
+            conn.send("-ERR 'Invalid Queue Name'\r\n")
+            return
+        }
+        _ = conn.addSubscription(subject: subject, queue: queue, sid: sid)
+        ok()
+    }
+
+    // MARK: - replies and failures
+
+    private func ok() {
+        if connection.options.verbose { connection.send("+OK\r\n") }
+    }
+
+    private func fail(_ text: String) {
+        closing = true
+        connection.sendErrorAndClose(text)
+    }
+
+    private func authViolation() {
+        server.noteAuthFailure(connection)
+        fail("Authorization Violation")
+    }
+
+    private func authTimedOut() {
+        guard !connection.connectReceived, !closing else { return }
+        server.logger.notice("\(connection.logPrefix) - Authentication Timeout")
+        fail("Authentication Timeout")
+    }
+
+    private func protocolViolation(_ error: ClientProtocolError) {
+        closing = true
+        server.logger.notice("\(connection.logPrefix) - Client parser ERROR: \(error)")
+        if let text = error.errText {
+            connection.sendErrorAndClose(text)
+        } else {
+            connection.channel.close(promise: nil)
+        }
+    }
+
+    private func pingTick() {
+        guard let conn = connection, !closing else { return }
+        if let since = conn.unwritableSince,
+           NIODeadline.now() - since > .milliseconds(Int64(server.options.writeDeadlineSeconds * 1000)) {
+            conn.closeAsSlowConsumer()
+            return
+        }
+        if conn.pingsOutstanding >= server.options.pingMax {
+            server.logger.debug("\(conn.logPrefix) - Stale Client Connection - Closing")
+            fail("Stale Connection")
+            return
+        }
+        conn.pingsOutstanding += 1
+        conn.send("PING\r\n")
+    }
+}

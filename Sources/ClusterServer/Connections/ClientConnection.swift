@@ -1,0 +1,250 @@
+import Atomics
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// One client connection's server-side state.
+///
+/// Threading: protocol handling runs on the channel's event loop. Publishers on any thread
+/// deliver into `outbound` under `lock`; the first delivery after a flush schedules one flush
+/// task on the connection's loop, so a burst costs one hop, not one per message.
+final class ClientConnection: MessageSink, @unchecked Sendable {
+    let id: UInt64
+    let channel: Channel
+    let eventLoop: EventLoop
+    unowned let server: NATSServer
+    let remoteHost: String
+    let remotePort: Int
+    let startedAt = Date()
+    private let maxPending: Int
+
+    // Guarded by `lock`.
+    private let lock = NIOLock()
+    private var outbound: ByteBuffer
+    private var flushScheduled = false
+    private var closed = false
+    private var slowConsumer = false
+    private var supportsHeaders = false
+    private var subscriptions: [String: Subscription] = [:]
+    private var outMsgs = 0
+    private var outBytes = 0
+    private var clientName = ""
+    private var clientLang = ""
+    private var clientVersion = ""
+    private var lastActivity = Date()
+
+    // Own event loop only.
+    var connectReceived = false
+    var options = ConnectOptions()
+    var pingsOutstanding = 0
+    var unwritableSince: NIODeadline?
+    var matchCache = MatchCache()
+    var rng: SplitMix64
+    let inMsgs = ManagedAtomic<Int>(0)
+    let inBytes = ManagedAtomic<Int>(0)
+
+    init(id: UInt64, channel: Channel, server: NATSServer) {
+        self.id = id
+        self.channel = channel
+        self.eventLoop = channel.eventLoop
+        self.server = server
+        self.maxPending = server.options.maxPending
+        self.outbound = channel.allocator.buffer(capacity: 4096)
+        self.rng = SplitMix64(seed: id &* 0x2545_F491_4F6C_DD1D)
+        let remote = channel.remoteAddress
+        self.remoteHost = remote?.ipAddress ?? "unknown"
+        self.remotePort = remote?.port ?? 0
+    }
+
+    /// `host:port - cid:N` as nats-server prefixes its client log lines.
+    var logPrefix: String { "\(remoteHost):\(remotePort) - cid:\(id)" }
+
+    // MARK: - delivery (any thread)
+
+    func deliver(_ message: RoutedMessage, to sub: Subscription) -> Bool {
+        var reachedMax = false
+        var schedule = false
+        let accepted: Bool = lock.withLock {
+            if closed || slowConsumer { return false }
+            if sub.maxMessages > 0 && sub.delivered >= sub.maxMessages { return false }
+            sub.delivered += 1
+            if sub.maxMessages > 0 && sub.delivered >= sub.maxMessages {
+                reachedMax = true
+                if subscriptions[sub.sid] === sub { subscriptions[sub.sid] = nil }
+            }
+            MessageEncoder.writeMessage(into: &outbound, subject: message.subject, sid: sub.sid,
+                                        reply: message.reply, headers: message.headers,
+                                        payload: message.payload, receiverSupportsHeaders: supportsHeaders)
+            outMsgs += 1
+            outBytes += message.payload.readableBytes + (supportsHeaders ? (message.headers?.readableBytes ?? 0) : 0)
+            if outbound.readableBytes > maxPending { slowConsumer = true }
+            if !flushScheduled {
+                flushScheduled = true
+                schedule = true
+            }
+            return true
+        }
+        if reachedMax { server.sublist.remove(sub) }
+        if schedule { eventLoop.execute { self.flushOutbound() } }
+        return accepted
+    }
+
+    /// Queues protocol bytes (PONG, +OK, -ERR, INFO) in order with messages.
+    func send(_ text: String) {
+        var schedule = false
+        lock.withLock {
+            if closed { return }
+            outbound.writeString(text)
+            if !flushScheduled {
+                flushScheduled = true
+                schedule = true
+            }
+        }
+        if schedule { eventLoop.execute { self.flushOutbound() } }
+    }
+
+    /// Writes what is queued, if the socket can take it. On the connection's loop.
+    func flushOutbound() {
+        eventLoop.assertInEventLoop()
+        var toWrite: ByteBuffer?
+        var slow = false
+        lock.withLock {
+            flushScheduled = false
+            if slowConsumer {
+                slow = true
+                return
+            }
+            guard !closed, outbound.readableBytes > 0, channel.isWritable else { return }
+            toWrite = outbound
+            outbound = channel.allocator.buffer(capacity: min(max(4096, outbound.readableBytes), 1 << 20))
+        }
+        if slow {
+            closeAsSlowConsumer()
+            return
+        }
+        if let buffer = toWrite { channel.writeAndFlush(buffer, promise: nil) }
+    }
+
+    func closeAsSlowConsumer() {
+        let first: Bool = lock.withLock {
+            if closed { return false }
+            closed = true
+            return true
+        }
+        guard first else { return }
+        server.stats.slowConsumers.wrappingIncrement(ordering: .relaxed)
+        server.logger.notice("\(logPrefix) - Slow Consumer Detected: MaxPending of \(maxPending) Exceeded")
+        channel.close(promise: nil)
+    }
+
+    /// Sends `-ERR '<text>'`, flushes everything queued before it, then closes.
+    func sendErrorAndClose(_ text: String) {
+        eventLoop.assertInEventLoop()
+        var buffer: ByteBuffer?
+        lock.withLock {
+            if closed { return }
+            MessageEncoder.writeError(into: &outbound, text)
+            buffer = outbound
+            outbound = self.channel.allocator.buffer(capacity: 0)
+            closed = true
+        }
+        guard let b = buffer else { return }
+        let ch = self.channel
+        ch.writeAndFlush(b).whenComplete { _ in ch.close(promise: nil) }
+    }
+
+    // MARK: - subscriptions (own loop)
+
+    func setConnectOptions(_ opts: ConnectOptions) {
+        options = opts
+        lock.withLock {
+            supportsHeaders = opts.headers
+            clientName = opts.name ?? ""
+            clientLang = opts.lang ?? ""
+            clientVersion = opts.version ?? ""
+        }
+    }
+
+    /// Adds a subscription; returns nil when the sid is already in use (ignored, as nats does).
+    func addSubscription(subject: String, queue: String?, sid: String) -> Subscription? {
+        let sub = Subscription(subject: subject, queue: queue, sid: sid, sink: self, ownerID: id)
+        let added: Bool = lock.withLock {
+            if closed || subscriptions[sid] != nil { return false }
+            subscriptions[sid] = sub
+            return true
+        }
+        guard added else { return nil }
+        server.sublist.insert(sub)
+        return sub
+    }
+
+    /// UNSUB: removes now, or once `max` messages in total were delivered.
+    func unsubscribe(sid: String, max: Int?) {
+        let toRemove: Subscription? = lock.withLock {
+            guard let sub = subscriptions[sid] else { return nil }
+            if let max, max > 0, max > sub.delivered {
+                sub.maxMessages = max
+                return nil
+            }
+            subscriptions[sid] = nil
+            return sub
+        }
+        if let sub = toRemove { server.sublist.remove(sub) }
+    }
+
+    /// The connection's own subscription for `subject`, for no-responders replies.
+    func ownSubscription(matching subject: String) -> Subscription? {
+        let result = matchCache.result(for: subject, in: server.sublist)
+        return result.plain.first { $0.ownerID == id } ?? result.queues.lazy.flatMap { $0 }.first { $0.ownerID == id }
+    }
+
+    /// Marks the connection closed and drops its subscriptions. Idempotent.
+    func teardown() {
+        let subs: [Subscription] = lock.withLock {
+            closed = true
+            let all = Array(subscriptions.values)
+            subscriptions.removeAll()
+            return all
+        }
+        for sub in subs { server.sublist.remove(sub) }
+    }
+
+    func noteActivity() {
+        lock.withLock { lastActivity = Date() }
+    }
+
+    var isClosed: Bool { lock.withLock { closed } }
+
+    // MARK: - monitoring (any thread)
+
+    func snapshot(includeSubscriptions: Bool) -> ConnectionSnapshot {
+        lock.withLock {
+            ConnectionSnapshot(
+                cid: id, ip: remoteHost, port: remotePort, start: startedAt, lastActivity: lastActivity,
+                pendingBytes: outbound.readableBytes, inMsgs: inMsgs.load(ordering: .relaxed),
+                outMsgs: outMsgs, inBytes: inBytes.load(ordering: .relaxed), outBytes: outBytes,
+                subscriptionCount: subscriptions.count, name: clientName, lang: clientLang,
+                version: clientVersion,
+                subjects: includeSubscriptions ? subscriptions.values.map(\.subject).sorted() : nil)
+        }
+    }
+}
+
+/// What `/connz` reports of one connection.
+struct ConnectionSnapshot {
+    var cid: UInt64
+    var ip: String
+    var port: Int
+    var start: Date
+    var lastActivity: Date
+    var pendingBytes: Int
+    var inMsgs: Int
+    var outMsgs: Int
+    var inBytes: Int
+    var outBytes: Int
+    var subscriptionCount: Int
+    var name: String
+    var lang: String
+    var version: String
+    var subjects: [String]?
+}

@@ -1,0 +1,208 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOHTTP1
+
+/// Builds the bodies of the monitoring endpoints with nats-server's field names.
+final class MonitoringEndpoints: @unchecked Sendable {
+    private unowned let server: NATSServer
+    private let metrics: MetricsExporter
+    private let cpu = CPUSampler()
+
+    init(server: NATSServer) {
+        self.server = server
+        self.metrics = MetricsExporter()
+    }
+
+    func respond(to uri: String) -> MonitoringResponse {
+        let (path, query) = Self.split(uri)
+        switch path {
+        case "/", "": return text(200, "clusterd monitoring: /healthz /varz /connz /subsz /routez /metrics\n")
+        case "/healthz": return healthz(query)
+        case "/varz": return json(varz())
+        case "/connz": return json(connz(query))
+        case "/subsz", "/subscriptionsz": return json(subsz(query))
+        case "/routez": return json(routez())
+        case "/metrics":
+            return MonitoringResponse(status: .ok, contentType: "text/plain; version=0.0.4",
+                                      body: metrics.render(server, rssBytes: Self.residentBytes()))
+        default: return text(404, "404 page not found\n")
+        }
+    }
+
+    // MARK: - endpoints
+
+    private func healthz(_ query: [String: String]) -> MonitoringResponse {
+        let ready = server.clientPort != 0
+        let body: [String: Any] = ready ? ["status": "ok"] : ["status": "unavailable", "error": "server not ready"]
+        return MonitoringResponse(status: ready ? .ok : .serviceUnavailable, contentType: "application/json",
+                                  body: Self.encode(body))
+    }
+
+    func varz() -> [String: Any] {
+        let o = server.options
+        let out = server.outMsgsTotal
+        let now = Date()
+        var v: [String: Any] = [
+            "server_id": server.serverID, "server_name": server.serverName,
+            "version": ServerVersion.nats, "proto": 1, "go": "swift", "host": o.host, "port": server.clientPort,
+            "auth_required": o.authRequired, "max_connections": o.maxConnections,
+            "ping_interval": Int64(o.pingIntervalSeconds * 1e9), "ping_max": o.pingMax,
+            "http_host": o.httpHost, "http_port": server.monitoringPort,
+            "auth_timeout": o.authTimeoutSeconds, "max_control_line": o.maxControlLine,
+            "max_payload": o.maxPayload, "max_pending": o.maxPending,
+            "write_deadline": Int64(o.writeDeadlineSeconds * 1e9),
+            "start": Self.rfc3339(server.startTime), "now": Self.rfc3339(now),
+            "uptime": Self.goDuration(now.timeIntervalSince(server.startTime)),
+            "mem": Self.residentBytes(), "cores": ProcessInfo.processInfo.activeProcessorCount,
+            "cpu": cpu.sample(),
+            "connections": server.connectionCount,
+            "total_connections": server.stats.totalConnections.load(ordering: .relaxed),
+            "routes": 0, "remotes": 0, "leafnodes": 0,
+            "in_msgs": server.stats.inMsgs.load(ordering: .relaxed),
+            "in_bytes": server.stats.inBytes.load(ordering: .relaxed),
+            "out_msgs": out.msgs, "out_bytes": out.bytes,
+            "slow_consumers": server.stats.slowConsumers.load(ordering: .relaxed),
+            "subscriptions": server.sublist.count,
+            "config_load_time": Self.rfc3339(server.configLoadTime),
+        ]
+        if let name = o.clusterName {
+            v["cluster"] = ["name": name, "addr": o.clusterHost ?? "", "cluster_port": o.clusterPort ?? 0,
+                            "urls": o.routes]
+        }
+        if o.jetStream {
+            v["jetstream"] = ["config": ["max_memory": o.maxMemoryStore, "max_storage": o.maxFileStore,
+                                         "store_dir": o.storeDirectory ?? ""]]
+        }
+        return v
+    }
+
+    private func connz(_ query: [String: String]) -> [String: Any] {
+        let includeSubs = query["subs"] == "1" || query["subs"] == "true" || query["subs"] == "detail"
+        let offset = max(0, Int(query["offset"] ?? "") ?? 0)
+        let limit = max(1, Int(query["limit"] ?? "") ?? 1024)
+        let snaps = server.connections().map { $0.snapshot(includeSubscriptions: includeSubs) }.sorted { $0.cid < $1.cid }
+        let now = Date()
+        let page = snaps.dropFirst(offset).prefix(limit)
+        let list: [[String: Any]] = page.map { s in
+            var c: [String: Any] = [
+                "cid": s.cid, "kind": "Client", "type": "nats", "ip": s.ip, "port": s.port,
+                "start": Self.rfc3339(s.start), "last_activity": Self.rfc3339(s.lastActivity),
+                "uptime": Self.goDuration(now.timeIntervalSince(s.start)),
+                "idle": Self.goDuration(now.timeIntervalSince(s.lastActivity)),
+                "pending_bytes": s.pendingBytes, "in_msgs": s.inMsgs, "out_msgs": s.outMsgs,
+                "in_bytes": s.inBytes, "out_bytes": s.outBytes, "subscriptions": s.subscriptionCount,
+            ]
+            if !s.name.isEmpty { c["name"] = s.name }
+            if !s.lang.isEmpty { c["lang"] = s.lang }
+            if !s.version.isEmpty { c["version"] = s.version }
+            if let subjects = s.subjects { c["subscriptions_list"] = subjects }
+            return c
+        }
+        return ["server_id": server.serverID, "now": Self.rfc3339(now), "num_connections": list.count,
+                "total": snaps.count, "offset": offset, "limit": limit, "connections": list]
+    }
+
+    private func subsz(_ query: [String: String]) -> [String: Any] {
+        var s: [String: Any] = [
+            "server_id": server.serverID, "now": Self.rfc3339(Date()),
+            "num_subscriptions": server.sublist.count, "num_cache": server.sublist.cacheCount,
+        ]
+        if query["subs"] == "1" || query["subs"] == "true" {
+            var subs = server.sublist.all()
+            if let test = query["test"] { subs = subs.filter { Subject.matches(pattern: $0.subject, subject: test) } }
+            s["subscriptions_list"] = subs.map { sub -> [String: Any] in
+                var d: [String: Any] = ["subject": sub.subject, "sid": sub.sid, "cid": sub.ownerID]
+                if let q = sub.queue { d["qgroup"] = q }
+                return d
+            }
+            s["total"] = subs.count
+        }
+        return s
+    }
+
+    private func routez() -> [String: Any] {
+        ["server_id": server.serverID, "server_name": server.serverName, "now": Self.rfc3339(Date()),
+         "num_routes": 0, "routes": [[String: Any]]()]
+    }
+
+    // MARK: - helpers
+
+    private func json(_ object: [String: Any]) -> MonitoringResponse {
+        MonitoringResponse(status: .ok, contentType: "application/json", body: Self.encode(object))
+    }
+
+    private func text(_ code: Int, _ body: String) -> MonitoringResponse {
+        MonitoringResponse(status: HTTPResponseStatus(statusCode: code), contentType: "text/plain", body: body)
+    }
+
+    static func encode(_ object: [String: Any]) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: object,
+                                                     options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        else { return "{}" }
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    static func split(_ uri: String) -> (String, [String: String]) {
+        guard let q = uri.firstIndex(of: "?") else { return (uri, [:]) }
+        var query: [String: String] = [:]
+        for pair in uri[uri.index(after: q)...].split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+            let value = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+            query[key] = value
+        }
+        return (String(uri[..<q]), query)
+    }
+
+    static func rfc3339(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+
+    /// Go's `time.Duration.String()` shape, e.g. `1h2m3s`, `45.5s`.
+    static func goDuration(_ seconds: Double) -> String {
+        var s = max(0, seconds)
+        if s < 1 { return "\(Int(s * 1000))ms" }
+        var out = ""
+        let h = Int(s / 3600)
+        if h > 0 { out += "\(h)h"; s -= Double(h * 3600) }
+        let m = Int(s / 60)
+        if m > 0 || h > 0 { out += "\(m)m"; s -= Double(m * 60) }
+        return out + "\(Int(s))s"
+    }
+
+    /// Resident set size from /proc/self/statm (pages * page size).
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// Process CPU use (percent of one core) since the previous sample, from getrusage.
+final class CPUSampler: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var lastWall = Date()
+    private var lastCPU = CPUSampler.cpuSeconds()
+
+    func sample() -> Double {
+        lock.withLock {
+            let now = Date()
+            let cpu = Self.cpuSeconds()
+            let wall = now.timeIntervalSince(lastWall)
+            let pct = wall > 0 ? (cpu - lastCPU) / wall * 100 : 0
+            lastWall = now
+            lastCPU = cpu
+            return (pct * 10).rounded() / 10
+        }
+    }
+
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+    }
+}

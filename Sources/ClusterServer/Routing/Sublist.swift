@@ -1,0 +1,212 @@
+import Atomics
+
+/// The subscription index: a trie over subject tokens with `*` and `>` branches (the shape
+/// of nats-server's sublist), plus a bounded cache of match results.
+///
+/// Thread-safe. `generation` changes on every insert/remove so callers can keep lock-free
+/// per-connection caches and drop them when it moves.
+public final class Sublist: @unchecked Sendable {
+    private final class Node {
+        var next: Level?
+        var plain: [ObjectIdentifier: Subscription] = [:]
+        var queues: [String: [ObjectIdentifier: Subscription]] = [:]
+        var isEmpty: Bool { plain.isEmpty && queues.isEmpty && (next?.isEmpty ?? true) }
+    }
+
+    private final class Level {
+        var literal: [String: Node] = [:]
+        var star: Node?
+        var full: Node?
+        var isEmpty: Bool { literal.isEmpty && star == nil && full == nil }
+    }
+
+    private let lock = ReadWriteLock()
+    private let root = Level()
+    private var cache: [String: SublistResult] = [:]
+    private let cacheLimit: Int
+    private var subscriptionCount = 0
+    private let generationCounter = ManagedAtomic<UInt64>(0)
+
+    /// - Parameter cacheLimit: match results kept; the cache is cleared when it fills.
+    public init(cacheLimit: Int = 4096) {
+        precondition(cacheLimit > 0)
+        self.cacheLimit = cacheLimit
+    }
+
+    /// Moves on every change; a cached result taken at generation g is valid while it stays g.
+    public var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
+
+    public var count: Int { lock.withReadLock { subscriptionCount } }
+
+    public var cacheCount: Int { lock.withReadLock { cache.count } }
+
+    /// Adds `sub`. Its subject must be a valid subscription subject.
+    public func insert(_ sub: Subscription) {
+        let tokens = Self.tokens(sub.subject)
+        precondition(!tokens.isEmpty, "insert of an empty subject")
+        lock.withWriteLock {
+            var level = root
+            var node: Node! = nil
+            for (i, token) in tokens.enumerated() {
+                switch token {
+                case "*":
+                    if level.star == nil { level.star = Node() }
+                    node = level.star
+                case ">":
+                    if level.full == nil { level.full = Node() }
+                    node = level.full
+                default:
+                    if let n = level.literal[token] { node = n } else {
+                        node = Node()
+                        level.literal[token] = node
+                    }
+                }
+                if i < tokens.count - 1 {
+                    if node.next == nil { node.next = Level() }
+                    level = node.next!
+                }
+            }
+            let key = ObjectIdentifier(sub)
+            if let q = sub.queue {
+                node.queues[q, default: [:]][key] = sub
+            } else {
+                node.plain[key] = sub
+            }
+            subscriptionCount += 1
+            invalidateCache(for: sub.subject)
+            generationCounter.wrappingIncrement(ordering: .releasing)
+        }
+    }
+
+    /// Removes `sub`; returns false when it was not present.
+    @discardableResult
+    public func remove(_ sub: Subscription) -> Bool {
+        let tokens = Self.tokens(sub.subject)
+        return lock.withWriteLock {
+            var path: [(Level, String)] = []
+            var level = root
+            var node: Node?
+            for (i, token) in tokens.enumerated() {
+                switch token {
+                case "*": node = level.star
+                case ">": node = level.full
+                default: node = level.literal[token]
+                }
+                guard let n = node else { return false }
+                path.append((level, token))
+                if i < tokens.count - 1 {
+                    guard let next = n.next else { return false }
+                    level = next
+                }
+            }
+            guard let n = node else { return false }
+            let key = ObjectIdentifier(sub)
+            if let q = sub.queue {
+                guard n.queues[q]?.removeValue(forKey: key) != nil else { return false }
+                if n.queues[q]?.isEmpty == true { n.queues[q] = nil }
+            } else {
+                guard n.plain.removeValue(forKey: key) != nil else { return false }
+            }
+            subscriptionCount -= 1
+            prune(path)
+            invalidateCache(for: sub.subject)
+            generationCounter.wrappingIncrement(ordering: .releasing)
+            return true
+        }
+    }
+
+    /// The subscriptions interested in the literal `subject`.
+    public func match(_ subject: String) -> SublistResult {
+        if let hit = lock.withReadLock({ cache[subject] }) { return hit }
+        let tokens = Self.tokens(subject)
+        return lock.withWriteLock {
+            if let hit = cache[subject] { return hit }
+            var plain: [Subscription] = []
+            var queues: [String: [Subscription]] = [:]
+            Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues)
+            let result = plain.isEmpty && queues.isEmpty
+                ? SublistResult.empty
+                : SublistResult(plain: plain, queues: queues.keys.sorted().map { queues[$0]! })
+            if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[subject] = result
+            return result
+        }
+    }
+
+    /// Every subscription, for monitoring (`/subsz?subs=1`).
+    public func all() -> [Subscription] {
+        lock.withReadLock {
+            var out: [Subscription] = []
+            Self.gather(root, into: &out)
+            return out
+        }
+    }
+
+    // MARK: - internals (callers hold the lock)
+
+    private static func tokens(_ subject: String) -> [String] {
+        subject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    private static func collect(level: Level, tokens: ArraySlice<String>,
+                                plain: inout [Subscription], queues: inout [String: [Subscription]]) {
+        guard let token = tokens.first else { return }
+        let rest = tokens.dropFirst()
+        if let full = level.full { add(full, &plain, &queues) }
+        if let star = level.star { descend(star, rest, &plain, &queues) }
+        if let lit = level.literal[token] { descend(lit, rest, &plain, &queues) }
+    }
+
+    private static func descend(_ node: Node, _ rest: ArraySlice<String>,
+                                _ plain: inout [Subscription], _ queues: inout [String: [Subscription]]) {
+        if rest.isEmpty {
+            add(node, &plain, &queues)
+        } else if let next = node.next {
+            collect(level: next, tokens: rest, plain: &plain, queues: &queues)
+        }
+    }
+
+    private static func add(_ node: Node, _ plain: inout [Subscription], _ queues: inout [String: [Subscription]]) {
+        plain.append(contentsOf: node.plain.values)
+        for (q, members) in node.queues { queues[q, default: []].append(contentsOf: members.values) }
+    }
+
+    private static func gather(_ level: Level, into out: inout [Subscription]) {
+        var nodes = Array(level.literal.values)
+        if let s = level.star { nodes.append(s) }
+        if let f = level.full { nodes.append(f) }
+        for n in nodes {
+            out.append(contentsOf: n.plain.values)
+            for members in n.queues.values { out.append(contentsOf: members.values) }
+            if let next = n.next { gather(next, into: &out) }
+        }
+    }
+
+    private func prune(_ path: [(Level, String)]) {
+        for (level, token) in path.reversed() {
+            let node: Node?
+            switch token {
+            case "*": node = level.star
+            case ">": node = level.full
+            default: node = level.literal[token]
+            }
+            guard let n = node, n.isEmpty else { return }
+            switch token {
+            case "*": level.star = nil
+            case ">": level.full = nil
+            default: level.literal[token] = nil
+            }
+        }
+    }
+
+    private func invalidateCache(for subject: String) {
+        if cache.isEmpty { return }
+        if !Subject.hasWildcard(subject) {
+            cache[subject] = nil
+            return
+        }
+        for key in cache.keys where Subject.matches(pattern: subject, subject: key) {
+            cache[key] = nil
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import NIOCore
+
+/// Something that receives routed messages: a client connection, or an internal server
+/// component (JetStream API, stream ingest, ...).
+public protocol MessageSink: AnyObject {
+    /// Delivers one message for `subscription`. Called on the publisher's thread; a sink that
+    /// is not thread-safe by itself must hop. Returns false when the sink refused the message
+    /// (closed, or the subscription reached its max).
+    func deliver(_ message: RoutedMessage, to subscription: Subscription) -> Bool
+}
+
+/// A message on its way from a publisher to subscribers. Buffers are slices of the
+/// publisher's read buffer: sinks copy what they keep.
+public struct RoutedMessage {
+    public var subject: String
+    public var reply: String?
+    /// The NATS header block (`NATS/1.0...\r\n\r\n`) or nil.
+    public var headers: ByteBuffer?
+    public var payload: ByteBuffer
+
+    public init(subject: String, reply: String?, headers: ByteBuffer?, payload: ByteBuffer) {
+        self.subject = subject
+        self.reply = reply
+        self.headers = headers
+        self.payload = payload
+    }
+}
+
+/// One SUB: who gets messages for a subject pattern, optionally as a member of a queue group.
+public final class Subscription: @unchecked Sendable {
+    public let subject: String
+    public let queue: String?
+    public let sid: String
+    // Strong: cached match results may outlive the connection briefly; teardown removes
+    // the subscription from the index, which ends the cycle.
+    public let sink: MessageSink
+    /// The owning client's id (0 for internal subscriptions); used for echo suppression.
+    public let ownerID: UInt64
+    /// Auto-unsubscribe limit (0 = none) and deliveries so far. Guarded by the sink.
+    var maxMessages: Int = 0
+    var delivered: Int = 0
+
+    public init(subject: String, queue: String?, sid: String, sink: MessageSink, ownerID: UInt64) {
+        self.subject = subject
+        self.queue = queue
+        self.sid = sid
+        self.sink = sink
+        self.ownerID = ownerID
+    }
+}
+
+/// The subscriptions matching one subject: every plain subscription gets the message, and one
+/// member of each queue group.
+public final class SublistResult: @unchecked Sendable {
+    public let plain: [Subscription]
+    public let queues: [[Subscription]]
+    public var isEmpty: Bool { plain.isEmpty && queues.isEmpty }
+
+    init(plain: [Subscription], queues: [[Subscription]]) {
+        self.plain = plain
+        self.queues = queues
+    }
+
+    static let empty = SublistResult(plain: [], queues: [])
+}

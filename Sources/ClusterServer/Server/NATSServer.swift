@@ -1,0 +1,234 @@
+import Atomics
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// One clusterd node: the client listener, the subscription index, connections, and the
+/// monitoring endpoint.
+public final class NATSServer: @unchecked Sendable {
+    public private(set) var options: ServerOptions
+    public let serverID: String
+    public let serverName: String
+    public let logger: Logger
+    public let stats = ServerStats()
+    let sublist = Sublist()
+    let group: MultiThreadedEventLoopGroup
+    let startTime = Date()
+
+    private let lock = NIOLock()
+    private var clients: [UInt64: ClientConnection] = [:]
+    private var serverChannel: Channel?
+    private var monitor: MonitoringServer?
+    private var shuttingDown = false
+    private let nextClientID = ManagedAtomic<UInt64>(0)
+    private let liveConnections = ManagedAtomic<Int>(0)
+    private let closedPromise: EventLoopPromise<Void>
+    private var lastAuthFailureLog = Date.distantPast
+    private var suppressedAuthFailures = 0
+
+    /// The bound client port (differs from options.port when that was -1).
+    public private(set) var clientPort = 0
+    /// The bound monitoring port, or 0 when monitoring is off.
+    public private(set) var monitoringPort = 0
+    public private(set) var configLoadTime = Date()
+
+    public init(options: ServerOptions, logger: Logger = Logger(label: "clusterd")) {
+        self.options = options
+        var rng = SystemRandomNumberGenerator()
+        self.serverID = ServerIdentity.randomID(using: &rng)
+        self.serverName = options.serverName ?? serverID
+        self.logger = logger
+        let threads = options.threads > 0 ? options.threads : System.coreCount
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.closedPromise = group.next().makePromise()
+    }
+
+    /// Binds the listeners and starts serving. Logs the lines harnesses wait for.
+    public func start() throws {
+        logger.info("Starting nats-server")
+        logger.info("  Version:  \(ServerVersion.nats) (clusterd \(ServerVersion.clusterd))")
+        logger.info("  Name:     \(serverName)")
+        logger.info("  ID:       \(serverID)")
+        if let file = options.configFile { logger.info("Using configuration file: \(file)") }
+        if options.httpPort != 0 {
+            let m = MonitoringServer(server: self)
+            monitoringPort = try m.start(host: options.httpHost, port: max(options.httpPort, 0))
+            monitor = m
+            logger.info("Starting http monitor on \(options.httpHost):\(monitoringPort)")
+        }
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 1024)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            .childChannelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 1 << 20))
+            .childChannelOption(ChannelOptions.writeBufferWaterMark,
+                                value: ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024))
+            .childChannelInitializer { [unowned self] channel in
+                channel.pipeline.addHandler(ClientChannelHandler(server: self))
+            }
+        let channel = try bootstrap.bind(host: options.host, port: max(options.port, 0)).wait()
+        serverChannel = channel
+        clientPort = channel.localAddress?.port ?? options.port
+        logger.info("Listening for client connections on \(options.host):\(clientPort)")
+        logger.info("Server is ready")
+    }
+
+    /// Graceful stop: no new clients, flush what is queued to every client, close, free threads.
+    public func shutdown() {
+        let (listener, conns, mon): (Channel?, [ClientConnection], MonitoringServer?) = lock.withLock {
+            if shuttingDown { return (nil, [], nil) }
+            shuttingDown = true
+            return (serverChannel, Array(clients.values), monitor)
+        }
+        guard listener != nil || !conns.isEmpty || mon != nil else { return }
+        logger.info("Initiating Shutdown...")
+        try? listener?.close().wait()
+        let closes = conns.map { conn in
+            conn.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+                conn.flushOutbound()
+                return conn.channel.close()
+            }
+        }
+        _ = try? EventLoopFuture.whenAllComplete(closes, on: group.next()).wait()
+        mon?.stop()
+        logger.info("Server Exiting..")
+        closedPromise.succeed(())
+    }
+
+    /// Blocks until `shutdown()` has finished, then releases the event loops.
+    public func waitUntilShutdown() {
+        try? closedPromise.futureResult.wait()
+        try? group.syncShutdownGracefully()
+    }
+
+    /// Applies the options that can change at runtime (SIGHUP); returns the names of changed
+    /// options that need a restart.
+    @discardableResult
+    public func reload(_ new: ServerOptions) -> [String] {
+        var ignored: [String] = []
+        if new.host != options.host || new.port != options.port { ignored.append("listen") }
+        if new.httpPort != options.httpPort || new.httpHost != options.httpHost { ignored.append("http") }
+        if new.jetStream != options.jetStream || new.storeDirectory != options.storeDirectory { ignored.append("jetstream") }
+        if new.serverName != options.serverName { ignored.append("server_name") }
+        var applied = new
+        applied.host = options.host
+        applied.port = options.port
+        applied.httpHost = options.httpHost
+        applied.httpPort = options.httpPort
+        applied.jetStream = options.jetStream
+        applied.storeDirectory = options.storeDirectory
+        applied.serverName = options.serverName
+        lock.withLock {
+            options = applied
+            configLoadTime = Date()
+        }
+        return ignored
+    }
+
+    // MARK: - connections
+
+    func register(channel: Channel) -> ClientConnection {
+        let id = nextClientID.wrappingIncrementThenLoad(ordering: .relaxed)
+        let conn = ClientConnection(id: id, channel: channel, server: self)
+        stats.totalConnections.wrappingIncrement(ordering: .relaxed)
+        lock.withLock { clients[id] = conn }
+        return conn
+    }
+
+    /// Counts the connection against max_connections; false means refuse it.
+    func admit(_ conn: ClientConnection) -> Bool {
+        let n = liveConnections.wrappingIncrementThenLoad(ordering: .relaxed)
+        let refusing = lock.withLock { shuttingDown }
+        return n <= options.maxConnections && !refusing
+    }
+
+    func unregister(_ conn: ClientConnection) {
+        let removed: Bool = lock.withLock { clients.removeValue(forKey: conn.id) != nil }
+        guard removed else { return }
+        liveConnections.wrappingDecrement(ordering: .relaxed)
+        let snap = conn.snapshot(includeSubscriptions: false)
+        stats.closedOutMsgs.wrappingIncrement(by: snap.outMsgs, ordering: .relaxed)
+        stats.closedOutBytes.wrappingIncrement(by: snap.outBytes, ordering: .relaxed)
+    }
+
+    func connections() -> [ClientConnection] {
+        lock.withLock { Array(clients.values) }
+    }
+
+    var connectionCount: Int { lock.withLock { clients.count } }
+
+    // MARK: - protocol services
+
+    func infoLine(for conn: ClientConnection) -> String {
+        var info = ServerInfo(serverID: serverID, serverName: serverName, version: ServerVersion.nats,
+                              host: options.host, port: clientPort, maxPayload: options.maxPayload)
+        info.authRequired = options.authRequired ? true : nil
+        info.jetstream = options.jetStream ? true : nil
+        info.clientID = conn.id
+        info.clientIP = conn.remoteHost
+        info.cluster = options.clusterName
+        return info.line()
+    }
+
+    func authenticate(_ opts: ConnectOptions) -> Bool {
+        let o = options
+        if let token = o.authToken {
+            return opts.authToken.map { constantTimeEquals($0, token) } ?? false
+        }
+        if let user = o.username {
+            guard opts.user == user, let pass = opts.pass else { return false }
+            return constantTimeEquals(pass, o.password ?? "")
+        }
+        return true
+    }
+
+    /// Counts every failure; logs at most one line per second (plus how many were folded).
+    func noteAuthFailure(_ conn: ClientConnection) {
+        stats.authFailures.wrappingIncrement(ordering: .relaxed)
+        let line: String? = lock.withLock {
+            let now = Date()
+            if now.timeIntervalSince(lastAuthFailureLog) < 1 {
+                suppressedAuthFailures += 1
+                return nil
+            }
+            let folded = suppressedAuthFailures
+            suppressedAuthFailures = 0
+            lastAuthFailureLog = now
+            return folded > 0 ? " (\(folded) more since last report)" : ""
+        }
+        if let suffix = line { logger.error("\(conn.logPrefix) - Authorization Error\(suffix)") }
+    }
+
+    /// Routes a message from a client (or nil for server-originated ones) to every matching
+    /// subscription. Returns how many accepted it.
+    func route(_ message: RoutedMessage, from origin: ClientConnection) -> Int {
+        let result = origin.matchCache.result(for: message.subject, in: sublist)
+        if result.isEmpty { return 0 }
+        let skip: UInt64? = origin.options.echo ? nil : origin.id
+        return Fanout.deliver(message, to: result, skipOwner: skip, rng: &origin.rng)
+    }
+
+    var outMsgsTotal: (msgs: Int, bytes: Int) {
+        var msgs = stats.closedOutMsgs.load(ordering: .relaxed)
+        var bytes = stats.closedOutBytes.load(ordering: .relaxed)
+        for c in connections() {
+            let s = c.snapshot(includeSubscriptions: false)
+            msgs += s.outMsgs
+            bytes += s.outBytes
+        }
+        return (msgs, bytes)
+    }
+}
+
+/// Compares secrets without an early exit, so timing does not leak a prefix match.
+func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    var diff = UInt8(x.count == y.count ? 0 : 1)
+    for i in 0..<max(x.count, y.count) {
+        diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+    }
+    return diff == 0
+}

@@ -1,0 +1,50 @@
+/// Everything that configures one clusterd node. Filled from flags and/or a config file.
+public struct ServerOptions: Sendable {
+    public var serverName: String?
+    /// Client listener. `port == -1` picks a free port (as nats-server `--port -1`).
+    public var host = "0.0.0.0"
+    public var port = 4222
+    /// Monitoring HTTP listener; `httpPort == 0` disables it, -1 picks a free port.
+    public var httpHost = "0.0.0.0"
+    public var httpPort = 0
+
+    public var maxPayload = 1_048_576
+    public var maxControlLine = 4096
+    public var maxConnections = 65_536
+    /// Bytes queued for one client before it is cut off as a slow consumer.
+    public var maxPending = 64 * 1_048_576
+    public var pingIntervalSeconds: Double = 120
+    public var pingMax = 2
+    public var writeDeadlineSeconds: Double = 10
+    public var authTimeoutSeconds: Double = 2
+
+    /// Single-user authentication (`--user/--pass`, `authorization { user, password }`).
+    public var username: String?
+    public var password: String?
+    /// Token authentication (`--auth`, `authorization { token }`).
+    public var authToken: String?
+
+    public var jetStream = false
+    public var storeDirectory: String?
+    public var maxMemoryStore: Int64 = -1
+    public var maxFileStore: Int64 = -1
+
+    public var clusterName: String?
+    public var clusterHost: String?
+    public var clusterPort: Int?
+    public var routes: [String] = []
+
+    public var debug = false
+    public var trace = false
+    public var logFile: String?
+    public var configFile: String?
+    public var lameDuckDurationSeconds: Double = 30
+    public var lameDuckGracePeriodSeconds: Double = 10
+
+    /// Event-loop threads; 0 means one per core.
+    public var threads = 0
+
+    public init() {}
+
+    public var authRequired: Bool { username != nil || authToken != nil }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import XCTest
+@testable import ClusterServer
+
+/// A sink that records deliveries, for index tests.
+final class RecordingSink: MessageSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var received: [String] = []
+    func deliver(_ message: RoutedMessage, to subscription: Subscription) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        received.append(message.subject)
+        return true
+    }
+}
+
+final class SublistTests: XCTestCase {
+    private let sink = RecordingSink()
+
+    private func sub(_ subject: String, queue: String? = nil, sid: String = "1") -> Subscription {
+        Subscription(subject: subject, queue: queue, sid: sid, sink: sink, ownerID: 1)
+    }
+
+    func test_match_literalAndWildcards() {
+        let list = Sublist()
+        let a = sub("foo.bar"), b = sub("foo.*"), c = sub("foo.>"), d = sub(">"), e = sub("bar.*")
+        for s in [a, b, c, d, e] { list.insert(s) }
+        let r = list.match("foo.bar")
+        XCTAssertEqual(Set(r.plain.map { ObjectIdentifier($0) }), Set([a, b, c, d].map { ObjectIdentifier($0) }))
+        XCTAssertEqual(list.match("foo.bar.baz").plain.count, 2) // foo.> and >
+        XCTAssertEqual(list.match("baz").plain.count, 1)
+    }
+
+    func test_match_queueGroupsAreGroupedByName() {
+        let list = Sublist()
+        list.insert(sub("q", queue: "w")); list.insert(sub("q", queue: "w")); list.insert(sub("q.>", queue: "x"))
+        list.insert(sub("q"))
+        let r = list.match("q")
+        XCTAssertEqual(r.plain.count, 1)
+        XCTAssertEqual(r.queues.count, 1)
+        XCTAssertEqual(r.queues[0].count, 2)
+    }
+
+    func test_remove_dropsFromResultsAndInvalidatesCache() {
+        let list = Sublist()
+        let a = sub("foo.*")
+        list.insert(a)
+        XCTAssertEqual(list.match("foo.x").plain.count, 1)
+        let g = list.generation
+        XCTAssertTrue(list.remove(a))
+        XCTAssertNotEqual(list.generation, g)
+        XCTAssertEqual(list.match("foo.x").plain.count, 0)
+        XCTAssertFalse(list.remove(a))
+        XCTAssertEqual(list.count, 0)
+    }
+
+    func test_insert_wildcardInvalidatesCachedLiteralMatches() {
+        let list = Sublist()
+        XCTAssertTrue(list.match("a.b").isEmpty)
+        list.insert(sub("a.>"))
+        XCTAssertEqual(list.match("a.b").plain.count, 1)
+    }
+
+    func test_matchCache_dropsEntriesWhenGenerationMoves() {
+        let list = Sublist()
+        var cache = MatchCache()
+        XCTAssertTrue(cache.result(for: "x", in: list).isEmpty)
+        list.insert(sub("x"))
+        XCTAssertEqual(cache.result(for: "x", in: list).plain.count, 1)
+    }
+
+    func test_manySubscriptions_matchAndRemoveAll() {
+        let list = Sublist()
+        var subs: [Subscription] = []
+        for i in 0..<100_000 {
+            let s = sub("svc.\(i % 1000).item.\(i)", sid: String(i))
+            subs.append(s)
+            list.insert(s)
+        }
+        XCTAssertEqual(list.count, 100_000)
+        XCTAssertEqual(list.match("svc.7.item.7007").plain.count, 1)
+        XCTAssertTrue(list.match("svc.7.item.8").isEmpty)
+        for s in subs { XCTAssertTrue(list.remove(s)) }
+        XCTAssertEqual(list.count, 0)
+        XCTAssertTrue(list.all().isEmpty)
+    }
+
+    func test_concurrentSubscribeUnsubscribeAndMatch_keepsIndexConsistent() {
+        let list = Sublist(cacheLimit: 64)
+        let stable = sub("stable.>")
+        list.insert(stable)
+        let threads = 4
+        let perThread = 2000
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var rng = SplitMix64(seed: UInt64(t + 1))
+            var mine: [Subscription] = []
+            for i in 0..<perThread {
+                let s = Subscription(subject: "stable.\(t).\(rng.next() % 8)", queue: i % 3 == 0 ? "q" : nil,
+                                     sid: "\(t)-\(i)", sink: sink, ownerID: UInt64(t))
+                list.insert(s)
+                mine.append(s)
+                // The stable subscription must be visible in every match, whatever else changes.
+                let r = list.match("stable.\(t).\(rng.next() % 8)")
+                XCTAssertTrue(r.plain.contains { $0 === stable })
+                if i % 2 == 1 { XCTAssertTrue(list.remove(mine.removeFirst())) }
+            }
+            for s in mine { XCTAssertTrue(list.remove(s)) }
+        }
+        XCTAssertEqual(list.count, 1)
+        XCTAssertEqual(list.match("stable.0.1").plain.count, 1)
+    }
+}
