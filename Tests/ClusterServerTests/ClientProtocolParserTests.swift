@@ -98,7 +98,7 @@ final class ClientProtocolParserTests: XCTestCase {
 
     func test_next_badSizes_throwBadArguments() {
         for line in ["PUB foo\r\n", "PUB foo -1\r\n", "PUB foo abc\r\n", "PUB a b c 1\r\n", "HPUB foo 10 5\r\n",
-                     "SUB\r\n", "SUB a b c d\r\n", "UNSUB\r\n", "UNSUB 1 x\r\n", "PUB foo 99999999999999999999\r\n"] {
+                     "SUB a b c d\r\n", "SUB  1\r\n", "PUB foo 99999999999999999999\r\n", "-ERR 'x'\r\n"] {
             var p = ClientProtocolParser()
             XCTAssertThrowsError(try parseAll([Array(line.utf8)], parser: &p), line) {
                 guard case .badArguments = $0 as? ClientProtocolError else { return XCTFail("\(line): \($0)") }
@@ -106,13 +106,30 @@ final class ClientProtocolParserTests: XCTestCase {
         }
     }
 
-    func test_next_payloadLongerThanDeclared_deliversThenFailsOnTerminator() {
-        var p = ClientProtocolParser()
-        var buffer = ByteBuffer(string: "PUB foo 2\r\nhello\r\n")
-        XCTAssertEqual(try p.next(&buffer), .pub(subject: "foo", reply: nil, payload: bb("he")))
-        XCTAssertThrowsError(try p.next(&buffer)) {
-            XCTAssertEqual($0 as? ClientProtocolError, .missingPayloadTerminator)
+    func test_next_payloadLongerThanDeclared_failsWithoutDelivering() {
+        for input in ["PUB foo 2\r\nhello\r\n", "PUB foo 5\r\nhelloPING\r\n", "PUB foo 2\nhi\n"] {
+            var p = ClientProtocolParser()
+            var buffer = ByteBuffer(string: input)
+            XCTAssertThrowsError(try p.next(&buffer), input) {
+                XCTAssertEqual($0 as? ClientProtocolError, .missingPayloadTerminator)
+            }
         }
+    }
+
+    func test_next_opsWithoutArgumentsAndBlankLines_areUnknownOperations() {
+        for line in ["PUB\r\n", "SUB\r\n", "UNSUB\r\n", "HPUB\r\n", "\r\n", " PING\r\n", "MSG foo 1 2\r\n",
+                     "RS+ $G foo\r\n"] {
+            var p = ClientProtocolParser()
+            XCTAssertThrowsError(try parseAll([Array(line.utf8)], parser: &p), line) {
+                XCTAssertEqual($0 as? ClientProtocolError, .unknownOperation, line)
+            }
+        }
+    }
+
+    func test_next_unsubWithUnparsableMax_isPlainUnsub() throws {
+        var p = ClientProtocolParser()
+        XCTAssertEqual(try parseAll([Array("UNSUB 1 x\r\nUNSUB 2 -1\r\n+OK\r\nPING \r\n".utf8)], parser: &p),
+                       [.unsub(sid: "1", max: nil), .unsub(sid: "2", max: nil), .clientOK, .ping])
     }
 
     func test_errText_matchesNatsServerSpelling() {

@@ -94,7 +94,7 @@ final class ServerEndToEndTests: XCTestCase {
         try start()
         let c = try client()
         c.send("SUB _INBOX.abc.* 1\r\nPUB service.none _INBOX.abc.1 2\r\nhi\r\n")
-        XCTAssertTrue(c.waitFor("HMSG _INBOX.abc.1 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\n"), c.text)
+        XCTAssertTrue(c.waitFor("HMSG _INBOX.abc.1 1 44 44\r\nNATS/1.0 503\r\nNats-Subject: service.none\r\n\r\n\r\n"), c.text)
     }
 
     func test_requestReply_roundTrip() throws {
@@ -122,7 +122,7 @@ final class ServerEndToEndTests: XCTestCase {
 
     func test_echoFalse_doesNotDeliverOwnMessages() throws {
         try start()
-        let c = try client("{\"echo\":false}")
+        let c = try client("{\"echo\":false,\"verbose\":false}")
         c.send("SUB e 1\r\nPUB e 1\r\nx\r\n")
         sync(c)
         XCTAssertFalse(c.text.contains("MSG"))
@@ -149,6 +149,26 @@ final class ServerEndToEndTests: XCTestCase {
         c.send("CONNECT {\"verbose\":true}\r\nSUB a 1\r\nPUB a 1\r\nx\r\nPING\r\n")
         XCTAssertTrue(c.waitFor("PONG\r\n"))
         XCTAssertEqual(c.count(of: "+OK\r\n"), 3)
+    }
+
+    func test_defaults_connectWithoutFlagsIsVerboseAndPedantic() throws {
+        try start()
+        let c = try RawClient(port: server.clientPort)
+        XCTAssertTrue(c.waitFor("\r\n"))
+        c.clear()
+        c.send("CONNECT {}\r\nSUB foo 1\r\nPUB foo.* 1\r\nx\r\nPUB foo 2\r\nhi\r\nPING\r\n")
+        XCTAssertTrue(c.waitFor("PONG\r\n"))
+        XCTAssertEqual(c.text, "+OK\r\n+OK\r\n-ERR 'Invalid Publish Subject'\r\n+OK\r\n+OK\r\nMSG foo 1 2\r\nhi\r\nPONG\r\n", c.text)
+    }
+
+    func test_badConnectJSON_closesSilently() throws {
+        try start()
+        let c = try RawClient(port: server.clientPort)
+        XCTAssertTrue(c.waitFor("\r\n"))
+        c.clear()
+        c.send("CONNECT {bad\r\n")
+        XCTAssertTrue(c.waitForClose())
+        XCTAssertEqual(c.text, "")
     }
 
     func test_invalidSubject_errorsButKeepsConnection() throws {
@@ -253,10 +273,11 @@ final class ServerEndToEndTests: XCTestCase {
 
     func test_maxConnections_refusesExtraClient() throws {
         try start { $0.maxConnections = 1 }
-        _ = try client()
+        let first = try client()
+        defer { withExtendedLifetime(first) {} }
         let extra = try RawClient(port: server.clientPort)
-        XCTAssertTrue(extra.waitForClose())
-        XCTAssertTrue(extra.text.contains("-ERR 'maximum connections exceeded'"))
+        XCTAssertTrue(extra.waitForClose(), extra.text)
+        XCTAssertTrue(extra.text.contains("-ERR 'maximum connections exceeded'"), extra.text)
     }
 
     func test_monitoring_healthzVarzConnzSubszMetrics() throws {

@@ -90,6 +90,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
             batchInBytes = 0
         }
         conn.noteActivity()
+        conn.receivedSinceLastPing = true
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -121,8 +122,8 @@ final class ClientChannelHandler: ChannelInboundHandler {
         case let .connect(json): handleConnect(json)
         case let .pub(subject, reply, payload): handlePublish(subject, reply, nil, payload)
         case let .hpub(subject, reply, headers, payload):
-            guard conn.options.headers else {
-                protocolViolation(.unknownOperation)
+            guard conn.connectReceived, conn.options.headers else {
+                protocolViolation(.badArguments("HPUB without headers support"))
                 return
             }
             handlePublish(subject, reply, headers, payload)
@@ -134,7 +135,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
             conn.send("PONG\r\n")
         case .pong:
             conn.pingsOutstanding = 0
-        case .info:
+        case .info, .clientOK:
             break
         }
     }
@@ -146,7 +147,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
             opts = try JSONDecoder().decode(ConnectOptions.self, from: Data(json.readableBytesView))
         } catch {
             server.logger.debug("\(conn.logPrefix) - Bad CONNECT: \(error)")
-            protocolViolation(.unknownOperation)
+            protocolViolation(.badConnect)
             return
         }
         if opts.proto < 0 || opts.proto > 1 {
@@ -176,14 +177,16 @@ final class ClientChannelHandler: ChannelInboundHandler {
         batchInBytes += payload.readableBytes + (headers?.readableBytes ?? 0)
         if conn.options.pedantic && !Subject.isValidLiteral(subject) {
             conn.send("-ERR 'Invalid Publish Subject'\r\n")
+            ok()
             return
         }
+        // nats-server acks a verbose PUB before the resulting MSG reaches the same connection.
+        ok()
         let message = RoutedMessage(subject: subject, reply: reply, headers: headers, payload: payload)
         let delivered = server.route(message, from: conn)
         if delivered == 0, let reply, conn.options.noResponders, conn.options.headers {
             sendNoResponders(reply: reply, subject: subject)
         }
-        ok()
     }
 
     /// `NATS/1.0 503` to the requester's own reply subscription (nats-server `client.go`).
@@ -191,7 +194,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
         let conn = connection!
         guard let sub = conn.ownSubscription(matching: reply) else { return }
         var headers = conn.channel.allocator.buffer(capacity: 64)
-        headers.writeString("NATS/1.0 503\r\n\r\n")
+        headers.writeString("NATS/1.0 503\r\nNats-Subject: \(subject)\r\n\r\n")
         let empty = conn.channel.allocator.buffer(capacity: 0)
         _ = conn.deliver(RoutedMessage(subject: reply, reply: nil, headers: headers, payload: empty), to: sub)
     }
@@ -200,10 +203,6 @@ final class ClientChannelHandler: ChannelInboundHandler {
         let conn = connection!
         guard Subject.isValidSubscription(subject) else {
             conn.send("-ERR 'Invalid Subject'\r\n")
-            return
-        }
-        if let q = queue, q.isEmpty || q.utf8.contains(where: { $0 == 32 || $0 == 9 }) {
-            conn.send("-ERR 'Invalid Queue Name'\r\n")
             return
         }
         _ = conn.addSubscription(subject: subject, queue: queue, sid: sid)
@@ -247,6 +246,12 @@ final class ClientChannelHandler: ChannelInboundHandler {
         if let since = conn.unwritableSince,
            NIODeadline.now() - since > .milliseconds(Int64(server.options.writeDeadlineSeconds * 1000)) {
             conn.closeAsSlowConsumer()
+            return
+        }
+        // Inbound traffic counts as liveness and replaces the ping (as nats-server does).
+        if conn.receivedSinceLastPing {
+            conn.receivedSinceLastPing = false
+            conn.pingsOutstanding = 0
             return
         }
         if conn.pingsOutstanding >= server.options.pingMax {

@@ -37,6 +37,7 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
     var connectReceived = false
     var options = ConnectOptions()
     var pingsOutstanding = 0
+    var receivedSinceLastPing = false
     var unwritableSince: NIODeadline?
     var matchCache = MatchCache()
     var rng: SplitMix64

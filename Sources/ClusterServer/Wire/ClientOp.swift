@@ -13,6 +13,8 @@ public enum ClientOp: Equatable {
     case pong
     /// A client's INFO line; ignored by the server (it is a server-to-client op).
     case info
+    /// A client's `+OK`; ignored.
+    case clientOK
 }
 
 /// Why parsing failed. Every case closes the connection, as in nats-server.
@@ -28,6 +30,8 @@ public enum ClientProtocolError: Error, Equatable {
     case badArguments(String)
     /// The two bytes after a payload were not CRLF.
     case missingPayloadTerminator
+    /// CONNECT whose JSON does not decode (closed silently).
+    case badConnect
 
     /// The `-ERR` text nats-server sends for this error, or nil when it closes silently.
     public var errText: String? {
@@ -35,7 +39,7 @@ public enum ClientProtocolError: Error, Equatable {
         case .unknownOperation, .missingPayloadTerminator: return "Unknown Protocol Operation"
         case .maxControlLineExceeded: return "maximum control line exceeded"
         case .maxPayloadExceeded: return "Maximum Payload Violation"
-        case .badArguments: return nil
+        case .badArguments, .badConnect: return nil
         }
     }
 }

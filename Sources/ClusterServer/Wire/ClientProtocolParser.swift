@@ -10,9 +10,6 @@ public struct ClientProtocolParser {
     private enum State {
         case controlLine
         case payload(subject: String, reply: String?, headerBytes: Int, totalBytes: Int, hasHeaders: Bool)
-        /// A payload was emitted; its CRLF terminator is still to be checked (nats-server
-        /// also processes the message before checking the terminator).
-        case terminator
     }
 
     public var maxControlLine: Int
@@ -38,29 +35,25 @@ public struct ClientProtocolParser {
                 guard let line = try takeLine(&buffer) else { return nil }
                 if let op = try parseControlLine(line) { return op }
             case let .payload(subject, reply, headerBytes, totalBytes, hasHeaders):
-                guard buffer.readableBytes >= totalBytes else { return nil }
+                // The payload is only handed out with its CRLF: nats-server delivers nothing
+                // when the terminator is wrong.
+                let available = buffer.readableBytes
+                if available > totalBytes,
+                   buffer.getInteger(at: buffer.readerIndex + totalBytes, as: UInt8.self) != UInt8(ascii: "\r") {
+                    throw ClientProtocolError.missingPayloadTerminator
+                }
+                guard available >= totalBytes + 2 else { return nil }
+                guard buffer.getInteger(at: buffer.readerIndex + totalBytes + 1, as: UInt8.self) == UInt8(ascii: "\n") else {
+                    throw ClientProtocolError.missingPayloadTerminator
+                }
                 let headers = hasHeaders ? buffer.readSlice(length: headerBytes)! : nil
                 let payload = buffer.readSlice(length: totalBytes - headerBytes)!
-                state = .terminator
+                buffer.moveReaderIndex(forwardBy: 2)
+                state = .controlLine
                 if let h = headers {
                     return .hpub(subject: subject, reply: reply, headers: h, payload: payload)
                 }
                 return .pub(subject: subject, reply: reply, payload: payload)
-            case .terminator:
-                guard buffer.readableBytes >= 2 else {
-                    // A lone `\r` may be followed by `\n` later; anything else is wrong now.
-                    if let b = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self), b != UInt8(ascii: "\r") {
-                        throw ClientProtocolError.missingPayloadTerminator
-                    }
-                    return nil
-                }
-                let r = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self)!
-                let n = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self)!
-                guard r == UInt8(ascii: "\r"), n == UInt8(ascii: "\n") else {
-                    throw ClientProtocolError.missingPayloadTerminator
-                }
-                buffer.moveReaderIndex(forwardBy: 2)
-                state = .controlLine
             }
         }
     }
@@ -86,17 +79,29 @@ public struct ClientProtocolParser {
         return line
     }
 
-    /// Parses one control line. Returns nil for an empty line (tolerated, as nats does).
+    /// Parses one control line. An empty line or one starting with whitespace is an unknown
+    /// op, and so is an op that needs arguments but has none (`PUB\r\n`), as in nats-server.
     private mutating func parseControlLine(_ line: ByteBuffer) throws -> ClientOp? {
+        guard let first = line.getInteger(at: line.readerIndex, as: UInt8.self),
+              first != UInt8(ascii: " "), first != UInt8(ascii: "\t") else {
+            throw ClientProtocolError.unknownOperation
+        }
         let args = Self.split(line)
-        guard let opToken = args.first else { return nil }
-        switch Self.opName(opToken) {
-        case "PUB": return try startPub(Array(args.dropFirst()), hasHeaders: false)
-        case "HPUB": return try startPub(Array(args.dropFirst()), hasHeaders: true)
-        case "SUB": return try parseSub(Array(args.dropFirst()))
-        case "UNSUB": return try parseUnsub(Array(args.dropFirst()))
+        let opToken = args[0]
+        let rest = Array(args.dropFirst())
+        let name = Self.opName(opToken)
+        if rest.isEmpty && ["PUB", "HPUB", "SUB", "UNSUB"].contains(name) {
+            throw ClientProtocolError.unknownOperation
+        }
+        switch name {
+        case "PUB": return try startPub(rest, hasHeaders: false)
+        case "HPUB": return try startPub(rest, hasHeaders: true)
+        case "SUB": return try parseSub(rest)
+        case "UNSUB": return try parseUnsub(rest)
         case "PING": return .ping
         case "PONG": return .pong
+        case "+OK": return .clientOK
+        case "-ERR": throw ClientProtocolError.badArguments("-ERR from a client")
         case "CONNECT":
             var rest = line
             rest.moveReaderIndex(forwardBy: opToken.count)
@@ -144,11 +149,8 @@ public struct ClientProtocolParser {
         guard args.count == 1 || args.count == 2 else {
             throw ClientProtocolError.badArguments("UNSUB: wrong number of arguments")
         }
-        var max: Int?
-        if args.count == 2 {
-            guard let m = Self.parseSize(args[1]) else { throw ClientProtocolError.badArguments("UNSUB: bad max") }
-            max = m
-        }
+        // A max that does not parse (`x`, `-1`) means a plain UNSUB, as in nats-server.
+        let max = args.count == 2 ? Self.parseSize(args[1]) : nil
         return .unsub(sid: String(decoding: args[0], as: UTF8.self), max: max)
     }
 

@@ -35,14 +35,16 @@ public struct ServerInfo: Encodable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         let json = (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return "INFO \(json)\r\n"
+        // nats-server writes a space before the CRLF; some tools split on it.
+        return "INFO \(json) \r\n"
     }
 }
 
 /// CONNECT's JSON (nats-server `client.go: type ClientOpts`). Unknown fields are ignored.
+/// Absent `verbose`/`pedantic` mean true: nats-server's defaults (real clients send false).
 public struct ConnectOptions: Decodable, Equatable {
-    public var verbose = false
-    public var pedantic = false
+    public var verbose = true
+    public var pedantic = true
     public var tlsRequired = false
     public var echo = true
     public var headers = false
@@ -67,8 +69,8 @@ public struct ConnectOptions: Decodable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        verbose = try c.decodeIfPresent(Bool.self, forKey: .verbose) ?? false
-        pedantic = try c.decodeIfPresent(Bool.self, forKey: .pedantic) ?? false
+        verbose = try c.decodeIfPresent(Bool.self, forKey: .verbose) ?? true
+        pedantic = try c.decodeIfPresent(Bool.self, forKey: .pedantic) ?? true
         tlsRequired = try c.decodeIfPresent(Bool.self, forKey: .tlsRequired) ?? false
         echo = try c.decodeIfPresent(Bool.self, forKey: .echo) ?? true
         headers = try c.decodeIfPresent(Bool.self, forKey: .headers) ?? false
