@@ -1,0 +1,114 @@
+import NIOCore
+
+extension NATSConnection {
+    /// The handler's channel went inactive. If it was the live one, start reconnecting
+    /// (or close for good when reconnect is off or a drain was running).
+    func channelClosed(_ handler: ConnectionHandler) {
+        enum Next { case ignore, reconnect, close }
+        var lostPongs: [OneShot<Void>?] = []
+        var space: [OneShot<Void>] = []
+        var keepaliveTask: RepeatedTask?
+        let next: Next = lock.locked {
+            handler.closed = true
+            guard handler.generation == generation, state == .connected || state == .draining else { return .ignore }
+            channel = nil
+            keepaliveTask = keepalive
+            keepalive = nil
+            // PINGs already written went down with the socket; those still buffered will be
+            // sent to the next server, so only the older waiters fail.
+            let inFlight = pongWaiters.count - pingsInOutbound
+            precondition(inFlight >= 0, "Internal inconsistency: more buffered PINGs than waiters")
+            for _ in 0..<inFlight { lostPongs.append(pongWaiters.removeFirst()) }
+            space = spaceWaiters
+            spaceWaiters = []
+            flushScheduled = false
+            if state == .draining || !options.allowReconnect { return .close }
+            state = .reconnecting
+            return .reconnect
+        }
+        keepaliveTask?.cancel()
+        for pong in lostPongs { pong?.complete(.failure(NATSError.connectionClosed)) }
+        for waiter in space { waiter.complete(.success(())) }
+        switch next {
+        case .ignore: return
+        case .close: shutdown(reason: .connectionClosed, flushingOutbound: false)
+        case .reconnect:
+            let task = Task { await self.reconnectLoop() }
+            lock.locked { if state == .reconnecting { reconnectTask = task } }
+        }
+    }
+
+    /// Tries the servers round-robin, starting with the one after the lost server, waiting a
+    /// bounded, doubling backoff after each full round; gives up (closes) after
+    /// `maxReconnectAttempts` failed attempts.
+    func reconnectLoop() async {
+        let servers = options.servers
+        var failures = 0
+        var round = 0
+        while !Task.isCancelled {
+            let start = lock.locked { serverIndex }
+            for step in 1...servers.count {
+                guard lock.locked({ state == .reconnecting }) else { return }
+                let index = (start + step) % servers.count
+                if let attempt = try? await establish(servers[index]) {
+                    switch install(attempt, serverIndex: index, isReconnect: true) {
+                    case .installed, .closed: return
+                    case .stale: break
+                    }
+                }
+                failures += 1
+                if failures >= options.maxReconnectAttempts {
+                    shutdown(reason: .connectionFailed("gave up after \(failures) reconnect attempts"), flushingOutbound: false)
+                    return
+                }
+            }
+            let wait = options.reconnectWait(afterRounds: round)
+            round += 1
+            try? await Task.sleep(nanoseconds: UInt64(max(wait.nanoseconds, 0)))
+        }
+    }
+
+    /// Client PINGs every `pingInterval`; `maxPingsOut` unanswered means the server is gone
+    /// even if TCP has not noticed, so the channel is closed and reconnect starts.
+    func startKeepalive(on channel: Channel, generation: UInt64) {
+        let interval = options.pingInterval
+        let task = channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            self?.keepaliveTick(generation: generation)
+        }
+        let keep = lock.locked { () -> Bool in
+            guard generation == self.generation, state == .connected || state == .draining else { return false }
+            keepalive = task
+            return true
+        }
+        if !keep { task.cancel() }
+    }
+
+    func keepaliveTick(generation: UInt64) {
+        var stale: Channel?
+        var loop: EventLoop?
+        lock.locked {
+            guard generation == self.generation, let channel, state == .connected || state == .draining else { return }
+            if pingsOut >= options.maxPingsOut {
+                stale = channel
+                return
+            }
+            pingsOut += 1
+            ClientOpEncoder.writePing(&outbound)
+            pongWaiters.append(nil)
+            pingsInOutbound += 1
+            loop = flushLoopLocked()
+        }
+        stale?.close(promise: nil)
+        loop?.execute { self.flushOutbound() }
+    }
+
+    /// A `-ERR` after the handshake. Fatal ones are followed by the server closing the socket,
+    /// which triggers reconnect; the text is kept for `lastError`.
+    func handleServerError(_ text: String) {
+        lock.locked { lastServerError = text }
+    }
+
+    func updateInfo(_ newInfo: ServerInfo) {
+        lock.locked { info = newInfo }
+    }
+}
