@@ -25,7 +25,9 @@ final class MonitoringEndpoints: @unchecked Sendable {
         case "/metrics":
             return MonitoringResponse(status: .ok, contentType: "text/plain; version=0.0.4",
                                       body: metrics.render(server, rssBytes: Self.residentBytes()))
-        default: return text(404, "404 page not found\n")
+        default:
+            if let handler = server.monitoringHandlers[path] { return json(handler(query)) }
+            return text(404, "404 page not found\n")
         }
     }
 

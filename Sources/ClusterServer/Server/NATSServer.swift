@@ -23,6 +23,21 @@ public final class NATSServer: @unchecked Sendable {
     private var monitor: MonitoringServer?
     private var shuttingDown = false
     private let nextClientID = ManagedAtomic<UInt64>(0)
+    let internalPublishCounter = ManagedAtomic<UInt64>(0)
+    /// Extra monitoring endpoints registered by subsystems (e.g. `/jsz` by JetStream):
+    /// path -> JSON object builder taking the query parameters.
+    public var monitoringHandlers: [String: ([String: String]) -> [String: Any]] {
+        get { lock.withLock { _monitoringHandlers } }
+        set { lock.withLock { _monitoringHandlers = newValue } }
+    }
+    private var _monitoringHandlers: [String: ([String: String]) -> [String: Any]] = [:]
+    /// Hooks run at the start of `shutdown()`, before client connections close (JetStream
+    /// flushes and closes its stores here).
+    public var shutdownHooks: [() -> Void] {
+        get { lock.withLock { _shutdownHooks } }
+        set { lock.withLock { _shutdownHooks = newValue } }
+    }
+    private var _shutdownHooks: [() -> Void] = []
     private let liveConnections = ManagedAtomic<Int>(0)
     private let closedPromise: EventLoopPromise<Void>
     private var lastAuthFailureLog = Date.distantPast
@@ -86,6 +101,7 @@ public final class NATSServer: @unchecked Sendable {
         guard listener != nil || !conns.isEmpty || mon != nil else { return }
         logger.info("Initiating Shutdown...")
         try? listener?.close().wait()
+        for hook in shutdownHooks { hook() }
         let closes = conns.map { conn in
             conn.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
                 conn.flushOutbound()

@@ -1,0 +1,66 @@
+import Atomics
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A server-side subscriber (JetStream API, stream ingest, ack handling, ...).
+///
+/// The handler runs synchronously on the publisher's thread; the message buffers are only
+/// valid during the call, so a handler that keeps anything must copy it (or hop to its own
+/// queue with a copy).
+public final class InternalSubscriber: MessageSink, @unchecked Sendable {
+    private let handler: (RoutedMessage) -> Void
+    private let lock = NIOLock()
+    private var active = true
+
+    init(handler: @escaping (RoutedMessage) -> Void) { self.handler = handler }
+
+    public func deliver(_ message: RoutedMessage, to subscription: Subscription) -> Bool {
+        guard lock.withLock({ active }) else { return false }
+        handler(message)
+        return true
+    }
+
+    func deactivate() { lock.withLock { active = false } }
+}
+
+extension NATSServer {
+    /// Subscribes a server component to `subject` (optionally in a queue group). Returns the
+    /// subscription, for `unsubscribeInternal`.
+    public func subscribeInternal(_ subject: String, queue: String? = nil,
+                                  handler: @escaping (RoutedMessage) -> Void) -> Subscription {
+        precondition(Subject.isValidSubscription(subject), "internal subscription to invalid subject \(subject)")
+        let sink = InternalSubscriber(handler: handler)
+        let sub = Subscription(subject: subject, queue: queue, sid: "internal", sink: sink, ownerID: 0)
+        sublist.insert(sub)
+        return sub
+    }
+
+    public func unsubscribeInternal(_ sub: Subscription) {
+        (sub.sink as? InternalSubscriber)?.deactivate()
+        sublist.remove(sub)
+    }
+
+    /// Publishes a server-originated message (replies, acks, advisories, consumer deliveries)
+    /// to every matching subscription. Safe from any thread. Returns how many accepted it.
+    @discardableResult
+    public func publishInternal(subject: String, reply: String? = nil, headers: ByteBuffer? = nil,
+                                payload: ByteBuffer) -> Int {
+        let result = sublist.match(subject)
+        if result.isEmpty { return 0 }
+        var rng = SplitMix64(seed: internalPublishCounter.wrappingIncrementThenLoad(ordering: .relaxed))
+        let message = RoutedMessage(subject: subject, reply: reply, headers: headers, payload: payload)
+        return Fanout.deliver(message, to: result, skipOwner: nil, rng: &rng)
+    }
+
+    /// Delivers one message to one known subscription only (a consumer delivering to the
+    /// subscription that asked, keeping the stored subject on the MSG line).
+    @discardableResult
+    public func deliverInternal(_ message: RoutedMessage, to sub: Subscription) -> Bool {
+        sub.sink.deliver(message, to: sub)
+    }
+
+    /// True when some subscription matches `subject` (interest checks, e.g. push consumers).
+    public func hasInterest(_ subject: String) -> Bool {
+        !sublist.match(subject).isEmpty
+    }
+}
