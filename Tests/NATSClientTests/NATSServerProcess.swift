@@ -84,12 +84,22 @@ final class NATSServerProcess {
         guard let p = process else { return }
         process = nil
         if p.isRunning {
+            kill(p.processIdentifier, SIGCONT)
             p.terminate()
             for _ in 0..<150 where p.isRunning { usleep(20_000) }
             if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         }
         p.waitUntilExit()
         try? FileManager.default.removeItem(at: stderrFile)
+    }
+
+    /// SIGSTOP: the process keeps its sockets but answers nothing (a frozen server).
+    func pause() {
+        if let p = process, p.isRunning { kill(p.processIdentifier, SIGSTOP) }
+    }
+
+    func resume() {
+        if let p = process, p.isRunning { kill(p.processIdentifier, SIGCONT) }
     }
 
     var isRunning: Bool { process?.isRunning ?? false }
