@@ -1,2 +1,71 @@
+import ArgumentParser
 import ClusterServer
-print("clusterd \(ServerVersion.clusterd)")
+import Foundation
+import Logging
+
+/// Exits with nats-server's `[FTL]` line shape, which supervisors and harnesses recognise.
+func fatal(_ message: String) -> Never {
+    let stamp = DateFormatter()
+    stamp.locale = Locale(identifier: "en_US_POSIX")
+    stamp.dateFormat = "yyyy/MM/dd HH:mm:ss.SSSSSS"
+    FileHandle.standardError.write(Data("[\(getpid())] \(stamp.string(from: Date())) [FTL] \(message)\n".utf8))
+    exit(1)
+}
+
+let arguments = Flags.normalize(Array(CommandLine.arguments.dropFirst()))
+let flags: Flags
+do {
+    flags = try Flags.parse(arguments)
+} catch {
+    let text = Flags.message(for: error)
+    if Flags.exitCode(for: error) == .success {
+        print(Flags.helpMessage())
+        exit(0)
+    }
+    fatal(text.replacingOccurrences(of: "\n", with: " "))
+}
+if flags.version {
+    print("clusterd: v\(ServerVersion.clusterd) (nats-server compatible v\(ServerVersion.nats))")
+    exit(0)
+}
+let unsupported = flags.unsupported()
+if !unsupported.isEmpty {
+    fatal("not supported yet: \(unsupported.joined(separator: ", "))")
+}
+
+var options = ServerOptions()
+if let path = flags.config {
+    do {
+        options = try ConfigLoader.load(path: path, into: options)
+    } catch {
+        fatal("\(error)")
+    }
+    options.configFile = path
+}
+flags.apply(to: &options)
+
+let sink: LogSink
+do {
+    sink = try LogSink(path: options.logFile)
+} catch {
+    fatal("\(error)")
+}
+let level: Logger.Level = options.trace ? .trace : (options.debug ? .debug : .info)
+LoggingSystem.bootstrap { _ in NATSLogHandler(level: level, sink: sink) }
+let logger = Logger(label: "clusterd")
+for warning in ConfigLoader.lastWarnings { logger.warning("\(warning)") }
+
+let server = NATSServer(options: options, logger: logger)
+do {
+    try server.start()
+} catch {
+    fatal("Error listening on port: \(options.host):\(options.port), \"\(error)\"")
+}
+if let pidFile = flags.pidFile {
+    try? "\(getpid())".write(toFile: pidFile, atomically: true, encoding: .utf8)
+}
+
+let signals = SignalHandlers(server: server, logger: logger, configPath: flags.config, flags: flags)
+signals.install()
+server.waitUntilShutdown()
+exit(0)

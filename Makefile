@@ -1,0 +1,58 @@
+# clusterd — the two commands: `make run` and `make test`. Both install what is missing.
+SWIFT     ?= swift
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+APT_PKGS  := liblz4-dev pkg-config
+BENCH_PKGS := libnats-dev
+NATS_SERVER_BIN = $(shell $(PY) -c 'import shutil,os,sys; p=shutil.which("nats-server", path=os.path.dirname(sys.executable)); print(p or "")' 2>/dev/null)
+
+.PHONY: all run test build release deps system-deps bench-deps venv swift-test compat-test chaos bench raft-sim clean
+
+all: build
+
+## make run: build (release) and start a local cluster on loopback; Ctrl-C stops it.
+run: system-deps release
+	@scripts/run-cluster.sh
+
+## make test: install what is missing, build, run every test suite.
+test: deps build swift-test compat-test
+	@echo "make test: all suites passed"
+
+deps: system-deps venv
+
+# Installs the Debian packages that are not there yet (apt-get update first, as root or via sudo).
+system-deps:
+	@scripts/ensure-apt.sh $(APT_PKGS)
+
+bench-deps:
+	@scripts/ensure-apt.sh $(APT_PKGS) $(BENCH_PKGS)
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: Tests/compat/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r Tests/compat/requirements.txt
+	touch $@
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release --product clusterd
+
+swift-test: build
+	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" CLUSTERD_BIN="$(CURDIR)/.build/debug/clusterd" $(SWIFT) test
+
+# The compatibility suite runs against the real nats-server first (proving each test encodes
+# NATS behaviour), then against clusterd.
+compat-test: venv build
+	$(PY) -m pytest Tests/compat -q --server nats-server -m "not jetstream"
+	$(PY) -m pytest Tests/compat -q --server clusterd --clusterd-bin .build/debug/clusterd -m "not jetstream"
+
+raft-sim:
+	@scripts/raft-sim.sh
+
+bench: bench-deps venv
+	@scripts/bench.sh
+
+clean:
+	rm -rf .build data bench-results

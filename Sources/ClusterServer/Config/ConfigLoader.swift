@@ -1,0 +1,211 @@
+import Foundation
+import ServerConfig
+
+/// Reads a nats-server style config file into `ServerOptions`.
+///
+/// Keys are matched case-insensitively (as nats-server does). Unknown keys produce warnings;
+/// keys for features clusterd does not serve yet (TLS, accounts, leafnodes, ...) are errors,
+/// because silently ignoring them would weaken security or durability the operator asked for.
+public enum ConfigLoader {
+    public struct LoadError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    nonisolated(unsafe) public private(set) static var lastWarnings: [String] = []
+
+    public static func load(path: String, into base: ServerOptions) throws -> ServerOptions {
+        let parser = ConfigParser(environment: ProcessInfo.processInfo.environment,
+                                  readFile: { try String(contentsOfFile: $0, encoding: .utf8) })
+        let root = try parser.parseFile(atPath: path)
+        var warnings: [String] = []
+        let options = try map(root, into: base, warnings: &warnings)
+        lastWarnings = warnings
+        return options
+    }
+
+    /// Applies a parsed config tree to `base`.
+    public static func map(_ root: ConfigValue, into base: ServerOptions, warnings: inout [String]) throws -> ServerOptions {
+        var o = base
+        guard case let .map(entries) = root else { throw LoadError(description: "configuration must be a map of keys") }
+        for (rawKey, value) in entries {
+            let key = rawKey.lowercased()
+            switch key {
+            case "listen":
+                let (h, p) = try hostPort(value, key)
+                if let h { o.host = h }
+                if let p { o.port = p }
+            case "host", "net", "addr": o.host = try string(value, key)
+            case "port": o.port = try int(value, key)
+            case "server_name": o.serverName = try string(value, key)
+            case "http", "monitor":
+                let (h, p) = try hostPort(value, key)
+                if let h { o.httpHost = h }
+                if let p { o.httpPort = p }
+            case "http_port", "monitor_port": o.httpPort = try int(value, key)
+            case "http_host": o.httpHost = try string(value, key)
+            case "max_payload": o.maxPayload = Int(try size(value, key))
+            case "max_control_line": o.maxControlLine = Int(try size(value, key))
+            case "max_connections", "max_conn": o.maxConnections = try int(value, key)
+            case "max_pending": o.maxPending = Int(try size(value, key))
+            case "ping_interval": o.pingIntervalSeconds = try duration(value, key)
+            case "ping_max": o.pingMax = try int(value, key)
+            case "write_deadline": o.writeDeadlineSeconds = try duration(value, key)
+            case "debug": o.debug = try bool(value, key)
+            case "trace": o.trace = try bool(value, key)
+            case "logfile", "log_file": o.logFile = try string(value, key)
+            case "lame_duck_duration": o.lameDuckDurationSeconds = try duration(value, key)
+            case "lame_duck_grace_period": o.lameDuckGracePeriodSeconds = try duration(value, key)
+            case "authorization": try mapAuthorization(value, into: &o)
+            case "jetstream": try mapJetStream(value, into: &o, warnings: &warnings)
+            case "cluster": try mapCluster(value, into: &o, warnings: &warnings)
+            case "pid_file", "ports_file_dir", "logtime", "syslog", "max_traced_msg_len", "connect_error_reports",
+                 "reconnect_error_reports", "disable_sublist_cache", "no_header_support", "max_subscriptions":
+                warnings.append("config key '\(rawKey)' is accepted but has no effect in clusterd")
+            case "tls", "accounts", "no_auth_user", "leafnodes", "gateway", "websocket", "mqtt", "operator",
+                 "resolver", "system_account", "nkeys":
+                throw LoadError(description: "config key '\(rawKey)' is not supported yet")
+            default:
+                warnings.append("unknown config key '\(rawKey)' ignored")
+            }
+        }
+        return o
+    }
+
+    private static func mapAuthorization(_ value: ConfigValue, into o: inout ServerOptions) throws {
+        for (rawKey, v) in try entries(value, "authorization") {
+            switch rawKey.lowercased() {
+            case "user", "username": o.username = try string(v, "authorization.user")
+            case "password", "pass": o.password = try string(v, "authorization.password")
+            case "token": o.authToken = try string(v, "authorization.token")
+            case "timeout": o.authTimeoutSeconds = try duration(v, "authorization.timeout")
+            default:
+                throw LoadError(description: "authorization key '\(rawKey)' is not supported yet")
+            }
+        }
+    }
+
+    private static func mapJetStream(_ value: ConfigValue, into o: inout ServerOptions, warnings: inout [String]) throws {
+        switch value {
+        case let .bool(b): o.jetStream = b
+        case let .string(s): o.jetStream = ["enabled", "true", "yes", "on"].contains(s.lowercased())
+        case .map:
+            o.jetStream = true
+            for (rawKey, v) in try entries(value, "jetstream") {
+                switch rawKey.lowercased() {
+                case "store_dir", "storedir": o.storeDirectory = try string(v, "jetstream.store_dir")
+                case "max_memory_store", "max_mem_store", "max_mem": o.maxMemoryStore = try size(v, "jetstream.max_memory_store")
+                case "max_file_store", "max_file": o.maxFileStore = try size(v, "jetstream.max_file_store")
+                case "enabled", "enable": o.jetStream = try bool(v, "jetstream.enabled")
+                default: warnings.append("unknown config key 'jetstream.\(rawKey)' ignored")
+                }
+            }
+        default: throw LoadError(description: "jetstream: expected a block or a boolean")
+        }
+    }
+
+    private static func mapCluster(_ value: ConfigValue, into o: inout ServerOptions, warnings: inout [String]) throws {
+        for (rawKey, v) in try entries(value, "cluster") {
+            switch rawKey.lowercased() {
+            case "name": o.clusterName = try string(v, "cluster.name")
+            case "listen":
+                let (h, p) = try hostPort(v, "cluster.listen")
+                o.clusterHost = h ?? "0.0.0.0"
+                o.clusterPort = p
+            case "host": o.clusterHost = try string(v, "cluster.host")
+            case "port": o.clusterPort = try int(v, "cluster.port")
+            case "routes":
+                guard case let .array(items) = v else { throw LoadError(description: "cluster.routes: expected an array") }
+                o.routes = try items.map { try string($0, "cluster.routes") }
+            case "no_advertise", "connect_retries", "pool_size", "compression":
+                warnings.append("config key 'cluster.\(rawKey)' is accepted but has no effect in clusterd")
+            default: warnings.append("unknown config key 'cluster.\(rawKey)' ignored")
+            }
+        }
+    }
+
+    // MARK: - typed accessors with errors that name the key
+
+    static func entries(_ v: ConfigValue, _ key: String) throws -> [(key: String, value: ConfigValue)] {
+        guard case let .map(e) = v else { throw LoadError(description: "\(key): expected a block") }
+        return e
+    }
+
+    static func string(_ v: ConfigValue, _ key: String) throws -> String {
+        switch v {
+        case let .string(s): return s
+        case let .integer(i): return String(i)
+        default: throw LoadError(description: "\(key): expected a string")
+        }
+    }
+
+    static func int(_ v: ConfigValue, _ key: String) throws -> Int {
+        switch v {
+        case let .integer(i): return Int(i)
+        case let .string(s): if let i = Int(s) { return i }
+        default: break
+        }
+        throw LoadError(description: "\(key): expected an integer")
+    }
+
+    static func bool(_ v: ConfigValue, _ key: String) throws -> Bool {
+        if case let .bool(b) = v { return b }
+        throw LoadError(description: "\(key): expected true or false")
+    }
+
+    /// Sizes: the parser already applies suffixes to numbers (`1GB`); a quoted string such as
+    /// `"64MB"` is read with the same suffix table.
+    static func size(_ v: ConfigValue, _ key: String) throws -> Int64 {
+        switch v {
+        case let .integer(i): return i
+        case let .string(s):
+            if let n = Int64(s) { return n }
+            let digits = s.prefix { $0.isNumber }
+            let suffix = s.dropFirst(digits.count).lowercased()
+            let table: [String: Int64] = ["k": 1000, "kb": 1024, "m": 1_000_000, "mb": 1 << 20,
+                                          "g": 1_000_000_000, "gb": 1 << 30, "t": 1_000_000_000_000, "tb": 1 << 40]
+            if let n = Int64(digits), let mult = table[suffix] { return n * mult }
+        default: break
+        }
+        throw LoadError(description: "\(key): expected a size such as 1048576 or 64MB")
+    }
+
+    /// Durations: Go-style strings (`2m`, `1h30m`, `500ms`) or a number of seconds.
+    static func duration(_ v: ConfigValue, _ key: String) throws -> Double {
+        switch v {
+        case let .integer(i): return Double(i)
+        case let .double(d): return d
+        case let .string(s): if let d = goDurationSeconds(s) { return d }
+        default: break
+        }
+        throw LoadError(description: "\(key): expected a duration such as \"2m\" or \"500ms\"")
+    }
+
+    static func goDurationSeconds(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("h", 3600), ("m", 60), ("s", 1)]
+        var rest = Substring(text)
+        var total = 0.0
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            guard !number.isEmpty, let value = Double(number) else { return nil }
+            rest = rest.dropFirst(number.count)
+            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
+            rest = rest.dropFirst(unit.count)
+            total += value * scale
+        }
+        return total
+    }
+
+    /// `"host:port"`, `":port"`, a bare port number, or a host alone.
+    static func hostPort(_ v: ConfigValue, _ key: String) throws -> (String?, Int?) {
+        if case let .integer(p) = v { return (nil, Int(p)) }
+        let s = try string(v, key)
+        guard let colon = s.lastIndex(of: ":") else {
+            if let p = Int(s) { return (nil, p) }
+            return (s, nil)
+        }
+        guard let p = Int(s[s.index(after: colon)...]) else { throw LoadError(description: "\(key): bad port in '\(s)'") }
+        let host = String(s[..<colon])
+        return (host.isEmpty ? nil : host, p)
+    }
+}

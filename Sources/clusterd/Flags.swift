@@ -1,0 +1,125 @@
+import ArgumentParser
+import ClusterServer
+
+/// nats-server's command line, as far as clusterd implements it. Spellings follow
+/// nats-server (`-js`, `-sd`, `--server_name`, ...) so scripts and harnesses carry over.
+struct Flags: ParsableArguments {
+    @Option(name: [.customShort("a"), .customLong("addr"), .customLong("net")], help: "Bind to host address")
+    var addr: String?
+
+    @Option(name: [.customShort("p"), .customLong("port")], parsing: .unconditional,
+            help: "Client port (-1 picks a free port)")
+    var port: Int?
+
+    @Option(name: [.customShort("n"), .customLong("name"), .customLong("server_name")], help: "Server name")
+    var serverName: String?
+
+    @Option(name: [.customShort("m"), .customLong("http_port")], parsing: .unconditional,
+            help: "HTTP monitoring port (-1 picks a free port)")
+    var httpPort: Int?
+
+    @Option(name: [.customLong("http_host")], help: "HTTP monitoring bind address")
+    var httpHost: String?
+
+    @Flag(name: [.customLong("js", withSingleDash: true), .customLong("jetstream")], help: "Enable JetStream")
+    var jetstream = false
+
+    @Option(name: [.customLong("sd", withSingleDash: true), .customLong("store_dir")], help: "JetStream storage directory")
+    var storeDir: String?
+
+    @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration file")
+    var config: String?
+
+    @Option(name: [.customLong("cluster"), .customLong("cluster_listen")], help: "Cluster URL for route connections")
+    var cluster: String?
+
+    @Option(name: [.customLong("cluster_name")], help: "Cluster name")
+    var clusterName: String?
+
+    @Option(name: [.customLong("routes")], help: "Routes to actively solicit (comma separated)")
+    var routes: String?
+
+    @Flag(name: [.customShort("D"), .customLong("debug")], help: "Enable debug logging")
+    var debug = false
+
+    @Flag(name: [.customShort("V"), .customLong("trace")], help: "Enable protocol trace logging")
+    var trace = false
+
+    @Option(name: [.customLong("user")], help: "User required for connections")
+    var user: String?
+
+    @Option(name: [.customLong("pass")], help: "Password required for connections")
+    var pass: String?
+
+    @Option(name: [.customLong("auth")], help: "Authorization token required for connections")
+    var auth: String?
+
+    @Option(name: [.customLong("max_payload")], help: "Maximum message payload in bytes")
+    var maxPayload: Int?
+
+    @Option(name: [.customShort("l"), .customLong("log")], help: "File to redirect log output")
+    var log: String?
+
+    @Option(name: [.customShort("P"), .customLong("pid")], help: "File to store the process id")
+    var pidFile: String?
+
+    @Flag(name: [.customLong("tls")], help: "Enable TLS (not supported yet)")
+    var tls = false
+
+    @Option(name: [.customLong("tlscert")], help: "Server certificate file (not supported yet)")
+    var tlsCert: String?
+
+    @Option(name: [.customLong("tlskey")], help: "Private key for server certificate (not supported yet)")
+    var tlsKey: String?
+
+    @Flag(name: [.customLong("tlsverify")], help: "Verify client certificates (not supported yet)")
+    var tlsVerify = false
+
+    @Option(name: [.customLong("tlscacert")], help: "Client certificate CA (not supported yet)")
+    var tlsCACert: String?
+
+    @Flag(name: [.customShort("v"), .customLong("version")], help: "Show version")
+    var version = false
+
+    /// Flags that name features clusterd does not serve yet: refused, never silently ignored.
+    func unsupported() -> [String] {
+        var out: [String] = []
+        if tls || tlsCert != nil || tlsKey != nil || tlsVerify || tlsCACert != nil { out.append("--tls") }
+        if cluster != nil { out.append("--cluster") }
+        if routes != nil { out.append("--routes") }
+        if jetstream { out.append("--jetstream") }
+        return out
+    }
+
+    /// Overrides `options` with what was given on the command line (flags win over the
+    /// config file, as in nats-server).
+    func apply(to options: inout ServerOptions) {
+        if let addr { options.host = addr }
+        if let port { options.port = port }
+        if let serverName { options.serverName = serverName }
+        if let httpPort { options.httpPort = httpPort }
+        if let httpHost { options.httpHost = httpHost }
+        if jetstream || storeDir != nil { options.jetStream = true }
+        if let storeDir { options.storeDirectory = storeDir }
+        if let clusterName { options.clusterName = clusterName }
+        if let routes { options.routes = routes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if debug { options.debug = true }
+        if trace { options.trace = true }
+        if let user { options.username = user }
+        if let pass { options.password = pass }
+        if let auth { options.authToken = auth }
+        if let maxPayload { options.maxPayload = maxPayload }
+        if let log { options.logFile = log }
+    }
+
+    /// nats-server accepts `-sd=DIR` and `--port=4222`; split single-dash `=` forms for the
+    /// argument parser (it already understands `--long=value`).
+    static func normalize(_ args: [String]) -> [String] {
+        args.flatMap { arg -> [String] in
+            guard arg.hasPrefix("-"), !arg.hasPrefix("--"), let eq = arg.firstIndex(of: "=") else { return [arg] }
+            return [String(arg[..<eq]), String(arg[arg.index(after: eq)...])]
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,60 @@
+import ClusterServer
+import Dispatch
+import Foundation
+import Logging
+
+/// SIGTERM/SIGINT: graceful stop. SIGHUP: re-read the config file and apply what can change
+/// at runtime. The handlers run on a dispatch queue, never in signal context.
+final class SignalHandlers {
+    private let server: NATSServer
+    private let logger: Logger
+    private let configPath: String?
+    private let flags: Flags
+    private var sources: [DispatchSourceSignal] = []
+    private let queue = DispatchQueue(label: "clusterd.signals")
+
+    init(server: NATSServer, logger: Logger, configPath: String?, flags: Flags) {
+        self.server = server
+        self.logger = logger
+        self.configPath = configPath
+        self.flags = flags
+    }
+
+    func install() {
+        for sig in [SIGTERM, SIGINT] {
+            on(sig) { [server, logger] in
+                logger.info("Trapped \"\(sig == SIGTERM ? "terminated" : "interrupt")\" signal")
+                server.shutdown()
+            }
+        }
+        on(SIGHUP) { [weak self] in self?.reload() }
+    }
+
+    private func on(_ sig: Int32, _ body: @escaping () -> Void) {
+        signal(sig, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+        source.setEventHandler(handler: body)
+        source.resume()
+        sources.append(source)
+    }
+
+    private func reload() {
+        guard let path = configPath else {
+            logger.warning("Reload requested but no configuration file was given; nothing to reload")
+            return
+        }
+        do {
+            var options = try ConfigLoader.load(path: path, into: ServerOptions())
+            options.configFile = path
+            flags.apply(to: &options)
+            for w in ConfigLoader.lastWarnings { logger.warning("\(w)") }
+            let needRestart = server.reload(options)
+            for name in needRestart {
+                logger.warning("Config reload: option '\(name)' changed but requires a restart; keeping the running value")
+            }
+            logger.info("Reloaded server configuration")
+        } catch {
+            logger.error("Failed to reload server configuration: \(error)")
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One `clusterd` child process with its own ports and store directory. Always reaped:
+/// `stop()` in tearDown, and the harness kills by PID (never by name).
+final class ClusterdProcess {
+    let name: String
+    let clientPort: Int
+    let httpPort: Int
+    let storeDir: URL
+    private let binary: String
+    private(set) var process: Process?
+    private var stderrPipe: Pipe?
+    private var stderrData = Data()
+    private let stderrLock = NSLock()
+
+    init(name: String, binary: String, storeDir: URL) throws {
+        self.name = name
+        self.binary = binary
+        self.storeDir = storeDir
+        self.clientPort = try FreePort.pick()
+        self.httpPort = try FreePort.pick()
+    }
+
+    var url: String { "nats://127.0.0.1:\(clientPort)" }
+    var pid: Int32? { process?.processIdentifier }
+    var isRunning: Bool { process?.isRunning ?? false }
+
+    var stderrText: String {
+        stderrLock.lock(); defer { stderrLock.unlock() }
+        return String(decoding: stderrData, as: UTF8.self)
+    }
+
+    /// Starts the process and waits (bounded) until `/healthz` answers 200.
+    func start(extraArgs: [String] = []) throws {
+        precondition(process == nil || !(process!.isRunning), "\(name) already running")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["-a", "127.0.0.1", "-p", String(clientPort), "-m", String(httpPort), "--http_host", "127.0.0.1",
+                       "-n", name] + extraArgs
+        let pipe = Pipe()
+        p.standardError = pipe
+        p.standardOutput = FileHandle.nullDevice
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            guard let self, !d.isEmpty else { return }
+            self.stderrLock.lock(); self.stderrData.append(d); self.stderrLock.unlock()
+        }
+        try p.run()
+        process = p
+        stderrPipe = pipe
+        try waitHealthy()
+    }
+
+    func waitHealthy(timeoutSeconds: Double = 20) throws {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            if let p = process, !p.isRunning {
+                throw HarnessError("\(name) exited with \(p.terminationStatus) during start: \(stderrText)")
+            }
+            if (try? HTTP.get(port: httpPort, path: "/healthz").status) == 200 { return }
+            usleep(50_000)
+        }
+        throw HarnessError("\(name) not healthy within \(timeoutSeconds)s: \(stderrText)")
+    }
+
+    func signal(_ sig: Int32) {
+        guard let pid, isRunning else { return }
+        kill(pid, sig)
+    }
+
+    /// kill -9 and wait for the exit (reaped by Foundation's Process).
+    func kill9() {
+        signal(SIGKILL)
+        process?.waitUntilExit()
+    }
+
+    /// SIGTERM, bounded wait, then SIGKILL. Returns the exit status.
+    @discardableResult
+    func stop(timeoutSeconds: Double = 10) -> Int32 {
+        guard let p = process else { return 0 }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGCONT)  // a paused process cannot handle SIGTERM
+            kill(p.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(timeoutSeconds)
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning {
+                kill(p.processIdentifier, SIGKILL)
+            }
+        }
+        p.waitUntilExit()
+        stderrPipe?.fileHandleForReading.readabilityHandler = nil
+        return p.terminationStatus
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+enum FreePort {
+    /// Binds port 0 on loopback and returns what the kernel chose.
+    static func pick() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket failed") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { ptr -> Bool in
+            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
+        }
+        guard ok else { throw HarnessError("bind failed") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
+
+enum HTTP {
+    /// A GET over a raw socket with a 2 s receive timeout.
+    static func get(port: Int, path: String) throws -> (status: Int, body: String) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket failed") }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw HarnessError("connect failed") }
+        let req = Array("GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8)
+        _ = req.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var data = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            data.append(contentsOf: buf[..<n])
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+        return (status, text.components(separatedBy: "\r\n\r\n").dropFirst().joined())
+    }
+}

@@ -1,0 +1,62 @@
+import ServerConfig
+import XCTest
+@testable import ClusterServer
+
+final class ConfigLoaderTests: XCTestCase {
+    private func load(_ text: String) throws -> (ServerOptions, [String]) {
+        let root = try ConfigParser().parse(text, fileName: "test.conf")
+        var warnings: [String] = []
+        let o = try ConfigLoader.map(root, into: ServerOptions(), warnings: &warnings)
+        return (o, warnings)
+    }
+
+    func test_map_clusteredJetStreamConfig() throws {
+        let (o, warnings) = try load("""
+        server_name: n1
+        listen: 127.0.0.1:4333
+        http: 8333
+        max_payload: 2MB
+        ping_interval: "30s"
+        ping_max: 3
+        write_deadline: "2s"
+        authorization { token: "abc" }
+        jetstream { store_dir: "/tmp/js", max_memory_store: 1GB, max_file_store: 10GB }
+        cluster { name: demo, listen: 0.0.0.0:6222, routes: [nats://a:6222, nats://b:6222] }
+        bogus_key: 1
+        """)
+        XCTAssertEqual(o.serverName, "n1")
+        XCTAssertEqual(o.host, "127.0.0.1")
+        XCTAssertEqual(o.port, 4333)
+        XCTAssertEqual(o.httpPort, 8333)
+        XCTAssertEqual(o.maxPayload, 2 * 1_048_576)
+        XCTAssertEqual(o.pingIntervalSeconds, 30)
+        XCTAssertEqual(o.pingMax, 3)
+        XCTAssertEqual(o.writeDeadlineSeconds, 2)
+        XCTAssertEqual(o.authToken, "abc")
+        XCTAssertTrue(o.jetStream)
+        XCTAssertEqual(o.storeDirectory, "/tmp/js")
+        XCTAssertEqual(o.maxFileStore, 10 * (1 << 30))
+        XCTAssertEqual(o.clusterName, "demo")
+        XCTAssertEqual(o.clusterPort, 6222)
+        XCTAssertEqual(o.routes, ["nats://a:6222", "nats://b:6222"])
+        XCTAssertEqual(warnings, ["unknown config key 'bogus_key' ignored"])
+    }
+
+    func test_map_unsupportedSecurityKeys_areErrorsNotSilentlyIgnored() {
+        XCTAssertThrowsError(try load("tls { cert_file: x }"))
+        XCTAssertThrowsError(try load("accounts { A { users: [] } }"))
+    }
+
+    func test_map_wrongTypes_nameTheKey() {
+        XCTAssertThrowsError(try load("port: \"abc\"")) { XCTAssertTrue("\($0)".contains("port")) }
+        XCTAssertThrowsError(try load("ping_interval: \"soon\"")) { XCTAssertTrue("\($0)".contains("ping_interval")) }
+    }
+
+    func test_goDuration_forms() {
+        XCTAssertEqual(ConfigLoader.goDurationSeconds("2m"), 120)
+        XCTAssertEqual(ConfigLoader.goDurationSeconds("1h30m"), 5400)
+        XCTAssertEqual(ConfigLoader.goDurationSeconds("500ms"), 0.5)
+        XCTAssertNil(ConfigLoader.goDurationSeconds("5x"))
+        XCTAssertNil(ConfigLoader.goDurationSeconds(""))
+    }
+}
