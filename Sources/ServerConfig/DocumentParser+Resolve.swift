@@ -87,10 +87,11 @@ extension DocumentParser {
         do {
             return try valueParser.parseStandaloneValue(name: name)
         } catch let problem as ConfigError {
-            if problem.file == "$\(name)" {
-                throw error("environment variable '\(name)' does not hold a valid value: \(problem.message)", at: referenceAt)
-            }
-            throw problem
+            guard problem.file == "$\(name)" else { throw problem }
+            // Inside another variable's value, pass the reason up unchanged so the
+            // message names only the variable the file referenced.
+            if !environmentChain.isEmpty { throw error(problem.message, at: referenceAt) }
+            throw error("environment variable '\(name)' does not hold a valid value: \(problem.message)", at: referenceAt)
         }
     }
 

@@ -121,6 +121,9 @@ struct DocumentParser {
                 cursor.advance()
                 break
             }
+            if scalar == "]", case let .brace(name, openedAt) = end {
+                throw error(Self.unclosedBlockMessage(name, openedAt) + ", found ']'")
+            }
             try parseEntry(end: end)
         }
         return scopes.removeLast()
