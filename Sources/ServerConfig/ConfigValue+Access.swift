@@ -35,7 +35,7 @@ extension ConfigValue {
     /// Short description of the value for error messages, e.g. `string "abc"`.
     public var typeDescription: String {
         switch self {
-        case let .string(v): return "string \"\(v.count > 40 ? String(v.prefix(40)) + "…" : v)\""
+        case let .string(v): return "string \"\(Display.text(v))\""
         case let .integer(v): return "integer \(v)"
         case let .double(v): return "float \(v)"
         case let .bool(v): return "boolean \(v)"

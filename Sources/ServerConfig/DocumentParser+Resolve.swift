@@ -42,20 +42,20 @@ extension DocumentParser {
     private mutating func include(_ target: String, at includeAt: SourceLocation) throws {
         let path = ConfigPath.resolve(target, includedFrom: file)
         if includeChain.contains(path) {
-            let cycle = (includeChain.drop(while: { $0 != path }) + [path]).joined(separator: " -> ")
+            let cycle = (includeChain.drop(while: { $0 != path }) + [path]).map { Display.text($0, limit: 200) }.joined(separator: " -> ")
             throw error("include cycle: \(cycle)", at: includeAt)
         }
         guard includeChain.count <= settings.maxIncludeDepth else {
             throw error("includes are nested deeper than \(settings.maxIncludeDepth) files", at: includeAt)
         }
         guard let readFile = settings.readFile else {
-            throw error("cannot include '\(target)': no file reader was provided", at: includeAt)
+            throw error("cannot include '\(Display.text(target))': no file reader was provided", at: includeAt)
         }
         let text: String
         do {
             text = try readFile(path)
         } catch {
-            throw self.error("cannot read included file '\(path)': \(error)", at: includeAt)
+            throw self.error("cannot read included file '\(Display.text(path, limit: 200))': \(error)", at: includeAt)
         }
         var included = DocumentParser(text: text, file: path, settings: settings, includeChain: includeChain + [path])
         included.environmentChain = environmentChain
@@ -75,10 +75,10 @@ extension DocumentParser {
             if let entry = scope.last(where: { $0.key == name }) { return entry.value }
         }
         guard let raw = settings.environment[name] else {
-            throw error("unknown variable '$\(name)': not a key defined earlier in this or an enclosing block, nor an environment variable", at: referenceAt)
+            throw error("unknown variable '$\(Display.text(name))': not a key defined earlier in this or an enclosing block, nor an environment variable", at: referenceAt)
         }
         if environmentChain.contains(name) {
-            let cycle = (environmentChain.drop(while: { $0 != name }) + [name]).map { "$" + $0 }.joined(separator: " -> ")
+            let cycle = (environmentChain.drop(while: { $0 != name }) + [name]).map { "$" + Display.text($0) }.joined(separator: " -> ")
             throw error("environment variable cycle: \(cycle)", at: referenceAt)
         }
         var valueParser = DocumentParser(text: raw, file: "$\(name)", settings: settings, includeChain: includeChain)
@@ -91,7 +91,7 @@ extension DocumentParser {
             // Inside another variable's value, pass the reason up unchanged so the
             // message names only the variable the file referenced.
             if !environmentChain.isEmpty { throw error(problem.message, at: referenceAt) }
-            throw error("environment variable '\(name)' does not hold a valid value: \(problem.message)", at: referenceAt)
+            throw error("environment variable '\(Display.text(name))' does not hold a valid value: \(problem.message)", at: referenceAt)
         }
     }
 

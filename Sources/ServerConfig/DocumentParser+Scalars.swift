@@ -71,7 +71,7 @@ extension DocumentParser {
             cursor.advance()
             bytes.append(high << 4 | low)
         default:
-            throw error("invalid escape '\\\(Character(kind))': only \\xHH, \\t, \\n, \\r, \\\" and \\\\ are allowed", at: escapeAt)
+            throw error("invalid escape '\\\(Display.escaped(kind))': only \\xHH, \\t, \\n, \\r, \\\" and \\\\ are allowed", at: escapeAt)
         }
     }
 
@@ -127,7 +127,7 @@ enum BareWord: Equatable {
         default: break
         }
         if first == "." {
-            return .failure(Problem(message: "floats must start with a digit: '\(word)'"))
+            return .failure(Problem(message: "floats must start with a digit: '\(Display.text(word))'"))
         }
         if first == "-" || first.isDigit { return classifyNumeric(word) }
         return .success(.value(.string(word)))
@@ -143,12 +143,12 @@ enum BareWord: Equatable {
         while index < scalars.count, scalars[index].isDigit { index += 1 }
         let digits = String(String.UnicodeScalarView(scalars[digitsStart..<index]))
         if digits.isEmpty {
-            return .failure(Problem(message: "expected a digit after '-' in '\(word)'"))
+            return .failure(Problem(message: "expected a digit after '-' in '\(Display.text(word))'"))
         }
         let integerText = (negative ? "-" : "") + digits
         guard index < scalars.count else {
             guard let number = Int64(integerText) else {
-                return .failure(Problem(message: "integer '\(word)' is out of range"))
+                return .failure(Problem(message: "integer '\(Display.text(word))' is out of range"))
             }
             return .success(.value(.integer(number)))
         }
@@ -156,23 +156,23 @@ enum BareWord: Equatable {
         let next = scalars[index]
         if SizeUnits.isSuffixStart(next), rest.unicodeScalars.dropFirst().allSatisfy(SizeUnits.isSuffixTail) {
             guard let number = Int64(integerText) else {
-                return .failure(Problem(message: "integer '\(word)' is out of range"))
+                return .failure(Problem(message: "integer '\(Display.text(word))' is out of range"))
             }
             guard let multiplier = SizeUnits.multiplier(forSuffix: rest) else {
-                return .failure(Problem(message: "unknown size suffix '\(rest)' in '\(word)'; use \(SizeUnits.suffixList)"))
+                return .failure(Problem(message: "unknown size suffix '\(Display.text(rest))' in '\(Display.text(word))'; use \(SizeUnits.suffixList)"))
             }
             let (product, overflow) = number.multipliedReportingOverflow(by: multiplier)
-            if overflow { return .failure(Problem(message: "size '\(word)' does not fit in a 64-bit integer")) }
+            if overflow { return .failure(Problem(message: "size '\(Display.text(word))' does not fit in a 64-bit integer")) }
             return .success(.value(.integer(product)))
         }
         if next == "." { return classifyAfterDot(word, scalars, index) }
         if next == "-", !negative {
             return isZuluDate(scalars)
                 ? .success(.value(.string(word)))
-                : .failure(Problem(message: "dates must be in full Zulu form (YYYY-MM-DDTHH:MM:SSZ): '\(word)'"))
+                : .failure(Problem(message: "dates must be in full Zulu form (YYYY-MM-DDTHH:MM:SSZ): '\(Display.text(word))'"))
         }
         if negative {
-            return .failure(Problem(message: "unexpected '\(Character(next))' after the number in '\(word)'"))
+            return .failure(Problem(message: "unexpected '\(Display.escaped(next))' after the number in '\(Display.text(word))'"))
         }
         // nats-server lexes a bare word that starts with digits and goes on with other
         // characters (`10s`, `1h30m`, `4222abc`) as a plain string.
@@ -183,11 +183,11 @@ enum BareWord: Equatable {
         var index = dot + 1
         while index < scalars.count, scalars[index].isDigit { index += 1 }
         if index == dot + 1 {
-            return .failure(Problem(message: "expected a digit after '.' in '\(word)'"))
+            return .failure(Problem(message: "expected a digit after '.' in '\(Display.text(word))'"))
         }
         guard index < scalars.count else {
             guard let number = Double(word), number.isFinite else {
-                return .failure(Problem(message: "float '\(word)' is out of range"))
+                return .failure(Problem(message: "float '\(Display.text(word))' is out of range"))
             }
             return .success(.value(.double(number)))
         }
@@ -195,7 +195,7 @@ enum BareWord: Equatable {
         if scalars[index] == "." { return .success(.value(.string(word))) }
         let numberText = String(String.UnicodeScalarView(scalars[..<index]))
         return .failure(Problem(message:
-            "unexpected '\(Character(scalars[index]))' after the number '\(numberText)' in '\(word)'; quote the value if it is text"))
+            "unexpected '\(Display.escaped(scalars[index]))' after the number '\(Display.text(numberText))' in '\(Display.text(word))'; quote the value if it is text"))
     }
 
     /// `YYYY-MM-DDTHH:MM:SSZ` exactly.

@@ -42,12 +42,12 @@ struct DocumentParser {
         switch scalar {
         case "\n", "\r": return "a newline"
         case "\t": return "a tab"
-        default: return "'\(Character(scalar))'"
+        default: return "'\(Display.escaped(scalar))'"
         }
     }
 
     static func unclosedBlockMessage(_ name: String?, _ openedAt: SourceLocation) -> String {
-        if let name { return "expected '}' to close block '\(name)' opened at \(openedAt)" }
+        if let name { return "expected '}' to close block '\(Display.text(name))' opened at \(openedAt)" }
         return "expected '}' to close block opened at \(openedAt)"
     }
 
@@ -153,7 +153,7 @@ struct DocumentParser {
         try skipSeparator(afterKey: key)
         let value = try parseValue(name: key, nameAt: keyAt)
         setEntry(key, value)
-        try expectEntryEnd(after: "the value of '\(key)'", end: end)
+        try expectEntryEnd(after: "the value of '\(Display.text(key))'", end: end)
     }
 
     /// `include` is a directive when followed by white space and then not by a separator
@@ -201,18 +201,18 @@ struct DocumentParser {
             cursor.advance()
             skipInlineSpace()
             if cursor.isAtEnd || cursor.peek()!.isNewline || atComment {
-                throw error("expected a value for key '\(key)'")
+                throw error("expected a value for key '\(Display.text(key))'")
             }
             return
         }
         if let scalar = cursor.peek(), scalar.isNewline {
             let lineEnd = cursor.location
             skipBlank()
-            if cursor.peek() != "{" { throw error("expected a value for key '\(key)'", at: lineEnd) }
+            if cursor.peek() != "{" { throw error("expected a value for key '\(Display.text(key))'", at: lineEnd) }
             return
         }
         if cursor.isAtEnd || atComment {
-            throw error("expected a value for key '\(key)'")
+            throw error("expected a value for key '\(Display.text(key))'")
         }
     }
 
@@ -236,7 +236,7 @@ struct DocumentParser {
     /// unclosed blocks and arrays point at where they were opened.
     mutating func parseValue(name: String?, nameAt: SourceLocation) throws -> ConfigValue {
         guard let first = cursor.peek() else {
-            throw error(name.map { "expected a value for key '\($0)'" } ?? "expected a value, found end of file")
+            throw error(name.map { "expected a value for key '\(Display.text($0))'" } ?? "expected a value, found end of file")
         }
         if first == "{" || first == "[" {
             guard depth < settings.maxNestingDepth else {
@@ -257,7 +257,7 @@ struct DocumentParser {
         case "(": return .string(try parseParenBlock())
         default:
             if first.isNewline || "]},;".unicodeScalars.contains(first) {
-                throw error(name.map { "expected a value for key '\($0)', found \(describeCurrent())" }
+                throw error(name.map { "expected a value for key '\(Display.text($0))', found \(describeCurrent())" }
                     ?? "expected a value, found \(describeCurrent())")
             }
             return try parseBareValue()
@@ -268,7 +268,7 @@ struct DocumentParser {
     /// empty element (`[a,,b]`) is not — both as in nats-server.
     mutating func parseArrayBody(name: String?, openedAt: SourceLocation) throws -> [ConfigValue] {
         var items: [ConfigValue] = []
-        let label = name.map { "array '\($0)'" } ?? "array"
+        let label = name.map { "array '\(Display.text($0))'" } ?? "array"
         for _ in 0...cursor.count + 1 {
             skipBlank()
             guard let scalar = cursor.peek() else {

@@ -21,13 +21,13 @@ public func parseSize(_ text: String) throws -> Int64 {
     if let plain = Int64(text) { return plain }
     let shifts: [Character: Int64] = ["K": 10, "M": 20, "G": 30, "T": 40]
     let invalid = ConfigValueError(key: "", reason: .invalidSize(
-        "invalid size \"\(text)\": a size string must be an integer followed by K, M, G or T (binary units, \"1G\" = 1073741824); unquoted sizes such as 1G, 1GB or 1GiB are also accepted"))
+        "invalid size \"\(Display.text(text))\": a size string must be an integer followed by K, M, G or T (binary units, \"1G\" = 1073741824); unquoted sizes such as 1G, 1GB or 1GiB are also accepted"))
     guard let suffix = text.last, let shift = shifts[suffix], let number = Int64(text.dropLast()) else {
         throw invalid
     }
     let (product, overflow) = number.multipliedReportingOverflow(by: Int64(1) << shift)
     if overflow {
-        throw ConfigValueError(key: "", reason: .invalidSize("invalid size \"\(text)\": does not fit in a 64-bit integer"))
+        throw ConfigValueError(key: "", reason: .invalidSize("invalid size \"\(Display.text(text))\": does not fit in a 64-bit integer"))
     }
     return product
 }
@@ -44,7 +44,7 @@ enum GoDuration {
         func fail(_ detail: String) -> ConfigValueError {
             ConfigValueError(key: "", reason: .invalidDuration(detail))
         }
-        let invalid = fail("invalid duration \"\(text)\": use a number and a unit, e.g. \"500ms\", \"10s\", \"2m\" or \"1h30m\"")
+        let invalid = fail("invalid duration \"\(Display.text(text))\": use a number and a unit, e.g. \"500ms\", \"10s\", \"2m\" or \"1h30m\"")
         var scalars = Substring(text).unicodeScalars[...]
         var negative = false
         if let sign = scalars.first, sign == "-" || sign == "+" {
@@ -62,7 +62,7 @@ enum GoDuration {
             while let digit = scalars.first, digit.isDigit {
                 let (times10, o1) = whole.multipliedReportingOverflow(by: 10)
                 let (sum, o2) = times10.addingReportingOverflow(UInt64(digit.value - 48))
-                if o1 || o2 || sum > limit { throw fail("duration \"\(text)\" is out of range") }
+                if o1 || o2 || sum > limit { throw fail("duration \"\(Display.text(text))\" is out of range") }
                 whole = sum
                 sawDigits = true
                 scalars = scalars.dropFirst()
@@ -85,23 +85,23 @@ enum GoDuration {
             let unitScalars = scalars.prefix { $0 != "." && !$0.isDigit }
             scalars = scalars.dropFirst(unitScalars.count)
             let unitName = String(String.UnicodeScalarView(unitScalars))
-            if unitName.isEmpty { throw fail("missing unit in duration \"\(text)\" (use ns, us, ms, s, m or h)") }
+            if unitName.isEmpty { throw fail("missing unit in duration \"\(Display.text(text))\" (use ns, us, ms, s, m or h)") }
             guard let unit = units[unitName] else {
-                throw fail("unknown unit \"\(unitName)\" in duration \"\(text)\" (use ns, us, ms, s, m or h)")
+                throw fail("unknown unit \"\(Display.text(unitName))\" in duration \"\(Display.text(text))\" (use ns, us, ms, s, m or h)")
             }
             let (scaled, o1) = whole.multipliedReportingOverflow(by: unit)
             var part = scaled
             if fraction > 0 {
                 let extra = Double(fraction) * (Double(unit) / scale)
-                guard extra < Double(limit) else { throw fail("duration \"\(text)\" is out of range") }
+                guard extra < Double(limit) else { throw fail("duration \"\(Display.text(text))\" is out of range") }
                 part = part &+ UInt64(extra)
             }
             let (sum, o2) = total.addingReportingOverflow(part)
-            if o1 || o2 || part < scaled || sum > limit { throw fail("duration \"\(text)\" is out of range") }
+            if o1 || o2 || part < scaled || sum > limit { throw fail("duration \"\(Display.text(text))\" is out of range") }
             total = sum
         }
         if negative { return total == limit ? Int64.min : -Int64(total) }
-        guard total < limit else { throw fail("duration \"\(text)\" is out of range") }
+        guard total < limit else { throw fail("duration \"\(Display.text(text))\" is out of range") }
         return Int64(total)
     }
 }
