@@ -75,8 +75,34 @@ extension Unicode.Scalar {
     var isInlineSpace: Bool { self == " " || self == "\t" }
     var isNewline: Bool { self == "\n" || self == "\r" }
     /// Any Unicode white space, newlines included (nats skips these between keys).
-    var isBlank: Bool { properties.isWhitespace }
+    var isBlank: Bool {
+        if value < 0x80 { return value == 0x20 || (0x09...0x0D).contains(value) }
+        return properties.isWhitespace
+    }
     var isDigit: Bool { ("0"..."9").contains(self) }
+
+    /// Ends an unquoted value: white space, newline, `;`, `,`, `]` or `}` (nats' lexString).
+    var endsBareValue: Bool {
+        switch self {
+        case " ", "\t", "\n", "\r", ";", ",", "]", "}": return true
+        default: return false
+        }
+    }
+
+    /// Ends an unquoted key (white space is checked separately).
+    var endsBareKey: Bool {
+        switch self {
+        case "{", "}", "[", "]", ",", ";", ":", "=": return true
+        default: return false
+        }
+    }
+
+    var cannotStartKey: Bool {
+        switch self {
+        case "[", "]", "{", ",", ";", ":", "=", ")": return true
+        default: return false
+        }
+    }
 }
 
 /// Renders user text inside one-line messages: control characters and line separators

@@ -13,7 +13,7 @@ extension DocumentParser {
             if scalar == "\\" {
                 try readEscape(into: &bytes)
             } else {
-                bytes.append(contentsOf: Array(String(scalar).utf8))
+                UTF8.encode(scalar) { bytes.append($0) }
                 cursor.advance()
             }
         }
@@ -90,13 +90,12 @@ extension DocumentParser {
         let startAt = cursor.location
         var bytes: [UInt8] = []
         var escaped = false
-        while let scalar = cursor.peek(), !scalar.isInlineSpace, !scalar.isNewline,
-              !";,]}".unicodeScalars.contains(scalar) {
+        while let scalar = cursor.peek(), !scalar.endsBareValue {
             if scalar == "\\" {
                 escaped = true
                 try readEscape(into: &bytes)
             } else {
-                bytes.append(contentsOf: Array(String(scalar).utf8))
+                UTF8.encode(scalar) { bytes.append($0) }
                 cursor.advance()
             }
         }

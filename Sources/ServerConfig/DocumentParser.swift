@@ -182,11 +182,11 @@ struct DocumentParser {
             cursor.advance()
             return (String(scalars), true)
         }
-        if "[]{,;:=)".unicodeScalars.contains(first) {
+        if first.cannotStartKey {
             throw error("expected a key, found \(describeCurrent())")
         }
         var scalars = String.UnicodeScalarView()
-        while let scalar = cursor.peek(), !scalar.isBlank, !"{}[],;:=".unicodeScalars.contains(scalar) {
+        while let scalar = cursor.peek(), !scalar.isBlank, !scalar.endsBareKey {
             scalars.append(scalar)
             cursor.advance()
         }
@@ -217,7 +217,7 @@ struct DocumentParser {
     }
 
     /// After an entry: only spaces, then a newline, `;`, `,`, a comment, `}` or the end.
-    mutating func expectEntryEnd(after what: String, end: BlockEnd) throws {
+    mutating func expectEntryEnd(after what: @autoclosure () -> String, end: BlockEnd) throws {
         skipInlineSpace()
         guard let scalar = cursor.peek() else { return }
         if scalar.isNewline || atComment || scalar == "}" { return }
@@ -227,7 +227,7 @@ struct DocumentParser {
         }
         let closer: String
         if case .brace = end { closer = "'}'" } else { closer = "end of file" }
-        throw error("expected a newline, ';' or \(closer) after \(what), found \(describeCurrent())")
+        throw error("expected a newline, ';' or \(closer) after \(what()), found \(describeCurrent())")
     }
 
     // MARK: - Values
@@ -256,7 +256,7 @@ struct DocumentParser {
         case "'": return .string(try parseSingleQuoted())
         case "(": return .string(try parseParenBlock())
         default:
-            if first.isNewline || "]},;".unicodeScalars.contains(first) {
+            if first.isNewline || first == "]" || first == "}" || first == "," || first == ";" {
                 throw error(name.map { "expected a value for key '\(Display.text($0))', found \(describeCurrent())" }
                     ?? "expected a value, found \(describeCurrent())")
             }
