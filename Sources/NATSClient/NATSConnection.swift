@@ -91,6 +91,8 @@ public final class NATSConnection: @unchecked Sendable {
                 case .closed: throw NATSError.connectionClosed
                 case .stale: failures.append("\(server): closed during handshake")
                 }
+            } catch NATSError.connectionFailed(let why) {
+                failures.append(why)
             } catch {
                 lastError = error
                 failures.append("\(server): \(error)")
@@ -138,7 +140,7 @@ public final class NATSConnection: @unchecked Sendable {
                 .connect(host: server.host, port: server.port).get()
         } catch {
             handshake.fail(error)
-            throw NATSError.connectionFailed("\(server): \(error)")
+            throw NATSError.connectionFailed("\(server): \(Self.describeConnectError(error))")
         }
         do {
             let info = try await handshake.futureResult.get()
@@ -147,6 +149,15 @@ public final class NATSConnection: @unchecked Sendable {
             channel.close(promise: nil)
             throw error
         }
+    }
+
+    /// "Connection refused" rather than NIO's nested error dump.
+    static func describeConnectError(_ error: Error) -> String {
+        var underlying = error
+        if let multi = error as? NIOConnectionError, let first = multi.connectionErrors.first { underlying = first.error }
+        if let io = underlying as? IOError { return String(cString: strerror(io.errnoCode)) }
+        if let channelError = underlying as? ChannelError, case .connectTimeout = channelError { return "connect timed out" }
+        return "\(underlying)"
     }
 
     /// CONNECT options sent after INFO.

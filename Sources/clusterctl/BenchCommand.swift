@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import NATSClient
+import NIOCore
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks; each prints one `RESULT key=value ...` line like natsbench.",
+        subcommands: [BenchPubSub.self]
+    )
+}
+
+/// One publisher connection, one subscriber connection, N messages of S bytes; reports the
+/// rate at which the subscriber received them (publish start → last message received).
+struct BenchPubSub: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pubsub", abstract: "Core pub/sub throughput.")
+
+    @Option(name: [.customShort("n"), .long], help: "Messages to publish.") var msgs = 1_000_000
+    @Option(name: .shortAndLong, help: "Payload size in bytes.") var size = 128
+    @Option(help: "Subject to use.") var subject = "bench.core"
+    @Option(help: "Give up after this many seconds.") var deadline: Double = 300
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        guard msgs >= 1, msgs <= 1_000_000_000 else { throw ValidationError("--msgs must be between 1 and 1000000000") }
+        guard size >= 0, size <= 64 * 1024 * 1024 else { throw ValidationError("--size must be between 0 and 67108864") }
+        guard deadline > 0 else { throw ValidationError("--deadline must be positive") }
+    }
+
+    func run() async throws {
+        try await runReportingErrors {
+            let sub = try await connection.connect(name: "clusterctl bench sub")
+            let pub = try await connection.connect(name: "clusterctl bench pub")
+            let tally = ReceiveTally()
+            _ = try sub.subscribe(subject) { message in tally.record(bytes: message.payload.readableBytes) }
+            try await sub.flush()
+
+            let payload = ByteBuffer(bytes: (0..<size).map { UInt8(truncatingIfNeeded: 97 + $0 % 26) })
+            let start = NIODeadline.now()
+            let stopAt = start + .milliseconds(Int64(deadline * 1000))
+            var sent = 0
+            while sent < msgs {
+                try await pub.publish(subject, payload: payload)
+                sent += 1
+                if sent & 4095 == 0, NIODeadline.now() > stopAt { break }
+            }
+            try await pub.flush(timeout: .seconds(60))
+            let publishEnd = NIODeadline.now()
+
+            // Wait for the subscriber: bounded by the deadline, and by 5 s without progress.
+            var lastCount = -1
+            var lastProgress = NIODeadline.now()
+            while tally.count < sent, NIODeadline.now() < stopAt {
+                let c = tally.count
+                if c != lastCount {
+                    lastCount = c
+                    lastProgress = NIODeadline.now()
+                } else if NIODeadline.now() - lastProgress > .seconds(5) {
+                    break
+                }
+                try await Task.sleep(nanoseconds: 1_000_000)
+            }
+            let (received, lastReceive) = tally.snapshot
+            let elapsed = Double(((lastReceive ?? publishEnd) - start).nanoseconds) / 1e9
+            let publishSeconds = Double((publishEnd - start).nanoseconds) / 1e9
+            let rate = elapsed > 0 ? Double(received) / elapsed : 0
+            print(String(format: "RESULT mode=pubsub client=swift n=%d size=%d sent=%d received=%d elapsed_s=%.3f msgs_per_s=%.0f mb_per_s=%.2f pub_msgs_per_s=%.0f dropped=%d",
+                         msgs, size, sent, received, elapsed, rate, rate * Double(size) / 1e6,
+                         publishSeconds > 0 ? Double(sent) / publishSeconds : 0, sub.statistics.droppedMsgs))
+            await pub.close()
+            await sub.close()
+            if received < sent { throw ExitCode.failure }
+        }
+    }
+}
+
+/// Counts deliveries; written on the subscriber's event loop, read by the waiting task.
+final class ReceiveTally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var received = 0
+    private var bytes = 0
+    private var last: NIODeadline?
+
+    func record(bytes n: Int) {
+        let now = NIODeadline.now()
+        lock.lock()
+        received += 1
+        bytes += n
+        last = now
+        lock.unlock()
+    }
+
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return received
+    }
+
+    var snapshot: (Int, NIODeadline?) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (received, last)
+    }
+}

@@ -1,2 +1,0 @@
-import NATSClient
-print("clusterctl: no commands yet")
