@@ -194,25 +194,19 @@ struct DocumentParser {
     }
 
     /// Consumes `:`, `=` or plain white space between a key and its value. A value must
-    /// start on the key's line, except a block's `{`, which may be on the next line.
+    /// start on the key's line, except a block's `{` or an array's `[`, which may be on a
+    /// later line (nats-server is looser inside blocks; this keeps typos diagnosable).
     mutating func skipSeparator(afterKey key: String) throws {
         skipInlineSpace()
         if cursor.peek() == ":" || cursor.peek() == "=" {
             cursor.advance()
             skipInlineSpace()
-            if cursor.isAtEnd || cursor.peek()!.isNewline || atComment {
-                throw error("expected a value for key '\(Display.text(key))'")
-            }
-            return
         }
-        if let scalar = cursor.peek(), scalar.isNewline {
-            let lineEnd = cursor.location
+        let lineEnd = cursor.location
+        guard let next = cursor.peek(), !next.isNewline, !atComment else {
             skipBlank()
-            if cursor.peek() != "{" { throw error("expected a value for key '\(Display.text(key))'", at: lineEnd) }
-            return
-        }
-        if cursor.isAtEnd || atComment {
-            throw error("expected a value for key '\(Display.text(key))'")
+            if cursor.peek() == "{" || cursor.peek() == "[" { return }
+            throw error("expected a value for key '\(Display.text(key))'", at: lineEnd)
         }
     }
 

@@ -182,3 +182,10 @@ final class ParserSyntaxTests: XCTestCase {
         XCTAssertEqual(try parseConfig(#"v: tr\x75e"#)["v"], .string("true"))
     }
 }
+
+extension ParserSyntaxTests {
+    func test_parse_blockOrArrayOpenerOnNextLine_isAccepted() throws {
+        let root = try parseConfig("routes =\n[\n  a\n]\nc:\n  # comment\n  {\n x: 1 }\n")
+        XCTAssertEqual(root, .block(["routes": .array([.string("a")]), "c": .block(["x": .integer(1)])]))
+    }
+}
