@@ -1,0 +1,63 @@
+/// Heartbeats and quiescence of idle groups.
+extension RaftNode {
+    func broadcastHeartbeat(context: [UInt8]?, quiesce: Bool = false) {
+        let ctx = context ?? readOnly.lastContext
+        for peer in conf.allMembers where peer != id {
+            guard let pr = tracker.progress[peer] else { continue }
+            // Never tell a follower to commit past what it is known to hold.
+            let commit = min(pr.match, log.committed)
+            send(to: peer, .heartbeat(Heartbeat(commit: commit, context: ctx, round: tickCount, quiesce: quiesce)))
+        }
+    }
+
+    func handleHeartbeat(_ m: Message, _ h: Heartbeat) {
+        if role != .follower { becomeFollower(term: term, leader: m.from) }
+        electionElapsed = 0
+        leader = m.from
+        if h.commit <= log.lastIndex { log.commitTo(h.commit) }
+        send(to: m.from, .heartbeatResponse(HeartbeatResponse(context: h.context, round: h.round)))
+        if h.quiesce && log.committed == h.commit && log.lastIndex == h.commit && config.quiesceAfterIdleTicks != nil {
+            isQuiesced = true
+        }
+    }
+
+    func handleHeartbeatResponse(_ m: Message, _ r: HeartbeatResponse) {
+        guard role == .leader, let pr = tracker.progress[m.from] else { return }
+        tracker.progress[m.from]?.recentActive = true
+        tracker.progress[m.from]?.probeSent = false
+        if r.round > pr.ackedRound { tracker.progress[m.from]?.ackedRound = r.round }
+        if pr.state == .replicate && pr.inflights.isFull { tracker.progress[m.from]?.inflights.freeFirstOne() }
+        if pr.match < log.lastIndex { sendAppend(to: m.from) }
+        if let ctx = r.context { ackRead(context: ctx, from: m.from) }
+    }
+
+    func isQuiescingHeartbeat(_ m: Message) -> Bool {
+        if case .heartbeat(let h) = m.body { return h.quiesce && m.term == term }
+        return false
+    }
+
+    /// A leader whose followers all hold and know every committed entry, with nothing pending,
+    /// tells them to stop ticking and stops itself. Returns true if it quiesced.
+    func maybeQuiesce() -> Bool {
+        guard let idleNeeded = config.quiesceAfterIdleTicks, idleTicks >= idleNeeded,
+              log.committed == log.lastIndex, hasCommittedEntryInCurrentTerm,
+              leadTransferee == nil, readOnly.isEmpty, readsAwaitingCommit.isEmpty,
+              pendingConfIndex <= log.committed else { return false }
+        for peer in conf.allMembers where peer != id {
+            guard let pr = tracker.progress[peer], pr.match == log.lastIndex, pr.recentActive else { return false }
+        }
+        broadcastHeartbeat(context: nil, quiesce: true)
+        isQuiesced = true
+        return true
+    }
+
+    /// Resumes ticking. Called by every input; a driver also calls it when it suspects the
+    /// leader of a quiesced group is gone (its route dropped, gossip declared it dead).
+    public func wake() {
+        guard isQuiesced else { return }
+        isQuiesced = false
+        electionElapsed = 0
+        heartbeatElapsed = 0
+        idleTicks = 0
+    }
+}

@@ -1,0 +1,297 @@
+/// The role a node plays in its group.
+public enum RaftRole: Sendable, CustomStringConvertible {
+    case follower, preCandidate, candidate, leader
+    public var description: String {
+        switch self {
+        case .follower: return "follower"
+        case .preCandidate: return "pre-candidate"
+        case .candidate: return "candidate"
+        case .leader: return "leader"
+        }
+    }
+}
+
+/// Why a proposal or request was refused. The driver retries elsewhere or later.
+public enum RaftError: Error, Equatable {
+    /// Only the leader accepts this; `leader` is the known leader, if any.
+    case notLeader(leader: NodeID?)
+    /// A leadership transfer is in progress; proposals wait until it ends.
+    case transferInProgress
+    /// The previous membership change has not committed yet.
+    case confChangeInProgress
+    /// The change would not change anything, or would leave no voters.
+    case invalidConfChange
+    /// Too many uncommitted entries; back off.
+    case busy
+    /// This node is not a member of the group (it was removed).
+    case notMember
+}
+
+/// One member of one Raft group: a pure state machine with no clock, sockets, files or threads.
+///
+/// Inputs: `tick()`, `step(_:)`, `propose(_:)`, `proposeConfChange(_:)`, `readIndex(context:)`,
+/// `transferLeadership(to:)`. Output: a `Ready` from `ready()`, which the driver handles in this
+/// order — persist `snapshot`, then `entries` (truncating any conflicting suffix), then
+/// `hardState` (all durably if `mustSync`), send `messages`, apply `snapshot` and
+/// `committedEntries` to the state machine, serve `readStates` once applied — then calls
+/// `advance(_:)`. Call `ready()` again only after `advance`.
+///
+/// Not thread-safe: one owner (a driver thread, actor or event loop) calls everything.
+public final class RaftNode {
+    public let id: NodeID
+    public let group: GroupID
+    let config: RaftConfig
+    var rng: any RaftRandom
+
+    public internal(set) var term: Term = .zero
+    public internal(set) var vote: NodeID?
+    public internal(set) var role: RaftRole = .follower
+    /// The leader this node currently follows (itself when leader), if known.
+    public internal(set) var leader: NodeID?
+
+    var log: RaftLog
+    var tracker: ProgressTracker
+    /// Membership as of `confBase.index` (the snapshot), then every configuration entry in the log.
+    var confBase: (index: LogIndex, conf: ConfState)
+    var confLog: [(index: LogIndex, conf: ConfState)] = []
+
+    var electionElapsed = 0
+    var heartbeatElapsed = 0
+    var randomizedElectionTimeout = 0
+    /// Ticks since this node object was created (the leader's clock for its lease).
+    var tickCount: UInt64 = 0
+    /// After a restart, refuse votes for one election timeout: we may have been part of a lease.
+    var leaseGuardAfterRestart = true
+
+    var leadTransferee: NodeID?
+    /// Index of the last membership change this leader proposed (or its no-op on election).
+    var pendingConfIndex: LogIndex = .zero
+    var readOnly = ReadOnlyQueue()
+    /// Reads received before this leader committed an entry of its term.
+    var readsAwaitingCommit: [(from: NodeID, context: [UInt8])] = []
+
+    var msgs: [Message] = []
+    var readStates: [ReadState] = []
+    var prevHardState: HardState
+
+    public internal(set) var isQuiesced = false
+    /// Ticks received while quiesced (the only per-tick work of an idle group).
+    public internal(set) var quiescedTicks: UInt64 = 0
+    var idleTicks = 0
+
+    /// Creates a node from what `storage` holds (a fresh group, or a restart after a crash).
+    /// - Parameter applied: the last index the application already applied (defaults to the
+    ///   snapshot index; committed entries after it are handed out again). The application must
+    ///   have loaded `storage.snapshot()` (or a newer state) before.
+    public init(id: NodeID, group: GroupID = GroupID(0), storage: RaftStorage, config: RaftConfig,
+                random: any RaftRandom, applied: LogIndex? = nil) {
+        config.validate()
+        self.id = id
+        self.group = group
+        self.config = config
+        self.rng = random
+        let (hs, conf) = storage.initialState()
+        log = RaftLog(storage: storage, commit: hs.commit, maxCommittedSizePerReady: config.maxCommittedSizePerReady)
+        confBase = (storage.firstIndex.prev, conf)
+        tracker = ProgressTracker(conf: conf)
+        prevHardState = hs
+        term = hs.term
+        vote = hs.vote
+        rebuildConfLog()
+        if let applied { log.appliedTo(max(applied, log.applied)) }
+        becomeFollower(term: term, leader: nil)
+    }
+
+    // MARK: status
+
+    public var commitIndex: LogIndex { log.committed }
+    public var appliedIndex: LogIndex { log.applied }
+    public var lastIndex: LogIndex { log.lastIndex }
+    public var firstIndex: LogIndex { log.firstIndex }
+    /// The active membership (the latest configuration entry in the log, committed or not).
+    public var conf: ConfState { confLog.last?.conf ?? confBase.conf }
+    public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
+    /// The leader's view of `peer` (nil on followers or for non-members).
+    public func progress(of peer: NodeID) -> Progress? { role == .leader ? tracker.progress[peer] : nil }
+    /// The term of the entry at `index`, if still in the log.
+    public func term(at index: LogIndex) -> Term? { log.term(at: index) }
+    /// Entries `[from, to)` from the log, for tests and tools.
+    public func entries(from: LogIndex, to: LogIndex) -> [Entry]? { log.entries(from: from, to: to, maxBytes: .max) }
+    /// The membership as of `index`, to store with a snapshot taken at `index`.
+    public func confState(atIndex index: LogIndex) -> ConfState {
+        confLog.last(where: { $0.index <= index })?.conf ?? confBase.conf
+    }
+    /// Whether this node may campaign (it is a voter of the active configuration).
+    var isPromotable: Bool { conf.isVoter(id) }
+
+    // MARK: inputs
+
+    /// Advances logical time by one tick.
+    public func tick() {
+        tickCount &+= 1
+        if isQuiesced {
+            quiescedTicks &+= 1
+            return
+        }
+        if role == .leader { tickLeader() } else { tickElection() }
+    }
+
+    /// Handles one message from a peer. Messages for another group or node are ignored.
+    public func step(_ m: Message) {
+        guard m.group == group, m.to == id, m.from != id else { return }
+        if !isQuiescingHeartbeat(m) { wake() }
+        guard admitTerm(m) else { return }
+        switch m.body {
+        case .requestVote(let r): handleRequestVote(m, r)
+        case .voteResponse(let r): handleVoteResponse(m, r)
+        case .appendEntries(let a): handleAppendEntries(m, a)
+        case .appendResponse(let r): handleAppendResponse(m, r)
+        case .heartbeat(let h): handleHeartbeat(m, h)
+        case .heartbeatResponse(let r): handleHeartbeatResponse(m, r)
+        case .installSnapshot(let s): handleInstallSnapshot(m, s)
+        case .timeoutNow: handleTimeoutNow(m)
+        case .readIndexRequest(let ctx): handleReadIndexRequest(m, ctx)
+        case .readIndexResponse(let index, let ctx): handleReadIndexResponse(m, index, ctx)
+        }
+    }
+
+    /// Term rules shared by all messages (§5.1): a newer term makes us a follower, an older
+    /// term is stale. Returns false when the message must not be handled further.
+    private func admitTerm(_ m: Message) -> Bool {
+        if m.term > term {
+            switch m.body {
+            case .requestVote(let r):
+                // A follower that hears from a live leader ignores campaigns (leader lease).
+                if inLease && !r.transfer { return false }
+                if !r.preVote { becomeFollower(term: m.term, leader: nil) }
+            case .voteResponse(let r) where r.preVote && r.granted:
+                break // A granted pre-vote carries the term we are about to campaign in.
+            case .appendEntries, .heartbeat, .installSnapshot:
+                becomeFollower(term: m.term, leader: m.from)
+            default:
+                becomeFollower(term: m.term, leader: nil)
+            }
+            return true
+        }
+        if m.term < term {
+            switch m.body {
+            case .appendEntries, .heartbeat:
+                // Tell a stale leader about the new term so it steps down.
+                if config.checkQuorum || config.preVote {
+                    send(to: m.from, .appendResponse(AppendResponse(index: .zero, reject: false)))
+                }
+            case .requestVote(let r) where r.preVote:
+                send(to: m.from, .voteResponse(VoteResponse(granted: false, preVote: true)))
+            default:
+                break
+            }
+            return false
+        }
+        return true
+    }
+
+    /// We heard from a leader less than an election timeout ago (or just restarted).
+    var inLease: Bool {
+        config.checkQuorum && (leader != nil || leaseGuardAfterRestart) && electionElapsed < config.electionTimeoutTicks
+    }
+
+    // MARK: role changes
+
+    func becomeFollower(term newTerm: Term, leader newLeader: NodeID?) {
+        resetFor(term: newTerm)
+        role = .follower
+        leader = newLeader
+    }
+
+    func becomePreCandidate() {
+        precondition(role != .leader, "a leader cannot become pre-candidate")
+        role = .preCandidate
+        leader = nil
+        tracker.resetVotes()
+    }
+
+    func becomeCandidate() {
+        precondition(role != .leader, "a leader cannot become candidate")
+        resetFor(term: term.next)
+        vote = id
+        role = .candidate
+    }
+
+    func becomeLeader() {
+        precondition(role == .candidate, "only a candidate becomes leader")
+        resetFor(term: term)
+        role = .leader
+        leader = id
+        for peer in conf.allMembers {
+            tracker.progress[peer]?.recentActive = true
+        }
+        tracker.progress[id]?.becomeReplicate()
+        // The no-op entry lets the new leader commit (and learn the commit index) in its term.
+        appendAsLeader([Entry(term: term, index: .zero, type: .empty)])
+        // No membership change until everything up to the no-op committed.
+        pendingConfIndex = log.lastIndex
+        broadcastAppend()
+    }
+
+    private func resetFor(term newTerm: Term) {
+        if newTerm != term {
+            precondition(newTerm > term, "term went backwards: \(term) -> \(newTerm)")
+            term = newTerm
+            vote = nil
+        }
+        leader = nil
+        electionElapsed = 0
+        heartbeatElapsed = 0
+        randomizedElectionTimeout = config.electionTimeoutTicks + rng.next(below: config.electionTimeoutTicks)
+        leadTransferee = nil
+        tracker.resetVotes()
+        readOnly.reset()
+        readsAwaitingCommit = []
+        let last = log.lastIndex
+        for peer in conf.allMembers {
+            var p = Progress(next: last.next, isLearner: conf.isLearner(peer),
+                             maxInflight: config.maxInflightMsgs, maxInflightBytes: config.maxInflightBytes)
+            if peer == id { p.match = last }
+            tracker.progress[peer] = p
+        }
+    }
+
+    // MARK: ticks
+
+    private func tickElection() {
+        electionElapsed += 1
+        if electionElapsed >= config.electionTimeoutTicks { leaseGuardAfterRestart = false }
+        guard isPromotable, electionElapsed >= randomizedElectionTimeout else { return }
+        electionElapsed = 0
+        campaign(config.preVote ? .preElection : .election)
+    }
+
+    private func tickLeader() {
+        heartbeatElapsed += 1
+        electionElapsed += 1
+        idleTicks += 1
+        if electionElapsed >= config.electionTimeoutTicks {
+            electionElapsed = 0
+            if config.checkQuorum {
+                guard tracker.quorumActive(selfID: id) else {
+                    becomeFollower(term: term, leader: nil)
+                    return
+                }
+                for peer in conf.allMembers where peer != id { tracker.progress[peer]?.recentActive = false }
+            }
+            // A transfer that did not finish within an election timeout is abandoned.
+            leadTransferee = nil
+            retryStalledSnapshots()
+        }
+        if heartbeatElapsed >= config.heartbeatTicks {
+            heartbeatElapsed = 0
+            if !maybeQuiesce() { broadcastHeartbeat(context: nil) }
+        }
+    }
+
+    // MARK: output
+
+    func send(to: NodeID, _ body: MessageBody, term msgTerm: Term? = nil) {
+        msgs.append(Message(group: group, from: id, to: to, term: msgTerm ?? term, body: body))
+    }
+}

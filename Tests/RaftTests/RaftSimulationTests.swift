@@ -1,0 +1,49 @@
+import Foundation
+import XCTest
+@testable import Raft
+
+/// Runs many seeded schedules. `RAFT_SEEDS=n` sets how many (default 2000), `RAFT_SEED=s`
+/// replays one, `RAFT_SEED_BASE=b` shifts the range.
+final class RaftSimulationTests: XCTestCase {
+    func test_simulation_manySeededSchedules_keepSafetyAndLiveness() {
+        let env = ProcessInfo.processInfo.environment
+        let seeds: [UInt64]
+        if let one = env["RAFT_SEED"].flatMap(UInt64.init) {
+            seeds = [one]
+        } else {
+            let count = env["RAFT_SEEDS"].flatMap(Int.init) ?? 2000
+            let base = env["RAFT_SEED_BASE"].flatMap(UInt64.init) ?? 1
+            seeds = (0..<UInt64(max(count, 0))).map { base + $0 }
+        }
+        let start = Date()
+        let failures = Self.runParallel(seeds)
+        let elapsed = Date().timeIntervalSince(start)
+        print("raft-sim: \(seeds.count) seeds in \(String(format: "%.1f", elapsed)) s, \(failures.count) failed")
+        for f in failures.prefix(5) {
+            XCTFail("\(f)\n  replay: RAFT_SEED=\(f.seed) swift test --filter RaftTests.RaftSimulationTests")
+        }
+    }
+
+    /// Runs seeds on all cores; each seed is independent and deterministic.
+    static func runParallel(_ seeds: [UInt64]) -> [SimFailure] {
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, seeds.count))
+        let lock = NSLock()
+        var failures: [SimFailure] = []
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            var i = w
+            while i < seeds.count {
+                do {
+                    try Simulator(options: SimOptions.draw(seed: seeds[i])).run()
+                } catch let f as SimFailure {
+                    lock.lock(); failures.append(f); lock.unlock()
+                } catch {
+                    lock.lock()
+                    failures.append(SimFailure(seed: seeds[i], tick: 0, invariant: "error", detail: "\(error)", options: "", events: []))
+                    lock.unlock()
+                }
+                i += workers
+            }
+        }
+        return failures.sorted { $0.seed < $1.seed }
+    }
+}

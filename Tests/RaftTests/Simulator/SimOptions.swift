@@ -1,0 +1,77 @@
+@testable import Raft
+
+/// Everything one seeded schedule does, drawn from the seed (the fault "swarm").
+struct SimOptions: CustomStringConvertible {
+    var seed: UInt64
+    var voters: Int
+    /// Extra nodes that start outside the group and may be added by membership changes.
+    var spares: Int
+    var safetyTicks: Int
+    var livenessTicks: Int
+    var dropPercent: Int
+    var duplicatePercent: Int
+    var maxDelayTicks: Int
+    /// Per-tick chance (per mille) of a partition change, a crash, a proposal, a read...
+    var partitionPerMille: Int
+    var crashPerMille: Int
+    var proposePerMille: Int
+    var readPerMille: Int
+    var confChangePerMille: Int
+    var transferPerMille: Int
+    var snapshotPerMille: Int
+    var raft: RaftConfig
+
+    static func draw(seed: UInt64, safetyTicks: Int = 300, livenessTicks: Int = 400) -> SimOptions {
+        var r = SplitMix64(seed: seed ^ 0x5EED_0F_5EED)
+        func pick(_ values: [Int]) -> Int { values[r.next(below: values.count)] }
+        var cfg = RaftConfig()
+        cfg.electionTimeoutTicks = 10
+        cfg.heartbeatTicks = pick([1, 2, 3])
+        cfg.maxInflightMsgs = pick([1, 2, 4, 16])
+        cfg.maxInflightBytes = pick([0, 0, 200])
+        cfg.maxSizePerMsg = pick([1, 64, 256, 4096])
+        cfg.preVote = r.next(below: 5) != 0
+        cfg.checkQuorum = r.next(below: 5) != 0
+        cfg.readOnlyOption = cfg.checkQuorum && r.next(below: 3) == 0 ? .leaseBased : .safe
+        return SimOptions(
+            seed: seed,
+            voters: pick([3, 3, 5]),
+            spares: 1,
+            safetyTicks: safetyTicks,
+            livenessTicks: livenessTicks,
+            dropPercent: pick([0, 1, 5, 10, 20]),
+            duplicatePercent: pick([0, 2, 10]),
+            maxDelayTicks: pick([0, 1, 3, 6]),
+            partitionPerMille: pick([0, 5, 15, 30]),
+            crashPerMille: pick([0, 3, 10, 20]),
+            proposePerMille: pick([100, 300, 600]),
+            readPerMille: pick([0, 50, 200]),
+            confChangePerMille: pick([0, 0, 10, 30]),
+            transferPerMille: pick([0, 5, 20]),
+            snapshotPerMille: pick([0, 10, 50]),
+            raft: cfg)
+    }
+
+    var description: String {
+        "voters=\(voters)+\(spares) ticks=\(safetyTicks)+\(livenessTicks) drop=\(dropPercent)% dup=\(duplicatePercent)% "
+            + "delay<=\(maxDelayTicks) partition=\(partitionPerMille)‰ crash=\(crashPerMille)‰ propose=\(proposePerMille)‰ "
+            + "read=\(readPerMille)‰ conf=\(confChangePerMille)‰ transfer=\(transferPerMille)‰ snap=\(snapshotPerMille)‰ "
+            + "hb=\(raft.heartbeatTicks) inflight=\(raft.maxInflightMsgs)/\(raft.maxInflightBytes)B msg=\(raft.maxSizePerMsg)B "
+            + "preVote=\(raft.preVote) checkQuorum=\(raft.checkQuorum) reads=\(raft.readOnlyOption)"
+    }
+}
+
+/// A violated invariant, with where it happened and the schedule that led there.
+struct SimFailure: Error, CustomStringConvertible {
+    var seed: UInt64
+    var tick: Int
+    var invariant: String
+    var detail: String
+    var options: String
+    var events: [String]
+
+    var description: String {
+        "seed \(seed) tick \(tick): \(invariant): \(detail)\n  schedule: \(options)\n  last events: "
+            + events.suffix(12).joined(separator: "; ")
+    }
+}
