@@ -14,7 +14,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         case failed
     }
 
-    unowned let connection: NATSConnection
+    let connection: NATSConnection
     let generation: UInt64
     private let handshake: EventLoopPromise<ServerInfo>
     private var phase = Phase.awaitingInfo

@@ -31,6 +31,9 @@ public enum NATSConnectionStatus: Sendable, Equatable {
 /// write per event-loop turn, not per message). Messages are delivered on the event loop:
 /// handler subscriptions run their closure there (keep it short), AsyncSequence
 /// subscriptions buffer for the consuming task.
+///
+/// Lifetime: the open socket keeps the connection alive (handler subscriptions keep working
+/// without other references), so always end with `close()` or `drain()`.
 public final class NATSConnection: @unchecked Sendable {
     public let options: NATSOptions
     let group: any EventLoopGroup

@@ -43,7 +43,7 @@ public final class NATSSubscription: AsyncSequence, @unchecked Sendable {
     public let subject: String
     public let queue: String?
     let stream: AsyncStream<NATSMessage>
-    unowned let connection: NATSConnection
+    let connection: NATSConnection
 
     init(sid: UInt64, subject: String, queue: String?, stream: AsyncStream<NATSMessage>, connection: NATSConnection) {
         self.sid = sid
