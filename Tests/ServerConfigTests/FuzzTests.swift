@@ -3,7 +3,8 @@ import XCTest
 @testable import ServerConfig
 
 /// Seeded mutation fuzzing: random edits of valid files must never crash the parser, and
-/// every failure must be a one-line `ConfigError` whose position lies inside the input.
+/// every failure must be a one-line `ConfigError` whose position lies inside the input,
+/// and every success must survive `rendered()` and a re-parse unchanged.
 /// Replay a failure with `FUZZ_SEED=<seed> swift test --filter ServerConfigTests.FuzzTests`;
 /// `FUZZ_ITERATIONS=<n>` runs a longer campaign.
 final class FuzzTests: XCTestCase {
@@ -98,6 +99,11 @@ final class FuzzTests: XCTestCase {
         switch first {
         case let .success(value):
             XCTAssertNotNil(value.entries, "top level is not a block: \(context)")
+            // Whatever parsed must survive a render/parse round trip unchanged.
+            if value.isExactlyRenderable {
+                let rendered = value.rendered()
+                XCTAssertEqual(try? parseConfig(rendered), value, "round trip failed for:\n\(rendered)\n\(context)")
+            }
             return true
         case let .failure(error):
             XCTAssertFalse(error.message.isEmpty, context)
