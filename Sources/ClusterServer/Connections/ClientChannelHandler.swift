@@ -15,9 +15,12 @@ final class ClientChannelHandler: ChannelInboundHandler {
     private var authTimeout: Scheduled<Void>?
     private var batchInMsgs = 0
     private var batchInBytes = 0
+    /// Read once: `server.options` is a struct full of strings, too costly to copy per op.
+    private let authRequired: Bool
 
     init(server: NATSServer) {
         self.server = server
+        self.authRequired = server.options.authRequired
         self.parser = ClientProtocolParser(maxControlLine: server.options.maxControlLine,
                                            maxPayload: server.options.maxPayload)
     }
@@ -112,7 +115,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
 
     private func process(_ op: ClientOp) {
         let conn = connection!
-        if server.options.authRequired && !conn.connectReceived {
+        if authRequired && !conn.connectReceived {
             if case .connect = op {} else {
                 authViolation()
                 return
@@ -158,7 +161,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
             fail("no responders requires headers support")
             return
         }
-        if server.options.authRequired {
+        if authRequired {
             guard server.authenticate(opts) else {
                 authViolation()
                 return

@@ -8,7 +8,9 @@ import NIOPosix
 /// One clusterd node: the client listener, the subscription index, connections, and the
 /// monitoring endpoint.
 public final class NATSServer: @unchecked Sendable {
-    public private(set) var options: ServerOptions
+    /// Current options; replaced as a whole on reload (read under the lock: cache hot fields).
+    public var options: ServerOptions { lock.withLock { _options } }
+    private var _options: ServerOptions
     public let serverID: String
     public let serverName: String
     public let logger: Logger
@@ -50,7 +52,7 @@ public final class NATSServer: @unchecked Sendable {
     public private(set) var configLoadTime = Date()
 
     public init(options: ServerOptions, logger: Logger = Logger(label: "clusterd")) {
-        self.options = options
+        self._options = options
         var rng = SystemRandomNumberGenerator()
         self.serverID = ServerIdentity.randomID(using: &rng)
         self.serverName = options.serverName ?? serverID
@@ -138,7 +140,7 @@ public final class NATSServer: @unchecked Sendable {
         applied.storeDirectory = options.storeDirectory
         applied.serverName = options.serverName
         lock.withLock {
-            options = applied
+            _options = applied
             configLoadTime = Date()
         }
         return ignored

@@ -81,103 +81,147 @@ public struct ClientProtocolParser {
 
     /// Parses one control line. An empty line or one starting with whitespace is an unknown
     /// op, and so is an op that needs arguments but has none (`PUB\r\n`), as in nats-server.
+    /// Tokenizes in place over the line's bytes: no allocation beyond the Strings it returns.
     private mutating func parseControlLine(_ line: ByteBuffer) throws -> ClientOp? {
-        guard let first = line.getInteger(at: line.readerIndex, as: UInt8.self),
-              first != UInt8(ascii: " "), first != UInt8(ascii: "\t") else {
-            throw ClientProtocolError.unknownOperation
-        }
-        let args = Self.split(line)
-        let opToken = args[0]
-        let rest = Array(args.dropFirst())
-        let name = Self.opName(opToken)
-        if rest.isEmpty && ["PUB", "HPUB", "SUB", "UNSUB"].contains(name) {
-            throw ClientProtocolError.unknownOperation
-        }
-        switch name {
-        case "PUB": return try startPub(rest, hasHeaders: false)
-        case "HPUB": return try startPub(rest, hasHeaders: true)
-        case "SUB": return try parseSub(rest)
-        case "UNSUB": return try parseUnsub(rest)
-        case "PING": return .ping
-        case "PONG": return .pong
-        case "+OK": return .clientOK
-        case "-ERR": throw ClientProtocolError.badArguments("-ERR from a client")
-        case "CONNECT":
-            var rest = line
-            rest.moveReaderIndex(forwardBy: opToken.count)
-            return .connect(json: Self.trimmed(rest))
-        case "INFO": return .info
-        default: throw ClientProtocolError.unknownOperation
+        try line.withUnsafeReadableBytes { raw -> ClientOp? in
+            guard let first = raw.first, first != 32, first != 9 else { throw ClientProtocolError.unknownOperation }
+            var tokens = Tokens()
+            tokens.scan(raw)
+            let op = Self.opCode(raw, tokens.range(0))
+            let argCount = tokens.count - 1
+            switch op {
+            case .pub, .hpub, .sub, .unsub:
+                if argCount == 0 { throw ClientProtocolError.unknownOperation }
+            default: break
+            }
+            switch op {
+            case .pub: return try startPub(raw, tokens, hasHeaders: false)
+            case .hpub: return try startPub(raw, tokens, hasHeaders: true)
+            case .sub:
+                guard argCount == 2 || argCount == 3 else {
+                    throw ClientProtocolError.badArguments("SUB: wrong number of arguments")
+                }
+                let queue = argCount == 3 ? Self.string(raw, tokens.range(2)) : nil
+                return .sub(subject: Self.string(raw, tokens.range(1)), queue: queue,
+                            sid: Self.string(raw, tokens.range(argCount)))
+            case .unsub:
+                guard argCount == 1 || argCount == 2 else {
+                    throw ClientProtocolError.badArguments("UNSUB: wrong number of arguments")
+                }
+                // A max that does not parse (`x`, `-1`) means a plain UNSUB, as in nats-server.
+                let max = argCount == 2 ? Self.parseSize(raw, tokens.range(2)) : nil
+                return .unsub(sid: Self.string(raw, tokens.range(1)), max: max)
+            case .ping: return .ping
+            case .pong: return .pong
+            case .ok: return .clientOK
+            case .err: throw ClientProtocolError.badArguments("-ERR from a client")
+            case .info: return .info
+            case .connect:
+                let r = tokens.range(0)
+                var rest = line
+                rest.moveReaderIndex(forwardBy: r.upperBound)
+                return .connect(json: Self.trimmed(rest))
+            case .unknown: throw ClientProtocolError.unknownOperation
+            }
         }
     }
 
-    private mutating func startPub(_ args: [ArraySlice<UInt8>], hasHeaders: Bool) throws -> ClientOp? {
+    private mutating func startPub(_ raw: UnsafeRawBufferPointer, _ tokens: Tokens, hasHeaders: Bool) throws -> ClientOp? {
         let op = hasHeaders ? "HPUB" : "PUB"
         let sizeArgs = hasHeaders ? 2 : 1
-        guard args.count == 1 + sizeArgs || args.count == 2 + sizeArgs else {
+        let argCount = tokens.count - 1
+        guard argCount == 1 + sizeArgs || argCount == 2 + sizeArgs else {
             throw ClientProtocolError.badArguments("\(op): wrong number of arguments")
         }
-        let subject = String(decoding: args[0], as: UTF8.self)
-        let reply = args.count == 2 + sizeArgs ? String(decoding: args[1], as: UTF8.self) : nil
-        let sizes = args.suffix(sizeArgs)
-        guard let total = Self.parseSize(sizes.last!) else {
+        guard let total = Self.parseSize(raw, tokens.range(argCount)) else {
             throw ClientProtocolError.badArguments("\(op): bad or missing size")
         }
         var headerBytes = 0
         if hasHeaders {
-            guard let h = Self.parseSize(sizes.first!), h <= total else {
+            guard let h = Self.parseSize(raw, tokens.range(argCount - 1)), h <= total else {
                 throw ClientProtocolError.badArguments("\(op): bad header size")
             }
             headerBytes = h
         }
         if total > maxPayload { throw ClientProtocolError.maxPayloadExceeded }
+        let subject = Self.string(raw, tokens.range(1))
+        let reply = argCount == 2 + sizeArgs ? Self.string(raw, tokens.range(2)) : nil
         state = .payload(subject: subject, reply: reply, headerBytes: headerBytes, totalBytes: total,
                          hasHeaders: hasHeaders)
         return nil
     }
 
-    private func parseSub(_ args: [ArraySlice<UInt8>]) throws -> ClientOp {
-        guard args.count == 2 || args.count == 3 else {
-            throw ClientProtocolError.badArguments("SUB: wrong number of arguments")
+    /// Token boundaries of one control line: at most `capacity` tokens are recorded (ops
+    /// take at most 5); `count` keeps counting past that so arity checks still fail.
+    struct Tokens {
+        static let capacity = 6
+        private var starts: (Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0)
+        private var ends: (Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0)
+        private(set) var count = 0
+
+        mutating func scan(_ raw: UnsafeRawBufferPointer) {
+            var i = 0
+            let n = raw.count
+            while i < n {
+                while i < n && (raw[i] == 32 || raw[i] == 9) { i += 1 }
+                if i >= n { break }
+                let start = i
+                while i < n && raw[i] != 32 && raw[i] != 9 { i += 1 }
+                if count < Self.capacity {
+                    withUnsafeMutableBytes(of: &starts) { $0.storeBytes(of: start, toByteOffset: count * MemoryLayout<Int>.stride, as: Int.self) }
+                    withUnsafeMutableBytes(of: &ends) { $0.storeBytes(of: i, toByteOffset: count * MemoryLayout<Int>.stride, as: Int.self) }
+                }
+                count += 1
+            }
         }
-        let subject = String(decoding: args[0], as: UTF8.self)
-        let queue = args.count == 3 ? String(decoding: args[1], as: UTF8.self) : nil
-        return .sub(subject: subject, queue: queue, sid: String(decoding: args.last!, as: UTF8.self))
-    }
 
-    private func parseUnsub(_ args: [ArraySlice<UInt8>]) throws -> ClientOp {
-        guard args.count == 1 || args.count == 2 else {
-            throw ClientProtocolError.badArguments("UNSUB: wrong number of arguments")
+        func range(_ k: Int) -> Range<Int> {
+            precondition(k < count && k < Self.capacity, "token \(k) of \(count)")
+            let s = withUnsafeBytes(of: starts) { $0.load(fromByteOffset: k * MemoryLayout<Int>.stride, as: Int.self) }
+            let e = withUnsafeBytes(of: ends) { $0.load(fromByteOffset: k * MemoryLayout<Int>.stride, as: Int.self) }
+            return s..<e
         }
-        // A max that does not parse (`x`, `-1`) means a plain UNSUB, as in nats-server.
-        let max = args.count == 2 ? Self.parseSize(args[1]) : nil
-        return .unsub(sid: String(decoding: args[0], as: UTF8.self), max: max)
     }
 
-    // MARK: - helpers
+    enum OpCode { case pub, hpub, sub, unsub, ping, pong, connect, info, ok, err, unknown }
 
-    /// Splits on runs of spaces and tabs.
-    static func split(_ line: ByteBuffer) -> [ArraySlice<UInt8>] {
-        let bytes = Array(line.readableBytesView)[...]
-        return bytes.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+    /// Op names are case-insensitive; compares bytes with ASCII upper-casing, no String.
+    static func opCode(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> OpCode {
+        @inline(__always) func up(_ b: UInt8) -> UInt8 { b >= 97 && b <= 122 ? b - 32 : b }
+        @inline(__always) func eq(_ word: StaticString) -> Bool {
+            guard word.utf8CodeUnitCount == r.count else { return false }
+            let w = word.utf8Start
+            for k in 0..<r.count where up(raw[r.lowerBound + k]) != w[k] { return false }
+            return true
+        }
+        switch r.count {
+        case 3: return eq("PUB") ? .pub : eq("SUB") ? .sub : eq("+OK") ? .ok : .unknown
+        case 4: return eq("HPUB") ? .hpub : eq("PING") ? .ping : eq("PONG") ? .pong : eq("INFO") ? .info
+            : eq("-ERR") ? .err : .unknown
+        case 5: return eq("UNSUB") ? .unsub : .unknown
+        case 7: return eq("CONNECT") ? .connect : .unknown
+        default: return .unknown
+        }
     }
 
-    /// Upper-cased op name; op names are case-insensitive.
-    static func opName(_ token: ArraySlice<UInt8>) -> String {
-        guard token.count <= 7 else { return "" }
-        return String(decoding: token.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }, as: UTF8.self)
+    @inline(__always)
+    static func string(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: raw[r]), as: UTF8.self)
     }
 
     /// Decimal digits only; nil on anything else or overflow (nats-server's parseSize).
-    static func parseSize(_ token: ArraySlice<UInt8>) -> Int? {
-        guard !token.isEmpty, token.count <= 18 else { return nil }
+    static func parseSize(_ raw: UnsafeRawBufferPointer, _ r: Range<Int>) -> Int? {
+        guard !r.isEmpty, r.count <= 18 else { return nil }
         var n = 0
-        for b in token {
-            guard b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") else { return nil }
-            n = n * 10 + Int(b - UInt8(ascii: "0"))
+        for i in r {
+            let b = raw[i]
+            guard b >= 48 && b <= 57 else { return nil }
+            n = n * 10 + Int(b - 48)
         }
         return n
     }
+
+    // MARK: - helpers
 
     static func trimmed(_ buffer: ByteBuffer) -> ByteBuffer {
         var b = buffer
