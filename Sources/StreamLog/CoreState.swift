@@ -1,0 +1,91 @@
+/// Per-subject summary: what last-by-subject, max_msgs_per_subject and purge-by-subject need.
+/// `first`/`last` may be stale after removals; they are repaired lazily by a scan.
+struct SubjectInfo: Equatable {
+    var first: UInt64
+    var last: UInt64
+    var count: UInt64
+    var firstStale = false
+    var lastStale = false
+}
+
+/// The in-memory view of which sequences are live. Pure bookkeeping; no I/O.
+struct CoreState: Equatable {
+    /// Every sequence below this is gone; kept equal to the first live sequence.
+    var floor: UInt64 = 1
+    var lastSeq: UInt64 = 0
+    var lastRaftIndex: UInt64 = 0
+    var lastTerm: UInt64 = 0
+    var lastTimestamp: Int64 = 0
+    var messages: UInt64 = 0
+    var bytes: UInt64 = 0
+    /// Interior deletes: sequences in (floor, lastSeq] that are gone.
+    var deleted = Set<UInt64>()
+    var subjects: [String: SubjectInfo] = [:]
+
+    func isLive(_ seq: UInt64) -> Bool { seq >= floor && seq <= lastSeq && !deleted.contains(seq) }
+
+    /// Records a new live message at `seq` (always the next sequence).
+    mutating func add(seq: UInt64, subject: String, size: UInt64) {
+        precondition(seq > lastSeq, "sequences only grow: \(seq) after \(lastSeq)")
+        if messages == 0 && deleted.isEmpty && floor < seq { floor = seq }
+        for s in (lastSeq + 1)..<seq where s >= floor { deleted.insert(s) }
+        lastSeq = seq
+        messages += 1
+        bytes += size
+        if var info = subjects[subject] {
+            info.last = seq
+            info.lastStale = false
+            info.count += 1
+            subjects[subject] = info
+        } else {
+            subjects[subject] = SubjectInfo(first: seq, last: seq, count: 1)
+        }
+        normalizeFloor()
+    }
+
+    /// Removes the live message at `seq` (caller read its subject and size). Idempotent.
+    @discardableResult
+    mutating func remove(seq: UInt64, subject: String, size: UInt64) -> Bool {
+        guard isLive(seq) else { return false }
+        if seq == floor { floor += 1 } else { deleted.insert(seq) }
+        messages -= 1
+        bytes -= min(bytes, size)
+        if var info = subjects[subject] {
+            info.count -= 1
+            if info.count == 0 {
+                subjects[subject] = nil
+            } else {
+                if seq == info.first { info.firstStale = true }
+                if seq == info.last { info.lastStale = true }
+                subjects[subject] = info
+            }
+        }
+        normalizeFloor()
+        return true
+    }
+
+    /// Moves the floor past deleted sequences so it names the first live one.
+    mutating func normalizeFloor() {
+        if messages == 0 {
+            floor = max(floor, lastSeq + 1)
+            deleted.removeAll(keepingCapacity: true)
+            return
+        }
+        while deleted.remove(floor) != nil { floor += 1 }
+    }
+
+    /// Forgets everything below `newFloor` when no message there is live (purge all / compact past end).
+    mutating func resetEmpty(floor newFloor: UInt64) {
+        floor = max(floor, newFloor)
+        if floor > lastSeq + 1 { lastSeq = floor - 1 }
+        messages = 0
+        bytes = 0
+        deleted.removeAll()
+        subjects.removeAll()
+    }
+
+    /// Drops bookkeeping for sequences above `seq` (after a suffix truncation removed them).
+    mutating func dropDeleted(above seq: UInt64) {
+        deleted = deleted.filter { $0 <= seq }
+    }
+}

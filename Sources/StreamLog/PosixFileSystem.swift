@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The real file system, via POSIX calls (pread/pwrite/fsync/ftruncate/rename/unlink).
+public final class PosixFileSystem: FileSystem, @unchecked Sendable {
+    public init() {}
+
+    static func error(_ path: String, _ op: String, _ code: Int32 = errno) -> FileSystemError {
+        if code == ENOSPC || code == EDQUOT { return .noSpace(path: path) }
+        if code == ENOENT { return .notFound(path: path) }
+        return .io(path: path, operation: op, errno: code)
+    }
+
+    public func open(_ path: String, create: Bool) throws -> StorageFile {
+        let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
+        let fd = Glibc.open(path, flags, 0o644)
+        guard fd >= 0 else { throw Self.error(path, "open") }
+        return PosixFile(fd: fd, path: path)
+    }
+
+    public func remove(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT { throw Self.error(path, "unlink") }
+    }
+
+    public func rename(_ from: String, to: String) throws {
+        if Glibc.rename(from, to) != 0 { throw Self.error(from, "rename") }
+    }
+
+    public func list(_ directory: String) throws -> [String] {
+        guard let dir = opendir(directory) else { throw Self.error(directory, "opendir") }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    public func makeDirectory(_ path: String) throws {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            prefix += "/" + part
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw Self.error(prefix, "mkdir") }
+        }
+    }
+
+    public func syncDirectory(_ directory: String) throws {
+        let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Self.error(directory, "open dir") }
+        defer { Glibc.close(fd) }
+        if fsync(fd) != 0 { throw Self.error(directory, "fsync dir") }
+    }
+
+    public func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+}
+
+final class PosixFile: StorageFile, @unchecked Sendable {
+    private var fd: Int32
+    let path: String
+
+    init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close() }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw PosixFileSystem.error(path, "pwrite")
+            }
+            if n == 0 { throw PosixFileSystem.error(path, "pwrite", ENOSPC) }
+            done += n
+        }
+    }
+
+    func read(count: Int, at offset: UInt64) throws -> [UInt8] {
+        guard count > 0 else { return [] }
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        try out.withUnsafeMutableBytes { buf in
+            while done < count {
+                let n = pread(fd, buf.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw PosixFileSystem.error(path, "pread")
+                }
+                if n == 0 { break }
+                done += n
+            }
+        }
+        if done < count { out.removeLast(count - done) }
+        return out
+    }
+
+    func sync() throws {
+        if fdatasync(fd) != 0 { throw PosixFileSystem.error(path, "fdatasync") }
+    }
+
+    func truncate(to size: UInt64) throws {
+        if ftruncate(fd, off_t(size)) != 0 { throw PosixFileSystem.error(path, "ftruncate") }
+    }
+
+    func size() throws -> UInt64 {
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw PosixFileSystem.error(path, "fstat") }
+        return UInt64(st.st_size)
+    }
+
+    func close() {
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
+    }
+}

@@ -1,0 +1,181 @@
+/// Where an appended batch landed, and the ticket to wait on for its durability.
+public struct AppendResult: Equatable, Sendable {
+    public var firstSequence: UInt64
+    public var lastSequence: UInt64
+    /// Pass to `waitUntilDurable`; the batch is durable once the log's durable ticket reaches it.
+    public var ticket: UInt64
+}
+
+extension StreamLog {
+    /// Appends a batch as one block. Returns once written (readable), not necessarily durable:
+    /// use `appendAndWait`, `waitUntilDurable(result.ticket)` or the `onDurable` variant.
+    /// The batch is all-or-nothing: limit rejections and storage errors leave the log unchanged.
+    @discardableResult
+    public func append(_ batch: [NewMessage]) throws -> AppendResult {
+        try append(batch, onDurable: nil)
+    }
+
+    /// Appends and calls `onDurable` once the batch is durable under the log's fsync policy
+    /// (at once for `.never`). The callback runs on the sync thread or inline; keep it short.
+    @discardableResult
+    public func append(_ batch: [NewMessage], onDurable: ((Result<Void, StreamLogError>) -> Void)?) throws -> AppendResult {
+        var immediate = false
+        let result: AppendResult = try lock.withLock {
+            let r = try mapErrors { try appendLocked(batch) }
+            if let onDurable {
+                if config.fsync == .never { immediate = true } else { waiters.append((r.ticket, onDurable)) }
+            }
+            lock.broadcast()
+            return r
+        }
+        if immediate { onDurable?(.success(())) }
+        return result
+    }
+
+    /// Appends and blocks until the batch is durable (group commit shares the fsync).
+    @discardableResult
+    public func appendAndWait(_ batch: [NewMessage]) throws -> AppendResult {
+        let r = try append(batch)
+        try waitUntilDurable(r.ticket)
+        return r
+    }
+
+    /// Blocks until every write up to `ticket` is durable, or throws when an fsync failed.
+    public func waitUntilDurable(_ ticket: UInt64) throws {
+        try lock.withLock {
+            if config.fsync == .never { return }
+            var rounds = 0
+            while durableTicket < ticket {
+                if let failure { throw StreamLogError.failed(failure) }
+                if isClosed { throw StreamLogError.closed }
+                lock.wait(timeoutNanos: 100_000_000)
+                rounds += 1
+                precondition(rounds < 36_000, "durability wait exceeded one hour")
+            }
+        }
+    }
+
+    func appendLocked(_ batch: [NewMessage]) throws -> AppendResult {
+        try checkWritable()
+        try validate(batch)
+        let first = core.lastSeq + 1
+        var raw: [UInt8] = []
+        raw.reserveCapacity(batch.reduce(0) { $0 + RecordCodec.recordHeaderSize + $1.subject.utf8.count + $1.headers.count + $1.payload.count })
+        var maxTs = Int64.min
+        for (i, m) in batch.enumerated() {
+            RecordCodec.append(m, seq: first + UInt64(i), to: &raw)
+            maxTs = max(maxTs, m.timestamp)
+        }
+        guard raw.count < Int(UInt32.max) else { throw StreamLogError.invalidArgument("batch too large") }
+        let last = first + UInt64(batch.count) - 1
+        guard let block = BlockCodec.encode(kind: .messages, raw: raw, firstSeq: first, lastSeq: last, count: batch.count,
+                                            firstRaftIndex: batch[0].raftIndex, maxTimestamp: maxTs,
+                                            compress: config.compression) else {
+            throw StreamLogError.invalidArgument("block encoding failed")
+        }
+        let tomb = pendingTombstoneBlock()
+        try writeBlocks(tomb.map { [$0, block] } ?? [block])
+        pendingTombstones.removeAll()
+        for (i, m) in batch.enumerated() {
+            core.add(seq: first + UInt64(i), subject: m.subject, size: m.accountedSize)
+        }
+        if let ri = batch.last.map({ $0.raftIndex }), ri > 0 {
+            core.lastRaftIndex = ri
+            core.lastTerm = batch[batch.count - 1].term
+        }
+        core.lastTimestamp = batch[batch.count - 1].timestamp
+        let ticket = writtenTicket
+        if config.fsync == .never { durableTicket = ticket }
+        // Limits (discard old) and age: removals become tombstones written with the next block.
+        try? enforceLimitsLocked(now: clock(), touched: Set(batch.map(\.subject)))
+        try? rollIfNeeded()
+        return AppendResult(firstSequence: first, lastSequence: last, ticket: ticket)
+    }
+
+    /// Checks one batch against shape rules and the discard-new limits, before any write.
+    func validate(_ batch: [NewMessage]) throws {
+        guard !batch.isEmpty else { throw StreamLogError.invalidArgument("empty batch") }
+        let l = config.limits
+        var raftIndex = core.lastRaftIndex
+        var bytes: UInt64 = 0
+        var perSubject: [String: UInt64] = [:]
+        for m in batch {
+            guard !m.subject.isEmpty else { throw StreamLogError.invalidArgument("empty subject") }
+            if m.raftIndex > 0 {
+                guard m.raftIndex > raftIndex else {
+                    throw StreamLogError.invalidArgument("raft index \(m.raftIndex) not above \(raftIndex)")
+                }
+                raftIndex = m.raftIndex
+            }
+            if let max = l.maxMessageSize, UInt64(m.headers.count + m.payload.count) > max {
+                throw StreamLogError.messageTooLarge
+            }
+            bytes += m.accountedSize
+            if l.discard == .new && l.discardNewPerSubject && l.maxMessagesPerSubject != nil {
+                perSubject[m.subject, default: 0] += 1
+            }
+        }
+        guard l.discard == .new else { return }
+        if let max = l.maxMessages, core.messages + UInt64(batch.count) > max { throw StreamLogError.maxMessagesExceeded }
+        if let max = l.maxBytes, core.bytes + bytes > max { throw StreamLogError.maxBytesExceeded }
+        if let max = l.maxMessagesPerSubject {
+            for (s, n) in perSubject where (core.subjects[s]?.count ?? 0) + n > max {
+                throw StreamLogError.maxMessagesPerSubjectExceeded
+            }
+        }
+    }
+
+    /// Writes blocks contiguously at the tail in one call; on failure the tail is cut back so
+    /// the log stays exactly as it was (ENOSPC leaves it usable).
+    func writeBlocks(_ blocks: [[UInt8]]) throws {
+        let t = tail
+        let start = t.size
+        var out = blocks.count == 1 ? blocks[0] : blocks.flatMap { $0 }
+        do {
+            try out.withUnsafeMutableBytes { try t.file.write(UnsafeRawBufferPointer($0), at: start) }
+        } catch {
+            try? t.file.truncate(to: start)
+            throw error
+        }
+        var offset = start
+        for b in blocks {
+            let header = b.withUnsafeBytes { BlockHeader.decode($0) }!
+            t.blocks.append(BlockRef(offset: offset, header: header))
+            offset += UInt64(b.count)
+        }
+        t.size = offset
+        writtenTicket += 1
+        out.removeAll()
+    }
+
+    /// The pending limit/age tombstones as one block (nil when there are none).
+    func pendingTombstoneBlock() -> [UInt8]? {
+        guard !pendingTombstones.isEmpty else { return nil }
+        return tombstoneBlock(pendingTombstones)
+    }
+
+    func tombstoneBlock(_ entries: [Tombstone]) -> [UInt8] {
+        var raw: [UInt8] = []
+        raw.reserveCapacity(entries.count * Tombstone.entrySize)
+        for t in entries { t.encode(into: &raw) }
+        return BlockCodec.encode(kind: .tombstones, raw: raw, firstSeq: core.lastSeq, lastSeq: core.lastSeq,
+                                 count: entries.count, firstRaftIndex: 0, maxTimestamp: 0,
+                                 compress: config.compression)!
+    }
+
+    /// Writes tombstones now (explicit deletes, purges, close); returns the write's ticket.
+    @discardableResult
+    func writeTombstones(_ entries: [Tombstone]) throws -> UInt64 {
+        let all = pendingTombstones + entries
+        guard !all.isEmpty else { return writtenTicket }
+        try writeBlocks([tombstoneBlock(all)])
+        pendingTombstones.removeAll()
+        if config.fsync == .never { durableTicket = writtenTicket }
+        try? rollIfNeeded()
+        return writtenTicket
+    }
+
+    func flushPendingTombstones() throws {
+        if !pendingTombstones.isEmpty { try writeTombstones([]) }
+    }
+}

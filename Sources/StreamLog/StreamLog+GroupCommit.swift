@@ -1,0 +1,104 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Group commit: one sync thread per log (for `.always` and `.interval`). It takes the highest
+/// written ticket, fsyncs the tail outside the lock, then completes every batch up to that
+/// ticket. Batches written while an fsync runs share the next one. An fsync error is sticky:
+/// waiters fail and the log refuses writes (the page cache may have dropped the data).
+extension StreamLog {
+    func startSyncThreadIfNeeded() {
+        guard config.fsync != .never else { return }
+        lock.withLock { syncThreadRunning = true }
+        let box = Unmanaged.passRetained(ThreadBody { [weak self] in self?.syncLoop() })
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { arg in
+            let body = Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue()
+            body.run()
+            return nil
+        }, box.toOpaque())
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        pthread_detach(thread)
+    }
+
+    func stopSyncThread() {
+        lock.withLock {
+            stopSync = true
+            lock.broadcast()
+            var rounds = 0
+            while syncThreadRunning && rounds < 600 {
+                lock.wait(timeoutNanos: 10_000_000)
+                rounds += 1
+            }
+        }
+        completeWaiters()
+    }
+
+    func syncLoop() {
+        lock.lock()
+        defer {
+            syncThreadRunning = false
+            lock.broadcast()
+            lock.unlock()
+        }
+        var lastSyncNanos = StreamLog.monotonicNanos()
+        while !stopSync {
+            guard writtenTicket > durableTicket, failure == nil else {
+                lock.wait(timeoutNanos: 50_000_000)
+                continue
+            }
+            if case .interval(let every) = config.fsync {
+                let due = lastSyncNanos + every - StreamLog.monotonicNanos()
+                if due > 0 {
+                    lock.wait(timeoutNanos: due)
+                    continue
+                }
+            }
+            let target = writtenTicket
+            let file = tail.file
+            lock.unlock()
+            var syncError: Error?
+            do { try file.sync() } catch { syncError = error }
+            lastSyncNanos = StreamLog.monotonicNanos()
+            lock.lock()
+            if let syncError {
+                failure = "fsync failed: \(syncError)"
+            } else {
+                durableTicket = max(durableTicket, target)
+            }
+            lock.broadcast()
+            lock.unlock()
+            completeWaiters()
+            lock.lock()
+        }
+    }
+
+    /// Completes (outside the lock) every waiter that is durable, or all of them on failure/close.
+    func completeWaiters() {
+        var done: [(Result<Void, StreamLogError>) -> Void] = []
+        var outcome: Result<Void, StreamLogError> = .success(())
+        lock.withLock {
+            if let failure { outcome = .failure(.failed(failure)) }
+            let all = failure != nil || isClosed
+            var keep: [(ticket: UInt64, done: (Result<Void, StreamLogError>) -> Void)] = []
+            for w in waiters {
+                if all || w.ticket <= durableTicket { done.append(w.done) } else { keep.append(w) }
+            }
+            waiters = keep
+        }
+        for d in done { d(outcome) }
+    }
+
+    static func monotonicNanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
+
+final class ThreadBody {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}

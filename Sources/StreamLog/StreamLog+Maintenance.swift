@@ -1,0 +1,105 @@
+/// Background maintenance: sealed segments that are mostly deleted, or made of many small
+/// blocks (one per small append batch), are rewritten into a few large, well-compressed blocks.
+/// Call `runMaintenance` from a background thread; each segment rewrite holds the log lock for
+/// the time it takes to rewrite that one segment.
+extension StreamLog {
+    /// Rewrites up to `maxSegments` sealed segments that qualify; returns how many were rewritten.
+    @discardableResult
+    public func runMaintenance(maxSegments: Int = 1) throws -> Int {
+        var done = 0
+        var index = 0
+        while done < maxSegments {
+            let rewrote: Bool? = try lock.withLock {
+                try checkWritable()
+                guard index < segments.count - 1 else { return nil }
+                let seg = segments[index]
+                index += 1
+                guard needsRewrite(seg) else { return false }
+                try mapErrors { try rewrite(seg) }
+                return true
+            }
+            guard let rewrote else { break }
+            if rewrote { done += 1 }
+        }
+        return done
+    }
+
+    func needsRewrite(_ seg: Segment) -> Bool {
+        let refs = seg.blocks.filter { $0.kind == .messages }
+        let records = refs.reduce(0) { $0 + Int($1.count) }
+        guard records > 0 else { return seg.blocks.count > 1 }
+        var live = 0
+        for ref in refs where ref.lastSeq >= core.floor {
+            for s in ref.firstSeq...ref.lastSeq where core.isLive(s) { live += 1 }
+        }
+        let liveFraction = Double(min(live, records)) / Double(records)
+        let averageBlock = Int(seg.size) / max(1, seg.blocks.count)
+        return liveFraction < config.rewriteLiveFractionBelow
+            || (averageBlock < config.rewriteSmallBlockBytes && seg.blocks.count > 2)
+    }
+
+    /// Replaces a sealed segment by a compacted copy (temp file, fsync, rename, fsync dir).
+    func rewrite(_ seg: Segment) throws {
+        precondition(seg.sealed, "only sealed segments are rewritten")
+        var tombs: [Tombstone] = []
+        var out: [UInt8] = []
+        var refs: [BlockRef] = []
+        var pending: [StoredMessage] = []
+        var pendingBytes = 0
+        func flush() {
+            guard !pending.isEmpty else { return }
+            var raw: [UInt8] = []
+            raw.reserveCapacity(pendingBytes)
+            for m in pending { RecordCodec.append(m, to: &raw) }
+            let block = BlockCodec.encode(kind: .messages, raw: raw, firstSeq: pending[0].sequence.rawValue,
+                                          lastSeq: pending[pending.count - 1].sequence.rawValue, count: pending.count,
+                                          firstRaftIndex: pending[0].raftIndex, maxTimestamp: pending.map(\.timestamp).max()!,
+                                          compress: config.compression)!
+            refs.append(BlockRef(offset: UInt64(out.count), header: block.withUnsafeBytes { BlockHeader.decode($0)! }))
+            out.append(contentsOf: block)
+            pending.removeAll()
+            pendingBytes = 0
+        }
+        for ref in seg.blocks {
+            switch ref.kind {
+            case .messages:
+                for m in try seg.readMessages(ref) where core.isLive(m.sequence.rawValue) {
+                    pending.append(m)
+                    pendingBytes += RecordCodec.recordHeaderSize + m.subject.utf8.count + m.headers.count + m.payload.count
+                    if pendingBytes >= config.rewriteBlockBytes { flush() }
+                }
+            case .tombstones:
+                let (h, bytes) = try seg.readBlock(ref)
+                for t in Tombstone.decodeAll(BlockCodec.rawBody(bytes, header: h) ?? []) ?? [] {
+                    if case .delete(let s) = t, s < core.floor { continue }
+                    tombs.append(t)
+                }
+            }
+        }
+        flush()
+        // A closing tombstone block keeps the segment's last sequence (block order and snapshot checks).
+        var raw: [UInt8] = []
+        for t in tombs { t.encode(into: &raw) }
+        let lastSeq = seg.lastSeq ?? (seg.base - 1)
+        let closing = BlockCodec.encode(kind: .tombstones, raw: raw, firstSeq: lastSeq, lastSeq: lastSeq, count: tombs.count,
+                                        firstRaftIndex: 0, maxTimestamp: 0, compress: config.compression)!
+        refs.append(BlockRef(offset: UInt64(out.count), header: closing.withUnsafeBytes { BlockHeader.decode($0)! }))
+        out.append(contentsOf: closing)
+
+        let tmp = seg.path + ".tmp"
+        let f = try fs.open(tmp, create: true)
+        try f.truncate(to: 0)
+        try f.write(out, at: 0)
+        if config.fsync != .never { try f.sync() }
+        try fs.rename(tmp, to: seg.path)
+        try fs.syncDirectory(directory)
+        let replacement = Segment(base: seg.base, path: seg.path, file: f)
+        replacement.blocks = refs
+        replacement.size = UInt64(out.count)
+        replacement.sealed = true
+        guard let i = segments.firstIndex(where: { $0 === seg }) else { return }
+        segments[i] = replacement
+        try writeIndexFile(replacement)
+        cache.removeAll()
+    }
+}

@@ -1,0 +1,293 @@
+/// A segmented, LZ4-compressed, crash-safe append log: the storage under every stream and
+/// every Raft group.
+///
+/// Threading model: one lock guards all state. Any number of threads may call any method;
+/// appends are serialized (one writer at a time) and readers see every append that returned.
+/// fsync never runs under the lock: with `FsyncPolicy.always` a dedicated sync thread fsyncs
+/// the tail segment and completes every batch written before that fsync began (group commit),
+/// so concurrent appenders share one fsync. Blocking waits (`waitUntilDurable`, `appendAndWait`)
+/// must not be called from the completion callbacks, which run on the sync thread.
+public final class StreamLog {
+    let fs: FileSystem
+    public let directory: String
+    var config: StreamLogConfig
+    let clock: () -> Int64
+    let lock = ConditionLock()
+
+    var segments: [Segment] = []
+    var core = CoreState()
+    var cache = BlockCache(capacity: 64)
+    /// Tombstones produced by limits/age enforcement, written with the next block.
+    var pendingTombstones: [Tombstone] = []
+    var failure: String?
+    var isClosed = false
+    /// Group commit bookkeeping: every write gets a ticket; `durableTicket` trails behind.
+    var writtenTicket: UInt64 = 0
+    var durableTicket: UInt64 = 0
+    var waiters: [(ticket: UInt64, done: (Result<Void, StreamLogError>) -> Void)] = []
+    var syncThreadRunning = false
+    var stopSync = false
+
+    /// What `open` found (torn tail cut off, corruption, rebuilt indexes).
+    public private(set) var recoveryReport = RecoveryReport()
+
+    var tail: Segment { segments[segments.count - 1] }
+
+    init(fs: FileSystem, directory: String, config: StreamLogConfig, clock: @escaping () -> Int64) {
+        self.fs = fs
+        self.directory = directory
+        self.config = config
+        self.clock = clock
+    }
+
+    /// Opens (or creates) the log in `directory`. Only blocks after the state snapshot are
+    /// scanned (normally just the tail segment). A torn tail is cut off and reported in
+    /// `recoveryReport`; it never makes `open` fail.
+    public static func open(directory: String, fileSystem: FileSystem = PosixFileSystem(),
+                            config: StreamLogConfig = StreamLogConfig(),
+                            clock: @escaping () -> Int64 = StreamLog.systemClock) throws -> StreamLog {
+        guard config.segmentMaxBytes >= 4096 else { throw StreamLogError.invalidArgument("segmentMaxBytes must be >= 4096") }
+        let log = StreamLog(fs: fileSystem, directory: directory, config: config, clock: clock)
+        do {
+            try log.recover()
+        } catch let e as FileSystemError {
+            throw StreamLogError.storage(e)
+        }
+        log.startSyncThreadIfNeeded()
+        return log
+    }
+
+    /// An in-memory log for `storage: memory` streams: the same engine over in-memory files,
+    /// never fsync'd. Contents vanish with the object.
+    public static func memory(config: StreamLogConfig = StreamLogConfig(),
+                              clock: @escaping () -> Int64 = StreamLog.systemClock) throws -> StreamLog {
+        var c = config
+        c.fsync = .never
+        return try open(directory: "/memory", fileSystem: FaultyFileSystem(), config: c, clock: clock)
+    }
+
+    /// Wall clock in nanoseconds since the Unix epoch.
+    public static func systemClock() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    // MARK: Recovery
+
+    func recover() throws {
+        try fs.makeDirectory(directory)
+        let names = try fs.list(directory)
+        let bases = names.compactMap(Segment.parseBase).sorted()
+        for name in names where name.hasSuffix(".tmp") { try fs.remove(joinPath(directory, name)) }
+        for base in bases {
+            let path = joinPath(directory, Segment.fileName(base: base))
+            segments.append(Segment(base: base, path: path, file: try fs.open(path, create: false)))
+        }
+        if segments.isEmpty {
+            try createSegment(base: 1)
+            try writeSnapshot()
+            return
+        }
+        // Sealed segments: block tables from their index files (rebuilt when needed).
+        for seg in segments.dropLast() {
+            seg.sealed = true
+            try loadBlockTable(seg)
+        }
+        // The tail: scanned, and cut at the first bad block.
+        let t = tail
+        let scan = try t.scan(resync: false)
+        t.blocks = scan.blocks
+        t.size = scan.validEnd
+        if scan.validEnd < scan.fileSize {
+            recoveryReport.truncatedTail = CorruptRange(segment: t.path, offset: scan.validEnd,
+                                                        length: scan.fileSize - scan.validEnd,
+                                                        sequences: scan.badRange?.sequences)
+            try t.file.truncate(to: scan.validEnd)
+            try t.file.sync()
+        }
+        try? fs.remove(t.indexPath)
+        try replayFromSnapshotOrAll()
+        try enforceLimitsLocked(now: clock())
+        try flushPendingTombstones()
+        try writeSnapshot()
+    }
+
+    /// Loads a sealed segment's block table from its index file, or rebuilds it by scanning.
+    func loadBlockTable(_ seg: Segment) throws {
+        let size = try seg.file.size()
+        if fs.fileExists(seg.indexPath), let bytes = try? readWholeFile(seg.indexPath),
+           let blocks = SegmentIndexFile.decode(bytes, segmentSize: size) {
+            seg.blocks = blocks
+            seg.size = size
+            return
+        }
+        let scan = try seg.scan(resync: true)
+        seg.blocks = scan.blocks
+        seg.size = size
+        recoveryReport.rebuiltIndexes.append(seg.indexPath)
+        if let bad = scan.badRange {
+            recoveryReport.corruptions.append(bad)
+        } else {
+            try writeIndexFile(seg)
+        }
+    }
+
+    func readWholeFile(_ path: String) throws -> [UInt8] {
+        let f = try fs.open(path, create: false)
+        defer { f.close() }
+        return try f.read(count: Int(try f.size()), at: 0)
+    }
+
+    func writeIndexFile(_ seg: Segment) throws {
+        let tmp = seg.indexPath + ".tmp"
+        let f = try fs.open(tmp, create: true)
+        try f.truncate(to: 0)
+        try f.write(SegmentIndexFile.encode(blocks: seg.blocks, segmentSize: seg.size), at: 0)
+        if config.fsync != .never { try f.sync() }
+        f.close()
+        try fs.rename(tmp, to: seg.indexPath)
+    }
+
+    func replayFromSnapshotOrAll() throws {
+        let snapPath = joinPath(directory, StateSnapshot.fileName)
+        if fs.fileExists(snapPath), let bytes = try? readWholeFile(snapPath),
+           let snap = StateSnapshot.decode(bytes), let start = validatedStart(snap) {
+            core = snap.state
+            try replay(fromSegment: start.segment, offset: start.offset)
+            return
+        }
+        recoveryReport.fullReplay = true
+        core = CoreState()
+        core.floor = segments[0].blocks.first(where: { $0.kind == .messages })?.firstSeq ?? segments[0].base
+        core.lastSeq = core.floor - 1
+        try replay(fromSegment: 0, offset: 0)
+    }
+
+    /// Where to resume replay for a snapshot, or nil when the snapshot does not match the files.
+    func validatedStart(_ snap: StateSnapshot) -> (segment: Int, offset: UInt64)? {
+        guard let i = segments.firstIndex(where: { $0.base == snap.coveredSegment }) else { return nil }
+        let seg = segments[i]
+        if snap.coveredOffset == 0 {
+            let prevLast = segments[..<i].last(where: { !$0.blocks.isEmpty })?.lastSeq
+            guard prevLast == nil || prevLast == snap.state.lastSeq else { return nil }
+            return (i, 0)
+        }
+        guard let b = seg.blocks.last(where: { $0.end <= snap.coveredOffset }), b.end == snap.coveredOffset,
+              b.lastSeq == snap.state.lastSeq else { return nil }
+        return (i, snap.coveredOffset)
+    }
+
+    /// Applies every block from a position on: messages first, then their tombstones.
+    func replay(fromSegment first: Int, offset: UInt64) throws {
+        var tombstones: [Tombstone] = []
+        for i in first..<segments.count {
+            let seg = segments[i]
+            for ref in seg.blocks where i > first || ref.offset >= offset {
+                switch ref.kind {
+                case .messages:
+                    let msgs: [StoredMessage]
+                    do { msgs = try seg.readMessages(ref) } catch StreamLogError.corrupt(let r) {
+                        if !recoveryReport.corruptions.contains(r) { recoveryReport.corruptions.append(r) }
+                        continue
+                    }
+                    for m in msgs { applyReplayed(m) }
+                case .tombstones:
+                    let (h, bytes) = try seg.readBlock(ref)
+                    guard let raw = BlockCodec.rawBody(bytes, header: h), let ts = Tombstone.decodeAll(raw) else { continue }
+                    tombstones.append(contentsOf: ts)
+                    if h.lastSeq > core.lastSeq { core.lastSeq = h.lastSeq }
+                }
+            }
+        }
+        for t in tombstones { try applyTombstone(t) }
+    }
+
+    func applyReplayed(_ m: StoredMessage) {
+        let seq = m.sequence.rawValue
+        if m.raftIndex > 0 { core.lastRaftIndex = m.raftIndex; core.lastTerm = m.term }
+        core.lastTimestamp = m.timestamp
+        guard seq > core.lastSeq else { return }
+        core.add(seq: seq, subject: m.subject, size: m.accountedSize)
+    }
+
+    func applyTombstone(_ t: Tombstone) throws {
+        switch t {
+        case .delete(let s):
+            guard core.isLive(s), let m = try? messageLocked(s) else { return }
+            core.remove(seq: s, subject: m.subject, size: m.accountedSize)
+        case .floor(let s):
+            try advanceFloor(to: s)
+        }
+    }
+
+    // MARK: Segments and snapshot
+
+    func createSegment(base: UInt64) throws {
+        let path = joinPath(directory, Segment.fileName(base: base))
+        let file = try fs.open(path, create: true)
+        try file.truncate(to: 0)
+        segments.append(Segment(base: base, path: path, file: file))
+        try fs.syncDirectory(directory)
+    }
+
+    /// Seals the tail (fsync, index file) and starts a new one named by the next sequence.
+    func rollIfNeeded() throws {
+        guard tail.size >= config.segmentMaxBytes else { return }
+        let old = tail
+        if config.fsync != .never { try old.file.sync() }
+        old.sealed = true
+        try writeIndexFile(old)
+        try createSegment(base: core.lastSeq + 1)
+        try writeSnapshot()
+    }
+
+    /// Atomically replaces the state snapshot with the current state at the current tail end.
+    func writeSnapshot() throws {
+        let snap = StateSnapshot(coveredSegment: tail.base, coveredOffset: tail.size, state: core)
+        let path = joinPath(directory, StateSnapshot.fileName)
+        let tmp = path + ".tmp"
+        let f = try fs.open(tmp, create: true)
+        try f.truncate(to: 0)
+        try f.write(snap.encode(), at: 0)
+        if config.fsync != .never { try f.sync() }
+        f.close()
+        try fs.rename(tmp, to: path)
+        if config.fsync != .never { try fs.syncDirectory(directory) }
+    }
+
+    /// Flushes, writes the snapshot and stops the sync thread. Further calls throw `.closed`.
+    public func close() throws {
+        try lock.withLock {
+            guard !isClosed else { return }
+            defer { isClosed = true; lock.broadcast() }
+            try mapErrors {
+                try flushPendingTombstones()
+                if config.fsync != .never && failure == nil { try tail.file.sync() }
+                durableTicket = writtenTicket
+                try writeSnapshot()
+            }
+        }
+        stopSyncThread()
+    }
+
+    deinit {
+        if !isClosed { try? close() }
+    }
+
+    /// Runs `body`, converting file-system errors into `StreamLogError.storage`.
+    func mapErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as FileSystemError { throw StreamLogError.storage(e) }
+    }
+
+    func checkWritable() throws {
+        if isClosed { throw StreamLogError.closed }
+        if let failure { throw StreamLogError.failed(failure) }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
