@@ -35,11 +35,18 @@ extension NATSConnection {
         case wait(OneShot<Void>)
     }
 
+    /// Generic shim: the payload only decides its size and how to copy itself, so the body
+    /// below is compiled once, not re-instantiated (with metadata lookups) per caller.
+    @inline(__always)
     func enqueuePublish(_ subject: String, payload: some NATSPayload, reply: String?, headers: NATSHeaders?) throws -> EnqueueOutcome {
+        try enqueuePublish(subject, payloadBytes: payload.natsByteCount, reply: reply, headers: headers) { payload.write(into: &$0) }
+    }
+
+    func enqueuePublish(_ subject: String, payloadBytes: Int, reply: String?, headers: NATSHeaders?,
+                        writePayload: (inout ByteBuffer) -> Void) throws -> EnqueueOutcome {
         try SubjectValidator.check(subject)
         if let reply { try SubjectValidator.check(reply) }
         if let headers { try headers.validate() }
-        let payloadBytes = payload.natsByteCount
         let size = payloadBytes + (headers?.encodedByteCount ?? 0)
         var loop: EventLoop?
         let outcome: EnqueueOutcome = try lock.locked {
@@ -53,9 +60,11 @@ extension NATSConnection {
                 return .wait(waiter)
             }
             if let headers {
-                ClientOpEncoder.writeHPub(&outbound, subject: subject, reply: reply, headers: headers, payload: payload)
+                ClientOpEncoder.writeHPub(&outbound, subject: subject, reply: reply, headers: headers,
+                                          payloadBytes: payloadBytes, writePayload: writePayload)
             } else {
-                ClientOpEncoder.writePub(&outbound, subject: subject, reply: reply, payload: payload)
+                ClientOpEncoder.writePub(&outbound, subject: subject, reply: reply,
+                                         payloadBytes: payloadBytes, writePayload: writePayload)
             }
             stats.outMsgs += 1
             stats.outBytes += payloadBytes

@@ -4,6 +4,17 @@ import NIOCore
 /// the hot path (PUB/HPUB).
 enum ClientOpEncoder {
     static func writePub(_ buffer: inout ByteBuffer, subject: String, reply: String?, payload: some NATSPayload) {
+        writePub(&buffer, subject: subject, reply: reply, payloadBytes: payload.natsByteCount) { payload.write(into: &$0) }
+    }
+
+    static func writeHPub(_ buffer: inout ByteBuffer, subject: String, reply: String?, headers: NATSHeaders, payload: some NATSPayload) {
+        writeHPub(&buffer, subject: subject, reply: reply, headers: headers, payloadBytes: payload.natsByteCount) {
+            payload.write(into: &$0)
+        }
+    }
+
+    static func writePub(_ buffer: inout ByteBuffer, subject: String, reply: String?, payloadBytes: Int,
+                         writePayload: (inout ByteBuffer) -> Void) {
         buffer.writeStaticString("PUB ")
         buffer.writeString(subject)
         if let reply {
@@ -11,13 +22,14 @@ enum ClientOpEncoder {
             buffer.writeString(reply)
         }
         buffer.writeStaticString(" ")
-        writeDecimal(&buffer, payload.natsByteCount)
+        writeDecimal(&buffer, payloadBytes)
         buffer.writeStaticString("\r\n")
-        payload.write(into: &buffer)
+        writePayload(&buffer)
         buffer.writeStaticString("\r\n")
     }
 
-    static func writeHPub(_ buffer: inout ByteBuffer, subject: String, reply: String?, headers: NATSHeaders, payload: some NATSPayload) {
+    static func writeHPub(_ buffer: inout ByteBuffer, subject: String, reply: String?, headers: NATSHeaders,
+                          payloadBytes: Int, writePayload: (inout ByteBuffer) -> Void) {
         let headerBytes = headers.encodedByteCount
         buffer.writeStaticString("HPUB ")
         buffer.writeString(subject)
@@ -28,11 +40,11 @@ enum ClientOpEncoder {
         buffer.writeStaticString(" ")
         writeDecimal(&buffer, headerBytes)
         buffer.writeStaticString(" ")
-        writeDecimal(&buffer, headerBytes + payload.natsByteCount)
+        writeDecimal(&buffer, headerBytes + payloadBytes)
         buffer.writeStaticString("\r\n")
         let written = headers.write(into: &buffer)
         assert(written == headerBytes, "encodedByteCount disagrees with write(into:)")
-        payload.write(into: &buffer)
+        writePayload(&buffer)
         buffer.writeStaticString("\r\n")
     }
 
