@@ -14,7 +14,10 @@ extension DocumentParser {
         case "'": target = try parseSingleLineLiteral(quote: "'")
         default:
             var scalars = String.UnicodeScalarView()
-            while let scalar = cursor.peek(), !scalar.isInlineSpace, !scalar.isNewline, scalar != ";", scalar != "}" {
+            // Unlike nats, a bare path also ends at ',' so JSON-style files can write
+            // `include auth.conf,`.
+            while let scalar = cursor.peek(), !scalar.isInlineSpace, !scalar.isNewline,
+                  scalar != ";", scalar != "}", scalar != "," {
                 scalars.append(scalar)
                 cursor.advance()
             }

@@ -76,6 +76,11 @@ final class IncludeAndVariableTests: XCTestCase {
         XCTAssertEqual(error?.description, "conf/bad.conf:3:1: expected '}' to close block 'a' opened at 1:1")
     }
 
+    func test_include_bareJsonStylePath_endsAtCommaOrSemicolon() throws {
+        let root = try parseConfig("{ include a.conf, include b.conf; port: 1 }", files: ["a.conf": "x: 1", "b.conf": "y: 2"], fileName: "m.conf")
+        XCTAssertEqual(root, .block(["x": .integer(1), "y": .integer(2), "port": .integer(1)]))
+    }
+
     func test_include_withoutReader_isAnError() {
         XCTAssertThrowsError(try ConfigParser().parse("include x.conf", fileName: "m.conf")) { error in
             XCTAssertEqual("\(error)", "m.conf:1:1: cannot include 'x.conf': no file reader was provided")
