@@ -1,0 +1,183 @@
+"""Process-level drop-in behaviour: startup lines, flag spellings, reconnect across restarts,
+fatal errors. Every process started here is reaped in a finally block."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import nats
+import pytest
+
+from rawconn import RawConn
+from serverproc import free_port
+
+START_BOUND_S = 10.0
+
+
+class LooseProcess:
+    """A server started with arbitrary flags (no fixed -p), for flag-parsing tests."""
+
+    def __init__(self, binary: str, args: list[str], cwd: str):
+        self.stderr_path = os.path.join(cwd, "stderr.log")
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen([binary] + args, stdout=subprocess.DEVNULL, stderr=err,
+                                         stdin=subprocess.DEVNULL, cwd=cwd)
+
+    def stderr(self) -> str:
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+    def wait_for_line(self, pattern: str, bound_s: float = START_BOUND_S) -> re.Match:
+        deadline = time.monotonic() + bound_s
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.stderr())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"no line matching {pattern!r}; stderr:\n{self.stderr()[-2000:]}")
+
+    def wait_exit(self, bound_s: float = START_BOUND_S) -> int:
+        return self.proc.wait(bound_s)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def loose(server_binary, tmp_path):
+    started = []
+
+    def _start(args: list[str]) -> LooseProcess:
+        p = LooseProcess(server_binary, args, str(tmp_path))
+        started.append(p)
+        return p
+
+    try:
+        yield _start
+    finally:
+        for p in started:
+            p.stop()
+
+
+def test_startup_printsListeningAndReadyLines(server):
+    text = "\n".join(server.startup_lines)
+    assert f"Listening for client connections on 127.0.0.1:{server.port}" in text
+    assert "Server is ready" in text
+    assert text.index("Listening for client connections") < text.index("Server is ready")
+
+
+def test_portMinusOne_picksFreePort_andLogsIt(loose):
+    p = loose(["-a", "127.0.0.1", "--port", "-1", "-m", str(free_port())])
+    m = p.wait_for_line(r"Listening for client connections on 127\.0\.0\.1:(\d+)")
+    port = int(m.group(1))
+    assert port > 0
+    p.wait_for_line("Server is ready")
+    with RawConn(port) as c:
+        assert c.info["port"] == port
+        c.connect()
+
+
+def test_storeDir_equalsSpelling_enablesJetStream(loose, tmp_path):
+    port = free_port()
+    store = tmp_path / "sd"
+    p = loose(["-a=127.0.0.1", "-p=%d" % port, "-js", "-sd=%s" % store])
+    p.wait_for_line("Server is ready")
+    with RawConn(port) as c:
+        assert c.info.get("jetstream") is True
+
+
+def test_varz_servedRightAfterStart(loose):
+    port, mport = free_port(), free_port()
+    p = loose(["-a", "127.0.0.1", "-p", str(port), "-m", str(mport)])
+    p.wait_for_line("Server is ready")
+    import urllib.request
+    deadline = time.monotonic() + 1.0
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{mport}/varz", timeout=1) as r:
+                assert json.loads(r.read())["port"] == port
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_portInUse_isFatal_nonZeroExit(loose):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        p = loose(["-a", "127.0.0.1", "-p", str(port)])
+        rc = p.wait_exit()
+    assert rc != 0
+    assert "[FTL]" in p.stderr()
+
+
+def test_missingConfigFile_nonZeroExit(loose, tmp_path):
+    p = loose(["-c", str(tmp_path / "does-not-exist.conf")])
+    assert p.wait_exit() != 0
+
+
+def test_sigterm_exitsPromptly(loose):
+    port = free_port()
+    p = loose(["-a", "127.0.0.1", "-p", str(port)])
+    p.wait_for_line("Server is ready")
+    t0 = time.monotonic()
+    p.proc.send_signal(signal.SIGTERM)
+    rc = p.wait_exit(10)
+    assert time.monotonic() - t0 < 5
+    assert rc == 0
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["sigterm", "sigkill"])
+async def test_client_reconnectsAfterServerRestart_andResubscribes(restartable_server, hard):
+    srv = restartable_server
+    disconnected, reconnected = asyncio.Event(), asyncio.Event()
+
+    async def on_disc():
+        disconnected.set()
+
+    async def on_reco():
+        reconnected.set()
+
+    nc = await nats.connect(srv.url, reconnect_time_wait=0.1, max_reconnect_attempts=100,
+                            disconnected_cb=on_disc, reconnected_cb=on_reco, connect_timeout=2)
+    try:
+        sub = await nc.subscribe("reco.t")
+        await nc.flush()
+        await asyncio.to_thread(srv.restart, hard)
+        await asyncio.wait_for(disconnected.wait(), 10)
+        await asyncio.wait_for(reconnected.wait(), 10)
+        other = await nats.connect(srv.url, allow_reconnect=False)
+        try:
+            # the subscription was replayed on reconnect, so a publish from elsewhere arrives
+            deadline = asyncio.get_running_loop().time() + 5
+            while True:
+                await other.publish("reco.t", b"after")
+                await other.flush()
+                try:
+                    msg = await sub.next_msg(timeout=0.3)
+                    break
+                except nats.errors.TimeoutError:
+                    assert asyncio.get_running_loop().time() < deadline, "no delivery after reconnect"
+            assert msg.data == b"after"
+        finally:
+            await other.close()
+        assert nc.stats["reconnects"] >= 1
+    finally:
+        await nc.close()
