@@ -5,7 +5,6 @@ extension NATSConnection {
     /// (or close for good when reconnect is off or a drain was running).
     func channelClosed(_ handler: ConnectionHandler) {
         enum Next { case ignore, reconnect, close }
-        var lostPongs: [OneShot<Void>?] = []
         var space: [OneShot<Void>] = []
         var keepaliveTask: RepeatedTask?
         let next: Next = lock.locked {
@@ -14,11 +13,9 @@ extension NATSConnection {
             channel = nil
             keepaliveTask = keepalive
             keepalive = nil
-            // PINGs already written went down with the socket; those still buffered will be
-            // sent to the next server, so only the older waiters fail.
-            let inFlight = pongWaiters.count - pingsInOutbound
-            precondition(inFlight >= 0, "Internal inconsistency: more buffered PINGs than waiters")
-            for _ in 0..<inFlight { lostPongs.append(pongWaiters.removeFirst()) }
+            // PINGs already written went down with the socket. Their waiters stay queued: the
+            // next server gets a fresh PING for each (see `install`), so a flush spanning a
+            // reconnect completes once the new server has caught up, or times out.
             space = spaceWaiters
             spaceWaiters = []
             flushScheduled = false
@@ -27,7 +24,6 @@ extension NATSConnection {
             return .reconnect
         }
         keepaliveTask?.cancel()
-        for pong in lostPongs { pong?.complete(.failure(NATSError.connectionClosed)) }
         for waiter in space { waiter.complete(.success(())) }
         switch next {
         case .ignore: return

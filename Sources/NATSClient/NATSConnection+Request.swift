@@ -50,6 +50,11 @@ extension NATSConnection {
         }
     }
 
+    /// A fresh unique subject under `options.inboxPrefix`, for hand-made reply subscriptions.
+    public func newInbox() -> String {
+        options.inboxPrefix + "." + Self.randomToken(length: 22)
+    }
+
     func finishRequest(_ token: Substring, _ result: Result<NATSMessage, Error>) {
         let pending = lock.locked { requests.removeValue(forKey: token) }
         pending?.slot.complete(result)

@@ -210,6 +210,12 @@ public final class NATSConnection: @unchecked Sendable {
                     ClientOpEncoder.writeSub(&replay, subject: sub.subject, queue: sub.queue, sid: sub.sid)
                     if let max = sub.max { ClientOpEncoder.writeUnsub(&replay, sid: sub.sid, max: max - sub.delivered) }
                 }
+                // Re-send PINGs whose answers were lost with the old socket, ahead of the
+                // buffered ones, so the FIFO of pong waiters still lines up.
+                let lostPings = pongWaiters.count - pingsInOutbound
+                precondition(lostPings >= 0, "Internal inconsistency: more buffered PINGs than waiters")
+                for _ in 0..<lostPings { ClientOpEncoder.writePing(&replay) }
+                pingsInOutbound = pongWaiters.count
                 replay.writeBuffer(&outbound)
                 outbound = replay
             }

@@ -98,6 +98,14 @@ final class NATSServerProcess {
         if let p = process, p.isRunning { kill(p.processIdentifier, SIGSTOP) }
     }
 
+    /// SIGKILL and reap, without letting a paused process run first.
+    func kill9() {
+        guard let p = process else { return }
+        process = nil
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
     func resume() {
         if let p = process, p.isRunning { kill(p.processIdentifier, SIGCONT) }
     }

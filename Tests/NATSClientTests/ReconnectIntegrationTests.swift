@@ -76,6 +76,18 @@ final class ReconnectIntegrationTests: IntegrationTestCase {
         XCTAssertEqual(nc.statistics.reconnects, 1)
     }
 
+    func test_flush_inFlightWhenServerDies_completesAfterReconnect() async throws {
+        let nc = try await connect()
+        server.pause()
+        let flush = Task { try await nc.flush(timeout: .seconds(10)) }
+        try await Task.sleep(nanoseconds: 50_000_000)  // the PING is now with the frozen server
+        server.kill9()
+        try server.start()
+        try await flush.value
+        XCTAssertEqual(nc.statistics.reconnects, 1)
+        XCTAssertEqual(nc.status, .connected)
+    }
+
     func test_connect_withReconnectDisabled_closesOnServerLoss() async throws {
         let nc = try await connect { $0.allowReconnect = false }
         server.stop()
