@@ -39,7 +39,10 @@ public struct ConfigParser {
     /// - Throws: `ConfigError` with the file, line and column of the first problem.
     public func parse(_ text: String, fileName: String = "<config>") throws -> ConfigValue {
         let name = ConfigPath.clean(fileName)
-        var document = DocumentParser(text: text, file: name, settings: self, includeChain: [name])
+        // Editors on some systems prepend a byte-order mark; it would otherwise become
+        // part of the first key and hide that option.
+        let body = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
+        var document = DocumentParser(text: body, file: name, settings: self, includeChain: [name])
         return .map(try document.parseDocument())
     }
 

@@ -78,7 +78,9 @@ enum Renderer {
 
     private static func isBareKey(_ key: String) -> Bool {
         guard let first = key.unicodeScalars.first else { return false }
-        if first == "\"" || first == "'" || first == "#" || first.cannotStartKey || key.hasPrefix("//") { return false }
+        if first == "\"" || first == "'" || first == "#" || first == "\u{FEFF}" || first.cannotStartKey || key.hasPrefix("//") {
+            return false
+        }
         if key.lowercased() == "include" { return false }
         return key.unicodeScalars.allSatisfy { !$0.isBlank && !$0.endsBareKey }
     }

@@ -188,4 +188,8 @@ extension ParserSyntaxTests {
         let root = try parseConfig("routes =\n[\n  a\n]\nc:\n  # comment\n  {\n x: 1 }\n")
         XCTAssertEqual(root, .block(["routes": .array([.string("a")]), "c": .block(["x": .integer(1)])]))
     }
+
+    func test_parse_leadingByteOrderMark_isIgnored() throws {
+        XCTAssertEqual(try parseConfig("\u{FEFF}server_name: a\n"), .block(["server_name": .string("a")]))
+    }
 }
