@@ -40,6 +40,11 @@ public final class FaultyFileSystem: FileSystem, @unchecked Sendable {
         lock.withLock { failNext[op, default: 0] += count }
     }
 
+    /// Cancels every pending injected EIO.
+    public func clearInjectedFailures() {
+        lock.withLock { failNext.removeAll() }
+    }
+
     /// Flips one bit of a file's current and durable contents (a media error).
     public func flipBit(path: String, byteOffset: Int, bit: Int = 0) {
         lock.withLock {

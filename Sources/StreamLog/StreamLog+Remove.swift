@@ -208,12 +208,13 @@ extension StreamLog {
             let subjects = touched.map(Array.init) ?? core.subjects.filter { $0.value.count > max }.map(\.key)
             for subject in subjects {
                 var rounds: UInt64 = 0
+                let bound = core.subjects[subject]?.count ?? 0
                 while let info = core.subjects[subject], info.count > max, let first = try resolvedFirst(subject) {
                     let m = try messageLocked(first)
                     core.remove(seq: first, subject: subject, size: m.accountedSize)
                     appendPending(.delete(first))
                     rounds += 1
-                    precondition(rounds <= info.count, "per-subject enforcement did not converge")
+                    precondition(rounds <= bound, "per-subject enforcement did not converge")
                 }
             }
         }
