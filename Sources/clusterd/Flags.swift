@@ -87,7 +87,6 @@ struct Flags: ParsableArguments {
         if tls || tlsCert != nil || tlsKey != nil || tlsVerify || tlsCACert != nil { out.append("--tls") }
         if cluster != nil { out.append("--cluster") }
         if routes != nil { out.append("--routes") }
-        if jetstream { out.append("--jetstream") }
         return out
     }
 
@@ -99,7 +98,8 @@ struct Flags: ParsableArguments {
         if let serverName { options.serverName = serverName }
         if let httpPort { options.httpPort = httpPort }
         if let httpHost { options.httpHost = httpHost }
-        if jetstream || storeDir != nil { options.jetStream = true }
+        // As nats-server: --store_dir alone does not enable JetStream.
+        if jetstream { options.jetStream = true }
         if let storeDir { options.storeDirectory = storeDir }
         if let clusterName { options.clusterName = clusterName }
         if let routes { options.routes = routes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }

@@ -56,6 +56,20 @@ let logger = Logger(label: "clusterd")
 for warning in ConfigLoader.lastWarnings { logger.warning("\(warning)") }
 
 let server = NATSServer(options: options, logger: logger)
+// JetStream subscribes before the listener opens, so the first client already finds $JS.API.
+var jetStream: JetStreamService?
+if options.jetStream {
+    let js = JetStreamService(server: server)
+    do {
+        try js.start()
+    } catch {
+        fatal("Could not start JetStream: \(error)")
+    }
+    jetStream = js
+}
+// Handlers first: a supervisor may signal as soon as it sees "Server is ready".
+let signals = SignalHandlers(server: server, logger: logger, configPath: flags.config, flags: flags)
+signals.install()
 do {
     try server.start()
 } catch {
@@ -65,7 +79,5 @@ if let pidFile = flags.pidFile {
     try? "\(getpid())".write(toFile: pidFile, atomically: true, encoding: .utf8)
 }
 
-let signals = SignalHandlers(server: server, logger: logger, configPath: flags.config, flags: flags)
-signals.install()
 server.waitUntilShutdown()
 exit(0)

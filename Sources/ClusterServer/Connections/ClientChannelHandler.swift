@@ -178,10 +178,10 @@ final class ClientChannelHandler: ChannelInboundHandler {
         let conn = connection!
         batchInMsgs += 1
         batchInBytes += payload.readableBytes + (headers?.readableBytes ?? 0)
+        // nats-server reports a bad publish subject in pedantic mode but still routes the
+        // message (a subject with an empty token matches nothing anyway).
         if conn.options.pedantic && !Subject.isValidLiteral(subject) {
             conn.send("-ERR 'Invalid Publish Subject'\r\n")
-            ok()
-            return
         }
         // nats-server acks a verbose PUB before the resulting MSG reaches the same connection.
         ok()

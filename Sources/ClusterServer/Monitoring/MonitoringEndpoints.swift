@@ -109,6 +109,13 @@ final class MonitoringEndpoints: @unchecked Sendable {
             "server_id": server.serverID, "now": Self.rfc3339(Date()),
             "num_subscriptions": server.sublist.count, "num_cache": server.sublist.cacheCount,
         ]
+        let st = server.sublist.stats
+        s["num_inserts"] = st.inserts
+        s["num_removes"] = st.removes
+        s["num_matches"] = st.matches
+        s["cache_hit_rate"] = st.cacheHitRate
+        s["max_fanout"] = st.maxFanout
+        s["avg_fanout"] = st.averageFanout
         if query["subs"] == "1" || query["subs"] == "true" {
             var subs = server.sublist.all()
             if let test = query["test"] { subs = subs.filter { Subject.matches(pattern: $0.subject, subject: test) } }

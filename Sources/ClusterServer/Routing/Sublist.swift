@@ -26,6 +26,33 @@ public final class Sublist: @unchecked Sendable {
     private let cacheLimit: Int
     private var subscriptionCount = 0
     private let generationCounter = ManagedAtomic<UInt64>(0)
+    // Statistics for /subsz. Matches served from per-connection caches are not counted.
+    private var inserts = 0
+    private var removes = 0
+    private let matches = ManagedAtomic<Int>(0)
+    private let cacheHits = ManagedAtomic<Int>(0)
+    private var maxFanout = 0
+    private var fanoutSum = 0
+    private var fanoutSamples = 0
+
+    /// Counters in /subsz's shape.
+    public struct Stats {
+        public var inserts: Int
+        public var removes: Int
+        public var matches: Int
+        public var cacheHitRate: Double
+        public var maxFanout: Int
+        public var averageFanout: Double
+    }
+
+    public var stats: Stats {
+        let m = matches.load(ordering: .relaxed)
+        let h = cacheHits.load(ordering: .relaxed)
+        return lock.withReadLock {
+            Stats(inserts: inserts, removes: removes, matches: m, cacheHitRate: m > 0 ? Double(h) / Double(m) : 0,
+                  maxFanout: maxFanout, averageFanout: fanoutSamples > 0 ? Double(fanoutSum) / Double(fanoutSamples) : 0)
+        }
+    }
 
     /// - Parameter cacheLimit: match results kept; the cache is cleared when it fills.
     public init(cacheLimit: Int = 4096) {
@@ -73,6 +100,7 @@ public final class Sublist: @unchecked Sendable {
                 node.plain[key] = sub
             }
             subscriptionCount += 1
+            inserts += 1
             invalidateCache(for: sub.subject)
             generationCounter.wrappingIncrement(ordering: .releasing)
         }
@@ -108,6 +136,7 @@ public final class Sublist: @unchecked Sendable {
                 guard n.plain.removeValue(forKey: key) != nil else { return false }
             }
             subscriptionCount -= 1
+            removes += 1
             prune(path)
             invalidateCache(for: sub.subject)
             generationCounter.wrappingIncrement(ordering: .releasing)
@@ -117,8 +146,14 @@ public final class Sublist: @unchecked Sendable {
 
     /// The subscriptions interested in the literal `subject`.
     public func match(_ subject: String) -> SublistResult {
-        if let hit = lock.withReadLock({ cache[subject] }) { return hit }
+        matches.wrappingIncrement(ordering: .relaxed)
+        if let hit = lock.withReadLock({ cache[subject] }) {
+            cacheHits.wrappingIncrement(ordering: .relaxed)
+            return hit
+        }
         let tokens = Self.tokens(subject)
+        // A subject with an empty token (`a..b`, `.a`) is not a subject: nothing matches it.
+        if tokens.contains(where: \.isEmpty) { return .empty }
         return lock.withWriteLock {
             if let hit = cache[subject] { return hit }
             var plain: [Subscription] = []
@@ -129,6 +164,10 @@ public final class Sublist: @unchecked Sendable {
                 : SublistResult(plain: plain, queues: queues.keys.sorted().map { queues[$0]! })
             if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
             cache[subject] = result
+            let fanout = result.plain.count + result.queues.count
+            maxFanout = max(maxFanout, fanout)
+            fanoutSum += fanout
+            fanoutSamples += 1
             return result
         }
     }

@@ -64,6 +64,8 @@ public final class NATSServer: @unchecked Sendable {
 
     /// Binds the listeners and starts serving. Logs the lines harnesses wait for.
     public func start() throws {
+        // A stop signal may arrive while starting: then there is nothing to start.
+        if lock.withLock({ shuttingDown }) { return }
         logger.info("Starting nats-server")
         logger.info("  Version:  \(ServerVersion.nats) (clusterd \(ServerVersion.clusterd))")
         logger.info("  Name:     \(serverName)")
@@ -87,7 +89,16 @@ public final class NATSServer: @unchecked Sendable {
                 channel.pipeline.addHandler(ClientChannelHandler(server: self))
             }
         let channel = try bootstrap.bind(host: options.host, port: max(options.port, 0)).wait()
-        serverChannel = channel
+        let stopped: Bool = lock.withLock {
+            if shuttingDown { return true }
+            serverChannel = channel
+            return false
+        }
+        if stopped {
+            try? channel.close().wait()
+            monitor?.stop()
+            return
+        }
         clientPort = channel.localAddress?.port ?? options.port
         logger.info("Listening for client connections on \(options.host):\(clientPort)")
         logger.info("Server is ready")
@@ -95,12 +106,12 @@ public final class NATSServer: @unchecked Sendable {
 
     /// Graceful stop: no new clients, flush what is queued to every client, close, free threads.
     public func shutdown() {
-        let (listener, conns, mon): (Channel?, [ClientConnection], MonitoringServer?) = lock.withLock {
-            if shuttingDown { return (nil, [], nil) }
+        let state: (Channel?, [ClientConnection], MonitoringServer?)? = lock.withLock {
+            if shuttingDown { return nil }
             shuttingDown = true
             return (serverChannel, Array(clients.values), monitor)
         }
-        guard listener != nil || !conns.isEmpty || mon != nil else { return }
+        guard let (listener, conns, mon) = state else { return }
         logger.info("Initiating Shutdown...")
         try? listener?.close().wait()
         for hook in shutdownHooks { hook() }

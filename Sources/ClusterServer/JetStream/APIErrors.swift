@@ -1,0 +1,80 @@
+/// A JetStream API refusal: the `error` object of a response, exactly as nats-server sends it
+/// (`errors.json`). Clients branch on `errCode`, so each case keeps nats-server's number.
+public struct JSAPIError: Error, Equatable, CustomStringConvertible {
+    public let code: Int
+    public let errCode: Int
+    public let text: String
+
+    public init(_ code: Int, _ errCode: Int, _ text: String) {
+        self.code = code
+        self.errCode = errCode
+        self.text = text
+    }
+
+    public var description: String { "\(code)/\(errCode) \(text)" }
+
+    var json: [String: Any] { ["code": code, "err_code": errCode, "description": text] }
+
+    static func badRequest(_ why: String = "bad request") -> JSAPIError { .init(400, 10003, why) }
+    static func invalidJSON(_ why: String) -> JSAPIError { .init(400, 10025, "invalid JSON: \(why)") }
+    static let notEnabled = JSAPIError(503, 10076, "JetStream not enabled")
+    static let streamNotFound = JSAPIError(404, 10059, "stream not found")
+    static let streamNameExists = JSAPIError(400, 10058, "stream name already in use with a different configuration")
+    static let subjectsOverlap = JSAPIError(400, 10065, "subjects overlap with an existing stream")
+    static func streamConfig(_ why: String) -> JSAPIError { .init(500, 10052, why) }
+    static let replicasNotSupported = JSAPIError(500, 10074, "replicas > 1 not supported in non-clustered mode")
+    static let streamNameMismatch = JSAPIError(400, 10056, "stream name in subject does not match request")
+    static let maxConsumers = JSAPIError(400, 10026, "maximum consumers limit reached")
+    static func streamUpdate(_ why: String) -> JSAPIError { .init(500, 10052, why) }
+    static let consumerNotFound = JSAPIError(404, 10014, "consumer not found")
+    static let consumerNameExists = JSAPIError(400, 10013, "consumer name already in use")
+    static let consumerExists = JSAPIError(400, 10148, "consumer already exists")
+    static let consumerDoesNotExist = JSAPIError(400, 10149, "consumer does not exist")
+    static func consumerCreate(_ why: String) -> JSAPIError { .init(500, 10012, why) }
+    static let noMessage = JSAPIError(404, 10037, "no message found")
+    static let expectedStream = JSAPIError(400, 10060, "expected stream does not match")
+    static func wrongLastSequence(_ seq: UInt64) -> JSAPIError { .init(400, 10071, "wrong last sequence: \(seq)") }
+    static func wrongLastMsgID(_ id: String) -> JSAPIError { .init(400, 10070, "wrong last msg ID: \(id)") }
+    static let messageTooLarge = JSAPIError(400, 10054, "message size exceeds maximum allowed")
+    static func storeFailed(_ why: String) -> JSAPIError { .init(503, 10077, why) }
+    static let sealed = JSAPIError(400, 10109, "invalid operation on sealed stream")
+    static func rollupFailed(_ why: String) -> JSAPIError { .init(500, 10111, why) }
+    static let msgTTLDisabled = JSAPIError(400, 10166, "per-message TTL is disabled")
+    static let lastSubjectSeqSubjectWithoutSeq = JSAPIError(
+        400, 10193, "expected last subject sequence subject requires expected last subject sequence")
+    static let streamSourceHeader = JSAPIError(400, 10227, "message header Nats-Stream-Source is reserved")
+    static func apiLevel(_ level: Int) -> JSAPIError { .init(412, 10185, "JetStream minimum api level required") }
+    static let invalidStreamName = JSAPIError(400, 10128, "Stream name can not contain path separators")
+    static let deleteDenied = JSAPIError(500, 10057, "message delete not permitted")
+    static let purgeDenied = JSAPIError(500, 10110, "stream purge not permitted")
+    static func storageResources(_ why: String) -> JSAPIError { .init(500, 10047, why) }
+    static let durableNameMismatch = JSAPIError(400, 10017, "consumer name in subject does not match durable name in request")
+    static let durableRequired = JSAPIError(400, 10016, "consumer expected to be durable but no durable name set in subject")
+    static let ephemeralWithDurable = JSAPIError(400, 10019, "consumer expected to be ephemeral but detected a durable name set in subject")
+    static let ephemeralWithDurableInSubject = JSAPIError(400, 10020, "consumer expected to be ephemeral but a durable name was set in request")
+    static let filterMismatch = JSAPIError(400, 10131, "Consumer create request did not match filtered subject from create subject")
+    static let filterSubjectsInFilteredCreate = JSAPIError(400, 10137, "Consumer Filter Subjects cannot be used with create subject that includes a filter")
+    static let consumerNameInvalid = JSAPIError(400, 10127, "Consumer name can not contain path separators")
+    static let durableNameInvalid = JSAPIError(400, 10103, "durable name can not contain '.', '*', '>'")
+    static let consumerNameTooLong = JSAPIError(400, 10102, "consumer name is too long, maximum allowed is 255")
+    static let pushOnWorkQueueNotUnique = JSAPIError(400, 10098, "multiple non-filtered consumers not allowed on workqueue stream")
+    static let workQueueOverlap = JSAPIError(400, 10100, "filtered consumer not unique on workqueue stream")
+    static let workQueueAckExplicit = JSAPIError(400, 10101, "workqueue stream requires explicit ack")
+    static let consumerDescriptionTooLong = JSAPIError(400, 10107, "consumer description is too long, maximum allowed is 4096")
+    static let streamDescriptionTooLong = JSAPIError(400, 10052, "stream description is too long, maximum allowed is 4096")
+}
+
+/// Errors of the stored-message layer that the publish path turns into API errors.
+enum StoreError: Error, Equatable {
+    case maxMessages, maxBytes, maxMessagesPerSubject, messageTooLarge, io(String)
+
+    var apiError: JSAPIError {
+        switch self {
+        case .maxMessages: return .storeFailed("maximum messages exceeded")
+        case .maxBytes: return .storeFailed("maximum bytes exceeded")
+        case .maxMessagesPerSubject: return .storeFailed("maximum messages per subject exceeded")
+        case .messageTooLarge: return .messageTooLarge
+        case .io(let why): return .storageResources("insufficient storage resources available: \(why)")
+        }
+    }
+}

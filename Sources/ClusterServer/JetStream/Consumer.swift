@@ -1,0 +1,307 @@
+import NIOCore
+
+/// One consumer of a stream: its cursor, pending acks, redeliveries, and the pull requests or
+/// push target it delivers to. Used only on the JetStream queue.
+final class Consumer {
+    unowned let stream: Stream
+    let name: String
+    var config: ConsumerConfig
+    let created: Int64
+
+    /// Next stream sequence to consider for a first delivery.
+    var cursor: UInt64 = 1
+    /// Last consumer sequence issued and the stream sequence it carried.
+    var deliveredConsumerSeq: UInt64 = 0
+    var deliveredStreamSeq: UInt64 = 0
+    var ackFloorConsumerSeq: UInt64 = 0
+    var ackFloorStreamSeq: UInt64 = 0
+    /// Outstanding deliveries: stream seq -> (consumer seq, redelivery deadline ns).
+    var pending: [UInt64: (cseq: UInt64, deadline: Int64)] = [:]
+    /// Delivery counts of messages delivered more than never (stream seq -> count).
+    var deliveries: [UInt64: Int] = [:]
+    /// Stream sequences due for redelivery, ascending.
+    var redeliverQueue: [UInt64] = []
+    var waiting: [PullRequest] = []
+    var lastActive: Int64
+    var lastDeliveryTime: Int64 = 0
+    /// Unsynced ack state (persisted by the service's flush).
+    var dirty = false
+    var deleted = false
+    private var cachedPending: UInt64?
+    // Push flow control.
+    var fcOutstanding: [String] = []
+    var bytesSinceFC = 0
+    var msgsSinceFC = 0
+    var fcCounter: UInt64 = 0
+    var lastHeartbeat: Int64 = 0
+    var hadInterest = true
+
+    init(stream: Stream, name: String, config: ConsumerConfig, created: Int64) {
+        self.stream = stream
+        self.name = name
+        self.config = config
+        self.created = created
+        self.lastActive = created
+    }
+
+    var filters: [String] { config.filters }
+
+    func matches(_ subject: String) -> Bool {
+        let f = filters
+        return f.isEmpty || f.contains { Subject.matches(pattern: $0, subject: subject) }
+    }
+
+    /// Sets the start position from the deliver policy (new consumers only).
+    func setStartPosition() {
+        let store = stream.store
+        let st = store.state
+        switch config.deliverPolicy {
+        case .all, .lastPerSubject:
+            cursor = st.firstSeq
+        case .last:
+            if filters.isEmpty {
+                cursor = st.messages == 0 ? st.lastSeq + 1 : st.lastSeq
+            } else {
+                cursor = filters.compactMap { store.last(matching: $0)?.seq }.max() ?? st.lastSeq + 1
+            }
+        case .new:
+            cursor = st.lastSeq + 1
+        case .byStartSequence:
+            cursor = max(config.optStartSeq, 1)
+        case .byStartTime:
+            cursor = store.firstSequence(atOrAfter: config.optStartTime ?? 0)
+        }
+        if cursor == 0 { cursor = 1 }
+        // nats-server reports the ack floor / delivered just below the start.
+        deliveredStreamSeq = cursor > 0 ? cursor - 1 : 0
+        ackFloorStreamSeq = deliveredStreamSeq
+        cachedPending = nil
+    }
+
+    // MARK: - selection
+
+    /// The next message to send: a due redelivery first, else the next new matching message.
+    func nextMessage() -> (StoredMessage, isRedelivery: Bool)? {
+        while let s = redeliverQueue.first {
+            redeliverQueue.removeFirst()
+            guard pending[s] != nil else { continue }
+            if let m = stream.store.load(s) { return (m, true) }
+            pending[s] = nil
+            deliveries[s] = nil
+        }
+        if config.deliverPolicy == .lastPerSubject {
+            return nextLastPerSubject().map { ($0, false) }
+        }
+        guard let m = stream.store.next(from: cursor, filters: filters) else { return nil }
+        return (m, false)
+    }
+
+    /// last_per_subject: only the newest message of each subject that existed at creation,
+    /// then everything new.
+    var lastPerSubjectBoundary: UInt64?
+    private func nextLastPerSubject() -> StoredMessage? {
+        let store = stream.store
+        if lastPerSubjectBoundary == nil { lastPerSubjectBoundary = store.state.lastSeq }
+        var s = cursor
+        while let m = store.next(from: s, filters: filters) {
+            if m.seq > lastPerSubjectBoundary! { return m }
+            if store.lastSequence(forSubject: m.subject) == m.seq { return m }
+            s = m.seq + 1
+            cursor = s
+            cachedPending = nil
+        }
+        return nil
+    }
+
+    /// Messages not yet delivered (the `num_pending` of info and of ack subjects).
+    var numPending: UInt64 {
+        if let c = cachedPending { return c }
+        var n: UInt64
+        if config.deliverPolicy == .lastPerSubject, let boundary = lastPerSubjectBoundary ?? Optional(stream.store.state.lastSeq), cursor <= boundary {
+            var counted: UInt64 = 0
+            var subjects = Set<String>()
+            var s = cursor
+            while let m = stream.store.next(from: s, filters: filters), m.seq <= boundary {
+                if stream.store.lastSequence(forSubject: m.subject) == m.seq, subjects.insert(m.subject).inserted { counted += 1 }
+                s = m.seq + 1
+            }
+            n = counted + stream.store.count(from: boundary + 1, filters: filters)
+        } else {
+            n = stream.store.count(from: cursor, filters: filters)
+        }
+        cachedPending = n
+        return n
+    }
+
+    func invalidatePending() { cachedPending = nil }
+    func newMessageStored(subject: String) {
+        if let c = cachedPending, matches(subject) { cachedPending = c + 1 }
+    }
+
+    // MARK: - delivery bookkeeping
+
+    /// Records a delivery of `m` and returns its ack reply subject.
+    func recordDelivery(_ m: StoredMessage, isRedelivery: Bool, now: Int64) -> String {
+        deliveredConsumerSeq += 1
+        let cseq = deliveredConsumerSeq
+        let count = (deliveries[m.seq] ?? 0) + 1
+        deliveries[m.seq] = count
+        if !isRedelivery {
+            cursor = m.seq + 1
+            if let c = cachedPending { cachedPending = c > 0 ? c - 1 : 0 }
+            if config.deliverPolicy == .lastPerSubject { cachedPending = nil }
+        }
+        deliveredStreamSeq = max(deliveredStreamSeq, m.seq)
+        lastDeliveryTime = now
+        lastActive = now
+        if config.ackPolicy == .none {
+            ackFloorConsumerSeq = cseq
+            ackFloorStreamSeq = deliveredStreamSeq
+            deliveries[m.seq] = nil
+        } else {
+            pending[m.seq] = (cseq, now + ackWait(forDelivery: count))
+        }
+        dirty = true
+        return "$JS.ACK.\(stream.name).\(name).\(count).\(m.seq).\(cseq).\(m.time).\(numPending)"
+    }
+
+    func ackWait(forDelivery count: Int) -> Int64 {
+        let b = config.backoffNanos
+        if !b.isEmpty { return b[min(count - 1, b.count - 1)] }
+        return config.ackWaitNanos
+    }
+
+    var canDeliverMore: Bool {
+        guard config.ackPolicy != .none, config.maxAckPending > 0 else { return true }
+        return pending.count < config.maxAckPending
+    }
+
+    // MARK: - acks
+
+    /// Acknowledges one stream sequence (or, for ack all, everything up to its consumer seq).
+    func ack(streamSeq: UInt64, consumerSeq: UInt64) {
+        if config.ackPolicy == .all {
+            let done = pending.filter { $0.value.cseq <= consumerSeq }.map { $0.key }
+            for s in done { removePending(s) }
+        } else {
+            guard pending[streamSeq] != nil else { return }
+            removePending(streamSeq)
+        }
+        updateAckFloor()
+        dirty = true
+        if stream.config.retention != .limits {
+            if config.ackPolicy == .all {
+                var s = stream.store.state.firstSeq
+                while s <= streamSeq, let m = stream.store.next(from: s, filters: filters), m.seq <= streamSeq {
+                    stream.checkAckedEverywhere(m.seq)
+                    s = m.seq + 1
+                }
+            } else {
+                stream.checkAckedEverywhere(streamSeq)
+            }
+        }
+    }
+
+    func nak(streamSeq: UInt64, delayNanos: Int64?, now: Int64) {
+        guard let p = pending[streamSeq] else { return }
+        if let d = delayNanos, d > 0 {
+            pending[streamSeq] = (p.cseq, now + d)
+        } else {
+            pending[streamSeq] = (p.cseq, Int64.max)
+            insertRedelivery(streamSeq)
+        }
+        dirty = true
+    }
+
+    func inProgress(streamSeq: UInt64, now: Int64) {
+        guard let p = pending[streamSeq] else { return }
+        pending[streamSeq] = (p.cseq, now + ackWait(forDelivery: deliveries[streamSeq] ?? 1))
+    }
+
+    func terminate(streamSeq: UInt64) {
+        guard pending[streamSeq] != nil else { return }
+        removePending(streamSeq)
+        updateAckFloor()
+        dirty = true
+        if stream.config.retention != .limits { stream.checkAckedEverywhere(streamSeq) }
+    }
+
+    private func removePending(_ s: UInt64) {
+        pending[s] = nil
+        deliveries[s] = nil
+    }
+
+    private func insertRedelivery(_ s: UInt64) {
+        if redeliverQueue.contains(s) { return }
+        let i = redeliverQueue.firstIndex { $0 > s } ?? redeliverQueue.count
+        redeliverQueue.insert(s, at: i)
+    }
+
+    func updateAckFloor() {
+        if let minEntry = pending.min(by: { $0.key < $1.key }) {
+            ackFloorStreamSeq = minEntry.key - 1
+            let minC = pending.values.map { $0.cseq }.min() ?? minEntry.value.cseq
+            ackFloorConsumerSeq = minC > 0 ? minC - 1 : 0
+        } else {
+            ackFloorConsumerSeq = deliveredConsumerSeq
+            ackFloorStreamSeq = deliveredStreamSeq
+        }
+    }
+
+    /// True when `seq` needs nothing more from this consumer (interest retention).
+    func hasAcked(_ seq: UInt64) -> Bool {
+        if seq >= cursor && config.deliverPolicy != .lastPerSubject { return false }
+        if seq >= cursor { return false }
+        return pending[seq] == nil
+    }
+
+    /// Moves expired ack deadlines to the redelivery queue; drops messages past max_deliver.
+    func checkAckDeadlines(now: Int64) -> Bool {
+        guard config.ackPolicy != .none else { return false }
+        var due = false
+        for (s, p) in pending where p.deadline <= now {
+            let count = deliveries[s] ?? 1
+            if config.maxDeliver > 0 && count >= config.maxDeliver {
+                removePending(s)
+                stream.service.advisory("CONSUMER.MAX_DELIVERIES.\(stream.name).\(name)",
+                                        ["type": "io.nats.jetstream.advisory.v1.max_deliver", "stream": stream.name,
+                                         "consumer": name, "stream_seq": s, "deliveries": count])
+                updateAckFloor()
+                dirty = true
+                continue
+            }
+            pending[s] = (p.cseq, Int64.max)
+            insertRedelivery(s)
+            due = true
+        }
+        return due
+    }
+
+    /// After a purge: forget pending entries whose messages are gone, move the cursor up.
+    func streamPurged() {
+        let first = stream.store.state.firstSeq
+        for s in Array(pending.keys) where stream.store.load(s) == nil { removePending(s) }
+        redeliverQueue.removeAll { pending[$0] == nil }
+        if cursor < first { cursor = first }
+        if deliveredStreamSeq < first - 1 && first > 0 { deliveredStreamSeq = first - 1 }
+        updateAckFloor()
+        cachedPending = nil
+        dirty = true
+    }
+
+    var numRedelivered: Int { pending.keys.filter { (deliveries[$0] ?? 0) > 1 }.count }
+
+    func infoJSON(now: Int64) -> [String: Any] {
+        var delivered: [String: Any] = ["consumer_seq": deliveredConsumerSeq, "stream_seq": deliveredStreamSeq]
+        if lastDeliveryTime > 0 { delivered["last_active"] = JSTime.format(lastDeliveryTime) }
+        var o: [String: Any] = [
+            "stream_name": stream.name, "name": name, "created": JSTime.format(created), "config": config.json,
+            "delivered": delivered,
+            "ack_floor": ["consumer_seq": ackFloorConsumerSeq, "stream_seq": ackFloorStreamSeq],
+            "num_ack_pending": pending.count, "num_redelivered": numRedelivered, "num_waiting": waiting.count,
+            "num_pending": numPending, "ts": JSTime.format(now),
+        ]
+        if config.isPush && stream.service.server.hasInterest(config.deliverSubject!) { o["push_bound"] = true }
+        return o
+    }
+}

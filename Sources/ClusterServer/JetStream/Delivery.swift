@@ -1,0 +1,24 @@
+import NIOCore
+
+extension NATSServer {
+    /// Delivers a message to the subscriptions matching `target` (an inbox or deliver subject)
+    /// while the MSG line carries `subject` (the stored subject), as JetStream consumers must
+    /// (ADR-13). One member per queue group. Returns how many accepted it.
+    @discardableResult
+    func deliverAs(subject: String, to target: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) -> Int {
+        let result = sublist.match(target)
+        if result.isEmpty { return 0 }
+        var rng = SplitMix64(seed: internalPublishCounter.wrappingIncrementThenLoad(ordering: .relaxed))
+        let message = RoutedMessage(subject: subject, reply: reply,
+                                    headers: headers.map { ByteBuffer(bytes: $0) },
+                                    payload: ByteBuffer(bytes: payload))
+        return Fanout.deliver(message, to: result, skipOwner: nil, rng: &rng)
+    }
+
+    /// Sends a status-only message (`NATS/1.0 408 Request Timeout`, heartbeats, ...) to `target`.
+    @discardableResult
+    func sendStatus(_ status: String, to target: String, reply: String? = nil, fields: [(String, String)] = []) -> Int {
+        deliverAs(subject: target, to: target, reply: reply,
+                  headers: NATSHeaderBlock.make(status: status, fields), payload: [])
+    }
+}

@@ -1,0 +1,291 @@
+import Dispatch
+import Foundation
+import NIOCore
+
+/// JetStream on one node (R1): the `$JS.API` surface, stream ingest, consumers and acks.
+///
+/// Threading: every piece of JetStream state lives on one serial `queue`. Internal
+/// subscription handlers run on publisher threads; they copy the message and hop onto the
+/// queue. Publishes are group-committed: appends queue up, one `flush` job syncs every dirty
+/// store, then sends the PubAcks and wakes consumers — a positive PubAck always follows fsync.
+public final class JetStreamService: @unchecked Sendable {
+    /// `$JS.API.INFO` `api.level`: 0, since 2.11+ features (per-message TTL, counters,
+    /// batches, priority groups) are not served.
+    public static let apiLevel = 0
+
+    let server: NATSServer
+    let queue = DispatchQueue(label: "clusterd.jetstream")
+    /// `<store_dir>/jetstream`, or nil when running without a store directory (memory only).
+    let root: String?
+    var streams: [String: Stream] = [:]
+    private var subscriptions: [Subscription] = []
+    private var timer: DispatchSourceTimer?
+    private var flushScheduled = false
+    private var pendingReplies: [(subject: String, body: [UInt8])] = []
+    private var pumpScheduled = Set<ObjectIdentifier>()
+    private var lastConsumerPersist: Int64 = 0
+    var apiTotal = 0
+    var apiErrors = 0
+    var deliveredMessages = 0
+    var deliveredBytes = 0
+    var stopped = false
+
+    public init(server: NATSServer) {
+        self.server = server
+        let base = server.options.storeDirectory ?? (NSTemporaryDirectory() + "/clusterd-js-\(getpid())")
+        root = base + "/jetstream"
+    }
+
+    /// Loads persisted streams and consumers, subscribes to the API, ack and flow-control
+    /// subjects, starts the housekeeping timer and registers `/jsz`.
+    public func start() throws {
+        if let root { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) }
+        try queue.sync { try recover() }
+        subscriptions.append(server.subscribeInternal("$JS.API.>") { [weak self] msg in self?.receiveAPI(msg) })
+        subscriptions.append(server.subscribeInternal("$JS.ACK.>") { [weak self] msg in self?.receiveAck(msg) })
+        subscriptions.append(server.subscribeInternal("$JS.FC.>") { [weak self] msg in self?.receiveFlowControl(msg) })
+        let t = DispatchSource.makeTimerSource(queue: queue)
+        t.schedule(deadline: .now() + .milliseconds(50), repeating: .milliseconds(50))
+        t.setEventHandler { [weak self] in self?.tick() }
+        t.resume()
+        timer = t
+        server.monitoringHandlers["/jsz"] = { [weak self] query in self?.jsz(query) ?? [:] }
+        server.shutdownHooks.append { [weak self] in self?.stop() }
+        server.logger.info("Starting JetStream")
+        server.logger.info("  Store Directory: \"\(root ?? "")\"")
+        server.logger.info("  API Level: \(JetStreamService.apiLevel)")
+    }
+
+    /// Flushes and closes every store; pending pulls get `409 Server Shutdown`.
+    public func stop() {
+        queue.sync {
+            guard !stopped else { return }
+            stopped = true
+            timer?.cancel()
+            for sub in subscriptions { server.unsubscribeInternal(sub) }
+            flush()
+            for s in streams.values {
+                for sub in s.subscriptions { server.unsubscribeInternal(sub) }
+                for c in s.consumers.values {
+                    c.cancelPulls("409 Server Shutdown")
+                    persist(c)
+                }
+                s.store.close()
+            }
+            server.logger.info("JetStream Shutdown")
+        }
+    }
+
+    // MARK: - inbound hops
+
+    private func copy(_ msg: RoutedMessage) -> (String, String?, [UInt8]?, [UInt8]) {
+        let h = msg.headers.map { Array($0.readableBytesView) }
+        return (msg.subject, msg.reply, h, Array(msg.payload.readableBytesView))
+    }
+
+    private func receiveAPI(_ msg: RoutedMessage) {
+        let (subject, reply, headers, payload) = copy(msg)
+        queue.async { self.handleAPI(subject: subject, reply: reply, headers: headers, body: payload) }
+    }
+
+    private func receiveAck(_ msg: RoutedMessage) {
+        let (subject, reply, _, payload) = copy(msg)
+        queue.async { self.handleAck(subject: subject, reply: reply, body: payload) }
+    }
+
+    private func receiveFlowControl(_ msg: RoutedMessage) {
+        let subject = msg.subject
+        queue.async {
+            let t = subject.split(separator: ".", omittingEmptySubsequences: false)
+            guard t.count >= 5, let s = self.streams[String(t[2])], let c = s.consumers[String(t[3])] else { return }
+            c.flowControlAnswered(subject, now: JSTime.nowNanos())
+        }
+    }
+
+    /// Subscribes a stream's subjects for ingest.
+    func subscribeIngest(_ stream: Stream) {
+        for sub in stream.subscriptions { server.unsubscribeInternal(sub) }
+        let name = stream.name
+        stream.subscriptions = stream.config.subjects.map { subject in
+            server.subscribeInternal(subject) { [weak self] msg in
+                guard let self else { return }
+                let (subj, reply, headers, payload) = self.copy(msg)
+                self.queue.async { self.ingest(stream: name, subject: subj, reply: reply, headers: headers, payload: payload) }
+            }
+        }
+        if stream.config.allowDirect {
+            for pattern in ["$JS.API.DIRECT.GET.\(name)", "$JS.API.DIRECT.GET.\(name).>"] {
+                stream.subscriptions.append(server.subscribeInternal(pattern, queue: "_sys_") { [weak self] msg in
+                    guard let self else { return }
+                    let (subj, reply, _, payload) = self.copy(msg)
+                    self.queue.async { self.handleDirectGet(subject: subj, reply: reply, body: payload) }
+                })
+            }
+        }
+    }
+
+    // MARK: - publish path (group commit)
+
+    private func ingest(stream name: String, subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) {
+        guard let stream = streams[name], !stopped else { return }
+        if subject.hasPrefix("$JS.API.") && !stream.config.noAck { return }
+        let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: JSTime.nowNanos())
+        if outcome.stored {
+            for c in stream.consumers.values { c.newMessageStored(subject: subject) }
+        }
+        if let reply, !stream.config.noAck {
+            pendingReplies.append((reply, JSJSON.encode(outcome.response)))
+        }
+        scheduleFlush()
+    }
+
+    func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        queue.async { self.flush() }
+    }
+
+    /// Syncs dirty stores, then answers publishers and wakes consumers.
+    func flush() {
+        flushScheduled = false
+        let now = JSTime.nowNanos()
+        var synced: [Stream] = []
+        for s in streams.values where s.dirty {
+            do {
+                try s.store.sync()
+            } catch {
+                server.logger.error("JetStream store sync failed for stream '\(s.name)': \(error)")
+            }
+            s.dirty = false
+            synced.append(s)
+        }
+        let replies = pendingReplies
+        pendingReplies.removeAll()
+        for r in replies { server.publishInternal(subject: r.subject, payload: ByteBuffer(bytes: r.body)) }
+        for s in synced {
+            for c in s.consumers.values { c.pump(now: now) }
+        }
+    }
+
+    func schedulePump(_ c: Consumer) {
+        let id = ObjectIdentifier(c)
+        guard pumpScheduled.insert(id).inserted else { return }
+        queue.async {
+            self.pumpScheduled.remove(id)
+            if !c.deleted { c.pump(now: JSTime.nowNanos()) }
+        }
+    }
+
+    func noteDelivered(bytes: Int) {
+        deliveredMessages += 1
+        deliveredBytes += bytes
+    }
+
+    // MARK: - housekeeping
+
+    private func tick() {
+        guard !stopped else { return }
+        let now = JSTime.nowNanos()
+        for s in streams.values {
+            if s.expireAged(now: now) {
+                s.consumersPurged()
+            }
+            s.expireDedup(now: now)
+            for c in Array(s.consumers.values) {
+                if c.checkAckDeadlines(now: now) { c.pump(now: now) }
+                if c.config.isPush { c.tickPush(now: now) } else {
+                    c.tickPull(now: now)
+                    if !c.waiting.isEmpty { c.lastActive = now }
+                }
+                if c.config.inactiveThresholdNanos > 0 && now - c.lastActive > c.config.inactiveThresholdNanos {
+                    deleteConsumer(c)
+                }
+            }
+        }
+        if now - lastConsumerPersist >= 100_000_000 {
+            lastConsumerPersist = now
+            persistDirtyConsumers()
+        }
+        if streams.values.contains(where: { $0.dirty }) { scheduleFlush() }
+    }
+
+    func persistDirtyConsumers() {
+        for s in streams.values {
+            for c in s.consumers.values where c.dirty { persist(c) }
+        }
+    }
+
+    func deleteConsumer(_ c: Consumer) {
+        let s = c.stream
+        c.deleted = true
+        c.cancelPulls("409 Consumer Deleted")
+        s.consumers[c.name] = nil
+        if let dir = s.directory {
+            unlink(dir + "/consumers/\(c.name).json")
+            AtomicFile.syncDirectory(dir + "/consumers")
+        }
+        s.sweepInterest()
+        if s.dirty { scheduleFlush() }
+    }
+
+    func advisory(_ suffix: String, _ body: [String: Any]) {
+        var b = body
+        b["timestamp"] = JSTime.format(JSTime.nowNanos())
+        server.publishInternal(subject: "$JS.EVENT.ADVISORY.\(suffix)", payload: ByteBuffer(bytes: JSJSON.encode(b)))
+    }
+
+    func reply(_ subject: String?, _ body: [String: Any]) {
+        guard let subject else { return }
+        server.publishInternal(subject: subject, payload: ByteBuffer(bytes: JSJSON.encode(body)))
+    }
+
+    // MARK: - monitoring
+
+    var usage: (memory: UInt64, storage: UInt64, consumers: Int, messages: UInt64, bytes: UInt64) {
+        var mem: UInt64 = 0, disk: UInt64 = 0, cons = 0, msgs: UInt64 = 0
+        for s in streams.values {
+            let st = s.store.state
+            if s.config.storage == .memory { mem += st.bytes } else { disk += st.bytes }
+            cons += s.consumers.count
+            msgs += st.messages
+        }
+        return (mem, disk, cons, msgs, mem + disk)
+    }
+
+    private func jsz(_ query: [String: String]) -> [String: Any] {
+        queue.sync {
+            let u = usage
+            var o: [String: Any] = [
+                "server_id": server.serverID, "now": JSTime.format(JSTime.nowNanos()),
+                "config": ["max_memory": server.options.maxMemoryStore, "max_storage": server.options.maxFileStore,
+                           "store_dir": root ?? "", "sync_interval": 0, "compress_ok": true],
+                "memory": u.memory, "storage": u.storage, "reserved_memory": 0, "reserved_storage": 0,
+                "accounts": streams.isEmpty ? 0 : 1, "ha_assets": 0, "api": ["level": JetStreamService.apiLevel, "total": apiTotal, "errors": apiErrors],
+                "streams": streams.count, "consumers": u.consumers, "messages": u.messages, "bytes": u.bytes,
+            ]
+            if query["streams"] == "true" || query["streams"] == "1" || query["consumers"] == "true" || query["accounts"] == "true" {
+                let details: [[String: Any]] = streams.keys.sorted().compactMap { name in
+                    guard let s = streams[name] else { return nil }
+                    var d: [String: Any] = ["name": name, "created": JSTime.format(s.created),
+                                            "state": s.stateJSON(subjectsFilter: nil, deletedDetails: false)]
+                    if query["config"] == "true" { d["config"] = s.config.json }
+                    if query["consumers"] == "true" || query["consumers"] == "1" {
+                        d["consumer_detail"] = s.consumers.keys.sorted().compactMap { s.consumers[$0]?.infoJSON(now: JSTime.nowNanos()) }
+                    }
+                    return d
+                }
+                o["account_details"] = [["name": "$G", "id": "$G", "stream_detail": details]]
+            }
+            return o
+        }
+    }
+
+    /// Per-consumer pending counts for `/metrics` (stream, consumer, num_pending, num_ack_pending).
+    public func consumerPendingCounts() -> [(stream: String, consumer: String, pending: UInt64, ackPending: Int)] {
+        queue.sync {
+            streams.values.flatMap { s in
+                s.consumers.values.map { (s.name, $0.name, $0.numPending, $0.pending.count) }
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+/// One stored stream message.
+public struct StoredMessage: Sendable {
+    public let seq: UInt64
+    public let subject: String
+    /// The NATS header block as published, or nil.
+    public let headers: [UInt8]?
+    public let payload: [UInt8]
+    /// Wall-clock store time, nanoseconds since the Unix epoch.
+    public let time: Int64
+
+    public init(seq: UInt64, subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64) {
+        self.seq = seq
+        self.subject = subject
+        self.headers = headers
+        self.payload = payload
+        self.time = time
+    }
+}
+
+/// What a stream's store reports in `state` (StreamState of the API).
+public struct StoreState: Equatable, Sendable {
+    public var messages: UInt64 = 0
+    public var bytes: UInt64 = 0
+    /// First live sequence; when empty, `lastSeq + 1` (nats-server's convention).
+    public var firstSeq: UInt64 = 0
+    public var firstTime: Int64 = 0
+    public var lastSeq: UInt64 = 0
+    public var lastTime: Int64 = 0
+    public var numSubjects: Int = 0
+    /// Interior gaps between first and last sequence (deleted messages).
+    public var numDeleted: Int { messages == 0 ? 0 : Int(lastSeq - firstSeq + 1 - messages) }
+}
+
+/// Exactly what JetStream needs from message storage. Implementations are not thread-safe: the
+/// JetStream service calls them from its one serial queue.
+///
+/// Durability contract: after `sync()` returns, everything appended or removed before it
+/// survives a crash (kill -9, power loss of a file store). A positive PubAck is only sent after
+/// `sync()`.
+public protocol MessageStore: AnyObject {
+    var state: StoreState { get }
+    /// Appends at `lastSeq + 1` and returns that sequence.
+    func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64) throws -> UInt64
+    func load(_ seq: UInt64) -> StoredMessage?
+    /// First message with sequence ≥ `seq` whose subject matches one of `filters` (none = all).
+    func next(from seq: UInt64, filters: [String]) -> StoredMessage?
+    /// Last message whose subject matches `filter` (a literal or wildcard subject).
+    func last(matching filter: String) -> StoredMessage?
+    /// Last sequence stored for a literal subject.
+    func lastSequence(forSubject subject: String) -> UInt64?
+    /// The first sequence whose time is ≥ `time` (lastSeq + 1 when none).
+    func firstSequence(atOrAfter time: Int64) -> UInt64
+    /// Messages with sequence ≥ `seq` matching `filters` (none = all).
+    func count(from seq: UInt64, filters: [String]) -> UInt64
+    /// Live messages per subject, for subjects matching `filter`.
+    func subjectCounts(matching filter: String) -> [String: UInt64]
+    /// Oldest live sequence of a literal subject.
+    func firstSequence(forSubject subject: String) -> UInt64?
+    /// Removes one message; false if it was not there.
+    @discardableResult func remove(_ seq: UInt64) throws -> Bool
+    /// Purges messages matching `subject` (nil = all) with sequence < `upTo` (nil = no bound),
+    /// keeping the newest `keep` per the same scope when given. Returns how many went.
+    func purge(subject: String?, upTo: UInt64?, keep: UInt64?) throws -> UInt64
+    /// Sets the next sequence of an empty store (stream `first_seq`).
+    func skip(toNext seq: UInt64) throws
+    /// Makes everything so far durable.
+    func sync() throws
+    func close()
+    /// Deletes the store's files (stream delete).
+    func destroy()
+    /// Accounting size of one message (nats-server's formulas, so `bytes` agree).
+    func size(subject: String, headers: [UInt8]?, payload: [UInt8]) -> UInt64
+}
+
+extension MessageStore {
+    func size(of m: StoredMessage) -> UInt64 { size(subject: m.subject, headers: m.headers, payload: m.payload) }
+}

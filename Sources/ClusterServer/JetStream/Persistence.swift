@@ -1,0 +1,48 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Crash-safe small files: write a temp file, fsync it, rename over the target, fsync the
+/// directory. After `write` returns, a crash leaves either the old or the new content.
+enum AtomicFile {
+    static func write(_ bytes: [UInt8], to path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StoreError.io("open \(tmp): errno \(errno)") }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                Glibc.close(fd)
+                throw StoreError.io("write \(tmp): errno \(errno)")
+            }
+            off += n
+        }
+        let synced = fsync(fd) == 0
+        Glibc.close(fd)
+        guard synced, rename(tmp, path) == 0 else { throw StoreError.io("persist \(path): errno \(errno)") }
+        syncDirectory(dir)
+    }
+
+    static func syncDirectory(_ dir: String) {
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            Glibc.close(dfd)
+        }
+    }
+
+    static func read(_ path: String) -> [UInt8]? {
+        FileManager.default.contents(atPath: path).map { [UInt8]($0) }
+    }
+
+    /// Removes a directory tree and makes the removal durable.
+    static func removeTree(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+        syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+}

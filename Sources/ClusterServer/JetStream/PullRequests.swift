@@ -1,0 +1,193 @@
+/// One outstanding pull request (`$JS.API.CONSUMER.MSG.NEXT`), counted in `num_waiting`.
+struct PullRequest {
+    var reply: String
+    var batch: Int
+    var maxBytes: Int
+    /// Absolute expiry (ns), 0 for none.
+    var expires: Int64
+    var noWait: Bool
+    var heartbeatNanos: Int64
+    var lastHeartbeat: Int64
+    var delivered = 0
+    var deliveredBytes = 0
+
+    /// Parses a request body: empty (batch 1), a decimal batch, or the JSON form.
+    static func parse(_ body: [UInt8], reply: String, now: Int64) throws -> PullRequest {
+        let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        var r = PullRequest(reply: reply, batch: 1, maxBytes: 0, expires: 0, noWait: false, heartbeatNanos: 0, lastHeartbeat: now)
+        if text.isEmpty { return r }
+        if let n = Int(text) {
+            r.batch = max(n, 1)
+            return r
+        }
+        let o = try JSONObject.parse(body, typeName: "JSApiConsumerGetNextRequest")
+        r.batch = try o.int("batch") ?? 1
+        r.maxBytes = try o.int("max_bytes") ?? 0
+        let expires = try o.int64("expires", goType: "time.Duration") ?? 0
+        r.noWait = try o.bool("no_wait") ?? false
+        r.heartbeatNanos = try o.int64("idle_heartbeat", goType: "time.Duration") ?? 0
+        if r.batch <= 0 { r.batch = 1 }
+        if expires > 0 { r.expires = now + expires }
+        if r.heartbeatNanos > 0 && (expires == 0 || r.heartbeatNanos * 2 > expires) {
+            throw JSAPIError.badRequest("heartbeat value too large")
+        }
+        if let group = try o.string("group"), !group.isEmpty {
+            throw JSAPIError.badRequest("priority groups not supported")
+        }
+        return r
+    }
+
+    var pendingFields: [(String, String)] {
+        [("Nats-Pending-Messages", "\(batch)"), ("Nats-Pending-Bytes", "\(maxBytes > 0 ? maxBytes - deliveredBytes : 0)")]
+    }
+}
+
+extension Consumer {
+    var server: NATSServer { stream.service.server }
+
+    /// Handles a MSG.NEXT request (or the `+NXT` of an ack): refuse, answer at once, or queue.
+    func addPullRequest(body: [UInt8], reply: String, now: Int64) {
+        lastActive = now
+        if config.isPush {
+            server.sendStatus("409 Consumer is push based", to: reply)
+            return
+        }
+        var req: PullRequest
+        do {
+            req = try PullRequest.parse(body, reply: reply, now: now)
+        } catch let e as JSAPIError {
+            let why = e.errCode == 10003 ? e.text : "json: invalid pull request"
+            server.sendStatus("400 Bad Request - \(why)", to: reply)
+            return
+        } catch {
+            server.sendStatus("400 Bad Request", to: reply)
+            return
+        }
+        if config.maxBatch > 0 && req.batch > config.maxBatch {
+            server.sendStatus("409 Exceeded MaxRequestBatch of \(config.maxBatch)", to: reply)
+            return
+        }
+        if config.maxExpiresNanos > 0 && (req.expires == 0 || req.expires - now > config.maxExpiresNanos) && !req.noWait {
+            server.sendStatus("409 Exceeded MaxRequestExpires of \(formatDuration(config.maxExpiresNanos))", to: reply)
+            return
+        }
+        if config.maxBytes > 0 && req.maxBytes > config.maxBytes {
+            server.sendStatus("409 Exceeded MaxRequestMaxBytes of \(config.maxBytes)", to: reply)
+            return
+        }
+        if req.noWait && redeliverQueue.isEmpty && (numPending == 0 || !canDeliverMore) {
+            server.sendStatus("404 No Messages", to: reply)
+            return
+        }
+        if waiting.count >= config.maxWaiting {
+            if req.heartbeatNanos == 0 { server.sendStatus("409 Exceeded MaxWaiting", to: reply) }
+            return
+        }
+        waiting.append(req)
+        pump(now: now)
+    }
+
+    /// Delivers what can be delivered now to waiting pull requests or the push target.
+    func pump(now: Int64) {
+        guard !deleted else { return }
+        if config.isPush {
+            pumpPush(now: now)
+            return
+        }
+        var bound = 0
+        while !waiting.isEmpty && bound < 1_000_000 {
+            bound += 1
+            if !server.hasInterest(waiting[0].reply) {
+                waiting.removeFirst()
+                continue
+            }
+            guard canDeliverMore || !redeliverQueue.isEmpty else { break }
+            guard let (m, isRedelivery) = nextMessage() else { break }
+            var req = waiting[0]
+            let size = messageSize(m)
+            if req.maxBytes > 0 && size > req.maxBytes - req.deliveredBytes {
+                if isRedelivery { redeliverQueue.insert(m.seq, at: 0) }
+                server.sendStatus("409 Message Size Exceeds MaxBytes", to: req.reply, fields: req.pendingFields)
+                waiting.removeFirst()
+                continue
+            }
+            let ackReply = recordDelivery(m, isRedelivery: isRedelivery, now: now)
+            send(m, to: req.reply, ackReply: ackReply)
+            req.batch -= 1
+            req.delivered += 1
+            req.deliveredBytes += size
+            req.lastHeartbeat = now
+            if req.batch <= 0 {
+                waiting.removeFirst()
+            } else {
+                waiting[0] = req
+            }
+        }
+        // no_wait requests end as soon as nothing more is available.
+        var kept: [PullRequest] = []
+        for r in waiting {
+            if r.noWait {
+                if r.delivered > 0 {
+                    server.sendStatus("408 Request Timeout", to: r.reply, fields: r.pendingFields)
+                } else {
+                    server.sendStatus("404 No Messages", to: r.reply)
+                }
+            } else {
+                kept.append(r)
+            }
+        }
+        waiting = kept
+    }
+
+    /// Expires pull requests, sends their heartbeats; returns true if anything changed.
+    func tickPull(now: Int64) {
+        var kept: [PullRequest] = []
+        for var r in waiting {
+            if r.expires > 0 && now >= r.expires {
+                server.sendStatus("408 Request Timeout", to: r.reply, fields: r.pendingFields)
+                continue
+            }
+            if !server.hasInterest(r.reply) { continue }
+            if r.heartbeatNanos > 0 && now - r.lastHeartbeat >= r.heartbeatNanos {
+                server.sendStatus("100 Idle Heartbeat", to: r.reply)
+                r.lastHeartbeat = now
+            }
+            kept.append(r)
+        }
+        waiting = kept
+    }
+
+    /// Ends every pull with a 409 (consumer deleted, server shutdown).
+    func cancelPulls(_ status: String) {
+        for r in waiting { server.sendStatus(status, to: r.reply, fields: r.pendingFields) }
+        waiting.removeAll()
+    }
+
+    func messageSize(_ m: StoredMessage) -> Int {
+        m.subject.utf8.count + (m.headers?.count ?? 0) + (config.headersOnly ? 0 : m.payload.count)
+    }
+
+    /// Sends one stored message to `target` with its stored subject and the ack reply.
+    func send(_ m: StoredMessage, to target: String, ackReply: String) {
+        var headers = m.headers
+        var payload = m.payload
+        if config.headersOnly {
+            headers = NATSHeaderBlock.appending([("Nats-Msg-Size", "\(m.payload.count)")], to: headers)
+            payload = []
+        }
+        server.deliverAs(subject: m.subject, to: target, reply: ackReply, headers: headers, payload: payload)
+        stream.service.noteDelivered(bytes: payload.count + (headers?.count ?? 0))
+    }
+}
+
+/// Go's `time.Duration.String()` for whole units (as used in 409 texts).
+func formatDuration(_ nanos: Int64) -> String {
+    if nanos % 1_000_000_000 == 0 {
+        let s = nanos / 1_000_000_000
+        if s >= 3600 { return "\(s / 3600)h\((s % 3600) / 60)m\(s % 60)s" }
+        if s >= 60 { return "\(s / 60)m\(s % 60)s" }
+        return "\(s)s"
+    }
+    if nanos % 1_000_000 == 0 { return "\(nanos / 1_000_000)ms" }
+    return "\(Double(nanos) / 1e9)s"
+}

@@ -1,0 +1,63 @@
+/// Push consumers: delivery to `deliver_subject` (one member of `deliver_group`), flow control
+/// (`100 FlowControl Request` with a `$JS.FC` reply) and idle heartbeats.
+extension Consumer {
+    static let flowControlMessages = 256
+    static let flowControlBytes = 1 << 20
+    static let maxOutstandingFlowControl = 2
+
+    func pumpPush(now: Int64) {
+        guard let target = config.deliverSubject, server.hasInterest(target) else { return }
+        var bound = 0
+        while bound < 10_000 {
+            bound += 1
+            if config.flowControl && fcOutstanding.count >= Consumer.maxOutstandingFlowControl { break }
+            guard canDeliverMore || !redeliverQueue.isEmpty else { break }
+            guard let (m, isRedelivery) = nextMessage() else { break }
+            let ackReply = recordDelivery(m, isRedelivery: isRedelivery, now: now)
+            send(m, to: target, ackReply: ackReply)
+            lastHeartbeat = now
+            if config.flowControl {
+                msgsSinceFC += 1
+                bytesSinceFC += messageSize(m)
+                if msgsSinceFC >= Consumer.flowControlMessages || bytesSinceFC >= Consumer.flowControlBytes {
+                    sendFlowControl(to: target)
+                }
+            }
+        }
+        if bound >= 10_000 { stream.service.schedulePump(self) }
+    }
+
+    private func sendFlowControl(to target: String) {
+        fcCounter += 1
+        let subject = "$JS.FC.\(stream.name).\(name).\(fcCounter)"
+        fcOutstanding.append(subject)
+        msgsSinceFC = 0
+        bytesSinceFC = 0
+        server.sendStatus("100 FlowControl Request", to: target, reply: subject)
+    }
+
+    /// The client answered a flow-control request (or a stalled heartbeat).
+    func flowControlAnswered(_ subject: String, now: Int64) {
+        if let i = fcOutstanding.firstIndex(of: subject) {
+            fcOutstanding.removeSubrange(0...i)
+        }
+        lastActive = now
+        pump(now: now)
+    }
+
+    /// Idle heartbeats for push consumers; tracks interest for inactivity cleanup.
+    func tickPush(now: Int64) {
+        guard let target = config.deliverSubject else { return }
+        let interest = server.hasInterest(target)
+        if interest {
+            lastActive = now
+            if !hadInterest { pump(now: now) }
+        }
+        hadInterest = interest
+        guard interest, config.idleHeartbeatNanos > 0, now - lastHeartbeat >= config.idleHeartbeatNanos else { return }
+        var fields = [("Nats-Last-Consumer", "\(deliveredConsumerSeq)"), ("Nats-Last-Stream", "\(deliveredStreamSeq)")]
+        if let stalled = fcOutstanding.last { fields.append(("Nats-Consumer-Stalled", stalled)) }
+        server.sendStatus("100 Idle Heartbeat", to: target, fields: fields)
+        lastHeartbeat = now
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// Stream and consumer metadata on disk: `<root>/<stream>/meta.json` (config, created) and
+/// `<root>/<stream>/consumers/<name>.json` (config and ack state), each written atomically.
+/// Memory streams are not persisted (as in nats-server).
+extension JetStreamService {
+    func streamDirectory(_ name: String) -> String? { root.map { "\($0)/\(name)" } }
+
+    func makeStore(for config: StreamConfig) throws -> MessageStore {
+        if config.storage == .memory { return MemoryStore() }
+        guard let dir = streamDirectory(config.name) else { return MemoryStore(fileAccounting: true) }
+        return try FileStore(directory: dir)
+    }
+
+    func persistMeta(_ s: Stream) throws {
+        guard s.config.storage == .file, let dir = s.directory else { return }
+        let body: [String: Any] = ["config": s.config.json, "created": s.created]
+        try AtomicFile.write(JSJSON.encode(body), to: dir + "/meta.json")
+    }
+
+    func persist(_ c: Consumer) {
+        c.dirty = false
+        guard c.stream.config.storage == .file, !c.config.memStorage, !c.deleted, let dir = c.stream.directory else { return }
+        let pending = c.pending.keys.sorted().map { s -> [UInt64] in
+            [s, c.pending[s]!.cseq, UInt64(c.deliveries[s] ?? 1)]
+        }
+        var state: [String: Any] = [
+            "cursor": c.cursor, "delivered_consumer_seq": c.deliveredConsumerSeq,
+            "delivered_stream_seq": c.deliveredStreamSeq, "ack_floor_consumer_seq": c.ackFloorConsumerSeq,
+            "ack_floor_stream_seq": c.ackFloorStreamSeq, "pending": pending,
+        ]
+        if let b = c.lastPerSubjectBoundary { state["last_per_subject_boundary"] = b }
+        let body: [String: Any] = ["name": c.name, "created": c.created, "config": c.config.json, "state": state]
+        do {
+            try AtomicFile.write(JSJSON.encode(body), to: dir + "/consumers/\(c.name).json")
+        } catch {
+            server.logger.error("JetStream could not persist consumer '\(c.stream.name) > \(c.name)': \(error)")
+        }
+    }
+
+    /// Rebuilds streams and consumers from disk (on start, on the JetStream queue).
+    func recover() throws {
+        guard let root else { return }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        for name in names.sorted() {
+            let dir = "\(root)/\(name)"
+            guard let bytes = AtomicFile.read(dir + "/meta.json") else { continue }
+            do {
+                let o = try JSONObject.parse(bytes, typeName: "StreamMeta")
+                guard let cfgObj = try o.object("config", typeName: "StreamConfig") else { continue }
+                var cfg = try StreamConfig.decode(cfgObj)
+                try cfg.normalize()
+                let created = try o.int64("created") ?? JSTime.nowNanos()
+                let store = try FileStore(directory: dir)
+                let s = Stream(service: self, config: cfg, store: store, created: created, directory: dir)
+                s.rebuildDedup(now: JSTime.nowNanos())
+                streams[name] = s
+                recoverConsumers(s)
+                subscribeIngest(s)
+                server.logger.info("  Restored \(store.state.messages) messages for stream '$G > \(name)'")
+            } catch {
+                server.logger.error("JetStream could not restore stream '\(name)': \(error)")
+            }
+        }
+    }
+
+    private func recoverConsumers(_ s: Stream) {
+        guard let dir = s.directory else { return }
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/consumers")) ?? []
+        let now = JSTime.nowNanos()
+        for file in files.sorted() where file.hasSuffix(".json") {
+            guard let bytes = AtomicFile.read(dir + "/consumers/" + file) else { continue }
+            do {
+                let o = try JSONObject.parse(bytes, typeName: "ConsumerMeta")
+                guard let name = try o.string("name"), let cfgObj = try o.object("config", typeName: "ConsumerConfig"),
+                      let st = try o.object("state", typeName: "ConsumerState") else { continue }
+                let cfg = try ConsumerConfig.decode(cfgObj)
+                let c = Consumer(stream: s, name: name, config: cfg, created: try o.int64("created") ?? now)
+                c.cursor = try st.uint64("cursor") ?? 1
+                c.deliveredConsumerSeq = try st.uint64("delivered_consumer_seq") ?? 0
+                c.deliveredStreamSeq = try st.uint64("delivered_stream_seq") ?? 0
+                c.ackFloorConsumerSeq = try st.uint64("ack_floor_consumer_seq") ?? 0
+                c.ackFloorStreamSeq = try st.uint64("ack_floor_stream_seq") ?? 0
+                c.lastPerSubjectBoundary = try st.uint64("last_per_subject_boundary")
+                if let p = st.fields["pending"] as? [[NSNumber]] {
+                    for e in p where e.count == 3 {
+                        let seq = e[0].uint64Value
+                        guard s.store.load(seq) != nil else { continue }
+                        // Unacked deliveries from before the restart are redelivered after ack_wait.
+                        c.pending[seq] = (e[1].uint64Value, now + c.ackWait(forDelivery: Int(e[2].intValue)))
+                        c.deliveries[seq] = Int(e[2].intValue)
+                    }
+                }
+                c.lastActive = now
+                s.consumers[name] = c
+            } catch {
+                server.logger.error("JetStream could not restore consumer '\(s.name) > \(file)': \(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+import NIOCore
+
+/// One stream: its configuration, its message store, publish-time checks (dedup, expected-*
+/// headers, rollups, limits) and its consumers. Used only on the JetStream queue.
+final class Stream {
+    unowned let service: JetStreamService
+    private(set) var config: StreamConfig
+    let store: MessageStore
+    let created: Int64
+    /// `<store_dir>/jetstream/<name>` for file streams, nil for memory streams.
+    let directory: String?
+    var consumers: [String: Consumer] = [:]
+    var subscriptions: [Subscription] = []
+    /// Nats-Msg-Id -> (sequence, store time) within the duplicate window.
+    private var dedup: [String: (seq: UInt64, time: Int64)] = [:]
+    private var dedupOrder: [(id: String, time: Int64)] = []
+    private var dedupHead = 0
+    private(set) var lastMsgID: String?
+    /// True when appended but not yet synced (the service's group commit flushes it).
+    var dirty = false
+
+    init(service: JetStreamService, config: StreamConfig, store: MessageStore, created: Int64, directory: String?) {
+        self.service = service
+        self.config = config
+        self.store = store
+        self.created = created
+        self.directory = directory
+    }
+
+    var name: String { config.name }
+
+    func updateConfig(_ new: StreamConfig) {
+        config = new
+        enforceLimits(now: JSTime.nowNanos())
+    }
+
+    // MARK: - publish
+
+    /// What a publish produced: the PubAck (or error) body, and whether it must wait for sync.
+    struct PublishOutcome {
+        var response: [String: Any]
+        var stored: Bool
+    }
+
+    /// Stores one published message after nats-server's checks, in its order.
+    func ingest(subject: String, headers: [UInt8]?, payload: [UInt8], now: Int64) -> PublishOutcome {
+        func fail(_ e: JSAPIError) -> PublishOutcome {
+            PublishOutcome(response: ["error": e.json, "stream": name, "seq": 0], stored: false)
+        }
+        if config.sealed { return fail(.sealed) }
+        let size = payload.count + (headers?.count ?? 0)
+        if config.maxMsgSize >= 0 && Int64(size) > config.maxMsgSize { return fail(.messageTooLarge) }
+        if (headers?.count ?? 0) > 65_536 { return fail(JSAPIError(400, 10097, "message header exceeds maximum allowed")) }
+        let h = headers
+        if let level = NATSHeaderBlock.value("Nats-Required-Api-Level", in: h) {
+            if Int(level) ?? Int.max > JetStreamService.apiLevel { return fail(.apiLevel(JetStreamService.apiLevel)) }
+        }
+        if NATSHeaderBlock.value("Nats-Stream-Source", in: h) != nil { return fail(.streamSourceHeader) }
+        if let expected = NATSHeaderBlock.value("Nats-Expected-Stream", in: h), expected != name {
+            return fail(.expectedStream)
+        }
+        let msgID = NATSHeaderBlock.value("Nats-Msg-Id", in: h).flatMap { $0.isEmpty ? nil : $0 }
+        if let msgID {
+            expireDedup(now: now)
+            if let prior = dedup[msgID] {
+                return PublishOutcome(response: ["stream": name, "seq": prior.seq, "duplicate": true], stored: false)
+            }
+        }
+        let st = store.state
+        if let expectedID = NATSHeaderBlock.value("Nats-Expected-Last-Msg-Id", in: h), expectedID != (lastMsgID ?? "") {
+            return fail(.wrongLastMsgID(lastMsgID ?? ""))
+        }
+        if let s = NATSHeaderBlock.value("Nats-Expected-Last-Sequence", in: h) {
+            guard let v = UInt64(s) else { return fail(.wrongLastSequence(st.lastSeq)) }
+            if v != st.lastSeq { return fail(.wrongLastSequence(st.lastSeq)) }
+        }
+        let subjSeqHeader = NATSHeaderBlock.value("Nats-Expected-Last-Subject-Sequence", in: h)
+        let subjSeqSubject = NATSHeaderBlock.value("Nats-Expected-Last-Subject-Sequence-Subject", in: h)
+        if subjSeqSubject != nil && subjSeqHeader == nil { return fail(.lastSubjectSeqSubjectWithoutSeq) }
+        if let s = subjSeqHeader {
+            let checkSubject = subjSeqSubject ?? subject
+            let last = store.lastSequence(forSubject: checkSubject) ?? 0
+            guard let v = UInt64(s), v == last else { return fail(.wrongLastSequence(last)) }
+        }
+        var rollup: String?
+        if let r = NATSHeaderBlock.value("Nats-Rollup", in: h) {
+            guard config.allowRollup, !config.denyPurge else { return fail(.rollupFailed("rollup not permitted")) }
+            guard r == "sub" || r == "all" else { return fail(.rollupFailed("rollup value invalid: \(r)")) }
+            rollup = r
+        }
+        if NATSHeaderBlock.value("Nats-TTL", in: h) != nil && !config.allowMsgTTL { return fail(.msgTTLDisabled) }
+        if config.discard == .new {
+            if config.maxMsgs > 0 && st.messages >= UInt64(config.maxMsgs) && rollup == nil {
+                return fail(StoreError.maxMessages.apiError)
+            }
+            let newBytes = store.size(subject: subject, headers: headers, payload: payload)
+            if config.maxBytes > 0 && st.bytes + newBytes > UInt64(config.maxBytes) && rollup == nil {
+                return fail(StoreError.maxBytes.apiError)
+            }
+            if config.discardNewPerSubject && config.maxMsgsPerSubject > 0 {
+                let count = store.subjectCounts(matching: subject)[subject] ?? 0
+                if count >= UInt64(config.maxMsgsPerSubject) { return fail(StoreError.maxMessagesPerSubject.apiError) }
+            }
+        }
+        let seq: UInt64
+        do {
+            seq = try store.append(subject: subject, headers: headers, payload: payload, time: now)
+        } catch let e as StoreError {
+            return fail(e.apiError)
+        } catch {
+            return fail(.storageResources("\(error)"))
+        }
+        dirty = true
+        if let rollup { applyRollup(rollup, subject: subject, keeping: seq) }
+        if let msgID {
+            dedup[msgID] = (seq, now)
+            dedupOrder.append((msgID, now))
+        }
+        lastMsgID = msgID
+        enforceLimits(now: now)
+        if config.retention != .limits && !hasInterest(in: subject) {
+            // Interest-based streams keep nothing nobody is interested in.
+            _ = try? store.remove(seq)
+        }
+        return PublishOutcome(response: ["stream": name, "seq": seq], stored: true)
+    }
+
+    private func applyRollup(_ kind: String, subject: String, keeping seq: UInt64) {
+        if kind == "all" {
+            _ = try? store.purge(subject: nil, upTo: seq, keep: nil)
+        } else {
+            _ = try? store.purge(subject: subject, upTo: seq, keep: nil)
+        }
+        consumersPurged()
+    }
+
+    /// Applies max_msgs / max_bytes / max_msgs_per_subject / max_age by discarding the oldest.
+    func enforceLimits(now: Int64) {
+        var removed = false
+        if config.maxMsgsPerSubject > 0, let m = store.load(store.state.lastSeq) {
+            while let c = store.subjectCounts(matching: m.subject)[m.subject], c > UInt64(config.maxMsgsPerSubject),
+                  let first = store.firstSequence(forSubject: m.subject) {
+                _ = try? store.remove(first)
+                removed = true
+            }
+        }
+        do {
+            // discard:new refused these before storing; what is left to trim is discard:old.
+            while config.maxMsgs > 0 && store.state.messages > UInt64(config.maxMsgs) {
+                guard (try? store.remove(store.state.firstSeq)) == true else { break }
+                removed = true
+            }
+            while config.maxBytes > 0 && store.state.bytes > UInt64(config.maxBytes) && store.state.messages > 0 {
+                guard (try? store.remove(store.state.firstSeq)) == true else { break }
+                removed = true
+            }
+        }
+        if config.maxAgeNanos > 0 { removed = expireAged(now: now) || removed }
+        if removed { dirty = true }
+    }
+
+    /// Removes messages older than max_age; true if any went.
+    @discardableResult
+    func expireAged(now: Int64) -> Bool {
+        guard config.maxAgeNanos > 0 else { return false }
+        let cutoff = now - config.maxAgeNanos
+        var removed = false
+        var bound = 0
+        while let first = store.load(store.state.firstSeq), first.time <= cutoff, bound < 100_000 {
+            _ = try? store.remove(first.seq)
+            removed = true
+            bound += 1
+        }
+        if removed { dirty = true }
+        return removed
+    }
+
+    func expireDedup(now: Int64) {
+        let cutoff = now - config.duplicateWindowNanos
+        while dedupHead < dedupOrder.count && dedupOrder[dedupHead].time <= cutoff {
+            let e = dedupOrder[dedupHead]
+            if let cur = dedup[e.id], cur.time == e.time { dedup[e.id] = nil }
+            dedupHead += 1
+        }
+        if dedupHead > 1024 && dedupHead * 2 > dedupOrder.count {
+            dedupOrder.removeFirst(dedupHead)
+            dedupHead = 0
+        }
+    }
+
+    /// Rebuilds the dedup table from stored messages after a restart (ids inside the window).
+    func rebuildDedup(now: Int64) {
+        let cutoff = now - config.duplicateWindowNanos
+        var s = store.firstSequence(atOrAfter: cutoff)
+        while let m = store.next(from: s, filters: []) {
+            if let id = NATSHeaderBlock.value("Nats-Msg-Id", in: m.headers), !id.isEmpty {
+                dedup[id] = (m.seq, m.time)
+                dedupOrder.append((id, m.time))
+                lastMsgID = id
+            }
+            s = m.seq + 1
+        }
+    }
+
+    // MARK: - interest retention
+
+    /// True when some consumer would deliver `subject` (interest/workqueue retention).
+    func hasInterest(in subject: String) -> Bool {
+        consumers.values.contains { $0.matches(subject) }
+    }
+
+    /// Removes `seq` from an interest or workqueue stream once every interested consumer acked it.
+    func checkAckedEverywhere(_ seq: UInt64) {
+        guard config.retention != .limits, let m = store.load(seq) else { return }
+        for c in consumers.values where c.matches(m.subject) {
+            if !c.hasAcked(seq) { return }
+        }
+        if (try? store.remove(seq)) == true { dirty = true }
+    }
+
+    /// After a consumer went away: drop what no remaining consumer still needs.
+    func sweepInterest() {
+        guard config.retention != .limits else { return }
+        var s = store.state.firstSeq
+        var bound = 0
+        while let m = store.next(from: s, filters: []), bound < 10_000_000 {
+            checkAckedEverywhere(m.seq)
+            s = m.seq + 1
+            bound += 1
+        }
+    }
+
+    func consumersPurged() {
+        for c in consumers.values { c.streamPurged() }
+    }
+
+    // MARK: - info
+
+    func stateJSON(subjectsFilter: String?, deletedDetails: Bool) -> [String: Any] {
+        let st = store.state
+        var o: [String: Any] = [
+            "messages": st.messages, "bytes": st.bytes, "first_seq": st.firstSeq,
+            "first_ts": JSTime.format(st.firstTime), "last_seq": st.lastSeq, "last_ts": JSTime.format(st.lastTime),
+            "consumer_count": consumers.count,
+        ]
+        if st.numSubjects > 0 { o["num_subjects"] = st.numSubjects }
+        if st.numDeleted > 0 {
+            o["num_deleted"] = st.numDeleted
+            if deletedDetails {
+                var deleted: [UInt64] = []
+                var s = st.firstSeq
+                while s <= st.lastSeq && deleted.count < 100_000 {
+                    if store.load(s) == nil { deleted.append(s) }
+                    s += 1
+                }
+                o["deleted"] = deleted
+            }
+        }
+        if let f = subjectsFilter, !f.isEmpty {
+            let counts = store.subjectCounts(matching: f)
+            if !counts.isEmpty { o["subjects"] = counts }
+        }
+        return o
+    }
+
+    func infoJSON(subjectsFilter: String? = nil, deletedDetails: Bool = false) -> [String: Any] {
+        var cfg = config.json
+        cfg["compression"] = config.compression
+        return [
+            "config": cfg, "created": JSTime.format(created),
+            "state": stateJSON(subjectsFilter: subjectsFilter, deletedDetails: deletedDetails),
+            "ts": JSTime.format(JSTime.nowNanos()),
+        ]
+    }
+}

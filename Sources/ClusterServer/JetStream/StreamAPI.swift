@@ -1,0 +1,336 @@
+import Foundation
+import NIOCore
+
+/// `$JS.API.*` dispatch and the account and stream endpoints.
+extension JetStreamService {
+    func handleAPI(subject: String, reply: String?, headers: [UInt8]?, body: [UInt8]) {
+        guard let reply, !stopped else { return }
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard tokens.count >= 3 else { return }
+        let op = Array(tokens.dropFirst(2))
+        if op.first == "DIRECT" { return } // served by the per-stream direct-get subscriptions
+        apiTotal += 1
+        let type = JetStreamService.responseType(op)
+        if let level = NATSHeaderBlock.value("Nats-Required-Api-Level", in: headers), (Int(level) ?? Int.max) > JetStreamService.apiLevel {
+            return fail(reply, type, .apiLevel(JetStreamService.apiLevel))
+        }
+        if op.count == 5 && op[0] == "CONSUMER" && op[1] == "MSG" && op[2] == "NEXT" {
+            return handleNext(stream: op[3], consumer: op[4], reply: reply, body: body)
+        }
+        do {
+            var response = try route(op, body: body)
+            response["type"] = type
+            self.reply(reply, response)
+        } catch let e as JSAPIError {
+            fail(reply, type, e)
+        } catch {
+            fail(reply, type, .badRequest())
+        }
+    }
+
+    private func fail(_ reply: String, _ type: String, _ e: JSAPIError) {
+        apiErrors += 1
+        self.reply(reply, ["type": type, "error": e.json])
+    }
+
+    static func responseType(_ op: [String]) -> String {
+        let name: String
+        switch (op.first ?? "", op.count > 1 ? op[1] : "") {
+        case ("INFO", _): name = "account_info_response"
+        case ("STREAM", "MSG"): name = op.count > 2 && op[2] == "DELETE" ? "stream_msg_delete_response" : "stream_msg_get_response"
+        case ("STREAM", let v): name = "stream_\(v.lowercased())_response"
+        case ("CONSUMER", "DURABLE"): name = "consumer_create_response"
+        case ("CONSUMER", let v): name = "consumer_\(v.lowercased())_response"
+        default: name = "error_response"
+        }
+        return "io.nats.jetstream.api.v1.\(name)"
+    }
+
+    private func route(_ op: [String], body: [UInt8]) throws -> [String: Any] {
+        switch (op.first ?? "", op.count) {
+        case ("INFO", 1): return accountInfo()
+        case ("STREAM", _): return try routeStream(op, body: body)
+        case ("CONSUMER", _): return try routeConsumer(op, body: body)
+        default: throw JSAPIError.badRequest("unknown JetStream API request")
+        }
+    }
+
+    private func routeStream(_ op: [String], body: [UInt8]) throws -> [String: Any] {
+        switch (op.count > 1 ? op[1] : "", op.count) {
+        case ("CREATE", 3): return try createStream(op[2], body: body, isUpdate: false)
+        case ("UPDATE", 3): return try createStream(op[2], body: body, isUpdate: true)
+        case ("DELETE", 3): return try deleteStream(op[2])
+        case ("INFO", 3): return try streamInfo(op[2], body: body)
+        case ("NAMES", 2): return try streamNames(body: body, detailed: false)
+        case ("LIST", 2): return try streamNames(body: body, detailed: true)
+        case ("PURGE", 3): return try purgeStream(op[2], body: body)
+        case ("MSG", 4) where op[2] == "GET": return try getMessage(op[3], body: body)
+        case ("MSG", 4) where op[2] == "DELETE": return try deleteMessage(op[3], body: body)
+        default: throw JSAPIError.badRequest("unknown stream API request")
+        }
+    }
+
+    func lookup(_ name: String) throws -> Stream {
+        guard let s = streams[name] else { throw JSAPIError.streamNotFound }
+        return s
+    }
+
+    private func accountInfo() -> [String: Any] {
+        let u = usage
+        let limits: [String: Any] = [
+            "max_memory": server.options.maxMemoryStore, "max_storage": server.options.maxFileStore,
+            "max_streams": -1, "max_consumers": -1, "max_ack_pending": -1,
+            "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1, "max_bytes_required": false,
+        ]
+        return [
+            "memory": u.memory, "storage": u.storage, "reserved_memory": 0, "reserved_storage": 0,
+            "streams": streams.count, "consumers": u.consumers, "limits": limits,
+            "api": ["level": JetStreamService.apiLevel, "total": apiTotal, "errors": apiErrors],
+        ]
+    }
+
+    // MARK: - create / update / delete
+
+    private func createStream(_ name: String, body: [UInt8], isUpdate: Bool) throws -> [String: Any] {
+        let o = try JSONObject.parse(body, typeName: "StreamConfig")
+        var cfg = try StreamConfig.decode(o)
+        if !isUpdate {
+            if cfg.name != name { throw JSAPIError.streamNameMismatch }
+            if name.contains("/") || name.contains("\\") { throw JSAPIError.invalidStreamName }
+            if cfg.sealed { throw JSAPIError.streamConfig("stream configuration for create can not be sealed") }
+        }
+        try cfg.normalize()
+        if isUpdate && cfg.name != name { throw JSAPIError.streamNameMismatch }
+        for other in streams.values where other.name != name {
+            for a in cfg.subjects {
+                for b in other.config.subjects where Subject.overlaps(a, b) { throw JSAPIError.subjectsOverlap }
+            }
+        }
+        if isUpdate { return try updateStream(name, cfg) }
+        if let existing = streams[name] {
+            guard existing.config == cfg else { throw JSAPIError.streamNameExists }
+            var info = existing.infoJSON()
+            info["did_create"] = false
+            return info
+        }
+        let store = try makeStoreChecked(cfg)
+        let s = Stream(service: self, config: cfg, store: store, created: JSTime.nowNanos(),
+                       directory: cfg.storage == .file ? streamDirectory(name) : nil)
+        if cfg.firstSeq > 0 { try? store.skip(toNext: cfg.firstSeq) }
+        do {
+            try persistMeta(s)
+            try store.sync()
+        } catch {
+            store.destroy()
+            throw JSAPIError.storageResources("insufficient storage resources available")
+        }
+        streams[name] = s
+        subscribeIngest(s)
+        advisory("STREAM.CREATED.\(name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": name, "action": "create"])
+        var info = s.infoJSON()
+        info["did_create"] = true
+        return info
+    }
+
+    private func makeStoreChecked(_ cfg: StreamConfig) throws -> MessageStore {
+        do {
+            if cfg.storage == .file, let dir = streamDirectory(cfg.name) {
+                // A leftover directory of a deleted stream must not resurrect old messages.
+                AtomicFile.removeTree(dir)
+            }
+            return try makeStore(for: cfg)
+        } catch {
+            throw JSAPIError.storageResources("insufficient storage resources available")
+        }
+    }
+
+    private func updateStream(_ name: String, _ cfg: StreamConfig) throws -> [String: Any] {
+        let s = try lookup(name)
+        try s.config.checkUpdate(to: cfg)
+        if cfg.maxConsumers > 0 && s.consumers.count > cfg.maxConsumers {
+            throw JSAPIError.streamUpdate("stream configuration update can not lower max consumers below current")
+        }
+        let subjectsChanged = cfg.subjects != s.config.subjects || cfg.allowDirect != s.config.allowDirect
+        var new = cfg
+        new.firstSeq = s.config.firstSeq
+        s.updateConfig(new)
+        if subjectsChanged { subscribeIngest(s) }
+        try? persistMeta(s)
+        s.consumersPurged()
+        if s.dirty { scheduleFlush() }
+        return s.infoJSON()
+    }
+
+    private func deleteStream(_ name: String) throws -> [String: Any] {
+        let s = try lookup(name)
+        for sub in s.subscriptions { server.unsubscribeInternal(sub) }
+        for c in s.consumers.values {
+            c.deleted = true
+            c.cancelPulls("409 Consumer Deleted")
+        }
+        streams[name] = nil
+        s.store.destroy()
+        if let dir = s.directory { AtomicFile.removeTree(dir) }
+        advisory("STREAM.DELETED.\(name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": name, "action": "delete"])
+        return ["success": true]
+    }
+
+    // MARK: - info / names / list
+
+    private func streamInfo(_ name: String, body: [UInt8]) throws -> [String: Any] {
+        let o = try JSONObject.parse(body, typeName: "JSApiStreamInfoRequest")
+        try o.rejectUnknown(["deleted_details", "subjects_filter", "offset"])
+        let s = try lookup(name)
+        let filter = try o.string("subjects_filter")
+        var info = s.infoJSON(subjectsFilter: filter, deletedDetails: try o.bool("deleted_details") ?? false)
+        if filter != nil {
+            let total = (info["state"] as? [String: Any])?["num_subjects"] ?? 0
+            info["total"] = total
+            info["offset"] = try o.int("offset") ?? 0
+            info["limit"] = 100_000
+        }
+        return info
+    }
+
+    private func streamNames(body: [UInt8], detailed: Bool) throws -> [String: Any] {
+        let o = try JSONObject.parse(body, typeName: detailed ? "JSApiStreamListRequest" : "JSApiStreamNamesRequest")
+        try o.rejectUnknown(["offset", "subject"])
+        var offset = max(try o.int("offset") ?? 0, 0)
+        let filter = try o.string("subject").flatMap { $0.isEmpty ? nil : $0 }
+        let matching = streams.values.filter { s in
+            guard let filter else { return true }
+            return s.config.subjects.contains { Subject.overlaps(filter, $0) }
+        }.sorted { $0.name < $1.name }
+        offset = min(offset, matching.count)
+        let limit = detailed ? 256 : 1024
+        let page = matching[offset...].prefix(limit)
+        var o2: [String: Any] = ["total": matching.count, "offset": offset, "limit": limit]
+        if detailed {
+            o2["streams"] = page.map { $0.infoJSON() }
+        } else {
+            o2["streams"] = page.isEmpty ? NSNull() : page.map { $0.name } as Any
+        }
+        return o2
+    }
+
+    // MARK: - purge / messages
+
+    private func purgeStream(_ name: String, body: [UInt8]) throws -> [String: Any] {
+        let o = try JSONObject.parse(body, typeName: "JSApiStreamPurgeRequest")
+        try o.rejectUnknown(["filter", "seq", "keep"])
+        let s = try lookup(name)
+        if s.config.sealed { throw JSAPIError.sealed }
+        if s.config.denyPurge { throw JSAPIError.purgeDenied }
+        let filter = try o.string("filter").flatMap { $0.isEmpty ? nil : $0 }
+        let seq = try o.uint64("seq")
+        let keep = try o.uint64("keep")
+        if seq != nil && keep != nil { throw JSAPIError.badRequest("sequence and keep cannot both be set") }
+        if let filter, !Subject.isValidSubscription(filter) { throw JSAPIError.badRequest("invalid subject filter") }
+        let n: UInt64
+        do {
+            n = try s.store.purge(subject: filter, upTo: seq, keep: keep)
+            try s.store.sync()
+        } catch {
+            throw JSAPIError(500, 10110, "\(error)")
+        }
+        s.consumersPurged()
+        return ["success": true, "purged": n]
+    }
+
+    private func getMessage(_ name: String, body: [UInt8]) throws -> [String: Any] {
+        let o = try JSONObject.parse(body, typeName: "JSApiMsgGetRequest")
+        try o.rejectUnknown(["seq", "last_by_subj", "next_by_subj", "batch", "max_bytes", "start_time", "multi_last", "up_to_seq", "up_to_time", "no_hdr"])
+        let s = try lookup(name)
+        let seq = try o.uint64("seq")
+        let last = try o.string("last_by_subj")
+        let next = try o.string("next_by_subj")
+        let forms = [seq != nil && next == nil, last != nil, next != nil].filter { $0 }.count
+        guard forms == 1 else { throw JSAPIError.badRequest("bad request") }
+        let m: StoredMessage?
+        if let last { m = s.store.last(matching: last) } else if let next {
+            m = s.store.next(from: max(seq ?? 0, 1), filters: [next])
+        } else { m = s.store.load(seq!) }
+        guard let m else { throw JSAPIError.noMessage }
+        var msg: [String: Any] = ["subject": m.subject, "seq": m.seq, "time": JSTime.format(m.time)]
+        if let h = m.headers, !h.isEmpty { msg["hdrs"] = Data(h).base64EncodedString() }
+        if !m.payload.isEmpty { msg["data"] = Data(m.payload).base64EncodedString() }
+        return ["message": msg]
+    }
+
+    private func deleteMessage(_ name: String, body: [UInt8]) throws -> [String: Any] {
+        let o = try JSONObject.parse(body, typeName: "JSApiMsgDeleteRequest")
+        try o.rejectUnknown(["seq", "no_erase"])
+        let s = try lookup(name)
+        if s.config.sealed { throw JSAPIError.sealed }
+        if s.config.denyDelete { throw JSAPIError.deleteDenied }
+        guard let seq = try o.uint64("seq"), seq > 0 else { throw JSAPIError.badRequest("bad request") }
+        let removed: Bool
+        do {
+            removed = try s.store.remove(seq)
+            try s.store.sync()
+        } catch {
+            throw JSAPIError(500, 10057, "\(error)")
+        }
+        guard removed else { throw JSAPIError(500, 10057, "no message found") }
+        s.consumersPurged()
+        return ["success": true]
+    }
+
+    // MARK: - direct get
+
+    func handleDirectGet(subject: String, reply: String?, body: [UInt8]) {
+        guard let reply else { return }
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard tokens.count >= 5, let s = streams[tokens[4]] else { return }
+        let m: StoredMessage?
+        if tokens.count > 5 {
+            guard body.allSatisfy({ $0 == 32 || $0 == 10 || $0 == 13 || $0 == 9 }) else {
+                server.sendStatus("408 Bad Request", to: reply)
+                return
+            }
+            m = s.store.last(matching: tokens[5...].joined(separator: "."))
+        } else {
+            guard !body.isEmpty else {
+                server.sendStatus("408 Empty Request", to: reply)
+                return
+            }
+            do {
+                let o = try JSONObject.parse(body, typeName: "JSApiMsgGetRequest")
+                let seq = try o.uint64("seq")
+                let last = try o.string("last_by_subj")
+                let next = try o.string("next_by_subj")
+                if try o.int("batch") != nil || o.has("multi_last") {
+                    server.sendStatus("408 Bad Request", to: reply)
+                    return
+                }
+                if let last {
+                    guard seq == nil, next == nil else { server.sendStatus("408 Bad Request", to: reply); return }
+                    m = s.store.last(matching: last)
+                } else if let next {
+                    m = s.store.next(from: max(seq ?? 0, 1), filters: [next])
+                } else if let seq {
+                    m = s.store.load(seq) ?? nil
+                } else {
+                    if let t = try o.time("start_time") {
+                        m = s.store.next(from: s.store.firstSequence(atOrAfter: t), filters: [])
+                    } else {
+                        server.sendStatus("408 Empty Request", to: reply)
+                        return
+                    }
+                }
+            } catch {
+                server.sendStatus("408 Malformed Request", to: reply)
+                return
+            }
+        }
+        guard let m else {
+            server.sendStatus("404 Message Not Found", to: reply)
+            return
+        }
+        let headers = NATSHeaderBlock.appending([
+            ("Nats-Stream", s.name), ("Nats-Subject", m.subject), ("Nats-Sequence", "\(m.seq)"),
+            ("Nats-Time-Stamp", JSTime.format(m.time)),
+        ], to: m.headers)
+        server.deliverAs(subject: reply, to: reply, reply: nil, headers: headers, payload: m.payload)
+    }
+}
