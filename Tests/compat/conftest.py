@@ -146,3 +146,27 @@ async def connect(server_url: str):
                 await c.close()
             except Exception:
                 pass
+
+
+_name_counter = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def uniq() -> str:
+    """A short name unique within the session, usable as stream/consumer/bucket name and subject token."""
+    return f"T{next(_name_counter)}"
+
+
+@pytest.fixture
+async def js_nc(js_server: ServerProcess):
+    import nats
+    conn = await nats.connect(js_server.url, allow_reconnect=False, connect_timeout=2)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def js(js_nc):
+    return js_nc.jetstream(timeout=3)
