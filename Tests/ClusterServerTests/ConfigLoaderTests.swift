@@ -51,12 +51,4 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertThrowsError(try load("port: \"abc\"")) { XCTAssertTrue("\($0)".contains("port")) }
         XCTAssertThrowsError(try load("ping_interval: \"soon\"")) { XCTAssertTrue("\($0)".contains("ping_interval")) }
     }
-
-    func test_goDuration_forms() {
-        XCTAssertEqual(ConfigLoader.goDurationSeconds("2m"), 120)
-        XCTAssertEqual(ConfigLoader.goDurationSeconds("1h30m"), 5400)
-        XCTAssertEqual(ConfigLoader.goDurationSeconds("500ms"), 0.5)
-        XCTAssertNil(ConfigLoader.goDurationSeconds("5x"))
-        XCTAssertNil(ConfigLoader.goDurationSeconds(""))
-    }
 }

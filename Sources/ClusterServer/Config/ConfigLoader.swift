@@ -152,48 +152,19 @@ public enum ConfigLoader {
         throw LoadError(description: "\(key): expected true or false")
     }
 
-    /// Sizes: the parser already applies suffixes to numbers (`1GB`); a quoted string such as
-    /// `"64MB"` is read with the same suffix table.
+    /// Sizes (`1GB`, `"64MB"`, plain integers) with nats-server's suffix rules.
     static func size(_ v: ConfigValue, _ key: String) throws -> Int64 {
-        switch v {
-        case let .integer(i): return i
-        case let .string(s):
-            if let n = Int64(s) { return n }
-            let digits = s.prefix { $0.isNumber }
-            let suffix = s.dropFirst(digits.count).lowercased()
-            let table: [String: Int64] = ["k": 1000, "kb": 1024, "m": 1_000_000, "mb": 1 << 20,
-                                          "g": 1_000_000_000, "gb": 1 << 30, "t": 1_000_000_000_000, "tb": 1 << 40]
-            if let n = Int64(digits), let mult = table[suffix] { return n * mult }
-        default: break
-        }
-        throw LoadError(description: "\(key): expected a size such as 1048576 or 64MB")
+        do { return try v.asSize(key: key) } catch { throw LoadError(description: "\(error)") }
     }
 
-    /// Durations: Go-style strings (`2m`, `1h30m`, `500ms`) or a number of seconds.
+    /// Durations: Go-style strings (`2m`, `1h30m`, `500ms`) or a bare number of seconds.
     static func duration(_ v: ConfigValue, _ key: String) throws -> Double {
-        switch v {
-        case let .integer(i): return Double(i)
-        case let .double(d): return d
-        case let .string(s): if let d = goDurationSeconds(s) { return d }
-        default: break
+        do {
+            let d = try v.asDuration(key: key)
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        } catch {
+            throw LoadError(description: "\(error)")
         }
-        throw LoadError(description: "\(key): expected a duration such as \"2m\" or \"500ms\"")
-    }
-
-    static func goDurationSeconds(_ text: String) -> Double? {
-        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("h", 3600), ("m", 60), ("s", 1)]
-        var rest = Substring(text)
-        var total = 0.0
-        guard !rest.isEmpty else { return nil }
-        while !rest.isEmpty {
-            let number = rest.prefix { $0.isNumber || $0 == "." }
-            guard !number.isEmpty, let value = Double(number) else { return nil }
-            rest = rest.dropFirst(number.count)
-            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
-            rest = rest.dropFirst(unit.count)
-            total += value * scale
-        }
-        return total
     }
 
     /// `"host:port"`, `":port"`, a bare port number, or a host alone.
