@@ -18,12 +18,12 @@ class IntegrationTestCase: XCTestCase {
         let started = server!
         addTeardownBlock { started.stop() }
         try server.start()
-    }
-
-    override func tearDown() async throws {
-        for connection in connections { await connection.close() }
-        connections = []
-        try await super.tearDown()
+        // Teardown blocks run last-in first-out: connections close before the server stops,
+        // so no reconnect loop starts during teardown.
+        addTeardownBlock { [weak self] in
+            for connection in self?.connections ?? [] { await connection.close() }
+            self?.connections = []
+        }
     }
 
     func connect(_ configure: (inout NATSOptions) -> Void = { _ in }) async throws -> NATSConnection {

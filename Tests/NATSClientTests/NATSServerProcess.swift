@@ -94,8 +94,21 @@ final class NATSServerProcess {
     }
 
     /// SIGSTOP: the process keeps its sockets but answers nothing (a frozen server).
+    /// Returns once the kernel reports the process stopped (kill(2) only queues the signal).
     func pause() {
-        if let p = process, p.isRunning { kill(p.processIdentifier, SIGSTOP) }
+        guard let p = process, p.isRunning else { return }
+        kill(p.processIdentifier, SIGSTOP)
+        for _ in 0..<200 {
+            if Self.processState(p.processIdentifier) == "T" { return }
+            usleep(5_000)
+        }
+    }
+
+    /// The state letter from /proc/<pid>/stat (R, S, T, ...), or nil.
+    static func processState(_ pid: Int32) -> Character? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].first(where: { $0 != " " })
     }
 
     /// SIGKILL and reap, without letting a paused process run first.

@@ -33,6 +33,23 @@ final class ReconnectIntegrationTests: IntegrationTestCase {
         XCTAssertEqual(limitedGot, ["before", "after 0"])
     }
 
+    func test_reconnect_withSecondServerListed_failsOverToIt() async throws {
+        let second = try NATSServerProcess()
+        addTeardownBlock { second.stop() }
+        try second.start()
+        let nc = try await connect { $0.servers.append(ServerAddress(host: "127.0.0.1", port: second.port)) }
+        XCTAssertEqual(nc.connectedServer?.port, server.port)
+        let counter = Counter()
+        _ = try nc.subscribe("failover") { _ in counter.increment() }
+        try await nc.flush()
+        server.stop()  // for good: the client must move on to the second server
+        try await nc.flush(timeout: .seconds(10))
+        XCTAssertEqual(nc.connectedServer?.port, second.port)
+        try await nc.publish("failover", payload: "x")
+        let received = try await counter.wait(for: 1)
+        XCTAssertEqual(received, 1)
+    }
+
     func test_reconnect_publishesBufferedWhileDisconnected_followReplayedSubscriptions() async throws {
         // Same connection publishes and subscribes (echo on): after reconnect the SUB must be
         // written before the buffered PUB, or the message would reach nobody.
