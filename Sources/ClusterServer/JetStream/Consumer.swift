@@ -34,7 +34,6 @@ final class Consumer {
     var msgsSinceFC = 0
     var fcCounter: UInt64 = 0
     var lastHeartbeat: Int64 = 0
-    var hadInterest = true
 
     init(stream: Stream, name: String, config: ConsumerConfig, created: Int64) {
         self.stream = stream

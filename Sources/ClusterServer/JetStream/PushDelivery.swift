@@ -50,10 +50,11 @@ extension Consumer {
         guard let target = config.deliverSubject else { return }
         let interest = server.hasInterest(target)
         if interest {
+            // Clients often subscribe the deliver subject only after creating the consumer;
+            // polling interest here starts (and resumes) delivery within one tick.
             lastActive = now
-            if !hadInterest { pump(now: now) }
+            pump(now: now)
         }
-        hadInterest = interest
         guard interest, config.idleHeartbeatNanos > 0, now - lastHeartbeat >= config.idleHeartbeatNanos else { return }
         var fields = [("Nats-Last-Consumer", "\(deliveredConsumerSeq)"), ("Nats-Last-Stream", "\(deliveredStreamSeq)")]
         if let stalled = fcOutstanding.last { fields.append(("Nats-Consumer-Stalled", stalled)) }
