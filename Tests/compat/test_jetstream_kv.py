@@ -1,0 +1,143 @@
+"""Key/Value buckets through nats-py (stream KV_<bucket>, subjects $KV.<bucket>.>)."""
+from __future__ import annotations
+
+import nats.errors
+import nats.js.errors
+import pytest
+
+pytestmark = pytest.mark.jetstream
+
+
+async def test_kvCreateBucket_backingStreamConfig(js, uniq):
+    await js.create_key_value(bucket=uniq, history=5)
+    info = await js.stream_info(f"KV_{uniq}")
+    cfg = info.config
+    assert cfg.subjects == [f"$KV.{uniq}.>"]
+    assert cfg.max_msgs_per_subject == 5
+    assert cfg.allow_rollup_hdrs is True and cfg.deny_delete is True
+    assert getattr(cfg.discard, "value", cfg.discard) == "new"
+    assert cfg.max_msgs == -1  # nats-py 2.16 leaves allow_direct off; gets use STREAM.MSG.GET
+
+
+async def test_kvPutGet_revisionsAreStreamSequences(js, uniq):
+    kv = await js.create_key_value(bucket=uniq)
+    r1 = await kv.put("k1", b"v1")
+    r2 = await kv.put("k2", b"v2")
+    r3 = await kv.put("k1", b"v1b")
+    assert (r1, r2, r3) == (1, 2, 3)
+    e = await kv.get("k1")
+    assert (e.key, e.value, e.revision) == ("k1", b"v1b", 3)
+    with pytest.raises(nats.js.errors.KeyNotFoundError):
+        await kv.get("missing")
+
+
+async def test_kvGetByRevision(js, uniq):
+    kv = await js.create_key_value(bucket=uniq, history=3)
+    await kv.put("k", b"a")
+    await kv.put("k", b"b")
+    assert (await kv.get("k", revision=1)).value == b"a"
+    assert (await kv.get("k")).value == b"b"
+
+
+async def test_kvCreate_failsIfExists_succeedsAfterDelete(js, uniq):
+    kv = await js.create_key_value(bucket=uniq)
+    assert await kv.create("k", b"1") == 1
+    with pytest.raises(nats.js.errors.KeyWrongLastSequenceError):
+        await kv.create("k", b"2")
+    await kv.delete("k")
+    assert await kv.create("k", b"3") == 3
+    assert (await kv.get("k")).value == b"3"
+
+
+async def test_kvUpdate_compareAndSet(js, uniq):
+    kv = await js.create_key_value(bucket=uniq)
+    rev = await kv.put("k", b"1")
+    rev2 = await kv.update("k", b"2", last=rev)
+    assert rev2 == rev + 1
+    with pytest.raises(nats.js.errors.KeyWrongLastSequenceError):
+        await kv.update("k", b"3", last=rev)
+    assert (await kv.get("k")).value == b"2"
+
+
+async def test_kvDelete_getRaisesDeleted_historyKeepsMarker(js, uniq):
+    kv = await js.create_key_value(bucket=uniq, history=10)
+    await kv.put("k", b"1")
+    await kv.delete("k")
+    with pytest.raises(nats.js.errors.KeyNotFoundError):
+        await kv.get("k")
+    hist = await kv.history("k")
+    assert [(h.value, h.operation) for h in hist] == [(b"1", None), (b"", "DEL")]
+
+
+async def test_kvPurge_dropsHistory(js, uniq):
+    kv = await js.create_key_value(bucket=uniq, history=10)
+    for v in (b"1", b"2", b"3"):
+        await kv.put("k", v)
+    await kv.put("other", b"x")
+    await kv.purge("k")
+    hist = await kv.history("k")
+    assert [h.operation for h in hist] == ["PURGE"]
+    assert (await js.stream_info(f"KV_{uniq}")).state.messages == 2
+    assert (await kv.get("other")).value == b"x"
+
+
+async def test_kvHistory_limitedByBucketHistory(js, uniq):
+    kv = await js.create_key_value(bucket=uniq, history=3)
+    for i in range(6):
+        await kv.put("k", str(i).encode())
+    hist = await kv.history("k")
+    assert [h.value for h in hist] == [b"3", b"4", b"5"]
+    assert [h.revision for h in hist] == [4, 5, 6]
+
+
+async def test_kvKeys_excludesDeleted(js, uniq):
+    kv = await js.create_key_value(bucket=uniq)
+    for k in ("a", "b.c", "d"):
+        await kv.put(k, b"x")
+    await kv.delete("d")
+    assert sorted(await kv.keys()) == ["a", "b.c"]
+
+
+async def test_kvKeys_emptyBucket_noKeys(js, uniq):
+    kv = await js.create_key_value(bucket=uniq)
+    with pytest.raises(nats.js.errors.NoKeysError):
+        await kv.keys()
+
+
+async def test_kvWatch_initialValuesThenUpdates(js, uniq):
+    kv = await js.create_key_value(bucket=uniq)
+    await kv.put("a", b"1")
+    await kv.put("b", b"2")
+    w = await kv.watchall()
+    initial = [await w.updates(timeout=3), await w.updates(timeout=3)]
+    assert sorted((e.key, e.value) for e in initial) == [("a", b"1"), ("b", b"2")]
+    assert await w.updates(timeout=3) is None  # end of initial values
+    await kv.put("a", b"3")
+    await kv.delete("b")
+    e1 = await w.updates(timeout=3)
+    e2 = await w.updates(timeout=3)
+    assert (e1.key, e1.value, e1.operation) == ("a", b"3", None)
+    assert (e2.key, e2.operation) == ("b", "DEL")
+    await w.stop()
+
+
+async def test_kvWatch_singleKeyFilter(js, uniq):
+    kv = await js.create_key_value(bucket=uniq)
+    w = await kv.watch("only")
+    assert await w.updates(timeout=3) is None  # nothing yet
+    await kv.put("other", b"x")
+    await kv.put("only", b"y")
+    e = await w.updates(timeout=3)
+    assert (e.key, e.value) == ("only", b"y")
+    with pytest.raises(nats.errors.TimeoutError):
+        await w.updates(timeout=0.3)
+    await w.stop()
+
+
+async def test_kvBucket_bindExistingAndDelete(js, uniq):
+    await js.create_key_value(bucket=uniq)
+    kv = await js.key_value(uniq)
+    await kv.put("k", b"v")
+    assert await js.delete_key_value(uniq) is True
+    with pytest.raises(nats.js.errors.BucketNotFoundError):
+        await js.key_value(uniq)
