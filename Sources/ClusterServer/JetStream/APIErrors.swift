@@ -14,6 +14,8 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
     public var description: String { "\(code)/\(errCode) \(text)" }
 
     var json: [String: Any] { ["code": code, "err_code": errCode, "description": text] }
+    /// The error object in nats-server's field order.
+    var jsonText: String { "{\"code\":\(code),\"err_code\":\(errCode),\"description\":\(JSJSON.string(text))}" }
 
     static func badRequest(_ why: String = "bad request") -> JSAPIError { .init(400, 10003, why) }
     static func invalidJSON(_ why: String) -> JSAPIError { .init(400, 10025, "invalid JSON: \(why)") }
@@ -39,6 +41,7 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
     static func storeFailed(_ why: String) -> JSAPIError { .init(503, 10077, why) }
     static let sealed = JSAPIError(400, 10109, "invalid operation on sealed stream")
     static func rollupFailed(_ why: String) -> JSAPIError { .init(500, 10111, why) }
+    static let invalidTTL = JSAPIError(400, 10165, "invalid per-message TTL")
     static let msgTTLDisabled = JSAPIError(400, 10166, "per-message TTL is disabled")
     static let lastSubjectSeqSubjectWithoutSeq = JSAPIError(
         400, 10193, "expected last subject sequence subject requires expected last subject sequence")

@@ -143,6 +143,13 @@ struct JSONObject {
 
 /// Response encoding and time formats of the JetStream API.
 enum JSJSON {
+    /// A JSON string literal (quoted, escaped).
+    static func string(_ s: String) -> String {
+        guard let d = try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]) else { return "\"\"" }
+        let t = String(decoding: d, as: UTF8.self)
+        return String(t.dropFirst().dropLast())
+    }
+
     static func encode(_ object: [String: Any]) -> [UInt8] {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
             return Array("{}".utf8)

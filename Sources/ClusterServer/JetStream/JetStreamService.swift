@@ -9,9 +9,9 @@ import NIOCore
 /// queue. Publishes are group-committed: appends queue up, one `flush` job syncs every dirty
 /// store, then sends the PubAcks and wakes consumers — a positive PubAck always follows fsync.
 public final class JetStreamService: @unchecked Sendable {
-    /// `$JS.API.INFO` `api.level`: 0, since 2.11+ features (per-message TTL, counters,
-    /// batches, priority groups) are not served.
-    public static let apiLevel = 0
+    /// `$JS.API.INFO` `api.level`: 1 (2.11: per-message TTL). Level-2+ features (counters,
+    /// atomic batches, schedules) are refused at stream create.
+    public static let apiLevel = 1
 
     let server: NATSServer
     let queue = DispatchQueue(label: "clusterd.jetstream")
@@ -134,7 +134,7 @@ public final class JetStreamService: @unchecked Sendable {
             for c in stream.consumers.values { c.newMessageStored(subject: subject) }
         }
         if let reply, !stream.config.noAck {
-            pendingReplies.append((reply, JSJSON.encode(outcome.response)))
+            pendingReplies.append((reply, outcome.response))
         }
         scheduleFlush()
     }
@@ -187,7 +187,8 @@ public final class JetStreamService: @unchecked Sendable {
         guard !stopped else { return }
         let now = JSTime.nowNanos()
         for s in streams.values {
-            if s.expireAged(now: now) {
+            let aged = s.expireAged(now: now)
+            if s.expireTTL(now: now) || aged {
                 s.consumersPurged()
             }
             s.expireDedup(now: now)

@@ -127,11 +127,8 @@ extension Consumer {
         var kept: [PullRequest] = []
         for r in waiting {
             if r.noWait {
-                if r.delivered > 0 {
-                    server.sendStatus("408 Request Timeout", to: r.reply, fields: r.pendingFields)
-                } else {
-                    server.sendStatus("404 No Messages", to: r.reply)
-                }
+                // nats-server 2.15 ends a no_wait pull with 404 whether or not it delivered some.
+                server.sendStatus("404 No Messages", to: r.reply)
             } else {
                 kept.append(r)
             }

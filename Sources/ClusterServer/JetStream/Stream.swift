@@ -16,6 +16,8 @@ final class Stream {
     private var dedupOrder: [(id: String, time: Int64)] = []
     private var dedupHead = 0
     private(set) var lastMsgID: String?
+    /// Pending per-message TTL expiries, ordered by deadline (ns).
+    var ttlQueue: [(at: Int64, seq: UInt64)] = []
     /// True when appended but not yet synced (the service's group commit flushes it).
     var dirty = false
 
@@ -38,14 +40,21 @@ final class Stream {
 
     /// What a publish produced: the PubAck (or error) body, and whether it must wait for sync.
     struct PublishOutcome {
-        var response: [String: Any]
+        /// The PubAck body, byte-for-byte as nats-server writes it (field order, the space in
+        /// `"duplicate": true`).
+        var response: [UInt8]
         var stored: Bool
+        var seq: UInt64 = 0
+    }
+
+    private func pubAck(_ seq: UInt64, duplicate: Bool = false) -> [UInt8] {
+        Array("{\"stream\":\(JSJSON.string(name)),\"seq\":\(seq)\(duplicate ? ",\"duplicate\": true" : "")}".utf8)
     }
 
     /// Stores one published message after nats-server's checks, in its order.
     func ingest(subject: String, headers: [UInt8]?, payload: [UInt8], now: Int64) -> PublishOutcome {
         func fail(_ e: JSAPIError) -> PublishOutcome {
-            PublishOutcome(response: ["error": e.json, "stream": name, "seq": 0], stored: false)
+            PublishOutcome(response: Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8), stored: false)
         }
         if config.sealed { return fail(.sealed) }
         let size = payload.count + (headers?.count ?? 0)
@@ -63,7 +72,7 @@ final class Stream {
         if let msgID {
             expireDedup(now: now)
             if let prior = dedup[msgID] {
-                return PublishOutcome(response: ["stream": name, "seq": prior.seq, "duplicate": true], stored: false)
+                return PublishOutcome(response: pubAck(prior.seq, duplicate: true), stored: false)
             }
         }
         let st = store.state
@@ -88,7 +97,12 @@ final class Stream {
             guard r == "sub" || r == "all" else { return fail(.rollupFailed("rollup value invalid: \(r)")) }
             rollup = r
         }
-        if NATSHeaderBlock.value("Nats-TTL", in: h) != nil && !config.allowMsgTTL { return fail(.msgTTLDisabled) }
+        var ttlNanos: Int64?
+        if let ttl = NATSHeaderBlock.value("Nats-TTL", in: h) {
+            guard config.allowMsgTTL else { return fail(.msgTTLDisabled) }
+            guard let v = Stream.parseTTL(ttl) else { return fail(.invalidTTL) }
+            ttlNanos = v
+        }
         if config.discard == .new {
             if config.maxMsgs > 0 && st.messages >= UInt64(config.maxMsgs) && rollup == nil {
                 return fail(StoreError.maxMessages.apiError)
@@ -117,12 +131,13 @@ final class Stream {
             dedupOrder.append((msgID, now))
         }
         lastMsgID = msgID
+        if let ttlNanos, ttlNanos > 0 { scheduleExpiry(seq: seq, at: now + ttlNanos) }
         enforceLimits(now: now)
         if config.retention != .limits && !hasInterest(in: subject) {
             // Interest-based streams keep nothing nobody is interested in.
             _ = try? store.remove(seq)
         }
-        return PublishOutcome(response: ["stream": name, "seq": seq], stored: true)
+        return PublishOutcome(response: pubAck(seq), stored: true, seq: seq)
     }
 
     private func applyRollup(_ kind: String, subject: String, keeping seq: UInt64) {
@@ -188,8 +203,17 @@ final class Stream {
         }
     }
 
-    /// Rebuilds the dedup table from stored messages after a restart (ids inside the window).
+    /// Rebuilds the dedup table (ids inside the window) and TTL deadlines after a restart.
     func rebuildDedup(now: Int64) {
+        if config.allowMsgTTL {
+            var s = store.state.firstSeq
+            while let m = store.next(from: s, filters: []) {
+                if let t = NATSHeaderBlock.value("Nats-TTL", in: m.headers), let ttl = Stream.parseTTL(t), ttl > 0 {
+                    scheduleExpiry(seq: m.seq, at: m.time + ttl)
+                }
+                s = m.seq + 1
+            }
+        }
         let cutoff = now - config.duplicateWindowNanos
         var s = store.firstSequence(atOrAfter: cutoff)
         while let m = store.next(from: s, filters: []) {
@@ -265,7 +289,11 @@ final class Stream {
 
     func infoJSON(subjectsFilter: String? = nil, deletedDetails: Bool = false) -> [String: Any] {
         var cfg = config.json
-        cfg["compression"] = config.compression
+        var md = config.metadata ?? [:]
+        md["_nats.req.level"] = "0"
+        md["_nats.ver"] = ServerVersion.nats
+        md["_nats.level"] = "\(JetStreamService.apiLevel)"
+        cfg["metadata"] = md
         return [
             "config": cfg, "created": JSTime.format(created),
             "state": stateJSON(subjectsFilter: subjectsFilter, deletedDetails: deletedDetails),

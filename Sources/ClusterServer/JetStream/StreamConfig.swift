@@ -84,7 +84,9 @@ public struct StreamConfig: Equatable, Sendable {
         c.mirrorDirect = try o.bool("mirror_direct") ?? false
         c.sealed = try o.bool("sealed") ?? false
         c.firstSeq = try o.uint64("first_seq") ?? 0
-        c.metadata = try o.stringMap("metadata")
+        // Server-added `_nats.*` keys come back from clients that echo a config; not user data.
+        c.metadata = try o.stringMap("metadata")?.filter { !$0.key.hasPrefix("_nats.") }
+        if c.metadata?.isEmpty == true { c.metadata = nil }
         if let comp = try o.string("compression") {
             guard comp == "none" || comp == "s2" || comp.isEmpty else {
                 throw JSAPIError.invalidJSON("can not unmarshal \"\(comp)\"")

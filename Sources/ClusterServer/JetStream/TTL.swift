@@ -1,0 +1,38 @@
+import Foundation
+
+/// Per-message TTL (`Nats-TTL`, API level 1): messages carrying it are removed once it passes.
+extension Stream {
+    /// `Nats-TTL` values: whole seconds, a Go duration (`1m30s`), or `never` (-1 = no expiry).
+    /// nats-server refuses anything under one second.
+    static func parseTTL(_ text: String) -> Int64? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t == "never" { return -1 }
+        if let secs = Int64(t) { return secs >= 1 ? secs * 1_000_000_000 : nil }
+        guard let ns = JetStreamService.parseGoDuration(t), ns >= 1_000_000_000 else { return nil }
+        return ns
+    }
+
+    /// Keeps `ttlQueue` ordered by expiry so the tick only looks at its head.
+    func scheduleExpiry(seq: UInt64, at deadline: Int64) {
+        var lo = 0, hi = ttlQueue.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if ttlQueue[mid].at <= deadline { lo = mid + 1 } else { hi = mid }
+        }
+        ttlQueue.insert((deadline, seq), at: lo)
+    }
+
+    /// Removes messages whose TTL passed; true if any went.
+    @discardableResult
+    func expireTTL(now: Int64) -> Bool {
+        var removed = false
+        var n = 0
+        while n < ttlQueue.count && ttlQueue[n].at <= now {
+            if (try? store.remove(ttlQueue[n].seq)) == true { removed = true }
+            n += 1
+        }
+        if n > 0 { ttlQueue.removeFirst(n) }
+        if removed { dirty = true }
+        return removed
+    }
+}
