@@ -51,4 +51,12 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertThrowsError(try load("port: \"abc\"")) { XCTAssertTrue("\($0)".contains("port")) }
         XCTAssertThrowsError(try load("ping_interval: \"soon\"")) { XCTAssertTrue("\($0)".contains("ping_interval")) }
     }
+
+    func test_map_usersList_andUnsupportedUserFields() throws {
+        let (o, _) = try load("authorization { users: [ {user: a, password: x}, {user: b, password: y} ] }")
+        XCTAssertEqual(o.users.map(\.user), ["a", "b"])
+        XCTAssertTrue(o.authRequired)
+        XCTAssertThrowsError(try load("authorization { users: [ {user: a, password: x, permissions: {}} ] }"))
+        XCTAssertThrowsError(try load("authorization { users: [ {user: a, password: \"$2a$11$abc\"} ] }"))
+    }
 }

@@ -230,6 +230,20 @@ final class ServerEndToEndTests: XCTestCase {
         XCTAssertEqual(server.stats.authFailures.load(ordering: .relaxed), 2)
     }
 
+    func test_usersList_eachUserAuthenticatesOthersRefused() throws {
+        try start { $0.users = [("alice", "pa"), ("bob", "pb")] }
+        for (u, p, ok) in [("alice", "pa", true), ("bob", "pb", true), ("bob", "pa", false), ("eve", "pa", false)] {
+            let c = try RawClient(port: server.clientPort)
+            c.send("CONNECT {\"verbose\":false,\"user\":\"\(u)\",\"pass\":\"\(p)\"}\r\nPING\r\n")
+            if ok {
+                XCTAssertTrue(c.waitFor("PONG\r\n"), u)
+            } else {
+                XCTAssertTrue(c.waitForClose(), u)
+                XCTAssertTrue(c.text.contains("-ERR 'Authorization Violation'"), u)
+            }
+        }
+    }
+
     func test_authTimeout_closesSilentClient() throws {
         try start {
             $0.username = "u"

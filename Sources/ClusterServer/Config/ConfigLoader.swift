@@ -78,10 +78,33 @@ public enum ConfigLoader {
             case "password", "pass": o.password = try string(v, "authorization.password")
             case "token": o.authToken = try string(v, "authorization.token")
             case "timeout": o.authTimeoutSeconds = try duration(v, "authorization.timeout")
+            case "users":
+                guard case let .array(items) = v else { throw LoadError(description: "authorization.users: expected an array") }
+                o.users = try items.map { try mapUser($0) }
             default:
                 throw LoadError(description: "authorization key '\(rawKey)' is not supported yet")
             }
         }
+    }
+
+    private static func mapUser(_ v: ConfigValue) throws -> (user: String, password: String) {
+        var user: String?
+        var password: String?
+        for (rawKey, field) in try entries(v, "authorization.users[]") {
+            switch rawKey.lowercased() {
+            case "user", "username": user = try string(field, "authorization.users[].user")
+            case "password", "pass": password = try string(field, "authorization.users[].password")
+            default:
+                throw LoadError(description: "authorization.users[].\(rawKey) is not supported yet")
+            }
+        }
+        guard let user, let password else {
+            throw LoadError(description: "authorization.users[]: each user needs user and password")
+        }
+        if password.hasPrefix("$2a$") || password.hasPrefix("$2b$") || password.hasPrefix("$2y$") {
+            throw LoadError(description: "authorization.users[] \(user): bcrypt passwords are not supported yet")
+        }
+        return (user, password)
     }
 
     private static func mapJetStream(_ value: ConfigValue, into o: inout ServerOptions, warnings: inout [String]) throws {

@@ -207,11 +207,16 @@ public final class NATSServer: @unchecked Sendable {
         if let token = o.authToken {
             return opts.authToken.map { constantTimeEquals($0, token) } ?? false
         }
-        if let user = o.username {
-            guard opts.user == user, let pass = opts.pass else { return false }
-            return constantTimeEquals(pass, o.password ?? "")
+        var candidates = o.users
+        if let user = o.username { candidates.append((user, o.password ?? "")) }
+        if candidates.isEmpty { return true }
+        guard let user = opts.user, let pass = opts.pass else { return false }
+        // Compare against every entry so the time taken does not reveal which users exist.
+        var ok = false
+        for c in candidates where constantTimeEquals(c.user, user) {
+            ok = constantTimeEquals(pass, c.password) || ok
         }
-        return true
+        return ok
     }
 
     /// Counts every failure; logs at most one line per second (plus how many were folded).

@@ -23,6 +23,8 @@ public struct ServerOptions: Sendable {
     public var password: String?
     /// Token authentication (`--auth`, `authorization { token }`).
     public var authToken: String?
+    /// Several users (`authorization { users: [{user, password}] }`).
+    public var users: [(user: String, password: String)] = []
 
     public var jetStream = false
     public var storeDirectory: String?
@@ -46,5 +48,5 @@ public struct ServerOptions: Sendable {
 
     public init() {}
 
-    public var authRequired: Bool { username != nil || authToken != nil }
+    public var authRequired: Bool { username != nil || authToken != nil || !users.isEmpty }
 }
