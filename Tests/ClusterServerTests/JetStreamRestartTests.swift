@@ -1,0 +1,57 @@
+import Foundation
+import XCTest
+@testable import ClusterServer
+
+final class JetStreamRestartTests: XCTestCase {
+    func test_restart_keepsStreamsMessagesConsumersAndAckState() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"S\",\"subjects\":[\"s.>\"],\"max_msgs_per_subject\":3}")
+        for i in 1...10 { _ = h.publish("s.\(i % 2)", "m\(i)", headers: [("Nats-Msg-Id", "id\(i)")]) }
+        _ = h.api("CONSUMER.DURABLE.CREATE.S.d", "{\"stream_name\":\"S\",\"config\":{\"durable_name\":\"d\",\"ack_policy\":\"explicit\"}}")
+        let got = h.pull("S", "d", "{\"batch\":4}", expect: 4)
+        for m in got.prefix(3) { h.ack(m, sync: true) }
+        let before = h.streamState("S")
+
+        try h.restart()
+
+        let after = h.streamState("S")
+        XCTAssertEqual(intValue(after, "messages"), intValue(before, "messages"))
+        XCTAssertEqual(intValue(after, "last_seq"), 10)
+        let ci = h.api("CONSUMER.INFO.S.d")
+        XCTAssertEqual((ci["ack_floor"] as? [String: Any])?["stream_seq"] as? Int, got[2].reply.flatMap { Int($0.split(separator: ".")[5]) })
+        XCTAssertEqual(intValue(ci, "num_ack_pending"), 1, "the unacked delivery is still pending")
+        XCTAssertEqual(h.publish("s.1", "dup", headers: [("Nats-Msg-Id", "id9")])["duplicate"] as? Bool, true,
+                       "dedup window survives a restart")
+        let next = h.pull("S", "d", "{\"batch\":1}", expect: 1)
+        // Seqs 5...10 remain (3 per subject); 5-8 were delivered, so 9 is next.
+        XCTAssertEqual(next.first?.payload, "m9", "delivery continues after the delivered pointer")
+    }
+
+    func test_restart_memoryStreamIsGone_fileStreamConfigKept() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"M\",\"subjects\":[\"m\"],\"storage\":\"memory\"}")
+        _ = h.createStream("{\"name\":\"F\",\"subjects\":[\"f\"],\"max_msgs\":7,\"description\":\"d\"}")
+        try h.restart()
+        XCTAssertEqual(errCode(h.api("STREAM.INFO.M")), 10059)
+        let cfg = h.api("STREAM.INFO.F")["config"] as? [String: Any]
+        XCTAssertEqual(cfg?["max_msgs"] as? Int, 7)
+        XCTAssertEqual(cfg?["description"] as? String, "d")
+    }
+
+    func test_restart_kvHistoryAndDeleteMarkersSurvive() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"KV_b\",\"subjects\":[\"$KV.b.>\"],\"max_msgs_per_subject\":5,\"allow_rollup_hdrs\":true,\"deny_delete\":true,\"discard\":\"new\",\"allow_direct\":true}")
+        _ = h.publish("$KV.b.k", "v1")
+        _ = h.publish("$KV.b.k", "v2")
+        _ = h.publish("$KV.b.k", "", headers: [("KV-Operation", "DEL")])
+        try h.restart()
+        let last = h.requestRaw("$JS.API.DIRECT.GET.KV_b.$KV.b.k", "")
+        XCTAssertEqual(last?.header("KV-Operation"), "DEL")
+        XCTAssertEqual(last?.header("Nats-Sequence"), "3")
+        XCTAssertEqual(errCode(h.publish("$KV.b.k", "v3", headers: [("Nats-Expected-Last-Subject-Sequence", "2")])), 10071)
+        XCTAssertNil(h.publish("$KV.b.k", "v3", headers: [("Nats-Expected-Last-Subject-Sequence", "3")])["error"])
+    }
+}
