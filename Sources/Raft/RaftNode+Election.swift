@@ -62,6 +62,14 @@ extension RaftNode {
         }
     }
 
+    /// Starts an election now (to bootstrap a group quickly, or in tests) instead of waiting
+    /// for the election timeout. Runs a pre-vote first when enabled. No-op for non-voters.
+    public func startElection() {
+        wake()
+        guard role != .leader else { return }
+        campaign(config.preVote ? .preElection : .election)
+    }
+
     /// The leader asked us to take over: campaign at once, bypassing pre-vote and leases.
     func handleTimeoutNow(_ m: Message) {
         guard role != .leader else { return }

@@ -31,9 +31,15 @@ extension RaftNode {
         if let ctx = r.context { ackRead(context: ctx, from: m.from) }
     }
 
-    func isQuiescingHeartbeat(_ m: Message) -> Bool {
-        if case .heartbeat(let h) = m.body { return h.quiesce && m.term == term }
-        return false
+    /// Messages that must not wake a quiesced group: the quiesce heartbeat itself and the
+    /// plain answers to it.
+    func keepsQuiesced(_ m: Message) -> Bool {
+        guard m.term == term else { return false }
+        switch m.body {
+        case .heartbeat(let h): return h.quiesce
+        case .heartbeatResponse(let r): return r.context == nil
+        default: return false
+        }
     }
 
     /// A leader whose followers all hold and know every committed entry, with nothing pending,

@@ -60,8 +60,9 @@ public final class RaftNode {
     var randomizedElectionTimeout = 0
     /// Ticks since this node object was created (the leader's clock for its lease).
     var tickCount: UInt64 = 0
-    /// After a restart, refuse votes for one election timeout: we may have been part of a lease.
-    var leaseGuardAfterRestart = true
+    /// With lease reads, refuse votes for one election timeout after a restart: before the crash
+    /// we may have acknowledged a heartbeat that a leader's lease counts on.
+    var leaseGuardAfterRestart: Bool
 
     var leadTransferee: NodeID?
     /// Index of the last membership change this leader proposed (or its no-op on election).
@@ -90,6 +91,7 @@ public final class RaftNode {
         self.group = group
         self.config = config
         self.rng = random
+        leaseGuardAfterRestart = config.readOnlyOption == .leaseBased
         let (hs, conf) = storage.initialState()
         log = RaftLog(storage: storage, commit: hs.commit, maxCommittedSizePerReady: config.maxCommittedSizePerReady)
         confBase = (storage.firstIndex.prev, conf)
@@ -139,7 +141,7 @@ public final class RaftNode {
     /// Handles one message from a peer. Messages for another group or node are ignored.
     public func step(_ m: Message) {
         guard m.group == group, m.to == id, m.from != id else { return }
-        if !isQuiescingHeartbeat(m) { wake() }
+        if !keepsQuiesced(m) { wake() }
         guard admitTerm(m) else { return }
         switch m.body {
         case .requestVote(let r): handleRequestVote(m, r)

@@ -21,18 +21,30 @@ struct SimOptions: CustomStringConvertible {
     var snapshotPerMille: Int
     var raft: RaftConfig
 
-    static func draw(seed: UInt64, safetyTicks: Int = 300, livenessTicks: Int = 400) -> SimOptions {
+    static func draw(seed: UInt64, safetyTicks: Int = 200, livenessTicks: Int = 300) -> SimOptions {
         var r = SplitMix64(seed: seed ^ 0x5EED_0F_5EED)
         func pick(_ values: [Int]) -> Int { values[r.next(below: values.count)] }
         var cfg = RaftConfig()
         cfg.electionTimeoutTicks = 10
-        cfg.heartbeatTicks = pick([1, 2, 3])
+        cfg.heartbeatTicks = pick([1, 2, 3, 3])
         cfg.maxInflightMsgs = pick([1, 2, 4, 16])
         cfg.maxInflightBytes = pick([0, 0, 200])
         cfg.maxSizePerMsg = pick([1, 64, 256, 4096])
         cfg.preVote = r.next(below: 5) != 0
         cfg.checkQuorum = r.next(below: 5) != 0
         cfg.readOnlyOption = cfg.checkQuorum && r.next(below: 3) == 0 ? .leaseBased : .safe
+        // One schedule in four is a "storm": five nodes, one entry per message, heavy loss and
+        // constant leader churn, which is where commit-rule and log-repair bugs show up.
+        if r.next(below: 4) == 0 {
+            cfg.maxSizePerMsg = 1
+            cfg.maxInflightMsgs = pick([1, 2])
+            cfg.heartbeatTicks = 3
+            return SimOptions(
+                seed: seed, voters: 5, spares: 1, safetyTicks: safetyTicks, livenessTicks: livenessTicks,
+                dropPercent: pick([20, 30, 40]), duplicatePercent: 5, maxDelayTicks: pick([2, 4]),
+                partitionPerMille: pick([40, 80]), crashPerMille: pick([20, 40]), proposePerMille: 500,
+                readPerMille: 50, confChangePerMille: 0, transferPerMille: 10, snapshotPerMille: 0, raft: cfg)
+        }
         return SimOptions(
             seed: seed,
             voters: pick([3, 3, 5]),

@@ -144,8 +144,8 @@ final class Simulator {
             case 0:
                 network.blocked = []
                 log("heal")
-            case 1: // isolate one node both ways
-                let a = UInt64(1 + rng.next(below: n))
+            case 1: // isolate one node both ways, often the leader (many leader changes, divergent logs)
+                let a = rng.next(below: 2) == 0 ? (anyLeader()?.id.rawValue ?? 1) : UInt64(1 + rng.next(below: n))
                 for b in 1...UInt64(n) where b != a { network.blocked.insert([a, b]); network.blocked.insert([b, a]) }
                 log("isolate n\(a)")
             case 2: // asymmetric: one node cannot send to the others
@@ -165,7 +165,7 @@ final class Simulator {
             log("restart \(node.id)")
         }
         if chance(options.crashPerMille) {
-            let node = nodes[rng.next(below: n)]
+            let node = rng.next(below: 2) == 0 ? (anyLeader() ?? nodes[0]) : nodes[rng.next(below: n)]
             if node.isUp {
                 stats.crashes += 1
                 node.crash()
@@ -278,7 +278,7 @@ final class Simulator {
     private func decommissionRemoved() {
         let live = nodes.compactMap { $0.raft }
         for node in nodes where node.isUp {
-            if !live.contains(where: { $0.conf.contains(node.id) }) {
+            if !live.contains(where: { $0.id != node.id && $0.conf.contains(node.id) }) {
                 node.crash()
                 node.stopped = true
                 log("decommission \(node.id)")

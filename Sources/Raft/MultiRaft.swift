@@ -1,0 +1,164 @@
+/// A heartbeat stripped to what a follower needs, so thousands of groups fit in one batch.
+public struct CoalescedHeartbeat: Equatable, Sendable {
+    public var group: GroupID
+    public var term: Term
+    public var commit: LogIndex
+    public var round: UInt64
+    public var quiesce: Bool
+}
+
+/// Everything one node sends to one peer in one flush: a single transport message.
+public struct MessageBatch: Equatable, Sendable {
+    public var from: NodeID
+    public var to: NodeID
+    /// Messages that are not plain heartbeats (appends, votes, snapshots, reads...).
+    public var messages: [Message] = []
+    /// Heartbeats without a read context, one triple per group.
+    public var heartbeats: [CoalescedHeartbeat] = []
+    /// Heartbeat responses without a read context.
+    public var heartbeatResponses: [CoalescedHeartbeat] = []
+
+    public init(from: NodeID, to: NodeID) {
+        self.from = from
+        self.to = to
+    }
+
+    public var isEmpty: Bool { messages.isEmpty && heartbeats.isEmpty && heartbeatResponses.isEmpty }
+
+    /// The individual messages again, in a fixed order (heartbeats first).
+    public func expanded() -> [Message] {
+        var out: [Message] = []
+        out.reserveCapacity(messages.count + heartbeats.count + heartbeatResponses.count)
+        for h in heartbeats {
+            out.append(Message(group: h.group, from: from, to: to, term: h.term,
+                               body: .heartbeat(Heartbeat(commit: h.commit, context: nil, round: h.round, quiesce: h.quiesce))))
+        }
+        for h in heartbeatResponses {
+            out.append(Message(group: h.group, from: from, to: to, term: h.term,
+                               body: .heartbeatResponse(HeartbeatResponse(context: nil, round: h.round))))
+        }
+        out.append(contentsOf: messages)
+        return out
+    }
+}
+
+/// Collects the messages of many groups and coalesces them into one batch per peer.
+public struct HeartbeatCoalescer {
+    private var batches: [NodeID: MessageBatch] = [:]
+    public let from: NodeID
+
+    public init(from: NodeID) { self.from = from }
+
+    public mutating func add(_ messages: [Message]) {
+        for m in messages { add(m) }
+    }
+
+    public mutating func add(_ m: Message) {
+        precondition(m.from == from, "message from \(m.from) queued on \(from)")
+        var b = batches[m.to] ?? MessageBatch(from: from, to: m.to)
+        switch m.body {
+        case .heartbeat(let h) where h.context == nil:
+            b.heartbeats.append(CoalescedHeartbeat(group: m.group, term: m.term, commit: h.commit, round: h.round, quiesce: h.quiesce))
+        case .heartbeatResponse(let r) where r.context == nil:
+            b.heartbeatResponses.append(CoalescedHeartbeat(group: m.group, term: m.term, commit: .zero, round: r.round, quiesce: false))
+        default:
+            b.messages.append(m)
+        }
+        batches[m.to] = b
+    }
+
+    /// The batches collected so far, one per peer, sorted by peer.
+    public mutating func drain() -> [MessageBatch] {
+        let out = batches.values.filter { !$0.isEmpty }.sorted { $0.to < $1.to }
+        batches.removeAll(keepingCapacity: true)
+        return out
+    }
+}
+
+/// Hosts many groups on one node: one `tick()` for all of them, incoming batches routed to their
+/// groups, and a list of the groups that have work. Idle groups quiesce (see
+/// `RaftConfig.quiesceAfterIdleTicks`) and then cost one counter increment per tick.
+///
+/// Not thread-safe: one owner drives it, like a `RaftNode`.
+public final class MultiRaft {
+    public let nodeID: NodeID
+    private var groups: [GroupID: RaftNode] = [:]
+    /// Groups in insertion order, for deterministic iteration.
+    private var order: [RaftNode] = []
+    private var dirty: [GroupID] = []
+    private var isDirty: Set<GroupID> = []
+
+    public init(nodeID: NodeID) { self.nodeID = nodeID }
+
+    public var groupCount: Int { order.count }
+    /// Groups that are not quiesced.
+    public var activeGroupCount: Int { order.reduce(0) { $0 + ($1.isQuiesced ? 0 : 1) } }
+
+    public func group(_ id: GroupID) -> RaftNode? { groups[id] }
+
+    public func addGroup(_ node: RaftNode) {
+        precondition(node.id == nodeID, "group member \(node.id) hosted on \(nodeID)")
+        precondition(groups[node.group] == nil, "group \(node.group) added twice")
+        groups[node.group] = node
+        order.append(node)
+        markDirty(node.group)
+    }
+
+    @discardableResult
+    public func removeGroup(_ id: GroupID) -> RaftNode? {
+        guard let node = groups.removeValue(forKey: id) else { return nil }
+        order.removeAll { $0 === node }
+        return node
+    }
+
+    /// Ticks every group. A quiesced group only counts the tick.
+    public func tick() {
+        for node in order {
+            if node.isQuiesced {
+                node.tick()
+                continue
+            }
+            node.tick()
+            // Also when it just quiesced: its quiesce heartbeats must go out.
+            if node.hasReady { markDirty(node.group) }
+        }
+    }
+
+    /// Delivers a batch from a peer. Returns the messages for groups this node does not host
+    /// (the driver may create the group, e.g. after a placement decision, and deliver them again).
+    @discardableResult
+    public func receive(_ batch: MessageBatch) -> [Message] {
+        var unknown: [Message] = []
+        for m in batch.expanded() {
+            guard let node = groups[m.group] else {
+                unknown.append(m)
+                continue
+            }
+            node.step(m)
+            markDirty(m.group)
+        }
+        return unknown
+    }
+
+    /// Wakes every quiesced group whose leader is `peer` (the route to it dropped, or gossip
+    /// declared it dead), so their followers time out and elect a new leader.
+    public func wakeGroups(ledBy peer: NodeID) {
+        for node in order where node.isQuiesced && node.leader == peer {
+            node.wake()
+            markDirty(node.group)
+        }
+    }
+
+    /// The driver called an input (propose, readIndex...) on a group directly.
+    public func markDirty(_ id: GroupID) {
+        if isDirty.insert(id).inserted { dirty.append(id) }
+    }
+
+    /// Groups that may have a `Ready`, in the order they became dirty; clears the list.
+    public func takeReadyGroups() -> [RaftNode] {
+        let ids = dirty
+        dirty.removeAll(keepingCapacity: true)
+        isDirty.removeAll(keepingCapacity: true)
+        return ids.compactMap { groups[$0] }.filter { $0.hasReady }
+    }
+}

@@ -1,0 +1,121 @@
+import XCTest
+@testable import Raft
+
+final class MultiRaftTests: XCTestCase {
+    /// Three hosts, each with `groups` groups over nodes 1-3; a synchronous batch transport.
+    final class Hosts {
+        var hosts: [NodeID: MultiRaft] = [:]
+        var storages: [NodeID: [GroupID: MemoryStorage]] = [:]
+        var batchesSent = 0
+        var messagesSent = 0
+        var down: Set<NodeID> = []
+
+        init(groups: Int, config: RaftConfig) {
+            let conf = ConfState(voters: [1, 2, 3].map(NodeID.init))
+            for n in 1...3 {
+                let id = NodeID(UInt64(n))
+                let host = MultiRaft(nodeID: id)
+                for g in 0..<groups {
+                    let s = MemoryStorage(conf: conf)
+                    storages[id, default: [:]][GroupID(UInt64(g))] = s
+                    host.addGroup(RaftNode(id: id, group: GroupID(UInt64(g)), storage: s, config: config,
+                                           random: SplitMix64(seed: UInt64(n * 100_000 + g))))
+                }
+                hosts[id] = host
+            }
+        }
+
+        /// One driver round on every host: ready -> persist -> coalesce -> deliver.
+        func round() {
+            var outbox: [MessageBatch] = []
+            for (id, host) in hosts.sorted(by: { $0.key < $1.key }) where !down.contains(id) {
+                var co = HeartbeatCoalescer(from: id)
+                for node in host.takeReadyGroups() {
+                    let rd = node.ready()
+                    let s = storages[id]![node.group]!
+                    if let snap = rd.snapshot { try! s.applySnapshot(snap) }
+                    try! s.append(rd.entries)
+                    if let hs = rd.hardState { s.setHardState(hs) }
+                    co.add(rd.messages)
+                    node.advance(rd)
+                }
+                outbox.append(contentsOf: co.drain())
+            }
+            for b in outbox where !down.contains(b.to) {
+                batchesSent += 1
+                messagesSent += b.messages.count + b.heartbeats.count + b.heartbeatResponses.count
+                hosts[b.to]!.receive(b)
+            }
+        }
+
+        func tick(_ n: Int) {
+            for _ in 0..<n {
+                for (id, h) in hosts where !down.contains(id) { h.tick() }
+                for _ in 0..<4 { round() }
+            }
+        }
+    }
+
+    static func quiescingConfig() -> RaftConfig {
+        var c = RaftConfig()
+        c.electionTimeoutTicks = 10
+        c.heartbeatTicks = 2
+        c.quiesceAfterIdleTicks = 6
+        return c
+    }
+
+    func test_coalescer_heartbeatsOfManyGroups_travelAsOneBatchPerPeer() {
+        var co = HeartbeatCoalescer(from: NodeID(1))
+        for g in 0..<100 {
+            for peer in [2, 3] {
+                co.add(Message(group: GroupID(UInt64(g)), from: NodeID(1), to: NodeID(UInt64(peer)), term: Term(1),
+                               body: .heartbeat(Heartbeat(commit: LogIndex(5), round: 7))))
+            }
+        }
+        let batches = co.drain()
+        XCTAssertEqual(batches.map(\.to), [NodeID(2), NodeID(3)])
+        XCTAssertEqual(batches[0].heartbeats.count, 100)
+        XCTAssertEqual(batches[0].messages.count, 0)
+        XCTAssertEqual(batches[0].expanded().count, 100)
+        XCTAssertEqual(batches[0].expanded()[3].group, GroupID(3))
+    }
+
+    func test_multiRaft_idleGroups_quiesceAndStopSendingHeartbeats() {
+        let h = Hosts(groups: 50, config: Self.quiescingConfig())
+        h.tick(60)
+        XCTAssertEqual(h.hosts.values.reduce(0) { $0 + $1.activeGroupCount }, 0)
+        let before = h.messagesSent
+        h.tick(50)
+        XCTAssertEqual(h.messagesSent, before)
+        XCTAssertEqual(h.hosts[NodeID(1)]!.group(GroupID(0))!.quiescedTicks > 0, true)
+    }
+
+    func test_multiRaft_proposalToQuiescedGroup_wakesAndCommits() throws {
+        let h = Hosts(groups: 5, config: Self.quiescingConfig())
+        h.tick(60)
+        let host = h.hosts.values.first { $0.group(GroupID(2))!.role == .leader }!
+        let leader = host.group(GroupID(2))!
+        try leader.propose([1, 2, 3])
+        host.markDirty(GroupID(2))
+        h.tick(3)
+        let applied = h.hosts.values.map { $0.group(GroupID(2))!.commitIndex }
+        XCTAssertTrue(applied.allSatisfy { $0 == leader.lastIndex })
+        h.tick(30)
+        XCTAssertEqual(h.hosts.values.reduce(0) { $0 + $1.activeGroupCount }, 0)
+    }
+
+    func test_multiRaft_leaderDiesWhileQuiesced_wakeGroupsElectsNewLeader() {
+        let h = Hosts(groups: 4, config: Self.quiescingConfig())
+        h.tick(60)
+        let g = GroupID(1)
+        let oldLeader = h.hosts.values.first { $0.group(g)!.role == .leader }!.nodeID
+        h.down.insert(oldLeader)
+        h.tick(40)
+        // Nobody notices on their own: the group is quiet.
+        XCTAssertTrue(h.hosts.filter { $0.key != oldLeader }.allSatisfy { $0.value.group(g)!.role == .follower })
+        for (id, host) in h.hosts where id != oldLeader { host.wakeGroups(ledBy: oldLeader) }
+        h.tick(40)
+        let leaders = h.hosts.filter { $0.key != oldLeader && $0.value.group(g)!.role == .leader }
+        XCTAssertEqual(leaders.count, 1)
+    }
+}

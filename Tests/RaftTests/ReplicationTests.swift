@@ -1,0 +1,128 @@
+import XCTest
+@testable import Raft
+
+final class ReplicationTests: XCTestCase {
+    private func msg(_ from: UInt64, _ to: UInt64, _ term: UInt64, _ body: MessageBody) -> Message {
+        Message(group: GroupID(0), from: NodeID(from), to: NodeID(to), term: Term(term), body: body)
+    }
+
+    func test_propose_threeNodes_commitsAndAppliesEverywhere() {
+        let c = TestCluster(3)
+        c.elect(1)
+        for i in 0..<10 { try! c.node(1).propose([UInt8(i)]) }
+        c.deliverAll()
+        for id in 1...3 {
+            XCTAssertEqual(c.appliedData(UInt64(id)), (0..<10).map { [UInt8($0)] })
+        }
+    }
+
+    func test_propose_onFollower_throwsNotLeaderWithLeaderHint() {
+        let c = TestCluster(3)
+        c.elect(1)
+        XCTAssertThrowsError(try c.node(2).propose([1])) { XCTAssertEqual($0 as? RaftError, .notLeader(leader: NodeID(1))) }
+    }
+
+    func test_appendEntries_prevTermMismatch_rejectsWithConflictHint() {
+        let s = MemoryStorage(conf: ConfState(voters: [1, 2].map(NodeID.init)))
+        try! s.append([Entry(term: Term(1), index: LogIndex(1)), Entry(term: Term(1), index: LogIndex(2)),
+                       Entry(term: Term(2), index: LogIndex(3)), Entry(term: Term(2), index: LogIndex(4))])
+        s.setHardState(HardState(term: Term(2), vote: nil, commit: LogIndex(1)))
+        let r = RaftNode(id: NodeID(2), storage: s, config: TestCluster.defaultConfig(), random: SplitMix64(seed: 2))
+        // The leader of term 3 thinks index 4 has term 3: the whole term-2 run conflicts.
+        r.step(msg(1, 2, 3, .appendEntries(AppendEntries(prevLogIndex: LogIndex(4), prevLogTerm: Term(3), entries: [], commit: .zero))))
+        guard case .appendResponse(let resp)? = r.ready().messages.first?.body else { return XCTFail("no response") }
+        XCTAssertTrue(resp.reject)
+        XCTAssertEqual(resp.index, LogIndex(4))
+        XCTAssertEqual(resp.hintIndex, LogIndex(4))
+        XCTAssertEqual(resp.hintTerm, Term(2))
+    }
+
+    func test_appendEntries_conflictingSuffix_isReplacedAndLogsMatch() {
+        var cfg = TestCluster.defaultConfig()
+        cfg.preVote = false
+        cfg.checkQuorum = false
+        let c = TestCluster(3, config: cfg)
+        c.elect(1)
+        // n1 appends entries only it holds, then loses leadership to n2 which writes others.
+        c.isolate(1)
+        for i in 0..<3 { try! c.node(1).propose([100 + UInt8(i)]) }
+        c.deliverAll()
+        c.elect(2)
+        for i in 0..<4 { try! c.node(2).propose([UInt8(i)]) }
+        c.deliverAll()
+        c.heal()
+        c.tick(times: 3)
+        // Log matching: every index now holds the same term on all nodes.
+        let last = c.node(2).lastIndex
+        for id in 1...3 {
+            XCTAssertEqual(c.node(UInt64(id)).lastIndex, last)
+            for i in 1...last.rawValue {
+                XCTAssertEqual(c.node(UInt64(id)).term(at: LogIndex(i)), c.node(2).term(at: LogIndex(i)))
+            }
+        }
+        XCTAssertFalse(c.appliedData(1).contains([100]))
+    }
+
+    /// Figure 8: a leader must not commit an entry of an earlier term by counting replicas.
+    func test_commit_entryFromEarlierTermOnMajority_isNotCommittedUntilCurrentTermEntry() {
+        let s = MemoryStorage(conf: ConfState(voters: [1, 2, 3].map(NodeID.init)))
+        try! s.append([Entry(term: Term(1), index: LogIndex(1)), Entry(term: Term(2), index: LogIndex(2))])
+        s.setHardState(HardState(term: Term(3), vote: nil, commit: LogIndex(1)))
+        var cfg = TestCluster.defaultConfig()
+        cfg.preVote = false
+        let r = RaftNode(id: NodeID(1), storage: s, config: cfg, random: SplitMix64(seed: 1))
+        r.campaign(.election)
+        r.step(msg(2, 1, 4, .voteResponse(VoteResponse(granted: true, preVote: false))))
+        XCTAssertEqual(r.role, .leader)
+        let noop = r.lastIndex // index 3, term 4
+        // n2 acknowledges index 2 (the term-2 entry): a majority holds it, but it is from term 2.
+        r.step(msg(2, 1, 4, .appendResponse(AppendResponse(index: LogIndex(2), reject: false))))
+        XCTAssertEqual(r.commitIndex, LogIndex(1))
+        // Once the term-4 no-op is on a majority, both commit.
+        r.step(msg(2, 1, 4, .appendResponse(AppendResponse(index: noop, reject: false))))
+        XCTAssertEqual(r.commitIndex, noop)
+    }
+
+    func test_flowControl_inflightWindowFull_pausesUntilAcked() {
+        var cfg = TestCluster.defaultConfig()
+        cfg.maxInflightMsgs = 2
+        cfg.maxSizePerMsg = 1
+        let c = TestCluster(2, config: cfg)
+        c.elect(1)
+        c.deliverAll()
+        for i in 0..<5 { try! c.node(1).propose([UInt8(i)]) }
+        let sent = c.node(1).ready().messages.filter {
+            if case .appendEntries(let a) = $0.body { return !a.entries.isEmpty } else { return false }
+        }
+        XCTAssertEqual(sent.count, 2)
+        XCTAssertTrue(c.node(1).progress(of: NodeID(2))!.isPaused)
+    }
+
+    func test_restart_unpersistedEntriesAreLost_persistedSurvive() {
+        let c = TestCluster(1)
+        c.tick(times: 25)
+        try! c.node(1).propose([1])
+        c.deliverAll()
+        try! c.node(1).propose([2]) // not flushed to storage before the crash
+        c.restart(1)
+        XCTAssertEqual(c.node(1).lastIndex, LogIndex(2))
+        c.tick(times: 25)
+        c.deliverAll()
+        XCTAssertEqual(c.appliedData(1), [[1]])
+    }
+
+    func test_memoryStorage_appendTruncateCompact_keepsIndexesConsistent() throws {
+        let s = MemoryStorage()
+        try s.append((1...5).map { Entry(term: Term(1), index: LogIndex($0)) })
+        try s.append([Entry(term: Term(2), index: LogIndex(4))])
+        XCTAssertEqual(s.lastIndex, LogIndex(4))
+        XCTAssertEqual(try s.term(at: LogIndex(4)), Term(2))
+        XCTAssertThrowsError(try s.append([Entry(term: Term(2), index: LogIndex(9))]))
+        try s.createSnapshot(index: LogIndex(3), conf: ConfState(), data: [7])
+        try s.compact(upTo: LogIndex(3))
+        XCTAssertEqual(s.firstIndex, LogIndex(4))
+        XCTAssertEqual(try s.term(at: LogIndex(3)), Term(1))
+        XCTAssertThrowsError(try s.term(at: LogIndex(2))) { XCTAssertEqual($0 as? StorageError, .compacted) }
+        XCTAssertEqual(try s.entries(from: LogIndex(4), to: LogIndex(5), maxBytes: 0).count, 1)
+    }
+}
