@@ -85,6 +85,7 @@ extension RaftNode {
         guard target != id, conf.isVoter(target) else { throw RaftError.invalidConfChange }
         if leadTransferee == target { return }
         leadTransferee = target
+        leaseRevoked = true
         electionElapsed = 0
         guard let pr = tracker.progress[target] else { return }
         if pr.match == log.lastIndex {

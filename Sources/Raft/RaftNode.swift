@@ -65,6 +65,9 @@ public final class RaftNode {
     var leaseGuardAfterRestart: Bool
 
     var leadTransferee: NodeID?
+    /// Set once this leader started a transfer in its term: a TimeoutNow may still be in flight
+    /// and its election ignores leases, so no lease reads until the term changes.
+    var leaseRevoked = false
     /// Index of the last membership change this leader proposed (or its no-op on election).
     var pendingConfIndex: LogIndex = .zero
     var readOnly = ReadOnlyQueue()
@@ -246,6 +249,7 @@ public final class RaftNode {
         heartbeatElapsed = 0
         randomizedElectionTimeout = config.electionTimeoutTicks + rng.next(below: config.electionTimeoutTicks)
         leadTransferee = nil
+        leaseRevoked = false
         tracker.resetVotes()
         readOnly.reset()
         readsAwaitingCommit = []

@@ -88,7 +88,7 @@ extension RaftNode {
     /// Valid while a quorum acknowledged a heartbeat sent less than an election timeout ago:
     /// those followers refuse to vote for anyone else until their timeout runs out.
     var leaseIsValid: Bool {
-        guard role == .leader, leadTransferee == nil, hasCommittedEntryInCurrentTerm else { return false }
+        guard role == .leader, !leaseRevoked, hasCommittedEntryInCurrentTerm else { return false }
         let round = tracker.quorumAckedRound(selfID: id, now: tickCount)
         return tickCount < round &+ UInt64(config.electionTimeoutTicks - 1)
     }

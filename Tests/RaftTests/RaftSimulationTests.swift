@@ -17,9 +17,12 @@ final class RaftSimulationTests: XCTestCase {
             seeds = (0..<UInt64(max(count, 0))).map { base + $0 } + (env["RAFT_SEEDS"] == nil ? Self.regressionSeeds : [])
         }
         let start = Date()
-        let failures = Self.runParallel(seeds)
+        let (failures, totals) = Self.runParallel(seeds)
         let elapsed = Date().timeIntervalSince(start)
-        print("raft-sim: \(seeds.count) seeds in \(String(format: "%.1f", elapsed)) s, \(failures.count) failed")
+        print("raft-sim: \(seeds.count) seeds in \(String(format: "%.1f", elapsed)) s, \(failures.count) failed; "
+              + "totals: \(totals.ticks) ticks, \(totals.elections) elections, \(totals.crashes) crashes, "
+              + "\(totals.partitions) partition changes, \(totals.confChanges) membership changes, "
+              + "\(totals.transfers) transfers, \(totals.snapshots) snapshots, \(totals.reads) reads served")
         for f in failures.prefix(5) {
             XCTFail("\(f)\n  replay: RAFT_SEED=\(f.seed) swift test --filter RaftTests.RaftSimulationTests")
         }
@@ -29,15 +32,33 @@ final class RaftSimulationTests: XCTestCase {
     static let regressionSeeds: [UInt64] = [9452]
 
     /// Runs seeds on all cores; each seed is independent and deterministic.
-    static func runParallel(_ seeds: [UInt64]) -> [SimFailure] {
+    struct Totals {
+        var ticks = 0, elections = 0, crashes = 0, partitions = 0, confChanges = 0, transfers = 0, snapshots = 0, reads = 0
+    }
+
+    static func runParallel(_ seeds: [UInt64]) -> ([SimFailure], Totals) {
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, seeds.count))
         let lock = NSLock()
         var failures: [SimFailure] = []
+        var totals = Totals()
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             var i = w
             while i < seeds.count {
+                let sim = Simulator(options: SimOptions.draw(seed: seeds[i]))
+                defer {
+                    lock.lock()
+                    totals.ticks += sim.now
+                    totals.elections += sim.stats.elections
+                    totals.crashes += sim.stats.crashes
+                    totals.partitions += sim.stats.partitions
+                    totals.confChanges += sim.stats.confChanges
+                    totals.transfers += sim.stats.transfers
+                    totals.snapshots += sim.stats.snapshots
+                    totals.reads += sim.readsServed
+                    lock.unlock()
+                }
                 do {
-                    try Simulator(options: SimOptions.draw(seed: seeds[i])).run()
+                    try sim.run()
                 } catch let f as SimFailure {
                     lock.lock(); failures.append(f); lock.unlock()
                 } catch {
@@ -48,6 +69,6 @@ final class RaftSimulationTests: XCTestCase {
                 i += workers
             }
         }
-        return failures.sorted { $0.seed < $1.seed }
+        return (failures.sorted { $0.seed < $1.seed }, totals)
     }
 }
