@@ -5,10 +5,8 @@ import Logging
 
 /// Exits with nats-server's `[FTL]` line shape, which supervisors and harnesses recognise.
 func fatal(_ message: String) -> Never {
-    let stamp = DateFormatter()
-    stamp.locale = Locale(identifier: "en_US_POSIX")
-    stamp.dateFormat = "yyyy/MM/dd HH:mm:ss.SSSSSS"
-    FileHandle.standardError.write(Data("[\(getpid())] \(stamp.string(from: Date())) [FTL] \(message)\n".utf8))
+    let stamp = (try? LogSink(path: nil))?.timestamp() ?? ""
+    FileHandle.standardError.write(Data("[\(getpid())] \(stamp) [FTL] \(message)\n".utf8))
     exit(1)
 }
 

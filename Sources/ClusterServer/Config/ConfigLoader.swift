@@ -14,13 +14,24 @@ public enum ConfigLoader {
     nonisolated(unsafe) public private(set) static var lastWarnings: [String] = []
 
     public static func load(path: String, into base: ServerOptions) throws -> ServerOptions {
-        let parser = ConfigParser(environment: ProcessInfo.processInfo.environment,
-                                  readFile: { try String(contentsOfFile: $0, encoding: .utf8) })
+        let parser = ConfigParser(environment: ProcessInfo.processInfo.environment, readFile: readFile)
         let root = try parser.parseFile(atPath: path)
         var warnings: [String] = []
         let options = try map(root, into: base, warnings: &warnings)
         lastWarnings = warnings
         return options
+    }
+
+    /// Reads a config (or included) file; errors read like nats-server's (`open X: reason`).
+    static func readFile(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file or directory"
+            throw LoadError(description: "open \(path): \(reason)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw LoadError(description: "\(path): not UTF-8 text")
+        }
+        return text
     }
 
     /// Applies a parsed config tree to `base`.

@@ -59,10 +59,18 @@ public final class LogSink: @unchecked Sendable {
         }
         formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyy/MM/dd HH:mm:ss.SSSSSS"
+        formatter.dateFormat = "yyyy/MM/dd HH:mm:ss"
     }
 
-    func timestamp() -> String { lock.withLock { formatter.string(from: Date()) } }
+    /// `2026/11/22 07:45:00.123456`: DateFormatter only keeps milliseconds on Linux, so the
+    /// microseconds are added by hand.
+    public func timestamp() -> String {
+        let now = Date()
+        let micros = Int((now.timeIntervalSince1970 * 1_000_000).truncatingRemainder(dividingBy: 1_000_000))
+        let base = lock.withLock { formatter.string(from: now) }
+        let digits = String(micros)
+        return base + "." + String(repeating: "0", count: 6 - digits.count) + digits
+    }
 
     func write(_ line: String) {
         lock.withLock { handle.write(Data(line.utf8)) }
