@@ -6,7 +6,7 @@ import NIOCore
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks; each prints one `RESULT key=value ...` line like natsbench.",
-        subcommands: [BenchPubSub.self]
+        subcommands: [BenchPubSub.self, BenchPub.self]
     )
 }
 
@@ -71,6 +71,38 @@ struct BenchPubSub: AsyncParsableCommand {
             await pub.close()
             await sub.close()
             if received < sent { throw ExitCode.failure }
+        }
+    }
+}
+
+/// Publisher only (nobody subscribed): measures the client's publish path plus the server's
+/// ingest, with a final flush so every message was processed.
+struct BenchPub: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pub", abstract: "Publish-only throughput.")
+
+    @Option(name: [.customShort("n"), .long], help: "Messages to publish.") var msgs = 1_000_000
+    @Option(name: .shortAndLong, help: "Payload size in bytes.") var size = 128
+    @Option(help: "Subject to use.") var subject = "bench.pub"
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        guard msgs >= 1, msgs <= 1_000_000_000 else { throw ValidationError("--msgs must be between 1 and 1000000000") }
+        guard size >= 0, size <= 64 * 1024 * 1024 else { throw ValidationError("--size must be between 0 and 67108864") }
+    }
+
+    func run() async throws {
+        try await runReportingErrors {
+            let pub = try await connection.connect(name: "clusterctl bench pub")
+            let subject = self.subject, msgs = self.msgs
+            let payload = ByteBuffer(bytes: (0..<size).map { UInt8(truncatingIfNeeded: 97 + $0 % 26) })
+            let start = NIODeadline.now()
+            for _ in 0..<msgs { try await pub.publish(subject, payload: payload) }
+            try await pub.flush(timeout: .seconds(60))
+            let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+            let rate = seconds > 0 ? Double(msgs) / seconds : 0
+            print(String(format: "RESULT mode=pub client=swift n=%d size=%d elapsed_s=%.3f msgs_per_s=%.0f mb_per_s=%.2f",
+                         msgs, size, seconds, rate, rate * Double(size) / 1e6))
+            await pub.close()
         }
     }
 }

@@ -106,15 +106,19 @@ enum ClientOpEncoder {
 /// call instead of corrupting the connection's framing.
 enum SubjectValidator {
     static func check(_ subject: String) throws {
-        // One pass: no empty tokens (leading, trailing or double dots), no whitespace/control.
+        // Native strings expose contiguous UTF-8: check it in place (this runs per publish).
+        let valid = subject.utf8.withContiguousStorageIfAvailable(isValidSubject) ?? isValidSubject(Array(subject.utf8))
+        if !valid { throw NATSError.invalidSubject(subject) }
+    }
+
+    /// One pass: no empty tokens (leading, trailing or double dots), no whitespace/control.
+    private static func isValidSubject<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
         var previous: UInt8 = UInt8(ascii: ".")
-        for b in subject.utf8 {
-            if b <= 32 || b == 127 || (b == UInt8(ascii: ".") && previous == UInt8(ascii: ".")) {
-                throw NATSError.invalidSubject(subject)
-            }
+        for b in bytes {
+            if b <= 32 || b == 127 || (b == UInt8(ascii: ".") && previous == UInt8(ascii: ".")) { return false }
             previous = b
         }
-        if previous == UInt8(ascii: ".") { throw NATSError.invalidSubject(subject) }
+        return previous != UInt8(ascii: ".")
     }
 
     /// Like `check`, plus: `>` may only be the last token.
