@@ -22,7 +22,7 @@ final class RaftSimulationTests: XCTestCase {
         print("raft-sim: \(seeds.count) seeds in \(String(format: "%.1f", elapsed)) s, \(failures.count) failed; "
               + "totals: \(totals.ticks) ticks, \(totals.elections) elections, \(totals.crashes) crashes, "
               + "\(totals.partitions) partition changes, \(totals.confChanges) membership changes, "
-              + "\(totals.transfers) transfers, \(totals.snapshots) snapshots, \(totals.reads) reads served")
+              + "\(totals.transfers) transfers, \(totals.snapshots) snapshots, \(totals.reads) reads served, \(totals.quiesced) quiesced node-ticks")
         for f in failures.prefix(5) {
             XCTFail("\(f)\n  replay: RAFT_SEED=\(f.seed) swift test --filter RaftTests.RaftSimulationTests")
         }
@@ -33,7 +33,7 @@ final class RaftSimulationTests: XCTestCase {
 
     /// Runs seeds on all cores; each seed is independent and deterministic.
     struct Totals {
-        var ticks = 0, elections = 0, crashes = 0, partitions = 0, confChanges = 0, transfers = 0, snapshots = 0, reads = 0
+        var ticks = 0, elections = 0, crashes = 0, partitions = 0, confChanges = 0, transfers = 0, snapshots = 0, reads = 0, quiesced = 0
     }
 
     static func runParallel(_ seeds: [UInt64]) -> ([SimFailure], Totals) {
@@ -55,6 +55,7 @@ final class RaftSimulationTests: XCTestCase {
                     totals.transfers += sim.stats.transfers
                     totals.snapshots += sim.stats.snapshots
                     totals.reads += sim.readsServed
+                    totals.quiesced += sim.stats.quiescedNodeTicks
                     lock.unlock()
                 }
                 do {

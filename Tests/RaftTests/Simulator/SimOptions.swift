@@ -45,6 +45,9 @@ struct SimOptions: CustomStringConvertible {
                 partitionPerMille: pick([40, 80]), crashPerMille: pick([20, 40]), proposePerMille: 500,
                 readPerMille: 50, confChangePerMille: 0, transferPerMille: 10, snapshotPerMille: 0, raft: cfg)
         }
+        // Some schedules let idle groups quiesce; the simulated driver wakes every node on each
+        // fault (a real driver wakes groups when a route drops or gossip declares a peer dead).
+        cfg.quiesceAfterIdleTicks = r.next(below: 4) == 0 ? 5 : nil
         return SimOptions(
             seed: seed,
             voters: pick([3, 3, 5]),
@@ -69,7 +72,8 @@ struct SimOptions: CustomStringConvertible {
             + "delay<=\(maxDelayTicks) partition=\(partitionPerMille)‰ crash=\(crashPerMille)‰ propose=\(proposePerMille)‰ "
             + "read=\(readPerMille)‰ conf=\(confChangePerMille)‰ transfer=\(transferPerMille)‰ snap=\(snapshotPerMille)‰ "
             + "hb=\(raft.heartbeatTicks) inflight=\(raft.maxInflightMsgs)/\(raft.maxInflightBytes)B msg=\(raft.maxSizePerMsg)B "
-            + "preVote=\(raft.preVote) checkQuorum=\(raft.checkQuorum) reads=\(raft.readOnlyOption)"
+            + "preVote=\(raft.preVote) checkQuorum=\(raft.checkQuorum) reads=\(raft.readOnlyOption) "
+            + "quiesce=\(raft.quiesceAfterIdleTicks.map(String.init) ?? "off")"
     }
 }
 

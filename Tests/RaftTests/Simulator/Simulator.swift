@@ -17,7 +17,7 @@ final class Simulator {
     /// ReadIndex requests in flight: context -> commit floor when issued.
     private var readFloors: [[UInt8]: LogIndex] = [:]
     private(set) var readsServed = 0
-    private(set) var stats = (elections: 0, crashes: 0, partitions: 0, confChanges: 0, transfers: 0, snapshots: 0)
+    private(set) var stats = (elections: 0, crashes: 0, partitions: 0, confChanges: 0, transfers: 0, snapshots: 0, quiescedNodeTicks: 0)
 
     static let trace = ProcessInfo.processInfo.environment["RAFT_TRACE"] != nil
 
@@ -55,6 +55,7 @@ final class Simulator {
     private func step() throws {
         now += 1
         for node in nodes where node.isUp {
+            if node.raft!.isQuiesced { stats.quiescedNodeTicks += 1 }
             node.raft!.tick()
             try afterInput(node)
         }
@@ -140,6 +141,7 @@ final class Simulator {
         let n = nodes.count
         if chance(options.partitionPerMille) {
             stats.partitions += 1
+            wakeAll()
             switch rng.next(below: 4) {
             case 0:
                 network.blocked = []
@@ -168,6 +170,7 @@ final class Simulator {
             let node = rng.next(below: 2) == 0 ? (anyLeader() ?? nodes[0]) : nodes[rng.next(below: n)]
             if node.isUp {
                 stats.crashes += 1
+                wakeAll()
                 node.crash()
                 node.downUntilTick = now + 1 + rng.next(below: 60)
                 log("crash \(node.id)")
@@ -178,6 +181,8 @@ final class Simulator {
     // MARK: clients and operators
 
     private func clientActivity(liveness: Bool) throws {
+        // With quiescence, clients come in bursts so groups go idle (and must wake) in between.
+        if options.raft.quiesceAfterIdleTicks != nil && !liveness && (now / 40) % 2 == 1 { return }
         if chance(options.proposePerMille), let leader = anyLeader() {
             nextProposal += 1
             let data = SimNode.encodeHash(options.seed &* 1_000_003 &+ nextProposal)
@@ -241,6 +246,7 @@ final class Simulator {
     /// entry on every member within `livenessTicks`.
     private func healAndRequireProgress() throws {
         network.heal()
+        wakeAll()
         log("heal all")
         for node in nodes where !node.isUp && !node.stopped {
             node.start(config: options.raft, seed: rng.next())
@@ -287,6 +293,11 @@ final class Simulator {
     }
 
     // MARK: helpers
+
+    /// What a driver does when routes change: wake every group so elections can happen.
+    private func wakeAll() {
+        for node in nodes { node.raft?.wake() }
+    }
 
     /// The leader of the highest term among live nodes, if any.
     private func anyLeader() -> SimNode? {
