@@ -170,3 +170,25 @@ async def js_nc(js_server: ServerProcess):
 @pytest.fixture
 async def js(js_nc):
     return js_nc.jetstream(timeout=3)
+
+
+TEST_TIMEOUT_S = 60
+
+
+@pytest.fixture(autouse=True)
+def _hard_timeout():
+    """Fail (not hang) a test that runs longer than TEST_TIMEOUT_S, e.g. a server that never
+    answers an await without its own timeout. SIGALRM raises in the main thread, which also
+    runs the asyncio loop."""
+    import signal
+
+    def _expired(signum, frame):
+        raise TimeoutError(f"test exceeded {TEST_TIMEOUT_S} s")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(TEST_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

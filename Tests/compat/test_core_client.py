@@ -84,7 +84,7 @@ async def test_queueGroup_eachMessageOnceToGroup_spreadAcrossMembers(nc, connect
     counts, seen = [], []
     for s in subs:
         got = []
-        while True:
+        while len(got) <= n:
             try:
                 got.append((await s.next_msg(timeout=0.3)).data)
             except nats.errors.TimeoutError:

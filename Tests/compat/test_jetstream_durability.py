@@ -25,6 +25,19 @@ async def connect_retry(url: str, bound_s: float = 10.0):
             await asyncio.sleep(0.1)
 
 
+async def fetch_n(psub, n: int, bound_s: float = 10.0):
+    """Fetch exactly n messages (bounded in time)."""
+    got = []
+    deadline = asyncio.get_running_loop().time() + bound_s
+    while len(got) < n:
+        assert asyncio.get_running_loop().time() < deadline, f"fetched only {len(got)} of {n}"
+        try:
+            got += await psub.fetch(n - len(got), timeout=1)
+        except nats.errors.TimeoutError:
+            pass
+    return got
+
+
 async def js_ready(js, stream: str, bound_s: float = 10.0):
     """After a restart the stream may take a moment to be recovered; poll its info."""
     deadline = asyncio.get_running_loop().time() + bound_s
@@ -49,9 +62,7 @@ async def test_kill9_restart_ackedMessagesAndDurableConsumerSurvive(make_server)
         await js.add_consumer("ORDERS", ConsumerConfig(durable_name="billing", ack_policy=AckPolicy.EXPLICIT,
                                                        ack_wait=30))
         psub = await js.pull_subscribe_bind("billing", stream="ORDERS")
-        got = []
-        while len(got) < 40:
-            got += await psub.fetch(40 - len(got), timeout=3)
+        got = await fetch_n(psub, 40)
         for m in got:
             await m.ack_sync()
         kv = await js.create_key_value(bucket="cfg", history=2)
@@ -87,7 +98,7 @@ async def test_kill9_restart_ackedMessagesAndDurableConsumerSurvive(make_server)
         assert nxt[0].metadata.num_delivered == 1
         kv = await js.key_value("cfg")
         assert (await kv.get("mode")).value == b"safe"
-        assert [e.value for e in await kv.history("mode")] == [b"fast", b"safe"]
+        assert [e.value for e in await asyncio.wait_for(kv.history("mode"), 10)] == [b"fast", b"safe"]
         after = await js.publish("orders.0", b"order-101")
         assert after.seq == 101
     finally:
@@ -126,9 +137,7 @@ async def test_kill9_rightAfterAcks_atLeastOnce_nothingLost(make_server):
             assert (await js.publish("q.x", str(i).encode())).seq == i
         await js.add_consumer("Q", ConsumerConfig(durable_name="w", ack_policy=AckPolicy.EXPLICIT, ack_wait=1))
         psub = await js.pull_subscribe_bind("w", stream="Q")
-        got = []
-        while len(got) < 40:
-            got += await psub.fetch(40 - len(got), timeout=3)
+        got = await fetch_n(psub, 40)
         for m in got:
             await m.ack_sync()
     finally:

@@ -1,11 +1,16 @@
 """Key/Value buckets through nats-py (stream KV_<bucket>, subjects $KV.<bucket>.>)."""
 from __future__ import annotations
 
+import asyncio
+
 import nats.errors
 import nats.js.errors
 import pytest
 
 pytestmark = pytest.mark.jetstream
+
+# nats-py history()/keys() wait without a timeout for the "initial values done" marker
+BOUND_S = 10
 
 
 async def test_kvCreateBucket_backingStreamConfig(js, uniq):
@@ -65,7 +70,7 @@ async def test_kvDelete_getRaisesDeleted_historyKeepsMarker(js, uniq):
     await kv.delete("k")
     with pytest.raises(nats.js.errors.KeyNotFoundError):
         await kv.get("k")
-    hist = await kv.history("k")
+    hist = await asyncio.wait_for(kv.history("k"), BOUND_S)
     assert [(h.value, h.operation) for h in hist] == [(b"1", None), (b"", "DEL")]
 
 
@@ -75,7 +80,7 @@ async def test_kvPurge_dropsHistory(js, uniq):
         await kv.put("k", v)
     await kv.put("other", b"x")
     await kv.purge("k")
-    hist = await kv.history("k")
+    hist = await asyncio.wait_for(kv.history("k"), BOUND_S)
     assert [h.operation for h in hist] == ["PURGE"]
     assert (await js.stream_info(f"KV_{uniq}")).state.messages == 2
     assert (await kv.get("other")).value == b"x"
@@ -85,7 +90,7 @@ async def test_kvHistory_limitedByBucketHistory(js, uniq):
     kv = await js.create_key_value(bucket=uniq, history=3)
     for i in range(6):
         await kv.put("k", str(i).encode())
-    hist = await kv.history("k")
+    hist = await asyncio.wait_for(kv.history("k"), BOUND_S)
     assert [h.value for h in hist] == [b"3", b"4", b"5"]
     assert [h.revision for h in hist] == [4, 5, 6]
 
@@ -95,13 +100,13 @@ async def test_kvKeys_excludesDeleted(js, uniq):
     for k in ("a", "b.c", "d"):
         await kv.put(k, b"x")
     await kv.delete("d")
-    assert sorted(await kv.keys()) == ["a", "b.c"]
+    assert sorted(await asyncio.wait_for(kv.keys(), BOUND_S)) == ["a", "b.c"]
 
 
 async def test_kvKeys_emptyBucket_noKeys(js, uniq):
     kv = await js.create_key_value(bucket=uniq)
     with pytest.raises(nats.js.errors.NoKeysError):
-        await kv.keys()
+        await asyncio.wait_for(kv.keys(), BOUND_S)
 
 
 async def test_kvWatch_initialValuesThenUpdates(js, uniq):
