@@ -268,14 +268,19 @@ public final class NATSConnection: @unchecked Sendable {
     /// Closes the connection: buffered publishes are written first (best effort), pending
     /// requests and flushes fail with `connectionClosed`, subscriptions end.
     public func close() async {
-        if let channel = shutdown(reason: .connectionClosed, flushingOutbound: true) {
-            try? await channel.close().get()
-        }
+        guard let (channel, finalWrite) = shutdown(reason: .connectionClosed, flushingOutbound: true) else { return }
+        // Close only after the final write went out (closing first would fail it), but never
+        // wait more than 5 s on a server that stopped reading.
+        let guardTimer = channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+        try? await finalWrite?.get()
+        guardTimer.cancel()
+        try? await channel.close().get()
     }
 
-    /// Moves to `.closed` once; returns the live channel (if any) after queueing the final write.
+    /// Moves to `.closed` once; returns the live channel (if any) and the final write of what
+    /// was still buffered.
     @discardableResult
-    func shutdown(reason: NATSError, flushingOutbound: Bool) -> Channel? {
+    func shutdown(reason: NATSError, flushingOutbound: Bool) -> (Channel, EventLoopFuture<Void>?)? {
         let taken: (Channel?, ByteBuffer, [SubscriptionState], [PendingRequest], [OneShot<Void>?], [OneShot<Void>], RepeatedTask?, Task<Void, Never>?)? = lock.locked {
             guard state != .closed else { return nil }
             state = .closed
@@ -299,10 +304,11 @@ public final class NATSConnection: @unchecked Sendable {
         for pong in pongs { pong?.complete(.failure(reason)) }
         for waiter in space { waiter.complete(.success(())) }
         for sub in subs { sub.finish() }
-        if let channel, flushingOutbound, remaining.readableBytes > 0 {
-            channel.writeAndFlush(remaining, promise: nil)
+        guard let channel else { return nil }
+        if flushingOutbound, remaining.readableBytes > 0 {
+            return (channel, channel.writeAndFlush(remaining))
         }
-        return channel
+        return (channel, nil)
     }
 
     static func randomToken(length: Int) -> String {

@@ -21,7 +21,7 @@ final class CoreIntegrationTests: IntegrationTestCase {
         let sub = try await connect()
         let pub = try await connect()
         let counter = Counter()
-        let total = 50_000
+        let total = 20_000
         _ = try sub.subscribe("bulk") { _ in counter.increment() }
         try await sub.flush()
         let payload = [UInt8](repeating: 0x61, count: 100)
@@ -159,6 +159,19 @@ final class CoreIntegrationTests: IntegrationTestCase {
         var count = 0
         for await _ in subscription { count += 1 }
         XCTAssertEqual(count, 0, "subscription ended on close")
+    }
+
+    func test_close_withoutFlush_stillWritesEverythingBuffered() async throws {
+        let sub = try await connect()
+        let counter = Counter()
+        _ = try sub.subscribe("close.flush") { _ in counter.increment() }
+        try await sub.flush()
+        let pub = try await connect()
+        let payload = [UInt8](repeating: 7, count: 512)
+        for _ in 0..<20_000 { try await pub.publish("close.flush", payload: payload) }
+        await pub.close()
+        let received = try await counter.wait(for: 20_000, timeout: .seconds(10))
+        XCTAssertEqual(received, 20_000)
     }
 
     func test_drain_deliversPublishedMessagesThenCloses() async throws {
