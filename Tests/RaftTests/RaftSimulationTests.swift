@@ -28,6 +28,18 @@ final class RaftSimulationTests: XCTestCase {
         }
     }
 
+    func test_simulation_sameSeedTwice_replaysIdentically() throws {
+        for seed: UInt64 in [3, 9452] {
+            let a = Simulator(options: SimOptions.draw(seed: seed)), b = Simulator(options: SimOptions.draw(seed: seed))
+            try a.run()
+            try b.run()
+            XCTAssertEqual(a.events, b.events)
+            XCTAssertEqual(a.now, b.now)
+            XCTAssertEqual(a.nodes.map(\.appliedIndex), b.nodes.map(\.appliedIndex))
+            XCTAssertEqual(a.nodes.map(\.stateHash), b.nodes.map(\.stateHash))
+        }
+    }
+
     /// 9452: caught the Figure-8 mutation (commit of an earlier-term entry by counting).
     static let regressionSeeds: [UInt64] = [9452]
 

@@ -11,7 +11,7 @@ final class Simulator {
     private var network = SimNetwork()
     private var checker = InvariantChecker()
     private(set) var now = 0
-    private var events: [String] = []
+    private(set) var events: [String] = []
     private var nextProposal: UInt64 = 0
     private var nextRead: UInt64 = 0
     /// ReadIndex requests in flight: context -> commit floor when issued.
