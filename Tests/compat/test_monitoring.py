@@ -110,3 +110,31 @@ def test_unknownPath_is404(server):
     with pytest.raises(urllib.error.HTTPError) as ei:
         urllib.request.urlopen(server.monitor_url + "/no-such-endpoint", timeout=3)
     assert ei.value.code == 404
+
+
+# Fields read by dashboards and prometheus-nats-exporter, all present in nats-server's /varz.
+VARZ_KEYS = [
+    "server_id", "server_name", "version", "proto", "go", "host", "port", "max_connections",
+    "ping_interval", "ping_max", "http_host", "http_port", "auth_timeout", "max_control_line",
+    "max_payload", "max_pending", "cluster", "tls_timeout", "write_deadline", "start", "now",
+    "uptime", "mem", "cores", "cpu", "connections", "total_connections", "routes", "remotes",
+    "leafnodes", "in_msgs", "out_msgs", "in_bytes", "out_bytes", "slow_consumers", "subscriptions",
+    "config_load_time",
+]
+
+
+def test_varz_hasFieldsToolsRead(server):
+    _, _, v = get(server, "/varz")
+    missing = [k for k in VARZ_KEYS if k not in v]
+    assert missing == []
+    for k in ("connections", "total_connections", "in_msgs", "out_msgs", "in_bytes", "out_bytes",
+              "slow_consumers", "subscriptions", "routes", "mem", "cores"):
+        assert isinstance(v[k], int), (k, v[k])
+    assert isinstance(v["cpu"], (int, float))
+    assert isinstance(v["cluster"], dict)
+
+
+def test_subsz_hasPagingFields(server):
+    _, _, s = get(server, "/subsz")
+    for key in ("total", "offset", "limit"):
+        assert key in s, key
