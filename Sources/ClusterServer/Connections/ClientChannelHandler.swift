@@ -17,6 +17,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
     private var batchInBytes = 0
     /// Read once: `server.options` is a struct full of strings, too costly to copy per op.
     private let authRequired: Bool
+    private let flushBatch = FlushBatch()
 
     init(server: NATSServer) {
         self.server = server
@@ -49,6 +50,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        flushBatch.run()
         pingTask?.cancel()
         authTimeout?.cancel()
         guard let conn = connection else { return }
@@ -83,6 +85,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        flushBatch.run()
         guard let conn = connection else { return }
         if batchInMsgs > 0 {
             conn.inMsgs.wrappingIncrement(by: batchInMsgs, ordering: .relaxed)
@@ -185,7 +188,8 @@ final class ClientChannelHandler: ChannelInboundHandler {
         }
         // nats-server acks a verbose PUB before the resulting MSG reaches the same connection.
         ok()
-        let message = RoutedMessage(subject: subject, reply: reply, headers: headers, payload: payload)
+        var message = RoutedMessage(subject: subject, reply: reply, headers: headers, payload: payload)
+        message.flushBatch = flushBatch
         let delivered = server.route(message, from: conn)
         if delivered == 0, let reply, conn.options.noResponders, conn.options.headers {
             sendNoResponders(reply: reply, subject: subject)

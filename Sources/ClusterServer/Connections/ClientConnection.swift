@@ -86,7 +86,13 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
             return true
         }
         if reachedMax { server.sublist.remove(sub) }
-        if schedule { eventLoop.execute { self.flushOutbound() } }
+        if schedule {
+            if let batch = message.flushBatch {
+                batch.add(self)
+            } else {
+                eventLoop.execute { self.flushOutbound() }
+            }
+        }
         return accepted
     }
 

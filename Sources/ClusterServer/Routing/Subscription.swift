@@ -17,6 +17,9 @@ public struct RoutedMessage {
     /// The NATS header block (`NATS/1.0...\r\n\r\n`) or nil.
     public var headers: ByteBuffer?
     public var payload: ByteBuffer
+    /// Set while a client's read batch is being processed: receivers that need a flush join
+    /// the batch instead of waking their event loop once per message.
+    var flushBatch: FlushBatch?
 
     public init(subject: String, reply: String?, headers: ByteBuffer?, payload: ByteBuffer) {
         self.subject = subject
