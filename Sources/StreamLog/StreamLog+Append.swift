@@ -145,6 +145,7 @@ extension StreamLog {
         }
         t.size = offset
         writtenTicket += 1
+        lock.broadcast()  // wake the sync thread
         out.removeAll()
     }
 

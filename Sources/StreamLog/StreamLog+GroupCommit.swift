@@ -12,7 +12,9 @@ extension StreamLog {
     func startSyncThreadIfNeeded() {
         guard config.fsync != .never else { return }
         lock.withLock { syncThreadRunning = true }
-        let box = Unmanaged.passRetained(ThreadBody { [weak self] in self?.syncLoop() })
+        // The thread keeps the log alive until `close` stops it (so a log with a sync thread
+        // must be closed; one with `.never` is also closed by deinit).
+        let box = Unmanaged.passRetained(ThreadBody { self.syncLoop() })
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { arg in
             let body = Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue()
@@ -46,7 +48,7 @@ extension StreamLog {
         var lastSyncNanos = StreamLog.monotonicNanos()
         while !stopSync {
             guard writtenTicket > durableTicket, failure == nil else {
-                lock.wait(timeoutNanos: 50_000_000)
+                lock.wait(timeoutNanos: nil)  // appends and close broadcast
                 continue
             }
             if case .interval(let every) = config.fsync {

@@ -258,6 +258,7 @@ public final class StreamLog {
 
     /// Flushes, writes the snapshot and stops the sync thread. Further calls throw `.closed`.
     public func close() throws {
+        defer { stopSyncThread() }
         try lock.withLock {
             guard !isClosed else { return }
             defer { isClosed = true; lock.broadcast() }
@@ -268,7 +269,6 @@ public final class StreamLog {
                 try writeSnapshot()
             }
         }
-        stopSyncThread()
     }
 
     deinit {
