@@ -98,6 +98,8 @@ extension RaftNode {
     var hasCommittedEntryInCurrentTerm: Bool { log.term(at: log.committed) == term }
 
     func handleAppendEntries(_ m: Message, _ a: AppendEntries) {
+        // A malformed message (a buggy or corrupted peer) is dropped, never trusted.
+        guard a.isWellFormed(leaderTerm: m.term) else { return }
         if role != .follower { becomeFollower(term: term, leader: m.from) }
         electionElapsed = 0
         leader = m.from
@@ -160,6 +162,21 @@ extension RaftNode {
         } catch {
             preconditionFailure("corrupt configuration entry at \(e.index): \(error)")
         }
+    }
+}
+
+extension AppendEntries {
+    /// Entries follow `prevLogIndex` without gaps, with non-decreasing terms no newer than the
+    /// leader's, and none older than `prevLogTerm`.
+    func isWellFormed(leaderTerm: Term) -> Bool {
+        var expected = prevLogIndex.next
+        var lastTerm = prevLogTerm
+        for e in entries {
+            guard e.index == expected, e.term >= lastTerm, e.term <= leaderTerm else { return false }
+            expected = expected.next
+            lastTerm = e.term
+        }
+        return prevLogTerm <= leaderTerm
     }
 }
 

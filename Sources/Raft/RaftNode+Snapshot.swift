@@ -36,6 +36,7 @@ extension RaftNode {
     }
 
     func handleInstallSnapshot(_ m: Message, _ s: Snapshot) {
+        guard !s.isEmpty, s.metadata.term <= m.term, !s.metadata.conf.voters.isEmpty else { return }
         if role != .follower { becomeFollower(term: term, leader: m.from) }
         electionElapsed = 0
         leader = m.from

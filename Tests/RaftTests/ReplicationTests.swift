@@ -83,6 +83,25 @@ final class ReplicationTests: XCTestCase {
         XCTAssertEqual(r.commitIndex, noop)
     }
 
+    func test_appendEntries_malformedEntries_areDroppedWithoutCrash() {
+        let c = TestCluster(3)
+        c.elect(1)
+        let f = c.node(2)
+        let last = f.lastIndex, t = f.term
+        let bad: [[Entry]] = [
+            [Entry(term: t, index: last + 2)],                              // gap
+            [Entry(term: t, index: last.next), Entry(term: t, index: last.next)], // repeated index
+            [Entry(term: t.next, index: last.next)],                        // newer than the leader
+        ]
+        for ents in bad {
+            f.step(msg(1, 2, t.rawValue, .appendEntries(AppendEntries(prevLogIndex: last, prevLogTerm: f.term(at: last)!,
+                                                                     entries: ents, commit: .zero))))
+        }
+        f.step(msg(1, 2, t.rawValue, .installSnapshot(Snapshot())))
+        XCTAssertEqual(f.lastIndex, last)
+        XCTAssertEqual(f.ready().messages.count, 0)
+    }
+
     func test_flowControl_inflightWindowFull_pausesUntilAcked() {
         var cfg = TestCluster.defaultConfig()
         cfg.maxInflightMsgs = 2
