@@ -181,3 +181,32 @@ async def test_client_reconnectsAfterServerRestart_andResubscribes(restartable_s
         assert nc.stats["reconnects"] >= 1
     finally:
         await nc.close()
+
+
+def test_sigusr2_lameDuck_infoLdm_refusesNew_closesClients_exits0(make_server, tmp_path):
+    conf = tmp_path / "ldm.conf"
+    # the Helm chart's settings; nats-server rejects lame_duck_duration below 30 s
+    conf.write_text('lame_duck_duration: "30s"\nlame_duck_grace_period: "1s"\n')
+    srv = make_server(["-c", str(conf)])
+    clients = [RawConn(srv.port) for _ in range(2)]
+    try:
+        for c in clients:
+            c.connect(b'CONNECT {"verbose":false,"protocol":1}\r\n')
+            c.read_until(b"\r\n")  # protocol-1 clients get an extra INFO after the first PONG
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGUSR2)
+        for c in clients:
+            line = c.read_until(b"\r\n", timeout=2)
+            assert line.startswith(b"INFO ") and json.loads(line[5:])["ldm"] is True, line
+        time.sleep(0.3)
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+        for c in clients:
+            rest = c.until_closed(timeout=10)
+            assert b"-ERR" not in rest, rest
+        assert srv.proc.wait(15) == 0
+        assert time.monotonic() - t0 < 15
+        assert "Entering lame duck mode" in srv.stderr_text()
+    finally:
+        for c in clients:
+            c.close()
