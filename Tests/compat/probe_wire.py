@@ -11,6 +11,7 @@ running it against clusterd gives a line-by-line diff target:
     .venv/bin/python Tests/compat/probe_wire.py --bin .build/debug/clusterd > /tmp/clz.txt
     diff /tmp/nats.txt /tmp/clz.txt
 
+(--normalize masks ids, ports, timestamps and the optional protocol-1 INFO for a clean diff.)
 Only sessions whose name contains --only (substring) are run when it is given.
 """
 from __future__ import annotations
@@ -337,12 +338,40 @@ def ping_cases(binary: str) -> list[str]:
     return out
 
 
+class _Normalizer:
+    """stdout wrapper that masks run-specific values."""
+    RULES = [
+        (re.compile(r'INFO \{[^}]*"connect_info":true[^}]*\} \\r\\n'), ""),
+        (re.compile(r'"(server_id|server_name|xkey)":\s?"[^"]*"'), r'"\1":X'),
+        (re.compile(r'"(port|client_id|http_port)":\s?\d+'), r'"\1":N'),
+        (re.compile(r"INFO line \(\d+ bytes\)"), "INFO line"),
+        (re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z"), "TS"),
+        (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:P"),
+        (re.compile(r"\$JS\.ACK\.(\S+?)\.\d{12,}\."), r"$JS.ACK.\1.TS."),
+    ]
+
+    def __init__(self, out):
+        self.out = out
+
+    def write(self, text: str) -> int:
+        for rx, rep in self.RULES:
+            text = rx.sub(rep, text)
+        return self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=None, help="server binary (default: nats-server from the venv)")
     ap.add_argument("--only", default=None)
     ap.add_argument("--skip-slow", action="store_true", help="skip auth timeout / ping cases")
+    ap.add_argument("--normalize", action="store_true",
+                    help="mask ids, ports, timestamps and the optional protocol-1 INFO so two servers diff cleanly")
     a = ap.parse_args()
+    if a.normalize:
+        sys.stdout = _Normalizer(sys.stdout)
     binary = a.bin or default_nats_server_bin()
     print(f"# binary: {binary}")
     with ServerProcess(binary, ["-js", "-sd", "@TMP@"]) as srv:
