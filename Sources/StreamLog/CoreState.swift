@@ -43,6 +43,15 @@ struct CoreState: Equatable {
         normalizeFloor()
     }
 
+    /// Raises the last sequence without a message (a tombstone block recorded a later last
+    /// sequence than the records that survive): the skipped sequences are gone, not live.
+    mutating func advanceLastSeq(to seq: UInt64) {
+        guard seq > lastSeq else { return }
+        for s in (lastSeq + 1)...seq where s >= floor { deleted.insert(s) }
+        lastSeq = seq
+        normalizeFloor()
+    }
+
     /// Removes the live message at `seq` (caller read its subject and size). Idempotent.
     @discardableResult
     mutating func remove(seq: UInt64, subject: String, size: UInt64) -> Bool {

@@ -172,7 +172,8 @@ extension StreamLog {
         try writeBlocks([tombstoneBlock(all)])
         pendingTombstones.removeAll()
         if config.fsync == .never { durableTicket = writtenTicket }
-        try? rollIfNeeded()
+        // No roll here: the caller updates the state first, then rolls (the roll's snapshot
+        // must include the effect of these tombstones).
         return writtenTicket
     }
 

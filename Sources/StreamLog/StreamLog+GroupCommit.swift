@@ -93,6 +93,13 @@ extension StreamLog {
         for d in done { d(outcome) }
     }
 
+    /// fsyncs the tail under the lock (rare structural operations) and marks all writes durable.
+    func syncTailNow() throws {
+        if config.fsync != .never { try tail.file.sync() }
+        durableTicket = writtenTicket
+        lock.broadcast()
+    }
+
     static func monotonicNanos() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -41,6 +41,11 @@ extension StreamLog {
     /// Replaces a sealed segment by a compacted copy (temp file, fsync, rename, fsync dir).
     func rewrite(_ seg: Segment) throws {
         precondition(seg.sealed, "only sealed segments are rewritten")
+        // Every delete that made a record droppable must be covered by the snapshot first:
+        // after the rewrite, replay could not read those records any more.
+        try flushPendingTombstones()
+        try syncTailNow()
+        try writeSnapshot()
         var tombs: [Tombstone] = []
         var out: [UInt8] = []
         var refs: [BlockRef] = []

@@ -10,9 +10,16 @@ extension StreamLog {
                 let s = seq.rawValue
                 guard core.isLive(s) else { return nil }
                 let m = try messageLocked(s)
-                if secure { try overwriteInPlace(removing: s) }
                 let t = try writeTombstones([.delete(s)])
                 core.remove(seq: s, subject: m.subject, size: m.accountedSize)
+                if secure {
+                    // Make the delete durable and covered by the snapshot before the record's
+                    // bytes vanish, so recovery never needs to read the erased record.
+                    try syncTailNow()
+                    try writeSnapshot()
+                    try overwriteInPlace(removing: s)
+                }
+                try? rollIfNeeded()
                 return t
             }
         }
@@ -42,7 +49,11 @@ extension StreamLog {
     public func purge(_ request: PurgeRequest = PurgeRequest()) throws -> UInt64 {
         let (ticket, removed): (UInt64, UInt64) = try lock.withLock {
             try checkWritable()
-            return try mapErrors { try purgeLocked(request) }
+            return try mapErrors {
+                let r = try purgeLocked(request)
+                try? rollIfNeeded()
+                return r
+            }
         }
         try waitUntilDurable(ticket)
         return removed
@@ -102,6 +113,7 @@ extension StreamLog {
             try checkWritable()
             let before = core.messages
             let t = try mapErrors { try compactLocked(upTo: seq.rawValue) }
+            try? rollIfNeeded()
             return (t, before - core.messages)
         }
         try waitUntilDurable(ticket)
@@ -167,6 +179,7 @@ extension StreamLog {
                 try enforceLimitsLocked(now: clock())
                 try flushPendingTombstones()
                 try dropSegmentsBelowFloor()
+                try? rollIfNeeded()
             }
         }
     }
@@ -181,6 +194,7 @@ extension StreamLog {
                 try enforceLimitsLocked(now: now)
                 try flushPendingTombstones()
                 try dropSegmentsBelowFloor()
+                try? rollIfNeeded()
             }
             return before - core.messages
         }

@@ -62,13 +62,24 @@ extension StreamLog {
             try fs.remove(seg.indexPath)
             droppedSegments = true
         }
+        if tail.base > i + 1 {
+            // Only segment left and it starts after the cut (truncation below a compacted
+            // prefix): replace it by an empty one named by the next sequence, keeping names ordered.
+            var none: [StoredMessage] = []
+            try collect(tail, tail.blocks[...], keepUpTo: &none)
+            let seg = segments.removeLast()
+            try fs.remove(seg.path)
+            try fs.remove(seg.indexPath)
+            try createSegment(base: i + 1)
+            droppedSegments = true
+        }
         let t = tail
         if t.sealed {
             t.sealed = false
             try fs.remove(t.indexPath)
         }
-        // The first message block reaching past `i`, and everything after it in the tail.
-        if let k = t.blocks.firstIndex(where: { $0.kind == .messages && $0.lastSeq > i }) {
+        // The first block reaching past `i` (records or delete markers), and everything after it.
+        if let k = t.blocks.firstIndex(where: { $0.lastSeq > i }) {
             var kept: [StoredMessage] = []
             try collect(t, t.blocks[k...], keepUpTo: &kept)
             var end = t.blocks[k].offset
@@ -91,6 +102,7 @@ extension StreamLog {
         cache.removeAll()
         for m in removed { core.remove(seq: m.sequence.rawValue, subject: m.subject, size: m.accountedSize) }
         core.lastSeq = i
+        core.floor = min(core.floor, i + 1)
         core.dropDeleted(above: i)
         core.normalizeFloor()
         try restoreLastRecordInfo()

@@ -110,6 +110,7 @@ public final class StreamLog {
         try replayFromSnapshotOrAll()
         try enforceLimitsLocked(now: clock())
         try flushPendingTombstones()
+        if config.fsync != .never { try tail.file.sync() }
         try writeSnapshot()
     }
 
@@ -196,7 +197,7 @@ public final class StreamLog {
                     let (h, bytes) = try seg.readBlock(ref)
                     guard let raw = BlockCodec.rawBody(bytes, header: h), let ts = Tombstone.decodeAll(raw) else { continue }
                     tombstones.append(contentsOf: ts)
-                    if h.lastSeq > core.lastSeq { core.lastSeq = h.lastSeq }
+                    core.advanceLastSeq(to: h.lastSeq)
                 }
             }
         }
