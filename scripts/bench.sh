@@ -178,7 +178,8 @@ write_table() {
   {
     echo "# $title"
     echo
-    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $BENCH_RUNS runs per server (median), servers alternating."
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')," \
+         "$BENCH_RUNS runs per server (median), servers alternating."
     echo "clusterd: \`$("$CLUSTERD_BIN" --version 2>/dev/null | head -1 || echo unknown)\`;" \
          "nats-server: \`$("$NATS_SERVER_BIN" --version 2>/dev/null | head -1 || echo unknown)\`;" \
          "client: natsbench (cnats $(pkg-config --modversion libnats 2>/dev/null || echo '?')) unless noted."
