@@ -1,6 +1,11 @@
 """Helpers around nats-py quirks that matter for deterministic tests."""
 from __future__ import annotations
 
+import json
+import time
+
+import nats.errors
+
 
 async def settle(*conns) -> None:
     """Make sure every command queued on each connection has been processed by the server.
@@ -14,3 +19,28 @@ async def settle(*conns) -> None:
     for c in conns:
         await c.flush()
         await c.flush()
+
+
+async def pull_raw(nc, stream: str, consumer: str, body: dict, until_status: bool, max_msgs: int = 100,
+                   wait_s: float = 3.0):
+    """Send one pull request; collect messages (and the terminating status, if any)."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    await settle(nc)
+    await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}", json.dumps(body).encode(), reply=inbox)
+    msgs = []
+    deadline = time.monotonic() + wait_s
+    while len(msgs) < max_msgs and time.monotonic() < deadline:
+        try:
+            m = await sub.next_msg(timeout=max(0.01, deadline - time.monotonic()))
+        except nats.errors.TimeoutError:
+            break
+        msgs.append(m)
+        if until_status and m.headers and "Status" in m.headers:
+            break
+    await sub.unsubscribe()
+    return msgs
+
+
+def status_of(m):
+    return (m.headers or {}).get("Status")

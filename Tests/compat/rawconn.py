@@ -79,6 +79,15 @@ class RawConn:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
+    def read_frame(self, timeout: float = READ_TIMEOUT_S) -> tuple[bytes, bytes]:
+        """Read one server op: (control line, payload). Payload is b"" for ops without a body;
+        for HMSG it is header block + body."""
+        line = self.read_until(b"\r\n", timeout)
+        if line.startswith((b"MSG ", b"HMSG ")):
+            size = int(line.split()[-1])
+            return line, self.read_exactly(size + 2, timeout)[:-2]
+        return line, b""
+
     def roundtrip(self, data: bytes, timeout: float = READ_TIMEOUT_S) -> bytes:
         """Send data + PING; return what arrived before the PONG."""
         self.send(data + b"PING\r\n")

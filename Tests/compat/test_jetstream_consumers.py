@@ -11,7 +11,7 @@ import nats.js.errors
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from natsutil import settle
+from natsutil import pull_raw, settle, status_of
 
 pytestmark = pytest.mark.jetstream
 
@@ -22,31 +22,6 @@ async def stream_with(js, name: str, n: int, subject: str | None = None) -> None
     await js.add_stream(name=name, subjects=[f"{name}.>"])
     for i in range(1, n + 1):
         await js.publish(subject or f"{name}.m", str(i).encode())
-
-
-async def pull_raw(nc, stream: str, consumer: str, body: dict, until_status: bool, max_msgs: int = 100,
-                   wait_s: float = 3.0):
-    """Send one pull request; collect messages (and the terminating status, if any)."""
-    inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox)
-    await settle(nc)
-    await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}", json.dumps(body).encode(), reply=inbox)
-    msgs = []
-    deadline = time.monotonic() + wait_s
-    while len(msgs) < max_msgs and time.monotonic() < deadline:
-        try:
-            m = await sub.next_msg(timeout=max(0.01, deadline - time.monotonic()))
-        except nats.errors.TimeoutError:
-            break
-        msgs.append(m)
-        if until_status and m.headers and "Status" in m.headers:
-            break
-    await sub.unsubscribe()
-    return msgs
-
-
-def status_of(m):
-    return (m.headers or {}).get("Status")
 
 
 async def test_consumerInfo_unknown_10014_andUnknownStream_10059(js, uniq):
