@@ -104,7 +104,15 @@ extension NATSConnection {
         lock.locked { lastServerError = text }
     }
 
+    /// An async INFO. With `ldm:true` (the server entered lame-duck mode and will close its
+    /// clients soon) and another server to go to, move now instead of waiting to be dropped.
     func updateInfo(_ newInfo: ServerInfo) {
-        lock.locked { info = newInfo }
+        let leaving: Channel? = lock.locked {
+            info = newInfo
+            guard newInfo.lameDuckMode == true, options.servers.count > 1, options.allowReconnect,
+                  state == .connected else { return nil }
+            return channel
+        }
+        leaving?.close(promise: nil)
     }
 }

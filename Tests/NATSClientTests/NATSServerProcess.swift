@@ -119,6 +119,10 @@ final class NATSServerProcess {
         p.waitUntilExit()
     }
 
+    func signal(_ signal: Int32) {
+        if let p = process, p.isRunning { kill(p.processIdentifier, signal) }
+    }
+
     func resume() {
         if let p = process, p.isRunning { kill(p.processIdentifier, SIGCONT) }
     }

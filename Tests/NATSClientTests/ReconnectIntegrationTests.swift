@@ -50,6 +50,23 @@ final class ReconnectIntegrationTests: IntegrationTestCase {
         XCTAssertEqual(received, 1)
     }
 
+    func test_lameDuckInfo_withSecondServerListed_movesThereBeforeBeingDropped() async throws {
+        let second = try NATSServerProcess()
+        addTeardownBlock { second.stop() }
+        try second.start()
+        let nc = try await connect { $0.servers.append(ServerAddress(host: "127.0.0.1", port: second.port)) }
+        XCTAssertEqual(nc.connectedServer?.port, server.port)
+        server.signal(SIGUSR2)  // nats-server: enter lame-duck mode, INFO {"ldm":true} to clients
+        // nats-server only starts closing clients after its 10 s grace period, so moving
+        // within 5 s shows the client acted on the INFO.
+        let deadline = NIODeadline.now() + .seconds(5)
+        while nc.connectedServer?.port != second.port, NIODeadline.now() < deadline {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        XCTAssertEqual(nc.connectedServer?.port, second.port)
+        try await nc.flush()
+    }
+
     func test_reconnect_publishesBufferedWhileDisconnected_followReplayedSubscriptions() async throws {
         // Same connection publishes and subscribes (echo on): after reconnect the SUB must be
         // written before the buffered PUB, or the message would reach nobody.
