@@ -1,0 +1,107 @@
+import Foundation
+
+/// The INFO a node sends on a route (a subset of nats-server's route INFO). The same shape is
+/// gossiped: an INFO whose `server_id` is not the route's peer announces a third server.
+public struct RouteInfo: Codable, Equatable {
+    public var serverID: String
+    public var serverName: String
+    public var version: String
+    public var cluster: String
+    /// The route URL others should dial to reach this server (`nats-route://host:port/`).
+    public var routeURL: String
+    /// Client URLs (`host:port`) of this server, for clients' `connect_urls`.
+    public var connectURLs: [String]
+    public var jetstream: Bool
+    /// False on a gossip INFO a receiver must not act on (reserved, as nats' `no_gossip`).
+    public var gossip: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case serverID = "server_id", serverName = "server_name", version, cluster
+        case routeURL = "ip", connectURLs = "connect_urls", jetstream, gossip
+    }
+
+    public init(serverID: String, serverName: String, version: String, cluster: String, routeURL: String,
+                connectURLs: [String], jetstream: Bool, gossip: Bool = true) {
+        self.serverID = serverID
+        self.serverName = serverName
+        self.version = version
+        self.cluster = cluster
+        self.routeURL = routeURL
+        self.connectURLs = connectURLs
+        self.jetstream = jetstream
+        self.gossip = gossip
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        serverID = try c.decode(String.self, forKey: .serverID)
+        serverName = try c.decodeIfPresent(String.self, forKey: .serverName) ?? serverID
+        version = try c.decodeIfPresent(String.self, forKey: .version) ?? ""
+        cluster = try c.decodeIfPresent(String.self, forKey: .cluster) ?? ""
+        routeURL = try c.decodeIfPresent(String.self, forKey: .routeURL) ?? ""
+        connectURLs = try c.decodeIfPresent([String].self, forKey: .connectURLs) ?? []
+        jetstream = try c.decodeIfPresent(Bool.self, forKey: .jetstream) ?? false
+        gossip = try c.decodeIfPresent(Bool.self, forKey: .gossip) ?? true
+    }
+
+    func line() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        let json = (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return "INFO \(json)\r\n"
+    }
+}
+
+/// The CONNECT a soliciting node sends first (nats-server: name = server id, no `lang`, which
+/// is how a client on the route port is told apart).
+struct RouteConnect: Codable {
+    var name: String
+    var cluster: String
+    var verbose = false
+    var pedantic = false
+    var headers = true
+    var lang: String?
+
+    func line() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        let json = (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return "CONNECT \(json)\r\n"
+    }
+}
+
+/// A route or cluster listen URL: `nats-route://host:port`, `nats://user:pass@host:port`,
+/// or `host:port`. The scheme and credentials are accepted and ignored (no route auth yet).
+public struct RouteURL: Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `text`; nil when there is no host:port with a port in -1...65535.
+    public init?(_ text: String) {
+        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        if let r = rest.range(of: "://") { rest = rest[r.upperBound...] }
+        if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        let host: Substring, portText: Substring
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            guard after.hasPrefix(":") else { return nil }
+            portText = after.dropFirst()
+        } else {
+            guard let colon = rest.lastIndex(of: ":") else { return nil }
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (-1...65535).contains(port) else { return nil }
+        self.host = String(host)
+        self.port = port
+    }
+
+    public var description: String { "nats-route://\(host.contains(":") ? "[\(host)]" : host):\(port)/" }
+}
