@@ -65,6 +65,7 @@ final class ReconnectIntegrationTests: IntegrationTestCase {
         }
         XCTAssertEqual(nc.connectedServer?.port, second.port)
         try await nc.flush()
+        server.kill9()  // a lame-duck server sits out SIGTERM; do not spend the teardown on it
     }
 
     func test_reconnect_publishesBufferedWhileDisconnected_followReplayedSubscriptions() async throws {
