@@ -4,7 +4,7 @@ import Foundation
 import Logging
 
 /// SIGTERM/SIGINT: graceful stop. SIGHUP: re-read the config file and apply what can change
-/// at runtime. The handlers run on a dispatch queue, never in signal context.
+/// at runtime. SIGUSR2: lame duck mode. The handlers run on a dispatch queue, never in signal context.
 final class SignalHandlers {
     private let server: NATSServer
     private let logger: Logger
@@ -28,6 +28,7 @@ final class SignalHandlers {
             }
         }
         on(SIGHUP) { [weak self] in self?.reload() }
+        on(SIGUSR2) { [server] in server.enterLameDuckMode() }
     }
 
     private func on(_ sig: Int32, _ body: @escaping () -> Void) {

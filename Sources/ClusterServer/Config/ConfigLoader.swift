@@ -64,7 +64,12 @@ public enum ConfigLoader {
             case "debug": o.debug = try bool(value, key)
             case "trace": o.trace = try bool(value, key)
             case "logfile", "log_file": o.logFile = try string(value, key)
-            case "lame_duck_duration": o.lameDuckDurationSeconds = try duration(value, key)
+            case "lame_duck_duration":
+                o.lameDuckDurationSeconds = try duration(value, key)
+                // nats-server's floor: shorter spreads make every client reconnect at once.
+                guard o.lameDuckDurationSeconds >= 30 else {
+                    throw LoadError(description: "invalid lame_duck_duration of \(o.lameDuckDurationSeconds)s, minimum is 30 seconds")
+                }
             case "lame_duck_grace_period": o.lameDuckGracePeriodSeconds = try duration(value, key)
             case "authorization": try mapAuthorization(value, into: &o)
             case "jetstream": try mapJetStream(value, into: &o, warnings: &warnings)

@@ -18,6 +18,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
     /// Read once: `server.options` is a struct full of strings, too costly to copy per op.
     private let authRequired: Bool
     private let flushBatch = FlushBatch()
+    private var sentConnectInfo = false
 
     init(server: NATSServer) {
         self.server = server
@@ -139,6 +140,11 @@ final class ClientChannelHandler: ChannelInboundHandler {
             ok()
         case .ping:
             conn.send("PONG\r\n")
+            // nats-server follows the first PONG to a protocol-1 client with a second INFO.
+            if !sentConnectInfo && conn.connectReceived && conn.options.proto >= 1 {
+                sentConnectInfo = true
+                conn.send(server.infoLine(for: conn, connectInfo: true))
+            }
         case .pong:
             conn.pingsOutstanding = 0
         case .info, .clientOK:

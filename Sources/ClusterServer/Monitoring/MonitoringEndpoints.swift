@@ -67,6 +67,9 @@ final class MonitoringEndpoints: @unchecked Sendable {
             "subscriptions": server.sublist.count,
             "config_load_time": Self.rfc3339(server.configLoadTime),
         ]
+        // Tools read these unconditionally; nats-server always sends them.
+        v["tls_timeout"] = 2.0
+        v["cluster"] = [String: Any]()
         if let name = o.clusterName {
             v["cluster"] = ["name": name, "addr": o.clusterHost ?? "", "cluster_port": o.clusterPort ?? 0,
                             "urls": o.routes]
@@ -116,15 +119,20 @@ final class MonitoringEndpoints: @unchecked Sendable {
         s["cache_hit_rate"] = st.cacheHitRate
         s["max_fanout"] = st.maxFanout
         s["avg_fanout"] = st.averageFanout
-        if query["subs"] == "1" || query["subs"] == "true" {
-            var subs = server.sublist.all()
-            if let test = query["test"] { subs = subs.filter { Subject.matches(pattern: $0.subject, subject: test) } }
-            s["subscriptions_list"] = subs.map { sub -> [String: Any] in
+        let offset = max(0, Int(query["offset"] ?? "") ?? 0)
+        let limit = max(1, Int(query["limit"] ?? "") ?? 1024)
+        var subs = server.sublist.all()
+        if let test = query["test"] { subs = subs.filter { Subject.matches(pattern: $0.subject, subject: test) } }
+        s["total"] = subs.count
+        s["offset"] = offset
+        s["limit"] = limit
+        if query["subs"] == "1" || query["subs"] == "true" || query["subs"] == "detail" {
+            let page = subs.sorted { ($0.ownerID, $0.sid) < ($1.ownerID, $1.sid) }.dropFirst(offset).prefix(limit)
+            s["subscriptions_list"] = page.map { sub -> [String: Any] in
                 var d: [String: Any] = ["subject": sub.subject, "sid": sub.sid, "cid": sub.ownerID]
                 if let q = sub.queue { d["qgroup"] = q }
                 return d
             }
-            s["total"] = subs.count
         }
         return s
     }

@@ -24,6 +24,7 @@ public final class NATSServer: @unchecked Sendable {
     private var serverChannel: Channel?
     private var monitor: MonitoringServer?
     private var shuttingDown = false
+    private var inLameDuckMode = false
     private let nextClientID = ManagedAtomic<UInt64>(0)
     let internalPublishCounter = ManagedAtomic<UInt64>(0)
     /// Extra monitoring endpoints registered by subsystems (e.g. `/jsz` by JetStream):
@@ -127,6 +128,42 @@ public final class NATSServer: @unchecked Sendable {
         closedPromise.succeed(())
     }
 
+    /// Lame duck (SIGUSR2), as nats-server: stop accepting clients, tell protocol-1 clients
+    /// (`INFO` with `ldm:true`) so they reconnect elsewhere, wait the grace period, close the
+    /// clients spread over the lame-duck duration (at most a second apart), then shut down.
+    public func enterLameDuckMode() {
+        let listener: Channel?? = lock.withLock {
+            if shuttingDown || inLameDuckMode { return nil }
+            inLameDuckMode = true
+            let ch = serverChannel
+            serverChannel = nil
+            return .some(ch)
+        }
+        guard let maybeListener = listener else { return }
+        logger.info("Entering lame duck mode, stop accepting new clients")
+        try? maybeListener?.close().wait()
+        for conn in connections() {
+            conn.eventLoop.execute {
+                guard conn.connectReceived, conn.options.proto >= 1 else { return }
+                conn.send(self.infoLine(for: conn, lameDuck: true))
+            }
+        }
+        let o = options
+        DispatchQueue.global().asyncAfter(deadline: .now() + o.lameDuckGracePeriodSeconds) {
+            let conns = self.connections()
+            let spread = max(0, o.lameDuckDurationSeconds - o.lameDuckGracePeriodSeconds)
+            let gap = conns.isEmpty ? 0 : min(1.0, spread / Double(conns.count))
+            for conn in conns {
+                conn.eventLoop.execute {
+                    conn.flushOutbound()
+                    conn.channel.close(promise: nil)
+                }
+                if gap > 0 { Thread.sleep(forTimeInterval: gap) }
+            }
+            self.shutdown()
+        }
+    }
+
     /// Blocks until `shutdown()` has finished, then releases the event loops.
     public func waitUntilShutdown() {
         try? closedPromise.futureResult.wait()
@@ -191,13 +228,20 @@ public final class NATSServer: @unchecked Sendable {
 
     // MARK: - protocol services
 
-    func infoLine(for conn: ClientConnection) -> String {
+    /// The INFO line for `conn`. `connectInfo` is the second INFO nats-server sends a
+    /// protocol-1 client after its first PONG; `lameDuck` adds `ldm:true`.
+    func infoLine(for conn: ClientConnection, connectInfo: Bool = false, lameDuck: Bool = false) -> String {
         var info = ServerInfo(serverID: serverID, serverName: serverName, version: ServerVersion.nats,
                               host: options.host, port: clientPort, maxPayload: options.maxPayload)
         info.authRequired = options.authRequired ? true : nil
         info.jetstream = options.jetStream ? true : nil
         info.clientID = conn.id
         info.clientIP = conn.remoteHost
+        if connectInfo {
+            info.connectInfo = true
+            info.remoteAccount = "$G"
+        }
+        if lameDuck { info.lameDuckMode = true }
         info.cluster = options.clusterName
         return info.line()
     }

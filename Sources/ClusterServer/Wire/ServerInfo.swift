@@ -21,6 +21,8 @@ public struct ServerInfo: Encodable {
     public var cluster: String?
     public var connectURLs: [String]?
     public var lameDuckMode: Bool?
+    public var connectInfo: Bool?
+    public var remoteAccount: String?
     public var apiLevel: Int?
 
     enum CodingKeys: String, CodingKey {
@@ -28,6 +30,7 @@ public struct ServerInfo: Encodable {
         case headers, maxPayload = "max_payload", authRequired = "auth_required"
         case tlsRequired = "tls_required", jetstream, clientID = "client_id", clientIP = "client_ip"
         case nonce, cluster, connectURLs = "connect_urls", lameDuckMode = "ldm", apiLevel = "api_lvl"
+        case connectInfo = "connect_info", remoteAccount = "remote_account"
     }
 
     /// `INFO {...}\r\n`.
