@@ -216,7 +216,7 @@ final class JetStreamConsumerTests: XCTestCase {
     func test_workQueue_removesOnAck_andRefusesOverlappingConsumers() {
         _ = h.createStream("{\"name\":\"W\",\"subjects\":[\"w.>\"],\"retention\":\"workqueue\"}")
         XCTAssertNil(h.api("CONSUMER.DURABLE.CREATE.W.a", "{\"stream_name\":\"W\",\"config\":{\"durable_name\":\"a\",\"ack_policy\":\"explicit\",\"filter_subject\":\"w.a\"}}")["error"])
-        XCTAssertEqual(errCode(h.api("CONSUMER.DURABLE.CREATE.W.b", "{\"stream_name\":\"W\",\"config\":{\"durable_name\":\"b\",\"ack_policy\":\"explicit\",\"filter_subject\":\"w.*\"}}")), 10100)
+        XCTAssertEqual(errCode(h.api("CONSUMER.DURABLE.CREATE.W.b", "{\"stream_name\":\"W\",\"config\":{\"durable_name\":\"b\",\"ack_policy\":\"explicit\",\"filter_subject\":\"w.*\"}}")), 10099)
         XCTAssertEqual(errCode(h.api("CONSUMER.DURABLE.CREATE.W.c", "{\"stream_name\":\"W\",\"config\":{\"durable_name\":\"c\",\"ack_policy\":\"none\",\"filter_subject\":\"w.c\"}}")), 10101)
         _ = h.publish("w.a", "job")
         h.ack(h.pull("W", "a", "1", expect: 1)[0], sync: true)

@@ -54,11 +54,12 @@ final class JetStreamStoreTests: XCTestCase {
         XCTAssertEqual(s.state.firstSeq, 3)
     }
 
-    func test_fileStore_reopen_replaysMessagesDeletesAndPurges() throws {
+    func test_streamLogStore_reopen_replaysMessagesDeletesAndPurges() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cfg = StreamConfig(name: "S")
         do {
-            let s = try FileStore(directory: dir)
+            let s = try StreamLogStore(directory: dir, config: cfg)
             _ = try s.append(subject: "x", headers: Array("NATS/1.0\r\nA: b\r\n\r\n".utf8), payload: Array("one".utf8), time: 10)
             _ = try s.append(subject: "y", headers: nil, payload: Array("two".utf8), time: 20)
             _ = try s.append(subject: "x", headers: nil, payload: Array("three".utf8), time: 30)
@@ -66,57 +67,46 @@ final class JetStreamStoreTests: XCTestCase {
             try s.sync()
             s.close()
         }
-        let s = try FileStore(directory: dir)
+        let s = try StreamLogStore(directory: dir, config: cfg)
         XCTAssertEqual(s.state.messages, 2)
         XCTAssertEqual(s.state.lastSeq, 3)
         XCTAssertNil(s.load(2))
         XCTAssertEqual(s.load(1)?.headers.map { String(decoding: $0, as: UTF8.self) }, "NATS/1.0\r\nA: b\r\n\r\n")
-        XCTAssertEqual(s.load(3).map { String(decoding: $0.payload, as: UTF8.self) }, "three")
+        XCTAssertNil(s.load(3)?.headers, "no header block stays nil")
+        XCTAssertEqual(s.last(matching: "*")?.seq, 3)
+        XCTAssertEqual(s.count(from: 1, filters: ["x"]), 2)
         _ = try s.purge(subject: nil, upTo: nil, keep: nil)
         try s.sync()
         s.close()
-        let again = try FileStore(directory: dir)
+        let again = try StreamLogStore(directory: dir, config: cfg)
         XCTAssertEqual(again.state.messages, 0)
         XCTAssertEqual(again.state.firstSeq, 4, "an emptied store keeps counting")
         XCTAssertEqual(try again.append(subject: "z", headers: nil, payload: [], time: 40), 4)
     }
 
-    func test_fileStore_tornTail_isCutAndLaterAppendsSurvive() throws {
+    func test_streamLogStore_limits_discardOldTrims_discardNewRefuses() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        do {
-            let s = try FileStore(directory: dir)
-            _ = try s.append(subject: "a", headers: nil, payload: Array("keep".utf8), time: 1)
-            _ = try s.append(subject: "a", headers: nil, payload: Array("torn".utf8), time: 2)
-            try s.sync()
-            s.close()
-        }
-        // Simulate a crash mid-write: chop the last record in half.
-        let path = dir + "/msgs.log"
-        var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
-        bytes.removeLast(10)
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        do {
-            let s = try FileStore(directory: dir)
-            XCTAssertEqual(s.state.messages, 1)
-            XCTAssertEqual(try s.append(subject: "a", headers: nil, payload: Array("new".utf8), time: 3), 2)
-            try s.sync()
-            s.close()
-        }
-        let s = try FileStore(directory: dir)
+        var cfg = StreamConfig(name: "S")
+        cfg.maxMsgsPerSubject = 2
+        let s = try StreamLogStore(directory: dir, config: cfg)
+        for i in 0..<4 { _ = try s.append(subject: "k", headers: nil, payload: [UInt8(i)], time: Int64(i)) }
         XCTAssertEqual(s.state.messages, 2)
-        XCTAssertEqual(s.load(2).map { String(decoding: $0.payload, as: UTF8.self) }, "new")
+        XCTAssertEqual(s.state.firstSeq, 3)
+        cfg.maxMsgs = 2
+        cfg.discard = .new
+        try s.setLimits(cfg)
+        XCTAssertThrowsError(try s.append(subject: "other", headers: nil, payload: [], time: 9)) {
+            XCTAssertEqual($0 as? StoreError, .maxMessages)
+        }
     }
 
-    func test_fileStore_unsyncedAppends_areNotOnDiskBeforeSync() throws {
+    func test_streamLogStore_skipToFirstSeq_onEmptyStore() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let s = try FileStore(directory: dir)
-        _ = try s.append(subject: "a", headers: nil, payload: [1], time: 1)
-        let reader = try FileStore(directory: dir)
-        XCTAssertEqual(reader.state.messages, 0, "nothing reaches the file before sync (group commit)")
-        try s.sync()
-        XCTAssertEqual(try FileStore(directory: dir).state.messages, 1)
+        let s = try StreamLogStore(directory: dir, config: StreamConfig(name: "S"))
+        try s.skip(toNext: 100)
+        XCTAssertEqual(try s.append(subject: "a", headers: nil, payload: [], time: 1), 100)
     }
 
     func test_jsonObject_wrongType_givesGoStyleError() {

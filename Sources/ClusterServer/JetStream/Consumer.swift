@@ -80,7 +80,7 @@ final class Consumer {
     // MARK: - selection
 
     /// The next message to send: a due redelivery first, else the next new matching message.
-    func nextMessage() -> (StoredMessage, isRedelivery: Bool)? {
+    func nextMessage() -> (StreamMessage, isRedelivery: Bool)? {
         while let s = redeliverQueue.first {
             redeliverQueue.removeFirst()
             guard pending[s] != nil else { continue }
@@ -98,7 +98,7 @@ final class Consumer {
     /// last_per_subject: only the newest message of each subject that existed at creation,
     /// then everything new.
     var lastPerSubjectBoundary: UInt64?
-    private func nextLastPerSubject() -> StoredMessage? {
+    private func nextLastPerSubject() -> StreamMessage? {
         let store = stream.store
         if lastPerSubjectBoundary == nil { lastPerSubjectBoundary = store.state.lastSeq }
         var s = cursor
@@ -140,7 +140,7 @@ final class Consumer {
     // MARK: - delivery bookkeeping
 
     /// Records a delivery of `m` and returns its ack reply subject.
-    func recordDelivery(_ m: StoredMessage, isRedelivery: Bool, now: Int64) -> String {
+    func recordDelivery(_ m: StreamMessage, isRedelivery: Bool, now: Int64) -> String {
         deliveredConsumerSeq += 1
         let cseq = deliveredConsumerSeq
         let count = (deliveries[m.seq] ?? 0) + 1

@@ -104,11 +104,11 @@ extension JetStreamService {
     }
 
     private func checkWorkQueue(_ s: Stream, _ cfg: ConsumerConfig) throws {
+        if cfg.deliverPolicy != .all { throw JSAPIError.workQueueDeliverAll }
         for other in s.consumers.values {
             let a = other.filters, b = cfg.filters
-            if a.isEmpty || b.isEmpty {
-                throw a.isEmpty && b.isEmpty ? JSAPIError.pushOnWorkQueueNotUnique : JSAPIError.workQueueOverlap
-            }
+            // An unfiltered consumer overlaps everything (nats-server answers 10099 then too).
+            if a.isEmpty || b.isEmpty { throw JSAPIError.workQueueOverlap }
             for x in a { for y in b where Subject.overlaps(x, y) { throw JSAPIError.workQueueOverlap } }
         }
     }

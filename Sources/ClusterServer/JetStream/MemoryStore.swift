@@ -1,6 +1,6 @@
 /// The in-memory message store (`storage: memory`), also the index the file store keeps in RAM.
 public final class MemoryStore: MessageStore {
-    private var messages: [UInt64: StoredMessage] = [:]
+    private var messages: [UInt64: StreamMessage] = [:]
     /// Live sequences per subject, ascending.
     private var bySubject: [String: [UInt64]] = [:]
     private var st = StoreState()
@@ -29,12 +29,12 @@ public final class MemoryStore: MessageStore {
 
     public func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64) throws -> UInt64 {
         let seq = st.lastSeq + 1
-        insert(StoredMessage(seq: seq, subject: subject, headers: headers, payload: payload, time: time))
+        insert(StreamMessage(seq: seq, subject: subject, headers: headers, payload: payload, time: time))
         return seq
     }
 
     /// Puts a message at its own sequence (append or replay of a log).
-    func insert(_ m: StoredMessage) {
+    func insert(_ m: StreamMessage) {
         precondition(m.seq > st.lastSeq || st.messages == 0 && m.seq >= st.lastSeq, "sequences only grow")
         messages[m.seq] = m
         bySubject[m.subject, default: []].append(m.seq)
@@ -45,9 +45,9 @@ public final class MemoryStore: MessageStore {
         st.lastTime = m.time
     }
 
-    public func load(_ seq: UInt64) -> StoredMessage? { messages[seq] }
+    public func load(_ seq: UInt64) -> StreamMessage? { messages[seq] }
 
-    public func next(from seq: UInt64, filters: [String]) -> StoredMessage? {
+    public func next(from seq: UInt64, filters: [String]) -> StreamMessage? {
         guard st.messages > 0 else { return nil }
         let start = max(seq, st.firstSeq)
         guard start <= st.lastSeq else { return nil }
@@ -67,7 +67,7 @@ public final class MemoryStore: MessageStore {
         return nil
     }
 
-    public func last(matching filter: String) -> StoredMessage? {
+    public func last(matching filter: String) -> StreamMessage? {
         if !Subject.hasWildcard(filter) {
             return bySubject[filter]?.last.flatMap { messages[$0] }
         }
@@ -206,7 +206,7 @@ public final class MemoryStore: MessageStore {
     }
 
     /// Every live message in sequence order (file-store compaction).
-    func allMessages() -> [StoredMessage] {
+    func allMessages() -> [StreamMessage] {
         messages.keys.sorted().compactMap { messages[$0] }
     }
 

@@ -1,5 +1,5 @@
 /// One stored stream message.
-public struct StoredMessage: Sendable {
+public struct StreamMessage: Sendable {
     public let seq: UInt64
     public let subject: String
     /// The NATS header block as published, or nil.
@@ -41,11 +41,11 @@ public protocol MessageStore: AnyObject {
     var state: StoreState { get }
     /// Appends at `lastSeq + 1` and returns that sequence.
     func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64) throws -> UInt64
-    func load(_ seq: UInt64) -> StoredMessage?
+    func load(_ seq: UInt64) -> StreamMessage?
     /// First message with sequence ≥ `seq` whose subject matches one of `filters` (none = all).
-    func next(from seq: UInt64, filters: [String]) -> StoredMessage?
+    func next(from seq: UInt64, filters: [String]) -> StreamMessage?
     /// Last message whose subject matches `filter` (a literal or wildcard subject).
-    func last(matching filter: String) -> StoredMessage?
+    func last(matching filter: String) -> StreamMessage?
     /// Last sequence stored for a literal subject.
     func lastSequence(forSubject subject: String) -> UInt64?
     /// The first sequence whose time is ≥ `time` (lastSeq + 1 when none).
@@ -70,8 +70,15 @@ public protocol MessageStore: AnyObject {
     func destroy()
     /// Accounting size of one message (nats-server's formulas, so `bytes` agree).
     func size(subject: String, headers: [UInt8]?, payload: [UInt8]) -> UInt64
+    var enforcesLimits: Bool { get }
+    func setLimits(_ config: StreamConfig) throws
 }
 
 extension MessageStore {
-    func size(of m: StoredMessage) -> UInt64 { size(subject: m.subject, headers: m.headers, payload: m.payload) }
+    /// True when the store trims max_msgs / max_bytes / max_msgs_per_subject itself on append.
+    public var enforcesLimits: Bool { false }
+    /// Hands the stream's limits to a store that enforces them (no-op otherwise).
+    public func setLimits(_ config: StreamConfig) throws {}
+
+    func size(of m: StreamMessage) -> UInt64 { size(subject: m.subject, headers: m.headers, payload: m.payload) }
 }

@@ -146,7 +146,9 @@ extension Consumer {
             }
             if !server.hasInterest(r.reply) { continue }
             if r.heartbeatNanos > 0 && now - r.lastHeartbeat >= r.heartbeatNanos {
-                server.sendStatus("100 Idle Heartbeat", to: r.reply)
+                server.sendStatus("100 Idle Heartbeat", to: r.reply, fields: [
+                    ("Nats-Last-Consumer", "\(deliveredConsumerSeq)"), ("Nats-Last-Stream", "\(deliveredStreamSeq)"),
+                ])
                 r.lastHeartbeat = now
             }
             kept.append(r)
@@ -160,12 +162,12 @@ extension Consumer {
         waiting.removeAll()
     }
 
-    func messageSize(_ m: StoredMessage) -> Int {
+    func messageSize(_ m: StreamMessage) -> Int {
         m.subject.utf8.count + (m.headers?.count ?? 0) + (config.headersOnly ? 0 : m.payload.count)
     }
 
     /// Sends one stored message to `target` with its stored subject and the ack reply.
-    func send(_ m: StoredMessage, to target: String, ackReply: String) {
+    func send(_ m: StreamMessage, to target: String, ackReply: String) {
         var headers = m.headers
         var payload = m.payload
         if config.headersOnly {

@@ -9,7 +9,7 @@ extension JetStreamService {
     func makeStore(for config: StreamConfig) throws -> MessageStore {
         if config.storage == .memory { return MemoryStore() }
         guard let dir = streamDirectory(config.name) else { return MemoryStore(fileAccounting: true) }
-        return try FileStore(directory: dir)
+        return try StreamLogStore(directory: dir + "/msgs", config: config)
     }
 
     func persistMeta(_ s: Stream) throws {
@@ -51,7 +51,7 @@ extension JetStreamService {
                 var cfg = try StreamConfig.decode(cfgObj)
                 try cfg.normalize()
                 let created = try o.int64("created") ?? JSTime.nowNanos()
-                let store = try FileStore(directory: dir)
+                let store = try makeStore(for: cfg)
                 let s = Stream(service: self, config: cfg, store: store, created: created, directory: dir)
                 s.rebuildDedup(now: JSTime.nowNanos())
                 streams[name] = s

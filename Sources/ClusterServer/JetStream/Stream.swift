@@ -33,7 +33,9 @@ final class Stream {
 
     func updateConfig(_ new: StreamConfig) {
         config = new
+        try? store.setLimits(new)
         enforceLimits(now: JSTime.nowNanos())
+        consumersPurged()
     }
 
     // MARK: - publish
@@ -131,9 +133,13 @@ final class Stream {
             dedupOrder.append((msgID, now))
         }
         lastMsgID = msgID
+        if store.state.messages != st.messages + 1 || rollup != nil {
+            // Limits (or a rollup) removed older messages: consumers re-check what they hold.
+            consumersPurged()
+        }
         if let ttlNanos, ttlNanos > 0 { scheduleExpiry(seq: seq, at: now + ttlNanos) }
         enforceLimits(now: now)
-        if config.retention != .limits && !hasInterest(in: subject) {
+        if config.retention == .interest && !hasInterest(in: subject) {
             // Interest-based streams keep nothing nobody is interested in.
             _ = try? store.remove(seq)
         }
@@ -152,6 +158,11 @@ final class Stream {
     /// Applies max_msgs / max_bytes / max_msgs_per_subject / max_age by discarding the oldest.
     func enforceLimits(now: Int64) {
         var removed = false
+        if store.enforcesLimits {
+            if config.maxAgeNanos > 0 { removed = expireAged(now: now) }
+            if removed { dirty = true }
+            return
+        }
         if config.maxMsgsPerSubject > 0, let m = store.load(store.state.lastSeq) {
             while let c = store.subjectCounts(matching: m.subject)[m.subject], c > UInt64(config.maxMsgsPerSubject),
                   let first = store.firstSequence(forSubject: m.subject) {

@@ -246,7 +246,7 @@ extension JetStreamService {
         let next = try o.string("next_by_subj")
         let forms = [seq != nil && next == nil, last != nil, next != nil].filter { $0 }.count
         guard forms == 1 else { throw JSAPIError.badRequest("bad request") }
-        let m: StoredMessage?
+        let m: StreamMessage?
         if let last { m = s.store.last(matching: last) } else if let next {
             m = s.store.next(from: max(seq ?? 0, 1), filters: [next])
         } else { m = s.store.load(seq!) }
@@ -282,7 +282,7 @@ extension JetStreamService {
         guard let reply else { return }
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard tokens.count >= 5, let s = streams[tokens[4]] else { return }
-        let m: StoredMessage?
+        let m: StreamMessage?
         if tokens.count > 5 {
             guard body.allSatisfy({ $0 == 32 || $0 == 10 || $0 == 13 || $0 == 9 }) else {
                 server.sendStatus("408 Bad Request", to: reply)

@@ -1,0 +1,193 @@
+import StreamLog
+
+/// `storage: file` streams on the project's StreamLog (segmented, LZ4, CRC-checked, group
+/// commit). Appends are written at once and made durable by `sync()`, which waits for the
+/// log's fsync of everything appended so far; the JetStream service only sends a positive
+/// PubAck after that. Count limits (max_msgs, max_bytes, max_msgs_per_subject, discard) are
+/// enforced inside the log on append.
+final class StreamLogStore: MessageStore {
+    private let log: StreamLog
+    private var lastTicket: UInt64 = 0
+    private var durableTicket: UInt64 = 0
+    let directory: String
+
+    init(directory: String, config: StreamConfig) throws {
+        self.directory = directory
+        do {
+            log = try StreamLog.open(directory: directory, config: StreamLogConfig(fsync: .always, compression: true,
+                                                                                     limits: StreamLogStore.limits(config)))
+        } catch {
+            throw StoreError.io("\(error)")
+        }
+    }
+
+    static func limits(_ c: StreamConfig) -> RetentionLimits {
+        RetentionLimits(maxMessages: c.maxMsgs > 0 ? UInt64(c.maxMsgs) : nil,
+                        maxBytes: c.maxBytes > 0 ? UInt64(c.maxBytes) : nil,
+                        maxAgeNanos: nil, // age is applied by the stream's tick (consumers are told)
+                        maxMessagesPerSubject: c.maxMsgsPerSubject > 0 ? UInt64(c.maxMsgsPerSubject) : nil,
+                        maxMessageSize: c.maxMsgSize > 0 ? UInt64(c.maxMsgSize) : nil,
+                        discard: c.discard == .new ? .new : .old,
+                        discardNewPerSubject: c.discardNewPerSubject)
+    }
+
+    var enforcesLimits: Bool { true }
+
+    func setLimits(_ config: StreamConfig) throws {
+        do { try log.updateLimits(StreamLogStore.limits(config)) } catch { throw map(error) }
+    }
+
+    var state: StoreState {
+        guard let s = try? log.state() else { return StoreState() }
+        var out = StoreState()
+        out.messages = s.messages
+        out.bytes = s.bytes
+        out.firstSeq = s.messages == 0 ? s.lastSequence + 1 : s.firstSequence
+        out.firstTime = s.firstTimestamp
+        out.lastSeq = s.lastSequence
+        out.lastTime = s.lastTimestamp
+        out.numSubjects = s.subjectCount
+        return out
+    }
+
+    func size(subject: String, headers: [UInt8]?, payload: [UInt8]) -> UInt64 {
+        NewMessage(subject: subject, payload: payload, headers: headers ?? [], timestamp: 0).accountedSize
+    }
+
+    func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64) throws -> UInt64 {
+        do {
+            let r = try log.append([NewMessage(subject: subject, payload: payload, headers: headers ?? [], timestamp: time)])
+            lastTicket = max(lastTicket, r.ticket)
+            return r.lastSequence
+        } catch {
+            throw map(error)
+        }
+    }
+
+    private func map(_ error: Error) -> StoreError {
+        switch error as? StreamLogError {
+        case .maxMessagesExceeded?: return .maxMessages
+        case .maxBytesExceeded?: return .maxBytes
+        case .maxMessagesPerSubjectExceeded?: return .maxMessagesPerSubject
+        case .messageTooLarge?: return .messageTooLarge
+        default: return .io("\(error)")
+        }
+    }
+
+    private func convert(_ m: StoredMessage?) -> StreamMessage? {
+        guard let m else { return nil }
+        return StreamMessage(seq: m.sequence.rawValue, subject: m.subject, headers: m.headers.isEmpty ? nil : m.headers,
+                             payload: m.payload, time: m.timestamp)
+    }
+
+    func load(_ seq: UInt64) -> StreamMessage? { convert(try? log.message(StreamSequence(seq))) }
+
+    func next(from seq: UInt64, filters: [String]) -> StreamMessage? {
+        let all = filters.isEmpty || filters.contains(">")
+        let filter: ((String) -> Bool)? = all ? nil : { s in filters.contains { Subject.matches(pattern: $0, subject: s) } }
+        return convert((try? log.messages(from: StreamSequence(max(seq, 1)), maxMessages: 1, filter: filter))?.first)
+    }
+
+    func last(matching filter: String) -> StreamMessage? {
+        if !Subject.hasWildcard(filter) { return convert(try? log.lastMessage(subject: filter)) }
+        let subjects = subjectCounts(matching: filter).keys
+        var best: StreamMessage?
+        for s in subjects {
+            if let m = convert(try? log.lastMessage(subject: s)), m.seq > (best?.seq ?? 0) { best = m }
+        }
+        return best
+    }
+
+    func lastSequence(forSubject subject: String) -> UInt64? {
+        (try? log.lastMessage(subject: subject))?.sequence.rawValue
+    }
+
+    func firstSequence(forSubject subject: String) -> UInt64? {
+        next(from: state.firstSeq, filters: [subject])?.seq
+    }
+
+    func firstSequence(atOrAfter time: Int64) -> UInt64 {
+        if let s = try? log.firstSequence(atOrAfter: time) { return s.rawValue }
+        return state.lastSeq + 1
+    }
+
+    func count(from seq: UInt64, filters: [String]) -> UInt64 {
+        guard let s = try? log.state() else { return 0 }
+        if s.messages == 0 || seq > s.lastSequence { return 0 }
+        let start = max(seq, s.firstSequence)
+        let all = filters.isEmpty || filters.contains(">")
+        if all && start == s.firstSequence { return s.messages }
+        if all && s.deletedCount == 0 { return s.lastSequence - start + 1 }
+        if !all && start <= s.firstSequence && filters.allSatisfy({ !Subject.hasWildcard($0) }),
+           let subjects = (try? log.state(perSubject: true))?.subjects {
+            return Set(filters).reduce(0) { $0 + (subjects[$1] ?? 0) }
+        }
+        // Scan in pages; bounded by the log's length.
+        var n: UInt64 = 0
+        var from = start
+        let filter: ((String) -> Bool)? = all ? nil : { subj in filters.contains { Subject.matches(pattern: $0, subject: subj) } }
+        while from <= s.lastSequence {
+            guard let page = try? log.messages(from: StreamSequence(from), maxMessages: 4096, filter: filter), let last = page.last else { break }
+            n += UInt64(page.count)
+            from = last.sequence.rawValue + 1
+        }
+        return n
+    }
+
+    func subjectCounts(matching filter: String) -> [String: UInt64] {
+        let subjects = (try? log.state(perSubject: true))?.subjects ?? [:]
+        if filter.isEmpty || filter == ">" { return subjects }
+        return subjects.filter { Subject.matches(pattern: filter, subject: $0.key) }
+    }
+
+    @discardableResult
+    func remove(_ seq: UInt64) throws -> Bool {
+        do { return try log.delete(StreamSequence(seq)) } catch { throw map(error) }
+    }
+
+    func purge(subject: String?, upTo: UInt64?, keep: UInt64?) throws -> UInt64 {
+        do {
+            guard let subject, Subject.hasWildcard(subject) else {
+                return try log.purge(.init(subject: subject, keep: keep, upToSequence: upTo))
+            }
+            // The log purges one literal subject at a time; a wildcard keeps `keep` overall.
+            var victims: [UInt64] = []
+            var s = state.firstSeq
+            while let m = next(from: s, filters: [subject]) {
+                if let upTo, m.seq >= upTo { break }
+                victims.append(m.seq)
+                s = m.seq + 1
+            }
+            if let keep, keep > 0 { victims = Array(victims.dropLast(Int(min(UInt64(victims.count), keep)))) }
+            var n: UInt64 = 0
+            for v in victims where try log.delete(StreamSequence(v)) { n += 1 }
+            return n
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw map(error)
+        }
+    }
+
+    func skip(toNext seq: UInt64) throws {
+        guard state.messages == 0, seq > state.lastSeq + 1 else { return }
+        do { _ = try log.compact(upTo: StreamSequence(seq)) } catch { throw map(error) }
+    }
+
+    func sync() throws {
+        guard lastTicket > durableTicket else { return }
+        do {
+            try log.waitUntilDurable(lastTicket)
+            durableTicket = lastTicket
+        } catch {
+            throw map(error)
+        }
+    }
+
+    func close() { try? log.close() }
+
+    func destroy() {
+        try? log.close()
+        AtomicFile.removeTree(directory)
+    }
+}
