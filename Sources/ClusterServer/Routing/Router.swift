@@ -35,22 +35,51 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 /// Fan-out of one message to the subscriptions of a match result: every plain subscription,
-/// and one member of each queue group (random start, skipping members that refuse).
+/// and one member of each queue group (weighted random start, skipping members that refuse).
+///
+/// Remote interest (subscriptions owned by a route) is collected per route, so a message
+/// crosses each route at most once however many remote subscriptions match; the route is
+/// told which queue groups it was picked for. A message that came from a route goes to local
+/// subscriptions only, and to queue groups only when the sender named them.
 enum Fanout {
-    /// Returns how many subscriptions accepted the message.
+    /// Returns how many subscriptions accepted the message (a route counts once for its plain
+    /// interest plus once per queue group it was picked for).
     @inline(__always)
     static func deliver(_ message: RoutedMessage, to result: SublistResult, skipOwner: UInt64?,
-                        rng: inout SplitMix64) -> Int {
+                        rng: inout SplitMix64, queueFilter: [String] = []) -> Int {
         var delivered = 0
+        var targets = RouteTargets()
+        let fromRoute = message.fromRoute
         for sub in result.plain {
+            if let route = sub.route {
+                if !fromRoute { targets.addPlain(route) }
+                continue
+            }
+            if fromRoute && !sub.propagates { continue }
             if let skip = skipOwner, sub.ownerID == skip { continue }
             if sub.sink.deliver(message, to: sub) { delivered += 1 }
         }
         for group in result.queues {
+            if fromRoute, let name = group.first?.queue, !queueFilter.contains(name) { continue }
             let n = group.count
-            let start = Int(rng.next() % UInt64(n))
+            var total = 0
+            for sub in group { total += sub.weight }
+            // Weighted pick of the first candidate: a remote entry stands for its node's members.
+            var r = Int(rng.next() % UInt64(max(total, 1)))
+            var start = 0
+            while start < n - 1 && r >= group[start].weight {
+                r -= group[start].weight
+                start += 1
+            }
             for k in 0..<n {
                 let sub = group[(start + k) % n]
+                if let route = sub.route {
+                    if fromRoute || route.isClosed { continue }
+                    targets.addQueue(route, sub.queue!)
+                    delivered += 1
+                    break
+                }
+                if fromRoute && !sub.propagates { continue }
                 if let skip = skipOwner, sub.ownerID == skip { continue }
                 if sub.sink.deliver(message, to: sub) {
                     delivered += 1
@@ -58,6 +87,41 @@ enum Fanout {
                 }
             }
         }
+        if !targets.isEmpty { delivered += targets.send(message) }
         return delivered
+    }
+}
+
+/// The routes one message goes to, each with the queue groups it was picked for. Almost
+/// always zero to a handful of routes: a linear array beats a dictionary.
+struct RouteTargets {
+    private var routes: [(route: RouteConnection, plain: Bool, queues: [String])] = []
+
+    var isEmpty: Bool { routes.isEmpty }
+
+    mutating func addPlain(_ route: RouteConnection) {
+        if let i = routes.firstIndex(where: { $0.route === route }) {
+            routes[i].plain = true
+        } else {
+            routes.append((route, true, []))
+        }
+    }
+
+    mutating func addQueue(_ route: RouteConnection, _ queue: String) {
+        if let i = routes.firstIndex(where: { $0.route === route }) {
+            if !routes[i].queues.contains(queue) { routes[i].queues.append(queue) }
+        } else {
+            routes.append((route, false, [queue]))
+        }
+    }
+
+    /// Forwards once per route; returns the plain deliveries counted (queue picks were counted
+    /// when made).
+    func send(_ message: RoutedMessage) -> Int {
+        var plainAccepted = 0
+        for t in routes where t.route.forward(message, queues: t.queues) && t.plain {
+            plainAccepted += 1
+        }
+        return plainAccepted
     }
 }

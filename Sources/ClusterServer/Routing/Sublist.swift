@@ -1,5 +1,12 @@
 import Atomics
 
+/// Told after every insert/remove of a subscription that `propagates` (the route manager
+/// turns these into RS+/RS- for the other nodes). Called outside the sublist's lock.
+protocol SublistObserver: AnyObject {
+    func sublistDidInsert(_ sub: Subscription)
+    func sublistDidRemove(_ sub: Subscription)
+}
+
 /// The subscription index: a trie over subject tokens with `*` and `>` branches (the shape
 /// of nats-server's sublist), plus a bounded cache of match results.
 ///
@@ -21,6 +28,8 @@ public final class Sublist: @unchecked Sendable {
     }
 
     private let lock = ReadWriteLock()
+    /// Set once before the server starts; nil on a node without routes.
+    weak var observer: SublistObserver?
     private let root = Level()
     private var cache: [String: SublistResult] = [:]
     private let cacheLimit: Int
@@ -104,13 +113,14 @@ public final class Sublist: @unchecked Sendable {
             invalidateCache(for: sub.subject)
             generationCounter.wrappingIncrement(ordering: .releasing)
         }
+        if sub.propagates, let o = observer { o.sublistDidInsert(sub) }
     }
 
     /// Removes `sub`; returns false when it was not present.
     @discardableResult
     public func remove(_ sub: Subscription) -> Bool {
         let tokens = Self.tokens(sub.subject)
-        return lock.withWriteLock {
+        let removed: Bool = lock.withWriteLock {
             var path: [(Level, String)] = []
             var level = root
             var node: Node?
@@ -142,6 +152,8 @@ public final class Sublist: @unchecked Sendable {
             generationCounter.wrappingIncrement(ordering: .releasing)
             return true
         }
+        if removed, sub.propagates, let o = observer { o.sublistDidRemove(sub) }
+        return removed
     }
 
     /// The subscriptions interested in the literal `subject`.

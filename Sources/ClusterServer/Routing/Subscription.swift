@@ -17,15 +17,19 @@ public struct RoutedMessage {
     /// The NATS header block (`NATS/1.0...\r\n\r\n`) or nil.
     public var headers: ByteBuffer?
     public var payload: ByteBuffer
+    /// True when the message arrived over a route: it is delivered to local subscriptions
+    /// only and never forwarded to another route (one hop across the mesh).
+    public var fromRoute: Bool
     /// Set while a client's read batch is being processed: receivers that need a flush join
     /// the batch instead of waking their event loop once per message.
     var flushBatch: FlushBatch?
 
-    public init(subject: String, reply: String?, headers: ByteBuffer?, payload: ByteBuffer) {
+    public init(subject: String, reply: String?, headers: ByteBuffer?, payload: ByteBuffer, fromRoute: Bool = false) {
         self.subject = subject
         self.reply = reply
         self.headers = headers
         self.payload = payload
+        self.fromRoute = fromRoute
     }
 }
 
@@ -39,16 +43,27 @@ public final class Subscription: @unchecked Sendable {
     public let sink: MessageSink
     /// The owning client's id (0 for internal subscriptions); used for echo suppression.
     public let ownerID: UInt64
+    /// Set when this is a remote node's interest, owned by the route connection it came over.
+    let route: RouteConnection?
+    /// Queue members this subscription stands for (remote interest carries the remote count).
+    public let weight: Int
+    /// Whether this interest is announced to the other nodes (and so receives routed
+    /// messages). Client subscriptions do; internal ones stay node-local unless asked.
+    public let propagates: Bool
     /// Auto-unsubscribe limit (0 = none) and deliveries so far. Guarded by the sink.
     var maxMessages: Int = 0
     var delivered: Int = 0
 
-    public init(subject: String, queue: String?, sid: String, sink: MessageSink, ownerID: UInt64) {
+    public init(subject: String, queue: String?, sid: String, sink: MessageSink, ownerID: UInt64,
+                weight: Int = 1, propagates: Bool? = nil) {
         self.subject = subject
         self.queue = queue
         self.sid = sid
         self.sink = sink
         self.ownerID = ownerID
+        self.route = sink as? RouteConnection
+        self.weight = max(1, weight)
+        self.propagates = route == nil && (propagates ?? (ownerID != 0))
     }
 }
 

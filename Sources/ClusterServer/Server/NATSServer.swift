@@ -16,6 +16,8 @@ public final class NATSServer: @unchecked Sendable {
     public let logger: Logger
     public let stats = ServerStats()
     let sublist = Sublist()
+    /// The route mesh; nil unless a cluster port is configured.
+    public private(set) var routeManager: RouteManager?
     let group: MultiThreadedEventLoopGroup
     let startTime = Date()
 
@@ -61,6 +63,11 @@ public final class NATSServer: @unchecked Sendable {
         let threads = options.threads > 0 ? options.threads : System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.closedPromise = group.next().makePromise()
+        if options.clusterPort != nil {
+            let routes = RouteManager(server: self)
+            routeManager = routes
+            sublist.observer = routes
+        }
     }
 
     /// Binds the listeners and starts serving. Logs the lines harnesses wait for.
@@ -102,6 +109,8 @@ public final class NATSServer: @unchecked Sendable {
         }
         clientPort = channel.localAddress?.port ?? options.port
         logger.info("Listening for client connections on \(options.host):\(clientPort)")
+        // Routes after the client listener: the route INFO carries our client URL.
+        try routeManager?.start()
         logger.info("Server is ready")
     }
 
@@ -116,6 +125,7 @@ public final class NATSServer: @unchecked Sendable {
         logger.info("Initiating Shutdown...")
         try? listener?.close().wait()
         for hook in shutdownHooks { hook() }
+        routeManager?.shutdown()
         let closes = conns.map { conn in
             conn.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
                 conn.flushOutbound()
@@ -242,7 +252,8 @@ public final class NATSServer: @unchecked Sendable {
             info.remoteAccount = "$G"
         }
         if lameDuck { info.lameDuckMode = true }
-        info.cluster = options.clusterName
+        info.cluster = routeManager.map { $0.clusterName.isEmpty ? nil : $0.clusterName } ?? options.clusterName
+        if let urls = routeManager?.clientConnectURLs(), !urls.isEmpty { info.connectURLs = urls }
         return info.line()
     }
 
@@ -287,6 +298,17 @@ public final class NATSServer: @unchecked Sendable {
         if result.isEmpty { return 0 }
         let skip: UInt64? = origin.options.echo ? nil : origin.id
         return Fanout.deliver(message, to: result, skipOwner: skip, rng: &origin.rng)
+    }
+
+    /// The mesh changed (a route came or went, a peer's client URLs changed): clients that
+    /// declared `protocol:1` get an async INFO with the new `connect_urls`.
+    func clusterTopologyChanged() {
+        for conn in connections() {
+            conn.eventLoop.execute {
+                guard conn.connectReceived, conn.options.proto >= 1, !conn.isClosed else { return }
+                conn.send(self.infoLine(for: conn))
+            }
+        }
     }
 
     var outMsgsTotal: (msgs: Int, bytes: Int) {

@@ -1,0 +1,189 @@
+import Foundation
+import NIOCore
+
+/// NIO handler of one route connection (accepted or solicited): handshake, route ops,
+/// keepalive. Shared state lives in `RouteConnection` and `RouteManager`.
+final class RouteChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private unowned let manager: RouteManager
+    private let solicitedURL: RouteURL?
+    private let configured: Bool
+    private var route: RouteConnection?
+    private var parser = RouteProtocolParser()
+    private var cumulation: ByteBuffer?
+    private var closing = false
+    private var established = false
+    private var pingTask: RepeatedTask?
+    private var handshakeTimeout: Scheduled<Void>?
+
+    init(manager: RouteManager, solicitedURL: RouteURL?, configured: Bool) {
+        self.manager = manager
+        self.solicitedURL = solicitedURL
+        self.configured = configured
+    }
+
+    private var server: NATSServer { manager.server }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard let conn = manager.register(channel: context.channel, solicitedURL: solicitedURL, configured: configured) else {
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        route = conn
+        if solicitedURL != nil {
+            conn.send(RouteConnect(name: server.serverID, cluster: manager.clusterName).line())
+        }
+        conn.send(manager.infoLine(for: context.channel))
+        handshakeTimeout = context.eventLoop.scheduleTask(in: .seconds(5)) { [weak self] in
+            guard let self, !self.established else { return }
+            self.fail("route handshake timeout")
+        }
+        let interval = TimeAmount.milliseconds(Int64(server.options.pingIntervalSeconds * 1000))
+        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            self?.pingTick()
+        }
+        server.logger.debug("\(conn.logPrefix) - Route connection opened\(solicitedURL.map { " to \($0)" } ?? "")")
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pingTask?.cancel()
+        handshakeTimeout?.cancel()
+        if let conn = route { manager.routeClosed(conn) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing, let conn = route else { return }
+        var buffer = unwrapInboundIn(data)
+        if var pending = cumulation {
+            pending.writeBuffer(&buffer)
+            buffer = pending
+            cumulation = nil
+        }
+        do {
+            while !closing, let op = try parser.next(&buffer) { process(op, conn) }
+        } catch let error as RouteProtocolError {
+            server.logger.notice("\(conn.logPrefix) - Route parser ERROR: \(error)")
+            if case .unknownOperation = error { fail(nil, errText: "Unknown Protocol Operation") } else { fail(nil) }
+            return
+        } catch {
+            fail("\(error)")
+            return
+        }
+        if buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            cumulation = buffer
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        route?.noteActivity()
+        route?.receivedSinceLastPing = true
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { route?.flushOutbound() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        server.logger.debug("\(route?.logPrefix ?? "?") - Route connection error: \(error)")
+        context.close(promise: nil)
+    }
+
+    // MARK: - ops
+
+    private func process(_ op: RouteOp, _ conn: RouteConnection) {
+        switch op {
+        case let .connect(json):
+            // Clients send `lang`; routes do not (nats-server tells them apart the same way).
+            let fields = (try? JSONSerialization.jsonObject(with: Data(json.readableBytesView))) as? [String: Any]
+            if let lang = fields?["lang"] as? String, !lang.isEmpty {
+                server.logger.notice("\(conn.logPrefix) - Detected client connecting to route port")
+                fail(nil, errText: "attempted to connect to route port")
+            }
+        case let .info(json):
+            guard let info = try? JSONDecoder().decode(RouteInfo.self, from: Data(json.readableBytesView)) else {
+                fail("bad route INFO")
+                return
+            }
+            if established {
+                manager.received(info: info, on: conn)
+                return
+            }
+            switch manager.handshake(conn, info) {
+            case .accept:
+                established = true
+                handshakeTimeout?.cancel()
+            case let .reject(reason):
+                closing = true
+                conn.close(reason: nil, error: reason == nil ? nil : "Cluster Name Mismatch")
+            }
+        case .ping:
+            conn.send("PONG\r\n")
+        case .pong:
+            conn.pingsOutstanding = 0
+        case .ok:
+            break
+        case let .err(text):
+            server.logger.error("\(conn.logPrefix) - Route Error '\(text)'")
+        case let .subscribe(account, subject, queue, weight):
+            guard requireEstablished(conn), accept(account, subject, conn) else { return }
+            conn.addRemoteInterest(subject: subject, queue: queue, weight: weight)
+        case let .unsubscribe(account, subject, queue):
+            guard requireEstablished(conn), account == RouteEncoder.globalAccount else { return }
+            conn.removeRemoteInterest(subject: subject, queue: queue)
+        case let .message(m):
+            guard requireEstablished(conn) else { return }
+            conn.inMsgs.wrappingIncrement(ordering: .relaxed)
+            conn.inBytes.wrappingIncrement(by: m.payload.readableBytes + (m.headers?.readableBytes ?? 0), ordering: .relaxed)
+            guard m.account == RouteEncoder.globalAccount else { return }
+            let message = RoutedMessage(subject: m.subject, reply: m.reply, headers: m.headers, payload: m.payload,
+                                        fromRoute: true)
+            let result = conn.matchCache.result(for: m.subject, in: server.sublist)
+            if result.isEmpty { return }
+            _ = Fanout.deliver(message, to: result, skipOwner: nil, rng: &conn.rng, queueFilter: m.queues)
+        case let .extensionFrame(namespace, payload):
+            guard requireEstablished(conn) else { return }
+            manager.dispatchExtension(namespace, payload: payload, from: conn)
+        }
+    }
+
+    private func requireEstablished(_ conn: RouteConnection) -> Bool {
+        if established { return true }
+        server.logger.notice("\(conn.logPrefix) - Route op before INFO handshake")
+        fail(nil)
+        return false
+    }
+
+    /// Interest is kept only for the global account and valid subjects (others are logged).
+    private func accept(_ account: String, _ subject: String, _ conn: RouteConnection) -> Bool {
+        guard account == RouteEncoder.globalAccount else {
+            server.logger.debug("\(conn.logPrefix) - Ignoring interest in account \(account)")
+            return false
+        }
+        guard Subject.isValidSubscription(subject) else {
+            server.logger.debug("\(conn.logPrefix) - Ignoring interest in invalid subject \(subject)")
+            return false
+        }
+        return true
+    }
+
+    private func fail(_ reason: String?, errText: String? = nil) {
+        closing = true
+        route?.close(reason: reason, error: errText)
+    }
+
+    private func pingTick() {
+        guard let conn = route, !closing else { return }
+        if conn.receivedSinceLastPing {
+            conn.receivedSinceLastPing = false
+            conn.pingsOutstanding = 0
+        } else if conn.pingsOutstanding >= server.options.pingMax {
+            fail("Stale Connection")
+            return
+        }
+        conn.pingsOutstanding += 1
+        conn.send("PING\r\n")
+    }
+}

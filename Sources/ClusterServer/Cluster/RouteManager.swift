@@ -1,0 +1,386 @@
+import Atomics
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// The route mesh of one node: the cluster listener, dialers for seed and gossiped routes
+/// (reconnecting with bounded backoff), one established route per peer server, interest
+/// propagation (RS+/RS-), gossip of peers' route URLs, and the client `connect_urls`.
+///
+/// Threading: all shared state sits behind `lock`. Route ops run on each route's event loop;
+/// interest changes arrive on whichever thread changed the `Sublist`. Lock order: this lock,
+/// then a route's lock (appending to its outbound buffer) — never the other way round.
+public final class RouteManager: SublistObserver, @unchecked Sendable {
+    /// Reconnect backoff: doubles from `initialDelay` up to `maxDelay`.
+    static let initialDelay = TimeAmount.milliseconds(100)
+    static let maxDelay = TimeAmount.seconds(2)
+    /// A gossiped (not configured) route is dropped after this many failed dials in a row.
+    static let implicitRetries = 3
+
+    private struct Dialer {
+        let configured: Bool
+        var failures = 0
+        /// A dial or a connection from this dialer is live.
+        var busy = false
+        /// The server this URL led to last time; while a route to it exists, don't dial.
+        var peerID: String?
+        var parked = false
+        var retry: Scheduled<Void>?
+    }
+
+    /// What the handshake decided about a route whose peer INFO arrived.
+    enum Decision: Equatable {
+        case accept
+        case reject(String?)
+    }
+
+    unowned let server: NATSServer
+    private let lock = NIOLock()
+    private var configuredName: String?
+    private var adoptedName: String?
+    private var listener: Channel?
+    private var stopping = false
+    private let nextRID = ManagedAtomic<UInt64>(0)
+    private var routes: [UInt64: RouteConnection] = [:]
+    private var established: [String: RouteConnection] = [:]
+    private var interest: [InterestKey: Int] = [:]
+    private var dialers: [RouteURL: Dialer] = [:]
+    private var selfURLs: Set<RouteURL> = []
+    private var extensions: [String: (String, ByteBuffer) -> Void] = [:]
+    /// The bound cluster port.
+    public private(set) var port = 0
+
+    init(server: NATSServer) {
+        self.server = server
+        self.configuredName = server.options.clusterName
+    }
+
+    /// The cluster name in use: configured, or adopted from the first named peer.
+    public var clusterName: String { lock.withLock { configuredName ?? adoptedName ?? "" } }
+
+    // MARK: - lifecycle
+
+    /// Binds the cluster listener and starts dialing the configured routes.
+    func start() throws {
+        let o = server.options
+        let host = o.clusterHost ?? "0.0.0.0"
+        let bootstrap = ServerBootstrap(group: server.group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [unowned self] channel in
+                channel.pipeline.addHandler(RouteChannelHandler(manager: self, solicitedURL: nil, configured: false))
+            }
+        let channel = try bootstrap.bind(host: host, port: max(o.clusterPort ?? 0, 0)).wait()
+        port = channel.localAddress?.port ?? 0
+        lock.withLock { listener = channel }
+        server.logger.info("Cluster name is \(clusterName.isEmpty ? "(dynamic)" : clusterName)")
+        server.logger.info("Listening for route connections on \(host):\(port)")
+        for text in o.routes {
+            guard let url = RouteURL(text), url.port > 0 else {
+                server.logger.error("Ignoring route URL \"\(text)\": expected nats://host:port")
+                continue
+            }
+            let fresh: Bool = lock.withLock {
+                if dialers[url] != nil { return false }
+                dialers[url] = Dialer(configured: true)
+                return true
+            }
+            if fresh { dial(url) }
+        }
+    }
+
+    func shutdown() {
+        let (l, open, retries): (Channel?, [RouteConnection], [Scheduled<Void>]) = lock.withLock {
+            stopping = true
+            let r = dialers.values.compactMap(\.retry)
+            dialers.removeAll()
+            return (listener, Array(routes.values), r)
+        }
+        retries.forEach { $0.cancel() }
+        try? l?.close().wait()
+        let closes = open.map { r in
+            r.eventLoop.submit { r.close(reason: nil) }
+        }
+        _ = try? EventLoopFuture.whenAllComplete(closes, on: server.group.next()).wait()
+    }
+
+    // MARK: - dialing
+
+    private func dial(_ url: RouteURL) {
+        let configured: Bool? = lock.withLock {
+            guard !stopping, var d = dialers[url], !d.busy else { return nil }
+            d.busy = true
+            d.retry = nil
+            dialers[url] = d
+            return d.configured
+        }
+        guard let configured else { return }
+        server.logger.debug("Trying to connect to route on \(url.host):\(url.port)")
+        ClientBootstrap(group: server.group)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(2))
+            .channelInitializer { [unowned self] channel in
+                channel.pipeline.addHandler(RouteChannelHandler(manager: self, solicitedURL: url, configured: configured))
+            }
+            .connect(host: url.host, port: url.port)
+            .whenFailure { [weak self] error in
+                self?.server.logger.debug("Error trying to connect to route \(url): \(error)")
+                self?.dialEnded(url, established: false)
+            }
+    }
+
+    /// A dial failed or its connection ended: retry with backoff, park, or give up.
+    private func dialEnded(_ url: RouteURL, established wasEstablished: Bool, peerID: String? = nil) {
+        lock.withLock {
+            guard !stopping, var d = dialers[url] else { return }
+            d.busy = false
+            if selfURLs.contains(url) {
+                dialers[url] = nil
+                return
+            }
+            if let p = peerID { d.peerID = p }
+            if let p = d.peerID, established[p] != nil {
+                d.parked = true
+                dialers[url] = d
+                return
+            }
+            d.failures = wasEstablished ? 0 : d.failures + 1
+            if !d.configured && d.failures > Self.implicitRetries {
+                dialers[url] = nil
+                return
+            }
+            let shift = min(max(d.failures - 1, 0), 5)
+            let delay = min(TimeAmount.nanoseconds(Self.initialDelay.nanoseconds << shift), Self.maxDelay)
+            d.retry = server.group.next().scheduleTask(in: delay) { [weak self] in self?.dial(url) }
+            dialers[url] = d
+        }
+    }
+
+    // MARK: - route lifecycle (called by RouteChannelHandler)
+
+    func register(channel: Channel, solicitedURL: RouteURL?, configured: Bool) -> RouteConnection? {
+        let rid = nextRID.wrappingIncrementThenLoad(ordering: .relaxed)
+        let conn = RouteConnection(rid: rid, channel: channel, server: server, solicitedURL: solicitedURL,
+                                   isConfigured: configured)
+        let ok: Bool = lock.withLock {
+            if stopping { return false }
+            routes[rid] = conn
+            return true
+        }
+        return ok ? conn : nil
+    }
+
+    /// Checks the peer's INFO; on accept the route becomes the one for that peer, gets our
+    /// interest, and the peer is gossiped to the other routes.
+    func handshake(_ conn: RouteConnection, _ info: RouteInfo) -> Decision {
+        if info.serverID == server.serverID {
+            if let url = conn.solicitedURL { lock.withLock { _ = selfURLs.insert(url) } }
+            server.logger.debug("\(conn.logPrefix) - Detected route to self, ignoring \(conn.solicitedURL?.description ?? "")")
+            return .reject(nil)
+        }
+        var replaced: RouteConnection?
+        let decision: Decision = lock.withLock {
+            if stopping { return .reject(nil) }
+            let mine = configuredName ?? adoptedName
+            if let mine, !info.cluster.isEmpty, info.cluster != mine {
+                return .reject("Rejecting connection, cluster name \"\(info.cluster)\" does not match \"\(mine)\"")
+            }
+            if mine == nil, !info.cluster.isEmpty { adoptedName = info.cluster }
+            if let existing = established[info.serverID], existing !== conn {
+                guard prefer(conn, over: existing, peerID: info.serverID) else {
+                    if let url = conn.solicitedURL { dialers[url]?.peerID = info.serverID }
+                    return .reject(nil)
+                }
+                replaced = existing
+            }
+            established[info.serverID] = conn
+            conn.setPeer(info)
+            if let url = conn.solicitedURL {
+                dialers[url]?.peerID = info.serverID
+                dialers[url]?.failures = 0
+            }
+            conn.append { out in
+                for (key, count) in interest {
+                    RouteEncoder.writeSubscribe(into: &out, subject: key.subject, queue: key.queue, weight: count)
+                }
+            }
+            let gossip = info.line()
+            for (id, other) in established where id != info.serverID { other.send(gossip) }
+            return .accept
+        }
+        if case let .reject(reason?) = decision {
+            server.logger.error("\(conn.logPrefix) - \(reason)")
+        } else if case .reject(nil) = decision {
+            server.logger.debug("\(conn.logPrefix) - Duplicate route to \(info.serverID), closing")
+        }
+        if let old = replaced {
+            old.close(reason: nil)
+            old.teardown()
+        }
+        if decision == .accept {
+            server.logger.info("\(conn.logPrefix) - Route connection created (\(info.serverName))")
+            server.clusterTopologyChanged()
+        }
+        return decision
+    }
+
+    /// Keeps the connection solicited by the smaller server id; on a tie, the existing one.
+    private func prefer(_ new: RouteConnection, over existing: RouteConnection, peerID: String) -> Bool {
+        let winner = min(server.serverID, peerID)
+        func solicitor(_ c: RouteConnection) -> String { c.didSolicit ? server.serverID : peerID }
+        return solicitor(new) == winner && solicitor(existing) != winner
+    }
+
+    /// The connection is gone: drop its interest, re-arm dialers, tell clients.
+    func routeClosed(_ conn: RouteConnection) {
+        conn.teardown()
+        let peerID = conn.peerInfo?.serverID
+        var lostPeer = false
+        var rearm: [RouteURL] = []
+        lock.withLock {
+            routes[conn.rid] = nil
+            if let p = peerID, established[p] === conn {
+                established[p] = nil
+                lostPeer = true
+                for (url, d) in dialers where d.parked && d.peerID == p {
+                    dialers[url]?.parked = false
+                    dialers[url]?.failures = 0
+                    rearm.append(url)
+                }
+            }
+        }
+        if let url = conn.solicitedURL { dialEnded(url, established: peerID != nil && lostPeer, peerID: peerID) }
+        for url in rearm { dial(url) }
+        if lostPeer {
+            server.logger.info("\(conn.logPrefix) - Route connection closed")
+            server.clusterTopologyChanged()
+        }
+    }
+
+    /// An INFO on an established route: an update from the peer, or gossip about another server.
+    func received(info: RouteInfo, on conn: RouteConnection) {
+        if info.serverID == conn.peerInfo?.serverID {
+            conn.setPeer(info)
+            server.clusterTopologyChanged()
+            return
+        }
+        guard info.gossip, info.serverID != server.serverID, let url = RouteURL(info.routeURL), url.port > 0 else { return }
+        let fresh: Bool = lock.withLock {
+            if stopping || established[info.serverID] != nil || selfURLs.contains(url) || dialers[url] != nil { return false }
+            if let mine = configuredName ?? adoptedName, info.cluster != mine { return false }
+            dialers[url] = Dialer(configured: false)
+            return true
+        }
+        if fresh {
+            server.logger.debug("Learned route \(url) of \(info.serverName) from \(conn.logPrefix)")
+            dial(url)
+        }
+    }
+
+    /// The route INFO sent on `channel`; a wildcard listen address is advertised as the
+    /// address the peer reached us on.
+    func infoLine(for channel: Channel) -> String {
+        let local = channel.localAddress?.ipAddress ?? "127.0.0.1"
+        let o = server.options
+        let routeHost = Self.isWildcard(o.clusterHost ?? "0.0.0.0") ? local : (o.clusterHost ?? local)
+        let clientHost = Self.isWildcard(o.host) ? local : o.host
+        let info = RouteInfo(serverID: server.serverID, serverName: server.serverName, version: ServerVersion.nats,
+                             cluster: clusterName, routeURL: RouteURL(host: routeHost, port: port).description,
+                             connectURLs: ["\(clientHost):\(server.clientPort)"], jetstream: o.jetStream)
+        return info.line()
+    }
+
+    static func isWildcard(_ host: String) -> Bool { host == "0.0.0.0" || host == "::" || host.isEmpty }
+
+    // MARK: - interest (SublistObserver)
+
+    func sublistDidInsert(_ sub: Subscription) {
+        let key = InterestKey(subject: sub.subject, queue: sub.queue)
+        lock.withLock {
+            let n = interest[key, default: 0] + 1
+            interest[key] = n
+            guard n == 1 || key.queue != nil else { return }
+            for r in established.values {
+                r.append { RouteEncoder.writeSubscribe(into: &$0, subject: key.subject, queue: key.queue, weight: n) }
+            }
+        }
+    }
+
+    func sublistDidRemove(_ sub: Subscription) {
+        let key = InterestKey(subject: sub.subject, queue: sub.queue)
+        lock.withLock {
+            guard let n = interest[key] else { return }
+            if n <= 1 {
+                interest[key] = nil
+                for r in established.values {
+                    r.append { RouteEncoder.writeUnsubscribe(into: &$0, subject: key.subject, queue: key.queue) }
+                }
+            } else {
+                interest[key] = n - 1
+                guard key.queue != nil else { return }
+                for r in established.values {
+                    r.append { RouteEncoder.writeSubscribe(into: &$0, subject: key.subject, queue: key.queue, weight: n - 1) }
+                }
+            }
+        }
+    }
+
+    // MARK: - queries
+
+    /// Client URLs of every node in the mesh (this one first), for INFO `connect_urls`.
+    public func clientConnectURLs() -> [String] {
+        let o = server.options
+        let own = Self.isWildcard(o.host) ? Self.localAddresses().map { "\($0):\(server.clientPort)" }
+            : ["\(o.host):\(server.clientPort)"]
+        let peers = lock.withLock { established.values.compactMap { $0.peerInfo?.connectURLs }.flatMap { $0 } }
+        var seen = Set<String>()
+        return (own + peers.sorted()).filter { seen.insert($0).inserted }
+    }
+
+    /// Server ids of the peers with an established route.
+    public var peerIDs: [String] { lock.withLock { established.keys.sorted() } }
+
+    var routeCount: Int { lock.withLock { established.count } }
+
+    func snapshots(includeSubscriptions: Bool) -> [RouteSnapshot] {
+        lock.withLock { Array(established.values) }.map { $0.snapshot(includeSubscriptions: includeSubscriptions) }
+            .sorted { $0.rid < $1.rid }
+    }
+
+    /// Non-loopback IPv4 addresses, for advertising a wildcard listener (loopback if none).
+    static func localAddresses() -> [String] {
+        let devices = (try? System.enumerateDevices()) ?? []
+        var out: [String] = []
+        for d in devices {
+            guard let a = d.address, case .v4 = a, let ip = a.ipAddress, !ip.hasPrefix("127.") else { continue }
+            if !out.contains(ip) { out.append(ip) }
+        }
+        return out.isEmpty ? ["127.0.0.1"] : out
+    }
+
+    // MARK: - extension frames (for Raft transport and other subsystems)
+
+    /// Registers the handler for `XMSG <namespace>` frames; it runs on the route's event loop
+    /// with the sending server's id, and must copy what it keeps.
+    public func registerExtension(_ namespace: String, handler: @escaping (_ from: String, _ payload: ByteBuffer) -> Void) {
+        precondition(!namespace.isEmpty && !namespace.contains(" "), "bad extension namespace")
+        lock.withLock { extensions[namespace] = handler }
+    }
+
+    /// Sends one frame to `serverID` over its route; false when there is no route to it.
+    @discardableResult
+    public func sendExtension(_ namespace: String, payload: ByteBuffer, to serverID: String) -> Bool {
+        guard let r = lock.withLock({ established[serverID] }) else { return false }
+        return r.append { RouteEncoder.writeExtension(into: &$0, namespace: namespace, payload: payload) }
+    }
+
+    func dispatchExtension(_ namespace: String, payload: ByteBuffer, from conn: RouteConnection) {
+        guard let handler = lock.withLock({ extensions[namespace] }), let peer = conn.peerInfo?.serverID else {
+            server.logger.debug("\(conn.logPrefix) - No handler for route frames of \"\(namespace)\"")
+            return
+        }
+        handler(peer, payload)
+    }
+}
