@@ -85,8 +85,16 @@ struct Flags: ParsableArguments {
     func unsupported() -> [String] {
         var out: [String] = []
         if tls || tlsCert != nil || tlsKey != nil || tlsVerify || tlsCACert != nil { out.append("--tls") }
-        if cluster != nil { out.append("--cluster") }
-        if routes != nil { out.append("--routes") }
+        return out
+    }
+
+    /// Flag values that do not parse (reported as fatal errors before anything starts).
+    func invalid() -> [String] {
+        var out: [String] = []
+        if let cluster, RouteURL(cluster) == nil { out.append("--cluster \"\(cluster)\": expected nats://host:port") }
+        for r in (routes ?? "").split(separator: ",") where RouteURL(String(r)).map({ $0.port <= 0 }) ?? true {
+            out.append("--routes \"\(r)\": expected nats://host:port")
+        }
         return out
     }
 
@@ -102,6 +110,10 @@ struct Flags: ParsableArguments {
         if jetstream { options.jetStream = true }
         if let storeDir { options.storeDirectory = storeDir }
         if let clusterName { options.clusterName = clusterName }
+        if let cluster, let url = RouteURL(cluster) {
+            options.clusterHost = url.host
+            options.clusterPort = url.port
+        }
         if let routes { options.routes = routes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         if debug { options.debug = true }
         if trace { options.trace = true }

@@ -31,6 +31,10 @@ if !unsupported.isEmpty {
     fatal("not supported yet: \(unsupported.joined(separator: ", "))")
 }
 
+if let problem = flags.invalid().first {
+    fatal(problem)
+}
+
 var options = ServerOptions()
 if let path = flags.config {
     do {

@@ -21,7 +21,7 @@ final class MonitoringEndpoints: @unchecked Sendable {
         case "/varz": return json(varz())
         case "/connz": return json(connz(query))
         case "/subsz", "/subscriptionsz": return json(subsz(query))
-        case "/routez": return json(routez())
+        case "/routez": return json(routez(query))
         case "/metrics":
             return MonitoringResponse(status: .ok, contentType: "text/plain; version=0.0.4",
                                       body: metrics.render(server, rssBytes: Self.residentBytes()))
@@ -59,7 +59,7 @@ final class MonitoringEndpoints: @unchecked Sendable {
             "cpu": cpu.sample(),
             "connections": server.connectionCount,
             "total_connections": server.stats.totalConnections.load(ordering: .relaxed),
-            "routes": 0, "remotes": 0, "leafnodes": 0,
+            "routes": server.routeManager?.routeCount ?? 0, "remotes": server.routeManager?.routeCount ?? 0, "leafnodes": 0,
             "in_msgs": server.stats.inMsgs.load(ordering: .relaxed),
             "in_bytes": server.stats.inBytes.load(ordering: .relaxed),
             "out_msgs": out.msgs, "out_bytes": out.bytes,
@@ -70,7 +70,11 @@ final class MonitoringEndpoints: @unchecked Sendable {
         // Tools read these unconditionally; nats-server always sends them.
         v["tls_timeout"] = 2.0
         v["cluster"] = [String: Any]()
-        if let name = o.clusterName {
+        if let routes = server.routeManager {
+            v["cluster"] = ["name": routes.clusterName, "addr": o.clusterHost ?? "0.0.0.0", "cluster_port": routes.port,
+                            "urls": o.routes]
+            v["connect_urls"] = routes.clientConnectURLs()
+        } else if let name = o.clusterName {
             v["cluster"] = ["name": name, "addr": o.clusterHost ?? "", "cluster_port": o.clusterPort ?? 0,
                             "urls": o.routes]
         }
@@ -137,9 +141,23 @@ final class MonitoringEndpoints: @unchecked Sendable {
         return s
     }
 
-    private func routez() -> [String: Any] {
-        ["server_id": server.serverID, "server_name": server.serverName, "now": Self.rfc3339(Date()),
-         "num_routes": 0, "routes": [[String: Any]]()]
+    private func routez(_ query: [String: String]) -> [String: Any] {
+        let includeSubs = query["subs"] == "1" || query["subs"] == "true" || query["subs"] == "detail"
+        let now = Date()
+        let routes: [[String: Any]] = (server.routeManager?.snapshots(includeSubscriptions: includeSubs) ?? []).map { r in
+            var d: [String: Any] = [
+                "rid": r.rid, "remote_id": r.remoteID, "remote_name": r.remoteName, "did_solicit": r.didSolicit,
+                "is_configured": r.isConfigured, "ip": r.ip, "port": r.port, "start": Self.rfc3339(r.start),
+                "last_activity": Self.rfc3339(r.lastActivity), "uptime": Self.goDuration(now.timeIntervalSince(r.start)),
+                "idle": Self.goDuration(now.timeIntervalSince(r.lastActivity)), "pending_size": r.pendingBytes,
+                "in_msgs": r.inMsgs, "out_msgs": r.outMsgs, "in_bytes": r.inBytes, "out_bytes": r.outBytes,
+                "subscriptions": r.subscriptionCount,
+            ]
+            if let subjects = r.subjects { d["subscriptions_list"] = subjects }
+            return d
+        }
+        return ["server_id": server.serverID, "server_name": server.serverName, "now": Self.rfc3339(now),
+                "num_routes": routes.count, "routes": routes]
     }
 
     // MARK: - helpers

@@ -1,0 +1,329 @@
+import Foundation
+import NIOCore
+import NIOConcurrencyHelpers
+import XCTest
+@testable import ClusterServer
+
+final class RouteClusterTests: XCTestCase {
+    private let cluster = RouteCluster()
+
+    override func tearDown() {
+        cluster.stopAll()
+    }
+
+    private func client(_ server: NATSServer,
+                        _ connect: String = "{\"verbose\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}") throws -> RawClient {
+        let c = try RawClient(port: server.clientPort)
+        XCTAssertTrue(c.waitFor("\r\n"))
+        c.send("CONNECT \(connect)\r\nPING\r\n")
+        XCTAssertTrue(c.waitFor("PONG\r\n"), "no PONG after CONNECT: \(c.text)")
+        c.clear()
+        return c
+    }
+
+    private func sync(_ c: RawClient) {
+        let before = c.count(of: "PONG\r\n")
+        c.send("PING\r\n")
+        XCTAssertTrue(c.waitForCount("PONG\r\n", before + 1), "no PONG: \(c.text.suffix(200))")
+    }
+
+    /// Three nodes: n2 seeds n1, n3 seeds n1 and n2.
+    @discardableResult
+    private func threeNodes() throws -> (NATSServer, NATSServer, NATSServer) {
+        let n1 = try cluster.start(name: "n1")
+        let n2 = try cluster.start(name: "n2", routes: [n1.routeManager!.port])
+        let n3 = try cluster.start(name: "n3", routes: [n1.routeManager!.port, n2.routeManager!.port])
+        cluster.waitForFullMesh()
+        return (n1, n2, n3)
+    }
+
+    private func waitForInterest(_ subject: String, on servers: [NATSServer], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(waitUntil { servers.allSatisfy { $0.hasInterest(subject) } }, "no interest in \(subject)", file: file, line: line)
+    }
+
+    private func outMsgs(from a: NATSServer, to b: NATSServer) -> Int {
+        a.routeManager!.snapshots(includeSubscriptions: false).first { $0.remoteID == b.serverID }?.outMsgs ?? -1
+    }
+
+    // MARK: - mesh
+
+    func test_mesh_threeSeededNodes_formOneRoutePerPairAndReportRoutez() throws {
+        let (n1, n2, n3) = try threeNodes()
+        // Duplicates (n3 dials n2 while n2 may learn n3 by gossip) settle to one route each.
+        XCTAssertTrue(waitUntil { self.cluster.nodes.allSatisfy { $0.routeManager!.snapshots(includeSubscriptions: false).count == 2 } })
+        let (status, body) = try httpGet(port: n1.monitoringPort, path: "/routez?subs=1")
+        XCTAssertEqual(status, 200)
+        let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as! [String: Any]
+        XCTAssertEqual(json["num_routes"] as? Int, 2)
+        let routes = json["routes"] as! [[String: Any]]
+        XCTAssertEqual(Set(routes.compactMap { $0["remote_id"] as? String }), [n2.serverID, n3.serverID])
+        XCTAssertEqual(Set(routes.compactMap { $0["remote_name"] as? String }), ["n2", "n3"])
+        for r in routes {
+            XCTAssertNotNil(r["rid"] as? Int)
+            XCTAssertNotNil(r["did_solicit"] as? Bool)
+            XCTAssertEqual(r["ip"] as? String, "127.0.0.1")
+            XCTAssertNotNil(r["subscriptions_list"] as? [String])
+        }
+        let varz = try JSONSerialization.jsonObject(with: Data(try httpGet(port: n1.monitoringPort, path: "/varz").body.utf8)) as! [String: Any]
+        XCTAssertEqual(varz["routes"] as? Int, 2)
+        let block = varz["cluster"] as! [String: Any]
+        XCTAssertEqual(block["name"] as? String, "test")
+        XCTAssertEqual(block["cluster_port"] as? Int, n1.routeManager!.port)
+    }
+
+    func test_mesh_nodesSeededOnlyWithNode1_learnEachOtherByGossip() throws {
+        let n1 = try cluster.start(name: "n1")
+        let seed = n1.routeManager!.port
+        let n2 = try cluster.start(name: "n2", routes: [seed])
+        let n3 = try cluster.start(name: "n3", routes: [seed])
+        cluster.waitForFullMesh()
+        XCTAssertEqual(Set(n2.routeManager!.peerIDs), [n1.serverID, n3.serverID])
+        // And traffic flows on the gossiped n2-n3 route.
+        let sub = try client(n3)
+        sub.send("SUB gossip.x 1\r\n")
+        sync(sub)
+        waitForInterest("gossip.x", on: [n2])
+        let pub = try client(n2)
+        pub.send("PUB gossip.x 2\r\nok\r\n")
+        XCTAssertTrue(sub.waitFor("MSG gossip.x 1 2\r\nok\r\n"))
+    }
+
+    func test_handshake_clusterNameMismatch_isRefusedWithALogLine() throws {
+        let n1 = try cluster.start(name: "n1", clusterName: "alpha")
+        let n2 = try cluster.start(name: "n2", clusterName: "beta", routes: [n1.routeManager!.port])
+        XCTAssertTrue(waitUntil { self.cluster.logs[0].contains("cluster name \"beta\" does not match \"alpha\"") })
+        XCTAssertTrue(waitUntil { self.cluster.logs[1].contains("cluster name \"alpha\" does not match \"beta\"") })
+        XCTAssertEqual(n1.routeManager!.peerIDs, [])
+        XCTAssertEqual(n2.routeManager!.peerIDs, [])
+    }
+
+    func test_routePort_clientConnect_getsAttemptedToConnectToRoutePort() throws {
+        let n1 = try cluster.start(name: "n1")
+        let c = try RawClient(port: n1.routeManager!.port)
+        XCTAssertTrue(c.waitFor("\r\n"))
+        XCTAssertTrue(c.text.hasPrefix("INFO {"))
+        c.send("CONNECT {\"verbose\":false,\"lang\":\"go\",\"version\":\"1.0\"}\r\n")
+        XCTAssertTrue(c.waitFor("-ERR 'attempted to connect to route port'\r\n"), c.text)
+        XCTAssertTrue(c.waitForClose())
+    }
+
+    // MARK: - messages
+
+    func test_pubSub_crossNodeWildcards_eachRouteCrossedOncePerMessage() throws {
+        let (n1, n2, n3) = try threeNodes()
+        let sub2 = try client(n2)
+        sub2.send("SUB orders.* 1\r\nSUB orders.> 2\r\nSUB orders.eu 3\r\n")
+        sync(sub2)
+        let sub3 = try client(n3)
+        sub3.send("SUB orders.> 7\r\n")
+        sync(sub3)
+        waitForInterest("orders.eu", on: [n1])
+        XCTAssertTrue(waitUntil { n1.routeManager!.snapshots(includeSubscriptions: false).map(\.subscriptionCount).sorted() == [1, 3] })
+        let before2 = outMsgs(from: n1, to: n2), before3 = outMsgs(from: n1, to: n3)
+        let pub = try client(n1)
+        pub.send("PUB orders.eu r.1 5\r\nhello\r\n")
+        sync(pub)
+        XCTAssertTrue(sub2.waitForCount("hello\r\n", 3))
+        XCTAssertTrue(sub2.text.contains("MSG orders.eu 1 r.1 5\r\nhello\r\n"))
+        XCTAssertTrue(sub2.text.contains("MSG orders.eu 2 r.1 5\r\nhello\r\n"))
+        XCTAssertTrue(sub2.text.contains("MSG orders.eu 3 r.1 5\r\nhello\r\n"))
+        XCTAssertTrue(sub3.waitFor("MSG orders.eu 7 r.1 5\r\nhello\r\n"))
+        XCTAssertEqual(outMsgs(from: n1, to: n2) - before2, 1, "one RMSG for three matching remote subscriptions")
+        XCTAssertEqual(outMsgs(from: n1, to: n3) - before3, 1)
+        // Nodes never forward a routed message to another route (one hop).
+        sync(sub2)
+        XCTAssertEqual(outMsgs(from: n2, to: n3), 0)
+        XCTAssertEqual(outMsgs(from: n3, to: n2), 0)
+        XCTAssertEqual(sub2.count(of: "hello\r\n"), 3)
+    }
+
+    func test_pubSub_headersCrossRoutes_andHeaderlessReceiversGetPayloadOnly() throws {
+        let (n1, n2, _) = try threeNodes()
+        let withHeaders = try client(n2)
+        withHeaders.send("SUB h.x 1\r\n")
+        let plain = try client(n2, "{\"verbose\":false}")
+        plain.send("SUB h.x 2\r\n")
+        sync(withHeaders); sync(plain)
+        waitForInterest("h.x", on: [n1])
+        let pub = try client(n1)
+        pub.send("HPUB h.x 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\n")
+        XCTAssertTrue(withHeaders.waitFor("HMSG h.x 1 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\n"), withHeaders.text)
+        XCTAssertTrue(plain.waitFor("MSG h.x 2 2\r\nhi\r\n"), plain.text)
+    }
+
+    func test_queueGroup_membersOnTwoRemoteNodes_eachMessageExactlyOnceClusterWide() throws {
+        let (n1, n2, n3) = try threeNodes()
+        let a = try client(n2), b = try client(n2), c = try client(n3), watcher = try client(n3)
+        a.send("SUB work w 1\r\n"); b.send("SUB work w 1\r\n"); c.send("SUB work w 1\r\n"); watcher.send("SUB work 9\r\n")
+        sync(a); sync(b); sync(c); sync(watcher)
+        waitForInterest("work", on: [n1])
+        // Weights reached n1: n2 stands for two members, n3 for one.
+        XCTAssertTrue(waitUntil {
+            n1.sublist.match("work").queues.first.map { $0.map(\.weight).sorted() } == [1, 2]
+        }, "weights: \(n1.sublist.match("work").queues.map { $0.map { ($0.weight, $0.sid) } })")
+        let pub = try client(n1)
+        let total = 90
+        for i in 0..<total { pub.send("PUB work \(String(i).count)\r\n\(i)\r\n") }
+        sync(pub)
+        XCTAssertTrue(watcher.waitForCount("MSG work 9 ", total))
+        // RawClient reads only while waiting: a PING round trip pulls in what has arrived.
+        XCTAssertTrue(waitUntil {
+            [a, b, c].forEach { sync($0) }
+            return [a, b, c].map { $0.count(of: "MSG work 1 ") }.reduce(0, +) >= total
+        })
+        let counts = [a, b, c].map { $0.count(of: "MSG work 1 ") }
+        XCTAssertEqual(counts.reduce(0, +), total, "each message to exactly one member: \(counts)")
+        XCTAssertTrue(counts.allSatisfy { $0 > 0 }, "every member served some: \(counts)")
+        _ = n2; _ = n3
+    }
+
+    func test_queueGroup_routedQueueMessage_goesToALocalMemberOnly() throws {
+        let (n1, n2, n3) = try threeNodes()
+        // n2 has the only member; n3 has a plain subscriber; publish from n1.
+        let member = try client(n2)
+        member.send("SUB jobs q 1\r\n")
+        sync(member)
+        waitForInterest("jobs", on: [n1, n3])
+        let pub = try client(n1)
+        for _ in 0..<10 { pub.send("PUB jobs 1\r\nx\r\n") }
+        sync(pub)
+        XCTAssertTrue(member.waitForCount("MSG jobs 1 1\r\n", 10))
+        XCTAssertEqual(outMsgs(from: n1, to: n3), 0, "no interest on n3, nothing sent there")
+    }
+
+    func test_requestReply_acrossNodes_replyComesBack() throws {
+        let (n1, _, n3) = try threeNodes()
+        let responder = try client(n3)
+        responder.send("SUB svc.echo q 1\r\n")
+        sync(responder)
+        let requester = try client(n1)
+        requester.send("SUB _INBOX.abc.* 5\r\n")
+        sync(requester)
+        waitForInterest("svc.echo", on: [n1])
+        waitForInterest("_INBOX.abc.1", on: [n3])
+        requester.send("PUB svc.echo _INBOX.abc.1 4\r\nping\r\n")
+        XCTAssertTrue(responder.waitFor("MSG svc.echo 1 _INBOX.abc.1 4\r\nping\r\n"))
+        responder.send("PUB _INBOX.abc.1 4\r\npong\r\n")
+        XCTAssertTrue(requester.waitFor("MSG _INBOX.abc.1 5 4\r\npong\r\n"), requester.text)
+        XCTAssertFalse(requester.text.contains("503"))
+    }
+
+    func test_noResponders_countsRemoteInterest() throws {
+        let (n1, n2, _) = try threeNodes()
+        let requester = try client(n1)
+        requester.send("SUB _INBOX.r.* 5\r\n")
+        sync(requester)
+        requester.send("PUB nobody.home _INBOX.r.1 0\r\n\r\n")
+        XCTAssertTrue(requester.waitFor("NATS/1.0 503\r\n"), "no 503 without any interest: \(requester.text)")
+        requester.clear()
+        let responder = try client(n2)
+        responder.send("SUB nobody.home 1\r\n")
+        sync(responder)
+        waitForInterest("nobody.home", on: [n1])
+        requester.send("PUB nobody.home _INBOX.r.2 0\r\n\r\n")
+        XCTAssertTrue(responder.waitFor("MSG nobody.home 1 _INBOX.r.2 0\r\n"))
+        sync(requester)
+        XCTAssertFalse(requester.text.contains("503"), "remote interest must suppress no-responders: \(requester.text)")
+    }
+
+    // MARK: - interest lifecycle
+
+    func test_unsubscribe_andAutoUnsubscribe_removeRemoteInterest() throws {
+        let (n1, n2, n3) = try threeNodes()
+        let sub = try client(n2)
+        sub.send("SUB gone 1\r\nSUB once 2\r\nUNSUB 2 1\r\n")
+        sync(sub)
+        waitForInterest("gone", on: [n1, n3])
+        waitForInterest("once", on: [n1, n3])
+        sub.send("UNSUB 1\r\n")
+        sync(sub)
+        XCTAssertTrue(waitUntil { !n1.hasInterest("gone") && !n3.hasInterest("gone") })
+        let pub = try client(n1)
+        pub.send("PUB once 1\r\na\r\nPUB once 1\r\nb\r\n")
+        XCTAssertTrue(sub.waitFor("MSG once 2 1\r\na\r\n"))
+        XCTAssertTrue(waitUntil { !n1.hasInterest("once") && !n3.hasInterest("once") })
+        sync(sub)
+        XCTAssertFalse(sub.text.contains("MSG once 2 1\r\nb\r\n"))
+    }
+
+    func test_disconnect_ofAllLocalSubscribers_removesInterestEverywhere() throws {
+        let (n1, n2, _) = try threeNodes()
+        var subs: [RawClient] = []
+        for i in 0..<3 {
+            let s = try client(n2)
+            s.send("SUB shared.* \(i)\r\n")
+            sync(s)
+            subs.append(s)
+        }
+        waitForInterest("shared.a", on: [n1])
+        subs.removeLast(2)
+        usleep(100_000)
+        XCTAssertTrue(n1.hasInterest("shared.a"), "one subscriber left: interest stays")
+        subs.removeAll()
+        XCTAssertTrue(waitUntil { !n1.hasInterest("shared.a") })
+    }
+
+    // MARK: - failure and restart
+
+    func test_nodeRestart_routesReconnectAndInterestIsResent() throws {
+        let port2 = freeLoopbackPort()
+        let n1 = try cluster.start(name: "n1", routes: [port2])
+        var n2 = try cluster.start(name: "n2", clusterPort: port2)
+        let n3 = try cluster.start(name: "n3", routes: [n1.routeManager!.port])
+        cluster.waitForFullMesh()
+        let sub1 = try client(n1)
+        sub1.send("SUB before.restart 1\r\n")
+        sync(sub1)
+        waitForInterest("before.restart", on: [n2, n3])
+
+        cluster.stop(n2)
+        XCTAssertTrue(waitUntil { n1.routeManager!.peerIDs == [n3.serverID] })
+        n2 = try cluster.start(name: "n2", clusterPort: port2)
+        // n1 redials n2's port (n2 has no seeds); n3 hears of n2 by gossip.
+        cluster.waitForFullMesh()
+        waitForInterest("before.restart", on: [n2])
+        let pub = try client(n2)
+        pub.send("PUB before.restart 3\r\nnew\r\n")
+        XCTAssertTrue(sub1.waitFor("MSG before.restart 1 3\r\nnew\r\n"))
+        let sub2 = try client(n2)
+        sub2.send("SUB after.restart 1\r\n")
+        sync(sub2)
+        waitForInterest("after.restart", on: [n1, n3])
+    }
+
+    func test_connectURLs_inInfo_andAsyncInfoWhenANodeJoins() throws {
+        let n1 = try cluster.start(name: "n1")
+        let watcher = try client(n1)
+        let n2 = try cluster.start(name: "n2", routes: [n1.routeManager!.port])
+        cluster.waitForFullMesh()
+        XCTAssertTrue(watcher.waitFor("127.0.0.1:\(n2.clientPort)"), "async INFO with n2's URL: \(watcher.text)")
+        XCTAssertTrue(watcher.text.hasPrefix("INFO {"))
+        let fresh = try RawClient(port: n2.clientPort)
+        XCTAssertTrue(fresh.waitFor("\r\n"))
+        let json = try JSONSerialization.jsonObject(with: Data(fresh.text.dropFirst(5).utf8)) as! [String: Any]
+        XCTAssertEqual(Set(json["connect_urls"] as? [String] ?? []), ["127.0.0.1:\(n1.clientPort)", "127.0.0.1:\(n2.clientPort)"])
+        XCTAssertEqual(json["cluster"] as? String, "test")
+        // A protocol-0 client gets no async INFO.
+        let legacy = try client(n1, "{\"verbose\":false}")
+        let n3 = try cluster.start(name: "n3", routes: [n1.routeManager!.port])
+        cluster.waitForFullMesh()
+        XCTAssertTrue(watcher.waitFor("127.0.0.1:\(n3.clientPort)"))
+        sync(legacy)
+        XCTAssertFalse(legacy.text.contains("INFO"))
+    }
+
+    func test_extensionFrames_reachTheHandlerOfTheirNamespace() throws {
+        let n1 = try cluster.start(name: "n1")
+        let n2 = try cluster.start(name: "n2", routes: [n1.routeManager!.port])
+        cluster.waitForFullMesh()
+        let got = NIOLockedValueBox<[(String, String)]>([])
+        n2.routeManager!.registerExtension("raft") { from, payload in
+            got.withLockedValue { $0.append((from, String(buffer: payload))) }
+        }
+        XCTAssertTrue(n1.routeManager!.sendExtension("raft", payload: ByteBuffer(string: "vote\r\nme"), to: n2.serverID))
+        XCTAssertFalse(n1.routeManager!.sendExtension("raft", payload: ByteBuffer(string: "x"), to: "NOBODY"))
+        XCTAssertTrue(waitUntil { got.withLockedValue { $0.count } == 1 })
+        XCTAssertEqual(got.withLockedValue { $0.first?.0 }, n1.serverID)
+        XCTAssertEqual(got.withLockedValue { $0.first?.1 }, "vote\r\nme")
+    }
+}
