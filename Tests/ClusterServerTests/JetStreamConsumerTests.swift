@@ -223,3 +223,58 @@ final class JetStreamConsumerTests: XCTestCase {
         XCTAssertEqual(intValue(h.streamState("W"), "messages"), 0)
     }
 }
+
+final class JetStreamConsumerPolicyTests: XCTestCase {
+    var h: JSHarness!
+
+    override func setUpWithError() throws {
+        h = try JSHarness()
+        _ = h.createStream("{\"name\":\"S\",\"subjects\":[\"s.>\"]}")
+    }
+    override func tearDown() {
+        h.stop()
+        h.removeFiles()
+    }
+
+    func test_replayOriginal_spacesDeliveriesLikePublishes() {
+        _ = h.publish("s.a", "1")
+        usleep(300_000)
+        _ = h.publish("s.a", "2")
+        _ = h.api("CONSUMER.CREATE.S.r", "{\"stream_name\":\"S\",\"config\":{\"ack_policy\":\"none\",\"replay_policy\":\"original\"}}")
+        let start = Date()
+        let inbox = h.newInbox()
+        h.server.publishInternal(subject: "$JS.API.CONSUMER.MSG.NEXT.S.r", reply: inbox, payload: ByteBuffer(string: "{\"batch\":2,\"expires\":2000000000}"))
+        let got = h.pullInbox(inbox, count: 2)
+        XCTAssertEqual(got.map { $0.payload }, ["1", "2"])
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.25, "second message waits the original gap")
+    }
+
+    func test_pause_holdsDeliveriesUntilResumed() {
+        _ = h.publish("s.a", "1")
+        _ = h.api("CONSUMER.DURABLE.CREATE.S.d", "{\"stream_name\":\"S\",\"config\":{\"durable_name\":\"d\",\"ack_policy\":\"explicit\"}}")
+        let until = JSTime.format(JSTime.nowNanos() + 60_000_000_000)
+        let r = h.api("CONSUMER.PAUSE.S.d", "{\"pause_until\":\"\(until)\"}")
+        XCTAssertEqual(r["paused"] as? Bool, true)
+        XCTAssertEqual(h.api("CONSUMER.INFO.S.d")["paused"] as? Bool, true)
+        let inbox = h.newInbox()
+        h.server.publishInternal(subject: "$JS.API.CONSUMER.MSG.NEXT.S.d", reply: inbox, payload: ByteBuffer(string: "{\"batch\":1,\"expires\":3000000000}"))
+        usleep(200_000)
+        XCTAssertTrue(h.messages("deliveries").isEmpty, "paused: nothing delivered")
+        XCTAssertEqual(h.api("CONSUMER.PAUSE.S.d")["paused"] as? Bool, false)
+        XCTAssertEqual(h.pullInbox(inbox, count: 1).first?.payload, "1")
+    }
+
+    func test_interestRetention_ackNoneConsumer_removesOnDelivery() {
+        _ = h.createStream("{\"name\":\"I\",\"subjects\":[\"i\"],\"retention\":\"interest\"}")
+        _ = h.api("CONSUMER.CREATE.I.n", "{\"stream_name\":\"I\",\"config\":{\"name\":\"n\",\"ack_policy\":\"none\"}}")
+        _ = h.publish("i", "x")
+        XCTAssertEqual(intValue(h.streamState("I"), "messages"), 1)
+        XCTAssertEqual(h.pull("I", "n", "1", expect: 1).first?.payload, "x")
+        XCTAssertEqual(intValue(h.streamState("I"), "messages"), 0)
+    }
+
+    func test_streamFirstSeq_startsSequencesThere() {
+        _ = h.createStream("{\"name\":\"F\",\"subjects\":[\"f\"],\"first_seq\":100}")
+        XCTAssertEqual(h.publish("f", "x")["seq"] as? Int, 100)
+    }
+}

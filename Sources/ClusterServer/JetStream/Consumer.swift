@@ -33,6 +33,8 @@ final class Consumer {
     var bytesSinceFC = 0
     var msgsSinceFC = 0
     var fcCounter: UInt64 = 0
+    /// replay original: (stored time, wall time) of the last message sent.
+    var lastReplay: (msgTime: Int64, wall: Int64)?
     var lastHeartbeat: Int64 = 0
 
     init(stream: Stream, name: String, config: ConsumerConfig, created: Int64) {
@@ -157,6 +159,7 @@ final class Consumer {
             ackFloorConsumerSeq = cseq
             ackFloorStreamSeq = deliveredStreamSeq
             deliveries[m.seq] = nil
+            if stream.config.retention == .interest { stream.checkAckedEverywhere(m.seq) }
         } else {
             pending[m.seq] = (cseq, now + ackWait(forDelivery: count))
         }
@@ -288,6 +291,23 @@ final class Consumer {
         dirty = true
     }
 
+    /// replay_policy original: how long to wait before sending `m` so gaps match the
+    /// original publish times (nil = send now).
+    func replayWait(_ m: StreamMessage, isRedelivery: Bool, now: Int64) -> Int64? {
+        guard config.replayPolicy == .original, !isRedelivery else { return nil }
+        defer { if lastReplay == nil { lastReplay = (m.time, now) } }
+        guard let last = lastReplay else { return nil }
+        let due = last.wall + (m.time - last.msgTime)
+        return due > now ? due - now : nil
+    }
+
+    func noteReplayed(_ m: StreamMessage, now: Int64) {
+        if config.replayPolicy == .original { lastReplay = (m.time, now) }
+    }
+
+    /// True while `pause_until` lies ahead (2.11 consumer pause).
+    func isPaused(now: Int64) -> Bool { (config.pauseUntil ?? 0) > now }
+
     var numRedelivered: Int { pending.keys.filter { (deliveries[$0] ?? 0) > 1 }.count }
 
     func infoJSON(now: Int64) -> [String: Any] {
@@ -301,6 +321,10 @@ final class Consumer {
             "num_pending": numPending, "ts": JSTime.format(now),
         ]
         if config.isPush && stream.service.server.hasInterest(config.deliverSubject!) { o["push_bound"] = true }
+        if let until = config.pauseUntil, until > now {
+            o["paused"] = true
+            o["pause_remaining"] = until - now
+        }
         return o
     }
 }

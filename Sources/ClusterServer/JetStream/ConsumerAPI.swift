@@ -21,6 +21,8 @@ extension JetStreamService {
             let c = try lookupConsumer(op[2], op[3])
             deleteConsumer(c)
             return ["success": true]
+        case "PAUSE" where op.count == 4:
+            return try pauseConsumer(op[2], op[3], body: body)
         case "NAMES" where op.count == 3, "LIST" where op.count == 3:
             return try consumerNames(op[2], body: body, detailed: kind == "LIST")
         default:
@@ -111,6 +113,23 @@ extension JetStreamService {
             if a.isEmpty || b.isEmpty { throw JSAPIError.workQueueOverlap }
             for x in a { for y in b where Subject.overlaps(x, y) { throw JSAPIError.workQueueOverlap } }
         }
+    }
+
+    /// `$JS.API.CONSUMER.PAUSE.<stream>.<consumer>` `{"pause_until": time}`; empty resumes.
+    private func pauseConsumer(_ stream: String, _ name: String, body: [UInt8]) throws -> [String: Any] {
+        let o = try JSONObject.parse(body, typeName: "JSApiConsumerPauseRequest")
+        try o.rejectUnknown(["pause_until"])
+        let c = try lookupConsumer(stream, name)
+        let now = JSTime.nowNanos()
+        let until = try o.time("pause_until")
+        c.config.pauseUntil = (until ?? 0) > now ? until : nil
+        persist(c)
+        if let until = c.config.pauseUntil {
+            schedulePump(c, afterNanos: until - now)
+            return ["paused": true, "pause_until": JSTime.format(until), "pause_remaining": until - now]
+        }
+        c.pump(now: now)
+        return ["paused": false, "pause_until": JSTime.format(0)]
     }
 
     static func generateName() -> String {

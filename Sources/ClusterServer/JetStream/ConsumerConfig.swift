@@ -34,6 +34,8 @@ struct ConsumerConfig: Equatable {
     var numReplicas = 0
     var memStorage = false
     var metadata: [String: String]?
+    /// 2.11 consumer pause: no deliveries before this time (ns).
+    var pauseUntil: Int64?
 
     static let knownFields: Set<String> = [
         "durable_name", "name", "description", "deliver_policy", "opt_start_seq", "opt_start_time", "ack_policy",
@@ -96,6 +98,7 @@ struct ConsumerConfig: Equatable {
         c.memStorage = try o.bool("mem_storage") ?? false
         _ = try o.bool("direct")
         c.metadata = try o.stringMap("metadata")
+        c.pauseUntil = try o.time("pause_until")
         if let groups = try o.stringArray("priority_groups"), !groups.isEmpty {
             throw JSAPIError.consumerCreate("consumer priority groups are not supported by clusterd yet")
         }
@@ -193,6 +196,7 @@ struct ConsumerConfig: Equatable {
         if n.maxWaiting != maxWaiting { try refuse("max waiting") }
         if n.memStorage != memStorage { try refuse("storage type") }
         if n.idleHeartbeatNanos != idleHeartbeatNanos { try refuse("idle heartbeat") }
+        if n.isDurable != isDurable { try refuse("durable") }
     }
 
     var json: [String: Any] {
@@ -224,6 +228,7 @@ struct ConsumerConfig: Equatable {
         if inactiveThresholdNanos > 0 { o["inactive_threshold"] = inactiveThresholdNanos }
         if memStorage { o["mem_storage"] = true }
         if let metadata, !metadata.isEmpty { o["metadata"] = metadata }
+        if let pauseUntil { o["pause_until"] = JSTime.format(pauseUntil) }
         return o
     }
 }

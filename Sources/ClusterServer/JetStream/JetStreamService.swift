@@ -167,6 +167,14 @@ public final class JetStreamService: @unchecked Sendable {
         }
     }
 
+    /// Pumps `c` again after a delay (replay original, pause end).
+    func schedulePump(_ c: Consumer, afterNanos delay: Int64) {
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(min(delay, 3_600_000_000_000)))) { [weak self, weak c] in
+            guard self != nil, let c, !c.deleted else { return }
+            c.pump(now: JSTime.nowNanos())
+        }
+    }
+
     func schedulePump(_ c: Consumer) {
         let id = ObjectIdentifier(c)
         guard pumpScheduled.insert(id).inserted else { return }
@@ -196,7 +204,10 @@ public final class JetStreamService: @unchecked Sendable {
                 if c.checkAckDeadlines(now: now) { c.pump(now: now) }
                 if c.config.isPush { c.tickPush(now: now) } else {
                     c.tickPull(now: now)
-                    if !c.waiting.isEmpty { c.lastActive = now }
+                    if !c.waiting.isEmpty {
+                        c.lastActive = now
+                        c.pump(now: now) // resumes after a pause or a full max_ack_pending
+                    }
                 }
                 if c.config.inactiveThresholdNanos > 0 && now - c.lastActive > c.config.inactiveThresholdNanos {
                     deleteConsumer(c)

@@ -89,7 +89,7 @@ extension Consumer {
 
     /// Delivers what can be delivered now to waiting pull requests or the push target.
     func pump(now: Int64) {
-        guard !deleted else { return }
+        guard !deleted, !isPaused(now: now) else { return }
         if config.isPush {
             pumpPush(now: now)
             return
@@ -103,6 +103,12 @@ extension Consumer {
             }
             guard canDeliverMore || !redeliverQueue.isEmpty else { break }
             guard let (m, isRedelivery) = nextMessage() else { break }
+            if let wait = replayWait(m, isRedelivery: isRedelivery, now: now) {
+                if isRedelivery { redeliverQueue.insert(m.seq, at: 0) }
+                stream.service.schedulePump(self, afterNanos: wait)
+                break
+            }
+            noteReplayed(m, now: now)
             var req = waiting[0]
             let size = messageSize(m)
             if req.maxBytes > 0 && size > req.maxBytes - req.deliveredBytes {

@@ -13,6 +13,12 @@ extension Consumer {
             if config.flowControl && fcOutstanding.count >= Consumer.maxOutstandingFlowControl { break }
             guard canDeliverMore || !redeliverQueue.isEmpty else { break }
             guard let (m, isRedelivery) = nextMessage() else { break }
+            if let wait = replayWait(m, isRedelivery: isRedelivery, now: now) {
+                if isRedelivery { redeliverQueue.insert(m.seq, at: 0) }
+                stream.service.schedulePump(self, afterNanos: wait)
+                break
+            }
+            noteReplayed(m, now: now)
             let ackReply = recordDelivery(m, isRedelivery: isRedelivery, now: now)
             send(m, to: target, ackReply: ackReply)
             lastHeartbeat = now
