@@ -55,10 +55,18 @@ class ServerFactory:
         self.servers: list[ServerProcess] = []
 
     def start(self, extra_args: list[str] | None = None) -> ServerProcess:
-        srv = ServerProcess(self.binary, extra_args)
-        self.servers.append(srv)
-        srv.start()
-        return srv
+        # A port found free can be taken before the server binds it; retry with new ports.
+        for attempt in range(3):
+            srv = ServerProcess(self.binary, extra_args)
+            self.servers.append(srv)
+            try:
+                return srv.start()
+            except RuntimeError as e:
+                srv.close()
+                self.servers.remove(srv)
+                if attempt == 2 or "in use" not in str(e):
+                    raise
+        raise AssertionError("unreachable")
 
     def close_all(self) -> None:
         errors = []
