@@ -88,6 +88,27 @@ final class RouteClusterTests: XCTestCase {
         XCTAssertTrue(sub.waitFor("MSG gossip.x 1 2\r\nok\r\n"))
     }
 
+    func test_mesh_everyNodeSeededWithAllIncludingItself_settlesToOneRoutePerPair() throws {
+        // The Kubernetes shape: the same route list (self included) on every node, all dialing
+        // at once. Self-routes are dropped, crossed dials collapse to one route per pair.
+        let ports = (0..<3).map { _ in freeLoopbackPort() }
+        for (i, p) in ports.enumerated() { try cluster.start(name: "n\(i + 1)", clusterPort: p, routes: ports) }
+        cluster.waitForFullMesh()
+        XCTAssertTrue(waitUntil {
+            self.cluster.nodes.allSatisfy { $0.routeManager!.snapshots(includeSubscriptions: false).count == 2 }
+        })
+        usleep(300_000)
+        XCTAssertTrue(cluster.isFullMesh, "mesh stays formed (no duplicate-close churn)")
+        let sub = try client(cluster.nodes[2])
+        sub.send("SUB all.seeded 1\r\n")
+        sync(sub)
+        waitForInterest("all.seeded", on: cluster.nodes)
+        let pub = try client(cluster.nodes[0])
+        pub.send("PUB all.seeded 1\r\nx\r\nPUB all.seeded 1\r\ny\r\n")
+        XCTAssertTrue(sub.waitFor("MSG all.seeded 1 1\r\ny\r\n"))
+        XCTAssertEqual(sub.count(of: "MSG all.seeded"), 2, "no duplicates through a second route")
+    }
+
     func test_handshake_clusterNameMismatch_isRefusedWithALogLine() throws {
         let n1 = try cluster.start(name: "n1", clusterName: "alpha")
         let n2 = try cluster.start(name: "n2", clusterName: "beta", routes: [n1.routeManager!.port])
