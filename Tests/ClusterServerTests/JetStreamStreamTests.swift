@@ -150,6 +150,8 @@ final class JetStreamStreamTests: XCTestCase {
         XCTAssertEqual(h.requestRaw("$JS.API.DIRECT.GET.K", "{\"seq\":1}")?.payload, "v1")
         XCTAssertEqual(h.requestRaw("$JS.API.DIRECT.GET.K", "{\"seq\":7}")?.status, "404")
         XCTAssertEqual(h.requestRaw("$JS.API.DIRECT.GET.K", "")?.status, "408")
+        _ = h.createStream("{\"name\":\"N\",\"subjects\":[\"n\"]}")
+        XCTAssertEqual(h.requestRaw("$JS.API.DIRECT.GET.N.n", "")?.status, "503", "no allow_direct: no responder")
     }
 
     func test_maxAge_expiresOldMessages() {

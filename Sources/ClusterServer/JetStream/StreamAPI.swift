@@ -8,7 +8,14 @@ extension JetStreamService {
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard tokens.count >= 3 else { return }
         let op = Array(tokens.dropFirst(2))
-        if op.first == "DIRECT" { return } // served by the per-stream direct-get subscriptions
+        if op.first == "DIRECT" {
+            // Served by the per-stream direct-get subscriptions; without one (no stream, or no
+            // allow_direct) nats-server has no responder, so answer like core no-responders.
+            if op.count >= 3, streams[op[2]]?.config.allowDirect != true {
+                server.sendStatus("503", to: reply, fields: [("Nats-Subject", subject)])
+            }
+            return
+        }
         apiTotal += 1
         let type = JetStreamService.responseType(op)
         if let level = NATSHeaderBlock.value("Nats-Required-Api-Level", in: headers), (Int(level) ?? Int.max) > JetStreamService.apiLevel {
