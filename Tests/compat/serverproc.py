@@ -161,7 +161,11 @@ class ServerProcess:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
 
     def __enter__(self) -> "ServerProcess":
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()  # __exit__ is not called when __enter__ raises
+            raise
 
     def __exit__(self, *exc) -> None:
         self.close()
