@@ -7,6 +7,10 @@ import pytest
 from rawconn import RawConn
 from serverproc import ServerProcess
 
+# Issue #10 (security): run against nats-server by `make test`; against clusterd once it serves
+# accounts and permissions.
+pytestmark = pytest.mark.security
+
 PERMS_CONF = """
 authorization {
   users = [
