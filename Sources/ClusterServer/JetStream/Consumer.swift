@@ -161,7 +161,7 @@ final class Consumer {
             deliveries[m.seq] = nil
             if stream.config.retention == .interest { stream.checkAckedEverywhere(m.seq) }
         } else {
-            pending[m.seq] = (cseq, now + ackWait(forDelivery: count))
+            pending[m.seq] = (cseq, saturatingAdd(now, ackWait(forDelivery: count)))
         }
         dirty = true
         return "$JS.ACK.\(stream.name).\(name).\(count).\(m.seq).\(cseq).\(m.time).\(numPending)"
@@ -207,7 +207,7 @@ final class Consumer {
     func nak(streamSeq: UInt64, delayNanos: Int64?, now: Int64) {
         guard let p = pending[streamSeq] else { return }
         if let d = delayNanos, d > 0 {
-            pending[streamSeq] = (p.cseq, now + d)
+            pending[streamSeq] = (p.cseq, saturatingAdd(now, d))
         } else {
             pending[streamSeq] = (p.cseq, Int64.max)
             insertRedelivery(streamSeq)
@@ -217,7 +217,7 @@ final class Consumer {
 
     func inProgress(streamSeq: UInt64, now: Int64) {
         guard let p = pending[streamSeq] else { return }
-        pending[streamSeq] = (p.cseq, now + ackWait(forDelivery: deliveries[streamSeq] ?? 1))
+        pending[streamSeq] = (p.cseq, saturatingAdd(now, ackWait(forDelivery: deliveries[streamSeq] ?? 1)))
     }
 
     func terminate(streamSeq: UInt64) {

@@ -235,6 +235,7 @@ extension JetStreamService {
             total += v * unit.1
             rest = rest.dropFirst(unit.0.count)
         }
+        guard total < 9.2e18 else { return nil }
         return Int64(total)
     }
 }

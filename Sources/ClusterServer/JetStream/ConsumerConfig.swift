@@ -111,6 +111,9 @@ struct ConsumerConfig: Equatable {
         if let d = deliverSubject, d.isEmpty { deliverSubject = nil }
         if let g = deliverGroup, g.isEmpty { deliverGroup = nil }
         if let d = description, d.utf8.count > 4096 { throw JSAPIError.consumerDescriptionTooLong }
+        if ackWaitNanos < 0 { throw JSAPIError(400, 10012, "consumer ack wait needs to be positive") }
+        if backoffNanos.contains(where: { $0 <= 0 }) { throw JSAPIError(400, 10012, "consumer backoff values need to be positive") }
+        if idleHeartbeatNanos < 0 || maxExpiresNanos < 0 { throw JSAPIError(400, 10012, "consumer durations need to be positive") }
         if maxDeliver == 0 { maxDeliver = -1 }
         if ackPolicy != .none && ackWaitNanos == 0 { ackWaitNanos = backoffNanos.first ?? 30_000_000_000 }
         if !backoffNanos.isEmpty {

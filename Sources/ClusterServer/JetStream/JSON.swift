@@ -88,7 +88,7 @@ struct JSONObject {
         guard has(key), let v = fields[key] else { return nil }
         guard !JSONObject.isBool(v), let n = v as? NSNumber else { throw mismatch(key, v, "uint64") }
         let d = n.doubleValue
-        guard d == d.rounded(), d >= 0 else { throw mismatch(key, v, "uint64") }
+        guard d == d.rounded(), d >= 0, d < 1.8e19 else { throw mismatch(key, v, "uint64") }
         return n.uint64Value
     }
 
@@ -219,4 +219,10 @@ enum JSTime {
         let secs = Int64(timegm(&tmv)) - Int64(offset)
         return secs * 1_000_000_000 + Int64(fracNs)
     }
+}
+
+/// `a + b` clamped to Int64's range: deadlines from client-given durations must not trap.
+@inline(__always) func saturatingAdd(_ a: Int64, _ b: Int64) -> Int64 {
+    let (r, overflow) = a.addingReportingOverflow(b)
+    return overflow ? (b > 0 ? Int64.max : Int64.min) : r
 }

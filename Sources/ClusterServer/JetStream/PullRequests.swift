@@ -27,8 +27,8 @@ struct PullRequest {
         r.noWait = try o.bool("no_wait") ?? false
         r.heartbeatNanos = try o.int64("idle_heartbeat", goType: "time.Duration") ?? 0
         if r.batch <= 0 { r.batch = 1 }
-        if expires > 0 { r.expires = now + expires }
-        if r.heartbeatNanos > 0 && (expires == 0 || r.heartbeatNanos * 2 > expires) {
+        if expires > 0 { r.expires = saturatingAdd(now, expires) }
+        if r.heartbeatNanos > 0 && (expires == 0 || r.heartbeatNanos > expires / 2) {
             throw JSAPIError.badRequest("heartbeat value too large")
         }
         if let group = try o.string("group"), !group.isEmpty {

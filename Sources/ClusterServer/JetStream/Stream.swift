@@ -137,7 +137,7 @@ final class Stream {
             // Limits (or a rollup) removed older messages: consumers re-check what they hold.
             consumersPurged()
         }
-        if let ttlNanos, ttlNanos > 0 { scheduleExpiry(seq: seq, at: now + ttlNanos) }
+        if let ttlNanos, ttlNanos > 0 { scheduleExpiry(seq: seq, at: saturatingAdd(now, ttlNanos)) }
         enforceLimits(now: now)
         if config.retention == .interest && !hasInterest(in: subject) {
             // Interest-based streams keep nothing nobody is interested in.

@@ -123,6 +123,7 @@ public struct StreamConfig: Equatable, Sendable {
         if numReplicas < 0 { throw JSAPIError(400, 10133, "replicas count cannot be negative") }
         if numReplicas > 5 { throw JSAPIError.streamConfig("maximum replicas is 5") }
         if numReplicas > 1 { throw JSAPIError.replicasNotSupported }
+        if firstSeq > UInt64(Int64.max) { throw JSAPIError.streamConfig("first sequence is too large") }
         if maxMsgs == 0 { maxMsgs = -1 }
         if maxBytes == 0 { maxBytes = -1 }
         if maxMsgSize == 0 { maxMsgSize = -1 }

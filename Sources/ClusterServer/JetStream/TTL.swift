@@ -7,7 +7,7 @@ extension Stream {
     static func parseTTL(_ text: String) -> Int64? {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t == "never" { return -1 }
-        if let secs = Int64(t) { return secs >= 1 ? secs * 1_000_000_000 : nil }
+        if let secs = Int64(t) { return secs >= 1 && secs < 9_000_000_000 ? secs * 1_000_000_000 : nil }
         guard let ns = JetStreamService.parseGoDuration(t), ns >= 1_000_000_000 else { return nil }
         return ns
     }

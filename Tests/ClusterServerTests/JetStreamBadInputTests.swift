@@ -1,0 +1,46 @@
+import Foundation
+import NIOCore
+import XCTest
+@testable import ClusterServer
+
+/// Hostile requests: every one gets an answer (an error object or a status), none crashes
+/// the server, and the server keeps serving afterwards.
+final class JetStreamBadInputTests: XCTestCase {
+    func test_hostileBodies_onEveryEndpoint_getErrorsAndServerKeepsServing() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"S\",\"subjects\":[\"s.>\"]}")
+        _ = h.publish("s.a", "x")
+        _ = h.api("CONSUMER.DURABLE.CREATE.S.d", "{\"stream_name\":\"S\",\"config\":{\"durable_name\":\"d\",\"ack_policy\":\"explicit\"}}")
+        let big = "9223372036854775807"
+        let bodies = [
+            "{", "[]", "null", "\"x\"", "12", "{\"name\":[1,2]}", "{\"config\":\"x\"}",
+            "{\"stream_name\":\"S\",\"config\":{\"ack_wait\":\(big),\"backoff\":[\(big)],\"max_deliver\":5}}",
+            "{\"stream_name\":\"S\",\"config\":{\"ack_wait\":-5}}",
+            "{\"stream_name\":\"S\",\"config\":{\"deliver_policy\":\"by_start_sequence\",\"opt_start_seq\":18446744073709551615}}",
+            "{\"name\":\"S\",\"first_seq\":18446744073709551615}", "{\"name\":\"S\",\"max_age\":-1}",
+            "{\"name\":\"S\",\"subjects\":[\"a..b\"]}", "{\"name\":\"S\",\"subjects\":[\"\"]}",
+            "{\"name\":\"S\",\"max_msgs\":1e300}", "{\"name\":\"S\",\"metadata\":{\"a\":1}}",
+            "{\"seq\":-1}", "{\"seq\":1e40}", "{\"filter\":\"a..b\"}", "{\"keep\":1,\"seq\":2}",
+            "{\"batch\":\(big),\"expires\":\(big)}", "{\"batch\":-3,\"max_bytes\":-1}",
+        ]
+        let endpoints = ["STREAM.CREATE.S", "STREAM.UPDATE.S", "STREAM.CREATE.a b", "STREAM.INFO.S", "STREAM.NAMES",
+                         "STREAM.LIST", "STREAM.PURGE.S", "STREAM.MSG.GET.S", "STREAM.MSG.DELETE.S",
+                         "CONSUMER.CREATE.S", "CONSUMER.CREATE.S.x", "CONSUMER.CREATE.S.x.s.>", "CONSUMER.DURABLE.CREATE.S.y",
+                         "CONSUMER.NAMES.S", "CONSUMER.LIST.S", "CONSUMER.PAUSE.S.d", "STREAM.BOGUS", "CONSUMER.INFO.S"]
+        for e in endpoints {
+            for b in bodies where !e.contains(" ") || b == "{" {
+                let r = h.requestRaw("$JS.API." + e, b, timeoutMs: 1000)
+                XCTAssertNotNil(r, "\(e) \(b): no answer")
+            }
+        }
+        for b in bodies {
+            h.server.publishInternal(subject: "$JS.API.CONSUMER.MSG.NEXT.S.d", reply: "_T.pull", payload: ByteBuffer(string: b))
+            h.server.publishInternal(subject: "$JS.ACK.S.d.1.1.1.1.0", payload: ByteBuffer(string: "-NAK " + b))
+            h.server.publishInternal(subject: "$JS.ACK.S.d.x.y.z", payload: ByteBuffer(string: b))
+        }
+        usleep(300_000)
+        XCTAssertEqual(h.api("INFO")["type"] as? String, "io.nats.jetstream.api.v1.account_info_response")
+        XCTAssertEqual(intValue(h.streamState("S"), "messages"), 1)
+    }
+}
