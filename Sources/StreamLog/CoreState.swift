@@ -24,23 +24,26 @@ struct CoreState: Equatable {
 
     func isLive(_ seq: UInt64) -> Bool { seq >= floor && seq <= lastSeq && !deleted.contains(seq) }
 
+    @inline(__always)
+    static func bump(_ info: inout SubjectInfo, _ seq: UInt64) {
+        info.last = seq
+        info.lastStale = false
+        info.count += 1
+    }
+
     /// Records a new live message at `seq` (always the next sequence).
     mutating func add(seq: UInt64, subject: String, size: UInt64) {
         precondition(seq > lastSeq, "sequences only grow: \(seq) after \(lastSeq)")
         if messages == 0 && deleted.isEmpty && floor < seq { floor = seq }
-        for s in (lastSeq + 1)..<seq where s >= floor { deleted.insert(s) }
+        if seq > lastSeq + 1 {
+            for s in (lastSeq + 1)..<seq where s >= floor { deleted.insert(s) }
+        }
         lastSeq = seq
         messages += 1
         bytes += size
-        if var info = subjects[subject] {
-            info.last = seq
-            info.lastStale = false
-            info.count += 1
-            subjects[subject] = info
-        } else {
-            subjects[subject] = SubjectInfo(first: seq, last: seq, count: 1)
-        }
-        normalizeFloor()
+        // One hash lookup: mutate in place (a new subject starts at this sequence).
+        Self.bump(&subjects[subject, default: SubjectInfo(first: seq, last: seq, count: 0)], seq)
+        if !deleted.isEmpty { normalizeFloor() }
     }
 
     /// Raises the last sequence without a message (a tombstone block recorded a later last

@@ -6,15 +6,15 @@ enum LZ4Codec {
     static func compress(_ source: UnsafeRawBufferPointer) -> [UInt8]? {
         guard source.count > 0, source.count < Int(Int32.max) else { return nil }
         let bound = Int(LZ4_compressBound(Int32(source.count)))
-        var out = [UInt8](repeating: 0, count: bound)
-        let written = out.withUnsafeMutableBytes { dst -> Int32 in
-            LZ4_compress_default(
-                source.baseAddress!.assumingMemoryBound(to: CChar.self),
-                dst.baseAddress!.assumingMemoryBound(to: CChar.self),
+        var written: Int32 = 0
+        let out = [UInt8](unsafeUninitializedCapacity: bound) { dst, count in
+            written = LZ4_compress_default(
+                UnsafeRawPointer(source.baseAddress!).assumingMemoryBound(to: CChar.self),
+                UnsafeMutableRawPointer(dst.baseAddress!).assumingMemoryBound(to: CChar.self),
                 Int32(source.count), Int32(bound))
+            count = max(0, Int(written))
         }
         guard written > 0, Int(written) < source.count else { return nil }
-        out.removeLast(bound - Int(written))
         return out
     }
 

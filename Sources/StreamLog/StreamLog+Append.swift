@@ -25,7 +25,6 @@ extension StreamLog {
             if let onDurable {
                 if config.fsync == .never { immediate = true } else { waiters.append((r.ticket, onDurable)) }
             }
-            lock.broadcast()
             return r
         }
         if immediate { onDurable?(.success(())) }
@@ -87,7 +86,11 @@ extension StreamLog {
         let ticket = writtenTicket
         if config.fsync == .never { durableTicket = ticket }
         // Limits (discard old) and age: removals become tombstones written with the next block.
-        try? enforceLimitsLocked(now: clock(), touched: Set(batch.map(\.subject)))
+        let l = config.limits
+        if l.maxAgeNanos != nil || l.maxMessages != nil || l.maxBytes != nil || l.maxMessagesPerSubject != nil {
+            let touched = l.maxMessagesPerSubject == nil ? Set<String>() : Set(batch.map(\.subject))
+            try? enforceLimitsLocked(now: clock(), touched: touched)
+        }
         try? rollIfNeeded()
         return AppendResult(firstSequence: first, lastSequence: last, ticket: ticket)
     }
@@ -130,9 +133,9 @@ extension StreamLog {
     func writeBlocks(_ blocks: [[UInt8]]) throws {
         let t = tail
         let start = t.size
-        var out = blocks.count == 1 ? blocks[0] : blocks.flatMap { $0 }
+        let out = blocks.count == 1 ? blocks[0] : blocks.flatMap { $0 }
         do {
-            try out.withUnsafeMutableBytes { try t.file.write(UnsafeRawBufferPointer($0), at: start) }
+            try out.withUnsafeBytes { try t.file.write($0, at: start) }
         } catch {
             try? t.file.truncate(to: start)
             throw error
@@ -145,8 +148,7 @@ extension StreamLog {
         }
         t.size = offset
         writtenTicket += 1
-        lock.broadcast()  // wake the sync thread
-        out.removeAll()
+        lock.signalWork()  // wake the sync thread, not the durability waiters
     }
 
     /// The pending limit/age tombstones as one block (nil when there are none).

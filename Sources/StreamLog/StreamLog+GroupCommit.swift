@@ -28,7 +28,7 @@ extension StreamLog {
     func stopSyncThread() {
         lock.withLock {
             stopSync = true
-            lock.broadcast()
+            lock.signalWork()
             var rounds = 0
             while syncThreadRunning && rounds < 600 {
                 lock.wait(timeoutNanos: 10_000_000)
@@ -48,13 +48,13 @@ extension StreamLog {
         var lastSyncNanos = StreamLog.monotonicNanos()
         while !stopSync {
             guard writtenTicket > durableTicket, failure == nil else {
-                lock.wait(timeoutNanos: nil)  // appends and close broadcast
+                lock.waitForWork(timeoutNanos: nil)  // writes and close signal
                 continue
             }
             if case .interval(let every) = config.fsync {
                 let due = lastSyncNanos + every - StreamLog.monotonicNanos()
                 if due > 0 {
-                    lock.wait(timeoutNanos: due)
+                    lock.waitForWork(timeoutNanos: due)
                     continue
                 }
             }

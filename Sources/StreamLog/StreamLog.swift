@@ -262,7 +262,7 @@ public final class StreamLog {
         defer { stopSyncThread() }
         try lock.withLock {
             guard !isClosed else { return }
-            defer { isClosed = true; lock.broadcast() }
+            defer { isClosed = true; lock.broadcast(); lock.signalWork() }
             try mapErrors {
                 try flushPendingTombstones()
                 if config.fsync != .never && failure == nil { try tail.file.sync() }

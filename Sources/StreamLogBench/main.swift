@@ -1,2 +1,233 @@
+import Foundation
 import StreamLog
-print("StreamLogBench: \(StreamSequence(1))")
+
+// StreamLog benchmarks: one line per measurement. Run in release: `swift run -c release StreamLogBench`.
+// Data lives under a temp dir in /tmp that is removed at the end. Pass `--quick` for a short run
+// (smaller reopen log).
+
+let quick = CommandLine.arguments.contains("--quick")
+let root = NSTemporaryDirectory() + "streamlog-bench-\(getpid())"
+try? FileManager.default.removeItem(atPath: root)
+defer { try? FileManager.default.removeItem(atPath: root) }
+var dirCounter = 0
+
+func freshDir() -> String {
+    dirCounter += 1
+    return root + "/log\(dirCounter)"
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// A JSON-ish payload of exactly `size` bytes, varied per message like real events.
+func jsonPayload(_ i: Int, size: Int) -> [UInt8] {
+    let users = ["alice", "bob", "carol", "dave", "erin", "frank", "grace"]
+    var s = "{\"id\":\(i),\"ts\":\"2026-11-22T08:\(10 + i % 50):\(10 + i % 49).\(i % 1000)Z\",\"user\":\"\(users[i % users.count])\","
+        + "\"type\":\"order.\(i % 3 == 0 ? "created" : "updated")\",\"amount\":\(i % 9973).\(i % 100),\"currency\":\"EUR\",\"items\":["
+    var k = 0
+    while s.utf8.count < size - 3 {
+        s += "{\"sku\":\"SKU-\((i * 7 + k) % 100_000)\",\"qty\":\(k % 5 + 1)},"
+        k += 1
+    }
+    var bytes = Array(s.utf8.prefix(size - 2))
+    bytes += Array("]}".utf8)
+    return bytes
+}
+
+func messages(count: Int, size: Int, start: Int = 0) -> [NewMessage] {
+    (0..<count).map { i in
+        NewMessage(subject: "orders.eu.\((start + i) % 64)", payload: jsonPayload(start + i, size: size),
+                   timestamp: 1_700_000_000_000_000_000 + Int64(start + i) * 1000)
+    }
+}
+
+func diskBytes(_ dir: String) -> Int {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+    return names.filter { $0.hasSuffix(".seg") }.reduce(0) { total, name in
+        total + ((try? FileManager.default.attributesOfItem(atPath: dir + "/" + name)[.size] as? Int) ?? 0)
+    }
+}
+
+func report(_ name: String, _ fields: [(String, String)]) {
+    print(([name] + fields.map { "\($0.0)=\($0.1)" }).joined(separator: " "))
+    fflush(stdout)
+}
+
+func fmt(_ x: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", x) }
+
+// MARK: fsync always, concurrent appenders (group commit)
+
+final class Counter: @unchecked Sendable {
+    let lock = NSLock()
+    var total = 0
+    func add(_ n: Int) { lock.lock(); total += n; lock.unlock() }
+}
+
+func groupCommit(appenders: Int, size: Int, seconds: Double) throws -> Double {
+    let log = try StreamLog.open(directory: freshDir(), config: StreamLogConfig(fsync: .always))
+    let template = messages(count: 1, size: size)
+    let counter = Counter()
+    let group = DispatchGroup()
+    let deadline = now() + seconds
+    let start = now()
+    for _ in 0..<appenders {
+        group.enter()
+        let t = Thread {
+            var n = 0
+            while now() < deadline {
+                _ = try? log.appendAndWait(template)
+                n += 1
+            }
+            counter.add(n)
+            group.leave()
+        }
+        t.stackSize = 256 << 10
+        t.start()
+    }
+    group.wait()
+    let rate = Double(counter.total) / (now() - start)
+    try log.close()
+    return rate
+}
+
+// MARK: fsync never
+
+func appendNever(size: Int, batch: Int, total: Int) throws -> (rate: Double, dir: String) {
+    let dir = freshDir()
+    let log = try StreamLog.open(directory: dir, config: StreamLogConfig(fsync: .never))
+    let batches = (0..<8).map { messages(count: batch, size: size, start: $0 * batch) }
+    let start = now()
+    var written = 0
+    var i = 0
+    while written < total {
+        try log.append(batches[i % batches.count])
+        written += batch
+        i += 1
+    }
+    let rate = Double(written) / (now() - start)
+    try log.close()
+    return (rate, dir)
+}
+
+func readBench(dir: String, count: Int) throws {
+    let log = try StreamLog.open(directory: dir, config: StreamLogConfig(fsync: .never))
+    var start = now()
+    var seq: UInt64 = 1
+    var read = 0
+    while true {
+        let page = try log.messages(from: StreamSequence(seq), maxMessages: 1000)
+        guard let last = page.last else { break }
+        read += page.count
+        seq = last.sequence.rawValue + 1
+    }
+    let seqRate = Double(read) / (now() - start)
+    report("read_sequential", [("msgs", "\(read)"), ("msgs_per_s", fmt(seqRate))])
+    var rng = SystemRandomNumberGenerator()
+    var latencies: [Double] = []
+    let samples = 20_000
+    latencies.reserveCapacity(samples)
+    for _ in 0..<samples {
+        let s = UInt64.random(in: 1...UInt64(count), using: &rng)
+        start = now()
+        _ = try log.message(StreamSequence(s))
+        latencies.append(now() - start)
+    }
+    latencies.sort()
+    let avg = latencies.reduce(0, +) / Double(samples)
+    report("read_random_by_seq", [("samples", "\(samples)"), ("avg_us", fmt(avg * 1e6, 1)),
+                                  ("p50_us", fmt(latencies[samples / 2] * 1e6, 1)),
+                                  ("p99_us", fmt(latencies[samples * 99 / 100] * 1e6, 1))])
+    try log.close()
+}
+
+func compression(size: Int, batch: Int, total: Int) throws {
+    let dir = freshDir()
+    let log = try StreamLog.open(directory: dir, config: StreamLogConfig(segmentMaxBytes: 8 << 20, fsync: .never))
+    var raw = 0
+    var i = 0
+    while i < total {
+        let b = messages(count: batch, size: size, start: i)
+        raw += b.reduce(0) { $0 + $1.payload.count + $1.subject.utf8.count }
+        try log.append(b)
+        i += batch
+    }
+    let before = diskBytes(dir)
+    let rewritten = try log.runMaintenance(maxSegments: 1000)
+    let after = diskBytes(dir)
+    try log.close()
+    report("compression", [("payload", "\(size)B"), ("batch", "\(batch)"), ("raw_bytes", "\(raw)"),
+                           ("disk_bytes", "\(before)"), ("ratio_pct", fmt(100 * Double(before) / Double(raw), 1)),
+                           ("after_maintenance_pct", fmt(100 * Double(after) / Double(raw), 1)),
+                           ("segments_rewritten", "\(rewritten)")])
+}
+
+func reopenBench(targetBytes: Int) throws {
+    let dir = freshDir()
+    var log: StreamLog? = try StreamLog.open(directory: dir, config: StreamLogConfig(fsync: .never))
+    var i = 0
+    // 1 KiB payloads, half random bytes (a pool reused round-robin), so the log is ~1 GiB on disk.
+    var lcg: UInt64 = 42
+    let pool: [[UInt8]] = (0..<512).map { n in
+        var p = jsonPayload(n, size: 512)
+        for _ in 0..<64 {
+            lcg = lcg &* 6364136223846793005 &+ 1442695040888963407
+            withUnsafeBytes(of: lcg) { p += $0 }
+        }
+        return p
+    }
+    let start = now()
+    while diskBytes(dir) < targetBytes {
+        for _ in 0..<64 {
+            let b = (0..<64).map { k -> NewMessage in
+                NewMessage(subject: "bulk.\(k)", payload: pool[(i + k) % pool.count], timestamp: Int64(i + k))
+            }
+            try log!.append(b)
+            i += 64
+        }
+    }
+    let writeSeconds = now() - start
+    try log!.close()
+    log = nil
+    let bytes = diskBytes(dir)
+    var t = now()
+    var reopened = try StreamLog.open(directory: dir, config: StreamLogConfig(fsync: .never))
+    let clean = now() - t
+    let state = try reopened.state()
+    // Crash-like reopen: no clean close, so the snapshot is the one from the last segment roll
+    // and the whole tail segment is scanned.
+    try reopened.append(messages(count: 1000, size: 1024))
+    t = now()
+    let second = try StreamLog.open(directory: dir, config: StreamLogConfig(fsync: .never))
+    let crash = now() - t
+    report("reopen", [("disk_bytes", "\(bytes)"), ("msgs", "\(state.messages)"), ("write_s", fmt(writeSeconds, 2)),
+                      ("clean_reopen_ms", fmt(clean * 1000, 1)), ("unclean_reopen_ms", fmt(crash * 1000, 1)),
+                      ("tail_scanned", "\(second.recoveryReport.fullReplay ? "all" : "tail")")])
+    try second.close()
+    reopened = second
+}
+
+print("# StreamLogBench (\(quick ? "quick" : "full")), data under \(root)")
+for size in [128, 1024] {
+    var rates: [Int: Double] = [:]
+    for n in [1, 16, 256] {
+        rates[n] = try groupCommit(appenders: n, size: size, seconds: quick ? 1 : 2)
+        report("append_fsync_always", [("payload", "\(size)B"), ("appenders", "\(n)"), ("msgs_per_s", fmt(rates[n]!))])
+    }
+    report("group_commit_ratio", [("payload", "\(size)B"), ("x256_over_x1", fmt(rates[256]! / rates[1]!, 1))])
+}
+for size in [128, 1024] {
+    for batch in [1, 100] {
+        let total = size == 128 ? (batch == 1 ? 300_000 : 2_000_000) : (batch == 1 ? 200_000 : 500_000)
+        let (rate, dir) = try appendNever(size: size, batch: batch, total: quick ? total / 10 : total)
+        report("append_fsync_never", [("payload", "\(size)B"), ("batch", "\(batch)"), ("msgs_per_s", fmt(rate)),
+                                      ("MB_per_s", fmt(rate * Double(size) / 1e6, 1))])
+        if batch == 100 && size == 128 { try readBench(dir: dir, count: quick ? total / 10 : total) }
+    }
+}
+try compression(size: 128, batch: 100, total: 200_000)
+try compression(size: 128, batch: 1, total: 100_000)
+try compression(size: 1024, batch: 100, total: 50_000)
+try reopenBench(targetBytes: quick ? 128 << 20 : 1 << 30)
