@@ -44,3 +44,18 @@ final class JetStreamBadInputTests: XCTestCase {
         XCTAssertEqual(intValue(h.streamState("S"), "messages"), 1)
     }
 }
+
+final class JetStreamMonitoringTests: XCTestCase {
+    func test_prometheusText_listsConsumerPendingCounts() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"S\",\"subjects\":[\"s\"]}")
+        for i in 0..<3 { _ = h.publish("s", "\(i)") }
+        _ = h.api("CONSUMER.DURABLE.CREATE.S.d", "{\"stream_name\":\"S\",\"config\":{\"durable_name\":\"d\",\"ack_policy\":\"explicit\"}}")
+        _ = h.pull("S", "d", "1", expect: 1)
+        let text = h.js.prometheusText()
+        XCTAssertTrue(text.contains("clusterd_jetstream_consumer_num_pending{stream=\"S\",consumer=\"d\"} 2\n"), text)
+        XCTAssertTrue(text.contains("clusterd_jetstream_consumer_num_ack_pending{stream=\"S\",consumer=\"d\"} 1\n"), text)
+        XCTAssertTrue(text.contains("clusterd_jetstream_stream_messages{stream=\"S\"} 3\n"), text)
+    }
+}

@@ -292,6 +292,50 @@ public final class JetStreamService: @unchecked Sendable {
         }
     }
 
+    /// Prometheus text for `/metrics`: per-consumer pending counts and per-stream sizes, to be
+    /// appended to the server's own exposition.
+    public func prometheusText() -> String {
+        struct Row { var stream: String; var consumer: String; var values: [UInt64] }
+        func esc(_ v: String) -> String {
+            v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        }
+        let rows: [Row] = queue.sync {
+            var out: [Row] = []
+            for s in streams.values {
+                for c in s.consumers.values {
+                    out.append(Row(stream: s.name, consumer: c.name,
+                                   values: [c.numPending, UInt64(c.pending.count), UInt64(c.numRedelivered)]))
+                }
+                let st = s.store.state
+                out.append(Row(stream: s.name, consumer: "", values: [st.messages, st.bytes]))
+            }
+            return out.sorted { ($0.stream, $0.consumer) < ($1.stream, $1.consumer) }
+        }
+        let consumerFamilies = [
+            ("clusterd_jetstream_consumer_num_pending", "Messages not yet delivered to the consumer"),
+            ("clusterd_jetstream_consumer_num_ack_pending", "Delivered messages awaiting ack"),
+            ("clusterd_jetstream_consumer_num_redelivered", "Pending messages delivered more than once"),
+        ]
+        let streamFamilies = [
+            ("clusterd_jetstream_stream_messages", "Messages stored in the stream"),
+            ("clusterd_jetstream_stream_bytes", "Bytes stored in the stream"),
+        ]
+        var out = ""
+        for (i, family) in consumerFamilies.enumerated() {
+            out += "# HELP \(family.0) \(family.1)\n# TYPE \(family.0) gauge\n"
+            for r in rows where !r.consumer.isEmpty {
+                out += "\(family.0){stream=\"\(esc(r.stream))\",consumer=\"\(esc(r.consumer))\"} \(r.values[i])\n"
+            }
+        }
+        for (i, family) in streamFamilies.enumerated() {
+            out += "# HELP \(family.0) \(family.1)\n# TYPE \(family.0) gauge\n"
+            for r in rows where r.consumer.isEmpty {
+                out += "\(family.0){stream=\"\(esc(r.stream))\"} \(r.values[i])\n"
+            }
+        }
+        return out
+    }
+
     /// Per-consumer pending counts for `/metrics` (stream, consumer, num_pending, num_ack_pending).
     public func consumerPendingCounts() -> [(stream: String, consumer: String, pending: UInt64, ackPending: Int)] {
         queue.sync {
