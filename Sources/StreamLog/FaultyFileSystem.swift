@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An in-memory file system for tests (and for `storage: memory` logs) that models what a real
 /// disk may do on a crash: each file has a durable image (as of its last `sync`) and a list of
 /// un-synced operations; the directory has a durable name table (as of the last
@@ -178,7 +184,19 @@ public final class FaultyFileSystem: FileSystem, @unchecked Sendable {
         }
     }
 
+    /// Emulated fsync latency (slept outside the lock), so group-commit tests see overlap.
+    public var syncDelayNanos: Int64 {
+        get { lock.withLock { syncDelay } }
+        set { lock.withLock { syncDelay = newValue } }
+    }
+    private var syncDelay: Int64 = 0
+
     fileprivate func sync(_ node: Inode, _ path: String) throws {
+        let delay = syncDelayNanos
+        if delay > 0 {
+            var ts = timespec(tv_sec: Int(delay / 1_000_000_000), tv_nsec: Int(delay % 1_000_000_000))
+            nanosleep(&ts, nil)
+        }
         try lock.withLock {
             if shouldFail(.sync) { throw FileSystemError.io(path: path, operation: "fsync", errno: 5) }
             syncCount += 1
