@@ -59,3 +59,17 @@ final class JetStreamMonitoringTests: XCTestCase {
         XCTAssertTrue(text.contains("clusterd_jetstream_stream_messages{stream=\"S\"} 3\n"), text)
     }
 }
+
+final class JetStreamDurabilityTests: XCTestCase {
+    func test_publish_whenFsyncFails_getsErrorNotPubAck() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        let fs = FaultInjectingFileSystem()
+        h.js.fileSystemOverride = fs
+        _ = h.createStream("{\"name\":\"F\",\"subjects\":[\"f\"]}")
+        XCTAssertEqual(h.publish("f", "ok")["seq"] as? Int, 1)
+        fs.failNext(.sync, count: 100)
+        let r = h.publish("f", "lost")
+        XCTAssertNotNil(r["error"], "an fsync failure must not produce a positive PubAck: \(r)")
+    }
+}

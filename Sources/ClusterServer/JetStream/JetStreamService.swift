@@ -1,4 +1,5 @@
 import Dispatch
+import StreamLog
 import Foundation
 import NIOCore
 
@@ -21,7 +22,9 @@ public final class JetStreamService: @unchecked Sendable {
     private var subscriptions: [Subscription] = []
     private var timer: DispatchSourceTimer?
     private var flushScheduled = false
-    private var pendingReplies: [(subject: String, body: [UInt8])] = []
+    /// PubAcks waiting for the next flush; `stream` is set when the message was stored (its
+    /// ack turns into an error if that stream's sync fails).
+    private var pendingReplies: [(subject: String, body: [UInt8], stream: String?)] = []
     private var pumpScheduled = Set<ObjectIdentifier>()
     private var lastConsumerPersist: Int64 = 0
     var apiTotal = 0
@@ -29,6 +32,8 @@ public final class JetStreamService: @unchecked Sendable {
     var deliveredMessages = 0
     var deliveredBytes = 0
     var stopped = false
+    /// Test seam: the file system new file-stream logs use (nil = POSIX).
+    var fileSystemOverride: FileSystem?
 
     public init(server: NATSServer) {
         self.server = server
@@ -134,7 +139,7 @@ public final class JetStreamService: @unchecked Sendable {
             for c in stream.consumers.values { c.newMessageStored(subject: subject) }
         }
         if let reply, !stream.config.noAck {
-            pendingReplies.append((reply, outcome.response))
+            pendingReplies.append((reply, outcome.response, outcome.stored ? stream.name : nil))
         }
         scheduleFlush()
     }
@@ -145,23 +150,33 @@ public final class JetStreamService: @unchecked Sendable {
         queue.async { self.flush() }
     }
 
-    /// Syncs dirty stores, then answers publishers and wakes consumers.
+    /// Syncs dirty stores, then answers publishers and wakes consumers. A store whose sync
+    /// failed gets error PubAcks: nothing is acknowledged that is not durable.
     func flush() {
         flushScheduled = false
         let now = JSTime.nowNanos()
         var synced: [Stream] = []
+        var failed: [String: String] = [:]
         for s in streams.values where s.dirty {
+            s.dirty = false
             do {
                 try s.store.sync()
+                synced.append(s)
             } catch {
+                failed[s.name] = "\(error)"
                 server.logger.error("JetStream store sync failed for stream '\(s.name)': \(error)")
             }
-            s.dirty = false
-            synced.append(s)
         }
         let replies = pendingReplies
         pendingReplies.removeAll()
-        for r in replies { server.publishInternal(subject: r.subject, payload: ByteBuffer(bytes: r.body)) }
+        for r in replies {
+            var body = r.body
+            if let name = r.stream, failed[name] != nil {
+                let e = JSAPIError.storageResources("insufficient storage resources available")
+                body = Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8)
+            }
+            server.publishInternal(subject: r.subject, payload: ByteBuffer(bytes: body))
+        }
         for s in synced {
             for c in s.consumers.values { c.pump(now: now) }
         }

@@ -1,4 +1,8 @@
 import Foundation
+import StreamLog
+
+/// StreamLog's fault-injecting file system, named here so tests need only ClusterServer.
+typealias FaultInjectingFileSystem = FaultyFileSystem
 
 /// Stream and consumer metadata on disk: `<root>/<stream>/meta.json` (config, created) and
 /// `<root>/<stream>/consumers/<name>.json` (config and ack state), each written atomically.
@@ -6,10 +10,13 @@ import Foundation
 extension JetStreamService {
     func streamDirectory(_ name: String) -> String? { root.map { "\($0)/\(name)" } }
 
+    /// The file seam for new stream logs (a fault-injecting one in tests).
+    func fileSystem() -> FileSystem { fileSystemOverride ?? PosixFileSystem() }
+
     func makeStore(for config: StreamConfig) throws -> MessageStore {
         if config.storage == .memory { return MemoryStore() }
         guard let dir = streamDirectory(config.name) else { return MemoryStore(fileAccounting: true) }
-        return try StreamLogStore(directory: dir + "/msgs", config: config)
+        return try StreamLogStore(directory: dir + "/msgs", config: config, fileSystem: fileSystem())
     }
 
     func persistMeta(_ s: Stream) throws {

@@ -11,11 +11,13 @@ final class StreamLogStore: MessageStore {
     private var durableTicket: UInt64 = 0
     let directory: String
 
-    init(directory: String, config: StreamConfig) throws {
+    /// `fileSystem` is the log's file seam (tests pass a fault-injecting one).
+    init(directory: String, config: StreamConfig, fileSystem: FileSystem = PosixFileSystem()) throws {
         self.directory = directory
         do {
-            log = try StreamLog.open(directory: directory, config: StreamLogConfig(fsync: .always, compression: true,
-                                                                                     limits: StreamLogStore.limits(config)))
+            log = try StreamLog.open(directory: directory, fileSystem: fileSystem,
+                                     config: StreamLogConfig(fsync: .always, compression: true,
+                                                             limits: StreamLogStore.limits(config)))
         } catch {
             throw StoreError.io("\(error)")
         }
