@@ -93,6 +93,35 @@ func groupCommit(appenders: Int, size: Int, seconds: Double) throws -> Double {
     return rate
 }
 
+/// The same with asynchronous appenders (as the server uses the log): each of `appenders`
+/// chains issues its next append from the durability callback of the previous one.
+func groupCommitAsync(appenders: Int, size: Int, seconds: Double) throws -> Double {
+    let log = try StreamLog.open(directory: freshDir(), config: StreamLogConfig(fsync: .always))
+    let template = messages(count: 1, size: size)
+    let counter = Counter()
+    let group = DispatchGroup()
+    let deadline = now() + seconds
+    let start = now()
+    func issue() {
+        do {
+            try log.append(template, onDurable: { _ in
+                counter.add(1)
+                if now() < deadline { issue() } else { group.leave() }
+            })
+        } catch {
+            group.leave()
+        }
+    }
+    for _ in 0..<appenders {
+        group.enter()
+        issue()
+    }
+    group.wait()
+    let rate = Double(counter.total) / (now() - start)
+    try log.close()
+    return rate
+}
+
 // MARK: fsync never
 
 func appendNever(size: Int, batch: Int, total: Int) throws -> (rate: Double, dir: String) {
@@ -216,7 +245,13 @@ for size in [128, 1024] {
         rates[n] = try groupCommit(appenders: n, size: size, seconds: quick ? 1 : 2)
         report("append_fsync_always", [("payload", "\(size)B"), ("appenders", "\(n)"), ("msgs_per_s", fmt(rates[n]!))])
     }
-    report("group_commit_ratio", [("payload", "\(size)B"), ("x256_over_x1", fmt(rates[256]! / rates[1]!, 1))])
+    report("group_commit_ratio", [("payload", "\(size)B"), ("mode", "threads"), ("x256_over_x1", fmt(rates[256]! / rates[1]!, 1))])
+    var asyncRates: [Int: Double] = [:]
+    for n in [1, 16, 256] {
+        asyncRates[n] = try groupCommitAsync(appenders: n, size: size, seconds: quick ? 1 : 2)
+        report("append_fsync_always_async", [("payload", "\(size)B"), ("appenders", "\(n)"), ("msgs_per_s", fmt(asyncRates[n]!))])
+    }
+    report("group_commit_ratio", [("payload", "\(size)B"), ("mode", "async"), ("x256_over_x1", fmt(asyncRates[256]! / asyncRates[1]!, 1))])
 }
 for size in [128, 1024] {
     for batch in [1, 100] {
