@@ -160,8 +160,9 @@ extension JetStreamService {
 
     func handleNext(stream: String, consumer: String, reply: String, body: [UInt8]) {
         guard let s = streams[stream], let c = s.consumers[consumer] else {
-            // nats-server answers an unknown consumer with a 404 status on the inbox.
-            server.sendStatus("404 No Messages", to: reply)
+            // In nats-server each consumer subscribes its own MSG.NEXT subject, so an unknown
+            // consumer has no responder: answer like core no-responders.
+            server.sendStatus("503", to: reply, fields: [("Nats-Subject", "$JS.API.CONSUMER.MSG.NEXT.\(stream).\(consumer)")])
             return
         }
         c.addPullRequest(body: body, reply: reply, now: JSTime.nowNanos())

@@ -37,7 +37,14 @@ extension JetStreamService {
 
     private func fail(_ reply: String, _ type: String, _ e: JSAPIError) {
         apiErrors += 1
-        self.reply(reply, ["type": type, "error": e.json])
+        var body: [String: Any] = ["type": type, "error": e.json]
+        if type.hasSuffix(".stream_info_response") || type.hasSuffix("_names_response") || type.hasSuffix("_list_response") {
+            // Paged responses carry their paging fields even in errors.
+            body["total"] = 0
+            body["offset"] = 0
+            body["limit"] = 0
+        }
+        self.reply(reply, body)
     }
 
     static func responseType(_ op: [String]) -> String {
@@ -117,7 +124,7 @@ extension JetStreamService {
         if let existing = streams[name] {
             guard existing.config == cfg else { throw JSAPIError.streamNameExists }
             var info = existing.infoJSON()
-            info["did_create"] = false
+            info["did_create"] = true // nats-server sets it on every successful create
             return info
         }
         let store = try makeStoreChecked(cfg)
