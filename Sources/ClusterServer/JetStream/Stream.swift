@@ -185,20 +185,17 @@ final class Stream {
         if removed { dirty = true }
     }
 
-    /// Removes messages older than max_age; true if any went.
+    /// Removes messages older than max_age in one purge (one log write, one fsync); true if
+    /// any went. Store times only grow with sequences, so "older" is a sequence prefix.
     @discardableResult
     func expireAged(now: Int64) -> Bool {
         guard config.maxAgeNanos > 0 else { return false }
-        let cutoff = now - config.maxAgeNanos
-        var removed = false
-        var bound = 0
-        while let first = store.load(store.state.firstSeq), first.time <= cutoff, bound < 100_000 {
-            _ = try? store.remove(first.seq)
-            removed = true
-            bound += 1
-        }
-        if removed { dirty = true }
-        return removed
+        let st = store.state
+        guard st.messages > 0, st.firstTime <= now - config.maxAgeNanos else { return false }
+        let upTo = store.firstSequence(atOrAfter: now - config.maxAgeNanos + 1)
+        guard upTo > st.firstSeq, (try? store.purge(subject: nil, upTo: upTo, keep: nil)) ?? 0 > 0 else { return false }
+        dirty = true
+        return true
     }
 
     func expireDedup(now: Int64) {
