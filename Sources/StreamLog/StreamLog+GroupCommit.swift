@@ -79,18 +79,23 @@ extension StreamLog {
 
     /// Completes (outside the lock) every waiter that is durable, or all of them on failure/close.
     func completeWaiters() {
-        var done: [(Result<Void, StreamLogError>) -> Void] = []
-        var outcome: Result<Void, StreamLogError> = .success(())
+        var done: [((Result<Void, StreamLogError>) -> Void, Result<Void, StreamLogError>)] = []
         lock.withLock {
-            if let failure { outcome = .failure(.failed(failure)) }
-            let all = failure != nil || isClosed
             var keep: [(ticket: UInt64, done: (Result<Void, StreamLogError>) -> Void)] = []
             for w in waiters {
-                if all || w.ticket <= durableTicket { done.append(w.done) } else { keep.append(w) }
+                if w.ticket <= durableTicket {
+                    done.append((w.done, .success(())))
+                } else if let failure {
+                    done.append((w.done, .failure(.failed(failure))))
+                } else if isClosed {
+                    done.append((w.done, .failure(.closed)))  // close could not make it durable
+                } else {
+                    keep.append(w)
+                }
             }
             waiters = keep
         }
-        for d in done { d(outcome) }
+        for (callback, outcome) in done { callback(outcome) }
     }
 
     /// fsyncs the tail under the lock (rare structural operations) and marks all writes durable.

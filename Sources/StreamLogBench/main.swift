@@ -238,6 +238,29 @@ func reopenBench(targetBytes: Int) throws {
     reopened = second
 }
 
+/// Worst case for open: a nearly full 64 MiB tail segment never closed, so all of it is
+/// scanned, CRC-checked, decompressed and replayed.
+func reopenFullTail() throws {
+    let dir = freshDir()
+    let log = try StreamLog.open(directory: dir, config: StreamLogConfig(fsync: .never))
+    var i = 0
+    while diskBytes(dir) < 60 << 20 {
+        try log.append(messages(count: 100, size: 1024, start: i).map {
+            var m = $0
+            m.payload[0..<16] = ArraySlice((0..<16).map { UInt8(truncatingIfNeeded: (i &* 2654435761) >> $0) })
+            return m
+        })
+        i += 100
+    }
+    let bytes = diskBytes(dir)
+    let t = now()
+    let second = try StreamLog.open(directory: dir, config: StreamLogConfig(fsync: .never))
+    let took = now() - t
+    report("reopen_full_tail", [("tail_bytes", "\(bytes)"), ("msgs", "\(i)"), ("reopen_ms", fmt(took * 1000, 1))])
+    try second.close()
+    try log.close()
+}
+
 print("# StreamLogBench (\(quick ? "quick" : "full")), data under \(root)")
 for size in [128, 1024] {
     var rates: [Int: Double] = [:]
@@ -266,3 +289,4 @@ try compression(size: 128, batch: 100, total: 200_000)
 try compression(size: 128, batch: 1, total: 100_000)
 try compression(size: 1024, batch: 100, total: 50_000)
 try reopenBench(targetBytes: quick ? 128 << 20 : 1 << 30)
+try reopenFullTail()
