@@ -1,13 +1,10 @@
-/// A small cache of decoded message blocks, so sequential and repeated reads decode each
+/// A small cache of decoded (or decompressed) message blocks, so sequential and repeated reads decode each
 /// block once. Keyed by segment base and block offset; cleared whenever blocks are rewritten.
-struct BlockCache {
-    struct Key: Hashable {
-        var segment: UInt64
-        var offset: UInt64
-    }
+struct BlockCache<Value> {
+    typealias Key = BlockKey
 
     let capacity: Int
-    private var entries: [Key: [StoredMessage]] = [:]
+    private var entries: [Key: Value] = [:]
     private var order: [Key] = []
     private var next = 0
 
@@ -16,10 +13,10 @@ struct BlockCache {
         self.capacity = capacity
     }
 
-    func get(_ key: Key) -> [StoredMessage]? { entries[key] }
+    func get(_ key: Key) -> Value? { entries[key] }
 
     /// Inserts, evicting in FIFO order once full (bounded by `capacity`).
-    mutating func put(_ key: Key, _ value: [StoredMessage]) {
+    mutating func put(_ key: Key, _ value: Value) {
         if entries[key] != nil {
             entries[key] = value
             return
@@ -39,4 +36,10 @@ struct BlockCache {
         order.removeAll()
         next = 0
     }
+}
+
+/// A block's identity: its segment and offset.
+struct BlockKey: Hashable {
+    var segment: UInt64
+    var offset: UInt64
 }

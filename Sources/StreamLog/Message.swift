@@ -93,6 +93,32 @@ enum RecordCodec {
         append(n, seq: m.sequence.rawValue, to: &out)
     }
 
+    /// Decodes only the record with sequence `seq`, skipping the others by their lengths.
+    static func decodeOne(_ raw: [UInt8], seq: UInt64) -> StoredMessage? {
+        raw.withUnsafeBytes { buf -> StoredMessage? in
+            var p = 0
+            while buf.count - p >= recordHeaderSize {
+                let sLen = Int(buf.le(p + 32, as: UInt32.self))
+                let hLen = Int(buf.le(p + 36, as: UInt32.self))
+                let pLen = Int(buf.le(p + 40, as: UInt32.self))
+                let start = p + recordHeaderSize
+                guard sLen <= buf.count - start, hLen <= buf.count - start - sLen,
+                      pLen <= buf.count - start - sLen - hLen else { return nil }
+                let s: UInt64 = buf.le(p + 16)
+                if s == seq {
+                    return StoredMessage(
+                        sequence: StreamSequence(s), term: buf.le(p), raftIndex: buf.le(p + 8), timestamp: buf.le(p + 24),
+                        subject: String(decoding: UnsafeRawBufferPointer(rebasing: buf[start..<(start + sLen)]), as: UTF8.self),
+                        headers: [UInt8](buf[(start + sLen)..<(start + sLen + hLen)]),
+                        payload: [UInt8](buf[(start + sLen + hLen)..<(start + sLen + hLen + pLen)]))
+                }
+                if s > seq { return nil }
+                p = start + sLen + hLen + pLen
+            }
+            return nil
+        }
+    }
+
     /// Decodes every record of a raw body; nil when the body is malformed.
     static func decodeAll(_ raw: [UInt8], expectedCount: Int) -> [StoredMessage]? {
         raw.withUnsafeBytes { buf -> [StoredMessage]? in

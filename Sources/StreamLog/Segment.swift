@@ -92,6 +92,16 @@ final class Segment {
         return (header, bytes)
     }
 
+    /// The decompressed body of a message block (CRC-verified).
+    func readRawBody(_ ref: BlockRef) throws -> [UInt8] {
+        let (header, bytes) = try readBlock(ref)
+        guard let raw = BlockCodec.rawBody(bytes, header: header) else {
+            throw StreamLogError.corrupt(CorruptRange(segment: path, offset: ref.offset, length: UInt64(ref.length),
+                                                       sequences: ref.firstSeq...max(ref.firstSeq, ref.lastSeq)))
+        }
+        return raw
+    }
+
     /// Decoded records of a message block (CRC-verified, decompressed).
     func readMessages(_ ref: BlockRef) throws -> [StoredMessage] {
         let (header, bytes) = try readBlock(ref)

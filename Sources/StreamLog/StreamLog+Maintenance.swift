@@ -105,6 +105,6 @@ extension StreamLog {
         guard let i = segments.firstIndex(where: { $0 === seg }) else { return }
         segments[i] = replacement
         try writeIndexFile(replacement)
-        cache.removeAll()
+        clearCaches()
     }
 }

@@ -138,16 +138,32 @@ extension StreamLog {
     }
 
     func blockMessages(_ seg: Segment, _ ref: BlockRef) throws -> [StoredMessage] {
-        let key = BlockCache.Key(segment: seg.base, offset: ref.offset)
+        let key = BlockKey(segment: seg.base, offset: ref.offset)
         if let hit = cache.get(key) { return hit }
         let msgs = try seg.readMessages(ref)
         cache.put(key, msgs)
         return msgs
     }
 
+    func clearCaches() {
+        cache.removeAll()
+        rawCache.removeAll()
+    }
+
     /// The stored record at `seq` (live or deleted-but-present), or throws `.notFound`.
     func messageLocked(_ seq: UInt64) throws -> StoredMessage {
         guard let (seg, ref) = locate(seq), ref.firstSeq <= seq else { throw StreamLogError.notFound }
+        let key = BlockKey(segment: seg.base, offset: ref.offset)
+        if cache.get(key) == nil {
+            // Point read: decompress once (cached), decode only the wanted record.
+            let raw: [UInt8]
+            if let hit = rawCache.get(key) { raw = hit } else {
+                raw = try seg.readRawBody(ref)
+                rawCache.put(key, raw)
+            }
+            guard let m = RecordCodec.decodeOne(raw, seq: seq) else { throw StreamLogError.notFound }
+            return m
+        }
         let msgs = try blockMessages(seg, ref)
         var l = 0, h = msgs.count
         while l < h {

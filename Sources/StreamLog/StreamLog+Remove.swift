@@ -163,7 +163,7 @@ extension StreamLog {
             dropped = true
         }
         if dropped {
-            cache.removeAll()
+            clearCaches()
             try fs.syncDirectory(directory)
             try writeSnapshot()
         }

@@ -99,7 +99,7 @@ extension StreamLog {
             t.blocks = newRefs
             t.size = end
         }
-        cache.removeAll()
+        clearCaches()
         for m in removed { core.remove(seq: m.sequence.rawValue, subject: m.subject, size: m.accountedSize) }
         core.lastSeq = i
         core.floor = min(core.floor, i + 1)
@@ -146,6 +146,6 @@ extension StreamLog {
         if config.fsync != .never { try seg.file.sync() }
         seg.blocks[idx] = BlockRef(offset: ref.offset, header: block.withUnsafeBytes { BlockHeader.decode($0)! })
         if seg.sealed { try writeIndexFile(seg) }
-        cache.removeAll()
+        clearCaches()
     }
 }

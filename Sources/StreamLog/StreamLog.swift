@@ -16,7 +16,9 @@ public final class StreamLog {
 
     var segments: [Segment] = []
     var core = CoreState()
-    var cache = BlockCache(capacity: 64)
+    var cache = BlockCache<[StoredMessage]>(capacity: 64)
+    /// Decompressed bodies for point reads, which decode one record instead of the block.
+    var rawCache = BlockCache<[UInt8]>(capacity: 64)
     /// Tombstones produced by limits/age enforcement, written with the next block.
     var pendingTombstones: [Tombstone] = []
     var failure: String?

@@ -261,6 +261,43 @@ func reopenFullTail() throws {
     try log.close()
 }
 
+/// The per-subject index at 1M distinct subjects: append, lookup, clean reopen (the snapshot
+/// carries the index), and a KV-style overwrite with max_msgs_per_subject = 1.
+func manySubjects(count: Int) throws {
+    let dir = freshDir()
+    var config = StreamLogConfig(fsync: .never)
+    config.limits.maxMessagesPerSubject = 1
+    var log = try StreamLog.open(directory: dir, config: config)
+    let payload = jsonPayload(1, size: 128)
+    var t = now()
+    var i = 0
+    while i < count {
+        try log.append((i..<min(count, i + 1000)).map {
+            NewMessage(subject: "kv.bucket.key\($0)", payload: payload, timestamp: Int64($0))
+        })
+        i += 1000
+    }
+    let appendRate = Double(count) / (now() - t)
+    // Overwrite 100k keys: each put removes the previous revision.
+    t = now()
+    for j in stride(from: 0, to: 100_000, by: 1000) {
+        try log.append((j..<(j + 1000)).map { NewMessage(subject: "kv.bucket.key\($0)", payload: payload, timestamp: Int64($0)) })
+    }
+    let overwriteRate = 100_000 / (now() - t)
+    t = now()
+    for k in 0..<10_000 { _ = try log.lastMessage(subject: "kv.bucket.key\((k * 7919) % count)") }
+    let lookupUs = (now() - t) / 10_000 * 1e6
+    try log.close()
+    t = now()
+    log = try StreamLog.open(directory: dir, config: config)
+    let reopenMs = (now() - t) * 1000
+    let st = try log.state()
+    report("subjects", [("distinct", "\(st.subjectCount)"), ("msgs", "\(st.messages)"), ("append_msgs_per_s", fmt(appendRate)),
+                        ("kv_overwrite_msgs_per_s", fmt(overwriteRate)), ("last_by_subject_us", fmt(lookupUs, 1)),
+                        ("reopen_ms", fmt(reopenMs, 1))])
+    try log.close()
+}
+
 print("# StreamLogBench (\(quick ? "quick" : "full")), data under \(root)")
 for size in [128, 1024] {
     var rates: [Int: Double] = [:]
@@ -290,3 +327,4 @@ try compression(size: 128, batch: 1, total: 100_000)
 try compression(size: 1024, batch: 100, total: 50_000)
 try reopenBench(targetBytes: quick ? 128 << 20 : 1 << 30)
 try reopenFullTail()
+try manySubjects(count: quick ? 200_000 : 1_000_000)
