@@ -45,7 +45,7 @@ swift-test: build
 # The compatibility suite runs against the real nats-server first (proving each test encodes
 # NATS behaviour), then against clusterd. Tests marked `security` (accounts, permissions) wait
 # for the security issue; COMPAT_CLUSTERD_MARKERS selects what runs against clusterd.
-COMPAT_CLUSTERD_MARKERS ?= not security and not jetstream
+COMPAT_CLUSTERD_MARKERS ?= not security
 compat-test: venv build
 	$(PY) -m pytest Tests/compat -q --server nats-server
 	$(PY) -m pytest Tests/compat -q --server clusterd --clusterd-bin .build/debug/clusterd -m "$(COMPAT_CLUSTERD_MARKERS)"

@@ -67,6 +67,8 @@ if options.jetStream {
     } catch {
         fatal("Could not start JetStream: \(error)")
     }
+    // Per-stream and per-consumer gauges (pending, ack pending, redelivered) on /metrics.
+    server.metricsProviders.append { [weak js] in js?.prometheusText() ?? "" }
     jetStream = js
 }
 // Handlers first: a supervisor may signal as soon as it sees "Server is ready".

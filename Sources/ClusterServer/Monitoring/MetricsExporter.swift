@@ -48,7 +48,7 @@ final class MetricsExporter: @unchecked Sendable {
             connections.set(Int64(server.connectionCount))
             subscriptions.set(Int64(server.sublist.count))
             rss.set(Int64(rssBytes))
-            return registry.emitToString()
+            return registry.emitToString() + server.metricsProviders.map { $0() }.joined()
         }
     }
 }

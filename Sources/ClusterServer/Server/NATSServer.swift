@@ -43,6 +43,13 @@ public final class NATSServer: @unchecked Sendable {
         set { lock.withLock { _shutdownHooks = newValue } }
     }
     private var _shutdownHooks: [() -> Void] = []
+    /// Extra Prometheus text appended to `/metrics` by subsystems (JetStream's per-stream and
+    /// per-consumer gauges).
+    public var metricsProviders: [() -> String] {
+        get { lock.withLock { _metricsProviders } }
+        set { lock.withLock { _metricsProviders = newValue } }
+    }
+    private var _metricsProviders: [() -> String] = []
     private let liveConnections = ManagedAtomic<Int>(0)
     private let closedPromise: EventLoopPromise<Void>
     private var lastAuthFailureLog = Date.distantPast
@@ -247,6 +254,7 @@ public final class NATSServer: @unchecked Sendable {
         info.jetstream = options.jetStream ? true : nil
         info.clientID = conn.id
         info.clientIP = conn.remoteHost
+        info.apiLevel = options.jetStream ? JetStreamService.apiLevel : nil
         if connectInfo {
             info.connectInfo = true
             info.remoteAccount = "$G"
