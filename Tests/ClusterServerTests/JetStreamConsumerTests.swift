@@ -183,12 +183,18 @@ final class JetStreamConsumerTests: XCTestCase {
     func test_push_flowControlRequestStallsUntilAnswered() {
         _ = h.api("CONSUMER.CREATE.S.p", "{\"stream_name\":\"S\",\"config\":{\"ack_policy\":\"none\",\"deliver_subject\":\"_T.fc\",\"flow_control\":true,\"idle_heartbeat\":5000000000}}")
         for i in 0..<(Consumer.flowControlMessages * 3) { h.server.publishInternal(subject: "s.x", payload: ByteBuffer(string: "\(i)")) }
-        let fcs = h.wait("_T.fc", count: 2)
+        // Idle heartbeats share the deliver subject but carry no reply: wait (bounded) for the
+        // two flow-control requests themselves.
+        var fcs: [JSTestMessage] = []
+        for _ in 0..<150 where fcs.count < 2 {
+            fcs = h.messages("_T.fc").filter { $0.reply != nil }
+            if fcs.count < 2 { usleep(20_000) }
+        }
         XCTAssertEqual(fcs.count, 2)
         XCTAssertEqual(fcs.first?.status, "100")
         usleep(200_000)
         XCTAssertEqual(h.messages("deliveries").count, Consumer.flowControlMessages * 2, "stalled after two unanswered requests")
-        for fc in fcs { h.server.publishInternal(subject: fc.reply!, payload: ByteBuffer()) }
+        for fc in fcs { if let reply = fc.reply { h.server.publishInternal(subject: reply, payload: ByteBuffer()) } }
         XCTAssertEqual(h.wait("deliveries", count: Consumer.flowControlMessages * 3).count, Consumer.flowControlMessages * 3)
     }
 
