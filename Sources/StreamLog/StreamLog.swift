@@ -109,11 +109,13 @@ public final class StreamLog {
             try t.file.sync()
         }
         try? fs.remove(t.indexPath)
-        try replayFromSnapshotOrAll()
+        let replayed = try replayFromSnapshotOrAll()
         try enforceLimitsLocked(now: clock())
+        let changed = replayed > 0 || !pendingTombstones.isEmpty || recoveryReport.truncatedTail != nil
         try flushPendingTombstones()
         if config.fsync != .never { try tail.file.sync() }
-        try writeSnapshot()
+        // A clean close left an exact snapshot: skip rewriting it (costly with 1M subjects).
+        if changed { try writeSnapshot() }
     }
 
     /// Loads a sealed segment's block table from its index file, or rebuilds it by scanning.
@@ -152,19 +154,19 @@ public final class StreamLog {
         try fs.rename(tmp, to: seg.indexPath)
     }
 
-    func replayFromSnapshotOrAll() throws {
+    /// Returns the number of blocks replayed.
+    func replayFromSnapshotOrAll() throws -> Int {
         let snapPath = joinPath(directory, StateSnapshot.fileName)
         if fs.fileExists(snapPath), let bytes = try? readWholeFile(snapPath),
            let snap = StateSnapshot.decode(bytes), let start = validatedStart(snap) {
             core = snap.state
-            try replay(fromSegment: start.segment, offset: start.offset)
-            return
+            return try replay(fromSegment: start.segment, offset: start.offset)
         }
         recoveryReport.fullReplay = true
         core = CoreState()
         core.floor = segments[0].blocks.first(where: { $0.kind == .messages })?.firstSeq ?? segments[0].base
         core.lastSeq = core.floor - 1
-        try replay(fromSegment: 0, offset: 0)
+        return max(1, try replay(fromSegment: 0, offset: 0))
     }
 
     /// Where to resume replay for a snapshot, or nil when the snapshot does not match the files.
@@ -182,11 +184,14 @@ public final class StreamLog {
     }
 
     /// Applies every block from a position on: messages first, then their tombstones.
-    func replay(fromSegment first: Int, offset: UInt64) throws {
+    @discardableResult
+    func replay(fromSegment first: Int, offset: UInt64) throws -> Int {
         var tombstones: [Tombstone] = []
+        var blocks = 0
         for i in first..<segments.count {
             let seg = segments[i]
             for ref in seg.blocks where i > first || ref.offset >= offset {
+                blocks += 1
                 switch ref.kind {
                 case .messages:
                     let msgs: [StoredMessage]
@@ -204,6 +209,7 @@ public final class StreamLog {
             }
         }
         for t in tombstones { try applyTombstone(t) }
+        return blocks
     }
 
     func applyReplayed(_ m: StoredMessage) {
