@@ -3,9 +3,13 @@ import StreamLog
 
 // StreamLog benchmarks: one line per measurement. Run in release: `swift run -c release StreamLogBench`.
 // Data lives under a temp dir in /tmp that is removed at the end. Pass `--quick` for a short run
-// (smaller reopen log).
+// (smaller reopen log), `--only=subjects,reopen` to run some sections.
 
 let quick = CommandLine.arguments.contains("--quick")
+/// `--only=a,b` runs only the named sections: append_always, append_never, compression, reopen, subjects.
+let only: Set<String>? = CommandLine.arguments.first { $0.hasPrefix("--only=") }
+    .map { Set($0.dropFirst(7).split(separator: ",").map(String.init)) }
+func want(_ section: String) -> Bool { only?.contains(section) ?? true }
 let root = NSTemporaryDirectory() + "streamlog-bench-\(getpid())"
 try? FileManager.default.removeItem(atPath: root)
 defer { try? FileManager.default.removeItem(atPath: root) }
@@ -299,7 +303,7 @@ func manySubjects(count: Int) throws {
 }
 
 print("# StreamLogBench (\(quick ? "quick" : "full")), data under \(root)")
-for size in [128, 1024] {
+for size in [128, 1024] where want("append_always") {
     var rates: [Int: Double] = [:]
     for n in [1, 16, 256] {
         rates[n] = try groupCommit(appenders: n, size: size, seconds: quick ? 1 : 2)
@@ -313,7 +317,7 @@ for size in [128, 1024] {
     }
     report("group_commit_ratio", [("payload", "\(size)B"), ("mode", "async"), ("x256_over_x1", fmt(asyncRates[256]! / asyncRates[1]!, 1))])
 }
-for size in [128, 1024] {
+for size in [128, 1024] where want("append_never") {
     for batch in [1, 100] {
         let total = size == 128 ? (batch == 1 ? 300_000 : 2_000_000) : (batch == 1 ? 200_000 : 500_000)
         let (rate, dir) = try appendNever(size: size, batch: batch, total: quick ? total / 10 : total)
@@ -322,9 +326,13 @@ for size in [128, 1024] {
         if batch == 100 && size == 128 { try readBench(dir: dir, count: quick ? total / 10 : total) }
     }
 }
-try compression(size: 128, batch: 100, total: 200_000)
-try compression(size: 128, batch: 1, total: 100_000)
-try compression(size: 1024, batch: 100, total: 50_000)
-try reopenBench(targetBytes: quick ? 128 << 20 : 1 << 30)
-try reopenFullTail()
-try manySubjects(count: quick ? 200_000 : 1_000_000)
+if want("compression") {
+    try compression(size: 128, batch: 100, total: 200_000)
+    try compression(size: 128, batch: 1, total: 100_000)
+    try compression(size: 1024, batch: 100, total: 50_000)
+}
+if want("reopen") {
+    try reopenBench(targetBytes: quick ? 128 << 20 : 1 << 30)
+    try reopenFullTail()
+}
+if want("subjects") { try manySubjects(count: quick ? 200_000 : 1_000_000) }
