@@ -53,8 +53,14 @@ compat-test: venv build
 raft-sim:
 	@scripts/raft-sim.sh
 
+# Side-by-side with nats-server (core pub/sub, JetStream), then the storage and consensus
+# micro-benchmarks. Results land in bench-results/.
 bench: bench-deps venv
 	@scripts/bench.sh
+	$(SWIFT) build -c release --product StreamLogBench
+	.build/release/StreamLogBench | tee bench-results/streamlog.txt
+	$(SWIFT) build -c release --product RaftBench
+	.build/release/RaftBench | tee bench-results/raft.txt
 
 clean:
 	rm -rf .build data bench-results
