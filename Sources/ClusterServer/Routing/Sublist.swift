@@ -166,22 +166,32 @@ public final class Sublist: @unchecked Sendable {
         let tokens = Self.tokens(subject)
         // A subject with an empty token (`a..b`, `.a`) is not a subject: nothing matches it.
         if tokens.contains(where: \.isEmpty) { return .empty }
-        return lock.withWriteLock {
-            if let hit = cache[subject] { return hit }
+        // Walk the trie under the read lock (matches run in parallel); cache the result only
+        // if no subscription changed meanwhile, so a stale result is never cached.
+        let (result, seenGeneration): (SublistResult, UInt64) = lock.withReadLock {
             var plain: [Subscription] = []
             var queues: [String: [Subscription]] = [:]
             Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues)
-            let result = plain.isEmpty && queues.isEmpty
+            let r = plain.isEmpty && queues.isEmpty
                 ? SublistResult.empty
                 : SublistResult(plain: plain, queues: queues.keys.sorted().map { queues[$0]! })
-            if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
-            cache[subject] = result
+            return (r, generationCounter.load(ordering: .relaxed))
+        }
+        lock.withWriteLock {
+            if generationCounter.load(ordering: .relaxed) == seenGeneration {
+                // Evict a quarter rather than everything: one-off subjects (reply inboxes) must
+                // not flush the hot ones.
+                if cache.count >= cacheLimit {
+                    for key in Array(cache.keys.prefix(max(1, cacheLimit / 4))) { cache[key] = nil }
+                }
+                cache[subject] = result
+            }
             let fanout = result.plain.count + result.queues.count
             maxFanout = max(maxFanout, fanout)
             fanoutSum += fanout
             fanoutSamples += 1
-            return result
         }
+        return result
     }
 
     /// Every subscription, for monitoring (`/subsz?subs=1`).
