@@ -247,6 +247,24 @@ final class RouteClusterTests: XCTestCase {
         XCTAssertFalse(requester.text.contains("503"), "remote interest must suppress no-responders: \(requester.text)")
     }
 
+    func test_internalSubscriptions_stayLocalUnlessTheyPropagate() throws {
+        let (n1, n2, _) = try threeNodes()
+        let seen = NIOLockedValueBox<[String]>([])
+        _ = n1.subscribeInternal("svc.shared", propagates: true) { m in seen.withLockedValue { $0.append("shared:" + m.subject) } }
+        _ = n1.subscribeInternal("svc.local") { m in seen.withLockedValue { $0.append("local:" + m.subject) } }
+        waitForInterest("svc.shared", on: [n2])
+        XCTAssertFalse(n2.hasInterest("svc.local"))
+        let pub = try client(n2)
+        pub.send("PUB svc.local 1\r\na\r\nPUB svc.shared 1\r\nb\r\n")
+        sync(pub)
+        XCTAssertTrue(waitUntil { seen.withLockedValue { $0 } == ["shared:svc.shared"] })
+        // A local publish reaches both, as before clustering.
+        let local = try client(n1)
+        local.send("PUB svc.local 1\r\nc\r\n")
+        sync(local)
+        XCTAssertTrue(waitUntil { seen.withLockedValue { $0.count } == 2 })
+    }
+
     // MARK: - interest lifecycle
 
     func test_unsubscribe_andAutoUnsubscribe_removeRemoteInterest() throws {

@@ -15,6 +15,10 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     /// Reconnect backoff: doubles from `initialDelay` up to `maxDelay`.
     static let initialDelay = TimeAmount.milliseconds(100)
     static let maxDelay = TimeAmount.seconds(2)
+    /// Routes carry every node's traffic: read and buffer in large chunks, as client
+    /// connections do.
+    static let recvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 1 << 20)
+    static let waterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 1 << 20, high: 4 << 20)
     /// A gossiped (not configured) route is dropped after this many failed dials in a row.
     static let implicitRetries = 3
 
@@ -69,6 +73,9 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            .childChannelOption(ChannelOptions.recvAllocator, value: Self.recvAllocator)
+            .childChannelOption(ChannelOptions.writeBufferWaterMark, value: Self.waterMark)
             .childChannelInitializer { [unowned self] channel in
                 channel.pipeline.addHandler(RouteChannelHandler(manager: self, solicitedURL: nil, configured: false))
             }
@@ -120,6 +127,9 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         server.logger.debug("Trying to connect to route on \(url.host):\(url.port)")
         ClientBootstrap(group: server.group)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            .channelOption(ChannelOptions.recvAllocator, value: Self.recvAllocator)
+            .channelOption(ChannelOptions.writeBufferWaterMark, value: Self.waterMark)
             .connectTimeout(.seconds(2))
             .channelInitializer { [unowned self] channel in
                 channel.pipeline.addHandler(RouteChannelHandler(manager: self, solicitedURL: url, configured: configured))
@@ -216,6 +226,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             server.logger.debug("\(conn.logPrefix) - Duplicate route to \(info.serverID), closing")
         }
         if let old = replaced {
+            server.logger.debug("\(old.logPrefix) - Replaced by the route solicited by the smaller server id")
             old.close(reason: nil)
             old.teardown()
         }

@@ -116,28 +116,40 @@ public struct RouteProtocolParser {
     }
 
     private mutating func parseControlLine(_ line: ByteBuffer) throws -> RouteOp? {
-        let bytes = Array(line.readableBytesView)
-        var tokens: [String] = []
-        var i = 0
-        var opEnd = 0
-        while i < bytes.count {
-            while i < bytes.count && (bytes[i] == 32 || bytes[i] == 9) { i += 1 }
-            if i >= bytes.count { break }
-            let start = i
-            while i < bytes.count && bytes[i] != 32 && bytes[i] != 9 { i += 1 }
-            if tokens.isEmpty { opEnd = i }
-            tokens.append(String(decoding: bytes[start..<i], as: UTF8.self))
+        // Tokenize over the line's bytes in place: RMSG is the hot path, so no byte copy;
+        // the op name is a small (inline) upper-cased String.
+        let (opName, args, opEnd): (String, [String], Int) = try line.withUnsafeReadableBytes { raw in
+            var ranges: [Range<Int>] = []
+            ranges.reserveCapacity(8)
+            var i = 0
+            let n = raw.count
+            while i < n {
+                while i < n && (raw[i] == 32 || raw[i] == 9) { i += 1 }
+                if i >= n { break }
+                let start = i
+                while i < n && raw[i] != 32 && raw[i] != 9 { i += 1 }
+                ranges.append(start..<i)
+            }
+            guard let first = raw.first, first != 32, first != 9, let op = ranges.first else {
+                throw RouteProtocolError.unknownOperation("")
+            }
+            var name = ""
+            for k in op {
+                let c = raw[k]
+                name.append(Character(Unicode.Scalar(c >= 97 && c <= 122 ? c - 32 : c)))
+            }
+            let isJSON = name == "INFO" || name == "CONNECT" || name == "-ERR"
+            let args = isJSON ? [] : ranges.dropFirst().map {
+                String(decoding: UnsafeRawBufferPointer(rebasing: raw[$0]), as: UTF8.self)
+            }
+            return (name, args, op.upperBound)
         }
-        guard let first = bytes.first, first != 32, first != 9, let opName = tokens.first else {
-            throw RouteProtocolError.unknownOperation("")
-        }
-        let args = Array(tokens.dropFirst())
-        switch opName.uppercased() {
+        switch opName {
         case "INFO", "CONNECT":
             var rest = line
             rest.moveReaderIndex(forwardBy: opEnd)
             let json = ClientProtocolParser.trimmed(rest)
-            return opName.uppercased() == "INFO" ? .info(json: json) : .connect(json: json)
+            return opName == "INFO" ? .info(json: json) : .connect(json: json)
         case "PING": return .ping
         case "PONG": return .pong
         case "+OK": return .ok
@@ -167,7 +179,7 @@ public struct RouteProtocolParser {
             state = .payload(.extensionFrame(namespace: args[0]), headerBytes: nil, totalBytes: total)
             return nil
         default:
-            throw RouteProtocolError.unknownOperation(opName)
+            throw RouteProtocolError.unknownOperation(String(decoding: line.readableBytesView.prefix(opEnd), as: UTF8.self))
         }
     }
 

@@ -25,12 +25,15 @@ public final class InternalSubscriber: MessageSink, @unchecked Sendable {
 
 extension NATSServer {
     /// Subscribes a server component to `subject` (optionally in a queue group). Returns the
-    /// subscription, for `unsubscribeInternal`.
-    public func subscribeInternal(_ subject: String, queue: String? = nil,
+    /// subscription, for `unsubscribeInternal`. With `propagates` the interest is announced to
+    /// the other cluster nodes (RS+), so their clients' publishes reach this handler too;
+    /// by default internal interest stays node-local.
+    public func subscribeInternal(_ subject: String, queue: String? = nil, propagates: Bool = false,
                                   handler: @escaping (RoutedMessage) -> Void) -> Subscription {
         precondition(Subject.isValidSubscription(subject), "internal subscription to invalid subject \(subject)")
         let sink = InternalSubscriber(handler: handler)
-        let sub = Subscription(subject: subject, queue: queue, sid: "internal", sink: sink, ownerID: 0)
+        let sub = Subscription(subject: subject, queue: queue, sid: "internal", sink: sink, ownerID: 0,
+                               propagates: propagates)
         sublist.insert(sub)
         return sub
     }

@@ -196,6 +196,9 @@ public final class NATSServer: @unchecked Sendable {
         if new.httpPort != options.httpPort || new.httpHost != options.httpHost { ignored.append("http") }
         if new.jetStream != options.jetStream || new.storeDirectory != options.storeDirectory { ignored.append("jetstream") }
         if new.serverName != options.serverName { ignored.append("server_name") }
+        // The route mesh is built at start; a changed cluster block needs a restart for now.
+        if new.clusterName != options.clusterName || new.clusterHost != options.clusterHost
+            || new.clusterPort != options.clusterPort || new.routes != options.routes { ignored.append("cluster") }
         var applied = new
         applied.host = options.host
         applied.port = options.port
@@ -204,6 +207,10 @@ public final class NATSServer: @unchecked Sendable {
         applied.jetStream = options.jetStream
         applied.storeDirectory = options.storeDirectory
         applied.serverName = options.serverName
+        applied.clusterName = options.clusterName
+        applied.clusterHost = options.clusterHost
+        applied.clusterPort = options.clusterPort
+        applied.routes = options.routes
         lock.withLock {
             _options = applied
             configLoadTime = Date()
