@@ -109,3 +109,22 @@ final class SublistTests: XCTestCase {
         XCTAssertEqual(list.match("stable.0.1").plain.count, 1)
     }
 }
+
+final class SublistUncachedTests: XCTestCase {
+    func test_matchUncached_sameResultsAsMatch_andLeavesCacheAlone() {
+        let sink = RecordingSink()
+        let list = Sublist()
+        for (s, q) in [("a.*", nil), ("a.>", nil), ("a.b", "w"), ("a.b", "w"), ("x", nil)] as [(String, String?)] {
+            list.insert(Subscription(subject: s, queue: q, sid: s, sink: sink, ownerID: 1))
+        }
+        for subject in ["a.b", "a.c.d", "x", "y", "a..b"] {
+            let u = list.matchUncached(subject)
+            let m = list.match(subject)
+            XCTAssertEqual(Set(u.plain.map { ObjectIdentifier($0) }), Set(m.plain.map { ObjectIdentifier($0) }), subject)
+            XCTAssertEqual(u.queues.map(\.count), m.queues.map(\.count), subject)
+        }
+        let before = list.cacheCount
+        _ = list.matchUncached("_INBOX.unique.1")
+        XCTAssertEqual(list.cacheCount, before)
+    }
+}

@@ -6,7 +6,7 @@ extension NATSServer {
     /// (ADR-13). One member per queue group. Returns how many accepted it.
     @discardableResult
     func deliverAs(subject: String, to target: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) -> Int {
-        let result = sublist.match(target)
+        let result = sublist.matchUncached(target)
         if result.isEmpty { return 0 }
         var rng = SplitMix64(seed: internalPublishCounter.wrappingIncrementThenLoad(ordering: .relaxed))
         let message = RoutedMessage(subject: subject, reply: reply,

@@ -48,7 +48,7 @@ extension NATSServer {
     @discardableResult
     public func publishInternal(subject: String, reply: String? = nil, headers: ByteBuffer? = nil,
                                 payload: ByteBuffer) -> Int {
-        let result = sublist.match(subject)
+        let result = sublist.matchUncached(subject)
         if result.isEmpty { return 0 }
         var rng = SplitMix64(seed: internalPublishCounter.wrappingIncrementThenLoad(ordering: .relaxed))
         let message = RoutedMessage(subject: subject, reply: reply, headers: headers, payload: payload)
@@ -64,6 +64,6 @@ extension NATSServer {
 
     /// True when some subscription matches `subject` (interest checks, e.g. push consumers).
     public func hasInterest(_ subject: String) -> Bool {
-        !sublist.match(subject).isEmpty
+        !sublist.matchUncached(subject).isEmpty
     }
 }

@@ -194,6 +194,22 @@ public final class Sublist: @unchecked Sendable {
         return result
     }
 
+    /// Matches without touching the shared cache: for server-originated publishes (PubAcks,
+    /// API replies) whose reply subjects are mostly unique and would only churn the cache.
+    public func matchUncached(_ subject: String) -> SublistResult {
+        matches.wrappingIncrement(ordering: .relaxed)
+        let tokens = Self.tokens(subject)
+        if tokens.contains(where: \.isEmpty) { return .empty }
+        return lock.withReadLock {
+            var plain: [Subscription] = []
+            var queues: [String: [Subscription]] = [:]
+            Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues)
+            return plain.isEmpty && queues.isEmpty
+                ? SublistResult.empty
+                : SublistResult(plain: plain, queues: queues.keys.sorted().map { queues[$0]! })
+        }
+    }
+
     /// Every subscription, for monitoring (`/subsz?subs=1`).
     public func all() -> [Subscription] {
         lock.withReadLock {
