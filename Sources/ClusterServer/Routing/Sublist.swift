@@ -179,11 +179,9 @@ public final class Sublist: @unchecked Sendable {
         }
         lock.withWriteLock {
             if generationCounter.load(ordering: .relaxed) == seenGeneration {
-                // Evict a quarter rather than everything: one-off subjects (reply inboxes) must
-                // not flush the hot ones.
-                if cache.count >= cacheLimit {
-                    for key in Array(cache.keys.prefix(max(1, cacheLimit / 4))) { cache[key] = nil }
-                }
+                // Clearing wholesale is far cheaper than evicting key by key, and unique
+                // subjects (acks) fill the cache fast; hot subjects are re-cached on next use.
+                if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
                 cache[subject] = result
             }
             let fanout = result.plain.count + result.queues.count
