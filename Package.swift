@@ -32,6 +32,8 @@ let package = Package(
         ),
         .target(name: "StreamLog", dependencies: ["CLZ4"], swiftSettings: v5),
         .target(name: "Raft", swiftSettings: v5),
+        // The durable RaftStorage: Raft entries in a StreamLog, hard state and snapshot in files.
+        .target(name: "RaftLogStorage", dependencies: ["Raft", "StreamLog"], swiftSettings: v5),
         .target(name: "Gossip", swiftSettings: v5),
         // The nats-server configuration format: a pure parser (file reads are injected).
         .target(name: "ServerConfig", swiftSettings: v5),
@@ -78,6 +80,7 @@ let package = Package(
         .executableTarget(name: "RaftBench", dependencies: ["Raft"], swiftSettings: v5),
         .executableTarget(name: "StreamLogBench", dependencies: ["StreamLog"], swiftSettings: v5),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: v5),
+        .testTarget(name: "RaftLogStorageTests", dependencies: ["RaftLogStorage", "Raft", "StreamLog"], swiftSettings: v5),
         .testTarget(name: "StreamLogTests", dependencies: ["StreamLog"], swiftSettings: v5),
         .testTarget(name: "GossipTests", dependencies: ["Gossip"], swiftSettings: v5),
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig"], swiftSettings: v5),

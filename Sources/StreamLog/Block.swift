@@ -71,9 +71,11 @@ struct BlockHeader: Equatable {
 }
 
 /// A delete marker. `.floor(s)` removes every message below `s` (compaction, purge, limits).
+/// `.reset(s)` is a floor past the end that also forgets the last Raft index (`StreamLog.reset`).
 enum Tombstone: Equatable {
     case delete(UInt64)
     case floor(UInt64)
+    case reset(UInt64)
 
     static let entrySize = 9
 
@@ -81,6 +83,7 @@ enum Tombstone: Equatable {
         switch self {
         case .delete(let s): out.append(1); out.appendLE(s)
         case .floor(let s): out.append(2); out.appendLE(s)
+        case .reset(let s): out.append(3); out.appendLE(s)
         }
     }
 
@@ -93,6 +96,7 @@ enum Tombstone: Equatable {
                 switch b[i] {
                 case 1: out.append(.delete(s))
                 case 2: out.append(.floor(s))
+                case 3: out.append(.reset(s))
                 default: return nil
                 }
             }

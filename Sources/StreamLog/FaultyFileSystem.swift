@@ -38,6 +38,9 @@ public final class FaultyFileSystem: FileSystem, @unchecked Sendable {
     private var limit: Int?
     /// Number of `sync` calls that reached the "disk" (for group-commit tests).
     public private(set) var syncCount = 0
+    /// Bumped by `powerLoss`: handles opened before it are dead (every call fails with EIO), as
+    /// after a real reboot, so a stale log object cannot write into the recovered files.
+    private(set) var epoch = 0
 
     public init() {}
 
@@ -86,6 +89,7 @@ public final class FaultyFileSystem: FileSystem, @unchecked Sendable {
                 node.pending = []
             }
             names = durableNames
+            epoch += 1
         }
     }
 
@@ -98,6 +102,11 @@ public final class FaultyFileSystem: FileSystem, @unchecked Sendable {
     static func apply(_ image: inout [UInt8], offset: Int, bytes: [UInt8]) {
         if image.count < offset + bytes.count { resize(&image, to: offset + bytes.count) }
         image.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
+    }
+
+    /// Fails calls through a handle opened before the last power loss (lock held).
+    func checkAlive(_ handleEpoch: Int, _ path: String, _ operation: String) throws {
+        if handleEpoch != epoch { throw FileSystemError.io(path: path, operation: operation + " after power loss", errno: 5) }
     }
 
     /// Consumes one injected failure of `op` (lock held).
@@ -116,11 +125,11 @@ public final class FaultyFileSystem: FileSystem, @unchecked Sendable {
 
     public func open(_ path: String, create: Bool) throws -> StorageFile {
         try lock.withLock {
-            if let node = names[path] { return FaultyFile(fs: self, node: node, path: path) }
+            if let node = names[path] { return FaultyFile(fs: self, node: node, path: path, epoch: epoch) }
             guard create else { throw FileSystemError.notFound(path: path) }
             let node = Inode()
             names[path] = node
-            return FaultyFile(fs: self, node: node, path: path)
+            return FaultyFile(fs: self, node: node, path: path, epoch: epoch)
         }
     }
 
@@ -155,8 +164,9 @@ public final class FaultyFileSystem: FileSystem, @unchecked Sendable {
 
     public func fileExists(_ path: String) -> Bool { lock.withLock { names[path] != nil } }
 
-    fileprivate func write(_ node: Inode, _ path: String, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+    fileprivate func write(_ node: Inode, _ path: String, _ epoch: Int, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
         try lock.withLock {
+            try checkAlive(epoch, path, "pwrite")
             if shouldFail(.write) { throw FileSystemError.io(path: path, operation: "pwrite", errno: 5) }
             var chunk = [UInt8](bytes)
             var full = false
@@ -176,8 +186,9 @@ public final class FaultyFileSystem: FileSystem, @unchecked Sendable {
         }
     }
 
-    fileprivate func read(_ node: Inode, _ path: String, count: Int, at offset: Int) throws -> [UInt8] {
+    fileprivate func read(_ node: Inode, _ path: String, _ epoch: Int, count: Int, at offset: Int) throws -> [UInt8] {
         try lock.withLock {
+            try checkAlive(epoch, path, "pread")
             if shouldFail(.read) { throw FileSystemError.io(path: path, operation: "pread", errno: 5) }
             guard offset < node.data.count, count > 0 else { return [] }
             return Array(node.data[offset..<min(node.data.count, offset + count)])
@@ -191,13 +202,14 @@ public final class FaultyFileSystem: FileSystem, @unchecked Sendable {
     }
     private var syncDelay: Int64 = 0
 
-    fileprivate func sync(_ node: Inode, _ path: String) throws {
+    fileprivate func sync(_ node: Inode, _ path: String, _ epoch: Int) throws {
         let delay = syncDelayNanos
         if delay > 0 {
             var ts = timespec(tv_sec: Int(delay / 1_000_000_000), tv_nsec: Int(delay % 1_000_000_000))
             nanosleep(&ts, nil)
         }
         try lock.withLock {
+            try checkAlive(epoch, path, "fsync")
             if shouldFail(.sync) { throw FileSystemError.io(path: path, operation: "fsync", errno: 5) }
             syncCount += 1
             node.durable = node.data
@@ -205,38 +217,46 @@ public final class FaultyFileSystem: FileSystem, @unchecked Sendable {
         }
     }
 
-    fileprivate func truncate(_ node: Inode, _ path: String, to size: Int) throws {
+    fileprivate func truncate(_ node: Inode, _ path: String, _ epoch: Int, to size: Int) throws {
         try lock.withLock {
+            try checkAlive(epoch, path, "ftruncate")
             if shouldFail(.truncate) { throw FileSystemError.io(path: path, operation: "ftruncate", errno: 5) }
             Self.resize(&node.data, to: size)
             node.pending.append(.truncate(size: size))
         }
     }
 
-    fileprivate func size(_ node: Inode) -> Int { lock.withLock { node.data.count } }
+    fileprivate func size(_ node: Inode, _ path: String, _ epoch: Int) throws -> Int {
+        try lock.withLock {
+            try checkAlive(epoch, path, "fstat")
+            return node.data.count
+        }
+    }
 }
 
 final class FaultyFile: StorageFile, @unchecked Sendable {
     let fs: FaultyFileSystem
     let node: FaultyFileSystem.Inode
     let path: String
+    let epoch: Int
 
-    init(fs: FaultyFileSystem, node: FaultyFileSystem.Inode, path: String) {
+    init(fs: FaultyFileSystem, node: FaultyFileSystem.Inode, path: String, epoch: Int) {
         self.fs = fs
         self.node = node
         self.path = path
+        self.epoch = epoch
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
-        try fs.write(node, path, bytes, at: Int(offset))
+        try fs.write(node, path, epoch, bytes, at: Int(offset))
     }
 
     func read(count: Int, at offset: UInt64) throws -> [UInt8] {
-        try fs.read(node, path, count: count, at: Int(offset))
+        try fs.read(node, path, epoch, count: count, at: Int(offset))
     }
 
-    func sync() throws { try fs.sync(node, path) }
-    func truncate(to size: UInt64) throws { try fs.truncate(node, path, to: Int(size)) }
-    func size() throws -> UInt64 { UInt64(fs.size(node)) }
+    func sync() throws { try fs.sync(node, path, epoch) }
+    func truncate(to size: UInt64) throws { try fs.truncate(node, path, epoch, to: Int(size)) }
+    func size() throws -> UInt64 { UInt64(try fs.size(node, path, epoch)) }
     func close() {}
 }

@@ -6,6 +6,11 @@ public enum FsyncPolicy: Equatable, Sendable {
     case interval(nanoseconds: Int64)
     /// Never fsync (memory-like); completions fire at once and promise nothing.
     case never
+    /// No sync thread: the owner makes appends durable with `sync()` (one fsync for everything
+    /// written so far; `waitUntilDurable` also fsyncs, on the caller's thread). Structural
+    /// changes (truncate, compact, segment roll, snapshot) fsync as with `.always`. For many
+    /// small logs driven by one owner, e.g. Raft groups whose driver syncs once per round.
+    case manual
 }
 
 /// What to do when a limit is reached.

@@ -41,6 +41,8 @@ extension StreamLog {
 
     /// Blocks until every write up to `ticket` is durable, or throws when an fsync failed.
     public func waitUntilDurable(_ ticket: UInt64) throws {
+        // A manual log has no sync thread: the waiter does the fsync itself.
+        if lock.withLock({ config.fsync == .manual && durableTicket < ticket }) { try sync() }
         try lock.withLock {
             if config.fsync == .never { return }
             var rounds = 0

@@ -10,7 +10,7 @@ import Darwin
 /// waiters fail and the log refuses writes (the page cache may have dropped the data).
 extension StreamLog {
     func startSyncThreadIfNeeded() {
-        guard config.fsync != .never else { return }
+        guard config.fsync != .never && config.fsync != .manual else { return }
         lock.withLock { syncThreadRunning = true }
         // The thread keeps the log alive until `close` stops it (so a log with a sync thread
         // must be closed; one with `.never` is also closed by deinit).
@@ -96,6 +96,34 @@ extension StreamLog {
             waiters = keep
         }
         for (callback, outcome) in done { callback(outcome) }
+    }
+
+    /// Makes every write so far durable with one fsync of the tail, on the caller's thread and
+    /// outside the lock, then completes the `onDurable` callbacks it covers. This is how a
+    /// `.manual` log becomes durable; with `.always`/`.interval` it fsyncs now rather than
+    /// waiting for the sync thread; with `.never` it does nothing. A failed fsync is sticky (as
+    /// on the sync thread): it throws `.failed` now and the log refuses writes until reopened.
+    public func sync() throws {
+        let pending: (target: UInt64, file: StorageFile)? = try lock.withLock {
+            if let failure { throw StreamLogError.failed(failure) }
+            guard config.fsync != .never, writtenTicket > durableTicket else { return nil }
+            // Writes up to this ticket are in the tail or in sealed segments (fsync'd on roll).
+            return (writtenTicket, tail.file)
+        }
+        guard let pending else { return }
+        var syncError: Error?
+        do { try pending.file.sync() } catch { syncError = error }
+        let failed: String? = lock.withLock {
+            if let syncError {
+                failure = failure ?? "fsync failed: \(syncError)"
+            } else {
+                durableTicket = max(durableTicket, pending.target)
+            }
+            lock.broadcast()
+            return syncError == nil ? nil : failure
+        }
+        completeWaiters()
+        if let failed { throw StreamLogError.failed(failed) }
     }
 
     /// fsyncs the tail under the lock (rare structural operations) and marks all writes durable.

@@ -46,7 +46,7 @@ extension StreamLog {
                     for t in Tombstone.decodeAll(BlockCodec.rawBody(bytes, header: h) ?? []) ?? [] {
                         switch t {
                         case .delete(let s) where s <= i: carry.append(t)
-                        case .floor(let s): carry.append(.floor(min(s, i + 1)))
+                        case .floor(let s), .reset(let s): carry.append(.floor(min(s, i + 1)))
                         default: break
                         }
                     }
@@ -111,6 +111,34 @@ extension StreamLog {
         durableTicket = writtenTicket
         if droppedSegments { try fs.syncDirectory(directory) }
         try writeSnapshot()
+    }
+
+    /// Drops every record and makes `nextSequence` (above the last sequence) the sequence of the
+    /// next append; the last Raft index and term are forgotten, so the next append may carry any
+    /// Raft index. This is a Raft log replaced by a snapshot ("next raft index = snapshot + 1").
+    /// Durable on return. Crash-safe: the commit point is one fsync'd `.reset` marker in the
+    /// tail; a crash before it leaves the old log, after it the reset log (recovery drops the
+    /// old segments if the crash came before they were removed).
+    public func reset(nextSequence: StreamSequence) throws {
+        try lock.withLock {
+            try checkWritable()
+            let next = nextSequence.rawValue
+            guard next > core.lastSeq else {
+                throw StreamLogError.invalidArgument("reset to \(next) is not above the last sequence \(core.lastSeq)")
+            }
+            try mapErrors {
+                try writeTombstones([.reset(next)])
+                try advanceFloor(to: next)
+                core.lastRaftIndex = 0
+                core.lastTerm = 0
+                try syncTailNow()
+                // The new tail is named by the next sequence (unless the tail already is).
+                if tail.base != next { try createSegment(base: next) }
+                try dropSegmentsBelowFloor()
+                clearCaches()
+                try writeSnapshot()
+            }
+        }
     }
 
     /// Sets last raft index/term/timestamp from the last record physically present.

@@ -114,8 +114,11 @@ public final class StreamLog {
         let changed = replayed > 0 || !pendingTombstones.isEmpty || recoveryReport.truncatedTail != nil
         try flushPendingTombstones()
         if config.fsync != .never { try tail.file.sync() }
+        // A crash inside compaction or `reset` can leave whole segments below the floor.
+        let dropped = segments.count > 1 && segments[1].base <= core.floor
+        try dropSegmentsBelowFloor()
         // A clean close left an exact snapshot: skip rewriting it (costly with 1M subjects).
-        if changed { try writeSnapshot() }
+        if changed && !dropped { try writeSnapshot() }
     }
 
     /// Loads a sealed segment's block table from its index file, or rebuilds it by scanning.
@@ -227,6 +230,16 @@ public final class StreamLog {
             core.remove(seq: s, subject: m.subject, size: m.accountedSize)
         case .floor(let s):
             try advanceFloor(to: s)
+        case .reset(let s):
+            // Replay applies tombstones after the records, so records appended after the reset
+            // (same tail segment) were already replayed: the last Raft entry is theirs, if any.
+            try advanceFloor(to: s)
+            if core.messages > 0 {
+                try restoreLastRecordInfo()
+            } else {
+                core.lastRaftIndex = 0
+                core.lastTerm = 0
+            }
         }
     }
 

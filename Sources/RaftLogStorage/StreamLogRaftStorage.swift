@@ -1,0 +1,430 @@
+import Raft
+import StreamLog
+
+/// Settings of one group's durable log.
+public struct RaftLogStorageConfig: Sendable {
+    /// Size at which a log segment is sealed; compaction frees space a whole segment at a time.
+    public var segmentMaxBytes: UInt64
+    /// LZ4-compress log blocks when that saves space.
+    public var compression: Bool
+
+    public init(segmentMaxBytes: UInt64 = 16 << 20, compression: Bool = true) {
+        self.segmentMaxBytes = segmentMaxBytes
+        self.compression = compression
+    }
+}
+
+/// A durable `RaftStorage`: the entries in a `StreamLog` (one record per entry, record sequence
+/// = Raft index), the hard state and the latest snapshot in two small atomically replaced files.
+///
+/// Layout of `directory`: `log/` (the StreamLog), `raft.state` (term, vote, commit and the
+/// compaction point), `raft.snap` (snapshot index, term, membership and data).
+///
+/// **Durability contract (group commit).** `append`, `setHardState` and `truncate` do not make
+/// a Ready durable by themselves. The driver handles a Ready round for *all* its groups —
+/// `applySnapshot`, `append(rd.entries)`, `setHardState(rd.hardState)` — then calls `sync()`
+/// once per group that has `needsSync`, and only then sends the round's messages. `sync()`
+/// fsyncs the log once (everything appended since the last sync) and, when term or vote
+/// changed, writes `raft.state` after that (so a persisted commit never points past the durable
+/// log). A commit-only change is persisted lazily (with the next term/vote change, compaction,
+/// snapshot or `close()`): after a crash the commit index may be lower than it was, which Raft
+/// tolerates (it learns the commit again from the leader); pass `applied:` to `RaftNode` from the
+/// state machine if it is durable beyond the snapshot. `applySnapshot`, `createSnapshot` and
+/// `compact` are durable on return (they are rare).
+///
+/// Recovery (`open`): the snapshot and state files are read; the log is opened (a torn tail is
+/// cut by StreamLog recovery); a log left behind by a crash in the middle of `applySnapshot` or
+/// `compact` is finished off; then every entry is read once to rebuild the term index. A gap, a
+/// record out of place, damage in a sealed segment or a damaged state file throws
+/// `RaftLogStorageError` rather than being skipped.
+///
+/// `term(at:)`, `firstIndex` and `lastIndex` are answered from memory (the terms of all entries
+/// are kept run-length encoded). Not thread-safe: one owner calls everything, like `RaftNode`.
+/// Different instances may be synced from different threads at once.
+public final class StreamLogRaftStorage: RaftStorage {
+    public let directory: String
+    let fs: FileSystem
+    let log: StreamLog
+    private var snap: Snapshot
+    /// What `raft.state` holds.
+    private var persisted: PersistentState
+    /// The latest hard state handed in by the driver (may be ahead of `persisted`).
+    public private(set) var hardState: HardState
+    private var compactedIndex: LogIndex
+    private var compactedTerm: Term
+    private var last: LogIndex
+    private var terms = TermRuns()
+    /// Entries appended since the last `sync()`.
+    private var unsynced = false
+    private var isClosed = false
+
+    init(directory: String, fs: FileSystem, log: StreamLog, snap: Snapshot, state: PersistentState) {
+        self.directory = directory
+        self.fs = fs
+        self.log = log
+        self.snap = snap
+        persisted = state
+        hardState = state.hardState
+        compactedIndex = state.compactedIndex
+        compactedTerm = state.compactedTerm
+        last = state.compactedIndex
+    }
+
+    /// Opens (or creates) the group's storage in `directory`. `bootstrap` is the membership of a
+    /// brand-new group (empty for a node that will be added later); it is ignored when the
+    /// directory already holds a group.
+    public static func open(directory: String, fileSystem: FileSystem = PosixFileSystem(),
+                            config: RaftLogStorageConfig = RaftLogStorageConfig(),
+                            bootstrap: ConfState = ConfState()) throws -> StreamLogRaftStorage {
+        try mapped {
+            try fileSystem.makeDirectory(directory)
+            for name in try fileSystem.list(directory) where name.hasSuffix(".tmp") {
+                try fileSystem.remove(StateFiles.join(directory, name))
+            }
+            let snapBytes = try StateFiles.read(fileSystem, directory: directory, name: StateFiles.snapshotName)
+            let stateBytes = try StateFiles.read(fileSystem, directory: directory, name: StateFiles.stateName)
+            let logConfig = StreamLogConfig(segmentMaxBytes: max(4096, config.segmentMaxBytes), fsync: .manual,
+                                            compression: config.compression)
+            let log = try StreamLog.open(directory: StateFiles.join(directory, "log"), fileSystem: fileSystem,
+                                         config: logConfig, clock: { 0 })
+            do {
+                let storage = try recover(directory: directory, fs: fileSystem, log: log, snapBytes: snapBytes,
+                                          stateBytes: stateBytes, bootstrap: bootstrap)
+                return storage
+            } catch {
+                try? log.close()
+                throw error
+            }
+        }
+    }
+
+    private static func recover(directory: String, fs: FileSystem, log: StreamLog, snapBytes: [UInt8]?,
+                                stateBytes: [UInt8]?, bootstrap: ConfState) throws -> StreamLogRaftStorage {
+        if let bad = log.recoveryReport.corruptions.first {
+            throw RaftLogStorageError.corrupt("log damaged: \(bad)")
+        }
+        let info = try log.state()
+        guard info.deletedCount == 0 else {
+            throw RaftLogStorageError.corrupt("log has \(info.deletedCount) holes between \(info.firstSequence) and \(info.lastSequence)")
+        }
+        guard let snapBytes else {
+            // A new group: nothing may exist yet besides an empty log.
+            guard info.lastSequence == 0, stateBytes == nil else {
+                throw RaftLogStorageError.corrupt("\(StateFiles.snapshotName) is missing but the group has state")
+            }
+            let snap = Snapshot(metadata: SnapshotMetadata(conf: bootstrap))
+            let s = StreamLogRaftStorage(directory: directory, fs: fs, log: log, snap: snap, state: PersistentState())
+            try s.writeSnapshotFile(snap)
+            try s.writeStateFile(PersistentState())
+            return s
+        }
+        guard let snap = StateFiles.decodeSnapshot(snapBytes) else {
+            throw RaftLogStorageError.corrupt("\(StateFiles.snapshotName) is damaged")
+        }
+        var state = PersistentState()
+        if let stateBytes {
+            guard let decoded = StateFiles.decodeState(stateBytes) else {
+                throw RaftLogStorageError.corrupt("\(StateFiles.stateName) is damaged")
+            }
+            state = decoded
+        } else if !snap.isEmpty || info.lastSequence > 0 {
+            throw RaftLogStorageError.corrupt("\(StateFiles.stateName) is missing")
+        }
+        let s = StreamLogRaftStorage(directory: directory, fs: fs, log: log, snap: snap, state: state)
+        try s.reconcile(first: LogIndex(info.firstSequence), last: LogIndex(info.lastSequence))
+        return s
+    }
+
+    /// Brings the log, the compaction point and the snapshot into agreement after a crash, and
+    /// rebuilds the term index. `first...logLast` is what the log holds (empty when first > logLast).
+    private func reconcile(first: LogIndex, last logLast: LogIndex) throws {
+        let s = snap.metadata.index, ts = snap.metadata.term
+        guard persisted.compactedIndex <= s else {
+            throw RaftLogStorageError.corrupt("compaction point \(persisted.compactedIndex) is past the snapshot \(s)")
+        }
+        var floor = persisted.compactedIndex
+        var floorTerm = persisted.compactedTerm
+        if first.prev > floor {
+            // The log starts later than `raft.state` says: only a finished reset to the snapshot
+            // (a crash before `raft.state` was rewritten) leaves that.
+            guard first.prev == s else { throw RaftLogStorageError.missingEntry(floor.next) }
+            floor = s
+            floorTerm = ts
+        }
+        compactedIndex = floor
+        compactedTerm = floorTerm
+        if logLast < floor {
+            // The log ends below the compaction point: only possible around a reset.
+            guard floor == s else { throw RaftLogStorageError.missingEntry(logLast.next) }
+            try replaceLog(with: snap)
+            return
+        }
+        last = logLast
+        try rebuildTerms(from: first)
+        // A snapshot the log does not lead up to (a crash inside `applySnapshot` before the
+        // reset): the log is stale next to it and is replaced, as `applySnapshot` would have.
+        // A log holding the snapshot's (index, term) continues it (log matching) and is kept.
+        if s > floor && !(s <= last && terms.term(at: s) == ts) {
+            try replaceLog(with: snap)
+            return
+        }
+        if first <= floor {
+            // A compaction recorded in `raft.state` but not yet done in the log.
+            try mapped { _ = try log.compact(upTo: StreamSequence(floor.rawValue + 1)) }
+        }
+        terms.compact(upTo: floor)
+        if last == floor { terms.removeAll() }
+        if floor != persisted.compactedIndex || floorTerm != persisted.compactedTerm {
+            var st = persisted
+            st.compactedIndex = floor
+            st.compactedTerm = floorTerm
+            try writeStateFile(st)
+        }
+    }
+
+    /// Reads every entry from `from` to `last` once: checks there is no gap, that every record
+    /// sits at its index and that terms never go back, and records the term runs.
+    private func rebuildTerms(from: LogIndex) throws {
+        terms.removeAll()
+        var next = from
+        var rounds = 0
+        while next <= last {
+            let chunk = try mapped { try log.messages(from: StreamSequence(next.rawValue), maxMessages: 4096) }
+            guard !chunk.isEmpty else { throw RaftLogStorageError.missingEntry(next) }
+            for m in chunk {
+                let e = try EntryCodec.entry(m, expected: next)
+                if next.prev == compactedIndex && e.term < compactedTerm && next.prev != .zero {
+                    throw RaftLogStorageError.corrupt("entry \(next) has term \(e.term) below the compaction point's \(compactedTerm)")
+                }
+                guard terms.append(index: next, term: e.term) else {
+                    throw RaftLogStorageError.corrupt("entry \(next) has term \(e.term) below an earlier entry's")
+                }
+                next = next.next
+            }
+            rounds += 1
+            precondition(rounds < 1 << 40, "unbounded log scan")
+        }
+    }
+
+    // MARK: read side
+
+    public func initialState() -> (hardState: HardState, conf: ConfState) {
+        var hs = hardState
+        // A lazily persisted commit never points past the log (and at least covers the snapshot).
+        hs.commit = min(max(hs.commit, snap.metadata.index), last)
+        return (hs, snap.metadata.conf)
+    }
+
+    public var firstIndex: LogIndex { compactedIndex.next }
+    public var lastIndex: LogIndex { last }
+
+    public func term(at index: LogIndex) throws -> Term {
+        if index < compactedIndex { throw StorageError.compacted }
+        if index == compactedIndex { return compactedTerm }
+        if index > last { throw StorageError.unavailable }
+        guard let t = terms.term(at: index) else { throw RaftLogStorageError.missingEntry(index) }
+        return t
+    }
+
+    public func entries(from: LogIndex, to: LogIndex, maxBytes: Int) throws -> [Entry] {
+        if from < firstIndex { throw StorageError.compacted }
+        if to > last.next { throw StorageError.unavailable }
+        guard from < to else { return [] }
+        var out: [Entry] = []
+        var bytes = 0
+        var next = from
+        while next < to {
+            let want = min(to - next, 1024)
+            let chunk = try mapped { try log.messages(from: StreamSequence(next.rawValue), maxMessages: want) }
+            guard !chunk.isEmpty else { throw RaftLogStorageError.missingEntry(next) }
+            for m in chunk {
+                let e = try EntryCodec.entry(m, expected: next)
+                if !out.isEmpty && bytes + e.sizeBytes > maxBytes { return out }
+                bytes += e.sizeBytes
+                out.append(e)
+                next = next.next
+            }
+        }
+        return out
+    }
+
+    public func snapshot() -> Snapshot { snap }
+
+    /// What opening the log found (a torn tail that was cut off, rebuilt indexes); worth logging.
+    public var recoveryReport: RecoveryReport { log.recoveryReport }
+
+    // MARK: write side
+
+    /// Appends (first truncating any suffix from `entries[0].index`). Written, not yet durable:
+    /// call `sync()` before sending messages that depend on it.
+    public func append(_ entries: [Entry]) throws {
+        try checkOpen()
+        guard let first = entries.first else { return }
+        if first.index > last.next { throw StorageError.gap(expected: last.next, got: first.index) }
+        for (i, e) in entries.enumerated() where e.index != first.index + i {
+            throw StorageError.gap(expected: first.index + i, got: e.index)
+        }
+        // Entries already compacted away are skipped; they are committed and therefore equal.
+        let toAdd = entries.drop { $0.index < firstIndex }
+        guard let f = toAdd.first else { return }
+        if f.index <= last { try truncate(after: f.index.prev) }
+        var probe = terms
+        for e in toAdd where !probe.append(index: e.index, term: e.term) {
+            throw RaftLogStorageError.corrupt("append of \(e.index) in \(e.term) after a later term")
+        }
+        try mapped { _ = try log.append(toAdd.map(EntryCodec.record)) }
+        terms = probe
+        last = toAdd[toAdd.endIndex - 1].index
+        unsynced = true
+    }
+
+    /// Drops entries after `index`. Durable on return (StreamLog truncation fsyncs).
+    public func truncate(after index: LogIndex) throws {
+        try checkOpen()
+        if index < compactedIndex { throw StorageError.compacted }
+        guard index < last else { return }
+        try mapped { try log.truncate(after: StreamSequence(index.rawValue)) }
+        last = index
+        terms.truncate(after: index)
+    }
+
+    /// Records the hard state; `sync()` makes term and vote durable (commit lazily, see above).
+    public func setHardState(_ hardState: HardState) {
+        self.hardState = hardState
+    }
+
+    /// True when `sync()` has something to do for the current Ready round.
+    public var needsSync: Bool {
+        unsynced || hardState.term != persisted.hardState.term || hardState.vote != persisted.hardState.vote
+    }
+
+    /// Makes everything appended so far durable with one fsync of the log, then (only when term
+    /// or vote changed) writes `raft.state`. Call once per Ready round, before sending its messages.
+    public func sync() throws {
+        try checkOpen()
+        if unsynced {
+            try mapped { try log.sync() }
+            unsynced = false
+        }
+        if hardState.term != persisted.hardState.term || hardState.vote != persisted.hardState.vote {
+            var st = persisted
+            st.hardState = hardState
+            try writeStateFile(st)
+        }
+    }
+
+    /// `sync()` plus the commit index, even when only the commit changed.
+    public func flush() throws {
+        try sync()
+        if hardState != persisted.hardState {
+            var st = persisted
+            st.hardState = hardState
+            try writeStateFile(st)
+        }
+    }
+
+    /// Replaces the whole log with a leader's snapshot. Durable on return.
+    public func applySnapshot(_ snapshot: Snapshot) throws {
+        try checkOpen()
+        if snapshot.metadata.index <= snap.metadata.index && !snap.isEmpty { throw StorageError.snapshotOutOfDate }
+        // The snapshot file first: from here on, recovery finishes the replacement.
+        try writeSnapshotFile(snapshot)
+        snap = snapshot
+        try replaceLog(with: snapshot)
+    }
+
+    /// Empties the log so that the next entry is `snapshot.index + 1`, and records the snapshot
+    /// as the compaction point.
+    private func replaceLog(with snapshot: Snapshot) throws {
+        let s = snapshot.metadata.index
+        try mapped {
+            if try log.state().lastSequence > s.rawValue { try log.truncate(after: StreamSequence(s.rawValue)) }
+            try log.reset(nextSequence: StreamSequence(s.rawValue + 1))
+        }
+        compactedIndex = s
+        compactedTerm = snapshot.metadata.term
+        last = s
+        terms.removeAll()
+        unsynced = false
+        var st = persisted
+        st.compactedIndex = s
+        st.compactedTerm = snapshot.metadata.term
+        st.hardState = hardState
+        st.hardState.commit = s
+        try writeStateFile(st)
+    }
+
+    /// Records a snapshot of the application at `index` (applied already). Durable on return.
+    public func createSnapshot(index: LogIndex, conf: ConfState, data: [UInt8]) throws {
+        try checkOpen()
+        if index <= snap.metadata.index { throw StorageError.snapshotOutOfDate }
+        let t = try term(at: index)
+        let s = Snapshot(metadata: SnapshotMetadata(index: index, term: t, conf: conf), data: data)
+        try writeSnapshotFile(s)
+        snap = s
+    }
+
+    /// Discards entries up to and including `index` (covered by the snapshot). Durable on return.
+    public func compact(upTo index: LogIndex) throws {
+        try checkOpen()
+        guard index <= snap.metadata.index else { throw StorageError.unavailable }
+        guard index > compactedIndex else { return }
+        let t = try term(at: index)
+        // The compaction point first: a crash before the log compaction is finished on open.
+        var st = persisted
+        st.compactedIndex = index
+        st.compactedTerm = t
+        st.hardState = hardState
+        try writeStateFile(st)
+        try mapped { _ = try log.compact(upTo: StreamSequence(index.rawValue + 1)) }
+        compactedIndex = index
+        compactedTerm = t
+        terms.compact(upTo: index)
+        if last == index { terms.removeAll() }
+    }
+
+    /// Persists everything (including the commit index) and closes the log.
+    public func close() throws {
+        guard !isClosed else { return }
+        defer { isClosed = true }
+        try flush()
+        try mapped { try log.close() }
+    }
+
+    // MARK: files
+
+    /// Writes `raft.state` after making the log durable, so the commit it records is on disk.
+    private func writeStateFile(_ st: PersistentState) throws {
+        if unsynced {
+            try mapped { try log.sync() }
+            unsynced = false
+        }
+        var s = st
+        s.hardState.commit = min(s.hardState.commit, last)
+        try Self.mapped { try StateFiles.writeAtomically(fs, directory: directory, name: StateFiles.stateName, bytes: StateFiles.encode(s)) }
+        persisted = s
+    }
+
+    private func writeSnapshotFile(_ s: Snapshot) throws {
+        try Self.mapped {
+            try StateFiles.writeAtomically(fs, directory: directory, name: StateFiles.snapshotName, bytes: StateFiles.encode(s))
+        }
+    }
+
+    private func checkOpen() throws {
+        if isClosed { throw RaftLogStorageError.closed }
+    }
+
+    private func mapped<T>(_ body: () throws -> T) throws -> T { try Self.mapped(body) }
+
+    /// Converts StreamLog and file-system errors into `RaftLogStorageError`.
+    static func mapped<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as StreamLogError {
+            if case .storage(let fe) = e { throw RaftLogStorageError.storage(fe) }
+            if case .corrupt = e { throw RaftLogStorageError.corrupt("\(e)") }
+            throw RaftLogStorageError.log(e)
+        } catch let e as FileSystemError {
+            throw RaftLogStorageError.storage(e)
+        }
+    }
+}
