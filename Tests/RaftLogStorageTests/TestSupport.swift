@@ -3,18 +3,8 @@ import RaftLogStorage
 import StreamLog
 import XCTest
 
-/// SplitMix64 so every randomized test replays from its seed.
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// Raft's SplitMix64, so every randomized test replays from its seed.
+typealias SeededRNG = SplitMix64
 
 let testDir = "/raft/g1"
 let threeVoters = ConfState(voters: [NodeID(1), NodeID(2), NodeID(3)])
