@@ -1,29 +1,70 @@
 /// SWIM's per-member incarnation number: only the member itself increments it, to refute
-/// a suspicion about itself (Das et al., SWIM, section 4.2).
-public struct Incarnation: Hashable, Comparable, Sendable {
+/// a suspicion (or a death) declared about itself (Das et al., SWIM, section 4.2).
+public struct Incarnation: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var rawValue: UInt64
     public init(_ rawValue: UInt64) { self.rawValue = rawValue }
     public static func < (a: Incarnation, b: Incarnation) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { String(rawValue) }
 }
 
 /// What one member believes about another.
-public enum MemberStatus: Hashable, Sendable {
+///
+/// Statuses form a total order by (incarnation, rank) with rank alive < suspect < dead < left;
+/// a status replaces another exactly when it is greater. That makes merging a join
+/// semilattice, so every member that hears the same updates ends with the same view whatever
+/// the order. It keeps SWIM's rules (suspect(i) overrides alive(i); alive needs a higher
+/// incarnation to override suspect) and extends them as memberlist does: a member declared
+/// dead by a partitioned side can refute with a higher incarnation once the partition heals,
+/// instead of having to rejoin under a new identity.
+public enum MemberStatus: Hashable, Sendable, CustomStringConvertible {
     case alive(Incarnation)
     case suspect(Incarnation)
-    case dead
+    case dead(Incarnation)
+    /// Left gracefully: not probed, not suspected, never refuted by others.
+    case left(Incarnation)
 
-    /// SWIM's override rules (section 4.2): `dead` overrides everything; `suspect(i)` overrides
-    /// `alive(j)` when i >= j and `suspect(j)` when i > j; `alive(i)` overrides `suspect(j)` and
-    /// `alive(j)` only when i > j. Returns true when `self` should replace `other`.
+    public var incarnation: Incarnation {
+        switch self {
+        case let .alive(i), let .suspect(i), let .dead(i), let .left(i): return i
+        }
+    }
+
+    /// 0 alive, 1 suspect, 2 dead, 3 left (also the wire code).
+    public var rank: UInt8 {
+        switch self {
+        case .alive: return 0
+        case .suspect: return 1
+        case .dead: return 2
+        case .left: return 3
+        }
+    }
+
+    /// Builds a status from its wire rank; nil for an unknown rank.
+    public init?(rank: UInt8, incarnation: Incarnation) {
+        switch rank {
+        case 0: self = .alive(incarnation)
+        case 1: self = .suspect(incarnation)
+        case 2: self = .dead(incarnation)
+        case 3: self = .left(incarnation)
+        default: return nil
+        }
+    }
+
+    /// Alive or suspect: still a member that is probed and counted.
+    public var isLive: Bool { rank <= 1 }
+
+    /// True when `self` should replace `other` (see the type comment).
     public func supersedes(_ other: MemberStatus) -> Bool {
-        switch (self, other) {
-        case (.dead, .dead): return false
-        case (.dead, _): return true
-        case (_, .dead): return false
-        case let (.suspect(i), .alive(j)): return i >= j
-        case let (.suspect(i), .suspect(j)): return i > j
-        case let (.alive(i), .suspect(j)): return i > j
-        case let (.alive(i), .alive(j)): return i > j
+        if incarnation != other.incarnation { return incarnation > other.incarnation }
+        return rank > other.rank
+    }
+
+    public var description: String {
+        switch self {
+        case let .alive(i): return "alive(\(i))"
+        case let .suspect(i): return "suspect(\(i))"
+        case let .dead(i): return "dead(\(i))"
+        case let .left(i): return "left(\(i))"
         }
     }
 }
