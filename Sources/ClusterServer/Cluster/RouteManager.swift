@@ -4,9 +4,10 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// The route mesh of one node: the cluster listener, dialers for seed and gossiped routes
-/// (reconnecting with bounded backoff), one established route per peer server, interest
-/// propagation (RS+/RS-), gossip of peers' route URLs, and the client `connect_urls`.
+/// The route mesh of one node: the cluster listener, dialers for seed routes and for
+/// addresses learned by the gossip layer (reconnecting with bounded backoff), one established
+/// route per peer server, interest propagation (RS+/RS-), and the client `connect_urls`.
+/// Which servers exist is the `GossipDriver`'s business: it asks for routes via `connect(_:)`.
 ///
 /// Threading: all shared state sits behind `lock`. Route ops run on each route's event loop;
 /// interest changes arrive on whichever thread changed the `Sublist`. Lock order: this lock,
@@ -23,7 +24,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     static let implicitRetries = 3
 
     private struct Dialer {
-        let configured: Bool
+        var configured: Bool
         var failures = 0
         /// A dial or a connection from this dialer is live.
         var busy = false
@@ -52,6 +53,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     private var dialers: [RouteURL: Dialer] = [:]
     private var selfURLs: Set<RouteURL> = []
     private var extensions: [String: (String, ByteBuffer) -> Void] = [:]
+    private var routeObservers: [(_ serverID: String, _ up: Bool) -> Void] = []
     /// The bound cluster port.
     public private(set) var port = 0
 
@@ -84,18 +86,66 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         lock.withLock { listener = channel }
         server.logger.info("Cluster name is \(clusterName.isEmpty ? "(dynamic)" : clusterName)")
         server.logger.info("Listening for route connections on \(host):\(port)")
-        for text in o.routes {
+        setConfiguredRoutes(o.routes)
+    }
+
+    /// Makes `texts` the configured routes (redialed forever): new ones are dialed; ones no
+    /// longer listed become ordinary dialers that give up after a few failures (a live
+    /// route to them stays: the gossip layer still knows the member). Used at start and on
+    /// SIGHUP.
+    func setConfiguredRoutes(_ texts: [String]) {
+        var wanted = Set<RouteURL>()
+        for text in texts {
             guard let url = RouteURL(text), url.port > 0 else {
                 server.logger.error("Ignoring route URL \"\(text)\": expected nats://host:port")
                 continue
             }
-            let fresh: Bool = lock.withLock {
-                if dialers[url] != nil { return false }
-                dialers[url] = Dialer(configured: true)
-                return true
-            }
-            if fresh { dial(url) }
+            wanted.insert(url)
         }
+        let fresh: [RouteURL] = lock.withLock {
+            if stopping { return [] }
+            for (url, d) in dialers where d.configured && !wanted.contains(url) { dialers[url]?.configured = false }
+            var added: [RouteURL] = []
+            for url in wanted.sorted(by: { $0.description < $1.description }) {
+                if dialers[url] != nil {
+                    dialers[url]?.configured = true
+                } else {
+                    dialers[url] = Dialer(configured: true)
+                    added.append(url)
+                }
+            }
+            return added
+        }
+        for url in fresh { dial(url) }
+    }
+
+    /// Dials `url` (an address the gossip layer learned or resolved) unless it is this node,
+    /// already has a dialer, or an established route leads to a server advertising it.
+    /// Such a dialer gives up after a few failed attempts; gossip asks again later.
+    public func connect(_ url: RouteURL) {
+        let fresh: Bool = lock.withLock {
+            if stopping || selfURLs.contains(url) || dialers[url] != nil { return false }
+            if established.values.contains(where: { $0.peerInfo.flatMap { RouteURL($0.routeURL) } == url }) { return false }
+            dialers[url] = Dialer(configured: false)
+            return true
+        }
+        if fresh {
+            server.logger.debug("Connecting to gossiped route \(url)")
+            dial(url)
+        }
+    }
+
+    /// True when `url` turned out to lead to this node.
+    public func isSelf(_ url: RouteURL) -> Bool { lock.withLock { selfURLs.contains(url) } }
+
+    /// Registers `observer`, called with a peer's server id when its route is established
+    /// (`up` true) or lost (false), on the route's event loop.
+    public func observeRoutes(_ observer: @escaping (_ serverID: String, _ up: Bool) -> Void) {
+        lock.withLock { routeObservers.append(observer) }
+    }
+
+    private func notifyRoute(_ serverID: String, up: Bool) {
+        for o in lock.withLock({ routeObservers }) { o(serverID, up) }
     }
 
     func shutdown() {
@@ -182,8 +232,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         return ok ? conn : nil
     }
 
-    /// Checks the peer's INFO; on accept the route becomes the one for that peer, gets our
-    /// interest, and the peer is gossiped to the other routes.
+    /// Checks the peer's INFO; on accept the route becomes the one for that peer and gets our
+    /// interest. (Other servers learn of the peer through the gossip layer, not INFO.)
     func handshake(_ conn: RouteConnection, _ info: RouteInfo) -> Decision {
         if info.serverID == server.serverID {
             if let url = conn.solicitedURL { lock.withLock { _ = selfURLs.insert(url) } }
@@ -216,8 +266,6 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
                     RouteEncoder.writeSubscribe(into: &out, subject: key.subject, queue: key.queue, weight: count)
                 }
             }
-            let gossip = info.line()
-            for (id, other) in established where id != info.serverID { other.send(gossip) }
             return .accept
         }
         if case let .reject(reason?) = decision {
@@ -233,6 +281,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         if decision == .accept {
             server.logger.info("\(conn.logPrefix) - Route connection created (\(info.serverName))")
             server.clusterTopologyChanged()
+            notifyRoute(info.serverID, up: true)
         }
         return decision
     }
@@ -264,30 +313,22 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         }
         if let url = conn.solicitedURL { dialEnded(url, established: peerID != nil && lostPeer, peerID: peerID) }
         for url in rearm { dial(url) }
-        if lostPeer {
+        if lostPeer, let p = peerID {
             server.logger.info("\(conn.logPrefix) - Route connection closed")
             server.clusterTopologyChanged()
+            notifyRoute(p, up: false)
         }
     }
 
-    /// An INFO on an established route: an update from the peer, or gossip about another server.
+    /// An INFO on an established route: an update from the peer. INFO about a third server
+    /// (nats-server's route gossip) is ignored: membership comes from the gossip layer.
     func received(info: RouteInfo, on conn: RouteConnection) {
-        if info.serverID == conn.peerInfo?.serverID {
-            conn.setPeer(info)
-            server.clusterTopologyChanged()
+        guard info.serverID == conn.peerInfo?.serverID else {
+            server.logger.debug("\(conn.logPrefix) - Ignoring INFO about \(info.serverName): membership travels by gossip")
             return
         }
-        guard info.gossip, info.serverID != server.serverID, let url = RouteURL(info.routeURL), url.port > 0 else { return }
-        let fresh: Bool = lock.withLock {
-            if stopping || established[info.serverID] != nil || selfURLs.contains(url) || dialers[url] != nil { return false }
-            if let mine = configuredName ?? adoptedName, info.cluster != mine { return false }
-            dialers[url] = Dialer(configured: false)
-            return true
-        }
-        if fresh {
-            server.logger.debug("Learned route \(url) of \(info.serverName) from \(conn.logPrefix)")
-            dial(url)
-        }
+        conn.setPeer(info)
+        server.clusterTopologyChanged()
     }
 
     /// The route INFO sent on `channel`; a wildcard listen address is advertised as the

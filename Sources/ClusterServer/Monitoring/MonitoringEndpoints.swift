@@ -156,8 +156,21 @@ final class MonitoringEndpoints: @unchecked Sendable {
             if let subjects = r.subjects { d["subscriptions_list"] = subjects }
             return d
         }
-        return ["server_id": server.serverID, "server_name": server.serverName, "now": Self.rfc3339(now),
-                "num_routes": routes.count, "routes": routes]
+        var out: [String: Any] = ["server_id": server.serverID, "server_name": server.serverName, "now": Self.rfc3339(now),
+                                  "num_routes": routes.count, "routes": routes]
+        if let gossip = server.gossip {
+            // clusterd extension: the gossip membership view, this node included.
+            out["members"] = gossip.members.map { m -> [String: Any] in
+                var d: [String: Any] = ["name": m.name, "address": m.address, "server_id": m.serverID,
+                                        "state": m.status, "incarnation": m.incarnation, "self": m.isSelf]
+                if let rtt = m.rtt {
+                    let us = rtt * 1e6 // Go's duration text, as nats-server's route "rtt"
+                    d["rtt"] = us < 1000 ? String(format: "%.3fµs", us) : String(format: "%.3fms", us / 1000)
+                }
+                return d
+            }
+        }
+        return out
     }
 
     // MARK: - helpers

@@ -18,6 +18,8 @@ public final class NATSServer: @unchecked Sendable {
     let sublist = Sublist()
     /// The route mesh; nil unless a cluster port is configured.
     public private(set) var routeManager: RouteManager?
+    /// Membership (SWIM gossip over the routes); nil unless a cluster port is configured.
+    public private(set) var gossip: GossipDriver?
     let group: MultiThreadedEventLoopGroup
     let startTime = Date()
 
@@ -74,6 +76,7 @@ public final class NATSServer: @unchecked Sendable {
             let routes = RouteManager(server: self)
             routeManager = routes
             sublist.observer = routes
+            gossip = GossipDriver(server: self, routes: routes)
         }
     }
 
@@ -118,6 +121,7 @@ public final class NATSServer: @unchecked Sendable {
         logger.info("Listening for client connections on \(options.host):\(clientPort)")
         // Routes after the client listener: the route INFO carries our client URL.
         try routeManager?.start()
+        gossip?.start()
         logger.info("Server is ready")
     }
 
@@ -132,6 +136,7 @@ public final class NATSServer: @unchecked Sendable {
         logger.info("Initiating Shutdown...")
         try? listener?.close().wait()
         for hook in shutdownHooks { hook() }
+        gossip?.stop()
         routeManager?.shutdown()
         let closes = conns.map { conn in
             conn.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
@@ -196,9 +201,11 @@ public final class NATSServer: @unchecked Sendable {
         if new.httpPort != options.httpPort || new.httpHost != options.httpHost { ignored.append("http") }
         if new.jetStream != options.jetStream || new.storeDirectory != options.storeDirectory { ignored.append("jetstream") }
         if new.serverName != options.serverName { ignored.append("server_name") }
-        // The route mesh is built at start; a changed cluster block needs a restart for now.
+        // The listener and the name are fixed at start; the route list (seeds and DNS names)
+        // applies at once.
         if new.clusterName != options.clusterName || new.clusterHost != options.clusterHost
-            || new.clusterPort != options.clusterPort || new.routes != options.routes { ignored.append("cluster") }
+            || new.clusterPort != options.clusterPort { ignored.append("cluster") }
+        let routesChanged = new.routes != options.routes && routeManager != nil
         var applied = new
         applied.host = options.host
         applied.port = options.port
@@ -210,10 +217,15 @@ public final class NATSServer: @unchecked Sendable {
         applied.clusterName = options.clusterName
         applied.clusterHost = options.clusterHost
         applied.clusterPort = options.clusterPort
-        applied.routes = options.routes
+        if !routesChanged { applied.routes = options.routes }
         lock.withLock {
             _options = applied
             configLoadTime = Date()
+        }
+        if routesChanged {
+            logger.info("Reloaded: cluster routes \(applied.routes)")
+            routeManager?.setConfiguredRoutes(applied.routes)
+            gossip?.setRoutes(applied.routes)
         }
         return ignored
     }

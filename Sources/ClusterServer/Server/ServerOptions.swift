@@ -35,6 +35,13 @@ public struct ServerOptions: Sendable {
     public var clusterHost: String?
     public var clusterPort: Int?
     public var routes: [String] = []
+    /// Gossip (SWIM) protocol period: one probe per member per period; a silent member is
+    /// suspect after one period and dead after a few more.
+    public var gossipPeriodSeconds: Double = 1
+    /// The gossip timer's tick (timeouts are whole ticks).
+    public var gossipTickSeconds: Double = 0.1
+    /// How often host names in `routes` are re-resolved (a headless Service grows and shrinks).
+    public var dnsRefreshSeconds: Double = 10
 
     public var debug = false
     public var trace = false
