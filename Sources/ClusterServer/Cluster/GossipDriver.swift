@@ -47,6 +47,7 @@ public final class GossipDriver: @unchecked Sendable {
     private var pings: [UInt64: (target: MemberID, sent: NIODeadline)] = [:]
     private var rtts: [MemberID: Double] = [:]
     private var resolving = false
+    private var ticks = 0
 
     // Under `lock`.
     private let lock = NIOLock()
@@ -152,6 +153,18 @@ public final class GossipDriver: @unchecked Sendable {
         let horizon = NIODeadline.now() - .seconds(10)
         if pings.count > 64 { pings = pings.filter { $0.value.sent > horizon } }
         perform(swim!.tick())
+        ticks += 1
+        if ticks % (config.periodTicks * config.rejoinPeriods) == 0 { repairMesh() }
+    }
+
+    /// A live member without a route (its dialer gave up while the network was bad, and
+    /// indirect probes kept it alive) gets a fresh dial: the mesh heals, not just the view.
+    private func repairMesh() {
+        guard let s = swim else { return }
+        let connected = Set(routes.peerIDs)
+        for m in s.liveMembers where !connected.contains(m.token) {
+            if let url = RouteURL(m.address), url.port > 0 { routes.connect(url) }
+        }
     }
 
     private func routeUp(_ serverID: String) {
