@@ -10,11 +10,15 @@ final class SignalHandlers {
     private let logger: Logger
     private let configPath: String?
     private let flags: Flags
+    private let onReload: (ServerOptions) -> Void
     private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "clusterd.signals")
 
-    init(server: NATSServer, logger: Logger, configPath: String?, flags: Flags) {
+    /// `onReload` runs on the signal queue after a successful reload, with the new options.
+    init(server: NATSServer, logger: Logger, configPath: String?, flags: Flags,
+         onReload: @escaping (ServerOptions) -> Void = { _ in }) {
         self.server = server
+        self.onReload = onReload
         self.logger = logger
         self.configPath = configPath
         self.flags = flags
@@ -54,6 +58,7 @@ final class SignalHandlers {
                 logger.warning("Config reload: option '\(name)' changed but requires a restart; keeping the running value")
             }
             logger.info("Reloaded server configuration")
+            onReload(options)
         } catch {
             logger.error("Failed to reload server configuration: \(error)")
         }

@@ -45,6 +45,19 @@ if let path = flags.config {
     options.configFile = path
 }
 flags.apply(to: &options)
+// Test seam, documented in docs/deploy.md: route seeds named in this hosts-format file are
+// dialed at the listed address (lets a test run the Kubernetes config on loopback).
+let hostsFile = ProcessInfo.processInfo.environment["CLUSTERD_HOSTS_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+if let hostsFile {
+    do {
+        options.routeHostOverrides = try HostsFile.load(path: hostsFile)
+    } catch {
+        fatal("CLUSTERD_HOSTS_FILE: \(error)")
+    }
+}
+if !options.declaredStreams.isEmpty && !options.jetStream {
+    fatal("the config declares streams but JetStream is not enabled (add a jetstream block or -js)")
+}
 
 let sink: LogSink
 do {
@@ -56,6 +69,9 @@ let level: Logger.Level = options.trace ? .trace : (options.debug ? .debug : .in
 LoggingSystem.bootstrap { _ in NATSLogHandler(level: level, sink: sink) }
 let logger = Logger(label: "clusterd")
 for warning in ConfigLoader.lastWarnings { logger.warning("\(warning)") }
+if let hostsFile {
+    logger.warning("Route host names are resolved through CLUSTERD_HOSTS_FILE=\(hostsFile) first (a test setting)")
+}
 
 let server = NATSServer(options: options, logger: logger)
 // JetStream subscribes before the listener opens, so the first client already finds $JS.API.
@@ -71,13 +87,32 @@ if options.jetStream {
     server.metricsProviders.append { [weak js] in js?.prometheusText() ?? "" }
     jetStream = js
 }
+// Declared streams go through the JetStream API like any client's requests, once serving.
+let declaredStreams = options.jetStream ? DeclarativeStreams(server: server) : nil
+if let declaredStreams {
+    server.metricsProviders.append { [weak declaredStreams] in declaredStreams?.prometheusText() ?? "" }
+    server.shutdownHooks.append { [weak declaredStreams] in declaredStreams?.stop() }
+}
 // Handlers first: a supervisor may signal as soon as it sees "Server is ready".
-let signals = SignalHandlers(server: server, logger: logger, configPath: flags.config, flags: flags)
+var lastDeclared = options.declaredStreams
+let signals = SignalHandlers(server: server, logger: logger, configPath: flags.config, flags: flags) { reloaded in
+    // A changed streams list is applied at once; the rest of a reload is the server's.
+    guard reloaded.declaredStreams != lastDeclared else { return }
+    lastDeclared = reloaded.declaredStreams
+    if let declaredStreams {
+        declaredStreams.apply(reloaded.declaredStreams)
+    } else if !reloaded.declaredStreams.isEmpty {
+        logger.error("Config reload: streams are declared but JetStream is not enabled; ignoring them")
+    }
+}
 signals.install()
 do {
     try server.start()
 } catch {
     fatal("Error listening on port: \(options.host):\(options.port), \"\(error)\"")
+}
+if let declaredStreams, !options.declaredStreams.isEmpty {
+    declaredStreams.apply(options.declaredStreams)
 }
 if let pidFile = flags.pidFile {
     try? "\(getpid())".write(toFile: pidFile, atomically: true, encoding: .utf8)

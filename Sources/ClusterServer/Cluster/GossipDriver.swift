@@ -198,8 +198,12 @@ public final class GossipDriver: @unchecked Sendable {
         let names = discovery.names
         guard !names.isEmpty, !resolving else { return }
         resolving = true
+        // Test seam (CLUSTERD_HOSTS_FILE, see HostsFile): listed names answer without DNS.
+        let overrides = server.options.routeHostOverrides
         DispatchQueue.global().async {
-            let answers = names.map { url in (url, GossipDiscovery.resolve(url.host)) }
+            let answers = names.map { url in
+                (url, overrides[url.host.lowercased()].map { [$0] } ?? GossipDiscovery.resolve(url.host))
+            }
             self.loop.execute {
                 self.resolving = false
                 guard self.swim != nil else { return }

@@ -175,6 +175,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         }
         guard let configured else { return }
         server.logger.debug("Trying to connect to route on \(url.host):\(url.port)")
+        // Test seam (CLUSTERD_HOSTS_FILE): a mapped name is dialed at its mapped address.
+        let address = server.options.routeHostOverrides[url.host.lowercased()] ?? url.host
         ClientBootstrap(group: server.group)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelOption(ChannelOptions.maxMessagesPerRead, value: 16)
@@ -184,7 +186,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             .channelInitializer { [unowned self] channel in
                 channel.pipeline.addHandler(RouteChannelHandler(manager: self, solicitedURL: url, configured: configured))
             }
-            .connect(host: url.host, port: url.port)
+            .connect(host: address, port: url.port)
             .whenFailure { [weak self] error in
                 self?.server.logger.debug("Error trying to connect to route \(url): \(error)")
                 self?.dialEnded(url, established: false)

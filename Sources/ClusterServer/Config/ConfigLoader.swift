@@ -74,6 +74,7 @@ public enum ConfigLoader {
             case "authorization": try mapAuthorization(value, into: &o)
             case "jetstream": try mapJetStream(value, into: &o, warnings: &warnings)
             case "cluster": try mapCluster(value, into: &o, warnings: &warnings)
+            case "streams": o.declaredStreams = try DeclaredStreamsParser.parse(value)
             case "pid_file", "ports_file_dir", "logtime", "syslog", "max_traced_msg_len", "connect_error_reports",
                  "reconnect_error_reports", "disable_sublist_cache", "no_header_support", "max_subscriptions":
                 warnings.append("config key '\(rawKey)' is accepted but has no effect in clusterd")

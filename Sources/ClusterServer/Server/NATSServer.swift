@@ -218,6 +218,7 @@ public final class NATSServer: @unchecked Sendable {
         applied.clusterHost = options.clusterHost
         applied.clusterPort = options.clusterPort
         if !routesChanged { applied.routes = options.routes }
+        applied.routeHostOverrides = options.routeHostOverrides
         lock.withLock {
             _options = applied
             configLoadTime = Date()

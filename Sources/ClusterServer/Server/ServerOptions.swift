@@ -42,6 +42,14 @@ public struct ServerOptions: Sendable {
     public var gossipTickSeconds: Double = 0.1
     /// How often host names in `routes` are re-resolved (a headless Service grows and shrinks).
     public var dnsRefreshSeconds: Double = 10
+    /// Host name -> address overrides for dialing routes, from the hosts-format file named by
+    /// `CLUSTERD_HOSTS_FILE` (empty in production). Lets a test run the exact Kubernetes config,
+    /// whose seeds are DNS names of the headless Service, with those names mapped to loopback.
+    public var routeHostOverrides: [String: String] = [:]
+
+    /// Streams from the config's `streams` list, created or updated through the JetStream API
+    /// once the server is up (see `DeclarativeStreams`).
+    public var declaredStreams: [DeclaredStream] = []
 
     public var debug = false
     public var trace = false
