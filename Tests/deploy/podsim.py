@@ -1,0 +1,307 @@
+"""Run a rendered clusterd StatefulSet as local processes, as Kubernetes would run its pods.
+
+From the manifests (ConfigMap, StatefulSet, optional Secret) it takes, unchanged: the config
+file text, the container args with `$(VAR)` expanded from the pod's env (fieldRef
+metadata.name, secretKeyRef), the ports, the replica count and the route seed names. What
+differs, because N pods share one machine here:
+
+- each pod gets its own loopback address (127.A.B.i, Linux routes all of 127/8 locally) and
+  the extra flags `-a IP --http_host IP --cluster nats://IP:<cluster port>` to bind there
+  (the manifests bind 0.0.0.0, which only one process could);
+- the volume mount paths (config, /data) are mapped to per-pod temp directories;
+- the headless Service's DNS names (`<pod>.<service>`) are mapped to those addresses with a
+  hosts file passed as CLUSTERD_HOSTS_FILE (see docs/deploy.md), not the machine's resolver.
+
+Every process is reaped by `close()`, also after failures.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import yaml
+
+
+def load_docs(texts: list[str]) -> dict[str, list[dict]]:
+    by_kind: dict[str, list[dict]] = {}
+    for text in texts:
+        for d in yaml.safe_load_all(text):
+            if d:
+                by_kind.setdefault(d["kind"], []).append(d)
+    return by_kind
+
+
+def _bindable(ip: str, ports: list[int]) -> bool:
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((ip, port))
+            except OSError:
+                return False
+    return True
+
+
+def pick_addresses(count: int, ports: list[int], seed: int) -> list[str]:
+    """`count` loopback addresses in one 127.A.B.0/24 where every port is free."""
+    rng = random.Random(seed)
+    for _ in range(50):
+        a, b = rng.randrange(1, 255), rng.randrange(0, 255)
+        ips = [f"127.{a}.{b}.{i + 1}" for i in range(count)]
+        if all(_bindable(ip, ports) for ip in ips):
+            return ips
+    raise RuntimeError("no free loopback /24 for the pods' fixed ports")
+
+
+class Pod:
+    def __init__(self, name: str, ip: str, ports: dict[str, int], proc: subprocess.Popen, log: str):
+        self.name, self.ip, self.ports, self.proc, self.log = name, ip, ports, proc, log
+
+    def http(self, path: str) -> tuple[int, dict]:
+        url = f"http://{self.ip}:{self.ports['monitor']}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, {}
+        except (OSError, ValueError):
+            return 0, {}
+
+    def metrics(self) -> str:
+        url = f"http://{self.ip}:{self.ports['monitor']}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.read().decode()
+
+    def log_text(self) -> str:
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+
+class StatefulSetSim:
+    def __init__(self, manifests: dict[str, list[dict]], binary: str, seed: int):
+        self.docs = manifests
+        self.binary = os.path.abspath(binary)
+        self.seed = seed
+        self.tmp = tempfile.mkdtemp(prefix="deploy-sim-")
+        self.pods: list[Pod] = []
+        sts = manifests["StatefulSet"][0]
+        self.name = sts["metadata"]["name"]
+        self.spec = sts["spec"]
+        self.pod_spec = self.spec["template"]["spec"]
+        self.container = self.pod_spec["containers"][0]
+        self.replicas = int(self.spec["replicas"])
+        self.service = self.spec["serviceName"]
+        self.ports = {p["name"]: int(p["containerPort"]) for p in self.container["ports"]}
+        self.grace = int(self.pod_spec.get("terminationGracePeriodSeconds", 30))
+
+    # -- what Kubernetes would give the container ------------------------------------------
+
+    def _secret_value(self, ref: dict) -> str:
+        for s in self.docs.get("Secret", []):
+            if s["metadata"]["name"] == ref["name"]:
+                if ref["key"] in s.get("stringData", {}):
+                    return str(s["stringData"][ref["key"]])
+        raise KeyError(f"secret {ref['name']}/{ref['key']} not in the manifests")
+
+    def _env(self, pod: str) -> dict[str, str]:
+        env = {}
+        for e in self.container.get("env", []):
+            src = e.get("valueFrom", {})
+            if "value" in e:
+                env[e["name"]] = str(e["value"])
+            elif src.get("fieldRef", {}).get("fieldPath") == "metadata.name":
+                env[e["name"]] = pod
+            elif "secretKeyRef" in src:
+                env[e["name"]] = self._secret_value(src["secretKeyRef"])
+            else:
+                raise ValueError(f"env {e['name']}: unsupported source {src}")
+        return env
+
+    def _mounts(self, pod_dir: str) -> list[tuple[str, str]]:
+        """(mountPath, local path) for the config and data volumes, files written."""
+        volumes = {v["name"]: v for v in self.pod_spec.get("volumes", [])}
+        claims = {c["metadata"]["name"] for c in self.spec.get("volumeClaimTemplates", [])}
+        out = []
+        for m in self.container.get("volumeMounts", []):
+            local = os.path.join(pod_dir, m["name"])
+            vol = volumes.get(m["name"], {})
+            if "configMap" in vol:
+                cm = next(c for c in self.docs["ConfigMap"] if c["metadata"]["name"] == vol["configMap"]["name"])
+                os.makedirs(local, exist_ok=True)
+                for key, text in cm["data"].items():
+                    with open(os.path.join(local, key), "w") as f:
+                        f.write(text)
+                if "subPath" in m:
+                    local = os.path.join(local, m["subPath"])
+                out.append((m["mountPath"], local))
+            elif m["name"] in claims or "emptyDir" in vol:
+                os.makedirs(local, exist_ok=True)
+                out.append((m["mountPath"], local))
+        # Longest first, so /etc/clusterd/tls maps before /etc/clusterd.
+        return sorted(out, key=lambda p: -len(p[0]))
+
+    @staticmethod
+    def _map_paths(text: str, mounts: list[tuple[str, str]]) -> str:
+        """Mounted paths in `text` -> local paths, in one pass (a mapped path is never
+        mapped again); `mounts` is longest first so the alternation prefers /etc/x/y."""
+        if not mounts:
+            return text
+        local = dict(mounts)
+        pattern = r"(?<![\w./-])(" + "|".join(re.escape(m) for m, _ in mounts) + r")(?=$|[/\s\"',\]}])"
+        return re.sub(pattern, lambda m: local[m.group(1)], text, flags=re.M)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> "StatefulSetSim":
+        names = [f"{self.name}-{i}" for i in range(self.replicas)]
+        ips = pick_addresses(self.replicas, sorted(self.ports.values()), self.seed)
+        hosts = os.path.join(self.tmp, "hosts")
+        with open(hosts, "w") as f:
+            for name, ip in zip(names, ips):
+                f.write(f"{ip} {name}.{self.service}\n")
+        for name, ip in zip(names, ips):
+            pod_dir = os.path.join(self.tmp, name)
+            os.makedirs(pod_dir)
+            mounts = self._mounts(pod_dir)
+            for mount, local in mounts:  # config files that name mounted paths (store_dir)
+                if os.path.isfile(local):
+                    with open(local) as f:
+                        text = f.read()
+                    with open(local, "w") as f:
+                        f.write(self._map_paths(text, mounts))
+            env = self._env(name)
+            args = [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), a)
+                    for a in self.container.get("args", [])]
+            args = [self._map_paths(a, mounts) for a in args]
+            args += ["-a", ip, "--http_host", ip, "--cluster", f"nats://{ip}:{self.ports['cluster']}"]
+            log = os.path.join(pod_dir, "stderr.log")
+            with open(log, "w") as out:
+                proc = subprocess.Popen([self.binary] + args, stdout=out, stderr=subprocess.STDOUT, cwd=pod_dir,
+                                        env={**os.environ, **env, "CLUSTERD_HOSTS_FILE": hosts})
+            self.pods.append(Pod(name, ip, self.ports, proc, log))
+        return self
+
+    def wait_meshed(self, timeout: float = 60) -> None:
+        """Until every pod serves /healthz and lists a route to every other pod (bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = {}
+            for p in self.pods:
+                if p.proc.poll() is not None:
+                    raise AssertionError(f"{p.name} exited with {p.proc.returncode}:\n{p.log_text()}")
+                health, _ = p.http("/healthz")
+                _, routez = p.http("/routez")
+                state[p.name] = (health, sorted(r.get("remote_name", "") for r in routez.get("routes", [])))
+            want = {p.name: (200, sorted(o.name for o in self.pods if o is not p)) for p in self.pods}
+            if state == want:
+                return
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"--- {p.name}\n{p.log_text()[-3000:]}" for p in self.pods)
+                raise AssertionError(f"cluster did not form: {state}\n{logs}")
+            time.sleep(0.1)
+
+    def stop(self) -> list[int | None]:
+        """SIGTERM, as the kubelet after preStop; returns exit codes (None: still running
+        after the grace period left after preStop, i.e. Kubernetes would SIGKILL it)."""
+        pre_stop = 0
+        cmd = self.container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+        if len(cmd) == 2 and cmd[0] == "sleep":
+            pre_stop = int(cmd[1])
+        for p in self.pods:
+            if p.proc.poll() is None:
+                p.proc.send_signal(signal.SIGTERM)
+        codes = []
+        for p in self.pods:
+            try:
+                codes.append(p.proc.wait(timeout=max(self.grace - pre_stop, 1)))
+            except subprocess.TimeoutExpired:
+                codes.append(None)
+        return codes
+
+    def close(self) -> None:
+        for p in self.pods:
+            if p.proc.poll() is None:
+                p.proc.kill()
+            try:
+                p.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class RawNats:
+    """A minimal NATS client on a socket: enough for a cross-node pub/sub and a JetStream
+    API request, without an event loop."""
+
+    def __init__(self, ip: str, port: int, token: str | None = None):
+        self.sock = socket.create_connection((ip, port), timeout=5)
+        self.buf = b""
+        self._line()  # INFO
+        connect = {"verbose": False, "pedantic": False, "protocol": 1, "headers": True}
+        if token:
+            connect["auth_token"] = token
+        self.sock.sendall(f"CONNECT {json.dumps(connect)}\r\nPING\r\n".encode())
+        line = self._line()
+        if line != b"PONG":
+            raise AssertionError(f"CONNECT refused: {line!r}")
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _read(self, n: int) -> bytes:
+        while len(self.buf) < n + 2:
+            self.buf += self.sock.recv(65536)
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def send(self, text: str) -> None:
+        self.sock.sendall(text.encode())
+
+    def flush(self) -> None:
+        self.send("PING\r\n")
+        while self._line() != b"PONG":
+            pass
+
+    def next_msg(self, timeout: float) -> tuple[str, bytes] | None:
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                line = self._line()
+                if line.startswith(b"MSG ") or line.startswith(b"HMSG "):
+                    parts = line.split()
+                    data = self._read(int(parts[-1]))
+                    if line.startswith(b"HMSG "):
+                        data = data[int(parts[-2]):]
+                    return parts[1].decode(), data
+                if line == b"PING":
+                    self.send("PONG\r\n")
+        except socket.timeout:
+            return None
+        finally:
+            self.sock.settimeout(5)
+
+    def request(self, subject: str, body: bytes = b"", timeout: float = 5) -> bytes | None:
+        inbox = f"_INBOX.deploytest.{random.Random(subject).randrange(1 << 30)}"
+        self.send(f"SUB {inbox} 99\r\nPUB {subject} {inbox} {len(body)}\r\n")
+        self.sock.sendall(body + b"\r\n")
+        got = self.next_msg(timeout)
+        self.send("UNSUB 99\r\n")
+        return got[1] if got else None
+
+    def close(self) -> None:
+        self.sock.close()

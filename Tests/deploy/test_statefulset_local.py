@@ -1,0 +1,104 @@
+"""The Kubernetes StatefulSet (deploy/kubernetes) and the Helm chart, run as three local
+processes with exactly their config and args (see podsim.py for the few, documented
+differences of running three pods on one machine): they must mesh by the headless Service's
+DNS names, serve /healthz, carry messages across nodes, create the declared streams, and
+stop gracefully within the pod's termination grace period."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from podsim import RawNats, StatefulSetSim, load_docs
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="needs Linux: every 127/8 address is local there")
+
+
+def _run(sim: StatefulSetSim, check) -> None:
+    try:
+        sim.start()
+        sim.wait_meshed()
+        check(sim)
+        codes = sim.stop()
+        assert codes == [0] * sim.replicas, \
+            f"graceful stop within the grace period expected, got {codes} (None = would be SIGKILLed)"
+    finally:
+        sim.close()
+
+
+def _cross_node_delivery(sim: StatefulSetSim, token: str | None = None) -> None:
+    first, last = sim.pods[0], sim.pods[-1]
+    sub = RawNats(last.ip, last.ports["client"], token)
+    pub = RawNats(first.ip, first.ports["client"], token)
+    try:
+        sub.send("SUB deploy.check 1\r\n")
+        sub.flush()
+        got = None
+        for attempt in range(50):  # interest reaches the other node asynchronously (RS+)
+            pub.send(f"PUB deploy.check {len(str(attempt))}\r\n{attempt}\r\n")
+            pub.flush()
+            got = sub.next_msg(timeout=0.1)
+            if got:
+                break
+        assert got is not None and got[0] == "deploy.check", "a message published on the first pod reaches the last"
+    finally:
+        sub.close()
+        pub.close()
+
+
+def test_kubernetes_manifests_form_a_cluster(clusterd_bin: str) -> None:
+    texts = [open(f).read() for f in sorted(glob.glob(os.path.join(ROOT, "deploy", "kubernetes", "*.yaml")))]
+    sim = StatefulSetSim(load_docs(texts), clusterd_bin, seed=os.getpid())
+    assert sim.replicas == 3 and [p for p in sim.ports] == ["client", "cluster", "monitor"]
+
+    def check(sim: StatefulSetSim) -> None:
+        for i, p in enumerate(sim.pods):
+            assert p.name == f"clusterd-{i}"
+            status, varz = p.http("/varz")
+            assert status == 200 and varz["server_name"] == p.name, "--server_name $(POD_NAME)"
+            assert varz["cluster"]["name"] == "clusterd"
+            assert p.http("/jsz")[0] == 200, "JetStream is on (store_dir on the data volume)"
+            assert "CLUSTERD_HOSTS_FILE" in p.log_text(), "the seam announces itself"
+        _cross_node_delivery(sim)
+
+    _run(sim, check)
+
+
+def test_helm_chart_with_declared_streams_and_token_auth(clusterd_bin: str, helm_bin: str) -> None:
+    chart = os.path.join(ROOT, "deploy", "helm", "clusterd")
+    rendered = subprocess.run([helm_bin, "template", "demo", chart, "-f", os.path.join(chart, "ci", "streams-values.yaml")],
+                              capture_output=True, text=True, check=True).stdout
+    sim = StatefulSetSim(load_docs([rendered]), clusterd_bin, seed=os.getpid() + 1)
+    assert sim.name == "demo-clusterd" and sim.service == "demo-clusterd-headless"
+
+    def check(sim: StatefulSetSim) -> None:
+        _cross_node_delivery(sim, token="t0ken")
+        for p in sim.pods:
+            nc = RawNats(p.ip, p.ports["client"], "t0ken")
+            try:
+                info = None
+                for _ in range(100):  # applied right after start; bounded wait
+                    reply = nc.request("$JS.API.STREAM.INFO.ORDERS")
+                    info = json.loads(reply) if reply else {}
+                    if "config" in info:
+                        break
+                    nc.next_msg(timeout=0.05)
+                cfg = info.get("config", {})
+                assert cfg.get("subjects") == ["orders.>"], info
+                assert cfg.get("max_age") == 72 * 3600 * 10**9
+                assert cfg.get("duplicate_window") == 120 * 10**9
+                assert cfg.get("max_bytes") == 1 << 30
+                assert cfg.get("metadata", {}).get("owner") == 'team "a" > b'
+            finally:
+                nc.close()
+            assert 'clusterd_declared_streams{state="ready"} 1' in p.metrics()
+            assert "Declared stream 'ORDERS' created" in p.log_text()
+
+    _run(sim, check)
