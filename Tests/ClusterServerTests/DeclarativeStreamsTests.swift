@@ -15,6 +15,22 @@ final class DeclarativeStreamsTests: XCTestCase {
         try DeclaredStreamsParser.parse(ConfigParser().parse("streams: \(text)", fileName: "t.conf")["streams"]!)
     }
 
+    /// A started server; with a store directory JetStream is configured but not started, so
+    /// the test decides when `$JS.API` starts answering.
+    private func startServer(storeDirectory: String?) throws -> NATSServer {
+        var o = ServerOptions()
+        o.host = "127.0.0.1"
+        o.port = -1
+        o.threads = 1
+        o.jetStream = storeDirectory != nil
+        o.storeDirectory = storeDirectory
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = NATSServer(options: o, logger: logger)
+        try server.start()
+        return server
+    }
+
     /// Polls (bounded, 5 s) until every named stream left `.pending`.
     private func settle(_ d: DeclarativeStreams, _ names: [String]) -> [String: DeclarativeStreams.State] {
         for _ in 0..<2500 {
@@ -85,16 +101,7 @@ final class DeclarativeStreamsTests: XCTestCase {
     func test_retriesUntilJetStreamAnswers() throws {
         let dir = NSTemporaryDirectory() + "declared-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = ServerOptions()
-        o.host = "127.0.0.1"
-        o.port = -1
-        o.threads = 1
-        o.jetStream = true
-        o.storeDirectory = dir
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let server = NATSServer(options: o, logger: logger)
-        try server.start()
+        let server = try startServer(storeDirectory: dir)
         defer { server.shutdown(); server.waitUntilShutdown() }
         let d = DeclarativeStreams(server: server, timing: fast)
         defer { d.stop() }
@@ -112,14 +119,7 @@ final class DeclarativeStreamsTests: XCTestCase {
     }
 
     func test_requestInternal_noRespondersAndTimeout() throws {
-        var o = ServerOptions()
-        o.host = "127.0.0.1"
-        o.port = -1
-        o.threads = 1
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let server = NATSServer(options: o, logger: logger)
-        try server.start()
+        let server = try startServer(storeDirectory: nil)
         defer { server.shutdown(); server.waitUntilShutdown() }
         let got = NIOLockedValueBox<[String]>([])
         server.requestInternal(subject: "nobody.home", payload: [], timeout: 5) { r in

@@ -102,3 +102,16 @@ def test_helm_chart_with_declared_streams_and_token_auth(clusterd_bin: str, helm
             assert "Declared stream 'ORDERS' created" in p.log_text()
 
     _run(sim, check)
+
+
+def test_helm_chart_scaled_to_five_meshes_through_three_seeds(clusterd_bin: str, helm_bin: str) -> None:
+    """Scaling up does not touch the config: pods 3 and 4 seed from pods 0-2 and the mesh
+    completes by gossip."""
+    chart = os.path.join(ROOT, "deploy", "helm", "clusterd")
+    rendered = subprocess.run([helm_bin, "template", "big", chart, "--set", "replicaCount=5"],
+                              capture_output=True, text=True, check=True).stdout
+    sim = StatefulSetSim(load_docs([rendered]), clusterd_bin, seed=os.getpid() + 2)
+    assert sim.replicas == 5
+    conf = load_docs([rendered])["ConfigMap"][0]["data"]["clusterd.conf"]
+    assert "big-clusterd-3." not in conf and "big-clusterd-2." in conf, "three seeds only"
+    _run(sim, lambda sim: _cross_node_delivery(sim))
