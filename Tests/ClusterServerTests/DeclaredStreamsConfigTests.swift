@@ -81,7 +81,10 @@ final class DeclaredStreamsConfigTests: XCTestCase {
         XCTAssertEqual(P.next(after: .update, reply: .ok(config: "{a}"), configBefore: "{a}"), .done(.unchanged))
         XCTAssertEqual(P.next(after: .update, reply: .ok(config: "{b}"), configBefore: "{a}"), .done(.updated))
         for transient in [P.Reply.noResponders, .timeout, .error(code: 503, errCode: 10008, description: "JetStream system temporarily unavailable"),
-                          .error(code: 408, errCode: 0, description: "timeout")] {
+                          .error(code: 408, errCode: 0, description: "timeout"),
+                          .error(code: 400, errCode: 10005, description: "no suitable peers for placement"),
+                          .error(code: 500, errCode: 10009, description: "JetStream cluster can not handle request"),
+                          .error(code: 500, errCode: 10118, description: "stream is offline")] {
             guard case .retry = P.next(after: .create, reply: transient, configBefore: nil) else {
                 return XCTFail("\(transient) must be retried")
             }

@@ -5,9 +5,9 @@ import Foundation
 ///
 /// The sequence is INFO -> (not found) CREATE | (found) UPDATE. A CREATE that finds the name
 /// taken (another node created it first, with an older config) turns into an UPDATE. Answers
-/// that mean "JetStream is not there yet" (no responders, timeouts, status 503/408 such as
-/// "JetStream system temporarily unavailable" while a cluster elects its meta leader) are
-/// retried from INFO; every other refusal is definitive (a bad config will not get better).
+/// that mean "JetStream is not there yet" (no responders, timeouts, status 503/408, and the
+/// cluster-forming errors in `transientErrCodes`) are retried from INFO; every other refusal
+/// is definitive (a bad config will not get better).
 public enum DeclaredStreamPlan {
     public enum Call: String, Equatable, Sendable {
         case info = "INFO", create = "CREATE", update = "UPDATE"
@@ -37,6 +37,12 @@ public enum DeclaredStreamPlan {
         case failed(reason: String)
     }
 
+    /// JetStream errors that a forming or recovering cluster answers and that go away by
+    /// themselves: 10005 no suitable peers for placement (an R3 stream before the third node
+    /// joined), 10008 system temporarily unavailable, 10009 cluster can not handle request
+    /// (no meta leader yet), 10118/10194 stream is offline.
+    public static let transientErrCodes: Set<Int> = [10005, 10008, 10009, 10118, 10194]
+
     /// The next step after `call` answered `reply`. `configBefore` is the config INFO reported
     /// (used to tell an UPDATE that changed something from one that did not).
     public static func next(after call: Call, reply: Reply, configBefore: String?) -> Decision {
@@ -48,7 +54,7 @@ public enum DeclaredStreamPlan {
         case let .malformed(why):
             return .failed(reason: "unreadable STREAM.\(call.rawValue) reply: \(why)")
         case let .error(code, errCode, description):
-            if code == 503 || code == 408 {
+            if code == 503 || code == 408 || transientErrCodes.contains(errCode) {
                 return .retry(reason: "\(description) (\(code)/\(errCode))")
             }
             if call == .info && errCode == 10059 { return .call(.create) }
