@@ -423,6 +423,23 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         lock.withLock { extensions[namespace] = handler }
     }
 
+    /// Server name -> server id of every peer with an established route.
+    public func peerServerIDs() -> [String: String] {
+        lock.withLock {
+            var out: [String: String] = [:]
+            for (id, r) in established { if let name = r.peerInfo?.serverName { out[name] = id } }
+            return out
+        }
+    }
+
+    /// True once every configured route URL led somewhere: to an established peer or back to
+    /// this server. A cluster that bootstraps its meta group waits for this (all seeds seen once).
+    public var configuredRoutesResolved: Bool {
+        lock.withLock {
+            dialers.values.allSatisfy { d in !d.configured || (d.peerID.map { established[$0] != nil } ?? false) }
+        }
+    }
+
     /// Sends one frame to `serverID` over its route; false when there is no route to it.
     @discardableResult
     public func sendExtension(_ namespace: String, payload: ByteBuffer, to serverID: String) -> Bool {

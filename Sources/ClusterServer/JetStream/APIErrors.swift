@@ -13,6 +13,8 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
 
     public var description: String { "\(code)/\(errCode) \(text)" }
 
+    /// An API response carrying only this error.
+    var responseBody: [String: Any] { ["error": json] }
     var json: [String: Any] { ["code": code, "err_code": errCode, "description": text] }
     /// The error object in nats-server's field order.
     var jsonText: String { "{\"code\":\(code),\"err_code\":\(errCode),\"description\":\(JSJSON.string(text))}" }

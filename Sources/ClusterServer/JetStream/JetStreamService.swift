@@ -34,6 +34,11 @@ public final class JetStreamService: @unchecked Sendable {
     var stopped = false
     /// Test seam: the file system new file-stream logs use (nil = POSIX).
     var fileSystemOverride: FileSystem?
+    /// Set when the server is part of a cluster: meta group and per-stream Raft groups.
+    var cluster: JetStreamCluster?
+    /// The API request being handled (clustered operations answer it after they commit).
+    var apiRequest: (reply: String, type: String)?
+    private var ticks = 0
 
     public init(server: NATSServer) {
         self.server = server
@@ -45,10 +50,19 @@ public final class JetStreamService: @unchecked Sendable {
     /// subjects, starts the housekeeping timer and registers `/jsz`.
     public func start() throws {
         if let root { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) }
-        try queue.sync { try recover() }
-        subscriptions.append(server.subscribeInternal("$JS.API.>") { [weak self] msg in self?.receiveAPI(msg) })
-        subscriptions.append(server.subscribeInternal("$JS.ACK.>") { [weak self] msg in self?.receiveAck(msg) })
-        subscriptions.append(server.subscribeInternal("$JS.FC.>") { [weak self] msg in self?.receiveFlowControl(msg) })
+        let clustered = server.routeManager != nil
+        if clustered, let root {
+            let c = JetStreamCluster(js: self, root: root)
+            cluster = c
+            try queue.sync { try c.start() }
+        } else {
+            try queue.sync { try recover() }
+        }
+        // In a cluster every node hears every API request and ack once (the answering node is
+        // the meta or stream leader, see JetStreamCluster).
+        subscriptions.append(server.subscribeInternal("$JS.API.>", propagates: clustered) { [weak self] msg in self?.receiveAPI(msg) })
+        subscriptions.append(server.subscribeInternal("$JS.ACK.>", propagates: clustered) { [weak self] msg in self?.receiveAck(msg) })
+        subscriptions.append(server.subscribeInternal("$JS.FC.>", propagates: clustered) { [weak self] msg in self?.receiveFlowControl(msg) })
         let t = DispatchSource.makeTimerSource(queue: queue)
         t.schedule(deadline: .now() + .milliseconds(50), repeating: .milliseconds(50))
         t.setEventHandler { [weak self] in self?.tick() }
@@ -69,6 +83,7 @@ public final class JetStreamService: @unchecked Sendable {
             timer?.cancel()
             for sub in subscriptions { server.unsubscribeInternal(sub) }
             flush()
+            cluster?.stop()
             for s in streams.values {
                 for sub in s.subscriptions { server.unsubscribeInternal(sub) }
                 for c in s.consumers.values {
@@ -90,7 +105,8 @@ public final class JetStreamService: @unchecked Sendable {
 
     private func receiveAPI(_ msg: RoutedMessage) {
         let (subject, reply, headers, payload) = copy(msg)
-        queue.async { self.handleAPI(subject: subject, reply: reply, headers: headers, body: payload) }
+        let fromRoute = msg.fromRoute
+        queue.async { self.handleAPI(subject: subject, reply: reply, headers: headers, body: payload, fromRoute: fromRoute) }
     }
 
     private func receiveAck(_ msg: RoutedMessage) {
@@ -111,8 +127,9 @@ public final class JetStreamService: @unchecked Sendable {
     func subscribeIngest(_ stream: Stream) {
         for sub in stream.subscriptions { server.unsubscribeInternal(sub) }
         let name = stream.name
+        let clustered = cluster != nil
         stream.subscriptions = stream.config.subjects.map { subject in
-            server.subscribeInternal(subject) { [weak self] msg in
+            server.subscribeInternal(subject, propagates: clustered) { [weak self] msg in
                 guard let self else { return }
                 let (subj, reply, headers, payload) = self.copy(msg)
                 self.queue.async { self.ingest(stream: name, subject: subj, reply: reply, headers: headers, payload: payload) }
@@ -120,7 +137,7 @@ public final class JetStreamService: @unchecked Sendable {
         }
         if stream.config.allowDirect {
             for pattern in ["$JS.API.DIRECT.GET.\(name)", "$JS.API.DIRECT.GET.\(name).>"] {
-                stream.subscriptions.append(server.subscribeInternal(pattern, queue: "_sys_") { [weak self] msg in
+                stream.subscriptions.append(server.subscribeInternal(pattern, queue: "_sys_", propagates: clustered) { [weak self] msg in
                     guard let self else { return }
                     let (subj, reply, _, payload) = self.copy(msg)
                     self.queue.async { self.handleDirectGet(subject: subj, reply: reply, body: payload) }
@@ -132,6 +149,9 @@ public final class JetStreamService: @unchecked Sendable {
     // MARK: - publish path (group commit)
 
     private func ingest(stream name: String, subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) {
+        if let cluster, !stopped {
+            return clusterIngest(cluster, stream: name, subject: subject, reply: reply, headers: headers, payload: payload)
+        }
         guard let stream = streams[name], !stopped else { return }
         if subject.hasPrefix("$JS.API.") && !stream.config.noAck { return }
         let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: JSTime.nowNanos())
@@ -208,13 +228,15 @@ public final class JetStreamService: @unchecked Sendable {
 
     private func tick() {
         guard !stopped else { return }
+        ticks += 1
+        if let cluster, ticks % 2 == 0 { cluster.tick() }
         let now = JSTime.nowNanos()
         for s in streams.values {
             let aged = s.expireAged(now: now)
             if s.expireTTL(now: now) || aged {
                 s.consumersPurged()
             }
-            s.expireDedup(now: now)
+            if cluster == nil { s.expireDedup(now: now) } // clustered: at apply, with the entry's time
             for c in Array(s.consumers.values) {
                 if c.checkAckDeadlines(now: now) { c.pump(now: now) }
                 if c.config.isPush { c.tickPush(now: now) } else {
@@ -247,7 +269,9 @@ public final class JetStreamService: @unchecked Sendable {
         c.deleted = true
         c.cancelPulls("409 Consumer Deleted")
         s.consumers[c.name] = nil
-        if let dir = s.directory {
+        if let r = cluster?.replicas[s.name] {
+            try? r.proposeOp(["op": "consumer_delete", "name": c.name], reply: nil, type: "")
+        } else if let dir = s.directory {
             unlink(dir + "/consumers/\(c.name).json")
             AtomicFile.syncDirectory(dir + "/consumers")
         }

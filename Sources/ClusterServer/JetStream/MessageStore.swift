@@ -72,9 +72,18 @@ public protocol MessageStore: AnyObject {
     func size(subject: String, headers: [UInt8]?, payload: [UInt8]) -> UInt64
     var enforcesLimits: Bool { get }
     func setLimits(_ config: StreamConfig) throws
+    /// Appends recording the Raft index of the entry that carried the message (clustered
+    /// streams), so a restarted replica knows how far its store got.
+    func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64) throws -> UInt64
+    /// The Raft index of the last message appended with one (0 when none or not tracked).
+    var lastRaftIndex: UInt64 { get }
 }
 
 extension MessageStore {
+    public func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64) throws -> UInt64 {
+        try append(subject: subject, headers: headers, payload: payload, time: time)
+    }
+    public var lastRaftIndex: UInt64 { 0 }
     /// True when the store trims max_msgs / max_bytes / max_msgs_per_subject itself on append.
     public var enforcesLimits: Bool { false }
     /// Hands the stream's limits to a store that enforces them (no-op otherwise).

@@ -28,16 +28,12 @@ extension JetStreamService {
     func persist(_ c: Consumer) {
         c.dirty = false
         guard c.stream.config.storage == .file, !c.config.memStorage, !c.deleted, let dir = c.stream.directory else { return }
-        let pending = c.pending.keys.sorted().map { s -> [UInt64] in
-            [s, c.pending[s]!.cseq, UInt64(c.deliveries[s] ?? 1)]
+        let body = consumerRecord(c)
+        if let r = cluster?.replicas[c.stream.name] {
+            // Replicated through the stream's group; every replica writes the record on apply.
+            try? r.proposeOp(["op": "consumer", "name": c.name, "record": body], reply: nil, type: "")
+            return
         }
-        var state: [String: Any] = [
-            "cursor": c.cursor, "delivered_consumer_seq": c.deliveredConsumerSeq,
-            "delivered_stream_seq": c.deliveredStreamSeq, "ack_floor_consumer_seq": c.ackFloorConsumerSeq,
-            "ack_floor_stream_seq": c.ackFloorStreamSeq, "pending": pending,
-        ]
-        if let b = c.lastPerSubjectBoundary { state["last_per_subject_boundary"] = b }
-        let body: [String: Any] = ["name": c.name, "created": c.created, "config": c.config.json, "state": state]
         do {
             try AtomicFile.write(JSJSON.encode(body), to: dir + "/consumers/\(c.name).json")
         } catch {
@@ -62,7 +58,7 @@ extension JetStreamService {
                 let s = Stream(service: self, config: cfg, store: store, created: created, directory: dir)
                 s.rebuildDedup(now: JSTime.nowNanos())
                 streams[name] = s
-                recoverConsumers(s)
+                loadConsumers(s)
                 subscribeIngest(s)
                 server.logger.info("  Restored \(store.state.messages) messages for stream '$G > \(name)'")
             } catch {
@@ -71,8 +67,11 @@ extension JetStreamService {
         }
     }
 
-    private func recoverConsumers(_ s: Stream) {
+    /// Loads the stream's consumers from their records (at start; in a cluster, when this node
+    /// becomes the stream's leader — the records are replicated to every replica).
+    func loadConsumers(_ s: Stream) {
         guard let dir = s.directory else { return }
+        s.consumers = [:]
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/consumers")) ?? []
         let now = JSTime.nowNanos()
         for file in files.sorted() where file.hasSuffix(".json") {

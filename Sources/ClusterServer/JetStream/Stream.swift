@@ -20,6 +20,8 @@ final class Stream {
     var ttlQueue: [(at: Int64, seq: UInt64)] = []
     /// True when appended but not yet synced (the service's group commit flushes it).
     var dirty = false
+    /// Clustered streams: the Raft index of the entry being applied (recorded with the message).
+    var applyingRaftIndex: UInt64 = 0
 
     init(service: JetStreamService, config: StreamConfig, store: MessageStore, created: Int64, directory: String?) {
         self.service = service
@@ -120,7 +122,7 @@ final class Stream {
         }
         let seq: UInt64
         do {
-            seq = try store.append(subject: subject, headers: headers, payload: payload, time: now)
+            seq = try store.append(subject: subject, headers: headers, payload: payload, time: now, raftIndex: applyingRaftIndex)
         } catch let e as StoreError {
             return fail(e.apiError)
         } catch {

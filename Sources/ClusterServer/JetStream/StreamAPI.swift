@@ -3,11 +3,18 @@ import NIOCore
 
 /// `$JS.API.*` dispatch and the account and stream endpoints.
 extension JetStreamService {
-    func handleAPI(subject: String, reply: String?, headers: [UInt8]?, body: [UInt8]) {
+    func handleAPI(subject: String, reply: String?, headers: [UInt8]?, body: [UInt8], fromRoute: Bool = false) {
         guard let reply, !stopped else { return }
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard tokens.count >= 3 else { return }
         let op = Array(tokens.dropFirst(2))
+        if let cluster {
+            // Direct gets are answered by the replicas' own subscriptions.
+            if op.first == "DIRECT" { return }
+            guard clusterDispatch(cluster, op: op, fromRoute: fromRoute, reply: reply,
+                                  type: JetStreamService.responseType(op), body: body) else { return }
+            apiRequest = (reply, JetStreamService.responseType(op))
+        }
         if op.first == "DIRECT" {
             // Served by the per-stream direct-get subscriptions; without one (no stream, or no
             // allow_direct) nats-server has no responder, so answer like core no-responders.
@@ -30,12 +37,14 @@ extension JetStreamService {
             self.reply(reply, response)
         } catch let e as JSAPIError {
             fail(reply, type, e)
+        } catch is DeferredReply {
+            // Answered when the replicated operation applies.
         } catch {
             fail(reply, type, .badRequest())
         }
     }
 
-    private func fail(_ reply: String, _ type: String, _ e: JSAPIError) {
+    func fail(_ reply: String, _ type: String, _ e: JSAPIError) {
         apiErrors += 1
         var body: [String: Any] = ["type": type, "error": e.json]
         if type.hasSuffix(".stream_info_response") || type.hasSuffix("_names_response") || type.hasSuffix("_list_response") {
@@ -106,20 +115,7 @@ extension JetStreamService {
     // MARK: - create / update / delete
 
     private func createStream(_ name: String, body: [UInt8], isUpdate: Bool) throws -> [String: Any] {
-        let o = try JSONObject.parse(body, typeName: "StreamConfig")
-        var cfg = try StreamConfig.decode(o)
-        if !isUpdate {
-            if cfg.name != name { throw JSAPIError.streamNameMismatch }
-            if name.contains("/") || name.contains("\\") { throw JSAPIError.invalidStreamName }
-            if cfg.sealed { throw JSAPIError.streamConfig("stream configuration for create can not be sealed") }
-        }
-        try cfg.normalize()
-        if isUpdate && cfg.name != name { throw JSAPIError.streamNameMismatch }
-        for other in streams.values where other.name != name {
-            for a in cfg.subjects {
-                for b in other.config.subjects where Subject.overlaps(a, b) { throw JSAPIError.subjectsOverlap }
-            }
-        }
+        let cfg = try validatedStreamConfig(name, body: body, isUpdate: isUpdate)
         if isUpdate { return try updateStream(name, cfg) }
         if let existing = streams[name] {
             guard existing.config == cfg else { throw JSAPIError.streamNameExists }
@@ -146,6 +142,27 @@ extension JetStreamService {
         return info
     }
 
+    /// Parses and checks a create/update request; the same rules on one node and in a cluster
+    /// (where subjects are checked against every assigned stream, not only local replicas).
+    func validatedStreamConfig(_ name: String, body: [UInt8], isUpdate: Bool) throws -> StreamConfig {
+        let o = try JSONObject.parse(body, typeName: "StreamConfig")
+        var cfg = try StreamConfig.decode(o)
+        if !isUpdate {
+            if cfg.name != name { throw JSAPIError.streamNameMismatch }
+            if name.contains("/") || name.contains("\\") { throw JSAPIError.invalidStreamName }
+            if cfg.sealed { throw JSAPIError.streamConfig("stream configuration for create can not be sealed") }
+        }
+        try cfg.normalize(clustered: cluster != nil)
+        if isUpdate && cfg.name != name { throw JSAPIError.streamNameMismatch }
+        let others = cluster.map { $0.assignments.values.map(\.config) } ?? streams.values.map(\.config)
+        for other in others where other.name != name {
+            for a in cfg.subjects {
+                for b in other.subjects where Subject.overlaps(a, b) { throw JSAPIError.subjectsOverlap }
+            }
+        }
+        return cfg
+    }
+
     private func makeStoreChecked(_ cfg: StreamConfig) throws -> MessageStore {
         do {
             if cfg.storage == .file, let dir = streamDirectory(cfg.name) {
@@ -164,15 +181,21 @@ extension JetStreamService {
         if cfg.maxConsumers > 0 && s.consumers.count > cfg.maxConsumers {
             throw JSAPIError.streamUpdate("stream configuration update can not lower max consumers below current")
         }
+        applyConfig(s, cfg)
+        return s.infoJSON()
+    }
+
+    /// Applies a checked config update to a local stream (on one node, or on each replica when
+    /// the update commits in the meta group; only a leader listens on the stream's subjects).
+    func applyConfig(_ s: Stream, _ cfg: StreamConfig) {
         let subjectsChanged = cfg.subjects != s.config.subjects || cfg.allowDirect != s.config.allowDirect
         var new = cfg
         new.firstSeq = s.config.firstSeq
         s.updateConfig(new)
-        if subjectsChanged { subscribeIngest(s) }
+        if subjectsChanged && (cluster?.leads(s.name) ?? true) { subscribeIngest(s) }
         try? persistMeta(s)
         s.consumersPurged()
         if s.dirty { scheduleFlush() }
-        return s.infoJSON()
     }
 
     private func deleteStream(_ name: String) throws -> [String: Any] {
@@ -197,6 +220,7 @@ extension JetStreamService {
         let s = try lookup(name)
         let filter = try o.string("subjects_filter")
         var info = s.infoJSON(subjectsFilter: filter, deletedDetails: try o.bool("deleted_details") ?? false)
+        if let cluster, let a = cluster.assignments[name] { info["cluster"] = cluster.clusterInfo(a) }
         if filter != nil {
             let total = (info["state"] as? [String: Any])?["num_subjects"] ?? 0
             info["total"] = total
@@ -211,16 +235,20 @@ extension JetStreamService {
         try o.rejectUnknown(["offset", "subject"])
         var offset = max(try o.int("offset") ?? 0, 0)
         let filter = try o.string("subject").flatMap { $0.isEmpty ? nil : $0 }
-        let matching = streams.values.filter { s in
+        let configs = cluster.map { $0.assignments.values.map(\.config) } ?? streams.values.map(\.config)
+        let matching = configs.filter { c in
             guard let filter else { return true }
-            return s.config.subjects.contains { Subject.overlaps(filter, $0) }
+            return c.subjects.contains { Subject.overlaps(filter, $0) }
         }.sorted { $0.name < $1.name }
         offset = min(offset, matching.count)
         let limit = detailed ? 256 : 1024
         let page = matching[offset...].prefix(limit)
         var o2: [String: Any] = ["total": matching.count, "offset": offset, "limit": limit]
         if detailed {
-            o2["streams"] = page.map { $0.infoJSON() }
+            o2["streams"] = page.map { c -> [String: Any] in
+                if let cluster, let a = cluster.assignments[c.name] { return cluster.info(for: a) }
+                return streams[c.name]?.infoJSON() ?? [:]
+            }
         } else {
             o2["streams"] = page.isEmpty ? NSNull() : page.map { $0.name } as Any
         }
@@ -240,6 +268,14 @@ extension JetStreamService {
         let keep = try o.uint64("keep")
         if seq != nil && keep != nil { throw JSAPIError.badRequest("sequence and keep cannot both be set") }
         if let filter, !Subject.isValidSubscription(filter) { throw JSAPIError.badRequest("invalid subject filter") }
+        if let r = cluster?.replicas[name], let req = apiRequest {
+            var op: [String: Any] = ["op": "purge"]
+            op["filter"] = filter
+            op["seq"] = seq
+            op["keep"] = keep
+            try r.proposeOp(op, reply: req.reply, type: req.type)
+            throw DeferredReply()
+        }
         let n: UInt64
         do {
             n = try s.store.purge(subject: filter, upTo: seq, keep: keep)
@@ -278,6 +314,10 @@ extension JetStreamService {
         if s.config.sealed { throw JSAPIError.sealed }
         if s.config.denyDelete { throw JSAPIError.deleteDenied }
         guard let seq = try o.uint64("seq"), seq > 0 else { throw JSAPIError.badRequest("bad request") }
+        if let r = cluster?.replicas[name], let req = apiRequest {
+            try r.proposeOp(["op": "delete", "seq": seq], reply: req.reply, type: req.type)
+            throw DeferredReply()
+        }
         let removed: Bool
         do {
             removed = try s.store.remove(seq)

@@ -113,7 +113,8 @@ public struct StreamConfig: Equatable, Sendable {
     }
 
     /// Validates and fills defaults (`checkStreamCfg`). Errors use 10052 with nats-server's text.
-    mutating func normalize() throws {
+    /// `clustered`: replicas above 1 are allowed (placement checks them against the cluster).
+    mutating func normalize(clustered: Bool = false) throws {
         guard StreamConfig.isValidName(name) else { throw JSAPIError.invalidStreamName }
         if let d = description, d.utf8.count > 4096 { throw JSAPIError.streamDescriptionTooLong }
         if let md = metadata, md.reduce(0, { $0 + $1.key.utf8.count + $1.value.utf8.count }) > 128 * 1024 {
@@ -122,7 +123,7 @@ public struct StreamConfig: Equatable, Sendable {
         if numReplicas == 0 { numReplicas = 1 }
         if numReplicas < 0 { throw JSAPIError(400, 10133, "replicas count cannot be negative") }
         if numReplicas > 5 { throw JSAPIError.streamConfig("maximum replicas is 5") }
-        if numReplicas > 1 { throw JSAPIError.replicasNotSupported }
+        if numReplicas > 1 && !clustered { throw JSAPIError.replicasNotSupported }
         if firstSeq > UInt64(Int64.max) { throw JSAPIError.streamConfig("first sequence is too large") }
         if maxMsgs == 0 { maxMsgs = -1 }
         if maxBytes == 0 { maxBytes = -1 }

@@ -57,8 +57,15 @@ final class StreamLogStore: MessageStore {
     }
 
     func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64) throws -> UInt64 {
+        try append(subject: subject, headers: headers, payload: payload, time: time, raftIndex: 0)
+    }
+
+    var lastRaftIndex: UInt64 { log.lastRaftEntry.index }
+
+    func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64) throws -> UInt64 {
         do {
-            let r = try log.append([NewMessage(subject: subject, payload: payload, headers: headers ?? [], timestamp: time)])
+            let r = try log.append([NewMessage(subject: subject, payload: payload, headers: headers ?? [], timestamp: time,
+                                               raftIndex: raftIndex)])
             lastTicket = max(lastTicket, r.ticket)
             return r.lastSequence
         } catch {

@@ -45,6 +45,12 @@ public final class NATSServer: @unchecked Sendable {
         set { lock.withLock { _shutdownHooks = newValue } }
     }
     private var _shutdownHooks: [() -> Void] = []
+    /// Called (on a route's event loop) whenever a route comes or goes; JetStream's cluster
+    /// layer uses it to bootstrap the meta group and wake Raft groups led by a lost peer.
+    public func addTopologyObserver(_ observer: @escaping () -> Void) {
+        lock.withLock { topologyObservers.append(observer) }
+    }
+    private var topologyObservers: [() -> Void] = []
     /// Extra Prometheus text appended to `/metrics` by subsystems (JetStream's per-stream and
     /// per-consumer gauges).
     public var metricsProviders: [() -> String] {
@@ -331,6 +337,7 @@ public final class NATSServer: @unchecked Sendable {
     /// The mesh changed (a route came or went, a peer's client URLs changed): clients that
     /// declared `protocol:1` get an async INFO with the new `connect_urls`.
     func clusterTopologyChanged() {
+        for observer in lock.withLock({ topologyObservers }) { observer() }
         for conn in connections() {
             conn.eventLoop.execute {
                 guard conn.connectReceived, conn.options.proto >= 1, !conn.isClosed else { return }

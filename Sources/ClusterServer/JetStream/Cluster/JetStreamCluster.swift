@@ -1,0 +1,272 @@
+import Foundation
+import Raft
+
+/// JetStream across a cluster: the meta group (a Raft group over every node holding the stream
+/// assignments) and one Raft group per stream (see docs/jetstream-cluster.md).
+///
+/// Who answers what: every node subscribes `$JS.API.>` with cluster-wide interest, so each
+/// request reaches each node once. Meta requests (stream create/update/delete, meta stepdown)
+/// are answered by the meta leader after the change commits; stream and consumer requests by
+/// the stream's leader; account info and stream names/lists by the node the client is on.
+/// All of it runs on JetStream's serial queue.
+final class JetStreamCluster: RaftGroupDelegate {
+    static let metaGroup = GroupID(1)
+
+    unowned let js: JetStreamService
+    let host: RaftHost
+    private(set) var assignments: [String: StreamAssignment] = [:]
+    private(set) var metaLeader: NodeID?
+    private(set) var isMetaLeader = false
+    private(set) var replicas: [String: StreamReplica] = [:]
+    private var nextGroup: UInt64 = 100
+    /// Meta leader only: API replies waiting for their entry to commit.
+    private var pendingMeta: [LogIndex: (reply: String, type: String)] = [:]
+    private var metaStarted = false
+    private let metaDirectory: String
+
+    init(js: JetStreamService, root: String) {
+        self.js = js
+        var cfg = RaftConfig()
+        cfg.electionTimeoutTicks = 10 // ticks of 100 ms: elections after 1-2 s of silence
+        cfg.heartbeatTicks = 1
+        cfg.maxInflightMsgs = 256
+        host = RaftHost(server: js.server, queue: js.queue, config: cfg)
+        metaDirectory = root + "/_meta"
+    }
+
+    var myName: String { host.myName }
+
+    /// Starts the transport and the meta group (now if it has persisted members, else once every
+    /// configured route resolved: the first boot of a cluster needs all its seeds once).
+    func start() throws {
+        host.start()
+        if let storage = try RaftStorageFactory.open(directory: metaDirectory, initialPeers: nil), !storage.initialState().conf.voters.isEmpty {
+            startMeta(storage)
+        }
+        js.server.addTopologyObserver { [weak self] in
+            guard let self else { return }
+            self.js.queue.async { self.topologyChanged() }
+        }
+        js.queue.async { self.topologyChanged() }
+    }
+
+    private func startMeta(_ storage: DurableRaftStorage) {
+        metaStarted = true
+        host.addGroup(Self.metaGroup, peers: [myName],
+                      storage: storage, delegate: self, applied: nil, quiesce: false)
+        js.server.logger.info("JetStream cluster: meta group started with \(storage.initialState().conf.voters.count) voter(s)")
+    }
+
+    func topologyChanged() {
+        guard let routes = js.server.routeManager else { return }
+        let peers = routes.peerServerIDs()
+        host.peersChanged(Set(peers.keys))
+        guard !metaStarted, routes.configuredRoutesResolved else { return }
+        let voters = (Array(peers.keys) + [myName]).sorted()
+        do {
+            guard let storage = try RaftStorageFactory.open(directory: metaDirectory, initialPeers: voters) else { return }
+            host.learnNames(voters)
+            startMeta(storage)
+        } catch {
+            js.server.logger.error("JetStream cluster: cannot open the meta log: \(error)")
+        }
+    }
+
+    func tick() { host.tick() }
+
+    func stop() {
+        for r in replicas.values { r.close() }
+        host.removeGroup(Self.metaGroup)
+    }
+
+    // MARK: - who answers
+
+    func leads(_ stream: String) -> Bool { replicas[stream]?.isLeader ?? false }
+
+    var metaAvailable: Bool { metaLeader != nil }
+
+    // MARK: - meta requests (meta leader)
+
+    /// Stream create / update / delete on the meta leader: checked here, answered on commit.
+    func handleMetaRequest(_ op: [String], body: [UInt8], reply: String, type: String) throws {
+        switch (op[1], op.count) {
+        case ("CREATE", 3), ("UPDATE", 3):
+            let isUpdate = op[1] == "UPDATE"
+            let name = op[2]
+            let cfg = try js.validatedStreamConfig(name, body: body, isUpdate: isUpdate)
+            if isUpdate {
+                guard let a = assignments[name] else { throw JSAPIError.streamNotFound }
+                try a.config.checkUpdate(to: cfg)
+                if cfg.numReplicas != a.config.numReplicas {
+                    throw JSAPIError.streamUpdate("stream configuration update can not change the number of replicas yet")
+                }
+                var new = cfg
+                new.firstSeq = a.config.firstSeq
+                try proposeMeta(["op": "update", "config": new.json], reply: reply, type: type)
+                return
+            }
+            if let a = assignments[name] {
+                guard a.config == cfg else { throw JSAPIError.streamNameExists }
+                var info = info(for: a)
+                info["did_create"] = true
+                info["type"] = type
+                js.reply(reply, info)
+                return
+            }
+            let servers = metaMembers
+            guard let peers = Placement.choose(replicas: cfg.numReplicas, among: servers, assignments: Array(assignments.values)) else {
+                throw JSAPIError(500, 10074, "insufficient resources")
+            }
+            let a = StreamAssignment(config: cfg, peers: peers, group: nextGroup, created: JSTime.nowNanos())
+            try proposeMeta(["op": "create", "assignment": a.json], reply: reply, type: type)
+        case ("DELETE", 3):
+            guard assignments[op[2]] != nil else { throw JSAPIError.streamNotFound }
+            try proposeMeta(["op": "delete", "name": op[2]], reply: reply, type: type)
+        default:
+            throw JSAPIError.badRequest("unknown stream API request")
+        }
+    }
+
+    /// `$JS.API.META.LEADER.STEPDOWN`: hand the meta leadership to the most caught-up voter.
+    func metaStepDown(reply: String, type: String) throws {
+        guard let node = host.node(Self.metaGroup) else { throw JSAPIError(503, 10008, "JetStream system temporarily unavailable") }
+        guard let target = bestFollower(node) else { throw JSAPIError(400, 10118, "no replicas available for leader election") }
+        try host.transferLeadership(Self.metaGroup, to: target)
+        js.reply(reply, ["type": type, "success": true])
+    }
+
+    func bestFollower(_ node: RaftNode) -> NodeID? {
+        node.conf.voters.filter { $0 != host.me }.max { (node.progress(of: $0)?.match ?? .zero, $1) < (node.progress(of: $1)?.match ?? .zero, $0) }
+    }
+
+    private var metaMembers: [String] {
+        (host.node(Self.metaGroup)?.conf.voters ?? []).compactMap { host.name(of: $0) }.sorted()
+    }
+
+    private func proposeMeta(_ body: [String: Any], reply: String, type: String) throws {
+        do {
+            let index = try host.propose(Self.metaGroup, JSJSON.encode(body))
+            pendingMeta[index] = (reply, type)
+        } catch {
+            throw JSAPIError(503, 10008, "JetStream system temporarily unavailable")
+        }
+    }
+
+    // MARK: - meta state machine (every node)
+
+    func raftApply(_ entry: Entry) {
+        let pending = pendingMeta.removeValue(forKey: entry.index)
+        var response: [String: Any]?
+        do {
+            let o = try JSONObject.parse(entry.data, typeName: "MetaEntry")
+            switch try o.string("op") ?? "" {
+            case "create":
+                guard let ao = try o.object("assignment", typeName: "StreamAssignment") else { break }
+                let a = try StreamAssignment.decode(ao)
+                nextGroup = max(nextGroup, a.group + 1)
+                if let existing = assignments[a.config.name] {
+                    response = existing.config == a.config ? info(for: existing) : JSAPIError.streamNameExists.responseBody
+                    break
+                }
+                assignments[a.config.name] = a
+                if a.peers.contains(myName) { createReplica(a) }
+                var info = info(for: a)
+                info["did_create"] = true
+                response = info
+                js.advisory("STREAM.CREATED.\(a.config.name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": a.config.name, "action": "create"])
+            case "update":
+                guard let co = try o.object("config", typeName: "StreamConfig") else { break }
+                var cfg = try StreamConfig.decode(co)
+                try cfg.normalize(clustered: true)
+                guard var a = assignments[cfg.name] else { response = JSAPIError.streamNotFound.responseBody; break }
+                a.config = cfg
+                assignments[cfg.name] = a
+                if let s = js.streams[cfg.name] { js.applyConfig(s, cfg) }
+                response = info(for: a)
+            case "delete":
+                guard let name = try o.string("name"), assignments.removeValue(forKey: name) != nil else {
+                    response = JSAPIError.streamNotFound.responseBody
+                    break
+                }
+                if let r = replicas.removeValue(forKey: name) { r.destroy() }
+                response = ["success": true]
+                js.advisory("STREAM.DELETED.\(name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": name, "action": "delete"])
+            default:
+                js.server.logger.warning("JetStream cluster: unknown meta entry at \(entry.index)")
+            }
+        } catch {
+            js.server.logger.error("JetStream cluster: cannot apply meta entry \(entry.index): \(error)")
+            response = (error as? JSAPIError)?.responseBody
+        }
+        if let pending, var body = response {
+            body["type"] = pending.type
+            js.reply(pending.reply, body)
+        }
+    }
+
+    func raftApplySnapshot(_ snapshot: Snapshot) {
+        js.server.logger.warning("JetStream cluster: meta snapshots are not produced by this version; ignoring one")
+    }
+
+    func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
+        isMetaLeader = isLeader
+        metaLeader = leader
+        if !isLeader { pendingMeta.removeAll() }
+        js.server.logger.info(isLeader ? "JetStream cluster: this server is the meta leader" : "JetStream cluster: meta leadership moved")
+    }
+
+    /// Meta leader known: from the Raft node (followers learn it from heartbeats).
+    func refreshMetaLeader() {
+        metaLeader = host.node(Self.metaGroup)?.leader
+    }
+
+    // MARK: - replicas
+
+    private func createReplica(_ a: StreamAssignment) {
+        do {
+            let r = try StreamReplica.open(cluster: self, assignment: a)
+            replicas[a.config.name] = r
+        } catch {
+            js.server.logger.error("JetStream cluster: cannot create replica of stream '\(a.config.name)': \(error)")
+        }
+    }
+
+    /// Stream info as seen from here: the local replica's state when there is one.
+    func info(for a: StreamAssignment) -> [String: Any] {
+        var info: [String: Any]
+        if let s = js.streams[a.config.name] {
+            info = s.infoJSON()
+        } else {
+            info = ["config": a.config.json, "created": JSTime.format(a.created), "ts": JSTime.format(JSTime.nowNanos()),
+                    "state": ["messages": 0, "bytes": 0, "first_seq": 0, "first_ts": JSTime.format(0), "last_seq": 0,
+                              "last_ts": JSTime.format(0), "consumer_count": 0]]
+        }
+        info["cluster"] = clusterInfo(a)
+        return info
+    }
+
+    /// The `cluster` block of stream info: leader and each other replica's lag behind it.
+    func clusterInfo(_ a: StreamAssignment) -> [String: Any] {
+        var o: [String: Any] = ["name": js.server.routeManager?.clusterName ?? ""]
+        guard let r = replicas[a.config.name], let node = host.node(GroupID(a.group)) else {
+            o["replicas"] = a.peers.map { ["name": $0, "current": false, "active": 0] as [String: Any] }
+            return o
+        }
+        if let l = node.leader, let name = host.name(of: l) { o["leader"] = name }
+        o["raft_group"] = "S-\(a.group)"
+        var reps: [[String: Any]] = []
+        for p in a.peers where p != (o["leader"] as? String) {
+            var d: [String: Any] = ["name": p, "active": 0]
+            if r.isLeader, let pr = node.progress(of: RaftHost.nodeID(p)) {
+                let lag = node.lastIndex - pr.match
+                d["current"] = lag == 0
+                d["lag"] = lag
+            } else {
+                d["current"] = p == myName
+            }
+            reps.append(d)
+        }
+        o["replicas"] = reps
+        return o
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import NIOCore
+
+/// Who answers a `$JS.API` request in a cluster (every node sees every request once).
+extension JetStreamService {
+    /// Returns true when this node should answer `op` with the single-node handlers (it leads
+    /// the stream, or the request is node-local); handles meta requests itself.
+    func clusterDispatch(_ cluster: JetStreamCluster, op: [String], fromRoute: Bool, reply: String, type: String, body: [UInt8]) -> Bool {
+        let unavailable = JSAPIError(503, 10008, "JetStream system temporarily unavailable")
+        let kind = op.first ?? ""
+        let verb = op.count > 1 ? op[1] : ""
+        switch (kind, verb) {
+        case ("INFO", _), ("STREAM", "NAMES"), ("STREAM", "LIST"):
+            return !fromRoute
+        case ("STREAM", "CREATE"), ("STREAM", "UPDATE"), ("STREAM", "DELETE"):
+            if cluster.isMetaLeader {
+                do { try cluster.handleMetaRequest(op, body: body, reply: reply, type: type) } catch let e as JSAPIError {
+                    fail(reply, type, e)
+                } catch {
+                    fail(reply, type, .badRequest())
+                }
+            } else if !fromRoute && !cluster.metaAvailable {
+                fail(reply, type, unavailable)
+            }
+            return false
+        case ("META", "LEADER") where op.count == 3 && op[2] == "STEPDOWN":
+            if cluster.isMetaLeader {
+                do { try cluster.metaStepDown(reply: reply, type: type) } catch let e as JSAPIError { fail(reply, type, e) } catch {}
+            } else if !fromRoute && !cluster.metaAvailable {
+                fail(reply, type, unavailable)
+            }
+            return false
+        default:
+            break
+        }
+        // Stream-scoped: STREAM.<verb>.<stream>..., STREAM.MSG.<GET|DELETE>.<stream>,
+        // STREAM.LEADER.STEPDOWN.<stream>, CONSUMER.<verb>.<stream>..., CONSUMER.MSG.NEXT.<stream>.<c>,
+        // CONSUMER.DURABLE.CREATE.<stream>.<c>.
+        let stream: String?
+        switch (kind, verb) {
+        case ("STREAM", "MSG"), ("STREAM", "LEADER"), ("CONSUMER", "MSG"), ("CONSUMER", "DURABLE"):
+            stream = op.count > 3 ? op[3] : nil
+        case ("STREAM", _), ("CONSUMER", _):
+            stream = op.count > 2 ? op[2] : nil
+        default:
+            stream = nil
+        }
+        guard let stream else { return !fromRoute }
+        if cluster.leads(stream) {
+            if kind == "STREAM" && verb == "LEADER" {
+                do {
+                    try cluster.replicas[stream]?.stepDown()
+                    self.reply(reply, ["type": type, "success": true])
+                } catch let e as JSAPIError { fail(reply, type, e) } catch { fail(reply, type, .badRequest()) }
+                return false
+            }
+            return true
+        }
+        if !fromRoute {
+            // Nobody else may answer: say so instead of letting the client time out.
+            if cluster.metaAvailable && cluster.assignments[stream] == nil {
+                if kind == "CONSUMER" && verb == "MSG" {
+                    server.sendStatus("503", to: reply, fields: [("Nats-Subject", "$JS.API." + op.joined(separator: "."))])
+                } else {
+                    fail(reply, type, .streamNotFound)
+                }
+            } else if let r = cluster.replicas[stream], cluster.host.node(r.group)?.leader == nil {
+                fail(reply, type, unavailable)
+            }
+        }
+        return false
+    }
+
+    /// A publish on a clustered stream's subjects (this node leads it): replicate first.
+    func clusterIngest(_ cluster: JetStreamCluster, stream name: String, subject: String, reply: String?,
+                       headers: [UInt8]?, payload: [UInt8]) {
+        guard let r = cluster.replicas[name] else { return }
+        if subject.hasPrefix("$JS.API.") && !r.stream.config.noAck { return }
+        r.propose(subject: subject, reply: reply, headers: headers, payload: payload)
+    }
+
+    /// The consumer's record (config and ack state) as replicated to every replica.
+    func consumerRecord(_ c: Consumer) -> [String: Any] {
+        let pending = c.pending.keys.sorted().map { s -> [UInt64] in
+            [s, c.pending[s]!.cseq, UInt64(c.deliveries[s] ?? 1)]
+        }
+        var state: [String: Any] = [
+            "cursor": c.cursor, "delivered_consumer_seq": c.deliveredConsumerSeq,
+            "delivered_stream_seq": c.deliveredStreamSeq, "ack_floor_consumer_seq": c.ackFloorConsumerSeq,
+            "ack_floor_stream_seq": c.ackFloorStreamSeq, "pending": pending,
+        ]
+        if let b = c.lastPerSubjectBoundary { state["last_per_subject_boundary"] = b }
+        return ["name": c.name, "created": c.created, "config": c.config.json, "state": state]
+    }
+}
+struct DeferredReply: Error {}

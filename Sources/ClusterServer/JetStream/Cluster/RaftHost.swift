@@ -1,0 +1,266 @@
+import Dispatch
+import NIOCore
+import Raft
+
+/// A group's log storage as the driver needs it: Raft's storage plus one call that makes every
+/// append and hard-state change so far durable (so many appends share one fsync).
+protocol DurableRaftStorage: RaftStorage {
+    func sync() throws
+    func close()
+}
+
+/// What a Raft group's owner (the meta layer, a stream replica) hears from the driver.
+protocol RaftGroupDelegate: AnyObject {
+    /// A committed `normal` entry, in log order, after it is durable on a quorum.
+    func raftApply(_ entry: Entry)
+    /// A snapshot from the leader replaced the log.
+    func raftApplySnapshot(_ snapshot: Snapshot)
+    /// This node became leader and has applied everything committed before its term, or it
+    /// stopped being leader. `leader` is the current leader as far as this node knows.
+    func raftLeadershipChanged(isLeader: Bool, leader: NodeID?)
+}
+
+/// The driver of every Raft group on this node: ticks, persistence with group commit, the
+/// route transport, and apply. Runs entirely on JetStream's serial queue.
+///
+/// Order per round (the Ready contract): persist every ready group's snapshot, entries and hard
+/// state; one `sync()` per storage touched; only then send messages and apply committed
+/// entries. So a leader's own vote counts only for entries it has fsync'd, a follower acks only
+/// fsync'd entries, and an apply (and its PubAck) follows fsync on a quorum.
+final class RaftHost {
+    static let namespace = "raft"
+
+    private final class Member {
+        let node: RaftNode
+        let storage: DurableRaftStorage
+        weak var delegate: RaftGroupDelegate?
+        var wasLeader = false
+        /// Leader only: the index of the first entry of its term; leadership is announced once
+        /// everything up to it is applied (earlier terms' entries are in the state machine).
+        var leaderReadyAt: LogIndex?
+        init(node: RaftNode, storage: DurableRaftStorage, delegate: RaftGroupDelegate) {
+            self.node = node
+            self.storage = storage
+            self.delegate = delegate
+        }
+    }
+
+    let me: NodeID
+    let myName: String
+    let multi: MultiRaft
+    private let queue: DispatchQueue
+    private unowned let server: NATSServer
+    private var members: [GroupID: Member] = [:]
+    private var names: [NodeID: String] = [:]
+    private var coalescer: HeartbeatCoalescer
+    private var processScheduled = false
+    private var seed: UInt64
+    private var knownPeers = Set<String>()
+    var config: RaftConfig
+
+    /// The stable Raft identity of a server name (FNV-1a 64; names are unique in a cluster).
+    static func nodeID(_ name: String) -> NodeID {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return NodeID(h == 0 ? 1 : h)
+    }
+
+    init(server: NATSServer, queue: DispatchQueue, config: RaftConfig) {
+        self.server = server
+        self.queue = queue
+        self.myName = server.serverName
+        self.me = Self.nodeID(server.serverName)
+        self.multi = MultiRaft(nodeID: me)
+        self.coalescer = HeartbeatCoalescer(from: me)
+        self.config = config
+        var s: UInt64 = 0
+        for b in server.serverID.utf8 { s = s &* 31 &+ UInt64(b) }
+        self.seed = s
+        names[me] = myName
+    }
+
+    /// Registers the route transport. Frames are decoded off the queue, applied on it.
+    func start() {
+        server.routeManager?.registerExtension(Self.namespace) { [weak self] _, payload in
+            guard let self else { return }
+            let bytes = Array(payload.readableBytesView)
+            self.queue.async { self.receive(bytes) }
+        }
+    }
+
+    /// The server name behind a Raft id: learned from placements, or from the routes up now.
+    func name(of id: NodeID) -> String? {
+        if let n = names[id] { return n }
+        for n in server.routeManager?.peerServerIDs().keys ?? [:].keys where Self.nodeID(n) == id {
+            names[id] = n
+            return n
+        }
+        return nil
+    }
+
+    func learnNames(_ list: [String]) {
+        for n in list { names[Self.nodeID(n)] = n }
+    }
+    func node(_ group: GroupID) -> RaftNode? { members[group]?.node }
+    var groupCount: Int { members.count }
+
+    /// Hosts a group whose members are the named servers.
+    func addGroup(_ group: GroupID, peers: [String], storage: DurableRaftStorage, delegate: RaftGroupDelegate,
+                  applied: LogIndex?, quiesce: Bool, campaign: Bool = false) {
+        for p in peers { names[Self.nodeID(p)] = p }
+        var cfg = config
+        cfg.quiesceAfterIdleTicks = quiesce ? 20 : nil
+        seed = seed &+ 0x9e37_79b9_7f4a_7c15
+        let node = RaftNode(id: me, group: group, storage: storage, config: cfg,
+                            random: Raft.SplitMix64(seed: seed ^ group.rawValue), applied: applied)
+        members[group] = Member(node: node, storage: storage, delegate: delegate)
+        multi.addGroup(node)
+        if campaign { node.startElection() }
+        schedule()
+    }
+
+    /// Stops hosting a group (stream deleted or moved away) and closes its storage.
+    func removeGroup(_ group: GroupID) {
+        guard let m = members.removeValue(forKey: group) else { return }
+        multi.removeGroup(group)
+        m.storage.close()
+    }
+
+    /// Proposes `data` to a group this node leads; returns its log index.
+    func propose(_ group: GroupID, _ data: [UInt8]) throws -> LogIndex {
+        guard let m = members[group] else { throw RaftError.notMember }
+        let index = try m.node.propose(data)
+        multi.markDirty(group)
+        schedule()
+        return index
+    }
+
+    func transferLeadership(_ group: GroupID, to target: NodeID) throws {
+        guard let m = members[group] else { throw RaftError.notMember }
+        try m.node.transferLeadership(to: target)
+        multi.markDirty(group)
+        schedule()
+    }
+
+    func tick() {
+        multi.tick()
+        process()
+    }
+
+    /// Routes changed: wake groups led by peers that are gone so their followers elect anew.
+    func peersChanged(_ connected: Set<String>) {
+        for lost in knownPeers.subtracting(connected) { multi.wakeGroups(ledBy: Self.nodeID(lost)) }
+        knownPeers = connected
+        schedule()
+    }
+
+    private func receive(_ bytes: [UInt8]) {
+        let batch: MessageBatch
+        do {
+            batch = try RaftWireCodec.decode(bytes)
+        } catch {
+            server.logger.warning("Dropping malformed Raft frame (\(bytes.count) bytes): \(error)")
+            return
+        }
+        guard batch.to == me else { return }
+        multi.receive(batch)
+        process()
+    }
+
+    func schedule() {
+        guard !processScheduled else { return }
+        processScheduled = true
+        queue.async { self.process() }
+    }
+
+    /// Drains every ready group: persist, sync, send, apply, advance.
+    func process() {
+        processScheduled = false
+        for _ in 0..<16 {
+            let ready = multi.takeReadyGroups()
+            if ready.isEmpty { break }
+            var rounds: [(Member, Ready)] = []
+            var touched: [ObjectIdentifier: DurableRaftStorage] = [:]
+            for node in ready {
+                guard let m = members[node.group] else { continue }
+                let rd = node.ready()
+                do {
+                    if let s = rd.snapshot, !s.isEmpty { try m.storage.applySnapshot(s) }
+                    if !rd.entries.isEmpty { try m.storage.append(rd.entries) }
+                    if let hs = rd.hardState { m.storage.setHardState(hs) }
+                } catch {
+                    failGroup(m, error)
+                    continue
+                }
+                if rd.mustSync || !rd.entries.isEmpty || rd.snapshot != nil || rd.hardState != nil {
+                    touched[ObjectIdentifier(m.storage)] = m.storage
+                }
+                rounds.append((m, rd))
+            }
+            var failed = Set<ObjectIdentifier>()
+            for (id, s) in touched {
+                do { try s.sync() } catch {
+                    failed.insert(id)
+                    server.logger.error("Raft log sync failed: \(error)")
+                }
+            }
+            for (m, rd) in rounds {
+                if failed.contains(ObjectIdentifier(m.storage)) {
+                    failGroup(m, RaftError.notMember)
+                    continue
+                }
+                coalescer.add(rd.messages)
+                if let s = rd.snapshot, !s.isEmpty { m.delegate?.raftApplySnapshot(s) }
+                for e in rd.committedEntries where e.type == .normal { m.delegate?.raftApply(e) }
+                m.node.advance(rd)
+                updateLeadership(m)
+            }
+            send()
+        }
+        if multiHasWork { schedule() }
+    }
+
+    private var multiHasWork: Bool { members.values.contains { $0.node.hasReady } }
+
+    private func updateLeadership(_ m: Member) {
+        let node = m.node
+        if node.role == .leader {
+            if !m.wasLeader && m.leaderReadyAt == nil {
+                // The empty entry a new leader appends marks the start of its term.
+                m.leaderReadyAt = node.lastIndex
+            }
+            if let at = m.leaderReadyAt, node.appliedIndex >= at, !m.wasLeader {
+                m.wasLeader = true
+                m.leaderReadyAt = nil
+                m.delegate?.raftLeadershipChanged(isLeader: true, leader: me)
+            }
+        } else {
+            m.leaderReadyAt = nil
+            if m.wasLeader {
+                m.wasLeader = false
+                m.delegate?.raftLeadershipChanged(isLeader: false, leader: node.leader)
+            }
+        }
+    }
+
+    private func failGroup(_ m: Member, _ error: Error) {
+        server.logger.error("Raft group \(m.node.group) stopped after a storage error: \(error)")
+        if m.wasLeader { m.delegate?.raftLeadershipChanged(isLeader: false, leader: nil) }
+        members[m.node.group] = nil
+        multi.removeGroup(m.node.group)
+        m.storage.close()
+    }
+
+    private func send() {
+        let batches = coalescer.drain()
+        guard !batches.isEmpty, let routes = server.routeManager else { return }
+        let ids = routes.peerServerIDs()
+        for b in batches {
+            guard let name = name(of: b.to), let id = ids[name] else { continue }
+            let bytes = RaftWireCodec.encode(b)
+            var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
+            buf.writeBytes(bytes)
+            routes.sendExtension(Self.namespace, payload: buf, to: id)
+        }
+    }
+}

@@ -1,0 +1,207 @@
+import Foundation
+import Raft
+
+/// This node's replica of one stream: the local `Stream` (store, consumers) fed by the
+/// stream's Raft group. Every replica applies the same committed entries in the same order; only
+/// the leader listens on the stream's subjects, runs consumers and answers publishers.
+final class StreamReplica: RaftGroupDelegate {
+    unowned let cluster: JetStreamCluster
+    let name: String
+    let group: GroupID
+    let stream: Stream
+    private(set) var isLeader = false
+    /// Leader only: publishers and API callers waiting for their entry to apply.
+    private var pendingAcks: [LogIndex: String] = [:]
+    private var pendingOps: [LogIndex: (reply: String, type: String)] = [:]
+    private var js: JetStreamService { cluster.js }
+
+    private init(cluster: JetStreamCluster, name: String, group: GroupID, stream: Stream) {
+        self.cluster = cluster
+        self.name = name
+        self.group = group
+        self.stream = stream
+    }
+
+    /// Opens (or creates) the local replica: store, Raft log, group membership.
+    static func open(cluster: JetStreamCluster, assignment a: StreamAssignment) throws -> StreamReplica {
+        let js = cluster.js
+        let cfg = a.config
+        var dir: String?
+        var fresh = true
+        if cfg.storage == .file, let d = js.streamDirectory(cfg.name) {
+            dir = d
+            // A directory left by an earlier stream of the same name (another group) is stale.
+            let marker = d + "/cluster.json"
+            if let bytes = AtomicFile.read(marker), let o = try? JSONObject.parse(bytes, typeName: "Marker"),
+               (try? o.uint64("group")) == a.group {
+                fresh = false
+            } else {
+                AtomicFile.removeTree(d)
+                try FileManager.default.createDirectory(atPath: d + "/consumers", withIntermediateDirectories: true)
+                try AtomicFile.write(JSJSON.encode(["group": a.group, "stream": cfg.name]), to: marker)
+            }
+        }
+        let store = try js.makeStore(for: cfg)
+        let s = Stream(service: js, config: cfg, store: store, created: a.created, directory: dir)
+        if fresh, cfg.firstSeq > 0 { try? store.skip(toNext: cfg.firstSeq) }
+        let storage = try RaftStorageFactory.open(directory: dir.map { $0 + "/raft" }, initialPeers: a.peers)!
+        let r = StreamReplica(cluster: cluster, name: cfg.name, group: GroupID(a.group), stream: s)
+        js.streams[cfg.name] = s
+        let applied = store.lastRaftIndex
+        cluster.host.learnNames(a.peers)
+        cluster.host.addGroup(r.group, peers: a.peers, storage: storage, delegate: r,
+                              applied: applied > 0 ? LogIndex(applied) : nil, quiesce: true,
+                              campaign: fresh && a.peers.first == cluster.myName)
+        if !fresh {
+            js.server.logger.info("  Restored \(store.state.messages) messages for stream '$G > \(cfg.name)' (replica of group \(a.group))")
+        }
+        return r
+    }
+
+    // MARK: - leader inputs
+
+    /// A publish on the stream's subjects (leader only): replicate, answer on apply.
+    func propose(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) {
+        guard isLeader else { return }
+        let data = StreamEntry.encodeMessage(subject: subject, headers: headers, payload: payload, timestamp: JSTime.nowNanos())
+        do {
+            let index = try cluster.host.propose(group, data)
+            if let reply { pendingAcks[index] = reply }
+        } catch {
+            if let reply {
+                let e = JSAPIError(503, 10008, "JetStream system temporarily unavailable")
+                js.server.publishInternal(subject: reply, payload: .init(bytes: Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8)))
+            }
+        }
+    }
+
+    /// A mutating API request (purge, message delete, consumer record): replicate, then apply
+    /// on every replica; `reply` (if any) is answered when it applies here.
+    func proposeOp(_ body: [String: Any], reply: String?, type: String) throws {
+        guard isLeader else { throw JSAPIError(503, 10008, "JetStream system temporarily unavailable") }
+        do {
+            let index = try cluster.host.propose(group, StreamEntry.encodeOp(body))
+            if let reply { pendingOps[index] = (reply, type) }
+        } catch {
+            throw JSAPIError(503, 10008, "JetStream system temporarily unavailable")
+        }
+    }
+
+    // MARK: - apply (every replica)
+
+    func raftApply(_ entry: Entry) {
+        let decoded: StreamEntry
+        do { decoded = try StreamEntry.decode(entry.data) } catch {
+            js.server.logger.error("Stream '\(name)': undecodable entry \(entry.index): \(error)")
+            return
+        }
+        switch decoded {
+        case let .message(subject, headers, payload, timestamp):
+            // The entry's timestamp is "now" on every replica, so dedup windows agree.
+            stream.expireDedup(now: timestamp)
+            stream.applyingRaftIndex = entry.index.rawValue
+            let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp)
+            stream.applyingRaftIndex = 0
+            if outcome.stored && isLeader {
+                for c in stream.consumers.values {
+                    c.newMessageStored(subject: subject)
+                    js.schedulePump(c)
+                }
+            }
+            if let reply = pendingAcks.removeValue(forKey: entry.index), !stream.config.noAck {
+                js.server.publishInternal(subject: reply, payload: .init(bytes: outcome.response))
+            }
+        case let .op(o):
+            var response: [String: Any] = ["success": true]
+            do {
+                response = try applyOp(JSONObject(o, typeName: "StreamOp"))
+            } catch let e as JSAPIError {
+                response = e.responseBody
+            } catch {
+                response = JSAPIError(500, 10110, "\(error)").responseBody
+            }
+            if let p = pendingOps.removeValue(forKey: entry.index) {
+                response["type"] = p.type
+                js.reply(p.reply, response)
+            }
+        }
+    }
+
+    private func applyOp(_ o: JSONObject) throws -> [String: Any] {
+        switch try o.string("op") ?? "" {
+        case "purge":
+            let n = try stream.store.purge(subject: try o.string("filter"), upTo: try o.uint64("seq"), keep: try o.uint64("keep"))
+            stream.consumersPurged()
+            return ["success": true, "purged": n]
+        case "delete":
+            guard let seq = try o.uint64("seq"), try stream.store.remove(seq) else { throw JSAPIError(500, 10057, "no message found") }
+            stream.consumersPurged()
+            return ["success": true]
+        case "consumer":
+            // The consumer's config and ack state, as the leader last saw it.
+            guard let name = try o.string("name"), let record = o.fields["record"] as? [String: Any], let dir = stream.directory else { return [:] }
+            try AtomicFile.write(JSJSON.encode(record), to: dir + "/consumers/\(name).json")
+            return [:]
+        case "consumer_delete":
+            if let name = try o.string("name"), let dir = stream.directory {
+                unlink(dir + "/consumers/\(name).json")
+                AtomicFile.syncDirectory(dir + "/consumers")
+            }
+            return ["success": true]
+        default:
+            return [:]
+        }
+    }
+
+    func raftApplySnapshot(_ snapshot: Snapshot) {
+        js.server.logger.warning("Stream '\(name)': snapshots are not produced by this version; ignoring one")
+    }
+
+    func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
+        self.isLeader = isLeader
+        if isLeader {
+            js.subscribeIngest(stream)
+            js.loadConsumers(stream)
+            for c in stream.consumers.values { js.schedulePump(c) }
+            js.server.logger.info("JetStream cluster: leading stream '\(name)'")
+        } else {
+            stepDownLocally()
+        }
+    }
+
+    private func stepDownLocally() {
+        for sub in stream.subscriptions { js.server.unsubscribeInternal(sub) }
+        stream.subscriptions = []
+        for c in stream.consumers.values {
+            c.cancelPulls("409 Leadership Change")
+            c.deleted = true
+        }
+        stream.consumers = [:]
+        pendingAcks.removeAll()
+        pendingOps.removeAll()
+    }
+
+    /// Stops serving and closes the store (server shutdown).
+    func close() {
+        stepDownLocally()
+        isLeader = false
+        cluster.host.removeGroup(group)
+        stream.store.close()
+    }
+
+    /// The stream was deleted: close and remove its files.
+    func destroy() {
+        close()
+        stream.store.destroy()
+        js.streams[name] = nil
+        if let dir = stream.directory { AtomicFile.removeTree(dir) }
+    }
+
+    /// `$JS.API.STREAM.LEADER.STEPDOWN.<stream>`.
+    func stepDown() throws {
+        guard let node = cluster.host.node(group), let target = cluster.bestFollower(node) else {
+            throw JSAPIError(400, 10118, "no replicas available for leader election")
+        }
+        try cluster.host.transferLeadership(group, to: target)
+    }
+}
