@@ -52,6 +52,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     private var interest: [InterestKey: Int] = [:]
     private var dialers: [RouteURL: Dialer] = [:]
     private var selfURLs: Set<RouteURL> = []
+    private var dialingStarted = false
     private var extensions: [String: (String, ByteBuffer) -> Void] = [:]
     private var routeObservers: [(_ serverID: String, _ up: Bool) -> Void] = []
     /// The bound cluster port.
@@ -116,6 +117,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             }
             return added
         }
+        lock.withLock { dialingStarted = true }
         for url in fresh { dial(url) }
     }
 
@@ -436,7 +438,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     /// this server. A cluster that bootstraps its meta group waits for this (all seeds seen once).
     public var configuredRoutesResolved: Bool {
         lock.withLock {
-            dialers.values.allSatisfy { d in !d.configured || (d.peerID.map { established[$0] != nil } ?? false) }
+            dialingStarted && dialers.values.allSatisfy { d in !d.configured || (d.peerID.map { established[$0] != nil } ?? false) }
         }
     }
 

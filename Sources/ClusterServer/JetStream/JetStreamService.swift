@@ -314,6 +314,12 @@ public final class JetStreamService: @unchecked Sendable {
                 "accounts": streams.isEmpty ? 0 : 1, "ha_assets": 0, "api": ["level": JetStreamService.apiLevel, "total": apiTotal, "errors": apiErrors],
                 "streams": streams.count, "consumers": u.consumers, "messages": u.messages, "bytes": u.bytes,
             ]
+            if let cluster, let meta = cluster.host.node(JetStreamCluster.metaGroup) {
+                var mc: [String: Any] = ["name": server.routeManager?.clusterName ?? "", "cluster_size": meta.conf.voters.count,
+                                         "raft_groups": cluster.host.groupCount, "leader_term": meta.term.rawValue]
+                if let l = meta.leader, let name = cluster.host.name(of: l) { mc["leader"] = name }
+                o["meta_cluster"] = mc
+            }
             if query["streams"] == "true" || query["streams"] == "1" || query["consumers"] == "true" || query["accounts"] == "true" {
                 let details: [[String: Any]] = streams.keys.sorted().compactMap { name in
                     guard let s = streams[name] else { return nil }

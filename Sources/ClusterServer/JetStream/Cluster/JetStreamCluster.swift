@@ -72,7 +72,11 @@ final class JetStreamCluster: RaftGroupDelegate {
         }
     }
 
-    func tick() { host.tick() }
+    func tick() {
+        // A seed can resolve without a route event (a duplicate dial learns its peer): retry.
+        if !metaStarted { topologyChanged() }
+        host.tick()
+    }
 
     func stop() {
         for r in replicas.values { r.close() }
@@ -83,7 +87,8 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     func leads(_ stream: String) -> Bool { replicas[stream]?.isLeader ?? false }
 
-    var metaAvailable: Bool { metaLeader != nil }
+    /// A meta leader is known here (followers learn it from its messages).
+    var metaAvailable: Bool { host.node(Self.metaGroup)?.leader != nil }
 
     // MARK: - meta requests (meta leader)
 
@@ -213,11 +218,6 @@ final class JetStreamCluster: RaftGroupDelegate {
         metaLeader = leader
         if !isLeader { pendingMeta.removeAll() }
         js.server.logger.info(isLeader ? "JetStream cluster: this server is the meta leader" : "JetStream cluster: meta leadership moved")
-    }
-
-    /// Meta leader known: from the Raft node (followers learn it from heartbeats).
-    func refreshMetaLeader() {
-        metaLeader = host.node(Self.metaGroup)?.leader
     }
 
     // MARK: - replicas
