@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "ClusterServer",
             dependencies: [
-                "StreamLog", "Raft", "Gossip", "ServerConfig",
+                "StreamLog", "Raft", "RaftLogStorage", "Gossip", "ServerConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

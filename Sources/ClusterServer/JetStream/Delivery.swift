@@ -9,9 +9,10 @@ extension NATSServer {
         let result = sublist.matchUncached(target)
         if result.isEmpty { return 0 }
         var rng = SplitMix64(seed: internalPublishCounter.wrappingIncrementThenLoad(ordering: .relaxed))
-        let message = RoutedMessage(subject: subject, reply: reply,
+        var message = RoutedMessage(subject: subject, reply: reply,
                                     headers: headers.map { ByteBuffer(bytes: $0) },
                                     payload: ByteBuffer(bytes: payload))
+        if target != subject { message.routeSubject = target }
         return Fanout.deliver(message, to: result, skipOwner: nil, rng: &rng)
     }
 

@@ -23,6 +23,10 @@ public struct RoutedMessage {
     /// Set while a client's read batch is being processed: receivers that need a flush join
     /// the batch instead of waking their event loop once per message.
     var flushBatch: FlushBatch?
+    /// The subject a route carries this message under when it differs from `subject`: a
+    /// JetStream delivery to an inbox on another node must match the inbox over there
+    /// (the remote client then sees the inbox as the subject; see docs/jetstream-cluster.md).
+    var routeSubject: String?
 
     public init(subject: String, reply: String?, headers: ByteBuffer?, payload: ByteBuffer, fromRoute: Bool = false) {
         self.subject = subject

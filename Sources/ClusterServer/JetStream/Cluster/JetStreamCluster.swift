@@ -123,7 +123,9 @@ final class JetStreamCluster: RaftGroupDelegate {
                 throw JSAPIError(500, 10074, "insufficient resources")
             }
             let a = StreamAssignment(config: cfg, peers: peers, group: nextGroup, created: JSTime.nowNanos())
-            try proposeMeta(["op": "create", "assignment": a.json], reply: reply, type: type)
+            // The stream's first leader answers (as nats-server does): by then it takes publishes.
+            let index = try proposeMetaIndex(["op": "create", "assignment": a.json, "reply": reply, "type": type])
+            _ = index
         case ("DELETE", 3):
             guard assignments[op[2]] != nil else { throw JSAPIError.streamNotFound }
             try proposeMeta(["op": "delete", "name": op[2]], reply: reply, type: type)
@@ -149,9 +151,12 @@ final class JetStreamCluster: RaftGroupDelegate {
     }
 
     private func proposeMeta(_ body: [String: Any], reply: String, type: String) throws {
+        pendingMeta[try proposeMetaIndex(body)] = (reply, type)
+    }
+
+    private func proposeMetaIndex(_ body: [String: Any]) throws -> LogIndex {
         do {
-            let index = try host.propose(Self.metaGroup, JSJSON.encode(body))
-            pendingMeta[index] = (reply, type)
+            return try host.propose(Self.metaGroup, JSJSON.encode(body))
         } catch {
             throw JSAPIError(503, 10008, "JetStream system temporarily unavailable")
         }
@@ -174,7 +179,10 @@ final class JetStreamCluster: RaftGroupDelegate {
                     break
                 }
                 assignments[a.config.name] = a
-                if a.peers.contains(myName) { createReplica(a) }
+                if a.peers.contains(myName) {
+                    createReplica(a)
+                    if let r = try o.string("reply"), let t = try o.string("type") { replicas[a.config.name]?.createReply = (r, t) }
+                }
                 var info = info(for: a)
                 info["did_create"] = true
                 response = info

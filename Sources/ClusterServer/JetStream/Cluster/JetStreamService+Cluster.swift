@@ -64,7 +64,9 @@ extension JetStreamService {
                 } else {
                     fail(reply, type, .streamNotFound)
                 }
-            } else if let r = cluster.replicas[stream], cluster.host.node(r.group)?.leader == nil {
+            } else if !(kind == "CONSUMER" && verb == "MSG"), let r = cluster.replicas[stream],
+                      let node = cluster.host.node(r.group), node.leader == nil, node.term.rawValue > 1 {
+                // A replica that lost its leader (not one still hearing of the first leader).
                 fail(reply, type, unavailable)
             }
         }

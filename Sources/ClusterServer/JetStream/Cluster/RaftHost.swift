@@ -6,7 +6,8 @@ import Raft
 /// append and hard-state change so far durable (so many appends share one fsync).
 protocol DurableRaftStorage: RaftStorage {
     func sync() throws
-    func close()
+    /// Flushes and releases the files (errors are logged by the caller's next open).
+    func closeLog()
 }
 
 /// What a Raft group's owner (the meta layer, a stream replica) hears from the driver.
@@ -123,7 +124,7 @@ final class RaftHost {
     func removeGroup(_ group: GroupID) {
         guard let m = members.removeValue(forKey: group) else { return }
         multi.removeGroup(group)
-        m.storage.close()
+        m.storage.closeLog()
     }
 
     /// Proposes `data` to a group this node leads; returns its log index.
@@ -248,7 +249,7 @@ final class RaftHost {
         if m.wasLeader { m.delegate?.raftLeadershipChanged(isLeader: false, leader: nil) }
         members[m.node.group] = nil
         multi.removeGroup(m.node.group)
-        m.storage.close()
+        m.storage.closeLog()
     }
 
     private func send() {

@@ -14,6 +14,8 @@ final class StreamReplica: RaftGroupDelegate {
     private var pendingAcks: [LogIndex: String] = [:]
     private var pendingOps: [LogIndex: (reply: String, type: String)] = [:]
     private var js: JetStreamService { cluster.js }
+    /// The stream-create request, answered by whichever replica leads first.
+    var createReply: (reply: String, type: String)?
 
     private init(cluster: JetStreamCluster, name: String, group: GroupID, stream: Stream) {
         self.cluster = cluster
@@ -90,6 +92,7 @@ final class StreamReplica: RaftGroupDelegate {
     // MARK: - apply (every replica)
 
     func raftApply(_ entry: Entry) {
+        createReply = nil // some replica leads and has answered
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
             js.server.logger.error("Stream '\(name)': undecodable entry \(entry.index): \(error)")
@@ -163,8 +166,16 @@ final class StreamReplica: RaftGroupDelegate {
             js.subscribeIngest(stream)
             js.loadConsumers(stream)
             for c in stream.consumers.values { js.schedulePump(c) }
+            if let p = createReply, let a = cluster.assignments[name] {
+                var info = cluster.info(for: a)
+                info["did_create"] = true
+                info["type"] = p.type
+                js.reply(p.reply, info)
+            }
+            createReply = nil
             js.server.logger.info("JetStream cluster: leading stream '\(name)'")
         } else {
+            createReply = nil
             stepDownLocally()
         }
     }
