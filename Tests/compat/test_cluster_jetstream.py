@@ -101,13 +101,16 @@ async def test_r3_stream_across_nodes(cluster: Cluster):
         assert si.state.messages == 50
         assert si.cluster is not None and si.cluster.leader in ("n1", "n2", "n3")
         assert sorted(r.name for r in si.cluster.replicas) == sorted({"n1", "n2", "n3"} - {si.cluster.leader})
-        sub = await js1.pull_subscribe("orders.>", "workers", stream="ORDERS")
-        got = []
-        while len(got) < 50:
-            for m in await sub.fetch(50 - len(got), timeout=5):
-                got.append(m.data.decode())
-                await m.ack()
-        assert got == [f"m{i}" for i in range(50)]
+        # Consumed through every node, whichever leads: deliveries cross a route to the
+        # client's inbox but keep the stored subject.
+        for node_js, durable in ((js1, "w1"), (js2, "w2"), (js3, "w3")):
+            sub = await node_js.pull_subscribe("orders.>", durable, stream="ORDERS")
+            got = []
+            while len(got) < 50:
+                for m in await sub.fetch(50 - len(got), timeout=5):
+                    got.append((m.subject, m.data.decode()))
+                    await m.ack()
+            assert got == [(f"orders.{i}", f"m{i}") for i in range(50)]
     finally:
         for n in (n1, n2, n3):
             await n.close()

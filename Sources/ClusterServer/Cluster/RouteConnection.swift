@@ -79,7 +79,12 @@ final class RouteConnection: MessageSink, @unchecked Sendable {
     /// Sends one message across this route, naming the queue groups it was picked for.
     func forward(_ message: RoutedMessage, queues: [String]) -> Bool {
         append { out in
-            RouteEncoder.writeMessage(into: &out, message, queues: queues)
+            if let target = message.routeSubject {
+                RouteEncoder.writeExtension(into: &out, namespace: DeliverAsFrame.namespace,
+                                            payload: DeliverAsFrame.encode(message, target: target, queues: queues))
+            } else {
+                RouteEncoder.writeMessage(into: &out, message, queues: queues)
+            }
             self.outMsgs += 1
             self.outBytes += message.payload.readableBytes + (message.headers?.readableBytes ?? 0)
         }

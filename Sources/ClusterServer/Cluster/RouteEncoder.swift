@@ -26,7 +26,7 @@ enum RouteEncoder {
         out.writeStaticString(headers == nil ? "RMSG " : "HMSG ")
         out.writeString(account)
         out.writeInteger(UInt8(ascii: " "))
-        out.writeString(message.routeSubject ?? message.subject)
+        out.writeString(message.subject)
         out.writeInteger(UInt8(ascii: " "))
         if !queues.isEmpty {
             if let reply = message.reply {

@@ -450,6 +450,17 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     }
 
     func dispatchExtension(_ namespace: String, payload: ByteBuffer, from conn: RouteConnection) {
+        if namespace == DeliverAsFrame.namespace {
+            guard let d = DeliverAsFrame.decode(payload) else {
+                server.logger.notice("\(conn.logPrefix) - Dropping a malformed deliver frame")
+                return
+            }
+            let result = server.sublist.matchUncached(d.target)
+            if !result.isEmpty {
+                _ = Fanout.deliver(d.message, to: result, skipOwner: nil, rng: &conn.rng, queueFilter: d.queues)
+            }
+            return
+        }
         guard let handler = lock.withLock({ extensions[namespace] }), let peer = conn.peerInfo?.serverID else {
             server.logger.debug("\(conn.logPrefix) - No handler for route frames of \"\(namespace)\"")
             return

@@ -23,9 +23,8 @@ public struct RoutedMessage {
     /// Set while a client's read batch is being processed: receivers that need a flush join
     /// the batch instead of waking their event loop once per message.
     var flushBatch: FlushBatch?
-    /// The subject a route carries this message under when it differs from `subject`: a
-    /// JetStream delivery to an inbox on another node must match the inbox over there
-    /// (the remote client then sees the inbox as the subject; see docs/jetstream-cluster.md).
+    /// Set when the message is delivered to the subscriptions of another subject (a JetStream
+    /// delivery to an inbox): a route carries both (`DeliverAsFrame`).
     var routeSubject: String?
 
     public init(subject: String, reply: String?, headers: ByteBuffer?, payload: ByteBuffer, fromRoute: Bool = false) {
