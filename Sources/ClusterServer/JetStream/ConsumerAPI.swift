@@ -84,9 +84,9 @@ extension JetStreamService {
             try existing.config.checkUpdate(to: cfg)
             existing.config = cfg
             existing.invalidatePending()
-            persist(existing)
+            let info = try persistAnswering(existing, existing.infoJSON(now: now))
             existing.pump(now: now)
-            return existing.infoJSON(now: now)
+            return info
         }
         if action == "update" { throw JSAPIError.consumerDoesNotExist }
         if s.config.maxConsumers > 0 && s.consumers.count >= s.config.maxConsumers { throw JSAPIError.maxConsumers }
@@ -97,12 +97,22 @@ extension JetStreamService {
         let c = Consumer(stream: s, name: name, config: cfg, created: now)
         c.setStartPosition()
         s.consumers[name] = c
-        persist(c)
         advisory("CONSUMER.CREATED.\(s.name).\(name)", ["type": "io.nats.jetstream.advisory.v1.consumer_action",
                                                         "stream": s.name, "consumer": name, "action": "create"])
-        let info = c.infoJSON(now: now)
         schedulePump(c)
-        return info
+        return try persistAnswering(c, c.infoJSON(now: now))
+    }
+
+    /// Persists `c` and returns `response`; in a cluster the response goes out only once the
+    /// consumer's record committed in the stream's group (`DeferredReply`).
+    private func persistAnswering(_ c: Consumer, _ response: [String: Any]) throws -> [String: Any] {
+        guard cluster?.replicas[c.stream.name] != nil, let req = apiRequest, c.stream.directory != nil,
+              c.stream.config.storage == .file, !c.config.memStorage else {
+            persist(c)
+            return response
+        }
+        persist(c, answer: .api(reply: req.reply, type: req.type, precomputed: response))
+        throw DeferredReply()
     }
 
     private func checkWorkQueue(_ s: Stream, _ cfg: ConsumerConfig) throws {
@@ -204,9 +214,13 @@ extension JetStreamService {
             return
         }
         if sendAckReply, let reply {
-            // Double ack: the state is durable before the client hears back.
-            persist(c)
-            server.publishInternal(subject: reply, payload: ByteBuffer())
+            // Double ack: the state is durable (on a quorum, in a cluster) before the client hears back.
+            if cluster?.replicas[s.name] != nil && s.directory != nil && !c.config.memStorage {
+                persist(c, answer: .empty(reply: reply))
+            } else {
+                persist(c)
+                server.publishInternal(subject: reply, payload: ByteBuffer())
+            }
         }
         if s.dirty { scheduleFlush() }
         c.pump(now: now)

@@ -25,13 +25,15 @@ extension JetStreamService {
         try AtomicFile.write(JSJSON.encode(body), to: dir + "/meta.json")
     }
 
-    func persist(_ c: Consumer) {
+    /// Makes the consumer's state durable: written here, or (in a cluster) replicated through the
+    /// stream's group, where `answer` is sent once the record committed.
+    func persist(_ c: Consumer, answer: StreamReplica.PendingReply? = nil) {
         c.dirty = false
         guard c.stream.config.storage == .file, !c.config.memStorage, !c.deleted, let dir = c.stream.directory else { return }
         let body = consumerRecord(c)
         if let r = cluster?.replicas[c.stream.name] {
-            // Replicated through the stream's group; every replica writes the record on apply.
-            try? r.proposeOp(["op": "consumer", "name": c.name, "record": body], reply: nil, type: "")
+            // Every replica writes the record when it applies.
+            try? r.proposeOp(["op": "consumer", "name": c.name, "record": body], answer: answer)
             return
         }
         do {

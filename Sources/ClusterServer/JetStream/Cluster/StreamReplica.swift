@@ -12,7 +12,15 @@ final class StreamReplica: RaftGroupDelegate {
     private(set) var isLeader = false
     /// Leader only: publishers and API callers waiting for their entry to apply.
     private var pendingAcks: [LogIndex: String] = [:]
-    private var pendingOps: [LogIndex: (reply: String, type: String)] = [:]
+    private var pendingOps: [LogIndex: PendingReply] = [:]
+
+    /// Who hears back when a replicated operation applies.
+    enum PendingReply {
+        /// An API response: computed at apply, or `precomputed` (consumer info) unless apply failed.
+        case api(reply: String, type: String, precomputed: [String: Any]?)
+        /// An empty message (a double ack's confirmation).
+        case empty(reply: String)
+    }
     private var js: JetStreamService { cluster.js }
     /// The stream-create request, answered by whichever replica leads first.
     var createReply: (reply: String, type: String)?
@@ -80,10 +88,14 @@ final class StreamReplica: RaftGroupDelegate {
     /// A mutating API request (purge, message delete, consumer record): replicate, then apply
     /// on every replica; `reply` (if any) is answered when it applies here.
     func proposeOp(_ body: [String: Any], reply: String?, type: String) throws {
+        try proposeOp(body, answer: reply.map { .api(reply: $0, type: type, precomputed: nil) })
+    }
+
+    func proposeOp(_ body: [String: Any], answer: PendingReply?) throws {
         guard isLeader else { throw JSAPIError(503, 10008, "JetStream system temporarily unavailable") }
         do {
             let index = try cluster.host.propose(group, StreamEntry.encodeOp(body))
-            if let reply { pendingOps[index] = (reply, type) }
+            if let answer { pendingOps[index] = answer }
         } catch {
             throw JSAPIError(503, 10008, "JetStream system temporarily unavailable")
         }
@@ -123,9 +135,15 @@ final class StreamReplica: RaftGroupDelegate {
             } catch {
                 response = JSAPIError(500, 10110, "\(error)").responseBody
             }
-            if let p = pendingOps.removeValue(forKey: entry.index) {
-                response["type"] = p.type
-                js.reply(p.reply, response)
+            switch pendingOps.removeValue(forKey: entry.index) {
+            case let .api(reply, type, precomputed)?:
+                if let precomputed, response["error"] == nil { response = precomputed }
+                response["type"] = type
+                js.reply(reply, response)
+            case let .empty(reply)?:
+                js.server.publishInternal(subject: reply, payload: .init())
+            case nil:
+                break
             }
         }
     }
