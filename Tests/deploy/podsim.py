@@ -86,13 +86,107 @@ class Pod:
             return f.read()
 
 
-class StatefulSetSim:
-    def __init__(self, manifests: dict[str, list[dict]], binary: str, seed: int):
-        self.docs = manifests
+def _seconds(duration: str) -> int:
+    """Compose's `1m30s` / `30s` durations, whole seconds."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", str(duration)))
+
+
+class LocalCluster:
+    """Processes started from a deployment description; subclasses say what each gets."""
+
+    def __init__(self, binary: str, seed: int):
         self.binary = os.path.abspath(binary)
         self.seed = seed
         self.tmp = tempfile.mkdtemp(prefix="deploy-sim-")
         self.pods: list[Pod] = []
+        self.ports: dict[str, int] = {}
+        # How long a SIGTERMed node may take before the orchestrator would SIGKILL it.
+        self.stop_timeout = 10
+
+    def _launch(self, name: str, ip: str, args: list[str], env: dict[str, str], hosts: str, cwd: str) -> None:
+        args = args + ["-a", ip, "--http_host", ip, "--cluster", f"nats://{ip}:{self.ports['cluster']}"]
+        log = os.path.join(cwd, "stderr.log")
+        with open(log, "w") as out:
+            proc = subprocess.Popen([self.binary] + args, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                    env={**os.environ, **env, "CLUSTERD_HOSTS_FILE": hosts})
+        self.pods.append(Pod(name, ip, self.ports, proc, log))
+
+    def _hosts_file(self, entries: list[tuple[str, str]]) -> str:
+        hosts = os.path.join(self.tmp, "hosts")
+        with open(hosts, "w") as f:
+            for ip, name in entries:
+                f.write(f"{ip} {name}\n")
+        return hosts
+
+    @staticmethod
+    def _map_paths(text: str, mounts: list[tuple[str, str]]) -> str:
+        """Mounted paths in `text` -> local paths, in one pass (a mapped path is never
+        mapped again); `mounts` is longest first so the alternation prefers /etc/x/y."""
+        if not mounts:
+            return text
+        local = dict(mounts)
+        pattern = r"(?<![\w./-])(" + "|".join(re.escape(m) for m, _ in mounts) + r")(?=$|[/\s\"',\]}])"
+        return re.sub(pattern, lambda m: local[m.group(1)], text, flags=re.M)
+
+    @classmethod
+    def _rewrite_files(cls, mounts: list[tuple[str, str]]) -> None:
+        """Config files that name mounted paths (store_dir: /data) get the local paths."""
+        for _, local in mounts:
+            if os.path.isfile(local):
+                with open(local) as f:
+                    text = f.read()
+                with open(local, "w") as f:
+                    f.write(cls._map_paths(text, mounts))
+
+    def wait_meshed(self, timeout: float = 60) -> None:
+        """Until every node serves /healthz and lists a route to every other node (bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = {}
+            for p in self.pods:
+                if p.proc.poll() is not None:
+                    raise AssertionError(f"{p.name} exited with {p.proc.returncode}:\n{p.log_text()}")
+                health, _ = p.http("/healthz")
+                _, routez = p.http("/routez")
+                state[p.name] = (health, sorted(r.get("remote_name", "") for r in routez.get("routes", [])))
+            want = {p.name: (200, sorted(o.name for o in self.pods if o is not p)) for p in self.pods}
+            if state == want:
+                return
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"--- {p.name}\n{p.log_text()[-3000:]}" for p in self.pods)
+                raise AssertionError(f"cluster did not form: {state}\n{logs}")
+            time.sleep(0.1)
+
+    def stop(self) -> list[int | None]:
+        """SIGTERM every node, as the orchestrator does; exit codes (None: still running after
+        `stop_timeout`, i.e. it would have been SIGKILLed)."""
+        for p in self.pods:
+            if p.proc.poll() is None:
+                p.proc.send_signal(signal.SIGTERM)
+        codes = []
+        for p in self.pods:
+            try:
+                codes.append(p.proc.wait(timeout=max(self.stop_timeout, 1)))
+            except subprocess.TimeoutExpired:
+                codes.append(None)
+        return codes
+
+    def close(self) -> None:
+        for p in self.pods:
+            if p.proc.poll() is None:
+                p.proc.kill()
+            try:
+                p.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class StatefulSetSim(LocalCluster):
+    def __init__(self, manifests: dict[str, list[dict]], binary: str, seed: int):
+        super().__init__(binary, seed)
+        self.docs = manifests
         sts = manifests["StatefulSet"][0]
         self.name = sts["metadata"]["name"]
         self.spec = sts["spec"]
@@ -101,7 +195,11 @@ class StatefulSetSim:
         self.replicas = int(self.spec["replicas"])
         self.service = self.spec["serviceName"]
         self.ports = {p["name"]: int(p["containerPort"]) for p in self.container["ports"]}
-        self.grace = int(self.pod_spec.get("terminationGracePeriodSeconds", 30))
+        # The kubelet SIGKILLs after terminationGracePeriodSeconds, which includes preStop.
+        grace = int(self.pod_spec.get("terminationGracePeriodSeconds", 30))
+        cmd = self.container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+        pre_stop = int(cmd[1]) if len(cmd) == 2 and cmd[0] == "sleep" else 0
+        self.stop_timeout = grace - pre_stop
 
     # -- what Kubernetes would give the container ------------------------------------------
 
@@ -149,93 +247,56 @@ class StatefulSetSim:
         # Longest first, so /etc/clusterd/tls maps before /etc/clusterd.
         return sorted(out, key=lambda p: -len(p[0]))
 
-    @staticmethod
-    def _map_paths(text: str, mounts: list[tuple[str, str]]) -> str:
-        """Mounted paths in `text` -> local paths, in one pass (a mapped path is never
-        mapped again); `mounts` is longest first so the alternation prefers /etc/x/y."""
-        if not mounts:
-            return text
-        local = dict(mounts)
-        pattern = r"(?<![\w./-])(" + "|".join(re.escape(m) for m, _ in mounts) + r")(?=$|[/\s\"',\]}])"
-        return re.sub(pattern, lambda m: local[m.group(1)], text, flags=re.M)
-
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> "StatefulSetSim":
         names = [f"{self.name}-{i}" for i in range(self.replicas)]
         ips = pick_addresses(self.replicas, sorted(self.ports.values()), self.seed)
-        hosts = os.path.join(self.tmp, "hosts")
-        with open(hosts, "w") as f:
-            for name, ip in zip(names, ips):
-                f.write(f"{ip} {name}.{self.service}\n")
+        hosts = self._hosts_file([(ip, f"{name}.{self.service}") for name, ip in zip(names, ips)])
         for name, ip in zip(names, ips):
             pod_dir = os.path.join(self.tmp, name)
             os.makedirs(pod_dir)
             mounts = self._mounts(pod_dir)
-            for mount, local in mounts:  # config files that name mounted paths (store_dir)
-                if os.path.isfile(local):
-                    with open(local) as f:
-                        text = f.read()
-                    with open(local, "w") as f:
-                        f.write(self._map_paths(text, mounts))
+            self._rewrite_files(mounts)
             env = self._env(name)
             args = [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), a)
                     for a in self.container.get("args", [])]
-            args = [self._map_paths(a, mounts) for a in args]
-            args += ["-a", ip, "--http_host", ip, "--cluster", f"nats://{ip}:{self.ports['cluster']}"]
-            log = os.path.join(pod_dir, "stderr.log")
-            with open(log, "w") as out:
-                proc = subprocess.Popen([self.binary] + args, stdout=out, stderr=subprocess.STDOUT, cwd=pod_dir,
-                                        env={**os.environ, **env, "CLUSTERD_HOSTS_FILE": hosts})
-            self.pods.append(Pod(name, ip, self.ports, proc, log))
+            self._launch(name, ip, [self._map_paths(a, mounts) for a in args], env, hosts, pod_dir)
         return self
 
-    def wait_meshed(self, timeout: float = 60) -> None:
-        """Until every pod serves /healthz and lists a route to every other pod (bounded)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            state = {}
-            for p in self.pods:
-                if p.proc.poll() is not None:
-                    raise AssertionError(f"{p.name} exited with {p.proc.returncode}:\n{p.log_text()}")
-                health, _ = p.http("/healthz")
-                _, routez = p.http("/routez")
-                state[p.name] = (health, sorted(r.get("remote_name", "") for r in routez.get("routes", [])))
-            want = {p.name: (200, sorted(o.name for o in self.pods if o is not p)) for p in self.pods}
-            if state == want:
-                return
-            if time.monotonic() > deadline:
-                logs = "\n".join(f"--- {p.name}\n{p.log_text()[-3000:]}" for p in self.pods)
-                raise AssertionError(f"cluster did not form: {state}\n{logs}")
-            time.sleep(0.1)
 
-    def stop(self) -> list[int | None]:
-        """SIGTERM, as the kubelet after preStop; returns exit codes (None: still running
-        after the grace period left after preStop, i.e. Kubernetes would SIGKILL it)."""
-        pre_stop = 0
-        cmd = self.container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
-        if len(cmd) == 2 and cmd[0] == "sleep":
-            pre_stop = int(cmd[1])
-        for p in self.pods:
-            if p.proc.poll() is None:
-                p.proc.send_signal(signal.SIGTERM)
-        codes = []
-        for p in self.pods:
-            try:
-                codes.append(p.proc.wait(timeout=max(self.grace - pre_stop, 1)))
-            except subprocess.TimeoutExpired:
-                codes.append(None)
-        return codes
+class ComposeSim(LocalCluster):
+    """docker-compose.yml (as `docker-compose config` normalises it) run the same way: each
+    service's command after the image's entry point, its bind-mounted config file, a temp
+    directory for its named volume, service names as the DNS names."""
 
-    def close(self) -> None:
-        for p in self.pods:
-            if p.proc.poll() is None:
-                p.proc.kill()
-            try:
-                p.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        shutil.rmtree(self.tmp, ignore_errors=True)
+    def __init__(self, normalized: dict, binary: str, seed: int, ports: dict[str, int]):
+        super().__init__(binary, seed)
+        self.services = normalized["services"]
+        self.ports = ports
+        self.stop_timeout = min(_seconds(s.get("stop_grace_period", "10s")) for s in self.services.values())
+
+    def start(self) -> "ComposeSim":
+        names = sorted(self.services)
+        ips = pick_addresses(len(names), sorted(self.ports.values()), self.seed)
+        hosts = self._hosts_file(list(zip(ips, names)))
+        for name, ip in zip(names, ips):
+            svc = self.services[name]
+            node_dir = os.path.join(self.tmp, name)
+            os.makedirs(node_dir)
+            mounts = []
+            for v in svc.get("volumes", []):
+                src, target = (v["source"], v["target"]) if isinstance(v, dict) else v.split(":")[:2]
+                local = os.path.join(node_dir, target.strip("/").replace("/", "_"))
+                if src.startswith("/") and os.path.isfile(src):
+                    shutil.copy(src, local)
+                else:
+                    os.makedirs(local)
+                mounts.append((target, local))
+            mounts.sort(key=lambda p: -len(p[0]))
+            self._rewrite_files(mounts)
+            self._launch(name, ip, [self._map_paths(a, mounts) for a in svc["command"]], {}, hosts, node_dir)
+        return self
 
 
 class RawNats:

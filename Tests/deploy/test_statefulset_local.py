@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from podsim import RawNats, StatefulSetSim, load_docs
+from podsim import ComposeSim, LocalCluster, RawNats, StatefulSetSim, load_docs
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -21,19 +21,19 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="needs Linux: every 127/8 address is local there")
 
 
-def _run(sim: StatefulSetSim, check) -> None:
+def _run(sim: LocalCluster, check) -> None:
     try:
         sim.start()
         sim.wait_meshed()
         check(sim)
         codes = sim.stop()
-        assert codes == [0] * sim.replicas, \
+        assert codes == [0] * len(sim.pods), \
             f"graceful stop within the grace period expected, got {codes} (None = would be SIGKILLed)"
     finally:
         sim.close()
 
 
-def _cross_node_delivery(sim: StatefulSetSim, token: str | None = None) -> None:
+def _cross_node_delivery(sim: LocalCluster, token: str | None = None) -> None:
     first, last = sim.pods[0], sim.pods[-1]
     sub = RawNats(last.ip, last.ports["client"], token)
     pub = RawNats(first.ip, first.ports["client"], token)
@@ -115,3 +115,28 @@ def test_helm_chart_scaled_to_five_meshes_through_three_seeds(clusterd_bin: str,
     conf = load_docs([rendered])["ConfigMap"][0]["data"]["clusterd.conf"]
     assert "big-clusterd-3." not in conf and "big-clusterd-2." in conf, "three seeds only"
     _run(sim, lambda sim: _cross_node_delivery(sim))
+
+
+def test_docker_compose_file_forms_a_cluster(clusterd_bin: str) -> None:
+    """docker-compose.yml as `docker-compose config` normalises it: each service's command
+    (after the image's entry point, clusterd) with its mounted config, service names as DNS."""
+    import shutil as _shutil
+    import yaml
+
+    compose = _shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose not installed (scripts/ensure-deploy-tools.sh installs it)")
+    normalized = yaml.safe_load(subprocess.run([compose, "-f", os.path.join(ROOT, "docker-compose.yml"), "config"],
+                                               capture_output=True, text=True, check=True, cwd=ROOT).stdout)
+    sim = ComposeSim(normalized, clusterd_bin, seed=os.getpid() + 3,
+                     ports={"client": 4222, "cluster": 6222, "monitor": 8222})
+    assert sim.stop_timeout == 30
+
+    def check(sim: LocalCluster) -> None:
+        assert [p.name for p in sim.pods] == ["clusterd-1", "clusterd-2", "clusterd-3"]
+        for p in sim.pods:
+            assert p.http("/varz")[1]["server_name"] == p.name
+            assert p.http("/jsz")[0] == 200
+        _cross_node_delivery(sim)
+
+    _run(sim, check)
