@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -98,8 +99,22 @@ def test_helm_chart_with_declared_streams_and_token_auth(clusterd_bin: str, helm
                 assert cfg.get("metadata", {}).get("owner") == 'team "a" > b'
             finally:
                 nc.close()
-            assert 'clusterd_declared_streams{state="ready"} 1' in p.metrics()
-            assert "Declared stream 'ORDERS' created" in p.log_text()
+            assert cfg.get("num_replicas") == 3
+            cluster = info.get("cluster", {})
+            assert sorted([cluster.get("leader")] + [r["name"] for r in cluster.get("replicas", [])]) == \
+                [q.name for q in sim.pods], f"one R3 stream over the three pods: {cluster}"
+        for p in sim.pods:  # each pod's own declarer finishes too (it may be in a retry wait)
+            for _ in range(300):
+                if 'clusterd_declared_streams{state="ready"} 1' in p.metrics():
+                    break
+                time.sleep(0.1)
+            assert 'clusterd_declared_streams{state="ready"} 1' in p.metrics(), p.log_text()
+        # Every pod applied the same declaration to the one clustered stream: whichever asked
+        # first created it, the others found it (or raced to an identical create).
+        outcomes = ["created" if "Declared stream 'ORDERS' created" in p.log_text() else
+                    "up to date" if "Declared stream 'ORDERS' is up to date" in p.log_text() else "?"
+                    for p in sim.pods]
+        assert "?" not in outcomes and "created" in outcomes, outcomes
 
     _run(sim, check)
 
