@@ -58,7 +58,12 @@ public enum GossipCodec {
     }
 
     public static func decode<C: Collection>(_ bytes: C) throws -> GossipMessage where C.Element == UInt8 {
-        var r = Reader(bytes: Array(bytes))
+        try decode(Array(bytes))
+    }
+
+    /// Decodes one frame; any defect is a `GossipCodecError`.
+    public static func decode(_ bytes: [UInt8]) throws -> GossipMessage {
+        var r = Reader(bytes: bytes)
         let v = try r.byte()
         guard v == version else { throw GossipCodecError.unsupportedVersion(v) }
         let kindByte = try r.byte()
@@ -100,12 +105,15 @@ public enum GossipCodec {
     }
 
     static func writeString(_ s: String, into out: inout [UInt8]) {
-        // Oversized strings are cut on encode (never produced by the shell); decode rejects them.
-        var bytes = Array(s.utf8)
-        if bytes.count > maxStringBytes {
-            bytes = Array(bytes.prefix(maxStringBytes))
-            while !bytes.isEmpty, String(validating: bytes, as: UTF8.self) == nil { bytes.removeLast() }
+        let utf8 = s.utf8
+        if utf8.count <= maxStringBytes {
+            writeVarint(UInt64(utf8.count), into: &out)
+            out.append(contentsOf: utf8)
+            return
         }
+        // Oversized strings are cut on encode (never produced by the shell); decode rejects them.
+        var bytes = Array(utf8.prefix(maxStringBytes))
+        while !bytes.isEmpty, String(validating: bytes, as: UTF8.self) == nil { bytes.removeLast() }
         writeVarint(UInt64(bytes.count), into: &out)
         out.append(contentsOf: bytes)
     }
@@ -142,9 +150,15 @@ public enum GossipCodec {
             let n = try varint()
             guard n <= UInt64(maxStringBytes) else { throw GossipCodecError.stringTooLong(Int(clamping: n)) }
             guard Int(n) <= remaining else { throw GossipCodecError.truncated }
-            let slice = bytes[pos..<(pos + Int(n))]
-            pos += Int(n)
-            guard let s = String(validating: slice, as: UTF8.self) else { throw GossipCodecError.invalidUTF8 }
+            let start = pos, end = pos + Int(n)
+            pos = end
+            let s: String? = bytes.withUnsafeBufferPointer { all in
+                let part = UnsafeBufferPointer(rebasing: all[start..<end])
+                // Names, addresses and tokens are ASCII in practice: skip full validation then.
+                if part.allSatisfy({ $0 < 0x80 }) { return String(decoding: part, as: UTF8.self) }
+                return String(validating: part, as: UTF8.self)
+            }
+            guard let s else { throw GossipCodecError.invalidUTF8 }
             return s
         }
 

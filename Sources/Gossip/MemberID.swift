@@ -17,6 +17,10 @@ public struct MemberID: Hashable, Comparable, Sendable, CustomStringConvertible 
         name == other.name && address == other.address && token != other.token
     }
 
+    /// Hashes the token only (it is unique per boot; equality still compares every field):
+    /// member dictionaries are on every message's path.
+    public func hash(into hasher: inout Hasher) { hasher.combine(token) }
+
     public static func < (a: MemberID, b: MemberID) -> Bool {
         (a.name, a.address, a.token) < (b.name, b.address, b.token)
     }

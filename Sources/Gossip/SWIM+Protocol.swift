@@ -7,7 +7,7 @@ extension SWIM {
         now += 1
         var out: [GossipDirective] = []
         expireSuspicions(into: &out)
-        relays = relays.filter { $0.value.expires > now }
+        if !relays.isEmpty { relays = relays.filter { $0.value.expires > now } }
         if var p = probe, !p.acked, !p.indirectSent, now - p.startedAt >= config.pingTimeoutTicks {
             p.indirectSent = true
             probe = p
@@ -75,7 +75,7 @@ extension SWIM {
     }
 
     private mutating func askHelpers(_ p: Probe, into out: inout [GossipDirective]) {
-        var helpers = members.filter { $0.key != p.target && $0.value.status.rank == 0 }.keys.sorted()
+        var helpers = members.compactMap { $0.key != p.target && $0.value.status.rank == 0 ? $0.key : nil }.sorted()
         helpers.shuffle(using: &rng)
         for h in helpers.prefix(config.indirectProbes) {
             out.append(.send(message(.pingReq(seq: p.seq, target: p.target), to: h), to: h))
@@ -83,7 +83,7 @@ extension SWIM {
     }
 
     func randomMemberList(where keep: (MemberStatus) -> Bool) -> [MemberID] {
-        members.filter { keep($0.value.status) }.keys.sorted()
+        members.compactMap { keep($0.value.status) ? $0.key : nil }.sorted()
     }
 
     mutating func randomMember(where keep: (MemberStatus) -> Bool) -> MemberID? {

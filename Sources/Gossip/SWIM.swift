@@ -78,7 +78,7 @@ public struct SWIM: Sendable {
     }
 
     /// Alive or suspect members other than this node, sorted.
-    public var liveMembers: [MemberID] { members.filter { $0.value.status.isLive }.keys.sorted() }
+    public var liveMembers: [MemberID] { members.compactMap { $0.value.status.isLive ? $0.key : nil }.sorted() }
 
     /// Live members including this node: the n in the log n bounds.
     var clusterSize: Int { members.values.reduce(1) { $0 + ($1.status.isLive ? 1 : 0) } }
