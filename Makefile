@@ -43,9 +43,9 @@ swift-test: build
 	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" CLUSTERD_BIN="$(CURDIR)/.build/debug/clusterd" $(SWIFT) test
 
 # The compatibility suite runs against the real nats-server first (proving each test encodes
-# NATS behaviour), then against clusterd. Tests marked `security` (accounts, permissions) wait
-# for the security issue; COMPAT_CLUSTERD_MARKERS selects what runs against clusterd.
-COMPAT_CLUSTERD_MARKERS ?= not security
+# NATS behaviour), then against clusterd. COMPAT_CLUSTERD_MARKERS can narrow what runs against
+# clusterd (a pytest -m expression; empty = everything).
+COMPAT_CLUSTERD_MARKERS ?=
 compat-test: venv build
 	$(PY) -m pytest Tests/compat -q --server nats-server
 	$(PY) -m pytest Tests/compat -q --server clusterd --clusterd-bin .build/debug/clusterd -m "$(COMPAT_CLUSTERD_MARKERS)"

@@ -44,7 +44,7 @@ final class ConfigLoaderTests: XCTestCase {
 
     func test_map_unsupportedSecurityKeys_areErrorsNotSilentlyIgnored() {
         XCTAssertThrowsError(try load("tls { cert_file: x }"))
-        XCTAssertThrowsError(try load("accounts { A { users: [] } }"))
+        XCTAssertThrowsError(try load("leafnodes { port: 7422 }"))
     }
 
     func test_map_wrongTypes_nameTheKey() {
@@ -56,7 +56,9 @@ final class ConfigLoaderTests: XCTestCase {
         let (o, _) = try load("authorization { users: [ {user: a, password: x}, {user: b, password: y} ] }")
         XCTAssertEqual(o.users.map(\.user), ["a", "b"])
         XCTAssertTrue(o.authRequired)
-        XCTAssertThrowsError(try load("authorization { users: [ {user: a, password: x, permissions: {}} ] }"))
-        XCTAssertThrowsError(try load("authorization { users: [ {user: a, password: \"$2a$11$abc\"} ] }"))
+        XCTAssertThrowsError(try load("authorization { users: [ {user: a, password: x, nkey: UABC} ] }"))
+        XCTAssertThrowsError(try load("authorization { users: [ {user: a, password: \"$2a$11$abc\"} ] }")) {
+            XCTAssertTrue("\($0)".contains("malformed bcrypt"), "\($0)")
+        }
     }
 }

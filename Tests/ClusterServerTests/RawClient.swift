@@ -29,6 +29,9 @@ final class RawClient {
 
     deinit { close(fd) }
 
+    /// Ends the connection now (the descriptor is released in deinit).
+    func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
+
     func send(_ text: String) { send(Array(text.utf8)) }
 
     func send(_ bytes: [UInt8]) {

@@ -231,7 +231,7 @@ final class ServerEndToEndTests: XCTestCase {
     }
 
     func test_usersList_eachUserAuthenticatesOthersRefused() throws {
-        try start { $0.users = [("alice", "pa"), ("bob", "pb")] }
+        try start { $0.users = [UserConfig(user: "alice", password: "pa"), UserConfig(user: "bob", password: "pb")] }
         for (u, p, ok) in [("alice", "pa", true), ("bob", "pb", true), ("bob", "pa", false), ("eve", "pa", false)] {
             let c = try RawClient(port: server.clientPort)
             c.send("CONNECT {\"verbose\":false,\"user\":\"\(u)\",\"pass\":\"\(p)\"}\r\nPING\r\n")

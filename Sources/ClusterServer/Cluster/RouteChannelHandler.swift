@@ -128,19 +128,21 @@ final class RouteChannelHandler: ChannelInboundHandler {
         case let .err(text):
             server.logger.error("\(conn.logPrefix) - Route Error '\(text)'")
         case let .subscribe(account, subject, queue, weight):
-            guard requireEstablished(conn), accept(account, subject, conn) else { return }
-            conn.addRemoteInterest(subject: subject, queue: queue, weight: weight)
+            guard requireEstablished(conn), let acc = accept(account, subject, conn) else { return }
+            conn.addRemoteInterest(in: acc, subject: subject, queue: queue, weight: weight)
         case let .unsubscribe(account, subject, queue):
-            guard requireEstablished(conn), account == RouteEncoder.globalAccount else { return }
-            conn.removeRemoteInterest(subject: subject, queue: queue)
+            guard requireEstablished(conn), let acc = server.account(named: account) else { return }
+            conn.removeRemoteInterest(in: acc, subject: subject, queue: queue)
         case let .message(m):
             guard requireEstablished(conn) else { return }
             conn.inMsgs.wrappingIncrement(ordering: .relaxed)
             conn.inBytes.wrappingIncrement(by: m.payload.readableBytes + (m.headers?.readableBytes ?? 0), ordering: .relaxed)
-            guard m.account == RouteEncoder.globalAccount else { return }
+            // Most traffic is in the global account: skip the dictionary lookup for it.
+            guard let acc = m.account == RouteEncoder.globalAccount ? server.globalAccount : server.account(named: m.account)
+            else { return }
             let message = RoutedMessage(subject: m.subject, reply: m.reply, headers: m.headers, payload: m.payload,
                                         fromRoute: true)
-            let result = conn.matchCache.result(for: m.subject, in: server.sublist)
+            let result = acc.isGlobal ? conn.matchCache.result(for: m.subject, in: acc.sublist) : acc.sublist.match(m.subject)
             if result.isEmpty { return }
             _ = Fanout.deliver(message, to: result, skipOwner: nil, rng: &conn.rng, queueFilter: m.queues)
         case let .extensionFrame(namespace, payload):
@@ -156,17 +158,17 @@ final class RouteChannelHandler: ChannelInboundHandler {
         return false
     }
 
-    /// Interest is kept only for the global account and valid subjects (others are logged).
-    private func accept(_ account: String, _ subject: String, _ conn: RouteConnection) -> Bool {
-        guard account == RouteEncoder.globalAccount else {
-            server.logger.debug("\(conn.logPrefix) - Ignoring interest in account \(account)")
-            return false
+    /// Interest is kept only for accounts this node knows and valid subjects (others are logged).
+    private func accept(_ account: String, _ subject: String, _ conn: RouteConnection) -> Account? {
+        guard let acc = server.account(named: account) else {
+            server.logger.debug("\(conn.logPrefix) - Ignoring interest in unknown account \(account)")
+            return nil
         }
         guard Subject.isValidSubscription(subject) else {
             server.logger.debug("\(conn.logPrefix) - Ignoring interest in invalid subject \(subject)")
-            return false
+            return nil
         }
-        return true
+        return acc
     }
 
     private func fail(_ reason: String?, errText: String? = nil) {

@@ -160,8 +160,8 @@ final class RouteConnection: MessageSink, @unchecked Sendable {
 
     /// RS+: inserts the remote interest, or replaces it when a queue weight changed.
     /// Own loop only (as are RS- and teardown), so `remoteSubs` changes in op order.
-    func addRemoteInterest(subject: String, queue: String?, weight: Int) {
-        let key = InterestKey(subject: subject, queue: queue)
+    func addRemoteInterest(in account: Account, subject: String, queue: String?, weight: Int) {
+        let key = InterestKey(account: account.name, subject: subject, queue: queue)
         let (previous, isClosed) = lock.withLock { (remoteSubs[key], closed) }
         if isClosed { return }
         if let previous, previous.weight == weight { return }
@@ -169,30 +169,30 @@ final class RouteConnection: MessageSink, @unchecked Sendable {
                                weight: weight)
         lock.withLock { remoteSubs[key] = sub }
         // Insert before removing the old entry: the queue group never lacks this node.
-        server.sublist.insert(sub)
-        if let previous { server.sublist.remove(previous) }
+        account.sublist.insert(sub)
+        if let previous { account.sublist.remove(previous) }
         // A replaced route is closed and torn down from another loop: don't leave this behind.
         if lock.withLock({ closed && remoteSubs[key] === sub }) {
             lock.withLock { remoteSubs[key] = nil }
-            server.sublist.remove(sub)
+            account.sublist.remove(sub)
         }
     }
 
     /// RS-: removes the remote interest (unknown interest is ignored).
-    func removeRemoteInterest(subject: String, queue: String?) {
-        let key = InterestKey(subject: subject, queue: queue)
-        if let sub = lock.withLock({ remoteSubs.removeValue(forKey: key) }) { server.sublist.remove(sub) }
+    func removeRemoteInterest(in account: Account, subject: String, queue: String?) {
+        let key = InterestKey(account: account.name, subject: subject, queue: queue)
+        if let sub = lock.withLock({ remoteSubs.removeValue(forKey: key) }) { account.sublist.remove(sub) }
     }
 
     /// Drops all remote interest; called once the connection is gone.
     func teardown() {
-        let subs: [Subscription] = lock.withLock {
+        let subs: [(String, Subscription)] = lock.withLock {
             closed = true
-            let all = Array(remoteSubs.values)
+            let all = remoteSubs.map { ($0.key.account, $0.value) }
             remoteSubs.removeAll()
             return all
         }
-        for sub in subs { server.sublist.remove(sub) }
+        for (account, sub) in subs { server.account(named: account)?.sublist.remove(sub) }
     }
 
     func noteActivity() { lock.withLock { lastActivity = Date() } }
@@ -212,11 +212,16 @@ final class RouteConnection: MessageSink, @unchecked Sendable {
     }
 }
 
-/// A subject plus optional queue group: the unit of interest announced over routes.
+/// An account's subject plus optional queue group: the unit of interest announced over routes.
 struct InterestKey: Hashable, CustomStringConvertible {
+    var account: String = globalAccountName
     var subject: String
     var queue: String?
-    var description: String { queue.map { "\(subject) \($0)" } ?? subject }
+    /// `subject [queue]`, prefixed with the account unless it is the global one.
+    var description: String {
+        let s = queue.map { "\(subject) \($0)" } ?? subject
+        return account == globalAccountName ? s : "\(account) \(s)"
+    }
 }
 
 /// What `/routez` reports of one route.

@@ -2,8 +2,8 @@ import NIOCore
 
 /// Writes route ops into an outbound buffer (the inverse of `RouteProtocolParser`).
 enum RouteEncoder {
-    /// The only account clusterd serves today (nats-server's global account).
-    static let globalAccount = "$G"
+    /// nats-server's global account: where clients go when no accounts are configured.
+    static let globalAccount = globalAccountName
 
     static func writeSubscribe(into out: inout ByteBuffer, account: String = globalAccount, subject: String,
                                queue: String?, weight: Int) {
@@ -22,6 +22,7 @@ enum RouteEncoder {
     /// `RMSG`/`HMSG` with the queue groups this route was picked for (`+ reply q..`, `| q..`).
     static func writeMessage(into out: inout ByteBuffer, account: String = globalAccount, _ message: RoutedMessage,
                              queues: [String]) {
+        let account = message.account ?? account
         let headers = message.headers
         out.writeStaticString(headers == nil ? "RMSG " : "HMSG ")
         out.writeString(account)

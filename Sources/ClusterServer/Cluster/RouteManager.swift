@@ -267,7 +267,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             }
             conn.append { out in
                 for (key, count) in interest {
-                    RouteEncoder.writeSubscribe(into: &out, subject: key.subject, queue: key.queue, weight: count)
+                    RouteEncoder.writeSubscribe(into: &out, account: key.account, subject: key.subject, queue: key.queue,
+                                                weight: count)
                 }
             }
             return .accept
@@ -352,32 +353,34 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
 
     // MARK: - interest (SublistObserver)
 
-    func sublistDidInsert(_ sub: Subscription) {
-        let key = InterestKey(subject: sub.subject, queue: sub.queue)
+    func sublistDidInsert(_ sub: Subscription, account: String) {
+        let key = InterestKey(account: account, subject: sub.subject, queue: sub.queue)
         lock.withLock {
             let n = interest[key, default: 0] + 1
             interest[key] = n
             guard n == 1 || key.queue != nil else { return }
             for r in established.values {
-                r.append { RouteEncoder.writeSubscribe(into: &$0, subject: key.subject, queue: key.queue, weight: n) }
+                r.append { RouteEncoder.writeSubscribe(into: &$0, account: key.account, subject: key.subject, queue: key.queue, weight: n) }
             }
         }
     }
 
-    func sublistDidRemove(_ sub: Subscription) {
-        let key = InterestKey(subject: sub.subject, queue: sub.queue)
+    func sublistDidRemove(_ sub: Subscription, account: String) {
+        let key = InterestKey(account: account, subject: sub.subject, queue: sub.queue)
         lock.withLock {
             guard let n = interest[key] else { return }
             if n <= 1 {
                 interest[key] = nil
                 for r in established.values {
-                    r.append { RouteEncoder.writeUnsubscribe(into: &$0, subject: key.subject, queue: key.queue) }
+                    r.append { RouteEncoder.writeUnsubscribe(into: &$0, account: key.account, subject: key.subject, queue: key.queue) }
                 }
             } else {
                 interest[key] = n - 1
                 guard key.queue != nil else { return }
                 for r in established.values {
-                    r.append { RouteEncoder.writeSubscribe(into: &$0, subject: key.subject, queue: key.queue, weight: n - 1) }
+                    r.append {
+                        RouteEncoder.writeSubscribe(into: &$0, account: key.account, subject: key.subject, queue: key.queue, weight: n - 1)
+                    }
                 }
             }
         }

@@ -4,7 +4,7 @@ import ServerConfig
 /// Reads a nats-server style config file into `ServerOptions`.
 ///
 /// Keys are matched case-insensitively (as nats-server does). Unknown keys produce warnings;
-/// keys for features clusterd does not serve yet (TLS, accounts, leafnodes, ...) are errors,
+/// keys for features clusterd does not serve yet (TLS, leafnodes, ...) are errors,
 /// because silently ignoring them would weaken security or durability the operator asked for.
 public enum ConfigLoader {
     public struct LoadError: Error, CustomStringConvertible {
@@ -71,57 +71,24 @@ public enum ConfigLoader {
                     throw LoadError(description: "invalid lame_duck_duration of \(o.lameDuckDurationSeconds)s, minimum is 30 seconds")
                 }
             case "lame_duck_grace_period": o.lameDuckGracePeriodSeconds = try duration(value, key)
-            case "authorization": try mapAuthorization(value, into: &o)
+            case "authorization": try mapAuthorization(value, into: &o, warnings: &warnings)
+            case "accounts": try mapAccounts(value, into: &o, warnings: &warnings)
+            case "no_auth_user": o.noAuthUser = try string(value, key)
             case "jetstream": try mapJetStream(value, into: &o, warnings: &warnings)
             case "cluster": try mapCluster(value, into: &o, warnings: &warnings)
             case "streams": o.declaredStreams = try DeclaredStreamsParser.parse(value)
             case "pid_file", "ports_file_dir", "logtime", "syslog", "max_traced_msg_len", "connect_error_reports",
                  "reconnect_error_reports", "disable_sublist_cache", "no_header_support", "max_subscriptions":
                 warnings.append("config key '\(rawKey)' is accepted but has no effect in clusterd")
-            case "tls", "accounts", "no_auth_user", "leafnodes", "gateway", "websocket", "mqtt", "operator",
+            case "tls", "leafnodes", "gateway", "websocket", "mqtt", "operator",
                  "resolver", "system_account", "nkeys":
                 throw LoadError(description: "config key '\(rawKey)' is not supported yet")
             default:
                 warnings.append("unknown config key '\(rawKey)' ignored")
             }
         }
+        try validateAuth(o)
         return o
-    }
-
-    private static func mapAuthorization(_ value: ConfigValue, into o: inout ServerOptions) throws {
-        for (rawKey, v) in try entries(value, "authorization") {
-            switch rawKey.lowercased() {
-            case "user", "username": o.username = try string(v, "authorization.user")
-            case "password", "pass": o.password = try string(v, "authorization.password")
-            case "token": o.authToken = try string(v, "authorization.token")
-            case "timeout": o.authTimeoutSeconds = try duration(v, "authorization.timeout")
-            case "users":
-                guard case let .array(items) = v else { throw LoadError(description: "authorization.users: expected an array") }
-                o.users = try items.map { try mapUser($0) }
-            default:
-                throw LoadError(description: "authorization key '\(rawKey)' is not supported yet")
-            }
-        }
-    }
-
-    private static func mapUser(_ v: ConfigValue) throws -> (user: String, password: String) {
-        var user: String?
-        var password: String?
-        for (rawKey, field) in try entries(v, "authorization.users[]") {
-            switch rawKey.lowercased() {
-            case "user", "username": user = try string(field, "authorization.users[].user")
-            case "password", "pass": password = try string(field, "authorization.users[].password")
-            default:
-                throw LoadError(description: "authorization.users[].\(rawKey) is not supported yet")
-            }
-        }
-        guard let user, let password else {
-            throw LoadError(description: "authorization.users[]: each user needs user and password")
-        }
-        if password.hasPrefix("$2a$") || password.hasPrefix("$2b$") || password.hasPrefix("$2y$") {
-            throw LoadError(description: "authorization.users[] \(user): bcrypt passwords are not supported yet")
-        }
-        return (user, password)
     }
 
     private static func mapJetStream(_ value: ConfigValue, into o: inout ServerOptions, warnings: inout [String]) throws {

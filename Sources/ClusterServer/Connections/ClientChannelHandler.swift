@@ -16,13 +16,16 @@ final class ClientChannelHandler: ChannelInboundHandler {
     private var batchInMsgs = 0
     private var batchInBytes = 0
     /// Read once: `server.options` is a struct full of strings, too costly to copy per op.
+    /// Credentials are configured: CONNECT must come first and is checked.
     private let authRequired: Bool
+    /// A bcrypt check is running off the loop: ops after the CONNECT wait for its verdict.
+    private var pausedForAuth = false
     private let flushBatch = FlushBatch()
     private var sentConnectInfo = false
 
     init(server: NATSServer) {
         self.server = server
-        self.authRequired = server.options.authRequired
+        self.authRequired = server.options.authConfigured
         self.parser = ClientProtocolParser(maxControlLine: server.options.maxControlLine,
                                            maxPayload: server.options.maxPayload)
     }
@@ -38,7 +41,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
         }
         conn.send(server.infoLine(for: conn))
         let opts = server.options
-        if opts.authRequired {
+        if opts.authConfigured {
             authTimeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(opts.authTimeoutSeconds * 1000))) {
                 [weak self] in self?.authTimedOut()
             }
@@ -56,6 +59,10 @@ final class ClientChannelHandler: ChannelInboundHandler {
         authTimeout?.cancel()
         guard let conn = connection else { return }
         conn.teardown()
+        if conn.accountAdmitted {
+            conn.accountAdmitted = false
+            conn.account.releaseConnection()
+        }
         server.unregister(conn)
         server.logger.debug("\(conn.logPrefix) - Client connection closed")
     }
@@ -68,8 +75,13 @@ final class ClientChannelHandler: ChannelInboundHandler {
             buffer = pending
             cumulation = nil
         }
+        drain(&buffer)
+    }
+
+    /// Processes whole ops in `buffer`; keeps the rest (and everything while paused for auth).
+    private func drain(_ buffer: inout ByteBuffer) {
         do {
-            while !closing, let op = try parser.next(&buffer) {
+            while !closing && !pausedForAuth, let op = try parser.next(&buffer) {
                 process(op)
             }
         } catch let error as ClientProtocolError {
@@ -170,14 +182,55 @@ final class ClientChannelHandler: ChannelInboundHandler {
             fail("no responders requires headers support")
             return
         }
-        if authRequired {
-            guard server.authenticate(opts) else {
-                authViolation()
-                return
-            }
-            authTimeout?.cancel()
-            authTimeout = nil
+        // A repeated CONNECT updates options only: the identity stays what it was.
+        if conn.connectReceived {
+            conn.setConnectOptions(opts)
+            ok()
+            return
         }
+        let auth = Authenticator(options: server.options, accounts: server.accountsByName)
+        guard authRequired, auth.isSlow(opts) else {
+            finishConnect(opts, auth.authenticate(opts))
+            return
+        }
+        // bcrypt takes tens of milliseconds: verify on the auth queue and stop reading until then.
+        pausedForAuth = true
+        conn.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        let loop = conn.eventLoop
+        server.slowAuthQueue.addOperation {
+            let outcome = auth.authenticate(opts)
+            loop.execute { [weak self] in self?.resumeAfterAuth(opts, outcome) }
+        }
+    }
+
+    private func resumeAfterAuth(_ opts: ConnectOptions, _ outcome: AuthOutcome?) {
+        pausedForAuth = false
+        guard !closing else { return }
+        finishConnect(opts, outcome)
+        if closing { return }
+        connection.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        if var pending = cumulation {
+            cumulation = nil
+            drain(&pending)
+        }
+        flushBatch.run()
+    }
+
+    private func finishConnect(_ opts: ConnectOptions, _ outcome: AuthOutcome?) {
+        let conn = connection!
+        guard let outcome else {
+            authViolation()
+            return
+        }
+        authTimeout?.cancel()
+        authTimeout = nil
+        guard outcome.account.admitConnection() else {
+            server.logger.warning("\(conn.logPrefix) - Maximum account active connections exceeded (\(outcome.account.name))")
+            fail("maximum account active connections exceeded")
+            return
+        }
+        conn.accountAdmitted = true
+        conn.authenticated(as: outcome)
         conn.connectReceived = true
         conn.setConnectOptions(opts)
         ok()
@@ -191,6 +244,9 @@ final class ClientChannelHandler: ChannelInboundHandler {
         // message (a subject with an empty token matches nothing anyway).
         if conn.options.pedantic && !Subject.isValidLiteral(subject) {
             conn.send("-ERR 'Invalid Publish Subject'\r\n")
+        }
+        if conn.permissions != nil || reply != nil || conn.account.config.maxPayload >= 0 {
+            guard publishAllowed(conn, subject, reply, payload.readableBytes + (headers?.readableBytes ?? 0)) else { return }
         }
         // nats-server acks a verbose PUB before the resulting MSG reaches the same connection.
         ok()
@@ -212,13 +268,54 @@ final class ClientChannelHandler: ChannelInboundHandler {
         _ = conn.deliver(RoutedMessage(subject: reply, reply: nil, headers: headers, payload: empty), to: sub)
     }
 
+    /// Permissions, reserved reply subjects and the account's payload limit. On a violation
+    /// the client gets nats-server's -ERR, nothing is delivered, the connection stays open.
+    private func publishAllowed(_ conn: ClientConnection, _ subject: String, _ reply: String?, _ size: Int) -> Bool {
+        let limit = conn.account.config.maxPayload
+        if limit >= 0 && size > limit {
+            fail("Maximum Payload Violation")
+            return false
+        }
+        if !conn.mayPublish(subject) {
+            conn.send("-ERR 'Permissions Violation for Publish to \"\(subject)\"'\r\n")
+            server.notePermissionViolation(conn, "Publish Violation - \(describeUser(conn)), Subject \"\(subject)\"")
+            return false
+        }
+        if let reply, ReservedSubjects.isReservedReply(reply) {
+            conn.send("-ERR 'Permissions Violation for Publish with Reply of \"\(reply)\"'\r\n")
+            server.notePermissionViolation(conn, "Publish Violation - \(describeUser(conn)), Reply \"\(reply)\"")
+            return false
+        }
+        return true
+    }
+
+    private func describeUser(_ conn: ClientConnection) -> String {
+        conn.userName.map { "User \"\($0)\"" } ?? "Account \"\(conn.account.name)\""
+    }
+
     private func handleSubscribe(_ subject: String, _ queue: String?, _ sid: String) {
         let conn = connection!
         guard Subject.isValidSubscription(subject) else {
             conn.send("-ERR 'Invalid Subject'\r\n")
             return
         }
-        _ = conn.addSubscription(subject: subject, queue: queue, sid: sid)
+        var filter: Permissions?
+        if let perms = conn.permissions {
+            guard perms.canSubscribe(subject, queue: queue) else {
+                let q = queue.map { " using queue \"\($0)\"" } ?? ""
+                conn.send("-ERR 'Permissions Violation for Subscription to \"\(subject)\"\(q)'\r\n")
+                server.notePermissionViolation(conn, "Subscription Violation - \(describeUser(conn)), Subject \"\(subject)\"\(q), SID \(sid)")
+                return
+            }
+            if perms.needsDeliveryFilter(subject) { filter = perms }
+        }
+        let max = conn.account.config.maxSubscriptions
+        if max >= 0 && conn.subscriptionCount >= max {
+            conn.send("-ERR 'maximum subscriptions exceeded'\r\n")
+            server.logger.warning("\(conn.logPrefix) - Maximum Subscriptions Exceeded (account \(conn.account.name))")
+            return
+        }
+        _ = conn.addSubscription(subject: subject, queue: queue, sid: sid, filter: filter)
         ok()
     }
 

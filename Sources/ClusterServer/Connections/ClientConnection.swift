@@ -32,8 +32,24 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
     private var clientLang = ""
     private var clientVersion = ""
     private var lastActivity = Date()
+    /// `allow_responses`: reply subjects received, with when and how often answered.
+    private var responsePermission: ResponsePermission?
+    private var replies: [String: (receivedAt: UInt64, sent: Int)] = [:]
+    /// Copies of the identity for monitoring threads.
+    private var accountName = globalAccountName
+    private var monitoredUser: String?
+    /// nats-server's `replyPermLimit`: past it, expired entries are pruned.
+    private static let replyLimit = 4096
 
     // Own event loop only.
+    /// The account this client belongs to (set once, at CONNECT).
+    var account: Account
+    var userName: String?
+    var permissions: Permissions?
+    /// Static publish decisions per subject, bounded (nats-server keeps a similar cache).
+    var publishDecisions: [String: Bool] = [:]
+    /// Counted against the account's `max_connections`.
+    var accountAdmitted = false
     var connectReceived = false
     var options = ConnectOptions()
     var pingsOutstanding = 0
@@ -52,6 +68,7 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
         self.maxPending = server.options.maxPending
         self.outbound = channel.allocator.buffer(capacity: 4096)
         self.rng = SplitMix64(seed: id &* 0x2545_F491_4F6C_DD1D)
+        self.account = server.globalAccount
         let remote = channel.remoteAddress
         self.remoteHost = remote?.ipAddress ?? "unknown"
         self.remotePort = remote?.port ?? 0
@@ -68,6 +85,8 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
         let accepted: Bool = lock.withLock {
             if closed || slowConsumer { return false }
             if sub.maxMessages > 0 && sub.delivered >= sub.maxMessages { return false }
+            if let filter = sub.receiveFilter, !filter.canReceive(message.subject) { return false }
+            if responsePermission != nil, let reply = message.reply { trackReply(reply) }
             sub.delivered += 1
             if sub.maxMessages > 0 && sub.delivered >= sub.maxMessages {
                 reachedMax = true
@@ -85,7 +104,7 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
             }
             return true
         }
-        if reachedMax { server.sublist.remove(sub) }
+        if reachedMax { account.sublist.remove(sub) }
         if schedule {
             if let batch = message.flushBatch {
                 batch.add(self)
@@ -173,16 +192,75 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
     }
 
     /// Adds a subscription; returns nil when the sid is already in use (ignored, as nats does).
-    func addSubscription(subject: String, queue: String?, sid: String) -> Subscription? {
+    func addSubscription(subject: String, queue: String?, sid: String, filter: Permissions? = nil) -> Subscription? {
         let sub = Subscription(subject: subject, queue: queue, sid: sid, sink: self, ownerID: id)
+        sub.receiveFilter = filter
         let added: Bool = lock.withLock {
             if closed || subscriptions[sid] != nil { return false }
             subscriptions[sid] = sub
             return true
         }
         guard added else { return nil }
-        server.sublist.insert(sub)
+        account.sublist.insert(sub)
         return sub
+    }
+
+    var subscriptionCount: Int { lock.withLock { subscriptions.count } }
+
+    /// Logs the client in: its account and permissions (own loop, before any subscription).
+    func authenticated(as outcome: AuthOutcome) {
+        // Publishers on other threads read `account` (auto-unsubscribe): only ever change it
+        // before the first subscription, which is when CONNECT is required to come first.
+        if outcome.account !== account {
+            account = outcome.account
+            matchCache = MatchCache()
+        }
+        userName = outcome.user
+        permissions = outcome.permissions
+        publishDecisions.removeAll()
+        lock.withLock {
+            responsePermission = outcome.permissions?.response
+            accountName = outcome.account.name
+            monitoredUser = outcome.user
+        }
+    }
+
+    /// Whether this client may publish to `subject`: its static permissions, else a reply it
+    /// is allowed to answer (`allow_responses`), counting the answer.
+    func mayPublish(_ subject: String) -> Bool {
+        guard let perms = permissions, perms.restrictsPublish else { return true }
+        if let cached = publishDecisions[subject], cached { return true }
+        let allowed = publishDecisions[subject] ?? perms.canPublish(subject)
+        if publishDecisions[subject] == nil {
+            if publishDecisions.count >= 1024 { publishDecisions.removeAll(keepingCapacity: true) }
+            publishDecisions[subject] = allowed
+        }
+        if allowed { return true }
+        return lock.withLock { answerReply(subject) }
+    }
+
+    /// Lock held. Records a reply subject this client may answer.
+    private func trackReply(_ reply: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        replies[reply] = (now, 0)
+        if replies.count > Self.replyLimit, let perm = responsePermission {
+            let ttl = UInt64(perm.expiresSeconds * 1e9)
+            replies = replies.filter { now &- $0.value.receivedAt < ttl }
+            if replies.count > Self.replyLimit { replies.removeAll() }
+        }
+    }
+
+    /// Lock held. Uses up one allowed answer to `subject`, if there is one.
+    private func answerReply(_ subject: String) -> Bool {
+        guard let perm = responsePermission, let entry = replies[subject] else { return false }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let sent = entry.sent + 1
+        if now &- entry.receivedAt > UInt64(perm.expiresSeconds * 1e9) || sent > perm.maxMessages {
+            replies[subject] = nil
+            return false
+        }
+        if sent >= perm.maxMessages { replies[subject] = nil } else { replies[subject] = (entry.receivedAt, sent) }
+        return true
     }
 
     /// UNSUB: removes now, or once `max` messages in total were delivered.
@@ -196,12 +274,12 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
             subscriptions[sid] = nil
             return sub
         }
-        if let sub = toRemove { server.sublist.remove(sub) }
+        if let sub = toRemove { account.sublist.remove(sub) }
     }
 
     /// The connection's own subscription for `subject`, for no-responders replies.
     func ownSubscription(matching subject: String) -> Subscription? {
-        let result = matchCache.result(for: subject, in: server.sublist)
+        let result = matchCache.result(for: subject, in: account.sublist)
         return result.plain.first { $0.ownerID == id } ?? result.queues.lazy.flatMap { $0 }.first { $0.ownerID == id }
     }
 
@@ -213,7 +291,7 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
             subscriptions.removeAll()
             return all
         }
-        for sub in subs { server.sublist.remove(sub) }
+        for sub in subs { account.sublist.remove(sub) }
     }
 
     func noteActivity() {
@@ -231,7 +309,7 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
                 pendingBytes: outbound.readableBytes, inMsgs: inMsgs.load(ordering: .relaxed),
                 outMsgs: outMsgs, inBytes: inBytes.load(ordering: .relaxed), outBytes: outBytes,
                 subscriptionCount: subscriptions.count, name: clientName, lang: clientLang,
-                version: clientVersion,
+                version: clientVersion, account: accountName, user: monitoredUser,
                 subjects: includeSubscriptions ? subscriptions.values.map(\.subject).sorted() : nil)
         }
     }
@@ -253,5 +331,7 @@ struct ConnectionSnapshot {
     var name: String
     var lang: String
     var version: String
+    var account: String
+    var user: String?
     var subjects: [String]?
 }

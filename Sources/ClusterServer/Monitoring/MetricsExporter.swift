@@ -20,6 +20,7 @@ final class MetricsExporter: @unchecked Sendable {
             ("out_msgs", "Messages delivered to clients"), ("out_bytes", "Payload bytes delivered to clients"),
             ("slow_consumers", "Clients disconnected as slow consumers"),
             ("connections", "Client connections accepted"), ("auth_failures", "Failed client authentications"),
+            ("permission_violations", "Publishes and subscriptions refused by permissions"),
         ] {
             c[name] = registry.makeCounter(name: "clusterd_\(name)_total", help: help)
         }
@@ -38,6 +39,7 @@ final class MetricsExporter: @unchecked Sendable {
             "slow_consumers": s.slowConsumers.load(ordering: .relaxed),
             "connections": s.totalConnections.load(ordering: .relaxed),
             "auth_failures": s.authFailures.load(ordering: .relaxed),
+            "permission_violations": s.permissionViolations.load(ordering: .relaxed),
         ]
         return lock.withLock {
             for (name, value) in values {

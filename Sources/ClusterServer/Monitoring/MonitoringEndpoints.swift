@@ -40,6 +40,14 @@ final class MonitoringEndpoints: @unchecked Sendable {
                                   body: Self.encode(body))
     }
 
+    /// `nats://user:secret@host` -> `nats://user:[REDACTED]@host`: /varz never shows secrets.
+    static func redactURL(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
+        let userinfo = url[scheme.upperBound..<at]
+        guard let colon = userinfo.firstIndex(of: ":") else { return url }
+        return String(url[..<url.index(after: colon)]) + "[REDACTED]" + String(url[at...])
+    }
+
     func varz() -> [String: Any] {
         let o = server.options
         let out = server.outMsgsTotal
@@ -64,6 +72,8 @@ final class MonitoringEndpoints: @unchecked Sendable {
             "in_bytes": server.stats.inBytes.load(ordering: .relaxed),
             "out_msgs": out.msgs, "out_bytes": out.bytes,
             "slow_consumers": server.stats.slowConsumers.load(ordering: .relaxed),
+            "auth_failures": server.stats.authFailures.load(ordering: .relaxed),
+            "permission_violations": server.stats.permissionViolations.load(ordering: .relaxed),
             "subscriptions": server.sublist.count,
             "config_load_time": Self.rfc3339(server.configLoadTime),
         ]
@@ -72,11 +82,11 @@ final class MonitoringEndpoints: @unchecked Sendable {
         v["cluster"] = [String: Any]()
         if let routes = server.routeManager {
             v["cluster"] = ["name": routes.clusterName, "addr": o.clusterHost ?? "0.0.0.0", "cluster_port": routes.port,
-                            "urls": o.routes]
+                            "urls": o.routes.map(Self.redactURL)]
             v["connect_urls"] = routes.clientConnectURLs()
         } else if let name = o.clusterName {
             v["cluster"] = ["name": name, "addr": o.clusterHost ?? "", "cluster_port": o.clusterPort ?? 0,
-                            "urls": o.routes]
+                            "urls": o.routes.map(Self.redactURL)]
         }
         if o.jetStream {
             v["jetstream"] = ["config": ["max_memory": o.maxMemoryStore, "max_storage": o.maxFileStore,
@@ -104,6 +114,8 @@ final class MonitoringEndpoints: @unchecked Sendable {
             if !s.name.isEmpty { c["name"] = s.name }
             if !s.lang.isEmpty { c["lang"] = s.lang }
             if !s.version.isEmpty { c["version"] = s.version }
+            c["account"] = s.account
+            if let user = s.user { c["authorized_user"] = user }
             if let subjects = s.subjects { c["subscriptions_list"] = subjects }
             return c
         }

@@ -3,8 +3,8 @@ import Atomics
 /// Told after every insert/remove of a subscription that `propagates` (the route manager
 /// turns these into RS+/RS- for the other nodes). Called outside the sublist's lock.
 protocol SublistObserver: AnyObject {
-    func sublistDidInsert(_ sub: Subscription)
-    func sublistDidRemove(_ sub: Subscription)
+    func sublistDidInsert(_ sub: Subscription, account: String)
+    func sublistDidRemove(_ sub: Subscription, account: String)
 }
 
 /// The subscription index: a trie over subject tokens with `*` and `>` branches (the shape
@@ -63,10 +63,14 @@ public final class Sublist: @unchecked Sendable {
         }
     }
 
+    /// The account whose subject namespace this is (named in RS+/RS- to other nodes).
+    public let accountName: String
+
     /// - Parameter cacheLimit: match results kept; the cache is cleared when it fills.
-    public init(cacheLimit: Int = 4096) {
+    public init(cacheLimit: Int = 4096, account: String = globalAccountName) {
         precondition(cacheLimit > 0)
         self.cacheLimit = cacheLimit
+        self.accountName = account
     }
 
     /// Moves on every change; a cached result taken at generation g is valid while it stays g.
@@ -113,7 +117,7 @@ public final class Sublist: @unchecked Sendable {
             invalidateCache(for: sub.subject)
             generationCounter.wrappingIncrement(ordering: .releasing)
         }
-        if sub.propagates, let o = observer { o.sublistDidInsert(sub) }
+        if sub.propagates, let o = observer { o.sublistDidInsert(sub, account: accountName) }
     }
 
     /// Removes `sub`; returns false when it was not present.
@@ -152,7 +156,7 @@ public final class Sublist: @unchecked Sendable {
             generationCounter.wrappingIncrement(ordering: .releasing)
             return true
         }
-        if removed, sub.propagates, let o = observer { o.sublistDidRemove(sub) }
+        if removed, sub.propagates, let o = observer { o.sublistDidRemove(sub, account: accountName) }
         return removed
     }
 

@@ -26,6 +26,10 @@ public struct RoutedMessage {
     /// Set when the message is delivered to the subscriptions of another subject (a JetStream
     /// delivery to an inbox): a route carries both (`DeliverAsFrame`).
     var routeSubject: String?
+    /// The account the message travels in when it is not the global one (named in RMSG).
+    var account: String?
+    /// Set once a message crossed an account import: imports do not chain (as in nats-server).
+    var imported = false
 
     public init(subject: String, reply: String?, headers: ByteBuffer?, payload: ByteBuffer, fromRoute: Bool = false) {
         self.subject = subject
@@ -53,6 +57,9 @@ public final class Subscription: @unchecked Sendable {
     /// Whether this interest is announced to the other nodes (and so receives routed
     /// messages). Client subscriptions do; internal ones stay node-local unless asked.
     public let propagates: Bool
+    /// Set when the owner's deny list overlaps this wildcard subscription: each delivery is
+    /// checked against it (nats-server's deny filter).
+    var receiveFilter: Permissions?
     /// Auto-unsubscribe limit (0 = none) and deliveries so far. Guarded by the sink.
     var maxMessages: Int = 0
     var delivered: Int = 0

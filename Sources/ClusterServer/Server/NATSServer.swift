@@ -15,7 +15,20 @@ public final class NATSServer: @unchecked Sendable {
     public let serverName: String
     public let logger: Logger
     public let stats = ServerStats()
+    /// The global account's subject index (JetStream and internal clients live here).
     let sublist = Sublist()
+    /// `$G` plus every configured account; fixed at start (account changes need a restart).
+    let accountsByName: [String: Account]
+    public let globalAccount: Account
+    /// Service imports' reply mappings (for tests and monitoring).
+    private(set) var serviceImports: [ServiceImportSink] = []
+    /// bcrypt checks run here, off the event loops, a few at a time.
+    let slowAuthQueue: OperationQueue = {
+        let q = OperationQueue()
+        q.name = "clusterd.bcrypt"
+        q.maxConcurrentOperationCount = max(1, System.coreCount)
+        return q
+    }()
     /// The route mesh; nil unless a cluster port is configured.
     public private(set) var routeManager: RouteManager?
     /// Membership (SWIM gossip over the routes); nil unless a cluster port is configured.
@@ -62,6 +75,8 @@ public final class NATSServer: @unchecked Sendable {
     private let closedPromise: EventLoopPromise<Void>
     private var lastAuthFailureLog = Date.distantPast
     private var suppressedAuthFailures = 0
+    private var lastViolationLog = Date.distantPast
+    private var suppressedViolations = 0
 
     /// The bound client port (differs from options.port when that was -1).
     public private(set) var clientPort = 0
@@ -78,11 +93,22 @@ public final class NATSServer: @unchecked Sendable {
         let threads = options.threads > 0 ? options.threads : System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.closedPromise = group.next().makePromise()
+        let global = Account(config: AccountConfig(name: globalAccountName), sublist: sublist)
+        var accounts = [globalAccountName: global]
+        for config in options.accounts where accounts[config.name] == nil {
+            accounts[config.name] = Account(config: config, sublist: Sublist(account: config.name))
+        }
+        self.globalAccount = global
+        self.accountsByName = accounts
         if options.clusterPort != nil {
             let routes = RouteManager(server: self)
             routeManager = routes
-            sublist.observer = routes
+            for account in accounts.values { account.sublist.observer = routes }
             gossip = GossipDriver(server: self, routes: routes)
+        }
+        var idRNG = SystemRandomNumberGenerator()
+        serviceImports = AccountImports.install(accounts: accounts) {
+            String(UInt64.random(in: 0...UInt64.max, using: &idRNG), radix: 36)
         }
     }
 
@@ -237,6 +263,9 @@ public final class NATSServer: @unchecked Sendable {
         return ignored
     }
 
+    /// The account of that name (`$G` is the global one), or nil when none is configured.
+    func account(named name: String) -> Account? { accountsByName[name] }
+
     // MARK: - connections
 
     func register(channel: Channel) -> ClientConnection {
@@ -283,29 +312,12 @@ public final class NATSServer: @unchecked Sendable {
         info.apiLevel = options.jetStream ? JetStreamService.apiLevel : nil
         if connectInfo {
             info.connectInfo = true
-            info.remoteAccount = "$G"
+            info.remoteAccount = conn.account.name
         }
         if lameDuck { info.lameDuckMode = true }
         info.cluster = routeManager.map { $0.clusterName.isEmpty ? nil : $0.clusterName } ?? options.clusterName
         if let urls = routeManager?.clientConnectURLs(), !urls.isEmpty { info.connectURLs = urls }
         return info.line()
-    }
-
-    func authenticate(_ opts: ConnectOptions) -> Bool {
-        let o = options
-        if let token = o.authToken {
-            return opts.authToken.map { constantTimeEquals($0, token) } ?? false
-        }
-        var candidates = o.users
-        if let user = o.username { candidates.append((user, o.password ?? "")) }
-        if candidates.isEmpty { return true }
-        guard let user = opts.user, let pass = opts.pass else { return false }
-        // Compare against every entry so the time taken does not reveal which users exist.
-        var ok = false
-        for c in candidates where constantTimeEquals(c.user, user) {
-            ok = constantTimeEquals(pass, c.password) || ok
-        }
-        return ok
     }
 
     /// Counts every failure; logs at most one line per second (plus how many were folded).
@@ -325,13 +337,34 @@ public final class NATSServer: @unchecked Sendable {
         if let suffix = line { logger.error("\(conn.logPrefix) - Authorization Error\(suffix)") }
     }
 
+    /// Counts a permissions violation; logs it at most once a second (plus how many folded).
+    func notePermissionViolation(_ conn: ClientConnection, _ what: String) {
+        stats.permissionViolations.wrappingIncrement(ordering: .relaxed)
+        let line: String? = lock.withLock {
+            let now = Date()
+            if now.timeIntervalSince(lastViolationLog) < 1 {
+                suppressedViolations += 1
+                return nil
+            }
+            let folded = suppressedViolations
+            suppressedViolations = 0
+            lastViolationLog = now
+            return folded > 0 ? " (\(folded) more since last report)" : ""
+        }
+        if let suffix = line { logger.error("\(conn.logPrefix) - \(what)\(suffix)") }
+    }
+
     /// Routes a message from a client (or nil for server-originated ones) to every matching
     /// subscription. Returns how many accepted it.
     func route(_ message: RoutedMessage, from origin: ClientConnection) -> Int {
-        let result = origin.matchCache.result(for: message.subject, in: sublist)
+        let account = origin.account
+        let result = origin.matchCache.result(for: message.subject, in: account.sublist)
         if result.isEmpty { return 0 }
         let skip: UInt64? = origin.options.echo ? nil : origin.id
-        return Fanout.deliver(message, to: result, skipOwner: skip, rng: &origin.rng)
+        if account.isGlobal { return Fanout.deliver(message, to: result, skipOwner: skip, rng: &origin.rng) }
+        var m = message
+        m.account = account.name
+        return Fanout.deliver(m, to: result, skipOwner: skip, rng: &origin.rng)
     }
 
     /// The mesh changed (a route came or went, a peer's client URLs changed): clients that

@@ -23,8 +23,12 @@ public struct ServerOptions: Sendable {
     public var password: String?
     /// Token authentication (`--auth`, `authorization { token }`).
     public var authToken: String?
-    /// Several users (`authorization { users: [{user, password}] }`).
-    public var users: [(user: String, password: String)] = []
+    /// Several users of the global account (`authorization { users: [...] }`).
+    public var users: [UserConfig] = []
+    /// `accounts { NAME { users, exports, imports, limits, jetstream } }`.
+    public var accounts: [AccountConfig] = []
+    /// A configured user that clients without credentials are logged in as.
+    public var noAuthUser: String?
 
     public var jetStream = false
     public var storeDirectory: String?
@@ -63,5 +67,14 @@ public struct ServerOptions: Sendable {
 
     public init() {}
 
-    public var authRequired: Bool { username != nil || authToken != nil || !users.isEmpty }
+    /// Every configured user: top-level ones (global account) and each account's.
+    public var allUsers: [UserConfig] { users + accounts.flatMap(\.users) }
+
+    /// Credentials are configured: clients must send CONNECT first and are authenticated.
+    public var authConfigured: Bool {
+        username != nil || authToken != nil || !users.isEmpty || accounts.contains { !$0.users.isEmpty }
+    }
+
+    /// What INFO advertises: with a `no_auth_user`, clients may connect without credentials.
+    public var authRequired: Bool { authConfigured && noAuthUser == nil }
 }

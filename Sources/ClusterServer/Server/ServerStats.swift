@@ -8,6 +8,8 @@ public final class ServerStats: @unchecked Sendable {
     public let slowConsumers = ManagedAtomic<Int>(0)
     public let totalConnections = ManagedAtomic<Int>(0)
     public let authFailures = ManagedAtomic<Int>(0)
+    /// Publishes and subscriptions refused by a user's permissions.
+    public let permissionViolations = ManagedAtomic<Int>(0)
     /// Outbound counters of connections that have closed (live ones are summed on demand).
     public let closedOutMsgs = ManagedAtomic<Int>(0)
     public let closedOutBytes = ManagedAtomic<Int>(0)

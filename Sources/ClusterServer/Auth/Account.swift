@@ -1,0 +1,50 @@
+import Atomics
+import NIOCore
+
+/// One account at runtime: its own subject namespace (a `Sublist` of its own, named in the
+/// route protocol), its limits and its live connection count. Nothing published in one
+/// account reaches another, except through configured imports.
+public final class Account: @unchecked Sendable {
+    public let name: String
+    let sublist: Sublist
+    public let config: AccountConfig
+    private let liveConnections = ManagedAtomic<Int>(0)
+
+    /// Stored: read on every publish.
+    public let isGlobal: Bool
+
+    init(config: AccountConfig, sublist: Sublist) {
+        self.name = config.name
+        self.config = config
+        self.sublist = sublist
+        self.isGlobal = config.name == globalAccountName
+    }
+
+    /// The name RMSG carries for this account's messages (nil for the global default).
+    var routedName: String? { isGlobal ? nil : name }
+
+    public var connectionCount: Int { liveConnections.load(ordering: .relaxed) }
+
+    /// Counts a client against `max_connections`; false (nothing counted) when full.
+    func admitConnection() -> Bool {
+        let n = liveConnections.wrappingIncrementThenLoad(ordering: .relaxed)
+        if config.maxConnections >= 0 && n > config.maxConnections {
+            liveConnections.wrappingDecrement(ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func releaseConnection() { liveConnections.wrappingDecrement(ordering: .relaxed) }
+
+    /// Delivers a server-forwarded message (import, response) to this account's subscribers,
+    /// including other nodes' interest. Returns how many accepted it.
+    func deliver(_ message: RoutedMessage, uniqueSubject: Bool, seed: UInt64) -> Int {
+        let result = uniqueSubject ? sublist.matchUncached(message.subject) : sublist.match(message.subject)
+        if result.isEmpty { return 0 }
+        var m = message
+        m.account = routedName
+        var rng = SplitMix64(seed: seed)
+        return Fanout.deliver(m, to: result, skipOwner: nil, rng: &rng)
+    }
+}
