@@ -74,3 +74,15 @@ final class PermissionsTests: XCTestCase {
         XCTAssertFalse(ReservedSubjects.isReservedReply("_R_"))
     }
 }
+
+final class LogThrottleTests: XCTestCase {
+    func test_oneLinePerInterval_reportsFoldedCount() {
+        var t = LogThrottle(interval: 1)
+        let t0 = Date(timeIntervalSince1970: 1000)
+        XCTAssertEqual(t.admit(now: t0), "")
+        XCTAssertNil(t.admit(now: t0.addingTimeInterval(0.2)))
+        XCTAssertNil(t.admit(now: t0.addingTimeInterval(0.9)))
+        XCTAssertEqual(t.admit(now: t0.addingTimeInterval(1.0)), " (2 more since last report)")
+        XCTAssertEqual(t.admit(now: t0.addingTimeInterval(5)), "")
+    }
+}

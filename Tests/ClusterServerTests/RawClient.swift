@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -111,4 +112,25 @@ func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
     let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
     let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
     return (status, body)
+}
+
+extension RawClient {
+    /// Connects, reads INFO, sends `CONNECT <json>` and waits for the PONG; the buffer is
+    /// then empty.
+    static func connected(port: Int, connect json: String,
+                          file: StaticString = #filePath, line: UInt = #line) throws -> RawClient {
+        let c = try RawClient(port: port)
+        XCTAssertTrue(c.waitFor("\r\n"), file: file, line: line)
+        c.send("CONNECT \(json)\r\nPING\r\n")
+        XCTAssertTrue(c.waitFor("PONG\r\n"), "no PONG after CONNECT \(json): \(c.text)", file: file, line: line)
+        c.clear()
+        return c
+    }
+
+    /// A PING/PONG round trip: the server processed everything sent before it.
+    func sync(file: StaticString = #filePath, line: UInt = #line) {
+        let before = count(of: "PONG\r\n")
+        send("PING\r\n")
+        XCTAssertTrue(waitForCount("PONG\r\n", before + 1), "no PONG: \(text.suffix(200))", file: file, line: line)
+    }
 }

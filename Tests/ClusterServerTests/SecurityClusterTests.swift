@@ -31,19 +31,11 @@ final class SecurityClusterTests: XCTestCase {
     }
 
     private func client(_ server: NATSServer, _ user: String) throws -> RawClient {
-        let c = try RawClient(port: server.clientPort)
-        XCTAssertTrue(c.waitFor("\r\n"))
-        c.send("CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true,\"user\":\"\(user)\",\"pass\":\"x\"}\r\nPING\r\n")
-        XCTAssertTrue(c.waitFor("PONG\r\n"), "no PONG after CONNECT: \(c.text)")
-        c.clear()
-        return c
+        try RawClient.connected(port: server.clientPort,
+                                connect: "{\"verbose\":false,\"headers\":true,\"no_responders\":true,\"user\":\"\(user)\",\"pass\":\"x\"}")
     }
 
-    private func sync(_ c: RawClient) {
-        let before = c.count(of: "PONG\r\n")
-        c.send("PING\r\n")
-        XCTAssertTrue(c.waitForCount("PONG\r\n", before + 1))
-    }
+    private func sync(_ c: RawClient, line: UInt = #line) { c.sync(line: line) }
 
     private func remoteInterest(_ server: NATSServer, _ account: String, _ subject: String) -> Bool {
         !(server.accountsByName[account]?.sublist.matchUncached(subject).plain.filter { $0.route != nil }.isEmpty ?? true)

@@ -53,20 +53,12 @@ final class SecurityEndToEndTests: XCTestCase {
     }
 
     private func client(_ user: String?, _ pass: String = "x") throws -> RawClient {
-        let c = try RawClient(port: server.clientPort)
-        XCTAssertTrue(c.waitFor("\r\n"))
         let creds = user.map { ",\"user\":\"\($0)\",\"pass\":\"\(pass)\"" } ?? ""
-        c.send("CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true\(creds)}\r\nPING\r\n")
-        XCTAssertTrue(c.waitFor("PONG\r\n"), "no PONG after CONNECT as \(user ?? "-"): \(c.text)")
-        c.clear()
-        return c
+        return try RawClient.connected(port: server.clientPort,
+                                       connect: "{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true\(creds)}")
     }
 
-    private func sync(_ c: RawClient) {
-        let before = c.count(of: "PONG\r\n")
-        c.send("PING\r\n")
-        XCTAssertTrue(c.waitForCount("PONG\r\n", before + 1), "no PONG: \(c.text.suffix(200))")
-    }
+    private func sync(_ c: RawClient, line: UInt = #line) { c.sync(line: line) }
 
     func test_permissions_violationsGetNatsErrors_connectionStaysOpen_nothingDelivered() throws {
         try start()

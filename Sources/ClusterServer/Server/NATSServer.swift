@@ -73,10 +73,8 @@ public final class NATSServer: @unchecked Sendable {
     private var _metricsProviders: [() -> String] = []
     private let liveConnections = ManagedAtomic<Int>(0)
     private let closedPromise: EventLoopPromise<Void>
-    private var lastAuthFailureLog = Date.distantPast
-    private var suppressedAuthFailures = 0
-    private var lastViolationLog = Date.distantPast
-    private var suppressedViolations = 0
+    private var authFailureLog = LogThrottle()
+    private var violationLog = LogThrottle()
 
     /// The bound client port (differs from options.port when that was -1).
     public private(set) var clientPort = 0
@@ -323,35 +321,17 @@ public final class NATSServer: @unchecked Sendable {
     /// Counts every failure; logs at most one line per second (plus how many were folded).
     func noteAuthFailure(_ conn: ClientConnection) {
         stats.authFailures.wrappingIncrement(ordering: .relaxed)
-        let line: String? = lock.withLock {
-            let now = Date()
-            if now.timeIntervalSince(lastAuthFailureLog) < 1 {
-                suppressedAuthFailures += 1
-                return nil
-            }
-            let folded = suppressedAuthFailures
-            suppressedAuthFailures = 0
-            lastAuthFailureLog = now
-            return folded > 0 ? " (\(folded) more since last report)" : ""
+        if let suffix = lock.withLock({ authFailureLog.admit(now: Date()) }) {
+            logger.error("\(conn.logPrefix) - Authorization Error\(suffix)")
         }
-        if let suffix = line { logger.error("\(conn.logPrefix) - Authorization Error\(suffix)") }
     }
 
     /// Counts a permissions violation; logs it at most once a second (plus how many folded).
     func notePermissionViolation(_ conn: ClientConnection, _ what: String) {
         stats.permissionViolations.wrappingIncrement(ordering: .relaxed)
-        let line: String? = lock.withLock {
-            let now = Date()
-            if now.timeIntervalSince(lastViolationLog) < 1 {
-                suppressedViolations += 1
-                return nil
-            }
-            let folded = suppressedViolations
-            suppressedViolations = 0
-            lastViolationLog = now
-            return folded > 0 ? " (\(folded) more since last report)" : ""
+        if let suffix = lock.withLock({ violationLog.admit(now: Date()) }) {
+            logger.error("\(conn.logPrefix) - \(what)\(suffix)")
         }
-        if let suffix = line { logger.error("\(conn.logPrefix) - \(what)\(suffix)") }
     }
 
     /// Routes a message from a client (or nil for server-originated ones) to every matching
