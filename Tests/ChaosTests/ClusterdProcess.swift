@@ -24,6 +24,20 @@ final class ClusterdProcess {
         self.httpPort = try FreePort.pick()
     }
 
+    /// The clusterd binary: $CLUSTERD_BIN, or .build/debug/clusterd beside this package.
+    static func binary() throws -> String {
+        if let p = ProcessInfo.processInfo.environment["CLUSTERD_BIN"], FileManager.default.isExecutableFile(atPath: p) {
+            return p
+        }
+        var dir = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { dir.deleteLastPathComponent() }
+        let p = dir.appendingPathComponent(".build/debug/clusterd").path
+        guard FileManager.default.isExecutableFile(atPath: p) else {
+            throw HarnessError("clusterd binary not found (build it, or set CLUSTERD_BIN)")
+        }
+        return p
+    }
+
     var url: String { "nats://127.0.0.1:\(clientPort)" }
     var pid: Int32? { process?.processIdentifier }
     var isRunning: Bool { process?.isRunning ?? false }

@@ -23,22 +23,8 @@ final class ProcessFaultTests: XCTestCase {
         try? FileManager.default.removeItem(at: tempDir)
     }
 
-    /// The clusterd binary: $CLUSTERD_BIN, or .build/debug/clusterd beside this package.
-    private func binary() throws -> String {
-        if let p = ProcessInfo.processInfo.environment["CLUSTERD_BIN"], FileManager.default.isExecutableFile(atPath: p) {
-            return p
-        }
-        var dir = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { dir.deleteLastPathComponent() }
-        let p = dir.appendingPathComponent(".build/debug/clusterd").path
-        guard FileManager.default.isExecutableFile(atPath: p) else {
-            throw HarnessError("clusterd binary not found (build it, or set CLUSTERD_BIN)")
-        }
-        return p
-    }
-
     private func startNode(_ name: String) throws -> ClusterdProcess {
-        let n = try ClusterdProcess(name: name, binary: try binary(), storeDir: tempDir.appendingPathComponent(name))
+        let n = try ClusterdProcess(name: name, binary: try ClusterdProcess.binary(), storeDir: tempDir.appendingPathComponent(name))
         nodes.append(n)
         try n.start()
         return n
@@ -103,7 +89,7 @@ final class ProcessFaultTests: XCTestCase {
     func test_portInUse_fatalLineAndNonZeroExit() throws {
         let first = try startNode("n1")
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try binary())
+        p.executableURL = URL(fileURLWithPath: try ClusterdProcess.binary())
         p.arguments = ["-a", "127.0.0.1", "-p", String(first.clientPort)]
         let pipe = Pipe()
         p.standardError = pipe

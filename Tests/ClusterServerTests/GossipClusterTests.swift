@@ -103,6 +103,7 @@ final class GossipClusterTests: XCTestCase {
         let n1 = try start("n1")
         let n2 = try start("n2")
         XCTAssertTrue(n2.routeManager!.peerIDs.isEmpty)
+        XCTAssertTrue(waitUntil { self.states(n2, of: [n2]) == ["n2": "alive"] }, "a lone node lists itself")
         var o = n2.options
         o.routes = ["nats://127.0.0.1:\(n1.routeManager!.port)"]
         XCTAssertEqual(n2.reload(o), [], "a route change needs no restart")

@@ -94,6 +94,7 @@ public final class GossipDriver: @unchecked Sendable {
         let dnsEvery = TimeAmount.nanoseconds(Int64(max(0.05, server.options.dnsRefreshSeconds) * 1e9))
         loop.execute {
             self.swim = SWIM(myself: me, config: self.config, seed: swimSeed)
+            self.publishSnapshot()
             self.server.logger.info("Gossip: member \(me) (period \(self.server.options.gossipPeriodSeconds)s)")
             self.perform(self.swim!.setSeeds(self.discovery.seeds))
             self.timer = self.loop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { [weak self] _ in self?.onTick() }
