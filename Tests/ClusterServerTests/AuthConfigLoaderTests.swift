@@ -3,9 +3,11 @@ import XCTest
 @testable import ClusterServer
 
 final class AuthConfigLoaderTests: XCTestCase {
+    private var warnings: [String] = []
+
     private func load(_ text: String) throws -> ServerOptions {
         let root = try ConfigParser().parse(text, fileName: "test.conf")
-        var warnings: [String] = []
+        warnings = []
         return try ConfigLoader.map(root, into: ServerOptions(), warnings: &warnings)
     }
 
@@ -78,6 +80,7 @@ final class AuthConfigLoaderTests: XCTestCase {
         XCTAssertTrue(o.authConfigured)
         XCTAssertFalse(o.authRequired, "no_auth_user: INFO does not demand credentials")
         XCTAssertEqual(o.allUsers.map(\.user), ["a1", "b1"])
+        XCTAssertEqual(warnings.filter { $0.contains("per-account JetStream is not served yet") }.count, 2, "\(warnings)")
     }
 
     func test_badAuthConfigs_areClearErrors() {
@@ -99,5 +102,14 @@ final class AuthConfigLoaderTests: XCTestCase {
         assertError("accounts { A { exports: [{stream: x}] }, B { imports: [{stream: {account: A, subject: x}, to: \"y.*\"}] } }",
                     contains: "literal")
         assertError("authorization { users: [{password: p}] }", contains: "user name")
+    }
+
+    func test_monitoringBindAddress() throws {
+        let o = try load("http: \"127.0.0.1:8222\"")
+        XCTAssertEqual(o.httpHost, "127.0.0.1")
+        XCTAssertEqual(o.httpPort, 8222)
+        let m = try load("monitor: \"localhost:9000\"")
+        XCTAssertEqual(m.httpHost, "localhost")
+        XCTAssertEqual(m.httpPort, 9000)
     }
 }

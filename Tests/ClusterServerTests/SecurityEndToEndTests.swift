@@ -221,4 +221,34 @@ final class SecurityEndToEndTests: XCTestCase {
         XCTAssertTrue(varz.contains("ruser:[REDACTED]@127.0.0.1:1"), varz)
         XCTAssertTrue(varz.contains("\"http_host\":\"127.0.0.1\"") || varz.contains("\"http_host\" : \"127.0.0.1\""), varz)
     }
+
+    func test_bcryptConnect_pipelinedOpsWaitForTheVerdict() throws {
+        try start()
+        let c = try RawClient(port: server.clientPort)
+        XCTAssertTrue(c.waitFor("\r\n"))
+        c.send("CONNECT {\"verbose\":false,\"user\":\"b1\",\"pass\":\"s3cr3t\"}\r\nSUB p 1\r\nPUB p 2\r\nhi\r\nPING\r\n")
+        XCTAssertTrue(c.waitFor("MSG p 1 2\r\nhi\r\nPONG\r\n"), c.text)
+        let bad = try RawClient(port: server.clientPort)
+        XCTAssertTrue(bad.waitFor("\r\n"))
+        bad.send("CONNECT {\"verbose\":false,\"user\":\"b1\",\"pass\":\"nope\"}\r\nSUB p 1\r\nPING\r\n")
+        XCTAssertTrue(bad.waitForClose())
+        XCTAssertTrue(bad.text.hasSuffix("-ERR 'Authorization Violation'\r\n"), bad.text)
+        XCTAssertFalse(bad.text.contains("PONG"))
+    }
+
+    func test_reload_globalUsersApply_accountChangesNeedRestart() throws {
+        try start("authorization { users: [ {user: u, password: old} ] }")
+        var warnings: [String] = []
+        let next = try ConfigLoader.map(ConfigParser().parse("""
+        authorization { users: [ {user: u, password: new} ] }
+        accounts { X: { users: [ {user: x, password: x} ] } }
+        """, fileName: "t.conf"), into: server.options, warnings: &warnings)
+        XCTAssertEqual(server.reload(next), ["accounts"])
+        _ = try client("u", "new")
+        let old = try RawClient(port: server.clientPort)
+        XCTAssertTrue(old.waitFor("\r\n"))
+        old.send("CONNECT {\"user\":\"u\",\"pass\":\"old\"}\r\nPING\r\n")
+        XCTAssertTrue(old.waitFor("-ERR 'Authorization Violation'\r\n"))
+        XCTAssertNil(server.account(named: "X"))
+    }
 }

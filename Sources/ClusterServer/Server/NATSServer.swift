@@ -236,7 +236,11 @@ public final class NATSServer: @unchecked Sendable {
         if new.clusterName != options.clusterName || new.clusterHost != options.clusterHost
             || new.clusterPort != options.clusterPort { ignored.append("cluster") }
         let routesChanged = new.routes != options.routes && routeManager != nil
+        // Account namespaces and imports are built at start; users and permissions of the
+        // global account (and token, no_auth_user) apply to new connections at once.
+        if new.accounts != options.accounts { ignored.append("accounts") }
         var applied = new
+        applied.accounts = options.accounts
         applied.host = options.host
         applied.port = options.port
         applied.httpHost = options.httpHost
