@@ -107,10 +107,20 @@ class LocalCluster:
     def _launch(self, name: str, ip: str, args: list[str], env: dict[str, str], hosts: str, cwd: str) -> None:
         args = args + ["-a", ip, "--http_host", ip, "--cluster", f"nats://{ip}:{self.ports['cluster']}"]
         log = os.path.join(cwd, "stderr.log")
+        env = {**os.environ, **env, "CLUSTERD_HOSTS_FILE": hosts}
         with open(log, "w") as out:
-            proc = subprocess.Popen([self.binary] + args, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
-                                    env={**os.environ, **env, "CLUSTERD_HOSTS_FILE": hosts})
-        self.pods.append(Pod(name, ip, self.ports, proc, log))
+            proc = subprocess.Popen([self.binary] + args, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+        pod = Pod(name, ip, self.ports, proc, log)
+        pod.launch = ([self.binary] + args, cwd, env)
+        self.pods.append(pod)
+
+    def restart(self, pod: Pod) -> None:
+        """Starts a stopped pod again with the same args and volumes (a rescheduled pod that
+        keeps its PVC); the log is appended to."""
+        assert pod.proc.poll() is not None, "stop or kill the pod first"
+        argv, cwd, env = pod.launch
+        with open(pod.log, "a") as out:
+            pod.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
 
     def _hosts_file(self, entries: list[tuple[str, str]]) -> str:
         hosts = os.path.join(self.tmp, "hosts")
