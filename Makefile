@@ -71,6 +71,8 @@ bench: bench-deps venv
 	.build/release/StreamLogBench | tee bench-results/streamlog.txt
 	$(SWIFT) build -c release --product RaftBench
 	.build/release/RaftBench | tee bench-results/raft.txt
+	$(SWIFT) build -c release --product RaftStorageBench
+	.build/release/RaftStorageBench | tee bench-results/raftstorage.txt
 
 clean:
 	rm -rf .build data bench-results

@@ -79,7 +79,9 @@ let package = Package(
         ),
         .executableTarget(name: "RaftBench", dependencies: ["Raft"], swiftSettings: v5),
         .executableTarget(name: "StreamLogBench", dependencies: ["StreamLog"], swiftSettings: v5),
-        .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: v5),
+        .executableTarget(name: "RaftStorageBench", dependencies: ["Raft", "RaftLogStorage", "StreamLog"], swiftSettings: v5),
+        // The simulator also runs nodes on the durable storage (RaftLogStorage over FaultyFileSystem).
+        .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftLogStorage", "StreamLog"], swiftSettings: v5),
         .testTarget(name: "RaftLogStorageTests", dependencies: ["RaftLogStorage", "Raft", "StreamLog"], swiftSettings: v5),
         .testTarget(name: "StreamLogTests", dependencies: ["StreamLog"], swiftSettings: v5),
         .testTarget(name: "GossipTests", dependencies: ["Gossip"], swiftSettings: v5),

@@ -86,7 +86,8 @@ public final class RaftNode {
     /// Creates a node from what `storage` holds (a fresh group, or a restart after a crash).
     /// - Parameter applied: the last index the application already applied (defaults to the
     ///   snapshot index; committed entries after it are handed out again). The application must
-    ///   have loaded `storage.snapshot()` (or a newer state) before.
+    ///   have loaded `storage.snapshot()` (or a newer state) before. It may be above the stored
+    ///   commit index (which storage may persist lazily): it counts as committed.
     public init(id: NodeID, group: GroupID = GroupID(0), storage: RaftStorage, config: RaftConfig,
                 random: any RaftRandom, applied: LogIndex? = nil) {
         config.validate()
@@ -103,7 +104,14 @@ public final class RaftNode {
         term = hs.term
         vote = hs.vote
         rebuildConfLog()
-        if let applied { log.appliedTo(max(applied, log.applied)) }
+        if let applied {
+            // What the state machine applied was committed, even when storage persists the commit
+            // index lazily and it trails after a crash (StreamLogRaftStorage does). Entries past
+            // the log's end cannot be taken as applied: they are handed out again.
+            let a = min(applied, log.lastIndex)
+            log.commitTo(a)
+            log.appliedTo(max(a, log.applied))
+        }
         becomeFollower(term: term, leader: nil)
     }
 

@@ -7,10 +7,13 @@ public struct RaftLogStorageConfig: Sendable {
     public var segmentMaxBytes: UInt64
     /// LZ4-compress log blocks when that saves space.
     public var compression: Bool
+    /// Recent entries kept in memory for replication reads (per group; 0 turns it off).
+    public var entryCacheBytes: Int
 
-    public init(segmentMaxBytes: UInt64 = 16 << 20, compression: Bool = true) {
+    public init(segmentMaxBytes: UInt64 = 16 << 20, compression: Bool = true, entryCacheBytes: Int = 256 << 10) {
         self.segmentMaxBytes = segmentMaxBytes
         self.compression = compression
+        self.entryCacheBytes = entryCacheBytes
     }
 }
 
@@ -54,11 +57,13 @@ public final class StreamLogRaftStorage: RaftStorage {
     private var compactedTerm: Term
     private var last: LogIndex
     private var terms = TermRuns()
+    private var cache: EntryCache
     /// Entries appended since the last `sync()`.
     private var unsynced = false
     private var isClosed = false
 
-    init(directory: String, fs: FileSystem, log: StreamLog, snap: Snapshot, state: PersistentState) {
+    init(directory: String, fs: FileSystem, log: StreamLog, snap: Snapshot, state: PersistentState, cacheBytes: Int) {
+        cache = EntryCache(limitBytes: cacheBytes)
         self.directory = directory
         self.fs = fs
         self.log = log
@@ -89,7 +94,7 @@ public final class StreamLogRaftStorage: RaftStorage {
                                          config: logConfig, clock: { 0 })
             do {
                 let storage = try recover(directory: directory, fs: fileSystem, log: log, snapBytes: snapBytes,
-                                          stateBytes: stateBytes, bootstrap: bootstrap)
+                                          stateBytes: stateBytes, bootstrap: bootstrap, cacheBytes: config.entryCacheBytes)
                 return storage
             } catch {
                 try? log.close()
@@ -99,7 +104,7 @@ public final class StreamLogRaftStorage: RaftStorage {
     }
 
     private static func recover(directory: String, fs: FileSystem, log: StreamLog, snapBytes: [UInt8]?,
-                                stateBytes: [UInt8]?, bootstrap: ConfState) throws -> StreamLogRaftStorage {
+                                stateBytes: [UInt8]?, bootstrap: ConfState, cacheBytes: Int) throws -> StreamLogRaftStorage {
         if let bad = log.recoveryReport.corruptions.first {
             throw RaftLogStorageError.corrupt("log damaged: \(bad)")
         }
@@ -113,7 +118,8 @@ public final class StreamLogRaftStorage: RaftStorage {
                 throw RaftLogStorageError.corrupt("\(StateFiles.snapshotName) is missing but the group has state")
             }
             let snap = Snapshot(metadata: SnapshotMetadata(conf: bootstrap))
-            let s = StreamLogRaftStorage(directory: directory, fs: fs, log: log, snap: snap, state: PersistentState())
+            let s = StreamLogRaftStorage(directory: directory, fs: fs, log: log, snap: snap, state: PersistentState(),
+                                         cacheBytes: cacheBytes)
             try s.writeSnapshotFile(snap)
             try s.writeStateFile(PersistentState())
             return s
@@ -130,7 +136,7 @@ public final class StreamLogRaftStorage: RaftStorage {
         } else if !snap.isEmpty || info.lastSequence > 0 {
             throw RaftLogStorageError.corrupt("\(StateFiles.stateName) is missing")
         }
-        let s = StreamLogRaftStorage(directory: directory, fs: fs, log: log, snap: snap, state: state)
+        let s = StreamLogRaftStorage(directory: directory, fs: fs, log: log, snap: snap, state: state, cacheBytes: cacheBytes)
         try s.reconcile(first: LogIndex(info.firstSequence), last: LogIndex(info.lastSequence))
         return s
     }
@@ -230,11 +236,13 @@ public final class StreamLogRaftStorage: RaftStorage {
         if from < firstIndex { throw StorageError.compacted }
         if to > last.next { throw StorageError.unavailable }
         guard from < to else { return [] }
+        if let hit = cache.entries(from: from, to: to, maxBytes: maxBytes) { return hit }
         var out: [Entry] = []
         var bytes = 0
         var next = from
         while next < to {
-            let want = min(to - next, 1024)
+            // Every entry counts at least 24 bytes: no need to decode more than can fit.
+            let want = min(to - next, 1024, maxBytes / 24 + 1)
             let chunk = try mapped { try log.messages(from: StreamSequence(next.rawValue), maxMessages: want) }
             guard !chunk.isEmpty else { throw RaftLogStorageError.missingEntry(next) }
             for m in chunk {
@@ -275,6 +283,7 @@ public final class StreamLogRaftStorage: RaftStorage {
         try mapped { _ = try log.append(toAdd.map(EntryCodec.record)) }
         terms = probe
         last = toAdd[toAdd.endIndex - 1].index
+        cache.append(toAdd)
         unsynced = true
     }
 
@@ -286,6 +295,7 @@ public final class StreamLogRaftStorage: RaftStorage {
         try mapped { try log.truncate(after: StreamSequence(index.rawValue)) }
         last = index
         terms.truncate(after: index)
+        cache.truncate(after: index)
     }
 
     /// Records the hard state; `sync()` makes term and vote durable (commit lazily, see above).
@@ -345,6 +355,7 @@ public final class StreamLogRaftStorage: RaftStorage {
         compactedTerm = snapshot.metadata.term
         last = s
         terms.removeAll()
+        cache.removeAll()
         unsynced = false
         var st = persisted
         st.compactedIndex = s
@@ -380,6 +391,7 @@ public final class StreamLogRaftStorage: RaftStorage {
         compactedIndex = index
         compactedTerm = t
         terms.compact(upTo: index)
+        cache.compact(upTo: index)
         if last == index { terms.removeAll() }
     }
 

@@ -60,15 +60,19 @@ final class ConformanceTests: XCTestCase {
     }
 
     func test_entries_maxBytes_alwaysAtLeastOne_andStopsBeforeTheLimit() throws {
+        for cacheBytes in [0, 1000, 1 << 20] { try checkMaxBytes(cacheBytes: cacheBytes) }
+    }
+
+    private func checkMaxBytes(cacheBytes: Int) throws {
         let fs = FaultyFileSystem()
-        let d = try openStorage(fs)
+        let d = try openStorage(fs, cacheBytes: cacheBytes)
         let m = MemoryStorage(conf: threeVoters)
         for s in [m, d] as [RaftStorage] { try s.append(entries(1...50, term: 1, size: 100)) }
         for maxBytes in [0, 123, 124, 247, 248, 1000, 10_000] {
             for from in [1, 7, 49, 50] as [UInt64] {
                 let a = try m.entries(from: LogIndex(from), to: LogIndex(51), maxBytes: maxBytes)
                 let b = try d.entries(from: LogIndex(from), to: LogIndex(51), maxBytes: maxBytes)
-                XCTAssertEqual(a, b, "maxBytes \(maxBytes) from \(from)")
+                XCTAssertEqual(a, b, "maxBytes \(maxBytes) from \(from) cache \(cacheBytes)")
                 XCTAssertFalse(b.isEmpty)
             }
         }
@@ -77,10 +81,12 @@ final class ConformanceTests: XCTestCase {
 
     /// Seeded random call sequences (with reopens of the durable one) against MemoryStorage.
     func test_randomCallSequences_matchMemoryStorage_acrossReopens() throws {
-        for seed in UInt64(1)...25 {
+        for seed in UInt64(1)...30 {
             var rng = SeededRNG(seed: seed)
             let fs = FaultyFileSystem()
-            var d = try openStorage(fs)
+            // The recent-entry cache off, tiny (evicting, partial hits) and default.
+            let cacheBytes = [0, 700, 256 << 10][Int(seed % 3)]
+            var d = try openStorage(fs, cacheBytes: cacheBytes)
             let m = MemoryStorage(conf: threeVoters)
             var term: UInt64 = 1
             var trace: [String] = []
@@ -129,7 +135,7 @@ final class ConformanceTests: XCTestCase {
                     try d.sync()
                 default:
                     try d.close()
-                    d = try openStorage(fs)
+                    d = try openStorage(fs, cacheBytes: cacheBytes)
                     // Term and vote exactly; the commit is clamped to the log (tests truncate freely).
                     XCTAssertEqual(d.hardState.term, m.hardState.term, ctx + " term after reopen")
                     XCTAssertEqual(d.hardState.vote, m.hardState.vote, ctx + " vote after reopen")

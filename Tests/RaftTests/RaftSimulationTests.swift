@@ -48,7 +48,8 @@ final class RaftSimulationTests: XCTestCase {
         var ticks = 0, elections = 0, crashes = 0, partitions = 0, confChanges = 0, transfers = 0, snapshots = 0, reads = 0, quiesced = 0
     }
 
-    static func runParallel(_ seeds: [UInt64]) -> ([SimFailure], Totals) {
+    static func runParallel(_ seeds: [UInt64], options: @escaping (UInt64) -> SimOptions = { SimOptions.draw(seed: $0) })
+        -> ([SimFailure], Totals) {
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, seeds.count))
         let lock = NSLock()
         var failures: [SimFailure] = []
@@ -56,7 +57,7 @@ final class RaftSimulationTests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             var i = w
             while i < seeds.count {
-                let sim = Simulator(options: SimOptions.draw(seed: seeds[i]))
+                let sim = Simulator(options: options(seeds[i]))
                 defer {
                     lock.lock()
                     totals.ticks += sim.now

@@ -130,6 +130,24 @@ final class ReplicationTests: XCTestCase {
         XCTAssertEqual(c.appliedData(1), [[1]])
     }
 
+    /// Storage may persist the commit index lazily: after a restart the state machine's applied
+    /// index can be above it. It counts as committed, and only what follows is handed out.
+    func test_restart_appliedAboveStoredCommit_countsAsCommitted() {
+        let s = MemoryStorage(conf: ConfState(voters: [NodeID(1), NodeID(2)]))
+        try! s.append((1...6).map { Entry(term: Term(1), index: LogIndex($0), data: [UInt8($0)]) })
+        s.setHardState(HardState(term: Term(1), vote: NodeID(1), commit: LogIndex(2)))
+        let r = RaftNode(id: NodeID(2), storage: s, config: TestCluster.defaultConfig(), random: SplitMix64(seed: 2),
+                         applied: LogIndex(5))
+        XCTAssertEqual(r.commitIndex, LogIndex(5))
+        XCTAssertEqual(r.appliedIndex, LogIndex(5))
+        XCTAssertTrue(r.ready().committedEntries.isEmpty)
+        // An applied index past the log's end is clamped: nothing beyond the log is invented.
+        let r2 = RaftNode(id: NodeID(2), storage: s, config: TestCluster.defaultConfig(), random: SplitMix64(seed: 3),
+                          applied: LogIndex(9))
+        XCTAssertEqual(r2.commitIndex, LogIndex(6))
+        XCTAssertEqual(r2.appliedIndex, LogIndex(6))
+    }
+
     func test_memoryStorage_appendTruncateCompact_keepsIndexesConsistent() throws {
         let s = MemoryStorage()
         try s.append((1...5).map { Entry(term: Term(1), index: LogIndex($0)) })

@@ -41,7 +41,7 @@ struct InvariantChecker {
     }
 
     /// Called with entries about to be appended to `storage`.
-    mutating func persisting(_ entries: [Entry], into storage: MemoryStorage, node: NodeID) throws {
+    mutating func persisting(_ entries: [Entry], into storage: RaftStorage, node: NodeID) throws {
         guard let first = entries.first else { return }
         var prevTerm = (try? storage.term(at: first.index.prev)) ?? Term.zero
         if first.index.prev < storage.firstIndex.prev { prevTerm = .zero }

@@ -4,7 +4,9 @@
 /// and a tiny state machine (a running hash of applied entries).
 final class SimNode {
     let id: NodeID
-    let storage: MemoryStorage
+    let disk: SimDisk
+    /// Open while the node is up (reopened from `disk` on every start).
+    private(set) var storage: RaftStorage!
     var raft: RaftNode?
     /// Permanently stopped (decommissioned after removal).
     var stopped = false
@@ -15,26 +17,30 @@ final class SimNode {
     /// Read states waiting until `appliedIndex` reaches them: (state, issue-time floor).
     var waitingReads: [(ReadState, LogIndex)] = []
 
-    init(id: NodeID, conf: ConfState) {
+    init(id: NodeID, conf: ConfState, durable: Bool) {
         self.id = id
-        storage = MemoryStorage(conf: conf)
+        disk = durable ? DurableDisk(conf: conf) : MemoryDisk(conf: conf)
     }
 
     var isUp: Bool { raft != nil }
 
     /// Starts (or restarts) from what storage holds, as a real server would after a crash.
-    func start(config: RaftConfig, seed: UInt64) {
+    func start(config: RaftConfig, seed: UInt64) throws {
+        storage = try disk.open()
         let snap = storage.snapshot()
         appliedIndex = snap.metadata.index
         stateHash = Self.decodeHash(snap.data)
-        lastSeenCommit = storage.hardState.commit
+        lastSeenCommit = storage.initialState().hardState.commit
         waitingReads = []
         raft = RaftNode(id: id, storage: storage, config: config, random: SplitMix64(seed: seed))
     }
 
-    func crash() {
+    /// Stops the node; with a durable disk the power goes too (unsynced writes may be lost).
+    func crash(_ rng: inout SplitMix64) {
         raft = nil
         waitingReads = []
+        disk.powerLoss(&rng)
+        storage = nil
     }
 
     static func mix(_ hash: UInt64, _ e: Entry) -> UInt64 {

@@ -20,6 +20,19 @@ struct SimOptions: CustomStringConvertible {
     var transferPerMille: Int
     var snapshotPerMille: Int
     var raft: RaftConfig
+    /// Nodes keep their state in `StreamLogRaftStorage` over `FaultyFileSystem` (crashes are
+    /// power losses) instead of `MemoryStorage`.
+    var durable = false
+    /// Chance of a crash between persisting a Ready and syncing it (durable schedules).
+    var midReadyCrashPerMille = 0
+
+    /// The same schedule with durable storage and crashes inside the persist step.
+    static func drawDurable(seed: UInt64) -> SimOptions {
+        var o = draw(seed: seed)
+        o.durable = true
+        o.midReadyCrashPerMille = o.crashPerMille / 2
+        return o
+    }
 
     static func draw(seed: UInt64, safetyTicks: Int = 200, livenessTicks: Int = 300) -> SimOptions {
         var r = SplitMix64(seed: seed ^ 0x5EED_0F_5EED)
@@ -75,6 +88,7 @@ struct SimOptions: CustomStringConvertible {
             + "hb=\(raft.heartbeatTicks) inflight=\(raft.maxInflightMsgs)/\(raft.maxInflightBytes)B msg=\(raft.maxSizePerMsg)B "
             + "preVote=\(raft.preVote) checkQuorum=\(raft.checkQuorum) reads=\(raft.readOnlyOption) "
             + "quiesce=\(raft.quiesceAfterIdleTicks.map(String.init) ?? "off")"
+            + (durable ? " durable midReadyCrash=\(midReadyCrashPerMille)‰" : "")
     }
 }
 

@@ -26,18 +26,25 @@ final class Simulator {
         rng = SplitMix64(seed: options.seed)
         let initial = ConfState(voters: (1...options.voters).map { NodeID(UInt64($0)) })
         for i in 1...(options.voters + options.spares) {
-            let node = SimNode(id: NodeID(UInt64(i)), conf: i <= options.voters ? initial : ConfState())
-            node.start(config: options.raft, seed: rng.next())
+            let node = SimNode(id: NodeID(UInt64(i)), conf: i <= options.voters ? initial : ConfState(), durable: options.durable)
             nodes.append(node)
         }
+        for node in nodes { pendingStarts.append(node) }
         network.dropPercent = options.dropPercent
         network.duplicatePercent = options.duplicatePercent
         network.maxDelayTicks = options.maxDelayTicks
     }
 
+    /// False in the liveness phase: no more crashes.
+    private var faultsActive = true
+    /// Nodes created but not started yet (starting can fail on a durable disk: reported by `run`).
+    private var pendingStarts: [SimNode] = []
+
     /// Runs both phases; throws the first violated invariant.
     func run() throws {
         do {
+            for node in pendingStarts { try start(node) }
+            pendingStarts = []
             for _ in 0..<options.safetyTicks {
                 try injectFaults()
                 try step()
@@ -47,7 +54,27 @@ final class Simulator {
         } catch let InvariantChecker.Violation.broken(name, detail) {
             throw SimFailure(seed: options.seed, tick: now, invariant: name, detail: detail,
                              options: options.description, events: events)
+        } catch let f as SimFailure {
+            throw f
+        } catch {
+            // A storage error (the durable disk refused to open or write): a failure, not a crash.
+            throw SimFailure(seed: options.seed, tick: now, invariant: "storage", detail: "\(error)",
+                             options: options.description, events: events)
         }
+    }
+
+    /// Starts a node from its disk (the seed for its randomness comes from the schedule).
+    private func start(_ node: SimNode) throws {
+        try node.start(config: options.raft, seed: rng.next())
+    }
+
+    /// Crashes a node (power loss on a durable disk) until `downUntilTick`.
+    private func crash(_ node: SimNode, downFor ticks: Int) {
+        stats.crashes += 1
+        wakeAll()
+        node.crash(&rng)
+        node.downUntilTick = now + 1 + ticks
+        log("crash \(node.id)")
     }
 
     // MARK: one tick
@@ -77,13 +104,21 @@ final class Simulator {
             rounds += 1
             let rd = raft.ready()
             if let snap = rd.snapshot {
-                try! node.storage.applySnapshot(snap)
+                try node.storage.applySnapshot(snap)
             }
             if !rd.entries.isEmpty {
                 try checker.persisting(rd.entries, into: node.storage, node: node.id)
-                try! node.storage.append(rd.entries)
+                try node.storage.append(rd.entries)
             }
             if let hs = rd.hardState { node.storage.setHardState(hs) }
+            // Durable disks: a crash between writing and syncing loses what the Ready wrote
+            // (torn), and nothing of it was sent yet.
+            if faultsActive && chance(options.midReadyCrashPerMille) {
+                crash(node, downFor: rng.next(below: 20))
+                log("(mid-ready)")
+                return
+            }
+            try node.disk.sync(node.storage)
             for m in rd.messages { network.send(m, now: now, rng: &rng) }
             if let snap = rd.snapshot {
                 node.appliedIndex = snap.metadata.index
@@ -163,18 +198,12 @@ final class Simulator {
             }
         }
         for node in nodes where !node.isUp && !node.stopped && node.downUntilTick <= now {
-            node.start(config: options.raft, seed: rng.next())
+            try start(node)
             log("restart \(node.id)")
         }
         if chance(options.crashPerMille) {
             let node = rng.next(below: 2) == 0 ? (anyLeader() ?? nodes[0]) : nodes[rng.next(below: n)]
-            if node.isUp {
-                stats.crashes += 1
-                wakeAll()
-                node.crash()
-                node.downUntilTick = now + 1 + rng.next(below: 60)
-                log("crash \(node.id)")
-            }
+            if node.isUp { crash(node, downFor: rng.next(below: 60)) }
         }
     }
 
@@ -203,9 +232,9 @@ final class Simulator {
             let node = nodes[rng.next(below: nodes.count)]
             if let raft = node.raft, node.appliedIndex > node.storage.firstIndex + 8 {
                 let index = node.appliedIndex
-                try! node.storage.createSnapshot(index: index, conf: raft.confState(atIndex: index),
-                                                 data: SimNode.encodeHash(node.stateHash))
-                try! node.storage.compact(upTo: LogIndex(index.rawValue - UInt64(rng.next(below: 4))))
+                try node.storage.createSnapshot(index: index, conf: raft.confState(atIndex: index),
+                                                data: SimNode.encodeHash(node.stateHash))
+                try node.storage.compact(upTo: LogIndex(index.rawValue - UInt64(rng.next(below: 4))))
                 stats.snapshots += 1
             }
         }
@@ -245,11 +274,12 @@ final class Simulator {
     /// Heals all faults, decommissions removed nodes, and requires a leader to commit a fresh
     /// entry on every member within `livenessTicks`.
     private func healAndRequireProgress() throws {
+        faultsActive = false
         network.heal()
         wakeAll()
         log("heal all")
         for node in nodes where !node.isUp && !node.stopped {
-            node.start(config: options.raft, seed: rng.next())
+            try start(node)
         }
         var marker: (term: Term, index: LogIndex)?
         let deadline = now + options.livenessTicks
@@ -285,7 +315,7 @@ final class Simulator {
         let live = nodes.compactMap { $0.raft }
         for node in nodes where node.isUp {
             if !live.contains(where: { $0.id != node.id && $0.conf.contains(node.id) }) {
-                node.crash()
+                node.crash(&rng)
                 node.stopped = true
                 log("decommission \(node.id)")
             }
