@@ -42,6 +42,15 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(warnings, ["unknown config key 'bogus_key' ignored"])
     }
 
+    func test_map_gossipTimingKeys_andTheirBounds() throws {
+        let (o, warnings) = try load("cluster { name: g, gossip_period: \"500ms\", dns_refresh: \"30s\" }")
+        XCTAssertEqual(o.gossipPeriodSeconds, 0.5)
+        XCTAssertEqual(o.dnsRefreshSeconds, 30)
+        XCTAssertEqual(warnings, [])
+        XCTAssertThrowsError(try load("cluster { gossip_period: \"1ms\" }")) { XCTAssertTrue("\($0)".contains("cluster.gossip_period")) }
+        XCTAssertThrowsError(try load("cluster { dns_refresh: \"soon\" }")) { XCTAssertTrue("\($0)".contains("cluster.dns_refresh")) }
+    }
+
     func test_map_unsupportedSecurityKeys_areErrorsNotSilentlyIgnored() {
         XCTAssertThrowsError(try load("tls { cert_file: x }"))
         XCTAssertThrowsError(try load("leafnodes { port: 7422 }"))

@@ -110,6 +110,9 @@ final class GossipClusterTests: XCTestCase {
         cluster.waitForFullMesh()
         XCTAssertTrue(waitUntil { self.states(n1, of: [n1, n2]) == ["n1": "alive", "n2": "alive"] })
         XCTAssertEqual(n2.options.routes, o.routes)
+        o.gossipPeriodSeconds = 5
+        XCTAssertEqual(n2.reload(o), ["cluster gossip timing"], "timing is fixed at start")
+        XCTAssertEqual(n2.options.gossipPeriodSeconds, 0.2)
     }
 
     func test_gossip_badFrames_areDroppedWithoutHarm() throws {

@@ -123,6 +123,14 @@ public enum ConfigLoader {
             case "routes":
                 guard case let .array(items) = v else { throw LoadError(description: "cluster.routes: expected an array") }
                 o.routes = try items.map { try string($0, "cluster.routes") }
+            case "gossip_period": // clusterd: the SWIM protocol period
+                let d = try duration(v, "cluster.gossip_period")
+                guard (0.1...60).contains(d) else { throw LoadError(description: "cluster.gossip_period: must be between 100ms and 60s") }
+                o.gossipPeriodSeconds = d
+            case "dns_refresh": // clusterd: how often host names in routes are re-resolved
+                let d = try duration(v, "cluster.dns_refresh")
+                guard (1...3600).contains(d) else { throw LoadError(description: "cluster.dns_refresh: must be between 1s and 1h") }
+                o.dnsRefreshSeconds = d
             case "no_advertise", "connect_retries", "pool_size", "compression":
                 warnings.append("config key 'cluster.\(rawKey)' is accepted but has no effect in clusterd")
             default: warnings.append("unknown config key 'cluster.\(rawKey)' ignored")

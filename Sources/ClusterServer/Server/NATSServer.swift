@@ -239,6 +239,9 @@ public final class NATSServer: @unchecked Sendable {
         // Account namespaces and imports are built at start; users and permissions of the
         // global account (and token, no_auth_user) apply to new connections at once.
         if new.accounts != options.accounts { ignored.append("accounts") }
+        if new.gossipPeriodSeconds != options.gossipPeriodSeconds || new.dnsRefreshSeconds != options.dnsRefreshSeconds {
+            ignored.append("cluster gossip timing")
+        }
         var applied = new
         applied.accounts = options.accounts
         applied.host = options.host
@@ -251,6 +254,9 @@ public final class NATSServer: @unchecked Sendable {
         applied.clusterName = options.clusterName
         applied.clusterHost = options.clusterHost
         applied.clusterPort = options.clusterPort
+        applied.gossipPeriodSeconds = options.gossipPeriodSeconds
+        applied.gossipTickSeconds = options.gossipTickSeconds
+        applied.dnsRefreshSeconds = options.dnsRefreshSeconds
         if !routesChanged { applied.routes = options.routes }
         applied.routeHostOverrides = options.routeHostOverrides
         lock.withLock {
