@@ -13,10 +13,11 @@ extension JetStreamService {
     /// The file seam for new stream logs (a fault-injecting one in tests).
     func fileSystem() -> FileSystem { fileSystemOverride ?? PosixFileSystem() }
 
-    func makeStore(for config: StreamConfig) throws -> MessageStore {
+    func makeStore(for config: StreamConfig, clustered: Bool = false) throws -> MessageStore {
         if config.storage == .memory { return MemoryStore() }
         guard let dir = streamDirectory(config.name) else { return MemoryStore(fileAccounting: true) }
-        return try StreamLogStore(directory: dir + "/msgs", config: config, fileSystem: fileSystem())
+        return try StreamLogStore(directory: dir + "/msgs", config: config, fileSystem: fileSystem(),
+                                  fsync: clustered ? .manual : .always)
     }
 
     func persistMeta(_ s: Stream) throws {

@@ -11,12 +11,15 @@ final class StreamLogStore: MessageStore {
     private var durableTicket: UInt64 = 0
     let directory: String
 
-    /// `fileSystem` is the log's file seam (tests pass a fault-injecting one).
-    init(directory: String, config: StreamConfig, fileSystem: FileSystem = PosixFileSystem()) throws {
+    /// `fileSystem` is the log's file seam (tests pass a fault-injecting one). `fsync`: group
+    /// commit on the log's own thread (one node), or `.manual` for a clustered replica whose
+    /// durability is its Raft log's (no thread per stream; `sync()` fsyncs on the caller).
+    init(directory: String, config: StreamConfig, fileSystem: FileSystem = PosixFileSystem(),
+         fsync: FsyncPolicy = .always) throws {
         self.directory = directory
         do {
             log = try StreamLog.open(directory: directory, fileSystem: fileSystem,
-                                     config: StreamLogConfig(fsync: .always, compression: true,
+                                     config: StreamLogConfig(fsync: fsync, compression: true,
                                                              limits: StreamLogStore.limits(config)))
         } catch {
             throw StoreError.io("\(error)")

@@ -19,6 +19,8 @@ final class JetStreamCluster: RaftGroupDelegate {
     private(set) var isMetaLeader = false
     private(set) var replicas: [String: StreamReplica] = [:]
     private var nextGroup: UInt64 = 100
+    /// Meta leader: the next group id to hand out (ahead of `nextGroup` while creates are in flight).
+    private var proposedGroup: UInt64 = 100
     /// Meta leader only: API replies waiting for their entry to commit.
     private var pendingMeta: [LogIndex: (reply: String, type: String)] = [:]
     private var metaStarted = false
@@ -122,7 +124,10 @@ final class JetStreamCluster: RaftGroupDelegate {
             guard let peers = Placement.choose(replicas: cfg.numReplicas, among: servers, assignments: Array(assignments.values)) else {
                 throw JSAPIError(500, 10074, "insufficient resources")
             }
-            let a = StreamAssignment(config: cfg, peers: peers, group: nextGroup, created: JSTime.nowNanos())
+            // Group ids are unique per proposal (several creates may be in flight before any applies).
+            let group = max(nextGroup, proposedGroup)
+            proposedGroup = group + 1
+            let a = StreamAssignment(config: cfg, peers: peers, group: group, created: JSTime.nowNanos())
             // The stream's first leader answers (as nats-server does): by then it takes publishes.
             let index = try proposeMetaIndex(["op": "create", "assignment": a.json, "reply": reply, "type": type])
             _ = index
@@ -178,6 +183,16 @@ final class JetStreamCluster: RaftGroupDelegate {
                     response = existing.config == a.config ? info(for: existing) : JSAPIError.streamNameExists.responseBody
                     break
                 }
+                if assignments.values.contains(where: { $0.group == a.group }) {
+                    // Two creates raced under different meta leaders: the first one wins.
+                    response = JSAPIError(503, 10008, "JetStream system temporarily unavailable").responseBody
+                    break
+                }
+                if assignments.values.contains(where: { c in c.config.subjects.contains { x in a.config.subjects.contains { Subject.overlaps(x, $0) } } }) {
+                    // Overlapping creates in flight together: the first to commit wins.
+                    response = JSAPIError.subjectsOverlap.responseBody
+                    break
+                }
                 assignments[a.config.name] = a
                 if a.peers.contains(myName) {
                     createReplica(a)
@@ -214,6 +229,12 @@ final class JetStreamCluster: RaftGroupDelegate {
         if let pending, var body = response {
             body["type"] = pending.type
             js.reply(pending.reply, body)
+        } else if isMetaLeader, var body = response, body["error"] != nil,
+                  let o = try? JSONObject.parse(entry.data, typeName: "MetaEntry"),
+                  let reply = try? o.string("reply"), let type = try? o.string("type") {
+            // A refused create: its stream never gets a leader to answer, so the meta leader does.
+            body["type"] = type
+            js.reply(reply, body)
         }
     }
 

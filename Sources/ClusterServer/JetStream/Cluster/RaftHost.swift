@@ -108,6 +108,11 @@ final class RaftHost {
     /// Hosts a group whose members are the named servers.
     func addGroup(_ group: GroupID, peers: [String], storage: DurableRaftStorage, delegate: RaftGroupDelegate,
                   applied: LogIndex?, quiesce: Bool, campaign: Bool = false) {
+        guard members[group] == nil else {
+            server.logger.error("Raft group \(group) is already hosted here; not adding it twice")
+            storage.closeLog()
+            return
+        }
         for p in peers { names[Self.nodeID(p)] = p }
         var cfg = config
         cfg.quiesceAfterIdleTicks = quiesce ? 20 : nil
@@ -117,6 +122,7 @@ final class RaftHost {
         members[group] = Member(node: node, storage: storage, delegate: delegate)
         multi.addGroup(node)
         if campaign { node.startElection() }
+        deliverEarly(group, to: node)
         schedule()
     }
 
@@ -164,8 +170,33 @@ final class RaftHost {
             return
         }
         guard batch.to == me else { return }
-        multi.receive(batch)
+        stash(multi.receive(batch))
         process()
+    }
+
+    /// Messages for groups this node does not host yet: a new stream's first votes usually
+    /// arrive before this node applied the meta entry that creates its replica. Kept briefly
+    /// (bounded) and delivered when the group is added, instead of losing an election round.
+    private var early: [GroupID: [Message]] = [:]
+    private var earlyOrder: [GroupID] = []
+    private static let earlyGroups = 1024
+    private static let earlyPerGroup = 64
+
+    private func stash(_ unknown: [Message]) {
+        for m in unknown {
+            if early[m.group] == nil {
+                if earlyOrder.count >= Self.earlyGroups { early[earlyOrder.removeFirst()] = nil }
+                earlyOrder.append(m.group)
+            }
+            if early[m.group, default: []].count < Self.earlyPerGroup { early[m.group, default: []].append(m) }
+        }
+    }
+
+    private func deliverEarly(_ group: GroupID, to node: RaftNode) {
+        guard let msgs = early.removeValue(forKey: group) else { return }
+        earlyOrder.removeAll { $0 == group }
+        for m in msgs { node.step(m) }
+        multi.markDirty(group)
     }
 
     func schedule() {

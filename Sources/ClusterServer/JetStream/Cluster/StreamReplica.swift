@@ -51,7 +51,7 @@ final class StreamReplica: RaftGroupDelegate {
                 try AtomicFile.write(JSJSON.encode(["group": a.group, "stream": cfg.name]), to: marker)
             }
         }
-        let store = try js.makeStore(for: cfg)
+        let store = try js.makeStore(for: cfg, clustered: true)
         let s = Stream(service: js, config: cfg, store: store, created: a.created, directory: dir)
         if fresh, cfg.firstSeq > 0 { try? store.skip(toNext: cfg.firstSeq) }
         let storage = try RaftStorageFactory.open(directory: dir.map { $0 + "/raft" }, initialPeers: a.peers)!
