@@ -15,12 +15,15 @@ import Logging
 /// The declared config is the whole config, as with `nats stream add --config`: fields left
 /// out get the server's defaults, and a stream edited by hand is set back at the next boot.
 public final class DeclarativeStreams: @unchecked Sendable {
+    /// Request timeout and retry backoff. A forming cluster drops API requests silently
+    /// (no meta leader to answer), so a short timeout gets the streams in place sooner; a slow
+    /// but successful create is harmless, the retry's INFO finds it.
     public struct Timing: Sendable {
-        public var requestTimeout: Double = 5
+        public var requestTimeout: Double = 2
         public var initialBackoff: Double = 0.25
         public var maxBackoff: Double = 5
 
-        public init(requestTimeout: Double = 5, initialBackoff: Double = 0.25, maxBackoff: Double = 5) {
+        public init(requestTimeout: Double = 2, initialBackoff: Double = 0.25, maxBackoff: Double = 5) {
             self.requestTimeout = requestTimeout
             self.initialBackoff = initialBackoff
             self.maxBackoff = maxBackoff
