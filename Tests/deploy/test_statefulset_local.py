@@ -167,16 +167,7 @@ def _js(p, subject: str, body: bytes = b"", token: str = "t0ken", timeout: float
         nc.close()
 
 
-# kill -9 and restart currently crashes the restarted pod when it reopens its stream replica
-# ("Precondition failed: applied i4 beyond commit i0", Raft/RaftLog.swift, reached from
-# StreamReplica.open): the StreamLog is ahead of the persisted Raft commit index after a crash.
-# Known issue at landing time; DEPLOY_KILL_TEST=1 runs that case.
-KILL_CASE = pytest.param("kill", marks=pytest.mark.skipif(
-    os.environ.get("DEPLOY_KILL_TEST") != "1",
-    reason="known crash on restart after kill -9 (applied beyond commit); DEPLOY_KILL_TEST=1 runs it"))
-
-
-@pytest.mark.parametrize("how", ["sigterm", KILL_CASE])
+@pytest.mark.parametrize("how", ["sigterm", "kill"])
 def test_helm_chart_r3_stream_survives_losing_a_pod(clusterd_bin: str, helm_bin: str, how: str) -> None:
     """The failure behaviour docs/deploy.md promises for the chart plus an R3 declared
     stream: with the stream leader's pod gone (SIGTERM as in a rolling restart, or kill -9)
