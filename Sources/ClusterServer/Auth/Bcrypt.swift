@@ -150,8 +150,10 @@ struct BlowfishState {
     var p = BlowfishTables.p
     var s = BlowfishTables.s
 
+    /// Blowfish's F on raw pointers: the S-box indices are bytes, always in range, so the
+    /// hot loop skips bounds checks.
     @inline(__always)
-    private static func f(_ x: UInt32, _ s: UnsafeMutableBufferPointer<UInt32>) -> UInt32 {
+    private static func f(_ x: UInt32, _ s: UnsafeMutablePointer<UInt32>) -> UInt32 {
         let a = s[Int(x >> 24)]
         let b = s[256 + Int((x >> 16) & 0xFF)]
         let c = s[512 + Int((x >> 8) & 0xFF)]
@@ -171,18 +173,21 @@ struct BlowfishState {
 
     @inline(__always)
     private static func encryptBlock(_ l: inout UInt32, _ r: inout UInt32,
-                              _ pp: UnsafeMutableBufferPointer<UInt32>, _ sp: UnsafeMutableBufferPointer<UInt32>) {
+                                     _ pp: UnsafeMutableBufferPointer<UInt32>, _ sp: UnsafeMutableBufferPointer<UInt32>) {
+        // Both buffers have fixed sizes (18 and 1024 words): checked once here.
+        precondition(pp.count == 18 && sp.count == 1024)
+        let p = pp.baseAddress!, s = sp.baseAddress!
         var xl = l, xr = r
         var i = 0
         while i < 16 {
-            xl ^= pp[i]
-            xr ^= f(xl, sp)
-            xr ^= pp[i + 1]
-            xl ^= f(xr, sp)
+            xl ^= p[i]
+            xr ^= f(xl, s)
+            xr ^= p[i + 1]
+            xl ^= f(xr, s)
             i += 2
         }
-        l = xr ^ pp[17]
-        r = xl ^ pp[16]
+        l = xr ^ p[17]
+        r = xl ^ p[16]
     }
 
     /// Blowfish's key schedule with bcrypt's salt twist: `salt` nil is the plain schedule.
