@@ -12,12 +12,17 @@ public final class Account: @unchecked Sendable {
 
     /// Stored: read on every publish.
     public let isGlobal: Bool
+    /// `limits` copied out of `config` for the publish/subscribe paths (-1 = none).
+    let maxPayload: Int
+    let maxSubscriptions: Int
 
     init(config: AccountConfig, sublist: Sublist) {
         self.name = config.name
         self.config = config
         self.sublist = sublist
         self.isGlobal = config.name == globalAccountName
+        self.maxPayload = config.maxPayload
+        self.maxSubscriptions = config.maxSubscriptions
     }
 
     /// The name RMSG carries for this account's messages (nil for the global default).

@@ -38,8 +38,8 @@ final class StreamImportSink: MessageSink, @unchecked Sendable {
 final class ServiceImportSink: MessageSink, @unchecked Sendable {
     /// How long a request waits for its response mapping (nats-server's response threshold).
     static let responseThresholdSeconds: Double = 120
-    /// Outstanding requests kept at most; the oldest are dropped beyond it.
-    static let maxPending = 100_000
+    /// Outstanding requests kept at most by default; the oldest are dropped beyond it.
+    static let defaultMaxPending = 100_000
 
     let importer: Account
     let exporter: Account
@@ -47,17 +47,22 @@ final class ServiceImportSink: MessageSink, @unchecked Sendable {
     let streamedResponses: Bool
     /// `_R_.<random>`: this node's reply namespace for this import.
     let replyPrefix: String
+    let maxPending: Int
     private let now: () -> UInt64
     private let lock = NIOLock()
-    private var pending: [String: (reply: String, deadline: UInt64)] = [:]
+    /// Outstanding requests by token. Tokens are issued in increasing order with increasing
+    /// deadlines, so expiry and eviction walk up from `lowestToken` (amortized O(1)).
+    private var pending: [UInt64: (reply: String, deadline: UInt64)] = [:]
     private var nextToken: UInt64 = 0
+    private var lowestToken: UInt64 = 1
     private let counter = ManagedAtomic<UInt64>(0)
     /// The response subscription, inserted in the exporting account (announced to routes, so
     /// responders on other nodes reach it).
     private(set) var responseSubscription: Subscription?
 
     init(importer: Account, exporter: Account, spec: ImportConfig, streamedResponses: Bool, replyPrefix: String,
-         now: @escaping () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }) {
+         maxPending: Int = defaultMaxPending, now: @escaping () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }) {
+        self.maxPending = maxPending
         self.importer = importer
         self.exporter = exporter
         self.spec = spec
@@ -85,41 +90,37 @@ final class ServiceImportSink: MessageSink, @unchecked Sendable {
         var m = message
         m.imported = true
         if spec.to != nil { m.subject = spec.subject }
-        var token: String?
+        var token: UInt64?
         if let reply = message.reply {
             let t = register(reply)
             token = t
-            m.reply = replyPrefix + "." + t
+            m.reply = replyPrefix + "." + String(t, radix: 36)
         }
         let n = exporter.deliver(m, uniqueSubject: false, seed: counter.wrappingIncrementThenLoad(ordering: .relaxed))
         if n == 0, let token { _ = lock.withLock { pending.removeValue(forKey: token) } }
         return n > 0
     }
 
-    private func register(_ reply: String) -> String {
+    private func register(_ reply: String) -> UInt64 {
         let t = now()
         return lock.withLock {
-            nextToken &+= 1
-            let token = String(nextToken, radix: 36)
-            if pending.count >= Self.maxPending { sweep(at: t) }
-            if pending.count >= Self.maxPending, let oldest = pending.min(by: { $0.value.deadline < $1.value.deadline }) {
-                pending[oldest.key] = nil
+            nextToken += 1
+            // Drop what expired, then the oldest while full: both are at the low end.
+            while lowestToken < nextToken {
+                if let e = pending[lowestToken], e.deadline > t, pending.count < maxPending { break }
+                pending[lowestToken] = nil
+                lowestToken += 1
             }
-            pending[token] = (reply, t &+ UInt64(Self.responseThresholdSeconds * 1e9))
-            return token
+            pending[nextToken] = (reply, t &+ UInt64(Self.responseThresholdSeconds * 1e9))
+            return nextToken
         }
-    }
-
-    /// Drops expired mappings (lock held).
-    private func sweep(at t: UInt64) {
-        pending = pending.filter { $0.value.deadline > t }
     }
 
     /// A response on `_R_.<prefix>.<token>`: back to the requester's reply subject.
     fileprivate func respond(_ message: RoutedMessage) -> Bool {
         let subject = message.subject
         guard subject.hasPrefix(replyPrefix + ".") else { return false }
-        let token = String(subject.dropFirst(replyPrefix.count + 1))
+        guard let token = UInt64(subject.dropFirst(replyPrefix.count + 1), radix: 36) else { return false }
         let t = now()
         let reply: String? = lock.withLock {
             guard let entry = pending[token] else { return nil }

@@ -245,7 +245,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
         if conn.options.pedantic && !Subject.isValidLiteral(subject) {
             conn.send("-ERR 'Invalid Publish Subject'\r\n")
         }
-        if conn.permissions != nil || reply != nil || conn.account.config.maxPayload >= 0 {
+        if conn.permissions != nil || reply != nil || conn.account.maxPayload >= 0 {
             guard publishAllowed(conn, subject, reply, payload.readableBytes + (headers?.readableBytes ?? 0)) else { return }
         }
         // nats-server acks a verbose PUB before the resulting MSG reaches the same connection.
@@ -271,7 +271,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
     /// Permissions, reserved reply subjects and the account's payload limit. On a violation
     /// the client gets nats-server's -ERR, nothing is delivered, the connection stays open.
     private func publishAllowed(_ conn: ClientConnection, _ subject: String, _ reply: String?, _ size: Int) -> Bool {
-        let limit = conn.account.config.maxPayload
+        let limit = conn.account.maxPayload
         if limit >= 0 && size > limit {
             fail("Maximum Payload Violation")
             return false
@@ -309,7 +309,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
             }
             if perms.needsDeliveryFilter(subject) { filter = perms }
         }
-        let max = conn.account.config.maxSubscriptions
+        let max = conn.account.maxSubscriptions
         if max >= 0 && conn.subscriptionCount >= max {
             conn.send("-ERR 'maximum subscriptions exceeded'\r\n")
             server.logger.warning("\(conn.logPrefix) - Maximum Subscriptions Exceeded (account \(conn.account.name))")
