@@ -50,6 +50,10 @@ final class GossipClusterTests: XCTestCase {
         XCTAssertEqual(members.first { $0["name"] as? String == "n2" }?["address"] as? String, "127.0.0.1:\(n2.routeManager!.port)")
         // Probes were answered: RTTs are reported once a probe of each peer completed.
         XCTAssertTrue(waitUntil { n3.gossip!.members.filter { !$0.isSelf }.allSatisfy { $0.rtt != nil } })
+        let metrics = try httpGet(port: n3.monitoringPort, path: "/metrics").body
+        XCTAssertTrue(metrics.contains("clusterd_gossip_members{state=\"alive\"} 3"), metrics)
+        XCTAssertTrue(metrics.contains("clusterd_gossip_members{state=\"dead\"} 0"))
+        XCTAssertTrue(metrics.contains("clusterd_gossip_rtt_seconds{name=\"n1\",server_id=\"\(n1.serverID)\"} "))
     }
 
     func test_gossip_crashedNode_isDeclaredDeadByTheOthers_andObserversHearIt() throws {

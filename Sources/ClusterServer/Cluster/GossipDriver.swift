@@ -147,6 +147,27 @@ public final class GossipDriver: @unchecked Sendable {
     /// Every member this node knows, itself included, sorted by name.
     public var members: [GossipMemberInfo] { lock.withLock { snapshot } }
 
+    /// `/metrics` text: members by state, and each peer's last probe round trip.
+    public func prometheusText() -> String {
+        let list = members
+        func esc(_ v: String) -> String {
+            v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n")
+        }
+        var out = "# HELP clusterd_gossip_members Members in this node's gossip view, by state.\n"
+            + "# TYPE clusterd_gossip_members gauge\n"
+        for state in ["alive", "suspect", "dead", "left"] {
+            out += "clusterd_gossip_members{state=\"\(state)\"} \(list.filter { $0.status == state }.count)\n"
+        }
+        out += "# HELP clusterd_gossip_rtt_seconds Round trip of the last answered direct probe of a member.\n"
+            + "# TYPE clusterd_gossip_rtt_seconds gauge\n"
+        for m in list where !m.isSelf {
+            guard let rtt = m.rtt, m.status == "alive" || m.status == "suspect" else { continue }
+            out += "clusterd_gossip_rtt_seconds{name=\"\(esc(m.name))\",server_id=\"\(esc(m.serverID))\"} \(rtt)\n"
+        }
+        return out
+    }
+
     // MARK: - inputs (gossip loop)
 
     private func onTick() {

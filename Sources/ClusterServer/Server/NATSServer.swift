@@ -102,7 +102,9 @@ public final class NATSServer: @unchecked Sendable {
             let routes = RouteManager(server: self)
             routeManager = routes
             for account in accounts.values { account.sublist.observer = routes }
-            gossip = GossipDriver(server: self, routes: routes)
+            let g = GossipDriver(server: self, routes: routes)
+            gossip = g
+            _metricsProviders.append { [weak g] in g?.prometheusText() ?? "" }
         }
         var idRNG = SystemRandomNumberGenerator()
         serviceImports = AccountImports.install(accounts: accounts) {
