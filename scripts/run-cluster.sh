@@ -27,7 +27,7 @@ for i in $(seq 1 "$NODES"); do
   if [ "$NODES" -gt 1 ]; then
     cluster_args=(--cluster "nats://127.0.0.1:$cport" --cluster_name "$CLUSTER_NAME" --routes "$routes")
   fi
-  "$BIN" -a 127.0.0.1 -p "$port" -m "$http" --http_host 127.0.0.1 -n "n$i" -sd "data/n$i" \
+  "$BIN" -a 127.0.0.1 -p "$port" -m "$http" --http_host 127.0.0.1 -n "n$i" -js -sd "data/n$i" \
     -l "data/n$i/clusterd.log" "${cluster_args[@]}" &
   pids+=($!)
 done

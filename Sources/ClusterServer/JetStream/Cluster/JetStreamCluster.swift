@@ -74,10 +74,29 @@ final class JetStreamCluster: RaftGroupDelegate {
         }
     }
 
+    /// Raft ticks (100 ms) since start.
+    private(set) var ticks = 0
+
     func tick() {
         // A seed can resolve without a route event (a duplicate dial learns its peer): retry.
         if !metaStarted { topologyChanged() }
         host.tick()
+        ticks += 1
+        if ticks % 50 == 0 { rebalance() }
+    }
+
+    /// Every 5 s: a stream led here whose preferred leader (the first peer placement chose, the
+    /// least-loaded server) is connected and fully caught up hands leadership back to it, so
+    /// leaders spread out again after nodes come back.
+    private func rebalance() {
+        let connected = Set(js.server.routeManager?.peerServerIDs().keys ?? [:].keys)
+        for r in replicas.values where r.isLeader && ticks - r.leaderSinceTick >= 300 {
+            // Only a leadership that lasted 30 s moves: not right after an election or stepdown.
+            guard let a = assignments[r.name], let preferred = a.peers.first, preferred != myName,
+                  connected.contains(preferred), let node = host.node(r.group),
+                  let p = node.progress(of: RaftHost.nodeID(preferred)), p.match == node.lastIndex else { continue }
+            try? host.transferLeadership(r.group, to: RaftHost.nodeID(preferred))
+        }
     }
 
     func stop() {

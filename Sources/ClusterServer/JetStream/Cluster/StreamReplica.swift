@@ -10,6 +10,8 @@ final class StreamReplica: RaftGroupDelegate {
     let group: GroupID
     let stream: Stream
     private(set) var isLeader = false
+    /// `cluster.ticks` when this node last became leader (rebalancing waits a while).
+    private(set) var leaderSinceTick = 0
     /// Leader only: publishers and API callers waiting for their entry to apply.
     private var pendingAcks: [LogIndex: String] = [:]
     private var pendingOps: [LogIndex: PendingReply] = [:]
@@ -181,6 +183,7 @@ final class StreamReplica: RaftGroupDelegate {
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
         self.isLeader = isLeader
         if isLeader {
+            leaderSinceTick = cluster.ticks
             js.subscribeIngest(stream)
             js.loadConsumers(stream)
             for c in stream.consumers.values { js.schedulePump(c) }
