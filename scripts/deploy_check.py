@@ -185,9 +185,10 @@ def check_manifest_shape(docs, where):
     if check(cms and "clusterd.conf" in cms[0].get("data", {}), f"{where}: ConfigMap with clusterd.conf missing"):
         seeds = conf_routes(cms[0]["data"]["clusterd.conf"])
         name, svc = sts["metadata"]["name"], spec.get("serviceName")
-        # The first (up to) three pods are the seeds; the rest is gossip.
-        want = {f"{name}-{i}.{svc}" for i in range(min(3, spec.get("replicas", 0)))}
-        check({h for h, _ in seeds} == want, f"{where}: route seeds {seeds} must be the first pods' headless DNS names {sorted(want)}")
+        # Every pod is a seed: JetStream's meta group bootstraps with the peers a node has once
+        # all its seeds answered, which is then the same set on every pod.
+        want = {f"{name}-{i}.{svc}" for i in range(spec.get("replicas", 0))}
+        check({h for h, _ in seeds} == want, f"{where}: route seeds {seeds} must be every pod's headless DNS name {sorted(want)}")
 
 
 def check_kubernetes():

@@ -120,16 +120,38 @@ def test_helm_chart_with_declared_streams_and_token_auth(clusterd_bin: str, helm
     _run(sim, check)
 
 
-def test_helm_chart_scaled_to_five_meshes_through_three_seeds(clusterd_bin: str, helm_bin: str) -> None:
-    """Scaling up does not touch the config: pods 3 and 4 seed from pods 0-2 and the mesh
-    completes by gossip."""
+def test_helm_chart_five_replicas_bootstrap_one_meta_group(clusterd_bin: str, helm_bin: str) -> None:
+    """replicaCount=5 at install: every pod is a seed, so all five agree on the JetStream
+    meta group (five members, one leader)."""
     chart = os.path.join(ROOT, "deploy", "helm", "clusterd")
     rendered = subprocess.run([helm_bin, "template", "big", chart, "--set", "replicaCount=5"],
                               capture_output=True, text=True, check=True).stdout
     sim = StatefulSetSim(load_docs([rendered]), clusterd_bin, seed=os.getpid() + 2)
     assert sim.replicas == 5
-    conf = load_docs([rendered])["ConfigMap"][0]["data"]["clusterd.conf"]
-    assert "big-clusterd-3." not in conf and "big-clusterd-2." in conf, "three seeds only"
+
+    def check(sim: LocalCluster) -> None:
+        _cross_node_delivery(sim)
+        metas = []
+        for _ in range(300):  # bounded: the meta group elects its leader after the mesh
+            metas = [p.http("/jsz")[1].get("meta_cluster", {}) for p in sim.pods]
+            if all(m.get("leader") for m in metas) and len({m["leader"] for m in metas}) == 1:
+                break
+            time.sleep(0.1)
+        assert [m.get("cluster_size") for m in metas] == [5] * 5, metas
+        assert len({m.get("leader") for m in metas}) == 1 and metas[0].get("leader"), metas
+
+    _run(sim, check)
+
+
+def test_kubernetes_statefulset_scaled_to_five_meshes_through_three_seeds(clusterd_bin: str) -> None:
+    """`kubectl scale statefulset clusterd --replicas 5` on the plain manifests: pods 3 and 4
+    have the three original seeds only and join the mesh through gossip."""
+    texts = [open(f).read() for f in sorted(glob.glob(os.path.join(ROOT, "deploy", "kubernetes", "*.yaml")))]
+    docs = load_docs(texts)
+    docs["StatefulSet"][0]["spec"]["replicas"] = 5
+    sim = StatefulSetSim(docs, clusterd_bin, seed=os.getpid() + 5)
+    conf = docs["ConfigMap"][0]["data"]["clusterd.conf"]
+    assert "clusterd-3." not in conf and "clusterd-2." in conf, "three seeds only"
     _run(sim, lambda sim: _cross_node_delivery(sim))
 
 
