@@ -120,6 +120,32 @@ final class GossipSimulationTests: XCTestCase {
         }
     }
 
+    func test_healedSplitBrain_eachSideDeclaredTheOtherDead_reunites() throws {
+        var worst = 0
+        for seed: UInt64 in 1...10 {
+            let o = Self.quiet(seed: seed, nodes: 6, seeds: [[], [0], [0], [0], [0], [0]])
+            let sim = GossipSimulator(options: o)
+            while sim.now < 60 { try sim.step(faults: false) }
+            XCTAssertNil(sim.agreement(), "seed \(seed): formed")
+            sim.split([0, 1, 2])
+            // Long enough for suspicion to end in death on both sides.
+            for _ in 0..<(30 * o.config.periodTicks) { try sim.step(faults: false) }
+            let n0 = sim.nodes[0].swim!, n5 = sim.nodes[5].swim!
+            XCTAssertEqual(n0.status(of: n5.myself)?.rank, 2, "seed \(seed): n1 holds n6 dead")
+            XCTAssertEqual(n5.status(of: n0.myself)?.rank, 2, "seed \(seed): n6 holds n1 dead")
+            sim.split(nil)
+            var periods = 0
+            while sim.agreement() != nil, periods < 40 {
+                for _ in 0..<o.config.periodTicks { try sim.step(faults: false) }
+                periods += 1
+            }
+            XCTAssertNil(sim.agreement(), "seed \(seed): not reunited 40 periods after healing")
+            worst = max(worst, periods)
+            XCTAssertGreaterThan(sim.nodes[5].swim!.incarnation, Incarnation(0), "seed \(seed): n6 refuted its death")
+        }
+        print("gossip-sim: split brain of 3+3 reunited within \(worst) periods of healing (worst of 10 seeds)")
+    }
+
     func test_suspectedButAliveMember_refutes_andStaysAlive() throws {
         var suspectedSomewhere = 0
         for seed: UInt64 in 1...50 {

@@ -269,6 +269,14 @@ final class GossipSimulator {
 }
 
 extension GossipSimulator {
+    /// Scenario fault: nodes in `side` and the rest cannot talk either way (nil heals).
+    func split(_ side: Set<Int>?) {
+        blocked = []
+        guard let side else { log("heal partitions"); return }
+        for a in nodes.indices { for b in nodes.indices where side.contains(a) != side.contains(b) { blocked.insert([a, b]) } }
+        log("split \(side.sorted())")
+    }
+
     /// One-way fault for scenario tests: node `index` cannot send for `ticks` ticks.
     func mute(_ index: Int, ticks: Int) {
         for b in nodes.indices where b != index { blocked.insert([index, b]) }
