@@ -9,11 +9,17 @@ public struct RaftLogStorageConfig: Sendable {
     public var compression: Bool
     /// Recent entries kept in memory for replication reads (per group; 0 turns it off).
     public var entryCacheBytes: Int
+    /// How many of the newest entries `open` reads to rebuild the in-memory term index (and to
+    /// check them). Terms of older entries are read from the log when asked for, so reopening a
+    /// long, uncompacted log does not read all of it.
+    public var openScanEntries: Int
 
-    public init(segmentMaxBytes: UInt64 = 16 << 20, compression: Bool = true, entryCacheBytes: Int = 256 << 10) {
+    public init(segmentMaxBytes: UInt64 = 16 << 20, compression: Bool = true, entryCacheBytes: Int = 256 << 10,
+                openScanEntries: Int = 65_536) {
         self.segmentMaxBytes = segmentMaxBytes
         self.compression = compression
         self.entryCacheBytes = entryCacheBytes
+        self.openScanEntries = max(1, openScanEntries)
     }
 }
 
@@ -56,8 +62,11 @@ public final class StreamLogRaftStorage: RaftStorage {
     private var compactedIndex: LogIndex
     private var compactedTerm: Term
     private var last: LogIndex
+    /// Terms of the entries from `termsFrom` to `last`; older ones are read from the log.
     private var terms = TermRuns()
+    private var termsFrom: LogIndex
     private var cache: EntryCache
+    private var openScanEntries = 65_536
     /// Entries appended since the last `sync()`.
     private var unsynced = false
     private var isClosed = false
@@ -73,6 +82,7 @@ public final class StreamLogRaftStorage: RaftStorage {
         compactedIndex = state.compactedIndex
         compactedTerm = state.compactedTerm
         last = state.compactedIndex
+        termsFrom = state.compactedIndex.next
     }
 
     /// Opens (or creates) the group's storage in `directory`. `bootstrap` is the membership of a
@@ -94,7 +104,7 @@ public final class StreamLogRaftStorage: RaftStorage {
                                          config: logConfig, clock: { 0 })
             do {
                 let storage = try recover(directory: directory, fs: fileSystem, log: log, snapBytes: snapBytes,
-                                          stateBytes: stateBytes, bootstrap: bootstrap, cacheBytes: config.entryCacheBytes)
+                                          stateBytes: stateBytes, bootstrap: bootstrap, config: config)
                 return storage
             } catch {
                 try? log.close()
@@ -104,7 +114,7 @@ public final class StreamLogRaftStorage: RaftStorage {
     }
 
     private static func recover(directory: String, fs: FileSystem, log: StreamLog, snapBytes: [UInt8]?,
-                                stateBytes: [UInt8]?, bootstrap: ConfState, cacheBytes: Int) throws -> StreamLogRaftStorage {
+                                stateBytes: [UInt8]?, bootstrap: ConfState, config: RaftLogStorageConfig) throws -> StreamLogRaftStorage {
         if let bad = log.recoveryReport.corruptions.first {
             throw RaftLogStorageError.corrupt("log damaged: \(bad)")
         }
@@ -119,7 +129,7 @@ public final class StreamLogRaftStorage: RaftStorage {
             }
             let snap = Snapshot(metadata: SnapshotMetadata(conf: bootstrap))
             let s = StreamLogRaftStorage(directory: directory, fs: fs, log: log, snap: snap, state: PersistentState(),
-                                         cacheBytes: cacheBytes)
+                                         cacheBytes: config.entryCacheBytes)
             try s.writeSnapshotFile(snap)
             try s.writeStateFile(PersistentState())
             return s
@@ -136,7 +146,9 @@ public final class StreamLogRaftStorage: RaftStorage {
         } else if !snap.isEmpty || info.lastSequence > 0 {
             throw RaftLogStorageError.corrupt("\(StateFiles.stateName) is missing")
         }
-        let s = StreamLogRaftStorage(directory: directory, fs: fs, log: log, snap: snap, state: state, cacheBytes: cacheBytes)
+        let s = StreamLogRaftStorage(directory: directory, fs: fs, log: log, snap: snap, state: state,
+                                     cacheBytes: config.entryCacheBytes)
+        s.openScanEntries = config.openScanEntries
         try s.reconcile(first: LogIndex(info.firstSequence), last: LogIndex(info.lastSequence))
         return s
     }
@@ -166,11 +178,13 @@ public final class StreamLogRaftStorage: RaftStorage {
             return
         }
         last = logLast
-        try rebuildTerms(from: first)
+        // The newest entries are read (and checked) now; older terms on demand.
+        let scanFloor = last.rawValue >= UInt64(openScanEntries) ? LogIndex(last.rawValue - UInt64(openScanEntries) + 1) : .zero
+        try rebuildTerms(from: max(first, max(floor.next, scanFloor)))
         // A snapshot the log does not lead up to (a crash inside `applySnapshot` before the
         // reset): the log is stale next to it and is replaced, as `applySnapshot` would have.
         // A log holding the snapshot's (index, term) continues it (log matching) and is kept.
-        if s > floor && !(s <= last && terms.term(at: s) == ts) {
+        if s > floor && !(s <= last && (try? term(at: s)) == ts) {
             try replaceLog(with: snap)
             return
         }
@@ -179,6 +193,7 @@ public final class StreamLogRaftStorage: RaftStorage {
             try mapped { _ = try log.compact(upTo: StreamSequence(floor.rawValue + 1)) }
         }
         terms.compact(upTo: floor)
+        termsFrom = max(termsFrom, floor.next)
         if last == floor { terms.removeAll() }
         if floor != persisted.compactedIndex || floorTerm != persisted.compactedTerm {
             var st = persisted
@@ -192,6 +207,7 @@ public final class StreamLogRaftStorage: RaftStorage {
     /// sits at its index and that terms never go back, and records the term runs.
     private func rebuildTerms(from: LogIndex) throws {
         terms.removeAll()
+        termsFrom = from
         var next = from
         var rounds = 0
         while next <= last {
@@ -228,8 +244,12 @@ public final class StreamLogRaftStorage: RaftStorage {
         if index < compactedIndex { throw StorageError.compacted }
         if index == compactedIndex { return compactedTerm }
         if index > last { throw StorageError.unavailable }
-        guard let t = terms.term(at: index) else { throw RaftLogStorageError.missingEntry(index) }
-        return t
+        if index >= termsFrom, let t = terms.term(at: index) { return t }
+        // Older than the in-memory index (not read at open): one point read from the log.
+        guard let m = try mapped({ try log.message(StreamSequence(index.rawValue)) }) else {
+            throw RaftLogStorageError.missingEntry(index)
+        }
+        return try EntryCodec.entry(m, expected: index).term
     }
 
     public func entries(from: LogIndex, to: LogIndex, maxBytes: Int) throws -> [Entry] {
@@ -295,6 +315,7 @@ public final class StreamLogRaftStorage: RaftStorage {
         try mapped { try log.truncate(after: StreamSequence(index.rawValue)) }
         last = index
         terms.truncate(after: index)
+        termsFrom = min(termsFrom, index.next)
         cache.truncate(after: index)
     }
 
@@ -355,6 +376,7 @@ public final class StreamLogRaftStorage: RaftStorage {
         compactedTerm = snapshot.metadata.term
         last = s
         terms.removeAll()
+        termsFrom = s.next
         cache.removeAll()
         unsynced = false
         var st = persisted
@@ -391,6 +413,7 @@ public final class StreamLogRaftStorage: RaftStorage {
         compactedIndex = index
         compactedTerm = t
         terms.compact(upTo: index)
+        termsFrom = max(termsFrom, index.next)
         cache.compact(upTo: index)
         if last == index { terms.removeAll() }
     }

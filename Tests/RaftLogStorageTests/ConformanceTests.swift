@@ -86,7 +86,9 @@ final class ConformanceTests: XCTestCase {
             let fs = FaultyFileSystem()
             // The recent-entry cache off, tiny (evicting, partial hits) and default.
             let cacheBytes = [0, 700, 256 << 10][Int(seed % 3)]
-            var d = try openStorage(fs, cacheBytes: cacheBytes)
+            // Reopens read only the newest entries' terms (older ones from the log) or all of them.
+            let scanEntries = [1, 7, 65_536][Int(seed / 3 % 3)]
+            var d = try openStorage(fs, cacheBytes: cacheBytes, scanEntries: scanEntries)
             let m = MemoryStorage(conf: threeVoters)
             var term: UInt64 = 1
             var trace: [String] = []
@@ -135,7 +137,7 @@ final class ConformanceTests: XCTestCase {
                     try d.sync()
                 default:
                     try d.close()
-                    d = try openStorage(fs, cacheBytes: cacheBytes)
+                    d = try openStorage(fs, cacheBytes: cacheBytes, scanEntries: scanEntries)
                     // Term and vote exactly; the commit is clamped to the log (tests truncate freely).
                     XCTAssertEqual(d.hardState.term, m.hardState.term, ctx + " term after reopen")
                     XCTAssertEqual(d.hardState.vote, m.hardState.vote, ctx + " vote after reopen")

@@ -85,6 +85,28 @@ final class RecoveryTests: XCTestCase {
         }
     }
 
+    /// Open reads only the newest entries; older terms come from the log on demand, and damage
+    /// there is reported by the read that meets it (never skipped).
+    func test_partialScanOnOpen_readsOlderTermsFromTheLog_andReportsDamageThere() throws {
+        let fs = FaultyFileSystem()
+        let s = try openStorage(fs)
+        for i in stride(from: UInt64(1), through: 291, by: 10) { try s.append(entries(i...(i + 9), term: 1 + i / 100, size: 100)) }
+        try s.close()
+        var r = try openStorage(fs, scanEntries: 10)
+        for i in [1, 99, 100, 101, 250, 291, 300] as [UInt64] { XCTAssertEqual(try r.term(at: LogIndex(i)), Term(1 + (i - 1) / 10 * 10 / 100)) }
+        try r.close()
+        let seg = "\(testDir)/log/" + String(repeating: "0", count: 19) + "1.seg"
+        fs.flipBit(path: seg, byteOffset: 900)  // inside the second block (entries 11-20)
+        r = try openStorage(fs, scanEntries: 10)
+        XCTAssertThrowsError(try r.term(at: LogIndex(15))) { error in
+            guard case RaftLogStorageError.corrupt = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try r.entries(from: LogIndex(1), to: LogIndex(25), maxBytes: .max))
+        XCTAssertEqual(try r.term(at: LogIndex(2)), Term(1))
+        XCTAssertEqual(try r.term(at: LogIndex(300)), Term(3), "the rest of the log stays readable")
+        try r.close()
+    }
+
     func test_missingSegment_isAGapError() throws {
         let fs = FaultyFileSystem()
         let s = try openStorage(fs)
@@ -234,7 +256,7 @@ final class RecoveryTests: XCTestCase {
                     durableLast = i
                 default:
                     fs.powerLoss(using: &rng)
-                    d = try openStorage(fs)
+                    d = try openStorage(fs, scanEntries: seed % 2 == 0 ? 5 : 65_536)
                     XCTAssertEqual(d.hardState.term, durableHS.term, ctx)
                     XCTAssertEqual(d.hardState.vote, durableHS.vote, ctx)
                     XCTAssertEqual(d.snapshot(), model.snapshot(), ctx)

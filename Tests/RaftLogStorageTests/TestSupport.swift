@@ -11,9 +11,13 @@ let threeVoters = ConfState(voters: [NodeID(1), NodeID(2), NodeID(3)])
 
 /// Small segments so that tests cross segment boundaries, seal segments and drop them.
 /// `cacheBytes`: the recent-entry cache (0: every read goes to the log; small: partial hits).
-func openStorage(_ fs: FaultyFileSystem, conf: ConfState = threeVoters, cacheBytes: Int = 256 << 10) throws -> StreamLogRaftStorage {
+/// `scanEntries`: entries read at open for the term index (small: older terms come from the log).
+func openStorage(_ fs: FaultyFileSystem, conf: ConfState = threeVoters, cacheBytes: Int = 256 << 10,
+                 scanEntries: Int = 65_536) throws -> StreamLogRaftStorage {
     try StreamLogRaftStorage.open(directory: testDir, fileSystem: fs,
-                                  config: RaftLogStorageConfig(segmentMaxBytes: 4096, entryCacheBytes: cacheBytes), bootstrap: conf)
+                                  config: RaftLogStorageConfig(segmentMaxBytes: 4096, entryCacheBytes: cacheBytes,
+                                                               openScanEntries: scanEntries),
+                                  bootstrap: conf)
 }
 
 func entry(_ index: UInt64, _ term: UInt64, _ type: EntryType = .normal, size: Int = 8) -> Entry {

@@ -25,7 +25,8 @@ final class MemoryDisk: SimDisk {
 
 /// `StreamLogRaftStorage` over `FaultyFileSystem`: a crash drops every write that was not
 /// fsync'd (tearing the last one), so only what `sync()` and the durable calls promised
-/// survives. Small segments so logs roll, seal and are dropped by compaction.
+/// survives. Small segments so logs roll, seal and are dropped by compaction; open reads only
+/// the newest 16 entries' terms (older ones come from the log on demand).
 final class DurableDisk: SimDisk {
     let fs = FaultyFileSystem()
     let conf: ConfState
@@ -33,7 +34,7 @@ final class DurableDisk: SimDisk {
 
     func open() throws -> RaftStorage {
         try StreamLogRaftStorage.open(directory: "/node", fileSystem: fs,
-                                      config: RaftLogStorageConfig(segmentMaxBytes: 4096), bootstrap: conf)
+                                      config: RaftLogStorageConfig(segmentMaxBytes: 4096, openScanEntries: 16), bootstrap: conf)
     }
 
     func sync(_ storage: RaftStorage) throws {
