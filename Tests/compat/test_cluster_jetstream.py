@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import urllib.request
 
@@ -62,7 +63,10 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(server_binary: str):
+def cluster(server_binary: str, monkeypatch: pytest.MonkeyPatch):
+    # clusterd: compact stream Raft logs after 20 entries (default 10,000), so every scenario
+    # below also runs across log compactions (nats-server ignores the variable).
+    monkeypatch.setenv("CLUSTERD_RAFT_COMPACT_ENTRIES", "20")
     c = Cluster(server_binary)
     try:
         c.start()

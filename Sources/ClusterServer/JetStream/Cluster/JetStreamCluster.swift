@@ -11,6 +11,8 @@ import Raft
 /// All of it runs on JetStream's serial queue.
 final class JetStreamCluster: RaftGroupDelegate {
     static let metaGroup = GroupID(1)
+    /// Entries a stream's Raft log may hold before its leader proposes a compaction.
+    static var compactionThreshold = 10_000
 
     unowned let js: JetStreamService
     let host: RaftHost
@@ -33,6 +35,10 @@ final class JetStreamCluster: RaftGroupDelegate {
         cfg.heartbeatTicks = 1
         cfg.maxInflightMsgs = 256
         host = RaftHost(server: js.server, queue: js.queue, config: cfg)
+        // Tuning knob (documented in docs/jetstream-cluster.md); tests use a small value.
+        if let v = ProcessInfo.processInfo.environment["CLUSTERD_RAFT_COMPACT_ENTRIES"], let n = Int(v), n > 0 {
+            Self.compactionThreshold = n
+        }
         metaDirectory = root + "/_meta"
     }
 
@@ -83,6 +89,9 @@ final class JetStreamCluster: RaftGroupDelegate {
         host.tick()
         ticks += 1
         if ticks % 50 == 0 { rebalance() }
+        if ticks % 100 == 0 {
+            for r in replicas.values where r.isLeader { r.proposeCompaction(threshold: Self.compactionThreshold) }
+        }
     }
 
     /// Every 5 s: a stream led here whose preferred leader (the first peer placement chose, the

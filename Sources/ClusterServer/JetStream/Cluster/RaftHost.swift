@@ -142,6 +142,14 @@ final class RaftHost {
         return index
     }
 
+    /// Drops the group's log up to `index` (applied here, and held by every member: see
+    /// `StreamReplica.proposeCompaction`), recording a snapshot marker that covers it.
+    func compact(_ group: GroupID, upTo index: LogIndex) throws {
+        guard let m = members[group], index > m.storage.firstIndex, index <= m.node.appliedIndex else { return }
+        try m.storage.createSnapshot(index: index, conf: m.node.confState(atIndex: index), data: [])
+        try m.storage.compact(upTo: index)
+    }
+
     func transferLeadership(_ group: GroupID, to target: NodeID) throws {
         guard let m = members[group] else { throw RaftError.notMember }
         try m.node.transferLeadership(to: target)

@@ -59,7 +59,9 @@ final class StreamReplica: RaftGroupDelegate {
         let storage = try RaftStorageFactory.open(directory: dir.map { $0 + "/raft" }, initialPeers: a.peers)!
         let r = StreamReplica(cluster: cluster, name: cfg.name, group: GroupID(a.group), stream: s)
         js.streams[cfg.name] = s
-        let applied = store.lastRaftIndex
+        // The store holds what it applied (its records carry their Raft index); after a
+        // compaction the snapshot marker covers the rest (the store was synced before it).
+        let applied = max(store.lastRaftIndex, storage.snapshot().metadata.index.rawValue)
         cluster.host.learnNames(a.peers)
         cluster.host.addGroup(r.group, peers: a.peers, storage: storage, delegate: r,
                               applied: applied > 0 ? LogIndex(applied) : nil, quiesce: true,
@@ -165,6 +167,13 @@ final class StreamReplica: RaftGroupDelegate {
             guard let name = try o.string("name"), let record = o.fields["record"] as? [String: Any], let dir = stream.directory else { return [:] }
             try AtomicFile.write(JSJSON.encode(record), to: dir + "/consumers/\(name).json")
             return [:]
+        case "compact":
+            // Every member holds the log up to `upTo` (the leader saw their match indexes), so no
+            // one will need those entries again: make the store durable, then drop them.
+            guard let upTo = try o.uint64("up_to") else { return [:] }
+            try stream.store.sync()
+            try cluster.host.compact(group, upTo: LogIndex(upTo))
+            return [:]
         case "consumer_delete":
             if let name = try o.string("name"), let dir = stream.directory {
                 unlink(dir + "/consumers/\(name).json")
@@ -227,6 +236,20 @@ final class StreamReplica: RaftGroupDelegate {
         stream.store.destroy()
         js.streams[name] = nil
         if let dir = stream.directory { AtomicFile.removeTree(dir) }
+    }
+
+    /// Leader, now and then: when the log holds more than `threshold` entries, proposes to
+    /// compact it up to what every member has (min of their match indexes and our applied).
+    /// A member that is down holds the point back; nobody ever needs a snapshot to catch up.
+    func proposeCompaction(threshold: Int) {
+        guard isLeader, let node = cluster.host.node(group), node.lastIndex - node.firstIndex > threshold else { return }
+        var upTo = node.appliedIndex
+        for peer in node.conf.allMembers where peer != cluster.host.me {
+            guard let p = node.progress(of: peer) else { return }
+            upTo = min(upTo, p.match)
+        }
+        guard upTo > node.firstIndex else { return }
+        try? proposeOp(["op": "compact", "up_to": upTo.rawValue], answer: nil)
     }
 
     /// `$JS.API.STREAM.LEADER.STEPDOWN.<stream>`.
