@@ -250,7 +250,11 @@ final class RaftHost {
                     continue
                 }
                 coalescer.add(rd.messages)
-                if let s = rd.snapshot, !s.isEmpty { m.delegate?.raftApplySnapshot(s) }
+                if let s = rd.snapshot, !s.isEmpty {
+                    m.delegate?.raftApplySnapshot(s)
+                    // The owner may have left the group (a replica that cannot use snapshots).
+                    guard members[m.node.group] === m else { continue }
+                }
                 for e in rd.committedEntries where e.type == .normal { m.delegate?.raftApply(e) }
                 m.node.advance(rd)
                 updateLeadership(m)

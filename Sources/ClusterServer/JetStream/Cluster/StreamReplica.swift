@@ -185,8 +185,15 @@ final class StreamReplica: RaftGroupDelegate {
         }
     }
 
+    /// Compaction never drops what a member holds, so a snapshot arrives only at a replica that
+    /// lost its data (a wiped volume) or never had it. Without a stream snapshot transfer it
+    /// cannot be repaired here, and it must not pass for a current replica: it leaves the group
+    /// (the others keep serving) and says so.
     func raftApplySnapshot(_ snapshot: Snapshot) {
-        js.server.logger.warning("Stream '\(name)': snapshots are not produced by this version; ignoring one")
+        js.server.logger.error("Stream '\(name)': this replica lacks entries up to \(snapshot.metadata.index) that the others compacted (its data was lost?); it stops taking part in the stream's group until repaired")
+        stepDownLocally()
+        isLeader = false
+        cluster.host.removeGroup(group)
     }
 
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
