@@ -153,14 +153,14 @@ public struct SWIM: Sendable {
     /// Someone says this node is suspect, dead or left: outbid it (SWIM section 4.2).
     mutating func refute(_ claim: MemberStatus) {
         guard !hasLeft else { return }
-        if claim.rank > 0, claim.incarnation >= incarnation {
-            incarnation = Incarnation(claim.incarnation.rawValue &+ 1)
-            broadcasts.enqueue(myself, .alive(incarnation))
-        } else if claim.incarnation > incarnation {
-            // Our own alive claim from an earlier life of this identity: move past it.
-            incarnation = Incarnation(claim.incarnation.rawValue &+ 1)
-            broadcasts.enqueue(myself, .alive(incarnation))
-        }
+        // rank > 0: a suspicion or death to outbid; alive with a higher incarnation: our own
+        // claim from an earlier life of this identity, to move past.
+        guard (claim.rank > 0 && claim.incarnation >= incarnation) || claim.incarnation > incarnation else { return }
+        // Saturates: a forged claim at UInt64.max cannot be outbid, but must not wrap to 0.
+        let next = claim.incarnation.rawValue == .max ? .max : claim.incarnation.rawValue + 1
+        guard next > incarnation.rawValue else { return }
+        incarnation = Incarnation(next)
+        broadcasts.enqueue(myself, .alive(incarnation))
     }
 
     /// A message for `to`, with piggybacked updates; `to`'s own status goes first when this

@@ -117,6 +117,16 @@ final class SWIMTests: XCTestCase {
         XCTAssertEqual(s1.status(of: Self.id(2)), .alive(Incarnation(1)))
     }
 
+    func test_forgedMaximalIncarnation_doesNotWrapAround() {
+        var s = node(2, knowing: [1])
+        _ = s.receive(GossipMessage(from: Self.id(1), incarnation: Incarnation(0), kind: .syncReply,
+                                    updates: [MemberUpdate(member: Self.id(2), status: .suspect(Incarnation(.max - 1)))]))
+        XCTAssertEqual(s.incarnation, Incarnation(.max))
+        _ = s.receive(GossipMessage(from: Self.id(1), incarnation: Incarnation(0), kind: .syncReply,
+                                    updates: [MemberUpdate(member: Self.id(2), status: .dead(Incarnation(.max)))]))
+        XCTAssertEqual(s.incarnation, Incarnation(.max), "saturated, not wrapped to 0")
+    }
+
     func test_memberThatWeHoldDead_isToldSoItCanRefute() {
         var s = node(1, knowing: [2])
         _ = s.receive(GossipMessage(from: Self.id(3), incarnation: Incarnation(0), kind: .syncReply,
