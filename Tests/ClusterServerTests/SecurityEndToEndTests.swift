@@ -251,4 +251,16 @@ final class SecurityEndToEndTests: XCTestCase {
         XCTAssertTrue(old.waitFor("-ERR 'Authorization Violation'\r\n"))
         XCTAssertNil(server.account(named: "X"))
     }
+
+    func test_bcryptQueueFull_refusesInsteadOfQueueing() throws {
+        try start()
+        server.maxQueuedSlowAuth = 0
+        let c = try RawClient(port: server.clientPort)
+        XCTAssertTrue(c.waitFor("\r\n"))
+        c.send("CONNECT {\"user\":\"b1\",\"pass\":\"s3cr3t\"}\r\nPING\r\n")
+        XCTAssertTrue(c.waitFor("-ERR 'Authorization Violation'\r\n"))
+        XCTAssertTrue(c.waitForClose())
+        // Plain-password users are not affected.
+        _ = try client("a2")
+    }
 }

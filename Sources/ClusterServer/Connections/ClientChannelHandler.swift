@@ -194,6 +194,11 @@ final class ClientChannelHandler: ChannelInboundHandler {
             return
         }
         // bcrypt takes tens of milliseconds: verify on the auth queue and stop reading until then.
+        guard server.slowAuthQueue.operationCount < server.maxQueuedSlowAuth else {
+            server.logger.warning("\(conn.logPrefix) - bcrypt verification queue full, refusing CONNECT")
+            authViolation()
+            return
+        }
         pausedForAuth = true
         conn.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         let loop = conn.eventLoop

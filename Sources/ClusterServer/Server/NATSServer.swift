@@ -22,6 +22,9 @@ public final class NATSServer: @unchecked Sendable {
     public let globalAccount: Account
     /// Service imports' reply mappings (for tests and monitoring).
     private(set) var serviceImports: [ServiceImportSink] = []
+    /// bcrypt checks waiting beyond this many are refused at once: a flood of CONNECTs
+    /// naming bcrypt users cannot queue unbounded CPU work (legitimate clients retry).
+    var maxQueuedSlowAuth = 256
     /// bcrypt checks run here, off the event loops, a few at a time.
     let slowAuthQueue: OperationQueue = {
         let q = OperationQueue()
