@@ -15,6 +15,9 @@ let package = Package(
         .executable(name: "clusterd", targets: ["clusterd"]),
         .executable(name: "clusterctl", targets: ["clusterctl"]),
         .library(name: "NATSClient", targets: ["NATSClient"]),
+        // For the libFuzzer package under Fuzz/ (it links these, instrumented).
+        .library(name: "ClusterServer", targets: ["ClusterServer"]),
+        .library(name: "ServerConfig", targets: ["ServerConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
@@ -23,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -49,6 +53,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             swiftSettings: serverSettings
         ),
@@ -57,6 +63,7 @@ let package = Package(
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: v5
         ),
@@ -89,7 +96,7 @@ let package = Package(
         .testTarget(name: "NATSClientTests", dependencies: ["NATSClient"], swiftSettings: v5),
         .testTarget(
             name: "ClusterServerTests",
-            dependencies: ["ClusterServer", "NATSClient"],
+            dependencies: ["ClusterServer", "NATSClient", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             swiftSettings: v5
         ),
         .testTarget(name: "ChaosTests", dependencies: ["NATSClient"], swiftSettings: v5),

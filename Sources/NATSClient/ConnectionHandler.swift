@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 
 /// The channel handler of one TCP connection: runs the handshake, then parses server ops and
 /// hands them to the `NATSConnection`. Thin by design: all state lives in the connection.
@@ -23,11 +24,14 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var needsFlush = false
     /// Guarded by the connection's lock: set once the channel went inactive.
     var closed = false
+    /// Host dialed, for TLS server-name checks.
+    private let serverHost: String
 
-    init(connection: NATSConnection, generation: UInt64, handshake: EventLoopPromise<ServerInfo>) {
+    init(connection: NATSConnection, generation: UInt64, handshake: EventLoopPromise<ServerInfo>, serverHost: String = "") {
         self.connection = connection
         self.generation = generation
         self.handshake = handshake
+        self.serverHost = serverHost
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -96,6 +100,12 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private func handleHandshake(_ op: ServerOp, context: ChannelHandlerContext) {
         switch (phase, op) {
         case (.awaitingInfo, .info(let info)):
+            do {
+                try startTLSIfNeeded(info, context: context)
+            } catch {
+                fail(error, context: context)
+                return
+            }
             var out = context.channel.allocator.buffer(capacity: 256)
             ClientOpEncoder.writeConnect(&out, json: connection.connectJSON(for: info))
             ClientOpEncoder.writePing(&out)
@@ -126,6 +136,25 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         case .info(let info): connection.updateInfo(info)
         case .ok: break
         }
+    }
+
+    /// After the plaintext INFO, a TLS handler goes in front of this one; the CONNECT written
+    /// next is held by NIOSSL until the handshake is done.
+    private func startTLSIfNeeded(_ info: ServerInfo, context: ChannelHandlerContext) throws {
+        let options = connection.options
+        guard let config = options.tls else {
+            if info.tlsRequired == true { throw NATSError.connectionFailed("server requires TLS; set NATSOptions.tls") }
+            return
+        }
+        if options.tlsHandshakeFirst { return }
+        try context.pipeline.syncOperations.addHandler(Self.tlsHandler(config, serverHost: serverHost), position: .first)
+    }
+
+    static func tlsHandler(_ config: TLSConfiguration, serverHost: String) throws -> NIOSSLClientHandler {
+        let sslContext = try NIOSSLContext(configuration: config)
+        // An IP address cannot be a TLS server name; NIOSSL then checks the certificate's IP SANs.
+        let isIP = (try? SocketAddress(ipAddress: serverHost, port: 0)) != nil
+        return try NIOSSLClientHandler(context: sslContext, serverHostname: isIP || serverHost.isEmpty ? nil : serverHost)
     }
 
     private func writePong(_ context: ChannelHandlerContext) {

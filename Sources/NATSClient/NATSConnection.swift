@@ -130,7 +130,7 @@ public final class NATSConnection: @unchecked Sendable {
         }
         let eventLoop = group.next()
         let handshake = eventLoop.makePromise(of: ServerInfo.self)
-        let handler = ConnectionHandler(connection: self, generation: generation, handshake: handshake)
+        let handler = ConnectionHandler(connection: self, generation: generation, handshake: handshake, serverHost: server.host)
         let timeout = eventLoop.scheduleTask(in: options.connectTimeout) {
             handshake.fail(NATSError.connectionFailed("\(server): handshake timed out"))
         }
@@ -141,7 +141,15 @@ public final class NATSConnection: @unchecked Sendable {
                 .connectTimeout(options.connectTimeout)
                 .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .channelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
-                .channelInitializer { $0.pipeline.addHandler(handler) }
+                .channelInitializer { [options] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if options.tlsHandshakeFirst, let tls = options.tls {
+                            let ssl = try ConnectionHandler.tlsHandler(tls, serverHost: server.host)
+                            try channel.pipeline.syncOperations.addHandler(ssl)
+                        }
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
+                }
                 .connect(host: server.host, port: server.port).get()
         } catch {
             handshake.fail(error)

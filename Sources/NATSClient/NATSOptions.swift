@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// How to connect, authenticate, keep alive and reconnect.
 public struct NATSOptions: Sendable {
@@ -33,6 +34,12 @@ public struct NATSOptions: Sendable {
     public var subscriptionPendingLimit = 1_000_000
     /// Prefix of the request/reply inbox.
     public var inboxPrefix = "_INBOX"
+    /// TLS: when set, the connection upgrades to TLS after the server's INFO (as NATS clients
+    /// do). Without it, a server whose INFO says `tls_required` is refused.
+    public var tls: TLSConfiguration?
+    /// With `tls`: start TLS right after TCP connect, before the server's INFO (for servers
+    /// configured with nats-server's `handshake_first`).
+    public var tlsHandshakeFirst = false
     /// Event loops to run on; default is NIO's shared singleton group.
     public var eventLoopGroup: (any EventLoopGroup)?
 

@@ -10,6 +10,8 @@ public struct ServerInfo: Decodable, Equatable, Sendable {
     public var maxPayload: Int?
     public var jetstream: Bool?
     public var authRequired: Bool?
+    public var tlsRequired: Bool?
+    public var tlsAvailable: Bool?
     public var connectURLs: [String]?
     public var lameDuckMode: Bool?
     public var clientID: UInt64?
@@ -22,6 +24,7 @@ public struct ServerInfo: Decodable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case serverID = "server_id", serverName = "server_name", version, proto, host, port, headers
         case maxPayload = "max_payload", jetstream, authRequired = "auth_required"
+        case tlsRequired = "tls_required", tlsAvailable = "tls_available"
         case connectURLs = "connect_urls", lameDuckMode = "ldm", clientID = "client_id"
     }
 }

@@ -63,19 +63,19 @@ struct Flags: ParsableArguments {
     @Option(name: [.customShort("P"), .customLong("pid")], help: "File to store the process id")
     var pidFile: String?
 
-    @Flag(name: [.customLong("tls")], help: "Enable TLS (not supported yet)")
+    @Flag(name: [.customLong("tls")], help: "Enable TLS, do not verify clients")
     var tls = false
 
-    @Option(name: [.customLong("tlscert")], help: "Server certificate file (not supported yet)")
+    @Option(name: [.customLong("tlscert")], help: "Server certificate file")
     var tlsCert: String?
 
-    @Option(name: [.customLong("tlskey")], help: "Private key for server certificate (not supported yet)")
+    @Option(name: [.customLong("tlskey")], help: "Private key for server certificate")
     var tlsKey: String?
 
-    @Flag(name: [.customLong("tlsverify")], help: "Verify client certificates (not supported yet)")
+    @Flag(name: [.customLong("tlsverify")], help: "Enable TLS, verify client certificates")
     var tlsVerify = false
 
-    @Option(name: [.customLong("tlscacert")], help: "Client certificate CA (not supported yet)")
+    @Option(name: [.customLong("tlscacert")], help: "Client certificate CA for verification")
     var tlsCACert: String?
 
     @Flag(name: [.customShort("v"), .customLong("version")], help: "Show version")
@@ -83,9 +83,7 @@ struct Flags: ParsableArguments {
 
     /// Flags that name features clusterd does not serve yet: refused, never silently ignored.
     func unsupported() -> [String] {
-        var out: [String] = []
-        if tls || tlsCert != nil || tlsKey != nil || tlsVerify || tlsCACert != nil { out.append("--tls") }
-        return out
+        []
     }
 
     /// Flag values that do not parse (reported as fatal errors before anything starts).
@@ -122,6 +120,15 @@ struct Flags: ParsableArguments {
         if let auth { options.authToken = auth }
         if let maxPayload { options.maxPayload = maxPayload }
         if let log { options.logFile = log }
+        // As nats-server: any TLS flag turns client TLS on; flags override the config's block.
+        if tls || tlsVerify || tlsCert != nil || tlsKey != nil || tlsCACert != nil {
+            var t = options.tls ?? TLSOptions(certFile: "", keyFile: "")
+            if let tlsCert { t.certFile = tlsCert }
+            if let tlsKey { t.keyFile = tlsKey }
+            if let tlsCACert { t.caFile = tlsCACert }
+            if tlsVerify { t.verify = true }
+            options.tls = t
+        }
     }
 
     /// nats-server accepts `-sd=DIR` and `--port=4222`; split single-dash `=` forms for the

@@ -58,6 +58,9 @@ if let hostsFile {
 if !options.declaredStreams.isEmpty && !options.jetStream {
     fatal("the config declares streams but JetStream is not enabled (add a jetstream block or -js)")
 }
+if let t = options.tls, t.certFile.isEmpty || t.keyFile.isEmpty {
+    fatal("TLS needs a certificate and its key: --tlscert and --tlskey")
+}
 
 let sink: LogSink
 do {
@@ -108,6 +111,8 @@ let signals = SignalHandlers(server: server, logger: logger, configPath: flags.c
 signals.install()
 do {
     try server.start()
+} catch let error as TLSContexts.LoadError {
+    fatal("\(error)")
 } catch {
     fatal("Error listening on port: \(options.host):\(options.port), \"\(error)\"")
 }

@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import XCTest
+@testable import ClusterServer
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,11 +12,18 @@ final class RawClient {
     private(set) var received: [UInt8] = []
     private(set) var closedByPeer = false
 
-    init(port: Int, timeoutMs: Int = 3000) throws {
+    /// `receiveBufferBytes` shrinks the kernel's receive buffer (set before connect), so a
+    /// client that never reads pushes back on the server after a few KiB, not megabytes.
+    init(port: Int, timeoutMs: Int = 3000, receiveBufferBytes: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
         var tv = timeval(tv_sec: timeoutMs / 1000, tv_usec: Int((timeoutMs % 1000) * 1000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        // Sends are bounded too: a server that stops reading ends the send, not the test run.
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if var size = receiveBufferBytes {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -35,13 +44,16 @@ final class RawClient {
 
     func send(_ text: String) { send(Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) {
+    /// Sends everything, or stops when the peer closed (returns the bytes sent).
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Int {
         var off = 0
         while off < bytes.count {
             let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
+            if n <= 0 { return off }
             off += n
         }
+        return off
     }
 
     /// Reads until `text` appears in what was received (returns true) or the read times out
@@ -86,7 +98,8 @@ final class RawClient {
             received.append(contentsOf: buf[..<n])
             return true
         }
-        if n == 0 { closedByPeer = true }
+        // A reset counts as closed: the server closes with our unread bytes still queued.
+        if n == 0 || (n < 0 && errno == ECONNRESET) { closedByPeer = true }
         return false
     }
 
@@ -133,4 +146,21 @@ extension RawClient {
         send("PING\r\n")
         XCTAssertTrue(waitForCount("PONG\r\n", before + 1), "no PONG: \(text.suffix(200))", file: file, line: line)
     }
+}
+
+/// An in-process server on free loopback ports (client and monitoring), two event loops,
+/// quiet unless a logger is given; `configure` adjusts the options first.
+func startTestServer(logger: Logger? = nil, _ configure: (inout ServerOptions) -> Void = { _ in }) throws -> NATSServer {
+    var o = ServerOptions()
+    o.host = "127.0.0.1"
+    o.port = -1
+    o.httpHost = "127.0.0.1"
+    o.httpPort = -1
+    o.threads = 2
+    configure(&o)
+    var quiet = Logger(label: "test")
+    quiet.logLevel = .critical
+    let server = NATSServer(options: o, logger: logger ?? quiet)
+    try server.start()
+    return server
 }

@@ -7,17 +7,7 @@ final class ServerEndToEndTests: XCTestCase {
     private var server: NATSServer!
 
     private func start(_ configure: (inout ServerOptions) -> Void = { _ in }) throws {
-        var o = ServerOptions()
-        o.host = "127.0.0.1"
-        o.port = -1
-        o.httpHost = "127.0.0.1"
-        o.httpPort = -1
-        o.threads = 2
-        configure(&o)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        server = NATSServer(options: o, logger: logger)
-        try server.start()
+        server = try startTestServer(configure)
     }
 
     override func tearDown() {

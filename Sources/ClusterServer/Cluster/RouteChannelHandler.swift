@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOSSL
 
 /// NIO handler of one route connection (accepted or solicited): handshake, route ops,
 /// keepalive. Shared state lives in `RouteConnection` and `RouteManager`.
@@ -87,7 +88,11 @@ final class RouteChannelHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        server.logger.debug("\(route?.logPrefix ?? "?") - Route connection error: \(error)")
+        if error is NIOSSLError || error is BoringSSLError {
+            server.logger.error("\(route?.logPrefix ?? "?") - Route TLS handshake error: \(error)")
+        } else {
+            server.logger.debug("\(route?.logPrefix ?? "?") - Route connection error: \(error)")
+        }
         context.close(promise: nil)
     }
 

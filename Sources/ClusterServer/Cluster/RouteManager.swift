@@ -3,6 +3,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// The route mesh of one node: the cluster listener, dialers for seed routes and for
 /// addresses learned by the gossip layer (reconnecting with bounded backoff), one established
@@ -57,6 +58,11 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     private var routeObservers: [(_ serverID: String, _ up: Bool) -> Void] = []
     /// The bound cluster port.
     public private(set) var port = 0
+    /// Route TLS (`cluster { tls {} }`): accepted routes must present a certificate the CA
+    /// signed, dialed routes present ours and check the peer's. TLS starts at connect, before
+    /// the INFO exchange. Set by `start()`, read-only after.
+    private var tlsAccept: NIOSSLContext?
+    private var tlsDial: NIOSSLContext?
 
     init(server: NATSServer) {
         self.server = server
@@ -72,6 +78,11 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     func start() throws {
         let o = server.options
         let host = o.clusterHost ?? "0.0.0.0"
+        if let t = o.clusterTLS {
+            tlsAccept = try TLSContexts.server(t)
+            tlsDial = try TLSContexts.client(t)
+        }
+        let acceptTLS = tlsAccept
         let bootstrap = ServerBootstrap(group: server.group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -80,13 +91,16 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             .childChannelOption(ChannelOptions.recvAllocator, value: Self.recvAllocator)
             .childChannelOption(ChannelOptions.writeBufferWaterMark, value: Self.waterMark)
             .childChannelInitializer { [unowned self] channel in
-                channel.pipeline.addHandler(RouteChannelHandler(manager: self, solicitedURL: nil, configured: false))
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls = acceptTLS { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.addHandler(RouteChannelHandler(manager: self, solicitedURL: nil, configured: false))
+                }
             }
         let channel = try bootstrap.bind(host: host, port: max(o.clusterPort ?? 0, 0)).wait()
         port = channel.localAddress?.port ?? 0
         lock.withLock { listener = channel }
         server.logger.info("Cluster name is \(clusterName.isEmpty ? "(dynamic)" : clusterName)")
-        server.logger.info("Listening for route connections on \(host):\(port)")
+        server.logger.info("Listening for route connections on \(host):\(port)\(acceptTLS == nil ? "" : " (mutual TLS)")")
         setConfiguredRoutes(o.routes)
     }
 
@@ -179,6 +193,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         server.logger.debug("Trying to connect to route on \(url.host):\(url.port)")
         // Test seam (CLUSTERD_HOSTS_FILE): a mapped name is dialed at its mapped address.
         let address = server.options.routeHostOverrides[url.host.lowercased()] ?? url.host
+        let dialTLS = tlsDial
         ClientBootstrap(group: server.group)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelOption(ChannelOptions.maxMessagesPerRead, value: 16)
@@ -186,7 +201,13 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             .channelOption(ChannelOptions.writeBufferWaterMark, value: Self.waterMark)
             .connectTimeout(.seconds(2))
             .channelInitializer { [unowned self] channel in
-                channel.pipeline.addHandler(RouteChannelHandler(manager: self, solicitedURL: url, configured: configured))
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls = dialTLS {
+                        let name = TLSContexts.serverHostname(for: url.host)
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: name))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(RouteChannelHandler(manager: self, solicitedURL: url, configured: configured))
+                }
             }
             .connect(host: address, port: url.port)
             .whenFailure { [weak self] error in

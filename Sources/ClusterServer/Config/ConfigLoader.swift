@@ -58,6 +58,9 @@ public enum ConfigLoader {
             case "max_control_line": o.maxControlLine = Int(try size(value, key))
             case "max_connections", "max_conn": o.maxConnections = try int(value, key)
             case "max_pending": o.maxPending = Int(try size(value, key))
+            case "max_subscriptions", "max_subs": o.maxSubscriptions = try int(value, key)
+            case "tls": o.tls = try mapTLS(value, "tls")
+            case "allow_non_tls": o.allowNonTLS = try bool(value, key)
             case "ping_interval": o.pingIntervalSeconds = try duration(value, key)
             case "ping_max": o.pingMax = try int(value, key)
             case "write_deadline": o.writeDeadlineSeconds = try duration(value, key)
@@ -78,9 +81,9 @@ public enum ConfigLoader {
             case "cluster": try mapCluster(value, into: &o, warnings: &warnings)
             case "streams": o.declaredStreams = try DeclaredStreamsParser.parse(value)
             case "pid_file", "ports_file_dir", "logtime", "syslog", "max_traced_msg_len", "connect_error_reports",
-                 "reconnect_error_reports", "disable_sublist_cache", "no_header_support", "max_subscriptions":
+                 "reconnect_error_reports", "disable_sublist_cache", "no_header_support":
                 warnings.append("config key '\(rawKey)' is accepted but has no effect in clusterd")
-            case "tls", "leafnodes", "gateway", "websocket", "mqtt", "operator",
+            case "leafnodes", "gateway", "websocket", "mqtt", "operator",
                  "resolver", "system_account", "nkeys":
                 throw LoadError(description: "config key '\(rawKey)' is not supported yet")
             default:
@@ -131,11 +134,58 @@ public enum ConfigLoader {
                 let d = try duration(v, "cluster.dns_refresh")
                 guard (1...3600).contains(d) else { throw LoadError(description: "cluster.dns_refresh: must be between 1s and 1h") }
                 o.dnsRefreshSeconds = d
+            case "tls":
+                var t = try mapTLS(v, "cluster.tls")
+                // As nats-server: routes always present and verify certificates.
+                t.verify = true
+                o.clusterTLS = t
             case "no_advertise", "connect_retries", "pool_size", "compression":
                 warnings.append("config key 'cluster.\(rawKey)' is accepted but has no effect in clusterd")
             default: warnings.append("unknown config key 'cluster.\(rawKey)' ignored")
             }
         }
+    }
+
+    /// A `tls { ... }` block. Unknown keys are errors: a TLS setting that is silently dropped
+    /// (a cipher list, certificate pinning) would weaken what the operator asked for.
+    static func mapTLS(_ value: ConfigValue, _ path: String) throws -> TLSOptions {
+        var cert: String?, key: String?
+        var t = TLSOptions(certFile: "", keyFile: "")
+        for (rawKey, v) in try entries(value, path) {
+            let name = "\(path).\(rawKey)"
+            switch rawKey.lowercased() {
+            case "cert_file": cert = try string(v, name)
+            case "key_file": key = try string(v, name)
+            case "ca_file": t.caFile = try string(v, name)
+            case "verify": t.verify = try bool(v, name)
+            case "insecure": t.insecure = try bool(v, name)
+            case "timeout":
+                // nats-server takes fractional seconds here (`timeout: 0.5`) or a duration.
+                if case let .double(seconds) = v { t.timeoutSeconds = seconds } else { t.timeoutSeconds = try duration(v, name) }
+                guard t.timeoutSeconds > 0, t.timeoutSeconds <= 3600 else {
+                    throw LoadError(description: "\(name): expected a timeout between 0 and 3600 seconds")
+                }
+            case "handshake_first", "first":
+                guard case let .bool(b) = v else {
+                    throw LoadError(description: "\(name): only true or false is supported (no fallback delay)")
+                }
+                t.handshakeFirst = b
+            case "min_version":
+                let text = try string(v, name)
+                guard let m = TLSOptions.MinVersion(rawValue: text) else {
+                    throw LoadError(description: "\(name): expected \"1.2\" or \"1.3\", found \"\(text)\"")
+                }
+                t.minVersion = m
+            default:
+                throw LoadError(description: "config key '\(name)' is not supported yet")
+            }
+        }
+        guard let cert, let key else {
+            throw LoadError(description: "\(path): cert_file and key_file are both required")
+        }
+        t.certFile = cert
+        t.keyFile = key
+        return t
     }
 
     // MARK: - typed accessors with errors that name the key

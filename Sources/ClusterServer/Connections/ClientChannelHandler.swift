@@ -1,5 +1,7 @@
 import Foundation
 import NIOCore
+import NIOSSL
+import NIOTLS
 
 /// Thin NIO handler for a client connection: decode ops, act on them, keep the connection
 /// alive. State that publishers on other threads see lives in `ClientConnection`.
@@ -13,6 +15,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
     private var closing = false
     private var pingTask: RepeatedTask?
     private var authTimeout: Scheduled<Void>?
+    private var tlsTimeout: Scheduled<Void>?
     private var batchInMsgs = 0
     private var batchInBytes = 0
     /// Read once: `server.options` is a struct full of strings, too costly to copy per op.
@@ -20,12 +23,15 @@ final class ClientChannelHandler: ChannelInboundHandler {
     private let authRequired: Bool
     /// A bcrypt check is running off the loop: ops after the CONNECT wait for its verdict.
     private var pausedForAuth = false
+    private let maxSubscriptions: Int
+    private var loggedMaxSubscriptions = false
     private let flushBatch = FlushBatch()
     private var sentConnectInfo = false
 
     init(server: NATSServer) {
         self.server = server
         self.authRequired = server.options.authConfigured
+        self.maxSubscriptions = server.options.maxSubscriptions
         self.parser = ClientProtocolParser(maxControlLine: server.options.maxControlLine,
                                            maxPayload: server.options.maxPayload)
     }
@@ -39,8 +45,12 @@ final class ClientChannelHandler: ChannelInboundHandler {
             conn.sendErrorAndClose("maximum connections exceeded")
             return
         }
-        conn.send(server.infoLine(for: conn))
         let opts = server.options
+        if let tls = server.clientTLS {
+            startTLS(tls, options: opts, context: context)
+        } else {
+            conn.send(server.infoLine(for: conn))
+        }
         if opts.authConfigured {
             authTimeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(opts.authTimeoutSeconds * 1000))) {
                 [weak self] in self?.authTimedOut()
@@ -53,10 +63,54 @@ final class ClientChannelHandler: ChannelInboundHandler {
         server.logger.debug("\(conn.logPrefix) - Client connection created")
     }
 
+    /// TLS listener: the INFO goes out in plaintext first (unless `handshake_first`, where the
+    /// initializer put the TLS handler in front and NIOSSL holds the INFO until the handshake
+    /// is done); then the client's first byte picks TLS or plaintext. The handshake has
+    /// `tls.timeout` to complete.
+    private func startTLS(_ tls: NIOSSLContext, options opts: ServerOptions, context: ChannelHandlerContext) {
+        let conn = connection!
+        let settings = opts.tls!
+        if settings.handshakeFirst {
+            conn.send(server.infoLine(for: conn))
+        } else {
+            // Written straight to the socket: the TLS handler added next must not see it.
+            var info = context.channel.allocator.buffer(capacity: 512)
+            info.writeString(server.infoLine(for: conn))
+            context.writeAndFlush(NIOAny(info), promise: nil)
+            do {
+                try context.pipeline.syncOperations.addHandler(
+                    TLSAcceptHandler(sslContext: tls, allowPlaintext: opts.allowNonTLS), position: .first)
+            } catch {
+                context.close(promise: nil)
+                return
+            }
+        }
+        tlsTimeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(settings.timeoutSeconds * 1000))) {
+            [weak self] in self?.tlsTimedOut()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            tlsTimeout?.cancel()
+            tlsTimeout = nil
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func tlsTimedOut() {
+        tlsTimeout = nil
+        guard let conn = connection, !closing else { return }
+        server.logger.notice("\(conn.logPrefix) - TLS handshake timeout")
+        closing = true
+        conn.channel.close(promise: nil)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         flushBatch.run()
         pingTask?.cancel()
         authTimeout?.cancel()
+        tlsTimeout?.cancel()
         guard let conn = connection else { return }
         conn.teardown()
         if conn.accountAdmitted {
@@ -69,6 +123,11 @@ final class ClientChannelHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if closing { return }
+        if let t = tlsTimeout {
+            // Bytes reach this handler only after the handshake, or as allowed plaintext.
+            t.cancel()
+            tlsTimeout = nil
+        }
         var buffer = unwrapInboundIn(data)
         if var pending = cumulation {
             pending.writeBuffer(&buffer)
@@ -123,7 +182,12 @@ final class ClientChannelHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        server.logger.debug("\(connection?.logPrefix ?? "?") - Client connection error: \(error)")
+        if error is NIOSSLError || error is BoringSSLError {
+            // A client with a wrong or missing certificate: worth the operator's attention.
+            server.logger.notice("\(connection?.logPrefix ?? "?") - TLS handshake error: \(error)")
+        } else {
+            server.logger.debug("\(connection?.logPrefix ?? "?") - Client connection error: \(error)")
+        }
         context.close(promise: nil)
     }
 
@@ -314,10 +378,17 @@ final class ClientChannelHandler: ChannelInboundHandler {
             }
             if perms.needsDeliveryFilter(subject) { filter = perms }
         }
-        let max = conn.account.maxSubscriptions
+        // The tighter of the account's limit (-1: none) and the server's `max_subscriptions`
+        // (0: none). nats-server refuses the SUB and keeps the connection; logged once per
+        // connection, so a client looping on SUB cannot flood the log.
+        var max = conn.account.maxSubscriptions
+        if maxSubscriptions > 0 && (max < 0 || maxSubscriptions < max) { max = maxSubscriptions }
         if max >= 0 && conn.subscriptionCount >= max {
             conn.send("-ERR 'maximum subscriptions exceeded'\r\n")
-            server.logger.warning("\(conn.logPrefix) - Maximum Subscriptions Exceeded (account \(conn.account.name))")
+            if !loggedMaxSubscriptions {
+                loggedMaxSubscriptions = true
+                server.logger.warning("\(conn.logPrefix) - Maximum Subscriptions Exceeded (account \(conn.account.name), limit \(max))")
+            }
             return
         }
         _ = conn.addSubscription(subject: subject, queue: queue, sid: sid, filter: filter)

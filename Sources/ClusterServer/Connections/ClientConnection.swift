@@ -115,12 +115,15 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
         return accepted
     }
 
-    /// Queues protocol bytes (PONG, +OK, -ERR, INFO) in order with messages.
+    /// Queues protocol bytes (PONG, +OK, -ERR, INFO) in order with messages. These count
+    /// against `max_pending` too: a client that floods PINGs and never reads the PONGs is a
+    /// slow consumer, not a way to grow the server's memory.
     func send(_ text: String) {
         var schedule = false
         lock.withLock {
-            if closed { return }
+            if closed || slowConsumer { return }
             outbound.writeString(text)
+            if outbound.readableBytes > maxPending { slowConsumer = true }
             if !flushScheduled {
                 flushScheduled = true
                 schedule = true

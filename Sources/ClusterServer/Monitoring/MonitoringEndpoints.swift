@@ -78,7 +78,12 @@ final class MonitoringEndpoints: @unchecked Sendable {
             "config_load_time": Self.rfc3339(server.configLoadTime),
         ]
         // Tools read these unconditionally; nats-server always sends them.
-        v["tls_timeout"] = 2.0
+        v["tls_timeout"] = o.tls?.timeoutSeconds ?? 2.0
+        if let tls = o.tls {
+            if !o.allowNonTLS { v["tls_required"] = true }
+            if tls.verify { v["tls_verify"] = true }
+        }
+        if o.maxSubscriptions > 0 { v["max_subscriptions"] = o.maxSubscriptions }
         v["cluster"] = [String: Any]()
         if let routes = server.routeManager {
             v["cluster"] = ["name": routes.clusterName, "addr": o.clusterHost ?? "0.0.0.0", "cluster_port": routes.port,

@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// One clusterd node: the client listener, the subscription index, connections, and the
 /// monitoring endpoint.
@@ -37,6 +38,9 @@ public final class NATSServer: @unchecked Sendable {
     /// Membership (SWIM gossip over the routes); nil unless a cluster port is configured.
     public private(set) var gossip: GossipDriver?
     let group: MultiThreadedEventLoopGroup
+    /// Client TLS, built from `options.tls` by `start()`; nil keeps the plaintext pipeline
+    /// exactly as it is without TLS (no extra handler).
+    private(set) var clientTLS: NIOSSLContext?
     let startTime = Date()
 
     private let lock = NIOLock()
@@ -124,6 +128,10 @@ public final class NATSServer: @unchecked Sendable {
         logger.info("  Name:     \(serverName)")
         logger.info("  ID:       \(serverID)")
         if let file = options.configFile { logger.info("Using configuration file: \(file)") }
+        // Certificates load before anything listens: a bad file stops the start.
+        let tlsSettings = options.tls
+        if let t = tlsSettings { clientTLS = try TLSContexts.server(t) }
+        let tlsFirst = tlsSettings?.handshakeFirst == true ? clientTLS : nil
         if options.httpPort != 0 {
             let m = MonitoringServer(server: self)
             monitoringPort = try m.start(host: options.httpHost, port: max(options.httpPort, 0))
@@ -139,7 +147,12 @@ public final class NATSServer: @unchecked Sendable {
             .childChannelOption(ChannelOptions.writeBufferWaterMark,
                                 value: ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { [unowned self] channel in
-                channel.pipeline.addHandler(ClientChannelHandler(server: self))
+                if let tls = tlsFirst {
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers(NIOSSLServerHandler(context: tls), ClientChannelHandler(server: self))
+                    }
+                }
+                return channel.pipeline.addHandler(ClientChannelHandler(server: self))
             }
         let channel = try bootstrap.bind(host: options.host, port: max(options.port, 0)).wait()
         let stopped: Bool = lock.withLock {
@@ -154,6 +167,9 @@ public final class NATSServer: @unchecked Sendable {
         }
         clientPort = channel.localAddress?.port ?? options.port
         logger.info("Listening for client connections on \(options.host):\(clientPort)")
+        if let t = tlsSettings {
+            logger.info("TLS required for client connections\(options.allowNonTLS ? " (plaintext allowed)" : "")\(t.verify ? ", client certificates verified" : "")\(t.handshakeFirst ? ", handshake first" : "")")
+        }
         // Routes after the client listener: the route INFO carries our client URL.
         try routeManager?.start()
         gossip?.start()
@@ -236,10 +252,12 @@ public final class NATSServer: @unchecked Sendable {
         if new.httpPort != options.httpPort || new.httpHost != options.httpHost { ignored.append("http") }
         if new.jetStream != options.jetStream || new.storeDirectory != options.storeDirectory { ignored.append("jetstream") }
         if new.serverName != options.serverName { ignored.append("server_name") }
-        // The listener and the name are fixed at start; the route list (seeds and DNS names)
-        // applies at once.
+        // The TLS contexts are built at start; new certificates need a restart for now.
+        if new.tls != options.tls || new.allowNonTLS != options.allowNonTLS { ignored.append("tls") }
+        // The listener, the name and route TLS are fixed at start; the route list (seeds and
+        // DNS names) applies at once.
         if new.clusterName != options.clusterName || new.clusterHost != options.clusterHost
-            || new.clusterPort != options.clusterPort { ignored.append("cluster") }
+            || new.clusterPort != options.clusterPort || new.clusterTLS != options.clusterTLS { ignored.append("cluster") }
         let routesChanged = new.routes != options.routes && routeManager != nil
         // Account namespaces and imports are built at start; users and permissions of the
         // global account (and token, no_auth_user) apply to new connections at once.
@@ -256,6 +274,9 @@ public final class NATSServer: @unchecked Sendable {
         applied.jetStream = options.jetStream
         applied.storeDirectory = options.storeDirectory
         applied.serverName = options.serverName
+        applied.tls = options.tls
+        applied.allowNonTLS = options.allowNonTLS
+        applied.clusterTLS = options.clusterTLS
         applied.clusterName = options.clusterName
         applied.clusterHost = options.clusterHost
         applied.clusterPort = options.clusterPort
@@ -319,6 +340,12 @@ public final class NATSServer: @unchecked Sendable {
         var info = ServerInfo(serverID: serverID, serverName: serverName, version: ServerVersion.nats,
                               host: options.host, port: clientPort, maxPayload: options.maxPayload)
         info.authRequired = options.authRequired ? true : nil
+        if let tls = options.tls {
+            // As nats-server: allow_non_tls turns "required" into "available".
+            info.tlsRequired = options.allowNonTLS ? nil : true
+            info.tlsAvailable = options.allowNonTLS ? true : nil
+            info.tlsVerify = tls.verify ? true : nil
+        }
         info.jetstream = options.jetStream ? true : nil
         info.clientID = conn.id
         info.clientIP = conn.remoteHost

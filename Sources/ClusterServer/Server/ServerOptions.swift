@@ -13,6 +13,8 @@ public struct ServerOptions: Sendable {
     public var maxConnections = 65_536
     /// Bytes queued for one client before it is cut off as a slow consumer.
     public var maxPending = 64 * 1_048_576
+    /// Subscriptions one connection may hold; 0 is unlimited (nats-server `max_subscriptions`).
+    public var maxSubscriptions = 0
     public var pingIntervalSeconds: Double = 120
     public var pingMax = 2
     public var writeDeadlineSeconds: Double = 10
@@ -34,6 +36,13 @@ public struct ServerOptions: Sendable {
     public var storeDirectory: String?
     public var maxMemoryStore: Int64 = -1
     public var maxFileStore: Int64 = -1
+
+    /// Client TLS (`tls { ... }`, `--tls*`); nil serves plaintext only.
+    public var tls: TLSOptions?
+    /// With `tls`: also accept clients that do not start TLS (nats-server `allow_non_tls`).
+    public var allowNonTLS = false
+    /// Route TLS (`cluster { tls { ... } }`): mutual, every route presents and verifies.
+    public var clusterTLS: TLSOptions?
 
     public var clusterName: String?
     public var clusterHost: String?

@@ -14,6 +14,8 @@ public struct ServerInfo: Encodable {
     public var maxPayload: Int
     public var authRequired: Bool?
     public var tlsRequired: Bool?
+    public var tlsVerify: Bool?
+    public var tlsAvailable: Bool?
     public var jetstream: Bool?
     public var clientID: UInt64?
     public var clientIP: String?
@@ -28,7 +30,7 @@ public struct ServerInfo: Encodable {
     enum CodingKeys: String, CodingKey {
         case serverID = "server_id", serverName = "server_name", version, proto, go, host, port
         case headers, maxPayload = "max_payload", authRequired = "auth_required"
-        case tlsRequired = "tls_required", jetstream, clientID = "client_id", clientIP = "client_ip"
+        case tlsRequired = "tls_required", tlsVerify = "tls_verify", tlsAvailable = "tls_available", jetstream, clientID = "client_id", clientIP = "client_ip"
         case nonce, cluster, connectURLs = "connect_urls", lameDuckMode = "ldm", apiLevel = "api_lvl"
         case connectInfo = "connect_info", remoteAccount = "remote_account"
     }
