@@ -23,6 +23,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -242,10 +243,14 @@ class StatefulSetSim(LocalCluster):
         for m in self.container.get("volumeMounts", []):
             local = os.path.join(pod_dir, m["name"])
             vol = volumes.get(m["name"], {})
-            if "configMap" in vol:
-                cm = next(c for c in self.docs["ConfigMap"] if c["metadata"]["name"] == vol["configMap"]["name"])
+            if "configMap" in vol or "secret" in vol:
+                if "configMap" in vol:
+                    files = next(c for c in self.docs["ConfigMap"] if c["metadata"]["name"] == vol["configMap"]["name"])["data"]
+                else:
+                    files = next(c for c in self.docs.get("Secret", [])
+                                 if c["metadata"]["name"] == vol["secret"]["secretName"])["stringData"]
                 os.makedirs(local, exist_ok=True)
-                for key, text in cm["data"].items():
+                for key, text in files.items():
                     with open(os.path.join(local, key), "w") as f:
                         f.write(text)
                 if "subPath" in m:
@@ -313,10 +318,12 @@ class RawNats:
     """A minimal NATS client on a socket: enough for a cross-node pub/sub and a JetStream
     API request, without an event loop."""
 
-    def __init__(self, ip: str, port: int, token: str | None = None):
+    def __init__(self, ip: str, port: int, token: str | None = None, tls: ssl.SSLContext | None = None):
         self.sock = socket.create_connection((ip, port), timeout=5)
         self.buf = b""
-        self._line()  # INFO
+        self.info = json.loads(self._line()[5:])  # INFO {...}
+        if tls is not None:  # NATS upgrades after the plain INFO; the test certs name localhost
+            self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
         connect = {"verbose": False, "pedantic": False, "protocol": 1, "headers": True}
         if token:
             connect["auth_token"] = token
