@@ -33,6 +33,9 @@ struct Flags: ParsableArguments {
     @Option(name: [.customLong("cluster"), .customLong("cluster_listen")], help: "Cluster URL for route connections")
     var cluster: String?
 
+    @Option(name: [.customLong("cluster_advertise")], help: "Cluster URL to advertise to other servers")
+    var clusterAdvertise: String?
+
     @Option(name: [.customLong("cluster_name")], help: "Cluster name")
     var clusterName: String?
 
@@ -90,6 +93,9 @@ struct Flags: ParsableArguments {
     func invalid() -> [String] {
         var out: [String] = []
         if let cluster, RouteURL(cluster) == nil { out.append("--cluster \"\(cluster)\": expected nats://host:port") }
+        if let clusterAdvertise, RouteURL(clusterAdvertise).map({ $0.port <= 0 }) ?? true {
+            out.append("--cluster_advertise \"\(clusterAdvertise)\": expected host:port")
+        }
         for r in (routes ?? "").split(separator: ",") where RouteURL(String(r)).map({ $0.port <= 0 }) ?? true {
             out.append("--routes \"\(r)\": expected nats://host:port")
         }
@@ -112,6 +118,7 @@ struct Flags: ParsableArguments {
             options.clusterHost = url.host
             options.clusterPort = url.port
         }
+        if let clusterAdvertise, let url = RouteURL(clusterAdvertise) { options.clusterAdvertise = url }
         if let routes { options.routes = routes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         if debug { options.debug = true }
         if trace { options.trace = true }

@@ -70,6 +70,9 @@ public final class GossipDriver: @unchecked Sendable {
     /// This node's identity: server name, advertised route address, server id as boot token.
     var myself: MemberID {
         let o = server.options
+        if let adv = o.clusterAdvertise {
+            return MemberID(name: server.serverName, address: GossipDiscovery.address(adv.host, adv.port), token: server.serverID)
+        }
         let host = RouteManager.isWildcard(o.clusterHost ?? "0.0.0.0") ? RouteManager.localAddresses()[0] : (o.clusterHost ?? "127.0.0.1")
         return MemberID(name: server.serverName, address: GossipDiscovery.address(host, routes.port), token: server.serverID)
     }

@@ -72,7 +72,7 @@ struct RouteConnect: Codable {
 
 /// A route or cluster listen URL: `nats-route://host:port`, `nats://user:pass@host:port`,
 /// or `host:port`. The scheme and credentials are accepted and ignored (no route auth yet).
-public struct RouteURL: Hashable, CustomStringConvertible {
+public struct RouteURL: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
 

@@ -358,14 +358,15 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     }
 
     /// The route INFO sent on `channel`; a wildcard listen address is advertised as the
-    /// address the peer reached us on.
+    /// address the peer reached us on, unless `clusterAdvertise` names another one.
     func infoLine(for channel: Channel) -> String {
         let local = channel.localAddress?.ipAddress ?? "127.0.0.1"
         let o = server.options
         let routeHost = Self.isWildcard(o.clusterHost ?? "0.0.0.0") ? local : (o.clusterHost ?? local)
         let clientHost = Self.isWildcard(o.host) ? local : o.host
+        let routeURL = o.clusterAdvertise ?? RouteURL(host: routeHost, port: port)
         let info = RouteInfo(serverID: server.serverID, serverName: server.serverName, version: ServerVersion.nats,
-                             cluster: clusterName, routeURL: RouteURL(host: routeHost, port: port).description,
+                             cluster: clusterName, routeURL: routeURL.description,
                              connectURLs: ["\(clientHost):\(server.clientPort)"], jetstream: o.jetStream)
         return info.line()
     }

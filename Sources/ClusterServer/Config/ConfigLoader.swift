@@ -123,6 +123,12 @@ public enum ConfigLoader {
                 o.clusterPort = p
             case "host": o.clusterHost = try string(v, "cluster.host")
             case "port": o.clusterPort = try int(v, "cluster.port")
+            case "advertise", "cluster_advertise":
+                let text = try string(v, "cluster.advertise")
+                guard let url = RouteURL(text), url.port > 0 else {
+                    throw LoadError(description: "cluster.advertise \"\(text)\": expected host:port")
+                }
+                o.clusterAdvertise = url
             case "routes":
                 guard case let .array(items) = v else { throw LoadError(description: "cluster.routes: expected an array") }
                 o.routes = try items.map { try string($0, "cluster.routes") }

@@ -47,6 +47,9 @@ public struct ServerOptions: Sendable {
     public var clusterName: String?
     public var clusterHost: String?
     public var clusterPort: Int?
+    /// The route address other nodes are told to dial (`cluster { advertise }`,
+    /// `--cluster_advertise`): a NAT, a proxy or a Service address in front of the listener.
+    public var clusterAdvertise: RouteURL?
     public var routes: [String] = []
     /// Gossip (SWIM) protocol period: one probe per member per period; a silent member is
     /// suspect after one period and dead after a few more.

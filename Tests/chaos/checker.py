@@ -1,0 +1,162 @@
+"""The checker: pure functions from the recorded history and the read-back copies to a list of
+violations (first one = the first violated property) and the measured numbers. No I/O.
+
+Properties, in the order they are reported:
+  replicas-agree        every replica that could be read holds the same (seq, id) list, and
+                        every replica's own /jsz state (messages, first/last seq) matches it
+  acked-present         every acknowledged publish is in the stream at the sequence its
+                        PubAck named (a duplicate PubAck must name the original sequence)
+  no-duplicates         no message id appears twice (Nats-Msg-Id deduplication held)
+  no-phantoms           every message read back was published by the workload
+  no-holes              sequences are contiguous (the workload deletes nothing)
+  quorum-loss-no-ack    no publish sent while a stream had lost its quorum was acknowledged
+  consumer-at-least-once   the durable delivered every message of the stream
+  consumer-acked-not-redelivered  a message whose ack the server confirmed is not delivered again
+  kv-cas-linearizable   KV updates form one chain per key: each successful compare-and-set
+                        follows exactly the revision it was conditioned on; no lost updates
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from workload import History
+
+
+@dataclass
+class Result:
+    violations: list[tuple[str, str]] = field(default_factory=list)
+    numbers: dict = field(default_factory=dict)
+
+    def add(self, prop: str, detail: str) -> None:
+        self.violations.append((prop, detail))
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def check_stream(res: Result, stream: str, hist: History, read: dict,
+                 quorum_loss: list[tuple[float, float]]) -> None:
+    """`read` is readback.read_all_replicas' answer for `stream`; `quorum_loss` the windows
+    (start, end) in history time during which two of its three replicas were dead."""
+    copies: dict[str, list[tuple[int, str]]] = read["copies"]
+    if not copies:
+        res.add("replicas-agree", f"{stream}: no replica could be read")
+        return
+    names = sorted(copies)
+    ref_name = names[0]
+    ref = copies[ref_name]
+    for n in names[1:]:
+        if copies[n] != ref:
+            diff = next((i for i, (a, b) in enumerate(zip(copies[n], ref)) if a != b), min(len(ref), len(copies[n])))
+            res.add("replicas-agree", f"{stream}: {n} differs from {ref_name} at position {diff}: "
+                    f"{copies[n][diff:diff + 3]} vs {ref[diff:diff + 3]} (lengths {len(copies[n])} / {len(ref)})")
+    want = {"messages": len(ref), "first_seq": ref[0][0] if ref else None, "last_seq": ref[-1][0] if ref else None}
+    for n, st in sorted(read["local"].items()):
+        if not st or "error" in st:
+            res.add("replicas-agree", f"{stream}: {n} has no local copy: {st}")
+            continue
+        got = {"messages": st.get("messages"), "first_seq": st.get("first_seq") if ref else None,
+               "last_seq": st.get("last_seq") if ref else None}
+        if got != want:
+            res.add("replicas-agree", f"{stream}: {n}'s own state {got} != read copy {want}")
+    if read["unverified"]:
+        res.numbers.setdefault("unverified_replicas", []).extend(f"{stream}/{n}" for n in read["unverified"])
+
+    at_seq = {seq: mid for seq, mid in ref}
+    pubs = [p for p in hist.pubs if p.stream == stream]
+    attempted = {p.id for p in pubs}
+    for p in pubs:
+        if p.outcome in ("ack", "dup") and at_seq.get(p.seq) != p.id:
+            res.add("acked-present", f"{stream}: {p.id} acked at seq {p.seq} ({p.outcome} via {p.node} "
+                    f"t={p.t1:.2f}) but seq {p.seq} holds {at_seq.get(p.seq)!r}")
+    counts = Counter(mid for _, mid in ref)
+    for mid, c in counts.items():
+        if c > 1:
+            res.add("no-duplicates", f"{stream}: {mid} stored {c} times at "
+                    f"{[s for s, m in ref if m == mid]}")
+    for seq, mid in ref:
+        if mid not in attempted:
+            res.add("no-phantoms", f"{stream}: seq {seq} holds {mid!r}, never published")
+    seqs = [s for s, _ in ref]
+    if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):
+        gaps = [(a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1]
+        res.add("no-holes", f"{stream}: sequence gaps {gaps[:5]}")
+    for (a, b) in quorum_loss:
+        for p in pubs:
+            if p.outcome in ("ack", "dup") and p.t0 > a and p.t1 < b and p.outcome == "ack":
+                res.add("quorum-loss-no-ack", f"{stream}: {p.id} acked seq {p.seq} at t={p.t1:.2f} while "
+                        f"quorum was lost ({a:.2f}..{b:.2f})")
+
+    dels = [d for d in hist.deliveries if d.stream == stream]
+    seen = {d.seq for d in dels}
+    missing = [s for s in seqs if s not in seen]
+    if missing:
+        res.add("consumer-at-least-once", f"{stream}: {len(missing)} stored messages never delivered, "
+                f"first {missing[:5]}")
+    first_ack: dict[int, float] = {}
+    for d in sorted(dels, key=lambda d: d.t):
+        if d.seq in first_ack and d.t > first_ack[d.seq]:
+            res.add("consumer-acked-not-redelivered", f"{stream}: seq {d.seq} ({d.id}) delivered again "
+                    f"(count {d.delivered}) at t={d.t:.2f} after its ack was confirmed at t={first_ack[d.seq]:.2f}")
+        if d.acked and d.seq not in first_ack:
+            first_ack[d.seq] = d.t_ack
+    for d in dels:
+        if at_seq.get(d.seq, d.id) != d.id:
+            res.add("replicas-agree", f"{stream}: consumer got {d.id} as seq {d.seq}, stream holds {at_seq.get(d.seq)}")
+
+    n = res.numbers
+    n["acked"] = n.get("acked", 0) + sum(1 for p in pubs if p.outcome == "ack")
+    n["dup_acks"] = n.get("dup_acks", 0) + sum(1 for p in pubs if p.outcome == "dup")
+    n["failed_attempts"] = n.get("failed_attempts", 0) + sum(1 for p in pubs if p.outcome in ("error", "timeout"))
+    n["stored"] = n.get("stored", 0) + len(ref)
+    acked_ids = {p.id for p in pubs if p.outcome in ("ack", "dup")}
+    n["lost"] = n.get("lost", 0) + sum(1 for p in pubs if p.outcome in ("ack", "dup") and at_seq.get(p.seq) != p.id)
+    n["duplicates"] = n.get("duplicates", 0) + sum(c - 1 for c in counts.values() if c > 1)
+    n["unacked_but_stored"] = n.get("unacked_but_stored", 0) + sum(1 for m in counts if m not in acked_ids)
+    n["deliveries"] = n.get("deliveries", 0) + len(dels)
+    n["redeliveries"] = n.get("redeliveries", 0) + sum(1 for d in dels if d.delivered > 1)
+
+
+def check_kv(res: Result, hist: History, entries: list[tuple[int, str, str]]) -> None:
+    """`entries` = the KV stream's messages (seq, key, value) still stored (history-limited)."""
+    by_key: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for seq, key, value in entries:
+        by_key[key].append((seq, value))
+    ops_by_value = {op.value: op for op in hist.kv}
+    for key, chain in by_key.items():
+        chain.sort()
+        for i, (seq, value) in enumerate(chain):
+            op = ops_by_value.get(value)
+            if op is None:
+                res.add("kv-cas-linearizable", f"{key}: revision {seq} holds {value!r}, never written")
+                continue
+            if op.outcome == "rejected":
+                res.add("kv-cas-linearizable", f"{key}: rejected update {value!r} is stored at {seq}")
+            if op.outcome == "ok" and op.revision != seq:
+                res.add("kv-cas-linearizable", f"{key}: {value!r} acked as revision {op.revision}, stored at {seq}")
+            if i > 0 and op.expected != chain[i - 1][0]:
+                res.add("kv-cas-linearizable", f"{key}: {value!r} at {seq} was conditioned on revision "
+                        f"{op.expected} but follows {chain[i - 1][0]} (lost update)")
+        oldest = chain[0][0] if chain else 0
+        stored = {seq for seq, _ in chain}
+        for op in hist.kv:
+            if op.key == key and op.outcome == "ok" and op.revision >= oldest and op.revision not in stored:
+                res.add("kv-cas-linearizable", f"{key}: acked update {op.value!r} (revision {op.revision}) missing")
+    res.numbers["kv_ok"] = sum(1 for o in hist.kv if o.outcome == "ok")
+    res.numbers["kv_rejected"] = sum(1 for o in hist.kv if o.outcome == "rejected")
+    res.numbers["kv_indeterminate"] = sum(1 for o in hist.kv if o.outcome == "indeterminate")
+
+
+def unavailability(hist: History, faults: list[dict], end: float) -> list[float]:
+    """Per fault: the longest stretch without any successful publish, from the fault's start
+    to the next fault's start (or `end`)."""
+    acks = sorted(p.t1 for p in hist.pubs if p.outcome in ("ack", "dup"))
+    out = []
+    for i, f in enumerate(faults):
+        a = f["fired_at"]
+        b = faults[i + 1]["fired_at"] if i + 1 < len(faults) else end
+        pts = [a] + [t for t in acks if a <= t <= b] + [b]
+        out.append(round(max(y - x for x, y in zip(pts, pts[1:])), 2))
+    return out

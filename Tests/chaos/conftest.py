@@ -1,0 +1,5 @@
+"""Tests/chaos: the modules here import each other by file name."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

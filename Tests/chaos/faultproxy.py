@@ -1,0 +1,160 @@
+"""A TCP fault proxy in front of every node's route port, so the harness can cut links.
+
+Each node listens for routes on a private port and advertises the proxy's port instead
+(`--cluster_advertise`), so every route connection between two nodes crosses exactly one
+proxy: the one in front of the node that was dialed. The proxy learns who dialed by finding
+the process that owns the connecting socket (/proc/net/tcp inode -> /proc/<pid>/fd), which
+works for clusterd and nats-server alike without parsing their route protocol.
+
+A blocked direction (src -> dst) is *stalled*, not dropped: the proxy stops reading from src's
+side, bytes wait in the kernel buffers and the sender's writes eventually block. That is what
+a network that silently drops packets looks like to TCP (retransmits, no RST), and healing
+delivers the delayed bytes like a recovered network, so no route stream is ever corrupted.
+Nodes notice a partition only through their own ping/heartbeat timeouts.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+
+def _inode_of(local_port: int, remote_port: int) -> str | None:
+    """The socket inode of the loopback TCP connection 127.0.0.1:local_port -> :remote_port."""
+    want_local = f"0100007F:{local_port:04X}"
+    want_remote = f":{remote_port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[1].endswith(f":{local_port:04X}") and parts[2].endswith(want_remote) \
+                            and (parts[1] == want_local or table.endswith("6")):
+                        return parts[9]
+        except OSError:
+            continue
+    return None
+
+
+def owner_of_connection(peer_port: int, proxy_port: int, pids: dict[int, str]) -> str | None:
+    """The node name (value of `pids`) whose process owns the dialing side of a connection."""
+    inode = _inode_of(peer_port, proxy_port)
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid, name in pids.items():
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            for fd in os.listdir(fd_dir):
+                try:
+                    if os.readlink(os.path.join(fd_dir, fd)) == target:
+                        return name
+                except OSError:
+                    continue
+        except OSError:
+            continue
+    return None
+
+
+class LinkTable:
+    """Which directed links are cut. `blocked` holds (src, dst) pairs: bytes from src to dst
+    are stalled. A symmetric partition blocks both directions."""
+
+    def __init__(self) -> None:
+        self.blocked: set[tuple[str, str]] = set()
+        self.changed = asyncio.Event()
+
+    def set(self, blocked: set[tuple[str, str]]) -> None:
+        self.blocked = set(blocked)
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    def heal(self) -> None:
+        self.set(set())
+
+    def allows(self, src: str, dst: str) -> bool:
+        return (src, dst) not in self.blocked
+
+
+class RouteProxy:
+    """Listens on `listen_port`, forwards to the node `name` at `target_port`."""
+
+    def __init__(self, name: str, target_port: int, links: LinkTable, pids: dict[int, str]):
+        self.name = name
+        self.target_port = target_port
+        self.links = links
+        self.pids = pids  # live pid -> node name, maintained by the cluster
+        self.server: asyncio.base_events.Server | None = None
+        self.listen_port = 0
+        self.tasks: set[asyncio.Task] = set()
+        self.unknown_dialers = 0
+        self.accepted = 0
+
+    async def start(self, listen_port: int) -> None:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", listen_port, reuse_address=True)
+        self.listen_port = self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self.server:
+            self.server.close()
+        for t in list(self.tasks):
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self.tasks.add(task)
+        try:
+            self.accepted += 1
+            peer_port = writer.get_extra_info("peername")[1]
+            src = None
+            for _ in range(20):  # the dialer's fd shows up in /proc at once; retry a moment anyway
+                src = owner_of_connection(peer_port, self.listen_port, self.pids)
+                if src:
+                    break
+                await asyncio.sleep(0.01)
+            if src is None:
+                self.unknown_dialers += 1
+                src = "?"
+            try:
+                ur, uw = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", self.target_port), 2)
+            except (OSError, asyncio.TimeoutError):
+                writer.close()
+                return
+            try:
+                await asyncio.gather(self._pump(reader, uw, src, self.name), self._pump(ur, writer, self.name, src),
+                                     return_exceptions=True)
+            finally:
+                for w in (uw, writer):
+                    w.close()
+        except asyncio.CancelledError:
+            writer.close()  # the proxy is closing: end quietly (this task belongs to the server)
+        finally:
+            self.tasks.discard(task)
+
+    async def _pump(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, src: str, dst: str) -> None:
+        try:
+            while True:
+                while not self.links.allows(src, dst):
+                    await self.links.changed.wait()
+                data = await r.read(65536)
+                if not data:
+                    break
+                while not self.links.allows(src, dst):  # cut while the read was pending: hold the bytes
+                    await self.links.changed.wait()
+                w.write(data)
+                await w.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            try:
+                w.write_eof()
+            except (OSError, RuntimeError):
+                pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

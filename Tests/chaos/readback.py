@@ -1,0 +1,97 @@
+"""Reading every replica's copy of a stream after the cluster healed.
+
+Reads are served by the stream leader from its own store, so a copy is read once per replica
+by moving leadership around (STREAM.LEADER.STEPDOWN until every replica has led once; a node
+that never gets elected within the attempts is reported as unverified, not assumed good).
+Each node's own /jsz stream state (messages, first and last sequence) is compared as well,
+which covers every replica even when its contents could not be read through leadership.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from cluster import ChaosCluster
+
+
+async def wait_caught_up(js, stream: str, replicas: int, timeout: float) -> dict:
+    """Stream info once a leader answers and every replica reports current."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            si = await js.stream_info(stream)
+            c = si.cluster
+            if c and c.leader and len(c.replicas or []) == replicas - 1 and all(r.current for r in c.replicas):
+                return {"leader": c.leader, "last_seq": si.state.last_seq, "messages": si.state.messages}
+            last = c
+        except Exception as e:  # noqa: BLE001 - elections in progress
+            last = e
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"stream {stream}: replicas not current after {timeout}s: {last}")
+
+
+async def read_through_leader(js, stream: str, last_seq: int, tag: str) -> list[tuple[int, str]]:
+    """All messages of `stream` as (seq, id), read by an ack-none pull consumer."""
+    name = f"chk{tag}"
+    sub = await js.pull_subscribe("", durable=None, stream=stream, config=ConsumerConfig(
+        name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30))
+    out: list[tuple[int, str]] = []
+    try:
+        seen_last = 0
+        idle = 0
+        while seen_last < last_seq and idle < 5:
+            try:
+                msgs = await sub.fetch(256, timeout=2)
+            except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                idle += 1
+                continue
+            idle = 0
+            for m in msgs:
+                seq = m.metadata.sequence.stream
+                out.append((seq, m.data.decode(errors="replace")))
+                seen_last = max(seen_last, seq)
+    finally:
+        try:
+            await sub.unsubscribe()
+            await js.delete_consumer(stream, name)
+        except Exception:  # noqa: BLE001 - the consumer expires on its own
+            pass
+    return out
+
+
+async def read_all_replicas(cluster: ChaosCluster, nc, stream: str, replicas: int,
+                            catch_up_timeout: float = 90, attempts: int = 12) -> dict:
+    """{"copies": {node: [(seq, id)]}, "local": {node: state}, "unverified": [...]}"""
+    js = nc.jetstream(timeout=5)
+    info = await wait_caught_up(js, stream, replicas, catch_up_timeout)
+    copies: dict[str, list[tuple[int, str]]] = {}
+    peers: set[str] = set()
+    for i in range(attempts):
+        info = await wait_caught_up(js, stream, replicas, catch_up_timeout)
+        leader = info["leader"]
+        si = await js.stream_info(stream)
+        peers = {leader} | {r.name for r in si.cluster.replicas}
+        if leader not in copies:
+            copies[leader] = await read_through_leader(js, stream, info["last_seq"], f"{i}")
+        if set(copies) >= peers:
+            break
+        try:
+            r = await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}", b"", timeout=5)
+            json.loads(r.data)
+        except Exception:  # noqa: BLE001 - retried by the next round
+            pass
+        await asyncio.sleep(1.0)
+    local = {}
+    for n in cluster.nodes:
+        if n.name in peers:
+            try:
+                local[n.name] = cluster.local_stream_state(n, stream)
+            except OSError as e:
+                local[n.name] = {"error": str(e)}
+    return {"copies": copies, "local": local, "peers": sorted(peers),
+            "unverified": sorted(peers - set(copies)), "leader_info": info}

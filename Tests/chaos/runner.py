@@ -1,0 +1,326 @@
+"""One chaos run: start the cluster, create the streams, run the workload while the seeded
+fault schedule fires, heal, drain the consumers, read every replica back and check.
+Returns a report dict (see `summarize`); `run_chaos.py` is the command line around it.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+
+from checker import Result, check_kv, check_stream, unavailability
+from cluster import ChaosCluster
+from readback import read_all_replicas, wait_caught_up
+from schedule import Fault, dump, make_schedule
+from workload import History, Workload, connect_any, consumer_config, _close
+
+
+@dataclass
+class RunConfig:
+    kind: str = "clusterd"          # or nats-server
+    binary: str = ""
+    nodes: int = 3
+    seconds: float = 60
+    seed: int = 1
+    kinds: tuple[str, ...] = ()
+    streams: int = 2
+    publishers: int = 4
+    kv: bool = True
+    hold: tuple[float, float] = (2.0, 6.0)
+    settle: tuple[float, float] = (4.0, 8.0)
+
+
+class Admin:
+    """Short requests through whichever node answers (nodes die, pause and get cut off)."""
+
+    def __init__(self, cluster: ChaosCluster, rng: random.Random):
+        self.cluster, self.rng = cluster, rng
+        self.nc, self.node = None, None
+
+    async def js(self):
+        if self.nc is None or not self.nc.is_connected:
+            await _close(self.nc)
+            urls = {n.name: n.url for n in self.cluster.nodes if n.alive and not n.paused}
+            self.node, self.nc = await connect_any(urls, self.rng)
+            if self.nc is None:
+                raise ConnectionError("no node accepts connections")
+        return self.nc.jetstream(timeout=3)
+
+    async def retry(self, fn, attempts: int = 40, delay: float = 0.5):
+        last = None
+        for _ in range(attempts):
+            try:
+                return await fn(await self.js())
+            except Exception as e:  # noqa: BLE001 - elections, dead nodes: try again elsewhere
+                last = e
+                await _close(self.nc)
+                self.nc = None
+                await asyncio.sleep(delay)
+        raise RuntimeError(f"admin request kept failing: {last!r}")
+
+    async def peers(self, stream: str, attempts: int = 6) -> tuple[str | None, list[str]]:
+        """(leader, all replicas) of `stream`; leader None when unknown right now."""
+        async def q(js):
+            si = await js.stream_info(stream)
+            c = si.cluster
+            return c.leader, sorted({c.leader} | {r.name for r in (c.replicas or [])} - {None})
+        try:
+            return await self.retry(q, attempts=attempts, delay=0.3)
+        except RuntimeError:
+            return None, [n.name for n in self.cluster.nodes]
+
+    async def close(self) -> None:
+        await _close(self.nc)
+
+
+async def fire(cluster: ChaosCluster, admin: Admin, f: Fault, streams: list[str], hist: History,
+               peer_sets: dict[str, list[str]]) -> dict:
+    """Injects fault `f`; returns what was done (also the quorum-loss streams)."""
+    rng = random.Random(f.pick)
+    names = [n.name for n in cluster.nodes]
+    stream = streams[f.stream]
+    leader = None
+    if f.kind in ("kill_leader", "pause_leader", "isolate_leader", "wipe", "kill_quorum"):
+        leader, peers = await admin.peers(stream)
+        peer_sets[stream] = peers
+    target = leader if (leader and f.kind.endswith("_leader")) else rng.choice(names)
+    r: dict = {"kind": f.kind, "meta_before": meta_view(cluster)}
+    if f.kind in ("kill", "kill_leader"):
+        cluster.kill(target)
+        r["nodes"] = [target]
+    elif f.kind == "kill_quorum":
+        pool = peer_sets.get(stream) or names
+        victims = rng.sample(pool, 2)
+        for v in victims:
+            cluster.kill(v)
+        r["nodes"] = victims
+        r["quorum_lost"] = [s for s in streams if len(set(victims) & set(peer_sets.get(s, names))) >= 2]
+    elif f.kind in ("pause", "pause_leader"):
+        cluster.pause(target)
+        r["nodes"] = [target]
+    elif f.kind == "wipe":
+        followers = [p for p in (peer_sets.get(stream) or names) if p != leader] or names
+        target = rng.choice(followers)
+        cluster.kill(target)
+        r["nodes"] = [target]
+        r["wipe"] = True
+    elif f.kind in ("isolate", "isolate_leader"):
+        cluster.partition({(a, b) for a in names for b in names if a != b and target in (a, b)})
+        r["nodes"] = [target]
+    elif f.kind == "asymmetric":
+        cluster.partition({(target, b) for b in names if b != target})
+        r["nodes"] = [target]
+        r["direction"] = "outbound stalled"
+    elif f.kind == "split":
+        minority = rng.sample(names, max(1, len(names) // 2))
+        cluster.partition({(a, b) for a in names for b in names
+                           if a != b and ((a in minority) != (b in minority))})
+        r["nodes"] = minority
+    else:
+        raise ValueError(f"unknown fault kind {f.kind}")
+    r["fired_at"] = round(hist.now(), 2)
+    return r
+
+
+def meta_view(cluster: ChaosCluster) -> dict:
+    """Each live node's idea of the meta leader (diagnosis: which fault broke the meta group)."""
+    out = {}
+    for n in cluster.nodes:
+        if n.alive and not n.paused:
+            try:
+                out[n.name] = (cluster.jsz(n).get("meta_cluster") or {}).get("leader")
+            except OSError:
+                out[n.name] = "unreachable"
+    return out
+
+
+def heal(cluster: ChaosCluster, r: dict) -> None:
+    for name in r.get("nodes", []):
+        n = cluster.node(name)
+        if r.get("wipe"):
+            cluster.restart(name, wipe=True)
+        elif not n.alive:
+            cluster.restart(name)
+    cluster.heal()
+
+
+async def run(cfg: RunConfig, log=print) -> dict:
+    schedule = make_schedule(cfg.seed, cfg.seconds, cfg.kinds, cfg.streams, cfg.hold, cfg.settle)
+    log(f"chaos: seed={cfg.seed} server={cfg.kind} nodes={cfg.nodes} seconds={cfg.seconds} faults={len(schedule)}")
+    log(f"chaos: schedule={dump(schedule)}")
+    streams = [f"CHAOS{i}" for i in range(cfg.streams)]
+    cluster = ChaosCluster(cfg.kind, cfg.binary, cfg.nodes)
+    hist = History()
+    fired: list[dict] = []
+    res = Result()
+    wl = None
+    admin = Admin(cluster, random.Random(cfg.seed))
+    t_setup = time.monotonic()
+    try:
+        await cluster.start()
+        for s in streams:
+            await admin.retry(lambda js, s=s: js.add_stream(StreamConfig(
+                name=s, subjects=[f"{s.lower()}.>"], num_replicas=3, duplicate_window=120)))
+            await admin.retry(lambda js, s=s: js.add_consumer(s, consumer_config(), durable_name=f"C{s}"))
+        kv_ok = False
+        if cfg.kv:
+            try:
+                await admin.retry(lambda js: js.create_key_value(bucket="chaoskv", history=64, replicas=3), attempts=10)
+                kv_ok = True
+            except RuntimeError as e:
+                res.numbers["kv_setup_error"] = str(e)[:300]
+                log(f"chaos: KV bucket could not be created: {e}")
+        peer_sets = {}
+        for s in streams:
+            peer_sets[s] = (await admin.peers(s))[1]
+        res.numbers["setup_seconds"] = round(time.monotonic() - t_setup, 1)
+        hist.start = time.monotonic()
+        wl = Workload({n.name: n.url for n in cluster.nodes}, streams, cfg.seed, hist,
+                      publishers=cfg.publishers, kv_writers=2 if kv_ok else 0)
+        wl.start()
+        quorum_loss: dict[str, list[tuple[float, float]]] = {s: [] for s in streams}
+        for f in schedule:
+            await asyncio.sleep(max(0.0, f.at - hist.now()))
+            r = await fire(cluster, admin, f, streams, hist, peer_sets)
+            f.resolved = r
+            log(f"chaos: t={r['fired_at']:7.2f} {f.kind:15s} {r.get('nodes')} for {f.duration}s "
+                f"(meta leader before: {r['meta_before']})")
+            await asyncio.sleep(f.duration)
+            healed = hist.now()
+            for s in r.get("quorum_lost", []):
+                quorum_loss[s].append((r["fired_at"], healed))
+            heal(cluster, r)
+            r["healed_at"] = round(healed, 2)
+            fired.append(r)
+        await asyncio.sleep(max(0.0, cfg.seconds - hist.now()))
+        end = hist.now()
+        await wl.stop_publishing()
+        cluster.heal()
+        try:
+            await after_heal(cluster, admin, wl, streams, hist, res, quorum_loss, kv_ok)
+        except Exception as e:  # noqa: BLE001 - a cluster that does not recover is a finding
+            res.add("recovery", f"after healing: {e!r}")
+        wl = None
+        res.numbers["unavailability"] = unavailability(hist, fired, end)
+    finally:
+        if wl is not None:
+            await wl.join()
+        await admin.close()
+        logs = {n.name: n.log_tail(1500) for n in cluster.nodes}
+        res.numbers["proxy_unknown_dialers"] = sum(p.unknown_dialers for p in cluster.proxies)
+        res.numbers["proxy_connections"] = sum(p.accepted for p in cluster.proxies)
+        await cluster.close()
+    return summarize(cfg, schedule, fired, hist, res, logs)
+
+
+async def after_heal(cluster: ChaosCluster, admin: Admin, wl: Workload, streams: list[str], hist: History,
+                     res: Result, quorum_loss: dict, kv_ok: bool) -> None:
+    """Waits for the healed cluster, drains the durables, reads every replica, checks."""
+    try:
+        await cluster.wait_meta_leader(90)
+        # Drain: the consumers keep fetching until each durable has nothing pending.
+        drain_deadline = time.monotonic() + 90
+        for s in streams:
+            while time.monotonic() < drain_deadline:
+                try:
+                    ci = await admin.retry(lambda js, s=s: js.consumer_info(s, f"C{s}"), attempts=5)
+                    if ci.num_pending == 0 and ci.num_ack_pending == 0:
+                        break
+                except RuntimeError:
+                    pass
+                await asyncio.sleep(1)
+    finally:
+        await wl.join()
+    for s in streams:
+        try:
+            await admin.js()
+            read = await read_all_replicas(cluster, admin.nc, s, 3)
+        except Exception as e:  # noqa: BLE001 - a stream that never recovers is a finding
+            res.add("recovery", f"{s}: could not be read back after healing: {e!r}")
+            continue
+        check_stream(res, s, hist, read, quorum_loss[s])
+    if kv_ok:
+        try:
+            js = await admin.js()
+            await wait_caught_up(js, "KV_chaoskv", 3, 90)
+            si = await js.stream_info("KV_chaoskv")
+            check_kv(res, hist, await read_kv(js, si.state.last_seq))
+        except Exception as e:  # noqa: BLE001
+            res.add("recovery", f"KV_chaoskv: could not be read back after healing: {e!r}")
+
+
+async def read_kv(js, last_seq: int) -> list[tuple[int, str, str]]:
+    """The KV stream's messages as (seq, key, value), read like the streams (the key is the
+    subject's last token)."""
+    sub = await js.pull_subscribe("", durable=None, stream="KV_chaoskv", config=ConsumerConfig(
+        name="chkkv", ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30))
+    out: list[tuple[int, str, str]] = []
+    idle = 0
+    seen = 0
+    while seen < last_seq and idle < 5:
+        try:
+            msgs = await sub.fetch(256, timeout=2)
+        except (asyncio.TimeoutError, nats.errors.TimeoutError):
+            idle += 1
+            continue
+        for m in msgs:
+            seq = m.metadata.sequence.stream
+            seen = max(seen, seq)
+            out.append((seq, m.subject.split(".", 2)[-1], m.data.decode(errors="replace")))
+    await sub.unsubscribe()
+    return out
+
+
+def summarize(cfg: RunConfig, schedule: list[Fault], fired: list[dict], hist: History, res: Result,
+              logs: dict) -> dict:
+    n = res.numbers
+    unav = n.get("unavailability", [])
+    return {
+        "server": cfg.kind, "nodes": cfg.nodes, "seed": cfg.seed, "seconds": cfg.seconds,
+        "kinds": list(cfg.kinds), "ok": res.ok,
+        "first_violation": res.violations[0] if res.violations else None,
+        "violations": res.violations[:50], "violation_count": len(res.violations),
+        "faults_injected": len(fired),
+        "faults_by_kind": {k: sum(1 for f in fired if f["kind"] == k) for k in sorted({f["kind"] for f in fired})},
+        # Counted from the history itself, so they are right even when a read-back failed.
+        "acked": sum(1 for p in hist.pubs if p.outcome == "ack"),
+        "dup_acks": sum(1 for p in hist.pubs if p.outcome == "dup"),
+        "failed_attempts": sum(1 for p in hist.pubs if p.outcome in ("error", "timeout")),
+        "stored": n.get("stored", 0), "lost": n.get("lost", 0), "duplicates": n.get("duplicates", 0),
+        "unacked_but_stored": n.get("unacked_but_stored", 0),
+        "deliveries": len(hist.deliveries), "redeliveries": sum(1 for d in hist.deliveries if d.delivered > 1),
+        "kv_ok": n.get("kv_ok"), "kv_rejected": n.get("kv_rejected"), "kv_indeterminate": n.get("kv_indeterminate"),
+        "kv_setup_error": n.get("kv_setup_error"),
+        "unverified_replicas": n.get("unverified_replicas", []),
+        "proxy_connections": n.get("proxy_connections"), "proxy_unknown_dialers": n.get("proxy_unknown_dialers"),
+        "worst_unavailability_s": max(unav) if unav else None,
+        "unavailability_by_fault": [{"kind": f["kind"], "nodes": f.get("nodes"), "at": f["fired_at"], "gap_s": g}
+                                    for f, g in zip(fired, unav)],
+        "client_errors": hist.errors,
+        "schedule": [f.to_json() for f in schedule],
+        "node_log_tails": logs if not res.ok else {},
+    }
+
+
+def describe(report: dict) -> str:
+    lines = [f"chaos {report['server']} x{report['nodes']} seed={report['seed']} {report['seconds']}s: "
+             f"{'OK' if report['ok'] else 'FAILED'}",
+             f"  faults={report['faults_injected']} {report['faults_by_kind']}",
+             f"  acked={report['acked']} dup_acks={report['dup_acks']} failed_attempts={report['failed_attempts']} "
+             f"stored={report['stored']} lost={report['lost']} duplicates={report['duplicates']} "
+             f"unacked_but_stored={report['unacked_but_stored']}",
+             f"  deliveries={report['deliveries']} redeliveries={report['redeliveries']} "
+             f"kv ok/rejected/indeterminate={report['kv_ok']}/{report['kv_rejected']}/{report['kv_indeterminate']}",
+             f"  worst unavailability={report['worst_unavailability_s']}s unverified={report['unverified_replicas']} "
+             f"route connections via proxy={report['proxy_connections']} (unidentified {report['proxy_unknown_dialers']})"]
+    if not report["ok"]:
+        lines.append(f"  FIRST VIOLATION: {report['first_violation']}")
+        lines.append(f"  replay: --seed {report['seed']} --nodes {report['nodes']} --seconds {report['seconds']} "
+                     f"--kinds {','.join(report['kinds'])}")
+        lines.append(f"  schedule: {json.dumps(report['schedule'])}")
+    return "\n".join(lines)

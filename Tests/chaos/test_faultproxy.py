@@ -1,0 +1,82 @@
+"""The route fault proxy: it names the process that dialed, stalls a cut direction without
+losing or reordering bytes, and lets the other direction flow (asymmetric partitions)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+from faultproxy import LinkTable, RouteProxy
+
+# A child process that dials the proxy, then echoes each line it is sent with "dialer:" prefix
+# and prints what it received on stdout.
+DIALER = r"""
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+f = s.makefile("rwb")
+f.write(b"hello\n"); f.flush()
+for line in f:
+    sys.stdout.write(line.decode()); sys.stdout.flush()
+    f.write(b"dialer:" + line); f.flush()
+"""
+
+
+async def run_case() -> None:
+    received: list[bytes] = []
+    server_writer: list[asyncio.StreamWriter] = []
+
+    async def on_conn(r, w):
+        server_writer.append(w)
+        while line := await r.readline():
+            received.append(line)
+
+    target = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+    links = LinkTable()
+    pids: dict[int, str] = {}
+    proxy = RouteProxy("b", target.sockets[0].getsockname()[1], links, pids)
+    await proxy.start(0)
+    child = subprocess.Popen([sys.executable, "-c", DIALER, str(proxy.listen_port)],
+                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    pids[child.pid] = "a"
+    try:
+        for _ in range(100):
+            if received:
+                break
+            await asyncio.sleep(0.05)
+        assert received == [b"hello\n"]
+        assert proxy.unknown_dialers == 0
+        w = server_writer[0]
+        # b -> a cut: lines from b wait in the proxy; a -> b still flows.
+        links.set({("b", "a")})
+        w.write(b"one\n")
+        await w.drain()
+        await asyncio.sleep(0.3)
+        assert received == [b"hello\n"]  # no echo: "one" has not reached a
+        links.heal()
+        for _ in range(100):
+            if len(received) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert received == [b"hello\n", b"dialer:one\n"]
+        # a -> b cut: a gets "two" and echoes, the echo is held until heal.
+        links.set({("a", "b")})
+        w.write(b"two\n")
+        await w.drain()
+        await asyncio.sleep(0.3)
+        assert len(received) == 2
+        links.heal()
+        for _ in range(100):
+            if len(received) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert received[2] == b"dialer:two\n"
+    finally:
+        child.kill()
+        child.wait()
+        await proxy.close()
+        target.close()
+
+
+def test_proxy_identifies_dialer_and_stalls_directions():
+    asyncio.run(run_case())
