@@ -9,7 +9,8 @@ import sys
 
 
 def row(r: dict) -> str:
-    verdict = "ok" if r["ok"] else f"FAILED: {r['first_violation'][0]} ({r['violation_count']})"
+    counts = r.get("count_by_property") or {r["first_violation"][0]: r["violation_count"]} if not r["ok"] else {}
+    verdict = "ok" if r["ok"] else "violated: " + ", ".join(f"{p} x{n}" for p, n in sorted(counts.items()))
     kinds = ", ".join(f"{k} {v}" for k, v in r["faults_by_kind"].items())
     return (f"| {r['server']} | {r['nodes']} | {r['seed']} | {r['seconds']:.0f} | {r['faults_injected']} ({kinds}) | "
             f"{r['acked']} | {r['lost']} | {r['duplicates']} | {r['failed_attempts']} | "

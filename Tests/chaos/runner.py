@@ -285,6 +285,8 @@ def summarize(cfg: RunConfig, schedule: list[Fault], fired: list[dict], hist: Hi
         "kinds": list(cfg.kinds), "ok": res.ok,
         "first_violation": res.violations[0] if res.violations else None,
         "violations": res.violations[:50], "violation_count": len(res.violations),
+        "first_by_property": {p: d for p, d in reversed(res.violations)},
+        "count_by_property": {p: sum(1 for q, _ in res.violations if q == p) for p in {q for q, _ in res.violations}},
         "faults_injected": len(fired),
         "faults_by_kind": {k: sum(1 for f in fired if f["kind"] == k) for k in sorted({f["kind"] for f in fired})},
         # Counted from the history itself, so they are right even when a read-back failed.
@@ -320,6 +322,7 @@ def describe(report: dict) -> str:
              f"route connections via proxy={report['proxy_connections']} (unidentified {report['proxy_unknown_dialers']})"]
     if not report["ok"]:
         lines.append(f"  FIRST VIOLATION: {report['first_violation']}")
+        lines.append(f"  violations by property: {report['count_by_property']}")
         lines.append(f"  replay: --seed {report['seed']} --nodes {report['nodes']} --seconds {report['seconds']} "
                      f"--kinds {','.join(report['kinds'])}")
         lines.append(f"  schedule: {json.dumps(report['schedule'])}")

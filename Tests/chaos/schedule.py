@@ -24,7 +24,7 @@ KINDS = (
     "split",           # random minority / majority halves (size >= 5: 2 | 3)
 )
 # The short profile of `make test` (kinds clusterd survives today; see docs/chaos.md for the rest).
-SHORT_KINDS = ("kill", "kill_leader", "pause", "isolate", "asymmetric")
+SHORT_KINDS = ("kill", "kill_leader", "kill_quorum", "pause", "isolate", "asymmetric")
 # Kinds that a nats-server comparison run uses (the brief: kill / pause / partition).
 NATS_KINDS = ("kill", "kill_leader", "kill_quorum", "pause", "pause_leader", "isolate",
               "isolate_leader", "asymmetric", "split")
