@@ -93,7 +93,8 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
     seen = {d.seq for d in dels}
     missing = [s for s in seqs if s not in seen]
     if missing:
-        res.add("consumer-at-least-once", f"{stream}: {len(missing)} stored messages never delivered, "
+        res.add("consumer-at-least-once", f"{stream}: {len(missing)} stored messages not delivered by the end "
+                f"of the drain window, "
                 f"first {missing[:5]}")
     first_ack: dict[int, float] = {}
     for d in sorted(dels, key=lambda d: d.t):
