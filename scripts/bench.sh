@@ -11,7 +11,7 @@
 #   BENCH_RUNS=3             runs per server; the table shows the median
 #   BENCH_SIZES="16 128"     payload sizes for core pub/sub
 #   BENCH_SWIFT_CLIENT=1     also run `clusterctl bench pubsub` (our Swift client) rows
-#   SECTIONS="core js"       sections to run
+#   SECTIONS="core js cluster" sections to run (cluster: scripts/bench-cluster.sh)
 #   BENCH_JS_MSGS=200000     messages per JetStream async publish / consume run
 #   BENCH_JS_SYNC_MSGS=3000  messages per JetStream sync publish (latency) run
 #   SKIP_BUILD=1             use existing binaries
@@ -26,7 +26,7 @@ BENCH_MSGS=${BENCH_MSGS:-2000000}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_SIZES=${BENCH_SIZES:-"16 128"}
 BENCH_SWIFT_CLIENT=${BENCH_SWIFT_CLIENT:-1}
-SECTIONS=${SECTIONS:-"core js"}
+SECTIONS=${SECTIONS:-"core js cluster"}
 BENCH_JS_MSGS=${BENCH_JS_MSGS:-200000}
 BENCH_JS_SYNC_MSGS=${BENCH_JS_SYNC_MSGS:-3000}
 SKIP_BUILD=${SKIP_BUILD:-0}
@@ -262,6 +262,9 @@ section_js() {
   stop_server "$cpid"; stop_server "$npid"
   write_table "$RESULTS_DIR/jetstream.md" "JetStream, one node, file storage: clusterd (fsync before every ack) vs nats-server"
 }
+
+# shellcheck source=scripts/bench-cluster.sh
+source "$ROOT/scripts/bench-cluster.sh"
 
 main() {
   NATS_SERVER_BIN=$(find_nats_server)
