@@ -71,24 +71,43 @@ note_idle_cpu() {
 # url_of KIND NODE: the client URL of node nX in KIND's leader map.
 url_of() { tr ',' '\n' <<<"${CL_MAP[$1]}" | sed -n "s/^$2=//p"; }
 
+# leader_first KIND NODE: KIND's URLs with node NODE's first (natsbench falls back to the first).
+leader_first() {
+  local first
+  first=$(url_of "$1" "$2")
+  tr ',' '\n' <<<"${CL_URLS[$1]}" | awk -v f="$first" 'BEGIN { out = f } $0 != f { out = out "," $0 } END { print out }'
+}
+
 # cluster_run KIND WORKLOAD: one natsbench run; sets RUN_RESULT to its RESULT line, or empty
 # when it failed or connected to the wrong node (a note says which).
 cluster_run() {
-  local kind=$1 workload=$2 urls=${CL_URLS[$1]} map=${CL_MAP[$1]} out want leader url
-  local common=(--url "$urls" --leader-map "$map" --replicas 3 --storage file -s 128 --timeout 300)
+  local kind=$1 workload=$2 urls=${CL_URLS[$1]} out want leader url pubout sleader
+  local common=(--leader-map "${CL_MAP[$1]}" --replicas 3 --storage file -s 128 --timeout 300)
   local n=$BENCH_CLUSTER_MSGS
   RUN_RESULT=""
   case $workload in
-    pub-follower) out=$("$NATSBENCH" jspub "${common[@]}" --avoid-leader --stream CBPUB --fresh -n "$n" -w 256 2>"$TMP_DIR/run.err") ;;
-    pub-leader)   out=$("$NATSBENCH" jspub "${common[@]}" --stream CBPUB --fresh -n "$n" -w 256 2>"$TMP_DIR/run.err") ;;
-    sync)         out=$("$NATSBENCH" jspub "${common[@]}" --sync --stream CBSYNC --fresh -n "$BENCH_CLUSTER_SYNC_MSGS" 2>"$TMP_DIR/run.err") ;;
+    pub-follower) out=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --avoid-leader --stream CBPUB --fresh -n "$n" -w 256 2>"$TMP_DIR/run.err") ;;
+    pub-leader)   out=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --stream CBPUB --fresh -n "$n" -w 256 2>"$TMP_DIR/run.err") ;;
+    sync)         out=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --sync --stream CBSYNC --fresh -n "$BENCH_CLUSTER_SYNC_MSGS" 2>"$TMP_DIR/run.err") ;;
     consume)
-      "$NATSBENCH" jspub "${common[@]}" --stream CBCON --fresh -n "$n" -w 256 >/dev/null 2>"$TMP_DIR/run.err" &&
-        out=$("$NATSBENCH" jsconsume "${common[@]}" --stream CBCON --durable "cb$RANDOM" -n "$n" -b 100 2>"$TMP_DIR/run.err") ;;
+      # Filled untimed through the leader; then consumed through the consumer's leader. A server
+      # whose consumer info has no cluster block gets the stream leader first in --url: clusterd
+      # runs every consumer on its stream's leader.
+      pubout=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --stream CBCON --fresh -n "$n" -w 256 2>"$TMP_DIR/run.err") &&
+        sleader=$(result_field "$(grep '^RESULT' <<<"$pubout" | tail -1)" leader) &&
+        out=$("$NATSBENCH" jsconsume --url "$(leader_first "$kind" "$sleader")" "${common[@]}" --stream CBCON \
+          --durable "cb$RANDOM" -n "$n" -b 100 2>"$TMP_DIR/run.err") ;;
     *) die "unknown cluster workload $workload" ;;
   esac || { NOTES+=("$kind $workload: a run failed ($(tail -1 "$TMP_DIR/run.err"))"); return; }
   out=$(grep '^RESULT' <<<"$out" | tail -1 || true)
-  if [[ $workload == consume ]]; then leader=$(result_field "$out" consumer_leader); else leader=$(result_field "$out" leader); fi
+  leader=$(result_field "$out" leader)
+  if [[ $workload == consume ]]; then
+    leader=$(result_field "$out" consumer_leader)
+    if [[ $leader == none ]]; then
+      leader=$(result_field "$out" stream_leader)
+      CL_CONSUMER_NOTE="$kind: consumer info has no cluster block; consumed through the stream leader"
+    fi
+  fi
   url=$(result_field "$out" url)
   want=$(url_of "$kind" "$leader")
   if [[ -z $want || ( $workload == pub-follower && $url == "$want" ) || ( $workload != pub-follower && $url != "$want" ) ]]; then
@@ -156,6 +175,7 @@ write_cluster_table() {
       "sync publish via the leader, p99 (µs)|p99" \
       "pull consume via the consumer leader, batch 100, explicit acks (msgs/s)|cons"; do
       label=${row%|*}; key=${row#*|}
+      [[ -n "${CL_VALUES["$key|clusterd"]:-}${CL_VALUES["$key|nats-default"]:-}${CL_VALUES["$key|nats-always"]:-}" ]] || continue
       c=$(cell_median "$key" clusterd); nd=$(cell_median "$key" nats-default); na=$(cell_median "$key" nats-always)
       echo "| $label | $(fmt_cell "$key" clusterd) | $(fmt_cell "$key" nats-default) | $(ratio "$c" "$nd") | $(fmt_cell "$key" nats-always) | $(ratio "$c" "$na") |"
     done
@@ -168,7 +188,7 @@ write_cluster_table() {
 }
 
 section_cluster() {
-  ROWS=(); NOTES=(); CL_VALUES=()
+  ROWS=(); NOTES=(); CL_VALUES=(); CL_CONSUMER_NOTE=""
   CL_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
   local conf="$TMP_DIR/ns-always.conf" kind pid
   printf 'jetstream { sync_interval: always }\n' >"$conf"
@@ -195,5 +215,6 @@ section_cluster() {
     # shellcheck disable=SC2086
     for pid in ${CL_PIDS[$kind]}; do stop_server "$pid"; done
   done
+  if [[ -n $CL_CONSUMER_NOTE ]]; then NOTES+=("$CL_CONSUMER_NOTE"); fi
   write_cluster_table "$RESULTS_DIR/cluster.txt"
 }
