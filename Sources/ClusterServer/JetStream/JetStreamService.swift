@@ -77,6 +77,7 @@ public final class JetStreamService: @unchecked Sendable {
 
     /// Flushes and closes every store; pending pulls get `409 Server Shutdown`.
     public func stop() {
+        handOffLeaderships()
         queue.sync {
             guard !stopped else { return }
             stopped = true
@@ -94,6 +95,23 @@ public final class JetStreamService: @unchecked Sendable {
             }
             server.logger.info("JetStream Shutdown")
         }
+    }
+
+    /// Graceful stop in a cluster: every Raft group led here (meta and streams) hands its
+    /// leadership to its most caught-up follower before the routes close, so writes move on
+    /// within a round trip instead of waiting out an election. Bounded by 2 s.
+    public func handOffLeaderships() {
+        guard let cluster else { return }
+        let started = queue.sync { stopped ? 0 : cluster.handOffLeaderships() }
+        guard started > 0 else { return }
+        let deadline = DispatchTime.now() + .seconds(2)
+        var left = started
+        while DispatchTime.now() < deadline {
+            left = queue.sync { cluster.ledGroupCount }
+            if left == 0 { break }
+            usleep(20_000)
+        }
+        server.logger.info("JetStream cluster: handed off \(started - left) of \(started) leaderships")
     }
 
     // MARK: - inbound hops

@@ -167,6 +167,19 @@ final class JetStreamCluster: RaftGroupDelegate {
         }
     }
 
+    /// Starts a leadership transfer for every group led here; returns how many.
+    func handOffLeaderships() -> Int {
+        var n = 0
+        for gid in host.ledGroups() {
+            guard let node = host.node(gid), let target = bestFollower(node) else { continue }
+            if (try? host.transferLeadership(gid, to: target)) != nil { n += 1 }
+        }
+        return n
+    }
+
+    /// Groups this node leads right now.
+    var ledGroupCount: Int { host.ledGroups().count }
+
     /// `$JS.API.META.LEADER.STEPDOWN`: hand the meta leadership to the most caught-up voter.
     func metaStepDown(reply: String, type: String) throws {
         guard let node = host.node(Self.metaGroup) else { throw JSAPIError(503, 10008, "JetStream system temporarily unavailable") }

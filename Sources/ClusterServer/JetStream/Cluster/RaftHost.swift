@@ -150,6 +150,11 @@ final class RaftHost {
         try m.storage.compact(upTo: index)
     }
 
+    /// Groups whose leader is this node.
+    func ledGroups() -> [GroupID] {
+        members.values.filter { $0.node.role == .leader }.map { $0.node.group }.sorted()
+    }
+
     func transferLeadership(_ group: GroupID, to target: NodeID) throws {
         guard let m = members[group] else { throw RaftError.notMember }
         try m.node.transferLeadership(to: target)

@@ -12,8 +12,7 @@ final class StreamReplica: RaftGroupDelegate {
     private(set) var isLeader = false
     /// `cluster.ticks` when this node last became leader (rebalancing waits a while).
     private(set) var leaderSinceTick = 0
-    /// Leader only: publishers and API callers waiting for their entry to apply.
-    private var pendingAcks: [LogIndex: String] = [:]
+    /// Leader only: API callers waiting for their entry to apply.
     private var pendingOps: [LogIndex: PendingReply] = [:]
 
     /// Who hears back when a replicated operation applies.
@@ -77,10 +76,10 @@ final class StreamReplica: RaftGroupDelegate {
     /// A publish on the stream's subjects (leader only): replicate, answer on apply.
     func propose(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) {
         guard isLeader else { return }
-        let data = StreamEntry.encodeMessage(subject: subject, headers: headers, payload: payload, timestamp: JSTime.nowNanos())
+        let data = StreamEntry.encodeMessage(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
+                                             payload: payload, timestamp: JSTime.nowNanos())
         do {
-            let index = try cluster.host.propose(group, data)
-            if let reply { pendingAcks[index] = reply }
+            _ = try cluster.host.propose(group, data)
         } catch {
             if let reply {
                 let e = JSAPIError(503, 10008, "JetStream system temporarily unavailable")
@@ -115,7 +114,7 @@ final class StreamReplica: RaftGroupDelegate {
             return
         }
         switch decoded {
-        case let .message(subject, headers, payload, timestamp):
+        case let .message(subject, reply, headers, payload, timestamp):
             // The entry's timestamp is "now" on every replica, so dedup windows agree.
             stream.expireDedup(now: timestamp)
             stream.applyingRaftIndex = entry.index.rawValue
@@ -127,7 +126,9 @@ final class StreamReplica: RaftGroupDelegate {
                     js.schedulePump(c)
                 }
             }
-            if let reply = pendingAcks.removeValue(forKey: entry.index), !stream.config.noAck {
+            // Raft's role, not `isLeader`: a new leader answers the old term's entries it applies
+            // on its way to taking over (publishes that were in flight during the change).
+            if let reply, cluster.host.node(group)?.role == .leader {
                 js.server.publishInternal(subject: reply, payload: .init(bytes: outcome.response))
             }
         case let .op(o):
@@ -225,7 +226,6 @@ final class StreamReplica: RaftGroupDelegate {
             c.deleted = true
         }
         stream.consumers = [:]
-        pendingAcks.removeAll()
         pendingOps.removeAll()
     }
 

@@ -1,0 +1,54 @@
+import XCTest
+@testable import ClusterServer
+
+/// The binary encoding of a clustered stream's message entries and the JSON op entries.
+final class StreamEntryTests: XCTestCase {
+    func test_message_roundTrips_withAndWithoutOptionalFields() throws {
+        let cases: [(String, String?, [UInt8]?, [UInt8])] = [
+            ("orders.eu", "_INBOX.abc.1", Array("NATS/1.0\r\nNats-Msg-Id: 7\r\n\r\n".utf8), Array("hello".utf8)),
+            ("a", nil, nil, []),
+            ("b.c", "", [], [0, 1, 2, 255]),
+        ]
+        for (subject, reply, headers, payload) in cases {
+            let bytes = StreamEntry.encodeMessage(subject: subject, reply: reply, headers: headers, payload: payload, timestamp: -42)
+            guard case let .message(s, r, h, p, t) = try StreamEntry.decode(bytes) else { return XCTFail("not a message") }
+            XCTAssertEqual(s, subject)
+            XCTAssertEqual(r, reply)
+            XCTAssertEqual(h, headers)
+            XCTAssertEqual(p, payload)
+            XCTAssertEqual(t, -42)
+        }
+    }
+
+    func test_op_roundTrips() throws {
+        let bytes = StreamEntry.encodeOp(["op": "purge", "keep": 3])
+        guard case let .op(o) = try StreamEntry.decode(bytes) else { return XCTFail("not an op") }
+        XCTAssertEqual(o["op"] as? String, "purge")
+        XCTAssertEqual((o["keep"] as? NSNumber)?.intValue, 3)
+    }
+
+    func test_everyTruncation_throwsOrDecodesAShorterPayload() {
+        let bytes = StreamEntry.encodeMessage(subject: "x.y", reply: "r", headers: [1, 2, 3], payload: [9, 9], timestamp: 5)
+        // Cutting inside the fixed part or a length-prefixed field must throw, never trap.
+        let fixedEnd = bytes.count - 2
+        for n in 0..<fixedEnd {
+            XCTAssertThrowsError(try StreamEntry.decode(Array(bytes[..<n])), "prefix of \(n) bytes")
+        }
+    }
+
+    func test_hostileLengths_andTags_throw() {
+        var huge = StreamEntry.encodeMessage(subject: "s", reply: nil, headers: nil, payload: [], timestamp: 0)
+        huge[9] = 0xFE; huge[10] = 0xFF; huge[11] = 0xFF; huge[12] = 0x7F // subject length ~2^31
+        XCTAssertThrowsError(try StreamEntry.decode(huge))
+        XCTAssertThrowsError(try StreamEntry.decode([7, 0, 0]))
+        XCTAssertThrowsError(try StreamEntry.decode([2] + Array("{not json".utf8)))
+        var rng = UInt64(0x5EED)
+        let valid = StreamEntry.encodeMessage(subject: "orders.1", reply: "_INBOX.1", headers: [1], payload: [2, 3], timestamp: 9)
+        for _ in 0..<2_000 {
+            var b = valid
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            b[Int(rng >> 33) % b.count] = UInt8(truncatingIfNeeded: rng >> 17)
+            _ = try? StreamEntry.decode(b) // must not trap
+        }
+    }
+}
