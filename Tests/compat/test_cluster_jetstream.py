@@ -11,55 +11,14 @@ import asyncio
 import json
 import os
 import time
-import urllib.request
 
 import nats
 import pytest
 
-from serverproc import ServerProcess, free_port
+from clusterproc import READY_TIMEOUT_S, Cluster
+from serverproc import ServerProcess
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
-
-READY_TIMEOUT_S = 30.0
-
-
-class Cluster:
-    def __init__(self, binary: str, size: int = 3):
-        cports = [free_port() for _ in range(size)]
-        routes = ",".join(f"nats://127.0.0.1:{p}" for p in cports)
-        self.nodes: list[ServerProcess] = []
-        for i, cp in enumerate(cports):
-            self.nodes.append(ServerProcess(binary, [
-                "-n", f"n{i + 1}", "-js", "-sd", "@TMP@", "--cluster_name", "compat",
-                "--cluster", f"nats://127.0.0.1:{cp}", "--routes", routes]))
-
-    def start(self) -> None:
-        for n in self.nodes:
-            n.start()
-        self.wait_meta_leader()
-
-    def jsz(self, node: ServerProcess) -> dict:
-        with urllib.request.urlopen(node.monitor_url + "/jsz", timeout=2) as r:
-            return json.loads(r.read())
-
-    def wait_meta_leader(self, nodes: list[ServerProcess] | None = None) -> str:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                leaders = {self.jsz(n).get("meta_cluster", {}).get("leader") for n in (nodes or self.nodes)}
-                if len(leaders) == 1 and None not in leaders and "" not in leaders:
-                    return leaders.pop()
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError("no JetStream meta leader agreed on by every node")
-
-    def node(self, name: str) -> ServerProcess:
-        return self.nodes[int(name[1:]) - 1]
-
-    def close(self) -> None:
-        for n in self.nodes:
-            n.close()
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ import nats.errors
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
-pytestmark = pytest.mark.jetstream
+pytestmark = [pytest.mark.jetstream,
+              pytest.mark.single_node(reason="restarts its own single server; cluster failover is "
+                                             "covered by test_cluster_jetstream.py")]
 
 ACK_STATE_SETTLE_S = 1.0
 

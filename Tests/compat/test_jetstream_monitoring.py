@@ -22,6 +22,7 @@ def test_info_advertisesJetStreamAndApiLevel(js_server):
         assert isinstance(c.info.get("api_lvl"), int) and c.info["api_lvl"] >= 1, c.info
 
 
+@pytest.mark.single_node(reason="/jsz counts what one node stores; a stream lives on some nodes only")
 async def test_jsz_countsStreamsConsumersMessages(js, js_server, uniq):
     _, before = get(js_server, "/jsz")
     await js.add_stream(name=uniq, subjects=[f"{uniq}.>"])
@@ -39,6 +40,7 @@ async def test_jsz_countsStreamsConsumersMessages(js, js_server, uniq):
     assert z["api"]["total"] > before["api"]["total"]
 
 
+@pytest.mark.single_node(reason="store_dir is per node")
 def test_varz_jetstreamSection(js_server):
     _, v = get(js_server, "/varz")
     js = v["jetstream"]

@@ -15,7 +15,7 @@ async def api(nc, subject: str, body: dict | None = None) -> dict:
     return json.loads(msg.data)
 
 
-async def test_streamCreate_infoReflectsConfigAndEmptyState(js, uniq):
+async def test_streamCreate_infoReflectsConfigAndEmptyState(js, uniq, js_replicas):
     info = await js.add_stream(name=uniq, subjects=[f"{uniq}.>"])
     assert info.config.name == uniq
     assert info.config.subjects == [f"{uniq}.>"]
@@ -24,7 +24,7 @@ async def test_streamCreate_infoReflectsConfigAndEmptyState(js, uniq):
     assert again.config.subjects == [f"{uniq}.>"]
     assert getattr(again.config.storage, "value", again.config.storage) == "file"
     assert getattr(again.config.retention, "value", again.config.retention) == "limits"
-    assert again.config.num_replicas == 1
+    assert again.config.num_replicas == js_replicas
 
 
 async def test_streamCreate_sameConfigTwice_isIdempotent(js, uniq):

@@ -1,0 +1,91 @@
+"""A three-node cluster of the server under test (nats-server or clusterd) on free loopback
+ports, for the cluster tests and the suite's cluster mode (`--cluster`, see conftest.py).
+
+Every node is a ServerProcess (always reaped on close). The cluster counts as ready when every
+node reports the same JetStream meta leader on /jsz.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+from serverproc import ServerProcess, free_port
+
+READY_TIMEOUT_S = 30.0
+
+
+class Cluster:
+    def __init__(self, binary: str, size: int = 3, name: str = "compat"):
+        cports = [free_port() for _ in range(size)]
+        routes = ",".join(f"nats://127.0.0.1:{p}" for p in cports)
+        self.nodes: list[ServerProcess] = []
+        for i, cp in enumerate(cports):
+            self.nodes.append(ServerProcess(binary, [
+                "-n", f"n{i + 1}", "-js", "-sd", "@TMP@", "--cluster_name", name,
+                "--cluster", f"nats://127.0.0.1:{cp}", "--routes", routes]))
+
+    def start(self) -> None:
+        try:
+            for n in self.nodes:
+                n.start()
+            self.wait_meta_leader()
+        except BaseException:
+            self.close()
+            raise
+
+    def jsz(self, node: ServerProcess) -> dict:
+        with urllib.request.urlopen(node.monitor_url + "/jsz", timeout=2) as r:
+            return json.loads(r.read())
+
+    def wait_meta_leader(self, nodes: list[ServerProcess] | None = None) -> str:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                leaders = {self.jsz(n).get("meta_cluster", {}).get("leader") for n in (nodes or self.nodes)}
+                if len(leaders) == 1 and None not in leaders and "" not in leaders:
+                    return leaders.pop()
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("no JetStream meta leader agreed on by every node")
+
+    def node(self, name: str) -> ServerProcess:
+        return self.nodes[int(name[1:]) - 1]
+
+    def close(self) -> None:
+        errors = []
+        for n in self.nodes:
+            try:
+                n.close()
+            except Exception as e:  # keep reaping the others
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+
+class RoundRobinNodes:
+    """Stands in for the single `js_server` in cluster mode: every read of `url`, `port` or
+    `monitor_url` names the next node, so each new connection of a test lands on another node
+    than the one before it (stream admin, data and raw connections end up on different nodes)."""
+
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        self._next = 0
+
+    def next_node(self) -> ServerProcess:
+        n = self.cluster.nodes[self._next % len(self.cluster.nodes)]
+        self._next += 1
+        return n
+
+    @property
+    def url(self) -> str:
+        return self.next_node().url
+
+    @property
+    def port(self) -> int:
+        return self.next_node().port
+
+    @property
+    def monitor_url(self) -> str:
+        return self.next_node().monitor_url
