@@ -21,6 +21,7 @@ import time
 import pytest
 from nats.js import api as js_api
 from nats.js.client import JetStreamContext
+from nats.js.manager import JetStreamManager
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -238,14 +239,52 @@ async def js(js_nc, js_server, cluster_mode: bool):
         await admin.close()
 
 
+async def _await_reachable(nc, subject: str, body: bytes, headers: dict | None = None) -> None:
+    """Waits (bounded) until a request on `subject` through `nc`'s node gets any answer.
+
+    A stream or consumer create is answered before its leader's subject interest has crossed
+    the routes to every node (nats-server too), so a publish or pull right after it through
+    another node can meet "no responders"; real clients retry. The probes used here are refused
+    by the server and change nothing."""
+    import nats.errors
+    deadline = time.monotonic() + PROBE_TIMEOUT_S
+    while True:
+        try:
+            await nc.request(subject, body, timeout=1, headers=headers)
+            return
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def _await_consumer_reachable(nc, stream: str, info) -> None:
+    if not info.config.deliver_subject:  # a pull consumer: a malformed pull is refused with 400
+        await _await_reachable(nc, f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{info.name}", b"{")
+
+
+class _ProbingManager(JetStreamManager):
+    """What nats-py's pull_subscribe creates its consumer through (JetStreamContext._jsm)."""
+
+    async def add_consumer(self, stream, config=None, timeout=None, **params):
+        info = await super().add_consumer(stream, config, timeout, **params)
+        await _await_consumer_reachable(self._nc, stream, info)
+        return info
+
+
 class ClusterJetStream(JetStreamContext):
     """Stream admin through another node; streams default to CLUSTER_REPLICAS replicas
-    (KV buckets keep nats-py's default of 1: R1 streams the cluster places on one node)."""
+    (KV buckets keep nats-py's default of 1: R1 streams the cluster places on one node).
+    Creates return once the new stream or pull consumer is reachable through this node."""
 
     def __init__(self, nc, admin_nc, timeout: float):
         super().__init__(nc, timeout=timeout)
         self._admin = admin_nc.jetstream(timeout=timeout)
         self._replicas: dict[str, int] = {}
+
+    @property
+    def _jsm(self) -> JetStreamManager:
+        return _ProbingManager(conn=self._nc, prefix=self._prefix, timeout=self._timeout)
 
     async def add_stream(self, config=None, **params):
         config = (config or js_api.StreamConfig()).evolve(**params)
@@ -253,27 +292,15 @@ class ClusterJetStream(JetStreamContext):
             config = config.evolve(num_replicas=CLUSTER_REPLICAS)
         self._replicas[config.name] = config.num_replicas
         info = await self._admin.add_stream(config)
-        await self._await_reachable(config.subjects or [config.name])
+        # Refused by the stream (expected-stream mismatch): stores nothing.
+        subject = (config.subjects or [config.name])[0].replace(">", "probe").replace("*", "probe")
+        await _await_reachable(self._nc, subject, b"", {"Nats-Expected-Stream": "compat-probe"})
         return info
 
-    async def _await_reachable(self, subjects: list[str]) -> None:
-        """Waits until a publish through this connection's node reaches the new stream.
-
-        A create is answered before the stream leader's subject interest has crossed the routes
-        to every node (nats-server too), so a publish right after it can get "no responders"
-        from another node; real clients retry. This probe is refused by the stream (expected
-        stream mismatch) and so stores nothing."""
-        import nats.errors
-        subject = subjects[0].replace(">", "probe").replace("*", "probe")
-        deadline = time.monotonic() + PROBE_TIMEOUT_S
-        while True:
-            try:
-                await self._nc.request(subject, b"", timeout=1, headers={"Nats-Expected-Stream": "compat-probe"})
-                return
-            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
+    async def add_consumer(self, stream, config=None, timeout=None, **params):
+        info = await super().add_consumer(stream, config, timeout, **params)
+        await _await_consumer_reachable(self._nc, stream, info)
+        return info
 
     async def update_stream(self, config=None, **params):
         config = (config or js_api.StreamConfig()).evolve(**params)

@@ -1,6 +1,7 @@
 """Helpers around nats-py quirks that matter for deterministic tests."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -44,3 +45,15 @@ async def pull_raw(nc, stream: str, consumer: str, body: dict, until_status: boo
 
 def status_of(m):
     return (m.headers or {}).get("Status")
+
+
+async def stream_state(js, stream: str, want: tuple, cluster_mode: bool, bound_s: float = 5.0):
+    """(messages, first_seq) of `stream`. One node removes acked messages before the ack's reply;
+    in a cluster the removal is replicated after it, so cluster mode polls (bounded) for `want`."""
+    deadline = time.monotonic() + bound_s
+    while True:
+        s = (await js.stream_info(stream)).state
+        got = (s.messages, s.first_seq)[:len(want)]
+        if got == want or not cluster_mode or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.05)

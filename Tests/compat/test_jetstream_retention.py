@@ -9,7 +9,7 @@ import nats.js.errors
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy
 
-from natsutil import settle
+from natsutil import settle, stream_state
 
 pytestmark = pytest.mark.jetstream
 
@@ -19,7 +19,7 @@ async def api(nc, subject: str, body: dict | None = None) -> dict:
     return json.loads(msg.data)
 
 
-async def test_workQueue_ackRemovesMessage(js, uniq):
+async def test_workQueue_ackRemovesMessage(js, uniq, cluster_mode):
     await js.add_stream(name=uniq, subjects=[f"{uniq}.>"], retention=RetentionPolicy.WORK_QUEUE)
     for i in range(3):
         await js.publish(f"{uniq}.job", str(i).encode())
@@ -27,8 +27,7 @@ async def test_workQueue_ackRemovesMessage(js, uniq):
     msgs = await psub.fetch(2, timeout=3)
     for m in msgs:
         await m.ack_sync()
-    info = await js.stream_info(uniq)
-    assert (info.state.messages, info.state.first_seq) == (1, 3)
+    assert await stream_state(js, uniq, (1, 3), cluster_mode) == (1, 3)
 
 
 async def test_workQueue_secondOverlappingConsumer_rejected(js, uniq):
@@ -39,7 +38,7 @@ async def test_workQueue_secondOverlappingConsumer_rejected(js, uniq):
     assert ei.value.err_code == 10099
 
 
-async def test_interest_noConsumers_messagesNotKept_ackedByAllRemoved(js, uniq):
+async def test_interest_noConsumers_messagesNotKept_ackedByAllRemoved(js, uniq, cluster_mode):
     await js.add_stream(name=uniq, subjects=[f"{uniq}.>"], retention=RetentionPolicy.INTEREST)
     await js.publish(f"{uniq}.x", b"nobody")
     assert (await js.stream_info(uniq)).state.messages == 0
@@ -52,7 +51,7 @@ async def test_interest_noConsumers_messagesNotKept_ackedByAllRemoved(js, uniq):
     assert (await js.stream_info(uniq)).state.messages == 1
     p2 = await js.pull_subscribe_bind("c2", stream=uniq)
     await (await p2.fetch(1, timeout=3))[0].ack_sync()
-    assert (await js.stream_info(uniq)).state.messages == 0
+    assert await stream_state(js, uniq, (0,), cluster_mode) == (0,)
 
 
 async def test_rollupSubject_keepsOnlyRollupMessage(js, uniq):
