@@ -51,6 +51,12 @@ final class Consumer {
 
     var filters: [String] { config.filters }
 
+    /// Replicated with its stream (R>1 in a cluster), as nats-server replicates a consumer that
+    /// does not ask for memory storage or one replica.
+    var isReplicated: Bool {
+        stream.service.cluster != nil && stream.config.numReplicas > 1 && !config.memStorage && config.numReplicas != 1
+    }
+
     func matches(_ subject: String) -> Bool {
         let f = filters
         return f.isEmpty || f.contains { Subject.matches(pattern: $0, subject: subject) }

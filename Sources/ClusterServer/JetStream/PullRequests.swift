@@ -133,8 +133,13 @@ extension Consumer {
         var kept: [PullRequest] = []
         for r in waiting {
             if r.noWait {
-                // nats-server 2.15 ends a no_wait pull with 404 whether or not it delivered some.
-                server.sendStatus("404 No Messages", to: r.reply)
+                if r.delivered > 0 && isReplicated {
+                    // A replicated consumer of nats-server 2.15 ends a partly served no_wait pull
+                    // as an expired one (408 with what is left); one of R1 with 404.
+                    server.sendStatus("408 Request Timeout", to: r.reply, fields: r.pendingFields)
+                } else {
+                    server.sendStatus("404 No Messages", to: r.reply)
+                }
             } else {
                 kept.append(r)
             }
