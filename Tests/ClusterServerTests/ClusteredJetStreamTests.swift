@@ -1,0 +1,185 @@
+import Foundation
+import Logging
+import NATSClient
+import NIOCore
+import XCTest
+@testable import ClusterServer
+
+/// Three in-process clusterd nodes with JetStream (own store directory and server name each,
+/// full route mesh on free loopback ports), driven by the Swift client over TCP: an R3 stream
+/// is created, published to and consumed through different nodes; a stopped stream leader is
+/// replaced and no acknowledged message is lost. Every wait is a bounded poll.
+final class ClusteredJetStreamTests: XCTestCase {
+    private struct Node {
+        let name: String
+        let server: NATSServer
+        let js: JetStreamService
+        let dir: String
+        var running = true
+    }
+
+    private var nodes: [Node] = []
+    private var connections: [NATSConnection] = []
+
+    override func setUpWithError() throws {
+        let clusterPorts = (0..<3).map { _ in freeLoopbackPort() }
+        for i in 0..<3 {
+            let dir = NSTemporaryDirectory() + "clustered-js-\(UUID().uuidString)"
+            var o = ServerOptions()
+            o.serverName = "n\(i + 1)"
+            o.host = "127.0.0.1"
+            o.port = -1
+            o.threads = 1
+            o.jetStream = true
+            o.storeDirectory = dir
+            o.clusterName = "jsc"
+            o.clusterHost = "127.0.0.1"
+            o.clusterPort = clusterPorts[i]
+            o.routes = clusterPorts.map { "nats://127.0.0.1:\($0)" }
+            var logger = Logger(label: "n\(i + 1)")
+            logger.logLevel = .critical
+            let server = NATSServer(options: o, logger: logger)
+            let js = JetStreamService(server: server)
+            try js.start() // before the listener opens, as clusterd's main does
+            try server.start()
+            nodes.append(Node(name: "n\(i + 1)", server: server, js: js, dir: dir))
+        }
+        XCTAssertTrue(waitUntil(seconds: 30) { self.metaLeaderAgreed }, "no meta leader known to every node")
+    }
+
+    override func tearDown() async throws {
+        for c in connections { await c.close() }
+        connections.removeAll()
+        for n in nodes where n.running {
+            n.server.shutdown()
+            n.server.waitUntilShutdown()
+        }
+        for n in nodes { try? FileManager.default.removeItem(atPath: n.dir) }
+        nodes.removeAll()
+    }
+
+    /// Exactly one node leads the meta group and every running node knows a leader.
+    private var metaLeaderAgreed: Bool {
+        let running = nodes.filter(\.running)
+        let states = running.map { n in n.js.queue.sync { (n.js.cluster?.isMetaLeader ?? false, n.js.cluster?.metaAvailable ?? false) } }
+        return states.filter(\.0).count == 1 && states.allSatisfy(\.1)
+    }
+
+    private func connect(_ i: Int) async throws -> NATSConnection {
+        let c = try await NATSConnection.connect("nats://127.0.0.1:\(nodes[i].server.clientPort)")
+        connections.append(c)
+        return c
+    }
+
+    /// Retries `body` (a leader may be being elected: timeouts, 503, "unavailable") for at most
+    /// `seconds`, then fails with the last error.
+    private func eventually<T>(seconds: Double = 30, _ body: () async throws -> T) async throws -> T {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            do { return try await body() } catch {
+                if Date() > deadline { throw error }
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+        }
+    }
+
+    private struct APIError: Error { let body: [String: Any] }
+
+    /// A JetStream API call whose reply must not carry an error.
+    private func api(_ c: NATSConnection, _ subject: String, _ body: String = "") async throws -> [String: Any] {
+        let data = try await c.jsRequest(subject, json: body, timeout: .seconds(3))
+        let o = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        if o["error"] != nil { throw APIError(body: o) }
+        return o
+    }
+
+    private func publish(_ c: NATSConnection, _ subject: String, _ payload: String, id: String) async throws -> UInt64 {
+        try await eventually { try await c.jsPublish(subject, payload: payload, msgId: id, timeout: .seconds(3)).seq }
+    }
+
+    private func createStream(_ c: NATSConnection, _ name: String) async throws {
+        _ = try await eventually {
+            try await api(c, "STREAM.CREATE.\(name)", #"{"name":"\#(name)","subjects":["\#(name.lowercased()).>"],"num_replicas":3}"#)
+        }
+    }
+
+    private func cluster(_ info: [String: Any]) -> (leader: String?, replicas: [String]) {
+        let c = info["cluster"] as? [String: Any] ?? [:]
+        let reps = (c["replicas"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        return (c["leader"] as? String, reps.sorted())
+    }
+
+    func test_r3Stream_createdOnNode2_publishedOnNode3_consumedOnNode1() async throws {
+        let (c1, c2, c3) = (try await connect(0), try await connect(1), try await connect(2))
+        try await createStream(c2, "ORDERS")
+        for i in 1...20 {
+            let seq = try await publish(c3, "orders.\(i)", "m\(i)", id: "o\(i)")
+            XCTAssertEqual(seq, UInt64(i))
+        }
+        let info = try await eventually { () async throws -> [String: Any] in
+            let o = try await api(c1, "STREAM.INFO.ORDERS")
+            guard cluster(o).leader != nil else { throw APIError(body: o) }
+            return o
+        }
+        XCTAssertEqual((info["state"] as? [String: Any])?["messages"] as? Int, 20)
+        XCTAssertEqual((info["cluster"] as? [String: Any])?["name"] as? String, "jsc")
+        let (leader, replicas) = cluster(info)
+        let names = ["n1", "n2", "n3"]
+        XCTAssertTrue(names.contains(leader ?? ""), "leader \(String(describing: leader))")
+        XCTAssertEqual(replicas, names.filter { $0 != leader })
+
+        _ = try await eventually {
+            try await api(c1, "CONSUMER.DURABLE.CREATE.ORDERS.proc",
+                          #"{"stream_name":"ORDERS","config":{"durable_name":"proc","ack_policy":"explicit"}}"#)
+        }
+        var got: [(String, String)] = []
+        for _ in 0..<20 where got.count < 20 {
+            let inbox = c1.newInbox()
+            let sub = try c1.subscribe(inbox)
+            try await c1.flush()
+            try await c1.publish("$JS.API.CONSUMER.MSG.NEXT.ORDERS.proc",
+                                 payload: #"{"batch":\#(20 - got.count),"expires":1000000000}"#, reply: inbox)
+            for await m in sub {
+                if m.status != nil { break } // 408: the batch was not filled in time
+                got.append((m.subject, String(buffer: m.payload)))
+                if let reply = m.reply { try await c1.publish(reply, payload: "+ACK") }
+                if got.count == 20 { break }
+            }
+            try sub.unsubscribe()
+        }
+        XCTAssertEqual(got.map(\.0), (1...20).map { "orders.\($0)" })
+        XCTAssertEqual(got.map(\.1), (1...20).map { "m\($0)" })
+    }
+
+    func test_stoppedStreamLeader_newLeaderTakesWrites_noAckedMessageLost() async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "KILL")
+        var acked: [UInt64: String] = [:]
+        for i in 1...15 { acked[try await publish(c1, "kill.x", "v\(i)", id: "k\(i)")] = "v\(i)" }
+        let before = try await eventually { () async throws -> String in
+            let o = try await api(c1, "STREAM.INFO.KILL")
+            guard let l = cluster(o).leader else { throw APIError(body: o) }
+            return l
+        }
+        for c in connections { await c.close() }
+        connections.removeAll()
+        let index = nodes.firstIndex { $0.name == before }!
+        nodes[index].server.shutdown()
+        nodes[index].server.waitUntilShutdown()
+        nodes[index].running = false
+
+        let survivor = try await connect(nodes.firstIndex { $0.running }!)
+        for i in 16...30 { acked[try await publish(survivor, "kill.x", "v\(i)", id: "k\(i)")] = "v\(i)" }
+        let info = try await eventually { try await api(survivor, "STREAM.INFO.KILL") }
+        let after = cluster(info).leader
+        XCTAssertNotNil(after)
+        XCTAssertNotEqual(after, before)
+        XCTAssertEqual((info["state"] as? [String: Any])?["messages"] as? Int, 30)
+        XCTAssertEqual(acked.count, 30, "every publish got its own sequence")
+        for (seq, payload) in acked.sorted(by: { $0.key < $1.key }) {
+            let o = try await eventually { try await api(survivor, "STREAM.MSG.GET.KILL", #"{"seq":\#(seq)}"#) }
+            let data = ((o["message"] as? [String: Any])?["data"] as? String).flatMap { Data(base64Encoded: $0) }
+            XCTAssertEqual(data.map { String(decoding: $0, as: UTF8.self) }, payload, "seq \(seq)")
+        }
+    }
+}
