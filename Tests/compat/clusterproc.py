@@ -7,6 +7,7 @@ node reports the same JetStream meta leader on /jsz.
 from __future__ import annotations
 
 import json
+import signal
 import time
 import urllib.request
 
@@ -34,6 +35,32 @@ class Cluster:
             self.close()
             raise
 
+    def warm_up(self) -> None:
+        """Creates and deletes one R3 stream (retried, bounded): a cluster whose nodes agree on a
+        meta leader can still time out the very first create (seen with nats-server)."""
+        import asyncio
+        import concurrent.futures
+
+        async def attempt() -> None:
+            import nats
+            nc = await nats.connect(self.nodes[0].url, allow_reconnect=False, connect_timeout=2)
+            try:
+                js = nc.jetstream(timeout=3)
+                await js.add_stream(name="COMPAT_WARMUP", subjects=["compat.warmup"], num_replicas=len(self.nodes))
+                await js.delete_stream("COMPAT_WARMUP")
+            finally:
+                await nc.close()
+
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # no event loop of a test here
+            while True:
+                try:
+                    return pool.submit(asyncio.run, attempt()).result()
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+
     def jsz(self, node: ServerProcess) -> dict:
         with urllib.request.urlopen(node.monitor_url + "/jsz", timeout=2) as r:
             return json.loads(r.read())
@@ -54,6 +81,11 @@ class Cluster:
         return self.nodes[int(name[1:]) - 1]
 
     def close(self) -> None:
+        # SIGTERM every node first so they shut down together, then reap each (close waits,
+        # escalates to SIGKILL after its bound and removes the node's files).
+        for n in self.nodes:
+            if n.proc is not None and n.proc.poll() is None:
+                n.proc.send_signal(signal.SIGTERM)
         errors = []
         for n in self.nodes:
             try:

@@ -168,6 +168,7 @@ def js_server(request: pytest.FixtureRequest, cluster_mode: bool, server_binary:
     cluster = Cluster(server_binary)
     request.addfinalizer(cluster.close)
     cluster.start()
+    cluster.warm_up()
     return RoundRobinNodes(cluster)
 
 
