@@ -184,9 +184,13 @@ public final class StreamLogRaftStorage: RaftStorage {
         // A snapshot the log does not lead up to (a crash inside `applySnapshot` before the
         // reset): the log is stale next to it and is replaced, as `applySnapshot` would have.
         // A log holding the snapshot's (index, term) continues it (log matching) and is kept.
-        if s > floor && !(s <= last && (try? term(at: s)) == ts) {
-            try replaceLog(with: snap)
-            return
+        // (A read error there is thrown, not taken as "stale": replacing would drop entries.)
+        if s > floor {
+            let matches = s <= last ? try term(at: s) == ts : false
+            if !matches {
+                try replaceLog(with: snap)
+                return
+            }
         }
         if first <= floor {
             // A compaction recorded in `raft.state` but not yet done in the log.
