@@ -287,7 +287,10 @@ public final class GossipDriver: @unchecked Sendable {
 
     private func publishSnapshot() {
         guard let s = swim else { return }
-        let list = s.view.map { id, status -> GossipMemberInfo in
+        let view = s.view
+        // RTTs of forgotten members (tombstones expire) go too: no growth with restarts.
+        if rtts.count > view.count { rtts = rtts.filter { view[$0.key] != nil } }
+        let list = view.map { id, status -> GossipMemberInfo in
             let text: String
             switch status {
             case .alive: text = "alive"

@@ -25,9 +25,14 @@ final class GossipSimulator {
         var swim: SWIM?
         var startAt = 0
         var downUntil: Int?
-        init(index: Int) { self.index = index }
-        var address: String { "n\(index + 1):6222" }
-        var id: MemberID? { swim?.myself }
+        let address: String
+        /// The running boot's identity, kept beside `swim`: reading it through the optional
+        /// struct would copy the whole state machine on every lookup.
+        var id: MemberID?
+        init(index: Int) {
+            self.index = index
+            self.address = "n\(index + 1):6222"
+        }
     }
 
     struct InFlight {
@@ -108,9 +113,9 @@ final class GossipSimulator {
             log("unmute n\(i + 1)")
         }
         for n in nodes {
-            if n.swim == nil, let until = n.downUntil, until <= now { boot(n) }
-            if n.swim == nil, n.downUntil == nil, n.boot == 0, n.startAt <= now { boot(n) }
-            guard n.swim != nil else { continue }
+            if n.id == nil, let until = n.downUntil, until <= now { boot(n) }
+            if n.id == nil, n.downUntil == nil, n.boot == 0, n.startAt <= now { boot(n) }
+            guard n.id != nil else { continue }
             let out = n.swim!.tick()
             try perform(out, at: n)
         }
@@ -121,6 +126,7 @@ final class GossipSimulator {
         n.downUntil = nil
         let id = MemberID(name: "n\(n.index + 1)", address: n.address, token: "b\(n.boot)")
         n.swim = SWIM(myself: id, config: options.config, seed: rng.next())
+        n.id = id
         log("boot \(id)")
         var out = n.swim!.setSeeds(options.seeds[n.index].map { nodes[$0].address })
         if options.dns {
@@ -130,10 +136,11 @@ final class GossipSimulator {
     }
 
     func crash(_ n: Node, until: Int?) {
-        guard n.swim != nil else { return }
+        guard n.id != nil else { return }
         stats.crashes += 1
         log("crash n\(n.index + 1)\(until.map { " until t\($0)" } ?? " for good")")
         n.swim = nil
+        n.id = nil
         n.downUntil = until
     }
 
@@ -170,16 +177,16 @@ final class GossipSimulator {
 
     private func perform(_ out: [GossipDirective], at n: Node) throws {
         for d in out {
-            guard let swim = n.swim else { return }
+            guard let me = n.id else { return }
             switch d {
             case let .send(m, to):
                 send(m, from: n.index, to: to)
             case let .connect(address):
                 // A route: both ends exchange join messages when the link works both ways.
-                guard let peer = nodes.first(where: { $0.address == address }), let p = peer.swim, peer !== n,
+                guard let peer = nodes.first(where: { $0.address == address }), let them = peer.id, peer !== n,
                       !blocked.contains([n.index, peer.index]), !blocked.contains([peer.index, n.index]) else { continue }
-                send(swim.joinMessage(), from: n.index, to: p.myself, lossy: false)
-                send(p.joinMessage(), from: peer.index, to: swim.myself, lossy: false)
+                send(n.swim!.joinMessage(), from: n.index, to: them, lossy: false)
+                send(peer.swim!.joinMessage(), from: peer.index, to: me, lossy: false)
             case let .changed(c):
                 if let p = c.previous, !c.status.supersedes(p) {
                     throw fail("n\(n.index + 1) replaced \(p) by \(c.status) for \(c.member)")
@@ -240,7 +247,7 @@ final class GossipSimulator {
                 crash(n, until: nil)
                 n.downUntil = nil
                 n.startAt = Int.max
-            } else if n.swim == nil {
+            } else if n.id == nil {
                 n.startAt = now
                 n.downUntil = now
             }
