@@ -106,8 +106,7 @@ extension JetStreamService {
     /// Persists `c` and returns `response`; in a cluster the response goes out only once the
     /// consumer's record committed in the stream's group (`DeferredReply`).
     private func persistAnswering(_ c: Consumer, _ response: [String: Any]) throws -> [String: Any] {
-        guard cluster?.replicas[c.stream.name] != nil, let req = apiRequest, c.stream.directory != nil,
-              c.stream.config.storage == .file, !c.config.memStorage else {
+        guard replicating(c) != nil, let req = apiRequest else {
             persist(c)
             return response
         }
@@ -215,7 +214,7 @@ extension JetStreamService {
         }
         if sendAckReply, let reply {
             // Double ack: the state is durable (on a quorum, in a cluster) before the client hears back.
-            if cluster?.replicas[s.name] != nil && s.directory != nil && !c.config.memStorage {
+            if replicating(c) != nil {
                 persist(c, answer: .empty(reply: reply))
             } else {
                 persist(c)

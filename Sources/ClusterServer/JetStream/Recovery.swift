@@ -26,13 +26,23 @@ extension JetStreamService {
         try AtomicFile.write(JSJSON.encode(body), to: dir + "/meta.json")
     }
 
+    /// Memory consumers and consumers of memory streams keep no state on disk (as nats-server).
+    func isDurable(_ c: Consumer) -> Bool {
+        c.stream.config.storage == .file && !c.config.memStorage && !c.deleted && c.stream.directory != nil
+    }
+
+    /// The stream replica that replicates `c`'s state (a durable consumer in a cluster), if any.
+    func replicating(_ c: Consumer) -> StreamReplica? {
+        isDurable(c) ? cluster?.replicas[c.stream.name] : nil
+    }
+
     /// Makes the consumer's state durable: written here, or (in a cluster) replicated through the
     /// stream's group, where `answer` is sent once the record committed.
     func persist(_ c: Consumer, answer: StreamReplica.PendingReply? = nil) {
         c.dirty = false
-        guard c.stream.config.storage == .file, !c.config.memStorage, !c.deleted, let dir = c.stream.directory else { return }
+        guard isDurable(c), let dir = c.stream.directory else { return }
         let body = consumerRecord(c)
-        if let r = cluster?.replicas[c.stream.name] {
+        if let r = replicating(c) {
             // Every replica writes the record when it applies.
             try? r.proposeOp(["op": "consumer", "name": c.name, "record": body], answer: answer)
             return

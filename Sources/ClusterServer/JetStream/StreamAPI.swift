@@ -13,8 +13,9 @@ extension JetStreamService {
             if op.first == "DIRECT" { return }
             guard clusterDispatch(cluster, op: op, fromRoute: fromRoute, reply: reply,
                                   type: JetStreamService.responseType(op), body: body) else { return }
-            apiRequest = (reply, JetStreamService.responseType(op))
         }
+        apiRequest = cluster == nil ? nil : (reply, JetStreamService.responseType(op))
+        defer { apiRequest = nil }
         if op.first == "DIRECT" {
             // Served by the per-stream direct-get subscriptions; without one (no stream, or no
             // allow_direct) nats-server has no responder, so answer like core no-responders.

@@ -17,7 +17,6 @@ final class JetStreamCluster: RaftGroupDelegate {
     unowned let js: JetStreamService
     let host: RaftHost
     private(set) var assignments: [String: StreamAssignment] = [:]
-    private(set) var metaLeader: NodeID?
     private(set) var isMetaLeader = false
     private(set) var replicas: [String: StreamReplica] = [:]
     private var nextGroup: UInt64 = 100
@@ -157,8 +156,7 @@ final class JetStreamCluster: RaftGroupDelegate {
             proposedGroup = group + 1
             let a = StreamAssignment(config: cfg, peers: peers, group: group, created: JSTime.nowNanos())
             // The stream's first leader answers (as nats-server does): by then it takes publishes.
-            let index = try proposeMetaIndex(["op": "create", "assignment": a.json, "reply": reply, "type": type])
-            _ = index
+            _ = try proposeMetaIndex(["op": "create", "assignment": a.json, "reply": reply, "type": type])
         case ("DELETE", 3):
             guard assignments[op[2]] != nil else { throw JSAPIError.streamNotFound }
             try proposeMeta(["op": "delete", "name": op[2]], reply: reply, type: type)
@@ -285,7 +283,6 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
         isMetaLeader = isLeader
-        metaLeader = leader
         if !isLeader { pendingMeta.removeAll() }
         js.server.logger.info(isLeader ? "JetStream cluster: this server is the meta leader" : "JetStream cluster: meta leadership moved")
     }

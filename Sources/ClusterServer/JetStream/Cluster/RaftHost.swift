@@ -84,8 +84,9 @@ final class RaftHost {
     func start() {
         server.routeManager?.registerExtension(Self.namespace) { [weak self] _, payload in
             guard let self else { return }
-            let bytes = Array(payload.readableBytesView)
-            self.queue.async { self.receive(bytes) }
+            // Decoded on the route's event loop, straight from the frame, off the JetStream queue.
+            let decoded = Result { try payload.withUnsafeReadableBytes { try RaftWireCodec.decode($0) } }
+            self.queue.async { self.receive(decoded, size: payload.readableBytes) }
         }
     }
 
@@ -174,12 +175,12 @@ final class RaftHost {
         schedule()
     }
 
-    private func receive(_ bytes: [UInt8]) {
+    private func receive(_ decoded: Result<MessageBatch, Error>, size: Int) {
         let batch: MessageBatch
         do {
-            batch = try RaftWireCodec.decode(bytes)
+            batch = try decoded.get()
         } catch {
-            server.logger.warning("Dropping malformed Raft frame (\(bytes.count) bytes): \(error)")
+            server.logger.warning("Dropping malformed Raft frame (\(size) bytes): \(error)")
             return
         }
         guard batch.to == me else { return }
