@@ -106,3 +106,19 @@ def test_pushConsumer_pullRequest_409_andIdleHeartbeatCarriesLastSeqs(raw_js, un
     js_request(raw_js, f"$JS.API.CONSUMER.MSG.NEXT.{uniq}.p", {"batch": 1})
     got = raw_js.read_until(b"409 Consumer is push based\r\n\r\n\r\n", timeout=3)
     assert got.endswith(b"HMSG in.r 1 39 39\r\nNATS/1.0 409 Consumer is push based\r\n\r\n\r\n"), got
+
+
+def test_pushConsumer_firstIdleHeartbeatWaitsOneInterval_notOnSubscribe(raw_js, uniq):
+    # nats-py's KV keys()/watch() create an ordered push consumer (idle_heartbeat 5 s), then SUB its
+    # deliver subject, then ask CONSUMER.INFO: num_pending == 0 with nothing delivered yet means
+    # "no initial values". A heartbeat sent as soon as interest appears counts as a delivery
+    # there, and keys() on an empty bucket then waits forever.
+    js_request(raw_js, f"$JS.API.CONSUMER.CREATE.{uniq}",
+               {"stream_name": uniq, "config": {"ack_policy": "none", "deliver_subject": f"dlv.{uniq}",
+                                                "deliver_policy": "last_per_subject", "flow_control": True,
+                                                "idle_heartbeat": 5 * NS, "headers_only": True,
+                                                "mem_storage": True, "num_replicas": 1}})
+    assert read_json_reply(raw_js).get("num_pending", 0) == 0  # nats-server omits a zero
+    assert raw_js.roundtrip(b"SUB dlv.%s 2\r\n" % uniq.encode()) == b""
+    time.sleep(0.5)  # many delivery ticks, a tenth of the interval
+    assert raw_js.roundtrip(b"").replace(b"PING\r\n", b"") == b""
