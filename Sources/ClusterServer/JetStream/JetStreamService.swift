@@ -153,13 +153,23 @@ public final class JetStreamService: @unchecked Sendable {
                 self.queue.async { self.ingest(stream: name, subject: subj, reply: reply, headers: headers, payload: payload) }
             }
         }
-        if stream.config.allowDirect {
-            for pattern in ["$JS.API.DIRECT.GET.\(name)", "$JS.API.DIRECT.GET.\(name).>"] {
-                stream.subscriptions.append(server.subscribeInternal(pattern, queue: "_sys_", propagates: clustered) { [weak self] msg in
-                    guard let self else { return }
-                    let (subj, reply, _, payload) = self.copy(msg)
-                    self.queue.async { self.handleDirectGet(subject: subj, reply: reply, body: payload) }
-                })
+        // Clustered: every caught-up replica subscribes direct gets (StreamReplica+Reads).
+        if stream.config.allowDirect && !clustered {
+            stream.subscriptions += subscribeDirectGets(name, prefersLocal: false) { [weak self] subject, reply, _, body in
+                self?.handleDirectGet(subject: subject, reply: reply, body: body)
+            }
+        }
+    }
+
+    /// Joins the `_sys_` queue group of a stream's direct-get subjects (as nats-server);
+    /// `handler` runs on the JetStream queue.
+    func subscribeDirectGets(_ name: String, prefersLocal: Bool,
+                             handler: @escaping (_ subject: String, _ reply: String?, _ headers: [UInt8]?, _ body: [UInt8]) -> Void) -> [Subscription] {
+        ["$JS.API.DIRECT.GET.\(name)", "$JS.API.DIRECT.GET.\(name).>"].map { pattern in
+            server.subscribeInternal(pattern, queue: "_sys_", propagates: cluster != nil, prefersLocal: prefersLocal) { [weak self] msg in
+                guard let self else { return }
+                let (subj, reply, headers, payload) = self.copy(msg)
+                self.queue.async { handler(subj, reply, headers, payload) }
             }
         }
     }

@@ -13,7 +13,23 @@ extension JetStreamService {
             if op.first == "DIRECT" { return }
             guard clusterDispatch(cluster, op: op, fromRoute: fromRoute, reply: reply,
                                   type: JetStreamService.responseType(op), body: body) else { return }
+            if let r = linearizableGet(cluster, op: op, headers: headers) {
+                // Answered once a ReadIndex round confirmed the leader and the index applied here.
+                return cluster.host.readIndex(r.group) { [weak self] ok in
+                    guard let self else { return }
+                    if ok {
+                        self.serveAPI(subject: subject, op: op, reply: reply, headers: headers, body: body)
+                    } else {
+                        self.fail(reply, JetStreamService.responseType(op), JSAPIError(503, 10008, "JetStream system temporarily unavailable"))
+                    }
+                }
+            }
         }
+        serveAPI(subject: subject, op: op, reply: reply, headers: headers, body: body)
+    }
+
+    /// Answers a request this node is to answer (the cluster dispatch already chose it).
+    private func serveAPI(subject: String, op: [String], reply: String, headers: [UInt8]?, body: [UInt8]) {
         apiRequest = cluster == nil ? nil : (reply, JetStreamService.responseType(op))
         defer { apiRequest = nil }
         if op.first == "DIRECT" {

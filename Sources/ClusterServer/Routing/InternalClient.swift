@@ -29,11 +29,12 @@ extension NATSServer {
     /// the other cluster nodes (RS+), so their clients' publishes reach this handler too;
     /// by default internal interest stays node-local.
     public func subscribeInternal(_ subject: String, queue: String? = nil, propagates: Bool = false,
+                                  prefersLocal: Bool = false,
                                   handler: @escaping (RoutedMessage) -> Void) -> Subscription {
         precondition(Subject.isValidSubscription(subject), "internal subscription to invalid subject \(subject)")
         let sink = InternalSubscriber(handler: handler)
         let sub = Subscription(subject: subject, queue: queue, sid: "internal", sink: sink, ownerID: 0,
-                               propagates: propagates)
+                               propagates: propagates, prefersLocal: prefersLocal)
         sublist.insert(sub)
         return sub
     }

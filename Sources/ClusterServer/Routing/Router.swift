@@ -61,6 +61,10 @@ enum Fanout {
         }
         for group in result.queues {
             if fromRoute, let name = group.first?.queue, !queueFilter.contains(name) { continue }
+            if !fromRoute && deliverLocalFirst(message, group, skipOwner: skipOwner) {
+                delivered += 1
+                continue
+            }
             let n = group.count
             var total = 0
             for sub in group { total += sub.weight }
@@ -89,6 +93,16 @@ enum Fanout {
         }
         if !targets.isEmpty { delivered += targets.send(message) }
         return delivered
+    }
+
+    /// Offers the message to the group's local members that prefer local delivery; true when
+    /// one took it. Plain queue groups have none and go straight to the weighted pick.
+    @inline(__always)
+    private static func deliverLocalFirst(_ message: RoutedMessage, _ group: [Subscription], skipOwner: UInt64?) -> Bool {
+        for sub in group where sub.prefersLocal && sub.route == nil && sub.ownerID != skipOwner {
+            if sub.sink.deliver(message, to: sub) { return true }
+        }
+        return false
     }
 }
 

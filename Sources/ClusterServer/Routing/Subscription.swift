@@ -57,6 +57,10 @@ public final class Subscription: @unchecked Sendable {
     /// Whether this interest is announced to the other nodes (and so receives routed
     /// messages). Client subscriptions do; internal ones stay node-local unless asked.
     public let propagates: Bool
+    /// A queue member that takes a client's message before any member on another node (as
+    /// nats-server prefers local queue subscribers): JetStream direct gets are answered by
+    /// the replica on the client's own node when there is one.
+    public let prefersLocal: Bool
     /// Set when the owner's deny list overlaps this wildcard subscription: each delivery is
     /// checked against it (nats-server's deny filter).
     var receiveFilter: Permissions?
@@ -65,7 +69,7 @@ public final class Subscription: @unchecked Sendable {
     var delivered: Int = 0
 
     public init(subject: String, queue: String?, sid: String, sink: MessageSink, ownerID: UInt64,
-                weight: Int = 1, propagates: Bool? = nil) {
+                weight: Int = 1, propagates: Bool? = nil, prefersLocal: Bool = false) {
         self.subject = subject
         self.queue = queue
         self.sid = sid
@@ -74,6 +78,7 @@ public final class Subscription: @unchecked Sendable {
         self.route = sink as? RouteConnection
         self.weight = max(1, weight)
         self.propagates = route == nil && (propagates ?? (ownerID != 0))
+        self.prefersLocal = prefersLocal
     }
 }
 

@@ -87,6 +87,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         if !metaStarted { topologyChanged() }
         host.tick()
         ticks += 1
+        for r in replicas.values { r.updateDirectAccess() }
         if ticks % 50 == 0 { rebalance() }
         if ticks % 100 == 0 {
             for r in replicas.values where r.isLeader { r.proposeCompaction(threshold: Self.compactionThreshold) }

@@ -73,6 +73,13 @@ extension JetStreamService {
         return false
     }
 
+    /// The replica a `STREAM.MSG.GET` must make a ReadIndex round on before answering: the
+    /// stream reads linearizably, or the request asked for it (`StreamReplica+Reads.swift`).
+    func linearizableGet(_ cluster: JetStreamCluster, op: [String], headers: [UInt8]?) -> StreamReplica? {
+        guard op.count == 4, op[0] == "STREAM", op[1] == "MSG", op[2] == "GET", let r = cluster.replicas[op[3]] else { return nil }
+        return r.linearizableReads || StreamReplica.requestsLinearizable(headers) ? r : nil
+    }
+
     /// A publish on a clustered stream's subjects (this node leads it): replicate first.
     func clusterIngest(_ cluster: JetStreamCluster, stream name: String, subject: String, reply: String?,
                        headers: [UInt8]?, payload: [UInt8]) {

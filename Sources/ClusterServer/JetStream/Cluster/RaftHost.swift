@@ -58,6 +58,13 @@ final class RaftHost {
     private var seed: UInt64
     private var knownPeers = Set<String>()
     var config: RaftConfig
+    /// ReadIndex reads waiting for their confirmation or for apply (see `readIndex`).
+    private var reads = PendingReads<(Bool) -> Void>()
+    /// Driver ticks so far: the clock of read deadlines.
+    private var tickCount: UInt64 = 0
+    /// A read not confirmed and applied within this many ticks fails (lost message, deposed
+    /// or partitioned leader): two election timeouts.
+    var readTimeoutTicks: UInt64 { UInt64(2 * config.electionTimeoutTicks) }
 
     /// The stable Raft identity of a server name (FNV-1a 64; names are unique in a cluster).
     static func nodeID(_ name: String) -> NodeID {
@@ -132,6 +139,25 @@ final class RaftHost {
         guard let m = members.removeValue(forKey: group) else { return }
         multi.removeGroup(group)
         m.storage.closeLog()
+        for done in reads.drop(group: group) { done(false) }
+    }
+
+    /// A linearizable read of `group` (Raft ReadIndex, dissertation §6.4): `done(true)` once the
+    /// group's leader confirmed with a quorum that it still leads and this node applied
+    /// everything committed when the read was asked, so local state is at least that new;
+    /// `done(false)` when no leader is known or no confirmation came in time. Works on the
+    /// leader and on followers (they ask the leader). Runs `done` on the JetStream queue.
+    func readIndex(_ group: GroupID, _ done: @escaping (Bool) -> Void) {
+        guard let m = members[group] else { return done(false) }
+        let context = reads.register(group: group, waiter: done, deadline: tickCount + readTimeoutTicks)
+        do {
+            try m.node.readIndex(context: context)
+        } catch {
+            reads.cancel(context: context)?(false)
+            return
+        }
+        multi.markDirty(group)
+        schedule()
     }
 
     /// Proposes `data` to a group this node leads; returns its log index.
@@ -164,8 +190,10 @@ final class RaftHost {
     }
 
     func tick() {
+        tickCount += 1
         multi.tick()
         process()
+        for done in reads.expire(now: tickCount) { done(false) }
     }
 
     /// Routes changed: wake groups led by peers that are gone so their followers elect anew.
@@ -263,11 +291,20 @@ final class RaftHost {
                 }
                 for e in rd.committedEntries where e.type == .normal { m.delegate?.raftApply(e) }
                 m.node.advance(rd)
+                serveReads(m, rd)
                 updateLeadership(m)
             }
             send()
         }
         if multiHasWork { schedule() }
+    }
+
+    /// Reads confirmed in this round, and earlier ones whose index this round applied.
+    private func serveReads(_ m: Member, _ rd: Ready) {
+        let group = m.node.group
+        var ready = rd.readStates.isEmpty ? [] : reads.confirm(rd.readStates, group: group, applied: m.node.appliedIndex)
+        if !rd.committedEntries.isEmpty { ready += reads.applied(group: group, upTo: m.node.appliedIndex) }
+        for done in ready { done(true) }
     }
 
     private var multiHasWork: Bool { members.values.contains { $0.node.hasReady } }
@@ -299,6 +336,7 @@ final class RaftHost {
         members[m.node.group] = nil
         multi.removeGroup(m.node.group)
         m.storage.closeLog()
+        for done in reads.drop(group: m.node.group) { done(false) }
     }
 
     private func send() {

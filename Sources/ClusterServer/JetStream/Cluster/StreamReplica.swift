@@ -14,6 +14,10 @@ final class StreamReplica: RaftGroupDelegate {
     private(set) var leaderSinceTick = 0
     /// Leader only: API callers waiting for their entry to apply.
     private var pendingOps: [LogIndex: PendingReply] = [:]
+    /// This replica as a direct-get responder (`StreamReplica+Reads.swift`).
+    var direct = DirectAccess()
+    /// Set once the replica closed (shutdown, stream deleted, left its group).
+    private(set) var closed = false
 
     /// Who hears back when a replicated operation applies.
     enum PendingReply {
@@ -22,7 +26,7 @@ final class StreamReplica: RaftGroupDelegate {
         /// An empty message (a double ack's confirmation).
         case empty(reply: String)
     }
-    private var js: JetStreamService { cluster.js }
+    var js: JetStreamService { cluster.js }
     /// The stream-create request, answered by whichever replica leads first.
     var createReply: (reply: String, type: String)?
 
@@ -194,6 +198,8 @@ final class StreamReplica: RaftGroupDelegate {
         js.server.logger.error("Stream '\(name)': this replica lacks entries up to \(snapshot.metadata.index) that the others compacted (its data was lost?); it stops taking part in the stream's group until repaired")
         stepDownLocally()
         isLeader = false
+        closed = true
+        stopDirectAccess()
         cluster.host.removeGroup(group)
     }
 
@@ -216,6 +222,7 @@ final class StreamReplica: RaftGroupDelegate {
             createReply = nil
             stepDownLocally()
         }
+        updateDirectAccess()
     }
 
     private func stepDownLocally() {
@@ -233,6 +240,8 @@ final class StreamReplica: RaftGroupDelegate {
     func close() {
         stepDownLocally()
         isLeader = false
+        closed = true
+        stopDirectAccess()
         cluster.host.removeGroup(group)
         stream.store.close()
     }
