@@ -179,3 +179,32 @@ async def test_stream_leader_stepdown_moves_leadership(cluster: Cluster):
         assert ack.seq == 2
     finally:
         await nc.close()
+
+
+async def test_consumer_info_has_cluster_block(cluster: Cluster):
+    """Consumer info names the cluster, the consumer's leader and every other replica with
+    `current` and `active`, shaped as nats-server's (benchmark clients find the leader there)."""
+    nc = await connect(cluster.nodes[1])
+    js = nc.jetstream(timeout=5)
+    try:
+        await retry(lambda: js.add_stream(name="CIB", subjects=["cib"], num_replicas=3))
+        await retry(lambda: js.publish("cib", b"1"))
+        await retry(lambda: js.add_consumer("CIB", durable_name="d", ack_policy="explicit"))
+        names = {"n1", "n2", "n3"}
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            r = await retry(lambda: nc.request("$JS.API.CONSUMER.INFO.CIB.d", b"", timeout=5))
+            block = json.loads(r.data)["cluster"]
+            assert block["name"] == "compat" and block["leader"] in names
+            assert isinstance(block["raft_group"], str) and block["raft_group"]
+            reps = block["replicas"]
+            assert sorted(x["name"] for x in reps) == sorted(names - {block["leader"]})
+            assert all(isinstance(x["current"], bool) and isinstance(x["active"], int) for x in reps)
+            if all(x["current"] for x in reps):
+                break
+            assert time.monotonic() < deadline, f"replicas never current: {block}"
+            await asyncio.sleep(0.3)
+        ci = await js.consumer_info("CIB", "d")
+        assert ci.cluster is not None and ci.cluster.leader in names  # nats-py parses it
+    finally:
+        await nc.close()

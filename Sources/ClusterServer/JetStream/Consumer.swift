@@ -331,6 +331,11 @@ final class Consumer {
             "num_pending": numPending, "ts": JSTime.format(now),
         ]
         if config.isPush && stream.service.server.hasInterest(config.deliverSubject!) { o["push_bound"] = true }
+        // A consumer runs on its stream's leader, so its cluster block is the stream's
+        // (clients such as natsbench find the consumer leader here, as with nats-server).
+        if let cluster = stream.service.cluster, let a = cluster.assignments[stream.name] {
+            o["cluster"] = cluster.clusterInfo(a)
+        }
         if let until = config.pauseUntil, until > now {
             o["paused"] = true
             o["pause_remaining"] = until - now
