@@ -19,22 +19,12 @@ import nats
 import pytest
 
 from clusterproc import READY_TIMEOUT_S, Cluster
-from test_cluster_jetstream import retry
+from test_cluster_jetstream import cluster, retry  # noqa: F401 - the three-node fixture
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
 
 # Per-attempt publish timeout: an attempt lost during a handover is retried after this.
 PUBLISH_TIMEOUT_S = 1.0
-
-
-@pytest.fixture
-def cluster(server_binary: str):
-    c = Cluster(server_binary)
-    try:
-        c.start()
-        yield c
-    finally:
-        c.close()
 
 
 class Publisher:
