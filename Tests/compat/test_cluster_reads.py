@@ -114,6 +114,12 @@ async def test_direct_get_by_subject_and_sequence_from_every_node(cluster: Clust
             assert m.headers["Nats-Sequence"] == "3" and m.data == b"p2"
             m = await retry(lambda c=c: c.request("$JS.API.DIRECT.GET.DG.dg.1", b"", timeout=5))
             assert m.headers["Nats-Sequence"] == "4" and m.data == b"p3"
+        # Without allow_direct (or without the stream) nobody answers: core no responders.
+        await retry(lambda: js.add_stream(name="NODG", subjects=["nodg"], num_replicas=3))
+        for c in conns:
+            for stream in ("NODG", "MISSING"):
+                with pytest.raises(nats.errors.NoRespondersError):
+                    await c.request(f"$JS.API.DIRECT.GET.{stream}", json.dumps({"seq": 1}).encode(), timeout=5)
     finally:
         for c in conns:
             await c.close()

@@ -9,8 +9,14 @@ extension JetStreamService {
         guard tokens.count >= 3 else { return }
         let op = Array(tokens.dropFirst(2))
         if let cluster {
-            // Direct gets are answered by the replicas' own subscriptions.
-            if op.first == "DIRECT" { return }
+            // Direct gets are answered by the replicas' own subscriptions; with none (no such
+            // stream, or no allow_direct) the client's node answers as core no-responders.
+            if op.first == "DIRECT" {
+                if !fromRoute, op.count >= 3, cluster.metaAvailable, cluster.assignments[op[2]]?.config.allowDirect != true {
+                    server.sendStatus("503", to: reply, fields: [("Nats-Subject", subject)])
+                }
+                return
+            }
             guard clusterDispatch(cluster, op: op, fromRoute: fromRoute, reply: reply,
                                   type: JetStreamService.responseType(op), body: body) else { return }
             if let r = linearizableGet(cluster, op: op, headers: headers) {
