@@ -93,6 +93,27 @@ extension RaftNode {
         return tickCount < round &+ UInt64(config.electionTimeoutTicks - 1)
     }
 
+    /// Leader only: the tick (`tickCount`) at which the newest heartbeat round that a quorum
+    /// acknowledged was sent, the start of this leader's lease; nil when the lease must not be
+    /// used (not leader, a transfer in flight, nothing committed in this term yet). Ticks stand
+    /// still while the process is frozen, so a driver measures the lease in wall-clock time from
+    /// when it ticked `leaseStartTick` (see `RaftHost.holdsLease`).
+    public var leaseStartTick: UInt64? {
+        guard role == .leader, !leaseRevoked, hasCommittedEntryInCurrentTerm else { return nil }
+        return tracker.quorumAckedRound(selfID: id, now: tickCount)
+    }
+
+    /// Ticks since this node object was created.
+    public var ticksSinceStart: UInt64 { tickCount }
+
+    /// Leader only: sends a heartbeat round now (waking a quiesced group), so that the answers
+    /// renew the lease — or a newer term in them deposes this leader.
+    public func renewLease() {
+        guard role == .leader else { return }
+        wake()
+        broadcastHeartbeat(context: nil)
+    }
+
     func respondToRead(from: NodeID, index: LogIndex, context: [UInt8]) {
         if from == id {
             readStates.append(ReadState(index: index, context: context))

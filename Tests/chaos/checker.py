@@ -96,13 +96,16 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
         res.add("consumer-at-least-once", f"{stream}: {len(missing)} stored messages not delivered by the end "
                 f"of the drain window, "
                 f"first {missing[:5]}")
-    first_ack: dict[int, float] = {}
+    first_ack: dict[int, object] = {}
     for d in sorted(dels, key=lambda d: d.t):
-        if d.seq in first_ack and d.t > first_ack[d.seq]:
+        a = first_ack.get(d.seq)
+        if a is not None and d.t > a.t_ack:
+            # Consumer seq and node of both deliveries tell which server state each came from.
             res.add("consumer-acked-not-redelivered", f"{stream}: seq {d.seq} ({d.id}) delivered again "
-                    f"(count {d.delivered}) at t={d.t:.2f} after its ack was confirmed at t={first_ack[d.seq]:.2f}")
-        if d.acked and d.seq not in first_ack:
-            first_ack[d.seq] = d.t_ack
+                    f"(count {d.delivered}, cseq {d.cseq}, via {d.via}) at t={d.t:.2f} after its ack was "
+                    f"confirmed at t={a.t_ack:.2f} (cseq {a.cseq}, via {a.via})")
+        if d.acked and a is None:
+            first_ack[d.seq] = d
     for d in dels:
         if at_seq.get(d.seq, d.id) != d.id:
             res.add("replicas-agree", f"{stream}: consumer got {d.id} as seq {d.seq}, stream holds {at_seq.get(d.seq)}")

@@ -41,6 +41,8 @@ class Delivery:
     t: float
     acked: bool          # the ack was confirmed by the server (ack_sync returned)
     t_ack: float = 0.0
+    cseq: int = 0        # the consumer sequence the server gave it (which state it came from)
+    via: str = ""        # the node the worker was connected to
 
 
 @dataclass
@@ -207,7 +209,7 @@ class Workload:
             for m in msgs:
                 md = m.metadata
                 d = Delivery(stream, durable, m.data.decode(errors="replace"), md.sequence.stream,
-                             md.num_delivered, self.h.now(), False)
+                             md.num_delivered, self.h.now(), False, cseq=md.sequence.consumer, via=node)
                 self.h.deliveries.append(d)
                 try:
                     await m.ack_sync(timeout=1)

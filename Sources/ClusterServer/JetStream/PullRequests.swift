@@ -89,7 +89,7 @@ extension Consumer {
 
     /// Delivers what can be delivered now to waiting pull requests or the push target.
     func pump(now: Int64) {
-        guard !deleted, !isPaused(now: now) else { return }
+        guard !deleted, !isPaused(now: now), stream.service.mayDeliver(stream) else { return }
         if config.isPush {
             pumpPush(now: now)
             return

@@ -34,6 +34,9 @@ final class JetStreamCluster: RaftGroupDelegate {
         cfg.heartbeatTicks = 1
         cfg.maxInflightMsgs = 256
         host = RaftHost(server: js.server, queue: js.queue, config: cfg)
+        // A follower's 10 ticks span at least 0.95 s of its 50 ms timer (ticks never come
+        // early); 0.8 s leaves room for the heartbeat's trip.
+        host.leaseNanos = 800_000_000
         // Tuning knob (documented in docs/jetstream-cluster.md); tests use a small value.
         if let v = ProcessInfo.processInfo.environment["CLUSTERD_RAFT_COMPACT_ENTRIES"], let n = Int(v), n > 0 {
             Self.compactionThreshold = n

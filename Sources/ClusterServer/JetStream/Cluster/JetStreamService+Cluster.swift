@@ -88,6 +88,18 @@ extension JetStreamService {
         r.propose(subject: subject, reply: reply, headers: headers, payload: payload)
     }
 
+    /// Whether `s`'s consumers may deliver now. In a cluster only while this node surely leads
+    /// the stream (its lease, in wall-clock time): a leader that was frozen or cut off would
+    /// otherwise serve from its stale consumer state — messages a newer leader delivered and
+    /// had acked since — until it hears of the newer term. Otherwise asks for a heartbeat round;
+    /// the housekeeping tick pumps again.
+    func mayDeliver(_ s: Stream) -> Bool {
+        guard let cluster, let r = cluster.replicas[s.name] else { return true }
+        if cluster.host.holdsLease(r.group) { return true }
+        cluster.host.renewLease(r.group)
+        return false
+    }
+
     /// The consumer's record (config and ack state) as replicated to every replica.
     func consumerRecord(_ c: Consumer) -> [String: Any] {
         let pending = c.pending.keys.sorted().map { s -> [UInt64] in

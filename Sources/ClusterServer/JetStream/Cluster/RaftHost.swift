@@ -39,10 +39,13 @@ final class RaftHost {
         /// Leader only: the index of the first entry of its term; leadership is announced once
         /// everything up to it is applied (earlier terms' entries are in the state machine).
         var leaderReadyAt: LogIndex?
-        init(node: RaftNode, storage: DurableRaftStorage, delegate: RaftGroupDelegate) {
+        /// `tickCount` when the node was created: its tick t happened at host tick offset + t.
+        let tickOffset: UInt64
+        init(node: RaftNode, storage: DurableRaftStorage, delegate: RaftGroupDelegate, tickOffset: UInt64) {
             self.node = node
             self.storage = storage
             self.delegate = delegate
+            self.tickOffset = tickOffset
         }
     }
 
@@ -65,6 +68,14 @@ final class RaftHost {
     /// A read not confirmed and applied within this many ticks fails (lost message, deposed
     /// or partitioned leader): two election timeouts.
     var readTimeoutTicks: UInt64 { UInt64(2 * config.electionTimeoutTicks) }
+    /// How long a leader's lease lasts after a quorum acknowledged a heartbeat, in wall-clock
+    /// nanoseconds: less than the followers' election timeout (they refuse votes that long after
+    /// hearing from the leader), so no other leader can exist meanwhile. 0 disables the check.
+    var leaseNanos: UInt64 = 0
+    /// The monotonic time of the last `tickHistory` host ticks (`tickCount`): maps a group's
+    /// tick (its lease start) to when it happened, also across a SIGSTOP or a stall.
+    private static let tickHistory = 64
+    private var tickWall = [UInt64](repeating: 0, count: RaftHost.tickHistory)
 
     /// The stable Raft identity of a server name (FNV-1a 64; names are unique in a cluster).
     static func nodeID(_ name: String) -> NodeID {
@@ -127,7 +138,7 @@ final class RaftHost {
         seed = seed &+ 0x9e37_79b9_7f4a_7c15
         let node = RaftNode(id: me, group: group, storage: storage, config: cfg,
                             random: Raft.SplitMix64(seed: seed ^ group.rawValue), applied: applied)
-        members[group] = Member(node: node, storage: storage, delegate: delegate)
+        members[group] = Member(node: node, storage: storage, delegate: delegate, tickOffset: tickCount)
         multi.addGroup(node)
         if campaign { node.startElection() }
         deliverEarly(group, to: node)
@@ -191,9 +202,29 @@ final class RaftHost {
 
     func tick() {
         tickCount += 1
+        tickWall[Int(tickCount % UInt64(Self.tickHistory))] = DispatchTime.now().uptimeNanoseconds
         multi.tick()
         process()
         for done in reads.expire(now: tickCount) { done(false) }
+    }
+
+    /// True while this node surely leads `group`: a quorum acknowledged a heartbeat this node
+    /// sent less than `leaseNanos` ago by the wall clock. A leader that was frozen (SIGSTOP, a
+    /// stall) or cut off fails this at once, although its Raft state still says leader until
+    /// it hears of the newer term.
+    func holdsLease(_ group: GroupID) -> Bool {
+        guard let m = members[group], let round = m.node.leaseStartTick else { return false }
+        let sent = round &+ m.tickOffset
+        guard tickCount &- sent < UInt64(Self.tickHistory), sent <= tickCount, sent > 0 else { return false }
+        return DispatchTime.now().uptimeNanoseconds &- tickWall[Int(sent % UInt64(Self.tickHistory))] < leaseNanos
+    }
+
+    /// Leader: a heartbeat round now, so that the lease is renewed within a round trip.
+    func renewLease(_ group: GroupID) {
+        guard let m = members[group] else { return }
+        m.node.renewLease()
+        multi.markDirty(group)
+        schedule()
     }
 
     /// Routes changed: wake groups led by peers that are gone so their followers elect anew.

@@ -221,6 +221,7 @@ final class StreamReplica: RaftGroupDelegate {
         } else {
             createReply = nil
             stepDownLocally()
+            js.server.logger.info("JetStream cluster: no longer leading stream '\(name)'")
         }
         updateDirectAccess()
     }

@@ -1,0 +1,116 @@
+"""Regression test for finding 2 of docs/chaos.md: acknowledged messages delivered again after
+the stream leader moved.
+
+A stream leader that is frozen (SIGSTOP) and cut off from its peers is replaced; the new
+leader delivers messages and confirms their acks. When the old leader resumes, it still
+believes it leads (its Raft tick clock stood still while it was stopped, and it has not heard
+of the newer term), and a pull request that a client sent it while it was stopped is waiting
+in its socket. Before the fix it served that request from its stale consumer state: the very
+messages the new leader had delivered and had acked, with delivery count 1. The leader's
+wall-clock lease (RaftHost.holdsLease) now keeps it from delivering at all.
+
+Deterministic: the stale pull request is queued before the old leader resumes, the old leader
+stays cut off until the client's fetch has ended, and nothing depends on how fast a node runs.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+from cluster import ChaosCluster
+from test_chaos_short import clusterd_bin
+
+STREAM, DURABLE = "FAILOVER", "CFAILOVER"
+STALE_FETCH_S = 10
+
+
+async def _connect(url: str):
+    return await nats.connect(url, allow_reconnect=False, connect_timeout=3)
+
+
+async def _leader(js, attempts: int = 60) -> str | None:
+    for _ in range(attempts):
+        try:
+            si = await js.stream_info(STREAM)
+            if si.cluster and si.cluster.leader:
+                return si.cluster.leader
+        except Exception:  # noqa: BLE001 - elections in progress
+            pass
+        await asyncio.sleep(0.25)
+    return None
+
+
+async def _scenario(cluster: ChaosCluster) -> None:
+    names = [n.name for n in cluster.nodes]
+    admin = await _connect(cluster.nodes[0].url)
+    js = admin.jetstream(timeout=5)
+    await js.add_stream(StreamConfig(name=STREAM, subjects=["failover.>"], num_replicas=3))
+    # ack_wait far beyond the test: any second delivery can only come from another state.
+    await js.add_consumer(STREAM, ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT,
+                                                 ack_wait=120))
+    for i in range(30):
+        await js.publish(f"failover.{i}", f"m{i}".encode())
+    old = await _leader(js)
+    assert old in names, f"no stream leader: {old}"
+    survivor = next(n for n in cluster.nodes if n.name != old)
+    await admin.close()
+
+    # A client on the old leader binds now, so its fetch needs nothing else from the server.
+    stale_nc = await _connect(cluster.node(old).url)
+    stale_sub = await stale_nc.jetstream(timeout=5).pull_subscribe_bind(DURABLE, STREAM)
+    nc = await _connect(survivor.url)
+    try:
+        cluster.partition({(a, b) for a in names for b in names if a != b and old in (a, b)})
+        cluster.pause(old)
+        # Sent while the old leader is stopped: waits in its socket until it resumes.
+        # Its expiry outlasts the election and the acks below (the client's own timeout too).
+        stale_fetch = asyncio.ensure_future(stale_sub.fetch(10, timeout=STALE_FETCH_S))
+        js2 = nc.jetstream(timeout=5)
+        new = None
+        for _ in range(60):
+            new = await _leader(js2)
+            if new and new != old:
+                break
+            await asyncio.sleep(0.25)
+        assert new and new != old, f"no new leader elected while {old} was stopped (saw {new})"
+        sub = await js2.pull_subscribe_bind(DURABLE, STREAM)
+        acked: set[int] = set()
+        for _ in range(20):
+            if len(acked) >= 10:
+                break
+            try:
+                msgs = await sub.fetch(10 - len(acked), timeout=2)
+            except nats.errors.TimeoutError:
+                continue
+            for m in msgs:
+                await m.ack_sync(timeout=5)
+                acked.add(m.metadata.sequence.stream)
+        assert len(acked) >= 10, f"the new leader {new} delivered only {sorted(acked)}"
+        print(f"old leader {old} stopped and cut off; new leader {new} delivered and confirmed acks of {sorted(acked)}")
+
+        cluster.resume(old)  # still cut off: it has not heard of the newer term
+        try:
+            stale = await stale_fetch
+        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            stale = []
+        except nats.js.errors.APIError:
+            stale = []  # 409 Leadership Change: the old leader stepped down instead of serving
+        print(f"after resuming, the old leader delivered {[(m.metadata.sequence.stream, m.metadata.num_delivered) for m in stale]}")
+        again = sorted(m.metadata.sequence.stream for m in stale if m.metadata.sequence.stream in acked)
+        assert not again, (f"old leader {old} delivered {again} (acked via {new}) again after resuming; "
+                           f"delivery counts {[m.metadata.num_delivered for m in stale]}")
+    finally:
+        cluster.heal()
+        await stale_nc.close()
+        await nc.close()
+
+
+@pytest.mark.chaos
+def test_resumed_old_leader_does_not_redeliver_acked_messages():
+    async def main() -> None:
+        async with ChaosCluster("clusterd", clusterd_bin(), 3, name="failover") as cluster:
+            await _scenario(cluster)
+    asyncio.run(main())
