@@ -53,7 +53,7 @@ final class SignalHandlers {
             options.configFile = path
             flags.apply(to: &options)
             for w in ConfigLoader.lastWarnings { logger.warning("\(w)") }
-            let needRestart = server.reload(options)
+            let needRestart = try server.applyReload(options)
             for name in needRestart {
                 logger.warning("Config reload: option '\(name)' changed but requires a restart; keeping the running value")
             }

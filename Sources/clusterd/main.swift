@@ -58,6 +58,10 @@ if let hostsFile {
 if !options.declaredStreams.isEmpty && !options.jetStream {
     fatal("the config declares streams but JetStream is not enabled (add a jetstream block or -js)")
 }
+if !options.declaredStreams.isEmpty && !options.accounts.isEmpty && options.clusterPort == nil {
+    // Declared streams are made in $G, which (as in nats-server) has no JetStream once accounts exist.
+    fatal("the config declares streams, but with accounts configured the global account has no JetStream")
+}
 if let t = options.tls, t.certFile.isEmpty || t.keyFile.isEmpty {
     fatal("TLS needs a certificate and its key: --tlscert and --tlskey")
 }
@@ -78,9 +82,10 @@ if let hostsFile {
 
 let server = NATSServer(options: options, logger: logger)
 // JetStream subscribes before the listener opens, so the first client already finds $JS.API.
-var jetStream: JetStreamService?
+var jetStream: JetStreamAccounts?
 if options.jetStream {
-    let js = JetStreamService(server: server)
+    // One JetStream per account that has one (only $G without configured accounts).
+    let js = JetStreamAccounts(server: server)
     do {
         try js.start()
     } catch {

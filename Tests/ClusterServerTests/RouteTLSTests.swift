@@ -76,4 +76,27 @@ final class RouteTLSTests: XCTestCase {
         XCTAssertEqual(n1.routeManager!.peerIDs, [])
         XCTAssertEqual(plain.routeManager!.peerIDs, [])
     }
+
+    func test_reload_newRoutesUseTheNewCertificate_establishedRoutesStayUp() throws {
+        let n1 = try cluster.start(name: "n1", configure: good)
+        let n2 = try cluster.start(name: "n2", routes: [n1.routeManager!.port], configure: good)
+        cluster.waitForFullMesh()
+        // n1 moves to the other CA (a CA rotation seen from one node).
+        var o = n1.options
+        o.clusterTLS?.certFile = certs.rogueCert
+        o.clusterTLS?.keyFile = certs.rogueKey
+        o.clusterTLS?.caFile = certs.rogueCAFile
+        XCTAssertEqual(n1.reload(o), [])
+        XCTAssertTrue(cluster.logs[0].contains("Reloaded: route TLS certificate"))
+        // A node of the new CA is now accepted by n1; the route to n2 made before stays.
+        let fresh = try cluster.start(name: "fresh", routes: [n1.routeManager!.port],
+                                      configure: tls(cert: certs.rogueCert, key: certs.rogueKey, ca: certs.rogueCAFile))
+        XCTAssertTrue(waitUntil { n1.routeManager!.peerIDs.contains(fresh.serverID) })
+        XCTAssertTrue(n1.routeManager!.peerIDs.contains(n2.serverID))
+        // A bad file keeps the certificate in force.
+        o.clusterTLS?.certFile = certs.directory.appendingPathComponent("missing.pem").path
+        XCTAssertEqual(n1.reload(o), [])
+        XCTAssertTrue(cluster.logs[0].contains("Failed to reload server configuration: tls: cannot load cert_file"))
+        XCTAssertEqual(n1.options.clusterTLS?.certFile, certs.rogueCert)
+    }
 }

@@ -223,4 +223,66 @@ final class TLSEndToEndTests: XCTestCase {
         s.shutdown()
         s.waitUntilShutdown()
     }
+
+    // MARK: - reload (SIGHUP)
+
+    /// The running options with the client `tls` block pointed at other files.
+    private func reloaded(cert: String, key: String, ca: String) -> ServerOptions {
+        var o = server.options
+        o.tls?.certFile = cert
+        o.tls?.keyFile = key
+        o.tls?.caFile = ca
+        return o
+    }
+
+    func test_reload_newConnectionsGetTheNewCertificate_existingOnesStayUp() async throws {
+        try start()
+        let a = try await connect(try clientTLS())
+        let b = try await connect(try clientTLS())
+        XCTAssertEqual(server.reload(reloaded(cert: certs.rogueCert, key: certs.rogueKey, ca: certs.rogueCAFile)), [])
+        XCTAssertTrue(log.contains("Reloaded: client TLS certificate"))
+        XCTAssertEqual(server.options.tls?.certFile, certs.rogueCert)
+        // New clients see the new certificate: only a client trusting its CA gets in.
+        do {
+            _ = try await connect(try clientTLS())
+            XCTFail("a new connection was still served the old certificate")
+        } catch {}
+        let c = try await connect(try clientTLS(ca: certs.rogueCAFile))
+        // Connections made before the reload keep working.
+        try await assertPubSub(a, b)
+        await a.close()
+        await b.close()
+        await c.close()
+    }
+
+    func test_reload_withABadCertificate_failsAndKeepsTheOldOne() async throws {
+        try start()
+        let missing = certs.directory.appendingPathComponent("missing.pem").path
+        var bad = reloaded(cert: missing, key: certs.serverKey, ca: certs.caFile)
+        let payloadBefore = server.options.maxPayload
+        bad.maxPayload = payloadBefore + 1
+        XCTAssertEqual(server.reload(bad), [])
+        // As nats-server: the whole reload fails, not only its TLS part.
+        XCTAssertEqual(server.options.maxPayload, payloadBefore)
+        XCTAssertTrue(log.contains("Failed to reload server configuration: tls: cannot load cert_file"))
+        XCTAssertTrue(log.contains(missing))
+        XCTAssertEqual(server.options.tls?.certFile, certs.serverCert)
+        // A key that does not match the certificate is refused the same way.
+        XCTAssertEqual(server.reload(reloaded(cert: certs.rogueCert, key: certs.serverKey, ca: certs.caFile)), [])
+        XCTAssertEqual(server.options.tls?.certFile, certs.serverCert)
+        let a = try await connect(try clientTLS())
+        let b = try await connect(try clientTLS())
+        try await assertPubSub(a, b)
+        await a.close()
+        await b.close()
+    }
+
+    func test_reload_turningTLSOffNeedsARestart() throws {
+        try start()
+        var o = server.options
+        o.tls = nil
+        XCTAssertEqual(server.reload(o), ["tls"])
+        XCTAssertEqual(server.options.tls?.certFile, certs.serverCert)
+        XCTAssertEqual(try infoJSON()["tls_required"] as? Bool, true)
+    }
 }

@@ -60,7 +60,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     public private(set) var port = 0
     /// Route TLS (`cluster { tls {} }`): accepted routes must present a certificate the CA
     /// signed, dialed routes present ours and check the peer's. TLS starts at connect, before
-    /// the INFO exchange. Set by `start()`, read-only after.
+    /// the INFO exchange. Set by `start()`, replaced by `reloadTLS` (under `lock`).
     private var tlsAccept: NIOSSLContext?
     private var tlsDial: NIOSSLContext?
 
@@ -74,15 +74,20 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
 
     // MARK: - lifecycle
 
+    /// Installs route TLS contexts for routes made from now on (start, and SIGHUP);
+    /// established routes keep the ones they were made with.
+    func installTLS(accept: NIOSSLContext, dial: NIOSSLContext) {
+        lock.withLock {
+            tlsAccept = accept
+            tlsDial = dial
+        }
+    }
+
     /// Binds the cluster listener and starts dialing the configured routes.
     func start() throws {
         let o = server.options
         let host = o.clusterHost ?? "0.0.0.0"
-        if let t = o.clusterTLS {
-            tlsAccept = try TLSContexts.server(t)
-            tlsDial = try TLSContexts.client(t)
-        }
-        let acceptTLS = tlsAccept
+        if let t = o.clusterTLS { installTLS(accept: try TLSContexts.server(t), dial: try TLSContexts.client(t)) }
         let bootstrap = ServerBootstrap(group: server.group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -92,7 +97,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             .childChannelOption(ChannelOptions.writeBufferWaterMark, value: Self.waterMark)
             .childChannelInitializer { [unowned self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls = acceptTLS { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if let tls = self.lock.withLock({ self.tlsAccept }) { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(RouteChannelHandler(manager: self, solicitedURL: nil, configured: false))
                 }
             }
@@ -100,7 +105,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         port = channel.localAddress?.port ?? 0
         lock.withLock { listener = channel }
         server.logger.info("Cluster name is \(clusterName.isEmpty ? "(dynamic)" : clusterName)")
-        server.logger.info("Listening for route connections on \(host):\(port)\(acceptTLS == nil ? "" : " (mutual TLS)")")
+        server.logger.info("Listening for route connections on \(host):\(port)\(o.clusterTLS == nil ? "" : " (mutual TLS)")")
         setConfiguredRoutes(o.routes)
     }
 
@@ -193,7 +198,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         server.logger.debug("Trying to connect to route on \(url.host):\(url.port)")
         // Test seam (CLUSTERD_HOSTS_FILE): a mapped name is dialed at its mapped address.
         let address = server.options.routeHostOverrides[url.host.lowercased()] ?? url.host
-        let dialTLS = tlsDial
+        let dialTLS = lock.withLock { tlsDial }
         ClientBootstrap(group: server.group)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelOption(ChannelOptions.maxMessagesPerRead, value: 16)

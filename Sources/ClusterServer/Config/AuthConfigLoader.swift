@@ -141,9 +141,6 @@ extension ConfigLoader {
                 case "limits": try mapAccountLimits(field, key: key, into: &acc)
                 case "jetstream":
                     acc.jetStream = try mapAccountJetStream(field, key: key)
-                    if acc.jetStream != nil {
-                        warnings.append("\(key): per-account JetStream is not served yet; clients of account \(name) get no JetStream API")
-                    }
                 case "max_connections", "max_conn", "max_conns": acc.maxConnections = try int(field, key)
                 case "max_subscriptions", "max_subs": acc.maxSubscriptions = try int(field, key)
                 default: throw LoadError(description: "config key '\(key)' is not supported")

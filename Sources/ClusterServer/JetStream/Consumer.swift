@@ -330,7 +330,7 @@ final class Consumer {
             "num_ack_pending": pending.count, "num_redelivered": numRedelivered, "num_waiting": waiting.count,
             "num_pending": numPending, "ts": JSTime.format(now),
         ]
-        if config.isPush && stream.service.server.hasInterest(config.deliverSubject!) { o["push_bound"] = true }
+        if config.isPush && stream.service.bus.hasInterest(config.deliverSubject!) { o["push_bound"] = true }
         // A consumer runs on its stream's leader, so its cluster block is the stream's
         // (clients such as natsbench find the consumer leader here, as with nats-server).
         if let cluster = stream.service.cluster, let a = cluster.assignments[stream.name] {

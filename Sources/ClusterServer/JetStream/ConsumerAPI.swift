@@ -90,6 +90,7 @@ extension JetStreamService {
         }
         if action == "update" { throw JSAPIError.consumerDoesNotExist }
         if s.config.maxConsumers > 0 && s.consumers.count >= s.config.maxConsumers { throw JSAPIError.maxConsumers }
+        if let e = limits?.refusal(forConsumerWith: usage.consumers) { throw e }
         if s.config.retention == .workqueue { try checkWorkQueue(s, cfg) }
         if cfg.isPush, s.config.retention == .interest || s.config.retention == .workqueue, cfg.deliverGroup == nil {
             // allowed; interest streams accept push consumers
@@ -171,7 +172,7 @@ extension JetStreamService {
         guard let s = streams[stream], let c = s.consumers[consumer] else {
             // In nats-server each consumer subscribes its own MSG.NEXT subject, so an unknown
             // consumer has no responder: answer like core no-responders.
-            server.sendStatus("503", to: reply, fields: [("Nats-Subject", "$JS.API.CONSUMER.MSG.NEXT.\(stream).\(consumer)")])
+            bus.sendStatus("503", to: reply, fields: [("Nats-Subject", "$JS.API.CONSUMER.MSG.NEXT.\(stream).\(consumer)")])
             return
         }
         c.addPullRequest(body: body, reply: reply, now: JSTime.nowNanos())
@@ -218,7 +219,7 @@ extension JetStreamService {
                 persist(c, answer: .empty(reply: reply))
             } else {
                 persist(c)
-                server.publishInternal(subject: reply, payload: ByteBuffer())
+                bus.publishInternal(subject: reply, payload: ByteBuffer())
             }
         }
         if s.dirty { scheduleFlush() }

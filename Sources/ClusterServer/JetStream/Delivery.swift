@@ -5,21 +5,25 @@ extension NATSServer {
     /// while the MSG line carries `subject` (the stored subject), as JetStream consumers must
     /// (ADR-13). One member per queue group. Returns how many accepted it.
     @discardableResult
-    func deliverAs(subject: String, to target: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) -> Int {
-        let result = sublist.matchUncached(target)
+    func deliverAs(subject: String, to target: String, reply: String?, headers: [UInt8]?, payload: [UInt8],
+                   in account: Account? = nil) -> Int {
+        let account = account ?? globalAccount
+        let result = account.sublist.matchUncached(target)
         if result.isEmpty { return 0 }
         var rng = SplitMix64(seed: internalPublishCounter.wrappingIncrementThenLoad(ordering: .relaxed))
         var message = RoutedMessage(subject: subject, reply: reply,
                                     headers: headers.map { ByteBuffer(bytes: $0) },
                                     payload: ByteBuffer(bytes: payload))
         if target != subject { message.routeSubject = target }
+        message.account = account.routedName
         return Fanout.deliver(message, to: result, skipOwner: nil, rng: &rng)
     }
 
     /// Sends a status-only message (`NATS/1.0 408 Request Timeout`, heartbeats, ...) to `target`.
     @discardableResult
-    func sendStatus(_ status: String, to target: String, reply: String? = nil, fields: [(String, String)] = []) -> Int {
+    func sendStatus(_ status: String, to target: String, reply: String? = nil, fields: [(String, String)] = [],
+                    in account: Account? = nil) -> Int {
         deliverAs(subject: target, to: target, reply: reply,
-                  headers: NATSHeaderBlock.make(status: status, fields), payload: [])
+                  headers: NATSHeaderBlock.make(status: status, fields), payload: [], in: account)
     }
 }

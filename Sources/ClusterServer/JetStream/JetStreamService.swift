@@ -15,8 +15,15 @@ public final class JetStreamService: @unchecked Sendable {
     public static let apiLevel = 1
 
     let server: NATSServer
+    /// The account this JetStream serves (`$G` unless per-account JetStream).
+    public let account: Account
+    /// The account's `jetstream { ... }` limits; nil: none (the global account).
+    let limits: AccountJetStreamLimits?
+    /// Where this JetStream subscribes, publishes and delivers: its account's namespace.
+    let bus: AccountBus
     let queue = DispatchQueue(label: "clusterd.jetstream")
-    /// `<store_dir>/jetstream`, or nil when running without a store directory (memory only).
+    /// `<store_dir>/jetstream` for `$G` (where it always was), `<store_dir>/jetstream/.accounts/<name>`
+    /// for another account (stream names cannot contain '.', so no stream directory collides).
     let root: String?
     var streams: [String: Stream] = [:]
     private var subscriptions: [Subscription] = []
@@ -40,17 +47,30 @@ public final class JetStreamService: @unchecked Sendable {
     var apiRequest: (reply: String, type: String)?
     private var ticks = 0
 
-    public init(server: NATSServer) {
+    /// JetStream for the global account `$G`.
+    public convenience init(server: NATSServer) {
+        self.init(server: server, account: server.globalAccount, limits: nil)
+    }
+
+    /// JetStream for `account`, enforcing `limits` (nil: unlimited).
+    public init(server: NATSServer, account: Account, limits: AccountJetStreamLimits?) {
         self.server = server
+        self.account = account
+        self.limits = limits
+        self.bus = AccountBus(server: server, account: account)
         let base = server.options.storeDirectory ?? (NSTemporaryDirectory() + "/clusterd-js-\(getpid())")
-        root = base + "/jetstream"
+        root = base + "/jetstream" + (account.isGlobal ? "" : "/.accounts/" + AccountDirectoryName.encode(account.name))
     }
 
     /// Loads persisted streams and consumers, subscribes to the API, ack and flow-control
     /// subjects, starts the housekeeping timer and registers `/jsz`.
-    public func start() throws {
+    /// `registerMonitoring: false` when several accounts' JetStreams share `/jsz` (see
+    /// `JetStreamAccounts`).
+    public func start(registerMonitoring: Bool = true) throws {
         if let root { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) }
-        let clustered = server.routeManager != nil
+        // Only the global account's JetStream is clustered (meta assignments are keyed by
+        // stream name alone); other accounts' JetStreams are refused in a cluster upstream.
+        let clustered = server.routeManager != nil && account.isGlobal
         if clustered, let root {
             let c = JetStreamCluster(js: self, root: root)
             cluster = c
@@ -60,17 +80,21 @@ public final class JetStreamService: @unchecked Sendable {
         }
         // In a cluster every node hears every API request and ack once (the answering node is
         // the meta or stream leader, see JetStreamCluster).
-        subscriptions.append(server.subscribeInternal("$JS.API.>", propagates: clustered) { [weak self] msg in self?.receiveAPI(msg) })
-        subscriptions.append(server.subscribeInternal("$JS.ACK.>", propagates: clustered) { [weak self] msg in self?.receiveAck(msg) })
-        subscriptions.append(server.subscribeInternal("$JS.FC.>", propagates: clustered) { [weak self] msg in self?.receiveFlowControl(msg) })
+        subscriptions.append(bus.subscribeInternal("$JS.API.>", propagates: clustered) { [weak self] msg in self?.receiveAPI(msg) })
+        subscriptions.append(bus.subscribeInternal("$JS.ACK.>", propagates: clustered) { [weak self] msg in self?.receiveAck(msg) })
+        subscriptions.append(bus.subscribeInternal("$JS.FC.>", propagates: clustered) { [weak self] msg in self?.receiveFlowControl(msg) })
         let t = DispatchSource.makeTimerSource(queue: queue)
         t.schedule(deadline: .now() + .milliseconds(50), repeating: .milliseconds(50))
         t.setEventHandler { [weak self] in self?.tick() }
         t.resume()
         timer = t
-        server.monitoringHandlers["/jsz"] = { [weak self] query in self?.jsz(query) ?? [:] }
+        if registerMonitoring { server.monitoringHandlers["/jsz"] = { [weak self] query in self?.jsz(query) ?? [:] } }
         server.shutdownHooks.append { [weak self] in self?.stop() }
-        server.logger.info("Starting JetStream")
+        if account.isGlobal {
+            server.logger.info("Starting JetStream")
+        } else {
+            server.logger.info("Starting JetStream for account \"\(account.name)\"")
+        }
         server.logger.info("  Store Directory: \"\(root ?? "")\"")
         server.logger.info("  API Level: \(JetStreamService.apiLevel)")
     }
@@ -82,18 +106,18 @@ public final class JetStreamService: @unchecked Sendable {
             guard !stopped else { return }
             stopped = true
             timer?.cancel()
-            for sub in subscriptions { server.unsubscribeInternal(sub) }
+            for sub in subscriptions { bus.unsubscribeInternal(sub) }
             flush()
             cluster?.stop()
             for s in streams.values {
-                for sub in s.subscriptions { server.unsubscribeInternal(sub) }
+                for sub in s.subscriptions { bus.unsubscribeInternal(sub) }
                 for c in s.consumers.values {
                     c.cancelPulls("409 Server Shutdown")
                     persist(c)
                 }
                 s.store.close()
             }
-            server.logger.info("JetStream Shutdown")
+            server.logger.info(account.isGlobal ? "JetStream Shutdown" : "JetStream Shutdown for account \"\(account.name)\"")
         }
     }
 
@@ -143,11 +167,11 @@ public final class JetStreamService: @unchecked Sendable {
 
     /// Subscribes a stream's subjects for ingest.
     func subscribeIngest(_ stream: Stream) {
-        for sub in stream.subscriptions { server.unsubscribeInternal(sub) }
+        for sub in stream.subscriptions { bus.unsubscribeInternal(sub) }
         let name = stream.name
         let clustered = cluster != nil
         stream.subscriptions = stream.config.subjects.map { subject in
-            server.subscribeInternal(subject, propagates: clustered) { [weak self] msg in
+            bus.subscribeInternal(subject, propagates: clustered) { [weak self] msg in
                 guard let self else { return }
                 let (subj, reply, headers, payload) = self.copy(msg)
                 self.queue.async { self.ingest(stream: name, subject: subj, reply: reply, headers: headers, payload: payload) }
@@ -166,7 +190,7 @@ public final class JetStreamService: @unchecked Sendable {
     func subscribeDirectGets(_ name: String, prefersLocal: Bool,
                              handler: @escaping (_ subject: String, _ reply: String?, _ headers: [UInt8]?, _ body: [UInt8]) -> Void) -> [Subscription] {
         ["$JS.API.DIRECT.GET.\(name)", "$JS.API.DIRECT.GET.\(name).>"].map { pattern in
-            server.subscribeInternal(pattern, queue: "_sys_", propagates: cluster != nil, prefersLocal: prefersLocal) { [weak self] msg in
+            bus.subscribeInternal(pattern, queue: "_sys_", propagates: cluster != nil, prefersLocal: prefersLocal) { [weak self] msg in
                 guard let self else { return }
                 let (subj, reply, headers, payload) = self.copy(msg)
                 self.queue.async { handler(subj, reply, headers, payload) }
@@ -223,7 +247,7 @@ public final class JetStreamService: @unchecked Sendable {
                 let e = JSAPIError.storageResources("insufficient storage resources available")
                 body = Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8)
             }
-            server.publishInternal(subject: r.subject, payload: ByteBuffer(bytes: body))
+            bus.publishInternal(subject: r.subject, payload: ByteBuffer(bytes: body))
         }
         for s in synced {
             for c in s.consumers.values { c.pump(now: now) }
@@ -310,111 +334,19 @@ public final class JetStreamService: @unchecked Sendable {
     func advisory(_ suffix: String, _ body: [String: Any]) {
         var b = body
         b["timestamp"] = JSTime.format(JSTime.nowNanos())
-        server.publishInternal(subject: "$JS.EVENT.ADVISORY.\(suffix)", payload: ByteBuffer(bytes: JSJSON.encode(b)))
+        bus.publishInternal(subject: "$JS.EVENT.ADVISORY.\(suffix)", payload: ByteBuffer(bytes: JSJSON.encode(b)))
     }
 
     func reply(_ subject: String?, _ body: [String: Any]) {
         guard let subject else { return }
-        server.publishInternal(subject: subject, payload: ByteBuffer(bytes: JSJSON.encode(body)))
+        bus.publishInternal(subject: subject, payload: ByteBuffer(bytes: JSJSON.encode(body)))
     }
 
-    // MARK: - monitoring
-
-    var usage: (memory: UInt64, storage: UInt64, consumers: Int, messages: UInt64, bytes: UInt64) {
-        var mem: UInt64 = 0, disk: UInt64 = 0, cons = 0, msgs: UInt64 = 0
-        for s in streams.values {
-            let st = s.store.state
-            if s.config.storage == .memory { mem += st.bytes } else { disk += st.bytes }
-            cons += s.consumers.count
-            msgs += st.messages
-        }
-        return (mem, disk, cons, msgs, mem + disk)
-    }
-
-    private func jsz(_ query: [String: String]) -> [String: Any] {
-        queue.sync {
-            let u = usage
-            var o: [String: Any] = [
-                "server_id": server.serverID, "now": JSTime.format(JSTime.nowNanos()),
-                "config": ["max_memory": server.options.maxMemoryStore, "max_storage": server.options.maxFileStore,
-                           "store_dir": root ?? "", "sync_interval": 0, "compress_ok": true],
-                "memory": u.memory, "storage": u.storage, "reserved_memory": 0, "reserved_storage": 0,
-                "accounts": streams.isEmpty ? 0 : 1, "ha_assets": 0, "api": ["level": JetStreamService.apiLevel, "total": apiTotal, "errors": apiErrors],
-                "streams": streams.count, "consumers": u.consumers, "messages": u.messages, "bytes": u.bytes,
-            ]
-            if let cluster, let meta = cluster.host.node(JetStreamCluster.metaGroup) {
-                var mc: [String: Any] = ["name": server.routeManager?.clusterName ?? "", "cluster_size": meta.conf.voters.count,
-                                         "raft_groups": cluster.host.groupCount, "leader_term": meta.term.rawValue]
-                if let l = meta.leader, let name = cluster.host.name(of: l) { mc["leader"] = name }
-                o["meta_cluster"] = mc
-            }
-            if query["streams"] == "true" || query["streams"] == "1" || query["consumers"] == "true" || query["accounts"] == "true" {
-                let details: [[String: Any]] = streams.keys.sorted().compactMap { name in
-                    guard let s = streams[name] else { return nil }
-                    var d: [String: Any] = ["name": name, "created": JSTime.format(s.created),
-                                            "state": s.stateJSON(subjectsFilter: nil, deletedDetails: false)]
-                    if query["config"] == "true" { d["config"] = s.config.json }
-                    if query["consumers"] == "true" || query["consumers"] == "1" {
-                        d["consumer_detail"] = s.consumers.keys.sorted().compactMap { s.consumers[$0]?.infoJSON(now: JSTime.nowNanos()) }
-                    }
-                    return d
-                }
-                o["account_details"] = [["name": "$G", "id": "$G", "stream_detail": details]]
-            }
-            return o
-        }
-    }
-
-    /// Prometheus text for `/metrics`: per-consumer pending counts and per-stream sizes, to be
-    /// appended to the server's own exposition.
-    public func prometheusText() -> String {
-        struct Row { var stream: String; var consumer: String; var values: [UInt64] }
-        func esc(_ v: String) -> String {
-            v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-        }
-        let rows: [Row] = queue.sync {
-            var out: [Row] = []
-            for s in streams.values {
-                for c in s.consumers.values {
-                    out.append(Row(stream: s.name, consumer: c.name,
-                                   values: [c.numPending, UInt64(c.pending.count), UInt64(c.numRedelivered)]))
-                }
-                let st = s.store.state
-                out.append(Row(stream: s.name, consumer: "", values: [st.messages, st.bytes]))
-            }
-            return out.sorted { ($0.stream, $0.consumer) < ($1.stream, $1.consumer) }
-        }
-        let consumerFamilies = [
-            ("clusterd_jetstream_consumer_num_pending", "Messages not yet delivered to the consumer"),
-            ("clusterd_jetstream_consumer_num_ack_pending", "Delivered messages awaiting ack"),
-            ("clusterd_jetstream_consumer_num_redelivered", "Pending messages delivered more than once"),
-        ]
-        let streamFamilies = [
-            ("clusterd_jetstream_stream_messages", "Messages stored in the stream"),
-            ("clusterd_jetstream_stream_bytes", "Bytes stored in the stream"),
-        ]
-        var out = ""
-        for (i, family) in consumerFamilies.enumerated() {
-            out += "# HELP \(family.0) \(family.1)\n# TYPE \(family.0) gauge\n"
-            for r in rows where !r.consumer.isEmpty {
-                out += "\(family.0){stream=\"\(esc(r.stream))\",consumer=\"\(esc(r.consumer))\"} \(r.values[i])\n"
-            }
-        }
-        for (i, family) in streamFamilies.enumerated() {
-            out += "# HELP \(family.0) \(family.1)\n# TYPE \(family.0) gauge\n"
-            for r in rows where r.consumer.isEmpty {
-                out += "\(family.0){stream=\"\(esc(r.stream))\"} \(r.values[i])\n"
-            }
-        }
-        return out
-    }
-
-    /// Per-consumer pending counts for `/metrics` (stream, consumer, num_pending, num_ack_pending).
-    public func consumerPendingCounts() -> [(stream: String, consumer: String, pending: UInt64, ackPending: Int)] {
-        queue.sync {
-            streams.values.flatMap { s in
-                s.consumers.values.map { (s.name, $0.name, $0.numPending, $0.pending.count) }
-            }
-        }
+    /// 10002 when storing `size` more bytes of `storage` kind would pass the account's limit.
+    func accountRefusal(storage: StreamConfig.Storage, adding size: UInt64) -> JSAPIError? {
+        guard let limits else { return nil }
+        let u = usage
+        let used = storage == .memory ? u.memory : u.storage
+        return limits.wouldExceed(storage: storage, used: used, adding: size) ? .accountResourcesExceeded : nil
     }
 }

@@ -44,12 +44,13 @@ struct PullRequest {
 
 extension Consumer {
     var server: NATSServer { stream.service.server }
+    var bus: AccountBus { stream.service.bus }
 
     /// Handles a MSG.NEXT request (or the `+NXT` of an ack): refuse, answer at once, or queue.
     func addPullRequest(body: [UInt8], reply: String, now: Int64) {
         lastActive = now
         if config.isPush {
-            server.sendStatus("409 Consumer is push based", to: reply)
+            bus.sendStatus("409 Consumer is push based", to: reply)
             return
         }
         var req: PullRequest
@@ -57,30 +58,30 @@ extension Consumer {
             req = try PullRequest.parse(body, reply: reply, now: now)
         } catch let e as JSAPIError {
             let why = e.errCode == 10003 ? e.text : "json: invalid pull request"
-            server.sendStatus("400 Bad Request - \(why)", to: reply)
+            bus.sendStatus("400 Bad Request - \(why)", to: reply)
             return
         } catch {
-            server.sendStatus("400 Bad Request", to: reply)
+            bus.sendStatus("400 Bad Request", to: reply)
             return
         }
         if config.maxBatch > 0 && req.batch > config.maxBatch {
-            server.sendStatus("409 Exceeded MaxRequestBatch of \(config.maxBatch)", to: reply)
+            bus.sendStatus("409 Exceeded MaxRequestBatch of \(config.maxBatch)", to: reply)
             return
         }
         if config.maxExpiresNanos > 0 && (req.expires == 0 || req.expires - now > config.maxExpiresNanos) && !req.noWait {
-            server.sendStatus("409 Exceeded MaxRequestExpires of \(formatDuration(config.maxExpiresNanos))", to: reply)
+            bus.sendStatus("409 Exceeded MaxRequestExpires of \(formatDuration(config.maxExpiresNanos))", to: reply)
             return
         }
         if config.maxBytes > 0 && req.maxBytes > config.maxBytes {
-            server.sendStatus("409 Exceeded MaxRequestMaxBytes of \(config.maxBytes)", to: reply)
+            bus.sendStatus("409 Exceeded MaxRequestMaxBytes of \(config.maxBytes)", to: reply)
             return
         }
         if req.noWait && redeliverQueue.isEmpty && (numPending == 0 || !canDeliverMore) {
-            server.sendStatus("404 No Messages", to: reply)
+            bus.sendStatus("404 No Messages", to: reply)
             return
         }
         if waiting.count >= config.maxWaiting {
-            if req.heartbeatNanos == 0 { server.sendStatus("409 Exceeded MaxWaiting", to: reply) }
+            if req.heartbeatNanos == 0 { bus.sendStatus("409 Exceeded MaxWaiting", to: reply) }
             return
         }
         waiting.append(req)
@@ -97,7 +98,7 @@ extension Consumer {
         var bound = 0
         while !waiting.isEmpty && bound < 1_000_000 {
             bound += 1
-            if !server.hasInterest(waiting[0].reply) {
+            if !bus.hasInterest(waiting[0].reply) {
                 waiting.removeFirst()
                 continue
             }
@@ -113,7 +114,7 @@ extension Consumer {
             let size = messageSize(m)
             if req.maxBytes > 0 && size > req.maxBytes - req.deliveredBytes {
                 if isRedelivery { redeliverQueue.insert(m.seq, at: 0) }
-                server.sendStatus("409 Message Size Exceeds MaxBytes", to: req.reply, fields: req.pendingFields)
+                bus.sendStatus("409 Message Size Exceeds MaxBytes", to: req.reply, fields: req.pendingFields)
                 waiting.removeFirst()
                 continue
             }
@@ -136,9 +137,9 @@ extension Consumer {
                 if r.delivered > 0 && isReplicated {
                     // A replicated consumer of nats-server 2.15 ends a partly served no_wait pull
                     // as an expired one (408 with what is left); one of R1 with 404.
-                    server.sendStatus("408 Request Timeout", to: r.reply, fields: r.pendingFields)
+                    bus.sendStatus("408 Request Timeout", to: r.reply, fields: r.pendingFields)
                 } else {
-                    server.sendStatus("404 No Messages", to: r.reply)
+                    bus.sendStatus("404 No Messages", to: r.reply)
                 }
             } else {
                 kept.append(r)
@@ -152,12 +153,12 @@ extension Consumer {
         var kept: [PullRequest] = []
         for var r in waiting {
             if r.expires > 0 && now >= r.expires {
-                server.sendStatus("408 Request Timeout", to: r.reply, fields: r.pendingFields)
+                bus.sendStatus("408 Request Timeout", to: r.reply, fields: r.pendingFields)
                 continue
             }
-            if !server.hasInterest(r.reply) { continue }
+            if !bus.hasInterest(r.reply) { continue }
             if r.heartbeatNanos > 0 && now - r.lastHeartbeat >= r.heartbeatNanos {
-                server.sendStatus("100 Idle Heartbeat", to: r.reply, fields: [
+                bus.sendStatus("100 Idle Heartbeat", to: r.reply, fields: [
                     ("Nats-Last-Consumer", "\(deliveredConsumerSeq)"), ("Nats-Last-Stream", "\(deliveredStreamSeq)"),
                 ])
                 r.lastHeartbeat = now
@@ -169,7 +170,7 @@ extension Consumer {
 
     /// Ends every pull with a 409 (consumer deleted, server shutdown).
     func cancelPulls(_ status: String) {
-        for r in waiting { server.sendStatus(status, to: r.reply, fields: r.pendingFields) }
+        for r in waiting { bus.sendStatus(status, to: r.reply, fields: r.pendingFields) }
         waiting.removeAll()
     }
 
@@ -185,7 +186,7 @@ extension Consumer {
             headers = NATSHeaderBlock.appending([("Nats-Msg-Size", "\(m.payload.count)")], to: headers)
             payload = []
         }
-        server.deliverAs(subject: m.subject, to: target, reply: ackReply, headers: headers, payload: payload)
+        bus.deliverAs(subject: m.subject, to: target, reply: ackReply, headers: headers, payload: payload)
         stream.service.noteDelivered(bytes: payload.count + (headers?.count ?? 0))
     }
 }

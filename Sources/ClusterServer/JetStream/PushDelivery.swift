@@ -6,7 +6,7 @@ extension Consumer {
     static let maxOutstandingFlowControl = 2
 
     func pumpPush(now: Int64) {
-        guard let target = config.deliverSubject, server.hasInterest(target) else { return }
+        guard let target = config.deliverSubject, bus.hasInterest(target) else { return }
         var bound = 0
         while bound < 10_000 {
             bound += 1
@@ -39,7 +39,7 @@ extension Consumer {
         fcOutstanding.append(subject)
         msgsSinceFC = 0
         bytesSinceFC = 0
-        server.sendStatus("100 FlowControl Request", to: target, reply: subject)
+        bus.sendStatus("100 FlowControl Request", to: target, reply: subject)
     }
 
     /// The client answered a flow-control request (or a stalled heartbeat).
@@ -54,7 +54,7 @@ extension Consumer {
     /// Idle heartbeats for push consumers; tracks interest for inactivity cleanup.
     func tickPush(now: Int64) {
         guard let target = config.deliverSubject else { return }
-        let interest = server.hasInterest(target)
+        let interest = bus.hasInterest(target)
         if interest {
             // Clients often subscribe the deliver subject only after creating the consumer;
             // polling interest here starts (and resumes) delivery within one tick.
@@ -64,7 +64,7 @@ extension Consumer {
         guard interest, config.idleHeartbeatNanos > 0, now - lastHeartbeat >= config.idleHeartbeatNanos else { return }
         var fields = [("Nats-Last-Consumer", "\(deliveredConsumerSeq)"), ("Nats-Last-Stream", "\(deliveredStreamSeq)")]
         if let stalled = fcOutstanding.last { fields.append(("Nats-Consumer-Stalled", stalled)) }
-        server.sendStatus("100 Idle Heartbeat", to: target, fields: fields)
+        bus.sendStatus("100 Idle Heartbeat", to: target, fields: fields)
         lastHeartbeat = now
     }
 }

@@ -73,7 +73,7 @@ extension JetStreamService {
                 streams[name] = s
                 loadConsumers(s)
                 subscribeIngest(s)
-                server.logger.info("  Restored \(store.state.messages) messages for stream '$G > \(name)'")
+                server.logger.info("  Restored \(store.state.messages) messages for stream '\(account.name) > \(name)'")
             } catch {
                 server.logger.error("JetStream could not restore stream '\(name)': \(error)")
             }

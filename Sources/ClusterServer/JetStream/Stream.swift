@@ -120,6 +120,11 @@ final class Stream {
                 if count >= UInt64(config.maxMsgsPerSubject) { return fail(StoreError.maxMessagesPerSubject.apiError) }
             }
         }
+        // The account's own storage limit (per-account JetStream), checked on bytes stored.
+        if let refusal = service.accountRefusal(storage: config.storage,
+                                                adding: store.size(subject: subject, headers: headers, payload: payload)) {
+            return fail(refusal)
+        }
         let seq: UInt64
         do {
             seq = try store.append(subject: subject, headers: headers, payload: payload, time: now, raftIndex: applyingRaftIndex)

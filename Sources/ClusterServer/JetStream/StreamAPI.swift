@@ -13,7 +13,7 @@ extension JetStreamService {
             // stream, or no allow_direct) the client's node answers as core no-responders.
             if op.first == "DIRECT" {
                 if !fromRoute, op.count >= 3, cluster.metaAvailable, cluster.assignments[op[2]]?.config.allowDirect != true {
-                    server.sendStatus("503", to: reply, fields: [("Nats-Subject", subject)])
+                    bus.sendStatus("503", to: reply, fields: [("Nats-Subject", subject)])
                 }
                 return
             }
@@ -42,7 +42,7 @@ extension JetStreamService {
             // Served by the per-stream direct-get subscriptions; without one (no stream, or no
             // allow_direct) nats-server has no responder, so answer like core no-responders.
             if op.count >= 3, streams[op[2]]?.config.allowDirect != true {
-                server.sendStatus("503", to: reply, fields: [("Nats-Subject", subject)])
+                bus.sendStatus("503", to: reply, fields: [("Nats-Subject", subject)])
             }
             return
         }
@@ -69,6 +69,11 @@ extension JetStreamService {
 
     func fail(_ reply: String, _ type: String, _ e: JSAPIError) {
         apiErrors += 1
+        self.reply(reply, Self.errorResponse(type: type, e))
+    }
+
+    /// An error answer of response type `type`.
+    static func errorResponse(type: String, _ e: JSAPIError) -> [String: Any] {
         var body: [String: Any] = ["type": type, "error": e.json]
         if type.hasSuffix(".stream_info_response") || type.hasSuffix("_names_response") || type.hasSuffix("_list_response") {
             // Paged responses carry their paging fields even in errors.
@@ -76,7 +81,7 @@ extension JetStreamService {
             body["offset"] = 0
             body["limit"] = 0
         }
-        self.reply(reply, body)
+        return body
     }
 
     static func responseType(_ op: [String]) -> String {
@@ -121,18 +126,33 @@ extension JetStreamService {
         return s
     }
 
+    /// This account's usage and limits: its own `jetstream { ... }` limits, or for `$G` the
+    /// server's store limits.
     private func accountInfo() -> [String: Any] {
         let u = usage
-        let limits: [String: Any] = [
-            "max_memory": server.options.maxMemoryStore, "max_storage": server.options.maxFileStore,
-            "max_streams": -1, "max_consumers": -1, "max_ack_pending": -1,
+        let own = limits ?? AccountJetStreamLimits()
+        let limitsJSON: [String: Any] = [
+            "max_memory": limits == nil ? server.options.maxMemoryStore : own.maxMemory,
+            "max_storage": limits == nil ? server.options.maxFileStore : own.maxStorage,
+            "max_streams": own.maxStreams, "max_consumers": own.maxConsumers, "max_ack_pending": -1,
             "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1, "max_bytes_required": false,
         ]
         return [
-            "memory": u.memory, "storage": u.storage, "reserved_memory": 0, "reserved_storage": 0,
-            "streams": streams.count, "consumers": u.consumers, "limits": limits,
+            "memory": u.memory, "storage": u.storage,
+            "reserved_memory": reserved(.memory, except: nil), "reserved_storage": reserved(.file, except: nil),
+            "streams": streams.count, "consumers": u.consumers, "limits": limitsJSON,
             "api": ["level": JetStreamService.apiLevel, "total": apiTotal, "errors": apiErrors],
         ]
+    }
+
+    /// Bytes reserved by streams' `max_bytes` in `storage` (all streams but `except`), as
+    /// nats-server counts account reservations.
+    func reserved(_ storage: StreamConfig.Storage, except: String?) -> Int64 {
+        var total: Int64 = 0
+        for s in streams.values where s.config.storage == storage && s.name != except && s.config.maxBytes > 0 {
+            total = total.addingReportingOverflow(s.config.maxBytes).overflow ? .max : total + s.config.maxBytes
+        }
+        return total
     }
 
     // MARK: - create / update / delete
@@ -146,6 +166,8 @@ extension JetStreamService {
             info["did_create"] = true // nats-server sets it on every successful create
             return info
         }
+        if let e = limits?.refusal(forStream: cfg, isUpdate: false, streamCount: streams.count,
+                                   reservedByOthers: reserved(cfg.storage, except: nil)) { throw e }
         let store = try makeStoreChecked(cfg)
         let s = Stream(service: self, config: cfg, store: store, created: JSTime.nowNanos(),
                        directory: cfg.storage == .file ? streamDirectory(name) : nil)
@@ -201,6 +223,8 @@ extension JetStreamService {
     private func updateStream(_ name: String, _ cfg: StreamConfig) throws -> [String: Any] {
         let s = try lookup(name)
         try s.config.checkUpdate(to: cfg)
+        if let e = limits?.refusal(forStream: cfg, isUpdate: true, streamCount: streams.count,
+                                   reservedByOthers: reserved(cfg.storage, except: name)) { throw e }
         if cfg.maxConsumers > 0 && s.consumers.count > cfg.maxConsumers {
             throw JSAPIError.streamUpdate("stream configuration update can not lower max consumers below current")
         }
@@ -223,7 +247,7 @@ extension JetStreamService {
 
     private func deleteStream(_ name: String) throws -> [String: Any] {
         let s = try lookup(name)
-        for sub in s.subscriptions { server.unsubscribeInternal(sub) }
+        for sub in s.subscriptions { bus.unsubscribeInternal(sub) }
         for c in s.consumers.values {
             c.deleted = true
             c.cancelPulls("409 Consumer Deleted")
@@ -362,13 +386,13 @@ extension JetStreamService {
         let m: StreamMessage?
         if tokens.count > 5 {
             guard body.allSatisfy({ $0 == 32 || $0 == 10 || $0 == 13 || $0 == 9 }) else {
-                server.sendStatus("408 Bad Request", to: reply)
+                bus.sendStatus("408 Bad Request", to: reply)
                 return
             }
             m = s.store.last(matching: tokens[5...].joined(separator: "."))
         } else {
             guard !body.isEmpty else {
-                server.sendStatus("408 Empty Request", to: reply)
+                bus.sendStatus("408 Empty Request", to: reply)
                 return
             }
             do {
@@ -377,11 +401,11 @@ extension JetStreamService {
                 let last = try o.string("last_by_subj")
                 let next = try o.string("next_by_subj")
                 if try o.int("batch") != nil || o.has("multi_last") {
-                    server.sendStatus("408 Bad Request", to: reply)
+                    bus.sendStatus("408 Bad Request", to: reply)
                     return
                 }
                 if let last {
-                    guard seq == nil, next == nil else { server.sendStatus("408 Bad Request", to: reply); return }
+                    guard seq == nil, next == nil else { bus.sendStatus("408 Bad Request", to: reply); return }
                     m = s.store.last(matching: last)
                 } else if let next {
                     m = s.store.next(from: max(seq ?? 0, 1), filters: [next])
@@ -391,23 +415,23 @@ extension JetStreamService {
                     if let t = try o.time("start_time") {
                         m = s.store.next(from: s.store.firstSequence(atOrAfter: t), filters: [])
                     } else {
-                        server.sendStatus("408 Empty Request", to: reply)
+                        bus.sendStatus("408 Empty Request", to: reply)
                         return
                     }
                 }
             } catch {
-                server.sendStatus("408 Malformed Request", to: reply)
+                bus.sendStatus("408 Malformed Request", to: reply)
                 return
             }
         }
         guard let m else {
-            server.sendStatus("404 Message Not Found", to: reply)
+            bus.sendStatus("404 Message Not Found", to: reply)
             return
         }
         let headers = NATSHeaderBlock.appending([
             ("Nats-Stream", s.name), ("Nats-Subject", m.subject), ("Nats-Sequence", "\(m.seq)"),
             ("Nats-Time-Stamp", JSTime.format(m.time)),
         ], to: m.headers)
-        server.deliverAs(subject: reply, to: reply, reply: nil, headers: headers, payload: m.payload)
+        bus.deliverAs(subject: reply, to: reply, reply: nil, headers: headers, payload: m.payload)
     }
 }

@@ -31,17 +31,28 @@ extension NATSServer {
     public func subscribeInternal(_ subject: String, queue: String? = nil, propagates: Bool = false,
                                   prefersLocal: Bool = false,
                                   handler: @escaping (RoutedMessage) -> Void) -> Subscription {
+        subscribeInternal(subject, queue: queue, propagates: propagates, prefersLocal: prefersLocal, in: globalAccount,
+                          handler: handler)
+    }
+
+    /// `subscribeInternal` in `account`'s subject namespace (per-account JetStream).
+    public func subscribeInternal(_ subject: String, queue: String? = nil, propagates: Bool = false,
+                                  prefersLocal: Bool = false, in account: Account,
+                                  handler: @escaping (RoutedMessage) -> Void) -> Subscription {
         precondition(Subject.isValidSubscription(subject), "internal subscription to invalid subject \(subject)")
         let sink = InternalSubscriber(handler: handler)
         let sub = Subscription(subject: subject, queue: queue, sid: "internal", sink: sink, ownerID: 0,
                                propagates: propagates, prefersLocal: prefersLocal)
-        sublist.insert(sub)
+        account.sublist.insert(sub)
         return sub
     }
 
-    public func unsubscribeInternal(_ sub: Subscription) {
+    public func unsubscribeInternal(_ sub: Subscription) { unsubscribeInternal(sub, in: globalAccount) }
+
+    /// Removes an internal subscription made with `subscribeInternal(_:in:)` from `account`.
+    public func unsubscribeInternal(_ sub: Subscription, in account: Account) {
         (sub.sink as? InternalSubscriber)?.deactivate()
-        sublist.remove(sub)
+        account.sublist.remove(sub)
     }
 
     /// Publishes a server-originated message (replies, acks, advisories, consumer deliveries)
@@ -49,10 +60,18 @@ extension NATSServer {
     @discardableResult
     public func publishInternal(subject: String, reply: String? = nil, headers: ByteBuffer? = nil,
                                 payload: ByteBuffer) -> Int {
-        let result = sublist.matchUncached(subject)
+        publishInternal(subject: subject, reply: reply, headers: headers, payload: payload, in: globalAccount)
+    }
+
+    /// `publishInternal` in `account`'s subject namespace.
+    @discardableResult
+    public func publishInternal(subject: String, reply: String? = nil, headers: ByteBuffer? = nil,
+                                payload: ByteBuffer, in account: Account) -> Int {
+        let result = account.sublist.matchUncached(subject)
         if result.isEmpty { return 0 }
         var rng = SplitMix64(seed: internalPublishCounter.wrappingIncrementThenLoad(ordering: .relaxed))
-        let message = RoutedMessage(subject: subject, reply: reply, headers: headers, payload: payload)
+        var message = RoutedMessage(subject: subject, reply: reply, headers: headers, payload: payload)
+        message.account = account.routedName
         return Fanout.deliver(message, to: result, skipOwner: nil, rng: &rng)
     }
 
@@ -64,7 +83,10 @@ extension NATSServer {
     }
 
     /// True when some subscription matches `subject` (interest checks, e.g. push consumers).
-    public func hasInterest(_ subject: String) -> Bool {
-        !sublist.matchUncached(subject).isEmpty
+    public func hasInterest(_ subject: String) -> Bool { hasInterest(subject, in: globalAccount) }
+
+    /// True when some subscription of `account` matches `subject`.
+    public func hasInterest(_ subject: String, in account: Account) -> Bool {
+        !account.sublist.matchUncached(subject).isEmpty
     }
 }

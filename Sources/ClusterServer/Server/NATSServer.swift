@@ -38,9 +38,11 @@ public final class NATSServer: @unchecked Sendable {
     /// Membership (SWIM gossip over the routes); nil unless a cluster port is configured.
     public private(set) var gossip: GossipDriver?
     let group: MultiThreadedEventLoopGroup
-    /// Client TLS, built from `options.tls` by `start()`; nil keeps the plaintext pipeline
-    /// exactly as it is without TLS (no extra handler).
-    private(set) var clientTLS: NIOSSLContext?
+    /// Client TLS, built from `options.tls` by `start()` and rebuilt on reload (SIGHUP);
+    /// nil keeps the plaintext pipeline exactly as it is without TLS (no extra handler).
+    /// Each new connection takes the context current when it is accepted.
+    var clientTLS: NIOSSLContext? { lock.withLock { _clientTLS } }
+    private var _clientTLS: NIOSSLContext?
     let startTime = Date()
 
     private let lock = NIOLock()
@@ -130,8 +132,11 @@ public final class NATSServer: @unchecked Sendable {
         if let file = options.configFile { logger.info("Using configuration file: \(file)") }
         // Certificates load before anything listens: a bad file stops the start.
         let tlsSettings = options.tls
-        if let t = tlsSettings { clientTLS = try TLSContexts.server(t) }
-        let tlsFirst = tlsSettings?.handshakeFirst == true ? clientTLS : nil
+        if let t = tlsSettings {
+            let ctx = try TLSContexts.server(t)
+            lock.withLock { _clientTLS = ctx }
+        }
+        let tlsFirst = tlsSettings?.handshakeFirst == true
         if options.httpPort != 0 {
             let m = MonitoringServer(server: self)
             monitoringPort = try m.start(host: options.httpHost, port: max(options.httpPort, 0))
@@ -147,7 +152,7 @@ public final class NATSServer: @unchecked Sendable {
             .childChannelOption(ChannelOptions.writeBufferWaterMark,
                                 value: ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { [unowned self] channel in
-                if let tls = tlsFirst {
+                if tlsFirst, let tls = self.clientTLS {
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers(NIOSSLServerHandler(context: tls), ClientChannelHandler(server: self))
                     }
@@ -244,20 +249,30 @@ public final class NATSServer: @unchecked Sendable {
     }
 
     /// Applies the options that can change at runtime (SIGHUP); returns the names of changed
-    /// options that need a restart.
+    /// options that need a restart. A TLS file that does not load fails the whole reload
+    /// (logged, nothing applied) as in nats-server; `applyReload` throws that error instead.
     @discardableResult
     public func reload(_ new: ServerOptions) -> [String] {
-        var ignored: [String] = []
+        do {
+            return try applyReload(new)
+        } catch {
+            logger.error("Failed to reload server configuration: \(error)")
+            return []
+        }
+    }
+
+    /// `reload`, throwing (nothing applied) when new TLS certificates, keys or CAs do not load.
+    public func applyReload(_ new: ServerOptions) throws -> [String] {
+        let tls = try TLSReload(old: options, new: new, clustered: routeManager != nil)
+        var ignored = tls.needRestart
         if new.host != options.host || new.port != options.port { ignored.append("listen") }
         if new.httpPort != options.httpPort || new.httpHost != options.httpHost { ignored.append("http") }
         if new.jetStream != options.jetStream || new.storeDirectory != options.storeDirectory { ignored.append("jetstream") }
         if new.serverName != options.serverName { ignored.append("server_name") }
-        // The TLS contexts are built at start; new certificates need a restart for now.
-        if new.tls != options.tls || new.allowNonTLS != options.allowNonTLS { ignored.append("tls") }
-        // The listener, the name and route TLS are fixed at start; the route list (seeds and
-        // DNS names) applies at once.
+        // The listener and the name are fixed at start; route TLS reloads (TLSReload); the
+        // route list (seeds and DNS names) applies at once.
         if new.clusterName != options.clusterName || new.clusterHost != options.clusterHost
-            || new.clusterPort != options.clusterPort || new.clusterTLS != options.clusterTLS { ignored.append("cluster") }
+            || new.clusterPort != options.clusterPort { ignored.append("cluster") }
         let routesChanged = new.routes != options.routes && routeManager != nil
         // Account namespaces and imports are built at start; users and permissions of the
         // global account (and token, no_auth_user) apply to new connections at once.
@@ -274,9 +289,9 @@ public final class NATSServer: @unchecked Sendable {
         applied.jetStream = options.jetStream
         applied.storeDirectory = options.storeDirectory
         applied.serverName = options.serverName
-        applied.tls = options.tls
+        applied.tls = tls.clientOptions
         applied.allowNonTLS = options.allowNonTLS
-        applied.clusterTLS = options.clusterTLS
+        applied.clusterTLS = tls.routeOptions
         applied.clusterName = options.clusterName
         applied.clusterHost = options.clusterHost
         applied.clusterPort = options.clusterPort
@@ -288,7 +303,12 @@ public final class NATSServer: @unchecked Sendable {
         lock.withLock {
             _options = applied
             configLoadTime = Date()
+            // New connections and routes take these; established ones keep theirs.
+            if let c = tls.client { _clientTLS = c }
         }
+        if let r = tls.routes { routeManager?.installTLS(accept: r.accept, dial: r.dial) }
+        if let t = tls.client == nil ? nil : applied.tls { logger.info("Reloaded: client TLS certificate \"\(t.certFile)\"") }
+        if let t = tls.routes == nil ? nil : applied.clusterTLS { logger.info("Reloaded: route TLS certificate \"\(t.certFile)\"") }
         if routesChanged {
             logger.info("Reloaded: cluster routes \(applied.routes)")
             routeManager?.setConfiguredRoutes(applied.routes)

@@ -1,0 +1,46 @@
+/// nats-server's per-account JetStream limit checks, as pure functions of the account's
+/// limits and what its streams hold or reserve (no I/O, no service state).
+///
+/// A stream's `max_bytes` is a reservation against the account's storage of its kind; a
+/// stream without `max_bytes` reserves nothing but still counts one byte at create (as
+/// nats-server's `checkBytesLimits` does). Publishes are checked against bytes actually
+/// stored, not reservations.
+extension AccountJetStreamLimits {
+    /// Refusal for creating (or updating, `isUpdate`) a stream with `config`, given how many
+    /// streams the account has and how many bytes its other streams reserve in `config`'s
+    /// storage kind.
+    func refusal(forStream config: StreamConfig, isUpdate: Bool, streamCount: Int, reservedByOthers: Int64) -> JSAPIError? {
+        if !isUpdate && maxStreams > 0 && streamCount >= maxStreams { return .maxStreamsReached }
+        let adding = config.maxBytes > 0 ? config.maxBytes : 1
+        let (limit, error): (Int64, JSAPIError) = config.storage == .memory
+            ? (maxMemory, .memoryResources) : (maxStorage, .storageResources("insufficient storage resources available"))
+        if limit >= 0 && Self.sum(reservedByOthers, adding) > limit { return error }
+        return nil
+    }
+
+    /// Refusal for one more consumer when the account has `consumerCount` already.
+    func refusal(forConsumerWith consumerCount: Int) -> JSAPIError? {
+        maxConsumers > 0 && consumerCount >= maxConsumers ? .maxConsumers : nil
+    }
+
+    /// True when storing `size` more bytes of `storage` kind over `used` would pass the limit.
+    func wouldExceed(storage: StreamConfig.Storage, used: UInt64, adding size: UInt64) -> Bool {
+        let limit = storage == .memory ? maxMemory : maxStorage
+        guard limit >= 0 else { return false }
+        let (total, overflow) = used.addingReportingOverflow(size)
+        return overflow || total > UInt64(limit)
+    }
+
+    /// Saturating: hostile `max_bytes` values near Int64.max must not wrap into "fits".
+    private static func sum(_ a: Int64, _ b: Int64) -> Int64 {
+        let (s, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : s
+    }
+}
+
+extension JSAPIError {
+    static let maxStreamsReached = JSAPIError(400, 10027, "maximum number of streams reached")
+    static let memoryResources = JSAPIError(500, 10028, "insufficient memory resources available")
+    static let accountResourcesExceeded = JSAPIError(400, 10002, "resource limits exceeded for account")
+    static let notEnabledForAccount = JSAPIError(503, 10039, "JetStream not enabled for account")
+}

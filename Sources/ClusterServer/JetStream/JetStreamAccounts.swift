@@ -1,0 +1,113 @@
+import Dispatch
+import Foundation
+import NIOCore
+
+/// Every account's JetStream on this node: one `JetStreamService` per account that has
+/// JetStream (its own streams, store directory, limits and `$JS.API` in its own subject
+/// namespace), a "JetStream not enabled for account" responder in every other account, and
+/// the shared `/jsz` and `/metrics` views. Which account gets what is `JetStreamAccountPlan`.
+public final class JetStreamAccounts: @unchecked Sendable {
+    let server: NATSServer
+    /// The running JetStreams, in config order.
+    public private(set) var services: [JetStreamService] = []
+    private var refusals: [(Account, Subscription)] = []
+    /// Refusals are answered here, not on the publisher's thread (as JetStream hops to its queue).
+    private let queue = DispatchQueue(label: "clusterd.jetstream.refusals")
+
+    public init(server: NATSServer) { self.server = server }
+
+    /// The global account's JetStream, when it has one.
+    public var global: JetStreamService? { services.first { $0.account.isGlobal } }
+
+    /// The JetStream of the account named `name`, when it has one.
+    public func service(for name: String) -> JetStreamService? { services.first { $0.account.name == name } }
+
+    /// Starts the JetStream of each account that has one and subscribes the refusals;
+    /// registers `/jsz` for all of them.
+    public func start() throws {
+        let plan = JetStreamAccountPlan(accounts: server.options.accounts, clustered: server.routeManager != nil)
+        for w in plan.warnings { server.logger.warning("\(w)") }
+        for served in plan.served {
+            guard let account = server.account(named: served.account) else { continue }
+            let js = JetStreamService(server: server, account: account, limits: served.limits)
+            try js.start(registerMonitoring: false)
+            services.append(js)
+        }
+        for name in plan.refused {
+            guard let account = server.account(named: name) else { continue }
+            let sub = server.subscribeInternal("$JS.API.>", in: account) { [weak self] msg in
+                guard let self, let reply = msg.reply else { return }
+                let subject = msg.subject
+                self.queue.async { self.refuse(subject: subject, reply: reply, in: account) }
+            }
+            refusals.append((account, sub))
+        }
+        server.monitoringHandlers["/jsz"] = { [weak self] query in self?.jsz(query) ?? [:] }
+        server.shutdownHooks.append { [weak self] in self?.stopRefusing() }
+    }
+
+    private func stopRefusing() {
+        for (account, sub) in refusals { server.unsubscribeInternal(sub, in: account) }
+        refusals.removeAll()
+    }
+
+    /// nats-server's answer in an account without JetStream: the request's response type with
+    /// 503/10039 (paged types with their paging fields). Direct gets have no responder there.
+    private func refuse(subject: String, reply: String, in account: Account) {
+        let op = subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
+        if op.first == "DIRECT" { return }
+        let body = JetStreamService.errorResponse(type: JetStreamService.responseType(op), .notEnabledForAccount)
+        server.publishInternal(subject: reply, payload: ByteBuffer(bytes: JSJSON.encode(body)), in: account)
+    }
+
+    /// `/jsz` over every account's JetStream.
+    func jsz(_ query: [String: String]) -> [String: Any] {
+        let parts = services.map { $0.jsz(query) }
+        let o = server.options
+        let base: [String: Any] = [
+            "server_id": server.serverID, "now": JSTime.format(JSTime.nowNanos()),
+            "config": ["max_memory": o.maxMemoryStore, "max_storage": o.maxFileStore,
+                       "store_dir": (o.storeDirectory ?? "") + "/jetstream", "sync_interval": 0, "compress_ok": true],
+        ]
+        return Self.mergeJsz(parts, base: base)
+    }
+
+    /// Sums the per-account `/jsz` objects: counters add up, account details concatenate;
+    /// server-wide fields come from the first part (or `base` when there is none).
+    static func mergeJsz(_ parts: [[String: Any]], base: [String: Any]) -> [String: Any] {
+        guard var out = parts.first else {
+            var o = base
+            for k in summed { o[k] = 0 }
+            o["api"] = ["level": JetStreamService.apiLevel, "total": 0, "errors": 0]
+            return o
+        }
+        for part in parts.dropFirst() {
+            for k in summed { out[k] = number(out[k]) + number(part[k]) }
+            let a = out["api"] as? [String: Any] ?? [:], b = part["api"] as? [String: Any] ?? [:]
+            out["api"] = ["level": JetStreamService.apiLevel,
+                          "total": number(a["total"]) + number(b["total"]), "errors": number(a["errors"]) + number(b["errors"])]
+            if let more = part["account_details"] as? [[String: Any]] {
+                out["account_details"] = (out["account_details"] as? [[String: Any]] ?? []) + more
+            }
+        }
+        return out
+    }
+
+    private static let summed = ["memory", "storage", "reserved_memory", "reserved_storage", "accounts",
+                                 "streams", "consumers", "messages", "bytes"]
+
+    private static func number(_ v: Any?) -> Int64 {
+        switch v {
+        case let i as Int: return Int64(i)
+        case let i as Int64: return i
+        case let u as UInt64: return Int64(clamping: u)
+        default: return 0
+        }
+    }
+
+    /// `/metrics` gauges of every account's streams and consumers (labelled by account
+    /// except `$G`).
+    public func prometheusText() -> String {
+        JetStreamService.prometheusText(services.flatMap { $0.metricRows() })
+    }
+}

@@ -1,0 +1,128 @@
+import NIOCore
+
+/// `/jsz` and `/metrics` for one JetStream (one account's).
+extension JetStreamService {
+    // MARK: - monitoring
+
+    var usage: (memory: UInt64, storage: UInt64, consumers: Int, messages: UInt64, bytes: UInt64) {
+        var mem: UInt64 = 0, disk: UInt64 = 0, cons = 0, msgs: UInt64 = 0
+        for s in streams.values {
+            let st = s.store.state
+            if s.config.storage == .memory { mem += st.bytes } else { disk += st.bytes }
+            cons += s.consumers.count
+            msgs += st.messages
+        }
+        return (mem, disk, cons, msgs, mem + disk)
+    }
+
+    func jsz(_ query: [String: String]) -> [String: Any] {
+        queue.sync {
+            let u = usage
+            var o: [String: Any] = [
+                "server_id": server.serverID, "now": JSTime.format(JSTime.nowNanos()),
+                "config": ["max_memory": server.options.maxMemoryStore, "max_storage": server.options.maxFileStore,
+                           "store_dir": root ?? "", "sync_interval": 0, "compress_ok": true],
+                "memory": u.memory, "storage": u.storage, "reserved_memory": reserved(.memory, except: nil), "reserved_storage": reserved(.file, except: nil),
+                "accounts": streams.isEmpty ? 0 : 1, "ha_assets": 0, "api": ["level": JetStreamService.apiLevel, "total": apiTotal, "errors": apiErrors],
+                "streams": streams.count, "consumers": u.consumers, "messages": u.messages, "bytes": u.bytes,
+            ]
+            if let cluster, let meta = cluster.host.node(JetStreamCluster.metaGroup) {
+                var mc: [String: Any] = ["name": server.routeManager?.clusterName ?? "", "cluster_size": meta.conf.voters.count,
+                                         "raft_groups": cluster.host.groupCount, "leader_term": meta.term.rawValue]
+                if let l = meta.leader, let name = cluster.host.name(of: l) { mc["leader"] = name }
+                o["meta_cluster"] = mc
+            }
+            if query["streams"] == "true" || query["streams"] == "1" || query["consumers"] == "true" || query["accounts"] == "true" {
+                let details: [[String: Any]] = streams.keys.sorted().compactMap { name in
+                    guard let s = streams[name] else { return nil }
+                    var d: [String: Any] = ["name": name, "created": JSTime.format(s.created),
+                                            "state": s.stateJSON(subjectsFilter: nil, deletedDetails: false)]
+                    if query["config"] == "true" { d["config"] = s.config.json }
+                    if query["consumers"] == "true" || query["consumers"] == "1" {
+                        d["consumer_detail"] = s.consumers.keys.sorted().compactMap { s.consumers[$0]?.infoJSON(now: JSTime.nowNanos()) }
+                    }
+                    return d
+                }
+                o["account_details"] = [["name": account.name, "id": account.name, "stream_detail": details]]
+            }
+            return o
+        }
+    }
+
+    /// One labelled gauge row: a consumer's (num_pending, num_ack_pending, num_redelivered)
+    /// when `consumer` is set, else the stream's (messages, bytes).
+    struct MetricRow {
+        var account: String?
+        var stream: String
+        var consumer: String
+        var values: [UInt64]
+    }
+
+    /// This JetStream's gauge rows; `account` labels them unless it is `$G` (so the series
+    /// of a server without accounts keep their names).
+    func metricRows() -> [MetricRow] {
+        let label = account.isGlobal ? nil : account.name
+        return queue.sync {
+            var out: [MetricRow] = []
+            for s in streams.values {
+                for c in s.consumers.values {
+                    out.append(MetricRow(account: label, stream: s.name, consumer: c.name,
+                                         values: [c.numPending, UInt64(c.pending.count), UInt64(c.numRedelivered)]))
+                }
+                let st = s.store.state
+                out.append(MetricRow(account: label, stream: s.name, consumer: "", values: [st.messages, st.bytes]))
+            }
+            return out
+        }
+    }
+
+    /// Prometheus text for `/metrics`: per-consumer pending counts and per-stream sizes, to be
+    /// appended to the server's own exposition.
+    public func prometheusText() -> String { Self.prometheusText(metricRows()) }
+
+    /// One exposition for the rows of every account's JetStream (each family's HELP/TYPE once).
+    static func prometheusText(_ unsorted: [MetricRow]) -> String {
+        func esc(_ v: String) -> String {
+            v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        }
+        func labels(_ r: MetricRow, consumer: Bool) -> String {
+            var l = r.account.map { "account=\"\(esc($0))\"," } ?? ""
+            l += "stream=\"\(esc(r.stream))\""
+            if consumer { l += ",consumer=\"\(esc(r.consumer))\"" }
+            return l
+        }
+        let rows = unsorted.sorted { ($0.account ?? "", $0.stream, $0.consumer) < ($1.account ?? "", $1.stream, $1.consumer) }
+        let consumerFamilies = [
+            ("clusterd_jetstream_consumer_num_pending", "Messages not yet delivered to the consumer"),
+            ("clusterd_jetstream_consumer_num_ack_pending", "Delivered messages awaiting ack"),
+            ("clusterd_jetstream_consumer_num_redelivered", "Pending messages delivered more than once"),
+        ]
+        let streamFamilies = [
+            ("clusterd_jetstream_stream_messages", "Messages stored in the stream"),
+            ("clusterd_jetstream_stream_bytes", "Bytes stored in the stream"),
+        ]
+        var out = ""
+        for (i, family) in consumerFamilies.enumerated() {
+            out += "# HELP \(family.0) \(family.1)\n# TYPE \(family.0) gauge\n"
+            for r in rows where !r.consumer.isEmpty {
+                out += "\(family.0){\(labels(r, consumer: true))} \(r.values[i])\n"
+            }
+        }
+        for (i, family) in streamFamilies.enumerated() {
+            out += "# HELP \(family.0) \(family.1)\n# TYPE \(family.0) gauge\n"
+            for r in rows where r.consumer.isEmpty {
+                out += "\(family.0){\(labels(r, consumer: false))} \(r.values[i])\n"
+            }
+        }
+        return out
+    }
+
+    /// Per-consumer pending counts for `/metrics` (stream, consumer, num_pending, num_ack_pending).
+    public func consumerPendingCounts() -> [(stream: String, consumer: String, pending: UInt64, ackPending: Int)] {
+        queue.sync {
+            streams.values.flatMap { s in
+                s.consumers.values.map { (s.name, $0.name, $0.numPending, $0.pending.count) }
+            }
+        }
+    }
+}
