@@ -18,7 +18,8 @@ extension AccountJetStreamLimits {
         return nil
     }
 
-    /// Refusal for one more consumer when the account has `consumerCount` already.
+    /// Refusal for one more consumer on a stream that has `consumerCount` already (the
+    /// account's `max_consumers` bounds each stream, as in nats-server).
     func refusal(forConsumerWith consumerCount: Int) -> JSAPIError? {
         maxConsumers > 0 && consumerCount >= maxConsumers ? .maxConsumers : nil
     }

@@ -90,7 +90,8 @@ extension JetStreamService {
         }
         if action == "update" { throw JSAPIError.consumerDoesNotExist }
         if s.config.maxConsumers > 0 && s.consumers.count >= s.config.maxConsumers { throw JSAPIError.maxConsumers }
-        if let e = limits?.refusal(forConsumerWith: usage.consumers) { throw e }
+        // nats-server applies an account's max_consumers to each stream, not to the account.
+        if let e = limits?.refusal(forConsumerWith: s.consumers.count) { throw e }
         if s.config.retention == .workqueue { try checkWorkQueue(s, cfg) }
         if cfg.isPush, s.config.retention == .interest || s.config.retention == .workqueue, cfg.deliverGroup == nil {
             // allowed; interest streams accept push consumers
