@@ -33,7 +33,7 @@ final class AccountJetStreamTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    private func boot(_ text: String = AccountJetStreamTests.config) throws {
+    private func boot(_ text: String = AccountJetStreamTests.config, configure: (inout ServerOptions) -> Void = { _ in }) throws {
         var warnings: [String] = []
         var o = try ConfigLoader.map(ConfigParser().parse(text, fileName: "t.conf"), into: ServerOptions(), warnings: &warnings)
         o.host = "127.0.0.1"
@@ -41,13 +41,14 @@ final class AccountJetStreamTests: XCTestCase {
         o.threads = 1
         o.jetStream = true
         o.storeDirectory = dir
+        configure(&o)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         server = NATSServer(options: o, logger: logger)
         js = JetStreamAccounts(server: server)
         try js.start()
         try server.start()
-        for name in ["$G", "A", "B", "N"] {
+        for name in ["$G", "A", "B", "N", "../evil"] {
             guard let acc = server.account(named: name) else { continue }
             _ = server.subscribeInternal("_T.>", in: acc) { [box] msg in
                 box.withLockedValue { $0[name + " " + msg.subject, default: []].append(String(buffer: msg.payload)) }
@@ -195,5 +196,26 @@ final class AccountJetStreamTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/jetstream/ORDERS/meta.json"))
         try boot("")
         XCTAssertEqual(messages("$G", "ORDERS"), 1)
+    }
+
+    func testHostileAccountNameStaysInsideTheStore() throws {
+        try boot("accounts { \"../evil\": { users: [ {user: e, password: e} ], jetstream: enabled } }")
+        XCTAssertNil(errCode(createStream("../evil", "S", subjects: "\"s\"")))
+        XCTAssertEqual(intValue(request("../evil", "s", "x"), "seq"), 1)
+        stop()
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/jetstream/.accounts/%2E%2E%2Fevil/S/meta.json"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/evil"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/jetstream/.accounts/evil"))
+    }
+
+    func testClusterModeKeepsJetStreamForTheGlobalAccountOnly() throws {
+        try boot { o in
+            o.clusterHost = "127.0.0.1"
+            o.clusterPort = -1
+            o.clusterName = "c"
+        }
+        XCTAssertEqual(js.services.map(\.account.name), ["$G"])
+        XCTAssertEqual(errCode(api("A", "INFO")), 10039)
+        XCTAssertEqual(errCode(api("N", "INFO")), 10039)
     }
 }
