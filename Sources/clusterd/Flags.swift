@@ -42,6 +42,9 @@ struct Flags: ParsableArguments {
     @Option(name: [.customLong("routes")], help: "Routes to actively solicit (comma separated)")
     var routes: String?
 
+    @Option(name: [.customLong("cluster_auto_remove_after")], help: "Remove a JetStream server unreachable this long, e.g. 10m (default: never)")
+    var clusterAutoRemoveAfter: String?
+
     @Flag(name: [.customShort("D"), .customLong("debug")], help: "Enable debug logging")
     var debug = false
 
@@ -89,12 +92,20 @@ struct Flags: ParsableArguments {
         []
     }
 
+    private func autoRemoveSeconds(_ text: String) -> Double? {
+        guard let s = ServerOptions.durationSeconds(text) else { return nil }
+        return s >= 1 ? s : nil
+    }
+
     /// Flag values that do not parse (reported as fatal errors before anything starts).
     func invalid() -> [String] {
         var out: [String] = []
         if let cluster, RouteURL(cluster) == nil { out.append("--cluster \"\(cluster)\": expected nats://host:port") }
         if let clusterAdvertise, RouteURL(clusterAdvertise).map({ $0.port <= 0 }) ?? true {
             out.append("--cluster_advertise \"\(clusterAdvertise)\": expected host:port")
+        }
+        if let clusterAutoRemoveAfter, autoRemoveSeconds(clusterAutoRemoveAfter) == nil {
+            out.append("--cluster_auto_remove_after \"\(clusterAutoRemoveAfter)\": expected a duration of at least 1s, e.g. 10m")
         }
         for r in (routes ?? "").split(separator: ",") where RouteURL(String(r)).map({ $0.port <= 0 }) ?? true {
             out.append("--routes \"\(r)\": expected nats://host:port")
@@ -119,6 +130,7 @@ struct Flags: ParsableArguments {
             options.clusterPort = url.port
         }
         if let clusterAdvertise, let url = RouteURL(clusterAdvertise) { options.clusterAdvertise = url }
+        if let clusterAutoRemoveAfter, let d = autoRemoveSeconds(clusterAutoRemoveAfter) { options.jetStreamAutoRemoveAfterSeconds = d }
         if let routes { options.routes = routes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         if debug { options.debug = true }
         if trace { options.trace = true }

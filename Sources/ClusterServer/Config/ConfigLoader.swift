@@ -140,6 +140,10 @@ public enum ConfigLoader {
                 let d = try duration(v, "cluster.dns_refresh")
                 guard (1...3600).contains(d) else { throw LoadError(description: "cluster.dns_refresh: must be between 1s and 1h") }
                 o.dnsRefreshSeconds = d
+            case "auto_remove_after": // clusterd: drop a JetStream member gone this long (default off)
+                let d = try duration(v, "cluster.auto_remove_after")
+                guard d >= 1 else { throw LoadError(description: "cluster.auto_remove_after: must be at least 1s") }
+                o.jetStreamAutoRemoveAfterSeconds = d
             case "tls":
                 var t = try mapTLS(v, "cluster.tls")
                 // As nats-server: routes always present and verify certificates.
@@ -249,5 +253,14 @@ public enum ConfigLoader {
         guard let p = Int(s[s.index(after: colon)...]) else { throw LoadError(description: "\(key): bad port in '\(s)'") }
         let host = String(s[..<colon])
         return (host.isEmpty ? nil : host, p)
+    }
+}
+
+extension ServerOptions {
+    /// Seconds of a duration written as in the config file (`90s`, `10m`, `1h`), for flags that
+    /// take one; nil when it does not parse.
+    public static func durationSeconds(_ text: String) -> Double? {
+        guard let d = try? parseDuration(text) else { return nil }
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }

@@ -29,7 +29,11 @@ extension JetStreamService {
             if let cluster, let meta = cluster.host.node(JetStreamCluster.metaGroup) {
                 var mc: [String: Any] = ["name": server.routeManager?.clusterName ?? "", "cluster_size": meta.conf.voters.count,
                                          "raft_groups": cluster.host.groupCount, "leader_term": meta.term.rawValue]
-                if let l = meta.leader, let name = cluster.host.name(of: l) { mc["leader"] = name }
+                if let l = meta.leader, let name = cluster.serverName(l) { mc["leader"] = name }
+                let (replicas, members) = cluster.metaMembersJSON()
+                mc["replicas"] = replicas
+                mc["members"] = members // clusterd: every member, its role and reachability
+                mc["peer"] = StreamAssignment.hex(cluster.host.me)
                 o["meta_cluster"] = mc
             }
             if query["streams"] == "true" || query["streams"] == "1" || query["consumers"] == "true" || query["accounts"] == "true" {

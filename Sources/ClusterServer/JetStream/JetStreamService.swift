@@ -72,7 +72,7 @@ public final class JetStreamService: @unchecked Sendable {
         // stream name alone); other accounts' JetStreams are refused in a cluster upstream.
         let clustered = server.routeManager != nil && account.isGlobal
         if clustered, let root {
-            let c = JetStreamCluster(js: self, root: root)
+            let c = try JetStreamCluster(js: self, root: root)
             cluster = c
             try queue.sync { try c.start() }
         } else {

@@ -89,6 +89,8 @@ extension JetStreamService {
         switch (op.first ?? "", op.count > 1 ? op[1] : "") {
         case ("INFO", _): name = "account_info_response"
         case ("STREAM", "MSG"): name = op.count > 2 && op[2] == "DELETE" ? "stream_msg_delete_response" : "stream_msg_get_response"
+        case ("STREAM", "PEER"): name = "stream_remove_peer_response"
+        case ("SERVER", "REMOVE"): name = "meta_server_remove_response"
         case ("STREAM", let v): name = "stream_\(v.lowercased())_response"
         case ("CONSUMER", "DURABLE"): name = "consumer_create_response"
         case ("CONSUMER", let v): name = "consumer_\(v.lowercased())_response"

@@ -58,6 +58,10 @@ public struct ServerOptions: Sendable {
     public var gossipTickSeconds: Double = 0.1
     /// How often host names in `routes` are re-resolved (a headless Service grows and shrinks).
     public var dnsRefreshSeconds: Double = 10
+    /// Remove a JetStream meta member (and move its stream replicas) once it has been
+    /// unreachable this long (`cluster { auto_remove_after }`, `--cluster_auto_remove_after`).
+    /// nil (the default): only `$JS.API.SERVER.REMOVE` removes servers.
+    public var jetStreamAutoRemoveAfterSeconds: Double?
     /// Host name -> address overrides for dialing routes, from the hosts-format file named by
     /// `CLUSTERD_HOSTS_FILE` (empty in production). Lets a test run the exact Kubernetes config,
     /// whose seeds are DNS names of the headless Service, with those names mapped to loopback.

@@ -16,24 +16,30 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     unowned let js: JetStreamService
     let host: RaftHost
-    private(set) var assignments: [String: StreamAssignment] = [:]
+    var assignments: [String: StreamAssignment] = [:]
     private(set) var isMetaLeader = false
-    private(set) var replicas: [String: StreamReplica] = [:]
+    var replicas: [String: StreamReplica] = [:]
     private var nextGroup: UInt64 = 100
     /// Meta leader: the next group id to hand out (ahead of `nextGroup` while creates are in flight).
     private var proposedGroup: UInt64 = 100
     /// Meta leader only: API replies waiting for their entry to commit.
     private var pendingMeta: [LogIndex: (reply: String, type: String)] = [:]
     private var metaStarted = false
-    private let metaDirectory: String
+    let metaDirectory: String
+    /// Membership bookkeeping (hellos, replicated member names, removals): see `+Membership`.
+    var membership = MembershipState()
+    /// Remove a meta voter unreachable this many ticks (`jetstream.auto_remove_after`; nil: never).
+    let autoRemoveAfterTicks: Int?
 
-    init(js: JetStreamService, root: String) {
+    init(js: JetStreamService, root: String) throws {
         self.js = js
         var cfg = RaftConfig()
         cfg.electionTimeoutTicks = 10 // ticks of 100 ms: elections after 1-2 s of silence
         cfg.heartbeatTicks = 1
         cfg.maxInflightMsgs = 256
-        host = RaftHost(server: js.server, queue: js.queue, config: cfg)
+        let identity = try NodeIdentity.load(root: root, name: js.server.serverName)
+        host = RaftHost(server: js.server, queue: js.queue, config: cfg, me: identity.nodeID)
+        autoRemoveAfterTicks = js.server.options.jetStreamAutoRemoveAfterSeconds.map { max(1, Int($0 * 10)) }
         // A follower's 10 ticks span at least 0.95 s of its 50 ms timer (ticks never come
         // early); 0.8 s leaves room for the heartbeat's trip.
         host.leaseNanos = 800_000_000
@@ -46,11 +52,12 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     var myName: String { host.myName }
 
-    /// Starts the transport and the meta group (now if it has persisted members, else once every
-    /// configured route resolved: the first boot of a cluster needs all its seeds once).
+    /// Starts the transport and the meta group (now if this store has a meta log, else once every
+    /// configured route resolved and every peer said who it is: see `decideMetaStart`).
     func start() throws {
         host.start()
-        if let storage = try RaftStorageFactory.open(directory: metaDirectory, initialPeers: nil), !storage.initialState().conf.voters.isEmpty {
+        registerHellos()
+        if let storage = try RaftStorageFactory.open(directory: metaDirectory, ids: nil) {
             startMeta(storage)
         }
         js.server.addTopologyObserver { [weak self] in
@@ -60,11 +67,13 @@ final class JetStreamCluster: RaftGroupDelegate {
         js.queue.async { self.topologyChanged() }
     }
 
-    private func startMeta(_ storage: DurableRaftStorage) {
+    func startMeta(_ storage: DurableRaftStorage) {
         metaStarted = true
-        host.addGroup(Self.metaGroup, peers: [myName],
-                      storage: storage, delegate: self, applied: nil, quiesce: false)
-        js.server.logger.info("JetStream cluster: meta group started with \(storage.initialState().conf.voters.count) voter(s)")
+        let boot = storage.snapshot().metadata
+        if boot.index == .zero { membership.bootIDs = boot.conf.voters }
+        host.addGroup(Self.metaGroup, storage: storage, delegate: self, applied: nil, quiesce: false)
+        js.server.logger.info("JetStream cluster: meta group started as \(StreamAssignment.hex(host.me)) with \(boot.conf.voters.count) bootstrap voter(s)")
+        sendHellos()
     }
 
     func topologyChanged() {
@@ -72,14 +81,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         let peers = routes.peerServerIDs()
         host.peersChanged(Set(peers.keys))
         guard !metaStarted, routes.configuredRoutesResolved else { return }
-        let voters = (Array(peers.keys) + [myName]).sorted()
-        do {
-            guard let storage = try RaftStorageFactory.open(directory: metaDirectory, initialPeers: voters) else { return }
-            host.learnNames(voters)
-            startMeta(storage)
-        } catch {
-            js.server.logger.error("JetStream cluster: cannot open the meta log: \(error)")
-        }
+        decideMetaStart(peers: peers)
     }
 
     /// Raft ticks (100 ms) since start.
@@ -91,6 +93,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         host.tick()
         ticks += 1
         for r in replicas.values { r.updateDirectAccess() }
+        if ticks % Self.membershipEveryTicks == 0 { membershipTick() }
         if ticks % 50 == 0 { rebalance() }
         if ticks % 100 == 0 {
             for r in replicas.values where r.isLeader { r.proposeCompaction(threshold: Self.compactionThreshold) }
@@ -104,10 +107,10 @@ final class JetStreamCluster: RaftGroupDelegate {
         let connected = Set(js.server.routeManager?.peerServerIDs().keys ?? [:].keys)
         for r in replicas.values where r.isLeader && ticks - r.leaderSinceTick >= 300 {
             // Only a leadership that lasted 30 s moves: not right after an election or stepdown.
-            guard let a = assignments[r.name], let preferred = a.peers.first, preferred != myName,
-                  connected.contains(preferred), let node = host.node(r.group),
-                  let p = node.progress(of: RaftHost.nodeID(preferred)), p.match == node.lastIndex else { continue }
-            try? host.transferLeadership(r.group, to: RaftHost.nodeID(preferred))
+            guard let a = assignments[r.name], let preferred = a.peers.first, let id = a.ids.first, id != host.me,
+                  connected.contains(preferred), let node = host.node(r.group), node.conf.isVoter(id),
+                  let p = node.progress(of: id), p.match == node.lastIndex else { continue }
+            try? host.transferLeadership(r.group, to: id)
         }
     }
 
@@ -135,12 +138,20 @@ final class JetStreamCluster: RaftGroupDelegate {
             if isUpdate {
                 guard let a = assignments[name] else { throw JSAPIError.streamNotFound }
                 try a.config.checkUpdate(to: cfg)
-                if cfg.numReplicas != a.config.numReplicas {
-                    throw JSAPIError.streamUpdate("stream configuration update can not change the number of replicas yet")
-                }
                 var new = cfg
                 new.firstSeq = a.config.firstSeq
-                try proposeMeta(["op": "update", "config": new.json], reply: reply, type: type)
+                var entry: [String: Any] = ["op": "update", "config": new.json]
+                if cfg.numReplicas != a.config.numReplicas {
+                    // The stream's leader moves its group to the new replica set (see +Membership).
+                    let (servers, idByName) = voterServers()
+                    guard let peers = Placement.resize(a.peers, replicas: cfg.numReplicas, among: servers, excluding: [],
+                                                       assignments: Array(assignments.values)) else {
+                        throw JSAPIError(500, 10074, "insufficient resources")
+                    }
+                    entry["peers"] = peers
+                    entry["ids"] = peers.map { n in StreamAssignment.hex(a.peers.firstIndex(of: n).map { a.ids[$0] } ?? idByName[n]!) }
+                }
+                try proposeMeta(entry, reply: reply, type: type)
                 return
             }
             if let a = assignments[name] {
@@ -151,14 +162,14 @@ final class JetStreamCluster: RaftGroupDelegate {
                 js.reply(reply, info)
                 return
             }
-            let servers = metaMembers
+            let (servers, idByName) = voterServers()
             guard let peers = Placement.choose(replicas: cfg.numReplicas, among: servers, assignments: Array(assignments.values)) else {
                 throw JSAPIError(500, 10074, "insufficient resources")
             }
             // Group ids are unique per proposal (several creates may be in flight before any applies).
             let group = max(nextGroup, proposedGroup)
             proposedGroup = group + 1
-            let a = StreamAssignment(config: cfg, peers: peers, group: group, created: JSTime.nowNanos())
+            let a = StreamAssignment(config: cfg, peers: peers, ids: peers.map { idByName[$0]! }, group: group, created: JSTime.nowNanos())
             // The stream's first leader answers (as nats-server does): by then it takes publishes.
             _ = try proposeMetaIndex(["op": "create", "assignment": a.json, "reply": reply, "type": type])
         case ("DELETE", 3):
@@ -194,15 +205,11 @@ final class JetStreamCluster: RaftGroupDelegate {
         node.conf.voters.filter { $0 != host.me }.max { (node.progress(of: $0)?.match ?? .zero, $1) < (node.progress(of: $1)?.match ?? .zero, $0) }
     }
 
-    private var metaMembers: [String] {
-        (host.node(Self.metaGroup)?.conf.voters ?? []).compactMap { host.name(of: $0) }.sorted()
-    }
-
-    private func proposeMeta(_ body: [String: Any], reply: String, type: String) throws {
+    func proposeMeta(_ body: [String: Any], reply: String, type: String) throws {
         pendingMeta[try proposeMetaIndex(body)] = (reply, type)
     }
 
-    private func proposeMetaIndex(_ body: [String: Any]) throws -> LogIndex {
+    func proposeMetaIndex(_ body: [String: Any]) throws -> LogIndex {
         do {
             return try host.propose(Self.metaGroup, JSJSON.encode(body))
         } catch {
@@ -237,7 +244,8 @@ final class JetStreamCluster: RaftGroupDelegate {
                     break
                 }
                 assignments[a.config.name] = a
-                if a.peers.contains(myName) {
+                for (n, id) in zip(a.peers, a.ids) { host.learn(name: n, id: id) }
+                if a.ids.contains(host.me) {
                     createReplica(a)
                     if let r = try o.string("reply"), let t = try o.string("type") { replicas[a.config.name]?.createReply = (r, t) }
                 }
@@ -252,6 +260,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                 guard var a = assignments[cfg.name] else { response = JSAPIError.streamNotFound.responseBody; break }
                 a.config = cfg
                 assignments[cfg.name] = a
+                if o.has("peers") { try setPeers(&a, o) }
                 if let s = js.streams[cfg.name] { js.applyConfig(s, cfg) }
                 response = info(for: a)
             case "delete":
@@ -259,11 +268,19 @@ final class JetStreamCluster: RaftGroupDelegate {
                     response = JSAPIError.streamNotFound.responseBody
                     break
                 }
-                if let r = replicas.removeValue(forKey: name) { r.destroy() }
+                if let r = replicas.removeValue(forKey: name) {
+                    r.destroy()
+                } else if let d = js.streamDirectory(name), FileManager.default.fileExists(atPath: d + "/cluster.json") {
+                    AtomicFile.removeTree(d) // a replica that moved off this server earlier
+                }
                 response = ["success": true]
                 js.advisory("STREAM.DELETED.\(name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": name, "action": "delete"])
-            default:
-                js.server.logger.warning("JetStream cluster: unknown meta entry at \(entry.index)")
+            case let op:
+                if let r = try applyMembershipOp(op, o) {
+                    response = r
+                } else {
+                    js.server.logger.warning("JetStream cluster: unknown meta entry at \(entry.index)")
+                }
             }
         } catch {
             js.server.logger.error("JetStream cluster: cannot apply meta entry \(entry.index): \(error)")
@@ -293,7 +310,7 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     // MARK: - replicas
 
-    private func createReplica(_ a: StreamAssignment) {
+    func createReplica(_ a: StreamAssignment) {
         do {
             let r = try StreamReplica.open(cluster: self, assignment: a)
             replicas[a.config.name] = r
@@ -326,9 +343,9 @@ final class JetStreamCluster: RaftGroupDelegate {
         if let l = node.leader, let name = host.name(of: l) { o["leader"] = name }
         o["raft_group"] = "S-\(a.group)"
         var reps: [[String: Any]] = []
-        for p in a.peers where p != (o["leader"] as? String) {
+        for (p, id) in zip(a.peers, a.ids) where p != (o["leader"] as? String) {
             var d: [String: Any] = ["name": p, "active": 0]
-            if r.isLeader, let pr = node.progress(of: RaftHost.nodeID(p)) {
+            if r.isLeader, let pr = node.progress(of: id) {
                 let lag = node.lastIndex - pr.match
                 d["current"] = lag == 0
                 d["lag"] = lag

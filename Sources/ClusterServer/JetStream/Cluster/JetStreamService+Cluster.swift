@@ -23,6 +23,20 @@ extension JetStreamService {
                 fail(reply, type, unavailable)
             }
             return false
+        case ("SERVER", "REMOVE") where op.count == 2, ("STREAM", "PEER") where op.count == 4 && op[2] == "REMOVE":
+            // Membership changes: the meta leader decides and answers once its entry commits.
+            if cluster.isMetaLeader {
+                do {
+                    if kind == "SERVER" {
+                        try cluster.serverRemove(body: body, reply: reply, type: type)
+                    } else {
+                        try cluster.streamPeerRemove(op[3], body: body, reply: reply, type: type)
+                    }
+                } catch let e as JSAPIError { fail(reply, type, e) } catch { fail(reply, type, .badRequest()) }
+            } else if !fromRoute && !cluster.metaAvailable {
+                fail(reply, type, unavailable)
+            }
+            return false
         case ("META", "LEADER") where op.count == 3 && op[2] == "STEPDOWN":
             if cluster.isMetaLeader {
                 do { try cluster.metaStepDown(reply: reply, type: type) } catch let e as JSAPIError { fail(reply, type, e) } catch {}

@@ -77,18 +77,12 @@ final class RaftHost {
     private static let tickHistory = 64
     private var tickWall = [UInt64](repeating: 0, count: RaftHost.tickHistory)
 
-    /// The stable Raft identity of a server name (FNV-1a 64; names are unique in a cluster).
-    static func nodeID(_ name: String) -> NodeID {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return NodeID(h == 0 ? 1 : h)
-    }
-
-    init(server: NATSServer, queue: DispatchQueue, config: RaftConfig) {
+    /// - Parameter me: this node's Raft id (`NodeIdentity`: server name plus storage id).
+    init(server: NATSServer, queue: DispatchQueue, config: RaftConfig, me: NodeID) {
         self.server = server
         self.queue = queue
         self.myName = server.serverName
-        self.me = Self.nodeID(server.serverName)
+        self.me = me
         self.multi = MultiRaft(nodeID: me)
         self.coalescer = HeartbeatCoalescer(from: me)
         self.config = config
@@ -108,31 +102,28 @@ final class RaftHost {
         }
     }
 
-    /// The server name behind a Raft id: learned from placements, or from the routes up now.
-    func name(of id: NodeID) -> String? {
-        if let n = names[id] { return n }
-        for n in server.routeManager?.peerServerIDs().keys ?? [:].keys where Self.nodeID(n) == id {
-            names[id] = n
-            return n
-        }
-        return nil
+    /// The server name behind a Raft id (from hellos and the meta group's member names): where
+    /// its messages go. Several ids may name one server (its stores over time); only the one
+    /// its current store has accepts them.
+    func name(of id: NodeID) -> String? { names[id] }
+
+    /// Records that `id` is (or was) a store of server `name`.
+    func learn(name: String, id: NodeID) {
+        guard id != me else { return }
+        names[id] = name
     }
 
-    func learnNames(_ list: [String]) {
-        for n in list { names[Self.nodeID(n)] = n }
-    }
     func node(_ group: GroupID) -> RaftNode? { members[group]?.node }
     var groupCount: Int { members.count }
 
     /// Hosts a group whose members are the named servers.
-    func addGroup(_ group: GroupID, peers: [String], storage: DurableRaftStorage, delegate: RaftGroupDelegate,
+    func addGroup(_ group: GroupID, storage: DurableRaftStorage, delegate: RaftGroupDelegate,
                   applied: LogIndex?, quiesce: Bool, campaign: Bool = false) {
         guard members[group] == nil else {
             server.logger.error("Raft group \(group) is already hosted here; not adding it twice")
             storage.closeLog()
             return
         }
-        for p in peers { names[Self.nodeID(p)] = p }
         var cfg = config
         cfg.quiesceAfterIdleTicks = quiesce ? 20 : nil
         seed = seed &+ 0x9e37_79b9_7f4a_7c15
@@ -193,6 +184,14 @@ final class RaftHost {
         members.values.filter { $0.node.role == .leader }.map { $0.node.group }.sorted()
     }
 
+    /// Proposes a single-server membership change to a group this node leads.
+    func proposeConfChange(_ group: GroupID, _ change: ConfChange) throws {
+        guard let m = members[group] else { throw RaftError.notMember }
+        try m.node.proposeConfChange(change)
+        multi.markDirty(group)
+        schedule()
+    }
+
     func transferLeadership(_ group: GroupID, to target: NodeID) throws {
         guard let m = members[group] else { throw RaftError.notMember }
         try m.node.transferLeadership(to: target)
@@ -229,7 +228,9 @@ final class RaftHost {
 
     /// Routes changed: wake groups led by peers that are gone so their followers elect anew.
     func peersChanged(_ connected: Set<String>) {
-        for lost in knownPeers.subtracting(connected) { multi.wakeGroups(ledBy: Self.nodeID(lost)) }
+        for lost in knownPeers.subtracting(connected) {
+            for (id, name) in names where name == lost { multi.wakeGroups(ledBy: id) }
+        }
         knownPeers = connected
         schedule()
     }

@@ -15,19 +15,15 @@ extension StreamLogRaftStorage: DurableRaftStorage {
 /// Opens the Raft log of a group: on disk under `directory` (a StreamLog plus hard-state and
 /// snapshot files, fsync'd by group commit), or in memory when `directory` is nil.
 enum RaftStorageFactory {
-    /// - Parameter initialPeers: the voters of a group that is new here; nil opens only an
-    ///   existing log (returns nil when there is none).
-    static func open(directory: String?, initialPeers: [String]?) throws -> DurableRaftStorage? {
-        let conf = ConfState(voters: (initialPeers ?? []).map(RaftHost.nodeID))
+    /// - Parameter ids: the bootstrap voters of a group that is new here (empty: a member that
+    ///   waits to be added by the group's leader); nil opens only an existing log (returns nil
+    ///   when there is none). An existing log keeps its own configuration.
+    static func open(directory: String?, ids: [NodeID]?) throws -> DurableRaftStorage? {
+        let conf = ConfState(voters: ids ?? [])
         guard let directory else {
-            return initialPeers == nil ? nil : MemoryStorage(conf: conf)
+            return ids == nil ? nil : MemoryStorage(conf: conf)
         }
-        if initialPeers == nil && !FileManager.default.fileExists(atPath: directory) { return nil }
-        let storage = try StreamLogRaftStorage.open(directory: directory, bootstrap: conf)
-        if initialPeers == nil && storage.initialState().conf.voters.isEmpty {
-            storage.closeLog()
-            return nil
-        }
-        return storage
+        if ids == nil && !FileManager.default.fileExists(atPath: directory) { return nil }
+        return try StreamLogRaftStorage.open(directory: directory, bootstrap: conf)
     }
 }

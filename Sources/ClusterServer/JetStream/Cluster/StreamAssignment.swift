@@ -1,16 +1,38 @@
 import Foundation
+import Raft
 
-/// One stream as the meta group placed it: its config, the servers holding a replica, and the
-/// Raft group id of its log. Every node holds the same assignments (they are the meta state).
+/// One stream as the meta group placed it: its config, the servers that should hold a replica
+/// (names and the Raft ids of their stores), and the Raft group id of its log. Every node holds
+/// the same assignments (they are the meta state).
 struct StreamAssignment {
     var config: StreamConfig
+    /// Server names, parallel to `ids`; the first is the preferred leader.
     var peers: [String]
     var group: UInt64
     var created: Int64
+    /// The Raft ids the stream's group should have as voters (its leader moves it there).
+    var ids: [NodeID]
+    /// The voters the group was created with: only these start it from a bootstrap
+    /// configuration; any other replica starts empty and waits to be added by the leader.
+    var initial: [NodeID]
+
+    init(config: StreamConfig, peers: [String], ids: [NodeID], group: UInt64, created: Int64, initial: [NodeID]? = nil) {
+        self.config = config
+        self.peers = peers
+        self.ids = ids
+        self.group = group
+        self.created = created
+        self.initial = initial ?? ids
+    }
 
     var json: [String: Any] {
-        ["config": config.json, "peers": peers, "group": group, "created": created]
+        ["config": config.json, "peers": peers, "group": group, "created": created,
+         "ids": ids.map(Self.hex), "initial": initial.map(Self.hex)]
     }
+
+    /// Raft ids travel as hex strings: JSON numbers lose precision above 2^53.
+    static func hex(_ id: NodeID) -> String { String(id.rawValue, radix: 16) }
+    static func parseID(_ s: String) -> NodeID? { UInt64(s, radix: 16).map(NodeID.init) }
 
     static func decode(_ o: JSONObject) throws -> StreamAssignment {
         guard let cfgObj = try o.object("config", typeName: "StreamConfig"),
@@ -19,7 +41,16 @@ struct StreamAssignment {
         }
         var cfg = try StreamConfig.decode(cfgObj)
         try cfg.normalize(clustered: true)
-        return StreamAssignment(config: cfg, peers: peers, group: group, created: try o.int64("created") ?? 0)
+        // Assignments written before storage ids carry names only: their ids are the legacy ones.
+        let ids = try (o.stringArray("ids")).map { try $0.map(Self.id) } ?? peers.map { NodeIdentity.nodeID(name: $0, storageID: "") }
+        let initial = try (o.stringArray("initial")).map { try $0.map(Self.id) } ?? ids
+        guard ids.count == peers.count else { throw JSAPIError.badRequest("malformed stream assignment") }
+        return StreamAssignment(config: cfg, peers: peers, ids: ids, group: group, created: try o.int64("created") ?? 0, initial: initial)
+    }
+
+    private static func id(_ s: String) throws -> NodeID {
+        guard let id = parseID(s) else { throw JSAPIError.badRequest("malformed stream assignment") }
+        return id
     }
 }
 
@@ -41,5 +72,22 @@ enum Placement {
             chosen.swapAt(0, i)
         }
         return chosen
+    }
+
+    /// The new replica set of a stream whose replicas change (a server removed, a peer
+    /// removed, a new `num_replicas`): the current peers that may stay keep their order (the
+    /// preferred leader stays first), shrinking drops from the end, and growing adds the
+    /// least-loaded other servers. nil when there are not enough servers.
+    static func resize(_ current: [String], replicas: Int, among servers: [String], excluding: Set<String>,
+                       assignments: [StreamAssignment]) -> [String]? {
+        let allowed = Set(servers).subtracting(excluding)
+        var kept = current.filter(allowed.contains)
+        if kept.count >= replicas { return replicas >= 1 ? Array(kept.prefix(replicas)) : nil }
+        var load: [String: Int] = [:]
+        for a in assignments { for p in a.peers { load[p, default: 0] += 1 } }
+        let candidates = allowed.subtracting(kept).sorted { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }
+        guard kept.count + candidates.count >= replicas else { return nil }
+        kept += candidates.prefix(replicas - kept.count)
+        return kept
     }
 }

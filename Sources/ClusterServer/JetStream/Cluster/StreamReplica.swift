@@ -59,16 +59,18 @@ final class StreamReplica: RaftGroupDelegate {
         let store = try js.makeStore(for: cfg, clustered: true)
         let s = Stream(service: js, config: cfg, store: store, created: a.created, directory: dir)
         if fresh, cfg.firstSeq > 0 { try? store.skip(toNext: cfg.firstSeq) }
-        let storage = try RaftStorageFactory.open(directory: dir.map { $0 + "/raft" }, initialPeers: a.peers)!
+        // Only the stores the group was created with start from its bootstrap configuration; a
+        // replica added later starts empty and learns the membership from the leader's log.
+        let me = cluster.host.me
+        let storage = try RaftStorageFactory.open(directory: dir.map { $0 + "/raft" }, ids: a.initial.contains(me) ? a.initial : [])!
         let r = StreamReplica(cluster: cluster, name: cfg.name, group: GroupID(a.group), stream: s)
         js.streams[cfg.name] = s
         // The store holds what it applied (its records carry their Raft index); after a
         // compaction the snapshot marker covers the rest (the store was synced before it).
         let applied = max(store.lastRaftIndex, storage.snapshot().metadata.index.rawValue)
-        cluster.host.learnNames(a.peers)
-        cluster.host.addGroup(r.group, peers: a.peers, storage: storage, delegate: r,
+        cluster.host.addGroup(r.group, storage: storage, delegate: r,
                               applied: applied > 0 ? LogIndex(applied) : nil, quiesce: true,
-                              campaign: fresh && a.peers.first == cluster.myName)
+                              campaign: fresh && a.initial.first == me)
         if !fresh {
             js.server.logger.info("  Restored \(store.state.messages) messages for stream '$G > \(cfg.name)' (replica of group \(a.group))")
         }

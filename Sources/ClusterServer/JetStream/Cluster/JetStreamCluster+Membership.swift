@@ -1,0 +1,366 @@
+import Foundation
+import NIOCore
+import Raft
+
+/// What the meta layer tracks about membership (held by `JetStreamCluster`, driven here).
+struct MembershipState {
+    /// The latest hello of each connected server (by name).
+    var hellos: [String: PeerHello] = [:]
+    /// Replicated: the server name of every Raft id the meta group ever named.
+    var names: [NodeID: String] = [:]
+    /// Replicated: identities removed by `SERVER.REMOVE`; never added back.
+    var removed: Set<NodeID> = []
+    /// The bootstrap voters of this node's meta log (empty when it joined as a new member).
+    var bootIDs: [NodeID] = []
+    /// Meta leader: name records and replica moves proposed but not applied yet.
+    var pendingNames: Set<NodeID> = []
+    var pendingMoves: Set<String> = []
+    /// Meta members not reachable, since which tick.
+    var unreachableSince: [NodeID: Int] = [:]
+    /// Stream leader: replicas removed from a group, told to their server until the tick given.
+    var removalNotices: [(server: String, group: UInt64, id: NodeID, until: Int)] = []
+}
+
+/// A server's identity as it announces it on each route (route frame `XMSG jsid`), once at
+/// connect and then every second.
+struct PeerHello: Equatable {
+    var id: NodeID
+    /// The server hosts a meta group (it bootstrapped one or joined one).
+    var meta: Bool
+    /// The voters its meta log was bootstrapped with (empty if it joined later).
+    var boot: [NodeID]
+    /// Stream groups whose leader (the sender) removed the receiver's replica.
+    var removed: [(group: UInt64, id: NodeID)] = []
+
+    static func == (a: PeerHello, b: PeerHello) -> Bool { a.id == b.id && a.meta == b.meta && a.boot == b.boot }
+
+    func encoded(name: String) -> [UInt8] {
+        let removedJSON: [[String: Any]] = removed.map { ["group": $0.group, "id": StreamAssignment.hex($0.id)] }
+        let bootJSON: [String] = boot.map { StreamAssignment.hex($0) }
+        return JSJSON.encode(["name": name, "id": StreamAssignment.hex(id), "meta": meta, "boot": bootJSON, "removed": removedJSON])
+    }
+
+    static func decode(_ bytes: [UInt8]) -> (name: String, hello: PeerHello)? {
+        guard let o = try? JSONObject.parse(bytes, typeName: "Hello"), let name = try? o.string("name"),
+              let idText = try? o.string("id"), let id = StreamAssignment.parseID(idText) else { return nil }
+        let boot = ((try? o.stringArray("boot")) ?? nil)?.compactMap(StreamAssignment.parseID) ?? []
+        var removed: [(UInt64, NodeID)] = []
+        for r in (o.fields["removed"] as? [[String: Any]] ?? []).prefix(10_000) {
+            if let g = (r["group"] as? NSNumber)?.uint64Value, let t = r["id"] as? String, let i = StreamAssignment.parseID(t) { removed.append((g, i)) }
+        }
+        return (name, PeerHello(id: id, meta: (try? o.bool("meta")) ?? false, boot: boot, removed: removed.map { (group: $0.0, id: $0.1) }))
+    }
+}
+
+extension JetStreamCluster {
+    static let helloNamespace = "jsid"
+    /// Membership decisions run every 10 ticks (1 s).
+    static let membershipEveryTicks = 10
+
+    // MARK: - hellos
+
+    func registerHellos() {
+        js.server.routeManager?.registerExtension(Self.helloNamespace) { [weak self] from, payload in
+            guard let self else { return }
+            let bytes = Array(payload.readableBytesView)
+            self.js.queue.async { self.receiveHello(from: from, bytes) }
+        }
+    }
+
+    func sendHellos() {
+        guard let routes = js.server.routeManager else { return }
+        let meta = host.node(Self.metaGroup) != nil
+        membership.removalNotices.removeAll { $0.until < ticks }
+        for (name, serverID) in routes.peerServerIDs() {
+            let removed = membership.removalNotices.filter { $0.server == name }.map { (group: $0.group, id: $0.id) }
+            let bytes = PeerHello(id: host.me, meta: meta, boot: membership.bootIDs, removed: removed).encoded(name: myName)
+            var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
+            buf.writeBytes(bytes)
+            routes.sendExtension(Self.helloNamespace, payload: buf, to: serverID)
+        }
+    }
+
+    private func receiveHello(from serverID: String, _ bytes: [UInt8]) {
+        guard let (name, hello) = PeerHello.decode(bytes) else {
+            js.server.logger.warning("JetStream cluster: dropping a malformed hello from \(serverID)")
+            return
+        }
+        // The claimed name must be the route's own peer: a route cannot speak for another server.
+        guard js.server.routeManager?.peerServerIDs()[name] == serverID, name != myName else { return }
+        let previous = membership.hellos[name]
+        membership.hellos[name] = hello
+        host.learn(name: name, id: hello.id)
+        for r in hello.removed where r.id == host.me { leaveStreamGroup(r.group) }
+        if previous != hello { topologyChanged() }
+    }
+
+    /// Live servers (self included) with the Raft id of their current store.
+    var liveIdentities: [String: NodeID] {
+        var out: [String: NodeID] = [myName: host.me]
+        let connected = js.server.routeManager?.peerServerIDs() ?? [:]
+        for (name, h) in membership.hellos where connected[name] != nil { out[name] = h.id }
+        return out
+    }
+
+    // MARK: - starting the meta group
+
+    /// First start of this store: bootstrap a new meta group, adopt the bootstrap of one that a
+    /// peer started with us in it, or join an existing one as a new (empty) member.
+    func decideMetaStart(peers: [String: String]) {
+        // Every peer's Raft id is needed (they are the bootstrap voters), so wait for all hellos.
+        guard peers.keys.allSatisfy({ membership.hellos[$0] != nil }) else { return }
+        let hellos = peers.keys.compactMap { membership.hellos[$0] }
+        let bootstrap: [NodeID]
+        if let boot = hellos.first(where: { $0.boot.contains(host.me) })?.boot {
+            // A peer bootstrapped first with this store among its voters: start from the same
+            // configuration. This store never voted (it has no meta log), so it is exactly a
+            // voter that has been offline since the bootstrap.
+            bootstrap = boot
+            js.server.logger.info("JetStream cluster: joining the meta group bootstrapped with \(boot.count) voter(s)")
+        } else if hellos.contains(where: { $0.meta }) {
+            // A meta group exists without this store: start empty; its leader adds us.
+            bootstrap = []
+            js.server.logger.info("JetStream cluster: a meta group exists; waiting to be added to it as a new member")
+        } else {
+            bootstrap = ([host.me] + hellos.map(\.id)).sorted()
+        }
+        do {
+            guard let storage = try RaftStorageFactory.open(directory: metaDirectory, ids: bootstrap) else { return }
+            startMeta(storage)
+        } catch {
+            js.server.logger.error("JetStream cluster: cannot open the meta log: \(error)")
+        }
+    }
+
+    // MARK: - the meta leader's membership work (every second)
+
+    func membershipTick() {
+        sendHellos()
+        let live = liveIdentities
+        guard let node = host.node(Self.metaGroup) else { return }
+        for id in node.conf.allMembers {
+            if let name = serverName(id), live[name] == id {
+                membership.unreachableSince[id] = nil
+            } else if membership.unreachableSince[id] == nil {
+                membership.unreachableSince[id] = ticks
+            }
+        }
+        if isMetaLeader { metaMembershipStep(node, live: live) }
+        if isMetaLeader { moveReplicasOffGoneMembers(node) }
+        for r in replicas.values where r.isLeader { streamMembershipStep(r) }
+    }
+
+    private func metaMembershipStep(_ node: RaftNode, live: [String: NodeID]) {
+        var match: [NodeID: LogIndex] = [:]
+        for id in node.conf.allMembers { match[id] = node.progress(of: id)?.match }
+        let view = MetaMembershipView(
+            conf: node.conf, changePending: false, leader: host.me, names: membership.names, live: live, match: match,
+            commit: node.commitIndex, removed: membership.removed,
+            unreachableTicks: membership.unreachableSince.mapValues { ticks - $0 },
+            autoRemoveAfterTicks: autoRemoveAfterTicks)
+        guard let step = MetaMembershipPlanner.next(view) else { return }
+        execute(step, group: Self.metaGroup)
+    }
+
+    private func execute(_ step: MembershipStep, group: GroupID) {
+        switch step {
+        case let .recordName(id, name):
+            guard !membership.pendingNames.contains(id) else { return }
+            if (try? proposeMetaIndex(["op": "member", "id": StreamAssignment.hex(id), "name": name])) != nil {
+                membership.pendingNames.insert(id)
+            }
+        case let .change(change):
+            do {
+                try host.proposeConfChange(group, change)
+                js.server.logger.info("JetStream cluster: group \(group): \(change.kind) \(describe(change.node))")
+                if change.kind == .remove, group != Self.metaGroup, let server = host.name(of: change.node) {
+                    membership.removalNotices.append((server, group.rawValue, change.node, ticks + 600))
+                }
+            } catch RaftError.confChangeInProgress {
+                // The previous change has not committed yet: next second.
+            } catch {
+                js.server.logger.warning("JetStream cluster: group \(group): \(change.kind) \(describe(change.node)) refused: \(error)")
+            }
+        case let .transferLeadership(to):
+            try? host.transferLeadership(group, to: to)
+        }
+    }
+
+    func describe(_ id: NodeID) -> String { "\(serverName(id) ?? "?")/\(StreamAssignment.hex(id))" }
+
+    /// The server name of a Raft id: replicated names first, then what hellos taught.
+    func serverName(_ id: NodeID) -> String? {
+        id == host.me ? myName : (membership.names[id] ?? host.name(of: id))
+    }
+
+    /// Meta leader: a stream replica whose store left the meta group (the server was removed,
+    /// or came back with a new store) moves: to the same server's new store when it is a voter
+    /// again, otherwise to another server.
+    private func moveReplicasOffGoneMembers(_ node: RaftNode) {
+        let conf = node.conf
+        var voterIDByName: [String: NodeID] = [:]
+        for id in conf.voters { if let n = serverName(id) { voterIDByName[n] = id } }
+        for name in assignments.keys.sorted() where !membership.pendingMoves.contains(name) {
+            guard let a = assignments[name], a.ids.contains(where: { !conf.contains($0) }) else { continue }
+            var peers = a.peers, ids = a.ids
+            var excluded = Set<String>()
+            for (i, id) in a.ids.enumerated() where !conf.contains(id) {
+                if let newID = voterIDByName[a.peers[i]], !membership.removed.contains(newID) { ids[i] = newID } else { excluded.insert(a.peers[i]) }
+            }
+            if !excluded.isEmpty {
+                guard let resized = Placement.resize(peers, replicas: a.peers.count, among: Array(voterIDByName.keys),
+                                                     excluding: excluded, assignments: Array(assignments.values)) else { continue }
+                peers = resized
+                ids = resized.map { n in a.peers.firstIndex(of: n).map { ids[$0] } ?? voterIDByName[n]! }
+            }
+            if (try? proposeMetaIndex(["op": "peers", "name": name, "peers": peers, "ids": ids.map(StreamAssignment.hex)])) != nil {
+                membership.pendingMoves.insert(name)
+                js.server.logger.info("JetStream cluster: moving stream '\(name)' replicas \(a.peers) -> \(peers)")
+            }
+        }
+    }
+
+    // MARK: - stream groups (their leaders)
+
+    private func streamMembershipStep(_ r: StreamReplica) {
+        guard let a = assignments[r.name], let node = host.node(r.group) else { return }
+        var match: [NodeID: LogIndex] = [:]
+        for id in node.conf.allMembers { match[id] = node.progress(of: id)?.match }
+        let view = StreamMembershipView(conf: node.conf, changePending: false, leader: host.me, target: a.ids,
+                                        match: match, commit: node.commitIndex)
+        guard let step = StreamMembershipPlanner.next(view) else { return }
+        if case let .change(c) = step, c.kind == ConfChangeKind.addLearner, node.firstIndex > LogIndex(1) {
+            // Until stream snapshots can be installed, a replica that starts after a compaction
+            // cannot catch up; it is added anyway, stays a learner (never counted as current)
+            // and says so in its log, and the replica it should replace stays in place.
+            js.server.logger.warning("Stream '\(r.name)': adding replica \(describe(c.node)) to a log compacted up to \(node.firstIndex); it needs a snapshot to catch up")
+        }
+        execute(step, group: r.group)
+    }
+
+    /// This node's replica was removed from a stream's group by its leader: stop hosting it
+    /// once the meta assignment agrees (the files stay until the stream is deleted, so a later
+    /// return of this store to the group is a restart, never a member that forgot its votes).
+    func leaveStreamGroup(_ group: UInt64) {
+        guard let r = replicas.values.first(where: { $0.group.rawValue == group }), !r.isLeader,
+              let a = assignments[r.name], !a.ids.contains(host.me) else { return }
+        js.server.logger.info("JetStream cluster: replica of stream '\(r.name)' moved off this server")
+        r.close()
+        replicas[r.name] = nil
+        if js.streams[r.name] === r.stream { js.streams[r.name] = nil }
+    }
+
+    // MARK: - applying membership entries (every node)
+
+    /// Applies the membership ops of the meta log; returns the response for a waiting caller.
+    func applyMembershipOp(_ op: String, _ o: JSONObject) throws -> [String: Any]? {
+        switch op {
+        case "member":
+            guard let t = try o.string("id"), let id = StreamAssignment.parseID(t), let name = try o.string("name") else { return nil }
+            membership.names[id] = name
+            membership.pendingNames.remove(id)
+            host.learn(name: name, id: id)
+            return ["success": true]
+        case "server_remove":
+            guard let t = try o.string("id"), let id = StreamAssignment.parseID(t) else { return nil }
+            membership.removed.insert(id)
+            js.server.logger.info("JetStream cluster: server \(describe(id)) removed from the cluster")
+            return ["success": true]
+        case "peers":
+            guard let name = try o.string("name") else { return nil }
+            membership.pendingMoves.remove(name)
+            guard var a = assignments[name] else { return JSAPIError.streamNotFound.responseBody }
+            try setPeers(&a, o)
+            return ["success": true]
+        default:
+            return nil
+        }
+    }
+
+    /// Sets an assignment's replicas from an op's `peers`/`ids` and starts or marks the local replica.
+    func setPeers(_ a: inout StreamAssignment, _ o: JSONObject) throws {
+        guard let peers = try o.stringArray("peers"), let idTexts = try o.stringArray("ids"), peers.count == idTexts.count,
+              !peers.isEmpty else { throw JSAPIError.badRequest("malformed replica set") }
+        let ids = idTexts.compactMap(StreamAssignment.parseID)
+        guard ids.count == peers.count else { throw JSAPIError.badRequest("malformed replica set") }
+        a.peers = peers
+        a.ids = ids
+        assignments[a.config.name] = a
+        for (n, id) in zip(peers, ids) { host.learn(name: n, id: id) }
+        if ids.contains(host.me), replicas[a.config.name] == nil { createReplica(a) }
+    }
+
+    // MARK: - API: SERVER.REMOVE, STREAM.PEER.REMOVE (meta leader)
+
+    /// `$JS.API.SERVER.REMOVE` `{"peer": "<server name>", "peer_id": "<raft id>"}`: removes the
+    /// server's current store from the meta group for good; its replicas are moved elsewhere.
+    func serverRemove(body: [UInt8], reply: String, type: String) throws {
+        let o = try JSONObject.parse(body, typeName: "JSApiMetaServerRemoveRequest")
+        let peer = try o.string("peer") ?? "", peerID = try o.string("peer_id") ?? ""
+        guard !(peer.isEmpty && peerID.isEmpty) else { throw JSAPIError.badRequest() }
+        guard let node = host.node(Self.metaGroup) else { throw JSAPIError(503, 10008, "JetStream system temporarily unavailable") }
+        let found = node.conf.allMembers.first { id in
+            peerID.isEmpty ? serverName(id) == peer && (liveIdentities[peer] ?? id) == id : StreamAssignment.hex(id) == peerID.lowercased()
+        }
+        guard let id = found else { throw JSAPIError(400, 10044, "server is not a member of the cluster") }
+        try proposeMeta(["op": "server_remove", "id": StreamAssignment.hex(id)], reply: reply, type: type)
+    }
+
+    /// `$JS.API.STREAM.PEER.REMOVE.<stream>` `{"peer": "<server name>"}`: the stream's replica on
+    /// that server moves to another server (added and caught up before the old one leaves).
+    func streamPeerRemove(_ stream: String, body: [UInt8], reply: String, type: String) throws {
+        let o = try JSONObject.parse(body, typeName: "JSApiStreamRemovePeerRequest")
+        guard let peer = try o.string("peer"), !peer.isEmpty else { throw JSAPIError.badRequest() }
+        guard let a = assignments[stream] else { throw JSAPIError.streamNotFound }
+        guard a.peers.contains(peer) else { throw JSAPIError(400, 10040, "peer not a member") }
+        let (servers, idByName) = voterServers()
+        guard let peers = Placement.resize(a.peers, replicas: a.peers.count, among: servers, excluding: [peer],
+                                           assignments: Array(assignments.values)) else {
+            throw JSAPIError(503, 10075, "peer remap failed")
+        }
+        let ids = peers.map { n in a.peers.firstIndex(of: n).map { a.ids[$0] } ?? idByName[n]! }
+        try proposeMeta(["op": "peers", "name": stream, "peers": peers, "ids": ids.map(StreamAssignment.hex)], reply: reply, type: type)
+    }
+
+    /// Meta voters by server name (the servers placement may use).
+    func voterServers() -> (names: [String], ids: [String: NodeID]) {
+        var ids: [String: NodeID] = [:]
+        for id in host.node(Self.metaGroup)?.conf.voters ?? [] where !membership.removed.contains(id) {
+            if let n = serverName(id) { ids[n] = id }
+        }
+        return (ids.keys.sorted(), ids)
+    }
+
+    // MARK: - monitoring
+
+    /// `/jsz` `meta_cluster.replicas` (as nats-server: the other members) plus clusterd's
+    /// `members`: every member with its role, reachability and lag behind the leader.
+    func metaMembersJSON() -> (replicas: [[String: Any]], members: [[String: Any]]) {
+        guard let node = host.node(Self.metaGroup) else { return ([], []) }
+        let live = liveIdentities
+        var reps: [[String: Any]] = [], members: [[String: Any]] = []
+        for id in node.conf.allMembers {
+            let name = serverName(id) ?? "?"
+            let lag = node.progress(of: id).map { node.lastIndex - $0.match }
+            var m: [String: Any] = ["name": name, "peer": StreamAssignment.hex(id), "voter": node.conf.isVoter(id),
+                                    "online": live[name] == id, "leader": node.leader == id]
+            if let lag { m["lag"] = lag }
+            if let since = membership.unreachableSince[id] { m["unreachable_ms"] = (ticks - since) * 100 }
+            members.append(m)
+            if id != node.leader {
+                var r: [String: Any] = ["name": name, "peer": StreamAssignment.hex(id), "current": lag.map { $0 == 0 } ?? (live[name] == id),
+                                        "offline": live[name] != id, "active": 0]
+                if let lag { r["lag"] = lag }
+                reps.append(r)
+            }
+        }
+        return (reps, members)
+    }
+
+    /// Ready for traffic: the meta group is running here, this store is a voter, a leader is
+    /// known and everything it committed is applied here.
+    var joinedAndCaughtUp: Bool {
+        guard let node = host.node(Self.metaGroup), node.conf.isVoter(host.me), node.leader != nil else { return false }
+        return node.appliedIndex >= node.commitIndex
+    }
+}
