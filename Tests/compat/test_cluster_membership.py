@@ -30,11 +30,19 @@ WAIT_S = 60.0
 def cluster(server_binary: str, server_kind: str):
     if server_kind != "clusterd":
         pytest.skip("reads clusterd's /jsz meta_cluster.members")
+    # Up to five servers and several replica moves, each bounded by WAIT_S: more than the
+    # suite's 60 s per-test alarm on a loaded machine (conftest's _hard_timeout still applies).
+    import signal
+    signal.alarm(240)
     c = Cluster(server_binary, name="members")
     try:
         c.start()
         yield c
     finally:
+        # Shown by pytest only when the test failed: what each node decided.
+        for n in c.nodes:
+            lines = [ln for ln in n.stderr_text().splitlines() if "JetStream cluster" in ln or "Stream '" in ln]
+            print(f"---- {node_name(c, n)}\n" + "\n".join(lines[-40:]))
         c.close()
 
 

@@ -153,8 +153,17 @@ extension JetStreamCluster {
     private func metaMembershipStep(_ node: RaftNode, live: [String: NodeID]) {
         var match: [NodeID: LogIndex] = [:]
         for id in node.conf.allMembers { match[id] = node.progress(of: id)?.match }
+        // Replicate every name known here but not yet in the meta state, all at once (they are
+        // plain entries, not configuration changes): a member that goes away before it was
+        // named would otherwise stay anonymous, and its replacement could not be matched to it.
+        var known = membership.names
+        for id in node.conf.allMembers where membership.names[id] == nil {
+            guard let name = serverName(id) else { continue }
+            known[id] = name
+            execute(.recordName(id, name), group: Self.metaGroup)
+        }
         let view = MetaMembershipView(
-            conf: node.conf, changePending: false, leader: host.me, names: membership.names, live: live, match: match,
+            conf: node.conf, changePending: false, leader: host.me, names: known, live: live, match: match,
             commit: node.commitIndex, removed: membership.removed,
             unreachableTicks: membership.unreachableSince.mapValues { ticks - $0 },
             autoRemoveAfterTicks: autoRemoveAfterTicks)
