@@ -114,3 +114,20 @@ final class AccountJetStreamLogicTests: XCTestCase {
         XCTAssertEqual(empty["streams"] as? Int, 0)
     }
 }
+
+/// The running per-kind byte totals behind the account storage check.
+final class AccountUsageLedgerTests: XCTestCase {
+    func testRecordReplacesAStreamsSizeAndMovesItBetweenKinds() {
+        var l = AccountUsageLedger([("A", .file, 100), ("B", .memory, 40), ("C", .file, 5)])
+        XCTAssertEqual(l.total(.file), 105)
+        XCTAssertEqual(l.total(.memory), 40)
+        l.record("A", .file, 150)
+        XCTAssertEqual(l.total(.file), 155)
+        l.record("A", .file, 0)
+        XCTAssertEqual(l.total(.file), 5)
+        // A stream re-created under the same name with the other storage kind.
+        l.record("C", .memory, 7)
+        XCTAssertEqual(l.total(.file), 0)
+        XCTAssertEqual(l.total(.memory), 47)
+    }
+}

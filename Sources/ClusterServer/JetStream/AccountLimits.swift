@@ -39,6 +39,33 @@ extension AccountJetStreamLimits {
     }
 }
 
+/// An account's stored bytes per storage kind without summing every stream on each publish
+/// (that cost O(streams) per message: 0.4 ms at 1,000 streams in a debug build). Each
+/// stream's last known size is kept; `record` replaces it and adjusts the total. The
+/// publish path records the stream it writes (before and, once admitted, after the message);
+/// a full rebuild each housekeeping tick picks up removals in other streams, so between ticks
+/// the total can only be too high (a removal not seen yet), never too low.
+struct AccountUsageLedger {
+    private var memory: UInt64 = 0
+    private var file: UInt64 = 0
+    private var known: [String: (StreamConfig.Storage, UInt64)] = [:]
+
+    init(_ streams: [(name: String, kind: StreamConfig.Storage, bytes: UInt64)]) {
+        for s in streams { record(s.name, s.kind, s.bytes) }
+    }
+
+    func total(_ kind: StreamConfig.Storage) -> UInt64 { kind == .memory ? memory : file }
+
+    mutating func record(_ name: String, _ kind: StreamConfig.Storage, _ bytes: UInt64) {
+        // Only what was added is subtracted, so wrapping arithmetic never wraps for real.
+        if let (k, b) = known[name] {
+            if k == .memory { memory &-= b } else { file &-= b }
+        }
+        if kind == .memory { memory &+= bytes } else { file &+= bytes }
+        known[name] = (kind, bytes)
+    }
+}
+
 extension JSAPIError {
     static let maxStreamsReached = JSAPIError(400, 10027, "maximum number of streams reached")
     static let memoryResources = JSAPIError(500, 10028, "insufficient memory resources available")

@@ -46,6 +46,8 @@ public final class JetStreamService: @unchecked Sendable {
     /// The API request being handled (clustered operations answer it after they commit).
     var apiRequest: (reply: String, type: String)?
     private var ticks = 0
+    /// Bytes stored per storage kind, for the account's limits (only kept when it has limits).
+    private var storedBytes = AccountUsageLedger([])
 
     /// JetStream for the global account `$G`.
     public convenience init(server: NATSServer) {
@@ -76,7 +78,10 @@ public final class JetStreamService: @unchecked Sendable {
             cluster = c
             try queue.sync { try c.start() }
         } else {
-            try queue.sync { try recover() }
+            try queue.sync {
+                try recover()
+                rebuildUsageLedger()
+            }
         }
         // In a cluster every node hears every API request and ack once (the answering node is
         // the meta or stream leader, see JetStreamCluster).
@@ -308,6 +313,14 @@ public final class JetStreamService: @unchecked Sendable {
             persistDirtyConsumers()
         }
         if streams.values.contains(where: { $0.dirty }) { scheduleFlush() }
+        // Removals (expiry, purges, acks, deletes) reach the account's usage here, within a tick.
+        rebuildUsageLedger()
+    }
+
+    /// Recounts the account's stored bytes from every stream (at start and each tick).
+    private func rebuildUsageLedger() {
+        guard limits != nil else { return }
+        storedBytes = AccountUsageLedger(streams.values.map { ($0.name, $0.config.storage, $0.store.state.bytes) })
     }
 
     func persistDirtyConsumers() {
@@ -342,11 +355,16 @@ public final class JetStreamService: @unchecked Sendable {
         bus.publishInternal(subject: subject, payload: ByteBuffer(bytes: JSJSON.encode(body)))
     }
 
-    /// 10002 when storing `size` more bytes of `storage` kind would pass the account's limit.
-    func accountRefusal(storage: StreamConfig.Storage, adding size: UInt64) -> JSAPIError? {
+    /// 10002 when storing `size` more bytes in `stream` would pass the account's limit for its
+    /// storage kind. Admitted bytes are counted at once, so the next publish (to any stream)
+    /// sees them before the store is even synced.
+    func accountRefusal(for stream: Stream, adding size: UInt64) -> JSAPIError? {
         guard let limits else { return nil }
-        let u = usage
-        let used = storage == .memory ? u.memory : u.storage
-        return limits.wouldExceed(storage: storage, used: used, adding: size) ? .accountResourcesExceeded : nil
+        let kind = stream.config.storage
+        let bytes = stream.store.state.bytes
+        storedBytes.record(stream.name, kind, bytes)
+        if limits.wouldExceed(storage: kind, used: storedBytes.total(kind), adding: size) { return .accountResourcesExceeded }
+        storedBytes.record(stream.name, kind, bytes &+ size)
+        return nil
     }
 }

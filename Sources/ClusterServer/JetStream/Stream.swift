@@ -121,8 +121,7 @@ final class Stream {
             }
         }
         // The account's own storage limit (per-account JetStream), checked on bytes stored.
-        if let refusal = service.accountRefusal(storage: config.storage,
-                                                adding: store.size(subject: subject, headers: headers, payload: payload)) {
+        if let refusal = service.accountRefusal(for: self, adding: store.size(subject: subject, headers: headers, payload: payload)) {
             return fail(refusal)
         }
         let seq: UInt64
