@@ -218,4 +218,20 @@ final class AccountJetStreamTests: XCTestCase {
         XCTAssertEqual(errCode(api("A", "INFO")), 10039)
         XCTAssertEqual(errCode(api("N", "INFO")), 10039)
     }
+
+    func testMonitoringCoversEveryAccount() throws {
+        try boot()
+        XCTAssertNil(errCode(createStream("A", "ORDERS", subjects: "\"orders.>\"")))
+        XCTAssertNil(errCode(createStream("B", "ORDERS", subjects: "\"orders.>\"")))
+        XCTAssertEqual(intValue(request("B", "orders.1", "b"), "seq"), 1)
+        let jsz = try XCTUnwrap(server.monitoringHandlers["/jsz"]?(["accounts": "true"]))
+        XCTAssertEqual((jsz["streams"] as? NSNumber)?.intValue, 2)
+        XCTAssertEqual((jsz["messages"] as? NSNumber)?.intValue, 1)
+        let details = try XCTUnwrap(jsz["account_details"] as? [[String: Any]])
+        XCTAssertEqual(details.compactMap { $0["name"] as? String }.sorted(), ["A", "B"])
+        let metrics = js.prometheusText()
+        XCTAssertTrue(metrics.contains("clusterd_jetstream_stream_messages{account=\"A\",stream=\"ORDERS\"} 0"), metrics)
+        XCTAssertTrue(metrics.contains("clusterd_jetstream_stream_messages{account=\"B\",stream=\"ORDERS\"} 1"), metrics)
+        XCTAssertEqual(metrics.components(separatedBy: "# TYPE clusterd_jetstream_stream_messages").count, 2, "one TYPE line per family")
+    }
 }
