@@ -131,3 +131,21 @@ final class AccountUsageLedgerTests: XCTestCase {
         XCTAssertEqual(l.total(.memory), 47)
     }
 }
+
+/// What an account without JetStream is answered, per API subject (as nats-server 2.15.1).
+final class JetStreamRefusalTests: XCTestCase {
+    func testRefusalKinds() {
+        func kind(_ s: String) -> JetStreamAccounts.Refusal { JetStreamAccounts.refusal(for: s.split(separator: ".").map(String.init)) }
+        XCTAssertEqual(kind("INFO"), .error)
+        XCTAssertEqual(kind("STREAM.CREATE.X"), .error)
+        XCTAssertEqual(kind("STREAM.LIST"), .error)
+        XCTAssertEqual(kind("STREAM.MSG.GET.X"), .error)
+        XCTAssertEqual(kind("CONSUMER.DURABLE.CREATE.X.Y"), .error)
+        XCTAssertEqual(kind("CONSUMER.NAMES.X"), .error)
+        XCTAssertEqual(kind("DIRECT.GET.X"), .noResponders)
+        XCTAssertEqual(kind("CONSUMER.MSG.NEXT.X.Y"), .noResponders)
+        XCTAssertEqual(kind("BOGUS"), .none)
+        XCTAssertEqual(kind("STREAM.BOGUS.X"), .none)
+        XCTAssertEqual(kind("INFO.X"), .none)
+    }
+}

@@ -117,6 +117,7 @@ final class AccountJetStreamTests: XCTestCase {
             let names = api(account, "STREAM.NAMES")
             XCTAssertEqual(errCode(names), 10039)
             XCTAssertEqual(intValue(names, "total"), 0)
+            XCTAssertEqual(names["streams"] as? [String], [], "nats-server lists no streams")
         }
         // A stream in A does not capture N's publishes on the same subject.
         XCTAssertNil(errCode(createStream("A", "ORDERS", subjects: "\"orders.>\"")))

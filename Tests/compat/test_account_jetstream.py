@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import nats
+import nats.errors
 import pytest
 from nats.js.errors import APIError
 
@@ -93,6 +94,11 @@ async def test_accountWithoutJetStream_isRefused(as_user, user):
     with pytest.raises(APIError) as e:
         await js.add_stream(name="ORDERS", subjects=["orders.>"])
     assert e.value.err_code == 10039
+    # Direct gets and pulls have no responder there; other subjects are not API at all.
+    with pytest.raises(nats.errors.NoRespondersError):
+        await nc.request("$JS.API.DIRECT.GET.ORDERS", b'{"seq":1}', timeout=2)
+    with pytest.raises(nats.errors.NoRespondersError):
+        await nc.request("$JS.API.CONSUMER.MSG.NEXT.ORDERS.C", b"", timeout=2)
 
 
 async def test_limits_streamsConsumersAndStorage(as_user):

@@ -51,13 +51,41 @@ public final class JetStreamAccounts: @unchecked Sendable {
         refusals.removeAll()
     }
 
-    /// nats-server's answer in an account without JetStream: the request's response type with
-    /// 503/10039 (paged types with their paging fields). Direct gets have no responder there.
+    /// nats-server's answer in an account without JetStream (see `Refusal`).
     private func refuse(subject: String, reply: String, in account: Account) {
         let op = subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
-        if op.first == "DIRECT" { return }
-        let body = JetStreamService.errorResponse(type: JetStreamService.responseType(op), .notEnabledForAccount)
-        server.publishInternal(subject: reply, payload: ByteBuffer(bytes: JSJSON.encode(body)), in: account)
+        switch Self.refusal(for: op) {
+        case .none:
+            return
+        case .noResponders:
+            server.sendStatus("503", to: reply, fields: [("Nats-Subject", subject)], in: account)
+        case .error:
+            let type = JetStreamService.responseType(op)
+            var body = JetStreamService.errorResponse(type: type, .notEnabledForAccount)
+            // nats-server's paged refusals carry an empty item list too.
+            if type.hasSuffix("_names_response") || type.hasSuffix("_list_response") {
+                body[op.first == "CONSUMER" ? "consumers" : "streams"] = [Any]()
+            }
+            server.publishInternal(subject: reply, payload: ByteBuffer(bytes: JSJSON.encode(body)), in: account)
+        }
+    }
+
+    /// How nats-server treats a `$JS.API` request in an account without JetStream: its API
+    /// requests get the 10039 error, direct gets and pull requests find no responder, and
+    /// anything else is not an API subject at all (no answer).
+    enum Refusal: Equatable { case error, noResponders, none }
+
+    static func refusal(for op: [String]) -> Refusal {
+        let streamOps: Set = ["CREATE", "UPDATE", "NAMES", "LIST", "INFO", "DELETE", "PURGE", "SNAPSHOT", "RESTORE",
+                              "MSG", "LEADER", "PEER"]
+        let consumerOps: Set = ["CREATE", "DURABLE", "NAMES", "LIST", "INFO", "DELETE", "PAUSE", "LEADER", "UNPIN"]
+        switch (op.first ?? "", op.count > 1 ? op[1] : "") {
+        case ("INFO", _) where op.count == 1: return .error
+        case ("DIRECT", "GET"), ("CONSUMER", "MSG"): return .noResponders
+        case ("STREAM", let v) where streamOps.contains(v): return .error
+        case ("CONSUMER", let v) where consumerOps.contains(v): return .error
+        default: return .none
+        }
     }
 
     /// `/jsz` over every account's JetStream.
