@@ -16,12 +16,6 @@ public final class JetStreamAccounts: @unchecked Sendable {
 
     public init(server: NATSServer) { self.server = server }
 
-    /// The global account's JetStream, when it has one.
-    public var global: JetStreamService? { services.first { $0.account.isGlobal } }
-
-    /// The JetStream of the account named `name`, when it has one.
-    public func service(for name: String) -> JetStreamService? { services.first { $0.account.name == name } }
-
     /// Starts the JetStream of each account that has one and subscribes the refusals;
     /// registers `/jsz` for all of them.
     public func start() throws {
