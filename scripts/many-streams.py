@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Many streams: start three clusterd nodes (free loopback ports, temporary data directories),
+create N R3 file streams in parallel from several connections, let them go idle, then sample
+each node's idle CPU (CPU-seconds per second), RSS and open file descriptors from /proc.
+
+    nice -n 10 .venv/bin/python scripts/many-streams.py --bin .build/release/clusterd --streams 10000
+
+Creation stops early (and the idle numbers are taken for what exists) when --create-seconds
+runs out or a create keeps failing; the report says how many streams exist and at what rate
+they were created. The nodes are always stopped and their directories removed.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "compat"))
+
+import nats  # noqa: E402
+
+from clusterproc import Cluster  # noqa: E402
+
+
+def proc_sample(pid: int) -> tuple[float, int, int]:
+    """CPU seconds used so far, RSS in bytes, open file descriptors."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    rss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+    return cpu, rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def create_streams(cluster: Cluster, count: int, conns_per_node: int, in_flight: int,
+                         budget_s: float) -> tuple[int, float]:
+    """Creates streams MS0..MS<count-1>; returns how many exist and the seconds it took."""
+    conns = [await nats.connect(n.url, connect_timeout=5, max_reconnect_attempts=3)
+             for n in cluster.nodes for _ in range(conns_per_node)]
+    next_index = 0
+    created = 0
+    failures = 0
+    started = time.monotonic()
+    deadline = started + budget_s
+    stop = False
+
+    async def worker(k: int) -> None:
+        nonlocal next_index, created, failures, stop
+        js = conns[k % len(conns)].jetstream(timeout=20)
+        while not stop and next_index < count and time.monotonic() < deadline:
+            i = next_index
+            next_index += 1
+            for attempt in range(5):
+                try:
+                    await js.add_stream(name=f"MS{i}", subjects=[f"ms.{i}"], num_replicas=3)
+                    created += 1
+                    break
+                except Exception as e:  # noqa: BLE001 - timeout (the create may have applied): retry
+                    failures += 1
+                    if attempt == 4:
+                        print(f"stream MS{i}: giving up after {e!r}", flush=True)
+                        stop = True
+                    await asyncio.sleep(0.5)
+            if created and created % 500 == 0:
+                el = time.monotonic() - started
+                print(f"  {created} streams in {el:.0f} s ({created / el:.1f}/s), {failures} retried", flush=True)
+
+    try:
+        await asyncio.gather(*(worker(k) for k in range(in_flight)))
+    finally:
+        for c in conns:
+            await c.close()
+    return created, time.monotonic() - started
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=".build/release/clusterd")
+    ap.add_argument("--streams", type=int, default=10_000)
+    ap.add_argument("--connections-per-node", type=int, default=2)
+    ap.add_argument("--in-flight", type=int, default=32, help="concurrent creates")
+    ap.add_argument("--create-seconds", type=float, default=1800)
+    ap.add_argument("--settle-seconds", type=float, default=20, help="wait before sampling (groups quiesce after 2 s)")
+    ap.add_argument("--sample-seconds", type=float, default=30)
+    a = ap.parse_args()
+
+    # Two descriptors per stream and node (its Raft log and its store): raise the soft limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    print(f"open files limit per process: {hard}")
+
+    cluster = Cluster(a.bin, name="many")
+    try:
+        cluster.start()
+        cluster.warm_up()
+        created, took = asyncio.run(create_streams(cluster, a.streams, a.connections_per_node, a.in_flight,
+                                                    a.create_seconds))
+        print(f"created {created} of {a.streams} R3 streams in {took:.0f} s ({created / max(took, 1e-9):.1f}/s)")
+        time.sleep(a.settle_seconds)
+        before = {n.proc.pid: proc_sample(n.proc.pid) for n in cluster.nodes}
+        time.sleep(a.sample_seconds)
+        print(f"idle, over {a.sample_seconds:.0f} s:")
+        for i, n in enumerate(cluster.nodes):
+            cpu0 = before[n.proc.pid][0]
+            cpu1, rss, fds = proc_sample(n.proc.pid)
+            print(f"  n{i + 1}: {(cpu1 - cpu0) / a.sample_seconds:.3f} CPU-s/s, RSS {rss / 2**20:.0f} MiB, {fds} open fds")
+    finally:
+        cluster.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
