@@ -130,12 +130,13 @@ async def test_linearizable_kv_read_on_other_node_sees_every_acked_write(cluster
     a, b = await connect(cluster.nodes[0]), await connect(cluster.nodes[1])
     try:
         ja, jb = a.jetstream(timeout=5), b.jetstream(timeout=5)
-        await retry(lambda: ja.create_key_value(bucket="LIN", direct=True, replicas=3))
-        si = await ja.stream_info("KV_LIN")
-        cfg = si.config
-        cfg.metadata = LINEARIZABLE
-        await retry(lambda: ja.update_stream(cfg))
+        # A KV bucket's stream (as nats-py creates it), linearizable from its creation on: a
+        # later stream update would reach each replica only when it applies the meta entry.
+        await retry(lambda: ja.add_stream(name="KV_LIN", subjects=["$KV.LIN.>"], num_replicas=3, allow_direct=True,
+                                          allow_rollup_hdrs=True, deny_delete=True, max_msgs_per_subject=1,
+                                          discard="new", metadata=LINEARIZABLE))
         kva, kvb = await ja.key_value("LIN"), await jb.key_value("LIN")
+        assert kvb._direct
         for i in range(100):
             await retry(lambda i=i: kva.put("counter", str(i).encode()))
             # Acked on node 1, read at once on node 2: never the previous value.
