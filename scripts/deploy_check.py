@@ -175,7 +175,8 @@ def check_manifest_shape(docs, where):
     pod = spec.get("template", {}).get("spec", {})
     c = (pod.get("containers") or [{}])[0]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        check(c.get(probe, {}).get("httpGet", {}).get("path") == "/healthz", f"{where}: {probe} on /healthz missing")
+        path = c.get(probe, {}).get("httpGet", {}).get("path") or ""
+        check(path.split("?")[0] == "/healthz", f"{where}: {probe} on /healthz missing")
     check(c.get("lifecycle", {}).get("preStop"), f"{where}: preStop missing")
     check(pod.get("terminationGracePeriodSeconds", 30) >= 30, f"{where}: terminationGracePeriodSeconds too short for a graceful handover")
     check(c.get("resources", {}).get("requests") and c.get("resources", {}).get("limits"), f"{where}: resources missing")

@@ -123,6 +123,15 @@ final class MembershipPlannerTests: XCTestCase {
         XCTAssertNil(StreamMembershipPlanner.next(targetBehind), "leadership goes only to a caught-up target")
     }
 
+    func test_stream_slack_promotesALearnerJustBehindTheCommitIndex() {
+        var v = stream(voters: [a, b, c], learners: [d], target: [a, b, c, d], match: [d: LogIndex(7)])
+        XCTAssertNil(StreamMembershipPlanner.next(v))
+        v.slack = 3
+        XCTAssertEqual(StreamMembershipPlanner.next(v), .change(ConfChange(.addVoter, d)))
+        v.slack = 2
+        XCTAssertNil(StreamMembershipPlanner.next(v))
+    }
+
     func test_stream_learnerNoLongerWanted_isRemoved() {
         XCTAssertEqual(StreamMembershipPlanner.next(stream(voters: [a, b, c], learners: [d], target: [a, b, c])),
                        .change(ConfChange(.remove, d)))

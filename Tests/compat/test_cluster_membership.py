@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import time
+import urllib.error
 import urllib.request
 
 import nats
@@ -162,6 +163,8 @@ async def test_late_servers_become_voters_and_replicas_follow_num_replicas(clust
     add_node(cluster, "n4")
     add_node(cluster, "n5")
     wait_for("five online meta voters", lambda: voters_online(cluster, {"n1", "n2", "n3", "n4", "n5"}))
+    # Ready (healthz 200) once a voter with everything applied: the late servers too.
+    wait_for("every node ready", lambda: all(healthz(n)[0] == 200 for n in cluster.nodes))
 
     nc5 = await connect(cluster.nodes[4])
     nc1 = await connect(cluster.nodes[0])
@@ -296,3 +299,29 @@ async def test_peer_remove_and_server_remove_move_replicas(cluster: Cluster):
         assert (await js.stream_info("MOVE")).state.messages == 20
     finally:
         await nc.close()
+
+
+def healthz(node: ServerProcess, query: str = "") -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(node.monitor_url + "/healthz" + query, timeout=2) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_healthz_not_ready_until_joined(server_binary: str, server_kind: str):
+    if server_kind != "clusterd":
+        pytest.skip("clusterd's readiness rule")
+    from serverproc import free_port
+    # Its only seed never answers: the meta group cannot start, so the node is not ready,
+    # while the liveness-style queries still say the server itself is fine.
+    n = ServerProcess(server_binary, ["-n", "lonely", "-js", "-sd", "@TMP@", "--cluster_name", "members",
+                                      "--cluster", f"nats://127.0.0.1:{free_port()}",
+                                      "--routes", f"nats://127.0.0.1:{free_port()}"])
+    try:
+        n.start()
+        assert healthz(n) == (503, {"status": "unavailable", "error": "JetStream has not established contact with a meta leader"})
+        assert healthz(n, "?js-server-only=true") == (200, {"status": "ok"})
+        assert healthz(n, "?js-enabled-only=true") == (200, {"status": "ok"})
+    finally:
+        n.close()

@@ -142,12 +142,19 @@ class LocalCluster:
 
     @classmethod
     def _rewrite_files(cls, mounts: list[tuple[str, str]]) -> None:
-        """Config files that name mounted paths (store_dir: /data) get the local paths."""
+        """Config files that name mounted paths (store_dir: /data) get the local paths: a file
+        mounted by subPath, or the files of a mounted directory (a ConfigMap volume)."""
         for _, local in mounts:
             if os.path.isfile(local):
-                with open(local) as f:
+                files = [local]
+            elif os.path.isdir(local):
+                files = [os.path.join(local, n) for n in sorted(os.listdir(local)) if os.path.isfile(os.path.join(local, n))]
+            else:
+                files = []
+            for path in files:
+                with open(path) as f:
                     text = f.read()
-                with open(local, "w") as f:
+                with open(path, "w") as f:
                     f.write(cls._map_paths(text, mounts))
 
     def wait_meshed(self, timeout: float = 60) -> None:

@@ -76,6 +76,10 @@ public final class JetStreamService: @unchecked Sendable {
         if clustered, let root {
             let c = try JetStreamCluster(js: self, root: root)
             cluster = c
+            server.healthChecks.append { [weak self, weak c] query in
+                guard let self, let c else { return nil }
+                return self.queue.sync { c.healthError(query) }
+            }
             try queue.sync { try c.start() }
         } else {
             try queue.sync {

@@ -34,8 +34,10 @@ final class MonitoringEndpoints: @unchecked Sendable {
     // MARK: - endpoints
 
     private func healthz(_ query: [String: String]) -> MonitoringResponse {
-        let ready = server.clientPort != 0
-        let body: [String: Any] = ready ? ["status": "ok"] : ["status": "unavailable", "error": "server not ready"]
+        var error: String? = server.clientPort != 0 ? nil : "server not ready"
+        if error == nil { error = server.healthChecks.lazy.compactMap { $0(query) }.first }
+        let ready = error == nil
+        let body: [String: Any] = ready ? ["status": "ok"] : ["status": "unavailable", "error": error ?? ""]
         return MonitoringResponse(status: ready ? .ok : .serviceUnavailable, contentType: "application/json",
                                   body: Self.encode(body))
     }

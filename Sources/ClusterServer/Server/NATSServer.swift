@@ -60,6 +60,13 @@ public final class NATSServer: @unchecked Sendable {
         set { lock.withLock { _monitoringHandlers = newValue } }
     }
     private var _monitoringHandlers: [String: ([String: String]) -> [String: Any]] = [:]
+    /// Readiness checks `/healthz` runs (JetStream's: joined the meta group and caught up);
+    /// each returns nil when healthy or the error text, and gets the query parameters.
+    public var healthChecks: [([String: String]) -> String?] {
+        get { lock.withLock { _healthChecks } }
+        set { lock.withLock { _healthChecks = newValue } }
+    }
+    private var _healthChecks: [([String: String]) -> String?] = []
     /// Hooks run at the start of `shutdown()`, before client connections close (JetStream
     /// flushes and closes its stores here).
     public var shutdownHooks: [() -> Void] {

@@ -236,7 +236,7 @@ extension JetStreamCluster {
         var match: [NodeID: LogIndex] = [:]
         for id in node.conf.allMembers { match[id] = node.progress(of: id)?.match }
         let view = StreamMembershipView(conf: node.conf, changePending: false, leader: host.me, target: a.ids,
-                                        match: match, commit: node.commitIndex)
+                                        match: match, commit: node.commitIndex, slack: 256)
         guard let step = StreamMembershipPlanner.next(view) else { return }
         if case let .change(c) = step, c.kind == ConfChangeKind.addLearner, node.firstIndex > LogIndex(1) {
             // Until stream snapshots can be installed, a replica that starts after a compaction
@@ -366,10 +366,18 @@ extension JetStreamCluster {
         return (reps, members)
     }
 
-    /// Ready for traffic: the meta group is running here, this store is a voter, a leader is
-    /// known and everything it committed is applied here.
-    var joinedAndCaughtUp: Bool {
-        guard let node = host.node(Self.metaGroup), node.conf.isVoter(host.me), node.leader != nil else { return false }
-        return node.appliedIndex >= node.commitIndex
+    /// `/healthz`: not ready until the meta group runs here with a known leader, this store is
+    /// a voter (a new member is a learner until it caught up) and everything committed is
+    /// applied. `js-enabled-only` and `js-server-only` skip the check (as nats-server 2.11+),
+    /// which is what a liveness probe wants: a node without a meta quorum is not broken.
+    func healthError(_ query: [String: String]) -> String? {
+        if query["js-enabled-only"] == "true" || query["js-server-only"] == "true" { return nil }
+        guard let node = host.node(Self.metaGroup), node.leader != nil else {
+            return "JetStream has not established contact with a meta leader"
+        }
+        guard node.conf.isVoter(host.me), node.appliedIndex >= node.commitIndex else {
+            return "JetStream is not current with the meta leader"
+        }
+        return nil
     }
 }

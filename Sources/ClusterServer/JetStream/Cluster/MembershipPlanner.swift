@@ -101,6 +101,10 @@ struct StreamMembershipView {
     var target: [NodeID]
     var match: [NodeID: LogIndex]
     var commit: LogIndex
+    /// A learner this close to the commit index counts as caught up: under a steady publish
+    /// rate a learner's match trails the commit index by what is in flight, so exact equality
+    /// may never be sampled. Promoting it early is safe (it is only not yet current).
+    var slack: Int = 0
 }
 
 /// Moves a stream's group to its target one change at a time, always adding before removing:
@@ -112,14 +116,15 @@ enum StreamMembershipPlanner {
     static func next(_ v: StreamMembershipView) -> MembershipStep? {
         guard !v.changePending, !v.target.isEmpty else { return nil }
         let target = Set(v.target)
+        func caughtUp(_ id: NodeID) -> Bool { (v.match[id] ?? .zero) + v.slack >= v.commit }
         for l in v.conf.learners where !target.contains(l) { return .change(ConfChange(.remove, l)) }
-        for l in v.conf.learners where (v.match[l] ?? .zero) >= v.commit { return .change(ConfChange(.addVoter, l)) }
+        for l in v.conf.learners where caughtUp(l) { return .change(ConfChange(.addVoter, l)) }
         if let add = v.target.first(where: { !v.conf.contains($0) }) { return .change(ConfChange(.addLearner, add)) }
         guard target.allSatisfy(v.conf.isVoter) else { return nil } // a learner still catching up
         let extra = v.conf.voters.filter { !target.contains($0) }
         guard let first = extra.first else { return nil }
         if extra.contains(v.leader) {
-            let to = v.target.filter { (v.match[$0] ?? .zero) >= v.commit }.max { (v.match[$0] ?? .zero, $1) < (v.match[$1] ?? .zero, $0) }
+            let to = v.target.filter(caughtUp).max { (v.match[$0] ?? .zero, $1) < (v.match[$1] ?? .zero, $0) }
             return to.map { .transferLeadership($0) }
         }
         return .change(ConfChange(.remove, first))
