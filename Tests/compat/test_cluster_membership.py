@@ -325,3 +325,40 @@ def test_healthz_not_ready_until_joined(server_binary: str, server_kind: str):
         assert healthz(n, "?js-enabled-only=true") == (200, {"status": "ok"})
     finally:
         n.close()
+
+
+async def test_auto_removal_moves_replicas_and_the_server_can_return(server_binary: str, server_kind: str):
+    if server_kind != "clusterd":
+        pytest.skip("clusterd's auto_remove_after")
+    import signal
+    signal.alarm(240)
+    c = Cluster(server_binary, size=4, name="members")
+    for n in c.nodes:
+        n.extra_args += ["--cluster_auto_remove_after", "2s"]
+    try:
+        c.start()
+        wait_for("four online meta voters", lambda: voters_online(c, {"n1", "n2", "n3", "n4"}))
+        nc = await connect(c.nodes[0])
+        try:
+            js = nc.jetstream(timeout=5)
+            await retry(lambda: js.add_stream(name="AUTO", subjects=["auto"], num_replicas=3))
+            for i in range(15):
+                await retry(lambda i=i: js.publish("auto", str(i).encode()))
+            si = await retry(lambda: js.stream_info("AUTO"))
+            holders = {si.cluster.leader} | {r.name for r in si.cluster.replicas}
+            gone = sorted(holders - {si.cluster.leader, "n1"})[0]
+            c.node(gone).kill()
+            rest = {"n1", "n2", "n3", "n4"} - {gone}
+            wait_for("the unreachable server removed", lambda: voters_online(c, rest))
+            await retry(lambda: _true_or_raise(replicas_current(js, "AUTO", rest)), attempts=240)
+            assert (await js.stream_info("AUTO")).state.messages == 15
+            # Back with its store: it was removed by time, not by an operator, so it rejoins.
+            c.node(gone).start()
+            wait_for("the server back as a voter", lambda: voters_online(c, {"n1", "n2", "n3", "n4"}))
+        finally:
+            await nc.close()
+    finally:
+        for n in c.nodes:
+            lines = [ln for ln in n.stderr_text().splitlines() if "JetStream cluster" in ln or "Stream '" in ln]
+            print(f"---- {node_name(c, n)}\n" + "\n".join(lines[-40:]))
+        c.close()
