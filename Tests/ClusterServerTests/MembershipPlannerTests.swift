@@ -185,11 +185,12 @@ final class MembershipPlannerTests: XCTestCase {
     }
 
     func test_hello_roundTrips_andGarbageIsRejected() {
-        let h = PeerHello(id: NodeID(UInt64.max), meta: true, boot: [a, b], removed: [(group: 7, id: c)])
+        let h = PeerHello(id: NodeID(UInt64.max), meta: true, boot: [a, b], bootNames: ["n1", ""], removed: [(group: 7, id: c)])
         guard let (name, back) = PeerHello.decode(h.encoded(name: "n9")) else { return XCTFail("no decode") }
         XCTAssertEqual(name, "n9")
         XCTAssertEqual(back, h)
         XCTAssertEqual(back.removed.map(\.group), [7])
+        XCTAssertEqual(back.bootNames, ["n1", ""])
         XCTAssertNil(PeerHello.decode(Array("{\"name\":\"x\",\"id\":\"zz\"}".utf8)))
         XCTAssertNil(PeerHello.decode(Array("[1,2]".utf8)))
     }

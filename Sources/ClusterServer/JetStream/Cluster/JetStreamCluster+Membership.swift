@@ -29,6 +29,9 @@ struct PeerHello: Equatable {
     var meta: Bool
     /// The voters its meta log was bootstrapped with (empty if it joined later).
     var boot: [NodeID]
+    /// Their server names where the sender knows them ("" where not), so a bootstrap member
+    /// that dies before the meta leader heard from it can still be matched to its replacement.
+    var bootNames: [String] = []
     /// Stream groups whose leader (the sender) removed the receiver's replica.
     var removed: [(group: UInt64, id: NodeID)] = []
 
@@ -37,7 +40,8 @@ struct PeerHello: Equatable {
     func encoded(name: String) -> [UInt8] {
         let removedJSON: [[String: Any]] = removed.map { ["group": $0.group, "id": StreamAssignment.hex($0.id)] }
         let bootJSON: [String] = boot.map { StreamAssignment.hex($0) }
-        return JSJSON.encode(["name": name, "id": StreamAssignment.hex(id), "meta": meta, "boot": bootJSON, "removed": removedJSON])
+        return JSJSON.encode(["name": name, "id": StreamAssignment.hex(id), "meta": meta, "boot": bootJSON,
+                              "boot_names": bootNames, "removed": removedJSON])
     }
 
     static func decode(_ bytes: [UInt8]) -> (name: String, hello: PeerHello)? {
@@ -48,7 +52,10 @@ struct PeerHello: Equatable {
         for r in (o.fields["removed"] as? [[String: Any]] ?? []).prefix(10_000) {
             if let g = (r["group"] as? NSNumber)?.uint64Value, let t = r["id"] as? String, let i = StreamAssignment.parseID(t) { removed.append((g, i)) }
         }
-        return (name, PeerHello(id: id, meta: (try? o.bool("meta")) ?? false, boot: boot, removed: removed.map { (group: $0.0, id: $0.1) }))
+        let bootNames = ((try? o.stringArray("boot_names")) ?? nil) ?? []
+        return (name, PeerHello(id: id, meta: (try? o.bool("meta")) ?? false, boot: boot,
+                                bootNames: bootNames.count == boot.count ? bootNames : [],
+                                removed: removed.map { (group: $0.0, id: $0.1) }))
     }
 }
 
@@ -73,7 +80,8 @@ extension JetStreamCluster {
         membership.removalNotices.removeAll { $0.until < ticks }
         for (name, serverID) in routes.peerServerIDs() {
             let removed = membership.removalNotices.filter { $0.server == name }.map { (group: $0.group, id: $0.id) }
-            let bytes = PeerHello(id: host.me, meta: meta, boot: membership.bootIDs, removed: removed).encoded(name: myName)
+            let bootNames = membership.bootIDs.map { serverName($0) ?? "" }
+            let bytes = PeerHello(id: host.me, meta: meta, boot: membership.bootIDs, bootNames: bootNames, removed: removed).encoded(name: myName)
             var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
             buf.writeBytes(bytes)
             routes.sendExtension(Self.helloNamespace, payload: buf, to: serverID)
@@ -90,6 +98,7 @@ extension JetStreamCluster {
         let previous = membership.hellos[name]
         membership.hellos[name] = hello
         host.learn(name: name, id: hello.id)
+        for (id, n) in zip(hello.boot, hello.bootNames) where !n.isEmpty && serverName(id) == nil { host.learn(name: n, id: id) }
         for r in hello.removed where r.id == host.me { leaveStreamGroup(r.group) }
         if previous != hello { topologyChanged() }
     }
@@ -146,7 +155,7 @@ extension JetStreamCluster {
             }
         }
         if isMetaLeader { metaMembershipStep(node, live: live) }
-        if isMetaLeader { moveReplicasOffGoneMembers(node) }
+        if isMetaLeader { moveReplicasOffGoneMembers(node, live: live) }
         for r in replicas.values where r.isLeader { streamMembershipStep(r) }
     }
 
@@ -205,7 +214,7 @@ extension JetStreamCluster {
     /// Meta leader: a stream replica whose store left the meta group (the server was removed,
     /// or came back with a new store) moves: to the same server's new store when it is a voter
     /// again, otherwise to another server.
-    private func moveReplicasOffGoneMembers(_ node: RaftNode) {
+    private func moveReplicasOffGoneMembers(_ node: RaftNode, live: [String: NodeID]) {
         let conf = node.conf
         var voterIDByName: [String: NodeID] = [:]
         for id in conf.voters { if let n = serverName(id) { voterIDByName[n] = id } }
@@ -214,7 +223,16 @@ extension JetStreamCluster {
             var peers = a.peers, ids = a.ids
             var excluded = Set<String>()
             for (i, id) in a.ids.enumerated() where !conf.contains(id) {
-                if let newID = voterIDByName[a.peers[i]], !membership.removed.contains(newID) { ids[i] = newID } else { excluded.insert(a.peers[i]) }
+                // The same server's current store, even while it is still a learner (it is about
+                // to be promoted: moving the replica to another server would be a wasted copy).
+                let name = a.peers[i]
+                if let cur = live[name], cur != id, conf.contains(cur), !membership.removed.contains(cur) {
+                    ids[i] = cur
+                } else if let newID = voterIDByName[name], !membership.removed.contains(newID) {
+                    ids[i] = newID
+                } else {
+                    excluded.insert(name)
+                }
             }
             if !excluded.isEmpty {
                 guard let resized = Placement.resize(peers, replicas: a.peers.count, among: Array(voterIDByName.keys),
