@@ -362,3 +362,24 @@ async def test_auto_removal_moves_replicas_and_the_server_can_return(server_bina
             lines = [ln for ln in n.stderr_text().splitlines() if "JetStream cluster" in ln or "Stream '" in ln]
             print(f"---- {node_name(c, n)}\n" + "\n".join(lines[-40:]))
         c.close()
+
+
+async def test_server_remove_of_the_running_meta_leader(cluster: Cluster):
+    add_node(cluster, "n4")
+    wait_for("four online meta voters", lambda: voters_online(cluster, {"n1", "n2", "n3", "n4"}))
+    leader = cluster.wait_meta_leader()
+    nc = await connect(cluster.nodes[3] if leader != "n4" else cluster.nodes[0])
+    try:
+        msg = await retry(lambda: nc.request("$JS.API.SERVER.REMOVE", json.dumps({"peer": leader}).encode(), timeout=5))
+        assert json.loads(msg.data).get("success") is True, msg.data
+        rest = {"n1", "n2", "n3", "n4"} - {leader}
+        # The leader hands over first, then the new leader removes it; it is not added back
+        # while that store runs, and it stops being ready.
+        wait_for("three voters without the old leader", lambda: voters_online(cluster, rest))
+        assert cluster.wait_meta_leader([cluster.node(n) for n in sorted(rest)]) in rest
+        wait_for("the removed server not ready", lambda: healthz(cluster.node(leader))[0] == 503)
+        js = nc.jetstream(timeout=5)
+        info = await retry(lambda: js.add_stream(name="AFTER", subjects=["after"], num_replicas=3))
+        assert {info.cluster.leader} | {r.name for r in info.cluster.replicas} == rest
+    finally:
+        await nc.close()
