@@ -32,6 +32,11 @@ public struct RaftConfig: Sendable {
     public var quiesceAfterIdleTicks: Int? = nil
     /// Max proposals (entries) buffered in the unstable log before `propose` reports `.busy`.
     public var maxUncommittedEntries: Int = 100_000
+    /// The application transfers snapshot data itself (a stream copied in chunks): a follower
+    /// offered a snapshot it needs does not install or acknowledge it, it records an offer
+    /// (`takeSnapshotOffer`) and stays behind until the application installed the state into
+    /// storage and restarted the node. So it never counts as holding entries it has no data for.
+    public var applicationInstallsSnapshots: Bool = false
 
     public init() {}
 

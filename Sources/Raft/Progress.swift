@@ -114,6 +114,14 @@ public struct Progress: Sendable {
         inflights.reset()
     }
 
+    /// The follower's log ends at `last`, below what it acknowledged (its storage was lost):
+    /// count only what it holds and probe from there (a snapshot in flight stays in flight).
+    /// Lowering `match` never lowers the commit index; it only stops counting lost copies.
+    mutating func lostLog(endingAt last: LogIndex) {
+        match = min(match, last)
+        if state != .snapshot { becomeProbe() }
+    }
+
     /// A successful append response up to `index`. Returns false if it was stale.
     mutating func maybeUpdate(_ index: LogIndex) -> Bool {
         var updated = false

@@ -148,6 +148,13 @@ extension RaftNode {
     }
 
     private func handleAppendRejection(_ peer: NodeID, _ r: AppendResponse) {
+        if r.index == .zero {
+            // The follower lost entries it had acknowledged (see `handleHeartbeat`).
+            guard r.hintIndex < tracker.progress[peer]!.match else { return }
+            tracker.progress[peer]!.lostLog(endingAt: r.hintIndex)
+            sendAppend(to: peer)
+            return
+        }
         let probe = r.hintTerm > .zero
             ? log.findConflictByTerm(index: r.hintIndex, term: r.hintTerm)
             : r.hintIndex

@@ -40,11 +40,25 @@ extension RaftNode {
         if role != .follower { becomeFollower(term: term, leader: m.from) }
         electionElapsed = 0
         leader = m.from
+        if config.applicationInstallsSnapshots, s.metadata.index > log.committed,
+           !log.matchTerm(s.metadata.index, s.metadata.term) {
+            // No answer: the leader keeps this follower in snapshot state (and re-offers after an
+            // election timeout) until the application installed the state and restarted us.
+            snapshotOffer = s.metadata
+            return
+        }
         if restore(s) {
             send(to: m.from, .appendResponse(AppendResponse(index: log.lastIndex, reject: false)))
         } else {
             send(to: m.from, .appendResponse(AppendResponse(index: log.committed, reject: false)))
         }
+    }
+
+    /// The latest snapshot a leader offered that this follower needs (only with
+    /// `applicationInstallsSnapshots`); cleared by reading it.
+    public func takeSnapshotOffer() -> SnapshotMetadata? {
+        defer { snapshotOffer = nil }
+        return snapshotOffer
     }
 
     /// Installs a leader's snapshot unless our log already covers it. Returns true if installed.

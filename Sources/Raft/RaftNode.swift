@@ -75,6 +75,8 @@ public final class RaftNode {
     var readsAwaitingCommit: [(from: NodeID, context: [UInt8])] = []
 
     var msgs: [Message] = []
+    /// See `takeSnapshotOffer`.
+    var snapshotOffer: SnapshotMetadata?
     var readStates: [ReadState] = []
     var prevHardState: HardState
 

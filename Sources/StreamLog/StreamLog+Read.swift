@@ -91,6 +91,16 @@ extension StreamLog {
         }
     }
 
+    /// Deleted sequences after the first live one up to the last sequence, ascending; nil when
+    /// there are more than `limit` (a replica copying the stream bounds what it transfers).
+    public func deletedSequences(limit: Int) -> [UInt64]? {
+        lock.withLock {
+            guard core.messages > 0 else { return [] }
+            let inside = core.deleted.filter { $0 > core.floor && $0 <= core.lastSeq }
+            return inside.count <= limit ? inside.sorted() : nil
+        }
+    }
+
     /// Last Raft index and term stored (0, 0 when none): what a Raft node needs on restart.
     public var lastRaftEntry: (index: UInt64, term: UInt64) {
         lock.withLock { (core.lastRaftIndex, core.lastTerm) }

@@ -116,3 +116,91 @@ final class MembershipTests: XCTestCase {
         XCTAssertThrowsError(try ConfChangeRecord.decode([9]))
     }
 }
+
+/// `applicationInstallsSnapshots`: the follower neither installs nor acknowledges a snapshot it
+/// needs; it records an offer, and after the application installed the state into storage a
+/// node restarted from that storage continues from the log.
+final class ApplicationSnapshotTests: XCTestCase {
+    private let conf = ConfState(voters: [NodeID(1), NodeID(2)])
+
+    private func follower(_ storage: MemoryStorage) -> RaftNode {
+        var cfg = TestCluster.defaultConfig()
+        cfg.applicationInstallsSnapshots = true
+        return RaftNode(id: NodeID(2), storage: storage, config: cfg, random: SplitMix64(seed: 3))
+    }
+
+    private func offer(_ n: RaftNode, index: Int, term: Int = 1) {
+        let snap = Snapshot(metadata: SnapshotMetadata(index: LogIndex(UInt64(index)), term: Term(UInt64(term)), conf: conf))
+        n.step(Message(group: GroupID(0), from: NodeID(1), to: NodeID(2), term: Term(1), body: .installSnapshot(snap)))
+    }
+
+    func test_neededSnapshot_isOfferedNotInstalledNorAcknowledged() {
+        let n = follower(MemoryStorage(conf: conf))
+        offer(n, index: 50)
+        let rd = n.ready()
+        XCTAssertNil(rd.snapshot)
+        XCTAssertFalse(rd.messages.contains { if case .appendResponse = $0.body { return true } else { return false } },
+                       "a snapshot the follower has no data for must not be acknowledged")
+        XCTAssertEqual(n.commitIndex, LogIndex(0))
+        XCTAssertEqual(n.takeSnapshotOffer()?.index, LogIndex(50))
+        XCTAssertNil(n.takeSnapshotOffer(), "an offer is handed out once")
+        n.advance(rd)
+    }
+
+    func test_snapshotCoveredByTheLog_isAcknowledgedWithoutOffer() throws {
+        let storage = MemoryStorage(conf: conf)
+        try storage.append([Entry(term: Term(1), index: LogIndex(1), type: .normal, data: [1]),
+                            Entry(term: Term(1), index: LogIndex(2), type: .normal, data: [2])])
+        let n = follower(storage)
+        offer(n, index: 2)
+        XCTAssertNil(n.takeSnapshotOffer())
+        XCTAssertEqual(n.commitIndex, LogIndex(2))
+        XCTAssertTrue(n.ready().messages.contains { if case .appendResponse(let r) = $0.body { return !r.reject && r.index == LogIndex(2) } else { return false } })
+    }
+
+    func test_afterInstallIntoStorage_restartedNodeAcceptsTheNextEntries() throws {
+        let storage = MemoryStorage(conf: conf)
+        try storage.applySnapshot(Snapshot(metadata: SnapshotMetadata(index: LogIndex(50), term: Term(1), conf: conf)))
+        let n = follower(storage)
+        n.step(Message(group: GroupID(0), from: NodeID(1), to: NodeID(2), term: Term(1),
+                       body: .appendEntries(AppendEntries(prevLogIndex: LogIndex(50), prevLogTerm: Term(1),
+                                                          entries: [Entry(term: Term(1), index: LogIndex(51), type: .normal, data: [7])],
+                                                          commit: LogIndex(51)))))
+        let rd = n.ready()
+        XCTAssertEqual(rd.committedEntries.map(\.data), [[7]])
+        XCTAssertTrue(rd.messages.contains { if case .appendResponse(let r) = $0.body { return !r.reject && r.index == LogIndex(51) } else { return false } })
+    }
+}
+
+/// A follower that lost its log after acknowledging entries (a wiped volume) says so on the
+/// next heartbeat, and the leader stops counting on the lost copies and re-sends them.
+final class LostLogTests: XCTestCase {
+    func test_wipedFollower_isProbedFromItsRealEnd_andCaughtUpWithoutNewEntries() throws {
+        let c = TestCluster(3)
+        c.elect(1)
+        for i in 0..<5 { try c.node(1).propose([UInt8(i)]) }
+        c.deliverAll()
+        let last = c.node(1).lastIndex
+        XCTAssertEqual(c.node(1).progress(of: NodeID(3))?.match, last)
+        // Node 3's disk is replaced: empty storage, same id.
+        c.storages[NodeID(3)] = MemoryStorage(conf: ConfState(voters: [NodeID(1), NodeID(2), NodeID(3)]))
+        c.restart(3)
+        // No new entries: only heartbeats reveal the loss.
+        c.tick([1], times: 2)
+        c.deliverAll()
+        XCTAssertEqual(c.node(3).lastIndex, last)
+        XCTAssertEqual(c.appliedData(3).count, c.appliedData(1).count)
+        XCTAssertEqual(c.node(1).progress(of: NodeID(3))?.match, last)
+    }
+
+    func test_staleLossReport_forAnIndexAtOrAboveMatch_isIgnored() throws {
+        let c = TestCluster(2)
+        c.elect(1)
+        try c.node(1).propose([1])
+        c.deliverAll()
+        let match = try XCTUnwrap(c.node(1).progress(of: NodeID(2))?.match)
+        c.node(1).step(Message(group: GroupID(0), from: NodeID(2), to: NodeID(1), term: c.node(1).hardState.term,
+                               body: .appendResponse(AppendResponse(index: .zero, reject: true, hintIndex: match))))
+        XCTAssertEqual(c.node(1).progress(of: NodeID(2))?.match, match)
+    }
+}

@@ -77,6 +77,9 @@ public protocol MessageStore: AnyObject {
     func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64) throws -> UInt64
     /// The Raft index of the last message appended with one (0 when none or not tracked).
     var lastRaftIndex: UInt64 { get }
+    /// Sequences after `firstSeq` up to `lastSeq` that hold no message, ascending; nil when
+    /// more than `limit` (what a replica's stream copy transfers, see `CatchupState`).
+    func deletedSequences(limit: Int) -> [UInt64]?
 }
 
 extension MessageStore {
@@ -88,6 +91,25 @@ extension MessageStore {
     public var enforcesLimits: Bool { false }
     /// Hands the stream's limits to a store that enforces them (no-op otherwise).
     public func setLimits(_ config: StreamConfig) throws {}
+
+    /// By scanning the messages (bounded by the stream's length).
+    public func deletedSequences(limit: Int) -> [UInt64]? {
+        let st = state
+        guard st.messages > 0 else { return [] }
+        var out: [UInt64] = []
+        var expect = st.firstSeq
+        func gap(upTo end: UInt64) -> Bool {
+            guard end > expect else { return true }
+            guard out.count + Int(end - expect) <= limit else { return false }
+            out.append(contentsOf: expect..<end)
+            return true
+        }
+        while expect <= st.lastSeq, let m = next(from: expect, filters: []), m.seq <= st.lastSeq {
+            guard gap(upTo: m.seq) else { return nil }
+            expect = m.seq + 1
+        }
+        return gap(upTo: st.lastSeq + 1) ? out : nil
+    }
 
     func size(of m: StreamMessage) -> UInt64 { size(subject: m.subject, headers: m.headers, payload: m.payload) }
 }

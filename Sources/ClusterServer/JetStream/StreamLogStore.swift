@@ -65,6 +65,11 @@ final class StreamLogStore: MessageStore {
 
     var lastRaftIndex: UInt64 { log.lastRaftEntry.index }
 
+    func deletedSequences(limit: Int) -> [UInt64]? { log.deletedSequences(limit: limit) }
+
+    /// Blocks found corrupt when the log was opened (their messages are not served).
+    var corruptionsOnOpen: Int { log.recoveryReport.corruptions.count }
+
     func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64) throws -> UInt64 {
         do {
             let r = try log.append([NewMessage(subject: subject, payload: payload, headers: headers ?? [], timestamp: time,

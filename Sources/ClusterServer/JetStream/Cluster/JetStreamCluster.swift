@@ -13,9 +13,14 @@ final class JetStreamCluster: RaftGroupDelegate {
     static let metaGroup = GroupID(1)
     /// Entries a stream's Raft log may hold before its leader proposes a compaction.
     static var compactionThreshold = 10_000
+    /// How many entries a lagging (or down) member may hold a file stream's compaction back;
+    /// past that it catches up by copying the stream. Default: 10 × the threshold.
+    static var compactionMaxLag: Int?
 
     unowned let js: JetStreamService
     let host: RaftHost
+    /// Stream copies for replicas that need a snapshot (both sides).
+    private(set) var catchup: CatchupService!
     var assignments: [String: StreamAssignment] = [:]
     private(set) var isMetaLeader = false
     var replicas: [String: StreamReplica] = [:]
@@ -47,7 +52,11 @@ final class JetStreamCluster: RaftGroupDelegate {
         if let v = ProcessInfo.processInfo.environment["CLUSTERD_RAFT_COMPACT_ENTRIES"], let n = Int(v), n > 0 {
             Self.compactionThreshold = n
         }
+        if let v = ProcessInfo.processInfo.environment["CLUSTERD_RAFT_COMPACT_MAX_LAG"], let n = Int(v), n > 0 {
+            Self.compactionMaxLag = n
+        }
         metaDirectory = root + "/_meta"
+        catchup = CatchupService(cluster: self)
     }
 
     var myName: String { host.myName }
@@ -57,6 +66,7 @@ final class JetStreamCluster: RaftGroupDelegate {
     func start() throws {
         host.start()
         registerHellos()
+        catchup.start()
         if let storage = try RaftStorageFactory.open(directory: metaDirectory, ids: nil) {
             startMeta(storage)
         }
@@ -95,8 +105,10 @@ final class JetStreamCluster: RaftGroupDelegate {
         for r in replicas.values { r.updateDirectAccess() }
         if ticks % Self.membershipEveryTicks == 0 { membershipTick() }
         if ticks % 50 == 0 { rebalance() }
+        for r in replicas.values where r.catchup != nil || r.needsRepair { r.catchupTick() }
         if ticks % 100 == 0 {
-            for r in replicas.values where r.isLeader { r.proposeCompaction(threshold: Self.compactionThreshold) }
+            for r in replicas.values where r.isLeader { r.proposeCompaction(threshold: Self.compactionThreshold,
+                                                                     maxLag: Self.compactionMaxLag ?? 10 * Self.compactionThreshold) }
         }
     }
 
@@ -317,6 +329,14 @@ final class JetStreamCluster: RaftGroupDelegate {
         } catch {
             js.server.logger.error("JetStream cluster: cannot create replica of stream '\(a.config.name)': \(error)")
         }
+    }
+
+    /// Reopens a replica whose stream copy finished: opening switches the copy in.
+    func reinstall(_ r: StreamReplica) {
+        guard replicas[r.name] === r, let a = assignments[r.name] else { return }
+        r.close()
+        replicas[r.name] = nil
+        createReplica(a)
     }
 
     /// Stream info as seen from here: the local replica's state when there is one.

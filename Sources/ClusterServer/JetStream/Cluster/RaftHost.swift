@@ -16,9 +16,16 @@ protocol RaftGroupDelegate: AnyObject {
     func raftApply(_ entry: Entry)
     /// A snapshot from the leader replaced the log.
     func raftApplySnapshot(_ snapshot: Snapshot)
+    /// The leader offered a snapshot this node needs, in a group whose owner copies the state
+    /// itself (`externalSnapshots`); Raft did not acknowledge it.
+    func raftSnapshotOffered(_ metadata: SnapshotMetadata)
     /// This node became leader and has applied everything committed before its term, or it
     /// stopped being leader. `leader` is the current leader as far as this node knows.
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?)
+}
+
+extension RaftGroupDelegate {
+    func raftSnapshotOffered(_ metadata: SnapshotMetadata) {}
 }
 
 /// The driver of every Raft group on this node: ticks, persistence with group commit, the
@@ -118,7 +125,7 @@ final class RaftHost {
 
     /// Hosts a group whose members are the named servers.
     func addGroup(_ group: GroupID, storage: DurableRaftStorage, delegate: RaftGroupDelegate,
-                  applied: LogIndex?, quiesce: Bool, campaign: Bool = false) {
+                  applied: LogIndex?, quiesce: Bool, campaign: Bool = false, externalSnapshots: Bool = false) {
         guard members[group] == nil else {
             server.logger.error("Raft group \(group) is already hosted here; not adding it twice")
             storage.closeLog()
@@ -126,6 +133,7 @@ final class RaftHost {
         }
         var cfg = config
         cfg.quiesceAfterIdleTicks = quiesce ? 20 : nil
+        cfg.applicationInstallsSnapshots = externalSnapshots
         seed = seed &+ 0x9e37_79b9_7f4a_7c15
         let node = RaftNode(id: me, group: group, storage: storage, config: cfg,
                             random: Raft.SplitMix64(seed: seed ^ group.rawValue), applied: applied)
@@ -245,6 +253,11 @@ final class RaftHost {
         }
         guard batch.to == me else { return }
         stash(multi.receive(batch))
+        for m in batch.messages {
+            guard case .installSnapshot = m.body, let member = members[m.group],
+                  let offer = member.node.takeSnapshotOffer() else { continue }
+            member.delegate?.raftSnapshotOffered(offer)
+        }
         process()
     }
 

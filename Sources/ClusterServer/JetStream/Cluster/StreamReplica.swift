@@ -29,6 +29,10 @@ final class StreamReplica: RaftGroupDelegate {
     var js: JetStreamService { cluster.js }
     /// The stream-create request, answered by whichever replica leads first.
     var createReply: (reply: String, type: String)?
+    /// A copy of the stream from its leader in progress (see `CatchupSession`).
+    var catchup: CatchupSession?
+    /// The store found corrupt blocks on open: re-copy the stream from the leader.
+    var needsRepair = false
 
     private init(cluster: JetStreamCluster, name: String, group: GroupID, stream: Stream) {
         self.cluster = cluster
@@ -43,6 +47,7 @@ final class StreamReplica: RaftGroupDelegate {
         let cfg = a.config
         var dir: String?
         var fresh = true
+        var installed: SnapshotMetadata?
         if cfg.storage == .file, let d = js.streamDirectory(cfg.name) {
             dir = d
             // A directory left by an earlier stream of the same name (another group) is stale.
@@ -50,6 +55,8 @@ final class StreamReplica: RaftGroupDelegate {
             if let bytes = AtomicFile.read(marker), let o = try? JSONObject.parse(bytes, typeName: "Marker"),
                (try? o.uint64("group")) == a.group {
                 fresh = false
+                // A stream copy that finished (maybe just before a crash) is switched in now.
+                installed = try StreamInstall.rollForward(streamDirectory: d)
             } else {
                 AtomicFile.removeTree(d)
                 try FileManager.default.createDirectory(atPath: d + "/consumers", withIntermediateDirectories: true)
@@ -63,14 +70,25 @@ final class StreamReplica: RaftGroupDelegate {
         // replica added later starts empty and learns the membership from the leader's log.
         let me = cluster.host.me
         let storage = try RaftStorageFactory.open(directory: dir.map { $0 + "/raft" }, ids: a.initial.contains(me) ? a.initial : [])!
+        if let installed, let dir {
+            try StreamInstall.finishRaftLog(installed, storage: storage, streamDirectory: dir)
+            js.server.logger.info("Stream '\(cfg.name)': installed a copy from the leader at Raft index \(installed.index) (\(store.state.messages) messages)")
+        }
         let r = StreamReplica(cluster: cluster, name: cfg.name, group: GroupID(a.group), stream: s)
         js.streams[cfg.name] = s
         // The store holds what it applied (its records carry their Raft index); after a
         // compaction the snapshot marker covers the rest (the store was synced before it).
         let applied = max(store.lastRaftIndex, storage.snapshot().metadata.index.rawValue)
+        // Dedup ids within the window, as of the last stored message, before the log replays
+        // (which adds its own): every replica must decide duplicates the same way.
+        if !fresh { s.rebuildDedup(now: store.state.lastTime) }
         cluster.host.addGroup(r.group, storage: storage, delegate: r,
                               applied: applied > 0 ? LogIndex(applied) : nil, quiesce: true,
-                              campaign: fresh && a.initial.first == me)
+                              campaign: fresh && a.initial.first == me, externalSnapshots: dir != nil)
+        if let fileStore = store as? StreamLogStore, fileStore.corruptionsOnOpen > 0 {
+            js.server.logger.error("Stream '\(cfg.name)': \(fileStore.corruptionsOnOpen) corrupt block(s) in the store; copying the stream from its leader")
+            r.needsRepair = true
+        }
         if !fresh {
             js.server.logger.info("  Restored \(store.state.messages) messages for stream '$G > \(cfg.name)' (replica of group \(a.group))")
         }
@@ -241,6 +259,8 @@ final class StreamReplica: RaftGroupDelegate {
 
     /// Stops serving and closes the store (server shutdown).
     func close() {
+        catchup?.abandon()
+        catchup = nil
         stepDownLocally()
         isLeader = false
         closed = true
@@ -258,17 +278,31 @@ final class StreamReplica: RaftGroupDelegate {
     }
 
     /// Leader, now and then: when the log holds more than `threshold` entries, proposes to
-    /// compact it up to what every member has (min of their match indexes and our applied).
-    /// A member that is down holds the point back; nobody ever needs a snapshot to catch up.
-    func proposeCompaction(threshold: Int) {
+    /// compact it (see `compactionPoint`). File streams bound how far a lagging member holds
+    /// compaction back by `maxLag`; such a member catches up by copying the stream
+    /// (`CatchupSession`). Memory-stream replicas cannot install a copy, so they keep the
+    /// unbounded rule.
+    func proposeCompaction(threshold: Int, maxLag: Int) {
         guard isLeader, let node = cluster.host.node(group), node.lastIndex - node.firstIndex > threshold else { return }
-        var upTo = node.appliedIndex
+        var matches: [LogIndex] = []
         for peer in node.conf.allMembers where peer != cluster.host.me {
             guard let p = node.progress(of: peer) else { return }
-            upTo = min(upTo, p.match)
+            matches.append(p.match)
         }
-        guard upTo > node.firstIndex else { return }
+        guard let upTo = Self.compactionPoint(applied: node.appliedIndex, firstIndex: node.firstIndex, matches: matches,
+                                              maxLag: stream.directory == nil ? nil : maxLag) else { return }
         try? proposeOp(["op": "compact", "up_to": upTo.rawValue], answer: nil)
+    }
+
+    /// Where to compact: up to what every member holds (the lowest match index, never past our
+    /// applied index), but a member more than `maxLag` entries behind `applied` does not hold
+    /// the point back further than that. Nil when the point would not advance.
+    static func compactionPoint(applied: LogIndex, firstIndex: LogIndex, matches: [LogIndex], maxLag: Int?) -> LogIndex? {
+        var upTo = matches.reduce(applied) { min($0, $1) }
+        if let maxLag, applied.rawValue > UInt64(maxLag) {
+            upTo = max(upTo, LogIndex(applied.rawValue - UInt64(maxLag)))
+        }
+        return upTo > firstIndex ? upTo : nil
     }
 
     /// `$JS.API.STREAM.LEADER.STEPDOWN.<stream>`.

@@ -1,0 +1,129 @@
+import Foundation
+import NIOCore
+import Raft
+
+/// Stream copies between replicas over the route (`CatchupWire`), both sides, on the JetStream
+/// queue. A stream leader answers state and message-chunk requests from its own store; a
+/// replica that needs a copy (offered a snapshot it cannot use, or a corrupt store) runs a
+/// `CatchupSession`. The follower pulls one bounded chunk at a time: that is the flow control.
+final class CatchupService {
+    unowned let cluster: JetStreamCluster
+    /// Bytes of messages per chunk the follower asks for (the leader caps what it is asked);
+    /// `CLUSTERD_CATCHUP_CHUNK_BYTES` overrides it (tests use tiny chunks to interrupt a copy).
+    static let chunkBytes: UInt32 = {
+        if let v = ProcessInfo.processInfo.environment["CLUSTERD_CATCHUP_CHUNK_BYTES"], let n = UInt32(v), n > 0 { return n }
+        return 1 << 20
+    }()
+    private static let maxChunkBytes = 8 << 20
+    /// A stream with more interior deletions than this is not copied (the state would not fit
+    /// a route frame); the replica stays out of the group and says so.
+    static let maxDeleted = 4_000_000
+    private var nextRequest: UInt64 = 1
+
+    init(cluster: JetStreamCluster) {
+        self.cluster = cluster
+    }
+
+    private var js: JetStreamService { cluster.js }
+
+    func start() {
+        js.server.routeManager?.registerExtension(CatchupWire.namespace) { [weak self] from, payload in
+            guard let self else { return }
+            let decoded = Result { try CatchupWire.decode(Array(payload.readableBytesView)) }
+            self.js.queue.async { self.receive(decoded, from: from) }
+        }
+    }
+
+    func newRequestID() -> UInt64 {
+        defer { nextRequest &+= 1 }
+        return nextRequest
+    }
+
+    private func receive(_ decoded: Result<CatchupFrame, Error>, from serverID: String) {
+        let frame: CatchupFrame
+        do { frame = try decoded.get() } catch {
+            js.server.logger.warning("Dropping a malformed stream catch-up frame: \(error)")
+            return
+        }
+        let replica = cluster.replicas.values.first { $0.group.rawValue == frame.group }
+        switch frame {
+        case .stateRequest, .messagesRequest:
+            send(serve(frame, replica), toServer: serverID)
+        case .state, .messages, .refused:
+            replica?.catchup?.received(frame)
+        }
+    }
+
+    /// The leader's answer to one request: its store as applied now.
+    func serve(_ frame: CatchupFrame, _ replica: StreamReplica?) -> CatchupFrame {
+        let g = frame.group, req = frame.request
+        guard let r = replica, r.isLeader, let node = cluster.host.node(r.group) else {
+            return .refused(group: g, request: req, reason: "not the stream leader")
+        }
+        let store = r.stream.store
+        switch frame {
+        case let .stateRequest(_, _, minIndex):
+            let applied = node.appliedIndex
+            guard applied.rawValue >= minIndex else {
+                return .refused(group: g, request: req, reason: "leader applied \(applied), behind \(minIndex)")
+            }
+            guard let term = node.term(at: applied) else {
+                return .refused(group: g, request: req, reason: "no term for \(applied)")
+            }
+            guard let deleted = store.deletedSequences(limit: Self.maxDeleted) else {
+                return .refused(group: g, request: req, reason: "more than \(Self.maxDeleted) deleted messages")
+            }
+            let conf = node.confState(atIndex: applied)
+            let st = store.state
+            return .state(group: g, request: req, CatchupState(
+                index: applied.rawValue, term: term.rawValue, voters: conf.voters.map(\.rawValue),
+                learners: conf.learners.map(\.rawValue), firstSeq: st.firstSeq, lastSeq: st.lastSeq,
+                deleted: deleted, consumers: consumerRecords(r)))
+        case let .messagesRequest(_, _, from, to, maxBytes):
+            guard from >= 1, from <= to else { return .refused(group: g, request: req, reason: "bad range") }
+            let budget = min(Int(maxBytes), Self.maxChunkBytes)
+            var out: [CatchupMessage] = []
+            var bytes = 0
+            var s = from
+            var next = to &+ 1
+            while s <= to, let m = store.next(from: s, filters: []), m.seq <= to {
+                out.append(CatchupMessage(seq: m.seq, time: m.time, subject: m.subject, headers: m.headers, payload: m.payload))
+                bytes += m.payload.count + (m.headers?.count ?? 0) + m.subject.utf8.count + 28
+                s = m.seq + 1
+                if bytes >= budget {
+                    next = s
+                    break
+                }
+            }
+            return .messages(group: g, request: req, from: from, next: next, out)
+        default:
+            return .refused(group: g, request: req, reason: "not a request")
+        }
+    }
+
+    /// The replicated consumer records on disk (what every replica holds at the applied index).
+    private func consumerRecords(_ r: StreamReplica) -> [String: [UInt8]] {
+        guard let dir = r.stream.directory,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: dir + "/consumers") else { return [:] }
+        var out: [String: [UInt8]] = [:]
+        for f in names where f.hasSuffix(".json") {
+            if let bytes = AtomicFile.read(dir + "/consumers/" + f) { out[String(f.dropLast(5))] = bytes }
+        }
+        return out
+    }
+
+    /// Sends to the node of a Raft id; false when it is not connected.
+    @discardableResult
+    func send(_ frame: CatchupFrame, to node: NodeID) -> Bool {
+        guard let name = cluster.host.name(of: node), let id = js.server.routeManager?.peerServerIDs()[name] else { return false }
+        return send(frame, toServer: id)
+    }
+
+    @discardableResult
+    private func send(_ frame: CatchupFrame, toServer id: String) -> Bool {
+        let bytes = CatchupWire.encode(frame)
+        var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
+        buf.writeBytes(bytes)
+        return js.server.routeManager?.sendExtension(CatchupWire.namespace, payload: buf, to: id) ?? false
+    }
+}

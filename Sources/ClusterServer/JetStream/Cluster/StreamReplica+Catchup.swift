@@ -1,0 +1,53 @@
+import Foundation
+import Raft
+
+/// Snapshot install: a replica whose log is behind the leader's compaction point (its data was
+/// wiped, or it was down while compaction moved on) or whose store is corrupt copies the
+/// stream from the leader (`CatchupSession`), then reopens with the copy switched in. Raft
+/// never acknowledged the snapshot meanwhile, so the leader does not count this replica for
+/// entries it does not have.
+extension StreamReplica {
+    func raftSnapshotOffered(_ metadata: SnapshotMetadata) {
+        guard catchup == nil else { return }
+        let applied = cluster.host.node(group)?.appliedIndex.rawValue ?? 0
+        js.server.logger.warning("Stream '\(name)': this replica lacks entries up to \(metadata.index) that the leader compacted; copying the stream from the leader")
+        startCatchup(minimumIndex: max(applied, metadata.index.rawValue))
+    }
+
+    private func startCatchup(minimumIndex: UInt64) {
+        guard let dir = stream.directory else { return }
+        do {
+            let session = try CatchupSession(replica: self, minimumIndex: minimumIndex, streamDirectory: dir)
+            catchup = session
+            session.sendNext()
+        } catch {
+            js.server.logger.error("Stream '\(name)': cannot start a copy from the leader: \(error)")
+        }
+    }
+
+    /// Every cluster tick: drive the copy, or start the repair of a corrupt store once a
+    /// leader (another node) is known.
+    func catchupTick() {
+        if let c = catchup {
+            c.tick()
+            return
+        }
+        guard needsRepair, !isLeader, let node = cluster.host.node(group), let leader = node.leader,
+              leader != cluster.host.me else { return }
+        needsRepair = false
+        startCatchup(minimumIndex: node.appliedIndex.rawValue)
+    }
+
+    /// The copy is complete and its marker durable: reopen, which switches it in.
+    func catchupFinished(_ state: CatchupState, messages: Int) {
+        js.server.logger.info("Stream '\(name)': copied \(messages) messages (sequences \(state.firstSeq)...\(state.lastSeq)) from the leader at Raft index \(state.index)")
+        catchup = nil
+        js.queue.async { [cluster] in cluster.reinstall(self) }
+    }
+
+    func catchupFailed(_ error: Error) {
+        js.server.logger.error("Stream '\(name)': copy from the leader failed (\(error)); the next snapshot offer starts over")
+        catchup?.abandon()
+        catchup = nil
+    }
+}
