@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import json
 import os
 import shutil
 import time
@@ -73,6 +74,20 @@ async def wait_current(js, stream: str, node: str) -> None:
             return
         assert time.monotonic() < deadline, f"replica {node} did not catch up: {si.cluster}"
         await asyncio.sleep(0.3)
+
+
+async def wait_old_identity_removed(cluster: Cluster, nc, stream: str, victim: str) -> None:
+    """clusterd: a wiped store comes back as a new Raft member (storage identity); the stream's
+    leader adds it as a learner (which copies the stream), promotes it, then removes the old
+    identity. Until that removal, the group has four voters and stopping one more node would
+    lose its quorum."""
+    info = json.loads((await retry(lambda: nc.request(f"$JS.API.STREAM.INFO.{stream}", b"", timeout=5))).data)
+    group = "g" + info["cluster"]["raft_group"].split("-")[1]
+    needle = f"group {group}: remove {victim}/"
+    deadline = time.monotonic() + 2 * READY_TIMEOUT_S
+    while not any(needle in n.stderr_text() for n in cluster.nodes):
+        assert time.monotonic() < deadline, f"the old identity of {victim} never left {stream}'s group"
+        await asyncio.sleep(0.2)
 
 
 async def make_leader(cluster: Cluster, stream: str, target: str, acked: dict[int, bytes]) -> None:
@@ -181,6 +196,7 @@ async def test_wiped_replica_is_rebuilt_and_can_lead(cluster: Cluster, server_ki
         if server_kind == "clusterd":
             logs = "\n".join(f"--- {n}\n" + cluster.node(n).stderr_text()[-2500:] for n in ("n1", "n2", "n3"))
             assert "installed a copy from the leader" in cluster.node(victim).stderr_text(), logs
+            await wait_old_identity_removed(cluster, nc, "WIPE", victim)
         await nc.close()
         await make_leader(cluster, "WIPE", victim, acked)
 
@@ -234,6 +250,7 @@ async def test_replica_killed_mid_install_recovers(cluster: Cluster, server_kind
         await wait_current(js, "HALF", victim)
         assert not os.path.exists(os.path.join(vdir, "install")), "the half-built copy must be gone"
         assert "installed a copy from the leader" in vnode.stderr_text()
+        await wait_old_identity_removed(cluster, nc, "HALF", victim)
         await nc.close()
         await make_leader(cluster, "HALF", victim, acked)
         vnc = await connect(vnode)

@@ -257,10 +257,10 @@ extension JetStreamCluster {
                                         match: match, commit: node.commitIndex, slack: 256)
         guard let step = StreamMembershipPlanner.next(view) else { return }
         if case let .change(c) = step, c.kind == ConfChangeKind.addLearner, node.firstIndex > LogIndex(1) {
-            // Until stream snapshots can be installed, a replica that starts after a compaction
-            // cannot catch up; it is added anyway, stays a learner (never counted as current)
-            // and says so in its log, and the replica it should replace stays in place.
-            js.server.logger.warning("Stream '\(r.name)': adding replica \(describe(c.node)) to a log compacted up to \(node.firstIndex); it needs a snapshot to catch up")
+            // A replica that starts after a compaction is offered a snapshot: a file stream's
+            // copies the stream from this leader (`CatchupSession`) while it is a learner; a
+            // memory stream's cannot, stays a learner, and the replica it replaces stays.
+            js.server.logger.info("Stream '\(r.name)': adding replica \(describe(c.node)) to a log compacted up to \(node.firstIndex); it will copy the stream")
         }
         execute(step, group: r.group)
     }
