@@ -80,15 +80,7 @@ enum StateFiles {
 
     /// Replaces `directory/name` atomically and durably: a crash leaves the old or the new file.
     static func writeAtomically(_ fs: FileSystem, directory: String, name: String, bytes: [UInt8]) throws {
-        let path = join(directory, name)
-        let tmp = path + ".tmp"
-        let f = try fs.open(tmp, create: true)
-        defer { f.close() }
-        try f.truncate(to: 0)
-        try bytes.withUnsafeBytes { try f.write($0, at: 0) }
-        try f.sync()
-        try fs.rename(tmp, to: path)
-        try fs.syncDirectory(directory)
+        try fs.writeAtomically(bytes, directory: directory, name: name)
     }
 
     /// The whole file, or nil when it does not exist.

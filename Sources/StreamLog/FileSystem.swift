@@ -29,6 +29,22 @@ public protocol StorageFile: AnyObject {
     func close()
 }
 
+extension FileSystem {
+    /// Replaces `directory/name` atomically and durably (write a temp file, fsync, rename,
+    /// fsync the directory): a crash leaves the old or the new file.
+    public func writeAtomically(_ bytes: [UInt8], directory: String, name: String) throws {
+        let path = joinPath(directory, name)
+        let tmp = path + ".tmp"
+        let f = try open(tmp, create: true)
+        defer { f.close() }
+        try f.truncate(to: 0)
+        try bytes.withUnsafeBytes { try f.write($0, at: 0) }
+        try f.sync()
+        try rename(tmp, to: path)
+        try syncDirectory(directory)
+    }
+}
+
 extension StorageFile {
     func write(_ bytes: [UInt8], at offset: UInt64) throws {
         try bytes.withUnsafeBytes { try write($0, at: offset) }

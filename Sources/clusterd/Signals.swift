@@ -33,6 +33,10 @@ final class SignalHandlers {
         }
         on(SIGHUP) { [weak self] in self?.reload() }
         on(SIGUSR2) { [server] in server.enterLameDuckMode() }
+        if PowerCutMode.isEnabled {
+            // Test-only (CLUSTERD_TEST_POWER_CUT=1): a simulated power cut of this node.
+            on(SIGPWR) { PowerCutMode.cutAndDie() }
+        }
     }
 
     private func on(_ sig: Int32, _ body: @escaping () -> Void) {

@@ -69,8 +69,10 @@ class Node:
 class ChaosCluster:
     """`kind` is "clusterd" or "nats-server"; `binary` the executable."""
 
-    def __init__(self, kind: str, binary: str, size: int = 3, name: str = "chaos"):
+    def __init__(self, kind: str, binary: str, size: int = 3, name: str = "chaos", power_cut: bool = False):
         self.kind, self.binary, self.size, self.cluster_name = kind, binary, size, name
+        # clusterd's test-only power-loss mode: SIGPWR drops what a node had not fsync'd.
+        self.power_cut_mode = power_cut and kind == "clusterd"
         self.root = tempfile.mkdtemp(prefix="chaos-")
         self.nodes = [Node(f"n{i + 1}", self.root) for i in range(size)]
         self.links = LinkTable()
@@ -103,9 +105,10 @@ class ChaosCluster:
     def _spawn(self, n: Node) -> None:
         assert not n.alive
         err = open(os.path.join(n.dir, "stderr.log"), "ab")
+        env = dict(os.environ, CLUSTERD_TEST_POWER_CUT="1") if self.power_cut_mode else None
         try:
             n.proc = subprocess.Popen(self._args(n), stdout=subprocess.DEVNULL, stderr=err,
-                                      stdin=subprocess.DEVNULL, cwd=n.dir)
+                                      stdin=subprocess.DEVNULL, cwd=n.dir, env=env)
         finally:
             err.close()
         _LIVE.add(n.proc)
@@ -149,6 +152,56 @@ class ChaosCluster:
 
     def kill(self, name: str) -> None:
         self._reap(self.node(name))
+
+    def kill_all(self) -> None:
+        """kill -9 of every node, signalled together before any is reaped."""
+        for n in self.nodes:
+            if n.alive:
+                os.kill(n.proc.pid, signal.SIGKILL)
+        for n in self.nodes:
+            self._reap(n)
+
+    def power_cut(self, names: list[str]) -> None:
+        """SIGPWR to each node (signalled together): in power-cut mode a node undoes every
+        write it had not fsync'd and dies by SIGKILL. A node that does not die is killed."""
+        assert self.power_cut_mode, "power cuts need the cluster started with power_cut=True"
+        live = [self.node(x) for x in names if self.node(x).alive]
+        for n in live:
+            if n.paused:
+                os.kill(n.proc.pid, signal.SIGCONT)
+                n.paused = False
+            os.kill(n.proc.pid, signal.SIGPWR)
+        for n in live:
+            try:
+                n.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.events.append(f"{n.name} survived SIGPWR; killed")
+            self._reap(n)
+
+    def corrupt_segment(self, name: str, stream: str, rng) -> str | None:
+        """Flips a few bytes in the oldest segment of `stream`'s message log on a stopped
+        node. Returns what was done, or None when the node holds no such segment."""
+        n = self.node(name)
+        assert not n.alive, "corrupt only a stopped node's files"
+        for root, _dirs, files in os.walk(n.store):
+            if not (root.endswith(os.path.join(stream, "msgs")) and files):
+                continue
+            segs = sorted(f for f in files if f.endswith(".seg"))
+            if not segs:
+                continue
+            path = os.path.join(root, segs[0])
+            size = os.path.getsize(path)
+            if size < 64:
+                return None
+            offsets = sorted(rng.randrange(32, size) for _ in range(4))
+            with open(path, "r+b") as f:
+                for off in offsets:
+                    f.seek(off)
+                    b = f.read(1)
+                    f.seek(off)
+                    f.write(bytes([b[0] ^ 0xFF]))
+            return f"{os.path.relpath(path, n.store)} ({size} bytes) flipped at {offsets}"
+        return None
 
     def restart(self, name: str, wipe: bool = False) -> None:
         n = self.node(name)

@@ -16,7 +16,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from checker import Result, check_kv, check_stream, unavailability
 from cluster import ChaosCluster
 from readback import leader_only, read_all_replicas, wait_caught_up
-from schedule import Fault, dump, make_schedule
+from schedule import POWER_CUT_KINDS, Fault, dump, make_schedule
 from workload import History, Workload, connect_any, consumer_config, _close
 
 
@@ -119,6 +119,23 @@ async def fire(cluster: ChaosCluster, admin: Admin, f: Fault, streams: list[str]
         cluster.partition({(target, b) for b in names if b != target})
         r["nodes"] = [target]
         r["direction"] = "outbound stalled"
+    elif f.kind == "kill_all":
+        cluster.kill_all()
+        r["nodes"] = names
+        r["quorum_lost"] = list(streams)
+    elif f.kind in ("power_cut", "power_cut_all"):
+        victims = names if f.kind == "power_cut_all" else [target]
+        cluster.power_cut(victims)
+        r["nodes"] = victims
+        if f.kind == "power_cut_all":
+            r["quorum_lost"] = list(streams)
+    elif f.kind == "corrupt":
+        leader, peers = await admin.peers(stream)
+        followers = [p for p in (peers or names) if p != leader] or names
+        target = rng.choice(followers)
+        cluster.kill(target)
+        r["nodes"] = [target]
+        r["corrupted"] = cluster.corrupt_segment(target, stream, rng)
     elif f.kind == "split":
         minority = rng.sample(names, max(1, len(names) // 2))
         cluster.partition({(a, b) for a in names for b in names
@@ -157,7 +174,8 @@ async def run(cfg: RunConfig, log=print) -> dict:
     log(f"chaos: seed={cfg.seed} server={cfg.kind} nodes={cfg.nodes} seconds={cfg.seconds} faults={len(schedule)}")
     log(f"chaos: schedule={dump(schedule)}")
     streams = [f"CHAOS{i}" for i in range(cfg.streams)]
-    cluster = ChaosCluster(cfg.kind, cfg.binary, cfg.nodes)
+    cluster = ChaosCluster(cfg.kind, cfg.binary, cfg.nodes,
+                           power_cut=any(k in POWER_CUT_KINDS for k in cfg.kinds))
     hist = History()
     fired: list[dict] = []
     res = Result()
@@ -192,7 +210,8 @@ async def run(cfg: RunConfig, log=print) -> dict:
             r = await fire(cluster, admin, f, streams, hist, peer_sets)
             f.resolved = r
             log(f"chaos: t={r['fired_at']:7.2f} {f.kind:15s} {r.get('nodes')} for {f.duration}s "
-                f"(meta leader before: {r['meta_before']})")
+                f"(meta leader before: {r['meta_before']})"
+                + (f" corrupted: {r['corrupted']}" if "corrupted" in r else ""))
             await asyncio.sleep(f.duration)
             healed = hist.now()
             for s in r.get("quorum_lost", []):

@@ -22,7 +22,13 @@ KINDS = (
     "isolate_leader",  # the stream leader cut off from its followers
     "asymmetric",      # a node's outbound route traffic is stalled, inbound still flows
     "split",           # random minority / majority halves (size >= 5: 2 | 3)
+    "kill_all",        # kill -9 every node at once, restart all with their data
+    "power_cut",       # power cut of a random node: everything it had not fsync'd is dropped
+    "power_cut_all",   # power cut of every node at once
+    "corrupt",         # kill -9 a follower, flip bytes in its oldest stream segment, restart it
 )
+# Kinds that need clusterd's test-only power-cut mode (CLUSTERD_TEST_POWER_CUT=1, SIGPWR).
+POWER_CUT_KINDS = ("power_cut", "power_cut_all")
 # The short profile of `make test` (kinds clusterd survives today; see docs/chaos.md for the rest).
 SHORT_KINDS = ("kill", "kill_leader", "kill_quorum", "pause", "isolate", "asymmetric")
 # Kinds that a nats-server comparison run uses (the brief: kill / pause / partition).

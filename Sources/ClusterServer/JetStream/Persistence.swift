@@ -1,4 +1,5 @@
 import Foundation
+import StreamLog
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,6 +11,11 @@ enum AtomicFile {
         let dir = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let tmp = path + ".tmp"
+        if let fs = PowerCutMode.fileSystem {
+            // The same steps through the power-cut test layer, which tracks what they made durable.
+            try fs.writeAtomically(bytes, directory: dir, name: (path as NSString).lastPathComponent)
+            return
+        }
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StoreError.io("open \(tmp): errno \(errno)") }
         var off = 0
@@ -29,6 +35,10 @@ enum AtomicFile {
     }
 
     static func syncDirectory(_ dir: String) {
+        if let fs = PowerCutMode.fileSystem {
+            try? fs.syncDirectory(dir)
+            return
+        }
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
             _ = fsync(dfd)

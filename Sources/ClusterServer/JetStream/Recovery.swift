@@ -11,7 +11,7 @@ extension JetStreamService {
     func streamDirectory(_ name: String) -> String? { root.map { "\($0)/\(name)" } }
 
     /// The file seam for new stream logs (a fault-injecting one in tests).
-    func fileSystem() -> FileSystem { fileSystemOverride ?? PosixFileSystem() }
+    func fileSystem() -> FileSystem { fileSystemOverride ?? PowerCutMode.fileSystem ?? PosixFileSystem() }
 
     func makeStore(for config: StreamConfig, clustered: Bool = false) throws -> MessageStore {
         if config.storage == .memory { return MemoryStore() }

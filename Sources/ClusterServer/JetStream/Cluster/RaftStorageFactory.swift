@@ -1,6 +1,7 @@
 import Foundation
 import Raft
 import RaftLogStorage
+import StreamLog
 
 extension MemoryStorage: DurableRaftStorage {
     /// Memory logs (memory streams, as in nats-server) have nothing to make durable.
@@ -24,6 +25,7 @@ enum RaftStorageFactory {
             return ids == nil ? nil : MemoryStorage(conf: conf)
         }
         if ids == nil && !FileManager.default.fileExists(atPath: directory) { return nil }
-        return try StreamLogRaftStorage.open(directory: directory, bootstrap: conf)
+        return try StreamLogRaftStorage.open(directory: directory, fileSystem: PowerCutMode.fileSystem ?? PosixFileSystem(),
+                                             bootstrap: conf)
     }
 }

@@ -1,0 +1,96 @@
+import Foundation
+import XCTest
+@testable import StreamLog
+
+/// `PowerCutFileSystem` on a real temporary directory: a cut leaves exactly what was made
+/// durable (file data by `sync`, names by `syncDirectory`), and nothing else.
+final class PowerCutFileSystemTests: XCTestCase {
+    private var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "powercut-\(getpid())-\(UInt64.random(in: 0..<UInt64.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    private func contents(_ name: String) -> [UInt8]? {
+        FileManager.default.contents(atPath: dir + "/" + name).map { [UInt8]($0) }
+    }
+
+    func test_cut_dropsUnsyncedAppends_andRestoresOverwrittenDurableBytes() throws {
+        let fs = PowerCutFileSystem()
+        let f = try fs.open(dir + "/log", create: true)
+        try f.write(Array("durable-".utf8), at: 0)
+        try f.sync()
+        try fs.syncDirectory(dir)
+        try f.write(Array("XX".utf8), at: 0)            // overwrites durable bytes
+        try f.write(Array("lost tail".utf8), at: 8)     // appends past the durable end
+        XCTAssertEqual(contents("log"), Array("XXrable-lost tail".utf8))
+        let cut = fs.powerCut()
+        XCTAssertEqual(contents("log"), Array("durable-".utf8))
+        XCTAssertEqual(cut.bytesDropped, 9)
+    }
+
+    func test_cut_restoresDurableBytes_afterTruncation() throws {
+        let fs = PowerCutFileSystem()
+        let f = try fs.open(dir + "/seg", create: true)
+        try f.write(Array("0123456789".utf8), at: 0)
+        try f.sync()
+        try fs.syncDirectory(dir)
+        try f.truncate(to: 4)
+        try f.write(Array("ab".utf8), at: 4)
+        fs.powerCut()
+        XCTAssertEqual(contents("seg"), Array("0123456789".utf8))
+    }
+
+    func test_cut_undoesAnUnsyncedAtomicReplace_andKeepsASyncedOne() throws {
+        let fs = PowerCutFileSystem()
+        func replace(_ text: String, syncDir: Bool) throws {
+            let t = try fs.open(dir + "/state.tmp", create: true)
+            try t.truncate(to: 0)
+            try t.write(Array(text.utf8), at: 0)
+            try t.sync()
+            t.close()
+            try fs.rename(dir + "/state.tmp", to: dir + "/state")
+            if syncDir { try fs.syncDirectory(dir) }
+        }
+        try replace("v1", syncDir: true)
+        try replace("v2", syncDir: false)
+        XCTAssertEqual(contents("state"), Array("v2".utf8))
+        XCTAssertEqual(try fs.list(dir).sorted(), ["state"], "hidden links must not show in listings")
+        fs.powerCut()
+        XCTAssertEqual(contents("state"), Array("v1".utf8))
+        XCTAssertNil(contents("state.tmp"), "a file created after the last directory sync is gone")
+    }
+
+    func test_cut_bringsBackAFileRemovedSinceTheLastDirectorySync() throws {
+        let fs = PowerCutFileSystem()
+        let f = try fs.open(dir + "/old", create: true)
+        try f.write(Array("keep".utf8), at: 0)
+        try f.sync()
+        try fs.syncDirectory(dir)
+        try fs.remove(dir + "/old")
+        XCTAssertNil(contents("old"))
+        fs.powerCut()
+        XCTAssertEqual(contents("old"), Array("keep".utf8))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["old"])
+    }
+
+    func test_aStreamLog_keepsEveryDurableMessage_throughACut() throws {
+        let fs = PowerCutFileSystem()
+        let config = StreamLogConfig(segmentMaxBytes: 4096, fsync: .manual, compression: true, limits: RetentionLimits())
+        let log = try StreamLog.open(directory: dir + "/s", fileSystem: fs, config: config, clock: { 1 })
+        for i in 0..<200 { try log.append([msg("a.\(i % 3)", "m\(i)")]) }
+        try log.sync()
+        for i in 200..<260 { try log.append([msg("a.\(i % 3)", "m\(i)")]) }
+        fs.powerCut()
+        // The cut kept the lock: reopen through a fresh layer, as a restarted process would.
+        let reopened = try StreamLog.open(directory: dir + "/s", fileSystem: PowerCutFileSystem(), config: config, clock: { 1 })
+        let all = try reopened.messages(from: StreamSequence(1), maxMessages: 10_000)
+        XCTAssertGreaterThanOrEqual(all.count, 200, "a synced message was lost")
+        XCTAssertEqual(all.map(\.sequence.rawValue), (1...UInt64(all.count)).map { $0 })
+    }
+}
