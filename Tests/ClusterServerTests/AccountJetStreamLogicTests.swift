@@ -1,3 +1,4 @@
+import Raft
 import XCTest
 @testable import ClusterServer
 
@@ -11,7 +12,7 @@ final class AccountJetStreamLogicTests: XCTestCase {
     }
 
     func testPlanWithoutAccountsServesGlobalOnly() {
-        let p = JetStreamAccountPlan(accounts: [], clustered: false)
+        let p = JetStreamAccountPlan(accounts: [])
         XCTAssertEqual(p.served, [.init(account: "$G", limits: nil)])
         XCTAssertEqual(p.refused, [])
     }
@@ -19,21 +20,11 @@ final class AccountJetStreamLogicTests: XCTestCase {
     func testPlanWithAccountsServesOnlyJetStreamAccounts() {
         var l = AccountJetStreamLimits()
         l.maxStreams = 2
-        let p = JetStreamAccountPlan(accounts: [account("A", AccountJetStreamLimits()), account("N", nil), account("B", l)],
-                                     clustered: false)
+        let p = JetStreamAccountPlan(accounts: [account("A", AccountJetStreamLimits()), account("N", nil), account("B", l)])
         XCTAssertEqual(p.served.map(\.account), ["A", "B"])
         XCTAssertEqual(p.served[1].limits?.maxStreams, 2)
         // As nats-server: $G has no JetStream once accounts are configured.
         XCTAssertEqual(p.refused, ["$G", "N"])
-        XCTAssertTrue(p.warnings.isEmpty)
-    }
-
-    func testPlanInClusterKeepsGlobalAndWarns() {
-        let p = JetStreamAccountPlan(accounts: [account("A", AccountJetStreamLimits()), account("N", nil)], clustered: true)
-        XCTAssertEqual(p.served.map(\.account), ["$G"])
-        XCTAssertEqual(p.refused, ["A", "N"])
-        XCTAssertEqual(p.warnings.count, 1)
-        XCTAssertTrue(p.warnings[0].contains("accounts.A.jetstream"))
     }
 
     func testDirectoryNamesCannotEscapeOrCollide() {
@@ -147,5 +138,14 @@ final class JetStreamRefusalTests: XCTestCase {
         XCTAssertEqual(kind("BOGUS"), .none)
         XCTAssertEqual(kind("STREAM.BOGUS.X"), .none)
         XCTAssertEqual(kind("INFO.X"), .none)
+    }
+
+    func testStreamAssignmentRecordsItsAccountAndOldOnesMeanGlobal() throws {
+        let cfg = try StreamConfig.decode(JSONObject(["name": "S", "subjects": ["s"]], typeName: "StreamConfig"))
+        let a = StreamAssignment(account: "B", config: cfg, peers: ["n1"], ids: [NodeID(7)], group: 100, created: 1)
+        XCTAssertEqual(try StreamAssignment.decode(JSONObject(a.json, typeName: "StreamAssignment")).account, "B")
+        var old = a.json
+        old.removeValue(forKey: "account")
+        XCTAssertEqual(try StreamAssignment.decode(JSONObject(old, typeName: "StreamAssignment")).account, "$G")
     }
 }

@@ -209,15 +209,47 @@ final class AccountJetStreamTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/jetstream/.accounts/evil"))
     }
 
-    func testClusterModeKeepsJetStreamForTheGlobalAccountOnly() throws {
-        try boot { o in
-            o.clusterHost = "127.0.0.1"
-            o.clusterPort = -1
-            o.clusterName = "c"
-        }
-        XCTAssertEqual(js.services.map(\.account.name), ["$G"])
-        XCTAssertEqual(errCode(api("A", "INFO")), 10039)
+    private static func oneNodeCluster(_ o: inout ServerOptions) {
+        o.clusterHost = "127.0.0.1"
+        o.clusterPort = -1
+        o.clusterName = "c"
+        o.serverName = "n1" // the Raft id derives from it: a restart must keep it
+    }
+
+    /// A one-node cluster: each account with JetStream runs its own meta group, the meta
+    /// leader enforces the account's limits, and the assignment records its account in the log.
+    func testClusterModeGivesEachAccountItsOwnClusteredJetStream() throws {
+        try boot(configure: Self.oneNodeCluster)
+        XCTAssertEqual(js.services.map(\.account.name), ["A", "B"])
+        XCTAssertNotNil(js.services.first?.cluster)
         XCTAssertEqual(errCode(api("N", "INFO")), 10039)
+        // The meta groups elect their leader first (about a second): until then 10008.
+        for account in ["A", "B"] {
+            var code: Int? = 10008
+            for _ in 0..<20 where code == 10008 || code == -1 {
+                let r = createStream(account, "ORDERS", subjects: "\"orders.>\"")
+                code = r.isEmpty ? -1 : errCode(r)
+                if code == 10008 || code == -1 { usleep(200_000) }
+            }
+            XCTAssertNil(code, account)
+        }
+        XCTAssertEqual(intValue(request("B", "orders.1", "b1"), "seq"), 1)
+        XCTAssertEqual(messages("B", "ORDERS"), 1)
+        XCTAssertEqual(messages("A", "ORDERS"), 0)
+        XCTAssertNil(errCode(createStream("B", "TWO", subjects: "\"two\"")))
+        XCTAssertEqual(errCode(createStream("B", "THREE", subjects: "\"three\"")), 10027, "B's max_streams is 2")
+        XCTAssertEqual(intValue(api("B", "INFO"), "streams"), 2)
+        stop()
+        // Replayed from B's meta log: an assignment not recorded as B's would be refused.
+        try boot(configure: Self.oneNodeCluster)
+        var recovered: Int?
+        for _ in 0..<20 where recovered != 1 {
+            recovered = messages("B", "ORDERS")
+            if recovered != 1 { usleep(200_000) }
+        }
+        XCTAssertEqual(recovered, 1)
+        let b = try XCTUnwrap(js.services.first { $0.account.name == "B" }?.cluster)
+        XCTAssertEqual(b.js.queue.sync { b.assignments["ORDERS"]?.account }, "B")
     }
 
     func testMonitoringCoversEveryAccount() throws {

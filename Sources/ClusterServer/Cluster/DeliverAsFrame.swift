@@ -7,14 +7,22 @@ import NIOCore
 ///
 /// Payload: u32 target len | target | u32 subject len | subject | u32 reply len (max = none) |
 /// reply | u32 queue count | (u32 len | queue)* | u32 headers len (max = none) | headers | payload.
+/// A delivery in an account other than `$G` travels as `XMSG adeliver`, whose payload starts
+/// with u32 account len | account (the `deliver` frame stays as it was for `$G`).
 enum DeliverAsFrame {
     static let namespace = "deliver"
+    static let accountNamespace = "adeliver"
 
     struct Decoded {
+        /// nil: the global account.
+        var account: String?
         var target: String
         var message: RoutedMessage
         var queues: [String]
     }
+
+    /// The namespace `message` travels in (by its account).
+    static func namespace(of message: RoutedMessage) -> String { message.account == nil ? namespace : accountNamespace }
 
     static func encode(_ message: RoutedMessage, target: String, queues: [String]) -> ByteBuffer {
         var b = ByteBufferAllocator().buffer(capacity: 64 + target.utf8.count + message.subject.utf8.count
@@ -24,6 +32,7 @@ enum DeliverAsFrame {
             b.writeInteger(UInt32(s.utf8.count), endianness: .little)
             b.writeString(s)
         }
+        if let account = message.account { put(account) }
         put(target)
         put(message.subject)
         put(message.reply)
@@ -39,14 +48,20 @@ enum DeliverAsFrame {
         return b
     }
 
-    /// nil for a malformed frame (a peer bug or a hostile peer): it is dropped.
-    static func decode(_ frame: ByteBuffer) -> Decoded? {
+    /// nil for a malformed frame (a peer bug or a hostile peer): it is dropped. `withAccount`:
+    /// an `adeliver` frame (the account comes first).
+    static func decode(_ frame: ByteBuffer, withAccount: Bool = false) -> Decoded? {
         var b = frame
         func take() -> String?? {
             guard let n = b.readInteger(endianness: .little, as: UInt32.self) else { return .none }
             if n == UInt32.max { return .some(nil) }
             guard Int(n) <= b.readableBytes, let s = b.readString(length: Int(n)) else { return .none }
             return .some(s)
+        }
+        var account: String?
+        if withAccount {
+            guard case let a?? = take(), !a.isEmpty else { return nil }
+            account = a
         }
         guard case let target?? = take(), case let subject?? = take(), case let reply? = take(),
               let count = b.readInteger(endianness: .little, as: UInt32.self), Int(count) <= b.readableBytes else { return nil }
@@ -63,6 +78,6 @@ enum DeliverAsFrame {
         }
         guard Subject.isValidLiteral(target) else { return nil }
         let message = RoutedMessage(subject: subject, reply: reply, headers: headers, payload: b, fromRoute: true)
-        return Decoded(target: target, message: message, queues: queues)
+        return Decoded(account: account, target: target, message: message, queues: queues)
     }
 }

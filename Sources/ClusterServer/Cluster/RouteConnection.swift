@@ -80,7 +80,7 @@ final class RouteConnection: MessageSink, @unchecked Sendable {
     func forward(_ message: RoutedMessage, queues: [String]) -> Bool {
         append { out in
             if let target = message.routeSubject {
-                RouteEncoder.writeExtension(into: &out, namespace: DeliverAsFrame.namespace,
+                RouteEncoder.writeExtension(into: &out, namespace: DeliverAsFrame.namespace(of: message),
                                             payload: DeliverAsFrame.encode(message, target: target, queues: queues))
             } else {
                 RouteEncoder.writeMessage(into: &out, message, queues: queues)

@@ -480,12 +480,15 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     }
 
     func dispatchExtension(_ namespace: String, payload: ByteBuffer, from conn: RouteConnection) {
-        if namespace == DeliverAsFrame.namespace {
-            guard let d = DeliverAsFrame.decode(payload) else {
+        if namespace == DeliverAsFrame.namespace || namespace == DeliverAsFrame.accountNamespace {
+            guard let d = DeliverAsFrame.decode(payload, withAccount: namespace == DeliverAsFrame.accountNamespace) else {
                 server.logger.notice("\(conn.logPrefix) - Dropping a malformed deliver frame")
                 return
             }
-            let result = server.sublist.matchUncached(d.target)
+            // Matched in the delivery's own account only (an unknown account: nobody to deliver to).
+            let found = d.account == nil ? server.globalAccount : server.account(named: d.account!)
+            guard let account = found else { return }
+            let result = account.sublist.matchUncached(d.target)
             if !result.isEmpty {
                 _ = Fanout.deliver(d.message, to: result, skipOwner: nil, rng: &conn.rng, queueFilter: d.queues)
             }

@@ -32,6 +32,15 @@ extension AccountJetStreamLimits {
         return overflow || total > UInt64(limit)
     }
 
+    /// Bytes the streams `configs` reserve in `storage` through their `max_bytes`, leaving out
+    /// the stream named `except` (the one being updated), as nats-server counts reservations.
+    static func reserved<S: Sequence>(by configs: S, _ storage: StreamConfig.Storage, except: String?) -> Int64
+        where S.Element == StreamConfig {
+        var total: Int64 = 0
+        for c in configs where c.storage == storage && c.name != except && c.maxBytes > 0 { total = sum(total, c.maxBytes) }
+        return total
+    }
+
     /// Saturating: hostile `max_bytes` values near Int64.max must not wrap into "fits".
     private static func sum(_ a: Int64, _ b: Int64) -> Int64 {
         let (s, overflow) = a.addingReportingOverflow(b)

@@ -3,29 +3,22 @@
 /// As nats-server: with no `accounts` configured the global account `$G` has JetStream;
 /// once accounts are configured, exactly the accounts with a `jetstream` block (or
 /// `jetstream: enabled`) have it and every other account, `$G` included, is answered
-/// "JetStream not enabled for account". In a cluster only `$G` is served (the replicated
-/// meta assignments are keyed by stream name, not by account), so there the other accounts
-/// are refused and a warning says so.
+/// "JetStream not enabled for account". The same in a cluster: each served account runs its
+/// own clustered JetStream there (see docs/jetstream-cluster.md, "Accounts").
 struct JetStreamAccountPlan: Equatable {
     /// Accounts whose JetStream runs here, with their limits (nil: unlimited, `$G`).
     var served: [Served] = []
     /// Accounts answered 503/10039 on `$JS.API`.
     var refused: [String] = []
-    var warnings: [String] = []
 
     struct Served: Equatable {
         var account: String
         var limits: AccountJetStreamLimits?
     }
 
-    init(accounts: [AccountConfig], clustered: Bool) {
-        if accounts.isEmpty || clustered {
+    init(accounts: [AccountConfig]) {
+        if accounts.isEmpty {
             served = [Served(account: globalAccountName, limits: nil)]
-            refused = accounts.map(\.name)
-            for a in accounts where a.jetStream != nil {
-                warnings.append("accounts.\(a.name).jetstream: per-account JetStream is not available in cluster mode; "
-                                + "account \(a.name) is answered 'JetStream not enabled for account' (only \(globalAccountName) has JetStream)")
-            }
             return
         }
         refused = [globalAccountName]

@@ -19,8 +19,7 @@ public final class JetStreamAccounts: @unchecked Sendable {
     /// Starts the JetStream of each account that has one and subscribes the refusals;
     /// registers `/jsz` for all of them.
     public func start() throws {
-        let plan = JetStreamAccountPlan(accounts: server.options.accounts, clustered: server.routeManager != nil)
-        for w in plan.warnings { server.logger.warning("\(w)") }
+        let plan = JetStreamAccountPlan(accounts: server.options.accounts)
         for served in plan.served {
             guard let account = server.account(named: served.account) else { continue }
             let js = JetStreamService(server: server, account: account, limits: served.limits)

@@ -70,9 +70,9 @@ public final class JetStreamService: @unchecked Sendable {
     /// `JetStreamAccounts`).
     public func start(registerMonitoring: Bool = true) throws {
         if let root { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) }
-        // Only the global account's JetStream is clustered (meta assignments are keyed by
-        // stream name alone); other accounts' JetStreams are refused in a cluster upstream.
-        let clustered = server.routeManager != nil && account.isGlobal
+        // Every account's JetStream is clustered: its own meta group and stream groups, on
+        // Raft route frames of its own (`JetStreamCluster.routeNamespace`).
+        let clustered = server.routeManager != nil
         if clustered, let root {
             let c = try JetStreamCluster(js: self, root: root)
             cluster = c

@@ -142,7 +142,8 @@ extension JetStreamService {
         return [
             "memory": u.memory, "storage": u.storage,
             "reserved_memory": reserved(.memory, except: nil), "reserved_storage": reserved(.file, except: nil),
-            "streams": streams.count, "consumers": u.consumers, "limits": limitsJSON,
+            // In a cluster the account's streams are its assignments (not only replicas held here).
+            "streams": cluster?.assignments.count ?? streams.count, "consumers": u.consumers, "limits": limitsJSON,
             "api": ["level": JetStreamService.apiLevel, "total": apiTotal, "errors": apiErrors],
         ]
     }
@@ -150,11 +151,7 @@ extension JetStreamService {
     /// Bytes reserved by streams' `max_bytes` in `storage` (all streams but `except`), as
     /// nats-server counts account reservations.
     func reserved(_ storage: StreamConfig.Storage, except: String?) -> Int64 {
-        var total: Int64 = 0
-        for s in streams.values where s.config.storage == storage && s.name != except && s.config.maxBytes > 0 {
-            total = total.addingReportingOverflow(s.config.maxBytes).overflow ? .max : total + s.config.maxBytes
-        }
-        return total
+        AccountJetStreamLimits.reserved(by: streams.values.map(\.config), storage, except: except)
     }
 
     // MARK: - create / update / delete

@@ -67,7 +67,7 @@ extension JetStreamCluster {
     // MARK: - hellos
 
     func registerHellos() {
-        js.server.routeManager?.registerExtension(Self.helloNamespace) { [weak self] from, payload in
+        js.server.routeManager?.registerExtension(accountHelloNamespace) { [weak self] from, payload in
             guard let self else { return }
             let bytes = Array(payload.readableBytesView)
             self.js.queue.async { self.receiveHello(from: from, bytes) }
@@ -84,7 +84,7 @@ extension JetStreamCluster {
             let bytes = PeerHello(id: host.me, meta: meta, boot: membership.bootIDs, bootNames: bootNames, removed: removed).encoded(name: myName)
             var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
             buf.writeBytes(bytes)
-            routes.sendExtension(Self.helloNamespace, payload: buf, to: serverID)
+            routes.sendExtension(accountHelloNamespace, payload: buf, to: serverID)
         }
     }
 

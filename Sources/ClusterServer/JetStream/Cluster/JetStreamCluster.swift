@@ -43,7 +43,8 @@ final class JetStreamCluster: RaftGroupDelegate {
         cfg.heartbeatTicks = 1
         cfg.maxInflightMsgs = 256
         let identity = try NodeIdentity.load(root: root, name: js.server.serverName)
-        host = RaftHost(server: js.server, queue: js.queue, config: cfg, me: identity.nodeID)
+        host = RaftHost(server: js.server, queue: js.queue, config: cfg, me: identity.nodeID,
+                        namespace: Self.routeNamespace("raft", account: js.account))
         autoRemoveAfterTicks = js.server.options.jetStreamAutoRemoveAfterSeconds.map { max(1, Int($0 * 10)) }
         // A follower's 10 ticks span at least 0.95 s of its 50 ms timer (ticks never come
         // early); 0.8 s leaves room for the heartbeat's trip.
@@ -60,6 +61,16 @@ final class JetStreamCluster: RaftGroupDelegate {
     }
 
     var myName: String { host.myName }
+
+    /// A route frame namespace of `account`'s JetStream: `base` for `$G` (unchanged on the
+    /// wire), `base.<encoded name>` for another account. Each account runs its own meta group
+    /// and stream groups, so their Raft messages and hellos must not mix.
+    static func routeNamespace(_ base: String, account: Account) -> String {
+        account.isGlobal ? base : base + "." + AccountDirectoryName.encode(account.name)
+    }
+
+    /// Where this account's membership hellos travel.
+    var accountHelloNamespace: String { Self.routeNamespace(Self.helloNamespace, account: js.account) }
 
     /// Starts the transport and the meta group (now if this store has a meta log, else once every
     /// configured route resolved and every peer said who it is: see `decideMetaStart`).
@@ -150,6 +161,7 @@ final class JetStreamCluster: RaftGroupDelegate {
             if isUpdate {
                 guard let a = assignments[name] else { throw JSAPIError.streamNotFound }
                 try a.config.checkUpdate(to: cfg)
+                if let e = limitRefusal(cfg, isUpdate: true) { throw e }
                 var new = cfg
                 new.firstSeq = a.config.firstSeq
                 var entry: [String: Any] = ["op": "update", "config": new.json]
@@ -174,6 +186,8 @@ final class JetStreamCluster: RaftGroupDelegate {
                 js.reply(reply, info)
                 return
             }
+            // Checked again at apply (creates in flight together), here for a prompt answer.
+            if let e = limitRefusal(cfg, isUpdate: false) { throw e }
             let (servers, idByName) = voterServers()
             guard let peers = Placement.choose(replicas: cfg.numReplicas, among: servers, assignments: Array(assignments.values)) else {
                 throw JSAPIError(500, 10074, "insufficient resources")
@@ -181,7 +195,7 @@ final class JetStreamCluster: RaftGroupDelegate {
             // Group ids are unique per proposal (several creates may be in flight before any applies).
             let group = max(nextGroup, proposedGroup)
             proposedGroup = group + 1
-            let a = StreamAssignment(config: cfg, peers: peers, ids: peers.map { idByName[$0]! }, group: group, created: JSTime.nowNanos())
+            let a = StreamAssignment(account: js.account.name, config: cfg, peers: peers, ids: peers.map { idByName[$0]! }, group: group, created: JSTime.nowNanos())
             // The stream's first leader answers (as nats-server does): by then it takes publishes.
             _ = try proposeMetaIndex(["op": "create", "assignment": a.json, "reply": reply, "type": type])
         case ("DELETE", 3):
@@ -250,6 +264,17 @@ final class JetStreamCluster: RaftGroupDelegate {
                     response = JSAPIError(503, 10008, "JetStream system temporarily unavailable").responseBody
                     break
                 }
+                if a.account != js.account.name {
+                    // Another account's assignment in this account's log: never written by this
+                    // version; refused rather than served in the wrong namespace.
+                    js.server.logger.error("JetStream cluster: meta entry \(entry.index) assigns stream '\(a.config.name)' of account '\(a.account)' in account '\(js.account.name)'; ignored")
+                    response = JSAPIError.badRequest("stream assignment of another account").responseBody
+                    break
+                }
+                if let e = limitRefusal(a.config, isUpdate: false) {
+                    response = e.responseBody
+                    break
+                }
                 if assignments.values.contains(where: { c in c.config.subjects.contains { x in a.config.subjects.contains { Subject.overlaps(x, $0) } } }) {
                     // Overlapping creates in flight together: the first to commit wins.
                     response = JSAPIError.subjectsOverlap.responseBody
@@ -270,6 +295,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                 var cfg = try StreamConfig.decode(co)
                 try cfg.normalize(clustered: true)
                 guard var a = assignments[cfg.name] else { response = JSAPIError.streamNotFound.responseBody; break }
+                if let e = limitRefusal(cfg, isUpdate: true) { response = e.responseBody; break }
                 a.config = cfg
                 assignments[cfg.name] = a
                 if o.has("peers") { try setPeers(&a, o) }
@@ -318,6 +344,14 @@ final class JetStreamCluster: RaftGroupDelegate {
         isMetaLeader = isLeader
         if !isLeader { pendingMeta.removeAll() }
         js.server.logger.info(isLeader ? "JetStream cluster: this server is the meta leader" : "JetStream cluster: meta leadership moved")
+    }
+
+    /// The account's `jetstream { ... }` limits against the replicated assignments: the same
+    /// on every node, so the check at apply decides alike everywhere.
+    func limitRefusal(_ cfg: StreamConfig, isUpdate: Bool) -> JSAPIError? {
+        js.limits?.refusal(forStream: cfg, isUpdate: isUpdate, streamCount: assignments.count,
+                           reservedByOthers: AccountJetStreamLimits.reserved(by: assignments.values.map(\.config), cfg.storage,
+                                                                            except: cfg.name))
     }
 
     // MARK: - replicas

@@ -74,7 +74,7 @@ extension JetStreamService {
             // Nobody else may answer: say so instead of letting the client time out.
             if cluster.metaAvailable && cluster.assignments[stream] == nil {
                 if kind == "CONSUMER" && verb == "MSG" {
-                    server.sendStatus("503", to: reply, fields: [("Nats-Subject", "$JS.API." + op.joined(separator: "."))])
+                    bus.sendStatus("503", to: reply, fields: [("Nats-Subject", "$JS.API." + op.joined(separator: "."))])
                 } else {
                     fail(reply, type, .streamNotFound)
                 }

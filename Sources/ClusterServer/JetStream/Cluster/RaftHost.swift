@@ -36,7 +36,9 @@ extension RaftGroupDelegate {
 /// entries. So a leader's own vote counts only for entries it has fsync'd, a follower acks only
 /// fsync'd entries, and an apply (and its PubAck) follows fsync on a quorum.
 final class RaftHost {
-    static let namespace = "raft"
+    /// The `XMSG` namespace of this host's frames: one per account's JetStream, so two
+    /// accounts' groups with the same id never see each other's messages.
+    let namespace: String
 
     private final class Member {
         let node: RaftNode
@@ -85,8 +87,9 @@ final class RaftHost {
     private var tickWall = [UInt64](repeating: 0, count: RaftHost.tickHistory)
 
     /// - Parameter me: this node's Raft id (`NodeIdentity`: server name plus storage id).
-    init(server: NATSServer, queue: DispatchQueue, config: RaftConfig, me: NodeID) {
+    init(server: NATSServer, queue: DispatchQueue, config: RaftConfig, me: NodeID, namespace: String = "raft") {
         self.server = server
+        self.namespace = namespace
         self.queue = queue
         self.myName = server.serverName
         self.me = me
@@ -101,7 +104,7 @@ final class RaftHost {
 
     /// Registers the route transport. Frames are decoded off the queue, applied on it.
     func start() {
-        server.routeManager?.registerExtension(Self.namespace) { [weak self] _, payload in
+        server.routeManager?.registerExtension(namespace) { [weak self] _, payload in
             guard let self else { return }
             // Decoded on the route's event loop, straight from the frame, off the JetStream queue.
             let decoded = Result { try payload.withUnsafeReadableBytes { try RaftWireCodec.decode($0) } }
@@ -393,7 +396,7 @@ final class RaftHost {
             let bytes = RaftWireCodec.encode(b)
             var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
             buf.writeBytes(bytes)
-            routes.sendExtension(Self.namespace, payload: buf, to: id)
+            routes.sendExtension(namespace, payload: buf, to: id)
         }
     }
 }

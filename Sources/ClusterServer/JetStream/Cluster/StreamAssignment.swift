@@ -5,6 +5,10 @@ import Raft
 /// (names and the Raft ids of their stores), and the Raft group id of its log. Every node holds
 /// the same assignments (they are the meta state).
 struct StreamAssignment {
+    /// The account whose stream this is. Each account's JetStream has its own meta log, so
+    /// this names the log's own account; logs written before accounts were clustered have
+    /// no such field and mean `$G`.
+    var account: String
     var config: StreamConfig
     /// Server names, parallel to `ids`; the first is the preferred leader.
     var peers: [String]
@@ -16,7 +20,9 @@ struct StreamAssignment {
     /// configuration; any other replica starts empty and waits to be added by the leader.
     var initial: [NodeID]
 
-    init(config: StreamConfig, peers: [String], ids: [NodeID], group: UInt64, created: Int64, initial: [NodeID]? = nil) {
+    init(account: String = globalAccountName, config: StreamConfig, peers: [String], ids: [NodeID], group: UInt64,
+         created: Int64, initial: [NodeID]? = nil) {
+        self.account = account
         self.config = config
         self.peers = peers
         self.ids = ids
@@ -26,7 +32,7 @@ struct StreamAssignment {
     }
 
     var json: [String: Any] {
-        ["config": config.json, "peers": peers, "group": group, "created": created,
+        ["account": account, "config": config.json, "peers": peers, "group": group, "created": created,
          "ids": ids.map(Self.hex), "initial": initial.map(Self.hex)]
     }
 
@@ -45,7 +51,8 @@ struct StreamAssignment {
         let ids = try (o.stringArray("ids")).map { try $0.map(Self.id) } ?? peers.map { NodeIdentity.nodeID(name: $0, storageID: "") }
         let initial = try (o.stringArray("initial")).map { try $0.map(Self.id) } ?? ids
         guard ids.count == peers.count else { throw JSAPIError.badRequest("malformed stream assignment") }
-        return StreamAssignment(config: cfg, peers: peers, ids: ids, group: group, created: try o.int64("created") ?? 0, initial: initial)
+        let account = try o.string("account") ?? globalAccountName
+        return StreamAssignment(account: account, config: cfg, peers: peers, ids: ids, group: group, created: try o.int64("created") ?? 0, initial: initial)
     }
 
     private static func id(_ s: String) throws -> NodeID {

@@ -87,7 +87,7 @@ extension StreamReplica {
                 cluster?.replicas[name]?.serveDirectGet(subject: subject, reply: reply, headers: headers, body: body)
             }
         } else {
-            for sub in direct.subscriptions { js.server.unsubscribeInternal(sub) }
+            for sub in direct.subscriptions { js.bus.unsubscribeInternal(sub) }
             direct.subscriptions = []
         }
     }
@@ -112,7 +112,7 @@ extension StreamReplica {
                 self.js.handleDirectGet(subject: subject, reply: reply, body: body)
             } else {
                 // No leader could confirm the read in time: say so rather than risk a stale answer.
-                self.js.server.sendStatus("503", to: reply, fields: [("Nats-Subject", subject)])
+                self.js.bus.sendStatus("503", to: reply, fields: [("Nats-Subject", subject)])
             }
         }
     }

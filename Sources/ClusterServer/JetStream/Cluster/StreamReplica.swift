@@ -107,7 +107,7 @@ final class StreamReplica: RaftGroupDelegate {
         } catch {
             if let reply {
                 let e = JSAPIError(503, 10008, "JetStream system temporarily unavailable")
-                js.server.publishInternal(subject: reply, payload: .init(bytes: Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8)))
+                js.bus.publishInternal(subject: reply, payload: .init(bytes: Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8)))
             }
         }
     }
@@ -153,7 +153,7 @@ final class StreamReplica: RaftGroupDelegate {
             // Raft's role, not `isLeader`: a new leader answers the old term's entries it applies
             // on its way to taking over (publishes that were in flight during the change).
             if let reply, cluster.host.node(group)?.role == .leader {
-                js.server.publishInternal(subject: reply, payload: .init(bytes: outcome.response))
+                js.bus.publishInternal(subject: reply, payload: .init(bytes: outcome.response))
             }
         case let .op(o):
             var response: [String: Any] = ["success": true]
@@ -170,7 +170,7 @@ final class StreamReplica: RaftGroupDelegate {
                 response["type"] = type
                 js.reply(reply, response)
             case let .empty(reply)?:
-                js.server.publishInternal(subject: reply, payload: .init())
+                js.bus.publishInternal(subject: reply, payload: .init())
             case nil:
                 break
             }
@@ -247,7 +247,7 @@ final class StreamReplica: RaftGroupDelegate {
     }
 
     private func stepDownLocally() {
-        for sub in stream.subscriptions { js.server.unsubscribeInternal(sub) }
+        for sub in stream.subscriptions { js.bus.unsubscribeInternal(sub) }
         stream.subscriptions = []
         for c in stream.consumers.values {
             c.cancelPulls("409 Leadership Change")
