@@ -239,6 +239,17 @@ final class AccountJetStreamTests: XCTestCase {
         XCTAssertNil(errCode(createStream("B", "TWO", subjects: "\"two\"")))
         XCTAssertEqual(errCode(createStream("B", "THREE", subjects: "\"three\"")), 10027, "B's max_streams is 2")
         XCTAssertEqual(intValue(api("B", "INFO"), "streams"), 2)
+        // max_store 50000, checked by the stream leader before it proposes.
+        let payload = String(repeating: "x", count: 10_000)
+        var stored = 0, refusal: [String: Any] = [:]
+        for _ in 0..<10 {
+            let ack = request("B", "two", payload)
+            if errCode(ack) != nil { refusal = ack; break }
+            stored += 1
+        }
+        XCTAssertEqual(stored, 4)
+        XCTAssertEqual(errCode(refusal), 10002)
+        XCTAssertEqual(messages("B", "TWO"), 4)
         stop()
         // Replayed from B's meta log: an assignment not recorded as B's would be refused.
         try boot(configure: Self.oneNodeCluster)

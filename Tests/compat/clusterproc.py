@@ -17,14 +17,15 @@ READY_TIMEOUT_S = 30.0
 
 
 class Cluster:
-    def __init__(self, binary: str, size: int = 3, name: str = "compat"):
+    def __init__(self, binary: str, size: int = 3, name: str = "compat", extra_args: list[str] | None = None):
+        """`extra_args` go to every node (e.g. `-c <accounts config>`)."""
         cports = [free_port() for _ in range(size)]
         routes = ",".join(f"nats://127.0.0.1:{p}" for p in cports)
         self.nodes: list[ServerProcess] = []
         for i, cp in enumerate(cports):
             self.nodes.append(ServerProcess(binary, [
                 "-n", f"n{i + 1}", "-js", "-sd", "@TMP@", "--cluster_name", name,
-                "--cluster", f"nats://127.0.0.1:{cp}", "--routes", routes]))
+                "--cluster", f"nats://127.0.0.1:{cp}", "--routes", routes] + (extra_args or [])))
 
     def start(self) -> None:
         try:

@@ -15,7 +15,7 @@ from nats.js.errors import APIError
 from serverproc import ServerProcess
 
 pytestmark = [pytest.mark.security, pytest.mark.jetstream,
-              pytest.mark.single_node(reason="per-account JetStream is single-node only")]
+              pytest.mark.single_node(reason="starts its own server; the cluster version is test_cluster_account_jetstream.py")]
 
 CONF = """
 jetstream { store_dir: "%(store)s" }

@@ -100,15 +100,21 @@ final class StreamReplica: RaftGroupDelegate {
     /// A publish on the stream's subjects (leader only): replicate, answer on apply.
     func propose(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) {
         guard isLeader else { return }
+        func refuse(_ e: JSAPIError) {
+            guard let reply, !stream.config.noAck else { return }
+            js.bus.publishInternal(subject: reply, payload: .init(bytes: Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8)))
+        }
+        // The account's storage limit, here and not at apply (see `Stream.ingest`): the
+        // leader's view of the account's stored bytes decides once for every replica.
+        if let e = js.accountRefusal(for: stream, adding: stream.store.size(subject: subject, headers: headers, payload: payload)) {
+            return refuse(e)
+        }
         let data = StreamEntry.encodeMessage(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
                                              payload: payload, timestamp: JSTime.nowNanos())
         do {
             _ = try cluster.host.propose(group, data)
         } catch {
-            if let reply {
-                let e = JSAPIError(503, 10008, "JetStream system temporarily unavailable")
-                js.bus.publishInternal(subject: reply, payload: .init(bytes: Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8)))
-            }
+            refuse(JSAPIError(503, 10008, "JetStream system temporarily unavailable"))
         }
     }
 
