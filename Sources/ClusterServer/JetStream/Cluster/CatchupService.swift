@@ -25,9 +25,11 @@ final class CatchupService {
     }
 
     private var js: JetStreamService { cluster.js }
+    /// This account's catch-up frames (streams of two accounts may share a name and group id).
+    private var namespace: String { JetStreamCluster.routeNamespace(CatchupWire.namespace, account: cluster.js.account) }
 
     func start() {
-        js.server.routeManager?.registerExtension(CatchupWire.namespace) { [weak self] from, payload in
+        js.server.routeManager?.registerExtension(namespace) { [weak self] from, payload in
             guard let self else { return }
             let decoded = Result { try CatchupWire.decode(Array(payload.readableBytesView)) }
             self.js.queue.async { self.receive(decoded, from: from) }
@@ -124,6 +126,6 @@ final class CatchupService {
         let bytes = CatchupWire.encode(frame)
         var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
         buf.writeBytes(bytes)
-        return js.server.routeManager?.sendExtension(CatchupWire.namespace, payload: buf, to: id) ?? false
+        return js.server.routeManager?.sendExtension(namespace, payload: buf, to: id) ?? false
     }
 }
