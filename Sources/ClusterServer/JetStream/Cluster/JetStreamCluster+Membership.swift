@@ -17,6 +17,9 @@ struct MembershipState {
     var pendingMoves: Set<String> = []
     /// Meta members not reachable, since which tick.
     var unreachableSince: [NodeID: Int] = [:]
+    /// Stream leader: the index each learner must hold before it is promoted (see
+    /// `StreamMembershipView.catchUpIndex`).
+    var catchUp: [GroupID: [NodeID: LogIndex]] = [:]
     /// Stream leader: replicas removed from a group, told to their server until the tick given.
     var removalNotices: [(server: String, group: UInt64, id: NodeID, until: Int)] = []
 }
@@ -253,8 +256,12 @@ extension JetStreamCluster {
         guard let a = assignments[r.name], let node = host.node(r.group) else { return }
         var match: [NodeID: LogIndex] = [:]
         for id in node.conf.allMembers { match[id] = node.progress(of: id)?.match }
+        var targets = membership.catchUp[r.group] ?? [:]
+        targets = targets.filter { node.conf.isLearner($0.key) }
+        for l in node.conf.learners where targets[l] == nil { targets[l] = node.commitIndex }
+        membership.catchUp[r.group] = targets.isEmpty ? nil : targets
         let view = StreamMembershipView(conf: node.conf, changePending: false, leader: host.me, target: a.ids,
-                                        match: match, commit: node.commitIndex, slack: 256)
+                                        match: match, commit: node.commitIndex, catchUpIndex: targets)
         guard let step = StreamMembershipPlanner.next(view) else { return }
         if case let .change(c) = step, c.kind == ConfChangeKind.addLearner, node.firstIndex > LogIndex(1) {
             // A replica that starts after a compaction is offered a snapshot: a file stream's

@@ -101,10 +101,13 @@ struct StreamMembershipView {
     var target: [NodeID]
     var match: [NodeID: LogIndex]
     var commit: LogIndex
-    /// A learner this close to the commit index counts as caught up: under a steady publish
-    /// rate a learner's match trails the commit index by what is in flight, so exact equality
-    /// may never be sampled. Promoting it early is safe (it is only not yet current).
-    var slack: Int = 0
+    /// The index each learner must hold to be promoted: the commit index when the leader first
+    /// saw it as a learner (default: the commit index now). Under a steady publish rate a
+    /// learner's match trails the moving commit index by what is in flight, so "equal to the
+    /// commit index now" may never be sampled; holding everything committed before it joined
+    /// means it streams the rest. A learner that cannot get the log (compacted past it) never
+    /// reaches it, so it is never promoted.
+    var catchUpIndex: [NodeID: LogIndex] = [:]
 }
 
 /// Moves a stream's group to its target one change at a time, always adding before removing:
@@ -116,15 +119,17 @@ enum StreamMembershipPlanner {
     static func next(_ v: StreamMembershipView) -> MembershipStep? {
         guard !v.changePending, !v.target.isEmpty else { return nil }
         let target = Set(v.target)
-        func caughtUp(_ id: NodeID) -> Bool { (v.match[id] ?? .zero) + v.slack >= v.commit }
         for l in v.conf.learners where !target.contains(l) { return .change(ConfChange(.remove, l)) }
-        for l in v.conf.learners where caughtUp(l) { return .change(ConfChange(.addVoter, l)) }
+        for l in v.conf.learners where (v.match[l] ?? .zero) >= (v.catchUpIndex[l] ?? v.commit) {
+            return .change(ConfChange(.addVoter, l))
+        }
         if let add = v.target.first(where: { !v.conf.contains($0) }) { return .change(ConfChange(.addLearner, add)) }
         guard target.allSatisfy(v.conf.isVoter) else { return nil } // a learner still catching up
         let extra = v.conf.voters.filter { !target.contains($0) }
         guard let first = extra.first else { return nil }
         if extra.contains(v.leader) {
-            let to = v.target.filter(caughtUp).max { (v.match[$0] ?? .zero, $1) < (v.match[$1] ?? .zero, $0) }
+            // Any target voter that holds entries: the transfer itself catches it up first.
+            let to = v.target.filter { v.conf.isVoter($0) && (v.match[$0] ?? .zero) > .zero }.max { (v.match[$0] ?? .zero, $1) < (v.match[$1] ?? .zero, $0) }
             return to.map { .transferLeadership($0) }
         }
         return .change(ConfChange(.remove, first))
