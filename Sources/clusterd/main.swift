@@ -58,7 +58,7 @@ if let hostsFile {
 if !options.declaredStreams.isEmpty && !options.jetStream {
     fatal("the config declares streams but JetStream is not enabled (add a jetstream block or -js)")
 }
-if !options.declaredStreams.isEmpty && !options.accounts.isEmpty && options.clusterPort == nil {
+if !options.declaredStreams.isEmpty && !options.accounts.isEmpty {
     // Declared streams are made in $G, which (as in nats-server) has no JetStream once accounts exist.
     fatal("the config declares streams, but with accounts configured the global account has no JetStream")
 }
