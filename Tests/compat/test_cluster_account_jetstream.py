@@ -133,3 +133,39 @@ async def test_account_limits_hold_across_the_cluster(cluster: Cluster):
     finally:
         for nc in conns + [n]:
             await nc.close()
+
+
+async def test_account_stream_survives_its_leader_crash_and_pushes_across_routes(cluster: Cluster):
+    """B's R3 stream: a push consumer on a node that does not lead the stream gets B's messages
+    (deliveries cross a route in B); after the leader is killed the account's own Raft group
+    elects another leader and keeps every acknowledged message."""
+    conns = [await connect(node, "b") for node in cluster.nodes]
+    try:
+        js = [nc.jetstream(timeout=5) for nc in conns]
+        await retry(lambda: js[0].add_stream(name="ORDERS", subjects=["orders.>"], num_replicas=3))
+        for i in range(3):
+            await retry(lambda i=i: js[1].publish("orders.x", f"b{i}".encode(), headers={"Nats-Msg-Id": f"b{i}"}))
+        leader = (await js[2].stream_info("ORDERS")).cluster.leader
+        names = [f"n{i + 1}" for i in range(len(cluster.nodes))]  # the -n names clusterproc gives
+        others = [i for i, n in enumerate(names) if n != leader]
+
+        got: list[bytes] = []
+        sub = await js[others[0]].subscribe("orders.>", durable="PUSH", stream="ORDERS")
+        for _ in range(3):
+            m = await sub.next_msg(timeout=5)
+            got.append(m.data)
+            await m.ack()
+        assert got == [b"b0", b"b1", b"b2"]
+
+        await conns[names.index(leader)].close()
+        cluster.node(leader).kill()
+        survivor = others[1]
+        ack = await retry(lambda: js[survivor].publish("orders.x", b"b3", headers={"Nats-Msg-Id": "b3"}))
+        assert ack.seq == 4
+        info = await retry(lambda: js[survivor].stream_info("ORDERS"))
+        assert info.state.messages == 4
+        assert info.cluster.leader != leader
+    finally:
+        for nc in conns:
+            if not nc.is_closed:
+                await nc.close()
