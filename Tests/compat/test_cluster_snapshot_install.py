@@ -260,3 +260,47 @@ async def test_replica_killed_mid_install_recovers(cluster: Cluster, server_kind
             await vnc.close()
     finally:
         await nc.close()
+
+
+async def test_replica_with_corrupt_store_recopies_it(cluster: Cluster, server_kind: str):
+    if server_kind != "clusterd":
+        pytest.skip("corrupts clusterd's store files")
+    nc = await connect(cluster.nodes[0])
+    js = nc.jetstream(timeout=5)
+    acked: dict[int, bytes] = {}
+    try:
+        await retry(lambda: js.add_stream(name="CORR", subjects=["corr.>"], num_replicas=3))
+        await publish_all(js, "CORR", 0, 200, acked)
+        si = await retry(lambda: js.stream_info("CORR"))
+        victim = next(n for n in ("n2", "n3") if n != si.cluster.leader)
+        vnode = cluster.node(victim)
+        msgs = os.path.join(stream_dir(vnode, "CORR"), "msgs")
+        # Once the Raft logs dropped those entries, only a copy can bring lost messages back.
+        await wait_compacted(cluster, "CORR", ["n1", "n2", "n3"], 100)
+        vnode.stop()
+        # Flip bytes inside the stored blocks, and drop the state snapshot and block indexes so
+        # that opening the store reads every block (and finds the bad checksum).
+        seg = sorted(glob.glob(os.path.join(msgs, "*.seg")))[0]
+        with open(seg, "r+b") as f:
+            f.seek(os.path.getsize(seg) // 3)
+            chunk = f.read(64)
+            f.seek(os.path.getsize(seg) // 3)
+            f.write(bytes(b ^ 0xFF for b in chunk))
+        for p in glob.glob(os.path.join(msgs, "*.idx")) + glob.glob(os.path.join(msgs, "state.snap")):
+            os.remove(p)
+        vnode.start()
+        deadline = time.monotonic() + 2 * READY_TIMEOUT_S
+        while "installed a copy from the leader" not in vnode.stderr_text():
+            assert time.monotonic() < deadline, f"the corrupt replica was not re-copied:\n{vnode.stderr_text()[-3000:]}"
+            await asyncio.sleep(0.2)
+        assert "corrupt block(s) in the store" in vnode.stderr_text()
+        await wait_current(js, "CORR", victim)
+        await nc.close()
+        await make_leader(cluster, "CORR", victim, acked)
+        vnc = await connect(vnode)
+        try:
+            await assert_serves(vnc.jetstream(timeout=5), "CORR", victim, acked, 1, 201)
+        finally:
+            await vnc.close()
+    finally:
+        await nc.close()

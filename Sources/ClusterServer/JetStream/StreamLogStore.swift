@@ -69,6 +69,8 @@ final class StreamLogStore: MessageStore {
 
     /// Blocks found corrupt when the log was opened (their messages are not served).
     var corruptionsOnOpen: Int { log.recoveryReport.corruptions.count }
+    /// Opening cut the last segment at a bad record (a torn write, or corruption in it).
+    var tailCutOnOpen: Bool { log.recoveryReport.truncatedTail != nil }
 
     func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64) throws -> UInt64 {
         do {

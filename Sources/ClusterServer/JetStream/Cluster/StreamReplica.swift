@@ -85,8 +85,12 @@ final class StreamReplica: RaftGroupDelegate {
         cluster.host.addGroup(r.group, storage: storage, delegate: r,
                               applied: applied > 0 ? LogIndex(applied) : nil, quiesce: true,
                               campaign: fresh && a.initial.first == me, externalSnapshots: dir != nil)
-        if let fileStore = store as? StreamLogStore, fileStore.corruptionsOnOpen > 0 {
-            js.server.logger.error("Stream '\(cfg.name)': \(fileStore.corruptionsOnOpen) corrupt block(s) in the store; copying the stream from its leader")
+        // A torn tail is normal after a crash (the store is synced only before compactions, and
+        // the Raft log replays what was cut); a cut below the compaction point, or corrupt
+        // blocks, lost messages the log no longer has.
+        if let fileStore = store as? StreamLogStore, fileStore.corruptionsOnOpen > 0
+            || (fileStore.tailCutOnOpen && store.lastRaftIndex < storage.snapshot().metadata.index.rawValue) {
+            js.server.logger.error("Stream '\(cfg.name)': corrupt block(s) in the store (\(fileStore.corruptionsOnOpen) block(s), tail cut: \(fileStore.tailCutOnOpen)); copying the stream from its leader")
             r.needsRepair = true
         }
         if !fresh {
