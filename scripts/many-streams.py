@@ -6,8 +6,8 @@ each node's idle CPU (CPU-seconds per second), RSS and open file descriptors fro
     nice -n 10 .venv/bin/python scripts/many-streams.py --bin .build/release/clusterd --streams 10000
 
 Creation stops early (and the idle numbers are taken for what exists) when --create-seconds
-runs out or a create keeps failing; the report says how many streams exist and at what rate
-they were created. The nodes are always stopped and their directories removed.
+runs out or --give-up creates failed five attempts each; the report says how many streams
+exist and at what rate they were created. The nodes are always stopped and their directories removed.
 """
 from __future__ import annotations
 
@@ -40,19 +40,20 @@ def proc_sample(pid: int) -> tuple[float, int, int]:
 
 
 async def create_streams(cluster: Cluster, count: int, conns_per_node: int, in_flight: int,
-                         budget_s: float) -> tuple[int, float]:
+                         budget_s: float, give_up: int) -> tuple[int, float]:
     """Creates streams MS0..MS<count-1>; returns how many exist and the seconds it took."""
     conns = [await nats.connect(n.url, connect_timeout=5, max_reconnect_attempts=3)
              for n in cluster.nodes for _ in range(conns_per_node)]
     next_index = 0
     created = 0
     failures = 0
+    abandoned = 0
     started = time.monotonic()
     deadline = started + budget_s
     stop = False
 
     async def worker(k: int) -> None:
-        nonlocal next_index, created, failures, stop
+        nonlocal next_index, created, failures, abandoned, stop
         js = conns[k % len(conns)].jetstream(timeout=20)
         while not stop and next_index < count and time.monotonic() < deadline:
             i = next_index
@@ -65,8 +66,9 @@ async def create_streams(cluster: Cluster, count: int, conns_per_node: int, in_f
                 except Exception as e:  # noqa: BLE001 - timeout (the create may have applied): retry
                     failures += 1
                     if attempt == 4:
-                        print(f"stream MS{i}: giving up after {e!r}", flush=True)
-                        stop = True
+                        abandoned += 1
+                        print(f"stream MS{i}: skipped after {e!r} ({abandoned} skipped)", flush=True)
+                        stop = abandoned >= give_up
                     await asyncio.sleep(0.5)
             if created and created % 500 == 0:
                 el = time.monotonic() - started
@@ -87,6 +89,7 @@ def main() -> int:
     ap.add_argument("--connections-per-node", type=int, default=2)
     ap.add_argument("--in-flight", type=int, default=32, help="concurrent creates")
     ap.add_argument("--create-seconds", type=float, default=1800)
+    ap.add_argument("--give-up", type=int, default=20, help="stop creating after this many streams failed")
     ap.add_argument("--settle-seconds", type=float, default=20, help="wait before sampling (groups quiesce after 2 s)")
     ap.add_argument("--sample-seconds", type=float, default=30)
     a = ap.parse_args()
@@ -101,7 +104,7 @@ def main() -> int:
         cluster.start()
         cluster.warm_up()
         created, took = asyncio.run(create_streams(cluster, a.streams, a.connections_per_node, a.in_flight,
-                                                    a.create_seconds))
+                                                    a.create_seconds, a.give_up))
         print(f"created {created} of {a.streams} R3 streams in {took:.0f} s ({created / max(took, 1e-9):.1f}/s)")
         time.sleep(a.settle_seconds)
         before = {n.proc.pid: proc_sample(n.proc.pid) for n in cluster.nodes}
