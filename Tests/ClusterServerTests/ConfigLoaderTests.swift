@@ -51,6 +51,16 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertThrowsError(try load("cluster { dns_refresh: \"soon\" }")) { XCTAssertTrue("\($0)".contains("cluster.dns_refresh")) }
     }
 
+    func test_map_autoRemoveAfter_defaultOffAndBounded() throws {
+        XCTAssertNil(try load("cluster { name: g }").0.jetStreamAutoRemoveAfterSeconds, "off by default")
+        let (o, warnings) = try load("cluster { name: g, auto_remove_after: \"10m\" }")
+        XCTAssertEqual(o.jetStreamAutoRemoveAfterSeconds, 600)
+        XCTAssertEqual(warnings, [])
+        XCTAssertThrowsError(try load("cluster { auto_remove_after: \"500ms\" }")) { XCTAssertTrue("\($0)".contains("cluster.auto_remove_after")) }
+        XCTAssertEqual(ServerOptions.durationSeconds("90s"), 90)
+        XCTAssertNil(ServerOptions.durationSeconds("soon"))
+    }
+
     func test_map_unsupportedSecurityKeys_areErrorsNotSilentlyIgnored() {
         XCTAssertThrowsError(try load("tls { cert_file: x }"))
         XCTAssertThrowsError(try load("leafnodes { port: 7422 }"))

@@ -137,15 +137,20 @@ class Publisher:
         self.js, self.subject = js, subject
         self.acked: set[int] = set()
         self.stop = False
+        self.worst_gap = 0.0  # longest wait between two acks (reported, not asserted)
 
     async def run(self):
         i = 0
+        last = time.monotonic()
         while not self.stop:
             i += 1
             while not self.stop:
                 try:
                     await self.js.publish(self.subject, str(i).encode(), headers={"Nats-Msg-Id": str(i)}, timeout=2)
                     self.acked.add(i)
+                    now = time.monotonic()
+                    self.worst_gap = max(self.worst_gap, now - last)
+                    last = now
                     break
                 except Exception:  # noqa: BLE001 - retried with the same id: stored once
                     await asyncio.sleep(0.05)
@@ -191,6 +196,7 @@ async def test_late_servers_become_voters_and_replicas_follow_num_replicas(clust
             pub.stop = True
             await task
         si = await retry(lambda: js1.stream_info("LIVE"))
+        print(f"LIVE 3->5->3: {len(pub.acked)} acked, worst gap between acks {pub.worst_gap:.3f} s")
         assert si.state.messages == len(pub.acked) == max(pub.acked), "every acked message stored once"
         assert await all_payloads(js1, "LIVE", si.state.messages) == pub.acked
 
