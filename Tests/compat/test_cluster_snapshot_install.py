@@ -209,9 +209,11 @@ async def test_wiped_replica_is_rebuilt_and_can_lead(cluster: Cluster, server_ki
             assert dup.duplicate and dup.seq == 151
             ack = await retry(lambda: vjs.publish("wipe.1", b"after"))
             assert ack.seq == 182
-            # The durable consumer came along with its replicated acks (1-6 at least).
+            # The durable consumer exists on the rebuilt leader. clusterd copies its replicated
+            # acks too (1-6 at least); nats-server (2.12) reports ack floor 0 here.
             ci = await retry(lambda: vjs.consumer_info("WIPE", "C1"))
-            assert ci.ack_floor.stream_seq >= 6
+            if server_kind == "clusterd":
+                assert ci.ack_floor.stream_seq >= 6
         finally:
             await vnc.close()
     finally:
