@@ -401,9 +401,9 @@ def stream_messages(node: ServerProcess, stream: str) -> int | None:
 
 async def test_new_replica_of_a_compacted_log_never_passes_for_current(server_binary: str, server_kind: str,
                                                                      monkeypatch: pytest.MonkeyPatch):
-    """Until stream snapshots can be installed, a replica added after its log was compacted
-    cannot catch up: it must say so and never be reported current without the data. (Once
-    snapshot install exists the same test accepts replicas that caught up with every message.)"""
+    """R1 -> R3 after the stream's log was compacted: the new replicas cannot catch up from the
+    log, so they copy the stream (snapshot install) and only then count as current; no replica
+    is ever reported current without every message."""
     if server_kind != "clusterd":
         pytest.skip("clusterd's compaction knob and logs")
     import signal
@@ -428,16 +428,15 @@ async def test_new_replica_of_a_compacted_log_never_passes_for_current(server_bi
             await retry(lambda: js.update_stream(info.config))
             others = [n for n in c.nodes if n is not holder]
 
-            def settled():
-                caught_up = all(stream_messages(n, "COMP") == 60 for n in others)
-                refused = all("lacks entries" in n.stderr_text() for n in others)
-                return caught_up or refused
-            wait_for("the new replicas caught up or refused", settled)
-            si = await retry(lambda: js.stream_info("COMP"))
-            assert si.state.messages == 60
-            for r in si.cluster.replicas or []:
-                if r.current:
-                    assert stream_messages(c.node(r.name), "COMP") == 60, f"{r.name} reported current without the data"
+            async def check_current() -> bool:
+                si = await js.stream_info("COMP")
+                for r in si.cluster.replicas or []:
+                    if r.current:
+                        assert stream_messages(c.node(r.name), "COMP") == 60, f"{r.name} reported current without the data"
+                return len(si.cluster.replicas or []) == 2 and all(r.current for r in si.cluster.replicas)
+            await retry(lambda: _true_or_raise(check_current()), attempts=240)
+            assert all(stream_messages(n, "COMP") == 60 for n in others), "every new replica holds every message"
+            assert (await js.stream_info("COMP")).state.messages == 60
             # The stream keeps taking writes meanwhile.
             ack = await retry(lambda: js.publish("comp", b"more"))
             assert ack.seq == 61
