@@ -70,15 +70,24 @@ extension JetStreamService {
             }
             return true
         }
-        if !fromRoute {
-            // Nobody else may answer: say so instead of letting the client time out.
-            if cluster.metaAvailable && cluster.assignments[stream] == nil {
+        if cluster.assignments[stream] == nil {
+            // "Not found" is the meta leader's word: it announces its leadership only after
+            // applying its whole log. A node whose meta state is still catching up (restarted
+            // empty, or new) does not know every stream yet; it stays silent and lets the meta
+            // leader answer, or says "temporarily unavailable" when there is no meta leader.
+            if cluster.isMetaLeader {
                 if kind == "CONSUMER" && verb == "MSG" {
                     bus.sendStatus("503", to: reply, fields: [("Nats-Subject", "$JS.API." + op.joined(separator: "."))])
                 } else {
                     fail(reply, type, .streamNotFound)
                 }
-            } else if !(kind == "CONSUMER" && verb == "MSG"), let r = cluster.replicas[stream],
+            } else if !fromRoute && !cluster.metaAvailable && !(kind == "CONSUMER" && verb == "MSG") {
+                fail(reply, type, unavailable)
+            }
+            return false
+        }
+        if !fromRoute {
+            if !(kind == "CONSUMER" && verb == "MSG"), let r = cluster.replicas[stream],
                       let node = cluster.host.node(r.group), node.leader == nil, node.term.rawValue > 1 {
                 // A replica that lost its leader (not one still hearing of the first leader).
                 fail(reply, type, unavailable)
