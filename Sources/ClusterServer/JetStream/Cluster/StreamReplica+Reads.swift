@@ -7,7 +7,8 @@ import Raft
 /// node answers first. A follower joins only after a ReadIndex round proved it has applied
 /// everything its leader had committed, re-proves it every couple of seconds while the group
 /// is busy, and leaves the group when a proof fails (it lags by more than the read timeout)
-/// or it has known no leader for longer than two election timeouts.
+/// or it has known no leader for longer than two election timeouts; a replica whose store is
+/// being copied from the leader (snapshot install) or repaired does not answer.
 ///
 /// Linearizable reads (opt-in, `clusterd.read: linearizable` in the stream's metadata, or the
 /// `Clusterd-Read: linearizable` header on one request): the answering replica first makes a
@@ -46,6 +47,11 @@ extension StreamReplica {
             return
         }
         direct.leaderlessTicks = node.leader == nil ? direct.leaderlessTicks + 1 : 0
+        if !isLeader && (catchup != nil || needsRepair) {
+            // Its store is being copied from the leader or has a corrupt range: not a source.
+            setDirect(false)
+            return
+        }
         if isLeader {
             setDirect(true)
             return
