@@ -55,16 +55,19 @@ public struct HeartbeatCoalescer {
 
     public mutating func add(_ m: Message) {
         precondition(m.from == from, "message from \(m.from) queued on \(from)")
-        var b = batches[m.to] ?? MessageBatch(from: from, to: m.to)
+        // Mutated in place through the dictionary: a copy taken out and written back would
+        // share its arrays with the stored one, so every append would copy the whole batch.
+        let fresh = MessageBatch(from: from, to: m.to)
         switch m.body {
         case .heartbeat(let h) where h.context == nil:
-            b.heartbeats.append(CoalescedHeartbeat(group: m.group, term: m.term, commit: h.commit, round: h.round, quiesce: h.quiesce))
+            batches[m.to, default: fresh].heartbeats.append(
+                CoalescedHeartbeat(group: m.group, term: m.term, commit: h.commit, round: h.round, quiesce: h.quiesce))
         case .heartbeatResponse(let r) where r.context == nil:
-            b.heartbeatResponses.append(CoalescedHeartbeat(group: m.group, term: m.term, commit: .zero, round: r.round, quiesce: false))
+            batches[m.to, default: fresh].heartbeatResponses.append(
+                CoalescedHeartbeat(group: m.group, term: m.term, commit: .zero, round: r.round, quiesce: false))
         default:
-            b.messages.append(m)
+            batches[m.to, default: fresh].messages.append(m)
         }
-        batches[m.to] = b
     }
 
     /// The batches collected so far, one per peer, sorted by peer.

@@ -9,6 +9,13 @@ struct RaftLog {
     private(set) var pendingSnapshot: Snapshot?
     private(set) var committed: LogIndex
     private(set) var applied: LogIndex
+    /// This node's log is durable up to here (the driver said so). Entries are applied only up
+    /// to it, and a leader counts its own copy toward commit only up to it (§10.2.1).
+    private(set) var durable: LogIndex
+    /// Writes handed to the driver and not yet reported durable: (write number, last index),
+    /// oldest first. A truncation lowers them: what a write made durable and was cut since is gone.
+    private var unsyncedWrites: [(seq: UInt64, index: LogIndex)] = []
+    private var writeSeq: UInt64 = 0
     /// Highest index handed out in a Ready as a committed entry (applied after `advance`).
     var maxCommittedSizePerReady: Int
 
@@ -19,6 +26,7 @@ struct RaftLog {
         let snapshotIndex = max(storage.snapshot().metadata.index, storage.firstIndex.prev)
         committed = max(commit, snapshotIndex)
         applied = snapshotIndex
+        durable = storage.lastIndex
         self.maxCommittedSizePerReady = maxCommittedSizePerReady
         precondition(committed <= storage.lastIndex, "persisted commit \(commit) beyond last index \(storage.lastIndex)")
     }
@@ -124,6 +132,7 @@ struct RaftLog {
         let after = first.index
         precondition(after > committed, "append at \(after) would overwrite committed \(committed)")
         precondition(after <= lastIndex.next, "append at \(after) leaves a gap after \(lastIndex)")
+        if after <= lastIndex { lowerDurable(to: after.prev) }
         if after == unstableOffset + unstable.count {
             unstable.append(contentsOf: entries)
         } else if after <= unstableOffset {
@@ -142,13 +151,17 @@ struct RaftLog {
         committed = index
     }
 
+    /// Committed entries are applied only once durable here too: the state machine (written
+    /// after apply) must never get ahead of the log it is rebuilt from after a power loss.
+    var appliable: LogIndex { min(committed, durable) }
+
     /// Committed entries the application has not been given yet.
     func nextCommittedEntries() -> [Entry] {
-        guard pendingSnapshot == nil, committed > applied else { return [] }
-        return entries(from: applied.next, to: committed.next, maxBytes: maxCommittedSizePerReady) ?? []
+        guard pendingSnapshot == nil, appliable > applied else { return [] }
+        return entries(from: applied.next, to: appliable.next, maxBytes: maxCommittedSizePerReady) ?? []
     }
 
-    var hasNextCommittedEntries: Bool { pendingSnapshot == nil && committed > applied }
+    var hasNextCommittedEntries: Bool { pendingSnapshot == nil && appliable > applied }
 
     mutating func appliedTo(_ index: LogIndex) {
         guard index > applied else { return }
@@ -165,6 +178,41 @@ struct RaftLog {
         unstableOffset = index.next
     }
 
+    /// The driver wrote everything handed out up to now (not yet durable); returns the number
+    /// to report to `synced(throughWrite:)` once a sync covering it finished.
+    mutating func written() -> UInt64 {
+        writeSeq &+= 1
+        unsyncedWrites.append((writeSeq, unstableOffset.prev))
+        return writeSeq
+    }
+
+    /// Every write up to number `seq` is durable. Returns true if `durable` rose.
+    mutating func synced(throughWrite seq: UInt64) -> Bool {
+        var top = durable
+        while let w = unsyncedWrites.first, w.seq <= seq {
+            top = max(top, w.index)
+            unsyncedWrites.removeFirst()
+        }
+        guard top > durable else { return false }
+        durable = top
+        return true
+    }
+
+    /// Everything handed out so far is durable (the driver synced before `advance`).
+    mutating func syncedAll() -> Bool {
+        unsyncedWrites.removeAll()
+        let top = unstableOffset.prev
+        guard top > durable else { return false }
+        durable = top
+        return true
+    }
+
+    /// Entries after `index` are being replaced: whatever made them durable no longer counts.
+    private mutating func lowerDurable(to index: LogIndex) {
+        durable = min(durable, index)
+        for i in unsyncedWrites.indices { unsyncedWrites[i].index = min(unsyncedWrites[i].index, index) }
+    }
+
     mutating func stableSnapshotTo(_ index: LogIndex) {
         if pendingSnapshot?.metadata.index == index { pendingSnapshot = nil }
     }
@@ -174,6 +222,7 @@ struct RaftLog {
         precondition(snapshot.metadata.index > committed, "snapshot \(snapshot.metadata.index) below commit \(committed)")
         committed = snapshot.metadata.index
         applied = min(applied, committed)
+        lowerDurable(to: snapshot.metadata.index)
         unstable = []
         unstableOffset = snapshot.metadata.index.next
         pendingSnapshot = snapshot

@@ -22,7 +22,7 @@ extension RaftNode {
                         maxInflightBytes: config.maxInflightBytes)
         if let t = leadTransferee, !c.isVoter(t) { leadTransferee = nil }
         guard role == .leader else { return }
-        if tracker.progress[id] != nil { _ = tracker.progress[id]?.maybeUpdate(log.lastIndex) }
+        if tracker.progress[id] != nil { _ = tracker.progress[id]?.maybeUpdate(log.durable) }
         // New members start in probe state; a smaller quorum may commit more right away.
         for peer in c.allMembers where peer != id && tracker.progress[peer]?.match == .zero {
             tracker.progress[peer]?.recentActive = true

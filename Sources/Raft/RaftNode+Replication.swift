@@ -23,7 +23,8 @@ extension RaftNode {
         return log.lastIndex
     }
 
-    /// Stamps entries with this term and the next indexes, appends them, counts our own copy.
+    /// Stamps entries with this term and the next indexes and appends them. Our own copy counts
+    /// toward commit once the driver reports it durable (`durableRose`), not before.
     func appendAsLeader(_ entries: [Entry]) {
         var stamped = entries
         var index = log.lastIndex
@@ -33,9 +34,7 @@ extension RaftNode {
             stamped[i].index = index
         }
         appendToLog(stamped)
-        _ = tracker.progress[id]?.maybeUpdate(log.lastIndex)
         idleTicks = 0
-        _ = maybeCommit()
     }
 
     /// Appends to the log and keeps the membership in step with it: a configuration takes effect

@@ -34,7 +34,8 @@ public enum RaftError: Error, Equatable {
 /// order — persist `snapshot`, then `entries` (truncating any conflicting suffix), then
 /// `hardState` (all durably if `mustSync`), send `messages`, apply `snapshot` and
 /// `committedEntries` to the state machine, serve `readStates` once applied — then calls
-/// `advance(_:)`. Call `ready()` again only after `advance`.
+/// `advance(_:)`. Call `ready()` again only after `advance` (or `advanceWritten`, for a driver
+/// that syncs in the background: see `Ready`).
 ///
 /// Not thread-safe: one owner (a driver thread, actor or event loop) calls everything.
 public final class RaftNode {
@@ -267,7 +268,8 @@ public final class RaftNode {
         for peer in conf.allMembers {
             var p = Progress(next: last.next, isLearner: conf.isLearner(peer),
                              maxInflight: config.maxInflightMsgs, maxInflightBytes: config.maxInflightBytes)
-            if peer == id { p.match = last }
+            // Our own copy counts only as far as it is durable.
+            if peer == id { p.match = min(log.durable, last) }
             tracker.progress[peer] = p
         }
     }

@@ -48,7 +48,8 @@ public struct RaftLogStorageConfig: Sendable {
 /// `RaftLogStorageError` rather than being skipped.
 ///
 /// `term(at:)`, `firstIndex` and `lastIndex` are answered from memory (the terms of all entries
-/// are kept run-length encoded). Not thread-safe: one owner calls everything, like `RaftNode`.
+/// are kept run-length encoded). Not thread-safe: one owner calls everything, like `RaftNode`,
+/// except the job `beginSync()` returns, which may run on any thread while the owner goes on.
 /// Different instances may be synced from different threads at once.
 public final class StreamLogRaftStorage: RaftStorage {
     public let directory: String
@@ -337,15 +338,31 @@ public final class StreamLogRaftStorage: RaftStorage {
     /// or vote changed) writes `raft.state`. Call once per Ready round, before sending its messages.
     public func sync() throws {
         try checkOpen()
-        if unsynced {
-            try mapped { try log.sync() }
-            unsynced = false
-        }
+        // Also when `unsynced` is clear: a `beginSync` job may still be running elsewhere
+        // (StreamLog.sync returns at once when everything is durable).
+        try mapped { try log.sync() }
+        unsynced = false
         if hardState.term != persisted.hardState.term || hardState.vote != persisted.hardState.vote {
             var st = persisted
             st.hardState = hardState
             try writeStateFile(st)
         }
+    }
+
+    /// `sync()` for a driver that fsyncs off its own thread: a term or vote change (rare) is
+    /// made durable now, log first, as `sync()` does, and nil returned. Otherwise returns one
+    /// fsync of the log, to run on any thread (StreamLog is thread-safe), which covers every
+    /// entry appended before this call; nil when nothing was appended since the last one.
+    public func beginSync() throws -> (() throws -> Void)? {
+        try checkOpen()
+        if hardState.term != persisted.hardState.term || hardState.vote != persisted.hardState.vote {
+            try sync()
+            return nil
+        }
+        guard unsynced else { return nil }
+        unsynced = false
+        let log = self.log
+        return { try Self.mapped { try log.sync() } }
     }
 
     /// `sync()` plus the commit index, even when only the commit changed.
@@ -434,10 +451,9 @@ public final class StreamLogRaftStorage: RaftStorage {
 
     /// Writes `raft.state` after making the log durable, so the commit it records is on disk.
     private func writeStateFile(_ st: PersistentState) throws {
-        if unsynced {
-            try mapped { try log.sync() }
-            unsynced = false
-        }
+        // Unconditionally: a `beginSync` job may still be running (a no-op when all is durable).
+        try mapped { try log.sync() }
+        unsynced = false
         var s = st
         s.hardState.commit = min(s.hardState.commit, last)
         try Self.mapped { try StateFiles.writeAtomically(fs, directory: directory, name: StateFiles.stateName, bytes: StateFiles.encode(s)) }

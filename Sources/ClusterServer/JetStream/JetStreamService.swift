@@ -240,6 +240,13 @@ public final class JetStreamService: @unchecked Sendable {
         var failed: [String: String] = [:]
         for s in streams.values where s.dirty {
             s.dirty = false
+            if cluster?.replicas[s.name] != nil {
+                // A replica's store is not what makes a publish durable (its Raft log is, and
+                // a store that lost its tail replays it from the log, which is compacted only
+                // after a store sync): no fsync here, on the queue every publish goes through.
+                synced.append(s)
+                continue
+            }
             do {
                 try s.store.sync()
                 synced.append(s)
@@ -254,7 +261,7 @@ public final class JetStreamService: @unchecked Sendable {
             var body = r.body
             if let name = r.stream, failed[name] != nil {
                 let e = JSAPIError.storageResources("insufficient storage resources available")
-                body = Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8)
+                body = Stream.errorAck(e, stream: name)
             }
             bus.publishInternal(subject: r.subject, payload: ByteBuffer(bytes: body))
         }

@@ -55,10 +55,16 @@ final class Stream {
         Array("{\"stream\":\(JSJSON.string(name)),\"seq\":\(seq)\(duplicate ? ",\"duplicate\": true" : "")}".utf8)
     }
 
+    /// An error PubAck body, as nats-server writes it: one builder for every path that refuses
+    /// a publish (a failed check, a failed store sync, a stream group without quorum).
+    static func errorAck(_ e: JSAPIError, stream name: String) -> [UInt8] {
+        Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8)
+    }
+
     /// Stores one published message after nats-server's checks, in its order.
     func ingest(subject: String, headers: [UInt8]?, payload: [UInt8], now: Int64) -> PublishOutcome {
         func fail(_ e: JSAPIError) -> PublishOutcome {
-            PublishOutcome(response: Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8), stored: false)
+            PublishOutcome(response: Stream.errorAck(e, stream: name), stored: false)
         }
         if config.sealed { return fail(.sealed) }
         let size = payload.count + (headers?.count ?? 0)

@@ -16,6 +16,8 @@ final class SimNode {
     var lastSeenCommit = LogIndex.zero
     /// Read states waiting until `appliedIndex` reaches them: (state, issue-time floor).
     var waitingReads: [(ReadState, LogIndex)] = []
+    /// Background-sync schedules: writes not synced yet, with the messages waiting for them.
+    var unsynced: [(write: UInt64, messages: [Message])] = []
 
     init(id: NodeID, conf: ConfState, durable: Bool) {
         self.id = id
@@ -32,6 +34,7 @@ final class SimNode {
         stateHash = Self.decodeHash(snap.data)
         lastSeenCommit = storage.initialState().hardState.commit
         waitingReads = []
+        unsynced = []
         raft = RaftNode(id: id, storage: storage, config: config, random: SplitMix64(seed: seed))
     }
 
@@ -39,6 +42,7 @@ final class SimNode {
     func crash(_ rng: inout SplitMix64) {
         raft = nil
         waitingReads = []
+        unsynced = []
         disk.powerLoss(&rng)
         storage = nil
     }

@@ -25,12 +25,17 @@ struct SimOptions: CustomStringConvertible {
     var durable = false
     /// Chance of a crash between persisting a Ready and syncing it (durable schedules).
     var midReadyCrashPerMille = 0
+    /// Nodes sync in the background (as `RaftHost` does): a Ready is written and accepted with
+    /// `advanceWritten`, its after-persist messages wait, and a later tick syncs and releases
+    /// them (`synced(throughWrite:)`) while the node keeps taking input in between.
+    var asyncWrites = false
 
     /// The same schedule with durable storage and crashes inside the persist step.
     static func drawDurable(seed: UInt64) -> SimOptions {
         var o = draw(seed: seed)
         o.durable = true
         o.midReadyCrashPerMille = o.crashPerMille / 2
+        o.asyncWrites = seed % 2 == 0
         return o
     }
 
@@ -61,7 +66,7 @@ struct SimOptions: CustomStringConvertible {
         // Some schedules let idle groups quiesce; the simulated driver wakes every node on each
         // fault (a real driver wakes groups when a route drops or gossip declares a peer dead).
         cfg.quiesceAfterIdleTicks = r.next(below: 4) == 0 ? 5 : nil
-        return SimOptions(
+        var o = SimOptions(
             seed: seed,
             voters: pick([3, 3, 5]),
             spares: 1,
@@ -79,6 +84,8 @@ struct SimOptions: CustomStringConvertible {
             transferPerMille: pick([0, 5, 20]),
             snapshotPerMille: pick([0, 10, 50]),
             raft: cfg)
+        o.asyncWrites = seed % 3 == 0
+        return o
     }
 
     var description: String {
@@ -89,6 +96,7 @@ struct SimOptions: CustomStringConvertible {
             + "preVote=\(raft.preVote) checkQuorum=\(raft.checkQuorum) reads=\(raft.readOnlyOption) "
             + "quiesce=\(raft.quiesceAfterIdleTicks.map(String.init) ?? "off")"
             + (durable ? " durable midReadyCrash=\(midReadyCrashPerMille)‰" : "")
+            + (asyncWrites ? " asyncWrites" : "")
     }
 }
 

@@ -81,6 +81,9 @@ final class Simulator {
 
     private func step() throws {
         now += 1
+        for node in nodes where node.isUp && !node.unsynced.isEmpty && rng.next(below: 2) == 0 {
+            try finishSync(node)
+        }
         for node in nodes where node.isUp {
             if node.raft!.isQuiesced { stats.quiescedNodeTicks += 1 }
             node.raft!.tick()
@@ -103,6 +106,9 @@ final class Simulator {
         while raft.hasReady && rounds < 64 {
             rounds += 1
             let rd = raft.ready()
+            // A snapshot replaces the log: background writes are synced first (as RaftHost does).
+            let background = options.asyncWrites && rd.snapshot == nil
+            if rd.snapshot != nil && !node.unsynced.isEmpty { try finishSync(node, handleOutput: false) }
             if let snap = rd.snapshot {
                 try node.storage.applySnapshot(snap)
             }
@@ -111,15 +117,20 @@ final class Simulator {
                 try node.storage.append(rd.entries)
             }
             if let hs = rd.hardState { node.storage.setHardState(hs) }
+            // A leader's appends may leave before its own write is durable (§10.2.1).
+            let (early, late) = rd.splitMessages()
+            for m in early { network.send(m, now: now, rng: &rng) }
             // Durable disks: a crash between writing and syncing loses what the Ready wrote
-            // (torn), and nothing of it was sent yet.
+            // (torn), and nothing that depends on it was sent yet.
             if faultsActive && chance(options.midReadyCrashPerMille) {
                 crash(node, downFor: rng.next(below: 20))
                 log("(mid-ready)")
                 return
             }
-            try node.disk.sync(node.storage)
-            for m in rd.messages { network.send(m, now: now, rng: &rng) }
+            if !background {
+                try node.disk.sync(node.storage)
+                for m in late { network.send(m, now: now, rng: &rng) }
+            }
             if let snap = rd.snapshot {
                 node.appliedIndex = snap.metadata.index
                 node.stateHash = SimNode.decodeHash(snap.data)
@@ -134,7 +145,11 @@ final class Simulator {
                 try checker.applied(e.index, hash: node.stateHash, node: node.id)
             }
             for rs in rd.readStates { try readStateArrived(node, rs) }
-            raft.advance(rd)
+            if background {
+                node.unsynced.append((raft.advanceWritten(rd), late))
+            } else {
+                raft.advance(rd)
+            }
             try serveReads(node)
         }
         if raft.commitIndex > node.lastSeenCommit {
@@ -148,6 +163,19 @@ final class Simulator {
             }
             try checker.sawLeader(node.id, term: raft.term, raft: raft)
         }
+    }
+
+    /// The background sync of a node finishes: everything written so far is durable, the
+    /// messages that waited for it go out, and the node hears which writes are durable.
+    private func finishSync(_ node: SimNode, handleOutput: Bool = true) throws {
+        guard let raft = node.raft, let last = node.unsynced.last else { return }
+        try node.disk.sync(node.storage)
+        for (_, messages) in node.unsynced {
+            for m in messages { network.send(m, now: now, rng: &rng) }
+        }
+        node.unsynced = []
+        raft.synced(throughWrite: last.write)
+        if handleOutput { try afterInput(node) }
     }
 
     // MARK: reads

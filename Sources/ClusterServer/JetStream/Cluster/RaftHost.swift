@@ -2,10 +2,15 @@ import Dispatch
 import NIOCore
 import Raft
 
-/// A group's log storage as the driver needs it: Raft's storage plus one call that makes every
+/// A group's log storage as the driver needs it: Raft's storage plus calls that make every
 /// append and hard-state change so far durable (so many appends share one fsync).
 protocol DurableRaftStorage: RaftStorage {
     func sync() throws
+    /// Something written is not durable yet (entries, or a term/vote change).
+    var needsSync: Bool { get }
+    /// Starts making everything written so far durable: a term/vote change (rare) is made
+    /// durable now; the rest is returned as a job that may run on any thread (nil: nothing left).
+    func beginSync() throws -> (() throws -> Void)?
     /// Flushes and releases the files (errors are logged by the caller's next open).
     func closeLog()
 }
@@ -29,21 +34,26 @@ extension RaftGroupDelegate {
 }
 
 /// The driver of every Raft group on this node: ticks, persistence with group commit, the
-/// route transport, and apply. Runs entirely on JetStream's serial queue.
+/// route transport, and apply. Runs on JetStream's serial queue; only fsyncs run elsewhere.
 ///
-/// Order per round (the Ready contract): persist every ready group's snapshot, entries and hard
-/// state; one `sync()` per storage touched; only then send messages and apply committed
-/// entries. So a leader's own vote counts only for entries it has fsync'd, a follower acks only
-/// fsync'd entries, and an apply (and its PubAck) follows fsync on a quorum.
+/// Per round, for every ready group (see `Ready`): write its entries and hard state, send the
+/// leader's appends at once (Raft dissertation §10.2.1: the followers write in parallel with the
+/// leader), apply what is committed *and* durable here, and hand the write to the group's
+/// background sync (`RaftHost+Sync.swift`). Messages that speak for what this node persisted
+/// (append and vote responses) wait for a sync that started after their write; the leader's own
+/// copy counts toward commit only when its sync finished. So a PubAck (sent on apply) follows
+/// fsync on a quorum and on the leader. While a sync runs, the queue keeps taking publishes;
+/// everything written meanwhile shares the next fsync (group commit).
 final class RaftHost {
     /// The `XMSG` namespace of this host's frames: one per account's JetStream, so two
     /// accounts' groups with the same id never see each other's messages.
     let namespace: String
 
-    private final class Member {
+    final class Member {
         let node: RaftNode
         let storage: DurableRaftStorage
         weak var delegate: RaftGroupDelegate?
+        var sync = GroupSyncState()
         var wasLeader = false
         /// Leader only: the index of the first entry of its term; leadership is announced once
         /// everything up to it is applied (earlier terms' entries are in the state machine).
@@ -61,11 +71,16 @@ final class RaftHost {
     let me: NodeID
     let myName: String
     let multi: MultiRaft
-    private let queue: DispatchQueue
-    private unowned let server: NATSServer
-    private var members: [GroupID: Member] = [:]
+    let queue: DispatchQueue
+    unowned let server: NATSServer
+    private(set) var members: [GroupID: Member] = [:]
+    /// Where fsyncs run: a group always uses the same serial queue, so at most one sync per log
+    /// runs at a time; different groups' logs sync in parallel.
+    let syncQueues = (0..<4).map { DispatchQueue(label: "clusterd.raft-sync.\($0)") }
+    /// Groups whose next sync should start at the end of this round.
+    var syncsToStart: [Member] = []
     private var names: [NodeID: String] = [:]
-    private var coalescer: HeartbeatCoalescer
+    var coalescer: HeartbeatCoalescer
     private var processScheduled = false
     private var seed: UInt64
     private var knownPeers = Set<String>()
@@ -295,56 +310,65 @@ final class RaftHost {
         queue.async { self.process() }
     }
 
-    /// Drains every ready group: persist, sync, send, apply, advance.
+    /// Drains every ready group: write, send early, apply, hand the write to its sync.
     func process() {
         processScheduled = false
         for _ in 0..<16 {
             let ready = multi.takeReadyGroups()
             if ready.isEmpty { break }
-            var rounds: [(Member, Ready)] = []
-            var touched: [ObjectIdentifier: DurableRaftStorage] = [:]
             for node in ready {
                 guard let m = members[node.group] else { continue }
                 let rd = node.ready()
+                if let s = rd.snapshot, !s.isEmpty {
+                    processSnapshot(m, rd, s)
+                    continue
+                }
                 do {
-                    if let s = rd.snapshot, !s.isEmpty { try m.storage.applySnapshot(s) }
                     if !rd.entries.isEmpty { try m.storage.append(rd.entries) }
                     if let hs = rd.hardState { m.storage.setHardState(hs) }
                 } catch {
                     failGroup(m, error)
                     continue
                 }
-                if rd.mustSync || !rd.entries.isEmpty || rd.snapshot != nil || rd.hardState != nil {
-                    touched[ObjectIdentifier(m.storage)] = m.storage
-                }
-                rounds.append((m, rd))
-            }
-            var failed = Set<ObjectIdentifier>()
-            for (id, s) in touched {
-                do { try s.sync() } catch {
-                    failed.insert(id)
-                    server.logger.error("Raft log sync failed: \(error)")
-                }
-            }
-            for (m, rd) in rounds {
-                if failed.contains(ObjectIdentifier(m.storage)) {
-                    failGroup(m, RaftError.notMember)
-                    continue
-                }
-                coalescer.add(rd.messages)
-                if let s = rd.snapshot, !s.isEmpty {
-                    m.delegate?.raftApplySnapshot(s)
-                    // The owner may have left the group (a replica that cannot use snapshots).
-                    guard members[m.node.group] === m else { continue }
-                }
+                let (early, afterPersist) = rd.splitMessages()
+                coalescer.add(early)
+                // Only entries durable here are handed out (`Ready.committedEntries`).
                 for e in rd.committedEntries where e.type == .normal { m.delegate?.raftApply(e) }
-                m.node.advance(rd)
+                guard members[node.group] === m else { continue }
+                let write = node.advanceWritten(rd)
+                afterWrite(m, write: write, messages: afterPersist)
                 serveReads(m, rd)
                 updateLeadership(m)
+                if node.hasReady { multi.markDirty(node.group) }
             }
+            startSyncs()
             send()
         }
+        send()
         if multiHasWork { schedule() }
+    }
+
+    /// A snapshot from the leader replaces the log: rare, so handled in one go on the queue
+    /// (applySnapshot is durable on return; `sync()` covers every write before it too).
+    private func processSnapshot(_ m: Member, _ rd: Ready, _ snapshot: Snapshot) {
+        do {
+            try m.storage.applySnapshot(snapshot)
+            if !rd.entries.isEmpty { try m.storage.append(rd.entries) }
+            if let hs = rd.hardState { m.storage.setHardState(hs) }
+            try m.storage.sync()
+        } catch {
+            failGroup(m, error)
+            return
+        }
+        coalescer.add(rd.messages)
+        m.delegate?.raftApplySnapshot(snapshot)
+        // The owner may have left the group (a replica that cannot use snapshots).
+        guard members[m.node.group] === m else { return }
+        for e in rd.committedEntries where e.type == .normal { m.delegate?.raftApply(e) }
+        m.node.advance(rd)
+        serveReads(m, rd)
+        updateLeadership(m)
+        if m.node.hasReady { multi.markDirty(m.node.group) }
     }
 
     /// Reads confirmed in this round, and earlier ones whose index this round applied.
@@ -378,7 +402,7 @@ final class RaftHost {
         }
     }
 
-    private func failGroup(_ m: Member, _ error: Error) {
+    func failGroup(_ m: Member, _ error: Error) {
         server.logger.error("Raft group \(m.node.group) stopped after a storage error: \(error)")
         if m.wasLeader { m.delegate?.raftLeadershipChanged(isLeader: false, leader: nil) }
         members[m.node.group] = nil
@@ -387,7 +411,7 @@ final class RaftHost {
         for done in reads.drop(group: m.node.group) { done(false) }
     }
 
-    private func send() {
+    func send() {
         let batches = coalescer.drain()
         guard !batches.isEmpty, let routes = server.routeManager else { return }
         let ids = routes.peerServerIDs()

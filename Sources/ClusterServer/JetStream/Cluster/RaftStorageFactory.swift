@@ -6,6 +6,8 @@ import StreamLog
 extension MemoryStorage: DurableRaftStorage {
     /// Memory logs (memory streams, as in nats-server) have nothing to make durable.
     func sync() throws {}
+    var needsSync: Bool { false }
+    func beginSync() throws -> (() throws -> Void)? { nil }
     func closeLog() {}
 }
 

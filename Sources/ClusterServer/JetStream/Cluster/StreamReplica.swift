@@ -106,7 +106,7 @@ final class StreamReplica: RaftGroupDelegate {
         guard isLeader else { return }
         func refuse(_ e: JSAPIError) {
             guard let reply, !stream.config.noAck else { return }
-            js.bus.publishInternal(subject: reply, payload: .init(bytes: Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8)))
+            js.bus.publishInternal(subject: reply, payload: .init(bytes: Stream.errorAck(e, stream: name)))
         }
         // The account's storage limit, here and not at apply (see `Stream.ingest`): the
         // leader's view of the account's stored bytes decides once for every replica.

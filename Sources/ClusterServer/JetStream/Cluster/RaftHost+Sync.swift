@@ -1,0 +1,99 @@
+import Dispatch
+import Raft
+
+/// One group's background group commit. At most one sync of the log runs at a time; writes made
+/// while it runs (and the messages that depend on them) wait for the next one, which starts
+/// when it finishes and covers all of them with one fsync.
+struct GroupSyncState {
+    /// A sync job is running on a sync queue.
+    var running = false
+    /// Released when the running sync finishes: messages, and the last write it covers.
+    var runningMessages: [Message] = []
+    var runningWrite: UInt64 = 0
+    /// Written since the running sync started (or not handed to a sync yet).
+    var nextNeeded = false
+    var nextMessages: [Message] = []
+    var nextWrite: UInt64 = 0
+}
+
+extension RaftHost {
+    /// Files a Ready just written (write number `write`) with the sync it depends on.
+    /// `messages` speak for what this node persisted, so they wait for a sync that started
+    /// after every write so far; with nothing unsynced they go out now.
+    func afterWrite(_ m: Member, write: UInt64, messages: [Message]) {
+        if m.storage.needsSync || m.sync.nextNeeded {
+            // New writes (or earlier ones still waiting for a sync): the next sync covers them.
+            if !m.sync.nextNeeded && !m.sync.running { syncsToStart.append(m) }
+            m.sync.nextNeeded = true
+            m.sync.nextMessages += messages
+            m.sync.nextWrite = write
+        } else if m.sync.running {
+            // Nothing new was written since the running sync started: it covers this Ready.
+            m.sync.runningMessages += messages
+            m.sync.runningWrite = write
+        } else {
+            release(m, messages: messages, write: write)
+        }
+    }
+
+    /// Starts the syncs this round asked for (one job per group, on the group's sync queue).
+    func startSyncs() {
+        let due = syncsToStart
+        syncsToStart = []
+        for m in due where members[m.node.group] === m && !m.sync.running && m.sync.nextNeeded {
+            startSync(m)
+        }
+    }
+
+    private func startSync(_ m: Member) {
+        let messages = m.sync.nextMessages, write = m.sync.nextWrite
+        m.sync.nextNeeded = false
+        m.sync.nextMessages = []
+        let job: (() throws -> Void)?
+        do {
+            job = try m.storage.beginSync()
+        } catch {
+            server.logger.error("Raft log sync failed: \(error)")
+            failGroup(m, error)
+            return
+        }
+        guard let job else {
+            // Made durable on the spot (a term or vote change), or nothing was left to do.
+            release(m, messages: messages, write: write)
+            return
+        }
+        m.sync.running = true
+        m.sync.runningMessages = messages
+        m.sync.runningWrite = write
+        let q = syncQueues[Int(m.node.group.rawValue % UInt64(syncQueues.count))]
+        q.async {
+            let outcome = Result { try job() }
+            self.queue.async { self.syncFinished(m, outcome) }
+        }
+    }
+
+    /// Back on the JetStream queue: release what the sync covered, start the next one.
+    private func syncFinished(_ m: Member, _ outcome: Result<Void, Error>) {
+        // The group may have been removed (stream deleted, node shutting down) meanwhile.
+        guard members[m.node.group] === m else { return }
+        m.sync.running = false
+        if case .failure(let error) = outcome {
+            server.logger.error("Raft log sync failed: \(error)")
+            failGroup(m, error)
+            return
+        }
+        let messages = m.sync.runningMessages
+        m.sync.runningMessages = []
+        release(m, messages: messages, write: m.sync.runningWrite)
+        if m.sync.nextNeeded { startSync(m) }
+        process()
+    }
+
+    /// Everything up to `write` is durable: send what waited for it, and let Raft count it
+    /// (a leader's own match may rise and commit; a follower may apply more).
+    private func release(_ m: Member, messages: [Message], write: UInt64) {
+        coalescer.add(messages)
+        m.node.synced(throughWrite: write)
+        if m.node.hasReady { multi.markDirty(m.node.group) }
+    }
+}
