@@ -19,7 +19,9 @@ extension RaftNode {
         guard conf.contains(id) else { throw RaftError.notMember }
         guard log.lastIndex - log.committed < config.maxUncommittedEntries else { throw RaftError.busy }
         appendAsLeader(entries)
-        broadcastAppend()
+        // Sent when the driver takes the next Ready, so every proposal made until then travels
+        // in one AppendEntries per follower instead of one message each.
+        broadcastPending = true
         return log.lastIndex
     }
 
@@ -50,8 +52,14 @@ extension RaftNode {
         if conf != before { applyConf() }
     }
 
+    /// Sends every follower what it lacks (or the commit index), as many messages as its
+    /// inflight window allows: proposals are broadcast once per Ready, not one by one.
     func broadcastAppend() {
-        for peer in conf.allMembers where peer != id { _ = sendAppend(to: peer) }
+        for peer in conf.allMembers where peer != id {
+            guard sendAppend(to: peer) else { continue }
+            var sent = 1
+            while sent < config.maxInflightMsgs, sendAppend(to: peer, sendIfEmpty: false) { sent += 1 }
+        }
     }
 
     /// Sends the next batch of entries to `peer` if its flow control allows.
@@ -134,7 +142,7 @@ extension RaftNode {
         guard tracker.progress[m.from]!.maybeUpdate(r.index) else { return }
         tracker.progress[m.from]?.acknowledged(r.index)
         if maybeCommit() {
-            broadcastAppend()
+            broadcastPending = true // the new commit index goes out once per Ready, not per response
         } else if wasPaused {
             sendAppend(to: m.from)
         }

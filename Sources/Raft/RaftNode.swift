@@ -78,6 +78,8 @@ public final class RaftNode {
     var msgs: [Message] = []
     /// See `takeSnapshotOffer`.
     var snapshotOffer: SnapshotMetadata?
+    /// New entries or a new commit index to send to every follower at the next `ready()`.
+    var broadcastPending = false
     var readStates: [ReadState] = []
     var prevHardState: HardState
 

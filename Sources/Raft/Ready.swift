@@ -55,13 +55,17 @@ public struct Ready: Sendable {
 extension RaftNode {
     /// Whether `ready()` would return anything to do.
     public var hasReady: Bool {
-        !msgs.isEmpty || !log.unstable.isEmpty || log.pendingSnapshot != nil || !readStates.isEmpty
+        !msgs.isEmpty || (broadcastPending && role == .leader) || !log.unstable.isEmpty || log.pendingSnapshot != nil || !readStates.isEmpty
             || hardState != prevHardState || log.hasNextCommittedEntries
     }
 
     /// Collects the work for the driver. Messages and read states are handed out once; entries,
     /// snapshot and committed entries are handed out until `advance` confirms them.
     public func ready() -> Ready {
+        if broadcastPending {
+            broadcastPending = false
+            if role == .leader { broadcastAppend() }
+        }
         let hs = hardState
         let termOrVoteChanged = hs.term != prevHardState.term || hs.vote != prevHardState.vote
         let rd = Ready(hardState: hs != prevHardState ? hs : nil,
@@ -113,6 +117,6 @@ extension RaftNode {
     /// More of our log is durable: as leader, our own match rises (and may commit).
     private func durableRose() {
         guard role == .leader, tracker.progress[id]?.maybeUpdate(log.durable) == true else { return }
-        if maybeCommit() { broadcastAppend() }
+        if maybeCommit() { broadcastPending = true }
     }
 }

@@ -16,6 +16,18 @@ final class ReplicationTests: XCTestCase {
         }
     }
 
+    func test_proposalsBetweenReadies_travelInOneAppendPerFollower() throws {
+        let c = TestCluster(3)
+        c.elect(1)
+        for i in 0..<10 { try c.node(1).propose([UInt8(i)]) }
+        let appends = c.node(1).ready().messages.compactMap { m -> (NodeID, Int)? in
+            guard case .appendEntries(let a) = m.body else { return nil }
+            return (m.to, a.entries.count)
+        }
+        XCTAssertEqual(appends.map(\.0).sorted(), [NodeID(2), NodeID(3)])
+        XCTAssertEqual(appends.map(\.1), [10, 10])
+    }
+
     func test_propose_onFollower_throwsNotLeaderWithLeaderHint() {
         let c = TestCluster(3)
         c.elect(1)
