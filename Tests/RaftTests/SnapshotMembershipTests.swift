@@ -167,8 +167,11 @@ final class ApplicationSnapshotTests: XCTestCase {
                                                           entries: [Entry(term: Term(1), index: LogIndex(51), type: .normal, data: [7])],
                                                           commit: LogIndex(51)))))
         let rd = n.ready()
-        XCTAssertEqual(rd.committedEntries.map(\.data), [[7]])
         XCTAssertTrue(rd.messages.contains { if case .appendResponse(let r) = $0.body { return !r.reject && r.index == LogIndex(51) } else { return false } })
+        // Committed entries are applied once durable here too: after this Ready is persisted.
+        try storage.append(rd.entries)
+        n.advance(rd)
+        XCTAssertEqual(n.ready().committedEntries.map(\.data), [[7]])
     }
 }
 
