@@ -343,6 +343,9 @@ final class JetStreamCluster: RaftGroupDelegate {
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
         isMetaLeader = isLeader
         if !isLeader { pendingMeta.removeAll() }
+        // Proposals of an earlier term may never commit: decide them again from the state.
+        membership.pendingNames.removeAll()
+        membership.pendingMoves.removeAll()
         js.server.logger.info(isLeader ? "JetStream cluster: this server is the meta leader" : "JetStream cluster: meta leadership moved")
     }
 
