@@ -384,6 +384,7 @@ async def test_server_remove_of_the_running_meta_leader(cluster: Cluster):
         wait_for("three voters without the old leader", lambda: voters_online(cluster, rest))
         assert cluster.wait_meta_leader([cluster.node(n) for n in sorted(rest)]) in rest
         wait_for("the removed server not ready", lambda: healthz(cluster.node(leader))[0] == 503)
+        wait_for("the removed server told so", lambda: "removed from the JetStream meta group" in cluster.node(leader).stderr_text())
         js = nc.jetstream(timeout=5)
         info = await retry(lambda: js.add_stream(name="AFTER", subjects=["after"], num_replicas=3))
         assert {info.cluster.leader} | {r.name for r in info.cluster.replicas} == rest

@@ -22,6 +22,8 @@ struct MembershipState {
     var catchUp: [GroupID: [NodeID: LogIndex]] = [:]
     /// Stream leader: replicas removed from a group, told to their server until the tick given.
     var removalNotices: [(server: String, group: UInt64, id: NodeID, until: Int)] = []
+    /// This store was told it left the meta group (logged once).
+    var toldRemoved = false
 }
 
 /// A server's identity as it announces it on each route (route frame `XMSG jsid`), once at
@@ -102,7 +104,17 @@ extension JetStreamCluster {
         membership.hellos[name] = hello
         host.learn(name: name, id: hello.id)
         for (id, n) in zip(hello.boot, hello.bootNames) where !n.isEmpty && serverName(id) == nil { host.learn(name: n, id: id) }
-        for r in hello.removed where r.id == host.me { leaveStreamGroup(r.group) }
+        for r in hello.removed where r.id == host.me {
+            if r.group == Self.metaGroup.rawValue {
+                // Raft never tells a removed member; the leader's hello does, so say it once.
+                if !membership.toldRemoved {
+                    membership.toldRemoved = true
+                    js.server.logger.error("JetStream cluster: this server was removed from the JetStream meta group (by \(name)); restart it with an empty store to join again")
+                }
+            } else {
+                leaveStreamGroup(r.group)
+            }
+        }
         if previous != hello { topologyChanged() }
     }
 
@@ -194,7 +206,9 @@ extension JetStreamCluster {
             do {
                 try host.proposeConfChange(group, change)
                 js.server.logger.info("JetStream cluster: group \(group): \(change.kind) \(describe(change.node))")
-                if change.kind == .remove, group != Self.metaGroup, let server = host.name(of: change.node) {
+                // Meta: only an operator's removal is final (an auto-removed store is added back).
+                if change.kind == .remove, group != Self.metaGroup || membership.removed.contains(change.node),
+                   let server = host.name(of: change.node) {
                     membership.removalNotices.append((server, group.rawValue, change.node, ticks + 600))
                 }
             } catch RaftError.confChangeInProgress {
