@@ -40,11 +40,15 @@ def cluster(server_binary: str, server_kind: str):
         c.start()
         yield c
     finally:
-        # Shown by pytest only when the test failed: what each node decided.
-        for n in c.nodes:
-            lines = [ln for ln in n.stderr_text().splitlines() if "JetStream cluster" in ln or "Stream '" in ln]
-            print(f"---- {node_name(c, n)}\n" + "\n".join(lines[-40:]))
+        print_decisions(c)
         c.close()
+
+
+def print_decisions(c: Cluster) -> None:
+    """What each node decided (pytest shows it only when the test failed)."""
+    for n in c.nodes:
+        lines = [ln for ln in n.stderr_text().splitlines() if "JetStream cluster" in ln or "Stream '" in ln]
+        print(f"---- {node_name(c, n)}\n" + "\n".join(lines[-40:]))
 
 
 def seed_route(c: Cluster) -> str:
@@ -364,9 +368,7 @@ async def test_auto_removal_moves_replicas_and_the_server_can_return(server_bina
         finally:
             await nc.close()
     finally:
-        for n in c.nodes:
-            lines = [ln for ln in n.stderr_text().splitlines() if "JetStream cluster" in ln or "Stream '" in ln]
-            print(f"---- {node_name(c, n)}\n" + "\n".join(lines[-40:]))
+        print_decisions(c)
         c.close()
 
 
@@ -444,7 +446,5 @@ async def test_new_replica_of_a_compacted_log_never_passes_for_current(server_bi
         finally:
             await nc.close()
     finally:
-        for n in c.nodes:
-            lines = [ln for ln in n.stderr_text().splitlines() if "JetStream cluster" in ln or "Stream '" in ln]
-            print(f"---- {node_name(c, n)}\n" + "\n".join(lines[-40:]))
+        print_decisions(c)
         c.close()
