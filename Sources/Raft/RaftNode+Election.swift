@@ -89,6 +89,7 @@ extension RaftNode {
         electionElapsed = 0
         guard let pr = tracker.progress[target] else { return }
         if pr.match == log.lastIndex {
+            timeoutNowSent = true
             send(to: target, .timeoutNow)
         } else {
             _ = sendAppend(to: target)

@@ -150,6 +150,7 @@ extension RaftNode {
         var sent = 0
         while sent < config.maxInflightMsgs, sendAppend(to: m.from, sendIfEmpty: false) { sent += 1 }
         if m.from == leadTransferee, tracker.progress[m.from]?.match == log.lastIndex {
+            timeoutNowSent = true
             send(to: m.from, .timeoutNow)
         }
     }

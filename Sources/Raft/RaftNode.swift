@@ -67,8 +67,12 @@ public final class RaftNode {
 
     var leadTransferee: NodeID?
     /// Set once this leader started a transfer in its term: a TimeoutNow may still be in flight
-    /// and its election ignores leases, so no lease reads until the term changes.
+    /// and its election ignores leases, so no lease reads until the term changes (or the
+    /// transfer is abandoned before any TimeoutNow went out).
     var leaseRevoked = false
+    /// Set once this leader sent TimeoutNow in its term: its target may campaign whenever it
+    /// reads it (late, if it was paused), with a vote the others grant despite any lease.
+    var timeoutNowSent = false
     /// Index of the last membership change this leader proposed (or its no-op on election).
     var pendingConfIndex: LogIndex = .zero
     var readOnly = ReadOnlyQueue()
@@ -263,6 +267,7 @@ public final class RaftNode {
         randomizedElectionTimeout = config.electionTimeoutTicks + rng.next(below: config.electionTimeoutTicks)
         leadTransferee = nil
         leaseRevoked = false
+        timeoutNowSent = false
         tracker.resetVotes()
         readOnly.reset()
         readsAwaitingCommit = []
@@ -301,6 +306,19 @@ public final class RaftNode {
             }
             // A transfer that did not finish within an election timeout is abandoned.
             leadTransferee = nil
+            if leaseRevoked {
+                // Once TimeoutNow went out, no lease of this term can be trusted again (its
+                // target may still win a forced election), so step down and let an election
+                // settle the term; a stale TimeoutNow cannot win a term already decided. A
+                // target that never got it cannot campaign early: the lease is sound again.
+                // Without this a driver that serves under the lease (consumer delivery) would
+                // stall for the rest of the term.
+                if timeoutNowSent {
+                    becomeFollower(term: term, leader: nil)
+                    return
+                }
+                leaseRevoked = false
+            }
             retryStalledSnapshots()
         }
         if heartbeatElapsed >= config.heartbeatTicks {

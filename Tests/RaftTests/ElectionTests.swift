@@ -150,5 +150,31 @@ final class ElectionTests: XCTestCase {
         XCTAssertEqual(c.node(1).role, .leader)
         XCTAssertNil(c.node(1).transferTarget)
         XCTAssertNoThrow(try c.node(1).propose([2]))
+        // No TimeoutNow ever went out (the target never caught up): the lease is sound again,
+        // so delivery under it (consumers) does not stall for the rest of the term.
+        c.tick([1, 2], times: 3)
+        XCTAssertNotNil(c.node(1).leaseStartTick)
+    }
+
+    func test_transferLeadership_timeoutNowLost_leaderStepsDown_andTheNextTermHasALease() {
+        let c = TestCluster(3)
+        c.elect(1)
+        try! c.node(1).propose([1])
+        c.deliverAll()
+        let term = c.node(1).term
+        c.isolate(2)
+        try! c.node(1).transferLeadership(to: NodeID(2))
+        c.deliverAll() // the TimeoutNow is lost (or sits unread at a paused target)
+        c.heal()
+        XCTAssertNil(c.node(1).leaseStartTick)
+        c.tick([1], times: 12)
+        // It could still be read and win a forced election: no lease can be trusted in this
+        // term, so the leader steps down rather than lead on without one.
+        XCTAssertNotEqual(c.node(1).role, .leader)
+        c.tick(times: 60)
+        XCTAssertEqual(c.leaders.count, 1)
+        let leader = c.node(c.leaders[0].rawValue)
+        XCTAssertGreaterThan(leader.term, term)
+        XCTAssertNotNil(leader.leaseStartTick)
     }
 }
