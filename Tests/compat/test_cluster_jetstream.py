@@ -14,6 +14,7 @@ import time
 
 import nats
 import pytest
+from nats.js.errors import ServiceUnavailableError
 
 from clusterproc import READY_TIMEOUT_S, Cluster
 from serverproc import ServerProcess
@@ -69,8 +70,18 @@ async def test_r3_stream_across_nodes(cluster: Cluster):
         for node_js, durable in ((js1, "w1"), (js2, "w2"), (js3, "w3")):
             sub = await node_js.pull_subscribe("orders.>", durable, stream="ORDERS")
             got = []
+            unavailable = 0
             while len(got) < 50:
-                for m in await sub.fetch(50 - len(got), timeout=5):
+                try:
+                    batch = await sub.fetch(50 - len(got), timeout=5)
+                except ServiceUnavailableError:
+                    # Right after the create the consumer may have no leader yet: nats-server
+                    # answers the pull with 503 then (seen under load). Bounded.
+                    unavailable += 1
+                    assert unavailable < 20, "the new consumer never took pull requests"
+                    await asyncio.sleep(0.5)
+                    continue
+                for m in batch:
                     got.append((m.subject, m.data.decode()))
                     await m.ack()
             assert got == [(f"orders.{i}", f"m{i}") for i in range(50)]
