@@ -6,6 +6,7 @@ node reports the same JetStream meta leader on /jsz.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -14,6 +15,19 @@ import urllib.request
 from serverproc import ServerProcess, free_port
 
 READY_TIMEOUT_S = 30.0
+
+
+async def retry(fn, attempts: int = 60, delay: float = 0.5):
+    """Calls `fn` until it succeeds (bounded): requests may fail or time out while a meta or
+    stream leader is being elected or moved."""
+    last = None
+    for _ in range(attempts):
+        try:
+            return await fn()
+        except Exception as e:  # noqa: BLE001 - any client error means "not yet"
+            last = e
+            await asyncio.sleep(delay)
+    raise AssertionError(f"still failing after {attempts} attempts: {last!r}")
 
 
 class Cluster:

@@ -16,7 +16,7 @@ import nats
 import pytest
 from nats.js.errors import ServiceUnavailableError
 
-from clusterproc import READY_TIMEOUT_S, Cluster
+from clusterproc import READY_TIMEOUT_S, Cluster, retry
 from serverproc import ServerProcess
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
@@ -33,18 +33,6 @@ def cluster(server_binary: str, monkeypatch: pytest.MonkeyPatch):
         yield c
     finally:
         c.close()
-
-
-async def retry(fn, attempts: int = 60, delay: float = 0.5):
-    """Calls `fn` until it succeeds: requests may time out while a leader is being elected."""
-    last = None
-    for _ in range(attempts):
-        try:
-            return await fn()
-        except Exception as e:  # noqa: BLE001 - any client error means "not yet"
-            last = e
-            await asyncio.sleep(delay)
-    raise AssertionError(f"still failing after {attempts} attempts: {last!r}")
 
 
 async def connect(node: ServerProcess):

@@ -19,7 +19,7 @@ import urllib.request
 import nats
 import pytest
 
-from clusterproc import Cluster
+from clusterproc import Cluster, retry
 from serverproc import ServerProcess
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
@@ -112,17 +112,6 @@ def voters_online(c: Cluster, names: set[str]) -> bool:
 
 async def connect(node: ServerProcess):
     return await nats.connect(node.url, allow_reconnect=False, connect_timeout=3)
-
-
-async def retry(fn, attempts: int = 120, delay: float = 0.25):
-    last = None
-    for _ in range(attempts):
-        try:
-            return await fn()
-        except Exception as e:  # noqa: BLE001 - a leader may be moving
-            last = e
-            await asyncio.sleep(delay)
-    raise AssertionError(f"still failing after {attempts} attempts: {last!r}")
 
 
 async def replicas_current(js, stream: str, names: set[str]) -> bool:

@@ -16,9 +16,9 @@ import signal
 import nats
 import pytest
 
-from clusterproc import Cluster
+from clusterproc import Cluster, retry
 from serverproc import ServerProcess
-from test_cluster_jetstream import connect, retry
+from test_cluster_jetstream import connect
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
 

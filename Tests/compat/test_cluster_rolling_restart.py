@@ -18,8 +18,8 @@ import time
 import nats
 import pytest
 
-from clusterproc import READY_TIMEOUT_S, Cluster
-from test_cluster_jetstream import cluster, retry  # noqa: F401 - the three-node fixture
+from clusterproc import READY_TIMEOUT_S, Cluster, retry
+from test_cluster_jetstream import cluster  # noqa: F401 - the three-node fixture
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
 

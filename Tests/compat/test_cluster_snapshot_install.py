@@ -19,9 +19,9 @@ import time
 import nats
 import pytest
 
-from clusterproc import READY_TIMEOUT_S, Cluster
+from clusterproc import READY_TIMEOUT_S, Cluster, retry
 from serverproc import ServerProcess
-from test_cluster_jetstream import connect, retry
+from test_cluster_jetstream import connect
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
 
