@@ -207,3 +207,42 @@ async def test_consumer_info_has_cluster_block(cluster: Cluster):
         assert ci.cluster is not None and ci.cluster.leader in names  # nats-py parses it
     finally:
         await nc.close()
+
+
+async def test_stream_update_and_delete_are_read_your_writes(cluster: Cluster):
+    """Once an update or delete is answered, every node serves the change: the answer comes
+    from the stream's leader after it applied it (as nats-server answers), so a client that
+    reads right after (a KV bind after deleting the bucket) never sees the old stream."""
+    ncs = [await connect(n) for n in cluster.nodes]
+    try:
+        jss = [nc.jetstream(timeout=5) for nc in ncs]
+        for r in (1, 3):
+            name = f"RYW{r}"
+            await retry(lambda: jss[0].add_stream(name=name, subjects=[f"ryw{r}.>"], num_replicas=r))
+            for i in range(9):
+                await retry(lambda: jss[i % 3].update_stream(name=name, subjects=[f"ryw{r}.>"],
+                                                              num_replicas=r, description=f"v{i}"))
+                si = await retry(lambda: jss[(i + 1) % 3].stream_info(name))
+                assert si.config.description == f"v{i}", f"{name} update {i}: read {si.config.description!r} from n{(i + 1) % 3 + 1}"
+        for i in range(6):
+            name = f"RYWD{i}"
+            await retry(lambda: jss[0].add_stream(name=name, subjects=[f"rywd{i}"], num_replicas=1 + 2 * (i % 2)))
+            assert await jss[i % 3].delete_stream(name) is True
+            for n, js in enumerate(jss):
+                assert await info_unless_gone(js, name) is None, f"{name} still served by n{n + 1} after its delete was answered"
+    finally:
+        for nc in ncs:
+            await nc.close()
+
+
+async def info_unless_gone(js, name: str):
+    """Stream info, or None once the stream is not found; retries only "unavailable" and
+    timeouts (a leader being elected), never a not-found."""
+    for _ in range(20):
+        try:
+            return await js.stream_info(name)
+        except nats.js.errors.NotFoundError:
+            return None
+        except (ServiceUnavailableError, nats.errors.TimeoutError):
+            await asyncio.sleep(0.5)
+    raise AssertionError(f"stream info of {name} never answered")

@@ -29,6 +29,9 @@ final class JetStreamCluster: RaftGroupDelegate {
     private var proposedGroup: UInt64 = 100
     /// Meta leader only: API replies waiting for their entry to commit.
     private var pendingMeta: [LogIndex: (reply: String, type: String)] = [:]
+    /// Meta leader only: update/delete answers it sends unless the stream's leader did (see
+    /// `answerStreamChange`), due at a tick.
+    private var fallbackReplies: [(reply: String, body: [String: Any], dueTick: Int)] = []
     private var metaStarted = false
     let metaDirectory: String
     /// Membership bookkeeping (hellos, replicated member names, removals): see `+Membership`.
@@ -113,6 +116,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         if !metaStarted { topologyChanged() }
         host.tick()
         ticks += 1
+        sendDueFallbackReplies()
         for r in replicas.values { r.updateDirectAccess() }
         if ticks % Self.membershipEveryTicks == 0 { membershipTick() }
         if ticks % 50 == 0 { rebalance() }
@@ -175,6 +179,8 @@ final class JetStreamCluster: RaftGroupDelegate {
                     entry["peers"] = peers
                     entry["ids"] = peers.map { n in StreamAssignment.hex(a.peers.firstIndex(of: n).map { a.ids[$0] } ?? idByName[n]!) }
                 }
+                entry["reply"] = reply
+                entry["type"] = type
                 try proposeMeta(entry, reply: reply, type: type)
                 return
             }
@@ -200,7 +206,7 @@ final class JetStreamCluster: RaftGroupDelegate {
             _ = try proposeMetaIndex(["op": "create", "assignment": a.json, "reply": reply, "type": type])
         case ("DELETE", 3):
             guard assignments[op[2]] != nil else { throw JSAPIError.streamNotFound }
-            try proposeMeta(["op": "delete", "name": op[2]], reply: reply, type: type)
+            try proposeMeta(["op": "delete", "name": op[2], "reply": reply, "type": type], reply: reply, type: type)
         default:
             throw JSAPIError.badRequest("unknown stream API request")
         }
@@ -248,6 +254,8 @@ final class JetStreamCluster: RaftGroupDelegate {
     func raftApply(_ entry: Entry) {
         let pending = pendingMeta.removeValue(forKey: entry.index)
         var response: [String: Any]?
+        /// The stream an update or delete changes: its leader answers (see `answerStreamChange`).
+        var changed: (name: String, ledHere: Bool, group: GroupID?)?
         do {
             let o = try JSONObject.parse(entry.data, typeName: "MetaEntry")
             switch try o.string("op") ?? "" {
@@ -295,6 +303,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                 var cfg = try StreamConfig.decode(co)
                 try cfg.normalize(clustered: true)
                 guard var a = assignments[cfg.name] else { response = JSAPIError.streamNotFound.responseBody; break }
+                changed = (cfg.name, leads(cfg.name), GroupID(a.group))
                 if let e = limitRefusal(cfg, isUpdate: true) { response = e.responseBody; break }
                 a.config = cfg
                 assignments[cfg.name] = a
@@ -302,10 +311,11 @@ final class JetStreamCluster: RaftGroupDelegate {
                 if let s = js.streams[cfg.name] { js.applyConfig(s, cfg) }
                 response = info(for: a)
             case "delete":
-                guard let name = try o.string("name"), assignments.removeValue(forKey: name) != nil else {
+                guard let name = try o.string("name"), let a = assignments.removeValue(forKey: name) else {
                     response = JSAPIError.streamNotFound.responseBody
                     break
                 }
+                changed = (name, leads(name), GroupID(a.group))
                 if let r = replicas.removeValue(forKey: name) {
                     r.destroy()
                 } else if let d = js.streamDirectory(name), FileManager.default.fileExists(atPath: d + "/cluster.json") {
@@ -324,7 +334,9 @@ final class JetStreamCluster: RaftGroupDelegate {
             js.server.logger.error("JetStream cluster: cannot apply meta entry \(entry.index): \(error)")
             response = (error as? JSAPIError)?.responseBody
         }
-        if let pending, var body = response {
+        if let changed, var body = response, body["error"] == nil {
+            answerStreamChange(changed, entry: entry, pending: pending, body: &body)
+        } else if let pending, var body = response {
             body["type"] = pending.type
             js.reply(pending.reply, body)
         } else if isMetaLeader, var body = response, body["error"] != nil,
@@ -334,6 +346,41 @@ final class JetStreamCluster: RaftGroupDelegate {
             body["type"] = type
             js.reply(reply, body)
         }
+    }
+
+    /// Answers a committed stream update or delete the way nats-server does: the stream's
+    /// leader, once it has applied the change here. A client that reads the stream right after
+    /// the answer (STREAM.INFO, a KV bind after a delete) is served by that leader, so it sees
+    /// its own change; were the meta leader to answer first, the stream leader on another node
+    /// could still serve the old config or the deleted stream. The meta leader answers at once
+    /// when it led the stream or knows the group has no leader, otherwise after 2 s in case no
+    /// leader answers (a leaderless group it is not a member of); a second answer to a request
+    /// inbox is dropped by clients.
+    private func answerStreamChange(_ changed: (name: String, ledHere: Bool, group: GroupID?), entry: Entry,
+                                    pending: (reply: String, type: String)?, body: inout [String: Any]) {
+        if changed.ledHere {
+            guard let o = try? JSONObject.parse(entry.data, typeName: "MetaEntry"),
+                  let reply = try? o.string("reply"), let type = try? o.string("type") else { return }
+            body["type"] = type
+            js.reply(reply, body)
+            return
+        }
+        guard let pending else { return }
+        body["type"] = pending.type
+        let leaderless = changed.group.flatMap { host.node($0) }.map { $0.leader == nil } ?? false
+        if leaderless {
+            js.reply(pending.reply, body)
+        } else {
+            fallbackReplies.append((pending.reply, body, ticks + 20))
+        }
+    }
+
+    /// Sends the fallback answers that are due (tick).
+    private func sendDueFallbackReplies() {
+        guard !fallbackReplies.isEmpty else { return }
+        let due = fallbackReplies.filter { $0.dueTick <= ticks }
+        fallbackReplies.removeAll { $0.dueTick <= ticks }
+        for r in due { js.reply(r.reply, r.body) }
     }
 
     func raftApplySnapshot(_ snapshot: Snapshot) {
