@@ -12,7 +12,7 @@ import signal
 import time
 import urllib.request
 
-from serverproc import ServerProcess, free_port
+from serverproc import ServerProcess, free_port, port_in_use_exit
 
 READY_TIMEOUT_S = 30.0
 
@@ -33,22 +33,34 @@ async def retry(fn, attempts: int = 60, delay: float = 0.5):
 class Cluster:
     def __init__(self, binary: str, size: int = 3, name: str = "compat", extra_args: list[str] | None = None):
         """`extra_args` go to every node (e.g. `-c <accounts config>`)."""
+        self._spec = (binary, size, name, extra_args or [])
+        self.nodes: list[ServerProcess] = []
+        self._make_nodes()
+
+    def _make_nodes(self) -> None:
+        binary, size, name, extra_args = self._spec
         cports = [free_port() for _ in range(size)]
         routes = ",".join(f"nats://127.0.0.1:{p}" for p in cports)
-        self.nodes: list[ServerProcess] = []
-        for i, cp in enumerate(cports):
-            self.nodes.append(ServerProcess(binary, [
-                "-n", f"n{i + 1}", "-js", "-sd", "@TMP@", "--cluster_name", name,
-                "--cluster", f"nats://127.0.0.1:{cp}", "--routes", routes] + (extra_args or [])))
+        self.nodes = [ServerProcess(binary, [
+            "-n", f"n{i + 1}", "-js", "-sd", "@TMP@", "--cluster_name", name,
+            "--cluster", f"nats://127.0.0.1:{cp}", "--routes", routes] + extra_args) for i, cp in enumerate(cports)]
+
+    # Attempts of `start` when a node could not bind a port another process took meanwhile.
+    START_ATTEMPTS = 3
 
     def start(self) -> None:
-        try:
-            for n in self.nodes:
-                n.start()
-            self.wait_meta_leader()
-        except BaseException:
-            self.close()
-            raise
+        for attempt in range(1, self.START_ATTEMPTS + 1):
+            try:
+                for n in self.nodes:
+                    n.start()
+                self.wait_meta_leader()
+                return
+            except BaseException as e:
+                taken = isinstance(e, RuntimeError) and any(port_in_use_exit(n.stderr_text()) for n in self.nodes)
+                self.close()
+                if not taken or attempt == self.START_ATTEMPTS:
+                    raise
+                self._make_nodes()  # every node on fresh ports (the route list names them all)
 
     def warm_up(self) -> None:
         """Creates and deletes one R3 stream (retried, bounded): a cluster whose nodes agree on a

@@ -19,11 +19,30 @@ START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
 
 
+# Every port free_port handed out in this process. The kernel may return a port again as soon
+# as the probing socket closes, so two nodes of one cluster could be given the same port (seen:
+# a node's client port equal to another node's route port; the node died on bind while its
+# readiness check, answered by the other node's route listener, passed).
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port that was free on 127.0.0.1 a moment ago and that this process never handed
+    out before (bounded retries)."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no fresh free port after 1000 tries")
+
+
+def port_in_use_exit(text: str) -> bool:
+    """The server's stderr says it exited because a port was taken (by another process between
+    free_port and its bind): the caller may retry with fresh ports."""
+    return "Address already in use" in text
 
 
 def default_nats_server_bin() -> str:
@@ -107,7 +126,13 @@ class ServerProcess:
         # "Server is ready" is printed right after the listener opens; give it a moment.
         ready_deadline = time.monotonic() + 2.0
         while "Server is ready" not in self.stderr_text() and time.monotonic() < ready_deadline:
+            if self.proc.poll() is not None:
+                break
             time.sleep(0.02)
+        # The INFO may have come from another listener on a port this server then failed to
+        # bind (it exits): only a server still running counts as started.
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {self.proc.returncode} during start:\n{self.stderr_text()[-3000:]}")
         self.startup_lines = self.stderr_text().splitlines()
 
     def stderr_text(self) -> str:

@@ -210,3 +210,42 @@ def test_sigusr2_lameDuck_infoLdm_refusesNew_closesClients_exits0(make_server, t
     finally:
         for c in clients:
             c.close()
+
+
+def test_harness_freePort_neverHandsOutAPortTwice():
+    # Two nodes of one cluster given the same port made one of them die on bind (see serverproc).
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+
+
+def test_harness_startFails_whenAnotherListenerAnswersOnItsPort(server_binary):
+    # Another server's listener on our client port answers the readiness probe with an INFO
+    # while our server dies on bind: that must be a start failure, not a started server.
+    import threading
+    from serverproc import ServerProcess
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen()
+        ls.settimeout(0.2)
+        port = ls.getsockname()[1]
+        stop = threading.Event()
+
+        def answer():
+            while not stop.is_set():
+                try:
+                    c, _ = ls.accept()
+                except OSError:
+                    continue
+                with c:
+                    c.sendall(b'INFO {"server_id":"someone-else"}\r\n')
+
+        t = threading.Thread(target=answer, daemon=True)
+        t.start()
+        srv = ServerProcess(server_binary, port=port)
+        try:
+            with pytest.raises(RuntimeError, match="exited"):
+                srv.start()
+        finally:
+            stop.set()
+            t.join(5)
+            srv.close()
