@@ -69,10 +69,18 @@ class Node:
 class ChaosCluster:
     """`kind` is "clusterd" or "nats-server"; `binary` the executable."""
 
-    def __init__(self, kind: str, binary: str, size: int = 3, name: str = "chaos", power_cut: bool = False):
+    def __init__(self, kind: str, binary: str, size: int = 3, name: str = "chaos", power_cut: bool = False,
+                 segment_bytes: int | None = None):
         self.kind, self.binary, self.size, self.cluster_name = kind, binary, size, name
         # clusterd's test-only power-loss mode: SIGPWR drops what a node had not fsync'd.
         self.power_cut_mode = power_cut and kind == "clusterd"
+        # Extra environment of every clusterd child (test-only settings, docs/chaos.md).
+        self.env: dict[str, str] = {}
+        if self.power_cut_mode:
+            self.env["CLUSTERD_TEST_POWER_CUT"] = "1"
+        if segment_bytes and kind == "clusterd":
+            # Small stream segments, so that a short run seals some (the `corrupt` kind's target).
+            self.env["CLUSTERD_STREAM_SEGMENT_BYTES"] = str(segment_bytes)
         self.root = tempfile.mkdtemp(prefix="chaos-")
         self.nodes = [Node(f"n{i + 1}", self.root) for i in range(size)]
         self.links = LinkTable()
@@ -105,7 +113,7 @@ class ChaosCluster:
     def _spawn(self, n: Node) -> None:
         assert not n.alive
         err = open(os.path.join(n.dir, "stderr.log"), "ab")
-        env = dict(os.environ, CLUSTERD_TEST_POWER_CUT="1") if self.power_cut_mode else None
+        env = dict(os.environ, **self.env) if self.env else None
         try:
             n.proc = subprocess.Popen(self._args(n), stdout=subprocess.DEVNULL, stderr=err,
                                       stdin=subprocess.DEVNULL, cwd=n.dir, env=env)
@@ -179,8 +187,10 @@ class ChaosCluster:
             self._reap(n)
 
     def corrupt_segment(self, name: str, stream: str, rng) -> str | None:
-        """Flips a few bytes in the oldest segment of `stream`'s message log on a stopped
-        node. Returns what was done, or None when the node holds no such segment."""
+        """Flips 4 bytes in one *sealed* segment of `stream`'s message log on a stopped node
+        (a random one of all but the newest segment, whose tail open CRC-checks anyway; the
+        newest only when nothing is sealed yet). Returns what was done, or None when the node
+        holds no such segment."""
         n = self.node(name)
         assert not n.alive, "corrupt only a stopped node's files"
         for root, _dirs, files in os.walk(n.store):
@@ -189,7 +199,9 @@ class ChaosCluster:
             segs = sorted(f for f in files if f.endswith(".seg"))
             if not segs:
                 continue
-            path = os.path.join(root, segs[0])
+            sealed = segs[:-1]
+            seg = rng.choice(sealed) if sealed else segs[-1]
+            path = os.path.join(root, seg)
             size = os.path.getsize(path)
             if size < 64:
                 return None
@@ -200,7 +212,8 @@ class ChaosCluster:
                     b = f.read(1)
                     f.seek(off)
                     f.write(bytes([b[0] ^ 0xFF]))
-            return f"{os.path.relpath(path, n.store)} ({size} bytes) flipped at {offsets}"
+            which = f"sealed ({len(sealed)} sealed)" if sealed else "active (none sealed yet)"
+            return f"{os.path.relpath(path, n.store)} {which}, {size} bytes, flipped at {offsets}"
         return None
 
     def restart(self, name: str, wipe: bool = False) -> None:

@@ -43,6 +43,8 @@ def main() -> int:
     ap.add_argument("--streams", type=int, default=2)
     ap.add_argument("--publishers", type=int, default=4)
     ap.add_argument("--no-kv", action="store_true")
+    ap.add_argument("--segment-bytes", type=int, help="clusterd stream segment size "
+                    "(CLUSTERD_STREAM_SEGMENT_BYTES; default: the server's, 16384 when --kinds has corrupt)")
     ap.add_argument("--report", help="write the JSON report here")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else int.from_bytes(os.urandom(3), "big")
@@ -52,7 +54,7 @@ def main() -> int:
         ap.error(f"unknown fault kinds {bad}")
     cfg = RunConfig(kind=a.server, binary=os.path.abspath(a.binary or default_binary(a.server)), nodes=a.nodes,
                     seconds=a.seconds, seed=seed, kinds=kinds, streams=a.streams, publishers=a.publishers,
-                    kv=not a.no_kv)
+                    kv=not a.no_kv, segment_bytes=a.segment_bytes)
     report = asyncio.run(run(cfg))
     print(describe(report), flush=True)
     if a.report:

@@ -21,6 +21,9 @@ from workload import History, Workload, connect_any, consumer_config, _close
 
 
 DRAIN_SECONDS = 90  # per durable, after healing: liveness bound of consumer-at-least-once
+# Stream segment size of runs with `corrupt` (CLUSTERD_STREAM_SEGMENT_BYTES): small enough that
+# a few seconds of publishing seal segments, so the fault hits a sealed one.
+CORRUPT_SEGMENT_BYTES = 16384
 
 
 @dataclass
@@ -36,6 +39,7 @@ class RunConfig:
     kv: bool = True
     hold: tuple[float, float] = (2.0, 6.0)
     settle: tuple[float, float] = (4.0, 8.0)
+    segment_bytes: int | None = None  # clusterd stream segment size (None: the server's default)
 
 
 class Admin:
@@ -175,7 +179,8 @@ async def run(cfg: RunConfig, log=print) -> dict:
     log(f"chaos: schedule={dump(schedule)}")
     streams = [f"CHAOS{i}" for i in range(cfg.streams)]
     cluster = ChaosCluster(cfg.kind, cfg.binary, cfg.nodes,
-                           power_cut=any(k in POWER_CUT_KINDS for k in cfg.kinds))
+                           power_cut=any(k in POWER_CUT_KINDS for k in cfg.kinds),
+                           segment_bytes=cfg.segment_bytes or (CORRUPT_SEGMENT_BYTES if "corrupt" in cfg.kinds else None))
     hist = History()
     fired: list[dict] = []
     res = Result()

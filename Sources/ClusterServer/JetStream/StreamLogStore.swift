@@ -1,3 +1,4 @@
+import Foundation
 import StreamLog
 
 /// `storage: file` streams on the project's StreamLog (segmented, LZ4, CRC-checked, group
@@ -10,6 +11,18 @@ final class StreamLogStore: MessageStore {
     private var lastTicket: UInt64 = 0
     private var durableTicket: UInt64 = 0
     let directory: String
+    /// The first corrupt block a read met (reads never serve it; the replica repairs).
+    private var corruptRead: CorruptRange?
+    private let corruptLock = NSLock()
+
+    /// Segment size of stream logs: 64 MiB, or `CLUSTERD_STREAM_SEGMENT_BYTES` (a test setting:
+    /// small segments make short chaos runs seal some, see docs/chaos.md; at least 4096).
+    static let segmentMaxBytes: UInt64 = {
+        if let v = ProcessInfo.processInfo.environment["CLUSTERD_STREAM_SEGMENT_BYTES"], let n = UInt64(v) {
+            return max(4096, n)
+        }
+        return StreamLogConfig().segmentMaxBytes
+    }()
 
     /// `fileSystem` is the log's file seam (tests pass a fault-injecting one). `fsync`: group
     /// commit on the log's own thread (one node), or `.manual` for a clustered replica whose
@@ -19,7 +32,7 @@ final class StreamLogStore: MessageStore {
         self.directory = directory
         do {
             log = try StreamLog.open(directory: directory, fileSystem: fileSystem,
-                                     config: StreamLogConfig(fsync: fsync, compression: true,
+                                     config: StreamLogConfig(segmentMaxBytes: Self.segmentMaxBytes, fsync: fsync, compression: true,
                                                              limits: StreamLogStore.limits(config)))
         } catch {
             throw StoreError.io("\(error)")
@@ -72,6 +85,29 @@ final class StreamLogStore: MessageStore {
     /// Opening cut the last segment at a bad record (a torn write, or corruption in it).
     var tailCutOnOpen: Bool { log.recoveryReport.truncatedTail != nil }
 
+    /// Sealed segments to scrub (`scrub(segment:)`), oldest first.
+    var sealedSegments: [UInt64] { log.sealedSegmentBases() }
+
+    /// CRC-checks one sealed segment: the first bad block, or nil (sound, gone, or closed).
+    func scrub(segment base: UInt64) -> CorruptRange? {
+        (try? log.verifySegment(base: base)) ?? nil
+    }
+
+    /// The first corrupt block a read has met since open, if any.
+    var corruptionSeenByReads: CorruptRange? { corruptLock.withLock { corruptRead } }
+
+    /// A read: a corrupt block reads as absent (never served) and is remembered for repair.
+    private func reading<T>(_ body: () throws -> T) -> T? {
+        do {
+            return try body()
+        } catch StreamLogError.corrupt(let r) {
+            corruptLock.withLock { if corruptRead == nil { corruptRead = r } }
+            return nil
+        } catch {
+            return nil
+        }
+    }
+
     func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64) throws -> UInt64 {
         do {
             let r = try log.append([NewMessage(subject: subject, payload: payload, headers: headers ?? [], timestamp: time,
@@ -99,20 +135,20 @@ final class StreamLogStore: MessageStore {
                              payload: m.payload, time: m.timestamp)
     }
 
-    func load(_ seq: UInt64) -> StreamMessage? { convert(try? log.message(StreamSequence(seq))) }
+    func load(_ seq: UInt64) -> StreamMessage? { convert(reading { try log.message(StreamSequence(seq)) } ?? nil) }
 
     func next(from seq: UInt64, filters: [String]) -> StreamMessage? {
         let all = filters.isEmpty || filters.contains(">")
         let filter: ((String) -> Bool)? = all ? nil : { s in filters.contains { Subject.matches(pattern: $0, subject: s) } }
-        return convert((try? log.messages(from: StreamSequence(max(seq, 1)), maxMessages: 1, filter: filter))?.first)
+        return convert(reading { try log.messages(from: StreamSequence(max(seq, 1)), maxMessages: 1, filter: filter) }?.first)
     }
 
     func last(matching filter: String) -> StreamMessage? {
-        if !Subject.hasWildcard(filter) { return convert(try? log.lastMessage(subject: filter)) }
+        if !Subject.hasWildcard(filter) { return convert(reading { try log.lastMessage(subject: filter) } ?? nil) }
         let subjects = subjectCounts(matching: filter).keys
         var best: StreamMessage?
         for s in subjects {
-            if let m = convert(try? log.lastMessage(subject: s)), m.seq > (best?.seq ?? 0) { best = m }
+            if let m = convert(reading { try log.lastMessage(subject: s) } ?? nil), m.seq > (best?.seq ?? 0) { best = m }
         }
         return best
     }

@@ -117,7 +117,10 @@ final class JetStreamCluster: RaftGroupDelegate {
         host.tick()
         ticks += 1
         sendDueFallbackReplies()
-        for r in replicas.values { r.updateDirectAccess() }
+        for r in replicas.values {
+            r.checkReadCorruption()
+            r.updateDirectAccess()
+        }
         if ticks % Self.membershipEveryTicks == 0 { membershipTick() }
         if ticks % 50 == 0 { rebalance() }
         for r in replicas.values where r.catchup != nil || r.needsRepair { r.catchupTick() }

@@ -25,7 +25,8 @@ final class StagedStreamCopy {
         // Manual fsync: one fsync at commit instead of one per append; no limits (the copy holds
         // exactly what the leader's state holds).
         try StreamLog.open(directory: directory + "/msgs",
-                           config: StreamLogConfig(fsync: .manual, compression: true, limits: RetentionLimits()))
+                           config: StreamLogConfig(segmentMaxBytes: StreamLogStore.segmentMaxBytes, fsync: .manual,
+                                                   compression: true, limits: RetentionLimits()))
     }
 
     func apply(_ op: StreamCatchup.Op) throws {

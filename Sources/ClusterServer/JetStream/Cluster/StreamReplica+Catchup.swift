@@ -32,6 +32,7 @@ extension StreamReplica {
             c.tick()
             return
         }
+        if needsRepair && isLeader { return handOffLeadershipIfCorrupt() }
         guard needsRepair, !isLeader, let node = cluster.host.node(group), let leader = node.leader,
               leader != cluster.host.me else { return }
         needsRepair = false
@@ -49,5 +50,7 @@ extension StreamReplica {
         js.server.logger.error("Stream '\(name)': copy from the leader failed (\(error)); the next snapshot offer starts over")
         catchup?.abandon()
         catchup = nil
+        // A corrupt store is not offered a snapshot again: retry the repair on a later tick.
+        if corruptionFound { needsRepair = true }
     }
 }

@@ -33,6 +33,10 @@ final class StreamReplica: RaftGroupDelegate {
     var catchup: CatchupSession?
     /// The store found corrupt blocks on open: re-copy the stream from the leader.
     var needsRepair = false
+    /// The store was found corrupt (on open, by the scrub or by a read): repaired by one copy.
+    var corruptionFound = false
+    /// A corrupt leader already tried to hand leadership off once (`+Scrub`).
+    var handOffTried = false
 
     private init(cluster: JetStreamCluster, name: String, group: GroupID, stream: Stream) {
         self.cluster = cluster
@@ -92,6 +96,9 @@ final class StreamReplica: RaftGroupDelegate {
             || (fileStore.tailCutOnOpen && store.lastRaftIndex < storage.snapshot().metadata.index.rawValue) {
             js.server.logger.error("Stream '\(cfg.name)': corrupt block(s) in the store (\(fileStore.corruptionsOnOpen) block(s), tail cut: \(fileStore.tailCutOnOpen)); copying the stream from its leader")
             r.needsRepair = true
+            r.corruptionFound = true
+        } else if !fresh {
+            r.startScrub()
         }
         if !fresh {
             js.server.logger.info("  Restored \(store.state.messages) messages for stream '$G > \(cfg.name)' (replica of group \(a.group))")

@@ -1,0 +1,64 @@
+import Foundation
+import StreamLog
+
+/// Finding corrupt blocks in a replica's store and handing it to the repair (a copy of the
+/// stream from the leader, `StreamReplica+Catchup`).
+///
+/// Opening a store CRC-checks only its tail segment; sealed segments are trusted through
+/// their index files. So after open a scrub reads every block of every sealed segment on a
+/// background thread (one segment under the log's lock at a time), and every read that meets
+/// a bad block (it reads as absent: corrupt bytes are never served) reports it too. A replica
+/// that found damage stops serving direct gets, gives up leadership if it has it, and copies
+/// the stream from the new leader.
+extension StreamReplica {
+    /// Cluster ticks between leadership hand-off attempts of a corrupt leader.
+    private static let handOffEveryTicks = 20
+
+    /// Starts the scrub of the sealed segments (a reopened store; a fresh one has none).
+    func startScrub() {
+        guard let store = stream.store as? StreamLogStore else { return }
+        let bases = store.sealedSegments
+        guard !bases.isEmpty else { return }
+        let queue = js.queue
+        DispatchQueue.global(qos: .utility).async { [weak self] in
+            for base in bases {
+                // A closed store (the replica reopened or left) answers nil for every segment.
+                guard let bad = store.scrub(segment: base) else { continue }
+                queue.async { self?.storeFoundCorrupt(bad, by: "the scrub of its sealed segments", store: store) }
+                return
+            }
+        }
+    }
+
+    /// Every cluster tick: a read that met a corrupt block starts the repair.
+    func checkReadCorruption() {
+        guard !corruptionFound, let store = stream.store as? StreamLogStore,
+              let bad = store.corruptionSeenByReads else { return }
+        storeFoundCorrupt(bad, by: "a read", store: store)
+    }
+
+    /// The store holds a bad block: repair it from the leader (another replica).
+    func storeFoundCorrupt(_ bad: CorruptRange, by finder: String, store: StreamLogStore) {
+        // Once per replica object: the repair ends in a reopen, which makes a new one.
+        guard !closed, stream.store === store, !corruptionFound else { return }
+        corruptionFound = true
+        js.server.logger.error("Stream '\(name)': \(finder) found \(bad); copying the stream from its leader")
+        guard catchup == nil else { return } // a copy already under way replaces the store too
+        needsRepair = true
+        updateDirectAccess()
+        handOffLeadershipIfCorrupt()
+    }
+
+    /// A leader with a corrupt store moves leadership to a sound replica (it can only be
+    /// repaired as a follower, and its consumers would skip what it cannot read).
+    func handOffLeadershipIfCorrupt() {
+        guard needsRepair, isLeader, cluster.ticks % Self.handOffEveryTicks == 0 || !handOffTried else { return }
+        handOffTried = true
+        do {
+            try stepDown()
+            js.server.logger.warning("Stream '\(name)': handing leadership to another replica (corrupt store)")
+        } catch {
+            js.server.logger.error("Stream '\(name)': corrupt store, and no replica to hand leadership to: \(error)")
+        }
+    }
+}
