@@ -37,6 +37,17 @@ final class SignalHandlers {
             // Test-only (CLUSTERD_TEST_POWER_CUT=1): a simulated power cut of this node.
             on(SIGPWR) { PowerCutMode.cutAndDie() }
         }
+        if TestClock.isEnabled {
+            // Test-only (CLUSTERD_TEST_CLOCK=<file>): re-read the wall-clock offset (a clock jump).
+            on(SIGURG) { [logger] in
+                do {
+                    let line = try TestClock.reload()
+                    logger.warning("\(line)")
+                } catch {
+                    logger.error("\(error)")
+                }
+            }
+        }
     }
 
     private func on(_ sig: Int32, _ body: @escaping () -> Void) {

@@ -80,6 +80,16 @@ if let hostsFile {
     logger.warning("Route host names are resolved through CLUSTERD_HOSTS_FILE=\(hostsFile) first (a test setting)")
 }
 
+if TestClock.isEnabled {
+    // Test-only: a restarted node keeps its jumped clock (as a machine whose clock is wrong).
+    do {
+        let line = try TestClock.reload()
+        logger.warning("\(line) (CLUSTERD_TEST_CLOCK, a test setting)")
+    } catch {
+        fatal("\(error)")
+    }
+}
+
 let server = NATSServer(options: options, logger: logger)
 // JetStream subscribes before the listener opens, so the first client already finds $JS.API.
 var jetStream: JetStreamAccounts?

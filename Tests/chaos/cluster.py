@@ -70,7 +70,7 @@ class ChaosCluster:
     """`kind` is "clusterd" or "nats-server"; `binary` the executable."""
 
     def __init__(self, kind: str, binary: str, size: int = 3, name: str = "chaos", power_cut: bool = False,
-                 segment_bytes: int | None = None):
+                 segment_bytes: int | None = None, test_clock: bool = False):
         self.kind, self.binary, self.size, self.cluster_name = kind, binary, size, name
         # clusterd's test-only power-loss mode: SIGPWR drops what a node had not fsync'd.
         self.power_cut_mode = power_cut and kind == "clusterd"
@@ -81,6 +81,8 @@ class ChaosCluster:
         if segment_bytes and kind == "clusterd":
             # Small stream segments, so that a short run seals some (the `corrupt` kind's target).
             self.env["CLUSTERD_STREAM_SEGMENT_BYTES"] = str(segment_bytes)
+        # clusterd's test-only clock offset: each node reads <node dir>/clock_offset_ms on SIGURG.
+        self.test_clock = test_clock and kind == "clusterd"
         self.root = tempfile.mkdtemp(prefix="chaos-")
         self.nodes = [Node(f"n{i + 1}", self.root) for i in range(size)]
         self.links = LinkTable()
@@ -114,6 +116,8 @@ class ChaosCluster:
         assert not n.alive
         err = open(os.path.join(n.dir, "stderr.log"), "ab")
         env = dict(os.environ, **self.env) if self.env else None
+        if self.test_clock:
+            env = dict(env or os.environ, CLUSTERD_TEST_CLOCK=self._clock_file(n))
         try:
             n.proc = subprocess.Popen(self._args(n), stdout=subprocess.DEVNULL, stderr=err,
                                       stdin=subprocess.DEVNULL, cwd=n.dir, env=env)
@@ -215,6 +219,22 @@ class ChaosCluster:
             which = f"sealed ({len(sealed)} sealed)" if sealed else "active (none sealed yet)"
             return f"{os.path.relpath(path, n.store)} {which}, {size} bytes, flipped at {offsets}"
         return None
+
+    def _clock_file(self, n: Node) -> str:
+        return os.path.join(n.dir, "clock_offset_ms")
+
+    def set_clock(self, name: str, offset_ms: int) -> None:
+        """Sets a node's wall-clock offset (a clock jump; 0 puts it right again). The file is
+        written whether the node runs or not (a restarted node reads it at start); a running
+        node re-reads it on SIGURG (queued while it is paused)."""
+        assert self.test_clock, "clock jumps need the cluster started with test_clock=True"
+        n = self.node(name)
+        tmp = self._clock_file(n) + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{offset_ms}\n")
+        os.replace(tmp, self._clock_file(n))
+        if n.alive:
+            os.kill(n.proc.pid, signal.SIGURG)
 
     def restart(self, name: str, wipe: bool = False) -> None:
         n = self.node(name)

@@ -16,7 +16,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from checker import Result, check_kv, check_stream, unavailability
 from cluster import ChaosCluster
 from readback import leader_only, read_all_replicas, wait_caught_up
-from schedule import POWER_CUT_KINDS, Fault, dump, make_schedule
+from schedule import CLOCK_KINDS, POWER_CUT_KINDS, Fault, dump, make_schedule
 from workload import History, Workload, connect_any, consumer_config, _close
 
 
@@ -92,10 +92,10 @@ async def fire(cluster: ChaosCluster, admin: Admin, f: Fault, streams: list[str]
     names = [n.name for n in cluster.nodes]
     stream = streams[f.stream]
     leader = None
-    if f.kind in ("kill_leader", "pause_leader", "isolate_leader", "wipe", "kill_quorum"):
+    if f.kind in ("kill_leader", "pause_leader", "isolate_leader", "wipe", "kill_quorum") + CLOCK_KINDS:
         leader, peers = await admin.peers(stream)
         peer_sets[stream] = peers
-    target = leader if (leader and f.kind.endswith("_leader")) else rng.choice(names)
+    target = leader if (leader and (f.kind.endswith("_leader") or f.kind in CLOCK_KINDS)) else rng.choice(names)
     r: dict = {"kind": f.kind, "meta_before": meta_view(cluster)}
     if f.kind in ("kill", "kill_leader"):
         cluster.kill(target)
@@ -140,6 +140,11 @@ async def fire(cluster: ChaosCluster, admin: Admin, f: Fault, streams: list[str]
         cluster.kill(target)
         r["nodes"] = [target]
         r["corrupted"] = cluster.corrupt_segment(target, stream, rng)
+    elif f.kind in CLOCK_KINDS:
+        ms = int(rng.uniform(60, 600) * 1000) * (1 if f.kind == "clock_forward" else -1)
+        cluster.set_clock(target, ms)
+        r["nodes"] = [target]
+        r["clock_offset_ms"] = ms
     elif f.kind == "split":
         minority = rng.sample(names, max(1, len(names) // 2))
         cluster.partition({(a, b) for a in names for b in names
@@ -164,6 +169,9 @@ def meta_view(cluster: ChaosCluster) -> dict:
 
 
 def heal(cluster: ChaosCluster, r: dict) -> None:
+    if "clock_offset_ms" in r:
+        for name in r["nodes"]:
+            cluster.set_clock(name, 0)  # put right: a jump back by the same amount
     for name in r.get("nodes", []):
         n = cluster.node(name)
         if r.get("wipe"):
@@ -180,7 +188,8 @@ async def run(cfg: RunConfig, log=print) -> dict:
     streams = [f"CHAOS{i}" for i in range(cfg.streams)]
     cluster = ChaosCluster(cfg.kind, cfg.binary, cfg.nodes,
                            power_cut=any(k in POWER_CUT_KINDS for k in cfg.kinds),
-                           segment_bytes=cfg.segment_bytes or (CORRUPT_SEGMENT_BYTES if "corrupt" in cfg.kinds else None))
+                           segment_bytes=cfg.segment_bytes or (CORRUPT_SEGMENT_BYTES if "corrupt" in cfg.kinds else None),
+                           test_clock=any(k in CLOCK_KINDS for k in cfg.kinds))
     hist = History()
     fired: list[dict] = []
     res = Result()
@@ -216,7 +225,8 @@ async def run(cfg: RunConfig, log=print) -> dict:
             f.resolved = r
             log(f"chaos: t={r['fired_at']:7.2f} {f.kind:15s} {r.get('nodes')} for {f.duration}s "
                 f"(meta leader before: {r['meta_before']})"
-                + (f" corrupted: {r['corrupted']}" if "corrupted" in r else ""))
+                + (f" corrupted: {r['corrupted']}" if "corrupted" in r else "")
+                + (f" clock offset: {r['clock_offset_ms'] / 1000:+.0f} s" if "clock_offset_ms" in r else ""))
             await asyncio.sleep(f.duration)
             healed = hist.now()
             for s in r.get("quorum_lost", []):

@@ -25,10 +25,14 @@ KINDS = (
     "kill_all",        # kill -9 every node at once, restart all with their data
     "power_cut",       # power cut of a random node: everything it had not fsync'd is dropped
     "power_cut_all",   # power cut of every node at once
-    "corrupt",         # kill -9 a follower, flip bytes in its oldest stream segment, restart it
+    "corrupt",         # kill -9 a follower, flip bytes in a sealed segment of its stream log, restart it
+    "clock_forward",   # the stream leader's wall clock jumps 1-10 min ahead; put right at heal
+    "clock_back",      # the stream leader's wall clock jumps 1-10 min back; put right at heal
 )
 # Kinds that need clusterd's test-only power-cut mode (CLUSTERD_TEST_POWER_CUT=1, SIGPWR).
 POWER_CUT_KINDS = ("power_cut", "power_cut_all")
+# Kinds that need clusterd's test-only clock offset (CLUSTERD_TEST_CLOCK, SIGURG).
+CLOCK_KINDS = ("clock_forward", "clock_back")
 # The short profile of `make test` (kinds clusterd survives today; see docs/chaos.md for the rest).
 SHORT_KINDS = ("kill", "kill_leader", "kill_quorum", "pause", "isolate", "asymmetric")
 # Kinds that a nats-server comparison run uses (the brief: kill / pause / partition).

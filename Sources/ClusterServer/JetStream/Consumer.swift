@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 
 /// One consumer of a stream: its cursor, pending acks, redeliveries, and the pull requests or
@@ -15,7 +16,8 @@ final class Consumer {
     var deliveredStreamSeq: UInt64 = 0
     var ackFloorConsumerSeq: UInt64 = 0
     var ackFloorStreamSeq: UInt64 = 0
-    /// Outstanding deliveries: stream seq -> (consumer seq, redelivery deadline ns).
+    /// Outstanding deliveries: stream seq -> (consumer seq, redelivery deadline ns on the
+    /// `ackClockNanos` clock).
     var pending: [UInt64: (cseq: UInt64, deadline: Int64)] = [:]
     /// Delivery counts of messages delivered more than never (stream seq -> count).
     var deliveries: [UInt64: Int] = [:]
@@ -171,11 +173,16 @@ final class Consumer {
             deliveries[m.seq] = nil
             if stream.config.retention == .interest { stream.checkAckedEverywhere(m.seq) }
         } else {
-            pending[m.seq] = (cseq, saturatingAdd(now, ackWait(forDelivery: count)))
+            pending[m.seq] = (cseq, saturatingAdd(Self.ackClockNanos(), ackWait(forDelivery: count)))
         }
         dirty = true
         return "$JS.ACK.\(stream.name).\(name).\(count).\(m.seq).\(cseq).\(m.time).\(numPending)"
     }
+
+    /// The clock of ack deadlines: monotonic, so a wall-clock jump neither expires every
+    /// outstanding delivery at once (forward) nor holds redeliveries back by the jump (back).
+    /// Deadlines live only in the leader's memory (a loaded consumer starts them anew).
+    static func ackClockNanos() -> Int64 { Int64(clamping: DispatchTime.now().uptimeNanoseconds) }
 
     func ackWait(forDelivery count: Int) -> Int64 {
         let b = config.backoffNanos
@@ -217,7 +224,7 @@ final class Consumer {
     func nak(streamSeq: UInt64, delayNanos: Int64?, now: Int64) {
         guard let p = pending[streamSeq] else { return }
         if let d = delayNanos, d > 0 {
-            pending[streamSeq] = (p.cseq, saturatingAdd(now, d))
+            pending[streamSeq] = (p.cseq, saturatingAdd(Self.ackClockNanos(), d))
         } else {
             pending[streamSeq] = (p.cseq, Int64.max)
             insertRedelivery(streamSeq)
@@ -227,7 +234,7 @@ final class Consumer {
 
     func inProgress(streamSeq: UInt64, now: Int64) {
         guard let p = pending[streamSeq] else { return }
-        pending[streamSeq] = (p.cseq, saturatingAdd(now, ackWait(forDelivery: deliveries[streamSeq] ?? 1)))
+        pending[streamSeq] = (p.cseq, saturatingAdd(Self.ackClockNanos(), ackWait(forDelivery: deliveries[streamSeq] ?? 1)))
     }
 
     func terminate(streamSeq: UInt64) {
@@ -268,8 +275,9 @@ final class Consumer {
     }
 
     /// Moves expired ack deadlines to the redelivery queue; drops messages past max_deliver.
-    func checkAckDeadlines(now: Int64) -> Bool {
+    func checkAckDeadlines() -> Bool {
         guard config.ackPolicy != .none else { return false }
+        let now = Self.ackClockNanos()
         var due = false
         for (s, p) in pending where p.deadline <= now {
             let count = deliveries[s] ?? 1

@@ -186,10 +186,12 @@ enum JSJSON {
 
 /// Nanosecond wall-clock timestamps and their RFC 3339 form (`2026-01-02T03:04:05.123456789Z`).
 enum JSTime {
+    /// The wall clock of JetStream, nanoseconds since the Unix epoch: every wall-clock read of
+    /// streams and consumers comes through here (plus the test-only `TestClock` offset).
     static func nowNanos() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec) + TestClock.offsetNanos
     }
 
     static func format(_ nanos: Int64) -> String {

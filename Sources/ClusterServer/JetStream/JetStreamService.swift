@@ -306,7 +306,7 @@ public final class JetStreamService: @unchecked Sendable {
             }
             if cluster == nil { s.expireDedup(now: now) } // clustered: at apply, with the entry's time
             for c in Array(s.consumers.values) {
-                if c.checkAckDeadlines(now: now) { c.pump(now: now) }
+                if c.checkAckDeadlines() { c.pump(now: now) }
                 if c.config.isPush { c.tickPush(now: now) } else {
                     c.tickPull(now: now)
                     if !c.waiting.isEmpty {

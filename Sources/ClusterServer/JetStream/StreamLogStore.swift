@@ -33,7 +33,8 @@ final class StreamLogStore: MessageStore {
         do {
             log = try StreamLog.open(directory: directory, fileSystem: fileSystem,
                                      config: StreamLogConfig(segmentMaxBytes: Self.segmentMaxBytes, fsync: fsync, compression: true,
-                                                             limits: StreamLogStore.limits(config)))
+                                                             limits: StreamLogStore.limits(config)),
+                                     clock: JSTime.nowNanos)
         } catch {
             throw StoreError.io("\(error)")
         }

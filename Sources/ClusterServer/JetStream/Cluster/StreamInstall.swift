@@ -26,7 +26,8 @@ final class StagedStreamCopy {
         // exactly what the leader's state holds).
         try StreamLog.open(directory: directory + "/msgs",
                            config: StreamLogConfig(segmentMaxBytes: StreamLogStore.segmentMaxBytes, fsync: .manual,
-                                                   compression: true, limits: RetentionLimits()))
+                                                   compression: true, limits: RetentionLimits()),
+                           clock: JSTime.nowNanos)
     }
 
     func apply(_ op: StreamCatchup.Op) throws {

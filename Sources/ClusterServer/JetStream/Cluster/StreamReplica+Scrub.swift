@@ -20,11 +20,14 @@ extension StreamReplica {
         let bases = store.sealedSegments
         guard !bases.isEmpty else { return }
         let queue = js.queue
-        DispatchQueue.global(qos: .utility).async { [weak self] in
+        let cluster = cluster
+        let name = name
+        DispatchQueue.global(qos: .utility).async {
             for base in bases {
                 // A closed store (the replica reopened or left) answers nil for every segment.
                 guard let bad = store.scrub(segment: base) else { continue }
-                queue.async { self?.storeFoundCorrupt(bad, by: "the scrub of its sealed segments", store: store) }
+                // Looked up on the queue: the finding counts only for the replica still on `store`.
+                queue.async { cluster.replicas[name]?.storeFoundCorrupt(bad, by: "the scrub of its sealed segments", store: store) }
                 return
             }
         }
