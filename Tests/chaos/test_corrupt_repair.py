@@ -21,21 +21,10 @@ from nats.js.api import StreamConfig
 
 from cluster import ChaosCluster
 from test_chaos_short import clusterd_bin
+from test_failover_consumer import _leader
 
 STREAM = "SEALED"
 COUNT = 300
-
-
-async def _leader(js, attempts: int = 120) -> str:
-    for _ in range(attempts):
-        try:
-            si = await js.stream_info(STREAM)
-            if si.cluster and si.cluster.leader:
-                return si.cluster.leader
-        except Exception:  # noqa: BLE001 - elections in progress
-            pass
-        await asyncio.sleep(0.25)
-    raise AssertionError("no stream leader")
 
 
 async def _until(what: str, cond, timeout: float = 60) -> None:
@@ -62,7 +51,8 @@ async def _scenario(cluster: ChaosCluster) -> None:
         for i in range(COUNT):
             ack = await js.publish(f"sealed.{i % 7}", f"m{i:04d}".encode() * 8)
             assert ack.seq == i + 1
-        leader = await _leader(js)
+        leader = await _leader(js, 120, STREAM)
+        assert leader, "no stream leader"
     finally:
         await nc.close()
     victim = next(n.name for n in cluster.nodes if n.name != leader)

@@ -33,10 +33,11 @@ async def _connect(url: str):
     return await nats.connect(url, allow_reconnect=False, connect_timeout=3)
 
 
-async def _leader(js, attempts: int = 60) -> str | None:
+async def _leader(js, attempts: int = 60, stream: str = STREAM) -> str | None:
+    """The stream's leader once one answers (None after `attempts` quarter seconds)."""
     for _ in range(attempts):
         try:
-            si = await js.stream_info(STREAM)
+            si = await js.stream_info(stream)
             if si.cluster and si.cluster.leader:
                 return si.cluster.leader
         except Exception:  # noqa: BLE001 - elections in progress
