@@ -294,3 +294,16 @@ class ChaosCluster:
                 if s.get("name") == stream:
                     return s.get("state")
         return None
+
+
+def run_scenario(binary: str, name: str, scenario, size: int = 3, timeout: float = 150, **options) -> None:
+    """Runs `await scenario(cluster)` against a fresh clusterd `ChaosCluster` (`options` go to
+    its constructor) within `timeout` seconds; the cluster is always closed and reaped."""
+    async def main() -> None:
+        cluster = ChaosCluster("clusterd", binary, size, name=name, **options)
+        try:
+            await cluster.start()
+            await asyncio.wait_for(scenario(cluster), timeout)
+        finally:
+            await cluster.close()
+    asyncio.run(main())

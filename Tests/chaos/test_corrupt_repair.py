@@ -19,7 +19,7 @@ import time
 import nats
 from nats.js.api import StreamConfig
 
-from cluster import ChaosCluster
+from cluster import ChaosCluster, run_scenario
 from test_chaos_short import clusterd_bin
 from test_failover_consumer import _leader
 
@@ -90,11 +90,4 @@ async def _scenario(cluster: ChaosCluster) -> None:
 
 
 def test_corrupt_sealed_segment_is_repaired_from_the_leader():
-    async def main() -> None:
-        cluster = ChaosCluster("clusterd", clusterd_bin(), 3, name="sealed", segment_bytes=4096)
-        try:
-            await cluster.start()
-            await asyncio.wait_for(_scenario(cluster), 180)
-        finally:
-            await cluster.close()
-    asyncio.run(main())
+    run_scenario(clusterd_bin(), "sealed", _scenario, timeout=180, segment_bytes=4096)
