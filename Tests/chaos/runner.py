@@ -339,6 +339,7 @@ def summarize(cfg: RunConfig, schedule: list[Fault], fired: list[dict], hist: Hi
         "stored": n.get("stored", 0), "lost": n.get("lost", 0), "duplicates": n.get("duplicates", 0),
         "unacked_but_stored": n.get("unacked_but_stored", 0),
         "deliveries": len(hist.deliveries), "redeliveries": sum(1 for d in hist.deliveries if d.delivered > 1),
+        "redelivered_before_ack_handled_after": n.get("redelivered_before_ack_handled_after", 0),
         "kv_ok": sum(1 for o in hist.kv if o.outcome == "ok"),
         "kv_rejected": sum(1 for o in hist.kv if o.outcome == "rejected"),
         "kv_indeterminate": sum(1 for o in hist.kv if o.outcome == "indeterminate"),
@@ -362,7 +363,9 @@ def describe(report: dict) -> str:
              f"stored={report['stored']} lost={report['lost']} duplicates={report['duplicates']} "
              f"unacked_but_stored={report['unacked_but_stored']}",
              f"  deliveries={report['deliveries']} redeliveries={report['redeliveries']} "
-             f"kv ok/rejected/indeterminate={report['kv_ok']}/{report['kv_rejected']}/{report['kv_indeterminate']}",
+             f"kv ok/rejected/indeterminate={report['kv_ok']}/{report['kv_rejected']}/{report['kv_indeterminate']} "
+             f"(redeliveries that arrived before an ack was confirmed, handled after: "
+             f"{report.get('redelivered_before_ack_handled_after', 0)})",
              f"  worst unavailability={report['worst_unavailability_s']}s unverified={report['unverified_replicas']} "
              f"route connections via proxy={report['proxy_connections']} (unidentified {report['proxy_unknown_dialers']})"]
     if not report["ok"]:

@@ -8,6 +8,7 @@ read back names the publish it came from (a message with an unknown id is a phan
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class Delivery:
     t_ack: float = 0.0
     cseq: int = 0        # the consumer sequence the server gave it (which state it came from)
     via: str = ""        # the node the worker was connected to
+    t_recv: float = 0.0  # when it reached the client (`t` is when the worker got to it)
 
 
 @dataclass
@@ -178,7 +180,7 @@ class Workload:
     async def _consumer(self, stream: str, idx: int) -> None:
         rng = random.Random(self.seed * 104729 + hash(stream) % 1000 + idx)
         durable = f"C{stream}"
-        node, nc, sub = None, None, None
+        node, nc, pull = None, None, None
         while not self.stop_consumers.is_set():
             if nc is None:
                 node, nc = await connect_any(self.urls, rng, avoid=node)
@@ -186,8 +188,8 @@ class Workload:
                     await asyncio.sleep(0.2)
                     continue
                 try:
-                    js = nc.jetstream(timeout=2)
-                    sub = await js.pull_subscribe_bind(durable, stream)
+                    pull = RawPull(nc, stream, durable, self.h.now)
+                    await pull.start()
                 except Exception as e:  # noqa: BLE001
                     self.h.count_error(e)
                     await _close(nc)
@@ -195,21 +197,22 @@ class Workload:
                     await asyncio.sleep(0.2)
                     continue
             try:
-                msgs = await sub.fetch(20, timeout=1)
-            except Exception as e:  # noqa: BLE001 - timeout = nothing to do, else switch node
-                if isinstance(e, (asyncio.TimeoutError, nats.errors.TimeoutError)):
-                    if self.stop.is_set() and rng.random() < 0.1:
-                        await _close(nc)  # while draining, visit other nodes too
-                        nc = None
-                    continue
+                got = await pull.fetch(20, timeout=1)
+            except Exception as e:  # noqa: BLE001 - the connection failed: switch node
                 self.h.count_error(e)
                 await _close(nc)
                 nc = None
                 continue
-            for m in msgs:
+            if not got:
+                if self.stop.is_set() and rng.random() < 0.1:
+                    await _close(nc)  # while draining, visit other nodes too
+                    nc = None
+                continue
+            for t_recv, m in got:
                 md = m.metadata
                 d = Delivery(stream, durable, m.data.decode(errors="replace"), md.sequence.stream,
-                             md.num_delivered, self.h.now(), False, cseq=md.sequence.consumer, via=node)
+                             md.num_delivered, self.h.now(), False, cseq=md.sequence.consumer, via=node,
+                             t_recv=t_recv)
                 self.h.deliveries.append(d)
                 try:
                     await m.ack_sync(timeout=1)
@@ -267,6 +270,54 @@ class Workload:
                 nc, kv = None, None
             await asyncio.sleep(0.02)
         await _close(nc)
+
+
+class RawPull:
+    """A durable pull consumer read with plain `CONSUMER.MSG.NEXT` requests to an inbox of its
+    own, recording when each message arrived. (nats-py's `fetch` also hands out messages that
+    arrived for an earlier, timed-out request, without saying when: a redelivery the server sent
+    before an ack reached it could then look as if it came after the ack was confirmed.)"""
+
+    def __init__(self, nc, stream: str, durable: str, clock):
+        self.nc, self.clock = nc, clock
+        self.subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.inbox = nc.new_inbox()
+        self.arrived: asyncio.Queue = asyncio.Queue()
+
+    async def start(self) -> None:
+        async def on_msg(m) -> None:
+            self.arrived.put_nowait((self.clock(), m))
+        await self.nc.subscribe(self.inbox, cb=on_msg)
+        await self.nc.flush(timeout=2)
+
+    async def fetch(self, batch: int, timeout: float) -> list:
+        """Up to `batch` (arrival time, message): what arrived since the last call first, then
+        what one request expiring after `timeout` brings. Status messages (404/408/409/503) end
+        the wait; they may belong to an earlier request, which only makes this one shorter."""
+        out: list = []
+        while not self.arrived.empty() and len(out) < batch:
+            t, m = self.arrived.get_nowait()
+            if not (m.headers and m.headers.get("Status")):
+                out.append((t, m))
+        if out:
+            return out
+        req = {"batch": batch, "expires": int(timeout * 1e9)}
+        await self.nc.publish(self.subject, json.dumps(req).encode(), reply=self.inbox)
+        deadline = time.monotonic() + timeout
+        while len(out) < batch:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                t, m = await asyncio.wait_for(self.arrived.get(), left)
+            except asyncio.TimeoutError:
+                break
+            if m.headers and m.headers.get("Status"):
+                if m.headers.get("Status") != "100":  # idle heartbeat
+                    break
+                continue
+            out.append((t, m))
+        return out
 
 
 def consumer_config() -> ConsumerConfig:
