@@ -54,4 +54,34 @@ final class JetStreamRestartTests: XCTestCase {
         XCTAssertEqual(errCode(h.publish("$KV.b.k", "v3", headers: [("Nats-Expected-Last-Subject-Sequence", "2")])), 10071)
         XCTAssertNil(h.publish("$KV.b.k", "v3", headers: [("Nats-Expected-Last-Subject-Sequence", "3")])["error"])
     }
+
+    /// The consumer record is written by `ConsumerRecord`, not JSONSerialization: what it writes
+    /// must read back the same (pending list with delivery counts, a name that needs escaping).
+    func test_restart_consumerRecordKeepsPendingListAndEscapedName() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"S\",\"subjects\":[\"s.>\"]}")
+        for i in 1...6 { _ = h.publish("s.\(i)", "m\(i)") }
+        let name = "d\"q"
+        let create = "{\"stream_name\":\"S\",\"config\":{\"durable_name\":\"d\\\"q\",\"ack_policy\":\"explicit\",\"ack_wait\":60000000000}}"
+        XCTAssertNil(h.api("CONSUMER.DURABLE.CREATE.S.\(name)", create)["error"])
+        let got = h.pull("S", name, "{\"batch\":5}", expect: 5)
+        h.ack(got[1], sync: true)
+        h.ack(got[3], sync: true)
+        let record = try XCTUnwrap(AtomicFile.read(h.dir + "/jetstream/S/consumers/\(name).json"))
+        let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(record)) as? [String: Any])
+        XCTAssertEqual(o["name"] as? String, name)
+        let state = try XCTUnwrap(o["state"] as? [String: Any])
+        XCTAssertEqual((state["pending"] as? [[Int]])?.map { $0[0] }, [1, 3, 5])
+        XCTAssertEqual(state["delivered_stream_seq"] as? Int, 5)
+
+        try h.restart()
+
+        let ci = h.api("CONSUMER.INFO.S.\(name)")
+        XCTAssertEqual(ci["name"] as? String, name)
+        XCTAssertEqual(intValue(ci, "num_ack_pending"), 3)
+        XCTAssertEqual(intValue(ci, "num_pending"), 1)
+        XCTAssertEqual((ci["config"] as? [String: Any])?["ack_wait"] as? Int, 60_000_000_000)
+        XCTAssertEqual(h.pull("S", name, "{\"batch\":1}", expect: 1).first?.payload, "m6")
+    }
 }

@@ -51,4 +51,16 @@ final class StreamEntryTests: XCTestCase {
             _ = try? StreamEntry.decode(b) // must not trap
         }
     }
+
+    func test_consumerRecord_roundTrips_andRefusesBadNames() throws {
+        let record = Array(#"{"name":"c"}"#.utf8)
+        let bytes = StreamEntry.encodeConsumerRecord(name: "c1", record: record)
+        guard case let .consumerRecord(name, r) = try StreamEntry.decode(bytes) else { return XCTFail("not a record") }
+        XCTAssertEqual(name, "c1")
+        XCTAssertEqual(r, record)
+        for n in 0..<7 { XCTAssertThrowsError(try StreamEntry.decode(Array(bytes[..<n])), "prefix of \(n) bytes") }
+        // A name that would leave the consumers directory is refused, never written.
+        XCTAssertThrowsError(try StreamEntry.decode(StreamEntry.encodeConsumerRecord(name: "../x", record: record)))
+        XCTAssertThrowsError(try StreamEntry.decode(StreamEntry.encodeConsumerRecord(name: "", record: record)))
+    }
 }

@@ -6,8 +6,10 @@ import NIOCore
 final class Consumer {
     unowned let stream: Stream
     let name: String
-    var config: ConsumerConfig
+    var config: ConsumerConfig { didSet { configJSON = nil } }
     let created: Int64
+    /// The config's JSON as the consumer's record carries it (encoded once per config).
+    private var configJSON: [UInt8]?
 
     /// Next stream sequence to consider for a first delivery.
     var cursor: UInt64 = 1
@@ -52,6 +54,12 @@ final class Consumer {
     }
 
     var filters: [String] { config.filters }
+
+    /// The record of config and ack state that makes the consumer durable (`ConsumerRecord`).
+    var record: [UInt8] {
+        if configJSON == nil { configJSON = JSJSON.encode(config.json) }
+        return ConsumerRecord.encode(self, config: configJSON!)
+    }
 
     /// Replicated with its stream (R>1 in a cluster), as nats-server replicates a consumer that
     /// does not ask for memory storage or one replica.

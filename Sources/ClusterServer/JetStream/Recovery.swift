@@ -41,14 +41,14 @@ extension JetStreamService {
     func persist(_ c: Consumer, answer: StreamReplica.PendingReply? = nil) {
         c.dirty = false
         guard isDurable(c), let dir = c.stream.directory else { return }
-        let body = consumerRecord(c)
+        let body = c.record
         if let r = replicating(c) {
             // Every replica writes the record when it applies.
-            try? r.proposeOp(["op": "consumer", "name": c.name, "record": body], answer: answer)
+            try? r.proposeEntry(StreamEntry.encodeConsumerRecord(name: c.name, record: body), answer: answer)
             return
         }
         do {
-            try AtomicFile.write(JSJSON.encode(body), to: dir + "/consumers/\(c.name).json")
+            try AtomicFile.write(body, to: dir + "/consumers/\(c.name).json")
         } catch {
             server.logger.error("JetStream could not persist consumer '\(c.stream.name) > \(c.name)': \(error)")
         }

@@ -9,6 +9,9 @@ enum StreamEntry {
     /// PubAck, so a publish in flight during a leader change is still answered.
     case message(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8], timestamp: Int64)
     case op([String: Any])
+    /// A consumer's record (`ConsumerRecord`), written as is to its file by every replica.
+    /// Older logs carry it as the op `consumer` (still applied).
+    case consumerRecord(name: String, record: [UInt8])
 
     struct DecodeError: Error, CustomStringConvertible {
         let description: String
@@ -16,6 +19,7 @@ enum StreamEntry {
 
     private static let messageTag: UInt8 = 1
     private static let opTag: UInt8 = 2
+    private static let consumerRecordTag: UInt8 = 3
     private static let none = UInt32.max
 
     /// tag | timestamp i64 | subject | reply | headers | payload, where subject, reply and
@@ -41,11 +45,31 @@ enum StreamEntry {
         [opTag] + JSJSON.encode(body)
     }
 
+    /// tag | u32 name length | name | record (JSON), little-endian.
+    static func encodeConsumerRecord(name: String, record: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [consumerRecordTag]
+        out.reserveCapacity(5 + name.utf8.count + record.count)
+        withUnsafeBytes(of: UInt32(name.utf8.count).littleEndian) { out.append(contentsOf: $0) }
+        out += Array(name.utf8)
+        out += record
+        return out
+    }
+
     /// Decodes an entry; throws on anything `encode*` cannot have produced (never traps).
     static func decode(_ bytes: [UInt8]) throws -> StreamEntry {
         guard let tag = bytes.first else { throw DecodeError(description: "empty entry") }
         if tag == opTag {
             return .op(try JSONObject.parse(Array(bytes[1...]), typeName: "StreamOp").fields)
+        }
+        if tag == consumerRecordTag {
+            guard bytes.count >= 5 else { throw DecodeError(description: "truncated entry") }
+            var n = 0
+            for i in 0..<4 { n |= Int(bytes[1 + i]) << (8 * i) }
+            guard n > 0, n <= bytes.count - 5 else { throw DecodeError(description: "bad consumer name length") }
+            let name = String(decoding: bytes[5..<(5 + n)], as: UTF8.self)
+            // A name that could escape the consumers directory was never proposed by a leader.
+            guard StreamConfig.isValidName(name) else { throw DecodeError(description: "bad consumer name") }
+            return .consumerRecord(name: name, record: Array(bytes[(5 + n)...]))
         }
         guard tag == messageTag else { throw DecodeError(description: "unknown entry tag \(tag)") }
         var at = 1

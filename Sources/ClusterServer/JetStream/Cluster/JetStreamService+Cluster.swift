@@ -122,19 +122,6 @@ extension JetStreamService {
         cluster.host.renewLease(r.group)
         return false
     }
-
-    /// The consumer's record (config and ack state) as replicated to every replica.
-    func consumerRecord(_ c: Consumer) -> [String: Any] {
-        let pending = c.pending.keys.sorted().map { s -> [UInt64] in
-            [s, c.pending[s]!.cseq, UInt64(c.deliveries[s] ?? 1)]
-        }
-        var state: [String: Any] = [
-            "cursor": c.cursor, "delivered_consumer_seq": c.deliveredConsumerSeq,
-            "delivered_stream_seq": c.deliveredStreamSeq, "ack_floor_consumer_seq": c.ackFloorConsumerSeq,
-            "ack_floor_stream_seq": c.ackFloorStreamSeq, "pending": pending,
-        ]
-        if let b = c.lastPerSubjectBoundary { state["last_per_subject_boundary"] = b }
-        return ["name": c.name, "created": c.created, "config": c.config.json, "state": state]
-    }
 }
+
 struct DeferredReply: Error {}

@@ -136,9 +136,14 @@ final class StreamReplica: RaftGroupDelegate {
     }
 
     func proposeOp(_ body: [String: Any], answer: PendingReply?) throws {
+        try proposeEntry(StreamEntry.encodeOp(body), answer: answer)
+    }
+
+    /// Proposes an encoded `StreamEntry`; `answer` hears back when it applies here.
+    func proposeEntry(_ data: [UInt8], answer: PendingReply?) throws {
         guard isLeader else { throw JSAPIError(503, 10008, "JetStream system temporarily unavailable") }
         do {
-            let index = try cluster.host.propose(group, StreamEntry.encodeOp(body))
+            let index = try cluster.host.propose(group, data)
             if let answer { pendingOps[index] = answer }
         } catch {
             throw JSAPIError(503, 10008, "JetStream system temporarily unavailable")
@@ -172,10 +177,16 @@ final class StreamReplica: RaftGroupDelegate {
             if let reply, cluster.host.node(group)?.role == .leader {
                 js.bus.publishInternal(subject: reply, payload: .init(bytes: outcome.response))
             }
-        case let .op(o):
+        case .op, .consumerRecord:
             var response: [String: Any] = ["success": true]
             do {
-                response = try applyOp(JSONObject(o, typeName: "StreamOp"))
+                if case let .op(o) = decoded {
+                    response = try applyOp(JSONObject(o, typeName: "StreamOp"))
+                } else if case let .consumerRecord(name, record) = decoded {
+                    // The consumer's config and ack state, as the leader last saw it.
+                    if let dir = stream.directory { try AtomicFile.write(record, to: dir + "/consumers/\(name).json") }
+                    response = [:]
+                }
             } catch let e as JSAPIError {
                 response = e.responseBody
             } catch {
@@ -205,7 +216,7 @@ final class StreamReplica: RaftGroupDelegate {
             stream.consumersPurged()
             return ["success": true]
         case "consumer":
-            // The consumer's config and ack state, as the leader last saw it.
+            // A consumer record in the form of logs written before `StreamEntry.consumerRecord`.
             guard let name = try o.string("name"), let record = o.fields["record"] as? [String: Any], let dir = stream.directory else { return [:] }
             try AtomicFile.write(JSJSON.encode(record), to: dir + "/consumers/\(name).json")
             return [:]
