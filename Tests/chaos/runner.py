@@ -263,14 +263,23 @@ async def after_heal(cluster: ChaosCluster, admin: Admin, wl: Workload, streams:
         # Drain: the consumers keep fetching until each durable has nothing pending.
         for s in streams:
             drain_deadline = time.monotonic() + DRAIN_SECONDS
+            # Progress of the drain (stuck or only slow?): (t, num_pending, num_ack_pending,
+            # deliveries so far) at the start and at the last answer.
+            progress = []
             while time.monotonic() < drain_deadline:
                 try:
                     ci = await admin.retry(lambda js, s=s: js.consumer_info(s, f"C{s}"), attempts=5)
+                    point = (round(hist.now(), 1), ci.num_pending, ci.num_ack_pending,
+                             sum(1 for d in hist.deliveries if d.stream == s))
+                    progress[1:] = [point] if progress else []
+                    if not progress:
+                        progress.append(point)
                     if ci.num_pending == 0 and ci.num_ack_pending == 0:
                         break
                 except RuntimeError:
                     pass
                 await asyncio.sleep(1)
+            res.numbers.setdefault("drain", {})[s] = progress
     finally:
         await wl.join()
     for s in streams:
@@ -338,6 +347,7 @@ def summarize(cfg: RunConfig, schedule: list[Fault], fired: list[dict], hist: Hi
         "failed_attempts": sum(1 for p in hist.pubs if p.outcome in ("error", "timeout")),
         "stored": n.get("stored", 0), "lost": n.get("lost", 0), "duplicates": n.get("duplicates", 0),
         "unacked_but_stored": n.get("unacked_but_stored", 0),
+        "drain": n.get("drain", {}),
         "deliveries": len(hist.deliveries), "redeliveries": sum(1 for d in hist.deliveries if d.delivered > 1),
         "redelivered_before_ack_handled_after": n.get("redelivered_before_ack_handled_after", 0),
         "kv_ok": sum(1 for o in hist.kv if o.outcome == "ok"),
@@ -369,6 +379,7 @@ def describe(report: dict) -> str:
              f"  worst unavailability={report['worst_unavailability_s']}s unverified={report['unverified_replicas']} "
              f"route connections via proxy={report['proxy_connections']} (unidentified {report['proxy_unknown_dialers']})"]
     if not report["ok"]:
+        lines.append(f"  drain (t, num_pending, num_ack_pending, deliveries) first/last: {report.get('drain')}")
         lines.append(f"  FIRST VIOLATION: {report['first_violation']}")
         lines.append(f"  violations by property: {report['count_by_property']}")
         lines.append(f"  replay: --seed {report['seed']} --nodes {report['nodes']} --seconds {report['seconds']} "
