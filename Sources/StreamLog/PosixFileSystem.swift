@@ -42,11 +42,19 @@ public final class PosixFileSystem: FileSystem, @unchecked Sendable {
         return names
     }
 
+    /// Creates every missing directory of `path`, each made durable: a new directory's entry
+    /// lives in its parent, so the parent is fsync'd (else a crash can drop the directory
+    /// with every fsync'd file in it).
     public func makeDirectory(_ path: String) throws {
         var prefix = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
+            let parent = prefix.isEmpty ? "/" : prefix
             prefix += "/" + part
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw Self.error(prefix, "mkdir") }
+            if mkdir(prefix, 0o755) == 0 {
+                try syncDirectory(parent)
+            } else if errno != EEXIST {
+                throw Self.error(prefix, "mkdir")
+            }
         }
     }
 

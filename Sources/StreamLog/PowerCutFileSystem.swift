@@ -14,7 +14,8 @@ import Darwin
 /// durable length and the old bytes of every write or truncation below it (an undo log, so
 /// no copy of the file is kept). Per directory: creations, renames and removals since its last
 /// sync, undone in reverse (a replaced or removed file is kept as a hidden hard link until
-/// then). Directory creation counts as durable at once. One lock serializes every operation,
+/// then). Directory creation is durable at once (`makeDirectory` fsyncs the parent, as the
+/// real layer does). One lock serializes every operation,
 /// fsync included, so a cut never lands in the middle of one: a test-only cost.
 public final class PowerCutFileSystem: FileSystem, @unchecked Sendable {
     /// What is known about one file's content (shared by its handles, moved by renames).
@@ -113,7 +114,14 @@ public final class PowerCutFileSystem: FileSystem, @unchecked Sendable {
         try base.list(directory).filter { !$0.contains(Self.hiddenMarker) }
     }
 
-    public func makeDirectory(_ path: String) throws { try base.makeDirectory(path) }
+    /// Durable at once, as on the real disk: `PosixFileSystem.makeDirectory` fsyncs the parent
+    /// of every directory it creates.
+    public func makeDirectory(_ path: String) throws {
+        try lock.withLock {
+            try alive(path, "mkdir")
+            try base.makeDirectory(path)
+        }
+    }
 
     public func syncDirectory(_ directory: String) throws {
         try lock.withLock {

@@ -69,7 +69,7 @@ public final class JetStreamService: @unchecked Sendable {
     /// `registerMonitoring: false` when several accounts' JetStreams share `/jsz` (see
     /// `JetStreamAccounts`).
     public func start(registerMonitoring: Bool = true) throws {
-        if let root { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) }
+        if let root { try AtomicFile.makeDirectory(root) }
         // Every account's JetStream is clustered: its own meta group and stream groups, on
         // Raft route frames of its own (`JetStreamCluster.routeNamespace`).
         let clustered = server.routeManager != nil
@@ -348,8 +348,7 @@ public final class JetStreamService: @unchecked Sendable {
         if let r = cluster?.replicas[s.name] {
             try? r.proposeOp(["op": "consumer_delete", "name": c.name], reply: nil, type: "")
         } else if let dir = s.directory {
-            unlink(dir + "/consumers/\(c.name).json")
-            AtomicFile.syncDirectory(dir + "/consumers")
+            AtomicFile.remove(dir + "/consumers/\(c.name).json")
         }
         s.sweepInterest()
         if s.dirty { scheduleFlush() }

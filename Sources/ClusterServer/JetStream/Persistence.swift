@@ -9,7 +9,7 @@ import Glibc
 enum AtomicFile {
     static func write(_ bytes: [UInt8], to path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try makeDirectory(dir)
         let tmp = path + ".tmp"
         if let fs = PowerCutMode.fileSystem {
             // The same steps through the power-cut test layer, which tracks what they made durable.
@@ -44,6 +44,30 @@ enum AtomicFile {
             _ = fsync(dfd)
             Glibc.close(dfd)
         }
+    }
+
+    /// The file seam of JetStream's files: the power-cut layer in that test mode, else the disk.
+    static var fileSystem: FileSystem { PowerCutMode.fileSystem ?? PosixFileSystem() }
+
+    /// Creates `path` and any missing parents, durably (each new directory's parent fsync'd),
+    /// through the power-cut layer in that test mode.
+    static func makeDirectory(_ path: String) throws {
+        do {
+            try fileSystem.makeDirectory(path)
+        } catch {
+            throw StoreError.io("\(error)")
+        }
+    }
+
+    /// Removes one file and makes the removal durable (through the power-cut layer in that
+    /// test mode, which brings the file back if a cut comes before the directory sync).
+    static func remove(_ path: String) {
+        if let fs = PowerCutMode.fileSystem {
+            try? fs.remove(path)
+        } else {
+            unlink(path)
+        }
+        syncDirectory((path as NSString).deletingLastPathComponent)
     }
 
     static func read(_ path: String) -> [UInt8]? {

@@ -17,14 +17,15 @@ final class StagedStreamCopy {
     init(streamDirectory: String) throws {
         directory = StreamInstall.directory(streamDirectory)
         AtomicFile.removeTree(directory)
-        try FileManager.default.createDirectory(atPath: directory + "/consumers", withIntermediateDirectories: true)
+        try AtomicFile.makeDirectory(directory + "/consumers")
         log = try Self.openLog(directory)
     }
 
     private static func openLog(_ directory: String) throws -> StreamLog {
         // Manual fsync: one fsync at commit instead of one per append; no limits (the copy holds
         // exactly what the leader's state holds).
-        try StreamLog.open(directory: directory + "/msgs",
+        // Through the power-cut layer in that test mode: the copy's sync before its marker counts.
+        try StreamLog.open(directory: directory + "/msgs", fileSystem: AtomicFile.fileSystem,
                            config: StreamLogConfig(segmentMaxBytes: StreamLogStore.segmentMaxBytes, fsync: .manual,
                                                    compression: true, limits: RetentionLimits()),
                            clock: JSTime.nowNanos)
@@ -129,7 +130,7 @@ enum StreamInstall {
             AtomicFile.syncDirectory(dir)
         }
         if !fm.fileExists(atPath: dir + "/consumers") {
-            try fm.createDirectory(atPath: dir + "/consumers", withIntermediateDirectories: true)
+            try AtomicFile.makeDirectory(dir + "/consumers")
         }
         return SnapshotMetadata(index: LogIndex(s.index), term: Term(s.term),
                                 conf: ConfState(voters: s.voters.map { NodeID($0) }, learners: s.learners.map { NodeID($0) }))

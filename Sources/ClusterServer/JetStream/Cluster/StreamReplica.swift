@@ -63,7 +63,7 @@ final class StreamReplica: RaftGroupDelegate {
                 installed = try StreamInstall.rollForward(streamDirectory: d)
             } else {
                 AtomicFile.removeTree(d)
-                try FileManager.default.createDirectory(atPath: d + "/consumers", withIntermediateDirectories: true)
+                try AtomicFile.makeDirectory(d + "/consumers")
                 try AtomicFile.write(JSJSON.encode(["group": a.group, "stream": cfg.name]), to: marker)
             }
         }
@@ -229,8 +229,7 @@ final class StreamReplica: RaftGroupDelegate {
             return [:]
         case "consumer_delete":
             if let name = try o.string("name"), let dir = stream.directory {
-                unlink(dir + "/consumers/\(name).json")
-                AtomicFile.syncDirectory(dir + "/consumers")
+                AtomicFile.remove(dir + "/consumers/\(name).json")
             }
             return ["success": true]
         default:
