@@ -157,6 +157,10 @@ public final class MultiRaft {
         if isDirty.insert(id).inserted { dirty.append(id) }
     }
 
+    /// Some group was marked since the last `takeReadyGroups` (every input that can give a
+    /// group a `Ready` marks it): the driver's "more to do" check, without a scan of every group.
+    public var hasDirtyGroups: Bool { !dirty.isEmpty }
+
     /// Groups that may have a `Ready`, in the order they became dirty; clears the list.
     public func takeReadyGroups() -> [RaftNode] {
         let ids = dirty

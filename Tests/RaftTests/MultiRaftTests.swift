@@ -38,6 +38,8 @@ final class MultiRaftTests: XCTestCase {
                     if let hs = rd.hardState { s.setHardState(hs) }
                     co.add(rd.messages)
                     node.advance(rd)
+                    // As the server's driver does: a group with more to do stays on the list.
+                    if node.hasReady { host.markDirty(node.group) }
                 }
                 outbox.append(contentsOf: co.drain())
             }
@@ -117,5 +119,34 @@ final class MultiRaftTests: XCTestCase {
         h.tick(40)
         let leaders = h.hosts.filter { $0.key != oldLeader && $0.value.group(g)!.role == .leader }
         XCTAssertEqual(leaders.count, 1)
+    }
+
+    /// The driver reschedules itself on `hasDirtyGroups` instead of scanning every group for a
+    /// Ready: every input that gives a group a Ready must have marked it.
+    func test_multiRaft_groupsWithWork_areMarkedDirty_andIdleHostsAreClean() throws {
+        let groups = 12
+        let h = Hosts(groups: groups, config: Self.quiescingConfig())
+        func readyWithoutMark(_ host: MultiRaft) -> Bool {
+            !host.hasDirtyGroups && (0..<groups).contains { host.group(GroupID(UInt64($0)))!.hasReady }
+        }
+        for _ in 0..<70 {
+            for host in h.hosts.values {
+                host.tick()
+                XCTAssertFalse(readyWithoutMark(host), "after a tick")
+            }
+            for _ in 0..<4 {
+                h.round()
+                for host in h.hosts.values { XCTAssertFalse(readyWithoutMark(host), "after delivery") }
+            }
+        }
+        // All quiesced and drained: nothing to do, nothing marked.
+        for host in h.hosts.values {
+            XCTAssertFalse(host.hasDirtyGroups)
+            XCTAssertEqual(host.activeGroupCount, 0)
+        }
+        let host = h.hosts.values.first { $0.group(GroupID(3))!.role == .leader }!
+        try host.group(GroupID(3))!.propose([7])
+        host.markDirty(GroupID(3))
+        XCTAssertTrue(host.hasDirtyGroups)
     }
 }

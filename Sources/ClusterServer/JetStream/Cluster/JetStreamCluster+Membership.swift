@@ -233,6 +233,8 @@ extension JetStreamCluster {
     /// again, otherwise to another server.
     private func moveReplicasOffGoneMembers(_ node: RaftNode, live: [String: NodeID]) {
         let conf = node.conf
+        // Every assigned store still a member (the usual case): nothing to move, no scan.
+        guard assignments.nodeIDs.contains(where: { !conf.contains($0) }) else { return }
         var voterIDByName: [String: NodeID] = [:]
         for id in conf.voters { if let n = serverName(id) { voterIDByName[n] = id } }
         for name in assignments.keys.sorted() where !membership.pendingMoves.contains(name) {
@@ -253,7 +255,7 @@ extension JetStreamCluster {
             }
             if !excluded.isEmpty {
                 guard let resized = Placement.resize(peers, replicas: a.peers.count, among: Array(voterIDByName.keys),
-                                                     excluding: excluded, assignments: Array(assignments.values)) else { continue }
+                                                     excluding: excluded, load: assignments.load) else { continue }
                 peers = resized
                 ids = resized.map { n in a.peers.firstIndex(of: n).map { ids[$0] } ?? voterIDByName[n]! }
             }
@@ -268,6 +270,12 @@ extension JetStreamCluster {
 
     private func streamMembershipStep(_ r: StreamReplica) {
         guard let a = assignments[r.name], let node = host.node(r.group) else { return }
+        // Settled (the usual case, checked each second for every stream led here): the
+        // planner would return nothing; skip building its view.
+        if node.conf.learners.isEmpty, node.conf.voters.count == a.ids.count, a.ids.allSatisfy(node.conf.isVoter) {
+            if membership.catchUp[r.group] != nil { membership.catchUp[r.group] = nil }
+            return
+        }
         var match: [NodeID: LogIndex] = [:]
         for id in node.conf.allMembers { match[id] = node.progress(of: id)?.match }
         var targets = membership.catchUp[r.group] ?? [:]
@@ -363,7 +371,7 @@ extension JetStreamCluster {
         guard a.peers.contains(peer) else { throw JSAPIError(400, 10040, "peer not a member") }
         let (servers, idByName) = voterServers()
         guard let peers = Placement.resize(a.peers, replicas: a.peers.count, among: servers, excluding: [peer],
-                                           assignments: Array(assignments.values)) else {
+                                           load: assignments.load) else {
             throw JSAPIError(503, 10075, "peer remap failed")
         }
         let ids = peers.map { n in a.peers.firstIndex(of: n).map { a.ids[$0] } ?? idByName[n]! }

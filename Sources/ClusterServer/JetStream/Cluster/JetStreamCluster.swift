@@ -21,7 +21,8 @@ final class JetStreamCluster: RaftGroupDelegate {
     let host: RaftHost
     /// Stream copies for replicas that need a snapshot (both sides).
     private(set) var catchup: CatchupService!
-    var assignments: [String: StreamAssignment] = [:]
+    /// The meta state: every stream's assignment (indexed for creates, see `AssignmentTable`).
+    let assignments = AssignmentTable()
     private(set) var isMetaLeader = false
     var replicas: [String: StreamReplica] = [:]
     private var nextGroup: UInt64 = 100
@@ -176,7 +177,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                     // The stream's leader moves its group to the new replica set (see +Membership).
                     let (servers, idByName) = voterServers()
                     guard let peers = Placement.resize(a.peers, replicas: cfg.numReplicas, among: servers, excluding: [],
-                                                       assignments: Array(assignments.values)) else {
+                                                       load: assignments.load) else {
                         throw JSAPIError(500, 10074, "insufficient resources")
                     }
                     entry["peers"] = peers
@@ -198,7 +199,7 @@ final class JetStreamCluster: RaftGroupDelegate {
             // Checked again at apply (creates in flight together), here for a prompt answer.
             if let e = limitRefusal(cfg, isUpdate: false) { throw e }
             let (servers, idByName) = voterServers()
-            guard let peers = Placement.choose(replicas: cfg.numReplicas, among: servers, assignments: Array(assignments.values)) else {
+            guard let peers = Placement.choose(replicas: cfg.numReplicas, among: servers, load: assignments.load, leads: assignments.leads) else {
                 throw JSAPIError(500, 10074, "insufficient resources")
             }
             // Group ids are unique per proposal (several creates may be in flight before any applies).
@@ -270,7 +271,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                     response = existing.config == a.config ? info(for: existing) : JSAPIError.streamNameExists.responseBody
                     break
                 }
-                if assignments.values.contains(where: { $0.group == a.group }) {
+                if assignments.usesGroup(a.group) {
                     // Two creates raced under different meta leaders: the first one wins.
                     response = JSAPIError(503, 10008, "JetStream system temporarily unavailable").responseBody
                     break
@@ -286,7 +287,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                     response = e.responseBody
                     break
                 }
-                if assignments.values.contains(where: { c in c.config.subjects.contains { x in a.config.subjects.contains { Subject.overlaps(x, $0) } } }) {
+                if !assignments.streams(overlapping: a.config.subjects).isEmpty {
                     // Overlapping creates in flight together: the first to commit wins.
                     response = JSAPIError.subjectsOverlap.responseBody
                     break

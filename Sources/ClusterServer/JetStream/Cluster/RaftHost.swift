@@ -345,7 +345,10 @@ final class RaftHost {
             send()
         }
         send()
-        if multiHasWork { schedule() }
+        // Every path that gives a group a Ready marks it dirty (inputs, ticks, released syncs,
+        // and the loop above): checking the dirty list is O(1), a scan of every group was O(n)
+        // on each incoming frame.
+        if multi.hasDirtyGroups { schedule() }
     }
 
     /// A snapshot from the leader replaces the log: rare, so handled in one go on the queue
@@ -378,8 +381,6 @@ final class RaftHost {
         if !rd.committedEntries.isEmpty { ready += reads.applied(group: group, upTo: m.node.appliedIndex) }
         for done in ready { done(true) }
     }
-
-    private var multiHasWork: Bool { members.values.contains { $0.node.hasReady } }
 
     private func updateLeadership(_ m: Member) {
         let node = m.node

@@ -64,14 +64,26 @@ struct StreamAssignment {
 /// Placement: the `replicas` least-loaded servers (fewest replicas held, then name), so
 /// streams spread evenly; the first one is asked to campaign, which spreads leaders too.
 enum Placement {
-    static func choose(replicas: Int, among servers: [String], assignments: [StreamAssignment]) -> [String]? {
-        guard replicas >= 1, replicas <= servers.count else { return nil }
+    /// Replicas held per server, and how many streams prefer each server as leader.
+    static func counts(_ assignments: [StreamAssignment]) -> (load: [String: Int], leads: [String: Int]) {
         var load: [String: Int] = [:]
         var leads: [String: Int] = [:]
         for a in assignments {
             for p in a.peers { load[p, default: 0] += 1 }
             if let first = a.peers.first { leads[first, default: 0] += 1 }
         }
+        return (load, leads)
+    }
+
+    static func choose(replicas: Int, among servers: [String], assignments: [StreamAssignment]) -> [String]? {
+        let c = counts(assignments)
+        return choose(replicas: replicas, among: servers, load: c.load, leads: c.leads)
+    }
+
+    /// `load` and `leads` as `counts` gives them (kept up to date by `AssignmentTable`, so a
+    /// create does not recount every stream).
+    static func choose(replicas: Int, among servers: [String], load: [String: Int], leads: [String: Int]) -> [String]? {
+        guard replicas >= 1, replicas <= servers.count else { return nil }
         let byLoad = servers.sorted { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }
         var chosen = Array(byLoad.prefix(replicas))
         // The preferred leader: the chosen server leading the fewest streams.
@@ -87,11 +99,14 @@ enum Placement {
     /// least-loaded other servers. nil when there are not enough servers.
     static func resize(_ current: [String], replicas: Int, among servers: [String], excluding: Set<String>,
                        assignments: [StreamAssignment]) -> [String]? {
+        resize(current, replicas: replicas, among: servers, excluding: excluding, load: counts(assignments).load)
+    }
+
+    static func resize(_ current: [String], replicas: Int, among servers: [String], excluding: Set<String>,
+                       load: [String: Int]) -> [String]? {
         let allowed = Set(servers).subtracting(excluding)
         var kept = current.filter(allowed.contains)
         if kept.count >= replicas { return replicas >= 1 ? Array(kept.prefix(replicas)) : nil }
-        var load: [String: Int] = [:]
-        for a in assignments { for p in a.peers { load[p, default: 0] += 1 } }
         let candidates = allowed.subtracting(kept).sorted { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }
         guard kept.count + candidates.count >= replicas else { return nil }
         kept += candidates.prefix(replicas - kept.count)
