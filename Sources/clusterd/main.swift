@@ -90,6 +90,9 @@ if TestClock.isEnabled {
     }
 }
 
+// Soft open-files limit up to the hard one; store files share a descriptor pool under it.
+let openFiles = OpenFiles.configure(override: ProcessInfo.processInfo.environment["CLUSTERD_MAX_OPEN_STORE_FILES"].flatMap { Int($0) })
+logger.info("Open files limit \(openFiles.limit); store files keep at most \(openFiles.storeFiles) open")
 let server = NATSServer(options: options, logger: logger)
 // JetStream subscribes before the listener opens, so the first client already finds $JS.API.
 var jetStream: JetStreamAccounts?

@@ -6,7 +6,7 @@ import XCTest
 /// subject overlap index against the plain pairwise rule, and the assignment table's counts
 /// against a recount of its assignments.
 final class AssignmentTableTests: XCTestCase {
-    private static func randomSubject(_ rng: inout SplitMix64) -> String {
+    private static func randomSubject(_ rng: inout Raft.SplitMix64) -> String {
         let length = Int(rng.next() % 4) + 1
         var tokens: [String] = []
         for i in 0..<length {
@@ -23,7 +23,7 @@ final class AssignmentTableTests: XCTestCase {
     }
 
     func test_subjectIndex_agreesWithPairwiseOverlap_afterInsertsAndRemovals() {
-        var rng = SplitMix64(seed: 42)
+        var rng = Raft.SplitMix64(seed: 42)
         let index = SubjectIndex()
         var stored: [(subject: String, owner: String)] = []
         for i in 0..<80 {
