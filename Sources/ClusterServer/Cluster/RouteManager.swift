@@ -53,6 +53,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     private var interest: [InterestKey: Int] = [:]
     private var dialers: [RouteURL: Dialer] = [:]
     private var selfURLs: Set<RouteURL> = []
+    /// The configured route URLs (the seeds), as last set.
+    private var configuredURLs: Set<RouteURL> = []
     private var dialingStarted = false
     private var extensions: [String: (String, ByteBuffer) -> Void] = [:]
     private var routeObservers: [(_ serverID: String, _ up: Bool) -> Void] = []
@@ -125,6 +127,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         let fresh: [RouteURL] = lock.withLock {
             if stopping { return [] }
             for (url, d) in dialers where d.configured && !wanted.contains(url) { dialers[url]?.configured = false }
+            configuredURLs = wanted
             var added: [RouteURL] = []
             for url in wanted.sorted(by: { $0.description < $1.description }) {
                 if dialers[url] != nil {
@@ -464,11 +467,36 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         }
     }
 
-    /// True once every configured route URL led somewhere: to an established peer or back to
-    /// this server. A cluster that bootstraps its meta group waits for this (all seeds seen once).
-    public var configuredRoutesResolved: Bool {
+    /// The configured seeds and the route peers, read under one lock: a bootstrap decision
+    /// must never see every seed up yet miss one of them in the peer list (a route that came
+    /// up between two separate reads once made a node bootstrap without a seed).
+    public struct SeedSnapshot: Equatable, Sendable {
+        /// Distinct seed servers: URLs that led to one server count once, this server counts
+        /// when one of its URLs is listed, a URL not answered yet counts as one server.
+        public var total: Int
+        /// One of the configured URLs led back to this server.
+        public var selfIsSeed: Bool
+        /// Server ids of the seeds with an established route.
+        public var liveSeedIDs: Set<String>
+        /// Every configured URL led somewhere: an established peer or this server.
+        public var allResolved: Bool
+        /// Server name -> server id of every peer with an established route (seeds or not).
+        public var peers: [String: String]
+    }
+
+    public func seedSnapshot() -> SeedSnapshot {
         lock.withLock {
-            dialingStarted && dialers.values.allSatisfy { d in !d.configured || (d.peerID.map { established[$0] != nil } ?? false) }
+            var peers: [String: String] = [:]
+            for (id, r) in established { if let name = r.peerInfo?.serverName { peers[name] = id } }
+            let selfIsSeed = !configuredURLs.isDisjoint(with: selfURLs)
+            var seedIDs = Set<String>(), unknown = 0
+            for url in configuredURLs where !selfURLs.contains(url) {
+                if let p = dialers[url]?.peerID { seedIDs.insert(p) } else { unknown += 1 }
+            }
+            let live = seedIDs.filter { established[$0] != nil }
+            let resolved = dialingStarted && unknown == 0 && live.count == seedIDs.count
+            return SeedSnapshot(total: seedIDs.count + unknown + (selfIsSeed ? 1 : 0), selfIsSeed: selfIsSeed,
+                                liveSeedIDs: live, allResolved: resolved, peers: peers)
         }
     }
 

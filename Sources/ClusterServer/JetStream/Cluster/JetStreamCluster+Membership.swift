@@ -24,6 +24,10 @@ struct MembershipState {
     var removalNotices: [(server: String, group: UInt64, id: NodeID, until: Int)] = []
     /// This store was told it left the meta group (logged once).
     var toldRemoved = false
+    /// The bootstrap configuration this store promised (persisted; see `MetaBootstrapPlanner`).
+    var promise: [NodeID]?
+    /// Since which tick a majority of the seeds, but not all, is up (first start only).
+    var majoritySinceTick: Int?
 }
 
 /// A server's identity as it announces it on each route (route frame `XMSG jsid`), once at
@@ -39,14 +43,19 @@ struct PeerHello: Equatable {
     var bootNames: [String] = []
     /// Stream groups whose leader (the sender) removed the receiver's replica.
     var removed: [(group: UInt64, id: NodeID)] = []
+    /// The bootstrap configuration the sender's store promised (empty: none; see
+    /// `MetaBootstrapPlanner`).
+    var promise: [NodeID] = []
 
-    static func == (a: PeerHello, b: PeerHello) -> Bool { a.id == b.id && a.meta == b.meta && a.boot == b.boot }
+    static func == (a: PeerHello, b: PeerHello) -> Bool {
+        a.id == b.id && a.meta == b.meta && a.boot == b.boot && a.promise == b.promise
+    }
 
     func encoded(name: String) -> [UInt8] {
         let removedJSON: [[String: Any]] = removed.map { ["group": $0.group, "id": StreamAssignment.hex($0.id)] }
         let bootJSON: [String] = boot.map { StreamAssignment.hex($0) }
         return JSJSON.encode(["name": name, "id": StreamAssignment.hex(id), "meta": meta, "boot": bootJSON,
-                              "boot_names": bootNames, "removed": removedJSON])
+                              "boot_names": bootNames, "removed": removedJSON, "promise": promise.map { StreamAssignment.hex($0) }])
     }
 
     static func decode(_ bytes: [UInt8]) -> (name: String, hello: PeerHello)? {
@@ -58,9 +67,13 @@ struct PeerHello: Equatable {
             if let g = (r["group"] as? NSNumber)?.uint64Value, let t = r["id"] as? String, let i = StreamAssignment.parseID(t) { removed.append((g, i)) }
         }
         let bootNames = ((try? o.stringArray("boot_names")) ?? nil) ?? []
+        // A promise is a whole configuration: one unreadable id voids it (never a subset).
+        let promiseText = ((try? o.stringArray("promise")) ?? nil) ?? []
+        let promise = promiseText.compactMap(StreamAssignment.parseID)
         return (name, PeerHello(id: id, meta: (try? o.bool("meta")) ?? false, boot: boot,
                                 bootNames: bootNames.count == boot.count ? bootNames : [],
-                                removed: removed.map { (group: $0.0, id: $0.1) }))
+                                removed: removed.map { (group: $0.0, id: $0.1) },
+                                promise: promise.count == promiseText.count && promise.count <= 1000 ? promise : []))
     }
 }
 
@@ -86,7 +99,8 @@ extension JetStreamCluster {
         for (name, serverID) in routes.peerServerIDs() {
             let removed = membership.removalNotices.filter { $0.server == name }.map { (group: $0.group, id: $0.id) }
             let bootNames = membership.bootIDs.map { serverName($0) ?? "" }
-            let bytes = PeerHello(id: host.me, meta: meta, boot: membership.bootIDs, bootNames: bootNames, removed: removed).encoded(name: myName)
+            let bytes = PeerHello(id: host.me, meta: meta, boot: membership.bootIDs, bootNames: bootNames, removed: removed,
+                                  promise: membership.promise ?? []).encoded(name: myName)
             var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
             buf.writeBytes(bytes)
             routes.sendExtension(accountHelloNamespace, payload: buf, to: serverID)
@@ -124,36 +138,6 @@ extension JetStreamCluster {
         let connected = js.server.routeManager?.peerServerIDs() ?? [:]
         for (name, h) in membership.hellos where connected[name] != nil { out[name] = h.id }
         return out
-    }
-
-    // MARK: - starting the meta group
-
-    /// First start of this store: bootstrap a new meta group, adopt the bootstrap of one that a
-    /// peer started with us in it, or join an existing one as a new (empty) member.
-    func decideMetaStart(peers: [String: String]) {
-        // Every peer's Raft id is needed (they are the bootstrap voters), so wait for all hellos.
-        guard peers.keys.allSatisfy({ membership.hellos[$0] != nil }) else { return }
-        let hellos = peers.keys.compactMap { membership.hellos[$0] }
-        let bootstrap: [NodeID]
-        if let boot = hellos.first(where: { $0.boot.contains(host.me) })?.boot {
-            // A peer bootstrapped first with this store among its voters: start from the same
-            // configuration. This store never voted (it has no meta log), so it is exactly a
-            // voter that has been offline since the bootstrap.
-            bootstrap = boot
-            js.server.logger.info("JetStream cluster: joining the meta group bootstrapped with \(boot.count) voter(s)")
-        } else if hellos.contains(where: { $0.meta }) {
-            // A meta group exists without this store: start empty; its leader adds us.
-            bootstrap = []
-            js.server.logger.info("JetStream cluster: a meta group exists; waiting to be added to it as a new member")
-        } else {
-            bootstrap = ([host.me] + hellos.map(\.id)).sorted()
-        }
-        do {
-            guard let storage = try RaftStorageFactory.open(directory: metaDirectory, ids: bootstrap) else { return }
-            startMeta(storage)
-        } catch {
-            js.server.logger.error("JetStream cluster: cannot open the meta log: \(error)")
-        }
     }
 
     // MARK: - the meta leader's membership work (every second)

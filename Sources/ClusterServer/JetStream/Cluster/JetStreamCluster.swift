@@ -34,6 +34,8 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// `answerStreamChange`), due at a tick.
     private var fallbackReplies: [(reply: String, body: [String: Any], dueTick: Int)] = []
     private var metaStarted = false
+    /// This account's JetStream store directory (identity, bootstrap promise, `_meta`).
+    let root: String
     let metaDirectory: String
     /// Membership bookkeeping (hellos, replicated member names, removals): see `+Membership`.
     var membership = MembershipState()
@@ -60,7 +62,9 @@ final class JetStreamCluster: RaftGroupDelegate {
         if let v = ProcessInfo.processInfo.environment["CLUSTERD_RAFT_COMPACT_MAX_LAG"], let n = Int(v), n > 0 {
             Self.compactionMaxLag = n
         }
+        self.root = root
         metaDirectory = root + "/_meta"
+        membership.promise = try BootstrapPromise.load(root: root)
         catchup = CatchupService(cluster: self)
     }
 
@@ -76,8 +80,8 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// Where this account's membership hellos travel.
     var accountHelloNamespace: String { Self.routeNamespace(Self.helloNamespace, account: js.account) }
 
-    /// Starts the transport and the meta group (now if this store has a meta log, else once every
-    /// configured route resolved and every peer said who it is: see `decideMetaStart`).
+    /// Starts the transport and the meta group (now if this store has a meta log, else once the
+    /// seeds agreed on a bootstrap or a peer runs one: see `decideMetaStart`).
     func start() throws {
         host.start()
         registerHellos()
@@ -103,10 +107,11 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     func topologyChanged() {
         guard let routes = js.server.routeManager else { return }
-        let peers = routes.peerServerIDs()
-        host.peersChanged(Set(peers.keys))
-        guard !metaStarted, routes.configuredRoutesResolved else { return }
-        decideMetaStart(peers: peers)
+        // One snapshot: the seeds' state and the peer list must agree (see `seedSnapshot`).
+        let seeds = routes.seedSnapshot()
+        host.peersChanged(Set(seeds.peers.keys))
+        guard !metaStarted else { return }
+        decideMetaStart(seeds)
     }
 
     /// Raft ticks (100 ms) since start.
