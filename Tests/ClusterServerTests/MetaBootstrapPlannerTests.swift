@@ -70,6 +70,17 @@ final class MetaBootstrapPlannerTests: XCTestCase {
         XCTAssertEqual(MetaBootstrapPlanner.next(view(a, ["n2": hello(b, promise: [a, b])], allUp: false, promise: [a, b])), .bootstrap([a, b]))
     }
 
+    func test_nodeNotListingItself_countsInTheElectorate() {
+        // Seeded with the two others only (as the chaos clusters are): electorate 3, itself included.
+        var v = MetaBootstrapView(me: a, electorate: 3, selfIsSeed: false, allSeedsUp: false,
+                                  peers: ["n2": .init(hello: hello(b), isSeed: true)], promise: nil,
+                                  majorityUpTicks: 100, graceTicks: 100)
+        XCTAssertEqual(MetaBootstrapPlanner.next(v), .promise([a, b]))
+        v.promise = [a, b]
+        v.peers["n2"]?.hello = hello(b, promise: [a, b])
+        XCTAssertEqual(MetaBootstrapPlanner.next(v), .bootstrap([a, b]))
+    }
+
     func test_minorityOfSeeds_neverPromises() {
         let alone = MetaBootstrapView(me: a, electorate: 3, selfIsSeed: true, allSeedsUp: false, peers: [:], promise: nil,
                                       majorityUpTicks: 10_000, graceTicks: 100)

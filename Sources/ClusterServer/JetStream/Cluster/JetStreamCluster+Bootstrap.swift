@@ -39,7 +39,7 @@ extension JetStreamCluster {
             peers[name] = .init(hello: membership.hellos[name], isSeed: seeds.liveSeedIDs.contains(id))
         }
         let electorate = seeds.total + (seeds.selfIsSeed ? 0 : 1)
-        let seedsUp = (seeds.selfIsSeed ? 1 : 0) + seeds.liveSeedIDs.count
+        let seedsUp = 1 + seeds.liveSeedIDs.count // electorate members up, this node included
         if seeds.allResolved || seedsUp * 2 <= electorate {
             membership.majoritySinceTick = nil
         } else if membership.majoritySinceTick == nil {
@@ -61,7 +61,7 @@ extension JetStreamCluster {
                 return
             }
             membership.promise = voters
-            js.server.logger.info("JetStream cluster: promised to bootstrap the meta group with \(voters.count) voter(s) (\(seedsUp) of \(electorate) seed(s) up)")
+            js.server.logger.info("JetStream cluster: promised to bootstrap the meta group with \(voters.count) voter(s) (\(seedsUp) of \(electorate) electorate member(s) up)")
             sendHellos()
             // A majority may hold it already (the others promised first).
             decideMetaStart(seeds)

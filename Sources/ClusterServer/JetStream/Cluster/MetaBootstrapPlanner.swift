@@ -80,7 +80,8 @@ enum MetaBootstrapPlanner {
         let best = offered.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.lexicographicallyPrecedes($1.key) }
         if let first = best.first { return .promise(first.key) }
         // 5. Propose: the smallest id only, so concurrent proposals are rare (they stay safe).
-        let seedsUp = (v.selfIsSeed ? 1 : 0) + hellos.filter(\.isSeed).count
+        // This node is always in the electorate (a seed, or counted extra).
+        let seedsUp = 1 + hellos.filter(\.isSeed).count
         let majorityLongEnough = seedsUp * 2 > v.electorate && (v.majorityUpTicks ?? 0) >= v.graceTicks
         guard v.allSeedsUp || majorityLongEnough else { return .wait }
         let ids = ([v.me] + hellos.map(\.hello.id)).sorted()
