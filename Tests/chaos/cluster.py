@@ -70,12 +70,12 @@ class ChaosCluster:
     """`kind` is "clusterd" or "nats-server"; `binary` the executable."""
 
     def __init__(self, kind: str, binary: str, size: int = 3, name: str = "chaos", power_cut: bool = False,
-                 segment_bytes: int | None = None, test_clock: bool = False):
+                 segment_bytes: int | None = None, test_clock: bool = False, env: dict[str, str] | None = None):
         self.kind, self.binary, self.size, self.cluster_name = kind, binary, size, name
         # clusterd's test-only power-loss mode: SIGPWR drops what a node had not fsync'd.
         self.power_cut_mode = power_cut and kind == "clusterd"
         # Extra environment of every clusterd child (test-only settings, docs/chaos.md).
-        self.env: dict[str, str] = {}
+        self.env: dict[str, str] = dict(env or {})
         if self.power_cut_mode:
             self.env["CLUSTERD_TEST_POWER_CUT"] = "1"
         if segment_bytes and kind == "clusterd":
@@ -190,13 +190,14 @@ class ChaosCluster:
                 self.events.append(f"{n.name} survived SIGPWR; killed")
             self._reap(n)
 
-    def corrupt_segment(self, name: str, stream: str, rng) -> str | None:
+    def corrupt_segment(self, name: str, stream: str, rng, running: bool = False) -> str | None:
         """Flips 4 bytes in one *sealed* segment of `stream`'s message log on a stopped node
         (a random one of all but the newest segment, whose tail open CRC-checks anyway; the
         newest only when nothing is sealed yet). Returns what was done, or None when the node
-        holds no such segment."""
+        holds no such segment. `running`: the node runs (bit rot under a live server; only
+        sealed segments, which it no longer writes, are touched then)."""
         n = self.node(name)
-        assert not n.alive, "corrupt only a stopped node's files"
+        assert running or not n.alive, "corrupt only a stopped node's files"
         for root, _dirs, files in os.walk(n.store):
             if not (root.endswith(os.path.join(stream, "msgs")) and files):
                 continue
@@ -204,6 +205,8 @@ class ChaosCluster:
             if not segs:
                 continue
             sealed = segs[:-1]
+            if running and not sealed:
+                return None
             seg = rng.choice(sealed) if sealed else segs[-1]
             path = os.path.join(root, seg)
             size = os.path.getsize(path)

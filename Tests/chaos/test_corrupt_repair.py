@@ -43,7 +43,8 @@ def _state(cluster: ChaosCluster, name: str) -> dict:
         return {}
 
 
-async def _scenario(cluster: ChaosCluster) -> None:
+async def _filled_follower(cluster: ChaosCluster) -> str:
+    """Creates the R3 stream, publishes COUNT messages, returns a follower holding them all."""
     nc = await nats.connect(cluster.nodes[0].url, allow_reconnect=False, connect_timeout=3)
     try:
         js = nc.jetstream(timeout=5)
@@ -57,17 +58,26 @@ async def _scenario(cluster: ChaosCluster) -> None:
         await nc.close()
     victim = next(n.name for n in cluster.nodes if n.name != leader)
     await _until(f"{victim} holds all {COUNT}", lambda: _state(cluster, victim).get("last_seq") == COUNT)
+    return victim
 
+
+async def _repaired(cluster: ChaosCluster, victim: str, found: str, what: str) -> None:
+    """Waits until `victim` logged `found`, installed a copy and holds every message again."""
+    node = cluster.node(victim)
+    await _until(f"{victim} finds the damage ('{found}') and installs a copy from the leader ({what})",
+                 lambda: found in node.log_tail(20000) and "installed a copy" in node.log_tail(20000))
+    await _until(f"{victim} holds all {COUNT} after the repair",
+                 lambda: (_state(cluster, victim).get("messages"), _state(cluster, victim).get("last_seq")) == (COUNT, COUNT))
+
+
+async def _scenario(cluster: ChaosCluster) -> None:
+    victim = await _filled_follower(cluster)
     cluster.kill(victim)
     what = cluster.corrupt_segment(victim, STREAM, random.Random(8))
     assert what and " sealed " in what, f"no sealed segment to corrupt: {what}"
     cluster.restart(victim)
-
+    await _repaired(cluster, victim, "corrupt bytes", what)
     node = cluster.node(victim)
-    await _until(f"{victim} finds the damage and installs a copy from the leader ({what})",
-                 lambda: "corrupt bytes" in node.log_tail(20000) and "installed a copy" in node.log_tail(20000))
-    await _until(f"{victim} holds all {COUNT} after the repair",
-                 lambda: (_state(cluster, victim).get("messages"), _state(cluster, victim).get("last_seq")) == (COUNT, COUNT))
 
     # Every message read on the repaired node (direct gets prefer the local replica) is the
     # one published at that sequence.
@@ -87,6 +97,20 @@ async def _scenario(cluster: ChaosCluster) -> None:
             assert (m.subject, m.data) == (f"sealed.{i % 7}", f"m{i:04d}".encode() * 8), f"seq {seq}: {m.subject} {m.data[:16]!r}"
     finally:
         await nc.close()
+
+
+async def _while_running(cluster: ChaosCluster) -> None:
+    """Bit rot under a live replica: nothing reads the damaged block, the periodic scrub
+    (CLUSTERD_SCRUB_SECONDS=2 here) finds it and the replica repairs itself."""
+    victim = await _filled_follower(cluster)
+    what = cluster.corrupt_segment(victim, STREAM, random.Random(9), running=True)
+    assert what and " sealed " in what, f"no sealed segment to corrupt: {what}"
+    await _repaired(cluster, victim, "the scrub of its sealed segments found corrupt bytes", what)
+
+
+def test_corrupt_sealed_segment_of_a_running_replica_is_found_by_the_periodic_scrub():
+    run_scenario(clusterd_bin(), "rot", _while_running, timeout=180, segment_bytes=4096,
+                 env={"CLUSTERD_SCRUB_SECONDS": "2"})
 
 
 def test_corrupt_sealed_segment_is_repaired_from_the_leader():

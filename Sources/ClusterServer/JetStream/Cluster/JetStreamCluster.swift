@@ -16,6 +16,14 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// How many entries a lagging (or down) member may hold a file stream's compaction back;
     /// past that it catches up by copying the stream. Default: 10 × the threshold.
     static var compactionMaxLag: Int?
+    /// Cluster ticks between scrubs of every replica's sealed segments (`StreamReplica+Scrub`):
+    /// a day, or `CLUSTERD_SCRUB_SECONDS` (a setting for tests and operators; at least 1 s).
+    static let scrubEveryTicks: Int = {
+        if let v = ProcessInfo.processInfo.environment["CLUSTERD_SCRUB_SECONDS"], let n = Int(v), n > 0 {
+            return min(n, 365 * 86_400) * 10
+        }
+        return 86_400 * 10
+    }()
 
     unowned let js: JetStreamService
     let host: RaftHost
@@ -130,6 +138,9 @@ final class JetStreamCluster: RaftGroupDelegate {
         if ticks % Self.membershipEveryTicks == 0 { membershipTick() }
         if ticks % 50 == 0 { rebalance() }
         for r in replicas.values where r.catchup != nil || r.needsRepair { r.catchupTick() }
+        if ticks % Self.scrubEveryTicks == 0 {
+            for r in replicas.values where r.catchup == nil { r.startScrub() }
+        }
         if ticks % 100 == 0 {
             for r in replicas.values where r.isLeader { r.proposeCompaction(threshold: Self.compactionThreshold,
                                                                      maxLag: Self.compactionMaxLag ?? 10 * Self.compactionThreshold) }

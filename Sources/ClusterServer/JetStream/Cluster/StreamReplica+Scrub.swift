@@ -5,8 +5,9 @@ import StreamLog
 /// stream from the leader, `StreamReplica+Catchup`).
 ///
 /// Opening a store CRC-checks only its tail segment; sealed segments are trusted through
-/// their index files. So after open a scrub reads every block of every sealed segment on a
-/// background thread (one segment under the log's lock at a time), and every read that meets
+/// their index files. So after open, and then every `JetStreamCluster.scrubEveryTicks`
+/// (`CLUSTERD_SCRUB_SECONDS`, default a day), a scrub reads every block of every sealed
+/// segment on a background thread (one segment under the log's lock at a time), and every read that meets
 /// a bad block (it reads as absent: corrupt bytes are never served) reports it too. A replica
 /// that found damage stops serving direct gets, gives up leadership if it has it, and copies
 /// the stream from the new leader.
@@ -14,23 +15,34 @@ extension StreamReplica {
     /// Cluster ticks between leadership hand-off attempts of a corrupt leader.
     private static let handOffEveryTicks = 20
 
-    /// Starts the scrub of the sealed segments (a reopened store; a fresh one has none).
+    /// Starts a scrub of the sealed segments (after a reopen, and every `scrubEveryTicks`),
+    /// unless one is running or damage was already found.
     func startScrub() {
-        guard let store = stream.store as? StreamLogStore else { return }
+        guard !scrubbing, !corruptionFound, !closed, let store = stream.store as? StreamLogStore else { return }
         let bases = store.sealedSegments
         guard !bases.isEmpty else { return }
+        scrubbing = true
         let queue = js.queue
         let cluster = cluster
         let name = name
         DispatchQueue.global(qos: .utility).async {
-            for base in bases {
-                // A closed store (the replica reopened or left) answers nil for every segment.
-                guard let bad = store.scrub(segment: base) else { continue }
-                // Looked up on the queue: the finding counts only for the replica still on `store`.
-                queue.async { cluster.replicas[name]?.storeFoundCorrupt(bad, by: "the scrub of its sealed segments", store: store) }
-                return
+            // A closed store (the replica reopened or left) answers nil for every segment.
+            let bad = Self.firstDamage(in: store, segments: bases)
+            // Looked up on the queue: the outcome counts only for the replica still on `store`.
+            queue.async {
+                guard let r = cluster.replicas[name], r.stream.store === store else { return }
+                r.scrubbing = false
+                if let bad { r.storeFoundCorrupt(bad, by: "the scrub of its sealed segments", store: store) }
             }
         }
+    }
+
+    /// The first bad block of `segments`, scrubbed one after another (off the queue).
+    private static func firstDamage(in store: StreamLogStore, segments: [UInt64]) -> CorruptRange? {
+        for base in segments {
+            if let bad = store.scrub(segment: base) { return bad }
+        }
+        return nil
     }
 
     /// Every cluster tick: a read that met a corrupt block starts the repair.

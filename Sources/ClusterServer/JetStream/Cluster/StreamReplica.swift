@@ -35,6 +35,8 @@ final class StreamReplica: RaftGroupDelegate {
     var needsRepair = false
     /// The store was found corrupt (on open, by the scrub or by a read): repaired by one copy.
     var corruptionFound = false
+    /// A scrub of the sealed segments is running (`+Scrub`).
+    var scrubbing = false
     /// A corrupt leader already tried to hand leadership off once (`+Scrub`).
     var handOffTried = false
 
