@@ -80,6 +80,11 @@ public protocol MessageStore: AnyObject {
     /// Sequences after `firstSeq` up to `lastSeq` that hold no message, ascending; nil when
     /// more than `limit` (what a replica's stream copy transfers, see `CatchupState`).
     func deletedSequences(limit: Int) -> [UInt64]?
+    /// True when `appendBatch` writes a batch all-or-nothing (else it must not be called).
+    var appendsBatches: Bool { get }
+    /// Appends messages at `lastSeq + 1 ...` in one write, all or nothing, and returns the
+    /// first one's sequence. Only when `appendsBatches`.
+    func appendBatch(_ messages: [(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64)]) throws -> UInt64
 }
 
 extension MessageStore {
@@ -87,6 +92,10 @@ extension MessageStore {
         try append(subject: subject, headers: headers, payload: payload, time: time)
     }
     public var lastRaftIndex: UInt64 { 0 }
+    public var appendsBatches: Bool { false }
+    public func appendBatch(_ messages: [(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64)]) throws -> UInt64 {
+        throw StoreError.io("this store does not append batches")
+    }
     /// True when the store trims max_msgs / max_bytes / max_msgs_per_subject itself on append.
     public var enforcesLimits: Bool { false }
     /// Hands the stream's limits to a store that enforces them (no-op otherwise).

@@ -51,9 +51,29 @@ final class Stream {
         var seq: UInt64 = 0
     }
 
-    private func pubAck(_ seq: UInt64, duplicate: Bool = false) -> [UInt8] {
-        Array("{\"stream\":\(JSJSON.string(name)),\"seq\":\(seq)\(duplicate ? ",\"duplicate\": true" : "")}".utf8)
+    /// `{"stream":<name>,"seq":`, built once: every stored message is answered with it.
+    private lazy var pubAckPrefix: [UInt8] = Array("{\"stream\":\(JSJSON.string(name)),\"seq\":".utf8)
+
+    func pubAck(_ seq: UInt64, duplicate: Bool = false) -> [UInt8] {
+        var out = pubAckPrefix
+        out.reserveCapacity(out.count + 40)
+        out.append(contentsOf: String(seq).utf8)
+        if duplicate { out.append(contentsOf: ",\"duplicate\": true".utf8) }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
+
+    /// The sequence a `Nats-Msg-Id` was stored at, while inside the duplicate window.
+    func dedupSequence(_ msgID: String) -> UInt64? { dedup[msgID]?.seq }
+
+    /// Records a stored message's `Nats-Msg-Id` for the duplicate window.
+    func recordDedup(_ msgID: String, seq: UInt64, now: Int64) {
+        dedup[msgID] = (seq, now)
+        dedupOrder.append((msgID, now))
+    }
+
+    /// The id of the last stored message (nil when it had none), as `ingest` keeps it.
+    func setLastMsgID(_ msgID: String?) { lastMsgID = msgID }
 
     /// An error PubAck body, as nats-server writes it: one builder for every path that refuses
     /// a publish (a failed check, a failed store sync, a stream group without quorum).
@@ -142,10 +162,7 @@ final class Stream {
         }
         dirty = true
         if let rollup { applyRollup(rollup, subject: subject, keeping: seq) }
-        if let msgID {
-            dedup[msgID] = (seq, now)
-            dedupOrder.append((msgID, now))
-        }
+        if let msgID { recordDedup(msgID, seq: seq, now: now) }
         lastMsgID = msgID
         if store.state.messages != st.messages + 1 || rollup != nil {
             // Limits (or a rollup) removed older messages: consumers re-check what they hold.

@@ -120,6 +120,22 @@ final class StreamLogStore: MessageStore {
         }
     }
 
+    var appendsBatches: Bool { true }
+
+    /// One StreamLog block for the whole batch (the log's append is all-or-nothing).
+    func appendBatch(_ messages: [(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64)]) throws -> UInt64 {
+        do {
+            let r = try log.append(messages.map {
+                NewMessage(subject: $0.subject, payload: $0.payload, headers: $0.headers ?? [], timestamp: $0.time,
+                           raftIndex: $0.raftIndex)
+            })
+            lastTicket = max(lastTicket, r.ticket)
+            return r.firstSequence
+        } catch {
+            throw map(error)
+        }
+    }
+
     private func map(_ error: Error) -> StoreError {
         switch error as? StreamLogError {
         case .maxMessagesExceeded?: return .maxMessages

@@ -27,10 +27,15 @@ protocol RaftGroupDelegate: AnyObject {
     /// This node became leader and has applied everything committed before its term, or it
     /// stopped being leader. `leader` is the current leader as far as this node knows.
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?)
+    /// Called after each round's committed entries were handed to `raftApply` (and before
+    /// anything else of the round runs): an owner that defers work across a round's entries
+    /// (a batched store write) finishes it here.
+    func raftAppliedBatch()
 }
 
 extension RaftGroupDelegate {
     func raftSnapshotOffered(_ metadata: SnapshotMetadata) {}
+    func raftAppliedBatch() {}
 }
 
 /// The driver of every Raft group on this node: ticks, persistence with group commit, the
@@ -334,6 +339,7 @@ final class RaftHost {
                 coalescer.add(early)
                 // Only entries durable here are handed out (`Ready.committedEntries`).
                 for e in rd.committedEntries where e.type == .normal { m.delegate?.raftApply(e) }
+                m.delegate?.raftAppliedBatch()
                 guard members[node.group] === m else { continue }
                 let write = node.advanceWritten(rd)
                 afterWrite(m, write: write, messages: afterPersist)
@@ -368,6 +374,7 @@ final class RaftHost {
         // The owner may have left the group (a replica that cannot use snapshots).
         guard members[m.node.group] === m else { return }
         for e in rd.committedEntries where e.type == .normal { m.delegate?.raftApply(e) }
+        m.delegate?.raftAppliedBatch()
         m.node.advance(rd)
         serveReads(m, rd)
         updateLeadership(m)

@@ -39,6 +39,10 @@ final class StreamReplica: RaftGroupDelegate {
     var scrubbing = false
     /// A corrupt leader already tried to hand leadership off once (`+Scrub`).
     var handOffTried = false
+    /// Committed publishes of the current round waiting for one shared store write.
+    private var applyBatch: [(item: Stream.BatchItem, reply: String?)] = []
+    /// At most this many publishes share a store block.
+    static let maxApplyBatch = 256
 
     private init(cluster: JetStreamCluster, name: String, group: GroupID, stream: Stream) {
         self.cluster = cluster
@@ -163,23 +167,23 @@ final class StreamReplica: RaftGroupDelegate {
         }
         switch decoded {
         case let .message(subject, reply, headers, payload, timestamp):
+            let item = Stream.BatchItem(subject: subject, headers: headers, payload: payload, now: timestamp,
+                                        raftIndex: entry.index.rawValue)
+            if stream.canBatch(headers: headers) {
+                // Stored with the rest of this round's publishes (`raftAppliedBatch`).
+                applyBatch.append((item, reply))
+                if applyBatch.count >= Self.maxApplyBatch { flushApplyBatch() }
+                return
+            }
+            flushApplyBatch()
             // The entry's timestamp is "now" on every replica, so dedup windows agree.
             stream.expireDedup(now: timestamp)
             stream.applyingRaftIndex = entry.index.rawValue
             let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp)
             stream.applyingRaftIndex = 0
-            if outcome.stored && isLeader {
-                for c in stream.consumers.values {
-                    c.newMessageStored(subject: subject)
-                    js.schedulePump(c)
-                }
-            }
-            // Raft's role, not `isLeader`: a new leader answers the old term's entries it applies
-            // on its way to taking over (publishes that were in flight during the change).
-            if let reply, cluster.host.node(group)?.role == .leader {
-                js.bus.publishInternal(subject: reply, payload: .init(bytes: outcome.response))
-            }
+            applied(item, reply: reply, outcome)
         case .op, .consumerRecord:
+            flushApplyBatch()
             var response: [String: Any] = ["success": true]
             do {
                 if case let .op(o) = decoded {
@@ -204,6 +208,36 @@ final class StreamReplica: RaftGroupDelegate {
             case nil:
                 break
             }
+        }
+    }
+
+    /// The end of a round's committed entries: the batched publishes are stored now, before
+    /// anything else reads the stream.
+    func raftAppliedBatch() {
+        flushApplyBatch()
+    }
+
+    /// Stores the pending publishes in one store write and answers them.
+    private func flushApplyBatch() {
+        guard !applyBatch.isEmpty else { return }
+        let pending = applyBatch
+        applyBatch.removeAll(keepingCapacity: true)
+        let outcomes = stream.ingestBatch(pending.map(\.item))
+        for (p, outcome) in zip(pending, outcomes) { applied(p.item, reply: p.reply, outcome) }
+    }
+
+    /// After a publish was decided: wake the consumers, send the PubAck.
+    private func applied(_ item: Stream.BatchItem, reply: String?, _ outcome: Stream.PublishOutcome) {
+        if outcome.stored && isLeader {
+            for c in stream.consumers.values {
+                c.newMessageStored(subject: item.subject)
+                js.schedulePump(c)
+            }
+        }
+        // Raft's role, not `isLeader`: a new leader answers the old term's entries it applies
+        // on its way to taking over (publishes that were in flight during the change).
+        if let reply, cluster.host.node(group)?.role == .leader {
+            js.bus.publishInternal(subject: reply, payload: .init(bytes: outcome.response))
         }
     }
 

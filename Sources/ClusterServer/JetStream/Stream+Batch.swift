@@ -1,0 +1,93 @@
+/// Batched apply for clustered streams: a run of committed publishes that need nothing from the
+/// store to be decided is written with one store append (one block, one write) instead of one
+/// per message. The decisions are exactly `ingest`'s, in the same order; only the write is
+/// shared. Every replica applies the same entries with the same code, so they stay identical.
+extension Stream {
+    /// One committed publish waiting for the batch's store write.
+    struct BatchItem {
+        var subject: String
+        var headers: [UInt8]?
+        var payload: [UInt8]
+        /// The entry's timestamp ("now" on every replica).
+        var now: Int64
+        var raftIndex: UInt64
+    }
+
+    /// Headers whose checks read the store (or change what is stored): a message carrying one
+    /// goes through `ingest` alone. `Nats-Msg-Id` is fine: dedup is in memory.
+    private static let storeCheckedHeaders = [
+        "Nats-Required-Api-Level", "Nats-Stream-Source", "Nats-Expected-Stream", "Nats-Expected-Last-Msg-Id",
+        "Nats-Expected-Last-Sequence", "Nats-Expected-Last-Subject-Sequence",
+        "Nats-Expected-Last-Subject-Sequence-Subject", "Nats-Rollup", "Nats-TTL",
+    ]
+
+    /// True when a publish with these headers can join a batch: the stream discards old messages
+    /// (discard-new limits read the store's counts), keeps by limits (interest retention removes
+    /// at once), is not sealed, and the store writes a batch all-or-nothing.
+    func canBatch(headers: [UInt8]?) -> Bool {
+        guard store.appendsBatches, !config.sealed, config.discard == .old, config.retention == .limits else { return false }
+        guard let headers, !headers.isEmpty else { return true }
+        return !Self.storeCheckedHeaders.contains { NATSHeaderBlock.value($0, in: headers) != nil }
+    }
+
+    /// Stores a batch of publishes accepted by `canBatch`, in order, and returns one outcome per
+    /// item: what `ingest` would have returned for each. Duplicates (by `Nats-Msg-Id`, also
+    /// within the batch) and oversized messages are answered without being stored; the rest go
+    /// to the store in one append. If that append fails, every item is ingested on its own
+    /// instead (nothing of the batch was stored), so errors are reported as `ingest` reports them.
+    func ingestBatch(_ items: [BatchItem]) -> [PublishOutcome] {
+        var outcomes = [PublishOutcome?](repeating: nil, count: items.count)
+        var toStore: [(item: Int, msgID: String?)] = []
+        var batchIDs: [String: UInt64] = [:]
+        let before = store.state
+        for (i, m) in items.enumerated() {
+            let size = m.payload.count + (m.headers?.count ?? 0)
+            if config.maxMsgSize >= 0 && Int64(size) > config.maxMsgSize {
+                outcomes[i] = PublishOutcome(response: Stream.errorAck(.messageTooLarge, stream: name), stored: false)
+                continue
+            }
+            if (m.headers?.count ?? 0) > 65_536 {
+                outcomes[i] = PublishOutcome(response: Stream.errorAck(JSAPIError(400, 10097, "message header exceeds maximum allowed"), stream: name), stored: false)
+                continue
+            }
+            let msgID = NATSHeaderBlock.value("Nats-Msg-Id", in: m.headers).flatMap { $0.isEmpty ? nil : $0 }
+            if let msgID {
+                expireDedup(now: m.now)
+                if let prior = batchIDs[msgID] ?? dedupSequence(msgID) {
+                    outcomes[i] = PublishOutcome(response: pubAck(prior, duplicate: true), stored: false)
+                    continue
+                }
+                batchIDs[msgID] = before.lastSeq + 1 + UInt64(toStore.count)
+            }
+            toStore.append((i, msgID))
+        }
+        guard !toStore.isEmpty else { return outcomes.map { $0! } }
+        let first: UInt64
+        do {
+            first = try store.appendBatch(toStore.map { t in
+                let m = items[t.item]
+                return (m.subject, m.headers, m.payload, m.now, m.raftIndex)
+            })
+        } catch {
+            // Nothing was stored and no dedup entry was recorded: decide each one alone.
+            return items.map { m in
+                applyingRaftIndex = m.raftIndex
+                defer { applyingRaftIndex = 0 }
+                return ingest(subject: m.subject, headers: m.headers, payload: m.payload, now: m.now)
+            }
+        }
+        dirty = true
+        for (k, t) in toStore.enumerated() {
+            let seq = first + UInt64(k)
+            if let msgID = t.msgID { recordDedup(msgID, seq: seq, now: items[t.item].now) }
+            setLastMsgID(t.msgID)
+            outcomes[t.item] = PublishOutcome(response: pubAck(seq), stored: true, seq: seq)
+        }
+        if store.state.messages != before.messages + UInt64(toStore.count) {
+            // Limits removed older messages: consumers re-check what they hold.
+            consumersPurged()
+        }
+        enforceLimits(now: items[toStore[toStore.count - 1].item].now)
+        return outcomes.map { $0! }
+    }
+}
