@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
+import sys
 
 
 def _inode_of(local_port: int, remote_port: int) -> str | None:
@@ -154,7 +154,7 @@ class RouteProxy:
                 pass
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The compat harness's free_port: it never hands out a port twice in one process (a repeat
+# gave two listeners of one cluster the same port and killed a node at start).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compat"))
+from serverproc import free_port  # noqa: E402,F401 - re-exported for cluster.py

@@ -80,3 +80,10 @@ async def run_case() -> None:
 
 def test_proxy_identifies_dialer_and_stalls_directions():
     asyncio.run(run_case())
+
+
+def test_free_port_never_hands_out_a_port_twice():
+    # The four ports of each node of a cluster come from here; a repeat killed a node at start.
+    from faultproxy import free_port
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
