@@ -7,6 +7,7 @@ server) so the startup lines can be checked afterwards.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -26,12 +27,33 @@ STOP_TIMEOUT_S = 10.0
 _handed_out: set[int] = set()
 
 
+def _listen_range() -> tuple[int, int] | None:
+    """Ports below the kernel's ephemeral range (ip_local_port_range): the kernel never picks
+    them as the source port of an outgoing connection or for a bind to port 0, so a node
+    restarted on its port (chaos, rolling restarts) does not find it taken by some client's
+    connection meanwhile (seen: a 5-node chaos soak lost a node for good to
+    "Address already in use" on a port from the ephemeral range). None: use port 0."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (10000, low - 1) if low > 12000 else None
+
+
+_LISTEN_RANGE = _listen_range()
+_pick = random.Random()  # which free port is environment, not test logic: not seeded
+
+
 def free_port() -> int:
     """A TCP port that was free on 127.0.0.1 a moment ago and that this process never handed
-    out before (bounded retries)."""
+    out before (bounded retries); below the ephemeral range where the system has one."""
     for _ in range(1000):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", _pick.randint(*_LISTEN_RANGE) if _LISTEN_RANGE else 0))
+            except OSError:
+                continue
             port = s.getsockname()[1]
         if port not in _handed_out:
             _handed_out.add(port)
