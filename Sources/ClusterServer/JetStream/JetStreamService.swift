@@ -300,6 +300,9 @@ public final class JetStreamService: @unchecked Sendable {
         if let cluster, ticks % 2 == 0 { cluster.tick() }
         let now = JSTime.nowNanos()
         for s in streams.values {
+            // Clustered streams dedup at apply; an idle one has nothing else timed (most of a
+            // node's streams, when it holds thousands).
+            if cluster != nil && s.isIdleForTick { continue }
             let aged = s.expireAged(now: now)
             if s.expireTTL(now: now) || aged {
                 s.consumersPurged()

@@ -4,7 +4,13 @@ import NIOCore
 /// headers, rollups, limits) and its consumers. Used only on the JetStream queue.
 final class Stream {
     unowned let service: JetStreamService
-    private(set) var config: StreamConfig
+    private(set) var config: StreamConfig {
+        didSet { cacheFlags() }
+    }
+    /// From `config`, for the loops over every stream each tick (reading a flag through
+    /// `config` copies the whole struct, which showed with 10,000 streams).
+    private(set) var agesMessages = false
+    private(set) var allowsDirect = false
     let store: MessageStore
     let created: Int64
     /// `<store_dir>/jetstream/<name>` for file streams, nil for memory streams.
@@ -29,7 +35,16 @@ final class Stream {
         self.store = store
         self.created = created
         self.directory = directory
+        cacheFlags()
     }
+
+    private func cacheFlags() {
+        agesMessages = config.maxAgeNanos > 0
+        allowsDirect = config.allowDirect
+    }
+
+    /// Nothing timed to do this tick: no max age, no message TTLs pending, no consumers.
+    var isIdleForTick: Bool { !agesMessages && ttlQueue.isEmpty && consumers.isEmpty }
 
     var name: String { config.name }
 

@@ -42,7 +42,7 @@ extension StreamReplica {
     /// Called every cluster tick and on leadership changes: joins or leaves the direct-get
     /// queue group as the replica's state allows.
     func updateDirectAccess() {
-        guard stream.config.allowDirect, !closed, let node = cluster.host.node(group) else {
+        guard stream.allowsDirect, !closed, let node = cluster.host.node(group) else {
             setDirect(false)
             return
         }
