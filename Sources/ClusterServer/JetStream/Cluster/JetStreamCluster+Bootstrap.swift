@@ -57,7 +57,11 @@ extension JetStreamCluster {
             do {
                 try BootstrapPromise.save(voters, root: root)
             } catch {
-                js.server.logger.error("JetStream cluster: cannot store the meta bootstrap promise: \(error)")
+                // Retried every tick: said once, not ten times a second.
+                if !membership.promiseSaveFailed {
+                    js.server.logger.error("JetStream cluster: cannot store the meta bootstrap promise (retrying): \(error)")
+                }
+                membership.promiseSaveFailed = true
                 return
             }
             membership.promise = voters

@@ -28,6 +28,8 @@ struct MembershipState {
     var promise: [NodeID]?
     /// Since which tick a majority of the seeds, but not all, is up (first start only).
     var majoritySinceTick: Int?
+    /// Storing the promise failed (logged once; retried every tick).
+    var promiseSaveFailed = false
 }
 
 /// A server's identity as it announces it on each route (route frame `XMSG jsid`), once at
