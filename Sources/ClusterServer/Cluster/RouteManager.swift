@@ -47,6 +47,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     private var adoptedName: String?
     private var listener: Channel?
     private var stopping = false
+    /// The node is leaving (graceful stop): its client URL is no longer advertised.
+    private var leaving = false
     private let nextRID = ManagedAtomic<UInt64>(0)
     private var routes: [UInt64: RouteConnection] = [:]
     private var established: [String: RouteConnection] = [:]
@@ -373,10 +375,22 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         let routeHost = Self.isWildcard(o.clusterHost ?? "0.0.0.0") ? local : (o.clusterHost ?? local)
         let clientHost = Self.isWildcard(o.host) ? local : o.host
         let routeURL = o.clusterAdvertise ?? RouteURL(host: routeHost, port: port)
+        let advertised = lock.withLock { leaving } ? [] : ["\(clientHost):\(server.clientPort)"]
         let info = RouteInfo(serverID: server.serverID, serverName: server.serverName, version: ServerVersion.nats,
                              cluster: clusterName, routeURL: routeURL.description,
-                             connectURLs: ["\(clientHost):\(server.clientPort)"], jetstream: o.jetStream)
+                             connectURLs: advertised, jetstream: o.jetStream)
         return info.line()
+    }
+
+    /// Graceful stop begins: peers get a route INFO without this node's client URL (so their
+    /// clients' `connect_urls` drop it, as nats-server's lame duck does) and this node stops
+    /// listing itself. Routes stay up: they still carry the leaving clients' traffic.
+    func announceLeaving() {
+        let open: [RouteConnection] = lock.withLock {
+            leaving = true
+            return Array(established.values)
+        }
+        for r in open { r.send(infoLine(for: r.channel)) }
     }
 
     static func isWildcard(_ host: String) -> Bool { host == "0.0.0.0" || host == "::" || host.isEmpty }
@@ -421,9 +435,9 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     /// Client URLs of every node in the mesh (this one first), for INFO `connect_urls`.
     public func clientConnectURLs() -> [String] {
         let o = server.options
-        let own = Self.isWildcard(o.host) ? Self.localAddresses().map { "\($0):\(server.clientPort)" }
+        let (isLeaving, peers) = lock.withLock { (leaving, established.values.compactMap { $0.peerInfo?.connectURLs }.flatMap { $0 }) }
+        let own = isLeaving ? [] : Self.isWildcard(o.host) ? Self.localAddresses().map { "\($0):\(server.clientPort)" }
             : ["\(o.host):\(server.clientPort)"]
-        let peers = lock.withLock { established.values.compactMap { $0.peerInfo?.connectURLs }.flatMap { $0 } }
         var seen = Set<String>()
         return (own + peers.sorted()).filter { seen.insert($0).inserted }
     }

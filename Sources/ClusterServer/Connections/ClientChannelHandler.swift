@@ -321,9 +321,18 @@ final class ClientChannelHandler: ChannelInboundHandler {
         ok()
         var message = RoutedMessage(subject: subject, reply: reply, headers: headers, payload: payload)
         message.flushBatch = flushBatch
+        // The server is stopping: a request (its reply comes back to this client) is counted
+        // before it is routed, as the reply may arrive on another thread at once.
+        let awaited = reply != nil && conn.departing.load(ordering: .relaxed)
+            && conn.ownSubscription(matching: reply!) != nil
+        if awaited { conn.noteRequest(reply: reply!) }
         let delivered = server.route(message, from: conn)
-        if delivered == 0, let reply, conn.options.noResponders, conn.options.headers {
-            sendNoResponders(reply: reply, subject: subject)
+        if delivered == 0, let reply {
+            if conn.options.noResponders, conn.options.headers {
+                sendNoResponders(reply: reply, subject: subject)
+            } else if awaited {
+                conn.noteRequestDropped(reply: reply)
+            }
         }
     }
 

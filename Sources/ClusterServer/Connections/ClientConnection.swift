@@ -40,6 +40,13 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
     private var monitoredUser: String?
     /// nats-server's `replyPermLimit`: past it, expired entries are pruned.
     private static let replyLimit = 4096
+    /// Set once the server stops gracefully: the requests in flight and whether the client was
+    /// told to leave (see `Departure`).
+    private var departure: Departure?
+    /// The notice a leaving client gets: the one `-ERR` nats.go and nats.py answer by
+    /// reconnecting at once (to another server, keeping subscriptions and buffering publishes)
+    /// instead of treating it as fatal.
+    static let leaveNotice = "Stale Connection"
 
     // Own event loop only.
     /// The account this client belongs to (set once, at CONNECT).
@@ -59,6 +66,8 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
     var rng: SplitMix64
     let inMsgs = ManagedAtomic<Int>(0)
     let inBytes = ManagedAtomic<Int>(0)
+    /// `departure` is set (read without the lock on the publish path).
+    let departing = ManagedAtomic<Bool>(false)
 
     init(id: UInt64, channel: Channel, server: NATSServer) {
         self.id = id
@@ -97,6 +106,11 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
                                         payload: message.payload, receiverSupportsHeaders: supportsHeaders)
             outMsgs += 1
             outBytes += message.payload.readableBytes + (supportsHeaders ? (message.headers?.readableBytes ?? 0) : 0)
+            // The last awaited reply of a leaving client carries the leave notice in the same
+            // write: the client reads both before it can send anything more here.
+            if departure?.delivered(subject: message.subject) == true {
+                MessageEncoder.writeError(into: &outbound, Self.leaveNotice)
+            }
             if outbound.readableBytes > maxPending { slowConsumer = true }
             if !flushScheduled {
                 flushScheduled = true
@@ -180,6 +194,52 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
         guard let b = buffer else { return }
         let ch = self.channel
         ch.writeAndFlush(b).whenComplete { _ in ch.close(promise: nil) }
+    }
+
+    // MARK: - graceful departure (server shutdown)
+
+    /// Starts counting this client's requests in flight (the server is stopping).
+    func beginDeparture() {
+        lock.withLock { if departure == nil { departure = Departure() } }
+        departing.store(true, ordering: .relaxed)
+    }
+
+    /// A request forwarded for this client, whose reply will come to `reply` (own loop).
+    func noteRequest(reply: String) {
+        lock.withLock { departure?.requestSent(reply: reply) }
+    }
+
+    /// A request `noteRequest` counted reached no one: no reply will come (own loop).
+    func noteRequestDropped(reply: String) {
+        let tell: Bool = lock.withLock { departure?.requestDropped(reply: reply) == true }
+        if tell { queueLeaveNotice() }
+    }
+
+    /// Asks the client to leave: told at once when no request is in flight, else right after
+    /// its last awaited reply. `force` tells it now regardless (the deadline passed).
+    func requestLeave(force: Bool = false) {
+        let tell: Bool = lock.withLock {
+            if departure == nil { departure = Departure() }
+            return force ? departure!.forceLeave() : departure!.requestLeave()
+        }
+        departing.store(true, ordering: .relaxed)
+        if tell { queueLeaveNotice() }
+    }
+
+    /// Whether the client was told to leave.
+    var toldToLeave: Bool { lock.withLock { departure?.told ?? false } }
+
+    private func queueLeaveNotice() {
+        var schedule = false
+        lock.withLock {
+            if closed || slowConsumer { return }
+            MessageEncoder.writeError(into: &outbound, Self.leaveNotice)
+            if !flushScheduled {
+                flushScheduled = true
+                schedule = true
+            }
+        }
+        if schedule { eventLoop.execute { self.flushOutbound() } }
     }
 
     // MARK: - subscriptions (own loop)

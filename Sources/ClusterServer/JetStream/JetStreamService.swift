@@ -98,6 +98,8 @@ public final class JetStreamService: @unchecked Sendable {
         t.resume()
         timer = t
         if registerMonitoring { server.monitoringHandlers["/jsz"] = { [weak self] query in self?.jsz(query) ?? [:] } }
+        // Leaderships move while clients are still served; stores close once they left.
+        server.handoffHooks.append { [weak self] in self?.handOffLeaderships() }
         server.shutdownHooks.append { [weak self] in self?.stop() }
         if account.isGlobal {
             server.logger.info("Starting JetStream")
@@ -108,7 +110,8 @@ public final class JetStreamService: @unchecked Sendable {
         server.logger.info("  API Level: \(JetStreamService.apiLevel)")
     }
 
-    /// Flushes and closes every store; pending pulls get `409 Server Shutdown`.
+    /// Flushes and closes every store; pending pulls get `409 Server Shutdown`. Hands off
+    /// again first: a leadership this node regained since the handoff hook ran.
     public func stop() {
         handOffLeaderships()
         queue.sync {
@@ -297,7 +300,10 @@ public final class JetStreamService: @unchecked Sendable {
     private func tick() {
         guard !stopped else { return }
         ticks += 1
-        if let cluster, ticks % 2 == 0 { cluster.tick() }
+        if let cluster {
+            if ticks % 2 == 0 { cluster.tick() }
+            cluster.releaseHeldPublishes()
+        }
         let now = JSTime.nowNanos()
         for s in streams.values {
             // Clustered streams dedup at apply; an idle one has nothing else timed (most of a

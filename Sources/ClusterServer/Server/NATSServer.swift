@@ -67,13 +67,20 @@ public final class NATSServer: @unchecked Sendable {
         set { lock.withLock { _healthChecks = newValue } }
     }
     private var _healthChecks: [([String: String]) -> String?] = []
-    /// Hooks run at the start of `shutdown()`, before client connections close (JetStream
-    /// flushes and closes its stores here).
+    /// Hooks run by `shutdown()` once clients left, before routes and the remaining client
+    /// connections close (JetStream flushes and closes its stores here).
     public var shutdownHooks: [() -> Void] {
         get { lock.withLock { _shutdownHooks } }
         set { lock.withLock { _shutdownHooks = newValue } }
     }
     private var _shutdownHooks: [() -> Void] = []
+    /// Hooks run early in `shutdown()`, concurrently, while clients and routes are still
+    /// served (JetStream hands its Raft leaderships over here). Each must be bounded.
+    public var handoffHooks: [() -> Void] {
+        get { lock.withLock { _handoffHooks } }
+        set { lock.withLock { _handoffHooks = newValue } }
+    }
+    private var _handoffHooks: [() -> Void] = []
     /// Called (on a route's event loop) whenever a route comes or goes; JetStream's cluster
     /// layer uses it to bootstrap the meta group and wake Raft groups led by a lost peer.
     public func addTopologyObserver(_ observer: @escaping () -> Void) {
@@ -188,20 +195,33 @@ public final class NATSServer: @unchecked Sendable {
         logger.info("Server is ready")
     }
 
-    /// Graceful stop: no new clients, flush what is queued to every client, close, free threads.
+    /// Graceful stop (SIGTERM), bounded to a few seconds:
+    /// 1. lame duck: no new clients; protocol-1 clients get `INFO` with `ldm:true` and
+    ///    `connect_urls` without this node, peers a route INFO without its client URL;
+    /// 2. the `handoffHooks` run while everything is still served (JetStream hands each Raft
+    ///    leadership held here to a caught-up follower);
+    /// 3. each client is told to leave (`departClients`) once no request of its is in flight;
+    /// 4. the `shutdownHooks` (stores flush and close), gossip and routes stop, the rest closes.
     public func shutdown() {
-        let state: (Channel?, [ClientConnection], MonitoringServer?)? = lock.withLock {
+        let state: (Channel?, MonitoringServer?)? = lock.withLock {
             if shuttingDown { return nil }
             shuttingDown = true
-            return (serverChannel, Array(clients.values), monitor)
+            inLameDuckMode = true
+            let listener = serverChannel
+            serverChannel = nil
+            return (listener, monitor)
         }
-        guard let (listener, conns, mon) = state else { return }
+        guard let (listener, mon) = state else { return }
         logger.info("Initiating Shutdown...")
         try? listener?.close().wait()
+        announceLeaving()
+        let handoffs = handoffHooks
+        DispatchQueue.concurrentPerform(iterations: handoffs.count) { handoffs[$0]() }
+        departClients()
         for hook in shutdownHooks { hook() }
         gossip?.stop()
         routeManager?.shutdown()
-        let closes = conns.map { conn in
+        let closes = connections().map { conn in
             conn.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
                 conn.flushOutbound()
                 return conn.channel.close()
@@ -211,6 +231,43 @@ public final class NATSServer: @unchecked Sendable {
         mon?.stop()
         logger.info("Server Exiting..")
         closedPromise.succeed(())
+    }
+
+    /// How long a stopping server waits for clients with requests in flight before telling
+    /// them to leave anyway, then for told clients to close before closing them itself
+    /// (tests stretch these before `start()`, so a slow machine cannot hit them).
+    var departureTellWithin = 1.0
+    var departureCloseWithin = 0.5
+
+    /// Peers and protocol-1 clients learn that this node is leaving (clustered only: a lone
+    /// server has nowhere to send them); every client's requests in flight are counted from now.
+    private func announceLeaving() {
+        let conns = connections()
+        for conn in conns { conn.beginDeparture() }
+        guard let routes = routeManager else { return }
+        routes.announceLeaving()
+        for conn in conns {
+            conn.eventLoop.execute {
+                guard conn.connectReceived, conn.options.proto >= 1, !conn.isClosed else { return }
+                conn.send(self.infoLine(for: conn, lameDuck: true))
+            }
+        }
+    }
+
+    /// Tells every client to leave (`-ERR 'Stale Connection'`, on which nats.go and nats.py
+    /// reconnect to another server at once) at the first moment none of its requests is in
+    /// flight — in the same write as its last reply — so no request is lost with the socket;
+    /// then waits for the clients to close. Both waits are bounded.
+    private func departClients() {
+        guard connectionCount > 0 else { return }
+        for conn in connections() { conn.requestLeave() }
+        let tellBy = Date() + departureTellWithin
+        while Date() < tellBy, connections().contains(where: { !$0.toldToLeave }) { usleep(5_000) }
+        let late = connections().filter { !$0.toldToLeave }
+        for conn in late { conn.requestLeave(force: true) }
+        if !late.isEmpty { logger.info("\(late.count) client(s) told to leave with a request still in flight") }
+        let closeBy = Date() + departureCloseWithin
+        while Date() < closeBy, connectionCount > 0 { usleep(5_000) }
     }
 
     /// Lame duck (SIGUSR2), as nats-server: stop accepting clients, tell protocol-1 clients

@@ -37,7 +37,7 @@ struct CatchupWireError: Error, CustomStringConvertible {
 enum CatchupWire {
     static let version: UInt8 = 1
     static let namespace = "jscatchup"
-    private static let absent = UInt32.max
+    static let absent = UInt32.max
 
     static func encode(_ f: CatchupFrame) -> [UInt8] {
         var w = Writer()
@@ -117,7 +117,8 @@ enum CatchupWire {
         return f
     }
 
-    private struct Writer {
+    /// Also used by `ForwardedPublish`.
+    struct Writer {
         var bytes: [UInt8] = []
         mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
         mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
@@ -125,7 +126,7 @@ enum CatchupWire {
         mutating func list(_ l: [UInt64]) { u32(UInt32(l.count)); for v in l { u64(v) } }
     }
 
-    private struct Reader {
+    struct Reader {
         let bytes: [UInt8]
         var at = 0
         mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {

@@ -94,6 +94,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         host.start()
         registerHellos()
         catchup.start()
+        startForwarding()
         if let storage = try RaftStorageFactory.open(directory: metaDirectory, ids: nil) {
             startMeta(storage)
         }

@@ -18,6 +18,8 @@ final class StreamReplica: RaftGroupDelegate {
     var direct = DirectAccess()
     /// Set once the replica closed (shutdown, stream deleted, left its group).
     private(set) var closed = false
+    /// Publishes waiting out a leadership change (`StreamReplica+Handover.swift`).
+    var held: [HeldPublish] = []
 
     /// Who hears back when a replicated operation applies.
     enum PendingReply {
@@ -114,25 +116,37 @@ final class StreamReplica: RaftGroupDelegate {
 
     // MARK: - leader inputs
 
-    /// A publish on the stream's subjects (leader only): replicate, answer on apply.
-    func propose(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) {
-        guard isLeader else { return }
-        func refuse(_ e: JSAPIError) {
-            guard let reply, !stream.config.noAck else { return }
-            js.bus.publishInternal(subject: reply, payload: .init(bytes: Stream.errorAck(e, stream: name)))
+    /// A publish on the stream's subjects: replicate, answer on apply. One that meets a
+    /// leadership change (a transfer in progress, or this replica just stepped down) is held
+    /// and proposed or forwarded to the new leader (`StreamReplica+Handover.swift`) instead
+    /// of being refused. `forwarded`: it came from the former leader (never forwarded again).
+    func propose(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8], forwarded: Bool = false) {
+        let publish = ForwardedPublish(stream: name, subject: subject, reply: reply, headers: headers, payload: payload)
+        guard isLeader, held.isEmpty else {
+            if closed { return refuse(publish) }
+            hold(publish, forwarded: forwarded)
+            return releaseHeld()
         }
         // The account's storage limit, here and not at apply (see `Stream.ingest`): the
         // leader's view of the account's stored bytes decides once for every replica.
         if let e = js.accountRefusal(for: stream, adding: stream.store.size(subject: subject, headers: headers, payload: payload)) {
-            return refuse(e)
+            return refuse(publish, e)
         }
         let data = StreamEntry.encodeMessage(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
                                              payload: payload, timestamp: JSTime.nowNanos())
         do {
             _ = try cluster.host.propose(group, data)
+        } catch RaftError.transferInProgress {
+            hold(publish, forwarded: forwarded)
         } catch {
-            refuse(JSAPIError(503, 10008, "JetStream system temporarily unavailable"))
+            refuse(publish)
         }
+    }
+
+    /// Answers a publish with an error PubAck (503 "temporarily unavailable" by default).
+    func refuse(_ p: ForwardedPublish, _ e: JSAPIError = JSAPIError(503, 10008, "JetStream system temporarily unavailable")) {
+        guard let reply = p.reply, !stream.config.noAck else { return }
+        js.bus.publishInternal(subject: reply, payload: .init(bytes: Stream.errorAck(e, stream: name)))
     }
 
     /// A mutating API request (purge, message delete, consumer record): replicate, then apply
@@ -301,10 +315,12 @@ final class StreamReplica: RaftGroupDelegate {
             }
             createReply = nil
             js.server.logger.info("JetStream cluster: leading stream '\(name)'")
+            releaseHeld()
         } else {
             createReply = nil
             stepDownLocally()
             js.server.logger.info("JetStream cluster: no longer leading stream '\(name)'")
+            releaseHeld()
         }
         updateDirectAccess()
     }
@@ -322,6 +338,7 @@ final class StreamReplica: RaftGroupDelegate {
 
     /// Stops serving and closes the store (server shutdown).
     func close() {
+        refuseHeld()
         catchup?.abandon()
         catchup = nil
         stepDownLocally()
