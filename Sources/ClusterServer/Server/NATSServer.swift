@@ -213,11 +213,12 @@ public final class NATSServer: @unchecked Sendable {
         }
         guard let (listener, mon) = state else { return }
         logger.info("Initiating Shutdown...")
+        let began = Date()
         try? listener?.close().wait()
         announceLeaving()
         let handoffs = handoffHooks
         DispatchQueue.concurrentPerform(iterations: handoffs.count) { handoffs[$0]() }
-        departClients()
+        departClients(notBefore: began + departureSettle)
         for hook in shutdownHooks { hook() }
         gossip?.stop()
         routeManager?.shutdown()
@@ -238,6 +239,9 @@ public final class NATSServer: @unchecked Sendable {
     /// (tests stretch these before `start()`, so a slow machine cannot hit them).
     var departureTellWithin = 1.0
     var departureCloseWithin = 0.5
+    /// No client is told before this long after the stop began: requests sent just before it
+    /// were not counted, and this leaves their replies time to arrive.
+    var departureSettle = 0.25
 
     /// Peers and protocol-1 clients learn that this node is leaving (clustered only: a lone
     /// server has nowhere to send them); every client's requests in flight are counted from now.
@@ -258,8 +262,10 @@ public final class NATSServer: @unchecked Sendable {
     /// reconnect to another server at once) at the first moment none of its requests is in
     /// flight — in the same write as its last reply — so no request is lost with the socket;
     /// then waits for the clients to close. Both waits are bounded.
-    private func departClients() {
+    private func departClients(notBefore: Date) {
         guard connectionCount > 0 else { return }
+        let settle = notBefore.timeIntervalSinceNow
+        if settle > 0 { usleep(useconds_t(settle * 1_000_000)) }
         for conn in connections() { conn.requestLeave() }
         let tellBy = Date() + departureTellWithin
         while Date() < tellBy, connections().contains(where: { !$0.toldToLeave }) { usleep(5_000) }

@@ -136,7 +136,8 @@ final class StreamReplica: RaftGroupDelegate {
                                              payload: payload, timestamp: JSTime.nowNanos())
         do {
             _ = try cluster.host.propose(group, data)
-        } catch RaftError.transferInProgress {
+        } catch RaftError.transferInProgress, RaftError.notLeader {
+            // Handing over, or Raft already stepped down and this replica hears of it next.
             hold(publish, forwarded: forwarded)
         } catch {
             refuse(publish)
