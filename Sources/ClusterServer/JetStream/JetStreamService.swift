@@ -135,19 +135,26 @@ public final class JetStreamService: @unchecked Sendable {
 
     /// Graceful stop in a cluster: every Raft group led here (meta and streams) hands its
     /// leadership to its most caught-up follower before the routes close, so writes move on
-    /// within a round trip instead of waiting out an election. Bounded by 2 s.
+    /// within a round trip instead of waiting out an election. Bounded by 2 s. Then publishes
+    /// that met a handover here are let go to the new leaders (`StreamReplica+Handover`),
+    /// which needs the routes still up: bounded by the 1 s a publish may be held.
     public func handOffLeaderships() {
         guard let cluster else { return }
         let started = queue.sync { stopped ? 0 : cluster.handOffLeaderships() }
-        guard started > 0 else { return }
-        let deadline = DispatchTime.now() + .seconds(2)
-        var left = started
-        while DispatchTime.now() < deadline {
-            left = queue.sync { cluster.ledGroupCount }
-            if left == 0 { break }
-            usleep(20_000)
+        if started > 0 {
+            let deadline = DispatchTime.now() + .seconds(2)
+            var left = started
+            while DispatchTime.now() < deadline {
+                left = queue.sync { cluster.ledGroupCount }
+                if left == 0 { break }
+                usleep(20_000)
+            }
+            server.logger.info("JetStream cluster: handed off \(started - left) of \(started) leaderships")
         }
-        server.logger.info("JetStream cluster: handed off \(started - left) of \(started) leaderships")
+        let heldDeadline = DispatchTime.now() + .nanoseconds(Int(StreamReplica.heldLimitNanos) + 100_000_000)
+        while DispatchTime.now() < heldDeadline, queue.sync(execute: { stopped ? 0 : cluster.heldPublishCount }) > 0 {
+            usleep(10_000)
+        }
     }
 
     // MARK: - inbound hops

@@ -106,6 +106,9 @@ extension JetStreamCluster {
         r.propose(subject: p.subject, reply: p.reply, headers: p.headers, payload: p.payload, forwarded: true)
     }
 
+    /// Publishes held by this node's replicas.
+    var heldPublishCount: Int { replicas.values.reduce(0) { $0 + $1.held.count } }
+
     /// Housekeeping: held publishes whose leadership change settled (or that waited too long).
     func releaseHeldPublishes() {
         for r in replicas.values where !r.held.isEmpty { r.releaseHeld() }

@@ -1,0 +1,39 @@
+import XCTest
+@testable import ClusterServer
+
+/// The route frame a stream's former leader forwards a held publish in: round trip, and
+/// hostile bytes are refused without trapping.
+final class ForwardedPublishTests: XCTestCase {
+    private let withID = ForwardedPublish(stream: "ROLL", subject: "roll", reply: "_INBOX.a.1",
+                                          headers: Array("NATS/1.0\r\nNats-Msg-Id: id-1\r\n\r\n".utf8), payload: Array("m1".utf8))
+
+    func test_roundTrip() throws {
+        XCTAssertEqual(try ForwardedPublish.decode(withID.encode()), withID)
+        let bare = ForwardedPublish(stream: "S", subject: "s.x", reply: nil, headers: nil, payload: [])
+        XCTAssertEqual(try ForwardedPublish.decode(bare.encode()), bare)
+    }
+
+    func test_everyTruncation_andTrailingBytes_areRefused() {
+        let bytes = withID.encode()
+        for n in 0..<bytes.count {
+            XCTAssertThrowsError(try ForwardedPublish.decode(Array(bytes[..<n])), "prefix of \(n) bytes")
+        }
+        XCTAssertThrowsError(try ForwardedPublish.decode(bytes + [0]))
+        var wrongVersion = bytes
+        wrongVersion[0] = 9
+        XCTAssertThrowsError(try ForwardedPublish.decode(wrongVersion))
+    }
+
+    func test_hugeLength_isRefused() {
+        var bytes: [UInt8] = [ForwardedPublish.version]
+        bytes += [0xFE, 0xFF, 0xFF, 0xFF] // a stream name "4 GiB" long
+        XCTAssertThrowsError(try ForwardedPublish.decode(bytes))
+    }
+
+    func test_onlyPublishesWithAMessageID_areForwarded() {
+        XCTAssertTrue(ForwardedPublish.deduplicable(withID.headers))
+        XCTAssertFalse(ForwardedPublish.deduplicable(nil))
+        XCTAssertFalse(ForwardedPublish.deduplicable(Array("NATS/1.0\r\nOther: x\r\n\r\n".utf8)))
+        XCTAssertFalse(ForwardedPublish.deduplicable(Array("NATS/1.0\r\nNats-Msg-Id: \r\n\r\n".utf8)))
+    }
+}
