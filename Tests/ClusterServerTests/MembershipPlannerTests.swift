@@ -110,6 +110,25 @@ final class MembershipPlannerTests: XCTestCase {
         XCTAssertNil(StreamMembershipPlanner.next(stream(voters: [a, b, d], target: [a, b, d])))
     }
 
+    func test_stream_replacedStore_goneVoterRemovedBeforeTheNewOneIsPromoted() {
+        // c's server came back with store d: c can never vote again. Promoting d first would make
+        // four voters (quorum three) of which c is one; losing d then would stop the group.
+        var v = stream(voters: [a, b, c], learners: [d], target: [a, b, d], match: [d: LogIndex(10)])
+        v.gone = [c]
+        XCTAssertEqual(StreamMembershipPlanner.next(v), .change(ConfChange(.remove, c)))
+        v.conf = ConfState(voters: [a, b], learners: [d])
+        XCTAssertEqual(StreamMembershipPlanner.next(v), .change(ConfChange(.addVoter, d)))
+        // A voter that is only unreachable (not known to be gone) stays until the new one is a voter.
+        v.conf = ConfState(voters: [a, b, c], learners: [d])
+        v.gone = []
+        XCTAssertEqual(StreamMembershipPlanner.next(v), .change(ConfChange(.addVoter, d)))
+        // A gone voter that the assignment still wants is not removed here.
+        v.gone = [c]
+        v.target = [a, b, c]
+        v.conf = ConfState(voters: [a, b, c])
+        XCTAssertNil(StreamMembershipPlanner.next(v))
+    }
+
     func test_stream_scaleUp_oneAtATime() {
         XCTAssertEqual(StreamMembershipPlanner.next(stream(voters: [a], target: [a, b, c])), .change(ConfChange(.addLearner, b)))
         XCTAssertEqual(StreamMembershipPlanner.next(stream(voters: [a, b], target: [a, b, c])), .change(ConfChange(.addLearner, c)))

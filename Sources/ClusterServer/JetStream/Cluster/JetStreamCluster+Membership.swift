@@ -157,7 +157,7 @@ extension JetStreamCluster {
         }
         if isMetaLeader { metaMembershipStep(node, live: live) }
         if isMetaLeader { moveReplicasOffGoneMembers(node, live: live) }
-        for r in replicas.values where r.isLeader { streamMembershipStep(r) }
+        for r in replicas.values where r.isLeader { streamMembershipStep(r, live: live) }
     }
 
     private func metaMembershipStep(_ node: RaftNode, live: [String: NodeID]) {
@@ -254,7 +254,7 @@ extension JetStreamCluster {
 
     // MARK: - stream groups (their leaders)
 
-    private func streamMembershipStep(_ r: StreamReplica) {
+    private func streamMembershipStep(_ r: StreamReplica, live: [String: NodeID]) {
         guard let a = assignments[r.name], let node = host.node(r.group) else { return }
         // Settled (the usual case, checked each second for every stream led here): the
         // planner would return nothing; skip building its view.
@@ -268,8 +268,10 @@ extension JetStreamCluster {
         targets = targets.filter { node.conf.isLearner($0.key) }
         for l in node.conf.learners where targets[l] == nil { targets[l] = node.commitIndex }
         membership.catchUp[r.group] = targets.isEmpty ? nil : targets
+        // A member whose server is up with another store is gone for good (a replaced disk).
+        let gone = Set(node.conf.voters.filter { id in serverName(id).flatMap { live[$0] }.map { $0 != id } ?? false })
         let view = StreamMembershipView(conf: node.conf, changePending: false, leader: host.me, target: a.ids,
-                                        match: match, commit: node.commitIndex, catchUpIndex: targets)
+                                        match: match, commit: node.commitIndex, catchUpIndex: targets, gone: gone)
         guard let step = StreamMembershipPlanner.next(view) else { return }
         if case let .change(c) = step, c.kind == ConfChangeKind.addLearner, node.firstIndex > LogIndex(1) {
             // A replica that starts after a compaction is offered a snapshot: a file stream's

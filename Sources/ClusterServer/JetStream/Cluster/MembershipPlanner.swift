@@ -108,6 +108,8 @@ struct StreamMembershipView {
     /// means it streams the rest. A learner that cannot get the log (compacted past it) never
     /// reaches it, so it is never promoted.
     var catchUpIndex: [NodeID: LogIndex] = [:]
+    /// Members whose server runs another store now (a replaced disk): they can never vote again.
+    var gone: Set<NodeID> = []
 }
 
 /// Moves a stream's group to its target one change at a time, always adding before removing:
@@ -115,11 +117,19 @@ struct StreamMembershipView {
 /// target is a voter are the others removed (the leader hands over first if it is one of them).
 /// So a replacement never lowers the replication below what it was, and a learner that cannot
 /// catch up (a log compacted past it) holds the old replica in place rather than losing it.
+/// The exception is a voter that is gone for good (its server came back with another store): it
+/// is removed first, before any learner is promoted. Kept, it only raises the quorum — with it
+/// and the promoted replacement the group has four voters of which it is one, so one more lost
+/// member stops the group for good (chaos: a replaced store wiped again in that window left two
+/// of four voters).
 enum StreamMembershipPlanner {
     static func next(_ v: StreamMembershipView) -> MembershipStep? {
         guard !v.changePending, !v.target.isEmpty else { return nil }
         let target = Set(v.target)
         for l in v.conf.learners where !target.contains(l) { return .change(ConfChange(.remove, l)) }
+        if v.conf.voters.count > 1, let dead = v.conf.voters.first(where: { v.gone.contains($0) && !target.contains($0) && $0 != v.leader }) {
+            return .change(ConfChange(.remove, dead))
+        }
         for l in v.conf.learners where (v.match[l] ?? .zero) >= (v.catchUpIndex[l] ?? v.commit) {
             return .change(ConfChange(.addVoter, l))
         }
