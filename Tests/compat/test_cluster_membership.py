@@ -258,6 +258,37 @@ async def test_wiped_store_rejoins_as_a_new_member(cluster: Cluster):
         await nc.close()
 
 
+def test_wiped_stores_rejoin_while_another_seed_stays_down(server_binary: str, server_kind: str):
+    """Five seeds; n2 stays down while n1 and then n5 come back with empty stores. Each wiped
+    server must join the running meta group (not wait for every seed, as a first boot once did)
+    and replace its old identity, or the second wipe leaves two of five voters dead plus one
+    gone for good: no meta quorum (a 5-node chaos soak ended that way)."""
+    if server_kind != "clusterd":
+        pytest.skip("reads clusterd's /jsz meta_cluster.members")
+    import signal
+    signal.alarm(240)
+    c = Cluster(server_binary, size=5, name="wipe5")
+    try:
+        c.start()
+        c.nodes[1].stop()
+        for n in (c.nodes[0], c.nodes[4]):
+            old_id = jsz(n)["meta_cluster"]["peer"]
+            n.stop()
+            shutil.rmtree(n.extra_args[n.extra_args.index("-sd") + 1])
+            n.start()
+            name = node_name(c, n)
+
+            def replaced():
+                ms = meta_members(c)
+                return any(m["name"] == name and m["voter"] and m["online"] and m["peer"] != old_id for m in ms) \
+                    and all(m["peer"] != old_id for m in ms)
+            wait_for(f"{name}'s new store replacing its old identity with n2 down", replaced)
+        c.wait_meta_leader([x for x in c.nodes if x is not c.nodes[1]])
+    finally:
+        print_decisions(c)
+        c.close()
+
+
 async def test_peer_remove_and_server_remove_move_replicas(cluster: Cluster):
     add_node(cluster, "n4")
     wait_for("four online meta voters", lambda: voters_online(cluster, {"n1", "n2", "n3", "n4"}))
