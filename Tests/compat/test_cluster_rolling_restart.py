@@ -127,3 +127,50 @@ async def test_rolling_restart_under_load_loses_no_acked_message(cluster: Cluste
             task.cancel()
         await pub_nc.close()
         await admin.close()
+
+
+def test_sigterm_tells_clients_to_leave_for_the_other_nodes(server_binary: str, server_kind: str):
+    """clusterd's SIGTERM starts with lame duck: its clients get `INFO` with `ldm: true` and
+    `connect_urls` without it, then `-ERR 'Stale Connection'` (which clients answer by
+    reconnecting elsewhere at once); clients of the other nodes get `connect_urls` without
+    it; the process exits 0. nats-server enters lame duck on SIGUSR2 only (its SIGTERM just
+    closes), so this runs against clusterd."""
+    if server_kind != "clusterd":
+        pytest.skip("nats-server's SIGTERM is not lame duck")
+    from rawconn import RawConn
+    import json
+    import signal
+
+    def infos(conn, want, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = conn.read_until(b"\r\n", timeout=max(0.1, deadline - time.monotonic()))
+            if line.startswith(b"INFO "):
+                info = json.loads(line[5:])
+                if want(info):
+                    return info
+        raise AssertionError("no such INFO")
+
+    c = Cluster(server_binary)
+    conns = []
+    try:
+        c.start()
+        n1, n3 = c.nodes[0], c.nodes[2]
+        url3 = f"127.0.0.1:{n3.port}"
+        stay = RawConn(n1.port).connect(b'CONNECT {"verbose":false,"protocol":1}\r\n')
+        leave = RawConn(n3.port).connect(b'CONNECT {"verbose":false,"protocol":1}\r\n')
+        conns += [stay, leave]
+        # Both know every node first (connect_urls arrive with and after the first PONG).
+        for conn in conns:
+            infos(conn, lambda i: len(i.get("connect_urls", [])) == 3, READY_TIMEOUT_S)
+        n3.proc.send_signal(signal.SIGTERM)
+        ldm = infos(leave, lambda i: i.get("ldm") is True, 5)
+        assert url3 not in ldm.get("connect_urls", []) and f"127.0.0.1:{n1.port}" in ldm["connect_urls"], ldm
+        rest = leave.until_closed(timeout=10)  # the server closes it if the client stays
+        assert b"-ERR 'Stale Connection'" in rest, rest
+        infos(stay, lambda i: "connect_urls" in i and url3 not in i["connect_urls"], 10)
+        assert n3.proc.wait(15) == 0
+    finally:
+        for conn in conns:
+            conn.close()
+        c.close()
