@@ -311,7 +311,9 @@ final class Consumer {
         for s in Array(pending.keys) where stream.store.load(s) == nil { removePending(s) }
         redeliverQueue.removeAll { pending[$0] == nil }
         if cursor < first { cursor = first }
-        if deliveredStreamSeq < first - 1 && first > 0 { deliveredStreamSeq = first - 1 }
+        // `first > 0` first: an empty store reports first 0, and `first - 1` would trap
+        // (a replica crash-looped on it, applying a batch that limits emptied).
+        if first > 0 && deliveredStreamSeq < first - 1 { deliveredStreamSeq = first - 1 }
         updateAckFloor()
         cachedPending = nil
         dirty = true
