@@ -276,9 +276,12 @@ final class JetStreamCluster: RaftGroupDelegate {
         let pending = pendingMeta.removeValue(forKey: entry.index)
         var response: [String: Any]?
         /// The stream an update or delete changes: its leader answers (see `answerStreamChange`).
-        var changed: (name: String, ledHere: Bool, group: GroupID?)?
+        var changed: (ledHere: Bool, group: GroupID)?
+        /// The API request's reply subject and response type, carried in the entry (every node).
+        var requester: (reply: String, type: String)?
         do {
             let o = try JSONObject.parse(entry.data, typeName: "MetaEntry")
+            if let r = try? o.string("reply"), let t = try? o.string("type") { requester = (r, t) }
             switch try o.string("op") ?? "" {
             case "create":
                 guard let ao = try o.object("assignment", typeName: "StreamAssignment") else { break }
@@ -324,7 +327,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                 var cfg = try StreamConfig.decode(co)
                 try cfg.normalize(clustered: true)
                 guard var a = assignments[cfg.name] else { response = JSAPIError.streamNotFound.responseBody; break }
-                changed = (cfg.name, leads(cfg.name), GroupID(a.group))
+                changed = (leads(cfg.name), GroupID(a.group))
                 if let e = limitRefusal(cfg, isUpdate: true) { response = e.responseBody; break }
                 a.config = cfg
                 assignments[cfg.name] = a
@@ -336,7 +339,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                     response = JSAPIError.streamNotFound.responseBody
                     break
                 }
-                changed = (name, leads(name), GroupID(a.group))
+                changed = (leads(name), GroupID(a.group))
                 if let r = replicas.removeValue(forKey: name) {
                     r.destroy()
                 } else if let d = js.streamDirectory(name), FileManager.default.fileExists(atPath: d + "/cluster.json") {
@@ -356,16 +359,14 @@ final class JetStreamCluster: RaftGroupDelegate {
             response = (error as? JSAPIError)?.responseBody
         }
         if let changed, var body = response, body["error"] == nil {
-            answerStreamChange(changed, entry: entry, pending: pending, body: &body)
+            answerStreamChange(changed, requester: requester, pending: pending, body: &body)
         } else if let pending, var body = response {
             body["type"] = pending.type
             js.reply(pending.reply, body)
-        } else if isMetaLeader, var body = response, body["error"] != nil,
-                  let o = try? JSONObject.parse(entry.data, typeName: "MetaEntry"),
-                  let reply = try? o.string("reply"), let type = try? o.string("type") {
+        } else if isMetaLeader, var body = response, body["error"] != nil, let requester {
             // A refused create: its stream never gets a leader to answer, so the meta leader does.
-            body["type"] = type
-            js.reply(reply, body)
+            body["type"] = requester.type
+            js.reply(requester.reply, body)
         }
     }
 
@@ -377,18 +378,17 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// when it led the stream or knows the group has no leader, otherwise after 2 s in case no
     /// leader answers (a leaderless group it is not a member of); a second answer to a request
     /// inbox is dropped by clients.
-    private func answerStreamChange(_ changed: (name: String, ledHere: Bool, group: GroupID?), entry: Entry,
+    private func answerStreamChange(_ changed: (ledHere: Bool, group: GroupID), requester: (reply: String, type: String)?,
                                     pending: (reply: String, type: String)?, body: inout [String: Any]) {
         if changed.ledHere {
-            guard let o = try? JSONObject.parse(entry.data, typeName: "MetaEntry"),
-                  let reply = try? o.string("reply"), let type = try? o.string("type") else { return }
-            body["type"] = type
-            js.reply(reply, body)
+            guard let requester else { return }
+            body["type"] = requester.type
+            js.reply(requester.reply, body)
             return
         }
         guard let pending else { return }
         body["type"] = pending.type
-        let leaderless = changed.group.flatMap { host.node($0) }.map { $0.leader == nil } ?? false
+        let leaderless = host.node(changed.group).map { $0.leader == nil } ?? false
         if leaderless {
             js.reply(pending.reply, body)
         } else {
