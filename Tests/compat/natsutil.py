@@ -8,6 +8,20 @@ import time
 import nats.errors
 
 
+async def publish_until_received(pub, subject: str, data: bytes, sub, attempts: int = 10, wait_s: float = 1.0):
+    """Publishes on `pub` until `sub` gets a message (bounded), then returns it; None if none
+    came. For interest that reaches the publisher's server asynchronously (an import across
+    accounts, a subscription replayed after a reconnect)."""
+    for _ in range(attempts):
+        await pub.publish(subject, data)
+        await pub.flush()
+        try:
+            return await sub.next_msg(timeout=wait_s)
+        except nats.errors.TimeoutError:
+            continue
+    return None
+
+
 async def settle(*conns) -> None:
     """Make sure every command queued on each connection has been processed by the server.
 

@@ -9,6 +9,7 @@ import nats
 import nats.errors
 import pytest
 
+from natsutil import publish_until_received
 from rawconn import RawConn
 from serverproc import ServerProcess
 
@@ -110,15 +111,7 @@ async def test_streamImport_natsPy_prefixedCopyInImporter(sec_server):
         await b.flush()
         # The importer's interest reaches the exporting account asynchronously (nats-server too,
         # on a loaded machine): publish until the first copy arrives, a bounded number of times.
-        msg = None
-        for _ in range(10):
-            await a.publish("events.created", b"e1")
-            await a.flush()
-            try:
-                msg = await sub.next_msg(timeout=1)
-                break
-            except nats.errors.TimeoutError:
-                continue
+        msg = await publish_until_received(a, "events.created", b"e1", sub)
         assert msg is not None, "no prefixed copy reached the importing account"
         assert (msg.subject, msg.data) == ("a.events.created", b"e1")
     finally:
