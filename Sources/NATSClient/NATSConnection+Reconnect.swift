@@ -38,11 +38,10 @@ extension NATSConnection {
     /// bounded, doubling backoff after each full round; gives up (closes) after
     /// `maxReconnectAttempts` failed attempts.
     func reconnectLoop() async {
-        let servers = options.servers
         var failures = 0
         var round = 0
         while !Task.isCancelled {
-            let start = lock.locked { serverIndex }
+            let (start, servers) = lock.locked { (serverIndex, pool) }
             for step in 1...servers.count {
                 guard lock.locked({ state == .reconnecting }) else { return }
                 let index = (start + step) % servers.count
@@ -104,15 +103,56 @@ extension NATSConnection {
         lock.locked { lastServerError = text }
     }
 
-    /// An async INFO. With `ldm:true` (the server entered lame-duck mode and will close its
-    /// clients soon) and another server to go to, move now instead of waiting to be dropped.
+    /// An async INFO: learns the servers it lists; with `ldm:true` (the server entered
+    /// lame-duck mode and will close its clients soon) and another server to go to, tells
+    /// `onLameDuck` and moves after a jittered delay instead of waiting to be dropped.
+    /// (nats.go and nats.py only call their lame-duck callback and wait to be closed.)
     func updateInfo(_ newInfo: ServerInfo) {
-        let leaving: Channel? = lock.locked {
+        let decision: (generation: UInt64, channel: Channel?, moving: Bool)? = lock.locked {
             info = newInfo
-            guard newInfo.lameDuckMode == true, options.servers.count > 1, options.allowReconnect,
-                  state == .connected else { return nil }
-            return channel
+            mergeDiscoveredLocked(newInfo)
+            guard newInfo.lameDuckMode == true, state == .connected, lameDuckGeneration != generation else { return nil }
+            lameDuckGeneration = generation
+            let current = pool[serverIndex]
+            let moving = options.allowReconnect && pool.contains { $0 != current }
+            return (generation, channel, moving)
         }
-        leaving?.close(promise: nil)
+        guard let decision else { return }
+        options.onLameDuck?(newInfo, decision.moving)
+        guard decision.moving, let channel = decision.channel else { return }
+        let jitter = max(options.lameDuckMoveJitter.nanoseconds, 0)
+        let delay = jitter == 0 ? 0 : Int64.random(in: 0...jitter)
+        let deadline = NIODeadline.now() + .nanoseconds(delay) + .seconds(1)
+        channel.eventLoop.scheduleTask(in: .nanoseconds(delay)) {
+            self.leaveLameDuck(channel, generation: decision.generation, deadline: deadline)
+        }
+    }
+
+    /// Closes the lame-duck server's channel once no request awaits its reply there (or at
+    /// `deadline`); the reconnect loop then starts with the next server and replays every
+    /// subscription and what was buffered meanwhile.
+    func leaveLameDuck(_ channel: Channel, generation: UInt64, deadline: NIODeadline) {
+        let waiting: Bool? = lock.locked {
+            guard generation == self.generation, state == .connected else { return nil }
+            return !requests.isEmpty && NIODeadline.now() < deadline
+        }
+        switch waiting {
+        case nil: return
+        case true?:
+            channel.eventLoop.scheduleTask(in: .milliseconds(10)) {
+                self.leaveLameDuck(channel, generation: generation, deadline: deadline)
+            }
+        case false?:
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Adds the servers of INFO `connect_urls` that are not known yet (lock held).
+    func mergeDiscoveredLocked(_ info: ServerInfo) {
+        guard options.discoverServers, let urls = info.connectURLs else { return }
+        for url in urls.prefix(256) where pool.count < 256 {
+            guard let address = ServerAddress(url), !pool.contains(address) else { continue }
+            pool.append(address)
+        }
     }
 }

@@ -51,7 +51,12 @@ public final class NATSConnection: @unchecked Sendable {
     /// Generation of the installed channel; events from older channels are ignored.
     @exclusivity(unchecked) var generation: UInt64 = 0
     @exclusivity(unchecked) var nextGeneration: UInt64 = 0
+    /// Servers reconnect may use: `options.servers`, then those learned from INFO
+    /// `connect_urls` (see `NATSOptions.discoverServers`). `serverIndex` points into it.
+    @exclusivity(unchecked) var pool: [ServerAddress]
     @exclusivity(unchecked) var serverIndex = 0
+    /// The generation whose server announced lame-duck mode (one move per connection).
+    @exclusivity(unchecked) var lameDuckGeneration: UInt64?
     @exclusivity(unchecked) var info: ServerInfo?
     @exclusivity(unchecked) var outbound: ByteBuffer
     @exclusivity(unchecked) var flushScheduled = false
@@ -73,6 +78,7 @@ public final class NATSConnection: @unchecked Sendable {
 
     init(options: NATSOptions) {
         self.options = options
+        self.pool = options.servers
         self.group = options.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         self.inboxPrefix = options.inboxPrefix + "." + Self.randomToken(length: 22)
         self.outbound = allocator.buffer(capacity: Self.outboundChunkBytes)
@@ -212,6 +218,7 @@ public final class NATSConnection: @unchecked Sendable {
             generation = attempt.handler.generation
             serverIndex = index
             info = attempt.info
+            mergeDiscoveredLocked(attempt.info)
             pingsOut = 0
             if isReconnect {
                 stats.reconnects += 1
@@ -251,8 +258,10 @@ public final class NATSConnection: @unchecked Sendable {
     /// INFO of the server currently (or last) connected.
     public var serverInfo: ServerInfo? { lock.locked { info } }
     public var connectedServer: ServerAddress? {
-        lock.locked { state == .connected ? options.servers[serverIndex] : nil }
+        lock.locked { state == .connected ? pool[serverIndex] : nil }
     }
+    /// Every server reconnect may use: the configured ones, then those the cluster announced.
+    public var knownServers: [ServerAddress] { lock.locked { pool } }
     public var statistics: NATSStatistics { lock.locked { stats } }
     /// Text of the last `-ERR` the server sent, if any.
     public var lastError: String? { lock.locked { lastServerError } }

@@ -40,6 +40,17 @@ public struct NATSOptions: Sendable {
     /// With `tls`: start TLS right after TCP connect, before the server's INFO (for servers
     /// configured with nats-server's `handshake_first`).
     public var tlsHandshakeFirst = false
+    /// Add the servers a server announces in INFO `connect_urls` (the rest of its cluster) to
+    /// the servers reconnect may use, as NATS clients do. Discovered servers use this
+    /// connection's credentials.
+    public var discoverServers = true
+    /// Lame duck (INFO with `ldm:true`): move to another known server after a random delay of
+    /// up to this long, so the clients of a stopping server do not all reconnect at the same
+    /// instant. `.zero` moves at once. The move waits (at most 1 s more) for pending requests.
+    public var lameDuckMoveJitter: TimeAmount = .milliseconds(500)
+    /// Called (on an event loop; keep it short) when the connected server announces lame-duck
+    /// mode, with that INFO and whether the connection is moving to another server.
+    public var onLameDuck: (@Sendable (_ info: ServerInfo, _ moving: Bool) -> Void)?
     /// Event loops to run on; default is NIO's shared singleton group.
     public var eventLoopGroup: (any EventLoopGroup)?
 
