@@ -7,12 +7,15 @@ each node's idle CPU (CPU-seconds per second), RSS and open file descriptors fro
 
 Creation stops early (and the idle numbers are taken for what exists) when --create-seconds
 runs out or --give-up creates failed five attempts each; the report says how many streams
-exist and at what rate they were created. The nodes are always stopped and their directories removed.
+exist and at what rate they were created, how the failed attempts failed (timeout, 503, other),
+and how often the meta group elected a leader meanwhile (its term on /jsz, and the nodes' "this
+server is the meta leader" log lines). The nodes are always stopped and their directories removed.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import resource
 import sys
@@ -21,6 +24,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "compat"))
 
 import nats  # noqa: E402
+import nats.errors  # noqa: E402
 
 from clusterproc import Cluster  # noqa: E402
 
@@ -39,8 +43,23 @@ def proc_sample(pid: int) -> tuple[float, int, int]:
     return cpu, rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def meta_state(cluster: Cluster) -> tuple[int, int]:
+    """The meta group's highest term on /jsz, and how many times any node logged that it became
+    meta leader so far."""
+    term = max(cluster.jsz(n).get("meta_cluster", {}).get("leader_term", 0) for n in cluster.nodes)
+    elected = sum(n.stderr_text().count("this server is the meta leader") for n in cluster.nodes)
+    return term, elected
+
+
+def failure_kind(e: Exception) -> str:
+    if isinstance(e, (asyncio.TimeoutError, nats.errors.TimeoutError)):
+        return "timeout"
+    code = getattr(e, "code", None)
+    return f"{code}" if code else type(e).__name__
+
+
 async def create_streams(cluster: Cluster, count: int, conns_per_node: int, in_flight: int,
-                         budget_s: float, give_up: int) -> tuple[int, float]:
+                         budget_s: float, give_up: int, kinds: collections.Counter) -> tuple[int, float]:
     """Creates streams MS0..MS<count-1>; returns how many exist and the seconds it took."""
     conns = [await nats.connect(n.url, connect_timeout=5, max_reconnect_attempts=3)
              for n in cluster.nodes for _ in range(conns_per_node)]
@@ -65,6 +84,7 @@ async def create_streams(cluster: Cluster, count: int, conns_per_node: int, in_f
                     break
                 except Exception as e:  # noqa: BLE001 - timeout (the create may have applied): retry
                     failures += 1
+                    kinds[failure_kind(e)] += 1
                     if attempt == 4:
                         abandoned += 1
                         print(f"stream MS{i}: skipped after {e!r} ({abandoned} skipped)", flush=True)
@@ -103,9 +123,16 @@ def main() -> int:
     try:
         cluster.start()
         cluster.warm_up()
+        term0, elected0 = meta_state(cluster)
+        print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+        kinds: collections.Counter = collections.Counter()
         created, took = asyncio.run(create_streams(cluster, a.streams, a.connections_per_node, a.in_flight,
-                                                    a.create_seconds, a.give_up))
+                                                    a.create_seconds, a.give_up, kinds))
+        term1, elected1 = meta_state(cluster)
         print(f"created {created} of {a.streams} R3 streams in {took:.0f} s ({created / max(took, 1e-9):.1f}/s)")
+        print(f"failed attempts: {sum(kinds.values())} {dict(kinds) if kinds else ''}")
+        print(f"meta group while creating: term {term0} -> {term1}, {elected1 - elected0} leader elections logged")
+        print(f"load average after creating: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
         time.sleep(a.settle_seconds)
         before = {n.proc.pid: proc_sample(n.proc.pid) for n in cluster.nodes}
         time.sleep(a.sample_seconds)

@@ -20,6 +20,8 @@ final class ClusteredJetStreamTests: XCTestCase {
 
     private var nodes: [Node] = []
     private var connections: [NATSConnection] = []
+    /// Holds a replica open (see `holdReplicaOpen`) until signalled.
+    private var openGate: DispatchSemaphore?
 
     override func setUpWithError() throws {
         let clusterPorts = (0..<3).map { _ in freeLoopbackPort() }
@@ -48,6 +50,8 @@ final class ClusteredJetStreamTests: XCTestCase {
     }
 
     override func tearDown() async throws {
+        openGate?.signal()
+        JetStreamCluster.replicaOpenHook = nil
         for c in connections { await c.close() }
         connections.removeAll()
         for n in nodes where n.running {
@@ -181,5 +185,76 @@ final class ClusteredJetStreamTests: XCTestCase {
             let data = ((o["message"] as? [String: Any])?["data"] as? String).flatMap { Data(base64Encoded: $0) }
             XCTAssertEqual(data.map { String(decoding: $0, as: UTF8.self) }, payload, "seq \(seq)")
         }
+    }
+
+    // MARK: - replica files open off the JetStream queue
+
+    /// Makes node `server`'s open of `stream`'s replica files wait until `openGate` is
+    /// signalled; returns a semaphore signalled once that open has started.
+    private func holdReplicaOpen(server: String, stream: String) -> DispatchSemaphore {
+        let gate = DispatchSemaphore(value: 0), started = DispatchSemaphore(value: 0)
+        openGate = gate
+        JetStreamCluster.replicaOpenHook = { s, name in
+            guard s == server, name == stream else { return }
+            started.signal()
+            gate.wait()
+            gate.signal() // every later wait (there is none by design) passes too
+        }
+        return started
+    }
+
+    private func metaState(_ i: Int) -> (leader: Bool, term: UInt64) {
+        nodes[i].js.queue.sync {
+            (nodes[i].js.cluster?.isMetaLeader ?? false, nodes[i].js.cluster?.host.node(JetStreamCluster.metaGroup)?.term.rawValue ?? 0)
+        }
+    }
+
+    /// While the meta leader's open of one replica's files is held (as a slow disk would hold
+    /// it), the meta group keeps its leader and term and another stream is created: the open
+    /// runs off the JetStream queue, which drives the meta group's ticks and messages.
+    func test_heldReplicaOpen_metaLeaderKeepsLeadership_otherCreatesAnswered() async throws {
+        let li = try XCTUnwrap((0..<3).first { metaState($0).leader })
+        let term = metaState(li).term
+        let started = holdReplicaOpen(server: nodes[li].name, stream: "SLOW")
+        let c = try await connect(li)
+        let slow = Task { try await self.api(c, "STREAM.CREATE.SLOW", #"{"name":"SLOW","subjects":["slow.>"],"num_replicas":3}"#) }
+        XCTAssertEqual(started.wait(timeout: .now() + 30), .success, "the leader never started opening SLOW's files")
+
+        try await createStream(c, "FAST")
+        let names = try await api(c, "STREAM.NAMES")
+        XCTAssertEqual(Set(names["streams"] as? [String] ?? []), ["SLOW", "FAST"])
+        XCTAssertTrue(metaState(li).leader, "the meta leader lost its leadership while a replica open was held")
+        XCTAssertEqual(metaState(li).term, term)
+        XCTAssertTrue(nodes[li].js.queue.sync { nodes[li].js.cluster?.replicas["SLOW"] == nil }, "SLOW's open was not held")
+
+        openGate?.signal()
+        _ = try await slow.value
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes[li].js.queue.sync { self.nodes[li].js.cluster?.replicas["SLOW"] != nil } },
+                      "SLOW's replica was never installed after its open finished")
+    }
+
+    /// A stream deleted while one node still opens its replica's files: that node never
+    /// installs the replica, removes its files once the open finishes, and a new stream of the
+    /// same name opens there afterwards.
+    func test_streamDeletedWhileReplicaOpens_filesRemoved_nameReusable() async throws {
+        let held = 2
+        let started = holdReplicaOpen(server: nodes[held].name, stream: "GONE")
+        let c = try await connect(0)
+        try await createStream(c, "GONE")
+        XCTAssertEqual(started.wait(timeout: .now() + 30), .success, "n3 never started opening GONE's files")
+        _ = try await eventually { try await api(c, "STREAM.DELETE.GONE") }
+        let js = nodes[held].js
+        XCTAssertTrue(waitUntil(seconds: 30) { js.queue.sync { js.cluster?.assignments["GONE"] == nil } }, "n3 never applied the delete")
+
+        openGate?.signal()
+        let dir = try XCTUnwrap(js.streamDirectory("GONE"))
+        XCTAssertTrue(waitUntil(seconds: 30) { !FileManager.default.fileExists(atPath: dir) }, "GONE's files stayed on n3")
+        XCTAssertTrue(js.queue.sync { js.cluster?.openingReplicas["GONE"] == nil && js.cluster?.replicas["GONE"] == nil && js.streams["GONE"] == nil })
+
+        _ = try await eventually {
+            try await api(c, "STREAM.CREATE.GONE", #"{"name":"GONE","subjects":["again.>"],"num_replicas":3}"#)
+        }
+        XCTAssertTrue(waitUntil(seconds: 30) { js.queue.sync { js.streams["GONE"]?.config.subjects == ["again.>"] } },
+                      "the new GONE never opened on n3")
     }
 }

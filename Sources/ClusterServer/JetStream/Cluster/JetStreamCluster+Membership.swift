@@ -331,7 +331,7 @@ extension JetStreamCluster {
         a.ids = ids
         assignments[a.config.name] = a
         for (n, id) in zip(peers, ids) { host.learn(name: n, id: id) }
-        if ids.contains(host.me), replicas[a.config.name] == nil { createReplica(a) }
+        if ids.contains(host.me), !hostsReplica(a.config.name) { openReplica(a) }
     }
 
     // MARK: - API: SERVER.REMOVE, STREAM.PEER.REMOVE (meta leader)

@@ -33,11 +33,18 @@ final class JetStreamCluster: RaftGroupDelegate {
     let assignments = AssignmentTable()
     private(set) var isMetaLeader = false
     var replicas: [String: StreamReplica] = [:]
+    /// Replicas whose files are being opened off this queue (`+ReplicaOpening`).
+    var openingReplicas: [String: PendingReplicaOpen] = [:]
+    /// Where replica files are opened: a stream always uses the same one (see `openQueue`).
+    let openQueues = (0..<4).map { DispatchQueue(label: "clusterd.replica-open.\($0)") }
     private var nextGroup: UInt64 = 100
     /// Meta leader: the next group id to hand out (ahead of `nextGroup` while creates are in flight).
     private var proposedGroup: UInt64 = 100
     /// Meta leader only: API replies waiting for their entry to commit.
     private var pendingMeta: [LogIndex: (reply: String, type: String)] = [:]
+    /// Meta leader only: creates proposed and not applied yet (their stream's first leader
+    /// answers them; the meta leader only if it loses its leadership first).
+    private var inflightCreates: [LogIndex: (reply: String, type: String)] = [:]
     /// Meta leader only: update/delete answers it sends unless the stream's leader did (see
     /// `answerStreamChange`), due at a tick.
     private var fallbackReplies: [(reply: String, body: [String: Any], dueTick: Int)] = []
@@ -163,6 +170,7 @@ final class JetStreamCluster: RaftGroupDelegate {
     }
 
     func stop() {
+        cancelReplicaOpens()
         for r in replicas.values { r.close() }
         host.removeGroup(Self.metaGroup)
     }
@@ -224,7 +232,7 @@ final class JetStreamCluster: RaftGroupDelegate {
             proposedGroup = group + 1
             let a = StreamAssignment(account: js.account.name, config: cfg, peers: peers, ids: peers.map { idByName[$0]! }, group: group, created: JSTime.nowNanos())
             // The stream's first leader answers (as nats-server does): by then it takes publishes.
-            _ = try proposeMetaIndex(["op": "create", "assignment": a.json, "reply": reply, "type": type])
+            inflightCreates[try proposeMetaIndex(["op": "create", "assignment": a.json, "reply": reply, "type": type])] = (reply, type)
         case ("DELETE", 3):
             guard assignments[op[2]] != nil else { throw JSAPIError.streamNotFound }
             try proposeMeta(["op": "delete", "name": op[2], "reply": reply, "type": type], reply: reply, type: type)
@@ -274,7 +282,11 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     func raftApply(_ entry: Entry) {
         let pending = pendingMeta.removeValue(forKey: entry.index)
+        inflightCreates[entry.index] = nil
         var response: [String: Any]?
+        /// A create of a stream that exists with the same config (a client's retry that
+        /// committed after its first attempt): no new stream leader answers it, the meta leader does.
+        var existingAnswer = false
         /// The stream an update or delete changes: its leader answers (see `answerStreamChange`).
         var changed: (ledHere: Bool, group: GroupID)?
         /// The API request's reply subject and response type, carried in the entry (every node).
@@ -288,7 +300,14 @@ final class JetStreamCluster: RaftGroupDelegate {
                 let a = try StreamAssignment.decode(ao)
                 nextGroup = max(nextGroup, a.group + 1)
                 if let existing = assignments[a.config.name] {
-                    response = existing.config == a.config ? info(for: existing) : JSAPIError.streamNameExists.responseBody
+                    if existing.config == a.config {
+                        var info = info(for: existing)
+                        info["did_create"] = true
+                        response = info
+                        existingAnswer = true
+                    } else {
+                        response = JSAPIError.streamNameExists.responseBody
+                    }
                     break
                 }
                 if assignments.usesGroup(a.group) {
@@ -314,10 +333,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                 }
                 assignments[a.config.name] = a
                 for (n, id) in zip(a.peers, a.ids) { host.learn(name: n, id: id) }
-                if a.ids.contains(host.me) {
-                    createReplica(a)
-                    if let r = try o.string("reply"), let t = try o.string("type") { replicas[a.config.name]?.createReply = (r, t) }
-                }
+                if a.ids.contains(host.me) { openReplica(a, createReply: requester) }
                 var info = info(for: a)
                 info["did_create"] = true
                 response = info
@@ -342,6 +358,8 @@ final class JetStreamCluster: RaftGroupDelegate {
                 changed = (leads(name), GroupID(a.group))
                 if let r = replicas.removeValue(forKey: name) {
                     r.destroy()
+                } else if cancelReplicaOpen(name) {
+                    // Its files are closed and removed once the open finishes.
                 } else if let d = js.streamDirectory(name), FileManager.default.fileExists(atPath: d + "/cluster.json") {
                     AtomicFile.removeTree(d) // a replica that moved off this server earlier
                 }
@@ -363,8 +381,9 @@ final class JetStreamCluster: RaftGroupDelegate {
         } else if let pending, var body = response {
             body["type"] = pending.type
             js.reply(pending.reply, body)
-        } else if isMetaLeader, var body = response, body["error"] != nil, let requester {
-            // A refused create: its stream never gets a leader to answer, so the meta leader does.
+        } else if isMetaLeader, var body = response, body["error"] != nil || existingAnswer, let requester {
+            // A refused create, or one the first attempt already made: no new stream leader
+            // answers it, so the meta leader does.
             body["type"] = requester.type
             js.reply(requester.reply, body)
         }
@@ -410,11 +429,26 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
         isMetaLeader = isLeader
-        if !isLeader { pendingMeta.removeAll() }
+        if !isLeader { answerUnavailable() }
         // Proposals of an earlier term may never commit: decide them again from the state.
         membership.pendingNames.removeAll()
         membership.pendingMoves.removeAll()
         js.server.logger.info(isLeader ? "JetStream cluster: this server is the meta leader" : "JetStream cluster: meta leadership moved")
+    }
+
+    /// Leadership lost: requests proposed here are answered "temporarily unavailable" now, so
+    /// their clients retry at once instead of waiting out their timeout. An entry may still
+    /// commit under the new leader; a retry then finds the change made (a create of the same
+    /// config answers with the stream's info) and a later second answer is dropped by clients.
+    private func answerUnavailable() {
+        let waiting = Array(pendingMeta.values) + Array(inflightCreates.values)
+        pendingMeta.removeAll()
+        inflightCreates.removeAll()
+        for w in waiting {
+            var body = JSAPIError(503, 10008, "JetStream system temporarily unavailable").responseBody
+            body["type"] = w.type
+            js.reply(w.reply, body)
+        }
     }
 
     /// The account's `jetstream { ... }` limits against the replicated assignments: the same

@@ -53,9 +53,27 @@ final class StreamReplica: RaftGroupDelegate {
         self.stream = stream
     }
 
-    /// Opens (or creates) the local replica: store, Raft log, group membership.
-    static func open(cluster: JetStreamCluster, assignment a: StreamAssignment) throws -> StreamReplica {
-        let js = cluster.js
+    /// A replica's files, opened (or created) off the JetStream queue: the store and the Raft
+    /// log, with a finished stream copy switched in. Every fsync of a new replica happens here.
+    struct Files {
+        /// The config the store was opened with.
+        let config: StreamConfig
+        let directory: String?
+        let fresh: Bool
+        let store: MessageStore
+        let storage: DurableRaftStorage
+        let installed: SnapshotMetadata?
+
+        /// Closes both (a replica whose stream was deleted, or the node stopped, before it opened).
+        func close() {
+            store.close()
+            storage.closeLog()
+        }
+    }
+
+    /// Opens (or creates) the files of the local replica of `a`. Touches nothing of the
+    /// JetStream queue's state, so it runs on a replica-open queue (`+ReplicaOpening`).
+    static func openFiles(js: JetStreamService, assignment a: StreamAssignment, me: NodeID) throws -> Files {
         let cfg = a.config
         var dir: String?
         var fresh = true
@@ -76,16 +94,41 @@ final class StreamReplica: RaftGroupDelegate {
             }
         }
         let store = try js.makeStore(for: cfg, clustered: true)
-        let s = Stream(service: js, config: cfg, store: store, created: a.created, directory: dir)
         if fresh, cfg.firstSeq > 0 { try? store.skip(toNext: cfg.firstSeq) }
         // Only the stores the group was created with start from its bootstrap configuration; a
         // replica added later starts empty and learns the membership from the leader's log.
-        let me = cluster.host.me
-        let storage = try RaftStorageFactory.open(directory: dir.map { $0 + "/raft" }, ids: a.initial.contains(me) ? a.initial : [])!
-        if let installed, let dir {
-            try StreamInstall.finishRaftLog(installed, storage: storage, streamDirectory: dir)
+        let storage: DurableRaftStorage
+        do {
+            storage = try RaftStorageFactory.open(directory: dir.map { $0 + "/raft" }, ids: a.initial.contains(me) ? a.initial : [])!
+            if let installed, let dir {
+                try StreamInstall.finishRaftLog(installed, storage: storage, streamDirectory: dir)
+            }
+        } catch {
+            store.close()
+            throw error
+        }
+        return Files(config: cfg, directory: dir, fresh: fresh, store: store, storage: storage, installed: installed)
+    }
+
+    /// Opens (or creates) the local replica on the JetStream queue: files, then `install`.
+    static func open(cluster: JetStreamCluster, assignment a: StreamAssignment) throws -> StreamReplica {
+        install(cluster: cluster, assignment: a, files: try openFiles(js: cluster.js, assignment: a, me: cluster.host.me))
+    }
+
+    /// Makes opened files the local replica (on the JetStream queue): the `Stream`, its Raft
+    /// group, and the checks of what the store found on open. `a` is the current assignment
+    /// (its config may be newer than the one the files were opened with).
+    static func install(cluster: JetStreamCluster, assignment a: StreamAssignment, files: Files) -> StreamReplica {
+        let js = cluster.js
+        let cfg = a.config
+        let (dir, fresh, store, storage) = (files.directory, files.fresh, files.store, files.storage)
+        if let installed = files.installed {
             js.server.logger.info("Stream '\(cfg.name)': installed a copy from the leader at Raft index \(installed.index) (\(store.state.messages) messages)")
         }
+        let s = Stream(service: js, config: cfg, store: store, created: a.created, directory: dir)
+        // An update applied while the files were opening.
+        if cfg != files.config { try? store.setLimits(cfg) }
+        let me = cluster.host.me
         let r = StreamReplica(cluster: cluster, name: cfg.name, group: GroupID(a.group), stream: s)
         js.streams[cfg.name] = s
         // The store holds what it applied (its records carry their Raft index); after a
