@@ -87,3 +87,22 @@ def test_free_port_never_hands_out_a_port_twice():
     from faultproxy import free_port
     ports = [free_port() for _ in range(300)]
     assert len(set(ports)) == len(ports)
+
+
+def test_dialer_lookup_is_exact_and_covers_dual_stack_sockets():
+    # The lookup asks the kernel for one 4-tuple: the dialing socket of a plain IPv4 and of an
+    # IPv4-mapped IPv6 connection is found, a connection that does not exist is not.
+    import socket
+    from faultproxy import owner_of_connection
+    for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::ffff:127.0.0.1")):
+        with socket.socket(family) as server, socket.socket(family) as dialer:
+            server.bind((address, 0))
+            server.listen()
+            port = server.getsockname()[1]
+            dialer.connect((address, port))
+            accepted, _ = server.accept()
+            with accepted:
+                local = dialer.getsockname()[1]
+                assert owner_of_connection(local, port, {os.getpid(): "me"}) == "me"
+                assert owner_of_connection(local, port, {1: "init"}) is None
+                assert owner_of_connection(local, port + 1, {os.getpid(): "me"}) is None
