@@ -77,6 +77,8 @@ final class AuthConfigLoaderTests: XCTestCase {
         XCTAssertEqual(b.imports[0].localSubject, "from_a.events.>")
         XCTAssertEqual(b.imports[1].localSubject, "ask")
         XCTAssertEqual(o.noAuthUser, "a1")
+        XCTAssertNil(o.systemAccount)
+        XCTAssertEqual(try load("accounts { SYS { users: [{user: s, password: p}] } }\nsystem_account: SYS").systemAccount, "SYS")
         XCTAssertTrue(o.authConfigured)
         XCTAssertFalse(o.authRequired, "no_auth_user: INFO does not demand credentials")
         XCTAssertEqual(o.allUsers.map(\.user), ["a1", "b1"])
@@ -102,6 +104,7 @@ final class AuthConfigLoaderTests: XCTestCase {
         assertError("accounts { A { exports: [{stream: x}] }, B { imports: [{stream: {account: A, subject: x}, to: \"y.*\"}] } }",
                     contains: "literal")
         assertError("authorization { users: [{password: p}] }", contains: "user name")
+        assertError("accounts { A {} }\nsystem_account: SYS", contains: "system_account: account \"SYS\" is not defined")
     }
 
     func test_monitoringBindAddress() throws {

@@ -276,6 +276,9 @@ extension ConfigLoader {
             throw LoadError(description: "no_auth_user: \"\(name)\" not present as user or nkey in authorization block or account configuration")
         }
         let byName = Dictionary(o.accounts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        if let sys = o.systemAccount, byName[sys] == nil {
+            throw LoadError(description: "system_account: account \"\(sys)\" is not defined in accounts")
+        }
         for acc in o.accounts {
             for imp in acc.imports {
                 guard let exporter = byName[imp.account] else {

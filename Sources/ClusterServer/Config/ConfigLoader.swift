@@ -77,6 +77,7 @@ public enum ConfigLoader {
             case "authorization": try mapAuthorization(value, into: &o, warnings: &warnings)
             case "accounts": try mapAccounts(value, into: &o, warnings: &warnings)
             case "no_auth_user": o.noAuthUser = try string(value, key)
+            case "system_account": o.systemAccount = try string(value, key)
             case "jetstream": try mapJetStream(value, into: &o, warnings: &warnings)
             case "cluster": try mapCluster(value, into: &o, warnings: &warnings)
             case "streams": o.declaredStreams = try DeclaredStreamsParser.parse(value)
@@ -84,7 +85,7 @@ public enum ConfigLoader {
                  "reconnect_error_reports", "disable_sublist_cache", "no_header_support":
                 warnings.append("config key '\(rawKey)' is accepted but has no effect in clusterd")
             case "leafnodes", "gateway", "websocket", "mqtt", "operator",
-                 "resolver", "system_account", "nkeys":
+                 "resolver", "nkeys":
                 throw LoadError(description: "config key '\(rawKey)' is not supported yet")
             default:
                 warnings.append("unknown config key '\(rawKey)' ignored")

@@ -35,6 +35,7 @@ public final class JetStreamAccounts: @unchecked Sendable {
             }
             refusals.append((account, sub))
         }
+        startServerRemoval()
         server.monitoringHandlers["/jsz"] = { [weak self] query in self?.jsz(query) ?? [:] }
         server.shutdownHooks.append { [weak self] in self?.stopRefusing() }
     }
@@ -90,7 +91,12 @@ public final class JetStreamAccounts: @unchecked Sendable {
             "config": ["max_memory": o.maxMemoryStore, "max_storage": o.maxFileStore,
                        "store_dir": (o.storeDirectory ?? "") + "/jetstream", "sync_interval": 0, "compress_ok": true],
         ]
-        return Self.mergeJsz(parts, base: base)
+        var out = Self.mergeJsz(parts, base: base)
+        // clusterd: each account's own meta group (`meta_cluster` above is the first one's).
+        var metas: [String: Any] = [:]
+        for (js, part) in zip(services, parts) { if let mc = part["meta_cluster"] { metas[js.account.name] = mc } }
+        if !metas.isEmpty { out["meta_clusters"] = metas }
+        return out
     }
 
     /// Sums the per-account `/jsz` objects: counters add up, account details concatenate;

@@ -35,6 +35,8 @@ extension JetStreamService {
                 mc["members"] = members // clusterd: every member, its role and reachability
                 mc["peer"] = StreamAssignment.hex(cluster.host.me)
                 o["meta_cluster"] = mc
+            } else if let retired = cluster?.retiredMetaJSON() {
+                o["meta_cluster"] = retired
             }
             if query["streams"] == "true" || query["streams"] == "1" || query["consumers"] == "true" || query["accounts"] == "true" {
                 let details: [[String: Any]] = streams.keys.sorted().compactMap { name in

@@ -43,6 +43,9 @@ public final class JetStreamService: @unchecked Sendable {
     var fileSystemOverride: FileSystem?
     /// Set when the server is part of a cluster: meta group and per-stream Raft groups.
     var cluster: JetStreamCluster?
+    /// `$JS.API.SERVER.REMOVE` in this account is the operator's (answered by
+    /// `JetStreamAccounts`): the system account, or `$G` when no accounts are configured.
+    var isOperatorAccount = false
     /// The API request being handled (clustered operations answer it after they commit).
     var apiRequest: (reply: String, type: String)?
     private var ticks = 0

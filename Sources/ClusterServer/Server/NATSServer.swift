@@ -347,6 +347,7 @@ public final class NATSServer: @unchecked Sendable {
         // Account namespaces and imports are built at start; users and permissions of the
         // global account (and token, no_auth_user) apply to new connections at once.
         if new.accounts != options.accounts { ignored.append("accounts") }
+        if new.systemAccount != options.systemAccount { ignored.append("system_account") }
         if new.gossipPeriodSeconds != options.gossipPeriodSeconds || new.dnsRefreshSeconds != options.dnsRefreshSeconds {
             ignored.append("cluster gossip timing")
         }

@@ -31,6 +31,9 @@ public struct ServerOptions: Sendable {
     public var accounts: [AccountConfig] = []
     /// A configured user that clients without credentials are logged in as.
     public var noAuthUser: String?
+    /// `system_account: NAME` (one of `accounts`): where operator requests such as
+    /// `$JS.API.SERVER.REMOVE` are answered once accounts are configured.
+    public var systemAccount: String?
 
     public var jetStream = false
     public var storeDirectory: String?

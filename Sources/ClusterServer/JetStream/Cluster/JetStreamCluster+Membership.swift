@@ -22,8 +22,16 @@ struct MembershipState {
     var catchUp: [GroupID: [NodeID: LogIndex]] = [:]
     /// Stream leader: replicas removed from a group, told to their server until the tick given.
     var removalNotices: [(server: String, group: UInt64, id: NodeID, until: Int)] = []
-    /// This store was told it left the meta group (logged once).
-    var toldRemoved = false
+    /// This store learned it was removed from the meta group for good (`SERVER.REMOVE`): since
+    /// which tick it hands off its leaderships before it retires (see `+Retire`).
+    var retiringSinceTick: Int?
+    /// Retired: it stopped taking part; where its meta log and replicas were archived.
+    var retiredArchive: String?
+    /// Removals the first account's meta group decided for this account's group (a cross-account
+    /// `SERVER.REMOVE`, see `JetStreamAccounts+ServerRemove`); the meta leader proposes each.
+    var adopted: Set<NodeID> = []
+    /// Meta leader: adopted removals proposed but not applied yet.
+    var pendingAdoptions: Set<NodeID> = []
     /// The bootstrap configuration this store promised (persisted; see `MetaBootstrapPlanner`).
     var promise: [NodeID]?
     /// Since which tick a majority of the seeds, but not all, is up (first start only).
@@ -98,8 +106,16 @@ extension JetStreamCluster {
         guard let routes = js.server.routeManager else { return }
         let meta = host.node(Self.metaGroup) != nil
         membership.removalNotices.removeAll { $0.until < ticks }
+        // A peer whose store was removed for good is told so while it stays connected, once the
+        // configuration change that removed it has committed here (everything appended applied).
+        let metaNode = host.node(Self.metaGroup)
+        let settled = metaNode.map { $0.appliedIndex >= $0.lastIndex } ?? false
         for (name, serverID) in routes.peerServerIDs() {
-            let removed = membership.removalNotices.filter { $0.server == name }.map { (group: $0.group, id: $0.id) }
+            var removed = membership.removalNotices.filter { $0.server == name }.map { (group: $0.group, id: $0.id) }
+            if let h = membership.hellos[name], membership.removed.contains(h.id), settled,
+               let metaNode, !metaNode.conf.contains(h.id) {
+                removed.append((group: Self.metaGroup.rawValue, id: h.id))
+            }
             let bootNames = membership.bootIDs.map { serverName($0) ?? "" }
             let bytes = PeerHello(id: host.me, meta: meta, boot: membership.bootIDs, bootNames: bootNames, removed: removed,
                                   promise: membership.promise ?? []).encoded(name: myName)
@@ -122,11 +138,8 @@ extension JetStreamCluster {
         for (id, n) in zip(hello.boot, hello.bootNames) where !n.isEmpty && serverName(id) == nil { host.learn(name: n, id: id) }
         for r in hello.removed where r.id == host.me {
             if r.group == Self.metaGroup.rawValue {
-                // Raft never tells a removed member; the leader's hello does, so say it once.
-                if !membership.toldRemoved {
-                    membership.toldRemoved = true
-                    js.server.logger.error("JetStream cluster: this server was removed from the JetStream meta group (by \(name)); restart it with an empty store to join again")
-                }
+                // Raft never tells a removed member; the members' hellos do.
+                beginRetirement("\(name) says its removal committed")
             } else {
                 leaveStreamGroup(r.group)
             }
@@ -146,8 +159,17 @@ extension JetStreamCluster {
 
     func membershipTick() {
         sendHellos()
+        if membership.retiringSinceTick != nil {
+            retirementTick()
+            return
+        }
         let live = liveIdentities
         guard let node = host.node(Self.metaGroup) else { return }
+        // This store's own removal committed (it got the configuration change before it left).
+        if membership.removed.contains(host.me), !node.conf.contains(host.me), node.appliedIndex >= node.lastIndex {
+            beginRetirement("its removal committed")
+            return
+        }
         for id in node.conf.allMembers {
             if let name = serverName(id), live[name] == id {
                 membership.unreachableSince[id] = nil
@@ -155,6 +177,7 @@ extension JetStreamCluster {
                 membership.unreachableSince[id] = ticks
             }
         }
+        if isMetaLeader { proposeAdoptedRemovals() }
         if isMetaLeader { metaMembershipStep(node, live: live) }
         if isMetaLeader { moveReplicasOffGoneMembers(node, live: live) }
         for r in replicas.values where r.isLeader { streamMembershipStep(r, live: live) }
@@ -192,9 +215,9 @@ extension JetStreamCluster {
             do {
                 try host.proposeConfChange(group, change)
                 js.server.logger.info("JetStream cluster: group \(group): \(change.kind) \(describe(change.node))")
-                // Meta: only an operator's removal is final (an auto-removed store is added back).
-                if change.kind == .remove, group != Self.metaGroup || membership.removed.contains(change.node),
-                   let server = host.name(of: change.node) {
+                // Stream groups: the removed replica's server stops hosting it. A store removed
+                // from the meta group is told once the change committed (see `sendHellos`).
+                if change.kind == .remove, group != Self.metaGroup, let server = host.name(of: change.node) {
                     membership.removalNotices.append((server, group.rawValue, change.node, ticks + 600))
                 }
             } catch RaftError.confChangeInProgress {
@@ -306,9 +329,21 @@ extension JetStreamCluster {
             host.learn(name: name, id: id)
             return ["success": true]
         case "server_remove":
-            guard let t = try o.string("id"), let id = StreamAssignment.parseID(t) else { return nil }
-            membership.removed.insert(id)
-            js.server.logger.info("JetStream cluster: server \(describe(id)) removed from the cluster")
+            // `accounts`: the same server's ids in the other accounts' meta groups (written by
+            // the first account's meta leader); `id` may be absent when it is not a member here.
+            var others: [String: NodeID] = [:]
+            for (account, v) in o.fields["accounts"] as? [String: Any] ?? [:] {
+                if let t = v as? String, let id = StreamAssignment.parseID(t) { others[account] = id }
+            }
+            if let t = try o.string("id"), let id = StreamAssignment.parseID(t) {
+                membership.removed.insert(id)
+                membership.adopted.remove(id)
+                membership.pendingAdoptions.remove(id)
+                js.server.logger.info("JetStream cluster: server \(describe(id)) removed from the cluster")
+            } else if others.isEmpty {
+                return nil
+            }
+            if !others.isEmpty { onServerRemoved?(others) }
             return ["success": true]
         case "peers":
             guard let name = try o.string("name") else { return nil }
@@ -336,18 +371,40 @@ extension JetStreamCluster {
 
     // MARK: - API: SERVER.REMOVE, STREAM.PEER.REMOVE (meta leader)
 
-    /// `$JS.API.SERVER.REMOVE` `{"peer": "<server name>", "peer_id": "<raft id>"}`: removes the
-    /// server's current store from the meta group for good; its replicas are moved elsewhere.
-    func serverRemove(body: [UInt8], reply: String, type: String) throws {
-        let o = try JSONObject.parse(body, typeName: "JSApiMetaServerRemoveRequest")
-        let peer = try o.string("peer") ?? "", peerID = try o.string("peer_id") ?? ""
-        guard !(peer.isEmpty && peerID.isEmpty) else { throw JSAPIError.badRequest() }
-        guard let node = host.node(Self.metaGroup) else { throw JSAPIError(503, 10008, "JetStream system temporarily unavailable") }
-        let found = node.conf.allMembers.first { id in
+    /// The meta member a `SERVER.REMOVE` names here: by server name (its current store when
+    /// the server runs) or by Raft id (hex). Nil: not a member of this account's meta group.
+    func metaMember(peer: String, peerID: String) -> NodeID? {
+        guard let node = host.node(Self.metaGroup) else { return nil }
+        return node.conf.allMembers.first { id in
             peerID.isEmpty ? serverName(id) == peer && (liveIdentities[peer] ?? id) == id : StreamAssignment.hex(id) == peerID.lowercased()
         }
-        guard let id = found else { throw JSAPIError(400, 10044, "server is not a member of the cluster") }
-        try proposeMeta(["op": "server_remove", "id": StreamAssignment.hex(id)], reply: reply, type: type)
+    }
+
+    /// Meta leader: proposes removing `id` here (if a member) and, through this entry, the same
+    /// server's ids in the other accounts' groups (`others`); `done` gets the answer on commit.
+    func proposeServerRemoval(_ id: NodeID?, others: [String: NodeID], done: @escaping ([String: Any]) -> Void) throws {
+        var entry: [String: Any] = ["op": "server_remove"]
+        if let id { entry["id"] = StreamAssignment.hex(id) }
+        if !others.isEmpty { entry["accounts"] = others.mapValues(StreamAssignment.hex) }
+        let index = try proposeMetaIndex(entry)
+        metaCallbacks[index] = done
+    }
+
+    /// Another account's meta group removed this server for good: remove its store here too.
+    func adoptRemoval(_ id: NodeID) {
+        guard !membership.removed.contains(id), membership.retiredArchive == nil else { return }
+        membership.adopted.insert(id)
+    }
+
+    /// Meta leader: proposes each adopted removal once per leadership (an entry of its own, so
+    /// it is replicated here and survives restarts like an operator's).
+    private func proposeAdoptedRemovals() {
+        for id in membership.adopted.subtracting(membership.removed).subtracting(membership.pendingAdoptions).sorted() {
+            if (try? proposeMetaIndex(["op": "server_remove", "id": StreamAssignment.hex(id)])) != nil {
+                membership.pendingAdoptions.insert(id)
+                js.server.logger.info("JetStream cluster: removing \(describe(id)) as the cluster-wide SERVER.REMOVE decided")
+            }
+        }
     }
 
     /// `$JS.API.STREAM.PEER.REMOVE.<stream>` `{"peer": "<server name>"}`: the stream's replica on
@@ -407,6 +464,7 @@ extension JetStreamCluster {
     /// which is what a liveness probe wants: a node without a meta quorum is not broken.
     func healthError(_ query: [String: String]) -> String? {
         if query["js-enabled-only"] == "true" || query["js-server-only"] == "true" { return nil }
+        if membership.retiringSinceTick != nil { return Self.removedHealthError }
         guard let node = host.node(Self.metaGroup), node.leader != nil else {
             return "JetStream has not established contact with a meta leader"
         }

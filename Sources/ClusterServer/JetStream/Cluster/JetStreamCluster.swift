@@ -45,6 +45,12 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// Meta leader only: creates proposed and not applied yet (their stream's first leader
     /// answers them; the meta leader only if it loses its leadership first).
     private var inflightCreates: [LogIndex: (reply: String, type: String)] = [:]
+    /// Meta leader only: answers given by a closure on commit (a `SERVER.REMOVE` asked in
+    /// another account than this one, see `JetStreamAccounts+ServerRemove`).
+    var metaCallbacks: [LogIndex: ([String: Any]) -> Void] = [:]
+    /// Called (on this queue) when a committed `SERVER.REMOVE` names the server's ids in other
+    /// accounts' meta groups: account name -> id.
+    var onServerRemoved: (([String: NodeID]) -> Void)?
     /// Meta leader only: update/delete answers it sends unless the stream's leader did (see
     /// `answerStreamChange`), due at a tick.
     private var fallbackReplies: [(reply: String, body: [String: Any], dueTick: Int)] = []
@@ -283,6 +289,7 @@ final class JetStreamCluster: RaftGroupDelegate {
     func raftApply(_ entry: Entry) {
         let pending = pendingMeta.removeValue(forKey: entry.index)
         inflightCreates[entry.index] = nil
+        let callback = metaCallbacks.removeValue(forKey: entry.index)
         var response: [String: Any]?
         /// A create of a stream that exists with the same config (a client's retry that
         /// committed after its first attempt): no new stream leader answers it, the meta leader does.
@@ -376,6 +383,7 @@ final class JetStreamCluster: RaftGroupDelegate {
             js.server.logger.error("JetStream cluster: cannot apply meta entry \(entry.index): \(error)")
             response = (error as? JSAPIError)?.responseBody
         }
+        if let callback { callback(response ?? JSAPIError.badRequest().responseBody) }
         if let changed, var body = response, body["error"] == nil {
             answerStreamChange(changed, requester: requester, pending: pending, body: &body)
         } else if let pending, var body = response {
@@ -430,6 +438,7 @@ final class JetStreamCluster: RaftGroupDelegate {
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
         isMetaLeader = isLeader
         if !isLeader { answerUnavailable() }
+        membership.pendingAdoptions.removeAll()
         // Proposals of an earlier term may never commit: decide them again from the state.
         membership.pendingNames.removeAll()
         membership.pendingMoves.removeAll()
@@ -442,13 +451,24 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// config answers with the stream's info) and a later second answer is dropped by clients.
     private func answerUnavailable() {
         let waiting = Array(pendingMeta.values) + Array(inflightCreates.values)
+        let callbacks = Array(metaCallbacks.values)
         pendingMeta.removeAll()
         inflightCreates.removeAll()
+        metaCallbacks.removeAll()
+        let unavailable = JSAPIError(503, 10008, "JetStream system temporarily unavailable").responseBody
         for w in waiting {
-            var body = JSAPIError(503, 10008, "JetStream system temporarily unavailable").responseBody
+            var body = unavailable
             body["type"] = w.type
             js.reply(w.reply, body)
         }
+        for done in callbacks { done(unavailable) }
+    }
+
+    /// This store left the meta group (retired): what waited on it is answered unavailable.
+    func dropMetaLeadership() {
+        isMetaLeader = false
+        answerUnavailable()
+        fallbackReplies.removeAll()
     }
 
     /// The account's `jetstream { ... }` limits against the replicated assignments: the same

@@ -9,6 +9,13 @@ extension JetStreamService {
         let unavailable = JSAPIError(503, 10008, "JetStream system temporarily unavailable")
         let kind = op.first ?? ""
         let verb = op.count > 1 ? op[1] : ""
+        if cluster.membership.retiringSinceTick != nil {
+            // Removed from the meta group: this node serves no JetStream of this account.
+            if !fromRoute && !(kind == "SERVER" && verb == "REMOVE") && !(kind == "CONSUMER" && verb == "MSG") {
+                fail(reply, type, unavailable)
+            }
+            return false
+        }
         switch (kind, verb) {
         case ("INFO", _), ("STREAM", "NAMES"), ("STREAM", "LIST"):
             return !fromRoute
@@ -23,15 +30,19 @@ extension JetStreamService {
                 fail(reply, type, unavailable)
             }
             return false
-        case ("SERVER", "REMOVE") where op.count == 2, ("STREAM", "PEER") where op.count == 4 && op[2] == "REMOVE":
+        case ("SERVER", "REMOVE") where op.count == 2:
+            // A cluster-wide operator action, answered by `JetStreamAccounts` in the operator
+            // account (the system account, or `$G` without accounts). Elsewhere nobody answers
+            // it, as in nats-server: the client's node sends the no-responders status.
+            if !isOperatorAccount && !fromRoute {
+                bus.sendStatus("503", to: reply, fields: [("Nats-Subject", "$JS.API.SERVER.REMOVE")])
+            }
+            return false
+        case ("STREAM", "PEER") where op.count == 4 && op[2] == "REMOVE":
             // Membership changes: the meta leader decides and answers once its entry commits.
             if cluster.isMetaLeader {
                 do {
-                    if kind == "SERVER" {
-                        try cluster.serverRemove(body: body, reply: reply, type: type)
-                    } else {
-                        try cluster.streamPeerRemove(op[3], body: body, reply: reply, type: type)
-                    }
+                    try cluster.streamPeerRemove(op[3], body: body, reply: reply, type: type)
                 } catch let e as JSAPIError { fail(reply, type, e) } catch { fail(reply, type, .badRequest()) }
             } else if !fromRoute && !cluster.metaAvailable {
                 fail(reply, type, unavailable)
