@@ -133,6 +133,10 @@ async def test_server_remove_is_cluster_wide_and_the_running_removed_server_reti
                  lambda: healthz(v) == (503, {"status": "unavailable", "error": "JetStream server was removed from the meta group"}))
         assert healthz(v, "?js-server-only=true")[0] == 200
         mcs = wait_for("archives in /jsz", lambda: (lambda m: m if all("archive" in m.get(x, {}) for x in ("A", "B")) else None)(meta_clusters(v)))
+        # Its replicas were moved off by the streams' leaders before it archived them.
+        text = v.stderr_text()
+        assert text.count("replica of stream 'ORD' moved off this server") == 2, text[-3000:]
+        assert text.rindex("moved off this server") < text.rindex("archived in")
         store = os.path.join(v.tmpdir, "store", "jetstream", ".accounts")
         for acc in ("A", "B"):
             assert mcs[acc]["removed"] is True and mcs[acc]["peer"] in old_ids[acc]

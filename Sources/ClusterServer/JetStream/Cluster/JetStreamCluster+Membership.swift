@@ -277,7 +277,7 @@ extension JetStreamCluster {
 
     // MARK: - stream groups (their leaders)
 
-    private func streamMembershipStep(_ r: StreamReplica, live: [String: NodeID]) {
+    func streamMembershipStep(_ r: StreamReplica, live: [String: NodeID]) {
         guard let a = assignments[r.name], let node = host.node(r.group) else { return }
         // Settled (the usual case, checked each second for every stream led here): the
         // planner would return nothing; skip building its view.
@@ -309,8 +309,9 @@ extension JetStreamCluster {
     /// once the meta assignment agrees (the files stay until the stream is deleted, so a later
     /// return of this store to the group is a restart, never a member that forgot its votes).
     func leaveStreamGroup(_ group: UInt64) {
+        // A retiring store follows no meta log any more: the stream leader's word is enough.
         guard let r = replicas.values.first(where: { $0.group.rawValue == group }), !r.isLeader,
-              let a = assignments[r.name], !a.ids.contains(host.me) else { return }
+              let a = assignments[r.name], !a.ids.contains(host.me) || membership.retiringSinceTick != nil else { return }
         js.server.logger.info("JetStream cluster: replica of stream '\(r.name)' moved off this server")
         r.close()
         replicas[r.name] = nil

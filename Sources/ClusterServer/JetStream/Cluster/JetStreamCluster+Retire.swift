@@ -4,37 +4,53 @@ import Raft
 /// A store removed from the meta group for good (`SERVER.REMOVE`) while its server keeps
 /// running. Raft never tells a removed member, so it learns it from a member's hello (sent
 /// once the removal committed there) or from its own log (it applied the configuration change
-/// that left it out). It then stops taking part: it hands off the leaderships it holds, waits
-/// for them to move (at most 2 s), closes its meta group and every stream replica (no more
-/// campaigns, no JetStream served as a member) and moves its store — identity, meta log,
-/// bootstrap promise, replicas — into `<store>/.removed-<unix time>/`, kept for an operator
-/// rather than deleted. Restarted, the server finds no identity and joins as a new member.
+/// that left it out). It then stops taking part in two steps:
+///
+/// 1. At once: its meta group closes (no campaigns; meta leadership, if it had any, moved
+///    before it was removed) and it stops answering its clients' JetStream requests as a member.
+/// 2. Its stream replicas drain: leaderships it holds are handed to other voters, and each
+///    replica stays until the stream's leader moved it off (the leader's hello says so; its
+///    replacement is caught up first), at most `retireGraceTicks`. An R1 stream it leads can
+///    move only if this store applied its new assignment before it left.
+///
+/// Then it moves its store — identity, meta log, bootstrap promise, replicas — into
+/// `<store>/.removed-<unix time>/`, kept for an operator rather than deleted. Restarted, the
+/// server finds no identity and joins as a new member.
 extension JetStreamCluster {
     static let removedHealthError = "JetStream server was removed from the meta group"
+    /// How long (ticks) stream replicas may take to move off a retiring store: 2 minutes.
+    static let retireGraceTicks = 1_200
 
-    /// Starts retiring (once): leaderships move off first.
+    /// Starts retiring (once): the meta group closes, stream leaderships move off.
     func beginRetirement(_ reason: String) {
         guard membership.retiringSinceTick == nil else { return }
         membership.retiringSinceTick = ticks
-        js.server.logger.error("JetStream cluster: this server was removed from the JetStream meta group\(accountSuffix) (\(reason)); it stops taking part and archives its meta log and stream replicas; restart it to join again as a new member")
-        _ = handOffLeaderships()
+        js.server.logger.error("JetStream cluster: this server was removed from the JetStream meta group\(accountSuffix) (\(reason)); it stops taking part: its stream replicas move off, then its store is archived; restart it to join again as a new member")
+        if isMetaLeader, let node = host.node(Self.metaGroup), let to = bestFollower(node) {
+            try? host.transferLeadership(Self.metaGroup, to: to)
+        }
+        host.removeGroup(Self.metaGroup)
+        dropMetaLeadership()
+        handOffStreamLeaderships()
     }
 
-    /// Every second while retiring: finishes once nothing is led here, or after 2 s.
+    /// Every second while retiring: hands off, lets the stream leaders move the replicas off,
+    /// and archives once none is left (or the grace is over).
     func retirementTick() {
         guard let since = membership.retiringSinceTick, membership.retiredArchive == nil else { return }
-        if ledGroupCount > 0 && ticks - since < 20 {
-            _ = handOffLeaderships()
+        if !replicas.isEmpty && ticks - since < Self.retireGraceTicks {
+            handOffStreamLeaderships()
             return
         }
         cancelReplicaOpens()
+        if !replicas.isEmpty {
+            js.server.logger.warning("JetStream cluster: \(replicas.count) stream replica(s) did not move off within \(Self.retireGraceTicks / 10) s (\(replicas.keys.sorted().joined(separator: ", "))); archiving them")
+        }
         for r in replicas.values {
             r.close()
             if js.streams[r.name] === r.stream { js.streams[r.name] = nil }
         }
         replicas.removeAll()
-        host.removeGroup(Self.metaGroup)
-        dropMetaLeadership()
         let archive = root + "/.removed-\(Int(Date().timeIntervalSince1970))"
         do {
             membership.retiredArchive = try Self.archiveStore(root: root, to: archive)
@@ -42,6 +58,19 @@ extension JetStreamCluster {
         } catch {
             membership.retiredArchive = root
             js.server.logger.error("JetStream cluster: removed from the meta group\(accountSuffix), but archiving the store failed: \(error); move \(root) away before restarting this server")
+        }
+    }
+
+    /// Streams led here go to their most caught-up other voter; one without another voter (R1)
+    /// keeps leading and runs its own membership step, so a move it knows of can complete.
+    private func handOffStreamLeaderships() {
+        let live = liveIdentities
+        for r in replicas.values where r.isLeader {
+            if let node = host.node(r.group), let to = bestFollower(node) {
+                try? host.transferLeadership(r.group, to: to)
+            } else {
+                streamMembershipStep(r, live: live)
+            }
         }
     }
 

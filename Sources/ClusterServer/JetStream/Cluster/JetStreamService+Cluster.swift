@@ -10,7 +10,10 @@ extension JetStreamService {
         let kind = op.first ?? ""
         let verb = op.count > 1 ? op[1] : ""
         if cluster.membership.retiringSinceTick != nil {
-            // Removed from the meta group: this node serves no JetStream of this account.
+            // Removed from the meta group: no meta answers any more; only a stream still led
+            // here while its replicas move off keeps being served.
+            let metaOp = kind == "STREAM" && ["CREATE", "UPDATE", "DELETE", "PEER", "LEADER"].contains(verb)
+            if !metaOp, let stream = Self.apiStream(op), cluster.leads(stream) { return true }
             if !fromRoute && !(kind == "SERVER" && verb == "REMOVE") && !(kind == "CONSUMER" && verb == "MSG") {
                 fail(reply, type, unavailable)
             }
@@ -58,19 +61,8 @@ extension JetStreamService {
         default:
             break
         }
-        // Stream-scoped: STREAM.<verb>.<stream>..., STREAM.MSG.<GET|DELETE>.<stream>,
-        // STREAM.LEADER.STEPDOWN.<stream>, CONSUMER.<verb>.<stream>..., CONSUMER.MSG.NEXT.<stream>.<c>,
-        // CONSUMER.DURABLE.CREATE.<stream>.<c>.
-        let stream: String?
-        switch (kind, verb) {
-        case ("STREAM", "MSG"), ("STREAM", "LEADER"), ("CONSUMER", "MSG"), ("CONSUMER", "DURABLE"):
-            stream = op.count > 3 ? op[3] : nil
-        case ("STREAM", _), ("CONSUMER", _):
-            stream = op.count > 2 ? op[2] : nil
-        default:
-            stream = nil
-        }
-        guard let stream else { return !fromRoute }
+        // Stream-scoped requests: the stream's leader answers.
+        guard let stream = Self.apiStream(op) else { return !fromRoute }
         if cluster.leads(stream) {
             if kind == "STREAM" && verb == "LEADER" {
                 do {
@@ -105,6 +97,22 @@ extension JetStreamService {
             }
         }
         return false
+    }
+
+    /// The stream a stream-scoped request names: STREAM.<verb>.<stream>...,
+    /// STREAM.MSG.<GET|DELETE>.<stream>, STREAM.LEADER.STEPDOWN.<stream>, CONSUMER.<verb>.<stream>...,
+    /// CONSUMER.MSG.NEXT.<stream>.<c>, CONSUMER.DURABLE.CREATE.<stream>.<c>; nil for others.
+    static func apiStream(_ op: [String]) -> String? {
+        switch (op.first ?? "", op.count > 1 ? op[1] : "") {
+        case ("STREAM", "MSG"), ("STREAM", "LEADER"), ("CONSUMER", "MSG"), ("CONSUMER", "DURABLE"):
+            return op.count > 3 ? op[3] : nil
+        case ("STREAM", "NAMES"), ("STREAM", "LIST"):
+            return nil
+        case ("STREAM", _), ("CONSUMER", _):
+            return op.count > 2 ? op[2] : nil
+        default:
+            return nil
+        }
     }
 
     /// The replica a `STREAM.MSG.GET` must make a ReadIndex round on before answering: the
