@@ -162,6 +162,17 @@ async def test_server_remove_is_cluster_wide_and_the_running_removed_server_reti
             new = peer_ids(cluster, acc, victim)
             assert len(new) == 1 and not new & old_ids[acc], (new, old_ids[acc])
         wait_for(f"{victim} ready again", lambda: healthz(v)[0] == 200)
+
+        # `peer_id` names one store of one account exactly: only that account removes it.
+        new_a = peer_ids(cluster, "A", victim).pop()
+        v.stop()
+        api = lambda body: sys_nc.request("$JS.API.SERVER.REMOVE", json.dumps(body).encode(), timeout=5)
+        unknown = json.loads((await retry(lambda: api({"peer_id": "00000000000000aa"}))).data)
+        assert unknown["error"]["err_code"] == 10044, unknown
+        ok = json.loads((await retry(lambda: api({"peer_id": new_a}))).data)
+        assert ok.get("success") is True, ok
+        wait_for(f"{victim} out of A's meta group", lambda: voters_online(cluster, "A", rest))
+        assert {m["name"] for m in account_members(cluster, "B")} == ALL, "B keeps its member"
     finally:
         for nc in conns:
             await nc.close()
