@@ -173,6 +173,15 @@ async def test_server_remove_is_cluster_wide_and_the_running_removed_server_reti
         assert ok.get("success") is True, ok
         wait_for(f"{victim} out of A's meta group", lambda: voters_online(cluster, "A", rest))
         assert {m["name"] for m in account_members(cluster, "B")} == ALL, "B keeps its member"
+        # Removed while down: back on that store, it is told and retires in A only.
+        told = v.stderr_text().count('removed from the JetStream meta group of account "A"')
+        v.start()
+        wait_for("the returning store retired in A",
+                 lambda: v.stderr_text().count('removed from the JetStream meta group of account "A"') > told
+                 and "archive" in meta_clusters(v).get("A", {}))
+        assert healthz(v)[0] == 503
+        assert voters_online(cluster, "A", rest)
+        wait_for(f"{victim} still a voter in B", lambda: voters_online(cluster, "B", ALL))
     finally:
         for nc in conns:
             await nc.close()
