@@ -25,6 +25,9 @@ final class Consumer {
     var deliveries: [UInt64: Int] = [:]
     /// Stream sequences due for redelivery, ascending.
     var redeliverQueue: [UInt64] = []
+    /// Not yet delivered by this state (at or past `cursor`), acknowledged anyway: another
+    /// leader delivered them (`Consumer+AckAhead.swift`). Skipped when the cursor reaches them.
+    var ackedAhead = Set<UInt64>()
     var waiting: [PullRequest] = []
     var lastActive: Int64
     var lastDeliveryTime: Int64 = 0
@@ -110,11 +113,12 @@ final class Consumer {
             pending[s] = nil
             deliveries[s] = nil
         }
-        if config.deliverPolicy == .lastPerSubject {
-            return nextLastPerSubject().map { ($0, false) }
+        // Each pass that does not return removes one acked-ahead sequence: bounded.
+        while true {
+            let next = config.deliverPolicy == .lastPerSubject ? nextLastPerSubject() : stream.store.next(from: cursor, filters: filters)
+            guard let m = next else { return nil }
+            if !skipAckedAhead(m.seq) { return (m, false) }
         }
-        guard let m = stream.store.next(from: cursor, filters: filters) else { return nil }
-        return (m, false)
     }
 
     /// last_per_subject: only the newest message of each subject that existed at creation,
@@ -150,6 +154,7 @@ final class Consumer {
         } else {
             n = stream.store.count(from: cursor, filters: filters)
         }
+        n -= min(n, UInt64(ackedAhead.count)) // never to be delivered, though past the cursor
         cachedPending = n
         return n
     }
@@ -206,12 +211,15 @@ final class Consumer {
     // MARK: - acks
 
     /// Acknowledges one stream sequence (or, for ack all, everything up to its consumer seq).
-    func ack(streamSeq: UInt64, consumerSeq: UInt64) {
+    /// False when the ack was not taken into account (see `noteAckedAhead`): it must not be
+    /// confirmed.
+    @discardableResult
+    func ack(streamSeq: UInt64, consumerSeq: UInt64) -> Bool {
         if config.ackPolicy == .all {
             let done = pending.filter { $0.value.cseq <= consumerSeq }.map { $0.key }
             for s in done { removePending(s) }
         } else {
-            guard pending[streamSeq] != nil else { return }
+            guard pending[streamSeq] != nil else { return noteAckedAhead(streamSeq, consumerSeq: consumerSeq) }
             removePending(streamSeq)
         }
         updateAckFloor()
@@ -227,6 +235,7 @@ final class Consumer {
                 stream.checkAckedEverywhere(streamSeq)
             }
         }
+        return true
     }
 
     func nak(streamSeq: UInt64, delayNanos: Int64?, now: Int64) {
@@ -245,12 +254,17 @@ final class Consumer {
         pending[streamSeq] = (p.cseq, saturatingAdd(Self.ackClockNanos(), ackWait(forDelivery: deliveries[streamSeq] ?? 1)))
     }
 
-    func terminate(streamSeq: UInt64) {
-        guard pending[streamSeq] != nil else { return }
+    /// Like an ack, the message is never delivered again; false as for `ack`.
+    @discardableResult
+    func terminate(streamSeq: UInt64, consumerSeq: UInt64) -> Bool {
+        guard pending[streamSeq] != nil else {
+            return config.ackPolicy == .explicit ? noteAckedAhead(streamSeq, consumerSeq: consumerSeq) : true
+        }
         removePending(streamSeq)
         updateAckFloor()
         dirty = true
         if stream.config.retention != .limits { stream.checkAckedEverywhere(streamSeq) }
+        return true
     }
 
     private func removePending(_ s: UInt64) {
@@ -277,6 +291,7 @@ final class Consumer {
 
     /// True when `seq` needs nothing more from this consumer (interest retention).
     func hasAcked(_ seq: UInt64) -> Bool {
+        if ackedAhead.contains(seq) { return true }
         if seq >= cursor && config.deliverPolicy != .lastPerSubject { return false }
         if seq >= cursor { return false }
         return pending[seq] == nil
@@ -314,6 +329,7 @@ final class Consumer {
         // `first > 0` first: an empty store reports first 0, and `first - 1` would trap
         // (a replica crash-looped on it, applying a batch that limits emptied).
         if first > 0 && deliveredStreamSeq < first - 1 { deliveredStreamSeq = first - 1 }
+        pruneAckedAhead()
         updateAckFloor()
         cachedPending = nil
         dirty = true

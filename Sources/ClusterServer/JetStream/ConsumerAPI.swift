@@ -196,7 +196,8 @@ extension JetStreamService {
         var sendAckReply = reply != nil
         switch verb {
         case "", "+ACK", "+OK":
-            c.ack(streamSeq: sseq, consumerSeq: cseq)
+            // An ack that could not be recorded is not confirmed (`Consumer+AckAhead.swift`).
+            sendAckReply = c.ack(streamSeq: sseq, consumerSeq: cseq) && reply != nil
         case "-NAK":
             c.nak(streamSeq: sseq, delayNanos: JetStreamService.parseNakDelay(String(text.dropFirst(4))), now: now)
         case "+WPI":
@@ -210,7 +211,7 @@ extension JetStreamService {
             }
             sendAckReply = false
         case "+TERM":
-            c.terminate(streamSeq: sseq)
+            sendAckReply = c.terminate(streamSeq: sseq, consumerSeq: cseq) && reply != nil
         default:
             return
         }

@@ -31,6 +31,14 @@ enum ConsumerRecord {
             out += Array(#","last_per_subject_boundary":"#.utf8)
             appendUInt(b, to: &out)
         }
+        if !c.ackedAhead.isEmpty {
+            out += Array(#","acked_ahead":["#.utf8)
+            for (i, s) in c.ackedAhead.sorted().enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                appendUInt(s, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
         out += Array(#","pending":["#.utf8)
         var first = true
         for s in c.pending.keys.sorted() {

@@ -110,6 +110,10 @@ extension JetStreamService {
                         c.deliveries[seq] = Int(e[2].intValue)
                     }
                 }
+                if let ahead = st.fields["acked_ahead"] as? [NSNumber] {
+                    c.ackedAhead = Set(ahead.prefix(Consumer.maxAckedAhead).map(\.uint64Value))
+                    c.pruneAckedAhead()
+                }
                 c.lastActive = now
                 s.consumers[name] = c
             } catch {

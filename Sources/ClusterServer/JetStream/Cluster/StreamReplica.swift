@@ -12,8 +12,11 @@ final class StreamReplica: RaftGroupDelegate {
     private(set) var isLeader = false
     /// `cluster.ticks` when this node last became leader (rebalancing waits a while).
     private(set) var leaderSinceTick = 0
-    /// Leader only: API callers waiting for their entry to apply.
-    private var pendingOps: [LogIndex: PendingReply] = [:]
+    /// Leader only: API callers waiting for their entry (index, and the term it was proposed
+    /// in) to apply. An entry of another term at that index is not theirs: the proposal was
+    /// replaced by a newer leader's entry, which a deposed leader may apply before it hears
+    /// that it no longer leads.
+    private var pendingOps: [LogIndex: (term: Term, answer: PendingReply)] = [:]
     /// This replica as a direct-get responder (`StreamReplica+Reads.swift`).
     var direct = DirectAccess()
     /// Set once the replica closed (shutdown, stream deleted, left its group).
@@ -208,7 +211,7 @@ final class StreamReplica: RaftGroupDelegate {
         guard isLeader else { throw JSAPIError(503, 10008, "JetStream system temporarily unavailable") }
         do {
             let index = try cluster.host.propose(group, data)
-            if let answer { pendingOps[index] = answer }
+            if let answer, let term = cluster.host.node(group)?.term { pendingOps[index] = (term, answer) }
         } catch {
             throw JSAPIError(503, 10008, "JetStream system temporarily unavailable")
         }
@@ -256,7 +259,8 @@ final class StreamReplica: RaftGroupDelegate {
             } catch {
                 response = JSAPIError(500, 10110, "\(error)").responseBody
             }
-            switch pendingOps.removeValue(forKey: entry.index) {
+            let waiting = pendingOps.removeValue(forKey: entry.index)
+            switch waiting?.term == entry.term ? waiting?.answer : nil {
             case let .api(reply, type, precomputed)?:
                 if let precomputed, response["error"] == nil { response = precomputed }
                 response["type"] = type

@@ -1,0 +1,164 @@
+"""Regression test for finding 15 of docs/chaos.md: an ack confirmed by a new stream leader
+for a delivery the old leader made, and the message delivered again.
+
+The stream leader is cut off from its peers and, while its lease still holds, serves a pull:
+it delivers 10 messages, but the consumer record that says so can no longer commit. The old
+leader is then killed; the other two replicas elect a new leader, whose consumer state is the
+last committed record: nothing of the 10 delivered. The client acks the 10 (`ack_sync`) through
+another node. Before the fix the new leader ignored those acks (not pending there), confirmed
+them anyway once its record committed, and served the next pull the same 10 messages again as
+new (delivery count 1). Now it records them as acked ahead and delivers from seq 11 on.
+
+Deterministic except for one timing condition, which is checked: the pull must reach the old
+leader within its lease (0.8 s after the last quorum acknowledgement); the setup retries a few
+times when the leader refused to deliver because the lease had already run out.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+from cluster import ChaosCluster
+from test_chaos_short import clusterd_bin
+from test_failover_consumer import _connect, _leader
+
+STREAM, DURABLE = "ACKAHEAD", "CACKAHEAD"
+BATCH = 10
+ATTEMPTS = 4
+
+
+class RawPull:
+    """Pull requests to a consumer from one connection; records each delivery's ack subject."""
+
+    def __init__(self, nc):
+        self.nc = nc
+        self.inbox = nc.new_inbox()
+        self.got: list[str] = []   # ack reply subjects, in arrival order
+
+    async def start(self) -> None:
+        async def on_msg(m) -> None:
+            if m.reply and m.reply.startswith("$JS.ACK."):
+                self.got.append(m.reply)
+        await self.nc.subscribe(self.inbox, cb=on_msg)
+        await self.nc.flush()
+
+    async def pull(self, batch: int, expires_s: float) -> None:
+        body = json.dumps({"batch": batch, "expires": int(expires_s * 1e9)}).encode()
+        await self.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{DURABLE}", body, reply=self.inbox)
+        await self.nc.flush()
+
+
+def _seq(ack_subject: str) -> tuple[int, int, int]:
+    """(stream seq, delivery count, consumer seq) of a `$JS.ACK.<s>.<c>.<n>.<sseq>.<cseq>...` subject."""
+    t = ack_subject.split(".")
+    return int(t[5]), int(t[4]), int(t[6])
+
+
+async def _stale_delivery(cluster: ChaosCluster, names: list[str]) -> tuple[str, list[str]]:
+    """Cuts the stream leader off and has it serve a pull within its lease. Returns the old
+    leader and the ack subjects of what it delivered."""
+    admin = await _connect(cluster.nodes[0].url)
+    js = admin.jetstream(timeout=5)
+    try:
+        for attempt in range(ATTEMPTS):
+            # Fresh commits right before the cut: the leader's lease starts from them.
+            for i in range(5):
+                await js.publish(f"ackahead.{attempt}.{i}", b"x")
+            old = await _leader(js, stream=STREAM)
+            assert old in names, f"no stream leader: {old}"
+            nc = await _connect(cluster.node(old).url)
+            puller = RawPull(nc)
+            await puller.start()
+            await js.publish(f"ackahead.{attempt}.last", b"x")
+            cluster.partition({(a, b) for a in names for b in names if a != b and old in (a, b)})
+            await puller.pull(BATCH, expires_s=2)
+            for _ in range(20):
+                if len(puller.got) >= BATCH:
+                    break
+                await asyncio.sleep(0.1)
+            await nc.close()
+            if puller.got:
+                return old, puller.got
+            # The lease ran out before the pull got there (a slow machine): try again.
+            print(f"attempt {attempt}: cut-off leader {old} delivered nothing (lease over); healing")
+            cluster.partition(set())
+            await asyncio.sleep(3)
+    finally:
+        await admin.close()
+    pytest.fail(f"the cut-off stream leader never delivered within its lease in {ATTEMPTS} attempts")
+
+
+async def _scenario(cluster: ChaosCluster) -> None:
+    names = [n.name for n in cluster.nodes]
+    admin = await _connect(cluster.nodes[0].url)
+    js = admin.jetstream(timeout=5)
+    await js.add_stream(StreamConfig(name=STREAM, subjects=["ackahead.>"], num_replicas=3))
+    # ack_wait far beyond the test: any second delivery can only come from another state.
+    await js.add_consumer(STREAM, ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT,
+                                                 ack_wait=120, max_ack_pending=1000))
+    for i in range(30):
+        await js.publish(f"ackahead.{i}", b"m")
+    await admin.close()
+
+    old, stale = await _stale_delivery(cluster, names)
+    delivered = sorted(_seq(s) for s in stale)
+    print(f"cut-off leader {old} delivered (seq, count, cseq) {delivered}")
+    assert not any(p.unknown_dialers for p in cluster.proxies), "a route the proxies cannot attribute (cut ineffective)"
+    # Its links stay cut: the proxies hold bytes it wrote before it died (the appends with the
+    # record of the deliveries), which healing would hand to the others. Killed, not healed
+    # (`heal()` would also restart it with that record in its log).
+    cluster.kill(old)
+
+    survivor = next(n for n in cluster.nodes if n.name != old)
+    nc = await _connect(survivor.url)
+    try:
+        js2 = nc.jetstream(timeout=5)
+        new = None
+        for _ in range(60):
+            new = await _leader(js2, stream=STREAM)
+            if new and new != old:
+                break
+            await asyncio.sleep(0.25)
+        assert new and new != old, f"no new leader after {old} was killed (saw {new})"
+
+        confirmed: set[int] = set()
+        for subject in stale:
+            for _ in range(5):
+                try:
+                    await nc.request(subject, b"+ACK", timeout=3)
+                    confirmed.add(_seq(subject)[0])
+                    break
+                except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                    await asyncio.sleep(0.5)
+        print(f"new leader {new} confirmed the acks of {sorted(confirmed)}")
+        assert confirmed, "no ack of the old leader's deliveries was confirmed"
+
+        puller = RawPull(nc)
+        await puller.start()
+        await puller.pull(BATCH, expires_s=3)
+        for _ in range(40):
+            if len(puller.got) >= BATCH:
+                break
+            await asyncio.sleep(0.1)
+        after = [_seq(s) for s in puller.got]
+        print(f"the new leader then delivered (seq, count, cseq) {after}")
+        again = sorted(q for q, _, _ in after if q in confirmed)
+        assert not again, f"confirmed acks delivered again by {new}: {again} (all: {after})"
+        assert after, f"the new leader {new} delivered nothing after the acks"
+        # Consumer sequences the old leader issued are not issued again.
+        old_cseqs = {c for _, _, c in delivered}
+        assert not old_cseqs & {c for _, _, c in after}, f"consumer sequences reused: {after}"
+    finally:
+        await nc.close()
+
+
+@pytest.mark.chaos
+def test_acks_of_a_killed_leaders_delivery_are_kept_by_the_new_leader():
+    async def main() -> None:
+        async with ChaosCluster("clusterd", clusterd_bin(), 3, name="ackahead") as cluster:
+            await _scenario(cluster)
+    asyncio.run(main())
