@@ -16,7 +16,7 @@ times when the leader refused to deliver because the lease had already run out.
 from __future__ import annotations
 
 import asyncio
-import json
+import time
 
 import nats
 import pytest
@@ -25,31 +25,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from cluster import ChaosCluster
 from test_chaos_short import clusterd_bin
 from test_failover_consumer import _connect, _leader
+from workload import RawPull
 
 STREAM, DURABLE = "ACKAHEAD", "CACKAHEAD"
 BATCH = 10
 ATTEMPTS = 4
-
-
-class RawPull:
-    """Pull requests to a consumer from one connection; records each delivery's ack subject."""
-
-    def __init__(self, nc):
-        self.nc = nc
-        self.inbox = nc.new_inbox()
-        self.got: list[str] = []   # ack reply subjects, in arrival order
-
-    async def start(self) -> None:
-        async def on_msg(m) -> None:
-            if m.reply and m.reply.startswith("$JS.ACK."):
-                self.got.append(m.reply)
-        await self.nc.subscribe(self.inbox, cb=on_msg)
-        await self.nc.flush()
-
-    async def pull(self, batch: int, expires_s: float) -> None:
-        body = json.dumps({"batch": batch, "expires": int(expires_s * 1e9)}).encode()
-        await self.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{DURABLE}", body, reply=self.inbox)
-        await self.nc.flush()
 
 
 def _seq(ack_subject: str) -> tuple[int, int, int]:
@@ -71,18 +51,14 @@ async def _stale_delivery(cluster: ChaosCluster, names: list[str]) -> tuple[str,
             old = await _leader(js, stream=STREAM)
             assert old in names, f"no stream leader: {old}"
             nc = await _connect(cluster.node(old).url)
-            puller = RawPull(nc)
+            puller = RawPull(nc, STREAM, DURABLE, time.monotonic)
             await puller.start()
             await js.publish(f"ackahead.{attempt}.last", b"x")
             cluster.partition({(a, b) for a in names for b in names if a != b and old in (a, b)})
-            await puller.pull(BATCH, expires_s=2)
-            for _ in range(20):
-                if len(puller.got) >= BATCH:
-                    break
-                await asyncio.sleep(0.1)
+            got = [m.reply for _, m in await puller.fetch(BATCH, timeout=2)]
             await nc.close()
-            if puller.got:
-                return old, puller.got
+            if got:
+                return old, got
             # The lease ran out before the pull got there (a slow machine): try again.
             print(f"attempt {attempt}: cut-off leader {old} delivered nothing (lease over); healing")
             cluster.partition(set())
@@ -137,14 +113,9 @@ async def _scenario(cluster: ChaosCluster) -> None:
         print(f"new leader {new} confirmed the acks of {sorted(confirmed)}")
         assert confirmed, "no ack of the old leader's deliveries was confirmed"
 
-        puller = RawPull(nc)
+        puller = RawPull(nc, STREAM, DURABLE, time.monotonic)
         await puller.start()
-        await puller.pull(BATCH, expires_s=3)
-        for _ in range(40):
-            if len(puller.got) >= BATCH:
-                break
-            await asyncio.sleep(0.1)
-        after = [_seq(s) for s in puller.got]
+        after = [_seq(m.reply) for _, m in await puller.fetch(BATCH, timeout=3)]
         print(f"the new leader then delivered (seq, count, cseq) {after}")
         again = sorted(q for q, _, _ in after if q in confirmed)
         assert not again, f"confirmed acks delivered again by {new}: {again} (all: {after})"
