@@ -257,4 +257,60 @@ final class ClusteredJetStreamTests: XCTestCase {
         XCTAssertTrue(waitUntil(seconds: 30) { js.queue.sync { js.streams["GONE"]?.config.subjects == ["again.>"] } },
                       "the new GONE never opened on n3")
     }
+
+    // MARK: - leadership handover
+
+    /// A leadership handover meets two publishes without `Nats-Msg-Id`: one already proposed
+    /// when the transfer starts, one that arrives during it (Raft takes no proposals then, so it
+    /// is held). Both are acknowledged, each stored exactly once: the held one is forwarded to
+    /// the new leader, the proposed one is not proposed again.
+    func test_handover_publishesWithoutMessageID_areAckedOnce() async throws {
+        let c = try await connect(0)
+        try await createStream(c, "HAND")
+        _ = try await publish(c, "hand.x", "m0", id: "h0")
+        let leader = try await eventually { () async throws -> String in
+            let o = try await api(c, "STREAM.INFO.HAND")
+            guard let l = cluster(o).leader else { throw APIError(body: o) }
+            return l
+        }
+        let inboxes = [c.newInbox(), c.newInbox()]
+        let subs = try inboxes.map { try c.subscribe($0) }
+        try await c.flush()
+        let js = nodes.first { $0.name == leader }!.js
+        let held: Int = try js.queue.sync {
+            let r = js.cluster!.replicas["HAND"]!
+            r.propose(subject: "hand.x", reply: inboxes[0], headers: nil, payload: Array("proposed".utf8))
+            try r.stepDown()
+            r.propose(subject: "hand.x", reply: inboxes[1], headers: nil, payload: Array("held".utf8))
+            return r.held.count
+        }
+        XCTAssertEqual(held, 1, "the publish during the transfer is held")
+        // Bounded: unsubscribing ends the loops below if an answer never comes.
+        let watchdog = Task {
+            try await Task.sleep(nanoseconds: 30_000_000_000)
+            for sub in subs { try? sub.unsubscribe() }
+        }
+        defer { watchdog.cancel() }
+        var seqs: [UInt64] = []
+        for sub in subs {
+            for await m in sub {
+                let o = try JSONSerialization.jsonObject(with: Data(String(buffer: m.payload).utf8)) as? [String: Any] ?? [:]
+                XCTAssertNil(o["error"], "\(o)")
+                if let seq = o["seq"] as? Int { seqs.append(UInt64(seq)) }
+                break
+            }
+        }
+        XCTAssertEqual(seqs.sorted(), [2, 3])
+        let info = try await eventually { () async throws -> [String: Any] in
+            let o = try await api(c, "STREAM.INFO.HAND")
+            guard let l = cluster(o).leader, l != leader else { throw APIError(body: o) }
+            return o
+        }
+        XCTAssertEqual((info["state"] as? [String: Any])?["messages"] as? Int, 3, "each publish stored once")
+        for (seq, want) in [(2, "proposed"), (3, "held")] {
+            let o = try await api(c, "STREAM.MSG.GET.HAND", #"{"seq":\#(seq)}"#)
+            let data = ((o["message"] as? [String: Any])?["data"] as? String).flatMap { Data(base64Encoded: $0) }
+            XCTAssertEqual(data.map { String(decoding: $0, as: UTF8.self) }, want, "seq \(seq)")
+        }
+    }
 }

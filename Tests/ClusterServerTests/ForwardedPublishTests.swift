@@ -1,8 +1,9 @@
 import XCTest
 @testable import ClusterServer
+import Raft
 
 /// The route frame a stream's former leader forwards a held publish in: round trip, and
-/// hostile bytes are refused without trapping.
+/// hostile bytes are refused without trapping; and which node answers a publish entry.
 final class ForwardedPublishTests: XCTestCase {
     private let withID = ForwardedPublish(stream: "ROLL", subject: "roll", reply: "_INBOX.a.1",
                                           headers: Array("NATS/1.0\r\nNats-Msg-Id: id-1\r\n\r\n".utf8), payload: Array("m1".utf8))
@@ -30,10 +31,14 @@ final class ForwardedPublishTests: XCTestCase {
         XCTAssertThrowsError(try ForwardedPublish.decode(bytes))
     }
 
-    func test_onlyPublishesWithAMessageID_areForwarded() {
-        XCTAssertTrue(ForwardedPublish.deduplicable(withID.headers))
-        XCTAssertFalse(ForwardedPublish.deduplicable(nil))
-        XCTAssertFalse(ForwardedPublish.deduplicable(Array("NATS/1.0\r\nOther: x\r\n\r\n".utf8)))
-        XCTAssertFalse(ForwardedPublish.deduplicable(Array("NATS/1.0\r\nNats-Msg-Id: \r\n\r\n".utf8)))
+    /// The proposer answers its own entry, leader or not, but not another term's entry that
+    /// replaced its proposal at that index; a Raft leader answers every entry it applies.
+    func test_whoAnswersAPublishEntry() {
+        let t3 = Term(3), t4 = Term(4)
+        XCTAssertTrue(StreamReplica.answersPublish(isRaftLeader: false, proposedTerm: t3, entryTerm: t3))
+        XCTAssertFalse(StreamReplica.answersPublish(isRaftLeader: false, proposedTerm: t3, entryTerm: t4))
+        XCTAssertFalse(StreamReplica.answersPublish(isRaftLeader: false, proposedTerm: nil, entryTerm: t3))
+        XCTAssertTrue(StreamReplica.answersPublish(isRaftLeader: true, proposedTerm: nil, entryTerm: t3))
+        XCTAssertTrue(StreamReplica.answersPublish(isRaftLeader: true, proposedTerm: t3, entryTerm: t4))
     }
 }

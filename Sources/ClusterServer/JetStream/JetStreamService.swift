@@ -187,13 +187,18 @@ public final class JetStreamService: @unchecked Sendable {
         }
     }
 
+    /// The queue group a clustered stream's replicas subscribe its subjects in: a publish
+    /// reaches exactly one of them, also while a former leader still listens during a handover
+    /// (it forwards to the new leader, which would otherwise store a second copy).
+    static let ingestQueue = "_sys_js_ingest"
+
     /// Subscribes a stream's subjects for ingest.
     func subscribeIngest(_ stream: Stream) {
         for sub in stream.subscriptions { bus.unsubscribeInternal(sub) }
         let name = stream.name
         let clustered = cluster != nil
         stream.subscriptions = stream.config.subjects.map { subject in
-            bus.subscribeInternal(subject, propagates: clustered) { [weak self] msg in
+            bus.subscribeInternal(subject, queue: clustered ? Self.ingestQueue : nil, propagates: clustered) { [weak self] msg in
                 guard let self else { return }
                 let (subj, reply, headers, payload) = self.copy(msg)
                 self.queue.async { self.ingest(stream: name, subject: subj, reply: reply, headers: headers, payload: payload) }

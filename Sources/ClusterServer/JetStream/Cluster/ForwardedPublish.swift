@@ -40,11 +40,4 @@ struct ForwardedPublish: Equatable {
         return ForwardedPublish(stream: String(decoding: stream, as: UTF8.self), subject: String(decoding: subject, as: UTF8.self),
                                 reply: reply.map { String(decoding: $0, as: UTF8.self) }, headers: headers, payload: payload)
     }
-
-    /// Whether a second copy of this publish would be dropped as a duplicate (it names a
-    /// `Nats-Msg-Id`): only such publishes are forwarded, since the publisher's server may
-    /// have routed the same message to the new leader as well while interest moved.
-    static func deduplicable(_ headers: [UInt8]?) -> Bool {
-        NATSHeaderBlock.value("Nats-Msg-Id", in: headers).map { !$0.isEmpty } ?? false
-    }
 }

@@ -12,14 +12,52 @@ struct HeldPublish {
 }
 
 /// Publishes that meet a leadership change are not refused at once (the publisher would only
-/// retry, a round trip and its back-off later): while this leader hands over (Raft takes no
-/// proposals then), or just after it stepped down (publishes already on their way to it), they
-/// are held, then proposed here if the transfer is abandoned, or forwarded to the new leader
-/// once it is known. Bounded in count and time; what cannot go anywhere gets the 503 it got before.
+/// retry, a round trip and its back-off later):
+/// - not yet proposed (this leader hands over and Raft takes no proposals, or it just stepped
+///   down and publishes are still on their way to it): held, then proposed here if the
+///   transfer is abandoned, or forwarded to the new leader once it is known — with or without
+///   a `Nats-Msg-Id`, since such a publish is in no log and no other replica received it (the
+///   stream's subjects are subscribed as a queue group, so each message reaches one replica);
+/// - already proposed: never proposed again. Its entry is in the log the new leader has, and
+///   the node that proposed it answers the PubAck when it applies, leader or not
+///   (`answersPublish`).
+/// A former leader keeps its ingest subscriptions for `ingestLingerTicks`, forwarding what
+/// reaches them, so publishers see no moment without interest while the new leader's
+/// subscription spreads. Bounded in count and time; what cannot go anywhere gets a 503.
 extension StreamReplica {
     static let maxHeld = 1024
     /// Held longer than this: refused.
     static let heldLimitNanos: Int64 = 1_000_000_000
+    /// Cluster ticks (100 ms) a former leader keeps its ingest subscriptions.
+    static let ingestLingerTicks = 20
+    /// Proposed publishes remembered at most (a leader cut off from its quorum stops counting).
+    static let maxProposedTracked = 65_536
+
+    /// Whether this node sends the PubAck of a publish entry it applies: the node that proposed
+    /// it (the entry's index and term match its proposal: a proposal the next leader replaced
+    /// at that index is someone else's entry), and, as before, any node applying it as Raft
+    /// leader — a new leader covers entries of a former leader that may have crashed. The two
+    /// can both answer (the same PubAck: every replica decides an entry alike); no one else does.
+    static func answersPublish(isRaftLeader: Bool, proposedTerm: Term?, entryTerm: Term) -> Bool {
+        isRaftLeader || proposedTerm == entryTerm
+    }
+
+    func notePublishProposed(at index: LogIndex) {
+        guard proposedPublishes.count < Self.maxProposedTracked, let term = cluster.host.node(group)?.term else { return }
+        proposedPublishes[index] = term
+    }
+
+    func unsubscribeIngest() {
+        for sub in stream.subscriptions { js.bus.unsubscribeInternal(sub) }
+        stream.subscriptions = []
+        ingestLingerUntil = nil
+    }
+
+    /// Housekeeping: a former leader drops its ingest subscriptions once the linger is over.
+    func endIngestLingerIfDue(now tick: Int) {
+        guard let until = ingestLingerUntil, tick >= until, !isLeader else { return }
+        unsubscribeIngest()
+    }
 
     func hold(_ p: ForwardedPublish, forwarded: Bool) {
         guard held.count < Self.maxHeld else { return refuse(p) }
@@ -46,11 +84,8 @@ extension StreamReplica {
         let items = held
         held = []
         for h in items {
-            // Forwarded only when a second copy would be dropped as a duplicate: while interest
-            // moved, the publisher's server may have routed the same message to the new leader.
-            if h.forwarded || !ForwardedPublish.deduplicable(h.publish.headers) || !cluster.forward(h.publish, to: leader) {
-                refuse(h.publish)
-            }
+            // Forwarded once: one that came from a former leader and meets another change is refused.
+            if h.forwarded || !cluster.forward(h.publish, to: leader) { refuse(h.publish) }
         }
     }
 
@@ -106,11 +141,13 @@ extension JetStreamCluster {
         r.propose(subject: p.subject, reply: p.reply, headers: p.headers, payload: p.payload, forwarded: true)
     }
 
-    /// Publishes held by this node's replicas.
-    var heldPublishCount: Int { replicas.values.reduce(0) { $0 + $1.held.count } }
+    /// Publishes held by this node's replicas, and those proposed here that did not apply yet
+    /// (a stopping node answers them before it goes).
+    var heldPublishCount: Int { replicas.values.reduce(0) { $0 + $1.held.count + $1.proposedPublishes.count } }
 
     /// Housekeeping: held publishes whose leadership change settled (or that waited too long).
     func releaseHeldPublishes() {
         for r in replicas.values where !r.held.isEmpty { r.releaseHeld() }
+        for r in replicas.values where r.ingestLingerUntil != nil { r.endIngestLingerIfDue(now: ticks) }
     }
 }

@@ -23,6 +23,12 @@ final class StreamReplica: RaftGroupDelegate {
     private(set) var closed = false
     /// Publishes waiting out a leadership change (`StreamReplica+Handover.swift`).
     var held: [HeldPublish] = []
+    /// Publishes proposed here that did not apply yet: log index -> term proposed in. This
+    /// node answers them when they apply, leader or not (`StreamReplica+Handover.swift`).
+    var proposedPublishes: [LogIndex: Term] = [:]
+    /// After losing the leadership: the cluster tick until which the ingest subscriptions
+    /// stay and forward what reaches them (`StreamReplica+Handover.swift`).
+    var ingestLingerUntil: Int?
 
     /// Who hears back when a replicated operation applies.
     enum PendingReply {
@@ -181,7 +187,8 @@ final class StreamReplica: RaftGroupDelegate {
         let data = StreamEntry.encodeMessage(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
                                              payload: payload, timestamp: JSTime.nowNanos())
         do {
-            _ = try cluster.host.propose(group, data)
+            let index = try cluster.host.propose(group, data)
+            if reply != nil && !stream.config.noAck { notePublishProposed(at: index) }
         } catch RaftError.transferInProgress, RaftError.notLeader {
             // Handing over, or Raft already stepped down and this replica hears of it next.
             hold(publish, forwarded: forwarded)
@@ -221,13 +228,17 @@ final class StreamReplica: RaftGroupDelegate {
 
     func raftApply(_ entry: Entry) {
         createReply = nil // some replica leads and has answered
+        let proposedTerm = proposedPublishes.removeValue(forKey: entry.index)
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
             js.server.logger.error("Stream '\(name)': undecodable entry \(entry.index): \(error)")
             return
         }
         switch decoded {
-        case let .message(subject, reply, headers, payload, timestamp):
+        case let .message(subject, entryReply, headers, payload, timestamp):
+            let answers = Self.answersPublish(isRaftLeader: cluster.host.node(group)?.role == .leader,
+                                              proposedTerm: proposedTerm, entryTerm: entry.term)
+            let reply = answers ? entryReply : nil
             let item = Stream.BatchItem(subject: subject, headers: headers, payload: payload, now: timestamp,
                                         raftIndex: entry.index.rawValue)
             if stream.canBatch(headers: headers) {
@@ -288,7 +299,8 @@ final class StreamReplica: RaftGroupDelegate {
         for (p, outcome) in zip(pending, outcomes) { applied(p.item, reply: p.reply, outcome) }
     }
 
-    /// After a publish was decided: wake the consumers, send the PubAck.
+    /// After a publish was decided: wake the consumers, send the PubAck (`reply` is nil when
+    /// another node answers it: see `answersPublish`).
     private func applied(_ item: Stream.BatchItem, reply: String?, _ outcome: Stream.PublishOutcome) {
         if outcome.stored && isLeader {
             for c in stream.consumers.values {
@@ -296,9 +308,7 @@ final class StreamReplica: RaftGroupDelegate {
                 js.schedulePump(c)
             }
         }
-        // Raft's role, not `isLeader`: a new leader answers the old term's entries it applies
-        // on its way to taking over (publishes that were in flight during the change).
-        if let reply, cluster.host.node(group)?.role == .leader {
+        if let reply {
             js.bus.publishInternal(subject: reply, payload: .init(bytes: outcome.response))
         }
     }
@@ -352,6 +362,7 @@ final class StreamReplica: RaftGroupDelegate {
         self.isLeader = isLeader
         if isLeader {
             leaderSinceTick = cluster.ticks
+            ingestLingerUntil = nil
             js.subscribeIngest(stream)
             js.loadConsumers(stream)
             for c in stream.consumers.values { js.schedulePump(c) }
@@ -366,16 +377,17 @@ final class StreamReplica: RaftGroupDelegate {
             releaseHeld()
         } else {
             createReply = nil
-            stepDownLocally()
+            stepDownLocally(keepIngest: true)
+            ingestLingerUntil = cluster.ticks + Self.ingestLingerTicks
             js.server.logger.info("JetStream cluster: no longer leading stream '\(name)'")
             releaseHeld()
         }
         updateDirectAccess()
     }
 
-    private func stepDownLocally() {
-        for sub in stream.subscriptions { js.bus.unsubscribeInternal(sub) }
-        stream.subscriptions = []
+    /// `keepIngest`: the stream's subjects stay subscribed for a while (see `ingestLingerTicks`).
+    private func stepDownLocally(keepIngest: Bool = false) {
+        if !keepIngest { unsubscribeIngest() }
         for c in stream.consumers.values {
             c.cancelPulls("409 Leadership Change")
             c.deleted = true
@@ -387,6 +399,7 @@ final class StreamReplica: RaftGroupDelegate {
     /// Stops serving and closes the store (server shutdown).
     func close() {
         refuseHeld()
+        proposedPublishes.removeAll()
         catchup?.abandon()
         catchup = nil
         stepDownLocally()
