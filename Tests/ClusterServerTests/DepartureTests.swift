@@ -59,4 +59,23 @@ final class DepartureTests: XCTestCase {
         for i in 0..<(Departure.maxTracked + 10) { d.requestSent(reply: "r\(i)") }
         XCTAssertEqual(d.awaiting.count, Departure.maxTracked)
     }
+
+    /// A client that just sent a request is about to send the next: not told while idle (its
+    /// next request would cross the notice), but with that request's reply, or once quiet.
+    func test_busyRequester_toldWithItsNextReply_orOnceQuiet() {
+        let q = Departure.quietNanos
+        var d = Departure()
+        d.requestSent(reply: "r1", now: 1_000)
+        XCTAssertFalse(d.delivered(subject: "r1"), "not asked to leave yet")
+        XCTAssertFalse(d.requestLeave(now: 1_000 + q / 2), "idle, but a request came just before")
+        d.requestSent(reply: "r2", now: 1_000 + q / 2 + 1)
+        XCTAssertTrue(d.delivered(subject: "r2"), "told with the reply")
+
+        var quiet = Departure()
+        quiet.requestSent(reply: "r", now: 1_000)
+        XCTAssertFalse(quiet.delivered(subject: "r"))
+        XCTAssertFalse(quiet.requestLeave(now: 1_000 + q - 1))
+        XCTAssertTrue(quiet.requestLeave(now: 1_000 + q), "quiet long enough")
+        XCTAssertFalse(quiet.requestLeave(now: 1_000 + 2 * q), "once")
+    }
 }

@@ -206,7 +206,8 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
 
     /// A request forwarded for this client, whose reply will come to `reply` (own loop).
     func noteRequest(reply: String) {
-        lock.withLock { departure?.requestSent(reply: reply) }
+        let now = DispatchTime.now().uptimeNanoseconds
+        lock.withLock { departure?.requestSent(reply: reply, now: now) }
     }
 
     /// A request `noteRequest` counted reached no one: no reply will come (own loop).
@@ -215,12 +216,14 @@ final class ClientConnection: MessageSink, @unchecked Sendable {
         if tell { queueLeaveNotice() }
     }
 
-    /// Asks the client to leave: told at once when no request is in flight, else right after
-    /// its last awaited reply. `force` tells it now regardless (the deadline passed).
+    /// Asks the client to leave: told at once when no request is in flight and none was sent
+    /// just before, else right after its next awaited reply (or by a later call once it was
+    /// quiet). `force` tells it now regardless (the deadline passed).
     func requestLeave(force: Bool = false) {
+        let now = DispatchTime.now().uptimeNanoseconds
         let tell: Bool = lock.withLock {
             if departure == nil { departure = Departure() }
-            return force ? departure!.forceLeave() : departure!.requestLeave()
+            return force ? departure!.forceLeave() : departure!.requestLeave(now: now)
         }
         departing.store(true, ordering: .relaxed)
         if tell { queueLeaveNotice() }

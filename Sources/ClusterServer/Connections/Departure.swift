@@ -5,7 +5,10 @@
 /// server counts, per connection, the requests it forwarded (a publish whose reply subject the
 /// client itself subscribes to) until their replies were delivered. Once the server wants the
 /// client gone, the connection is told to leave at the first moment nothing is awaited — in
-/// the same write as the last reply — or at the deadline (`forceLeave`).
+/// the same write as the last reply — or at the deadline (`forceLeave`). A client that sent a
+/// request within `quietNanos` is not told while idle: it is likely about to send its next
+/// request, which would cross the notice on the wire, reach this server and be answered on a
+/// socket the client already left; it is told with that request's reply instead.
 struct Departure: Equatable {
     /// Reply subjects awaited, with how many requests named each.
     private(set) var awaiting: [String: Int] = [:]
@@ -16,9 +19,14 @@ struct Departure: Equatable {
     /// Requests counted at most; beyond that a flooding client gets no extra memory (its
     /// further requests are not waited for).
     static let maxTracked = 1024
+    /// Monotonic nanoseconds of the client's last request (when the caller passes a time).
+    private(set) var lastRequestNanos: UInt64?
+    static let quietNanos: UInt64 = 200_000_000
 
-    /// A request forwarded for the client; its reply will come to `reply`.
-    mutating func requestSent(reply: String) {
+    /// A request forwarded for the client; its reply will come to `reply`. `now`: monotonic
+    /// nanoseconds, to tell a busy requester only with a reply (see `requestLeave`).
+    mutating func requestSent(reply: String, now: UInt64? = nil) {
+        if let now { lastRequestNanos = now }
         if let n = awaiting[reply] {
             awaiting[reply] = n + 1
         } else if awaiting.count < Self.maxTracked {
@@ -39,9 +47,12 @@ struct Departure: Equatable {
         return tellIfIdle()
     }
 
-    /// The server wants the client gone; true when it should be told now (nothing awaited).
-    mutating func requestLeave() -> Bool {
+    /// The server wants the client gone; true when it should be told now: nothing awaited,
+    /// and no request within `quietNanos` before `now` (then it is told with its next reply,
+    /// or by a later call once it was quiet that long).
+    mutating func requestLeave(now: UInt64? = nil) -> Bool {
         leaveRequested = true
+        if let now, let last = lastRequestNanos, now &- last < Self.quietNanos { return false }
         return tellIfIdle()
     }
 

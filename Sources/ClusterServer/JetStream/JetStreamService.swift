@@ -116,6 +116,11 @@ public final class JetStreamService: @unchecked Sendable {
     /// Flushes and closes every store; pending pulls get `409 Server Shutdown`. Hands off
     /// again first: a leadership this node regained since the handoff hook ran.
     public func stop() {
+        // No more publishes here; those already queued run first and are forwarded (or refused).
+        queue.sync {
+            guard !stopped, let cluster else { return }
+            for r in cluster.replicas.values { r.unsubscribeIngest() }
+        }
         handOffLeaderships()
         queue.sync {
             guard !stopped else { return }
@@ -156,6 +161,10 @@ public final class JetStreamService: @unchecked Sendable {
         }
         let heldDeadline = DispatchTime.now() + .nanoseconds(Int(StreamReplica.heldLimitNanos) + 100_000_000)
         while DispatchTime.now() < heldDeadline, queue.sync(execute: { stopped ? 0 : cluster.heldPublishCount }) > 0 {
+            usleep(10_000)
+        }
+        let withdrawBy = DispatchTime.now() + .seconds(1)
+        while queue.sync(execute: { stopped ? 0 : cluster.withdrawIngestInterest(force: DispatchTime.now() >= withdrawBy) }) > 0 {
             usleep(10_000)
         }
     }

@@ -120,11 +120,25 @@ public final class Sublist: @unchecked Sendable {
         if sub.propagates, let o = observer { o.sublistDidInsert(sub, account: accountName) }
     }
 
+    /// Stops announcing `sub` to the other nodes, as its removal would, while it stays here and
+    /// keeps receiving what still reaches this node (messages peers routed before they heard);
+    /// a later `remove` does not announce it again. For a stopping node's JetStream ingest.
+    public func withdrawInterest(_ sub: Subscription) {
+        let first: Bool = lock.withWriteLock {
+            guard sub.propagates, !sub.interestWithdrawn else { return false }
+            sub.interestWithdrawn = true
+            return true
+        }
+        if first, let o = observer { o.sublistDidRemove(sub, account: accountName) }
+    }
+
     /// Removes `sub`; returns false when it was not present.
     @discardableResult
     public func remove(_ sub: Subscription) -> Bool {
         let tokens = Self.tokens(sub.subject)
+        var announce = false
         let removed: Bool = lock.withWriteLock {
+            announce = sub.propagates && !sub.interestWithdrawn
             var path: [(Level, String)] = []
             var level = root
             var node: Node?
@@ -156,7 +170,7 @@ public final class Sublist: @unchecked Sendable {
             generationCounter.wrappingIncrement(ordering: .releasing)
             return true
         }
-        if removed, sub.propagates, let o = observer { o.sublistDidRemove(sub, account: accountName) }
+        if removed, announce, let o = observer { o.sublistDidRemove(sub, account: accountName) }
         return removed
     }
 

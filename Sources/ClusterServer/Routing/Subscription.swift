@@ -64,6 +64,9 @@ public final class Subscription: @unchecked Sendable {
     /// Set when the owner's deny list overlaps this wildcard subscription: each delivery is
     /// checked against it (nats-server's deny filter).
     var receiveFilter: Permissions?
+    /// No longer announced to the other nodes though still here (`Sublist.withdrawInterest`).
+    /// Guarded by the sublist's lock.
+    var interestWithdrawn = false
     /// Auto-unsubscribe limit (0 = none) and deliveries so far. Guarded by the sink.
     var maxMessages: Int = 0
     var delivered: Int = 0

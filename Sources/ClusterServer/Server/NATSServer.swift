@@ -266,9 +266,14 @@ public final class NATSServer: @unchecked Sendable {
         guard connectionCount > 0 else { return }
         let settle = notBefore.timeIntervalSinceNow
         if settle > 0 { usleep(useconds_t(settle * 1_000_000)) }
-        for conn in connections() { conn.requestLeave() }
         let tellBy = Date() + departureTellWithin
-        while Date() < tellBy, connections().contains(where: { !$0.toldToLeave }) { usleep(5_000) }
+        while Date() < tellBy {
+            // Asked again while untold: a client busy with requests is told once it was quiet.
+            let untold = connections().filter { !$0.toldToLeave }
+            if untold.isEmpty { break }
+            for conn in untold { conn.requestLeave() }
+            usleep(5_000)
+        }
         let late = connections().filter { !$0.toldToLeave }
         for conn in late { conn.requestLeave(force: true) }
         if !late.isEmpty { logger.info("\(late.count) client(s) told to leave with a request still in flight") }

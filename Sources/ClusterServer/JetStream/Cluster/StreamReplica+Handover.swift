@@ -145,6 +145,34 @@ extension JetStreamCluster {
     /// (a stopping node answers them before it goes).
     var heldPublishCount: Int { replicas.values.reduce(0) { $0 + $1.held.count + $1.proposedPublishes.count } }
 
+    /// A stopping node: former leaders' ingest subscriptions whose stream's new leader listens
+    /// already stop being announced (`Sublist.withdrawInterest`), so peers route publishes to
+    /// the new leader only, while what they routed here before they heard is still forwarded.
+    /// `force`: withdraw the rest too. Returns how many still wait for their new leader.
+    func withdrawIngestInterest(force: Bool) -> Int {
+        var waiting = 0
+        for r in replicas.values where !r.isLeader && !r.stream.subscriptions.isEmpty {
+            guard force || newLeaderListens(r.stream) else {
+                waiting += 1
+                continue
+            }
+            for sub in r.stream.subscriptions { js.account.sublist.withdrawInterest(sub) }
+        }
+        return waiting
+    }
+
+    /// Whether another node's replica subscribes every subject of `s` for ingest.
+    private func newLeaderListens(_ s: Stream) -> Bool {
+        s.config.subjects.allSatisfy { pattern in
+            // A literal the pattern matches; the new leader subscribes the same patterns.
+            let literal = pattern.split(separator: ".", omittingEmptySubsequences: false)
+                .map { $0 == "*" || $0 == ">" ? "_" : String($0) }.joined(separator: ".")
+            return js.account.sublist.match(literal).queues.contains { group in
+                group.contains { $0.route != nil && $0.queue == JetStreamService.ingestQueue }
+            }
+        }
+    }
+
     /// Housekeeping: held publishes whose leadership change settled (or that waited too long).
     func releaseHeldPublishes() {
         for r in replicas.values where !r.held.isEmpty { r.releaseHeld() }
