@@ -42,6 +42,16 @@ extension StreamReplica {
         isRaftLeader || proposedTerm == entryTerm
     }
 
+    /// Whether publishes are proposed here now: this node leads the stream, or Raft elected it
+    /// and it still applies the entries before its first one. Publishes held or forwarded
+    /// here are proposed at once then, right behind that entry, instead of a round trip after
+    /// it: every replica decides them at apply, in log order, so nothing is decided early.
+    /// Not while a transfer away from here runs (Raft takes no proposals).
+    var acceptsPublishes: Bool {
+        guard let node = cluster.host.node(group), node.role == .leader, node.transferTarget == nil else { return false }
+        return true
+    }
+
     func notePublishProposed(at index: LogIndex) {
         guard proposedPublishes.count < Self.maxProposedTracked, let term = cluster.host.node(group)?.term else { return }
         proposedPublishes[index] = term
@@ -70,8 +80,8 @@ extension StreamReplica {
         guard !held.isEmpty else { return }
         guard !closed, let node = cluster.host.node(group) else { return refuseHeld() }
         if node.role == .leader {
-            // Still handing over, or elected but still applying the old term: wait.
-            guard isLeader, node.transferTarget == nil else { return expireHeld() }
+            // Still handing over: wait.
+            guard acceptsPublishes else { return expireHeld() }
             let items = held
             held = []
             for h in items {

@@ -174,7 +174,7 @@ final class StreamReplica: RaftGroupDelegate {
     /// of being refused. `forwarded`: it came from the former leader (never forwarded again).
     func propose(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8], forwarded: Bool = false) {
         let publish = ForwardedPublish(stream: name, subject: subject, reply: reply, headers: headers, payload: payload)
-        guard isLeader, held.isEmpty else {
+        guard acceptsPublishes, held.isEmpty else {
             if closed { return refuse(publish) }
             hold(publish, forwarded: forwarded)
             return releaseHeld()
