@@ -29,10 +29,15 @@ extension StreamLog {
     }
 
     /// What is damaged in the sealed segment starting at `base`: the live sequences its readable
-    /// blocks do not hold. Nil when the segment is sound, gone (compacted) or the tail.
+    /// blocks do not hold. Nil when the segment is sound, gone (compacted) or the tail. Throws
+    /// `.invalidArgument` when that cannot be known (the log was opened by replaying every block
+    /// past damage): then only a copy of the whole log repairs it.
     public func damage(inSegment base: UInt64) throws -> SegmentDamage? {
         try lock.withLock {
             if isClosed { throw StreamLogError.closed }
+            if liveSetUnknown {
+                throw StreamLogError.invalidArgument("the live set was rebuilt past damaged blocks; what they held is unknown")
+            }
             return try mapErrors {
                 guard let i = sealedIndex(base) else { return nil }
                 let d = try survey(i).damage
@@ -52,6 +57,9 @@ extension StreamLog {
     public func repairSegment(base: UInt64, with fetched: [StoredMessage]) throws -> Int {
         try lock.withLock {
             try checkWritable()
+            if liveSetUnknown {
+                throw StreamLogError.invalidArgument("the live set was rebuilt past damaged blocks; what they held is unknown")
+            }
             return try mapErrors {
                 guard let i = sealedIndex(base) else { return 0 }
                 let s = try survey(i)
@@ -73,6 +81,18 @@ extension StreamLog {
                 try syncTailNow()
                 try writeSnapshot()
                 try rebuild(i, survey: s, replacements: replacements)
+                if unresolvedDeletes.contains(where: { $0 >= base && $0 <= s.last }) {
+                    // Deletes whose subject and size were lost with the block: the rebuilt segment
+                    // holds no record for them, so a replay of every block counts them right.
+                    // Another damaged block would make that replay wrong: then the caller must
+                    // replace the whole log (the segment written stays valid).
+                    let (savedCore, savedDeletes) = (core, unresolvedDeletes)
+                    do { _ = try replayAll(strict: true) } catch {
+                        (core, unresolvedDeletes) = (savedCore, savedDeletes)
+                        throw error
+                    }
+                    try writeSnapshot()
+                }
                 return replacements.count
             }
         }
@@ -119,7 +139,7 @@ extension StreamLog {
         if lo <= hi {
             var runStart: UInt64?
             for seq in lo...hi {
-                let lost = core.isLive(seq) && !held.contains(seq)
+                let lost = core.isLive(seq) && !held.contains(seq) && !unresolvedDeletes.contains(seq)
                 if lost, runStart == nil { runStart = seq }
                 if !lost, let r = runStart { s.damage.missing.append(r...(seq - 1)); runStart = nil }
             }

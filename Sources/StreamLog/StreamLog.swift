@@ -23,6 +23,12 @@ public final class StreamLog {
     var pendingTombstones: [Tombstone] = []
     var failure: String?
     var isClosed = false
+    /// Deletes replayed at open whose message sits in a damaged block (still counted live;
+    /// never served): `repairSegment` applies them.
+    var unresolvedDeletes = Set<UInt64>()
+    /// The live set was replayed past damaged blocks: which of their messages were live is
+    /// unknown, so a range repair cannot tell what to fetch.
+    var liveSetUnknown = false
     /// Group commit bookkeeping: every write gets a ticket; `durableTicket` trails behind.
     var writtenTicket: UInt64 = 0
     var durableTicket: UInt64 = 0
@@ -110,6 +116,8 @@ public final class StreamLog {
         }
         try? fs.remove(t.indexPath)
         let replayed = try replayFromSnapshotOrAll()
+        // Rebuilt from the blocks while some were unreadable: their messages count as deleted.
+        liveSetUnknown = recoveryReport.fullReplay && !recoveryReport.corruptions.isEmpty
         try enforceLimitsLocked(now: clock())
         let changed = replayed > 0 || !pendingTombstones.isEmpty || recoveryReport.truncatedTail != nil
         try flushPendingTombstones()
@@ -166,10 +174,17 @@ public final class StreamLog {
             return try replay(fromSegment: start.segment, offset: start.offset)
         }
         recoveryReport.fullReplay = true
+        return max(1, try replayAll())
+    }
+
+    /// Rebuilds the live-set bookkeeping from every block. `strict`: a damaged block throws
+    /// instead of being skipped (whose messages would count as deleted).
+    func replayAll(strict: Bool = false) throws -> Int {
         core = CoreState()
+        unresolvedDeletes = []
         core.floor = segments[0].blocks.first(where: { $0.kind == .messages })?.firstSeq ?? segments[0].base
         core.lastSeq = core.floor - 1
-        return max(1, try replay(fromSegment: 0, offset: 0))
+        return try replay(fromSegment: 0, offset: 0, strict: strict)
     }
 
     /// Where to resume replay for a snapshot, or nil when the snapshot does not match the files.
@@ -188,7 +203,7 @@ public final class StreamLog {
 
     /// Applies every block from a position on: messages first, then their tombstones.
     @discardableResult
-    func replay(fromSegment first: Int, offset: UInt64) throws -> Int {
+    func replay(fromSegment first: Int, offset: UInt64, strict: Bool = false) throws -> Int {
         var tombstones: [Tombstone] = []
         var blocks = 0
         for i in first..<segments.count {
@@ -199,6 +214,7 @@ public final class StreamLog {
                 case .messages:
                     let msgs: [StoredMessage]
                     do { msgs = try seg.readMessages(ref) } catch StreamLogError.corrupt(let r) {
+                        if strict { throw StreamLogError.corrupt(r) }
                         if !recoveryReport.corruptions.contains(r) { recoveryReport.corruptions.append(r) }
                         continue
                     }
@@ -226,7 +242,13 @@ public final class StreamLog {
     func applyTombstone(_ t: Tombstone) throws {
         switch t {
         case .delete(let s):
-            guard core.isLive(s), let m = try? messageLocked(s) else { return }
+            guard core.isLive(s) else { return }
+            let m: StoredMessage
+            do { m = try messageLocked(s) } catch StreamLogError.corrupt {
+                // Its subject and size are in a damaged block: applied by `repairSegment`.
+                unresolvedDeletes.insert(s)
+                return
+            } catch { return }
             core.remove(seq: s, subject: m.subject, size: m.accountedSize)
         case .floor(let s):
             try advanceFloor(to: s)

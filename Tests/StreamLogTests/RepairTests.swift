@@ -91,6 +91,55 @@ final class RepairTests: XCTestCase {
         try peer.close()
     }
 
+    /// A delete replayed at open whose message sits in the damaged block (its subject and size
+    /// are unreadable) is not fetched, and the repair counts it as deleted.
+    func test_repair_appliesADeleteWhoseMessageWasInTheDamagedBlock() throws {
+        let fs = FaultyFileSystem(), peerFS = FaultyFileSystem()
+        var log = try openLog(fs, smallConfig(fsync: .manual))
+        let peer = try openLog(peerFS)
+        try fill(log)
+        try fill(peer)
+        let (seg, ref) = try blockHolding(49, in: log)
+        // After the last snapshot, so the reopen replays it: it needs 49's record.
+        XCTAssertTrue(try log.delete(StreamSequence(49)))
+        XCTAssertTrue(try peer.delete(StreamSequence(49)))
+        try log.sync()
+        var rng = SeededRNG(seed: 5)
+        fs.powerLoss(using: &rng, tear: false)
+        fs.flipBit(path: seg.path, byteOffset: Int(ref.offset) + 70, bit: 3)
+        log = try openLog(fs)
+        XCTAssertFalse(log.recoveryReport.fullReplay)
+        XCTAssertEqual(log.unresolvedDeletes, [49])
+        let damage = try XCTUnwrap(try log.damage(inSegment: seg.base))
+        XCTAssertEqual(damage.missing, [51...51], "49 and 50 are deleted: no peer has them")
+        XCTAssertEqual(try log.repairSegment(base: seg.base, with: try peerMessages(damage.missing, from: peer)), 1)
+        XCTAssertNil(try log.message(StreamSequence(49)))
+        try assertSameLive(log, peer)
+        try log.close()
+        log = try openLog(fs)
+        try assertSameLive(log, peer)
+        try log.close()
+        try peer.close()
+    }
+
+    /// Opened by replaying every block past a damaged one, the log cannot tell which of its
+    /// messages were live: it refuses a range repair (the owner copies everything instead).
+    func test_repair_isRefused_whenTheLiveSetWasReplayedPastDamage() throws {
+        let fs = FaultyFileSystem()
+        var log = try openLog(fs)
+        try fill(log)
+        let (seg, ref) = try blockHolding(20, in: log)
+        try log.close()
+        fs.flipBit(path: seg.path, byteOffset: Int(ref.offset) + 70, bit: 3)
+        try fs.remove("/data/s/" + StateSnapshot.fileName)
+        log = try openLog(fs)
+        XCTAssertTrue(log.recoveryReport.fullReplay)
+        XCTAssertFalse(log.recoveryReport.corruptions.isEmpty)
+        XCTAssertThrowsError(try log.damage(inSegment: seg.base))
+        XCTAssertThrowsError(try log.repairSegment(base: seg.base, with: []))
+        try log.close()
+    }
+
     func test_repair_refusesAnIncompleteFetch_andLeavesTheSegmentAsItWas() throws {
         let fs = FaultyFileSystem(), peerFS = FaultyFileSystem()
         var log = try openLog(fs)

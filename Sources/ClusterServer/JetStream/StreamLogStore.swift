@@ -83,6 +83,21 @@ final class StreamLogStore: MessageStore {
 
     /// Blocks found corrupt when the log was opened (their messages are not served).
     var corruptionsOnOpen: Int { log.recoveryReport.corruptions.count }
+    var openCorruptions: [CorruptRange] { log.recoveryReport.corruptions }
+
+    /// The sealed segment a damage report is in (repairable by range), nil for the tail.
+    func sealedSegmentBase(of bad: CorruptRange) -> UInt64? { log.sealedSegmentBase(ofPath: bad.segment) }
+
+    /// The live messages a damaged sealed segment lost (see `StreamLog.damage(inSegment:)`).
+    func damage(inSegment base: UInt64) throws -> SegmentDamage? { try log.damage(inSegment: base) }
+
+    /// Rebuilds a damaged sealed segment with the lost messages fetched from another replica.
+    func repairSegment(base: UInt64, with messages: [StoredMessage]) throws -> Int {
+        try log.repairSegment(base: base, with: messages)
+    }
+
+    /// Forgets the damage reads met (after a repair; reads report new damage again).
+    func clearReadCorruption() { corruptLock.withLock { corruptRead = nil } }
     /// Opening cut the last segment at a bad record (a torn write, or corruption in it).
     var tailCutOnOpen: Bool { log.recoveryReport.truncatedTail != nil }
 

@@ -52,14 +52,26 @@ final class CatchupService {
         case .stateRequest, .messagesRequest:
             send(serve(frame, replica), toServer: serverID)
         case .state, .messages, .refused:
+            // Request ids are unique on this node: only the session that asked takes it.
             replica?.catchup?.received(frame)
+            replica?.rangeRepair?.received(frame)
         }
     }
 
-    /// The leader's answer to one request: its store as applied now.
+    /// The answer to one request from this replica's store as applied now. A state comes only
+    /// from the leader; messages from any replica whose store is not itself under repair
+    /// (stored messages never change, so any holder's copy is the leader's; a range repair asks
+    /// the others for what the leader lacks).
     func serve(_ frame: CatchupFrame, _ replica: StreamReplica?) -> CatchupFrame {
         let g = frame.group, req = frame.request
-        guard let r = replica, r.isLeader, let node = cluster.host.node(r.group) else {
+        guard let r = replica, let node = cluster.host.node(r.group) else {
+            return .refused(group: g, request: req, reason: "no replica of the stream here")
+        }
+        if case .messagesRequest = frame {
+            guard r.isLeader || (!r.needsRepair && r.catchup == nil) else {
+                return .refused(group: g, request: req, reason: "this replica's store is being repaired")
+            }
+        } else if !r.isLeader {
             return .refused(group: g, request: req, reason: "not the stream leader")
         }
         let store = r.stream.store

@@ -151,7 +151,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         }
         if ticks % Self.membershipEveryTicks == 0 { membershipTick() }
         if ticks % 50 == 0 { rebalance() }
-        for r in replicas.values where r.catchup != nil || r.needsRepair { r.catchupTick() }
+        for r in replicas.values where r.catchup != nil || r.needsRepair || r.rangeRepair != nil { r.catchupTick() }
         if ticks % Self.scrubEveryTicks == 0 {
             for r in replicas.values where r.catchup == nil { r.startScrub() }
         }

@@ -25,17 +25,24 @@ extension StreamReplica {
         }
     }
 
-    /// Every cluster tick: drive the copy, or start the repair of a corrupt store once a
-    /// leader (another node) is known.
+    /// Every cluster tick: drive the copy or the range re-fetch, or start the repair of a
+    /// corrupt store once a leader (another node) is known: by range for damaged sealed
+    /// segments, else a copy of the whole stream.
     func catchupTick() {
         if let c = catchup {
             c.tick()
             return
         }
+        if let rr = rangeRepair {
+            rr.tick()
+            return
+        }
         if needsRepair && isLeader { return handOffLeadershipIfCorrupt() }
         guard needsRepair, !isLeader, let node = cluster.host.node(group), let leader = node.leader,
               leader != cluster.host.me else { return }
+        if let base = damagedSegments.first, !corruptionFound, startRangeRepair(segment: base) { return }
         needsRepair = false
+        damagedSegments = []
         startCatchup(minimumIndex: node.appliedIndex.rawValue)
     }
 

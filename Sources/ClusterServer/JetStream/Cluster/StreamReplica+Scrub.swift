@@ -47,18 +47,26 @@ extension StreamReplica {
 
     /// Every cluster tick: a read that met a corrupt block starts the repair.
     func checkReadCorruption() {
-        guard !corruptionFound, let store = stream.store as? StreamLogStore,
+        guard !corruptionFound, rangeRepair == nil, let store = stream.store as? StreamLogStore,
               let bad = store.corruptionSeenByReads else { return }
         storeFoundCorrupt(bad, by: "a read", store: store)
     }
 
-    /// The store holds a bad block: repair it from the leader (another replica).
+    /// The store holds a bad block: re-fetch what it lost from another replica when it is in a
+    /// sealed segment (`+RangeRepair`), else copy the whole stream from the leader.
     func storeFoundCorrupt(_ bad: CorruptRange, by finder: String, store: StreamLogStore) {
-        // Once per replica object: the repair ends in a reopen, which makes a new one.
+        // A whole copy is decided once per replica object: it ends in a reopen (a new object).
         guard !closed, stream.store === store, !corruptionFound else { return }
-        corruptionFound = true
-        js.server.logger.error("Stream '\(name)': \(finder) found \(bad); copying the stream from its leader")
-        guard catchup == nil else { return } // a copy already under way replaces the store too
+        if catchup == nil, let base = store.sealedSegmentBase(of: bad) {
+            guard !damagedSegments.contains(base) else { return }
+            damagedSegments.append(base)
+            js.server.logger.error("Stream '\(name)': \(finder) found \(bad); re-fetching the damaged range from another replica")
+        } else {
+            corruptionFound = true
+            damagedSegments = []
+            js.server.logger.error("Stream '\(name)': \(finder) found \(bad); copying the stream from its leader")
+            guard catchup == nil else { return } // a copy already under way replaces the store too
+        }
         needsRepair = true
         updateDirectAccess()
         handOffLeadershipIfCorrupt()

@@ -46,6 +46,10 @@ final class StreamReplica: RaftGroupDelegate {
     var needsRepair = false
     /// The store was found corrupt (on open, by the scrub or by a read): repaired by one copy.
     var corruptionFound = false
+    /// Sealed segments of the store with damaged blocks, to re-fetch by range (`+RangeRepair`).
+    var damagedSegments: [UInt64] = []
+    /// The range re-fetch in progress (`RangeRepairSession`).
+    var rangeRepair: RangeRepairSession?
     /// A scrub of the sealed segments is running (`+Scrub`).
     var scrubbing = false
     /// A corrupt leader already tried to hand leadership off once (`+Scrub`).
@@ -151,9 +155,16 @@ final class StreamReplica: RaftGroupDelegate {
                               campaign: fresh && a.initial.first == me, externalSnapshots: dir != nil)
         // A torn tail is normal after a crash (the store is synced only before compactions, and
         // the Raft log replays what was cut); a cut below the compaction point, or corrupt
-        // blocks, lost messages the log no longer has.
-        if let fileStore = store as? StreamLogStore, fileStore.corruptionsOnOpen > 0
-            || (fileStore.tailCutOnOpen && store.lastRaftIndex < storage.snapshot().metadata.index.rawValue) {
+        // blocks, lost messages the log no longer has. Damage confined to sealed segments is
+        // re-fetched by range; anything else makes the replica copy the whole stream.
+        let tailLost = (store as? StreamLogStore)?.tailCutOnOpen == true
+            && store.lastRaftIndex < storage.snapshot().metadata.index.rawValue
+        if let fileStore = store as? StreamLogStore, !tailLost, !fileStore.openCorruptions.isEmpty,
+           case let bases = fileStore.openCorruptions.map({ fileStore.sealedSegmentBase(of: $0) }), !bases.contains(nil) {
+            js.server.logger.error("Stream '\(cfg.name)': corrupt block(s) in the store (\(fileStore.openCorruptions.map(\.description).joined(separator: "; "))); re-fetching the damaged ranges from another replica")
+            r.damagedSegments = Array(Set(bases.compactMap { $0 })).sorted()
+            r.needsRepair = true
+        } else if let fileStore = store as? StreamLogStore, fileStore.corruptionsOnOpen > 0 || tailLost {
             js.server.logger.error("Stream '\(cfg.name)': corrupt block(s) in the store (\(fileStore.corruptionsOnOpen) block(s), tail cut: \(fileStore.tailCutOnOpen)); copying the stream from its leader")
             r.needsRepair = true
             r.corruptionFound = true
@@ -402,6 +413,8 @@ final class StreamReplica: RaftGroupDelegate {
         proposedPublishes.removeAll()
         catchup?.abandon()
         catchup = nil
+        rangeRepair?.abandon()
+        rangeRepair = nil
         stepDownLocally()
         isLeader = false
         closed = true
