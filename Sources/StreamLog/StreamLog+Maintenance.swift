@@ -38,6 +38,17 @@ extension StreamLog {
             || (averageBlock < config.rewriteSmallBlockBytes && seg.blocks.count > 2)
     }
 
+    /// One block of already-sequenced records (a rewrite or repair); `rawBytes` sizes the body.
+    func messageBlock(_ msgs: [StoredMessage], rawBytes: Int) -> [UInt8] {
+        var raw: [UInt8] = []
+        raw.reserveCapacity(rawBytes)
+        for m in msgs { RecordCodec.append(m, to: &raw) }
+        return BlockCodec.encode(kind: .messages, raw: raw, firstSeq: msgs[0].sequence.rawValue,
+                                 lastSeq: msgs[msgs.count - 1].sequence.rawValue, count: msgs.count,
+                                 firstRaftIndex: msgs[0].raftIndex, maxTimestamp: msgs.map(\.timestamp).max()!,
+                                 compress: config.compression)!
+    }
+
     /// Replaces a sealed segment by a compacted copy (temp file, fsync, rename, fsync dir).
     func rewrite(_ seg: Segment) throws {
         precondition(seg.sealed, "only sealed segments are rewritten")
@@ -53,13 +64,7 @@ extension StreamLog {
         var pendingBytes = 0
         func flush() {
             guard !pending.isEmpty else { return }
-            var raw: [UInt8] = []
-            raw.reserveCapacity(pendingBytes)
-            for m in pending { RecordCodec.append(m, to: &raw) }
-            let block = BlockCodec.encode(kind: .messages, raw: raw, firstSeq: pending[0].sequence.rawValue,
-                                          lastSeq: pending[pending.count - 1].sequence.rawValue, count: pending.count,
-                                          firstRaftIndex: pending[0].raftIndex, maxTimestamp: pending.map(\.timestamp).max()!,
-                                          compress: config.compression)!
+            let block = messageBlock(pending, rawBytes: pendingBytes)
             refs.append(BlockRef(offset: UInt64(out.count), header: block.withUnsafeBytes { BlockHeader.decode($0)! }))
             out.append(contentsOf: block)
             pending.removeAll()
@@ -90,20 +95,29 @@ extension StreamLog {
                                         firstRaftIndex: 0, maxTimestamp: 0, compress: config.compression)!
         refs.append(BlockRef(offset: UInt64(out.count), header: closing.withUnsafeBytes { BlockHeader.decode($0)! }))
         out.append(contentsOf: closing)
+        guard let i = segments.firstIndex(where: { $0 === seg }) else { return }
+        try replaceSealedSegment(i, bytes: out, blocks: refs)
+    }
 
+    /// Swaps a rewritten sealed segment in, crash-safe: written beside it, fsync'd, renamed over
+    /// it, the directory fsync'd, then its index. The old index goes before the rename, so a
+    /// crash before the new one is written leaves no index (rebuilt by a scan), never a stale one.
+    func replaceSealedSegment(_ i: Int, bytes out: [UInt8], blocks refs: [BlockRef]) throws {
+        let seg = segments[i]
         let tmp = seg.path + ".tmp"
         let f = try fs.open(tmp, create: true)
         try f.truncate(to: 0)
         try f.write(out, at: 0)
         if config.fsync != .never { try f.sync() }
+        try fs.remove(seg.indexPath)
         try fs.rename(tmp, to: seg.path)
         try fs.syncDirectory(directory)
         let replacement = Segment(base: seg.base, path: seg.path, file: f)
         replacement.blocks = refs
         replacement.size = UInt64(out.count)
         replacement.sealed = true
-        guard let i = segments.firstIndex(where: { $0 === seg }) else { return }
         segments[i] = replacement
+        seg.file.close()
         try writeIndexFile(replacement)
         clearCaches()
     }

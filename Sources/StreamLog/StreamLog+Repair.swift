@@ -152,7 +152,6 @@ extension StreamLog {
     /// placed by sequence between them, then (if markers were lost) one block of delete markers
     /// rebuilt from the state. Lock held.
     private func rebuild(_ i: Int, survey s: Survey, replacements: [StoredMessage]) throws {
-        let seg = segments[i]
         var out: [UInt8] = []
         var refs: [BlockRef] = []
         var next = 0
@@ -169,13 +168,7 @@ extension StreamLog {
             var bytes = 0
             func flush() {
                 guard !batch.isEmpty else { return }
-                var raw: [UInt8] = []
-                raw.reserveCapacity(bytes)
-                for m in batch { RecordCodec.append(m, to: &raw) }
-                emit(BlockCodec.encode(kind: .messages, raw: raw, firstSeq: batch[0].sequence.rawValue,
-                                       lastSeq: batch[batch.count - 1].sequence.rawValue, count: batch.count,
-                                       firstRaftIndex: batch[0].raftIndex, maxTimestamp: batch.map(\.timestamp).max()!,
-                                       compress: config.compression)!)
+                emit(messageBlock(batch, rawBytes: bytes))
                 batch.removeAll()
                 bytes = 0
             }
@@ -209,23 +202,6 @@ extension StreamLog {
                                    firstRaftIndex: 0, maxTimestamp: 0, compress: config.compression)!)
         }
 
-        let tmp = seg.path + ".tmp"
-        let f = try fs.open(tmp, create: true)
-        try f.truncate(to: 0)
-        try f.write(out, at: 0)
-        if config.fsync != .never { try f.sync() }
-        // The old index describes the old file: gone before the rename, rebuilt by a scan if a
-        // crash comes before the new one is written.
-        try fs.remove(seg.indexPath)
-        try fs.rename(tmp, to: seg.path)
-        try fs.syncDirectory(directory)
-        let replacement = Segment(base: seg.base, path: seg.path, file: f)
-        replacement.blocks = refs
-        replacement.size = UInt64(out.count)
-        replacement.sealed = true
-        segments[i] = replacement
-        seg.file.close()
-        try writeIndexFile(replacement)
-        clearCaches()
+        try replaceSealedSegment(i, bytes: out, blocks: refs)
     }
 }
