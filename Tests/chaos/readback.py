@@ -50,14 +50,16 @@ async def leader_only(js, stream: str, timeout: float) -> dict:
     raise TimeoutError(f"stream {stream}: no leader answered within {timeout}s (replicas also not current): {last}")
 
 
-async def read_through_leader(js, stream: str, last_seq: int, tag: str) -> list[tuple[int, str]]:
-    """All messages of `stream` as (seq, id), read by an ack-none pull consumer."""
+async def read_through_leader(js, stream: str, last_seq: int, tag: str) -> tuple[list[tuple[int, str]], bool]:
+    """All messages of `stream` as (seq, id), read by an ack-none pull consumer, and whether the
+    consumer went back to a sequence it had already delivered (it moved to another replica)."""
     name = f"chk{tag}"
     sub = await js.pull_subscribe("", durable=None, stream=stream, config=ConsumerConfig(
         name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30))
     out: list[tuple[int, str]] = []
     try:
         seen_last = 0
+        rewound = False
         idle = 0
         while seen_last < last_seq and idle < 5:
             try:
@@ -68,6 +70,7 @@ async def read_through_leader(js, stream: str, last_seq: int, tag: str) -> list[
             idle = 0
             for m in msgs:
                 seq = m.metadata.sequence.stream
+                rewound = rewound or seq <= seen_last
                 out.append((seq, m.data.decode(errors="replace")))
                 seen_last = max(seen_last, seq)
     finally:
@@ -76,7 +79,7 @@ async def read_through_leader(js, stream: str, last_seq: int, tag: str) -> list[
             await js.delete_consumer(stream, name)
         except Exception:  # noqa: BLE001 - the consumer expires on its own
             pass
-    return out
+    return out, rewound
 
 
 async def read_all_replicas(cluster: ChaosCluster, nc, stream: str, replicas: int,
@@ -92,14 +95,29 @@ async def read_all_replicas(cluster: ChaosCluster, nc, stream: str, replicas: in
         info = await leader_only(js, stream, 30)
     copies: dict[str, list[tuple[int, str]]] = {}
     peers: set[str] = set()
+    rereads = 0
     for i in range(1 if lagging else attempts):
         if i > 0:
             info = await wait_caught_up(js, stream, replicas, catch_up_timeout)
         leader = info["leader"]
         si = await js.stream_info(stream)
         peers = {leader} | {r.name for r in si.cluster.replicas}
-        if leader not in copies:
-            copies[leader] = await read_through_leader(js, stream, info["last_seq"], f"{i}")
+        for attempt in range(3):
+            if leader in copies:
+                break
+            copy, rewound = await read_through_leader(js, stream, info["last_seq"], f"{i}r{attempt}")
+            after = (await js.stream_info(stream)).cluster
+            if not rewound and after and after.leader == leader:
+                copies[leader] = copy
+                break
+            # The stream's leadership moved during the read (an election under load, or the
+            # previous round's stepdown taking effect late): the consumer went on from another
+            # replica, which resumed at its last replicated delivery point, so the copy mixes
+            # two replicas and repeats what came between. Read again, from whoever leads now.
+            rereads += 1
+            if after and after.leader:
+                leader = after.leader
+                peers.add(leader)
         if set(copies) >= peers:
             break
         try:
@@ -116,4 +134,5 @@ async def read_all_replicas(cluster: ChaosCluster, nc, stream: str, replicas: in
             except OSError as e:
                 local[n.name] = {"error": str(e)}
     return {"copies": copies, "local": local, "peers": sorted(peers), "lagging": lagging,
-            "unverified": sorted(peers - set(copies)), "leader_info": info}
+            "unverified": sorted(peers - set(copies)), "leader_info": info,
+            "rereads": rereads}

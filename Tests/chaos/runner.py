@@ -318,6 +318,7 @@ async def after_heal(cluster: ChaosCluster, admin: Admin, wl: Workload, streams:
         except Exception as e:  # noqa: BLE001 - a stream that never recovers is a finding
             res.add("recovery", f"{s}: could not be read back after healing: {e!r}")
             continue
+        res.numbers["readback_rereads"] = res.numbers.get("readback_rereads", 0) + read.get("rereads", 0)
         if read.get("lagging"):
             res.add("recovery", f"{s}: {read['lagging']} (checked the leader's copy only)")
         check_stream(res, s, hist, read, quorum_loss[s])
@@ -389,6 +390,7 @@ def summarize(cfg: RunConfig, schedule: list[Fault], fired: list[dict], hist: Hi
         "kv_indeterminate": sum(1 for o in hist.kv if o.outcome == "indeterminate"),
         "kv_setup_error": n.get("kv_setup_error"),
         "unverified_replicas": n.get("unverified_replicas", []),
+        "readback_rereads": n.get("readback_rereads", 0),
         "proxy_connections": n.get("proxy_connections"), "proxy_unknown_dialers": n.get("proxy_unknown_dialers"),
         "worst_unavailability_s": max(unav) if unav else None,
         "unavailability_by_fault": [{"kind": f["kind"], "nodes": f.get("nodes"), "at": f["fired_at"], "gap_s": g}
@@ -413,6 +415,7 @@ def describe(report: dict) -> str:
              f"(redeliveries that arrived before an ack was confirmed, handled after: "
              f"{report.get('redelivered_before_ack_handled_after', 0)})",
              f"  worst unavailability={report['worst_unavailability_s']}s unverified={report['unverified_replicas']} "
+             f"read-back reads repeated (leader moved mid-read)={report.get('readback_rereads', 0)} "
              f"route connections via proxy={report['proxy_connections']} (unidentified {report['proxy_unknown_dialers']})"]
     if not report["ok"]:
         lines.append(f"  drain (t, num_pending, num_ack_pending, deliveries) first/last: {report.get('drain')}")
