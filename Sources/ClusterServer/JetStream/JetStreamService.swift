@@ -144,8 +144,10 @@ public final class JetStreamService: @unchecked Sendable {
     /// Graceful stop in a cluster: every Raft group led here (meta and streams) hands its
     /// leadership to its most caught-up follower before the routes close, so writes move on
     /// within a round trip instead of waiting out an election. Bounded by 2 s. Then publishes
-    /// that met a handover here are let go to the new leaders (`StreamReplica+Handover`),
-    /// which needs the routes still up: bounded by the 1 s a publish may be held.
+    /// that met a handover here are let go to the new leaders (`StreamReplica+Handover`) and
+    /// those proposed here are answered once applied, which needs the routes still up: bounded
+    /// by the 1 s a publish may be held. Last, once each new leader listens, this node stops
+    /// announcing its own ingest interest (bounded by 1 s; see `withdrawIngestInterest`).
     public func handOffLeaderships() {
         guard let cluster else { return }
         let started = queue.sync { stopped ? 0 : cluster.handOffLeaderships() }
