@@ -6,8 +6,14 @@ final class PendingReplicaOpen {
     let assignment: StreamAssignment
     /// The create request its first leader answers (moved to the replica once it opens).
     var createReply: (reply: String, type: String)?
-    /// The stream was deleted or the node stopped meanwhile (set on the JetStream queue).
-    var cancelled = false
+    private let lock = NSLock()
+    private var _cancelled = false
+    /// The stream was deleted or the node stopped meanwhile (set on the JetStream queue; read
+    /// by the open job too, which then opens nothing).
+    var cancelled: Bool {
+        get { lock.withLock { _cancelled } }
+        set { lock.withLock { _cancelled = newValue } }
+    }
     /// Set by the open job on its queue; read there by the cleanup of a cancelled open, or on
     /// the JetStream queue by the install (never both: see `replicaOpened`).
     var files: StreamReplica.Files?
@@ -46,6 +52,8 @@ extension JetStreamCluster {
         openingReplicas[name] = pending
         let js = self.js, me = host.me, server = myName
         openQueue(for: name).async {
+            // Deleted (or the node stopping) before its turn: nothing to open or clean up.
+            if pending.cancelled { return }
             Self.replicaOpenHook?(server, name)
             let outcome = Result { try StreamReplica.openFiles(js: js, assignment: a, me: me) }
             if case .success(let files) = outcome { pending.files = files }
