@@ -65,6 +65,17 @@ async def publish_all(js, stream: str, start: int, count: int, acked: dict[int, 
         acked[ack.seq] = body
 
 
+async def change_while_down(js, stream: str, acked: dict[int, bytes]) -> None:
+    """While a replica is down: 150 more messages (30...179), message 100 deleted, and a purge
+    of everything below sequence 5."""
+    await publish_all(js, stream, 30, 150, acked)
+    await js.delete_msg(stream, 100)
+    del acked[100]
+    await js.purge_stream(stream, seq=5)  # removes sequences below 5
+    for s in [s for s in acked if s < 5]:
+        del acked[s]
+
+
 async def wait_current(js, stream: str, node: str) -> None:
     deadline = time.monotonic() + 2 * READY_TIMEOUT_S
     while True:
@@ -183,12 +194,7 @@ async def test_wiped_replica_is_rebuilt_and_can_lead(cluster: Cluster, server_ki
             nc = await connect(cluster.nodes[1])
             js = nc.jetstream(timeout=5)
         # Far past the compaction bound while the victim is gone.
-        await publish_all(js, "WIPE", 30, 150, acked)
-        await js.delete_msg("WIPE", 100)
-        del acked[100]
-        await js.purge_stream("WIPE", seq=5)  # removes sequences below 5
-        for s in [s for s in acked if s < 5]:
-            del acked[s]
+        await change_while_down(js, "WIPE", acked)
         if server_kind == "clusterd":
             await wait_compacted(cluster, "WIPE", [n for n in ("n1", "n2", "n3") if n != victim], 40)
         cluster.node(victim).start()
@@ -302,6 +308,64 @@ async def test_replica_with_corrupt_store_recopies_it(cluster: Cluster, server_k
         vnc = await connect(vnode)
         try:
             await assert_serves(vnc.jetstream(timeout=5), "CORR", victim, acked, 1, 201)
+        finally:
+            await vnc.close()
+    finally:
+        await nc.close()
+
+
+def raft_first_index(node: ServerProcess, stream: str) -> int:
+    """clusterd: where compaction has cut this node's Raft log of `stream` (/jsz stream detail
+    `raft.first_index`; memory streams have no files to look at); 0 when not hosted here."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen(node.monitor_url + "/jsz?streams=true", timeout=2) as r:
+            d = json.loads(r.read())
+    except OSError:
+        return 0
+    for acc in d.get("account_details") or []:
+        for s in acc.get("stream_detail") or []:
+            if s.get("name") == stream:
+                return (s.get("raft") or {}).get("first_index", 0)
+    return 0
+
+
+async def test_restarted_memory_replica_installs_a_copy_and_can_lead(cluster: Cluster, server_kind: str):
+    """A memory stream's replica comes back empty from a restart. Once the others compacted
+    their Raft logs past what it needs, it can only catch up from a copy of the leader's
+    messages (its store rebuilt in memory), and then serves and leads like the others."""
+    nc = await connect(cluster.nodes[0])
+    js = nc.jetstream(timeout=5)
+    acked: dict[int, bytes] = {}
+    try:
+        await retry(lambda: js.add_stream(name="MEMS", subjects=["mems.>"], num_replicas=3, storage="memory"))
+        await publish_all(js, "MEMS", 0, 30, acked)
+        await js.delete_msg("MEMS", 7)
+        del acked[7]
+        si = await retry(lambda: js.stream_info("MEMS"))
+        victim = next(n for n in ("n2", "n3") if n != si.cluster.leader)
+        cluster.node(victim).kill()
+        await change_while_down(js, "MEMS", acked)
+        if server_kind == "clusterd":
+            others = [n for n in ("n1", "n2", "n3") if n != victim]
+            deadline = time.monotonic() + 2 * READY_TIMEOUT_S
+            while not all(raft_first_index(cluster.node(n), "MEMS") > 40 for n in others):
+                assert time.monotonic() < deadline, "the memory stream's Raft log was never compacted"
+                await asyncio.sleep(0.2)
+        cluster.node(victim).start()
+        await wait_current(js, "MEMS", victim)
+        if server_kind == "clusterd":
+            text = cluster.node(victim).stderr_text()
+            assert "installed a copy from the leader" in text, text[-3000:]
+        await nc.close()
+        await make_leader(cluster, "MEMS", victim, acked)
+        vnc = await connect(cluster.node(victim))
+        try:
+            vjs = vnc.jetstream(timeout=5)
+            await assert_serves(vjs, "MEMS", victim, acked, 5, 181)
+            # The dedup window came along with the copy.
+            dup = await retry(lambda: vjs.publish("mems.0", b"again", headers={"Nats-Msg-Id": "id-150"}))
+            assert dup.duplicate and dup.seq == 151
         finally:
             await vnc.close()
     finally:

@@ -44,6 +44,10 @@ extension JetStreamService {
                     var d: [String: Any] = ["name": name, "created": JSTime.format(s.created),
                                             "state": s.stateJSON(subjectsFilter: nil, deletedDetails: false)]
                     if query["config"] == "true" { d["config"] = s.config.json }
+                    // clusterd: this replica's Raft log (where compaction has cut it, what it applied).
+                    if let r = cluster?.replicas[name], let node = cluster?.host.node(r.group) {
+                        d["raft"] = ["first_index": node.firstIndex.rawValue, "applied": node.appliedIndex.rawValue]
+                    }
                     if query["consumers"] == "true" || query["consumers"] == "1" {
                         d["consumer_detail"] = s.consumers.keys.sorted().compactMap { s.consumers[$0]?.infoJSON(now: JSTime.nowNanos()) }
                     }

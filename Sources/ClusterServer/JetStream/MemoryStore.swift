@@ -192,6 +192,13 @@ public final class MemoryStore: MessageStore {
         return n
     }
 
+    /// Raises the last sequence without a message (a copied stream whose newest ones were removed).
+    func advanceLastSeq(to seq: UInt64) {
+        guard seq > st.lastSeq else { return }
+        st.lastSeq = seq
+        if st.messages == 0 { st.firstSeq = seq + 1 }
+    }
+
     public func skip(toNext seq: UInt64) throws {
         guard st.messages == 0, seq > 0 else { return }
         st.lastSeq = seq - 1

@@ -8,7 +8,7 @@ import Raft
 final class CatchupSession {
     unowned let replica: StreamReplica
     private var plan: StreamCatchup
-    private let copy: StagedStreamCopy
+    let copy: StagedCopy
     private var next: StreamCatchup.Next = .state
     private var outstanding: UInt64?
     private var sentAtTick = 0
@@ -20,10 +20,11 @@ final class CatchupSession {
     /// 1 s after a refusal (no leader, leader behind): ask again.
     static let retryTicks = 10
 
-    init(replica: StreamReplica, minimumIndex: UInt64, streamDirectory: String) throws {
+    /// `streamDirectory` nil: a memory stream, copied into a fresh memory store.
+    init(replica: StreamReplica, minimumIndex: UInt64, streamDirectory: String?) throws {
         self.replica = replica
         plan = StreamCatchup(minimumIndex: minimumIndex)
-        copy = try StagedStreamCopy(streamDirectory: streamDirectory)
+        copy = try streamDirectory.map { try StagedStreamCopy(streamDirectory: $0) } ?? StagedMemoryCopy()
     }
 
     private var cluster: JetStreamCluster { replica.cluster }

@@ -481,21 +481,24 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     // MARK: - replicas
 
-    func createReplica(_ a: StreamAssignment) {
+    func createReplica(_ a: StreamAssignment, memoryInstall: StreamReplica.MemoryInstall? = nil) {
         do {
-            let r = try StreamReplica.open(cluster: self, assignment: a)
+            let r = try StreamReplica.open(cluster: self, assignment: a, memoryInstall: memoryInstall)
             replicas[a.config.name] = r
         } catch {
             js.server.logger.error("JetStream cluster: cannot create replica of stream '\(a.config.name)': \(error)")
         }
     }
 
-    /// Reopens a replica whose stream copy finished: opening switches the copy in.
-    func reinstall(_ r: StreamReplica) {
+    /// Reopens a replica whose stream copy finished: opening switches the copy in. A memory
+    /// stream's copy (`memoryCopy`) replaces its store, and its Raft log (kept: it holds the
+    /// term and vote) continues after the copied index.
+    func reinstall(_ r: StreamReplica, memoryCopy: (store: MemoryStore, meta: SnapshotMetadata)? = nil) {
         guard replicas[r.name] === r, let a = assignments[r.name] else { return }
+        let storage = host.storage(of: r.group)
         r.close()
         replicas[r.name] = nil
-        createReplica(a)
+        createReplica(a, memoryInstall: memoryCopy.flatMap { c in storage.map { (c.store, c.meta, $0) } })
     }
 
     /// Stream info as seen from here: the local replica's state when there is one.

@@ -167,6 +167,9 @@ final class RaftHost {
         schedule()
     }
 
+    /// The log storage of a hosted group.
+    func storage(of group: GroupID) -> DurableRaftStorage? { members[group]?.storage }
+
     /// Stops hosting a group (stream deleted or moved away) and closes its storage.
     func removeGroup(_ group: GroupID) {
         guard let m = members.removeValue(forKey: group) else { return }

@@ -2,10 +2,18 @@ import Foundation
 import Raft
 import StreamLog
 
+/// Where a stream copy from the leader is built (`CatchupSession` applies `StreamCatchup`'s
+/// operations to it, then commits it with the final state).
+protocol StagedCopy: AnyObject {
+    func apply(_ op: StreamCatchup.Op) throws
+    func commit(_ state: CatchupState) throws
+    func abandon()
+}
+
 /// A stream copy being built in `<stream>/install/` beside the live replica (see
 /// `StreamCatchup`). Nothing here touches the live store: an unfinished copy is discarded on
 /// the next open, a finished one is switched in by `StreamInstall.rollForward`.
-final class StagedStreamCopy {
+final class StagedStreamCopy: StagedCopy {
     let directory: String
     private var log: StreamLog
     private var closed = false
@@ -140,6 +148,12 @@ enum StreamInstall {
     /// kept when the log holds the installed entry itself (they may be acknowledged to the
     /// leader and count toward commits); otherwise the log is replaced by the snapshot marker.
     static func finishRaftLog(_ meta: SnapshotMetadata, storage: DurableRaftStorage, streamDirectory dir: String) throws {
+        try advanceRaftLog(meta, storage: storage)
+        AtomicFile.removeTree(directory(dir))
+    }
+
+    /// Brings a Raft log to continue after an installed state's index (file or memory log).
+    static func advanceRaftLog(_ meta: SnapshotMetadata, storage: DurableRaftStorage) throws {
         if meta.index > storage.snapshot().metadata.index {
             if meta.index >= storage.firstIndex, meta.index <= storage.lastIndex,
                (try? storage.term(at: meta.index)) == meta.term {
@@ -150,6 +164,5 @@ enum StreamInstall {
             }
             try storage.sync()
         }
-        AtomicFile.removeTree(directory(dir))
     }
 }

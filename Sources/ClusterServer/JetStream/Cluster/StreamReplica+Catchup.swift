@@ -15,9 +15,8 @@ extension StreamReplica {
     }
 
     private func startCatchup(minimumIndex: UInt64) {
-        guard let dir = stream.directory else { return }
         do {
-            let session = try CatchupSession(replica: self, minimumIndex: minimumIndex, streamDirectory: dir)
+            let session = try CatchupSession(replica: self, minimumIndex: minimumIndex, streamDirectory: stream.directory)
             catchup = session
             session.sendNext()
         } catch {
@@ -46,11 +45,16 @@ extension StreamReplica {
         startCatchup(minimumIndex: node.appliedIndex.rawValue)
     }
 
-    /// The copy is complete and its marker durable: reopen, which switches it in.
+    /// The copy is complete and its marker durable: reopen, which switches it in. A memory
+    /// stream's copy is handed to the reopened replica with the state's Raft metadata.
     func catchupFinished(_ state: CatchupState, messages: Int) {
         js.server.logger.info("Stream '\(name)': copied \(messages) messages (sequences \(state.firstSeq)...\(state.lastSeq)) from the leader at Raft index \(state.index)")
+        let memory = (catchup?.copy as? StagedMemoryCopy).map {
+            ($0.store, SnapshotMetadata(index: LogIndex(state.index), term: Term(state.term),
+                                        conf: ConfState(voters: state.voters.map { NodeID($0) }, learners: state.learners.map { NodeID($0) })))
+        }
         catchup = nil
-        js.queue.async { [cluster] in cluster.reinstall(self) }
+        js.queue.async { [cluster] in cluster.reinstall(self, memoryCopy: memory) }
     }
 
     func catchupFailed(_ error: Error) {

@@ -123,9 +123,21 @@ final class StreamReplica: RaftGroupDelegate {
         return Files(config: cfg, directory: dir, fresh: fresh, store: store, storage: storage, installed: installed)
     }
 
+    /// A memory stream's copy from the leader, its Raft metadata and the replica's Raft log.
+    typealias MemoryInstall = (store: MemoryStore, meta: SnapshotMetadata, storage: DurableRaftStorage)
+
     /// Opens (or creates) the local replica on the JetStream queue: files, then `install`.
-    static func open(cluster: JetStreamCluster, assignment a: StreamAssignment) throws -> StreamReplica {
-        install(cluster: cluster, assignment: a, files: try openFiles(js: cluster.js, assignment: a, me: cluster.host.me))
+    /// `memoryInstall`: a memory stream reopened with a copy from its leader; its Raft log (the
+    /// same object, which keeps the term and vote) continues after the copied index.
+    static func open(cluster: JetStreamCluster, assignment a: StreamAssignment,
+                     memoryInstall m: MemoryInstall? = nil) throws -> StreamReplica {
+        guard let m else {
+            return install(cluster: cluster, assignment: a, files: try openFiles(js: cluster.js, assignment: a, me: cluster.host.me))
+        }
+        try StreamInstall.advanceRaftLog(m.meta, storage: m.storage)
+        try? m.store.setLimits(a.config)
+        return install(cluster: cluster, assignment: a,
+                       files: Files(config: a.config, directory: nil, fresh: false, store: m.store, storage: m.storage, installed: m.meta))
     }
 
     /// Makes opened files the local replica (on the JetStream queue): the `Stream`, its Raft
@@ -152,7 +164,7 @@ final class StreamReplica: RaftGroupDelegate {
         if !fresh { s.rebuildDedup(now: store.state.lastTime) }
         cluster.host.addGroup(r.group, storage: storage, delegate: r,
                               applied: applied > 0 ? LogIndex(applied) : nil, quiesce: true,
-                              campaign: fresh && a.initial.first == me, externalSnapshots: dir != nil)
+                              campaign: fresh && a.initial.first == me, externalSnapshots: true)
         // A torn tail is normal after a crash (the store is synced only before compactions, and
         // the Raft log replays what was cut); a cut below the compaction point, or corrupt
         // blocks, lost messages the log no longer has. Damage confined to sealed segments is
@@ -432,10 +444,9 @@ final class StreamReplica: RaftGroupDelegate {
     }
 
     /// Leader, now and then: when the log holds more than `threshold` entries, proposes to
-    /// compact it (see `compactionPoint`). File streams bound how far a lagging member holds
-    /// compaction back by `maxLag`; such a member catches up by copying the stream
-    /// (`CatchupSession`). Memory-stream replicas cannot install a copy, so they keep the
-    /// unbounded rule.
+    /// compact it (see `compactionPoint`). How far a lagging member holds compaction back is
+    /// bounded by `maxLag`; such a member catches up by copying the stream (`CatchupSession`,
+    /// memory streams too).
     func proposeCompaction(threshold: Int, maxLag: Int) {
         guard isLeader, let node = cluster.host.node(group), node.lastIndex - node.firstIndex > threshold else { return }
         var matches: [LogIndex] = []
@@ -444,7 +455,7 @@ final class StreamReplica: RaftGroupDelegate {
             matches.append(p.match)
         }
         guard let upTo = Self.compactionPoint(applied: node.appliedIndex, firstIndex: node.firstIndex, matches: matches,
-                                              maxLag: stream.directory == nil ? nil : maxLag) else { return }
+                                              maxLag: maxLag) else { return }
         try? proposeOp(["op": "compact", "up_to": upTo.rawValue], answer: nil)
     }
 
