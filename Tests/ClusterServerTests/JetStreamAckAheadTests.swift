@@ -65,6 +65,18 @@ final class JetStreamAckAheadTests: XCTestCase {
         XCTAssertEqual(pullAll().map(\.payload), ["1", "2", "3", "4", "5"])
     }
 
+    func test_ackAll_pastTheCursor_acksEverythingUpToIt() {
+        _ = h.api("CONSUMER.DURABLE.CREATE.S.all",
+                  "{\"stream_name\":\"S\",\"config\":{\"durable_name\":\"all\",\"ack_policy\":\"all\"}}")
+        let ack = "$JS.ACK.S.all.1.3.3.\(JSTime.nowNanos()).2"
+        XCTAssertEqual(h.requestRaw(ack, "+ACK")?.payload, "")
+        let got = h.pull("S", "all", "{\"batch\":10,\"expires\":400000000}", expect: 11, timeoutMs: 1500).filter { $0.status == nil }
+        XCTAssertEqual(got.map(\.payload), ["4", "5"], "1-3 were acked by the ack of 3")
+        XCTAssertEqual(got.compactMap(consumerSeq), [4, 5])
+        XCTAssertNil(h.requestRaw("$JS.ACK.S.all.1.99.99.\(JSTime.nowNanos()).0", "+ACK", timeoutMs: 300),
+                     "a sequence never stored is not confirmed")
+    }
+
     func test_hostileConsumerSequence_doesNotMoveTheNumbering() {
         XCTAssertEqual(h.requestRaw(otherLeadersAck(sseq: 1, cseq: UInt64.max), "+ACK")?.payload, "")
         let got = pullAll()

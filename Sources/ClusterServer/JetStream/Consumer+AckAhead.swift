@@ -44,6 +44,20 @@ extension Consumer {
         return true
     }
 
+    /// `ack_policy: all`: an ack at or past the cursor acknowledges everything up to it, so the
+    /// cursor moves past it (another leader delivered all of them, in order). False when `seq`
+    /// was never stored (not confirmed).
+    func ackAllAhead(_ seq: UInt64, consumerSeq: UInt64) -> Bool {
+        guard seq <= stream.store.state.lastSeq else { return false }
+        cursor = seq + 1
+        deliveredStreamSeq = max(deliveredStreamSeq, seq)
+        if consumerSeq > deliveredConsumerSeq && consumerSeq - deliveredConsumerSeq <= Self.maxConsumerSeqJump {
+            deliveredConsumerSeq = consumerSeq
+        }
+        invalidatePending()
+        return true
+    }
+
     /// Called with the next message at or past the cursor: when it was acked ahead, the cursor
     /// passes it (delivered by another leader, acknowledged) and the caller looks further.
     func skipAckedAhead(_ seq: UInt64) -> Bool {

@@ -216,7 +216,8 @@ final class Consumer {
     @discardableResult
     func ack(streamSeq: UInt64, consumerSeq: UInt64) -> Bool {
         if config.ackPolicy == .all {
-            let done = pending.filter { $0.value.cseq <= consumerSeq }.map { $0.key }
+            if streamSeq >= cursor && !ackAllAhead(streamSeq, consumerSeq: consumerSeq) { return false }
+            let done = pending.filter { $0.value.cseq <= consumerSeq || $0.key <= streamSeq }.map { $0.key }
             for s in done { removePending(s) }
         } else {
             guard pending[streamSeq] != nil else { return noteAckedAhead(streamSeq, consumerSeq: consumerSeq) }
