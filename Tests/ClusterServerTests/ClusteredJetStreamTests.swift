@@ -313,4 +313,37 @@ final class ClusteredJetStreamTests: XCTestCase {
             XCTAssertEqual(data.map { String(decoding: $0, as: UTF8.self) }, want, "seq \(seq)")
         }
     }
+
+    /// A create proposed again before the first proposal applied (a client's retry after a
+    /// timeout or a 503): the second entry finds the stream made by the first and the meta
+    /// leader answers it with the stream's info, instead of leaving the client to time out.
+    func test_createProposedTwiceBeforeApply_bothAnswered() async throws {
+        let li = try XCTUnwrap((0..<3).first { metaState($0).leader })
+        let c = try await connect(li)
+        let sub = try c.subscribe("answers.twice.*")
+        try await c.flush()
+        let lock = NSLock()
+        nonisolated(unsafe) var answers: [String: [String: Any]] = [:]
+        let collector = Task {
+            for await m in sub {
+                let o = (try? JSONSerialization.jsonObject(with: Data(String(buffer: m.payload).utf8))) as? [String: Any] ?? [:]
+                lock.withLock { answers[m.subject] = o }
+            }
+        }
+        defer { collector.cancel() }
+        let body = Array(#"{"name":"TWICE","subjects":["twice.>"],"num_replicas":3}"#.utf8)
+        let js = nodes[li].js
+        try js.queue.sync {
+            let cluster = try XCTUnwrap(js.cluster)
+            for i in 1...2 {
+                try cluster.handleMetaRequest(["STREAM", "CREATE", "TWICE"], body: body, reply: "answers.twice.\(i)",
+                                              type: "io.nats.jetstream.api.v1.stream_create_response")
+            }
+        }
+        XCTAssertTrue(waitUntil(seconds: 30) { lock.withLock { answers.count } == 2 }, "a create was never answered")
+        for (subject, o) in lock.withLock({ answers }) {
+            XCTAssertNil(o["error"], "\(subject): \(o)")
+            XCTAssertEqual((o["config"] as? [String: Any])?["name"] as? String, "TWICE", subject)
+        }
+    }
 }
