@@ -127,4 +127,26 @@ final class SublistUncachedTests: XCTestCase {
         _ = list.matchUncached("_INBOX.unique.1")
         XCTAssertEqual(list.cacheCount, before)
     }
+    func test_tokens_splitAtEveryDotByte() {
+        XCTAssertEqual(Sublist.tokens("a.b.c"), ["a", "b", "c"])
+        XCTAssertEqual(Sublist.tokens("single"), ["single"])
+        XCTAssertEqual(Sublist.tokens(""), [""])
+        XCTAssertEqual(Sublist.tokens("a..b"), ["a", "", "b"])
+        XCTAssertEqual(Sublist.tokens(".a."), ["", "a", ""])
+        XCTAssertEqual(Sublist.tokens("_INBOX.Zw8cCrUWhTKbUVbSXnLF2x.1234"), ["_INBOX", "Zw8cCrUWhTKbUVbSXnLF2x", "1234"])
+        XCTAssertEqual(Sublist.tokens("ü.日本.x"), ["ü", "日本", "x"])
+        // A combining mark after the dot forms one Character with it, but the dot byte still splits.
+        XCTAssertEqual(Sublist.tokens("a.\u{301}b"), ["a", "\u{301}b"])
+    }
+
+    func test_match_unicodeAndLongTokens() {
+        let list = Sublist()
+        let sink = RecordingSink()
+        list.insert(Subscription(subject: "_INBOX.Zw8cCrUWhTKbUVbSXnLF2x.*", queue: nil, sid: "1", sink: sink, ownerID: 1))
+        list.insert(Subscription(subject: "ü.日本", queue: nil, sid: "2", sink: sink, ownerID: 1))
+        XCTAssertEqual(list.matchUncached("_INBOX.Zw8cCrUWhTKbUVbSXnLF2x.77").plain.map(\.sid), ["1"])
+        XCTAssertTrue(list.matchUncached("_INBOX.Zw8cCrUWhTKbUVbSXnLF2y.77").isEmpty)
+        XCTAssertEqual(list.matchUncached("ü.日本").plain.map(\.sid), ["2"])
+        XCTAssertTrue(list.matchUncached("ü..日本").isEmpty)
+    }
 }

@@ -237,8 +237,24 @@ public final class Sublist: @unchecked Sendable {
 
     // MARK: - internals (callers hold the lock)
 
-    private static func tokens(_ subject: String) -> [String] {
-        subject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+    /// The subject's tokens, split at every `.` byte (as nats-server and `Subject` validation
+    /// do). A byte scan: splitting by `Character` walks grapheme clusters, and this runs for every
+    /// PubAck and API reply (`matchUncached`).
+    static func tokens(_ subject: String) -> [String] {
+        var out: [String] = []
+        out.reserveCapacity(8)
+        let bytes = subject.utf8
+        var start = bytes.startIndex
+        var i = start
+        while i != bytes.endIndex {
+            if bytes[i] == UInt8(ascii: ".") {
+                out.append(String(decoding: bytes[start..<i], as: UTF8.self))
+                start = bytes.index(after: i)
+            }
+            bytes.formIndex(after: &i)
+        }
+        out.append(String(decoding: bytes[start..<bytes.endIndex], as: UTF8.self))
+        return out
     }
 
     private static func collect(level: Level, tokens: ArraySlice<String>,
