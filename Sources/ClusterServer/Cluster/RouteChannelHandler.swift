@@ -17,6 +17,8 @@ final class RouteChannelHandler: ChannelInboundHandler {
     private var established = false
     private var pingTask: RepeatedTask?
     private var handshakeTimeout: Scheduled<Void>?
+    /// Clients that received routed messages during the current read: flushed once at its end.
+    private let flushBatch = FlushBatch()
 
     init(manager: RouteManager, solicitedURL: RouteURL?, configured: Bool) {
         self.manager = manager
@@ -49,6 +51,7 @@ final class RouteChannelHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        flushBatch.run()
         pingTask?.cancel()
         handshakeTimeout?.cancel()
         if let conn = route { manager.routeClosed(conn) }
@@ -79,6 +82,7 @@ final class RouteChannelHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        flushBatch.run()
         route?.noteActivity()
         route?.receivedSinceLastPing = true
     }
@@ -145,8 +149,9 @@ final class RouteChannelHandler: ChannelInboundHandler {
             // Most traffic is in the global account: skip the dictionary lookup for it.
             guard let acc = m.account == RouteEncoder.globalAccount ? server.globalAccount : server.account(named: m.account)
             else { return }
-            let message = RoutedMessage(subject: m.subject, reply: m.reply, headers: m.headers, payload: m.payload,
+            var message = RoutedMessage(subject: m.subject, reply: m.reply, headers: m.headers, payload: m.payload,
                                         fromRoute: true)
+            message.flushBatch = flushBatch
             let result = acc.isGlobal ? conn.matchCache.result(for: m.subject, in: acc.sublist) : acc.sublist.match(m.subject)
             if result.isEmpty { return }
             _ = Fanout.deliver(message, to: result, skipOwner: nil, rng: &conn.rng, queueFilter: m.queues)

@@ -9,8 +9,9 @@ import NIOCore
 ///
 /// Threading: ops are decoded on the channel's event loop (`RouteChannelHandler`). Publishers
 /// on any thread append to `outbound` under `lock`; the first append after a flush schedules
-/// one flush on the route's loop (as `ClientConnection` does).
-final class RouteConnection: MessageSink, @unchecked Sendable {
+/// one flush on the route's loop (as `ClientConnection` does), or adds the route to the
+/// publisher's `FlushBatch` so that a batch of messages leaves in one write.
+final class RouteConnection: MessageSink, DeferredFlushing, @unchecked Sendable {
     /// Route ids share nothing with client ids: route-owned subscriptions get `ownerID`
     /// `routeOwnerBase | rid`, never equal to a client's id (echo checks, own-sub lookups).
     static let routeOwnerBase: UInt64 = 1 << 62
@@ -78,7 +79,7 @@ final class RouteConnection: MessageSink, @unchecked Sendable {
 
     /// Sends one message across this route, naming the queue groups it was picked for.
     func forward(_ message: RoutedMessage, queues: [String]) -> Bool {
-        append { out in
+        append(flushBatch: message.flushBatch) { out in
             if let target = message.routeSubject {
                 RouteEncoder.writeExtension(into: &out, namespace: DeliverAsFrame.namespace(of: message),
                                             payload: DeliverAsFrame.encode(message, target: target, queues: queues))
@@ -100,9 +101,10 @@ final class RouteConnection: MessageSink, @unchecked Sendable {
         _ = append { $0.writeString(text) }
     }
 
-    /// Appends under the lock and schedules a flush; false when the route is closed.
+    /// Appends under the lock and schedules a flush (with `flushBatch`: when that batch runs,
+    /// so a batch of messages takes one write); false when the route is closed.
     @discardableResult
-    func append(_ write: (inout ByteBuffer) -> Void) -> Bool {
+    func append(flushBatch: FlushBatch? = nil, _ write: (inout ByteBuffer) -> Void) -> Bool {
         var schedule = false
         var tooSlow = false
         let ok: Bool = lock.withLock {
@@ -118,7 +120,11 @@ final class RouteConnection: MessageSink, @unchecked Sendable {
         if tooSlow {
             eventLoop.execute { self.close(reason: "Slow Consumer Detected: MaxPending of \(self.maxPending) Exceeded") }
         } else if schedule {
-            eventLoop.execute { self.flushOutbound() }
+            if let flushBatch {
+                flushBatch.add(self)
+            } else {
+                eventLoop.execute { self.flushOutbound() }
+            }
         }
         return ok
     }

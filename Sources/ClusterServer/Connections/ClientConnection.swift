@@ -8,7 +8,7 @@ import NIOCore
 /// Threading: protocol handling runs on the channel's event loop. Publishers on any thread
 /// deliver into `outbound` under `lock`; the first delivery after a flush schedules one flush
 /// task on the connection's loop, so a burst costs one hop, not one per message.
-final class ClientConnection: MessageSink, @unchecked Sendable {
+final class ClientConnection: MessageSink, DeferredFlushing, @unchecked Sendable {
     let id: UInt64
     let channel: Channel
     let eventLoop: EventLoop

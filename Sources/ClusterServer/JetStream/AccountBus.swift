@@ -15,16 +15,21 @@ struct AccountBus {
 
     func unsubscribeInternal(_ sub: Subscription) { server.unsubscribeInternal(sub, in: account) }
 
+    /// With `flushBatch`, the receivers are flushed when the caller runs that batch.
     @discardableResult
-    func publishInternal(subject: String, reply: String? = nil, headers: ByteBuffer? = nil, payload: ByteBuffer) -> Int {
-        server.publishInternal(subject: subject, reply: reply, headers: headers, payload: payload, in: account)
+    func publishInternal(subject: String, reply: String? = nil, headers: ByteBuffer? = nil, payload: ByteBuffer,
+                         flushBatch: FlushBatch? = nil) -> Int {
+        server.publishInternal(subject: subject, reply: reply, headers: headers, payload: payload, in: account,
+                               flushBatch: flushBatch)
     }
 
     func hasInterest(_ subject: String) -> Bool { server.hasInterest(subject, in: account) }
 
     @discardableResult
-    func deliverAs(subject: String, to target: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) -> Int {
-        server.deliverAs(subject: subject, to: target, reply: reply, headers: headers, payload: payload, in: account)
+    func deliverAs(subject: String, to target: String, reply: String?, headers: [UInt8]?, payload: [UInt8],
+                   flushBatch: FlushBatch? = nil) -> Int {
+        server.deliverAs(subject: subject, to: target, reply: reply, headers: headers, payload: payload, in: account,
+                         flushBatch: flushBatch)
     }
 
     @discardableResult

@@ -3,10 +3,11 @@ import NIOCore
 extension NATSServer {
     /// Delivers a message to the subscriptions matching `target` (an inbox or deliver subject)
     /// while the MSG line carries `subject` (the stored subject), as JetStream consumers must
-    /// (ADR-13). One member per queue group. Returns how many accepted it.
+    /// (ADR-13). One member per queue group. Returns how many accepted it. With `flushBatch`
+    /// the receivers are flushed when the caller runs that batch.
     @discardableResult
     func deliverAs(subject: String, to target: String, reply: String?, headers: [UInt8]?, payload: [UInt8],
-                   in account: Account? = nil) -> Int {
+                   in account: Account? = nil, flushBatch: FlushBatch? = nil) -> Int {
         let account = account ?? globalAccount
         let result = account.sublist.matchUncached(target)
         if result.isEmpty { return 0 }
@@ -16,6 +17,7 @@ extension NATSServer {
                                     payload: ByteBuffer(bytes: payload))
         if target != subject { message.routeSubject = target }
         message.account = account.routedName
+        message.flushBatch = flushBatch
         return Fanout.deliver(message, to: result, skipOwner: nil, rng: &rng)
     }
 

@@ -33,6 +33,9 @@ public final class JetStreamService: @unchecked Sendable {
     /// ack turns into an error if that stream's sync fails).
     private var pendingReplies: [(subject: String, body: [UInt8], stream: String?)] = []
     private var pumpScheduled = Set<ObjectIdentifier>()
+    /// Connections that got consumer deliveries during one `Consumer.pump`, flushed at its end
+    /// (used on the JetStream queue only).
+    let deliveryFlush = FlushBatch()
     private var lastConsumerPersist: Int64 = 0
     var apiTotal = 0
     var apiErrors = 0

@@ -91,6 +91,8 @@ extension Consumer {
     /// Delivers what can be delivered now to waiting pull requests or the push target.
     func pump(now: Int64) {
         guard !deleted, !isPaused(now: now), stream.service.mayDeliver(stream) else { return }
+        // The messages of one pump leave in one write per receiving connection.
+        defer { stream.service.deliveryFlush.run() }
         if config.isPush {
             pumpPush(now: now)
             return
@@ -186,7 +188,8 @@ extension Consumer {
             headers = NATSHeaderBlock.appending([("Nats-Msg-Size", "\(m.payload.count)")], to: headers)
             payload = []
         }
-        bus.deliverAs(subject: m.subject, to: target, reply: ackReply, headers: headers, payload: payload)
+        bus.deliverAs(subject: m.subject, to: target, reply: ackReply, headers: headers, payload: payload,
+                      flushBatch: stream.service.deliveryFlush)
         stream.service.noteDelivered(bytes: payload.count + (headers?.count ?? 0))
     }
 }

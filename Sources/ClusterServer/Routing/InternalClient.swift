@@ -67,11 +67,20 @@ extension NATSServer {
     @discardableResult
     public func publishInternal(subject: String, reply: String? = nil, headers: ByteBuffer? = nil,
                                 payload: ByteBuffer, in account: Account) -> Int {
+        publishInternal(subject: subject, reply: reply, headers: headers, payload: payload, in: account, flushBatch: nil)
+    }
+
+    /// `publishInternal` whose receivers are flushed when `flushBatch` runs (the caller owns the
+    /// batch and runs it soon, on the thread it publishes from), not one by one.
+    @discardableResult
+    func publishInternal(subject: String, reply: String? = nil, headers: ByteBuffer? = nil,
+                         payload: ByteBuffer, in account: Account, flushBatch: FlushBatch?) -> Int {
         let result = account.sublist.matchUncached(subject)
         if result.isEmpty { return 0 }
         var rng = SplitMix64(seed: internalPublishCounter.wrappingIncrementThenLoad(ordering: .relaxed))
         var message = RoutedMessage(subject: subject, reply: reply, headers: headers, payload: payload)
         message.account = account.routedName
+        message.flushBatch = flushBatch
         return Fanout.deliver(message, to: result, skipOwner: nil, rng: &rng)
     }
 

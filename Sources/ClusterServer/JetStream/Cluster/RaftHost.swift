@@ -86,6 +86,9 @@ final class RaftHost {
     var syncsToStart: [Member] = []
     private var names: [NodeID: String] = [:]
     var coalescer: HeartbeatCoalescer
+    /// Connections that got replies (PubAcks) while applying this round: flushed once at the end
+    /// of `process()`, so the acks of a round leave in one write per connection.
+    let replyFlush = FlushBatch()
     private var processScheduled = false
     private var seed: UInt64
     private var knownPeers = Set<String>()
@@ -353,6 +356,7 @@ final class RaftHost {
             startSyncs()
             send()
         }
+        replyFlush.run()
         send()
         // Every path that gives a group a Ready marks it dirty (inputs, ticks, released syncs,
         // and the loop above): checking the dirty list is O(1), a scan of every group was O(n)

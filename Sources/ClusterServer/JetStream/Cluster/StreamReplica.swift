@@ -332,7 +332,7 @@ final class StreamReplica: RaftGroupDelegate {
             }
         }
         if let reply {
-            js.bus.publishInternal(subject: reply, payload: .init(bytes: outcome.response))
+            js.bus.publishInternal(subject: reply, payload: .init(bytes: outcome.response), flushBatch: cluster.host.replyFlush)
         }
     }
 
