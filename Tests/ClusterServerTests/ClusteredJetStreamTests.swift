@@ -346,4 +346,20 @@ final class ClusteredJetStreamTests: XCTestCase {
             XCTAssertEqual((o["config"] as? [String: Any])?["name"] as? String, "TWICE", subject)
         }
     }
+
+    /// The meta leader loses its quorum (both followers stop) with a create just proposed:
+    /// the create is answered 503 ("temporarily unavailable", retry), never left unanswered.
+    func test_metaLeaderLosesQuorum_createAnswered503() async throws {
+        let li = try XCTUnwrap((0..<3).first { metaState($0).leader })
+        let c = try await connect(li)
+        for i in 0..<3 where i != li {
+            nodes[i].server.shutdown()
+            nodes[i].server.waitUntilShutdown()
+            nodes[i].running = false
+        }
+        let data = try await c.jsRequest("STREAM.CREATE.ALONE", json: #"{"name":"ALONE","subjects":["alone.>"],"num_replicas":3}"#,
+                                         timeout: .seconds(20))
+        let o = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        XCTAssertEqual((o["error"] as? [String: Any])?["code"] as? Int, 503, "\(o)")
+    }
 }
