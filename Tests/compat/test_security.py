@@ -9,7 +9,7 @@ import nats
 import nats.errors
 import pytest
 
-from natsutil import publish_until_received
+from natsutil import publish_until_received, settle
 from rawconn import RawConn
 from serverproc import ServerProcess
 
@@ -130,7 +130,7 @@ async def test_serviceImport_natsPy_requestReply_andNoResponders(sec_server):
             assert msg.reply.startswith("_R_.")  # the requester's inbox stays private
             await msg.respond(b"noon")
         await a.subscribe("req.time", cb=answer)
-        await a.flush()
+        await settle(a)  # one flush can return before nats-py has written the SUB
         reply = await b.request("time", b"?", timeout=2)
         assert reply.data == b"noon"
     finally:
