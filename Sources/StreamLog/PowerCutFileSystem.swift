@@ -18,18 +18,35 @@ import Darwin
 /// real layer does). One lock serializes every operation,
 /// fsync included, so a cut never lands in the middle of one: a test-only cost.
 public final class PowerCutFileSystem: FileSystem, @unchecked Sendable {
+    /// A file's identity on disk: a path can come to name another file through changes made
+    /// outside this layer (an install moves a whole directory with FileManager).
+    struct Identity: Equatable {
+        let device: UInt64
+        let inode: UInt64
+        init(_ st: stat) { device = UInt64(st.st_dev); inode = UInt64(st.st_ino) }
+        /// The identity of the file now at `path`, nil when there is none.
+        static func of(_ path: String) -> Identity? {
+            var st = stat()
+            return stat(path, &st) == 0 ? Identity(st) : nil
+        }
+    }
+
     /// What is known about one file's content (shared by its handles, moved by renames).
     final class Tracked {
         var durableSize: UInt64
         /// Old bytes of durable ranges overwritten (or cut off) since the last sync, in order.
         var undo: [(offset: UInt64, bytes: [UInt8])] = []
-        init(durableSize: UInt64) { self.durableSize = durableSize }
+        let identity: Identity?
+        init(durableSize: UInt64, identity: Identity?) {
+            self.durableSize = durableSize
+            self.identity = identity
+        }
     }
 
     /// A directory change to reverse at a cut unless its directory was synced first.
     enum DirectoryUndo {
-        /// Created here: remove it.
-        case created(path: String)
+        /// Created here: remove it (only if the file there is still that one).
+        case created(path: String, identity: Identity?)
         /// Renamed `from` -> `to`, replacing the file now kept at `displaced` (if any).
         case renamed(from: String, to: String, displaced: String?)
         /// Removed; the file is kept at `kept` until the directory is synced.
@@ -58,12 +75,22 @@ public final class PowerCutFileSystem: FileSystem, @unchecked Sendable {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    /// The tracked state of `path`, created from the file on disk (durable: it is what the
-    /// last cut, or the time before this process, left there). Lock held.
+    /// The tracked state of the file at `path`. A file moved here outside this layer keeps
+    /// the state tracked under its old path (found by identity); one never seen is created
+    /// from the file on disk (durable: what the last cut, or the time before this process,
+    /// left there). An entry for another file that was at `path` is dropped, never inherited
+    /// (finding 16: a moved-in segment was cut back to the replaced one's size). Lock held.
     private func tracked(_ path: String) -> Tracked {
-        if let t = files[path] { return t }
         var st = stat()
-        let t = Tracked(durableSize: stat(path, &st) == 0 ? UInt64(st.st_size) : 0)
+        let exists = stat(path, &st) == 0
+        let id = exists ? Identity(st) : nil
+        if let t = files[path], t.identity == id { return t }
+        if let id, let (old, t) = files.first(where: { $0.value.identity == id && Identity.of($0.key) != id }) {
+            files[old] = nil
+            files[path] = t
+            return t
+        }
+        let t = Tracked(durableSize: exists ? UInt64(st.st_size) : 0, identity: id)
         files[path] = t
         return t
     }
@@ -84,8 +111,9 @@ public final class PowerCutFileSystem: FileSystem, @unchecked Sendable {
             let existed = base.fileExists(path)
             let file = try base.open(path, create: create)
             if !existed {
-                files[path] = Tracked(durableSize: 0)
-                directoryUndo[Self.directory(of: path), default: []].append(.created(path: path))
+                let id = Identity.of(path)
+                files[path] = Tracked(durableSize: 0, identity: id)
+                directoryUndo[Self.directory(of: path), default: []].append(.created(path: path, identity: id))
             }
             return PowerCutFile(fs: self, file: file, state: tracked(path), path: path)
         }
@@ -208,7 +236,8 @@ public final class PowerCutFileSystem: FileSystem, @unchecked Sendable {
         var dropped: UInt64 = 0
         for (path, t) in files {
             var st = stat()
-            guard stat(path, &st) == 0 else { continue }
+            // Gone, or another file now (moved in outside this layer): not this record's file.
+            guard stat(path, &st) == 0, t.identity == nil || t.identity == Identity(st) else { continue }
             let size = UInt64(st.st_size)
             guard size != t.durableSize || !t.undo.isEmpty else { continue }
             touched += 1
@@ -227,7 +256,8 @@ public final class PowerCutFileSystem: FileSystem, @unchecked Sendable {
             for u in undos.reversed() {
                 changes += 1
                 switch u {
-                case let .created(path): unlink(path)
+                case let .created(path, id):
+                    if id == nil || Identity.of(path) == id { unlink(path) }
                 case let .renamed(from, to, displaced):
                     Glibc.rename(to, from)
                     if let displaced { Glibc.rename(displaced, to) }

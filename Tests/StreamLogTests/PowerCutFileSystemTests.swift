@@ -93,4 +93,53 @@ final class PowerCutFileSystemTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(all.count, 200, "a synced message was lost")
         XCTAssertEqual(all.map(\.sequence.rawValue), (1...UInt64(all.count)).map { $0 })
     }
+
+    /// Finding 16: a directory moved over another outside the layer (an install's roll-forward
+    /// uses FileManager) must not inherit the replaced files' durable state by path. Before the
+    /// fix the new `msgs/1.seg` was cut back to the old file's durable size (0 bytes).
+    func test_cut_keepsASyncedFile_movedOverAStaleTrackedPath_outsideTheLayer() throws {
+        let fs = PowerCutFileSystem()
+        try fs.makeDirectory(dir + "/msgs")
+        let old = try fs.open(dir + "/msgs/1.seg", create: true)    // the replaced store: empty, synced
+        try old.sync()
+        old.close()
+        try fs.syncDirectory(dir + "/msgs")
+        try fs.makeDirectory(dir + "/install/msgs")
+        let copy = try fs.open(dir + "/install/msgs/1.seg", create: true)
+        try copy.write(Array("copied and synced".utf8), at: 0)
+        try copy.sync()
+        copy.close()
+        try fs.syncDirectory(dir + "/install/msgs")
+        // The roll-forward, as `StreamInstall.rollForward` does it: not through the layer.
+        try FileManager.default.removeItem(atPath: dir + "/msgs")
+        try FileManager.default.moveItem(atPath: dir + "/install/msgs", toPath: dir + "/msgs")
+        try fs.syncDirectory(dir)
+        fs.powerCut()
+        XCTAssertEqual(contents("msgs/1.seg"), Array("copied and synced".utf8))
+    }
+
+    /// The same, with the moved-in file reopened through the layer and appended to un-synced:
+    /// its synced bytes stay, the appended ones are dropped.
+    func test_cut_tracksAFileMovedInOutsideTheLayer_fromItsOwnDurableState() throws {
+        let fs = PowerCutFileSystem()
+        try fs.makeDirectory(dir + "/msgs")
+        let old = try fs.open(dir + "/msgs/1.seg", create: true)
+        try old.sync()
+        old.close()
+        try fs.syncDirectory(dir + "/msgs")
+        try fs.makeDirectory(dir + "/install/msgs")
+        let copy = try fs.open(dir + "/install/msgs/1.seg", create: true)
+        try copy.write(Array("synced".utf8), at: 0)
+        try copy.sync()
+        try copy.write(Array("+lost".utf8), at: 6)
+        copy.close()
+        try fs.syncDirectory(dir + "/install/msgs")
+        try FileManager.default.removeItem(atPath: dir + "/msgs")
+        try FileManager.default.moveItem(atPath: dir + "/install/msgs", toPath: dir + "/msgs")
+        try fs.syncDirectory(dir)
+        let f = try fs.open(dir + "/msgs/1.seg", create: false)
+        try f.write(Array("++".utf8), at: 11)
+        fs.powerCut()
+        XCTAssertEqual(contents("msgs/1.seg"), Array("synced".utf8))
+    }
 }
