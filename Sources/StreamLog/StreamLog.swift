@@ -182,13 +182,30 @@ public final class StreamLog {
     func replayAll(strict: Bool = false) throws -> Int {
         core = CoreState()
         unresolvedDeletes = []
-        core.floor = segments[0].blocks.first(where: { $0.kind == .messages })?.firstSeq ?? segments[0].base
+        // The first stored record, wherever it is: a first segment that lost its bytes must not
+        // pin the floor below records that are gone (state() reads the floor's record).
+        core.floor = segments.lazy.compactMap { $0.blocks.first(where: { $0.kind == .messages })?.firstSeq }.first
+            ?? segments[0].base
         core.lastSeq = core.floor - 1
         return try replay(fromSegment: 0, offset: 0, strict: strict)
     }
 
     /// Where to resume replay for a snapshot, or nil when the snapshot does not match the files.
     func validatedStart(_ snap: StateSnapshot) -> (segment: Int, offset: UInt64)? {
+        // The snapshot's first message must still be stored. A sealed segment that lost its
+        // bytes (finding 16: cut back to 0 bytes) is reported as corrupt, so a replica copies
+        // the stream from its leader, and the log is rebuilt from the blocks that remain.
+        let floor = snap.state.floor
+        if snap.state.messages > 0 {
+            let found = locate(floor)
+            if found.map({ $0.1.kind != .messages || $0.1.firstSeq > floor }) ?? true {
+                let seg = segments.last(where: { $0.base <= floor }) ?? segments[0]
+                let next = found?.1.firstSeq ?? snap.state.lastSeq + 1
+                recoveryReport.corruptions.append(CorruptRange(segment: seg.path, offset: seg.size, length: 0,
+                                                               sequences: floor...max(floor, next - 1)))
+                return nil
+            }
+        }
         guard let i = segments.firstIndex(where: { $0.base == snap.coveredSegment }) else { return nil }
         let seg = segments[i]
         if snap.coveredOffset == 0 {
