@@ -235,6 +235,61 @@ async def test_stream_update_and_delete_are_read_your_writes(cluster: Cluster):
             await nc.close()
 
 
+async def test_stream_update_and_delete_are_answered_once(cluster: Cluster):
+    """An update and a delete sent through the node that is neither the meta leader nor the
+    stream's leader each get exactly one answer in the client's inbox: the stream's leader
+    answers, and the meta leader adds no copy of its own (clusterd's used to, 2 s later)."""
+    meta = cluster.wait_meta_leader()
+    nc = await connect(cluster.node(meta))
+    js = nc.jetstream(timeout=5)
+    cnc = None
+    try:
+        await retry(lambda: js.add_stream(name="ONCE", subjects=["once.>"], num_replicas=3))
+        for _ in range(10):  # bounded: move the stream's leader off the meta leader
+            leader = (await retry(lambda: js.stream_info("ONCE"))).cluster.leader
+            if leader and leader != meta:
+                break
+            try:
+                await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.ONCE", b"", timeout=5)
+            except nats.errors.TimeoutError:
+                pass
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError("the stream's leader stayed on the meta leader")
+        assert cluster.wait_meta_leader() == meta
+        via = next(n for n in ("n1", "n2", "n3") if n not in (meta, leader))
+        cnc = await connect(cluster.node(via))
+        config = (await js.stream_info("ONCE")).config.as_dict()
+        config["description"] = "answered once"
+        update = await answers(cnc, "$JS.API.STREAM.UPDATE.ONCE", json.dumps(config).encode())
+        assert len(update) == 1, f"update via {via} (meta {meta}, stream leader {leader}): {update}"
+        assert update[0]["config"]["description"] == "answered once"
+        delete = await answers(cnc, "$JS.API.STREAM.DELETE.ONCE", b"")
+        assert len(delete) == 1, f"delete via {via} (meta {meta}, stream leader {leader}): {delete}"
+        assert delete[0].get("success") is True
+    finally:
+        for c in (nc, cnc):
+            if c is not None:
+                await c.close()
+
+
+async def answers(nc, subject: str, payload: bytes, quiet_s: float = 5.0) -> list[dict]:
+    """Every answer to one request in a fresh inbox: the first (awaited up to 10 s), then all
+    that arrive until none came for `quiet_s` (more than the 2 s after which a meta leader
+    would add its own answer). Bounded: at most 10."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    await nc.publish(subject, payload, reply=inbox)
+    got = [json.loads((await sub.next_msg(timeout=10)).data)]
+    while len(got) < 10:
+        try:
+            got.append(json.loads((await sub.next_msg(timeout=quiet_s)).data))
+        except nats.errors.TimeoutError:
+            break
+    await sub.unsubscribe()
+    return got
+
+
 async def info_unless_gone(js, name: str):
     """Stream info, or None once the stream is not found; retries only "unavailable" and
     timeouts (a leader being elected), never a not-found."""

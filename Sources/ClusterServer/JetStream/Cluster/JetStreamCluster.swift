@@ -51,9 +51,9 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// Called (on this queue) when a committed `SERVER.REMOVE` names the server's ids in other
     /// accounts' meta groups: account name -> id.
     var onServerRemoved: (([String: NodeID]) -> Void)?
-    /// Meta leader only: update/delete answers it sends unless the stream's leader did (see
-    /// `answerStreamChange`), due at a tick.
-    private var fallbackReplies: [(reply: String, body: [String: Any], dueTick: Int)] = []
+    /// Meta leader only: update/delete answers it sends at their due tick unless the stream's
+    /// leader answered meanwhile (see `+ChangeAnswers`).
+    var fallbackReplies: [FallbackReply] = []
     private var metaStarted = false
     /// This account's JetStream store directory (identity, bootstrap promise, `_meta`).
     let root: String
@@ -295,7 +295,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         /// committed after its first attempt): no new stream leader answers it, the meta leader does.
         var existingAnswer = false
         /// The stream an update or delete changes: its leader answers (see `answerStreamChange`).
-        var changed: (ledHere: Bool, group: GroupID)?
+        var changed: ChangedStream?
         /// The API request's reply subject and response type, carried in the entry (every node).
         var requester: (reply: String, type: String)?
         do {
@@ -350,7 +350,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                 var cfg = try StreamConfig.decode(co)
                 try cfg.normalize(clustered: true)
                 guard var a = assignments[cfg.name] else { response = JSAPIError.streamNotFound.responseBody; break }
-                changed = (leads(cfg.name), GroupID(a.group))
+                changed = ChangedStream(ledHere: leads(cfg.name), group: GroupID(a.group), subjects: a.config.subjects + cfg.subjects)
                 if let e = limitRefusal(cfg, isUpdate: true) { response = e.responseBody; break }
                 a.config = cfg
                 assignments[cfg.name] = a
@@ -362,7 +362,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                     response = JSAPIError.streamNotFound.responseBody
                     break
                 }
-                changed = (leads(name), GroupID(a.group))
+                changed = ChangedStream(ledHere: leads(name), group: GroupID(a.group), subjects: a.config.subjects)
                 if let r = replicas.removeValue(forKey: name) {
                     r.destroy()
                 } else if cancelReplicaOpen(name) {
@@ -395,40 +395,6 @@ final class JetStreamCluster: RaftGroupDelegate {
             body["type"] = requester.type
             js.reply(requester.reply, body)
         }
-    }
-
-    /// Answers a committed stream update or delete the way nats-server does: the stream's
-    /// leader, once it has applied the change here. A client that reads the stream right after
-    /// the answer (STREAM.INFO, a KV bind after a delete) is served by that leader, so it sees
-    /// its own change; were the meta leader to answer first, the stream leader on another node
-    /// could still serve the old config or the deleted stream. The meta leader answers at once
-    /// when it led the stream or knows the group has no leader, otherwise after 2 s in case no
-    /// leader answers (a leaderless group it is not a member of); a second answer to a request
-    /// inbox is dropped by clients.
-    private func answerStreamChange(_ changed: (ledHere: Bool, group: GroupID), requester: (reply: String, type: String)?,
-                                    pending: (reply: String, type: String)?, body: inout [String: Any]) {
-        if changed.ledHere {
-            guard let requester else { return }
-            body["type"] = requester.type
-            js.reply(requester.reply, body)
-            return
-        }
-        guard let pending else { return }
-        body["type"] = pending.type
-        let leaderless = host.node(changed.group).map { $0.leader == nil } ?? false
-        if leaderless {
-            js.reply(pending.reply, body)
-        } else {
-            fallbackReplies.append((pending.reply, body, ticks + 20))
-        }
-    }
-
-    /// Sends the fallback answers that are due (tick).
-    private func sendDueFallbackReplies() {
-        guard !fallbackReplies.isEmpty else { return }
-        let due = fallbackReplies.filter { $0.dueTick <= ticks }
-        fallbackReplies.removeAll { $0.dueTick <= ticks }
-        for r in due { js.reply(r.reply, r.body) }
     }
 
     func raftApplySnapshot(_ snapshot: Snapshot) {

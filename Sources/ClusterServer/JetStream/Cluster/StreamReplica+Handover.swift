@@ -173,14 +173,7 @@ extension JetStreamCluster {
 
     /// Whether another node's replica subscribes every subject of `s` for ingest.
     private func newLeaderListens(_ s: Stream) -> Bool {
-        s.config.subjects.allSatisfy { pattern in
-            // A literal the pattern matches; the new leader subscribes the same patterns.
-            let literal = pattern.split(separator: ".", omittingEmptySubsequences: false)
-                .map { $0 == "*" || $0 == ">" ? "_" : String($0) }.joined(separator: ".")
-            return js.account.sublist.match(literal).queues.contains { group in
-                group.contains { $0.route != nil && $0.queue == JetStreamService.ingestQueue }
-            }
-        }
+        s.config.subjects.allSatisfy(routeListensForIngest)
     }
 
     /// Housekeeping: held publishes whose leadership change settled (or that waited too long).
