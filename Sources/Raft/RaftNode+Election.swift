@@ -5,6 +5,7 @@ extension RaftNode {
     func campaign(_ kind: CampaignKind) {
         guard isPromotable else { return }
         leaseGuardAfterRestart = false
+        campaignedByTransfer = kind == .transfer
         let voteTerm: Term
         if kind == .preElection {
             becomePreCandidate()
@@ -98,4 +99,12 @@ extension RaftNode {
 
     /// The node the leader is handing over to, if a transfer is in progress.
     public var transferTarget: NodeID? { leadTransferee }
+
+    /// When this node leads because the leader of the term before handed over to it (it won the
+    /// election a TimeoutNow started): that term. Its leader was alive when it handed over, and
+    /// every entry of that term in the log is one of its proposals.
+    public var handedOverTerm: Term? {
+        guard role == .leader, campaignedByTransfer, term > .zero else { return nil }
+        return Term(term.rawValue - 1)
+    }
 }

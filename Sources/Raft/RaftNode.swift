@@ -73,6 +73,8 @@ public final class RaftNode {
     /// Set once this leader sent TimeoutNow in its term: its target may campaign whenever it
     /// reads it (late, if it was paused), with a vote the others grant despite any lease.
     var timeoutNowSent = false
+    /// This node's latest campaign answered a TimeoutNow (see `handedOverTerm`).
+    var campaignedByTransfer = false
     /// Index of the last membership change this leader proposed (or its no-op on election).
     var pendingConfIndex: LogIndex = .zero
     var readOnly = ReadOnlyQueue()

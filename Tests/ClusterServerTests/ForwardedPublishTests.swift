@@ -32,7 +32,8 @@ final class ForwardedPublishTests: XCTestCase {
     }
 
     /// The proposer answers its own entry, leader or not, but not another term's entry that
-    /// replaced its proposal at that index; a Raft leader answers every entry it applies.
+    /// replaced its proposal at that index; a Raft leader answers every entry it applies but
+    /// those of the leader that handed over to it.
     func test_whoAnswersAPublishEntry() {
         let t3 = Term(3), t4 = Term(4)
         XCTAssertTrue(StreamReplica.answersPublish(isRaftLeader: false, proposedTerm: t3, entryTerm: t3))
@@ -40,5 +41,9 @@ final class ForwardedPublishTests: XCTestCase {
         XCTAssertFalse(StreamReplica.answersPublish(isRaftLeader: false, proposedTerm: nil, entryTerm: t3))
         XCTAssertTrue(StreamReplica.answersPublish(isRaftLeader: true, proposedTerm: nil, entryTerm: t3))
         XCTAssertTrue(StreamReplica.answersPublish(isRaftLeader: true, proposedTerm: t3, entryTerm: t4))
+        // A leader handed over to from term 3 leaves term 3's entries to their proposer.
+        XCTAssertFalse(StreamReplica.answersPublish(isRaftLeader: true, handedOverTerm: t3, proposedTerm: nil, entryTerm: t3))
+        XCTAssertTrue(StreamReplica.answersPublish(isRaftLeader: true, handedOverTerm: t3, proposedTerm: nil, entryTerm: Term(2)))
+        XCTAssertTrue(StreamReplica.answersPublish(isRaftLeader: true, handedOverTerm: t3, proposedTerm: t4, entryTerm: t4))
     }
 }

@@ -35,11 +35,14 @@ extension StreamReplica {
 
     /// Whether this node sends the PubAck of a publish entry it applies: the node that proposed
     /// it (the entry's index and term match its proposal: a proposal the next leader replaced
-    /// at that index is someone else's entry), and, as before, any node applying it as Raft
-    /// leader — a new leader covers entries of a former leader that may have crashed. The two
-    /// can both answer (the same PubAck: every replica decides an entry alike); no one else does.
-    static func answersPublish(isRaftLeader: Bool, proposedTerm: Term?, entryTerm: Term) -> Bool {
-        isRaftLeader || proposedTerm == entryTerm
+    /// at that index is someone else's entry), and any node applying it as Raft leader — a new
+    /// leader covers entries of a former leader that may have crashed — except a leader that the
+    /// former one handed over to (`handedOverTerm`): that one was alive and answers its own
+    /// entries, leader or not, so a handover answers each publish once (`PubAckAnswerTests`).
+    /// After an election that was not a handover, the proposer and the new leader can both
+    /// answer (the same PubAck: every replica decides an entry alike).
+    static func answersPublish(isRaftLeader: Bool, handedOverTerm: Term? = nil, proposedTerm: Term?, entryTerm: Term) -> Bool {
+        proposedTerm == entryTerm || (isRaftLeader && entryTerm != handedOverTerm)
     }
 
     /// Whether publishes are proposed here now: this node leads the stream, or Raft elected it

@@ -259,7 +259,8 @@ final class StreamReplica: RaftGroupDelegate {
         }
         switch decoded {
         case let .message(subject, entryReply, headers, payload, timestamp):
-            let answers = Self.answersPublish(isRaftLeader: cluster.host.node(group)?.role == .leader,
+            let node = cluster.host.node(group)
+            let answers = Self.answersPublish(isRaftLeader: node?.role == .leader, handedOverTerm: node?.handedOverTerm,
                                               proposedTerm: proposedTerm, entryTerm: entry.term)
             let reply = answers ? entryReply : nil
             let item = Stream.BatchItem(subject: subject, headers: headers, payload: payload, now: timestamp,
