@@ -5,7 +5,8 @@ public protocol FileSystem: AnyObject {
     func open(_ path: String, create: Bool) throws -> StorageFile
     /// Removes a file; removing a missing file is not an error.
     func remove(_ path: String) throws
-    /// Atomically replaces `to` with `from`.
+    /// Atomically replaces the file `to` with `from`; a directory `from` moves to a `to` that
+    /// does not exist (durable once the parent of `to` is synced).
     func rename(_ from: String, to: String) throws
     /// Names (not paths) of the entries of a directory.
     func list(_ directory: String) throws -> [String]

@@ -12,8 +12,8 @@ import Darwin
 ///
 /// The model is the strictest a POSIX disk allows: nothing un-synced survives. Per file: its
 /// durable length and the old bytes of every write or truncation below it (an undo log, so
-/// no copy of the file is kept). Per directory: creations, renames and removals since its last
-/// sync, undone in reverse (a replaced or removed file is kept as a hidden hard link until
+/// no copy of the file is kept). Per directory: creations, renames (of files, or of whole
+/// directories to a new name) and removals since its last sync, undone in reverse (a replaced or removed file is kept as a hidden hard link until
 /// then). Directory creation is durable at once (`makeDirectory` fsyncs the parent, as the
 /// real layer does). One lock serializes every operation,
 /// fsync included, so a cut never lands in the middle of one: a test-only cost.
@@ -134,6 +134,12 @@ public final class PowerCutFileSystem: FileSystem, @unchecked Sendable {
             let displaced = try hide(to)
             try base.rename(from, to: to)
             files[to] = files.removeValue(forKey: from)
+            // A directory: what is tracked inside it moves with it.
+            let prefix = from + "/"
+            for (path, t) in files where path.hasPrefix(prefix) {
+                files[path] = nil
+                files[to + "/" + path.dropFirst(prefix.count)] = t
+            }
             directoryUndo[Self.directory(of: to), default: []].append(.renamed(from: from, to: to, displaced: displaced))
         }
     }

@@ -142,4 +142,28 @@ final class PowerCutFileSystemTests: XCTestCase {
         fs.powerCut()
         XCTAssertEqual(contents("msgs/1.seg"), Array("synced".utf8))
     }
+
+    /// An install's roll-forward moves its directory through the layer
+    /// (`StreamInstall.rollForward`): the move is undone at a cut until the new parent is
+    /// synced, and the files inside keep their tracked state across it (an un-synced write
+    /// made before the move is dropped, wherever the file is at the cut).
+    func test_cut_undoesADirectoryMove_untilTheParentIsSynced() throws {
+        for syncParent in [false, true] {
+            let fs = PowerCutFileSystem()
+            try fs.makeDirectory(dir + "/install/msgs")
+            let f = try fs.open(dir + "/install/msgs/1.seg", create: true)
+            try f.write(Array("synced".utf8), at: 0)
+            try f.sync()
+            try f.write(Array("+lost".utf8), at: 6)
+            try fs.syncDirectory(dir + "/install/msgs")
+            try fs.rename(dir + "/install/msgs", to: dir + "/msgs")
+            if syncParent { try fs.syncDirectory(dir) }
+            fs.powerCut()
+            f.close()
+            let (kept, gone) = syncParent ? ("msgs", "install/msgs") : ("install/msgs", "msgs")
+            XCTAssertEqual(contents(kept + "/1.seg"), Array("synced".utf8), "parent synced: \(syncParent)")
+            XCTAssertNil(contents(gone + "/1.seg"), "parent synced: \(syncParent)")
+            try FileManager.default.removeItem(atPath: dir + "/" + kept)
+        }
+    }
 }

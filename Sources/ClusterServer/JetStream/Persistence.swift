@@ -74,6 +74,16 @@ enum AtomicFile {
         FileManager.default.contents(atPath: path).map { [UInt8]($0) }
     }
 
+    /// Moves a file or a directory to `to`, which must not exist, through the file seam (the
+    /// power-cut layer undoes the move at a cut unless the parent of `to` was synced since).
+    static func move(_ from: String, to: String) throws {
+        do {
+            try fileSystem.rename(from, to: to)
+        } catch {
+            throw StoreError.io("\(error)")
+        }
+    }
+
     /// Removes a directory tree and makes the removal durable.
     static func removeTree(_ path: String) {
         try? FileManager.default.removeItem(atPath: path)

@@ -134,7 +134,7 @@ enum StreamInstall {
         }
         for part in ["msgs", "consumers"] where fm.fileExists(atPath: inst + "/" + part) {
             AtomicFile.removeTree(dir + "/" + part)
-            try fm.moveItem(atPath: inst + "/" + part, toPath: dir + "/" + part)
+            try AtomicFile.move(inst + "/" + part, to: dir + "/" + part)
             AtomicFile.syncDirectory(dir)
         }
         if !fm.fileExists(atPath: dir + "/consumers") {
