@@ -51,8 +51,7 @@ extension StreamReplica {
     /// it: every replica decides them at apply, in log order, so nothing is decided early.
     /// Not while a transfer away from here runs (Raft takes no proposals).
     var acceptsPublishes: Bool {
-        guard let node = cluster.host.node(group), node.role == .leader, node.transferTarget == nil else { return false }
-        return true
+        cluster.host.node(group).map { $0.role == .leader && $0.transferTarget == nil } ?? false
     }
 
     func notePublishProposed(at index: LogIndex) {
