@@ -20,7 +20,9 @@ from schedule import CLOCK_KINDS, POWER_CUT_KINDS, Fault, dump, make_schedule
 from workload import History, Workload, connect_any, consumer_config, _close
 
 
-DRAIN_SECONDS = 90  # per durable, after healing: liveness bound of consumer-at-least-once
+DRAIN_SECONDS = 90  # per durable, after healing: liveness bound of consumer-at-least-once...
+DRAIN_MAX_SECONDS = 600  # ...extended while the durable keeps catching up, up to this
+DRAIN_STALL_SECONDS = 30  # no progress for this long after DRAIN_SECONDS: stuck, stop waiting
 # Stream segment size of runs with `corrupt` (CLUSTERD_STREAM_SEGMENT_BYTES): small enough that
 # a few seconds of publishing seal segments, so the fault hits a sealed one.
 CORRUPT_SEGMENT_BYTES = 16384
@@ -40,6 +42,29 @@ class RunConfig:
     hold: tuple[float, float] = (2.0, 6.0)
     settle: tuple[float, float] = (4.0, 8.0)
     segment_bytes: int | None = None  # clusterd stream segment size (None: the server's default)
+
+
+class DrainWatch:
+    """Decides how long to wait for a durable to drain: `DRAIN_SECONDS` in any case, beyond
+    that only while what is left (`num_pending` + `num_ack_pending`) fell to a new low within
+    the last `stall` seconds, and never beyond `limit`. A slow consumer still gets to the end;
+    a stuck one is reported after `grace` (+ `stall`) seconds as before."""
+
+    def __init__(self, start: float, grace: float = DRAIN_SECONDS, limit: float = DRAIN_MAX_SECONDS,
+                 stall: float = DRAIN_STALL_SECONDS):
+        self.start, self.grace, self.limit, self.stall = start, grace, limit, stall
+        self.low: int | None = None
+        self.low_at = start
+
+    def keep_waiting(self, now: float, left: int | None) -> bool:
+        """`left`: pending + ack pending now (None: no answer this time)."""
+        if left == 0:
+            return False
+        if left is not None and (self.low is None or left < self.low):
+            self.low, self.low_at = left, now
+        if now - self.start < self.grace:
+            return True
+        return now - self.start < self.limit and now - self.low_at < self.stall
 
 
 class Admin:
@@ -291,11 +316,12 @@ async def after_heal(cluster: ChaosCluster, admin: Admin, wl: Workload, streams:
         await cluster.wait_meta_leader(90)
         # Drain: the consumers keep fetching until each durable has nothing pending.
         for s in streams:
-            drain_deadline = time.monotonic() + DRAIN_SECONDS
+            watch = DrainWatch(time.monotonic())
             # Progress of the drain (stuck or only slow?): (t, num_pending, num_ack_pending,
             # deliveries so far) at the start and at the last answer.
             progress = []
-            while time.monotonic() < drain_deadline:
+            while True:
+                left = None
                 try:
                     ci = await admin.retry(lambda js, s=s: js.consumer_info(s, f"C{s}"), attempts=5)
                     point = (round(hist.now(), 1), ci.num_pending, ci.num_ack_pending,
@@ -303,10 +329,11 @@ async def after_heal(cluster: ChaosCluster, admin: Admin, wl: Workload, streams:
                     progress[1:] = [point] if progress else []
                     if not progress:
                         progress.append(point)
-                    if ci.num_pending == 0 and ci.num_ack_pending == 0:
-                        break
+                    left = ci.num_pending + ci.num_ack_pending
                 except RuntimeError:
                     pass
+                if not watch.keep_waiting(time.monotonic(), left):
+                    break
                 await asyncio.sleep(1)
             res.numbers.setdefault("drain", {})[s] = progress
     finally:

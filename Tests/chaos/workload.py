@@ -18,6 +18,8 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 PUB_TIMEOUT = 2.0
 RETRIES = 3  # attempts per message id before moving on (same Nats-Msg-Id each time)
+FETCH_BATCH = 20  # per pull request; every message of a batch is acked at once (`_ack_batch`)
+ACK_TIMEOUT = 1.0
 
 
 @dataclass
@@ -197,7 +199,7 @@ class Workload:
                     await asyncio.sleep(0.2)
                     continue
             try:
-                got = await pull.fetch(20, timeout=1)
+                got = await pull.fetch(FETCH_BATCH, timeout=1)
             except Exception as e:  # noqa: BLE001 - the connection failed: switch node
                 self.h.count_error(e)
                 await _close(nc)
@@ -208,18 +210,29 @@ class Workload:
                     await _close(nc)  # while draining, visit other nodes too
                     nc = None
                 continue
+            batch = []
             for t_recv, m in got:
                 md = m.metadata
                 d = Delivery(stream, durable, m.data.decode(errors="replace"), md.sequence.stream,
                              md.num_delivered, self.h.now(), False, cseq=md.sequence.consumer, via=node,
                              t_recv=t_recv)
                 self.h.deliveries.append(d)
-                try:
-                    await m.ack_sync(timeout=1)
-                    d.acked, d.t_ack = True, self.h.now()
-                except Exception as e:  # noqa: BLE001 - unconfirmed ack: may be redelivered
-                    self.h.count_error(e)
+                batch.append((d, m))
+            await self._ack_batch(batch)
         await _close(nc)
+
+    async def _ack_batch(self, batch: list) -> None:
+        """Acks every delivery of a fetch at once, each as a double ack (`ack_sync`, sent in
+        order, the replies awaited together): the server confirms each one, which the checker
+        needs, without one round trip per message (a durable's acks replicate through the
+        stream's Raft group, ~15-40 ms each on a debug build: one at a time drained 26-60/s)."""
+        async def one(d: Delivery, m) -> None:
+            try:
+                await m.ack_sync(timeout=ACK_TIMEOUT)
+                d.acked, d.t_ack = True, self.h.now()
+            except Exception as e:  # noqa: BLE001 - unconfirmed ack: may be redelivered
+                self.h.count_error(e)
+        await asyncio.gather(*(one(d, m) for d, m in batch))
 
     # -- KV compare-and-set ------------------------------------------------------------------
 
