@@ -58,6 +58,13 @@ final class StreamReplica: RaftGroupDelegate {
     private var applyBatch: [(item: Stream.BatchItem, reply: String?)] = []
     /// At most this many publishes share a store block.
     static let maxApplyBatch = 256
+    /// Consumer records committed in the current round, the last one per consumer, written once
+    /// at the end of the round (`flushRecords`): each write is a file write, fsync, rename and
+    /// directory fsync, and a consumer whose client acks a fetch's messages together commits
+    /// one record per double ack, each superseding the one before.
+    private var recordBatch: [String: [UInt8]] = [:]
+    /// The answers of those records' proposals, sent once the records are written.
+    private var recordAnswers: [(consumer: String, answer: PendingReply)] = []
 
     private init(cluster: JetStreamCluster, name: String, group: GroupID, stream: Stream) {
         self.cluster = cluster
@@ -278,40 +285,64 @@ final class StreamReplica: RaftGroupDelegate {
             let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp)
             stream.applyingRaftIndex = 0
             applied(item, reply: reply, outcome)
-        case .op, .consumerRecord:
+        case let .consumerRecord(name, record):
+            // The consumer's config and ack state, as the leader last saw it: written with the
+            // round's other records of it (`flushRecords`), answered after that write.
+            let waiting = pendingOps.removeValue(forKey: entry.index)
+            recordBatch[name] = record
+            if let waiting, waiting.term == entry.term { recordAnswers.append((name, waiting.answer)) }
+        case let .op(o):
             flushApplyBatch()
-            var response: [String: Any] = ["success": true]
+            flushRecords() // an op may delete or replace a consumer's record
+            var response: [String: Any]
             do {
-                if case let .op(o) = decoded {
-                    response = try applyOp(JSONObject(o, typeName: "StreamOp"))
-                } else if case let .consumerRecord(name, record) = decoded {
-                    // The consumer's config and ack state, as the leader last saw it.
-                    if let dir = stream.directory { try AtomicFile.write(record, to: dir + "/consumers/\(name).json") }
-                    response = [:]
-                }
+                response = try applyOp(JSONObject(o, typeName: "StreamOp"))
             } catch let e as JSAPIError {
                 response = e.responseBody
             } catch {
                 response = JSAPIError(500, 10110, "\(error)").responseBody
             }
             let waiting = pendingOps.removeValue(forKey: entry.index)
-            switch waiting?.term == entry.term ? waiting?.answer : nil {
-            case let .api(reply, type, precomputed)?:
-                if let precomputed, response["error"] == nil { response = precomputed }
-                response["type"] = type
-                js.reply(reply, response)
-            case let .empty(reply)?:
-                js.bus.publishInternal(subject: reply, payload: .init())
-            case nil:
-                break
-            }
+            if let waiting, waiting.term == entry.term { answer(waiting.answer, response) }
         }
     }
 
+    private func answer(_ pending: PendingReply, _ computed: [String: Any]) {
+        var response = computed
+        switch pending {
+        case let .api(reply, type, precomputed):
+            if let precomputed, response["error"] == nil { response = precomputed }
+            response["type"] = type
+            js.reply(reply, response)
+        case let .empty(reply):
+            js.bus.publishInternal(subject: reply, payload: .init())
+        }
+    }
+
+    /// Writes the round's consumer records (the last of each consumer), then answers them.
+    private func flushRecords() {
+        guard !recordBatch.isEmpty || !recordAnswers.isEmpty else { return }
+        let records = recordBatch, answers = recordAnswers
+        recordBatch.removeAll()
+        recordAnswers.removeAll()
+        var failed: [String: [String: Any]] = [:]
+        if let dir = stream.directory {
+            for (name, record) in records.sorted(by: { $0.key < $1.key }) {
+                do {
+                    try AtomicFile.write(record, to: dir + "/consumers/\(name).json")
+                } catch {
+                    failed[name] = JSAPIError(500, 10110, "\(error)").responseBody
+                }
+            }
+        }
+        for (name, pending) in answers { answer(pending, failed[name] ?? [:]) }
+    }
+
     /// The end of a round's committed entries: the batched publishes are stored now, before
-    /// anything else reads the stream.
+    /// anything else reads the stream, and the round's consumer records written.
     func raftAppliedBatch() {
         flushApplyBatch()
+        flushRecords()
     }
 
     /// Stores the pending publishes in one store write and answers them.
