@@ -38,10 +38,11 @@ final class AccountJetStreamLogicTests: XCTestCase {
         for n in names { XCTAssertFalse(AccountDirectoryName.encode(n).contains("/")) }
     }
 
-    private func stream(_ storage: StreamConfig.Storage, maxBytes: Int64) -> StreamConfig {
-        var c = StreamConfig(name: "S")
+    private func stream(_ storage: StreamConfig.Storage, maxBytes: Int64, replicas: Int = 1, name: String = "S") -> StreamConfig {
+        var c = StreamConfig(name: name)
         c.storage = storage
         c.maxBytes = maxBytes
+        c.numReplicas = replicas
         return c
     }
 
@@ -70,6 +71,46 @@ final class AccountJetStreamLogicTests: XCTestCase {
         XCTAssertNotNil(l.refusal(forStream: stream(.file, maxBytes: .max), isUpdate: false, streamCount: 0, reservedByOthers: .max))
         XCTAssertNil(AccountJetStreamLimits().refusal(forStream: stream(.file, maxBytes: .max), isUpdate: false,
                                                       streamCount: 1_000, reservedByOthers: .max))
+    }
+
+    /// nats-server 2.15.1 in a cluster (checked by Tests/compat/test_cluster_account_limits.py):
+    /// max_bytes counts once per replica, each stream with its own replicas.
+    func testReservationsCountEveryReplica() {
+        var l = AccountJetStreamLimits()
+        l.maxStorage = 1_000
+        l.maxMemory = 100
+        XCTAssertEqual(AccountJetStreamLimits.reservation(maxBytes: 300, replicas: 3), 900)
+        XCTAssertEqual(AccountJetStreamLimits.reservation(maxBytes: -1, replicas: 3), 0)
+        XCTAssertEqual(AccountJetStreamLimits.reservation(maxBytes: .max / 2, replicas: 5), .max, "saturates")
+        XCTAssertEqual(l.refusal(forStream: stream(.file, maxBytes: 334, replicas: 3), isUpdate: false, streamCount: 0,
+                                 reservedByOthers: 0)?.errCode, 10047)
+        XCTAssertNil(l.refusal(forStream: stream(.file, maxBytes: 333, replicas: 3), isUpdate: false, streamCount: 0, reservedByOthers: 0))
+        XCTAssertEqual(l.refusal(forStream: stream(.memory, maxBytes: 34, replicas: 3), isUpdate: false, streamCount: 0,
+                                 reservedByOthers: 0), .memoryResources)
+        // Others: an R1 stream of 400 and an R3 of 150 reserve 850; an R3 of 300 in memory does not count.
+        let others = [stream(.file, maxBytes: 400, name: "A"), stream(.file, maxBytes: 150, replicas: 3, name: "B"),
+                      stream(.memory, maxBytes: 30, replicas: 3, name: "M"), stream(.file, maxBytes: -1, replicas: 3, name: "N")]
+        XCTAssertEqual(AccountJetStreamLimits.reservation(by: others, .file, except: nil), 850)
+        XCTAssertEqual(AccountJetStreamLimits.reservation(by: others, .file, except: "B"), 400)
+        XCTAssertEqual(AccountJetStreamLimits.reservation(by: others, .memory, except: nil), 90)
+        // Account info reports the plain sum.
+        XCTAssertEqual(AccountJetStreamLimits.reserved(by: others, .file), 550)
+        XCTAssertEqual(AccountJetStreamLimits.reserved(by: others, .memory), 30)
+        // A create without max_bytes counts one byte per replica; an update only what max_bytes reserves.
+        XCTAssertEqual(l.refusal(forStream: stream(.file, maxBytes: -1, replicas: 3), isUpdate: false, streamCount: 0,
+                                 reservedByOthers: 998)?.errCode, 10047)
+        XCTAssertNil(l.refusal(forStream: stream(.file, maxBytes: -1, replicas: 1), isUpdate: false, streamCount: 0, reservedByOthers: 999))
+        XCTAssertNil(l.refusal(forStream: stream(.file, maxBytes: -1, replicas: 3), isUpdate: true, streamCount: 1, reservedByOthers: 1_000))
+        XCTAssertEqual(l.refusal(forStream: stream(.file, maxBytes: -1, replicas: 3), isUpdate: true, streamCount: 1,
+                                 reservedByOthers: 1_001)?.errCode, 10047)
+    }
+
+    func testPublishCountsTheMessageOncePerReplica() {
+        var l = AccountJetStreamLimits()
+        l.maxStorage = 1_000
+        XCTAssertFalse(l.wouldExceed(storage: .file, used: 700, adding: 100, replicas: 3))
+        XCTAssertTrue(l.wouldExceed(storage: .file, used: 701, adding: 100, replicas: 3))
+        XCTAssertTrue(l.wouldExceed(storage: .file, used: 0, adding: .max / 2, replicas: 3), "overflow is over")
     }
 
     func testConsumerAndPublishLimits() {
@@ -120,6 +161,57 @@ final class AccountUsageLedgerTests: XCTestCase {
         l.record("C", .memory, 7)
         XCTAssertEqual(l.total(.file), 0)
         XCTAssertEqual(l.total(.memory), 47)
+    }
+}
+
+/// Other nodes' usage reports: the wire form and the table the publish check reads.
+final class RemoteAccountUsageTests: XCTestCase {
+    func testReportRoundTripsAndRejectsMalformedFrames() throws {
+        let r = AccountUsageReport(node: "n2", memory: 7, file: .max)
+        XCTAssertEqual(try AccountUsageReport.decode(r.encode()), r)
+        let bytes = r.encode()
+        XCTAssertThrowsError(try AccountUsageReport.decode(Array(bytes.dropLast())))
+        XCTAssertThrowsError(try AccountUsageReport.decode(bytes + [0]))
+        XCTAssertThrowsError(try AccountUsageReport.decode([2] + bytes.dropFirst()), "unknown version")
+        XCTAssertThrowsError(try AccountUsageReport.decode(AccountUsageReport(node: "", memory: 0, file: 0).encode()))
+        let long = String(repeating: "n", count: AccountUsageReport.maxNodeNameBytes + 1)
+        XCTAssertThrowsError(try AccountUsageReport.decode(AccountUsageReport(node: long, memory: 0, file: 0).encode()))
+        XCTAssertThrowsError(try AccountUsageReport.decode([]))
+        // A length field claiming more than the frame holds.
+        XCTAssertThrowsError(try AccountUsageReport.decode([1, 0xFF, 0xFF, 0xFF, 0x7F, 0x6E]))
+    }
+
+    func testReportsReplaceEachNodesFiguresAndExpire() {
+        var u = RemoteAccountUsage()
+        u.record(.init(node: "n2", memory: 10, file: 100), tick: 0)
+        u.record(.init(node: "n3", memory: 1, file: 50), tick: 5)
+        XCTAssertEqual(u.total(.file), 150)
+        XCTAssertEqual(u.total(.memory), 11)
+        u.record(.init(node: "n2", memory: 0, file: 30), tick: 8) // absolute, not added
+        XCTAssertEqual(u.total(.file), 80)
+        u.expire(now: 104, expiryTicks: 100) // n3 reported at 5: silent for 99 ticks, kept
+        XCTAssertEqual(u.nodes, ["n2", "n3"])
+        u.expire(now: 106, expiryTicks: 100)
+        XCTAssertEqual(u.nodes, ["n2"])
+        XCTAssertEqual(u.total(.file), 30)
+        u.forget("n2")
+        XCTAssertEqual(u.total(.file), 0)
+        XCTAssertEqual(u.total(.memory), 0)
+    }
+
+    func testHostileFiguresSaturateAndTheTableIsBounded() {
+        var u = RemoteAccountUsage()
+        u.record(.init(node: "a", memory: .max, file: .max), tick: 0)
+        u.record(.init(node: "b", memory: 5, file: 5), tick: 0)
+        XCTAssertEqual(u.total(.file), .max)
+        var l = AccountJetStreamLimits()
+        l.maxStorage = 1 << 40
+        XCTAssertTrue(l.wouldExceed(storage: .file, used: u.total(.file), adding: 1, replicas: 3))
+        u = RemoteAccountUsage()
+        for i in 0..<RemoteAccountUsage.maxNodes { XCTAssertTrue(u.record(.init(node: "n\(i)", memory: 0, file: 1), tick: 0)) }
+        XCTAssertFalse(u.record(.init(node: "extra", memory: 0, file: 1), tick: 0))
+        XCTAssertTrue(u.record(.init(node: "n0", memory: 0, file: 2), tick: 1), "a known node still updates")
+        XCTAssertEqual(u.total(.file), UInt64(RemoteAccountUsage.maxNodes) + 1)
     }
 }
 

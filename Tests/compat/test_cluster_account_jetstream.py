@@ -1,13 +1,23 @@
 """Per-account JetStream on a three-node cluster, proven against nats-server 2.15.1 and
 clusterd: two accounts each create an R3 stream of the same name and subjects and get two
 different streams; a publish on one node gets its PubAck and is consumed on another node (the
-deliveries cross routes in the consumer's account); the account's limits hold cluster-wide.
+deliveries cross routes in the consumer's account); the account's limits hold cluster-wide,
+storage limits counting every replica as nats-server does:
+
+* a stream create or update reserves `max_bytes` once per replica against the account's
+  `max_file` / `max_mem` (10047 / 10028); account info's `reserved_storage` stays the plain
+  sum of `max_bytes`;
+* a publish is checked against the account's bytes on every node (each node reports its own
+  to the others), plus the message once per replica (10002); account info and each node's
+  `/jsz?accounts=true` show that cluster-wide usage.
 
 Every node is a child process on free loopback ports, reaped by the fixture even on failure.
 """
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.request
 
 import nats
 import pytest
@@ -23,6 +33,7 @@ accounts {
   A: { users: [ {user: a, password: a} ], jetstream: enabled }
   B: { users: [ {user: b, password: b} ], jetstream: { max_mem: 1MB, max_store: 8MB, max_streams: 2, max_consumers: 2 } }
   N: { users: [ {user: n, password: n} ] }
+  R: { users: [ {user: r, password: r} ], jetstream: { max_mem: 1MB, max_file: 1MB } }
 }
 """
 
@@ -169,3 +180,99 @@ async def test_account_stream_survives_its_leader_crash_and_pushes_across_routes
         for nc in conns:
             if not nc.is_closed:
                 await nc.close()
+
+
+KIB = 1024
+
+
+async def api(nc, subject: str, body: dict) -> dict:
+    """One JetStream API request, retried (bounded) while a meta leader is being elected."""
+    for _ in range(60):
+        try:
+            msg = await nc.request(subject, json.dumps(body).encode(), timeout=5)
+        except nats.errors.TimeoutError:
+            continue
+        reply = json.loads(msg.data)
+        if reply.get("error", {}).get("err_code") != 10008:  # temporarily unavailable
+            return reply
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{subject} still unavailable")
+
+
+def err_code(reply: dict):
+    return reply.get("error", {}).get("err_code")
+
+
+def stream(name: str, replicas: int, max_bytes: int | None = None, storage: str = "file") -> dict:
+    cfg = {"name": name, "subjects": [f"{name.lower()}.>"], "num_replicas": replicas, "storage": storage}
+    if max_bytes is not None:
+        cfg["max_bytes"] = max_bytes
+    return cfg
+
+
+async def test_stream_reservations_count_max_bytes_once_per_replica(cluster: Cluster):
+    nc = await connect(cluster.nodes[0], "r")
+    try:
+        # 400 KiB × 3 replicas = 1200 KiB > 1 MiB; the same stream as R1 fits.
+        assert err_code(await api(nc, "$JS.API.STREAM.CREATE.X", stream("X", 3, 400 * KIB))) == 10047
+        assert err_code(await api(nc, "$JS.API.STREAM.CREATE.A", stream("A", 1, 400 * KIB))) is None
+        # 400 + 150 × 3 = 850 KiB fits; one more R1 stream of 200 KiB would make 1050.
+        assert err_code(await api(nc, "$JS.API.STREAM.CREATE.B", stream("B", 3, 150 * KIB))) is None
+        assert err_code(await api(nc, "$JS.API.STREAM.CREATE.C", stream("C", 1, 200 * KIB))) == 10047
+        # An update counts the same way: 400 + 250 × 3 = 1150 is refused, 400 + 200 × 3 = 1000 fits.
+        assert err_code(await api(nc, "$JS.API.STREAM.UPDATE.B", stream("B", 3, 250 * KIB))) == 10047
+        assert err_code(await api(nc, "$JS.API.STREAM.UPDATE.B", stream("B", 3, 200 * KIB))) is None
+        # Memory streams against max_mem, with its own error.
+        assert err_code(await api(nc, "$JS.API.STREAM.CREATE.M", stream("M", 3, 400 * KIB, "memory"))) == 10028
+        assert err_code(await api(nc, "$JS.API.STREAM.CREATE.M", stream("M", 3, 300 * KIB, "memory"))) is None
+        # Account info reports the plain sum of max_bytes, not multiplied.
+        info = await api(nc, "$JS.API.INFO", {})
+        assert info["reserved_storage"] == 600 * KIB
+        assert info["reserved_memory"] == 300 * KIB
+        assert info["streams"] == 3
+    finally:
+        await nc.close()
+
+
+def account_storage(node: ServerProcess) -> int | None:
+    """Account R's stored bytes as `node` sees them (`/jsz?accounts=true`)."""
+    with urllib.request.urlopen(node.monitor_url + "/jsz?accounts=true", timeout=2) as r:
+        details = json.loads(r.read()).get("account_details") or []
+    return next((d.get("storage") for d in details if d.get("name") == "R"), None)
+
+
+async def wait_every_node_sees(cluster: Cluster, storage: int) -> None:
+    """Waits (bounded) until each node counts `storage` bytes for the account: every node's
+    report reached every other node."""
+    seen = None
+    for _ in range(100):
+        seen = [account_storage(n) for n in cluster.nodes]
+        if all(s == storage for s in seen):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"nodes see {seen}, expected {storage} each")
+
+
+async def test_publish_limit_counts_the_bytes_of_every_replica(cluster: Cluster):
+    conns = [await connect(n, "r") for n in cluster.nodes]
+    try:
+        assert err_code(await api(conns[0], "$JS.API.STREAM.CREATE.P", stream("P", 3))) is None
+        js = conns[1].jetstream(timeout=5)
+        payload = b"x" * (100 * KIB)
+        # Each message is stored three times (~300 KiB of the 1 MiB): three fit, a fourth would
+        # take the account's bytes on the three nodes past the limit. Counted on the leader's
+        # node alone (~400 KiB) it would still fit.
+        for seq in (1, 2, 3):
+            ack = await js.publish("p.x", payload)
+            assert ack.seq == seq
+            per_replica = (await js.stream_info("P")).state.bytes
+            await wait_every_node_sees(cluster, 3 * per_replica)
+        with pytest.raises(APIError) as e:
+            await js.publish("p.x", payload)
+        assert e.value.err_code == 10002  # resource limits exceeded for account
+        info = await api(conns[2], "$JS.API.INFO", {})
+        assert info["storage"] == 3 * per_replica
+        assert (await js.stream_info("P")).state.messages == 3
+    finally:
+        for nc in conns:
+            await nc.close()

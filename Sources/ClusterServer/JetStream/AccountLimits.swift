@@ -1,21 +1,34 @@
 /// nats-server's per-account JetStream limit checks, as pure functions of the account's
 /// limits and what its streams hold or reserve (no I/O, no service state).
 ///
-/// A stream's `max_bytes` is a reservation against the account's storage of its kind; a
-/// stream without `max_bytes` reserves nothing but still counts one byte at create (as
-/// nats-server's `checkBytesLimits` does). Publishes are checked against bytes actually
-/// stored, not reservations.
+/// A stream's `max_bytes` is a reservation against the account's storage of its kind, counted
+/// once per replica (nats-server's untiered limits are flat: an R3 stream's three copies count
+/// three times). A stream without `max_bytes` reserves nothing but still counts one byte per
+/// replica when it is created (nats-server's `checkBytesLimits`). Publishes are checked against
+/// bytes actually stored on every replica, not reservations.
 extension AccountJetStreamLimits {
     /// Refusal for creating (or updating, `isUpdate`) a stream with `config`, given how many
     /// streams the account has and how many bytes its other streams reserve in `config`'s
-    /// storage kind.
+    /// storage kind (`reservation(by:)`).
     func refusal(forStream config: StreamConfig, isUpdate: Bool, streamCount: Int, reservedByOthers: Int64) -> JSAPIError? {
         if !isUpdate && maxStreams > 0 && streamCount >= maxStreams { return .maxStreamsReached }
-        let adding = config.maxBytes > 0 ? config.maxBytes : 1
+        let replicas = Int64(max(config.numReplicas, 1))
+        // An update adds only what its max_bytes reserves (nats-server's configUpdateCheck
+        // passes the difference, never the one-byte minimum).
+        let adding = config.maxBytes > 0 ? Self.reservation(maxBytes: config.maxBytes, replicas: config.numReplicas)
+            : (isUpdate ? 0 : replicas)
         let (limit, error): (Int64, JSAPIError) = config.storage == .memory
             ? (maxMemory, .memoryResources) : (maxStorage, .storageResources("insufficient storage resources available"))
-        if limit >= 0 && Self.sum(reservedByOthers, adding) > limit { return error }
+        if limit >= 0 && (reservedByOthers > limit || adding > limit - reservedByOthers) { return error }
         return nil
+    }
+
+    /// Bytes a stream with `maxBytes` and `replicas` reserves against the account: `max_bytes`
+    /// once per replica, nothing without `max_bytes` (saturating).
+    static func reservation(maxBytes: Int64, replicas: Int) -> Int64 {
+        guard maxBytes > 0 else { return 0 }
+        let (p, overflow) = maxBytes.multipliedReportingOverflow(by: Int64(max(replicas, 1)))
+        return overflow ? .max : p
     }
 
     /// Refusal for one more consumer on a stream that has `consumerCount` already (the
@@ -24,20 +37,35 @@ extension AccountJetStreamLimits {
         maxConsumers > 0 && consumerCount >= maxConsumers ? .maxConsumers : nil
     }
 
-    /// True when storing `size` more bytes of `storage` kind over `used` would pass the limit.
-    func wouldExceed(storage: StreamConfig.Storage, used: UInt64, adding size: UInt64) -> Bool {
+    /// True when storing `size` more bytes of `storage` kind on each of `replicas` copies over
+    /// `used` (the account's bytes on every replica) would pass the limit, as nats-server's
+    /// `wouldExceedLimits` counts a clustered publish.
+    func wouldExceed(storage: StreamConfig.Storage, used: UInt64, adding size: UInt64, replicas: Int = 1) -> Bool {
         let limit = storage == .memory ? maxMemory : maxStorage
         guard limit >= 0 else { return false }
-        let (total, overflow) = used.addingReportingOverflow(size)
-        return overflow || total > UInt64(limit)
+        let (copies, o1) = size.multipliedReportingOverflow(by: UInt64(max(replicas, 1)))
+        let (total, o2) = used.addingReportingOverflow(copies)
+        return o1 || o2 || total > UInt64(limit)
     }
 
-    /// Bytes the streams `configs` reserve in `storage` through their `max_bytes`, leaving out
-    /// the stream named `except` (the one being updated), as nats-server counts reservations.
-    static func reserved<S: Sequence>(by configs: S, _ storage: StreamConfig.Storage, except: String?) -> Int64
+    /// Bytes the streams `configs` reserve in `storage` through their `max_bytes`, each once
+    /// per replica, leaving out the stream named `except` (the one being updated): what the
+    /// create and update checks count, as nats-server does.
+    static func reservation<S: Sequence>(by configs: S, _ storage: StreamConfig.Storage, except: String?) -> Int64
         where S.Element == StreamConfig {
         var total: Int64 = 0
-        for c in configs where c.storage == storage && c.name != except && c.maxBytes > 0 { total = sum(total, c.maxBytes) }
+        for c in configs where c.storage == storage && c.name != except {
+            total = sum(total, reservation(maxBytes: c.maxBytes, replicas: c.numReplicas))
+        }
+        return total
+    }
+
+    /// The plain sum of the streams' `max_bytes` in `storage`: what account info reports as
+    /// `reserved_memory` / `reserved_storage` (nats-server does not multiply it by replicas there).
+    static func reserved<S: Sequence>(by configs: S, _ storage: StreamConfig.Storage) -> Int64
+        where S.Element == StreamConfig {
+        var total: Int64 = 0
+        for c in configs where c.storage == storage && c.maxBytes > 0 { total = sum(total, c.maxBytes) }
         return total
     }
 

@@ -22,7 +22,7 @@ extension JetStreamService {
                 "server_id": server.serverID, "now": JSTime.format(JSTime.nowNanos()),
                 "config": ["max_memory": server.options.maxMemoryStore, "max_storage": server.options.maxFileStore,
                            "store_dir": root ?? "", "sync_interval": 0, "compress_ok": true],
-                "memory": u.memory, "storage": u.storage, "reserved_memory": reserved(.memory, except: nil), "reserved_storage": reserved(.file, except: nil),
+                "memory": u.memory, "storage": u.storage, "reserved_memory": reserved(.memory), "reserved_storage": reserved(.file),
                 "accounts": streams.isEmpty ? 0 : 1, "ha_assets": 0, "api": ["level": JetStreamService.apiLevel, "total": apiTotal, "errors": apiErrors],
                 "streams": streams.count, "consumers": u.consumers, "messages": u.messages, "bytes": u.bytes,
             ]
@@ -53,7 +53,11 @@ extension JetStreamService {
                     }
                     return d
                 }
-                o["account_details"] = [["name": account.name, "id": account.name, "stream_detail": details]]
+                // The account's usage as nats-server shows it here: in a cluster, every node's bytes.
+                let remote = cluster?.remoteUsage
+                o["account_details"] = [["name": account.name, "id": account.name, "stream_detail": details,
+                                         "memory": Self.saturatingSum(u.memory, remote?.total(.memory) ?? 0),
+                                         "storage": Self.saturatingSum(u.storage, remote?.total(.file) ?? 0)]]
             }
             return o
         }

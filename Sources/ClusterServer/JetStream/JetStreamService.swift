@@ -52,7 +52,8 @@ public final class JetStreamService: @unchecked Sendable {
     /// The API request being handled (clustered operations answer it after they commit).
     var apiRequest: (reply: String, type: String)?
     private var ticks = 0
-    /// Bytes stored per storage kind, for the account's limits (only kept when it has limits).
+    /// Bytes stored here per storage kind, for the account's limits and, in a cluster, the
+    /// usage reports to the other nodes (not kept on a single node without limits).
     private var storedBytes = AccountUsageLedger([])
 
     /// JetStream for the global account `$G`.
@@ -368,7 +369,7 @@ public final class JetStreamService: @unchecked Sendable {
 
     /// Recounts the account's stored bytes from every stream (at start and each tick).
     private func rebuildUsageLedger() {
-        guard limits != nil else { return }
+        guard limits != nil || cluster != nil else { return }
         storedBytes = AccountUsageLedger(streams.values.map { ($0.name, $0.config.storage, $0.store.state.bytes) })
     }
 
@@ -403,15 +404,23 @@ public final class JetStreamService: @unchecked Sendable {
         bus.publishInternal(subject: subject, payload: ByteBuffer(bytes: JSJSON.encode(body)))
     }
 
+    /// Bytes of `kind` this node stores for the account (every replica held here).
+    func localStoredBytes(_ kind: StreamConfig.Storage) -> UInt64 { storedBytes.total(kind) }
+
     /// 10002 when storing `size` more bytes in `stream` would pass the account's limit for its
     /// storage kind. Admitted bytes are counted at once, so the next publish (to any stream)
-    /// sees them before the store is even synced.
+    /// sees them before the store is even synced. In a cluster the account's usage is this
+    /// node's bytes plus the other nodes' last reports, and the message counts once per
+    /// replica (nats-server's clustered check).
     func accountRefusal(for stream: Stream, adding size: UInt64) -> JSAPIError? {
         guard let limits else { return nil }
         let kind = stream.config.storage
         let bytes = stream.store.state.bytes
         storedBytes.record(stream.name, kind, bytes)
-        if limits.wouldExceed(storage: kind, used: storedBytes.total(kind), adding: size) { return .accountResourcesExceeded }
+        let used = Self.saturatingSum(storedBytes.total(kind), cluster?.remoteUsage.total(kind) ?? 0)
+        if limits.wouldExceed(storage: kind, used: used, adding: size, replicas: stream.config.numReplicas) {
+            return .accountResourcesExceeded
+        }
         storedBytes.record(stream.name, kind, bytes &+ size)
         return nil
     }

@@ -139,19 +139,34 @@ extension JetStreamService {
             "max_streams": own.maxStreams, "max_consumers": own.maxConsumers, "max_ack_pending": -1,
             "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1, "max_bytes_required": false,
         ]
+        // In a cluster: the bytes of every replica (this node's and the others' last reports, as
+        // nats-server counts them) and the max_bytes of every assigned stream.
+        let remote = cluster?.remoteUsage
+        let configs = cluster.map { $0.assignments.values.map(\.config) } ?? streams.values.map(\.config)
         return [
-            "memory": u.memory, "storage": u.storage,
-            "reserved_memory": reserved(.memory, except: nil), "reserved_storage": reserved(.file, except: nil),
+            "memory": Self.saturatingSum(u.memory, remote?.total(.memory) ?? 0),
+            "storage": Self.saturatingSum(u.storage, remote?.total(.file) ?? 0),
+            "reserved_memory": AccountJetStreamLimits.reserved(by: configs, .memory),
+            "reserved_storage": AccountJetStreamLimits.reserved(by: configs, .file),
             // In a cluster the account's streams are its assignments (not only replicas held here).
             "streams": cluster?.assignments.count ?? streams.count, "consumers": u.consumers, "limits": limitsJSON,
             "api": ["level": JetStreamService.apiLevel, "total": apiTotal, "errors": apiErrors],
         ]
     }
 
-    /// Bytes reserved by streams' `max_bytes` in `storage` (all streams but `except`), as
-    /// nats-server counts account reservations.
-    func reserved(_ storage: StreamConfig.Storage, except: String?) -> Int64 {
-        AccountJetStreamLimits.reserved(by: streams.values.map(\.config), storage, except: except)
+    /// The `max_bytes` of the streams held here in `storage` (`/jsz`'s `reserved_*`).
+    func reserved(_ storage: StreamConfig.Storage) -> Int64 {
+        AccountJetStreamLimits.reserved(by: streams.values.map(\.config), storage)
+    }
+
+    /// What the streams held here (all but `except`) reserve against the account's limits.
+    private func reservation(_ storage: StreamConfig.Storage, except: String?) -> Int64 {
+        AccountJetStreamLimits.reservation(by: streams.values.map(\.config), storage, except: except)
+    }
+
+    static func saturatingSum(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (s, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : s
     }
 
     // MARK: - create / update / delete
@@ -166,7 +181,7 @@ extension JetStreamService {
             return info
         }
         if let e = limits?.refusal(forStream: cfg, isUpdate: false, streamCount: streams.count,
-                                   reservedByOthers: reserved(cfg.storage, except: nil)) { throw e }
+                                   reservedByOthers: reservation(cfg.storage, except: nil)) { throw e }
         let store = try makeStoreChecked(cfg)
         let s = Stream(service: self, config: cfg, store: store, created: JSTime.nowNanos(),
                        directory: cfg.storage == .file ? streamDirectory(name) : nil)
@@ -227,7 +242,7 @@ extension JetStreamService {
         let s = try lookup(name)
         try s.config.checkUpdate(to: cfg)
         if let e = limits?.refusal(forStream: cfg, isUpdate: true, streamCount: streams.count,
-                                   reservedByOthers: reserved(cfg.storage, except: name)) { throw e }
+                                   reservedByOthers: reservation(cfg.storage, except: name)) { throw e }
         if cfg.maxConsumers > 0 && s.consumers.count > cfg.maxConsumers {
             throw JSAPIError.streamUpdate("stream configuration update can not lower max consumers below current")
         }

@@ -62,6 +62,10 @@ final class JetStreamCluster: RaftGroupDelegate {
     var membership = MembershipState()
     /// Remove a meta voter unreachable this many ticks (`jetstream.auto_remove_after`; nil: never).
     let autoRemoveAfterTicks: Int?
+    /// The other nodes' stored bytes of this account, from their reports (`+Usage`).
+    var remoteUsage = RemoteAccountUsage()
+    /// What this node last reported, and at which tick (`+Usage`).
+    var usageSent: (memory: UInt64, file: UInt64, tick: Int)?
 
     init(js: JetStreamService, root: String) throws {
         self.js = js
@@ -108,6 +112,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         registerHellos()
         catchup.start()
         startForwarding()
+        startUsageReports()
         if let storage = try RaftStorageFactory.open(directory: metaDirectory, ids: nil) {
             startMeta(storage)
         }
@@ -150,6 +155,7 @@ final class JetStreamCluster: RaftGroupDelegate {
             r.updateDirectAccess()
         }
         if ticks % Self.membershipEveryTicks == 0 { membershipTick() }
+        usageTick()
         if ticks % 50 == 0 { rebalance() }
         for r in replicas.values where r.catchup != nil || r.needsRepair || r.rangeRepair != nil { r.catchupTick() }
         if ticks % Self.scrubEveryTicks == 0 {
@@ -438,11 +444,12 @@ final class JetStreamCluster: RaftGroupDelegate {
     }
 
     /// The account's `jetstream { ... }` limits against the replicated assignments: the same
-    /// on every node, so the check at apply decides alike everywhere.
+    /// on every node, so the check at apply decides alike everywhere. Each stream reserves its
+    /// `max_bytes` once per replica, as nats-server counts a clustered account.
     func limitRefusal(_ cfg: StreamConfig, isUpdate: Bool) -> JSAPIError? {
         js.limits?.refusal(forStream: cfg, isUpdate: isUpdate, streamCount: assignments.count,
-                           reservedByOthers: AccountJetStreamLimits.reserved(by: assignments.values.map(\.config), cfg.storage,
-                                                                            except: cfg.name))
+                           reservedByOthers: AccountJetStreamLimits.reservation(by: assignments.values.map(\.config), cfg.storage,
+                                                                               except: cfg.name))
     }
 
     // MARK: - replicas

@@ -1,0 +1,94 @@
+/// One node's stored bytes of one account (every replica it holds, leader or follower), sent to
+/// the other nodes over the route (namespace `jsusage`, per account) so each stream leader can
+/// check a publish against the account's cluster-wide usage, as nats-server's `$JSC.ARU`
+/// updates let it do. Absolute values, so a lost or repeated report does no harm.
+///
+/// Layout: version byte, node name (u32 length + bytes), memory bytes (u64), file bytes (u64).
+struct AccountUsageReport: Equatable {
+    var node: String
+    var memory: UInt64
+    var file: UInt64
+
+    static let namespace = "jsusage"
+    static let version: UInt8 = 1
+    /// Longer names are refused: a server name is short, and the table is keyed by it.
+    static let maxNodeNameBytes = 256
+
+    func encode() -> [UInt8] {
+        var w = CatchupWire.Writer()
+        w.bytes.append(Self.version)
+        w.data(Array(node.utf8))
+        w.u64(memory)
+        w.u64(file)
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> AccountUsageReport {
+        var r = CatchupWire.Reader(bytes: bytes)
+        guard try r.byte() == version else { throw CatchupWireError(description: "unknown usage-report version") }
+        guard let name = try r.data(), !name.isEmpty, name.count <= maxNodeNameBytes else {
+            throw CatchupWireError(description: "usage report without a valid node name")
+        }
+        let memory = try r.u64(), file = try r.u64()
+        guard r.at == bytes.count else { throw CatchupWireError(description: "malformed usage report") }
+        return AccountUsageReport(node: String(decoding: name, as: UTF8.self), memory: memory, file: file)
+    }
+}
+
+/// The other nodes' last reported bytes of one account, with running totals so the publish
+/// check reads two numbers, never the whole table. Pure: time is the caller's tick count.
+///
+/// Staleness: a report is as old as its sender's send interval plus the route's delay (see
+/// `JetStreamCluster+Usage`); between reports a total can only lag what the other nodes
+/// store. A node that stops reporting (down, partitioned, removed) is dropped after
+/// `expiryTicks`, so a removed server's copies are not counted forever.
+struct RemoteAccountUsage {
+    /// Cluster sizes are small; a bound keeps a confused or hostile peer from growing the table.
+    static let maxNodes = 64
+
+    private var byNode: [String: (memory: UInt64, file: UInt64, tick: Int)] = [:]
+    private var memory: UInt64 = 0
+    private var file: UInt64 = 0
+
+    init() {}
+
+    /// Sum of every node's last report of `kind` (saturating).
+    func total(_ kind: StreamConfig.Storage) -> UInt64 { kind == .memory ? memory : file }
+
+    var nodes: [String] { byNode.keys.sorted() }
+
+    /// Replaces `report.node`'s figures. False (ignored) when the table is full of other nodes.
+    @discardableResult
+    mutating func record(_ report: AccountUsageReport, tick: Int) -> Bool {
+        if byNode[report.node] == nil && byNode.count >= Self.maxNodes { return false }
+        byNode[report.node] = (report.memory, report.file, tick)
+        recount()
+        return true
+    }
+
+    /// Drops the nodes whose last report is older than `expiryTicks` at `tick`.
+    mutating func expire(now tick: Int, expiryTicks: Int) {
+        let before = byNode.count
+        byNode = byNode.filter { tick - $0.value.tick <= expiryTicks }
+        if byNode.count != before { recount() }
+    }
+
+    mutating func forget(_ node: String) {
+        if byNode.removeValue(forKey: node) != nil { recount() }
+    }
+
+    /// Sums again (at most `maxNodes` entries): hostile figures saturate instead of wrapping.
+    private mutating func recount() {
+        memory = 0
+        file = 0
+        for v in byNode.values {
+            memory = Self.add(memory, v.memory)
+            file = Self.add(file, v.file)
+        }
+    }
+
+    private static func add(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (s, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : s
+    }
+}

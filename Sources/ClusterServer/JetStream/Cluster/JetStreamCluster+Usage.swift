@@ -1,0 +1,56 @@
+import NIOCore
+
+/// Cluster-wide account usage: each node reports its stored bytes of the account (every
+/// replica it holds) to the others over the route, and keeps theirs (`remoteUsage`), so a
+/// stream leader checks a publish against the account's bytes on every node without any
+/// per-message traffic, as nats-server's `$JSC.ARU` usage updates do.
+///
+/// When: at a cluster tick (100 ms) whose bytes differ from the last report, and every
+/// `refreshTicks` anyway (a node that just connected or restarted learns them). So a report
+/// lags what the sender stores by at most one tick plus the housekeeping recount (50 ms) and
+/// the route's delay; a node silent for `expiryTicks` is no longer counted.
+extension JetStreamCluster {
+    /// 1.5 s, nats-server's usage tick.
+    static let usageRefreshTicks = 15
+    /// 10 s: a node down or removed for longer stops counting.
+    static let usageExpiryTicks = 100
+
+    private var usageNamespace: String { Self.routeNamespace(AccountUsageReport.namespace, account: js.account) }
+
+    func startUsageReports() {
+        js.server.routeManager?.registerExtension(usageNamespace) { [weak self] from, payload in
+            guard let self else { return }
+            let decoded = Result { try AccountUsageReport.decode(Array(payload.readableBytesView)) }
+            self.js.queue.async { self.receiveUsage(decoded, from: from) }
+        }
+    }
+
+    private func receiveUsage(_ decoded: Result<AccountUsageReport, Error>, from serverID: String) {
+        guard let report = try? decoded.get() else {
+            js.server.logger.warning("Dropping a malformed account usage report from route \(serverID)")
+            return
+        }
+        // Only a node's own route may speak for it (and never for this node).
+        guard report.node != myName, js.server.routeManager?.peerServerIDs()[report.node] == serverID else { return }
+        if !remoteUsage.record(report, tick: ticks) {
+            js.server.logger.warning("Ignoring an account usage report of '\(report.node)': \(RemoteAccountUsage.maxNodes) nodes already reported")
+        }
+    }
+
+    /// Sends this node's bytes when they changed or are due for a refresh; drops stale reports.
+    func usageTick() {
+        remoteUsage.expire(now: ticks, expiryTicks: Self.usageExpiryTicks)
+        let memory = js.localStoredBytes(.memory), file = js.localStoredBytes(.file)
+        if let last = usageSent, last.memory == memory, last.file == file, ticks - last.tick < Self.usageRefreshTicks { return }
+        guard let routes = js.server.routeManager else { return }
+        let peers = routes.peerServerIDs().values
+        usageSent = (memory, file, ticks)
+        guard !peers.isEmpty else { return }
+        let bytes = AccountUsageReport(node: myName, memory: memory, file: file).encode()
+        for id in peers {
+            var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
+            buf.writeBytes(bytes)
+            _ = routes.sendExtension(usageNamespace, payload: buf, to: id)
+        }
+    }
+}
