@@ -68,9 +68,10 @@ struct RemoteAccountUsage {
 
     /// Drops the nodes whose last report is older than `expiryTicks` at `tick`.
     mutating func expire(now tick: Int, expiryTicks: Int) {
-        let before = byNode.count
+        // Called every tick: copies the table only when something expired.
+        guard byNode.values.contains(where: { tick - $0.tick > expiryTicks }) else { return }
         byNode = byNode.filter { tick - $0.value.tick <= expiryTicks }
-        if byNode.count != before { recount() }
+        recount()
     }
 
     mutating func forget(_ node: String) {
