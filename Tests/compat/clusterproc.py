@@ -7,10 +7,13 @@ node reports the same JetStream meta leader on /jsz.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
 import urllib.request
+
+import pytest
 
 from serverproc import ServerProcess, free_port, port_in_use_exit
 
@@ -148,3 +151,45 @@ class RoundRobinNodes:
     @property
     def monitor_url(self) -> str:
         return self.next_node().monitor_url
+
+
+def node_name(c: Cluster, n: ServerProcess) -> str:
+    """The server name a node was started with (`-n`)."""
+    return n.extra_args[n.extra_args.index("-n") + 1]
+
+
+def print_decisions(c: Cluster) -> None:
+    """What each node decided (pytest shows it only when the test failed)."""
+    for n in c.nodes:
+        lines = [ln for ln in n.stderr_text().splitlines() if "JetStream cluster" in ln or "Stream '" in ln]
+        print(f"---- {node_name(c, n)}\n" + "\n".join(lines[-40:]))
+
+
+@contextlib.contextmanager
+def started_cluster(binary: str, size: int = 3, name: str = "compat", extra_args: list[str] | None = None):
+    """A started `Cluster`, closed on exit (every node reaped, even on failure) after printing
+    what each node decided (pytest shows it only when the test failed)."""
+    c = Cluster(binary, size=size, name=name, extra_args=extra_args)
+    try:
+        c.start()
+        yield c
+    finally:
+        print_decisions(c)
+        c.close()
+
+
+def cluster_fixture(name: str, size: int = 3, extra_args=None, clusterd_only: str | None = None,
+                    alarm_s: int | None = None):
+    """A pytest fixture `cluster`: `started_cluster` of `size` nodes of the server under test
+    named `name`. `extra_args(tmp_path)` gives arguments for every node (e.g. a config file
+    written there); `clusterd_only`: skip against nats-server, with this reason; `alarm_s`: a
+    longer per-test alarm than the suite's (its hard timeout still applies)."""
+    @pytest.fixture
+    def cluster(server_binary: str, server_kind: str, tmp_path):
+        if clusterd_only and server_kind != "clusterd":
+            pytest.skip(clusterd_only)
+        if alarm_s:
+            signal.alarm(alarm_s)
+        with started_cluster(server_binary, size, name, extra_args(tmp_path) if extra_args else None) as c:
+            yield c
+    return cluster

@@ -19,7 +19,7 @@ import urllib.request
 import nats
 import pytest
 
-from clusterproc import Cluster, retry
+from clusterproc import Cluster, cluster_fixture, node_name, print_decisions, retry  # noqa: F401 (re-exported)
 from serverproc import ServerProcess
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
@@ -27,28 +27,9 @@ pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
 WAIT_S = 60.0
 
 
-@pytest.fixture
-def cluster(server_binary: str, server_kind: str):
-    if server_kind != "clusterd":
-        pytest.skip("reads clusterd's /jsz meta_cluster.members")
-    # Up to five servers and several replica moves, each bounded by WAIT_S: more than the
-    # suite's 60 s per-test alarm on a loaded machine (conftest's _hard_timeout still applies).
-    import signal
-    signal.alarm(240)
-    c = Cluster(server_binary, name="members")
-    try:
-        c.start()
-        yield c
-    finally:
-        print_decisions(c)
-        c.close()
-
-
-def print_decisions(c: Cluster) -> None:
-    """What each node decided (pytest shows it only when the test failed)."""
-    for n in c.nodes:
-        lines = [ln for ln in n.stderr_text().splitlines() if "JetStream cluster" in ln or "Stream '" in ln]
-        print(f"---- {node_name(c, n)}\n" + "\n".join(lines[-40:]))
+# Up to five servers and several replica moves, each bounded by WAIT_S: more than the suite's
+# 60 s per-test alarm on a loaded machine.
+cluster = cluster_fixture("members", clusterd_only="reads clusterd's /jsz meta_cluster.members", alarm_s=240)
 
 
 def seed_route(c: Cluster) -> str:
@@ -84,10 +65,6 @@ def meta_members(c: Cluster) -> list[dict]:
         if mc.get("leader") == node_name(c, n):
             return mc.get("members", [])
     return []
-
-
-def node_name(c: Cluster, n: ServerProcess) -> str:
-    return n.extra_args[n.extra_args.index("-n") + 1]
 
 
 def wait_for(what: str, fn, timeout: float = WAIT_S):

@@ -21,9 +21,9 @@ import nats
 import pytest
 from nats.errors import NoRespondersError
 
-from clusterproc import Cluster, retry
+from clusterproc import Cluster, cluster_fixture, node_name, retry, started_cluster
 from serverproc import ServerProcess
-from test_cluster_membership import _true_or_raise, healthz, node_name, print_decisions, replicas_current, wait_for
+from test_cluster_membership import _true_or_raise, healthz, replicas_current, wait_for
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster, pytest.mark.security]
 
@@ -38,20 +38,14 @@ system_account: SYS
 ALL = {"n1", "n2", "n3", "n4"}
 
 
-@pytest.fixture
-def cluster(server_binary: str, server_kind: str, tmp_path):
-    if server_kind != "clusterd":
-        pytest.skip("reads clusterd's per-account meta groups in /jsz meta_clusters")
-    signal.alarm(240)
+def accounts_conf(tmp_path) -> list[str]:
     conf = tmp_path / "accounts.conf"
     conf.write_text(CONF)
-    c = Cluster(server_binary, size=4, name="sysremove", extra_args=["-c", str(conf)])
-    try:
-        c.start()
-        yield c
-    finally:
-        print_decisions(c)
-        c.close()
+    return ["-c", str(conf)]
+
+
+cluster = cluster_fixture("sysremove", size=4, extra_args=accounts_conf, alarm_s=240,
+                          clusterd_only="reads clusterd's per-account meta groups in /jsz meta_clusters")
 
 
 def meta_clusters(node: ServerProcess) -> dict:
@@ -194,11 +188,8 @@ async def test_auto_removal_takes_effect_in_every_account(server_binary: str, se
     if server_kind != "clusterd":
         pytest.skip("clusterd's auto_remove_after")
     signal.alarm(240)
-    conf = tmp_path / "accounts.conf"
-    conf.write_text(CONF)
-    c = Cluster(server_binary, size=4, name="sysremove", extra_args=["-c", str(conf), "--cluster_auto_remove_after", "2s"])
-    try:
-        c.start()
+    extra = accounts_conf(tmp_path) + ["--cluster_auto_remove_after", "2s"]
+    with started_cluster(server_binary, size=4, name="sysremove", extra_args=extra) as c:
         for acc in ("A", "B"):
             wait_for(f"four voters in {acc}'s meta group", lambda acc=acc: voters_online(c, acc, ALL))
         conns = [await connect(c.nodes[0], u) for u in ("a", "b")]
@@ -224,6 +215,3 @@ async def test_auto_removal_takes_effect_in_every_account(server_binary: str, se
         finally:
             for nc in conns:
                 await nc.close()
-    finally:
-        print_decisions(c)
-        c.close()
