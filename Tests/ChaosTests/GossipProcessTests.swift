@@ -7,25 +7,14 @@ import Glibc
 /// Gossip membership between real `clusterd` processes: discovery from one seed, a route list
 /// changed in the config file and applied by SIGHUP, and kill -9 detected as death.
 final class GossipProcessTests: XCTestCase {
-    private var nodes: [ClusterdProcess] = []
-    private var tempDir: URL!
+    private var procs: ProcessTestNodes!
 
     override func setUpWithError() throws {
-        tempDir = FileManager.default.temporaryDirectory.appendingPathComponent("gossip-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tempDir, withIntermediateDirectories: true)
+        procs = try ProcessTestNodes(prefix: "gossip")
     }
 
     override func tearDown() {
-        for n in nodes { n.stop() }
-        nodes.removeAll()
-        try? FileManager.default.removeItem(at: tempDir)
-    }
-
-    private func startNode(_ name: String, args: [String]) throws -> ClusterdProcess {
-        let n = try ClusterdProcess(name: name, binary: try ClusterdProcess.binary(), storeDir: tempDir.appendingPathComponent(name))
-        nodes.append(n)
-        try n.start(extraArgs: args)
-        return n
+        procs?.stopAll()
     }
 
     /// name -> state from `/routez` members (empty when it does not answer).
@@ -63,13 +52,13 @@ final class GossipProcessTests: XCTestCase {
 
     func test_sighupRouteChange_joins_thenKill9_isDeclaredDeadByTheOthers() throws {
         let c1 = try FreePort.pick(), c2 = try FreePort.pick(), c3 = try FreePort.pick()
-        let n1 = try startNode("n1", args: ["--cluster", "nats://127.0.0.1:\(c1)", "--cluster_name", "g"])
+        let n1 = try procs.start("n1", args: ["--cluster", "nats://127.0.0.1:\(c1)", "--cluster_name", "g"])
         // n2 starts from a config file with no routes: alone.
-        let conf = tempDir.appendingPathComponent("n2.conf")
+        let conf = procs.tempDir.appendingPathComponent("n2.conf")
         try writeConfig(conf, clusterPort: c2, routes: [])
-        let n2 = try startNode("n2", args: ["-c", conf.path])
+        let n2 = try procs.start("n2", args: ["-c", conf.path])
         // n3 knows only n1.
-        let n3 = try startNode("n3", args: ["--cluster", "nats://127.0.0.1:\(c3)", "--cluster_name", "g",
+        let n3 = try procs.start("n3", args: ["--cluster", "nats://127.0.0.1:\(c3)", "--cluster_name", "g",
                                             "--routes", "nats://127.0.0.1:\(c1)"])
         XCTAssertTrue(waitUntil(seconds: 20) { self.members(n1) == ["n1": "alive", "n3": "alive"] }, "\(members(n1))")
         XCTAssertEqual(members(n2), ["n2": "alive"])

@@ -11,18 +11,14 @@ import Glibc
 /// from `connect_urls`, moves to one of them, reports the move, and its subscription keeps
 /// receiving.
 final class LameDuckClientTests: XCTestCase {
-    private var nodes: [ClusterdProcess] = []
-    private var tempDir: URL!
+    private var procs: ProcessTestNodes!
 
     override func setUpWithError() throws {
-        tempDir = FileManager.default.temporaryDirectory.appendingPathComponent("ldm-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tempDir, withIntermediateDirectories: true)
+        procs = try ProcessTestNodes(prefix: "ldm")
     }
 
     override func tearDown() {
-        for n in nodes { n.stop() }
-        nodes.removeAll()
-        try? FileManager.default.removeItem(at: tempDir)
+        procs?.stopAll()
     }
 
     /// What the client saw, filled from event-loop callbacks.
@@ -48,12 +44,10 @@ final class LameDuckClientTests: XCTestCase {
     func test_sigtermOfTheClientsNode_clientMovesByConnectURLs_andKeepsReceiving() async throws {
         let c = [try FreePort.pick(), try FreePort.pick(), try FreePort.pick()]
         for (i, name) in ["n1", "n2", "n3"].enumerated() {
-            let n = try ClusterdProcess(name: name, binary: try ClusterdProcess.binary(),
-                                        storeDir: tempDir.appendingPathComponent(name))
-            nodes.append(n)
-            try n.start(extraArgs: ["--cluster", "nats://127.0.0.1:\(c[i])", "--cluster_name", "ldm",
-                                    "--routes", c.map { "nats://127.0.0.1:\($0)" }.joined(separator: ",")])
+            try procs.start(name, args: ["--cluster", "nats://127.0.0.1:\(c[i])", "--cluster_name", "ldm",
+                                         "--routes", c.map { "nats://127.0.0.1:\($0)" }.joined(separator: ",")])
         }
+        let nodes = procs.nodes
         let (n1, n2) = (nodes[0], nodes[1])
         let rec = Recorder()
         var o = try NATSOptions(urls: [n1.url])  // only n1: the others come from connect_urls

@@ -9,25 +9,14 @@ import Glibc
 /// Single-node today; the cluster profiles (partitions, power loss, quorum loss) build on
 /// the same harness once clustering lands.
 final class ProcessFaultTests: XCTestCase {
-    private var nodes: [ClusterdProcess] = []
-    private var tempDir: URL!
+    private var procs: ProcessTestNodes!
 
     override func setUpWithError() throws {
-        tempDir = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tempDir, withIntermediateDirectories: true)
+        procs = try ProcessTestNodes(prefix: "chaos")
     }
 
     override func tearDown() {
-        for n in nodes { n.stop() }
-        nodes.removeAll()
-        try? FileManager.default.removeItem(at: tempDir)
-    }
-
-    private func startNode(_ name: String) throws -> ClusterdProcess {
-        let n = try ClusterdProcess(name: name, binary: try ClusterdProcess.binary(), storeDir: tempDir.appendingPathComponent(name))
-        nodes.append(n)
-        try n.start()
-        return n
+        procs?.stopAll()
     }
 
     private func roundTrip(_ c: NATSConnection, subject: String, payload: String) async throws {
@@ -41,7 +30,7 @@ final class ProcessFaultTests: XCTestCase {
     }
 
     func test_kill9ThenRestart_clientReconnectsAndTrafficFlows() async throws {
-        let node = try startNode("n1")
+        let node = try procs.start("n1")
         var opts = NATSOptions(servers: [ServerAddress(host: "127.0.0.1", port: node.clientPort)])
         opts.reconnectWaitMin = .milliseconds(20)
         opts.reconnectWaitMax = .milliseconds(200)
@@ -59,7 +48,7 @@ final class ProcessFaultTests: XCTestCase {
     }
 
     func test_sigstopThenSigcont_bufferedPublishesArrive() async throws {
-        let node = try startNode("n1")
+        let node = try procs.start("n1")
         let c = try await NATSConnection.connect(node.url)
         let sub = try c.subscribe("paused")
         try await c.flush()
@@ -77,7 +66,7 @@ final class ProcessFaultTests: XCTestCase {
     }
 
     func test_sigterm_gracefulExitZeroWithNatsLogLines() throws {
-        let node = try startNode("n1")
+        let node = try procs.start("n1")
         XCTAssertEqual(node.stop(), 0)
         let log = node.stderrText
         XCTAssertTrue(log.contains("[INF] Listening for client connections on 127.0.0.1:\(node.clientPort)"), log)
@@ -87,7 +76,7 @@ final class ProcessFaultTests: XCTestCase {
     }
 
     func test_portInUse_fatalLineAndNonZeroExit() throws {
-        let first = try startNode("n1")
+        let first = try procs.start("n1")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try ClusterdProcess.binary())
         p.arguments = ["-a", "127.0.0.1", "-p", String(first.clientPort)]
