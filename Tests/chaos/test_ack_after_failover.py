@@ -20,22 +20,14 @@ import time
 
 import nats
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from cluster import ChaosCluster
-from test_chaos_short import clusterd_bin
-from test_failover_consumer import _connect, _leader
-from workload import RawPull
+from test_failover_consumer import _connect, _leader, _new_leader, add_stream_and_durable, run_scenario
+from workload import RawPull, ack_seqs
 
 STREAM, DURABLE = "ACKAHEAD", "CACKAHEAD"
 BATCH = 10
 ATTEMPTS = 4
-
-
-def _seq(ack_subject: str) -> tuple[int, int, int]:
-    """(stream seq, delivery count, consumer seq) of a `$JS.ACK.<s>.<c>.<n>.<sseq>.<cseq>...` subject."""
-    t = ack_subject.split(".")
-    return int(t[5]), int(t[4]), int(t[6])
 
 
 async def _stale_delivery(cluster: ChaosCluster, names: list[str]) -> tuple[str, list[str]]:
@@ -72,16 +64,11 @@ async def _scenario(cluster: ChaosCluster) -> None:
     names = [n.name for n in cluster.nodes]
     admin = await _connect(cluster.nodes[0].url)
     js = admin.jetstream(timeout=5)
-    await js.add_stream(StreamConfig(name=STREAM, subjects=["ackahead.>"], num_replicas=3))
-    # ack_wait far beyond the test: any second delivery can only come from another state.
-    await js.add_consumer(STREAM, ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT,
-                                                 ack_wait=120, max_ack_pending=1000))
-    for i in range(30):
-        await js.publish(f"ackahead.{i}", b"m")
+    await add_stream_and_durable(js, STREAM, "ackahead", DURABLE, max_ack_pending=1000)
     await admin.close()
 
     old, stale = await _stale_delivery(cluster, names)
-    delivered = sorted(_seq(s) for s in stale)
+    delivered = sorted(ack_seqs(s) for s in stale)
     print(f"cut-off leader {old} delivered (seq, count, cseq) {delivered}")
     assert not any(p.unknown_dialers for p in cluster.proxies), "a route the proxies cannot attribute (cut ineffective)"
     # Its links stay cut: the proxies hold bytes it wrote before it died (the appends with the
@@ -93,12 +80,7 @@ async def _scenario(cluster: ChaosCluster) -> None:
     nc = await _connect(survivor.url)
     try:
         js2 = nc.jetstream(timeout=5)
-        new = None
-        for _ in range(60):
-            new = await _leader(js2, stream=STREAM)
-            if new and new != old:
-                break
-            await asyncio.sleep(0.25)
+        new = await _new_leader(js2, old, stream=STREAM)
         assert new and new != old, f"no new leader after {old} was killed (saw {new})"
 
         confirmed: set[int] = set()
@@ -106,7 +88,7 @@ async def _scenario(cluster: ChaosCluster) -> None:
             for _ in range(5):
                 try:
                     await nc.request(subject, b"+ACK", timeout=3)
-                    confirmed.add(_seq(subject)[0])
+                    confirmed.add(ack_seqs(subject)[0])
                     break
                 except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
                     await asyncio.sleep(0.5)
@@ -115,7 +97,7 @@ async def _scenario(cluster: ChaosCluster) -> None:
 
         puller = RawPull(nc, STREAM, DURABLE, time.monotonic)
         await puller.start()
-        after = [_seq(m.reply) for _, m in await puller.fetch(BATCH, timeout=3)]
+        after = [ack_seqs(m.reply) for _, m in await puller.fetch(BATCH, timeout=3)]
         print(f"the new leader then delivered (seq, count, cseq) {after}")
         again = sorted(q for q, _, _ in after if q in confirmed)
         assert not again, f"confirmed acks delivered again by {new}: {again} (all: {after})"
@@ -129,7 +111,4 @@ async def _scenario(cluster: ChaosCluster) -> None:
 
 @pytest.mark.chaos
 def test_acks_of_a_killed_leaders_delivery_are_kept_by_the_new_leader():
-    async def main() -> None:
-        async with ChaosCluster("clusterd", clusterd_bin(), 3, name="ackahead") as cluster:
-            await _scenario(cluster)
-    asyncio.run(main())
+    run_scenario("ackahead", _scenario)

@@ -15,7 +15,6 @@ stays cut off until the client's fetch has ended, and nothing depends on how fas
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import nats
@@ -24,6 +23,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from cluster import ChaosCluster
 from test_chaos_short import clusterd_bin
+from workload import RawPull, ack_seqs
 
 STREAM, DURABLE = "FAILOVER", "CFAILOVER"
 STALE_FETCH_S = 6
@@ -46,16 +46,40 @@ async def _leader(js, attempts: int = 60, stream: str = STREAM) -> str | None:
     return None
 
 
+async def _new_leader(js, old: str, stream: str = STREAM) -> str | None:
+    """The stream's leader once it is another node than `old` (bounded; the last seen if not)."""
+    new = None
+    for _ in range(60):
+        new = await _leader(js, stream=stream)
+        if new and new != old:
+            break
+        await asyncio.sleep(0.25)
+    return new
+
+
+async def add_stream_and_durable(js, stream: str, prefix: str, durable: str, **consumer) -> None:
+    """An R3 stream on `<prefix>.>` with an explicit-ack durable, and 30 messages in it."""
+    await js.add_stream(StreamConfig(name=stream, subjects=[f"{prefix}.>"], num_replicas=3))
+    # ack_wait far beyond the test: any second delivery can only come from another state.
+    await js.add_consumer(stream, ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT,
+                                                 ack_wait=120, **consumer))
+    for i in range(30):
+        await js.publish(f"{prefix}.{i}", f"m{i}".encode())
+
+
+def run_scenario(name: str, scenario) -> None:
+    """Runs `scenario(cluster)` on a fresh three-node clusterd chaos cluster, always torn down."""
+    async def main() -> None:
+        async with ChaosCluster("clusterd", clusterd_bin(), 3, name=name) as cluster:
+            await scenario(cluster)
+    asyncio.run(main())
+
+
 async def _scenario(cluster: ChaosCluster) -> None:
     names = [n.name for n in cluster.nodes]
     admin = await _connect(cluster.nodes[0].url)
     js = admin.jetstream(timeout=5)
-    await js.add_stream(StreamConfig(name=STREAM, subjects=["failover.>"], num_replicas=3))
-    # ack_wait far beyond the test: any second delivery can only come from another state.
-    await js.add_consumer(STREAM, ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT,
-                                                 ack_wait=120))
-    for i in range(30):
-        await js.publish(f"failover.{i}", f"m{i}".encode())
+    await add_stream_and_durable(js, STREAM, "failover", DURABLE)
     old = await _leader(js)
     assert old in names, f"no stream leader: {old}"
     survivor = next(n for n in cluster.nodes if n.name != old)
@@ -64,51 +88,36 @@ async def _scenario(cluster: ChaosCluster) -> None:
     # A raw pull on the old leader: every message sent to its inbox is recorded (a client
     # library's fetch may drop what came before a 409 status).
     stale_nc = await _connect(cluster.node(old).url)
-    stale_inbox = stale_nc.new_inbox()
-    stale: list[tuple[int, int, float]] = []   # (stream seq, delivery count, when) of each delivery
-
-    async def on_stale(m) -> None:
-        if m.reply and m.reply.startswith("$JS.ACK."):
-            t = m.reply.split(".")
-            stale.append((int(t[5]), int(t[4]), time.monotonic()))
-    await stale_nc.subscribe(stale_inbox, cb=on_stale)
-    await stale_nc.flush()
+    stale_pull = RawPull(stale_nc, STREAM, DURABLE, time.monotonic)
+    await stale_pull.start()
     nc = await _connect(survivor.url)
     try:
         cluster.partition({(a, b) for a in names for b in names if a != b and old in (a, b)})
         cluster.pause(old)
         # Sent while the old leader is stopped: waits in its socket until it resumes.
         # Its expiry outlasts the election and the acks below.
-        await stale_nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{DURABLE}",
-                               json.dumps({"batch": 10, "expires": STALE_FETCH_S * 1_000_000_000}).encode(),
-                               reply=stale_inbox)
+        await stale_pull.request(10, STALE_FETCH_S)
         js2 = nc.jetstream(timeout=5)
-        new = None
-        for _ in range(60):
-            new = await _leader(js2)
-            if new and new != old:
-                break
-            await asyncio.sleep(0.25)
+        new = await _new_leader(js2, old)
         assert new and new != old, f"no new leader elected while {old} was stopped (saw {new})"
-        sub = await js2.pull_subscribe_bind(DURABLE, STREAM)
+        pull = RawPull(nc, STREAM, DURABLE, time.monotonic)
+        await pull.start()
         acked: dict[int, float] = {}   # stream seq -> when its ack was confirmed
         for _ in range(20):
             if len(acked) >= 10:
                 break
-            try:
-                msgs = await sub.fetch(10 - len(acked), timeout=2)
-            except nats.errors.TimeoutError:
-                continue
-            for m in msgs:
+            for _, m in await pull.fetch(10 - len(acked), timeout=2):
                 await m.ack_sync(timeout=5)
-                acked.setdefault(m.metadata.sequence.stream, time.monotonic())
+                acked.setdefault(ack_seqs(m.reply)[0], time.monotonic())
         assert len(acked) >= 10, f"the new leader {new} delivered only {sorted(acked)}"
         print(f"old leader {old} stopped and cut off; new leader {new} delivered and confirmed acks of {sorted(acked)}")
 
         cluster.resume(old)  # still cut off: it has not heard of the newer term
         # The old leader answers its pull within the pull's expiry (messages, or a 408/409
-        # status, which `on_stale` ignores); wait it out, then look at what it sent.
+        # status, which `RawPull` leaves out); wait it out, then look at what it sent.
         await asyncio.sleep(STALE_FETCH_S)
+        # (stream seq, delivery count, when) of each delivery
+        stale = [(ack_seqs(m.reply)[0], ack_seqs(m.reply)[1], t) for t, m in stale_pull.drain()]
         first_ack = min(acked.values())
         print(f"the old leader delivered (seq, count) {[(q, c) for q, c, _ in stale]}, "
               f"{sum(t < first_ack for _, _, t in stale)} of them before the new leader confirmed an ack")
@@ -126,7 +135,4 @@ async def _scenario(cluster: ChaosCluster) -> None:
 
 @pytest.mark.chaos
 def test_resumed_old_leader_does_not_redeliver_acked_messages():
-    async def main() -> None:
-        async with ChaosCluster("clusterd", clusterd_bin(), 3, name="failover") as cluster:
-            await _scenario(cluster)
-    asyncio.run(main())
+    run_scenario("failover", _scenario)

@@ -303,19 +303,30 @@ class RawPull:
         await self.nc.subscribe(self.inbox, cb=on_msg)
         await self.nc.flush(timeout=2)
 
+    async def request(self, batch: int, expires: float) -> None:
+        """Sends one pull request for `batch` messages, expiring after `expires` seconds, without
+        waiting: what it brings is in `drain()` (or a later `fetch`)."""
+        req = {"batch": batch, "expires": int(expires * 1e9)}
+        await self.nc.publish(self.subject, json.dumps(req).encode(), reply=self.inbox)
+
+    def drain(self, limit: int | None = None) -> list:
+        """The (arrival time, message) pairs that arrived and were not taken yet (at most
+        `limit`), status messages left out."""
+        out: list = []
+        while not self.arrived.empty() and (limit is None or len(out) < limit):
+            t, m = self.arrived.get_nowait()
+            if not (m.headers and m.headers.get("Status")):
+                out.append((t, m))
+        return out
+
     async def fetch(self, batch: int, timeout: float) -> list:
         """Up to `batch` (arrival time, message): what arrived since the last call first, then
         what one request expiring after `timeout` brings. Status messages (404/408/409/503) end
         the wait; they may belong to an earlier request, which only makes this one shorter."""
-        out: list = []
-        while not self.arrived.empty() and len(out) < batch:
-            t, m = self.arrived.get_nowait()
-            if not (m.headers and m.headers.get("Status")):
-                out.append((t, m))
+        out = self.drain(batch)
         if out:
             return out
-        req = {"batch": batch, "expires": int(timeout * 1e9)}
-        await self.nc.publish(self.subject, json.dumps(req).encode(), reply=self.inbox)
+        await self.request(batch, timeout)
         deadline = time.monotonic() + timeout
         while len(out) < batch:
             left = deadline - time.monotonic()
@@ -331,6 +342,12 @@ class RawPull:
                 continue
             out.append((t, m))
         return out
+
+
+def ack_seqs(ack_subject: str) -> tuple[int, int, int]:
+    """(stream seq, delivery count, consumer seq) of a `$JS.ACK.<s>.<c>.<n>.<sseq>.<cseq>...` subject."""
+    t = ack_subject.split(".")
+    return int(t[5]), int(t[4]), int(t[6])
 
 
 def consumer_config() -> ConsumerConfig:
