@@ -11,8 +11,8 @@ final class PubAckAnswerTests: XCTestCase {
     private final class Replicas {
         var nodes: [NodeID: RaftNode] = [:]
         var storages: [NodeID: MemoryStorage] = [:]
-        /// `StreamReplica.proposedPublishes` of each node.
-        var proposed: [NodeID: [LogIndex: Term]] = [:]
+        /// `StreamReplica.proposals` of each node.
+        var proposed: [NodeID: ProposalQueue] = [:]
         /// Publish entry index -> the nodes that sent its PubAck, in order.
         var answers: [LogIndex: [NodeID]] = [:]
         var queue: [Message] = []
@@ -27,7 +27,7 @@ final class PubAckAnswerTests: XCTestCase {
                 let s = MemoryStorage(conf: ConfState(voters: ids))
                 storages[id] = s
                 nodes[id] = RaftNode(id: id, storage: s, config: cfg, random: SplitMix64(seed: id.rawValue))
-                proposed[id] = [:]
+                proposed[id] = ProposalQueue()
             }
         }
 
@@ -43,7 +43,7 @@ final class PubAckAnswerTests: XCTestCase {
                     if let hs = rd.hardState { storages[id]!.setHardState(hs) }
                     queue += rd.messages
                     for e in rd.committedEntries where e.type == .normal && e.data == Replicas.publish {
-                        let proposedTerm = proposed[id]!.removeValue(forKey: e.index)
+                        let proposedTerm = proposed[id]!.take(index: e.index)?.term
                         if StreamReplica.answersPublish(isRaftLeader: n.role == .leader, handedOverTerm: n.handedOverTerm,
                                                         proposedTerm: proposedTerm, entryTerm: e.term) {
                             answers[e.index, default: []].append(id)
@@ -80,7 +80,8 @@ final class PubAckAnswerTests: XCTestCase {
         /// Node `i` (the leader) proposes a publish and remembers it, as `StreamReplica.propose`.
         func propose(at i: UInt64) throws -> LogIndex {
             let index = try node(i).propose(Replicas.publish)
-            proposed[NodeID(i)]![index] = node(i).term
+            proposed[NodeID(i)]!.append(index: index, term: node(i).term,
+                                        ProposedPublish(subject: "s", reply: "r", headers: nil, payload: [], timestamp: 0))
             return index
         }
 

@@ -22,6 +22,8 @@ public final class JetStreamService: @unchecked Sendable {
     /// Where this JetStream subscribes, publishes and delivers: its account's namespace.
     let bus: AccountBus
     let queue = DispatchQueue(label: "clusterd.jetstream")
+    /// Publishes on stream subjects waiting for `queue` (one hop per block, not per message).
+    let ingestMailbox = IngestMailbox()
     /// `<store_dir>/jetstream` for `$G` (where it always was), `<store_dir>/jetstream/.accounts/<name>`
     /// for another account (stream names cannot contain '.', so no stream directory collides).
     let root: String?
@@ -216,7 +218,9 @@ public final class JetStreamService: @unchecked Sendable {
             bus.subscribeInternal(subject, queue: clustered ? Self.ingestQueue : nil, propagates: clustered) { [weak self] msg in
                 guard let self else { return }
                 let (subj, reply, headers, payload) = self.copy(msg)
-                self.queue.async { self.ingest(stream: name, subject: subj, reply: reply, headers: headers, payload: payload) }
+                if self.ingestMailbox.add(.init(stream: name, subject: subj, reply: reply, headers: headers, payload: payload)) {
+                    self.queue.async { self.drainIngest() }
+                }
             }
         }
         // Clustered: every caught-up replica subscribes direct gets (StreamReplica+Reads).
@@ -241,6 +245,13 @@ public final class JetStreamService: @unchecked Sendable {
     }
 
     // MARK: - publish path (group commit)
+
+    /// The publishes gathered in `ingestMailbox`, in arrival order.
+    private func drainIngest() {
+        for i in ingestMailbox.take() {
+            ingest(stream: i.stream, subject: i.subject, reply: i.reply, headers: i.headers, payload: i.payload)
+        }
+    }
 
     private func ingest(stream name: String, subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) {
         if let cluster, !stopped {

@@ -54,9 +54,9 @@ extension StreamReplica {
         cluster.host.node(group).map { $0.role == .leader && $0.transferTarget == nil } ?? false
     }
 
-    func notePublishProposed(at index: LogIndex) {
-        guard proposedPublishes.count < Self.maxProposedTracked, let term = cluster.host.node(group)?.term else { return }
-        proposedPublishes[index] = term
+    func notePublishProposed(at index: LogIndex, _ publish: ProposedPublish) {
+        guard proposals.count < Self.maxProposedTracked, let term = cluster.host.node(group)?.term else { return }
+        proposals.append(index: index, term: term, publish)
     }
 
     func unsubscribeIngest() {
@@ -155,7 +155,7 @@ extension JetStreamCluster {
 
     /// Publishes held by this node's replicas, and those proposed here that did not apply yet
     /// (a stopping node answers them before it goes).
-    var heldPublishCount: Int { replicas.values.reduce(0) { $0 + $1.held.count + $1.proposedPublishes.count } }
+    var heldPublishCount: Int { replicas.values.reduce(0) { $0 + $1.held.count + $1.proposals.withReply } }
 
     /// A stopping node: former leaders' ingest subscriptions whose stream's new leader listens
     /// already stop being announced (`Sublist.withdrawInterest`), so peers route publishes to

@@ -23,9 +23,10 @@ final class StreamReplica: RaftGroupDelegate {
     private(set) var closed = false
     /// Publishes waiting out a leadership change (`StreamReplica+Handover.swift`).
     var held: [HeldPublish] = []
-    /// Publishes proposed here that did not apply yet: log index -> term proposed in. This
-    /// node answers them when they apply, leader or not (`StreamReplica+Handover.swift`).
-    var proposedPublishes: [LogIndex: Term] = [:]
+    /// Publishes proposed here that did not apply yet, in log order. This node answers them
+    /// when they apply, leader or not (`StreamReplica+Handover.swift`), without decoding their
+    /// entries again (`ProposalQueue`).
+    var proposals = ProposalQueue()
     /// After losing the leadership: the cluster tick until which the ingest subscriptions
     /// stay and forward what reaches them (`StreamReplica+Handover.swift`).
     var ingestLingerUntil: Int?
@@ -214,11 +215,13 @@ final class StreamReplica: RaftGroupDelegate {
         if let e = js.accountRefusal(for: stream, adding: stream.store.size(subject: subject, headers: headers, payload: payload)) {
             return refuse(publish, e)
         }
-        let data = StreamEntry.encodeMessage(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
-                                             payload: payload, timestamp: JSTime.nowNanos())
+        let proposed = ProposedPublish(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
+                                       payload: payload, timestamp: JSTime.nowNanos())
+        let data = StreamEntry.encodeMessage(subject: subject, reply: proposed.reply, headers: headers,
+                                             payload: payload, timestamp: proposed.timestamp)
         do {
             let index = try cluster.host.propose(group, data)
-            if reply != nil && !stream.config.noAck { notePublishProposed(at: index) }
+            notePublishProposed(at: index, proposed)
         } catch RaftError.transferInProgress, RaftError.notLeader {
             // Handing over, or Raft already stepped down and this replica hears of it next.
             hold(publish, forwarded: forwarded)
@@ -258,7 +261,13 @@ final class StreamReplica: RaftGroupDelegate {
 
     func raftApply(_ entry: Entry) {
         createReply = nil // some replica leads and has answered
-        let proposedTerm = proposedPublishes.removeValue(forKey: entry.index)
+        let proposal = proposals.take(index: entry.index)
+        if let proposal, proposal.term == entry.term {
+            // Our own proposal (same index and term: the same entry): no second decode.
+            let p = proposal.publish
+            return applyMessage(entry, subject: p.subject, entryReply: p.reply, headers: p.headers, payload: p.payload,
+                                timestamp: p.timestamp, proposedTerm: proposal.term)
+        }
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
             js.server.logger.error("Stream '\(name)': undecodable entry \(entry.index): \(error)")
@@ -266,25 +275,8 @@ final class StreamReplica: RaftGroupDelegate {
         }
         switch decoded {
         case let .message(subject, entryReply, headers, payload, timestamp):
-            let node = cluster.host.node(group)
-            let answers = Self.answersPublish(isRaftLeader: node?.role == .leader, handedOverTerm: node?.handedOverTerm,
-                                              proposedTerm: proposedTerm, entryTerm: entry.term)
-            let reply = answers ? entryReply : nil
-            let item = Stream.BatchItem(subject: subject, headers: headers, payload: payload, now: timestamp,
-                                        raftIndex: entry.index.rawValue)
-            if stream.canBatch(headers: headers) {
-                // Stored with the rest of this round's publishes (`raftAppliedBatch`).
-                applyBatch.append((item, reply))
-                if applyBatch.count >= Self.maxApplyBatch { flushApplyBatch() }
-                return
-            }
-            flushApplyBatch()
-            // The entry's timestamp is "now" on every replica, so dedup windows agree.
-            stream.expireDedup(now: timestamp)
-            stream.applyingRaftIndex = entry.index.rawValue
-            let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp)
-            stream.applyingRaftIndex = 0
-            applied(item, reply: reply, outcome)
+            applyMessage(entry, subject: subject, entryReply: entryReply, headers: headers, payload: payload,
+                         timestamp: timestamp, proposedTerm: proposal?.term)
         case let .consumerRecord(name, record):
             // The consumer's config and ack state, as the leader last saw it: written with the
             // round's other records of it (`flushRecords`), answered after that write.
@@ -336,6 +328,30 @@ final class StreamReplica: RaftGroupDelegate {
             }
         }
         for (name, pending) in answers { answer(pending, failed[name] ?? [:]) }
+    }
+
+    /// A committed publish: batched with the round's others when it can be, else ingested alone.
+    private func applyMessage(_ entry: Entry, subject: String, entryReply: String?, headers: [UInt8]?, payload: [UInt8],
+                              timestamp: Int64, proposedTerm: Term?) {
+        let node = cluster.host.node(group)
+        let answers = Self.answersPublish(isRaftLeader: node?.role == .leader, handedOverTerm: node?.handedOverTerm,
+                                          proposedTerm: proposedTerm, entryTerm: entry.term)
+        let reply = answers ? entryReply : nil
+        let item = Stream.BatchItem(subject: subject, headers: headers, payload: payload, now: timestamp,
+                                    raftIndex: entry.index.rawValue)
+        if stream.canBatch(headers: headers) {
+            // Stored with the rest of this round's publishes (`raftAppliedBatch`).
+            applyBatch.append((item, reply))
+            if applyBatch.count >= Self.maxApplyBatch { flushApplyBatch() }
+            return
+        }
+        flushApplyBatch()
+        // The entry's timestamp is "now" on every replica, so dedup windows agree.
+        stream.expireDedup(now: timestamp)
+        stream.applyingRaftIndex = entry.index.rawValue
+        let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp)
+        stream.applyingRaftIndex = 0
+        applied(item, reply: reply, outcome)
     }
 
     /// The end of a round's committed entries: the batched publishes are stored now, before
@@ -454,7 +470,7 @@ final class StreamReplica: RaftGroupDelegate {
     /// Stops serving and closes the store (server shutdown).
     func close() {
         refuseHeld()
-        proposedPublishes.removeAll()
+        proposals.removeAll()
         catchup?.abandon()
         catchup = nil
         rangeRepair?.abandon()

@@ -1,0 +1,72 @@
+import Raft
+
+/// A publish this node proposed, as it was proposed: what `StreamEntry.encodeMessage` encoded.
+struct ProposedPublish {
+    var subject: String
+    /// The reply subject the entry carries (nil for no-ack streams).
+    var reply: String?
+    var headers: [UInt8]?
+    var payload: [UInt8]
+    var timestamp: Int64
+}
+
+/// The publishes this node proposed and has not applied yet, in log order (a FIFO, not a
+/// dictionary: proposals and applies both walk the log forwards, so each publish costs one
+/// append and one pop). At apply, an entry with the index *and term* of a proposal is that
+/// proposal (Raft's Log Matching property), so the leader reuses the message instead of decoding
+/// the entry again, and the node that proposed it knows to send the PubAck
+/// (`StreamReplica.answersPublish`). A proposal replaced by another leader's entry at its index
+/// shows up with the wrong term and is dropped; one at an index no entry will reach (cut by a
+/// truncation) is dropped when a later proposal or apply passes it. Pure logic, no I/O.
+struct ProposalQueue {
+    private var items: [(index: LogIndex, term: Term, publish: ProposedPublish)] = []
+    /// `items[..<head]` were taken already (dropped in bulk now and then).
+    private var head = 0
+    /// Queued proposals that carry a reply subject (a stopping node answers them first).
+    private(set) var withReply = 0
+
+    var count: Int { items.count - head }
+
+    /// Records a proposal at `index` in `term`. Proposals of this node at `index` or later that
+    /// are still queued were cut from its log (it proposes at its last index + 1), so no entry
+    /// of theirs can apply: they are dropped.
+    mutating func append(index: LogIndex, term: Term, _ publish: ProposedPublish) {
+        while items.count > head, let last = items.last, last.index >= index {
+            drop(items.removeLast().publish)
+        }
+        items.append((index, term, publish))
+        if publish.reply != nil { withReply += 1 }
+    }
+
+    /// The proposal made at `index` (and the term it was made in), if one is queued; proposals
+    /// before `index` are dropped (entries apply in index order, so theirs never will).
+    mutating func take(index: LogIndex) -> (term: Term, publish: ProposedPublish)? {
+        while head < items.count, items[head].index < index { pop() }
+        guard head < items.count, items[head].index == index else { return nil }
+        let item = items[head]
+        pop()
+        return (item.term, item.publish)
+    }
+
+    mutating func removeAll() {
+        items.removeAll()
+        head = 0
+        withReply = 0
+    }
+
+    private mutating func pop() {
+        drop(items[head].publish)
+        head += 1
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1024 && head * 2 >= items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+    }
+
+    private mutating func drop(_ p: ProposedPublish) {
+        if p.reply != nil { withReply -= 1 }
+    }
+}

@@ -1,0 +1,102 @@
+import XCTest
+@testable import ClusterServer
+import Raft
+
+/// The leader's queue of its own proposals: an entry is matched to a proposal only at the same
+/// index, and the caller checks the term; proposals that can no longer apply are dropped; the
+/// count of those with a reply (a stopping node waits for them) stays exact.
+final class ProposalQueueTests: XCTestCase {
+    private func publish(_ n: Int, reply: Bool = true) -> ProposedPublish {
+        ProposedPublish(subject: "s.\(n)", reply: reply ? "_INBOX.x.\(n)" : nil, headers: nil, payload: [UInt8(n & 0xFF)],
+                        timestamp: Int64(n))
+    }
+
+    func test_inOrder_eachProposalIsTakenOnce() {
+        var q = ProposalQueue()
+        for i in 1...5 { q.append(index: LogIndex(UInt64(i)), term: Term(2), publish(i, reply: i != 3)) }
+        XCTAssertEqual(q.count, 5)
+        XCTAssertEqual(q.withReply, 4)
+        for i in 1...5 {
+            let t = q.take(index: LogIndex(UInt64(i)))
+            XCTAssertEqual(t?.term, Term(2))
+            XCTAssertEqual(t?.publish.subject, "s.\(i)")
+        }
+        XCTAssertNil(q.take(index: LogIndex(5)))
+        XCTAssertEqual(q.count, 0)
+        XCTAssertEqual(q.withReply, 0)
+    }
+
+    /// Entries the node did not propose (the empty entry of a term, another leader's) are not
+    /// matched; proposals below an applied index are dropped.
+    func test_gapsAndSkippedProposals() {
+        var q = ProposalQueue()
+        q.append(index: LogIndex(3), term: Term(1), publish(3))
+        q.append(index: LogIndex(4), term: Term(1), publish(4))
+        q.append(index: LogIndex(7), term: Term(1), publish(7))
+        XCTAssertNil(q.take(index: LogIndex(2)))
+        XCTAssertEqual(q.count, 3)
+        // Index 4 applies before 3 was seen (3 came in a snapshot, say): 3 is dropped.
+        XCTAssertEqual(q.take(index: LogIndex(4))?.publish.subject, "s.4")
+        XCTAssertNil(q.take(index: LogIndex(6)))
+        XCTAssertEqual(q.count, 1)
+        XCTAssertEqual(q.take(index: LogIndex(7))?.publish.subject, "s.7")
+        XCTAssertEqual(q.withReply, 0)
+    }
+
+    /// Deposed, its tail cut, elected again: a new proposal at a lower index replaces the queued
+    /// ones at that index and beyond, which no entry of theirs can reach any more. A proposal
+    /// replaced at its index by another term's entry is returned with its own term (the caller
+    /// sees the mismatch and decodes the entry).
+    func test_reproposalAfterTruncation_dropsTheCutTail() {
+        var q = ProposalQueue()
+        for i in 10...14 { q.append(index: LogIndex(UInt64(i)), term: Term(5), publish(i)) }
+        q.append(index: LogIndex(12), term: Term(7), publish(112))
+        XCTAssertEqual(q.count, 3)
+        XCTAssertEqual(q.withReply, 3)
+        XCTAssertEqual(q.take(index: LogIndex(10))?.term, Term(5))
+        let replaced = q.take(index: LogIndex(11))
+        XCTAssertEqual(replaced?.term, Term(5), "the caller compares it with the entry's term (6, say)")
+        let t = q.take(index: LogIndex(12))
+        XCTAssertEqual(t?.term, Term(7))
+        XCTAssertEqual(t?.publish.subject, "s.112")
+        XCTAssertNil(q.take(index: LogIndex(13)))
+        XCTAssertEqual(q.count, 0)
+        XCTAssertEqual(q.withReply, 0)
+    }
+
+    /// Many proposals taken one at a time (the queue compacts its storage as it goes) stay in
+    /// order and exact.
+    func test_longRun_staysExact() {
+        var q = ProposalQueue()
+        var next = 1, applied = 0
+        for round in 0..<200 {
+            for _ in 0..<(round % 7 + 20) {
+                q.append(index: LogIndex(UInt64(next)), term: Term(1), publish(next, reply: next % 2 == 0))
+                next += 1
+            }
+            for _ in 0..<(round % 5 + 18) where applied + 1 < next {
+                applied += 1
+                XCTAssertEqual(q.take(index: LogIndex(UInt64(applied)))?.publish.subject, "s.\(applied)")
+            }
+            XCTAssertEqual(q.count, next - 1 - applied)
+            XCTAssertEqual(q.withReply, (applied + 1..<next).filter { $0 % 2 == 0 }.count)
+        }
+        q.removeAll()
+        XCTAssertEqual(q.count, 0)
+        XCTAssertEqual(q.withReply, 0)
+    }
+
+    func test_mailbox_keepsOrder_andAsksForOneDrainPerBatch() {
+        let box = IngestMailbox()
+        func item(_ n: Int) -> IngestMailbox.Item {
+            IngestMailbox.Item(stream: "S", subject: "s.\(n)", reply: nil, headers: nil, payload: [])
+        }
+        XCTAssertTrue(box.add(item(1)))
+        XCTAssertFalse(box.add(item(2)))
+        XCTAssertFalse(box.add(item(3)))
+        XCTAssertEqual(box.take().map(\.subject), ["s.1", "s.2", "s.3"])
+        XCTAssertEqual(box.take().count, 0)
+        XCTAssertTrue(box.add(item(4)), "a drain that took everything: the next publish asks again")
+        XCTAssertEqual(box.take().map(\.subject), ["s.4"])
+    }
+}
