@@ -80,7 +80,11 @@ final class RouteConnection: MessageSink, DeferredFlushing, @unchecked Sendable 
     /// Sends one message across this route, naming the queue groups it was picked for.
     func forward(_ message: RoutedMessage, queues: [String]) -> Bool {
         append(flushBatch: message.flushBatch) { out in
-            if let target = message.routeSubject {
+            if let target = message.routeSubject, let stamp = message.stamp, self.peer?.deliveryStamps == true {
+                RouteEncoder.writeExtension(into: &out, namespace: StampedDeliverFrame.namespace,
+                                            payload: StampedDeliverFrame.encode(message, stamp: stamp, target: target,
+                                                                                queues: queues))
+            } else if let target = message.routeSubject {
                 RouteEncoder.writeExtension(into: &out, namespace: DeliverAsFrame.namespace(of: message),
                                             payload: DeliverAsFrame.encode(message, target: target, queues: queues))
             } else {

@@ -14,14 +14,18 @@ public struct RouteInfo: Codable, Equatable {
     public var jetstream: Bool
     /// False on a gossip INFO a receiver must not act on (reserved, as nats' `no_gossip`).
     public var gossip: Bool
+    /// The sender understands `XMSG sdeliver` (stamped JetStream deliveries); absent (false) on
+    /// older clusterd versions, which get plain `deliver` frames.
+    public var deliveryStamps: Bool
 
     enum CodingKeys: String, CodingKey {
         case serverID = "server_id", serverName = "server_name", version, cluster
         case routeURL = "ip", connectURLs = "connect_urls", jetstream, gossip
+        case deliveryStamps = "js_delivery_stamps"
     }
 
     public init(serverID: String, serverName: String, version: String, cluster: String, routeURL: String,
-                connectURLs: [String], jetstream: Bool, gossip: Bool = true) {
+                connectURLs: [String], jetstream: Bool, gossip: Bool = true, deliveryStamps: Bool = true) {
         self.serverID = serverID
         self.serverName = serverName
         self.version = version
@@ -30,6 +34,7 @@ public struct RouteInfo: Codable, Equatable {
         self.connectURLs = connectURLs
         self.jetstream = jetstream
         self.gossip = gossip
+        self.deliveryStamps = deliveryStamps
     }
 
     public init(from decoder: Decoder) throws {
@@ -42,6 +47,7 @@ public struct RouteInfo: Codable, Equatable {
         connectURLs = try c.decodeIfPresent([String].self, forKey: .connectURLs) ?? []
         jetstream = try c.decodeIfPresent(Bool.self, forKey: .jetstream) ?? false
         gossip = try c.decodeIfPresent(Bool.self, forKey: .gossip) ?? true
+        deliveryStamps = try c.decodeIfPresent(Bool.self, forKey: .deliveryStamps) ?? false
     }
 
     func line() -> String {

@@ -522,18 +522,23 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     }
 
     func dispatchExtension(_ namespace: String, payload: ByteBuffer, from conn: RouteConnection) {
+        if namespace == StampedDeliverFrame.namespace {
+            guard let (stamp, d) = StampedDeliverFrame.decode(payload) else {
+                server.logger.notice("\(conn.logPrefix) - Dropping a malformed stamped deliver frame")
+                return
+            }
+            // Checked before the interest lookup: every stamp this node sees raises its fence.
+            let from = conn.peerInfo?.serverName ?? conn.logPrefix
+            guard server.staleDeliveries.admit(stamp, target: d.target, from: "route \(from)", logger: server.logger) else { return }
+            deliverRouted(d, from: conn)
+            return
+        }
         if namespace == DeliverAsFrame.namespace || namespace == DeliverAsFrame.accountNamespace {
             guard let d = DeliverAsFrame.decode(payload, withAccount: namespace == DeliverAsFrame.accountNamespace) else {
                 server.logger.notice("\(conn.logPrefix) - Dropping a malformed deliver frame")
                 return
             }
-            // Matched in the delivery's own account only (an unknown account: nobody to deliver to).
-            let found = d.account == nil ? server.globalAccount : server.account(named: d.account!)
-            guard let account = found else { return }
-            let result = account.sublist.matchUncached(d.target)
-            if !result.isEmpty {
-                _ = Fanout.deliver(d.message, to: result, skipOwner: nil, rng: &conn.rng, queueFilter: d.queues)
-            }
+            deliverRouted(d, from: conn)
             return
         }
         guard let handler = lock.withLock({ extensions[namespace] }), let peer = conn.peerInfo?.serverID else {
@@ -541,5 +546,16 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             return
         }
         handler(peer, payload)
+    }
+
+    /// Hands a delivery that came over `conn` to this node's subscribers of its target.
+    private func deliverRouted(_ d: DeliverAsFrame.Decoded, from conn: RouteConnection) {
+        // Matched in the delivery's own account only (an unknown account: nobody to deliver to).
+        let found = d.account == nil ? server.globalAccount : server.account(named: d.account!)
+        guard let account = found else { return }
+        let result = account.sublist.matchUncached(d.target)
+        if !result.isEmpty {
+            _ = Fanout.deliver(d.message, to: result, skipOwner: nil, rng: &conn.rng, queueFilter: d.queues)
+        }
     }
 }

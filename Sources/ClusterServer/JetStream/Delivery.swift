@@ -4,10 +4,13 @@ extension NATSServer {
     /// Delivers a message to the subscriptions matching `target` (an inbox or deliver subject)
     /// while the MSG line carries `subject` (the stored subject), as JetStream consumers must
     /// (ADR-13). One member per queue group. Returns how many accepted it. With `flushBatch`
-    /// the receivers are flushed when the caller runs that batch.
+    /// the receivers are flushed when the caller runs that batch. A consumer delivery carries
+    /// its leader's `stamp`: refused here if a newer leader's delivery of the stream already
+    /// passed this node (this leader is deposed), else it travels on with it across routes.
     @discardableResult
     func deliverAs(subject: String, to target: String, reply: String?, headers: [UInt8]?, payload: [UInt8],
-                   in account: Account? = nil, flushBatch: FlushBatch? = nil) -> Int {
+                   in account: Account? = nil, flushBatch: FlushBatch? = nil, stamp: DeliveryStamp? = nil) -> Int {
+        if let stamp, !staleDeliveries.admit(stamp, target: target, from: "this node", logger: logger) { return 0 }
         let account = account ?? globalAccount
         let result = account.sublist.matchUncached(target)
         if result.isEmpty { return 0 }
@@ -18,6 +21,7 @@ extension NATSServer {
         if target != subject { message.routeSubject = target }
         message.account = account.routedName
         message.flushBatch = flushBatch
+        message.stamp = stamp
         return Fanout.deliver(message, to: result, skipOwner: nil, rng: &rng)
     }
 

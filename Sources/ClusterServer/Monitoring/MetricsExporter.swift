@@ -21,6 +21,7 @@ final class MetricsExporter: @unchecked Sendable {
             ("slow_consumers", "Clients disconnected as slow consumers"),
             ("connections", "Client connections accepted"), ("auth_failures", "Failed client authentications"),
             ("permission_violations", "Publishes and subscriptions refused by permissions"),
+            ("stale_deliveries_dropped", "JetStream deliveries from a deposed stream leader refused"),
         ] {
             c[name] = registry.makeCounter(name: "clusterd_\(name)_total", help: help)
         }
@@ -40,6 +41,7 @@ final class MetricsExporter: @unchecked Sendable {
             "connections": s.totalConnections.load(ordering: .relaxed),
             "auth_failures": s.authFailures.load(ordering: .relaxed),
             "permission_violations": s.permissionViolations.load(ordering: .relaxed),
+            "stale_deliveries_dropped": server.staleDeliveries.dropped,
         ]
         return lock.withLock {
             for (name, value) in values {

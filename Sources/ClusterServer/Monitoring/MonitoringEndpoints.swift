@@ -76,6 +76,8 @@ final class MonitoringEndpoints: @unchecked Sendable {
             "slow_consumers": server.stats.slowConsumers.load(ordering: .relaxed),
             "auth_failures": server.stats.authFailures.load(ordering: .relaxed),
             "permission_violations": server.stats.permissionViolations.load(ordering: .relaxed),
+            // clusterd only: consumer deliveries from a deposed leader refused here (finding 15).
+            "stale_deliveries_dropped": server.staleDeliveries.dropped,
             "subscriptions": server.sublist.count,
             "config_load_time": Self.rfc3339(server.configLoadTime),
         ]

@@ -28,6 +28,9 @@ public struct RoutedMessage {
     var routeSubject: String?
     /// The account the message travels in when it is not the global one (named in RMSG).
     var account: String?
+    /// A JetStream consumer delivery's sender (stream group and leader term): crosses routes
+    /// as `StampedDeliverFrame`, so that a copy from a deposed leader can be refused.
+    var stamp: DeliveryStamp?
     /// Set once a message crossed an account import: imports do not chain (as in nats-server).
     var imported = false
 

@@ -16,6 +16,8 @@ public final class NATSServer: @unchecked Sendable {
     public let serverName: String
     public let logger: Logger
     public let stats = ServerStats()
+    /// Refuses JetStream deliveries from a deposed stream leader that arrive late (finding 15).
+    let staleDeliveries = StaleDeliveryGuard()
     /// The global account's subject index (JetStream and internal clients live here).
     let sublist = Sublist()
     /// `$G` plus every configured account; fixed at start (account changes need a restart).

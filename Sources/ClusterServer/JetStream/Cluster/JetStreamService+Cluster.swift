@@ -141,6 +141,14 @@ extension JetStreamService {
         cluster.host.renewLease(r.group)
         return false
     }
+
+    /// The stamp `s`'s consumer deliveries carry (finding 15's delayed copy): the stream's
+    /// group, unique per account and stream incarnation (group ids are never handed out
+    /// twice), and this leader's term. nil for a stream that is not replicated by Raft.
+    func deliveryStamp(_ s: Stream) -> DeliveryStamp? {
+        guard let cluster, let r = cluster.replicas[s.name], let node = cluster.host.node(r.group) else { return nil }
+        return DeliveryStamp(key: "\(account.name)/\(s.name)/\(r.group)", term: node.term.rawValue)
+    }
 }
 
 struct DeferredReply: Error {}
