@@ -23,13 +23,10 @@ import time
 import urllib.request
 
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from cluster import ChaosCluster, run_scenario
-from test_ack_after_failover import _seq
-from test_chaos_short import clusterd_bin
-from test_failover_consumer import _connect, _leader
-from workload import RawPull
+from cluster import ChaosCluster
+from test_failover_consumer import _connect, _leader, _new_leader, add_stream_and_durable, run_scenario
+from workload import RawPull, ack_seqs
 
 STREAM, DURABLE = "HELDCOPY", "CHELDCOPY"
 BATCH = 10
@@ -72,8 +69,7 @@ async def _held_delivery(cluster: ChaosCluster, names: list[str], js):
         before = _delivered_on(cluster, old)
         await js.publish(f"held.{attempt}.last", b"x")
         cluster.partition({(old, b) for b in names if b != old})
-        await nc.publish(puller.subject, json.dumps({"batch": BATCH, "expires": 2_000_000_000}).encode(),
-                         reply=puller.inbox)
+        await puller.request(BATCH, expires=2)
         # Read while it still leads: once CheckQuorum deposes it, its copy of the consumer goes
         # back to the last committed record (which does not have the held delivery).
         held = 0
@@ -97,25 +93,14 @@ async def _scenario(cluster: ChaosCluster) -> None:
     names = [n.name for n in cluster.nodes]
     admin = await _connect(cluster.nodes[0].url)
     js = admin.jetstream(timeout=5)
-    await js.add_stream(StreamConfig(name=STREAM, subjects=["held.>"], num_replicas=3))
-    # ack_wait far beyond the test: a second arrival can only be the held copy.
-    await js.add_consumer(STREAM, ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT,
-                                                 ack_wait=120, max_ack_pending=1000))
-    for i in range(30):
-        await js.publish(f"held.{i}", b"m")
+    await add_stream_and_durable(js, STREAM, "held", DURABLE, max_ack_pending=1000)
     # The stall below also holds the API answers of the old leader: ask through the relay.
     old, relay, nc, puller, held = await _held_delivery(cluster, names, js)
     await admin.close()
     try:
         assert not any(p.unknown_dialers for p in cluster.proxies), "a route the proxies cannot attribute (cut ineffective)"
         print(f"stalled leader {old} delivered {held} messages into the stall; client on {relay}")
-        js2 = nc.jetstream(timeout=5)
-        new = None
-        for _ in range(60):
-            new = await _leader(js2, stream=STREAM)
-            if new and new != old:
-                break
-            await asyncio.sleep(0.25)
+        new = await _new_leader(nc.jetstream(timeout=5), old, STREAM)
         assert new and new != old, f"no new leader while {old} was stalled (saw {new})"
 
         confirmed: dict[int, float] = {}   # stream seq -> when its ack was confirmed
@@ -124,20 +109,18 @@ async def _scenario(cluster: ChaosCluster) -> None:
             if len(confirmed) >= held:
                 break
             for _, m in await puller.fetch(BATCH, timeout=3):
-                fresh.append(_seq(m.reply))
+                fresh.append(ack_seqs(m.reply))
                 await nc.request(m.reply, b"+ACK", timeout=5)
-                confirmed.setdefault(_seq(m.reply)[0], time.monotonic())
-        print(f"new leader {new} delivered (seq, count, cseq) {fresh}; acks confirmed")
+                confirmed.setdefault(ack_seqs(m.reply)[0], time.monotonic())
+        path = "on the relay itself" if new == relay else "over a route"
+        print(f"new leader {new} delivered (seq, count, cseq) {fresh} {path}; acks confirmed")
         assert len(confirmed) >= held, f"the new leader {new} delivered only {sorted(confirmed)}"
 
         cluster.partition(set())   # the held bytes flow: the old leader's copies reach the relay
         arrived: list[tuple[float, tuple[int, int, int]]] = []
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            while not puller.arrived.empty():
-                t, m = puller.arrived.get_nowait()
-                if m.reply and m.reply.startswith("$JS.ACK."):
-                    arrived.append((t, _seq(m.reply)))
+            arrived += [(t, ack_seqs(m.reply)) for t, m in puller.drain() if (m.reply or "").startswith("$JS.ACK.")]
             if arrived or _dropped_on(cluster, relay) >= held:
                 break
             await asyncio.sleep(0.2)
@@ -148,7 +131,7 @@ async def _scenario(cluster: ChaosCluster) -> None:
         assert dropped >= held, f"the held copies never reached {relay} ({dropped} of {held} dropped)"
 
         # Nothing starves: the consumer carries on from where the acks left it.
-        after = [_seq(m.reply) for _, m in await puller.fetch(BATCH, timeout=3)]
+        after = [ack_seqs(m.reply) for _, m in await puller.fetch(BATCH, timeout=3)]
         assert after and not {q for q, _, _ in after} & set(confirmed), f"after the heal: {after}"
     finally:
         await nc.close()
@@ -156,4 +139,4 @@ async def _scenario(cluster: ChaosCluster) -> None:
 
 @pytest.mark.chaos
 def test_held_copy_of_a_deposed_leaders_delivery_is_dropped_by_the_relay():
-    run_scenario(clusterd_bin(), "heldcopy", _scenario)
+    run_scenario("heldcopy", _scenario)

@@ -147,7 +147,7 @@ extension JetStreamService {
     /// twice), and this leader's term. nil for a stream that is not replicated by Raft.
     func deliveryStamp(_ s: Stream) -> DeliveryStamp? {
         guard let cluster, let r = cluster.replicas[s.name], let node = cluster.host.node(r.group) else { return nil }
-        return DeliveryStamp(key: "\(account.name)/\(s.name)/\(r.group)", term: node.term.rawValue)
+        return DeliveryStamp(key: r.deliveryKey, term: node.term.rawValue)
     }
 }
 

@@ -39,6 +39,9 @@ final class StreamReplica: RaftGroupDelegate {
         case empty(reply: String)
     }
     var js: JetStreamService { cluster.js }
+    /// The `DeliveryStamp` key of this stream's consumer deliveries (built once: it goes with
+    /// every delivery). Group ids are never handed out twice, so a re-created stream differs.
+    private(set) lazy var deliveryKey = "\(js.account.name)/\(name)/\(group)"
     /// The stream-create request, answered by whichever replica leads first.
     var createReply: (reply: String, type: String)?
     /// A copy of the stream from its leader in progress (see `CatchupSession`).
