@@ -365,4 +365,30 @@ final class RouteClusterTests: XCTestCase {
         XCTAssertEqual(got.withLockedValue { $0.first?.0 }, n1.serverID)
         XCTAssertEqual(got.withLockedValue { $0.first?.1 }, "vote\r\nme")
     }
+
+    // MARK: - stamped JetStream deliveries (chaos finding 15's delayed copy)
+
+    func test_stampedDelivery_fromAnOlderTermThanOneThatPassed_isDroppedByTheClientsNode() throws {
+        let (n1, n2, n3) = try threeNodes()
+        let c = try client(n2)
+        c.send("SUB _INBOX.c 1\r\n")
+        sync(c)
+        waitForInterest("_INBOX.c", on: [n1, n3])
+        XCTAssertTrue(waitUntil { [n1, n3].allSatisfy { n in
+            n.routeManager!.snapshots(includeSubscriptions: false).count == 2 } })
+        func deliver(from server: NATSServer, _ text: String, term: UInt64) {
+            server.deliverAs(subject: "orders.1", to: "_INBOX.c", reply: nil, headers: nil, payload: Array(text.utf8),
+                             stamp: DeliveryStamp(key: "$G/ORDERS/g100", term: term))
+        }
+        deliver(from: n1, "old-leader", term: 4)
+        XCTAssertTrue(c.waitFor("MSG orders.1 1 10\r\nold-leader\r\n"), c.text)
+        deliver(from: n3, "successor", term: 7)
+        XCTAssertTrue(c.waitFor("MSG orders.1 1 9\r\nsuccessor\r\n"), c.text)
+        deliver(from: n1, "held-copy", term: 4)      // the deposed leader's late copy
+        deliver(from: n1, "marker-after", term: 7)   // same route, sent after it: arrives after it
+        XCTAssertTrue(c.waitFor("marker-after\r\n"), c.text)
+        XCTAssertFalse(c.text.contains("held-copy"), c.text)
+        XCTAssertEqual(n2.staleDeliveries.dropped, 1)
+        XCTAssertEqual(n1.staleDeliveries.dropped + n3.staleDeliveries.dropped, 0, "only the relay saw both terms")
+    }
 }

@@ -53,14 +53,12 @@ public struct DeliveryTermFence {
     /// term's delivery of the same stream was handed out here before (counted in `dropped`).
     public mutating func admit(_ stamp: DeliveryStamp) -> Bool {
         useCounter &+= 1
-        if var e = entries[stamp.key] {
-            if stamp.term < e.term {
+        if let i = entries.index(forKey: stamp.key) {
+            if stamp.term < entries.values[i].term {
                 dropped += 1
                 return false
             }
-            e.term = stamp.term
-            e.used = useCounter
-            entries[stamp.key] = e
+            entries.values[i] = Entry(term: stamp.term, used: useCounter)
             return true
         }
         if entries.count >= capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {
