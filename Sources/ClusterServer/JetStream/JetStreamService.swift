@@ -375,7 +375,10 @@ public final class JetStreamService: @unchecked Sendable {
         }
         if streams.values.contains(where: { $0.dirty }) { scheduleFlush() }
         // Removals (expiry, purges, acks, deletes) reach the account's usage here, within a tick.
-        rebuildUsageLedger()
+        // Without limits (`$G` when no accounts are configured) only the cluster's usage
+        // reports read it: every 1.5 s is enough there (nats-server's report interval) and
+        // spares an O(streams) count each tick.
+        if limits != nil || (cluster != nil && ticks % 30 == 0) { rebuildUsageLedger() }
     }
 
     /// Recounts the account's stored bytes from every stream (at start and each tick).
