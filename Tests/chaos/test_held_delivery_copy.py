@@ -29,6 +29,7 @@ from test_failover_consumer import _connect, _leader, _new_leader, add_stream_an
 from workload import RawPull, ack_seqs
 
 STREAM, DURABLE = "HELDCOPY", "CHELDCOPY"
+PUSH_SUBJECT = "heldcopy.push"
 BATCH = 10
 ATTEMPTS = 4
 
@@ -53,10 +54,23 @@ def _dropped_on(cluster: ChaosCluster, name: str) -> int:
     return int(_get(cluster, name, "/varz").get("stale_deliveries_dropped") or 0)
 
 
-async def _held_delivery(cluster: ChaosCluster, names: list[str], js):
-    """Stalls the stream leader's outbound route traffic and has it serve a pull from a client
-    on another node within its lease. Returns (old leader, relay node, its connection, the
-    puller, how many messages the old leader delivered into the stall)."""
+class PushReceiver(RawPull):
+    """What a push consumer sends to `deliver_subject`, read like a `RawPull` (its `fetch` waits
+    for what arrives): the consumer sends on its own once the subscription's interest exists."""
+
+    def __init__(self, nc, deliver_subject: str, clock):
+        super().__init__(nc, STREAM, DURABLE, clock)
+        self.inbox = deliver_subject
+
+    async def request(self, batch: int, expires: float) -> None:
+        pass
+
+
+async def _held_delivery(cluster: ChaosCluster, names: list[str], js, push: bool):
+    """Stalls the stream leader's outbound route traffic and has it deliver to a client on
+    another node within its lease: a pull request, or (push) the client subscribing to the
+    deliver subject. Returns (old leader, relay node, its connection, the receiver, how many
+    messages the old leader delivered into the stall)."""
     for attempt in range(ATTEMPTS):
         for i in range(5):  # fresh commits right before the stall: the lease starts from them
             await js.publish(f"held.{attempt}.{i}", b"x")
@@ -64,12 +78,16 @@ async def _held_delivery(cluster: ChaosCluster, names: list[str], js):
         assert old in names, f"no stream leader: {old}"
         relay = next(n for n in names if n != old)
         nc = await _connect(cluster.node(relay).url)
-        puller = RawPull(nc, STREAM, DURABLE, time.monotonic)
-        await puller.start()
+        puller = PushReceiver(nc, PUSH_SUBJECT, time.monotonic) if push else RawPull(nc, STREAM, DURABLE, time.monotonic)
+        if not push:
+            await puller.start()
         before = _delivered_on(cluster, old)
         await js.publish(f"held.{attempt}.last", b"x")
         cluster.partition({(old, b) for b in names if b != old})
-        await puller.request(BATCH, expires=2)
+        if push:
+            await puller.start()   # the interest reaches the leader (inbound flows): it pushes
+        else:
+            await puller.request(BATCH, expires=2)
         # Read while it still leads: once CheckQuorum deposes it, its copy of the consumer goes
         # back to the last committed record (which does not have the held delivery).
         held = 0
@@ -81,7 +99,7 @@ async def _held_delivery(cluster: ChaosCluster, names: list[str], js):
         assert puller.arrived.empty(), "a delivery crossed the stall"
         if held > 0:
             return old, relay, nc, puller, held
-        # The lease ran out before the pull got there (a slow machine): try again.
+        # The lease ran out before the request got there (a slow machine): try again.
         print(f"attempt {attempt}: stalled leader {old} delivered nothing (lease over); healing")
         await nc.close()
         cluster.partition(set())
@@ -89,13 +107,14 @@ async def _held_delivery(cluster: ChaosCluster, names: list[str], js):
     pytest.fail(f"the stalled stream leader never delivered within its lease in {ATTEMPTS} attempts")
 
 
-async def _scenario(cluster: ChaosCluster) -> None:
+async def _scenario(cluster: ChaosCluster, push: bool) -> None:
     names = [n.name for n in cluster.nodes]
     admin = await _connect(cluster.nodes[0].url)
     js = admin.jetstream(timeout=5)
-    await add_stream_and_durable(js, STREAM, "held", DURABLE, max_ack_pending=1000)
+    await add_stream_and_durable(js, STREAM, "held", DURABLE, max_ack_pending=1000,
+                                 **({"deliver_subject": PUSH_SUBJECT} if push else {}))
     # The stall below also holds the API answers of the old leader: ask through the relay.
-    old, relay, nc, puller, held = await _held_delivery(cluster, names, js)
+    old, relay, nc, puller, held = await _held_delivery(cluster, names, js, push)
     await admin.close()
     try:
         assert not any(p.unknown_dialers for p in cluster.proxies), "a route the proxies cannot attribute (cut ineffective)"
@@ -121,7 +140,8 @@ async def _scenario(cluster: ChaosCluster) -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             arrived += [(t, ack_seqs(m.reply)) for t, m in puller.drain() if (m.reply or "").startswith("$JS.ACK.")]
-            if arrived or _dropped_on(cluster, relay) >= held:
+            # (A push consumer's new leader goes on sending the messages not acked yet.)
+            if any(q in confirmed for _, (q, _, _) in arrived) or _dropped_on(cluster, relay) >= held:
                 break
             await asyncio.sleep(0.2)
         again = sorted(q for t, (q, _, _) in arrived if q in confirmed and t > confirmed[q])
@@ -131,6 +151,7 @@ async def _scenario(cluster: ChaosCluster) -> None:
         assert dropped >= held, f"the held copies never reached {relay} ({dropped} of {held} dropped)"
 
         # Nothing starves: the consumer carries on from where the acks left it.
+        await nc.jetstream(timeout=5).publish("held.after", b"x")
         after = [ack_seqs(m.reply) for _, m in await puller.fetch(BATCH, timeout=3)]
         assert after and not {q for q, _, _ in after} & set(confirmed), f"after the heal: {after}"
     finally:
@@ -139,4 +160,9 @@ async def _scenario(cluster: ChaosCluster) -> None:
 
 @pytest.mark.chaos
 def test_held_copy_of_a_deposed_leaders_delivery_is_dropped_by_the_relay():
-    run_scenario("heldcopy", _scenario)
+    run_scenario("heldcopy", lambda cluster: _scenario(cluster, push=False))
+
+
+@pytest.mark.chaos
+def test_held_copy_of_a_deposed_leaders_push_delivery_is_dropped_by_the_relay():
+    run_scenario("heldpush", lambda cluster: _scenario(cluster, push=True))
