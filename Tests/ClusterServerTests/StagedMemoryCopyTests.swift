@@ -11,7 +11,7 @@ final class StagedMemoryCopyTests: XCTestCase {
     }
 
     private let state = CatchupState(index: 30, term: 2, voters: [1, 2, 3], learners: [], firstSeq: 5, lastSeq: 11,
-                                     deleted: [7, 8, 10, 11], consumers: [:])
+                                     deleted: [7, 8, 10, 11], consumers: [:], dedupSkews: [.init(seq: 9, skew: 5)])
 
     func test_copy_holdsExactlyTheStatesMessagesAtTheirSequences() throws {
         let copy = StagedMemoryCopy()
@@ -36,6 +36,7 @@ final class StagedMemoryCopyTests: XCTestCase {
         }
         XCTAssertNil(good.store.load(7))
         XCTAssertEqual(try good.store.append(subject: "new", headers: nil, payload: [], time: 99), 12, "numbering continues")
+        XCTAssertEqual(good.dedupSkews, DedupSkews(marks: [.init(seq: 9, skew: 5)]), "the leader's dedup offsets come along")
     }
 
     func test_emptyCopy_endsAtTheStatesLastSequence() throws {

@@ -11,12 +11,39 @@ final class StreamEntryTests: XCTestCase {
         ]
         for (subject, reply, headers, payload) in cases {
             let bytes = StreamEntry.encodeMessage(subject: subject, reply: reply, headers: headers, payload: payload, timestamp: -42)
-            guard case let .message(s, r, h, p, t) = try StreamEntry.decode(bytes) else { return XCTFail("not a message") }
+            guard case let .message(s, r, h, p, t, d) = try StreamEntry.decode(bytes) else { return XCTFail("not a message") }
             XCTAssertEqual(s, subject)
             XCTAssertEqual(r, reply)
             XCTAssertEqual(h, headers)
             XCTAssertEqual(p, payload)
             XCTAssertEqual(t, -42)
+            XCTAssertEqual(d, -42, "an entry without a dedup time dedups on its timestamp")
+        }
+    }
+
+    func test_messageWithDedupTime_roundTrips_andOldEntriesStayReadable() throws {
+        let headers = Array("NATS/1.0\r\nNats-Msg-Id: 7\r\n\r\n".utf8)
+        let bytes = StreamEntry.encodeMessage(subject: "orders.eu", reply: "_INBOX.1", headers: headers, payload: [1, 2],
+                                              timestamp: 1_000, dedupTime: -5_000)
+        XCTAssertEqual(bytes.first, 4)
+        guard case let .message(s, r, h, p, t, d) = try StreamEntry.decode(bytes) else { return XCTFail("not a message") }
+        XCTAssertEqual([s, r], ["orders.eu", "_INBOX.1"])
+        XCTAssertEqual(h, headers)
+        XCTAssertEqual(p, [1, 2])
+        XCTAssertEqual(t, 1_000)
+        XCTAssertEqual(d, -5_000)
+        // A log written before the dedup time existed: tag 1, bytes fixed here as that version
+        // wrote them (timestamp 9, subject "a", no reply, no headers, payload [7]).
+        let old: [UInt8] = [1, 9, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 97, 255, 255, 255, 255, 255, 255, 255, 255, 7]
+        guard case let .message(os, or, oh, op, ot, od) = try StreamEntry.decode(old) else { return XCTFail("not a message") }
+        XCTAssertEqual(os, "a")
+        XCTAssertNil(or)
+        XCTAssertNil(oh)
+        XCTAssertEqual(op, [7])
+        XCTAssertEqual([ot, od], [9, 9])
+        XCTAssertEqual(StreamEntry.encodeMessage(subject: "a", reply: nil, headers: nil, payload: [7], timestamp: 9), old)
+        for n in 0..<(bytes.count - 2) {
+            XCTAssertThrowsError(try StreamEntry.decode(Array(bytes[..<n])), "prefix of \(n) bytes")
         }
     }
 

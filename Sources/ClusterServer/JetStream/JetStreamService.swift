@@ -259,7 +259,9 @@ public final class JetStreamService: @unchecked Sendable {
         }
         guard let stream = streams[name], !stopped else { return }
         if subject.hasPrefix("$JS.API.") && !stream.config.noAck { return }
-        let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: JSTime.nowNanos())
+        let now = JSTime.nowNanos()
+        let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: now,
+                                    dedupNow: stream.stampDedupTime(wall: now))
         if outcome.stored {
             for c in stream.consumers.values { c.newMessageStored(subject: subject) }
         }

@@ -69,7 +69,7 @@ extension JetStreamService {
                 let created = try o.int64("created") ?? JSTime.nowNanos()
                 let store = try makeStore(for: cfg)
                 let s = Stream(service: self, config: cfg, store: store, created: created, directory: dir)
-                s.rebuildDedup(now: JSTime.nowNanos())
+                s.rebuildDedup()
                 streams[name] = s
                 loadConsumers(s)
                 subscribeIngest(s)

@@ -11,6 +11,10 @@ extension Stream {
         /// The entry's timestamp ("now" on every replica).
         var now: Int64
         var raftIndex: UInt64
+        /// The entry's dedup time (`DedupClock`); `now` when nil.
+        var dedupTime: Int64? = nil
+
+        var dedupNow: Int64 { dedupTime ?? now }
     }
 
     /// Headers whose checks read the store (or change what is stored): a message carrying one
@@ -50,10 +54,11 @@ extension Stream {
                 outcomes[i] = PublishOutcome(response: Stream.errorAck(JSAPIError(400, 10097, "message header exceeds maximum allowed"), stream: name), stored: false)
                 continue
             }
+            observeDedupTime(m.dedupNow)
             let msgID = NATSHeaderBlock.value("Nats-Msg-Id", in: m.headers).flatMap { $0.isEmpty ? nil : $0 }
             if let msgID {
-                expireDedup(now: m.now)
-                if let prior = batchIDs[msgID] ?? dedupSequence(msgID) {
+                expireDedup(now: m.dedupNow)
+                if let prior = batchIDs[msgID] ?? dedupSequence(msgID, now: m.dedupNow) {
                     outcomes[i] = PublishOutcome(response: pubAck(prior, duplicate: true), stored: false)
                     continue
                 }
@@ -62,6 +67,9 @@ extension Stream {
             toStore.append((i, msgID))
         }
         guard !toStore.isEmpty else { return outcomes.map { $0! } }
+        for (k, t) in toStore.enumerated() {
+            noteDedupSkew(seq: before.lastSeq + 1 + UInt64(k), time: items[t.item].now, dedupTime: items[t.item].dedupNow)
+        }
         let first: UInt64
         do {
             first = try store.appendBatch(toStore.map { t in
@@ -73,13 +81,18 @@ extension Stream {
             return items.map { m in
                 applyingRaftIndex = m.raftIndex
                 defer { applyingRaftIndex = 0 }
-                return ingest(subject: m.subject, headers: m.headers, payload: m.payload, now: m.now)
+                return ingest(subject: m.subject, headers: m.headers, payload: m.payload, now: m.now, dedupNow: m.dedupNow)
             }
         }
         dirty = true
+        if first != before.lastSeq + 1 {
+            for (k, t) in toStore.enumerated() {
+                noteDedupSkew(seq: first + UInt64(k), time: items[t.item].now, dedupTime: items[t.item].dedupNow)
+            }
+        }
         for (k, t) in toStore.enumerated() {
             let seq = first + UInt64(k)
-            if let msgID = t.msgID { recordDedup(msgID, seq: seq, now: items[t.item].now) }
+            if let msgID = t.msgID { recordDedup(msgID, seq: seq, now: items[t.item].dedupNow) }
             setLastMsgID(t.msgID)
             outcomes[t.item] = PublishOutcome(response: pubAck(seq), stored: true, seq: seq)
         }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// One stream: its configuration, its message store, publish-time checks (dedup, expected-*
@@ -17,10 +18,20 @@ final class Stream {
     let directory: String?
     var consumers: [String: Consumer] = [:]
     var subscriptions: [Subscription] = []
-    /// Nats-Msg-Id -> (sequence, store time) within the duplicate window.
+    /// Nats-Msg-Id -> (sequence, dedup time) within the duplicate window. Dedup times come
+    /// from `DedupClock` (the leader stamps them into each entry), not from message timestamps,
+    /// so a wall-clock jump does not expire ids early.
     private var dedup: [String: (seq: UInt64, time: Int64)] = [:]
     private var dedupOrder: [(id: String, time: Int64)] = []
     private var dedupHead = 0
+    /// The dedup time of stored messages as an offset from their timestamps (persisted).
+    private(set) var dedupSkews = DedupSkews()
+    /// The newest dedup time applied, and the monotonic time it was applied at: where a new
+    /// leader's (or a single node's) `DedupClock` resumes.
+    private(set) var lastDedupTime: Int64 = 0
+    private(set) var lastDedupMono: UInt64 = Stream.monoNanos()
+    /// Single node only: this stream stamps its own dedup times.
+    private var localDedupClock: DedupClock?
     private(set) var lastMsgID: String?
     /// Pending per-message TTL expiries, ordered by deadline (ns).
     var ttlQueue: [(at: Int64, seq: UInt64)] = []
@@ -78,13 +89,68 @@ final class Stream {
         return out
     }
 
-    /// The sequence a `Nats-Msg-Id` was stored at, while inside the duplicate window.
-    func dedupSequence(_ msgID: String) -> UInt64? { dedup[msgID]?.seq }
+    /// The sequence a `Nats-Msg-Id` was stored at, while inside the duplicate window at dedup
+    /// time `now`. The window is checked here, not only by `expireDedup`'s cleanup, so the
+    /// answer depends on nothing but the recorded time and `now`.
+    func dedupSequence(_ msgID: String, now: Int64) -> UInt64? {
+        guard let e = dedup[msgID], e.time > now - config.duplicateWindowNanos else { return nil }
+        return e.seq
+    }
+
+    /// Every id inside the duplicate window at dedup time `now`, with its sequence and dedup
+    /// time (what a replica would answer duplicates with; compared across replicas by tests).
+    func dedupWindow(now: Int64) -> [String: [Int64]] {
+        var out: [String: [Int64]] = [:]
+        for (id, e) in dedup where e.time > now - config.duplicateWindowNanos { out[id] = [Int64(e.seq), e.time] }
+        return out
+    }
 
     /// Records a stored message's `Nats-Msg-Id` for the duplicate window.
     func recordDedup(_ msgID: String, seq: UInt64, now: Int64) {
         dedup[msgID] = (seq, now)
         dedupOrder.append((msgID, now))
+    }
+
+    /// Monotonic nanoseconds (never shifted by a wall-clock jump, nor by the test clock).
+    static func monoNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// A message entry with dedup time `dedupTime` is being applied.
+    func observeDedupTime(_ dedupTime: Int64) {
+        if dedupTime > lastDedupTime { lastDedupTime = dedupTime }
+        lastDedupMono = Stream.monoNanos()
+    }
+
+    /// A clock for a new leader of this stream: after the newest dedup time applied here or
+    /// `logged` (one in the leader's log not applied yet), with the offset last used.
+    func resumeDedupClock(logged: Int64? = nil) -> DedupClock {
+        DedupClock(resumingAt: max(lastDedupTime, logged ?? .min), skew: dedupSkews.current, mono: lastDedupMono)
+    }
+
+    /// Single node: the dedup time of a publish received now (wall clock `wall`).
+    func stampDedupTime(wall: Int64) -> Int64 {
+        var clock = localDedupClock ?? resumeDedupClock()
+        let d = clock.stamp(wall: wall, mono: Stream.monoNanos())
+        localDedupClock = clock
+        return d
+    }
+
+    /// The message about to be stored at `seq` with timestamp `time` has dedup time
+    /// `dedupTime`: a changed offset is recorded, durably before the store append (so a store
+    /// record never exists without its mark; a mark past the store is dropped at open).
+    func noteDedupSkew(seq: UInt64, time: Int64, dedupTime: Int64) {
+        let (skew, overflow) = dedupTime.subtractingReportingOverflow(time)
+        guard dedupSkews.note(seq: seq, skew: overflow ? 0 : skew) else { return }
+        _ = dedupSkews.dropBelow(store.state.firstSeq)
+        persistDedupSkews()
+    }
+
+    private func persistDedupSkews() {
+        guard let directory else { return }
+        do {
+            try AtomicFile.write(dedupSkews.encode(), to: directory + "/" + DedupSkews.fileName)
+        } catch {
+            service.server.logger.error("Stream '\(name)': could not write its dedup clock marks: \(error)")
+        }
     }
 
     /// The id of the last stored message (nil when it had none), as `ingest` keeps it.
@@ -97,7 +163,10 @@ final class Stream {
     }
 
     /// Stores one published message after nats-server's checks, in its order.
-    func ingest(subject: String, headers: [UInt8]?, payload: [UInt8], now: Int64) -> PublishOutcome {
+    /// `now` is the message's timestamp; `dedupNow` the dedup time (`DedupClock`), `now` when nil.
+    func ingest(subject: String, headers: [UInt8]?, payload: [UInt8], now: Int64, dedupNow: Int64? = nil) -> PublishOutcome {
+        let dedupNow = dedupNow ?? now
+        observeDedupTime(dedupNow)
         func fail(_ e: JSAPIError) -> PublishOutcome {
             PublishOutcome(response: Stream.errorAck(e, stream: name), stored: false)
         }
@@ -115,9 +184,9 @@ final class Stream {
         }
         let msgID = NATSHeaderBlock.value("Nats-Msg-Id", in: h).flatMap { $0.isEmpty ? nil : $0 }
         if let msgID {
-            expireDedup(now: now)
-            if let prior = dedup[msgID] {
-                return PublishOutcome(response: pubAck(prior.seq, duplicate: true), stored: false)
+            expireDedup(now: dedupNow)
+            if let prior = dedupSequence(msgID, now: dedupNow) {
+                return PublishOutcome(response: pubAck(prior, duplicate: true), stored: false)
             }
         }
         let st = store.state
@@ -168,6 +237,7 @@ final class Stream {
             return fail(refusal)
         }
         let seq: UInt64
+        noteDedupSkew(seq: st.lastSeq + 1, time: now, dedupTime: dedupNow)
         do {
             seq = try store.append(subject: subject, headers: headers, payload: payload, time: now, raftIndex: applyingRaftIndex)
         } catch let e as StoreError {
@@ -176,8 +246,9 @@ final class Stream {
             return fail(.storageResources("\(error)"))
         }
         dirty = true
+        if seq != st.lastSeq + 1 { noteDedupSkew(seq: seq, time: now, dedupTime: dedupNow) }
         if let rollup { applyRollup(rollup, subject: subject, keeping: seq) }
-        if let msgID { recordDedup(msgID, seq: seq, now: now) }
+        if let msgID { recordDedup(msgID, seq: seq, now: dedupNow) }
         lastMsgID = msgID
         if store.state.messages != st.messages + 1 || rollup != nil {
             // Limits (or a rollup) removed older messages: consumers re-check what they hold.
@@ -257,8 +328,29 @@ final class Stream {
         }
     }
 
-    /// Rebuilds the dedup table (ids inside the window) and TTL deadlines after a restart.
-    func rebuildDedup(now: Int64) {
+    /// Rebuilds the dedup table (ids inside the window) and TTL deadlines after a restart or a
+    /// stream copy. The dedup times come from the message timestamps and the offset marks
+    /// (`skews`, else `<stream>/dedup-skews`); the window is taken back from the newest one.
+    func rebuildDedup(skews: DedupSkews? = nil) {
+        let st = store.state
+        if let skews {
+            dedupSkews = skews
+        } else if let directory, let bytes = AtomicFile.read(directory + "/" + DedupSkews.fileName) {
+            if let loaded = DedupSkews.decode(bytes) {
+                dedupSkews = loaded
+            } else {
+                service.server.logger.error("Stream '\(name)': unreadable dedup clock marks; dedup times taken from message times")
+            }
+        }
+        let loaded = dedupSkews
+        dedupSkews.dropAbove(st.lastSeq)
+        // Marks dropped here must not come back at the next open (the replay may store the
+        // same sequences without changing the offset, which writes no mark).
+        if skews != nil || dedupSkews != loaded { persistDedupSkews() }
+        if st.lastSeq > 0 {
+            lastDedupTime = saturatingAdd(st.lastTime, dedupSkews.skew(at: st.lastSeq))
+            lastDedupMono = Stream.monoNanos()
+        }
         if config.allowMsgTTL {
             var s = store.state.firstSeq
             while let m = store.next(from: s, filters: []) {
@@ -268,12 +360,17 @@ final class Stream {
                 s = m.seq + 1
             }
         }
-        let cutoff = now - config.duplicateWindowNanos
-        var s = store.firstSequence(atOrAfter: cutoff)
+        // Dedup times grow with sequences; timestamps may not (a clock that went back), but a
+        // message inside the window has a timestamp above the cutoff less the largest offset.
+        let cutoff = lastDedupTime - config.duplicateWindowNanos
+        var s = store.firstSequence(atOrAfter: cutoff - dedupSkews.maxSkew)
         while let m = store.next(from: s, filters: []) {
             if let id = NATSHeaderBlock.value("Nats-Msg-Id", in: m.headers), !id.isEmpty {
-                dedup[id] = (m.seq, m.time)
-                dedupOrder.append((id, m.time))
+                let t = saturatingAdd(m.time, dedupSkews.skew(at: m.seq))
+                if t > cutoff {
+                    dedup[id] = (m.seq, t)
+                    dedupOrder.append((id, t))
+                }
                 lastMsgID = id
             }
             s = m.seq + 1

@@ -92,7 +92,7 @@ final class CatchupService {
             return .state(group: g, request: req, CatchupState(
                 index: applied.rawValue, term: term.rawValue, voters: conf.voters.map(\.rawValue),
                 learners: conf.learners.map(\.rawValue), firstSeq: st.firstSeq, lastSeq: st.lastSeq,
-                deleted: deleted, consumers: consumerRecords(r)))
+                deleted: deleted, consumers: consumerRecords(r), dedupSkews: r.stream.dedupSkews.marks))
         case let .messagesRequest(_, _, from, to, maxBytes):
             guard from >= 1, from <= to else { return .refused(group: g, request: req, reason: "bad range") }
             let budget = min(Int(maxBytes), Self.maxChunkBytes)

@@ -36,12 +36,19 @@ struct CatchupWireError: Error, CustomStringConvertible {
 /// against the bytes left before allocating, so hostile input never traps or over-allocates.
 enum CatchupWire {
     static let version: UInt8 = 1
+    /// A state frame with dedup offset marks (`CatchupState.dedupSkews`): older readers refuse
+    /// it as an unknown version instead of misreading it, and every other frame stays version 1.
+    static let versionWithDedupMarks: UInt8 = 2
     static let namespace = "jscatchup"
     static let absent = UInt32.max
 
     static func encode(_ f: CatchupFrame) -> [UInt8] {
         var w = Writer()
-        w.bytes.append(version)
+        if case let .state(_, _, s) = f, !s.dedupSkews.isEmpty {
+            w.bytes.append(versionWithDedupMarks)
+        } else {
+            w.bytes.append(version)
+        }
         switch f {
         case let .stateRequest(g, r, minIndex):
             w.bytes.append(1); w.u64(g); w.u64(r); w.u64(minIndex)
@@ -54,6 +61,10 @@ enum CatchupWire {
             w.u32(UInt32(s.consumers.count))
             for (name, record) in s.consumers.sorted(by: { $0.key < $1.key }) {
                 w.data(Array(name.utf8)); w.data(record)
+            }
+            if !s.dedupSkews.isEmpty {
+                w.u32(UInt32(s.dedupSkews.count))
+                for m in s.dedupSkews { w.u64(m.seq); w.u64(UInt64(bitPattern: m.skew)) }
             }
         case let .messages(g, r, from, next, msgs):
             w.bytes.append(4); w.u64(g); w.u64(r); w.u64(from); w.u64(next)
@@ -71,8 +82,10 @@ enum CatchupWire {
 
     static func decode(_ bytes: [UInt8]) throws -> CatchupFrame {
         var r = Reader(bytes: bytes)
-        guard try r.byte() == version else { throw CatchupWireError(description: "unknown catch-up frame version") }
+        let v = try r.byte()
+        guard v == version || v == versionWithDedupMarks else { throw CatchupWireError(description: "unknown catch-up frame version") }
         let tag = try r.byte()
+        guard v == version || tag == 3 else { throw CatchupWireError(description: "catch-up frame version \(v) for tag \(tag)") }
         let group = try r.u64(), request = try r.u64()
         let f: CatchupFrame
         switch tag {
@@ -91,9 +104,19 @@ enum CatchupWire {
                 guard let name = try r.data(), let record = try r.data() else { throw CatchupWireError(description: "absent consumer field") }
                 consumers[String(decoding: name, as: UTF8.self)] = record
             }
+            var skews: [DedupSkews.Mark] = []
+            if v == versionWithDedupMarks {
+                let n = try r.count(minSize: 16)
+                guard n > 0 else { throw CatchupWireError(description: "dedup marks frame without marks") }
+                for _ in 0..<n {
+                    let m = DedupSkews.Mark(seq: try r.u64(), skew: Int64(bitPattern: try r.u64()))
+                    guard skews.last.map({ $0.seq < m.seq }) ?? true else { throw CatchupWireError(description: "dedup marks out of order") }
+                    skews.append(m)
+                }
+            }
             f = .state(group: group, request: request,
                        CatchupState(index: index, term: term, voters: voters, learners: learners, firstSeq: first,
-                                    lastSeq: last, deleted: deleted, consumers: consumers))
+                                    lastSeq: last, deleted: deleted, consumers: consumers, dedupSkews: skews))
         case 4:
             let from = try r.u64(), next = try r.u64()
             let n = try r.count(minSize: 28)

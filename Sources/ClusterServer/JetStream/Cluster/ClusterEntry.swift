@@ -6,8 +6,10 @@ enum StreamEntry {
     /// A publish accepted by the leader. The checks (dedup, expected-*) run again at apply on
     /// every replica against the same state, so every replica decides the same way. `reply` is
     /// the publisher's reply subject: whichever node leads when the entry applies sends the
-    /// PubAck, so a publish in flight during a leader change is still answered.
-    case message(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8], timestamp: Int64)
+    /// PubAck, so a publish in flight during a leader change is still answered. `timestamp` is
+    /// the leader's wall clock (the message's time); `dedupTime` is "now" for the duplicate
+    /// window (`DedupClock`), equal to `timestamp` in entries written before it existed.
+    case message(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8], timestamp: Int64, dedupTime: Int64)
     case op([String: Any])
     /// A consumer's record (`ConsumerRecord`), written as is to its file by every replica.
     /// Older logs carry it as the op `consumer` (still applied).
@@ -20,15 +22,20 @@ enum StreamEntry {
     private static let messageTag: UInt8 = 1
     private static let opTag: UInt8 = 2
     private static let consumerRecordTag: UInt8 = 3
+    /// A message with its dedup time (tag 1, without it, is still read).
+    private static let messageDedupTag: UInt8 = 4
     private static let none = UInt32.max
 
-    /// tag | timestamp i64 | subject | reply | headers | payload, where subject, reply and
-    /// headers are u32 length (0xFFFFFFFF = absent) + bytes, all little-endian.
-    static func encodeMessage(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8], timestamp: Int64) -> [UInt8] {
+    /// tag | timestamp i64 | [dedup time i64, tag 4 only] | subject | reply | headers | payload,
+    /// where subject, reply and headers are u32 length (0xFFFFFFFF = absent) + bytes, all
+    /// little-endian. Without `dedupTime` the entry is written as before it existed (tag 1).
+    static func encodeMessage(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8], timestamp: Int64,
+                              dedupTime: Int64? = nil) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(21 + subject.utf8.count + (reply?.utf8.count ?? 0) + (headers?.count ?? 0) + payload.count)
-        out.append(messageTag)
+        out.reserveCapacity(29 + subject.utf8.count + (reply?.utf8.count ?? 0) + (headers?.count ?? 0) + payload.count)
+        out.append(dedupTime == nil ? messageTag : messageDedupTag)
         withUnsafeBytes(of: timestamp.littleEndian) { out.append(contentsOf: $0) }
+        if let dedupTime { withUnsafeBytes(of: dedupTime.littleEndian) { out.append(contentsOf: $0) } }
         func put<C: Collection>(_ bytes: C?) where C.Element == UInt8 {
             let n = bytes.map { UInt32($0.count) } ?? none
             withUnsafeBytes(of: n.littleEndian) { out.append(contentsOf: $0) }
@@ -71,7 +78,7 @@ enum StreamEntry {
             guard StreamConfig.isValidName(name) else { throw DecodeError(description: "bad consumer name") }
             return .consumerRecord(name: name, record: Array(bytes[(5 + n)...]))
         }
-        guard tag == messageTag else { throw DecodeError(description: "unknown entry tag \(tag)") }
+        guard tag == messageTag || tag == messageDedupTag else { throw DecodeError(description: "unknown entry tag \(tag)") }
         var at = 1
         func u32() throws -> UInt32 {
             guard at + 4 <= bytes.count else { throw DecodeError(description: "truncated entry") }
@@ -85,14 +92,19 @@ enum StreamEntry {
             defer { at += Int(n) }
             return bytes[at..<(at + Int(n))]
         }
-        guard bytes.count >= 9 else { throw DecodeError(description: "truncated entry") }
-        var ts: UInt64 = 0
-        for i in 0..<8 { ts |= UInt64(bytes[1 + i]) << (8 * UInt64(i)) }
-        at = 9
+        func i64() throws -> Int64 {
+            guard at + 8 <= bytes.count else { throw DecodeError(description: "truncated entry") }
+            defer { at += 8 }
+            var v: UInt64 = 0
+            for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
+            return Int64(bitPattern: v)
+        }
+        let ts = try i64()
+        let dedupTime = tag == messageDedupTag ? try i64() : ts
         guard let subject = try field() else { throw DecodeError(description: "message without subject") }
         let reply = try field()
         let headers = try field()
         return .message(subject: String(decoding: subject, as: UTF8.self), reply: reply.map { String(decoding: $0, as: UTF8.self) },
-                        headers: headers.map(Array.init), payload: Array(bytes[at...]), timestamp: Int64(bitPattern: ts))
+                        headers: headers.map(Array.init), payload: Array(bytes[at...]), timestamp: ts, dedupTime: dedupTime)
     }
 }

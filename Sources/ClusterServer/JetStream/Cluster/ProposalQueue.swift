@@ -8,6 +8,8 @@ struct ProposedPublish {
     var headers: [UInt8]?
     var payload: [UInt8]
     var timestamp: Int64
+    /// The entry's dedup time (`DedupClock`); nil as in entries without one (the timestamp).
+    var dedupTime: Int64? = nil
 }
 
 /// The publishes this node proposed and has not applied yet, in log order (a FIFO, not a

@@ -6,6 +6,8 @@ import Raft
 /// at its own sequence, so no placeholders are needed.
 final class StagedMemoryCopy: StagedCopy {
     private(set) var store = MemoryStore()
+    /// The leader's dedup offset marks, from the committed state.
+    private(set) var dedupSkews = DedupSkews()
 
     func apply(_ op: StreamCatchup.Op) throws {
         switch op {
@@ -28,6 +30,7 @@ final class StagedMemoryCopy: StagedCopy {
         guard st.lastSeq == state.lastSeq, st.messages == 0 || st.firstSeq == state.firstSeq else {
             throw StoreError.io("staged copy ends at \(st.firstSeq)...\(st.lastSeq), expected \(state.firstSeq)...\(state.lastSeq)")
         }
+        dedupSkews = DedupSkews(marks: state.dedupSkews)
     }
 
     func abandon() {}

@@ -17,6 +17,9 @@ struct CatchupState: Equatable {
     var deleted: [UInt64]
     /// Replicated consumer records (`<stream>/consumers/<name>.json`) by consumer name.
     var consumers: [String: [UInt8]]
+    /// The leader's dedup offset marks (`DedupSkews`) as of this state; empty when it has none
+    /// (or is a version that sends none: dedup times are then the message timestamps).
+    var dedupSkews: [DedupSkews.Mark] = []
 
     /// Whether `seq` holds a message in this state.
     func isPresent(_ seq: UInt64) -> Bool {

@@ -51,7 +51,8 @@ extension StreamReplica {
         js.server.logger.info("Stream '\(name)': copied \(messages) messages (sequences \(state.firstSeq)...\(state.lastSeq)) from the leader at Raft index \(state.index)")
         let memory = (catchup?.copy as? StagedMemoryCopy).map {
             ($0.store, SnapshotMetadata(index: LogIndex(state.index), term: Term(state.term),
-                                        conf: ConfState(voters: state.voters.map { NodeID($0) }, learners: state.learners.map { NodeID($0) })))
+                                        conf: ConfState(voters: state.voters.map { NodeID($0) }, learners: state.learners.map { NodeID($0) })),
+             $0.dedupSkews)
         }
         catchup = nil
         js.queue.async { [cluster] in cluster.reinstall(self, memoryCopy: memory) }

@@ -58,6 +58,9 @@ final class StreamReplica: RaftGroupDelegate {
     var scrubbing = false
     /// A corrupt leader already tried to hand leadership off once (`+Scrub`).
     var handOffTried = false
+    /// Leader only: stamps the dedup time of each proposed publish (`DedupClock`); set when
+    /// this node becomes leader, after every dedup time in its log.
+    var dedupClock: DedupClock?
     /// Committed publishes of the current round waiting for one shared store write.
     private var applyBatch: [(item: Stream.BatchItem, reply: String?)] = []
     /// At most this many publishes share a store block.
@@ -87,6 +90,8 @@ final class StreamReplica: RaftGroupDelegate {
         let store: MessageStore
         let storage: DurableRaftStorage
         let installed: SnapshotMetadata?
+        /// A memory stream's copy: its leader's dedup offset marks (file streams read theirs).
+        var dedupSkews: DedupSkews? = nil
 
         /// Closes both (a replica whose stream was deleted, or the node stopped, before it opened).
         func close() {
@@ -135,7 +140,7 @@ final class StreamReplica: RaftGroupDelegate {
     }
 
     /// A memory stream's copy from the leader, its Raft metadata and the replica's Raft log.
-    typealias MemoryInstall = (store: MemoryStore, meta: SnapshotMetadata, storage: DurableRaftStorage)
+    typealias MemoryInstall = (store: MemoryStore, meta: SnapshotMetadata, storage: DurableRaftStorage, skews: DedupSkews)
 
     /// Opens (or creates) the local replica on the JetStream queue: files, then `install`.
     /// `memoryInstall`: a memory stream reopened with a copy from its leader; its Raft log (the
@@ -148,7 +153,8 @@ final class StreamReplica: RaftGroupDelegate {
         try StreamInstall.advanceRaftLog(m.meta, storage: m.storage)
         try? m.store.setLimits(a.config)
         return install(cluster: cluster, assignment: a,
-                       files: Files(config: a.config, directory: nil, fresh: false, store: m.store, storage: m.storage, installed: m.meta))
+                       files: Files(config: a.config, directory: nil, fresh: false, store: m.store, storage: m.storage, installed: m.meta,
+                                    dedupSkews: m.skews))
     }
 
     /// Makes opened files the local replica (on the JetStream queue): the `Stream`, its Raft
@@ -172,7 +178,7 @@ final class StreamReplica: RaftGroupDelegate {
         let applied = max(store.lastRaftIndex, storage.snapshot().metadata.index.rawValue)
         // Dedup ids within the window, as of the last stored message, before the log replays
         // (which adds its own): every replica must decide duplicates the same way.
-        if !fresh { s.rebuildDedup(now: store.state.lastTime) }
+        if !fresh { s.rebuildDedup(skews: files.dedupSkews) }
         cluster.host.addGroup(r.group, storage: storage, delegate: r,
                               applied: applied > 0 ? LogIndex(applied) : nil, quiesce: true,
                               campaign: fresh && a.initial.first == me, externalSnapshots: true)
@@ -218,10 +224,14 @@ final class StreamReplica: RaftGroupDelegate {
         if let e = js.accountRefusal(for: stream, adding: stream.store.size(subject: subject, headers: headers, payload: payload)) {
             return refuse(publish, e)
         }
+        let now = JSTime.nowNanos()
+        var clock = dedupClock ?? resumeDedupClock()
+        let dedupTime = clock.stamp(wall: now, mono: Stream.monoNanos())
+        dedupClock = clock
         let proposed = ProposedPublish(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
-                                       payload: payload, timestamp: JSTime.nowNanos())
+                                       payload: payload, timestamp: now, dedupTime: dedupTime)
         let data = StreamEntry.encodeMessage(subject: subject, reply: proposed.reply, headers: headers,
-                                             payload: payload, timestamp: proposed.timestamp)
+                                             payload: payload, timestamp: proposed.timestamp, dedupTime: dedupTime)
         do {
             let index = try cluster.host.propose(group, data)
             notePublishProposed(at: index, proposed)
@@ -231,6 +241,20 @@ final class StreamReplica: RaftGroupDelegate {
         } catch {
             refuse(publish)
         }
+    }
+
+    /// A dedup clock after every dedup time this node knows: the applied ones, the round waiting
+    /// for its store write, and the log's entries past the applied index (an earlier leader's,
+    /// which apply before anything this leader proposes), so dedup times grow along the log.
+    func resumeDedupClock() -> DedupClock {
+        var logged = applyBatch.map(\.item.dedupNow).max()
+        if let node = cluster.host.node(group), node.lastIndex > node.appliedIndex,
+           let entries = node.entries(from: node.appliedIndex.next, to: node.lastIndex.next) {
+            for e in entries {
+                if case let .message(_, _, _, _, _, d)? = try? StreamEntry.decode(e.data) { logged = max(logged ?? d, d) }
+            }
+        }
+        return stream.resumeDedupClock(logged: logged)
     }
 
     /// Answers a publish with an error PubAck (503 "temporarily unavailable" by default).
@@ -269,7 +293,7 @@ final class StreamReplica: RaftGroupDelegate {
             // Our own proposal (same index and term: the same entry): no second decode.
             let p = proposal.publish
             return applyMessage(entry, subject: p.subject, entryReply: p.reply, headers: p.headers, payload: p.payload,
-                                timestamp: p.timestamp, proposedTerm: proposal.term)
+                                timestamp: p.timestamp, dedupTime: p.dedupTime ?? p.timestamp, proposedTerm: proposal.term)
         }
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
@@ -277,9 +301,9 @@ final class StreamReplica: RaftGroupDelegate {
             return
         }
         switch decoded {
-        case let .message(subject, entryReply, headers, payload, timestamp):
+        case let .message(subject, entryReply, headers, payload, timestamp, dedupTime):
             applyMessage(entry, subject: subject, entryReply: entryReply, headers: headers, payload: payload,
-                         timestamp: timestamp, proposedTerm: proposal?.term)
+                         timestamp: timestamp, dedupTime: dedupTime, proposedTerm: proposal?.term)
         case let .consumerRecord(name, record):
             // The consumer's config and ack state, as the leader last saw it: written with the
             // round's other records of it (`flushRecords`), answered after that write.
@@ -335,13 +359,13 @@ final class StreamReplica: RaftGroupDelegate {
 
     /// A committed publish: batched with the round's others when it can be, else ingested alone.
     private func applyMessage(_ entry: Entry, subject: String, entryReply: String?, headers: [UInt8]?, payload: [UInt8],
-                              timestamp: Int64, proposedTerm: Term?) {
+                              timestamp: Int64, dedupTime: Int64, proposedTerm: Term?) {
         let node = cluster.host.node(group)
         let answers = Self.answersPublish(isRaftLeader: node?.role == .leader, handedOverTerm: node?.handedOverTerm,
                                           proposedTerm: proposedTerm, entryTerm: entry.term)
         let reply = answers ? entryReply : nil
         let item = Stream.BatchItem(subject: subject, headers: headers, payload: payload, now: timestamp,
-                                    raftIndex: entry.index.rawValue)
+                                    raftIndex: entry.index.rawValue, dedupTime: dedupTime)
         if stream.canBatch(headers: headers) {
             // Stored with the rest of this round's publishes (`raftAppliedBatch`).
             applyBatch.append((item, reply))
@@ -349,10 +373,10 @@ final class StreamReplica: RaftGroupDelegate {
             return
         }
         flushApplyBatch()
-        // The entry's timestamp is "now" on every replica, so dedup windows agree.
-        stream.expireDedup(now: timestamp)
+        // The entry's dedup time is "now" for dedup on every replica, so dedup windows agree.
+        stream.expireDedup(now: dedupTime)
         stream.applyingRaftIndex = entry.index.rawValue
-        let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp)
+        let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp, dedupNow: dedupTime)
         stream.applyingRaftIndex = 0
         applied(item, reply: reply, outcome)
     }
@@ -434,6 +458,7 @@ final class StreamReplica: RaftGroupDelegate {
 
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
         self.isLeader = isLeader
+        dedupClock = isLeader ? resumeDedupClock() : nil
         if isLeader {
             leaderSinceTick = cluster.ticks
             ingestLingerUntil = nil
