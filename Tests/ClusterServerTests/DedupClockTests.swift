@@ -49,6 +49,14 @@ final class DedupClockTests: XCTestCase {
         XCTAssertEqual(d.stamp(wall: base + 601 * s, mono: UInt64(s)), base + s)
     }
 
+    func test_aClockWithoutHistory_startsAtTheWallClock() {
+        var c = DedupClock(resumingAt: nil, skew: 0, mono: 77)
+        XCTAssertEqual(c.stamp(wall: base, mono: 99), base)
+        XCTAssertEqual(c.stamp(wall: base + 600 * s, mono: 99 + UInt64(s)), base + s)
+        var d = DedupClock(resumingAt: nil, skew: -5, mono: 0)
+        XCTAssertEqual(d.stamp(wall: base, mono: 0), base - 5)
+    }
+
     func test_extremeReadings_neverTrap() {
         var c = DedupClock(resumingAt: .max - 5, skew: .max, mono: 0)
         _ = c.stamp(wall: .max, mono: .max)

@@ -108,7 +108,7 @@ final class StreamDedupClockTests: XCTestCase {
         // Only real elapsed time ends the window.
         leader.pass(119)
         XCTAssertEqual(apply(leader.entry("a"), to: replicas), Array(repeating: #"{"stream":"D","seq":3}"#, count: 2))
-        XCTAssertEqual(replicas[0].dedupWindow(now: replicas[0].lastDedupTime), replicas[1].dedupWindow(now: replicas[1].lastDedupTime))
+        XCTAssertEqual(replicas[0].dedupWindow(now: replicas[0].lastDedupTime!), replicas[1].dedupWindow(now: replicas[1].lastDedupTime!))
     }
 
     func test_withoutDedupTimes_theSameRetryIsStoredTwice() throws {
@@ -173,19 +173,35 @@ final class StreamDedupClockTests: XCTestCase {
         leader.pass(1, wall: -900) // and back, past where it started
         _ = apply(leader.entry("x8"), to: replicas)
         XCTAssertEqual(replicas[0].dedupSkews.marks.count, 2)
-        let live = replicas[0].dedupWindow(now: replicas[0].lastDedupTime)
+        let live = replicas[0].dedupWindow(now: replicas[0].lastDedupTime!)
         XCTAssertEqual(live.keys.sorted(), ["x5", "x6", "x7", "x8"], "x0...x4 are more than 120 s of real time old")
         // Restart: a fresh Stream over the same files.
         try replicas[0].store.sync()
         replicas[0].store.close()
         replicas[0] = try open(dir)
         replicas[0].rebuildDedup()
-        XCTAssertEqual(replicas[0].dedupWindow(now: replicas[1].lastDedupTime), live)
+        XCTAssertEqual(replicas[0].dedupWindow(now: replicas[1].lastDedupTime!), live)
         XCTAssertEqual(replicas[0].lastDedupTime, replicas[1].lastDedupTime)
         XCTAssertEqual(replicas[0].dedupSkews, replicas[1].dedupSkews)
         leader.pass(1)
         XCTAssertEqual(apply(leader.entry("x5"), to: replicas), Array(repeating: #"{"stream":"D","seq":6,"duplicate": true}"#, count: 2))
         XCTAssertEqual(apply(leader.entry("x1"), to: replicas), Array(repeating: #"{"stream":"D","seq":10}"#, count: 2))
+    }
+
+    func test_singleNode_stampsItsOwnDedupTimes_andItsTickKeepsTheWindow() throws {
+        // A single node is its own leader: `stampDedupTime` reads the real monotonic clock, and
+        // the wall clock passed in jumps 10 min (far more than the time this test takes).
+        let st = try open(newDirectory())
+        let wall = base
+        func publish(_ id: String, wall: Int64) -> String {
+            let out = st.ingest(subject: "d.x", headers: NATSHeaderBlock.make([("Nats-Msg-Id", id)]), payload: Array(id.utf8), now: wall,
+                                dedupNow: st.stampDedupTime(wall: wall))
+            return String(decoding: out.response, as: UTF8.self)
+        }
+        XCTAssertEqual(publish("a", wall: wall), #"{"stream":"D","seq":1}"#)
+        st.expireDedup(now: st.stampDedupTime(wall: wall + 600 * s)) // the service's tick
+        XCTAssertEqual(publish("a", wall: wall + 600 * s), #"{"stream":"D","seq":1,"duplicate": true}"#)
+        XCTAssertEqual(contents(st), ["1 a \(base)"])
     }
 
     func test_markPastTheStore_isDroppedAtOpen() throws {

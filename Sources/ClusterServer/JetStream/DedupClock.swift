@@ -20,10 +20,15 @@ struct DedupClock: Equatable {
     /// Dedup time minus wall time of the last stamp.
     private(set) var skew: Int64
 
+    /// False until the first stamp of a clock that resumed from nothing (a new stream).
+    private var started: Bool
+
     /// Starts (on becoming leader, or at open for a single node) after the newest dedup time the
-    /// log holds, `time`, seen at monotonic `mono`, with the offset the stream last used.
-    init(resumingAt time: Int64, skew: Int64, mono: UInt64, tolerance: Int64 = defaultTolerance) {
-        self.last = time
+    /// log holds, `time`, seen at monotonic `mono`, with the offset the stream last used. Nil
+    /// when the stream has none yet: the first stamp is then the wall clock plus `skew`.
+    init(resumingAt time: Int64?, skew: Int64, mono: UInt64, tolerance: Int64 = defaultTolerance) {
+        self.last = time ?? .min
+        self.started = time != nil
         self.lastMono = mono
         self.skew = skew
         self.tolerance = tolerance
@@ -32,6 +37,12 @@ struct DedupClock: Equatable {
     /// The dedup time of an entry proposed now (`wall`: JetStream's wall clock, `mono`: the
     /// monotonic clock, both in nanoseconds). Never below the previous stamp.
     mutating func stamp(wall: Int64, mono: UInt64) -> Int64 {
+        guard started else {
+            started = true
+            last = saturatingAdd(wall, skew)
+            lastMono = mono
+            return last
+        }
         let elapsed = mono >= lastMono ? Int64(clamping: mono - lastMono) : 0
         let predicted = saturatingAdd(last, elapsed)
         var d = saturatingAdd(wall, skew)

@@ -356,7 +356,9 @@ public final class JetStreamService: @unchecked Sendable {
             if s.expireTTL(now: now) || aged {
                 s.consumersPurged()
             }
-            if cluster == nil { s.expireDedup(now: now) } // clustered: at apply, with the entry's time
+            // Clustered: at apply, with the entry's dedup time. Single node: on the stream's own
+            // dedup clock, never on the wall clock (a jump would empty the window).
+            if cluster == nil { s.expireDedup(now: s.stampDedupTime(wall: now)) }
             for c in Array(s.consumers.values) {
                 if c.checkAckDeadlines() { c.pump(now: now) }
                 if c.config.isPush { c.tickPush(now: now) } else {

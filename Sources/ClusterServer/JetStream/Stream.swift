@@ -27,8 +27,8 @@ final class Stream {
     /// The dedup time of stored messages as an offset from their timestamps (persisted).
     private(set) var dedupSkews = DedupSkews()
     /// The newest dedup time applied, and the monotonic time it was applied at: where a new
-    /// leader's (or a single node's) `DedupClock` resumes.
-    private(set) var lastDedupTime: Int64 = 0
+    /// leader's (or a single node's) `DedupClock` resumes. Nil before any.
+    private(set) var lastDedupTime: Int64?
     private(set) var lastDedupMono: UInt64 = Stream.monoNanos()
     /// Single node only: this stream stamps its own dedup times.
     private var localDedupClock: DedupClock?
@@ -93,7 +93,7 @@ final class Stream {
     /// time `now`. The window is checked here, not only by `expireDedup`'s cleanup, so the
     /// answer depends on nothing but the recorded time and `now`.
     func dedupSequence(_ msgID: String, now: Int64) -> UInt64? {
-        guard let e = dedup[msgID], e.time > now - config.duplicateWindowNanos else { return nil }
+        guard let e = dedup[msgID], e.time > saturatingAdd(now, -config.duplicateWindowNanos) else { return nil }
         return e.seq
     }
 
@@ -101,7 +101,7 @@ final class Stream {
     /// time (what a replica would answer duplicates with; compared across replicas by tests).
     func dedupWindow(now: Int64) -> [String: [Int64]] {
         var out: [String: [Int64]] = [:]
-        for (id, e) in dedup where e.time > now - config.duplicateWindowNanos { out[id] = [Int64(e.seq), e.time] }
+        for (id, e) in dedup where e.time > saturatingAdd(now, -config.duplicateWindowNanos) { out[id] = [Int64(e.seq), e.time] }
         return out
     }
 
@@ -116,14 +116,15 @@ final class Stream {
 
     /// A message entry with dedup time `dedupTime` is being applied.
     func observeDedupTime(_ dedupTime: Int64) {
-        if dedupTime > lastDedupTime { lastDedupTime = dedupTime }
+        if dedupTime > lastDedupTime ?? .min { lastDedupTime = dedupTime }
         lastDedupMono = Stream.monoNanos()
     }
 
     /// A clock for a new leader of this stream: after the newest dedup time applied here or
     /// `logged` (one in the leader's log not applied yet), with the offset last used.
     func resumeDedupClock(logged: Int64? = nil) -> DedupClock {
-        DedupClock(resumingAt: max(lastDedupTime, logged ?? .min), skew: dedupSkews.current, mono: lastDedupMono)
+        let known = [lastDedupTime, logged].compactMap { $0 }.max()
+        return DedupClock(resumingAt: known, skew: dedupSkews.current, mono: lastDedupMono)
     }
 
     /// Single node: the dedup time of a publish received now (wall clock `wall`).
@@ -316,7 +317,7 @@ final class Stream {
     }
 
     func expireDedup(now: Int64) {
-        let cutoff = now - config.duplicateWindowNanos
+        let cutoff = saturatingAdd(now, -config.duplicateWindowNanos)
         while dedupHead < dedupOrder.count && dedupOrder[dedupHead].time <= cutoff {
             let e = dedupOrder[dedupHead]
             if let cur = dedup[e.id], cur.time == e.time { dedup[e.id] = nil }
@@ -362,8 +363,8 @@ final class Stream {
         }
         // Dedup times grow with sequences; timestamps may not (a clock that went back), but a
         // message inside the window has a timestamp above the cutoff less the largest offset.
-        let cutoff = lastDedupTime - config.duplicateWindowNanos
-        var s = store.firstSequence(atOrAfter: cutoff - dedupSkews.maxSkew)
+        let cutoff = saturatingAdd(lastDedupTime ?? .min, -config.duplicateWindowNanos)
+        var s = store.firstSequence(atOrAfter: saturatingAdd(cutoff, -dedupSkews.maxSkew))
         while let m = store.next(from: s, filters: []) {
             if let id = NATSHeaderBlock.value("Nats-Msg-Id", in: m.headers), !id.isEmpty {
                 let t = saturatingAdd(m.time, dedupSkews.skew(at: m.seq))
