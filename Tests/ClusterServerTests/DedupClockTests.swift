@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import ClusterServer
 
@@ -65,6 +66,21 @@ final class DedupClockTests: XCTestCase {
         _ = d.stamp(wall: .min, mono: 0)
         _ = d.stamp(wall: .max, mono: .max)
         XCTAssertGreaterThanOrEqual(d.last, .min)
+    }
+
+    // MARK: - mixed versions
+
+    func test_dedupTimesAreWritten_onlyWhenEveryOtherMemberReadsThem() throws {
+        XCTAssertTrue(StreamReplica.allReadDedupTimes([], readers: []), "a group of one")
+        XCTAssertTrue(StreamReplica.allReadDedupTimes(["n2", "n3"], readers: ["n2", "n3", "n4"]))
+        XCTAssertFalse(StreamReplica.allReadDedupTimes(["n2", "n3"], readers: ["n2"]), "n3 runs an older version")
+        XCTAssertFalse(StreamReplica.allReadDedupTimes(["n2", nil], readers: ["n2"]), "a member not named yet")
+        // Route INFO: this version says it reads them; an older one says nothing (false).
+        let info = RouteInfo(serverID: "S1", serverName: "n1", version: "2.10.0", cluster: "c", routeURL: "nats-route://h:1/",
+                             connectURLs: [], jetstream: true)
+        XCTAssertTrue(info.line().contains("\"js_dedup_times\":true"))
+        let old = try JSONDecoder().decode(RouteInfo.self, from: Data(#"{"server_id":"S2","server_name":"n2"}"#.utf8))
+        XCTAssertFalse(old.dedupTimes)
     }
 
     // MARK: - DedupSkews

@@ -17,15 +17,19 @@ public struct RouteInfo: Codable, Equatable {
     /// The sender understands `XMSG sdeliver` (stamped JetStream deliveries); absent (false) on
     /// older clusterd versions, which get plain `deliver` frames.
     public var deliveryStamps: Bool
+    /// The sender reads stream entries that carry a dedup time (`StreamEntry`, tag 4); absent
+    /// (false) on older clusterd versions, whose groups get entries without one.
+    public var dedupTimes: Bool
 
     enum CodingKeys: String, CodingKey {
         case serverID = "server_id", serverName = "server_name", version, cluster
         case routeURL = "ip", connectURLs = "connect_urls", jetstream, gossip
         case deliveryStamps = "js_delivery_stamps"
+        case dedupTimes = "js_dedup_times"
     }
 
     public init(serverID: String, serverName: String, version: String, cluster: String, routeURL: String,
-                connectURLs: [String], jetstream: Bool, gossip: Bool = true, deliveryStamps: Bool = true) {
+                connectURLs: [String], jetstream: Bool, gossip: Bool = true, deliveryStamps: Bool = true, dedupTimes: Bool = true) {
         self.serverID = serverID
         self.serverName = serverName
         self.version = version
@@ -35,6 +39,7 @@ public struct RouteInfo: Codable, Equatable {
         self.jetstream = jetstream
         self.gossip = gossip
         self.deliveryStamps = deliveryStamps
+        self.dedupTimes = dedupTimes
     }
 
     public init(from decoder: Decoder) throws {
@@ -48,6 +53,7 @@ public struct RouteInfo: Codable, Equatable {
         jetstream = try c.decodeIfPresent(Bool.self, forKey: .jetstream) ?? false
         gossip = try c.decodeIfPresent(Bool.self, forKey: .gossip) ?? true
         deliveryStamps = try c.decodeIfPresent(Bool.self, forKey: .deliveryStamps) ?? false
+        dedupTimes = try c.decodeIfPresent(Bool.self, forKey: .dedupTimes) ?? false
     }
 
     func line() -> String {

@@ -473,6 +473,11 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     }
 
     /// Server name -> server id of every peer with an established route.
+    /// Server names of connected peers that read stream entries with dedup times.
+    public func peersReadingDedupTimes() -> Set<String> {
+        lock.withLock { Set(established.values.compactMap { r in r.peerInfo.flatMap { $0.dedupTimes ? $0.serverName : nil } }) }
+    }
+
     public func peerServerIDs() -> [String: String] {
         lock.withLock {
             var out: [String: String] = [:]

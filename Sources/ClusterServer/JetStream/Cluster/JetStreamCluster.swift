@@ -143,12 +143,16 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     /// Raft ticks (100 ms) since start.
     private(set) var ticks = 0
+    /// Server names seen (since start) to read stream entries with dedup times; kept when a
+    /// route drops, so a peer that is down does not turn its groups' dedup times off.
+    private(set) var dedupTimeReaders: Set<String> = []
 
     func tick() {
         // A seed can resolve without a route event (a duplicate dial learns its peer): retry.
         if !metaStarted { topologyChanged() }
         host.tick()
         ticks += 1
+        if let routes = js.server.routeManager { dedupTimeReaders.formUnion(routes.peersReadingDedupTimes()) }
         sendDueFallbackReplies()
         for r in replicas.values {
             r.checkReadCorruption()

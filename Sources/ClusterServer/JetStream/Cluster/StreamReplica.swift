@@ -61,8 +61,10 @@ final class StreamReplica: RaftGroupDelegate {
     /// Leader only: stamps the dedup time of each proposed publish (`DedupClock`); set when
     /// this node becomes leader, after every dedup time in its log.
     var dedupClock: DedupClock?
+    /// Whether every other member reads dedup times, as of a cluster tick (`+DedupClock`).
+    var dedupTimesChecked: (tick: Int, writes: Bool)?
     /// Committed publishes of the current round waiting for one shared store write.
-    private var applyBatch: [(item: Stream.BatchItem, reply: String?)] = []
+    var applyBatch: [(item: Stream.BatchItem, reply: String?)] = []
     /// At most this many publishes share a store block.
     static let maxApplyBatch = 256
     /// Consumer records committed in the current round, the last one per consumer, written once
@@ -226,8 +228,9 @@ final class StreamReplica: RaftGroupDelegate {
         }
         let now = JSTime.nowNanos()
         var clock = dedupClock ?? resumeDedupClock()
-        let dedupTime = clock.stamp(wall: now, mono: Stream.monoNanos())
+        let stamped = clock.stamp(wall: now, mono: Stream.monoNanos())
         dedupClock = clock
+        let dedupTime = writesDedupTimes() ? stamped : nil
         let proposed = ProposedPublish(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
                                        payload: payload, timestamp: now, dedupTime: dedupTime)
         let data = StreamEntry.encodeMessage(subject: subject, reply: proposed.reply, headers: headers,
@@ -241,20 +244,6 @@ final class StreamReplica: RaftGroupDelegate {
         } catch {
             refuse(publish)
         }
-    }
-
-    /// A dedup clock after every dedup time this node knows: the applied ones, the round waiting
-    /// for its store write, and the log's entries past the applied index (an earlier leader's,
-    /// which apply before anything this leader proposes), so dedup times grow along the log.
-    func resumeDedupClock() -> DedupClock {
-        var logged = applyBatch.map(\.item.dedupNow).max()
-        if let node = cluster.host.node(group), node.lastIndex > node.appliedIndex,
-           let entries = node.entries(from: node.appliedIndex.next, to: node.lastIndex.next) {
-            for e in entries {
-                if case let .message(_, _, _, _, _, d)? = try? StreamEntry.decode(e.data) { logged = max(logged ?? d, d) }
-            }
-        }
-        return stream.resumeDedupClock(logged: logged)
     }
 
     /// Answers a publish with an error PubAck (503 "temporarily unavailable" by default).

@@ -1,0 +1,34 @@
+import Raft
+
+/// The stream leader's dedup clock (`DedupClock`, docs/jetstream-cluster.md "Dedup clock").
+extension StreamReplica {
+    /// A dedup clock after every dedup time this node knows: the applied ones, the round waiting
+    /// for its store write, and the log's entries past the applied index (an earlier leader's,
+    /// which apply before anything this leader proposes), so dedup times grow along the log.
+    func resumeDedupClock() -> DedupClock {
+        var logged = applyBatch.map(\.item.dedupNow).max()
+        if let node = cluster.host.node(group), node.lastIndex > node.appliedIndex,
+           let entries = node.entries(from: node.appliedIndex.next, to: node.lastIndex.next) {
+            for e in entries {
+                if case let .message(_, _, _, _, _, d)? = try? StreamEntry.decode(e.data) { logged = max(logged ?? d, d) }
+            }
+        }
+        return stream.resumeDedupClock(logged: logged)
+    }
+
+    /// Whether this leader's entries carry dedup times: only when every other member of the
+    /// group is known to read them (route INFO `js_dedup_times`), so a node of an older version
+    /// in the group (a rolling upgrade) still reads every entry. Rechecked once per tick.
+    func writesDedupTimes() -> Bool {
+        if let c = dedupTimesChecked, c.tick == cluster.ticks { return c.writes }
+        let others = (cluster.host.node(group)?.conf.allMembers ?? []).filter { $0 != cluster.host.me }
+        let writes = Self.allReadDedupTimes(others.map { cluster.host.name(of: $0) }, readers: cluster.dedupTimeReaders)
+        dedupTimesChecked = (cluster.ticks, writes)
+        return writes
+    }
+
+    /// True when every member (by server name; nil when its name is not known yet) is a reader.
+    static func allReadDedupTimes(_ members: [String?], readers: Set<String>) -> Bool {
+        members.allSatisfy { $0.map(readers.contains) ?? false }
+    }
+}
