@@ -84,6 +84,10 @@ final class RaftHost {
     let syncQueues = (0..<4).map { DispatchQueue(label: "clusterd.raft-sync.\($0)") }
     /// Groups whose next sync should start at the end of this round.
     var syncsToStart: [Member] = []
+    /// Sync jobs running on the sync queues.
+    var backgroundSyncs = 0
+    /// Whether a sole sync runs on the JetStream queue (`startSyncs`).
+    var inlineSoleSync = true
     private var names: [NodeID: String] = [:]
     var coalescer: HeartbeatCoalescer
     /// Connections that got replies (PubAcks) while applying this round: flushed once at the end
@@ -353,8 +357,10 @@ final class RaftHost {
                 updateLeadership(m)
                 if node.hasReady { multi.markDirty(node.group) }
             }
-            startSyncs()
+            // The round's early messages (the leader's appends) leave before a sync that may
+            // run right here.
             send()
+            startSyncs()
         }
         replyFlush.run()
         send()
