@@ -5,7 +5,8 @@ Properties, in the order they are reported:
   replicas-agree        every replica that could be read holds the same (seq, id) list, and
                         every replica's own /jsz state (messages, first/last seq) matches it
   acked-present         every acknowledged publish is in the stream at the sequence its
-                        PubAck named (a duplicate PubAck must name the original sequence)
+                        PubAck named (a duplicate PubAck must name the original sequence);
+                        counted as `lost` when no replica holds it, else `misplaced`
   no-duplicates         no message id appears twice (Nats-Msg-Id deduplication held)
   no-phantoms           every message read back was published by the workload
   no-holes              sequences are contiguous (the workload deletes nothing)
@@ -68,10 +69,18 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
     at_seq = {seq: mid for seq, mid in ref}
     pubs = [p for p in hist.pubs if p.stream == stream]
     attempted = {p.id for p in pubs}
+    seqs_of: dict[str, list[int]] = defaultdict(list)
+    for seq, mid in ref:
+        seqs_of[mid].append(seq)
+    # An acked id at another sequence than its PubAck's is misplaced, not lost: lost means no
+    # replica that was read holds it at all.
+    held = {mid for copy in copies.values() for _, mid in copy}
     for p in pubs:
         if p.outcome in ("ack", "dup") and at_seq.get(p.seq) != p.id:
+            where = f"stored at {seqs_of[p.id]}" if p.id in seqs_of else (
+                "held by another replica only" if p.id in held else "on no replica")
             res.add("acked-present", f"{stream}: {p.id} acked at seq {p.seq} ({p.outcome} via {p.node} "
-                    f"t={p.t1:.2f}) but seq {p.seq} holds {at_seq.get(p.seq)!r}")
+                    f"t={p.t1:.2f}) but seq {p.seq} holds {at_seq.get(p.seq)!r} ({where})")
     counts = Counter(mid for _, mid in ref)
     for mid, c in counts.items():
         if c > 1:
@@ -127,7 +136,9 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
     n["failed_attempts"] = n.get("failed_attempts", 0) + sum(1 for p in pubs if p.outcome in ("error", "timeout"))
     n["stored"] = n.get("stored", 0) + len(ref)
     acked_ids = {p.id for p in pubs if p.outcome in ("ack", "dup")}
-    n["lost"] = n.get("lost", 0) + sum(1 for p in pubs if p.outcome in ("ack", "dup") and at_seq.get(p.seq) != p.id)
+    wrong = {p.id for p in pubs if p.outcome in ("ack", "dup") and at_seq.get(p.seq) != p.id}
+    n["lost"] = n.get("lost", 0) + sum(1 for mid in wrong if mid not in held)
+    n["misplaced"] = n.get("misplaced", 0) + sum(1 for mid in wrong if mid in held)
     n["duplicates"] = n.get("duplicates", 0) + sum(c - 1 for c in counts.values() if c > 1)
     n["unacked_but_stored"] = n.get("unacked_but_stored", 0) + sum(1 for m in counts if m not in acked_ids)
     n["deliveries"] = n.get("deliveries", 0) + len(dels)

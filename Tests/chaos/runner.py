@@ -407,7 +407,7 @@ def summarize(cfg: RunConfig, schedule: list[Fault], fired: list[dict], hist: Hi
         "acked": sum(1 for p in hist.pubs if p.outcome == "ack"),
         "dup_acks": sum(1 for p in hist.pubs if p.outcome == "dup"),
         "failed_attempts": sum(1 for p in hist.pubs if p.outcome in ("error", "timeout")),
-        "stored": n.get("stored", 0), "lost": n.get("lost", 0), "duplicates": n.get("duplicates", 0),
+        "stored": n.get("stored", 0), "lost": n.get("lost", 0), "misplaced": n.get("misplaced", 0), "duplicates": n.get("duplicates", 0),
         "unacked_but_stored": n.get("unacked_but_stored", 0),
         "drain": n.get("drain", {}),
         "deliveries": len(hist.deliveries), "redeliveries": sum(1 for d in hist.deliveries if d.delivered > 1),
@@ -435,7 +435,8 @@ def describe(report: dict) -> str:
              + (f" (wipes only killed, copies still behind: {report['wipes_only_killed']})"
                 if report.get("wipes_only_killed") else ""),
              f"  acked={report['acked']} dup_acks={report['dup_acks']} failed_attempts={report['failed_attempts']} "
-             f"stored={report['stored']} lost={report['lost']} duplicates={report['duplicates']} "
+             f"stored={report['stored']} lost={report['lost']} misplaced={report.get('misplaced', 0)} "
+             f"duplicates={report['duplicates']} "
              f"unacked_but_stored={report['unacked_but_stored']}",
              f"  deliveries={report['deliveries']} redeliveries={report['redeliveries']} "
              f"kv ok/rejected/indeterminate={report['kv_ok']}/{report['kv_rejected']}/{report['kv_indeterminate']} "
