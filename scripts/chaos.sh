@@ -12,7 +12,8 @@ status=0
 run() {
   name=$1; shift
   echo "== chaos $name ($SECONDS_PER_RUN s, seed $SEED)"
-  "$PY" Tests/chaos/run_chaos.py --seconds "$SECONDS_PER_RUN" --seed "$SEED" --report "$OUT/$name.json" "$@" \
+  "$PY" Tests/chaos/run_chaos.py --seconds "$SECONDS_PER_RUN" --seed "$SEED" --report "$OUT/$name.json" \
+    --history "$OUT/$name.history.jsonl" "$@" \
     | tee "$OUT/$name.log" || status=1
 }
 run clusterd-3 --server clusterd --nodes 3

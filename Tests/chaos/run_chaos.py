@@ -46,6 +46,7 @@ def main() -> int:
     ap.add_argument("--segment-bytes", type=int, help="clusterd stream segment size "
                     "(CLUSTERD_STREAM_SEGMENT_BYTES; default: the server's, 16384 when --kinds has corrupt)")
     ap.add_argument("--report", help="write the JSON report here")
+    ap.add_argument("--history", help="write every publish, delivery and KV operation here (JSON lines)")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else int.from_bytes(os.urandom(3), "big")
     kinds = tuple(a.kinds.split(",")) if a.kinds else (KINDS if a.server == "clusterd" else NATS_KINDS)
@@ -54,7 +55,8 @@ def main() -> int:
         ap.error(f"unknown fault kinds {bad}")
     cfg = RunConfig(kind=a.server, binary=os.path.abspath(a.binary or default_binary(a.server)), nodes=a.nodes,
                     seconds=a.seconds, seed=seed, kinds=kinds, streams=a.streams, publishers=a.publishers,
-                    kv=not a.no_kv, segment_bytes=a.segment_bytes)
+                    kv=not a.no_kv, segment_bytes=a.segment_bytes,
+                    history_file=os.path.abspath(a.history) if a.history else None)
     report = asyncio.run(run(cfg))
     print(describe(report), flush=True)
     if a.report:

@@ -17,7 +17,7 @@ from checker import Result, check_kv, check_stream, unavailability
 from cluster import ChaosCluster
 from readback import leader_only, read_all_replicas, wait_caught_up
 from schedule import CLOCK_KINDS, POWER_CUT_KINDS, Fault, dump, make_schedule
-from workload import History, Workload, connect_any, consumer_config, _close
+from workload import History, Workload, connect_any, consumer_config, write_history, _close
 
 
 DRAIN_SECONDS = 90  # per durable, after healing: liveness bound of consumer-at-least-once...
@@ -42,6 +42,7 @@ class RunConfig:
     hold: tuple[float, float] = (2.0, 6.0)
     settle: tuple[float, float] = (4.0, 8.0)
     segment_bytes: int | None = None  # clusterd stream segment size (None: the server's default)
+    history_file: str | None = None   # write the recorded history here (JSON lines)
 
 
 class DrainWatch:
@@ -306,6 +307,8 @@ async def run(cfg: RunConfig, log=print) -> dict:
         res.numbers["proxy_unknown_dialers"] = sum(p.unknown_dialers for p in cluster.proxies)
         res.numbers["proxy_connections"] = sum(p.accepted for p in cluster.proxies)
         await cluster.close()
+        if cfg.history_file:  # also when the run failed: that is when it is needed
+            write_history(hist, cfg.history_file)
     return summarize(cfg, schedule, fired, hist, res, logs)
 
 

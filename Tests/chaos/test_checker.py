@@ -143,3 +143,19 @@ def test_redelivery_that_arrived_before_the_ack_was_confirmed_is_legitimate():
     res = Result()
     check_stream(res, "S", h, read(GOOD), [])
     assert "consumer-acked-not-redelivered" in props(res)
+
+
+def test_history_file_round_trip(tmp_path):
+    from workload import read_history, write_history
+    h = history()
+    h.pubs.append(PubOp("p0-9", "S", "n2", 9.0, 9.5, "timeout", None, "TimeoutError: x"))
+    h.kv.append(KVOp("k0", "w0-0", 0, 1.0, 1.1, "ok", 1))
+    path = str(tmp_path / "h.jsonl")
+    write_history(h, path)
+    back = read_history(path)
+    assert back.pubs == h.pubs and back.deliveries == h.deliveries and back.kv == h.kv
+    # The checker gives the same answer on the history read back.
+    a, b = Result(), Result()
+    check_stream(a, "S", h, read(GOOD), [])
+    check_stream(b, "S", back, read(GOOD), [])
+    assert a.violations == b.violations and a.numbers == b.numbers

@@ -11,7 +11,7 @@ import asyncio
 import json
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig
@@ -76,6 +76,27 @@ class History:
         name = type(e).__name__
         self.errors[name] = self.errors.get(name, 0) + 1
         return f"{name}: {str(e)[:120]}"
+
+
+def write_history(h: History, path: str) -> None:
+    """The whole history as JSON lines ({"pub"|"delivery"|"kv": fields}), so a failed run's
+    violations can be checked one by one afterwards (the report keeps only the first 50)."""
+    with open(path, "w") as f:
+        for kind, items in (("pub", h.pubs), ("delivery", h.deliveries), ("kv", h.kv)):
+            for x in items:
+                f.write(json.dumps({kind: asdict(x)}) + "\n")
+
+
+def read_history(path: str) -> History:
+    """The inverse of `write_history` (errors are not kept)."""
+    h = History()
+    types = {"pub": (PubOp, h.pubs), "delivery": (Delivery, h.deliveries), "kv": (KVOp, h.kv)}
+    with open(path) as f:
+        for line in f:
+            (kind, fields), = json.loads(line).items()
+            cls, into = types[kind]
+            into.append(cls(**fields))
+    return h
 
 
 async def _quiet(*_a, **_k) -> None:
