@@ -131,8 +131,10 @@ do {
     try server.start()
 } catch let error as TLSContexts.LoadError {
     fatal("\(error)")
+} catch let error as ListenError {
+    fatal(error.description)
 } catch {
-    fatal("Error listening on port: \(options.host):\(options.port), \"\(error)\"")
+    fatal("Could not start the server: \(error)")
 }
 if let declaredStreams, !options.declaredStreams.isEmpty {
     declaredStreams.apply(options.declaredStreams)

@@ -15,6 +15,9 @@ final class ClusterdProcess {
     private var stderrPipe: Pipe?
     private var stderrData = Data()
     private let stderrLock = NSLock()
+    /// Signalled by the stderr reader at end of file: every line the current run wrote is in
+    /// `stderrData` (a process that has exited may still have lines in the pipe).
+    private var stderrClosed: DispatchSemaphore?
 
     init(name: String, binary: String, storeDir: URL) throws {
         self.name = name
@@ -47,7 +50,12 @@ final class ClusterdProcess {
         return String(decoding: stderrData, as: UTF8.self)
     }
 
-    /// Starts the process and waits (bounded) until `/healthz` answers 200.
+    /// The last `count` characters of what the process wrote to stderr (for failure messages).
+    func stderrTail(_ count: Int = 3000) -> String {
+        String(stderrText.suffix(count))
+    }
+
+    /// Starts the process and waits (bounded) until it is ready (`waitReady`).
     func start(extraArgs: [String] = []) throws {
         precondition(process == nil || !(process!.isRunning), "\(name) already running")
         let p = Process()
@@ -57,27 +65,55 @@ final class ClusterdProcess {
         let pipe = Pipe()
         p.standardError = pipe
         p.standardOutput = FileHandle.nullDevice
+        let closed = DispatchSemaphore(value: 0)
         pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
             let d = h.availableData
-            guard let self, !d.isEmpty else { return }
+            if d.isEmpty {
+                // End of file: stop reading (a handler left set at EOF is called again and again).
+                h.readabilityHandler = nil
+                closed.signal()
+                return
+            }
+            guard let self else { return }
             self.stderrLock.lock(); self.stderrData.append(d); self.stderrLock.unlock()
         }
+        let logStart = stderrLock.withLock { stderrData.count }
         try p.run()
         process = p
         stderrPipe = pipe
-        try waitHealthy()
+        stderrClosed = closed
+        try waitReady(logFrom: logStart)
     }
 
-    func waitHealthy(timeoutSeconds: Double = 20) throws {
+    /// Waits (bounded) until this run logged "Server is ready" (logged once every listener is
+    /// bound) and `/healthz` answers 200. The log line is the process's own, so a listener of
+    /// another process on one of its ports cannot pass for it; and a node that loses a port
+    /// exits before logging it, which is reported here with its log.
+    private func waitReady(logFrom logStart: Int, timeoutSeconds: Double = 20) throws {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while Date() < deadline {
             if let p = process, !p.isRunning {
-                throw HarnessError("\(name) exited with \(p.terminationStatus) during start: \(stderrText)")
+                awaitStderrEOF()
+                throw HarnessError("\(name) exited with \(p.terminationStatus) during start: \(stderrTail())")
             }
-            if (try? HTTP.get(port: httpPort, path: "/healthz").status) == 200 { return }
+            let log = stderrLock.withLock { stderrData.count > logStart ? Data(stderrData[logStart...]) : Data() }
+            if String(decoding: log, as: UTF8.self).contains("[INF] Server is ready"),
+               (try? HTTP.get(port: httpPort, path: "/healthz").status) == 200 {
+                return
+            }
             usleep(50_000)
         }
-        throw HarnessError("\(name) not healthy within \(timeoutSeconds)s: \(stderrText)")
+        throw HarnessError("\(name) not ready within \(timeoutSeconds)s: \(stderrTail())")
+    }
+
+    /// After the process exited: waits (bounded) until its stderr is read to the end, so
+    /// `stderrText` holds its last lines ("Server Exiting..").
+    private func awaitStderrEOF() {
+        guard let closed = stderrClosed else { return }
+        stderrClosed = nil
+        if closed.wait(timeout: .now() + 5) == .timedOut {
+            stderrPipe?.fileHandleForReading.readabilityHandler = nil
+        }
     }
 
     func signal(_ sig: Int32) {
@@ -89,6 +125,7 @@ final class ClusterdProcess {
     func kill9() {
         signal(SIGKILL)
         process?.waitUntilExit()
+        awaitStderrEOF()
     }
 
     /// SIGTERM, bounded wait, then SIGKILL. Returns the exit status.
@@ -105,7 +142,7 @@ final class ClusterdProcess {
             }
         }
         p.waitUntilExit()
-        stderrPipe?.fileHandleForReading.readabilityHandler = nil
+        awaitStderrEOF()
         return p.terminationStatus
     }
 }
@@ -116,14 +153,40 @@ struct HarnessError: Error, CustomStringConvertible {
 }
 
 enum FreePort {
-    /// Binds port 0 on loopback and returns what the kernel chose.
+    private static let lock = NSLock()
+    /// Every port handed out in this process: the kernel may give a port again as soon as the
+    /// probing socket closes, so two nodes of one test could otherwise share one.
+    private static var handedOut: Set<Int> = []
+    /// Ports below the kernel's ephemeral range (ip_local_port_range): the kernel never picks
+    /// them for an outgoing connection's source port or a bind to port 0, so no client of another
+    /// process takes one between the pick and the node's bind, or while a node restarts on it
+    /// (the compat and chaos harnesses pick from the same range). nil: let the kernel choose.
+    private static let listenRange: ClosedRange<Int>? = {
+        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8),
+              let low = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap({ Int($0) }),
+              low > 12000 else { return nil }
+        return 10000...(low - 1)
+    }()
+
+    /// A TCP port that was free on 127.0.0.1 a moment ago and was never handed out before in
+    /// this process (bounded retries). Which free port is environment, not test logic: the
+    /// choice is not seeded.
     static func pick() throws -> Int {
+        for _ in 0..<1000 {
+            guard let port = try bindable(listenRange.map { Int.random(in: $0) } ?? 0) else { continue }
+            if lock.withLock({ handedOut.insert(port).inserted }) { return port }
+        }
+        throw HarnessError("no fresh free port after 1000 tries")
+    }
+
+    /// Binds `port` (0: the kernel chooses) on loopback; the bound port, or nil if it is taken.
+    private static func bindable(_ port: Int) throws -> Int? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket failed") }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &addr) { ptr -> Bool in
@@ -131,8 +194,7 @@ enum FreePort {
                 bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
             }
         }
-        guard ok else { throw HarnessError("bind failed") }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        return ok ? Int(UInt16(bigEndian: addr.sin_port)) : nil
     }
 }
 

@@ -14,7 +14,7 @@ final class GossipProcessTests: XCTestCase {
     }
 
     override func tearDown() {
-        procs?.stopAll()
+        procs?.stopAll(failed: hasRecordedFailure)
     }
 
     /// name -> state from `/routez` members (empty when it does not answer).
@@ -68,14 +68,18 @@ final class GossipProcessTests: XCTestCase {
         n2.signal(SIGHUP)
         let all = ["n1": "alive", "n2": "alive", "n3": "alive"]
         XCTAssertTrue(waitUntil(seconds: 20) { [n1, n2, n3].allSatisfy { self.members($0) == all && self.routeCount($0) == 2 } },
-                      "views: \([n1, n2, n3].map(members)), routes: \([n1, n2, n3].map(routeCount)); n2: \(n2.stderrText.suffix(800))")
-        XCTAssertTrue(n2.stderrText.contains("Reloaded: cluster routes"), n2.stderrText.suffix(800).description)
+                      "views: \([n1, n2, n3].map(members)), routes: \([n1, n2, n3].map(routeCount)); n2: \(n2.stderrTail(800))")
+        XCTAssertTrue(waitUntil(seconds: 10) { n2.stderrText.contains("Reloaded: cluster routes") }, n2.stderrTail(800))
 
         n3.kill9()
         let killed = Date()
         XCTAssertTrue(waitUntil(seconds: 30) { [n1, n2].allSatisfy { self.members($0)["n3"] == "dead" } },
                       "views: \([n1, n2].map(members))")
         print("gossip: kill -9 of n3 seen as dead by n1 and n2 after \(String(format: "%.1f", Date().timeIntervalSince(killed))) s (1 s period)")
-        XCTAssertEqual(members(n1)["n2"], "alive")
+        // n2 lived throughout: never declared dead. Probes of it may go unanswered for a moment on
+        // a loaded machine (its one indirect prober, n3, is gone), so n1 may suspect it until n2
+        // refutes: wait for that rather than sampling once.
+        XCTAssertNotEqual(members(n1)["n2"], "dead")
+        XCTAssertTrue(waitUntil(seconds: 20) { self.members(n1)["n2"] == "alive" }, "n1's view: \(members(n1))")
     }
 }

@@ -18,7 +18,7 @@ final class LameDuckClientTests: XCTestCase {
     }
 
     override func tearDown() {
-        procs?.stopAll()
+        procs?.stopAll(failed: hasRecordedFailure)
     }
 
     /// What the client saw, filled from event-loop callbacks.
@@ -30,15 +30,6 @@ final class LameDuckClientTests: XCTestCase {
         func told(_ moving: Bool) { lock.lock(); lameDuck.append(moving); lock.unlock() }
         var received: [Int] { lock.lock(); defer { lock.unlock() }; return seqs }
         var notices: [Bool] { lock.lock(); defer { lock.unlock() }; return lameDuck }
-    }
-
-    private func waitUntil(seconds: Double, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
-        return condition()
     }
 
     func test_sigtermOfTheClientsNode_clientMovesByConnectURLs_andKeepsReceiving() async throws {
@@ -57,7 +48,7 @@ final class LameDuckClientTests: XCTestCase {
         let pub = try await NATSConnection.connect(n2.url)
         defer { Task { await sub.close(); await pub.close() } }
         let ports = Set(nodes.map(\.clientPort))
-        let learned = try await waitUntil(seconds: 20) { Set(sub.knownServers.map(\.port)) == ports }
+        let learned = try await ProcessTestNodes.waitUntil(seconds: 20) { Set(sub.knownServers.map(\.port)) == ports }
         XCTAssertTrue(learned, "known servers: \(sub.knownServers)")
 
         _ = try sub.subscribe("ldm.data") { m in if let s = Int(m.string) { rec.got(s) } }
@@ -72,11 +63,11 @@ final class LameDuckClientTests: XCTestCase {
             }
         }
         defer { publisher.cancel() }
-        let flowing = try await waitUntil(seconds: 20) { rec.received.count >= 20 }
+        let flowing = try await ProcessTestNodes.waitUntil(seconds: 20) { rec.received.count >= 20 }
         XCTAssertTrue(flowing, "received \(rec.received.count) before SIGTERM")
 
         n1.signal(SIGTERM)
-        let moved = try await waitUntil(seconds: 20) {
+        let moved = try await ProcessTestNodes.waitUntil(seconds: 20) {
             sub.isConnected && sub.connectedServer.map { $0.port != n1.clientPort } == true
         }
         XCTAssertTrue(moved, "connected to \(String(describing: sub.connectedServer)), status \(sub.status)")
@@ -84,7 +75,7 @@ final class LameDuckClientTests: XCTestCase {
         XCTAssertEqual(sub.statistics.reconnects, 1)
         // The replayed subscription receives on the new server: messages published after the move.
         let afterMove = rec.received.max() ?? 0
-        let keeps = try await waitUntil(seconds: 20) { rec.received.filter { $0 > afterMove }.count >= 20 }
+        let keeps = try await ProcessTestNodes.waitUntil(seconds: 20) { rec.received.filter { $0 > afterMove }.count >= 20 }
         XCTAssertTrue(keeps, "received \(rec.received.filter { $0 > afterMove }.count) after the move")
         XCTAssertEqual(n1.stop(), 0, "SIGTERM is a clean exit: \(n1.stderrText.suffix(2000))")
     }

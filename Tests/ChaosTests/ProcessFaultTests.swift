@@ -16,16 +16,26 @@ final class ProcessFaultTests: XCTestCase {
     }
 
     override func tearDown() {
-        procs?.stopAll()
+        procs?.stopAll(failed: hasRecordedFailure)
     }
 
+    /// Payloads a handler subscription received (on the event loop), read from the test.
+    private final class Received: @unchecked Sendable {
+        private let lock = NSLock()
+        private var payloads: [String] = []
+        func add(_ p: String) { lock.withLock { payloads.append(p) } }
+        var all: [String] { lock.withLock { payloads } }
+    }
+
+    /// Subscribes, publishes `payload` and waits (bounded) for it to come back.
     private func roundTrip(_ c: NATSConnection, subject: String, payload: String) async throws {
-        let sub = try c.subscribe(subject)
+        let got = Received()
+        let sub = try c.subscribe(subject) { m in got.add(String(buffer: m.payload)) }
         try await c.flush()
         try await c.publish(subject, payload: payload)
-        var it = sub.makeAsyncIterator()
-        let m = await it.next()
-        XCTAssertEqual(m.map { String(buffer: $0.payload) }, payload)
+        let arrived = try await ProcessTestNodes.waitUntil(seconds: 10) { !got.all.isEmpty }
+        XCTAssertTrue(arrived, "nothing received on \(subject) within 10 s")
+        XCTAssertEqual(got.all, [payload])
         try sub.unsubscribe()
     }
 
@@ -50,18 +60,16 @@ final class ProcessFaultTests: XCTestCase {
     func test_sigstopThenSigcont_bufferedPublishesArrive() async throws {
         let node = try procs.start("n1")
         let c = try await NATSConnection.connect(node.url)
-        let sub = try c.subscribe("paused")
+        let got = Received()
+        _ = try c.subscribe("paused") { m in got.add(String(buffer: m.payload)) }
         try await c.flush()
         node.signal(SIGSTOP)
         for i in 0..<50 { try await c.publish("paused", payload: "\(i)") }
         node.signal(SIGCONT)
         try await c.flush(timeout: .seconds(10))
-        var got: [String] = []
-        for await m in sub {
-            got.append(String(buffer: m.payload))
-            if got.count == 50 { break }
-        }
-        XCTAssertEqual(got, (0..<50).map(String.init))
+        let all = try await ProcessTestNodes.waitUntil(seconds: 10) { got.all.count >= 50 }
+        XCTAssertTrue(all, "received \(got.all.count) of 50")
+        XCTAssertEqual(got.all, (0..<50).map(String.init))
         await c.close()
     }
 
@@ -83,8 +91,13 @@ final class ProcessFaultTests: XCTestCase {
         let pipe = Pipe()
         p.standardError = pipe
         try p.run()
+        // Bounded: a second server that did start is killed and reaped, and the test fails.
+        let deadline = Date().addingTimeInterval(20)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
         let err = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationReason, .exit, "the second server did not exit by itself: \(err)")
         XCTAssertNotEqual(p.terminationStatus, 0)
         XCTAssertTrue(err.contains("[FTL]"), err)
     }

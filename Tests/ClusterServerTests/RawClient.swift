@@ -151,6 +151,13 @@ extension RawClient {
 /// An in-process server on free loopback ports (client and monitoring), two event loops,
 /// quiet unless a logger is given; `configure` adjusts the options first.
 func startTestServer(logger: Logger? = nil, _ configure: (inout ServerOptions) -> Void = { _ in }) throws -> NATSServer {
+    let server = makeTestServer(logger: logger, configure)
+    try server.start()
+    return server
+}
+
+/// The server `startTestServer` starts, not started yet.
+func makeTestServer(logger: Logger? = nil, _ configure: (inout ServerOptions) -> Void = { _ in }) -> NATSServer {
     var o = ServerOptions()
     o.host = "127.0.0.1"
     o.port = -1
@@ -160,7 +167,5 @@ func startTestServer(logger: Logger? = nil, _ configure: (inout ServerOptions) -
     configure(&o)
     var quiet = Logger(label: "test")
     quiet.logLevel = .critical
-    let server = NATSServer(options: o, logger: logger ?? quiet)
-    try server.start()
-    return server
+    return NATSServer(options: o, logger: logger ?? quiet)
 }

@@ -105,7 +105,9 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(RouteChannelHandler(manager: self, solicitedURL: nil, configured: false))
                 }
             }
-        let channel = try bootstrap.bind(host: host, port: max(o.clusterPort ?? 0, 0)).wait()
+        let channel = try listening(.route, host: host, port: o.clusterPort ?? 0) {
+            try bootstrap.bind(host: host, port: max(o.clusterPort ?? 0, 0)).wait()
+        }
         port = channel.localAddress?.port ?? 0
         lock.withLock { listener = channel }
         server.logger.info("Cluster name is \(clusterName.isEmpty ? "(dynamic)" : clusterName)")

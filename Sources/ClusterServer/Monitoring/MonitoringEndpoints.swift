@@ -34,7 +34,7 @@ final class MonitoringEndpoints: @unchecked Sendable {
     // MARK: - endpoints
 
     private func healthz(_ query: [String: String]) -> MonitoringResponse {
-        var error: String? = server.clientPort != 0 ? nil : "server not ready"
+        var error: String? = server.isReady ? nil : "server not ready"
         if error == nil { error = server.healthChecks.lazy.compactMap { $0(query) }.first }
         let ready = error == nil
         let body: [String: Any] = ready ? ["status": "ok"] : ["status": "unavailable", "error": error ?? ""]

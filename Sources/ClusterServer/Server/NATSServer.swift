@@ -105,6 +105,10 @@ public final class NATSServer: @unchecked Sendable {
     public private(set) var clientPort = 0
     /// The bound monitoring port, or 0 when monitoring is off.
     public private(set) var monitoringPort = 0
+    /// Every listener is open (`start()` got to "Server is ready"). `/healthz` answers ok only
+    /// then: the monitor opens first, and a route listener that fails to open ends the start.
+    public var isReady: Bool { lock.withLock { ready } }
+    private var ready = false
     public private(set) var configLoadTime = Date()
 
     public init(options: ServerOptions, logger: Logger = Logger(label: "clusterd")) {
@@ -155,7 +159,9 @@ public final class NATSServer: @unchecked Sendable {
         let tlsFirst = tlsSettings?.handshakeFirst == true
         if options.httpPort != 0 {
             let m = MonitoringServer(server: self)
-            monitoringPort = try m.start(host: options.httpHost, port: max(options.httpPort, 0))
+            monitoringPort = try listening(.monitoring, host: options.httpHost, port: options.httpPort) {
+                try m.start(host: options.httpHost, port: max(options.httpPort, 0))
+            }
             monitor = m
             logger.info("Starting http monitor on \(options.httpHost):\(monitoringPort)")
         }
@@ -175,7 +181,9 @@ public final class NATSServer: @unchecked Sendable {
                 }
                 return channel.pipeline.addHandler(ClientChannelHandler(server: self))
             }
-        let channel = try bootstrap.bind(host: options.host, port: max(options.port, 0)).wait()
+        let channel = try listening(.client, host: options.host, port: options.port) {
+            try bootstrap.bind(host: options.host, port: max(options.port, 0)).wait()
+        }
         let stopped: Bool = lock.withLock {
             if shuttingDown { return true }
             serverChannel = channel
@@ -194,6 +202,7 @@ public final class NATSServer: @unchecked Sendable {
         // Routes after the client listener: the route INFO carries our client URL.
         try routeManager?.start()
         gossip?.start()
+        lock.withLock { ready = true }
         logger.info("Server is ready")
     }
 
