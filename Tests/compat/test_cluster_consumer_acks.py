@@ -12,21 +12,14 @@ import asyncio
 import nats
 import pytest
 
-from clusterproc import Cluster, retry
+from clusterproc import Cluster, cluster_fixture, retry
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
 
 COUNT = 40
 
 
-@pytest.fixture
-def cluster(server_binary: str):
-    c = Cluster(server_binary)
-    try:
-        c.start()
-        yield c
-    finally:
-        c.close()
+cluster = cluster_fixture("compat")
 
 
 async def test_acks_sent_together_survive_a_leader_crash(cluster: Cluster):
