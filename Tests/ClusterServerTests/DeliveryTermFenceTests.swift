@@ -119,14 +119,7 @@ final class DeliveryTermFenceTests: XCTestCase {
     // MARK: - the local path (a successor leading on the client's own node)
 
     func testServerRefusesALocalDeliveryOfAnOlderTermAndCountsIt() throws {
-        var o = ServerOptions()
-        o.host = "127.0.0.1"
-        o.port = -1
-        o.threads = 1
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let server = NATSServer(options: o, logger: logger)
-        try server.start()
+        let server = try startTestServer { $0.threads = 1 }
         defer { server.shutdown(); server.waitUntilShutdown() }
         let got = NIOLockedValueBox<[String]>([])
         _ = server.subscribeInternal("_INBOX.t") { m in got.withLockedValue { $0.append(m.reply ?? "") } }
