@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import Raft
 import XCTest
 @testable import ClusterServer
@@ -8,29 +7,18 @@ import XCTest
 /// message exactly as `ingest` one at a time does: same PubAcks (sequences, duplicates, errors),
 /// same stored messages, same dedup state afterwards.
 final class StreamBatchApplyTests: XCTestCase {
-    private var dirs: [String] = []
-    private var server: NATSServer!
-    private var js: JetStreamService!
+    private var fixture: StreamTestFixture!
 
     override func setUp() {
-        var o = ServerOptions()
-        o.storeDirectory = NSTemporaryDirectory() + "batch-apply-\(UUID().uuidString)"
-        dirs.append(o.storeDirectory!)
-        var logger = Logger(label: "batch")
-        logger.logLevel = .critical
-        server = NATSServer(options: o, logger: logger)
-        js = JetStreamService(server: server)
+        fixture = StreamTestFixture(prefix: "batch-apply")
     }
 
     override func tearDown() {
-        for d in dirs { try? FileManager.default.removeItem(atPath: d) }
+        fixture.removeAll()
     }
 
     private func makeStream(_ config: StreamConfig) throws -> ClusterServer.Stream {
-        let dir = NSTemporaryDirectory() + "batch-apply-\(UUID().uuidString)"
-        dirs.append(dir)
-        let store = try StreamLogStore(directory: dir, config: config, fsync: .manual)
-        return ClusterServer.Stream(service: js, config: config, store: store, created: 0, directory: nil)
+        try fixture.openStream(config, in: fixture.newDirectory())
     }
 
     private func msgID(_ id: String) -> [UInt8] { NATSHeaderBlock.make([("Nats-Msg-Id", id)]) }
@@ -49,13 +37,7 @@ final class StreamBatchApplyTests: XCTestCase {
     }
 
     private func contents(_ s: ClusterServer.Stream) -> [String] {
-        var out: [String] = []
-        var seq = s.store.state.firstSeq
-        while let m = s.store.next(from: seq, filters: []) {
-            out.append("\(m.seq) \(m.subject) \(m.headers ?? []) \(m.payload.count) \(m.time)")
-            seq = m.seq + 1
-        }
-        return out
+        fixture.storedMessages(s).map { "\($0.seq) \($0.subject) \($0.headers ?? []) \($0.payload.count) \($0.time)" }
     }
 
     private func check(_ config: StreamConfig, batchSizes: [Int]) throws {

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import XCTest
 @testable import ClusterServer
 
@@ -9,24 +8,16 @@ import XCTest
 /// answered as a duplicate on every replica however the leader's wall clock jumped, and only
 /// real elapsed time may end the window.
 final class StreamDedupClockTests: XCTestCase {
-    private var dirs: [String] = []
-    private var server: NATSServer!
-    private var js: JetStreamService!
+    private var fixture: StreamTestFixture!
     private let s: Int64 = 1_000_000_000
     private let base: Int64 = 1_800_000_000_000_000_000
 
     override func setUp() {
-        var o = ServerOptions()
-        o.storeDirectory = NSTemporaryDirectory() + "dedup-clock-\(UUID().uuidString)"
-        dirs.append(o.storeDirectory!)
-        var logger = Logger(label: "dedup")
-        logger.logLevel = .critical
-        server = NATSServer(options: o, logger: logger)
-        js = JetStreamService(server: server)
+        fixture = StreamTestFixture(prefix: "dedup-clock")
     }
 
     override func tearDown() {
-        for d in dirs { try? FileManager.default.removeItem(atPath: d) }
+        fixture.removeAll()
     }
 
     private var config: StreamConfig {
@@ -35,16 +26,9 @@ final class StreamDedupClockTests: XCTestCase {
         return c
     }
 
-    private func newDirectory() -> String {
-        let dir = NSTemporaryDirectory() + "dedup-clock-\(UUID().uuidString)"
-        dirs.append(dir)
-        return dir
-    }
+    private func newDirectory() -> String { fixture.newDirectory() }
 
-    private func open(_ dir: String) throws -> ClusterServer.Stream {
-        let store = try StreamLogStore(directory: dir + "/msgs", config: config, fsync: .manual)
-        return ClusterServer.Stream(service: js, config: config, store: store, created: 0, directory: dir)
-    }
+    private func open(_ dir: String) throws -> ClusterServer.Stream { try fixture.openStream(config, in: dir) }
 
     /// A stream leader with injected clocks: `wall` may jump, `mono` only moves forward.
     private struct Leader {
@@ -84,13 +68,7 @@ final class StreamDedupClockTests: XCTestCase {
     }
 
     private func contents(_ st: ClusterServer.Stream) -> [String] {
-        var out: [String] = []
-        var seq = st.store.state.firstSeq
-        while let m = st.store.next(from: seq, filters: []) {
-            out.append("\(m.seq) \(String(decoding: m.payload, as: UTF8.self)) \(m.time)")
-            seq = m.seq + 1
-        }
-        return out
+        fixture.storedMessages(st).map { "\($0.seq) \(String(decoding: $0.payload, as: UTF8.self)) \($0.time)" }
     }
 
     func test_retryAfterAForwardJumpLargerThanTheWindow_isADuplicateOnEveryReplica() throws {
