@@ -11,19 +11,41 @@ final class ProposalQueueTests: XCTestCase {
                         timestamp: Int64(n))
     }
 
+    /// One `take` and what it must return.
+    private struct Take {
+        var index: UInt64
+        /// The term of the proposal taken; nil: no proposal is matched at `index`.
+        var term: UInt64?
+        /// Checked when given.
+        var subject: String? = nil
+        var why = ""
+    }
+
+    /// Takes at each index in turn, then checks the queue is empty with no reply left to wait for.
+    private func assertTakes(_ takes: [Take], emptying q: inout ProposalQueue,
+                             file: StaticString = #filePath, line: UInt = #line) {
+        for t in takes {
+            let got = q.take(index: LogIndex(t.index))
+            if let term = t.term {
+                XCTAssertEqual(got?.term, Term(term), "index \(t.index) \(t.why)", file: file, line: line)
+            } else {
+                XCTAssertNil(got, "index \(t.index) \(t.why)", file: file, line: line)
+            }
+            if let subject = t.subject {
+                XCTAssertEqual(got?.publish.subject, subject, "index \(t.index) \(t.why)", file: file, line: line)
+            }
+        }
+        XCTAssertEqual(q.count, 0, file: file, line: line)
+        XCTAssertEqual(q.withReply, 0, file: file, line: line)
+    }
+
     func test_inOrder_eachProposalIsTakenOnce() {
         var q = ProposalQueue()
         for i in 1...5 { q.append(index: LogIndex(UInt64(i)), term: Term(2), publish(i, reply: i != 3)) }
         XCTAssertEqual(q.count, 5)
         XCTAssertEqual(q.withReply, 4)
-        for i in 1...5 {
-            let t = q.take(index: LogIndex(UInt64(i)))
-            XCTAssertEqual(t?.term, Term(2))
-            XCTAssertEqual(t?.publish.subject, "s.\(i)")
-        }
-        XCTAssertNil(q.take(index: LogIndex(5)))
-        XCTAssertEqual(q.count, 0)
-        XCTAssertEqual(q.withReply, 0)
+        assertTakes((1...5).map { Take(index: UInt64($0), term: 2, subject: "s.\($0)") } + [Take(index: 5, term: nil)],
+                    emptying: &q)
     }
 
     /// Entries the node did not propose (the empty entry of a term, another leader's) are not
@@ -53,15 +75,10 @@ final class ProposalQueueTests: XCTestCase {
         q.append(index: LogIndex(12), term: Term(7), publish(112))
         XCTAssertEqual(q.count, 3)
         XCTAssertEqual(q.withReply, 3)
-        XCTAssertEqual(q.take(index: LogIndex(10))?.term, Term(5))
-        let replaced = q.take(index: LogIndex(11))
-        XCTAssertEqual(replaced?.term, Term(5), "the caller compares it with the entry's term (6, say)")
-        let t = q.take(index: LogIndex(12))
-        XCTAssertEqual(t?.term, Term(7))
-        XCTAssertEqual(t?.publish.subject, "s.112")
-        XCTAssertNil(q.take(index: LogIndex(13)))
-        XCTAssertEqual(q.count, 0)
-        XCTAssertEqual(q.withReply, 0)
+        assertTakes([Take(index: 10, term: 5),
+                     Take(index: 11, term: 5, why: "replaced: the caller compares it with the entry's term (6, say)"),
+                     Take(index: 12, term: 7, subject: "s.112"),
+                     Take(index: 13, term: nil)], emptying: &q)
     }
 
     /// Many proposals taken one at a time (the queue compacts its storage as it goes) stay in
