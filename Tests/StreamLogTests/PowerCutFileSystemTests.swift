@@ -94,26 +94,34 @@ final class PowerCutFileSystemTests: XCTestCase {
         XCTAssertEqual(all.map(\.sequence.rawValue), (1...UInt64(all.count)).map { $0 })
     }
 
-    /// Finding 16: a directory moved over another outside the layer (an install's roll-forward
-    /// uses FileManager) must not inherit the replaced files' durable state by path. Before the
-    /// fix the new `msgs/1.seg` was cut back to the old file's durable size (0 bytes).
-    func test_cut_keepsASyncedFile_movedOverAStaleTrackedPath_outsideTheLayer() throws {
-        let fs = PowerCutFileSystem()
+    /// An install's copy of `msgs/1.seg` moved over a stale tracked `msgs` directory outside
+    /// the layer (with FileManager, not through `fs`), the parent synced after. The replaced
+    /// file: empty and synced. The copy: `synced` made durable, then `unsynced` written after
+    /// its last sync (when given).
+    private func moveInstallOverAStaleStore(_ fs: PowerCutFileSystem, synced: String, unsynced: String? = nil) throws {
         try fs.makeDirectory(dir + "/msgs")
-        let old = try fs.open(dir + "/msgs/1.seg", create: true)    // the replaced store: empty, synced
+        let old = try fs.open(dir + "/msgs/1.seg", create: true)
         try old.sync()
         old.close()
         try fs.syncDirectory(dir + "/msgs")
         try fs.makeDirectory(dir + "/install/msgs")
         let copy = try fs.open(dir + "/install/msgs/1.seg", create: true)
-        try copy.write(Array("copied and synced".utf8), at: 0)
+        try copy.write(Array(synced.utf8), at: 0)
         try copy.sync()
+        if let unsynced { try copy.write(Array(unsynced.utf8), at: UInt64(synced.utf8.count)) }
         copy.close()
         try fs.syncDirectory(dir + "/install/msgs")
-        // The roll-forward, as `StreamInstall.rollForward` does it: not through the layer.
         try FileManager.default.removeItem(atPath: dir + "/msgs")
         try FileManager.default.moveItem(atPath: dir + "/install/msgs", toPath: dir + "/msgs")
         try fs.syncDirectory(dir)
+    }
+
+    /// Finding 16: a directory moved over another outside the layer must not inherit the
+    /// replaced files' durable state by path. Before the fix the new `msgs/1.seg` was cut back
+    /// to the old file's durable size (0 bytes).
+    func test_cut_keepsASyncedFile_movedOverAStaleTrackedPath_outsideTheLayer() throws {
+        let fs = PowerCutFileSystem()
+        try moveInstallOverAStaleStore(fs, synced: "copied and synced")
         fs.powerCut()
         XCTAssertEqual(contents("msgs/1.seg"), Array("copied and synced".utf8))
     }
@@ -122,21 +130,7 @@ final class PowerCutFileSystemTests: XCTestCase {
     /// its synced bytes stay, the appended ones are dropped.
     func test_cut_tracksAFileMovedInOutsideTheLayer_fromItsOwnDurableState() throws {
         let fs = PowerCutFileSystem()
-        try fs.makeDirectory(dir + "/msgs")
-        let old = try fs.open(dir + "/msgs/1.seg", create: true)
-        try old.sync()
-        old.close()
-        try fs.syncDirectory(dir + "/msgs")
-        try fs.makeDirectory(dir + "/install/msgs")
-        let copy = try fs.open(dir + "/install/msgs/1.seg", create: true)
-        try copy.write(Array("synced".utf8), at: 0)
-        try copy.sync()
-        try copy.write(Array("+lost".utf8), at: 6)
-        copy.close()
-        try fs.syncDirectory(dir + "/install/msgs")
-        try FileManager.default.removeItem(atPath: dir + "/msgs")
-        try FileManager.default.moveItem(atPath: dir + "/install/msgs", toPath: dir + "/msgs")
-        try fs.syncDirectory(dir)
+        try moveInstallOverAStaleStore(fs, synced: "synced", unsynced: "+lost")
         let f = try fs.open(dir + "/msgs/1.seg", create: false)
         try f.write(Array("++".utf8), at: 11)
         fs.powerCut()
