@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Raft
 import XCTest
 @testable import ClusterServer
 
@@ -62,6 +63,50 @@ final class DeliveryTermFenceTests: XCTestCase {
         XCTAssertTrue(f.admit(DeliveryStamp(key: "b", term: 1)), "forgotten: protection lost, nothing refused")
         XCTAssertNil(f.term(of: "a"), "b's return evicted a, now the least recent")
         XCTAssertFalse(f.admit(DeliveryStamp(key: "c", term: 0)), "a kept entry still fences")
+    }
+
+    func testAFullFenceForgetsTheStreamLeastRecentlyAdmitted() {
+        var f = DeliveryTermFence()
+        for i in 0..<f.capacity { XCTAssertTrue(f.admit(DeliveryStamp(key: "k\(i)", term: 2))) }
+        XCTAssertEqual(f.count, 4096)
+        XCTAssertTrue(f.admit(DeliveryStamp(key: "k0", term: 2)), "k0, the first in, is now the most recent")
+        XCTAssertFalse(f.admit(DeliveryStamp(key: "k1", term: 1)), "a refused copy is no use of k1")
+        XCTAssertEqual(f.term(of: "k2"), 2, "nor is a look-up a use of k2")
+        XCTAssertTrue(f.admit(DeliveryStamp(key: "new0", term: 1)))
+        XCTAssertEqual(f.count, 4096)
+        XCTAssertNil(f.term(of: "k1"), "k1 was the least recently admitted")
+        XCTAssertTrue(f.admit(DeliveryStamp(key: "new1", term: 1)))
+        XCTAssertNil(f.term(of: "k2"))
+        XCTAssertTrue(f.admit(DeliveryStamp(key: "k3", term: 3)), "k3 used again just in time")
+        XCTAssertTrue(f.admit(DeliveryStamp(key: "new2", term: 1)))
+        XCTAssertNil(f.term(of: "k4"), "k4, not k3")
+        for key in ["k0", "k3", "k5", "k4095", "new0", "new1", "new2"] { XCTAssertNotNil(f.term(of: key), key) }
+        XCTAssertEqual(f.count, 4096)
+        XCTAssertEqual(f.dropped, 1)
+    }
+
+    func testEvictionFollowsAReferenceRecencyList() {
+        // Seeded random stamps over more streams than fit: after every admit the fence holds
+        // exactly the `capacity` streams most recently admitted, with their terms (the list is
+        // the reference: O(capacity) per step, which the fence must not be).
+        var rng = Raft.SplitMix64(seed: 7)
+        for capacity in [1, 2, 3, 16] {
+            var f = DeliveryTermFence(capacity: capacity)
+            var recency: [(key: String, term: UInt64)] = []  // least recent first
+            for step in 0..<3000 {
+                let key = "s\(rng.next() % UInt64(capacity * 2 + 1))"
+                let term = rng.next() % 6
+                let at = recency.firstIndex { $0.key == key }
+                let ok = f.admit(DeliveryStamp(key: key, term: term))
+                XCTAssertEqual(ok, at.map { term >= recency[$0].term } ?? true, "capacity \(capacity) step \(step)")
+                if ok {
+                    if let at { recency.remove(at: at) } else if recency.count == capacity { recency.removeFirst() }
+                    recency.append((key, term))
+                }
+                XCTAssertEqual(f.count, recency.count)
+                for e in recency { XCTAssertEqual(f.term(of: e.key), e.term, "capacity \(capacity) step \(step) \(e.key)") }
+            }
+        }
     }
 
     // MARK: - the route frame

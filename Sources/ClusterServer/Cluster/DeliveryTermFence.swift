@@ -25,16 +25,27 @@ public struct DeliveryStamp: Equatable, Sendable {
 /// term passes. Dropping is safe for at-least-once: the successor has the message undelivered
 /// or pending (redelivered after `ack_wait`).
 ///
-/// Bounded: at most `capacity` streams are remembered; the least recently seen is forgotten
-/// (which only loses protection for it, never drops a current delivery). Pure: no I/O, no clock.
+/// Bounded: at most `capacity` streams are remembered; a new one then replaces the stream least
+/// recently admitted (a refused delivery does not count as a use). Forgetting only loses
+/// protection for that stream, never drops a current delivery. Every call is O(1): the streams
+/// are kept in a doubly linked recency list threaded through an array. Pure: no I/O, no clock.
 public struct DeliveryTermFence {
-    private struct Entry {
+    /// A remembered stream and its neighbours in the recency list (indices into `nodes`, -1 at
+    /// either end).
+    private struct Node {
+        var key: String
         var term: UInt64
-        var used: UInt64
+        var older: Int
+        var newer: Int
     }
 
-    private var entries: [String: Entry] = [:]
-    private var useCounter: UInt64 = 0
+    /// Where each remembered stream's node is; `nodes.count == slots.count` always (a node is
+    /// only ever reused, never removed).
+    private var slots: [String: Int] = [:]
+    private var nodes: [Node] = []
+    /// The ends of the recency list: the least and the most recently admitted (-1 while empty).
+    private var oldest = -1
+    private var newest = -1
     public let capacity: Int
     /// Deliveries refused so far.
     public private(set) var dropped = 0
@@ -44,27 +55,53 @@ public struct DeliveryTermFence {
         self.capacity = capacity
     }
 
-    public var count: Int { entries.count }
+    public var count: Int { slots.count }
 
     /// The newest term handed out for `key`, if remembered.
-    public func term(of key: String) -> UInt64? { entries[key]?.term }
+    public func term(of key: String) -> UInt64? { slots[key].map { nodes[$0].term } }
 
     /// True if the delivery may be handed out (and its term is remembered); false if a newer
     /// term's delivery of the same stream was handed out here before (counted in `dropped`).
     public mutating func admit(_ stamp: DeliveryStamp) -> Bool {
-        useCounter &+= 1
-        if let i = entries.index(forKey: stamp.key) {
-            if stamp.term < entries.values[i].term {
+        if let i = slots[stamp.key] {
+            if stamp.term < nodes[i].term {
                 dropped += 1
                 return false
             }
-            entries.values[i] = Entry(term: stamp.term, used: useCounter)
+            nodes[i].term = stamp.term
+            if i != newest {
+                unlink(i)
+                linkAsNewest(i)
+            }
             return true
         }
-        if entries.count >= capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {
-            entries.removeValue(forKey: oldest)
+        let node = Node(key: stamp.key, term: stamp.term, older: -1, newer: -1)
+        let i: Int
+        if nodes.count < capacity {
+            i = nodes.count
+            nodes.append(node)
+        } else {
+            // Full: the least recently admitted stream is forgotten and its node reused.
+            i = oldest
+            unlink(i)
+            slots.removeValue(forKey: nodes[i].key)
+            nodes[i] = node
         }
-        entries[stamp.key] = Entry(term: stamp.term, used: useCounter)
+        slots[stamp.key] = i
+        linkAsNewest(i)
         return true
+    }
+
+    private mutating func unlink(_ i: Int) {
+        let (older, newer) = (nodes[i].older, nodes[i].newer)
+        if older >= 0 { nodes[older].newer = newer } else { oldest = newer }
+        if newer >= 0 { nodes[newer].older = older } else { newest = older }
+    }
+
+    private mutating func linkAsNewest(_ i: Int) {
+        nodes[i].older = newest
+        nodes[i].newer = -1
+        if newest >= 0 { nodes[newest].newer = i } else { oldest = i }
+        newest = i
     }
 }
