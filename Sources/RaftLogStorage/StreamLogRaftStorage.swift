@@ -13,9 +13,13 @@ public struct RaftLogStorageConfig: Sendable {
     /// check them). Terms of older entries are read from the log when asked for, so reopening a
     /// long, uncompacted log does not read all of it.
     public var openScanEntries: Int
+    /// Zeros written ahead of the appends (`StreamLogConfig.preallocateBytes`): every round's
+    /// fsync waits for the log, and one that does not grow the file is about twice as fast.
+    public var preallocateBytes: UInt64
 
     public init(segmentMaxBytes: UInt64 = 16 << 20, compression: Bool = true, entryCacheBytes: Int = 256 << 10,
-                openScanEntries: Int = 65_536) {
+                openScanEntries: Int = 65_536, preallocateBytes: UInt64 = 512 << 10) {
+        self.preallocateBytes = preallocateBytes
         self.segmentMaxBytes = segmentMaxBytes
         self.compression = compression
         self.entryCacheBytes = entryCacheBytes
@@ -100,7 +104,7 @@ public final class StreamLogRaftStorage: RaftStorage {
             let snapBytes = try StateFiles.read(fileSystem, directory: directory, name: StateFiles.snapshotName)
             let stateBytes = try StateFiles.read(fileSystem, directory: directory, name: StateFiles.stateName)
             let logConfig = StreamLogConfig(segmentMaxBytes: max(4096, config.segmentMaxBytes), fsync: .manual,
-                                            compression: config.compression)
+                                            compression: config.compression, preallocateBytes: config.preallocateBytes)
             let log = try StreamLog.open(directory: StateFiles.join(directory, "log"), fileSystem: fileSystem,
                                          config: logConfig, clock: { 0 })
             do {

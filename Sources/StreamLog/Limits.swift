@@ -61,10 +61,18 @@ public struct StreamLogConfig: Sendable {
     public var rewriteSmallBlockBytes: Int
     /// Target raw size of blocks written by maintenance.
     public var rewriteBlockBytes: Int
+    /// 0: off. Otherwise the tail segment's file is extended with zeros ahead of the appends, by
+    /// up to this many bytes at a time (by the file's own size while it is smaller, so a small
+    /// log's file stays within twice its data). An append that fills space already in the file
+    /// does not change the file's size, so its fsync does not also have to persist the inode
+    /// (`fdatasync` on ext4 here: about half the time). Zeros after the last block are unused
+    /// space at open, not a torn write; a sealed segment is cut to its blocks.
+    public var preallocateBytes: UInt64
 
     public init(segmentMaxBytes: UInt64 = 64 << 20, fsync: FsyncPolicy = .always, compression: Bool = true,
                 limits: RetentionLimits = RetentionLimits(), rewriteLiveFractionBelow: Double = 0.5,
-                rewriteSmallBlockBytes: Int = 4096, rewriteBlockBytes: Int = 256 << 10) {
+                rewriteSmallBlockBytes: Int = 4096, rewriteBlockBytes: Int = 256 << 10, preallocateBytes: UInt64 = 0) {
+        self.preallocateBytes = preallocateBytes
         self.segmentMaxBytes = segmentMaxBytes
         self.fsync = fsync
         self.compression = compression

@@ -59,6 +59,9 @@ final class Segment {
     var blocks: [BlockRef] = []
     /// Bytes of valid blocks; appends go here.
     var size: UInt64 = 0
+    /// Bytes the file holds (>= `size` once known): past `size` only zeros, written ahead of
+    /// the appends (`StreamLogConfig.preallocateBytes`).
+    var allocated: UInt64 = 0
     var sealed = false
 
     init(base: UInt64, path: String, file: StorageFile) {
@@ -111,6 +114,18 @@ final class Segment {
                                                        sequences: ref.firstSeq...max(ref.firstSeq, ref.lastSeq)))
         }
         return msgs
+    }
+
+    /// Whether the file holds only zero bytes in `range` (preallocated space never written).
+    func isZero(_ range: Range<UInt64>) throws -> Bool {
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let n = Int(min(range.upperBound - offset, 1 << 20))
+            let bytes = try file.read(count: n, at: offset)
+            guard bytes.count == n, !bytes.contains(where: { $0 != 0 }) else { return false }
+            offset += UInt64(n)
+        }
+        return true
     }
 
     /// Outcome of scanning a segment from some offset.

@@ -140,8 +140,10 @@ extension StreamLog {
             try out.withUnsafeBytes { try t.file.write($0, at: start) }
         } catch {
             try? t.file.truncate(to: start)
+            t.allocated = start
             throw error
         }
+        preallocate(t, past: start + UInt64(out.count))
         var offset = start
         for b in blocks {
             let header = b.withUnsafeBytes { BlockHeader.decode($0) }!
@@ -151,6 +153,31 @@ extension StreamLog {
         t.size = offset
         writtenTicket += 1
         lock.signalWork()  // wake the sync thread, not the durability waiters
+    }
+
+    /// Extends the tail's file with zeros when `end` reached the space already in it (see
+    /// `StreamLogConfig.preallocateBytes`). Best effort: on failure (a full disk) the file keeps
+    /// what was written, and the next append tries again.
+    func preallocate(_ t: Segment, past end: UInt64) {
+        guard end > t.allocated else { return }
+        t.allocated = end
+        let step = config.preallocateBytes
+        guard step > 0 else { return }
+        let extra = Int(min(step, max(4096, end)))
+        do {
+            try [UInt8](repeating: 0, count: extra).withUnsafeBytes { try t.file.write($0, at: end) }
+            t.allocated = end + UInt64(extra)
+        } catch {
+            try? t.file.truncate(to: end)
+        }
+    }
+
+    /// Cuts a segment that stops being the tail back to its blocks, so that no sealed segment
+    /// ends in preallocated zeros (its index file and scans see the exact size).
+    func trimPreallocation(_ seg: Segment) throws {
+        guard seg.allocated > seg.size else { return }
+        try seg.file.truncate(to: seg.size)
+        seg.allocated = seg.size
     }
 
     /// The pending limit/age tombstones as one block (nil when there are none).

@@ -98,6 +98,7 @@ extension StreamLog {
             try t.file.truncate(to: end)
             t.blocks = newRefs
             t.size = end
+            t.allocated = end
         }
         clearCaches()
         for m in removed { core.remove(seq: m.sequence.rawValue, subject: m.subject, size: m.accountedSize) }

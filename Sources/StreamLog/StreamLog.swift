@@ -107,12 +107,16 @@ public final class StreamLog {
         let scan = try t.scan(resync: false)
         t.blocks = scan.blocks
         t.size = scan.validEnd
-        if scan.validEnd < scan.fileSize {
+        t.allocated = scan.fileSize
+        if scan.validEnd < scan.fileSize, try t.isZero(scan.validEnd..<scan.fileSize) {
+            // Preallocated space that no append reached (or whose writes never became durable).
+        } else if scan.validEnd < scan.fileSize {
             recoveryReport.truncatedTail = CorruptRange(segment: t.path, offset: scan.validEnd,
                                                         length: scan.fileSize - scan.validEnd,
                                                         sequences: scan.badRange?.sequences)
             try t.file.truncate(to: scan.validEnd)
             try t.file.sync()
+            t.allocated = scan.validEnd
         }
         try? fs.remove(t.indexPath)
         let replayed = try replayFromSnapshotOrAll()
@@ -285,6 +289,7 @@ public final class StreamLog {
     // MARK: Segments and snapshot
 
     func createSegment(base: UInt64) throws {
+        if let old = segments.last { try trimPreallocation(old) }
         let path = joinPath(directory, Segment.fileName(base: base))
         let file = try fs.open(path, create: true)
         try file.truncate(to: 0)
@@ -296,6 +301,7 @@ public final class StreamLog {
     func rollIfNeeded() throws {
         guard tail.size >= config.segmentMaxBytes else { return }
         let old = tail
+        try trimPreallocation(old)
         if config.fsync != .never { try old.file.sync() }
         old.sealed = true
         try writeIndexFile(old)
