@@ -31,7 +31,13 @@ enum RaftStorageFactory {
         // stream store keeps the messages, LZ4-compressed), and LZ4 on every round's block was
         // ~1.5% of a three-node cluster's CPU under publish load. Older compressed blocks still
         // read (the flag is per block).
+        var config = RaftLogStorageConfig(compression: false)
+        if let step = preallocateBytes { config.preallocateBytes = step }
         return try StreamLogRaftStorage.open(directory: directory, fileSystem: PowerCutMode.fileSystem ?? PosixFileSystem(),
-                                             config: RaftLogStorageConfig(compression: false), bootstrap: conf)
+                                             config: config, bootstrap: conf)
     }
+
+    /// Tuning knob `CLUSTERD_RAFT_PREALLOCATE_BYTES` (0: off; default: `RaftLogStorageConfig`'s
+    /// 512 KiB), for measuring what preallocation buys on a given disk.
+    static let preallocateBytes: UInt64? = ProcessInfo.processInfo.environment["CLUSTERD_RAFT_PREALLOCATE_BYTES"].flatMap { UInt64($0) }
 }
