@@ -48,6 +48,9 @@ extension RaftHost {
         let due = syncsToStart.filter { members[$0.node.group] === $0 && !$0.sync.running && $0.sync.nextNeeded }
         syncsToStart = []
         let inline = inlineSoleSync && due.count == 1 && backgroundSyncs == 0
+        // The PubAcks of entries applied so far are owed now; held until the end of the round,
+        // they would also wait for this fsync, which covers only later entries.
+        if inline { replyFlush.run() }
         for m in due { startSync(m, inline: inline) }
     }
 
