@@ -6,7 +6,8 @@ import StreamLog
 // (smaller reopen log), `--only=subjects,reopen` to run some sections.
 
 let quick = CommandLine.arguments.contains("--quick")
-/// `--only=a,b` runs only the named sections: append_always, append_never, compression, reopen, subjects.
+/// `--only=a,b` runs only the named sections: append_always, append_never, compression, reopen, subjects,
+/// preallocate.
 let only: Set<String>? = CommandLine.arguments.first { $0.hasPrefix("--only=") }
     .map { Set($0.dropFirst(7).split(separator: ",").map(String.init)) }
 func want(_ section: String) -> Bool { only?.contains(section) ?? true }
@@ -336,3 +337,4 @@ if want("reopen") {
     try reopenFullTail()
 }
 if want("subjects") { try manySubjects(count: quick ? 200_000 : 1_000_000) }
+if want("preallocate") { try preallocationBench(quick: quick) }
