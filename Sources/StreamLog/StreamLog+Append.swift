@@ -173,10 +173,13 @@ extension StreamLog {
     }
 
     /// Cuts a segment that stops being the tail back to its blocks, so that no sealed segment
-    /// ends in preallocated zeros (its index file and scans see the exact size).
+    /// ends in preallocated zeros (its index file and scans see the exact size; a scan would
+    /// report them as damage). Durable before the next segment exists, so a crash cannot undo
+    /// the cut of a segment that is no longer the tail.
     func trimPreallocation(_ seg: Segment) throws {
         guard seg.allocated > seg.size else { return }
         try seg.file.truncate(to: seg.size)
+        if config.fsync != .never { try seg.file.sync() }
         seg.allocated = seg.size
     }
 

@@ -95,6 +95,26 @@ final class PreallocationTests: XCTestCase {
         XCTAssertEqual(try reopened.state().messages, 60)
     }
 
+    func test_powerLossRightAfterANewTail_leavesNoZerosInTheOldOne() throws {
+        // The crash window of a roll or a reset: the new tail exists (its directory entry
+        // synced), nothing else happened yet. The old tail, now sealed without an index file,
+        // must not come back with its zeros: its rebuild would report them as damage.
+        for seed in UInt64(1)...20 {
+            var rng = SeededRNG(seed: seed)
+            let fs = FaultyFileSystem()
+            let cfg = config(fsync: .manual)
+            let log = try openLog(fs, cfg)
+            for i in 1...20 { try log.append([msg("r", "m\(i)", raft: UInt64(i), term: 1)]) }
+            try log.sync()
+            try log.lock.withLock { try log.createSegment(base: 21) }
+            fs.powerLoss(using: &rng)
+            let reopened = try openLog(fs, cfg)
+            XCTAssertTrue(reopened.recoveryReport.corruptions.isEmpty, "seed \(seed): \(reopened.recoveryReport.corruptions)")
+            XCTAssertEqual(try reopened.messages(from: StreamSequence(1), maxMessages: 100).count, 20, "seed \(seed)")
+            _ = log
+        }
+    }
+
     func test_truncateThenAppend_reopensConsistently() throws {
         let fs = FaultyFileSystem()
         let log = try openLog(fs, config())
