@@ -34,7 +34,9 @@ let package = Package(
             pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"])]
         ),
-        .target(name: "StreamLog", dependencies: ["CLZ4"], swiftSettings: v5),
+        // Hardware CRC32C (SSE4.2 on x86-64, chosen at run time); StreamLog keeps a software path.
+        .target(name: "CCRC32C"),
+        .target(name: "StreamLog", dependencies: ["CLZ4", "CCRC32C"], swiftSettings: v5),
         .target(name: "Raft", swiftSettings: v5),
         // The durable RaftStorage: Raft entries in a StreamLog, hard state and snapshot in files.
         .target(name: "RaftLogStorage", dependencies: ["Raft", "StreamLog"], swiftSettings: v5),

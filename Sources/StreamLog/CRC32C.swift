@@ -1,7 +1,13 @@
-/// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), table-driven with slicing-by-8.
+import CCRC32C
+
+/// CRC32C (Castagnoli, reflected polynomial 0x82F63B78): the CPU's `crc32` instruction when it
+/// has one (x86-64 SSE4.2, checked once at run time), else table-driven slicing-by-8.
 ///
 /// Every block carries one so that a torn tail or a flipped bit is detected and localized.
 public enum CRC32C {
+    /// Whether `checksum` uses the CPU's CRC32C instruction (fixed for the process).
+    public static let hardwareAvailable = ccrc32c_hardware_available() != 0
+
     /// Eight 256-entry tables: table k maps a byte that is k positions further back.
     static let tables: [[UInt32]] = {
         var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
@@ -19,6 +25,14 @@ public enum CRC32C {
 
     /// Checksum of `bytes`, continuing from `crc` (pass the previous result to chain parts).
     public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
+        guard let p = bytes.baseAddress, bytes.count > 0 else { return crc }
+        if hardwareAvailable { return ccrc32c_hardware(crc, p, bytes.count) }
+        return softwareChecksum(bytes, continuing: crc)
+    }
+
+    /// The portable table-driven path: the fallback, and the reference the hardware path is
+    /// tested and benchmarked against. Same results as `checksum`.
+    public static func softwareChecksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
         var c = ~crc
         guard var p = bytes.baseAddress, bytes.count > 0 else { return crc }
         var n = bytes.count

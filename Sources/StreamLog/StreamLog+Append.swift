@@ -69,10 +69,14 @@ extension StreamLog {
         }
         guard raw.count < Int(UInt32.max) else { throw StreamLogError.invalidArgument("batch too large") }
         let last = first + UInt64(batch.count) - 1
+        let tryLZ4 = config.compression && compressionPolicy.shouldTry()
         guard let block = BlockCodec.encode(kind: .messages, raw: raw, firstSeq: first, lastSeq: last, count: batch.count,
                                             firstRaftIndex: batch[0].raftIndex, maxTimestamp: maxTs,
-                                            compress: config.compression) else {
+                                            compress: tryLZ4) else {
             throw StreamLogError.invalidArgument("block encoding failed")
+        }
+        if tryLZ4, let h = block.withUnsafeBytes({ BlockHeader.decode($0) }) {
+            compressionPolicy.record(rawSize: raw.count, compressedSize: h.flags.contains(.lz4) ? Int(h.storedSize) : nil)
         }
         let tomb = pendingTombstoneBlock()
         try writeBlocks(tomb.map { [$0, block] } ?? [block])

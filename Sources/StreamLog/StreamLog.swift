@@ -19,6 +19,8 @@ public final class StreamLog {
     var cache = BlockCache<[StoredMessage]>(capacity: 64)
     /// Decompressed bodies for point reads, which decode one record instead of the block.
     var rawCache = BlockCache<[UInt8]>(capacity: 64)
+    /// Whether appends try LZ4 (backs off on incompressible data; maintenance always tries).
+    var compressionPolicy = CompressionPolicy()
     /// Tombstones produced by limits/age enforcement, written with the next block.
     var pendingTombstones: [Tombstone] = []
     var failure: String?

@@ -16,6 +16,35 @@ final class CodecTests: XCTestCase {
         }
     }
 
+    func test_crc32c_softwarePath_knownVector() {
+        XCTAssertEqual(Array("123456789".utf8).withUnsafeBytes { CRC32C.softwareChecksum($0) }, 0xE306_9283)
+    }
+
+    /// The hardware path (what `checksum` uses on this CPU) against the table-driven one: every
+    /// length 0...200 at every start offset 0...15 (so every alignment), plus chained parts.
+    func test_crc32c_hardwareMatchesSoftware_allLengthsOffsetsAndChaining() throws {
+        try XCTSkipUnless(CRC32C.hardwareAvailable, "no CRC32C instruction on this CPU")
+        var rng = SeededRNG(seed: 2026)
+        let data = (0..<(200 + 16)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        data.withUnsafeBytes { all in
+            for offset in 0..<16 {
+                for length in 0...200 {
+                    let b = UnsafeRawBufferPointer(rebasing: all[offset..<(offset + length)])
+                    let seed = UInt32.random(in: 0...UInt32.max, using: &rng)
+                    let hw = CRC32C.checksum(b, continuing: seed)
+                    XCTAssertEqual(hw, CRC32C.softwareChecksum(b, continuing: seed), "offset \(offset) length \(length)")
+                    XCTAssertEqual(CRC32C.checksum(b), CRC32C.softwareChecksum(b), "offset \(offset) length \(length)")
+                    guard length > 0 else { continue }
+                    let cut = Int.random(in: 0...length, using: &rng)
+                    let first = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<cut]))
+                    let chained = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[cut...]), continuing: first)
+                    XCTAssertEqual(chained, CRC32C.softwareChecksum(b), "offset \(offset) length \(length) cut \(cut)")
+                }
+            }
+        }
+        XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)
+    }
+
     func test_lz4_roundTrip_andIncompressibleReturnsNil() {
         let text = Array(String(repeating: "{\"k\":\"value\"}", count: 100).utf8)
         let c = text.withUnsafeBytes { LZ4Codec.compress($0) }
