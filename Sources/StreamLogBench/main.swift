@@ -6,8 +6,8 @@ import StreamLog
 // (smaller reopen log), `--only=subjects,reopen` to run some sections.
 
 let quick = CommandLine.arguments.contains("--quick")
-/// `--only=a,b` runs only the named sections: append_always, append_never, compression, reopen, subjects,
-/// preallocate.
+/// `--only=a,b` runs only the named sections: append_always, append_never, append_payloads, crc,
+/// compression, reopen, subjects, preallocate.
 let only: Set<String>? = CommandLine.arguments.first { $0.hasPrefix("--only=") }
     .map { Set($0.dropFirst(7).split(separator: ",").map(String.init)) }
 func want(_ section: String) -> Bool { only?.contains(section) ?? true }
@@ -133,17 +133,78 @@ func appendNever(size: Int, batch: Int, total: Int) throws -> (rate: Double, dir
     let dir = freshDir()
     let log = try StreamLog.open(directory: dir, config: StreamLogConfig(fsync: .never))
     let batches = (0..<8).map { messages(count: batch, size: size, start: $0 * batch) }
+    let rate = try timedAppends(log, batches: batches, total: total)
+    try log.close()
+    return (rate, dir)
+}
+
+/// Appends the batches round-robin until `total` messages are written; returns msgs/s.
+func timedAppends(_ log: StreamLog, batches: [[NewMessage]], total: Int) throws -> Double {
     let start = now()
     var written = 0
     var i = 0
     while written < total {
         try log.append(batches[i % batches.count])
-        written += batch
+        written += batches[i % batches.count].count
         i += 1
     }
-    let rate = Double(written) / (now() - start)
-    try log.close()
-    return (rate, dir)
+    return Double(written) / (now() - start)
+}
+
+/// Appends with fsync never (the CPU cost of an append: encode, LZ4, CRC, write) of JSON
+/// (compressible) or random (incompressible) payloads. The median of `runs` runs, and the
+/// log's size on disk relative to the payload bytes.
+func appendPayloads(random: Bool, size: Int, batch: Int, total: Int, runs: Int) throws -> (rate: Double, diskPct: Double) {
+    var lcg: UInt64 = 0x5EED
+    // More distinct payloads than the 8 batches hold, so no block repeats one (LZ4 would find it).
+    let pool: [[UInt8]] = (0..<(8 * batch)).map { n in
+        guard random else { return jsonPayload(n, size: size) }
+        return (0..<size).map { _ in
+            lcg = lcg &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: lcg >> 33)
+        }
+    }
+    let batches = (0..<8).map { b in
+        (0..<batch).map { k in
+            NewMessage(subject: "orders.eu.\(k % 64)", payload: pool[(b * batch + k) % pool.count], timestamp: Int64(b * batch + k))
+        }
+    }
+    var rates: [Double] = []
+    var diskPct = 0.0
+    for _ in 0..<runs {
+        let dir = freshDir()
+        let log = try StreamLog.open(directory: dir, config: StreamLogConfig(fsync: .never))
+        rates.append(try timedAppends(log, batches: batches, total: total))
+        try log.close()
+        let written = (total + batch - 1) / batch * batch
+        diskPct = 100 * Double(diskBytes(dir)) / Double(written * size)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+    return (rates.sorted()[runs / 2], diskPct)
+}
+
+/// CRC32C throughput of the software (slicing-by-8) and hardware paths over buffers of
+/// `size` bytes; the checksums of both paths must agree.
+func crcBench(size: Int, totalBytes: Int) {
+    var lcg: UInt64 = 7
+    let buf = (0..<size).map { _ -> UInt8 in
+        lcg = lcg &* 6364136223846793005 &+ 1442695040888963407
+        return UInt8(truncatingIfNeeded: lcg >> 33)
+    }
+    let rounds = max(1, totalBytes / size)
+    func measure(_ f: (UnsafeRawBufferPointer, UInt32) -> UInt32) -> (gbps: Double, crc: UInt32) {
+        buf.withUnsafeBytes { b in
+            var c: UInt32 = 0
+            let t = now()
+            for _ in 0..<rounds { c = f(b, c) }
+            return (Double(rounds * size) / (now() - t) / 1e9, c)
+        }
+    }
+    let sw = measure { CRC32C.softwareChecksum($0, continuing: $1) }
+    let hw = measure { CRC32C.checksum($0, continuing: $1) }
+    precondition(sw.crc == hw.crc, "CRC32C paths disagree")
+    report("crc32c", [("buffer", "\(size)B"), ("software_GB_per_s", fmt(sw.gbps, 2)),
+                      ("checksum_GB_per_s", fmt(hw.gbps, 2)), ("hardware", "\(CRC32C.hardwareAvailable)")])
 }
 
 func readBench(dir: String, count: Int) throws {
@@ -326,6 +387,17 @@ for size in [128, 1024] where want("append_never") {
                                       ("MB_per_s", fmt(rate * Double(size) / 1e6, 1))])
         if batch == 100 && size == 128 { try readBench(dir: dir, count: quick ? total / 10 : total) }
     }
+}
+for random in [false, true] where want("append_payloads") {
+    for (size, batch, total) in [(128, 1, 200_000), (128, 100, 1_000_000), (1024, 1, 100_000), (1024, 100, 200_000)] {
+        let r = try appendPayloads(random: random, size: size, batch: batch, total: quick ? total / 10 : total, runs: 3)
+        report("append_payloads", [("payload", "\(random ? "random" : "json")_\(size)B"), ("batch", "\(batch)"),
+                                   ("msgs_per_s", fmt(r.rate)), ("MB_per_s", fmt(r.rate * Double(size) / 1e6, 1)),
+                                   ("disk_pct_of_payload", fmt(r.diskPct, 1))])
+    }
+}
+if want("crc") {
+    for size in [64, 1024, 65536] { crcBench(size: size, totalBytes: quick ? 200 << 20 : 1 << 30) }
 }
 if want("compression") {
     try compression(size: 128, batch: 100, total: 200_000)
