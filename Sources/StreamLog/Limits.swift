@@ -52,7 +52,8 @@ public struct StreamLogConfig: Sendable {
     /// A segment is sealed and a new one started once it reaches this size.
     public var segmentMaxBytes: UInt64
     public var fsync: FsyncPolicy
-    /// LZ4-compress blocks when that saves space.
+    /// LZ4-compress blocks when that saves space (appends back off on data where LZ4 does not
+    /// pay: see `CompressionPolicy`).
     public var compression: Bool
     public var limits: RetentionLimits
     /// Maintenance rewrites sealed segments whose live fraction is below this...
