@@ -59,9 +59,15 @@ final class Segment {
     var blocks: [BlockRef] = []
     /// Bytes of valid blocks; appends go here.
     var size: UInt64 = 0
-    /// Bytes the file holds (>= `size` once known): past `size` only zeros, written ahead of
-    /// the appends (`StreamLogConfig.preallocateBytes`).
-    var allocated: UInt64 = 0
+    /// Bytes the file holds, never below `size`: past `size` only zeros, written ahead of the
+    /// tail's appends (`StreamLogConfig.preallocateBytes`). Sealed and rewritten segments have
+    /// none, so theirs is `size`. Computed so that no path that grows or sets `size` can break it.
+    var allocated: UInt64 {
+        get { max(size, zeroedEnd) }
+        set { zeroedEnd = newValue }
+    }
+    /// Where the zeros written ahead of the appends end (0 when none were written).
+    private var zeroedEnd: UInt64 = 0
     var sealed = false
 
     init(base: UInt64, path: String, file: StorageFile) {

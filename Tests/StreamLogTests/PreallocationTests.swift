@@ -129,6 +129,55 @@ final class PreallocationTests: XCTestCase {
         XCTAssertEqual(all.map { payloadText($0)! }, (1...20).map { "m\($0)" } + (21...25).map { "n\($0)" })
     }
 
+    /// `Segment.allocated` is what the file holds and never below `size`, for the tail and for
+    /// every sealed, reopened, truncated or rewritten segment.
+    private func assertAllocatedInvariant(_ log: StreamLog, _ fs: FaultyFileSystem, _ step: String,
+                                          file: StaticString = #filePath, line: UInt = #line) {
+        let segs = log.lock.withLock { log.segments.map { ($0.path, $0.size, $0.allocated, $0.sealed) } }
+        for (p, size, allocated, sealed) in segs {
+            XCTAssertGreaterThanOrEqual(allocated, size, "\(step): \(p)", file: file, line: line)
+            XCTAssertEqual(allocated, UInt64(fs.fileSize(p) ?? -1), "\(step): \(p) file size", file: file, line: line)
+            if sealed { XCTAssertEqual(allocated, size, "\(step): sealed \(p) holds no zeros", file: file, line: line) }
+        }
+    }
+
+    func test_allocated_neverBelowSize_acrossSealTruncateRewriteAndReopen() throws {
+        let fs = FaultyFileSystem()
+        let cfg = config(step: 64 << 10, segmentMaxBytes: 4096)
+        var log = try openLog(fs, cfg)
+        for i in 1...100 { try log.appendAndWait([msg("a.\(i % 4)", "m\(i)-" + String(repeating: "z", count: 150))]) }
+        XCTAssertGreaterThan(log.lock.withLock { log.segments.count }, 4)
+        assertAllocatedInvariant(log, fs, "after rolls")
+
+        // A cut at a sealed segment's end makes it the tail without rewriting any of its blocks.
+        let boundary = log.lock.withLock { log.segments[3].lastSeq! }
+        try log.truncate(after: StreamSequence(boundary))
+        XCTAssertEqual(log.lock.withLock { log.tail.lastSeq }, boundary)
+        assertAllocatedInvariant(log, fs, "truncate at a segment boundary")
+        // A cut inside a sealed segment rewrites its last kept block.
+        let inside = log.lock.withLock { log.segments[2].base + 3 }
+        try log.truncate(after: StreamSequence(inside))
+        assertAllocatedInvariant(log, fs, "truncate inside a segment")
+
+        for i in 1...60 { try log.appendAndWait([msg("b", "n\(i)-" + String(repeating: "y", count: 150))]) }
+        assertAllocatedInvariant(log, fs, "appends after truncation")
+
+        let first = log.lock.withLock { log.segments[0].blocks.compactMap { $0.kind == .messages ? $0.firstSeq...$0.lastSeq : nil } }
+        for range in first { for s in range.dropFirst() { _ = try log.delete(StreamSequence(s)) } }
+        XCTAssertGreaterThan(try log.runMaintenance(maxSegments: 100), 0)
+        assertAllocatedInvariant(log, fs, "rewrite")
+
+        try log.close()
+        log = try openLog(fs, cfg)
+        assertAllocatedInvariant(log, fs, "reopen")
+        // Without index files the sealed segments are scanned and sized from the file.
+        for p in log.lock.withLock({ log.segments.dropLast().map(\.path) }) { try fs.remove(String(p.dropLast(4)) + ".idx") }
+        try log.close()
+        log = try openLog(fs, cfg)
+        XCTAssertTrue(log.recoveryReport.corruptions.isEmpty, "\(log.recoveryReport.corruptions)")
+        assertAllocatedInvariant(log, fs, "reopen with rebuilt indexes")
+    }
+
     func test_fullDisk_preallocationIsSkipped_appendStillSucceeds() throws {
         let fs = FaultyFileSystem()
         let log = try openLog(fs, config(step: 1 << 20))
