@@ -105,8 +105,8 @@ final class ProposalQueueTests: XCTestCase {
 
     func test_mailbox_keepsOrder_andAsksForOneDrainPerBatch() {
         let box = IngestMailbox()
-        func item(_ n: Int) -> IngestMailbox.Item {
-            IngestMailbox.Item(stream: "S", subject: "s.\(n)", reply: nil, headers: nil, payload: [])
+        func item(_ n: Int) -> IngestItem {
+            IngestItem(stream: "S", subject: "s.\(n)", reply: nil, headers: nil, payload: [])
         }
         XCTAssertTrue(box.add(item(1)))
         XCTAssertFalse(box.add(item(2)))

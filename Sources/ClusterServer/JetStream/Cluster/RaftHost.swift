@@ -94,6 +94,8 @@ final class RaftHost {
     /// of `process()`, so the acks of a round leave in one write per connection.
     let replyFlush = FlushBatch()
     private var processScheduled = false
+    /// Raft frames decoded on route event loops, waiting for the queue (`drainInbox`).
+    private let inbox = Mailbox<(Result<MessageBatch, Error>, Int)>()
     private var seed: UInt64
     private var knownPeers = Set<String>()
     var config: RaftConfig
@@ -135,8 +137,16 @@ final class RaftHost {
             guard let self else { return }
             // Decoded on the route's event loop, straight from the frame, off the JetStream queue.
             let decoded = Result { try payload.withUnsafeReadableBytes { try RaftWireCodec.decode($0) } }
-            self.queue.async { self.receive(decoded, size: payload.readableBytes) }
+            if self.inbox.add((decoded, payload.readableBytes)) { self.queue.async { self.drainInbox() } }
         }
+    }
+
+    /// Every frame that arrived since the last drain, then one round for all of them: frames
+    /// that queued up while the queue was busy (an inline fsync, an apply) share one write and
+    /// one sync per group instead of a round each.
+    private func drainInbox() {
+        for (decoded, size) in inbox.take() { receive(decoded, size: size) }
+        process()
     }
 
     /// The server name behind a Raft id (from hellos and the meta group's member names): where
@@ -291,7 +301,6 @@ final class RaftHost {
                   let offer = member.node.takeSnapshotOffer() else { continue }
             member.delegate?.raftSnapshotOffered(offer)
         }
-        process()
     }
 
     /// Messages for groups this node does not host yet: a new stream's first votes usually

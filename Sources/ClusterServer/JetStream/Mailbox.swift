@@ -1,0 +1,45 @@
+import NIOConcurrencyHelpers
+
+/// Work on its way from event-loop threads (client and route reads) to the JetStream queue,
+/// handed over in blocks: the first item after a drain asks for one `queue.async`, the rest
+/// join it until the queue takes them. Under load that is one block (and at most one wake-up
+/// of the queue) per batch instead of per item; order is kept, since a drain already
+/// scheduled runs before anything the sender enqueues later.
+final class Mailbox<Element>: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var items: [Element] = []
+    private var drainScheduled = false
+
+    /// Adds an item; true when the caller must schedule a drain (`take`) on the queue.
+    func add(_ item: Element) -> Bool {
+        lock.withLock {
+            items.append(item)
+            if drainScheduled { return false }
+            drainScheduled = true
+            return true
+        }
+    }
+
+    /// Everything added so far, in order; the next `add` schedules a new drain.
+    func take() -> [Element] {
+        lock.withLock {
+            drainScheduled = false
+            var out: [Element] = []
+            swap(&out, &items)
+            items.reserveCapacity(out.count)
+            return out
+        }
+    }
+}
+
+/// A publish on a stream subject, on its way to the JetStream queue.
+struct IngestItem {
+    let stream: String
+    let subject: String
+    let reply: String?
+    let headers: [UInt8]?
+    let payload: [UInt8]
+}
+
+/// Publishes on their way to the JetStream queue (`JetStreamService.drainIngest`).
+typealias IngestMailbox = Mailbox<IngestItem>
