@@ -159,6 +159,11 @@ extension StreamLog {
         lock.signalWork()  // wake the sync thread, not the durability waiters
     }
 
+    /// The zeros `preallocate` writes, made once per process (a `static let` is initialised
+    /// lazily and thread-safely) rather than per extension. As large as the largest step in use
+    /// (Raft logs: 512 KiB); a larger step is written in chunks of it.
+    static let zeros = [UInt8](repeating: 0, count: 1 << 20)
+
     /// Extends the tail's file with zeros when `end` reached the space already in it (see
     /// `StreamLogConfig.preallocateBytes`). Best effort: on failure (a full disk) the file keeps
     /// what was written, and the next append tries again.
@@ -169,7 +174,14 @@ extension StreamLog {
         guard step > 0 else { return }
         let extra = Int(min(step, max(4096, end)))
         do {
-            try [UInt8](repeating: 0, count: extra).withUnsafeBytes { try t.file.write($0, at: end) }
+            try Self.zeros.withUnsafeBytes { zeros in
+                var written = 0
+                while written < extra {
+                    let n = min(extra - written, zeros.count)
+                    try t.file.write(UnsafeRawBufferPointer(rebasing: zeros[..<n]), at: end + UInt64(written))
+                    written += n
+                }
+            }
             t.allocated = end + UInt64(extra)
         } catch {
             try? t.file.truncate(to: end)

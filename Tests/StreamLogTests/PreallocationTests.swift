@@ -178,6 +178,35 @@ final class PreallocationTests: XCTestCase {
         assertAllocatedInvariant(log, fs, "reopen with rebuilt indexes")
     }
 
+    func test_stepLargerThanTheSharedZeros_isWrittenInChunks_andAFailedChunkIsCutOff() throws {
+        let step = UInt64(StreamLog.zeros.count) * 2 + 12_345
+        let cfg = config(step: step, segmentMaxBytes: 64 << 20)
+        let fs = FaultyFileSystem()
+        let log = try openLog(fs, cfg)
+        // One block past the step, so the extension is the whole step (not the file's size).
+        let big = String(repeating: "q", count: Int(step) + 1000)
+        try log.appendAndWait([msg("a", big)])
+        let end = log.lock.withLock { log.tail.size }
+        XCTAssertEqual(UInt64(fs.fileSize(path)!), end + step)
+        XCTAssertTrue(try log.lock.withLock { try log.tail.isZero(end..<(end + step)) })
+
+        // Blocks are all `end` long. The third one reaches past the zeros by `end - step`;
+        // the disk then has room for it and one chunk of zeros, not for the rest.
+        try log.appendAndWait([msg("a", big)])
+        XCTAssertEqual(log.lock.withLock { log.tail.size }, 2 * end)
+        fs.spaceLimitBytes = fs.lock.withLock { fs.usedBytes } + Int(end - step) + StreamLog.zeros.count
+        try log.appendAndWait([msg("a", big)])
+        let end3 = log.lock.withLock { log.tail.size }
+        XCTAssertEqual(end3, 3 * end)
+        XCTAssertEqual(UInt64(fs.fileSize(path)!), end3, "a partly written extension is cut off")
+        XCTAssertEqual(log.lock.withLock { log.tail.allocated }, end3)
+        fs.spaceLimitBytes = nil
+        try log.close()
+        let reopened = try openLog(fs, cfg)
+        XCTAssertNil(reopened.recoveryReport.truncatedTail)
+        XCTAssertEqual(try reopened.state().messages, 3)
+    }
+
     func test_fullDisk_preallocationIsSkipped_appendStillSucceeds() throws {
         let fs = FaultyFileSystem()
         let log = try openLog(fs, config(step: 1 << 20))
