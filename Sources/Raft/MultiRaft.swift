@@ -78,9 +78,19 @@ public struct HeartbeatCoalescer {
     }
 }
 
+/// The tick count of one `MultiRaft`, shared with its groups: a quiesced group is not ticked,
+/// it reads the ticks it slept through from here when it wakes, and enqueues itself on
+/// `woken` so the next tick visits it again.
+final class HostTicks {
+    var now: UInt64 = 0
+    var woken: [RaftNode] = []
+}
+
 /// Hosts many groups on one node: one `tick()` for all of them, incoming batches routed to their
 /// groups, and a list of the groups that have work. Idle groups quiesce (see
-/// `RaftConfig.quiesceAfterIdleTicks`) and then cost one counter increment per tick.
+/// `RaftConfig.quiesceAfterIdleTicks`) and then cost nothing per tick: a tick visits only the
+/// groups that are not quiesced (`ticking`); a group that wakes (any input, `wakeGroups`) puts
+/// itself back on that list, and counts the ticks it slept through (`HostTicks`).
 ///
 /// Not thread-safe: one owner drives it, like a `RaftNode`.
 public final class MultiRaft {
@@ -90,20 +100,34 @@ public final class MultiRaft {
     private var order: [RaftNode] = []
     private var dirty: [GroupID] = []
     private var isDirty: Set<GroupID> = []
+    private let ticks = HostTicks()
+    /// The groups the next tick visits: those not quiesced (and ones that quiesced since the
+    /// last tick, dropped then). Each is on it once (`RaftNode.onTickList`).
+    private var ticking: [RaftNode] = []
 
     public init(nodeID: NodeID) { self.nodeID = nodeID }
 
     public var groupCount: Int { order.count }
     /// Groups that are not quiesced.
     public var activeGroupCount: Int { order.reduce(0) { $0 + ($1.isQuiesced ? 0 : 1) } }
+    /// Groups the next tick visits (woken ones included): the idle cost of this host.
+    public var tickingGroupCount: Int { ticking.count + ticks.woken.count }
 
     public func group(_ id: GroupID) -> RaftNode? { groups[id] }
 
     public func addGroup(_ node: RaftNode) {
         precondition(node.id == nodeID, "group member \(node.id) hosted on \(nodeID)")
         precondition(groups[node.group] == nil, "group \(node.group) added twice")
+        precondition(node.hostTicks == nil, "group \(node.group) hosted twice")
         groups[node.group] = node
         order.append(node)
+        node.hostTicks = ticks
+        if node.isQuiesced {
+            node.quiescedAtHostTick = ticks.now
+        } else {
+            node.onTickList = true
+            ticking.append(node)
+        }
         markDirty(node.group)
     }
 
@@ -111,20 +135,43 @@ public final class MultiRaft {
     public func removeGroup(_ id: GroupID) -> RaftNode? {
         guard let node = groups.removeValue(forKey: id) else { return nil }
         order.removeAll { $0 === node }
+        node.hostTicks = nil // the next tick drops it from `ticking`
         return node
     }
 
-    /// Ticks every group. A quiesced group only counts the tick.
+    /// Ticks every group that is not quiesced; quiesced groups count the tick when they wake.
     public func tick() {
-        for node in order {
-            if node.isQuiesced {
-                node.tick()
+        ticks.now &+= 1
+        for node in ticks.woken where !node.onTickList {
+            node.onTickList = true
+            ticking.append(node)
+        }
+        ticks.woken.removeAll(keepingCapacity: true)
+        var kept = 0
+        for i in ticking.indices {
+            let node = ticking[i]
+            // Removed, or quiesced since the last tick (a follower told so by its leader).
+            guard !node.isQuiesced, groups[node.group] === node else {
+                node.onTickList = false
                 continue
             }
             node.tick()
             // Also when it just quiesced: its quiesce heartbeats must go out.
             if node.hasReady { markDirty(node.group) }
+            if node.isQuiesced {
+                node.onTickList = false
+            } else {
+                ticking[kept] = node
+                kept += 1
+            }
         }
+        ticking.removeLast(ticking.count - kept)
+    }
+
+    /// Calls `body` for every hosted group that is not quiesced (those the next tick visits).
+    public func forEachTickingGroup(_ body: (RaftNode) -> Void) {
+        for node in ticking where !node.isQuiesced && groups[node.group] === node { body(node) }
+        for node in ticks.woken where !node.onTickList && !node.isQuiesced && groups[node.group] === node { body(node) }
     }
 
     /// Delivers a batch from a peer. Returns the messages for groups this node does not host

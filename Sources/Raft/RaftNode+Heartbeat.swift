@@ -73,4 +73,24 @@ extension RaftNode {
         heartbeatElapsed = 0
         idleTicks = 0
     }
+
+    /// Host ticks this node slept through quiesced and has not counted yet.
+    var uncountedQuiescedTicks: UInt64 {
+        guard isQuiesced, let host = hostTicks else { return 0 }
+        return host.now &- quiescedAtHostTick
+    }
+
+    /// On a `MultiRaft` host: quiescing notes the host's tick; waking counts the ticks slept
+    /// through and puts the node back on the host's tick list.
+    func quiescenceChanged() {
+        guard let host = hostTicks else { return }
+        if isQuiesced {
+            quiescedAtHostTick = host.now
+        } else {
+            let slept = host.now &- quiescedAtHostTick
+            countedTicks &+= slept
+            countedQuiescedTicks &+= slept
+            host.woken.append(self)
+        }
+    }
 }

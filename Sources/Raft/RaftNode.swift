@@ -59,8 +59,10 @@ public final class RaftNode {
     var electionElapsed = 0
     var heartbeatElapsed = 0
     var randomizedElectionTimeout = 0
-    /// Ticks since this node object was created (the leader's clock for its lease).
-    var tickCount: UInt64 = 0
+    /// Ticks since this node object was created (the leader's clock for its lease): the ticks
+    /// it was given, plus those it slept through quiesced on a `MultiRaft` host (not visited).
+    var tickCount: UInt64 { countedTicks &+ uncountedQuiescedTicks }
+    var countedTicks: UInt64 = 0
     /// With lease reads, refuse votes for one election timeout after a restart: before the crash
     /// we may have acknowledged a heartbeat that a leader's lease counts on.
     var leaseGuardAfterRestart: Bool
@@ -89,9 +91,19 @@ public final class RaftNode {
     var readStates: [ReadState] = []
     var prevHardState: HardState
 
-    public internal(set) var isQuiesced = false
-    /// Ticks received while quiesced (the only per-tick work of an idle group).
-    public internal(set) var quiescedTicks: UInt64 = 0
+    public internal(set) var isQuiesced = false {
+        didSet { if isQuiesced != oldValue { quiescenceChanged() } }
+    }
+    /// Ticks spent quiesced (an idle group's only per-tick state; on a `MultiRaft` host it is
+    /// not even ticked then, see `hostTicks`).
+    public var quiescedTicks: UInt64 { countedQuiescedTicks &+ uncountedQuiescedTicks }
+    var countedQuiescedTicks: UInt64 = 0
+    /// The tick count of the `MultiRaft` hosting this node (nil: standalone, ticked every tick).
+    var hostTicks: HostTicks?
+    /// `hostTicks.now` when this node last quiesced.
+    var quiescedAtHostTick: UInt64 = 0
+    /// The host's `ticking` list holds this node.
+    var onTickList = false
     var idleTicks = 0
 
     /// Creates a node from what `storage` holds (a fresh group, or a restart after a crash).
@@ -152,11 +164,15 @@ public final class RaftNode {
 
     /// Advances logical time by one tick.
     public func tick() {
-        tickCount &+= 1
         if isQuiesced {
-            quiescedTicks &+= 1
+            // A host does not tick quiesced groups: it counts for them (`uncountedQuiescedTicks`).
+            if hostTicks == nil {
+                countedTicks &+= 1
+                countedQuiescedTicks &+= 1
+            }
             return
         }
+        countedTicks &+= 1
         if role == .leader { tickLeader() } else { tickElection() }
     }
 

@@ -258,6 +258,44 @@ final class ClusteredJetStreamTests: XCTestCase {
                       "the new GONE never opened on n3")
     }
 
+    // MARK: - idle cost
+
+    /// Idle replicas get no per-tick work: once a stream's group quiesced and every replica
+    /// joined direct gets, no replica is on its node's tick list (`tickWork`) and no stream
+    /// group is ticked by Raft (only the meta group is). A replica flagged for repair is
+    /// visited again: the repair runs (a copy from the leader reopens it), and the reopened
+    /// replica leaves the list once it settled. A publish wakes the group the same way.
+    func test_idleReplicas_leaveTheTickList_flaggedOneIsVisitedUntilDone() async throws {
+        let c = try await connect(0)
+        _ = try await eventually {
+            try await api(c, "STREAM.CREATE.IDLE", #"{"name":"IDLE","subjects":["idle.>"],"num_replicas":3,"allow_direct":true}"#)
+        }
+        _ = try await publish(c, "idle.a", "one", id: "i1")
+        func settled(_ n: Node) -> Bool {
+            n.js.queue.sync {
+                guard let cl = n.js.cluster, let r = cl.replicas["IDLE"] else { return false }
+                return !cl.tickWork.contains(r) && cl.host.multi.tickingGroupCount == 1 && !r.direct.subscriptions.isEmpty
+            }
+        }
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.allSatisfy(settled) }, "idle replicas stay on the tick list")
+        let follower = nodes.first { n in n.js.queue.sync { n.js.cluster?.replicas["IDLE"]?.isLeader == false } }!
+        let old = follower.js.queue.sync { () -> StreamReplica in
+            let r = follower.js.cluster!.replicas["IDLE"]!
+            r.needsRepair = true
+            XCTAssertTrue(follower.js.cluster!.tickWork.contains(r), "flagging a repair puts the replica on the tick list")
+            return r
+        }
+        XCTAssertTrue(waitUntil(seconds: 30) {
+            follower.js.queue.sync { follower.js.cluster?.replicas["IDLE"].map { $0 !== old } ?? false }
+        }, "the flagged replica was never repaired (not visited)")
+        XCTAssertFalse(follower.js.queue.sync { follower.js.cluster!.tickWork.contains(old) }, "a closed replica left the list")
+        XCTAssertTrue(waitUntil(seconds: 30) { settled(follower) }, "the repaired replica does not leave the tick list")
+        _ = try await publish(c, "idle.b", "two", id: "i2")
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.allSatisfy(settled) }, "replicas stay on the tick list after a publish")
+        let stored = follower.js.queue.sync { follower.js.streams["IDLE"]?.store.state.messages }
+        XCTAssertEqual(stored, 2)
+    }
+
     // MARK: - leadership handover
 
     /// A leadership handover meets two publishes without `Nats-Msg-Id`: one already proposed

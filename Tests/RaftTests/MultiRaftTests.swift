@@ -149,4 +149,52 @@ final class MultiRaftTests: XCTestCase {
         host.markDirty(GroupID(3))
         XCTAssertTrue(host.hasDirtyGroups)
     }
+
+    /// A quiesced group is not visited by the host's tick; one that wakes is, until it quiesces
+    /// again; and the ticks it slept through still count on its clock (leases, heartbeat rounds).
+    func test_multiRaft_quiescedGroupsAreNotTicked_wokenOnesAreUntilTheyQuiesceAgain() throws {
+        let h = Hosts(groups: 8, config: Self.quiescingConfig())
+        h.tick(60)
+        for host in h.hosts.values {
+            XCTAssertEqual(host.groupCount, 8)
+            XCTAssertEqual(host.tickingGroupCount, 0)
+        }
+        let host = h.hosts.values.first { $0.group(GroupID(5))!.role == .leader }!
+        let leader = host.group(GroupID(5))!
+        try leader.propose([9])
+        // The proposal woke the group: it is back on the tick list, without a markDirty.
+        XCTAssertEqual(host.tickingGroupCount, 1)
+        host.markDirty(GroupID(5))
+        h.tick(1)
+        XCTAssertEqual(h.hosts.values.map(\.tickingGroupCount), [1, 1, 1])
+        h.tick(40)
+        XCTAssertTrue(h.hosts.values.allSatisfy { $0.group(GroupID(5))!.commitIndex == leader.lastIndex })
+        XCTAssertEqual(h.hosts.values.map(\.tickingGroupCount), [0, 0, 0])
+        // Every node's clock counts every host tick (101), quiesced or not.
+        for host in h.hosts.values {
+            for g in 0..<8 {
+                let node = host.group(GroupID(UInt64(g)))!
+                XCTAssertEqual(node.ticksSinceStart, 101)
+                XCTAssertGreaterThan(node.quiescedTicks, 0)
+            }
+        }
+    }
+
+    /// A removed group leaves the tick list; a quiesced follower woken by `wakeGroups` joins it.
+    func test_multiRaft_removedGroupLeavesTickList_wakeGroupsRejoins() {
+        let h = Hosts(groups: 3, config: Self.quiescingConfig())
+        h.tick(60)
+        let host = h.hosts[NodeID(1)]!
+        let g = GroupID(0)
+        let node = host.group(g)!
+        node.wake()
+        XCTAssertEqual(host.tickingGroupCount, 1)
+        host.removeGroup(g)
+        host.tick()
+        XCTAssertEqual(host.tickingGroupCount, 0)
+        let follower = h.hosts.values.first { $0.group(GroupID(1))!.role == .follower }!
+        let leaderID = follower.group(GroupID(1))!.leader!
+        follower.wakeGroups(ledBy: leaderID)
+        XCTAssertGreaterThan(follower.tickingGroupCount, 0)
+    }
 }

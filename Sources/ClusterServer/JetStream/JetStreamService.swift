@@ -28,6 +28,11 @@ public final class JetStreamService: @unchecked Sendable {
     /// for another account (stream names cannot contain '.', so no stream directory collides).
     let root: String?
     var streams: [String: Stream] = [:]
+    /// Streams appended to since the last flush (`Stream.dirty` puts them here).
+    var dirtyStreams = AttentionSet<Stream>()
+    /// Clustered: the streams with timed work (`Stream.isIdleForTick` false), the only ones a
+    /// housekeeping tick visits. A stream enters when it gets some (`Stream.noteTimedWork`).
+    var timedStreams = AttentionSet<Stream>()
     private var subscriptions: [Subscription] = []
     private var timer: DispatchSourceTimer?
     private var flushScheduled = false
@@ -284,7 +289,7 @@ public final class JetStreamService: @unchecked Sendable {
         let now = JSTime.nowNanos()
         var synced: [Stream] = []
         var failed: [String: String] = [:]
-        for s in streams.values where s.dirty {
+        for s in dirtyStreams.takeAll() where s.dirty && streams[s.name] === s {
             s.dirty = false
             if cluster?.replicas[s.name] != nil {
                 // A replica's store is not what makes a publish durable (its Raft log is, and
@@ -348,41 +353,57 @@ public final class JetStreamService: @unchecked Sendable {
             cluster.releaseHeldPublishes()
         }
         let now = JSTime.nowNanos()
-        for s in streams.values {
+        if cluster != nil {
             // Clustered streams dedup at apply; an idle one has nothing else timed (most of a
-            // node's streams, when it holds thousands).
-            if cluster != nil && s.isIdleForTick { continue }
-            let aged = s.expireAged(now: now)
-            if s.expireTTL(now: now) || aged {
-                s.consumersPurged()
+            // node's streams, when it holds thousands): only the others are visited.
+            for s in timedStreams.takeAll() where streams[s.name] === s && !s.isIdleForTick {
+                tickStream(s, now: now)
+                s.noteTimedWork()
             }
-            // Clustered: at apply, with the entry's dedup time. Single node: on the stream's own
-            // dedup clock, never on the wall clock (a jump would empty the window).
-            if cluster == nil { s.expireDedup(now: s.stampDedupTime(wall: now)) }
-            for c in Array(s.consumers.values) {
-                if c.checkAckDeadlines() { c.pump(now: now) }
-                if c.config.isPush { c.tickPush(now: now) } else {
-                    c.tickPull(now: now)
-                    if !c.waiting.isEmpty {
-                        c.lastActive = now
-                        c.pump(now: now) // resumes after a pause or a full max_ack_pending
-                    }
-                }
-                if c.config.inactiveThresholdNanos > 0 && now - c.lastActive > c.config.inactiveThresholdNanos {
-                    deleteConsumer(c)
-                }
-            }
+        } else {
+            for s in streams.values { tickStream(s, now: now) }
         }
         if now - lastConsumerPersist >= 100_000_000 {
             lastConsumerPersist = now
-            persistDirtyConsumers()
+            if cluster != nil {
+                // Consumers run on leaders' streams, which have timed work (their consumers).
+                for s in timedStreams.elements where streams[s.name] === s {
+                    for c in s.consumers.values where c.dirty { persist(c) }
+                }
+            } else {
+                persistDirtyConsumers()
+            }
         }
-        if streams.values.contains(where: { $0.dirty }) { scheduleFlush() }
+        if !dirtyStreams.isEmpty { scheduleFlush() }
         // Removals (expiry, purges, acks, deletes) reach the account's usage here, within a tick.
         // Without limits (`$G` when no accounts are configured) only the cluster's usage
         // reports read it: every 1.5 s is enough there (nats-server's report interval) and
         // spares an O(streams) count each tick.
         if limits != nil || (cluster != nil && ticks % 30 == 0) { rebuildUsageLedger() }
+    }
+
+    /// One stream's timed work of a housekeeping tick: expiries, consumers' deadlines.
+    private func tickStream(_ s: Stream, now: Int64) {
+        let aged = s.expireAged(now: now)
+        if s.expireTTL(now: now) || aged {
+            s.consumersPurged()
+        }
+        // Clustered: at apply, with the entry's dedup time. Single node: on the stream's own
+        // dedup clock, never on the wall clock (a jump would empty the window).
+        if cluster == nil { s.expireDedup(now: s.stampDedupTime(wall: now)) }
+        for c in Array(s.consumers.values) {
+            if c.checkAckDeadlines() { c.pump(now: now) }
+            if c.config.isPush { c.tickPush(now: now) } else {
+                c.tickPull(now: now)
+                if !c.waiting.isEmpty {
+                    c.lastActive = now
+                    c.pump(now: now) // resumes after a pause or a full max_ack_pending
+                }
+            }
+            if c.config.inactiveThresholdNanos > 0 && now - c.lastActive > c.config.inactiveThresholdNanos {
+                deleteConsumer(c)
+            }
+        }
     }
 
     /// Recounts the account's stored bytes from every stream (at start and each tick).

@@ -71,6 +71,7 @@ extension JetStreamService {
                 let s = Stream(service: self, config: cfg, store: store, created: created, directory: dir)
                 s.rebuildDedup()
                 streams[name] = s
+                s.noteTimedWork()
                 loadConsumers(s)
                 subscribeIngest(s)
                 server.logger.info("  Restored \(store.state.messages) messages for stream '\(account.name) > \(name)'")

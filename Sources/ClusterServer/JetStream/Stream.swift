@@ -6,7 +6,10 @@ import NIOCore
 final class Stream {
     unowned let service: JetStreamService
     private(set) var config: StreamConfig {
-        didSet { cacheFlags() }
+        didSet {
+            cacheFlags()
+            noteTimedWork()
+        }
     }
     /// From `config`, for the loops over every stream each tick (reading a flag through
     /// `config` copies the whole struct, which showed with 10,000 streams).
@@ -16,7 +19,9 @@ final class Stream {
     let created: Int64
     /// `<store_dir>/jetstream/<name>` for file streams, nil for memory streams.
     let directory: String?
-    var consumers: [String: Consumer] = [:]
+    var consumers: [String: Consumer] = [:] {
+        didSet { noteTimedWork() }
+    }
     var subscriptions: [Subscription] = []
     /// Nats-Msg-Id -> (sequence, dedup time) within the duplicate window. Dedup times come
     /// from `DedupClock` (the leader stamps them into each entry), not from message timestamps,
@@ -34,9 +39,13 @@ final class Stream {
     private var localDedupClock: DedupClock?
     private(set) var lastMsgID: String?
     /// Pending per-message TTL expiries, ordered by deadline (ns).
-    var ttlQueue: [(at: Int64, seq: UInt64)] = []
+    var ttlQueue: [(at: Int64, seq: UInt64)] = [] {
+        didSet { noteTimedWork() }
+    }
     /// True when appended but not yet synced (the service's group commit flushes it).
-    var dirty = false
+    var dirty = false {
+        didSet { if dirty { service.dirtyStreams.insert(self) } }
+    }
     /// Clustered streams: the Raft index of the entry being applied (recorded with the message).
     var applyingRaftIndex: UInt64 = 0
 
@@ -56,6 +65,12 @@ final class Stream {
 
     /// Nothing timed to do this tick: no max age, no message TTLs pending, no consumers.
     var isIdleForTick: Bool { !agesMessages && ttlQueue.isEmpty && consumers.isEmpty }
+
+    /// Puts a stream with timed work on the service's list of streams a tick visits (called
+    /// whenever `isIdleForTick` may have turned false, and when the stream is registered).
+    func noteTimedWork() {
+        if !isIdleForTick { service.timedStreams.insert(self) }
+    }
 
     var name: String { config.name }
 

@@ -194,6 +194,7 @@ extension JetStreamService {
             throw JSAPIError.storageResources("insufficient storage resources available")
         }
         streams[name] = s
+        s.noteTimedWork()
         subscribeIngest(s)
         advisory("STREAM.CREATED.\(name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": name, "action": "create"])
         var info = s.infoJSON()

@@ -13,6 +13,9 @@ final class StreamLogStore: MessageStore {
     let directory: String
     /// The first corrupt block a read met (reads never serve it; the replica repairs).
     private var corruptRead: CorruptRange?
+    /// Called (on the reading thread) when a read meets the first corrupt block since open or
+    /// the last `clearReadCorruption`.
+    private var readCorruptionHandler: (() -> Void)?
     private let corruptLock = NSLock()
 
     /// Segment size of stream logs: 64 MiB, or `CLUSTERD_STREAM_SEGMENT_BYTES` (a test setting:
@@ -112,12 +115,27 @@ final class StreamLogStore: MessageStore {
     /// The first corrupt block a read has met since open, if any.
     var corruptionSeenByReads: CorruptRange? { corruptLock.withLock { corruptRead } }
 
+    /// Sets what runs when reads meet a corrupt block (`corruptionSeenByReads` became set);
+    /// runs it now if they already did.
+    func onReadCorruption(_ handler: @escaping () -> Void) {
+        let seen = corruptLock.withLock { () -> Bool in
+            readCorruptionHandler = handler
+            return corruptRead != nil
+        }
+        if seen { handler() }
+    }
+
     /// A read: a corrupt block reads as absent (never served) and is remembered for repair.
     private func reading<T>(_ body: () throws -> T) -> T? {
         do {
             return try body()
         } catch StreamLogError.corrupt(let r) {
-            corruptLock.withLock { if corruptRead == nil { corruptRead = r } }
+            let first = corruptLock.withLock { () -> (() -> Void)? in
+                guard corruptRead == nil else { return nil }
+                corruptRead = r
+                return readCorruptionHandler ?? {}
+            }
+            first?()
             return nil
         } catch {
             return nil

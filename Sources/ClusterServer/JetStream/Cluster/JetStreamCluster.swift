@@ -66,6 +66,10 @@ final class JetStreamCluster: RaftGroupDelegate {
     var remoteUsage = RemoteAccountUsage()
     /// What this node last reported, and at which tick (`+Usage`).
     var usageSent: (memory: UInt64, file: UInt64, tick: Int)?
+    /// Replicas the per-tick passes visit (`+TickWork`); the others are settled.
+    var tickWork = AttentionSet<StreamReplica>()
+    /// Replicas with held publishes or lingering ingest subscriptions (`releaseHeldPublishes`).
+    var handoverWork = AttentionSet<StreamReplica>()
 
     init(js: JetStreamService, root: String) throws {
         self.js = js
@@ -154,14 +158,11 @@ final class JetStreamCluster: RaftGroupDelegate {
         ticks += 1
         if let routes = js.server.routeManager { dedupTimeReaders.formUnion(routes.peersReadingDedupTimes()) }
         sendDueFallbackReplies()
-        for r in replicas.values {
-            r.checkReadCorruption()
-            r.updateDirectAccess()
-        }
+        tickReplicaAccess()
         if ticks % Self.membershipEveryTicks == 0 { membershipTick() }
         usageTick()
         if ticks % 50 == 0 { rebalance() }
-        for r in replicas.values where r.catchup != nil || r.needsRepair || r.rangeRepair != nil { r.catchupTick() }
+        tickReplicaRepairs()
         if ticks % Self.scrubEveryTicks == 0 {
             for r in replicas.values where r.catchup == nil { r.startScrub() }
         }
@@ -366,6 +367,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                 assignments[cfg.name] = a
                 if o.has("peers") { try setPeers(&a, o) }
                 if let s = js.streams[cfg.name] { js.applyConfig(s, cfg) }
+                if let r = replicas[cfg.name] { needsTick(r) } // direct access may change
                 response = info(for: a)
             case "delete":
                 guard let name = try o.string("name"), let a = assignments.removeValue(forKey: name) else {

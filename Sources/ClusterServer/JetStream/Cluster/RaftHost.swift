@@ -230,6 +230,13 @@ final class RaftHost {
         try m.storage.compact(upTo: index)
     }
 
+    /// Calls `body` with the delegate of every group that is not quiesced.
+    func forEachActiveDelegate(_ body: (RaftGroupDelegate) -> Void) {
+        multi.forEachTickingGroup { node in
+            if let d = members[node.group]?.delegate { body(d) }
+        }
+    }
+
     /// Groups whose leader is this node.
     func ledGroups() -> [GroupID] {
         members.values.filter { $0.node.role == .leader }.map { $0.node.group }.sorted()

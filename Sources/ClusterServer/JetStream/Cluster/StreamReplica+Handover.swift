@@ -178,9 +178,14 @@ extension JetStreamCluster {
         s.config.subjects.allSatisfy(routeListensForIngest)
     }
 
-    /// Housekeeping: held publishes whose leadership change settled (or that waited too long).
+    /// Housekeeping: held publishes whose leadership change settled (or that waited too long),
+    /// and lingering ingest subscriptions that are due to go. Only replicas that hold
+    /// publishes or linger are visited (`handoverWork`: they enter when they start to).
     func releaseHeldPublishes() {
-        for r in replicas.values where !r.held.isEmpty { r.releaseHeld() }
-        for r in replicas.values where r.ingestLingerUntil != nil { r.endIngestLingerIfDue(now: ticks) }
+        guard !handoverWork.isEmpty else { return }
+        let visiting = handoverWork.takeAll().filter { !$0.closed && replicas[$0.name] === $0 }
+        for r in visiting where !r.held.isEmpty { r.releaseHeld() }
+        for r in visiting where r.ingestLingerUntil != nil { r.endIngestLingerIfDue(now: ticks) }
+        for r in visiting where !r.held.isEmpty || r.ingestLingerUntil != nil { handoverWork.insert(r) }
     }
 }

@@ -75,6 +75,7 @@ extension StreamReplica {
         cluster.host.readIndex(group) { [weak self] ok in
             guard let self else { return }
             self.direct.probing = false
+            self.cluster.needsTick(self) // its direct access may settle or need another proof
             if ok {
                 self.direct.provenAt = self.cluster.ticks
                 self.setDirect(self.stream.config.allowDirect && !self.closed)

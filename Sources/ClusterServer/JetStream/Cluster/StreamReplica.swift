@@ -22,14 +22,18 @@ final class StreamReplica: RaftGroupDelegate {
     /// Set once the replica closed (shutdown, stream deleted, left its group).
     private(set) var closed = false
     /// Publishes waiting out a leadership change (`StreamReplica+Handover.swift`).
-    var held: [HeldPublish] = []
+    var held: [HeldPublish] = [] {
+        didSet { if !held.isEmpty { cluster.handoverWork.insert(self) } }
+    }
     /// Publishes proposed here that did not apply yet, in log order. This node answers them
     /// when they apply, leader or not (`StreamReplica+Handover.swift`), without decoding their
     /// entries again (`ProposalQueue`).
     var proposals = ProposalQueue()
     /// After losing the leadership: the cluster tick until which the ingest subscriptions
     /// stay and forward what reaches them (`StreamReplica+Handover.swift`).
-    var ingestLingerUntil: Int?
+    var ingestLingerUntil: Int? {
+        didSet { if ingestLingerUntil != nil { cluster.handoverWork.insert(self) } }
+    }
 
     /// Who hears back when a replicated operation applies.
     enum PendingReply {
@@ -45,15 +49,21 @@ final class StreamReplica: RaftGroupDelegate {
     /// The stream-create request, answered by whichever replica leads first.
     var createReply: (reply: String, type: String)?
     /// A copy of the stream from its leader in progress (see `CatchupSession`).
-    var catchup: CatchupSession?
+    var catchup: CatchupSession? {
+        didSet { if catchup != nil { cluster.needsTick(self) } }
+    }
     /// The store found corrupt blocks on open: re-copy the stream from the leader.
-    var needsRepair = false
+    var needsRepair = false {
+        didSet { if needsRepair { cluster.needsTick(self) } }
+    }
     /// The store was found corrupt (on open, by the scrub or by a read): repaired by one copy.
     var corruptionFound = false
     /// Sealed segments of the store with damaged blocks, to re-fetch by range (`+RangeRepair`).
     var damagedSegments: [UInt64] = []
     /// The range re-fetch in progress (`RangeRepairSession`).
-    var rangeRepair: RangeRepairSession?
+    var rangeRepair: RangeRepairSession? {
+        didSet { if rangeRepair != nil { cluster.needsTick(self) } }
+    }
     /// A scrub of the sealed segments is running (`+Scrub`).
     var scrubbing = false
     /// A corrupt leader already tried to hand leadership off once (`+Scrub`).
@@ -175,6 +185,7 @@ final class StreamReplica: RaftGroupDelegate {
         let me = cluster.host.me
         let r = StreamReplica(cluster: cluster, name: cfg.name, group: GroupID(a.group), stream: s)
         js.streams[cfg.name] = s
+        s.noteTimedWork() // max_age: expiries are timed work
         // The store holds what it applied (its records carry their Raft index); after a
         // compaction the snapshot marker covers the rest (the store was synced before it).
         let applied = max(store.lastRaftIndex, storage.snapshot().metadata.index.rawValue)
@@ -204,6 +215,17 @@ final class StreamReplica: RaftGroupDelegate {
         }
         if !fresh {
             js.server.logger.info("  Restored \(store.state.messages) messages for stream '$G > \(cfg.name)' (replica of group \(a.group))")
+        }
+        // Ticked until it settles (direct access joined, group quiesced); a read that meets a
+        // corrupt block later brings it back.
+        cluster.needsTick(r)
+        if let fileStore = store as? StreamLogStore {
+            let queue = js.queue
+            let name = cfg.name
+            fileStore.onReadCorruption { [weak cluster] in
+                guard let cluster else { return }
+                queue.async { if let r = cluster.replicas[name] { cluster.needsTick(r) } }
+            }
         }
         return r
     }
@@ -447,6 +469,7 @@ final class StreamReplica: RaftGroupDelegate {
 
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
         self.isLeader = isLeader
+        cluster.needsTick(self)
         dedupClock = isLeader ? resumeDedupClock() : nil
         if isLeader {
             leaderSinceTick = cluster.ticks
@@ -496,6 +519,8 @@ final class StreamReplica: RaftGroupDelegate {
         isLeader = false
         closed = true
         stopDirectAccess()
+        cluster.tickWork.remove(self)
+        cluster.handoverWork.remove(self)
         cluster.host.removeGroup(group)
         stream.store.close()
     }
