@@ -184,36 +184,27 @@ extension JetStreamService {
     /// `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>` (or the v2 form
     /// with domain and account hash after `$JS.ACK`).
     func handleAck(subject: String, reply: String?, body: [UInt8]) {
-        let t = subject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        let base: Int
-        if t.count == 9 { base = 2 } else if t.count >= 11 { base = 4 } else { return }
-        guard let s = streams[t[base]], let c = s.consumers[t[base + 1]],
-              let sseq = UInt64(t[base + 3]), let cseq = UInt64(t[base + 4]) else { return }
+        guard let a = AckSubject(subject), let s = streams[a.stream], let c = s.consumers[a.consumer] else { return }
+        let sseq = a.streamSeq, cseq = a.consumerSeq
         let now = JSTime.nowNanos()
         c.lastActive = now
-        let text = String(decoding: body, as: UTF8.self)
-        let verb = text.prefix { $0 != " " && $0 != "\n" && $0 != "{" }
+        guard let (verb, argument) = AckVerb.parse(body) else { return }
         var sendAckReply = reply != nil
         switch verb {
-        case "", "+ACK", "+OK":
+        case .ack:
             // An ack that could not be recorded is not confirmed (`Consumer+AckAhead.swift`).
             sendAckReply = c.ack(streamSeq: sseq, consumerSeq: cseq) && reply != nil
-        case "-NAK":
-            c.nak(streamSeq: sseq, delayNanos: JetStreamService.parseNakDelay(String(text.dropFirst(4))), now: now)
-        case "+WPI":
+        case .nak:
+            c.nak(streamSeq: sseq, delayNanos: JetStreamService.parseNakDelay(String(decoding: argument, as: UTF8.self)), now: now)
+        case .inProgress:
             c.inProgress(streamSeq: sseq, now: now)
             sendAckReply = reply != nil
-        case "+NXT":
+        case .next:
             c.ack(streamSeq: sseq, consumerSeq: cseq)
-            if let reply {
-                let rest = Array(text.dropFirst(4).utf8)
-                c.addPullRequest(body: rest, reply: reply, now: now)
-            }
+            if let reply { c.addPullRequest(body: Array(argument), reply: reply, now: now) }
             sendAckReply = false
-        case "+TERM":
+        case .term:
             sendAckReply = c.terminate(streamSeq: sseq, consumerSeq: cseq) && reply != nil
-        default:
-            return
         }
         if sendAckReply, let reply {
             // Double ack: the state is durable (on a quorum, in a cluster) before the client hears back.
