@@ -77,6 +77,9 @@ extension StreamLog {
     }
 
     /// Stream state for STREAM.INFO; `perSubject` adds the message count of every subject.
+    /// The bytes of the live messages (`state().bytes`, without reading the first message).
+    public var storedBytes: UInt64 { lock.withLock { core.bytes } }
+
     public func state(perSubject: Bool = false) throws -> StreamLogState {
         try lock.withLock {
             try mapErrors {

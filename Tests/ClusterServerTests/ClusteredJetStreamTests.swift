@@ -261,8 +261,8 @@ final class ClusteredJetStreamTests: XCTestCase {
     // MARK: - idle cost
 
     /// Idle replicas get no per-tick work: once a stream's group quiesced and every replica
-    /// joined direct gets, no replica is on its node's tick list (`tickWork`) and no stream
-    /// group is ticked by Raft (only the meta group is). A replica flagged for repair is
+    /// joined direct gets, no replica is on its node's tick list (`tickWork`) or membership
+    /// list (`membershipWork`), and no stream group is ticked by Raft (only the meta group is). A replica flagged for repair is
     /// visited again: the repair runs (a copy from the leader reopens it), and the reopened
     /// replica leaves the list once it settled. A publish wakes the group the same way.
     func test_idleReplicas_leaveTheTickList_flaggedOneIsVisitedUntilDone() async throws {
@@ -274,7 +274,8 @@ final class ClusteredJetStreamTests: XCTestCase {
         func settled(_ n: Node) -> Bool {
             n.js.queue.sync {
                 guard let cl = n.js.cluster, let r = cl.replicas["IDLE"] else { return false }
-                return !cl.tickWork.contains(r) && cl.host.multi.tickingGroupCount == 1 && !r.direct.subscriptions.isEmpty
+                return !cl.tickWork.contains(r) && !cl.membershipWork.contains(r) && cl.host.multi.tickingGroupCount == 1
+                    && !r.direct.subscriptions.isEmpty
             }
         }
         XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.allSatisfy(settled) }, "idle replicas stay on the tick list")
@@ -292,8 +293,13 @@ final class ClusteredJetStreamTests: XCTestCase {
         XCTAssertTrue(waitUntil(seconds: 30) { settled(follower) }, "the repaired replica does not leave the tick list")
         _ = try await publish(c, "idle.b", "two", id: "i2")
         XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.allSatisfy(settled) }, "replicas stay on the tick list after a publish")
-        let stored = follower.js.queue.sync { follower.js.streams["IDLE"]?.store.state.messages }
+        let (stored, bytes, counted) = follower.js.queue.sync { () -> (UInt64?, UInt64?, UInt64?) in
+            let store = follower.js.streams["IDLE"]?.store
+            return (store?.state.messages, store?.state.bytes, store?.storedBytes)
+        }
         XCTAssertEqual(stored, 2)
+        XCTAssertEqual(counted, bytes, "the usage recount reads what the state says")
+        XCTAssertGreaterThan(counted ?? 0, 0)
     }
 
     // MARK: - leadership handover

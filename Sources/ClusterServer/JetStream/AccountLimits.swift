@@ -88,6 +88,7 @@ struct AccountUsageLedger {
     private var known: [String: (StreamConfig.Storage, UInt64)] = [:]
 
     init(_ streams: [(name: String, kind: StreamConfig.Storage, bytes: UInt64)]) {
+        known.reserveCapacity(streams.count)
         for s in streams { record(s.name, s.kind, s.bytes) }
     }
 

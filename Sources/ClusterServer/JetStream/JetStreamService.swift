@@ -409,7 +409,9 @@ public final class JetStreamService: @unchecked Sendable {
     /// Recounts the account's stored bytes from every stream (at start and each tick).
     private func rebuildUsageLedger() {
         guard limits != nil || cluster != nil else { return }
-        storedBytes = AccountUsageLedger(streams.values.map { ($0.name, $0.config.storage, $0.store.state.bytes) })
+        // Cached kind and the store's byte count only: with 10,000 streams every 1.5 s, copying
+        // each config and building each store's whole state was most of an idle node's CPU.
+        storedBytes = AccountUsageLedger(streams.map { ($0.key, $0.value.storageKind, $0.value.store.storedBytes) })
     }
 
     func persistDirtyConsumers() {

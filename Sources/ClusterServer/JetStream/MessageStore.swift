@@ -39,6 +39,8 @@ public struct StoreState: Equatable, Sendable {
 /// `sync()`.
 public protocol MessageStore: AnyObject {
     var state: StoreState { get }
+    /// `state.bytes`, without the rest of the state (the usage recount reads it per stream).
+    var storedBytes: UInt64 { get }
     /// Appends at `lastSeq + 1` and returns that sequence.
     func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64) throws -> UInt64
     func load(_ seq: UInt64) -> StreamMessage?
@@ -93,6 +95,7 @@ extension MessageStore {
     }
     public var lastRaftIndex: UInt64 { 0 }
     public var appendsBatches: Bool { false }
+    public var storedBytes: UInt64 { state.bytes }
     public func appendBatch(_ messages: [(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64)]) throws -> UInt64 {
         throw StoreError.io("this store does not append batches")
     }

@@ -15,6 +15,7 @@ final class Stream {
     /// `config` copies the whole struct, which showed with 10,000 streams).
     private(set) var agesMessages = false
     private(set) var allowsDirect = false
+    private(set) var storageKind = StreamConfig.Storage.file
     let store: MessageStore
     let created: Int64
     /// `<store_dir>/jetstream/<name>` for file streams, nil for memory streams.
@@ -61,6 +62,7 @@ final class Stream {
     private func cacheFlags() {
         agesMessages = config.maxAgeNanos > 0
         allowsDirect = config.allowDirect
+        storageKind = config.storage
     }
 
     /// Nothing timed to do this tick: no max age, no message TTLs pending, no consumers.

@@ -59,6 +59,8 @@ final class StreamLogStore: MessageStore {
         do { try log.updateLimits(StreamLogStore.limits(config)) } catch { throw map(error) }
     }
 
+    var storedBytes: UInt64 { log.storedBytes }
+
     var state: StoreState {
         guard let s = try? log.state() else { return StoreState() }
         var out = StoreState()

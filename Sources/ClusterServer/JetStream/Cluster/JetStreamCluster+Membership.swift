@@ -180,7 +180,10 @@ extension JetStreamCluster {
         if isMetaLeader { proposeAdoptedRemovals() }
         if isMetaLeader { metaMembershipStep(node, live: live) }
         if isMetaLeader { moveReplicasOffGoneMembers(node, live: live) }
-        for r in replicas.values where r.isLeader { streamMembershipStep(r, live: live) }
+        // Only leaders whose group may be unsettled (`membershipWork`), not every one led here.
+        for r in membershipWork.takeAll() where !r.closed && replicas[r.name] === r && r.isLeader {
+            if !streamMembershipStep(r, live: live) { membershipWork.insert(r) }
+        }
     }
 
     private func metaMembershipStep(_ node: RaftNode, live: [String: NodeID]) {
@@ -277,13 +280,15 @@ extension JetStreamCluster {
 
     // MARK: - stream groups (their leaders)
 
-    func streamMembershipStep(_ r: StreamReplica, live: [String: NodeID]) {
-        guard let a = assignments[r.name], let node = host.node(r.group) else { return }
-        // Settled (the usual case, checked each second for every stream led here): the
-        // planner would return nothing; skip building its view.
+    /// Returns true when the group is settled (exactly its assigned voters): it needs no
+    /// further step until its configuration or its assignment changes (`membershipWork`).
+    @discardableResult
+    func streamMembershipStep(_ r: StreamReplica, live: [String: NodeID]) -> Bool {
+        guard let a = assignments[r.name], let node = host.node(r.group) else { return true }
+        // Settled (the usual case): the planner would return nothing; skip building its view.
         if node.conf.learners.isEmpty, node.conf.voters.count == a.ids.count, a.ids.allSatisfy(node.conf.isVoter) {
             if membership.catchUp[r.group] != nil { membership.catchUp[r.group] = nil }
-            return
+            return true
         }
         var match: [NodeID: LogIndex] = [:]
         for id in node.conf.allMembers { match[id] = node.progress(of: id)?.match }
@@ -295,7 +300,7 @@ extension JetStreamCluster {
         let gone = Set(node.conf.voters.filter { id in serverName(id).flatMap { live[$0] }.map { $0 != id } ?? false })
         let view = StreamMembershipView(conf: node.conf, changePending: false, leader: host.me, target: a.ids,
                                         match: match, commit: node.commitIndex, catchUpIndex: targets, gone: gone)
-        guard let step = StreamMembershipPlanner.next(view) else { return }
+        guard let step = StreamMembershipPlanner.next(view) else { return false }
         if case let .change(c) = step, c.kind == ConfChangeKind.addLearner, node.firstIndex > LogIndex(1) {
             // A replica that starts after a compaction is offered a snapshot: a file stream's
             // copies the stream from this leader (`CatchupSession`) while it is a learner; a
@@ -303,6 +308,7 @@ extension JetStreamCluster {
             js.server.logger.info("Stream '\(r.name)': adding replica \(describe(c.node)) to a log compacted up to \(node.firstIndex); it will copy the stream")
         }
         execute(step, group: r.group)
+        return false
     }
 
     /// This node's replica was removed from a stream's group by its leader: stop hosting it
@@ -366,6 +372,7 @@ extension JetStreamCluster {
         a.peers = peers
         a.ids = ids
         assignments[a.config.name] = a
+        if let r = replicas[a.config.name] { membershipWork.insert(r) }
         for (n, id) in zip(peers, ids) { host.learn(name: n, id: id) }
         if ids.contains(host.me), !hostsReplica(a.config.name) { openReplica(a) }
     }

@@ -22,7 +22,10 @@ extension JetStreamCluster {
     /// can change (those of groups that are not quiesced join here).
     func tickReplicaAccess() {
         host.forEachActiveDelegate { d in
-            if let r = d as? StreamReplica { self.needsTick(r) }
+            guard let r = d as? StreamReplica else { return }
+            self.needsTick(r)
+            // A configuration change commits only in an active group.
+            if r.isLeader { self.membershipWork.insert(r) }
         }
         for r in tickWork.elements where isCurrent(r) {
             r.checkReadCorruption()

@@ -70,6 +70,9 @@ final class JetStreamCluster: RaftGroupDelegate {
     var tickWork = AttentionSet<StreamReplica>()
     /// Replicas with held publishes or lingering ingest subscriptions (`releaseHeldPublishes`).
     var handoverWork = AttentionSet<StreamReplica>()
+    /// Leaders whose group may not have exactly its assigned voters: the per-second membership
+    /// step visits only these (they enter on leadership, group activity, assignment changes).
+    var membershipWork = AttentionSet<StreamReplica>()
 
     init(js: JetStreamService, root: String) throws {
         self.js = js
@@ -367,7 +370,10 @@ final class JetStreamCluster: RaftGroupDelegate {
                 assignments[cfg.name] = a
                 if o.has("peers") { try setPeers(&a, o) }
                 if let s = js.streams[cfg.name] { js.applyConfig(s, cfg) }
-                if let r = replicas[cfg.name] { needsTick(r) } // direct access may change
+                if let r = replicas[cfg.name] {
+                    needsTick(r) // direct access may change
+                    membershipWork.insert(r)
+                }
                 response = info(for: a)
             case "delete":
                 guard let name = try o.string("name"), let a = assignments.removeValue(forKey: name) else {

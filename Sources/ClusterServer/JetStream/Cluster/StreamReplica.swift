@@ -470,6 +470,7 @@ final class StreamReplica: RaftGroupDelegate {
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
         self.isLeader = isLeader
         cluster.needsTick(self)
+        if isLeader { cluster.membershipWork.insert(self) }
         dedupClock = isLeader ? resumeDedupClock() : nil
         if isLeader {
             leaderSinceTick = cluster.ticks
@@ -521,6 +522,7 @@ final class StreamReplica: RaftGroupDelegate {
         stopDirectAccess()
         cluster.tickWork.remove(self)
         cluster.handoverWork.remove(self)
+        cluster.membershipWork.remove(self)
         cluster.host.removeGroup(group)
         stream.store.close()
     }
