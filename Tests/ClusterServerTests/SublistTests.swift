@@ -68,6 +68,26 @@ final class SublistTests: XCTestCase {
         XCTAssertEqual(cache.result(for: "x", in: list).plain.count, 1)
     }
 
+    func test_matchCache_cachesASubjectOnItsSecondMissOnly() {
+        let list = Sublist()
+        let orders = sub("orders.new", sid: "2")
+        list.insert(sub("_INBOX.>"))
+        list.insert(orders)
+        var cache = MatchCache()
+        for i in 0..<1000 {
+            XCTAssertEqual(cache.result(for: "_INBOX.r.\(i)", in: list).plain.count, 1)
+        }
+        XCTAssertEqual(list.cacheCount, 0, "subjects seen once are matched without caching")
+        XCTAssertFalse(cache.holds("_INBOX.r.999"))
+        XCTAssertEqual(cache.result(for: "orders.new", in: list).plain.count, 1)
+        XCTAssertFalse(cache.holds("orders.new"))
+        XCTAssertEqual(cache.result(for: "orders.new", in: list).plain.count, 1)
+        XCTAssertTrue(cache.holds("orders.new"), "a subject used again is cached")
+        XCTAssertEqual(list.cacheCount, 1)
+        XCTAssertTrue(list.remove(orders))
+        XCTAssertTrue(cache.result(for: "orders.new", in: list).plain.isEmpty, "a change still invalidates")
+    }
+
     func test_manySubscriptions_matchAndRemoveAll() {
         let list = Sublist()
         var subs: [Subscription] = []

@@ -3,6 +3,11 @@
 struct MatchCache {
     private var generation: UInt64 = .max
     private var entries: [String: SublistResult] = [:]
+    /// Hashes of subjects that missed once since the last reset. A subject is cached (here and
+    /// in the sublist's shared cache) on its second miss: subjects used once — ack subjects,
+    /// reply inboxes — then cost one trie walk instead of two cache inserts and the wholesale
+    /// clears a full cache needs, and do not push hot subjects out.
+    private var seenOnce: Set<Int> = []
     private let limit = 256
 
     mutating func result(for subject: String, in sublist: Sublist) -> SublistResult {
@@ -14,11 +19,16 @@ struct MatchCache {
             generation = g
         }
         if let hit = entries[subject] { return hit }
+        if seenOnce.count >= 4 * limit { seenOnce.removeAll(keepingCapacity: true) }
+        if seenOnce.insert(subject.hashValue).inserted { return sublist.matchUncached(subject) }
         let result = sublist.match(subject)
         if entries.count >= limit { entries.removeAll(keepingCapacity: true) }
         entries[subject] = result
         return result
     }
+
+    /// Whether `subject` is cached here (tests).
+    func holds(_ subject: String) -> Bool { entries[subject] != nil }
 }
 
 /// SplitMix64: a tiny fast generator for picking queue-group members (not for secrets).
