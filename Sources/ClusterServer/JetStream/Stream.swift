@@ -68,10 +68,11 @@ final class Stream {
     /// Nothing timed to do this tick: no max age, no message TTLs pending, no consumers.
     var isIdleForTick: Bool { !agesMessages && ttlQueue.isEmpty && consumers.isEmpty }
 
-    /// Puts a stream with timed work on the service's list of streams a tick visits (called
-    /// whenever `isIdleForTick` may have turned false, and when the stream is registered).
+    /// Puts a clustered stream with timed work on the service's list of streams a tick visits
+    /// (called whenever `isIdleForTick` may have turned false, and when the stream is
+    /// registered). A single node's tick visits every stream: no list to keep there.
     func noteTimedWork() {
-        if !isIdleForTick { service.timedStreams.insert(self) }
+        if !isIdleForTick && service.cluster != nil { service.timedStreams.insert(self) }
     }
 
     var name: String { config.name }
