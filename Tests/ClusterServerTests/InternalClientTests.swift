@@ -36,4 +36,24 @@ final class InternalClientTests: XCTestCase {
         XCTAssertFalse(server.hasInterest("svc.b"))
         XCTAssertEqual(server.publishInternal(subject: "svc.a", payload: ByteBuffer()), 0)
     }
+
+    /// A consumer's target is matched once and then served from the sublist's cache; a one-off
+    /// target (a reply inbox) is not cached. Both reach the subscriber.
+    func test_deliverAs_cachesOnlyTargetsThatRepeat() throws {
+        let server = try makeServer()
+        defer { server.shutdown(); server.waitUntilShutdown() }
+        let got = NIOLockedValueBox(0)
+        let sub = server.subscribeInternal("_INBOX.>") { _ in got.withLockedValue { $0 += 1 } }
+        defer { server.unsubscribeInternal(sub) }
+        let sublist = server.globalAccount.sublist
+        let before = sublist.cacheCount
+        XCTAssertEqual(server.deliverAs(subject: "s", to: "_INBOX.once", reply: nil, headers: nil, payload: [1]), 1)
+        XCTAssertEqual(sublist.cacheCount, before)
+        for _ in 0..<3 {
+            XCTAssertEqual(server.deliverAs(subject: "s", to: "_INBOX.pull", reply: nil, headers: nil, payload: [1],
+                                            targetRepeats: true), 1)
+        }
+        XCTAssertEqual(sublist.cacheCount, before + 1)
+        XCTAssertEqual(got.withLockedValue { $0 }, 4)
+    }
 }
