@@ -37,8 +37,8 @@ final class InternalClientTests: XCTestCase {
         XCTAssertEqual(server.publishInternal(subject: "svc.a", payload: ByteBuffer()), 0)
     }
 
-    /// A consumer's target is matched once and then served from the sublist's cache; a one-off
-    /// target (a reply inbox) is not cached. Both reach the subscriber.
+    /// A target that repeats (a consumer's inbox) is cached from its second delivery on (the
+    /// sublist's second-miss admission); a one-off target is not cached. Both reach the subscriber.
     func test_deliverAs_cachesOnlyTargetsThatRepeat() throws {
         let server = try makeServer()
         defer { server.shutdown(); server.waitUntilShutdown() }
@@ -50,8 +50,7 @@ final class InternalClientTests: XCTestCase {
         XCTAssertEqual(server.deliverAs(subject: "s", to: "_INBOX.once", reply: nil, headers: nil, payload: [1]), 1)
         XCTAssertEqual(sublist.cacheCount, before)
         for _ in 0..<3 {
-            XCTAssertEqual(server.deliverAs(subject: "s", to: "_INBOX.pull", reply: nil, headers: nil, payload: [1],
-                                            targetRepeats: true), 1)
+            XCTAssertEqual(server.deliverAs(subject: "s", to: "_INBOX.pull", reply: nil, headers: nil, payload: [1]), 1)
         }
         XCTAssertEqual(sublist.cacheCount, before + 1)
         XCTAssertEqual(got.withLockedValue { $0 }, 4)

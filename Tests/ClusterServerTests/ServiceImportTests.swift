@@ -29,12 +29,11 @@ final class ServiceImportTests: XCTestCase {
 
     private func request(_ reply: String) -> Bool {
         let m = RoutedMessage(subject: "time", reply: reply, headers: nil, payload: ByteBuffer())
-        return importer.deliver(m, uniqueSubject: false, seed: 1) > 0
+        return importer.deliver(m, seed: 1) > 0
     }
 
     private func respond(to privateReply: String) -> Int {
-        exporter.deliver(RoutedMessage(subject: privateReply, reply: nil, headers: nil, payload: ByteBuffer()),
-                         uniqueSubject: true, seed: 1)
+        exporter.deliver(RoutedMessage(subject: privateReply, reply: nil, headers: nil, payload: ByteBuffer()), seed: 1)
     }
 
     func test_requestMappedToPrivateReply_responseBackOnce() {

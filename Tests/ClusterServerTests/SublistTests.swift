@@ -60,6 +60,26 @@ final class SublistTests: XCTestCase {
         XCTAssertEqual(list.match("a.b").plain.count, 1)
     }
 
+    /// The shared cache's own admission (every caller of `match` gets it): a subject is cached on
+    /// its second miss, not its first; a subscription change in between still invalidates.
+    func test_match_cachesASubjectOnItsSecondMissOnly() {
+        let list = Sublist()
+        list.insert(sub("_INBOX.>"))
+        for i in 0..<500 {
+            let (r, cached) = list.matchAdmitting("_INBOX.once.\(i)")
+            XCTAssertEqual(r.plain.count, 1)
+            XCTAssertFalse(cached)
+        }
+        XCTAssertEqual(list.cacheCount, 0, "subjects matched once are not cached")
+        XCTAssertFalse(list.matchAdmitting("_INBOX.pull").cached)
+        XCTAssertTrue(list.matchAdmitting("_INBOX.pull").cached, "the second miss caches")
+        XCTAssertTrue(list.matchAdmitting("_INBOX.pull").cached, "then it is a hit")
+        XCTAssertEqual(list.cacheCount, 1)
+        let late = sub("_INBOX.pull", sid: "9")
+        list.insert(late)
+        XCTAssertEqual(list.match("_INBOX.pull").plain.count, 2, "an insert invalidates the cached result")
+    }
+
     func test_matchCache_dropsEntriesWhenGenerationMoves() {
         let list = Sublist()
         var cache = MatchCache()

@@ -44,8 +44,8 @@ public final class Account: @unchecked Sendable {
 
     /// Delivers a server-forwarded message (import, response) to this account's subscribers,
     /// including other nodes' interest. Returns how many accepted it.
-    func deliver(_ message: RoutedMessage, uniqueSubject: Bool, seed: UInt64) -> Int {
-        let result = uniqueSubject ? sublist.matchUncached(message.subject) : sublist.match(message.subject)
+    func deliver(_ message: RoutedMessage, seed: UInt64) -> Int {
+        let result = sublist.match(message.subject)
         if result.isEmpty { return 0 }
         var m = message
         m.account = routedName

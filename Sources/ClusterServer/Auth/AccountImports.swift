@@ -28,7 +28,7 @@ final class StreamImportSink: MessageSink, @unchecked Sendable {
         } else if let prefix = spec.prefix {
             m.subject = prefix + "." + message.subject
         }
-        return importer.deliver(m, uniqueSubject: false, seed: counter.wrappingIncrementThenLoad(ordering: .relaxed)) > 0
+        return importer.deliver(m, seed: counter.wrappingIncrementThenLoad(ordering: .relaxed)) > 0
     }
 }
 
@@ -96,7 +96,7 @@ final class ServiceImportSink: MessageSink, @unchecked Sendable {
             token = t
             m.reply = replyPrefix + "." + String(t, radix: 36)
         }
-        let n = exporter.deliver(m, uniqueSubject: false, seed: counter.wrappingIncrementThenLoad(ordering: .relaxed))
+        let n = exporter.deliver(m, seed: counter.wrappingIncrementThenLoad(ordering: .relaxed))
         if n == 0, let token { _ = lock.withLock { pending.removeValue(forKey: token) } }
         return n > 0
     }
@@ -133,7 +133,7 @@ final class ServiceImportSink: MessageSink, @unchecked Sendable {
         m.reply = nil
         m.imported = true
         m.fromRoute = false
-        return importer.deliver(m, uniqueSubject: true, seed: counter.wrappingIncrementThenLoad(ordering: .relaxed)) > 0
+        return importer.deliver(m, seed: counter.wrappingIncrementThenLoad(ordering: .relaxed)) > 0
     }
 }
 

@@ -560,7 +560,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         // Matched in the delivery's own account only (an unknown account: nobody to deliver to).
         let found = d.account == nil ? server.globalAccount : server.account(named: d.account!)
         guard let account = found else { return }
-        let result = account.sublist.matchUncached(d.target)
+        let result = account.sublist.match(d.target)
         if !result.isEmpty {
             _ = Fanout.deliver(d.message, to: result, skipOwner: nil, rng: &conn.rng, queueFilter: d.queues)
         }

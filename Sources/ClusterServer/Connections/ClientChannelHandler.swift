@@ -157,8 +157,9 @@ final class ClientChannelHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        // Counters first: once the batch is flushed, a receiver may already ask `/varz`.
-        guard let conn = connection else { flushBatch.run(); return }
+        // Counters first: once the batch is flushed (on return), a receiver may already ask `/varz`.
+        defer { flushBatch.run() }
+        guard let conn = connection else { return }
         if batchInMsgs > 0 {
             conn.inMsgs.wrappingIncrement(by: batchInMsgs, ordering: .relaxed)
             conn.inBytes.wrappingIncrement(by: batchInBytes, ordering: .relaxed)
@@ -167,7 +168,6 @@ final class ClientChannelHandler: ChannelInboundHandler {
             batchInMsgs = 0
             batchInBytes = 0
         }
-        flushBatch.run()
         conn.noteActivity()
         conn.receivedSinceLastPing = true
     }

@@ -27,9 +27,9 @@ struct AccountBus {
 
     @discardableResult
     func deliverAs(subject: String, to target: String, reply: String?, headers: [UInt8]?, payload: [UInt8],
-                   flushBatch: FlushBatch? = nil, stamp: DeliveryStamp? = nil, targetRepeats: Bool = false) -> Int {
+                   flushBatch: FlushBatch? = nil, stamp: DeliveryStamp? = nil) -> Int {
         server.deliverAs(subject: subject, to: target, reply: reply, headers: headers, payload: payload, in: account,
-                         flushBatch: flushBatch, stamp: stamp, targetRepeats: targetRepeats)
+                         flushBatch: flushBatch, stamp: stamp)
     }
 
     @discardableResult

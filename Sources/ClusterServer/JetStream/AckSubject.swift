@@ -4,25 +4,21 @@
 /// A byte scan: splitting the subject as a `String` (by `Character`) walks grapheme clusters,
 /// and this runs for every ack a client sends — it was the largest single cost of a pull
 /// consumer's leader.
+/// (`init?(_:)` lives in an extension so the memberwise initializer stays synthesized.)
 struct AckSubject: Equatable {
     let stream: String
     let consumer: String
     let streamSeq: UInt64
     let consumerSeq: UInt64
+}
 
+extension AckSubject {
     /// nil when `subject` has neither form's token count or a sequence is not a plain decimal
     /// number that fits in 64 bits (the ack is then ignored, as before).
     init?(_ subject: String) {
         var subject = subject
         guard let parsed = subject.withUTF8({ Self.parse($0) }) else { return nil }
         self = parsed
-    }
-
-    init(stream: String, consumer: String, streamSeq: UInt64, consumerSeq: UInt64) {
-        self.stream = stream
-        self.consumer = consumer
-        self.streamSeq = streamSeq
-        self.consumerSeq = consumerSeq
     }
 
     private static let dot = UInt8(ascii: ".")

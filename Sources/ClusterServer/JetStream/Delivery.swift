@@ -7,15 +7,14 @@ extension NATSServer {
     /// the receivers are flushed when the caller runs that batch. A consumer delivery carries
     /// its leader's `stamp`: refused here if a newer leader's delivery of the stream already
     /// passed this node (this leader is deposed), else it travels on with it across routes.
-    /// `targetRepeats`: many messages go to `target` (a consumer's deliveries), so its match is
-    /// cached in the sublist; a one-off target (a reply inbox) is matched without caching.
+    /// `target` is matched with the sublist's second-miss admission: a consumer's inbox is
+    /// cached from its second delivery on, a one-off target (a status reply) never is.
     @discardableResult
     func deliverAs(subject: String, to target: String, reply: String?, headers: [UInt8]?, payload: [UInt8],
-                   in account: Account? = nil, flushBatch: FlushBatch? = nil, stamp: DeliveryStamp? = nil,
-                   targetRepeats: Bool = false) -> Int {
+                   in account: Account? = nil, flushBatch: FlushBatch? = nil, stamp: DeliveryStamp? = nil) -> Int {
         if let stamp, !staleDeliveries.admit(stamp, target: target, from: "this node", logger: logger) { return 0 }
         let account = account ?? globalAccount
-        let result = targetRepeats ? account.sublist.match(target) : account.sublist.matchUncached(target)
+        let result = account.sublist.match(target)
         if result.isEmpty { return 0 }
         var rng = SplitMix64(seed: internalPublishCounter.wrappingIncrementThenLoad(ordering: .relaxed))
         var message = RoutedMessage(subject: subject, reply: reply,

@@ -203,8 +203,9 @@ public final class JetStreamService: @unchecked Sendable {
     private func receiveFlowControl(_ msg: RoutedMessage) {
         let subject = msg.subject
         queue.async {
-            let t = subject.split(separator: ".", omittingEmptySubsequences: false)
-            guard t.count >= 5, let s = self.streams[String(t[2])], let c = s.consumers[String(t[3])] else { return }
+            // `$JS.FC.<stream>.<consumer>.<id>`, split by bytes as every subject is (`Sublist.tokens`).
+            let t = Sublist.tokens(subject)
+            guard t.count >= 5, let s = self.streams[t[2]], let c = s.consumers[t[3]] else { return }
             c.flowControlAnswered(subject, now: JSTime.nowNanos())
         }
     }

@@ -189,7 +189,7 @@ extension Consumer {
             payload = []
         }
         bus.deliverAs(subject: m.subject, to: target, reply: ackReply, headers: headers, payload: payload,
-                      flushBatch: stream.service.deliveryFlush, stamp: stream.service.deliveryStamp(stream), targetRepeats: true)
+                      flushBatch: stream.service.deliveryFlush, stamp: stream.service.deliveryStamp(stream))
         stream.service.noteDelivered(bytes: payload.count + (headers?.count ?? 0))
     }
 }

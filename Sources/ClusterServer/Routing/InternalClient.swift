@@ -96,6 +96,6 @@ extension NATSServer {
 
     /// True when some subscription of `account` matches `subject`.
     public func hasInterest(_ subject: String, in account: Account) -> Bool {
-        !account.sublist.matchUncached(subject).isEmpty
+        !account.sublist.match(subject).isEmpty
     }
 }

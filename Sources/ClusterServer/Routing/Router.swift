@@ -2,12 +2,9 @@
 /// the hot publish path then needs no lock at all.
 struct MatchCache {
     private var generation: UInt64 = .max
+    /// Only results the sublist admitted to its shared cache (`Sublist.matchAdmitting`: a
+    /// subject's second miss), so subjects used once do not churn this memo either.
     private var entries: [String: SublistResult] = [:]
-    /// Hashes of subjects that missed once since the last reset. A subject is cached (here and
-    /// in the sublist's shared cache) on its second miss: subjects used once — ack subjects,
-    /// reply inboxes — then cost one trie walk instead of two cache inserts and the wholesale
-    /// clears a full cache needs, and do not push hot subjects out.
-    private var seenOnce: Set<Int> = []
     private let limit = 256
 
     mutating func result(for subject: String, in sublist: Sublist) -> SublistResult {
@@ -19,9 +16,8 @@ struct MatchCache {
             generation = g
         }
         if let hit = entries[subject] { return hit }
-        if seenOnce.count >= 4 * limit { seenOnce.removeAll(keepingCapacity: true) }
-        if seenOnce.insert(subject.hashValue).inserted { return sublist.matchUncached(subject) }
-        let result = sublist.match(subject)
+        let (result, cached) = sublist.matchAdmitting(subject)
+        guard cached else { return result }
         if entries.count >= limit { entries.removeAll(keepingCapacity: true) }
         entries[subject] = result
         return result

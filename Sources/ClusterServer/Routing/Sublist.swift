@@ -32,6 +32,8 @@ public final class Sublist: @unchecked Sendable {
     weak var observer: SublistObserver?
     private let root = Level()
     private var cache: [String: SublistResult] = [:]
+    /// Hashes of subjects that missed once since the last reset (`matchAdmitting`).
+    private var seenOnce: Set<Int> = []
     private let cacheLimit: Int
     private var subscriptionCount = 0
     private let generationCounter = ManagedAtomic<UInt64>(0)
@@ -175,15 +177,24 @@ public final class Sublist: @unchecked Sendable {
     }
 
     /// The subscriptions interested in the literal `subject`.
-    public func match(_ subject: String) -> SublistResult {
+    public func match(_ subject: String) -> SublistResult { matchAdmitting(subject).result }
+
+    /// `match`, and whether the result is in the shared cache now (a per-connection cache keeps
+    /// only those, `MatchCache`). A subject enters the cache on its second miss: subjects used
+    /// once (ack subjects, reply inboxes) then cost one trie walk instead of a cache insert and
+    /// the wholesale clears a full cache needs, and do not push hot subjects out; a target that
+    /// repeats (a pull request's inbox, a push consumer's deliver subject) is cached from its
+    /// second message on. Every caller gets this admission, so none has to say which kind of
+    /// subject it passes.
+    public func matchAdmitting(_ subject: String) -> (result: SublistResult, cached: Bool) {
         matches.wrappingIncrement(ordering: .relaxed)
         if let hit = lock.withReadLock({ cache[subject] }) {
             cacheHits.wrappingIncrement(ordering: .relaxed)
-            return hit
+            return (hit, true)
         }
         let tokens = Self.tokens(subject)
         // A subject with an empty token (`a..b`, `.a`) is not a subject: nothing matches it.
-        if tokens.contains(where: \.isEmpty) { return .empty }
+        if tokens.contains(where: \.isEmpty) { return (.empty, false) }
         // Walk the trie under the read lock (matches run in parallel); cache the result only
         // if no subscription changed meanwhile, so a stale result is never cached.
         let (result, seenGeneration): (SublistResult, UInt64) = lock.withReadLock {
@@ -195,23 +206,26 @@ public final class Sublist: @unchecked Sendable {
                 : SublistResult(plain: plain, queues: queues.keys.sorted().map { queues[$0]! })
             return (r, generationCounter.load(ordering: .relaxed))
         }
-        lock.withWriteLock {
-            if generationCounter.load(ordering: .relaxed) == seenGeneration {
-                // Clearing wholesale is far cheaper than evicting key by key, and unique
-                // subjects (acks) fill the cache fast; hot subjects are re-cached on next use.
-                if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
-                cache[subject] = result
-            }
+        let cached: Bool = lock.withWriteLock {
             let fanout = result.plain.count + result.queues.count
             maxFanout = max(maxFanout, fanout)
             fanoutSum += fanout
             fanoutSamples += 1
+            guard generationCounter.load(ordering: .relaxed) == seenGeneration else { return false }
+            if seenOnce.count >= 4 * cacheLimit { seenOnce.removeAll(keepingCapacity: true) }
+            if seenOnce.insert(subject.hashValue).inserted { return false }
+            // Clearing wholesale is far cheaper than evicting key by key; hot subjects are
+            // still in `seenOnce`, so they are re-cached on their next miss.
+            if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[subject] = result
+            return true
         }
-        return result
+        return (result, cached)
     }
 
-    /// Matches without touching the shared cache: for server-originated publishes (PubAcks,
-    /// API replies) whose reply subjects are mostly unique and would only churn the cache.
+    /// Matches without touching the shared cache or its admission: for server-originated
+    /// publishes (PubAcks, API replies), whose reply subjects are unique by construction, so
+    /// even remembering them once (`matchAdmitting`) is work for nothing on the hottest path.
     public func matchUncached(_ subject: String) -> SublistResult {
         matches.wrappingIncrement(ordering: .relaxed)
         let tokens = Self.tokens(subject)
