@@ -155,6 +155,60 @@ final class ClusteredJetStreamTests: XCTestCase {
         XCTAssertEqual(got.map(\.1), (1...20).map { "m\($0)" })
     }
 
+    /// Acks go to the consumer's node only: the stream leader subscribes `$JS.ACK.<stream>.>`,
+    /// each follower routes acks to it, and no other node hears them (before, every node
+    /// subscribed `$JS.ACK.>` and every ack reached all three). Acks sent through a follower
+    /// still move the leader's ack floor.
+    func test_acks_reachOnlyTheStreamLeader_andCountThroughAFollower() async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "ACKS")
+        for i in 1...5 { _ = try await publish(c1, "acks.\(i)", "m\(i)", id: "a\(i)") }
+        let leader = try await eventually { () async throws -> String in
+            let o = try await api(c1, "STREAM.INFO.ACKS")
+            guard let l = cluster(o).leader else { throw APIError(body: o) }
+            return l
+        }
+        let li = try XCTUnwrap(nodes.firstIndex { $0.name == leader })
+        let ackSubject = "$JS.ACK.ACKS.proc.1.1.1.0.0"
+        let layout = { () -> [String] in
+            self.nodes.map { n in
+                let subs = n.js.account.sublist.match(ackSubject).plain
+                return "local \(subs.filter { $0.route == nil }.count) routed \(subs.filter { $0.route != nil }.count)"
+            }
+        }
+        let want = nodes.indices.map { $0 == li ? "local 1 routed 0" : "local 0 routed 1" }
+        XCTAssertTrue(waitUntil(seconds: 10) { layout() == want }, "ack interest per node: \(layout()), want \(want)")
+        XCTAssertTrue(nodes[li].js.account.sublist.match("$JS.ACK.OTHER.proc.1.1.1.0.0").isEmpty, "another stream's acks")
+
+        let cf = try await connect((li + 1) % 3)
+        _ = try await eventually {
+            try await api(cf, "CONSUMER.DURABLE.CREATE.ACKS.proc",
+                          #"{"stream_name":"ACKS","config":{"durable_name":"proc","ack_policy":"explicit"}}"#)
+        }
+        var acked = 0
+        for _ in 0..<20 where acked < 5 {
+            let inbox = cf.newInbox()
+            let sub = try cf.subscribe(inbox)
+            try await cf.flush()
+            try await cf.publish("$JS.API.CONSUMER.MSG.NEXT.ACKS.proc", payload: #"{"batch":\#(5 - acked),"expires":1000000000}"#, reply: inbox)
+            for await m in sub {
+                if m.status != nil { break }
+                if let reply = m.reply { try await cf.publish(reply, payload: "+ACK") }
+                acked += 1
+                if acked == 5 { break }
+            }
+            try sub.unsubscribe()
+        }
+        XCTAssertEqual(acked, 5)
+        let floor = try await eventually { () async throws -> Int in
+            let o = try await api(cf, "CONSUMER.INFO.ACKS.proc")
+            let f = (o["ack_floor"] as? [String: Any])?["stream_seq"] as? Int ?? 0
+            guard f == 5 else { throw APIError(body: o) }
+            return f
+        }
+        XCTAssertEqual(floor, 5, "acks sent through a follower reached the leader")
+    }
+
     func test_stoppedStreamLeader_newLeaderTakesWrites_noAckedMessageLost() async throws {
         let c1 = try await connect(0)
         try await createStream(c1, "KILL")

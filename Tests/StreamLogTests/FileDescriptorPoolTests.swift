@@ -86,6 +86,9 @@ final class FileDescriptorPoolTests: XCTestCase {
             try log.close()
         }
         logs.removeAll()
+        // A log's files close when it deinitializes, and its sync thread lets go of it only just
+        // after `close()` returned (the thread's last reference): wait for that, boundedly.
+        for _ in 0..<500 where pool.openCount > 0 { usleep(10_000) }
         XCTAssertEqual(pool.openCount, 0, "dropped logs give their descriptors back")
         let again = try StreamLog.open(directory: dir + "/log3", fileSystem: fs, config: config)
         XCTAssertEqual(payloadText(try again.lastMessage(subject: "s.3")), "r39")

@@ -24,6 +24,8 @@ public final class JetStreamService: @unchecked Sendable {
     let queue = DispatchQueue(label: "clusterd.jetstream")
     /// Publishes on stream subjects waiting for `queue` (one hop per block, not per message).
     let ingestMailbox = IngestMailbox()
+    /// Acks on their way to the queue (`receiveAck`).
+    private let ackMailbox = Mailbox<AckItem>()
     /// `<store_dir>/jetstream` for `$G` (where it always was), `<store_dir>/jetstream/.accounts/<name>`
     /// for another account (stream names cannot contain '.', so no stream directory collides).
     let root: String?
@@ -101,11 +103,15 @@ public final class JetStreamService: @unchecked Sendable {
                 rebuildUsageLedger()
             }
         }
-        // In a cluster every node hears every API request and ack once (the answering node is
-        // the meta or stream leader, see JetStreamCluster).
+        // In a cluster every node hears every API request once (the answering node is the meta
+        // or stream leader, see JetStreamCluster). Acks and flow-control replies go to the
+        // consumer, which runs on its stream's leader: in a cluster only that leader subscribes
+        // them (`subscribeIngest`), so they cross one route hop instead of reaching every node.
         subscriptions.append(bus.subscribeInternal("$JS.API.>", propagates: clustered) { [weak self] msg in self?.receiveAPI(msg) })
-        subscriptions.append(bus.subscribeInternal("$JS.ACK.>", propagates: clustered) { [weak self] msg in self?.receiveAck(msg) })
-        subscriptions.append(bus.subscribeInternal("$JS.FC.>", propagates: clustered) { [weak self] msg in self?.receiveFlowControl(msg) })
+        if !clustered {
+            subscriptions.append(bus.subscribeInternal("$JS.ACK.>") { [weak self] msg in self?.receiveAck(msg) })
+            subscriptions.append(bus.subscribeInternal("$JS.FC.>") { [weak self] msg in self?.receiveFlowControl(msg) })
+        }
         let t = DispatchSource.makeTimerSource(queue: queue)
         t.schedule(deadline: .now() + .milliseconds(50), repeating: .milliseconds(50))
         t.setEventHandler { [weak self] in self?.tick() }
@@ -195,9 +201,15 @@ public final class JetStreamService: @unchecked Sendable {
         queue.async { self.handleAPI(subject: subject, reply: reply, headers: headers, body: payload, fromRoute: fromRoute) }
     }
 
+    /// Acks reach the queue in blocks (`ackMailbox`): a pull consumer's client acks a whole
+    /// batch at once, and one queue hop per ack was a thread wake-up per ack.
     private func receiveAck(_ msg: RoutedMessage) {
         let (subject, reply, _, payload) = copy(msg)
-        queue.async { self.handleAck(subject: subject, reply: reply, body: payload) }
+        if ackMailbox.add(AckItem(subject: subject, reply: reply, body: payload)) { queue.async { self.drainAcks() } }
+    }
+
+    private func drainAcks() {
+        for a in ackMailbox.take() { handleAck(subject: a.subject, reply: a.reply, body: a.body) }
     }
 
     private func receiveFlowControl(_ msg: RoutedMessage) {
@@ -228,6 +240,16 @@ public final class JetStreamService: @unchecked Sendable {
                     self.queue.async { self.drainIngest() }
                 }
             }
+        }
+        if clustered {
+            // The stream's consumers run here (the leader): their acks and flow-control replies
+            // (`Consumer.recordDelivery` hands out only this `$JS.ACK.<stream>.…` form).
+            stream.subscriptions.append(bus.subscribeInternal("$JS.ACK.\(name).>", propagates: true) { [weak self] msg in
+                self?.receiveAck(msg)
+            })
+            stream.subscriptions.append(bus.subscribeInternal("$JS.FC.\(name).>", propagates: true) { [weak self] msg in
+                self?.receiveFlowControl(msg)
+            })
         }
         // Clustered: every caught-up replica subscribes direct gets (StreamReplica+Reads).
         if stream.config.allowDirect && !clustered {

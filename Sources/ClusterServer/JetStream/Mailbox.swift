@@ -41,5 +41,12 @@ struct IngestItem {
     let payload: [UInt8]
 }
 
+/// An ack (a publish to a `$JS.ACK.…` subject), on its way to the JetStream queue.
+struct AckItem {
+    let subject: String
+    let reply: String?
+    let body: [UInt8]
+}
+
 /// Publishes on their way to the JetStream queue (`JetStreamService.drainIngest`).
 typealias IngestMailbox = Mailbox<IngestItem>
