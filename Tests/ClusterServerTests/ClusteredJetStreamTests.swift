@@ -38,6 +38,8 @@ final class ClusteredJetStreamTests: XCTestCase {
             o.clusterHost = "127.0.0.1"
             o.clusterPort = clusterPorts[i]
             o.routes = clusterPorts.map { "nats://127.0.0.1:\($0)" }
+            // Tests named `…olderNode3…` start n3 announcing itself as an older clusterd would.
+            if i == 2 && name.contains("olderNode3") { o.routeFeatures = RouteFeatures(deliveryStamps: false, dedupTimes: false) }
             var logger = Logger(label: "n\(i + 1)")
             logger.logLevel = .critical
             let server = NATSServer(options: o, logger: logger)
@@ -207,6 +209,63 @@ final class ClusteredJetStreamTests: XCTestCase {
             return f
         }
         XCTAssertEqual(floor, 5, "acks sent through a follower reached the leader")
+    }
+
+    /// A mixed-version cluster, end to end: n3 announces neither dedup times nor delivery
+    /// stamps on its routes (as a clusterd from before them would). A leader on n1 or n2 then
+    /// writes publishes in the older entry form (tag 1, dedup on the entry's timestamp) and
+    /// still deduplicates; consumer deliveries crossing to n3 go as plain frames (its fence
+    /// never sees a term), while those crossing to the other, current node carry the stamp.
+    func test_olderNode3_getsEntriesWithoutDedupTimes_andPlainDeliveries() async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "MIX")
+        // The leader must be a current node (n3 leading would write dedup times: n1 and n2 read them).
+        let leader = try await eventually { () async throws -> String in
+            let o = try await api(c1, "STREAM.INFO.MIX")
+            guard let l = cluster(o).leader else { throw APIError(body: o) }
+            if l == "n3" {
+                _ = try? await api(c1, "STREAM.LEADER.STEPDOWN.MIX")
+                throw APIError(body: o)
+            }
+            return l
+        }
+        let li = try XCTUnwrap(nodes.firstIndex { $0.name == leader })
+        let first = try await publish(c1, "mix.a", "one", id: "same")
+        let again = try await c1.jsPublish("mix.a", payload: "one", msgId: "same", timeout: .seconds(3))
+        XCTAssertEqual(again.seq, first)
+        XCTAssertTrue(again.duplicate, "dedup works on the older entry form")
+        _ = try await publish(c1, "mix.b", "two", id: "other")
+        let js = nodes[li].js
+        let (tags, key): ([UInt8], String) = try js.queue.sync {
+            let r = try XCTUnwrap(js.cluster?.replicas["MIX"])
+            let node = try XCTUnwrap(js.cluster?.host.node(r.group))
+            let entries = node.entries(from: node.firstIndex, to: node.lastIndex.next) ?? []
+            return (entries.compactMap(\.data.first), r.deliveryKey)
+        }
+        XCTAssertTrue(tags.contains(StreamEntry.messageTag), "publishes in the older form: \(tags)")
+        XCTAssertFalse(tags.contains(StreamEntry.messageDedupTag), "no dedup times while n3 cannot read them: \(tags)")
+
+        _ = try await eventually {
+            try await api(c1, "CONSUMER.DURABLE.CREATE.MIX.proc",
+                          #"{"stream_name":"MIX","config":{"durable_name":"proc","ack_policy":"none"}}"#)
+        }
+        let current = nodes.indices.first { $0 != li && $0 != 2 }!
+        for i in [2, current] {
+            let c = try await connect(i)
+            let inbox = c.newInbox()
+            let sub = try c.subscribe(inbox)
+            try await c.flush()
+            try await c.publish("$JS.API.CONSUMER.MSG.NEXT.MIX.proc", payload: #"{"batch":1,"expires":2000000000}"#, reply: inbox)
+            var got = 0
+            for await m in sub {
+                if m.status == nil { got += 1 }
+                break
+            }
+            try sub.unsubscribe()
+            XCTAssertEqual(got, 1, "a delivery reached n\(i + 1)")
+        }
+        XCTAssertNil(nodes[2].server.staleDeliveries.term(of: key), "n3 got plain deliver frames")
+        XCTAssertNotNil(nodes[current].server.staleDeliveries.term(of: key), "the current node got stamped ones")
     }
 
     func test_stoppedStreamLeader_newLeaderTakesWrites_noAckedMessageLost() async throws {

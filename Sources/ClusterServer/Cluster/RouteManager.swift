@@ -380,7 +380,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         let advertised = lock.withLock { leaving } ? [] : ["\(clientHost):\(server.clientPort)"]
         let info = RouteInfo(serverID: server.serverID, serverName: server.serverName, version: ServerVersion.nats,
                              cluster: clusterName, routeURL: routeURL.description,
-                             connectURLs: advertised, jetstream: o.jetStream)
+                             connectURLs: advertised, jetstream: o.jetStream,
+                             deliveryStamps: o.routeFeatures.deliveryStamps, dedupTimes: o.routeFeatures.dedupTimes)
         return info.line()
     }
 

@@ -13,6 +13,9 @@ final class StaleDeliveryGuard: @unchecked Sendable {
     /// Deliveries dropped because a newer term's delivery of their stream passed here first.
     var dropped: Int { lock.withLock { fence.dropped } }
 
+    /// The newest term handed out here for the stream `key` (nil: no stamped delivery yet).
+    func term(of key: String) -> UInt64? { lock.withLock { fence.term(of: key) } }
+
     /// True if a delivery stamped `stamp` may go to local subscribers; logs (at most every 5 s)
     /// when one is dropped.
     func admit(_ stamp: DeliveryStamp, target: String, from source: String, logger: Logger) -> Bool {

@@ -83,6 +83,10 @@ public struct ServerOptions: Sendable {
 
     /// Event-loop threads; 0 means one per core.
     public var threads = 0
+    /// What this node says it understands on its routes (route INFO flags). Always everything
+    /// in a real node; not settable from flags or a config file: tests turn features off to
+    /// stand in for an older clusterd in a mixed-version cluster.
+    var routeFeatures = RouteFeatures()
 
     public init() {}
 
@@ -96,4 +100,12 @@ public struct ServerOptions: Sendable {
 
     /// What INFO advertises: with a `no_auth_user`, clients may connect without credentials.
     public var authRequired: Bool { authConfigured && noAuthUser == nil }
+}
+
+/// The route INFO capability flags a node announces (see `RouteInfo`).
+struct RouteFeatures: Sendable {
+    /// Reads stamped consumer deliveries (`js_delivery_stamps`).
+    var deliveryStamps = true
+    /// Reads stream entries with dedup times (`js_dedup_times`).
+    var dedupTimes = true
 }

@@ -19,11 +19,11 @@ enum StreamEntry {
         let description: String
     }
 
-    private static let messageTag: UInt8 = 1
+    static let messageTag: UInt8 = 1
     private static let opTag: UInt8 = 2
     private static let consumerRecordTag: UInt8 = 3
     /// A message with its dedup time (tag 1, without it, is still read).
-    private static let messageDedupTag: UInt8 = 4
+    static let messageDedupTag: UInt8 = 4
     private static let none = UInt32.max
 
     /// tag | timestamp i64 | [dedup time i64, tag 4 only] | subject | reply | headers | payload,
