@@ -113,7 +113,13 @@ async def test_same_named_r3_streams_in_two_accounts_are_isolated_across_nodes(c
 
         # B's stream is untouched by A's consumer, and A's subjects published in B stay in B.
         bsub = await b[reader].pull_subscribe("orders.>", durable="READER", stream="ORDERS")
-        msgs = await bsub.fetch(1, timeout=5)
+        msgs = []
+        for _ in range(10):  # bounded: a just-created consumer may not have a leader yet (503)
+            try:
+                msgs = await bsub.fetch(1, timeout=2)
+                break
+            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+                await asyncio.sleep(0.3)
         assert [m.data for m in msgs] == [b"b0"]
         assert (await b[0].stream_info("ORDERS")).state.messages == 1
 
