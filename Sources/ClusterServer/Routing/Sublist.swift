@@ -198,13 +198,7 @@ public final class Sublist: @unchecked Sendable {
         // Walk the trie under the read lock (matches run in parallel); cache the result only
         // if no subscription changed meanwhile, so a stale result is never cached.
         let (result, seenGeneration): (SublistResult, UInt64) = lock.withReadLock {
-            var plain: [Subscription] = []
-            var queues: [String: [Subscription]] = [:]
-            Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues)
-            let r = plain.isEmpty && queues.isEmpty
-                ? SublistResult.empty
-                : SublistResult(plain: plain, queues: queues.keys.sorted().map { queues[$0]! })
-            return (r, generationCounter.load(ordering: .relaxed))
+            (walk(tokens), generationCounter.load(ordering: .relaxed))
         }
         let cached: Bool = lock.withWriteLock {
             let fanout = result.plain.count + result.queues.count
@@ -230,14 +224,17 @@ public final class Sublist: @unchecked Sendable {
         matches.wrappingIncrement(ordering: .relaxed)
         let tokens = Self.tokens(subject)
         if tokens.contains(where: \.isEmpty) { return .empty }
-        return lock.withReadLock {
-            var plain: [Subscription] = []
-            var queues: [String: [Subscription]] = [:]
-            Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues)
-            return plain.isEmpty && queues.isEmpty
-                ? SublistResult.empty
-                : SublistResult(plain: plain, queues: queues.keys.sorted().map { queues[$0]! })
-        }
+        return lock.withReadLock { walk(tokens) }
+    }
+
+    /// The trie walk both matches share (caller holds the lock).
+    private func walk(_ tokens: [String]) -> SublistResult {
+        var plain: [Subscription] = []
+        var queues: [String: [Subscription]] = [:]
+        Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues)
+        return plain.isEmpty && queues.isEmpty
+            ? SublistResult.empty
+            : SublistResult(plain: plain, queues: queues.keys.sorted().map { queues[$0]! })
     }
 
     /// Every subscription, for monitoring (`/subsz?subs=1`).
