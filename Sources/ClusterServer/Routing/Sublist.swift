@@ -1,4 +1,5 @@
 import Atomics
+import NIOConcurrencyHelpers
 
 /// Told after every insert/remove of a subscription that `propagates` (the route manager
 /// turns these into RS+/RS- for the other nodes). Called outside the sublist's lock.
@@ -32,6 +33,10 @@ public final class Sublist: @unchecked Sendable {
     weak var observer: SublistObserver?
     private let root = Level()
     private var cache: [String: SublistResult] = [:]
+    /// Guards `seenOnce` and the fan-out statistics: a miss of a subject never seen before
+    /// (every ack subject on consume) takes only this, not the trie's write lock, so it does
+    /// not stall matches on other event loops.
+    private let admission = NIOLock()
     /// Hashes of subjects that missed once since the last reset (`matchAdmitting`).
     private var seenOnce: Set<Int> = []
     private let cacheLimit: Int
@@ -59,8 +64,9 @@ public final class Sublist: @unchecked Sendable {
     public var stats: Stats {
         let m = matches.load(ordering: .relaxed)
         let h = cacheHits.load(ordering: .relaxed)
-        return lock.withReadLock {
-            Stats(inserts: inserts, removes: removes, matches: m, cacheHitRate: m > 0 ? Double(h) / Double(m) : 0,
+        let (ins, rem) = lock.withReadLock { (inserts, removes) }
+        return admission.withLock {
+            Stats(inserts: ins, removes: rem, matches: m, cacheHitRate: m > 0 ? Double(h) / Double(m) : 0,
                   maxFanout: maxFanout, averageFanout: fanoutSamples > 0 ? Double(fanoutSum) / Double(fanoutSamples) : 0)
         }
     }
@@ -200,14 +206,17 @@ public final class Sublist: @unchecked Sendable {
         let (result, seenGeneration): (SublistResult, UInt64) = lock.withReadLock {
             (walk(tokens), generationCounter.load(ordering: .relaxed))
         }
-        let cached: Bool = lock.withWriteLock {
+        let admitted: Bool = admission.withLock {
             let fanout = result.plain.count + result.queues.count
             maxFanout = max(maxFanout, fanout)
             fanoutSum += fanout
             fanoutSamples += 1
-            guard generationCounter.load(ordering: .relaxed) == seenGeneration else { return false }
             if seenOnce.count >= 4 * cacheLimit { seenOnce.removeAll(keepingCapacity: true) }
-            if seenOnce.insert(subject.hashValue).inserted { return false }
+            return !seenOnce.insert(subject.hashValue).inserted
+        }
+        guard admitted else { return (result, false) }
+        let cached: Bool = lock.withWriteLock {
+            guard generationCounter.load(ordering: .relaxed) == seenGeneration else { return false }
             // Clearing wholesale is far cheaper than evicting key by key; hot subjects are
             // still in `seenOnce`, so they are re-cached on their next miss.
             if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
