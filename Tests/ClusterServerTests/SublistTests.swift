@@ -167,6 +167,65 @@ final class SublistUncachedTests: XCTestCase {
         _ = list.matchUncached("_INBOX.unique.1")
         XCTAssertEqual(list.cacheCount, before)
     }
+    private func hits(_ list: Sublist) -> Int {
+        let st = list.stats
+        return Int((st.cacheHitRate * Double(st.matches)).rounded())
+    }
+
+    func test_matchUncached_reusesAStemOnlyWhileItsLastTokenCannotMatter() {
+        let sink = RecordingSink()
+        let list = Sublist()
+        var subs: [String: Subscription] = [:]
+        for (sid, s) in [("1", "_INBOX.a.*"), ("2", "_INBOX.b.*"), ("3", "_INBOX.b.x"), ("4", "_INBOX.>")] {
+            subs[sid] = Subscription(subject: s, queue: nil, sid: sid, sink: sink, ownerID: 1)
+            list.insert(subs[sid]!)
+        }
+        func sids(_ subject: String) -> [String] { list.matchUncached(subject).plain.map(\.sid).sorted() }
+        XCTAssertEqual(sids("_INBOX.a.1"), ["1", "4"])
+        var h = hits(list)
+        XCTAssertEqual(sids("_INBOX.a.2"), ["1", "4"])
+        XCTAssertEqual(hits(list), h + 1, "same stem, no literal at the last level: reused")
+        h = hits(list)
+        XCTAssertEqual(sids("_INBOX.b.y"), ["2", "4"])
+        XCTAssertEqual(sids("_INBOX.b.x"), ["2", "3", "4"], "a literal last token is never answered from the stem")
+        XCTAssertEqual(sids("_INBOX.b.z"), ["2", "4"])
+        XCTAssertEqual(hits(list), h, "a stem with a literal at its last level is not kept")
+        list.insert(Subscription(subject: "_INBOX.a.9", queue: nil, sid: "5", sink: sink, ownerID: 1))
+        XCTAssertEqual(sids("_INBOX.a.9"), ["1", "4", "5"], "a new subscription invalidates the stem")
+        XCTAssertEqual(sids("_INBOX.a.3"), ["1", "4"])
+        list.remove(subs["1"]!)
+        list.remove(subs["4"]!)
+        XCTAssertEqual(sids("_INBOX.c.1"), [])
+        XCTAssertEqual(sids("_INBOX.c.2"), [])
+        XCTAssertEqual(sids("_INBOX.a.4"), [], "a removed subscription is not answered from the stem")
+        XCTAssertEqual(sids("_INBOX.a."), [], "an empty last token is not a subject")
+        XCTAssertEqual(sids("_INBOX..1"), [])
+    }
+
+    func test_matchUncached_agreesWithAPlainScan_underRandomChurn() {
+        var rng = SplitMix64(seed: 0x5eed_57e5)
+        let tokens = ["a", "b", "c", "*", ">"]
+        let sink = RecordingSink()
+        let list = Sublist()
+        var live: [Subscription] = []
+        for step in 0..<3_000 {
+            if rng.next() % 4 == 0 || live.isEmpty {
+                let n = Int(rng.next() % 3) + 1
+                var parts = (0..<n).map { _ in tokens[Int(rng.next() % UInt64(tokens.count))] }
+                if let i = parts.firstIndex(of: ">") { parts = Array(parts[...i]) }
+                let sub = Subscription(subject: parts.joined(separator: "."), queue: nil, sid: "\(step)", sink: sink, ownerID: 1)
+                list.insert(sub)
+                live.append(sub)
+            } else if rng.next() % 5 == 0 {
+                list.remove(live.remove(at: Int(rng.next() % UInt64(live.count))))
+            }
+            let n = Int(rng.next() % 3) + 1
+            let subject = (0..<n).map { _ in ["a", "b", "c", "d"][Int(rng.next() % 4)] }.joined(separator: ".")
+            let want = live.filter { Subject.matches(pattern: $0.subject, subject: subject) }.map(\.sid).sorted()
+            XCTAssertEqual(list.matchUncached(subject).plain.map(\.sid).sorted(), want, "step \(step): \(subject)")
+        }
+    }
+
     func test_tokens_splitAtEveryDotByte() {
         XCTAssertEqual(Sublist.tokens("a.b.c"), ["a", "b", "c"])
         XCTAssertEqual(Sublist.tokens("single"), ["single"])

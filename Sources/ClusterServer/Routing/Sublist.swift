@@ -37,6 +37,10 @@ public final class Sublist: @unchecked Sendable {
     /// (every ack subject on consume) takes only this, not the trie's write lock, so it does
     /// not stall matches on other event loops.
     private let admission = NIOLock()
+    /// Results of `matchUncached` by subject stem (up to and including the last `.`), for stems
+    /// whose last token does not matter; valid while the generation they were taken at holds.
+    private var stems: [Substring: (generation: UInt64, result: SublistResult)] = [:]
+    private static let stemLimit = 1024
     /// Hashes of subjects that missed once since the last reset (`matchAdmitting`).
     private var seenOnce: Set<Int> = []
     private let cacheLimit: Int
@@ -229,18 +233,52 @@ public final class Sublist: @unchecked Sendable {
     /// Matches without touching the shared cache or its admission: for server-originated
     /// publishes (PubAcks, API replies), whose reply subjects are unique by construction, so
     /// even remembering them once (`matchAdmitting`) is work for nothing on the hottest path.
+    /// Such subjects usually differ only in their last token under one wildcard subscription
+    /// (`_INBOX.<id>.*`): when no literal token sits at the last level the walk reaches, the
+    /// result holds for every last token, and it is kept by the subject's stem (everything
+    /// before the last token) until a subscription changes (`stems`).
     public func matchUncached(_ subject: String) -> SublistResult {
         matches.wrappingIncrement(ordering: .relaxed)
+        let bytes = subject.utf8
+        let stemEnd = bytes.lastIndex(of: UInt8(ascii: "."))
+        if let stemEnd, bytes.index(after: stemEnd) != bytes.endIndex {
+            let stem = subject[...stemEnd]
+            let hit: SublistResult? = lock.withReadLock {
+                guard let s = stems[stem], s.generation == generationCounter.load(ordering: .relaxed) else { return nil }
+                return s.result
+            }
+            if let hit {
+                cacheHits.wrappingIncrement(ordering: .relaxed)
+                return hit
+            }
+        }
         let tokens = Self.tokens(subject)
         if tokens.contains(where: \.isEmpty) { return .empty }
-        return lock.withReadLock { walk(tokens) }
+        var lastTokenMatters = false
+        let (result, generation) = lock.withReadLock {
+            (walk(tokens, lastTokenMatters: &lastTokenMatters), generationCounter.load(ordering: .relaxed))
+        }
+        if let stemEnd, !lastTokenMatters {
+            lock.withWriteLock {
+                if stems.count >= Self.stemLimit { stems.removeAll(keepingCapacity: true) }
+                stems[subject[...stemEnd]] = (generation, result)
+            }
+        }
+        return result
     }
 
     /// The trie walk both matches share (caller holds the lock).
     private func walk(_ tokens: [String]) -> SublistResult {
+        var lastTokenMatters = false
+        return walk(tokens, lastTokenMatters: &lastTokenMatters)
+    }
+
+    /// `lastTokenMatters` is set when a level the last token is matched at has literal tokens
+    /// (so another last token could match other subscriptions).
+    private func walk(_ tokens: [String], lastTokenMatters: inout Bool) -> SublistResult {
         var plain: [Subscription] = []
         var queues: [String: [Subscription]] = [:]
-        Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues)
+        Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues, lastTokenMatters: &lastTokenMatters)
         return plain.isEmpty && queues.isEmpty
             ? SublistResult.empty
             : SublistResult(plain: plain, queues: queues.keys.sorted().map { queues[$0]! })
@@ -277,21 +315,22 @@ public final class Sublist: @unchecked Sendable {
         return out
     }
 
-    private static func collect(level: Level, tokens: ArraySlice<String>,
-                                plain: inout [Subscription], queues: inout [String: [Subscription]]) {
+    private static func collect(level: Level, tokens: ArraySlice<String>, plain: inout [Subscription],
+                                queues: inout [String: [Subscription]], lastTokenMatters: inout Bool) {
         guard let token = tokens.first else { return }
         let rest = tokens.dropFirst()
+        if rest.isEmpty && !level.literal.isEmpty { lastTokenMatters = true }
         if let full = level.full { add(full, &plain, &queues) }
-        if let star = level.star { descend(star, rest, &plain, &queues) }
-        if let lit = level.literal[token] { descend(lit, rest, &plain, &queues) }
+        if let star = level.star { descend(star, rest, &plain, &queues, &lastTokenMatters) }
+        if let lit = level.literal[token] { descend(lit, rest, &plain, &queues, &lastTokenMatters) }
     }
 
-    private static func descend(_ node: Node, _ rest: ArraySlice<String>,
-                                _ plain: inout [Subscription], _ queues: inout [String: [Subscription]]) {
+    private static func descend(_ node: Node, _ rest: ArraySlice<String>, _ plain: inout [Subscription],
+                                _ queues: inout [String: [Subscription]], _ lastTokenMatters: inout Bool) {
         if rest.isEmpty {
             add(node, &plain, &queues)
         } else if let next = node.next {
-            collect(level: next, tokens: rest, plain: &plain, queues: &queues)
+            collect(level: next, tokens: rest, plain: &plain, queues: &queues, lastTokenMatters: &lastTokenMatters)
         }
     }
 
