@@ -28,6 +28,20 @@ extension StreamLog {
         return lock.withLock { segments.dropLast().contains { $0.base == base && $0.path == path } ? base : nil }
     }
 
+    /// Seals the tail segment when `path` names it, so that damage a read found in it is
+    /// repaired like a sealed segment's (`damage(inSegment:)`, `repairSegment`) while appends go
+    /// on in a new tail. Returns the sealed segment's base; nil when `path` is not this log's
+    /// tail or the tail holds no message yet (a new tail would take its name).
+    public func sealTail(ifAt path: String) throws -> UInt64? {
+        try lock.withLock {
+            if isClosed { throw StreamLogError.closed }
+            let t = tail
+            guard t.path == path, core.lastSeq >= t.base, !t.blocks.isEmpty else { return nil }
+            try mapErrors { try roll() }
+            return t.base
+        }
+    }
+
     /// What is damaged in the sealed segment starting at `base`: the live sequences its readable
     /// blocks do not hold. Nil when the segment is sound, gone (compacted) or the tail. Throws
     /// `.invalidArgument` when that cannot be known (the log was opened by replaying every block

@@ -299,9 +299,14 @@ public final class StreamLog {
         try fs.syncDirectory(directory)
     }
 
-    /// Seals the tail (fsync, index file) and starts a new one named by the next sequence.
+    /// Seals the tail once it is full (`roll`).
     func rollIfNeeded() throws {
         guard tail.size >= config.segmentMaxBytes else { return }
+        try roll()
+    }
+
+    /// Seals the tail (fsync, index file) and starts a new one named by the next sequence.
+    func roll() throws {
         let old = tail
         try trimPreallocation(old)
         if config.fsync != .never { try old.file.sync() }

@@ -91,6 +91,51 @@ final class RepairTests: XCTestCase {
         try peer.close()
     }
 
+    /// A bad block a read meets in the *tail* of a running log: sealing the tail makes it a
+    /// sealed segment that is repaired the same way, and appends go on in a new tail.
+    func test_repair_ofTheTail_afterSealingIt_whileTheLogRuns() throws {
+        let fs = FaultyFileSystem(), peerFS = FaultyFileSystem()
+        var log = try openLog(fs)
+        let peer = try openLog(peerFS)
+        try fill(log)
+        try fill(peer)
+        let tail = try XCTUnwrap(log.segments.last)
+        let ref = try XCTUnwrap(tail.blocks.first { $0.kind == .messages && $0 != tail.blocks.last })
+        XCTAssertNil(log.sealedSegmentBase(ofPath: tail.path))
+        XCTAssertNil(try log.sealTail(ifAt: log.segments.first!.path), "only the tail's own path seals it")
+        fs.flipBit(path: tail.path, byteOffset: Int(ref.offset) + 40, bit: 5)
+        _ = try log.message(StreamSequence(1)) // another block, so the damaged one is read from disk
+        var found: CorruptRange?
+        do { _ = try log.message(StreamSequence(ref.firstSeq)) } catch StreamLogError.corrupt(let r) { found = r }
+        let bad = try XCTUnwrap(found, "corrupt bytes are never served")
+        XCTAssertEqual(bad.segment, tail.path)
+
+        XCTAssertEqual(try log.sealTail(ifAt: bad.segment), tail.base)
+        XCTAssertEqual(log.sealedSegmentBase(ofPath: bad.segment), tail.base)
+        XCTAssertNotEqual(log.segments.last?.path, tail.path, "appends go to a new tail")
+        let damage = try XCTUnwrap(try log.damage(inSegment: tail.base))
+        XCTAssertEqual(damage.missing, [ref.firstSeq...ref.lastSeq])
+        XCTAssertEqual(try log.repairSegment(base: tail.base, with: try peerMessages(damage.missing, from: peer)),
+                       Int(ref.lastSeq - ref.firstSeq + 1))
+        XCTAssertNil(try log.verifySegment(base: tail.base))
+        try assertSameLive(log, peer)
+
+        for l in [log, peer] { try l.append([msg("s.after", "after-the-repair", raft: 400, term: 3)]) }
+        try assertSameLive(log, peer)
+        try log.close()
+        log = try openLog(fs)
+        try assertSameLive(log, peer)
+        // Sealing a sound tail only starts a new one.
+        XCTAssertNotNil(try log.sealTail(ifAt: log.segments.last!.path))
+        for l in [log, peer] { try l.append([msg("s.after", "after-a-second-seal", raft: 401, term: 3)]) }
+        try assertSameLive(log, peer)
+        try log.close()
+        log = try openLog(fs)
+        try assertSameLive(log, peer)
+        try log.close()
+        try peer.close()
+    }
+
     /// A delete replayed at open whose message sits in the damaged block (its subject and size
     /// are unreadable) is not fetched, and the repair counts it as deleted.
     func test_repair_appliesADeleteWhoseMessageWasInTheDamagedBlock() throws {

@@ -190,12 +190,13 @@ class ChaosCluster:
                 self.events.append(f"{n.name} survived SIGPWR; killed")
             self._reap(n)
 
-    def corrupt_segment(self, name: str, stream: str, rng, running: bool = False) -> str | None:
+    def corrupt_segment(self, name: str, stream: str, rng, running: bool = False, active: bool = False) -> str | None:
         """Flips 4 bytes in one *sealed* segment of `stream`'s message log on a stopped node
         (a random one of all but the newest segment, whose tail open CRC-checks anyway; the
         newest only when nothing is sealed yet). Returns what was done, or None when the node
         holds no such segment. `running`: the node runs (bit rot under a live server; only
-        sealed segments, which it no longer writes, are touched then)."""
+        sealed segments, which it no longer writes, are touched then). `active`: the newest
+        segment instead (the one the node appends to; only while nothing is published)."""
         n = self.node(name)
         assert running or not n.alive, "corrupt only a stopped node's files"
         for root, _dirs, files in os.walk(n.store):
@@ -205,9 +206,9 @@ class ChaosCluster:
             if not segs:
                 continue
             sealed = segs[:-1]
-            if running and not sealed:
+            if running and not sealed and not active:
                 return None
-            seg = rng.choice(sealed) if sealed else segs[-1]
+            seg = segs[-1] if active else rng.choice(sealed) if sealed else segs[-1]
             path = os.path.join(root, seg)
             size = os.path.getsize(path)
             if size < 64:
@@ -219,7 +220,7 @@ class ChaosCluster:
                     b = f.read(1)
                     f.seek(off)
                     f.write(bytes([b[0] ^ 0xFF]))
-            which = f"sealed ({len(sealed)} sealed)" if sealed else "active (none sealed yet)"
+            which = ("active" if active else f"sealed ({len(sealed)} sealed)") if sealed else "active (none sealed yet)"
             return f"{os.path.relpath(path, n.store)} {which}, {size} bytes, flipped at {offsets}"
         return None
 

@@ -137,6 +137,33 @@ async def _while_running(cluster: ChaosCluster) -> None:
     await _read_back_everywhere(cluster)
 
 
+async def _active_while_running(cluster: ChaosCluster) -> None:
+    """Bit rot in the segment a live replica appends to: a read meets it (direct gets on the
+    victim's node, answered by its own replica first, read every block after the cache turned
+    over), the replica seals that segment and re-fetches only the damaged blocks' messages."""
+    victim = await _filled_follower(cluster)
+    what = cluster.corrupt_segment(victim, STREAM, random.Random(10), running=True, active=True)
+    assert what and " active," in what, f"no active segment to corrupt: {what}"
+    nc = await nats.connect(cluster.node(victim).url, allow_reconnect=False, connect_timeout=3)
+    try:
+        js = nc.jetstream(timeout=5)
+        for seq in range(1, COUNT + 1):
+            if seq in DELETED:
+                continue
+            try:
+                await js.get_msg(STREAM, seq, direct=True)
+            except Exception:  # noqa: BLE001 - the damaged block reads as absent
+                pass
+    finally:
+        await nc.close()
+    await _repaired(cluster, victim, "a read found corrupt bytes", what)
+    await _read_back_everywhere(cluster)
+
+
+def test_corrupt_active_segment_of_a_running_replica_is_sealed_and_repaired_by_range():
+    run_scenario(clusterd_bin(), "active", _active_while_running, timeout=180, segment_bytes=4096)
+
+
 def test_corrupt_sealed_segment_of_a_running_replica_is_found_by_the_periodic_scrub():
     run_scenario(clusterd_bin(), "rot", _while_running, timeout=180, segment_bytes=4096,
                  env={"CLUSTERD_SCRUB_SECONDS": "2"})

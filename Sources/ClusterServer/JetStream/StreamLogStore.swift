@@ -93,6 +93,10 @@ final class StreamLogStore: MessageStore {
     /// The sealed segment a damage report is in (repairable by range), nil for the tail.
     func sealedSegmentBase(of bad: CorruptRange) -> UInt64? { log.sealedSegmentBase(ofPath: bad.segment) }
 
+    /// Seals the tail segment when `bad` lies in it, so a running replica repairs it by range
+    /// like a sealed one (`StreamLog.sealTail(ifAt:)`); its base, or nil.
+    func sealTail(holding bad: CorruptRange) -> UInt64? { (try? log.sealTail(ifAt: bad.segment)) ?? nil }
+
     /// The live messages a damaged sealed segment lost (see `StreamLog.damage(inSegment:)`).
     func damage(inSegment base: UInt64) throws -> SegmentDamage? { try log.damage(inSegment: base) }
 

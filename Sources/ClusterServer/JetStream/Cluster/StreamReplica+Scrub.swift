@@ -53,11 +53,13 @@ extension StreamReplica {
     }
 
     /// The store holds a bad block: re-fetch what it lost from another replica when it is in a
-    /// sealed segment (`+RangeRepair`), else copy the whole stream from the leader.
+    /// sealed segment (`+RangeRepair`), else copy the whole stream from the leader. A bad block
+    /// a read met in the tail segment of the running store is in data written whole (a torn
+    /// write is cut at open, never read), so the tail is sealed and repaired the same way.
     func storeFoundCorrupt(_ bad: CorruptRange, by finder: String, store: StreamLogStore) {
         // A whole copy is decided once per replica object: it ends in a reopen (a new object).
         guard !closed, stream.store === store, !corruptionFound else { return }
-        if catchup == nil, let base = store.sealedSegmentBase(of: bad) {
+        if catchup == nil, let base = store.sealedSegmentBase(of: bad) ?? store.sealTail(holding: bad) {
             guard !damagedSegments.contains(base) else { return }
             damagedSegments.append(base)
             js.server.logger.error("Stream '\(name)': \(finder) found \(bad); re-fetching the damaged range from another replica")
