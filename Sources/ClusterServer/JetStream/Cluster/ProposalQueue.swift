@@ -45,9 +45,13 @@ struct ProposalQueue {
     mutating func take(index: LogIndex) -> (term: Term, publish: ProposedPublish)? {
         while head < items.count, items[head].index < index { pop() }
         guard head < items.count, items[head].index == index else { return nil }
-        let item = items[head]
-        pop()
-        return (item.term, item.publish)
+        // Moved out, not copied: the slot keeps an empty publish until the bulk drop.
+        drop(items[head].publish)
+        let term = items[head].term
+        var publish = ProposedPublish(subject: "", reply: nil, headers: nil, payload: [], timestamp: 0)
+        swap(&publish, &items[head].publish)
+        advance()
+        return (term, publish)
     }
 
     mutating func removeAll() {
@@ -58,6 +62,10 @@ struct ProposalQueue {
 
     private mutating func pop() {
         drop(items[head].publish)
+        advance()
+    }
+
+    private mutating func advance() {
         head += 1
         if head == items.count {
             items.removeAll(keepingCapacity: true)

@@ -79,6 +79,9 @@ final class RaftHost {
     let queue: DispatchQueue
     unowned let server: NATSServer
     private(set) var members: [GroupID: Member] = [:]
+    /// Moves whenever a group is added or removed: a node looked up while it holds is still the
+    /// group's node (`StreamReplica.raftNode` keeps it instead of a lookup per message).
+    private(set) var membersGeneration = 0
     /// Where fsyncs run: a group always uses the same serial queue, so at most one sync per log
     /// runs at a time; different groups' logs sync in parallel.
     let syncQueues = (0..<4).map { DispatchQueue(label: "clusterd.raft-sync.\($0)") }
@@ -178,6 +181,7 @@ final class RaftHost {
         let node = RaftNode(id: me, group: group, storage: storage, config: cfg,
                             random: Raft.SplitMix64(seed: seed ^ group.rawValue), applied: applied)
         members[group] = Member(node: node, storage: storage, delegate: delegate, tickOffset: tickCount)
+        membersGeneration &+= 1
         multi.addGroup(node)
         if campaign { node.startElection() }
         deliverEarly(group, to: node)
@@ -190,6 +194,7 @@ final class RaftHost {
     /// Stops hosting a group (stream deleted or moved away) and closes its storage.
     func removeGroup(_ group: GroupID) {
         guard let m = members.removeValue(forKey: group) else { return }
+        membersGeneration &+= 1
         multi.removeGroup(group)
         m.storage.closeLog()
         for done in reads.drop(group: group) { done(false) }
@@ -443,6 +448,7 @@ final class RaftHost {
         server.logger.error("Raft group \(m.node.group) stopped after a storage error: \(error)")
         if m.wasLeader { m.delegate?.raftLeadershipChanged(isLeader: false, leader: nil) }
         members[m.node.group] = nil
+        membersGeneration &+= 1
         multi.removeGroup(m.node.group)
         m.storage.closeLog()
         for done in reads.drop(group: m.node.group) { done(false) }

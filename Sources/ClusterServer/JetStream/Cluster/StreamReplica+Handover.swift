@@ -51,11 +51,11 @@ extension StreamReplica {
     /// it: every replica decides them at apply, in log order, so nothing is decided early.
     /// Not while a transfer away from here runs (Raft takes no proposals).
     var acceptsPublishes: Bool {
-        cluster.host.node(group).map { $0.role == .leader && $0.transferTarget == nil } ?? false
+        raftNode.map { $0.role == .leader && $0.transferTarget == nil } ?? false
     }
 
     func notePublishProposed(at index: LogIndex, _ publish: ProposedPublish) {
-        guard proposals.count < Self.maxProposedTracked, let term = cluster.host.node(group)?.term else { return }
+        guard proposals.count < Self.maxProposedTracked, let term = raftNode?.term else { return }
         proposals.append(index: index, term: term, publish)
     }
 

@@ -43,6 +43,14 @@ final class StreamReplica: RaftGroupDelegate {
         case empty(reply: String)
     }
     var js: JetStreamService { cluster.js }
+    private var cachedNode: (generation: Int, node: RaftNode?) = (-1, nil)
+    /// This replica's Raft node, looked up again only when the host's groups changed (the hot
+    /// paths ask several times per message).
+    var raftNode: RaftNode? {
+        let generation = cluster.host.membersGeneration
+        if cachedNode.generation != generation { cachedNode = (generation, cluster.host.node(group)) }
+        return cachedNode.node
+    }
     /// The `DeliveryStamp` key of this stream's consumer deliveries (built once: it goes with
     /// every delivery). Group ids are never handed out twice, so a re-created stream differs.
     private(set) lazy var deliveryKey = "\(js.account.name)/\(name)/\(group)"
@@ -371,7 +379,7 @@ final class StreamReplica: RaftGroupDelegate {
     /// A committed publish: batched with the round's others when it can be, else ingested alone.
     private func applyMessage(_ entry: Entry, subject: String, entryReply: String?, headers: [UInt8]?, payload: [UInt8],
                               timestamp: Int64, dedupTime: Int64, proposedTerm: Term?) {
-        let node = cluster.host.node(group)
+        let node = raftNode
         let answers = Self.answersPublish(isRaftLeader: node?.role == .leader, handedOverTerm: node?.handedOverTerm,
                                           proposedTerm: proposedTerm, entryTerm: entry.term)
         let reply = answers ? entryReply : nil
