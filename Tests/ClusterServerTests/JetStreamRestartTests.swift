@@ -28,6 +28,23 @@ final class JetStreamRestartTests: XCTestCase {
         XCTAssertEqual(next.first?.payload, "m9", "delivery continues after the delivered pointer")
     }
 
+    /// `Nats-Expected-Last-Msg-Id` is checked against the last stored message's id after a
+    /// restart as before it: none when that message had none (the rebuild used to take the last
+    /// id it found, so this publish was refused after a restart only).
+    func test_restart_expectedLastMsgID_isTheLastMessagesID() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"E\",\"subjects\":[\"e\"]}")
+        _ = h.publish("e", "1", headers: [("Nats-Msg-Id", "a")])
+        _ = h.publish("e", "2")
+        XCTAssertEqual(errCode(h.publish("e", "x", headers: [("Nats-Expected-Last-Msg-Id", "a")])), 10070, "live: the last message has no id")
+        try h.restart()
+        XCTAssertEqual(errCode(h.publish("e", "x", headers: [("Nats-Expected-Last-Msg-Id", "a")])), 10070, "after a restart too")
+        XCTAssertNil(h.publish("e", "3", headers: [("Nats-Expected-Last-Msg-Id", ""), ("Nats-Msg-Id", "b")])["error"])
+        try h.restart()
+        XCTAssertNil(h.publish("e", "4", headers: [("Nats-Expected-Last-Msg-Id", "b")])["error"])
+    }
+
     func test_restart_memoryStreamIsGone_fileStreamConfigKept() throws {
         let h = try JSHarness()
         defer { h.stop(); h.removeFiles() }

@@ -183,7 +183,10 @@ final class Stream {
 
     /// Stores one published message after nats-server's checks, in its order.
     /// `now` is the message's timestamp; `dedupNow` the dedup time (`DedupClock`), `now` when nil.
-    func ingest(subject: String, headers: [UInt8]?, payload: [UInt8], now: Int64, dedupNow: Int64? = nil) -> PublishOutcome {
+    /// `dedupDecided`: the stream's leader found its `Nats-Msg-Id` new when proposing it
+    /// (`StreamEntry.messageDecidedTag`): the id is recorded, not looked up.
+    func ingest(subject: String, headers: [UInt8]?, payload: [UInt8], now: Int64, dedupNow: Int64? = nil,
+                dedupDecided: Bool = false) -> PublishOutcome {
         let dedupNow = dedupNow ?? now
         observeDedupTime(dedupNow)
         func fail(_ e: JSAPIError) -> PublishOutcome {
@@ -204,7 +207,7 @@ final class Stream {
         let msgID = NATSHeaderBlock.value("Nats-Msg-Id", in: h).flatMap { $0.isEmpty ? nil : $0 }
         if let msgID {
             expireDedup(now: dedupNow)
-            if let prior = dedupSequence(msgID, now: dedupNow) {
+            if !dedupDecided, let prior = dedupSequence(msgID, now: dedupNow) {
                 return PublishOutcome(response: pubAck(prior, duplicate: true), stored: false)
             }
         }
@@ -393,6 +396,11 @@ final class Stream {
                 lastMsgID = id
             }
             s = m.seq + 1
+        }
+        // `Nats-Expected-Last-Msg-Id` compares with the last stored message's id (none when it
+        // had none), as while running; only a removed last message leaves the scan's guess.
+        if st.lastSeq > 0, let last = store.load(st.lastSeq) {
+            lastMsgID = NATSHeaderBlock.value("Nats-Msg-Id", in: last.headers).flatMap { $0.isEmpty ? nil : $0 }
         }
     }
 
