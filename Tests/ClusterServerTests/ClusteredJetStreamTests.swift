@@ -39,7 +39,7 @@ final class ClusteredJetStreamTests: XCTestCase {
             o.clusterPort = clusterPorts[i]
             o.routes = clusterPorts.map { "nats://127.0.0.1:\($0)" }
             // Tests named `…olderNode3…` start n3 announcing itself as an older clusterd would.
-            if i == 2 && name.contains("olderNode3") { o.routeFeatures = RouteFeatures(deliveryStamps: false, dedupTimes: false) }
+            if i == 2 && name.contains("olderNode3") { o.routeFeatures = RouteFeatures(deliveryStamps: false, dedupTimes: false, decidedDedup: false) }
             var logger = Logger(label: "n\(i + 1)")
             logger.logLevel = .critical
             let server = NATSServer(options: o, logger: logger)
@@ -244,6 +244,7 @@ final class ClusteredJetStreamTests: XCTestCase {
         }
         XCTAssertTrue(tags.contains(StreamEntry.messageTag), "publishes in the older form: \(tags)")
         XCTAssertFalse(tags.contains(StreamEntry.messageDedupTag), "no dedup times while n3 cannot read them: \(tags)")
+        XCTAssertFalse(tags.contains(StreamEntry.messageDecidedTag), "no leader-decided dedup while n3 cannot read it: \(tags)")
 
         _ = try await eventually {
             try await api(c1, "CONSUMER.DURABLE.CREATE.MIX.proc",
@@ -266,6 +267,63 @@ final class ClusteredJetStreamTests: XCTestCase {
         }
         XCTAssertNil(nodes[2].server.staleDeliveries.term(of: key), "n3 got plain deliver frames")
         XCTAssertNotNil(nodes[current].server.staleDeliveries.term(of: key), "the current node got stamped ones")
+    }
+
+    /// Stops node `i` and starts it again on its store, as a restarted process would.
+    private func restart(_ i: Int) throws {
+        let o = nodes[i].server.options
+        nodes[i].server.shutdown()
+        nodes[i].server.waitUntilShutdown()
+        var logger = Logger(label: nodes[i].name)
+        logger.logLevel = .critical
+        let server = NATSServer(options: o, logger: logger)
+        let js = JetStreamService(server: server)
+        try js.start()
+        try server.start()
+        nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
+    }
+
+    /// (messages, last sequence) of node `i`'s replica of `stream`.
+    private func replicaState(_ i: Int, _ stream: String) -> [UInt64] {
+        let js = nodes[i].js
+        return js.queue.sync { js.cluster?.replicas[stream].map { [$0.stream.store.state.messages, $0.stream.store.state.lastSeq] } ?? [] }
+    }
+
+    /// A follower restarted within the duplicate window of a removed message rebuilds its window
+    /// from the stored messages, so it lacks that message's id. A retry of the id used to be
+    /// stored there while its peers answered a duplicate (the copies diverged by a message);
+    /// the leader now answers it before proposing anything, and every replica stays the same.
+    func test_restartedFollower_keepsTheSameMessages_whenARemovedMessagesIDIsRetried() async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "DUP")
+        let first = try await publish(c1, "dup.a", "one", id: "x")
+        let second = try await publish(c1, "dup.a", "two", id: "y")
+        XCTAssertEqual([first, second], [1, 2])
+        _ = try await eventually { try await api(c1, "STREAM.MSG.DELETE.DUP", #"{"seq":1}"#) }
+        let leader = try await eventually { () async throws -> String in
+            let o = try await api(c1, "STREAM.INFO.DUP")
+            guard let l = cluster(o).leader else { throw APIError(body: o) }
+            return l
+        }
+        let follower = try XCTUnwrap(nodes.indices.first { nodes[$0].name != leader && $0 != 0 })
+        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(follower, "DUP") == [1, 2] }, "\(replicaState(follower, "DUP"))")
+        try restart(follower)
+        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(follower, "DUP") == [1, 2] }, "restarted: \(replicaState(follower, "DUP"))")
+
+        let retry = try await eventually { try await c1.jsPublish("dup.a", payload: "one", msgId: "x", timeout: .seconds(3)) }
+        XCTAssertEqual(retry.seq, 1)
+        XCTAssertTrue(retry.duplicate, "the id of a removed message is still a duplicate inside the window")
+        let third = try await publish(c1, "dup.a", "three", id: "z")
+        XCTAssertEqual(third, 3)
+        let same = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "DUP") == [2, 3] } }
+        XCTAssertTrue(same, "every replica holds y and z at 2 and 3: \(nodes.indices.map { replicaState($0, "DUP") })")
+        let li = try XCTUnwrap(nodes.firstIndex { $0.name == leader })
+        let js = nodes[li].js
+        let tags: [UInt8] = js.queue.sync {
+            guard let r = js.cluster?.replicas["DUP"], let node = js.cluster?.host.node(r.group) else { return [] }
+            return (node.entries(from: node.firstIndex, to: node.lastIndex.next) ?? []).compactMap(\.data.first)
+        }
+        XCTAssertTrue(tags.contains(StreamEntry.messageDecidedTag), "ids the leader found new go out decided: \(tags)")
     }
 
     func test_stoppedStreamLeader_newLeaderTakesWrites_noAckedMessageLost() async throws {

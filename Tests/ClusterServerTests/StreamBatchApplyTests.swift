@@ -80,6 +80,33 @@ final class StreamBatchApplyTests: XCTestCase {
         try check(c, batchSizes: [5, 50, 200, 1])
     }
 
+    /// An entry whose dedup the leader decided is stored even when this replica's window holds
+    /// its id (a window the leader's lacked), one at a time and batched alike, and the id is then
+    /// recorded: a later undecided retry is answered with the decided one's sequence.
+    func test_dedupDecided_isStoredAndRecorded_oneByOneAndBatched() throws {
+        var c = StreamConfig(name: "D")
+        c.duplicateWindowNanos = 60_000_000_000
+        func item(_ i: Int, _ id: String, decided: Bool) -> ClusterServer.Stream.BatchItem {
+            var m = ClusterServer.Stream.BatchItem(subject: "d", headers: msgID(id), payload: [UInt8(i)],
+                                                   now: 1_000_000_000 + Int64(i), raftIndex: UInt64(i))
+            m.dedupDecided = decided
+            return m
+        }
+        let items = [item(1, "x", decided: true), item(2, "x", decided: true), item(3, "x", decided: false), item(4, "y", decided: false)]
+        let want = [#"{"stream":"D","seq":1}"#, #"{"stream":"D","seq":2}"#, #"{"stream":"D","seq":2,"duplicate": true}"#,
+                    #"{"stream":"D","seq":3}"#]
+        let one = try makeStream(c), batched = try makeStream(c)
+        let singly = items.map { m -> String in
+            one.applyingRaftIndex = m.raftIndex
+            return String(decoding: one.ingest(subject: m.subject, headers: m.headers, payload: m.payload, now: m.now,
+                                               dedupDecided: m.dedupDecided).response, as: UTF8.self)
+        }
+        XCTAssertEqual(singly, want)
+        XCTAssertEqual(batched.ingestBatch(items).map { String(decoding: $0.response, as: UTF8.self) }, want)
+        XCTAssertEqual(contents(batched), contents(one))
+        XCTAssertEqual(one.dedupSequence("x", now: 1_000_000_010), 2)
+    }
+
     func test_canBatch_refusesWhatReadsTheStore() throws {
         var c = StreamConfig(name: "R")
         let s = try makeStream(c)

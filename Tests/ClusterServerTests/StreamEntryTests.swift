@@ -21,6 +21,27 @@ final class StreamEntryTests: XCTestCase {
         }
     }
 
+    func test_decidedMessage_isTag5_roundTripsAsTag4Does_andOnlyItIsDecided() throws {
+        let headers = Array("NATS/1.0\r\nNats-Msg-Id: 7\r\n\r\n".utf8)
+        let decided = StreamEntry.encodeMessage(subject: "o.1", reply: "r", headers: headers, payload: [9],
+                                                timestamp: 10, dedupTime: 20, dedupDecided: true)
+        let plain = StreamEntry.encodeMessage(subject: "o.1", reply: "r", headers: headers, payload: [9],
+                                              timestamp: 10, dedupTime: 20)
+        XCTAssertEqual(decided.first, StreamEntry.messageDecidedTag)
+        XCTAssertEqual(Array(decided.dropFirst()), Array(plain.dropFirst()), "only the tag differs from tag 4")
+        XCTAssertTrue(StreamEntry.isDedupDecided(decided))
+        XCTAssertFalse(StreamEntry.isDedupDecided(plain))
+        XCTAssertFalse(StreamEntry.isDedupDecided(StreamEntry.encodeMessage(subject: "a", reply: nil, headers: nil, payload: [], timestamp: 1)))
+        guard case let .message(s, r, h, p, t, d) = try StreamEntry.decode(decided) else { return XCTFail("not a message") }
+        XCTAssertEqual([s, r], ["o.1", "r"])
+        XCTAssertEqual(h, headers)
+        XCTAssertEqual(p, [9])
+        XCTAssertEqual([t, d], [10, 20])
+        for n in 0..<decided.count - 1 where n < 30 {
+            XCTAssertThrowsError(try StreamEntry.decode(Array(decided[..<n])), "prefix of \(n) bytes")
+        }
+    }
+
     func test_messageWithDedupTime_roundTrips_andOldEntriesStayReadable() throws {
         let headers = Array("NATS/1.0\r\nNats-Msg-Id: 7\r\n\r\n".utf8)
         let bytes = StreamEntry.encodeMessage(subject: "orders.eu", reply: "_INBOX.1", headers: headers, payload: [1, 2],

@@ -20,16 +20,21 @@ public struct RouteInfo: Codable, Equatable {
     /// The sender reads stream entries that carry a dedup time (`StreamEntry`, tag 4); absent
     /// (false) on older clusterd versions, whose groups get entries without one.
     public var dedupTimes: Bool
+    /// The sender reads message entries whose dedup the leader decided (`StreamEntry`, tag 5);
+    /// absent (false) on older clusterd versions, whose groups' leaders keep dedup at apply.
+    public var decidedDedup: Bool
 
     enum CodingKeys: String, CodingKey {
         case serverID = "server_id", serverName = "server_name", version, cluster
         case routeURL = "ip", connectURLs = "connect_urls", jetstream, gossip
         case deliveryStamps = "js_delivery_stamps"
         case dedupTimes = "js_dedup_times"
+        case decidedDedup = "js_dedup_decided"
     }
 
     public init(serverID: String, serverName: String, version: String, cluster: String, routeURL: String,
-                connectURLs: [String], jetstream: Bool, gossip: Bool = true, deliveryStamps: Bool = true, dedupTimes: Bool = true) {
+                connectURLs: [String], jetstream: Bool, gossip: Bool = true, deliveryStamps: Bool = true, dedupTimes: Bool = true,
+                decidedDedup: Bool = true) {
         self.serverID = serverID
         self.serverName = serverName
         self.version = version
@@ -40,6 +45,7 @@ public struct RouteInfo: Codable, Equatable {
         self.gossip = gossip
         self.deliveryStamps = deliveryStamps
         self.dedupTimes = dedupTimes
+        self.decidedDedup = decidedDedup
     }
 
     public init(from decoder: Decoder) throws {
@@ -54,6 +60,7 @@ public struct RouteInfo: Codable, Equatable {
         gossip = try c.decodeIfPresent(Bool.self, forKey: .gossip) ?? true
         deliveryStamps = try c.decodeIfPresent(Bool.self, forKey: .deliveryStamps) ?? false
         dedupTimes = try c.decodeIfPresent(Bool.self, forKey: .dedupTimes) ?? false
+        decidedDedup = try c.decodeIfPresent(Bool.self, forKey: .decidedDedup) ?? false
     }
 
     func line() -> String {

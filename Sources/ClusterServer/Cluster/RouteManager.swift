@@ -381,7 +381,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         let info = RouteInfo(serverID: server.serverID, serverName: server.serverName, version: ServerVersion.nats,
                              cluster: clusterName, routeURL: routeURL.description,
                              connectURLs: advertised, jetstream: o.jetStream,
-                             deliveryStamps: o.routeFeatures.deliveryStamps, dedupTimes: o.routeFeatures.dedupTimes)
+                             deliveryStamps: o.routeFeatures.deliveryStamps, dedupTimes: o.routeFeatures.dedupTimes,
+                             decidedDedup: o.routeFeatures.decidedDedup)
         return info.line()
     }
 
@@ -476,9 +477,9 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     }
 
     /// Server name -> server id of every peer with an established route.
-    /// Server names of connected peers that read stream entries with dedup times.
-    public func peersReadingDedupTimes() -> Set<String> {
-        lock.withLock { Set(established.values.compactMap { r in r.peerInfo.flatMap { $0.dedupTimes ? $0.serverName : nil } }) }
+    /// Server names of connected peers whose route INFO announces `feature` (e.g. `\.dedupTimes`).
+    public func peers(announcing feature: KeyPath<RouteInfo, Bool>) -> Set<String> {
+        lock.withLock { Set(established.values.compactMap { r in r.peerInfo.flatMap { $0[keyPath: feature] ? $0.serverName : nil } }) }
     }
 
     public func peerServerIDs() -> [String: String] {

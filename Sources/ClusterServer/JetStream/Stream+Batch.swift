@@ -13,6 +13,8 @@ extension Stream {
         var raftIndex: UInt64
         /// The entry's dedup time (`DedupClock`); `now` when nil.
         var dedupTime: Int64? = nil
+        /// The leader found its `Nats-Msg-Id` new (`Stream.ingest`'s `dedupDecided`).
+        var dedupDecided = false
 
         var dedupNow: Int64 { dedupTime ?? now }
     }
@@ -58,7 +60,8 @@ extension Stream {
             let msgID = NATSHeaderBlock.value("Nats-Msg-Id", in: m.headers).flatMap { $0.isEmpty ? nil : $0 }
             if let msgID {
                 expireDedup(now: m.dedupNow)
-                if let prior = batchIDs[msgID] ?? dedupSequence(msgID, now: m.dedupNow) {
+                // Decided by the leader: stored, as `ingest` does, even after the same id in this batch.
+                if !m.dedupDecided, let prior = batchIDs[msgID] ?? dedupSequence(msgID, now: m.dedupNow) {
                     outcomes[i] = PublishOutcome(response: pubAck(prior, duplicate: true), stored: false)
                     continue
                 }
@@ -81,7 +84,8 @@ extension Stream {
             return items.map { m in
                 applyingRaftIndex = m.raftIndex
                 defer { applyingRaftIndex = 0 }
-                return ingest(subject: m.subject, headers: m.headers, payload: m.payload, now: m.now, dedupNow: m.dedupNow)
+                return ingest(subject: m.subject, headers: m.headers, payload: m.payload, now: m.now, dedupNow: m.dedupNow,
+                              dedupDecided: m.dedupDecided)
             }
         }
         dirty = true

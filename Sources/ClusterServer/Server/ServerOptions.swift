@@ -108,4 +108,6 @@ struct RouteFeatures: Sendable {
     var deliveryStamps = true
     /// Reads stream entries with dedup times (`js_dedup_times`).
     var dedupTimes = true
+    /// Reads message entries whose dedup the leader decided (`js_dedup_decided`).
+    var decidedDedup = true
 }

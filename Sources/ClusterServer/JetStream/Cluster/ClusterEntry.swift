@@ -24,16 +24,21 @@ enum StreamEntry {
     private static let consumerRecordTag: UInt8 = 3
     /// A message with its dedup time (tag 1, without it, is still read).
     static let messageDedupTag: UInt8 = 4
+    /// Tag 4 whose `Nats-Msg-Id` the proposing leader already found new (`isDedupDecided`):
+    /// apply records the id without looking it up, so a replica whose duplicate window lacks
+    /// ids (restarted, or copied from the leader) stores what its peers store.
+    static let messageDecidedTag: UInt8 = 5
     private static let none = UInt32.max
 
-    /// tag | timestamp i64 | [dedup time i64, tag 4 only] | subject | reply | headers | payload,
+    /// tag | timestamp i64 | [dedup time i64, tags 4 and 5] | subject | reply | headers | payload,
     /// where subject, reply and headers are u32 length (0xFFFFFFFF = absent) + bytes, all
-    /// little-endian. Without `dedupTime` the entry is written as before it existed (tag 1).
+    /// little-endian. Without `dedupTime` the entry is written as before it existed (tag 1);
+    /// `dedupDecided` (tag 5) needs a dedup time.
     static func encodeMessage(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8], timestamp: Int64,
-                              dedupTime: Int64? = nil) -> [UInt8] {
+                              dedupTime: Int64? = nil, dedupDecided: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(29 + subject.utf8.count + (reply?.utf8.count ?? 0) + (headers?.count ?? 0) + payload.count)
-        out.append(dedupTime == nil ? messageTag : messageDedupTag)
+        out.append(dedupTime == nil ? messageTag : dedupDecided ? messageDecidedTag : messageDedupTag)
         withUnsafeBytes(of: timestamp.littleEndian) { out.append(contentsOf: $0) }
         if let dedupTime { withUnsafeBytes(of: dedupTime.littleEndian) { out.append(contentsOf: $0) } }
         func put<C: Collection>(_ bytes: C?) where C.Element == UInt8 {
@@ -47,6 +52,9 @@ enum StreamEntry {
         out.append(contentsOf: payload)
         return out
     }
+
+    /// Whether an encoded entry is a message whose dedup the leader decided (tag 5).
+    static func isDedupDecided(_ bytes: [UInt8]) -> Bool { bytes.first == messageDecidedTag }
 
     static func encodeOp(_ body: [String: Any]) -> [UInt8] {
         [opTag] + JSJSON.encode(body)
@@ -78,7 +86,9 @@ enum StreamEntry {
             guard StreamConfig.isValidName(name) else { throw DecodeError(description: "bad consumer name") }
             return .consumerRecord(name: name, record: Array(bytes[(5 + n)...]))
         }
-        guard tag == messageTag || tag == messageDedupTag else { throw DecodeError(description: "unknown entry tag \(tag)") }
+        guard tag == messageTag || tag == messageDedupTag || tag == messageDecidedTag else {
+            throw DecodeError(description: "unknown entry tag \(tag)")
+        }
         var at = 1
         func u32() throws -> UInt32 {
             guard at + 4 <= bytes.count else { throw DecodeError(description: "truncated entry") }
@@ -100,7 +110,7 @@ enum StreamEntry {
             return Int64(bitPattern: v)
         }
         let ts = try i64()
-        let dedupTime = tag == messageDedupTag ? try i64() : ts
+        let dedupTime = tag == messageTag ? ts : try i64()
         guard let subject = try field() else { throw DecodeError(description: "message without subject") }
         let reply = try field()
         let headers = try field()

@@ -153,13 +153,18 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// Server names seen (since start) to read stream entries with dedup times; kept when a
     /// route drops, so a peer that is down does not turn its groups' dedup times off.
     private(set) var dedupTimeReaders: Set<String> = []
+    /// The same for entries whose dedup the leader decided (route INFO `js_dedup_decided`).
+    private(set) var decidedDedupReaders: Set<String> = []
 
     func tick() {
         // A seed can resolve without a route event (a duplicate dial learns its peer): retry.
         if !metaStarted { topologyChanged() }
         host.tick()
         ticks += 1
-        if let routes = js.server.routeManager { dedupTimeReaders.formUnion(routes.peersReadingDedupTimes()) }
+        if let routes = js.server.routeManager {
+            dedupTimeReaders.formUnion(routes.peers(announcing: \.dedupTimes))
+            decidedDedupReaders.formUnion(routes.peers(announcing: \.decidedDedup))
+        }
         sendDueFallbackReplies()
         tickReplicaAccess()
         if ticks % Self.membershipEveryTicks == 0 { membershipTick() }

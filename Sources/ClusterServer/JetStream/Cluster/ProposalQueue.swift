@@ -10,6 +10,8 @@ struct ProposedPublish {
     var timestamp: Int64
     /// The entry's dedup time (`DedupClock`); nil as in entries without one (the timestamp).
     var dedupTime: Int64? = nil
+    /// Proposed as `StreamEntry.messageDecidedTag` (the leader found its `Nats-Msg-Id` new).
+    var dedupDecided = false
 }
 
 /// The publishes this node proposed and has not applied yet, in log order (a FIFO, not a

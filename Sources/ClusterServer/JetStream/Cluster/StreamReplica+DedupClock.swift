@@ -19,12 +19,20 @@ extension StreamReplica {
     /// Whether this leader's entries carry dedup times: only when every other member of the
     /// group is known to read them (route INFO `js_dedup_times`), so a node of an older version
     /// in the group (a rolling upgrade) still reads every entry. Rechecked once per tick.
-    func writesDedupTimes() -> Bool {
-        if let c = dedupTimesChecked, c.tick == cluster.ticks { return c.writes }
-        let others = (cluster.host.node(group)?.conf.allMembers ?? []).filter { $0 != cluster.host.me }
-        let writes = Self.allReadDedupTimes(others.map { cluster.host.name(of: $0) }, readers: cluster.dedupTimeReaders)
-        dedupTimesChecked = (cluster.ticks, writes)
-        return writes
+    func writesDedupTimes() -> Bool { entryForms().dedupTimes }
+
+    /// Whether this leader may write entries whose dedup it decided (tag 5): every other member
+    /// reads them (route INFO `js_dedup_decided`); they carry dedup times too.
+    func writesDecidedDedup() -> Bool { entryForms().decided }
+
+    /// The entry forms every other member reads, rechecked once per tick.
+    private func entryForms() -> (dedupTimes: Bool, decided: Bool) {
+        if let c = entryFormsChecked, c.tick == cluster.ticks { return (c.dedupTimes, c.decided) }
+        let others = (raftNode?.conf.allMembers ?? []).filter { $0 != cluster.host.me }.map { cluster.host.name(of: $0) }
+        let times = Self.allReadDedupTimes(others, readers: cluster.dedupTimeReaders)
+        let decided = times && Self.allReadDedupTimes(others, readers: cluster.decidedDedupReaders)
+        entryFormsChecked = (cluster.ticks, times, decided)
+        return (times, decided)
     }
 
     /// True when every member (by server name; nil when its name is not known yet) is a reader.

@@ -80,7 +80,13 @@ final class StreamReplica: RaftGroupDelegate {
     /// this node becomes leader, after every dedup time in its log.
     var dedupClock: DedupClock?
     /// Whether every other member reads dedup times, as of a cluster tick (`+DedupClock`).
-    var dedupTimesChecked: (tick: Int, writes: Bool)?
+    var entryFormsChecked: (tick: Int, dedupTimes: Bool, decided: Bool)?
+    /// Leader only: `Nats-Msg-Id`s of its publishes proposed and not applied yet, with the
+    /// index of the last proposal of each (`StreamReplica+LeaderDedup`).
+    var pendingMsgIDs: [String: LogIndex] = [:]
+    /// The term in which this leader has applied every earlier term's entry (so its duplicate
+    /// window holds every id the log committed before its own proposals).
+    var dedupDecidingTerm: Term?
     /// Committed publishes of the current round waiting for one shared store write.
     var applyBatch: [(item: Stream.BatchItem, reply: String?)] = []
     /// At most this many publishes share a store block.
@@ -251,23 +257,26 @@ final class StreamReplica: RaftGroupDelegate {
             hold(publish, forwarded: forwarded)
             return releaseHeld()
         }
-        // The account's storage limit, here and not at apply (see `Stream.ingest`): the
-        // leader's view of the account's stored bytes decides once for every replica.
-        if let e = js.accountRefusal(for: stream, adding: stream.store.size(subject: subject, headers: headers, payload: payload)) {
-            return refuse(publish, e)
-        }
         let now = JSTime.nowNanos()
         var clock = dedupClock ?? resumeDedupClock()
         let stamped = clock.stamp(wall: now, mono: Stream.monoNanos())
         dedupClock = clock
         let dedupTime = writesDedupTimes() ? stamped : nil
+        let (msgID, decided, answered) = decideDedup(headers: headers, reply: reply, now: dedupTime)
+        if answered { return }
+        // The account's storage limit, here and not at apply (see `Stream.ingest`): the
+        // leader's view of the account's stored bytes decides once for every replica.
+        if let e = js.accountRefusal(for: stream, adding: stream.store.size(subject: subject, headers: headers, payload: payload)) {
+            return refuse(publish, e)
+        }
         let proposed = ProposedPublish(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
-                                       payload: payload, timestamp: now, dedupTime: dedupTime)
-        let data = StreamEntry.encodeMessage(subject: subject, reply: proposed.reply, headers: headers,
-                                             payload: payload, timestamp: proposed.timestamp, dedupTime: dedupTime)
+                                       payload: payload, timestamp: now, dedupTime: dedupTime, dedupDecided: decided)
+        let data = StreamEntry.encodeMessage(subject: subject, reply: proposed.reply, headers: headers, payload: payload,
+                                             timestamp: proposed.timestamp, dedupTime: dedupTime, dedupDecided: decided)
         do {
             let index = try cluster.host.propose(group, data)
             notePublishProposed(at: index, proposed)
+            if let msgID { pendingMsgIDs[msgID] = index }
         } catch RaftError.transferInProgress, RaftError.notLeader {
             // Handing over, or Raft already stepped down and this replica hears of it next.
             hold(publish, forwarded: forwarded)
@@ -312,7 +321,8 @@ final class StreamReplica: RaftGroupDelegate {
             // Our own proposal (same index and term: the same entry): no second decode.
             let p = proposal.publish
             return applyMessage(entry, subject: p.subject, entryReply: p.reply, headers: p.headers, payload: p.payload,
-                                timestamp: p.timestamp, dedupTime: p.dedupTime ?? p.timestamp, proposedTerm: proposal.term)
+                                timestamp: p.timestamp, dedupTime: p.dedupTime ?? p.timestamp, dedupDecided: p.dedupDecided,
+                                proposedTerm: proposal.term)
         }
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
@@ -322,7 +332,8 @@ final class StreamReplica: RaftGroupDelegate {
         switch decoded {
         case let .message(subject, entryReply, headers, payload, timestamp, dedupTime):
             applyMessage(entry, subject: subject, entryReply: entryReply, headers: headers, payload: payload,
-                         timestamp: timestamp, dedupTime: dedupTime, proposedTerm: proposal?.term)
+                         timestamp: timestamp, dedupTime: dedupTime, dedupDecided: StreamEntry.isDedupDecided(entry.data),
+                         proposedTerm: proposal?.term)
         case let .consumerRecord(name, record):
             // The consumer's config and ack state, as the leader last saw it: written with the
             // round's other records of it (`flushRecords`), answered after that write.
@@ -378,13 +389,14 @@ final class StreamReplica: RaftGroupDelegate {
 
     /// A committed publish: batched with the round's others when it can be, else ingested alone.
     private func applyMessage(_ entry: Entry, subject: String, entryReply: String?, headers: [UInt8]?, payload: [UInt8],
-                              timestamp: Int64, dedupTime: Int64, proposedTerm: Term?) {
+                              timestamp: Int64, dedupTime: Int64, dedupDecided: Bool, proposedTerm: Term?) {
+        if !pendingMsgIDs.isEmpty { notePendingApplied(headers, at: entry.index) }
         let node = raftNode
         let answers = Self.answersPublish(isRaftLeader: node?.role == .leader, handedOverTerm: node?.handedOverTerm,
                                           proposedTerm: proposedTerm, entryTerm: entry.term)
         let reply = answers ? entryReply : nil
         let item = Stream.BatchItem(subject: subject, headers: headers, payload: payload, now: timestamp,
-                                    raftIndex: entry.index.rawValue, dedupTime: dedupTime)
+                                    raftIndex: entry.index.rawValue, dedupTime: dedupTime, dedupDecided: dedupDecided)
         if stream.canBatch(headers: headers) {
             // Stored with the rest of this round's publishes (`raftAppliedBatch`).
             applyBatch.append((item, reply))
@@ -395,7 +407,8 @@ final class StreamReplica: RaftGroupDelegate {
         // The entry's dedup time is "now" for dedup on every replica, so dedup windows agree.
         stream.expireDedup(now: dedupTime)
         stream.applyingRaftIndex = entry.index.rawValue
-        let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp, dedupNow: dedupTime)
+        let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp, dedupNow: dedupTime,
+                                    dedupDecided: dedupDecided)
         stream.applyingRaftIndex = 0
         applied(item, reply: reply, outcome)
     }
@@ -477,6 +490,8 @@ final class StreamReplica: RaftGroupDelegate {
 
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
         self.isLeader = isLeader
+        pendingMsgIDs = [:]
+        dedupDecidingTerm = nil
         cluster.needsTick(self)
         if isLeader { cluster.membershipWork.insert(self) }
         dedupClock = isLeader ? resumeDedupClock() : nil

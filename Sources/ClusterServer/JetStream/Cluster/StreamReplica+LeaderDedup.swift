@@ -1,0 +1,69 @@
+import Raft
+
+/// `Nats-Msg-Id` dedup decided by the stream's leader when it proposes a publish, as
+/// nats-server does, instead of by every replica at apply. At apply each replica looked the id
+/// up in its own duplicate window; a replica whose window lacked ids — restarted within the
+/// window of a message's removal (its window is rebuilt from the stored messages), or copied
+/// from the leader — stored a retry its peers answered as a duplicate, and the copies
+/// diverged by a message. Now:
+/// - an id in the leader's window is answered as a duplicate at once, nothing is proposed;
+/// - an id neither there nor in one of the leader's proposals still in flight goes out as a
+///   *decided* entry (`StreamEntry.messageDecidedTag`): every replica records the id and
+///   stores the message (its other checks still run at apply);
+/// - an id in flight goes out as before (decided at apply, where the earlier entry has
+///   applied on every replica first).
+/// A leader decides only once it has applied every earlier term's entry (before, its window
+/// could lack ids committed by the previous leader), and only while every member reads the
+/// decided form (route INFO `js_dedup_decided`). A leader whose own window lacks an id (it was
+/// the restarted one) stores the retry on every replica: a missed duplicate, as nats-server's,
+/// never a divergence.
+extension StreamReplica {
+    enum LeaderDedup: Equatable {
+        case duplicate(of: UInt64)
+        case new
+        case undecided
+    }
+
+    /// For `propose`: the publish's `Nats-Msg-Id`, whether it goes out decided, and whether it
+    /// was `answered` here as a duplicate (then nothing is proposed). `now`: its dedup time
+    /// (nil while a member cannot read dedup times: decided at apply, as before).
+    func decideDedup(headers: [UInt8]?, reply: String?, now: Int64?) -> (msgID: String?, decided: Bool, answered: Bool) {
+        guard let msgID = headers.flatMap({ NATSHeaderBlock.value("Nats-Msg-Id", in: $0) }), !msgID.isEmpty else {
+            return (nil, false, false)
+        }
+        guard let now else { return (msgID, false, false) }
+        switch leaderDedup(msgID, now: now) {
+        case .duplicate(let prior):
+            if let reply, !stream.config.noAck {
+                js.bus.publishInternal(subject: reply, payload: .init(bytes: stream.pubAck(prior, duplicate: true)))
+            }
+            return (msgID, false, true)
+        case .new: return (msgID, true, false)
+        case .undecided: return (msgID, false, false)
+        }
+    }
+
+    /// The leader's verdict on a publish carrying `msgID`, at dedup time `now`.
+    func leaderDedup(_ msgID: String, now: Int64) -> LeaderDedup {
+        guard writesDecidedDedup(), decidesDedup() else { return .undecided }
+        if let prior = stream.dedupSequence(msgID, now: now) { return .duplicate(of: prior) }
+        return pendingMsgIDs[msgID] == nil ? .new : .undecided
+    }
+
+    /// True once this leader applied every entry of earlier terms: the first entry of its term
+    /// (the no-op it appended on election) has applied.
+    private func decidesDedup() -> Bool {
+        guard let node = raftNode, node.role == .leader else { return false }
+        if dedupDecidingTerm == node.term { return true }
+        guard node.term(at: node.appliedIndex) == node.term else { return false }
+        dedupDecidingTerm = node.term
+        return true
+    }
+
+    /// A publish applied here: its id is no longer in flight once its last proposal applied.
+    func notePendingApplied(_ headers: [UInt8]?, at index: LogIndex) {
+        guard let id = headers.flatMap({ NATSHeaderBlock.value("Nats-Msg-Id", in: $0) }),
+              let last = pendingMsgIDs[id], last <= index else { return }
+        pendingMsgIDs[id] = nil
+    }
+}
