@@ -326,6 +326,25 @@ final class ClusteredJetStreamTests: XCTestCase {
         XCTAssertTrue(tags.contains(StreamEntry.messageDecidedTag), "ids the leader found new go out decided: \(tags)")
     }
 
+    /// Publishes with one `Nats-Msg-Id` in flight together: whichever way the leader decides
+    /// each (a duplicate of its window, a decided entry, or an undecided one behind a decided
+    /// one in flight), the message is stored once and every ack names its sequence.
+    func test_sameIDsInFlightTogether_areStoredOnce_onEveryReplica() async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "TWICE")
+        _ = try await publish(c1, "twice.a", "warm", id: "w")
+        for round in 0..<5 {
+            async let a = c1.jsPublish("twice.a", payload: "p\(round)", msgId: "id\(round)", timeout: .seconds(5))
+            async let b = c1.jsPublish("twice.a", payload: "p\(round)", msgId: "id\(round)", timeout: .seconds(5))
+            async let c = c1.jsPublish("twice.a", payload: "p\(round)", msgId: "id\(round)", timeout: .seconds(5))
+            let acks = try await [a, b, c]
+            XCTAssertEqual(Set(acks.map(\.seq)), [UInt64(round + 2)], "round \(round): \(acks)")
+            XCTAssertEqual(acks.filter(\.duplicate).count, 2, "round \(round)")
+        }
+        let same = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "TWICE") == [6, 6] } }
+        XCTAssertTrue(same, "\(nodes.indices.map { replicaState($0, "TWICE") })")
+    }
+
     func test_stoppedStreamLeader_newLeaderTakesWrites_noAckedMessageLost() async throws {
         let c1 = try await connect(0)
         try await createStream(c1, "KILL")
