@@ -152,10 +152,18 @@ async def test_kvWatch_singleKeyFilter(js, uniq):
     await w.stop()
 
 
-async def test_kvBucket_bindExistingAndDelete(js, uniq):
+async def test_kvBucket_bindExistingAndDelete(js, uniq, cluster_mode, server_kind):
     await js.create_key_value(bucket=uniq)
     kv = await js.key_value(uniq)
     await kv.put("k", b"v")
     assert await js.delete_key_value(uniq) is True
-    with pytest.raises(nats.js.errors.BucketNotFoundError):
-        await js.key_value(uniq)
+    for attempt in range(5):
+        try:
+            with pytest.raises(nats.js.errors.BucketNotFoundError):
+                await js.key_value(uniq)
+            break
+        except nats.errors.TimeoutError:
+            # A nats-server 2.15 cluster left the STREAM.INFO of the just-deleted bucket
+            # unanswered once in CI; clusterd must answer at once.
+            if not (cluster_mode and server_kind == "nats-server") or attempt == 4:
+                raise
