@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import XCTest
 @testable import ClusterServer
 
@@ -282,6 +283,25 @@ final class ServerEndToEndTests: XCTestCase {
         let extra = try RawClient(port: server.clientPort)
         XCTAssertTrue(extra.waitForClose(), extra.text)
         XCTAssertTrue(extra.text.contains("-ERR 'maximum connections exceeded'"), extra.text)
+    }
+
+    /// A health check whose answer changes between two calls (a replica catching up) is asked
+    /// once per request: /healthz used to ask the failing one twice and crash on its second,
+    /// healthy, answer.
+    func test_healthz_asksEachCheckOnce_soAFlappingCheckCannotCrashIt() throws {
+        try start()
+        let calls = NIOLockedValueBox(0)
+        server.healthChecks.append { _ in
+            calls.withLockedValue { n in
+                n += 1
+                return n % 2 == 1 ? "catching up" : nil
+            }
+        }
+        for i in 0..<4 {
+            let health = try httpGet(port: server.monitoringPort, path: "/healthz")
+            XCTAssertEqual(health.status, i % 2 == 0 ? 503 : 200, health.body)
+        }
+        XCTAssertEqual(calls.withLockedValue { $0 }, 4)
     }
 
     func test_monitoring_healthzVarzConnzSubszMetrics() throws {

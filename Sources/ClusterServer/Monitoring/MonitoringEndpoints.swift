@@ -35,7 +35,14 @@ final class MonitoringEndpoints: @unchecked Sendable {
 
     private func healthz(_ query: [String: String]) -> MonitoringResponse {
         var error: String? = server.isReady ? nil : "server not ready"
-        if error == nil { error = server.healthChecks.lazy.compactMap { $0(query) }.first }
+        // Each check runs once: a lazy `compactMap(...).first` runs the winning check twice and
+        // force-unwraps the second answer, which crashed the server when a check turned healthy
+        // in between (a JetStream replica catching up).
+        if error == nil {
+            for check in server.healthChecks {
+                if let e = check(query) { error = e; break }
+            }
+        }
         let ready = error == nil
         let body: [String: Any] = ready ? ["status": "ok"] : ["status": "unavailable", "error": error ?? ""]
         return MonitoringResponse(status: ready ? .ok : .serviceUnavailable, contentType: "application/json",
