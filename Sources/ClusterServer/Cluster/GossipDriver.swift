@@ -84,6 +84,18 @@ public final class GossipDriver: @unchecked Sendable {
         var rng = SystemRandomNumberGenerator()
         let me = myself
         let swimSeed = rng.next() as UInt64
+        let tick = TimeAmount.nanoseconds(Int64(server.options.gossipTickSeconds * 1e9))
+        let dnsEvery = TimeAmount.nanoseconds(Int64(max(0.05, server.options.dnsRefreshSeconds) * 1e9))
+        // The protocol state first: frames and route events queued on the loop after this
+        // task find it (before, a route that came up in between was ignored).
+        loop.execute {
+            self.swim = SWIM(myself: me, config: self.config, seed: swimSeed)
+            self.publishSnapshot()
+            self.server.logger.info("Gossip: member \(me) (period \(self.server.options.gossipPeriodSeconds)s)")
+            self.perform(self.swim!.setSeeds(self.discovery.seeds))
+            self.timer = self.loop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { [weak self] _ in self?.onTick() }
+            self.dnsTimer = self.loop.scheduleRepeatedTask(initialDelay: .zero, delay: dnsEvery) { [weak self] _ in self?.resolveNames() }
+        }
         routes.registerExtension(Self.namespace) { [weak self] from, payload in
             guard let self else { return }
             let bytes = Array(payload.readableBytesView)
@@ -93,16 +105,10 @@ public final class GossipDriver: @unchecked Sendable {
             guard let self, up else { return }
             self.loop.execute { self.routeUp(serverID) }
         }
-        let tick = TimeAmount.nanoseconds(Int64(server.options.gossipTickSeconds * 1e9))
-        let dnsEvery = TimeAmount.nanoseconds(Int64(max(0.05, server.options.dnsRefreshSeconds) * 1e9))
-        loop.execute {
-            self.swim = SWIM(myself: me, config: self.config, seed: swimSeed)
-            self.publishSnapshot()
-            self.server.logger.info("Gossip: member \(me) (period \(self.server.options.gossipPeriodSeconds)s)")
-            self.perform(self.swim!.setSeeds(self.discovery.seeds))
-            self.timer = self.loop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { [weak self] _ in self?.onTick() }
-            self.dnsTimer = self.loop.scheduleRepeatedTask(initialDelay: .zero, delay: dnsEvery) { [weak self] _ in self?.resolveNames() }
-        }
+        // The route manager dials before this starts: routes already up were not observed, and
+        // their first gossip frames found no handler. Join over them now (a join is idempotent),
+        // or neither side ever learns of the other (a node missing from every view for good).
+        for serverID in routes.peerIDs { loop.execute { self.routeUp(serverID) } }
     }
 
     /// Stops the timers; `graceful` first tells the live members this node leaves (call it
