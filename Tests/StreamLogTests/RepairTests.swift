@@ -18,6 +18,16 @@ final class RepairTests: XCTestCase {
         for b in 40..<60 { try log.append([msg("s.\(b % 5)", "payload-tail-\(b)", raft: UInt64(200 + b), term: 2)]) }
     }
 
+    /// The same `fill` in a log on `config` (the one a test damages) and in a peer replica's.
+    private func filledPair(_ config: StreamLogConfig = smallConfig()) throws -> (FaultyFileSystem, StreamLog, StreamLog) {
+        let fs = FaultyFileSystem()
+        let log = try openLog(fs, config)
+        let peer = try openLog(FaultyFileSystem())
+        try fill(log)
+        try fill(peer)
+        return (fs, log, peer)
+    }
+
     /// The same messages as a peer replica holds them (what the owner fetches).
     private func peerMessages(_ seqs: [ClosedRange<UInt64>], from peer: StreamLog) throws -> [StoredMessage] {
         var out: [StoredMessage] = []
@@ -49,11 +59,7 @@ final class RepairTests: XCTestCase {
     }
 
     func test_repair_refetchesOnlyTheDamagedBlocksLiveMessages_andDeletedOnesStayDeleted() throws {
-        let fs = FaultyFileSystem(), peerFS = FaultyFileSystem()
-        var log = try openLog(fs)
-        let peer = try openLog(peerFS)
-        try fill(log)
-        try fill(peer)
+        var (fs, log, peer) = try filledPair()
         let (seg, ref) = try blockHolding(50, in: log)
         XCTAssertEqual(ref.firstSeq...ref.lastSeq, 49...51)
         try log.close()
@@ -94,11 +100,7 @@ final class RepairTests: XCTestCase {
     /// A bad block a read meets in the *tail* of a running log: sealing the tail makes it a
     /// sealed segment that is repaired the same way, and appends go on in a new tail.
     func test_repair_ofTheTail_afterSealingIt_whileTheLogRuns() throws {
-        let fs = FaultyFileSystem(), peerFS = FaultyFileSystem()
-        var log = try openLog(fs)
-        let peer = try openLog(peerFS)
-        try fill(log)
-        try fill(peer)
+        var (fs, log, peer) = try filledPair()
         let tail = try XCTUnwrap(log.segments.last)
         let ref = try XCTUnwrap(tail.blocks.first { $0.kind == .messages && $0 != tail.blocks.last })
         XCTAssertNil(log.sealedSegmentBase(ofPath: tail.path))
@@ -139,11 +141,7 @@ final class RepairTests: XCTestCase {
     /// A delete replayed at open whose message sits in the damaged block (its subject and size
     /// are unreadable) is not fetched, and the repair counts it as deleted.
     func test_repair_appliesADeleteWhoseMessageWasInTheDamagedBlock() throws {
-        let fs = FaultyFileSystem(), peerFS = FaultyFileSystem()
-        var log = try openLog(fs, smallConfig(fsync: .manual))
-        let peer = try openLog(peerFS)
-        try fill(log)
-        try fill(peer)
+        var (fs, log, peer) = try filledPair(smallConfig(fsync: .manual))
         let (seg, ref) = try blockHolding(49, in: log)
         // After the last snapshot, so the reopen replays it: it needs 49's record.
         XCTAssertTrue(try log.delete(StreamSequence(49)))
@@ -186,11 +184,7 @@ final class RepairTests: XCTestCase {
     }
 
     func test_repair_refusesAnIncompleteFetch_andLeavesTheSegmentAsItWas() throws {
-        let fs = FaultyFileSystem(), peerFS = FaultyFileSystem()
-        var log = try openLog(fs)
-        let peer = try openLog(peerFS)
-        try fill(log)
-        try fill(peer)
+        var (fs, log, peer) = try filledPair()
         let (seg, ref) = try blockHolding(10, in: log)
         try log.close()
         fs.flipBit(path: seg.path, byteOffset: Int(ref.offset) + 80, bit: 1)
@@ -212,11 +206,7 @@ final class RepairTests: XCTestCase {
     /// Damage an index rebuild skipped at open (no entry in the block table) is found and
     /// repaired the same way.
     func test_repair_ofBytesSkippedByAnIndexRebuild() throws {
-        let fs = FaultyFileSystem(), peerFS = FaultyFileSystem()
-        var log = try openLog(fs)
-        let peer = try openLog(peerFS)
-        try fill(log)
-        try fill(peer)
+        var (fs, log, peer) = try filledPair()
         let (seg, ref) = try blockHolding(20, in: log)
         try log.close()
         fs.flipBit(path: seg.path, byteOffset: Int(ref.offset) + 2, bit: 0) // the block's magic
@@ -241,11 +231,7 @@ final class RepairTests: XCTestCase {
     /// A lost block of delete markers: nothing to fetch, the markers are rebuilt from the state,
     /// so a replay without the snapshot still sees the deletions.
     func test_repair_ofALostDeleteMarkerBlock_keepsTheDeletions() throws {
-        let fs = FaultyFileSystem(), peerFS = FaultyFileSystem()
-        var log = try openLog(fs)
-        let peer = try openLog(peerFS)
-        try fill(log)
-        try fill(peer)
+        var (fs, log, peer) = try filledPair()
         let seg = try XCTUnwrap(log.segments.dropLast().first { $0.blocks.contains { $0.kind == .tombstones } })
         let marker = try XCTUnwrap(seg.blocks.first { $0.kind == .tombstones })
         try log.close()
