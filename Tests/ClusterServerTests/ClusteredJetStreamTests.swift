@@ -10,7 +10,7 @@ import XCTest
 /// is created, published to and consumed through different nodes; a stopped stream leader is
 /// replaced and no acknowledged message is lost. Every wait is a bounded poll.
 final class ClusteredJetStreamTests: XCTestCase {
-    private struct Node {
+    struct Node {
         let name: String
         let server: NATSServer
         let js: JetStreamService
@@ -18,7 +18,7 @@ final class ClusteredJetStreamTests: XCTestCase {
         var running = true
     }
 
-    private var nodes: [Node] = []
+    var nodes: [Node] = []
     private var connections: [NATSConnection] = []
     /// Holds a replica open (see `holdReplicaOpen`) until signalled.
     private var openGate: DispatchSemaphore?
@@ -65,13 +65,13 @@ final class ClusteredJetStreamTests: XCTestCase {
     }
 
     /// Exactly one node leads the meta group and every running node knows a leader.
-    private var metaLeaderAgreed: Bool {
+    var metaLeaderAgreed: Bool {
         let running = nodes.filter(\.running)
         let states = running.map { n in n.js.queue.sync { (n.js.cluster?.isMetaLeader ?? false, n.js.cluster?.metaAvailable ?? false) } }
         return states.filter(\.0).count == 1 && states.allSatisfy(\.1)
     }
 
-    private func connect(_ i: Int) async throws -> NATSConnection {
+    func connect(_ i: Int) async throws -> NATSConnection {
         let c = try await NATSConnection.connect("nats://127.0.0.1:\(nodes[i].server.clientPort)")
         connections.append(c)
         return c
@@ -79,7 +79,7 @@ final class ClusteredJetStreamTests: XCTestCase {
 
     /// Retries `body` (a leader may be being elected: timeouts, 503, "unavailable") for at most
     /// `seconds`, then fails with the last error.
-    private func eventually<T>(seconds: Double = 30, _ body: () async throws -> T) async throws -> T {
+    func eventually<T>(seconds: Double = 30, _ body: () async throws -> T) async throws -> T {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
             do { return try await body() } catch {
@@ -89,27 +89,27 @@ final class ClusteredJetStreamTests: XCTestCase {
         }
     }
 
-    private struct APIError: Error { let body: [String: Any] }
+    struct APIError: Error { let body: [String: Any] }
 
     /// A JetStream API call whose reply must not carry an error.
-    private func api(_ c: NATSConnection, _ subject: String, _ body: String = "") async throws -> [String: Any] {
+    func api(_ c: NATSConnection, _ subject: String, _ body: String = "") async throws -> [String: Any] {
         let data = try await c.jsRequest(subject, json: body, timeout: .seconds(3))
         let o = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
         if o["error"] != nil { throw APIError(body: o) }
         return o
     }
 
-    private func publish(_ c: NATSConnection, _ subject: String, _ payload: String, id: String) async throws -> UInt64 {
+    func publish(_ c: NATSConnection, _ subject: String, _ payload: String, id: String) async throws -> UInt64 {
         try await eventually { try await c.jsPublish(subject, payload: payload, msgId: id, timeout: .seconds(3)).seq }
     }
 
-    private func createStream(_ c: NATSConnection, _ name: String) async throws {
+    func createStream(_ c: NATSConnection, _ name: String) async throws {
         _ = try await eventually {
             try await api(c, "STREAM.CREATE.\(name)", #"{"name":"\#(name)","subjects":["\#(name.lowercased()).>"],"num_replicas":3}"#)
         }
     }
 
-    private func cluster(_ info: [String: Any]) -> (leader: String?, replicas: [String]) {
+    func cluster(_ info: [String: Any]) -> (leader: String?, replicas: [String]) {
         let c = info["cluster"] as? [String: Any] ?? [:]
         let reps = (c["replicas"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         return (c["leader"] as? String, reps.sorted())
@@ -270,7 +270,7 @@ final class ClusteredJetStreamTests: XCTestCase {
     }
 
     /// Stops node `i` and starts it again on its store, as a restarted process would.
-    private func restart(_ i: Int) throws {
+    func restart(_ i: Int) throws {
         let o = nodes[i].server.options
         nodes[i].server.shutdown()
         nodes[i].server.waitUntilShutdown()
@@ -284,65 +284,9 @@ final class ClusteredJetStreamTests: XCTestCase {
     }
 
     /// (messages, last sequence) of node `i`'s replica of `stream`.
-    private func replicaState(_ i: Int, _ stream: String) -> [UInt64] {
+    func replicaState(_ i: Int, _ stream: String) -> [UInt64] {
         let js = nodes[i].js
         return js.queue.sync { js.cluster?.replicas[stream].map { [$0.stream.store.state.messages, $0.stream.store.state.lastSeq] } ?? [] }
-    }
-
-    /// A follower restarted within the duplicate window of a removed message rebuilds its window
-    /// from the stored messages, so it lacks that message's id. A retry of the id used to be
-    /// stored there while its peers answered a duplicate (the copies diverged by a message);
-    /// the leader now answers it before proposing anything, and every replica stays the same.
-    func test_restartedFollower_keepsTheSameMessages_whenARemovedMessagesIDIsRetried() async throws {
-        let c1 = try await connect(0)
-        try await createStream(c1, "DUP")
-        let first = try await publish(c1, "dup.a", "one", id: "x")
-        let second = try await publish(c1, "dup.a", "two", id: "y")
-        XCTAssertEqual([first, second], [1, 2])
-        _ = try await eventually { try await api(c1, "STREAM.MSG.DELETE.DUP", #"{"seq":1}"#) }
-        let leader = try await eventually { () async throws -> String in
-            let o = try await api(c1, "STREAM.INFO.DUP")
-            guard let l = cluster(o).leader else { throw APIError(body: o) }
-            return l
-        }
-        let follower = try XCTUnwrap(nodes.indices.first { nodes[$0].name != leader && $0 != 0 })
-        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(follower, "DUP") == [1, 2] }, "\(replicaState(follower, "DUP"))")
-        try restart(follower)
-        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(follower, "DUP") == [1, 2] }, "restarted: \(replicaState(follower, "DUP"))")
-
-        let retry = try await eventually { try await c1.jsPublish("dup.a", payload: "one", msgId: "x", timeout: .seconds(3)) }
-        XCTAssertEqual(retry.seq, 1)
-        XCTAssertTrue(retry.duplicate, "the id of a removed message is still a duplicate inside the window")
-        let third = try await publish(c1, "dup.a", "three", id: "z")
-        XCTAssertEqual(third, 3)
-        let same = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "DUP") == [2, 3] } }
-        XCTAssertTrue(same, "every replica holds y and z at 2 and 3: \(nodes.indices.map { replicaState($0, "DUP") })")
-        let li = try XCTUnwrap(nodes.firstIndex { $0.name == leader })
-        let js = nodes[li].js
-        let tags: [UInt8] = js.queue.sync {
-            guard let r = js.cluster?.replicas["DUP"], let node = js.cluster?.host.node(r.group) else { return [] }
-            return (node.entries(from: node.firstIndex, to: node.lastIndex.next) ?? []).compactMap(\.data.first)
-        }
-        XCTAssertTrue(tags.contains(StreamEntry.messageDecidedTag), "ids the leader found new go out decided: \(tags)")
-    }
-
-    /// Publishes with one `Nats-Msg-Id` in flight together: whichever way the leader decides
-    /// each (a duplicate of its window, a decided entry, or an undecided one behind a decided
-    /// one in flight), the message is stored once and every ack names its sequence.
-    func test_sameIDsInFlightTogether_areStoredOnce_onEveryReplica() async throws {
-        let c1 = try await connect(0)
-        try await createStream(c1, "TWICE")
-        _ = try await publish(c1, "twice.a", "warm", id: "w")
-        for round in 0..<5 {
-            async let a = c1.jsPublish("twice.a", payload: "p\(round)", msgId: "id\(round)", timeout: .seconds(5))
-            async let b = c1.jsPublish("twice.a", payload: "p\(round)", msgId: "id\(round)", timeout: .seconds(5))
-            async let c = c1.jsPublish("twice.a", payload: "p\(round)", msgId: "id\(round)", timeout: .seconds(5))
-            let acks = try await [a, b, c]
-            XCTAssertEqual(Set(acks.map(\.seq)), [UInt64(round + 2)], "round \(round): \(acks)")
-            XCTAssertEqual(acks.filter(\.duplicate).count, 2, "round \(round)")
-        }
-        let same = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "TWICE") == [6, 6] } }
-        XCTAssertTrue(same, "\(nodes.indices.map { replicaState($0, "TWICE") })")
     }
 
     func test_stoppedStreamLeader_newLeaderTakesWrites_noAckedMessageLost() async throws {

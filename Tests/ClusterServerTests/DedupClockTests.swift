@@ -118,4 +118,25 @@ final class DedupClockTests: XCTestCase {
         XCTAssertNil(DedupSkews.decode(unordered))
         XCTAssertNil(DedupSkews.decode(Array("nope, not marks".utf8)))
     }
+
+    func test_skews_keepARemovedLastID_inTheFile_untilALaterSequence() {
+        var k = DedupSkews(marks: [.init(seq: 3, skew: 5)], removedLast: .init(seq: 7, id: "ordér-7"))
+        XCTAssertEqual(k.removedLastID(at: 7), "ordér-7")
+        XCTAssertNil(k.removedLastID(at: 8), "stale once a later sequence is stored")
+        let bytes = k.encode()
+        XCTAssertEqual(DedupSkews.decode(bytes), k)
+        for n in (8 + 16 + 1)..<bytes.count { XCTAssertNil(DedupSkews.decode(Array(bytes[..<n])), "prefix \(n)") }
+        var badUTF8 = bytes
+        badUTF8[badUTF8.count - 1] = 0xFF
+        XCTAssertNil(DedupSkews.decode(badUTF8))
+        var longer = bytes
+        longer[8 + 16 + 8] = 0xFF // the id's length
+        XCTAssertNil(DedupSkews.decode(longer))
+        let tooLong = DedupSkews(removedLast: .init(seq: 1, id: String(repeating: "x", count: DedupSkews.maxRemovedLastIDBytes + 1)))
+        XCTAssertEqual(DedupSkews.decode(tooLong.encode()), DedupSkews(), "an absurd id is not written down")
+        k.dropAbove(7)
+        XCTAssertNotNil(k.removedLast)
+        k.dropAbove(6)
+        XCTAssertNil(k.removedLast, "the store lost that sequence: the replay writes it down again")
+    }
 }

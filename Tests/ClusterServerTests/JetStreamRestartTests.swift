@@ -45,6 +45,28 @@ final class JetStreamRestartTests: XCTestCase {
         XCTAssertNil(h.publish("e", "4", headers: [("Nats-Expected-Last-Msg-Id", "b")])["error"])
     }
 
+    /// The last message's id outlives the message: deleted, then purged away, the stream
+    /// still compares `Nats-Expected-Last-Msg-Id` with it after a restart, as while running.
+    func test_restart_expectedLastMsgID_ofARemovedLastMessage() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"E\",\"subjects\":[\"e\"]}")
+        _ = h.publish("e", "1", headers: [("Nats-Msg-Id", "a")])
+        _ = h.publish("e", "2", headers: [("Nats-Msg-Id", "b")])
+        XCTAssertEqual(h.api("STREAM.MSG.DELETE.E", "{\"seq\":2}")["success"] as? Bool, true)
+        XCTAssertEqual(errCode(h.publish("e", "x", headers: [("Nats-Expected-Last-Msg-Id", "a")])), 10070, "live: b was the last id")
+        try h.restart()
+        XCTAssertEqual(errCode(h.publish("e", "x", headers: [("Nats-Expected-Last-Msg-Id", "a")])), 10070, "after a restart too")
+        XCTAssertNil(h.publish("e", "3", headers: [("Nats-Expected-Last-Msg-Id", "b"), ("Nats-Msg-Id", "c")])["error"])
+        XCTAssertEqual(h.api("STREAM.PURGE.E")["success"] as? Bool, true)
+        try h.restart()
+        XCTAssertEqual(errCode(h.publish("e", "x", headers: [("Nats-Expected-Last-Msg-Id", "b")])), 10070)
+        XCTAssertNil(h.publish("e", "4", headers: [("Nats-Expected-Last-Msg-Id", "c")])["error"], "the purged last message's id")
+        try h.restart()
+        XCTAssertEqual(errCode(h.publish("e", "x", headers: [("Nats-Expected-Last-Msg-Id", "c")])), 10070,
+                       "a later message (without an id) makes the written-down id stale")
+    }
+
     func test_restart_memoryStreamIsGone_fileStreamConfigKept() throws {
         let h = try JSHarness()
         defer { h.stop(); h.removeFiles() }

@@ -13,6 +13,10 @@ final class CatchupWireTests: XCTestCase {
                                                   deleted: [6, 7, 40], consumers: ["C1": Array("{}".utf8), "D": []])),
         .state(group: 7, request: 6, CatchupState(index: 12, term: 3, voters: [1], learners: [], firstSeq: 4, lastSeq: 40, deleted: [],
                                                   consumers: [:], dedupSkews: [.init(seq: 4, skew: -600_000_000_000), .init(seq: 30, skew: .max)])),
+        .state(group: 7, request: 7, CatchupState(index: 12, term: 3, voters: [1], learners: [], firstSeq: 41, lastSeq: 40, deleted: [],
+                                                  consumers: [:], removedLastMsgID: "ordér-40")),
+        .state(group: 7, request: 8, CatchupState(index: 12, term: 3, voters: [1], learners: [], firstSeq: 4, lastSeq: 40, deleted: [40],
+                                                  consumers: [:], dedupSkews: [.init(seq: 4, skew: 1)], removedLastMsgID: "")),
         .messages(group: 7, request: 4, from: 4, next: 9, [
             CatchupMessage(seq: 4, time: -1, subject: "a.b", headers: Array("NATS/1.0\r\n\r\n".utf8), payload: [1, 2]),
             CatchupMessage(seq: 8, time: 1 << 60, subject: "c", headers: nil, payload: []),
@@ -61,7 +65,7 @@ final class StreamInstallTests: XCTestCase {
 
     private let state = CatchupState(index: 30, term: 2, voters: [1, 2, 3], learners: [], firstSeq: 5, lastSeq: 11,
                                      deleted: [7, 8, 10, 11], consumers: ["C1": Array("{\"a\":1}".utf8), "../evil": [1]],
-                                     dedupSkews: [.init(seq: 6, skew: -600)])
+                                     dedupSkews: [.init(seq: 6, skew: -600)], removedLastMsgID: "id-11")
 
     /// Builds the copy of `state` (messages 5, 6, 9; 7, 8, 10, 11 deleted) and commits it.
     private func stageAndCommit() throws {
@@ -104,9 +108,10 @@ final class StreamInstallTests: XCTestCase {
         XCTAssertEqual(AtomicFile.read(dir + "/consumers/C1.json"), Array("{\"a\":1}".utf8))
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/consumers/OLD.json"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/evil.json"), "consumer names never leave the directory")
-        // The leader's dedup offset marks replace the old ones.
+        // The leader's dedup offset marks replace the old ones; the id of its removed last
+        // message (11) comes along.
         XCTAssertEqual(AtomicFile.read(dir + "/" + DedupSkews.fileName).flatMap(DedupSkews.decode),
-                       DedupSkews(marks: [.init(seq: 6, skew: -600)]))
+                       DedupSkews(marks: [.init(seq: 6, skew: -600)], removedLast: .init(seq: 11, id: "id-11")))
     }
 
     func test_interruptedCopy_isDiscarded_andTheOldStateStands() throws {

@@ -64,10 +64,22 @@ struct DedupClock: Equatable {
 /// offset changes only when the leader's wall clock jumps (or leaders with clocks far apart
 /// take turns), so this is a short list of (first sequence, offset) marks, replicated by the
 /// log (every replica adds the same marks at apply) and kept in `<stream>/dedup-skews`.
+///
+/// The same file keeps the one thing about ids the stored messages can lose: the `Nats-Msg-Id`
+/// of the message at the last sequence once that message was removed (`removedLast`).
+/// `Nats-Expected-Last-Msg-Id` compares with it; without it a restarted replica (or a copy)
+/// would judge that header differently from its running peers.
 struct DedupSkews: Equatable {
     struct Mark: Equatable {
         var seq: UInt64
         var skew: Int64
+    }
+
+    /// The id of the removed message at `seq`, the stream's last sequence when it was removed.
+    /// Stale (and ignored) once a later sequence is stored.
+    struct RemovedLast: Equatable {
+        var seq: UInt64
+        var id: String
     }
 
     /// Ascending by `seq`; sequences before the first mark have offset 0.
@@ -76,7 +88,17 @@ struct DedupSkews: Equatable {
     static let maxMarks = 4096
     static let fileName = "dedup-skews"
 
-    init(marks: [Mark] = []) { self.marks = marks }
+    var removedLast: RemovedLast?
+
+    init(marks: [Mark] = [], removedLast: RemovedLast? = nil) {
+        self.marks = marks
+        self.removedLast = removedLast
+    }
+
+    /// The removed last message's id when `lastSeq` is still the last sequence.
+    func removedLastID(at lastSeq: UInt64) -> String? {
+        removedLast.flatMap { $0.seq == lastSeq ? $0.id : nil }
+    }
 
     /// The offset of the newest message.
     var current: Int64 { marks.last?.skew ?? 0 }
@@ -113,6 +135,7 @@ struct DedupSkews: Equatable {
     /// the log replays it and writes them again).
     mutating func dropAbove(_ lastSeq: UInt64) {
         marks.removeAll { $0.seq > lastSeq }
+        if let r = removedLast, r.seq != lastSeq { removedLast = nil }
     }
 
     /// Drops marks that no stored message needs (those before the one in force at `firstSeq`).
@@ -122,7 +145,12 @@ struct DedupSkews: Equatable {
         return true
     }
 
-    /// "DSK1" | u32 count | (u64 seq, i64 skew) per mark, little-endian.
+    /// Longest `removedLast` id written down; a longer one is not (header values have no
+    /// limit of their own, but a header line this long is already absurd).
+    static let maxRemovedLastIDBytes = 4096
+
+    /// "DSK1" | u32 count | (u64 seq, i64 skew) per mark, then, with `removedLast`,
+    /// u64 seq | u32 length | id bytes; little-endian.
     func encode() -> [UInt8] {
         var out = Array("DSK1".utf8)
         out.reserveCapacity(8 + 16 * marks.count)
@@ -130,6 +158,12 @@ struct DedupSkews: Equatable {
         for m in marks {
             withUnsafeBytes(of: m.seq.littleEndian) { out.append(contentsOf: $0) }
             withUnsafeBytes(of: m.skew.littleEndian) { out.append(contentsOf: $0) }
+        }
+        if let r = removedLast, r.id.utf8.count <= Self.maxRemovedLastIDBytes {
+            let id = Array(r.id.utf8)
+            withUnsafeBytes(of: r.seq.littleEndian) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(id.count).littleEndian) { out.append(contentsOf: $0) }
+            out.append(contentsOf: id)
         }
         return out
     }
@@ -139,13 +173,19 @@ struct DedupSkews: Equatable {
         guard bytes.count >= 8, Array(bytes[0..<4]) == Array("DSK1".utf8) else { return nil }
         func u64(_ at: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) } }
         let n = Int(UInt32(bytes[4]) | UInt32(bytes[5]) << 8 | UInt32(bytes[6]) << 16 | UInt32(bytes[7]) << 24)
-        guard n <= maxMarks, bytes.count == 8 + 16 * n else { return nil }
+        guard n <= maxMarks, bytes.count >= 8 + 16 * n else { return nil }
         var marks: [Mark] = []
         for i in 0..<n {
             let m = Mark(seq: u64(8 + 16 * i), skew: Int64(bitPattern: u64(16 + 16 * i)))
             if let prev = marks.last, prev.seq >= m.seq { return nil }
             marks.append(m)
         }
-        return DedupSkews(marks: marks)
+        let rest = 8 + 16 * n
+        guard bytes.count > rest else { return DedupSkews(marks: marks) }
+        guard bytes.count >= rest + 12 else { return nil }
+        let len = (0..<4).reduce(0) { $0 | Int(bytes[rest + 8 + $1]) << (8 * $1) }
+        guard len <= maxRemovedLastIDBytes, bytes.count == rest + 12 + len,
+              let id = String(validating: bytes[(rest + 12)...], as: UTF8.self) else { return nil }
+        return DedupSkews(marks: marks, removedLast: RemovedLast(seq: u64(rest), id: id))
     }
 }

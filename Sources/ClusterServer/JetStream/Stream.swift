@@ -175,6 +175,35 @@ final class Stream {
     /// The id of the last stored message (nil when it had none), as `ingest` keeps it.
     func setLastMsgID(_ msgID: String?) { lastMsgID = msgID }
 
+    /// Removes one message; false if it was not there. Every removal goes through this or
+    /// `purge`, so a removed last message's id is written down (`DedupSkews.removedLast`).
+    @discardableResult
+    func remove(_ seq: UInt64) throws -> Bool {
+        let removed = try store.remove(seq)
+        if removed, seq == store.state.lastSeq { keepRemovedLastID() }
+        return removed
+    }
+
+    /// Purges as `MessageStore.purge` does (see `remove`); returns how many went.
+    @discardableResult
+    func purge(subject: String?, upTo: UInt64?, keep: UInt64?) throws -> UInt64 {
+        let n = try store.purge(subject: subject, upTo: upTo, keep: keep)
+        if n > 0 {
+            let st = store.state
+            if st.messages == 0 || store.load(st.lastSeq) == nil { keepRemovedLastID() }
+        }
+        return n
+    }
+
+    /// The message at the last sequence just went: `Nats-Expected-Last-Msg-Id` still compares
+    /// with its id (as on the running peers), and a restart finds it only in this record.
+    private func keepRemovedLastID() {
+        let seq = store.state.lastSeq
+        guard let id = lastMsgID, dedupSkews.removedLast?.seq != seq else { return }
+        dedupSkews.removedLast = .init(seq: seq, id: id)
+        persistDedupSkews()
+    }
+
     /// An error PubAck body, as nats-server writes it: one builder for every path that refuses
     /// a publish (a failed check, a failed store sync, a stream group without quorum).
     static func errorAck(_ e: JSAPIError, stream name: String) -> [UInt8] {
@@ -280,16 +309,16 @@ final class Stream {
         enforceLimits(now: now)
         if config.retention == .interest && !hasInterest(in: subject) {
             // Interest-based streams keep nothing nobody is interested in.
-            _ = try? store.remove(seq)
+            _ = try? remove(seq)
         }
         return PublishOutcome(response: pubAck(seq), stored: true, seq: seq)
     }
 
     private func applyRollup(_ kind: String, subject: String, keeping seq: UInt64) {
         if kind == "all" {
-            _ = try? store.purge(subject: nil, upTo: seq, keep: nil)
+            _ = try? purge(subject: nil, upTo: seq, keep: nil)
         } else {
-            _ = try? store.purge(subject: subject, upTo: seq, keep: nil)
+            _ = try? purge(subject: subject, upTo: seq, keep: nil)
         }
         consumersPurged()
     }
@@ -305,18 +334,18 @@ final class Stream {
         if config.maxMsgsPerSubject > 0, let m = store.load(store.state.lastSeq) {
             while let c = store.subjectCounts(matching: m.subject)[m.subject], c > UInt64(config.maxMsgsPerSubject),
                   let first = store.firstSequence(forSubject: m.subject) {
-                _ = try? store.remove(first)
+                _ = try? remove(first)
                 removed = true
             }
         }
         do {
             // discard:new refused these before storing; what is left to trim is discard:old.
             while config.maxMsgs > 0 && store.state.messages > UInt64(config.maxMsgs) {
-                guard (try? store.remove(store.state.firstSeq)) == true else { break }
+                guard (try? remove(store.state.firstSeq)) == true else { break }
                 removed = true
             }
             while config.maxBytes > 0 && store.state.bytes > UInt64(config.maxBytes) && store.state.messages > 0 {
-                guard (try? store.remove(store.state.firstSeq)) == true else { break }
+                guard (try? remove(store.state.firstSeq)) == true else { break }
                 removed = true
             }
         }
@@ -332,7 +361,7 @@ final class Stream {
         let st = store.state
         guard st.messages > 0, st.firstTime <= now - config.maxAgeNanos else { return false }
         let upTo = store.firstSequence(atOrAfter: now - config.maxAgeNanos + 1)
-        guard upTo > st.firstSeq, (try? store.purge(subject: nil, upTo: upTo, keep: nil)) ?? 0 > 0 else { return false }
+        guard upTo > st.firstSeq, (try? purge(subject: nil, upTo: upTo, keep: nil)) ?? 0 > 0 else { return false }
         dirty = true
         return true
     }
@@ -393,14 +422,15 @@ final class Stream {
                     dedup[id] = (m.seq, t)
                     dedupOrder.append((id, t))
                 }
-                lastMsgID = id
             }
             s = m.seq + 1
         }
         // `Nats-Expected-Last-Msg-Id` compares with the last stored message's id (none when it
-        // had none), as while running; only a removed last message leaves the scan's guess.
+        // had none), as while running; a removed one's id was written down when it went.
         if st.lastSeq > 0, let last = store.load(st.lastSeq) {
             lastMsgID = NATSHeaderBlock.value("Nats-Msg-Id", in: last.headers).flatMap { $0.isEmpty ? nil : $0 }
+        } else {
+            lastMsgID = dedupSkews.removedLastID(at: st.lastSeq)
         }
     }
 
@@ -417,7 +447,7 @@ final class Stream {
         for c in consumers.values where c.matches(m.subject) {
             if !c.hasAcked(seq) { return }
         }
-        if (try? store.remove(seq)) == true { dirty = true }
+        if (try? remove(seq)) == true { dirty = true }
     }
 
     /// After a consumer went away: drop what no remaining consumer still needs.

@@ -344,7 +344,7 @@ extension JetStreamService {
         }
         let n: UInt64
         do {
-            n = try s.store.purge(subject: filter, upTo: seq, keep: keep)
+            n = try s.purge(subject: filter, upTo: seq, keep: keep)
             try s.store.sync()
         } catch {
             throw JSAPIError(500, 10110, "\(error)")
@@ -386,7 +386,7 @@ extension JetStreamService {
         }
         let removed: Bool
         do {
-            removed = try s.store.remove(seq)
+            removed = try s.remove(seq)
             try s.store.sync()
         } catch {
             throw JSAPIError(500, 10057, "\(error)")

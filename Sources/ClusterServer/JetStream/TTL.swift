@@ -28,7 +28,7 @@ extension Stream {
         var removed = false
         var n = 0
         while n < ttlQueue.count && ttlQueue[n].at <= now {
-            if (try? store.remove(ttlQueue[n].seq)) == true { removed = true }
+            if (try? remove(ttlQueue[n].seq)) == true { removed = true }
             n += 1
         }
         if n > 0 { ttlQueue.removeFirst(n) }

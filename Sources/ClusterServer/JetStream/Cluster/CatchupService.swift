@@ -89,10 +89,12 @@ final class CatchupService {
             }
             let conf = node.confState(atIndex: applied)
             let st = store.state
-            return .state(group: g, request: req, CatchupState(
+            var state = CatchupState(
                 index: applied.rawValue, term: term.rawValue, voters: conf.voters.map(\.rawValue),
                 learners: conf.learners.map(\.rawValue), firstSeq: st.firstSeq, lastSeq: st.lastSeq,
-                deleted: deleted, consumers: consumerRecords(r), dedupSkews: r.stream.dedupSkews.marks))
+                deleted: deleted, consumers: consumerRecords(r), dedupSkews: r.stream.dedupSkews.marks)
+            if st.lastSeq > 0, !state.isPresent(st.lastSeq) { state.removedLastMsgID = r.stream.lastMsgID }
+            return .state(group: g, request: req, state)
         case let .messagesRequest(_, _, from, to, maxBytes):
             guard from >= 1, from <= to else { return .refused(group: g, request: req, reason: "bad range") }
             let budget = min(Int(maxBytes), Self.maxChunkBytes)

@@ -39,12 +39,18 @@ enum CatchupWire {
     /// A state frame with dedup offset marks (`CatchupState.dedupSkews`): older readers refuse
     /// it as an unknown version instead of misreading it, and every other frame stays version 1.
     static let versionWithDedupMarks: UInt8 = 2
+    /// A state frame with a removed last message's id (`CatchupState.removedLastMsgID`): the
+    /// marks (maybe none) then the id. Sent only when there is one, so copies between versions
+    /// fail only where the older one would lose it.
+    static let versionWithRemovedLastID: UInt8 = 3
     static let namespace = "jscatchup"
     static let absent = UInt32.max
 
     static func encode(_ f: CatchupFrame) -> [UInt8] {
         var w = Writer()
-        if case let .state(_, _, s) = f, !s.dedupSkews.isEmpty {
+        if case let .state(_, _, s) = f, s.removedLastMsgID != nil {
+            w.bytes.append(versionWithRemovedLastID)
+        } else if case let .state(_, _, s) = f, !s.dedupSkews.isEmpty {
             w.bytes.append(versionWithDedupMarks)
         } else {
             w.bytes.append(version)
@@ -62,10 +68,11 @@ enum CatchupWire {
             for (name, record) in s.consumers.sorted(by: { $0.key < $1.key }) {
                 w.data(Array(name.utf8)); w.data(record)
             }
-            if !s.dedupSkews.isEmpty {
+            if !s.dedupSkews.isEmpty || s.removedLastMsgID != nil {
                 w.u32(UInt32(s.dedupSkews.count))
                 for m in s.dedupSkews { w.u64(m.seq); w.u64(UInt64(bitPattern: m.skew)) }
             }
+            if let id = s.removedLastMsgID { w.data(Array(id.utf8)) }
         case let .messages(g, r, from, next, msgs):
             w.bytes.append(4); w.u64(g); w.u64(r); w.u64(from); w.u64(next)
             w.u32(UInt32(msgs.count))
@@ -83,7 +90,9 @@ enum CatchupWire {
     static func decode(_ bytes: [UInt8]) throws -> CatchupFrame {
         var r = Reader(bytes: bytes)
         let v = try r.byte()
-        guard v == version || v == versionWithDedupMarks else { throw CatchupWireError(description: "unknown catch-up frame version") }
+        guard v == version || v == versionWithDedupMarks || v == versionWithRemovedLastID else {
+            throw CatchupWireError(description: "unknown catch-up frame version")
+        }
         let tag = try r.byte()
         guard v == version || tag == 3 else { throw CatchupWireError(description: "catch-up frame version \(v) for tag \(tag)") }
         let group = try r.u64(), request = try r.u64()
@@ -105,18 +114,26 @@ enum CatchupWire {
                 consumers[String(decoding: name, as: UTF8.self)] = record
             }
             var skews: [DedupSkews.Mark] = []
-            if v == versionWithDedupMarks {
+            var removedLastID: String?
+            if v != version {
                 let n = try r.count(minSize: 16)
-                guard n > 0 else { throw CatchupWireError(description: "dedup marks frame without marks") }
+                guard n > 0 || v == versionWithRemovedLastID else { throw CatchupWireError(description: "dedup marks frame without marks") }
                 for _ in 0..<n {
                     let m = DedupSkews.Mark(seq: try r.u64(), skew: Int64(bitPattern: try r.u64()))
                     guard skews.last.map({ $0.seq < m.seq }) ?? true else { throw CatchupWireError(description: "dedup marks out of order") }
                     skews.append(m)
                 }
             }
+            if v == versionWithRemovedLastID {
+                guard let id = try r.data(), let text = String(validating: id, as: UTF8.self) else {
+                    throw CatchupWireError(description: "bad removed last message id")
+                }
+                removedLastID = text
+            }
             f = .state(group: group, request: request,
                        CatchupState(index: index, term: term, voters: voters, learners: learners, firstSeq: first,
-                                    lastSeq: last, deleted: deleted, consumers: consumers, dedupSkews: skews))
+                                    lastSeq: last, deleted: deleted, consumers: consumers, dedupSkews: skews,
+                                    removedLastMsgID: removedLastID))
         case 4:
             let from = try r.u64(), next = try r.u64()
             let n = try r.count(minSize: 28)

@@ -30,7 +30,7 @@ final class StagedMemoryCopy: StagedCopy {
         guard st.lastSeq == state.lastSeq, st.messages == 0 || st.firstSeq == state.firstSeq else {
             throw StoreError.io("staged copy ends at \(st.firstSeq)...\(st.lastSeq), expected \(state.firstSeq)...\(state.lastSeq)")
         }
-        dedupSkews = DedupSkews(marks: state.dedupSkews)
+        dedupSkews = state.copiedDedupSkews
     }
 
     func abandon() {}

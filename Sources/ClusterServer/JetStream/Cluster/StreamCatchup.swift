@@ -20,6 +20,14 @@ struct CatchupState: Equatable {
     /// The leader's dedup offset marks (`DedupSkews`) as of this state; empty when it has none
     /// (or is a version that sends none: dedup times are then the message timestamps).
     var dedupSkews: [DedupSkews.Mark] = []
+    /// The leader's `Nats-Msg-Id` of the message at `lastSeq` when that message is gone (the
+    /// copied messages cannot carry it; `DedupSkews.removedLast`).
+    var removedLastMsgID: String? = nil
+
+    /// The dedup state that goes with the copied messages.
+    var copiedDedupSkews: DedupSkews {
+        DedupSkews(marks: dedupSkews, removedLast: removedLastMsgID.map { .init(seq: lastSeq, id: $0) })
+    }
 
     /// Whether `seq` holds a message in this state.
     func isPresent(_ seq: UInt64) -> Bool {

@@ -141,8 +141,8 @@ enum StreamInstall {
             try AtomicFile.makeDirectory(dir + "/consumers")
         }
         // The leader's dedup offset marks go with its messages (none: the copy's dedup times
-        // are its message timestamps).
-        try AtomicFile.write(DedupSkews(marks: s.dedupSkews).encode(), to: dir + "/" + DedupSkews.fileName)
+        // are its message timestamps), and so does a removed last message's id.
+        try AtomicFile.write(s.copiedDedupSkews.encode(), to: dir + "/" + DedupSkews.fileName)
         return SnapshotMetadata(index: LogIndex(s.index), term: Term(s.term),
                                 conf: ConfState(voters: s.voters.map { NodeID($0) }, learners: s.learners.map { NodeID($0) }))
     }

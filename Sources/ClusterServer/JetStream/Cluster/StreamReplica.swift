@@ -446,11 +446,11 @@ final class StreamReplica: RaftGroupDelegate {
     private func applyOp(_ o: JSONObject) throws -> [String: Any] {
         switch try o.string("op") ?? "" {
         case "purge":
-            let n = try stream.store.purge(subject: try o.string("filter"), upTo: try o.uint64("seq"), keep: try o.uint64("keep"))
+            let n = try stream.purge(subject: try o.string("filter"), upTo: try o.uint64("seq"), keep: try o.uint64("keep"))
             stream.consumersPurged()
             return ["success": true, "purged": n]
         case "delete":
-            guard let seq = try o.uint64("seq"), try stream.store.remove(seq) else { throw JSAPIError(500, 10057, "no message found") }
+            guard let seq = try o.uint64("seq"), try stream.remove(seq) else { throw JSAPIError(500, 10057, "no message found") }
             stream.consumersPurged()
             return ["success": true]
         case "consumer":
