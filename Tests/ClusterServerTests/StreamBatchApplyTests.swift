@@ -51,7 +51,7 @@ final class StreamBatchApplyTests: XCTestCase {
         var got: [[UInt8]] = []
         var at = 0
         for n in batchSizes {
-            XCTAssertTrue(items[at..<(at + n)].allSatisfy { batched.canBatch(headers: $0.headers) })
+            XCTAssertTrue(items[at..<(at + n)].allSatisfy { batched.canBatch(PublishHeaders($0.headers)) })
             got += batched.ingestBatch(Array(items[at..<(at + n)])).map(\.response)
             at += n
         }
@@ -110,15 +110,15 @@ final class StreamBatchApplyTests: XCTestCase {
     func test_canBatch_refusesWhatReadsTheStore() throws {
         var c = StreamConfig(name: "R")
         let s = try makeStream(c)
-        XCTAssertTrue(s.canBatch(headers: nil))
-        XCTAssertTrue(s.canBatch(headers: msgID("x")))
-        XCTAssertFalse(s.canBatch(headers: NATSHeaderBlock.make([("Nats-Expected-Last-Sequence", "3")])))
-        XCTAssertFalse(s.canBatch(headers: NATSHeaderBlock.make([("Nats-Rollup", "sub")])))
-        XCTAssertFalse(s.canBatch(headers: NATSHeaderBlock.make([("Nats-TTL", "5s")])))
+        XCTAssertTrue(s.canBatch(PublishHeaders(nil)))
+        XCTAssertTrue(s.canBatch(PublishHeaders(msgID("x"))))
+        XCTAssertFalse(s.canBatch(PublishHeaders(NATSHeaderBlock.make([("Nats-Expected-Last-Sequence", "3")]))))
+        XCTAssertFalse(s.canBatch(PublishHeaders(NATSHeaderBlock.make([("Nats-Rollup", "sub")]))))
+        XCTAssertFalse(s.canBatch(PublishHeaders(NATSHeaderBlock.make([("Nats-TTL", "5s")]))))
         c.discard = .new
-        XCTAssertFalse(try makeStream(c).canBatch(headers: nil))
+        XCTAssertFalse(try makeStream(c).canBatch(PublishHeaders(nil)))
         c.discard = .old
         c.retention = .workqueue
-        XCTAssertFalse(try makeStream(c).canBatch(headers: nil))
+        XCTAssertFalse(try makeStream(c).canBatch(PublishHeaders(nil)))
     }
 }

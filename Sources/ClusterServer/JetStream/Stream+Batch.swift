@@ -15,25 +15,31 @@ extension Stream {
         var dedupTime: Int64? = nil
         /// The leader found its `Nats-Msg-Id` new (`Stream.ingest`'s `dedupDecided`).
         var dedupDecided = false
+        /// Its `Nats-Msg-Id` (`PublishHeaders.msgID`).
+        var msgID: String?
 
         var dedupNow: Int64 { dedupTime ?? now }
-    }
 
-    /// Headers whose checks read the store (or change what is stored): a message carrying one
-    /// goes through `ingest` alone. `Nats-Msg-Id` is fine: dedup is in memory.
-    private static let storeCheckedHeaders = [
-        "Nats-Required-Api-Level", "Nats-Stream-Source", "Nats-Expected-Stream", "Nats-Expected-Last-Msg-Id",
-        "Nats-Expected-Last-Sequence", "Nats-Expected-Last-Subject-Sequence",
-        "Nats-Expected-Last-Subject-Sequence-Subject", "Nats-Rollup", "Nats-TTL",
-    ]
+        /// `parsed`: `headers` already read (else they are read here).
+        init(subject: String, headers: [UInt8]?, payload: [UInt8], now: Int64, raftIndex: UInt64,
+             dedupTime: Int64? = nil, dedupDecided: Bool = false, parsed: PublishHeaders? = nil) {
+            self.subject = subject
+            self.headers = headers
+            self.payload = payload
+            self.now = now
+            self.raftIndex = raftIndex
+            self.dedupTime = dedupTime
+            self.dedupDecided = dedupDecided
+            msgID = (parsed ?? PublishHeaders(headers)).msgID
+        }
+    }
 
     /// True when a publish with these headers can join a batch: the stream discards old messages
     /// (discard-new limits read the store's counts), keeps by limits (interest retention removes
-    /// at once), is not sealed, and the store writes a batch all-or-nothing.
-    func canBatch(headers: [UInt8]?) -> Bool {
-        guard store.appendsBatches, !config.sealed, config.discard == .old, config.retention == .limits else { return false }
-        guard let headers, !headers.isEmpty else { return true }
-        return !Self.storeCheckedHeaders.contains { NATSHeaderBlock.value($0, in: headers) != nil }
+    /// at once), is not sealed, the store writes a batch all-or-nothing, and no header's check
+    /// reads the store (`PublishHeaders.readsStore`; `Nats-Msg-Id` is fine: dedup is in memory).
+    func canBatch(_ headers: PublishHeaders) -> Bool {
+        store.appendsBatches && !config.sealed && config.discard == .old && config.retention == .limits && !headers.readsStore
     }
 
     /// Stores a batch of publishes accepted by `canBatch`, in order, and returns one outcome per
@@ -57,8 +63,7 @@ extension Stream {
                 continue
             }
             observeDedupTime(m.dedupNow)
-            let msgID = NATSHeaderBlock.value("Nats-Msg-Id", in: m.headers).flatMap { $0.isEmpty ? nil : $0 }
-            if let msgID {
+            if let msgID = m.msgID {
                 expireDedup(now: m.dedupNow)
                 // Decided by the leader: stored, as `ingest` does, even after the same id in this batch.
                 if !m.dedupDecided, let prior = batchIDs[msgID] ?? dedupSequence(msgID, now: m.dedupNow) {
@@ -67,7 +72,7 @@ extension Stream {
                 }
                 batchIDs[msgID] = before.lastSeq + 1 + UInt64(toStore.count)
             }
-            toStore.append((i, msgID))
+            toStore.append((i, m.msgID))
         }
         guard !toStore.isEmpty else { return outcomes.map { $0! } }
         for (k, t) in toStore.enumerated() {

@@ -213,9 +213,10 @@ final class Stream {
     /// Stores one published message after nats-server's checks, in its order.
     /// `now` is the message's timestamp; `dedupNow` the dedup time (`DedupClock`), `now` when nil.
     /// `dedupDecided`: the stream's leader found its `Nats-Msg-Id` new when proposing it
-    /// (`StreamEntry.messageDecidedTag`): the id is recorded, not looked up.
+    /// (`StreamEntry.messageDecidedTag`): the id is recorded, not looked up. `parsed`: `headers`
+    /// already read (`PublishHeaders`), when the caller has them.
     func ingest(subject: String, headers: [UInt8]?, payload: [UInt8], now: Int64, dedupNow: Int64? = nil,
-                dedupDecided: Bool = false) -> PublishOutcome {
+                dedupDecided: Bool = false, parsed: PublishHeaders? = nil) -> PublishOutcome {
         let dedupNow = dedupNow ?? now
         observeDedupTime(dedupNow)
         func fail(_ e: JSAPIError) -> PublishOutcome {
@@ -225,15 +226,15 @@ final class Stream {
         let size = payload.count + (headers?.count ?? 0)
         if config.maxMsgSize >= 0 && Int64(size) > config.maxMsgSize { return fail(.messageTooLarge) }
         if (headers?.count ?? 0) > 65_536 { return fail(JSAPIError(400, 10097, "message header exceeds maximum allowed")) }
-        let h = headers
-        if let level = NATSHeaderBlock.value("Nats-Required-Api-Level", in: h) {
+        let h = parsed ?? PublishHeaders(headers)
+        if let level = h.requiredAPILevel {
             if Int(level) ?? Int.max > JetStreamService.apiLevel { return fail(.apiLevel(JetStreamService.apiLevel)) }
         }
-        if NATSHeaderBlock.value("Nats-Stream-Source", in: h) != nil { return fail(.streamSourceHeader) }
-        if let expected = NATSHeaderBlock.value("Nats-Expected-Stream", in: h), expected != name {
+        if h.streamSource != nil { return fail(.streamSourceHeader) }
+        if let expected = h.expectedStream, expected != name {
             return fail(.expectedStream)
         }
-        let msgID = NATSHeaderBlock.value("Nats-Msg-Id", in: h).flatMap { $0.isEmpty ? nil : $0 }
+        let msgID = h.msgID
         if let msgID {
             expireDedup(now: dedupNow)
             if !dedupDecided, let prior = dedupSequence(msgID, now: dedupNow) {
@@ -241,15 +242,15 @@ final class Stream {
             }
         }
         let st = store.state
-        if let expectedID = NATSHeaderBlock.value("Nats-Expected-Last-Msg-Id", in: h), expectedID != (lastMsgID ?? "") {
+        if let expectedID = h.expectedLastMsgID, expectedID != (lastMsgID ?? "") {
             return fail(.wrongLastMsgID(lastMsgID ?? ""))
         }
-        if let s = NATSHeaderBlock.value("Nats-Expected-Last-Sequence", in: h) {
+        if let s = h.expectedLastSequence {
             guard let v = UInt64(s) else { return fail(.wrongLastSequence(st.lastSeq)) }
             if v != st.lastSeq { return fail(.wrongLastSequence(st.lastSeq)) }
         }
-        let subjSeqHeader = NATSHeaderBlock.value("Nats-Expected-Last-Subject-Sequence", in: h)
-        let subjSeqSubject = NATSHeaderBlock.value("Nats-Expected-Last-Subject-Sequence-Subject", in: h)
+        let subjSeqHeader = h.expectedLastSubjectSequence
+        let subjSeqSubject = h.expectedLastSubjectSequenceSubject
         if subjSeqSubject != nil && subjSeqHeader == nil { return fail(.lastSubjectSeqSubjectWithoutSeq) }
         if let s = subjSeqHeader {
             let checkSubject = subjSeqSubject ?? subject
@@ -257,13 +258,13 @@ final class Stream {
             guard let v = UInt64(s), v == last else { return fail(.wrongLastSequence(last)) }
         }
         var rollup: String?
-        if let r = NATSHeaderBlock.value("Nats-Rollup", in: h) {
+        if let r = h.rollup {
             guard config.allowRollup, !config.denyPurge else { return fail(.rollupFailed("rollup not permitted")) }
             guard r == "sub" || r == "all" else { return fail(.rollupFailed("rollup value invalid: \(r)")) }
             rollup = r
         }
         var ttlNanos: Int64?
-        if let ttl = NATSHeaderBlock.value("Nats-TTL", in: h) {
+        if let ttl = h.ttl {
             guard config.allowMsgTTL else { return fail(.msgTTLDisabled) }
             guard let v = Stream.parseTTL(ttl) else { return fail(.invalidTTL) }
             ttlNanos = v

@@ -12,6 +12,8 @@ struct ProposedPublish {
     var dedupTime: Int64? = nil
     /// Proposed as `StreamEntry.messageDecidedTag` (the leader found its `Nats-Msg-Id` new).
     var dedupDecided = false
+    /// `headers` as read when proposing, reused at apply.
+    var parsed = PublishHeaders.none
 }
 
 /// The publishes this node proposed and has not applied yet, in log order (a FIFO, not a

@@ -24,28 +24,11 @@ extension StreamReplica {
         case undecided
     }
 
-    /// For `propose`: the publish's `Nats-Msg-Id`, whether it goes out decided, and whether it
-    /// was `answered` here as a duplicate (then nothing is proposed). `now`: its dedup time
-    /// (nil while a member cannot read dedup times: decided at apply, as before).
-    func decideDedup(headers: [UInt8]?, reply: String?, now: Int64?) -> (msgID: String?, decided: Bool, answered: Bool) {
-        guard let msgID = headers.flatMap({ NATSHeaderBlock.value("Nats-Msg-Id", in: $0) }), !msgID.isEmpty else {
-            return (nil, false, false)
-        }
-        guard let now else { return (msgID, false, false) }
-        switch leaderDedup(msgID, now: now) {
-        case .duplicate(let prior):
-            if let reply, !stream.config.noAck {
-                js.bus.publishInternal(subject: reply, payload: .init(bytes: stream.pubAck(prior, duplicate: true)))
-            }
-            return (msgID, false, true)
-        case .new: return (msgID, true, false)
-        case .undecided: return (msgID, false, false)
-        }
-    }
-
-    /// The leader's verdict on a publish carrying `msgID`, at dedup time `now`.
-    func leaderDedup(_ msgID: String, now: Int64) -> LeaderDedup {
-        guard writesDecidedDedup(), decidesDedup() else { return .undecided }
+    /// The leader's verdict on a publish carrying `msgID` (none: `.undecided`, there is nothing
+    /// to decide), at dedup time `now` (nil while a member cannot read dedup times: decided at
+    /// apply, as before).
+    func leaderDedup(_ msgID: String?, now: Int64?) -> LeaderDedup {
+        guard let msgID, let now, writesDecidedDedup(), decidesDedup() else { return .undecided }
         if let prior = stream.dedupSequence(msgID, now: now) { return .duplicate(of: prior) }
         return pendingMsgIDs[msgID] == nil ? .new : .undecided
     }
@@ -60,10 +43,10 @@ extension StreamReplica {
         return true
     }
 
-    /// A publish applied here: its id is no longer in flight once its last proposal applied.
-    func notePendingApplied(_ headers: [UInt8]?, at index: LogIndex) {
-        guard let id = headers.flatMap({ NATSHeaderBlock.value("Nats-Msg-Id", in: $0) }),
-              let last = pendingMsgIDs[id], last <= index else { return }
+    /// A publish with `msgID` applied here: the id is no longer in flight once its last
+    /// proposal applied.
+    func notePendingApplied(_ msgID: String?, at index: LogIndex) {
+        guard let id = msgID, let last = pendingMsgIDs[id], last <= index else { return }
         pendingMsgIDs[id] = nil
     }
 }

@@ -262,21 +262,31 @@ final class StreamReplica: RaftGroupDelegate {
         let stamped = clock.stamp(wall: now, mono: Stream.monoNanos())
         dedupClock = clock
         let dedupTime = writesDedupTimes() ? stamped : nil
-        let (msgID, decided, answered) = decideDedup(headers: headers, reply: reply, now: dedupTime)
-        if answered { return }
+        let parsed = PublishHeaders(headers)
+        let decided: Bool
+        switch leaderDedup(parsed.msgID, now: dedupTime) {
+        case .duplicate(let prior):
+            if let reply, !stream.config.noAck {
+                js.bus.publishInternal(subject: reply, payload: .init(bytes: stream.pubAck(prior, duplicate: true)))
+            }
+            return
+        case .new: decided = true
+        case .undecided: decided = false
+        }
         // The account's storage limit, here and not at apply (see `Stream.ingest`): the
         // leader's view of the account's stored bytes decides once for every replica.
         if let e = js.accountRefusal(for: stream, adding: stream.store.size(subject: subject, headers: headers, payload: payload)) {
             return refuse(publish, e)
         }
         let proposed = ProposedPublish(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
-                                       payload: payload, timestamp: now, dedupTime: dedupTime, dedupDecided: decided)
+                                       payload: payload, timestamp: now, dedupTime: dedupTime, dedupDecided: decided,
+                                       parsed: parsed)
         let data = StreamEntry.encodeMessage(subject: subject, reply: proposed.reply, headers: headers, payload: payload,
                                              timestamp: proposed.timestamp, dedupTime: dedupTime, dedupDecided: decided)
         do {
             let index = try cluster.host.propose(group, data)
             notePublishProposed(at: index, proposed)
-            if let msgID { pendingMsgIDs[msgID] = index }
+            if let msgID = parsed.msgID { pendingMsgIDs[msgID] = index }
         } catch RaftError.transferInProgress, RaftError.notLeader {
             // Handing over, or Raft already stepped down and this replica hears of it next.
             hold(publish, forwarded: forwarded)
@@ -322,7 +332,7 @@ final class StreamReplica: RaftGroupDelegate {
             let p = proposal.publish
             return applyMessage(entry, subject: p.subject, entryReply: p.reply, headers: p.headers, payload: p.payload,
                                 timestamp: p.timestamp, dedupTime: p.dedupTime ?? p.timestamp, dedupDecided: p.dedupDecided,
-                                proposedTerm: proposal.term)
+                                proposedTerm: proposal.term, parsed: p.parsed)
         }
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
@@ -389,15 +399,18 @@ final class StreamReplica: RaftGroupDelegate {
 
     /// A committed publish: batched with the round's others when it can be, else ingested alone.
     private func applyMessage(_ entry: Entry, subject: String, entryReply: String?, headers: [UInt8]?, payload: [UInt8],
-                              timestamp: Int64, dedupTime: Int64, dedupDecided: Bool, proposedTerm: Term?) {
-        if !pendingMsgIDs.isEmpty { notePendingApplied(headers, at: entry.index) }
+                              timestamp: Int64, dedupTime: Int64, dedupDecided: Bool, proposedTerm: Term?,
+                              parsed: PublishHeaders? = nil) {
+        let parsed = parsed ?? PublishHeaders(headers)
+        if !pendingMsgIDs.isEmpty { notePendingApplied(parsed.msgID, at: entry.index) }
         let node = raftNode
         let answers = Self.answersPublish(isRaftLeader: node?.role == .leader, handedOverTerm: node?.handedOverTerm,
                                           proposedTerm: proposedTerm, entryTerm: entry.term)
         let reply = answers ? entryReply : nil
         let item = Stream.BatchItem(subject: subject, headers: headers, payload: payload, now: timestamp,
-                                    raftIndex: entry.index.rawValue, dedupTime: dedupTime, dedupDecided: dedupDecided)
-        if stream.canBatch(headers: headers) {
+                                    raftIndex: entry.index.rawValue, dedupTime: dedupTime, dedupDecided: dedupDecided,
+                                    parsed: parsed)
+        if stream.canBatch(parsed) {
             // Stored with the rest of this round's publishes (`raftAppliedBatch`).
             applyBatch.append((item, reply))
             if applyBatch.count >= Self.maxApplyBatch { flushApplyBatch() }
@@ -408,7 +421,7 @@ final class StreamReplica: RaftGroupDelegate {
         stream.expireDedup(now: dedupTime)
         stream.applyingRaftIndex = entry.index.rawValue
         let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp, dedupNow: dedupTime,
-                                    dedupDecided: dedupDecided)
+                                    dedupDecided: dedupDecided, parsed: parsed)
         stream.applyingRaftIndex = 0
         applied(item, reply: reply, outcome)
     }
