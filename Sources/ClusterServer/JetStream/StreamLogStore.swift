@@ -94,8 +94,9 @@ final class StreamLogStore: MessageStore {
     func sealedSegmentBase(of bad: CorruptRange) -> UInt64? { log.sealedSegmentBase(ofPath: bad.segment) }
 
     /// Seals the tail segment when `bad` lies in it, so a running replica repairs it by range
-    /// like a sealed one (`StreamLog.sealTail(ifAt:)`); its base, or nil.
-    func sealTail(holding bad: CorruptRange) -> UInt64? { (try? log.sealTail(ifAt: bad.segment)) ?? nil }
+    /// like a sealed one (`StreamLog.sealTail(ifAt:)`); its base, or nil when `bad` is not in
+    /// the tail. Throws when sealing failed (writing the segment's index, opening a new tail).
+    func sealTail(holding bad: CorruptRange) throws -> UInt64? { try log.sealTail(ifAt: bad.segment) }
 
     /// The live messages a damaged sealed segment lost (see `StreamLog.damage(inSegment:)`).
     func damage(inSegment base: UInt64) throws -> SegmentDamage? { try log.damage(inSegment: base) }

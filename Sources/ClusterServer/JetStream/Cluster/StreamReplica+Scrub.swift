@@ -56,10 +56,21 @@ extension StreamReplica {
     /// sealed segment (`+RangeRepair`), else copy the whole stream from the leader. A bad block
     /// a read met in the tail segment of the running store is in data written whole (a torn
     /// write is cut at open, never read), so the tail is sealed and repaired the same way.
+    /// The tail segment holding `bad`, sealed for a repair by range; nil when `bad` is not in the
+    /// tail or sealing failed (logged: the whole copy that follows is the fallback).
+    private func sealTail(of store: StreamLogStore, holding bad: CorruptRange) -> UInt64? {
+        do {
+            return try store.sealTail(holding: bad)
+        } catch {
+            js.server.logger.error("Stream '\(name)': could not seal the damaged tail segment for a repair by range: \(error)")
+            return nil
+        }
+    }
+
     func storeFoundCorrupt(_ bad: CorruptRange, by finder: String, store: StreamLogStore) {
         // A whole copy is decided once per replica object: it ends in a reopen (a new object).
         guard !closed, stream.store === store, !corruptionFound else { return }
-        if catchup == nil, let base = store.sealedSegmentBase(of: bad) ?? store.sealTail(holding: bad) {
+        if catchup == nil, let base = store.sealedSegmentBase(of: bad) ?? sealTail(of: store, holding: bad) {
             guard !damagedSegments.contains(base) else { return }
             damagedSegments.append(base)
             js.server.logger.error("Stream '\(name)': \(finder) found \(bad); re-fetching the damaged range from another replica")
