@@ -56,6 +56,24 @@ final class GossipClusterTests: XCTestCase {
         XCTAssertTrue(metrics.contains("clusterd_gossip_rtt_seconds{name=\"n1\",server_id=\"\(n1.serverID)\"} "))
     }
 
+    /// n2's route to n1 is up, and n1 has sent its join over it, before n2's gossip starts:
+    /// that join found no handler on n2 and was dropped. n2 must still join over the route it
+    /// found up at start, or neither node ever lists the other (as `GossipClusterTests` once
+    /// failed in CI, views `[:]`).
+    func test_gossip_startingAfterItsRoutesAreUp_stillJoinsOverThem() throws {
+        let n1 = try start("n1")
+        defer { NATSServer.gossipStartHook = nil }
+        NATSServer.gossipStartHook = { server in
+            guard server.serverName == "n2" else { return }
+            _ = waitUntil(seconds: 10) { !(server.routeManager?.peerIDs.isEmpty ?? true) }
+            Thread.sleep(forTimeInterval: 0.5) // n1's join arrives meanwhile and is dropped
+        }
+        let n2 = try start("n2", routes: [n1.routeManager!.port])
+        NATSServer.gossipStartHook = nil
+        XCTAssertTrue(waitUntil(seconds: 10) { self.states(n1, of: [n2]) == ["n2": "alive"] && self.states(n2, of: [n1]) == ["n1": "alive"] },
+                      "n1 sees \(states(n1, of: [n2])), n2 sees \(states(n2, of: [n1]))")
+    }
+
     func test_gossip_crashedNode_isDeclaredDeadByTheOthers_andObserversHearIt() throws {
         let n1 = try start("n1")
         let n2 = try start("n2", routes: [n1.routeManager!.port])

@@ -39,6 +39,9 @@ public final class NATSServer: @unchecked Sendable {
     public private(set) var routeManager: RouteManager?
     /// Membership (SWIM gossip over the routes); nil unless a cluster port is configured.
     public private(set) var gossip: GossipDriver?
+    /// Tests only: runs between the route manager's start and the gossip driver's, to hold the
+    /// gossip start back until routes are up (the order that once lost members for good).
+    nonisolated(unsafe) static var gossipStartHook: ((NATSServer) -> Void)?
     let group: MultiThreadedEventLoopGroup
     /// Client TLS, built from `options.tls` by `start()` and rebuilt on reload (SIGHUP);
     /// nil keeps the plaintext pipeline exactly as it is without TLS (no extra handler).
@@ -201,6 +204,7 @@ public final class NATSServer: @unchecked Sendable {
         }
         // Routes after the client listener: the route INFO carries our client URL.
         try routeManager?.start()
+        Self.gossipStartHook?(self)
         gossip?.start()
         lock.withLock { ready = true }
         logger.info("Server is ready")
