@@ -16,15 +16,7 @@ extension ClusteredJetStreamTests {
         let second = try await publish(c1, "dup.a", "two", id: "y")
         XCTAssertEqual([first, second], [1, 2])
         _ = try await eventually { try await api(c1, "STREAM.MSG.DELETE.DUP", #"{"seq":1}"#) }
-        let leader = try await eventually { () async throws -> String in
-            let o = try await api(c1, "STREAM.INFO.DUP")
-            guard let l = cluster(o).leader else { throw APIError(body: o) }
-            return l
-        }
-        let follower = try XCTUnwrap(nodes.indices.first { nodes[$0].name != leader && $0 != 0 })
-        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(follower, "DUP") == [1, 2] }, "\(replicaState(follower, "DUP"))")
-        try restart(follower)
-        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(follower, "DUP") == [1, 2] }, "restarted: \(replicaState(follower, "DUP"))")
+        let leader = try await restartAFollower(of: "DUP", via: c1, holding: [1, 2])
 
         let retry = try await eventually { try await c1.jsPublish("dup.a", payload: "one", msgId: "x", timeout: .seconds(3)) }
         XCTAssertEqual(retry.seq, 1)
@@ -71,15 +63,7 @@ extension ClusteredJetStreamTests {
         _ = try await publish(c1, "elm.a", "one", id: "a")
         _ = try await publish(c1, "elm.a", "two", id: "b")
         _ = try await eventually { try await api(c1, "STREAM.MSG.DELETE.ELM", #"{"seq":2}"#) }
-        let leader = try await eventually { () async throws -> String in
-            let o = try await api(c1, "STREAM.INFO.ELM")
-            guard let l = cluster(o).leader else { throw APIError(body: o) }
-            return l
-        }
-        let follower = try XCTUnwrap(nodes.indices.first { nodes[$0].name != leader && $0 != 0 })
-        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(follower, "ELM") == [1, 2] }, "\(replicaState(follower, "ELM"))")
-        try restart(follower)
-        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(follower, "ELM") == [1, 2] }, "restarted: \(replicaState(follower, "ELM"))")
+        _ = try await restartAFollower(of: "ELM", via: c1, holding: [1, 2])
 
         var expectB = NATSHeaders()
         expectB["Nats-Expected-Last-Msg-Id"] = "b"
@@ -87,5 +71,21 @@ extension ClusteredJetStreamTests {
         XCTAssertEqual(ack.seq, 3)
         let same = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "ELM") == [2, 3] } }
         XCTAssertTrue(same, "every replica stored it at 3: \(nodes.indices.map { replicaState($0, "ELM") })")
+    }
+
+    /// Restarts a follower of `stream` (not node 0, which `c` may be connected to) once it
+    /// holds `state` ([messages, last sequence]), and waits until it holds it again. Returns
+    /// the leader's name.
+    private func restartAFollower(of stream: String, via c: NATSConnection, holding state: [UInt64]) async throws -> String {
+        let leader = try await eventually { () async throws -> String in
+            let o = try await api(c, "STREAM.INFO.\(stream)")
+            guard let l = cluster(o).leader else { throw APIError(body: o) }
+            return l
+        }
+        let follower = try XCTUnwrap(nodes.indices.first { nodes[$0].name != leader && $0 != 0 })
+        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(follower, stream) == state }, "\(replicaState(follower, stream))")
+        try restart(follower)
+        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(follower, stream) == state }, "restarted: \(replicaState(follower, stream))")
+        return leader
     }
 }
