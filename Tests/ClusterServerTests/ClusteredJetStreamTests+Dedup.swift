@@ -63,6 +63,15 @@ extension ClusteredJetStreamTests {
         _ = try await publish(c1, "elm.a", "one", id: "a")
         _ = try await publish(c1, "elm.a", "two", id: "b")
         _ = try await eventually { try await api(c1, "STREAM.MSG.DELETE.ELM", #"{"seq":2}"#) }
+        // Written down by each replica's housekeeping tick, before any stop.
+        let written = waitUntil(seconds: 30) {
+            self.nodes.allSatisfy { n in
+                let dir = n.js.queue.sync { n.js.streams["ELM"]?.directory }
+                return dir.flatMap { AtomicFile.read($0 + "/" + DedupSkews.fileName) }.flatMap(DedupSkews.decode)?.removedLast
+                    == .init(seq: 2, id: "b")
+            }
+        }
+        XCTAssertTrue(written, "every replica wrote down the removed last message's id")
         _ = try await restartAFollower(of: "ELM", via: c1, holding: [1, 2])
 
         var expectB = NATSHeaders()

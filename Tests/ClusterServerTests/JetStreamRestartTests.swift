@@ -67,6 +67,22 @@ final class JetStreamRestartTests: XCTestCase {
                        "a later message (without an id) makes the written-down id stale")
     }
 
+    /// A removal outside the API (here a TTL expiry) has the removed last message's id written
+    /// with the next store sync, not only at a stop (clustered replicas: by the tick,
+    /// `ClusteredJetStreamTests+Dedup`).
+    func test_removedLastMsgID_isWrittenWithoutAStop() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"T\",\"subjects\":[\"t\"],\"allow_msg_ttl\":true}")
+        _ = h.publish("t", "1", headers: [("Nats-Msg-Id", "a")])
+        XCTAssertNil(h.publish("t", "2", headers: [("Nats-Msg-Id", "b"), ("Nats-TTL", "1s")])["error"])
+        let dir = try XCTUnwrap(h.js.queue.sync { h.js.streams["T"]?.directory })
+        let written = waitUntil(seconds: 10) {
+            AtomicFile.read(dir + "/" + DedupSkews.fileName).flatMap(DedupSkews.decode)?.removedLast == .init(seq: 2, id: "b")
+        }
+        XCTAssertTrue(written, "\(String(describing: AtomicFile.read(dir + "/" + DedupSkews.fileName).flatMap(DedupSkews.decode)))")
+    }
+
     func test_restart_memoryStreamIsGone_fileStreamConfigKept() throws {
         let h = try JSHarness()
         defer { h.stop(); h.removeFiles() }

@@ -32,6 +32,9 @@ public final class JetStreamService: @unchecked Sendable {
     var streams: [String: Stream] = [:]
     /// Streams appended to since the last flush (`Stream.dirty` puts them here).
     var dirtyStreams = AttentionSet<Stream>()
+    /// Streams whose newest message was removed since the last tick: its id is written down
+    /// then (`Stream.keepRemovedLastID`).
+    var removedLastPending = AttentionSet<Stream>()
     /// Clustered: the streams with timed work (`Stream.isIdleForTick` false), the only ones a
     /// housekeeping tick visits. A stream enters when it gets some (`Stream.noteTimedWork`).
     var timedStreams = AttentionSet<Stream>()
@@ -145,6 +148,7 @@ public final class JetStreamService: @unchecked Sendable {
             timer?.cancel()
             for sub in subscriptions { bus.unsubscribeInternal(sub) }
             flush()
+            persistRemovedLastIDs()
             cluster?.stop()
             for s in streams.values {
                 for sub in s.subscriptions { bus.unsubscribeInternal(sub) }
@@ -322,7 +326,7 @@ public final class JetStreamService: @unchecked Sendable {
                 continue
             }
             do {
-                try s.store.sync()
+                try s.syncStore()
                 synced.append(s)
             } catch {
                 failed[s.name] = "\(error)"
@@ -397,12 +401,18 @@ public final class JetStreamService: @unchecked Sendable {
                 persistDirtyConsumers()
             }
         }
+        persistRemovedLastIDs()
         if !dirtyStreams.isEmpty { scheduleFlush() }
         // Removals (expiry, purges, acks, deletes) reach the account's usage here, within a tick.
         // Without limits (`$G` when no accounts are configured) only the cluster's usage
         // reports read it: every 1.5 s is enough there (nats-server's report interval) and
         // spares an O(streams) count each tick.
         if limits != nil || (cluster != nil && ticks % 30 == 0) { rebuildUsageLedger() }
+    }
+
+    /// Writes down the ids of removed last messages (`Stream.keepRemovedLastID`).
+    func persistRemovedLastIDs() {
+        for s in removedLastPending.takeAll() where streams[s.name] === s { s.persistRemovedLastID() }
     }
 
     /// One stream's timed work of a housekeeping tick: expiries, consumers' deadlines.

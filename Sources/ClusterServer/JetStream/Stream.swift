@@ -32,6 +32,8 @@ final class Stream {
     private var dedupHead = 0
     /// The dedup time of stored messages as an offset from their timestamps (persisted).
     private(set) var dedupSkews = DedupSkews()
+    /// `dedupSkews.removedLast` changed and is not written yet.
+    private var removedLastUnwritten = false
     /// The newest dedup time applied, and the monotonic time it was applied at: where a new
     /// leader's (or a single node's) `DedupClock` resumes. Nil before any.
     private(set) var lastDedupTime: Int64?
@@ -196,12 +198,33 @@ final class Stream {
     }
 
     /// The message at the last sequence just went: `Nats-Expected-Last-Msg-Id` still compares
-    /// with its id (as on the running peers), and a restart finds it only in this record.
+    /// with its id (as on the running peers), and a restart finds it only in this record. It is
+    /// written by the next housekeeping tick (or a store sync, or the stop), not here: a work
+    /// queue whose consumer keeps up removes its newest message on almost every ack, on every
+    /// replica, and most of these records are stale before the tick (a newer message came).
     private func keepRemovedLastID() {
         let seq = store.state.lastSeq
         guard let id = lastMsgID, dedupSkews.removedLast?.seq != seq else { return }
         dedupSkews.removedLast = .init(seq: seq, id: id)
+        guard directory != nil else { return }
+        removedLastUnwritten = true
+        service.removedLastPending.insert(self)
+    }
+
+    /// Writes a removed last message's id kept since the last write (see `keepRemovedLastID`),
+    /// unless a later message made it stale.
+    func persistRemovedLastID() {
+        guard removedLastUnwritten else { return }
+        removedLastUnwritten = false
+        guard let r = dedupSkews.removedLast, r.seq == store.state.lastSeq else { return }
         persistDedupSkews()
+    }
+
+    /// `store.sync()`, with a removed last message's id written first: once the store's
+    /// removal is durable (and, clustered, the Raft log compacted past it), nothing replays it.
+    func syncStore() throws {
+        persistRemovedLastID()
+        try store.sync()
     }
 
     /// An error PubAck body, as nats-server writes it: one builder for every path that refuses

@@ -345,7 +345,7 @@ extension JetStreamService {
         let n: UInt64
         do {
             n = try s.purge(subject: filter, upTo: seq, keep: keep)
-            try s.store.sync()
+            try s.syncStore()
         } catch {
             throw JSAPIError(500, 10110, "\(error)")
         }
@@ -387,7 +387,7 @@ extension JetStreamService {
         let removed: Bool
         do {
             removed = try s.remove(seq)
-            try s.store.sync()
+            try s.syncStore()
         } catch {
             throw JSAPIError(500, 10057, "\(error)")
         }

@@ -475,7 +475,7 @@ final class StreamReplica: RaftGroupDelegate {
             // Every member holds the log up to `upTo` (the leader saw their match indexes), so no
             // one will need those entries again: make the store durable, then drop them.
             guard let upTo = try o.uint64("up_to") else { return [:] }
-            try stream.store.sync()
+            try stream.syncStore()
             try cluster.host.compact(group, upTo: LogIndex(upTo))
             return [:]
         case "consumer_delete":
