@@ -226,6 +226,61 @@ final class SublistUncachedTests: XCTestCase {
         }
     }
 
+    /// `match` answers subjects from the leading tokens its walk read (`Sublist.prefixes`): under
+    /// churn of literal, `*` and `>` subscriptions at every depth, with many subjects sharing
+    /// leading tokens and differing later (as ack subjects do), every answer equals a plain scan.
+    func test_match_agreesWithAPlainScan_underRandomChurn_withSharedLeadingTokens() {
+        var rng = SplitMix64(seed: 0xac4_5eed)
+        let tokens = ["a", "b", "c", "*", ">"]
+        let sink = RecordingSink()
+        let list = Sublist()
+        var live: [Subscription] = []
+        for step in 0..<6_000 {
+            if rng.next() % 6 == 0 || live.isEmpty {
+                let n = Int(rng.next() % 5) + 1
+                var parts = (0..<n).map { _ in tokens[Int(rng.next() % UInt64(tokens.count))] }
+                if let i = parts.firstIndex(of: ">") { parts = Array(parts[...i]) }
+                let sub = Subscription(subject: parts.joined(separator: "."), queue: nil, sid: "\(step)", sink: sink, ownerID: 1)
+                list.insert(sub)
+                live.append(sub)
+            } else if rng.next() % 7 == 0 {
+                list.remove(live.remove(at: Int(rng.next() % UInt64(live.count))))
+            }
+            let n = Int(rng.next() % 6) + 1
+            var parts = (0..<n).map { i in i < 2 ? ["a", "b", "c"][Int(rng.next() % 3)] : "\(rng.next() % 1000)" }
+            if rng.next() % 50 == 0 { parts[Int(rng.next() % UInt64(n))] = "" } // not a subject
+            let subject = parts.joined(separator: ".")
+            let want = parts.contains("") ? [] : live.filter { Subject.matches(pattern: $0.subject, subject: subject) }.map(\.sid).sorted()
+            XCTAssertEqual(list.match(subject).plain.map(\.sid).sorted(), want, "step \(step): \(subject)")
+        }
+    }
+
+    func test_match_uniqueSubjectsUnderAWildcard_stayExact_asSubscriptionsChange() {
+        let sink = RecordingSink()
+        let list = Sublist()
+        let acks = Subscription(subject: "$JS.ACK.S.>", queue: nil, sid: "acks", sink: sink, ownerID: 1)
+        list.insert(acks)
+        func sids(_ subject: String) -> [String] { list.match(subject).plain.map(\.sid).sorted() }
+        for seq in 1...20 { XCTAssertEqual(sids("$JS.ACK.S.C.1.\(seq).\(seq).0.0"), ["acks"]) }
+        XCTAssertEqual(sids("$JS.ACK.S"), [], "`>` needs a token more: the count is part of the key")
+        XCTAssertEqual(sids("$JS.ACK.T.C.1.1.1.0.0"), [])
+        let one = Subscription(subject: "$JS.ACK.S.C.1.7.*.0.0", queue: nil, sid: "one", sink: sink, ownerID: 1)
+        list.insert(one)
+        XCTAssertEqual(sids("$JS.ACK.S.C.1.7.7.0.0"), ["acks", "one"], "a new literal deeper down is seen at once")
+        XCTAssertEqual(sids("$JS.ACK.S.C.1.8.8.0.0"), ["acks"])
+        XCTAssertEqual(sids("$JS.ACK.S.C.1.7.7.0"), ["acks"])
+        list.remove(acks)
+        XCTAssertEqual(sids("$JS.ACK.S.C.1.9.9.0.0"), [])
+        XCTAssertEqual(sids("$JS.ACK.S.C.1.7.9.0.0"), ["one"])
+        XCTAssertEqual(sids("$JS.ACK.S.C..7.9.0.0"), [], "an empty token is not a subject")
+    }
+
+    func test_tokenCount_refusesEmptyTokens() {
+        XCTAssertEqual(Sublist.tokenCount("a.b.c"), 3)
+        XCTAssertEqual(Sublist.tokenCount("a"), 1)
+        for bad in ["", ".", "a.", ".a", "a..b"] { XCTAssertNil(Sublist.tokenCount(bad), bad) }
+    }
+
     func test_tokens_splitAtEveryDotByte() {
         XCTAssertEqual(Sublist.tokens("a.b.c"), ["a", "b", "c"])
         XCTAssertEqual(Sublist.tokens("single"), ["single"])

@@ -41,6 +41,22 @@ public final class Sublist: @unchecked Sendable {
     /// whose last token does not matter; valid while the generation they were taken at holds.
     private var stems: [Substring: (generation: UInt64, result: SublistResult)] = [:]
     private static let stemLimit = 1024
+    /// Results of `matchAdmitting` walks by the leading tokens the walk read (`walk`'s
+    /// `depth`) and the subject's token count: every subject with those first tokens and that
+    /// count matches the same subscriptions. Unique subjects under a wildcard subscription
+    /// (each ack, `$JS.ACK.<stream>.<consumer>.…` under `$JS.ACK.<stream>.>`) find their result
+    /// here instead of being split into tokens and walked. Valid while the generation they were
+    /// taken at holds.
+    private var prefixes: [PrefixKey: (generation: UInt64, result: SublistResult)] = [:]
+    /// The depths `prefixes` holds entries for (a lookup tries each).
+    private var prefixDepths: [Int] = []
+    private static let prefixLimit = 1024
+    private static let prefixDepthLimit = 4
+
+    private struct PrefixKey: Hashable {
+        var prefix: Substring
+        var count: Int
+    }
     /// Hashes of subjects that missed once since the last reset (`matchAdmitting`).
     private var seenOnce: Set<Int> = []
     private let cacheLimit: Int
@@ -202,13 +218,20 @@ public final class Sublist: @unchecked Sendable {
             cacheHits.wrappingIncrement(ordering: .relaxed)
             return (hit, true)
         }
-        let tokens = Self.tokens(subject)
         // A subject with an empty token (`a..b`, `.a`) is not a subject: nothing matches it.
-        if tokens.contains(where: \.isEmpty) { return (.empty, false) }
-        // Walk the trie under the read lock (matches run in parallel); cache the result only
-        // if no subscription changed meanwhile, so a stale result is never cached.
-        let (result, seenGeneration): (SublistResult, UInt64) = lock.withReadLock {
-            (walk(tokens), generationCounter.load(ordering: .relaxed))
+        guard let count = Self.tokenCount(subject) else { return (.empty, false) }
+        let result: SublistResult, seenGeneration: UInt64
+        if let hit = prefixMatch(subject, count: count) {
+            (result, seenGeneration) = hit
+        } else {
+            // Walk the trie under the read lock (matches run in parallel); cache the result only
+            // if no subscription changed meanwhile, so a stale result is never cached.
+            let tokens = Self.tokens(subject)
+            var depth = 0
+            (result, seenGeneration) = lock.withReadLock {
+                (walk(tokens, depth: &depth), generationCounter.load(ordering: .relaxed))
+            }
+            if depth < count { keepPrefix(subject, depth: depth, count: count, result: result, generation: seenGeneration) }
         }
         let admitted: Bool = admission.withLock {
             let fanout = result.plain.count + result.queues.count
@@ -267,21 +290,94 @@ public final class Sublist: @unchecked Sendable {
         return result
     }
 
-    /// The trie walk both matches share (caller holds the lock).
-    private func walk(_ tokens: [String]) -> SublistResult {
+    /// The number of tokens of `subject`, nil when one is empty (`a..b`, `.a`, `a.`, ``).
+    static func tokenCount(_ subject: String) -> Int? {
+        var count = 1
+        var tokenEmpty = true
+        for b in subject.utf8 {
+            if b == UInt8(ascii: ".") {
+                if tokenEmpty { return nil }
+                count += 1
+                tokenEmpty = true
+            } else {
+                tokenEmpty = false
+            }
+        }
+        return tokenEmpty ? nil : count
+    }
+
+    /// The first `depth` tokens of `subject` (with no trailing `.`).
+    private static func leadingTokens(_ subject: String, _ depth: Int) -> Substring {
+        var dots = 0
+        let bytes = subject.utf8
+        var i = bytes.startIndex
+        while i != bytes.endIndex {
+            if bytes[i] == UInt8(ascii: ".") {
+                dots += 1
+                if dots == depth { return subject[..<i] }
+            }
+            bytes.formIndex(after: &i)
+        }
+        return subject[...]
+    }
+
+    /// A result `prefixes` holds for `subject` (`count` tokens), with its generation.
+    private func prefixMatch(_ subject: String, count: Int) -> (SublistResult, UInt64)? {
+        lock.withReadLock {
+            let generation = generationCounter.load(ordering: .relaxed)
+            for depth in prefixDepths where depth < count {
+                if let e = prefixes[PrefixKey(prefix: Self.leadingTokens(subject, depth), count: count)], e.generation == generation {
+                    return (e.result, generation)
+                }
+            }
+            return nil
+        }
+    }
+
+    private func keepPrefix(_ subject: String, depth: Int, count: Int, result: SublistResult, generation: UInt64) {
+        lock.withWriteLock {
+            guard generationCounter.load(ordering: .relaxed) == generation else { return }
+            if prefixes.count >= Self.prefixLimit || (!prefixDepths.contains(depth) && prefixDepths.count >= Self.prefixDepthLimit) {
+                prefixes.removeAll(keepingCapacity: true)
+                prefixDepths.removeAll()
+            }
+            if !prefixDepths.contains(depth) { prefixDepths.append(depth) }
+            prefixes[PrefixKey(prefix: Self.leadingTokens(subject, depth), count: count)] = (generation, result)
+        }
+    }
+
+    /// The trie walk (caller holds the lock). `depth` becomes the number of leading tokens the
+    /// result depends on: past it, no level the walk visited had a literal token to compare
+    /// (`*` and `>` match any token; the token count still matters, and is part of the key).
+    private func walk(_ tokens: [String], depth: inout Int) -> SublistResult {
         var lastTokenMatters = false
-        return walk(tokens, lastTokenMatters: &lastTokenMatters)
+        return walk(tokens, lastTokenMatters: &lastTokenMatters, depth: &depth)
     }
 
     /// `lastTokenMatters` is set when a level the last token is matched at has literal tokens
     /// (so another last token could match other subscriptions).
     private func walk(_ tokens: [String], lastTokenMatters: inout Bool) -> SublistResult {
+        var depth = 0
+        return walk(tokens, lastTokenMatters: &lastTokenMatters, depth: &depth)
+    }
+
+    private func walk(_ tokens: [String], lastTokenMatters: inout Bool, depth: inout Int) -> SublistResult {
         var plain: [Subscription] = []
         var queues: [String: [Subscription]] = [:]
-        Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues, lastTokenMatters: &lastTokenMatters)
+        var reads = WalkReads(lastTokenMatters: lastTokenMatters, depth: depth)
+        Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues, reads: &reads)
+        lastTokenMatters = reads.lastTokenMatters
+        depth = reads.depth
         return plain.isEmpty && queues.isEmpty
             ? SublistResult.empty
             : SublistResult(plain: plain, queues: queues.keys.sorted().map { queues[$0]! })
+    }
+
+    /// What of the subject a walk read: whether the last token was compared with a literal,
+    /// and how many leading tokens were.
+    private struct WalkReads {
+        var lastTokenMatters: Bool
+        var depth: Int
     }
 
     /// Every subscription, for monitoring (`/subsz?subs=1`).
@@ -316,21 +412,25 @@ public final class Sublist: @unchecked Sendable {
     }
 
     private static func collect(level: Level, tokens: ArraySlice<String>, plain: inout [Subscription],
-                                queues: inout [String: [Subscription]], lastTokenMatters: inout Bool) {
+                                queues: inout [String: [Subscription]], reads: inout WalkReads) {
         guard let token = tokens.first else { return }
         let rest = tokens.dropFirst()
-        if rest.isEmpty && !level.literal.isEmpty { lastTokenMatters = true }
+        if !level.literal.isEmpty {
+            // The token is compared here (a slice keeps its indices: this is its position).
+            reads.depth = max(reads.depth, tokens.startIndex + 1)
+            if rest.isEmpty { reads.lastTokenMatters = true }
+        }
         if let full = level.full { add(full, &plain, &queues) }
-        if let star = level.star { descend(star, rest, &plain, &queues, &lastTokenMatters) }
-        if let lit = level.literal[token] { descend(lit, rest, &plain, &queues, &lastTokenMatters) }
+        if let star = level.star { descend(star, rest, &plain, &queues, &reads) }
+        if let lit = level.literal[token] { descend(lit, rest, &plain, &queues, &reads) }
     }
 
     private static func descend(_ node: Node, _ rest: ArraySlice<String>, _ plain: inout [Subscription],
-                                _ queues: inout [String: [Subscription]], _ lastTokenMatters: inout Bool) {
+                                _ queues: inout [String: [Subscription]], _ reads: inout WalkReads) {
         if rest.isEmpty {
             add(node, &plain, &queues)
         } else if let next = node.next {
-            collect(level: next, tokens: rest, plain: &plain, queues: &queues, lastTokenMatters: &lastTokenMatters)
+            collect(level: next, tokens: rest, plain: &plain, queues: &queues, reads: &reads)
         }
     }
 
