@@ -203,55 +203,52 @@ final class SublistUncachedTests: XCTestCase {
     }
 
     func test_matchUncached_agreesWithAPlainScan_underRandomChurn() {
-        var rng = SplitMix64(seed: 0x5eed_57e5)
-        let tokens = ["a", "b", "c", "*", ">"]
-        let sink = RecordingSink()
-        let list = Sublist()
-        var live: [Subscription] = []
-        for step in 0..<3_000 {
-            if rng.next() % 4 == 0 || live.isEmpty {
-                let n = Int(rng.next() % 3) + 1
-                var parts = (0..<n).map { _ in tokens[Int(rng.next() % UInt64(tokens.count))] }
-                if let i = parts.firstIndex(of: ">") { parts = Array(parts[...i]) }
-                let sub = Subscription(subject: parts.joined(separator: "."), queue: nil, sid: "\(step)", sink: sink, ownerID: 1)
-                list.insert(sub)
-                live.append(sub)
-            } else if rng.next() % 5 == 0 {
-                list.remove(live.remove(at: Int(rng.next() % UInt64(live.count))))
-            }
-            let n = Int(rng.next() % 3) + 1
-            let subject = (0..<n).map { _ in ["a", "b", "c", "d"][Int(rng.next() % 4)] }.joined(separator: ".")
-            let want = live.filter { Subject.matches(pattern: $0.subject, subject: subject) }.map(\.sid).sorted()
-            XCTAssertEqual(list.matchUncached(subject).plain.map(\.sid).sorted(), want, "step \(step): \(subject)")
-        }
+        assertMatchesAgreeWithAPlainScan(seed: 0x5eed_57e5, steps: 3_000, insertOneIn: 4, removeOneIn: 5, maxSubscriptionTokens: 3,
+                                         subject: { rng in
+                                             let n = Int(rng.next() % 3) + 1
+                                             return (0..<n).map { _ in ["a", "b", "c", "d"][Int(rng.next() % 4)] }
+                                         }, match: { $0.matchUncached($1) })
     }
 
     /// `match` answers subjects from the leading tokens its walk read (`Sublist.prefixes`): under
     /// churn of literal, `*` and `>` subscriptions at every depth, with many subjects sharing
     /// leading tokens and differing later (as ack subjects do), every answer equals a plain scan.
     func test_match_agreesWithAPlainScan_underRandomChurn_withSharedLeadingTokens() {
-        var rng = SplitMix64(seed: 0xac4_5eed)
+        assertMatchesAgreeWithAPlainScan(seed: 0xac4_5eed, steps: 6_000, insertOneIn: 6, removeOneIn: 7, maxSubscriptionTokens: 5,
+                                         subject: { rng in
+                                             let n = Int(rng.next() % 6) + 1
+                                             var parts = (0..<n).map { i in i < 2 ? ["a", "b", "c"][Int(rng.next() % 3)] : "\(rng.next() % 1000)" }
+                                             if rng.next() % 50 == 0 { parts[Int(rng.next() % UInt64(n))] = "" } // not a subject
+                                             return parts
+                                         }, match: { $0.match($1) })
+    }
+
+    /// Inserts (one step in `insertOneIn`) and removes (one in `removeOneIn` of the others)
+    /// random subscriptions of literal, `*` and `>` tokens, and checks `match` of a random
+    /// subject (its tokens from `subject`) at every step against a plain scan of the live ones.
+    private func assertMatchesAgreeWithAPlainScan(seed: UInt64, steps: Int, insertOneIn: UInt64, removeOneIn: UInt64,
+                                                  maxSubscriptionTokens: UInt64, subject: (inout SplitMix64) -> [String],
+                                                  match: (Sublist, String) -> SublistResult) {
+        var rng = SplitMix64(seed: seed)
         let tokens = ["a", "b", "c", "*", ">"]
         let sink = RecordingSink()
         let list = Sublist()
         var live: [Subscription] = []
-        for step in 0..<6_000 {
-            if rng.next() % 6 == 0 || live.isEmpty {
-                let n = Int(rng.next() % 5) + 1
+        for step in 0..<steps {
+            if rng.next() % insertOneIn == 0 || live.isEmpty {
+                let n = Int(rng.next() % maxSubscriptionTokens) + 1
                 var parts = (0..<n).map { _ in tokens[Int(rng.next() % UInt64(tokens.count))] }
                 if let i = parts.firstIndex(of: ">") { parts = Array(parts[...i]) }
                 let sub = Subscription(subject: parts.joined(separator: "."), queue: nil, sid: "\(step)", sink: sink, ownerID: 1)
                 list.insert(sub)
                 live.append(sub)
-            } else if rng.next() % 7 == 0 {
+            } else if rng.next() % removeOneIn == 0 {
                 list.remove(live.remove(at: Int(rng.next() % UInt64(live.count))))
             }
-            let n = Int(rng.next() % 6) + 1
-            var parts = (0..<n).map { i in i < 2 ? ["a", "b", "c"][Int(rng.next() % 3)] : "\(rng.next() % 1000)" }
-            if rng.next() % 50 == 0 { parts[Int(rng.next() % UInt64(n))] = "" } // not a subject
-            let subject = parts.joined(separator: ".")
-            let want = parts.contains("") ? [] : live.filter { Subject.matches(pattern: $0.subject, subject: subject) }.map(\.sid).sorted()
-            XCTAssertEqual(list.match(subject).plain.map(\.sid).sorted(), want, "step \(step): \(subject)")
+            let parts = subject(&rng)
+            let s = parts.joined(separator: ".")
+            let want = parts.contains("") ? [] : live.filter { Subject.matches(pattern: $0.subject, subject: s) }.map(\.sid).sorted()
+            XCTAssertEqual(match(list, s).plain.map(\.sid).sorted(), want, "step \(step): \(s)")
         }
     }
 
