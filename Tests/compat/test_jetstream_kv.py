@@ -108,12 +108,24 @@ async def test_kvHistory_limitedByBucketHistory(js, uniq):
     assert [h.revision for h in hist] == [4, 5, 6]
 
 
-async def test_kvKeys_excludesDeleted(js, uniq):
+async def test_kvKeys_excludesDeleted(js, uniq, server_kind):
     kv = await js.create_key_value(bucket=uniq)
     for k in ("a", "b.c", "d"):
         await kv.put(k, b"x")
     await kv.delete("d")
-    assert sorted(await asyncio.wait_for(kv.keys(), BOUND_S)) == ["a", "b.c"]
+    # A nats-server 2.15 cluster answered this with NoKeysError once in CI (4 reruns passed):
+    # its watcher's consumer reported nothing pending after three acked puts. Asked again there
+    # (bounded); clusterd must answer the first time.
+    attempts = 5 if server_kind == "nats-server" else 1
+    for attempt in range(attempts):
+        try:
+            keys = await asyncio.wait_for(kv.keys(), BOUND_S)
+            break
+        except nats.js.errors.NoKeysError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.2)
+    assert sorted(keys) == ["a", "b.c"]
 
 
 async def test_kvKeys_emptyBucket_noKeys(js, uniq):
