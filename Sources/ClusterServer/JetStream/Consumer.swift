@@ -280,9 +280,14 @@ final class Consumer {
     }
 
     func updateAckFloor() {
-        if let minEntry = pending.min(by: { $0.key < $1.key }) {
-            ackFloorStreamSeq = minEntry.key - 1
-            let minC = pending.values.map { $0.cseq }.min() ?? minEntry.value.cseq
+        if !pending.isEmpty {
+            // One pass for both minimums, no copies: this runs for every ack.
+            var minS = UInt64.max, minC = UInt64.max
+            for (s, p) in pending {
+                if s < minS { minS = s }
+                if p.cseq < minC { minC = p.cseq }
+            }
+            ackFloorStreamSeq = minS - 1
             ackFloorConsumerSeq = minC > 0 ? minC - 1 : 0
         } else {
             ackFloorConsumerSeq = deliveredConsumerSeq
