@@ -37,16 +37,12 @@ public final class Sublist: @unchecked Sendable {
     /// (every ack subject on consume) takes only this, not the trie's write lock, so it does
     /// not stall matches on other event loops.
     private let admission = NIOLock()
-    /// Results of `matchUncached` by subject stem (up to and including the last `.`), for stems
-    /// whose last token does not matter; valid while the generation they were taken at holds.
-    private var stems: [Substring: (generation: UInt64, result: SublistResult)] = [:]
-    private static let stemLimit = 1024
-    /// Results of `matchAdmitting` walks by the leading tokens the walk read (`walk`'s
-    /// `depth`) and the subject's token count: every subject with those first tokens and that
-    /// count matches the same subscriptions. Unique subjects under a wildcard subscription
-    /// (each ack, `$JS.ACK.<stream>.<consumer>.…` under `$JS.ACK.<stream>.>`) find their result
-    /// here instead of being split into tokens and walked. Valid while the generation they were
-    /// taken at holds.
+    /// Results of trie walks by the leading tokens the walk read (`walk`'s `depth`) and the
+    /// subject's token count: every subject with those first tokens and that count matches the
+    /// same subscriptions. Unique subjects under a wildcard subscription (each ack,
+    /// `$JS.ACK.<stream>.<consumer>.…` under `$JS.ACK.<stream>.>`; each PubAck's reply subject
+    /// `_INBOX.<id>.<n>` under `_INBOX.<id>.*`) find their result here instead of being split
+    /// into tokens and walked. Valid while the generation they were taken at holds.
     private var prefixes: [PrefixKey: (generation: UInt64, result: SublistResult)] = [:]
     /// The depths `prefixes` holds entries for (a lookup tries each).
     private var prefixDepths: [Int] = []
@@ -220,19 +216,7 @@ public final class Sublist: @unchecked Sendable {
         }
         // A subject with an empty token (`a..b`, `.a`) is not a subject: nothing matches it.
         guard let count = Self.tokenCount(subject) else { return (.empty, false) }
-        let result: SublistResult, seenGeneration: UInt64
-        if let hit = prefixMatch(subject, count: count) {
-            (result, seenGeneration) = hit
-        } else {
-            // Walk the trie under the read lock (matches run in parallel); cache the result only
-            // if no subscription changed meanwhile, so a stale result is never cached.
-            let tokens = Self.tokens(subject)
-            var depth = 0
-            (result, seenGeneration) = lock.withReadLock {
-                (walk(tokens, depth: &depth), generationCounter.load(ordering: .relaxed))
-            }
-            if depth < count { keepPrefix(subject, depth: depth, count: count, result: result, generation: seenGeneration) }
-        }
+        let (result, seenGeneration, _) = walkOrPrefix(subject, count: count)
         let admitted: Bool = admission.withLock {
             let fanout = result.plain.count + result.queues.count
             maxFanout = max(maxFanout, fanout)
@@ -257,37 +241,29 @@ public final class Sublist: @unchecked Sendable {
     /// publishes (PubAcks, API replies), whose reply subjects are unique by construction, so
     /// even remembering them once (`matchAdmitting`) is work for nothing on the hottest path.
     /// Such subjects usually differ only in their last token under one wildcard subscription
-    /// (`_INBOX.<id>.*`): when no literal token sits at the last level the walk reaches, the
-    /// result holds for every last token, and it is kept by the subject's stem (everything
-    /// before the last token) until a subscription changes (`stems`).
+    /// (`_INBOX.<id>.*`), so most are answered by `prefixes`.
     public func matchUncached(_ subject: String) -> SublistResult {
         matches.wrappingIncrement(ordering: .relaxed)
-        let bytes = subject.utf8
-        let stemEnd = bytes.lastIndex(of: UInt8(ascii: "."))
-        if let stemEnd, bytes.index(after: stemEnd) != bytes.endIndex {
-            let stem = subject[...stemEnd]
-            let hit: SublistResult? = lock.withReadLock {
-                guard let s = stems[stem], s.generation == generationCounter.load(ordering: .relaxed) else { return nil }
-                return s.result
-            }
-            if let hit {
-                cacheHits.wrappingIncrement(ordering: .relaxed)
-                return hit
-            }
-        }
-        let tokens = Self.tokens(subject)
-        if tokens.contains(where: \.isEmpty) { return .empty }
-        var lastTokenMatters = false
-        let (result, generation) = lock.withReadLock {
-            (walk(tokens, lastTokenMatters: &lastTokenMatters), generationCounter.load(ordering: .relaxed))
-        }
-        if let stemEnd, !lastTokenMatters {
-            lock.withWriteLock {
-                if stems.count >= Self.stemLimit { stems.removeAll(keepingCapacity: true) }
-                stems[subject[...stemEnd]] = (generation, result)
-            }
-        }
+        guard let count = Self.tokenCount(subject) else { return .empty }
+        let (result, _, fromPrefix) = walkOrPrefix(subject, count: count)
+        if fromPrefix { cacheHits.wrappingIncrement(ordering: .relaxed) }
         return result
+    }
+
+    /// The subscriptions matching `subject` (`count` tokens, none empty) from `prefixes`, else
+    /// by a trie walk whose result is kept there when it did not read every token; with the
+    /// generation it holds for.
+    private func walkOrPrefix(_ subject: String, count: Int) -> (SublistResult, UInt64, fromPrefix: Bool) {
+        if let (result, generation) = prefixMatch(subject, count: count) { return (result, generation, true) }
+        // Walk the trie under the read lock (matches run in parallel); a result is kept only if
+        // no subscription changed meanwhile, so a stale result is never kept.
+        let tokens = Self.tokens(subject)
+        var depth = 0
+        let (result, generation) = lock.withReadLock {
+            (walk(tokens, depth: &depth), generationCounter.load(ordering: .relaxed))
+        }
+        if depth < count { keepPrefix(subject, depth: depth, count: count, result: result, generation: generation) }
+        return (result, generation, false)
     }
 
     /// The number of tokens of `subject`, nil when one is empty (`a..b`, `.a`, `a.`, ``).
@@ -350,34 +326,12 @@ public final class Sublist: @unchecked Sendable {
     /// result depends on: past it, no level the walk visited had a literal token to compare
     /// (`*` and `>` match any token; the token count still matters, and is part of the key).
     private func walk(_ tokens: [String], depth: inout Int) -> SublistResult {
-        var lastTokenMatters = false
-        return walk(tokens, lastTokenMatters: &lastTokenMatters, depth: &depth)
-    }
-
-    /// `lastTokenMatters` is set when a level the last token is matched at has literal tokens
-    /// (so another last token could match other subscriptions).
-    private func walk(_ tokens: [String], lastTokenMatters: inout Bool) -> SublistResult {
-        var depth = 0
-        return walk(tokens, lastTokenMatters: &lastTokenMatters, depth: &depth)
-    }
-
-    private func walk(_ tokens: [String], lastTokenMatters: inout Bool, depth: inout Int) -> SublistResult {
         var plain: [Subscription] = []
         var queues: [String: [Subscription]] = [:]
-        var reads = WalkReads(lastTokenMatters: lastTokenMatters, depth: depth)
-        Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues, reads: &reads)
-        lastTokenMatters = reads.lastTokenMatters
-        depth = reads.depth
+        Self.collect(level: root, tokens: tokens[...], plain: &plain, queues: &queues, depth: &depth)
         return plain.isEmpty && queues.isEmpty
             ? SublistResult.empty
             : SublistResult(plain: plain, queues: queues.keys.sorted().map { queues[$0]! })
-    }
-
-    /// What of the subject a walk read: whether the last token was compared with a literal,
-    /// and how many leading tokens were.
-    private struct WalkReads {
-        var lastTokenMatters: Bool
-        var depth: Int
     }
 
     /// Every subscription, for monitoring (`/subsz?subs=1`).
@@ -412,25 +366,24 @@ public final class Sublist: @unchecked Sendable {
     }
 
     private static func collect(level: Level, tokens: ArraySlice<String>, plain: inout [Subscription],
-                                queues: inout [String: [Subscription]], reads: inout WalkReads) {
+                                queues: inout [String: [Subscription]], depth: inout Int) {
         guard let token = tokens.first else { return }
         let rest = tokens.dropFirst()
         if !level.literal.isEmpty {
             // The token is compared here (a slice keeps its indices: this is its position).
-            reads.depth = max(reads.depth, tokens.startIndex + 1)
-            if rest.isEmpty { reads.lastTokenMatters = true }
+            depth = max(depth, tokens.startIndex + 1)
         }
         if let full = level.full { add(full, &plain, &queues) }
-        if let star = level.star { descend(star, rest, &plain, &queues, &reads) }
-        if let lit = level.literal[token] { descend(lit, rest, &plain, &queues, &reads) }
+        if let star = level.star { descend(star, rest, &plain, &queues, &depth) }
+        if let lit = level.literal[token] { descend(lit, rest, &plain, &queues, &depth) }
     }
 
     private static func descend(_ node: Node, _ rest: ArraySlice<String>, _ plain: inout [Subscription],
-                                _ queues: inout [String: [Subscription]], _ reads: inout WalkReads) {
+                                _ queues: inout [String: [Subscription]], _ depth: inout Int) {
         if rest.isEmpty {
             add(node, &plain, &queues)
         } else if let next = node.next {
-            collect(level: next, tokens: rest, plain: &plain, queues: &queues, reads: &reads)
+            collect(level: next, tokens: rest, plain: &plain, queues: &queues, depth: &depth)
         }
     }
 
