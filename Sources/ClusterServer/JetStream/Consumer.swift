@@ -19,8 +19,8 @@ final class Consumer {
     var ackFloorConsumerSeq: UInt64 = 0
     var ackFloorStreamSeq: UInt64 = 0
     /// Outstanding deliveries: stream seq -> (consumer seq, redelivery deadline ns on the
-    /// `ackClockNanos` clock).
-    var pending: [UInt64: (cseq: UInt64, deadline: Int64)] = [:]
+    /// `ackClockNanos` clock), with the ack floor kept incrementally.
+    var pending = PendingDeliveries()
     /// Delivery counts of messages delivered more than never (stream seq -> count).
     var deliveries: [UInt64: Int] = [:]
     /// Stream sequences due for redelivery, ascending.
@@ -110,8 +110,7 @@ final class Consumer {
             redeliverQueue.removeFirst()
             guard pending[s] != nil else { continue }
             if let m = stream.store.load(s) { return (m, true) }
-            pending[s] = nil
-            deliveries[s] = nil
+            removePending(s)
         }
         // Each pass that does not return removes one acked-ahead sequence: bounded.
         while true {
@@ -186,7 +185,7 @@ final class Consumer {
             deliveries[m.seq] = nil
             if stream.config.retention == .interest { stream.checkAckedEverywhere(m.seq) }
         } else {
-            pending[m.seq] = (cseq, saturatingAdd(Self.ackClockNanos(), ackWait(forDelivery: count)))
+            pending.deliver(m.seq, cseq: cseq, deadline: saturatingAdd(Self.ackClockNanos(), ackWait(forDelivery: count)))
         }
         dirty = true
         return "$JS.ACK.\(stream.name).\(name).\(count).\(m.seq).\(cseq).\(m.time).\(numPending)"
@@ -217,7 +216,7 @@ final class Consumer {
     func ack(streamSeq: UInt64, consumerSeq: UInt64) -> Bool {
         if config.ackPolicy == .all {
             if streamSeq >= cursor && !ackAllAhead(streamSeq, consumerSeq: consumerSeq) { return false }
-            let done = pending.filter { $0.value.cseq <= consumerSeq || $0.key <= streamSeq }.map { $0.key }
+            let done = pending.entries.filter { $0.value.cseq <= consumerSeq || $0.key <= streamSeq }.map { $0.key }
             for s in done { removePending(s) }
         } else {
             guard pending[streamSeq] != nil else { return noteAckedAhead(streamSeq, consumerSeq: consumerSeq) }
@@ -240,19 +239,19 @@ final class Consumer {
     }
 
     func nak(streamSeq: UInt64, delayNanos: Int64?, now: Int64) {
-        guard let p = pending[streamSeq] else { return }
+        guard pending[streamSeq] != nil else { return }
         if let d = delayNanos, d > 0 {
-            pending[streamSeq] = (p.cseq, saturatingAdd(Self.ackClockNanos(), d))
+            pending.setDeadline(streamSeq, saturatingAdd(Self.ackClockNanos(), d))
         } else {
-            pending[streamSeq] = (p.cseq, Int64.max)
+            pending.setDeadline(streamSeq, Int64.max)
             insertRedelivery(streamSeq)
         }
         dirty = true
     }
 
     func inProgress(streamSeq: UInt64, now: Int64) {
-        guard let p = pending[streamSeq] else { return }
-        pending[streamSeq] = (p.cseq, saturatingAdd(Self.ackClockNanos(), ackWait(forDelivery: deliveries[streamSeq] ?? 1)))
+        guard pending[streamSeq] != nil else { return }
+        pending.setDeadline(streamSeq, saturatingAdd(Self.ackClockNanos(), ackWait(forDelivery: deliveries[streamSeq] ?? 1)))
     }
 
     /// Like an ack, the message is never delivered again; false as for `ack`.
@@ -269,7 +268,7 @@ final class Consumer {
     }
 
     private func removePending(_ s: UInt64) {
-        pending[s] = nil
+        pending.remove(s)
         deliveries[s] = nil
     }
 
@@ -280,13 +279,7 @@ final class Consumer {
     }
 
     func updateAckFloor() {
-        if !pending.isEmpty {
-            // One pass for both minimums, no copies: this runs for every ack.
-            var minS = UInt64.max, minC = UInt64.max
-            for (s, p) in pending {
-                if s < minS { minS = s }
-                if p.cseq < minC { minC = p.cseq }
-            }
+        if let (minS, minC) = pending.floors() {
             ackFloorStreamSeq = minS - 1
             ackFloorConsumerSeq = minC > 0 ? minC - 1 : 0
         } else {
@@ -308,7 +301,7 @@ final class Consumer {
         guard config.ackPolicy != .none else { return false }
         let now = Self.ackClockNanos()
         var due = false
-        for (s, p) in pending where p.deadline <= now {
+        for (s, p) in pending.entries where p.deadline <= now {
             let count = deliveries[s] ?? 1
             if config.maxDeliver > 0 && count >= config.maxDeliver {
                 removePending(s)
@@ -319,7 +312,7 @@ final class Consumer {
                 dirty = true
                 continue
             }
-            pending[s] = (p.cseq, Int64.max)
+            pending.setDeadline(s, Int64.max)
             insertRedelivery(s)
             due = true
         }

@@ -107,7 +107,8 @@ extension JetStreamService {
                         let seq = e[0].uint64Value
                         guard s.store.load(seq) != nil else { continue }
                         // Unacked deliveries from before the restart are redelivered after ack_wait.
-                        c.pending[seq] = (e[1].uint64Value, saturatingAdd(Consumer.ackClockNanos(), c.ackWait(forDelivery: max(Int(e[2].intValue), 1))))
+                        c.pending.deliver(seq, cseq: e[1].uint64Value,
+                                          deadline: saturatingAdd(Consumer.ackClockNanos(), c.ackWait(forDelivery: max(Int(e[2].intValue), 1))))
                         c.deliveries[seq] = Int(e[2].intValue)
                     }
                 }
