@@ -103,9 +103,10 @@ final class ClusteredJetStreamTests: XCTestCase {
         try await eventually { try await c.jsPublish(subject, payload: payload, msgId: id, timeout: .seconds(3)).seq }
     }
 
-    func createStream(_ c: NATSConnection, _ name: String) async throws {
+    func createStream(_ c: NATSConnection, _ name: String, extra: String = "") async throws {
         _ = try await eventually {
-            try await api(c, "STREAM.CREATE.\(name)", #"{"name":"\#(name)","subjects":["\#(name.lowercased()).>"],"num_replicas":3}"#)
+            try await api(c, "STREAM.CREATE.\(name)",
+                          #"{"name":"\#(name)","subjects":["\#(name.lowercased()).>"],"num_replicas":3\#(extra)}"#)
         }
     }
 
@@ -134,25 +135,8 @@ final class ClusteredJetStreamTests: XCTestCase {
         XCTAssertTrue(names.contains(leader ?? ""), "leader \(String(describing: leader))")
         XCTAssertEqual(replicas, names.filter { $0 != leader })
 
-        _ = try await eventually {
-            try await api(c1, "CONSUMER.DURABLE.CREATE.ORDERS.proc",
-                          #"{"stream_name":"ORDERS","config":{"durable_name":"proc","ack_policy":"explicit"}}"#)
-        }
-        var got: [(String, String)] = []
-        for _ in 0..<20 where got.count < 20 {
-            let inbox = c1.newInbox()
-            let sub = try c1.subscribe(inbox)
-            try await c1.flush()
-            try await c1.publish("$JS.API.CONSUMER.MSG.NEXT.ORDERS.proc",
-                                 payload: #"{"batch":\#(20 - got.count),"expires":1000000000}"#, reply: inbox)
-            for await m in sub {
-                if m.status != nil { break } // 408: the batch was not filled in time
-                got.append((m.subject, String(buffer: m.payload)))
-                if let reply = m.reply { try await c1.publish(reply, payload: "+ACK") }
-                if got.count == 20 { break }
-            }
-            try sub.unsubscribe()
-        }
+        try await createDurable(c1, "ORDERS", "proc")
+        let got = try await pullAcking(c1, "ORDERS", "proc", count: 20)
         XCTAssertEqual(got.map(\.0), (1...20).map { "orders.\($0)" })
         XCTAssertEqual(got.map(\.1), (1...20).map { "m\($0)" })
     }
@@ -183,24 +167,8 @@ final class ClusteredJetStreamTests: XCTestCase {
         XCTAssertTrue(nodes[li].js.account.sublist.match("$JS.ACK.OTHER.proc.1.1.1.0.0").isEmpty, "another stream's acks")
 
         let cf = try await connect((li + 1) % 3)
-        _ = try await eventually {
-            try await api(cf, "CONSUMER.DURABLE.CREATE.ACKS.proc",
-                          #"{"stream_name":"ACKS","config":{"durable_name":"proc","ack_policy":"explicit"}}"#)
-        }
-        var acked = 0
-        for _ in 0..<20 where acked < 5 {
-            let inbox = cf.newInbox()
-            let sub = try cf.subscribe(inbox)
-            try await cf.flush()
-            try await cf.publish("$JS.API.CONSUMER.MSG.NEXT.ACKS.proc", payload: #"{"batch":\#(5 - acked),"expires":1000000000}"#, reply: inbox)
-            for await m in sub {
-                if m.status != nil { break }
-                if let reply = m.reply { try await cf.publish(reply, payload: "+ACK") }
-                acked += 1
-                if acked == 5 { break }
-            }
-            try sub.unsubscribe()
-        }
+        try await createDurable(cf, "ACKS", "proc")
+        let acked = try await pullAcking(cf, "ACKS", "proc", count: 5).count
         XCTAssertEqual(acked, 5)
         let floor = try await eventually { () async throws -> Int in
             let o = try await api(cf, "CONSUMER.INFO.ACKS.proc")

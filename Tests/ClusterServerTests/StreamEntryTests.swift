@@ -111,4 +111,39 @@ final class StreamEntryTests: XCTestCase {
         XCTAssertThrowsError(try StreamEntry.decode(StreamEntry.encodeConsumerRecord(name: "../x", record: record)))
         XCTAssertThrowsError(try StreamEntry.decode(StreamEntry.encodeConsumerRecord(name: "", record: record)))
     }
+
+    func test_retentionRemoved_roundTripsAsRuns_andSplitsLongLists() throws {
+        func runs(_ entry: [UInt8]) throws -> [Range<UInt64>] {
+            guard case let .retentionRemoved(r) = try StreamEntry.decode(entry) else { XCTFail("not a removal"); return [] }
+            return r
+        }
+        let one = StreamEntry.encodeRetentionRemoved([1, 2, 3, 7, 9, 10, UInt64.max - 1])
+        XCTAssertEqual(one.count, 1)
+        XCTAssertEqual(try runs(one[0]), [1..<4, 7..<8, 9..<11, (UInt64.max - 1)..<UInt64.max])
+        XCTAssertEqual(StreamEntry.encodeRetentionRemoved([]).count, 0)
+
+        // Every other sequence: one run each, so the list needs three entries.
+        let n = StreamEntry.maxRetentionRanges * 2 + 5
+        let sparse = (0..<UInt64(n)).map { 2 * $0 + 1 }
+        let entries = StreamEntry.encodeRetentionRemoved(sparse)
+        XCTAssertEqual(entries.count, 3)
+        XCTAssertEqual(try entries.flatMap(runs).flatMap { Array($0) }, sparse)
+    }
+
+    func test_retentionRemoved_hostileBytes_throw() {
+        func entry(_ first: UInt64, _ count: UInt32) -> [UInt8] {
+            var out: [UInt8] = [6]
+            withUnsafeBytes(of: first.littleEndian) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: count.littleEndian) { out.append(contentsOf: $0) }
+            return out
+        }
+        XCTAssertNoThrow(try StreamEntry.decode(entry(5, 1)))
+        let bads: [[UInt8]] = [[6], Array(entry(5, 1).dropLast()), entry(5, 1) + [0], entry(0, 1), entry(5, 0), entry(UInt64.max, 2)]
+        for bad in bads {
+            XCTAssertThrowsError(try StreamEntry.decode(bad), "\(bad)")
+        }
+        let run = Array(entry(5, 1).dropFirst())
+        let tooMany: [UInt8] = [6] + Array(repeating: run, count: StreamEntry.maxRetentionRanges + 1).flatMap { $0 }
+        XCTAssertThrowsError(try StreamEntry.decode(tooMany))
+    }
 }

@@ -134,6 +134,76 @@ async def test_durable_consumer_resumes_after_leader_crash(cluster: Cluster):
         await nc.close()
 
 
+async def test_interest_stream_keeps_unacked_messages_across_leader_crash(cluster: Cluster):
+    """Two consumers on an R3 interest stream; one acked everything. After the leader dies the
+    other still gets every message (clusterd's followers used to remove them all at apply,
+    judging interest without consumers)."""
+    nc = await connect(cluster.nodes[0])
+    js = nc.jetstream(timeout=5)
+    await retry(lambda: js.add_stream(name="FAN", subjects=["fan.>"], retention="interest", num_replicas=3))
+    subs = {}
+    for name in ("a", "b"):
+        subs[name] = await retry(lambda name=name: js.pull_subscribe("fan.>", name, stream="FAN"))
+    for i in range(6):
+        await retry(lambda i=i: js.publish("fan.x", f"f{i}".encode()))
+    done = 0
+    while done < 6:
+        for m in await subs["a"].fetch(6 - done, timeout=5):
+            await m.ack_sync()
+            done += 1
+    await asyncio.sleep(0.5)  # the consumers' ack state replicates in the background
+    leader = (await js.stream_info("FAN")).cluster.leader
+    await nc.close()
+    cluster.node(leader).kill()
+    survivor = next(n for n in cluster.nodes if n.proc is not None)
+    nc = await connect(survivor)
+    js = nc.jetstream(timeout=3)
+    try:
+        sub = await retry(lambda: js.pull_subscribe("fan.>", "b", stream="FAN"))
+        got = []
+        for _ in range(10):  # bounded
+            if len(got) == 6:
+                break
+            got += [m.data.decode() for m in await retry(lambda: sub.fetch(6 - len(got), timeout=2))]
+        assert sorted(got) == [f"f{i}" for i in range(6)]
+    finally:
+        await nc.close()
+
+
+async def test_work_queue_acked_jobs_stay_gone_after_leader_crash(cluster: Cluster):
+    """Jobs acknowledged on an R3 work queue are removed on every replica: the next leader
+    does not hold them (clusterd's followers used to keep every job ever queued)."""
+    nc = await connect(cluster.nodes[1])
+    js = nc.jetstream(timeout=5)
+    await retry(lambda: js.add_stream(name="JOBS", subjects=["jobs.>"], retention="workqueue", num_replicas=3))
+    for i in range(10):
+        await retry(lambda i=i: js.publish("jobs.a", f"j{i}".encode()))
+    sub = await js.pull_subscribe("jobs.>", "worker", stream="JOBS")
+    done = 0
+    while done < 8:
+        for m in await sub.fetch(8 - done, timeout=5):
+            await m.ack_sync()
+            done += 1
+    await asyncio.sleep(0.5)  # acks and removals replicate in the background
+    leader = (await js.stream_info("JOBS")).cluster.leader
+    await nc.close()
+    cluster.node(leader).kill()
+    survivor = next(n for n in cluster.nodes if n.proc is not None)
+    nc = await connect(survivor)
+    js = nc.jetstream(timeout=3)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            si = await retry(lambda: js.stream_info("JOBS"))
+            if si.cluster.leader and si.cluster.leader != leader:
+                break
+            assert time.monotonic() < deadline, f"no new leader: {si.cluster}"
+            await asyncio.sleep(0.2)
+        assert (si.state.messages, si.state.first_seq) == (2, 9), si.state
+    finally:
+        await nc.close()
+
+
 async def test_restarted_replica_catches_up(cluster: Cluster):
     nc = await connect(cluster.nodes[0])
     js = nc.jetstream(timeout=5)

@@ -35,6 +35,8 @@ public final class JetStreamService: @unchecked Sendable {
     /// Streams whose newest message was removed since the last tick: its id is written down
     /// then (`Stream.keepRemovedLastID`).
     var removedLastPending = AttentionSet<Stream>()
+    /// Streams with retention removals not yet proposed (`Stream.retentionRemoved`).
+    var retentionRemovedPending = AttentionSet<Stream>()
     /// Clustered: the streams with timed work (`Stream.isIdleForTick` false), the only ones a
     /// housekeeping tick visits. A stream enters when it gets some (`Stream.noteTimedWork`).
     var timedStreams = AttentionSet<Stream>()
@@ -393,6 +395,7 @@ public final class JetStreamService: @unchecked Sendable {
         if now - lastConsumerPersist >= 100_000_000 {
             lastConsumerPersist = now
             if cluster != nil {
+                for s in retentionRemovedPending.takeAll() where streams[s.name] === s { proposeRetentionRemovals(s) }
                 // Consumers run on leaders' streams, which have timed work (their consumers).
                 for s in timedStreams.elements where streams[s.name] === s {
                     for c in s.consumers.values where c.dirty { persist(c) }
@@ -408,6 +411,20 @@ public final class JetStreamService: @unchecked Sendable {
         // reports read it: every 1.5 s is enough there (nats-server's report interval) and
         // spares an O(streams) count each tick.
         if limits != nil || (cluster != nil && ticks % 30 == 0) { rebuildUsageLedger() }
+    }
+
+    /// Proposes the messages `s`'s leader removed for retention to its group, so every replica
+    /// removes them (`StreamEntry.retentionRemoved`). Called before any record of `s`'s
+    /// consumers is proposed: a record claiming an ack never commits ahead of the removal it
+    /// caused, so a new leader does not hold an acknowledged message no consumer will deliver.
+    /// Removals made in the last tick before a leader is lost are not replicated, like the acks
+    /// in its unflushed records: the new leader delivers those messages again (at least once).
+    func proposeRetentionRemovals(_ s: Stream) {
+        guard !s.retentionRemoved.isEmpty else { return }
+        let seqs = s.retentionRemoved.sorted()
+        s.retentionRemoved.removeAll()
+        guard let r = cluster?.replicas[s.name] else { return }
+        for entry in StreamEntry.encodeRetentionRemoved(seqs) { try? r.proposeEntry(entry, answer: nil) }
     }
 
     /// Writes down the ids of removed last messages (`Stream.keepRemovedLastID`).

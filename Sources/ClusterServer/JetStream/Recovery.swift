@@ -43,6 +43,7 @@ extension JetStreamService {
         guard isDurable(c), let dir = c.stream.directory else { return }
         let body = c.record
         if let r = replicating(c) {
+            proposeRetentionRemovals(c.stream)
             // Every replica writes the record when it applies.
             try? r.proposeEntry(StreamEntry.encodeConsumerRecord(name: c.name, record: body), answer: answer)
             return

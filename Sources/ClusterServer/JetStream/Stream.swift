@@ -32,6 +32,9 @@ final class Stream {
     private var dedupHead = 0
     /// The dedup time of stored messages as an offset from their timestamps (persisted).
     private(set) var dedupSkews = DedupSkews()
+    /// Sequences this stream's leader removed for interest or work-queue retention and has not
+    /// proposed to its group yet (`JetStreamService.proposeRetentionRemovals`).
+    var retentionRemoved: [UInt64] = []
     /// `dedupSkews.removedLast` changed and is not written yet.
     private var removedLastUnwritten = false
     /// The newest dedup time applied, and the monotonic time it was applied at: where a new
@@ -331,9 +334,9 @@ final class Stream {
         }
         if let ttlNanos, ttlNanos > 0 { scheduleExpiry(seq: seq, at: saturatingAdd(now, ttlNanos)) }
         enforceLimits(now: now)
-        if config.retention == .interest && !hasInterest(in: subject) {
+        if config.retention == .interest && decidesRetention && !hasInterest(in: subject) {
             // Interest-based streams keep nothing nobody is interested in.
-            _ = try? remove(seq)
+            removeForRetention(seq)
         }
         return PublishOutcome(response: pubAck(seq), stored: true, seq: seq)
     }
@@ -467,16 +470,36 @@ final class Stream {
 
     /// Removes `seq` from an interest or workqueue stream once every interested consumer acked it.
     func checkAckedEverywhere(_ seq: UInt64) {
-        guard config.retention != .limits, let m = store.load(seq) else { return }
+        guard config.retention != .limits, decidesRetention, let m = store.load(seq) else { return }
         for c in consumers.values where c.matches(m.subject) {
             if !c.hasAcked(seq) { return }
         }
-        if (try? remove(seq)) == true { dirty = true }
+        removeForRetention(seq)
+    }
+
+    /// Whether this node judges interest and acks for retention: on one node always; in a
+    /// cluster only the stream's leader, which runs the consumers. A follower has none, so
+    /// by its own judgement nobody is interested in anything; it removes what the leader's
+    /// `StreamEntry.retentionRemoved` entries name.
+    var decidesRetention: Bool {
+        guard let cluster = service.cluster else { return true }
+        return cluster.replicas[name]?.isLeader ?? true
+    }
+
+    /// Removes `seq` because no consumer needs it; a clustered leader also notes it for its
+    /// followers (`retentionRemoved`).
+    private func removeForRetention(_ seq: UInt64) {
+        guard (try? remove(seq)) == true else { return }
+        dirty = true
+        if service.cluster?.replicas[name] != nil {
+            retentionRemoved.append(seq)
+            service.retentionRemovedPending.insert(self)
+        }
     }
 
     /// After a consumer went away: drop what no remaining consumer still needs.
     func sweepInterest() {
-        guard config.retention != .limits else { return }
+        guard config.retention != .limits, decidesRetention else { return }
         var s = store.state.firstSeq
         var bound = 0
         while let m = store.next(from: s, filters: []), bound < 10_000_000 {

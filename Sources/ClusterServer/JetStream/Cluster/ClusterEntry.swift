@@ -14,6 +14,10 @@ enum StreamEntry {
     /// A consumer's record (`ConsumerRecord`), written as is to its file by every replica.
     /// Older logs carry it as the op `consumer` (still applied).
     case consumerRecord(name: String, record: [UInt8])
+    /// Stream sequences the leader removed because every interested consumer acknowledged them
+    /// (interest and work-queue retention): every replica removes them too, so a new leader's
+    /// store does not bring acknowledged messages back (`Stream.retentionRemoved`).
+    case retentionRemoved([Range<UInt64>])
 
     struct DecodeError: Error, CustomStringConvertible {
         let description: String
@@ -28,6 +32,10 @@ enum StreamEntry {
     /// apply records the id without looking it up, so a replica whose duplicate window lacks
     /// ids (restarted, or copied from the leader) stores what its peers store.
     static let messageDecidedTag: UInt8 = 5
+    private static let retentionRemovedTag: UInt8 = 6
+    /// Ranges per `retentionRemoved` entry at most (12 bytes each): a consumer acking far out
+    /// of order makes many entries, never one huge one.
+    static let maxRetentionRanges = 4_096
     private static let none = UInt32.max
 
     /// tag | timestamp i64 | [dedup time i64, tags 4 and 5] | subject | reply | headers | payload,
@@ -70,6 +78,29 @@ enum StreamEntry {
         return out
     }
 
+    /// tag | (first seq u64, count u32) per run of consecutive sequences, little-endian; one
+    /// entry per `maxRetentionRanges` runs of the ascending, distinct `seqs`.
+    static func encodeRetentionRemoved(_ seqs: [UInt64]) -> [[UInt8]] {
+        var entries: [[UInt8]] = []
+        var out: [UInt8] = [retentionRemovedTag], runs = 0
+        var i = seqs.startIndex
+        while i < seqs.endIndex {
+            var j = i + 1
+            while j < seqs.endIndex, seqs[j] == seqs[j - 1] &+ 1, j - i < Int(UInt32.max) { j += 1 }
+            withUnsafeBytes(of: seqs[i].littleEndian) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(j - i).littleEndian) { out.append(contentsOf: $0) }
+            runs += 1
+            if runs == maxRetentionRanges {
+                entries.append(out)
+                out = [retentionRemovedTag]
+                runs = 0
+            }
+            i = j
+        }
+        if runs > 0 { entries.append(out) }
+        return entries
+    }
+
     /// Decodes an entry; throws on anything `encode*` cannot have produced (never traps).
     static func decode(_ bytes: [UInt8]) throws -> StreamEntry {
         guard let tag = bytes.first else { throw DecodeError(description: "empty entry") }
@@ -85,6 +116,9 @@ enum StreamEntry {
             // A name that could escape the consumers directory was never proposed by a leader.
             guard StreamConfig.isValidName(name) else { throw DecodeError(description: "bad consumer name") }
             return .consumerRecord(name: name, record: Array(bytes[(5 + n)...]))
+        }
+        if tag == retentionRemovedTag {
+            return .retentionRemoved(try decodeRetentionRemoved(bytes))
         }
         guard tag == messageTag || tag == messageDedupTag || tag == messageDecidedTag else {
             throw DecodeError(description: "unknown entry tag \(tag)")
@@ -116,5 +150,26 @@ enum StreamEntry {
         let headers = try field()
         return .message(subject: String(decoding: subject, as: UTF8.self), reply: reply.map { String(decoding: $0, as: UTF8.self) },
                         headers: headers.map(Array.init), payload: Array(bytes[at...]), timestamp: ts, dedupTime: dedupTime)
+    }
+
+    private static func decodeRetentionRemoved(_ bytes: [UInt8]) throws -> [Range<UInt64>] {
+        let body = bytes.count - 1
+        guard body > 0, body % 12 == 0, body / 12 <= maxRetentionRanges else {
+            throw DecodeError(description: "bad retention removal length \(body)")
+        }
+        var runs: [Range<UInt64>] = []
+        runs.reserveCapacity(body / 12)
+        var at = 1
+        while at < bytes.count {
+            var first: UInt64 = 0, count: UInt32 = 0
+            for k in 0..<8 { first |= UInt64(bytes[at + k]) << (8 * UInt64(k)) }
+            for k in 0..<4 { count |= UInt32(bytes[at + 8 + k]) << (8 * UInt32(k)) }
+            at += 12
+            // A leader removes what it stored: no run is empty, starts at 0 or wraps.
+            let (end, overflow) = first.addingReportingOverflow(UInt64(count))
+            guard count > 0, first > 0, !overflow else { throw DecodeError(description: "bad retention removal run") }
+            runs.append(first..<end)
+        }
+        return runs
     }
 }

@@ -213,6 +213,15 @@ final class StreamReplica: RaftGroupDelegate {
             let waiting = pendingOps.removeValue(forKey: entry.index)
             recordBatch[name] = record
             if let waiting, waiting.term == entry.term { recordAnswers.append((name, waiting.answer)) }
+        case let .retentionRemoved(runs):
+            // Acknowledged everywhere on the leader: removed here too (already gone on the
+            // leader that proposed it). The messages precede this entry, so the batch goes first.
+            flushApplyBatch()
+            var removed = false
+            for run in runs {
+                for seq in run where (try? stream.remove(seq)) == true { removed = true }
+            }
+            if removed { stream.dirty = true }
         case let .op(o):
             flushApplyBatch()
             flushRecords() // an op may delete or replace a consumer's record

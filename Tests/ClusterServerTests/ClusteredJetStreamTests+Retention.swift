@@ -1,0 +1,90 @@
+import NATSClient
+import XCTest
+@testable import ClusterServer
+
+/// Interest and work-queue retention across replicas: a message the leader removed because
+/// every interested consumer acknowledged it is removed on every replica, so a new leader does
+/// not bring it back (before, followers kept every message such a stream ever stored).
+extension ClusteredJetStreamTests {
+    func test_workQueueAcks_removeTheMessages_onEveryReplica() async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "JOBS", extra: #","retention":"workqueue""#)
+        for i in 1...10 { _ = try await publish(c1, "jobs.\(i)", "j\(i)", id: "j\(i)") }
+        try await createDurable(c1, "JOBS", "worker")
+        let jobs = try await pullAcking(c1, "JOBS", "worker", count: 10).count
+        XCTAssertEqual(jobs, 10)
+
+        let removed = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "JOBS") == [0, 10] } }
+        XCTAssertTrue(removed, "every replica removed the acked jobs: \(nodes.indices.map { replicaState($0, "JOBS") })")
+        let before = try await eventually { try await api(c1, "STREAM.INFO.JOBS") }
+        _ = try await eventually { try await api(c1, "STREAM.LEADER.STEPDOWN.JOBS") }
+        let after = try await eventually { () async throws -> [String: Any] in
+            let o = try await api(c1, "STREAM.INFO.JOBS")
+            guard let l = cluster(o).leader, l != cluster(before).leader else { throw APIError(body: o) }
+            return o
+        }
+        XCTAssertEqual((after["state"] as? [String: Any])?["messages"] as? Int, 0, "the new leader holds no acked job")
+    }
+
+    /// Followers run no consumers. They used to judge interest by themselves at apply, found
+    /// none, and removed every message: after a leader change, an R3 interest stream had lost
+    /// every message its consumers had not acknowledged yet.
+    func test_interestRetention_removesOnEveryReplica_onlyOnceEveryConsumerAcked() async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "FAN", extra: #","retention":"interest""#)
+        for i in 1...2 { _ = try await publish(c1, "fan.\(i)", "nobody", id: "n\(i)") }
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "FAN") == [0, 2] } },
+                      "without consumers nothing is kept: \(nodes.indices.map { replicaState($0, "FAN") })")
+        try await createDurable(c1, "FAN", "a")
+        try await createDurable(c1, "FAN", "b")
+        for i in 3...8 { _ = try await publish(c1, "fan.\(i)", "f\(i)", id: "f\(i)") }
+        let byA = try await pullAcking(c1, "FAN", "a", count: 6).count
+        XCTAssertEqual(byA, 6)
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "FAN") == [6, 8] } },
+                      "every replica keeps what b still needs: \(nodes.indices.map { replicaState($0, "FAN") })")
+        // Give a wrong removal the time to spread (removals and records go out every 100 ms).
+        XCTAssertFalse(waitUntil(seconds: 1) { self.nodes.indices.contains { self.replicaState($0, "FAN") != [6, 8] } },
+                       "kept while b has not acked: \(nodes.indices.map { replicaState($0, "FAN") })")
+
+        let before = try await eventually { try await api(c1, "STREAM.INFO.FAN") }
+        _ = try await eventually { try await api(c1, "STREAM.LEADER.STEPDOWN.FAN") }
+        _ = try await eventually { () async throws -> String in
+            let o = try await api(c1, "STREAM.INFO.FAN")
+            guard let l = cluster(o).leader, l != cluster(before).leader else { throw APIError(body: o) }
+            return l
+        }
+        let byB = try await pullAcking(c1, "FAN", "b", count: 6)
+        XCTAssertEqual(byB.map(\.1), (3...8).map { "f\($0)" }, "the new leader still holds what b had not acked")
+        let removed = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "FAN") == [0, 8] } }
+        XCTAssertTrue(removed, "\(nodes.indices.map { replicaState($0, "FAN") })")
+    }
+
+    func createDurable(_ c: NATSConnection, _ stream: String, _ name: String) async throws {
+        _ = try await eventually {
+            try await api(c, "CONSUMER.DURABLE.CREATE.\(stream).\(name)",
+                          #"{"stream_name":"\#(stream)","config":{"durable_name":"\#(name)","ack_policy":"explicit"}}"#)
+        }
+    }
+
+    /// Pulls `count` messages (bounded: at most 20 requests of 1 s) and acks each; their
+    /// subjects and payloads in delivery order.
+    func pullAcking(_ c: NATSConnection, _ stream: String, _ consumer: String, count: Int) async throws -> [(String, String)] {
+        var got: [(String, String)] = []
+        for _ in 0..<20 where got.count < count {
+            let inbox = c.newInbox()
+            let sub = try c.subscribe(inbox)
+            try await c.flush()
+            try await c.publish("$JS.API.CONSUMER.MSG.NEXT.\(stream).\(consumer)",
+                                payload: #"{"batch":\#(count - got.count),"expires":1000000000}"#, reply: inbox)
+            for await m in sub {
+                if m.status != nil { break } // 408: the batch was not filled in time
+                got.append((m.subject, String(buffer: m.payload)))
+                if let reply = m.reply { try await c.publish(reply, payload: "+ACK") }
+                if got.count == count { break }
+            }
+            try sub.unsubscribe()
+        }
+        try await c.flush()
+        return got
+    }
+}
