@@ -39,6 +39,28 @@ async def connect(node: ServerProcess):
     return await nats.connect(node.url, allow_reconnect=False, connect_timeout=3)
 
 
+async def fetch_and_ack(sub, n: int) -> None:
+    """Fetches `n` messages and acks each synchronously."""
+    done = 0
+    while done < n:
+        for m in await sub.fetch(n - done, timeout=5):
+            await m.ack_sync()
+            done += 1
+
+
+async def kill_stream_leader(cluster: Cluster, nc, js, stream: str):
+    """Waits for the consumers' ack state to replicate (in the background), kills `stream`'s
+    leader, closes `nc` and connects to a survivor: (its connection, JetStream context, the
+    killed leader's name)."""
+    await asyncio.sleep(0.5)
+    leader = (await js.stream_info(stream)).cluster.leader
+    await nc.close()
+    cluster.node(leader).kill()
+    survivor = next(n for n in cluster.nodes if n.proc is not None)
+    nc = await connect(survivor)
+    return nc, nc.jetstream(timeout=3), leader
+
+
 async def test_r3_stream_across_nodes(cluster: Cluster):
     n1, n2, n3 = [await connect(n) for n in cluster.nodes]
     try:
@@ -113,18 +135,8 @@ async def test_durable_consumer_resumes_after_leader_crash(cluster: Cluster):
     for i in range(20):
         await retry(lambda i=i: js.publish("work.a", f"j{i}".encode()))
     sub = await js.pull_subscribe("work.>", "proc", stream="WORK")
-    done = 0
-    while done < 10:
-        for m in await sub.fetch(10 - done, timeout=5):
-            await m.ack_sync()
-            done += 1
-    await asyncio.sleep(0.5)  # the consumer's ack state replicates in the background
-    leader = (await js.stream_info("WORK")).cluster.leader
-    await nc.close()
-    cluster.node(leader).kill()
-    survivor = next(n for n in cluster.nodes if n.proc is not None)
-    nc = await connect(survivor)
-    js = nc.jetstream(timeout=3)
+    await fetch_and_ack(sub, 10)
+    nc, js, _ = await kill_stream_leader(cluster, nc, js, "WORK")
     try:
         sub = await retry(lambda: js.pull_subscribe("work.>", "proc", stream="WORK"))
         msgs = await retry(lambda: sub.fetch(1, timeout=2))
@@ -146,18 +158,8 @@ async def test_interest_stream_keeps_unacked_messages_across_leader_crash(cluste
         subs[name] = await retry(lambda name=name: js.pull_subscribe("fan.>", name, stream="FAN"))
     for i in range(6):
         await retry(lambda i=i: js.publish("fan.x", f"f{i}".encode()))
-    done = 0
-    while done < 6:
-        for m in await subs["a"].fetch(6 - done, timeout=5):
-            await m.ack_sync()
-            done += 1
-    await asyncio.sleep(0.5)  # the consumers' ack state replicates in the background
-    leader = (await js.stream_info("FAN")).cluster.leader
-    await nc.close()
-    cluster.node(leader).kill()
-    survivor = next(n for n in cluster.nodes if n.proc is not None)
-    nc = await connect(survivor)
-    js = nc.jetstream(timeout=3)
+    await fetch_and_ack(subs["a"], 6)
+    nc, js, _ = await kill_stream_leader(cluster, nc, js, "FAN")
     try:
         sub = await retry(lambda: js.pull_subscribe("fan.>", "b", stream="FAN"))
         got = []
@@ -179,18 +181,8 @@ async def test_work_queue_acked_jobs_stay_gone_after_leader_crash(cluster: Clust
     for i in range(10):
         await retry(lambda i=i: js.publish("jobs.a", f"j{i}".encode()))
     sub = await js.pull_subscribe("jobs.>", "worker", stream="JOBS")
-    done = 0
-    while done < 8:
-        for m in await sub.fetch(8 - done, timeout=5):
-            await m.ack_sync()
-            done += 1
-    await asyncio.sleep(0.5)  # acks and removals replicate in the background
-    leader = (await js.stream_info("JOBS")).cluster.leader
-    await nc.close()
-    cluster.node(leader).kill()
-    survivor = next(n for n in cluster.nodes if n.proc is not None)
-    nc = await connect(survivor)
-    js = nc.jetstream(timeout=3)
+    await fetch_and_ack(sub, 8)
+    nc, js, leader = await kill_stream_leader(cluster, nc, js, "JOBS")
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
