@@ -16,6 +16,13 @@ Properties, in the order they are reported:
                         client again (judged by arrival time, not when the worker got to it)
   kv-cas-linearizable   KV updates form one chain per key: each successful compare-and-set
                         follows exactly the revision it was conditioned on; no lost updates
+
+With interest retention (`--retention interest`: the stream's one durable is its only
+interest, so an acknowledged message is removed) `acked-present` and `no-holes` give way to:
+  acked-delivered       every acknowledged publish reached the durable (by the end of the
+                        drain): removed only once consumed, never lost with a leader
+  acked-removed         no replica still holds a message whose ack the server confirmed
+and each replica's own state is compared by message count only (removals leave holes).
 """
 from __future__ import annotations
 
@@ -39,9 +46,11 @@ class Result:
 
 
 def check_stream(res: Result, stream: str, hist: History, read: dict,
-                 quorum_loss: list[tuple[float, float]]) -> None:
+                 quorum_loss: list[tuple[float, float]], retention: str = "limits") -> None:
     """`read` is readback.read_all_replicas' answer for `stream`; `quorum_loss` the windows
-    (start, end) in history time during which two of its three replicas were dead."""
+    (start, end) in history time during which two of its three replicas were dead;
+    `retention` the stream's (limits or interest)."""
+    removes = retention != "limits"
     copies: dict[str, list[tuple[int, str]]] = read["copies"]
     if not copies:
         res.add("replicas-agree", f"{stream}: no replica could be read")
@@ -61,6 +70,8 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
             continue
         got = {"messages": st.get("messages"), "first_seq": st.get("first_seq") if ref else None,
                "last_seq": st.get("last_seq") if ref else None}
+        if removes:
+            got, want = {"messages": got["messages"]}, {"messages": want["messages"]}
         if got != want:
             res.add("replicas-agree", f"{stream}: {n}'s own state {got} != read copy {want}")
     if read["unverified"]:
@@ -75,7 +86,22 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
     # An acked id at another sequence than its PubAck's is misplaced, not lost: lost means no
     # replica that was read holds it at all.
     held = {mid for copy in copies.values() for _, mid in copy}
+    dels = [d for d in hist.deliveries if d.stream == stream]
+    if removes:
+        delivered_ids = {d.id for d in dels}
+        for p in pubs:
+            if p.outcome in ("ack", "dup") and p.id not in delivered_ids and at_seq.get(p.seq) != p.id:
+                res.add("acked-delivered", f"{stream}: {p.id} acked at seq {p.seq} ({p.outcome} via {p.node} "
+                        f"t={p.t1:.2f}) was never delivered and seq {p.seq} holds {at_seq.get(p.seq)!r}")
+        confirmed = {d.seq for d in dels if d.acked}
+        for n in names:
+            kept = [(seq, mid) for seq, mid in copies[n] if seq in confirmed]
+            if kept:
+                res.add("acked-removed", f"{stream}: {n} still holds {len(kept)} messages whose ack was "
+                        f"confirmed, first {kept[:3]}")
     for p in pubs:
+        if removes:
+            break
         if p.outcome in ("ack", "dup") and at_seq.get(p.seq) != p.id:
             where = f"stored at {seqs_of[p.id]}" if p.id in seqs_of else (
                 "held by another replica only" if p.id in held else "on no replica")
@@ -90,7 +116,7 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
         if mid not in attempted:
             res.add("no-phantoms", f"{stream}: seq {seq} holds {mid!r}, never published")
     seqs = [s for s, _ in ref]
-    if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):
+    if not removes and seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):
         gaps = [(a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1]
         res.add("no-holes", f"{stream}: sequence gaps {gaps[:5]}")
     for (a, b) in quorum_loss:
@@ -99,7 +125,6 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
                 res.add("quorum-loss-no-ack", f"{stream}: {p.id} acked seq {p.seq} at t={p.t1:.2f} while "
                         f"quorum was lost ({a:.2f}..{b:.2f})")
 
-    dels = [d for d in hist.deliveries if d.stream == stream]
     seen = {d.seq for d in dels}
     missing = [s for s in seqs if s not in seen]
     if missing:
@@ -137,6 +162,8 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
     n["stored"] = n.get("stored", 0) + len(ref)
     acked_ids = {p.id for p in pubs if p.outcome in ("ack", "dup")}
     wrong = {p.id for p in pubs if p.outcome in ("ack", "dup") and at_seq.get(p.seq) != p.id}
+    if removes:  # consumed and removed is not lost
+        wrong -= {d.id for d in dels}
     n["lost"] = n.get("lost", 0) + sum(1 for mid in wrong if mid not in held)
     n["misplaced"] = n.get("misplaced", 0) + sum(1 for mid in wrong if mid in held)
     n["duplicates"] = n.get("duplicates", 0) + sum(c - 1 for c in counts.values() if c > 1)

@@ -18,6 +18,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from cluster import ChaosCluster
 
 
+READ_SECONDS = 180
+
+
 async def wait_caught_up(js, stream: str, replicas: int, timeout: float) -> dict:
     """Stream info once a leader answers and every replica reports current."""
     deadline = time.monotonic() + timeout
@@ -61,13 +64,16 @@ async def read_through_leader(js, stream: str, last_seq: int, tag: str) -> tuple
         seen_last = 0
         rewound = False
         idle = 0
-        while seen_last < last_seq and idle < 5:
+        # Bounded also when fetches keep answering without progress (a consumer that went back
+        # to a sequence it had delivered, again and again): a read that ends short is re-read.
+        deadline = time.monotonic() + READ_SECONDS
+        while seen_last < last_seq and idle < 5 and time.monotonic() < deadline:
             try:
                 msgs = await sub.fetch(256, timeout=2)
             except (asyncio.TimeoutError, nats.errors.TimeoutError):
                 idle += 1
                 continue
-            idle = 0
+            idle = 0 if msgs else idle + 1
             for m in msgs:
                 seq = m.metadata.sequence.stream
                 rewound = rewound or seq <= seen_last
@@ -105,7 +111,10 @@ async def read_all_replicas(cluster: ChaosCluster, nc, stream: str, replicas: in
         for attempt in range(3):
             if leader in copies:
                 break
-            copy, rewound = await read_through_leader(js, stream, info["last_seq"], f"{i}r{attempt}")
+            # An empty stream (interest retention, drained) has nothing to read: no consumer
+            # waits out its idle fetches.
+            copy, rewound = ([], False) if info["messages"] == 0 else \
+                await read_through_leader(js, stream, info["last_seq"], f"{i}r{attempt}")
             after = (await js.stream_info(stream)).cluster
             moved = rewound or not after or after.leader != leader
             short = len(copy) < info["messages"]

@@ -43,6 +43,9 @@ def main() -> int:
     ap.add_argument("--streams", type=int, default=2)
     ap.add_argument("--publishers", type=int, default=4)
     ap.add_argument("--no-kv", action="store_true")
+    ap.add_argument("--retention", choices=("limits", "interest", "mixed"), default="limits",
+                    help="the streams' retention; interest: each durable's acks remove messages; "
+                         "mixed: every other stream is an interest stream")
     ap.add_argument("--segment-bytes", type=int, help="clusterd stream segment size "
                     "(CLUSTERD_STREAM_SEGMENT_BYTES; default: the server's, 16384 when --kinds has corrupt)")
     ap.add_argument("--report", help="write the JSON report here")
@@ -55,7 +58,7 @@ def main() -> int:
         ap.error(f"unknown fault kinds {bad}")
     cfg = RunConfig(kind=a.server, binary=os.path.abspath(a.binary or default_binary(a.server)), nodes=a.nodes,
                     seconds=a.seconds, seed=seed, kinds=kinds, streams=a.streams, publishers=a.publishers,
-                    kv=not a.no_kv, segment_bytes=a.segment_bytes,
+                    kv=not a.no_kv, segment_bytes=a.segment_bytes, retention=a.retention,
                     history_file=os.path.abspath(a.history) if a.history else None)
     report = asyncio.run(run(cfg))
     print(describe(report), flush=True)

@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass
 
 import nats
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StreamConfig
 
 from checker import Result, check_kv, check_stream, unavailability
 from cluster import ChaosCluster
-from readback import leader_only, read_all_replicas, wait_caught_up
+from readback import READ_SECONDS, leader_only, read_all_replicas, wait_caught_up
 from schedule import CLOCK_KINDS, POWER_CUT_KINDS, Fault, dump, make_schedule
 from workload import History, Workload, connect_any, consumer_config, write_history, _close
 
@@ -42,6 +42,14 @@ class RunConfig:
     hold: tuple[float, float] = (2.0, 6.0)
     settle: tuple[float, float] = (4.0, 8.0)
     segment_bytes: int | None = None  # clusterd stream segment size (None: the server's default)
+    retention: str = "limits"         # interest: acknowledged messages are removed; mixed: every
+                                      # other stream (CHAOS1, CHAOS3, ...) is an interest stream
+
+    def retention_of(self, i: int) -> str:
+        """The retention of stream `CHAOS<i>`."""
+        if self.retention == "mixed":
+            return "interest" if i % 2 == 1 else "limits"
+        return self.retention
     history_file: str | None = None   # write the recorded history here (JSON lines)
 
 
@@ -252,9 +260,10 @@ async def run(cfg: RunConfig, log=print) -> dict:
     t_setup = time.monotonic()
     try:
         await cluster.start()
-        for s in streams:
-            await admin.retry(lambda js, s=s: js.add_stream(StreamConfig(
-                name=s, subjects=[f"{s.lower()}.>"], num_replicas=3, duplicate_window=120)))
+        for i, s in enumerate(streams):
+            await admin.retry(lambda js, s=s, i=i: js.add_stream(StreamConfig(
+                name=s, subjects=[f"{s.lower()}.>"], num_replicas=3, duplicate_window=120,
+                retention=RetentionPolicy(cfg.retention_of(i)))))
             await admin.retry(lambda js, s=s: js.add_consumer(s, consumer_config(), durable_name=f"C{s}"))
         kv_ok = False
         if cfg.kv:
@@ -294,7 +303,8 @@ async def run(cfg: RunConfig, log=print) -> dict:
         await wl.stop_publishing()
         cluster.heal()
         try:
-            await after_heal(cluster, admin, wl, streams, hist, res, quorum_loss, kv_ok)
+            await after_heal(cluster, admin, wl, streams, hist, res, quorum_loss, kv_ok,
+                             {s: cfg.retention_of(i) for i, s in enumerate(streams)})
         except Exception as e:  # noqa: BLE001 - a cluster that does not recover is a finding
             res.add("recovery", f"after healing: {e!r}")
         wl = None
@@ -313,7 +323,7 @@ async def run(cfg: RunConfig, log=print) -> dict:
 
 
 async def after_heal(cluster: ChaosCluster, admin: Admin, wl: Workload, streams: list[str], hist: History,
-                     res: Result, quorum_loss: dict, kv_ok: bool) -> None:
+                     res: Result, quorum_loss: dict, kv_ok: bool, retention: dict[str, str]) -> None:
     """Waits for the healed cluster, drains the durables, reads every replica, checks."""
     try:
         await cluster.wait_meta_leader(90)
@@ -351,7 +361,7 @@ async def after_heal(cluster: ChaosCluster, admin: Admin, wl: Workload, streams:
         res.numbers["readback_rereads"] = res.numbers.get("readback_rereads", 0) + read.get("rereads", 0)
         if read.get("lagging"):
             res.add("recovery", f"{s}: {read['lagging']} (checked the leader's copy only)")
-        check_stream(res, s, hist, read, quorum_loss[s])
+        check_stream(res, s, hist, read, quorum_loss[s], retention[s])
     if kv_ok:
         try:
             js = await admin.js()
@@ -378,12 +388,14 @@ async def read_kv(js, last_seq: int) -> list[tuple[int, str, str]]:
     out: list[tuple[int, str, str]] = []
     idle = 0
     seen = 0
-    while seen < last_seq and idle < 5:
+    deadline = time.monotonic() + READ_SECONDS  # bounded as the streams' read-back
+    while seen < last_seq and idle < 5 and time.monotonic() < deadline:
         try:
             msgs = await sub.fetch(256, timeout=2)
         except (asyncio.TimeoutError, nats.errors.TimeoutError):
             idle += 1
             continue
+        idle = 0 if msgs else idle + 1
         for m in msgs:
             seq = m.metadata.sequence.stream
             seen = max(seen, seq)
@@ -398,7 +410,7 @@ def summarize(cfg: RunConfig, schedule: list[Fault], fired: list[dict], hist: Hi
     unav = n.get("unavailability", [])
     return {
         "server": cfg.kind, "nodes": cfg.nodes, "seed": cfg.seed, "seconds": cfg.seconds,
-        "kinds": list(cfg.kinds), "ok": res.ok,
+        "kinds": list(cfg.kinds), "retention": cfg.retention, "ok": res.ok,
         "first_violation": res.violations[0] if res.violations else None,
         "violations": res.violations[:50], "violation_count": len(res.violations),
         "first_by_property": {p: d for p, d in reversed(res.violations)},
@@ -432,7 +444,8 @@ def summarize(cfg: RunConfig, schedule: list[Fault], fired: list[dict], hist: Hi
 
 
 def describe(report: dict) -> str:
-    lines = [f"chaos {report['server']} x{report['nodes']} seed={report['seed']} {report['seconds']}s: "
+    retention = f" retention={report['retention']}" if report.get("retention", "limits") != "limits" else ""
+    lines = [f"chaos {report['server']} x{report['nodes']} seed={report['seed']} {report['seconds']}s{retention}: "
              f"{'OK' if report['ok'] else 'FAILED'}",
              f"  faults={report['faults_injected']} {report['faults_by_kind']}"
              + (f" (wipes only killed, copies still behind: {report['wipes_only_killed']})"

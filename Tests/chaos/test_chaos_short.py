@@ -1,5 +1,5 @@
 """The short chaos profile of `make test`: three clusterd nodes, about a minute of seeded
-faults under load, then the full checker. A failure prints the seed, the schedule and the
+faults under load (CHAOS0 a limits stream, CHAOS1 an interest stream), then the full checker. A failure prints the seed, the schedule and the
 first violated property (replay with Tests/chaos/run_chaos.py --seed ...)."""
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_short_profile_three_nodes():
     seed = int(os.environ.get("CHAOS_SEED", "20261201"))
     seconds = float(os.environ.get("CHAOS_SHORT_SECONDS", "60"))
     cfg = RunConfig(kind="clusterd", binary=clusterd_bin(), nodes=3, seconds=seconds, seed=seed,
-                    kinds=SHORT_KINDS, streams=2, publishers=4)
+                    kinds=SHORT_KINDS, streams=2, publishers=4, retention="mixed")
     report = asyncio.run(run(cfg))
     text = describe(report)
     print(text)

@@ -159,3 +159,41 @@ def test_history_file_round_trip(tmp_path):
     check_stream(a, "S", h, read(GOOD), [])
     check_stream(b, "S", back, read(GOOD), [])
     assert a.violations == b.violations and a.numbers == b.numbers
+
+
+def read_interest(copies: dict[str, list]) -> dict:
+    """A read-back of an interest stream: removals leave holes, a drained stream is empty."""
+    return {"copies": copies, "unverified": [],
+            "local": {n: {"messages": len(c), "first_seq": 0, "last_seq": 5} for n, c in copies.items()}}
+
+
+def test_interest_drained_and_empty_passes():
+    res = Result()
+    check_stream(res, "S", history(), read_interest({n: [] for n in ("n1", "n2", "n3")}), [], "interest")
+    assert res.ok, res.violations
+    assert res.numbers["lost"] == 0
+
+
+def test_interest_acked_publish_never_delivered_is_lost():
+    h = history()
+    h.deliveries = [d for d in h.deliveries if d.id != "p0-2"]
+    res = Result()
+    check_stream(res, "S", h, read_interest({n: [] for n in ("n1", "n2", "n3")}), [], "interest")
+    assert props(res) == {"acked-delivered"}, res.violations
+    assert res.numbers["lost"] == 1
+
+
+def test_interest_replica_keeping_a_confirmed_ack_is_caught():
+    res = Result()
+    copies = {"n1": [], "n2": [], "n3": [(3, "p0-2")]}
+    check_stream(res, "S", history(), read_interest(copies), [], "interest")
+    assert "acked-removed" in props(res), res.violations
+
+
+def test_interest_stored_but_undelivered_is_at_least_once_not_lost():
+    h = history()
+    h.deliveries = [d for d in h.deliveries if d.id != "p0-4"]
+    res = Result()
+    check_stream(res, "S", h, read_interest({n: [(5, "p0-4")] for n in ("n1", "n2", "n3")}), [], "interest")
+    assert props(res) == {"consumer-at-least-once"}, res.violations
+    assert res.numbers["lost"] == 0
