@@ -59,6 +59,31 @@ extension ClusteredJetStreamTests {
         XCTAssertTrue(removed, "\(nodes.indices.map { replicaState($0, "FAN") })")
     }
 
+    /// A work queue that holds one job at a time (discard new): each next job is published
+    /// right after the previous one's plain ack. Every replica must judge it against the same
+    /// messages. When the leader removed an acked job at once and its followers only when the
+    /// removal entry applied, a job published in between was stored by the leader and refused
+    /// as over the limit by the followers, and the copies' sequences diverged.
+    func test_workQueueRemovals_applyAtTheSamePointOfTheLogEverywhere() async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "ONE", extra: #","retention":"workqueue","discard":"new","max_msgs":1"#)
+        try await createDurable(c1, "ONE", "worker")
+        var stored: [UInt64] = []
+        for i in 1...12 {
+            var ack: JetStreamPubAck?
+            for _ in 0..<50 where ack == nil {  // bounded: refused while the previous job is still held
+                ack = try? await c1.jsPublish("one.job", payload: "job\(i)", timeout: .seconds(3))
+                if ack == nil { try await Task.sleep(nanoseconds: 20_000_000) }
+            }
+            stored.append(try XCTUnwrap(ack, "job \(i) never accepted").seq)
+            let got = try await pullAcking(c1, "ONE", "worker", count: 1)
+            XCTAssertEqual(got.map(\.1), ["job\(i)"])
+        }
+        let last = try XCTUnwrap(stored.last)
+        let same = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "ONE") == [0, last] } }
+        XCTAssertTrue(same, "stored at \(stored); replicas: \(nodes.indices.map { replicaState($0, "ONE") })")
+    }
+
     func createDurable(_ c: NATSConnection, _ stream: String, _ name: String) async throws {
         _ = try await eventually {
             try await api(c, "CONSUMER.DURABLE.CREATE.\(stream).\(name)",

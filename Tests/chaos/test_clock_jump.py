@@ -174,6 +174,43 @@ async def _dedup_scenario(cluster: ChaosCluster) -> None:
         await nc.close()
 
 
+EXPIRY = "EXPIRY"
+
+
+async def _expiry_scenario(cluster: ChaosCluster) -> None:
+    """A follower's clock runs 3 s ahead. Before the leader decided max_age expiry (an `expire`
+    op applied in log order), that follower expired a message by its own clock while the
+    leader still held it, refused the next publish's `Nats-Expected-Last-Subject-Sequence` at
+    apply, and its copy stopped one sequence short of its peers'."""
+    nc = await nats.connect(cluster.nodes[0].url, allow_reconnect=False, connect_timeout=3)
+    try:
+        js = nc.jetstream(timeout=5)
+        await js.add_stream(StreamConfig(name=EXPIRY, subjects=["expiry.>"], num_replicas=3, max_age=4))
+        leader = await _leader(js, 120, EXPIRY)
+        assert leader, "no stream leader"
+        first = await js.publish("expiry.k", b"1")
+        follower = next(n.name for n in cluster.nodes if n.name != leader)
+        cluster.set_clock(follower, 3000)
+        await _jumped(cluster, follower, 3000)
+        await asyncio.sleep(1.5)  # the follower's clock now reads past the message's max_age
+        second = await js.publish("expiry.k", b"2", headers={"Nats-Expected-Last-Subject-Sequence": str(first.seq)})
+        assert second.seq == first.seq + 1
+        states: dict[str, object] = {}
+        for _ in range(80):  # bounded: every replica applies the second publish
+            states = {n.name: (cluster.local_stream_state(n, EXPIRY) or {}).get("last_seq") for n in cluster.nodes}
+            if set(states.values()) == {second.seq}:
+                break
+            await asyncio.sleep(0.25)
+        assert set(states.values()) == {second.seq}, \
+            f"replicas' last sequences after a checked publish (leader {leader}, {follower} 3 s ahead): {states}"
+    finally:
+        await nc.close()
+
+
+def test_max_age_is_expired_by_the_leaders_clock_on_every_replica():
+    run_scenario(clusterd_bin(), "expiryclock", _expiry_scenario, timeout=120, test_clock=True)
+
+
 def test_retried_publish_after_a_forward_clock_jump_is_not_stored_twice():
     run_scenario(clusterd_bin(), "dedupclock", _dedup_scenario, timeout=200, test_clock=True)
 

@@ -315,6 +315,7 @@ public final class JetStreamService: @unchecked Sendable {
     /// failed gets error PubAcks: nothing is acknowledged that is not durable.
     func flush() {
         flushScheduled = false
+        proposeRetentionRemovals()
         let now = JSTime.nowNanos()
         var synced: [Stream] = []
         var failed: [String: String] = [:]
@@ -395,7 +396,6 @@ public final class JetStreamService: @unchecked Sendable {
         if now - lastConsumerPersist >= 100_000_000 {
             lastConsumerPersist = now
             if cluster != nil {
-                for s in retentionRemovedPending.takeAll() where streams[s.name] === s { proposeRetentionRemovals(s) }
                 // Consumers run on leaders' streams, which have timed work (their consumers).
                 for s in timedStreams.elements where streams[s.name] === s {
                     for c in s.consumers.values where c.dirty { persist(c) }
@@ -413,12 +413,19 @@ public final class JetStreamService: @unchecked Sendable {
         if limits != nil || (cluster != nil && ticks % 30 == 0) { rebuildUsageLedger() }
     }
 
-    /// Proposes the messages `s`'s leader removed for retention to its group, so every replica
-    /// removes them (`StreamEntry.retentionRemoved`). Called before any record of `s`'s
-    /// consumers is proposed: a record claiming an ack never commits ahead of the removal it
-    /// caused, so a new leader does not hold an acknowledged message no consumer will deliver.
-    /// Removals made in the last tick before a leader is lost are not replicated, like the acks
-    /// in its unflushed records: the new leader delivers those messages again (at least once).
+    /// Proposes every stream's pending retention removals (end of a queue round).
+    func proposeRetentionRemovals() {
+        guard cluster != nil else { return }
+        for s in retentionRemovedPending.takeAll() where streams[s.name] === s { proposeRetentionRemovals(s) }
+    }
+
+    /// Proposes the messages `s`'s leader found removable for retention to its group; every
+    /// replica, the leader included, removes them when the entry applies
+    /// (`StreamEntry.retentionRemoved`). Also called before any record of `s`'s consumers is
+    /// proposed: a record claiming an ack never commits ahead of the removal it caused, so a
+    /// new leader does not hold an acknowledged message no consumer will deliver. Removals
+    /// not yet committed when a leader is lost are lost with it, like the acks in its
+    /// unflushed records: the new leader delivers those messages again (at least once).
     func proposeRetentionRemovals(_ s: Stream) {
         guard !s.retentionRemoved.isEmpty else { return }
         let seqs = s.retentionRemoved.sorted()
@@ -434,9 +441,14 @@ public final class JetStreamService: @unchecked Sendable {
 
     /// One stream's timed work of a housekeeping tick: expiries, consumers' deadlines.
     private func tickStream(_ s: Stream, now: Int64) {
-        let aged = s.expireAged(now: now)
-        if s.expireTTL(now: now) || aged {
-            s.consumersPurged()
+        if let r = cluster?.replicas[s.name] {
+            // Clustered: the leader's clock decides, every replica applies it in log order.
+            r.proposeExpiryIfDue(now: now)
+        } else {
+            let aged = s.expireAged(now: now)
+            if s.expireTTL(now: now) || aged {
+                s.consumersPurged()
+            }
         }
         // Clustered: at apply, with the entry's dedup time. Single node: on the stream's own
         // dedup clock, never on the wall clock (a jump would empty the window).

@@ -32,9 +32,9 @@ final class Stream {
     private var dedupHead = 0
     /// The dedup time of stored messages as an offset from their timestamps (persisted).
     private(set) var dedupSkews = DedupSkews()
-    /// Sequences this stream's leader removed for interest or work-queue retention and has not
-    /// proposed to its group yet (`JetStreamService.proposeRetentionRemovals`).
-    var retentionRemoved: [UInt64] = []
+    /// Sequences this stream's leader found removable for interest or work-queue retention and
+    /// has not proposed to its group yet (`JetStreamService.proposeRetentionRemovals`).
+    var retentionRemoved = Set<UInt64>()
     /// `dedupSkews.removedLast` changed and is not written yet.
     private var removedLastUnwritten = false
     /// The newest dedup time applied, and the monotonic time it was applied at: where a new
@@ -486,15 +486,20 @@ final class Stream {
         return cluster.replicas[name]?.isLeader ?? true
     }
 
-    /// Removes `seq` because no consumer needs it; a clustered leader also notes it for its
-    /// followers (`retentionRemoved`).
+    /// Removes `seq` because no consumer needs it. A clustered leader proposes the removal
+    /// instead (`retentionRemoved`, at the end of the queue's round) and removes it when the
+    /// entry applies, as every replica does: the `Nats-Expected-*` checks and discard-new
+    /// limits, which run at apply on every replica, then always see the same messages.
     private func removeForRetention(_ seq: UInt64) {
+        if service.cluster?.replicas[name] != nil {
+            if retentionRemoved.insert(seq).inserted {
+                service.retentionRemovedPending.insert(self)
+                service.scheduleFlush()
+            }
+            return
+        }
         guard (try? remove(seq)) == true else { return }
         dirty = true
-        if service.cluster?.replicas[name] != nil {
-            retentionRemoved.append(seq)
-            service.retentionRemovedPending.insert(self)
-        }
     }
 
     /// After a consumer went away: drop what no remaining consumer still needs.

@@ -24,6 +24,15 @@ extension Stream {
 
     /// Removes messages whose TTL passed; true if any went.
     @discardableResult
+    /// Whether `expireAged` or `expireTTL` would remove something at `now` (a clustered
+    /// leader's tick asks before proposing an `expire` op).
+    func expiryDue(now: Int64) -> Bool {
+        if let head = ttlQueue.first, head.at <= now { return true }
+        guard config.maxAgeNanos > 0 else { return false }
+        let st = store.state
+        return st.messages > 0 && st.firstTime <= now - config.maxAgeNanos
+    }
+
     func expireTTL(now: Int64) -> Bool {
         var removed = false
         var n = 0

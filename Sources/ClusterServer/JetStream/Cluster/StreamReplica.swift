@@ -56,6 +56,9 @@ final class StreamReplica: RaftGroupDelegate {
     private(set) lazy var deliveryKey = "\(js.account.name)/\(name)/\(group)"
     /// The stream-create request, answered by whichever replica leads first.
     var createReply: (reply: String, type: String)?
+    /// No `expire` op is proposed before this monotonic time (one in flight, or the last one
+    /// removed nothing): see `StreamReplica+Expiry.swift`.
+    var expiryHold: UInt64?
     /// A copy of the stream from its leader in progress (see `CatchupSession`).
     var catchup: CatchupSession? {
         didSet { if catchup != nil { cluster.needsTick(self) } }
@@ -350,6 +353,10 @@ final class StreamReplica: RaftGroupDelegate {
             try stream.syncStore()
             try cluster.host.compact(group, upTo: LogIndex(upTo))
             return [:]
+        case "expire":
+            guard let now = try o.int64("now") else { return [:] }
+            applyExpiry(now: now)
+            return [:]
         case "consumer_delete":
             if let name = try o.string("name"), let dir = stream.directory {
                 AtomicFile.remove(dir + "/consumers/\(name).json")
@@ -375,6 +382,7 @@ final class StreamReplica: RaftGroupDelegate {
 
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
         self.isLeader = isLeader
+        expiryHold = nil
         pendingMsgIDs = [:]
         dedupDecidingTerm = nil
         cluster.needsTick(self)
