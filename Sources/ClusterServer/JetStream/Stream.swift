@@ -335,8 +335,10 @@ final class Stream {
         if let ttlNanos, ttlNanos > 0 { scheduleExpiry(seq: seq, at: saturatingAdd(now, ttlNanos)) }
         enforceLimits(now: now)
         if config.retention == .interest && decidesRetention && !hasInterest(in: subject) {
-            // Interest-based streams keep nothing nobody is interested in.
-            removeForRetention(seq)
+            // Interest-based streams keep nothing nobody is interested in. Gone before the
+            // PubAck, as on nats-server (whose followers run consumers and decide the same at
+            // apply); a clustered leader's followers remove it when the entry applies.
+            removeForRetention(seq, atOnce: true)
         }
         return PublishOutcome(response: pubAck(seq), stored: true, seq: seq)
     }
@@ -487,19 +489,21 @@ final class Stream {
     }
 
     /// Removes `seq` because no consumer needs it. A clustered leader proposes the removal
-    /// instead (`retentionRemoved`, at the end of the queue's round) and removes it when the
-    /// entry applies, as every replica does: the `Nats-Expected-*` checks and discard-new
-    /// limits, which run at apply on every replica, then always see the same messages.
-    private func removeForRetention(_ seq: UInt64) {
-        if service.cluster?.replicas[name] != nil {
-            if retentionRemoved.insert(seq).inserted {
-                service.retentionRemovedPending.insert(self)
-                service.scheduleFlush()
-            }
+    /// (`retentionRemoved`, at the end of the queue's round) and removes it when the entry
+    /// applies, as every replica does: the `Nats-Expected-*` checks and discard-new limits,
+    /// which run at apply on every replica, then see the same messages. `atOnce`: the leader
+    /// removes it now as well (a publish nobody is interested in; see `docs/jetstream-cluster.md`,
+    /// "Retention across replicas", for the window this leaves).
+    private func removeForRetention(_ seq: UInt64, atOnce: Bool = false) {
+        guard service.cluster?.replicas[name] != nil else {
+            if (try? remove(seq)) == true { dirty = true }
             return
         }
-        guard (try? remove(seq)) == true else { return }
-        dirty = true
+        if atOnce, (try? remove(seq)) == true { dirty = true }
+        if retentionRemoved.insert(seq).inserted {
+            service.retentionRemovedPending.insert(self)
+            service.scheduleFlush()
+        }
     }
 
     /// After a consumer went away: drop what no remaining consumer still needs.
