@@ -217,8 +217,10 @@ final class StreamReplica: RaftGroupDelegate {
             recordBatch[name] = record
             if let waiting, waiting.term == entry.term { recordAnswers.append((name, waiting.answer)) }
         case let .retentionRemoved(runs):
-            // Acknowledged everywhere on the leader: removed here too (already gone on the
-            // leader that proposed it). The messages precede this entry, so the batch goes first.
+            // Let go by the leader's retention (`Stream.removeForRetention`): every replica, the
+            // leader included, removes them here, at the same point of the log (a publish
+            // nobody was interested in is already gone on the leader). The messages precede
+            // this entry, so the batch goes first.
             flushApplyBatch()
             var removed = false
             for run in runs {
