@@ -87,8 +87,8 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
     # replica that was read holds it at all.
     held = {mid for copy in copies.values() for _, mid in copy}
     dels = [d for d in hist.deliveries if d.stream == stream]
+    delivered_ids = {d.id for d in dels}
     if removes:
-        delivered_ids = {d.id for d in dels}
         for p in pubs:
             if p.outcome in ("ack", "dup") and p.id not in delivered_ids and at_seq.get(p.seq) != p.id:
                 res.add("acked-delivered", f"{stream}: {p.id} acked at seq {p.seq} ({p.outcome} via {p.node} "
@@ -99,9 +99,7 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
             if kept:
                 res.add("acked-removed", f"{stream}: {n} still holds {len(kept)} messages whose ack was "
                         f"confirmed, first {kept[:3]}")
-    for p in pubs:
-        if removes:
-            break
+    for p in pubs if not removes else []:
         if p.outcome in ("ack", "dup") and at_seq.get(p.seq) != p.id:
             where = f"stored at {seqs_of[p.id]}" if p.id in seqs_of else (
                 "held by another replica only" if p.id in held else "on no replica")
@@ -163,7 +161,7 @@ def check_stream(res: Result, stream: str, hist: History, read: dict,
     acked_ids = {p.id for p in pubs if p.outcome in ("ack", "dup")}
     wrong = {p.id for p in pubs if p.outcome in ("ack", "dup") and at_seq.get(p.seq) != p.id}
     if removes:  # consumed and removed is not lost
-        wrong -= {d.id for d in dels}
+        wrong -= delivered_ids
     n["lost"] = n.get("lost", 0) + sum(1 for mid in wrong if mid not in held)
     n["misplaced"] = n.get("misplaced", 0) + sum(1 for mid in wrong if mid in held)
     n["duplicates"] = n.get("duplicates", 0) + sum(c - 1 for c in counts.values() if c > 1)

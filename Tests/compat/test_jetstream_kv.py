@@ -13,17 +13,22 @@ pytestmark = pytest.mark.jetstream
 BOUND_S = 10
 
 
+async def asked_again_if_empty(call, attempts: int):
+    """`await call()` (bounded by BOUND_S), asked again up to `attempts` times in all while it
+    answers NoKeysError; a wrong answer is not asked again."""
+    for _ in range(attempts - 1):
+        try:
+            return await asyncio.wait_for(call(), BOUND_S)
+        except nats.js.errors.NoKeysError:
+            await asyncio.sleep(0.2)
+    return await asyncio.wait_for(call(), BOUND_S)
+
+
 async def history(kv, key: str):
     """`kv.history(key)`, bounded. In cluster mode the watcher behind it may start where the last
     puts are not applied yet and report no entries at all (seen once against a nats-server 2.15
-    cluster: NoKeysError right after six acked puts). An empty answer is asked again (bounded);
-    a wrong one is not."""
-    for _ in range(10):
-        try:
-            return await asyncio.wait_for(kv.history(key), BOUND_S)
-        except nats.js.errors.NoKeysError:
-            await asyncio.sleep(0.2)
-    return await asyncio.wait_for(kv.history(key), BOUND_S)
+    cluster: NoKeysError right after six acked puts). An empty answer is asked again."""
+    return await asked_again_if_empty(lambda: kv.history(key), 11)
 
 
 async def test_kvCreateBucket_backingStreamConfig(js, uniq):
@@ -116,15 +121,7 @@ async def test_kvKeys_excludesDeleted(js, uniq, server_kind):
     # A nats-server 2.15 cluster answered this with NoKeysError once in CI (4 reruns passed):
     # its watcher's consumer reported nothing pending after three acked puts. Asked again there
     # (bounded); clusterd must answer the first time.
-    attempts = 5 if server_kind == "nats-server" else 1
-    for attempt in range(attempts):
-        try:
-            keys = await asyncio.wait_for(kv.keys(), BOUND_S)
-            break
-        except nats.js.errors.NoKeysError:
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.2)
+    keys = await asked_again_if_empty(kv.keys, 5 if server_kind == "nats-server" else 1)
     assert sorted(keys) == ["a", "b.c"]
 
 
