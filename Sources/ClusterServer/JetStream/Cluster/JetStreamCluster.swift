@@ -25,7 +25,8 @@ final class JetStreamCluster: RaftGroupDelegate {
         return 86_400 * 10
     }()
 
-    unowned let js: JetStreamService
+    /// The service owns this cluster and stops it before it goes (unchecked: see `Stream.service`).
+    unowned(unsafe) let js: JetStreamService
     let host: RaftHost
     /// Stream copies for replicas that need a snapshot (both sides).
     private(set) var catchup: CatchupService!
@@ -134,7 +135,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         metaStarted = true
         let boot = storage.snapshot().metadata
         if boot.index == .zero { membership.bootIDs = boot.conf.voters }
-        host.addGroup(Self.metaGroup, storage: storage, delegate: self, applied: nil, quiesce: false)
+        host.addGroup(Self.metaGroup, storage: storage, delegate: self, delegateOwnsHost: true, applied: nil, quiesce: false)
         js.server.logger.info("JetStream cluster: meta group started as \(StreamAssignment.hex(host.me)) with \(boot.conf.voters.count) bootstrap voter(s)")
         sendHellos()
     }

@@ -57,7 +57,12 @@ final class RaftHost {
     final class Member {
         let node: RaftNode
         let storage: DurableRaftStorage
-        weak var delegate: RaftGroupDelegate?
+        /// A stream replica is held strongly: it removes its group when it closes, and a weak
+        /// reference would cost a side-table load on every apply. The meta group's delegate owns
+        /// this host, so it is held weakly (no cycle).
+        private let held: RaftGroupDelegate?
+        private weak var weakDelegate: RaftGroupDelegate?
+        var delegate: RaftGroupDelegate? { held ?? weakDelegate }
         var sync = GroupSyncState()
         var wasLeader = false
         /// Leader only: the index of the first entry of its term; leadership is announced once
@@ -65,10 +70,10 @@ final class RaftHost {
         var leaderReadyAt: LogIndex?
         /// `tickCount` when the node was created: its tick t happened at host tick offset + t.
         let tickOffset: UInt64
-        init(node: RaftNode, storage: DurableRaftStorage, delegate: RaftGroupDelegate, tickOffset: UInt64) {
+        init(node: RaftNode, storage: DurableRaftStorage, delegate: RaftGroupDelegate, ownsHost: Bool, tickOffset: UInt64) {
             self.node = node
             self.storage = storage
-            self.delegate = delegate
+            if ownsHost { weakDelegate = delegate; held = nil } else { held = delegate }
             self.tickOffset = tickOffset
         }
     }
@@ -167,7 +172,9 @@ final class RaftHost {
     var groupCount: Int { members.count }
 
     /// Hosts a group whose members are the named servers.
-    func addGroup(_ group: GroupID, storage: DurableRaftStorage, delegate: RaftGroupDelegate,
+    /// `delegateOwnsHost`: the delegate keeps this host alive (the meta group's), so the host
+    /// must not keep it alive in turn.
+    func addGroup(_ group: GroupID, storage: DurableRaftStorage, delegate: RaftGroupDelegate, delegateOwnsHost: Bool = false,
                   applied: LogIndex?, quiesce: Bool, campaign: Bool = false, externalSnapshots: Bool = false) {
         guard members[group] == nil else {
             server.logger.error("Raft group \(group) is already hosted here; not adding it twice")
@@ -180,7 +187,8 @@ final class RaftHost {
         seed = seed &+ 0x9e37_79b9_7f4a_7c15
         let node = RaftNode(id: me, group: group, storage: storage, config: cfg,
                             random: Raft.SplitMix64(seed: seed ^ group.rawValue), applied: applied)
-        members[group] = Member(node: node, storage: storage, delegate: delegate, tickOffset: tickCount)
+        members[group] = Member(node: node, storage: storage, delegate: delegate, ownsHost: delegateOwnsHost,
+                                tickOffset: tickCount)
         membersGeneration &+= 1
         multi.addGroup(node)
         if campaign { node.startElection() }

@@ -5,7 +5,8 @@ import Raft
 /// stream's Raft group. Every replica applies the same committed entries in the same order; only
 /// the leader listens on the stream's subjects, runs consumers and answers publishers.
 final class StreamReplica: RaftGroupDelegate {
-    unowned let cluster: JetStreamCluster
+    /// The cluster owns its replicas and closes them before it goes (unchecked: see `Stream.service`).
+    unowned(unsafe) let cluster: JetStreamCluster
     let name: String
     let group: GroupID
     let stream: Stream
