@@ -234,11 +234,13 @@ public final class JetStreamService: @unchecked Sendable {
     static let ingestQueue = "_sys_js_ingest"
 
     /// Subscribes a stream's subjects for ingest.
+    /// Subscribes the stream's subjects for ingest (clustered: its committed config's, which
+    /// the replica may not have applied yet).
     func subscribeIngest(_ stream: Stream) {
         for sub in stream.subscriptions { bus.unsubscribeInternal(sub) }
         let name = stream.name
         let clustered = cluster != nil
-        stream.subscriptions = stream.config.subjects.map { subject in
+        stream.subscriptions = stream.committedConfig.subjects.map { subject in
             bus.subscribeInternal(subject, queue: clustered ? Self.ingestQueue : nil, propagates: clustered) { [weak self] msg in
                 guard let self else { return }
                 let (subj, reply, headers, payload) = self.copy(msg)

@@ -56,6 +56,12 @@ final class Stream {
     var dirty = false {
         didSet { if dirty { service.dirtyStreams.insert(self) } }
     }
+    /// Clustered: a config the meta group committed that this replica has not applied yet. It
+    /// applies where the stream's leader put it in the stream's log (`StreamReplica+Config`);
+    /// stream info shows it meanwhile, as the update's answer did.
+    var assignedConfig: StreamConfig?
+    /// The newest committed config: what the stream listens on and shows.
+    var committedConfig: StreamConfig { assignedConfig ?? config }
     /// Clustered streams: the Raft index of the entry being applied (recorded with the message).
     var applyingRaftIndex: UInt64 = 0
 
@@ -86,10 +92,11 @@ final class Stream {
 
     var name: String { config.name }
 
-    func updateConfig(_ new: StreamConfig) {
+    /// `now`: the clock max_age is enforced by (clustered: the leader's, from the log).
+    func updateConfig(_ new: StreamConfig, now: Int64 = JSTime.nowNanos()) {
         config = new
         try? store.setLimits(new)
-        enforceLimits(now: JSTime.nowNanos())
+        enforceLimits(now: now)
         consumersPurged()
     }
 
@@ -556,8 +563,9 @@ final class Stream {
     }
 
     func infoJSON(subjectsFilter: String? = nil, deletedDetails: Bool = false) -> [String: Any] {
-        var cfg = config.json
-        var md = config.metadata ?? [:]
+        let shown = committedConfig
+        var cfg = shown.json
+        var md = shown.metadata ?? [:]
         md["_nats.req.level"] = "0"
         md["_nats.ver"] = ServerVersion.nats
         md["_nats.level"] = "\(JetStreamService.apiLevel)"

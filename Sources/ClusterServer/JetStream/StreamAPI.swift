@@ -251,17 +251,24 @@ extension JetStreamService {
         return s.infoJSON()
     }
 
-    /// Applies a checked config update to a local stream (on one node, or on each replica when
-    /// the update commits in the meta group; only a leader listens on the stream's subjects).
-    func applyConfig(_ s: Stream, _ cfg: StreamConfig) {
+    /// Applies a checked config update to a local stream: on one node, or on each replica of a
+    /// clustered stream where the update is in the stream's log (`StreamReplica+Config`), with
+    /// the leader's `now`. A clustered leader switched its subscriptions when the update
+    /// committed in the meta group, so only a single node subscribes here.
+    func applyConfig(_ s: Stream, _ cfg: StreamConfig, now: Int64 = JSTime.nowNanos()) {
         let subjectsChanged = cfg.subjects != s.config.subjects || cfg.allowDirect != s.config.allowDirect
-        var new = cfg
-        new.firstSeq = s.config.firstSeq
-        s.updateConfig(new)
-        if subjectsChanged && (cluster?.leads(s.name) ?? true) { subscribeIngest(s) }
+        s.updateConfig(Self.keepingFirstSeq(cfg, of: s), now: now)
+        if subjectsChanged && cluster == nil { subscribeIngest(s) }
         try? persistMeta(s)
         s.consumersPurged()
         if s.dirty { scheduleFlush() }
+    }
+
+    /// `cfg` with the stream's own first sequence (set at create, never updated).
+    static func keepingFirstSeq(_ cfg: StreamConfig, of s: Stream) -> StreamConfig {
+        var new = cfg
+        new.firstSeq = s.config.firstSeq
+        return new
     }
 
     private func deleteStream(_ name: String) throws -> [String: Any] {

@@ -30,6 +30,7 @@ extension JetStreamCluster {
         for r in tickWork.elements where isCurrent(r) {
             r.checkReadCorruption()
             r.updateDirectAccess()
+            r.proposeConfigIfBehind()
         }
     }
 
@@ -58,6 +59,7 @@ extension StreamReplica {
         guard let node = cluster.host.node(group) else { return false }
         if !node.isQuiesced || node.leader == nil { return true }
         if stream.allowsDirect == direct.subscriptions.isEmpty { return true }
+        if stream.assignedConfig != nil { return true } // a config update to put in the log
         if !corruptionFound, (stream.store as? StreamLogStore)?.corruptionSeenByReads != nil { return true }
         return false
     }

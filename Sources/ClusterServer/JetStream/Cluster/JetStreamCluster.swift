@@ -375,10 +375,12 @@ final class JetStreamCluster: RaftGroupDelegate {
                 a.config = cfg
                 assignments[cfg.name] = a
                 if o.has("peers") { try setPeers(&a, o) }
-                if let s = js.streams[cfg.name] { js.applyConfig(s, cfg) }
                 if let r = replicas[cfg.name] {
-                    needsTick(r) // direct access may change
+                    // Applied where the stream's leader puts it in the stream's log.
+                    r.configAssigned(cfg, metaIndex: entry.index.rawValue)
                     membershipWork.insert(r)
+                } else if let s = js.streams[cfg.name] {
+                    js.applyConfig(s, cfg)
                 }
                 response = info(for: a)
             case "delete":

@@ -146,7 +146,7 @@ extension JetStreamCluster {
             return
         }
         // Only a publish on the stream's own subjects (a peer cannot slip anything else in).
-        guard let r = replicas[p.stream], r.stream.config.subjects.contains(where: { Subject.matches(pattern: $0, subject: p.subject) }) else {
+        guard let r = replicas[p.stream], r.stream.committedConfig.subjects.contains(where: { Subject.matches(pattern: $0, subject: p.subject) }) else {
             js.server.logger.warning("Dropping a forwarded publish for stream '\(p.stream)' on '\(p.subject)': not a subject of a stream here")
             return
         }
@@ -175,7 +175,7 @@ extension JetStreamCluster {
 
     /// Whether another node's replica subscribes every subject of `s` for ingest.
     private func newLeaderListens(_ s: Stream) -> Bool {
-        s.config.subjects.allSatisfy(routeListensForIngest)
+        s.committedConfig.subjects.allSatisfy(routeListensForIngest)
     }
 
     /// Housekeeping: held publishes whose leadership change settled (or that waited too long),

@@ -60,6 +60,13 @@ final class StreamReplica: RaftGroupDelegate {
     /// No `expire` op is proposed before this monotonic time (one in flight, or the last one
     /// removed nothing): see `StreamReplica+Expiry.swift`.
     var expiryHold: UInt64?
+    /// No `config` op is proposed before this monotonic time (one in flight): see
+    /// `StreamReplica+Config.swift`, with the meta entries of the newest config committed and
+    /// of the newest one applied from the log.
+    var configHold: UInt64?
+    var configIndexes: (assigned: UInt64, applied: UInt64) = (0, 0)
+    /// The stream-log index of the last `config` op applied (the same on every replica).
+    var configAppliedAt: LogIndex?
     /// A copy of the stream from its leader in progress (see `CatchupSession`).
     var catchup: CatchupSession? {
         didSet { if catchup != nil { cluster.needsTick(self) } }
@@ -233,7 +240,7 @@ final class StreamReplica: RaftGroupDelegate {
             flushRecords() // an op may delete or replace a consumer's record
             var response: [String: Any]
             do {
-                response = try applyOp(JSONObject(o, typeName: "StreamOp"))
+                response = try applyOp(JSONObject(o, typeName: "StreamOp"), at: entry.index)
             } catch let e as JSAPIError {
                 response = e.responseBody
             } catch {
@@ -334,7 +341,7 @@ final class StreamReplica: RaftGroupDelegate {
         }
     }
 
-    private func applyOp(_ o: JSONObject) throws -> [String: Any] {
+    private func applyOp(_ o: JSONObject, at index: LogIndex) throws -> [String: Any] {
         switch try o.string("op") ?? "" {
         case "purge":
             let n = try stream.purge(subject: try o.string("filter"), upTo: try o.uint64("seq"), keep: try o.uint64("keep"))
@@ -359,6 +366,9 @@ final class StreamReplica: RaftGroupDelegate {
         case "expire":
             guard let now = try o.int64("now") else { return [:] }
             applyExpiry(now: now)
+            return [:]
+        case "config":
+            try applyConfigOp(o, at: index)
             return [:]
         case "consumer_delete":
             if let name = try o.string("name"), let dir = stream.directory {
@@ -386,6 +396,7 @@ final class StreamReplica: RaftGroupDelegate {
     func raftLeadershipChanged(isLeader: Bool, leader: NodeID?) {
         self.isLeader = isLeader
         expiryHold = nil
+        configHold = nil
         pendingMsgIDs = [:]
         dedupDecidingTerm = nil
         cluster.needsTick(self)
@@ -406,6 +417,7 @@ final class StreamReplica: RaftGroupDelegate {
             createReply = nil
             js.server.logger.info("JetStream cluster: leading stream '\(name)'")
             releaseHeld()
+            proposeConfigIfBehind(leadershipStart: true)
         } else {
             createReply = nil
             stepDownLocally(keepIngest: true)

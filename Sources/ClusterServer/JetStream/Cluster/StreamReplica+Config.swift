@@ -1,0 +1,61 @@
+import Foundation
+import Raft
+
+/// Config updates of a clustered stream, applied by every replica at the same point of the
+/// stream's log. An update commits in the meta group, and each replica applies meta entries at
+/// its own point of the stream's log. But the limits an update changes decide at apply whether
+/// a publish is stored (a lower max_msgs with discard new, a seal, max_age): applied at the
+/// meta entry, a publish between two replicas' applies was stored by one and refused by
+/// another, and their sequences diverged. So the stream's leader puts the committed config in
+/// the stream's log (a `config` op, with its clock's `now` for max_age), and every replica
+/// applies it there. Meanwhile the replica listens on and shows the committed config
+/// (`Stream.assignedConfig`) and stores by the one it applied.
+extension StreamReplica {
+    /// The meta group committed `cfg` for this stream in its entry `metaIndex`.
+    func configAssigned(_ cfg: StreamConfig, metaIndex: UInt64) {
+        let committed = JetStreamService.keepingFirstSeq(cfg, of: stream)
+        let listened = stream.committedConfig.subjects
+        configIndexes.assigned = metaIndex
+        stream.assignedConfig = committed == stream.config ? nil : committed
+        if isLeader && stream.committedConfig.subjects != listened { js.subscribeIngest(stream) }
+        proposeConfigIfBehind()
+        cluster.needsTick(self)
+    }
+
+    /// Leader: proposes the committed config while this replica has not applied it; one in
+    /// flight at a time (another after 5 s: the log may have refused it). A leader whose meta
+    /// state is behind what the log already applied proposes nothing (no step back).
+    /// `leadershipStart`: a new leader proposes its config in any case. Its peers may wait for
+    /// an update it cannot tell they miss: it restarted, and opened with the newest config,
+    /// between the update's commit and the op's.
+    func proposeConfigIfBehind(leadershipStart: Bool = false) {
+        guard isLeader else { return }
+        if !leadershipStart {
+            guard stream.assignedConfig != nil else { return }
+            guard configIndexes.assigned > configIndexes.applied else {
+                stream.assignedConfig = nil
+                return
+            }
+        }
+        let mono = DispatchTime.now().uptimeNanoseconds
+        if let hold = configHold, mono < hold { return }
+        configHold = mono + 5_000_000_000
+        try? proposeOp(["op": "config", "config": stream.committedConfig.json, "meta_index": configIndexes.assigned,
+                        "now": JSTime.nowNanos()], answer: nil)
+    }
+
+    /// A `config` op: the config takes effect here, at the same point of the log on every replica.
+    func applyConfigOp(_ o: JSONObject, at index: LogIndex) throws {
+        guard let co = try o.object("config", typeName: "StreamConfig"), let now = try o.int64("now") else { return }
+        var cfg = try StreamConfig.decode(co)
+        try cfg.normalize(clustered: true)
+        cfg = JetStreamService.keepingFirstSeq(cfg, of: stream)
+        configHold = nil
+        configAppliedAt = index
+        configIndexes.applied = max(configIndexes.applied, try o.uint64("meta_index") ?? 0)
+        if stream.assignedConfig == cfg || configIndexes.applied >= configIndexes.assigned { stream.assignedConfig = nil }
+        if cfg != stream.config { js.applyConfig(stream, cfg, now: now) }
+        // Direct-get access follows the applied config; a newer committed config is proposed next.
+        cluster.needsTick(self)
+    }
+}
