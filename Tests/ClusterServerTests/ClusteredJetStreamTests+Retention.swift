@@ -112,4 +112,29 @@ extension ClusteredJetStreamTests {
         try await c.flush()
         return got
     }
+
+    /// An interest stream without consumers that holds at most one message (discard new): each
+    /// publish is removed as nobody's, so every publish fits. When the leader removed it at
+    /// apply and its followers a round later, a follower still held the previous one and
+    /// refused the next as over the limit, and the copies' sequences diverged.
+    func test_noInterestPublishes_areRemovedAtTheSamePointOfTheLogEverywhere() async throws {
+        let (c1, c2) = (try await connect(0), try await connect(1))
+        try await createStream(c1, "NOI", extra: #","retention":"interest","discard":"new","max_msgs":1"#)
+        let acked = await withTaskGroup(of: Int.self) { group in
+            for p in 0..<8 {
+                group.addTask {
+                    var n = 0
+                    for i in 0..<15 {
+                        let c = p % 2 == 0 ? c1 : c2
+                        if (try? await c.jsPublish("noi.x", payload: "p\(p).\(i)", timeout: .seconds(3))) != nil { n += 1 }
+                    }
+                    return n
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        XCTAssertEqual(acked, 120, "nothing is held, so nothing is over the limit")
+        let agree = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "NOI") == [0, UInt64(acked)] } }
+        XCTAssertTrue(agree, "every replica stored and removed each one: \(nodes.indices.map { replicaState($0, "NOI") })")
+    }
 }

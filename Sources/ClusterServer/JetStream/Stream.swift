@@ -64,6 +64,8 @@ final class Stream {
     var committedConfig: StreamConfig { assignedConfig ?? config }
     /// Clustered streams: the Raft index of the entry being applied (recorded with the message).
     var applyingRaftIndex: UInt64 = 0
+    /// Clustered: the entry being applied is followed by its leader's no-interest removal.
+    var applyingRemovalProposed = false
 
     init(service: JetStreamService, config: StreamConfig, store: MessageStore, created: Int64, directory: String?) {
         self.service = service
@@ -345,11 +347,12 @@ final class Stream {
         }
         if let ttlNanos, ttlNanos > 0 { scheduleExpiry(seq: seq, at: saturatingAdd(now, ttlNanos)) }
         enforceLimits(now: now)
-        if config.retention == .interest && decidesRetention && !hasInterest(in: subject) {
-            // Interest-based streams keep nothing nobody is interested in. Gone before the
-            // PubAck, as on nats-server (whose followers run consumers and decide the same at
-            // apply); a clustered leader's followers remove it when the entry applies.
-            removeForRetention(seq, atOnce: true)
+        if config.retention == .interest && decidesRetention && !applyingRemovalProposed && !hasInterest(in: subject) {
+            // Interest-based streams keep nothing nobody is interested in: on one node gone
+            // before the PubAck, as on nats-server. A clustered leader judged that already when
+            // it proposed the message (`StreamReplica+NoInterest.swift`); this is a consumer
+            // that went away since, or an entry of an earlier leader: a replicated removal.
+            removeForRetention(seq)
         }
         return PublishOutcome(response: pubAck(seq), stored: true, seq: seq)
     }
@@ -502,15 +505,12 @@ final class Stream {
     /// Removes `seq` because no consumer needs it. A clustered leader proposes the removal
     /// (`retentionRemoved`, at the end of the queue's round) and removes it when the entry
     /// applies, as every replica does: the `Nats-Expected-*` checks and discard-new limits,
-    /// which run at apply on every replica, then see the same messages. `atOnce`: the leader
-    /// removes it now as well (a publish nobody is interested in; see `docs/jetstream-cluster.md`,
-    /// "Retention across replicas", for the window this leaves).
-    private func removeForRetention(_ seq: UInt64, atOnce: Bool = false) {
+    /// which run at apply on every replica, then see the same messages.
+    private func removeForRetention(_ seq: UInt64) {
         guard service.cluster?.replicas[name] != nil else {
             if (try? remove(seq)) == true { dirty = true }
             return
         }
-        if atOnce, (try? remove(seq)) == true { dirty = true }
         if retentionRemoved.insert(seq).inserted {
             service.retentionRemovedPending.insert(self)
             service.scheduleFlush()

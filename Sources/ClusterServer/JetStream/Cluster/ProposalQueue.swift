@@ -14,6 +14,9 @@ struct ProposedPublish {
     var dedupDecided = false
     /// `headers` as read when proposing, reused at apply.
     var parsed = PublishHeaders.none
+    /// An interest stream's leader found no consumer interested and proposed its removal
+    /// right behind it (`StreamReplica+NoInterest.swift`).
+    var noInterest = false
 }
 
 /// The publishes this node proposed and has not applied yet, in log order (a FIFO, not a

@@ -67,6 +67,8 @@ final class StreamReplica: RaftGroupDelegate {
     var configIndexes: (assigned: UInt64, applied: UInt64) = (0, 0)
     /// The stream-log index of the last `config` op applied (the same on every replica).
     var configAppliedAt: LogIndex?
+    /// The last message stored here: its entry's index and its stream sequence.
+    var lastStored: (index: LogIndex, seq: UInt64)?
     /// A copy of the stream from its leader in progress (see `CatchupSession`).
     var catchup: CatchupSession? {
         didSet { if catchup != nil { cluster.needsTick(self) } }
@@ -154,12 +156,13 @@ final class StreamReplica: RaftGroupDelegate {
         }
         let proposed = ProposedPublish(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
                                        payload: payload, timestamp: now, dedupTime: dedupTime, dedupDecided: decided,
-                                       parsed: parsed)
+                                       parsed: parsed, noInterest: nobodyInterested(in: subject))
         let data = StreamEntry.encodeMessage(subject: subject, reply: proposed.reply, headers: headers, payload: payload,
                                              timestamp: proposed.timestamp, dedupTime: dedupTime, dedupDecided: decided)
         do {
             let index = try cluster.host.propose(group, data)
             notePublishProposed(at: index, proposed)
+            if proposed.noInterest { proposeNoInterestRemoval(of: index) }
             if let msgID = parsed.msgID { pendingMsgIDs[msgID] = index }
         } catch RaftError.transferInProgress, RaftError.notLeader {
             // Handing over, or Raft already stepped down and this replica hears of it next.
@@ -206,7 +209,7 @@ final class StreamReplica: RaftGroupDelegate {
             let p = proposal.publish
             return applyMessage(entry, subject: p.subject, entryReply: p.reply, headers: p.headers, payload: p.payload,
                                 timestamp: p.timestamp, dedupTime: p.dedupTime ?? p.timestamp, dedupDecided: p.dedupDecided,
-                                proposedTerm: proposal.term, parsed: p.parsed)
+                                proposedTerm: proposal.term, parsed: p.parsed, noInterestProposed: p.noInterest)
         }
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
@@ -285,7 +288,7 @@ final class StreamReplica: RaftGroupDelegate {
     /// A committed publish: batched with the round's others when it can be, else ingested alone.
     private func applyMessage(_ entry: Entry, subject: String, entryReply: String?, headers: [UInt8]?, payload: [UInt8],
                               timestamp: Int64, dedupTime: Int64, dedupDecided: Bool, proposedTerm: Term?,
-                              parsed: PublishHeaders? = nil) {
+                              parsed: PublishHeaders? = nil, noInterestProposed: Bool = false) {
         let parsed = parsed ?? PublishHeaders(headers)
         if !pendingMsgIDs.isEmpty { notePendingApplied(parsed.msgID, at: entry.index) }
         let node = raftNode
@@ -305,9 +308,11 @@ final class StreamReplica: RaftGroupDelegate {
         // The entry's dedup time is "now" for dedup on every replica, so dedup windows agree.
         stream.expireDedup(now: dedupTime)
         stream.applyingRaftIndex = entry.index.rawValue
+        stream.applyingRemovalProposed = noInterestProposed
         let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp, dedupNow: dedupTime,
                                     dedupDecided: dedupDecided, parsed: parsed)
         stream.applyingRaftIndex = 0
+        stream.applyingRemovalProposed = false
         applied(item, reply: reply, outcome)
     }
 
@@ -330,6 +335,7 @@ final class StreamReplica: RaftGroupDelegate {
     /// After a publish was decided: wake the consumers, send the PubAck (`reply` is nil when
     /// another node answers it: see `answersPublish`).
     private func applied(_ item: Stream.BatchItem, reply: String?, _ outcome: Stream.PublishOutcome) {
+        if outcome.stored { lastStored = (LogIndex(item.raftIndex), outcome.seq) }
         if outcome.stored && isLeader {
             for c in stream.consumers.values {
                 c.newMessageStored(subject: item.subject)
@@ -369,6 +375,9 @@ final class StreamReplica: RaftGroupDelegate {
             return [:]
         case "config":
             try applyConfigOp(o, at: index)
+            return [:]
+        case "no_interest":
+            applyNoInterestRemoval(try o.uint64("index"))
             return [:]
         case "consumer_delete":
             if let name = try o.string("name"), let dir = stream.directory {
