@@ -42,10 +42,7 @@ final class ClusteredJetStreamTests: XCTestCase {
             if i == 2 && name.contains("olderNode3") { o.routeFeatures = RouteFeatures(deliveryStamps: false, dedupTimes: false, decidedDedup: false) }
             var logger = Logger(label: "n\(i + 1)")
             logger.logLevel = .critical
-            let server = NATSServer(options: o, logger: logger)
-            let js = JetStreamService(server: server)
-            try js.start() // before the listener opens, as clusterd's main does
-            try server.start()
+            let (server, js) = try startNode(o, logger)
             nodes.append(Node(name: "n\(i + 1)", server: server, js: js, dir: dir))
         }
         XCTAssertTrue(waitUntil(seconds: 30) { self.metaLeaderAgreed }, "no meta leader known to every node")
@@ -244,11 +241,24 @@ final class ClusteredJetStreamTests: XCTestCase {
         nodes[i].server.waitUntilShutdown()
         var logger = Logger(label: nodes[i].name)
         logger.logLevel = .critical
+        let (server, js) = try startNode(o, logger)
+        nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
+    }
+
+    /// A started node, or an error after the half-started one stopped (a server dropped
+    /// without a stop trips NIO's leaked-promise check and ends the whole test process).
+    func startNode(_ o: ServerOptions, _ logger: Logger) throws -> (NATSServer, JetStreamService) {
         let server = NATSServer(options: o, logger: logger)
         let js = JetStreamService(server: server)
-        try js.start()
-        try server.start()
-        nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
+        do {
+            try js.start() // before the listener opens, as clusterd's main does
+            try server.start()
+        } catch {
+            server.shutdown()
+            server.waitUntilShutdown()
+            throw error
+        }
+        return (server, js)
     }
 
     /// (messages, last sequence) of node `i`'s replica of `stream`.

@@ -25,12 +25,13 @@ extension StreamReplica {
     /// Leader: proposes the committed config while this replica has not applied it; one in
     /// flight at a time (another after 5 s: the log may have refused it). A leader whose meta
     /// state is behind what the log already applied proposes nothing (no step back).
-    /// `leadershipStart`: a new leader proposes its config in any case. Its peers may wait for
-    /// an update it cannot tell they miss: it restarted, and opened with the newest config,
+    /// `firstLeadership`: a replica that leads for the first time since it opened, and has
+    /// applied no config op since, proposes its config in any case. Its peers may wait for an
+    /// update it cannot tell they miss: it restarted, and opened with the newest config,
     /// between the update's commit and the op's.
-    func proposeConfigIfBehind(leadershipStart: Bool = false) {
+    func proposeConfigIfBehind(firstLeadership: Bool = false) {
         guard isLeader else { return }
-        if !leadershipStart {
+        if !firstLeadership {
             guard stream.assignedConfig != nil else { return }
             guard configIndexes.assigned > configIndexes.applied else {
                 stream.assignedConfig = nil
@@ -54,8 +55,34 @@ extension StreamReplica {
         configAppliedAt = index
         configIndexes.applied = max(configIndexes.applied, try o.uint64("meta_index") ?? 0)
         if stream.assignedConfig == cfg || configIndexes.applied >= configIndexes.assigned { stream.assignedConfig = nil }
-        if cfg != stream.config { js.applyConfig(stream, cfg, now: now) }
+        if cfg != stream.config {
+            // What the log applied before this point is durable with the config it was judged
+            // by, and a restart replays what comes after by the new one.
+            try? stream.syncStore()
+            js.applyConfig(stream, cfg, now: now)
+            if let dir = stream.directory { try? Self.writeAppliedConfig(cfg, at: index.rawValue, directory: dir) }
+        }
         // Direct-get access follows the applied config; a newer committed config is proposed next.
         cluster.needsTick(self)
+    }
+
+    /// The config a file stream's replica applied last, and the stream-log index of its op
+    /// (0: the config it was created with), next to its store. A restarted replica opens with
+    /// it, not with the newest committed config: the entries it replays after its store's
+    /// durable point are judged by the config in force there, and an update still ahead in
+    /// its log applies where it is. A stream copy from the leader removes it (the replica
+    /// then opens with the newest committed config).
+    static let appliedConfigFile = "config.json"
+
+    static func writeAppliedConfig(_ cfg: StreamConfig, at index: UInt64, directory: String) throws {
+        try AtomicFile.write(JSJSON.encode(["config": cfg.json, "raft_index": index]), to: directory + "/" + appliedConfigFile)
+    }
+
+    static func readAppliedConfig(directory: String) -> StreamConfig? {
+        guard let bytes = AtomicFile.read(directory + "/" + appliedConfigFile),
+              let o = try? JSONObject.parse(bytes, typeName: "AppliedConfig"),
+              let co = try? o.object("config", typeName: "StreamConfig"),
+              var cfg = try? StreamConfig.decode(co), (try? cfg.normalize(clustered: true)) != nil else { return nil }
+        return cfg
     }
 }

@@ -28,7 +28,7 @@ extension StreamReplica {
     /// Opens (or creates) the files of the local replica of `a`. Touches nothing of the
     /// JetStream queue's state, so it runs on a replica-open queue (`+ReplicaOpening`).
     static func openFiles(js: JetStreamService, assignment a: StreamAssignment, me: NodeID) throws -> Files {
-        let cfg = a.config
+        var cfg = a.config
         var dir: String?
         var fresh = true
         var installed: SnapshotMetadata?
@@ -41,9 +41,13 @@ extension StreamReplica {
                 fresh = false
                 // A stream copy that finished (maybe just before a crash) is switched in now.
                 installed = try StreamInstall.rollForward(streamDirectory: d)
+                if installed != nil { AtomicFile.remove(d + "/" + appliedConfigFile) }
+                // The config its log applied last (`StreamReplica+Config`); newer ones follow.
+                if let applied = readAppliedConfig(directory: d), applied.name == cfg.name { cfg = applied }
             } else {
                 AtomicFile.removeTree(d)
                 try AtomicFile.makeDirectory(d + "/consumers")
+                try writeAppliedConfig(cfg, at: 0, directory: d)
                 try AtomicFile.write(JSJSON.encode(["group": a.group, "stream": cfg.name]), to: marker)
             }
         }
@@ -87,16 +91,19 @@ extension StreamReplica {
     /// (its config may be newer than the one the files were opened with).
     static func install(cluster: JetStreamCluster, assignment a: StreamAssignment, files: Files) -> StreamReplica {
         let js = cluster.js
-        let cfg = a.config
+        // The config the files were opened with: the one the replica's log applied last.
+        let cfg = files.config
         let (dir, fresh, store, storage) = (files.directory, files.fresh, files.store, files.storage)
         if let installed = files.installed {
             js.server.logger.info("Stream '\(cfg.name)': installed a copy from the leader at Raft index \(installed.index) (\(store.state.messages) messages)")
         }
         let s = Stream(service: js, config: cfg, store: store, created: a.created, directory: dir)
-        // An update applied while the files were opening.
-        if cfg != files.config { try? store.setLimits(cfg) }
         let me = cluster.host.me
         let r = StreamReplica(cluster: cluster, name: cfg.name, group: GroupID(a.group), stream: s)
+        // Committed since (or while the files were opening): applies where its op is in the
+        // log. Its meta entry is not known here; 1 is after nothing applied yet and before any
+        // later update.
+        if a.config != cfg { r.configAssigned(a.config, metaIndex: 1) }
         js.streams[cfg.name] = s
         s.noteTimedWork() // max_age: expiries are timed work
         // The store holds what it applied (its records carry their Raft index); after a

@@ -426,7 +426,7 @@ final class StreamReplica: RaftGroupDelegate {
             createReply = nil
             js.server.logger.info("JetStream cluster: leading stream '\(name)'")
             releaseHeld()
-            proposeConfigIfBehind(leadershipStart: true)
+            proposeConfigIfBehind(firstLeadership: configAppliedAt == nil)
         } else {
             createReply = nil
             stepDownLocally(keepIngest: true)
