@@ -71,4 +71,50 @@ extension ClusteredJetStreamTests {
         XCTAssertTrue(agree, "replicas agree: \(nodes.indices.map { replicaState($0, "RACE") })")
         XCTAssertEqual(replicaState(0, "RACE").last, UInt64(10 + stored), "every acknowledged publish is stored, nothing else")
     }
+
+    /// Each file replica keeps the config it applied last next to its store. A replica that
+    /// stopped after its store was synced for an update but before that file was written
+    /// reopens with the older config and applies the update from its log again; one whose file
+    /// is unreadable opens with the newest committed config.
+    func test_restartedReplica_reopensWithTheConfigItsLogApplied() async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "CFGR", extra: #","discard":"new","max_msgs":100"#)
+        for i in 1...6 { _ = try await publish(c1, "cfgr.\(i)", "m\(i)", id: "r\(i)") }
+        _ = try await eventually {
+            try await api(c1, "STREAM.UPDATE.CFGR", #"{"name":"CFGR","subjects":["cfgr.>"],"num_replicas":3,"discard":"new","max_msgs":4}"#)
+        }
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "CFGR") == [4, 6] } },
+                      "\(nodes.indices.map { replicaState($0, "CFGR") })")
+        let at = configApplied(0, "CFGR")?.at
+        for i in nodes.indices {
+            let dir = try XCTUnwrap(nodes[i].js.streamDirectory("CFGR"))
+            XCTAssertTrue(waitUntil(seconds: 30) { StreamReplica.readAppliedConfig(directory: dir)?.maxMsgs == 4 }, "node \(i)'s config.json")
+        }
+
+        let leader = try await eventually { () async throws -> String in
+            guard let l = cluster(try await api(c1, "STREAM.INFO.CFGR")).leader else { throw APIError(body: [:]) }
+            return l
+        }
+        let followers = nodes.indices.filter { nodes[$0].name != leader }
+        let (stale, garbled) = (followers[0], followers[1])
+        for (i, write) in [(stale, { (dir: String) in
+            var old = try XCTUnwrap(StreamReplica.readAppliedConfig(directory: dir))
+            old.maxMsgs = 100
+            try StreamReplica.writeAppliedConfig(old, at: 0, directory: dir)
+        }), (garbled, { (dir: String) in
+            try Data("{not json".utf8).write(to: URL(fileURLWithPath: dir + "/" + StreamReplica.appliedConfigFile))
+        })] {
+            let dir = try XCTUnwrap(nodes[i].js.streamDirectory("CFGR"))
+            try restart(i) { try write(dir) }
+        }
+        let settled = waitUntil(seconds: 30) {
+            self.nodes.indices.allSatisfy { self.replicaState($0, "CFGR") == [4, 6] && self.configApplied($0, "CFGR")?.maxMsgs == 4 }
+        }
+        XCTAssertTrue(settled, "\(nodes.indices.map { "\(replicaState($0, "CFGR")) \(configApplied($0, "CFGR").map { "\($0)" } ?? "-")" })")
+        XCTAssertEqual(configApplied(stale, "CFGR")?.at, at, "the stale replica applied the update from its log, at its index")
+        var refused: Error?
+        do { _ = try await c1.jsPublish("cfgr.7", payload: "m7", msgId: "r7", timeout: .seconds(3)) } catch { refused = error }
+        XCTAssertNotNil(refused, "the stream is full")
+    }
 }
+

@@ -235,10 +235,12 @@ final class ClusteredJetStreamTests: XCTestCase {
     }
 
     /// Stops node `i` and starts it again on its store, as a restarted process would.
-    func restart(_ i: Int) throws {
+    /// `whileStopped` runs between the stop and the start (the node's files are closed).
+    func restart(_ i: Int, whileStopped: () throws -> Void = {}) throws {
         let o = nodes[i].server.options
         nodes[i].server.shutdown()
         nodes[i].server.waitUntilShutdown()
+        try whileStopped()
         var logger = Logger(label: nodes[i].name)
         logger.logLevel = .critical
         let (server, js) = try startNode(o, logger)
