@@ -16,9 +16,15 @@ extension StreamReplica {
     }
 
     /// Leader: the removal of the message just proposed at `index`. If it does not make it
-    /// into the log (a leader change), the message stays until a later removal or expiry.
+    /// into the log (a leader change), the message stays until a later removal or expiry. One
+    /// the log refused outright (full) is noted, and the leader's apply removes the message
+    /// through `retentionRemoved` instead.
     func proposeNoInterestRemoval(of index: LogIndex) {
-        try? proposeOp(["op": "no_interest", "index": index.rawValue], answer: nil)
+        do {
+            try proposeOp(["op": "no_interest", "index": index.rawValue], answer: nil)
+        } catch {
+            noInterestUnproposed.insert(index)
+        }
     }
 
     /// Every replica: removes the message its leader proposed at `index`, if it was stored

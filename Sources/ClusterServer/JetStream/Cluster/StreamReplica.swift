@@ -69,6 +69,8 @@ final class StreamReplica: RaftGroupDelegate {
     var configAppliedAt: LogIndex?
     /// The last message stored here: its entry's index and its stream sequence.
     var lastStored: (index: LogIndex, seq: UInt64)?
+    /// Leader: no-interest publishes whose removal op the log refused (`+NoInterest`).
+    var noInterestUnproposed = Set<LogIndex>()
     /// A copy of the stream from its leader in progress (see `CatchupSession`).
     var catchup: CatchupSession? {
         didSet { if catchup != nil { cluster.needsTick(self) } }
@@ -209,7 +211,8 @@ final class StreamReplica: RaftGroupDelegate {
             let p = proposal.publish
             return applyMessage(entry, subject: p.subject, entryReply: p.reply, headers: p.headers, payload: p.payload,
                                 timestamp: p.timestamp, dedupTime: p.dedupTime ?? p.timestamp, dedupDecided: p.dedupDecided,
-                                proposedTerm: proposal.term, parsed: p.parsed, noInterestProposed: p.noInterest)
+                                proposedTerm: proposal.term, parsed: p.parsed,
+                                noInterestProposed: p.noInterest && noInterestUnproposed.remove(entry.index) == nil)
         }
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
@@ -446,6 +449,7 @@ final class StreamReplica: RaftGroupDelegate {
         }
         stream.consumers = [:]
         pendingOps.removeAll()
+        noInterestUnproposed.removeAll()
     }
 
     /// Stops serving and closes the store (server shutdown).
