@@ -6,6 +6,24 @@ import XCTest
 /// the limits they change decide at apply whether a publish is stored, so a replica that
 /// applied an update at its own point of the meta log could store a publish its peers refused.
 extension ClusteredJetStreamTests {
+    /// Publishes `each` messages from each of `publishers` tasks (one at a time per task),
+    /// spread over `conns`; returns how many were acknowledged.
+    func publishConcurrently(_ subject: String, through conns: [NATSConnection], publishers: Int, each: Int) async -> Int {
+        await withTaskGroup(of: Int.self) { group in
+            for p in 0..<publishers {
+                let c = conns[p % conns.count]
+                group.addTask {
+                    var acked = 0
+                    for i in 0..<each {
+                        if (try? await c.jsPublish(subject, payload: "p\(p).\(i)", timeout: .seconds(3))) != nil { acked += 1 }
+                    }
+                    return acked
+                }
+            }
+            return await group.reduce(0, +)
+        }
+    }
+
     /// The stream-log index each replica applied its last config update at, and its max_msgs.
     func configApplied(_ i: Int, _ stream: String) -> (at: UInt64?, maxMsgs: Int64)? {
         let js = nodes[i].js
@@ -46,19 +64,7 @@ extension ClusteredJetStreamTests {
         let (c1, c2, c3) = (try await connect(0), try await connect(1), try await connect(2))
         try await createStream(c1, "RACE", extra: #","discard":"new","max_msgs":1000"#)
         for i in 1...10 { _ = try await publish(c1, "race.x", "m\(i)", id: "w\(i)") }
-        async let flood: Int = withTaskGroup(of: Int.self) { group in
-            for p in 0..<8 {
-                group.addTask {
-                    var stored = 0
-                    for i in 0..<40 {
-                        let c = p % 2 == 0 ? c1 : c2
-                        if (try? await c.jsPublish("race.x", payload: "p\(p).\(i)", timeout: .seconds(3))) != nil { stored += 1 }
-                    }
-                    return stored
-                }
-            }
-            return await group.reduce(0, +)
-        }
+        async let flood = publishConcurrently("race.x", through: [c1, c2], publishers: 8, each: 40)
         try await Task.sleep(nanoseconds: 50_000_000)
         _ = try await eventually {
             try await api(c3, "STREAM.UPDATE.RACE", #"{"name":"RACE","subjects":["race.>"],"num_replicas":3,"discard":"new","max_msgs":10}"#)
@@ -88,7 +94,7 @@ extension ClusteredJetStreamTests {
         let at = configApplied(0, "CFGR")?.at
         for i in nodes.indices {
             let dir = try XCTUnwrap(nodes[i].js.streamDirectory("CFGR"))
-            XCTAssertTrue(waitUntil(seconds: 30) { StreamReplica.readAppliedConfig(directory: dir)?.maxMsgs == 4 }, "node \(i)'s config.json")
+            XCTAssertTrue(waitUntil(seconds: 30) { StreamReplica.readAppliedConfig(directory: dir)?.maxMsgs == 4 }, "node \(i)'s meta.json")
         }
 
         let leader = try await eventually { () async throws -> String in
@@ -100,9 +106,9 @@ extension ClusteredJetStreamTests {
         for (i, write) in [(stale, { (dir: String) in
             var old = try XCTUnwrap(StreamReplica.readAppliedConfig(directory: dir))
             old.maxMsgs = 100
-            try StreamReplica.writeAppliedConfig(old, at: 0, directory: dir)
+            try JetStreamService.writeMeta(config: old, created: 0, directory: dir)
         }), (garbled, { (dir: String) in
-            try Data("{not json".utf8).write(to: URL(fileURLWithPath: dir + "/" + StreamReplica.appliedConfigFile))
+            try Data("{not json".utf8).write(to: URL(fileURLWithPath: dir + "/" + JetStreamService.metaFileName))
         })] {
             let dir = try XCTUnwrap(nodes[i].js.streamDirectory("CFGR"))
             try restart(i) { try write(dir) }

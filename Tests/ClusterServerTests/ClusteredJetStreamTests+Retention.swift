@@ -120,19 +120,7 @@ extension ClusteredJetStreamTests {
     func test_noInterestPublishes_areRemovedAtTheSamePointOfTheLogEverywhere() async throws {
         let (c1, c2) = (try await connect(0), try await connect(1))
         try await createStream(c1, "NOI", extra: #","retention":"interest","discard":"new","max_msgs":1"#)
-        let acked = await withTaskGroup(of: Int.self) { group in
-            for p in 0..<8 {
-                group.addTask {
-                    var n = 0
-                    for i in 0..<15 {
-                        let c = p % 2 == 0 ? c1 : c2
-                        if (try? await c.jsPublish("noi.x", payload: "p\(p).\(i)", timeout: .seconds(3))) != nil { n += 1 }
-                    }
-                    return n
-                }
-            }
-            return await group.reduce(0, +)
-        }
+        let acked = await publishConcurrently("noi.x", through: [c1, c2], publishers: 8, each: 15)
         XCTAssertEqual(acked, 120, "nothing is held, so nothing is over the limit")
         let agree = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "NOI") == [0, UInt64(acked)] } }
         XCTAssertTrue(agree, "every replica stored and removed each one: \(nodes.indices.map { replicaState($0, "NOI") })")

@@ -233,7 +233,6 @@ public final class JetStreamService: @unchecked Sendable {
     /// (it forwards to the new leader, which would otherwise store a second copy).
     static let ingestQueue = "_sys_js_ingest"
 
-    /// Subscribes a stream's subjects for ingest.
     /// Subscribes the stream's subjects for ingest (clustered: its committed config's, which
     /// the replica may not have applied yet).
     func subscribeIngest(_ stream: Stream) {

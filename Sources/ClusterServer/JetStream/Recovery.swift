@@ -20,10 +20,18 @@ extension JetStreamService {
                                   fsync: clustered ? .manual : .always)
     }
 
+    static let metaFileName = "meta.json"
+
     func persistMeta(_ s: Stream) throws {
         guard s.config.storage == .file, let dir = s.directory else { return }
-        let body: [String: Any] = ["config": s.config.json, "created": s.created]
-        try AtomicFile.write(JSJSON.encode(body), to: dir + "/meta.json")
+        try Self.writeMeta(config: s.config, created: s.created, directory: dir)
+    }
+
+    /// A stream's `meta.json`. In a cluster it is the config the replica's log applied last
+    /// (`StreamReplica+Config`); on one node the config `recover()` restores.
+    static func writeMeta(config: StreamConfig, created: Int64, directory: String) throws {
+        let body: [String: Any] = ["config": config.json, "created": created]
+        try AtomicFile.write(JSJSON.encode(body), to: directory + "/" + metaFileName)
     }
 
     /// Memory consumers and consumers of memory streams keep no state on disk (as nats-server).

@@ -57,29 +57,23 @@ extension StreamReplica {
         if stream.assignedConfig == cfg || configIndexes.applied >= configIndexes.assigned { stream.assignedConfig = nil }
         if cfg != stream.config {
             // What the log applied before this point is durable with the config it was judged
-            // by, and a restart replays what comes after by the new one.
+            // by, and a restart replays what comes after by the new one (`applyConfig` writes
+            // it to `meta.json`).
             try? stream.syncStore()
             js.applyConfig(stream, cfg, now: now)
-            if let dir = stream.directory { try? Self.writeAppliedConfig(cfg, at: index.rawValue, directory: dir) }
         }
         // Direct-get access follows the applied config; a newer committed config is proposed next.
         cluster.needsTick(self)
     }
 
-    /// The config a file stream's replica applied last, and the stream-log index of its op
-    /// (0: the config it was created with), next to its store. A restarted replica opens with
-    /// it, not with the newest committed config: the entries it replays after its store's
-    /// durable point are judged by the config in force there, and an update still ahead in
-    /// its log applies where it is. A stream copy from the leader removes it (the replica
-    /// then opens with the newest committed config).
-    static let appliedConfigFile = "config.json"
-
-    static func writeAppliedConfig(_ cfg: StreamConfig, at index: UInt64, directory: String) throws {
-        try AtomicFile.write(JSJSON.encode(["config": cfg.json, "raft_index": index]), to: directory + "/" + appliedConfigFile)
-    }
-
+    /// The config a file stream's replica applied last (its `meta.json`, written at create and
+    /// when a `config` op applies). A restarted replica opens with it, not with the newest
+    /// committed config: the entries it replays after its store's durable point are judged by
+    /// the config in force there, and an update still ahead in its log applies where it is. A
+    /// stream copy from the leader removes it (the replica then opens with the newest committed
+    /// config). Nil when missing or unreadable.
     static func readAppliedConfig(directory: String) -> StreamConfig? {
-        guard let bytes = AtomicFile.read(directory + "/" + appliedConfigFile),
+        guard let bytes = AtomicFile.read(directory + "/" + JetStreamService.metaFileName),
               let o = try? JSONObject.parse(bytes, typeName: "AppliedConfig"),
               let co = try? o.object("config", typeName: "StreamConfig"),
               var cfg = try? StreamConfig.decode(co), (try? cfg.normalize(clustered: true)) != nil else { return nil }

@@ -41,13 +41,13 @@ extension StreamReplica {
                 fresh = false
                 // A stream copy that finished (maybe just before a crash) is switched in now.
                 installed = try StreamInstall.rollForward(streamDirectory: d)
-                if installed != nil { AtomicFile.remove(d + "/" + appliedConfigFile) }
+                if installed != nil { AtomicFile.remove(d + "/" + JetStreamService.metaFileName) }
                 // The config its log applied last (`StreamReplica+Config`); newer ones follow.
                 if let applied = readAppliedConfig(directory: d), applied.name == cfg.name { cfg = applied }
             } else {
                 AtomicFile.removeTree(d)
                 try AtomicFile.makeDirectory(d + "/consumers")
-                try writeAppliedConfig(cfg, at: 0, directory: d)
+                try JetStreamService.writeMeta(config: cfg, created: a.created, directory: d)
                 try AtomicFile.write(JSJSON.encode(["group": a.group, "stream": cfg.name]), to: marker)
             }
         }

@@ -15,16 +15,12 @@ extension StreamReplica {
         stream.config.retention == .interest && !stream.hasInterest(in: subject)
     }
 
-    /// Leader: the removal of the message just proposed at `index`. If it does not make it
-    /// into the log (a leader change), the message stays until a later removal or expiry. One
-    /// the log refused outright (full) is noted, and the leader's apply removes the message
-    /// through `retentionRemoved` instead.
-    func proposeNoInterestRemoval(of index: LogIndex) {
-        do {
-            try proposeOp(["op": "no_interest", "index": index.rawValue], answer: nil)
-        } catch {
-            noInterestUnproposed.insert(index)
-        }
+    /// Leader: the removal of the message just proposed at `index`; false when the log refused
+    /// it (full), and the leader's apply then removes the message through `retentionRemoved`.
+    /// If it does not make it into the log (a leader change), the message stays until a later
+    /// removal or expiry.
+    func proposeNoInterestRemoval(of index: LogIndex) -> Bool {
+        (try? proposeOp(["op": "no_interest", "index": index.rawValue], answer: nil)) != nil
     }
 
     /// Every replica: removes the message its leader proposed at `index`, if it was stored

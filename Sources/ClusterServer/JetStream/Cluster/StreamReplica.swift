@@ -69,8 +69,6 @@ final class StreamReplica: RaftGroupDelegate {
     var configAppliedAt: LogIndex?
     /// The last message stored here: its entry's index and its stream sequence.
     var lastStored: (index: LogIndex, seq: UInt64)?
-    /// Leader: no-interest publishes whose removal op the log refused (`+NoInterest`).
-    var noInterestUnproposed = Set<LogIndex>()
     /// A copy of the stream from its leader in progress (see `CatchupSession`).
     var catchup: CatchupSession? {
         didSet { if catchup != nil { cluster.needsTick(self) } }
@@ -156,15 +154,15 @@ final class StreamReplica: RaftGroupDelegate {
         if let e = js.accountRefusal(for: stream, adding: stream.store.size(subject: subject, headers: headers, payload: payload)) {
             return refuse(publish, e)
         }
-        let proposed = ProposedPublish(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
+        var proposed = ProposedPublish(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,
                                        payload: payload, timestamp: now, dedupTime: dedupTime, dedupDecided: decided,
                                        parsed: parsed, noInterest: nobodyInterested(in: subject))
         let data = StreamEntry.encodeMessage(subject: subject, reply: proposed.reply, headers: headers, payload: payload,
                                              timestamp: proposed.timestamp, dedupTime: dedupTime, dedupDecided: decided)
         do {
             let index = try cluster.host.propose(group, data)
+            if proposed.noInterest { proposed.noInterest = proposeNoInterestRemoval(of: index) }
             notePublishProposed(at: index, proposed)
-            if proposed.noInterest { proposeNoInterestRemoval(of: index) }
             if let msgID = parsed.msgID { pendingMsgIDs[msgID] = index }
         } catch RaftError.transferInProgress, RaftError.notLeader {
             // Handing over, or Raft already stepped down and this replica hears of it next.
@@ -211,8 +209,7 @@ final class StreamReplica: RaftGroupDelegate {
             let p = proposal.publish
             return applyMessage(entry, subject: p.subject, entryReply: p.reply, headers: p.headers, payload: p.payload,
                                 timestamp: p.timestamp, dedupTime: p.dedupTime ?? p.timestamp, dedupDecided: p.dedupDecided,
-                                proposedTerm: proposal.term, parsed: p.parsed,
-                                noInterestProposed: p.noInterest && noInterestUnproposed.remove(entry.index) == nil)
+                                proposedTerm: proposal.term, parsed: p.parsed, noInterestProposed: p.noInterest)
         }
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
@@ -449,7 +446,6 @@ final class StreamReplica: RaftGroupDelegate {
         }
         stream.consumers = [:]
         pendingOps.removeAll()
-        noInterestUnproposed.removeAll()
     }
 
     /// Stops serving and closes the store (server shutdown).
