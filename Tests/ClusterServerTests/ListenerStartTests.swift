@@ -29,6 +29,20 @@ final class ListenerStartTests: XCTestCase {
         return holder.clientPort
     }
 
+    /// Every caller of `waitUntilShutdown` returns once the server stopped: two at once, and
+    /// one after. A later call used to wait forever on a future of a closed loop. (Not in
+    /// `servers`: tearDown would call it again and hang on a build with that bug.)
+    func test_waitUntilShutdown_returnsForEveryCaller() throws {
+        let s = makeTestServer { _ in }
+        try s.start()
+        let done = DispatchSemaphore(value: 0)
+        for _ in 0..<2 { Thread.detachNewThread { s.waitUntilShutdown(); done.signal() } }
+        s.shutdown()
+        for i in 0..<2 { XCTAssertEqual(done.wait(timeout: .now() + 30), .success, "waiter \(i) never returned") }
+        Thread.detachNewThread { s.waitUntilShutdown(); done.signal() }
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success, "a later waiter never returned")
+    }
+
     func test_monitorPortTaken_errorNamesTheMonitorListenerAndItsPort() throws {
         let taken = try takenPort()
         let s = server { $0.httpPort = taken }

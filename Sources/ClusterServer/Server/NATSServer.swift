@@ -101,6 +101,10 @@ public final class NATSServer: @unchecked Sendable {
     private var _metricsProviders: [() -> String] = []
     private let liveConnections = ManagedAtomic<Int>(0)
     private let closedPromise: EventLoopPromise<Void>
+    /// `waitUntilShutdown`: one caller waits for the stop and releases the loops; the others
+    /// wait for that (not on a future of a closed loop, which never returns).
+    private let shutdownWaitClaimed = NIOLockedValueBox(false)
+    private let loopsReleased = ConditionLock(value: false)
     private var authFailureLog = LogThrottle()
     private var violationLog = LogThrottle()
 
@@ -332,10 +336,22 @@ public final class NATSServer: @unchecked Sendable {
         }
     }
 
-    /// Blocks until `shutdown()` has finished, then releases the event loops.
+    /// Blocks until `shutdown()` has finished, then releases the event loops. Any number of
+    /// callers may wait; each returns once the loops are gone.
     public func waitUntilShutdown() {
+        let first = shutdownWaitClaimed.withLockedValue { claimed in
+            defer { claimed = true }
+            return !claimed
+        }
+        guard first else {
+            loopsReleased.lock(whenValue: true)
+            loopsReleased.unlock()
+            return
+        }
         try? closedPromise.futureResult.wait()
         try? group.syncShutdownGracefully()
+        loopsReleased.lock()
+        loopsReleased.unlock(withValue: true)
     }
 
     /// Applies the options that can change at runtime (SIGHUP); returns the names of changed
