@@ -122,5 +122,70 @@ extension ClusteredJetStreamTests {
         do { _ = try await c1.jsPublish("cfgr.7", payload: "m7", msgId: "r7", timeout: .seconds(3)) } catch { refused = error }
         XCTAssertNotNil(refused, "the stream is full")
     }
-}
 
+    /// A replica that copies the stream from its leader (here: flagged for repair) takes the
+    /// config the leader's store applied at the copied index, not the newest committed one: the
+    /// update's `config` op is still ahead in the log (held back on the leader here), and until
+    /// it applies the copy must store what the leader stores. A copy that opened with the
+    /// newest config refused the fifth message the leader stored. File and memory streams.
+    func test_copyFromTheLeader_carriesTheConfigItsStoreApplied() async throws {
+        let c1 = try await connect(0)
+        for storage in ["file", "memory"] {
+            let name = "CPY" + storage.prefix(1).uppercased(), subject = name.lowercased()
+            try await createStream(c1, name, extra: #","storage":"\#(storage)","discard":"new","max_msgs":100"#)
+            for i in 1...3 { _ = try await publish(c1, "\(subject).\(i)", "m\(i)", id: "\(name)\(i)") }
+            let leaderName = try await eventually { () async throws -> String in
+                guard let l = cluster(try await api(c1, "STREAM.INFO.\(name)")).leader else { throw APIError(body: [:]) }
+                return l
+            }
+            let leader = try XCTUnwrap(nodes.firstIndex { $0.name == leaderName })
+            let follower = nodes.indices.first { $0 != leader }!
+            let ljs = nodes[leader].js
+            ljs.queue.sync { ljs.cluster?.replicas[name]?.configHold = .max }
+
+            _ = try await eventually {
+                try await api(c1, "STREAM.UPDATE.\(name)",
+                              #"{"name":"\#(name)","subjects":["\#(subject).>"],"num_replicas":3,"storage":"\#(storage)","discard":"new","max_msgs":4}"#)
+            }
+            let committed = waitUntil(seconds: 30) {
+                self.nodes.allSatisfy { n in
+                    n.js.queue.sync { n.js.cluster?.replicas[name].map { $0.stream.committedConfig.maxMsgs == 4 && $0.stream.config.maxMsgs == 100 } ?? false }
+                }
+            }
+            XCTAssertTrue(committed, "\(storage): the update committed everywhere, applied nowhere")
+
+            let fjs = nodes[follower].js
+            let old = fjs.queue.sync { () -> StreamReplica? in
+                let r = fjs.cluster?.replicas[name]
+                r?.needsRepair = true
+                return r
+            }
+            let copied = waitUntil(seconds: 30) {
+                fjs.queue.sync { fjs.cluster?.replicas[name].map { $0 !== old && $0.stream.store.state.lastSeq == 3 } ?? false }
+            }
+            XCTAssertTrue(copied, "\(storage): the follower never reopened with a copy")
+            XCTAssertEqual(configApplied(follower, name)?.maxMsgs, 100, "\(storage): the copy stores by the leader's applied config")
+            if storage == "file", let dir = fjs.streamDirectory(name) {
+                XCTAssertEqual(StreamReplica.readAppliedConfig(directory: dir)?.maxMsgs, 100, "and reopens with it")
+            }
+
+            for i in 4...5 { _ = try await publish(c1, "\(subject).\(i)", "m\(i)", id: "\(name)\(i)") }
+            XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, name) == [5, 5] } },
+                          "\(storage): \(nodes.indices.map { replicaState($0, name) })")
+
+            ljs.queue.sync {
+                guard let r = ljs.cluster?.replicas[name] else { return }
+                r.configHold = nil
+                r.proposeConfigIfBehind()
+            }
+            let applied = waitUntil(seconds: 30) {
+                let a = self.nodes.indices.map { self.configApplied($0, name) }
+                return a.allSatisfy { $0?.maxMsgs == 4 && $0?.at != nil && $0?.at == a[0]?.at }
+            }
+            XCTAssertTrue(applied, "\(storage): \(nodes.indices.map { configApplied($0, name).map { "\($0)" } ?? "-" })")
+            var refused: Error?
+            do { _ = try await c1.jsPublish("\(subject).6", payload: "m6", msgId: "\(name)6", timeout: .seconds(3)) } catch { refused = error }
+            XCTAssertNotNil(refused, "\(storage): the stream is over its new limit")
+        }
+    }
+}

@@ -39,7 +39,7 @@ final class ClusteredJetStreamTests: XCTestCase {
             o.clusterPort = clusterPorts[i]
             o.routes = clusterPorts.map { "nats://127.0.0.1:\($0)" }
             // Tests named `…olderNode3…` start n3 announcing itself as an older clusterd would.
-            if i == 2 && name.contains("olderNode3") { o.routeFeatures = RouteFeatures(deliveryStamps: false, dedupTimes: false, decidedDedup: false) }
+            if i == 2 && name.contains("olderNode3") { o.routeFeatures = RouteFeatures(deliveryStamps: false, dedupTimes: false, decidedDedup: false, copyConfig: false) }
             var logger = Logger(label: "n\(i + 1)")
             logger.logLevel = .critical
             let (server, js) = try startNode(o, logger)
@@ -232,6 +232,19 @@ final class ClusteredJetStreamTests: XCTestCase {
         }
         XCTAssertNil(nodes[2].server.staleDeliveries.term(of: key), "n3 got plain deliver frames")
         XCTAssertNotNil(nodes[current].server.staleDeliveries.term(of: key), "the current node got stamped ones")
+
+        // A stream copy to n3 comes without its leader's config (a frame version n3 reads): n3
+        // installs it, and opens with the newest committed config as such a node did.
+        let n3 = nodes[2].js
+        let old = n3.queue.sync { () -> StreamReplica? in
+            let r = n3.cluster?.replicas["MIX"]
+            r?.needsRepair = true
+            return r
+        }
+        XCTAssertTrue(waitUntil(seconds: 30) {
+            n3.queue.sync { n3.cluster?.replicas["MIX"].map { $0 !== old && $0.stream.store.state.lastSeq == 2 } ?? false }
+        }, "n3 never installed a copy")
+        XCTAssertNil(StreamReplica.readAppliedConfig(directory: try XCTUnwrap(n3.streamDirectory("MIX"))), "a copy to n3 carried a config")
     }
 
     /// Stops node `i` and starts it again on its store, as a restarted process would.

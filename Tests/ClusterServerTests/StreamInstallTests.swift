@@ -17,6 +17,10 @@ final class CatchupWireTests: XCTestCase {
                                                   consumers: [:], removedLastMsgID: "ordér-40")),
         .state(group: 7, request: 8, CatchupState(index: 12, term: 3, voters: [1], learners: [], firstSeq: 4, lastSeq: 40, deleted: [40],
                                                   consumers: [:], dedupSkews: [.init(seq: 4, skew: 1)], removedLastMsgID: "")),
+        .state(group: 7, request: 9, CatchupState(index: 12, term: 3, voters: [1], learners: [], firstSeq: 4, lastSeq: 40, deleted: [],
+                                                  consumers: [:], config: Array(#"{"name":"S","max_msgs":4}"#.utf8))),
+        .state(group: 7, request: 10, CatchupState(index: 12, term: 3, voters: [1], learners: [], firstSeq: 4, lastSeq: 40, deleted: [40],
+                                                   consumers: [:], dedupSkews: [.init(seq: 4, skew: 1)], removedLastMsgID: "x", config: [])),
         .messages(group: 7, request: 4, from: 4, next: 9, [
             CatchupMessage(seq: 4, time: -1, subject: "a.b", headers: Array("NATS/1.0\r\n\r\n".utf8), payload: [1, 2]),
             CatchupMessage(seq: 8, time: 1 << 60, subject: "c", headers: nil, payload: []),
@@ -34,6 +38,24 @@ final class CatchupWireTests: XCTestCase {
             for n in 0..<bytes.count { XCTAssertThrowsError(try CatchupWire.decode(Array(bytes[0..<n])), "\(f) cut at \(n)") }
             XCTAssertThrowsError(try CatchupWire.decode(bytes + [0]))
         }
+    }
+
+    /// Frames keep the oldest version that holds what they carry, so a copy reaches an older
+    /// node unless it carries what that node would lose (a config goes only to a node that
+    /// announced it reads one).
+    func test_stateFrames_useTheOldestVersionThatHoldsThem() {
+        let versions = frames.compactMap { f -> UInt8? in
+            guard case .state = f else { return nil }
+            return CatchupWire.encode(f).first
+        }
+        XCTAssertEqual(versions, [CatchupWire.version, CatchupWire.versionWithDedupMarks, CatchupWire.versionWithRemovedLastID,
+                                  CatchupWire.versionWithRemovedLastID, CatchupWire.versionWithConfig, CatchupWire.versionWithConfig])
+        // A version-4 frame must hold its config.
+        var bytes = CatchupWire.encode(frames[6])
+        XCTAssertEqual(bytes.first, CatchupWire.versionWithConfig)
+        bytes.removeLast(4 + 25) // the config's length and bytes
+        bytes += [0xff, 0xff, 0xff, 0xff]
+        XCTAssertThrowsError(try CatchupWire.decode(bytes), "a config frame without its config")
     }
 
     func test_hugeCounts_areRejectedBeforeAllocating() {
@@ -87,7 +109,7 @@ final class StreamInstallTests: XCTestCase {
     func test_finishedCopy_replacesTheStore_withExactSequences() throws {
         try writeOldState()
         try stageAndCommit()
-        let meta = try XCTUnwrap(try StreamInstall.rollForward(streamDirectory: dir))
+        let meta = try XCTUnwrap(try StreamInstall.rollForward(streamDirectory: dir, created: 0))
         XCTAssertEqual(meta.index, LogIndex(30))
         XCTAssertEqual(meta.term, Term(2))
         XCTAssertEqual(meta.conf.voters, [NodeID(1), NodeID(2), NodeID(3)])
@@ -114,12 +136,35 @@ final class StreamInstallTests: XCTestCase {
                        DedupSkews(marks: [.init(seq: 6, skew: -600)], removedLast: .init(seq: 11, id: "id-11")))
     }
 
+    /// A copy carries the config its leader's store applied at the copied index: it becomes
+    /// the replica's `meta.json`, which the replica opens with (and replays the log after the
+    /// index by). A copy without one (from an older leader) removes the stale file instead.
+    func test_copysConfig_becomesTheAppliedConfig_orTheStaleOneIsRemoved() throws {
+        func config(maxMsgs: Int64) -> StreamConfig {
+            var c = StreamConfig(name: "S")
+            c.maxMsgs = maxMsgs
+            return c
+        }
+        try JetStreamService.writeMeta(config: config(maxMsgs: 100), created: 5, directory: dir)
+        var withConfig = state
+        withConfig.config = JSJSON.encode(config(maxMsgs: 7).json)
+        let copy = try StagedStreamCopy(streamDirectory: dir)
+        for op: StreamCatchup.Op in [.append(msg(5)), .append(msg(6)), .append(msg(9)), .finish(lastSeq: 11)] { try copy.apply(op) }
+        try copy.commit(withConfig)
+        XCTAssertNotNil(try StreamInstall.rollForward(streamDirectory: dir, created: 5))
+        XCTAssertEqual(StreamReplica.readAppliedConfig(directory: dir)?.maxMsgs, 7)
+
+        try stageAndCommit() // no config in this copy
+        XCTAssertNotNil(try StreamInstall.rollForward(streamDirectory: dir, created: 5))
+        XCTAssertNil(StreamReplica.readAppliedConfig(directory: dir), "a copy without a config leaves no stale applied config")
+    }
+
     func test_interruptedCopy_isDiscarded_andTheOldStateStands() throws {
         try writeOldState()
         let copy = try StagedStreamCopy(streamDirectory: dir)
         try copy.apply(.append(msg(5)))
         copy.abandon() // the process died here: no marker
-        XCTAssertNil(try StreamInstall.rollForward(streamDirectory: dir))
+        XCTAssertNil(try StreamInstall.rollForward(streamDirectory: dir, created: 0))
         XCTAssertFalse(FileManager.default.fileExists(atPath: StreamInstall.directory(dir)))
         let store = try StreamLogStore(directory: dir + "/msgs", config: StreamConfig(name: "S"))
         defer { store.close() }
@@ -133,7 +178,7 @@ final class StreamInstallTests: XCTestCase {
         // Crash after the store moved in but before consumers and the Raft log did.
         AtomicFile.removeTree(dir + "/msgs")
         try FileManager.default.moveItem(atPath: StreamInstall.directory(dir) + "/msgs", toPath: dir + "/msgs")
-        let meta = try XCTUnwrap(try StreamInstall.rollForward(streamDirectory: dir))
+        let meta = try XCTUnwrap(try StreamInstall.rollForward(streamDirectory: dir, created: 0))
         XCTAssertNotNil(AtomicFile.read(dir + "/consumers/C1.json"))
         let raft = try StreamLogRaftStorage.open(directory: dir + "/raft", bootstrap: ConfState(voters: [NodeID(1), NodeID(2), NodeID(3)]))
         try StreamInstall.finishRaftLog(meta, storage: raft, streamDirectory: dir)
@@ -142,7 +187,7 @@ final class StreamInstallTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: StreamInstall.directory(dir)))
         try raft.close()
         // Running it again (a crash before the install directory was removed) changes nothing.
-        XCTAssertNil(try StreamInstall.rollForward(streamDirectory: dir))
+        XCTAssertNil(try StreamInstall.rollForward(streamDirectory: dir, created: 0))
         let store = try StreamLogStore(directory: dir + "/msgs", config: StreamConfig(name: "S"))
         XCTAssertEqual(store.state.lastSeq, 11)
         store.close()

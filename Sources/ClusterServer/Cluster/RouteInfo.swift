@@ -23,6 +23,10 @@ public struct RouteInfo: Codable, Equatable {
     /// The sender reads message entries whose dedup the leader decided (`StreamEntry`, tag 5);
     /// absent (false) on older clusterd versions, whose groups' leaders keep dedup at apply.
     public var decidedDedup: Bool
+    /// The sender reads stream copies that carry the config their leader applied
+    /// (`CatchupState.config`, frame version 4); absent (false) on older clusterd versions,
+    /// which get copies without one.
+    public var copyConfig: Bool
 
     enum CodingKeys: String, CodingKey {
         case serverID = "server_id", serverName = "server_name", version, cluster
@@ -30,11 +34,12 @@ public struct RouteInfo: Codable, Equatable {
         case deliveryStamps = "js_delivery_stamps"
         case dedupTimes = "js_dedup_times"
         case decidedDedup = "js_dedup_decided"
+        case copyConfig = "js_copy_config"
     }
 
     public init(serverID: String, serverName: String, version: String, cluster: String, routeURL: String,
                 connectURLs: [String], jetstream: Bool, gossip: Bool = true, deliveryStamps: Bool = true, dedupTimes: Bool = true,
-                decidedDedup: Bool = true) {
+                decidedDedup: Bool = true, copyConfig: Bool = true) {
         self.serverID = serverID
         self.serverName = serverName
         self.version = version
@@ -46,6 +51,7 @@ public struct RouteInfo: Codable, Equatable {
         self.deliveryStamps = deliveryStamps
         self.dedupTimes = dedupTimes
         self.decidedDedup = decidedDedup
+        self.copyConfig = copyConfig
     }
 
     public init(from decoder: Decoder) throws {
@@ -61,6 +67,7 @@ public struct RouteInfo: Codable, Equatable {
         deliveryStamps = try c.decodeIfPresent(Bool.self, forKey: .deliveryStamps) ?? false
         dedupTimes = try c.decodeIfPresent(Bool.self, forKey: .dedupTimes) ?? false
         decidedDedup = try c.decodeIfPresent(Bool.self, forKey: .decidedDedup) ?? false
+        copyConfig = try c.decodeIfPresent(Bool.self, forKey: .copyConfig) ?? false
     }
 
     func line() -> String {

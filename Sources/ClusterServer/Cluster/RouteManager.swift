@@ -382,7 +382,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
                              cluster: clusterName, routeURL: routeURL.description,
                              connectURLs: advertised, jetstream: o.jetStream,
                              deliveryStamps: o.routeFeatures.deliveryStamps, dedupTimes: o.routeFeatures.dedupTimes,
-                             decidedDedup: o.routeFeatures.decidedDedup)
+                             decidedDedup: o.routeFeatures.decidedDedup, copyConfig: o.routeFeatures.copyConfig)
         return info.line()
     }
 
@@ -476,12 +476,17 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         lock.withLock { extensions[namespace] = handler }
     }
 
-    /// Server name -> server id of every peer with an established route.
     /// Server names of connected peers whose route INFO announces `feature` (e.g. `\.dedupTimes`).
     public func peers(announcing feature: KeyPath<RouteInfo, Bool>) -> Set<String> {
         lock.withLock { Set(established.values.compactMap { r in r.peerInfo.flatMap { $0[keyPath: feature] ? $0.serverName : nil } }) }
     }
 
+    /// Whether the established route with server id `serverID` announced `feature`.
+    public func peer(_ serverID: String, announces feature: KeyPath<RouteInfo, Bool>) -> Bool {
+        lock.withLock { established[serverID]?.peerInfo?[keyPath: feature] ?? false }
+    }
+
+    /// Server name -> server id of every peer with an established route.
     public func peerServerIDs() -> [String: String] {
         lock.withLock {
             var out: [String: String] = [:]

@@ -110,4 +110,6 @@ struct RouteFeatures: Sendable {
     var dedupTimes = true
     /// Reads message entries whose dedup the leader decided (`js_dedup_decided`).
     var decidedDedup = true
+    /// Reads stream copies that carry their leader's applied config (`js_copy_config`).
+    var copyConfig = true
 }

@@ -50,7 +50,8 @@ final class CatchupService {
         let replica = cluster.replicas.values.first { $0.group.rawValue == frame.group }
         switch frame {
         case .stateRequest, .messagesRequest:
-            send(serve(frame, replica), toServer: serverID)
+            let readsConfig = js.server.routeManager?.peer(serverID, announces: \.copyConfig) ?? false
+            send(serve(frame, replica, withConfig: readsConfig), toServer: serverID)
         case .state, .messages, .refused:
             // Request ids are unique on this node: only the session that asked takes it.
             replica?.catchup?.received(frame)
@@ -61,8 +62,9 @@ final class CatchupService {
     /// The answer to one request from this replica's store as applied now. A state comes only
     /// from the leader; messages from any replica whose store is not itself under repair
     /// (stored messages never change, so any holder's copy is the leader's; a range repair asks
-    /// the others for what the leader lacks).
-    func serve(_ frame: CatchupFrame, _ replica: StreamReplica?) -> CatchupFrame {
+    /// the others for what the leader lacks). `withConfig`: a state carries the config the
+    /// leader's store applied (the asking node reads it).
+    func serve(_ frame: CatchupFrame, _ replica: StreamReplica?, withConfig: Bool) -> CatchupFrame {
         let g = frame.group, req = frame.request
         guard let r = replica, let node = cluster.host.node(r.group) else {
             return .refused(group: g, request: req, reason: "no replica of the stream here")
@@ -94,6 +96,7 @@ final class CatchupService {
                 learners: conf.learners.map(\.rawValue), firstSeq: st.firstSeq, lastSeq: st.lastSeq,
                 deleted: deleted, consumers: consumerRecords(r), dedupSkews: r.stream.dedupSkews.marks)
             if st.lastSeq > 0, !state.isPresent(st.lastSeq) { state.removedLastMsgID = r.stream.lastMsgID }
+            if withConfig { state.config = JSJSON.encode(r.stream.config.json) }
             return .state(group: g, request: req, state)
         case let .messagesRequest(_, _, from, to, maxBytes):
             guard from >= 1, from <= to else { return .refused(group: g, request: req, reason: "bad range") }

@@ -43,12 +43,18 @@ enum CatchupWire {
     /// marks (maybe none) then the id. Sent only when there is one, so copies between versions
     /// fail only where the older one would lose it.
     static let versionWithRemovedLastID: UInt8 = 3
+    /// A state frame with its leader's applied config (`CatchupState.config`): the marks (maybe
+    /// none), the removed last message's id (maybe absent), then the config. Sent only to a
+    /// replica that announced it reads one (`js_copy_config`).
+    static let versionWithConfig: UInt8 = 4
     static let namespace = "jscatchup"
     static let absent = UInt32.max
 
     static func encode(_ f: CatchupFrame) -> [UInt8] {
         var w = Writer()
-        if case let .state(_, _, s) = f, s.removedLastMsgID != nil {
+        if case let .state(_, _, s) = f, s.config != nil {
+            w.bytes.append(versionWithConfig)
+        } else if case let .state(_, _, s) = f, s.removedLastMsgID != nil {
             w.bytes.append(versionWithRemovedLastID)
         } else if case let .state(_, _, s) = f, !s.dedupSkews.isEmpty {
             w.bytes.append(versionWithDedupMarks)
@@ -68,11 +74,16 @@ enum CatchupWire {
             for (name, record) in s.consumers.sorted(by: { $0.key < $1.key }) {
                 w.data(Array(name.utf8)); w.data(record)
             }
-            if !s.dedupSkews.isEmpty || s.removedLastMsgID != nil {
+            if !s.dedupSkews.isEmpty || s.removedLastMsgID != nil || s.config != nil {
                 w.u32(UInt32(s.dedupSkews.count))
                 for m in s.dedupSkews { w.u64(m.seq); w.u64(UInt64(bitPattern: m.skew)) }
             }
-            if let id = s.removedLastMsgID { w.data(Array(id.utf8)) }
+            if let config = s.config {
+                if let id = s.removedLastMsgID { w.data(Array(id.utf8)) } else { w.u32(absent) }
+                w.data(config)
+            } else if let id = s.removedLastMsgID {
+                w.data(Array(id.utf8))
+            }
         case let .messages(g, r, from, next, msgs):
             w.bytes.append(4); w.u64(g); w.u64(r); w.u64(from); w.u64(next)
             w.u32(UInt32(msgs.count))
@@ -90,7 +101,7 @@ enum CatchupWire {
     static func decode(_ bytes: [UInt8]) throws -> CatchupFrame {
         var r = Reader(bytes: bytes)
         let v = try r.byte()
-        guard v == version || v == versionWithDedupMarks || v == versionWithRemovedLastID else {
+        guard v == version || v == versionWithDedupMarks || v == versionWithRemovedLastID || v == versionWithConfig else {
             throw CatchupWireError(description: "unknown catch-up frame version")
         }
         let tag = try r.byte()
@@ -117,23 +128,31 @@ enum CatchupWire {
             var removedLastID: String?
             if v != version {
                 let n = try r.count(minSize: 16)
-                guard n > 0 || v == versionWithRemovedLastID else { throw CatchupWireError(description: "dedup marks frame without marks") }
+                guard n > 0 || v != versionWithDedupMarks else { throw CatchupWireError(description: "dedup marks frame without marks") }
                 for _ in 0..<n {
                     let m = DedupSkews.Mark(seq: try r.u64(), skew: Int64(bitPattern: try r.u64()))
                     guard skews.last.map({ $0.seq < m.seq }) ?? true else { throw CatchupWireError(description: "dedup marks out of order") }
                     skews.append(m)
                 }
             }
-            if v == versionWithRemovedLastID {
-                guard let id = try r.data(), let text = String(validating: id, as: UTF8.self) else {
-                    throw CatchupWireError(description: "bad removed last message id")
+            if v == versionWithRemovedLastID || v == versionWithConfig {
+                let id = try r.data()
+                if let id {
+                    guard let text = String(validating: id, as: UTF8.self) else { throw CatchupWireError(description: "bad removed last message id") }
+                    removedLastID = text
+                } else if v == versionWithRemovedLastID {
+                    throw CatchupWireError(description: "absent removed last message id")
                 }
-                removedLastID = text
+            }
+            var config: [UInt8]?
+            if v == versionWithConfig {
+                guard let c = try r.data() else { throw CatchupWireError(description: "absent stream config") }
+                config = c
             }
             f = .state(group: group, request: request,
                        CatchupState(index: index, term: term, voters: voters, learners: learners, firstSeq: first,
                                     lastSeq: last, deleted: deleted, consumers: consumers, dedupSkews: skews,
-                                    removedLastMsgID: removedLastID))
+                                    removedLastMsgID: removedLastID, config: config))
         case 4:
             let from = try r.u64(), next = try r.u64()
             let n = try r.count(minSize: 28)

@@ -486,12 +486,12 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// Reopens a replica whose stream copy finished: opening switches the copy in. A memory
     /// stream's copy (`memoryCopy`) replaces its store, and its Raft log (kept: it holds the
     /// term and vote) continues after the copied index.
-    func reinstall(_ r: StreamReplica, memoryCopy: (store: MemoryStore, meta: SnapshotMetadata, skews: DedupSkews)? = nil) {
+    func reinstall(_ r: StreamReplica, memoryCopy: (store: MemoryStore, meta: SnapshotMetadata, skews: DedupSkews, config: StreamConfig?)? = nil) {
         guard replicas[r.name] === r, let a = assignments[r.name] else { return }
         let storage = host.storage(of: r.group)
         r.close()
         replicas[r.name] = nil
-        createReplica(a, memoryInstall: memoryCopy.flatMap { c in storage.map { (c.store, c.meta, $0, c.skews) } })
+        createReplica(a, memoryInstall: memoryCopy.flatMap { c in storage.map { (c.store, c.meta, $0, c.skews, c.config) } })
     }
 
     /// Stream info as seen from here: the local replica's state when there is one.

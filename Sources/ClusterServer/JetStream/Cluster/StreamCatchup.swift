@@ -23,6 +23,14 @@ struct CatchupState: Equatable {
     /// The leader's `Nats-Msg-Id` of the message at `lastSeq` when that message is gone (the
     /// copied messages cannot carry it; `DedupSkews.removedLast`).
     var removedLastMsgID: String? = nil
+    /// The config the leader's store applied at `index` (JSON), for a replica that reads it
+    /// (route INFO `js_copy_config`): the installed copy replays the log after `index` by it,
+    /// as the leader did, not by a newer committed config whose `config` op is still ahead.
+    var config: [UInt8]? = nil
+
+    /// `config` decoded; nil when absent or unreadable (the replica then opens with the newest
+    /// committed config, as before there was one).
+    var appliedConfig: StreamConfig? { config.flatMap(StreamReplica.decodeAppliedConfig) }
 
     /// The dedup state that goes with the copied messages.
     var copiedDedupSkews: DedupSkews {

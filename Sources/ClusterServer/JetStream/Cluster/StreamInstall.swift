@@ -122,8 +122,9 @@ enum StreamInstall {
     /// Before the store opens: a finished copy (its marker written) replaces `msgs/` and
     /// `consumers/`; an unfinished one is discarded (the old state stands, and the leader's next
     /// snapshot offer starts a clean copy). Returns the installed state's metadata, which
-    /// `finishRaftLog` must bring the Raft log to.
-    static func rollForward(streamDirectory dir: String) throws -> SnapshotMetadata? {
+    /// `finishRaftLog` must bring the Raft log to. The copy's config (its leader's applied one)
+    /// becomes the replica's `meta.json`, stamped `created`; a copy without one removes that file.
+    static func rollForward(streamDirectory dir: String, created: Int64) throws -> SnapshotMetadata? {
         let inst = directory(dir)
         let fm = FileManager.default
         guard fm.fileExists(atPath: inst) else { return nil }
@@ -143,6 +144,11 @@ enum StreamInstall {
         // The leader's dedup offset marks go with its messages (none: the copy's dedup times
         // are its message timestamps), and so does a removed last message's id.
         try AtomicFile.write(s.copiedDedupSkews.encode(), to: dir + "/" + DedupSkews.fileName)
+        if let cfg = s.appliedConfig {
+            try JetStreamService.writeMeta(config: cfg, created: created, directory: dir)
+        } else {
+            AtomicFile.remove(dir + "/" + JetStreamService.metaFileName)
+        }
         return SnapshotMetadata(index: LogIndex(s.index), term: Term(s.term),
                                 conf: ConfState(voters: s.voters.map { NodeID($0) }, learners: s.learners.map { NodeID($0) }))
     }

@@ -52,7 +52,7 @@ extension StreamReplica {
         let memory = (catchup?.copy as? StagedMemoryCopy).map {
             ($0.store, SnapshotMetadata(index: LogIndex(state.index), term: Term(state.term),
                                         conf: ConfState(voters: state.voters.map { NodeID($0) }, learners: state.learners.map { NodeID($0) })),
-             $0.dedupSkews)
+             $0.dedupSkews, state.appliedConfig)
         }
         catchup = nil
         js.queue.async { [cluster] in cluster.reinstall(self, memoryCopy: memory) }

@@ -70,13 +70,23 @@ extension StreamReplica {
     /// when a `config` op applies). A restarted replica opens with it, not with the newest
     /// committed config: the entries it replays after its store's durable point are judged by
     /// the config in force there, and an update still ahead in its log applies where it is. A
-    /// stream copy from the leader removes it (the replica then opens with the newest committed
+    /// stream copy from the leader writes its leader's applied config there (or removes the
+    /// file when the copy carries none: the replica then opens with the newest committed
     /// config). Nil when missing or unreadable.
     static func readAppliedConfig(directory: String) -> StreamConfig? {
         guard let bytes = AtomicFile.read(directory + "/" + JetStreamService.metaFileName),
               let o = try? JSONObject.parse(bytes, typeName: "AppliedConfig"),
-              let co = try? o.object("config", typeName: "StreamConfig"),
-              var cfg = try? StreamConfig.decode(co), (try? cfg.normalize(clustered: true)) != nil else { return nil }
+              let co = try? o.object("config", typeName: "StreamConfig") else { return nil }
+        return normalizedConfig(co)
+    }
+
+    /// A config as JSON (`CatchupState.config`); nil when unreadable.
+    static func decodeAppliedConfig(_ bytes: [UInt8]) -> StreamConfig? {
+        (try? JSONObject.parse(bytes, typeName: "StreamConfig")).flatMap(normalizedConfig)
+    }
+
+    private static func normalizedConfig(_ o: JSONObject) -> StreamConfig? {
+        guard var cfg = try? StreamConfig.decode(o), (try? cfg.normalize(clustered: true)) != nil else { return nil }
         return cfg
     }
 }

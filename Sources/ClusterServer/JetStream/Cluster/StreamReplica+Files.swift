@@ -40,8 +40,7 @@ extension StreamReplica {
                (try? o.uint64("group")) == a.group {
                 fresh = false
                 // A stream copy that finished (maybe just before a crash) is switched in now.
-                installed = try StreamInstall.rollForward(streamDirectory: d)
-                if installed != nil { AtomicFile.remove(d + "/" + JetStreamService.metaFileName) }
+                installed = try StreamInstall.rollForward(streamDirectory: d, created: a.created)
                 // The config its log applied last (`StreamReplica+Config`); newer ones follow.
                 if let applied = readAppliedConfig(directory: d), applied.name == cfg.name { cfg = applied }
             } else {
@@ -69,7 +68,10 @@ extension StreamReplica {
     }
 
     /// A memory stream's copy from the leader, its Raft metadata and the replica's Raft log.
-    typealias MemoryInstall = (store: MemoryStore, meta: SnapshotMetadata, storage: DurableRaftStorage, skews: DedupSkews)
+    /// `config`: the config the leader's store applied at the copied index, when the copy
+    /// carried one.
+    typealias MemoryInstall = (store: MemoryStore, meta: SnapshotMetadata, storage: DurableRaftStorage, skews: DedupSkews,
+                               config: StreamConfig?)
 
     /// Opens (or creates) the local replica on the JetStream queue: files, then `install`.
     /// `memoryInstall`: a memory stream reopened with a copy from its leader; its Raft log (the
@@ -80,9 +82,10 @@ extension StreamReplica {
             return install(cluster: cluster, assignment: a, files: try openFiles(js: cluster.js, assignment: a, me: cluster.host.me))
         }
         try StreamInstall.advanceRaftLog(m.meta, storage: m.storage)
-        try? m.store.setLimits(a.config)
+        let cfg = m.config.flatMap { $0.name == a.config.name ? $0 : nil } ?? a.config
+        try? m.store.setLimits(cfg)
         return install(cluster: cluster, assignment: a,
-                       files: Files(config: a.config, directory: nil, fresh: false, store: m.store, storage: m.storage, installed: m.meta,
+                       files: Files(config: cfg, directory: nil, fresh: false, store: m.store, storage: m.storage, installed: m.meta,
                                     dedupSkews: m.skews))
     }
 

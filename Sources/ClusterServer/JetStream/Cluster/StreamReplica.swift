@@ -425,8 +425,10 @@ final class StreamReplica: RaftGroupDelegate {
             }
             createReply = nil
             js.server.logger.info("JetStream cluster: leading stream '\(name)'")
-            releaseHeld()
+            // Before any publish: a replica replaying the log from its start (which opens with
+            // the newest config) then judges no publish before this op by it.
             proposeConfigIfBehind(firstLeadership: configAppliedAt == nil)
+            releaseHeld()
         } else {
             createReply = nil
             stepDownLocally(keepIngest: true)
