@@ -159,6 +159,28 @@ final class StreamInstallTests: XCTestCase {
         XCTAssertNil(StreamReplica.readAppliedConfig(directory: dir), "a copy without a config leaves no stale applied config")
     }
 
+    /// A marker that no longer decodes (a damaged disk): before anything moved the copy is
+    /// discarded and the old state stands (the leader's next offer copies again); after the
+    /// store moved, opening stops with an error rather than pair the copy with the old Raft log.
+    func test_unreadableMarker_discardsAnUnmovedCopy_stopsAMovedOne() throws {
+        try writeOldState()
+        try stageAndCommit()
+        let marker = StreamInstall.directory(dir) + "/" + StreamInstall.markerName
+        try AtomicFile.write(Array("garbage".utf8), to: marker)
+        XCTAssertNil(try StreamInstall.rollForward(streamDirectory: dir, created: 0))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: StreamInstall.directory(dir)))
+        let store = try StreamLogStore(directory: dir + "/msgs", config: StreamConfig(name: "S"))
+        XCTAssertEqual(store.state.messages, 3, "the old store stands")
+        store.close()
+
+        try stageAndCommit()
+        AtomicFile.removeTree(dir + "/msgs")
+        try FileManager.default.moveItem(atPath: StreamInstall.directory(dir) + "/msgs", toPath: dir + "/msgs")
+        try AtomicFile.write(Array("garbage".utf8), to: marker)
+        XCTAssertThrowsError(try StreamInstall.rollForward(streamDirectory: dir, created: 0))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: marker), "kept for a repair by hand")
+    }
+
     func test_interruptedCopy_isDiscarded_andTheOldStateStands() throws {
         try writeOldState()
         let copy = try StagedStreamCopy(streamDirectory: dir)

@@ -128,8 +128,21 @@ enum StreamInstall {
         let inst = directory(dir)
         let fm = FileManager.default
         guard fm.fileExists(atPath: inst) else { return nil }
-        guard let bytes = AtomicFile.read(inst + "/" + markerName),
-              case let .state(_, _, s) = try CatchupWire.decode(bytes) else {
+        guard let bytes = AtomicFile.read(inst + "/" + markerName) else {
+            AtomicFile.removeTree(inst)
+            return nil
+        }
+        let s: CatchupState
+        do {
+            guard case let .state(_, _, state) = try CatchupWire.decode(bytes) else {
+                throw CatchupWireError(description: "the install marker is not a stream state")
+            }
+            s = state
+        } catch {
+            // An unreadable marker (a damaged disk) before anything moved: discarded like an
+            // unfinished copy. After the store moved, the replica must not open with it and
+            // the old Raft position, so it stays an error.
+            guard fm.fileExists(atPath: inst + "/msgs") else { throw error }
             AtomicFile.removeTree(inst)
             return nil
         }
