@@ -115,10 +115,34 @@ public struct RouteProtocolParser {
         return line
     }
 
+    private enum Verb { case info, connect, ping, pong, ok, err, subscribe, unsubscribe, rmsg, hmsg, xmsg }
+
+    /// Route verbs, the message ones first (the hot path).
+    private static let verbs: [(name: [UInt8], verb: Verb)] = [
+        (Array("RMSG".utf8), .rmsg), (Array("XMSG".utf8), .xmsg), (Array("HMSG".utf8), .hmsg),
+        (Array("RS+".utf8), .subscribe), (Array("RS-".utf8), .unsubscribe), (Array("PING".utf8), .ping),
+        (Array("PONG".utf8), .pong), (Array("INFO".utf8), .info), (Array("CONNECT".utf8), .connect),
+        (Array("+OK".utf8), .ok), (Array("-ERR".utf8), .err),
+    ]
+
+    /// The verb spelled by `raw[op]` in any case; matched on the bytes, so no String is built
+    /// or compared per line.
+    private static func verb(_ raw: UnsafeRawBufferPointer, _ op: Range<Int>) -> Verb? {
+        for (name, verb) in verbs where name.count == op.count {
+            var k = 0
+            while k < name.count {
+                let c = raw[op.lowerBound + k]
+                if (c >= 97 && c <= 122 ? c - 32 : c) != name[k] { break }
+                k += 1
+            }
+            if k == name.count { return verb }
+        }
+        return nil
+    }
+
     private mutating func parseControlLine(_ line: ByteBuffer) throws -> RouteOp? {
-        // Tokenize over the line's bytes in place: RMSG is the hot path, so no byte copy;
-        // the op name is a small (inline) upper-cased String.
-        let (opName, args, opEnd): (String, [String], Int) = try line.withUnsafeReadableBytes { raw in
+        // Tokenize over the line's bytes in place: RMSG is the hot path, so no byte copy.
+        let (verb, args, opEnd): (Verb?, [String], Int) = try line.withUnsafeReadableBytes { raw in
             var ranges: [Range<Int>] = []
             ranges.reserveCapacity(8)
             var i = 0
@@ -133,33 +157,32 @@ public struct RouteProtocolParser {
             guard let first = raw.first, first != 32, first != 9, let op = ranges.first else {
                 throw RouteProtocolError.unknownOperation("")
             }
-            var name = ""
-            for k in op {
-                let c = raw[k]
-                name.append(Character(Unicode.Scalar(c >= 97 && c <= 122 ? c - 32 : c)))
-            }
-            let isJSON = name == "INFO" || name == "CONNECT" || name == "-ERR"
+            let verb = Self.verb(raw, op)
+            let isJSON = verb == .info || verb == .connect || verb == .err || verb == nil
             let args = isJSON ? [] : ranges.dropFirst().map {
                 String(decoding: UnsafeRawBufferPointer(rebasing: raw[$0]), as: UTF8.self)
             }
-            return (name, args, op.upperBound)
+            return (verb, args, op.upperBound)
         }
-        switch opName {
-        case "INFO", "CONNECT":
+        guard let verb else {
+            throw RouteProtocolError.unknownOperation(String(decoding: line.readableBytesView.prefix(opEnd), as: UTF8.self))
+        }
+        switch verb {
+        case .info, .connect:
             var rest = line
             rest.moveReaderIndex(forwardBy: opEnd)
             let json = ClientProtocolParser.trimmed(rest)
-            return opName == "INFO" ? .info(json: json) : .connect(json: json)
-        case "PING": return .ping
-        case "PONG": return .pong
-        case "+OK": return .ok
-        case "-ERR":
+            return verb == .info ? .info(json: json) : .connect(json: json)
+        case .ping: return .ping
+        case .pong: return .pong
+        case .ok: return .ok
+        case .err:
             var rest = line
             rest.moveReaderIndex(forwardBy: opEnd)
             var text = String(buffer: ClientProtocolParser.trimmed(rest))
             if text.count >= 2, text.hasPrefix("'"), text.hasSuffix("'") { text = String(text.dropFirst().dropLast()) }
             return .err(text)
-        case "RS+":
+        case .subscribe:
             guard (2...4).contains(args.count) else { throw RouteProtocolError.badArguments("RS+: wrong number of arguments") }
             var weight = 1
             if args.count == 4 {
@@ -167,19 +190,17 @@ public struct RouteProtocolParser {
                 weight = w
             }
             return .subscribe(account: args[0], subject: args[1], queue: args.count >= 3 ? args[2] : nil, weight: weight)
-        case "RS-":
+        case .unsubscribe:
             guard (2...3).contains(args.count) else { throw RouteProtocolError.badArguments("RS-: wrong number of arguments") }
             return .unsubscribe(account: args[0], subject: args[1], queue: args.count == 3 ? args[2] : nil)
-        case "RMSG": return try startMessage(args, hasHeaders: false)
-        case "HMSG": return try startMessage(args, hasHeaders: true)
-        case "XMSG":
+        case .rmsg: return try startMessage(args, hasHeaders: false)
+        case .hmsg: return try startMessage(args, hasHeaders: true)
+        case .xmsg:
             guard args.count == 2 else { throw RouteProtocolError.badArguments("XMSG: wrong number of arguments") }
             guard let total = Self.parseSize(args[1]) else { throw RouteProtocolError.badArguments("XMSG: bad size") }
             if total > maxPayload { throw RouteProtocolError.maxPayloadExceeded }
             state = .payload(.extensionFrame(namespace: args[0]), headerBytes: nil, totalBytes: total)
             return nil
-        default:
-            throw RouteProtocolError.unknownOperation(String(decoding: line.readableBytesView.prefix(opEnd), as: UTF8.self))
         }
     }
 
