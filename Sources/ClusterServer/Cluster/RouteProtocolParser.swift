@@ -158,8 +158,9 @@ public struct RouteProtocolParser {
                 throw RouteProtocolError.unknownOperation("")
             }
             let verb = Self.verb(raw, op)
-            let isJSON = verb == .info || verb == .connect || verb == .err || verb == nil
-            let args = isJSON ? [] : ranges.dropFirst().map {
+            // JSON or text follows these (and an unknown verb is refused): no arguments to split.
+            let wholeRest = verb == .info || verb == .connect || verb == .err || verb == nil
+            let args = wholeRest ? [] : ranges.dropFirst().map {
                 String(decoding: UnsafeRawBufferPointer(rebasing: raw[$0]), as: UTF8.self)
             }
             return (verb, args, op.upperBound)
