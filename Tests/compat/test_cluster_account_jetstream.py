@@ -271,6 +271,10 @@ async def test_publish_limit_counts_the_bytes_of_every_replica(cluster: Cluster)
     try:
         assert err_code(await api(conns[0], "$JS.API.STREAM.CREATE.P", stream("P", 3))) is None
         js = conns[1].jetstream(timeout=5)
+        # The create is answered before the leader's subject interest has crossed the routes to
+        # every node (nats-server too): a publish through node 2 right after it can meet "no
+        # responders". Wait for a probe the stream refuses (wrong expected stream; stores nothing).
+        await retry(lambda: conns[1].request("p.probe", b"", timeout=1, headers={"Nats-Expected-Stream": "probe"}))
         payload = b"x" * (100 * KIB)
         # Each message is stored three times (~300 KiB of the 1 MiB): three fit, a fourth would
         # take the account's bytes on the three nodes past the limit. Counted on the leader's
