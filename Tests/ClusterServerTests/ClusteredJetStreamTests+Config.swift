@@ -188,4 +188,32 @@ extension ClusteredJetStreamTests {
             XCTAssertNotNil(refused, "\(storage): the stream is over its new limit")
         }
     }
+
+    /// A new stream's first leader puts its config in the log before any publish: a replica
+    /// that replays the log from its start (opening with the newest committed config) judges
+    /// no publish by that one.
+    func test_firstLeader_proposesItsConfigBeforeAnyPublish() async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "FIRST")
+        for i in 1...3 { _ = try await publish(c1, "first.\(i)", "m\(i)", id: "f\(i)") }
+        let leaderName = try await eventually { () async throws -> String in
+            guard let l = cluster(try await api(c1, "STREAM.INFO.FIRST")).leader else { throw APIError(body: [:]) }
+            return l
+        }
+        let js = try XCTUnwrap(nodes.first { $0.name == leaderName }).js
+        let kinds: [String] = try js.queue.sync {
+            let r = try XCTUnwrap(js.cluster?.replicas["FIRST"])
+            let node = try XCTUnwrap(js.cluster?.host.node(r.group))
+            return (node.entries(from: node.firstIndex, to: node.lastIndex.next) ?? []).compactMap { e in
+                switch try? StreamEntry.decode(e.data) {
+                case .message?: return "message"
+                case .op(let o)?: return o["op"] as? String
+                default: return nil
+                }
+            }
+        }
+        let config = try XCTUnwrap(kinds.firstIndex(of: "config"), "\(kinds)")
+        let message = try XCTUnwrap(kinds.firstIndex(of: "message"), "\(kinds)")
+        XCTAssertLessThan(config, message, "\(kinds)")
+    }
 }

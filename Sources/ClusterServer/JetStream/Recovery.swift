@@ -34,6 +34,15 @@ extension JetStreamService {
         try AtomicFile.write(JSJSON.encode(body), to: directory + "/" + metaFileName)
     }
 
+    /// A stream's `meta.json` as `writeMeta` wrote it (nil when the file is missing), its config
+    /// normalized; throws when it does not decode.
+    static func readMeta(directory: String, clustered: Bool) throws -> (config: StreamConfig, created: Int64?)? {
+        guard let bytes = AtomicFile.read(directory + "/" + metaFileName) else { return nil }
+        let o = try JSONObject.parse(bytes, typeName: "StreamMeta")
+        guard let co = try o.object("config", typeName: "StreamConfig") else { return nil }
+        return (try StreamConfig.decodeNormalized(co, clustered: clustered), try o.int64("created"))
+    }
+
     /// Memory consumers and consumers of memory streams keep no state on disk (as nats-server).
     func isDurable(_ c: Consumer) -> Bool {
         c.stream.config.storage == .file && !c.config.memStorage && !c.deleted && c.stream.directory != nil
@@ -69,13 +78,9 @@ extension JetStreamService {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         for name in names.sorted() {
             let dir = "\(root)/\(name)"
-            guard let bytes = AtomicFile.read(dir + "/meta.json") else { continue }
             do {
-                let o = try JSONObject.parse(bytes, typeName: "StreamMeta")
-                guard let cfgObj = try o.object("config", typeName: "StreamConfig") else { continue }
-                var cfg = try StreamConfig.decode(cfgObj)
-                try cfg.normalize()
-                let created = try o.int64("created") ?? JSTime.nowNanos()
+                guard let (cfg, stamped) = try Self.readMeta(directory: dir, clustered: false) else { continue }
+                let created = stamped ?? JSTime.nowNanos()
                 let store = try makeStore(for: cfg)
                 let s = Stream(service: self, config: cfg, store: store, created: created, directory: dir)
                 s.rebuildDedup()

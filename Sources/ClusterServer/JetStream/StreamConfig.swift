@@ -49,6 +49,14 @@ public struct StreamConfig: Equatable, Sendable {
 
     public init(name: String) { self.name = name }
 
+    /// A config as stored (`meta.json`, meta and stream-log entries, copies): decoded and
+    /// normalized as a create would.
+    static func decodeNormalized(_ o: JSONObject, clustered: Bool) throws -> StreamConfig {
+        var cfg = try decode(o)
+        try cfg.normalize(clustered: clustered)
+        return cfg
+    }
+
     /// Decodes an API body. Type errors and unknown fields become 10025.
     static func decode(_ o: JSONObject) throws -> StreamConfig {
         try o.rejectUnknown(knownFields)

@@ -50,7 +50,9 @@ final class CatchupService {
         let replica = cluster.replicas.values.first { $0.group.rawValue == frame.group }
         switch frame {
         case .stateRequest, .messagesRequest:
-            let readsConfig = js.server.routeManager?.peer(serverID, announces: \.copyConfig) ?? false
+            // Only a state carries a config (message chunks are asked for far more often).
+            var readsConfig = false
+            if case .stateRequest = frame { readsConfig = js.server.routeManager?.peer(serverID, announces: \.copyConfig) ?? false }
             send(serve(frame, replica, withConfig: readsConfig), toServer: serverID)
         case .state, .messages, .refused:
             // Request ids are unique on this node: only the session that asked takes it.

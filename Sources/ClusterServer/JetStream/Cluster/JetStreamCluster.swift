@@ -367,8 +367,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                 js.advisory("STREAM.CREATED.\(a.config.name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": a.config.name, "action": "create"])
             case "update":
                 guard let co = try o.object("config", typeName: "StreamConfig") else { break }
-                var cfg = try StreamConfig.decode(co)
-                try cfg.normalize(clustered: true)
+                let cfg = try StreamConfig.decodeNormalized(co, clustered: true)
                 guard var a = assignments[cfg.name] else { response = JSAPIError.streamNotFound.responseBody; break }
                 changed = ChangedStream(ledHere: leads(cfg.name), group: GroupID(a.group), subjects: a.config.subjects + cfg.subjects)
                 if let e = limitRefusal(cfg, isUpdate: true) { response = e.responseBody; break }

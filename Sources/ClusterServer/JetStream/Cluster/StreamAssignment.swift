@@ -45,8 +45,7 @@ struct StreamAssignment {
               let peers = o.fields["peers"] as? [String], let group = try o.uint64("group") else {
             throw JSAPIError.badRequest("malformed stream assignment")
         }
-        var cfg = try StreamConfig.decode(cfgObj)
-        try cfg.normalize(clustered: true)
+        let cfg = try StreamConfig.decodeNormalized(cfgObj, clustered: true)
         // Assignments written before storage ids carry names only: their ids are the legacy ones.
         let ids = try (o.stringArray("ids")).map { try $0.map(Self.id) } ?? peers.map { NodeIdentity.nodeID(name: $0, storageID: "") }
         let initial = try (o.stringArray("initial")).map { try $0.map(Self.id) } ?? ids

@@ -132,17 +132,11 @@ enum StreamInstall {
             AtomicFile.removeTree(inst)
             return nil
         }
-        let s: CatchupState
-        do {
-            guard case let .state(_, _, state) = try CatchupWire.decode(bytes) else {
-                throw CatchupWireError(description: "the install marker is not a stream state")
-            }
-            s = state
-        } catch {
+        guard case let .state(_, _, s)? = try? CatchupWire.decode(bytes) else {
             // An unreadable marker (a damaged disk) before anything moved: discarded like an
             // unfinished copy. After the store moved, the replica must not open with it and
             // the old Raft position, so it stays an error.
-            guard fm.fileExists(atPath: inst + "/msgs") else { throw error }
+            guard fm.fileExists(atPath: inst + "/msgs") else { throw StoreError.io("unreadable install marker in \(inst)") }
             AtomicFile.removeTree(inst)
             return nil
         }

@@ -48,9 +48,7 @@ extension StreamReplica {
     /// A `config` op: the config takes effect here, at the same point of the log on every replica.
     func applyConfigOp(_ o: JSONObject, at index: LogIndex) throws {
         guard let co = try o.object("config", typeName: "StreamConfig"), let now = try o.int64("now") else { return }
-        var cfg = try StreamConfig.decode(co)
-        try cfg.normalize(clustered: true)
-        cfg = JetStreamService.keepingFirstSeq(cfg, of: stream)
+        let cfg = JetStreamService.keepingFirstSeq(try StreamConfig.decodeNormalized(co, clustered: true), of: stream)
         configHold = nil
         configAppliedAt = index
         configIndexes.applied = max(configIndexes.applied, try o.uint64("meta_index") ?? 0)
@@ -74,19 +72,18 @@ extension StreamReplica {
     /// file when the copy carries none: the replica then opens with the newest committed
     /// config). Nil when missing or unreadable.
     static func readAppliedConfig(directory: String) -> StreamConfig? {
-        guard let bytes = AtomicFile.read(directory + "/" + JetStreamService.metaFileName),
-              let o = try? JSONObject.parse(bytes, typeName: "AppliedConfig"),
-              let co = try? o.object("config", typeName: "StreamConfig") else { return nil }
-        return normalizedConfig(co)
+        (try? JetStreamService.readMeta(directory: directory, clustered: true))??.config
     }
 
     /// A config as JSON (`CatchupState.config`); nil when unreadable.
     static func decodeAppliedConfig(_ bytes: [UInt8]) -> StreamConfig? {
-        (try? JSONObject.parse(bytes, typeName: "StreamConfig")).flatMap(normalizedConfig)
+        guard let o = try? JSONObject.parse(bytes, typeName: "StreamConfig") else { return nil }
+        return try? StreamConfig.decodeNormalized(o, clustered: true)
     }
 
-    private static func normalizedConfig(_ o: JSONObject) -> StreamConfig? {
-        guard var cfg = try? StreamConfig.decode(o), (try? cfg.normalize(clustered: true)) != nil else { return nil }
-        return cfg
+    /// The config a replica opens with: the one its log (or its copy's leader) applied last,
+    /// unless that belongs to another stream of the name; else the newest committed one.
+    static func openingConfig(applied: StreamConfig?, assigned: StreamConfig) -> StreamConfig {
+        applied.flatMap { $0.name == assigned.name ? $0 : nil } ?? assigned
     }
 }

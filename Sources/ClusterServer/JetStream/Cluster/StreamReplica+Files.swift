@@ -42,7 +42,7 @@ extension StreamReplica {
                 // A stream copy that finished (maybe just before a crash) is switched in now.
                 installed = try StreamInstall.rollForward(streamDirectory: d, created: a.created)
                 // The config its log applied last (`StreamReplica+Config`); newer ones follow.
-                if let applied = readAppliedConfig(directory: d), applied.name == cfg.name { cfg = applied }
+                cfg = openingConfig(applied: readAppliedConfig(directory: d), assigned: cfg)
             } else {
                 AtomicFile.removeTree(d)
                 try AtomicFile.makeDirectory(d + "/consumers")
@@ -82,7 +82,7 @@ extension StreamReplica {
             return install(cluster: cluster, assignment: a, files: try openFiles(js: cluster.js, assignment: a, me: cluster.host.me))
         }
         try StreamInstall.advanceRaftLog(m.meta, storage: m.storage)
-        let cfg = m.config.flatMap { $0.name == a.config.name ? $0 : nil } ?? a.config
+        let cfg = openingConfig(applied: m.config, assigned: a.config)
         try? m.store.setLimits(cfg)
         return install(cluster: cluster, assignment: a,
                        files: Files(config: cfg, directory: nil, fresh: false, store: m.store, storage: m.storage, installed: m.meta,
