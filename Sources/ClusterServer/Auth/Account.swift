@@ -1,4 +1,5 @@
 import Atomics
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// One account at runtime: its own subject namespace (a `Sublist` of its own, named in the
@@ -23,6 +24,23 @@ public final class Account: @unchecked Sendable {
         self.isGlobal = config.name == globalAccountName
         self.maxPayload = config.maxPayload
         self.maxSubscriptions = config.maxSubscriptions
+    }
+
+    /// Clustered JetStream's taker of client publishes that found no interest at all
+    /// (`JetStreamService.takeUnrouted`); nil without it.
+    private let unroutedTaker = NIOLockedValueBox<(@Sendable (RoutedMessage, Bool) -> Bool)?>(nil)
+
+    /// Installs (or with nil removes) the taker of publishes that found no interest.
+    func setUnroutedTaker(_ taker: (@Sendable (_ message: RoutedMessage, _ noResponders: Bool) -> Bool)?) {
+        unroutedTaker.withLockedValue { $0 = taker }
+    }
+
+    /// Offers a client's publish that reached no subscriber: true when a stream of this account
+    /// takes it (it will answer the reply itself). `noResponders`: the publisher asked for a
+    /// 503 status when nobody answers.
+    func offerUnrouted(_ message: RoutedMessage, noResponders: Bool) -> Bool {
+        guard let take = unroutedTaker.withLockedValue({ $0 }) else { return false }
+        return take(message, noResponders)
     }
 
     /// The name RMSG carries for this account's messages (nil for the global default).

@@ -328,6 +328,11 @@ final class ClientChannelHandler: ChannelInboundHandler {
             && conn.ownSubscription(matching: reply!) != nil
         if awaited { conn.noteRequest(reply: reply!) }
         let delivered = server.route(message, from: conn)
+        // A stream's subject whose leader's interest has not reached this node (yet): clustered
+        // JetStream forwards it to the leader instead of refusing it.
+        if delivered == 0, conn.account.offerUnrouted(message, noResponders: conn.options.noResponders && conn.options.headers) {
+            return
+        }
         if delivered == 0, let reply {
             if conn.options.noResponders, conn.options.headers {
                 sendNoResponders(reply: reply, subject: subject)

@@ -196,7 +196,7 @@ public final class JetStreamService: @unchecked Sendable {
 
     // MARK: - inbound hops
 
-    private func copy(_ msg: RoutedMessage) -> (String, String?, [UInt8]?, [UInt8]) {
+    func copy(_ msg: RoutedMessage) -> (String, String?, [UInt8]?, [UInt8]) {
         let h = msg.headers.map { Array($0.readableBytesView) }
         return (msg.subject, msg.reply, h, Array(msg.payload.readableBytesView))
     }
@@ -282,8 +282,16 @@ public final class JetStreamService: @unchecked Sendable {
     // MARK: - publish path (group commit)
 
     /// The publishes gathered in `ingestMailbox`, in arrival order.
-    private func drainIngest() {
+    func drainIngest() {
         for i in ingestMailbox.take() {
+            if let noResponders = i.unrouted {
+                if let cluster, !stopped {
+                    cluster.takeUnrouted(i, noResponders: noResponders)
+                } else if noResponders, let reply = i.reply {
+                    _ = bus.sendStatus("503", to: reply, fields: [("Nats-Subject", i.subject)])
+                }
+                continue
+            }
             ingest(stream: i.stream, subject: i.subject, reply: i.reply, headers: i.headers, payload: i.payload)
         }
     }

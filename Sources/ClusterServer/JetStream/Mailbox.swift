@@ -39,6 +39,9 @@ struct IngestItem {
     let reply: String?
     let headers: [UInt8]?
     let payload: [UInt8]
+    /// It reached no subscription (`JetStreamService+Unrouted`); nil when it came through the
+    /// stream's ingest subscription. The flag: its publisher asked for a no-responders status.
+    var unrouted: Bool? = nil
 }
 
 /// An ack (a publish to a `$JS.ACK.…` subject), on its way to the JetStream queue.

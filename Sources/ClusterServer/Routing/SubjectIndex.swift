@@ -1,10 +1,14 @@
+import NIOConcurrencyHelpers
+
 /// Subjects (wildcards allowed) of many owners in a token tree, so "which owners' subjects
 /// overlap this one" (`Subject.overlaps`) costs about the subject's length plus the answer,
 /// not a comparison with every stored subject. Used for the stream subject overlap check,
 /// which otherwise scans every stream on every create.
 ///
-/// A reference type: the tree's nodes are shared, so a copy would not be independent.
-final class SubjectIndex {
+/// A reference type: the tree's nodes are shared, so a copy would not be independent. Safe to
+/// use from any thread (a lock): the meta state writes it on the JetStream queue, and a client
+/// publish that finds no interest reads it on its event loop (`JetStreamService+Unrouted`).
+final class SubjectIndex: @unchecked Sendable {
     private final class Node {
         var children: [String: Node] = [:]
         /// Owners whose subject ends at this node.
@@ -13,6 +17,11 @@ final class SubjectIndex {
     }
 
     private let root = Node()
+    private let lock = NIOLock()
+    private var stored = 0
+
+    /// No subject is stored (read without walking the tree).
+    var isEmpty: Bool { lock.withLock { stored == 0 } }
 
     init() {}
 
@@ -22,6 +31,10 @@ final class SubjectIndex {
 
     /// Records that `owner` uses `subject`.
     func insert(_ subject: String, owner: String) {
+        lock.withLock { insertLocked(subject, owner: owner) }
+    }
+
+    private func insertLocked(_ subject: String, owner: String) {
         var node = root
         for t in Self.tokens(subject) {
             if let next = node.children[t] {
@@ -32,30 +45,36 @@ final class SubjectIndex {
                 node = next
             }
         }
-        node.owners.insert(owner)
+        if node.owners.insert(owner).inserted { stored += 1 }
     }
 
     /// Forgets `owner`'s use of `subject` (and the branches nobody uses any more).
     func remove(_ subject: String, owner: String) {
-        _ = Self.remove(Self.tokens(subject)[...], owner: owner, from: root)
+        lock.withLock {
+            if Self.remove(Self.tokens(subject)[...], owner: owner, from: root).removed { stored -= 1 }
+        }
     }
 
-    /// Removes below `node`; true when `node` became empty.
-    private static func remove(_ tokens: ArraySlice<String>, owner: String, from node: Node) -> Bool {
+    /// Removes below `node`: whether `owner` was there, and whether `node` became empty.
+    private static func remove(_ tokens: ArraySlice<String>, owner: String, from node: Node) -> (removed: Bool, empty: Bool) {
+        var removed = false
         if let t = tokens.first {
-            if let child = node.children[t], remove(tokens.dropFirst(), owner: owner, from: child) {
-                node.children[t] = nil
+            if let child = node.children[t] {
+                let below = remove(tokens.dropFirst(), owner: owner, from: child)
+                removed = below.removed
+                if below.empty { node.children[t] = nil }
             }
         } else {
-            node.owners.remove(owner)
+            removed = node.owners.remove(owner) != nil
         }
-        return node.isEmpty
+        return (removed, node.isEmpty)
     }
 
     /// Owners with a stored subject that some literal subject matches together with `subject`.
     func owners(overlapping subject: String) -> Set<String> {
+        let tokens = Self.tokens(subject)[...]
         var out: Set<String> = []
-        Self.collect(Self.tokens(subject)[...], at: root, into: &out)
+        lock.withLock { Self.collect(tokens, at: root, into: &out) }
         return out
     }
 

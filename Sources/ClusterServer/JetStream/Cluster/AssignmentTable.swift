@@ -43,6 +43,9 @@ final class AssignmentTable {
     /// The Raft ids (stores) some assignment places a replica on.
     var nodeIDs: Dictionary<NodeID, Int>.Keys { idLoad.keys }
 
+    /// Every assignment's subjects, owned by stream name. Safe to read from any thread.
+    var subjectIndex: SubjectIndex { subjects }
+
     /// Some assignment uses this Raft group id.
     func usesGroup(_ group: UInt64) -> Bool { groups[group] != nil }
 

@@ -120,6 +120,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         registerHellos()
         catchup.start()
         startForwarding()
+        js.startTakingUnrouted(self)
         startUsageReports()
         if let storage = try RaftStorageFactory.open(directory: metaDirectory, ids: nil) {
             startMeta(storage)
@@ -196,6 +197,7 @@ final class JetStreamCluster: RaftGroupDelegate {
     }
 
     func stop() {
+        js.account.setUnroutedTaker(nil)
         cancelReplicaOpens()
         for r in replicas.values { r.close() }
         host.removeGroup(Self.metaGroup)

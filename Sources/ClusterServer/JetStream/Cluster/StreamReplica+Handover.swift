@@ -128,9 +128,10 @@ extension JetStreamCluster {
         }
     }
 
-    /// Sends a held publish to the node of Raft id `node`; false when it is not connected.
-    func forward(_ p: ForwardedPublish, to node: NodeID) -> Bool {
-        guard let name = host.name(of: node), let routes = js.server.routeManager, let id = routes.peerServerIDs()[name] else {
+    /// Sends a publish to the node of Raft id `node` (`named`: its server name, when known from
+    /// elsewhere); false when it is not connected.
+    func forward(_ p: ForwardedPublish, to node: NodeID, named: String? = nil) -> Bool {
+        guard let name = named ?? host.name(of: node), let routes = js.server.routeManager, let id = routes.peerServerIDs()[name] else {
             return false
         }
         let bytes = p.encode()
