@@ -42,8 +42,10 @@ final class AssignmentTableTests: XCTestCase {
         for i in stride(from: 0, to: 80, by: 2) { index.remove(stored[i].subject, owner: stored[i].owner) }
         stored = stored.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
         check("after removals")
+        XCTAssertFalse(index.isEmpty)
         for e in stored { index.remove(e.subject, owner: e.owner) }
         XCTAssertEqual(index.owners(overlapping: ">"), [])
+        XCTAssertTrue(index.isEmpty)
     }
 
     func test_subjectIndex_sharedSubjectKeepsTheOtherOwner() {
@@ -51,6 +53,10 @@ final class AssignmentTableTests: XCTestCase {
         index.insert("orders.*", owner: "A")
         index.insert("orders.*", owner: "B")
         index.remove("orders.*", owner: "A")
+        // Removing what is not there (again, or another subject) does not count as a removal.
+        index.remove("orders.*", owner: "A")
+        index.remove("orders.x", owner: "B")
+        XCTAssertFalse(index.isEmpty)
         XCTAssertEqual(index.owners(overlapping: "orders.new"), ["B"])
         XCTAssertEqual(index.owners(overlapping: "orders"), [])
         XCTAssertEqual(index.owners(overlapping: "orders.new.x"), [])

@@ -285,11 +285,7 @@ public final class JetStreamService: @unchecked Sendable {
     func drainIngest() {
         for i in ingestMailbox.take() {
             if let noResponders = i.unrouted {
-                if let cluster, !stopped {
-                    cluster.takeUnrouted(i, noResponders: noResponders)
-                } else if noResponders, let reply = i.reply {
-                    _ = bus.sendStatus("503", to: reply, fields: [("Nats-Subject", i.subject)])
-                }
+                if let cluster, !stopped { cluster.takeUnrouted(i, noResponders: noResponders) } else { refuseUnrouted(i, noResponders) }
                 continue
             }
             ingest(stream: i.stream, subject: i.subject, reply: i.reply, headers: i.headers, payload: i.payload)

@@ -15,7 +15,9 @@ import NIOCore
 /// - otherwise (a larger stream elsewhere, whose leader this node does not know): refused as
 ///   before, with the no-responders status when the publisher asked for it.
 /// Only publishes that reached no subscriber at all come here; the lookup runs on the client's
-/// event loop and costs a lock and the subject's tokens.
+/// event loop and costs a lock and the subject's tokens. A forwarded publish takes a longer way
+/// (this node's JetStream queue, then the route) than one routed by interest, so publishes in the
+/// moment the interest arrives can be stored out of their publisher's order.
 extension JetStreamService {
     /// Installs the account's taker (clustered JetStream only).
     func startTakingUnrouted(_ cluster: JetStreamCluster) {
@@ -30,6 +32,13 @@ extension JetStreamService {
             return true
         }
     }
+
+    /// What the publisher would have got without this path: the no-responders status when it
+    /// asked for it, else nothing.
+    func refuseUnrouted(_ i: IngestItem, _ noResponders: Bool) {
+        guard noResponders, let reply = i.reply else { return }
+        _ = bus.sendStatus("503", to: reply, fields: [("Nats-Subject", i.subject)])
+    }
 }
 
 extension JetStreamCluster {
@@ -37,19 +46,13 @@ extension JetStreamCluster {
     func takeUnrouted(_ i: IngestItem, noResponders: Bool) {
         guard let a = assignments[i.stream],
               a.config.subjects.contains(where: { Subject.matches(pattern: $0, subject: i.subject) }) else {
-            return answerNoResponders(i, noResponders)
+            return js.refuseUnrouted(i, noResponders)
         }
         if let r = replicas[i.stream], !r.closed {
             return r.propose(subject: i.subject, reply: i.reply, headers: i.headers, payload: i.payload)
         }
         let publish = ForwardedPublish(stream: i.stream, subject: i.subject, reply: i.reply, headers: i.headers, payload: i.payload)
         if a.peers.count == 1, let id = a.ids.first, id != host.me, forward(publish, to: id, named: a.peers[0]) { return }
-        answerNoResponders(i, noResponders)
-    }
-
-    /// What the publisher would have got without this path.
-    private func answerNoResponders(_ i: IngestItem, _ noResponders: Bool) {
-        guard noResponders, let reply = i.reply else { return }
-        _ = js.bus.sendStatus("503", to: reply, fields: [("Nats-Subject", i.subject)])
+        js.refuseUnrouted(i, noResponders)
     }
 }
