@@ -99,7 +99,9 @@ extension ClusteredJetStreamTests {
             let ack = try await c1.jsPublish("alone.1", payload: "m1", timeout: .seconds(5), noResponderRetries: 0)
             XCTFail("acknowledged without a quorum: \(ack)")
         } catch let e as JetStreamAPIError {
-            XCTAssertEqual(e.code, 503)
+            XCTAssertEqual([e.code, e.errCode], [503, 10008])
+            XCTAssertEqual(e.errorDescription,
+                           "JetStream system temporarily unavailable: stream 'ALONE' has no leader (an election, or no quorum of its replicas)")
         }
         XCTAssertEqual(replicaState(0, "ALONE"), [1, 1])
     }

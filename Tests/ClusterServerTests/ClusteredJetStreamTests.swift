@@ -531,6 +531,11 @@ final class ClusteredJetStreamTests: XCTestCase {
         let data = try await c.jsRequest("STREAM.CREATE.ALONE", json: #"{"name":"ALONE","subjects":["alone.>"],"num_replicas":3}"#,
                                          timeout: .seconds(20))
         let o = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-        XCTAssertEqual((o["error"] as? [String: Any])?["code"] as? Int, 503, "\(o)")
+        let e = o["error"] as? [String: Any]
+        XCTAssertEqual(e?["code"] as? Int, 503, "\(o)")
+        XCTAssertEqual(e?["err_code"] as? Int, 10008, "\(o)")
+        // nats-server's words, then what is unavailable.
+        XCTAssertEqual(e?["description"] as? String,
+                       "JetStream system temporarily unavailable: the JetStream meta leader stepped down or changed, retry")
     }
 }

@@ -19,6 +19,36 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
     /// The error object in nats-server's field order.
     var jsonText: String { "{\"code\":\(code),\"err_code\":\(errCode),\"description\":\(JSJSON.string(text))}" }
 
+    /// 503/10008. nats-server says "JetStream system temporarily unavailable" whatever is
+    /// unavailable, which sends users looking at the whole system when one stream is electing
+    /// (nats.go#839). clusterd keeps the code (clients retry on it) and those words, and adds
+    /// what is unavailable.
+    static func unavailable(_ what: Unavailable) -> JSAPIError {
+        .init(503, 10008, "JetStream system temporarily unavailable: " + what.text)
+    }
+
+    /// What a 503/10008 names.
+    enum Unavailable: Equatable {
+        /// No meta leader is known here.
+        case noMetaLeader
+        /// The meta leadership moved (or a change raced one made under another leader) while
+        /// the request was handled; a retry reaches the new leader.
+        case metaLeaderChanged
+        /// This server was removed from the meta group.
+        case removedFromCluster
+        /// The stream has no leader that can take the request now.
+        case streamLeader(String)
+
+        var text: String {
+            switch self {
+            case .noMetaLeader: return "no JetStream meta leader (an election, or no quorum of the meta group)"
+            case .metaLeaderChanged: return "the JetStream meta leader stepped down or changed, retry"
+            case .removedFromCluster: return "this server was removed from the JetStream cluster"
+            case .streamLeader(let s): return "stream '\(s)' has no leader (an election, or no quorum of its replicas)"
+            }
+        }
+    }
+
     static func badRequest(_ why: String = "bad request") -> JSAPIError { .init(400, 10003, why) }
     static func invalidJSON(_ why: String) -> JSAPIError { .init(400, 10025, "invalid JSON: \(why)") }
     static let notEnabled = JSAPIError(503, 10076, "JetStream not enabled")

@@ -66,7 +66,7 @@ extension JetStreamAccounts {
         let fail: (JSAPIError) -> Void = { answer(JetStreamService.errorResponse(type: type, $0)) }
         primary.queue.async { [self] in
             guard pc.isMetaLeader else {
-                if !fromRoute && !pc.metaAvailable { fail(JSAPIError(503, 10008, "JetStream system temporarily unavailable")) }
+                if !fromRoute && !pc.metaAvailable { fail(.unavailable(.noMetaLeader)) }
                 return
             }
             let peer: String, peerID: String
@@ -103,7 +103,7 @@ extension JetStreamAccounts {
                 } catch let e as JSAPIError {
                     fail(e)
                 } catch {
-                    fail(JSAPIError(503, 10008, "JetStream system temporarily unavailable"))
+                    fail(.unavailable(.metaLeaderChanged))
                 }
             }
         }

@@ -26,7 +26,7 @@ extension JetStreamService {
                     if ok {
                         self.serveAPI(subject: subject, op: op, reply: reply, headers: headers, body: body)
                     } else {
-                        self.fail(reply, JetStreamService.responseType(op), JSAPIError(503, 10008, "JetStream system temporarily unavailable"))
+                        self.fail(reply, JetStreamService.responseType(op), .unavailable(.streamLeader(r.name)))
                     }
                 }
             }

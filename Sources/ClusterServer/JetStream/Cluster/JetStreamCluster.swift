@@ -284,7 +284,7 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     /// `$JS.API.META.LEADER.STEPDOWN`: hand the meta leadership to the most caught-up voter.
     func metaStepDown(reply: String, type: String) throws {
-        guard let node = host.node(Self.metaGroup) else { throw JSAPIError(503, 10008, "JetStream system temporarily unavailable") }
+        guard let node = host.node(Self.metaGroup) else { throw JSAPIError.unavailable(.noMetaLeader) }
         guard let target = bestFollower(node) else { throw JSAPIError(400, 10118, "no replicas available for leader election") }
         try host.transferLeadership(Self.metaGroup, to: target)
         js.reply(reply, ["type": type, "success": true])
@@ -302,7 +302,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         do {
             return try host.propose(Self.metaGroup, JSJSON.encode(body))
         } catch {
-            throw JSAPIError(503, 10008, "JetStream system temporarily unavailable")
+            throw JSAPIError.unavailable(.metaLeaderChanged)
         }
     }
 
@@ -341,7 +341,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                 }
                 if assignments.usesGroup(a.group) {
                     // Two creates raced under different meta leaders: the first one wins.
-                    response = JSAPIError(503, 10008, "JetStream system temporarily unavailable").responseBody
+                    response = JSAPIError.unavailable(.metaLeaderChanged).responseBody
                     break
                 }
                 if a.account != js.account.name {
@@ -442,13 +442,13 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// their clients retry at once instead of waiting out their timeout. An entry may still
     /// commit under the new leader; a retry then finds the change made (a create of the same
     /// config answers with the stream's info) and a later second answer is dropped by clients.
-    private func answerUnavailable() {
+    private func answerUnavailable(_ why: JSAPIError.Unavailable = .metaLeaderChanged) {
         let waiting = Array(pendingMeta.values) + Array(inflightCreates.values)
         let callbacks = Array(metaCallbacks.values)
         pendingMeta.removeAll()
         inflightCreates.removeAll()
         metaCallbacks.removeAll()
-        let unavailable = JSAPIError(503, 10008, "JetStream system temporarily unavailable").responseBody
+        let unavailable = JSAPIError.unavailable(why).responseBody
         for w in waiting {
             var body = unavailable
             body["type"] = w.type
@@ -460,7 +460,7 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// This store left the meta group (retired): what waited on it is answered unavailable.
     func dropMetaLeadership() {
         isMetaLeader = false
-        answerUnavailable()
+        answerUnavailable(.removedFromCluster)
         fallbackReplies.removeAll()
     }
 

@@ -6,7 +6,6 @@ extension JetStreamService {
     /// Returns true when this node should answer `op` with the single-node handlers (it leads
     /// the stream, or the request is node-local); handles meta requests itself.
     func clusterDispatch(_ cluster: JetStreamCluster, op: [String], fromRoute: Bool, reply: String, type: String, body: [UInt8]) -> Bool {
-        let unavailable = JSAPIError(503, 10008, "JetStream system temporarily unavailable")
         let kind = op.first ?? ""
         let verb = op.count > 1 ? op[1] : ""
         if cluster.membership.retiringSinceTick != nil {
@@ -15,7 +14,7 @@ extension JetStreamService {
             let metaOp = kind == "STREAM" && ["CREATE", "UPDATE", "DELETE", "PEER", "LEADER"].contains(verb)
             if !metaOp, let stream = Self.apiStream(op), cluster.leads(stream) { return true }
             if !fromRoute && !(kind == "SERVER" && verb == "REMOVE") && !(kind == "CONSUMER" && verb == "MSG") {
-                fail(reply, type, unavailable)
+                fail(reply, type, .unavailable(.removedFromCluster))
             }
             return false
         }
@@ -30,7 +29,7 @@ extension JetStreamService {
                     fail(reply, type, .badRequest())
                 }
             } else if !fromRoute && !cluster.metaAvailable {
-                fail(reply, type, unavailable)
+                fail(reply, type, .unavailable(.noMetaLeader))
             }
             return false
         case ("SERVER", "REMOVE") where op.count == 2:
@@ -48,14 +47,14 @@ extension JetStreamService {
                     try cluster.streamPeerRemove(op[3], body: body, reply: reply, type: type)
                 } catch let e as JSAPIError { fail(reply, type, e) } catch { fail(reply, type, .badRequest()) }
             } else if !fromRoute && !cluster.metaAvailable {
-                fail(reply, type, unavailable)
+                fail(reply, type, .unavailable(.noMetaLeader))
             }
             return false
         case ("META", "LEADER") where op.count == 3 && op[2] == "STEPDOWN":
             if cluster.isMetaLeader {
                 do { try cluster.metaStepDown(reply: reply, type: type) } catch let e as JSAPIError { fail(reply, type, e) } catch {}
             } else if !fromRoute && !cluster.metaAvailable {
-                fail(reply, type, unavailable)
+                fail(reply, type, .unavailable(.noMetaLeader))
             }
             return false
         default:
@@ -85,7 +84,7 @@ extension JetStreamService {
                     fail(reply, type, .streamNotFound)
                 }
             } else if !fromRoute && !cluster.metaAvailable && !(kind == "CONSUMER" && verb == "MSG") {
-                fail(reply, type, unavailable)
+                fail(reply, type, .unavailable(.noMetaLeader))
             }
             return false
         }
@@ -93,7 +92,7 @@ extension JetStreamService {
             if !(kind == "CONSUMER" && verb == "MSG"), let r = cluster.replicas[stream],
                       let node = cluster.host.node(r.group), node.leader == nil, node.term.rawValue > 1 {
                 // A replica that lost its leader (not one still hearing of the first leader).
-                fail(reply, type, unavailable)
+                fail(reply, type, .unavailable(.streamLeader(stream)))
             }
         }
         return false

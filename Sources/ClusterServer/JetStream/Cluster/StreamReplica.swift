@@ -172,10 +172,10 @@ final class StreamReplica: RaftGroupDelegate {
         }
     }
 
-    /// Answers a publish with an error PubAck (503 "temporarily unavailable" by default).
-    func refuse(_ p: ForwardedPublish, _ e: JSAPIError = JSAPIError(503, 10008, "JetStream system temporarily unavailable")) {
+    /// Answers a publish with an error PubAck (by default 503/10008: the stream has no leader).
+    func refuse(_ p: ForwardedPublish, _ e: JSAPIError? = nil) {
         guard let reply = p.reply, !stream.config.noAck else { return }
-        js.bus.publishInternal(subject: reply, payload: .init(bytes: Stream.errorAck(e, stream: name)))
+        js.bus.publishInternal(subject: reply, payload: .init(bytes: Stream.errorAck(e ?? .unavailable(.streamLeader(name)), stream: name)))
     }
 
     /// A mutating API request (purge, message delete, consumer record): replicate, then apply
@@ -190,12 +190,12 @@ final class StreamReplica: RaftGroupDelegate {
 
     /// Proposes an encoded `StreamEntry`; `answer` hears back when it applies here.
     func proposeEntry(_ data: [UInt8], answer: PendingReply?) throws {
-        guard isLeader else { throw JSAPIError(503, 10008, "JetStream system temporarily unavailable") }
+        guard isLeader else { throw JSAPIError.unavailable(.streamLeader(name)) }
         do {
             let index = try cluster.host.propose(group, data)
             if let answer, let term = cluster.host.node(group)?.term { pendingOps[index] = (term, answer) }
         } catch {
-            throw JSAPIError(503, 10008, "JetStream system temporarily unavailable")
+            throw JSAPIError.unavailable(.streamLeader(name))
         }
     }
 
