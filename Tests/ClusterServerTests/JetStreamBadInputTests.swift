@@ -43,6 +43,43 @@ final class JetStreamBadInputTests: XCTestCase {
         XCTAssertEqual(h.api("INFO")["type"] as? String, "io.nats.jetstream.api.v1.account_info_response")
         XCTAssertEqual(intValue(h.streamState("S"), "messages"), 1)
     }
+
+    /// An API flood over the backlog limit (5 here, 10,000 by default): what is queued is served
+    /// once the queue moves again; each request over the limit is refused at once with
+    /// 503/10008 naming the backlog (a pull with the 503 status), none is left unanswered.
+    /// Before, every request joined the queue, however many.
+    func test_apiRequestsOverTheBacklogLimit_areRefusedAtOnce_queuedOnesServed() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        h.js.apiBacklog = APIBacklog(limit: 5)
+        let gate = DispatchSemaphore(value: 0)
+        h.js.queue.async { gate.wait() }
+        defer { gate.signal() }
+        for i in 0..<8 {
+            h.server.publishInternal(subject: "$JS.API.INFO", reply: "_T.info.\(i)", payload: ByteBuffer(string: ""))
+        }
+        h.server.publishInternal(subject: "$JS.API.CONSUMER.MSG.NEXT.S.d", reply: "_T.pull", payload: ByteBuffer(string: "{\"batch\":1}"))
+        for i in 5..<8 {
+            let r = h.wait("_T.info.\(i)")
+            let o = r.first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.payload.utf8)) as? [String: Any] }
+            let e = o?["error"] as? [String: Any]
+            XCTAssertEqual(e?["err_code"] as? Int, 10008, "request \(i): \(String(describing: o))")
+            XCTAssertEqual(e?["description"] as? String, "JetStream system temporarily unavailable: this server has 5 API requests queued, retry")
+            XCTAssertEqual(o?["type"] as? String, "io.nats.jetstream.api.v1.account_info_response")
+        }
+        XCTAssertEqual(h.wait("_T.pull").first?.status, "503")
+        XCTAssertTrue((0..<5).allSatisfy { h.messages("_T.info.\($0)").isEmpty }, "answered while the queue was held")
+        XCTAssertEqual(h.js.apiBacklog.waiting, 5)
+        XCTAssertEqual(h.js.apiBacklog.refusedTotal, 4)
+        gate.signal()
+        for i in 0..<5 {
+            let o = h.wait("_T.info.\(i)").first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.payload.utf8)) as? [String: Any] }
+            XCTAssertNil(o?["error"], "request \(i): \(String(describing: o))")
+            XCTAssertEqual(o?["type"] as? String, "io.nats.jetstream.api.v1.account_info_response")
+        }
+        XCTAssertEqual(h.js.apiBacklog.waiting, 0)
+        XCTAssertEqual(h.api("INFO")["type"] as? String, "io.nats.jetstream.api.v1.account_info_response")
+    }
 }
 
 final class JetStreamMonitoringTests: XCTestCase {

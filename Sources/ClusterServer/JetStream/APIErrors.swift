@@ -38,6 +38,8 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
         case removedFromCluster
         /// The stream has no leader that can take the request now.
         case streamLeader(String)
+        /// This server has this many API requests queued already (`APIBacklog`).
+        case apiBacklog(Int)
 
         var text: String {
             switch self {
@@ -45,6 +47,7 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
             case .metaLeaderChanged: return "the JetStream meta leader stepped down or changed, retry"
             case .removedFromCluster: return "this server was removed from the JetStream cluster"
             case .streamLeader(let s): return "stream '\(s)' has no leader (an election, or no quorum of its replicas)"
+            case .apiBacklog(let n): return "this server has \(n) API requests queued, retry"
             }
         }
     }

@@ -53,6 +53,8 @@ public final class JetStreamService: @unchecked Sendable {
     private var lastConsumerPersist: Int64 = 0
     var apiTotal = 0
     var apiErrors = 0
+    /// API requests on their way to the queue, bounded (`APIBacklog`). A `var` for tests.
+    var apiBacklog = APIBacklog()
     var deliveredMessages = 0
     var deliveredBytes = 0
     var stopped = false
@@ -202,9 +204,33 @@ public final class JetStreamService: @unchecked Sendable {
     }
 
     private func receiveAPI(_ msg: RoutedMessage) {
+        let backlog = apiBacklog
+        guard backlog.admit() else { return refuseOverLimit(msg, backlog) }
         let (subject, reply, headers, payload) = copy(msg)
         let fromRoute = msg.fromRoute
-        queue.async { self.handleAPI(subject: subject, reply: reply, headers: headers, body: payload, fromRoute: fromRoute) }
+        queue.async {
+            backlog.done()
+            self.handleAPI(subject: subject, reply: reply, headers: headers, body: payload, fromRoute: fromRoute)
+        }
+    }
+
+    /// An API request over `APIBacklog.limit`, on the event loop that received it: its client
+    /// gets 503/10008 naming the backlog (a pull or direct get, the 503 status its client knows),
+    /// without a queue hop. One that came over a route is dropped: every node hears every
+    /// request, and the client's own node answers it.
+    private func refuseOverLimit(_ msg: RoutedMessage, _ backlog: APIBacklog) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        if backlog.shouldWarn(now: now) {
+            server.logger.warning("JetStream API: \(backlog.waiting) requests queued (limit \(backlog.limit)); refusing new ones (\(backlog.refusedTotal) so far)")
+        }
+        guard !msg.fromRoute, let reply = msg.reply else { return }
+        let op = Array(msg.subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init))
+        if op.first == "DIRECT" || op.starts(with: ["CONSUMER", "MSG", "NEXT"]) {
+            _ = bus.sendStatus("503", to: reply, fields: [("Nats-Subject", msg.subject)])
+        } else {
+            let e = JSAPIError.unavailable(.apiBacklog(backlog.limit))
+            bus.publishInternal(subject: reply, payload: ByteBuffer(bytes: JSJSON.encode(Self.errorResponse(type: Self.responseType(op), e))))
+        }
     }
 
     /// Acks reach the queue in blocks (`ackMailbox`): a pull consumer's client acks a whole

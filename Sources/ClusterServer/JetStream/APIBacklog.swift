@@ -1,0 +1,50 @@
+import Atomics
+import Dispatch
+
+/// Bounds the `$JS.API` requests waiting for the JetStream queue. Without a bound, a client
+/// that floods the API (or many clients at once) makes the queue, and the memory of every
+/// request copied into it, grow without end, and publishes wait behind it. nats-server bounds
+/// its API queue at 10,000 (`request_queue_limit`) by dropping every queued request at once,
+/// unanswered, with an advisory. Here the requests already queued are served, and each new one
+/// over the limit is refused at once on the client's event loop: its client gets an error it
+/// retries on, instead of waiting out its timeout (`JetStreamService.refuseOverLimit`).
+final class APIBacklog: @unchecked Sendable {
+    /// Requests queued and not yet handled at most (nats-server's default queue limit).
+    static let defaultLimit = 10_000
+    /// At most one warning per this many nanoseconds.
+    static let warnEveryNanos: UInt64 = 10_000_000_000
+
+    let limit: Int
+    private let pending = ManagedAtomic<Int>(0)
+    private let refused = ManagedAtomic<Int>(0)
+    private let warnedAt = ManagedAtomic<UInt64>(0)
+
+    init(limit: Int = APIBacklog.defaultLimit) {
+        self.limit = limit
+    }
+
+    /// Counts a request in; false (nothing counted) when `limit` are waiting already.
+    func admit() -> Bool {
+        if pending.loadThenWrappingIncrement(ordering: .relaxed) < limit { return true }
+        pending.wrappingDecrement(ordering: .relaxed)
+        refused.wrappingIncrement(ordering: .relaxed)
+        return false
+    }
+
+    /// A request taken off the queue.
+    func done() { pending.wrappingDecrement(ordering: .relaxed) }
+
+    /// Requests waiting now.
+    var waiting: Int { pending.load(ordering: .relaxed) }
+
+    /// Requests refused since the start.
+    var refusedTotal: Int { refused.load(ordering: .relaxed) }
+
+    /// Whether to log a warning now (`now`: monotonic nanoseconds): the first refusal, then at
+    /// most once per `warnEveryNanos`.
+    func shouldWarn(now: UInt64) -> Bool {
+        let last = warnedAt.load(ordering: .relaxed)
+        guard last == 0 || now &- last >= Self.warnEveryNanos else { return false }
+        return warnedAt.compareExchange(expected: last, desired: max(now, 1), ordering: .relaxed).exchanged
+    }
+}
