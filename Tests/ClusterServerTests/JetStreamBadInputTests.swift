@@ -80,6 +80,38 @@ final class JetStreamBadInputTests: XCTestCase {
         XCTAssertEqual(h.js.apiBacklog.waiting, 0)
         XCTAssertEqual(h.api("INFO")["type"] as? String, "io.nats.jetstream.api.v1.account_info_response")
     }
+
+    /// Publishes over the queue's bound (3 here; 100,000 or 128 MiB by default) while the queue
+    /// is busy: each is refused at once with a 503/10008 error PubAck and not stored; the queued
+    /// ones are stored and acknowledged once it moves. Before, every publish joined the queue.
+    func test_publishesOverTheQueueBound_getAnErrorPubAck_queuedOnesStored() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"Q\",\"subjects\":[\"q.>\"]}")
+        h.js.ingestMailbox = IngestMailbox(maxItems: 3, maxBytes: 1 << 20)
+        let gate = DispatchSemaphore(value: 0)
+        h.js.queue.async { gate.wait() }
+        defer { gate.signal() }
+        for i in 0..<5 {
+            h.server.publishInternal(subject: "q.\(i)", reply: "_T.p.\(i)", payload: ByteBuffer(string: "m\(i)"))
+        }
+        h.server.publishInternal(subject: "q.none", payload: ByteBuffer(string: "no reply: dropped"))
+        func decoded(_ i: Int) -> [String: Any]? {
+            h.wait("_T.p.\(i)").first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.payload.utf8)) as? [String: Any] }
+        }
+        for i in 3..<5 {
+            let e = decoded(i)?["error"] as? [String: Any]
+            XCTAssertEqual(e?["err_code"] as? Int, 10008, "publish \(i)")
+            XCTAssertEqual(e?["description"] as? String, "JetStream system temporarily unavailable: this server has too many publishes queued, retry")
+        }
+        XCTAssertTrue((0..<3).allSatisfy { h.messages("_T.p.\($0)").isEmpty }, "acknowledged while the queue was held")
+        gate.signal()
+        for i in 0..<3 {
+            XCTAssertEqual(decoded(i)?["seq"] as? Int, i + 1, "publish \(i)")
+        }
+        XCTAssertEqual(intValue(h.streamState("Q"), "messages"), 3)
+        XCTAssertEqual(h.publish("q.after", "x")["seq"] as? Int, 4, "the queue takes publishes again")
+    }
 }
 
 final class JetStreamMonitoringTests: XCTestCase {

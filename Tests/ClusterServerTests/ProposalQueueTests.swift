@@ -108,12 +108,33 @@ final class ProposalQueueTests: XCTestCase {
         func item(_ n: Int) -> IngestItem {
             IngestItem(stream: "S", subject: "s.\(n)", reply: nil, headers: nil, payload: [])
         }
-        XCTAssertTrue(box.add(item(1)))
-        XCTAssertFalse(box.add(item(2)))
-        XCTAssertFalse(box.add(item(3)))
+        XCTAssertEqual(box.add(item(1)), .scheduleDrain)
+        XCTAssertEqual(box.add(item(2)), .queued)
+        XCTAssertEqual(box.add(item(3)), .queued)
         XCTAssertEqual(box.take().map(\.subject), ["s.1", "s.2", "s.3"])
         XCTAssertEqual(box.take().count, 0)
-        XCTAssertTrue(box.add(item(4)), "a drain that took everything: the next publish asks again")
+        XCTAssertEqual(box.add(item(4)), .scheduleDrain, "a drain that took everything: the next publish asks again")
         XCTAssertEqual(box.take().map(\.subject), ["s.4"])
+    }
+
+    /// Full by count or by bytes until a drain takes what waits; an item larger than the byte
+    /// bound still enters an empty mailbox (it would never fit otherwise).
+    func test_mailbox_refusesPastItsBounds_untilADrain() {
+        let box = IngestMailbox(maxItems: 3, maxBytes: 100)
+        func item(_ n: Int) -> IngestItem {
+            IngestItem(stream: "S", subject: "s.\(n)", reply: nil, headers: nil, payload: [])
+        }
+        XCTAssertEqual(box.add(item(1), size: 10), .scheduleDrain)
+        XCTAssertEqual(box.add(item(2), size: 10), .queued)
+        XCTAssertEqual(box.add(item(3), size: 10), .queued)
+        XCTAssertEqual(box.add(item(4), size: 1), .full, "three items")
+        XCTAssertEqual(box.take().map(\.subject), ["s.1", "s.2", "s.3"])
+        XCTAssertEqual(box.add(item(5), size: 90), .scheduleDrain)
+        XCTAssertEqual(box.add(item(6), size: 11), .full, "101 bytes")
+        XCTAssertEqual(box.add(item(7), size: 10), .queued, "100 bytes")
+        XCTAssertEqual(box.take().map(\.subject), ["s.5", "s.7"])
+        XCTAssertEqual(box.add(item(8), size: 500), .scheduleDrain, "alone, larger than the bound")
+        XCTAssertEqual(box.add(item(9), size: 1), .full)
+        XCTAssertEqual(box.take().map(\.subject), ["s.8"])
     }
 }

@@ -11,13 +11,12 @@ import Dispatch
 final class APIBacklog: @unchecked Sendable {
     /// Requests queued and not yet handled at most (nats-server's default queue limit).
     static let defaultLimit = 10_000
-    /// At most one warning per this many nanoseconds.
-    static let warnEveryNanos: UInt64 = 10_000_000_000
 
     let limit: Int
     private let pending = ManagedAtomic<Int>(0)
     private let refused = ManagedAtomic<Int>(0)
-    private let warnedAt = ManagedAtomic<UInt64>(0)
+    /// For the log line about refusals.
+    let warnings = WarningThrottle()
 
     init(limit: Int = APIBacklog.defaultLimit) {
         self.limit = limit
@@ -39,12 +38,18 @@ final class APIBacklog: @unchecked Sendable {
 
     /// Requests refused since the start.
     var refusedTotal: Int { refused.load(ordering: .relaxed) }
+}
 
-    /// Whether to log a warning now (`now`: monotonic nanoseconds): the first refusal, then at
-    /// most once per `warnEveryNanos`.
-    func shouldWarn(now: UInt64) -> Bool {
+/// A warning that repeats under load (a flood refused request by request) is logged the first
+/// time and then at most once per `interval`, from any thread.
+final class WarningThrottle: @unchecked Sendable {
+    static let interval: UInt64 = 10_000_000_000
+    private let warnedAt = ManagedAtomic<UInt64>(0)
+
+    /// Whether to log now (`now`: monotonic nanoseconds).
+    func shouldWarn(now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Bool {
         let last = warnedAt.load(ordering: .relaxed)
-        guard last == 0 || now &- last >= Self.warnEveryNanos else { return false }
+        guard last == 0 || now &- last >= Self.interval else { return false }
         return warnedAt.compareExchange(expected: last, desired: max(now, 1), ordering: .relaxed).exchanged
     }
 }

@@ -40,6 +40,8 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
         case streamLeader(String)
         /// This server has this many API requests queued already (`APIBacklog`).
         case apiBacklog(Int)
+        /// This server's queue of publishes is full (`JetStreamService.enqueueIngest`).
+        case publishBacklog
 
         var text: String {
             switch self {
@@ -48,6 +50,7 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
             case .removedFromCluster: return "this server was removed from the JetStream cluster"
             case .streamLeader(let s): return "stream '\(s)' has no leader (an election, or no quorum of its replicas)"
             case .apiBacklog(let n): return "this server has \(n) API requests queued, retry"
+            case .publishBacklog: return "this server has too many publishes queued, retry"
             }
         }
     }

@@ -22,10 +22,13 @@ public final class JetStreamService: @unchecked Sendable {
     /// Where this JetStream subscribes, publishes and delivers: its account's namespace.
     let bus: AccountBus
     let queue = DispatchQueue(label: "clusterd.jetstream")
-    /// Publishes on stream subjects waiting for `queue` (one hop per block, not per message).
-    let ingestMailbox = IngestMailbox()
-    /// Acks on their way to the queue (`receiveAck`).
-    private let ackMailbox = Mailbox<AckItem>()
+    /// Publishes on stream subjects waiting for `queue` (one hop per block, not per message),
+    /// bounded (`enqueueIngest`). A `var` for tests.
+    var ingestMailbox = IngestMailbox(maxItems: JetStreamService.maxQueuedPublishes, maxBytes: JetStreamService.maxQueuedPublishBytes)
+    let ingestWarnings = WarningThrottle()
+    /// Acks on their way to the queue (`receiveAck`), bounded like the publishes.
+    private let ackMailbox = Mailbox<AckItem>(maxItems: JetStreamService.maxQueuedPublishes)
+    let ackWarnings = WarningThrottle()
     /// `<store_dir>/jetstream` for `$G` (where it always was), `<store_dir>/jetstream/.accounts/<name>`
     /// for another account (stream names cannot contain '.', so no stream directory collides).
     let root: String?
@@ -214,30 +217,20 @@ public final class JetStreamService: @unchecked Sendable {
         }
     }
 
-    /// An API request over `APIBacklog.limit`, on the event loop that received it: its client
-    /// gets 503/10008 naming the backlog (a pull or direct get, the 503 status its client knows),
-    /// without a queue hop. One that came over a route is dropped: every node hears every
-    /// request, and the client's own node answers it.
-    private func refuseOverLimit(_ msg: RoutedMessage, _ backlog: APIBacklog) {
-        let now = DispatchTime.now().uptimeNanoseconds
-        if backlog.shouldWarn(now: now) {
-            server.logger.warning("JetStream API: \(backlog.waiting) requests queued (limit \(backlog.limit)); refusing new ones (\(backlog.refusedTotal) so far)")
-        }
-        guard !msg.fromRoute, let reply = msg.reply else { return }
-        let op = Array(msg.subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init))
-        if op.first == "DIRECT" || op.starts(with: ["CONSUMER", "MSG", "NEXT"]) {
-            _ = bus.sendStatus("503", to: reply, fields: [("Nats-Subject", msg.subject)])
-        } else {
-            let e = JSAPIError.unavailable(.apiBacklog(backlog.limit))
-            bus.publishInternal(subject: reply, payload: ByteBuffer(bytes: JSJSON.encode(Self.errorResponse(type: Self.responseType(op), e))))
-        }
-    }
-
     /// Acks reach the queue in blocks (`ackMailbox`): a pull consumer's client acks a whole
     /// batch at once, and one queue hop per ack was a thread wake-up per ack.
     private func receiveAck(_ msg: RoutedMessage) {
         let (subject, reply, _, payload) = copy(msg)
-        if ackMailbox.add(AckItem(subject: subject, reply: reply, body: payload)) { queue.async { self.drainAcks() } }
+        switch ackMailbox.add(AckItem(subject: subject, reply: reply, body: payload)) {
+        case .scheduleDrain: queue.async { self.drainAcks() }
+        case .queued: break
+        case .full:
+            // The message stays pending and is redelivered after ack_wait; a double ack's
+            // client gets no confirmation and retries.
+            if ackWarnings.shouldWarn() {
+                server.logger.warning("JetStream: \(ackMailbox.maxItems) acks queued; dropping new ones until the queue catches up")
+            }
+        }
     }
 
     private func drainAcks() {
@@ -269,9 +262,7 @@ public final class JetStreamService: @unchecked Sendable {
             bus.subscribeInternal(subject, queue: clustered ? Self.ingestQueue : nil, propagates: clustered) { [weak self] msg in
                 guard let self else { return }
                 let (subj, reply, headers, payload) = self.copy(msg)
-                if self.ingestMailbox.add(.init(stream: name, subject: subj, reply: reply, headers: headers, payload: payload)) {
-                    self.queue.async { self.drainIngest() }
-                }
+                self.enqueueIngest(.init(stream: name, subject: subj, reply: reply, headers: headers, payload: payload))
             }
         }
         if clustered {

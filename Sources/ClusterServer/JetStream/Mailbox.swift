@@ -5,18 +5,41 @@ import NIOConcurrencyHelpers
 /// join it until the queue takes them. Under load that is one block (and at most one wake-up
 /// of the queue) per batch instead of per item; order is kept, since a drain already
 /// scheduled runs before anything the sender enqueues later.
+///
+/// Bounded (`maxItems`, `maxBytes`): while the queue is busy, items wait here, and a sender
+/// faster than the queue would otherwise grow it without end.
 final class Mailbox<Element>: @unchecked Sendable {
     private let lock = NIOLock()
     private var items: [Element] = []
+    private var bytes = 0
     private var drainScheduled = false
+    let maxItems: Int
+    let maxBytes: Int
 
-    /// Adds an item; true when the caller must schedule a drain (`take`) on the queue.
-    func add(_ item: Element) -> Bool {
+    init(maxItems: Int = .max, maxBytes: Int = .max) {
+        self.maxItems = maxItems
+        self.maxBytes = maxBytes
+    }
+
+    enum Admission: Equatable {
+        /// Added; the caller must schedule a drain (`take`) on the queue.
+        case scheduleDrain
+        /// Added; a drain is scheduled already.
+        case queued
+        /// Not added: the mailbox holds `maxItems` items or `maxBytes` bytes.
+        case full
+    }
+
+    /// Adds an item of `size` bytes unless the mailbox is full. An item larger than `maxBytes`
+    /// still enters an empty mailbox.
+    func add(_ item: Element, size: Int = 0) -> Admission {
         lock.withLock {
+            guard items.isEmpty || (items.count < maxItems && bytes + size <= maxBytes) else { return .full }
             items.append(item)
-            if drainScheduled { return false }
+            bytes += size
+            if drainScheduled { return .queued }
             drainScheduled = true
-            return true
+            return .scheduleDrain
         }
     }
 
@@ -24,6 +47,7 @@ final class Mailbox<Element>: @unchecked Sendable {
     func take() -> [Element] {
         lock.withLock {
             drainScheduled = false
+            bytes = 0
             var out: [Element] = []
             swap(&out, &items)
             items.reserveCapacity(out.count)

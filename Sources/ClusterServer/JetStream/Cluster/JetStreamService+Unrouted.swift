@@ -28,7 +28,7 @@ extension JetStreamService {
             let (subject, reply, headers, payload) = self.copy(message)
             let item = IngestItem(stream: stream, subject: subject, reply: reply, headers: headers, payload: payload,
                                   unrouted: noResponders)
-            if self.ingestMailbox.add(item) { self.queue.async { self.drainIngest() } }
+            self.enqueueIngest(item)
             return true
         }
     }

@@ -145,7 +145,8 @@ final class RaftHost {
             guard let self else { return }
             // Decoded on the route's event loop, straight from the frame, off the JetStream queue.
             let decoded = Result { try payload.withUnsafeReadableBytes { try RaftWireCodec.decode($0) } }
-            if self.inbox.add((decoded, payload.readableBytes)) { self.queue.async { self.drainInbox() } }
+            // Unbounded: Raft traffic is bounded by its senders (in-flight windows, batch sizes).
+            if self.inbox.add((decoded, payload.readableBytes)) == .scheduleDrain { self.queue.async { self.drainInbox() } }
         }
     }
 
