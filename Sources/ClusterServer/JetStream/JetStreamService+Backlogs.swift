@@ -48,4 +48,11 @@ extension JetStreamService {
         }
     }
 
+    /// An ack over the bound of `bound` queued ones: dropped. Its message stays pending and is
+    /// redelivered after `ack_wait`; a double ack's client gets no confirmation and retries.
+    func dropAckOverBound(_ bound: Int) {
+        if ackWarnings.shouldWarn() {
+            server.logger.warning("JetStream: \(bound) acks queued; dropping new ones until the queue catches up")
+        }
+    }
 }

@@ -224,12 +224,7 @@ public final class JetStreamService: @unchecked Sendable {
         switch ackMailbox.add(AckItem(subject: subject, reply: reply, body: payload)) {
         case .scheduleDrain: queue.async { self.drainAcks() }
         case .queued: break
-        case .full:
-            // The message stays pending and is redelivered after ack_wait; a double ack's
-            // client gets no confirmation and retries.
-            if ackWarnings.shouldWarn() {
-                server.logger.warning("JetStream: \(ackMailbox.maxItems) acks queued; dropping new ones until the queue catches up")
-            }
+        case .full: dropAckOverBound(ackMailbox.maxItems)
         }
     }
 
