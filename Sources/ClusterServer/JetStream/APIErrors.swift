@@ -108,6 +108,17 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
 /// Errors of the stored-message layer that the publish path turns into API errors.
 enum StoreError: Error, Equatable {
     case maxMessages, maxBytes, maxMessagesPerSubject, messageTooLarge, io(String)
+    /// The disk is full (ENOSPC, EDQUOT): nothing was stored; may work again later.
+    case noSpace(String)
+
+    /// A failure of this node's storage, not a decision about the message: another replica
+    /// with the same state stores it (`Stream.PublishOutcome.localFailure`).
+    var isLocal: Bool {
+        switch self {
+        case .io, .noSpace: return true
+        default: return false
+        }
+    }
 
     var apiError: JSAPIError {
         switch self {
@@ -115,7 +126,7 @@ enum StoreError: Error, Equatable {
         case .maxBytes: return .storeFailed("maximum bytes exceeded")
         case .maxMessagesPerSubject: return .storeFailed("maximum messages per subject exceeded")
         case .messageTooLarge: return .messageTooLarge
-        case .io(let why): return .storageResources("insufficient storage resources available: \(why)")
+        case .io(let why), .noSpace(let why): return .storageResources("insufficient storage resources available: \(why)")
         }
     }
 }

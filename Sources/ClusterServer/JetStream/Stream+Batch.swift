@@ -85,13 +85,21 @@ extension Stream {
                 return (m.subject, m.headers, m.payload, m.now, m.raftIndex)
             })
         } catch {
-            // Nothing was stored and no dedup entry was recorded: decide each one alone.
-            return items.map { m in
+            // Nothing was stored and no dedup entry was recorded: decide each one alone. After
+            // a failure of the storage itself, the rest are not tried: a later one that fits
+            // would be stored without the one before it.
+            var out: [PublishOutcome] = []
+            for m in items {
+                if let last = out.last, last.localFailure != nil {
+                    out.append(last)
+                    continue
+                }
                 applyingRaftIndex = m.raftIndex
                 defer { applyingRaftIndex = 0 }
-                return ingest(subject: m.subject, headers: m.headers, payload: m.payload, now: m.now, dedupNow: m.dedupNow,
-                              dedupDecided: m.dedupDecided)
+                out.append(ingest(subject: m.subject, headers: m.headers, payload: m.payload, now: m.now, dedupNow: m.dedupNow,
+                                  dedupDecided: m.dedupDecided))
             }
+            return out
         }
         dirty = true
         if first != before.lastSeq + 1 {

@@ -111,6 +111,10 @@ final class Stream {
         var response: [UInt8]
         var stored: Bool
         var seq: UInt64 = 0
+        /// Not stored because this node's storage failed (`StoreError.isLocal`), not by a
+        /// decision every replica makes alike; set only then. A replicated stream must not
+        /// apply past it (`StreamReplica.storeFailed`).
+        var localFailure: StoreError?
     }
 
     /// `{"stream":<name>,"seq":`, built once: every stored message is answered with it.
@@ -332,9 +336,13 @@ final class Stream {
         do {
             seq = try store.append(subject: subject, headers: headers, payload: payload, time: now, raftIndex: applyingRaftIndex)
         } catch let e as StoreError {
-            return fail(e.apiError)
+            var outcome = fail(e.apiError)
+            if e.isLocal { outcome.localFailure = e }
+            return outcome
         } catch {
-            return fail(.storageResources("\(error)"))
+            var outcome = fail(.storageResources("\(error)"))
+            outcome.localFailure = .io("\(error)")
+            return outcome
         }
         dirty = true
         if seq != st.lastSeq + 1 { noteDedupSkew(seq: seq, time: now, dedupTime: dedupNow) }

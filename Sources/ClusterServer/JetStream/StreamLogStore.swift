@@ -182,6 +182,7 @@ final class StreamLogStore: MessageStore {
         case .maxBytesExceeded?: return .maxBytes
         case .maxMessagesPerSubjectExceeded?: return .maxMessagesPerSubject
         case .messageTooLarge?: return .messageTooLarge
+        case .storage(.noSpace)?: return .noSpace("\(error)")
         default: return .io("\(error)")
         }
     }

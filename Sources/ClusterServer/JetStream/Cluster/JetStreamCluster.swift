@@ -34,6 +34,9 @@ final class JetStreamCluster: RaftGroupDelegate {
     let assignments = AssignmentTable()
     private(set) var isMetaLeader = false
     var replicas: [String: StreamReplica] = [:]
+    /// Replicas stopped because their store ran out of space: failures in a row, and the tick
+    /// of the next reopen (`StreamReplica+StoreFailure.swift`).
+    var storeFailures: [String: (count: Int, due: Int)] = [:]
     /// Replicas whose files are being opened off this queue (`+ReplicaOpening`).
     var openingReplicas: [String: PendingReplicaOpen] = [:]
     /// Where replica files are opened: a stream always uses the same one (see `openQueue`).
@@ -173,6 +176,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         usageTick()
         if ticks % 50 == 0 { rebalance() }
         tickReplicaRepairs()
+        if !storeFailures.isEmpty { reopenAfterStoreFailures() }
         if ticks % Self.scrubEveryTicks == 0 {
             for r in replicas.values where r.catchup == nil { r.startScrub() }
         }

@@ -453,6 +453,12 @@ final class RaftHost {
         }
     }
 
+    /// Stops `group` here as a storage error would (its owner's store failed).
+    func stopGroup(_ group: GroupID, because error: Error) {
+        guard let m = members[group] else { return }
+        failGroup(m, error)
+    }
+
     func failGroup(_ m: Member, _ error: Error) {
         server.logger.error("Raft group \(m.node.group) stopped after a storage error: \(error)")
         if m.wasLeader { m.delegate?.raftLeadershipChanged(isLeader: false, leader: nil) }

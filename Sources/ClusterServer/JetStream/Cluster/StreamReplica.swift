@@ -73,6 +73,12 @@ final class StreamReplica: RaftGroupDelegate {
     var catchup: CatchupSession? {
         didSet { if catchup != nil { cluster.needsTick(self) } }
     }
+    /// The store failed to take a committed entry for a reason of this node's own (a full
+    /// disk): nothing more is applied, and the group stops at the end of the round
+    /// (`StreamReplica+StoreFailure.swift`).
+    var storeFailure: StoreError?
+    /// The entry the store could not take.
+    var failedEntry: LogIndex?
     /// The store found corrupt blocks on open: re-copy the stream from the leader.
     var needsRepair = false {
         didSet { if needsRepair { cluster.needsTick(self) } }
@@ -202,6 +208,8 @@ final class StreamReplica: RaftGroupDelegate {
     // MARK: - apply (every replica)
 
     func raftApply(_ entry: Entry) {
+        // Past an entry the store could not take, nothing is applied (the group stops).
+        guard storeFailure == nil else { return }
         createReply = nil // some replica leads and has answered
         let proposal = proposals.take(index: entry.index)
         if let proposal, proposal.term == entry.term {
@@ -313,6 +321,7 @@ final class StreamReplica: RaftGroupDelegate {
                                     dedupDecided: dedupDecided, parsed: parsed)
         stream.applyingRaftIndex = 0
         stream.applyingRemovalProposed = false
+        if let failure = outcome.localFailure { return storeFailed(failure, at: entry.index) }
         applied(item, reply: reply, outcome)
     }
 
@@ -321,6 +330,7 @@ final class StreamReplica: RaftGroupDelegate {
     func raftAppliedBatch() {
         flushApplyBatch()
         flushRecords()
+        if storeFailure != nil { stopAfterStoreFailure() }
     }
 
     /// Stores the pending publishes in one store write and answers them.
@@ -329,7 +339,10 @@ final class StreamReplica: RaftGroupDelegate {
         let pending = applyBatch
         applyBatch.removeAll(keepingCapacity: true)
         let outcomes = stream.ingestBatch(pending.map(\.item))
-        for (p, outcome) in zip(pending, outcomes) { applied(p.item, reply: p.reply, outcome) }
+        for (p, outcome) in zip(pending, outcomes) {
+            if let failure = outcome.localFailure { return storeFailed(failure, at: LogIndex(p.item.raftIndex)) }
+            applied(p.item, reply: p.reply, outcome)
+        }
     }
 
     /// After a publish was decided: wake the consumers, send the PubAck (`reply` is nil when
