@@ -31,11 +31,15 @@ protocol RaftGroupDelegate: AnyObject {
     /// anything else of the round runs): an owner that defers work across a round's entries
     /// (a batched store write) finishes it here.
     func raftAppliedBatch()
+    /// The group stopped here after a storage error (its Raft log's, or one its owner reported
+    /// through `stopGroup`).
+    func raftGroupStopped(_ error: Error)
 }
 
 extension RaftGroupDelegate {
     func raftSnapshotOffered(_ metadata: SnapshotMetadata) {}
     func raftAppliedBatch() {}
+    func raftGroupStopped(_ error: Error) {}
 }
 
 /// The driver of every Raft group on this node: ticks, persistence with group commit, the
@@ -467,6 +471,7 @@ final class RaftHost {
         multi.removeGroup(m.node.group)
         m.storage.closeLog()
         for done in reads.drop(group: m.node.group) { done(false) }
+        m.delegate?.raftGroupStopped(error)
     }
 
     func send() {

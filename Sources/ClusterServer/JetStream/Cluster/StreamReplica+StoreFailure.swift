@@ -1,4 +1,5 @@
 import Raft
+import StreamLog
 
 /// A replica whose stream store cannot take a committed entry for a reason of its own node (a
 /// full disk, an I/O error). The Raft log has the entry (its tail is preallocated, the store's
@@ -30,6 +31,18 @@ extension StreamReplica {
         failedEntry = index
         let then = cluster.noteStoreFailure(self).map { "reopens from its files in \($0 / 10) s" } ?? "stays stopped until the server restarts"
         js.server.logger.error("Stream '\(name)': its store could not take committed entry \(index.rawValue) (\(cause)); this replica stops there and \(then)")
+    }
+
+    /// The group stopped after a storage error. Its Raft log out of space is handled as the
+    /// store's: the replica reopens once there is room (what the log holds is what it wrote
+    /// before the refused append, as after a crash).
+    func raftGroupStopped(_ error: Error) {
+        guard storeFailure == nil, !closed else { return }
+        if case .storage(.noSpace)? = error as? StreamLogError {
+            storeFailure = .noSpace("Raft log: \(error)")
+            let wait = cluster.noteStoreFailure(self) ?? 0
+            js.server.logger.error("Stream '\(name)': its Raft log is out of space; this replica reopens from its files in \(wait / 10) s")
+        }
     }
 
     /// End of the round in which the store failed: the group stops here.
