@@ -241,6 +241,7 @@ final class StreamReplica: RaftGroupDelegate {
             // nobody was interested in is already gone on the leader). The messages precede
             // this entry, so the batch goes first.
             flushApplyBatch()
+            guard storeFailure == nil else { return }
             var removed = false
             for run in runs {
                 for seq in run where (try? stream.remove(seq)) == true { removed = true }
@@ -248,6 +249,7 @@ final class StreamReplica: RaftGroupDelegate {
             if removed { stream.dirty = true }
         case let .op(o):
             flushApplyBatch()
+            guard storeFailure == nil else { return }
             flushRecords() // an op may delete or replace a consumer's record
             var response: [String: Any]
             do {
@@ -313,6 +315,8 @@ final class StreamReplica: RaftGroupDelegate {
             return
         }
         flushApplyBatch()
+        // A batch the store could not take: this entry must not be stored without it.
+        guard storeFailure == nil else { return }
         // The entry's dedup time is "now" for dedup on every replica, so dedup windows agree.
         stream.expireDedup(now: dedupTime)
         stream.applyingRaftIndex = entry.index.rawValue
