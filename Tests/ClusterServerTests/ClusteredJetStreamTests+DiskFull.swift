@@ -12,10 +12,19 @@ extension ClusteredJetStreamTests {
     /// the same messages at the same sequences as the others. Before, it refused those five at
     /// apply and went on: the next publish got sequence 6 there and 11 elsewhere.
     func test_storeOutOfSpaceOnAFollower_stopsItsReplica_untilItCanStoreInOrder() async throws {
+        try await outOfSpaceOnAFollower(extra: "")
+    }
+
+    /// The same for a stream whose publishes are stored one by one (discard new: no batches).
+    func test_storeOutOfSpaceOnAFollower_unbatchedPublishes_stopsItsReplica() async throws {
+        try await outOfSpaceOnAFollower(extra: #","discard":"new","max_msgs":1000"#)
+    }
+
+    private func outOfSpaceOnAFollower(extra: String) async throws {
         let fs = FaultyFileSystem()
         nodes[2].js.queue.sync { nodes[2].js.fileSystemOverride = fs }
         let c1 = try await connect(0)
-        try await createStream(c1, "FULL")
+        try await createStream(c1, "FULL", extra: extra)
         for i in 1...5 { _ = try await publish(c1, "full.\(i)", "m\(i)", id: "f\(i)") }
         // n3 must follow: a leader whose store is full hands its leadership off by itself, which
         // is not what this test looks at.
