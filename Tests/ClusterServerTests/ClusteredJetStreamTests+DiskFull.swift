@@ -20,14 +20,34 @@ extension ClusteredJetStreamTests {
         try await outOfSpaceOnAFollower(extra: #","discard":"new","max_msgs":1000"#)
     }
 
-    private func outOfSpaceOnAFollower(extra: String) async throws {
+    /// A message delete that node 3's full store refuses: the replica stops instead of keeping
+    /// the message the others deleted, and deletes it once it reopens with room. Before, it kept
+    /// it for good (`[[4, 5], [4, 5], [5, 5]]`).
+    func test_deleteRefusedByAFullStoreOnAFollower_appliesAfterTheReopen() async throws {
+        let (fs, c1) = try await followerWithStoreToFill(extra: "")
+        fs.spaceLimitBytes = 0
+        let del = try await api(c1, "STREAM.MSG.DELETE.FULL", #"{"seq":2}"#)
+        XCTAssertEqual(del["success"] as? Bool, true)
+        XCTAssertTrue(waitUntil(seconds: 10) { [0, 1].allSatisfy { self.replicaState($0, "FULL") == [4, 5] } })
+        XCTAssertTrue(waitUntil(seconds: 10) { self.storeStopped(2) }, "n3's replica did not stop")
+        XCTAssertEqual(replicaState(2, "FULL"), [5, 5])
+        fs.spaceLimitBytes = nil
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "FULL") == [4, 5] } },
+                      "replicas \(nodes.indices.map { replicaState($0, "FULL") })")
+        let second = nodes[2].js.queue.sync { nodes[2].js.cluster?.replicas["FULL"]?.stream.store.load(2)?.subject }
+        XCTAssertNil(second)
+    }
+
+    /// Node 3's stream store on an in-memory file system the test can fill; stream FULL (R3)
+    /// with five messages on every replica, led by another node.
+    private func followerWithStoreToFill(extra: String) async throws -> (FaultyFileSystem, NATSConnection) {
         let fs = FaultyFileSystem()
         nodes[2].js.queue.sync { nodes[2].js.fileSystemOverride = fs }
         let c1 = try await connect(0)
         try await createStream(c1, "FULL", extra: extra)
         for i in 1...5 { _ = try await publish(c1, "full.\(i)", "m\(i)", id: "f\(i)") }
         // n3 must follow: a leader whose store is full hands its leadership off by itself, which
-        // is not what this test looks at.
+        // is not what these tests look at.
         for _ in 0..<10 {
             let leader = try await streamLeader(c1, "FULL")
             if leader != 2 { break }
@@ -37,17 +57,25 @@ extension ClusteredJetStreamTests {
         let leader = try await streamLeader(c1, "FULL")
         XCTAssertNotEqual(leader, 2)
         XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.allSatisfy { self.replicaState($0, "FULL") == [5, 5] } })
+        return (fs, c1)
+    }
 
+    /// Node `i`'s replica of FULL stopped after a store failure (its group gone there).
+    private func storeStopped(_ i: Int) -> Bool {
+        let js = nodes[i].js
+        return js.queue.sync {
+            guard let r = js.cluster?.replicas["FULL"] else { return false }
+            return r.storeFailure != nil && js.cluster?.host.node(r.group) == nil
+        }
+    }
+
+    private func outOfSpaceOnAFollower(extra: String) async throws {
+        let (fs, c1) = try await followerWithStoreToFill(extra: extra)
         fs.spaceLimitBytes = 0
         for i in 6...10 { _ = try await publish(c1, "full.\(i)", "m\(i)", id: "f\(i)") }
         XCTAssertTrue(waitUntil(seconds: 10) { [0, 1].allSatisfy { self.replicaState($0, "FULL") == [10, 10] } })
         // Nothing from 6 on may be stored on n3 while 6 is missing there: its group stopped.
-        let js3 = nodes[2].js
-        let stopped = { js3.queue.sync { () -> Bool in
-            guard let r = js3.cluster?.replicas["FULL"] else { return false }
-            return r.storeFailure != nil && js3.cluster?.host.node(r.group) == nil
-        } }
-        XCTAssertTrue(waitUntil(seconds: 10) { stopped() }, "n3's replica did not stop")
+        XCTAssertTrue(waitUntil(seconds: 10) { self.storeStopped(2) }, "n3's replica did not stop")
         XCTAssertEqual(replicaState(2, "FULL"), [5, 5])
 
         fs.spaceLimitBytes = nil

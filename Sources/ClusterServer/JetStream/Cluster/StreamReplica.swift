@@ -243,10 +243,17 @@ final class StreamReplica: RaftGroupDelegate {
             flushApplyBatch()
             guard storeFailure == nil else { return }
             var removed = false
+            defer { if removed { stream.dirty = true } }
             for run in runs {
-                for seq in run where (try? stream.remove(seq)) == true { removed = true }
+                for seq in run {
+                    do {
+                        if try stream.remove(seq) { removed = true }
+                    } catch let e as StoreError where e.isLocal {
+                        // Replayed from here after the reopen (a removal of what is gone is a no-op).
+                        return storeFailed(e, at: entry.index)
+                    } catch {}
+                }
             }
-            if removed { stream.dirty = true }
         case let .op(o):
             flushApplyBatch()
             guard storeFailure == nil else { return }
@@ -256,6 +263,9 @@ final class StreamReplica: RaftGroupDelegate {
                 response = try applyOp(JSONObject(o, typeName: "StreamOp"), at: entry.index)
             } catch let e as JSAPIError {
                 response = e.responseBody
+            } catch let e as StoreError where e.isLocal {
+                // A purge or delete this node's storage refused: the others made it.
+                return storeFailed(e, at: entry.index)
             } catch {
                 response = JSAPIError(500, 10110, "\(error)").responseBody
             }
