@@ -110,6 +110,10 @@ enum StoreError: Error, Equatable {
     case maxMessages, maxBytes, maxMessagesPerSubject, messageTooLarge, io(String)
     /// The disk is full (ENOSPC, EDQUOT): nothing was stored; may work again later.
     case noSpace(String)
+    /// A block the operation had to read is corrupt. Not `isLocal`: the replica's repair
+    /// (a copy from the leader) fixes that block, and stopping the replica would keep it from
+    /// running.
+    case corrupt(String)
 
     /// A failure of this node's storage, not a decision about the message: another replica
     /// with the same state stores it (`Stream.PublishOutcome.localFailure`).
@@ -126,7 +130,8 @@ enum StoreError: Error, Equatable {
         case .maxBytes: return .storeFailed("maximum bytes exceeded")
         case .maxMessagesPerSubject: return .storeFailed("maximum messages per subject exceeded")
         case .messageTooLarge: return .messageTooLarge
-        case .io(let why), .noSpace(let why): return .storageResources("insufficient storage resources available: \(why)")
+        case .io(let why), .noSpace(let why), .corrupt(let why):
+            return .storageResources("insufficient storage resources available: \(why)")
         }
     }
 }

@@ -183,6 +183,7 @@ final class StreamLogStore: MessageStore {
         case .maxMessagesPerSubjectExceeded?: return .maxMessagesPerSubject
         case .messageTooLarge?: return .messageTooLarge
         case .storage(.noSpace)?: return .noSpace("\(error)")
+        case .corrupt?: return .corrupt("\(error)")
         default: return .io("\(error)")
         }
     }
