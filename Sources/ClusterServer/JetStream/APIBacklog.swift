@@ -1,5 +1,5 @@
 import Atomics
-import Dispatch
+import NIOConcurrencyHelpers
 
 /// Bounds the `$JS.API` requests waiting for the JetStream queue. Without a bound, a client
 /// that floods the API (or many clients at once) makes the queue, and the memory of every
@@ -15,8 +15,8 @@ final class APIBacklog: @unchecked Sendable {
     let limit: Int
     private let pending = ManagedAtomic<Int>(0)
     private let refused = ManagedAtomic<Int>(0)
-    /// For the log line about refusals.
-    let warnings = WarningThrottle()
+    /// For the log line about refusals (once per 10 s, with the count of the ones folded in).
+    let warnings = NIOLockedValueBox(LogThrottle(interval: 10))
 
     init(limit: Int = APIBacklog.defaultLimit) {
         self.limit = limit
@@ -38,18 +38,4 @@ final class APIBacklog: @unchecked Sendable {
 
     /// Requests refused since the start.
     var refusedTotal: Int { refused.load(ordering: .relaxed) }
-}
-
-/// A warning that repeats under load (a flood refused request by request) is logged the first
-/// time and then at most once per `interval`, from any thread.
-final class WarningThrottle: @unchecked Sendable {
-    static let interval: UInt64 = 10_000_000_000
-    private let warnedAt = ManagedAtomic<UInt64>(0)
-
-    /// Whether to log now (`now`: monotonic nanoseconds).
-    func shouldWarn(now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Bool {
-        let last = warnedAt.load(ordering: .relaxed)
-        guard last == 0 || now &- last >= Self.interval else { return false }
-        return warnedAt.compareExchange(expected: last, desired: max(now, 1), ordering: .relaxed).exchanged
-    }
 }

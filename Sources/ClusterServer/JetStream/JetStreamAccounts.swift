@@ -47,20 +47,34 @@ public final class JetStreamAccounts: @unchecked Sendable {
 
     /// nats-server's answer in an account without JetStream (see `Refusal`).
     private func refuse(subject: String, reply: String, in account: Account) {
-        let op = subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
-        switch Self.refusal(for: op) {
-        case .none:
+        switch Self.refusalReply(subject: subject, .notEnabledForAccount) {
+        case nil:
             return
-        case .noResponders:
+        case .noResponders?:
             server.sendStatus("503", to: reply, fields: [("Nats-Subject", subject)], in: account)
+        case .body(let body)?:
+            server.publishInternal(subject: reply, payload: ByteBuffer(bytes: body), in: account)
+        }
+    }
+
+    /// What answers a `$JS.API` request refused with `error` (see `Refusal`); nil: nothing.
+    enum RefusalReply { case noResponders, body([UInt8]) }
+
+    static func refusalReply(subject: String, _ error: JSAPIError) -> RefusalReply? {
+        let op = subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init)
+        switch refusal(for: op) {
+        case .none:
+            return nil
+        case .noResponders:
+            return .noResponders
         case .error:
             let type = JetStreamService.responseType(op)
-            var body = JetStreamService.errorResponse(type: type, .notEnabledForAccount)
+            var body = JetStreamService.errorResponse(type: type, error)
             // nats-server's paged refusals carry an empty item list too.
             if type.hasSuffix("_names_response") || type.hasSuffix("_list_response") {
                 body[op.first == "CONSUMER" ? "consumers" : "streams"] = [Any]()
             }
-            server.publishInternal(subject: reply, payload: ByteBuffer(bytes: JSJSON.encode(body)), in: account)
+            return .body(JSJSON.encode(body))
         }
     }
 

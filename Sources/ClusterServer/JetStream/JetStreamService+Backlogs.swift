@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 import NIOCore
 
 /// What a node lets wait for its JetStream queue, and what it answers beyond that. A client (or
@@ -10,7 +10,8 @@ extension JetStreamService {
     /// Publishes waiting for the queue at most (between two drains; what a drain took is being
     /// proposed or stored already).
     static let maxQueuedPublishes = 100_000
-    /// Their payload and header bytes at most (nats-server's per-stream `max_buffered_size`).
+    /// Their payload and header bytes at most: the default nats-server allows one stream
+    /// (`max_buffered_size`); here it bounds all of the account's streams on the node.
     static let maxQueuedPublishBytes = 128 << 20
 
     /// Hands a publish to the queue, or refuses it when `ingestMailbox` is full: a publish with a
@@ -21,8 +22,8 @@ extension JetStreamService {
         case .scheduleDrain: queue.async { self.drainIngest() }
         case .queued: break
         case .full:
-            if ingestWarnings.shouldWarn() {
-                server.logger.warning("JetStream: \(ingestMailbox.maxItems) publishes or \(ingestMailbox.maxBytes >> 20) MiB queued; refusing new ones until the queue catches up")
+            if let more = ingestWarnings.withLockedValue({ $0.admit(now: Date()) }) {
+                server.logger.warning("JetStream: \(ingestMailbox.maxItems) publishes or \(ingestMailbox.maxBytes >> 20) MiB queued; refusing new ones until the queue catches up\(more)")
             }
             guard let reply = item.reply else { return }
             let e = JSAPIError.unavailable(.publishBacklog)
@@ -31,28 +32,26 @@ extension JetStreamService {
     }
 
     /// An API request over `APIBacklog.limit`, on the event loop that received it: its client
-    /// gets 503/10008 naming the backlog (a pull or direct get, the 503 status its client knows),
-    /// without a queue hop. One that came over a route is dropped: every node hears every
+    /// gets 503/10008 naming the backlog in nats-server's refusal shape (a pull or direct get:
+    /// the 503 status; `JetStreamAccounts.refusalReply`), without a queue hop. One that came over a route is dropped: every node hears every
     /// request, and the client's own node answers it.
     func refuseOverLimit(_ msg: RoutedMessage, _ backlog: APIBacklog) {
-        if backlog.warnings.shouldWarn() {
-            server.logger.warning("JetStream API: \(backlog.waiting) requests queued (limit \(backlog.limit)); refusing new ones (\(backlog.refusedTotal) so far)")
+        if let more = backlog.warnings.withLockedValue({ $0.admit(now: Date()) }) {
+            server.logger.warning("JetStream API: \(backlog.waiting) requests queued (limit \(backlog.limit)); refusing new ones (\(backlog.refusedTotal) so far)\(more)")
         }
         guard !msg.fromRoute, let reply = msg.reply else { return }
-        let op = Array(msg.subject.split(separator: ".", omittingEmptySubsequences: false).dropFirst(2).map(String.init))
-        if op.first == "DIRECT" || op.starts(with: ["CONSUMER", "MSG", "NEXT"]) {
-            _ = bus.sendStatus("503", to: reply, fields: [("Nats-Subject", msg.subject)])
-        } else {
-            let e = JSAPIError.unavailable(.apiBacklog(backlog.limit))
-            bus.publishInternal(subject: reply, payload: ByteBuffer(bytes: JSJSON.encode(Self.errorResponse(type: Self.responseType(op), e))))
+        switch JetStreamAccounts.refusalReply(subject: msg.subject, .unavailable(.apiBacklog(backlog.limit))) {
+        case nil: return
+        case .noResponders?: _ = bus.sendStatus("503", to: reply, fields: [("Nats-Subject", msg.subject)])
+        case .body(let body)?: bus.publishInternal(subject: reply, payload: ByteBuffer(bytes: body))
         }
     }
 
     /// An ack over the bound of `bound` queued ones: dropped. Its message stays pending and is
     /// redelivered after `ack_wait`; a double ack's client gets no confirmation and retries.
     func dropAckOverBound(_ bound: Int) {
-        if ackWarnings.shouldWarn() {
-            server.logger.warning("JetStream: \(bound) acks queued; dropping new ones until the queue catches up")
+        if let more = ackWarnings.withLockedValue({ $0.admit(now: Date()) }) {
+            server.logger.warning("JetStream: \(bound) acks queued; dropping new ones until the queue catches up\(more)")
         }
     }
 }

@@ -1,6 +1,7 @@
 import Dispatch
 import StreamLog
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// JetStream on one node (R1): the `$JS.API` surface, stream ingest, consumers and acks.
@@ -25,10 +26,10 @@ public final class JetStreamService: @unchecked Sendable {
     /// Publishes on stream subjects waiting for `queue` (one hop per block, not per message),
     /// bounded (`enqueueIngest`). A `var` for tests.
     var ingestMailbox = IngestMailbox(maxItems: JetStreamService.maxQueuedPublishes, maxBytes: JetStreamService.maxQueuedPublishBytes)
-    let ingestWarnings = WarningThrottle()
+    let ingestWarnings = NIOLockedValueBox(LogThrottle(interval: 10))
     /// Acks on their way to the queue (`receiveAck`), bounded like the publishes.
     private let ackMailbox = Mailbox<AckItem>(maxItems: JetStreamService.maxQueuedPublishes)
-    let ackWarnings = WarningThrottle()
+    let ackWarnings = NIOLockedValueBox(LogThrottle(interval: 10))
     /// `<store_dir>/jetstream` for `$G` (where it always was), `<store_dir>/jetstream/.accounts/<name>`
     /// for another account (stream names cannot contain '.', so no stream directory collides).
     let root: String?

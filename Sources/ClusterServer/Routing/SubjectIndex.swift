@@ -18,10 +18,9 @@ final class SubjectIndex: @unchecked Sendable {
 
     private let root = Node()
     private let lock = NIOLock()
-    private var stored = 0
 
-    /// No subject is stored (read without walking the tree).
-    var isEmpty: Bool { lock.withLock { stored == 0 } }
+    /// No subject is stored (`remove` prunes emptied branches, so the root tells).
+    var isEmpty: Bool { lock.withLock { root.isEmpty } }
 
     init() {}
 
@@ -45,29 +44,24 @@ final class SubjectIndex: @unchecked Sendable {
                 node = next
             }
         }
-        if node.owners.insert(owner).inserted { stored += 1 }
+        node.owners.insert(owner)
     }
 
     /// Forgets `owner`'s use of `subject` (and the branches nobody uses any more).
     func remove(_ subject: String, owner: String) {
-        lock.withLock {
-            if Self.remove(Self.tokens(subject)[...], owner: owner, from: root).removed { stored -= 1 }
-        }
+        lock.withLock { _ = Self.remove(Self.tokens(subject)[...], owner: owner, from: root) }
     }
 
-    /// Removes below `node`: whether `owner` was there, and whether `node` became empty.
-    private static func remove(_ tokens: ArraySlice<String>, owner: String, from node: Node) -> (removed: Bool, empty: Bool) {
-        var removed = false
+    /// Removes below `node`; true when `node` became empty.
+    private static func remove(_ tokens: ArraySlice<String>, owner: String, from node: Node) -> Bool {
         if let t = tokens.first {
-            if let child = node.children[t] {
-                let below = remove(tokens.dropFirst(), owner: owner, from: child)
-                removed = below.removed
-                if below.empty { node.children[t] = nil }
+            if let child = node.children[t], remove(tokens.dropFirst(), owner: owner, from: child) {
+                node.children[t] = nil
             }
         } else {
-            removed = node.owners.remove(owner) != nil
+            node.owners.remove(owner)
         }
-        return (removed, node.isEmpty)
+        return node.isEmpty
     }
 
     /// Owners with a stored subject that some literal subject matches together with `subject`.

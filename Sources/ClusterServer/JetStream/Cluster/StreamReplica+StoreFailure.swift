@@ -18,17 +18,19 @@ import StreamLog
 /// Publishes this replica would have answered after the failure get no answer; their clients
 /// retry (with `Nats-Msg-Id`, a retry is a duplicate).
 extension StreamReplica {
+    /// What stopped the replica: the entry its store could not take (nil: its Raft log failed).
     struct StoreFailed: Error, CustomStringConvertible {
         let stream: String
-        let index: LogIndex
+        let index: LogIndex?
         let cause: StoreError
-        var description: String { "stream '\(stream)': the store could not take committed entry \(index.rawValue): \(cause)" }
+        var description: String {
+            "stream '\(stream)': " + (index.map { "the store could not take committed entry \($0.rawValue)" } ?? "the Raft log failed") + ": \(cause)"
+        }
     }
 
     func storeFailed(_ cause: StoreError, at index: LogIndex) {
         guard storeFailure == nil else { return }
-        storeFailure = cause
-        failedEntry = index
+        storeFailure = StoreFailed(stream: name, index: index, cause: cause)
         let then = cluster.noteStoreFailure(self).map { "reopens from its files in \($0 / 10) s" } ?? "stays stopped until the server restarts"
         js.server.logger.error("Stream '\(name)': its store could not take committed entry \(index.rawValue) (\(cause)); this replica stops there and \(then)")
     }
@@ -39,7 +41,7 @@ extension StreamReplica {
     func raftGroupStopped(_ error: Error) {
         guard storeFailure == nil, !closed else { return }
         if case .storage(.noSpace)? = error as? StreamLogError {
-            storeFailure = .noSpace("Raft log: \(error)")
+            storeFailure = StoreFailed(stream: name, index: nil, cause: .noSpace("\(error)"))
             let wait = cluster.noteStoreFailure(self) ?? 0
             js.server.logger.error("Stream '\(name)': its Raft log is out of space; this replica reopens from its files in \(wait / 10) s")
         }
@@ -47,8 +49,8 @@ extension StreamReplica {
 
     /// End of the round in which the store failed: the group stops here.
     func stopAfterStoreFailure() {
-        guard let cause = storeFailure, cluster.host.node(group) != nil else { return }
-        cluster.host.stopGroup(group, because: StoreFailed(stream: name, index: failedEntry ?? .zero, cause: cause))
+        guard let failure = storeFailure, cluster.host.node(group) != nil else { return }
+        cluster.host.stopGroup(group, because: failure)
     }
 }
 
@@ -59,7 +61,7 @@ extension JetStreamCluster {
     /// Records `r`'s store failure; returns the ticks until its reopen, nil when it waits for a
     /// restart.
     func noteStoreFailure(_ r: StreamReplica) -> Int? {
-        guard case .noSpace = r.storeFailure else { return nil }
+        guard case .noSpace? = r.storeFailure?.cause else { return nil }
         let n = (storeFailures[r.name]?.count ?? 0) + 1
         let wait = Self.storeRetryTicks(n)
         storeFailures[r.name] = (n, ticks + wait)
@@ -76,7 +78,7 @@ extension JetStreamCluster {
                 continue
             }
             if let r = replicas[name] {
-                guard case .noSpace = r.storeFailure else {
+                guard case .noSpace? = r.storeFailure?.cause else {
                     storeFailures[name] = nil
                     continue
                 }

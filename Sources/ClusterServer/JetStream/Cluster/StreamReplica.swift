@@ -76,9 +76,7 @@ final class StreamReplica: RaftGroupDelegate {
     /// The store failed to take a committed entry for a reason of this node's own (a full
     /// disk): nothing more is applied, and the group stops at the end of the round
     /// (`StreamReplica+StoreFailure.swift`).
-    var storeFailure: StoreError?
-    /// The entry the store could not take.
-    var failedEntry: LogIndex?
+    var storeFailure: StoreFailed?
     /// The store found corrupt blocks on open: re-copy the stream from the leader.
     var needsRepair = false {
         didSet { if needsRepair { cluster.needsTick(self) } }
