@@ -86,7 +86,8 @@ final class ClusterdProcess {
     }
 
     /// Waits (bounded) until this run logged "Server is ready" (logged once every listener is
-    /// bound) and `/healthz` answers 200. The log line is the process's own, so a listener of
+    /// bound) and `/healthz?js-server-only=true` answers 200 (a clustered JetStream node's plain
+    /// `/healthz` waits for a meta leader, which needs the nodes started after it). The log line is the process's own, so a listener of
     /// another process on one of its ports cannot pass for it; and a node that loses a port
     /// exits before logging it, which is reported here with its log.
     private func waitReady(logFrom logStart: Int, timeoutSeconds: Double = 20) throws {
@@ -98,7 +99,7 @@ final class ClusterdProcess {
             }
             let log = stderrLock.withLock { stderrData.count > logStart ? Data(stderrData[logStart...]) : Data() }
             if String(decoding: log, as: UTF8.self).contains("[INF] Server is ready"),
-               (try? HTTP.get(port: httpPort, path: "/healthz").status) == 200 {
+               (try? HTTP.get(port: httpPort, path: "/healthz?js-server-only=true").status) == 200 {
                 return
             }
             usleep(50_000)

@@ -202,7 +202,9 @@ def test_helm_chart_r3_stream_survives_losing_a_pod(clusterd_bin: str, helm_bin:
     def acked(p, subject: str) -> dict:
         ack = {}
         for _ in range(30):  # bounded: an election after the loss takes a moment
-            ack = _js(p, subject, b"x")
+            # Longer than the 3 s a replica holds a publish while its stream elects a leader: a
+            # publish given up on here would still be stored, one more than the count below.
+            ack = _js(p, subject, b"x", timeout=5)
             if "seq" in ack and "error" not in ack:
                 return ack
         raise AssertionError(f"no PubAck from {p.name}: {ack}")

@@ -190,7 +190,9 @@ public final class JetStreamService: @unchecked Sendable {
             }
             server.logger.info("JetStream cluster: handed off \(started - left) of \(started) leaderships")
         }
-        let heldDeadline = DispatchTime.now() + .nanoseconds(Int(StreamReplica.heldLimitNanos) + 100_000_000)
+        // Held publishes go to the new leaders as they are elected; not the full hold limit
+        // (a crashed leader's election), which would stretch every stop by seconds.
+        let heldDeadline = DispatchTime.now() + .milliseconds(1_100)
         while DispatchTime.now() < heldDeadline, queue.sync(execute: { stopped ? 0 : cluster.heldPublishCount }) > 0 {
             usleep(10_000)
         }

@@ -21,13 +21,16 @@ struct HeldPublish {
 /// - already proposed: never proposed again. Its entry is in the log the new leader has, and
 ///   the node that proposed it answers the PubAck when it applies, leader or not
 ///   (`answersPublish`).
+/// - reaching a follower whose leader crashed (its route is gone, the election not over): held
+///   until the new leader is known, then forwarded to it.
 /// A former leader keeps its ingest subscriptions for `ingestLingerTicks`, forwarding what
 /// reaches them, so publishers see no moment without interest while the new leader's
 /// subscription spreads. Bounded in count and time; what cannot go anywhere gets a 503.
 extension StreamReplica {
     static let maxHeld = 1024
-    /// Held longer than this: refused.
-    static let heldLimitNanos: Int64 = 1_000_000_000
+    /// Held longer than this: refused. A crashed leader's successor is elected within two
+    /// election timeouts (2 s) of its last heartbeat, plus a vote round.
+    static let heldLimitNanos: Int64 = 3_000_000_000
     /// Cluster ticks (100 ms) a former leader keeps its ingest subscriptions.
     static let ingestLingerTicks = 20
     /// Proposed publishes remembered at most (a leader cut off from its quorum stops counting).
@@ -93,11 +96,20 @@ extension StreamReplica {
             return
         }
         guard let leader = node.leader, leader != cluster.host.me else { return expireHeld() }
-        let items = held
+        var items = held[...]
         held = []
-        for h in items {
+        while let h = items.first {
             // Forwarded once: one that came from a former leader and meets another change is refused.
-            if h.forwarded || !cluster.forward(h.publish, to: leader) { refuse(h.publish) }
+            if h.forwarded {
+                refuse(h.publish)
+            } else if !cluster.forward(h.publish, to: leader) {
+                // No route to the leader this replica still knows: it crashed, and the election
+                // that replaces it has not ended (followers learn of a crash only by its
+                // silence). Wait for the next one, in order, rather than refuse at once.
+                held = Array(items)
+                return expireHeld()
+            }
+            items.removeFirst()
         }
     }
 
