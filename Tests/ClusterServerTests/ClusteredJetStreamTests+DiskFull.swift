@@ -46,27 +46,74 @@ extension ClusteredJetStreamTests {
         let c1 = try await connect(0)
         try await createStream(c1, "FULL", extra: extra)
         for i in 1...5 { _ = try await publish(c1, "full.\(i)", "m\(i)", id: "f\(i)") }
-        // n3 must follow: a leader whose store is full hands its leadership off by itself, which
-        // is not what these tests look at.
-        for _ in 0..<10 {
-            let leader = try await streamLeader(c1, "FULL")
-            if leader != 2 { break }
-            _ = try? await api(c1, "STREAM.LEADER.STEPDOWN.FULL")
-            try await Task.sleep(nanoseconds: 500_000_000)
-        }
-        let leader = try await streamLeader(c1, "FULL")
-        XCTAssertNotEqual(leader, 2)
+        try await leaderOffNode3(c1, "FULL")
         XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.allSatisfy { self.replicaState($0, "FULL") == [5, 5] } })
         return (fs, c1)
     }
 
-    /// Node `i`'s replica of FULL stopped after a store failure (its group gone there).
-    private func storeStopped(_ i: Int) -> Bool {
+    /// n3 must follow: a leader whose store is full hands its leadership off by itself, which
+    /// is not what these tests look at.
+    private func leaderOffNode3(_ c1: NATSConnection, _ stream: String) async throws {
+        for _ in 0..<10 {
+            let leader = try await streamLeader(c1, stream)
+            if leader != 2 { break }
+            _ = try? await api(c1, "STREAM.LEADER.STEPDOWN.\(stream)")
+            try await Task.sleep(nanoseconds: 500_000_000)
+        }
+        let leader = try await streamLeader(c1, stream)
+        XCTAssertNotEqual(leader, 2)
+    }
+
+    /// Node `i`'s replica of `stream` stopped after a store failure (its group gone there).
+    private func storeStopped(_ i: Int, _ stream: String = "FULL") -> Bool {
         let js = nodes[i].js
         return js.queue.sync {
-            guard let r = js.cluster?.replicas["FULL"] else { return false }
+            guard let r = js.cluster?.replicas[stream] else { return false }
             return r.storeFailure != nil && js.cluster?.host.node(r.group) == nil
         }
+    }
+
+    /// A consumer record that n3 cannot write (its disk full): its replica stops at the record's
+    /// entry, stores nothing after it, and writes the record when it reopens with room. Before,
+    /// the write failed and the replica applied on: n3 stored the next publish and never had
+    /// the new consumer's file, which it loads its consumers from as the stream's leader.
+    func test_consumerRecordRefusedOnAFollower_isWrittenAfterTheReopen() async throws {
+        try await consumerRecordRefusedOnNode3(sameRound: false)
+    }
+
+    /// The same with the publish after the record applied on n3 in the same round as the record
+    /// (n3's JetStream queue held while both commit): the round's records are written before its
+    /// publishes are stored. Stored first, the publish would put the store past the record, and
+    /// the reopen, which replays from the store's last entry, would never write the record.
+    func test_consumerRecordRefusedOnAFollower_samePublishRound_isWrittenAfterTheReopen() async throws {
+        try await consumerRecordRefusedOnNode3(sameRound: true)
+    }
+
+    private func consumerRecordRefusedOnNode3(sameRound: Bool) async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "REC")
+        for i in 1...3 { _ = try await publish(c1, "rec.\(i)", "m\(i)", id: "r\(i)") }
+        try await leaderOffNode3(c1, "REC")
+        XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.allSatisfy { self.replicaState($0, "REC") == [3, 3] } })
+        nodes[2].js.queue.sync { nodes[2].js.consumerRecordFault = .noSpace("test: the disk is full") }
+        let release = DispatchSemaphore(value: 0)
+        if sameRound { nodes[2].js.queue.async { release.wait() } }
+        try await createDurable(c1, "REC", "LATE") // answered once applied on the leader: before the next publish
+        _ = try await publish(c1, "rec.4", "m4", id: "r4")
+        release.signal()
+        XCTAssertTrue(waitUntil(seconds: 10) { [0, 1].allSatisfy { self.replicaState($0, "REC") == [4, 4] } })
+        XCTAssertTrue(waitUntil(seconds: 10) { self.storeStopped(2, "REC") }, "n3's replica did not stop")
+        XCTAssertEqual(replicaState(2, "REC"), [3, 3], "nothing after the refused record is stored")
+        XCTAssertFalse(recordExists(2, "REC", "LATE"))
+        nodes[2].js.queue.sync { nodes[2].js.consumerRecordFault = nil }
+        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(2, "REC") == [4, 4] && self.recordExists(2, "REC", "LATE") },
+                      "n3: \(replicaState(2, "REC")), record \(recordExists(2, "REC", "LATE"))")
+    }
+
+    private func recordExists(_ i: Int, _ stream: String, _ consumer: String) -> Bool {
+        let js = nodes[i].js
+        guard let dir = js.queue.sync(execute: { js.cluster?.replicas[stream]?.stream.directory }) else { return false }
+        return FileManager.default.fileExists(atPath: dir + "/consumers/\(consumer).json")
     }
 
     private func outOfSpaceOnAFollower(extra: String) async throws {

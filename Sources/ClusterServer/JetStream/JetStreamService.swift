@@ -64,6 +64,8 @@ public final class JetStreamService: @unchecked Sendable {
     var stopped = false
     /// Test seam: the file system new file-stream logs use (nil = POSIX).
     var fileSystemOverride: FileSystem?
+    /// Test seam: every clustered consumer record write on this node fails with this (a full disk).
+    var consumerRecordFault: StoreError?
     /// Set when the server is part of a cluster: meta group and per-stream Raft groups.
     var cluster: JetStreamCluster?
     /// `$JS.API.SERVER.REMOVE` in this account is the operator's (answered by

@@ -13,25 +13,38 @@ enum AtomicFile {
         let tmp = path + ".tmp"
         if let fs = PowerCutMode.fileSystem {
             // The same steps through the power-cut test layer, which tracks what they made durable.
-            try fs.writeAtomically(bytes, directory: dir, name: (path as NSString).lastPathComponent)
+            do {
+                try fs.writeAtomically(bytes, directory: dir, name: (path as NSString).lastPathComponent)
+            } catch let e as FileSystemError {
+                if case .noSpace = e { throw StoreError.noSpace("\(e)") }
+                throw StoreError.io("\(e)")
+            }
             return
         }
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw StoreError.io("open \(tmp): errno \(errno)") }
+        guard fd >= 0 else { throw failure("open \(tmp)", errno) }
         var off = 0
         while off < bytes.count {
             let n = bytes[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
+                let code = errno
                 Glibc.close(fd)
-                throw StoreError.io("write \(tmp): errno \(errno)")
+                throw failure("write \(tmp)", code)
             }
             off += n
         }
         let synced = fsync(fd) == 0
+        let code = errno
         Glibc.close(fd)
-        guard synced, rename(tmp, path) == 0 else { throw StoreError.io("persist \(path): errno \(errno)") }
+        guard synced else { throw failure("fsync \(tmp)", code) }
+        guard rename(tmp, path) == 0 else { throw failure("rename \(tmp)", errno) }
         syncDirectory(dir)
+    }
+
+    /// A full disk (ENOSPC, EDQUOT) is told apart: it may pass, other errors are not retried.
+    private static func failure(_ what: String, _ code: Int32) -> StoreError {
+        code == ENOSPC || code == EDQUOT ? .noSpace("\(what): errno \(code)") : .io("\(what): errno \(code)")
     }
 
     static func syncDirectory(_ dir: String) {

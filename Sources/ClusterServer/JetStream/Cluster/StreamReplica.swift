@@ -108,13 +108,14 @@ final class StreamReplica: RaftGroupDelegate {
     var applyBatch: [(item: Stream.BatchItem, reply: String?)] = []
     /// At most this many publishes share a store block.
     static let maxApplyBatch = 256
-    /// Consumer records committed in the current round, the last one per consumer, written once
-    /// at the end of the round (`flushRecords`): each write is a file write, fsync, rename and
-    /// directory fsync, and a consumer whose client acks a fetch's messages together commits
-    /// one record per double ack, each superseding the one before.
-    private var recordBatch: [String: [UInt8]] = [:]
+    /// Consumer records committed in the current round, the last one per consumer with its
+    /// entry's index, written once before the round's publishes are stored (`flushRecords`):
+    /// each write is a file write, fsync, rename and directory fsync, and a consumer whose client
+    /// acks a fetch's messages together commits one record per double ack, each superseding the
+    /// one before.
+    var recordBatch: [String: (index: LogIndex, record: [UInt8])] = [:]
     /// The answers of those records' proposals, sent once the records are written.
-    private var recordAnswers: [(consumer: String, answer: PendingReply)] = []
+    var recordAnswers: [(index: LogIndex, answer: PendingReply)] = []
 
     /// Only `install` (`+Files`) makes one, from opened files.
     init(cluster: JetStreamCluster, name: String, group: GroupID, stream: Stream) {
@@ -231,8 +232,8 @@ final class StreamReplica: RaftGroupDelegate {
             // The consumer's config and ack state, as the leader last saw it: written with the
             // round's other records of it (`flushRecords`), answered after that write.
             let waiting = pendingOps.removeValue(forKey: entry.index)
-            recordBatch[name] = record
-            if let waiting, waiting.term == entry.term { recordAnswers.append((name, waiting.answer)) }
+            recordBatch[name] = (entry.index, record)
+            if let waiting, waiting.term == entry.term { recordAnswers.append((entry.index, waiting.answer)) }
         case let .retentionRemoved(runs):
             // Let go by the leader's retention (`Stream.removeForRetention`): every replica, the
             // leader included, removes them here, at the same point of the log (a publish
@@ -253,9 +254,8 @@ final class StreamReplica: RaftGroupDelegate {
                 }
             }
         case let .op(o):
-            flushApplyBatch()
+            flushApplyBatch() // and the records: an op may delete or replace a consumer's record
             guard storeFailure == nil else { return }
-            flushRecords() // an op may delete or replace a consumer's record
             var response: [String: Any]
             do {
                 response = try applyOp(JSONObject(o, typeName: "StreamOp"), at: entry.index)
@@ -272,7 +272,7 @@ final class StreamReplica: RaftGroupDelegate {
         }
     }
 
-    private func answer(_ pending: PendingReply, _ computed: [String: Any]) {
+    func answer(_ pending: PendingReply, _ computed: [String: Any]) {
         var response = computed
         switch pending {
         case let .api(reply, type, precomputed):
@@ -282,25 +282,6 @@ final class StreamReplica: RaftGroupDelegate {
         case let .empty(reply):
             js.bus.publishInternal(subject: reply, payload: .init())
         }
-    }
-
-    /// Writes the round's consumer records (the last of each consumer), then answers them.
-    private func flushRecords() {
-        guard !recordBatch.isEmpty || !recordAnswers.isEmpty else { return }
-        let records = recordBatch, answers = recordAnswers
-        recordBatch.removeAll()
-        recordAnswers.removeAll()
-        var failed: [String: [String: Any]] = [:]
-        if let dir = stream.directory {
-            for (name, record) in records.sorted(by: { $0.key < $1.key }) {
-                do {
-                    try AtomicFile.write(record, to: dir + "/consumers/\(name).json")
-                } catch {
-                    failed[name] = JSAPIError(500, 10110, "\(error)").responseBody
-                }
-            }
-        }
-        for (name, pending) in answers { answer(pending, failed[name] ?? [:]) }
     }
 
     /// A committed publish: batched with the round's others when it can be, else ingested alone.
@@ -337,19 +318,26 @@ final class StreamReplica: RaftGroupDelegate {
         applied(item, reply: reply, outcome)
     }
 
-    /// The end of a round's committed entries: the batched publishes are stored now, before
-    /// anything else reads the stream, and the round's consumer records written.
+    /// The end of a round's committed entries: the round's consumer records are written and
+    /// the batched publishes stored now, before anything else reads the stream.
     func raftAppliedBatch() {
         flushApplyBatch()
-        flushRecords()
         if storeFailure != nil { stopAfterStoreFailure() }
     }
 
-    /// Stores the pending publishes in one store write and answers them.
-    private func flushApplyBatch() {
+    /// Writes the round's consumer records (`flushRecords`), then stores the pending publishes
+    /// in one store write and answers them. Records first: one this node cannot write stops the
+    /// replica at its entry, and no publish after that entry may be stored (the reopen replays
+    /// the log from the store's last entry on, the record included).
+    func flushApplyBatch() {
+        flushRecords()
         guard !applyBatch.isEmpty else { return }
-        let pending = applyBatch
+        var pending = applyBatch
         applyBatch.removeAll(keepingCapacity: true)
+        if let failure = storeFailure {
+            pending.removeAll { p in failure.index.map { p.item.raftIndex >= $0.rawValue } ?? true }
+            if pending.isEmpty { return }
+        }
         let outcomes = stream.ingestBatch(pending.map(\.item))
         for (p, outcome) in zip(pending, outcomes) {
             if let failure = outcome.localFailure { return storeFailed(failure, at: LogIndex(p.item.raftIndex)) }
