@@ -38,6 +38,50 @@ extension ClusteredJetStreamTests {
         XCTAssertNil(second)
     }
 
+    /// The same on the stream's leader: its store refuses `full.6`, its group stops there, the
+    /// other two elect a leader and take the rest (the publisher retries with the same
+    /// `Nats-Msg-Id`); once there is room it reopens as a follower and holds every message at
+    /// the sequence the others gave it.
+    func test_storeOutOfSpaceOnTheLeader_othersTakeOver_itCatchesUpInOrder() async throws {
+        let fs = FaultyFileSystem()
+        nodes[2].js.queue.sync { nodes[2].js.fileSystemOverride = fs }
+        let c1 = try await connect(0)
+        try await createStream(c1, "FULL")
+        for i in 1...5 { _ = try await publish(c1, "full.\(i)", "m\(i)", id: "f\(i)") }
+        // The leadership moved to n3 by hand (a stepdown picks the most caught-up follower).
+        let from = try await streamLeader(c1, "FULL")
+        let target = nodes[2].js.queue.sync { nodes[2].js.cluster?.host.me }
+        try nodes[from].js.queue.sync {
+            guard let c = nodes[from].js.cluster, let r = c.replicas["FULL"], let target else { return }
+            try c.host.transferLeadership(r.group, to: target)
+        }
+        XCTAssertTrue(waitUntil(seconds: 10) { self.nodes[2].js.queue.sync { self.nodes[2].js.cluster?.replicas["FULL"]?.isLeader == true } })
+        let leader = try await eventually { () async throws -> Int in
+            let l = try await streamLeader(c1, "FULL")
+            guard l == 2 else { throw APIError(body: ["leader": l]) }
+            return l
+        }
+        XCTAssertEqual(leader, 2)
+        XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.allSatisfy { self.replicaState($0, "FULL") == [5, 5] } })
+        fs.spaceLimitBytes = 0
+        var seqs: [UInt64] = []
+        for i in 6...10 { seqs.append(try await publish(c1, "full.\(i)", "m\(i)", id: "f\(i)")) }
+        XCTAssertEqual(seqs, Array(6...10))
+        XCTAssertTrue(waitUntil(seconds: 10) { [0, 1].allSatisfy { self.replicaState($0, "FULL") == [10, 10] } })
+        XCTAssertTrue(waitUntil(seconds: 10) { self.storeStopped(2) }, "n3's replica did not stop")
+        XCTAssertEqual(replicaState(2, "FULL"), [5, 5])
+        let next = try await streamLeader(c1, "FULL")
+        XCTAssertNotEqual(next, 2)
+        fs.spaceLimitBytes = nil
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "FULL") == [10, 10] } },
+                      "replicas \(nodes.indices.map { replicaState($0, "FULL") })")
+        let subjects = nodes[2].js.queue.sync { () -> [String] in
+            guard let s = nodes[2].js.cluster?.replicas["FULL"]?.stream else { return [] }
+            return (1...10).map { s.store.load(UInt64($0))?.subject ?? "-" }
+        }
+        XCTAssertEqual(subjects, (1...10).map { "full.\($0)" })
+    }
+
     /// Node 3's stream store on an in-memory file system the test can fill; stream FULL (R3)
     /// with five messages on every replica, led by another node.
     private func followerWithStoreToFill(extra: String) async throws -> (FaultyFileSystem, NATSConnection) {
