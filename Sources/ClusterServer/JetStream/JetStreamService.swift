@@ -301,7 +301,7 @@ public final class JetStreamService: @unchecked Sendable {
     /// The publishes gathered in `ingestMailbox`, in arrival order.
     func drainIngest() {
         for i in ingestMailbox.take() {
-            if let noResponders = i.unrouted {
+            if case .unrouted(let noResponders) = i.arrival {
                 if let cluster, !stopped { cluster.takeUnrouted(i, noResponders: noResponders) } else { refuseUnrouted(i, noResponders) }
                 continue
             }

@@ -63,9 +63,16 @@ struct IngestItem {
     let reply: String?
     let headers: [UInt8]?
     let payload: [UInt8]
-    /// It reached no subscription (`JetStreamService+Unrouted`); nil when it came through the
-    /// stream's ingest subscription. The flag: its publisher asked for a no-responders status.
-    var unrouted: Bool? = nil
+    var arrival: Arrival = .subscribed
+
+    /// How a publish reached JetStream.
+    enum Arrival {
+        /// Through the stream's ingest subscription.
+        case subscribed
+        /// It reached no subscription (`JetStreamService+Unrouted`); `noResponders`: its
+        /// publisher asked for a no-responders status.
+        case unrouted(noResponders: Bool)
+    }
 }
 
 /// An ack (a publish to a `$JS.ACK.…` subject), on its way to the JetStream queue.

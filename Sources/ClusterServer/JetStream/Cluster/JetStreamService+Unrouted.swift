@@ -27,7 +27,7 @@ extension JetStreamService {
                   let stream = index.owners(overlapping: message.subject).min() else { return false }
             let (subject, reply, headers, payload) = self.copy(message)
             let item = IngestItem(stream: stream, subject: subject, reply: reply, headers: headers, payload: payload,
-                                  unrouted: noResponders)
+                                  arrival: .unrouted(noResponders: noResponders))
             self.enqueueIngest(item)
             return true
         }
