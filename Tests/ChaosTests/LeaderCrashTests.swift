@@ -1,9 +1,6 @@
 import Foundation
 import NATSClient
 import XCTest
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// kill -9 of a stream's leader, between real `clusterd` processes: what a publisher sees while
 /// the survivors elect the next one.
@@ -70,8 +67,19 @@ final class LeaderCrashTests: XCTestCase {
         leader.kill9()
         let cut = try await ProcessTestNodes.waitUntil(seconds: 10) { routeCount(survivor) == 1 }
         XCTAssertTrue(cut, "the survivor still has \(routeCount(survivor)) routes")
-        // One attempt, no retries: the answer has to be the PubAck.
-        let ack = try await pub.jsPublish("crash.during", payload: "d1", timeout: .seconds(10), noResponderRetries: 0)
+        // At most three attempts 250 ms apart: the build that refused at once answered all three
+        // with a 503 (the election starts a second after the kill at the soonest); held, one
+        // attempt covers an election of up to 3 s, three cover a slow machine's.
+        var answer: JetStreamPubAck?
+        for attempt in 1...3 where answer == nil {
+            do {
+                answer = try await pub.jsPublish("crash.during", payload: "d1", msgId: "during-1", timeout: .seconds(10),
+                                              noResponderRetries: 0)
+            } catch let e as JetStreamAPIError where e.code == 503 && attempt < 3 {
+                try await Task.sleep(nanoseconds: 250_000_000)
+            }
+        }
+        let ack = try XCTUnwrap(answer)
         XCTAssertEqual(ack.seq, 4)
         XCTAssertEqual(ack.stream, "CRASH")
     }
