@@ -42,6 +42,12 @@ final class ClusterdProcess {
     }
 
     var url: String { "nats://127.0.0.1:\(clientPort)" }
+    /// `num_routes` from `/routez`; -1 when it does not answer.
+    var routeCount: Int {
+        guard let r = try? HTTP.get(port: httpPort, path: "/routez"),
+              let json = try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any] else { return -1 }
+        return json["num_routes"] as? Int ?? -1
+    }
     var pid: Int32? { process?.processIdentifier }
     var isRunning: Bool { process?.isRunning ?? false }
 

@@ -29,12 +29,6 @@ final class GossipProcessTests: XCTestCase {
         return out
     }
 
-    private func routeCount(_ n: ClusterdProcess) -> Int {
-        guard let r = try? HTTP.get(port: n.httpPort, path: "/routez"),
-              let json = try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any] else { return -1 }
-        return json["num_routes"] as? Int ?? -1
-    }
-
     private func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
@@ -67,8 +61,8 @@ final class GossipProcessTests: XCTestCase {
         try writeConfig(conf, clusterPort: c2, routes: [c1])
         n2.signal(SIGHUP)
         let all = ["n1": "alive", "n2": "alive", "n3": "alive"]
-        XCTAssertTrue(waitUntil(seconds: 20) { [n1, n2, n3].allSatisfy { self.members($0) == all && self.routeCount($0) == 2 } },
-                      "views: \([n1, n2, n3].map(members)), routes: \([n1, n2, n3].map(routeCount)); n2: \(n2.stderrTail(800))")
+        XCTAssertTrue(waitUntil(seconds: 20) { [n1, n2, n3].allSatisfy { self.members($0) == all && $0.routeCount == 2 } },
+                      "views: \([n1, n2, n3].map(members)), routes: \([n1, n2, n3].map(\.routeCount)); n2: \(n2.stderrTail(800))")
         XCTAssertTrue(waitUntil(seconds: 10) { n2.stderrText.contains("Reloaded: cluster routes") }, n2.stderrTail(800))
 
         n3.kill9()

@@ -15,12 +15,6 @@ final class LeaderCrashTests: XCTestCase {
         procs?.stopAll(failed: hasRecordedFailure)
     }
 
-    private func routeCount(_ n: ClusterdProcess) -> Int {
-        guard let r = try? HTTP.get(port: n.httpPort, path: "/routez"),
-              let json = try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any] else { return -1 }
-        return json["num_routes"] as? Int ?? -1
-    }
-
     private func streamLeader(_ c: NATSConnection) async -> String? {
         guard let body = try? await c.jsRequest("STREAM.INFO.CRASH", json: "", timeout: .seconds(2)),
               let info = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
@@ -40,8 +34,8 @@ final class LeaderCrashTests: XCTestCase {
                                          "--routes", routes])
         }
         let nodes = procs.nodes
-        let meshed = try await ProcessTestNodes.waitUntil(seconds: 30) { nodes.allSatisfy { routeCount($0) == 2 } }
-        XCTAssertTrue(meshed, "routes: \(nodes.map(routeCount))")
+        let meshed = try await ProcessTestNodes.waitUntil(seconds: 30) { nodes.allSatisfy { $0.routeCount == 2 } }
+        XCTAssertTrue(meshed, "routes: \(nodes.map(\.routeCount))")
 
         let c1 = try await NATSConnection.connect(nodes[0].url)
         defer { Task { await c1.close() } }
@@ -65,8 +59,8 @@ final class LeaderCrashTests: XCTestCase {
         for i in 1...3 { _ = try await pub.jsPublish("crash.before", payload: "b\(i)", noResponderRetries: 20) }
 
         leader.kill9()
-        let cut = try await ProcessTestNodes.waitUntil(seconds: 10) { routeCount(survivor) == 1 }
-        XCTAssertTrue(cut, "the survivor still has \(routeCount(survivor)) routes")
+        let cut = try await ProcessTestNodes.waitUntil(seconds: 10) { survivor.routeCount == 1 }
+        XCTAssertTrue(cut, "the survivor still has \(survivor.routeCount) routes")
         // At most three attempts 250 ms apart: the build that refused at once answered all three
         // with a 503 (the election starts a second after the kill at the soonest); held, one
         // attempt covers an election of up to 3 s, three cover a slow machine's.

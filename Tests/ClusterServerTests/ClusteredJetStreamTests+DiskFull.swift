@@ -75,11 +75,7 @@ extension ClusteredJetStreamTests {
         fs.spaceLimitBytes = nil
         XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "FULL") == [10, 10] } },
                       "replicas \(nodes.indices.map { replicaState($0, "FULL") })")
-        let subjects = nodes[2].js.queue.sync { () -> [String] in
-            guard let s = nodes[2].js.cluster?.replicas["FULL"]?.stream else { return [] }
-            return (1...10).map { s.store.load(UInt64($0))?.subject ?? "-" }
-        }
-        XCTAssertEqual(subjects, (1...10).map { "full.\($0)" })
+        XCTAssertEqual(storedSubjects(2, "FULL", upTo: 10), (1...10).map { "full.\($0)" })
     }
 
     /// Node 3's stream store on an in-memory file system the test can fill; stream FULL (R3)
@@ -154,6 +150,15 @@ extension ClusteredJetStreamTests {
                       "n3: \(replicaState(2, "REC")), record \(recordExists(2, "REC", "LATE"))")
     }
 
+    /// The subjects of sequences 1...`n` in node `i`'s replica of `stream` ("-" where none).
+    private func storedSubjects(_ i: Int, _ stream: String, upTo n: UInt64) -> [String] {
+        let js = nodes[i].js
+        return js.queue.sync {
+            guard let s = js.cluster?.replicas[stream]?.stream else { return [] }
+            return (1...n).map { s.store.load($0)?.subject ?? "-" }
+        }
+    }
+
     private func recordExists(_ i: Int, _ stream: String, _ consumer: String) -> Bool {
         let js = nodes[i].js
         guard let dir = js.queue.sync(execute: { js.cluster?.replicas[stream]?.stream.directory }) else { return false }
@@ -173,10 +178,6 @@ extension ClusteredJetStreamTests {
         _ = try await publish(c1, "full.11", "m11", id: "f11")
         XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "FULL") == [11, 11] } },
                       "replicas \(nodes.indices.map { replicaState($0, "FULL") })")
-        let subjects = nodes[2].js.queue.sync { () -> [String] in
-            guard let s = nodes[2].js.cluster?.replicas["FULL"]?.stream else { return [] }
-            return (1...11).map { s.store.load(UInt64($0))?.subject ?? "-" }
-        }
-        XCTAssertEqual(subjects, (1...11).map { "full.\($0)" })
+        XCTAssertEqual(storedSubjects(2, "FULL", upTo: 11), (1...11).map { "full.\($0)" })
     }
 }

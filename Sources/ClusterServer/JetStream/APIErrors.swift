@@ -1,3 +1,5 @@
+import StreamLog
+
 /// A JetStream API refusal: the `error` object of a response, exactly as nats-server sends it
 /// (`errors.json`). Clients branch on `errCode`, so each case keeps nats-server's number.
 public struct JSAPIError: Error, Equatable, CustomStringConvertible {
@@ -114,6 +116,11 @@ enum StoreError: Error, Equatable {
     /// (a copy from the leader) fixes that block, and stopping the replica would keep it from
     /// running.
     case corrupt(String)
+
+    /// A file system failure: a full disk told apart (it may pass), anything else an I/O error.
+    init(_ e: FileSystemError) {
+        if case .noSpace = e { self = .noSpace("\(e)") } else { self = .io("\(e)") }
+    }
 
     /// A failure of this node's storage, not a decision about the message: another replica
     /// with the same state stores it (`Stream.PublishOutcome.localFailure`).

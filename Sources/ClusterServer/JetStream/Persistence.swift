@@ -10,41 +10,13 @@ enum AtomicFile {
     static func write(_ bytes: [UInt8], to path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
         try makeDirectory(dir)
-        let tmp = path + ".tmp"
-        if let fs = PowerCutMode.fileSystem {
-            // The same steps through the power-cut test layer, which tracks what they made durable.
-            do {
-                try fs.writeAtomically(bytes, directory: dir, name: (path as NSString).lastPathComponent)
-            } catch let e as FileSystemError {
-                if case .noSpace = e { throw StoreError.noSpace("\(e)") }
-                throw StoreError.io("\(e)")
-            }
-            return
+        // The file seam's own steps (temp file, sync, rename, directory sync): the power-cut
+        // layer in that test mode tracks what they made durable.
+        do {
+            try fileSystem.writeAtomically(bytes, directory: dir, name: (path as NSString).lastPathComponent)
+        } catch let e as FileSystemError {
+            throw StoreError(e)
         }
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw failure("open \(tmp)", errno) }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                Glibc.close(fd)
-                throw failure("write \(tmp)", code)
-            }
-            off += n
-        }
-        let synced = fsync(fd) == 0
-        let code = errno
-        Glibc.close(fd)
-        guard synced else { throw failure("fsync \(tmp)", code) }
-        guard rename(tmp, path) == 0 else { throw failure("rename \(tmp)", errno) }
-        syncDirectory(dir)
-    }
-
-    /// A full disk (ENOSPC, EDQUOT) is told apart: it may pass, other errors are not retried.
-    private static func failure(_ what: String, _ code: Int32) -> StoreError {
-        code == ENOSPC || code == EDQUOT ? .noSpace("\(what): errno \(code)") : .io("\(what): errno \(code)")
     }
 
     static func syncDirectory(_ dir: String) {

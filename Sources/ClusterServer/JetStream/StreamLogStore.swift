@@ -182,7 +182,7 @@ final class StreamLogStore: MessageStore {
         case .maxBytesExceeded?: return .maxBytes
         case .maxMessagesPerSubjectExceeded?: return .maxMessagesPerSubject
         case .messageTooLarge?: return .messageTooLarge
-        case .storage(.noSpace)?: return .noSpace("\(error)")
+        case .storage(let e)?: return StoreError(e)
         case .corrupt?: return .corrupt("\(error)")
         default: return .io("\(error)")
         }

@@ -16,20 +16,18 @@ extension StreamReplica {
         let records = recordBatch, answers = recordAnswers
         recordBatch.removeAll()
         recordAnswers.removeAll()
-        var refusedAt: LogIndex?
-        if let dir = stream.directory, storeFailure == nil {
-            for (name, r) in records.sorted(by: { $0.value.index < $1.value.index }) {
+        if let dir = stream.directory {
+            for (name, r) in records.sorted(by: { $0.value.index < $1.value.index }) where precedesStoreFailure(r.index) {
                 do {
                     if let fault = js.consumerRecordFault { throw fault }
                     try AtomicFile.write(r.record, to: dir + "/consumers/\(name).json")
                 } catch {
                     // AtomicFile fails only with this node's storage errors.
-                    refusedAt = r.index
                     storeFailed(error as? StoreError ?? .io("\(error)"), at: r.index)
                     break
                 }
             }
         }
-        for a in answers where refusedAt.map({ a.index < $0 }) ?? (storeFailure == nil) { answer(a.answer, [:]) }
+        for a in answers where precedesStoreFailure(a.index) { answer(a.answer, [:]) }
     }
 }

@@ -28,6 +28,13 @@ extension StreamReplica {
         }
     }
 
+    /// Whether the entry at `index` comes before the one the store could not take (every entry
+    /// does while nothing failed; none after a Raft log failure): it is stored and answered.
+    func precedesStoreFailure(_ index: LogIndex) -> Bool {
+        guard let failure = storeFailure else { return true }
+        return failure.index.map { index < $0 } ?? false
+    }
+
     func storeFailed(_ cause: StoreError, at index: LogIndex) {
         guard storeFailure == nil else { return }
         storeFailure = StoreFailed(stream: name, index: index, cause: cause)

@@ -334,8 +334,8 @@ final class StreamReplica: RaftGroupDelegate {
         guard !applyBatch.isEmpty else { return }
         var pending = applyBatch
         applyBatch.removeAll(keepingCapacity: true)
-        if let failure = storeFailure {
-            pending.removeAll { p in failure.index.map { p.item.raftIndex >= $0.rawValue } ?? true }
+        if storeFailure != nil {
+            pending.removeAll { !precedesStoreFailure(LogIndex($0.item.raftIndex)) }
             if pending.isEmpty { return }
         }
         let outcomes = stream.ingestBatch(pending.map(\.item))
