@@ -48,20 +48,7 @@ extension ClusteredJetStreamTests {
         let c1 = try await connect(0)
         try await createStream(c1, "FULL")
         for i in 1...5 { _ = try await publish(c1, "full.\(i)", "m\(i)", id: "f\(i)") }
-        // The leadership moved to n3 by hand (a stepdown picks the most caught-up follower).
-        let from = try await streamLeader(c1, "FULL")
-        let target = nodes[2].js.queue.sync { nodes[2].js.cluster?.host.me }
-        try nodes[from].js.queue.sync {
-            guard let c = nodes[from].js.cluster, let r = c.replicas["FULL"], let target else { return }
-            try c.host.transferLeadership(r.group, to: target)
-        }
-        XCTAssertTrue(waitUntil(seconds: 10) { self.nodes[2].js.queue.sync { self.nodes[2].js.cluster?.replicas["FULL"]?.isLeader == true } })
-        let leader = try await eventually { () async throws -> Int in
-            let l = try await streamLeader(c1, "FULL")
-            guard l == 2 else { throw APIError(body: ["leader": l]) }
-            return l
-        }
-        XCTAssertEqual(leader, 2)
+        try await leaderOntoNode3(c1, "FULL")
         XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.allSatisfy { self.replicaState($0, "FULL") == [5, 5] } })
         fs.spaceLimitBytes = 0
         var seqs: [UInt64] = []
@@ -76,6 +63,23 @@ extension ClusteredJetStreamTests {
         XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "FULL") == [10, 10] } },
                       "replicas \(nodes.indices.map { replicaState($0, "FULL") })")
         XCTAssertEqual(storedSubjects(2, "FULL", upTo: 10), (1...10).map { "full.\($0)" })
+    }
+
+    /// The leadership moved to n3 by hand (a stepdown picks the most caught-up follower).
+    private func leaderOntoNode3(_ c1: NATSConnection, _ stream: String) async throws {
+        let from = try await streamLeader(c1, stream)
+        let target = nodes[2].js.queue.sync { nodes[2].js.cluster?.host.me }
+        try nodes[from].js.queue.sync {
+            guard let c = nodes[from].js.cluster, let r = c.replicas[stream], let target else { return }
+            try c.host.transferLeadership(r.group, to: target)
+        }
+        XCTAssertTrue(waitUntil(seconds: 10) { self.nodes[2].js.queue.sync { self.nodes[2].js.cluster?.replicas[stream]?.isLeader == true } })
+        let leader = try await eventually { () async throws -> Int in
+            let l = try await streamLeader(c1, stream)
+            guard l == 2 else { throw APIError(body: ["leader": l]) }
+            return l
+        }
+        XCTAssertEqual(leader, 2)
     }
 
     /// Node 3's stream store on an in-memory file system the test can fill; stream FULL (R3)
@@ -127,6 +131,33 @@ extension ClusteredJetStreamTests {
     /// the reopen, which replays from the store's last entry, would never write the record.
     func test_consumerRecordRefusedOnAFollower_samePublishRound_isWrittenAfterTheReopen() async throws {
         try await consumerRecordRefusedOnNode3(sameRound: true)
+    }
+
+    /// The same on the stream's leader: n3 leads REC and cannot write LATE's record. Its group
+    /// stops at the record's entry without answering the create; the other two elect a leader
+    /// that applied the record, so the client's retried create finds the consumer there and the
+    /// next publish gets sequence 4. Once it has room, n3 reopens as a follower with the record
+    /// and the publish.
+    func test_consumerRecordRefusedOnTheLeader_othersTakeOver_itWritesTheRecordAfterTheReopen() async throws {
+        let c1 = try await connect(0)
+        try await createStream(c1, "REC")
+        for i in 1...3 { _ = try await publish(c1, "rec.\(i)", "m\(i)", id: "r\(i)") }
+        try await leaderOntoNode3(c1, "REC")
+        XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.allSatisfy { self.replicaState($0, "REC") == [3, 3] } })
+        nodes[2].js.queue.sync { nodes[2].js.consumerRecordFault = .noSpace("test: the disk is full") }
+        try await createDurable(c1, "REC", "LATE")
+        XCTAssertTrue(waitUntil(seconds: 10) { self.storeStopped(2, "REC") }, "n3's replica did not stop")
+        let next = try await streamLeader(c1, "REC")
+        XCTAssertNotEqual(next, 2)
+        XCTAssertTrue(recordExists(next, "REC", "LATE"))
+        let seq = try await publish(c1, "rec.4", "m4", id: "r4")
+        XCTAssertEqual(seq, 4)
+        XCTAssertTrue(waitUntil(seconds: 10) { [0, 1].allSatisfy { self.replicaState($0, "REC") == [4, 4] } })
+        XCTAssertEqual(replicaState(2, "REC"), [3, 3], "nothing after the refused record is stored")
+        XCTAssertFalse(recordExists(2, "REC", "LATE"))
+        nodes[2].js.queue.sync { nodes[2].js.consumerRecordFault = nil }
+        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(2, "REC") == [4, 4] && self.recordExists(2, "REC", "LATE") },
+                      "n3: \(replicaState(2, "REC")), record \(recordExists(2, "REC", "LATE"))")
     }
 
     private func consumerRecordRefusedOnNode3(sameRound: Bool) async throws {
