@@ -48,7 +48,7 @@ extension ClusteredJetStreamTests {
         let c1 = try await connect(0)
         try await createStream(c1, "FULL")
         for i in 1...5 { _ = try await publish(c1, "full.\(i)", "m\(i)", id: "f\(i)") }
-        try await leaderOntoNode3(c1, "FULL")
+        try await moveLeader(of: "FULL", to: 2, c1)
         XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.allSatisfy { self.replicaState($0, "FULL") == [5, 5] } })
         fs.spaceLimitBytes = 0
         var seqs: [UInt64] = []
@@ -63,23 +63,6 @@ extension ClusteredJetStreamTests {
         XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "FULL") == [10, 10] } },
                       "replicas \(nodes.indices.map { replicaState($0, "FULL") })")
         XCTAssertEqual(storedSubjects(2, "FULL", upTo: 10), (1...10).map { "full.\($0)" })
-    }
-
-    /// The leadership moved to n3 by hand (a stepdown picks the most caught-up follower).
-    private func leaderOntoNode3(_ c1: NATSConnection, _ stream: String) async throws {
-        let from = try await streamLeader(c1, stream)
-        let target = nodes[2].js.queue.sync { nodes[2].js.cluster?.host.me }
-        try nodes[from].js.queue.sync {
-            guard let c = nodes[from].js.cluster, let r = c.replicas[stream], let target else { return }
-            try c.host.transferLeadership(r.group, to: target)
-        }
-        XCTAssertTrue(waitUntil(seconds: 10) { self.nodes[2].js.queue.sync { self.nodes[2].js.cluster?.replicas[stream]?.isLeader == true } })
-        let leader = try await eventually { () async throws -> Int in
-            let l = try await streamLeader(c1, stream)
-            guard l == 2 else { throw APIError(body: ["leader": l]) }
-            return l
-        }
-        XCTAssertEqual(leader, 2)
     }
 
     /// Node 3's stream store on an in-memory file system the test can fill; stream FULL (R3)
@@ -142,7 +125,7 @@ extension ClusteredJetStreamTests {
         let c1 = try await connect(0)
         try await createStream(c1, "REC")
         for i in 1...3 { _ = try await publish(c1, "rec.\(i)", "m\(i)", id: "r\(i)") }
-        try await leaderOntoNode3(c1, "REC")
+        try await moveLeader(of: "REC", to: 2, c1)
         XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.allSatisfy { self.replicaState($0, "REC") == [3, 3] } })
         nodes[2].js.queue.sync { nodes[2].js.consumerRecordFault = .noSpace("test: the disk is full") }
         try await createDurable(c1, "REC", "LATE")

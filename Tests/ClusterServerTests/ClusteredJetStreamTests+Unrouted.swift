@@ -19,12 +19,14 @@ extension ClusteredJetStreamTests {
         return try XCTUnwrap(nodes.firstIndex { $0.name == name })
     }
 
-    /// Withdraws node `i`'s ingest interest in `stream` from its peers and waits until node
-    /// `j` no longer routes `subject` anywhere.
-    func hideIngest(of stream: String, on i: Int, from j: Int, subject: String) {
-        let js = nodes[i].js
-        js.queue.sync {
-            for sub in js.cluster?.replicas[stream]?.stream.subscriptions ?? [] { js.account.sublist.withdrawInterest(sub) }
+    /// Withdraws the ingest interest in `stream` of nodes `holders` from their peers and waits
+    /// until node `j` no longer routes `subject` anywhere.
+    func hideIngest(of stream: String, on holders: Int..., from j: Int, subject: String) {
+        for i in holders {
+            let js = nodes[i].js
+            js.queue.sync {
+                for sub in js.cluster?.replicas[stream]?.stream.subscriptions ?? [] { js.account.sublist.withdrawInterest(sub) }
+            }
         }
         XCTAssertTrue(waitUntil(seconds: 10) { self.nodes[j].js.account.sublist.match(subject).isEmpty },
                       "node \(j) still routes \(subject)")
@@ -80,6 +82,57 @@ extension ClusteredJetStreamTests {
         let ack = try await cb.jsPublish("one.1", payload: "m1", timeout: .seconds(5), noResponderRetries: 0)
         XCTAssertEqual(ack.seq, 2)
         XCTAssertEqual(replicaState(li, "ONE"), [2, 2])
+    }
+
+    /// An R2 stream: the third node holds no replica and does not know the stream's leader. It
+    /// forwards the publish to the stream's first replica, which proposes it as leader, or, as
+    /// follower, relays it to its leader (one more hop). Both are acknowledged in order. Before,
+    /// the publisher got "no responders".
+    func test_publishBeforeTheLeadersInterest_reachesAnR2StreamOnOtherNodes_directOrRelayed() async throws {
+        let c1 = try await connect(0)
+        _ = try await eventually {
+            try await api(c1, "STREAM.CREATE.TWO", #"{"name":"TWO","subjects":["two.>"],"num_replicas":2}"#)
+        }
+        _ = try await publish(c1, "two.0", "m0", id: "t0")
+        XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.filter { self.replicaState($0, "TWO") == [1, 1] }.count == 2 })
+        let holders = nodes.indices.filter { replicaState($0, "TWO") == [1, 1] }
+        let bi = try XCTUnwrap(nodes.indices.first { !holders.contains($0) })
+        let firstName = nodes[bi].js.queue.sync { nodes[bi].js.cluster?.assignments["TWO"]?.peers.first }
+        let first = try XCTUnwrap(nodes.firstIndex { $0.name == firstName })
+        let second = try XCTUnwrap(holders.first { $0 != first })
+        let cb = try await connect(bi)
+        for (n, leader) in [(1, first), (2, second)] {
+            try await moveLeader(of: "TWO", to: leader, c1)
+            let subject = "two.\(n)"
+            XCTAssertTrue(waitUntil(seconds: 10) { !self.nodes[bi].js.account.sublist.match(subject).isEmpty })
+            // Both: a former leader's ingest subscriptions linger for a while after a transfer.
+            hideIngest(of: "TWO", on: holders[0], holders[1], from: bi, subject: subject)
+            let ack = try await cb.jsPublish(subject, payload: "m\(n)", msgId: "t\(n)", timeout: .seconds(5), noResponderRetries: 0)
+            XCTAssertEqual(ack.seq, UInt64(n + 1), n == 1 ? "direct" : "relayed")
+        }
+        XCTAssertTrue(waitUntil(seconds: 10) { holders.allSatisfy { self.replicaState($0, "TWO") == [3, 3] } })
+        XCTAssertEqual(replicaState(bi, "TWO"), [])
+    }
+
+    /// Moves `stream`'s leadership to node `target` by hand (a stepdown picks the most caught-up
+    /// follower) and waits until the replica there leads and stream info names it.
+    func moveLeader(of stream: String, to target: Int, _ c: NATSConnection) async throws {
+        let from = try await streamLeader(c, stream)
+        if from != target {
+            let id = nodes[target].js.queue.sync { nodes[target].js.cluster?.host.me }
+            try nodes[from].js.queue.sync {
+                guard let cl = nodes[from].js.cluster, let r = cl.replicas[stream], let id else { return }
+                try cl.host.transferLeadership(r.group, to: id)
+            }
+        }
+        let js = nodes[target].js
+        XCTAssertTrue(waitUntil(seconds: 10) { js.queue.sync { js.cluster?.replicas[stream]?.isLeader == true } })
+        let now = try await eventually { () async throws -> Int in
+            let l = try await streamLeader(c, stream)
+            guard l == target else { throw APIError(body: ["leader": l]) }
+            return l
+        }
+        XCTAssertEqual(now, target)
     }
 
     /// A stream without a quorum: a publish through its last node finds no interest and no

@@ -2,7 +2,8 @@ import XCTest
 @testable import ClusterServer
 import Raft
 
-/// The route frame a stream's former leader forwards a held publish in: round trip, and
+/// The route frame a publish is forwarded in (by a former leader, or relayed by a node without a
+/// replica): round trip, and
 /// hostile bytes are refused without trapping; and which node answers a publish entry.
 final class ForwardedPublishTests: XCTestCase {
     private let withID = ForwardedPublish(stream: "ROLL", subject: "roll", reply: "_INBOX.a.1",
@@ -12,21 +13,39 @@ final class ForwardedPublishTests: XCTestCase {
         XCTAssertEqual(try ForwardedPublish.decode(withID.encode()), withID)
         let bare = ForwardedPublish(stream: "S", subject: "s.x", reply: nil, headers: nil, payload: [])
         XCTAssertEqual(try ForwardedPublish.decode(bare.encode()), bare)
+        var relay = withID
+        relay.relay = true
+        XCTAssertEqual(try ForwardedPublish.decode(relay.encode()), relay)
+    }
+
+    /// A forward that is not a relay keeps version 1's bytes, which older nodes read; a relay is
+    /// the same behind version 2 and a flags byte.
+    func test_versions() throws {
+        let v1 = withID.encode()
+        XCTAssertEqual(v1.first, 1)
+        var relay = withID
+        relay.relay = true
+        XCTAssertEqual(relay.encode(), [2, 1] + v1.dropFirst())
+        XCTAssertEqual(try ForwardedPublish.decode([2, 0] + v1.dropFirst()), withID, "flags without the relay bit")
     }
 
     func test_everyTruncation_andTrailingBytes_areRefused() {
-        let bytes = withID.encode()
-        for n in 0..<bytes.count {
-            XCTAssertThrowsError(try ForwardedPublish.decode(Array(bytes[..<n])), "prefix of \(n) bytes")
+        var relay = withID
+        relay.relay = true
+        for bytes in [withID.encode(), relay.encode()] {
+            for n in 0..<bytes.count {
+                XCTAssertThrowsError(try ForwardedPublish.decode(Array(bytes[..<n])), "prefix of \(n) bytes")
+            }
+            XCTAssertThrowsError(try ForwardedPublish.decode(bytes + [0]))
         }
-        XCTAssertThrowsError(try ForwardedPublish.decode(bytes + [0]))
+        let bytes = withID.encode()
         var wrongVersion = bytes
         wrongVersion[0] = 9
         XCTAssertThrowsError(try ForwardedPublish.decode(wrongVersion))
     }
 
     func test_hugeLength_isRefused() {
-        var bytes: [UInt8] = [ForwardedPublish.version]
+        var bytes: [UInt8] = [1]
         bytes += [0xFE, 0xFF, 0xFF, 0xFF] // a stream name "4 GiB" long
         XCTAssertThrowsError(try ForwardedPublish.decode(bytes))
     }

@@ -11,9 +11,12 @@ import NIOCore
 /// - a replica here takes it as its ingest would: a leader proposes it; a follower holds it and
 ///   forwards it to the leader it knows, or after a second without a leader answers 503
 ///   (`StreamReplica+Handover`);
-/// - no replica here and the stream has one (R1): forwarded to that node;
-/// - otherwise (a larger stream elsewhere, whose leader this node does not know): refused as
-///   before, with the no-responders status when the publisher asked for it.
+/// - no replica here: forwarded to the first of the stream's replicas with a route from here
+///   (this node does not know their leader). An R1 stream's replica is its leader; a replica of
+///   a larger stream proposes it as leader, or relays it to the leader it knows (one more hop,
+///   `ForwardedPublish.relay`), or holds it through an election as above;
+/// - no replica reachable: refused as before, with the no-responders status when the publisher
+///   asked for it.
 /// Only publishes that reached no subscriber at all come here; the lookup runs on the client's
 /// event loop and costs a lock and the subject's tokens. A forwarded publish takes a longer way
 /// (this node's JetStream queue, then the route) than one routed by interest, so publishes in the
@@ -51,8 +54,11 @@ extension JetStreamCluster {
         if let r = replicas[i.stream], !r.closed {
             return r.propose(subject: i.subject, reply: i.reply, headers: i.headers, payload: i.payload)
         }
-        let publish = ForwardedPublish(stream: i.stream, subject: i.subject, reply: i.reply, headers: i.headers, payload: i.payload)
-        if a.peers.count == 1, let id = a.ids.first, id != host.me, forward(publish, to: id, named: a.peers[0]) { return }
+        let publish = ForwardedPublish(stream: i.stream, subject: i.subject, reply: i.reply, headers: i.headers, payload: i.payload,
+                                       relay: a.ids.count > 1)
+        for (id, name) in zip(a.ids, a.peers) where id != host.me {
+            if forward(publish, to: id, named: name) { return }
+        }
         js.refuseUnrouted(i, noResponders)
     }
 }

@@ -131,7 +131,7 @@ extension StreamReplica {
 extension JetStreamCluster {
     var forwardNamespace: String { Self.routeNamespace(ForwardedPublish.namespace, account: js.account) }
 
-    /// Listens for publishes former leaders forward here.
+    /// Listens for publishes forwarded here (by former leaders, and relays from nodes without a replica).
     func startForwarding() {
         js.server.routeManager?.registerExtension(forwardNamespace) { [weak self] _, payload in
             guard let self else { return }
@@ -163,7 +163,8 @@ extension JetStreamCluster {
             js.server.logger.warning("Dropping a forwarded publish for stream '\(p.stream)' on '\(p.subject)': not a subject of a stream here")
             return
         }
-        r.propose(subject: p.subject, reply: p.reply, headers: p.headers, payload: p.payload, forwarded: true)
+        // A relay from a node without a replica may go on to this replica's leader, once.
+        r.propose(subject: p.subject, reply: p.reply, headers: p.headers, payload: p.payload, forwarded: !p.relay)
     }
 
     /// Publishes held by this node's replicas, and those proposed here that did not apply yet
