@@ -52,6 +52,15 @@ public enum RaftLogStorageError: Error, Equatable, CustomStringConvertible {
     /// `close()` was called.
     case closed
 
+    /// The device is full (ENOSPC, EDQUOT), whether the log or a state file found it: writes
+    /// may work again once there is room.
+    public var isNoSpace: Bool {
+        switch self {
+        case .storage(.noSpace), .log(.storage(.noSpace)): return true
+        default: return false
+        }
+    }
+
     public var description: String {
         switch self {
         case .corrupt(let why): return "raft log corrupt: \(why)"

@@ -162,7 +162,8 @@ public final class FaultyFileSystem: FileSystem, @unchecked Sendable {
         }
     }
 
-    public func fileExists(_ path: String) -> Bool { lock.withLock { names[path] != nil } }
+    /// A file or a directory made here (as `access(F_OK)`).
+    public func fileExists(_ path: String) -> Bool { lock.withLock { names[path] != nil || directories.contains(path) } }
 
     fileprivate func write(_ node: Inode, _ path: String, _ epoch: Int, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
         try lock.withLock {

@@ -65,6 +65,75 @@ extension ClusteredJetStreamTests {
         XCTAssertEqual(storedSubjects(2, "FULL", upTo: 10), (1...10).map { "full.\($0)" })
     }
 
+    /// n3's meta log (on `metaFS`) runs out of space: its meta group stops there while n1 and
+    /// n2 go on, then it reopens from its files once there is room, learns what it missed and
+    /// opens its replica of a stream created meanwhile. Before, it stayed stopped until a
+    /// restart, and n3 never opened LATER.
+    func test_metaLogOfNode3_outOfSpace_reopensAndCatchesUp() async throws {
+        let fs = try XCTUnwrap(metaFS)
+        let c1 = try await connect(0)
+        try await createStream(c1, "FIRST")
+        XCTAssertTrue(waitUntil(seconds: 10) { self.replicaState(2, "FIRST") == [0, 0] })
+        fs.spaceLimitBytes = 0
+        // Meta entries until n3's log needs room it does not have (its preallocated tail first).
+        for i in 0..<64 where metaRunning(2) {
+            _ = try await eventually {
+                try await api(c1, "STREAM.CREATE.F\(i)", #"{"name":"F\#(i)","subjects":["f\#(i).>"],"num_replicas":1}"#)
+            }
+        }
+        XCTAssertTrue(waitUntil(seconds: 10) { !self.metaRunning(2) }, "n3's meta group did not stop")
+        try await createStream(c1, "LATER")
+        for i in 1...3 { _ = try await publish(c1, "later.\(i)", "m\(i)", id: "l\(i)") }
+        XCTAssertNil(nodes[2].js.queue.sync { nodes[2].js.cluster?.assignments["LATER"] }, "n3 learned of LATER while stopped")
+        XCTAssertFalse(metaRunning(2))
+
+        fs.spaceLimitBytes = nil
+        XCTAssertTrue(waitUntil(seconds: 30) { self.metaRunning(2) && self.replicaState(2, "LATER") == [3, 3] },
+                      "n3: meta \(metaRunning(2)), LATER \(replicaState(2, "LATER"))")
+        // The same meta state as the others: nothing applied twice, nothing missed.
+        let names = { (i: Int) in self.nodes[i].js.queue.sync { self.nodes[i].js.cluster?.assignments.keys.sorted() ?? [] } }
+        XCTAssertTrue(waitUntil(seconds: 10) { names(2) == names(0) }, "n3 \(names(2).count), n1 \(names(0).count)")
+        XCTAssertTrue(waitUntil(seconds: 10) { self.metaLeaderAgreed })
+    }
+
+    /// A stream's Raft log out of space on a follower (n3's, on an in-memory file system): its
+    /// group stops there, and the replica reopens from its files once there is room and catches
+    /// up. Before, the reopen never came: the log reports a full disk as `RaftLogStorageError`,
+    /// which the check did not know, so the replica stayed stopped until a restart.
+    func test_streamRaftLogOutOfSpaceOnAFollower_reopensAndCatchesUp() async throws {
+        let fs = FaultyFileSystem()
+        let n3 = nodes[2].dir
+        RaftStorageFactory.fileSystemHook = { d in d.hasPrefix(n3 + "/") && d.hasSuffix("/raft") && d.contains("RLOG") ? fs : nil }
+        let c1 = try await connect(0)
+        try await createStream(c1, "RLOG")
+        for i in 1...5 { _ = try await publish(c1, "rlog.\(i)", "m\(i)", id: "r\(i)") }
+        try await leaderOffNode3(c1, "RLOG")
+        XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.allSatisfy { self.replicaState($0, "RLOG") == [5, 5] } })
+        fs.spaceLimitBytes = 0
+        // Publishes until n3's log needs room it does not have (its preallocated tail first).
+        let big = String(repeating: "x", count: 2048)
+        var n = 5
+        while n < 200 && !groupStopped(2, "RLOG") {
+            n += 1
+            _ = try await publish(c1, "rlog.\(n)", big, id: "r\(n)")
+        }
+        XCTAssertTrue(waitUntil(seconds: 10) { self.groupStopped(2, "RLOG") }, "n3's group did not stop")
+        n += 1
+        _ = try await publish(c1, "rlog.\(n)", "after", id: "r\(n)")
+        XCTAssertEqual(replicaState(0, "RLOG"), [UInt64(n), UInt64(n)])
+        XCTAssertLessThan(replicaState(2, "RLOG").last ?? 0, UInt64(n))
+
+        fs.spaceLimitBytes = nil
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "RLOG") == [UInt64(n), UInt64(n)] } },
+                      "replicas \(nodes.indices.map { replicaState($0, "RLOG") })")
+        XCTAssertEqual(storedSubjects(2, "RLOG", upTo: UInt64(n)), (1...n).map { "rlog.\($0)" })
+    }
+
+    private func metaRunning(_ i: Int) -> Bool {
+        let js = nodes[i].js
+        return js.queue.sync { js.cluster?.host.node(JetStreamCluster.metaGroup) != nil }
+    }
+
     /// Node 3's stream store on an in-memory file system the test can fill; stream FULL (R3)
     /// with five messages on every replica, led by another node.
     private func followerWithStoreToFill(extra: String) async throws -> (FaultyFileSystem, NATSConnection) {
@@ -93,10 +162,15 @@ extension ClusteredJetStreamTests {
 
     /// Node `i`'s replica of `stream` stopped after a store failure (its group gone there).
     private func storeStopped(_ i: Int, _ stream: String = "FULL") -> Bool {
+        groupStopped(i, stream) && nodes[i].js.queue.sync { nodes[i].js.cluster?.replicas[stream]?.storeFailure != nil }
+    }
+
+    /// Node `i` holds a replica of `stream` whose Raft group is gone there.
+    private func groupStopped(_ i: Int, _ stream: String) -> Bool {
         let js = nodes[i].js
         return js.queue.sync {
             guard let r = js.cluster?.replicas[stream] else { return false }
-            return r.storeFailure != nil && js.cluster?.host.node(r.group) == nil
+            return js.cluster?.host.node(r.group) == nil
         }
     }
 

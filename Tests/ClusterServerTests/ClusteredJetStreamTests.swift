@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NATSClient
 import NIOCore
+import StreamLog
 import XCTest
 @testable import ClusterServer
 
@@ -22,6 +23,8 @@ final class ClusteredJetStreamTests: XCTestCase {
     private var connections: [NATSConnection] = []
     /// Holds a replica open (see `holdReplicaOpen`) until signalled.
     private var openGate: DispatchSemaphore?
+    /// Tests named `…metaLogOfNode3…`: n3's meta log lives on this file system (they fill it).
+    var metaFS: FaultyFileSystem?
 
     override func setUpWithError() throws {
         let clusterPorts = (0..<3).map { _ in freeLoopbackPort() }
@@ -40,6 +43,11 @@ final class ClusteredJetStreamTests: XCTestCase {
             o.routes = clusterPorts.map { "nats://127.0.0.1:\($0)" }
             // Tests named `…olderNode3…` start n3 announcing itself as an older clusterd would.
             if i == 2 && name.contains("olderNode3") { o.routeFeatures = RouteFeatures(deliveryStamps: false, dedupTimes: false, decidedDedup: false, copyConfig: false) }
+            if i == 2 && name.contains("metaLogOfNode3") {
+                let fs = FaultyFileSystem()
+                metaFS = fs
+                RaftStorageFactory.fileSystemHook = { d in d.hasPrefix(dir + "/") && d.hasSuffix("/_meta") ? fs : nil }
+            }
             var logger = Logger(label: "n\(i + 1)")
             logger.logLevel = .critical
             let (server, js) = try startNode(o, logger)
@@ -51,6 +59,7 @@ final class ClusteredJetStreamTests: XCTestCase {
     override func tearDown() async throws {
         openGate?.signal()
         JetStreamCluster.replicaOpenHook = nil
+        RaftStorageFactory.fileSystemHook = nil
         for c in connections { await c.close() }
         connections.removeAll()
         for n in nodes where n.running {

@@ -37,6 +37,11 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// Replicas stopped because their store ran out of space: failures in a row, and the tick
     /// of the next reopen (`StreamReplica+StoreFailure.swift`).
     var storeFailures: [String: (count: Int, due: Int)] = [:]
+    /// The meta group stopped here because its log ran out of space: failures in a row, and
+    /// the tick of the next reopen (`+MetaStorageFailure`).
+    var metaFailure: (count: Int, due: Int)?
+    /// The last meta entry applied here: a reopened meta group resumes after it.
+    var metaApplied = LogIndex.zero
     /// Replicas whose files are being opened off this queue (`+ReplicaOpening`).
     var openingReplicas: [String: PendingReplicaOpen] = [:]
     /// Where replica files are opened: a stream always uses the same one (see `openQueue`).
@@ -177,6 +182,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         if ticks % 50 == 0 { rebalance() }
         tickReplicaRepairs()
         if !storeFailures.isEmpty { reopenAfterStoreFailures() }
+        if let f = metaFailure, ticks >= f.due { reopenMeta(after: f) }
         if ticks % Self.scrubEveryTicks == 0 {
             for r in replicas.values where r.catchup == nil { r.startScrub() }
         }
@@ -313,6 +319,7 @@ final class JetStreamCluster: RaftGroupDelegate {
     // MARK: - meta state machine (every node)
 
     func raftApply(_ entry: Entry) {
+        metaApplied = entry.index
         let pending = pendingMeta.removeValue(forKey: entry.index)
         inflightCreates[entry.index] = nil
         let callback = metaCallbacks.removeValue(forKey: entry.index)

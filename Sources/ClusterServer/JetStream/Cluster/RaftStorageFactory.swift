@@ -26,16 +26,21 @@ enum RaftStorageFactory {
         guard let directory else {
             return ids == nil ? nil : MemoryStorage(conf: conf)
         }
-        if ids == nil && !FileManager.default.fileExists(atPath: directory) { return nil }
+        let fileSystem = fileSystemHook?(directory) ?? PowerCutMode.fileSystem ?? PosixFileSystem()
+        if ids == nil && !fileSystem.fileExists(directory) { return nil }
         // Uncompressed: a stream's Raft log holds entries only until the next compaction (the
         // stream store keeps the messages, LZ4-compressed), and LZ4 on every round's block was
         // ~1.5% of a three-node cluster's CPU under publish load. Older compressed blocks still
         // read (the flag is per block).
         var config = RaftLogStorageConfig(compression: false)
         if let step = preallocateBytes { config.preallocateBytes = step }
-        return try StreamLogRaftStorage.open(directory: directory, fileSystem: PowerCutMode.fileSystem ?? PosixFileSystem(),
+        return try StreamLogRaftStorage.open(directory: directory, fileSystem: fileSystem,
                                              config: config, bootstrap: conf)
     }
+
+    /// Tests: the file system of the Raft log in a directory (nil: the real one), so one node's
+    /// log can run out of space alone.
+    nonisolated(unsafe) static var fileSystemHook: ((String) -> FileSystem?)?
 
     /// Tuning knob `CLUSTERD_RAFT_PREALLOCATE_BYTES` (0: off; default: `RaftLogStorageConfig`'s
     /// 512 KiB), for measuring what preallocation buys on a given disk.

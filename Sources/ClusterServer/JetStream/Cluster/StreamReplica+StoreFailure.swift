@@ -1,4 +1,5 @@
 import Raft
+import RaftLogStorage
 import StreamLog
 
 /// A replica whose stream store cannot take a committed entry for a reason of its own node (a
@@ -47,7 +48,7 @@ extension StreamReplica {
     /// before the refused append, as after a crash).
     func raftGroupStopped(_ error: Error) {
         guard storeFailure == nil, !closed else { return }
-        if case .storage(.noSpace)? = error as? StreamLogError {
+        if JetStreamCluster.isOutOfSpace(error) {
             storeFailure = StoreFailed(stream: name, index: nil, cause: .noSpace("\(error)"))
             let wait = cluster.noteStoreFailure(self) ?? 0
             js.server.logger.error("Stream '\(name)': its Raft log is out of space; this replica reopens from its files in \(wait / 10) s")
@@ -62,6 +63,15 @@ extension StreamReplica {
 }
 
 extension JetStreamCluster {
+    /// Whether a Raft log's error (what stopped its group) means the disk is full, so the group
+    /// may reopen once there is room. The log reports it as `RaftLogStorageError`; before this
+    /// check knew that, a stream's Raft log out of space stopped its replica until a restart.
+    static func isOutOfSpace(_ error: Error) -> Bool {
+        if let e = error as? RaftLogStorageError { return e.isNoSpace }
+        if case .storage(.noSpace)? = error as? StreamLogError { return true }
+        return false
+    }
+
     /// Ticks until the `n`th reopen after store failures: 5, 10, 20, 40 s, then 60 s.
     static func storeRetryTicks(_ n: Int) -> Int { min(50 << min(max(n, 1) - 1, 4), 600) }
 
