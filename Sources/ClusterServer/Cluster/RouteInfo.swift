@@ -27,6 +27,11 @@ public struct RouteInfo: Codable, Equatable {
     /// (`CatchupState.config`, frame version 4); absent (false) on older clusterd versions,
     /// which get copies without one.
     public var copyConfig: Bool
+    /// The sender is stopping (lame duck; nats-server's route INFO `ldm`): peers hand it no
+    /// leadership. Absent while false (nats-server's `omitempty`).
+    public var lameDuck: Bool?
+    /// `lameDuck` as a plain flag (what `RouteManager.peers(announcing:)` reads).
+    public var isLeaving: Bool { lameDuck == true }
 
     enum CodingKeys: String, CodingKey {
         case serverID = "server_id", serverName = "server_name", version, cluster
@@ -35,6 +40,7 @@ public struct RouteInfo: Codable, Equatable {
         case dedupTimes = "js_dedup_times"
         case decidedDedup = "js_dedup_decided"
         case copyConfig = "js_copy_config"
+        case lameDuck = "ldm"
     }
 
     public init(serverID: String, serverName: String, version: String, cluster: String, routeURL: String,
@@ -68,6 +74,7 @@ public struct RouteInfo: Codable, Equatable {
         dedupTimes = try c.decodeIfPresent(Bool.self, forKey: .dedupTimes) ?? false
         decidedDedup = try c.decodeIfPresent(Bool.self, forKey: .decidedDedup) ?? false
         copyConfig = try c.decodeIfPresent(Bool.self, forKey: .copyConfig) ?? false
+        lameDuck = try c.decodeIfPresent(Bool.self, forKey: .lameDuck) == true ? true : nil
     }
 
     func line() -> String {

@@ -377,18 +377,20 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         let routeHost = Self.isWildcard(o.clusterHost ?? "0.0.0.0") ? local : (o.clusterHost ?? local)
         let clientHost = Self.isWildcard(o.host) ? local : o.host
         let routeURL = o.clusterAdvertise ?? RouteURL(host: routeHost, port: port)
-        let advertised = lock.withLock { leaving } ? [] : ["\(clientHost):\(server.clientPort)"]
-        let info = RouteInfo(serverID: server.serverID, serverName: server.serverName, version: ServerVersion.nats,
+        let isLeaving = lock.withLock { leaving }
+        var info = RouteInfo(serverID: server.serverID, serverName: server.serverName, version: ServerVersion.nats,
                              cluster: clusterName, routeURL: routeURL.description,
-                             connectURLs: advertised, jetstream: o.jetStream,
+                             connectURLs: isLeaving ? [] : ["\(clientHost):\(server.clientPort)"], jetstream: o.jetStream,
                              deliveryStamps: o.routeFeatures.deliveryStamps, dedupTimes: o.routeFeatures.dedupTimes,
                              decidedDedup: o.routeFeatures.decidedDedup, copyConfig: o.routeFeatures.copyConfig)
+        if isLeaving { info.lameDuck = true }
         return info.line()
     }
 
-    /// Graceful stop begins: peers get a route INFO without this node's client URL (so their
-    /// clients' `connect_urls` drop it, as nats-server's lame duck does) and this node stops
-    /// listing itself. Routes stay up: they still carry the leaving clients' traffic.
+    /// Graceful stop begins: peers get a route INFO with `ldm` and without this node's client
+    /// URL (so their clients' `connect_urls` drop it, as nats-server's lame duck does; they hand
+    /// it no leadership) and this node stops listing itself. Routes stay up: they still carry
+    /// the leaving clients' traffic.
     func announceLeaving() {
         let open: [RouteConnection] = lock.withLock {
             leaving = true

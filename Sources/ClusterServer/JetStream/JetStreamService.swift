@@ -181,16 +181,15 @@ public final class JetStreamService: @unchecked Sendable {
     /// announcing its own ingest interest (bounded by 1 s; see `withdrawIngestInterest`).
     public func handOffLeaderships() {
         guard let cluster else { return }
-        let started = queue.sync { stopped ? 0 : cluster.handOffLeaderships() }
-        if started > 0 {
+        let started = queue.sync { stopped ? [] : cluster.handOffLeaderships() }
+        if !started.isEmpty {
             let deadline = DispatchTime.now() + .seconds(2)
-            var left = started
-            while DispatchTime.now() < deadline {
-                left = queue.sync { cluster.ledGroupCount }
-                if left == 0 { break }
+            // Done when every transfer completed or lost its target (gone, or stopping too).
+            while DispatchTime.now() < deadline, queue.sync(execute: { cluster.stillToHandOver(started) }) > 0 {
                 usleep(20_000)
             }
-            server.logger.info("JetStream cluster: handed off \(started - left) of \(started) leaderships")
+            let left = queue.sync { cluster.stillLed(started) }
+            server.logger.info("JetStream cluster: handed off \(started.count - left) of \(started.count) leaderships")
         }
         // Held publishes go to the new leaders as they are elected; not the full hold limit
         // (a crashed leader's election), which would stretch every stop by seconds.
@@ -199,7 +198,10 @@ public final class JetStreamService: @unchecked Sendable {
             usleep(10_000)
         }
         let withdrawBy = DispatchTime.now() + .seconds(1)
-        while queue.sync(execute: { stopped ? 0 : cluster.withdrawIngestInterest(force: DispatchTime.now() >= withdrawBy) }) > 0 {
+        // No peer staying: no new leader will listen, so nothing to wait for.
+        while queue.sync(execute: {
+            stopped ? 0 : cluster.withdrawIngestInterest(force: DispatchTime.now() >= withdrawBy || cluster.stayingPeers.isEmpty)
+        }) > 0 {
             usleep(10_000)
         }
     }

@@ -279,18 +279,25 @@ final class JetStreamCluster: RaftGroupDelegate {
         }
     }
 
-    /// Starts a leadership transfer for every group led here; returns how many.
-    func handOffLeaderships() -> Int {
-        var n = 0
-        for gid in host.ledGroups() {
-            guard let node = host.node(gid), let target = bestFollower(node) else { continue }
-            if (try? host.transferLeadership(gid, to: target)) != nil { n += 1 }
+    /// Starts a leadership transfer for every group led here that has a successor
+    /// (`bestFollower`); returns those groups.
+    func handOffLeaderships() -> [GroupID] {
+        host.ledGroups().filter { gid in
+            guard let node = host.node(gid), let target = bestFollower(node) else { return false }
+            return (try? host.transferLeadership(gid, to: target)) != nil
         }
-        return n
     }
 
-    /// Groups this node leads right now.
-    var ledGroupCount: Int { host.ledGroups().count }
+    /// How many of `groups` this node still leads with a successor to hand them to: a stop
+    /// waits for these only.
+    func stillToHandOver(_ groups: [GroupID]) -> Int {
+        groups.filter { host.node($0).map { $0.role == .leader && bestFollower($0) != nil } ?? false }.count
+    }
+
+    /// How many of `groups` this node still leads.
+    func stillLed(_ groups: [GroupID]) -> Int {
+        groups.filter { host.node($0)?.role == .leader }.count
+    }
 
     /// `$JS.API.META.LEADER.STEPDOWN`: hand the meta leadership to the most caught-up voter.
     func metaStepDown(reply: String, type: String) throws {
@@ -300,9 +307,22 @@ final class JetStreamCluster: RaftGroupDelegate {
         js.reply(reply, ["type": type, "success": true])
     }
 
+    /// The voter to hand `node`'s leadership to: the most caught-up of those this node has a
+    /// route to and that are not stopping themselves (route INFO `ldm`); nil when none is left.
+    /// A transfer to a peer that is gone or stopping cannot complete: with every node of a
+    /// cluster stopping at once, each waited out the 2 s handover bound twice.
     func bestFollower(_ node: RaftNode) -> NodeID? {
-        node.conf.voters.filter { $0 != host.me }.max { (node.progress(of: $0)?.match ?? .zero, $1) < (node.progress(of: $1)?.match ?? .zero, $0) }
+        let staying = stayingPeers
+        return node.conf.voters.filter { $0 != host.me && host.name(of: $0).map(staying.contains) == true }
+            .max { (node.progress(of: $0)?.match ?? .zero, $1) < (node.progress(of: $1)?.match ?? .zero, $0) }
     }
+
+    /// Server names of the peers with a route to this node that are not stopping.
+    var stayingPeers: Set<String> {
+        guard let routes = js.server.routeManager else { return [] }
+        return Set(routes.peerServerIDs().keys).subtracting(routes.peers(announcing: \.isLeaving))
+    }
+
 
     func proposeMeta(_ body: [String: Any], reply: String, type: String) throws {
         pendingMeta[try proposeMetaIndex(body)] = (reply, type)
