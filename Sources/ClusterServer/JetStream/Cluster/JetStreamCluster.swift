@@ -194,13 +194,13 @@ final class JetStreamCluster: RaftGroupDelegate {
 
     /// Every 5 s: a stream led here whose preferred leader (the first peer placement chose, the
     /// least-loaded server) is connected and fully caught up hands leadership back to it, so
-    /// leaders spread out again after nodes come back.
+    /// leaders spread out again after nodes come back. A preferred peer that is stopping gets none.
     private func rebalance() {
-        let connected = Set(js.server.routeManager?.peerServerIDs().keys ?? [:].keys)
+        let staying = stayingPeers
         for r in replicas.values where r.isLeader && ticks - r.leaderSinceTick >= 300 {
             // Only a leadership that lasted 30 s moves: not right after an election or stepdown.
             guard let a = assignments[r.name], let preferred = a.peers.first, let id = a.ids.first, id != host.me,
-                  connected.contains(preferred), let node = host.node(r.group), node.conf.isVoter(id),
+                  staying.contains(preferred), let node = host.node(r.group), node.conf.isVoter(id),
                   let p = node.progress(of: id), p.match == node.lastIndex else { continue }
             try? host.transferLeadership(r.group, to: id)
         }
@@ -322,7 +322,6 @@ final class JetStreamCluster: RaftGroupDelegate {
         guard let routes = js.server.routeManager else { return [] }
         return Set(routes.peerServerIDs().keys).subtracting(routes.peers(announcing: \.isLeaving))
     }
-
 
     func proposeMeta(_ body: [String: Any], reply: String, type: String) throws {
         pendingMeta[try proposeMetaIndex(body)] = (reply, type)
