@@ -14,10 +14,9 @@ extension JetStreamCluster {
             js.server.logger.error("JetStream cluster: the meta group stopped on this server after a storage error; it stays stopped until the server restarts")
             return
         }
-        let n = (metaFailure?.count ?? 0) + 1
-        let wait = Self.storeRetryTicks(n)
-        metaFailure = (n, ticks + wait)
-        js.server.logger.error("JetStream cluster: the meta log is out of space; the meta group reopens from its files in \(wait / 10) s")
+        let next = retry(after: metaFailure?.count ?? 0)
+        metaFailure = next
+        js.server.logger.error("JetStream cluster: the meta log is out of space; the meta group reopens from its files in \((next.due - ticks) / 10) s")
     }
 
     /// Housekeeping, when due: reopens the meta group from its files. One that cannot open (the
@@ -37,8 +36,9 @@ extension JetStreamCluster {
             metaFailure = nil
             js.server.logger.info("JetStream cluster: the meta group reopened from its files after entry \(metaApplied.rawValue)")
         } catch {
-            metaFailure = (f.count + 1, ticks + Self.storeRetryTicks(f.count + 1))
-            js.server.logger.error("JetStream cluster: the meta log does not open yet (\(error)); trying again in \(Self.storeRetryTicks(f.count + 1) / 10) s")
+            let next = retry(after: f.count)
+            metaFailure = next
+            js.server.logger.error("JetStream cluster: the meta log does not open yet (\(error)); trying again in \((next.due - ticks) / 10) s")
         }
     }
 }

@@ -64,9 +64,9 @@ extension JetStreamCluster {
     /// Streams led here go to their most caught-up other voter; one without another voter (R1)
     /// keeps leading and runs its own membership step, so a move it knows of can complete.
     private func handOffStreamLeaderships() {
-        let live = liveIdentities
+        let live = liveIdentities, staying = stayingPeers
         for r in replicas.values where r.isLeader {
-            if let node = host.node(r.group), let to = bestFollower(node) {
+            if let node = host.node(r.group), let to = bestFollower(node, among: staying) {
                 try? host.transferLeadership(r.group, to: to)
             } else {
                 streamMembershipStep(r, live: live)

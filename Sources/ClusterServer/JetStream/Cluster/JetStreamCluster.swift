@@ -282,8 +282,9 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// Starts a leadership transfer for every group led here that has a successor
     /// (`bestFollower`); returns those groups.
     func handOffLeaderships() -> [GroupID] {
-        host.ledGroups().filter { gid in
-            guard let node = host.node(gid), let target = bestFollower(node) else { return false }
+        let staying = stayingPeers
+        return host.ledGroups().filter { gid in
+            guard let node = host.node(gid), let target = bestFollower(node, among: staying) else { return false }
             return (try? host.transferLeadership(gid, to: target)) != nil
         }
     }
@@ -291,7 +292,8 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// How many of `groups` this node still leads with a successor to hand them to: a stop
     /// waits for these only.
     func stillToHandOver(_ groups: [GroupID]) -> Int {
-        groups.filter { host.node($0).map { $0.role == .leader && bestFollower($0) != nil } ?? false }.count
+        let staying = stayingPeers
+        return groups.filter { host.node($0).map { $0.role == .leader && bestFollower($0, among: staying) != nil } ?? false }.count
     }
 
     /// How many of `groups` this node still leads.
@@ -311,8 +313,9 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// route to and that are not stopping themselves (route INFO `ldm`); nil when none is left.
     /// A transfer to a peer that is gone or stopping cannot complete: with every node of a
     /// cluster stopping at once, each waited out the 2 s handover bound twice.
-    func bestFollower(_ node: RaftNode) -> NodeID? {
-        let staying = stayingPeers
+    /// `staying`: `stayingPeers`, read once by a caller that asks for many groups.
+    func bestFollower(_ node: RaftNode, among staying: Set<String>? = nil) -> NodeID? {
+        let staying = staying ?? stayingPeers
         return node.conf.voters.filter { $0 != host.me && host.name(of: $0).map(staying.contains) == true }
             .max { (node.progress(of: $0)?.match ?? .zero, $1) < (node.progress(of: $1)?.match ?? .zero, $0) }
     }

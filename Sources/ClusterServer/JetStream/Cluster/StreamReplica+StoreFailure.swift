@@ -1,6 +1,5 @@
 import Raft
 import RaftLogStorage
-import StreamLog
 
 /// A replica whose stream store cannot take a committed entry for a reason of its own node (a
 /// full disk, an I/O error). The Raft log has the entry (its tail is preallocated, the store's
@@ -67,22 +66,25 @@ extension JetStreamCluster {
     /// may reopen once there is room. The log reports it as `RaftLogStorageError`; before this
     /// check knew that, a stream's Raft log out of space stopped its replica until a restart.
     static func isOutOfSpace(_ error: Error) -> Bool {
-        if let e = error as? RaftLogStorageError { return e.isNoSpace }
-        if case .storage(.noSpace)? = error as? StreamLogError { return true }
-        return false
+        (error as? RaftLogStorageError)?.isNoSpace == true
     }
 
     /// Ticks until the `n`th reopen after store failures: 5, 10, 20, 40 s, then 60 s.
     static func storeRetryTicks(_ n: Int) -> Int { min(50 << min(max(n, 1) - 1, 4), 600) }
 
+    /// The reopen schedule after `count` failures in a row (0: the first): one more failure,
+    /// due `storeRetryTicks` from now. Stream replicas and the meta group share it.
+    func retry(after count: Int) -> (count: Int, due: Int) {
+        (count + 1, ticks + Self.storeRetryTicks(count + 1))
+    }
+
     /// Records `r`'s store failure; returns the ticks until its reopen, nil when it waits for a
     /// restart.
     func noteStoreFailure(_ r: StreamReplica) -> Int? {
         guard case .noSpace? = r.storeFailure?.cause else { return nil }
-        let n = (storeFailures[r.name]?.count ?? 0) + 1
-        let wait = Self.storeRetryTicks(n)
-        storeFailures[r.name] = (n, ticks + wait)
-        return wait
+        let next = retry(after: storeFailures[r.name]?.count ?? 0)
+        storeFailures[r.name] = next
+        return next.due - ticks
     }
 
     /// Housekeeping: reopens the replicas whose store ran out of space, when due. One that
@@ -104,7 +106,7 @@ extension JetStreamCluster {
                 createReplica(a)
             }
             if replicas[name] == nil {
-                storeFailures[name] = (f.count + 1, ticks + Self.storeRetryTicks(f.count + 1))
+                storeFailures[name] = retry(after: f.count)
             } else {
                 storeFailures[name] = nil
             }
