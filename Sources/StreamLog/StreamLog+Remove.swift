@@ -169,6 +169,12 @@ extension StreamLog {
         }
     }
 
+    /// Whether later appends try LZ4 (a stream's `compression` changed). Blocks already
+    /// written keep their form: each block's flag says how to read it.
+    public func setCompression(_ on: Bool) {
+        lock.withLock { config.compression = on }
+    }
+
     /// Changes limits at runtime (stream update) and applies them at once (removing old
     /// messages whatever the discard policy, as NATS does on update).
     public func updateLimits(_ limits: RetentionLimits) throws {

@@ -95,10 +95,44 @@ final class JetStreamStoreTests: XCTestCase {
         XCTAssertEqual(s.state.firstSeq, 3)
         cfg.maxMsgs = 2
         cfg.discard = .new
-        try s.setLimits(cfg)
+        try s.configure(cfg)
         XCTAssertThrowsError(try s.append(subject: "other", headers: nil, payload: [], time: 9)) {
             XCTAssertEqual($0 as? StoreError, .maxMessages)
         }
+    }
+
+    /// Bytes of the store's segment files (what its blocks take on disk; stores do not preallocate).
+    private func segmentBytes(_ dir: String) throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".seg") }
+            .reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: dir + "/" + $1)[.size] as? Int) ?? 0) }
+    }
+
+    /// `compression: none` (NATS' default) stores raw blocks, `s2` compresses them, an update
+    /// switches later appends, and every message reads back either way, also after a reopen.
+    func test_streamLogStore_compressionFollowsTheStreamConfig_andUpdates() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var cfg = StreamConfig(name: "S")
+        let payload = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
+        let s = try StreamLogStore(directory: dir, config: cfg)
+        for i in 0..<40 { _ = try s.append(subject: "k", headers: nil, payload: payload, time: Int64(i)) }
+        let raw = try segmentBytes(dir)
+        XCTAssertGreaterThan(raw, 40 * 1000, "none: every payload byte is on disk")
+        cfg.compression = "s2"
+        try s.configure(cfg)
+        for i in 40..<80 { _ = try s.append(subject: "k", headers: nil, payload: payload, time: Int64(i)) }
+        let grown = try segmentBytes(dir) - raw
+        XCTAssertLessThan(grown, 40 * 1000 / 4, "s2: the same 40 appends take a fraction")
+        s.close()
+        let again = try StreamLogStore(directory: dir, config: cfg)
+        XCTAssertEqual(again.state.messages, 80)
+        for seq: UInt64 in [1, 40, 41, 80] { XCTAssertEqual(again.load(seq)?.payload, payload) }
+        cfg.compression = "none"
+        try again.configure(cfg)
+        let before = try segmentBytes(dir)
+        for i in 80..<90 { _ = try again.append(subject: "k", headers: nil, payload: payload, time: Int64(i)) }
+        XCTAssertGreaterThan(try segmentBytes(dir) - before, 10 * 1000, "back to raw blocks")
+        again.close()
     }
 
     func test_streamLogStore_skipToFirstSeq_onEmptyStore() throws {

@@ -91,7 +91,7 @@ final class StreamInstallTests: XCTestCase {
 
     /// Builds the copy of `state` (messages 5, 6, 9; 7, 8, 10, 11 deleted) and commits it.
     private func stageAndCommit() throws {
-        let copy = try StagedStreamCopy(streamDirectory: dir)
+        let copy = try StagedStreamCopy(streamDirectory: dir, compress: true)
         for op: StreamCatchup.Op in [.append(msg(5)), .append(msg(6)), .append(msg(9)), .finish(lastSeq: 11)] { try copy.apply(op) }
         try copy.commit(state)
     }
@@ -148,7 +148,7 @@ final class StreamInstallTests: XCTestCase {
         try JetStreamService.writeMeta(config: config(maxMsgs: 100), created: 5, directory: dir)
         var withConfig = state
         withConfig.config = JSJSON.encode(config(maxMsgs: 7).json)
-        let copy = try StagedStreamCopy(streamDirectory: dir)
+        let copy = try StagedStreamCopy(streamDirectory: dir, compress: true)
         for op: StreamCatchup.Op in [.append(msg(5)), .append(msg(6)), .append(msg(9)), .finish(lastSeq: 11)] { try copy.apply(op) }
         try copy.commit(withConfig)
         XCTAssertNotNil(try StreamInstall.rollForward(streamDirectory: dir, created: 5))
@@ -183,7 +183,7 @@ final class StreamInstallTests: XCTestCase {
 
     func test_interruptedCopy_isDiscarded_andTheOldStateStands() throws {
         try writeOldState()
-        let copy = try StagedStreamCopy(streamDirectory: dir)
+        let copy = try StagedStreamCopy(streamDirectory: dir, compress: true)
         try copy.apply(.append(msg(5)))
         copy.abandon() // the process died here: no marker
         XCTAssertNil(try StreamInstall.rollForward(streamDirectory: dir, created: 0))

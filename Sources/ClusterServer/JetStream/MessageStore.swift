@@ -73,7 +73,8 @@ public protocol MessageStore: AnyObject {
     /// Accounting size of one message (nats-server's formulas, so `bytes` agree).
     func size(subject: String, headers: [UInt8]?, payload: [UInt8]) -> UInt64
     var enforcesLimits: Bool { get }
-    func setLimits(_ config: StreamConfig) throws
+    /// Takes a stream's (updated) config: limits it enforces, block compression.
+    func configure(_ config: StreamConfig) throws
     /// Appends recording the Raft index of the entry that carried the message (clustered
     /// streams), so a restarted replica knows how far its store got.
     func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64) throws -> UInt64
@@ -101,8 +102,8 @@ extension MessageStore {
     }
     /// True when the store trims max_msgs / max_bytes / max_msgs_per_subject itself on append.
     public var enforcesLimits: Bool { false }
-    /// Hands the stream's limits to a store that enforces them (no-op otherwise).
-    public func setLimits(_ config: StreamConfig) throws {}
+    /// Hands the stream's config to a store that uses it (no-op otherwise).
+    public func configure(_ config: StreamConfig) throws {}
 
     /// By scanning the messages (bounded by the stream's length).
     public func deletedSequences(limit: Int) -> [UInt64]? {

@@ -97,7 +97,7 @@ final class Stream {
     /// `now`: the clock max_age is enforced by (clustered: the leader's, from the log).
     func updateConfig(_ new: StreamConfig, now: Int64 = JSTime.nowNanos()) {
         config = new
-        try? store.setLimits(new)
+        try? store.configure(new)
         enforceLimits(now: now)
         consumersPurged()
     }

@@ -35,7 +35,8 @@ final class StreamLogStore: MessageStore {
         self.directory = directory
         do {
             log = try StreamLog.open(directory: directory, fileSystem: fileSystem,
-                                     config: StreamLogConfig(segmentMaxBytes: Self.segmentMaxBytes, fsync: fsync, compression: true,
+                                     config: StreamLogConfig(segmentMaxBytes: Self.segmentMaxBytes, fsync: fsync,
+                                                             compression: Self.compresses(config),
                                                              limits: StreamLogStore.limits(config)),
                                      clock: JSTime.nowNanos)
         } catch {
@@ -55,7 +56,14 @@ final class StreamLogStore: MessageStore {
 
     var enforcesLimits: Bool { true }
 
-    func setLimits(_ config: StreamConfig) throws {
+    /// Whether blocks are LZ4-compressed: only when the stream asks (`compression: s2`, the
+    /// name NATS clients send; clusterd's block codec is LZ4). `none`, NATS' default, stores
+    /// raw blocks, so a stream that did not ask pays no compression CPU on its appends.
+    static func compresses(_ c: StreamConfig) -> Bool { c.compression == "s2" }
+
+    /// A stream update: new limits (applied at once) and compression (for later blocks).
+    func configure(_ config: StreamConfig) throws {
+        log.setCompression(Self.compresses(config))
         do { try log.updateLimits(StreamLogStore.limits(config)) } catch { throw map(error) }
     }
 

@@ -24,7 +24,8 @@ final class CatchupSession {
     init(replica: StreamReplica, minimumIndex: UInt64, streamDirectory: String?) throws {
         self.replica = replica
         plan = StreamCatchup(minimumIndex: minimumIndex)
-        copy = try streamDirectory.map { try StagedStreamCopy(streamDirectory: $0) } ?? StagedMemoryCopy()
+        let compress = StreamLogStore.compresses(replica.stream.config)
+        copy = try streamDirectory.map { try StagedStreamCopy(streamDirectory: $0, compress: compress) } ?? StagedMemoryCopy()
     }
 
     private var cluster: JetStreamCluster { replica.cluster }

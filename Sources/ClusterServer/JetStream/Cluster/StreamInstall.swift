@@ -21,21 +21,25 @@ final class StagedStreamCopy: StagedCopy {
     /// placeholder on a subject no client can publish (it has a space), purged at the end.
     static let gapSubject = "$JSC.INSTALL GAP"
 
+    /// Whether the copy's blocks are LZ4-compressed (the stream's `compression`).
+    private let compress: Bool
+
     /// Starts an empty copy, discarding any earlier unfinished one.
-    init(streamDirectory: String) throws {
+    init(streamDirectory: String, compress: Bool) throws {
         directory = StreamInstall.directory(streamDirectory)
+        self.compress = compress
         AtomicFile.removeTree(directory)
         try AtomicFile.makeDirectory(directory + "/consumers")
-        log = try Self.openLog(directory)
+        log = try Self.openLog(directory, compress: compress)
     }
 
-    private static func openLog(_ directory: String) throws -> StreamLog {
+    private static func openLog(_ directory: String, compress: Bool) throws -> StreamLog {
         // Manual fsync: one fsync at commit instead of one per append; no limits (the copy holds
         // exactly what the leader's state holds).
         // Through the power-cut layer in that test mode: the copy's sync before its marker counts.
         try StreamLog.open(directory: directory + "/msgs", fileSystem: AtomicFile.fileSystem,
                            config: StreamLogConfig(segmentMaxBytes: StreamLogStore.segmentMaxBytes, fsync: .manual,
-                                                   compression: true, limits: RetentionLimits()),
+                                                   compression: compress, limits: RetentionLimits()),
                            clock: JSTime.nowNanos)
     }
 
@@ -45,7 +49,7 @@ final class StagedStreamCopy: StagedCopy {
             // Numbering restarts too (a purge would keep it), so the copy starts from new files.
             try log.close()
             AtomicFile.removeTree(directory + "/msgs")
-            log = try Self.openLog(directory)
+            log = try Self.openLog(directory, compress: compress)
         case .removeBelow(let seq):
             _ = try log.compact(upTo: StreamSequence(seq))
         case .remove(let seq):

@@ -83,7 +83,7 @@ extension StreamReplica {
         }
         try StreamInstall.advanceRaftLog(m.meta, storage: m.storage)
         let cfg = openingConfig(applied: m.config, assigned: a.config)
-        try? m.store.setLimits(cfg)
+        try? m.store.configure(cfg)
         return install(cluster: cluster, assignment: a,
                        files: Files(config: cfg, directory: nil, fresh: false, store: m.store, storage: m.storage, installed: m.meta,
                                     dedupSkews: m.skews))
