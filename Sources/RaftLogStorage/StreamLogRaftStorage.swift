@@ -103,8 +103,12 @@ public final class StreamLogRaftStorage: RaftStorage {
             }
             let snapBytes = try StateFiles.read(fileSystem, directory: directory, name: StateFiles.snapshotName)
             let stateBytes = try StateFiles.read(fileSystem, directory: directory, name: StateFiles.stateName)
+            // No subject index: entries are read by index only, and a compaction then drops a
+            // prefix without reading it back (it read every compacted entry: 4.6% of a
+            // three-node cluster's CPU samples under a publish load).
             let logConfig = StreamLogConfig(segmentMaxBytes: max(4096, config.segmentMaxBytes), fsync: .manual,
-                                            compression: config.compression, preallocateBytes: config.preallocateBytes)
+                                            compression: config.compression, preallocateBytes: config.preallocateBytes,
+                                            indexesSubjects: false)
             let log = try StreamLog.open(directory: StateFiles.join(directory, "log"), fileSystem: fileSystem,
                                          config: logConfig, clock: { 0 })
             do {

@@ -21,6 +21,8 @@ struct CoreState: Equatable {
     /// Interior deletes: sequences in (floor, lastSeq] that are gone.
     var deleted = Set<UInt64>()
     var subjects: [String: SubjectInfo] = [:]
+    /// false: `bytes` and `subjects` stay empty (`StreamLogConfig.indexesSubjects`).
+    var indexesSubjects = true
 
     func isLive(_ seq: UInt64) -> Bool { seq >= floor && seq <= lastSeq && !deleted.contains(seq) }
 
@@ -40,9 +42,11 @@ struct CoreState: Equatable {
         }
         lastSeq = seq
         messages += 1
-        bytes += size
-        // One hash lookup: mutate in place (a new subject starts at this sequence).
-        Self.bump(&subjects[subject, default: SubjectInfo(first: seq, last: seq, count: 0)], seq)
+        if indexesSubjects {
+            bytes += size
+            // One hash lookup: mutate in place (a new subject starts at this sequence).
+            Self.bump(&subjects[subject, default: SubjectInfo(first: seq, last: seq, count: 0)], seq)
+        }
         if !deleted.isEmpty { normalizeFloor() }
     }
 
@@ -62,7 +66,7 @@ struct CoreState: Equatable {
         if seq == floor { floor += 1 } else { deleted.insert(seq) }
         messages -= 1
         bytes -= min(bytes, size)
-        if var info = subjects[subject] {
+        if indexesSubjects, var info = subjects[subject] {
             info.count -= 1
             if info.count == 0 {
                 subjects[subject] = nil
@@ -94,6 +98,29 @@ struct CoreState: Equatable {
         bytes = 0
         deleted.removeAll()
         subjects.removeAll()
+    }
+
+    /// Removes every live sequence below `seq` (at most `lastSeq + 1`) by counting alone: only
+    /// for a state that does not index subjects (nothing else to take off).
+    mutating func removeBelowByCount(_ seq: UInt64) {
+        precondition(!indexesSubjects, "a subject index needs each removed record's subject and size")
+        let end = min(seq, lastSeq + 1)
+        guard end > floor else { return }
+        let gone = deleted.isEmpty ? 0 : UInt64(deleted.lazy.filter { $0 < end }.count)
+        messages -= min(messages, end - floor - gone)
+        floor = end
+        deleted = deleted.filter { $0 >= end }
+        normalizeFloor()
+    }
+
+    /// Switches the subject index on or off; off drops what it held (a state loaded from a
+    /// snapshot written with it on).
+    mutating func setIndexesSubjects(_ on: Bool) {
+        indexesSubjects = on
+        if !on {
+            bytes = 0
+            subjects.removeAll()
+        }
     }
 
     /// Drops bookkeeping for sequences above `seq` (after a suffix truncation removed them).

@@ -69,10 +69,18 @@ public struct StreamLogConfig: Sendable {
     /// (`fdatasync` on ext4 here: about half the time). Zeros after the last block are unused
     /// space at open, not a torn write; a sealed segment is cut to its blocks.
     public var preallocateBytes: UInt64
+    /// false: the log keeps only which sequences are live, no per-subject index and no byte
+    /// total (`state()` reports 0 bytes and subjects; subject reads, per-subject and byte
+    /// limits are not for such a log). A prefix removal (`compact`) then needs no read of the
+    /// blocks it drops, where a full log reads every record below the new floor to take its
+    /// subject and size off the totals. The Raft log's mode: it asks nothing of subjects.
+    public var indexesSubjects: Bool
 
     public init(segmentMaxBytes: UInt64 = 64 << 20, fsync: FsyncPolicy = .always, compression: Bool = true,
                 limits: RetentionLimits = RetentionLimits(), rewriteLiveFractionBelow: Double = 0.5,
-                rewriteSmallBlockBytes: Int = 4096, rewriteBlockBytes: Int = 256 << 10, preallocateBytes: UInt64 = 0) {
+                rewriteSmallBlockBytes: Int = 4096, rewriteBlockBytes: Int = 256 << 10, preallocateBytes: UInt64 = 0,
+                indexesSubjects: Bool = true) {
+        self.indexesSubjects = indexesSubjects
         self.preallocateBytes = preallocateBytes
         self.segmentMaxBytes = segmentMaxBytes
         self.fsync = fsync

@@ -135,6 +135,10 @@ extension StreamLog {
             core.resetEmpty(floor: seq)
             return
         }
+        guard core.indexesSubjects else {
+            core.removeBelowByCount(seq)
+            return
+        }
         var s = core.floor
         while s < seq && core.messages > 0 {
             if core.isLive(s) {
@@ -180,6 +184,7 @@ extension StreamLog {
     public func updateLimits(_ limits: RetentionLimits) throws {
         try lock.withLock {
             try checkWritable()
+            try Self.checkIndexNeeds(limits, indexesSubjects: config.indexesSubjects)
             config.limits = limits
             try mapErrors {
                 try enforceLimitsLocked(now: clock())

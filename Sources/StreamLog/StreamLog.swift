@@ -48,6 +48,7 @@ public final class StreamLog {
         self.directory = directory
         self.config = config
         self.clock = clock
+        core.setIndexesSubjects(config.indexesSubjects)
     }
 
     /// Opens (or creates) the log in `directory`. Only blocks after the state snapshot are
@@ -57,6 +58,7 @@ public final class StreamLog {
                             config: StreamLogConfig = StreamLogConfig(),
                             clock: @escaping () -> Int64 = StreamLog.systemClock) throws -> StreamLog {
         guard config.segmentMaxBytes >= 4096 else { throw StreamLogError.invalidArgument("segmentMaxBytes must be >= 4096") }
+        try checkIndexNeeds(config.limits, indexesSubjects: config.indexesSubjects)
         let log = StreamLog(fs: fileSystem, directory: directory, config: config, clock: clock)
         do {
             try log.recover()
@@ -65,6 +67,12 @@ public final class StreamLog {
         }
         log.startSyncThreadIfNeeded()
         return log
+    }
+
+    /// Byte and per-subject limits count what only the subject index tracks.
+    static func checkIndexNeeds(_ limits: RetentionLimits, indexesSubjects: Bool) throws {
+        guard !indexesSubjects, limits.maxBytes != nil || limits.maxMessagesPerSubject != nil else { return }
+        throw StreamLogError.invalidArgument("max bytes and max messages per subject need the subject index")
     }
 
     /// An in-memory log for `storage: memory` streams: the same engine over in-memory files,
@@ -177,6 +185,7 @@ public final class StreamLog {
         if fs.fileExists(snapPath), let bytes = try? readWholeFile(snapPath),
            let snap = StateSnapshot.decode(bytes), let start = validatedStart(snap) {
             core = snap.state
+            core.setIndexesSubjects(config.indexesSubjects)
             return try replay(fromSegment: start.segment, offset: start.offset)
         }
         recoveryReport.fullReplay = true
@@ -187,6 +196,7 @@ public final class StreamLog {
     /// instead of being skipped (whose messages would count as deleted).
     func replayAll(strict: Bool = false) throws -> Int {
         core = CoreState()
+        core.setIndexesSubjects(config.indexesSubjects)
         unresolvedDeletes = []
         // The first stored record, wherever it is: a first segment that lost its bytes must not
         // pin the floor below records that are gone (state() reads the floor's record).
