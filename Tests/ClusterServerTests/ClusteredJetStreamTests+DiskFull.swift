@@ -149,7 +149,7 @@ extension ClusteredJetStreamTests {
 
     /// n3 must follow: a leader whose store is full hands its leadership off by itself, which
     /// is not what these tests look at.
-    private func leaderOffNode3(_ c1: NATSConnection, _ stream: String) async throws {
+    func leaderOffNode3(_ c1: NATSConnection, _ stream: String) async throws {
         for _ in 0..<10 {
             let leader = try await streamLeader(c1, stream)
             if leader != 2 { break }
@@ -161,12 +161,12 @@ extension ClusteredJetStreamTests {
     }
 
     /// Node `i`'s replica of `stream` stopped after a store failure (its group gone there).
-    private func storeStopped(_ i: Int, _ stream: String = "FULL") -> Bool {
+    func storeStopped(_ i: Int, _ stream: String = "FULL") -> Bool {
         groupStopped(i, stream) && nodes[i].js.queue.sync { nodes[i].js.cluster?.replicas[stream]?.storeFailure != nil }
     }
 
     /// Node `i` holds a replica of `stream` whose Raft group is gone there.
-    private func groupStopped(_ i: Int, _ stream: String) -> Bool {
+    func groupStopped(_ i: Int, _ stream: String) -> Bool {
         let js = nodes[i].js
         return js.queue.sync {
             guard let r = js.cluster?.replicas[stream] else { return false }

@@ -206,6 +206,7 @@ public final class MemoryStore: MessageStore {
     }
 
     public func sync() throws {}
+    public func syncJob() -> (() throws -> Void)? { nil }
     public func close() {}
     public func destroy() {
         messages.removeAll()

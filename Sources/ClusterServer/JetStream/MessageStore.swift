@@ -67,6 +67,9 @@ public protocol MessageStore: AnyObject {
     func skip(toNext seq: UInt64) throws
     /// Makes everything so far durable.
     func sync() throws
+    /// What `sync()` would do, as a job another thread may run while appends go on: it makes
+    /// everything appended before this call durable (nil: nothing to do). Throws `StoreError`.
+    func syncJob() -> (() throws -> Void)?
     func close()
     /// Deletes the store's files (stream delete).
     func destroy()

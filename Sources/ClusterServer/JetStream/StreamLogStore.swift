@@ -306,6 +306,17 @@ final class StreamLogStore: MessageStore {
         }
     }
 
+    /// The log's sync is thread-safe (its fsync runs outside the log's lock), so the job only
+    /// carries the ticket to reach; `durableTicket` catches up at the next `sync()`, which then
+    /// finds the ticket durable and does nothing.
+    func syncJob() -> (() throws -> Void)? {
+        guard lastTicket > durableTicket else { return nil }
+        let ticket = lastTicket, log = self.log
+        return {
+            do { try log.waitUntilDurable(ticket) } catch { throw self.map(error) }
+        }
+    }
+
     func close() { try? log.close() }
 
     func destroy() {

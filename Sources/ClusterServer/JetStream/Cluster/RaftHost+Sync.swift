@@ -85,11 +85,16 @@ extension RaftHost {
         m.sync.runningMessages = messages
         m.sync.runningWrite = write
         backgroundSyncs += 1
-        let q = syncQueues[Int(m.node.group.rawValue % UInt64(syncQueues.count))]
-        q.async {
+        syncQueue(for: m.node.group).async {
             let outcome = Result { try job() }
             self.queue.async { self.syncFinished(m, outcome) }
         }
+    }
+
+    /// The sync queue of a group's log; a stream's store sync before a compaction takes the same
+    /// one, so one stream's fsyncs never run in parallel with each other.
+    func syncQueue(for group: GroupID) -> DispatchQueue {
+        syncQueues[Int(group.rawValue % UInt64(syncQueues.count))]
     }
 
     /// Back on the JetStream queue: release what the sync covered, start the next one.

@@ -73,6 +73,9 @@ final class StreamReplica: RaftGroupDelegate {
     var catchup: CatchupSession? {
         didSet { if catchup != nil { cluster.needsTick(self) } }
     }
+    /// A compaction waits for its store sync on a sync queue (`+Compaction`); a later one waits
+    /// for it.
+    var compaction: (syncing: Bool, next: LogIndex?) = (false, nil)
     /// The store failed to take a committed entry for a reason of this node's own (a full
     /// disk): nothing more is applied, and the group stops at the end of the round
     /// (`StreamReplica+StoreFailure.swift`).
@@ -379,8 +382,7 @@ final class StreamReplica: RaftGroupDelegate {
             // Every member holds the log up to `upTo` (the leader saw their match indexes), so no
             // one will need those entries again: make the store durable, then drop them.
             guard let upTo = try o.uint64("up_to") else { return [:] }
-            try stream.syncStore()
-            try cluster.host.compact(group, upTo: LogIndex(upTo))
+            compactAfterStoreSync(upTo: LogIndex(upTo))
             return [:]
         case "expire":
             guard let now = try o.int64("now") else { return [:] }
