@@ -13,45 +13,50 @@ extension ClusteredJetStreamTests {
     /// longer has them. Compacting without waiting for the store's sync loses them (tried: the
     /// durable store held 3 of the 40).
     func test_compaction_followsTheStoreSync_soAPowerLossKeepsWhatTheLogDropped() async throws {
-        let saved = JetStreamCluster.compactionThreshold
-        JetStreamCluster.compactionThreshold = 10
-        defer { JetStreamCluster.compactionThreshold = saved }
         let fs = FaultyFileSystem()
-        nodes[2].js.queue.sync { nodes[2].js.fileSystemOverride = fs }
-        let c1 = try await connect(0)
-        try await createStream(c1, "CMP")
-        for i in 1...40 { _ = try await publish(c1, "cmp.\(i)", "m\(i)", id: "c\(i)") }
-        let lastPublish = nodes[2].js.queue.sync { nodes[2].js.cluster?.replicas["CMP"]?.stream.store.lastRaftIndex ?? 0 }
-        XCTAssertGreaterThan(lastPublish, 40)
-        // The leader proposes a compaction every 10 s: wait for one past the last publish.
-        XCTAssertTrue(waitUntil(seconds: 25) { self.raftFirstIndex(2, "CMP") > lastPublish }, "n3 did not compact")
-        let dir = try XCTUnwrap(nodes[2].js.queue.sync { nodes[2].js.cluster?.replicas["CMP"]?.stream.directory })
-        var rng = Raft.SplitMix64(seed: 3)
-        fs.powerLoss(using: &rng, tear: false)
-        let store = try StreamLog.open(directory: dir + "/msgs", fileSystem: fs, config: StreamLogConfig(fsync: .never))
-        defer { try? store.close() }
-        let durable = try store.messages(from: StreamSequence(1), maxMessages: 100).map(\.subject)
-        XCTAssertEqual(durable, (1...40).map { "cmp.\($0)" }, "the Raft log no longer holds them")
+        try await withCompactingStream(node3Store: fs) { c1 in
+            for i in 1...40 { _ = try await publish(c1, "cmp.\(i)", "m\(i)", id: "c\(i)") }
+            let lastPublish = nodes[2].js.queue.sync { nodes[2].js.cluster?.replicas["CMP"]?.stream.store.lastRaftIndex ?? 0 }
+            XCTAssertGreaterThan(lastPublish, 40)
+            // The leader proposes a compaction every 10 s: wait for one past the last publish.
+            XCTAssertTrue(waitUntil(seconds: 25) { self.raftFirstIndex(2, "CMP") > lastPublish }, "n3 did not compact")
+            let dir = try XCTUnwrap(nodes[2].js.queue.sync { nodes[2].js.cluster?.replicas["CMP"]?.stream.directory })
+            var rng = Raft.SplitMix64(seed: 3)
+            fs.powerLoss(using: &rng, tear: false)
+            let store = try StreamLog.open(directory: dir + "/msgs", fileSystem: fs, config: StreamLogConfig(fsync: .never))
+            defer { try? store.close() }
+            let durable = try store.messages(from: StreamSequence(1), maxMessages: 100).map(\.subject)
+            XCTAssertEqual(durable, (1...40).map { "cmp.\($0)" }, "the Raft log no longer holds them")
+        }
     }
 
     /// The store sync before a compaction fails on n3: its replica stops (as when a store
     /// write fails), and the others go on.
     func test_storeSyncFailingBeforeACompaction_stopsThatReplica() async throws {
+        let fs = FaultyFileSystem()
+        try await withCompactingStream(node3Store: fs) { c1 in
+            try await leaderOffNode3(c1, "CMP")
+            fs.failNext(.sync, count: 1_000)
+            for i in 1...40 { _ = try await publish(c1, "cmp.\(i)", "m\(i)", id: "c\(i)") }
+            XCTAssertTrue(waitUntil(seconds: 25) { self.storeStopped(2, "CMP") }, "n3's replica did not stop")
+            XCTAssertGreaterThan(raftFirstIndex(0, "CMP"), 20, "n1 compacted")
+            XCTAssertEqual(raftFirstIndex(2, "CMP"), 0, "n3's group is stopped")
+            let next = try await publish(c1, "cmp.41", "m41", id: "c41")
+            XCTAssertEqual(next, 41)
+        }
+    }
+
+    /// Stream CMP (R3, created through n1) on nodes that compact Raft logs of more than 10
+    /// entries, n3's store on `fs`.
+    private func withCompactingStream(node3Store fs: FaultyFileSystem,
+                                      _ body: (NATSConnection) async throws -> Void) async throws {
         let saved = JetStreamCluster.compactionThreshold
         JetStreamCluster.compactionThreshold = 10
         defer { JetStreamCluster.compactionThreshold = saved }
-        let fs = FaultyFileSystem()
         nodes[2].js.queue.sync { nodes[2].js.fileSystemOverride = fs }
         let c1 = try await connect(0)
         try await createStream(c1, "CMP")
-        try await leaderOffNode3(c1, "CMP")
-        fs.failNext(.sync, count: 1_000)
-        for i in 1...40 { _ = try await publish(c1, "cmp.\(i)", "m\(i)", id: "c\(i)") }
-        XCTAssertTrue(waitUntil(seconds: 25) { self.storeStopped(2, "CMP") }, "n3's replica did not stop")
-        XCTAssertGreaterThan(raftFirstIndex(0, "CMP"), 20, "n1 compacted")
-        XCTAssertEqual(raftFirstIndex(2, "CMP"), 0, "n3's group is stopped")
-        let next = try await publish(c1, "cmp.41", "m41", id: "c41")
-        XCTAssertEqual(next, 41)
+        try await body(c1)
     }
 
     /// The first index of node `i`'s Raft log of `stream` (0: no such group there).
