@@ -96,6 +96,32 @@ extension ClusteredJetStreamTests {
         XCTAssertTrue(waitUntil(seconds: 10) { self.metaLeaderAgreed })
     }
 
+    /// n3's meta storage is full when meta leader stepdowns start elections: n3 must record a
+    /// new term and vote (a file replace, which the log's preallocated tail does not cover), so
+    /// its meta group stops during the election, the others elect a leader and go on, and n3
+    /// reopens once there is room and learns what it missed. The test above fills the log with
+    /// entries and does not reach that write. Without the reopen: "meta false, LATER []".
+    func test_metaLogOfNode3_outOfSpaceAtAVote_reopensAndCatchesUp() async throws {
+        let fs = try XCTUnwrap(metaFS)
+        let c1 = try await connect(0)
+        try await createStream(c1, "FIRST")
+        fs.spaceLimitBytes = 0
+        var stepdowns = 0
+        while metaRunning(2) && stepdowns < 5 {
+            stepdowns += 1
+            _ = try? await api(c1, "META.LEADER.STEPDOWN")
+            _ = waitUntil(seconds: 5) { !self.metaRunning(2) }
+        }
+        XCTAssertFalse(metaRunning(2), "n3's meta group did not stop in the election (\(stepdowns) stepdowns)")
+        try await createStream(c1, "LATER")
+        XCTAssertNil(nodes[2].js.queue.sync { nodes[2].js.cluster?.assignments["LATER"] })
+
+        fs.spaceLimitBytes = nil
+        XCTAssertTrue(waitUntil(seconds: 30) { self.metaRunning(2) && self.replicaState(2, "LATER") == [0, 0] },
+                      "n3: meta \(metaRunning(2)), LATER \(replicaState(2, "LATER"))")
+        XCTAssertTrue(waitUntil(seconds: 10) { self.metaLeaderAgreed })
+    }
+
     /// A stream's Raft log out of space on a follower (n3's, on an in-memory file system): its
     /// group stops there, and the replica reopens from its files once there is room and catches
     /// up. Before, the reopen never came: the log reports a full disk as `RaftLogStorageError`,
