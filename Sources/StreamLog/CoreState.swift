@@ -100,17 +100,10 @@ struct CoreState: Equatable {
         subjects.removeAll()
     }
 
-    /// Removes every live sequence below `seq` (at most `lastSeq + 1`) by counting alone: only
-    /// for a state that does not index subjects (nothing else to take off).
-    mutating func removeBelowByCount(_ seq: UInt64) {
-        precondition(!indexesSubjects, "a subject index needs each removed record's subject and size")
-        let end = min(seq, lastSeq + 1)
-        guard end > floor else { return }
-        let gone = deleted.isEmpty ? 0 : UInt64(deleted.lazy.filter { $0 < end }.count)
-        messages -= min(messages, end - floor - gone)
-        floor = end
-        deleted = deleted.filter { $0 >= end }
-        normalizeFloor()
+    /// How many sequences below `seq` are live (`seq` at most `lastSeq + 1`).
+    func liveCount(below seq: UInt64) -> UInt64 {
+        guard seq > floor else { return 0 }
+        return seq - floor - UInt64(deleted.lazy.filter { $0 < seq }.count)
     }
 
     /// Switches the subject index on or off; off drops what it held (a state loaded from a

@@ -135,10 +135,20 @@ extension StreamLog {
             core.resetEmpty(floor: seq)
             return
         }
-        guard core.indexesSubjects else {
-            core.removeBelowByCount(seq)
-            return
+        if core.indexesSubjects {
+            try removeBelowReadingBlocks(seq)
+        } else {
+            // Nothing to take off but the count: no block below the floor is read.
+            core.messages -= min(core.messages, core.liveCount(below: seq))
         }
+        core.floor = max(core.floor, seq)
+        core.deleted = core.deleted.filter { $0 >= core.floor }
+        core.normalizeFloor()
+    }
+
+    /// Takes every live message below `seq` off the bookkeeping, with the subject and size its
+    /// record holds (the floor itself moves in `advanceFloor`).
+    private func removeBelowReadingBlocks(_ seq: UInt64) throws {
         var s = core.floor
         while s < seq && core.messages > 0 {
             if core.isLive(s) {
@@ -152,9 +162,6 @@ extension StreamLog {
             }
             s = max(s, core.floor)
         }
-        core.floor = max(core.floor, seq)
-        core.deleted = core.deleted.filter { $0 >= core.floor }
-        core.normalizeFloor()
     }
 
     /// Removes segment files every message of which is below the floor; the directory is fsync'd.

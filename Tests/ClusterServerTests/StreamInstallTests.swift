@@ -106,6 +106,25 @@ final class StreamInstallTests: XCTestCase {
         try AtomicFile.write(DedupSkews(marks: [.init(seq: 2, skew: 99)]).encode(), to: dir + "/" + DedupSkews.fileName)
     }
 
+    /// A copy's blocks follow the stream's `compression` (`CatchupSession` passes the replica's):
+    /// raw for `none`, LZ4 for `s2`.
+    func test_copy_compressesOnlyWhenAsked() throws {
+        let payload = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
+        var bytes: [Bool: Int] = [:]
+        for compress in [false, true] {
+            let copy = try StagedStreamCopy(streamDirectory: dir, compress: compress)
+            for seq: UInt64 in 1...40 {
+                try copy.apply(.append(CatchupMessage(seq: seq, time: 1, subject: "s", headers: nil, payload: payload)))
+            }
+            let msgs = copy.directory + "/msgs"
+            bytes[compress] = try FileManager.default.contentsOfDirectory(atPath: msgs).filter { $0.hasSuffix(".seg") }
+                .reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: msgs + "/" + $1)[.size] as? Int) ?? 0) }
+            copy.abandon()
+        }
+        XCTAssertGreaterThan(bytes[false] ?? 0, 40 * 1000, "none: every payload byte")
+        XCTAssertLessThan(bytes[true] ?? .max, 40 * 1000 / 4, "s2: a fraction")
+    }
+
     func test_finishedCopy_replacesTheStore_withExactSequences() throws {
         try writeOldState()
         try stageAndCommit()

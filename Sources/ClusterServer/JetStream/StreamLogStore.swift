@@ -297,18 +297,15 @@ final class StreamLogStore: MessageStore {
     }
 
     func sync() throws {
-        guard lastTicket > durableTicket else { return }
-        do {
-            try log.waitUntilDurable(lastTicket)
-            durableTicket = lastTicket
-        } catch {
-            throw map(error)
-        }
+        let ticket = lastTicket
+        guard let job = syncJob() else { return }
+        try job()
+        durableTicket = ticket
     }
 
     /// The log's sync is thread-safe (its fsync runs outside the log's lock), so the job only
-    /// carries the ticket to reach; `durableTicket` catches up at the next `sync()`, which then
-    /// finds the ticket durable and does nothing.
+    /// carries the ticket to reach. Run elsewhere, it leaves `durableTicket` behind: the next
+    /// `sync()` then finds the ticket durable and does nothing.
     func syncJob() -> (() throws -> Void)? {
         guard lastTicket > durableTicket else { return nil }
         let ticket = lastTicket, log = self.log

@@ -85,16 +85,19 @@ extension RaftHost {
         m.sync.runningMessages = messages
         m.sync.runningWrite = write
         backgroundSyncs += 1
-        syncQueue(for: m.node.group).async {
-            let outcome = Result { try job() }
-            self.queue.async { self.syncFinished(m, outcome) }
-        }
+        offQueue(m.node.group, job) { self.syncFinished(m, $0) }
     }
 
-    /// The sync queue of a group's log; a stream's store sync before a compaction takes the same
-    /// one, so one stream's fsyncs never run in parallel with each other.
-    func syncQueue(for group: GroupID) -> DispatchQueue {
-        syncQueues[Int(group.rawValue % UInt64(syncQueues.count))]
+    /// Runs `job` (an fsync) on the sync queue of `group`, then `done` with its outcome back on
+    /// the JetStream queue. One queue per group: a stream's Raft log syncs and its store's sync
+    /// before a compaction never run in parallel with each other.
+    func offQueue(_ group: GroupID, _ job: @escaping () throws -> Void,
+                  then done: @escaping (Result<Void, Error>) -> Void) {
+        let queue = self.queue
+        syncQueues[Int(group.rawValue % UInt64(syncQueues.count))].async {
+            let outcome = Result { try job() }
+            queue.async { done(outcome) }
+        }
     }
 
     /// Back on the JetStream queue: release what the sync covered, start the next one.

@@ -19,11 +19,7 @@ extension StreamReplica {
         stream.persistRemovedLastID()
         guard let job = stream.store.syncJob() else { return compactLog(upTo: upTo) }
         compaction.syncing = true
-        let queue = js.queue
-        cluster.host.syncQueue(for: group).async {
-            let outcome = Result { try job() }
-            queue.async { self.storeSynced(forCompactionUpTo: upTo, outcome) }
-        }
+        cluster.host.offQueue(group, job) { self.storeSynced(forCompactionUpTo: upTo, $0) }
     }
 
     /// Back on the JetStream queue.
