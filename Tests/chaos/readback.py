@@ -1,8 +1,9 @@
 """Reading every replica's copy of a stream after the cluster healed.
 
 Reads are served by the stream leader from its own store, so a copy is read once per replica
-by moving leadership around (STREAM.LEADER.STEPDOWN until every replica has led once; a node
-that never gets elected within the attempts is reported as unverified, not assumed good).
+by moving leadership around (STREAM.LEADER.STEPDOWN to a replica not read yet, until every
+replica has led once; a node that never gets elected within the attempts is reported as
+unverified, not assumed good).
 Each node's own /jsz stream state (messages, first and last sequence) is compared as well,
 which covers every replica even when its contents could not be read through leadership.
 """
@@ -133,8 +134,13 @@ async def read_all_replicas(cluster: ChaosCluster, nc, stream: str, replicas: in
                 peers.add(leader)
         if set(copies) >= peers:
             break
+        # Hand leadership to a replica not read yet (`placement.preferred`, as nats-server
+        # 2.11+): a plain stepdown picks the most caught-up follower, which can bounce between
+        # the same two nodes and never reach the third.
+        unread = sorted(peers - set(copies))
+        body = json.dumps({"placement": {"preferred": unread[0]}}).encode() if unread else b""
         try:
-            r = await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}", b"", timeout=5)
+            r = await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}", body, timeout=5)
             json.loads(r.data)
         except Exception:  # noqa: BLE001 - retried by the next round
             pass

@@ -242,6 +242,50 @@ async def test_stream_leader_stepdown_moves_leadership(cluster: Cluster):
         await nc.close()
 
 
+async def test_stream_leader_stepdown_to_a_preferred_server(cluster: Cluster):
+    """A stepdown's `placement.preferred` (nats-server 2.11) hands leadership to that replica,
+    so every replica can be made leader in turn; a preferred server that already leads or is
+    no replica, a placement no replica fits and unknown fields are refused."""
+    nc = await connect(cluster.nodes[0])
+    js = nc.jetstream(timeout=5)
+
+    async def stepdown(body) -> dict:
+        r = await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.PREF", json.dumps(body).encode(), timeout=5)
+        return json.loads(r.data)
+
+    try:
+        await retry(lambda: js.add_stream(name="PREF", subjects=["pref"], num_replicas=3))
+        await retry(lambda: js.publish("pref", b"1"))
+        si = await retry(lambda: js.stream_info("PREF"))
+        led = [si.cluster.leader]
+        for name in sorted(r.name for r in si.cluster.replicas):
+            answer = await retry(lambda: stepdown({"placement": {"preferred": name}}))
+            assert answer.get("success") is True, answer
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while (await retry(lambda: js.stream_info("PREF"))).cluster.leader != name:
+                assert time.monotonic() < deadline, f"{name} did not become leader"
+                await asyncio.sleep(0.2)
+            led.append(name)
+        assert sorted(led) == ["n1", "n2", "n3"]
+        ack = await retry(lambda: js.publish("pref", b"2"))
+        assert ack.seq == 2
+
+        refused = {
+            "leader": await stepdown({"placement": {"preferred": led[-1]}}),
+            "unknown": await stepdown({"placement": {"preferred": "n9"}}),
+            "cluster": await stepdown({"placement": {"cluster": "elsewhere"}}),
+            "field": await stepdown({"placement": {"prefered": "n1"}}),
+        }
+        assert refused["leader"]["error"] == {"code": 400, "err_code": 10005,
+                                              "description": f'preferred server "{led[-1]}" is already leader'}
+        assert refused["unknown"]["error"] == {"code": 400, "err_code": 10005, "description": 'preferred server "n9" not known'}
+        assert refused["cluster"]["error"] == {"code": 400, "err_code": 10005, "description": "no replacement peer connected"}
+        assert refused["field"]["error"]["err_code"] == 10025
+        assert (await js.stream_info("PREF")).cluster.leader == led[-1]
+    finally:
+        await nc.close()
+
+
 async def test_consumer_info_has_cluster_block(cluster: Cluster):
     """Consumer info names the cluster, the consumer's leader and every other replica with
     `current` and `active`, shaped as nats-server's (benchmark clients find the leader there)."""

@@ -301,12 +301,27 @@ final class JetStreamCluster: RaftGroupDelegate {
         groups.filter { host.node($0)?.role == .leader }.count
     }
 
-    /// `$JS.API.META.LEADER.STEPDOWN`: hand the meta leadership to the most caught-up voter.
-    func metaStepDown(reply: String, type: String) throws {
+    /// `$JS.API.META.LEADER.STEPDOWN`: hand the meta leadership to the voter `body`'s placement
+    /// names, else to the most caught-up one.
+    func metaStepDown(body: [UInt8], reply: String, type: String) throws {
         guard let node = host.node(Self.metaGroup) else { throw JSAPIError.unavailable(.noMetaLeader) }
-        guard let target = bestFollower(node) else { throw JSAPIError(400, 10118, "no replicas available for leader election") }
-        try host.transferLeadership(Self.metaGroup, to: target)
+        try host.transferLeadership(Self.metaGroup, to: try stepdownTarget(node, body: body))
         js.reply(reply, ["type": type, "success": true])
+    }
+
+    /// Whom a leader stepdown of `node`'s group hands over to: the voter the request's placement
+    /// picks (`StepdownPlacement`), or without one the most caught-up voter still reachable.
+    func stepdownTarget(_ node: RaftNode, body: [UInt8]) throws -> NodeID {
+        guard let placement = try StepdownPlacement.parse(body) else {
+            guard let target = bestFollower(node) else { throw JSAPIError(400, 10118, "no replicas available for leader election") }
+            return target
+        }
+        let staying = stayingPeers
+        let voters = node.conf.voters.map { id in
+            StepdownPlacement.Voter(id: id, name: serverName(id), match: node.progress(of: id)?.match ?? .zero,
+                                    reachable: host.name(of: id).map(staying.contains) == true)
+        }
+        return try placement.target(voters: voters, me: host.me, clusterName: js.server.routeManager?.clusterName ?? "")
     }
 
     /// The voter to hand `node`'s leadership to: the most caught-up of those this node has a

@@ -52,7 +52,7 @@ extension JetStreamService {
             return false
         case ("META", "LEADER") where op.count == 3 && op[2] == "STEPDOWN":
             if cluster.isMetaLeader {
-                do { try cluster.metaStepDown(reply: reply, type: type) } catch let e as JSAPIError { fail(reply, type, e) } catch {}
+                do { try cluster.metaStepDown(body: body, reply: reply, type: type) } catch let e as JSAPIError { fail(reply, type, e) } catch {}
             } else if !fromRoute && !cluster.metaAvailable {
                 fail(reply, type, .unavailable(.noMetaLeader))
             }
@@ -65,7 +65,7 @@ extension JetStreamService {
         if cluster.leads(stream) {
             if kind == "STREAM" && verb == "LEADER" {
                 do {
-                    try cluster.replicas[stream]?.stepDown()
+                    try cluster.replicas[stream]?.stepDown(body: body)
                     self.reply(reply, ["type": type, "success": true])
                 } catch let e as JSAPIError { fail(reply, type, e) } catch { fail(reply, type, .badRequest()) }
                 return false

@@ -519,11 +519,10 @@ final class StreamReplica: RaftGroupDelegate {
         return upTo > firstIndex ? upTo : nil
     }
 
-    /// `$JS.API.STREAM.LEADER.STEPDOWN.<stream>`.
-    func stepDown() throws {
-        guard let node = cluster.host.node(group), let target = cluster.bestFollower(node) else {
-            throw JSAPIError(400, 10118, "no replicas available for leader election")
-        }
-        try cluster.host.transferLeadership(group, to: target)
+    /// `$JS.API.STREAM.LEADER.STEPDOWN.<stream>`; `body` may carry a placement
+    /// (`StepdownPlacement`).
+    func stepDown(body: [UInt8] = []) throws {
+        guard let node = cluster.host.node(group) else { throw JSAPIError(400, 10118, "no replicas available for leader election") }
+        try cluster.host.transferLeadership(group, to: try cluster.stepdownTarget(node, body: body))
     }
 }
