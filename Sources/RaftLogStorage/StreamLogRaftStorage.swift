@@ -373,6 +373,12 @@ public final class StreamLogRaftStorage: RaftStorage {
         return { try Self.mapped { try log.sync() } }
     }
 
+    /// The next step of zeros ahead of the log's appends (`StreamLog.prefillJob`), to run on
+    /// any thread while the owner goes on; nil when none is due or the storage is closed.
+    public func prefillJob() -> (() -> Void)? {
+        isClosed ? nil : log.prefillJob()
+    }
+
     /// `sync()` plus the commit index, even when only the commit changed.
     public func flush() throws {
         try sync()

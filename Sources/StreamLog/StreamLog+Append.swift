@@ -140,9 +140,13 @@ extension StreamLog {
         let t = tail
         let start = t.size
         let out = blocks.count == 1 ? blocks[0] : blocks.flatMap { $0 }
+        // Writing past the filled space while a zero-fill runs there: wait for it, or its zeros
+        // could land on these bytes.
+        if start + UInt64(out.count) > t.allocated { awaitFill() }
         do {
             try out.withUnsafeBytes { try t.file.write($0, at: start) }
         } catch {
+            awaitFill()
             try? t.file.truncate(to: start)
             t.allocated = start
             throw error
@@ -174,14 +178,7 @@ extension StreamLog {
         guard step > 0 else { return }
         let extra = Int(min(step, max(4096, end)))
         do {
-            try Self.zeros.withUnsafeBytes { zeros in
-                var written = 0
-                while written < extra {
-                    let n = min(extra - written, zeros.count)
-                    try t.file.write(UnsafeRawBufferPointer(rebasing: zeros[..<n]), at: end + UInt64(written))
-                    written += n
-                }
-            }
+            try Self.writeZeros(t.file, at: end, count: extra)
             t.allocated = end + UInt64(extra)
         } catch {
             try? t.file.truncate(to: end)
@@ -193,6 +190,7 @@ extension StreamLog {
     /// report them as damage). Durable before the next segment exists, so a crash cannot undo
     /// the cut of a segment that is no longer the tail.
     func trimPreallocation(_ seg: Segment) throws {
+        awaitFill()
         guard seg.allocated > seg.size else { return }
         try seg.file.truncate(to: seg.size)
         if config.fsync != .never { try seg.file.sync() }

@@ -30,6 +30,7 @@ extension StreamLog {
 
     func truncateLocked(after i: UInt64) throws {
         guard i < core.lastSeq else { return }
+        awaitFill()
         try flushPendingTombstones()
         var removed: [StoredMessage] = []
         var carry: [Tombstone] = []

@@ -37,6 +37,11 @@ public final class StreamLog {
     var waiters: [(ticket: UInt64, done: (Result<Void, StreamLogError>) -> Void)] = []
     var syncThreadRunning = false
     var stopSync = false
+    /// A `prefillJob` is writing zeros after the tail's `allocated` end (see
+    /// StreamLog+Prefill.swift): nothing else writes or cuts the tail's file there meanwhile.
+    var fillInFlight = false
+    /// How many times an operation waited for a zero-fill (tests check the waits happen).
+    var fillWaits = 0
 
     /// What `open` found (torn tail cut off, corruption, rebuilt indexes).
     public private(set) var recoveryReport = RecoveryReport()
@@ -345,6 +350,8 @@ public final class StreamLog {
         defer { stopSyncThread() }
         try lock.withLock {
             guard !isClosed else { return }
+            // A reopened log must not find a zero-fill of this one still writing.
+            awaitFill()
             defer { isClosed = true; lock.broadcast(); lock.signalWork() }
             try mapErrors {
                 try flushPendingTombstones()

@@ -13,6 +13,8 @@ protocol DurableRaftStorage: RaftStorage {
     func beginSync() throws -> (() throws -> Void)?
     /// Flushes and releases the files (errors are logged by the caller's next open).
     func closeLog()
+    /// The next step of the log's preallocation, to run off the JetStream queue (nil: none due).
+    func prefillJob() -> (() -> Void)?
 }
 
 /// What a Raft group's owner (the meta layer, a stream replica) hears from the driver.
@@ -43,7 +45,8 @@ extension RaftGroupDelegate {
 }
 
 /// The driver of every Raft group on this node: ticks, persistence with group commit, the
-/// route transport, and apply. Runs on JetStream's serial queue; only fsyncs run elsewhere.
+/// route transport, and apply. Runs on JetStream's serial queue; only fsyncs and the Raft logs'
+/// zero-fills (`StreamLog.prefillJob`) run elsewhere.
 ///
 /// Per round, for every ready group (see `Ready`): write its entries and hard state, send the
 /// leader's appends at once (Raft dissertation §10.2.1: the followers write in parallel with the

@@ -9,6 +9,7 @@ extension MemoryStorage: DurableRaftStorage {
     var needsSync: Bool { false }
     func beginSync() throws -> (() throws -> Void)? { nil }
     func closeLog() {}
+    func prefillJob() -> (() -> Void)? { nil }
 }
 
 extension StreamLogRaftStorage: DurableRaftStorage {
