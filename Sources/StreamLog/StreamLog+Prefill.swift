@@ -8,6 +8,8 @@
 /// `prefillJob` hands the next step to a thread of the caller's choosing once less than half a
 /// step of filled space is left, so the appends normally never fill inline.
 ///
+/// The fill fsyncs its zeros (off that thread as well), so the appends' own syncs find them clean.
+///
 /// Safety: while a fill runs (`fillInFlight`), it alone writes at or after the tail's
 /// `allocated` end. An append that would reach that far, a cut of the tail (truncation, a
 /// failed write, sealing) and `close` wait for it first (`awaitFill`). The fill writes zeros
@@ -24,19 +26,34 @@ extension StreamLog {
             let from = t.allocated
             let count = Int(min(step, max(4096, from)))
             let file = t.file
+            let syncs = config.fsync != .never
             fillInFlight = true
             return { [self] in
-                let ok = (try? Self.writeZeros(file, at: from, count: count)) != nil
+                let written = (try? Self.writeZeros(file, at: from, count: count)) != nil
+                // The zeros are made durable here too: left dirty, the next sync of the appends
+                // would write them out first (p99 of an fsync after a fill 0.44–0.71 ms, with
+                // this 0.18–0.22 ms; throwaway C test of this disk).
+                var syncError: Error?
+                if written && syncs {
+                    do { try file.sync() } catch { syncError = error }
+                }
                 lock.withLock {
-                    if ok {
+                    if written {
                         t.allocated = max(t.allocated, from + UInt64(count))
                     } else {
                         // A full disk: give back what was written, as the inline fill does.
                         try? file.truncate(to: from)
                     }
+                    if let syncError {
+                        // This fsync may be the one that saw a write-back error of the appends
+                        // (Linux reports it once per open file): the log fails, as after a
+                        // failed sync of its own, so the error is never lost.
+                        failure = failure ?? "fsync failed: \(syncError)"
+                    }
                     fillInFlight = false
                     lock.broadcast()
                 }
+                if syncError != nil { completeWaiters() }
             }
         }
     }

@@ -53,6 +53,18 @@ final class PrefillTests: XCTestCase {
         XCTAssertEqual(try contents(reopened), contents(0...20))
     }
 
+    func test_theFillSyncsItsZeros_andAFailedSyncFailsTheLog() throws {
+        let fs = FaultyFileSystem()
+        let log = try openLog(fs, config())
+        try log.appendAndWait([kilobyte(0)])
+        let job = try XCTUnwrap(log.prefillJob())
+        // This fsync may be the one the kernel reports an earlier write-back error to.
+        fs.failNext(.sync, count: 1)
+        job()
+        XCTAssertThrowsError(try log.append([kilobyte(1)]), "the log failed with the fill's fsync")
+        XCTAssertThrowsError(try log.sync())
+    }
+
     /// A fill is taken but not run; `operation` starts on another thread and must wait for it
     /// (`fillWaits`) before touching the tail. Then the fill runs, the operation finishes, and
     /// the reopened log holds exactly `expected`: zeros written after the operation would
