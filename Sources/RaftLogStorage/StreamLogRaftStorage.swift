@@ -111,6 +111,8 @@ public final class StreamLogRaftStorage: RaftStorage {
                                             indexesSubjects: false)
             let log = try StreamLog.open(directory: StateFiles.join(directory, "log"), fileSystem: fileSystem,
                                          config: logConfig, clock: { 0 })
+            // A compaction's dropped segments are removed by `backgroundJob`, off the queue.
+            log.defersFileRemoval = true
             do {
                 let storage = try recover(directory: directory, fs: fileSystem, log: log, snapBytes: snapBytes,
                                           stateBytes: stateBytes, bootstrap: bootstrap, config: config)
@@ -373,10 +375,14 @@ public final class StreamLogRaftStorage: RaftStorage {
         return { try Self.mapped { try log.sync() } }
     }
 
-    /// The next step of zeros ahead of the log's appends (`StreamLog.prefillJob`), to run on
-    /// any thread while the owner goes on; nil when none is due or the storage is closed.
-    public func prefillJob() -> (() -> Void)? {
-        isClosed ? nil : log.prefillJob()
+    /// What the log can do off the owner's thread now, to run on any thread while the owner
+    /// goes on: its next step of zeros (`StreamLog.prefillJob`) and the removal of segments a
+    /// compaction dropped (`StreamLog.removalJob`). Nil when neither is due or it is closed.
+    public func backgroundJob() -> (() -> Void)? {
+        guard !isClosed else { return nil }
+        let fill = log.prefillJob(), removal = log.removalJob()
+        if fill == nil && removal == nil { return nil }
+        return { fill?(); removal?() }
     }
 
     /// `sync()` plus the commit index, even when only the commit changed.
@@ -459,6 +465,7 @@ public final class StreamLogRaftStorage: RaftStorage {
         defer { isClosed = true }
         try flush()
         try mapped { try log.close() }
+        log.removalJob()?()
     }
 
     // MARK: files

@@ -165,11 +165,17 @@ extension StreamLog {
     }
 
     /// Removes segment files every message of which is below the floor; the directory is fsync'd.
+    /// With `defersFileRemoval` a segment is renamed out of the log instead (`removalJob`).
     func dropSegmentsBelowFloor() throws {
         var dropped = false
         while segments.count > 1 && segments[1].base <= core.floor {
             let seg = segments.removeFirst()
-            try fs.remove(seg.path)
+            if deferRemoval {
+                try fs.rename(seg.path, to: seg.path + Self.droppedSuffix)
+                droppedFiles.append(seg.path + Self.droppedSuffix)
+            } else {
+                try fs.remove(seg.path)
+            }
             try fs.remove(seg.indexPath)
             dropped = true
         }
@@ -257,6 +263,23 @@ extension StreamLog {
             pendingTombstones[pendingTombstones.count - 1] = t
         } else {
             pendingTombstones.append(t)
+        }
+    }
+}
+
+extension StreamLog {
+    /// Removes the segment files a compaction renamed out of the log (`defersFileRemoval`), on
+    /// any thread; nil when there are none. Unlinking a 16 MiB segment whose pages are cached
+    /// took about 5 ms here (a throwaway C test), and a compaction of a busy Raft log drops
+    /// several: on the JetStream queue that stalled every stream of the node. A crash before
+    /// the job ran leaves `.dropped` files, which the next open removes.
+    public func removalJob() -> (() -> Void)? {
+        lock.withLock {
+            guard !droppedFiles.isEmpty else { return nil }
+            let paths = droppedFiles
+            droppedFiles = []
+            let fs = self.fs
+            return { for p in paths { try? fs.remove(p) } }
         }
     }
 }

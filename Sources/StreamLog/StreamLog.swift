@@ -40,6 +40,16 @@ public final class StreamLog {
     /// A `prefillJob` is writing zeros after the tail's `allocated` end (see
     /// StreamLog+Prefill.swift): nothing else writes or cuts the tail's file there meanwhile.
     var fillInFlight = false
+    /// Dropped segments are renamed to `<name>.dropped` and removed by `removalJob`, off the
+    /// caller's thread (the owner opts in: nothing else runs the job).
+    public var defersFileRemoval: Bool {
+        get { lock.withLock { deferRemoval } }
+        set { lock.withLock { deferRemoval = newValue } }
+    }
+    var deferRemoval = false
+    /// Renamed segments still to be removed.
+    var droppedFiles: [String] = []
+    static let droppedSuffix = ".dropped"
     /// How many times an operation waited for a zero-fill (tests check the waits happen).
     var fillWaits = 0
 
@@ -102,7 +112,10 @@ public final class StreamLog {
         try fs.makeDirectory(directory)
         let names = try fs.list(directory)
         let bases = names.compactMap(Segment.parseBase).sorted()
-        for name in names where name.hasSuffix(".tmp") { try fs.remove(joinPath(directory, name)) }
+        // Leftovers of an atomic write, or dropped segments whose removal a crash cut short.
+        for name in names where name.hasSuffix(".tmp") || name.hasSuffix(Self.droppedSuffix) {
+            try fs.remove(joinPath(directory, name))
+        }
         for base in bases {
             let path = joinPath(directory, Segment.fileName(base: base))
             segments.append(Segment(base: base, path: path, file: try fs.open(path, create: false)))

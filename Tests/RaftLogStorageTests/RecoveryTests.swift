@@ -178,6 +178,28 @@ final class RecoveryTests: XCTestCase {
         }
     }
 
+    /// A compaction renames the segments it drops; `backgroundJob` removes them off the owner's
+    /// thread, and `close` removes any it did not get to.
+    func test_compaction_leavesDroppedSegmentsToTheBackgroundJob() throws {
+        let fs = FaultyFileSystem()
+        let dropped = { try fs.list(testDir + "/log").filter { $0.hasSuffix(".dropped") } }
+        let s = try openStorage(fs)
+        for i in UInt64(1)...60 { try s.append([entry(i, 1, size: 200)]) }  // one block each: 4 KiB segments fill
+        try s.createSnapshot(index: LogIndex(50), conf: threeVoters, data: [])
+        try s.compact(upTo: LogIndex(30))
+        XCTAssertFalse(try dropped().isEmpty)
+        try XCTUnwrap(s.backgroundJob())()
+        XCTAssertEqual(try dropped(), [])
+        try s.compact(upTo: LogIndex(50))
+        XCTAssertFalse(try dropped().isEmpty)
+        try s.close()
+        XCTAssertEqual(try dropped(), [])
+        let r = try openStorage(fs)
+        XCTAssertEqual(r.firstIndex, LogIndex(51))
+        XCTAssertEqual(r.lastIndex, LogIndex(60))
+        try r.close()
+    }
+
     /// A compaction recorded in `raft.state` whose log compaction did not happen.
     func test_crashInsideCompact_isFinishedOnOpen() throws {
         let fs = FaultyFileSystem()

@@ -54,7 +54,7 @@ extension RaftHost {
         for m in due {
             // The log's next step of zeros, on the group's sync queue: filled inline by an
             // append, a 512 KiB step held the JetStream queue for 1–2 ms.
-            if let fill = m.storage.prefillJob() { syncQueue(m.node.group).async(execute: fill) }
+            if let job = m.storage.backgroundJob() { syncQueue(m.node.group).async(execute: job) }
             startSync(m, inline: inline)
         }
     }

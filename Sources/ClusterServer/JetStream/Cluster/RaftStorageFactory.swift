@@ -9,7 +9,7 @@ extension MemoryStorage: DurableRaftStorage {
     var needsSync: Bool { false }
     func beginSync() throws -> (() throws -> Void)? { nil }
     func closeLog() {}
-    func prefillJob() -> (() -> Void)? { nil }
+    func backgroundJob() -> (() -> Void)? { nil }
 }
 
 extension StreamLogRaftStorage: DurableRaftStorage {
