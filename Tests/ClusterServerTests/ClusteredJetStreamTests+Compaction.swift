@@ -46,6 +46,27 @@ extension ClusteredJetStreamTests {
         }
     }
 
+    /// A compaction renames the Raft log segments it drops, and the group's sync queue removes
+    /// them (`StreamLog.removalJob`): none is left behind once every node compacted.
+    func test_compaction_removesDroppedSegmentsOffTheQueue() async throws {
+        RaftStorageFactory.segmentMaxBytesHook = 4096
+        defer { RaftStorageFactory.segmentMaxBytesHook = nil }
+        try await withCompactingStream(node3Store: FaultyFileSystem()) { c1 in
+            let body = String(repeating: "z", count: 400)
+            for i in 1...60 { _ = try await publish(c1, "cmp.\(i)", body, id: "c\(i)") }
+            let lastPublish = nodes[0].js.queue.sync { nodes[0].js.cluster?.replicas["CMP"]?.stream.store.lastRaftIndex ?? 0 }
+            XCTAssertTrue(waitUntil(seconds: 25) { (0...1).allSatisfy { self.raftFirstIndex($0, "CMP") > lastPublish } },
+                          "n1 and n2 did not compact")
+            for i in 0...1 {
+                let dir = try XCTUnwrap(nodes[i].js.queue.sync { nodes[i].js.cluster?.replicas["CMP"]?.stream.directory })
+                let files = { (try? FileManager.default.contentsOfDirectory(atPath: dir + "/raft/log")) ?? [] }
+                XCTAssertTrue(waitUntil(seconds: 10) { !files().contains { $0.hasSuffix(".dropped") } },
+                              "n\(i + 1) keeps dropped segments: \(files().sorted())")
+                XCTAssertLessThanOrEqual(files().filter { $0.hasSuffix(".seg") }.count, 2, "n\(i + 1): \(files().sorted())")
+            }
+        }
+    }
+
     /// Stream CMP (R3, created through n1) on nodes that compact Raft logs of more than 10
     /// entries, n3's store on `fs`.
     private func withCompactingStream(node3Store fs: FaultyFileSystem,

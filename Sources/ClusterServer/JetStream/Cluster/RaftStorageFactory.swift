@@ -35,6 +35,7 @@ enum RaftStorageFactory {
         // read (the flag is per block).
         var config = RaftLogStorageConfig(compression: false)
         if let step = preallocateBytes { config.preallocateBytes = step }
+        if let size = segmentMaxBytesHook { config.segmentMaxBytes = size }
         return try StreamLogRaftStorage.open(directory: directory, fileSystem: fileSystem,
                                              config: config, bootstrap: conf)
     }
@@ -42,6 +43,10 @@ enum RaftStorageFactory {
     /// Tests: the file system of the Raft log in a directory (nil: the real one), so one node's
     /// log can run out of space alone.
     nonisolated(unsafe) static var fileSystemHook: ((String) -> FileSystem?)?
+
+    /// Tests: the size of Raft log segments (nil: the default 16 MiB), so a compaction drops
+    /// whole segments after a few messages.
+    nonisolated(unsafe) static var segmentMaxBytesHook: UInt64?
 
     /// Tuning knob `CLUSTERD_RAFT_PREALLOCATE_BYTES` (0: off; default: `RaftLogStorageConfig`'s
     /// 512 KiB), for measuring what preallocation buys on a given disk.
