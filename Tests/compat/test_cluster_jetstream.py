@@ -261,6 +261,7 @@ async def test_stream_leader_stepdown_to_a_preferred_server(cluster: Cluster):
         for name in sorted(r.name for r in si.cluster.replicas):
             answer = await retry(lambda: stepdown({"placement": {"preferred": name}}))
             assert answer.get("success") is True, answer
+            assert answer["type"] == "io.nats.jetstream.api.v1.stream_leader_stepdown_response"
             deadline = time.monotonic() + READY_TIMEOUT_S
             while (await retry(lambda: js.stream_info("PREF"))).cluster.leader != name:
                 assert time.monotonic() < deadline, f"{name} did not become leader"
@@ -282,6 +283,38 @@ async def test_stream_leader_stepdown_to_a_preferred_server(cluster: Cluster):
         assert refused["cluster"]["error"] == {"code": 400, "err_code": 10005, "description": "no replacement peer connected"}
         assert refused["field"]["error"]["err_code"] == 10025
         assert (await js.stream_info("PREF")).cluster.leader == led[-1]
+    finally:
+        await nc.close()
+
+
+async def test_consumer_leader_stepdown_to_a_preferred_server(cluster: Cluster):
+    """`CONSUMER.LEADER.STEPDOWN.<stream>.<consumer>` with `placement.preferred` moves the
+    consumer's leadership there (clusterd runs a consumer on its stream's leader, so the
+    stream's leadership moves with it); an unknown consumer is refused."""
+    nc = await connect(cluster.nodes[1])
+    js = nc.jetstream(timeout=5)
+    try:
+        await retry(lambda: js.add_stream(name="CSD", subjects=["csd"], num_replicas=3))
+        await retry(lambda: js.publish("csd", b"1"))
+        await retry(lambda: js.add_consumer("CSD", durable_name="d", ack_policy="explicit"))
+
+        async def consumer_cluster() -> dict:
+            r = await nc.request("$JS.API.CONSUMER.INFO.CSD.d", b"", timeout=5)
+            return json.loads(r.data)["cluster"]
+
+        block = await retry(consumer_cluster)
+        target = sorted(r["name"] for r in block.get("replicas", []))[0]
+        r = await retry(lambda: nc.request("$JS.API.CONSUMER.LEADER.STEPDOWN.CSD.d",
+                                           json.dumps({"placement": {"preferred": target}}).encode(), timeout=5))
+        answer = json.loads(r.data)
+        assert answer.get("success") is True, answer
+        assert answer["type"] == "io.nats.jetstream.api.v1.consumer_leader_stepdown_response"
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while (await retry(consumer_cluster)).get("leader") != target:
+            assert time.monotonic() < deadline, f"{target} did not become the consumer's leader"
+            await asyncio.sleep(0.2)
+        r = await retry(lambda: nc.request("$JS.API.CONSUMER.LEADER.STEPDOWN.CSD.nope", b"", timeout=5))
+        assert json.loads(r.data)["error"]["err_code"] == 10014
     finally:
         await nc.close()
 

@@ -63,8 +63,14 @@ extension JetStreamService {
         // Stream-scoped requests: the stream's leader answers.
         guard let stream = Self.apiStream(op) else { return !fromRoute }
         if cluster.leads(stream) {
-            if kind == "STREAM" && verb == "LEADER" {
+            if verb == "LEADER" && (kind == "STREAM" || kind == "CONSUMER") {
+                // A consumer runs on its stream's leader: moving the consumer's leadership
+                // moves the stream's (with the same placement rules).
                 do {
+                    if kind == "CONSUMER" {
+                        guard op.count == 5, op[2] == "STEPDOWN" else { throw JSAPIError.badRequest() }
+                        guard streams[stream]?.consumers[op[4]] != nil else { throw JSAPIError.consumerNotFound }
+                    }
                     try cluster.replicas[stream]?.stepDown(body: body)
                     self.reply(reply, ["type": type, "success": true])
                 } catch let e as JSAPIError { fail(reply, type, e) } catch { fail(reply, type, .badRequest()) }
@@ -103,7 +109,7 @@ extension JetStreamService {
     /// CONSUMER.MSG.NEXT.<stream>.<c>, CONSUMER.DURABLE.CREATE.<stream>.<c>; nil for others.
     static func apiStream(_ op: [String]) -> String? {
         switch (op.first ?? "", op.count > 1 ? op[1] : "") {
-        case ("STREAM", "MSG"), ("STREAM", "LEADER"), ("CONSUMER", "MSG"), ("CONSUMER", "DURABLE"):
+        case ("STREAM", "MSG"), ("STREAM", "LEADER"), ("CONSUMER", "MSG"), ("CONSUMER", "DURABLE"), ("CONSUMER", "LEADER"):
             return op.count > 3 ? op[3] : nil
         case ("STREAM", "NAMES"), ("STREAM", "LIST"):
             return nil
