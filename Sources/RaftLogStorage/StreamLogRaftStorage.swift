@@ -108,11 +108,12 @@ public final class StreamLogRaftStorage: RaftStorage {
             // three-node cluster's CPU samples under a publish load).
             let logConfig = StreamLogConfig(segmentMaxBytes: max(4096, config.segmentMaxBytes), fsync: .manual,
                                             compression: config.compression, preallocateBytes: config.preallocateBytes,
-                                            indexesSubjects: false)
+                                            indexesSubjects: false,
+                                            // A compaction's dropped segments are removed by
+                                            // `backgroundJob`, off the owner's thread.
+                                            defersFileRemoval: true)
             let log = try StreamLog.open(directory: StateFiles.join(directory, "log"), fileSystem: fileSystem,
                                          config: logConfig, clock: { 0 })
-            // A compaction's dropped segments are removed by `backgroundJob`, off the queue.
-            log.defersFileRemoval = true
             do {
                 let storage = try recover(directory: directory, fs: fileSystem, log: log, snapBytes: snapBytes,
                                           stateBytes: stateBytes, bootstrap: bootstrap, config: config)

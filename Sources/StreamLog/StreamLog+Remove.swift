@@ -165,12 +165,13 @@ extension StreamLog {
     }
 
     /// Removes segment files every message of which is below the floor; the directory is fsync'd.
-    /// With `defersFileRemoval` a segment is renamed out of the log instead (`removalJob`).
+    /// With `StreamLogConfig.defersFileRemoval` a segment is renamed out of the log instead
+    /// (`removalJob`).
     func dropSegmentsBelowFloor() throws {
         var dropped = false
         while segments.count > 1 && segments[1].base <= core.floor {
             let seg = segments.removeFirst()
-            if deferRemoval {
+            if config.defersFileRemoval {
                 try fs.rename(seg.path, to: seg.path + Self.droppedSuffix)
                 droppedFiles.append(seg.path + Self.droppedSuffix)
             } else {
@@ -268,7 +269,8 @@ extension StreamLog {
 }
 
 extension StreamLog {
-    /// Removes the segment files a compaction renamed out of the log (`defersFileRemoval`), on
+    /// Removes the segment files a compaction renamed out of the log
+    /// (`StreamLogConfig.defersFileRemoval`), on
     /// any thread; nil when there are none. Unlinking a 16 MiB segment whose pages are cached
     /// took about 5 ms here (a throwaway C test), and a compaction of a busy Raft log drops
     /// several: on the JetStream queue that stalled every stream of the node. A crash before

@@ -40,14 +40,7 @@ public final class StreamLog {
     /// A `prefillJob` is writing zeros after the tail's `allocated` end (see
     /// StreamLog+Prefill.swift): nothing else writes or cuts the tail's file there meanwhile.
     var fillInFlight = false
-    /// Dropped segments are renamed to `<name>.dropped` and removed by `removalJob`, off the
-    /// caller's thread (the owner opts in: nothing else runs the job).
-    public var defersFileRemoval: Bool {
-        get { lock.withLock { deferRemoval } }
-        set { lock.withLock { deferRemoval = newValue } }
-    }
-    var deferRemoval = false
-    /// Renamed segments still to be removed.
+    /// Segments dropped with `StreamLogConfig.defersFileRemoval`, still to be removed.
     var droppedFiles: [String] = []
     static let droppedSuffix = ".dropped"
     /// How many times an operation waited for a zero-fill (tests check the waits happen).

@@ -1,19 +1,18 @@
 import XCTest
 @testable import StreamLog
 
-/// `StreamLog.defersFileRemoval`: a compaction renames the segments it drops out of the log, and
+/// `StreamLogConfig.defersFileRemoval`: a compaction renames the segments it drops out of the log, and
 /// `removalJob` (or the next open, after a crash) removes them.
 final class DeferredRemovalTests: XCTestCase {
-    private func config() -> StreamLogConfig {
-        StreamLogConfig(segmentMaxBytes: 4096, fsync: .always, compression: false)
+    private func config(deferring: Bool = false) -> StreamLogConfig {
+        StreamLogConfig(segmentMaxBytes: 4096, fsync: .always, compression: false, defersFileRemoval: deferring)
     }
 
     private func names(_ fs: FaultyFileSystem) throws -> [String] { try fs.list("/data/s").sorted() }
 
     /// A log of 60 messages over several 4 KiB segments, compacted below message 50.
     private func compactedLog(_ fs: FaultyFileSystem, deferring: Bool) throws -> StreamLog {
-        let log = try openLog(fs, config())
-        log.defersFileRemoval = deferring
+        let log = try openLog(fs, config(deferring: deferring))
         for i in 1...60 { try log.append([msg("d.\(i % 4)", "m\(i)-" + String(repeating: "y", count: 300))]) }
         XCTAssertGreaterThan(try names(fs).filter { $0.hasSuffix(".seg") }.count, 3)
         try log.compact(upTo: StreamSequence(50))

@@ -48,6 +48,25 @@ async def fetch_and_ack(sub, n: int) -> None:
             done += 1
 
 
+async def r3_stream_with_durable(js, name: str) -> None:
+    """R3 stream `name` on subject `name.lower()` holding one message, with durable `d`."""
+    await retry(lambda: js.add_stream(name=name, subjects=[name.lower()], num_replicas=3))
+    await retry(lambda: js.publish(name.lower(), b"1"))
+    await retry(lambda: js.add_consumer(name, durable_name="d", ack_policy="explicit"))
+
+
+async def until_leader(read_leader, name: str) -> None:
+    """Polls `read_leader()` (retried) until it names `name`, for at most READY_TIMEOUT_S."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while await retry(read_leader) != name:
+        assert time.monotonic() < deadline, f"{name} did not become leader"
+        await asyncio.sleep(0.2)
+
+
+async def stream_leader(js, stream: str):
+    return (await js.stream_info(stream)).cluster.leader
+
+
 async def kill_stream_leader(cluster: Cluster, nc, js, stream: str):
     """Waits for the consumers' ack state to replicate (in the background), kills `stream`'s
     leader, closes `nc` and connects to a survivor: (its connection, JetStream context, the
@@ -262,10 +281,7 @@ async def test_stream_leader_stepdown_to_a_preferred_server(cluster: Cluster):
             answer = await retry(lambda: stepdown({"placement": {"preferred": name}}))
             assert answer.get("success") is True, answer
             assert answer["type"] == "io.nats.jetstream.api.v1.stream_leader_stepdown_response"
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while (await retry(lambda: js.stream_info("PREF"))).cluster.leader != name:
-                assert time.monotonic() < deadline, f"{name} did not become leader"
-                await asyncio.sleep(0.2)
+            await until_leader(lambda: stream_leader(js, "PREF"), name)
             led.append(name)
         assert sorted(led) == ["n1", "n2", "n3"]
         ack = await retry(lambda: js.publish("pref", b"2"))
@@ -294,13 +310,14 @@ async def test_consumer_leader_stepdown_to_a_preferred_server(cluster: Cluster):
     nc = await connect(cluster.nodes[1])
     js = nc.jetstream(timeout=5)
     try:
-        await retry(lambda: js.add_stream(name="CSD", subjects=["csd"], num_replicas=3))
-        await retry(lambda: js.publish("csd", b"1"))
-        await retry(lambda: js.add_consumer("CSD", durable_name="d", ack_policy="explicit"))
+        await r3_stream_with_durable(js, "CSD")
 
         async def consumer_cluster() -> dict:
             r = await nc.request("$JS.API.CONSUMER.INFO.CSD.d", b"", timeout=5)
             return json.loads(r.data)["cluster"]
+
+        async def consumer_leader():
+            return (await consumer_cluster()).get("leader")
 
         block = await retry(consumer_cluster)
         target = sorted(r["name"] for r in block.get("replicas", []))[0]
@@ -309,10 +326,7 @@ async def test_consumer_leader_stepdown_to_a_preferred_server(cluster: Cluster):
         answer = json.loads(r.data)
         assert answer.get("success") is True, answer
         assert answer["type"] == "io.nats.jetstream.api.v1.consumer_leader_stepdown_response"
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while (await retry(consumer_cluster)).get("leader") != target:
-            assert time.monotonic() < deadline, f"{target} did not become the consumer's leader"
-            await asyncio.sleep(0.2)
+        await until_leader(consumer_leader, target)
         r = await retry(lambda: nc.request("$JS.API.CONSUMER.LEADER.STEPDOWN.CSD.nope", b"", timeout=5))
         assert json.loads(r.data)["error"]["err_code"] == 10014
     finally:
@@ -325,9 +339,7 @@ async def test_consumer_info_has_cluster_block(cluster: Cluster):
     nc = await connect(cluster.nodes[1])
     js = nc.jetstream(timeout=5)
     try:
-        await retry(lambda: js.add_stream(name="CIB", subjects=["cib"], num_replicas=3))
-        await retry(lambda: js.publish("cib", b"1"))
-        await retry(lambda: js.add_consumer("CIB", durable_name="d", ack_policy="explicit"))
+        await r3_stream_with_durable(js, "CIB")
         names = {"n1", "n2", "n3"}
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:

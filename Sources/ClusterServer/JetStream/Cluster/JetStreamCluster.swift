@@ -316,12 +316,17 @@ final class JetStreamCluster: RaftGroupDelegate {
             guard let target = bestFollower(node) else { throw JSAPIError(400, 10118, "no replicas available for leader election") }
             return target
         }
-        let staying = stayingPeers
-        let voters = node.conf.voters.map { id in
+        return try placement.target(voters: handoverVoters(node, staying: stayingPeers), me: host.me,
+                                    clusterName: js.server.routeManager?.clusterName ?? "")
+    }
+
+    /// `node`'s voters as a handover chooses among them: reachable when this node has a route
+    /// to them and they are not stopping (`staying`).
+    private func handoverVoters(_ node: RaftNode, staying: Set<String>) -> [StepdownPlacement.Voter] {
+        node.conf.voters.map { id in
             StepdownPlacement.Voter(id: id, name: serverName(id), match: node.progress(of: id)?.match ?? .zero,
                                     reachable: host.name(of: id).map(staying.contains) == true)
         }
-        return try placement.target(voters: voters, me: host.me, clusterName: js.server.routeManager?.clusterName ?? "")
     }
 
     /// The voter to hand `node`'s leadership to: the most caught-up of those this node has a
@@ -330,9 +335,7 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// cluster stopping at once, each waited out the 2 s handover bound twice.
     /// `staying`: `stayingPeers`, read once by a caller that asks for many groups.
     func bestFollower(_ node: RaftNode, among staying: Set<String>? = nil) -> NodeID? {
-        let staying = staying ?? stayingPeers
-        return node.conf.voters.filter { $0 != host.me && host.name(of: $0).map(staying.contains) == true }
-            .max { (node.progress(of: $0)?.match ?? .zero, $1) < (node.progress(of: $1)?.match ?? .zero, $0) }
+        StepdownPlacement.mostCaughtUp(handoverVoters(node, staying: staying ?? stayingPeers), except: host.me)
     }
 
     /// Server names of the peers with a route to this node that are not stopping.

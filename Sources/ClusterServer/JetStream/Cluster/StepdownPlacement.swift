@@ -53,13 +53,18 @@ struct StepdownPlacement: Equatable {
             if v.id == me { throw JSAPIError.noPeers("preferred server \"\(preferred)\" is already leader") }
             return v.id
         }
-        let left = voters.filter { v in
-            v.id != me && v.reachable && (cluster.map { $0 == clusterName } ?? true) && tags.isEmpty
-        }
-        guard let best = left.max(by: { ($0.match, $1.id) < ($1.match, $0.id) }) else {
+        let fits = (cluster.map { $0 == clusterName } ?? true) && tags.isEmpty
+        guard fits, let best = Self.mostCaughtUp(voters, except: me) else {
             throw JSAPIError.noPeers("no replacement peer connected")
         }
-        return best.id
+        return best
+    }
+
+    /// The reachable voter other than `me` with the highest match (ties: the lowest id); nil
+    /// when there is none. Every handover picks with this: a stepdown without placement, the
+    /// handover of a stopping node (`JetStreamCluster.bestFollower`).
+    static func mostCaughtUp(_ voters: [Voter], except me: NodeID) -> NodeID? {
+        voters.filter { $0.id != me && $0.reachable }.max { ($0.match, $1.id) < ($1.match, $0.id) }?.id
     }
 }
 
