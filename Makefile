@@ -40,7 +40,7 @@ release:
 	$(SWIFT) build -c release --product clusterd
 
 swift-test: build
-	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" CLUSTERD_BIN="$(CURDIR)/.build/debug/clusterd" $(SWIFT) test
+	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" CLUSTERD_BIN="$(CURDIR)/.build/debug/clusterd" SWIFT="$(SWIFT)" scripts/swift-test.sh
 
 # The compatibility suite runs against the real nats-server first (proving each test encodes
 # NATS behaviour), then against clusterd. COMPAT_CLUSTERD_MARKERS can narrow what runs against

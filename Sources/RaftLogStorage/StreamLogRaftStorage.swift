@@ -460,13 +460,18 @@ public final class StreamLogRaftStorage: RaftStorage {
         if last == index { terms.removeAll() }
     }
 
-    /// Persists everything (including the commit index) and closes the log.
+    /// Persists everything (including the commit index) and closes the log. The log is closed
+    /// even when persisting fails (a full disk, a failed fsync): left open, it would live on
+    /// beside the log its group reopens on the same files (a zero-fill job still writing into
+    /// them, a state snapshot written at its deinit). The first error is thrown.
     public func close() throws {
         guard !isClosed else { return }
         defer { isClosed = true }
-        try flush()
-        try mapped { try log.close() }
+        var firstError: Error?
+        do { try flush() } catch { firstError = error }
+        do { try mapped { try log.close() } } catch { firstError = firstError ?? error }
         log.removalJob()?()
+        if let firstError { throw firstError }
     }
 
     // MARK: files

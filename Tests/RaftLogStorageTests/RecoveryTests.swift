@@ -1,6 +1,6 @@
 import Raft
 @testable import RaftLogStorage
-import StreamLog
+@testable import StreamLog
 import XCTest
 
 /// Reopen, power loss (`FaultyFileSystem` drops everything not fsync'd, tearing the last
@@ -197,6 +197,22 @@ final class RecoveryTests: XCTestCase {
         let r = try openStorage(fs)
         XCTAssertEqual(r.firstIndex, LogIndex(51))
         XCTAssertEqual(r.lastIndex, LogIndex(60))
+        try r.close()
+    }
+
+    /// A close whose flush fails (here the log's fsync) still closes the log and throws: left
+    /// open, the log would live on beside the one its group reopens on the same files.
+    func test_closeWithAFailingFlush_stillClosesTheLog() throws {
+        let fs = FaultyFileSystem()
+        let s = try openStorage(fs)
+        try s.append(entries(1...5, term: 1))
+        s.setHardState(HardState(term: Term(1), vote: NodeID(1), commit: LogIndex(5)))
+        fs.failNext(.sync)
+        XCTAssertThrowsError(try s.close())
+        XCTAssertTrue(s.log.lock.withLock { s.log.isClosed }, "the log was left open")
+        XCTAssertThrowsError(try s.append(entries(6...6, term: 1)), "a closed storage takes no appends")
+        let r = try openStorage(fs)
+        XCTAssertEqual(r.lastIndex, LogIndex(5))
         try r.close()
     }
 
