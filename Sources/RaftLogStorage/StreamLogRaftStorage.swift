@@ -110,8 +110,11 @@ public final class StreamLogRaftStorage: RaftStorage {
                                             compression: config.compression, preallocateBytes: config.preallocateBytes,
                                             indexesSubjects: false,
                                             // A compaction's dropped segments are removed by
-                                            // `backgroundJob`, off the owner's thread.
-                                            defersFileRemoval: true)
+                                            // `backgroundJob`, off the owner's thread, or kept
+                                            // for the next tails to take over: four at most, of
+                                            // the about seven segments a compaction dropped
+                                            // under a 70,000 msgs/s publish load.
+                                            defersFileRemoval: true, spareSegments: 4)
             let log = try StreamLog.open(directory: StateFiles.join(directory, "log"), fileSystem: fileSystem,
                                          config: logConfig, clock: { 0 })
             do {
@@ -377,8 +380,9 @@ public final class StreamLogRaftStorage: RaftStorage {
     }
 
     /// What the log can do off the owner's thread now, to run on any thread while the owner
-    /// goes on: its next step of zeros (`StreamLog.prefillJob`) and the removal of segments a
-    /// compaction dropped (`StreamLog.removalJob`). Nil when neither is due or it is closed.
+    /// goes on: its next step of zeros (`StreamLog.prefillJob`) and the segments a compaction
+    /// dropped, made spares or removed (`StreamLog.removalJob`). Nil when neither is due or it
+    /// is closed.
     public func backgroundJob() -> (() -> Void)? {
         guard !isClosed else { return nil }
         let fill = log.prefillJob(), removal = log.removalJob()

@@ -79,13 +79,20 @@ public struct StreamLogConfig: Sendable {
     /// `StreamLog.removalJob`, which the owner runs on a thread of its choosing (unlinking a
     /// cached 16 MiB segment took about 5 ms here); open removes leftovers of a crash.
     public var defersFileRemoval: Bool
+    /// With `defersFileRemoval`: up to this many dropped segments are kept as spares instead of
+    /// being removed, zeroed and fsync'd by the job, and a new tail segment takes one over
+    /// (renamed into place, its zeros already allocated). Writing into a file whose pages are
+    /// still cached avoids growing the page cache, which was this machine's dearest part of a
+    /// write (see StreamLog+Recycle.swift). Costs up to this many segments of disk per log.
+    public var spareSegments: Int
 
     public init(segmentMaxBytes: UInt64 = 64 << 20, fsync: FsyncPolicy = .always, compression: Bool = true,
                 limits: RetentionLimits = RetentionLimits(), rewriteLiveFractionBelow: Double = 0.5,
                 rewriteSmallBlockBytes: Int = 4096, rewriteBlockBytes: Int = 256 << 10, preallocateBytes: UInt64 = 0,
-                indexesSubjects: Bool = true, defersFileRemoval: Bool = false) {
+                indexesSubjects: Bool = true, defersFileRemoval: Bool = false, spareSegments: Int = 0) {
         self.indexesSubjects = indexesSubjects
         self.defersFileRemoval = defersFileRemoval
+        self.spareSegments = max(0, spareSegments)
         self.preallocateBytes = preallocateBytes
         self.segmentMaxBytes = segmentMaxBytes
         self.fsync = fsync

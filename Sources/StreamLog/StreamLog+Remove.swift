@@ -267,21 +267,3 @@ extension StreamLog {
         }
     }
 }
-
-extension StreamLog {
-    /// Removes the segment files a compaction renamed out of the log
-    /// (`StreamLogConfig.defersFileRemoval`), on
-    /// any thread; nil when there are none. Unlinking a 16 MiB segment whose pages are cached
-    /// took about 5 ms here (a throwaway C test), and a compaction of a busy Raft log drops
-    /// several: on the JetStream queue that stalled every stream of the node. A crash before
-    /// the job ran leaves `.dropped` files, which the next open removes.
-    public func removalJob() -> (() -> Void)? {
-        lock.withLock {
-            guard !droppedFiles.isEmpty else { return nil }
-            let paths = droppedFiles
-            droppedFiles = []
-            let fs = self.fs
-            return { for p in paths { try? fs.remove(p) } }
-        }
-    }
-}

@@ -43,6 +43,11 @@ public final class StreamLog {
     /// Segments dropped with `StreamLogConfig.defersFileRemoval`, still to be removed.
     var droppedFiles: [String] = []
     static let droppedSuffix = ".dropped"
+    /// Zeroed, fsync'd segment files a new tail takes over (`StreamLogConfig.spareSegments`).
+    var spareFiles: [String] = []
+    /// Dropped files a `removalJob` is turning into spares right now.
+    var sparesInFlight = 0
+    static let spareSuffix = ".spare"
     /// How many times an operation waited for a zero-fill (tests check the waits happen).
     var fillWaits = 0
 
@@ -105,8 +110,9 @@ public final class StreamLog {
         try fs.makeDirectory(directory)
         let names = try fs.list(directory)
         let bases = names.compactMap(Segment.parseBase).sorted()
-        // Leftovers of an atomic write, or dropped segments whose removal a crash cut short.
-        for name in names where name.hasSuffix(".tmp") || name.hasSuffix(Self.droppedSuffix) {
+        // Leftovers of an atomic write, dropped segments whose removal a crash cut short, and
+        // spares (only the log that made them uses them).
+        for name in names where name.hasSuffix(".tmp") || name.hasSuffix(Self.droppedSuffix) || name.hasSuffix(Self.spareSuffix) {
             try fs.remove(joinPath(directory, name))
         }
         for base in bases {
@@ -314,9 +320,13 @@ public final class StreamLog {
     func createSegment(base: UInt64) throws {
         if let old = segments.last { try trimPreallocation(old) }
         let path = joinPath(directory, Segment.fileName(base: base))
-        let file = try fs.open(path, create: true)
-        try file.truncate(to: 0)
-        segments.append(Segment(base: base, path: path, file: file))
+        if let seg = try takeOverSpare(as: path, base: base) {
+            segments.append(seg)
+        } else {
+            let file = try fs.open(path, create: true)
+            try file.truncate(to: 0)
+            segments.append(Segment(base: base, path: path, file: file))
+        }
         try fs.syncDirectory(directory)
     }
 
@@ -358,6 +368,11 @@ public final class StreamLog {
             guard !isClosed else { return }
             // A reopened log must not find a zero-fill of this one still writing.
             awaitFill()
+            awaitSpares()
+            // Spares are for this log's next segments only: the owner's `removalJob` removes
+            // them with what is still dropped (or the next open does).
+            droppedFiles += spareFiles
+            spareFiles = []
             defer { isClosed = true; lock.broadcast(); lock.signalWork() }
             try mapErrors {
                 try flushPendingTombstones()

@@ -18,7 +18,7 @@ extension ClusteredJetStreamTests {
             for i in 1...40 { _ = try await publish(c1, "cmp.\(i)", "m\(i)", id: "c\(i)") }
             let lastPublish = nodes[2].js.queue.sync { nodes[2].js.cluster?.replicas["CMP"]?.stream.store.lastRaftIndex ?? 0 }
             XCTAssertGreaterThan(lastPublish, 40)
-            // The leader proposes a compaction every 10 s: wait for one past the last publish.
+            // The leader proposes a compaction every 2 s: wait for one past the last publish.
             XCTAssertTrue(waitUntil(seconds: 25) { self.raftFirstIndex(2, "CMP") > lastPublish }, "n3 did not compact")
             let dir = try XCTUnwrap(nodes[2].js.queue.sync { nodes[2].js.cluster?.replicas["CMP"]?.stream.directory })
             var rng = Raft.SplitMix64(seed: 3)
@@ -46,8 +46,9 @@ extension ClusteredJetStreamTests {
         }
     }
 
-    /// A compaction renames the Raft log segments it drops, and the group's sync queue removes
-    /// them (`StreamLog.removalJob`): none is left behind once every node compacted.
+    /// A compaction renames the Raft log segments it drops, and the group's sync queue keeps up
+    /// to four as spares and removes the rest (`StreamLog.removalJob`): no dropped one is left
+    /// behind once every node compacted.
     func test_compaction_removesDroppedSegmentsOffTheQueue() async throws {
         RaftStorageFactory.segmentMaxBytesHook = 4096
         defer { RaftStorageFactory.segmentMaxBytesHook = nil }
@@ -63,6 +64,7 @@ extension ClusteredJetStreamTests {
                 XCTAssertTrue(waitUntil(seconds: 10) { !files().contains { $0.hasSuffix(".dropped") } },
                               "n\(i + 1) keeps dropped segments: \(files().sorted())")
                 XCTAssertLessThanOrEqual(files().filter { $0.hasSuffix(".seg") }.count, 2, "n\(i + 1): \(files().sorted())")
+                XCTAssertLessThanOrEqual(files().filter { $0.hasSuffix(".spare") }.count, 4, "n\(i + 1): \(files().sorted())")
             }
         }
     }

@@ -1,7 +1,7 @@
 import Dispatch
 import Raft
 
-/// Raft log compaction (the `compact` op, proposed by the leader every 10 s when the log holds
+/// Raft log compaction (the `compact` op, proposed by the leader every 2 s when the log holds
 /// more than `compactionThreshold` entries). Entries up to `upTo` may be dropped only once the
 /// store that holds what they stored is durable, and the store is written without fsyncs, so
 /// the first compaction after a busy stretch syncs everything stored since the last one.
