@@ -111,9 +111,9 @@ public final class StreamLogRaftStorage: RaftStorage {
                                             indexesSubjects: false,
                                             // A compaction's dropped segments are removed by
                                             // `backgroundJob`, off the owner's thread, or kept
-                                            // for the next tails to take over: four at most, of
-                                            // the about seven segments a compaction dropped
-                                            // under a 70,000 msgs/s publish load.
+                                            // for the next tails to take over: four at most
+                                            // (compaction every 2 s drops one or two under a
+                                            // 70,000 msgs/s publish load).
                                             defersFileRemoval: true, spareSegments: 4)
             let log = try StreamLog.open(directory: StateFiles.join(directory, "log"), fileSystem: fileSystem,
                                          config: logConfig, clock: { 0 })
