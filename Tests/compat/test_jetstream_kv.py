@@ -24,6 +24,20 @@ async def asked_again_if_empty(call, attempts: int):
     return await asyncio.wait_for(call(), BOUND_S)
 
 
+async def watch_past_an_early_end(kv, attempts: int):
+    """`kv.watchall()` and its first update, watched again (up to `attempts` times in all) while
+    that first update is the end-of-initial-values marker (None) of a bucket that has values."""
+    for _ in range(attempts - 1):
+        w = await kv.watchall()
+        first = await w.updates(timeout=3)
+        if first is not None:
+            return w, first
+        await w.stop()
+        await asyncio.sleep(0.2)
+    w = await kv.watchall()
+    return w, await w.updates(timeout=3)
+
+
 async def history(kv, key: str):
     """`kv.history(key)`, bounded. In cluster mode the watcher behind it may start where the last
     puts are not applied yet and report no entries at all (seen once against a nats-server 2.15
@@ -131,12 +145,15 @@ async def test_kvKeys_emptyBucket_noKeys(js, uniq):
         await asyncio.wait_for(kv.keys(), BOUND_S)
 
 
-async def test_kvWatch_initialValuesThenUpdates(js, uniq):
+async def test_kvWatch_initialValuesThenUpdates(js, uniq, server_kind):
     kv = await js.create_key_value(bucket=uniq)
     await kv.put("a", b"1")
     await kv.put("b", b"2")
-    w = await kv.watchall()
-    initial = [await w.updates(timeout=3), await w.updates(timeout=3)]
+    # A nats-server 2.15 cluster started this watch with the end-of-initial-values marker once in
+    # CI (its watcher's consumer saw nothing pending after two acked puts, as in the keys test
+    # above). Watched again there (bounded); clusterd must be right the first time.
+    w, first = await watch_past_an_early_end(kv, 5 if server_kind == "nats-server" else 1)
+    initial = [first, await w.updates(timeout=3)]
     assert sorted((e.key, e.value) for e in initial) == [("a", b"1"), ("b", b"2")]
     assert await w.updates(timeout=3) is None  # end of initial values
     await kv.put("a", b"3")
