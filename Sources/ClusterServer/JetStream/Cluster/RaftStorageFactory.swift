@@ -35,7 +35,7 @@ enum RaftStorageFactory {
         // read (the flag is per block).
         var config = RaftLogStorageConfig(compression: false)
         if let step = preallocateBytes { config.preallocateBytes = step }
-        if let size = segmentMaxBytesHook { config.segmentMaxBytes = size }
+        if let size = segmentMaxBytesHook ?? segmentBytes { config.segmentMaxBytes = size }
         return try StreamLogRaftStorage.open(directory: directory, fileSystem: fileSystem,
                                              config: config, bootstrap: conf)
     }
@@ -51,4 +51,9 @@ enum RaftStorageFactory {
     /// Tuning knob `CLUSTERD_RAFT_PREALLOCATE_BYTES` (0: off; default: `RaftLogStorageConfig`'s
     /// 512 KiB), for measuring what preallocation buys on a given disk.
     static let preallocateBytes: UInt64? = ProcessInfo.processInfo.environment["CLUSTERD_RAFT_PREALLOCATE_BYTES"].flatMap { UInt64($0) }
+
+    /// Tuning knob `CLUSTERD_RAFT_SEGMENT_BYTES` (default: `RaftLogStorageConfig`'s 16 MiB; at
+    /// least 4 KiB), so that a chaos run rolls, drops and recycles Raft log segments (spares)
+    /// within minutes.
+    static let segmentBytes: UInt64? = ProcessInfo.processInfo.environment["CLUSTERD_RAFT_SEGMENT_BYTES"].flatMap { UInt64($0) }
 }
