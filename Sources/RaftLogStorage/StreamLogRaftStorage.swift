@@ -390,6 +390,12 @@ public final class StreamLogRaftStorage: RaftStorage {
         return { fill?(); removal?() }
     }
 
+    /// The removal of the log's spare segments that no new tail took over since the last call
+    /// (`StreamLog.releaseIdleSpares`), to run on any thread; nil when there is none.
+    public func idleSparesJob() -> (() -> Void)? {
+        isClosed ? nil : log.releaseIdleSpares()
+    }
+
     /// `sync()` plus the commit index, even when only the commit changed.
     public func flush() throws {
         try sync()

@@ -13,6 +13,10 @@
 /// tail that takes it over reads as preallocated space at open, exactly like a zero-filled
 /// tail. A crash leaves `.dropped` or `.spare` files, which open removes (spares are reused
 /// only by the log that made them).
+///
+/// Idle logs let theirs go (`releaseIdleSpares`): a log that stops after a burst would
+/// otherwise hold up to `spareSegments` segments of disk until it closes, and a node can hold
+/// thousands of such logs.
 extension StreamLog {
     /// Turns the segments a compaction dropped into spares (up to `spareSegments`, counting
     /// those ready) and removes the rest, on any thread; nil when nothing was dropped. A
@@ -62,7 +66,10 @@ extension StreamLog {
     /// A spare renamed to `path` as a new tail segment, its zeros counted as allocated; nil
     /// when there is none (or it cannot be taken over: it is removed, and a new file made).
     func takeOverSpare(as path: String, base: UInt64) throws -> Segment? {
-        while let spare = spareFiles.popLast() {
+        // The oldest first: spares rotate, so one untaken for a whole `releaseIdleSpares`
+        // round means the log has more than it uses.
+        while !spareFiles.isEmpty {
+            let spare = spareFiles.removeFirst()
             do {
                 try fs.rename(spare, to: path)
                 let file = try fs.open(path, create: false)
@@ -75,6 +82,23 @@ extension StreamLog {
             }
         }
         return nil
+    }
+
+    /// Removes the spares that were ready at the previous call and are still untaken, and
+    /// remembers those ready now for the next call; nil when there is nothing to remove (or
+    /// the log is closed: `close` gave its spares up). The owner calls it now and then (every
+    /// 60 s in a cluster) and runs the returned job on a thread of its choosing: a busy log
+    /// keeps the spares it takes over within a round, an idle one keeps none after two rounds.
+    public func releaseIdleSpares() -> (() -> Void)? {
+        lock.withLock {
+            guard !isClosed else { return nil }
+            let idle = spareFiles.filter { sparesSeenIdle.contains($0) }
+            spareFiles.removeAll { sparesSeenIdle.contains($0) }
+            sparesSeenIdle = Set(spareFiles)
+            guard !idle.isEmpty else { return nil }
+            let fs = self.fs
+            return { for path in idle { try? fs.remove(path) } }
+        }
     }
 
     /// Waits (lock held) until no dropped file is being turned into a spare.

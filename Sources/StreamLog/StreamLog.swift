@@ -47,6 +47,9 @@ public final class StreamLog {
     var spareFiles: [String] = []
     /// Dropped files a `removalJob` is turning into spares right now.
     var sparesInFlight = 0
+    /// The spares that were ready at the last `releaseIdleSpares` (the next one removes those
+    /// still untaken).
+    var sparesSeenIdle: Set<String> = []
     static let spareSuffix = ".spare"
     /// How many times an operation waited for a zero-fill (tests check the waits happen).
     var fillWaits = 0

@@ -69,6 +69,31 @@ extension ClusteredJetStreamTests {
         }
     }
 
+    /// Spares no new tail took over for a whole round go (`RaftHost.releaseIdleSpares`): a log
+    /// idle after a burst keeps none, and goes on without them.
+    func test_idleLogs_letTheirSparesGo() async throws {
+        RaftStorageFactory.segmentMaxBytesHook = 4096
+        let savedTicks = JetStreamCluster.idleSpareTicks
+        defer {
+            RaftStorageFactory.segmentMaxBytesHook = nil
+            JetStreamCluster.idleSpareTicks = savedTicks
+        }
+        try await withCompactingStream(node3Store: FaultyFileSystem()) { c1 in
+            let body = String(repeating: "z", count: 400)
+            for i in 1...60 { _ = try await publish(c1, "cmp.\(i)", body, id: "c\(i)") }
+            let dirs = try (0...1).map { i in
+                try XCTUnwrap(nodes[i].js.queue.sync { nodes[i].js.cluster?.replicas["CMP"]?.stream.directory }) + "/raft/log"
+            }
+            let spares = { (dir: String) in ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".spare") } }
+            XCTAssertTrue(waitUntil(seconds: 25) { dirs.allSatisfy { !spares($0).isEmpty } }, "no spares: \(dirs.map(spares))")
+            JetStreamCluster.idleSpareTicks = 10 // rounds of 1 s from here on
+            XCTAssertTrue(waitUntil(seconds: 15) { dirs.allSatisfy { spares($0).isEmpty } }, "spares kept: \(dirs.map(spares))")
+            for i in 61...80 { _ = try await publish(c1, "cmp.\(i)", body, id: "c\(i)") }
+            let info = try await api(c1, "$JS.API.STREAM.INFO.CMP")
+            XCTAssertEqual((info["state"] as? [String: Any])?["last_seq"] as? Int, 80)
+        }
+    }
+
     /// Stream CMP (R3, created through n1) on nodes that compact Raft logs of more than 10
     /// entries, n3's store on `fs`.
     private func withCompactingStream(node3Store fs: FaultyFileSystem,

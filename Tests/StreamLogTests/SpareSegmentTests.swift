@@ -101,4 +101,39 @@ final class SpareSegmentTests: XCTestCase {
         XCTAssertEqual(try sequences(reopened), Array(110...120))
         try reopened.close()
     }
+
+    /// `releaseIdleSpares` removes the spares that stayed untaken since its previous call; the
+    /// oldest spare is taken over first, so a log that keeps rolling keeps what it uses.
+    func test_releaseIdleSpares_removesThoseUntakenForAWholeRound() throws {
+        let fs = FaultyFileSystem()
+        let log = try openLog(fs, config(spares: 3))
+        try append(log, 1...60)
+        try log.compact(upTo: StreamSequence(50))
+        try XCTUnwrap(log.removalJob())()
+        let first = try names(fs, ".spare")
+        XCTAssertEqual(first.count, 3)
+        XCTAssertNil(log.releaseIdleSpares(), "the first round only notes what is ready")
+        // One new tail: it takes the oldest spare over.
+        let segments = log.lock.withLock { log.segments.count }
+        while log.lock.withLock({ log.segments.count }) == segments { try append(log, 61...61) }
+        let left = try names(fs, ".spare")
+        XCTAssertEqual(left.count, 2)
+        XCTAssertEqual(log.lock.withLock { log.spareFiles.map { String($0.split(separator: "/").last!) } }, left)
+        XCTAssertFalse(left.contains(first.min()!), "the oldest went first")
+        try XCTUnwrap(log.releaseIdleSpares(), "two stayed untaken")()
+        XCTAssertEqual(try names(fs, ".spare"), [])
+        XCTAssertEqual(log.lock.withLock { log.spareFiles }, [])
+        XCTAssertNil(log.releaseIdleSpares())
+        // New spares after a release are kept for a round, and the log goes on.
+        let last = try XCTUnwrap(try sequences(log).last)
+        try append(log, 1...40)
+        try log.compact(upTo: StreamSequence(last + 35))
+        try XCTUnwrap(log.removalJob())()
+        XCTAssertEqual(try names(fs, ".spare").count, 3)
+        XCTAssertNil(log.releaseIdleSpares())
+        XCTAssertEqual(try names(fs, ".spare").count, 3)
+        XCTAssertEqual(try sequences(log), Array((last + 35)...(last + 40)))
+        try log.close()
+        XCTAssertNil(log.releaseIdleSpares(), "close gave the spares up already")
+    }
 }

@@ -16,6 +16,9 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// How many entries a lagging (or down) member may hold a file stream's compaction back;
     /// past that it catches up by copying the stream. Default: 10 × the threshold.
     static var compactionMaxLag: Int?
+    /// Cluster ticks between two rounds of `RaftHost.releaseIdleSpares` (60 s): a spare log
+    /// segment untaken for a whole round is removed.
+    static var idleSpareTicks = 600
     /// Cluster ticks between scrubs of every replica's sealed segments (`StreamReplica+Scrub`):
     /// a day, or `CLUSTERD_SCRUB_SECONDS` (a setting for tests and operators; at least 1 s).
     static let scrubEveryTicks: Int = {
@@ -194,6 +197,9 @@ final class JetStreamCluster: RaftGroupDelegate {
             for r in replicas.values where r.isLeader { r.proposeCompaction(threshold: Self.compactionThreshold,
                                                                      maxLag: Self.compactionMaxLag ?? 10 * Self.compactionThreshold) }
         }
+        // Every 60 s: spares a log did not take over since the last round go (a log idle after a
+        // burst held up to four segments of disk until it closed).
+        if ticks % Self.idleSpareTicks == 0 { host.releaseIdleSpares() }
     }
 
     /// Every 5 s: a stream led here whose preferred leader (the first peer placement chose, the

@@ -16,6 +16,8 @@ protocol DurableRaftStorage: RaftStorage {
     /// File work to run off the JetStream queue (the log's next step of zeros, the removal of
     /// segments a compaction dropped); nil when none is due.
     func backgroundJob() -> (() -> Void)?
+    /// The removal of spare log segments left untaken since the last call; nil when none.
+    func idleSparesJob() -> (() -> Void)?
 }
 
 /// What a Raft group's owner (the meta layer, a stream replica) hears from the driver.
@@ -252,6 +254,14 @@ final class RaftHost {
         try m.storage.compact(upTo: index)
         // The dropped segments' unlinks: about 5 ms each, several per compaction of a busy log.
         if let job = m.storage.backgroundJob() { syncQueue(group).async(execute: job) }
+    }
+
+    /// Every group's spare log segments that stayed untaken since the last call are removed, on
+    /// the groups' sync queues (`StreamLog.releaseIdleSpares`).
+    func releaseIdleSpares() {
+        for (group, m) in members {
+            if let job = m.storage.idleSparesJob() { syncQueue(group).async(execute: job) }
+        }
     }
 
     /// Calls `body` with the delegate of every group that is not quiesced.

@@ -10,6 +10,7 @@ extension MemoryStorage: DurableRaftStorage {
     func beginSync() throws -> (() throws -> Void)? { nil }
     func closeLog() {}
     func backgroundJob() -> (() -> Void)? { nil }
+    func idleSparesJob() -> (() -> Void)? { nil }
 }
 
 extension StreamLogRaftStorage: DurableRaftStorage {
