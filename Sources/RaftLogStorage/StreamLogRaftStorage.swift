@@ -344,8 +344,11 @@ public final class StreamLogRaftStorage: RaftStorage {
     }
 
     /// True when `sync()` has something to do for the current Ready round.
-    public var needsSync: Bool {
-        unsynced || hardState.term != persisted.hardState.term || hardState.vote != persisted.hardState.vote
+    public var needsSync: Bool { unsynced || hardStateNeedsSync }
+
+    /// True when term or vote changed since `raft.state` was last written.
+    public var hardStateNeedsSync: Bool {
+        hardState.term != persisted.hardState.term || hardState.vote != persisted.hardState.vote
     }
 
     /// Makes everything appended so far durable with one fsync of the log, then (only when term

@@ -61,6 +61,18 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertNil(ServerOptions.durationSeconds("soon"))
     }
 
+    func test_map_syncInterval_alwaysByDefault_aDurationOptsIn() throws {
+        XCTAssertNil(try load("jetstream { store_dir: \"/tmp/js\" }").0.jetStreamSyncIntervalSeconds, "always by default")
+        XCTAssertNil(try load("jetstream { sync_interval: always }").0.jetStreamSyncIntervalSeconds)
+        let (o, warnings) = try load("jetstream { sync_interval: \"2m\" }")
+        XCTAssertEqual(o.jetStreamSyncIntervalSeconds, 120)
+        XCTAssertEqual(o.syncIntervalNanos, 120_000_000_000)
+        XCTAssertEqual(warnings, [])
+        XCTAssertThrowsError(try load("jetstream { sync_interval: \"1ms\" }")) { XCTAssertTrue("\($0)".contains("jetstream.sync_interval")) }
+        XCTAssertThrowsError(try load("jetstream { sync_interval: 2m }")) { XCTAssertTrue("\($0)".contains("jetstream.sync_interval")) }
+        XCTAssertThrowsError(try load("jetstream { sync_interval: \"sometimes\" }")) { XCTAssertTrue("\($0)".contains("jetstream.sync_interval")) }
+    }
+
     func test_map_unsupportedSecurityKeys_areErrorsNotSilentlyIgnored() {
         XCTAssertThrowsError(try load("tls { cert_file: x }"))
         XCTAssertThrowsError(try load("leafnodes { port: 7422 }"))

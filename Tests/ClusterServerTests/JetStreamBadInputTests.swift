@@ -141,4 +141,33 @@ final class JetStreamDurabilityTests: XCTestCase {
         let r = h.publish("f", "lost")
         XCTAssertNotNil(r["error"], "an fsync failure must not produce a positive PubAck: \(r)")
     }
+
+    /// Opt-in `sync_interval`: publishes are acknowledged without an fsync each; the periodic
+    /// sync makes them durable, and its failure is only logged (they were acknowledged).
+    func test_syncInterval_acksWithoutAnFsyncEach_thePeriodicSyncCoversThem() throws {
+        let h = try JSHarness { $0.jetStreamSyncIntervalSeconds = 3600 }
+        defer { h.stop(); h.removeFiles() }
+        let fs = FaultInjectingFileSystem()
+        h.js.fileSystemOverride = fs
+        _ = h.createStream("{\"name\":\"L\",\"subjects\":[\"l\"]}")
+        let before = fs.syncCount
+        for i in 1...20 { XCTAssertEqual(h.publish("l", "m\(i)")["seq"] as? Int, i) }
+        XCTAssertEqual(fs.syncCount, before, "an fsync behind each acknowledgement")
+        h.js.queue.sync { h.js.syncPeriodically() }
+        XCTAssertGreaterThan(fs.syncCount, before)
+        let synced = fs.syncCount
+        h.js.queue.sync { h.js.syncPeriodically() }
+        XCTAssertEqual(fs.syncCount, synced, "nothing new was written: nothing to sync")
+        // Stores were opened with it: a reload keeps it and says a restart is needed.
+        var o = h.server.options
+        o.jetStreamSyncIntervalSeconds = nil
+        XCTAssertEqual(h.server.reload(o), ["jetstream"])
+        XCTAssertEqual(h.server.options.jetStreamSyncIntervalSeconds, 3600)
+        fs.failNext(.sync, count: 100)
+        XCTAssertEqual(h.publish("l", "acked")["seq"] as? Int, 21)
+        h.js.queue.sync { h.js.syncPeriodically() }
+        // The log no longer trusts its unsynced writes: later publishes are refused, not acked.
+        let after = h.publish("l", "refused")
+        XCTAssertNotNil(after["error"], "\(after)")
+    }
 }

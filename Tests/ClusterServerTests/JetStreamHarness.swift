@@ -31,19 +31,24 @@ final class JSHarness {
     private var sub: Subscription?
     private var counter = 0
 
-    init(dir: String? = nil) throws {
+    /// Options applied over the harness's own (kept across `restart`).
+    private let configure: (inout ServerOptions) -> Void
+
+    init(dir: String? = nil, configure: @escaping (inout ServerOptions) -> Void = { _ in }) throws {
         self.dir = dir ?? (NSTemporaryDirectory() + "js-test-\(UUID().uuidString)")
-        (server, js) = try JSHarness.boot(dir: self.dir)
+        self.configure = configure
+        (server, js) = try JSHarness.boot(dir: self.dir, configure: configure)
         subscribeInbox()
     }
 
-    private static func boot(dir: String) throws -> (NATSServer, JetStreamService) {
+    private static func boot(dir: String, configure: (inout ServerOptions) -> Void) throws -> (NATSServer, JetStreamService) {
         var o = ServerOptions()
         o.host = "127.0.0.1"
         o.port = -1
         o.threads = 1
         o.jetStream = true
         o.storeDirectory = dir
+        configure(&o)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let s = NATSServer(options: o, logger: logger)
@@ -77,7 +82,7 @@ final class JSHarness {
     /// sync) and boots a new node on the same directory.
     func restart() throws {
         stop()
-        (server, js) = try JSHarness.boot(dir: dir)
+        (server, js) = try JSHarness.boot(dir: dir, configure: configure)
         subscribeInbox()
     }
 

@@ -107,11 +107,22 @@ public enum ConfigLoader {
                 case "max_memory_store", "max_mem_store", "max_mem": o.maxMemoryStore = try size(v, "jetstream.max_memory_store")
                 case "max_file_store", "max_file": o.maxFileStore = try size(v, "jetstream.max_file_store")
                 case "enabled", "enable": o.jetStream = try bool(v, "jetstream.enabled")
+                case "sync_interval", "sync": o.jetStreamSyncIntervalSeconds = try syncInterval(v)
                 default: warnings.append("unknown config key 'jetstream.\(rawKey)' ignored")
                 }
             }
         default: throw LoadError(description: "jetstream: expected a block or a boolean")
         }
+    }
+
+    /// `always` (clusterd's default) or a duration of at least 10 ms, as nats-server takes it.
+    private static func syncInterval(_ v: ConfigValue) throws -> Double? {
+        if case let .string(text) = v, text.lowercased() == "always" { return nil }
+        let seconds = try duration(v, "jetstream.sync_interval")
+        guard seconds >= 0.01, seconds <= 86_400 else {
+            throw LoadError(description: "jetstream.sync_interval: expected 'always' or a duration from 10ms to 24h")
+        }
+        return seconds
     }
 
     private static func mapCluster(_ value: ConfigValue, into o: inout ServerOptions, warnings: inout [String]) throws {

@@ -74,6 +74,8 @@ public final class JetStreamService: @unchecked Sendable {
     /// The API request being handled (clustered operations answer it after they commit).
     var apiRequest: (reply: String, type: String)?
     private var ticks = 0
+    /// Opt-in `sync_interval`: single-node stores written since the last periodic sync.
+    private var periodicSyncs: [String: Stream] = [:]
     /// Bytes stored here per storage kind, for the account's limits and, in a cluster, the
     /// usage reports to the other nodes (not kept on a single node without limits).
     private var storedBytes = AccountUsageLedger([])
@@ -352,6 +354,12 @@ public final class JetStreamService: @unchecked Sendable {
                 synced.append(s)
                 continue
             }
+            if server.options.jetStreamSyncIntervalSeconds != nil {
+                // Opt-in `sync_interval`: acknowledged once written; the tick syncs it.
+                periodicSyncs[s.name] = s
+                synced.append(s)
+                continue
+            }
             do {
                 try s.syncStore()
                 synced.append(s)
@@ -372,6 +380,18 @@ public final class JetStreamService: @unchecked Sendable {
         }
         for s in synced {
             for c in s.consumers.values { c.pump(now: now) }
+        }
+    }
+
+    /// The opt-in `sync_interval`'s fsync of the stores written since the last one (their
+    /// publishes were acknowledged already: a failure can only be logged).
+    func syncPeriodically() {
+        let due = periodicSyncs
+        periodicSyncs.removeAll()
+        for (name, s) in due where streams[name] === s {
+            do { try s.syncStore() } catch {
+                server.logger.error("JetStream store sync failed for stream '\(name)' (sync_interval: acknowledged messages may not be durable): \(error)")
+            }
         }
     }
 
@@ -430,6 +450,9 @@ public final class JetStreamService: @unchecked Sendable {
         }
         persistRemovedLastIDs()
         if !dirtyStreams.isEmpty { scheduleFlush() }
+        if let every = server.options.jetStreamSyncIntervalSeconds, ticks % max(1, Int((every * 20).rounded())) == 0 {
+            syncPeriodically()
+        }
         // Removals (expiry, purges, acks, deletes) reach the account's usage here, within a tick.
         // Without limits (`$G` when no accounts are configured) only the cluster's usage
         // reports read it: every 1.5 s is enough there (nats-server's report interval) and

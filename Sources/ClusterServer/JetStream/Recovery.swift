@@ -16,8 +16,11 @@ extension JetStreamService {
     func makeStore(for config: StreamConfig, clustered: Bool = false) throws -> MessageStore {
         if config.storage == .memory { return MemoryStore() }
         guard let dir = streamDirectory(config.name) else { return MemoryStore(fileAccounting: true) }
+        // A replica's durability is its Raft log's; with the opt-in `sync_interval`, a store is
+        // fsync'd by the periodic sync only (`syncPeriodically`), not by its own thread.
+        let manual = clustered || server.options.jetStreamSyncIntervalSeconds != nil
         return try StreamLogStore(directory: dir + "/msgs", config: config, fileSystem: fileSystem(),
-                                  fsync: clustered ? .manual : .always)
+                                  fsync: manual ? .manual : .always)
     }
 
     static let metaFileName = "meta.json"

@@ -373,7 +373,8 @@ public final class NATSServer: @unchecked Sendable {
         var ignored = tls.needRestart
         if new.host != options.host || new.port != options.port { ignored.append("listen") }
         if new.httpPort != options.httpPort || new.httpHost != options.httpHost { ignored.append("http") }
-        if new.jetStream != options.jetStream || new.storeDirectory != options.storeDirectory { ignored.append("jetstream") }
+        if new.jetStream != options.jetStream || new.storeDirectory != options.storeDirectory
+            || new.jetStreamSyncIntervalSeconds != options.jetStreamSyncIntervalSeconds { ignored.append("jetstream") }
         if new.serverName != options.serverName { ignored.append("server_name") }
         // The listener and the name are fixed at start; route TLS reloads (TLSReload); the
         // route list (seeds and DNS names) applies at once.
@@ -395,6 +396,8 @@ public final class NATSServer: @unchecked Sendable {
         applied.httpPort = options.httpPort
         applied.jetStream = options.jetStream
         applied.storeDirectory = options.storeDirectory
+        // Stores and Raft groups were opened with it.
+        applied.jetStreamSyncIntervalSeconds = options.jetStreamSyncIntervalSeconds
         applied.serverName = options.serverName
         applied.tls = tls.clientOptions
         applied.allowNonTLS = options.allowNonTLS

@@ -39,6 +39,14 @@ public struct ServerOptions: Sendable {
     public var storeDirectory: String?
     public var maxMemoryStore: Int64 = -1
     public var maxFileStore: Int64 = -1
+    /// `jetstream { sync_interval }`: nil (the default, and `always`) acknowledges a publish
+    /// only after its fsync (on a quorum, in a cluster). A duration opts into nats-server's
+    /// default trade-off: a publish is acknowledged once written (on a quorum), and file stores
+    /// and stream Raft logs are fsync'd every this many seconds — a power loss (or a crash of
+    /// the machines, not only the processes) can then take acknowledged messages.
+    public var jetStreamSyncIntervalSeconds: Double?
+    /// `sync_interval` as `/jsz` reports it (nanoseconds; 0 with `always`).
+    public var syncIntervalNanos: Int64 { Int64(((jetStreamSyncIntervalSeconds ?? 0) * 1e9).rounded()) }
 
     /// Client TLS (`tls { ... }`, `--tls*`); nil serves plaintext only.
     public var tls: TLSOptions?

@@ -14,6 +14,8 @@ struct GroupSyncState {
     var nextNeeded = false
     var nextMessages: [Message] = []
     var nextWrite: UInt64 = 0
+    /// Opt-in mode: the last write already counted as persisted (what a periodic sync covers).
+    var periodicWrite: UInt64 = 0
 }
 
 extension RaftHost {
@@ -21,6 +23,14 @@ extension RaftHost {
     /// `messages` speak for what this node persisted, so they wait for a sync that started
     /// after every write so far; with nothing unsynced they go out now.
     func afterWrite(_ m: Member, write: UInt64, messages: [Message]) {
+        if m.ackOnWrite && !m.storage.hardStateNeedsSync && !m.sync.nextNeeded {
+            // Opt-in: written (to the page cache) counts; the periodic sync covers it. A term
+            // or vote change still waits for its sync: a vote forgotten in a power loss could
+            // elect two leaders in one term.
+            m.sync.periodicWrite = write
+            release(m, messages: messages, write: write)
+            return
+        }
         if m.storage.needsSync || m.sync.nextNeeded {
             // New writes (or earlier ones still waiting for a sync): the next sync covers them.
             if !m.sync.nextNeeded && !m.sync.running { syncsToStart.append(m) }
@@ -56,6 +66,16 @@ extension RaftHost {
             // append, a 512 KiB step held the JetStream queue for 1–2 ms.
             if let job = m.storage.backgroundJob() { syncQueue(m.node.group).async(execute: job) }
             startSync(m, inline: inline)
+        }
+    }
+
+    /// The opt-in mode's periodic group commit: every group that counts writes as persisted
+    /// and has writes not yet fsync'd starts a background sync (one per log at a time).
+    func startPeriodicSyncs() {
+        for m in members.values where m.ackOnWrite && !m.sync.running && !m.sync.nextNeeded && m.storage.needsSync {
+            m.sync.nextNeeded = true
+            m.sync.nextWrite = m.sync.periodicWrite
+            startSync(m, inline: false)
         }
     }
 

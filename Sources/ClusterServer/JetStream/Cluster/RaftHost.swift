@@ -8,6 +8,8 @@ protocol DurableRaftStorage: RaftStorage {
     func sync() throws
     /// Something written is not durable yet (entries, or a term/vote change).
     var needsSync: Bool { get }
+    /// Term or vote changed and is not durable yet (always synced before a message speaks for it).
+    var hardStateNeedsSync: Bool { get }
     /// Starts making everything written so far durable: a term/vote change (rare) is made
     /// durable now; the rest is returned as a job that may run on any thread (nil: nothing left).
     func beginSync() throws -> (() throws -> Void)?
@@ -74,14 +76,19 @@ final class RaftHost {
         private weak var weakDelegate: RaftGroupDelegate?
         var delegate: RaftGroupDelegate? { held ?? weakDelegate }
         var sync = GroupSyncState()
+        /// Opt-in (`jetstream { sync_interval }`): its writes count as persisted when written;
+        /// the periodic sync makes them durable (`RaftHost.ackOnWriteSyncTicks`).
+        let ackOnWrite: Bool
         var wasLeader = false
         /// Leader only: the index of the first entry of its term; leadership is announced once
         /// everything up to it is applied (earlier terms' entries are in the state machine).
         var leaderReadyAt: LogIndex?
         /// `tickCount` when the node was created: its tick t happened at host tick offset + t.
         let tickOffset: UInt64
-        init(node: RaftNode, storage: DurableRaftStorage, delegate: RaftGroupDelegate, ownsHost: Bool, tickOffset: UInt64) {
+        init(node: RaftNode, storage: DurableRaftStorage, delegate: RaftGroupDelegate, ownsHost: Bool, tickOffset: UInt64,
+             ackOnWrite: Bool) {
             self.node = node
+            self.ackOnWrite = ackOnWrite
             self.storage = storage
             if ownsHost { weakDelegate = delegate; held = nil } else { held = delegate }
             self.tickOffset = tickOffset
@@ -106,6 +113,10 @@ final class RaftHost {
     var backgroundSyncs = 0
     /// Whether a sole sync runs on the JetStream queue (`startSyncs`).
     var inlineSoleSync = true
+    /// Opt-in (`jetstream { sync_interval }`): groups added with `ackOnWrite` count their
+    /// writes as persisted at once and are fsync'd every this many ticks. nil: every message
+    /// that speaks for a write waits for its fsync.
+    var ackOnWriteSyncTicks: UInt64?
     private var names: [NodeID: String] = [:]
     var coalescer: HeartbeatCoalescer
     /// Connections that got replies (PubAcks) while applying this round: flushed once at the end
@@ -186,7 +197,8 @@ final class RaftHost {
     /// `delegateOwnsHost`: the delegate keeps this host alive (the meta group's), so the host
     /// must not keep it alive in turn.
     func addGroup(_ group: GroupID, storage: DurableRaftStorage, delegate: RaftGroupDelegate, delegateOwnsHost: Bool = false,
-                  applied: LogIndex?, quiesce: Bool, campaign: Bool = false, externalSnapshots: Bool = false) {
+                  applied: LogIndex?, quiesce: Bool, campaign: Bool = false, externalSnapshots: Bool = false,
+                  ackOnWrite: Bool = false) {
         guard members[group] == nil else {
             server.logger.error("Raft group \(group) is already hosted here; not adding it twice")
             storage.closeLog()
@@ -199,7 +211,7 @@ final class RaftHost {
         let node = RaftNode(id: me, group: group, storage: storage, config: cfg,
                             random: Raft.SplitMix64(seed: seed ^ group.rawValue), applied: applied)
         members[group] = Member(node: node, storage: storage, delegate: delegate, ownsHost: delegateOwnsHost,
-                                tickOffset: tickCount)
+                                tickOffset: tickCount, ackOnWrite: ackOnWrite && ackOnWriteSyncTicks != nil)
         membersGeneration &+= 1
         multi.addGroup(node)
         if campaign { node.startElection() }
@@ -294,6 +306,7 @@ final class RaftHost {
     func tick() {
         tickCount += 1
         tickWall[Int(tickCount % UInt64(Self.tickHistory))] = DispatchTime.now().uptimeNanoseconds
+        if let every = ackOnWriteSyncTicks, tickCount % every == 0 { startPeriodicSyncs() }
         multi.tick()
         process()
         for done in reads.expire(now: tickCount) { done(false) }

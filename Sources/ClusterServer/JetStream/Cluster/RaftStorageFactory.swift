@@ -7,6 +7,7 @@ extension MemoryStorage: DurableRaftStorage {
     /// Memory logs (memory streams, as in nats-server) have nothing to make durable.
     func sync() throws {}
     var needsSync: Bool { false }
+    var hardStateNeedsSync: Bool { false }
     func beginSync() throws -> (() throws -> Void)? { nil }
     func closeLog() {}
     func backgroundJob() -> (() -> Void)? { nil }
@@ -35,7 +36,7 @@ enum RaftStorageFactory {
         // ~1.5% of a three-node cluster's CPU under publish load. Older compressed blocks still
         // read (the flag is per block).
         var config = RaftLogStorageConfig(compression: false)
-        if let step = preallocateBytes { config.preallocateBytes = step }
+        if let step = preallocateBytesHook ?? preallocateBytes { config.preallocateBytes = step }
         if let size = segmentMaxBytesHook ?? segmentBytes { config.segmentMaxBytes = size }
         return try StreamLogRaftStorage.open(directory: directory, fileSystem: fileSystem,
                                              config: config, bootstrap: conf)
@@ -48,6 +49,8 @@ enum RaftStorageFactory {
     /// Tests: the size of Raft log segments (nil: the default 16 MiB), so a compaction drops
     /// whole segments after a few messages.
     nonisolated(unsafe) static var segmentMaxBytesHook: UInt64?
+    /// Tests: the preallocation step of Raft logs opened from now on (0: none).
+    nonisolated(unsafe) static var preallocateBytesHook: UInt64?
 
     /// Tuning knob `CLUSTERD_RAFT_PREALLOCATE_BYTES` (0: off; default: `RaftLogStorageConfig`'s
     /// 512 KiB), for measuring what preallocation buys on a given disk.

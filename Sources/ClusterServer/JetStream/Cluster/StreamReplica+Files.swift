@@ -117,7 +117,7 @@ extension StreamReplica {
         if !fresh { s.rebuildDedup(skews: files.dedupSkews) }
         cluster.host.addGroup(r.group, storage: storage, delegate: r,
                               applied: applied > 0 ? LogIndex(applied) : nil, quiesce: true,
-                              campaign: fresh && a.initial.first == me, externalSnapshots: true)
+                              campaign: fresh && a.initial.first == me, externalSnapshots: true, ackOnWrite: true)
         // A torn tail is normal after a crash (the store is synced only before compactions, and
         // the Raft log replays what was cut); a cut below the compaction point, or corrupt
         // blocks, lost messages the log no longer has. Damage confined to sealed segments is
