@@ -4,8 +4,10 @@
 # natsbench: async publish with 256 acks in flight through a NON-leader node and through the
 # stream leader, sync publish p50/p99 through the leader, pull consume through the consumer
 # leader. Three clusters run side by side for the whole section: clusterd, nats-server with
-# its defaults, and nats-server with `jetstream { sync_interval: always }`. For every
-# workload, each run measures all three, the order rotating per run, so noise on the shared
+# its defaults, and nats-server with `jetstream { sync_interval: always }`; and a fourth,
+# clusterd with the opt-in `jetstream { sync_interval: "2m" }` (acks on a quorum's write, as
+# nats-server's default does: the like-for-like row against nats-server default). For every
+# workload, each run measures all of them, the order rotating per run, so noise on the shared
 # machine falls on all of them; the table shows medians (and min–max) and the ratios.
 #
 # The leader is the one STREAM.INFO reports in cluster.leader (both servers fill it);
@@ -19,7 +21,7 @@
 BENCH_CLUSTER_MSGS=${BENCH_CLUSTER_MSGS:-100000}
 BENCH_CLUSTER_SYNC_MSGS=${BENCH_CLUSTER_SYNC_MSGS:-2000}
 BENCH_CLUSTER_WORKLOADS=${BENCH_CLUSTER_WORKLOADS:-"pub-follower pub-leader sync consume"}
-CLUSTER_KINDS=(clusterd nats-default nats-always)
+CLUSTER_KINDS=(clusterd nats-default nats-always clusterd-interval)
 declare -A CL_URLS=() CL_MAP=() CL_PIDS=() CL_VALUES=()
 
 # start_cluster KIND BINARY [ARGS...]: three nodes n1..n3 named for the leader map, each with
@@ -126,8 +128,8 @@ cluster_measure() {
   local workload=$1 run k idx kind spec
   shift
   for run in $(seq 1 "$BENCH_RUNS"); do
-    for k in 0 1 2; do
-      idx=$(((k + run - 1) % 3)); kind=${CLUSTER_KINDS[$idx]}
+    for k in "${!CLUSTER_KINDS[@]}"; do
+      idx=$(((k + run - 1) % ${#CLUSTER_KINDS[@]})); kind=${CLUSTER_KINDS[$idx]}
       cluster_run "$kind" "$workload"
       for spec in "$@"; do keep "$kind" "${spec%%=*}" "$(result_field "$RUN_RESULT" "${spec#*=}")"; done
       log "cluster $workload run $run $kind: $(for spec in "$@"; do printf '%s=%s ' "${spec%%=*}" "$(result_field "$RUN_RESULT" "${spec#*=}")"; done)"
@@ -179,6 +181,23 @@ write_cluster_table() {
       c=$(cell_median "$key" clusterd); nd=$(cell_median "$key" nats-default); na=$(cell_median "$key" nats-always)
       echo "| $label | $(fmt_cell "$key" clusterd) | $(fmt_cell "$key" nats-default) | $(ratio "$c" "$nd") | $(fmt_cell "$key" nats-always) | $(ratio "$c" "$na") |"
     done
+    echo
+    echo "Opt-in \`jetstream { sync_interval: \"2m\" }\` (clusterd acks once a quorum wrote the entry, fsyncs every"
+    echo "2 minutes: nats-server's default trade-off), against nats-server default:"
+    echo
+    echo "| workload | clusterd sync_interval 2m | nats-server default | ratio |"
+    echo "| --- | ---: | ---: | ---: |"
+    for row in \
+      "async publish via a non-leader, 256 in flight (msgs/s)|pubf" \
+      "async publish via the leader, 256 in flight (msgs/s)|publ" \
+      "sync publish via the leader, p50 (µs)|p50" \
+      "sync publish via the leader, p99 (µs)|p99" \
+      "pull consume via the consumer leader, batch 100, explicit acks (msgs/s)|cons"; do
+      label=${row%|*}; key=${row#*|}
+      [[ -n "${CL_VALUES["$key|clusterd-interval"]:-}" ]] || continue
+      c=$(cell_median "$key" clusterd-interval); nd=$(cell_median "$key" nats-default)
+      echo "| $label | $(fmt_cell "$key" clusterd-interval) | $(fmt_cell "$key" nats-default) | $(ratio "$c" "$nd") |"
+    done
     if ((${#NOTES[@]})); then
       echo
       for row in "${NOTES[@]}"; do echo "- note: $row"; done
@@ -192,7 +211,9 @@ section_cluster() {
   CL_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
   local conf="$TMP_DIR/ns-always.conf" kind pid
   printf 'jetstream { sync_interval: always }\n' >"$conf"
+  printf 'jetstream { sync_interval: "2m" }\n' >"$TMP_DIR/cd-interval.conf"
   start_cluster clusterd "$CLUSTERD_BIN"
+  start_cluster clusterd-interval "$CLUSTERD_BIN" -c "$TMP_DIR/cd-interval.conf"
   start_cluster nats-default "$NATS_SERVER_BIN"
   start_cluster nats-always "$NATS_SERVER_BIN" -c "$conf"
   # Warm-up (untimed): waits out the meta leader elections and touches every code path once.
