@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -110,7 +111,8 @@ class ChaosCluster:
                 "-n", n.name, "-js", "-sd", n.store, "--cluster_name", self.cluster_name,
                 "--cluster", f"nats://127.0.0.1:{n.route_port}",
                 "--cluster_advertise", f"127.0.0.1:{n.proxy_port}", "--routes", routes]
-        return args
+        # E.g. "-c lax.conf" to run the schedule against a configuration (an opt-in mode).
+        return args + shlex.split(os.environ.get("CHAOS_CLUSTERD_ARGS", ""))
 
     def _spawn(self, n: Node) -> None:
         assert not n.alive
