@@ -22,6 +22,14 @@ BENCH_CLUSTER_MSGS=${BENCH_CLUSTER_MSGS:-100000}
 BENCH_CLUSTER_SYNC_MSGS=${BENCH_CLUSTER_SYNC_MSGS:-2000}
 BENCH_CLUSTER_WORKLOADS=${BENCH_CLUSTER_WORKLOADS:-"pub-follower pub-leader sync consume"}
 CLUSTER_KINDS=(clusterd nats-default nats-always clusterd-interval)
+# Table rows: "label|key" (the key the runs' values are kept under).
+CL_ROWS=(
+  "async publish via a non-leader, 256 in flight (msgs/s)|pubf"
+  "async publish via the leader, 256 in flight (msgs/s)|publ"
+  "sync publish via the leader, p50 (µs)|p50"
+  "sync publish via the leader, p99 (µs)|p99"
+  "pull consume via the consumer leader, batch 100, explicit acks (msgs/s)|cons"
+)
 declare -A CL_URLS=() CL_MAP=() CL_PIDS=() CL_VALUES=()
 
 # start_cluster KIND BINARY [ARGS...]: three nodes n1..n3 named for the leader map, each with
@@ -170,12 +178,7 @@ write_cluster_table() {
     echo
     echo "| workload | clusterd | nats-server default | ratio | nats-server sync always | ratio |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-    for row in \
-      "async publish via a non-leader, 256 in flight (msgs/s)|pubf" \
-      "async publish via the leader, 256 in flight (msgs/s)|publ" \
-      "sync publish via the leader, p50 (µs)|p50" \
-      "sync publish via the leader, p99 (µs)|p99" \
-      "pull consume via the consumer leader, batch 100, explicit acks (msgs/s)|cons"; do
+    for row in "${CL_ROWS[@]}"; do
       label=${row%|*}; key=${row#*|}
       [[ -n "${CL_VALUES["$key|clusterd"]:-}${CL_VALUES["$key|nats-default"]:-}${CL_VALUES["$key|nats-always"]:-}" ]] || continue
       c=$(cell_median "$key" clusterd); nd=$(cell_median "$key" nats-default); na=$(cell_median "$key" nats-always)
@@ -187,12 +190,7 @@ write_cluster_table() {
     echo
     echo "| workload | clusterd sync_interval 2m | nats-server default | ratio |"
     echo "| --- | ---: | ---: | ---: |"
-    for row in \
-      "async publish via a non-leader, 256 in flight (msgs/s)|pubf" \
-      "async publish via the leader, 256 in flight (msgs/s)|publ" \
-      "sync publish via the leader, p50 (µs)|p50" \
-      "sync publish via the leader, p99 (µs)|p99" \
-      "pull consume via the consumer leader, batch 100, explicit acks (msgs/s)|cons"; do
+    for row in "${CL_ROWS[@]}"; do
       label=${row%|*}; key=${row#*|}
       [[ -n "${CL_VALUES["$key|clusterd-interval"]:-}" ]] || continue
       c=$(cell_median "$key" clusterd-interval); nd=$(cell_median "$key" nats-default)
