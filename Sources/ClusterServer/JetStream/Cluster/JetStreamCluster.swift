@@ -92,6 +92,10 @@ final class JetStreamCluster: RaftGroupDelegate {
         cfg.electionTimeoutTicks = 10 // ticks of 100 ms: elections after 1-2 s of silence
         cfg.heartbeatTicks = 1
         cfg.maxInflightMsgs = 256
+        // A follower far behind gets at most this much per round trip (a catch-up burst of 256
+        // appends of 1 MiB each overran the route's 64 MiB send buffer), not a limit under load:
+        // 256 appends of a round's publishes are far smaller.
+        cfg.maxInflightBytes = 16 << 20
         let identity = try NodeIdentity.load(root: root, name: js.server.serverName)
         host = RaftHost(server: js.server, queue: js.queue, config: cfg, me: identity.nodeID,
                         namespace: Self.routeNamespace("raft", account: js.account))

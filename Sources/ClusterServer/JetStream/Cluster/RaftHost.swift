@@ -113,6 +113,8 @@ final class RaftHost {
     var backgroundSyncs = 0
     /// Whether a sole sync runs on the JetStream queue (`startSyncs`).
     var inlineSoleSync = true
+    /// The largest Raft frame sent so far (bytes), for tests.
+    private(set) var largestFrameSent = 0
     /// Opt-in (`jetstream { sync_interval }`): groups added with `ackOnWrite` count their
     /// writes as persisted at once and are fsync'd every this many ticks. nil: every message
     /// that speaks for a write waits for its fsync.
@@ -509,10 +511,31 @@ final class RaftHost {
         let ids = routes.peerServerIDs()
         for b in batches {
             guard let name = name(of: b.to), let id = ids[name] else { continue }
-            let bytes = RaftWireCodec.encode(b)
-            var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
-            buf.writeBytes(bytes)
-            routes.sendExtension(namespace, payload: buf, to: id)
+            for bytes in Self.frames(b) {
+                largestFrameSent = max(largestFrameSent, bytes.count)
+                var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
+                buf.writeBytes(bytes)
+                routes.sendExtension(namespace, payload: buf, to: id)
+            }
         }
+    }
+
+    /// The largest Raft frame this host should send: far below the route's 64 MiB payload limit
+    /// (a peer refuses a larger frame and closes the route).
+    static let maxFrameBytes = 8 << 20
+
+    /// `batch` encoded as one frame, or split (messages in order, heartbeats in the first) into
+    /// frames of at most `maxFrameBytes` each, unless a single message is larger. A leader
+    /// catching a follower up sends it up to `maxInflightMsgs` appends of up to 1 MiB in one
+    /// round: as one frame, that could pass the route's limit again after every reconnect.
+    static func frames(_ batch: MessageBatch) -> [[UInt8]] {
+        let bytes = RaftWireCodec.encode(batch)
+        guard bytes.count > maxFrameBytes, batch.messages.count > 1 else { return [bytes] }
+        let mid = batch.messages.count / 2
+        var first = batch
+        first.messages = Array(batch.messages[..<mid])
+        var second = MessageBatch(from: batch.from, to: batch.to)
+        second.messages = Array(batch.messages[mid...])
+        return frames(first) + frames(second)
     }
 }
