@@ -66,7 +66,8 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertNil(try load("jetstream { sync_interval: always }").0.jetStreamSyncIntervalSeconds)
         let (o, warnings) = try load("jetstream { sync_interval: \"2m\" }")
         XCTAssertEqual(o.jetStreamSyncIntervalSeconds, 120)
-        XCTAssertEqual(o.syncIntervalNanos, 120_000_000_000)
+        XCTAssertEqual(o.jszConfig(storeDirectory: "/d")["sync_interval"] as? Int64, 120_000_000_000)
+        XCTAssertEqual(o.jszConfig(storeDirectory: "/d")["sync_always"] as? Bool, false)
         XCTAssertEqual(warnings, [])
         XCTAssertThrowsError(try load("jetstream { sync_interval: \"1ms\" }")) { XCTAssertTrue("\($0)".contains("jetstream.sync_interval")) }
         XCTAssertThrowsError(try load("jetstream { sync_interval: 2m }")) { XCTAssertTrue("\($0)".contains("jetstream.sync_interval")) }

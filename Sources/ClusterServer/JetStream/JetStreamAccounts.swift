@@ -102,8 +102,7 @@ public final class JetStreamAccounts: @unchecked Sendable {
         let o = server.options
         let base: [String: Any] = [
             "server_id": server.serverID, "now": JSTime.format(JSTime.nowNanos()),
-            "config": ["max_memory": o.maxMemoryStore, "max_storage": o.maxFileStore,
-                       "store_dir": (o.storeDirectory ?? "") + "/jetstream", "sync_interval": o.syncIntervalNanos, "sync_always": o.jetStreamSyncIntervalSeconds == nil, "compress_ok": true],
+            "config": o.jszConfig(storeDirectory: (o.storeDirectory ?? "") + "/jetstream"),
         ]
         var out = Self.mergeJsz(parts, base: base)
         // clusterd: each account's own meta group (`meta_cluster` above is the first one's).

@@ -20,9 +20,7 @@ extension JetStreamService {
             let u = usage
             var o: [String: Any] = [
                 "server_id": server.serverID, "now": JSTime.format(JSTime.nowNanos()),
-                "config": ["max_memory": server.options.maxMemoryStore, "max_storage": server.options.maxFileStore,
-                           "store_dir": root ?? "", "sync_interval": server.options.syncIntervalNanos,
-                           "sync_always": server.options.jetStreamSyncIntervalSeconds == nil, "compress_ok": true],
+                "config": server.options.jszConfig(storeDirectory: root ?? ""),
                 "memory": u.memory, "storage": u.storage, "reserved_memory": reserved(.memory), "reserved_storage": reserved(.file),
                 "accounts": streams.isEmpty ? 0 : 1, "ha_assets": 0, "api": ["level": JetStreamService.apiLevel, "total": apiTotal, "errors": apiErrors],
                 "streams": streams.count, "consumers": u.consumers, "messages": u.messages, "bytes": u.bytes,

@@ -74,6 +74,10 @@ public final class JetStreamService: @unchecked Sendable {
     /// The API request being handled (clustered operations answer it after they commit).
     var apiRequest: (reply: String, type: String)?
     private var ticks = 0
+    /// Opt-in `sync_interval` (seconds; nil: `always`), fixed at start (a reload keeps it): on
+    /// one node stores are acknowledged unsynced and fsync'd every interval, in a cluster stream
+    /// groups count a write as persisted (`JetStreamCluster`).
+    let syncIntervalSeconds: Double?
     /// Opt-in `sync_interval`: single-node stores written since the last periodic sync.
     private var periodicSyncs: [String: Stream] = [:]
     /// Bytes stored here per storage kind, for the account's limits and, in a cluster, the
@@ -90,6 +94,7 @@ public final class JetStreamService: @unchecked Sendable {
         self.server = server
         self.account = account
         self.limits = limits
+        self.syncIntervalSeconds = server.options.jetStreamSyncIntervalSeconds
         self.bus = AccountBus(server: server, account: account)
         let base = server.options.storeDirectory ?? (NSTemporaryDirectory() + "/clusterd-js-\(getpid())")
         root = base + "/jetstream" + (account.isGlobal ? "" : "/.accounts/" + AccountDirectoryName.encode(account.name))
@@ -354,7 +359,7 @@ public final class JetStreamService: @unchecked Sendable {
                 synced.append(s)
                 continue
             }
-            if server.options.jetStreamSyncIntervalSeconds != nil {
+            if syncIntervalSeconds != nil {
                 // Opt-in `sync_interval`: acknowledged once written; the tick syncs it.
                 periodicSyncs[s.name] = s
                 synced.append(s)
@@ -450,7 +455,7 @@ public final class JetStreamService: @unchecked Sendable {
         }
         persistRemovedLastIDs()
         if !dirtyStreams.isEmpty { scheduleFlush() }
-        if let every = server.options.jetStreamSyncIntervalSeconds, ticks % max(1, Int((every * 20).rounded())) == 0 {
+        if let every = syncIntervalSeconds, ticks % max(1, Int((every * 20).rounded())) == 0 {
             syncPeriodically()
         }
         // Removals (expiry, purges, acks, deletes) reach the account's usage here, within a tick.

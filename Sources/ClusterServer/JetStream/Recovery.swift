@@ -18,7 +18,7 @@ extension JetStreamService {
         guard let dir = streamDirectory(config.name) else { return MemoryStore(fileAccounting: true) }
         // A replica's durability is its Raft log's; with the opt-in `sync_interval`, a store is
         // fsync'd by the periodic sync only (`syncPeriodically`), not by its own thread.
-        let manual = clustered || server.options.jetStreamSyncIntervalSeconds != nil
+        let manual = clustered || syncIntervalSeconds != nil
         return try StreamLogStore(directory: dir + "/msgs", config: config, fileSystem: fileSystem(),
                                   fsync: manual ? .manual : .always)
     }

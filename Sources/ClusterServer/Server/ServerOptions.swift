@@ -45,8 +45,13 @@ public struct ServerOptions: Sendable {
     /// and stream Raft logs are fsync'd every this many seconds — a power loss (or a crash of
     /// the machines, not only the processes) can then take acknowledged messages.
     public var jetStreamSyncIntervalSeconds: Double?
-    /// `sync_interval` as `/jsz` reports it (nanoseconds; 0 with `always`).
-    public var syncIntervalNanos: Int64 { Int64(((jetStreamSyncIntervalSeconds ?? 0) * 1e9).rounded()) }
+    /// `/jsz`'s `config` object for JetStream stored under `storeDirectory` (as nats-server's;
+    /// `sync_interval` in nanoseconds, 0 with `always`).
+    func jszConfig(storeDirectory: String) -> [String: Any] {
+        ["max_memory": maxMemoryStore, "max_storage": maxFileStore, "store_dir": storeDirectory,
+         "sync_interval": Int64(((jetStreamSyncIntervalSeconds ?? 0) * 1e9).rounded()),
+         "sync_always": jetStreamSyncIntervalSeconds == nil, "compress_ok": true]
+    }
 
     /// Client TLS (`tls { ... }`, `--tls*`); nil serves plaintext only.
     public var tls: TLSOptions?

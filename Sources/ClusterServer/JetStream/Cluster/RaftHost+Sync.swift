@@ -13,9 +13,9 @@ struct GroupSyncState {
     /// Written since the running sync started (or not handed to a sync yet).
     var nextNeeded = false
     var nextMessages: [Message] = []
+    /// The last write the next sync covers (opt-in mode: also writes already counted as
+    /// persisted, for the periodic sync).
     var nextWrite: UInt64 = 0
-    /// Opt-in mode: the last write already counted as persisted (what a periodic sync covers).
-    var periodicWrite: UInt64 = 0
 }
 
 extension RaftHost {
@@ -27,7 +27,7 @@ extension RaftHost {
             // Opt-in: written (to the page cache) counts; the periodic sync covers it. A term
             // or vote change still waits for its sync: a vote forgotten in a power loss could
             // elect two leaders in one term.
-            m.sync.periodicWrite = write
+            m.sync.nextWrite = write
             release(m, messages: messages, write: write)
             return
         }
@@ -74,7 +74,6 @@ extension RaftHost {
     func startPeriodicSyncs() {
         for m in members.values where m.ackOnWrite && !m.sync.running && !m.sync.nextNeeded && m.storage.needsSync {
             m.sync.nextNeeded = true
-            m.sync.nextWrite = m.sync.periodicWrite
             startSync(m, inline: false)
         }
     }
