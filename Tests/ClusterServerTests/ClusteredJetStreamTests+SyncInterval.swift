@@ -29,6 +29,14 @@ extension ClusteredJetStreamTests {
         XCTAssertGreaterThan(fs.syncCount, before)
         let info = try await api(c1, "$JS.API.STREAM.INFO.LAZY")
         XCTAssertEqual((info["state"] as? [String: Any])?["last_seq"] as? Int, 31)
+
+        // A term or vote change still waits for its fsync: the election a stepdown starts syncs
+        // although the periodic sync is an hour away again.
+        for n in nodes { n.js.queue.sync { n.js.cluster?.host.ackOnWriteSyncTicks = 36_000 } }
+        for i in 32...36 { _ = try await publish(c1, "lazy.\(i)", "m\(i)", id: "l\(i)") }
+        let beforeElection = fs.syncCount
+        _ = try await api(c1, "STREAM.LEADER.STEPDOWN.LAZY")
+        XCTAssertTrue(waitUntil(seconds: 15) { fs.syncCount > beforeElection }, "the election's term and vote were not synced")
     }
 
     /// Whether node `i`'s Raft log of `stream` holds writes not yet fsync'd (nil: no replica).
