@@ -27,6 +27,26 @@ final class ClusteredJetStreamTests: XCTestCase {
     var metaFS: FaultyFileSystem?
 
     override func setUpWithError() throws {
+        // A port found free can be taken before the node binds it (an outgoing connection's
+        // ephemeral port): start again on new ports, up to three times.
+        for attempt in 1...3 {
+            do {
+                try startNodes()
+                break
+            } catch where attempt < 3 && "\(error)".contains("Address already in use") {
+                for n in nodes {
+                    n.server.shutdown()
+                    n.server.waitUntilShutdown()
+                    try? FileManager.default.removeItem(atPath: n.dir)
+                }
+                nodes.removeAll()
+            }
+        }
+        XCTAssertTrue(waitUntil(seconds: 30) { self.metaLeaderAgreed }, "no meta leader known to every node")
+    }
+
+    /// n1..n3 on free loopback ports, full route mesh, each with its own store.
+    private func startNodes() throws {
         let clusterPorts = (0..<3).map { _ in freeLoopbackPort() }
         for i in 0..<3 {
             let dir = NSTemporaryDirectory() + "clustered-js-\(UUID().uuidString)"
@@ -55,7 +75,6 @@ final class ClusteredJetStreamTests: XCTestCase {
             let (server, js) = try startNode(o, logger)
             nodes.append(Node(name: "n\(i + 1)", server: server, js: js, dir: dir))
         }
-        XCTAssertTrue(waitUntil(seconds: 30) { self.metaLeaderAgreed }, "no meta leader known to every node")
     }
 
     override func tearDown() async throws {
