@@ -204,6 +204,19 @@ extension StreamLog {
         return nil
     }
 
+    /// The sequence of the last record whose Raft index is in 1...`index`, or nil when none is.
+    func lastSequenceLocked(atOrBelowRaftIndex index: UInt64) throws -> UInt64? {
+        guard index > 0 else { return nil }
+        for seg in segments.reversed() {
+            let refs = seg.blocks.filter { $0.kind == .messages && $0.firstRaftIndex > 0 && $0.firstRaftIndex <= index }
+            // Raft indexes rise with the sequence: the last block starting at or below `index`
+            // holds the answer.
+            guard let ref = refs.last else { continue }
+            return try blockMessages(seg, ref).last { $0.raftIndex > 0 && $0.raftIndex <= index }?.sequence.rawValue
+        }
+        return nil
+    }
+
     /// The subject's last live sequence, repairing a stale entry by scanning backwards.
     func resolvedLast(_ subject: String) throws -> UInt64? {
         guard var info = core.subjects[subject] else { return nil }

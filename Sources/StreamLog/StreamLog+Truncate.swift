@@ -11,19 +11,15 @@ extension StreamLog {
     }
 
     /// Removes every record whose Raft index is > `index` (the Raft log's conflict rule).
+    /// `index` need not be a record's own (a store holds only some of its log's entries): what
+    /// stays ends at the last record at or below it.
     public func truncate(afterRaftIndex index: UInt64) throws {
         try lock.withLock {
             try checkWritable()
             try mapErrors {
                 guard index < core.lastRaftIndex else { return }
-                if index == 0 {
-                    try truncateLocked(after: (segments.first?.blocks.first { $0.kind == .messages }?.firstSeq ?? 1) - 1)
-                    return
-                }
-                guard let s = try sequenceLocked(raftIndex: index) else {
-                    throw StreamLogError.invalidArgument("raft index \(index) is not in the log")
-                }
-                try truncateLocked(after: s)
+                let firstSeq = segments.first?.blocks.first { $0.kind == .messages }?.firstSeq ?? 1
+                try truncateLocked(after: try lastSequenceLocked(atOrBelowRaftIndex: index) ?? firstSeq - 1)
             }
         }
     }

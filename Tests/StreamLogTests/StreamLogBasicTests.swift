@@ -55,6 +55,19 @@ final class StreamLogBasicTests: XCTestCase {
         XCTAssertNil(try log.message(StreamSequence(50)))
     }
 
+    func test_truncateAfterRaftIndex_betweenRecords_keepsThoseAtOrBelowIt() throws {
+        let log = try openLog(FaultyFileSystem())
+        for i in 1...50 { try log.append([msg("r", "e\(i)", raft: UInt64(i * 2), term: 1)]) }
+        try log.truncate(afterRaftIndex: 59) // between e29 (58) and e30 (60)
+        XCTAssertEqual(log.lastRaftEntry.index, 58)
+        XCTAssertEqual(try log.state().lastSequence, 29)
+        XCTAssertEqual(payloadText(try log.message(StreamSequence(29))), "e29")
+        try log.truncate(afterRaftIndex: 1) // below the first record: none stays
+        XCTAssertEqual(try log.state().messages, 0)
+        XCTAssertEqual(log.lastRaftEntry.index, 0)
+        XCTAssertEqual(try log.append([msg("r", "again", raft: 2, term: 2)]).firstSequence, 1)
+    }
+
     func test_raftIndex_lookupAndTruncation() throws {
         let log = try openLog(FaultyFileSystem())
         for i in 1...50 { try log.append([msg("r", "e\(i)", raft: UInt64(i * 2), term: UInt64(1 + i / 20))]) }

@@ -91,6 +91,12 @@ final class StreamLogStore: MessageStore {
     }
 
     var lastRaftIndex: UInt64 { log.lastRaftEntry.index }
+    var lastRaftTerm: UInt64 { log.lastRaftEntry.term }
+
+    /// Removes the messages whose Raft index is above `index` (durable on return).
+    func truncate(afterRaftIndex index: UInt64) throws {
+        do { try log.truncate(afterRaftIndex: index) } catch { throw StoreError.io("\(error)") }
+    }
 
     func deletedSequences(limit: Int) -> [UInt64]? { log.deletedSequences(limit: limit) }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Raft
 
 /// Opening a stream's local replica: its files (store and Raft log, off the JetStream queue),
@@ -64,7 +65,40 @@ extension StreamReplica {
             store.close()
             throw error
         }
+        if let fileStore = store as? StreamLogStore {
+            do {
+                let onlyVoter = a.config.numReplicas == 1 && a.ids == [me] ? me : nil
+                try reconcileStoreAhead(fileStore, storage: storage, onlyVoter: onlyVoter, stream: cfg.name, logger: js.server.logger)
+            } catch {
+                storage.closeLog()
+                store.close()
+                throw error
+            }
+        }
         return Files(config: cfg, directory: dir, fresh: fresh, store: store, storage: storage, installed: installed)
+    }
+
+    /// A store that holds entries its Raft log lost (a power loss with `sync_interval`, where
+    /// the store's pages reached the disk and the log's did not; or a log cut at a corrupt
+    /// block) would refuse the log's next entries at those indexes and stop. The log decides:
+    /// - `onlyVoter` (an R1 stream's node): nobody else holds those entries and the store applied
+    ///   them, so the log continues after the store's last entry (a snapshot marker there);
+    /// - more: the quorum's log is the truth (a new leader may have put other entries at those
+    ///   indexes), so the store lets them go and the leader sends what was committed again.
+    static func reconcileStoreAhead(_ store: StreamLogStore, storage: DurableRaftStorage, onlyVoter: NodeID?, stream: String,
+                                    logger: Logger) throws {
+        let (logLast, ahead) = (storage.lastIndex.rawValue, store.lastRaftIndex)
+        guard ahead > logLast else { return }
+        if let onlyVoter {
+            logger.error("Stream '\(stream)': the store holds entries up to Raft index \(ahead), its log only up to \(logLast); the log continues after the store's (the only replica)")
+            try storage.applySnapshot(Snapshot(metadata: SnapshotMetadata(index: LogIndex(ahead), term: Term(store.lastRaftTerm),
+                                                                           conf: ConfState(voters: [onlyVoter]))))
+            try storage.sync()
+            return
+        }
+        let before = store.state.lastSeq
+        try store.truncate(afterRaftIndex: logLast)
+        logger.error("Stream '\(stream)': the store held entries up to Raft index \(ahead), its log only up to \(logLast); its sequences \(store.state.lastSeq + 1)...\(before) are let go and the leader sends what was committed again")
     }
 
     /// A memory stream's copy from the leader, its Raft metadata and the replica's Raft log.

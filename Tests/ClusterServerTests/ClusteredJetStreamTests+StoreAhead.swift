@@ -1,0 +1,68 @@
+import Foundation
+import Raft
+import StreamLog
+import XCTest
+@testable import ClusterServer
+
+/// A replica whose store holds entries its Raft log lost (what a power loss with
+/// `sync_interval` can leave: the store's pages reached the disk, the log's did not). The log
+/// decides: an R3 replica lets the store's extra messages go and catches up from the leader; an
+/// R1 stream's log continues after its store. Before, the store refused the log's next entries
+/// at indexes it already held and the replica stopped for good.
+extension ClusteredJetStreamTests {
+    func test_storeAheadOfItsLog_r3Replica_letsTheExtraGo_andCatchesUp() async throws {
+        let writer = try await connect(0)
+        try await createStream(writer, "AHEAD")
+        for i in 1...20 { _ = try await publish(writer, "ahead.x", "v\(i)", id: "a\(i)") }
+        // A follower other than node 0 (the writer's), holding all 20.
+        let leader = try await eventually { () async throws -> String in
+            guard let l = cluster(try await api(writer, "STREAM.INFO.AHEAD")).leader else { throw APIError(body: [:]) }
+            return l
+        }
+        let f = try XCTUnwrap((1..<3).first { nodes[$0].name != leader })
+        XCTAssertTrue(waitUntil(seconds: 15) { self.replicaState(f, "AHEAD") == [20, 20] })
+        let dir = try XCTUnwrap(nodes[f].js.streamDirectory("AHEAD"))
+        try restart(f) {
+            let storage = try XCTUnwrap(try RaftStorageFactory.open(directory: dir + "/raft", ids: []))
+            try storage.truncate(after: LogIndex(storage.lastIndex.rawValue - 8))
+            try storage.sync()
+            storage.closeLog()
+        }
+        for i in 21...25 { _ = try await publish(writer, "ahead.x", "v\(i)", id: "a\(i)") }
+        XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(f, "AHEAD") == [25, 25] },
+                      "the replica did not catch up: \(replicaState(f, "AHEAD"))")
+        XCTAssertEqual(payloads(f, "AHEAD", 25), (1...25).map { "v\($0)" })
+    }
+
+    func test_storeAheadOfItsLog_r1Stream_logContinuesAfterTheStore() async throws {
+        let c = try await connect(0)
+        try await createStream(c, "SOLO", extra: #","num_replicas":1"#)
+        for i in 1...10 { _ = try await publish(c, "solo.x", "v\(i)", id: "s\(i)") }
+        let holder = try await eventually { () async throws -> String in
+            guard let l = cluster(try await api(c, "STREAM.INFO.SOLO")).leader else { throw APIError(body: [:]) }
+            return l
+        }
+        let h = try XCTUnwrap(nodes.firstIndex { $0.name == holder })
+        let dir = try XCTUnwrap(nodes[h].js.streamDirectory("SOLO"))
+        try restart(h) {
+            let storage = try XCTUnwrap(try RaftStorageFactory.open(directory: dir + "/raft", ids: []))
+            try storage.truncate(after: LogIndex(storage.lastIndex.rawValue - 4))
+            try storage.sync()
+            storage.closeLog()
+        }
+        let c2 = try await connect(h == 0 ? 1 : 0)
+        let seq = try await publish(c2, "solo.x", "v11", id: "s11")
+        XCTAssertEqual(seq, 11)
+        XCTAssertEqual(replicaState(h, "SOLO"), [11, 11])
+        XCTAssertEqual(payloads(h, "SOLO", 11), (1...11).map { "v\($0)" })
+    }
+
+    /// The payloads of node `i`'s replica of `stream`, sequences 1...`last` (read from its store).
+    private func payloads(_ i: Int, _ stream: String, _ last: UInt64) -> [String] {
+        let js = nodes[i].js
+        return js.queue.sync {
+            guard let store = js.cluster?.replicas[stream]?.stream.store else { return [] }
+            return (1...last).map { seq in store.load(seq).map { String(decoding: $0.payload, as: UTF8.self) } ?? "-" }
+        }
+    }
+}
