@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Raft
 import StreamLog
 import XCTest
@@ -32,6 +33,47 @@ extension ClusteredJetStreamTests {
         XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(f, "AHEAD") == [25, 25] },
                       "the replica did not catch up: \(replicaState(f, "AHEAD"))")
         XCTAssertEqual(payloads(f, "AHEAD", 25), (1...25).map { "v\($0)" })
+    }
+
+    /// The power loss of every node: each log lost the last 8 entries, each store kept them.
+    /// Every replica lets them go, and the publishes after take those sequences alike everywhere.
+    func test_storeAheadOfItsLog_onEveryReplica_allLetTheExtraGo_andAgree() async throws {
+        let c = try await connect(0)
+        try await createStream(c, "ALL")
+        for i in 1...20 { _ = try await publish(c, "all.x", "v\(i)", id: "a\(i)") }
+        XCTAssertTrue(waitUntil(seconds: 15) { self.nodes.indices.allSatisfy { self.replicaState($0, "ALL") == [20, 20] } })
+        await c.close()
+        let dirs = try nodes.map { try XCTUnwrap($0.js.streamDirectory("ALL")) }
+        for n in nodes {
+            n.server.shutdown()
+            n.server.waitUntilShutdown()
+        }
+        for d in dirs {
+            let storage = try XCTUnwrap(try RaftStorageFactory.open(directory: d + "/raft", ids: []))
+            try storage.truncate(after: LogIndex(storage.lastIndex.rawValue - 8))
+            try storage.sync()
+            storage.closeLog()
+        }
+        for i in nodes.indices {
+            var logger = Logger(label: nodes[i].name)
+            logger.logLevel = .critical
+            let (server, js) = try startNode(nodes[i].server.options, logger)
+            nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
+        }
+        // The 8 entries cut include the stop's leadership handover: the kept count is measured.
+        XCTAssertTrue(waitUntil(seconds: 15) { !self.replicaState(1, "ALL").isEmpty })
+        let kept = replicaState(1, "ALL").last ?? 0
+        XCTAssertLessThan(kept, 20)
+        let c2 = try await connect(1)
+        for i in 1...5 {
+            let seq = try await publish(c2, "all.x", "w\(i)", id: "w\(i)")
+            XCTAssertEqual(seq, kept + UInt64(i))
+        }
+        let total = kept + 5
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "ALL") == [total, total] } },
+                      "\(nodes.indices.map { replicaState($0, "ALL") })")
+        let expected = (1...kept).map { "v\($0)" } + (1...5).map { "w\($0)" }
+        for i in nodes.indices { XCTAssertEqual(payloads(i, "ALL", total), expected, nodes[i].name) }
     }
 
     func test_storeAheadOfItsLog_r1Stream_logContinuesAfterTheStore() async throws {
