@@ -78,10 +78,11 @@ final class JSHarness {
         server.waitUntilShutdown()
     }
 
-    /// Stops cleanly (or not: `crash` skips the JetStream flush, like kill -9 after the last
-    /// sync) and boots a new node on the same directory.
-    func restart() throws {
+    /// Stops cleanly and boots a new node on the same directory; `whileStopped` runs in between
+    /// (the node's files are closed).
+    func restart(whileStopped: () throws -> Void = {}) throws {
         stop()
+        try whileStopped()
         (server, js) = try JSHarness.boot(dir: dir, configure: configure)
         subscribeInbox()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import StreamLog
 import XCTest
 @testable import ClusterServer
 
@@ -138,5 +139,26 @@ final class JetStreamRestartTests: XCTestCase {
         XCTAssertEqual(intValue(ci, "num_pending"), 1)
         XCTAssertEqual((ci["config"] as? [String: Any])?["ack_wait"] as? Int, 60_000_000_000)
         XCTAssertEqual(h.pull("S", name, "{\"batch\":1}", expect: 1).first?.payload, "m6")
+    }
+
+    /// A consumer record past its stream's end (its store was trimmed to the Raft log after a
+    /// power loss with `sync_interval`; the record had been fsync'd): the messages that take
+    /// those sequences again are delivered. Before, the consumer waited for a sequence past its
+    /// old cursor and delivered none of them.
+    func test_restart_consumerPastTheStreamsEnd_resumesAtTheEnd() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"S\",\"subjects\":[\"s.>\"]}")
+        for i in 1...10 { _ = h.publish("s.x", "m\(i)") }
+        _ = h.api("CONSUMER.DURABLE.CREATE.S.d", "{\"stream_name\":\"S\",\"config\":{\"durable_name\":\"d\",\"ack_policy\":\"explicit\"}}")
+        for m in h.pull("S", "d", "{\"batch\":10}", expect: 10) { h.ack(m, sync: true) }
+        try h.restart {
+            let log = try StreamLog.open(directory: h.dir + "/jetstream/S/msgs", config: StreamLogConfig())
+            try log.truncate(after: StreamSequence(5))
+            try log.close()
+        }
+        XCTAssertEqual(intValue(h.streamState("S"), "last_seq"), 5)
+        for i in 6...8 { _ = h.publish("s.x", "n\(i)") }
+        XCTAssertEqual(h.pull("S", "d", "{\"batch\":3}", expect: 3).map(\.payload), ["n6", "n7", "n8"])
     }
 }

@@ -119,6 +119,18 @@ extension JetStreamService {
                 c.ackFloorConsumerSeq = try st.uint64("ack_floor_consumer_seq") ?? 0
                 c.ackFloorStreamSeq = try st.uint64("ack_floor_stream_seq") ?? 0
                 c.lastPerSubjectBoundary = try st.uint64("last_per_subject_boundary")
+                // A record past its stream's end: the record was fsync'd when applied, the store
+                // and its log were not (`sync_interval`), and after a power loss the store was
+                // trimmed to its log (`StreamReplica.reconcileStoreAhead`). The stream's next
+                // messages take those sequences again and must be delivered: the consumer
+                // resumes at the stream's end.
+                let last = s.store.state.lastSeq
+                if c.cursor > last + 1 {
+                    server.logger.warning("Consumer '\(s.name) > \(name)': its state is past the stream's last sequence \(last) (at \(c.cursor - 1)); it resumes after \(last)")
+                    c.cursor = last + 1
+                    c.deliveredStreamSeq = min(c.deliveredStreamSeq, last)
+                    c.ackFloorStreamSeq = min(c.ackFloorStreamSeq, last)
+                }
                 if let p = st.fields["pending"] as? [[NSNumber]] {
                     for e in p where e.count == 3 {
                         let seq = e[0].uint64Value
