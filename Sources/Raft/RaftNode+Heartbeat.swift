@@ -14,6 +14,7 @@ extension RaftNode {
         if role != .follower { becomeFollower(term: term, leader: m.from) }
         electionElapsed = 0
         leader = m.from
+        if divergedAt != nil { return }
         if h.commit <= log.lastIndex {
             log.commitTo(h.commit)
         } else {

@@ -110,6 +110,11 @@ extension RaftNode {
         if role != .follower { becomeFollower(term: term, leader: m.from) }
         electionElapsed = 0
         leader = m.from
+        if divergedAt != nil { return }
+        if let bad = disagreementWithCommitted(a) {
+            divergedAt = bad
+            return
+        }
         if a.prevLogIndex < log.committed {
             send(to: m.from, .appendResponse(AppendResponse(index: log.committed, reject: false)))
             return
@@ -129,6 +134,27 @@ extension RaftNode {
         }
         log.commitTo(min(a.commit, lastNew))
         send(to: m.from, .appendResponse(AppendResponse(index: lastNew, reject: false)))
+    }
+
+    /// The first index at or below our commit where the leader's append disagrees with our log
+    /// (its `prevLogIndex` or an entry with another term), or nil. Entries compacted here are
+    /// not compared (their terms are gone).
+    private func disagreementWithCommitted(_ a: AppendEntries) -> LogIndex? {
+        if a.prevLogIndex <= log.committed, a.prevLogIndex > .zero,
+           let mine = log.term(at: a.prevLogIndex), mine != a.prevLogTerm {
+            return a.prevLogIndex
+        }
+        for e in a.entries where e.index <= log.committed {
+            if let mine = log.term(at: e.index), mine != e.term { return e.index }
+        }
+        return nil
+    }
+
+    /// `divergedAt` the first time it is set, then nil: the application learns it once.
+    public func takeDivergence() -> LogIndex? {
+        guard let at = divergedAt, !divergenceReported else { return nil }
+        divergenceReported = true
+        return at
     }
 
     func handleAppendResponse(_ m: Message, _ r: AppendResponse) {

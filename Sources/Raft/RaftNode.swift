@@ -86,6 +86,16 @@ public final class RaftNode {
     var msgs: [Message] = []
     /// See `takeSnapshotOffer`.
     var snapshotOffer: SnapshotMetadata?
+    /// See `divergedAt`.
+    var divergenceReported = false
+    /// Set when the leader's log disagrees with an entry this node had committed. Raft rules
+    /// that out while storage keeps what it acknowledged; a group that acknowledges writes
+    /// before they are durable (`sync_interval`) can get here after a power loss, when the
+    /// quorum lost entries this node kept and committed, and a leader put others there. From
+    /// then on the node ignores its leader's appends and heartbeats (it would commit the wrong
+    /// entries, or claim to hold the leader's) and only keeps its election timer quiet: its
+    /// application must rebuild the group's state from the leader (`takeDivergence`).
+    public internal(set) var divergedAt: LogIndex?
     /// New entries or a new commit index to send to every follower at the next `ready()`.
     var broadcastPending = false
     var readStates: [ReadState] = []

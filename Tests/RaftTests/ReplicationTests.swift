@@ -49,6 +49,53 @@ final class ReplicationTests: XCTestCase {
         XCTAssertEqual(resp.hintTerm, Term(2))
     }
 
+    /// A follower whose committed entries the leader's log contradicts (a group acknowledging
+    /// unsynced writes, after a power loss of the quorum): it neither claims to hold the
+    /// leader's entries nor commits anything, and reports the divergence once. Before, an append
+    /// below its commit was answered "I hold up to my commit", the leader counted it for entries
+    /// it did not have, and a rejection at that index was ignored by the leader: it resent the
+    /// same append for good.
+    func test_appendEntries_contradictingCommittedEntries_divergedOnce_noClaimsNoCommit() {
+        let s = MemoryStorage(conf: ConfState(voters: [1, 2, 3].map(NodeID.init)))
+        try! s.append((1...6).map { Entry(term: Term(1), index: LogIndex($0), data: [UInt8($0)]) })
+        s.setHardState(HardState(term: Term(1), vote: nil, commit: LogIndex(6)))
+        let r = RaftNode(id: NodeID(2), storage: s, config: TestCluster.defaultConfig(), random: SplitMix64(seed: 2))
+        _ = r.ready()
+        // The leader of term 2 kept only 1...4 and wrote 5 and 6 in its term.
+        let theirs = (5...6).map { Entry(term: Term(2), index: LogIndex($0), data: [200 + UInt8($0)]) }
+        r.step(msg(1, 2, 2, .appendEntries(AppendEntries(prevLogIndex: LogIndex(4), prevLogTerm: Term(1), entries: theirs,
+                                                         commit: LogIndex(6)))))
+        XCTAssertEqual(r.divergedAt, LogIndex(5))
+        XCTAssertEqual(r.takeDivergence(), LogIndex(5))
+        XCTAssertNil(r.takeDivergence(), "reported once")
+        // Neither the append nor a later probe at our commit, nor a heartbeat, gets an answer or
+        // moves anything.
+        r.step(msg(1, 2, 2, .appendEntries(AppendEntries(prevLogIndex: LogIndex(6), prevLogTerm: Term(2), entries: [],
+                                                         commit: LogIndex(6)))))
+        r.step(msg(1, 2, 2, .heartbeat(Heartbeat(commit: LogIndex(6), context: nil, round: 1, quiesce: false))))
+        let rd = r.ready()
+        XCTAssertTrue(rd.messages.isEmpty, "\(rd.messages)")
+        XCTAssertTrue(rd.entries.isEmpty)
+        XCTAssertEqual(r.commitIndex, LogIndex(6))
+        XCTAssertEqual(try s.term(at: LogIndex(5)), Term(1), "our entries are left for the application to replace")
+
+        // The same append to a follower whose entries 5 and 6 were never committed: the
+        // ordinary conflicting-suffix replacement, no divergence.
+        let s2 = MemoryStorage(conf: ConfState(voters: [1, 2, 3].map(NodeID.init)))
+        try! s2.append((1...6).map { Entry(term: Term(1), index: LogIndex($0), data: [UInt8($0)]) })
+        s2.setHardState(HardState(term: Term(1), vote: nil, commit: LogIndex(4)))
+        let r2 = RaftNode(id: NodeID(2), storage: s2, config: TestCluster.defaultConfig(), random: SplitMix64(seed: 3))
+        _ = r2.ready()
+        r2.step(msg(1, 2, 2, .appendEntries(AppendEntries(prevLogIndex: LogIndex(4), prevLogTerm: Term(1), entries: theirs,
+                                                          commit: LogIndex(6)))))
+        XCTAssertNil(r2.divergedAt)
+        let rd2 = r2.ready()
+        XCTAssertEqual(rd2.entries.map(\.term), [Term(2), Term(2)])
+        guard case .appendResponse(let resp)? = rd2.messages.first?.body else { return XCTFail("no response") }
+        XCTAssertFalse(resp.reject)
+        XCTAssertEqual(resp.index, LogIndex(6))
+    }
+
     func test_appendEntries_conflictingSuffix_isReplacedAndLogsMatch() {
         var cfg = TestCluster.defaultConfig()
         cfg.preVote = false

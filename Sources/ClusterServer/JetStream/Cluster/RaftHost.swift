@@ -41,12 +41,16 @@ protocol RaftGroupDelegate: AnyObject {
     /// The group stopped here after a storage error (its Raft log's, or one its owner reported
     /// through `stopGroup`).
     func raftGroupStopped(_ error: Error)
+    /// The leader's log disagrees with the entry at `index` that this node had committed (see
+    /// `RaftNode.divergedAt`): the node no longer follows until its owner rebuilt it.
+    func raftDiverged(at index: LogIndex)
 }
 
 extension RaftGroupDelegate {
     func raftSnapshotOffered(_ metadata: SnapshotMetadata) {}
     func raftAppliedBatch() {}
     func raftGroupStopped(_ error: Error) {}
+    func raftDiverged(at index: LogIndex) {}
 }
 
 /// The driver of every Raft group on this node: ticks, persistence with group commit, the
@@ -353,9 +357,15 @@ final class RaftHost {
         guard batch.to == me else { return }
         stash(multi.receive(batch))
         for m in batch.messages {
-            guard case .installSnapshot = m.body, let member = members[m.group],
-                  let offer = member.node.takeSnapshotOffer() else { continue }
-            member.delegate?.raftSnapshotOffered(offer)
+            guard let member = members[m.group] else { continue }
+            switch m.body {
+            case .installSnapshot:
+                if let offer = member.node.takeSnapshotOffer() { member.delegate?.raftSnapshotOffered(offer) }
+            case .appendEntries:
+                if let at = member.node.takeDivergence() { member.delegate?.raftDiverged(at: at) }
+            default:
+                continue
+            }
         }
     }
 

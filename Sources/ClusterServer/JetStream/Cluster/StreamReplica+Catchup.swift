@@ -14,6 +14,17 @@ extension StreamReplica {
         startCatchup(minimumIndex: max(applied, metadata.index.rawValue))
     }
 
+    /// The leader's log disagrees with an entry this replica had committed and applied: with
+    /// `sync_interval`, a power loss took from the quorum entries this node kept. Its store and
+    /// log are not the stream's any more, so it copies the whole stream from the leader (at
+    /// whatever index the leader is: ours is no lower bound) and reopens with the copy.
+    func raftDiverged(at index: LogIndex) {
+        js.server.logger.error("Stream '\(name)': the leader's log disagrees with entry \(index.rawValue) this replica had committed (acknowledged writes lost from the quorum in a power loss with sync_interval); copying the stream from the leader")
+        diverged = true
+        guard catchup == nil else { return }
+        startCatchup(minimumIndex: 0)
+    }
+
     private func startCatchup(minimumIndex: UInt64) {
         do {
             let session = try CatchupSession(replica: self, minimumIndex: minimumIndex, streamDirectory: stream.directory)
@@ -42,7 +53,7 @@ extension StreamReplica {
         if let base = damagedSegments.first, !corruptionFound, startRangeRepair(segment: base) { return }
         needsRepair = false
         damagedSegments = []
-        startCatchup(minimumIndex: node.appliedIndex.rawValue)
+        startCatchup(minimumIndex: diverged ? 0 : node.appliedIndex.rawValue)
     }
 
     /// The copy is complete and its marker durable: reopen, which switches it in. A memory
@@ -62,7 +73,8 @@ extension StreamReplica {
         js.server.logger.error("Stream '\(name)': copy from the leader failed (\(error)); the next snapshot offer starts over")
         catchup?.abandon()
         catchup = nil
-        // A corrupt store is not offered a snapshot again: retry the repair on a later tick.
-        if corruptionFound { needsRepair = true }
+        // A corrupt store is not offered a snapshot again, nor is a diverged replica: retry the
+        // repair on a later tick.
+        if corruptionFound || diverged { needsRepair = true }
     }
 }

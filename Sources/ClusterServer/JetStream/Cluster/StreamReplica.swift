@@ -84,6 +84,8 @@ final class StreamReplica: RaftGroupDelegate {
     var needsRepair = false {
         didSet { if needsRepair { cluster.needsTick(self) } }
     }
+    /// The leader's log disagrees with an entry this replica had committed (`raftDiverged`).
+    var diverged = false
     /// The store was found corrupt (on open, by the scrub or by a read): repaired by one copy.
     var corruptionFound = false
     /// Sealed segments of the store with damaged blocks, to re-fetch by range (`+RangeRepair`).
