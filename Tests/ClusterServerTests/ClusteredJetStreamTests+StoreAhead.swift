@@ -76,6 +76,53 @@ extension ClusteredJetStreamTests {
         for i in nodes.indices { XCTAssertEqual(payloads(i, "ALL", total), expected, nodes[i].name) }
     }
 
+    /// The power loss of every node, where one node (the first follower) kept its log and store
+    /// and the other two lost their last 8 entries: those two elect a leader and write other
+    /// messages at those indexes. The node that kept more finds the leader contradicting
+    /// entries it had committed, copies the stream from the leader and ends up with the same
+    /// messages. Before, it answered appends as holding the leader's entries and stayed apart.
+    func test_committedEntriesTheQuorumLost_replicaCopiesTheLeadersStream() async throws {
+        let c = try await connect(0)
+        try await createStream(c, "LOST")
+        for i in 1...20 { _ = try await publish(c, "lost.x", "v\(i)", id: "a\(i)") }
+        XCTAssertTrue(waitUntil(seconds: 15) { self.nodes.indices.allSatisfy { self.replicaState($0, "LOST") == [20, 20] } })
+        await c.close()
+        let dirs = try nodes.map { try XCTUnwrap($0.js.streamDirectory("LOST")) }
+        for n in nodes {
+            n.server.shutdown()
+            n.server.waitUntilShutdown()
+        }
+        for d in dirs.dropFirst() {
+            let storage = try XCTUnwrap(try RaftStorageFactory.open(directory: d + "/raft", ids: []))
+            try storage.truncate(after: LogIndex(storage.lastIndex.rawValue - 8))
+            try storage.sync()
+            storage.closeLog()
+        }
+        func start(_ i: Int) throws {
+            var logger = Logger(label: nodes[i].name)
+            logger.logLevel = .critical
+            let (server, js) = try startNode(nodes[i].server.options, logger)
+            nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
+        }
+        try start(1)
+        try start(2)
+        XCTAssertTrue(waitUntil(seconds: 15) { !self.replicaState(1, "LOST").isEmpty })
+        let kept = replicaState(1, "LOST").last ?? 0
+        XCTAssertLessThan(kept, 20)
+        let c2 = try await connect(1)
+        for i in 1...5 { _ = try await publish(c2, "lost.x", "w\(i)", id: "w\(i)") }
+        try start(0)
+        let total = kept + 5
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "LOST") == [total, total] } },
+                      "\(nodes.indices.map { replicaState($0, "LOST") })")
+        let expected = (1...kept).map { "v\($0)" } + (1...5).map { "w\($0)" }
+        for i in nodes.indices { XCTAssertEqual(payloads(i, "LOST", total), expected, nodes[i].name) }
+        // It follows again: a later publish reaches it too.
+        _ = try await publish(c2, "lost.x", "after", id: "after")
+        XCTAssertTrue(waitUntil(seconds: 15) { self.replicaState(0, "LOST") == [total + 1, total + 1] },
+                      "\(replicaState(0, "LOST"))")
+    }
+
     func test_storeAheadOfItsLog_r1Stream_logContinuesAfterTheStore() async throws {
         let c = try await connect(0)
         try await createStream(c, "SOLO", extra: #","num_replicas":1"#)
