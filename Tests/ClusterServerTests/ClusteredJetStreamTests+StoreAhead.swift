@@ -1,15 +1,17 @@
 import Foundation
 import Logging
+import NATSClient
 import Raft
 import StreamLog
 import XCTest
 @testable import ClusterServer
 
-/// A replica whose store holds entries its Raft log lost (what a power loss with
-/// `sync_interval` can leave: the store's pages reached the disk, the log's did not). The log
-/// decides: an R3 replica lets the store's extra messages go and catches up from the leader; an
-/// R1 stream's log continues after its store. Before, the store refused the log's next entries
-/// at indexes it already held and the replica stopped for good.
+/// What a power loss with `sync_interval` can leave. A replica whose store holds entries its
+/// Raft log lost (the store's pages reached the disk, the log's did not): an R3 replica lets
+/// the store's extra messages go and catches up from the leader; an R1 stream's log continues
+/// after its store (before, the store refused the log's next entries at indexes it already held
+/// and the replica stopped for good). A replica that kept committed entries the quorum lost:
+/// it copies the leader's stream (before, it stayed apart).
 extension ClusteredJetStreamTests {
     func test_storeAheadOfItsLog_r3Replica_letsTheExtraGo_andCatchesUp() async throws {
         let writer = try await connect(0)
@@ -23,12 +25,7 @@ extension ClusteredJetStreamTests {
         let f = try XCTUnwrap((1..<3).first { nodes[$0].name != leader })
         XCTAssertTrue(waitUntil(seconds: 15) { self.replicaState(f, "AHEAD") == [20, 20] })
         let dir = try XCTUnwrap(nodes[f].js.streamDirectory("AHEAD"))
-        try restart(f) {
-            let storage = try XCTUnwrap(try RaftStorageFactory.open(directory: dir + "/raft", ids: []))
-            try storage.truncate(after: LogIndex(storage.lastIndex.rawValue - 8))
-            try storage.sync()
-            storage.closeLog()
-        }
+        try restart(f) { try cutRaftLog(dir, by: 8) }
         for i in 21...25 { _ = try await publish(writer, "ahead.x", "v\(i)", id: "a\(i)") }
         XCTAssertTrue(waitUntil(seconds: 30) { self.replicaState(f, "AHEAD") == [25, 25] },
                       "the replica did not catch up: \(replicaState(f, "AHEAD"))")
@@ -38,89 +35,28 @@ extension ClusteredJetStreamTests {
     /// The power loss of every node: each log lost the last 8 entries, each store kept them.
     /// Every replica lets them go, and the publishes after take those sequences alike everywhere.
     func test_storeAheadOfItsLog_onEveryReplica_allLetTheExtraGo_andAgree() async throws {
-        let c = try await connect(0)
-        try await createStream(c, "ALL")
-        for i in 1...20 { _ = try await publish(c, "all.x", "v\(i)", id: "a\(i)") }
-        XCTAssertTrue(waitUntil(seconds: 15) { self.nodes.indices.allSatisfy { self.replicaState($0, "ALL") == [20, 20] } })
-        await c.close()
-        let dirs = try nodes.map { try XCTUnwrap($0.js.streamDirectory("ALL")) }
-        for n in nodes {
-            n.server.shutdown()
-            n.server.waitUntilShutdown()
-        }
-        for d in dirs {
-            let storage = try XCTUnwrap(try RaftStorageFactory.open(directory: d + "/raft", ids: []))
-            try storage.truncate(after: LogIndex(storage.lastIndex.rawValue - 8))
-            try storage.sync()
-            storage.closeLog()
-        }
-        for i in nodes.indices {
-            var logger = Logger(label: nodes[i].name)
-            logger.logLevel = .critical
-            let (server, js) = try startNode(nodes[i].server.options, logger)
-            nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
-        }
         // The 8 entries cut include the stop's leadership handover: the kept count is measured.
-        XCTAssertTrue(waitUntil(seconds: 15) { !self.replicaState(1, "ALL").isEmpty })
-        let kept = replicaState(1, "ALL").last ?? 0
-        XCTAssertLessThan(kept, 20)
-        let c2 = try await connect(1)
-        for i in 1...5 {
-            let seq = try await publish(c2, "all.x", "w\(i)", id: "w\(i)")
-            XCTAssertEqual(seq, kept + UInt64(i))
-        }
-        let total = kept + 5
-        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "ALL") == [total, total] } },
-                      "\(nodes.indices.map { replicaState($0, "ALL") })")
-        let expected = (1...kept).map { "v\($0)" } + (1...5).map { "w\($0)" }
-        for i in nodes.indices { XCTAssertEqual(payloads(i, "ALL", total), expected, nodes[i].name) }
+        for d in try await twentyEverywhereThenStopAll("ALL") { try cutRaftLog(d, by: 8) }
+        for i in nodes.indices { try startAgain(i) }
+        let (kept, _) = try await keptThenFiveMore("ALL")
+        assertAllAgree("ALL", kept: kept)
     }
 
-    /// The power loss of every node, where one node (the first follower) kept its log and store
+    /// The power loss of every node, where one node (n1) kept its log and store
     /// and the other two lost their last 8 entries: those two elect a leader and write other
     /// messages at those indexes. The node that kept more finds the leader contradicting
     /// entries it had committed, copies the stream from the leader and ends up with the same
     /// messages. Before, it answered appends as holding the leader's entries and stayed apart.
     func test_committedEntriesTheQuorumLost_replicaCopiesTheLeadersStream() async throws {
-        let c = try await connect(0)
-        try await createStream(c, "LOST")
-        for i in 1...20 { _ = try await publish(c, "lost.x", "v\(i)", id: "a\(i)") }
-        XCTAssertTrue(waitUntil(seconds: 15) { self.nodes.indices.allSatisfy { self.replicaState($0, "LOST") == [20, 20] } })
-        await c.close()
-        let dirs = try nodes.map { try XCTUnwrap($0.js.streamDirectory("LOST")) }
-        for n in nodes {
-            n.server.shutdown()
-            n.server.waitUntilShutdown()
-        }
-        for d in dirs.dropFirst() {
-            let storage = try XCTUnwrap(try RaftStorageFactory.open(directory: d + "/raft", ids: []))
-            try storage.truncate(after: LogIndex(storage.lastIndex.rawValue - 8))
-            try storage.sync()
-            storage.closeLog()
-        }
-        func start(_ i: Int) throws {
-            var logger = Logger(label: nodes[i].name)
-            logger.logLevel = .critical
-            let (server, js) = try startNode(nodes[i].server.options, logger)
-            nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
-        }
-        try start(1)
-        try start(2)
-        XCTAssertTrue(waitUntil(seconds: 15) { !self.replicaState(1, "LOST").isEmpty })
-        let kept = replicaState(1, "LOST").last ?? 0
-        XCTAssertLessThan(kept, 20)
-        let c2 = try await connect(1)
-        for i in 1...5 { _ = try await publish(c2, "lost.x", "w\(i)", id: "w\(i)") }
-        try start(0)
-        let total = kept + 5
-        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "LOST") == [total, total] } },
-                      "\(nodes.indices.map { replicaState($0, "LOST") })")
-        let expected = (1...kept).map { "v\($0)" } + (1...5).map { "w\($0)" }
-        for i in nodes.indices { XCTAssertEqual(payloads(i, "LOST", total), expected, nodes[i].name) }
+        for d in try await twentyEverywhereThenStopAll("LOST").dropFirst() { try cutRaftLog(d, by: 8) }
+        try startAgain(1)
+        try startAgain(2)
+        let (kept, writer) = try await keptThenFiveMore("LOST")
+        try startAgain(0)
+        assertAllAgree("LOST", kept: kept)
         // It follows again: a later publish reaches it too.
-        _ = try await publish(c2, "lost.x", "after", id: "after")
-        XCTAssertTrue(waitUntil(seconds: 15) { self.replicaState(0, "LOST") == [total + 1, total + 1] },
-                      "\(replicaState(0, "LOST"))")
+        _ = try await publish(writer, "lost.x", "after", id: "after")
+        XCTAssertTrue(waitUntil(seconds: 15) { self.replicaState(0, "LOST") == [kept + 6, kept + 6] }, "\(replicaState(0, "LOST"))")
     }
 
     func test_storeAheadOfItsLog_r1Stream_logContinuesAfterTheStore() async throws {
@@ -133,17 +69,68 @@ extension ClusteredJetStreamTests {
         }
         let h = try XCTUnwrap(nodes.firstIndex { $0.name == holder })
         let dir = try XCTUnwrap(nodes[h].js.streamDirectory("SOLO"))
-        try restart(h) {
-            let storage = try XCTUnwrap(try RaftStorageFactory.open(directory: dir + "/raft", ids: []))
-            try storage.truncate(after: LogIndex(storage.lastIndex.rawValue - 4))
-            try storage.sync()
-            storage.closeLog()
-        }
+        try restart(h) { try cutRaftLog(dir, by: 4) }
         let c2 = try await connect(h == 0 ? 1 : 0)
         let seq = try await publish(c2, "solo.x", "v11", id: "s11")
         XCTAssertEqual(seq, 11)
         XCTAssertEqual(replicaState(h, "SOLO"), [11, 11])
         XCTAssertEqual(payloads(h, "SOLO", 11), (1...11).map { "v\($0)" })
+    }
+
+    /// Removes the last `n` entries of the Raft log in `streamDirectory` (its node stopped),
+    /// durably, as a power loss would; the store keeps what it applied.
+    private func cutRaftLog(_ streamDirectory: String, by n: UInt64) throws {
+        let storage = try XCTUnwrap(try RaftStorageFactory.open(directory: streamDirectory + "/raft", ids: []))
+        try storage.truncate(after: LogIndex(storage.lastIndex.rawValue - n))
+        try storage.sync()
+        storage.closeLog()
+    }
+
+    /// R3 `stream` with "v1"..."v20" on every replica, then every node stopped: the replicas'
+    /// directories, by node.
+    private func twentyEverywhereThenStopAll(_ stream: String) async throws -> [String] {
+        let c = try await connect(0)
+        try await createStream(c, stream)
+        for i in 1...20 { _ = try await publish(c, "\(stream.lowercased()).x", "v\(i)", id: "a\(i)") }
+        XCTAssertTrue(waitUntil(seconds: 15) { self.nodes.indices.allSatisfy { self.replicaState($0, stream) == [20, 20] } })
+        await c.close()
+        let dirs = try nodes.map { try XCTUnwrap($0.js.streamDirectory(stream)) }
+        for n in nodes {
+            n.server.shutdown()
+            n.server.waitUntilShutdown()
+        }
+        return dirs
+    }
+
+    /// Starts stopped node `i` again on its store.
+    private func startAgain(_ i: Int) throws {
+        var logger = Logger(label: nodes[i].name)
+        logger.logLevel = .critical
+        let (server, js) = try startNode(nodes[i].server.options, logger)
+        nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
+    }
+
+    /// The messages node 1 kept of `stream` once its replica opened (fewer than 20), then
+    /// "w1"..."w5" published through it: every replica must end with the same "v"s and "w"s.
+    private func keptThenFiveMore(_ stream: String) async throws -> (kept: UInt64, writer: NATSConnection) {
+        XCTAssertTrue(waitUntil(seconds: 15) { !self.replicaState(1, stream).isEmpty })
+        let kept = replicaState(1, stream).last ?? 0
+        XCTAssertLessThan(kept, 20)
+        let c = try await connect(1)
+        for i in 1...5 {
+            let seq = try await publish(c, "\(stream.lowercased()).x", "w\(i)", id: "w\(i)")
+            XCTAssertEqual(seq, kept + UInt64(i))
+        }
+        return (kept, c)
+    }
+
+    /// Every node's replica of `stream` holds "v1"..."v`kept`" then "w1"..."w5".
+    private func assertAllAgree(_ stream: String, kept: UInt64) {
+        let total = kept + 5
+        XCTAssertTrue(waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, stream) == [total, total] } },
+                      "\(nodes.indices.map { replicaState($0, stream) })")
+        let expected = (1...kept).map { "v\($0)" } + (1...5).map { "w\($0)" }
+        for i in nodes.indices { XCTAssertEqual(payloads(i, stream, total), expected, nodes[i].name) }
     }
 
     /// The payloads of node `i`'s replica of `stream`, sequences 1...`last` (read from its store).
