@@ -14,17 +14,22 @@ extension RaftNode {
         if role != .follower { becomeFollower(term: term, leader: m.from) }
         electionElapsed = 0
         leader = m.from
-        if divergedAt != nil { return }
-        if h.commit <= log.lastIndex {
-            log.commitTo(h.commit)
-        } else {
-            // The leader counts us as holding entries we do not have: our log was lost (a wiped
-            // volume) after we acknowledged them. Say so, as a rejection of index 0 (which no
-            // append can produce), so it stops counting on them and probes from our real end.
-            send(to: m.from, .appendResponse(AppendResponse(index: .zero, reject: true, hintIndex: log.lastIndex)))
+        // Diverged (see `divergedAt`): commit nothing, but still answer, so the leader keeps
+        // its quorum (check-quorum) and stays there to hand this node a copy.
+        if divergedAt == nil {
+            if h.commit <= log.lastIndex {
+                log.commitTo(h.commit)
+            } else {
+                // The leader counts us as holding entries we do not have: our log was lost (a
+                // wiped volume) after we acknowledged them. Say so, as a rejection of index 0
+                // (which no append can produce), so it stops counting on them and probes from
+                // our real end.
+                send(to: m.from, .appendResponse(AppendResponse(index: .zero, reject: true, hintIndex: log.lastIndex)))
+            }
         }
         send(to: m.from, .heartbeatResponse(HeartbeatResponse(context: h.context, round: h.round)))
-        if h.quiesce && log.committed == h.commit && log.lastIndex == h.commit && config.quiesceAfterIdleTicks != nil {
+        if divergedAt == nil, h.quiesce && log.committed == h.commit && log.lastIndex == h.commit
+            && config.quiesceAfterIdleTicks != nil {
             isQuiesced = true
         }
     }

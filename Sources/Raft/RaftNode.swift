@@ -92,9 +92,10 @@ public final class RaftNode {
     /// that out while storage keeps what it acknowledged; a group that acknowledges writes
     /// before they are durable (`sync_interval`) can get here after a power loss, when the
     /// quorum lost entries this node kept and committed, and a leader put others there. From
-    /// then on the node ignores its leader's appends and heartbeats (it would commit the wrong
-    /// entries, or claim to hold the leader's) and only keeps its election timer quiet: its
-    /// application must rebuild the group's state from the leader (`takeDivergence`).
+    /// then on the node ignores its leader's appends and the commit index of its heartbeats (it
+    /// would commit the wrong entries, or claim to hold the leader's); it answers heartbeats only
+    /// (the leader keeps its quorum) and keeps its election timer quiet. Its application must
+    /// rebuild the group's state from the leader (`takeDivergence`).
     public internal(set) var divergedAt: LogIndex?
     /// New entries or a new commit index to send to every follower at the next `ready()`.
     var broadcastPending = false

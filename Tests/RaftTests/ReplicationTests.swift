@@ -68,13 +68,14 @@ final class ReplicationTests: XCTestCase {
         XCTAssertEqual(r.divergedAt, LogIndex(5))
         XCTAssertEqual(r.takeDivergence(), LogIndex(5))
         XCTAssertNil(r.takeDivergence(), "reported once")
-        // Neither the append nor a later probe at our commit, nor a heartbeat, gets an answer or
-        // moves anything.
+        // Neither the append nor a later probe at our commit gets an answer; a heartbeat gets
+        // its plain answer (the leader keeps its quorum) and commits nothing.
         r.step(msg(1, 2, 2, .appendEntries(AppendEntries(prevLogIndex: LogIndex(6), prevLogTerm: Term(2), entries: [],
                                                          commit: LogIndex(6)))))
         r.step(msg(1, 2, 2, .heartbeat(Heartbeat(commit: LogIndex(6), context: nil, round: 1, quiesce: false))))
         let rd = r.ready()
-        XCTAssertTrue(rd.messages.isEmpty, "\(rd.messages)")
+        XCTAssertEqual(rd.messages.count, 1, "\(rd.messages)")
+        guard case .heartbeatResponse? = rd.messages.first?.body else { return XCTFail("\(rd.messages)") }
         XCTAssertTrue(rd.entries.isEmpty)
         XCTAssertEqual(r.commitIndex, LogIndex(6))
         XCTAssertEqual(try s.term(at: LogIndex(5)), Term(1), "our entries are left for the application to replace")
