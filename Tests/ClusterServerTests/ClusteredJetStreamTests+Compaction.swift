@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NATSClient
 import Raft
 import StreamLog
@@ -105,6 +106,40 @@ extension ClusteredJetStreamTests {
         let c1 = try await connect(0)
         try await createStream(c1, "CMP")
         try await body(c1)
+    }
+
+    /// n3's replica is wiped while n2 is down, and n1 restarts: n1 wins the election with n3's
+    /// vote but leads the stream only once an entry of its term commits, which needs n3, which
+    /// needs a copy of the stream (n1 compacted its log). The Raft leader serves that copy, so
+    /// the stream comes back with two nodes. Before, the copy was refused ("not the stream
+    /// leader") until n2 returned.
+    func test_wipedReplicaWithTheOtherDown_getsItsCopyFromTheNewRaftLeader() async throws {
+        let saved = JetStreamCluster.compactionThreshold
+        JetStreamCluster.compactionThreshold = 10
+        defer { JetStreamCluster.compactionThreshold = saved }
+        let c1 = try await connect(0)
+        try await createStream(c1, "WIPE")
+        for i in 1...40 { _ = try await publish(c1, "wipe.\(i)", "m\(i)", id: "w\(i)") }
+        let lastPublish = nodes[0].js.queue.sync { nodes[0].js.cluster?.replicas["WIPE"]?.stream.store.lastRaftIndex ?? 0 }
+        XCTAssertTrue(waitUntil(seconds: 25) { self.raftFirstIndex(0, "WIPE") > lastPublish }, "n1 did not compact")
+        await c1.close()
+        let n3Stream = try XCTUnwrap(nodes[2].js.streamDirectory("WIPE"))
+        for n in nodes {
+            n.server.shutdown()
+            n.server.waitUntilShutdown()
+        }
+        nodes[1].running = false
+        try FileManager.default.removeItem(atPath: n3Stream)
+        for i in [0, 2] {
+            var logger = Logger(label: nodes[i].name)
+            logger.logLevel = .critical
+            let (server, js) = try startNode(nodes[i].server.options, logger)
+            nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
+        }
+        let c = try await connect(0)
+        let seq = try await eventually(seconds: 30) { try await c.jsPublish("wipe.41", payload: "m41", msgId: "w41", timeout: .seconds(3)).seq }
+        XCTAssertEqual(seq, 41)
+        XCTAssertTrue(waitUntil(seconds: 15) { self.replicaState(2, "WIPE") == [41, 41] }, "\(replicaState(2, "WIPE"))")
     }
 
     /// The first index of node `i`'s Raft log of `stream` (0: no such group there).

@@ -62,7 +62,7 @@ final class CatchupService {
     }
 
     /// The answer to one request from this replica's store as applied now. A state comes only
-    /// from the leader; messages from any replica whose store is not itself under repair
+    /// from the leader (the Raft leader, before it leads the stream too); messages from any replica whose store is not itself under repair
     /// (stored messages never change, so any holder's copy is the leader's; a range repair asks
     /// the others for what the leader lacks). `withConfig`: a state carries the config the
     /// leader's store applied (the asking node reads it).
@@ -75,7 +75,10 @@ final class CatchupService {
             guard r.isLeader || (!r.needsRepair && r.catchup == nil) else {
                 return .refused(group: g, request: req, reason: "this replica's store is being repaired")
             }
-        } else if !r.isLeader {
+        } else if !r.isLeader && node.role != .leader {
+            // The Raft leader serves a copy before it leads the stream: it leads the stream only
+            // once an entry of its term commits, which may need the very follower asking (the
+            // other one down). Its applied state is committed either way.
             return .refused(group: g, request: req, reason: "not the stream leader")
         }
         let store = r.stream.store
