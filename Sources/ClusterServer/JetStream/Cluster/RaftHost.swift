@@ -362,7 +362,9 @@ final class RaftHost {
             case .installSnapshot:
                 if let offer = member.node.takeSnapshotOffer() { member.delegate?.raftSnapshotOffered(offer) }
             case .appendEntries:
-                if let at = member.node.takeDivergence() { member.delegate?.raftDiverged(at: at) }
+                guard let at = member.node.takeDivergence() else { continue }
+                server.logger.error("Raft group \(m.group): the leader's log contradicts entry \(at.rawValue) this node had committed; it stops following until its state is rebuilt")
+                member.delegate?.raftDiverged(at: at)
             default:
                 continue
             }
