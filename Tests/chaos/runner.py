@@ -433,6 +433,7 @@ def summarize(cfg: RunConfig, schedule: list[Fault], fired: list[dict], hist: Hi
         "kv_setup_error": n.get("kv_setup_error"),
         "unverified_replicas": n.get("unverified_replicas", []),
         "readback_rereads": n.get("readback_rereads", 0),
+        "consumer_saw_other": n.get("consumer_saw_other", 0),
         "proxy_connections": n.get("proxy_connections"), "proxy_unknown_dialers": n.get("proxy_unknown_dialers"),
         "worst_unavailability_s": max(unav) if unav else None,
         "unavailability_by_fault": [{"kind": f["kind"], "nodes": f.get("nodes"), "at": f["fired_at"], "gap_s": g}
@@ -464,7 +465,9 @@ def describe(report: dict) -> str:
     if not report["ok"]:
         lines.append(f"  drain (t, num_pending, num_ack_pending, deliveries) first/last: {report.get('drain')}")
         lines.append(f"  FIRST VIOLATION: {report['first_violation']}")
-        lines.append(f"  violations by property: {report['count_by_property']}")
+        lines.append(f"  violations by property: {report['count_by_property']}"
+                     + (f" (replicas-agree: {report['consumer_saw_other']} of them consumer deliveries of another"
+                        f" message than the stream holds at that sequence)" if report.get("consumer_saw_other") else ""))
         lines.append(f"  replay: --seed {report['seed']} --nodes {report['nodes']} --seconds {report['seconds']} "
                      f"--kinds {','.join(report['kinds'])}")
         lines.append(f"  schedule: {json.dumps(report['schedule'])}")

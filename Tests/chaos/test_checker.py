@@ -83,6 +83,16 @@ def test_divergent_replica_and_local_state():
     assert sum(1 for p, _ in res.violations if p == "replicas-agree") == 2
 
 
+def test_consumer_got_another_message_than_the_stream_holds():
+    # A replica once held p0-x at seq 5 and delivered it; every replica now holds p0-4 there.
+    h = history()
+    h.deliveries[4] = Delivery("S", "CS", "p0-x", 5, 1, 4.5, True, 4.6)
+    res = Result()
+    check_stream(res, "S", h, read(GOOD), [])
+    assert [d for p, d in res.violations if p == "replicas-agree"] == ["S: consumer got p0-x as seq 5, stream holds p0-4"]
+    assert res.numbers["consumer_saw_other"] == 1
+
+
 def test_holes():
     res = Result()
     h = history(4)
