@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import NATSClient
 import Raft
 import StreamLog
@@ -130,12 +129,7 @@ extension ClusteredJetStreamTests {
         }
         nodes[1].running = false
         try FileManager.default.removeItem(atPath: n3Stream)
-        for i in [0, 2] {
-            var logger = Logger(label: nodes[i].name)
-            logger.logLevel = .critical
-            let (server, js) = try startNode(nodes[i].server.options, logger)
-            nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
-        }
+        for i in [0, 2] { try startAgain(i) }
         let c = try await connect(0)
         let seq = try await eventually(seconds: 30) { try await c.jsPublish("wipe.41", payload: "m41", msgId: "w41", timeout: .seconds(3)).seq }
         XCTAssertEqual(seq, 41)

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import NATSClient
 import Raft
 import StreamLog
@@ -18,11 +17,8 @@ extension ClusteredJetStreamTests {
         try await createStream(writer, "AHEAD")
         for i in 1...20 { _ = try await publish(writer, "ahead.x", "v\(i)", id: "a\(i)") }
         // A follower other than node 0 (the writer's), holding all 20.
-        let leader = try await eventually { () async throws -> String in
-            guard let l = cluster(try await api(writer, "STREAM.INFO.AHEAD")).leader else { throw APIError(body: [:]) }
-            return l
-        }
-        let f = try XCTUnwrap((1..<3).first { nodes[$0].name != leader })
+        let leader = try await streamLeader(writer, "AHEAD")
+        let f = try XCTUnwrap((1..<3).first { $0 != leader })
         XCTAssertTrue(waitUntil(seconds: 15) { self.replicaState(f, "AHEAD") == [20, 20] })
         let dir = try XCTUnwrap(nodes[f].js.streamDirectory("AHEAD"))
         try restart(f) { try cutRaftLog(dir, by: 8) }
@@ -63,11 +59,7 @@ extension ClusteredJetStreamTests {
         let c = try await connect(0)
         try await createStream(c, "SOLO", extra: #","num_replicas":1"#)
         for i in 1...10 { _ = try await publish(c, "solo.x", "v\(i)", id: "s\(i)") }
-        let holder = try await eventually { () async throws -> String in
-            guard let l = cluster(try await api(c, "STREAM.INFO.SOLO")).leader else { throw APIError(body: [:]) }
-            return l
-        }
-        let h = try XCTUnwrap(nodes.firstIndex { $0.name == holder })
+        let h = try await streamLeader(c, "SOLO")
         let dir = try XCTUnwrap(nodes[h].js.streamDirectory("SOLO"))
         try restart(h) { try cutRaftLog(dir, by: 4) }
         let c2 = try await connect(h == 0 ? 1 : 0)
@@ -100,14 +92,6 @@ extension ClusteredJetStreamTests {
             n.server.waitUntilShutdown()
         }
         return dirs
-    }
-
-    /// Starts stopped node `i` again on its store.
-    private func startAgain(_ i: Int) throws {
-        var logger = Logger(label: nodes[i].name)
-        logger.logLevel = .critical
-        let (server, js) = try startNode(nodes[i].server.options, logger)
-        nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
     }
 
     /// The messages node 1 kept of `stream` once its replica opened (fewer than 20), then

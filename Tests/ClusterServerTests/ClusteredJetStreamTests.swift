@@ -284,9 +284,14 @@ final class ClusteredJetStreamTests: XCTestCase {
         nodes[i].server.shutdown()
         nodes[i].server.waitUntilShutdown()
         try whileStopped()
+        try startAgain(i, o)
+    }
+
+    /// Starts stopped node `i` again on its store (with `options`, by default its last ones).
+    func startAgain(_ i: Int, _ options: ServerOptions? = nil) throws {
         var logger = Logger(label: nodes[i].name)
         logger.logLevel = .critical
-        let (server, js) = try startNode(o, logger)
+        let (server, js) = try startNode(options ?? nodes[i].server.options, logger)
         nodes[i] = Node(name: nodes[i].name, server: server, js: js, dir: nodes[i].dir)
     }
 
