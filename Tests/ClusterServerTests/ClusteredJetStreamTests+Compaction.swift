@@ -119,8 +119,10 @@ extension ClusteredJetStreamTests {
         let c1 = try await connect(0)
         try await createStream(c1, "WIPE")
         for i in 1...40 { _ = try await publish(c1, "wipe.\(i)", "m\(i)", id: "w\(i)") }
-        let lastPublish = nodes[0].js.queue.sync { nodes[0].js.cluster?.replicas["WIPE"]?.stream.store.lastRaftIndex ?? 0 }
-        XCTAssertTrue(waitUntil(seconds: 25) { self.raftFirstIndex(0, "WIPE") > lastPublish }, "n1 did not compact")
+        // Compacted at all is enough (the wiped replica's empty log then needs a copy). Past the
+        // last publish is not reliably reached: a compaction mid-burst can leave fewer entries
+        // after it than the threshold (a CI run failed waiting for that).
+        XCTAssertTrue(waitUntil(seconds: 25) { self.raftFirstIndex(0, "WIPE") > 1 }, "n1 did not compact")
         await c1.close()
         let n3Stream = try XCTUnwrap(nodes[2].js.streamDirectory("WIPE"))
         for n in nodes {
