@@ -18,14 +18,14 @@ extension ClusteredJetStreamTests {
             for i in 1...40 { _ = try await publish(c1, "cmp.\(i)", "m\(i)", id: "c\(i)") }
             let lastPublish = nodes[2].js.queue.sync { nodes[2].js.cluster?.replicas["CMP"]?.stream.store.lastRaftIndex ?? 0 }
             XCTAssertGreaterThan(lastPublish, 40)
-            // The leader proposes a compaction every 2 s: wait for one past the last publish.
-            XCTAssertTrue(waitUntil(seconds: 25) { self.raftFirstIndex(2, "CMP") > lastPublish }, "n3 did not compact")
+            let compacted = try await compactPast(lastPublish, on: [2], "CMP", via: c1)
+            XCTAssertTrue(compacted, "n3 did not compact")
             let dir = try XCTUnwrap(nodes[2].js.queue.sync { nodes[2].js.cluster?.replicas["CMP"]?.stream.directory })
             var rng = Raft.SplitMix64(seed: 3)
             fs.powerLoss(using: &rng, tear: false)
             let store = try StreamLog.open(directory: dir + "/msgs", fileSystem: fs, config: StreamLogConfig(fsync: .never))
             defer { try? store.close() }
-            let durable = try store.messages(from: StreamSequence(1), maxMessages: 100).map(\.subject)
+            let durable = try store.messages(from: StreamSequence(1), maxMessages: 40).map(\.subject)
             XCTAssertEqual(durable, (1...40).map { "cmp.\($0)" }, "the Raft log no longer holds them")
         }
     }
@@ -56,8 +56,8 @@ extension ClusteredJetStreamTests {
             let body = String(repeating: "z", count: 400)
             for i in 1...60 { _ = try await publish(c1, "cmp.\(i)", body, id: "c\(i)") }
             let lastPublish = nodes[0].js.queue.sync { nodes[0].js.cluster?.replicas["CMP"]?.stream.store.lastRaftIndex ?? 0 }
-            XCTAssertTrue(waitUntil(seconds: 25) { (0...1).allSatisfy { self.raftFirstIndex($0, "CMP") > lastPublish } },
-                          "n1 and n2 did not compact")
+            let compacted = try await compactPast(lastPublish, on: [0, 1], "CMP", via: c1)
+            XCTAssertTrue(compacted, "n1 and n2 did not compact")
             for i in 0...1 {
                 let dir = try XCTUnwrap(nodes[i].js.queue.sync { nodes[i].js.cluster?.replicas["CMP"]?.stream.directory })
                 let files = { (try? FileManager.default.contentsOfDirectory(atPath: dir + "/raft/log")) ?? [] }
@@ -136,6 +136,22 @@ extension ClusteredJetStreamTests {
         let seq = try await eventually(seconds: 30) { try await c.jsPublish("wipe.41", payload: "m41", msgId: "w41", timeout: .seconds(3)).seq }
         XCTAssertEqual(seq, 41)
         XCTAssertTrue(waitUntil(seconds: 15) { self.replicaState(2, "WIPE") == [41, 41] }, "\(replicaState(2, "WIPE"))")
+    }
+
+    /// Waits until nodes `ns` compacted their Raft logs of `stream` past `index`. The leader
+    /// proposes a compaction every 2 s while the log holds more than the threshold; one in the
+    /// middle of a burst can leave fewer entries after it, and then none follows (a CI run
+    /// failed waiting for that). So each 5 s without it, `compactionThreshold + 1` more
+    /// messages (`<stream>.fill.*`) go in; at most five rounds.
+    func compactPast(_ index: UInt64, on ns: [Int], _ stream: String, via c: NATSConnection) async throws -> Bool {
+        let prefix = stream.lowercased()
+        for round in 0..<5 {
+            if waitUntil(seconds: 5, { ns.allSatisfy { self.raftFirstIndex($0, stream) > index } }) { return true }
+            for k in 0...JetStreamCluster.compactionThreshold {
+                _ = try await publish(c, "\(prefix).fill.\(round).\(k)", "f", id: "\(prefix)-fill-\(round)-\(k)")
+            }
+        }
+        return ns.allSatisfy { raftFirstIndex($0, stream) > index }
     }
 
     /// The first index of node `i`'s Raft log of `stream` (0: no such group there).

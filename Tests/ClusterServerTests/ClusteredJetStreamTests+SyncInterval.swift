@@ -39,6 +39,26 @@ extension ClusteredJetStreamTests {
         XCTAssertTrue(waitUntil(seconds: 15) { fs.syncCount > beforeElection }, "the election's term and vote were not synced")
     }
 
+    /// The meta group (stream and consumer assignments, membership) is not a stream: its
+    /// writes wait for their fsync whatever `sync_interval` says, so a created stream's
+    /// assignment is durable on every node long before the hourly sync.
+    func test_syncInterval_theMetaGroupStillSyncsEveryWrite() async throws {
+        let c1 = try await connect(0)
+        for name in ["META1", "META2"] {
+            try await createStream(c1, name)
+            XCTAssertTrue(waitUntil(seconds: 15) { self.nodes.indices.allSatisfy { self.metaUnsynced($0) == false } },
+                          "the meta log waits for the periodic sync: \(nodes.indices.map { metaUnsynced($0) as Any })")
+        }
+        for n in nodes {
+            XCTAssertEqual(n.js.queue.sync { n.js.cluster?.host.ackOnWriteSyncTicks }, 36_000, "the nodes run with an hour")
+        }
+    }
+
+    private func metaUnsynced(_ i: Int) -> Bool? {
+        let js = nodes[i].js
+        return js.queue.sync { js.cluster?.host.storage(of: JetStreamCluster.metaGroup)?.needsSync }
+    }
+
     /// Whether node `i`'s Raft log of `stream` holds writes not yet fsync'd (nil: no replica).
     private func unsynced(_ i: Int, _ stream: String) -> Bool? {
         let js = nodes[i].js
