@@ -95,14 +95,22 @@ public final class PowerCutFileSystem: FileSystem, @unchecked Sendable {
         return t
     }
 
-    /// A hidden hard link to `path` (lock held); nil when `path` does not exist.
+    /// A hidden hard link to `path` (lock held); nil when `path` does not exist. A process
+    /// killed without a cut leaves its hidden links behind (its directories were not synced),
+    /// and the next one counts from 1 again: a name taken is skipped. (Before, the link failed
+    /// with EEXIST, and a chaos run's replica failed every consumer-record write after that,
+    /// restart after restart.)
     private func hide(_ path: String) throws -> String? {
         guard base.fileExists(path) else { return nil }
-        hiddenCounter += 1
-        let kept = path + Self.hiddenMarker + String(hiddenCounter)
-        if link(path, kept) != 0 { throw PosixFileSystem.error(path, "link") }
-        files[kept] = files.removeValue(forKey: path)
-        return kept
+        while true {
+            hiddenCounter += 1
+            let kept = path + Self.hiddenMarker + String(hiddenCounter)
+            if link(path, kept) == 0 {
+                files[kept] = files.removeValue(forKey: path)
+                return kept
+            }
+            if errno != EEXIST { throw PosixFileSystem.error(path, "link") }
+        }
     }
 
     public func open(_ path: String, create: Bool) throws -> StorageFile {

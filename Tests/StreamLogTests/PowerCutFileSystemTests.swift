@@ -66,6 +66,34 @@ final class PowerCutFileSystemTests: XCTestCase {
         XCTAssertNil(contents("state.tmp"), "a file created after the last directory sync is gone")
     }
 
+    /// A process killed (not cut) between a replace and its directory sync leaves a hidden
+    /// link; the next process's layer counts its hidden names from 1 again and must not trip
+    /// over it (a chaos run's replica failed every consumer-record write that way).
+    func test_replace_afterAnEarlierProcessLeftAHiddenLink_works() throws {
+        func replace(_ fs: PowerCutFileSystem, _ text: String, syncDir: Bool) throws {
+            let t = try fs.open(dir + "/state.tmp", create: true)
+            try t.truncate(to: 0)
+            try t.write(Array(text.utf8), at: 0)
+            try t.sync()
+            t.close()
+            try fs.rename(dir + "/state.tmp", to: dir + "/state")
+            if syncDir { try fs.syncDirectory(dir) }
+        }
+        let earlier = PowerCutFileSystem()
+        try replace(earlier, "v1", syncDir: true)
+        try replace(earlier, "v2", syncDir: false) // killed here: v1's hidden link stays
+        let leftover = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(PowerCutFileSystem.hiddenMarker) }
+        XCTAssertEqual(leftover.count, 1)
+        let next = PowerCutFileSystem()
+        try replace(next, "v3", syncDir: true)
+        try replace(next, "v4", syncDir: false)
+        XCTAssertEqual(contents("state"), Array("v4".utf8))
+        next.powerCut()
+        XCTAssertEqual(contents("state"), Array("v3".utf8))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(PowerCutFileSystem.hiddenMarker) }, leftover,
+                       "only the earlier process's link is left")
+    }
+
     func test_cut_bringsBackAFileRemovedSinceTheLastDirectorySync() throws {
         let fs = PowerCutFileSystem()
         let f = try fs.open(dir + "/old", create: true)
