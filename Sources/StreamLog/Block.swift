@@ -44,21 +44,22 @@ struct BlockHeader: Equatable {
             && a.maxTimestamp == b.maxTimestamp && a.crc == b.crc
     }
 
-    func encode(into out: inout [UInt8], crc: UInt32) {
-        out.appendLE(Self.magic)
-        out.append(kind.rawValue)
-        out.append(flags.rawValue)
-        out.appendLE(UInt16(0))
-        out.appendLE(firstSeq)
-        out.appendLE(lastSeq)
-        out.appendLE(count)
-        out.appendLE(rawSize)
-        out.appendLE(storedSize)
-        out.appendLE(padSize)
-        out.appendLE(firstRaftIndex)
-        out.appendLE(maxTimestamp)
-        out.appendLE(crc)
-        out.appendLE(UInt32(0))
+    /// Writes the header, crc included, over the first `size` bytes of `b`.
+    func store(into b: UnsafeMutableRawBufferPointer) {
+        b.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+        b[4] = kind.rawValue
+        b[5] = flags.rawValue
+        b.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
+        b.storeBytes(of: firstSeq.littleEndian, toByteOffset: 8, as: UInt64.self)
+        b.storeBytes(of: lastSeq.littleEndian, toByteOffset: 16, as: UInt64.self)
+        b.storeBytes(of: count.littleEndian, toByteOffset: 24, as: UInt32.self)
+        b.storeBytes(of: rawSize.littleEndian, toByteOffset: 28, as: UInt32.self)
+        b.storeBytes(of: storedSize.littleEndian, toByteOffset: 32, as: UInt32.self)
+        b.storeBytes(of: padSize.littleEndian, toByteOffset: 36, as: UInt32.self)
+        b.storeBytes(of: firstRaftIndex.littleEndian, toByteOffset: 40, as: UInt64.self)
+        b.storeBytes(of: maxTimestamp.littleEndian, toByteOffset: 48, as: Int64.self)
+        b.storeBytes(of: crc.littleEndian, toByteOffset: 56, as: UInt32.self)
+        b.storeBytes(of: UInt32(0), toByteOffset: 60, as: UInt32.self)
     }
 
     /// Parses a header; nil when the magic or kind is wrong (not a block start).
@@ -121,17 +122,46 @@ enum BlockCodec {
             pad = totalLength - BlockHeader.size - body.count
             guard pad >= 0 else { return nil }
         }
-        var header = BlockHeader(kind: kind, flags: flags, firstSeq: firstSeq, lastSeq: lastSeq,
-                                 count: UInt32(count), rawSize: UInt32(raw.count), storedSize: UInt32(body.count),
-                                 padSize: UInt32(pad), firstRaftIndex: firstRaftIndex, maxTimestamp: maxTimestamp, crc: 0)
-        var out: [UInt8] = []
+        var out = [UInt8](repeating: 0, count: BlockHeader.size)
         out.reserveCapacity(BlockHeader.size + body.count + pad)
-        header.encode(into: &out, crc: 0)
         out.append(contentsOf: body)
         if pad > 0 { out.append(contentsOf: repeatElement(0, count: pad)) }
-        header.crc = CRC32C.checksum(out)
-        out.withUnsafeMutableBytes { $0.storeBytes(of: header.crc.littleEndian, toByteOffset: 56, as: UInt32.self) }
+        seal(&out, BlockHeader(kind: kind, flags: flags, firstSeq: firstSeq, lastSeq: lastSeq, count: UInt32(count),
+                               rawSize: UInt32(raw.count), storedSize: UInt32(body.count), padSize: UInt32(pad),
+                               firstRaftIndex: firstRaftIndex, maxTimestamp: maxTimestamp, crc: 0))
         return out
+    }
+
+    /// `encode` for a body built behind `BlockHeader.size` placeholder bytes (the append
+    /// path): `buffer` becomes the block in place, unpadded, so the body is not copied again
+    /// unless LZ4 makes it smaller (then a new array).
+    static func encodeInPlace(_ buffer: inout [UInt8], kind: BlockKind, firstSeq: UInt64, lastSeq: UInt64, count: Int,
+                              firstRaftIndex: UInt64, maxTimestamp: Int64, compress: Bool) {
+        let rawSize = buffer.count - BlockHeader.size
+        var header = BlockHeader(kind: kind, flags: [], firstSeq: firstSeq, lastSeq: lastSeq, count: UInt32(count),
+                                 rawSize: UInt32(rawSize), storedSize: UInt32(rawSize), padSize: 0,
+                                 firstRaftIndex: firstRaftIndex, maxTimestamp: maxTimestamp, crc: 0)
+        if compress, let c = buffer.withUnsafeBytes({ LZ4Codec.compress(UnsafeRawBufferPointer(rebasing: $0[BlockHeader.size...])) }) {
+            header.flags.insert(.lz4)
+            header.storedSize = UInt32(c.count)
+            var out = [UInt8](repeating: 0, count: BlockHeader.size)
+            out.reserveCapacity(BlockHeader.size + c.count)
+            out.append(contentsOf: c)
+            buffer = out
+        }
+        seal(&buffer, header)
+    }
+
+    /// Writes `header` over the first bytes of `block` with the CRC of the whole block (header
+    /// with a zero crc field, body, padding).
+    private static func seal(_ block: inout [UInt8], _ header: BlockHeader) {
+        var h = header
+        h.crc = 0
+        block.withUnsafeMutableBytes { b in
+            h.store(into: b)
+            h.crc = CRC32C.checksum(UnsafeRawBufferPointer(b))
+            b.storeBytes(of: h.crc.littleEndian, toByteOffset: 56, as: UInt32.self)
+        }
     }
 
     /// Verifies the CRC of a whole block (header + body + padding) read from disk.

@@ -72,15 +72,19 @@ enum RecordCodec {
     static let recordHeaderSize = 44
 
     static func append(_ m: NewMessage, seq: UInt64, to out: inout [UInt8]) {
-        out.appendLE(m.term)
-        out.appendLE(m.raftIndex)
-        out.appendLE(seq)
-        out.appendLE(m.timestamp)
         var subject = m.subject
         subject.withUTF8 { s in
-            out.appendLE(UInt32(s.count))
-            out.appendLE(UInt32(m.headers.count))
-            out.appendLE(UInt32(m.payload.count))
+            // The fixed fields in one append: seven appends checked capacity and uniqueness each.
+            withUnsafeTemporaryAllocation(byteCount: recordHeaderSize, alignment: 8) { h in
+                h.storeBytes(of: m.term.littleEndian, toByteOffset: 0, as: UInt64.self)
+                h.storeBytes(of: m.raftIndex.littleEndian, toByteOffset: 8, as: UInt64.self)
+                h.storeBytes(of: seq.littleEndian, toByteOffset: 16, as: UInt64.self)
+                h.storeBytes(of: m.timestamp.littleEndian, toByteOffset: 24, as: Int64.self)
+                h.storeBytes(of: UInt32(s.count).littleEndian, toByteOffset: 32, as: UInt32.self)
+                h.storeBytes(of: UInt32(m.headers.count).littleEndian, toByteOffset: 36, as: UInt32.self)
+                h.storeBytes(of: UInt32(m.payload.count).littleEndian, toByteOffset: 40, as: UInt32.self)
+                out.append(contentsOf: UnsafeRawBufferPointer(h))
+            }
             out.append(contentsOf: s)
         }
         out.append(contentsOf: m.headers)

@@ -60,23 +60,25 @@ extension StreamLog {
         try checkWritable()
         try validate(batch)
         let first = core.lastSeq + 1
-        var raw: [UInt8] = []
-        raw.reserveCapacity(batch.reduce(0) { $0 + RecordCodec.recordHeaderSize + $1.subject.utf8.count + $1.headers.count + $1.payload.count })
+        // The records go behind room for the block header: the block is sealed in place.
+        var block = [UInt8](repeating: 0, count: BlockHeader.size)
+        block.reserveCapacity(BlockHeader.size + batch.reduce(0) {
+            $0 + RecordCodec.recordHeaderSize + $1.subject.utf8.count + $1.headers.count + $1.payload.count
+        })
         var maxTs = Int64.min
         for (i, m) in batch.enumerated() {
-            RecordCodec.append(m, seq: first + UInt64(i), to: &raw)
+            RecordCodec.append(m, seq: first + UInt64(i), to: &block)
             maxTs = max(maxTs, m.timestamp)
         }
-        guard raw.count < Int(UInt32.max) else { throw StreamLogError.invalidArgument("batch too large") }
+        let rawSize = block.count - BlockHeader.size
+        guard rawSize < Int(UInt32.max) else { throw StreamLogError.invalidArgument("batch too large") }
         let last = first + UInt64(batch.count) - 1
         let tryLZ4 = config.compression && compressionPolicy.shouldTry()
-        guard let block = BlockCodec.encode(kind: .messages, raw: raw, firstSeq: first, lastSeq: last, count: batch.count,
-                                            firstRaftIndex: batch[0].raftIndex, maxTimestamp: maxTs,
-                                            compress: tryLZ4) else {
-            throw StreamLogError.invalidArgument("block encoding failed")
-        }
-        if tryLZ4, let h = block.withUnsafeBytes({ BlockHeader.decode($0) }) {
-            compressionPolicy.record(rawSize: raw.count, compressedSize: h.flags.contains(.lz4) ? Int(h.storedSize) : nil)
+        BlockCodec.encodeInPlace(&block, kind: .messages, firstSeq: first, lastSeq: last, count: batch.count,
+                                 firstRaftIndex: batch[0].raftIndex, maxTimestamp: maxTs, compress: tryLZ4)
+        if tryLZ4 {
+            let stored = block.count - BlockHeader.size
+            compressionPolicy.record(rawSize: rawSize, compressedSize: stored < rawSize ? stored : nil)
         }
         let tomb = pendingTombstoneBlock()
         try writeBlocks(tomb.map { [$0, block] } ?? [block])
