@@ -3,6 +3,7 @@ planted fault (lost ack, duplicate, phantom, divergent replica, lost KV update, 
 from __future__ import annotations
 
 from checker import Result, check_kv, check_stream, unavailability
+from runner import lagging
 from workload import Delivery, History, KVOp, PubOp
 
 
@@ -207,3 +208,11 @@ def test_interest_stored_but_undelivered_is_at_least_once_not_lost():
     check_stream(res, "S", h, read_interest({n: [(5, "p0-4")] for n in ("n1", "n2", "n3")}), [], "interest")
     assert props(res) == {"consumer-at-least-once"}, res.violations
     assert res.numbers["lost"] == 0
+
+
+def test_lagging_counts_missing_and_far_behind_copies_only():
+    # Only the replicas are passed in (runner.copies_behind filters by the peer set).
+    assert not lagging({"n1": 900, "n2": 880, "n3": 750}, slack=200)
+    assert lagging({"n1": 900, "n2": 880, "n3": 650}, slack=200)
+    assert lagging({"n1": 900, "n2": None}, slack=200), "a replica without a copy is being rebuilt"
+    assert lagging({}, slack=200), "nothing known: do not wipe"
