@@ -46,19 +46,21 @@ final class PowerCutFileSystemTests: XCTestCase {
         XCTAssertEqual(contents("seg"), Array("0123456789".utf8))
     }
 
+    /// An atomic replace of `state` with `text` (a synced temporary file renamed over it).
+    private func replace(_ fs: PowerCutFileSystem, _ text: String, syncDir: Bool) throws {
+        let t = try fs.open(dir + "/state.tmp", create: true)
+        try t.truncate(to: 0)
+        try t.write(Array(text.utf8), at: 0)
+        try t.sync()
+        t.close()
+        try fs.rename(dir + "/state.tmp", to: dir + "/state")
+        if syncDir { try fs.syncDirectory(dir) }
+    }
+
     func test_cut_undoesAnUnsyncedAtomicReplace_andKeepsASyncedOne() throws {
         let fs = PowerCutFileSystem()
-        func replace(_ text: String, syncDir: Bool) throws {
-            let t = try fs.open(dir + "/state.tmp", create: true)
-            try t.truncate(to: 0)
-            try t.write(Array(text.utf8), at: 0)
-            try t.sync()
-            t.close()
-            try fs.rename(dir + "/state.tmp", to: dir + "/state")
-            if syncDir { try fs.syncDirectory(dir) }
-        }
-        try replace("v1", syncDir: true)
-        try replace("v2", syncDir: false)
+        try replace(fs, "v1", syncDir: true)
+        try replace(fs, "v2", syncDir: false)
         XCTAssertEqual(contents("state"), Array("v2".utf8))
         XCTAssertEqual(try fs.list(dir).sorted(), ["state"], "hidden links must not show in listings")
         fs.powerCut()
@@ -70,15 +72,6 @@ final class PowerCutFileSystemTests: XCTestCase {
     /// link; the next process's layer counts its hidden names from 1 again and must not trip
     /// over it (a chaos run's replica failed every consumer-record write that way).
     func test_replace_afterAnEarlierProcessLeftAHiddenLink_works() throws {
-        func replace(_ fs: PowerCutFileSystem, _ text: String, syncDir: Bool) throws {
-            let t = try fs.open(dir + "/state.tmp", create: true)
-            try t.truncate(to: 0)
-            try t.write(Array(text.utf8), at: 0)
-            try t.sync()
-            t.close()
-            try fs.rename(dir + "/state.tmp", to: dir + "/state")
-            if syncDir { try fs.syncDirectory(dir) }
-        }
         let earlier = PowerCutFileSystem()
         try replace(earlier, "v1", syncDir: true)
         try replace(earlier, "v2", syncDir: false) // killed here: v1's hidden link stays
