@@ -111,45 +111,48 @@ enum BlockCodec {
     static func encode(kind: BlockKind, raw: [UInt8], firstSeq: UInt64, lastSeq: UInt64, count: Int,
                        firstRaftIndex: UInt64, maxTimestamp: Int64, compress: Bool,
                        padTo totalLength: Int? = nil, forceRaw: Bool = false) -> [UInt8]? {
-        var body = raw
-        var flags = BlockFlags()
-        if compress && !forceRaw, let c = raw.withUnsafeBytes({ LZ4Codec.compress($0) }) {
-            body = c
-            flags.insert(.lz4)
-        }
-        var pad = 0
-        if let totalLength {
-            pad = totalLength - BlockHeader.size - body.count
-            guard pad >= 0 else { return nil }
-        }
-        var out = [UInt8](repeating: 0, count: BlockHeader.size)
-        out.reserveCapacity(BlockHeader.size + body.count + pad)
-        out.append(contentsOf: body)
-        if pad > 0 { out.append(contentsOf: repeatElement(0, count: pad)) }
-        seal(&out, BlockHeader(kind: kind, flags: flags, firstSeq: firstSeq, lastSeq: lastSeq, count: UInt32(count),
-                               rawSize: UInt32(raw.count), storedSize: UInt32(body.count), padSize: UInt32(pad),
-                               firstRaftIndex: firstRaftIndex, maxTimestamp: maxTimestamp, crc: 0))
-        return out
+        var block = [UInt8](repeating: 0, count: BlockHeader.size)
+        block.reserveCapacity(max(BlockHeader.size + raw.count, totalLength ?? 0))
+        block.append(contentsOf: raw)
+        let fits = encodeInPlace(&block, kind: kind, firstSeq: firstSeq, lastSeq: lastSeq, count: count,
+                                 firstRaftIndex: firstRaftIndex, maxTimestamp: maxTimestamp,
+                                 compress: compress && !forceRaw, padTo: totalLength)
+        return fits ? block : nil
     }
 
-    /// `encode` for a body built behind `BlockHeader.size` placeholder bytes (the append
-    /// path): `buffer` becomes the block in place, unpadded, so the body is not copied again
-    /// unless LZ4 makes it smaller (then a new array).
+    /// `encode` for a body built behind `BlockHeader.size` placeholder bytes (the append path
+    /// builds its records there): `buffer` becomes the block in place, so the body is not
+    /// copied again unless LZ4 makes it smaller (then a new array). False, and `buffer`
+    /// unchanged, when the block does not fit in `totalLength`.
+    @discardableResult
     static func encodeInPlace(_ buffer: inout [UInt8], kind: BlockKind, firstSeq: UInt64, lastSeq: UInt64, count: Int,
-                              firstRaftIndex: UInt64, maxTimestamp: Int64, compress: Bool) {
+                              firstRaftIndex: UInt64, maxTimestamp: Int64, compress: Bool,
+                              padTo totalLength: Int? = nil) -> Bool {
         let rawSize = buffer.count - BlockHeader.size
         var header = BlockHeader(kind: kind, flags: [], firstSeq: firstSeq, lastSeq: lastSeq, count: UInt32(count),
                                  rawSize: UInt32(rawSize), storedSize: UInt32(rawSize), padSize: 0,
                                  firstRaftIndex: firstRaftIndex, maxTimestamp: maxTimestamp, crc: 0)
+        var compressed: [UInt8]?
         if compress, let c = buffer.withUnsafeBytes({ LZ4Codec.compress(UnsafeRawBufferPointer(rebasing: $0[BlockHeader.size...])) }) {
             header.flags.insert(.lz4)
             header.storedSize = UInt32(c.count)
+            compressed = c
+        }
+        var pad = 0
+        if let totalLength {
+            pad = totalLength - BlockHeader.size - Int(header.storedSize)
+            guard pad >= 0 else { return false }
+            header.padSize = UInt32(pad)
+        }
+        if let compressed {
             var out = [UInt8](repeating: 0, count: BlockHeader.size)
-            out.reserveCapacity(BlockHeader.size + c.count)
-            out.append(contentsOf: c)
+            out.reserveCapacity(BlockHeader.size + compressed.count + pad)
+            out.append(contentsOf: compressed)
             buffer = out
         }
+        if pad > 0 { buffer.append(contentsOf: repeatElement(0, count: pad)) }
         seal(&buffer, header)
+        return true
     }
 
     /// Writes `header` over the first bytes of `block` with the CRC of the whole block (header
