@@ -150,10 +150,11 @@ async def fire(cluster: ChaosCluster, admin: Admin, f: Fault, streams: list[str]
         # A wipe is a replaced disk. Replacing another while an earlier one's replicas are still
         # being rebuilt leaves a majority of some stream's replicas empty, which no Raft system
         # recovers without an operator: then the node is only killed (its data kept).
-        for s in streams + (["KV_chaoskv"] if kv else []):
-            if s != stream:
+        guarded = streams + (["KV_chaoskv"] if kv else [])
+        for s in guarded:
+            if s != stream:  # its peers were just read
                 _, peer_sets[s] = await admin.peers(s)
-        behind = copies_behind(cluster, streams + (["KV_chaoskv"] if kv else []), peer_sets)
+        behind = copies_behind(cluster, guarded, peer_sets)
         cluster.kill(target)
         r["nodes"] = [target]
         if behind:
