@@ -42,20 +42,18 @@ release:
 swift-test: build
 	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" CLUSTERD_BIN="$(CURDIR)/.build/debug/clusterd" SWIFT="$(SWIFT)" scripts/swift-test.sh
 
-# The compatibility suite runs against the real nats-server first (proving each test encodes
-# NATS behaviour), then against clusterd. COMPAT_CLUSTERD_MARKERS can narrow what runs against
-# clusterd (a pytest -m expression; empty = everything).
+# The compatibility suite runs against the real nats-server (proving each test encodes NATS
+# behaviour) and, at the same time, against clusterd (scripts/compat.sh). COMPAT_CLUSTERD_MARKERS
+# can narrow what runs against clusterd (a pytest -m expression; empty = everything).
 COMPAT_CLUSTERD_MARKERS ?=
 compat-test: venv build
-	$(PY) -m pytest Tests/compat -q --server nats-server
-	$(PY) -m pytest Tests/compat -q --server clusterd --clusterd-bin .build/debug/clusterd -m "$(COMPAT_CLUSTERD_MARKERS)"
+	PY=$(PY) scripts/compat.sh "" "$(COMPAT_CLUSTERD_MARKERS)"
 
 # Cluster mode: the JetStream tests again, each server as a three-node cluster whose client
 # connections rotate over the nodes (docs/compat.md). test_cluster_jetstream.py already ran above.
 COMPAT_CLUSTER_MARKERS ?= jetstream and not cluster
 compat-cluster-test: venv build
-	$(PY) -m pytest Tests/compat -q --cluster --server nats-server -m "$(COMPAT_CLUSTER_MARKERS)"
-	$(PY) -m pytest Tests/compat -q --cluster --server clusterd --clusterd-bin .build/debug/clusterd -m "$(COMPAT_CLUSTER_MARKERS)"
+	PY=$(PY) scripts/compat.sh "$(COMPAT_CLUSTER_MARKERS)" "$(COMPAT_CLUSTER_MARKERS)" --cluster
 
 # Offline checks of the deploy files (Dockerfile, docker-compose.yml, deploy/kubernetes, the
 # Helm chart) with docker-compose, kubernetes-validate and helm (installed on first use), then

@@ -38,7 +38,25 @@ def _listen_range() -> tuple[int, int] | None:
             low = int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return (10000, low - 1) if low > 12000 else None
+    if low <= 12000:
+        return None
+    return _share((10000, low - 1), os.environ.get("COMPAT_PORT_SHARE", ""))
+
+
+def _share(ports: tuple[int, int], share: str) -> tuple[int, int]:
+    """Slice k of n of `ports` for COMPAT_PORT_SHARE="k/n" (scripts/compat.sh runs the suite
+    against nats-server and against clusterd at once, each in its own slice, so the two never
+    pick the same port); the whole range when unset. Bad values are an error, not ignored."""
+    if not share:
+        return ports
+    try:
+        k, n = (int(x) for x in share.split("/"))
+    except ValueError:
+        raise ValueError(f"COMPAT_PORT_SHARE must be k/n, got {share!r}") from None
+    if not 0 <= k < n:
+        raise ValueError(f"COMPAT_PORT_SHARE: slice {k} of {n} does not exist")
+    size = (ports[1] - ports[0] + 1) // n
+    return (ports[0] + k * size, ports[0] + (k + 1) * size - 1)
 
 
 _LISTEN_RANGE = _listen_range()
