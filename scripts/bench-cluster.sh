@@ -2,7 +2,8 @@
 #
 # Three-node clusters on loopback, R3 file streams, 128 B messages, the neutral C client
 # natsbench: async publish with 256 acks in flight through a NON-leader node and through the
-# stream leader, sync publish p50/p99 through the leader, pull consume through the consumer
+# stream leader (and through the leader with 1024 in flight: where the fsync round trip no longer
+# limits a client), sync publish p50/p99 through the leader, pull consume through the consumer
 # leader. Three clusters run side by side for the whole section: clusterd, nats-server with
 # its defaults, and nats-server with `jetstream { sync_interval: always }`; and a fourth,
 # clusterd with the opt-in `jetstream { sync_interval: "2m" }` (acks on a quorum's write, as
@@ -16,16 +17,17 @@
 #
 # Environment (besides bench.sh's): BENCH_CLUSTER_MSGS (async publish / consume messages per
 # run, default 100000), BENCH_CLUSTER_SYNC_MSGS (sync publishes per run, default 2000),
-# BENCH_CLUSTER_WORKLOADS (default "pub-follower pub-leader sync consume").
+# BENCH_CLUSTER_WORKLOADS (default "pub-follower pub-leader pub-leader-1024 sync consume").
 
 BENCH_CLUSTER_MSGS=${BENCH_CLUSTER_MSGS:-100000}
 BENCH_CLUSTER_SYNC_MSGS=${BENCH_CLUSTER_SYNC_MSGS:-2000}
-BENCH_CLUSTER_WORKLOADS=${BENCH_CLUSTER_WORKLOADS:-"pub-follower pub-leader sync consume"}
+BENCH_CLUSTER_WORKLOADS=${BENCH_CLUSTER_WORKLOADS:-"pub-follower pub-leader pub-leader-1024 sync consume"}
 CLUSTER_KINDS=(clusterd nats-default nats-always clusterd-interval)
 # Table rows: "label|key" (the key the runs' values are kept under).
 CL_ROWS=(
   "async publish via a non-leader, 256 in flight (msgs/s)|pubf"
   "async publish via the leader, 256 in flight (msgs/s)|publ"
+  "async publish via the leader, 1024 in flight (msgs/s)|publ1k"
   "sync publish via the leader, p50 (µs)|p50"
   "sync publish via the leader, p99 (µs)|p99"
   "pull consume via the consumer leader, batch 100, explicit acks (msgs/s)|cons"
@@ -93,11 +95,13 @@ leader_first() {
 cluster_run() {
   local kind=$1 workload=$2 urls=${CL_URLS[$1]} out want leader url pubout sleader
   local common=(--leader-map "${CL_MAP[$1]}" --replicas 3 --storage file -s 128 --timeout 300)
-  local n=$BENCH_CLUSTER_MSGS
+  local n=$BENCH_CLUSTER_MSGS window=256
+  [[ $workload == pub-leader-1024 ]] && window=1024
   RUN_RESULT=""
   case $workload in
     pub-follower) out=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --avoid-leader --stream CBPUB --fresh -n "$n" -w 256 2>"$TMP_DIR/run.err") ;;
-    pub-leader)   out=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --stream CBPUB --fresh -n "$n" -w 256 2>"$TMP_DIR/run.err") ;;
+    pub-leader|pub-leader-1024)
+      out=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --stream CBPUB --fresh -n "$n" -w "$window" 2>"$TMP_DIR/run.err") ;;
     sync)         out=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --sync --stream CBSYNC --fresh -n "$BENCH_CLUSTER_SYNC_MSGS" 2>"$TMP_DIR/run.err") ;;
     consume)
       # Filled untimed through the leader; then consumed through the consumer's leader. A server
@@ -225,6 +229,7 @@ section_cluster() {
     case $workload in
       pub-follower) cluster_measure pub-follower pubf=msgs_per_s ;;
       pub-leader)   cluster_measure pub-leader publ=msgs_per_s ;;
+      pub-leader-1024) cluster_measure pub-leader-1024 publ1k=msgs_per_s ;;
       sync)         cluster_measure sync p50=p50_us p99=p99_us ;;
       consume)      cluster_measure consume cons=msgs_per_s ;;
       *) die "unknown cluster workload '$workload'" ;;
