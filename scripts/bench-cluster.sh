@@ -2,8 +2,8 @@
 #
 # Three-node clusters on loopback, R3 file streams, 128 B messages, the neutral C client
 # natsbench: async publish with 256 acks in flight through a NON-leader node and through the
-# stream leader (and through the leader with 1024 in flight: where the fsync round trip no longer
-# limits a client), sync publish p50/p99 through the leader, pull consume through the consumer
+# stream leader (and through the leader with 1024 in flight, where the fsync round trip limits a
+# client less), sync publish p50/p99 through the leader, pull consume through the consumer
 # leader. Three clusters run side by side for the whole section: clusterd, nats-server with
 # its defaults, and nats-server with `jetstream { sync_interval: always }`; and a fourth,
 # clusterd with the opt-in `jetstream { sync_interval: "2m" }` (acks on a quorum's write, as
