@@ -8,8 +8,10 @@
 # The nats-server run is mostly waiting (measured: 24 s of CPU in its 150 s), so it runs in the
 # background while the clusterd run runs in front, instead of before it; its output is printed
 # when both are done. Each run takes its own half of the listen ports (COMPAT_PORT_SHARE), so
-# the two never pick the same port. Neither run is stopped when the other fails: each stops
-# the servers it started; the exit status is non-zero when either run failed.
+# the two never pick the same port (where the system has ports below its ephemeral range, as
+# Linux does by default; otherwise the kernel picks ports for both, as for a single run).
+# Neither run is stopped when the other fails: each stops the servers it started; the exit
+# status is non-zero when either run failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

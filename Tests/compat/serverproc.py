@@ -46,7 +46,8 @@ def _listen_range() -> tuple[int, int] | None:
 def _share(ports: tuple[int, int], share: str) -> tuple[int, int]:
     """Slice k of n of `ports` for COMPAT_PORT_SHARE="k/n" (scripts/compat.sh runs the suite
     against nats-server and against clusterd at once, each in its own slice, so the two never
-    pick the same port); the whole range when unset. Bad values are an error, not ignored."""
+    pick the same port); the whole range when unset. Bad values are an error, not ignored.
+    Without a listen range (`_listen_range` is None) no share applies: the kernel picks."""
     if not share:
         return ports
     try:
