@@ -136,10 +136,12 @@ extension ClusteredJetStreamTests {
         try await leaderOffNode3(c1, "RLOG")
         XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.allSatisfy { self.replicaState($0, "RLOG") == [5, 5] } })
         fs.spaceLimitBytes = 0
-        // Publishes until n3's log needs room it does not have (its preallocated tail first).
+        // Publishes until n3's log needs room it does not have (its preallocated tail first: a
+        // step of zeros is added whenever less than 256 KiB is left, up to 512 KiB, so up to
+        // 768 KiB can be left when the limit is set; 200 publishes were sometimes not enough).
         let big = String(repeating: "x", count: 2048)
         var n = 5
-        while n < 200 && !groupStopped(2, "RLOG") {
+        while n < 600 && !groupStopped(2, "RLOG") {
             n += 1
             _ = try await publish(c1, "rlog.\(n)", big, id: "r\(n)")
         }
