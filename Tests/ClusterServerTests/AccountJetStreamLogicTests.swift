@@ -240,4 +240,46 @@ final class JetStreamRefusalTests: XCTestCase {
         old.removeValue(forKey: "account")
         XCTAssertEqual(try StreamAssignment.decode(JSONObject(old, typeName: "StreamAssignment")).account, "$G")
     }
+
+    /// The server's limits over every account on the node (`NodeStoreUsage`).
+    func testNodeStoreUsage_countsEveryAccountButTheAskersOwnReport() {
+        let u = NodeStoreUsage(maxMemory: -1, maxFile: 1_000)
+        // The objects stay alive: a freed one's address (its identifier) can be reused.
+        let objects = (NSObject(), NSObject())
+        let a = ObjectIdentifier(objects.0), b = ObjectIdentifier(objects.1)
+        XCTAssertTrue(u.isLimited)
+        XCTAssertNil(u.publishRefusal(.memory, adding: .max, for: a, own: .max), "no memory limit")
+        u.report(a, .init(memory: 0, file: 600, reservedMemory: 0, reservedFile: 700))
+        // b's own bytes are passed in; a's report counts.
+        XCTAssertNil(u.publishRefusal(.file, adding: 100, for: b, own: 300))
+        XCTAssertEqual(u.publishRefusal(.file, adding: 101, for: b, own: 300)?.errCode, 10023)
+        XCTAssertEqual(u.publishRefusal(.file, adding: 101, for: b, own: 300)?.code, 503)
+        // a's stale report is replaced by its current bytes.
+        XCTAssertNil(u.publishRefusal(.file, adding: 1_000, for: a, own: 0))
+        // Reservations: a reserves 700 of 1,000.
+        XCTAssertNil(u.streamRefusal(.file, maxBytes: 300, for: b, ownOthers: 0))
+        XCTAssertEqual(u.streamRefusal(.file, maxBytes: 301, for: b, ownOthers: 0)?.errCode, 10047)
+        XCTAssertEqual(u.streamRefusal(.file, maxBytes: 1, for: b, ownOthers: 300)?.errCode, 10047)
+        XCTAssertNil(u.streamRefusal(.file, maxBytes: 1_000, for: a, ownOthers: 0), "a's own report is not counted")
+        XCTAssertNil(u.streamRefusal(.memory, maxBytes: .max, for: b, ownOthers: 0))
+        u.remove(a)
+        XCTAssertNil(u.publishRefusal(.file, adding: 700, for: b, own: 300))
+        XCTAssertNil(NodeStoreUsage(maxMemory: -1, maxFile: -1).publishRefusal(.file, adding: .max, for: a, own: .max))
+        XCTAssertFalse(NodeStoreUsage(maxMemory: -1, maxFile: -1).isLimited)
+        withExtendedLifetime(objects) {}
+    }
+
+    func testNodeStoreUsage_hostileSizesDoNotWrapIntoFits() {
+        let u = NodeStoreUsage(maxMemory: 100, maxFile: 0)
+        let object = NSObject()
+        let a = ObjectIdentifier(object)
+        XCTAssertTrue(NodeStoreUsage.exceeds(limit: 100, used: .max, adding: 1))
+        XCTAssertTrue(NodeStoreUsage.exceeds(limit: 100, used: 1, adding: .max))
+        XCTAssertFalse(NodeStoreUsage.exceeds(limit: 100, used: 40, adding: 60))
+        XCTAssertEqual(u.streamRefusal(.memory, maxBytes: .max, for: a, ownOthers: .max)?.errCode, 10028)
+        XCTAssertEqual(u.streamRefusal(.memory, maxBytes: 1, for: a, ownOthers: 100)?.errCode, 10028)
+        XCTAssertNil(u.streamRefusal(.memory, maxBytes: 0, for: a, ownOthers: 100))
+        XCTAssertEqual(u.publishRefusal(.file, adding: 1, for: a, own: 0)?.errCode, 10023, "max_file_store 0 stores nothing")
+        withExtendedLifetime(object) {}
+    }
 }

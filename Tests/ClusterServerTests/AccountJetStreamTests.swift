@@ -33,7 +33,7 @@ final class AccountJetStreamTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    private func boot(_ text: String = AccountJetStreamTests.config, configure: (inout ServerOptions) -> Void = { _ in }) throws {
+    func boot(_ text: String = AccountJetStreamTests.config, configure: (inout ServerOptions) -> Void = { _ in }) throws {
         var warnings: [String] = []
         var o = try ConfigLoader.map(ConfigParser().parse(text, fileName: "t.conf"), into: ServerOptions(), warnings: &warnings)
         o.host = "127.0.0.1"
@@ -64,7 +64,7 @@ final class AccountJetStreamTests: XCTestCase {
 
     /// A request published in `account`; the decoded JSON answer (empty when none came in 3 s).
     @discardableResult
-    private func request(_ account: String, _ subject: String, _ body: String = "") -> [String: Any] {
+    func request(_ account: String, _ subject: String, _ body: String = "") -> [String: Any] {
         counter += 1
         let inbox = "_T.\(counter)"
         let acc = server.account(named: account)!
@@ -78,15 +78,15 @@ final class AccountJetStreamTests: XCTestCase {
         return [:]
     }
 
-    private func api(_ account: String, _ op: String, _ body: String = "") -> [String: Any] {
+    func api(_ account: String, _ op: String, _ body: String = "") -> [String: Any] {
         request(account, "$JS.API." + op, body)
     }
 
-    private func createStream(_ account: String, _ name: String, subjects: String, extra: String = "") -> [String: Any] {
+    func createStream(_ account: String, _ name: String, subjects: String, extra: String = "") -> [String: Any] {
         api(account, "STREAM.CREATE.\(name)", "{\"name\":\"\(name)\",\"subjects\":[\(subjects)]\(extra)}")
     }
 
-    private func messages(_ account: String, _ stream: String) -> Int? {
+    func messages(_ account: String, _ stream: String) -> Int? {
         ((api(account, "STREAM.INFO.\(stream)")["state"] as? [String: Any])?["messages"] as? NSNumber)?.intValue
     }
 
@@ -209,7 +209,7 @@ final class AccountJetStreamTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/jetstream/.accounts/evil"))
     }
 
-    private static func oneNodeCluster(_ o: inout ServerOptions) {
+    static func oneNodeCluster(_ o: inout ServerOptions) {
         o.clusterHost = "127.0.0.1"
         o.clusterPort = -1
         o.clusterName = "c"

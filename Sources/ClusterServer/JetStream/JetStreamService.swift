@@ -80,9 +80,13 @@ public final class JetStreamService: @unchecked Sendable {
     let syncIntervalSeconds: Double?
     /// Opt-in `sync_interval`: single-node stores written since the last periodic sync.
     private var periodicSyncs: [String: Stream] = [:]
-    /// Bytes stored here per storage kind, for the account's limits and, in a cluster, the
-    /// usage reports to the other nodes (not kept on a single node without limits).
+    /// Bytes stored here per storage kind, for the account's limits, the server's limits
+    /// (`nodeUsage`) and, in a cluster, the usage reports to the other nodes (not kept on a
+    /// single node without limits).
     private var storedBytes = AccountUsageLedger([])
+    /// The server's `max_memory_store` / `max_file_store`, shared by every account here.
+    var nodeUsage: NodeStoreUsage { server.jetStreamNodeUsage }
+    private var lastNodeReport = NodeStoreUsage.Report()
 
     /// JetStream for the global account `$G`.
     public convenience init(server: NATSServer) {
@@ -167,6 +171,7 @@ public final class JetStreamService: @unchecked Sendable {
             flush()
             persistRemovedLastIDs()
             cluster?.stop()
+            nodeUsage.remove(ObjectIdentifier(self))
             for s in streams.values {
                 for sub in s.subscriptions { bus.unsubscribeInternal(sub) }
                 for c in s.consumers.values {
@@ -462,7 +467,7 @@ public final class JetStreamService: @unchecked Sendable {
         // Without limits (`$G` when no accounts are configured) only the cluster's usage
         // reports read it: every 1.5 s is enough there (nats-server's report interval) and
         // spares an O(streams) count each tick.
-        if limits != nil || (cluster != nil && ticks % 30 == 0) { rebuildUsageLedger() }
+        if limits != nil || nodeUsage.isLimited || (cluster != nil && ticks % 30 == 0) { rebuildUsageLedger() }
     }
 
     /// Proposes every stream's pending retention removals (end of a queue round).
@@ -521,11 +526,26 @@ public final class JetStreamService: @unchecked Sendable {
     }
 
     /// Recounts the account's stored bytes from every stream (at start and each tick).
-    private func rebuildUsageLedger() {
-        guard limits != nil || cluster != nil else { return }
+    func rebuildUsageLedger() {
+        guard limits != nil || cluster != nil || nodeUsage.isLimited else { return }
         // Cached kind and the store's byte count only: with 10,000 streams every 1.5 s, copying
         // each config and building each store's whole state was most of an idle node's CPU.
         storedBytes = AccountUsageLedger(streams.map { ($0.key, $0.value.storageKind, $0.value.store.storedBytes) })
+        if nodeUsage.isLimited { reportNodeUsage(withReservations: true) }
+    }
+
+    /// Tells `nodeUsage` what this account stores here (and, when asked, what its streams
+    /// reserve: recounted each tick and after a stream is created, updated or deleted).
+    func reportNodeUsage(withReservations: Bool) {
+        var r = lastNodeReport
+        r.memory = storedBytes.total(.memory)
+        r.file = storedBytes.total(.file)
+        if withReservations {
+            r.reservedMemory = reservation(.memory, except: nil)
+            r.reservedFile = reservation(.file, except: nil)
+        }
+        lastNodeReport = r
+        nodeUsage.report(ObjectIdentifier(self), r)
     }
 
     func persistDirtyConsumers() {
@@ -562,21 +582,32 @@ public final class JetStreamService: @unchecked Sendable {
     /// Bytes of `kind` this node stores for the account (every replica held here).
     func localStoredBytes(_ kind: StreamConfig.Storage) -> UInt64 { storedBytes.total(kind) }
 
-    /// 10002 when storing `size` more bytes in `stream` would pass the account's limit for its
-    /// storage kind. Admitted bytes are counted at once, so the next publish (to any stream)
-    /// sees them before the store is even synced. In a cluster the account's usage is this
-    /// node's bytes plus the other nodes' last reports, and the message counts once per
-    /// replica (nats-server's clustered check).
-    func accountRefusal(for stream: Stream, adding size: UInt64) -> JSAPIError? {
-        guard let limits else { return nil }
+    /// The refusal of a publish of `size` more bytes to `stream` by a storage limit, or nil.
+    /// - 10002: it would pass the account's own limit for the stream's storage kind. In a
+    ///   cluster the account's usage is this node's bytes plus the other nodes' last reports,
+    ///   and the message counts once per replica (nats-server's clustered check).
+    /// - 503/10023: it would take this node past the server's `max_memory_store` /
+    ///   `max_file_store` (every account's bytes here; in a cluster, checked on the leader's node).
+    /// Admitted bytes are counted at once, so the next publish (to any stream) sees them before
+    /// the store is even synced.
+    func storageRefusal(for stream: Stream, adding size: UInt64) -> JSAPIError? {
         let kind = stream.config.storage
+        let nodeLimited = nodeUsage.limit(kind) >= 0
+        guard limits != nil || nodeLimited else { return nil }
         let bytes = stream.store.state.bytes
         storedBytes.record(stream.name, kind, bytes)
-        let used = Self.saturatingSum(storedBytes.total(kind), cluster?.remoteUsage.total(kind) ?? 0)
-        if limits.wouldExceed(storage: kind, used: used, adding: size, replicas: stream.config.numReplicas) {
-            return .accountResourcesExceeded
+        if let limits {
+            let used = Self.saturatingSum(storedBytes.total(kind), cluster?.remoteUsage.total(kind) ?? 0)
+            if limits.wouldExceed(storage: kind, used: used, adding: size, replicas: stream.config.numReplicas) {
+                return .accountResourcesExceeded
+            }
+        }
+        if nodeLimited,
+           let e = nodeUsage.publishRefusal(kind, adding: size, for: ObjectIdentifier(self), own: storedBytes.total(kind)) {
+            return e
         }
         storedBytes.record(stream.name, kind, bytes &+ size)
+        if nodeLimited { reportNodeUsage(withReservations: false) }
         return nil
     }
 }

@@ -325,10 +325,11 @@ final class Stream {
                 if count >= UInt64(config.maxMsgsPerSubject) { return fail(StoreError.maxMessagesPerSubject.apiError) }
             }
         }
-        // The account's own storage limit (per-account JetStream), checked on bytes stored. In a
-        // cluster the stream leader checks it before proposing (`StreamReplica.propose`): each
-        // node holds other streams of the account, so a check at apply could differ by replica.
-        if service.cluster == nil, let refusal = service.accountRefusal(for: self, adding: store.size(subject: subject, headers: headers, payload: payload)) {
+        // The account's own storage limit (per-account JetStream) and the server's, checked on
+        // bytes stored. In a cluster the stream leader checks them before proposing
+        // (`StreamReplica.propose`): each node holds other streams, so a check at apply could
+        // differ by replica.
+        if service.cluster == nil, let refusal = service.storageRefusal(for: self, adding: store.size(subject: subject, headers: headers, payload: payload)) {
             return fail(refusal)
         }
         let seq: UInt64

@@ -163,7 +163,7 @@ extension JetStreamService {
     }
 
     /// What the streams held here (all but `except`) reserve against the account's limits.
-    private func reservation(_ storage: StreamConfig.Storage, except: String?) -> Int64 {
+    func reservation(_ storage: StreamConfig.Storage, except: String?) -> Int64 {
         AccountJetStreamLimits.reservation(by: streams.values.map(\.config), storage, except: except)
     }
 
@@ -185,6 +185,7 @@ extension JetStreamService {
         }
         if let e = limits?.refusal(forStream: cfg, isUpdate: false, streamCount: streams.count,
                                    reservedByOthers: reservation(cfg.storage, except: nil)) { throw e }
+        if let e = serverLimitRefusal(cfg, except: nil) { throw e }
         let store = try makeStoreChecked(cfg)
         let s = Stream(service: self, config: cfg, store: store, created: JSTime.nowNanos(),
                        directory: cfg.storage == .file ? streamDirectory(name) : nil)
@@ -197,6 +198,7 @@ extension JetStreamService {
             throw JSAPIError.storageResources("insufficient storage resources available")
         }
         streams[name] = s
+        if nodeUsage.isLimited { reportNodeUsage(withReservations: true) }
         s.noteTimedWork()
         subscribeIngest(s)
         advisory("STREAM.CREATED.\(name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": name, "action": "create"])
@@ -247,11 +249,23 @@ extension JetStreamService {
         try s.config.checkUpdate(to: cfg)
         if let e = limits?.refusal(forStream: cfg, isUpdate: true, streamCount: streams.count,
                                    reservedByOthers: reservation(cfg.storage, except: name)) { throw e }
+        if let e = serverLimitRefusal(cfg, except: name) { throw e }
         if cfg.maxConsumers > 0 && s.consumers.count > cfg.maxConsumers {
             throw JSAPIError.streamUpdate("stream configuration update can not lower max consumers below current")
         }
         applyConfig(s, cfg)
+        if nodeUsage.isLimited { reportNodeUsage(withReservations: true) }
         return s.infoJSON()
+    }
+
+    /// A single node's check of a stream's `max_bytes` against the server's storage limits
+    /// (`NodeStoreUsage`). In a cluster the meta group decides creates alike on every node, and
+    /// nodes may have different limits, so there only publishes are checked, on the leader's
+    /// node (nats-server also accepts them there).
+    private func serverLimitRefusal(_ cfg: StreamConfig, except: String?) -> JSAPIError? {
+        guard cluster == nil, nodeUsage.limit(cfg.storage) >= 0 else { return nil }
+        return nodeUsage.streamRefusal(cfg.storage, maxBytes: cfg.maxBytes, for: ObjectIdentifier(self),
+                                       ownOthers: reservation(cfg.storage, except: except))
     }
 
     /// Applies a checked config update to a local stream: on one node, or on each replica of a
@@ -284,6 +298,7 @@ extension JetStreamService {
         streams[name] = nil
         s.store.destroy()
         if let dir = s.directory { AtomicFile.removeTree(dir) }
+        rebuildUsageLedger()
         advisory("STREAM.DELETED.\(name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": name, "action": "delete"])
         return ["success": true]
     }

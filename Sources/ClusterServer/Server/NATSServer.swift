@@ -18,6 +18,8 @@ public final class NATSServer: @unchecked Sendable {
     public let stats = ServerStats()
     /// Refuses JetStream deliveries from a deposed stream leader that arrive late (finding 15).
     let staleDeliveries = StaleDeliveryGuard()
+    /// The server's JetStream storage limits over every account (read at start).
+    let jetStreamNodeUsage: NodeStoreUsage
     /// The global account's subject index (JetStream and internal clients live here).
     let sublist = Sublist()
     /// `$G` plus every configured account; fixed at start (account changes need a restart).
@@ -120,6 +122,7 @@ public final class NATSServer: @unchecked Sendable {
 
     public init(options: ServerOptions, logger: Logger = Logger(label: "clusterd")) {
         self._options = options
+        self.jetStreamNodeUsage = NodeStoreUsage(maxMemory: options.maxMemoryStore, maxFile: options.maxFileStore)
         var rng = SystemRandomNumberGenerator()
         self.serverID = ServerIdentity.randomID(using: &rng)
         self.serverName = options.serverName ?? serverID

@@ -159,9 +159,9 @@ final class StreamReplica: RaftGroupDelegate {
         case .new: decided = true
         case .undecided: decided = false
         }
-        // The account's storage limit, here and not at apply (see `Stream.ingest`): the
-        // leader's view of the account's stored bytes decides once for every replica.
-        if let e = js.accountRefusal(for: stream, adding: stream.store.size(subject: subject, headers: headers, payload: payload)) {
+        // The account's and the server's storage limits, here and not at apply (see
+        // `Stream.ingest`): the leader's view of the stored bytes decides once for every replica.
+        if let e = js.storageRefusal(for: stream, adding: stream.store.size(subject: subject, headers: headers, payload: payload)) {
             return refuse(publish, e)
         }
         var proposed = ProposedPublish(subject: subject, reply: stream.config.noAck ? nil : reply, headers: headers,

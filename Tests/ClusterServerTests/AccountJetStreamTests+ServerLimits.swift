@@ -1,0 +1,102 @@
+import Foundation
+import XCTest
+@testable import ClusterServer
+
+/// The server's `jetstream { max_file_store, max_memory_store }`: limits of the node over every
+/// account's JetStream (`NodeStoreUsage`), with nats-server's errors.
+extension AccountJetStreamTests {
+    private func errorStatus(_ o: [String: Any]) -> Int? { (o["error"] as? [String: Any])?["code"] as? Int }
+
+    /// Publishes `payload` to `subject` until one is refused; returns how many were stored and
+    /// the refusal (empty when all `tries` were stored).
+    private func publishUntilRefused(_ account: String, _ subject: String, _ payload: String, tries: Int = 20) -> (Int, [String: Any]) {
+        var stored = 0
+        for _ in 0..<tries {
+            let ack = request(account, subject, payload)
+            if errCode(ack) != nil || ack.isEmpty { return (stored, ack) }
+            stored += 1
+        }
+        return (stored, [:])
+    }
+
+    private func streamBytes(_ account: String, _ stream: String) -> Int? {
+        ((api(account, "STREAM.INFO.\(stream)")["state"] as? [String: Any])?["bytes"] as? NSNumber)?.intValue
+    }
+
+    func testServerLimits_oneNode_refuseStreamsThatDoNotFit_andPublishesPastThem() throws {
+        try boot("") { o in
+            o.maxFileStore = 30_000
+            o.maxMemoryStore = 5_000
+        }
+        // Reservations (max_bytes) against the limit, as nats-server's single node counts them.
+        XCTAssertEqual(errCode(createStream("$G", "BIG", subjects: "\"big\"", extra: ",\"max_bytes\":30001")), 10047)
+        XCTAssertEqual(errCode(createStream("$G", "MEM", subjects: "\"mem\"", extra: ",\"storage\":\"memory\",\"max_bytes\":5001")), 10028)
+        XCTAssertNil(errCode(createStream("$G", "R", subjects: "\"r\"", extra: ",\"max_bytes\":20000")))
+        XCTAssertEqual(errCode(createStream("$G", "R2", subjects: "\"r2\"", extra: ",\"max_bytes\":10001")), 10047)
+        // An update counts the stream's new max_bytes instead of its old one.
+        XCTAssertNil(errCode(api("$G", "STREAM.UPDATE.R", "{\"name\":\"R\",\"subjects\":[\"r\"],\"max_bytes\":30000}")))
+        XCTAssertEqual(errCode(api("$G", "STREAM.UPDATE.R", "{\"name\":\"R\",\"subjects\":[\"r\"],\"max_bytes\":30001}")), 10047)
+        XCTAssertEqual(errCode(createStream("$G", "R2", subjects: "\"r2\"", extra: ",\"max_bytes\":1")), 10047)
+        XCTAssertNil(errCode(api("$G", "STREAM.DELETE.R")))
+        // A stream without max_bytes reserves nothing; its publishes stop at the limit.
+        XCTAssertNil(errCode(createStream("$G", "S", subjects: "\"s\"")))
+        let payload = String(repeating: "x", count: 10_000)
+        let (stored, refusal) = publishUntilRefused("$G", "s", payload)
+        XCTAssertEqual(stored, 2, "each 10,000-byte message takes a little more than 10,000 bytes")
+        XCTAssertEqual(errCode(refusal), 10023)
+        XCTAssertEqual(errorStatus(refusal), 503)
+        XCTAssertEqual((refusal["error"] as? [String: Any])?["description"] as? String, "insufficient resources")
+        XCTAssertEqual(messages("$G", "S"), 2)
+        XCTAssertLessThanOrEqual(streamBytes("$G", "S") ?? .max, 30_000)
+        // Room again after a purge (the usage is recounted each housekeeping tick, 50 ms).
+        XCTAssertNil(errCode(api("$G", "STREAM.PURGE.S")))
+        var again: Int? = 10023
+        for _ in 0..<40 where again != nil {
+            let ack = request("$G", "s", payload)
+            again = ack.isEmpty ? -1 : errCode(ack)
+            if again != nil { usleep(50_000) }
+        }
+        XCTAssertNil(again, "a publish after the purge")
+        // The memory limit is its own: 5,000 bytes.
+        XCTAssertNil(errCode(createStream("$G", "M", subjects: "\"m\"", extra: ",\"storage\":\"memory\"")))
+        let (inMemory, memoryRefusal) = publishUntilRefused("$G", "m", String(repeating: "y", count: 2_000))
+        XCTAssertEqual(inMemory, 2)
+        XCTAssertEqual(errCode(memoryRefusal), 10023)
+    }
+
+    func testServerLimit_isSharedByEveryAccountOnTheNode() throws {
+        try boot { o in o.maxFileStore = 25_000 }
+        XCTAssertNil(errCode(createStream("A", "S", subjects: "\"s\"")))
+        XCTAssertNil(errCode(createStream("B", "T", subjects: "\"t\"")))
+        let payload = String(repeating: "x", count: 10_000)
+        let (inA, _) = publishUntilRefused("A", "s", payload, tries: 2)
+        XCTAssertEqual(inA, 2)
+        // B's own limit (max_store 50000) has room; the node's does not.
+        let refusal = request("B", "t", payload)
+        XCTAssertEqual(errCode(refusal), 10023)
+        XCTAssertEqual(messages("B", "T"), 0)
+        // A's stream deleted: the room is B's.
+        XCTAssertNil(errCode(api("A", "STREAM.DELETE.S")))
+        XCTAssertEqual(intValue(request("B", "t", payload), "seq"), 1)
+    }
+
+    /// In a cluster creates are not checked against a node's limits (the meta group decides
+    /// them alike everywhere); a publish is, on the stream leader's node.
+    func testServerLimit_inAClusterIsCheckedOnTheLeadersNode() throws {
+        try boot { o in
+            Self.oneNodeCluster(&o)
+            o.maxFileStore = 25_000
+        }
+        var code: Int? = 10008
+        for _ in 0..<20 where code == 10008 || code == -1 {
+            let r = createStream("A", "S", subjects: "\"s\"", extra: ",\"max_bytes\":1000000")
+            code = r.isEmpty ? -1 : errCode(r)
+            if code == 10008 || code == -1 { usleep(200_000) }
+        }
+        XCTAssertNil(code, "a create past the node's limit is accepted in a cluster (as nats-server)")
+        let (stored, refusal) = publishUntilRefused("A", "s", String(repeating: "x", count: 10_000))
+        XCTAssertEqual(stored, 2)
+        XCTAssertEqual(errCode(refusal), 10023)
+        XCTAssertEqual(messages("A", "S"), 2)
+    }
+}
