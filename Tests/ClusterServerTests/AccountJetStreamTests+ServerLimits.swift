@@ -48,10 +48,10 @@ extension AccountJetStreamTests {
         XCTAssertEqual((refusal["error"] as? [String: Any])?["description"] as? String, "insufficient resources")
         XCTAssertEqual(messages("$G", "S"), 2)
         XCTAssertLessThanOrEqual(streamBytes("$G", "S") ?? .max, 30_000)
-        // Room again after a purge (the usage is recounted each housekeeping tick, 50 ms).
+        // Room again after a purge (the usage is recounted every 30 housekeeping ticks, 1.5 s).
         XCTAssertNil(errCode(api("$G", "STREAM.PURGE.S")))
         var again: Int? = 10023
-        for _ in 0..<40 where again != nil {
+        for _ in 0..<100 where again != nil {
             let ack = request("$G", "s", payload)
             again = ack.isEmpty ? -1 : errCode(ack)
             if again != nil { usleep(50_000) }

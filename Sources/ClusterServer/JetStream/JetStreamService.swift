@@ -125,6 +125,7 @@ public final class JetStreamService: @unchecked Sendable {
             try queue.sync {
                 try recover()
                 rebuildUsageLedger()
+                if nodeUsage.isLimited { reportNodeUsage(withReservations: true) }
             }
         }
         // In a cluster every node hears every API request once (the answering node is the meta
@@ -467,7 +468,9 @@ public final class JetStreamService: @unchecked Sendable {
         // Without limits (`$G` when no accounts are configured) only the cluster's usage
         // reports read it: every 1.5 s is enough there (nats-server's report interval) and
         // spares an O(streams) count each tick.
-        if limits != nil || nodeUsage.isLimited || (cluster != nil && ticks % 30 == 0) { rebuildUsageLedger() }
+        // The server's limits alone: recounted as often as the cluster's reports (between two
+        // counts only removals and followers' applies go unseen).
+        if limits != nil || ((cluster != nil || nodeUsage.isLimited) && ticks % 30 == 0) { rebuildUsageLedger() }
     }
 
     /// Proposes every stream's pending retention removals (end of a queue round).
@@ -531,11 +534,12 @@ public final class JetStreamService: @unchecked Sendable {
         // Cached kind and the store's byte count only: with 10,000 streams every 1.5 s, copying
         // each config and building each store's whole state was most of an idle node's CPU.
         storedBytes = AccountUsageLedger(streams.map { ($0.key, $0.value.storageKind, $0.value.store.storedBytes) })
-        if nodeUsage.isLimited { reportNodeUsage(withReservations: true) }
+        if nodeUsage.isLimited { reportNodeUsage(withReservations: false) }
     }
 
-    /// Tells `nodeUsage` what this account stores here (and, when asked, what its streams
-    /// reserve: recounted each tick and after a stream is created, updated or deleted).
+    /// Tells `nodeUsage` what this account stores here and, when asked, what its streams
+    /// reserve (a single node's count, at start and after a stream is created, updated or
+    /// deleted: copying every config each tick would cost an idle node with many streams).
     func reportNodeUsage(withReservations: Bool) {
         var r = lastNodeReport
         r.memory = storedBytes.total(.memory)

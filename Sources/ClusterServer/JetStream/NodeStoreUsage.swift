@@ -7,9 +7,9 @@ import NIOConcurrencyHelpers
 /// a single node) a stream whose `max_bytes` does not fit the limit beside the others' is
 /// refused with 10047/10028.
 ///
-/// The reports of other accounts are at most one housekeeping tick old (each service reports
-/// on every admitted publish and recounts each tick); the account that publishes is counted
-/// from its own current numbers.
+/// Each service reports on every publish it admits and recounts every 1.5 s (30 housekeeping
+/// ticks): until then a removal (purge, expiry, ack) or a follower's apply goes unseen. The
+/// account that publishes is counted from its own current numbers.
 final class NodeStoreUsage: @unchecked Sendable {
     /// -1: no limit.
     let maxMemory: Int64

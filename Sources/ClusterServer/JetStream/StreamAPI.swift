@@ -298,7 +298,10 @@ extension JetStreamService {
         streams[name] = nil
         s.store.destroy()
         if let dir = s.directory { AtomicFile.removeTree(dir) }
-        rebuildUsageLedger()
+        if nodeUsage.isLimited {
+            rebuildUsageLedger()
+            reportNodeUsage(withReservations: true)
+        }
         advisory("STREAM.DELETED.\(name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": name, "action": "delete"])
         return ["success": true]
     }
