@@ -595,7 +595,8 @@ public final class JetStreamService: @unchecked Sendable {
     /// Admitted bytes are counted at once, so the next publish (to any stream) sees them before
     /// the store is even synced.
     func storageRefusal(for stream: Stream, adding size: UInt64) -> JSAPIError? {
-        let kind = stream.config.storage
+        // The cached kind: copying the whole config on every publish costs.
+        let kind = stream.storageKind
         let nodeLimited = nodeUsage.limit(kind) >= 0
         guard limits != nil || nodeLimited else { return nil }
         let bytes = stream.store.state.bytes
