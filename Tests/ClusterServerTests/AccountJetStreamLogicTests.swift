@@ -172,7 +172,8 @@ final class RemoteAccountUsageTests: XCTestCase {
         let bytes = r.encode()
         XCTAssertThrowsError(try AccountUsageReport.decode(Array(bytes.dropLast())))
         XCTAssertThrowsError(try AccountUsageReport.decode(bytes + [0]))
-        XCTAssertThrowsError(try AccountUsageReport.decode([2] + bytes.dropFirst()), "unknown version")
+        XCTAssertThrowsError(try AccountUsageReport.decode([3] + bytes.dropFirst()), "unknown version")
+        XCTAssertThrowsError(try AccountUsageReport.decode([2] + bytes.dropFirst()), "version 2 without its limits")
         XCTAssertThrowsError(try AccountUsageReport.decode(AccountUsageReport(node: "", memory: 0, file: 0).encode()))
         let long = String(repeating: "n", count: AccountUsageReport.maxNodeNameBytes + 1)
         XCTAssertThrowsError(try AccountUsageReport.decode(AccountUsageReport(node: long, memory: 0, file: 0).encode()))
@@ -281,5 +282,50 @@ final class JetStreamRefusalTests: XCTestCase {
         XCTAssertNil(u.streamRefusal(.memory, maxBytes: 0, for: a, ownOthers: 100))
         XCTAssertEqual(u.publishRefusal(.file, adding: 1, for: a, own: 0)?.errCode, 10023, "max_file_store 0 stores nothing")
         withExtendedLifetime(object) {}
+    }
+
+    /// Version 2 carries the sender's server limits; without limits a node still sends version 1.
+    func testAccountUsageReport_carriesServerLimitsOnlyWhenSet() throws {
+        let plain = AccountUsageReport(node: "n2", memory: 1, file: 2)
+        XCTAssertEqual(plain.encode().first, 1)
+        let limited = AccountUsageReport(node: "n2", memory: 1, file: 2, maxMemory: -1, maxFile: 100_000)
+        XCTAssertEqual(limited.encode().first, 2)
+        XCTAssertEqual(try AccountUsageReport.decode(limited.encode()), limited)
+        // A hostile negative limit is read as none, never as a huge unsigned one.
+        var hostile = limited.encode()
+        let at = hostile.count - 8
+        for k in 0..<8 { hostile[at + k] = k == 7 ? 0x80 : 0 }
+        XCTAssertEqual(try AccountUsageReport.decode(hostile).maxFile, -1)
+        var remote = RemoteAccountUsage()
+        remote.record(limited, tick: 0)
+        XCTAssertEqual(remote.limit(of: "n2", .file), 100_000)
+        XCTAssertEqual(remote.limit(of: "n2", .memory), -1)
+        XCTAssertEqual(remote.limit(of: "n9", .file), -1)
+        remote.record(plain, tick: 1)
+        XCTAssertEqual(remote.limit(of: "n2", .file), -1, "a report without limits clears them")
+        remote.record(limited, tick: 2)
+        remote.expire(now: 200, expiryTicks: 100)
+        XCTAssertEqual(remote.limit(of: "n2", .file), -1, "an expired node's limits are dropped")
+    }
+
+    func testPlacementReservedOnAServer_andTheFitRule() throws {
+        func a(_ name: String, _ peers: [String], maxBytes: Int, memory: Bool = false) throws -> StreamAssignment {
+            var o: [String: Any] = ["name": name, "subjects": [name.lowercased()], "max_bytes": maxBytes, "num_replicas": peers.count]
+            if memory { o["storage"] = "memory" }
+            let cfg = try StreamConfig.decode(JSONObject(o, typeName: "StreamConfig"))
+            return StreamAssignment(account: "$G", config: cfg, peers: peers, ids: peers.indices.map { NodeID(UInt64($0 + 1)) }, group: 1, created: 1)
+        }
+        let all = [try a("A", ["n1", "n2", "n3"], maxBytes: 100), try a("B", ["n3"], maxBytes: 50),
+                   try a("C", ["n1"], maxBytes: -1), try a("D", ["n3"], maxBytes: 7, memory: true),
+                   try a("E", ["n3"], maxBytes: 5_000_000_000_000_000_000), try a("F", ["n3"], maxBytes: 5_000_000_000_000_000_000)]
+        XCTAssertEqual(Placement.reserved(on: "n1", .file, in: all), 100)
+        XCTAssertEqual(Placement.reserved(on: "n3", .file, in: all), .max, "saturates")
+        XCTAssertEqual(Placement.reserved(on: "n3", .memory, in: all), 7)
+        XCTAssertEqual(Placement.reserved(on: "n9", .file, in: all), 0)
+        XCTAssertTrue(NodeStoreUsage.fits(maxBytes: 40, reserved: 60, limit: 100))
+        XCTAssertFalse(NodeStoreUsage.fits(maxBytes: 41, reserved: 60, limit: 100))
+        XCTAssertFalse(NodeStoreUsage.fits(maxBytes: 0, reserved: 101, limit: 100))
+        XCTAssertTrue(NodeStoreUsage.fits(maxBytes: .max, reserved: .max, limit: -1))
+        XCTAssertFalse(NodeStoreUsage.fits(maxBytes: .max, reserved: 0, limit: .max - 1))
     }
 }

@@ -80,8 +80,8 @@ extension AccountJetStreamTests {
         XCTAssertEqual(intValue(request("B", "t", payload), "seq"), 1)
     }
 
-    /// In a cluster creates are not checked against a node's limits (the meta group decides
-    /// them alike everywhere); a publish is, on the stream leader's node.
+    /// In a cluster the meta leader places a stream only where its max_bytes fits (10005
+    /// otherwise, as nats-server); a publish is checked on the stream leader's node.
     func testServerLimit_inAClusterIsCheckedOnTheLeadersNode() throws {
         try boot { o in
             Self.oneNodeCluster(&o)
@@ -89,11 +89,12 @@ extension AccountJetStreamTests {
         }
         var code: Int? = 10008
         for _ in 0..<20 where code == 10008 || code == -1 {
-            let r = createStream("A", "S", subjects: "\"s\"", extra: ",\"max_bytes\":1000000")
+            let r = createStream("A", "BIG", subjects: "\"big\"", extra: ",\"max_bytes\":25001")
             code = r.isEmpty ? -1 : errCode(r)
             if code == 10008 || code == -1 { usleep(200_000) }
         }
-        XCTAssertNil(code, "a create past the node's limit is accepted in a cluster (as nats-server)")
+        XCTAssertEqual(code, 10005, "no server has room for it")
+        XCTAssertNil(errCode(createStream("A", "S", subjects: "\"s\"")))
         let (stored, refusal) = publishUntilRefused("A", "s", String(repeating: "x", count: 10_000))
         XCTAssertEqual(stored, 2)
         XCTAssertEqual(errCode(refusal), 10023)

@@ -65,6 +65,8 @@ final class ClusteredJetStreamTests: XCTestCase {
             if i == 2 && name.contains("olderNode3") { o.routeFeatures = RouteFeatures(deliveryStamps: false, dedupTimes: false, decidedDedup: false, copyConfig: false) }
             // Tests named `…syncInterval…` opt into `sync_interval` (an hour: only the test syncs).
             if name.contains("syncInterval") { o.jetStreamSyncIntervalSeconds = 3600 }
+            // Tests named `…limitedNode3…`: n3 has `max_file_store: 100000`.
+            if i == 2 && name.contains("limitedNode3") { o.maxFileStore = 100_000 }
             if i == 2 && name.contains("metaLogOfNode3") {
                 let fs = FaultyFileSystem()
                 metaFS = fs

@@ -65,9 +65,14 @@ final class NodeStoreUsage: @unchecked Sendable {
         let limit = limit(kind)
         guard limit >= 0 else { return nil }
         let others = lock.withLock { reports.reduce(Int64(0)) { $1.key == id ? $0 : Self.sum($0, $1.value.reserved(kind)) } }
-        let reserved = Self.sum(others, ownOthers)
-        guard reserved > limit || max(maxBytes, 0) > limit - reserved else { return nil }
+        guard !Self.fits(maxBytes: maxBytes, reserved: Self.sum(others, ownOthers), limit: limit) else { return nil }
         return kind == .memory ? .memoryResources : .storageResources("insufficient storage resources available")
+    }
+
+    /// Whether a stream reserving `maxBytes` fits beside `reserved` under `limit` (-1: none).
+    static func fits(maxBytes: Int64, reserved: Int64, limit: Int64) -> Bool {
+        guard limit >= 0 else { return true }
+        return reserved <= limit && max(maxBytes, 0) <= limit - reserved
     }
 
     /// True when `used` plus `adding` passes `limit` (saturating: hostile sizes cannot wrap).
@@ -82,7 +87,7 @@ final class NodeStoreUsage: @unchecked Sendable {
         return o ? .max : s
     }
 
-    private static func sum(_ a: Int64, _ b: Int64) -> Int64 {
+    static func sum(_ a: Int64, _ b: Int64) -> Int64 {
         let (s, o) = a.addingReportingOverflow(b)
         return o ? .max : s
     }

@@ -3,35 +3,53 @@
 /// check a publish against the account's cluster-wide usage, as nats-server's `$JSC.ARU`
 /// updates let it do. Absolute values, so a lost or repeated report does no harm.
 ///
-/// Layout: version byte, node name (u32 length + bytes), memory bytes (u64), file bytes (u64).
+/// Layout: version byte, node name (u32 length + bytes), memory bytes (u64), file bytes (u64);
+/// version 2 adds the node's `max_memory_store` and `max_file_store` (u64 each, all ones for
+/// none), so the meta leader places streams only where their `max_bytes` fits. A node without
+/// limits sends version 1, which nodes built before version 2 still read.
 struct AccountUsageReport: Equatable {
     var node: String
     var memory: UInt64
     var file: UInt64
+    /// The sender's server limits; -1: none.
+    var maxMemory: Int64 = -1
+    var maxFile: Int64 = -1
 
     static let namespace = "jsusage"
     static let version: UInt8 = 1
+    static let versionWithLimits: UInt8 = 2
     /// Longer names are refused: a server name is short, and the table is keyed by it.
     static let maxNodeNameBytes = 256
 
     func encode() -> [UInt8] {
+        let limited = maxMemory >= 0 || maxFile >= 0
         var w = CatchupWire.Writer()
-        w.bytes.append(Self.version)
+        w.bytes.append(limited ? Self.versionWithLimits : Self.version)
         w.data(Array(node.utf8))
         w.u64(memory)
         w.u64(file)
+        if limited {
+            w.u64(UInt64(bitPattern: max(maxMemory, -1)))
+            w.u64(UInt64(bitPattern: max(maxFile, -1)))
+        }
         return w.bytes
     }
 
     static func decode(_ bytes: [UInt8]) throws -> AccountUsageReport {
         var r = CatchupWire.Reader(bytes: bytes)
-        guard try r.byte() == version else { throw CatchupWireError(description: "unknown usage-report version") }
+        let v = try r.byte()
+        guard v == version || v == versionWithLimits else { throw CatchupWireError(description: "unknown usage-report version") }
         guard let name = try r.data(), !name.isEmpty, name.count <= maxNodeNameBytes else {
             throw CatchupWireError(description: "usage report without a valid node name")
         }
-        let memory = try r.u64(), file = try r.u64()
+        var report = AccountUsageReport(node: String(decoding: name, as: UTF8.self), memory: try r.u64(), file: try r.u64())
+        if v == versionWithLimits {
+            // Any negative value means "no limit".
+            report.maxMemory = max(Int64(bitPattern: try r.u64()), -1)
+            report.maxFile = max(Int64(bitPattern: try r.u64()), -1)
+        }
         guard r.at == bytes.count else { throw CatchupWireError(description: "malformed usage report") }
-        return AccountUsageReport(node: String(decoding: name, as: UTF8.self), memory: memory, file: file)
+        return report
     }
 }
 
@@ -47,6 +65,8 @@ struct RemoteAccountUsage {
     static let maxNodes = 64
 
     private var byNode: [String: (memory: UInt64, file: UInt64, tick: Int)] = [:]
+    /// The server limits each reporting node announced (version 2 reports; none: unlimited).
+    private var limitsByNode: [String: (memory: Int64, file: Int64)] = [:]
     private var memory: UInt64 = 0
     private var file: UInt64 = 0
 
@@ -57,11 +77,18 @@ struct RemoteAccountUsage {
 
     var nodes: [String] { byNode.keys.sorted() }
 
+    /// `node`'s server limit for `kind` as last reported; -1 when none (or not known).
+    func limit(of node: String, _ kind: StreamConfig.Storage) -> Int64 {
+        guard let l = limitsByNode[node] else { return -1 }
+        return kind == .memory ? l.memory : l.file
+    }
+
     /// Replaces `report.node`'s figures. False (ignored) when the table is full of other nodes.
     @discardableResult
     mutating func record(_ report: AccountUsageReport, tick: Int) -> Bool {
         if byNode[report.node] == nil && byNode.count >= Self.maxNodes { return false }
         byNode[report.node] = (report.memory, report.file, tick)
+        limitsByNode[report.node] = report.maxMemory >= 0 || report.maxFile >= 0 ? (report.maxMemory, report.maxFile) : nil
         recount()
         return true
     }
@@ -71,10 +98,12 @@ struct RemoteAccountUsage {
         // Called every tick: copies the table only when something expired.
         guard byNode.values.contains(where: { tick - $0.tick > expiryTicks }) else { return }
         byNode = byNode.filter { tick - $0.value.tick <= expiryTicks }
+        limitsByNode = limitsByNode.filter { byNode[$0.key] != nil }
         recount()
     }
 
     mutating func forget(_ node: String) {
+        limitsByNode[node] = nil
         if byNode.removeValue(forKey: node) != nil { recount() }
     }
 

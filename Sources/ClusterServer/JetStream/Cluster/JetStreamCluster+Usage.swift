@@ -46,7 +46,8 @@ extension JetStreamCluster {
         let peers = routes.peerServerIDs().values
         usageSent = (memory, file, ticks)
         guard !peers.isEmpty else { return }
-        let bytes = AccountUsageReport(node: myName, memory: memory, file: file).encode()
+        let bytes = AccountUsageReport(node: myName, memory: memory, file: file,
+                                       maxMemory: js.nodeUsage.maxMemory, maxFile: js.nodeUsage.maxFile).encode()
         for id in peers {
             var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
             buf.writeBytes(bytes)

@@ -278,7 +278,11 @@ final class JetStreamCluster: RaftGroupDelegate {
             // Checked again at apply (creates in flight together), here for a prompt answer.
             if let e = limitRefusal(cfg, isUpdate: false) { throw e }
             let (servers, idByName) = voterServers()
-            guard let peers = Placement.choose(replicas: cfg.numReplicas, among: servers, load: assignments.load, leads: assignments.leads) else {
+            let fitting = servers.filter { maxBytesFits(cfg, on: $0) }
+            guard let peers = Placement.choose(replicas: cfg.numReplicas, among: fitting, load: assignments.load, leads: assignments.leads) else {
+                if fitting.count < servers.count && cfg.numReplicas <= servers.count {
+                    throw JSAPIError.noPeers("no suitable peers for placement, insufficient storage")
+                }
                 throw JSAPIError(500, 10074, "insufficient resources")
             }
             // Group ids are unique per proposal (several creates may be in flight before any applies).
@@ -464,6 +468,19 @@ final class JetStreamCluster: RaftGroupDelegate {
         isMetaLeader = false
         answerUnavailable(.removedFromCluster)
         fallbackReplies.removeAll()
+    }
+
+    /// Whether `cfg`'s `max_bytes` fits on `server` beside what the account's streams with a
+    /// replica there reserve, under that server's `max_*_store` (its own, or as its usage
+    /// reports announce it; unknown: no limit). Checked by the meta leader when it places a new
+    /// stream, as nats-server's placement does (10005); not at apply, since the limits are not
+    /// in the log. Other accounts' reservations on that server are not counted.
+    func maxBytesFits(_ cfg: StreamConfig, on server: String) -> Bool {
+        guard cfg.maxBytes > 0 else { return true }
+        let limit = server == myName ? js.nodeUsage.limit(cfg.storage) : remoteUsage.limit(of: server, cfg.storage)
+        guard limit >= 0 else { return true }
+        return NodeStoreUsage.fits(maxBytes: cfg.maxBytes, reserved: Placement.reserved(on: server, cfg.storage, in: assignments.values),
+                                   limit: limit)
     }
 
     /// The account's `jetstream { ... }` limits against the replicated assignments: the same

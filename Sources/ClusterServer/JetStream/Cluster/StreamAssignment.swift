@@ -92,6 +92,17 @@ enum Placement {
         return chosen
     }
 
+    /// What the streams of `kind` with a replica on `server` reserve there (their `max_bytes`,
+    /// saturating): the meta leader's view of a server's reservations, for its `max_*_store`.
+    static func reserved<S: Sequence>(on server: String, _ kind: StreamConfig.Storage, in assignments: S) -> Int64
+        where S.Element == StreamAssignment {
+        var total: Int64 = 0
+        for a in assignments where a.config.storage == kind && a.config.maxBytes > 0 && a.peers.contains(server) {
+            total = NodeStoreUsage.sum(total, a.config.maxBytes)
+        }
+        return total
+    }
+
     /// The new replica set of a stream whose replicas change (a server removed, a peer
     /// removed, a new `num_replicas`): the current peers that may stay keep their order (the
     /// preferred leader stays first), shrinking drops from the end, and growing adds the
