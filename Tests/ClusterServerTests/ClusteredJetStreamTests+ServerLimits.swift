@@ -35,7 +35,10 @@ extension ClusteredJetStreamTests {
             let error = try await placementError(c1, "ONE\(i)", replicas: 1, maxBytes: 200_000)
             XCTAssertNil(error)
             let info = try await api(c1, "$JS.API.STREAM.INFO.ONE\(i)")
-            XCTAssertNotEqual(cluster(info).replicas, ["n3"], "ONE\(i) was placed on n3")
+            // An R1 stream's one copy is its leader (`replicas` lists only the others).
+            let leader = cluster(info).leader
+            XCTAssertNotNil(leader)
+            XCTAssertNotEqual(leader, "n3", "ONE\(i) was placed on n3")
         }
         // Reservations add up on n3: 60,000 + 40,000 fit its 100,000, one byte more does not.
         let first = try await placementError(c1, "R3A", replicas: 3, maxBytes: 60_000)
