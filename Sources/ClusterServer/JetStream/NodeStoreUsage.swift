@@ -5,7 +5,8 @@ import NIOConcurrencyHelpers
 /// nats-server's server limits). Each account's service reports what it stores and reserves
 /// here; a publish that would take the node past its limit is refused with 503/10023, and (on
 /// a single node) a stream whose `max_bytes` does not fit the limit beside the others' is
-/// refused with 10047/10028.
+/// refused with 10047/10028. In a cluster, placement uses `fits` per server instead
+/// (`JetStreamCluster.maxBytesFits`).
 ///
 /// Each service reports on every publish it admits and recounts every 1.5 s (30 housekeeping
 /// ticks): until then a removal (purge, expiry, ack) or a follower's apply goes unseen. The

@@ -259,9 +259,8 @@ extension JetStreamService {
     }
 
     /// A single node's check of a stream's `max_bytes` against the server's storage limits
-    /// (`NodeStoreUsage`). In a cluster the meta group decides creates alike on every node, and
-    /// nodes may have different limits, so there only publishes are checked, on the leader's
-    /// node (nats-server also accepts them there).
+    /// (`NodeStoreUsage`). In a cluster the meta leader places a stream only on servers where
+    /// it fits (`JetStreamCluster.maxBytesFits`).
     private func serverLimitRefusal(_ cfg: StreamConfig, except: String?) -> JSAPIError? {
         guard cluster == nil, nodeUsage.limit(cfg.storage) >= 0 else { return nil }
         return nodeUsage.streamRefusal(cfg.storage, maxBytes: cfg.maxBytes, for: ObjectIdentifier(self),
