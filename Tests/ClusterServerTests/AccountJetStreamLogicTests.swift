@@ -284,28 +284,33 @@ final class JetStreamRefusalTests: XCTestCase {
         withExtendedLifetime(object) {}
     }
 
-    /// Version 2 carries the sender's server limits; without limits a node still sends version 1.
-    func testAccountUsageReport_carriesServerLimitsOnlyWhenSet() throws {
+    /// Version 2 carries the sender's server limits (sent in a namespace of its own); version 1
+    /// reports leave known limits alone, which expire when no version 2 came for a while.
+    func testAccountUsageReport_carriesServerLimits() throws {
         let plain = AccountUsageReport(node: "n2", memory: 1, file: 2)
         XCTAssertEqual(plain.encode().first, 1)
-        let limited = AccountUsageReport(node: "n2", memory: 1, file: 2, maxMemory: -1, maxFile: 100_000)
+        let limited = AccountUsageReport(node: "n2", memory: 1, file: 2, limits: .init(memory: -1, file: 100_000))
         XCTAssertEqual(limited.encode().first, 2)
         XCTAssertEqual(try AccountUsageReport.decode(limited.encode()), limited)
         // A hostile negative limit is read as none, never as a huge unsigned one.
         var hostile = limited.encode()
         let at = hostile.count - 8
         for k in 0..<8 { hostile[at + k] = k == 7 ? 0x80 : 0 }
-        XCTAssertEqual(try AccountUsageReport.decode(hostile).maxFile, -1)
+        XCTAssertEqual(try AccountUsageReport.decode(hostile).limits?.file, -1)
         var remote = RemoteAccountUsage()
         remote.record(limited, tick: 0)
         XCTAssertEqual(remote.limit(of: "n2", .file), 100_000)
         XCTAssertEqual(remote.limit(of: "n2", .memory), -1)
         XCTAssertEqual(remote.limit(of: "n9", .file), -1)
-        remote.record(plain, tick: 1)
-        XCTAssertEqual(remote.limit(of: "n2", .file), -1, "a report without limits clears them")
-        remote.record(limited, tick: 2)
-        remote.expire(now: 200, expiryTicks: 100)
-        XCTAssertEqual(remote.limit(of: "n2", .file), -1, "an expired node's limits are dropped")
+        remote.record(plain, tick: 50)
+        XCTAssertEqual(remote.limit(of: "n2", .file), 100_000, "a version 1 report does not clear them")
+        remote.record(plain, tick: 150)
+        remote.expire(now: 150, expiryTicks: 100)
+        XCTAssertEqual(remote.limit(of: "n2", .file), -1, "limits not announced again for expiryTicks are dropped")
+        XCTAssertEqual(remote.total(.file), 2, "while the node's usage still counts")
+        remote.record(limited, tick: 160)
+        remote.forget("n2")
+        XCTAssertEqual(remote.limit(of: "n2", .file), -1)
     }
 
     func testPlacementReservedOnAServer_andTheFitRule() throws {

@@ -5,32 +5,38 @@
 ///
 /// Layout: version byte, node name (u32 length + bytes), memory bytes (u64), file bytes (u64);
 /// version 2 adds the node's `max_memory_store` and `max_file_store` (u64 each, all ones for
-/// none), so the meta leader places streams only where their `max_bytes` fits. A node without
-/// limits sends version 1, which nodes built before version 2 still read.
+/// none), so the meta leader places streams only where their `max_bytes` fits. Version 2 travels
+/// in a namespace of its own (`limitsNamespace`, only from a node with limits): nodes built
+/// before it have no handler there and ignore it, and keep reading version 1 in `namespace`
+/// (a decoder refuses any byte more).
 struct AccountUsageReport: Equatable {
     var node: String
     var memory: UInt64
     var file: UInt64
-    /// The sender's server limits; -1: none.
-    var maxMemory: Int64 = -1
-    var maxFile: Int64 = -1
+    /// The sender's server limits (-1: none of that kind); nil in a version 1 report.
+    var limits: Limits?
+
+    struct Limits: Equatable {
+        var memory: Int64
+        var file: Int64
+    }
 
     static let namespace = "jsusage"
+    static let limitsNamespace = "jslimits"
     static let version: UInt8 = 1
     static let versionWithLimits: UInt8 = 2
     /// Longer names are refused: a server name is short, and the table is keyed by it.
     static let maxNodeNameBytes = 256
 
     func encode() -> [UInt8] {
-        let limited = maxMemory >= 0 || maxFile >= 0
         var w = CatchupWire.Writer()
-        w.bytes.append(limited ? Self.versionWithLimits : Self.version)
+        w.bytes.append(limits == nil ? Self.version : Self.versionWithLimits)
         w.data(Array(node.utf8))
         w.u64(memory)
         w.u64(file)
-        if limited {
-            w.u64(UInt64(bitPattern: max(maxMemory, -1)))
-            w.u64(UInt64(bitPattern: max(maxFile, -1)))
+        if let limits {
+            w.u64(UInt64(bitPattern: max(limits.memory, -1)))
+            w.u64(UInt64(bitPattern: max(limits.file, -1)))
         }
         return w.bytes
     }
@@ -45,8 +51,7 @@ struct AccountUsageReport: Equatable {
         var report = AccountUsageReport(node: String(decoding: name, as: UTF8.self), memory: try r.u64(), file: try r.u64())
         if v == versionWithLimits {
             // Any negative value means "no limit".
-            report.maxMemory = max(Int64(bitPattern: try r.u64()), -1)
-            report.maxFile = max(Int64(bitPattern: try r.u64()), -1)
+            report.limits = Limits(memory: max(Int64(bitPattern: try r.u64()), -1), file: max(Int64(bitPattern: try r.u64()), -1))
         }
         guard r.at == bytes.count else { throw CatchupWireError(description: "malformed usage report") }
         return report
@@ -65,8 +70,9 @@ struct RemoteAccountUsage {
     static let maxNodes = 64
 
     private var byNode: [String: (memory: UInt64, file: UInt64, tick: Int)] = [:]
-    /// The server limits each reporting node announced (version 2 reports; none: unlimited).
-    private var limitsByNode: [String: (memory: Int64, file: Int64)] = [:]
+    /// The server limits each node announced (version 2 reports) and when; a node that stops
+    /// announcing them (restarted without limits) is unlimited again after `expiryTicks`.
+    private var limitsByNode: [String: (limits: AccountUsageReport.Limits, tick: Int)] = [:]
     private var memory: UInt64 = 0
     private var file: UInt64 = 0
 
@@ -79,7 +85,7 @@ struct RemoteAccountUsage {
 
     /// `node`'s server limit for `kind` as last reported; -1 when none (or not known).
     func limit(of node: String, _ kind: StreamConfig.Storage) -> Int64 {
-        guard let l = limitsByNode[node] else { return -1 }
+        guard let l = limitsByNode[node]?.limits else { return -1 }
         return kind == .memory ? l.memory : l.file
     }
 
@@ -88,17 +94,19 @@ struct RemoteAccountUsage {
     mutating func record(_ report: AccountUsageReport, tick: Int) -> Bool {
         if byNode[report.node] == nil && byNode.count >= Self.maxNodes { return false }
         byNode[report.node] = (report.memory, report.file, tick)
-        limitsByNode[report.node] = report.maxMemory >= 0 || report.maxFile >= 0 ? (report.maxMemory, report.maxFile) : nil
+        if let limits = report.limits { limitsByNode[report.node] = (limits, tick) }
         recount()
         return true
     }
 
     /// Drops the nodes whose last report is older than `expiryTicks` at `tick`.
     mutating func expire(now tick: Int, expiryTicks: Int) {
-        // Called every tick: copies the table only when something expired.
+        // Called every tick: copies a table only when something in it expired.
+        if limitsByNode.values.contains(where: { tick - $0.tick > expiryTicks }) {
+            limitsByNode = limitsByNode.filter { tick - $0.value.tick <= expiryTicks }
+        }
         guard byNode.values.contains(where: { tick - $0.tick > expiryTicks }) else { return }
         byNode = byNode.filter { tick - $0.value.tick <= expiryTicks }
-        limitsByNode = limitsByNode.filter { byNode[$0.key] != nil }
         recount()
     }
 

@@ -16,12 +16,15 @@ extension JetStreamCluster {
     static let usageExpiryTicks = 100
 
     private var usageNamespace: String { Self.routeNamespace(AccountUsageReport.namespace, account: js.account) }
+    private var limitsNamespace: String { Self.routeNamespace(AccountUsageReport.limitsNamespace, account: js.account) }
 
     func startUsageReports() {
-        js.server.routeManager?.registerExtension(usageNamespace) { [weak self] from, payload in
-            guard let self else { return }
-            let decoded = Result { try AccountUsageReport.decode(Array(payload.readableBytesView)) }
-            self.js.queue.async { self.receiveUsage(decoded, from: from) }
+        for namespace in [usageNamespace, limitsNamespace] {
+            js.server.routeManager?.registerExtension(namespace) { [weak self] from, payload in
+                guard let self else { return }
+                let decoded = Result { try AccountUsageReport.decode(Array(payload.readableBytesView)) }
+                self.js.queue.async { self.receiveUsage(decoded, from: from) }
+            }
         }
     }
 
@@ -46,12 +49,18 @@ extension JetStreamCluster {
         let peers = routes.peerServerIDs().values
         usageSent = (memory, file, ticks)
         guard !peers.isEmpty else { return }
-        let bytes = AccountUsageReport(node: myName, memory: memory, file: file,
-                                       maxMemory: js.nodeUsage.maxMemory, maxFile: js.nodeUsage.maxFile).encode()
+        var report = AccountUsageReport(node: myName, memory: memory, file: file)
+        var frames = [(usageNamespace, report.encode())]
+        if js.nodeUsage.isLimited {
+            report.limits = .init(memory: js.nodeUsage.maxMemory, file: js.nodeUsage.maxFile)
+            frames.append((limitsNamespace, report.encode()))
+        }
         for id in peers {
-            var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
-            buf.writeBytes(bytes)
-            _ = routes.sendExtension(usageNamespace, payload: buf, to: id)
+            for (namespace, bytes) in frames {
+                var buf = ByteBufferAllocator().buffer(capacity: bytes.count)
+                buf.writeBytes(bytes)
+                _ = routes.sendExtension(namespace, payload: buf, to: id)
+            }
         }
     }
 }
