@@ -19,6 +19,16 @@ extension ClusteredJetStreamTests {
         }
     }
 
+    private func updateError(_ c: NATSConnection, _ name: String, replicas: Int, maxBytes: Int) async throws -> Int? {
+        let body = #"{"name":"\#(name)","subjects":["\#(name.lowercased()).>"],"num_replicas":\#(replicas),"max_bytes":\#(maxBytes)}"#
+        do {
+            _ = try await api(c, "STREAM.UPDATE.\(name)", body)
+            return nil
+        } catch let e as APIError {
+            return errCode(e.body)
+        }
+    }
+
     func test_limitedNode3_streamsWhoseMaxBytesDoNotFitThere_areNotPlacedOnIt() async throws {
         // Every node's meta group knows n3's limit (its own, or from n3's usage reports).
         XCTAssertTrue(waitUntil(seconds: 10) {
@@ -45,6 +55,14 @@ extension ClusteredJetStreamTests {
         let second = try await placementError(c1, "R3B", replicas: 3, maxBytes: 40_000)
         let third = try await placementError(c1, "R3C", replicas: 3, maxBytes: 1)
         XCTAssertEqual([first, second, third], [nil, nil, 10005])
+        // An update may not take more than n3 has (its own old reservation replaced): 10047,
+        // as nats-server; and a stream cannot grow onto n3 when it does not fit there.
+        let tooLarge = try await updateError(c1, "R3A", replicas: 3, maxBytes: 60_001)
+        let smaller = try await updateError(c1, "R3A", replicas: 3, maxBytes: 59_000)
+        let larger = try await updateError(c1, "R3A", replicas: 3, maxBytes: 60_000)
+        XCTAssertEqual([tooLarge, smaller, larger], [10047, nil, nil])
+        let grown = try await updateError(c1, "ONE1", replicas: 3, maxBytes: 200_000)
+        XCTAssertEqual(grown, 10074)
         // A stream without max_bytes reserves nothing and goes anywhere.
         let free = try await placementError(c1, "FREE", replicas: 3, maxBytes: -1)
         XCTAssertNil(free)

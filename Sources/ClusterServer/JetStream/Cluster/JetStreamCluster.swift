@@ -252,15 +252,23 @@ final class JetStreamCluster: RaftGroupDelegate {
                 var new = cfg
                 new.firstSeq = a.config.firstSeq
                 var entry: [String: Any] = ["op": "update", "config": new.json]
+                var peers = a.peers
                 if cfg.numReplicas != a.config.numReplicas {
-                    // The stream's leader moves its group to the new replica set (see +Membership).
+                    // The stream's leader moves its group to the new replica set (see +Membership);
+                    // a server it grows onto must have room for its max_bytes.
                     let (servers, idByName) = voterServers()
-                    guard let peers = Placement.resize(a.peers, replicas: cfg.numReplicas, among: servers, excluding: [],
-                                                       load: assignments.load) else {
+                    let room = servers.filter { a.peers.contains($0) || maxBytesFits(cfg, on: $0, except: name) }
+                    guard let resized = Placement.resize(a.peers, replicas: cfg.numReplicas, among: room, excluding: [],
+                                                         load: assignments.load) else {
                         throw JSAPIError(500, 10074, "insufficient resources")
                     }
+                    peers = resized
                     entry["peers"] = peers
                     entry["ids"] = peers.map { n in StreamAssignment.hex(a.peers.firstIndex(of: n).map { a.ids[$0] } ?? idByName[n]!) }
+                }
+                // A larger max_bytes must fit on every server that keeps a copy (nats-server: 10047).
+                if cfg.maxBytes > a.config.maxBytes, !peers.allSatisfy({ maxBytesFits(cfg, on: $0, except: name) }) {
+                    throw JSAPIError.storageResources("insufficient storage resources available")
                 }
                 entry["reply"] = reply
                 entry["type"] = type
@@ -473,14 +481,16 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// Whether `cfg`'s `max_bytes` fits on `server` beside what the account's streams with a
     /// replica there reserve, under that server's `max_*_store` (its own, or as its usage
     /// reports announce it; unknown: no limit). Checked by the meta leader when it places a new
-    /// stream, as nats-server's placement does (10005); not at apply, since the limits are not
-    /// in the log. Other accounts' reservations on that server are not counted.
-    func maxBytesFits(_ cfg: StreamConfig, on server: String) -> Bool {
+    /// stream (10005) or grows or enlarges one (10047), as nats-server's placement does; not at
+    /// apply, since the limits are not in the log. Other accounts' reservations on that server
+    /// are not counted.
+    /// `except`: a stream being updated, whose own reservation the new one replaces.
+    func maxBytesFits(_ cfg: StreamConfig, on server: String, except: String? = nil) -> Bool {
         guard cfg.maxBytes > 0 else { return true }
         let limit = server == myName ? js.nodeUsage.limit(cfg.storage) : remoteUsage.limit(of: server, cfg.storage)
         guard limit >= 0 else { return true }
-        return NodeStoreUsage.fits(maxBytes: cfg.maxBytes, reserved: Placement.reserved(on: server, cfg.storage, in: assignments.values),
-                                   limit: limit)
+        let others = assignments.values.lazy.filter { $0.config.name != except }
+        return NodeStoreUsage.fits(maxBytes: cfg.maxBytes, reserved: Placement.reserved(on: server, cfg.storage, in: others), limit: limit)
     }
 
     /// The account's `jetstream { ... }` limits against the replicated assignments: the same
