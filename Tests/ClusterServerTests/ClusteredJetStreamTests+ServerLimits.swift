@@ -8,25 +8,24 @@ import XCTest
 /// what the streams there reserve (nats-server's 10005 otherwise), learning the others' limits
 /// from their usage reports.
 extension ClusteredJetStreamTests {
-    private func placementError(_ c: NATSConnection, _ name: String, replicas: Int, maxBytes: Int) async throws -> Int? {
-        // Not `createStream`: it retries errors, and 10005 is the answer some of these expect.
+    /// The error code of a stream create or update (nil: it succeeded). Not `createStream`: it
+    /// retries errors, and 10005 is the answer some of these expect.
+    private func streamError(_ c: NATSConnection, _ op: String, _ name: String, replicas: Int, maxBytes: Int) async throws -> Int? {
         let body = #"{"name":"\#(name)","subjects":["\#(name.lowercased()).>"],"num_replicas":\#(replicas),"max_bytes":\#(maxBytes)}"#
         do {
-            _ = try await api(c, "STREAM.CREATE.\(name)", body)
+            _ = try await api(c, "STREAM.\(op).\(name)", body)
             return nil
         } catch let e as APIError {
             return errCode(e.body)
         }
     }
 
+    private func placementError(_ c: NATSConnection, _ name: String, replicas: Int, maxBytes: Int) async throws -> Int? {
+        try await streamError(c, "CREATE", name, replicas: replicas, maxBytes: maxBytes)
+    }
+
     private func updateError(_ c: NATSConnection, _ name: String, replicas: Int, maxBytes: Int) async throws -> Int? {
-        let body = #"{"name":"\#(name)","subjects":["\#(name.lowercased()).>"],"num_replicas":\#(replicas),"max_bytes":\#(maxBytes)}"#
-        do {
-            _ = try await api(c, "STREAM.UPDATE.\(name)", body)
-            return nil
-        } catch let e as APIError {
-            return errCode(e.body)
-        }
+        try await streamError(c, "UPDATE", name, replicas: replicas, maxBytes: maxBytes)
     }
 
     func test_limitedNode3_streamsWhoseMaxBytesDoNotFitThere_areNotPlacedOnIt() async throws {

@@ -22,6 +22,20 @@ async def publish_until_received(pub, subject: str, data: bytes, sub, attempts: 
     return None
 
 
+async def publish_until_refused(js, subject: str, data: bytes, attempts: int = 2000):
+    """JetStream-publishes `data` until a publish is refused (bounded): (how many were stored,
+    the refusal or None)."""
+    from nats.js.errors import APIError
+    stored = 0
+    for _ in range(attempts):
+        try:
+            await js.publish(subject, data)
+        except APIError as err:
+            return stored, err
+        stored += 1
+    return stored, None
+
+
 async def settle(*conns) -> None:
     """Make sure every command queued on each connection has been processed by the server.
 

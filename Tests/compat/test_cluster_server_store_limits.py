@@ -12,6 +12,7 @@ import pytest
 from nats.js.errors import APIError
 
 from clusterproc import cluster_fixture
+from natsutil import publish_until_refused
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
 
@@ -53,14 +54,7 @@ async def test_placementAndPublishes_honourEveryServersLimit(cluster, server_kin
                 await js.delete_stream("SECOND")
         await js.delete_stream("FIRST")
         await js.add_stream(name="S", subjects=["s"], num_replicas=3)
-        stored, refusal = 0, None
-        for _ in range(2000):
-            try:
-                await js.publish("s", b"x" * 1000)
-            except APIError as err:
-                refusal = err
-                break
-            stored += 1
+        stored, refusal = await publish_until_refused(js, "s", b"x" * 1000)
         assert refusal is not None, "2,000 KB were accepted under a 1 MB limit per server"
         assert (refusal.code, refusal.err_code) == (503, 10023)
         assert 900 <= stored <= 1048

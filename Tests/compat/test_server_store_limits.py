@@ -10,6 +10,7 @@ import pytest
 from nats.js.errors import APIError
 
 import nats
+from natsutil import publish_until_refused
 from serverproc import ServerProcess
 
 pytestmark = [pytest.mark.jetstream,
@@ -56,14 +57,7 @@ async def test_streamsMaxBytes_mustFitTheServersLimit(limited):
 async def test_publishPastTheServersLimit_isRefusedAndNotStored(limited):
     js = limited
     await js.add_stream(name="S", subjects=["s"])
-    stored, refusal = 0, None
-    for _ in range(2000):
-        try:
-            await js.publish("s", b"x" * 1000)
-        except APIError as err:
-            refusal = err
-            break
-        stored += 1
+    stored, refusal = await publish_until_refused(js, "s", b"x" * 1000)
     assert refusal is not None, "2,000 KB were accepted under a 1 MB limit"
     assert (refusal.code, refusal.err_code) == (503, 10023)
     assert refusal.description == "insufficient resources"
