@@ -67,7 +67,7 @@ async def test_publishPastTheServersLimit_isRefusedAndNotStored(limited):
     # nats-server refuses once its usage passed the limit (here by less than one message);
     # clusterd refuses the publish that would pass it.
     assert info.state.bytes <= 1024 * 1024 + 1100
-    # Room again after a purge (both servers recount their usage within a second or so).
+    # Room again after a purge (clusterd recounts its usage every 1.5 s).
     await js.purge_stream("S")
     for _ in range(40):
         try:
