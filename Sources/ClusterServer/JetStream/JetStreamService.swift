@@ -83,10 +83,10 @@ public final class JetStreamService: @unchecked Sendable {
     /// Bytes stored here per storage kind, for the account's limits, the server's limits
     /// (`nodeUsage`) and, in a cluster, the usage reports to the other nodes (not kept on a
     /// single node without limits).
-    private var storedBytes = AccountUsageLedger([])
+    var storedBytes = AccountUsageLedger([])
     /// The server's `max_memory_store` / `max_file_store`, shared by every account here.
     var nodeUsage: NodeStoreUsage { server.jetStreamNodeUsage }
-    private var lastNodeReport = NodeStoreUsage.Report()
+    var lastNodeReport = NodeStoreUsage.Report()
 
     /// JetStream for the global account `$G`.
     public convenience init(server: NATSServer) {
@@ -528,30 +528,6 @@ public final class JetStreamService: @unchecked Sendable {
         }
     }
 
-    /// Recounts the account's stored bytes from every stream (at start and each tick).
-    func rebuildUsageLedger() {
-        guard limits != nil || cluster != nil || nodeUsage.isLimited else { return }
-        // Cached kind and the store's byte count only: with 10,000 streams every 1.5 s, copying
-        // each config and building each store's whole state was most of an idle node's CPU.
-        storedBytes = AccountUsageLedger(streams.map { ($0.key, $0.value.storageKind, $0.value.store.storedBytes) })
-        if nodeUsage.isLimited { reportNodeUsage(withReservations: false) }
-    }
-
-    /// Tells `nodeUsage` what this account stores here and, when asked, what its streams
-    /// reserve (a single node's count, at start and after a stream is created, updated or
-    /// deleted: copying every config each tick would cost an idle node with many streams).
-    func reportNodeUsage(withReservations: Bool) {
-        var r = lastNodeReport
-        r.memory = storedBytes.total(.memory)
-        r.file = storedBytes.total(.file)
-        if withReservations {
-            r.reservedMemory = reservation(.memory, except: nil)
-            r.reservedFile = reservation(.file, except: nil)
-        }
-        lastNodeReport = r
-        nodeUsage.report(ObjectIdentifier(self), r)
-    }
-
     func persistDirtyConsumers() {
         for s in streams.values {
             for c in s.consumers.values where c.dirty { persist(c) }
@@ -581,38 +557,5 @@ public final class JetStreamService: @unchecked Sendable {
     func reply(_ subject: String?, _ body: [String: Any]) {
         guard let subject else { return }
         bus.publishInternal(subject: subject, payload: ByteBuffer(bytes: JSJSON.encode(body)))
-    }
-
-    /// Bytes of `kind` this node stores for the account (every replica held here).
-    func localStoredBytes(_ kind: StreamConfig.Storage) -> UInt64 { storedBytes.total(kind) }
-
-    /// The refusal of a publish of `size` more bytes to `stream` by a storage limit, or nil.
-    /// - 10002: it would pass the account's own limit for the stream's storage kind. In a
-    ///   cluster the account's usage is this node's bytes plus the other nodes' last reports,
-    ///   and the message counts once per replica (nats-server's clustered check).
-    /// - 503/10023: it would take this node past the server's `max_memory_store` /
-    ///   `max_file_store` (every account's bytes here; in a cluster, checked on the leader's node).
-    /// Admitted bytes are counted at once, so the next publish (to any stream) sees them before
-    /// the store is even synced.
-    func storageRefusal(for stream: Stream, adding size: UInt64) -> JSAPIError? {
-        // The cached kind: copying the whole config on every publish costs.
-        let kind = stream.storageKind
-        let nodeLimited = nodeUsage.limit(kind) >= 0
-        guard limits != nil || nodeLimited else { return nil }
-        let bytes = stream.store.state.bytes
-        storedBytes.record(stream.name, kind, bytes)
-        if let limits {
-            let used = Self.saturatingSum(storedBytes.total(kind), cluster?.remoteUsage.total(kind) ?? 0)
-            if limits.wouldExceed(storage: kind, used: used, adding: size, replicas: stream.config.numReplicas) {
-                return .accountResourcesExceeded
-            }
-        }
-        if nodeLimited,
-           let e = nodeUsage.publishRefusal(kind, adding: size, for: ObjectIdentifier(self), own: storedBytes.total(kind)) {
-            return e
-        }
-        storedBytes.record(stream.name, kind, bytes &+ size)
-        if nodeLimited { reportNodeUsage(withReservations: false) }
-        return nil
     }
 }
