@@ -42,7 +42,8 @@ extension JetStreamService {
         let kind = stream.storageKind
         let nodeLimited = nodeUsage.limit(kind) >= 0
         guard limits != nil || nodeLimited else { return nil }
-        let bytes = stream.store.state.bytes
+        // The store's byte count, not its whole state (built per call): this runs per publish.
+        let bytes = stream.store.storedBytes
         storedBytes.record(stream.name, kind, bytes)
         if let limits {
             let used = Self.saturatingSum(storedBytes.total(kind), cluster?.remoteUsage.total(kind) ?? 0)
