@@ -270,6 +270,36 @@ final class JetStreamRefusalTests: XCTestCase {
         withExtendedLifetime(objects) {}
     }
 
+    /// What the limit leaves for one account beside the others' reservations (the limit a node
+    /// announces to that account's meta leader), and limits changed by a reload.
+    func testNodeStoreUsage_roomAndReloadedLimits() {
+        let u = NodeStoreUsage(maxMemory: -1, maxFile: 1_000)
+        let objects = (NSObject(), NSObject(), NSObject())
+        let a = ObjectIdentifier(objects.0), b = ObjectIdentifier(objects.1), c = ObjectIdentifier(objects.2)
+        XCTAssertEqual(u.room(.file, for: a), 1_000)
+        XCTAssertEqual(u.room(.memory, for: a), -1, "no memory limit")
+        u.report(a, .init(memory: 0, file: 900, reservedMemory: 50, reservedFile: 300))
+        u.report(b, .init(memory: 0, file: 0, reservedMemory: 0, reservedFile: 500))
+        XCTAssertEqual(u.room(.file, for: a), 500, "b's reservation, not a's own nor anyone's stored bytes")
+        XCTAssertEqual(u.room(.file, for: b), 700)
+        XCTAssertEqual(u.room(.file, for: c), 200)
+        u.report(b, .init(memory: 0, file: 0, reservedMemory: 0, reservedFile: .max))
+        XCTAssertEqual(u.room(.file, for: a), 0, "over-reserved: nothing left, never negative")
+        XCTAssertEqual(u.room(.file, for: c), 0)
+        let before = u.generation
+        u.setLimits(maxMemory: 100, maxFile: -7)
+        XCTAssertNotEqual(u.generation, before)
+        XCTAssertEqual(u.maxFile, -1, "any negative limit is none")
+        XCTAssertEqual(u.room(.file, for: a), -1)
+        XCTAssertEqual(u.room(.memory, for: b), 50)
+        XCTAssertNil(u.publishRefusal(.file, adding: .max, for: c, own: 0))
+        XCTAssertEqual(u.publishRefusal(.memory, adding: 101, for: c, own: 0)?.errCode, 10023)
+        XCTAssertTrue(u.isLimited)
+        u.setLimits(maxMemory: -1, maxFile: -1)
+        XCTAssertFalse(u.isLimited)
+        withExtendedLifetime(objects) {}
+    }
+
     func testNodeStoreUsage_hostileSizesDoNotWrapIntoFits() {
         let u = NodeStoreUsage(maxMemory: 100, maxFile: 0)
         let object = NSObject()

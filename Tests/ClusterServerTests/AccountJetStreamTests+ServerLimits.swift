@@ -100,4 +100,66 @@ extension AccountJetStreamTests {
         XCTAssertEqual(errCode(refusal), 10023)
         XCTAssertEqual(messages("A", "S"), 2)
     }
+
+    /// Another account's reservations count in cluster placement: the meta leader reads what
+    /// the node's limit leaves for its account (`NodeStoreUsage.room`), as nats-server counts
+    /// every account's reservations on a server.
+    func testServerLimit_inAClusterCountsTheOtherAccountsReservations() throws {
+        try boot { o in
+            Self.oneNodeCluster(&o)
+            o.maxFileStore = 25_000
+        }
+        var code: Int? = 10008
+        for _ in 0..<20 where code == 10008 || code == -1 {
+            let r = createStream("A", "HALF", subjects: "\"half\"", extra: ",\"max_bytes\":20000")
+            code = r.isEmpty ? -1 : errCode(r)
+            if code == 10008 || code == -1 { usleep(200_000) }
+        }
+        XCTAssertNil(code, "A's stream was not created")
+        XCTAssertEqual(errCode(createStream("B", "T", subjects: "\"t\"", extra: ",\"max_bytes\":5001")), 10005,
+                       "B's stream does not fit beside A's 20,000")
+        XCTAssertNil(errCode(createStream("B", "T", subjects: "\"t\"", extra: ",\"max_bytes\":5000")))
+        XCTAssertNil(errCode(api("A", "STREAM.DELETE.HALF")))
+        XCTAssertNil(errCode(createStream("B", "U", subjects: "\"u\"", extra: ",\"max_bytes\":20000")))
+    }
+
+    /// A reload (SIGHUP) applies new `max_file_store` / `max_memory_store` at once: raised,
+    /// lowered (nats-server refuses a lower one), set where none was, or removed.
+    func testServerLimits_changeOnReload() throws {
+        try boot { o in o.maxFileStore = 15_000 }
+        let payload = String(repeating: "x", count: 10_000)
+        XCTAssertNil(errCode(createStream("A", "S", subjects: "\"s\"")))
+        XCTAssertEqual(publishUntilRefused("A", "s", payload).0, 1)
+        XCTAssertEqual(errCode(createStream("A", "BIG", subjects: "\"big\"", extra: ",\"max_bytes\":30000")), 10047)
+        func reload(file: Int64, memory: Int64 = -1) throws {
+            var o = server.options
+            o.maxFileStore = file
+            o.maxMemoryStore = memory
+            XCTAssertEqual(try server.applyReload(o), [])
+            XCTAssertEqual(server.options.maxFileStore, file)
+        }
+        try reload(file: 35_000)
+        XCTAssertEqual(intValue(request("A", "s", payload), "seq"), 2)
+        XCTAssertNil(errCode(createStream("A", "BIG", subjects: "\"big\"", extra: ",\"max_bytes\":20000")))
+        XCTAssertNil(errCode(api("A", "STREAM.DELETE.BIG")))
+        // Lowered below what is stored: nothing is removed, publishes are refused.
+        try reload(file: 5_000)
+        XCTAssertEqual(errCode(request("A", "s", "y")), 10023)
+        XCTAssertEqual(messages("A", "S"), 2)
+        try reload(file: -1)
+        XCTAssertEqual(intValue(request("A", "s", payload), "seq"), 3)
+        // Set again where none was: what the other accounts store counts (their reports come in
+        // within a housekeeping tick).
+        XCTAssertNil(errCode(createStream("B", "T", subjects: "\"t\"")))
+        try reload(file: 40_000, memory: 1_000)
+        let usage = server.jetStreamNodeUsage
+        let outsider = NSObject()
+        XCTAssertTrue(waitUntil(seconds: 5) {
+            usage.publishRefusal(.file, adding: 10_000, for: ObjectIdentifier(outsider), own: 0) != nil
+        }, "A's 30,000 bytes were not reported")
+        XCTAssertEqual(errCode(request("B", "t", payload)), 10023, "A's 30,000 bytes count against the node's new 40,000")
+        XCTAssertEqual(messages("B", "T"), 0)
+        XCTAssertEqual(errCode(createStream("A", "M", subjects: "\"m\"", extra: ",\"storage\":\"memory\",\"max_bytes\":1001")), 10028)
+        withExtendedLifetime(outsider) {}
+    }
 }

@@ -19,7 +19,7 @@ final class AccountJetStreamTests: XCTestCase {
     """
 
     private var dir = ""
-    private var server: NATSServer!
+    var server: NATSServer!
     private var js: JetStreamAccounts!
     private let box = NIOLockedValueBox<[String: [String]]>([:])
     private var counter = 0

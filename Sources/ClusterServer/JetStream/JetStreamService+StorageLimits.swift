@@ -2,28 +2,44 @@
 /// `jetstream { ... }` limits and the server's `max_memory_store` / `max_file_store`
 /// (`NodeStoreUsage`).
 extension JetStreamService {
-    /// Recounts the account's stored bytes from every stream (at start and each tick).
+    /// Recounts the account's stored bytes from every stream (at start and each tick) and,
+    /// under a server limit, what its streams reserve here.
     func rebuildUsageLedger() {
         guard limits != nil || cluster != nil || nodeUsage.isLimited else { return }
         // Cached kind and the store's byte count only: with 10,000 streams every 1.5 s, copying
         // each config and building each store's whole state was most of an idle node's CPU.
         storedBytes = AccountUsageLedger(streams.map { ($0.key, $0.value.storageKind, $0.value.store.storedBytes) })
-        if nodeUsage.isLimited { reportNodeUsage(withReservations: false) }
+        if nodeUsage.isLimited { reportNodeUsage(withReservations: true) }
     }
 
     /// Tells `nodeUsage` what this account stores here and, when asked, what its streams
-    /// reserve (a single node's count, at start and after a stream is created, updated or
-    /// deleted: copying every config each tick would cost an idle node with many streams).
+    /// reserve (every copy held here, leader or follower: each holds up to its `max_bytes`).
+    /// Reservations are counted at start, when a stream here is created, updated or removed,
+    /// and with each recount; a publish reports only its bytes.
     func reportNodeUsage(withReservations: Bool) {
         var r = lastNodeReport
         r.memory = storedBytes.total(.memory)
         r.file = storedBytes.total(.file)
         if withReservations {
-            r.reservedMemory = reservation(.memory, except: nil)
-            r.reservedFile = reservation(.file, except: nil)
+            // The cached figures: a pass over the streams without copying a config.
+            var memory: Int64 = 0, file: Int64 = 0
+            for s in streams.values {
+                if s.storageKind == .memory { memory = NodeStoreUsage.sum(memory, s.reservedBytes) } else { file = NodeStoreUsage.sum(file, s.reservedBytes) }
+            }
+            r.reservedMemory = memory
+            r.reservedFile = file
         }
         lastNodeReport = r
         nodeUsage.report(ObjectIdentifier(self), r)
+    }
+
+    /// After a reload changed the server's limits: count again and report (a service counts
+    /// no reservations while the node is unlimited).
+    func noteNodeLimitsChange() {
+        let generation = nodeUsage.generation
+        guard generation != nodeLimitsSeen else { return }
+        nodeLimitsSeen = generation
+        rebuildUsageLedger()
     }
 
     /// Bytes of `kind` this node stores for the account (every replica held here).

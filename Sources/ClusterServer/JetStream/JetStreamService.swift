@@ -87,6 +87,8 @@ public final class JetStreamService: @unchecked Sendable {
     /// The server's `max_memory_store` / `max_file_store`, shared by every account here.
     var nodeUsage: NodeStoreUsage { server.jetStreamNodeUsage }
     var lastNodeReport = NodeStoreUsage.Report()
+    /// The `nodeUsage.generation` (limit changes by reload) this service last counted for.
+    var nodeLimitsSeen: UInt64 = 0
 
     /// JetStream for the global account `$G`.
     public convenience init(server: NATSServer) {
@@ -471,6 +473,7 @@ public final class JetStreamService: @unchecked Sendable {
         // The server's limits alone: recounted as often as the cluster's reports (between two
         // counts only removals and followers' applies go unseen).
         if limits != nil || ((cluster != nil || nodeUsage.isLimited) && ticks % 30 == 0) { rebuildUsageLedger() }
+        noteNodeLimitsChange()
     }
 
     /// Proposes every stream's pending retention removals (end of a queue round).

@@ -1,3 +1,4 @@
+import Atomics
 import NIOConcurrencyHelpers
 
 /// This node's JetStream storage against the server's `jetstream { max_memory_store,
@@ -11,12 +12,22 @@ import NIOConcurrencyHelpers
 /// Each service reports on every publish it admits and recounts every 1.5 s (30 housekeeping
 /// ticks): until then a removal (purge, expiry, ack) or a follower's apply goes unseen. The
 /// account that publishes is counted from its own current numbers.
+///
+/// The limits change on a config reload (`setLimits`); `generation` tells the services to
+/// report their reservations again (they may not have counted any while unlimited).
 final class NodeStoreUsage: @unchecked Sendable {
-    /// -1: no limit.
-    let maxMemory: Int64
-    let maxFile: Int64
+    /// Atomics: read on every publish, written only by a reload.
+    private let memoryLimit: ManagedAtomic<Int64>
+    private let fileLimit: ManagedAtomic<Int64>
+    private let changes = ManagedAtomic<UInt64>(0)
     private let lock = NIOLock()
     private var reports: [ObjectIdentifier: Report] = [:]
+
+    /// -1: no limit.
+    var maxMemory: Int64 { memoryLimit.load(ordering: .relaxed) }
+    var maxFile: Int64 { fileLimit.load(ordering: .relaxed) }
+    /// Counts the limit changes since start.
+    var generation: UInt64 { changes.load(ordering: .acquiring) }
 
     /// What one account's JetStream stores and reserves on this node, per storage kind.
     struct Report: Equatable {
@@ -30,8 +41,16 @@ final class NodeStoreUsage: @unchecked Sendable {
     }
 
     init(maxMemory: Int64, maxFile: Int64) {
-        self.maxMemory = maxMemory
-        self.maxFile = maxFile
+        memoryLimit = ManagedAtomic(max(maxMemory, -1))
+        fileLimit = ManagedAtomic(max(maxFile, -1))
+    }
+
+    /// New limits (a config reload; -1: none). Lowering one below what is stored refuses
+    /// publishes from then on; nothing stored is removed.
+    func setLimits(maxMemory: Int64, maxFile: Int64) {
+        memoryLimit.store(max(maxMemory, -1), ordering: .relaxed)
+        fileLimit.store(max(maxFile, -1), ordering: .relaxed)
+        changes.wrappingIncrement(ordering: .releasing)
     }
 
     /// The limit for `kind`; -1 when none is set.
@@ -57,6 +76,17 @@ final class NodeStoreUsage: @unchecked Sendable {
         guard limit >= 0 else { return nil }
         let others = lock.withLock { reports.reduce(UInt64(0)) { $1.key == id ? $0 : Self.sum($0, $1.value.stored(kind)) } }
         return Self.exceeds(limit: limit, used: Self.sum(others, own), adding: size) ? .insufficientResources : nil
+    }
+
+    /// What the limit for `kind` leaves for the service `id` beside what every other account's
+    /// streams reserve here (never below 0); -1 when no limit is set. In a cluster this is the
+    /// limit this node announces to the account's meta leader, so its placement counts the
+    /// other accounts' streams too.
+    func room(_ kind: StreamConfig.Storage, for id: ObjectIdentifier) -> Int64 {
+        let limit = limit(kind)
+        guard limit >= 0 else { return -1 }
+        let others = lock.withLock { reports.reduce(Int64(0)) { $1.key == id ? $0 : Self.sum($0, $1.value.reserved(kind)) } }
+        return max(0, limit - min(others, limit))
     }
 
     /// 10047 (file) or 10028 (memory) when a stream that reserves `maxBytes` does not fit the

@@ -20,6 +20,8 @@ final class Stream {
     private(set) var agesMessages = false
     private(set) var allowsDirect = false
     private(set) var storageKind = StreamConfig.Storage.file
+    /// What this copy reserves of the node's storage limit: `max_bytes` (0 when unlimited).
+    private(set) var reservedBytes: Int64 = 0
     let store: MessageStore
     let created: Int64
     /// `<store_dir>/jetstream/<name>` for file streams, nil for memory streams.
@@ -80,6 +82,7 @@ final class Stream {
         agesMessages = config.maxAgeNanos > 0
         allowsDirect = config.allowDirect
         storageKind = config.storage
+        reservedBytes = max(config.maxBytes, 0)
     }
 
     /// Nothing timed to do this tick: no max age, no message TTLs pending, no consumers.

@@ -384,6 +384,7 @@ public final class NATSServer: @unchecked Sendable {
         if new.clusterName != options.clusterName || new.clusterHost != options.clusterHost
             || new.clusterPort != options.clusterPort { ignored.append("cluster") }
         let routesChanged = new.routes != options.routes && routeManager != nil
+        let limitsChanged = new.maxMemoryStore != options.maxMemoryStore || new.maxFileStore != options.maxFileStore
         // Account namespaces and imports are built at start; users and permissions of the
         // global account (and token, no_auth_user) apply to new connections at once.
         if new.accounts != options.accounts { ignored.append("accounts") }
@@ -422,6 +423,12 @@ public final class NATSServer: @unchecked Sendable {
         if let r = tls.routes { routeManager?.installTLS(accept: r.accept, dial: r.dial) }
         if let t = tls.client == nil ? nil : applied.tls { logger.info("Reloaded: client TLS certificate \"\(t.certFile)\"") }
         if let t = tls.routes == nil ? nil : applied.clusterTLS { logger.info("Reloaded: route TLS certificate \"\(t.certFile)\"") }
+        if limitsChanged {
+            // Raised or lowered at once (nats-server refuses a lower one): a limit below what
+            // is stored refuses publishes from then on and removes nothing.
+            jetStreamNodeUsage.setLimits(maxMemory: new.maxMemoryStore, maxFile: new.maxFileStore)
+            logger.info("Reloaded: JetStream max_memory_store = \(Self.limitText(new.maxMemoryStore)), max_file_store = \(Self.limitText(new.maxFileStore))")
+        }
         if routesChanged {
             logger.info("Reloaded: cluster routes \(applied.routes)")
             routeManager?.setConfiguredRoutes(applied.routes)
@@ -429,6 +436,8 @@ public final class NATSServer: @unchecked Sendable {
         }
         return ignored
     }
+
+    private static func limitText(_ bytes: Int64) -> String { bytes < 0 ? "none" : "\(bytes) bytes" }
 
     /// The account of that name (`$G` is the global one), or nil when none is configured.
     func account(named name: String) -> Account? { accountsByName[name] }

@@ -44,15 +44,22 @@ extension JetStreamCluster {
     func usageTick() {
         remoteUsage.expire(now: ticks, expiryTicks: Self.usageExpiryTicks)
         let memory = js.localStoredBytes(.memory), file = js.localStoredBytes(.file)
-        if let last = usageSent, last.memory == memory, last.file == file, ticks - last.tick < Self.usageRefreshTicks { return }
+        let room = roomHere()
+        if let last = usageSent, last.memory == memory, last.file == file, last.room == room,
+           ticks - last.tick < Self.usageRefreshTicks { return }
         guard let routes = js.server.routeManager else { return }
         let peers = routes.peerServerIDs().values
-        usageSent = (memory, file, ticks)
+        let wasLimited = usageSent?.room != nil
+        usageSent = (memory, file, room, ticks)
         guard !peers.isEmpty else { return }
         var report = AccountUsageReport(node: myName, memory: memory, file: file)
         var frames = [(usageNamespace, report.encode())]
-        if js.nodeUsage.isLimited {
-            report.limits = .init(memory: js.nodeUsage.maxMemory, file: js.nodeUsage.maxFile)
+        if let room {
+            report.limits = room
+            frames.append((limitsNamespace, report.encode()))
+        } else if wasLimited {
+            // Unlimited since a reload: the peers drop the old limits now, not at expiry.
+            report.limits = .init(memory: -1, file: -1)
             frames.append((limitsNamespace, report.encode()))
         }
         for id in peers {
@@ -62,5 +69,15 @@ extension JetStreamCluster {
                 _ = routes.sendExtension(namespace, payload: buf, to: id)
             }
         }
+    }
+
+    /// What this node's server limits leave for the account beside the other accounts'
+    /// reservations here (`NodeStoreUsage.room`), as its usage reports announce them; nil
+    /// without limits. Older nodes read it as the node's limit, which is what it is for them.
+    func roomHere() -> AccountUsageReport.Limits? {
+        let usage = js.nodeUsage
+        guard usage.isLimited else { return nil }
+        let id = ObjectIdentifier(js)
+        return .init(memory: usage.room(.memory, for: id), file: usage.room(.file, for: id))
     }
 }

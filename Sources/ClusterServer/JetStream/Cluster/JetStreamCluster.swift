@@ -77,7 +77,7 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// The other nodes' stored bytes of this account, from their reports (`+Usage`).
     var remoteUsage = RemoteAccountUsage()
     /// What this node last reported, and at which tick (`+Usage`).
-    var usageSent: (memory: UInt64, file: UInt64, tick: Int)?
+    var usageSent: (memory: UInt64, file: UInt64, room: AccountUsageReport.Limits?, tick: Int)?
     /// Replicas the per-tick passes visit (`+TickWork`); the others are settled.
     var tickWork = AttentionSet<StreamReplica>()
     /// Replicas with held publishes or lingering ingest subscriptions (`releaseHeldPublishes`).
@@ -479,15 +479,15 @@ final class JetStreamCluster: RaftGroupDelegate {
     }
 
     /// Whether `cfg`'s `max_bytes` fits on `server` beside what the account's streams with a
-    /// replica there reserve, under that server's `max_*_store` (its own, or as its usage
-    /// reports announce it; unknown: no limit). Checked by the meta leader when it places a new
-    /// stream (10005) or grows or enlarges one (10047), as nats-server's placement does; not at
-    /// apply, since the limits are not in the log. Other accounts' reservations on that server
-    /// are not counted.
+    /// replica there reserve, under what that server's `max_*_store` leaves for this account
+    /// beside the other accounts' reservations there (`roomHere`; another server's as its usage
+    /// reports announce it, so those lag by up to a report interval; unknown: no limit).
+    /// Checked by the meta leader when it places a new stream (10005) or grows or enlarges one
+    /// (10047), as nats-server's placement does; not at apply, since the limits are not in the log.
     /// `except`: a stream being updated, whose own reservation the new one replaces.
     func maxBytesFits(_ cfg: StreamConfig, on server: String, except: String? = nil) -> Bool {
         guard cfg.maxBytes > 0 else { return true }
-        let limit = server == myName ? js.nodeUsage.limit(cfg.storage) : remoteUsage.limit(of: server, cfg.storage)
+        let limit = server == myName ? js.nodeUsage.room(cfg.storage, for: ObjectIdentifier(js)) : remoteUsage.limit(of: server, cfg.storage)
         guard limit >= 0 else { return true }
         let others = assignments.values.lazy.filter { $0.config.name != except }
         return NodeStoreUsage.fits(maxBytes: cfg.maxBytes, reserved: Placement.reserved(on: server, cfg.storage, in: others), limit: limit)
