@@ -50,13 +50,17 @@ async def _create(js, name: str, max_bytes: int, replicas: int = 3):
         return (err.code, err.err_code, err.description)
 
 
-async def _until(js, name: str, max_bytes: int, want_refused: bool, replicas: int = 3, attempts: int = 40):
-    """Creates `name` until the answer is the one wanted (a stream created meanwhile is
-    deleted again); returns the last answer."""
-    answer = None
+async def _until(js, name: str, max_bytes: int, want, replicas: int = 3, attempts: int = 60):
+    """Creates `name` until the answer is `want` (None: created; or a refusal), boundedly: a
+    stream created meanwhile is deleted again, and a request that times out or meets an
+    account's meta group still electing its leader is tried again. Returns the last answer."""
+    answer = "no answer"
     for _ in range(attempts):
-        answer = await _create(js, name, max_bytes, replicas)
-        if (answer is not None) == want_refused:
+        try:
+            answer = await _create(js, name, max_bytes, replicas)
+        except Exception as err:  # noqa: BLE001 - a timeout while a meta leader is elected
+            answer = repr(err)
+        if answer == want:
             return answer
         if answer is None:
             await js.delete_stream(name)
@@ -70,13 +74,13 @@ async def test_placement_countsTheOtherAccountsReservations(cluster):
     ncb = await nats.connect(f"nats://b:b@127.0.0.1:{port_b}", allow_reconnect=False, connect_timeout=3)
     try:
         ja, jb = nca.jetstream(timeout=5), ncb.jetstream(timeout=5)
-        assert await _create(ja, "FIRST", 700_000) is None
+        assert await _until(ja, "FIRST", 700_000, None) is None
         # 700,000 of each server's 1,048,576 bytes are A's: B's 500,000 fits on none of them,
         # not even as one copy (so two of the servers must have reported A's reservation).
-        assert await _until(jb, "SECOND", 500_000, want_refused=True, replicas=1) == REFUSED
-        assert await _create(jb, "SMALL", 300_000) is None
+        assert await _until(jb, "SECOND", 500_000, REFUSED, replicas=1) == REFUSED
+        assert await _until(jb, "SMALL", 300_000, None) is None
         await ja.delete_stream("FIRST")
-        assert await _until(jb, "THIRD", 700_000, want_refused=False) is None
+        assert await _until(jb, "THIRD", 700_000, None) is None
         assert (await jb.stream_info("THIRD")).config.max_bytes == 700_000
     finally:
         await nca.close()
