@@ -1,10 +1,12 @@
 """The server's JetStream storage limits (`jetstream { max_file_store, max_memory_store }`) with
 nats-py, proven against nats-server 2.15.1 and clusterd: a stream whose max_bytes does not fit
 beside the others' is refused (10047 file, 10028 memory), and a publish that would take the
-server past its limit gets 503/10023 "insufficient resources" and is not stored."""
+server past its limit gets 503/10023 "insufficient resources" and is not stored; a reload
+(SIGHUP) that raises the limit lets publishes in again."""
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import pytest
 from nats.js.errors import APIError
@@ -79,3 +81,38 @@ async def test_publishPastTheServersLimit_isRefusedAndNotStored(limited):
     else:
         pytest.fail("still refused 4 s after the purge")
     assert ack.seq == stored + 1
+
+
+async def test_reloadRaisingTheLimit_letsPublishesIn(server_binary, tmp_path):
+    conf = tmp_path / "reload.conf"
+    store = str(tmp_path / "store")
+    conf.write_text(CONF.replace("max_file_store: 1MB", "max_file_store: 100KB") % {"store": store})
+    srv = ServerProcess(server_binary, ["-c", str(conf)])
+    nc = None
+    try:
+        srv.start()
+        nc = await nats.connect(f"nats://127.0.0.1:{srv.port}", allow_reconnect=False, connect_timeout=2)
+        js = nc.jetstream(timeout=3)
+        await js.add_stream(name="S", subjects=["s"])
+        stored, refusal = await publish_until_refused(js, "s", b"x" * 1000)
+        assert refusal is not None and refusal.err_code == 10023
+        assert 80 <= stored <= 103
+        # Raised to 200 KB (nats-server refuses to lower it on a reload; clusterd lowers it too).
+        conf.write_text(CONF.replace("max_file_store: 1MB", "max_file_store: 200KB") % {"store": store})
+        srv.proc.send_signal(signal.SIGHUP)
+        for _ in range(50):
+            try:
+                await js.publish("s", b"x" * 1000)
+                break
+            except APIError as err:
+                assert err.err_code == 10023
+                await asyncio.sleep(0.1)
+        else:
+            pytest.fail("still refused 5 s after the reload raised the limit")
+        more, refusal = await publish_until_refused(js, "s", b"x" * 1000)
+        assert refusal is not None and refusal.err_code == 10023
+        assert 180 <= stored + 1 + more <= 205
+    finally:
+        if nc is not None:
+            await nc.close()
+        srv.close()
