@@ -4,8 +4,9 @@
 /// updates let it do. Absolute values, so a lost or repeated report does no harm.
 ///
 /// Layout: version byte, node name (u32 length + bytes), memory bytes (u64), file bytes (u64);
-/// version 2 adds the node's `max_memory_store` and `max_file_store` (u64 each, all ones for
-/// none), so the meta leader places streams only where their `max_bytes` fits. Version 2 travels
+/// version 2 adds what the node's `max_memory_store` and `max_file_store` leave for the account
+/// beside the other accounts' reservations there (u64 each, all ones for no limit), so the meta
+/// leader places streams only where their `max_bytes` fits. Version 2 travels
 /// in a namespace of its own (`limitsNamespace`, only from a node with limits): nodes built
 /// before it have no handler there and ignore it, and keep reading version 1 in `namespace`
 /// (a decoder refuses any byte more).
@@ -13,7 +14,8 @@ struct AccountUsageReport: Equatable {
     var node: String
     var memory: UInt64
     var file: UInt64
-    /// The sender's server limits (-1: none of that kind); nil in a version 1 report.
+    /// What the sender's server limits leave for the account (-1: no limit of that kind); nil in
+    /// a version 1 report.
     var limits: Limits?
 
     struct Limits: Equatable {
