@@ -116,10 +116,15 @@ extension AccountJetStreamTests {
             if code == 10008 || code == -1 { usleep(200_000) }
         }
         XCTAssertNil(code, "A's stream was not created")
+        // A's copy is reported at its service's next tick.
+        let usage = server.jetStreamNodeUsage
+        let b = try XCTUnwrap(js.services.first { $0.account.name == "B" })
+        XCTAssertTrue(waitUntil(seconds: 5) { usage.room(.file, for: ObjectIdentifier(b)) == 5_000 }, "A's reservation was not reported")
         XCTAssertEqual(errCode(createStream("B", "T", subjects: "\"t\"", extra: ",\"max_bytes\":5001")), 10005,
                        "B's stream does not fit beside A's 20,000")
         XCTAssertNil(errCode(createStream("B", "T", subjects: "\"t\"", extra: ",\"max_bytes\":5000")))
         XCTAssertNil(errCode(api("A", "STREAM.DELETE.HALF")))
+        XCTAssertTrue(waitUntil(seconds: 5) { usage.room(.file, for: ObjectIdentifier(b)) == 25_000 }, "A's removal was not reported")
         XCTAssertNil(errCode(createStream("B", "U", subjects: "\"u\"", extra: ",\"max_bytes\":20000")))
     }
 

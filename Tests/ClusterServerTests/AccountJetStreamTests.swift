@@ -20,7 +20,7 @@ final class AccountJetStreamTests: XCTestCase {
 
     private var dir = ""
     var server: NATSServer!
-    private var js: JetStreamAccounts!
+    var js: JetStreamAccounts!
     private let box = NIOLockedValueBox<[String: [String]]>([:])
     private var counter = 0
 

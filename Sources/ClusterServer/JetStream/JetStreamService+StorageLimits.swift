@@ -33,13 +33,19 @@ extension JetStreamService {
         nodeUsage.report(ObjectIdentifier(self), r)
     }
 
-    /// After a reload changed the server's limits: count again and report (a service counts
-    /// no reservations while the node is unlimited).
+    /// Each tick: after a reload changed the server's limits, count again and report (a
+    /// service counts no reservations while the node is unlimited); after clustered copies
+    /// were opened or removed, report the reservations.
     func noteNodeLimitsChange() {
         let generation = nodeUsage.generation
-        guard generation != nodeLimitsSeen else { return }
-        nodeLimitsSeen = generation
-        rebuildUsageLedger()
+        if generation != nodeLimitsSeen {
+            nodeLimitsSeen = generation
+            reservationsChanged = false
+            rebuildUsageLedger()
+        } else if reservationsChanged {
+            reservationsChanged = false
+            if nodeUsage.isLimited { reportNodeUsage(withReservations: true) }
+        }
     }
 
     /// Bytes of `kind` this node stores for the account (every replica held here).

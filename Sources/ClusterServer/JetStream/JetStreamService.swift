@@ -89,6 +89,9 @@ public final class JetStreamService: @unchecked Sendable {
     var lastNodeReport = NodeStoreUsage.Report()
     /// The `nodeUsage.generation` (limit changes by reload) this service last counted for.
     var nodeLimitsSeen: UInt64 = 0
+    /// A clustered copy was opened or removed here: its reservation is reported at the next
+    /// tick (once for all of them: 10,000 copies opening at start would each count every stream).
+    var reservationsChanged = false
 
     /// JetStream for the global account `$G`.
     public convenience init(server: NATSServer) {

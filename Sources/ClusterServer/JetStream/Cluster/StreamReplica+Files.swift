@@ -143,7 +143,7 @@ extension StreamReplica {
         if a.config != cfg { r.configAssigned(a.config, metaIndex: 1) }
         js.streams[cfg.name] = s
         // Under a server limit the other accounts' placement counts this copy's max_bytes.
-        if js.nodeUsage.isLimited { js.reportNodeUsage(withReservations: true) }
+        js.reservationsChanged = true
         s.noteTimedWork() // max_age: expiries are timed work
         // The store holds what it applied (its records carry their Raft index); after a
         // compaction the snapshot marker covers the rest (the store was synced before it).

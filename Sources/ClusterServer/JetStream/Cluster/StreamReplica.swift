@@ -491,7 +491,7 @@ final class StreamReplica: RaftGroupDelegate {
         close()
         stream.store.destroy()
         js.streams[name] = nil
-        if js.nodeUsage.isLimited { js.reportNodeUsage(withReservations: true) }
+        js.reservationsChanged = true
         if let dir = stream.directory { AtomicFile.removeTree(dir) }
     }
 
