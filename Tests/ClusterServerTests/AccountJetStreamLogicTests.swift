@@ -295,6 +295,12 @@ final class JetStreamRefusalTests: XCTestCase {
         XCTAssertNil(u.publishRefusal(.file, adding: .max, for: c, own: 0))
         XCTAssertEqual(u.publishRefusal(.memory, adding: 101, for: c, own: 0)?.errCode, 10023)
         XCTAssertTrue(u.isLimited)
+        // The publish path's check-and-report: a refused publish leaves the report alone.
+        u.report(a, .init(memory: 60, file: 0, reservedMemory: 0, reservedFile: 0))
+        XCTAssertEqual(u.admit(.memory, adding: 50, for: b, own: 0, reporting: .init(memory: 50, file: 0))?.errCode, 10023)
+        XCTAssertNil(u.publishRefusal(.memory, adding: 40, for: c, own: 0), "b's refused bytes were not reported")
+        XCTAssertNil(u.admit(.memory, adding: 40, for: b, own: 0, reporting: .init(memory: 40, file: 0)))
+        XCTAssertEqual(u.publishRefusal(.memory, adding: 1, for: c, own: 0)?.errCode, 10023, "b's admitted bytes were reported")
         u.setLimits(maxMemory: -1, maxFile: -1)
         XCTAssertFalse(u.isLimited)
         withExtendedLifetime(objects) {}

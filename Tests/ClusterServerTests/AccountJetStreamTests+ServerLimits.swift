@@ -167,4 +167,25 @@ extension AccountJetStreamTests {
         XCTAssertEqual(errCode(createStream("A", "M", subjects: "\"m\"", extra: ",\"storage\":\"memory\",\"max_bytes\":1001")), 10028)
         withExtendedLifetime(outsider) {}
     }
+
+    /// A node that starts with more stored than its limits allow (lowered in the config, or
+    /// a larger volume's data moved) starts and serves what it has; only new publishes are
+    /// refused. nats-server can refuse to start there ("resource limits exceeded", #3520).
+    func testServerLimits_belowWhatIsStoredAtStart_stillStarts() throws {
+        try boot("")
+        XCTAssertNil(errCode(createStream("$G", "S", subjects: "\"s\"", extra: ",\"max_bytes\":50000")))
+        for i in 1...3 { XCTAssertEqual(intValue(request("$G", "s", String(repeating: "x", count: 10_000)), "seq"), i) }
+        stop()
+        try boot("") { o in o.maxFileStore = 15_000 }
+        XCTAssertEqual(messages("$G", "S"), 3)
+        XCTAssertEqual(errCode(request("$G", "s", "y")), 10023)
+        XCTAssertEqual(errCode(createStream("$G", "T", subjects: "\"t\"", extra: ",\"max_bytes\":1")), 10047)
+        XCTAssertNil(errCode(api("$G", "STREAM.PURGE.S")))
+        var seq: Int?
+        for _ in 0..<100 where seq == nil {
+            seq = intValue(request("$G", "s", "y"), "seq")
+            if seq == nil { usleep(50_000) }
+        }
+        XCTAssertEqual(seq, 4, "a publish once the purge made room")
+    }
 }

@@ -56,7 +56,7 @@ final class AccountJetStreamTests: XCTestCase {
         }
     }
 
-    private func stop() {
+    func stop() {
         server?.shutdown()
         server?.waitUntilShutdown()
         server = nil

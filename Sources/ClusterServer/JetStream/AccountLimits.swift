@@ -55,7 +55,7 @@ extension AccountJetStreamLimits {
         where S.Element == StreamConfig {
         var total: Int64 = 0
         for c in configs where c.storage == storage && c.name != except {
-            total = sum(total, reservation(maxBytes: c.maxBytes, replicas: c.numReplicas))
+            total = saturatingAdd(total, reservation(maxBytes: c.maxBytes, replicas: c.numReplicas))
         }
         return total
     }
@@ -65,14 +65,8 @@ extension AccountJetStreamLimits {
     static func reserved<S: Sequence>(by configs: S, _ storage: StreamConfig.Storage) -> Int64
         where S.Element == StreamConfig {
         var total: Int64 = 0
-        for c in configs where c.storage == storage && c.maxBytes > 0 { total = sum(total, c.maxBytes) }
+        for c in configs where c.storage == storage && c.maxBytes > 0 { total = saturatingAdd(total, c.maxBytes) }
         return total
-    }
-
-    /// Saturating: hostile `max_bytes` values near Int64.max must not wrap into "fits".
-    private static func sum(_ a: Int64, _ b: Int64) -> Int64 {
-        let (s, overflow) = a.addingReportingOverflow(b)
-        return overflow ? .max : s
     }
 }
 

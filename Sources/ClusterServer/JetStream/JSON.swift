@@ -249,8 +249,9 @@ enum JSTime {
     }
 }
 
-/// `a + b` clamped to Int64's range: deadlines from client-given durations must not trap.
-@inline(__always) func saturatingAdd(_ a: Int64, _ b: Int64) -> Int64 {
+/// `a + b` clamped to the type's range: deadlines from client-given durations must not trap,
+/// and byte counts and reservations from configs and peers' reports must not wrap into "fits".
+@inline(__always) func saturatingAdd<T: FixedWidthInteger>(_ a: T, _ b: T) -> T {
     let (r, overflow) = a.addingReportingOverflow(b)
-    return overflow ? (b > 0 ? Int64.max : Int64.min) : r
+    return overflow ? (b > 0 ? T.max : T.min) : r
 }

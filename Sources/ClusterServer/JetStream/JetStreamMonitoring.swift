@@ -55,8 +55,8 @@ extension JetStreamService {
                 // The account's usage as nats-server shows it here: in a cluster, every node's bytes.
                 let remote = cluster?.remoteUsage
                 o["account_details"] = [["name": account.name, "id": account.name, "stream_detail": details,
-                                         "memory": Self.saturatingSum(u.memory, remote?.total(.memory) ?? 0),
-                                         "storage": Self.saturatingSum(u.storage, remote?.total(.file) ?? 0)]]
+                                         "memory": saturatingAdd(u.memory, remote?.total(.memory) ?? 0),
+                                         "storage": saturatingAdd(u.storage, remote?.total(.file) ?? 0)]]
             }
             return o
         }

@@ -24,7 +24,7 @@ extension JetStreamService {
             // The cached figures: a pass over the streams without copying a config.
             var memory: Int64 = 0, file: Int64 = 0
             for s in streams.values {
-                if s.storageKind == .memory { memory = NodeStoreUsage.sum(memory, s.reservedBytes) } else { file = NodeStoreUsage.sum(file, s.reservedBytes) }
+                if s.storageKind == .memory { memory = saturatingAdd(memory, s.reservedBytes) } else { file = saturatingAdd(file, s.reservedBytes) }
             }
             r.reservedMemory = memory
             r.reservedFile = file
@@ -68,17 +68,23 @@ extension JetStreamService {
         let bytes = stream.store.storedBytes
         storedBytes.record(stream.name, kind, bytes)
         if let limits {
-            let used = Self.saturatingSum(storedBytes.total(kind), cluster?.remoteUsage.total(kind) ?? 0)
-            if limits.wouldExceed(storage: kind, used: used, adding: size, replicas: stream.config.numReplicas) {
+            let used = saturatingAdd(storedBytes.total(kind), cluster?.remoteUsage.total(kind) ?? 0)
+            if limits.wouldExceed(storage: kind, used: used, adding: size, replicas: stream.replicaCount) {
                 return .accountResourcesExceeded
             }
         }
-        if nodeLimited,
-           let e = nodeUsage.publishRefusal(kind, adding: size, for: ObjectIdentifier(self), own: storedBytes.total(kind)) {
+        let own = storedBytes.total(kind)
+        storedBytes.record(stream.name, kind, bytes &+ size)
+        guard nodeLimited else { return nil }
+        // Checked against the node's limit and, if admitted, reported in one step.
+        var r = lastNodeReport
+        r.memory = storedBytes.total(.memory)
+        r.file = storedBytes.total(.file)
+        if let e = nodeUsage.admit(kind, adding: size, for: ObjectIdentifier(self), own: own, reporting: r) {
+            storedBytes.record(stream.name, kind, bytes)
             return e
         }
-        storedBytes.record(stream.name, kind, bytes &+ size)
-        if nodeLimited { reportNodeUsage(withReservations: false) }
+        lastNodeReport = r
         return nil
     }
 }

@@ -72,10 +72,25 @@ final class NodeStoreUsage: @unchecked Sendable {
     /// 503/10023 when storing `size` more bytes of `kind` would take the node past its limit;
     /// `own` is the publishing service's current stored bytes of `kind` (its report may be older).
     func publishRefusal(_ kind: StreamConfig.Storage, adding size: UInt64, for id: ObjectIdentifier, own: UInt64) -> JSAPIError? {
+        lock.withLock { refusalLocked(kind, adding: size, for: id, own: own) }
+    }
+
+    /// The publish path's `publishRefusal` and, when the publish is admitted, `report` (the
+    /// service's figures with it counted) under one lock.
+    func admit(_ kind: StreamConfig.Storage, adding size: UInt64, for id: ObjectIdentifier, own: UInt64,
+               reporting report: Report) -> JSAPIError? {
+        lock.withLock {
+            if let refusal = refusalLocked(kind, adding: size, for: id, own: own) { return refusal }
+            reports[id] = report
+            return nil
+        }
+    }
+
+    private func refusalLocked(_ kind: StreamConfig.Storage, adding size: UInt64, for id: ObjectIdentifier, own: UInt64) -> JSAPIError? {
         let limit = limit(kind)
         guard limit >= 0 else { return nil }
-        let others = lock.withLock { reports.reduce(UInt64(0)) { $1.key == id ? $0 : Self.sum($0, $1.value.stored(kind)) } }
-        return Self.exceeds(limit: limit, used: Self.sum(others, own), adding: size) ? .insufficientResources : nil
+        let others = reports.reduce(UInt64(0)) { $1.key == id ? $0 : saturatingAdd($0, $1.value.stored(kind)) }
+        return Self.exceeds(limit: limit, used: saturatingAdd(others, own), adding: size) ? .insufficientResources : nil
     }
 
     /// What the limit for `kind` leaves for the service `id` beside what every other account's
@@ -85,7 +100,7 @@ final class NodeStoreUsage: @unchecked Sendable {
     func room(_ kind: StreamConfig.Storage, for id: ObjectIdentifier) -> Int64 {
         let limit = limit(kind)
         guard limit >= 0 else { return -1 }
-        let others = lock.withLock { reports.reduce(Int64(0)) { $1.key == id ? $0 : Self.sum($0, $1.value.reserved(kind)) } }
+        let others = lock.withLock { reports.reduce(Int64(0)) { $1.key == id ? $0 : saturatingAdd($0, $1.value.reserved(kind)) } }
         return max(0, limit - min(others, limit))
     }
 
@@ -95,8 +110,8 @@ final class NodeStoreUsage: @unchecked Sendable {
     func streamRefusal(_ kind: StreamConfig.Storage, maxBytes: Int64, for id: ObjectIdentifier, ownOthers: Int64) -> JSAPIError? {
         let limit = limit(kind)
         guard limit >= 0 else { return nil }
-        let others = lock.withLock { reports.reduce(Int64(0)) { $1.key == id ? $0 : Self.sum($0, $1.value.reserved(kind)) } }
-        guard !Self.fits(maxBytes: maxBytes, reserved: Self.sum(others, ownOthers), limit: limit) else { return nil }
+        let others = lock.withLock { reports.reduce(Int64(0)) { $1.key == id ? $0 : saturatingAdd($0, $1.value.reserved(kind)) } }
+        guard !Self.fits(maxBytes: maxBytes, reserved: saturatingAdd(others, ownOthers), limit: limit) else { return nil }
         return kind == .memory ? .memoryResources : .storageResources("insufficient storage resources available")
     }
 
@@ -111,16 +126,6 @@ final class NodeStoreUsage: @unchecked Sendable {
         guard limit >= 0 else { return false }
         let (total, overflow) = used.addingReportingOverflow(adding)
         return overflow || total > UInt64(limit)
-    }
-
-    private static func sum(_ a: UInt64, _ b: UInt64) -> UInt64 {
-        let (s, o) = a.addingReportingOverflow(b)
-        return o ? .max : s
-    }
-
-    static func sum(_ a: Int64, _ b: Int64) -> Int64 {
-        let (s, o) = a.addingReportingOverflow(b)
-        return o ? .max : s
     }
 }
 

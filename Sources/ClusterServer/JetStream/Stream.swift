@@ -22,6 +22,8 @@ final class Stream {
     private(set) var storageKind = StreamConfig.Storage.file
     /// What this copy reserves of the node's storage limit: `max_bytes` (0 when unlimited).
     private(set) var reservedBytes: Int64 = 0
+    /// `num_replicas` (the account limit's publish check counts a message once per copy).
+    private(set) var replicaCount = 1
     let store: MessageStore
     let created: Int64
     /// `<store_dir>/jetstream/<name>` for file streams, nil for memory streams.
@@ -83,6 +85,7 @@ final class Stream {
         allowsDirect = config.allowDirect
         storageKind = config.storage
         reservedBytes = max(config.maxBytes, 0)
+        replicaCount = config.numReplicas
     }
 
     /// Nothing timed to do this tick: no max age, no message TTLs pending, no consumers.

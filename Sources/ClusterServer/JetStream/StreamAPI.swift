@@ -147,8 +147,8 @@ extension JetStreamService {
         let remote = cluster?.remoteUsage
         let configs = cluster.map { $0.assignments.values.map(\.config) } ?? streams.values.map(\.config)
         return [
-            "memory": Self.saturatingSum(u.memory, remote?.total(.memory) ?? 0),
-            "storage": Self.saturatingSum(u.storage, remote?.total(.file) ?? 0),
+            "memory": saturatingAdd(u.memory, remote?.total(.memory) ?? 0),
+            "storage": saturatingAdd(u.storage, remote?.total(.file) ?? 0),
             "reserved_memory": AccountJetStreamLimits.reserved(by: configs, .memory),
             "reserved_storage": AccountJetStreamLimits.reserved(by: configs, .file),
             // In a cluster the account's streams are its assignments (not only replicas held here).
@@ -165,11 +165,6 @@ extension JetStreamService {
     /// What the streams held here (all but `except`) reserve against the account's limits.
     func reservation(_ storage: StreamConfig.Storage, except: String?) -> Int64 {
         AccountJetStreamLimits.reservation(by: streams.values.map(\.config), storage, except: except)
-    }
-
-    static func saturatingSum(_ a: UInt64, _ b: UInt64) -> UInt64 {
-        let (s, overflow) = a.addingReportingOverflow(b)
-        return overflow ? .max : s
     }
 
     // MARK: - create / update / delete

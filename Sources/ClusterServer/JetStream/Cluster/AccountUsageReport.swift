@@ -122,13 +122,8 @@ struct RemoteAccountUsage {
         memory = 0
         file = 0
         for v in byNode.values {
-            memory = Self.add(memory, v.memory)
-            file = Self.add(file, v.file)
+            memory = saturatingAdd(memory, v.memory)
+            file = saturatingAdd(file, v.file)
         }
-    }
-
-    private static func add(_ a: UInt64, _ b: UInt64) -> UInt64 {
-        let (s, overflow) = a.addingReportingOverflow(b)
-        return overflow ? .max : s
     }
 }

@@ -98,7 +98,7 @@ enum Placement {
         where S.Element == StreamAssignment {
         var total: Int64 = 0
         for a in assignments where a.config.storage == kind && a.config.maxBytes > 0 && a.peers.contains(server) {
-            total = NodeStoreUsage.sum(total, a.config.maxBytes)
+            total = saturatingAdd(total, a.config.maxBytes)
         }
         return total
     }
