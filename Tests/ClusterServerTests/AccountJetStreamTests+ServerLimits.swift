@@ -19,6 +19,18 @@ extension AccountJetStreamTests {
         return (stored, [:])
     }
 
+    /// A stream create (subject: the name lowercased) retried while the account's meta group
+    /// elects its first leader (no answer, or 10008); its error code, nil when created.
+    private func createOnceTheMetaLeaderServes(_ account: String, _ name: String, extra: String) -> Int? {
+        var code: Int? = 10008
+        for _ in 0..<20 where code == 10008 || code == -1 {
+            let r = createStream(account, name, subjects: "\"\(name.lowercased())\"", extra: extra)
+            code = r.isEmpty ? -1 : errCode(r)
+            if code == 10008 || code == -1 { usleep(200_000) }
+        }
+        return code
+    }
+
     private func streamBytes(_ account: String, _ stream: String) -> Int? {
         ((api(account, "STREAM.INFO.\(stream)")["state"] as? [String: Any])?["bytes"] as? NSNumber)?.intValue
     }
@@ -87,13 +99,7 @@ extension AccountJetStreamTests {
             Self.oneNodeCluster(&o)
             o.maxFileStore = 25_000
         }
-        var code: Int? = 10008
-        for _ in 0..<20 where code == 10008 || code == -1 {
-            let r = createStream("A", "BIG", subjects: "\"big\"", extra: ",\"max_bytes\":25001")
-            code = r.isEmpty ? -1 : errCode(r)
-            if code == 10008 || code == -1 { usleep(200_000) }
-        }
-        XCTAssertEqual(code, 10005, "no server has room for it")
+        XCTAssertEqual(createOnceTheMetaLeaderServes("A", "BIG", extra: ",\"max_bytes\":25001"), 10005, "no server has room for it")
         XCTAssertNil(errCode(createStream("A", "S", subjects: "\"s\"")))
         let (stored, refusal) = publishUntilRefused("A", "s", String(repeating: "x", count: 10_000))
         XCTAssertEqual(stored, 2)
@@ -109,13 +115,7 @@ extension AccountJetStreamTests {
             Self.oneNodeCluster(&o)
             o.maxFileStore = 25_000
         }
-        var code: Int? = 10008
-        for _ in 0..<20 where code == 10008 || code == -1 {
-            let r = createStream("A", "HALF", subjects: "\"half\"", extra: ",\"max_bytes\":20000")
-            code = r.isEmpty ? -1 : errCode(r)
-            if code == 10008 || code == -1 { usleep(200_000) }
-        }
-        XCTAssertNil(code, "A's stream was not created")
+        XCTAssertNil(createOnceTheMetaLeaderServes("A", "HALF", extra: ",\"max_bytes\":20000"), "A's stream was not created")
         // A's copy is reported at its service's next tick.
         let usage = server.jetStreamNodeUsage
         let b = try XCTUnwrap(js.services.first { $0.account.name == "B" })

@@ -71,16 +71,19 @@ async def test_publishPastTheServersLimit_isRefusedAndNotStored(limited):
     assert info.state.bytes <= 1024 * 1024 + 1100
     # Room again after a purge (clusterd recounts its usage every 1.5 s).
     await js.purge_stream("S")
+    ack = await _publish_once_admitted(js, "s", b"y", "the purge")
+    assert ack.seq == stored + 1
+
+
+async def _publish_once_admitted(js, subject: str, data: bytes, after: str):
+    """The PubAck of `data`, published again (up to 4 s) while refused with 10023."""
     for _ in range(40):
         try:
-            ack = await js.publish("s", b"y")
-            break
+            return await js.publish(subject, data)
         except APIError as err:
             assert err.err_code == 10023
             await asyncio.sleep(0.1)
-    else:
-        pytest.fail("still refused 4 s after the purge")
-    assert ack.seq == stored + 1
+    pytest.fail(f"still refused 4 s after {after}")
 
 
 async def test_reloadRaisingTheLimit_letsPublishesIn(server_binary, tmp_path):
@@ -100,15 +103,7 @@ async def test_reloadRaisingTheLimit_letsPublishesIn(server_binary, tmp_path):
         # Raised to 200 KB (nats-server refuses to lower it on a reload; clusterd lowers it too).
         conf.write_text(CONF.replace("max_file_store: 1MB", "max_file_store: 200KB") % {"store": store})
         srv.proc.send_signal(signal.SIGHUP)
-        for _ in range(50):
-            try:
-                await js.publish("s", b"x" * 1000)
-                break
-            except APIError as err:
-                assert err.err_code == 10023
-                await asyncio.sleep(0.1)
-        else:
-            pytest.fail("still refused 5 s after the reload raised the limit")
+        await _publish_once_admitted(js, "s", b"x" * 1000, "the reload raised the limit")
         more, refusal = await publish_until_refused(js, "s", b"x" * 1000)
         assert refusal is not None and refusal.err_code == 10023
         assert 180 <= stored + 1 + more <= 205

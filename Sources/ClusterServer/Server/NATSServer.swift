@@ -423,7 +423,7 @@ public final class NATSServer: @unchecked Sendable {
         if let r = tls.routes { routeManager?.installTLS(accept: r.accept, dial: r.dial) }
         if let t = tls.client == nil ? nil : applied.tls { logger.info("Reloaded: client TLS certificate \"\(t.certFile)\"") }
         if let t = tls.routes == nil ? nil : applied.clusterTLS { logger.info("Reloaded: route TLS certificate \"\(t.certFile)\"") }
-        if limitsChanged {
+        if limitsChanged && applied.jetStream {
             // Raised or lowered at once (nats-server refuses a lower one): a limit below what
             // is stored refuses publishes from then on and removes nothing.
             jetStreamNodeUsage.setLimits(maxMemory: new.maxMemoryStore, maxFile: new.maxFileStore)
