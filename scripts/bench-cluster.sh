@@ -99,7 +99,7 @@ cluster_run() {
   [[ $workload == pub-leader-1024 ]] && window=1024
   RUN_RESULT=""
   case $workload in
-    pub-follower) out=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --avoid-leader --stream CBPUB --fresh -n "$n" -w 256 2>"$TMP_DIR/run.err") ;;
+    pub-follower) out=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --avoid-leader --stream CBPUB --fresh -n "$n" -w "$window" 2>"$TMP_DIR/run.err") ;;
     pub-leader|pub-leader-1024)
       out=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --stream CBPUB --fresh -n "$n" -w "$window" 2>"$TMP_DIR/run.err") ;;
     sync)         out=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --sync --stream CBSYNC --fresh -n "$BENCH_CLUSTER_SYNC_MSGS" 2>"$TMP_DIR/run.err") ;;
@@ -107,7 +107,7 @@ cluster_run() {
       # Filled untimed through the leader; then consumed through the consumer's leader. A server
       # whose consumer info has no cluster block gets the stream leader first in --url: clusterd
       # runs every consumer on its stream's leader.
-      pubout=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --stream CBCON --fresh -n "$n" -w 256 2>"$TMP_DIR/run.err") &&
+      pubout=$("$NATSBENCH" jspub --url "$urls" "${common[@]}" --stream CBCON --fresh -n "$n" -w "$window" 2>"$TMP_DIR/run.err") &&
         sleader=$(result_field "$(grep '^RESULT' <<<"$pubout" | tail -1)" leader) &&
         out=$("$NATSBENCH" jsconsume --url "$(leader_first "$kind" "$sleader")" "${common[@]}" --stream CBCON \
           --durable "cb$RANDOM" -n "$n" -b 100 2>"$TMP_DIR/run.err") ;;

@@ -87,6 +87,14 @@ public final class JetStreamService: @unchecked Sendable {
     /// The server's `max_memory_store` / `max_file_store`, shared by every account here.
     var nodeUsage: NodeStoreUsage { server.jetStreamNodeUsage }
     var lastNodeReport = NodeStoreUsage.Report()
+    /// The housekeeping timer's period; the cluster's tick runs every second one (100 ms).
+    static let tickSeconds = 0.05
+
+    /// `seconds` as a whole number of ticks of `tickSeconds` (at least one).
+    static func ticks(_ seconds: Double, of tickSeconds: Double = JetStreamService.tickSeconds) -> Int {
+        max(1, Int((seconds / tickSeconds).rounded()))
+    }
+
     /// The `nodeUsage.generation` (limit changes by reload) this service last counted for.
     var nodeLimitsSeen: UInt64 = 0
     /// A clustered copy was opened or removed here: its reservation is reported at the next
@@ -143,7 +151,7 @@ public final class JetStreamService: @unchecked Sendable {
             subscriptions.append(bus.subscribeInternal("$JS.FC.>") { [weak self] msg in self?.receiveFlowControl(msg) })
         }
         let t = DispatchSource.makeTimerSource(queue: queue)
-        t.schedule(deadline: .now() + .milliseconds(50), repeating: .milliseconds(50))
+        t.schedule(deadline: .now() + .milliseconds(Int(Self.tickSeconds * 1000)), repeating: .milliseconds(Int(Self.tickSeconds * 1000)))
         t.setEventHandler { [weak self] in self?.tick() }
         t.resume()
         timer = t
@@ -466,7 +474,7 @@ public final class JetStreamService: @unchecked Sendable {
         }
         persistRemovedLastIDs()
         if !dirtyStreams.isEmpty { scheduleFlush() }
-        if let every = syncIntervalSeconds, ticks % max(1, Int((every * 20).rounded())) == 0 {
+        if let every = syncIntervalSeconds, ticks % Self.ticks(every) == 0 {
             syncPeriodically()
         }
         // Removals (expiry, purges, acks, deletes) reach the account's usage here, within a tick.

@@ -101,7 +101,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                         namespace: Self.routeNamespace("raft", account: js.account))
         autoRemoveAfterTicks = js.server.options.jetStreamAutoRemoveAfterSeconds.map { max(1, Int($0 * 10)) }
         // Opt-in `sync_interval`: stream groups (never the meta group) ack on a quorum's write.
-        host.ackOnWriteSyncTicks = js.syncIntervalSeconds.map { UInt64(max(1, ($0 * 10).rounded())) }
+        host.ackOnWriteSyncTicks = js.syncIntervalSeconds.map { UInt64(JetStreamService.ticks($0, of: 2 * JetStreamService.tickSeconds)) }
         // A follower's 10 ticks span at least 0.95 s of its 50 ms timer (ticks never come
         // early); 0.8 s leaves room for the heartbeat's trip.
         host.leaseNanos = 800_000_000
