@@ -58,3 +58,17 @@ async def test_objectStore_watchSealAndDeleteBucket(js, uniq):
     await js.delete_object_store(uniq)
     with pytest.raises(nats.js.errors.NotFoundError):
         await js.stream_info(f"OBJ_{uniq}")
+
+
+async def test_objectStore_replicatedBucket(js, uniq, js_replicas):
+    """In cluster mode an R3 bucket (its chunks, rollups and purges go through the stream's
+    Raft group); on one node R1."""
+    obs = await js.create_object_store(uniq, replicas=js_replicas)
+    data = random.Random(11).randbytes(CHUNK + 5)
+    await obs.put("x", data)
+    await obs.put("x", data[::-1])
+    assert (await obs.get("x")).data == data[::-1]
+    info = await js.stream_info(f"OBJ_{uniq}")
+    assert info.config.num_replicas == js_replicas
+    # The second version's two chunks and the metadata.
+    assert info.state.messages == 3
