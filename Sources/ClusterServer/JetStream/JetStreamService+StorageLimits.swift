@@ -21,16 +21,19 @@ extension JetStreamService {
         r.memory = storedBytes.total(.memory)
         r.file = storedBytes.total(.file)
         if withReservations {
-            // The cached figures: a pass over the streams without copying a config.
-            var memory: Int64 = 0, file: Int64 = 0
-            for s in streams.values {
-                if s.storageKind == .memory { memory = saturatingAdd(memory, s.reservedBytes) } else { file = saturatingAdd(file, s.reservedBytes) }
-            }
-            r.reservedMemory = memory
-            r.reservedFile = file
+            r.reservedMemory = nodeReservation(.memory)
+            r.reservedFile = nodeReservation(.file)
         }
         lastNodeReport = r
         nodeUsage.report(ObjectIdentifier(self), r)
+    }
+
+    /// What the account's copies here reserve of `kind` (each its `max_bytes` once), leaving
+    /// out `except`: the cached figures, a pass over the streams without copying a config.
+    func nodeReservation(_ kind: StreamConfig.Storage, except: String? = nil) -> Int64 {
+        var total: Int64 = 0
+        for (name, s) in streams where s.storageKind == kind && name != except { total = saturatingAdd(total, s.reservedBytes) }
+        return total
     }
 
     /// Each tick: after a reload changed the server's limits, count again and report (a

@@ -259,7 +259,7 @@ extension JetStreamService {
     private func serverLimitRefusal(_ cfg: StreamConfig, except: String?) -> JSAPIError? {
         guard cluster == nil, nodeUsage.limit(cfg.storage) >= 0 else { return nil }
         return nodeUsage.streamRefusal(cfg.storage, maxBytes: cfg.maxBytes, for: ObjectIdentifier(self),
-                                       ownOthers: reservation(cfg.storage, except: except))
+                                       ownOthers: nodeReservation(cfg.storage, except: except))
     }
 
     /// Applies a checked config update to a local stream: on one node, or on each replica of a
