@@ -88,7 +88,7 @@ final class StreamEntryTests: XCTestCase {
         var huge = StreamEntry.encodeMessage(subject: "s", reply: nil, headers: nil, payload: [], timestamp: 0)
         huge[9] = 0xFE; huge[10] = 0xFF; huge[11] = 0xFF; huge[12] = 0x7F // subject length ~2^31
         XCTAssertThrowsError(try StreamEntry.decode(huge))
-        XCTAssertThrowsError(try StreamEntry.decode([7, 0, 0]))
+        XCTAssertThrowsError(try StreamEntry.decode([0xEE, 0, 0]))
         XCTAssertThrowsError(try StreamEntry.decode([2] + Array("{not json".utf8)))
         var rng = UInt64(0x5EED)
         let valid = StreamEntry.encodeMessage(subject: "orders.1", reply: "_INBOX.1", headers: [1], payload: [2, 3], timestamp: 9)
@@ -145,5 +145,17 @@ final class StreamEntryTests: XCTestCase {
         let run = Array(entry(5, 1).dropFirst())
         let tooMany: [UInt8] = [6] + Array(repeating: run, count: StreamEntry.maxRetentionRanges + 1).flatMap { $0 }
         XCTAssertThrowsError(try StreamEntry.decode(tooMany))
+    }
+
+    func test_marker_roundTrips_andHostileBytesThrow() throws {
+        let bytes = StreamEntry.encodeMarker(subject: "$KV.b.key", timestamp: -7)
+        guard case let .marker(subject, timestamp) = try StreamEntry.decode(bytes) else { return XCTFail("not a marker") }
+        XCTAssertEqual(subject, "$KV.b.key")
+        XCTAssertEqual(timestamp, -7)
+        // Truncated (no subject), and subjects no leader proposes (wildcards, empty tokens).
+        for bad in [Array(bytes.prefix(9)), Array(bytes.prefix(3)), [bytes[0]] + Array(bytes[1..<9]) + Array("a.*".utf8),
+                    [bytes[0]] + Array(bytes[1..<9]) + Array("a..b".utf8)] {
+            XCTAssertThrowsError(try StreamEntry.decode(bad))
+        }
     }
 }

@@ -41,6 +41,8 @@ public final class JetStreamService: @unchecked Sendable {
     var removedLastPending = AttentionSet<Stream>()
     /// Streams with retention removals not yet proposed (`Stream.retentionRemoved`).
     var retentionRemovedPending = AttentionSet<Stream>()
+    /// Streams with subject delete markers due (`Stream.markersDue`, `emitMarkers`).
+    var markersPending = AttentionSet<Stream>()
     /// Clustered: the streams with timed work (`Stream.isIdleForTick` false), the only ones a
     /// housekeeping tick visits. A stream enters when it gets some (`Stream.noteTimedWork`).
     var timedStreams = AttentionSet<Stream>()
@@ -366,6 +368,7 @@ public final class JetStreamService: @unchecked Sendable {
     func flush() {
         flushScheduled = false
         proposeRetentionRemovals()
+        emitMarkers()
         let now = JSTime.nowNanos()
         var synced: [Stream] = []
         var failed: [String: String] = [:]

@@ -43,6 +43,9 @@ final class Stream {
     /// Sequences this stream's leader found removable for interest or work-queue retention and
     /// has not proposed to its group yet (`JetStreamService.proposeRetentionRemovals`).
     var retentionRemoved = Set<UInt64>()
+    /// Subject delete markers due and not yet written or proposed, with the time of the removal
+    /// that made each due (`Stream+DeleteMarkers.swift`).
+    var markersDue: [(subject: String, at: Int64)] = []
     /// `dedupSkews.removedLast` changed and is not written yet.
     private var removedLastUnwritten = false
     /// The newest dedup time applied, and the monotonic time it was applied at: where a new
@@ -313,9 +316,11 @@ final class Stream {
             rollup = r
         }
         var ttlNanos: Int64?
+        var headers = headers
         if let ttl = h.ttl {
             guard config.allowMsgTTL else { return fail(.msgTTLDisabled) }
-            guard let v = Stream.parseTTL(ttl) else { return fail(.invalidTTL) }
+            guard var v = Stream.parseTTL(ttl) else { return fail(.invalidTTL) }
+            headers = raisingTTL(headers, ttlNanos: &v)
             ttlNanos = v
         }
         if config.discard == .new {
@@ -419,8 +424,11 @@ final class Stream {
         let st = store.state
         guard st.messages > 0, st.firstTime <= now - config.maxAgeNanos else { return false }
         let upTo = store.firstSequence(atOrAfter: now - config.maxAgeNanos + 1)
-        guard upTo > st.firstSeq, (try? purge(subject: nil, upTo: upTo, keep: nil)) ?? 0 > 0 else { return false }
+        guard upTo > st.firstSeq else { return false }
+        let removed = writesMarkers ? subjectsRemoved(in: st.firstSeq..<upTo) : nil
+        guard (try? purge(subject: nil, upTo: upTo, keep: nil)) ?? 0 > 0 else { return false }
         dirty = true
+        if let removed { noteMarkersDue(removed, now: now) }
         return true
     }
 

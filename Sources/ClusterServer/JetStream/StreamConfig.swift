@@ -157,10 +157,20 @@ public struct StreamConfig: Equatable, Sendable {
             if discard != .new { throw JSAPIError(400, 10052, "discard new per subject requires discard new policy to be set") }
             if maxMsgsPerSubject <= 0 { throw JSAPIError(400, 10052, "discard new per subject requires max msgs per subject > 0") }
         }
-        if allowRollup && denyPurge { throw JSAPIError.streamConfig("roll-ups require the purge permission") }
-        if subjectDeleteMarkerTTLNanos > 0 && !allowMsgTTL {
-            throw JSAPIError.streamConfig("subject marker delete cannot be set if message TTLs are disabled")
+        if subjectDeleteMarkerTTLNanos < 0 {
+            throw JSAPIError.streamConfig("subject delete marker TTL must not be negative")
         }
+        if subjectDeleteMarkerTTLNanos > 0 {
+            if subjectDeleteMarkerTTLNanos < 1_000_000_000 {
+                throw JSAPIError.streamConfig("subject delete marker TTL must be at least 1 second")
+            }
+            // Markers carry `Nats-TTL` and `Nats-Rollup: sub`: nats-server turns on what they
+            // need rather than refusing the config (checked against 2.15.1).
+            allowMsgTTL = true
+            allowRollup = true
+            denyPurge = false
+        }
+        if allowRollup && denyPurge { throw JSAPIError.streamConfig("roll-ups require the purge permission") }
         if subjects.isEmpty { subjects = [name] }
         var seen = Set<String>()
         for s in subjects {

@@ -36,12 +36,18 @@ extension Stream {
     func expireTTL(now: Int64) -> Bool {
         var removed = false
         var n = 0
+        var subjects: RemovedSubjects? = writesMarkers ? RemovedSubjects() : nil
         while n < ttlQueue.count && ttlQueue[n].at <= now {
-            if (try? remove(ttlQueue[n].seq)) == true { removed = true }
+            let m = subjects == nil ? nil : store.load(ttlQueue[n].seq)
+            if (try? remove(ttlQueue[n].seq)) == true {
+                removed = true
+                if let m { subjects?.note(m) }
+            }
             n += 1
         }
         if n > 0 { ttlQueue.removeFirst(n) }
         if removed { dirty = true }
+        if let subjects { noteMarkersDue(subjects, now: now) }
         return removed
     }
 }

@@ -18,6 +18,9 @@ enum StreamEntry {
     /// (interest and work-queue retention): every replica removes them too, so a new leader's
     /// store does not bring acknowledged messages back (`Stream.retentionRemoved`).
     case retentionRemoved([Range<UInt64>])
+    /// A subject delete marker the leader found due (`Stream.markersDue`): every replica stores
+    /// it at `timestamp` if the subject still has no message when the entry applies.
+    case marker(subject: String, timestamp: Int64)
 
     struct DecodeError: Error, CustomStringConvertible {
         let description: String
@@ -33,6 +36,7 @@ enum StreamEntry {
     /// ids (restarted, or copied from the leader) stores what its peers store.
     static let messageDecidedTag: UInt8 = 5
     private static let retentionRemovedTag: UInt8 = 6
+    private static let markerTag: UInt8 = 7
     /// Ranges per `retentionRemoved` entry at most (12 bytes each): a consumer acking far out
     /// of order makes many entries, never one huge one.
     static let maxRetentionRanges = 4_096
@@ -101,6 +105,14 @@ enum StreamEntry {
         return entries
     }
 
+    /// tag | timestamp i64 little-endian | subject.
+    static func encodeMarker(subject: String, timestamp: Int64) -> [UInt8] {
+        var out: [UInt8] = [markerTag]
+        withUnsafeBytes(of: timestamp.littleEndian) { out.append(contentsOf: $0) }
+        out += Array(subject.utf8)
+        return out
+    }
+
     /// Decodes an entry; throws on anything `encode*` cannot have produced (never traps).
     static func decode(_ bytes: [UInt8]) throws -> StreamEntry {
         guard let tag = bytes.first else { throw DecodeError(description: "empty entry") }
@@ -119,6 +131,14 @@ enum StreamEntry {
         }
         if tag == retentionRemovedTag {
             return .retentionRemoved(try decodeRetentionRemoved(bytes))
+        }
+        if tag == markerTag {
+            guard bytes.count > 9 else { throw DecodeError(description: "truncated marker") }
+            var v: UInt64 = 0
+            for i in 0..<8 { v |= UInt64(bytes[1 + i]) << (8 * UInt64(i)) }
+            let subject = String(decoding: bytes[9...], as: UTF8.self)
+            guard Subject.isValidLiteral(subject) else { throw DecodeError(description: "bad marker subject") }
+            return .marker(subject: subject, timestamp: Int64(bitPattern: v))
         }
         guard tag == messageTag || tag == messageDedupTag || tag == messageDecidedTag else {
             throw DecodeError(description: "unknown entry tag \(tag)")

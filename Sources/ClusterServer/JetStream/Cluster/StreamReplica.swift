@@ -258,6 +258,19 @@ final class StreamReplica: RaftGroupDelegate {
                     } catch {}
                 }
             }
+        case let .marker(subject, timestamp):
+            // A subject delete marker the leader found due: stored here if the subject is still
+            // empty at this point of the log (`Stream+DeleteMarkers.swift`).
+            flushApplyBatch()
+            guard storeFailure == nil else { return }
+            stream.applyingRaftIndex = entry.index.rawValue
+            let outcome = stream.storeMarker(subject: subject, now: timestamp)
+            stream.applyingRaftIndex = 0
+            guard let outcome else { return }
+            if let failure = outcome.localFailure { return storeFailed(failure, at: entry.index) }
+            let item = Stream.BatchItem(subject: subject, headers: nil, payload: [], now: timestamp, raftIndex: entry.index.rawValue,
+                                        dedupTime: timestamp, dedupDecided: false, parsed: PublishHeaders(nil))
+            applied(item, reply: nil, outcome)
         case let .op(o):
             flushApplyBatch() // and the records: an op may delete or replace a consumer's record
             guard storeFailure == nil else { return }

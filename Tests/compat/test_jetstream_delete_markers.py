@@ -1,0 +1,152 @@
+"""Subject delete markers (`subject_delete_marker_ttl`, nats-server 2.11+; KV `limit_marker_ttl`),
+proven against nats-server 2.15.1 and clusterd: when max_age or a message TTL removes the last
+message of a subject, a marker (no payload; `Nats-Marker-Reason: MaxAge`, `Nats-TTL`,
+`Nats-Rollup: sub`) takes its place; API deletes and purges leave none, nor does a marker that
+expires; a `Nats-TTL` under the marker TTL is raised to it; the config turns on message TTLs and
+roll-ups; a KV watcher sees an expired key as purged."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import nats.errors
+import pytest
+from nats.js.api import KeyValueConfig, StreamConfig
+
+pytestmark = pytest.mark.jetstream
+
+SECOND = 1_000_000_000
+MARKER_60S = {"Nats-Marker-Reason": "MaxAge", "Nats-TTL": "1m0s", "Nats-Rollup": "sub"}
+
+
+async def _api(nc, subject: str, body: dict) -> dict:
+    return json.loads((await nc.request(subject, json.dumps(body).encode(), timeout=5)).data)
+
+
+async def _collect(sub, want: int, deadline_s: float = 15.0) -> list:
+    """The next `want` messages of an ordered consumer (bounded wait)."""
+    got = []
+    end = time.monotonic() + deadline_s
+    while len(got) < want:
+        left = end - time.monotonic()
+        assert left > 0, f"only {len(got)} of {want} messages: {[(m.subject, m.headers) for m in got]}"
+        try:
+            got.append(await sub.next_msg(timeout=min(left, 1.0)))
+        except asyncio.TimeoutError:
+            pass
+        except Exception as e:  # nats-py raises its own TimeoutError
+            if "Timeout" not in type(e).__name__:
+                raise
+    return got
+
+
+async def _wait_state(js, stream: str, check, deadline_s: float = 15.0):
+    end = time.monotonic() + deadline_s
+    while True:
+        st = (await js.stream_info(stream)).state
+        if check(st):
+            return st
+        assert time.monotonic() < end, f"stream {stream} state never matched: {st}"
+        await asyncio.sleep(0.2)
+
+
+async def test_markerConfig_turnsOnTTLsAndRollups(js, js_nc, uniq, js_replicas):
+    base = {"subjects": [f"{uniq}.>"], "storage": "file", "num_replicas": js_replicas}
+    r = await _api(js_nc, f"$JS.API.STREAM.CREATE.{uniq}",
+                   {"name": uniq, **base, "subject_delete_marker_ttl": 60 * SECOND, "deny_purge": True,
+                    "allow_rollup_hdrs": False})
+    assert "error" not in r, r
+    c = r["config"]
+    assert (c["allow_msg_ttl"], c["allow_rollup_hdrs"], c["deny_purge"], c["subject_delete_marker_ttl"]) == \
+        (True, True, False, 60 * SECOND)
+    for ttl, text in [(SECOND // 2, "subject delete marker TTL must be at least 1 second"),
+                      (-5, "subject delete marker TTL must not be negative")]:
+        r = await _api(js_nc, f"$JS.API.STREAM.CREATE.{uniq}X",
+                       {"name": f"{uniq}X", "subjects": [f"{uniq}x.>"], "subject_delete_marker_ttl": ttl})
+        assert (r["error"]["code"], r["error"]["err_code"], r["error"]["description"]) == (500, 10052, text)
+    # Set by an update on a stream that had none: the same normalisation; then taken off again.
+    other = {"name": f"{uniq}U", "subjects": [f"{uniq}u.>"], "storage": "file", "num_replicas": js_replicas}
+    assert "error" not in await _api(js_nc, f"$JS.API.STREAM.CREATE.{uniq}U", other)
+    r = await _api(js_nc, f"$JS.API.STREAM.UPDATE.{uniq}U", {**other, "subject_delete_marker_ttl": 30 * SECOND})
+    assert "error" not in r, r
+    assert (r["config"]["allow_msg_ttl"], r["config"]["allow_rollup_hdrs"]) == (True, True)
+    r = await _api(js_nc, f"$JS.API.STREAM.UPDATE.{uniq}U",
+                   {**other, "allow_msg_ttl": True, "subject_delete_marker_ttl": 0})
+    assert "error" not in r and "subject_delete_marker_ttl" not in r["config"], r
+
+
+async def test_maxAge_leavesOneMarkerPerEmptiedSubject(js, uniq):
+    await js.add_stream(StreamConfig(name=uniq, subjects=[f"{uniq}.>"], max_age=2.0, subject_delete_marker_ttl=60.0))
+    sub = await js.subscribe(f"{uniq}.>", ordered_consumer=True)
+    for subject, data in [("a", b"1"), ("a", b"2"), ("b", b"3")]:
+        await js.publish(f"{uniq}.{subject}", data)
+    got = await _collect(sub, 5)
+    assert [(m.subject, m.metadata.sequence.stream, m.data) for m in got[:3]] == \
+        [(f"{uniq}.a", 1, b"1"), (f"{uniq}.a", 2, b"2"), (f"{uniq}.b", 3, b"3")]
+    markers = got[3:]
+    assert sorted((m.subject, m.metadata.sequence.stream) for m in markers) == [(f"{uniq}.a", 4), (f"{uniq}.b", 5)]
+    for m in markers:
+        assert dict(m.headers) == MARKER_60S and m.data == b""
+    # The markers age out too (max_age applies to them), and leave no markers behind.
+    await _wait_state(js, uniq, lambda st: st.messages == 0)
+    await asyncio.sleep(1.5)
+    st = (await js.stream_info(uniq)).state
+    assert (st.messages, st.last_seq) == (0, 5)
+    await sub.unsubscribe()
+
+
+async def test_messageTTL_raisedToTheMarkerTTL_markerOnlyWhenTheSubjectEmpties(js, uniq):
+    await js.add_stream(StreamConfig(name=uniq, subjects=[f"{uniq}.>"], allow_msg_ttl=True,
+                                     subject_delete_marker_ttl=2.0))
+    await js.publish(f"{uniq}.a", b"1", headers={"Nats-TTL": "1"})
+    await js.publish(f"{uniq}.b", b"2", headers={"Nats-TTL": "1s"})
+    await js.publish(f"{uniq}.b", b"3")
+    await js.publish(f"{uniq}.c", b"4", headers={"Nats-TTL": "3s"})
+    # Shorter than the marker TTL: raised to it, in whole seconds; longer ones are kept as sent.
+    stored = [(await js.get_msg(uniq, seq)).headers for seq in (1, 2, 3, 4)]
+    assert stored == [{"Nats-TTL": "2"}, {"Nats-TTL": "2"}, None, {"Nats-TTL": "3s"}]
+    sub = await js.subscribe(f"{uniq}.>", ordered_consumer=True)
+    got = await _collect(sub, 6)
+    markers = [(m.subject, m.metadata.sequence.stream, dict(m.headers or {})) for m in got[4:]]
+    # `a` and `c` lost their only message; `b` keeps seq 3, so it gets no marker.
+    marker_2s = {"Nats-Marker-Reason": "MaxAge", "Nats-TTL": "2s", "Nats-Rollup": "sub"}
+    assert markers == [(f"{uniq}.a", 5, marker_2s), (f"{uniq}.c", 6, marker_2s)]
+    # Both markers expire by their own TTL and leave nothing behind.
+    st = await _wait_state(js, uniq, lambda st: st.messages == 1)
+    await asyncio.sleep(1.5)
+    st = (await js.stream_info(uniq)).state
+    assert (st.messages, st.first_seq, st.last_seq) == (1, 3, 6)
+    await sub.unsubscribe()
+
+
+async def test_purgeAndDelete_leaveNoMarker(js, uniq):
+    await js.add_stream(StreamConfig(name=uniq, subjects=[f"{uniq}.>"], subject_delete_marker_ttl=60.0))
+    for s in ("a", "b", "c"):
+        await js.publish(f"{uniq}.{s}", s.encode())
+    await js.purge_stream(uniq, subject=f"{uniq}.a")
+    await js.delete_msg(uniq, 2)
+    await asyncio.sleep(1.5)
+    st = (await js.stream_info(uniq)).state
+    assert (st.messages, st.first_seq, st.last_seq) == (1, 3, 3)
+
+
+async def test_kvLimitMarkerTTL_watcherSeesAnExpiredKeyAsPurged(js, uniq, js_replicas):
+    kv = await js.create_key_value(KeyValueConfig(bucket=uniq, ttl=1.0, limit_marker_ttl=5.0, replicas=js_replicas))
+    assert (await kv.status()).marker_ttl == 5.0
+    watcher = await kv.watchall()
+    first = await asyncio.wait_for(watcher.updates(timeout=3), 5)
+    assert first is None  # nothing stored yet: the initial "done" signal
+    await kv.put("session", b"token")
+    put = await asyncio.wait_for(watcher.updates(timeout=3), 5)
+    assert (put.key, put.value, put.operation) == ("session", b"token", None)
+    end = time.monotonic() + 15
+    entry = None
+    while entry is None:
+        assert time.monotonic() < end, "no marker for the expired key"
+        try:
+            entry = await watcher.updates(timeout=1)
+        except nats.errors.TimeoutError:
+            pass
+    assert (entry.key, entry.operation, entry.revision) == ("session", "PURGE", 2)
+    await watcher.stop()
