@@ -60,6 +60,7 @@ async def test_markerConfig_turnsOnTTLsAndRollups(js, js_nc, uniq, js_replicas):
     c = r["config"]
     assert (c["allow_msg_ttl"], c["allow_rollup_hdrs"], c["deny_purge"], c["subject_delete_marker_ttl"]) == \
         (True, True, False, 60 * SECOND)
+    assert c["metadata"]["_nats.req.level"] == "1"  # message TTLs need API level 1
     for ttl, text in [(SECOND // 2, "subject delete marker TTL must be at least 1 second"),
                       (-5, "subject delete marker TTL must not be negative")]:
         r = await _api(js_nc, f"$JS.API.STREAM.CREATE.{uniq}X",
@@ -67,7 +68,8 @@ async def test_markerConfig_turnsOnTTLsAndRollups(js, js_nc, uniq, js_replicas):
         assert (r["error"]["code"], r["error"]["err_code"], r["error"]["description"]) == (500, 10052, text)
     # Set by an update on a stream that had none: the same normalisation; then taken off again.
     other = {"name": f"{uniq}U", "subjects": [f"{uniq}u.>"], "storage": "file", "num_replicas": js_replicas}
-    assert "error" not in await _api(js_nc, f"$JS.API.STREAM.CREATE.{uniq}U", other)
+    r = await _api(js_nc, f"$JS.API.STREAM.CREATE.{uniq}U", other)
+    assert "error" not in r and r["config"]["metadata"]["_nats.req.level"] == "0", r
     r = await _api(js_nc, f"$JS.API.STREAM.UPDATE.{uniq}U", {**other, "subject_delete_marker_ttl": 30 * SECOND})
     assert "error" not in r, r
     assert (r["config"]["allow_msg_ttl"], r["config"]["allow_rollup_hdrs"]) == (True, True)

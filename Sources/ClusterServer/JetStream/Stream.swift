@@ -589,7 +589,8 @@ final class Stream {
         let shown = committedConfig
         var cfg = shown.json
         var md = shown.metadata ?? [:]
-        md["_nats.req.level"] = "0"
+        // The API level a client needs to use the stream as configured: message TTLs are level 1.
+        md["_nats.req.level"] = shown.allowMsgTTL ? "1" : "0"
         md["_nats.ver"] = ServerVersion.nats
         md["_nats.level"] = "\(JetStreamService.apiLevel)"
         cfg["metadata"] = md

@@ -1,0 +1,19 @@
+import NATSClient
+import XCTest
+@testable import ClusterServer
+
+/// Subject delete markers in a cluster: the stream leader proposes them, so every replica stores
+/// the same ones at the same sequences (`Stream+DeleteMarkers.swift`).
+extension ClusteredJetStreamTests {
+    func test_deleteMarkers_areTheSameOnEveryReplica_andAnAgedMarkerLeavesNone() async throws {
+        let c1 = try await connect(1)
+        try await createStream(c1, "SDM", extra: #","max_age":1000000000,"subject_delete_marker_ttl":60000000000"#)
+        for (i, s) in ["sdm.a", "sdm.a", "sdm.b"].enumerated() { _ = try await publish(c1, s, "v\(i)", id: "m\(i)") }
+        // Three messages, a marker for each emptied subject (4 and 5), then max_age removes
+        // the markers too.
+        let done = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "SDM") == [0, 5] } }
+        XCTAssertTrue(done, "\(nodes.indices.map { replicaState($0, "SDM") })")
+        XCTAssertFalse(waitUntil(seconds: 2) { self.nodes.indices.contains { self.replicaState($0, "SDM") != [0, 5] } },
+                       "an aged marker leaves no marker: \(nodes.indices.map { replicaState($0, "SDM") })")
+    }
+}
