@@ -29,6 +29,26 @@ final class JetStreamRestartTests: XCTestCase {
         XCTAssertEqual(next.first?.payload, "m9", "delivery continues after the delivered pointer")
     }
 
+    /// A `Nats-TTL: never` message outlives max_age (as on nats-server), also after a restart,
+    /// which finds it from its header; messages stored after it still age out.
+    func test_restart_ttlNeverMessageStillOutlivesMaxAge() throws {
+        let h = try JSHarness()
+        defer { h.stop(); h.removeFiles() }
+        _ = h.createStream("{\"name\":\"N\",\"subjects\":[\"n.>\"],\"allow_msg_ttl\":true,\"max_age\":300000000}")
+        _ = h.publish("n.keep", "k", headers: [("Nats-TTL", "never")])
+        _ = h.publish("n.go", "g")
+        try h.restart()
+        _ = h.publish("n.later", "l")
+        var state: [String: Any] = [:]
+        for _ in 0..<50 {
+            usleep(100_000)
+            state = h.streamState("N")
+            if intValue(state, "messages") == 1 && intValue(state, "last_seq") == 3 { break }
+        }
+        XCTAssertEqual([intValue(state, "messages"), intValue(state, "first_seq"), intValue(state, "last_seq")], [1, 1, 3],
+                       "only the never-expiring message is left: \(state)")
+    }
+
     /// `Nats-Expected-Last-Msg-Id` is checked against the last stored message's id after a
     /// restart as before it: none when that message had none (the rebuild used to take the last
     /// id it found, so this publish was refused after a restart only).

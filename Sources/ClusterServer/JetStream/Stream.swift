@@ -55,6 +55,12 @@ final class Stream {
     /// Single node only: this stream stamps its own dedup times.
     private var localDedupClock: DedupClock?
     private(set) var lastMsgID: String?
+    /// Sequences stored with `Nats-TTL: never`, which max_age leaves (as nats-server does); may
+    /// still name removed ones (`removeAgedKeepingNever` prunes them).
+    var neverExpires = Set<UInt64>()
+    /// With `neverExpires`: messages below this sequence were already judged by max_age (only
+    /// never-expiring ones are left there), so the next pass starts here, not at the first.
+    var ageScanFrom: UInt64 = 0
     /// Pending per-message TTL expiries, ordered by deadline (ns).
     var ttlQueue: [(at: Int64, seq: UInt64)] = [] {
         didSet { noteTimedWork() }
@@ -365,7 +371,7 @@ final class Stream {
             // Limits (or a rollup) removed older messages: consumers re-check what they hold.
             consumersPurged()
         }
-        if let ttlNanos, ttlNanos > 0 { scheduleExpiry(seq: seq, at: saturatingAdd(now, ttlNanos)) }
+        if let ttlNanos { if ttlNanos > 0 { scheduleExpiry(seq: seq, at: saturatingAdd(now, ttlNanos)) } else { neverExpires.insert(seq) } }
         enforceLimits(now: now)
         if config.retention == .interest && decidesRetention && !applyingRemovalProposed && !hasInterest(in: subject) {
             // Interest-based streams keep nothing nobody is interested in: on one node gone
@@ -417,16 +423,20 @@ final class Stream {
     }
 
     /// Removes messages older than max_age in one purge (one log write, one fsync); true if
-    /// any went. Store times only grow with sequences, so "older" is a sequence prefix.
+    /// any went. Store times only grow with sequences, so "older" is a sequence prefix. Messages
+    /// with `Nats-TTL: never` stay (`removeAgedKeepingNever`).
     @discardableResult
     func expireAged(now: Int64) -> Bool {
         guard config.maxAgeNanos > 0 else { return false }
         let st = store.state
         guard st.messages > 0, st.firstTime <= now - config.maxAgeNanos else { return false }
         let upTo = store.firstSequence(atOrAfter: now - config.maxAgeNanos + 1)
-        guard upTo > st.firstSeq else { return false }
-        let removed = writesMarkers ? subjectsRemoved(in: st.firstSeq..<upTo) : nil
-        guard (try? purge(subject: nil, upTo: upTo, keep: nil)) ?? 0 > 0 else { return false }
+        let from = neverExpires.isEmpty ? st.firstSeq : max(st.firstSeq, ageScanFrom)
+        guard upTo > from else { return false }
+        let removed = writesMarkers ? subjectsRemoved(in: from..<upTo) : nil
+        let gone = neverExpires.isEmpty ? (try? purge(subject: nil, upTo: upTo, keep: nil)) ?? 0 > 0
+                                        : removeAgedKeepingNever(from..<upTo)
+        guard gone else { return false }
         dirty = true
         if let removed { noteMarkersDue(removed, now: now) }
         return true
@@ -471,8 +481,8 @@ final class Stream {
         if config.allowMsgTTL {
             var s = store.state.firstSeq
             while let m = store.next(from: s, filters: []) {
-                if let t = NATSHeaderBlock.value("Nats-TTL", in: m.headers), let ttl = Stream.parseTTL(t), ttl > 0 {
-                    scheduleExpiry(seq: m.seq, at: m.time + ttl)
+                if let t = NATSHeaderBlock.value("Nats-TTL", in: m.headers), let ttl = Stream.parseTTL(t) {
+                    if ttl > 0 { scheduleExpiry(seq: m.seq, at: m.time + ttl) } else { neverExpires.insert(m.seq) }
                 }
                 s = m.seq + 1
             }

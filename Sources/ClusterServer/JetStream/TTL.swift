@@ -22,17 +22,45 @@ extension Stream {
         ttlQueue.insert((deadline, seq), at: lo)
     }
 
-    /// Removes messages whose TTL passed; true if any went.
-    @discardableResult
     /// Whether `expireAged` or `expireTTL` would remove something at `now` (a clustered
     /// leader's tick asks before proposing an `expire` op).
     func expiryDue(now: Int64) -> Bool {
         if let head = ttlQueue.first, head.at <= now { return true }
         guard config.maxAgeNanos > 0 else { return false }
         let st = store.state
-        return st.messages > 0 && st.firstTime <= now - config.maxAgeNanos
+        guard st.messages > 0 && st.firstTime <= now - config.maxAgeNanos else { return false }
+        // Old never-expiring messages at the front are not due.
+        return neverExpires.isEmpty || store.firstSequence(atOrAfter: now - config.maxAgeNanos + 1) > max(st.firstSeq, ageScanFrom)
     }
 
+    /// max_age over `range` when messages carry `Nats-TTL: never`: those stay, as on
+    /// nats-server; the rest go (a leading run in one purge, then one by one). True if any went.
+    /// Later passes start past `range` unless a removal failed.
+    func removeAgedKeepingNever(_ range: Range<UInt64>) -> Bool {
+        let first = store.state.firstSeq
+        neverExpires = neverExpires.filter { $0 >= first }
+        var gone = false, failed = false
+        var seq = range.lowerBound
+        // Below `range` only never-expiring messages are left: a purge is safe only from the first.
+        if range.lowerBound == first {
+            let firstKept = neverExpires.filter { range.contains($0) }.min() ?? range.upperBound
+            if firstKept > first {
+                do { gone = try purge(subject: nil, upTo: firstKept, keep: nil) > 0 } catch { failed = true }
+            }
+            seq = firstKept
+        }
+        while seq < range.upperBound, let m = store.next(from: seq, filters: []), m.seq < range.upperBound {
+            if !neverExpires.contains(m.seq) {
+                do { if try remove(m.seq) { gone = true } } catch { failed = true }
+            }
+            seq = m.seq + 1
+        }
+        if !failed { ageScanFrom = range.upperBound }
+        return gone
+    }
+
+    /// Removes messages whose TTL passed; true if any went.
+    @discardableResult
     func expireTTL(now: Int64) -> Bool {
         var removed = false
         var n = 0
