@@ -57,7 +57,7 @@ final class Stream {
     private(set) var lastMsgID: String?
     /// Sequences stored with `Nats-TTL: never`, which max_age leaves (as nats-server does); may
     /// still name removed ones (`removeAgedKeepingNever` prunes them).
-    var neverExpires = Set<UInt64>()
+    var neverExpires = AscendingSequences()
     /// With `neverExpires`: messages below this sequence were already judged by max_age (only
     /// never-expiring ones are left there), so the next pass starts here, not at the first.
     var ageScanFrom: UInt64 = 0

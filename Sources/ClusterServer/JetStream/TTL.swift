@@ -38,12 +38,12 @@ extension Stream {
     /// Later passes start past `range` unless a removal failed.
     func removeAgedKeepingNever(_ range: Range<UInt64>) -> Bool {
         let first = store.state.firstSeq
-        neverExpires = neverExpires.filter { $0 >= first }
+        neverExpires.dropBelow(first)
         var gone = false, failed = false
         var seq = range.lowerBound
         // Below `range` only never-expiring messages are left: a purge is safe only from the first.
         if range.lowerBound == first {
-            let firstKept = neverExpires.filter { range.contains($0) }.min() ?? range.upperBound
+            let firstKept = min(neverExpires.first(atOrAfter: first) ?? range.upperBound, range.upperBound)
             if firstKept > first {
                 do { gone = try purge(subject: nil, upTo: firstKept, keep: nil) > 0 } catch { failed = true }
             }
@@ -77,5 +77,45 @@ extension Stream {
         if removed { dirty = true }
         if let subjects { noteMarkersDue(subjects, now: now) }
         return removed
+    }
+}
+
+/// Ascending stream sequences (stored in sequence order, so an insert is an append), looked up
+/// by bisection: the never-expiring messages of a stream (`Stream.neverExpires`).
+struct AscendingSequences {
+    private(set) var seqs: [UInt64] = []
+
+    var isEmpty: Bool { seqs.isEmpty }
+
+    /// The index of the first sequence ≥ `s` (`seqs.count` when none).
+    private func index(atOrAfter s: UInt64) -> Int {
+        var lo = 0, hi = seqs.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if seqs[mid] < s { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    mutating func insert(_ s: UInt64) {
+        if let last = seqs.last, last < s { return seqs.append(s) }
+        let i = index(atOrAfter: s)
+        if i == seqs.count || seqs[i] != s { seqs.insert(s, at: i) }
+    }
+
+    func contains(_ s: UInt64) -> Bool {
+        let i = index(atOrAfter: s)
+        return i < seqs.count && seqs[i] == s
+    }
+
+    func first(atOrAfter s: UInt64) -> UInt64? {
+        let i = index(atOrAfter: s)
+        return i < seqs.count ? seqs[i] : nil
+    }
+
+    /// Forgets the sequences below `s` (removed from the stream).
+    mutating func dropBelow(_ s: UInt64) {
+        let i = index(atOrAfter: s)
+        if i > 0 { seqs.removeFirst(i) }
     }
 }
