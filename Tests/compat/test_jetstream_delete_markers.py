@@ -2,8 +2,8 @@
 proven against nats-server 2.15.1 and clusterd: when max_age or a message TTL removes the last
 message of a subject, a marker (no payload; `Nats-Marker-Reason: MaxAge`, `Nats-TTL`,
 `Nats-Rollup: sub`) takes its place; API deletes and purges leave none, nor does a marker that
-expires; a `Nats-TTL` under the marker TTL is raised to it; the config turns on message TTLs and
-roll-ups; a KV watcher sees an expired key as purged."""
+expires; a `Nats-TTL` under the marker TTL is raised to it (not with one message per subject);
+the config turns on message TTLs and roll-ups; a KV watcher sees an expired key as purged."""
 from __future__ import annotations
 
 import asyncio
@@ -122,6 +122,17 @@ async def test_messageTTL_raisedToTheMarkerTTL_markerOnlyWhenTheSubjectEmpties(j
     await sub.unsubscribe()
 
 
+async def test_messageTTL_notRaisedWithOneMessagePerSubject(js, uniq):
+    await js.add_stream(StreamConfig(name=uniq, subjects=[f"{uniq}.>"], subject_delete_marker_ttl=5.0,
+                                     max_msgs_per_subject=1))
+    await js.add_stream(StreamConfig(name=f"{uniq}H", subjects=[f"{uniq}h.>"], subject_delete_marker_ttl=5.0,
+                                     max_msgs_per_subject=2))
+    await js.publish(f"{uniq}.a", b"1", headers={"Nats-TTL": "1"})
+    await js.publish(f"{uniq}h.a", b"1", headers={"Nats-TTL": "1"})
+    assert (await js.get_msg(uniq, 1)).headers == {"Nats-TTL": "1"}
+    assert (await js.get_msg(f"{uniq}H", 1)).headers == {"Nats-TTL": "5"}
+
+
 async def test_purgeAndDelete_leaveNoMarker(js, uniq):
     await js.add_stream(StreamConfig(name=uniq, subjects=[f"{uniq}.>"], subject_delete_marker_ttl=60.0))
     for s in ("a", "b", "c"):
@@ -152,3 +163,28 @@ async def test_kvLimitMarkerTTL_watcherSeesAnExpiredKeyAsPurged(js, uniq, js_rep
             pass
     assert (entry.key, entry.operation, entry.revision) == ("session", "PURGE", 2)
     await watcher.stop()
+
+
+async def test_kvPerKeyTTL_andPurgeMarkerTTL(js, uniq, js_replicas):
+    # A bucket without history keeps one message per key: `create`'s TTL is not raised to the
+    # marker TTL. The key's expiry leaves a marker; the purge's own marker (KV-Operation: PURGE)
+    # expires and leaves none.
+    kv = await js.create_key_value(KeyValueConfig(bucket=uniq, limit_marker_ttl=2.0, replicas=js_replicas))
+    stream = f"KV_{uniq}"
+    await kv.create("k1", b"v1", msg_ttl=1.0)
+    await kv.put("k2", b"v2")
+    await kv.purge("k2", msg_ttl=3.0)
+    assert (await js.get_msg(stream, 1)).headers == {"Nats-Expected-Last-Subject-Sequence": "0", "Nats-TTL": "1"}
+    purge = await js.get_msg(stream, 3)
+    assert purge.headers == {"KV-Operation": "PURGE", "Nats-Rollup": "sub", "Nats-TTL": "3"}
+    sub = await js.subscribe(f"$KV.{uniq}.>", ordered_consumer=True)
+    got = await _collect(sub, 3)
+    assert [(m.subject, m.metadata.sequence.stream) for m in got] == \
+        [(f"$KV.{uniq}.k1", 1), (f"$KV.{uniq}.k2", 3), (f"$KV.{uniq}.k1", 4)]
+    assert dict(got[2].headers) == {"Nats-Marker-Reason": "MaxAge", "Nats-TTL": "2s", "Nats-Rollup": "sub"}
+    # k1's marker (2 s) and k2's purge (3 s) expire; neither leaves a marker.
+    await _wait_state(js, stream, lambda st: st.messages == 0)
+    await asyncio.sleep(1.5)
+    st = (await js.stream_info(stream)).state
+    assert (st.messages, st.last_seq) == (0, 4)
+    await sub.unsubscribe()

@@ -21,16 +21,17 @@ extension Stream {
     }
 
     /// What one age or TTL removal pass saw of the subjects it removed from: for each, whether
-    /// the last message removed was itself a marker (which leaves no marker behind).
+    /// the last message removed was itself a marker (which leaves no marker behind): a server's
+    /// marker, or a KV purge (`KV-Operation: PURGE`; a KV delete does leave one), as on
+    /// nats-server 2.15.1.
     struct RemovedSubjects {
         private(set) var order: [String] = []
         private var lastWasMarker: [String: Bool] = [:]
 
         mutating func note(_ m: StreamMessage) {
-            if lastWasMarker.updateValue(NATSHeaderBlock.value("Nats-Marker-Reason", in: m.headers) != nil,
-                                         forKey: m.subject) == nil {
-                order.append(m.subject)
-            }
+            let marker = NATSHeaderBlock.value("Nats-Marker-Reason", in: m.headers) != nil
+                || NATSHeaderBlock.value("KV-Operation", in: m.headers) == "PURGE"
+            if lastWasMarker.updateValue(marker, forKey: m.subject) == nil { order.append(m.subject) }
         }
 
         func leavesMarker(_ subject: String) -> Bool { lastWasMarker[subject] == false }
@@ -66,15 +67,18 @@ extension Stream {
     /// the marker's own TTL and a clustered entry's Raft index apply as to a publish.
     func storeMarker(subject: String, now: Int64) -> PublishOutcome? {
         guard writesMarkers, store.lastSequence(forSubject: subject) == nil else { return nil }
+        // A marker has no `Nats-Msg-Id`: its dedup time only has to keep the stream's offset
+        // between message and dedup times as it is (no new mark in `dedupSkews`).
         return ingest(subject: subject, headers: Self.markerHeaders(ttlNanos: config.subjectDeleteMarkerTTLNanos),
-                      payload: [], now: now, dedupNow: now)
+                      payload: [], now: now, dedupNow: saturatingAdd(now, dedupSkews.current))
     }
 
-    /// A `Nats-TTL` shorter than the marker TTL is raised to it (whole seconds), as nats-server
-    /// does: the message then outlives no marker of its subject. Returns the headers to store.
+    /// A `Nats-TTL` shorter than the marker TTL is raised to it (whole seconds), except in a
+    /// stream keeping one message per subject (a KV bucket without history): what nats-server
+    /// 2.15.1 stores, checked side by side. Returns the headers to store.
     func raisingTTL(_ headers: [UInt8]?, ttlNanos: inout Int64) -> [UInt8]? {
         let floor = config.subjectDeleteMarkerTTLNanos
-        guard floor > 0, ttlNanos > 0, ttlNanos < floor else { return headers }
+        guard floor > 0, config.maxMsgsPerSubject != 1, ttlNanos > 0, ttlNanos < floor else { return headers }
         ttlNanos = floor
         return NATSHeaderBlock.appending([("Nats-TTL", "\(floor / 1_000_000_000)")],
                                          to: NATSHeaderBlock.removing(["Nats-TTL"], from: headers))
