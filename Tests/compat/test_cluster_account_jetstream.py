@@ -109,6 +109,11 @@ async def test_same_named_r3_streams_in_two_accounts_are_isolated_across_nodes(c
                     await m.ack()
             except nats.errors.TimeoutError:
                 pass
+            except nats.js.errors.ServiceUnavailableError:
+                # nats-server 2.15 answered this just-created consumer's fetch with 503 once in CI
+                # (no consumer leader yet), as for B's below; clusterd must not.
+                if server_kind != "nats-server":
+                    raise
         assert got == [f"a{i}" for i in range(5)]
 
         # B's stream is untouched by A's consumer, and A's subjects published in B stay in B.

@@ -353,11 +353,22 @@ final class Consumer {
 
     var numRedelivered: Int { pending.keys.filter { (deliveries[$0] ?? 0) > 1 }.count }
 
-    func infoJSON(now: Int64) -> [String: Any] {
+    /// `listed`: as an entry of `CONSUMER.LIST`, whose configs nats-server shows with only the
+    /// required API level among its `_nats.` metadata.
+    func infoJSON(now: Int64, listed: Bool = false) -> [String: Any] {
         var delivered: [String: Any] = ["consumer_seq": deliveredConsumerSeq, "stream_seq": deliveredStreamSeq]
         if lastDeliveryTime > 0 { delivered["last_active"] = JSTime.format(lastDeliveryTime) }
+        var shown = config.json
+        var md = config.metadata ?? [:]
+        // The API level a client needs for this consumer as configured: pausing is level 1.
+        md["_nats.req.level"] = config.pauseUntil == nil ? "0" : "1"
+        if !listed {
+            md["_nats.ver"] = ServerVersion.nats
+            md["_nats.level"] = "\(JetStreamService.apiLevel)"
+        }
+        shown["metadata"] = md
         var o: [String: Any] = [
-            "stream_name": stream.name, "name": name, "created": JSTime.format(created), "config": config.json,
+            "stream_name": stream.name, "name": name, "created": JSTime.format(created), "config": shown,
             "delivered": delivered,
             "ack_floor": ["consumer_seq": ackFloorConsumerSeq, "stream_seq": ackFloorStreamSeq],
             "num_ack_pending": pending.count, "num_redelivered": numRedelivered, "num_waiting": waiting.count,

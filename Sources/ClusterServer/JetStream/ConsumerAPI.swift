@@ -55,7 +55,7 @@ extension JetStreamService {
             guard d == token else { throw JSAPIError.durableNameMismatch }
         } else if let token = nameToken {
             if let n = cfg.name, !n.isEmpty, n != token { throw JSAPIError(400, 10132, "Consumer Durable and Name have to be equal if both are provided") }
-            if let d = cfg.durableName, !d.isEmpty, d != token { throw JSAPIError(400, 10132, "Consumer Durable and Name have to be equal if both are provided") }
+            if let d = cfg.durableName, !d.isEmpty, d != token { throw JSAPIError.durableNameMismatch }
             cfg.name = token
             if let filter = filterTokens {
                 if !cfg.filterSubjects.isEmpty { throw JSAPIError.filterSubjectsInFilteredCreate }
@@ -160,7 +160,7 @@ extension JetStreamService {
         var out: [String: Any] = ["total": all.count, "offset": offset, "limit": limit]
         let now = JSTime.nowNanos()
         if detailed {
-            out["consumers"] = page.compactMap { s.consumers[$0]?.infoJSON(now: now) }
+            out["consumers"] = page.compactMap { s.consumers[$0]?.infoJSON(now: now, listed: true) }
         } else {
             out["consumers"] = Array(page)
         }

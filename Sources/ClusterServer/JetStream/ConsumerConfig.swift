@@ -111,29 +111,29 @@ struct ConsumerConfig: Equatable {
         if let d = deliverSubject, d.isEmpty { deliverSubject = nil }
         if let g = deliverGroup, g.isEmpty { deliverGroup = nil }
         if let d = description, d.utf8.count > 4096 { throw JSAPIError.consumerDescriptionTooLong }
-        if ackWaitNanos < 0 { throw JSAPIError(400, 10012, "consumer ack wait needs to be positive") }
+        if ackWaitNanos < 0 { throw JSAPIError(400, 10183, "consumer ack wait needs to be positive") }
         if backoffNanos.contains(where: { $0 <= 0 }) { throw JSAPIError(400, 10012, "consumer backoff values need to be positive") }
         if idleHeartbeatNanos < 0 || maxExpiresNanos < 0 { throw JSAPIError(400, 10012, "consumer durations need to be positive") }
-        if maxDeliver == 0 { maxDeliver = -1 }
+        if maxDeliver <= 0 { maxDeliver = -1 }
         if ackPolicy != .none && ackWaitNanos == 0 { ackWaitNanos = backoffNanos.first ?? 30_000_000_000 }
         if !backoffNanos.isEmpty {
             ackWaitNanos = backoffNanos[0]
-            if maxDeliver != -1 && maxDeliver <= backoffNanos.count {
+            // nats-server 2.15.1 refuses only fewer deliveries than backoff values (its text says
+            // "> length"; equal passes), and takes backoff with ack none (checked side by side).
+            if maxDeliver != -1 && maxDeliver < backoffNanos.count {
                 throw JSAPIError(400, 10116, "max deliver is required to be > length of backoff values")
             }
-            if ackPolicy == .none { throw JSAPIError(400, 10107 + 0, "backoff requires an ack policy") }
         }
         if ackPolicy == .none { ackWaitNanos = max(ackWaitNanos, 0) }
         if maxAckPending == 0 && ackPolicy != .none {
             maxAckPending = stream.consumerMaxAckPending > 0 ? stream.consumerMaxAckPending : 1000
         }
-        if ackPolicy == .none { maxAckPending = maxAckPending == 0 ? -1 : maxAckPending }
         if !isPush && maxWaiting == 0 { maxWaiting = 512 }
+        if inactiveThresholdNanos < 0 { inactiveThresholdNanos = 0 } // as nats-server 2.15.1: dropped, not refused
         if inactiveThresholdNanos == 0 && !isDurable && stream.consumerInactiveThresholdNanos > 0 {
             inactiveThresholdNanos = stream.consumerInactiveThresholdNanos
         }
         if inactiveThresholdNanos == 0 && !isDurable { inactiveThresholdNanos = 5_000_000_000 }
-        if inactiveThresholdNanos < 0 { throw JSAPIError(400, 10012, "consumer inactive threshold must not be negative") }
         if isPush {
             if maxWaiting != 0 { throw JSAPIError(400, 10080, "consumer in push mode can not set max waiting") }
             if maxBatch != 0 { throw JSAPIError(400, 10082, "consumer in push mode can not set max batch") }
@@ -156,13 +156,12 @@ struct ConsumerConfig: Equatable {
             throw JSAPIError(400, 10012, "consumer idle heartbeat needs to be >= 100ms")
         }
         if filterSubject != nil && !filterSubjects.isEmpty {
-            throw JSAPIError(400, 10136, "consumer filter subject and filter subjects are mutually exclusive")
+            throw JSAPIError(400, 10136, "consumer cannot have both FilterSubject and FilterSubjects specified")
         }
+        // A filter outside the stream's subjects is taken (it matches nothing), as nats-server
+        // 2.15.1 does; only a malformed one is refused.
         for f in filters {
             guard Subject.isValidSubscription(f) else { throw JSAPIError(400, 10093, "consumer filter subject is not a valid subset of the interest subjects") }
-            guard stream.subjects.contains(where: { Subject.overlaps($0, f) }) else {
-                throw JSAPIError(400, 10093, "consumer filter subject is not a valid subset of the interest subjects")
-            }
         }
         for (i, a) in filterSubjects.enumerated() {
             for b in filterSubjects[(i + 1)...] where Subject.overlaps(a, b) {
@@ -171,9 +170,13 @@ struct ConsumerConfig: Equatable {
         }
         switch deliverPolicy {
         case .byStartSequence:
-            if optStartSeq == 0 { throw JSAPIError(400, 10012, "consumer deliver policy by start sequence requires opt start sequence") }
+            if optStartSeq == 0 {
+                throw JSAPIError(400, 10094, "consumer delivery policy is deliver by start sequence, but optional start sequence is not set")
+            }
         case .byStartTime:
-            if optStartTime == nil { throw JSAPIError(400, 10012, "consumer deliver policy by start time requires opt start time") }
+            if optStartTime == nil {
+                throw JSAPIError(400, 10094, "consumer delivery policy is deliver by start time, but optional start time is not set")
+            }
         default:
             if optStartSeq != 0 || optStartTime != nil {
                 throw JSAPIError(400, 10012, "consumer opt start sequence or time requires deliver policy by start sequence or time")

@@ -68,7 +68,7 @@ extension Consumer {
             bus.sendStatus("409 Exceeded MaxRequestBatch of \(config.maxBatch)", to: reply)
             return
         }
-        if config.maxExpiresNanos > 0 && (req.expires == 0 || req.expires - now > config.maxExpiresNanos) && !req.noWait {
+        if config.maxExpiresNanos > 0 && req.expires != 0 && req.expires - now > config.maxExpiresNanos && !req.noWait {
             bus.sendStatus("409 Exceeded MaxRequestExpires of \(formatDuration(config.maxExpiresNanos))", to: reply)
             return
         }

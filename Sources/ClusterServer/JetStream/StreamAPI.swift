@@ -75,13 +75,22 @@ extension JetStreamService {
     /// An error answer of response type `type`.
     static func errorResponse(type: String, _ e: JSAPIError) -> [String: Any] {
         var body: [String: Any] = ["type": type, "error": e.json]
+        addErrorFields(&body, type: type)
+        return body
+    }
+
+    /// The fields nats-server's response types carry even in an error (they are not
+    /// `omitempty` there): paging, a purge's count, a pause's state.
+    static func addErrorFields(_ body: inout [String: Any], type: String) {
         if type.hasSuffix(".stream_info_response") || type.hasSuffix("_names_response") || type.hasSuffix("_list_response") {
-            // Paged responses carry their paging fields even in errors.
             body["total"] = 0
             body["offset"] = 0
             body["limit"] = 0
+        } else if type.hasSuffix(".stream_purge_response") {
+            body["purged"] = 0
+        } else if type.hasSuffix(".consumer_pause_response") {
+            body["paused"] = false
         }
-        return body
     }
 
     static func responseType(_ op: [String]) -> String {
@@ -354,7 +363,7 @@ extension JetStreamService {
         let filter = try o.string("filter").flatMap { $0.isEmpty ? nil : $0 }
         let seq = try o.uint64("seq")
         let keep = try o.uint64("keep")
-        if seq != nil && keep != nil { throw JSAPIError.badRequest("sequence and keep cannot both be set") }
+        if seq != nil && keep != nil { throw JSAPIError.badRequest() } // nats-server 2.15.1 says only "bad request"
         if let filter, !Subject.isValidSubscription(filter) { throw JSAPIError.badRequest("invalid subject filter") }
         if let r = cluster?.replicas[name], let req = apiRequest {
             var op: [String: Any] = ["op": "purge"]

@@ -237,7 +237,7 @@ public struct StreamConfig: Equatable, Sendable {
         if discardNewPerSubject { o["discard_new_per_subject"] = true }
         if firstSeq > 0 { o["first_seq"] = firstSeq }
         if let metadata, !metadata.isEmpty { o["metadata"] = metadata }
-        if allowMsgTTL { o["allow_msg_ttl"] = true }
+        o["allow_msg_ttl"] = allowMsgTTL
         if subjectDeleteMarkerTTLNanos > 0 { o["subject_delete_marker_ttl"] = subjectDeleteMarkerTTLNanos }
         return o
     }

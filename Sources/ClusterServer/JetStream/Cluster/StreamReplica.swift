@@ -295,6 +295,7 @@ final class StreamReplica: RaftGroupDelegate {
         switch pending {
         case let .api(reply, type, precomputed):
             if let precomputed, response["error"] == nil { response = precomputed }
+            if response["error"] != nil { JetStreamService.addErrorFields(&response, type: type) }
             response["type"] = type
             js.reply(reply, response)
         case let .empty(reply):

@@ -1,0 +1,99 @@
+"""JetStream API answers in detail, proven against nats-server 2.15.1 and clusterd: the
+`_nats.*` metadata of consumer configs, consumer config defaults and refusals (backoff against
+max_deliver, negative values, deliver policies without their start, filters outside the
+stream, durable names against the request subject), a pull request's limits, and the fields an
+error answer still carries (a purge's count, a pause's state)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.jetstream
+
+SECOND = 1_000_000_000
+
+
+async def _api(nc, subject: str, body: dict) -> dict:
+    return json.loads((await nc.request("$JS.API." + subject, json.dumps(body).encode(), timeout=5)).data)
+
+
+async def _create(nc, stream: str, name: str, **cfg) -> dict:
+    return await _api(nc, f"CONSUMER.CREATE.{stream}.{name}",
+                      {"stream_name": stream, "config": {"durable_name": name, "ack_policy": "explicit", **cfg}})
+
+
+def _err(r: dict) -> tuple:
+    return (r["error"]["code"], r["error"]["err_code"], r["error"]["description"])
+
+
+@pytest.fixture
+async def stream(js, uniq):
+    await js.add_stream(name=uniq, subjects=[f"{uniq}.>"])
+    for i in range(3):
+        await js.publish(f"{uniq}.{i}", b"x")
+    return uniq
+
+
+async def test_consumerConfig_carriesTheServersMetadata(js_nc, stream):
+    r = await _create(js_nc, stream, "plain", metadata={"team": "ml"})
+    md = r["config"]["metadata"]
+    assert md["team"] == "ml" and md["_nats.req.level"] == "0"
+    assert {"_nats.level", "_nats.ver"} <= set(md)
+    r = await _create(js_nc, stream, "paused", pause_until="2099-01-01T00:00:00Z")
+    assert r["config"]["metadata"]["_nats.req.level"] == "1"  # pausing needs API level 1
+    info = await _api(js_nc, f"CONSUMER.INFO.{stream}.paused", {})
+    assert info["config"]["metadata"]["_nats.req.level"] == "1" and info["paused"] is True
+    listed = await _api(js_nc, f"CONSUMER.LIST.{stream}", {})
+    by_name = {c["name"]: c["config"]["metadata"] for c in listed["consumers"]}
+    assert by_name == {"plain": {"team": "ml", "_nats.req.level": "0"}, "paused": {"_nats.req.level": "1"}}
+
+
+async def test_consumerConfig_defaultsAndRefusals(js_nc, stream):
+    # Backoff: fewer deliveries than values is refused; as many is taken; ack none takes it too.
+    r = await _create(js_nc, stream, "b1", backoff=[SECOND, 2 * SECOND], max_deliver=1)
+    assert _err(r) == (400, 10116, "max deliver is required to be > length of backoff values")
+    r = await _create(js_nc, stream, "b2", backoff=[SECOND, 2 * SECOND], max_deliver=2)
+    assert (r["config"]["ack_wait"], r["config"]["max_deliver"]) == (SECOND, 2)
+    r = await _create(js_nc, stream, "b3", backoff=[SECOND], ack_policy="none")
+    assert r["config"]["backoff"] == [SECOND] and "max_ack_pending" not in r["config"]
+    # Negative values: max_deliver becomes unlimited, inactive_threshold is dropped, ack_wait refused.
+    r = await _create(js_nc, stream, "n1", max_deliver=-5, inactive_threshold=-SECOND)
+    assert r["config"]["max_deliver"] == -1 and "inactive_threshold" not in r["config"]
+    assert _err(await _create(js_nc, stream, "n2", ack_wait=-1)) == (400, 10183, "consumer ack wait needs to be positive")
+    # Deliver policies that need a start.
+    assert _err(await _create(js_nc, stream, "d1", deliver_policy="by_start_sequence")) == \
+        (400, 10094, "consumer delivery policy is deliver by start sequence, but optional start sequence is not set")
+    assert _err(await _create(js_nc, stream, "d2", deliver_policy="by_start_time")) == \
+        (400, 10094, "consumer delivery policy is deliver by start time, but optional start time is not set")
+    # Filters: both forms refused; one outside the stream's subjects is taken and matches nothing.
+    r = await _create(js_nc, stream, "f1", filter_subject=f"{stream}.1", filter_subjects=[f"{stream}.2"])
+    assert _err(r) == (400, 10136, "consumer cannot have both FilterSubject and FilterSubjects specified")
+    r = await _create(js_nc, stream, "f2", filter_subject="elsewhere.>")
+    assert r["config"]["filter_subject"] == "elsewhere.>" and r["num_pending"] == 0
+    # A push consumer without acks has no max_ack_pending.
+    r = await _api(js_nc, f"CONSUMER.CREATE.{stream}.p1",
+                   {"stream_name": stream, "config": {"durable_name": "p1", "ack_policy": "none", "deliver_subject": "p1.in"}})
+    assert "max_ack_pending" not in r["config"], r
+    # The durable name must be the one in the subject.
+    r = await _api(js_nc, f"CONSUMER.CREATE.{stream}.c13",
+                   {"stream_name": stream, "config": {"name": "c13", "durable_name": "other", "ack_policy": "explicit"}})
+    assert _err(r) == (400, 10017, "consumer name in subject does not match durable name in request")
+
+
+async def test_pullRequest_withoutExpires_isCheckedAgainstMaxBytes(js_nc, stream):
+    await _create(js_nc, stream, "lim", max_expires=SECOND, max_bytes=100)
+    msg = await js_nc.request(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.lim", json.dumps({"batch": 1, "max_bytes": 1000}).encode(),
+                              timeout=5)
+    assert (msg.headers or {}).get("Status") == "409"
+    # Not "Exceeded MaxRequestExpires": a request without expires is not past max_expires.
+    assert msg.headers.get("Description") == "Exceeded MaxRequestMaxBytes of 100"
+
+
+async def test_errorAnswers_keepTheirResponseFields(js_nc, stream):
+    r = await _api(js_nc, f"STREAM.PURGE.{stream}", {"seq": 2, "keep": 1})
+    assert _err(r) == (400, 10003, "bad request") and r["purged"] == 0
+    r = await _api(js_nc, f"CONSUMER.PAUSE.{stream}.nope", {})
+    assert r["error"]["err_code"] == 10014 and r["paused"] is False
+    info = await _api(js_nc, f"STREAM.INFO.{stream}", {})
+    assert info["config"]["allow_msg_ttl"] is False
