@@ -85,3 +85,15 @@ async def stream_state(js, stream: str, want: tuple, cluster_mode: bool, bound_s
         if got == want or not cluster_mode or time.monotonic() > deadline:
             return got
         await asyncio.sleep(0.05)
+
+
+async def wait_state(js, stream: str, check, deadline_s: float = 15.0):
+    """Polls `stream`'s state until `check(state)` holds (bounded; fails with the last state):
+    for what happens on a timer (max_age, message TTLs, markers)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        st = (await js.stream_info(stream)).state
+        if check(st):
+            return st
+        assert time.monotonic() < end, f"stream {stream} state never matched: {st}"
+        await asyncio.sleep(0.2)

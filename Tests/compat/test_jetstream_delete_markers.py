@@ -14,6 +14,8 @@ import nats.errors
 import pytest
 from nats.js.api import KeyValueConfig, StreamConfig
 
+from natsutil import wait_state
+
 pytestmark = pytest.mark.jetstream
 
 SECOND = 1_000_000_000
@@ -41,14 +43,6 @@ async def _collect(sub, want: int, deadline_s: float = 15.0) -> list:
     return got
 
 
-async def _wait_state(js, stream: str, check, deadline_s: float = 15.0):
-    end = time.monotonic() + deadline_s
-    while True:
-        st = (await js.stream_info(stream)).state
-        if check(st):
-            return st
-        assert time.monotonic() < end, f"stream {stream} state never matched: {st}"
-        await asyncio.sleep(0.2)
 
 
 async def test_markerConfig_turnsOnTTLsAndRollups(js, js_nc, uniq, js_replicas):
@@ -91,7 +85,7 @@ async def test_maxAge_leavesOneMarkerPerEmptiedSubject(js, uniq):
     for m in markers:
         assert dict(m.headers) == MARKER_60S and m.data == b""
     # The markers age out too (max_age applies to them), and leave no markers behind.
-    await _wait_state(js, uniq, lambda st: st.messages == 0)
+    await wait_state(js, uniq, lambda st: st.messages == 0)
     await asyncio.sleep(1.5)
     st = (await js.stream_info(uniq)).state
     assert (st.messages, st.last_seq) == (0, 5)
@@ -115,7 +109,7 @@ async def test_messageTTL_raisedToTheMarkerTTL_markerOnlyWhenTheSubjectEmpties(j
     marker_2s = {"Nats-Marker-Reason": "MaxAge", "Nats-TTL": "2s", "Nats-Rollup": "sub"}
     assert markers == [(f"{uniq}.a", 5, marker_2s), (f"{uniq}.c", 6, marker_2s)]
     # Both markers expire by their own TTL and leave nothing behind.
-    st = await _wait_state(js, uniq, lambda st: st.messages == 1)
+    st = await wait_state(js, uniq, lambda st: st.messages == 1)
     await asyncio.sleep(1.5)
     st = (await js.stream_info(uniq)).state
     assert (st.messages, st.first_seq, st.last_seq) == (1, 3, 6)
@@ -183,7 +177,7 @@ async def test_kvPerKeyTTL_andPurgeMarkerTTL(js, uniq, js_replicas):
         [(f"$KV.{uniq}.k1", 1), (f"$KV.{uniq}.k2", 3), (f"$KV.{uniq}.k1", 4)]
     assert dict(got[2].headers) == {"Nats-Marker-Reason": "MaxAge", "Nats-TTL": "2s", "Nats-Rollup": "sub"}
     # k1's marker (2 s) and k2's purge (3 s) expire; neither leaves a marker.
-    await _wait_state(js, stream, lambda st: st.messages == 0)
+    await wait_state(js, stream, lambda st: st.messages == 0)
     await asyncio.sleep(1.5)
     st = (await js.stream_info(stream)).state
     assert (st.messages, st.last_seq) == (0, 4)

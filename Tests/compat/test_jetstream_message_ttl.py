@@ -4,24 +4,15 @@ refuse the publish; `never` outlives the stream's max_age while a longer TTL doe
 messages stored after a never-expiring one still age out."""
 from __future__ import annotations
 
-import asyncio
-import time
-
 import nats.js.errors
 import pytest
 from nats.js.api import StreamConfig
 
+from natsutil import wait_state
+
 pytestmark = pytest.mark.jetstream
 
 
-async def _wait_state(js, stream: str, check, deadline_s: float = 15.0):
-    end = time.monotonic() + deadline_s
-    while True:
-        st = (await js.stream_info(stream)).state
-        if check(st):
-            return st
-        assert time.monotonic() < end, f"stream {stream} state never matched: {st}"
-        await asyncio.sleep(0.2)
 
 
 async def test_messageTTL_expiresOnlyThatMessage_badValuesRefused(js, uniq):
@@ -32,7 +23,7 @@ async def test_messageTTL_expiresOnlyThatMessage_badValuesRefused(js, uniq):
         with pytest.raises(nats.js.errors.BadRequestError) as e:
             await js.publish(f"{uniq}.a", b"x", headers={"Nats-TTL": bad})
         assert e.value.err_code == 10165, bad
-    st = await _wait_state(js, uniq, lambda st: st.messages == 1)
+    st = await wait_state(js, uniq, lambda st: st.messages == 1)
     assert (st.first_seq, st.last_seq) == (2, 2)
     await js.add_stream(StreamConfig(name=f"{uniq}N", subjects=[f"{uniq}n.>"]))
     with pytest.raises(nats.js.errors.BadRequestError) as e:
@@ -45,10 +36,10 @@ async def test_ttlNever_outlivesMaxAge_aLongerTTLDoesNot(js, uniq):
     await js.publish(f"{uniq}.keep", b"k", headers={"Nats-TTL": "never"})
     await js.publish(f"{uniq}.plain", b"p")
     await js.publish(f"{uniq}.long", b"l", headers={"Nats-TTL": "1h"})
-    st = await _wait_state(js, uniq, lambda st: st.messages == 1)
+    st = await wait_state(js, uniq, lambda st: st.messages == 1)
     assert (st.first_seq, st.last_seq) == (1, 3)
     assert (await js.get_msg(uniq, 1)).data == b"k"
     # Messages stored after it still age out.
     await js.publish(f"{uniq}.later", b"x")
-    st = await _wait_state(js, uniq, lambda st: st.messages == 1 and st.last_seq == 4)
+    st = await wait_state(js, uniq, lambda st: st.messages == 1 and st.last_seq == 4)
     assert st.first_seq == 1
