@@ -1,8 +1,10 @@
 """JetStream API answers in detail, proven against nats-server 2.15.1 and clusterd: the
 `_nats.*` metadata of consumer configs, consumer config defaults and refusals (backoff against
 max_deliver, negative values, deliver policies without their start, filters outside the
-stream, durable names against the request subject), a pull request's limits, and the fields an
-error answer still carries (a purge's count, a pause's state)."""
+stream, durable names against the request subject), a pull request's limits, the fields an
+error answer still carries (a purge's count, a pause's state, a names list), stream configs'
+refusals and normalisation, a never-used stream's first_seq, and message get/delete at the
+edges."""
 from __future__ import annotations
 
 import json
@@ -97,3 +99,35 @@ async def test_errorAnswers_keepTheirResponseFields(js_nc, stream):
     assert r["error"]["err_code"] == 10014 and r["paused"] is False
     info = await _api(js_nc, f"STREAM.INFO.{stream}", {})
     assert info["config"]["allow_msg_ttl"] is False
+
+
+async def test_streamAnswers_inDetail(js, js_nc, uniq, js_replicas):
+    base = {"storage": "file", "num_replicas": js_replicas}
+    # A stream that never stored anything shows first_seq 0; stream info is paged (zeros).
+    await js.add_stream(name=uniq, subjects=[f"{uniq}.>"], max_msg_size=-5)
+    info = await _api(js_nc, f"STREAM.INFO.{uniq}", {})
+    assert info["config"]["max_msg_size"] == -1  # negative means unlimited
+    assert (info["state"]["first_seq"], info["state"]["last_seq"]) == (0, 0)
+    assert (info["total"], info["offset"], info["limit"]) == (0, 0, 0)
+    # Refusals with nats-server's codes and texts.
+    bad = {"name": f"{uniq}X", "subjects": [f"{uniq}x.>"], **base}
+    for extra, want in [
+        ({"storage": "disk"}, (400, 10025, 'invalid JSON: can not unmarshal "\\"disk\\""')),
+        ({"retention": "bogus"}, (400, 10025, 'invalid JSON: can not unmarshal "\\"bogus\\""')),
+        ({"compression": "zstd"}, (400, 10025, "invalid JSON: unknown compression algorithm")),
+        ({"subjects": [f"{uniq}x.*.>", f"{uniq}x.a.b"]},
+         (500, 10052, f'subject "{uniq}x.*.>" overlaps with "{uniq}x.a.b"')),
+        ({"discard_new_per_subject": True}, (500, 10052, "discard new per subject requires discard new policy to be set")),
+        ({"description": "d" * 5000}, (500, 10052, "stream description is too long, maximum allowed is 4096")),
+    ]:
+        assert _err(await _api(js_nc, f"STREAM.CREATE.{uniq}X", {**bad, **extra})) == want, extra
+    r = await _create(js_nc, uniq, "c", deliver_policy="bogus")
+    assert _err(r) == (400, 10025, 'invalid JSON: can not unmarshal "\\"bogus\\""')
+    # Message get and delete at the edges.
+    assert (await js.publish(f"{uniq}.a", b"x")).seq == 1
+    assert _err(await _api(js_nc, f"STREAM.MSG.GET.{uniq}", {"seq": 0})) == (400, 10003, "bad request")
+    assert _err(await _api(js_nc, f"STREAM.MSG.DELETE.{uniq}", {"seq": 0})) == (500, 10057, "no message found")
+    assert _err(await _api(js_nc, f"STREAM.MSG.DELETE.{uniq}", {"seq": 5})) == (500, 10057, "stream store EOF")
+    # A names request that fails still carries its (empty) list.
+    r = json.loads((await js_nc.request(f"$JS.API.CONSUMER.NAMES.{uniq}", b"{bad", timeout=5)).data)
+    assert r["error"]["err_code"] == 10025 and r["consumers"] == [] and r["total"] == 0

@@ -59,6 +59,8 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
 
     static func badRequest(_ why: String = "bad request") -> JSAPIError { .init(400, 10003, why) }
     static func invalidJSON(_ why: String) -> JSAPIError { .init(400, 10025, "invalid JSON: \(why)") }
+    /// An enum value Go's JSON decoding refused: its text quotes the raw token (`%q` of `"x"`).
+    static func cannotUnmarshal(_ value: String) -> JSAPIError { invalidJSON("can not unmarshal \"\\\"\(value)\\\"\"") }
     static let notEnabled = JSAPIError(503, 10076, "JetStream not enabled")
     static let streamNotFound = JSAPIError(404, 10059, "stream not found")
     static let streamNameExists = JSAPIError(400, 10058, "stream name already in use with a different configuration")
@@ -89,6 +91,10 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
     static func apiLevel(_ level: Int) -> JSAPIError { .init(412, 10185, "JetStream minimum api level required") }
     static let invalidStreamName = JSAPIError(400, 10128, "Stream name can not contain path separators")
     static let deleteDenied = JSAPIError(500, 10057, "message delete not permitted")
+    /// A message delete that removed nothing: past the stream's end nats-server's store says EOF.
+    static func messageNotDeleted(_ seq: UInt64, lastSeq: UInt64) -> JSAPIError {
+        JSAPIError(500, 10057, seq > lastSeq ? "stream store EOF" : "no message found")
+    }
     static let purgeDenied = JSAPIError(500, 10110, "stream purge not permitted")
     static func storageResources(_ why: String) -> JSAPIError { .init(500, 10047, why) }
     static let durableNameMismatch = JSAPIError(400, 10017, "consumer name in subject does not match durable name in request")
@@ -104,7 +110,7 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
     static let workQueueDeliverAll = JSAPIError(400, 10100, "consumer must be deliver all on workqueue stream")
     static let workQueueAckExplicit = JSAPIError(400, 10101, "workqueue stream requires explicit ack")
     static let consumerDescriptionTooLong = JSAPIError(400, 10107, "consumer description is too long, maximum allowed is 4096")
-    static let streamDescriptionTooLong = JSAPIError(400, 10052, "stream description is too long, maximum allowed is 4096")
+    static let streamDescriptionTooLong = JSAPIError(500, 10052, "stream description is too long, maximum allowed is 4096")
 }
 
 /// Errors of the stored-message layer that the publish path turns into API errors.

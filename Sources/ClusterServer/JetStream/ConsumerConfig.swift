@@ -61,13 +61,13 @@ struct ConsumerConfig: Equatable {
         c.name = try o.string("name")
         c.description = try o.string("description")
         if let d = try o.string("deliver_policy") {
-            guard let v = DeliverPolicy(rawValue: d) else { throw JSAPIError.invalidJSON("can not unmarshal \"\(d)\"") }
+            guard let v = DeliverPolicy(rawValue: d) else { throw JSAPIError.cannotUnmarshal(d) }
             c.deliverPolicy = v
         }
         c.optStartSeq = try o.uint64("opt_start_seq") ?? 0
         c.optStartTime = try o.time("opt_start_time")
         if let a = try o.string("ack_policy") {
-            guard let v = AckPolicy(rawValue: a) else { throw JSAPIError.invalidJSON("can not unmarshal \"\(a)\"") }
+            guard let v = AckPolicy(rawValue: a) else { throw JSAPIError.cannotUnmarshal(a) }
             c.ackPolicy = v
         } else {
             c.ackPolicy = .none
@@ -78,7 +78,7 @@ struct ConsumerConfig: Equatable {
         c.filterSubject = try o.string("filter_subject")
         c.filterSubjects = try o.stringArray("filter_subjects") ?? []
         if let r = try o.string("replay_policy") {
-            guard let v = ReplayPolicy(rawValue: r) else { throw JSAPIError.invalidJSON("can not unmarshal \"\(r)\"") }
+            guard let v = ReplayPolicy(rawValue: r) else { throw JSAPIError.cannotUnmarshal(r) }
             c.replayPolicy = v
         }
         c.rateLimitBps = try o.uint64("rate_limit_bps") ?? 0
@@ -97,7 +97,9 @@ struct ConsumerConfig: Equatable {
         c.numReplicas = try o.int("num_replicas") ?? 0
         c.memStorage = try o.bool("mem_storage") ?? false
         _ = try o.bool("direct")
-        c.metadata = try o.stringMap("metadata")
+        // Server-added `_nats.*` keys come back from clients that echo a config (as for streams).
+        c.metadata = try o.stringMap("metadata")?.filter { !$0.key.hasPrefix("_nats.") }
+        if c.metadata?.isEmpty == true { c.metadata = nil }
         c.pauseUntil = try o.time("pause_until")
         if let groups = try o.stringArray("priority_groups"), !groups.isEmpty {
             throw JSAPIError.consumerCreate("consumer priority groups are not supported by clusterd yet")

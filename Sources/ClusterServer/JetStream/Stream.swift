@@ -571,7 +571,8 @@ final class Stream {
     func stateJSON(subjectsFilter: String?, deletedDetails: Bool) -> [String: Any] {
         let st = store.state
         var o: [String: Any] = [
-            "messages": st.messages, "bytes": st.bytes, "first_seq": st.firstSeq,
+            // A stream that never stored anything shows 0, as on nats-server (then last + 1).
+            "messages": st.messages, "bytes": st.bytes, "first_seq": st.messages == 0 && st.lastSeq == 0 ? 0 : st.firstSeq,
             "first_ts": JSTime.format(st.firstTime), "last_seq": st.lastSeq, "last_ts": JSTime.format(st.lastTime),
             "consumer_count": consumers.count,
         ]

@@ -86,6 +86,11 @@ extension JetStreamService {
             body["total"] = 0
             body["offset"] = 0
             body["limit"] = 0
+            if type.hasSuffix(".consumer_names_response") || type.hasSuffix(".consumer_list_response") {
+                body["consumers"] = [Any]()
+            } else if type.hasSuffix(".stream_names_response") || type.hasSuffix(".stream_list_response") {
+                body["streams"] = [Any]()
+            }
         } else if type.hasSuffix(".stream_purge_response") {
             body["purged"] = 0
         } else if type.hasSuffix(".consumer_pause_response") {
@@ -318,12 +323,10 @@ extension JetStreamService {
         let filter = try o.string("subjects_filter")
         var info = s.infoJSON(subjectsFilter: filter, deletedDetails: try o.bool("deleted_details") ?? false)
         if let cluster, let a = cluster.assignments[name] { info["cluster"] = cluster.clusterInfo(a) }
-        if filter != nil {
-            let total = (info["state"] as? [String: Any])?["num_subjects"] ?? 0
-            info["total"] = total
-            info["offset"] = try o.int("offset") ?? 0
-            info["limit"] = 100_000
-        }
+        // Paged like nats-server's answer: the subject counts when asked for, zeros otherwise.
+        info["total"] = filter == nil ? 0 : (info["state"] as? [String: Any])?["num_subjects"] ?? 0
+        info["offset"] = filter == nil ? 0 : try o.int("offset") ?? 0
+        info["limit"] = filter == nil ? 0 : 100_000
         return info
     }
 
@@ -392,7 +395,7 @@ extension JetStreamService {
         let last = try o.string("last_by_subj")
         let next = try o.string("next_by_subj")
         let forms = [seq != nil && next == nil, last != nil, next != nil].filter { $0 }.count
-        guard forms == 1 else { throw JSAPIError.badRequest("bad request") }
+        guard forms == 1, seq != 0 || next != nil else { throw JSAPIError.badRequest("bad request") }
         let m: StreamMessage?
         if let last { m = s.store.last(matching: last) } else if let next {
             m = s.store.next(from: max(seq ?? 0, 1), filters: [next])
@@ -410,7 +413,7 @@ extension JetStreamService {
         let s = try lookup(name)
         if s.config.sealed { throw JSAPIError.sealed }
         if s.config.denyDelete { throw JSAPIError.deleteDenied }
-        guard let seq = try o.uint64("seq"), seq > 0 else { throw JSAPIError.badRequest("bad request") }
+        guard let seq = try o.uint64("seq") else { throw JSAPIError.badRequest("bad request") }
         if let r = cluster?.replicas[name], let req = apiRequest {
             try r.proposeOp(["op": "delete", "seq": seq], reply: req.reply, type: req.type)
             throw DeferredReply()
@@ -422,7 +425,7 @@ extension JetStreamService {
         } catch {
             throw JSAPIError(500, 10057, "\(error)")
         }
-        guard removed else { throw JSAPIError(500, 10057, "no message found") }
+        guard removed else { throw JSAPIError.messageNotDeleted(seq, lastSeq: s.store.state.lastSeq) }
         s.consumersPurged()
         return ["success": true]
     }

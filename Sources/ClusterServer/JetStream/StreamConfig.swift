@@ -64,7 +64,7 @@ public struct StreamConfig: Equatable, Sendable {
         c.description = try o.string("description")
         c.subjects = try o.stringArray("subjects") ?? []
         if let r = try o.string("retention") {
-            guard let v = Retention(rawValue: r) else { throw JSAPIError.invalidJSON("can not unmarshal \"\(r)\"") }
+            guard let v = Retention(rawValue: r) else { throw JSAPIError.cannotUnmarshal(r) }
             c.retention = v
         }
         c.maxConsumers = try o.int("max_consumers") ?? -1
@@ -74,12 +74,12 @@ public struct StreamConfig: Equatable, Sendable {
         c.maxMsgsPerSubject = try o.int64("max_msgs_per_subject") ?? -1
         c.maxMsgSize = try o.int64("max_msg_size", goType: "int32") ?? -1
         if let d = try o.string("discard") {
-            guard let v = Discard(rawValue: d) else { throw JSAPIError.invalidJSON("can not unmarshal \"\(d)\"") }
+            guard let v = Discard(rawValue: d) else { throw JSAPIError.cannotUnmarshal(d) }
             c.discard = v
         }
         c.discardNewPerSubject = try o.bool("discard_new_per_subject") ?? false
         if let s = try o.string("storage") {
-            guard let v = Storage(rawValue: s) else { throw JSAPIError.invalidJSON("can not unmarshal \"\(s)\"") }
+            guard let v = Storage(rawValue: s) else { throw JSAPIError.cannotUnmarshal(s) }
             c.storage = v
         }
         c.numReplicas = try o.int("num_replicas") ?? 1
@@ -97,7 +97,7 @@ public struct StreamConfig: Equatable, Sendable {
         if c.metadata?.isEmpty == true { c.metadata = nil }
         if let comp = try o.string("compression") {
             guard comp == "none" || comp == "s2" || comp.isEmpty else {
-                throw JSAPIError.invalidJSON("can not unmarshal \"\(comp)\"")
+                throw JSAPIError.invalidJSON("unknown compression algorithm")
             }
             c.compression = comp.isEmpty ? "none" : comp
         }
@@ -135,7 +135,7 @@ public struct StreamConfig: Equatable, Sendable {
         if firstSeq > UInt64(Int64.max) { throw JSAPIError.streamConfig("first sequence is too large") }
         if maxMsgs == 0 { maxMsgs = -1 }
         if maxBytes == 0 { maxBytes = -1 }
-        if maxMsgSize == 0 { maxMsgSize = -1 }
+        if maxMsgSize <= 0 { maxMsgSize = -1 } // a negative one too, as nats-server 2.15.1
         if maxConsumers == 0 { maxConsumers = -1 }
         if maxMsgsPerSubject == 0 { maxMsgsPerSubject = -1 }
         if maxAgeNanos < 0 { throw JSAPIError.streamConfig("max age needs to be >= 0") }
@@ -154,8 +154,8 @@ public struct StreamConfig: Equatable, Sendable {
             }
         }
         if discardNewPerSubject {
-            if discard != .new { throw JSAPIError(400, 10052, "discard new per subject requires discard new policy to be set") }
-            if maxMsgsPerSubject <= 0 { throw JSAPIError(400, 10052, "discard new per subject requires max msgs per subject > 0") }
+            if discard != .new { throw JSAPIError.streamConfig("discard new per subject requires discard new policy to be set") }
+            if maxMsgsPerSubject <= 0 { throw JSAPIError.streamConfig("discard new per subject requires max msgs per subject > 0") }
         }
         if subjectDeleteMarkerTTLNanos < 0 {
             throw JSAPIError.streamConfig("subject delete marker TTL must not be negative")
@@ -184,7 +184,7 @@ public struct StreamConfig: Equatable, Sendable {
         }
         for (i, a) in subjects.enumerated() {
             for b in subjects[(i + 1)...] where Subject.overlaps(a, b) {
-                throw JSAPIError.streamConfig("subject \(a) overlaps with \(b)")
+                throw JSAPIError.streamConfig("subject \"\(a)\" overlaps with \"\(b)\"")
             }
         }
     }

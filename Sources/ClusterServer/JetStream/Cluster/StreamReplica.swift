@@ -386,7 +386,8 @@ final class StreamReplica: RaftGroupDelegate {
             stream.consumersPurged()
             return ["success": true, "purged": n]
         case "delete":
-            guard let seq = try o.uint64("seq"), try stream.remove(seq) else { throw JSAPIError(500, 10057, "no message found") }
+            guard let seq = try o.uint64("seq") else { throw JSAPIError(500, 10057, "no message found") }
+            guard try stream.remove(seq) else { throw JSAPIError.messageNotDeleted(seq, lastSeq: stream.store.state.lastSeq) }
             stream.consumersPurged()
             return ["success": true]
         case "consumer":
