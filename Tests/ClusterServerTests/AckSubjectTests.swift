@@ -58,5 +58,7 @@ final class AckSubjectTests: XCTestCase {
         XCTAssertNil(verb("junk"))
         XCTAssertEqual(AckVerb.parse(Array("-NAK 5s".utf8)).map { Array($0.argument) }, Array(" 5s".utf8))
         XCTAssertEqual(AckVerb.parse(Array("+NXT{\"batch\":2}".utf8)).map { Array($0.argument) }, Array("{\"batch\":2}".utf8))
+        XCTAssertEqual(AckVerb.parse(Array("+TERM".utf8)).map { Array($0.argument) }, [], "no reason: nothing after the word")
+        XCTAssertEqual(AckVerb.parse(Array("+TERM bad payload".utf8)).map { Array($0.argument) }, Array(" bad payload".utf8))
     }
 }

@@ -79,6 +79,6 @@ enum AckVerb: Equatable {
         } else {
             return nil
         }
-        return (verb, body[min(4, body.count)...])
+        return (verb, body[n...]) // after the word (`+TERM` is five bytes, the others four)
     }
 }

@@ -99,8 +99,12 @@ extension JetStreamService {
         let c = Consumer(stream: s, name: name, config: cfg, created: now)
         c.setStartPosition()
         s.consumers[name] = c
-        advisory("CONSUMER.CREATED.\(s.name).\(name)", ["type": "io.nats.jetstream.advisory.v1.consumer_action",
-                                                        "stream": s.name, "consumer": name, "action": "create"])
+        consumerAdvisory(s.name, name, action: "create")
+        if let cluster {
+            // Its stream's leader runs it: elected with the stream, as nats-server announces it.
+            cluster.js.leaderElectedAdvisory(stream: s.name, consumer: name, leader: cluster.host.myName,
+                                            replicas: cluster.electionReplicas(s.name))
+        }
         schedulePump(c)
         return try persistAnswering(c, c.infoJSON(now: now))
     }
@@ -135,6 +139,7 @@ extension JetStreamService {
         let until = try o.time("pause_until")
         c.config.pauseUntil = (until ?? 0) > now ? until : nil
         persist(c)
+        pauseAdvisory(c)
         if let until = c.config.pauseUntil {
             schedulePump(c, afterNanos: until - now)
             return ["paused": true, "pause_until": JSTime.format(until), "pause_remaining": until - now]
@@ -195,6 +200,9 @@ extension JetStreamService {
             // An ack that could not be recorded is not confirmed (`Consumer+AckAhead.swift`).
             sendAckReply = c.ack(streamSeq: sseq, consumerSeq: cseq) && reply != nil
         case .nak:
+            if c.pending[sseq] != nil {
+                deliveryAdvisory(terminated: false, c, streamSeq: sseq, consumerSeq: cseq, deliveries: c.deliveries[sseq] ?? 1)
+            }
             c.nak(streamSeq: sseq, delayNanos: JetStreamService.parseNakDelay(String(decoding: argument, as: UTF8.self)), now: now)
         case .inProgress:
             c.inProgress(streamSeq: sseq, now: now)
@@ -204,6 +212,11 @@ extension JetStreamService {
             if let reply { c.addPullRequest(body: Array(argument), reply: reply, now: now) }
             sendAckReply = false
         case .term:
+            if c.pending[sseq] != nil {
+                let reason = String(decoding: argument, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                deliveryAdvisory(terminated: true, c, streamSeq: sseq, consumerSeq: cseq, deliveries: c.deliveries[sseq] ?? 1,
+                                 reason: reason)
+            }
             sendAckReply = c.terminate(streamSeq: sseq, consumerSeq: cseq) && reply != nil
         }
         if sendAckReply, let reply {

@@ -556,6 +556,7 @@ public final class JetStreamService: @unchecked Sendable {
         c.deleted = true
         c.cancelPulls("409 Consumer Deleted")
         s.consumers[c.name] = nil
+        consumerAdvisory(s.name, c.name, action: "delete")
         if let r = cluster?.replicas[s.name] {
             try? r.proposeOp(["op": "consumer_delete", "name": c.name], reply: nil, type: "")
         } else if let dir = s.directory {
@@ -563,12 +564,6 @@ public final class JetStreamService: @unchecked Sendable {
         }
         s.sweepInterest()
         if s.dirty { scheduleFlush() }
-    }
-
-    func advisory(_ suffix: String, _ body: [String: Any]) {
-        var b = body
-        b["timestamp"] = JSTime.format(JSTime.nowNanos())
-        bus.publishInternal(subject: "$JS.EVENT.ADVISORY.\(suffix)", payload: ByteBuffer(bytes: JSJSON.encode(b)))
     }
 
     func reply(_ subject: String?, _ body: [String: Any]) {

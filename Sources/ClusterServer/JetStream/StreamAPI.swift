@@ -210,7 +210,7 @@ extension JetStreamService {
         if nodeUsage.isLimited { reportNodeUsage(withReservations: true) }
         s.noteTimedWork()
         subscribeIngest(s)
-        advisory("STREAM.CREATED.\(name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": name, "action": "create"])
+        streamAdvisory(name, action: "create")
         var info = s.infoJSON()
         info["did_create"] = true
         return info
@@ -264,6 +264,7 @@ extension JetStreamService {
         }
         applyConfig(s, cfg)
         if nodeUsage.isLimited { reportNodeUsage(withReservations: true) }
+        streamAdvisory(name, action: "modify")
         return s.infoJSON()
     }
 
@@ -310,7 +311,7 @@ extension JetStreamService {
             rebuildUsageLedger()
             reportNodeUsage(withReservations: true)
         }
-        advisory("STREAM.DELETED.\(name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": name, "action": "delete"])
+        streamAdvisory(name, action: "delete")
         return ["success": true]
     }
 

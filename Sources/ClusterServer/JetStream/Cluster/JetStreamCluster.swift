@@ -380,7 +380,8 @@ final class JetStreamCluster: RaftGroupDelegate {
                 var info = info(for: a)
                 info["did_create"] = true
                 response = info
-                js.advisory("STREAM.CREATED.\(a.config.name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": a.config.name, "action": "create"])
+                // Every node applies this; the meta leader alone tells (once per change).
+                if isMetaLeader { js.streamAdvisory(a.config.name, action: "create") }
             case "update":
                 guard let co = try o.object("config", typeName: "StreamConfig") else { break }
                 let cfg = try StreamConfig.decodeNormalized(co, clustered: true)
@@ -398,6 +399,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                     js.applyConfig(s, cfg)
                 }
                 response = info(for: a)
+                if isMetaLeader { js.streamAdvisory(cfg.name, action: "modify") }
             case "delete":
                 guard let name = try o.string("name"), let a = assignments.removeValue(forKey: name) else {
                     response = JSAPIError.streamNotFound.responseBody
@@ -412,7 +414,7 @@ final class JetStreamCluster: RaftGroupDelegate {
                     AtomicFile.removeTree(d) // a replica that moved off this server earlier
                 }
                 response = ["success": true]
-                js.advisory("STREAM.DELETED.\(name)", ["type": "io.nats.jetstream.advisory.v1.stream_action", "stream": name, "action": "delete"])
+                if isMetaLeader { js.streamAdvisory(name, action: "delete") }
             case let op:
                 if let r = try applyMembershipOp(op, o) {
                     response = r

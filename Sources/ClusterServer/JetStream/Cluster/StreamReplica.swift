@@ -449,6 +449,7 @@ final class StreamReplica: RaftGroupDelegate {
             js.subscribeIngest(stream)
             js.loadConsumers(stream)
             for c in stream.consumers.values { js.schedulePump(c) }
+            cluster.announceLeadership(self)
             if let p = createReply, let a = cluster.assignments[name] {
                 var info = cluster.info(for: a)
                 info["did_create"] = true

@@ -1,0 +1,99 @@
+import Foundation
+import NIOCore
+import Raft
+
+/// JetStream advisories (`$JS.EVENT.ADVISORY.>`), as nats-server 2.15.1 publishes them (checked
+/// side by side, `Tests/compat/test_jetstream_advisories.py`): every one with a unique `id` and
+/// a `timestamp`. Published once per event: stream actions by a single node or, in a cluster, by
+/// the meta leader when the change applies; consumer actions, naks, terminations and pauses by
+/// the node running the consumer (its stream's leader). Not published: the API audit
+/// (`$JS.EVENT.ADVISORY.API`), leader elections, quorum loss, snapshots.
+extension JetStreamService {
+    func advisory(_ suffix: String, _ body: [String: Any]) {
+        var b = body
+        b["id"] = Self.generateName()
+        b["timestamp"] = JSTime.format(JSTime.nowNanos())
+        bus.publishInternal(subject: "$JS.EVENT.ADVISORY.\(suffix)", payload: ByteBuffer(bytes: JSJSON.encode(b)))
+    }
+
+    /// A stream was created, updated or deleted (`action`: create, modify, delete: nats-server's words).
+    func streamAdvisory(_ stream: String, action: String) {
+        let event = ["create": "CREATED", "modify": "UPDATED", "delete": "DELETED"][action] ?? action.uppercased()
+        advisory("STREAM.\(event).\(stream)", ["type": "io.nats.jetstream.advisory.v1.stream_action",
+                                               "stream": stream, "action": action])
+    }
+
+    /// A consumer was created or deleted (`action`: create, delete).
+    func consumerAdvisory(_ stream: String, _ consumer: String, action: String) {
+        let event = action == "create" ? "CREATED" : "DELETED"
+        advisory("CONSUMER.\(event).\(stream).\(consumer)", ["type": "io.nats.jetstream.advisory.v1.consumer_action",
+                                                             "stream": stream, "consumer": consumer, "action": action])
+    }
+
+    /// A delivery was nak'd (`MSG_NAKED`) or terminated (`MSG_TERMINATED`, with the client's
+    /// reason when it gave one).
+    func deliveryAdvisory(terminated: Bool, _ c: Consumer, streamSeq: UInt64, consumerSeq: UInt64, deliveries: Int,
+                          reason: String? = nil) {
+        var body: [String: Any] = [
+            "type": terminated ? "io.nats.jetstream.advisory.v1.terminated" : "io.nats.jetstream.advisory.v1.nak",
+            "stream": c.stream.name, "consumer": c.name, "consumer_seq": consumerSeq, "stream_seq": streamSeq,
+            "deliveries": deliveries,
+        ]
+        if let reason, !reason.isEmpty { body["reason"] = reason }
+        advisory("CONSUMER.\(terminated ? "MSG_TERMINATED" : "MSG_NAKED").\(c.stream.name).\(c.name)", body)
+    }
+
+    /// A consumer was paused or resumed.
+    func pauseAdvisory(_ c: Consumer) {
+        advisory("CONSUMER.PAUSE.\(c.stream.name).\(c.name)", [
+            "type": "io.nats.jetstream.advisory.v1.consumer_pause", "stream": c.stream.name, "consumer": c.name,
+            "paused": c.config.pauseUntil != nil, "pause_until": JSTime.format(c.config.pauseUntil ?? 0),
+        ])
+    }
+}
+
+extension JetStreamService {
+    /// In a cluster: this node became the leader of a stream (`consumer` nil) or, since a
+    /// consumer runs on its stream's leader, of that consumer.
+    func leaderElectedAdvisory(stream: String, consumer: String? = nil, leader: String, replicas: [[String: Any]]) {
+        var body: [String: Any] = ["stream": stream, "leader": leader, "replicas": replicas]
+        if let consumer {
+            body["type"] = "io.nats.jetstream.advisory.v1.consumer_leader_elected"
+            body["consumer"] = consumer
+            advisory("CONSUMER.LEADER_ELECTED.\(stream).\(consumer)", body)
+        } else {
+            body["type"] = "io.nats.jetstream.advisory.v1.stream_leader_elected"
+            advisory("STREAM.LEADER_ELECTED.\(stream)", body)
+        }
+    }
+}
+
+extension JetStreamCluster {
+    /// Every peer of a stream this node leads, as a leader-elected advisory lists them
+    /// (`current`, `active`, and `lag` where the leader knows it).
+    func electionReplicas(_ stream: String) -> [[String: Any]] {
+        guard let a = assignments[stream] else { return [] }
+        let node = host.node(GroupID(a.group))
+        return zip(a.peers, a.ids).map { p, id in
+            var d: [String: Any] = ["name": p, "active": 0]
+            if p == host.myName {
+                d["current"] = true
+            } else if let node, let pr = node.progress(of: id) {
+                d["current"] = node.lastIndex == pr.match
+                d["lag"] = node.lastIndex - pr.match
+            } else {
+                d["current"] = false
+            }
+            return d
+        }
+    }
+
+    /// This node now leads `stream`: the stream's and each of its consumers' advisories.
+    func announceLeadership(_ r: StreamReplica) {
+        let reps = electionReplicas(r.name)
+        js.leaderElectedAdvisory(stream: r.name, leader: host.myName, replicas: reps)
+        for c in r.stream.consumers.values.sorted(by: { $0.name < $1.name }) {
+            js.leaderElectedAdvisory(stream: r.name, consumer: c.name, leader: host.myName, replicas: reps)
+        }
+    }
+}
