@@ -102,8 +102,8 @@ extension JetStreamService {
         consumerAdvisory(s.name, name, action: "create")
         if let cluster {
             // Its stream's leader runs it: elected with the stream, as nats-server announces it.
-            cluster.js.leaderElectedAdvisory(stream: s.name, consumer: name, leader: cluster.host.myName,
-                                            replicas: cluster.electionReplicas(s.name))
+            leaderElectedAdvisory(stream: s.name, consumer: name, leader: cluster.host.myName,
+                                  replicas: cluster.electionReplicas(s.name))
         }
         schedulePump(c)
         return try persistAnswering(c, c.infoJSON(now: now))
