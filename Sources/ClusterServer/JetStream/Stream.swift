@@ -422,26 +422,6 @@ final class Stream {
         if removed { dirty = true }
     }
 
-    /// Removes messages older than max_age in one purge (one log write, one fsync); true if
-    /// any went. Store times only grow with sequences, so "older" is a sequence prefix. Messages
-    /// with `Nats-TTL: never` stay (`removeAgedKeepingNever`).
-    @discardableResult
-    func expireAged(now: Int64) -> Bool {
-        guard config.maxAgeNanos > 0 else { return false }
-        let st = store.state
-        guard st.messages > 0, st.firstTime <= now - config.maxAgeNanos else { return false }
-        let upTo = store.firstSequence(atOrAfter: now - config.maxAgeNanos + 1)
-        let from = neverExpires.isEmpty ? st.firstSeq : max(st.firstSeq, ageScanFrom)
-        guard upTo > from else { return false }
-        let removed = writesMarkers ? subjectsRemoved(in: from..<upTo) : nil
-        let gone = neverExpires.isEmpty ? (try? purge(subject: nil, upTo: upTo, keep: nil)) ?? 0 > 0
-                                        : removeAgedKeepingNever(from..<upTo)
-        guard gone else { return false }
-        dirty = true
-        if let removed { noteMarkersDue(removed, now: now) }
-        return true
-    }
-
     func expireDedup(now: Int64) {
         let cutoff = saturatingAdd(now, -config.duplicateWindowNanos)
         while dedupHead < dedupOrder.count && dedupOrder[dedupHead].time <= cutoff {

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Per-message TTL (`Nats-TTL`, API level 1): messages carrying it are removed once it passes.
+/// Expiry: per-message TTL (`Nats-TTL`, API level 1: messages carrying it are removed once it
+/// passes) and max_age (`expireAged`), which leaves messages with `Nats-TTL: never`.
 extension Stream {
     /// `Nats-TTL` values: whole seconds, a Go duration (`1m30s`), or `never` (-1 = no expiry).
     /// nats-server refuses anything under one second.
@@ -20,6 +21,26 @@ extension Stream {
             if ttlQueue[mid].at <= deadline { lo = mid + 1 } else { hi = mid }
         }
         ttlQueue.insert((deadline, seq), at: lo)
+    }
+
+    /// Removes messages older than max_age in one purge (one log write, one fsync); true if
+    /// any went. Store times only grow with sequences, so "older" is a sequence prefix. Messages
+    /// with `Nats-TTL: never` stay (`removeAgedKeepingNever`).
+    @discardableResult
+    func expireAged(now: Int64) -> Bool {
+        guard config.maxAgeNanos > 0 else { return false }
+        let st = store.state
+        guard st.messages > 0, st.firstTime <= now - config.maxAgeNanos else { return false }
+        let upTo = store.firstSequence(atOrAfter: now - config.maxAgeNanos + 1)
+        let from = neverExpires.isEmpty ? st.firstSeq : max(st.firstSeq, ageScanFrom)
+        guard upTo > from else { return false }
+        let removed = writesMarkers ? subjectsRemoved(in: from..<upTo) : nil
+        let gone = neverExpires.isEmpty ? (try? purge(subject: nil, upTo: upTo, keep: nil)) ?? 0 > 0
+                                        : removeAgedKeepingNever(from..<upTo)
+        guard gone else { return false }
+        dirty = true
+        if let removed { noteMarkersDue(removed, now: now) }
+        return true
     }
 
     /// Whether `expireAged` or `expireTTL` would remove something at `now` (a clustered
