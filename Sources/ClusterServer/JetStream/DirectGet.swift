@@ -92,7 +92,7 @@ extension JetStreamService {
             sent += 1
             seq = m.seq + 1
             bytes += m.subject.utf8.count + (m.headers?.count ?? 0) + m.payload.count
-            if let max = req.maxBytes, max > 0, bytes >= max { break }
+            if let max = req.maxBytes, max != 0, bytes >= max { break } // any non-zero max, as nats-server
         }
         if sent == 0 && batch > 0 { return directStatus("404 Message Not Found", reply) }
         directStatus("204 EOB", reply, [("Nats-Num-Pending", "\(pending)"), ("Nats-Last-Sequence", "\(lastSent)")])
@@ -102,10 +102,10 @@ extension JetStreamService {
     private func sendMultiLast(_ filters: [String], _ req: DirectGetRequest, of s: Stream, to reply: String) {
         guard !filters.isEmpty else { return directStatus("408 Empty Request", reply) }
         var upTo = s.store.state.lastSeq
-        if let u = req.upToSeq { upTo = min(upTo, u) }
+        if let u = req.upToSeq, u > 0 { upTo = min(upTo, u) } // 0: no bound
         if let t = req.upToTime { upTo = min(upTo, s.store.firstSequence(atOrAfter: saturatingAdd(t, 1)) &- 1) }
         var lasts = Set<UInt64>()
-        for f in filters {
+        for f in filters where !f.isEmpty {
             for subject in s.store.subjectCounts(matching: f).keys {
                 if let seq = lastSequence(of: subject, atOrBelow: upTo, in: s.store) { lasts.insert(seq) }
             }
@@ -156,8 +156,9 @@ struct DirectGetRequest {
     init(_ body: [UInt8]) throws {
         let o = try JSONObject.parse(body, typeName: "JSApiMsgGetRequest")
         seq = try o.uint64("seq")
-        last = try o.string("last_by_subj")
-        next = try o.string("next_by_subj")
+        // An empty subject is no subject (nats-server then finds the request empty).
+        last = try o.string("last_by_subj").flatMap { $0.isEmpty ? nil : $0 }
+        next = try o.string("next_by_subj").flatMap { $0.isEmpty ? nil : $0 }
         batch = try o.int("batch")
         maxBytes = try o.int("max_bytes")
         multiLast = try o.stringArray("multi_last")
