@@ -94,20 +94,21 @@ async def test_maxAge_leavesOneMarkerPerEmptiedSubject(js, uniq):
 
 async def test_messageTTL_raisedToTheMarkerTTL_markerOnlyWhenTheSubjectEmpties(js, uniq):
     await js.add_stream(StreamConfig(name=uniq, subjects=[f"{uniq}.>"], allow_msg_ttl=True,
-                                     subject_delete_marker_ttl=2.0))
+                                     subject_delete_marker_ttl=4.0))
+    # TTLs of seconds, not one: the reads below must come before anything expires on a busy CI.
     await js.publish(f"{uniq}.a", b"1", headers={"Nats-TTL": "1"})
     await js.publish(f"{uniq}.b", b"2", headers={"Nats-TTL": "1s"})
     await js.publish(f"{uniq}.b", b"3")
-    await js.publish(f"{uniq}.c", b"4", headers={"Nats-TTL": "3s"})
+    await js.publish(f"{uniq}.c", b"4", headers={"Nats-TTL": "6s"})
     # Shorter than the marker TTL: raised to it, in whole seconds; longer ones are kept as sent.
     stored = [(await js.get_msg(uniq, seq)).headers for seq in (1, 2, 3, 4)]
-    assert stored == [{"Nats-TTL": "2"}, {"Nats-TTL": "2"}, None, {"Nats-TTL": "3s"}]
+    assert stored == [{"Nats-TTL": "4"}, {"Nats-TTL": "4"}, None, {"Nats-TTL": "6s"}]
     sub = await js.subscribe(f"{uniq}.>", ordered_consumer=True)
     got = await _collect(sub, 6)
     markers = [(m.subject, m.metadata.sequence.stream, dict(m.headers or {})) for m in got[4:]]
     # `a` and `c` lost their only message; `b` keeps seq 3, so it gets no marker.
-    marker_2s = {"Nats-Marker-Reason": "MaxAge", "Nats-TTL": "2s", "Nats-Rollup": "sub"}
-    assert markers == [(f"{uniq}.a", 5, marker_2s), (f"{uniq}.c", 6, marker_2s)]
+    marker_4s = {"Nats-Marker-Reason": "MaxAge", "Nats-TTL": "4s", "Nats-Rollup": "sub"}
+    assert markers == [(f"{uniq}.a", 5, marker_4s), (f"{uniq}.c", 6, marker_4s)]
     # Both markers expire by their own TTL and leave nothing behind.
     st = await wait_state(js, uniq, lambda st: st.messages == 1)
     await asyncio.sleep(1.5)
@@ -121,9 +122,9 @@ async def test_messageTTL_notRaisedWithOneMessagePerSubject(js, uniq):
                                      max_msgs_per_subject=1))
     await js.add_stream(StreamConfig(name=f"{uniq}H", subjects=[f"{uniq}h.>"], subject_delete_marker_ttl=5.0,
                                      max_msgs_per_subject=2))
-    await js.publish(f"{uniq}.a", b"1", headers={"Nats-TTL": "1"})
-    await js.publish(f"{uniq}h.a", b"1", headers={"Nats-TTL": "1"})
-    assert (await js.get_msg(uniq, 1)).headers == {"Nats-TTL": "1"}
+    await js.publish(f"{uniq}.a", b"1", headers={"Nats-TTL": "4"})
+    await js.publish(f"{uniq}h.a", b"1", headers={"Nats-TTL": "4"})
+    assert (await js.get_msg(uniq, 1)).headers == {"Nats-TTL": "4"}
     assert (await js.get_msg(f"{uniq}H", 1)).headers == {"Nats-TTL": "5"}
 
 
@@ -165,18 +166,18 @@ async def test_kvPerKeyTTL_andPurgeMarkerTTL(js, uniq, js_replicas):
     # expires and leaves none.
     kv = await js.create_key_value(KeyValueConfig(bucket=uniq, limit_marker_ttl=2.0, replicas=js_replicas))
     stream = f"KV_{uniq}"
-    await kv.create("k1", b"v1", msg_ttl=1.0)
+    await kv.create("k1", b"v1", msg_ttl=3.0)
     await kv.put("k2", b"v2")
-    await kv.purge("k2", msg_ttl=3.0)
-    assert (await js.get_msg(stream, 1)).headers == {"Nats-Expected-Last-Subject-Sequence": "0", "Nats-TTL": "1"}
+    await kv.purge("k2", msg_ttl=5.0)
+    assert (await js.get_msg(stream, 1)).headers == {"Nats-Expected-Last-Subject-Sequence": "0", "Nats-TTL": "3"}
     purge = await js.get_msg(stream, 3)
-    assert purge.headers == {"KV-Operation": "PURGE", "Nats-Rollup": "sub", "Nats-TTL": "3"}
+    assert purge.headers == {"KV-Operation": "PURGE", "Nats-Rollup": "sub", "Nats-TTL": "5"}
     sub = await js.subscribe(f"$KV.{uniq}.>", ordered_consumer=True)
     got = await _collect(sub, 3)
     assert [(m.subject, m.metadata.sequence.stream) for m in got] == \
         [(f"$KV.{uniq}.k1", 1), (f"$KV.{uniq}.k2", 3), (f"$KV.{uniq}.k1", 4)]
     assert dict(got[2].headers) == {"Nats-Marker-Reason": "MaxAge", "Nats-TTL": "2s", "Nats-Rollup": "sub"}
-    # k1's marker (2 s) and k2's purge (3 s) expire; neither leaves a marker.
+    # k1's marker (2 s) and k2's purge (5 s) expire; neither leaves a marker.
     await wait_state(js, stream, lambda st: st.messages == 0)
     await asyncio.sleep(1.5)
     st = (await js.stream_info(stream)).state
