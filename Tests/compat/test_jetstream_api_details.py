@@ -131,3 +131,27 @@ async def test_streamAnswers_inDetail(js, js_nc, uniq, js_replicas):
     # A names request that fails still carries its (empty) list.
     r = json.loads((await js_nc.request(f"$JS.API.CONSUMER.NAMES.{uniq}", b"{bad", timeout=5)).data)
     assert r["error"]["err_code"] == 10025 and r["consumers"] == [] and r["total"] == 0
+
+
+async def test_updates_refusedWithNatsServersCodesAndTexts(js, js_nc, stream, js_replicas):
+    r = await _api(js_nc, f"STREAM.UPDATE.{stream}",
+                   {"name": stream, "subjects": [f"{stream}.>"], "allow_msg_ttl": True, "num_replicas": js_replicas})
+    assert "error" not in r, r
+    r = await _api(js_nc, f"STREAM.UPDATE.{stream}",
+                   {"name": stream, "subjects": [f"{stream}.>"], "allow_msg_ttl": False, "num_replicas": js_replicas})
+    assert _err(r) == (500, 10052, "message TTL status can not be disabled")
+    await _create(js_nc, stream, "u")
+    for change, text in [({"ack_policy": "all"}, "ack policy can not be updated"),
+                         ({"deliver_policy": "new"}, "deliver policy can not be updated"),
+                         ({"deliver_subject": "u.in"}, "can not update pull consumer to push based"),
+                         ({"max_waiting": 10}, "max waiting can not be updated")]:
+        r = await _api(js_nc, f"CONSUMER.CREATE.{stream}.u",
+                       {"stream_name": stream, "action": "update",
+                        "config": {"durable_name": "u", "ack_policy": "explicit", **change}})
+        assert _err(r) == (500, 10012, text), change
+    push = {"durable_name": "p", "ack_policy": "explicit", "deliver_subject": "p.in"}
+    assert "error" not in await _api(js_nc, f"CONSUMER.CREATE.{stream}.p", {"stream_name": stream, "config": push})
+    r = await _api(js_nc, f"CONSUMER.CREATE.{stream}.p",
+                   {"stream_name": stream, "action": "update",
+                    "config": {**push, "flow_control": True, "idle_heartbeat": SECOND}})
+    assert _err(r) == (500, 10012, "heart beats can not be updated")

@@ -191,19 +191,22 @@ struct ConsumerConfig: Equatable {
         }
     }
 
-    /// Refusals of a consumer update (immutable fields).
+    /// Refusals of a consumer update (immutable fields), with nats-server 2.15.1's codes, texts
+    /// and order (checked side by side).
     func checkUpdate(to n: ConsumerConfig) throws {
-        func refuse(_ what: String) throws { throw JSAPIError(400, 10012, "consumer \(what) can not be updated") }
+        func refuse(_ what: String) throws { throw JSAPIError(500, 10012, "\(what) can not be updated") }
         if n.deliverPolicy != deliverPolicy { try refuse("deliver policy") }
         if n.optStartSeq != optStartSeq { try refuse("start sequence") }
         if n.optStartTime != optStartTime { try refuse("start time") }
         if n.ackPolicy != ackPolicy { try refuse("ack policy") }
         if n.replayPolicy != replayPolicy { try refuse("replay policy") }
-        if n.isPush != isPush { throw JSAPIError(400, 10012, "can not update push consumer to pull based") }
+        if n.isPush != isPush {
+            throw JSAPIError(500, 10012, isPush ? "can not update push consumer to pull based" : "can not update pull consumer to push based")
+        }
+        if n.idleHeartbeatNanos != idleHeartbeatNanos { try refuse("heart beats") }
         if n.flowControl != flowControl { try refuse("flow control") }
         if n.maxWaiting != maxWaiting { try refuse("max waiting") }
         if n.memStorage != memStorage { try refuse("storage type") }
-        if n.idleHeartbeatNanos != idleHeartbeatNanos { try refuse("idle heartbeat") }
         if n.isDurable != isDurable { try refuse("durable") }
     }
 

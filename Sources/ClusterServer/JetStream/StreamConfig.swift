@@ -212,7 +212,7 @@ public struct StreamConfig: Equatable, Sendable {
         if sealed && !new.sealed { throw JSAPIError.streamUpdate("stream configuration update can not unseal a sealed stream") }
         if denyDelete && !new.denyDelete { throw JSAPIError.streamUpdate("stream configuration update can not cancel deny message deletes") }
         if denyPurge && !new.denyPurge { throw JSAPIError.streamUpdate("stream configuration update can not cancel deny purge") }
-        if allowMsgTTL && !new.allowMsgTTL { throw JSAPIError.streamUpdate("stream configuration update can not disable message TTL") }
+        if allowMsgTTL && !new.allowMsgTTL { throw JSAPIError.streamUpdate("message TTL status can not be disabled") }
         if new.firstSeq != firstSeq && new.firstSeq != 0 {
             throw JSAPIError.streamUpdate("stream configuration update can not change first sequence")
         }
