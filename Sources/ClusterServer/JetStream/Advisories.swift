@@ -10,10 +10,14 @@ import Raft
 /// (`$JS.EVENT.ADVISORY.API`), leader elections, quorum loss, snapshots.
 extension JetStreamService {
     func advisory(_ suffix: String, _ body: [String: Any]) {
+        // Naks and terminations advise per ack: no id, encoding or publish when nobody listens
+        // (subscribers on other nodes count: their interest is in the account's sublist).
+        let subject = "$JS.EVENT.ADVISORY.\(suffix)"
+        guard bus.hasInterest(subject) else { return }
         var b = body
         b["id"] = Self.generateName()
         b["timestamp"] = JSTime.format(JSTime.nowNanos())
-        bus.publishInternal(subject: "$JS.EVENT.ADVISORY.\(suffix)", payload: ByteBuffer(bytes: JSJSON.encode(b)))
+        bus.publishInternal(subject: subject, payload: ByteBuffer(bytes: JSJSON.encode(b)))
     }
 
     /// A stream was created, updated or deleted (`action`: create, modify, delete: nats-server's words).
