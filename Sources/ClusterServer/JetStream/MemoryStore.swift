@@ -53,7 +53,7 @@ public final class MemoryStore: MessageStore {
         guard start <= st.lastSeq else { return nil }
         if filters.count == 1, !Subject.hasWildcard(filters[0]) {
             guard let seqs = bySubject[filters[0]] else { return nil }
-            let i = lowerBound(seqs, start)
+            let i = seqs.lowerBound(start)
             return i < seqs.count ? messages[seqs[i]] : nil
         }
         let all = filters.isEmpty || filters.contains(">")
@@ -103,7 +103,7 @@ public final class MemoryStore: MessageStore {
         if filters.allSatisfy({ !Subject.hasWildcard($0) }) && !filters.isEmpty {
             var n: UInt64 = 0
             for f in Set(filters) {
-                if let seqs = bySubject[f] { n += UInt64(seqs.count - lowerBound(seqs, start)) }
+                if let seqs = bySubject[f] { n += UInt64(seqs.count - seqs.lowerBound(start)) }
             }
             return n
         }
@@ -120,7 +120,7 @@ public final class MemoryStore: MessageStore {
         }
         var n: UInt64 = 0
         for (subject, seqs) in bySubject where filters.contains(where: { Subject.matches(pattern: $0, subject: subject) }) {
-            n += UInt64(seqs.count - lowerBound(seqs, start))
+            n += UInt64(seqs.count - seqs.lowerBound(start))
         }
         return n
     }
@@ -137,7 +137,7 @@ public final class MemoryStore: MessageStore {
     public func remove(_ seq: UInt64) throws -> Bool {
         guard let m = messages.removeValue(forKey: seq) else { return false }
         if var seqs = bySubject[m.subject] {
-            let i = lowerBound(seqs, seq)
+            let i = seqs.lowerBound(seq)
             if i < seqs.count && seqs[i] == seq { seqs.remove(at: i) }
             bySubject[m.subject] = seqs.isEmpty ? nil : seqs
         }
@@ -216,14 +216,5 @@ public final class MemoryStore: MessageStore {
     /// Every live message in sequence order (file-store compaction).
     func allMessages() -> [StreamMessage] {
         messages.keys.sorted().compactMap { messages[$0] }
-    }
-
-    private func lowerBound(_ a: [UInt64], _ v: UInt64) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if a[mid] < v { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
     }
 }

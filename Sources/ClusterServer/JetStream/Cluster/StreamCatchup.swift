@@ -43,12 +43,8 @@ struct CatchupState: Equatable {
     }
 
     private func isDeleted(_ seq: UInt64) -> Bool {
-        var lo = 0, hi = deleted.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if deleted[mid] < seq { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < deleted.count && deleted[lo] == seq
+        let i = deleted.lowerBound(seq)
+        return i < deleted.count && deleted[i] == seq
     }
 
     /// The first present sequence ≥ `seq`, or `lastSeq + 1`. Walks runs of deleted sequences,
