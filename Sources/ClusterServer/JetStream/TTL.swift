@@ -28,12 +28,8 @@ extension Stream {
     /// with `Nats-TTL: never` stay (`removeAgedKeepingNever`).
     @discardableResult
     func expireAged(now: Int64) -> Bool {
-        guard config.maxAgeNanos > 0 else { return false }
-        let st = store.state
-        guard st.messages > 0, st.firstTime <= now - config.maxAgeNanos else { return false }
-        let upTo = store.firstSequence(atOrAfter: now - config.maxAgeNanos + 1)
-        let from = neverExpires.isEmpty ? st.firstSeq : max(st.firstSeq, ageScanFrom)
-        guard upTo > from else { return false }
+        guard let aged = agedRange(now: now) else { return false }
+        let from = aged.lowerBound, upTo = aged.upperBound
         let removed = writesMarkers ? subjectsRemoved(in: from..<upTo) : nil
         let gone = neverExpires.isEmpty ? (try? purge(subject: nil, upTo: upTo, keep: nil)) ?? 0 > 0
                                         : removeAgedKeepingNever(from..<upTo)
@@ -47,11 +43,18 @@ extension Stream {
     /// leader's tick asks before proposing an `expire` op).
     func expiryDue(now: Int64) -> Bool {
         if let head = ttlQueue.first, head.at <= now { return true }
-        guard config.maxAgeNanos > 0 else { return false }
+        return agedRange(now: now) != nil
+    }
+
+    /// The sequences max_age would judge at `now` (nil: none): from the first message, or past
+    /// what an earlier pass kept (old never-expiring messages at the front are not due).
+    private func agedRange(now: Int64) -> Range<UInt64>? {
+        guard config.maxAgeNanos > 0 else { return nil }
         let st = store.state
-        guard st.messages > 0 && st.firstTime <= now - config.maxAgeNanos else { return false }
-        // Old never-expiring messages at the front are not due.
-        return neverExpires.isEmpty || store.firstSequence(atOrAfter: now - config.maxAgeNanos + 1) > max(st.firstSeq, ageScanFrom)
+        guard st.messages > 0, st.firstTime <= now - config.maxAgeNanos else { return nil }
+        let upTo = store.firstSequence(atOrAfter: now - config.maxAgeNanos + 1)
+        let from = neverExpires.isEmpty ? st.firstSeq : max(st.firstSeq, ageScanFrom)
+        return upTo > from ? from..<upTo : nil
     }
 
     /// max_age over `range` when messages carry `Nats-TTL: never`: those stay, as on

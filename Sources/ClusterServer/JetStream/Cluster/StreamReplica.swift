@@ -268,9 +268,7 @@ final class StreamReplica: RaftGroupDelegate {
             stream.applyingRaftIndex = 0
             guard let outcome else { return }
             if let failure = outcome.localFailure { return storeFailed(failure, at: entry.index) }
-            let item = Stream.BatchItem(subject: subject, headers: nil, payload: [], now: timestamp, raftIndex: entry.index.rawValue,
-                                        dedupTime: timestamp, dedupDecided: false, parsed: PublishHeaders(nil))
-            applied(item, reply: nil, outcome)
+            applied(subject: subject, raftIndex: entry.index, reply: nil, outcome)
         case let .op(o):
             flushApplyBatch() // and the records: an op may delete or replace a consumer's record
             guard storeFailure == nil else { return }
@@ -334,7 +332,7 @@ final class StreamReplica: RaftGroupDelegate {
         stream.applyingRaftIndex = 0
         stream.applyingRemovalProposed = false
         if let failure = outcome.localFailure { return storeFailed(failure, at: entry.index) }
-        applied(item, reply: reply, outcome)
+        applied(subject: item.subject, raftIndex: LogIndex(item.raftIndex), reply: reply, outcome)
     }
 
     /// The end of a round's committed entries: the round's consumer records are written and
@@ -360,17 +358,17 @@ final class StreamReplica: RaftGroupDelegate {
         let outcomes = stream.ingestBatch(pending.map(\.item))
         for (p, outcome) in zip(pending, outcomes) {
             if let failure = outcome.localFailure { return storeFailed(failure, at: LogIndex(p.item.raftIndex)) }
-            applied(p.item, reply: p.reply, outcome)
+            applied(subject: p.item.subject, raftIndex: LogIndex(p.item.raftIndex), reply: p.reply, outcome)
         }
     }
 
     /// After a publish was decided: wake the consumers, send the PubAck (`reply` is nil when
     /// another node answers it: see `answersPublish`).
-    private func applied(_ item: Stream.BatchItem, reply: String?, _ outcome: Stream.PublishOutcome) {
-        if outcome.stored { lastStored = (LogIndex(item.raftIndex), outcome.seq) }
+    private func applied(subject: String, raftIndex: LogIndex, reply: String?, _ outcome: Stream.PublishOutcome) {
+        if outcome.stored { lastStored = (raftIndex, outcome.seq) }
         if outcome.stored && isLeader {
             for c in stream.consumers.values {
-                c.newMessageStored(subject: item.subject)
+                c.newMessageStored(subject: subject)
                 js.schedulePump(c)
             }
         }
