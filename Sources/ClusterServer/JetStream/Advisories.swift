@@ -76,20 +76,8 @@ extension JetStreamCluster {
     /// Every peer of a stream this node leads, as a leader-elected advisory lists them
     /// (`current`, `active`, and `lag` where the leader knows it).
     func electionReplicas(_ stream: String) -> [[String: Any]] {
-        guard let a = assignments[stream] else { return [] }
-        let node = host.node(GroupID(a.group))
-        return zip(a.peers, a.ids).map { p, id in
-            var d: [String: Any] = ["name": p, "active": 0]
-            if p == host.myName {
-                d["current"] = true
-            } else if let node, let pr = node.progress(of: id) {
-                d["current"] = node.lastIndex == pr.match
-                d["lag"] = node.lastIndex - pr.match
-            } else {
-                d["current"] = false
-            }
-            return d
-        }
+        guard let a = assignments[stream], let node = host.node(GroupID(a.group)) else { return [] }
+        return zip(a.peers, a.ids).map { replicaEntry($0, $1, node: node, leading: true) }
     }
 
     /// This node now leads `stream`: the stream's and each of its consumers' advisories.

@@ -549,19 +549,22 @@ final class JetStreamCluster: RaftGroupDelegate {
         }
         if let l = node.leader, let name = host.name(of: l) { o["leader"] = name }
         o["raft_group"] = "S-\(a.group)"
-        var reps: [[String: Any]] = []
-        for (p, id) in zip(a.peers, a.ids) where p != (o["leader"] as? String) {
-            var d: [String: Any] = ["name": p, "active": 0]
-            if r.isLeader, let pr = node.progress(of: id) {
-                let lag = node.lastIndex - pr.match
-                d["current"] = lag == 0
-                d["lag"] = lag
-            } else {
-                d["current"] = p == myName
-            }
-            reps.append(d)
-        }
-        o["replicas"] = reps
+        o["replicas"] = zip(a.peers, a.ids).filter { $0.0 != (o["leader"] as? String) }
+            .map { replicaEntry($0.0, $0.1, node: node, leading: r.isLeader) }
         return o
+    }
+
+    /// One peer of a stream as stream info and leader advisories list it: `current` and `lag`
+    /// from the leader's progress, else only whether it is this node.
+    func replicaEntry(_ peer: String, _ id: NodeID, node: RaftNode, leading: Bool) -> [String: Any] {
+        var d: [String: Any] = ["name": peer, "active": 0]
+        if leading, peer != myName, let pr = node.progress(of: id) {
+            let lag = node.lastIndex - pr.match
+            d["current"] = lag == 0
+            d["lag"] = lag
+        } else {
+            d["current"] = peer == myName
+        }
+        return d
     }
 }
