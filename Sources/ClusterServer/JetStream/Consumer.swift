@@ -359,14 +359,9 @@ final class Consumer {
         var delivered: [String: Any] = ["consumer_seq": deliveredConsumerSeq, "stream_seq": deliveredStreamSeq]
         if lastDeliveryTime > 0 { delivered["last_active"] = JSTime.format(lastDeliveryTime) }
         var shown = config.json
-        var md = config.metadata ?? [:]
         // The API level a client needs for this consumer as configured: pausing is level 1.
-        md["_nats.req.level"] = config.pauseUntil == nil ? "0" : "1"
-        if !listed {
-            md["_nats.ver"] = ServerVersion.nats
-            md["_nats.level"] = "\(JetStreamService.apiLevel)"
-        }
-        shown["metadata"] = md
+        shown["metadata"] = JetStreamService.serverMetadata(config.metadata, requiredLevel: config.pauseUntil == nil ? 0 : 1,
+                                                            levelOnly: listed)
         var o: [String: Any] = [
             "stream_name": stream.name, "name": name, "created": JSTime.format(created), "config": shown,
             "delivered": delivered,

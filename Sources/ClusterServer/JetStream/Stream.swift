@@ -579,12 +579,8 @@ final class Stream {
     func infoJSON(subjectsFilter: String? = nil, deletedDetails: Bool = false) -> [String: Any] {
         let shown = committedConfig
         var cfg = shown.json
-        var md = shown.metadata ?? [:]
         // The API level a client needs to use the stream as configured: message TTLs are level 1.
-        md["_nats.req.level"] = shown.allowMsgTTL ? "1" : "0"
-        md["_nats.ver"] = ServerVersion.nats
-        md["_nats.level"] = "\(JetStreamService.apiLevel)"
-        cfg["metadata"] = md
+        cfg["metadata"] = JetStreamService.serverMetadata(shown.metadata, requiredLevel: shown.allowMsgTTL ? 1 : 0)
         return [
             "config": cfg, "created": JSTime.format(created),
             "state": stateJSON(subjectsFilter: subjectsFilter, deletedDetails: deletedDetails),

@@ -98,6 +98,18 @@ extension JetStreamService {
         }
     }
 
+    /// A stream's or consumer's metadata as nats-server shows it: the user's keys plus the API
+    /// level the config needs and, unless `levelOnly`, this server's level and version.
+    static func serverMetadata(_ user: [String: String]?, requiredLevel: Int, levelOnly: Bool = false) -> [String: String] {
+        var md = user ?? [:]
+        md["_nats.req.level"] = "\(requiredLevel)"
+        if !levelOnly {
+            md["_nats.ver"] = ServerVersion.nats
+            md["_nats.level"] = "\(apiLevel)"
+        }
+        return md
+    }
+
     static func responseType(_ op: [String]) -> String {
         let name: String
         switch (op.first ?? "", op.count > 1 ? op[1] : "") {
