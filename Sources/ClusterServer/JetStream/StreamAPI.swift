@@ -337,9 +337,10 @@ extension JetStreamService {
         var info = s.infoJSON(subjectsFilter: filter, deletedDetails: try o.bool("deleted_details") ?? false)
         if let cluster, let a = cluster.assignments[name] { info["cluster"] = cluster.clusterInfo(a) }
         // Paged like nats-server's answer: the subject counts when asked for, zeros otherwise.
-        info["total"] = filter == nil ? 0 : (info["state"] as? [String: Any])?["num_subjects"] ?? 0
-        info["offset"] = filter == nil ? 0 : try o.int("offset") ?? 0
-        info["limit"] = filter == nil ? 0 : 100_000
+        let paged = filter != nil
+        info["total"] = paged ? (info["state"] as? [String: Any])?["num_subjects"] ?? 0 : 0
+        info["offset"] = paged ? try o.int("offset") ?? 0 : 0
+        info["limit"] = paged ? 100_000 : 0
         return info
     }
 
