@@ -154,6 +154,24 @@ final class JetStreamStreamTests: XCTestCase {
         XCTAssertEqual(h.requestRaw("$JS.API.DIRECT.GET.N.n", "")?.status, "503", "no allow_direct: no responder")
     }
 
+    func test_directGet_batchAndMultiLast_sendAtMostTheLimit_andCountTheRestInTheEOB() {
+        h.js.directBatchLimit = 3 // set before any request reaches the JetStream queue
+        _ = h.createStream("{\"name\":\"K\",\"subjects\":[\"k.>\"],\"allow_direct\":true}")
+        for i in 1...5 { _ = h.publish("k.\(i)", "v\(i)") }
+        for body in ["{\"seq\":1,\"batch\":10}", "{\"multi_last\":[\"k.*\"]}"] {
+            let inbox = h.newInbox()
+            h.server.publishInternal(subject: "$JS.API.DIRECT.GET.K", reply: inbox, headers: nil, payload: ByteBuffer(string: body))
+            let got = h.wait(inbox, count: 4)
+            XCTAssertEqual(got.count, 4, body)
+            XCTAssertEqual(got.prefix(3).map(\.payload), ["v1", "v2", "v3"], body)
+            XCTAssertEqual(got.last?.status, "204", body)
+            XCTAssertEqual(got.last?.header("Nats-Num-Pending"), "2", body)
+            XCTAssertEqual(got.last?.header("Nats-Last-Sequence"), "3", body)
+            usleep(50_000)
+            XCTAssertEqual(h.messages(inbox).count, 4, "nothing past the EOB: \(body)")
+        }
+    }
+
     func test_maxAge_expiresOldMessages() {
         _ = h.createStream("{\"name\":\"S\",\"subjects\":[\"s\"],\"max_age\":200000000}")
         _ = h.publish("s", "old")

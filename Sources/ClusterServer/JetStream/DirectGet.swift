@@ -15,11 +15,6 @@ import Foundation
 /// Refusals are statuses: `408 Empty Request`, `408 Bad Request`, `408 Malformed Request`,
 /// `404 Message Not Found`, `404 No Results`.
 extension JetStreamService {
-    /// Messages one batch or `multi_last` request sends at most: it runs on the account's
-    /// JetStream queue, so a hostile `batch` must not hold it for long. The `204 EOB` still counts
-    /// the rest in `Nats-Num-Pending`, which is how a client knows to ask again.
-    static let directBatchLimit = 10_000
-
     func handleDirectGet(subject: String, reply: String?, body: [UInt8]) {
         guard let reply else { return }
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
@@ -85,7 +80,7 @@ extension JetStreamService {
         var lastSent: UInt64 = 0
         var sent = 0, bytes = 0
         var seq = start
-        while sent < min(batch, Self.directBatchLimit), let m = s.store.next(from: seq, filters: filters) {
+        while sent < min(batch, directBatchLimit), let m = s.store.next(from: seq, filters: filters) {
             pending -= min(pending, 1)
             sendDirect(m, of: s, to: reply, extra: [("Nats-Num-Pending", "\(pending)"), ("Nats-Last-Sequence", "\(lastSent)")])
             lastSent = m.seq
@@ -112,7 +107,7 @@ extension JetStreamService {
         }
         guard !lasts.isEmpty else { return directStatus("404 No Results", reply) }
         var order = lasts.sorted()
-        let most = min(req.batch.flatMap { $0 > 0 ? $0 : nil } ?? Int.max, Self.directBatchLimit)
+        let most = min(req.batch.flatMap { $0 > 0 ? $0 : nil } ?? Int.max, directBatchLimit)
         if order.count > most { order = Array(order.prefix(most)) }
         var lastSent: UInt64 = 0
         for (i, seq) in order.enumerated() {

@@ -34,6 +34,10 @@ public final class JetStreamService: @unchecked Sendable {
     /// for another account (stream names cannot contain '.', so no stream directory collides).
     let root: String?
     var streams: [String: Stream] = [:]
+    /// Messages one direct-get batch or `multi_last` request sends at most: it runs on this
+    /// queue, so a hostile `batch` must not hold it for long. The `204 EOB` still counts the
+    /// rest in `Nats-Num-Pending`, which is how a client knows to ask again. Tests lower it.
+    var directBatchLimit = 10_000
     /// Streams appended to since the last flush (`Stream.dirty` puts them here).
     var dirtyStreams = AttentionSet<Stream>()
     /// Streams whose newest message was removed since the last tick: its id is written down
