@@ -382,6 +382,49 @@ async def test_consumer_info_has_cluster_block(cluster: Cluster):
         await nc.close()
 
 
+async def test_replica_active_grows_for_a_killed_replica_which_stops_being_current(cluster: Cluster):
+    """Stream info's `active` is how long ago the leader last heard from a replica (ns): it stays
+    below a killed replica's, which keeps growing, and the killed replica stops being `current`
+    although an idle stream's lag stays 0."""
+    nc = await connect(cluster.nodes[0])
+    js = nc.jetstream(timeout=5)
+    await retry(lambda: js.add_stream(name="ACT", subjects=["act"], num_replicas=3))
+    await retry(lambda: js.publish("act", b"1"))
+    si = await retry(lambda: js.stream_info("ACT"))
+    await nc.close()
+    leader = si.cluster.leader
+    victim, other = sorted({"n1", "n2", "n3"} - {leader})
+    nc = await connect(cluster.node(leader))
+    try:
+        async def replicas() -> dict:
+            r = await retry(lambda: nc.request("$JS.API.STREAM.INFO.ACT", b"", timeout=5))
+            block = json.loads(r.data)["cluster"]
+            assert block.get("leader") == leader, block
+            return {x["name"]: x for x in block["replicas"]}
+
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            reps = await replicas()
+            if all(x["current"] for x in reps.values()):
+                break
+            assert time.monotonic() < deadline, f"replicas never current: {reps}"
+            await asyncio.sleep(0.3)
+        cluster.node(victim).kill()
+        deadline = time.monotonic() + 40
+        seen: list[int] = []
+        while True:
+            reps = await replicas()
+            seen.append(reps[victim]["active"])
+            if not reps[victim]["current"] and reps[victim]["active"] >= 3_000_000_000:
+                break
+            assert time.monotonic() < deadline, f"the killed replica still looks live: {reps}"
+            await asyncio.sleep(0.5)
+        assert seen == sorted(seen), seen
+        assert reps[other]["current"] and reps[other]["active"] < reps[victim]["active"], reps
+    finally:
+        await nc.close()
+
+
 async def test_stream_update_and_delete_are_read_your_writes(cluster: Cluster):
     """Once an update or delete is answered, every node serves the change: the answer comes
     from the stream's leader after it applied it (as nats-server answers), so a client that

@@ -6,6 +6,9 @@ import Raft
 struct MembershipState {
     /// The latest hello of each connected server (by name).
     var hellos: [String: PeerHello] = [:]
+    /// The tick each server's latest hello arrived (by name; hellos come every second): how
+    /// long ago a peer was last heard, stream info's `active`.
+    var heardAtTick: [String: Int] = [:]
     /// Replicated: the server name of every Raft id the meta group ever named.
     var names: [NodeID: String] = [:]
     /// Replicated: identities removed by `SERVER.REMOVE`; never added back.
@@ -134,6 +137,7 @@ extension JetStreamCluster {
         guard js.server.routeManager?.peerServerIDs()[name] == serverID, name != myName else { return }
         let previous = membership.hellos[name]
         membership.hellos[name] = hello
+        membership.heardAtTick[name] = ticks
         host.learn(name: name, id: hello.id)
         for (id, n) in zip(hello.boot, hello.bootNames) where !n.isEmpty && serverName(id) == nil { host.learn(name: n, id: id) }
         for r in hello.removed where r.id == host.me {
@@ -458,7 +462,7 @@ extension JetStreamCluster {
             members.append(m)
             if id != node.leader {
                 var r: [String: Any] = ["name": name, "peer": StreamAssignment.hex(id), "current": lag.map { $0 == 0 } ?? (live[name] == id),
-                                        "offline": live[name] != id, "active": 0]
+                                        "offline": live[name] != id, "active": activeNanos(name)]
                 if let lag { r["lag"] = lag }
                 reps.append(r)
             }

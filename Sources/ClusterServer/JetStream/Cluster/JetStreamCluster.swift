@@ -555,16 +555,31 @@ final class JetStreamCluster: RaftGroupDelegate {
     }
 
     /// One peer of a stream as stream info and leader advisories list it: `current` and `lag`
-    /// from the leader's progress, else only whether it is this node.
+    /// from the leader's progress, else only whether it is this node; `active`, the time since
+    /// that server was last heard from (nanoseconds, as nats-server). A peer silent for
+    /// `silentAfterTicks` or whose route is down is not current however small its lag (an idle
+    /// stream's lag stays 0 when a replica dies) and is `offline`.
     func replicaEntry(_ peer: String, _ id: NodeID, node: RaftNode, leading: Bool) -> [String: Any] {
-        var d: [String: Any] = ["name": peer, "active": 0]
+        var d: [String: Any] = ["name": peer, "peer": StreamAssignment.hex(id), "active": peer == myName ? 0 : activeNanos(peer)]
+        let reachable = peer == myName || (liveIdentities[peer] == id && membership.heardAtTick[peer].map { ticks - $0 < Self.silentAfterTicks } == true)
+        if !reachable { d["offline"] = true }
         if leading, peer != myName, let pr = node.progress(of: id) {
             let lag = node.lastIndex - pr.match
-            d["current"] = lag == 0
+            d["current"] = lag == 0 && reachable
             d["lag"] = lag
         } else {
             d["current"] = peer == myName
         }
         return d
+    }
+
+    /// Ten hellos missed (nats-server's `lostQuorumInterval` is ten heartbeats, 10 s).
+    static let silentAfterTicks = 100
+
+    /// Nanoseconds since `server`'s latest hello arrived; 0 when none has (as nats-server for a
+    /// peer never heard from).
+    func activeNanos(_ server: String) -> Int {
+        guard let at = membership.heardAtTick[server] else { return 0 }
+        return (ticks - at) * 100_000_000
     }
 }
