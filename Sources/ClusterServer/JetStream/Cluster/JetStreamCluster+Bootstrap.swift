@@ -50,6 +50,7 @@ extension JetStreamCluster {
             peers: peers, promise: membership.promise, majorityUpTicks: membership.majoritySinceTick.map { ticks - $0 },
             graceTicks: Self.bootstrapGraceTicks)
         let bootstrap: [NodeID]
+        var fresh = false
         switch MetaBootstrapPlanner.next(view) {
         case .wait:
             return
@@ -81,11 +82,14 @@ extension JetStreamCluster {
             js.server.logger.info("JetStream cluster: a meta group exists; waiting to be added to it as a new member")
         case let .bootstrap(voters):
             bootstrap = voters
+            fresh = true
             js.server.logger.info("JetStream cluster: a majority of the seeds promised the same bootstrap; starting the meta group with \(voters.count) voter(s)")
         }
         do {
             guard let storage = try RaftStorageFactory.open(directory: metaDirectory, ids: bootstrap) else { return }
-            startMeta(storage)
+            // Of a new bootstrap, the smallest voter campaigns at once (its votes wait at the
+            // others until they start the group too); if it is down, a timeout elects as before.
+            startMeta(storage, campaign: fresh && bootstrap.min() == host.me)
         } catch {
             js.server.logger.error("JetStream cluster: cannot open the meta log: \(error)")
         }

@@ -149,11 +149,14 @@ final class JetStreamCluster: RaftGroupDelegate {
         js.queue.async { self.topologyChanged() }
     }
 
-    func startMeta(_ storage: DurableRaftStorage) {
+    /// `campaign`: elect at once instead of after an election timeout (1-2 s); asked of one voter
+    /// of a new bootstrap, so a fresh cluster has its meta leader in milliseconds.
+    func startMeta(_ storage: DurableRaftStorage, campaign: Bool = false) {
         metaStarted = true
         let boot = storage.snapshot().metadata
         if boot.index == .zero { membership.bootIDs = boot.conf.voters }
-        host.addGroup(Self.metaGroup, storage: storage, delegate: self, delegateOwnsHost: true, applied: nil, quiesce: false)
+        host.addGroup(Self.metaGroup, storage: storage, delegate: self, delegateOwnsHost: true, applied: nil, quiesce: false,
+                      campaign: campaign)
         js.server.logger.info("JetStream cluster: meta group started as \(StreamAssignment.hex(host.me)) with \(boot.conf.voters.count) bootstrap voter(s)")
         sendHellos()
     }
@@ -161,8 +164,14 @@ final class JetStreamCluster: RaftGroupDelegate {
     func topologyChanged() {
         guard let routes = js.server.routeManager else { return }
         // One snapshot: the seeds' state and the peer list must agree (see `seedSnapshot`).
+        learnRouteFeatures()
         let seeds = routes.seedSnapshot()
-        host.peersChanged(Set(seeds.peers.keys))
+        let connected = Set(seeds.peers.keys)
+        host.peersChanged(connected)
+        // A peer that just connected hears this node's hello now rather than at the next
+        // membership tick (up to a second later): a first boot's bootstrap waits for the hellos.
+        if !connected.isSubset(of: membership.greeted) { sendHellos() }
+        membership.greeted = connected
         guard !metaStarted else { return }
         decideMetaStart(seeds)
     }
@@ -175,15 +184,21 @@ final class JetStreamCluster: RaftGroupDelegate {
     /// The same for entries whose dedup the leader decided (route INFO `js_dedup_decided`).
     private(set) var decidedDedupReaders: Set<String> = []
 
+    /// Notes the entry forms connected peers announce they read (route INFO): at each tick and
+    /// as soon as a route comes up, since a cluster can take its first publishes within
+    /// milliseconds of forming.
+    private func learnRouteFeatures() {
+        guard let routes = js.server.routeManager else { return }
+        dedupTimeReaders.formUnion(routes.peers(announcing: \.dedupTimes))
+        decidedDedupReaders.formUnion(routes.peers(announcing: \.decidedDedup))
+    }
+
     func tick() {
         // A seed can resolve without a route event (a duplicate dial learns its peer): retry.
         if !metaStarted { topologyChanged() }
         host.tick()
         ticks += 1
-        if let routes = js.server.routeManager {
-            dedupTimeReaders.formUnion(routes.peers(announcing: \.dedupTimes))
-            decidedDedupReaders.formUnion(routes.peers(announcing: \.decidedDedup))
-        }
+        learnRouteFeatures()
         sendDueFallbackReplies()
         tickReplicaAccess()
         if ticks % Self.membershipEveryTicks == 0 { membershipTick() }
