@@ -400,6 +400,7 @@ async def test_replica_active_grows_for_a_killed_replica_which_stops_being_curre
             r = await retry(lambda: nc.request("$JS.API.STREAM.INFO.ACT", b"", timeout=5))
             block = json.loads(r.data)["cluster"]
             assert block.get("leader") == leader, block
+            assert block["leader_since"].endswith("Z"), block  # when that leader was elected
             return {x["name"]: x for x in block["replicas"]}
 
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -423,6 +424,19 @@ async def test_replica_active_grows_for_a_killed_replica_which_stops_being_curre
         assert reps[other]["current"] and reps[other]["active"] < reps[victim]["active"], reps
     finally:
         await nc.close()
+
+
+def test_jsz_meta_cluster_lists_every_member_but_the_answering_one(cluster: Cluster):
+    """`/jsz` `meta_cluster` as nats-server shapes it: the size, the quorum it needs, the leader
+    every node agrees on, and as `replicas` every member but the node answering (the leader
+    included when a follower answers)."""
+    leader = cluster.wait_meta_leader()
+    for n in cluster.nodes:
+        mc = cluster.jsz(n)["meta_cluster"]
+        me = n.extra_args[n.extra_args.index("-n") + 1]
+        assert (mc["cluster_size"], mc["quorum_needed"], mc["leader"]) == (3, 2, leader), mc
+        assert sorted(r["name"] for r in mc["replicas"]) == sorted({"n1", "n2", "n3"} - {me}), mc
+        assert all(isinstance(r["current"], bool) and isinstance(r["active"], int) for r in mc["replicas"]), mc
 
 
 async def test_stream_update_and_delete_are_read_your_writes(cluster: Cluster):

@@ -448,7 +448,7 @@ extension JetStreamCluster {
 
     // MARK: - monitoring
 
-    /// `/jsz` `meta_cluster.replicas` (as nats-server: the other members) plus clusterd's
+    /// `/jsz` `meta_cluster.replicas` (as nats-server: every member but this one) plus clusterd's
     /// `members`: every member with its role, reachability and lag behind the leader.
     func metaMembersJSON() -> (replicas: [[String: Any]], members: [[String: Any]]) {
         guard let node = host.node(Self.metaGroup) else { return ([], []) }
@@ -462,7 +462,7 @@ extension JetStreamCluster {
             if let lag { m["lag"] = lag }
             if let since = membership.unreachableSince[id] { m["unreachable_ms"] = (ticks - since) * 100 }
             members.append(m)
-            if id != node.leader {
+            if id != host.me {
                 var r: [String: Any] = ["name": name, "peer": StreamAssignment.hex(id), "current": lag.map { $0 == 0 } ?? (live[name] == id),
                                         "offline": live[name] != id, "active": activeNanos(name)]
                 if let lag { r["lag"] = lag }

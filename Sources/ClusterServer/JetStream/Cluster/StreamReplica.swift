@@ -13,6 +13,8 @@ final class StreamReplica: RaftGroupDelegate {
     private(set) var isLeader = false
     /// `cluster.ticks` when this node last became leader (rebalancing waits a while).
     private(set) var leaderSinceTick = 0
+    /// The wall-clock time (ns since 1970) this node last became leader: info's `leader_since`.
+    private(set) var leaderSinceNanos: Int64 = 0
     /// Leader only: API callers waiting for their entry (index, and the term it was proposed
     /// in) to apply. An entry of another term at that index is not theirs: the proposal was
     /// replaced by a newer leader's entry, which a deposed leader may apply before it hears
@@ -443,6 +445,7 @@ final class StreamReplica: RaftGroupDelegate {
         dedupClock = isLeader ? resumeDedupClock() : nil
         if isLeader {
             leaderSinceTick = cluster.ticks
+            leaderSinceNanos = JSTime.nowNanos()
             ingestLingerUntil = nil
             js.subscribeIngest(stream)
             js.loadConsumers(stream)
