@@ -422,6 +422,15 @@ async def test_replica_active_grows_for_a_killed_replica_which_stops_being_curre
             await asyncio.sleep(0.5)
         assert seen == sorted(seen), seen
         assert reps[other]["current"] and reps[other]["active"] < reps[victim]["active"], reps
+        # The meta leader's `/jsz` tells the same of the killed member (the meta log is idle too).
+        meta_leader = cluster.wait_meta_leader([n for n in cluster.nodes if n.proc is not None])
+        while True:
+            mc = cluster.jsz(cluster.node(meta_leader))["meta_cluster"]
+            gone = [r for r in mc["replicas"] if r["name"] == victim]
+            if gone and not gone[0]["current"]:
+                break
+            assert time.monotonic() < deadline, f"the meta leader still sees {victim} current: {mc}"
+            await asyncio.sleep(0.5)
     finally:
         await nc.close()
 

@@ -40,7 +40,7 @@ extension JetStreamCluster {
     /// stream's lag stays 0 when a replica dies) and is `offline`.
     func replicaEntry(_ peer: String, _ id: NodeID, node: RaftNode, leading: Bool) -> [String: Any] {
         var d: [String: Any] = ["name": peer, "peer": StreamAssignment.hex(id), "active": peer == myName ? 0 : activeNanos(peer)]
-        let reachable = peer == myName || (liveIdentities[peer] == id && membership.heardAtTick[peer].map { ticks - $0 < Self.silentAfterTicks } == true)
+        let reachable = peer == myName || heardRecently(peer, id, live: liveIdentities)
         if !reachable { d["offline"] = true }
         if leading, peer != myName, let pr = node.progress(of: id) {
             let lag = node.lastIndex - pr.match
@@ -54,6 +54,11 @@ extension JetStreamCluster {
 
     /// Ten hellos missed (nats-server's `lostQuorumInterval` is ten heartbeats, 10 s).
     static let silentAfterTicks = 100
+
+    /// `server` runs store `id` over a connected route and was heard within `silentAfterTicks`.
+    func heardRecently(_ server: String, _ id: NodeID, live: [String: NodeID]) -> Bool {
+        live[server] == id && membership.heardAtTick[server].map { ticks - $0 < Self.silentAfterTicks } == true
+    }
 
     /// Nanoseconds since `server`'s latest hello arrived; 0 when none has (as nats-server for a
     /// peer never heard from).

@@ -463,7 +463,9 @@ extension JetStreamCluster {
             if let since = membership.unreachableSince[id] { m["unreachable_ms"] = (ticks - since) * 100 }
             members.append(m)
             if id != host.me {
-                var r: [String: Any] = ["name": name, "peer": StreamAssignment.hex(id), "current": lag.map { $0 == 0 } ?? (live[name] == id),
+                // As for stream replicas: an idle meta log's lag stays 0 when a member dies.
+                let heard = heardRecently(name, id, live: live)
+                var r: [String: Any] = ["name": name, "peer": StreamAssignment.hex(id), "current": heard && lag.map { $0 == 0 } ?? true,
                                         "offline": live[name] != id, "active": activeNanos(name)]
                 if let lag { r["lag"] = lag }
                 reps.append(r)
