@@ -27,6 +27,9 @@ public struct RouteInfo: Codable, Equatable {
     /// (`CatchupState.config`, frame version 4); absent (false) on older clusterd versions,
     /// which get copies without one.
     public var copyConfig: Bool
+    /// The sender reads subject delete marker entries (`StreamEntry.marker`, tag 7); absent
+    /// (false) on older clusterd versions, which would skip them: their groups get no markers.
+    public var markers: Bool
     /// The sender is stopping (lame duck; nats-server's route INFO `ldm`): peers hand it no
     /// leadership. Absent while false (nats-server's `omitempty`).
     public var lameDuck: Bool?
@@ -40,12 +43,13 @@ public struct RouteInfo: Codable, Equatable {
         case dedupTimes = "js_dedup_times"
         case decidedDedup = "js_dedup_decided"
         case copyConfig = "js_copy_config"
+        case markers = "js_markers"
         case lameDuck = "ldm"
     }
 
     public init(serverID: String, serverName: String, version: String, cluster: String, routeURL: String,
                 connectURLs: [String], jetstream: Bool, gossip: Bool = true, deliveryStamps: Bool = true, dedupTimes: Bool = true,
-                decidedDedup: Bool = true, copyConfig: Bool = true) {
+                decidedDedup: Bool = true, copyConfig: Bool = true, markers: Bool = true) {
         self.serverID = serverID
         self.serverName = serverName
         self.version = version
@@ -58,6 +62,7 @@ public struct RouteInfo: Codable, Equatable {
         self.dedupTimes = dedupTimes
         self.decidedDedup = decidedDedup
         self.copyConfig = copyConfig
+        self.markers = markers
     }
 
     public init(from decoder: Decoder) throws {
@@ -74,6 +79,7 @@ public struct RouteInfo: Codable, Equatable {
         dedupTimes = try c.decodeIfPresent(Bool.self, forKey: .dedupTimes) ?? false
         decidedDedup = try c.decodeIfPresent(Bool.self, forKey: .decidedDedup) ?? false
         copyConfig = try c.decodeIfPresent(Bool.self, forKey: .copyConfig) ?? false
+        markers = try c.decodeIfPresent(Bool.self, forKey: .markers) ?? false
         lameDuck = try c.decodeIfPresent(Bool.self, forKey: .lameDuck) == true ? true : nil
     }
 

@@ -382,7 +382,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
                              cluster: clusterName, routeURL: routeURL.description,
                              connectURLs: isLeaving ? [] : ["\(clientHost):\(server.clientPort)"], jetstream: o.jetStream,
                              deliveryStamps: o.routeFeatures.deliveryStamps, dedupTimes: o.routeFeatures.dedupTimes,
-                             decidedDedup: o.routeFeatures.decidedDedup, copyConfig: o.routeFeatures.copyConfig)
+                             decidedDedup: o.routeFeatures.decidedDedup, copyConfig: o.routeFeatures.copyConfig,
+                             markers: o.routeFeatures.markers)
         if isLeaving { info.lameDuck = true }
         return info.line()
     }

@@ -94,7 +94,7 @@ extension JetStreamService {
             let due = s.markersDue
             s.markersDue.removeAll()
             if let cluster {
-                guard let r = cluster.replicas[s.name], r.isLeader else { continue }
+                guard let r = cluster.replicas[s.name], r.isLeader, r.writesMarkers() else { continue }
                 for (subject, at) in due {
                     try? r.proposeEntry(StreamEntry.encodeMarker(subject: subject, timestamp: at), answer: nil)
                 }

@@ -125,4 +125,6 @@ struct RouteFeatures: Sendable {
     var decidedDedup = true
     /// Reads stream copies that carry their leader's applied config (`js_copy_config`).
     var copyConfig = true
+    /// Reads subject delete marker entries (`js_markers`).
+    var markers = true
 }

@@ -183,6 +183,8 @@ final class JetStreamCluster: RaftGroupDelegate {
     private(set) var dedupTimeReaders: Set<String> = []
     /// The same for entries whose dedup the leader decided (route INFO `js_dedup_decided`).
     private(set) var decidedDedupReaders: Set<String> = []
+    /// The same for subject delete marker entries (route INFO `js_markers`).
+    private(set) var markerReaders: Set<String> = []
 
     /// Notes the entry forms connected peers announce they read (route INFO): at each tick and
     /// as soon as a route comes up, since a cluster can take its first publishes within
@@ -191,6 +193,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         guard let routes = js.server.routeManager else { return }
         dedupTimeReaders.formUnion(routes.peers(announcing: \.dedupTimes))
         decidedDedupReaders.formUnion(routes.peers(announcing: \.decidedDedup))
+        markerReaders.formUnion(routes.peers(announcing: \.markers))
     }
 
     func tick() {

@@ -25,6 +25,15 @@ extension StreamReplica {
     /// reads them (route INFO `js_dedup_decided`); they carry dedup times too.
     func writesDecidedDedup() -> Bool { entryForms().decided }
 
+    /// Whether this leader may propose subject delete markers (tag 7): every other member reads
+    /// them (route INFO `js_markers`). A member that would skip them (an older version, in a
+    /// rolling upgrade) would differ from the others by the markers, so none are written until
+    /// every member reads them (expiries then leave no marker, as without the setting).
+    func writesMarkers() -> Bool {
+        let others = (raftNode?.conf.allMembers ?? []).filter { $0 != cluster.host.me }.map { cluster.host.name(of: $0) }
+        return Self.allReadDedupTimes(others, readers: cluster.markerReaders)
+    }
+
     /// The entry forms every other member reads, rechecked once per tick.
     private func entryForms() -> (dedupTimes: Bool, decided: Bool) {
         if let c = entryFormsChecked, c.tick == cluster.ticks { return (c.dedupTimes, c.decided) }
