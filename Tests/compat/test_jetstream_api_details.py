@@ -83,13 +83,22 @@ async def test_consumerConfig_defaultsAndRefusals(js_nc, stream):
     assert _err(r) == (400, 10017, "consumer name in subject does not match durable name in request")
 
 
-async def test_pullRequest_withoutExpires_isCheckedAgainstMaxBytes(js_nc, stream):
+async def test_pullRequest_withoutExpires_isCheckedAgainstMaxBytes_andServed(js_nc, stream):
     await _create(js_nc, stream, "lim", max_expires=SECOND, max_bytes=100)
     msg = await js_nc.request(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.lim", json.dumps({"batch": 1, "max_bytes": 1000}).encode(),
                               timeout=5)
     assert (msg.headers or {}).get("Status") == "409"
     # Not "Exceeded MaxRequestExpires": a request without expires is not past max_expires.
     assert msg.headers.get("Description") == "Exceeded MaxRequestMaxBytes of 100"
+    # Within the limits, a request without expires is served: the message reaches the request's
+    # inbox with its stored subject (so nats-py's shared request inbox, which matches replies
+    # by subject, never sees it: an inbox of its own is needed).
+    inbox = js_nc.new_inbox()
+    sub = await js_nc.subscribe(inbox)
+    await js_nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.lim", json.dumps({"batch": 1}).encode(), reply=inbox)
+    got = await sub.next_msg(timeout=5)
+    assert (got.subject, got.data, got.reply.startswith(f"$JS.ACK.{stream}.lim.")) == (f"{stream}.0", b"x", True)
+    await sub.unsubscribe()
 
 
 async def test_errorAnswers_keepTheirResponseFields(js_nc, stream):
