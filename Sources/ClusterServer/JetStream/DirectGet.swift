@@ -30,20 +30,12 @@ extension JetStreamService {
         do { req = try DirectGetRequest(body) } catch { return directStatus("408 Malformed Request", reply) }
         if let filters = req.multiLast { return sendMultiLast(filters, req, of: s, to: reply) }
         if let batch = req.batch, batch != 0 { return sendBatch(batch, req, of: s, to: reply) }
-        let m: StreamMessage?
-        if let last = req.last {
-            guard req.seq == nil, req.next == nil else { return directStatus("408 Bad Request", reply) }
-            m = s.store.last(matching: last)
-        } else if let next = req.next {
-            m = s.store.next(from: max(req.seq ?? 0, 1), filters: [next])
-        } else if let seq = req.seq {
-            m = s.store.load(seq)
-        } else if let t = req.startTime {
-            m = s.store.next(from: s.store.firstSequence(atOrAfter: t), filters: [])
-        } else {
+        if req.last != nil, req.seq != nil || req.next != nil { return directStatus("408 Bad Request", reply) }
+        guard req.last != nil || req.next != nil || req.seq != nil || req.startTime != nil else {
             return directStatus("408 Empty Request", reply)
         }
-        sendDirect(m, of: s, to: reply, noHeaders: req.noHeaders)
+        sendDirect(s.message(seq: req.seq, last: req.last, next: req.next, startTime: req.startTime), of: s, to: reply,
+                   noHeaders: req.noHeaders)
     }
 
     private func directStatus(_ status: String, _ reply: String, _ fields: [(String, String)] = []) {
@@ -161,5 +153,18 @@ struct DirectGetRequest {
         upToTime = try o.time("up_to_time")
         startTime = try o.time("start_time")
         noHeaders = try o.bool("no_hdr") ?? false
+    }
+}
+
+extension Stream {
+    /// The one message a get asks for (`STREAM.MSG.GET`, a direct get): the last on `last`, else
+    /// the first on `next` from `seq` (at least 1), else the one at `seq`, else the first at or
+    /// after `startTime`; nil when there is none or nothing was asked.
+    func message(seq: UInt64?, last: String?, next: String?, startTime: Int64? = nil) -> StreamMessage? {
+        if let last { return store.last(matching: last) }
+        if let next { return store.next(from: max(seq ?? 0, 1), filters: [next]) }
+        if let seq { return store.load(seq) }
+        if let startTime { return store.next(from: store.firstSequence(atOrAfter: startTime), filters: []) }
+        return nil
     }
 }

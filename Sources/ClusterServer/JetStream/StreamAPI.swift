@@ -410,11 +410,7 @@ extension JetStreamService {
         let next = try o.string("next_by_subj")
         let forms = [seq != nil && next == nil, last != nil, next != nil].filter { $0 }.count
         guard forms == 1, seq != 0 || next != nil else { throw JSAPIError.badRequest("bad request") }
-        let m: StreamMessage?
-        if let last { m = s.store.last(matching: last) } else if let next {
-            m = s.store.next(from: max(seq ?? 0, 1), filters: [next])
-        } else { m = s.store.load(seq!) }
-        guard let m else { throw JSAPIError.noMessage }
+        guard let m = s.message(seq: seq, last: last, next: next) else { throw JSAPIError.noMessage }
         var msg: [String: Any] = ["subject": m.subject, "seq": m.seq, "time": JSTime.format(m.time)]
         if let h = m.headers, !h.isEmpty { msg["hdrs"] = Data(h).base64EncodedString() }
         if !m.payload.isEmpty { msg["data"] = Data(m.payload).base64EncodedString() }
