@@ -16,7 +16,7 @@ import nats
 import pytest
 from nats.js.errors import ServiceUnavailableError
 
-from clusterproc import READY_TIMEOUT_S, Cluster, retry
+from clusterproc import READY_TIMEOUT_S, Cluster, node_name, retry
 from serverproc import ServerProcess
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
@@ -422,7 +422,7 @@ async def test_replica_active_grows_for_a_killed_replica_which_stops_being_curre
             await asyncio.sleep(0.5)
         assert seen == sorted(seen), seen
         assert reps[other]["current"] and reps[other]["active"] < reps[victim]["active"], reps
-        # The meta leader's `/jsz` tells the same of the killed member (the meta log is idle too).
+        # The meta leader's `/jsz` tells the same of the killed member.
         meta_leader = cluster.wait_meta_leader([n for n in cluster.nodes if n.proc is not None])
         while True:
             mc = cluster.jsz(cluster.node(meta_leader))["meta_cluster"]
@@ -442,7 +442,7 @@ def test_jsz_meta_cluster_lists_every_member_but_the_answering_one(cluster: Clus
     leader = cluster.wait_meta_leader()
     for n in cluster.nodes:
         mc = cluster.jsz(n)["meta_cluster"]
-        me = n.extra_args[n.extra_args.index("-n") + 1]
+        me = node_name(cluster, n)
         assert (mc["cluster_size"], mc["quorum_needed"], mc["leader"]) == (3, 2, leader), mc
         assert sorted(r["name"] for r in mc["replicas"]) == sorted({"n1", "n2", "n3"} - {me}), mc
         assert all(isinstance(r["current"], bool) and isinstance(r["active"], int) for r in mc["replicas"]), mc
