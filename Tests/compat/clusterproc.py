@@ -33,6 +33,22 @@ async def retry(fn, attempts: int = 60, delay: float = 0.5):
     raise AssertionError(f"still failing after {attempts} attempts: {last!r}")
 
 
+async def first_fetch(cluster: "Cluster", sub, n: int, timeout: float = 5):
+    """`sub.fetch(n)` on a consumer created moments ago. nats-server runs each consumer in a Raft
+    group of its own and answers a pull 503 until that group has a leader (seen in CI, cluster
+    mode), so for nats-server a 503 is retried (bounded). clusterd runs consumers in their
+    stream's group and must not answer 503 here: its 503 fails the test."""
+    from nats.js.errors import ServiceUnavailableError
+    for _ in range(40):
+        try:
+            return await sub.fetch(n, timeout=timeout)
+        except ServiceUnavailableError:
+            if not cluster.is_nats_server:
+                raise
+            await asyncio.sleep(0.25)
+    return await sub.fetch(n, timeout=timeout)
+
+
 class Cluster:
     def __init__(self, binary: str, size: int = 3, name: str = "compat", extra_args: list[str] | None = None):
         """`extra_args` go to every node (e.g. `-c <accounts config>`)."""
@@ -106,6 +122,11 @@ class Cluster:
                 pass
             time.sleep(0.2)
         raise TimeoutError("no JetStream meta leader agreed on by every node")
+
+    @property
+    def is_nats_server(self) -> bool:
+        """The nodes run the real nats-server (not clusterd)."""
+        return "nats-server" in self._spec[0].rsplit("/", 1)[-1]
 
     def node(self, name: str) -> ServerProcess:
         return self.nodes[int(name[1:]) - 1]

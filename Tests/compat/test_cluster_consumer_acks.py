@@ -12,7 +12,7 @@ import asyncio
 import nats
 import pytest
 
-from clusterproc import Cluster, cluster_fixture, retry
+from clusterproc import Cluster, cluster_fixture, first_fetch, retry
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
 
@@ -32,7 +32,7 @@ async def test_acks_sent_together_survive_a_leader_crash(cluster: Cluster):
         sub = await js.pull_subscribe("burst.>", "workers", stream="BURST")
         got = []
         while len(got) < COUNT:
-            got += await sub.fetch(COUNT - len(got), timeout=5)
+            got += await first_fetch(cluster, sub, COUNT - len(got))
         # Every ack on the wire before the first reply is awaited: one Raft round holds many.
         replies = await asyncio.gather(*(m.ack_sync(timeout=5) for m in got), return_exceptions=True)
         assert not [r for r in replies if isinstance(r, BaseException)], replies

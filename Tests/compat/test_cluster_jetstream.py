@@ -16,7 +16,7 @@ import nats
 import pytest
 from nats.js.errors import ServiceUnavailableError
 
-from clusterproc import READY_TIMEOUT_S, Cluster, node_name, retry
+from clusterproc import READY_TIMEOUT_S, Cluster, first_fetch, node_name, retry
 from serverproc import ServerProcess
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
@@ -39,11 +39,11 @@ async def connect(node: ServerProcess):
     return await nats.connect(node.url, allow_reconnect=False, connect_timeout=3)
 
 
-async def fetch_and_ack(sub, n: int) -> None:
-    """Fetches `n` messages and acks each synchronously."""
+async def fetch_and_ack(cluster: Cluster, sub, n: int) -> None:
+    """Fetches `n` messages from a consumer created moments ago and acks each synchronously."""
     done = 0
     while done < n:
-        for m in await sub.fetch(n - done, timeout=5):
+        for m in await first_fetch(cluster, sub, n - done):
             await m.ack_sync()
             done += 1
 
@@ -122,18 +122,8 @@ async def test_r3_stream_across_nodes(cluster: Cluster):
         for node_js, durable in ((js1, "w1"), (js2, "w2"), (js3, "w3")):
             sub = await node_js.pull_subscribe("orders.>", durable, stream="ORDERS")
             got = []
-            unavailable = 0
             while len(got) < 50:
-                try:
-                    batch = await sub.fetch(50 - len(got), timeout=5)
-                except ServiceUnavailableError:
-                    # Right after the create the consumer may have no leader yet: nats-server
-                    # answers the pull with 503 then (seen under load). Bounded.
-                    unavailable += 1
-                    assert unavailable < 20, "the new consumer never took pull requests"
-                    await asyncio.sleep(0.5)
-                    continue
-                for m in batch:
+                for m in await first_fetch(cluster, sub, 50 - len(got)):
                     got.append((m.subject, m.data.decode()))
                     await m.ack()
             assert got == [(f"orders.{i}", f"m{i}") for i in range(50)]
@@ -177,7 +167,7 @@ async def test_durable_consumer_resumes_after_leader_crash(cluster: Cluster):
     for i in range(20):
         await retry(lambda i=i: js.publish("work.a", f"j{i}".encode()))
     sub = await js.pull_subscribe("work.>", "proc", stream="WORK")
-    await fetch_and_ack(sub, 10)
+    await fetch_and_ack(cluster, sub, 10)
     nc, js, _ = await kill_stream_leader(cluster, nc, js, "WORK")
     try:
         sub = await retry(lambda: js.pull_subscribe("work.>", "proc", stream="WORK"))
@@ -200,7 +190,7 @@ async def test_interest_stream_keeps_unacked_messages_across_leader_crash(cluste
         subs[name] = await retry(lambda name=name: js.pull_subscribe("fan.>", name, stream="FAN"))
     for i in range(6):
         await retry(lambda i=i: js.publish("fan.x", f"f{i}".encode()))
-    await fetch_and_ack(subs["a"], 6)
+    await fetch_and_ack(cluster, subs["a"], 6)
     nc, js, _ = await kill_stream_leader(cluster, nc, js, "FAN")
     try:
         sub = await retry(lambda: js.pull_subscribe("fan.>", "b", stream="FAN"))
@@ -223,7 +213,7 @@ async def test_work_queue_acked_jobs_stay_gone_after_leader_crash(cluster: Clust
     for i in range(10):
         await retry(lambda i=i: js.publish("jobs.a", f"j{i}".encode()))
     sub = await js.pull_subscribe("jobs.>", "worker", stream="JOBS")
-    await fetch_and_ack(sub, 8)
+    await fetch_and_ack(cluster, sub, 8)
     nc, js, leader = await kill_stream_leader(cluster, nc, js, "JOBS")
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S

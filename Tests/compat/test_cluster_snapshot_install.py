@@ -19,7 +19,7 @@ import time
 import nats
 import pytest
 
-from clusterproc import READY_TIMEOUT_S, Cluster, retry
+from clusterproc import READY_TIMEOUT_S, Cluster, first_fetch, retry
 from serverproc import ServerProcess
 from test_cluster_jetstream import connect
 
@@ -183,7 +183,7 @@ async def test_wiped_replica_is_rebuilt_and_can_lead(cluster: Cluster, server_ki
         await js.delete_msg("WIPE", 7)
         del acked[7]
         sub = await js.pull_subscribe("wipe.>", "C1", stream="WIPE")
-        for m in await sub.fetch(10, timeout=5):
+        for m in await first_fetch(cluster, sub, 10):
             await m.ack()
         si = await retry(lambda: js.stream_info("WIPE"))
         victim = next(n for n in ("n1", "n2", "n3") if n != si.cluster.leader)
