@@ -6,15 +6,18 @@ import Raft
 /// side by side, `Tests/compat/test_jetstream_advisories.py`): every one with a unique `id` and
 /// a `timestamp`. Published once per event: stream actions by a single node or, in a cluster, by
 /// the meta leader when the change applies; consumer actions, naks, terminations and pauses by
-/// the node running the consumer (its stream's leader). Not published: the API audit
-/// (`$JS.EVENT.ADVISORY.API`), leader elections, quorum loss, snapshots.
+/// the node running the consumer (its stream's leader); in a cluster, stream and consumer
+/// leader elections by the new leader. Not published: the API audit (`$JS.EVENT.ADVISORY.API`),
+/// quorum loss, snapshots.
 extension JetStreamService {
-    func advisory(_ suffix: String, _ body: [String: Any]) {
-        // Naks and terminations advise per ack: no id, encoding or publish when nobody listens
-        // (subscribers on other nodes count: their interest is in the account's sublist).
+    /// Publishes `body` (evaluated only then) when anybody listens on the advisory's subject:
+    /// naks and terminations advise per ack, and a leader election lists every replica, so
+    /// nothing is built when nobody would read it (subscribers on other nodes count: their
+    /// interest is in the account's sublist).
+    func advisory(_ suffix: String, _ body: @autoclosure () -> [String: Any]) {
         let subject = "$JS.EVENT.ADVISORY.\(suffix)"
         guard bus.hasInterest(subject) else { return }
-        var b = body
+        var b = body()
         b["id"] = Self.generateName()
         b["timestamp"] = JSTime.format(JSTime.nowNanos())
         bus.publishInternal(subject: subject, payload: ByteBuffer(bytes: JSJSON.encode(b)))
@@ -34,17 +37,20 @@ extension JetStreamService {
                                                              "stream": stream, "consumer": consumer, "action": action])
     }
 
-    /// A delivery was nak'd (`MSG_NAKED`) or terminated (`MSG_TERMINATED`, with the client's
-    /// reason when it gave one).
+    /// A delivery was nak'd (`MSG_NAKED`) or terminated (`MSG_TERMINATED`, with the reason the
+    /// client wrote after `+TERM`, when it gave one).
     func deliveryAdvisory(terminated: Bool, _ c: Consumer, streamSeq: UInt64, consumerSeq: UInt64, deliveries: Int,
-                          reason: String? = nil) {
-        var body: [String: Any] = [
-            "type": terminated ? "io.nats.jetstream.advisory.v1.terminated" : "io.nats.jetstream.advisory.v1.nak",
-            "stream": c.stream.name, "consumer": c.name, "consumer_seq": consumerSeq, "stream_seq": streamSeq,
-            "deliveries": deliveries,
-        ]
-        if let reason, !reason.isEmpty { body["reason"] = reason }
-        advisory("CONSUMER.\(terminated ? "MSG_TERMINATED" : "MSG_NAKED").\(c.stream.name).\(c.name)", body)
+                          reason: ArraySlice<UInt8> = []) {
+        advisory("CONSUMER.\(terminated ? "MSG_TERMINATED" : "MSG_NAKED").\(c.stream.name).\(c.name)", {
+            var body: [String: Any] = [
+                "type": terminated ? "io.nats.jetstream.advisory.v1.terminated" : "io.nats.jetstream.advisory.v1.nak",
+                "stream": c.stream.name, "consumer": c.name, "consumer_seq": consumerSeq, "stream_seq": streamSeq,
+                "deliveries": deliveries,
+            ]
+            let text = String(decoding: reason, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !text.isEmpty { body["reason"] = text }
+            return body
+        }())
     }
 
     /// A consumer was paused or resumed.
@@ -59,15 +65,19 @@ extension JetStreamService {
 extension JetStreamService {
     /// In a cluster: this node became the leader of a stream (`consumer` nil) or, since a
     /// consumer runs on its stream's leader, of that consumer.
-    func leaderElectedAdvisory(stream: String, consumer: String? = nil, leader: String, replicas: [[String: Any]]) {
-        var body: [String: Any] = ["stream": stream, "leader": leader, "replicas": replicas]
+    /// `replicas` is evaluated only when somebody listens.
+    func leaderElectedAdvisory(stream: String, consumer: String? = nil, leader: String,
+                               replicas: @autoclosure () -> [[String: Any]]) {
         if let consumer {
-            body["type"] = "io.nats.jetstream.advisory.v1.consumer_leader_elected"
-            body["consumer"] = consumer
-            advisory("CONSUMER.LEADER_ELECTED.\(stream).\(consumer)", body)
+            advisory("CONSUMER.LEADER_ELECTED.\(stream).\(consumer)", [
+                "type": "io.nats.jetstream.advisory.v1.consumer_leader_elected", "stream": stream, "consumer": consumer,
+                "leader": leader, "replicas": replicas(),
+            ])
         } else {
-            body["type"] = "io.nats.jetstream.advisory.v1.stream_leader_elected"
-            advisory("STREAM.LEADER_ELECTED.\(stream)", body)
+            advisory("STREAM.LEADER_ELECTED.\(stream)", [
+                "type": "io.nats.jetstream.advisory.v1.stream_leader_elected", "stream": stream, "leader": leader,
+                "replicas": replicas(),
+            ])
         }
     }
 }
@@ -82,10 +92,9 @@ extension JetStreamCluster {
 
     /// This node now leads `stream`: the stream's and each of its consumers' advisories.
     func announceLeadership(_ r: StreamReplica) {
-        let reps = electionReplicas(r.name)
-        js.leaderElectedAdvisory(stream: r.name, leader: host.myName, replicas: reps)
+        js.leaderElectedAdvisory(stream: r.name, leader: host.myName, replicas: electionReplicas(r.name))
         for c in r.stream.consumers.values.sorted(by: { $0.name < $1.name }) {
-            js.leaderElectedAdvisory(stream: r.name, consumer: c.name, leader: host.myName, replicas: reps)
+            js.leaderElectedAdvisory(stream: r.name, consumer: c.name, leader: host.myName, replicas: electionReplicas(r.name))
         }
     }
 }

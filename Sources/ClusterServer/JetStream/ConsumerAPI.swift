@@ -213,9 +213,8 @@ extension JetStreamService {
             sendAckReply = false
         case .term:
             if c.pending[sseq] != nil {
-                let reason = String(decoding: argument, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 deliveryAdvisory(terminated: true, c, streamSeq: sseq, consumerSeq: cseq, deliveries: c.deliveries[sseq] ?? 1,
-                                 reason: reason)
+                                 reason: argument)
             }
             sendAckReply = c.terminate(streamSeq: sseq, consumerSeq: cseq) && reply != nil
         }
