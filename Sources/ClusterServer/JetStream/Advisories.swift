@@ -87,7 +87,8 @@ extension JetStreamCluster {
     /// (`current`, `active`, and `lag` where the leader knows it).
     func electionReplicas(_ stream: String) -> [[String: Any]] {
         guard let a = assignments[stream], let node = host.node(GroupID(a.group)) else { return [] }
-        return zip(a.peers, a.ids).map { replicaEntry($0, $1, node: node, leading: true) }
+        let live = liveIdentities
+        return zip(a.peers, a.ids).map { replicaEntry($0, $1, node: node, leading: true, live: live) }
     }
 
     /// This node now leads `stream`: the stream's and each of its consumers' advisories.

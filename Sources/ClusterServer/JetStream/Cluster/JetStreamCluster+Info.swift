@@ -28,8 +28,9 @@ extension JetStreamCluster {
         if let l = node.leader, let name = host.name(of: l) { o["leader"] = name }
         if r.isLeader { o["leader_since"] = JSTime.format(r.leaderSinceNanos) }
         o["raft_group"] = "S-\(a.group)"
+        let live = liveIdentities
         o["replicas"] = zip(a.peers, a.ids).filter { $0.0 != (o["leader"] as? String) }
-            .map { replicaEntry($0.0, $0.1, node: node, leading: r.isLeader) }
+            .map { replicaEntry($0.0, $0.1, node: node, leading: r.isLeader, live: live) }
         return o
     }
 
@@ -37,10 +38,10 @@ extension JetStreamCluster {
     /// from the leader's progress, else only whether it is this node; `active`, the time since
     /// that server was last heard from (nanoseconds, as nats-server). A peer silent for
     /// `silentAfterTicks` or whose route is down is not current however small its lag (an idle
-    /// stream's lag stays 0 when a replica dies) and is `offline`.
-    func replicaEntry(_ peer: String, _ id: NodeID, node: RaftNode, leading: Bool) -> [String: Any] {
+    /// stream's lag stays 0 when a replica dies) and is `offline`. `live`: `liveIdentities`.
+    func replicaEntry(_ peer: String, _ id: NodeID, node: RaftNode, leading: Bool, live: [String: NodeID]) -> [String: Any] {
         var d: [String: Any] = ["name": peer, "peer": StreamAssignment.hex(id), "active": peer == myName ? 0 : activeNanos(peer)]
-        let reachable = peer == myName || heardRecently(peer, id, live: liveIdentities)
+        let reachable = peer == myName || heardRecently(peer, id, live: live)
         if !reachable { d["offline"] = true }
         if leading, peer != myName, let pr = node.progress(of: id) {
             let lag = node.lastIndex - pr.match
