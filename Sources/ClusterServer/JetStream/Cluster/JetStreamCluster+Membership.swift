@@ -9,8 +9,6 @@ struct MembershipState {
     /// The tick each server's latest hello arrived (by name; hellos come every second): how
     /// long ago a peer was last heard, stream info's `active`.
     var heardAtTick: [String: Int] = [:]
-    /// The servers connected when the topology last changed (a new one is sent a hello at once).
-    var greeted: Set<String> = []
     /// Replicated: the server name of every Raft id the meta group ever named.
     var names: [NodeID: String] = [:]
     /// Replicated: identities removed by `SERVER.REMOVE`; never added back.

@@ -167,11 +167,11 @@ final class JetStreamCluster: RaftGroupDelegate {
         learnRouteFeatures()
         let seeds = routes.seedSnapshot()
         let connected = Set(seeds.peers.keys)
-        host.peersChanged(connected)
         // A peer that just connected hears this node's hello now rather than at the next
         // membership tick (up to a second later): a first boot's bootstrap waits for the hellos.
-        if !connected.isSubset(of: membership.greeted) { sendHellos() }
-        membership.greeted = connected
+        let newPeer = !connected.isSubset(of: host.knownPeers)
+        host.peersChanged(connected)
+        if newPeer { sendHellos() }
         guard !metaStarted else { return }
         decideMetaStart(seeds)
     }

@@ -132,7 +132,8 @@ final class RaftHost {
     /// Raft frames decoded on route event loops, waiting for the queue (`drainInbox`).
     private let inbox = Mailbox<(Result<MessageBatch, Error>, Int)>()
     private var seed: UInt64
-    private var knownPeers = Set<String>()
+    /// The route peers (server names) connected at the last `peersChanged`.
+    private(set) var knownPeers = Set<String>()
     var config: RaftConfig
     /// ReadIndex reads waiting for their confirmation or for apply (see `readIndex`).
     private var reads = PendingReads<(Bool) -> Void>()
