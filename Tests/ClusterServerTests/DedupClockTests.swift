@@ -71,10 +71,10 @@ final class DedupClockTests: XCTestCase {
     // MARK: - mixed versions
 
     func test_dedupTimesAreWritten_onlyWhenEveryOtherMemberReadsThem() throws {
-        XCTAssertTrue(StreamReplica.allReadDedupTimes([], readers: []), "a group of one")
-        XCTAssertTrue(StreamReplica.allReadDedupTimes(["n2", "n3"], readers: ["n2", "n3", "n4"]))
-        XCTAssertFalse(StreamReplica.allReadDedupTimes(["n2", "n3"], readers: ["n2"]), "n3 runs an older version")
-        XCTAssertFalse(StreamReplica.allReadDedupTimes(["n2", nil], readers: ["n2"]), "a member not named yet")
+        XCTAssertTrue(StreamReplica.allRead([], readers: []), "a group of one")
+        XCTAssertTrue(StreamReplica.allRead(["n2", "n3"], readers: ["n2", "n3", "n4"]))
+        XCTAssertFalse(StreamReplica.allRead(["n2", "n3"], readers: ["n2"]), "n3 runs an older version")
+        XCTAssertFalse(StreamReplica.allRead(["n2", nil], readers: ["n2"]), "a member not named yet")
         // Route INFO: this version says it reads them; an older one says nothing (false).
         let info = RouteInfo(serverID: "S1", serverName: "n1", version: "2.10.0", cluster: "c", routeURL: "nats-route://h:1/",
                              connectURLs: [], jetstream: true)

@@ -29,23 +29,28 @@ extension StreamReplica {
     /// them (route INFO `js_markers`). A member that would skip them (an older version, in a
     /// rolling upgrade) would differ from the others by the markers, so none are written until
     /// every member reads them (expiries then leave no marker, as without the setting).
-    func writesMarkers() -> Bool {
-        let others = (raftNode?.conf.allMembers ?? []).filter { $0 != cluster.host.me }.map { cluster.host.name(of: $0) }
-        return Self.allReadDedupTimes(others, readers: cluster.markerReaders)
-    }
+    func writesMarkers() -> Bool { entryForms().markers }
 
     /// The entry forms every other member reads, rechecked once per tick.
-    private func entryForms() -> (dedupTimes: Bool, decided: Bool) {
-        if let c = entryFormsChecked, c.tick == cluster.ticks { return (c.dedupTimes, c.decided) }
+    private func entryForms() -> EntryForms {
+        if let c = entryFormsChecked, c.tick == cluster.ticks { return c.forms }
         let others = (raftNode?.conf.allMembers ?? []).filter { $0 != cluster.host.me }.map { cluster.host.name(of: $0) }
-        let times = Self.allReadDedupTimes(others, readers: cluster.dedupTimeReaders)
-        let decided = times && Self.allReadDedupTimes(others, readers: cluster.decidedDedupReaders)
-        entryFormsChecked = (cluster.ticks, times, decided)
-        return (times, decided)
+        let times = Self.allRead(others, readers: cluster.dedupTimeReaders)
+        let forms = EntryForms(dedupTimes: times, decided: times && Self.allRead(others, readers: cluster.decidedDedupReaders),
+                               markers: Self.allRead(others, readers: cluster.markerReaders))
+        entryFormsChecked = (cluster.ticks, forms)
+        return forms
     }
 
     /// True when every member (by server name; nil when its name is not known yet) is a reader.
-    static func allReadDedupTimes(_ members: [String?], readers: Set<String>) -> Bool {
+    static func allRead(_ members: [String?], readers: Set<String>) -> Bool {
         members.allSatisfy { $0.map(readers.contains) ?? false }
     }
+}
+
+/// The stream entry forms every other member of a group announced it reads (route INFO).
+struct EntryForms {
+    var dedupTimes: Bool
+    var decided: Bool
+    var markers: Bool
 }

@@ -103,8 +103,8 @@ final class StreamReplica: RaftGroupDelegate {
     /// Leader only: stamps the dedup time of each proposed publish (`DedupClock`); set when
     /// this node becomes leader, after every dedup time in its log.
     var dedupClock: DedupClock?
-    /// Whether every other member reads dedup times, as of a cluster tick (`+DedupClock`).
-    var entryFormsChecked: (tick: Int, dedupTimes: Bool, decided: Bool)?
+    /// Which entry forms every other member reads, as of a cluster tick (`+DedupClock`).
+    var entryFormsChecked: (tick: Int, forms: EntryForms)?
     /// Leader only: `Nats-Msg-Id`s of its publishes proposed and not applied yet, with the
     /// index of the last proposal of each (`StreamReplica+LeaderDedup`).
     var pendingMsgIDs: [String: LogIndex] = [:]
