@@ -9,6 +9,12 @@ extension Array where Element == UInt64 {
         }
         return lo
     }
+
+    /// Whether this ascending array holds `value`.
+    func sortedContains(_ value: UInt64) -> Bool {
+        let i = lowerBound(value)
+        return i < count && self[i] == value
+    }
 }
 
 /// Ascending stream sequences (stored in sequence order, so an insert is an append), looked up
@@ -26,10 +32,7 @@ struct AscendingSequences {
         if i == seqs.count || seqs[i] != s { seqs.insert(s, at: i) }
     }
 
-    func contains(_ s: UInt64) -> Bool {
-        let i = index(atOrAfter: s)
-        return i < seqs.count && seqs[i] == s
-    }
+    func contains(_ s: UInt64) -> Bool { seqs.sortedContains(s) }
 
     func first(atOrAfter s: UInt64) -> UInt64? {
         let i = index(atOrAfter: s)

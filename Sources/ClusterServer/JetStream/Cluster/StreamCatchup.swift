@@ -42,10 +42,7 @@ struct CatchupState: Equatable {
         seq >= firstSeq && seq <= lastSeq && !isDeleted(seq)
     }
 
-    private func isDeleted(_ seq: UInt64) -> Bool {
-        let i = deleted.lowerBound(seq)
-        return i < deleted.count && deleted[i] == seq
-    }
+    private func isDeleted(_ seq: UInt64) -> Bool { deleted.sortedContains(seq) }
 
     /// The first present sequence ≥ `seq`, or `lastSeq + 1`. Walks runs of deleted sequences,
     /// so it is bounded by the size of `deleted`.
