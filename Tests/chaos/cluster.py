@@ -21,6 +21,7 @@ import time
 import urllib.request
 
 from faultproxy import LinkTable, RouteProxy, free_port
+from serverproc import freeze
 
 _LIVE: set[subprocess.Popen] = set()
 
@@ -252,7 +253,7 @@ class ChaosCluster:
     def pause(self, name: str) -> None:
         n = self.node(name)
         if n.alive and not n.paused:
-            os.kill(n.proc.pid, signal.SIGSTOP)
+            freeze(n.proc.pid)
             n.paused = True
 
     def resume(self, name: str) -> None:

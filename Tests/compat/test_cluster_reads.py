@@ -17,7 +17,7 @@ import nats
 import pytest
 
 from clusterproc import Cluster, retry
-from serverproc import ServerProcess
+from serverproc import ServerProcess, freeze
 from test_cluster_jetstream import connect
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
@@ -40,7 +40,7 @@ def cluster(server_binary: str):
 
 
 def pause(cluster: Cluster, node: ServerProcess) -> None:
-    os.kill(node.proc.pid, signal.SIGSTOP)
+    freeze(node.proc.pid)
     cluster.paused.append(node)
 
 
