@@ -40,7 +40,7 @@ final class RouteCluster {
     /// (-1 = any free port).
     @discardableResult
     func start(name: String, clusterName: String? = "test", clusterPort: Int = -1, routes: [Int] = [],
-               configure: (inout ServerOptions) -> Void = { _ in }) throws -> NATSServer {
+               logLevel: Logger.Level = .info, configure: (inout ServerOptions) -> Void = { _ in }) throws -> NATSServer {
         var o = ServerOptions()
         o.serverName = name
         o.host = "127.0.0.1"
@@ -54,7 +54,7 @@ final class RouteCluster {
         o.routes = routes.map { "nats://127.0.0.1:\($0)" }
         configure(&o)
         let log = CapturedLog()
-        let logger = Logger(label: name) { _ in CapturingLogHandler(log: log) }
+        let logger = Logger(label: name) { _ in CapturingLogHandler(log: log, logLevel: logLevel) }
         let server = NATSServer(options: o, logger: logger)
         try server.start()
         nodes.append(server)

@@ -109,6 +109,24 @@ final class RouteClusterTests: XCTestCase {
         XCTAssertEqual(sub.count(of: "MSG all.seeded"), 2, "no duplicates through a second route")
     }
 
+    func test_peerDialedUsWhileOurDialFailed_ourRetryParks_insteadOfADuplicateRoute() throws {
+        // n1's configured route is n2's advertised address, where nothing listens: n1's dials
+        // fail and are retried. Once n2's own route to n1 is up, a retry must not dial n2 again:
+        // with real listeners that second route replaced the first by the tie-break and lost
+        // what was in flight on it (a request crossing a cluster that had just formed).
+        let advertised = freeLoopbackPort()
+        let n1 = try cluster.start(name: "n1", routes: [advertised], logLevel: .debug)
+        XCTAssertTrue(waitUntil { self.cluster.logs[0].contains("Error trying to connect to route") })
+        let n2 = try cluster.start(name: "n2", routes: [n1.routeManager!.port], logLevel: .debug) {
+            $0.clusterAdvertise = RouteURL(host: "127.0.0.1", port: advertised)
+        }
+        XCTAssertTrue(waitUntil { n1.routeManager!.peerIDs == [n2.serverID] })
+        XCTAssertTrue(waitUntil(seconds: 10) {
+            self.cluster.logs[0].contains("Route to \(n2.serverID) is up already, not dialing nats-route://127.0.0.1:\(advertised)")
+        }, "n1 kept dialing n2's advertised address")
+        XCTAssertEqual(n1.routeManager!.peerIDs, [n2.serverID])
+    }
+
     func test_handshake_clusterNameMismatch_isRefusedWithALogLine() throws {
         let n1 = try cluster.start(name: "n1", clusterName: "alpha")
         let n2 = try cluster.start(name: "n2", clusterName: "beta", routes: [n1.routeManager!.port])

@@ -153,7 +153,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     public func connect(_ url: RouteURL) {
         let fresh: Bool = lock.withLock {
             if stopping || selfURLs.contains(url) || dialers[url] != nil { return false }
-            if established.values.contains(where: { $0.peerInfo.flatMap { RouteURL($0.routeURL) } == url }) { return false }
+            if peerAdvertising(url) != nil { return false }
             dialers[url] = Dialer(configured: false)
             return true
         }
@@ -194,12 +194,27 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     // MARK: - dialing
 
     private func dial(_ url: RouteURL) {
+        var parkedFor: String?
         let configured: Bool? = lock.withLock {
             guard !stopping, var d = dialers[url], !d.busy else { return nil }
-            d.busy = true
             d.retry = nil
+            // The server at `url` has a route up already (it dialed us while our first dial was
+            // refused, say): park rather than dial a duplicate. When that duplicate wins the
+            // tie-break, it replaces a route in use and what was in flight on it is lost (seen
+            // right after a cluster formed: a client's request forwarded to a stream leader).
+            if let p = d.peerID ?? peerAdvertising(url), established[p] != nil {
+                d.peerID = p
+                d.parked = true
+                dialers[url] = d
+                parkedFor = p
+                return nil
+            }
+            d.busy = true
             dialers[url] = d
             return d.configured
+        }
+        if let p = parkedFor {
+            server.logger.debug("Route to \(p) is up already, not dialing \(url)")
         }
         guard let configured else { return }
         server.logger.debug("Trying to connect to route on \(url.host):\(url.port)")
@@ -226,6 +241,11 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
                 self?.server.logger.debug("Error trying to connect to route \(url): \(error)")
                 self?.dialEnded(url, established: false)
             }
+    }
+
+    /// The server whose established route advertises `url` (caller holds the lock).
+    private func peerAdvertising(_ url: RouteURL) -> String? {
+        established.first { $0.value.peerInfo.flatMap { RouteURL($0.routeURL) } == url }?.key
     }
 
     /// A dial failed or its connection ended: retry with backoff, park, or give up.
