@@ -137,9 +137,11 @@ async def test_streamAnswers_inDetail(js, js_nc, uniq, js_replicas):
     assert _err(await _api(js_nc, f"STREAM.MSG.GET.{uniq}", {"seq": 0})) == (400, 10003, "bad request")
     assert _err(await _api(js_nc, f"STREAM.MSG.DELETE.{uniq}", {"seq": 0})) == (500, 10057, "no message found")
     assert _err(await _api(js_nc, f"STREAM.MSG.DELETE.{uniq}", {"seq": 5})) == (500, 10057, "stream store EOF")
-    # A names request that fails still carries its (empty) list.
-    r = json.loads((await js_nc.request(f"$JS.API.CONSUMER.NAMES.{uniq}", b"{bad", timeout=5)).data)
-    assert r["error"]["err_code"] == 10025 and r["consumers"] == [] and r["total"] == 0
+    # A names or list request that fails still carries its list: empty, but null for stream names.
+    for subject, key, empty in [(f"CONSUMER.NAMES.{uniq}", "consumers", []), (f"CONSUMER.LIST.{uniq}", "consumers", []),
+                                ("STREAM.NAMES", "streams", None), ("STREAM.LIST", "streams", [])]:
+        r = json.loads((await js_nc.request(f"$JS.API.{subject}", b"{bad", timeout=5)).data)
+        assert r["error"]["err_code"] == 10025 and r[key] == empty and r["total"] == 0, (subject, r)
 
 
 async def test_updates_refusedWithNatsServersCodesAndTexts(js, js_nc, stream, js_replicas):

@@ -88,7 +88,9 @@ extension JetStreamService {
             body["limit"] = 0
             if type.hasSuffix(".consumer_names_response") || type.hasSuffix(".consumer_list_response") {
                 body["consumers"] = [Any]()
-            } else if type.hasSuffix(".stream_names_response") || type.hasSuffix(".stream_list_response") {
+            } else if type.hasSuffix(".stream_names_response") {
+                body["streams"] = NSNull() // nats-server 2.15.1: null here, [] in the other three
+            } else if type.hasSuffix(".stream_list_response") {
                 body["streams"] = [Any]()
             }
         } else if type.hasSuffix(".stream_purge_response") {
