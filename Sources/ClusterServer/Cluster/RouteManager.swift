@@ -198,13 +198,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         let configured: Bool? = lock.withLock {
             guard !stopping, var d = dialers[url], !d.busy else { return nil }
             d.retry = nil
-            // The server at `url` has a route up already (it dialed us while our first dial was
-            // refused, say): park rather than dial a duplicate. When that duplicate wins the
-            // tie-break, it replaces a route in use and what was in flight on it is lost (seen
-            // right after a cluster formed: a client's request forwarded to a stream leader).
-            if let p = d.peerID ?? peerAdvertising(url), established[p] != nil {
-                d.peerID = p
-                d.parked = true
+            // At each retry too: the peer may have dialed us while our dial was refused.
+            if let p = parkIfPeerUp(&d, url) {
                 dialers[url] = d
                 parkedFor = p
                 return nil
@@ -243,6 +238,16 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             }
     }
 
+    /// Parks `d` (until `routeClosed` rearms it) when the server at `url` has a route up: a
+    /// duplicate that wins the tie-break replaces a route in use and loses what is in flight on
+    /// it. Returns that server's id. Caller holds the lock.
+    private func parkIfPeerUp(_ d: inout Dialer, _ url: RouteURL) -> String? {
+        guard let p = d.peerID ?? peerAdvertising(url), established[p] != nil else { return nil }
+        d.peerID = p
+        d.parked = true
+        return p
+    }
+
     /// The server whose established route advertises `url` (caller holds the lock).
     private func peerAdvertising(_ url: RouteURL) -> String? {
         established.first { $0.value.peerInfo.flatMap { RouteURL($0.routeURL) } == url }?.key
@@ -258,8 +263,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
                 return
             }
             if let p = peerID { d.peerID = p }
-            if let p = d.peerID, established[p] != nil {
-                d.parked = true
+            if parkIfPeerUp(&d, url) != nil {
                 dialers[url] = d
                 return
             }
