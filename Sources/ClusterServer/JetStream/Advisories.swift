@@ -93,9 +93,17 @@ extension JetStreamCluster {
 
     /// This node now leads `stream`: the stream's and each of its consumers' advisories.
     func announceLeadership(_ r: StreamReplica) {
-        js.leaderElectedAdvisory(stream: r.name, leader: host.myName, replicas: electionReplicas(r.name))
+        // Built at most once, and only if some advisory has a listener.
+        var built: [[String: Any]]?
+        func replicas() -> [[String: Any]] {
+            if let built { return built }
+            let list = electionReplicas(r.name)
+            built = list
+            return list
+        }
+        js.leaderElectedAdvisory(stream: r.name, leader: host.myName, replicas: replicas())
         for c in r.stream.consumers.values.sorted(by: { $0.name < $1.name }) {
-            js.leaderElectedAdvisory(stream: r.name, consumer: c.name, leader: host.myName, replicas: electionReplicas(r.name))
+            js.leaderElectedAdvisory(stream: r.name, consumer: c.name, leader: host.myName, replicas: replicas())
         }
     }
 }
