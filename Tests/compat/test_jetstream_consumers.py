@@ -3,7 +3,6 @@ ack / nak / term / in-progress, redelivery after ack_wait, max_deliver, ordered 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import nats.errors

@@ -4,7 +4,6 @@ also accepts plaintext (allow_non_tls)."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import ssl
 
