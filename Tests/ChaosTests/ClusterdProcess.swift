@@ -12,7 +12,6 @@ final class ClusterdProcess {
     let storeDir: URL
     private let binary: String
     private(set) var process: Process?
-    private var stderrPipe: Pipe?
     private var stderrData = Data()
     private let stderrLock = NSLock()
     /// Signalled by the stderr reader at end of file: every line the current run wrote is in
@@ -72,21 +71,25 @@ final class ClusterdProcess {
         p.standardError = pipe
         p.standardOutput = FileHandle.nullDevice
         let closed = DispatchSemaphore(value: 0)
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let d = h.availableData
-            if d.isEmpty {
-                // End of file: stop reading (a handler left set at EOF is called again and again).
-                h.readabilityHandler = nil
-                closed.signal()
-                return
+        // Blocking reads on a thread of their own, not `readabilityHandler`: tearing down that
+        // handler's dispatch read source races the descriptor's close and has crashed the test
+        // process in libdispatch (`_dispatch_event_loop_drain`, a known corelibs race; seen once
+        // in CI here). A blocking read registers nothing with libdispatch; end of file ends it.
+        let reader = pipe.fileHandleForReading
+        Thread { [weak self] in
+            var buf = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(reader.fileDescriptor, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break } // end of file (or an error: nothing more to read)
+                guard let self else { continue } // keep draining so the child never blocks on stderr
+                self.stderrLock.lock(); self.stderrData.append(contentsOf: buf[..<n]); self.stderrLock.unlock()
             }
-            guard let self else { return }
-            self.stderrLock.lock(); self.stderrData.append(d); self.stderrLock.unlock()
-        }
+            closed.signal()
+        }.start()
         let logStart = stderrLock.withLock { stderrData.count }
         try p.run()
         process = p
-        stderrPipe = pipe
         stderrClosed = closed
         try waitReady(logFrom: logStart)
     }
@@ -118,9 +121,7 @@ final class ClusterdProcess {
     private func awaitStderrEOF() {
         guard let closed = stderrClosed else { return }
         stderrClosed = nil
-        if closed.wait(timeout: .now() + 5) == .timedOut {
-            stderrPipe?.fileHandleForReading.readabilityHandler = nil
-        }
+        _ = closed.wait(timeout: .now() + 5) // bounded: a descendant may hold the pipe open
     }
 
     func signal(_ sig: Int32) {
