@@ -14,6 +14,7 @@ final class CapturedLog: @unchecked Sendable {
 
     func append(_ line: String) { lock.withLock { lines.append(line) } }
     func contains(_ text: String) -> Bool { lock.withLock { lines.contains { $0.contains(text) } } }
+    var text: String { lock.withLock { lines.joined(separator: "\n") } }
 }
 
 struct CapturingLogHandler: LogHandler {

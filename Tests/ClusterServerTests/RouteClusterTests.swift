@@ -127,6 +127,30 @@ final class RouteClusterTests: XCTestCase {
         XCTAssertEqual(n1.routeManager!.peerIDs, [n2.serverID])
     }
 
+    func test_dialByNameReachingAPeerWhoseRouteIsUp_closesItUnused_insteadOfADuplicateRoute() throws {
+        // The Kubernetes shape: a route configured by DNS name while the peer advertises its IP
+        // address, so the name alone does not tell the dialer the route is up already. n2's
+        // route to n1 is up, then n1 is told to dial n2 by a name (mapped to loopback, as
+        // CLUSTERD_HOSTS_FILE does): the dial reaches n2's advertised address and must be
+        // closed before its INFO instead of becoming a duplicate that may replace the route in use.
+        let p2 = freeLoopbackPort()
+        let n1 = try cluster.start(name: "n1", logLevel: .debug) {
+            $0.routeHostOverrides = ["n2.route.invalid": "127.0.0.1"]
+        }
+        let n2 = try cluster.start(name: "n2", clusterPort: p2, routes: [n1.routeManager!.port], logLevel: .debug)
+        XCTAssertTrue(waitUntil { n1.routeManager!.peerIDs == [n2.serverID] })
+        let rid = n1.routeManager!.snapshots(includeSubscriptions: false).map(\.rid)
+        n1.routeManager!.setConfiguredRoutes(["nats://n2.route.invalid:\(p2)"])
+        XCTAssertTrue(waitUntil(seconds: 10) {
+            self.cluster.logs[0].contains("Route to \(n2.serverID) is up already at 127.0.0.1:\(p2), closing the new connection to nats-route://n2.route.invalid:\(p2)/")
+        }, "n1's dial by name was not closed unused: \(cluster.logs[0].text.suffix(1500))")
+        XCTAssertEqual(n1.routeManager!.snapshots(includeSubscriptions: false).map(\.rid), rid, "the route in use stays")
+        for log in cluster.logs {
+            XCTAssertFalse(log.contains("Duplicate route"), log.text.suffix(1500).description)
+            XCTAssertFalse(log.contains("Replaced by"), log.text.suffix(1500).description)
+        }
+    }
+
     func test_handshake_clusterNameMismatch_isRefusedWithALogLine() throws {
         let n1 = try cluster.start(name: "n1", clusterName: "alpha")
         let n2 = try cluster.start(name: "n2", clusterName: "beta", routes: [n1.routeManager!.port])

@@ -253,6 +253,15 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         established.first { $0.value.peerInfo.flatMap { RouteURL($0.routeURL) } == url }?.key
     }
 
+    /// The server whose established route advertises the socket address `remote`: its route
+    /// URL names that IP address and port (caller holds the lock).
+    private func peerAdvertising(_ remote: SocketAddress) -> String? {
+        established.first { _, r in
+            guard let u = r.peerInfo.flatMap({ RouteURL($0.routeURL) }) else { return false }
+            return (try? SocketAddress(ipAddress: u.host, port: u.port)) == remote
+        }?.key
+    }
+
     /// A dial failed or its connection ended: retry with backoff, park, or give up.
     private func dialEnded(_ url: RouteURL, established wasEstablished: Bool, peerID: String? = nil) {
         lock.withLock {
@@ -281,14 +290,33 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
 
     // MARK: - route lifecycle (called by RouteChannelHandler)
 
+    /// A new connection, before any byte is sent on it; nil means close it unused: stopping,
+    /// or a dial that reached the advertised address of a server whose route is up already.
     func register(channel: Channel, solicitedURL: RouteURL?, configured: Bool) -> RouteConnection? {
         let rid = nextRID.wrappingIncrementThenLoad(ordering: .relaxed)
         let conn = RouteConnection(rid: rid, channel: channel, server: server, solicitedURL: solicitedURL,
                                    isConfigured: configured)
+        var parkedFor: String?
         let ok: Bool = lock.withLock {
             if stopping { return false }
+            if let url = solicitedURL, let remote = channel.remoteAddress, var d = dialers[url],
+               let p = peerAdvertising(remote), established[p] != nil {
+                // A configured name (a Kubernetes DNS name) differs from the address the peer
+                // advertises until a first route taught the dialer its peer; the address the
+                // dial reached does not. Closed before our INFO, the peer never counts it a
+                // duplicate, so the route in use is not replaced.
+                d.busy = false
+                d.peerID = p
+                d.parked = true
+                dialers[url] = d
+                parkedFor = p
+                return false
+            }
             routes[rid] = conn
             return true
+        }
+        if let p = parkedFor, let url = solicitedURL, let remote = channel.remoteAddress {
+            server.logger.debug("Route to \(p) is up already at \(remote.ipAddress ?? "?"):\(remote.port ?? 0), closing the new connection to \(url)")
         }
         return ok ? conn : nil
     }
