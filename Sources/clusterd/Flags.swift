@@ -101,6 +101,9 @@ struct Flags: ParsableArguments {
     func invalid() -> [String] {
         var out: [String] = []
         if let cluster, RouteURL(cluster) == nil { out.append("--cluster \"\(cluster)\": expected nats://host:port") }
+        if let cluster, let c = RouteCredentials(url: cluster), c.password.isEmpty {
+            out.append("--cluster \"\(cluster)\": a user in the cluster URL needs a password")
+        }
         if let clusterAdvertise, RouteURL(clusterAdvertise).map({ $0.port <= 0 }) ?? true {
             out.append("--cluster_advertise \"\(clusterAdvertise)\": expected host:port")
         }
@@ -128,6 +131,11 @@ struct Flags: ParsableArguments {
         if let cluster, let url = RouteURL(cluster) {
             options.clusterHost = url.host
             options.clusterPort = url.port
+            // As nats-server: credentials in the cluster URL are the route authorization.
+            if let c = RouteCredentials(url: cluster) {
+                options.clusterAuth = RouteAuth(user: c.user, password: c.password,
+                                                timeoutSeconds: options.clusterAuth?.timeoutSeconds ?? 2)
+            }
         }
         if let clusterAdvertise, let url = RouteURL(clusterAdvertise) { options.clusterAdvertise = url }
         if let clusterAutoRemoveAfter, let d = autoRemoveSeconds(clusterAutoRemoveAfter) { options.jetStreamAutoRemoveAfterSeconds = d }

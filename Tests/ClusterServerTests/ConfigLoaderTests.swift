@@ -74,6 +74,38 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertThrowsError(try load("jetstream { sync_interval: \"sometimes\" }")) { XCTAssertTrue("\($0)".contains("jetstream.sync_interval")) }
     }
 
+    func test_map_clusterAuthorization_userPasswordTimeout_andWhatItRefuses() throws {
+        XCTAssertNil(try load("cluster { name: g }").0.clusterAuth, "routes are open unless configured")
+        let (o, warnings) = try load("cluster { authorization { user: ruser, password: s3cret, timeout: 0.5 } }")
+        XCTAssertEqual(o.clusterAuth, RouteAuth(user: "ruser", password: "s3cret", timeoutSeconds: 0.5))
+        XCTAssertEqual(warnings, [])
+        XCTAssertEqual(try load("cluster { authorization { user: a, password: b } }").0.clusterAuth?.timeoutSeconds, 2)
+        // A route permission or token would be dropped silently otherwise: refused instead.
+        XCTAssertThrowsError(try load("cluster { authorization { user: a, password: b, permissions { import: \">\" } } }")) {
+            XCTAssertTrue("\($0)".contains("cluster.authorization.permissions: not supported"), "\($0)")
+        }
+        XCTAssertThrowsError(try load("cluster { authorization { token: t } }")) { XCTAssertTrue("\($0)".contains("cluster.authorization.token")) }
+        XCTAssertThrowsError(try load("cluster { authorization { user: a } }")) {
+            XCTAssertTrue("\($0)".contains("user and password are required"), "\($0)")
+        }
+        XCTAssertThrowsError(try load("cluster { authorization { user: a, password: \"$2a$11$abc\" } }")) {
+            XCTAssertTrue("\($0)".contains("malformed bcrypt"), "\($0)")
+        }
+        XCTAssertThrowsError(try load("cluster { authorization { user: a, password: b, timeout: 0 } }")) {
+            XCTAssertTrue("\($0)".contains("cluster.authorization.timeout"), "\($0)")
+        }
+    }
+
+    func test_routeCredentials_fromURLs() {
+        XCTAssertEqual(RouteCredentials(url: "nats://ruser:s3cret@10.0.0.1:6222"), RouteCredentials(user: "ruser", password: "s3cret"))
+        XCTAssertEqual(RouteCredentials(url: "nats-route://a%40b:p%3Aw@h:1/"), RouteCredentials(user: "a@b", password: "p:w"))
+        XCTAssertEqual(RouteCredentials(url: "nats://u@h:1"), RouteCredentials(user: "u", password: ""))
+        XCTAssertNil(RouteCredentials(url: "nats://h:1"))
+        XCTAssertNil(RouteCredentials(url: "h:1"))
+        XCTAssertNil(RouteCredentials(url: "nats://:p@h:1"))
+        XCTAssertEqual(RouteURL("nats://ruser:s3cret@10.0.0.1:6222"), RouteURL(host: "10.0.0.1", port: 6222), "not part of the URL's identity")
+    }
+
     func test_map_unsupportedSecurityKeys_areErrorsNotSilentlyIgnored() {
         XCTAssertThrowsError(try load("tls { cert_file: x }"))
         XCTAssertThrowsError(try load("leafnodes { port: 7422 }"))

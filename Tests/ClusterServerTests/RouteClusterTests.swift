@@ -151,6 +151,63 @@ final class RouteClusterTests: XCTestCase {
         }
     }
 
+    // MARK: - route authorization
+
+    private static let routeAuth = RouteAuth(user: "ruser", password: "s3cret")
+
+    func test_routeAuthorization_meshFormsWithCredentials_gossipedRoutesUseTheClustersOwn() throws {
+        let n1 = try cluster.start(name: "n1") { $0.clusterAuth = Self.routeAuth }
+        let seed = "nats://ruser:s3cret@127.0.0.1:\(n1.routeManager!.port)"
+        let n2 = try cluster.start(name: "n2") { $0.clusterAuth = Self.routeAuth; $0.routes = [seed] }
+        // n3 knows n1 only: its route to n2 (or n2's to it) is learned by gossip, without a URL
+        // that names credentials.
+        let n3 = try cluster.start(name: "n3") { $0.clusterAuth = Self.routeAuth; $0.routes = [seed] }
+        cluster.waitForFullMesh()
+        XCTAssertEqual(Set(n3.routeManager!.peerIDs), [n1.serverID, n2.serverID])
+        let info = try RawClient(port: n1.routeManager!.port)
+        XCTAssertTrue(info.waitFor("\r\n"))
+        XCTAssertTrue(info.text.contains("\"auth_required\":true"), info.text)
+        for log in cluster.logs { XCTAssertFalse(log.contains("authentication error"), log.text.suffix(1500).description) }
+    }
+
+    func test_routeAuthorization_bcryptPassword_checkedOffTheEventLoop_routeStillForms() throws {
+        let hash = Bcrypt.hash("s3cret", salt: Array(repeating: 7, count: 16), cost: 4)
+        let n1 = try cluster.start(name: "n1") { $0.clusterAuth = RouteAuth(user: "ruser", password: hash) }
+        // CONNECT and INFO arrive in one read: the INFO waits for the check, then completes
+        // the handshake.
+        let n2 = try cluster.start(name: "n2") { $0.routes = ["nats://ruser:s3cret@127.0.0.1:\(n1.routeManager!.port)"] }
+        XCTAssertTrue(waitUntil { n1.routeManager!.peerIDs == [n2.serverID] && n2.routeManager!.peerIDs == [n1.serverID] })
+    }
+
+    func test_routeAuthorization_wrongOrMissingCredentials_refusedWithAuthorizationViolation() throws {
+        let n1 = try cluster.start(name: "n1") { $0.clusterAuth = Self.routeAuth }
+        let port = n1.routeManager!.port
+        let n2 = try cluster.start(name: "n2") { $0.routes = ["nats://ruser:wrong@127.0.0.1:\(port)"] }
+        XCTAssertTrue(waitUntil { self.cluster.logs[0].contains("authentication error - User \"ruser\"") }, cluster.logs[0].text.suffix(1500).description)
+        XCTAssertTrue(waitUntil { self.cluster.logs[1].contains("Route Error 'Authorization Violation'") }, cluster.logs[1].text.suffix(1500).description)
+        XCTAssertEqual(n1.routeManager!.peerIDs, [])
+        XCTAssertEqual(n2.routeManager!.peerIDs, [])
+        // A raw peer: an INFO before any CONNECT, a CONNECT without credentials.
+        for first in ["INFO {\"server_id\":\"XYZ\",\"cluster\":\"test\"}\r\n",
+                      "CONNECT {\"name\":\"XYZ\",\"cluster\":\"test\"}\r\nINFO {\"server_id\":\"XYZ\",\"cluster\":\"test\"}\r\n"] {
+            let c = try RawClient(port: port)
+            XCTAssertTrue(c.waitFor("\r\n"))
+            c.send(first)
+            XCTAssertTrue(c.waitFor("-ERR 'Authorization Violation'\r\n"), c.text)
+            XCTAssertTrue(c.waitForClose())
+        }
+        XCTAssertEqual(n1.routeManager!.peerIDs, [])
+    }
+
+    func test_routeAuthorization_silentPeer_getsAuthenticationTimeout() throws {
+        let n1 = try cluster.start(name: "n1") { $0.clusterAuth = RouteAuth(user: "ruser", password: "s3cret", timeoutSeconds: 0.3) }
+        let c = try RawClient(port: n1.routeManager!.port)
+        XCTAssertTrue(c.waitFor("\r\n"))
+        XCTAssertTrue(c.waitFor("-ERR 'Authentication Timeout'\r\n"), c.text)
+        XCTAssertTrue(c.waitForClose())
+        XCTAssertTrue(cluster.logs[0].contains("authentication timeout"))
+    }
+
     func test_handshake_clusterNameMismatch_isRefusedWithALogLine() throws {
         let n1 = try cluster.start(name: "n1", clusterName: "alpha")
         let n2 = try cluster.start(name: "n2", clusterName: "beta", routes: [n1.routeManager!.port])

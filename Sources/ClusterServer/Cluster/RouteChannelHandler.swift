@@ -17,13 +17,21 @@ final class RouteChannelHandler: ChannelInboundHandler {
     private var established = false
     private var pingTask: RepeatedTask?
     private var handshakeTimeout: Scheduled<Void>?
+    /// What this dialer logs in with (its route URL's credentials or the cluster's own).
+    private let credentials: RouteCredentials?
+    /// Set on an accepted route while it has yet to log in (route authorization).
+    private var login: RouteAuth?
+    private var loginTimeout: Scheduled<Void>?
+    /// A bcrypt check of the route's CONNECT runs off the event loop; reading waits for it.
+    private var pausedForLogin = false
     /// Clients that received routed messages during the current read: flushed once at its end.
     private let flushBatch = FlushBatch()
 
-    init(manager: RouteManager, solicitedURL: RouteURL?, configured: Bool) {
+    init(manager: RouteManager, solicitedURL: RouteURL?, configured: Bool, credentials: RouteCredentials? = nil) {
         self.manager = manager
         self.solicitedURL = solicitedURL
         self.configured = configured
+        self.credentials = credentials
     }
 
     private var server: NATSServer { manager.server }
@@ -36,7 +44,15 @@ final class RouteChannelHandler: ChannelInboundHandler {
         }
         route = conn
         if solicitedURL != nil {
-            conn.send(RouteConnect(name: server.serverID, cluster: manager.clusterName).line())
+            conn.send(RouteConnect(name: server.serverID, cluster: manager.clusterName, user: credentials?.user,
+                                   pass: credentials?.password).line())
+        } else if let auth = server.options.clusterAuth {
+            login = auth
+            loginTimeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(auth.timeoutSeconds * 1000))) { [weak self] in
+                guard let self, self.login != nil, !self.closing else { return }
+                self.server.logger.error("\(conn.logPrefix) - authentication timeout")
+                self.fail(nil, errText: "Authentication Timeout")
+            }
         }
         conn.send(manager.infoLine(for: context.channel))
         handshakeTimeout = context.eventLoop.scheduleTask(in: .seconds(5)) { [weak self] in
@@ -54,19 +70,29 @@ final class RouteChannelHandler: ChannelInboundHandler {
         flushBatch.run()
         pingTask?.cancel()
         handshakeTimeout?.cancel()
+        loginTimeout?.cancel()
         if let conn = route { manager.routeClosed(conn) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing, let conn = route else { return }
+        guard !closing else { return }
         var buffer = unwrapInboundIn(data)
         if var pending = cumulation {
             pending.writeBuffer(&buffer)
             buffer = pending
             cumulation = nil
         }
+        drain(&buffer)
+    }
+
+    /// Processes the ops in `buffer` until it ends, the route closes or a login check pauses
+    /// it; what is left waits in `cumulation`.
+    private func drain(_ buffer: inout ByteBuffer) {
+        guard let conn = route else { return }
         do {
-            while !closing, let op = try parser.next(&buffer) { process(op, conn) }
+            while !closing, !pausedForLogin, let op = try parser.next(&buffer) {
+                if login != nil { logIn(op, conn) } else { process(op, conn) }
+            }
         } catch let error as RouteProtocolError {
             server.logger.notice("\(conn.logPrefix) - Route parser ERROR: \(error)")
             if case .unknownOperation = error { fail(nil, errText: "Unknown Protocol Operation") } else { fail(nil) }
@@ -98,6 +124,62 @@ final class RouteChannelHandler: ChannelInboundHandler {
             server.logger.debug("\(route?.logPrefix ?? "?") - Route connection error: \(error)")
         }
         context.close(promise: nil)
+    }
+
+    // MARK: - route authorization
+
+    /// An accepted route that must log in: its first op has to be a `CONNECT` with the
+    /// cluster's credentials (as nats-server: anything else is an authorization violation).
+    private func logIn(_ op: RouteOp, _ conn: RouteConnection) {
+        guard case let .connect(json) = op, let auth = login else {
+            loginFailed(conn, user: nil)
+            return
+        }
+        let fields = (try? JSONSerialization.jsonObject(with: Data(json.readableBytesView))) as? [String: Any]
+        let user = fields?["user"] as? String, pass = fields?["pass"] as? String
+        guard auth.isSlow else {
+            finishLogin(auth.accepts(user: user, password: pass), user: user, conn)
+            return
+        }
+        guard server.slowAuthQueue.operationCount < server.maxQueuedSlowAuth else {
+            server.logger.warning("\(conn.logPrefix) - bcrypt verification queue full, refusing route CONNECT")
+            loginFailed(conn, user: user)
+            return
+        }
+        pausedForLogin = true
+        conn.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        let loop = conn.eventLoop
+        server.slowAuthQueue.addOperation {
+            let ok = auth.accepts(user: user, password: pass)
+            loop.execute { [weak self] in self?.resumeAfterLogin(ok, user: user, conn) }
+        }
+    }
+
+    private func resumeAfterLogin(_ ok: Bool, user: String?, _ conn: RouteConnection) {
+        pausedForLogin = false
+        guard !closing else { return }
+        finishLogin(ok, user: user, conn)
+        if closing { return }
+        conn.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        if var pending = cumulation {
+            cumulation = nil
+            drain(&pending)
+        }
+        flushBatch.run()
+    }
+
+    private func finishLogin(_ ok: Bool, user: String?, _ conn: RouteConnection) {
+        guard ok else {
+            loginFailed(conn, user: user)
+            return
+        }
+        login = nil
+        loginTimeout?.cancel()
+    }
+
+    private func loginFailed(_ conn: RouteConnection, user: String?) {
+        server.logger.error("\(conn.logPrefix) - authentication error\(user.map { " - User \"\($0)\"" } ?? "")")
+        fail(nil, errText: "Authorization Violation")
     }
 
     // MARK: - ops

@@ -33,6 +33,9 @@ public struct RouteInfo: Codable, Equatable {
     /// The sender is stopping (lame duck; nats-server's route INFO `ldm`): peers hand it no
     /// leadership. Absent while false (nats-server's `omitempty`).
     public var lameDuck: Bool?
+    /// Routes must log in (`CONNECT` with user and password) before anything else; absent
+    /// while false (nats-server's `auth_required`).
+    public var authRequired: Bool?
     /// `lameDuck` as a plain flag (what `RouteManager.peers(announcing:)` reads).
     public var isLeaving: Bool { lameDuck == true }
 
@@ -45,6 +48,7 @@ public struct RouteInfo: Codable, Equatable {
         case copyConfig = "js_copy_config"
         case markers = "js_markers"
         case lameDuck = "ldm"
+        case authRequired = "auth_required"
     }
 
     public init(serverID: String, serverName: String, version: String, cluster: String, routeURL: String,
@@ -81,6 +85,7 @@ public struct RouteInfo: Codable, Equatable {
         copyConfig = try c.decodeIfPresent(Bool.self, forKey: .copyConfig) ?? false
         markers = try c.decodeIfPresent(Bool.self, forKey: .markers) ?? false
         lameDuck = try c.decodeIfPresent(Bool.self, forKey: .lameDuck) == true ? true : nil
+        authRequired = try c.decodeIfPresent(Bool.self, forKey: .authRequired) == true ? true : nil
     }
 
     func line() -> String {
@@ -100,6 +105,9 @@ struct RouteConnect: Codable {
     var pedantic = false
     var headers = true
     var lang: String?
+    /// Route authorization (`RouteAuth`); absent when the dialer has none.
+    var user: String?
+    var pass: String?
 
     func line() -> String {
         let encoder = JSONEncoder()
@@ -110,7 +118,7 @@ struct RouteConnect: Codable {
 }
 
 /// A route or cluster listen URL: `nats-route://host:port`, `nats://user:pass@host:port`,
-/// or `host:port`. The scheme and credentials are accepted and ignored (no route auth yet).
+/// or `host:port`. Credentials are not part of it (`RouteCredentials(url:)` reads them).
 public struct RouteURL: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int

@@ -33,6 +33,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         var peerID: String?
         var parked = false
         var retry: Scheduled<Void>?
+        /// From the configured URL (`nats://user:pass@host:port`); nil: the cluster's own.
+        var credentials: RouteCredentials?
     }
 
     /// What the handshake decided about a route whose peer INFO arrived.
@@ -122,12 +124,14 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     /// SIGHUP.
     func setConfiguredRoutes(_ texts: [String]) {
         var wanted = Set<RouteURL>()
+        var credentials: [RouteURL: RouteCredentials] = [:]
         for text in texts {
             guard let url = RouteURL(text), url.port > 0 else {
                 server.logger.error("Ignoring route URL \"\(text)\": expected nats://host:port")
                 continue
             }
             wanted.insert(url)
+            credentials[url] = RouteCredentials(url: text)
         }
         let fresh: [RouteURL] = lock.withLock {
             if stopping { return [] }
@@ -137,8 +141,9 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             for url in wanted.sorted(by: { $0.description < $1.description }) {
                 if dialers[url] != nil {
                     dialers[url]?.configured = true
+                    dialers[url]?.credentials = credentials[url]
                 } else {
-                    dialers[url] = Dialer(configured: true)
+                    dialers[url] = Dialer(configured: true, credentials: credentials[url])
                     added.append(url)
                 }
             }
@@ -196,8 +201,10 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
 
     private func dial(_ url: RouteURL) {
         var parkedFor: String?
+        var credentials: RouteCredentials?
         let configured: Bool? = lock.withLock {
             guard !stopping, var d = dialers[url], !d.busy else { return nil }
+            credentials = d.credentials
             d.retry = nil
             // At each retry too: the peer may have dialed us while our dial was refused.
             if let p = parkIfPeerUp(&d, url) {
@@ -213,6 +220,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
             server.logger.debug("Route to \(p) is up already, not dialing \(url)")
         }
         guard let configured else { return }
+        let login = credentials ?? server.options.clusterAuth?.dialCredentials
         server.logger.debug("Trying to connect to route on \(url.host):\(url.port)")
         // Test seam (CLUSTERD_HOSTS_FILE): a mapped name is dialed at its mapped address.
         let address = server.options.routeHostOverrides[url.host.lowercased()] ?? url.host
@@ -229,7 +237,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
                         let name = TLSContexts.serverHostname(for: url.host)
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: name))
                     }
-                    try channel.pipeline.syncOperations.addHandler(RouteChannelHandler(manager: self, solicitedURL: url, configured: configured))
+                    try channel.pipeline.syncOperations.addHandler(RouteChannelHandler(manager: self, solicitedURL: url, configured: configured,
+                                                                                         credentials: login))
                 }
             }
             .connect(host: address, port: url.port)
@@ -438,6 +447,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
                              decidedDedup: o.routeFeatures.decidedDedup, copyConfig: o.routeFeatures.copyConfig,
                              markers: o.routeFeatures.markers)
         if isLeaving { info.lameDuck = true }
+        if o.clusterAuth != nil { info.authRequired = true }
         return info.line()
     }
 

@@ -161,11 +161,42 @@ public enum ConfigLoader {
                 // As nats-server: routes always present and verify certificates.
                 t.verify = true
                 o.clusterTLS = t
+            case "authorization": o.clusterAuth = try mapRouteAuth(v)
             case "no_advertise", "connect_retries", "pool_size", "compression":
                 warnings.append("config key 'cluster.\(rawKey)' is accepted but has no effect in clusterd")
             default: warnings.append("unknown config key 'cluster.\(rawKey)' ignored")
             }
         }
+    }
+
+    /// `cluster { authorization { user, password, timeout } }`. Other keys are errors: route
+    /// permissions, tokens and user lists are not served, and dropping one silently would open
+    /// routes the operator meant to restrict.
+    static func mapRouteAuth(_ value: ConfigValue) throws -> RouteAuth {
+        var user: String?, password: String?, timeout = 2.0
+        for (rawKey, v) in try entries(value, "cluster.authorization") {
+            switch rawKey.lowercased() {
+            case "user", "username": user = try string(v, "cluster.authorization.user")
+            case "password", "pass": password = try string(v, "cluster.authorization.password")
+            case "timeout":
+                // nats-server writes it as seconds, often fractional (`timeout: 0.5`).
+                if case let .double(d) = v { timeout = d } else { timeout = try duration(v, "cluster.authorization.timeout") }
+                guard timeout > 0, timeout <= 60 else {
+                    throw LoadError(description: "cluster.authorization.timeout: must be more than 0 and at most 60s")
+                }
+            default:
+                throw LoadError(description: "cluster.authorization.\(rawKey): not supported (route authorization takes user, password and timeout)")
+            }
+        }
+        guard let user, !user.isEmpty, let password, !password.isEmpty else {
+            throw LoadError(description: "cluster.authorization: user and password are required")
+        }
+        if Bcrypt.isHash(password) {
+            do { _ = try Bcrypt.parse(password) } catch {
+                throw LoadError(description: "cluster.authorization.password: malformed bcrypt password hash")
+            }
+        }
+        return RouteAuth(user: user, password: password, timeoutSeconds: timeout)
     }
 
     /// A `tls { ... }` block. Unknown keys are errors: a TLS setting that is silently dropped

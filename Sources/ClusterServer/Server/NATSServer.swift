@@ -384,6 +384,7 @@ public final class NATSServer: @unchecked Sendable {
         if new.clusterName != options.clusterName || new.clusterHost != options.clusterHost
             || new.clusterPort != options.clusterPort { ignored.append("cluster") }
         let routesChanged = new.routes != options.routes && routeManager != nil
+        let routeAuthChanged = new.clusterAuth != options.clusterAuth && routeManager != nil
         let limitsChanged = new.maxMemoryStore != options.maxMemoryStore || new.maxFileStore != options.maxFileStore
         // Account namespaces and imports are built at start; users and permissions of the
         // global account (and token, no_auth_user) apply to new connections at once.
@@ -428,6 +429,10 @@ public final class NATSServer: @unchecked Sendable {
             // is stored refuses publishes from then on and removes nothing.
             jetStreamNodeUsage.setLimits(maxMemory: new.maxMemoryStore, maxFile: new.maxFileStore)
             logger.info("Reloaded: JetStream max_memory_store = \(Self.limitText(new.maxMemoryStore)), max_file_store = \(Self.limitText(new.maxFileStore))")
+        }
+        if routeAuthChanged {
+            // Established routes stay: they logged in already.
+            logger.info("Reloaded: cluster authorization \(applied.clusterAuth == nil ? "off" : "on") for new routes")
         }
         if routesChanged {
             logger.info("Reloaded: cluster routes \(applied.routes)")

@@ -59,6 +59,9 @@ public struct ServerOptions: Sendable {
     public var allowNonTLS = false
     /// Route TLS (`cluster { tls { ... } }`): mutual, every route presents and verifies.
     public var clusterTLS: TLSOptions?
+    /// Route authorization (`cluster { authorization {} }`, `--cluster nats://user:pass@...`):
+    /// accepted routes must log in with it; nil accepts any route (as nats-server).
+    public var clusterAuth: RouteAuth?
 
     public var clusterName: String?
     public var clusterHost: String?
