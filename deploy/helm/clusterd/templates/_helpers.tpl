@@ -26,3 +26,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "clusterd.authSecret" -}}
 {{- default (printf "%s-auth" (include "clusterd.fullname" .)) .Values.auth.existingSecret -}}
 {{- end -}}
+
+{{- define "clusterd.routeAuthSecret" -}}
+{{- default (printf "%s-route-auth" (include "clusterd.fullname" .)) .Values.routeAuth.existingSecret -}}
+{{- end -}}
