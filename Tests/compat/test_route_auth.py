@@ -90,6 +90,8 @@ def test_routePort_silentPeer_authenticationTimeout(node):
     assert out.startswith(b"INFO ")
     assert b"-ERR 'Authentication Timeout'\r\n" in out, out
     assert not out.endswith(b"<still open>"), out
+    with urllib.request.urlopen(srv.monitor_url + "/varz", timeout=5) as r:
+        assert json.loads(r.read())["cluster"]["auth_timeout"] == 1
 
 
 def test_routes_withTheCredentials_form_aWrongPasswordDoesNot(node):

@@ -98,11 +98,11 @@ final class MonitoringEndpoints: @unchecked Sendable {
         v["cluster"] = [String: Any]()
         if let routes = server.routeManager {
             v["cluster"] = ["name": routes.clusterName, "addr": o.clusterHost ?? "0.0.0.0", "cluster_port": routes.port,
-                            "urls": o.routes.map(Self.redactURL)]
+                            "urls": o.routes.map(Self.redactURL), "auth_timeout": o.clusterAuth?.timeoutSeconds ?? 2]
             v["connect_urls"] = routes.clientConnectURLs()
         } else if let name = o.clusterName {
             v["cluster"] = ["name": name, "addr": o.clusterHost ?? "", "cluster_port": o.clusterPort ?? 0,
-                            "urls": o.routes.map(Self.redactURL)]
+                            "urls": o.routes.map(Self.redactURL), "auth_timeout": o.clusterAuth?.timeoutSeconds ?? 2]
         }
         if o.jetStream {
             v["jetstream"] = ["config": ["max_memory": o.maxMemoryStore, "max_storage": o.maxFileStore,
