@@ -110,6 +110,7 @@ extension RaftNode {
         if role != .follower { becomeFollower(term: term, leader: m.from) }
         electionElapsed = 0
         leader = m.from
+        announcedCommit = (term, announcedCommit.term == term ? max(announcedCommit.index, a.commit) : a.commit)
         if divergedAt != nil { return }
         if let bad = disagreementWithCommitted(a) {
             divergedAt = bad

@@ -97,6 +97,10 @@ public final class RaftNode {
     /// (the leader keeps its quorum) and keeps its election timer quiet. Its application must
     /// rebuild the group's state from the leader (`takeDivergence`).
     public internal(set) var divergedAt: LogIndex?
+    /// The commit index the leader of `term` announced in its latest append to this follower
+    /// (appends carry the leader's commit; heartbeats only what this node is known to hold):
+    /// how far a follower has to commit to be caught up (`isCaughtUp`).
+    var announcedCommit: (term: Term, index: LogIndex) = (.zero, .zero)
     /// New entries or a new commit index to send to every follower at the next `ready()`.
     var broadcastPending = false
     var readStates: [ReadState] = []
@@ -158,6 +162,20 @@ public final class RaftNode {
     /// The active membership (the latest configuration entry in the log, committed or not).
     public var conf: ConfState { confLog.last?.conf ?? confBase.conf }
     public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
+    /// Whether this node holds everything its leader committed, as far as it can tell: a
+    /// leader does; a follower does when it knows a leader, has not diverged and committed up to
+    /// the leader's latest announced commit of this term. A candidate, or a follower without a
+    /// leader, does not (what `/healthz` reports as not current). Applying is not waited for: a
+    /// follower applies only what it synced, so under load applied trails commit by a sync.
+    public var isCaughtUp: Bool {
+        switch role {
+        case .leader: return true
+        case .preCandidate, .candidate: return false
+        case .follower:
+            guard leader != nil, divergedAt == nil else { return false }
+            return announcedCommit.term != term || log.committed >= announcedCommit.index
+        }
+    }
     /// The leader's view of `peer` (nil on followers or for non-members).
     public func progress(of peer: NodeID) -> Progress? { role == .leader ? tracker.progress[peer] : nil }
     /// The term of the entry at `index`, if still in the log.

@@ -34,6 +34,54 @@ final class ReplicationTests: XCTestCase {
         XCTAssertThrowsError(try c.node(2).propose([1])) { XCTAssertEqual($0 as? RaftError, .notLeader(leader: NodeID(1))) }
     }
 
+    /// `isCaughtUp` (what `/healthz` reports per stream): a follower that heard of a commit
+    /// beyond the entries it holds is not, until the entries arrived; a new term's leader that
+    /// only sent heartbeats (capped at what the follower holds) leaves it caught up.
+    func test_isCaughtUp_followerBehindTheAnnouncedCommit_untilTheEntriesArrive() {
+        let s = MemoryStorage(conf: ConfState(voters: [1, 2, 3].map(NodeID.init)))
+        try! s.append((1...4).map { Entry(term: Term(2), index: LogIndex($0), data: [UInt8($0)]) })
+        s.setHardState(HardState(term: Term(2), vote: nil, commit: LogIndex(4)))
+        let r = RaftNode(id: NodeID(2), storage: s, config: TestCluster.defaultConfig(), random: SplitMix64(seed: 2))
+        XCTAssertFalse(r.isCaughtUp, "no leader known yet")
+        r.step(msg(1, 2, 2, .heartbeat(Heartbeat(commit: LogIndex(4)))))
+        XCTAssertTrue(r.isCaughtUp)
+        // The leader committed up to 8; this append holds none of 5...8 (sent in a later one).
+        r.step(msg(1, 2, 2, .appendEntries(AppendEntries(prevLogIndex: LogIndex(4), prevLogTerm: Term(2), entries: [],
+                                                         commit: LogIndex(8)))))
+        XCTAssertEqual(r.commitIndex, LogIndex(4))
+        XCTAssertFalse(r.isCaughtUp, "the leader announced commit 8")
+        r.step(msg(1, 2, 2, .appendEntries(AppendEntries(prevLogIndex: LogIndex(4), prevLogTerm: Term(2),
+                                                         entries: (5...6).map { Entry(term: Term(2), index: LogIndex($0)) },
+                                                         commit: LogIndex(8)))))
+        XCTAssertFalse(r.isCaughtUp, "6 of 8")
+        r.step(msg(1, 2, 2, .appendEntries(AppendEntries(prevLogIndex: LogIndex(6), prevLogTerm: Term(2),
+                                                         entries: (7...8).map { Entry(term: Term(2), index: LogIndex($0)) },
+                                                         commit: LogIndex(8)))))
+        XCTAssertEqual(r.commitIndex, LogIndex(8))
+        XCTAssertTrue(r.isCaughtUp)
+        // An older announcement does not lower the mark: it is the leader's latest.
+        r.step(msg(1, 2, 2, .appendEntries(AppendEntries(prevLogIndex: LogIndex(8), prevLogTerm: Term(2), entries: [],
+                                                         commit: LogIndex(12)))))
+        r.step(msg(1, 2, 2, .appendEntries(AppendEntries(prevLogIndex: LogIndex(8), prevLogTerm: Term(2), entries: [],
+                                                         commit: LogIndex(9)))))
+        XCTAssertFalse(r.isCaughtUp)
+        // A leader of a new term: its heartbeats say nothing of entries beyond ours.
+        r.step(msg(3, 2, 3, .heartbeat(Heartbeat(commit: LogIndex(8)))))
+        XCTAssertEqual(r.leader, NodeID(3))
+        XCTAssertTrue(r.isCaughtUp)
+    }
+
+    func test_isCaughtUp_leaderYes_candidateNo() {
+        let c = TestCluster(3)
+        c.elect(1)
+        XCTAssertTrue(c.node(1).isCaughtUp)
+        c.deliverAll()
+        XCTAssertTrue(c.node(2).isCaughtUp)
+        c.isolate(2)
+        c.tick([2], times: 100)
+        XCTAssertFalse(c.node(2).isCaughtUp, "\(c.node(2).role) without a leader")
+    }
+
     func test_appendEntries_prevTermMismatch_rejectsWithConflictHint() {
         let s = MemoryStorage(conf: ConfState(voters: [1, 2].map(NodeID.init)))
         try! s.append([Entry(term: Term(1), index: LogIndex(1)), Entry(term: Term(1), index: LogIndex(2)),

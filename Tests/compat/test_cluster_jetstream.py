@@ -251,6 +251,48 @@ async def test_restarted_replica_catches_up(cluster: Cluster):
         await nc.close()
 
 
+def _local_messages(node: ServerProcess, stream: str) -> int | None:
+    """Messages in this node's own replica of `stream` (/jsz stream detail), None if absent."""
+    import urllib.request
+    with urllib.request.urlopen(node.monitor_url + "/jsz?streams=true", timeout=2) as r:
+        d = json.loads(r.read())
+    for acc in d.get("account_details") or []:
+        for s in acc.get("stream_detail") or []:
+            if s.get("name") == stream:
+                return (s.get("state") or {}).get("messages")
+    return None
+
+
+async def test_restarted_replica_is_ready_once_caught_up_and_stays_ready_idle(cluster: Cluster):
+    """The full /healthz of a restarted replica holder: 200 once its replica caught up (both
+    servers check every stream on the node), and still 200 on every node after the stream sat
+    idle (an idle group must still know its leader, or no pod would stay ready)."""
+    from test_cluster_membership import healthz
+    nc = await connect(cluster.nodes[0])
+    js = nc.jetstream(timeout=5)
+    try:
+        await retry(lambda: js.add_stream(name="READY", subjects=["ready.>"], num_replicas=3))
+        si = await retry(lambda: js.stream_info("READY"))
+        node = cluster.node(next(n for n in ("n2", "n3") if n != si.cluster.leader))
+        node.kill()
+        for i in range(25):
+            await retry(lambda i=i: js.publish("ready.x", f"r{i}".encode()))
+        node.start()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while healthz(node)[0] != 200:
+            assert time.monotonic() < deadline, f"restarted node never ready: {healthz(node)}"
+            await asyncio.sleep(0.1)
+        # Ready means caught up: its own replica holds all 25 (applied within moments).
+        deadline = time.monotonic() + 5
+        while _local_messages(node, "READY") != 25:
+            assert time.monotonic() < deadline, f"ready with {_local_messages(node, 'READY')} of 25 messages"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(3)
+        assert [healthz(n) for n in cluster.nodes] == [(200, {"status": "ok"})] * 3
+    finally:
+        await nc.close()
+
+
 async def test_stream_leader_stepdown_moves_leadership(cluster: Cluster):
     nc = await connect(cluster.nodes[2])
     js = nc.jetstream(timeout=5)

@@ -328,6 +328,7 @@ def test_healthz_not_ready_until_joined(server_binary: str, server_kind: str):
     try:
         n.start()
         assert healthz(n) == (503, {"status": "unavailable", "error": "JetStream has not established contact with a meta leader"})
+        assert healthz(n, "?js-meta-only=true") == healthz(n)
         assert healthz(n, "?js-server-only=true") == (200, {"status": "ok"})
         assert healthz(n, "?js-enabled-only=true") == (200, {"status": "ok"})
     finally:

@@ -474,8 +474,11 @@ extension JetStreamCluster {
 
     /// `/healthz`: not ready until the meta group runs here with a known leader, this store is
     /// a voter (a new member is a learner until it caught up) and everything committed is
-    /// applied. `js-enabled-only` and `js-server-only` skip the check (as nats-server 2.11+),
-    /// which is what a liveness probe wants: a node without a meta quorum is not broken.
+    /// applied; then (unless `js-meta-only`) every replicated stream with a replica here must be
+    /// current (`streamHealthError`), so a restarted node turns ready only once it caught up
+    /// (as nats-server's full `/healthz`). `js-enabled-only` and `js-server-only` skip every
+    /// check (as nats-server 2.11+), which is what a liveness probe wants: a node without a
+    /// meta quorum is not broken.
     func healthError(_ query: [String: String]) -> String? {
         if query["js-enabled-only"] == "true" || query["js-server-only"] == "true" { return nil }
         if membership.retiringSinceTick != nil { return Self.removedHealthError }
@@ -485,6 +488,24 @@ extension JetStreamCluster {
         guard node.conf.isVoter(host.me), node.appliedIndex >= node.commitIndex else {
             return "JetStream is not current with the meta leader"
         }
+        if query["js-meta-only"] == "true" { return nil }
+        for name in replicas.keys.sorted() {
+            guard let r = replicas[name], let why = streamHealthError(r) else { continue }
+            return "JetStream stream '\(js.account.name) > \(name)' is not current: \(why)"
+        }
         return nil
+    }
+
+    /// Why this node's replica of a replicated stream is not current (nats-server's reasons),
+    /// or nil: a copy or range re-fetch from the leader is pending or running ("stream catching
+    /// up"), or its Raft group knows no leader, diverged, or has not committed what its leader
+    /// announced ("group node unhealthy", `RaftNode.isCaughtUp`). A single replica is current.
+    func streamHealthError(_ r: StreamReplica) -> String? {
+        guard (assignments[r.name]?.peers.count ?? 1) > 1 else { return nil }
+        if r.catchup != nil || r.needsRepair || r.rangeRepair != nil || !r.damagedSegments.isEmpty {
+            return "stream catching up"
+        }
+        guard let node = host.node(r.group) else { return "group node missing" }
+        return node.isCaughtUp ? nil : "group node unhealthy"
     }
 }
