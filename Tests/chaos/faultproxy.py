@@ -145,8 +145,11 @@ class RouteProxy:
                 if src:
                     break
                 await asyncio.sleep(0.01)
-            if src is None:
-                self.unknown_dialers += 1
+            # A dialer gone before we found it (a node closes a route it finds redundant the
+            # moment it connects, before sending a byte) can carry nothing a cut would miss: only
+            # a connection that sends data unattributed counts (`_pump`).
+            unknown = src is None
+            if unknown:
                 src = "?"
             try:
                 ur, uw = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", self.target_port), 2)
@@ -154,8 +157,8 @@ class RouteProxy:
                 writer.close()
                 return
             try:
-                await asyncio.gather(self._pump(reader, uw, src, self.name), self._pump(ur, writer, self.name, src),
-                                     return_exceptions=True)
+                await asyncio.gather(self._pump(reader, uw, src, self.name, unattributed=unknown),
+                                     self._pump(ur, writer, self.name, src), return_exceptions=True)
             finally:
                 for w in (uw, writer):
                     w.close()
@@ -164,7 +167,8 @@ class RouteProxy:
         finally:
             self.tasks.discard(task)
 
-    async def _pump(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, src: str, dst: str) -> None:
+    async def _pump(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, src: str, dst: str,
+                    unattributed: bool = False) -> None:
         try:
             while True:
                 while not self.links.allows(src, dst):
@@ -172,6 +176,9 @@ class RouteProxy:
                 data = await r.read(65536)
                 if not data:
                     break
+                if unattributed:
+                    self.unknown_dialers += 1
+                    unattributed = False
                 while not self.links.allows(src, dst):  # cut while the read was pending: hold the bytes
                     await self.links.changed.wait()
                 w.write(data)
