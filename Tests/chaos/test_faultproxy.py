@@ -106,3 +106,35 @@ def test_dialer_lookup_is_exact_and_covers_dual_stack_sockets():
                 assert owner_of_connection(local, port, {os.getpid(): "me"}) == "me"
                 assert owner_of_connection(local, port, {1: "init"}) is None
                 assert owner_of_connection(local, port + 1, {os.getpid(): "me"}) is None
+
+
+def test_unattributed_dialer_counts_only_once_it_sends():
+    # A node may close a redundant route dial the moment it connects, before a byte, and be gone
+    # before the proxy finds its owner: nothing crossed, nothing a cut could miss. One that
+    # sends data without an owner the proxy knows is what "unidentified" must report.
+    async def case() -> None:
+        target = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        proxy = RouteProxy("b", target.sockets[0].getsockname()[1], LinkTable(), {})
+        await proxy.start(0)
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", proxy.listen_port)
+            w.close()
+            for _ in range(400):  # bounded wait (20 s) until the proxy is done with it
+                if proxy.accepted == 1 and not proxy.tasks:
+                    break
+                await asyncio.sleep(0.05)
+            assert proxy.accepted == 1 and proxy.unknown_dialers == 0
+            _, w = await asyncio.open_connection("127.0.0.1", proxy.listen_port)
+            w.write(b"INFO {}\r\n")
+            await w.drain()
+            for _ in range(400):  # bounded wait (20 s)
+                if proxy.unknown_dialers:
+                    break
+                await asyncio.sleep(0.05)
+            assert proxy.unknown_dialers == 1
+            w.close()
+        finally:
+            await proxy.close()
+            target.close()
+
+    asyncio.run(case())
