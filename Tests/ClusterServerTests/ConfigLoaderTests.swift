@@ -100,6 +100,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(RouteCredentials(url: "nats://ruser:s3cret@10.0.0.1:6222"), RouteCredentials(user: "ruser", password: "s3cret"))
         XCTAssertEqual(RouteCredentials(url: "nats-route://a%40b:p%3Aw@h:1/"), RouteCredentials(user: "a@b", password: "p:w"))
         XCTAssertEqual(RouteCredentials(url: "nats://u@h:1"), RouteCredentials(user: "u", password: ""))
+        XCTAssertEqual(RouteCredentials(url: "nats://u:a/b@h:1/"), RouteCredentials(user: "u", password: "a/b"))
         XCTAssertNil(RouteCredentials(url: "nats://h:1"))
         XCTAssertNil(RouteCredentials(url: "h:1"))
         XCTAssertNil(RouteCredentials(url: "nats://:p@h:1"))

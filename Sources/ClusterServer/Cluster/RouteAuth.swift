@@ -53,7 +53,7 @@ public struct RouteCredentials: Equatable, Sendable {
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
         guard let scheme = rest.range(of: "://") else { return nil }
         rest = rest[scheme.upperBound...]
-        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        // The last `@` ends the user info, as `RouteURL` reads it (a password may hold a `/`).
         guard let at = rest.lastIndex(of: "@") else { return nil }
         let info = rest[..<at]
         let user = info.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)

@@ -67,6 +67,9 @@ final class RouteChannelHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // Nothing more happens on this route: a login check finishing later must not go on
+        // to a handshake (it would register a dead route as the peer's).
+        closing = true
         flushBatch.run()
         pingTask?.cancel()
         handshakeTimeout?.cancel()
