@@ -21,6 +21,7 @@ import os
 import resource
 import sys
 import time
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "compat"))
@@ -121,6 +122,7 @@ def main() -> int:
     ap.add_argument("--give-up", type=int, default=20, help="stop creating after this many streams failed")
     ap.add_argument("--settle-seconds", type=float, default=20, help="wait before sampling (groups quiesce after 2 s)")
     ap.add_argument("--sample-seconds", type=float, default=30)
+    ap.add_argument("--healthz-probes", type=int, default=50)
     a = ap.parse_args()
 
     # Two descriptors per stream and node (its Raft log and its store): raise the soft limit.
@@ -150,6 +152,20 @@ def main() -> int:
             cpu0 = before[n.proc.pid][0]
             cpu1, rss, fds = proc_sample(n.proc.pid)
             print(f"  n{i + 1}: {(cpu1 - cpu0) / a.sample_seconds:.3f} CPU-s/s, RSS {rss / 2**20:.0f} MiB, {fds} open fds")
+        # The readiness probe checks every replicated stream on the node (on its JetStream queue).
+        print(f"/healthz, {a.healthz_probes} probes per node (ms):")
+        for i, n in enumerate(cluster.nodes):
+            took_ms, codes = [], collections.Counter()
+            for _ in range(a.healthz_probes):
+                t = time.monotonic()
+                try:
+                    with urllib.request.urlopen(n.monitor_url + "/healthz", timeout=10) as r:
+                        codes[r.status] += 1
+                except urllib.error.HTTPError as e:
+                    codes[e.code] += 1
+                took_ms.append((time.monotonic() - t) * 1000)
+            took_ms.sort()
+            print(f"  n{i + 1}: median {took_ms[len(took_ms) // 2]:.1f}, max {took_ms[-1]:.1f}, answers {dict(codes)}")
     finally:
         cluster.close()
     return 0
