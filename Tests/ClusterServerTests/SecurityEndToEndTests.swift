@@ -236,6 +236,24 @@ final class SecurityEndToEndTests: XCTestCase {
         XCTAssertFalse(bad.text.contains("PONG"))
     }
 
+    func test_bcryptConnect_clientGoneBeforeTheVerdict_holdsNoAccountConnection() throws {
+        try start()
+        let b = server.accountsByName["B"]!
+        server.slowAuthQueue.isSuspended = true
+        let c = try RawClient(port: server.clientPort)
+        XCTAssertTrue(c.waitFor("\r\n"))
+        c.send("CONNECT {\"verbose\":false,\"user\":\"b1\",\"pass\":\"s3cr3t\"}\r\n")
+        XCTAssertTrue(waitUntil { self.server.slowAuthQueue.operationCount == 1 })
+        // Reading is paused for the check, yet the hang-up is seen (NIO's read-hang-up event):
+        // the connection is gone before its verdict.
+        c.hangUp()
+        XCTAssertTrue(waitUntil { self.server.connectionCount == 0 }, "the connection was never dropped")
+        server.slowAuthQueue.isSuspended = false
+        XCTAssertTrue(waitUntil { self.server.slowAuthQueue.operationCount == 0 })
+        // The verdict hops back to the event loop: a leak would show within this bounded wait.
+        XCTAssertFalse(waitUntil(seconds: 2) { b.connectionCount != 0 }, "an account connection held for a client that is gone")
+    }
+
     func test_reload_globalUsersApply_accountChangesNeedRestart() throws {
         try start("authorization { users: [ {user: u, password: old} ] }")
         var warnings: [String] = []

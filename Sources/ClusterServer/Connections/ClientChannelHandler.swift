@@ -107,6 +107,9 @@ final class ClientChannelHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // Nothing more happens on this connection: a bcrypt verdict arriving later must not log
+        // a client in that is gone (it would hold one of its account's connections for good).
+        closing = true
         flushBatch.run()
         pingTask?.cancel()
         authTimeout?.cancel()
