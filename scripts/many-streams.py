@@ -153,19 +153,21 @@ def main() -> int:
             cpu1, rss, fds = proc_sample(n.proc.pid)
             print(f"  n{i + 1}: {(cpu1 - cpu0) / a.sample_seconds:.3f} CPU-s/s, RSS {rss / 2**20:.0f} MiB, {fds} open fds")
         # The readiness probe checks every replicated stream on the node (on its JetStream queue).
-        print(f"/healthz, {a.healthz_probes} probes per node (ms):")
-        for i, n in enumerate(cluster.nodes):
-            took_ms, codes = [], collections.Counter()
-            for _ in range(a.healthz_probes):
-                t = time.monotonic()
-                try:
-                    with urllib.request.urlopen(n.monitor_url + "/healthz", timeout=10) as r:
-                        codes[r.status] += 1
-                except urllib.error.HTTPError as e:
-                    codes[e.code] += 1
-                took_ms.append((time.monotonic() - t) * 1000)
-            took_ms.sort()
-            print(f"  n{i + 1}: median {took_ms[len(took_ms) // 2]:.1f}, max {took_ms[-1]:.1f}, answers {dict(codes)}")
+        # `?js-meta-only=true` skips the streams: the difference is their check.
+        for query in ("", "?js-meta-only=true"):
+            print(f"/healthz{query}, {a.healthz_probes} probes per node (ms):")
+            for i, n in enumerate(cluster.nodes):
+                took_ms, codes = [], collections.Counter()
+                for _ in range(a.healthz_probes):
+                    t = time.monotonic()
+                    try:
+                        with urllib.request.urlopen(n.monitor_url + "/healthz" + query, timeout=10) as r:
+                            codes[r.status] += 1
+                    except urllib.error.HTTPError as e:
+                        codes[e.code] += 1
+                    took_ms.append((time.monotonic() - t) * 1000)
+                took_ms.sort()
+                print(f"  n{i + 1}: median {took_ms[len(took_ms) // 2]:.1f}, max {took_ms[-1]:.1f}, answers {dict(codes)}")
     finally:
         cluster.close()
     return 0

@@ -504,11 +504,14 @@ extension JetStreamCluster {
     /// up"), or its Raft group knows no leader, diverged, or has not committed what its leader
     /// announced ("group node unhealthy", `RaftNode.isCaughtUp`). A single replica is current.
     func streamHealthError(_ r: StreamReplica) -> String? {
-        guard (assignments[r.name]?.peers.count ?? 1) > 1 else { return nil }
+        guard let node = host.node(r.group) else {
+            return (assignments[r.name]?.peers.count ?? 1) > 1 ? "group node missing" : nil
+        }
+        let conf = node.conf
+        guard conf.voters.count + conf.learners.count > 1 else { return nil }
         if r.catchup != nil || r.needsRepair || r.rangeRepair != nil || !r.damagedSegments.isEmpty {
             return "stream catching up"
         }
-        guard let node = host.node(r.group) else { return "group node missing" }
         return node.isCaughtUp ? nil : "group node unhealthy"
     }
 }
