@@ -208,6 +208,23 @@ final class RouteClusterTests: XCTestCase {
         XCTAssertTrue(cluster.logs[0].contains("authentication timeout"))
     }
 
+    func test_routeAuthorization_turnedOnBySIGHUP_newRoutesMustLogIn_theRouteUpStays() throws {
+        let n1 = try cluster.start(name: "n1")
+        let n2 = try cluster.start(name: "n2", routes: [n1.routeManager!.port])
+        XCTAssertTrue(waitUntil { n1.routeManager!.peerIDs == [n2.serverID] })
+        let rid = n1.routeManager!.snapshots(includeSubscriptions: false).map(\.rid)
+        var o = n1.options
+        o.clusterAuth = Self.routeAuth
+        XCTAssertEqual(n1.reload(o), [], "route authorization applies without a restart")
+        XCTAssertTrue(cluster.logs[0].contains("Reloaded: cluster authorization on for new routes"))
+        let c = try RawClient(port: n1.routeManager!.port)
+        XCTAssertTrue(c.waitFor("\r\n"))
+        XCTAssertTrue(c.text.contains("\"auth_required\":true"), c.text)
+        c.send("CONNECT {\"name\":\"XYZ\",\"cluster\":\"test\"}\r\n")
+        XCTAssertTrue(c.waitFor("-ERR 'Authorization Violation'\r\n"), c.text)
+        XCTAssertEqual(n1.routeManager!.snapshots(includeSubscriptions: false).map(\.rid), rid, "the route up stays")
+    }
+
     func test_handshake_clusterNameMismatch_isRefusedWithALogLine() throws {
         let n1 = try cluster.start(name: "n1", clusterName: "alpha")
         let n2 = try cluster.start(name: "n2", clusterName: "beta", routes: [n1.routeManager!.port])
