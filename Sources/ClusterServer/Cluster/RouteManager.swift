@@ -127,7 +127,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         var credentials: [RouteURL: RouteCredentials] = [:]
         for text in texts {
             guard let url = RouteURL(text), url.port > 0 else {
-                server.logger.error("Ignoring route URL \"\(text)\": expected nats://host:port")
+                server.logger.error("Ignoring route URL \"\(MonitoringEndpoints.redactURL(text))\": expected nats://host:port")
                 continue
             }
             wanted.insert(url)
