@@ -225,6 +225,13 @@ final class RouteClusterTests: XCTestCase {
         XCTAssertEqual(n1.routeManager!.snapshots(includeSubscriptions: false).map(\.rid), rid, "the route up stays")
     }
 
+    func test_invalidRouteURL_isLoggedWithoutItsPassword() throws {
+        _ = try cluster.start(name: "n1") { $0.routes = ["nats://ruser:s3cret@no-port-here"] }
+        XCTAssertTrue(waitUntil { self.cluster.logs[0].contains("Ignoring route URL \"nats://ruser:[REDACTED]@no-port-here\"") },
+                      cluster.logs[0].text)
+        XCTAssertFalse(cluster.logs[0].contains("s3cret"))
+    }
+
     func test_handshake_clusterNameMismatch_isRefusedWithALogLine() throws {
         let n1 = try cluster.start(name: "n1", clusterName: "alpha")
         let n2 = try cluster.start(name: "n2", clusterName: "beta", routes: [n1.routeManager!.port])
