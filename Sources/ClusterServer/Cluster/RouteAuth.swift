@@ -48,14 +48,9 @@ public struct RouteCredentials: Equatable, Sendable {
     }
 
     /// The credentials of a URL (`nats://user:pass@host:port`, percent-escapes decoded); nil
-    /// when it names none.
+    /// when it names none. The user info ends at the last `@`, as `RouteURL` reads it.
     public init?(url text: String) {
-        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
-        guard let scheme = rest.range(of: "://") else { return nil }
-        rest = rest[scheme.upperBound...]
-        // The last `@` ends the user info, as `RouteURL` reads it (a password may hold a `/`).
-        guard let at = rest.lastIndex(of: "@") else { return nil }
-        let info = rest[..<at]
+        guard let info = RouteURL.split(text).userInfo else { return nil }
         let user = info.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
         let name = String(user[0]).removingPercentEncoding ?? String(user[0])
         guard !name.isEmpty else { return nil }

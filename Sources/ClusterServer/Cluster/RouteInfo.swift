@@ -130,9 +130,7 @@ public struct RouteURL: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses `text`; nil when there is no host:port with a port in -1...65535.
     public init?(_ text: String) {
-        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
-        if let r = rest.range(of: "://") { rest = rest[r.upperBound...] }
-        if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
+        var rest = Self.split(text).hostPort
         while rest.hasSuffix("/") { rest = rest.dropLast() }
         let host: Substring, portText: Substring
         if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
@@ -151,4 +149,13 @@ public struct RouteURL: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "nats-route://\(host.contains(":") ? "[\(host)]" : host):\(port)/" }
+
+    /// `text` without its scheme, split at its last `@` into the user info (nil when there is
+    /// none) and the rest: how both the address and the credentials of a route URL are read.
+    static func split(_ text: String) -> (userInfo: Substring?, hostPort: Substring) {
+        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        if let r = rest.range(of: "://") { rest = rest[r.upperBound...] }
+        guard let at = rest.lastIndex(of: "@") else { return (nil, rest) }
+        return (rest[..<at], rest[rest.index(after: at)...])
+    }
 }
