@@ -49,9 +49,7 @@ struct Authenticator {
         guard let user = candidate(for: connect) else { return nil }
         if connect.user?.isEmpty == false {
             let given = connect.pass ?? ""
-            let ok = user.passwordIsBcrypt ? Bcrypt.verify(given, against: user.password)
-                                           : constantTimeEquals(given, user.password)
-            guard ok else { return nil }
+            guard passwordMatches(given, stored: user.password) else { return nil }
         }
         guard let account = accounts[user.account] else { return nil }
         return AuthOutcome(user: user.user, account: account, permissions: user.permissions)
@@ -60,4 +58,11 @@ struct Authenticator {
     static func sentNoCredentials(_ c: ConnectOptions) -> Bool {
         (c.user ?? "").isEmpty && (c.pass ?? "").isEmpty && (c.authToken ?? "").isEmpty
     }
+}
+
+/// A given password against a configured one: a bcrypt hash is verified (tens of milliseconds:
+/// callers run it off the event loops), a plain one compared in constant time. Client and route
+/// logins both check this way.
+func passwordMatches(_ given: String, stored: String) -> Bool {
+    Bcrypt.isHash(stored) ? Bcrypt.verify(given, against: stored) : constantTimeEquals(given, stored)
 }

@@ -50,12 +50,17 @@ extension ConfigLoader {
         }
         guard let user, !user.isEmpty else { throw LoadError(description: "\(key)[]: each user needs a user name") }
         guard let password else { throw LoadError(description: "\(key)[] \(user): a password is required") }
-        if Bcrypt.isHash(password) {
-            do { _ = try Bcrypt.parse(password) } catch {
-                throw LoadError(description: "\(key)[] \(user): malformed bcrypt password hash")
-            }
-        }
+        try checkHash(password, "\(key)[] \(user)")
         return UserConfig(user: user, password: password, permissions: permissions, account: account)
+    }
+
+    /// A password that looks like a bcrypt hash must be one: a malformed hash would refuse every
+    /// login, so it fails the load instead (`what` names it in the error).
+    static func checkHash(_ password: String, _ what: String) throws {
+        guard Bcrypt.isHash(password) else { return }
+        do { _ = try Bcrypt.parse(password) } catch {
+            throw LoadError(description: "\(what): malformed bcrypt password hash")
+        }
     }
 
     /// `permissions { publish, subscribe, allow_responses }`; `publish`/`subscribe` take a

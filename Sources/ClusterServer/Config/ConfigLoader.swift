@@ -191,11 +191,7 @@ public enum ConfigLoader {
         guard let user, !user.isEmpty, let password, !password.isEmpty else {
             throw LoadError(description: "cluster.authorization: user and password are required")
         }
-        if Bcrypt.isHash(password) {
-            do { _ = try Bcrypt.parse(password) } catch {
-                throw LoadError(description: "cluster.authorization.password: malformed bcrypt password hash")
-            }
-        }
+        try checkHash(password, "cluster.authorization.password")
         return RouteAuth(user: user, password: password, timeoutSeconds: timeout)
     }
 
