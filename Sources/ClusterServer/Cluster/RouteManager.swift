@@ -159,7 +159,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
     public func connect(_ url: RouteURL) {
         let fresh: Bool = lock.withLock {
             if stopping || selfURLs.contains(url) || dialers[url] != nil { return false }
-            if peerAdvertising(url) != nil { return false }
+            if peer(advertising: { $0 == url }) != nil { return false }
             dialers[url] = Dialer(configured: false)
             return true
         }
@@ -250,26 +250,22 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
 
     /// Parks `d` (until `routeClosed` rearms it) when the server at `url` has a route up: a
     /// duplicate that wins the tie-break replaces a route in use and loses what is in flight on
-    /// it. Returns that server's id. Caller holds the lock.
-    private func parkIfPeerUp(_ d: inout Dialer, _ url: RouteURL) -> String? {
-        guard let p = d.peerID ?? peerAdvertising(url), established[p] != nil else { return nil }
+    /// it. That server is known by the id an earlier connection taught, by the route URL it
+    /// advertises, or, for a connection just made, by the address the dial `reached` (a
+    /// configured DNS name never equals the IP address a peer advertises). Returns its id.
+    /// Caller holds the lock.
+    private func parkIfPeerUp(_ d: inout Dialer, _ url: RouteURL, reached: SocketAddress? = nil) -> String? {
+        let byAddress = reached.flatMap { r in peer(advertising: { (try? SocketAddress(ipAddress: $0.host, port: $0.port)) == r }) }
+        guard let p = [d.peerID, peer(advertising: { $0 == url }), byAddress].lazy.compactMap({ $0 })
+            .first(where: { self.established[$0] != nil }) else { return nil }
         d.peerID = p
         d.parked = true
         return p
     }
 
-    /// The server whose established route advertises `url` (caller holds the lock).
-    private func peerAdvertising(_ url: RouteURL) -> String? {
-        established.first { $0.value.peerInfo.flatMap { RouteURL($0.routeURL) } == url }?.key
-    }
-
-    /// The server whose established route advertises the socket address `remote`: its route
-    /// URL names that IP address and port (caller holds the lock).
-    private func peerAdvertising(_ remote: SocketAddress) -> String? {
-        established.first { _, r in
-            guard let u = r.peerInfo.flatMap({ RouteURL($0.routeURL) }) else { return false }
-            return (try? SocketAddress(ipAddress: u.host, port: u.port)) == remote
-        }?.key
+    /// The server whose established route advertises a route URL `matching` (caller holds the lock).
+    private func peer(advertising matching: (RouteURL) -> Bool) -> String? {
+        established.first { $0.value.peerInfo.flatMap { RouteURL($0.routeURL) }.map(matching) ?? false }?.key
     }
 
     /// A dial failed or its connection ended: retry with backoff, park, or give up.
@@ -309,15 +305,10 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
         var parkedFor: String?
         let ok: Bool = lock.withLock {
             if stopping { return false }
-            if let url = solicitedURL, let remote = channel.remoteAddress, var d = dialers[url],
-               let p = peerAdvertising(remote), established[p] != nil {
-                // A configured name (a Kubernetes DNS name) differs from the address the peer
-                // advertises until a first route taught the dialer its peer; the address the
-                // dial reached does not. Closed before our INFO, the peer never counts it a
-                // duplicate, so the route in use is not replaced.
+            // The peer's route came up while this dial was under way. Closed before our INFO,
+            // the peer never counts it a duplicate, so the route in use is not replaced.
+            if let url = solicitedURL, var d = dialers[url], let p = parkIfPeerUp(&d, url, reached: channel.remoteAddress) {
                 d.busy = false
-                d.peerID = p
-                d.parked = true
                 dialers[url] = d
                 parkedFor = p
                 return false
