@@ -96,14 +96,14 @@ final class MonitoringEndpoints: @unchecked Sendable {
         }
         if o.maxSubscriptions > 0 { v["max_subscriptions"] = o.maxSubscriptions }
         v["cluster"] = [String: Any]()
-        if let routes = server.routeManager {
-            v["cluster"] = ["name": routes.clusterName, "addr": o.clusterHost ?? "0.0.0.0", "cluster_port": routes.port,
-                            "urls": o.routes.map(Self.redactURL), "auth_timeout": o.clusterAuth?.timeoutSeconds ?? 2]
-            v["connect_urls"] = routes.clientConnectURLs()
-        } else if let name = o.clusterName {
-            v["cluster"] = ["name": name, "addr": o.clusterHost ?? "", "cluster_port": o.clusterPort ?? 0,
-                            "urls": o.routes.map(Self.redactURL), "auth_timeout": o.clusterAuth?.timeoutSeconds ?? 2]
+        // A running route mesh reports what it bound; a named cluster without one, its config.
+        let routes = server.routeManager
+        if let name = routes?.clusterName ?? o.clusterName {
+            v["cluster"] = ["name": name, "addr": o.clusterHost ?? (routes == nil ? "" : "0.0.0.0"),
+                            "cluster_port": routes?.port ?? o.clusterPort ?? 0, "urls": o.routes.map(Self.redactURL),
+                            "auth_timeout": o.clusterAuth?.timeoutSeconds ?? 2]
         }
+        if let routes { v["connect_urls"] = routes.clientConnectURLs() }
         if o.jetStream {
             v["jetstream"] = ["config": ["max_memory": o.maxMemoryStore, "max_storage": o.maxFileStore,
                                          "store_dir": o.storeDirectory ?? ""]]
