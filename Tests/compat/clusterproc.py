@@ -11,6 +11,7 @@ import contextlib
 import json
 import signal
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -180,10 +181,47 @@ def node_name(c: Cluster, n: ServerProcess) -> str:
 
 
 def print_decisions(c: Cluster) -> None:
-    """What each node decided (pytest shows it only when the test failed)."""
+    """What each node decided and the state of each running node (pytest shows it only when
+    the test failed)."""
     for n in c.nodes:
-        lines = [ln for ln in n.stderr_text().splitlines() if "JetStream cluster" in ln or "Stream '" in ln]
+        lines = [ln for ln in n.stderr_text().splitlines()
+                 if "JetStream cluster" in ln or "Stream '" in ln or "[WRN]" in ln or "[ERR]" in ln]
         print(f"---- {node_name(c, n)}\n" + "\n".join(lines[-40:]))
+        if n.proc is not None and n.proc.poll() is None:
+            print(node_state(n))
+
+
+def _monitor_get(n: ServerProcess, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(n.monitor_url + path, timeout=2) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def node_state(n: ServerProcess) -> str:
+    """A running node's state from its monitoring port, one line each: readiness, routes, and
+    per stream its messages, Raft state (clusterd) or cluster view (nats-server), consumers."""
+    out = []
+    try:
+        status, body = _monitor_get(n, "/healthz")
+        out.append(f"  healthz {status} {body.strip()[:300]}")
+        routes = json.loads(_monitor_get(n, "/routez")[1]).get("routes") or []
+        out.append("  routes " + ", ".join(f"{r.get('remote_name') or r.get('remote_id')}@{r.get('ip')}:{r.get('port')}"
+                                           for r in routes))
+        jsz = json.loads(_monitor_get(n, "/jsz?consumers=true")[1])
+        for acc in jsz.get("account_details") or []:
+            for s in acc.get("stream_detail") or []:
+                st = s.get("state", {})
+                consumers = [{"name": ci.get("name"), "delivered": ci.get("delivered", {}).get("stream_seq"),
+                              "ack_floor": ci.get("ack_floor", {}).get("stream_seq"), "pending": ci.get("num_pending"),
+                              "ack_pending": ci.get("num_ack_pending"), "waiting": ci.get("num_waiting")}
+                             for ci in s.get("consumer_detail") or []]
+                out.append(f"  stream {acc.get('name')} > {s.get('name')} seqs {st.get('first_seq')}..{st.get('last_seq')} "
+                           f"raft {json.dumps(s.get('raft') or s.get('cluster'))} consumers {json.dumps(consumers)}")
+    except (OSError, ValueError) as e:
+        out.append(f"  (monitoring: {e!r})")
+    return "\n".join(out)
 
 
 @contextlib.contextmanager

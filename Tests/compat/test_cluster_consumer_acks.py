@@ -22,6 +22,16 @@ COUNT = 40
 cluster = cluster_fixture("compat")
 
 
+async def within(what: str, aw, seconds: float = 15):
+    """`aw`, failing with `what` when it takes longer than `seconds`: a step that stalls says
+    which it was (and the nodes' state is printed while they are still in it) before the
+    suite's alarm ends the test."""
+    try:
+        return await asyncio.wait_for(aw, seconds)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"{what}: still failing after {seconds} s") from None
+
+
 async def test_acks_sent_together_survive_a_leader_crash(cluster: Cluster):
     nc = await nats.connect(cluster.nodes[1].url, allow_reconnect=False, connect_timeout=3)
     js = nc.jetstream(timeout=5)
@@ -45,12 +55,12 @@ async def test_acks_sent_together_survive_a_leader_crash(cluster: Cluster):
     nc = await nats.connect(survivor.url, allow_reconnect=False, connect_timeout=3)
     js = nc.jetstream(timeout=3)
     try:
-        sub = await retry(lambda: js.pull_subscribe("burst.>", "workers", stream="BURST"))
-        msgs = await retry(lambda: sub.fetch(1, timeout=2))
+        sub = await within("the durable on the new leader", retry(lambda: js.pull_subscribe("burst.>", "workers", stream="BURST")))
+        msgs = await within("a message from the new leader", retry(lambda: sub.fetch(1, timeout=2)))
         # The first message not acked, delivered for the first time: no acked one comes back.
         assert msgs[0].data.decode() == f"b{COUNT}"
         assert msgs[0].metadata.num_delivered == 1
-        ci = await retry(lambda: js.consumer_info("BURST", "workers"))
+        ci = await within("consumer info", retry(lambda: js.consumer_info("BURST", "workers")))
         assert ci.ack_floor.stream_seq == COUNT
     finally:
         await nc.close()

@@ -45,9 +45,7 @@ extension JetStreamService {
                                             "state": s.stateJSON(subjectsFilter: nil, deletedDetails: false)]
                     if query["config"] == "true" { d["config"] = s.config.json }
                     // clusterd: this replica's Raft log (where compaction has cut it, what it applied).
-                    if let r = cluster?.replicas[name], let node = cluster?.host.node(r.group) {
-                        d["raft"] = ["first_index": node.firstIndex.rawValue, "applied": node.appliedIndex.rawValue]
-                    }
+                    if let cluster, let r = cluster.replicas[name] { d["raft"] = raftJSON(cluster, r) }
                     if query["consumers"] == "true" || query["consumers"] == "1" {
                         d["consumer_detail"] = s.consumers.keys.sorted().compactMap { s.consumers[$0]?.infoJSON(now: JSTime.nowNanos()) }
                     }
@@ -61,6 +59,27 @@ extension JetStreamService {
             }
             return o
         }
+    }
+
+    /// clusterd: one replica's Raft state, to tell from outside why a group is stuck (no
+    /// commit in the term, no lease, a follower not matching): where compaction has cut the
+    /// log, what it committed and applied, its term, role and leader; on a leader, whether it
+    /// holds its lease and each follower's match.
+    private func raftJSON(_ cluster: JetStreamCluster, _ r: StreamReplica) -> [String: Any] {
+        guard let node = cluster.host.node(r.group) else { return [:] }
+        var o: [String: Any] = ["first_index": node.firstIndex.rawValue, "applied": node.appliedIndex.rawValue,
+                                "committed": node.commitIndex.rawValue, "last_index": node.lastIndex.rawValue,
+                                "term": node.term.rawValue, "role": "\(node.role)", "quiesced": node.isQuiesced]
+        if let l = node.leader { o["leader"] = cluster.serverName(l) ?? StreamAssignment.hex(l) }
+        if node.role == .leader {
+            o["lease"] = cluster.host.holdsLease(r.group)
+            var match: [String: UInt64] = [:]
+            for peer in node.conf.allMembers where peer != node.id {
+                match[cluster.serverName(peer) ?? StreamAssignment.hex(peer)] = node.progress(of: peer)?.match.rawValue
+            }
+            o["match"] = match
+        }
+        return o
     }
 
     /// One labelled gauge row: a consumer's (num_pending, num_ack_pending, num_redelivered)
