@@ -199,6 +199,17 @@ public final class MultiRaft {
         }
     }
 
+    /// Wakes every quiesced group this host leads for which `lostMajority` holds (the driver's
+    /// view: too few of its voters reachable). A quiesced leader does not tick, so it would not
+    /// notice before its next write; ticking again, its check-quorum steps it down and says why
+    /// (`RaftNode.lostQuorum`).
+    public func wakeLeaders(where lostMajority: (RaftNode) -> Bool) {
+        for node in order where node.isQuiesced && node.role == .leader && lostMajority(node) {
+            node.wake()
+            markDirty(node.group)
+        }
+    }
+
     /// The driver called an input (propose, readIndex...) on a group directly.
     public func markDirty(_ id: GroupID) {
         if isDirty.insert(id).inserted { dirty.append(id) }

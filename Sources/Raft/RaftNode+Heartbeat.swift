@@ -78,6 +78,13 @@ extension RaftNode {
         electionElapsed = 0
         heartbeatElapsed = 0
         idleTicks = 0
+        if role == .leader {
+            // Heard from before it slept, not since: the followers must answer again before the
+            // group quiesces again or passes check-quorum. With the old flags a leader woken to
+            // check its quorum (`MultiRaft.wakeLeaders`) could quiesce again on them before its
+            // first check-quorum round, never noticing its followers were gone.
+            for peer in conf.allMembers where peer != id { tracker.progress[peer]?.recentActive = false }
+        }
     }
 
     /// Host ticks this node slept through quiesced and has not counted yet.

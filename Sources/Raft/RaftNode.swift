@@ -49,6 +49,10 @@ public final class RaftNode {
     public internal(set) var role: RaftRole = .follower
     /// The leader this node currently follows (itself when leader), if known.
     public internal(set) var leader: NodeID?
+    /// This node's last leadership ended because it did not hear from a quorum for an election
+    /// timeout (check-quorum), not because of a newer term or a transfer: what a driver reports
+    /// as a lost quorum. Cleared when it leads again.
+    public internal(set) var lostQuorum = false
 
     var log: RaftLog
     var tracker: ProgressTracker
@@ -291,6 +295,7 @@ public final class RaftNode {
         resetFor(term: term)
         role = .leader
         leader = id
+        lostQuorum = false
         for peer in conf.allMembers {
             tracker.progress[peer]?.recentActive = true
         }
@@ -347,6 +352,7 @@ public final class RaftNode {
             if config.checkQuorum {
                 guard tracker.quorumActive(selfID: id) else {
                     becomeFollower(term: term, leader: nil)
+                    lostQuorum = true
                     return
                 }
                 for peer in conf.allMembers where peer != id { tracker.progress[peer]?.recentActive = false }

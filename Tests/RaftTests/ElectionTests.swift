@@ -97,9 +97,29 @@ final class ElectionTests: XCTestCase {
     func test_checkQuorum_leaderLosesQuorum_stepsDown() {
         let c = TestCluster(3)
         c.elect(1)
+        XCTAssertFalse(c.node(1).lostQuorum)
         c.isolate(1)
         c.tick([1], times: 25)
         XCTAssertEqual(c.node(1).role, .follower)
+        XCTAssertTrue(c.node(1).lostQuorum, "check-quorum's step down is reported as a lost quorum")
+        // Leading again clears it (whoever wins the election after the heal hands it to n1).
+        c.heal()
+        c.tick(times: 60)
+        if let other = c.leaders.first, other != NodeID(1) {
+            try! c.node(other.rawValue).transferLeadership(to: NodeID(1))
+            c.deliverAll()
+        }
+        XCTAssertEqual(c.leaders, [NodeID(1)])
+        XCTAssertFalse(c.node(1).lostQuorum)
+    }
+
+    func test_transferLeadership_isNoLostQuorum() {
+        let c = TestCluster(3)
+        c.elect(1)
+        try! c.node(1).transferLeadership(to: NodeID(2))
+        c.deliverAll()
+        XCTAssertEqual(c.leaders, [NodeID(2)])
+        XCTAssertFalse(c.node(1).lostQuorum, "a leadership handed over is not a lost quorum")
     }
 
     func test_checkQuorum_followerInLease_ignoresVoteRequest() {

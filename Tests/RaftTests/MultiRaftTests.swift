@@ -121,6 +121,25 @@ final class MultiRaftTests: XCTestCase {
         XCTAssertEqual(leaders.count, 1)
     }
 
+    func test_multiRaft_leaderLosesBothFollowersWhileQuiesced_wakeLeadersStepsItDown() {
+        let h = Hosts(groups: 4, config: Self.quiescingConfig())
+        h.tick(60)
+        let g = GroupID(1)
+        let leaderHost = h.hosts.values.first { $0.group(g)!.role == .leader }!
+        for id in h.hosts.keys where id != leaderHost.nodeID { h.down.insert(id) }
+        h.tick(40)
+        // A quiesced leader does not tick: it notices nothing on its own.
+        XCTAssertEqual(leaderHost.group(g)!.role, .leader)
+        // Only the groups the predicate names wake.
+        leaderHost.wakeLeaders { $0.group == g }
+        h.tick(40)
+        XCTAssertNotEqual(leaderHost.group(g)!.role, .leader)
+        XCTAssertTrue(leaderHost.group(g)!.lostQuorum)
+        let others = (0..<4).map { GroupID(UInt64($0)) }.filter { $0 != g && leaderHost.group($0)!.isQuiesced }
+        XCTAssertTrue(others.allSatisfy { leaderHost.group($0)!.role == .leader || leaderHost.group($0)!.leader != nil })
+        XCTAssertTrue(others.allSatisfy { !leaderHost.group($0)!.lostQuorum })
+    }
+
     /// The driver reschedules itself on `hasDirtyGroups` instead of scanning every group for a
     /// Ready: every input that gives a group a Ready must have marked it.
     func test_multiRaft_groupsWithWork_areMarkedDirty_andIdleHostsAreClean() throws {

@@ -7,8 +7,9 @@ import Raft
 /// a `timestamp`. Published once per event: stream actions by a single node or, in a cluster, by
 /// the meta leader when the change applies; consumer actions, naks, terminations and pauses by
 /// the node running the consumer (its stream's leader); in a cluster, stream and consumer
-/// leader elections by the new leader. Not published: the API audit (`$JS.EVENT.ADVISORY.API`),
-/// quorum loss, snapshots.
+/// leader elections by the new leader, a stream's lost quorum by the leader that stepped down
+/// for it (`StreamReplica+QuorumLoss.swift`). Not published: the API audit
+/// (`$JS.EVENT.ADVISORY.API`), snapshots.
 extension JetStreamService {
     /// Publishes `body` (evaluated only then) when anybody listens on the advisory's subject:
     /// naks and terminations advise per ack, and a leader election lists every replica, so
@@ -83,12 +84,12 @@ extension JetStreamService {
 }
 
 extension JetStreamCluster {
-    /// Every peer of a stream this node leads, as a leader-elected advisory lists them
-    /// (`current`, `active`, and `lag` where the leader knows it).
-    func electionReplicas(_ stream: String) -> [[String: Any]] {
+    /// Every peer of `stream`, as its leader-elected and quorum-lost advisories list them
+    /// (`current`, `active`, and `lag` where this node leads and knows it).
+    func streamReplicas(_ stream: String) -> [[String: Any]] {
         guard let a = assignments[stream], let node = host.node(GroupID(a.group)) else { return [] }
         let live = liveIdentities
-        return zip(a.peers, a.ids).map { replicaEntry($0, $1, node: node, leading: true, live: live) }
+        return zip(a.peers, a.ids).map { replicaEntry($0, $1, node: node, leading: node.role == .leader, live: live) }
     }
 
     /// This node now leads `stream`: the stream's and each of its consumers' advisories.
@@ -97,7 +98,7 @@ extension JetStreamCluster {
         var built: [[String: Any]]?
         func replicas() -> [[String: Any]] {
             if let built { return built }
-            let list = electionReplicas(r.name)
+            let list = streamReplicas(r.name)
             built = list
             return list
         }

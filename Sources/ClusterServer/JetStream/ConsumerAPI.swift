@@ -103,7 +103,7 @@ extension JetStreamService {
         if let cluster {
             // Its stream's leader runs it: elected with the stream, as nats-server announces it.
             leaderElectedAdvisory(stream: s.name, consumer: name, leader: cluster.host.myName,
-                                  replicas: cluster.electionReplicas(s.name))
+                                  replicas: cluster.streamReplicas(s.name))
         }
         schedulePump(c)
         return try persistAnswering(c, c.infoJSON(now: now))

@@ -340,8 +340,19 @@ final class RaftHost {
 
     /// Routes changed: wake groups led by peers that are gone so their followers elect anew.
     func peersChanged(_ connected: Set<String>) {
-        for lost in knownPeers.subtracting(connected) {
+        let lost = knownPeers.subtracting(connected)
+        for lost in lost {
             for (id, name) in names where name == lost { multi.wakeGroups(ledBy: id) }
+        }
+        if !lost.isEmpty {
+            // Groups led here that kept no reachable majority: they step down and report it
+            // (a stream's quorum-lost warning and advisory) now, not at their next write.
+            var reachable: Set<NodeID> = [me]
+            for (id, name) in names where connected.contains(name) { reachable.insert(id) }
+            multi.wakeLeaders { node in
+                let voters = node.conf.voters
+                return voters.filter(reachable.contains).count <= voters.count / 2
+            }
         }
         knownPeers = connected
         schedule()

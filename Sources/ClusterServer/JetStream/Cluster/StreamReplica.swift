@@ -15,6 +15,10 @@ final class StreamReplica: RaftGroupDelegate {
     private(set) var leaderSinceTick = 0
     /// The wall-clock time (ns since 1970) this node last became leader: info's `leader_since`.
     private(set) var leaderSinceNanos: Int64 = 0
+    /// `cluster.ticks` when this replica opened, and when it last reported a lost quorum
+    /// (`StreamReplica+QuorumLoss.swift`).
+    let openedAtTick: Int
+    var quorumLossReportedAtTick: Int?
     /// Leader only: API callers waiting for their entry (index, and the term it was proposed
     /// in) to apply. An entry of another term at that index is not theirs: the proposal was
     /// replaced by a newer leader's entry, which a deposed leader may apply before it hears
@@ -130,6 +134,7 @@ final class StreamReplica: RaftGroupDelegate {
         self.name = name
         self.group = group
         self.stream = stream
+        openedAtTick = cluster.ticks
     }
 
     // MARK: - leader inputs
@@ -468,6 +473,7 @@ final class StreamReplica: RaftGroupDelegate {
             stepDownLocally(keepIngest: true)
             ingestLingerUntil = cluster.ticks + Self.ingestLingerTicks
             js.server.logger.info("JetStream cluster: no longer leading stream '\(name)'")
+            if cluster.host.node(group)?.lostQuorum == true { reportQuorumLoss() }
             releaseHeld()
         }
         updateDirectAccess()
