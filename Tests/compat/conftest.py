@@ -324,6 +324,21 @@ def _hard_timeout():
     import signal
 
     def _expired(signum, frame):
+        # Where each task waits (the traceback of this error shows only the event loop's select).
+        import asyncio
+        try:
+            tasks = asyncio.all_tasks(asyncio.get_running_loop())
+        except RuntimeError:
+            tasks = set()
+        for t in tasks:
+            lines, coro = [], t.get_coro()
+            for _ in range(30):  # the await chain, outermost first (bounded)
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                if frame is None:
+                    break
+                lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+            print(f"--- task {t.get_name()} waits at:\n" + "\n".join(lines))
         raise TimeoutError(f"test exceeded {TEST_TIMEOUT_S} s")
 
     previous = signal.signal(signal.SIGALRM, _expired)

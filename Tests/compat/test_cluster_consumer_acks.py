@@ -56,8 +56,9 @@ async def test_acks_sent_together_survive_a_leader_crash(cluster: Cluster):
         leader = (await js.stream_info("BURST")).cluster.leader
     finally:
         await nc.close()
+    print(f"killing stream leader {leader} at {time.strftime('%H:%M:%S', time.gmtime())}")  # shown if it fails
     cluster.node(leader).kill()
-    print(f"killed stream leader {leader} at {time.strftime('%H:%M:%S', time.gmtime())}")  # shown if it fails
+    print(f"killed at {time.strftime('%H:%M:%S', time.gmtime())}")
     survivor = next(n for n in cluster.nodes if n.proc is not None)
     nc = await nats.connect(survivor.url, allow_reconnect=False, connect_timeout=3)
     js = nc.jetstream(timeout=3)

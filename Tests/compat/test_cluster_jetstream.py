@@ -15,7 +15,7 @@ import nats
 import pytest
 from nats.js.errors import ServiceUnavailableError
 
-from clusterproc import READY_TIMEOUT_S, Cluster, first_fetch, node_name, retry
+from clusterproc import READY_TIMEOUT_S, Cluster, first_fetch, node_name, retry, started_cluster
 from serverproc import ServerProcess
 
 pytestmark = [pytest.mark.jetstream, pytest.mark.cluster]
@@ -26,12 +26,8 @@ def cluster(server_binary: str, monkeypatch: pytest.MonkeyPatch):
     # clusterd: compact stream Raft logs after 20 entries (default 10,000), so every scenario
     # below also runs across log compactions (nats-server ignores the variable).
     monkeypatch.setenv("CLUSTERD_RAFT_COMPACT_ENTRIES", "20")
-    c = Cluster(server_binary)
-    try:
-        c.start()
+    with started_cluster(server_binary) as c:
         yield c
-    finally:
-        c.close()
 
 
 async def connect(node: ServerProcess):
@@ -96,8 +92,10 @@ async def kill_stream_leader(cluster: Cluster, nc, js, stream: str):
     await asyncio.sleep(0.5)
     leader = (await js.stream_info(stream)).cluster.leader
     await nc.close()
+    print(f"killing stream leader {leader} at {time.strftime('%H:%M:%S', time.gmtime())}")  # shown if a test fails
     cluster.node(leader).kill()
     survivor = next(n for n in cluster.nodes if n.proc is not None)
+    print(f"killed at {time.strftime('%H:%M:%S', time.gmtime())}, connecting to {node_name(cluster, survivor)}")
     nc = await connect(survivor)
     return nc, nc.jetstream(timeout=3), leader
 
