@@ -341,8 +341,8 @@ final class RaftHost {
     /// Routes changed: wake groups led by peers that are gone so their followers elect anew.
     func peersChanged(_ connected: Set<String>) {
         let lost = knownPeers.subtracting(connected)
-        for lost in lost {
-            for (id, name) in names where name == lost { multi.wakeGroups(ledBy: id) }
+        for peer in lost {
+            for (id, name) in names where name == peer { multi.wakeGroups(ledBy: id) }
         }
         if !lost.isEmpty {
             // Groups led here that kept no reachable majority: they step down and report it
