@@ -52,6 +52,10 @@ public struct ConfState: Equatable, Sendable, CustomStringConvertible {
     public func contains(_ id: NodeID) -> Bool { isVoter(id) || isLearner(id) }
     /// Voters then learners, each sorted.
     public var allMembers: [NodeID] { voters + learners }
+    /// Voters needed for a decision (an election, a commit).
+    public var quorum: Int { voters.count / 2 + 1 }
+    /// Whether the voters for which `member` holds are a majority.
+    public func isMajority(_ member: (NodeID) -> Bool) -> Bool { voters.filter(member).count >= quorum }
     public var description: String { "voters=\(voters) learners=\(learners)" }
 }
 

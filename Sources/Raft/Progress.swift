@@ -159,7 +159,7 @@ struct ProgressTracker {
 
     init(conf: ConfState) { self.conf = conf }
 
-    var quorum: Int { conf.voters.count / 2 + 1 }
+    var quorum: Int { conf.quorum }
 
     mutating func setConf(_ conf: ConfState, lastIndex: LogIndex, maxInflight: Int, maxInflightBytes: Int) {
         self.conf = conf
@@ -205,8 +205,7 @@ struct ProgressTracker {
 
     /// True when a quorum of voters (counting `selfID`) was active since the last reset.
     func quorumActive(selfID: NodeID) -> Bool {
-        let active = conf.voters.filter { $0 == selfID || progress[$0]?.recentActive == true }.count
-        return active >= quorum
+        conf.isMajority { $0 == selfID || progress[$0]?.recentActive == true }
     }
 
     /// The newest leader round acknowledged by a quorum (counting `selfID` at `now`).

@@ -24,7 +24,7 @@ struct ReadOnlyQueue {
         guard let pos = queue.firstIndex(where: { $0.context == context }) else { return [] }
         queue[pos].acks.insert(peer)
         let votes = queue[pos].acks.filter { conf.isVoter($0) }.count
-        guard votes >= conf.voters.count / 2 + 1 else { return [] }
+        guard votes >= conf.quorum else { return [] }
         let released = Array(queue[...pos])
         queue.removeFirst(pos + 1)
         return released

@@ -27,7 +27,7 @@ extension JetStreamService {
             ]
             if let cluster, let meta = cluster.host.node(JetStreamCluster.metaGroup) {
                 var mc: [String: Any] = ["name": server.routeManager?.clusterName ?? "", "cluster_size": meta.conf.voters.count,
-                                         "quorum_needed": meta.conf.voters.count / 2 + 1,
+                                         "quorum_needed": meta.conf.quorum,
                                          "raft_groups": cluster.host.groupCount, "leader_term": meta.term.rawValue]
                 if let l = meta.leader, let name = cluster.serverName(l) { mc["leader"] = name }
                 let (replicas, members) = cluster.metaMembersJSON()

@@ -349,10 +349,7 @@ final class RaftHost {
             // (a stream's quorum-lost warning and advisory) now, not at their next write.
             var reachable: Set<NodeID> = [me]
             for (id, name) in names where connected.contains(name) { reachable.insert(id) }
-            multi.wakeLeaders { node in
-                let voters = node.conf.voters
-                return voters.filter(reachable.contains).count <= voters.count / 2
-            }
+            multi.wakeLeaders { !$0.conf.isMajority(reachable.contains) }
         }
         knownPeers = connected
         schedule()
