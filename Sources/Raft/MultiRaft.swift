@@ -190,25 +190,20 @@ public final class MultiRaft {
         return unknown
     }
 
-    /// Wakes every quiesced group whose leader is `peer` (the route to it dropped, or gossip
-    /// declared it dead), so their followers time out and elect a new leader.
-    public func wakeGroups(ledBy peer: NodeID) {
-        for node in order where node.isQuiesced && node.leader == peer {
+    /// Wakes every quiesced group for which `shouldWake` holds. A driver wakes those whose leader
+    /// is gone (the route to it dropped, gossip declared it dead), so their followers time out
+    /// and elect a new leader, and those it leads that kept no reachable majority: a quiesced
+    /// leader does not tick, so it would not notice before its next write; ticking again, its
+    /// check-quorum steps it down and says why (`RaftNode.lostQuorum`).
+    public func wakeQuiesced(where shouldWake: (RaftNode) -> Bool) {
+        for node in order where node.isQuiesced && shouldWake(node) {
             node.wake()
             markDirty(node.group)
         }
     }
 
-    /// Wakes every quiesced group this host leads for which `lostMajority` holds (the driver's
-    /// view: too few of its voters reachable). A quiesced leader does not tick, so it would not
-    /// notice before its next write; ticking again, its check-quorum steps it down and says why
-    /// (`RaftNode.lostQuorum`).
-    public func wakeLeaders(where lostMajority: (RaftNode) -> Bool) {
-        for node in order where node.isQuiesced && node.role == .leader && lostMajority(node) {
-            node.wake()
-            markDirty(node.group)
-        }
-    }
+    /// Wakes every quiesced group whose leader is `peer`.
+    public func wakeGroups(ledBy peer: NodeID) { wakeQuiesced { $0.leader == peer } }
 
     /// The driver called an input (propose, readIndex...) on a group directly.
     public func markDirty(_ id: GroupID) {

@@ -81,7 +81,7 @@ extension RaftNode {
         if role == .leader {
             // Heard from before it slept, not since: the followers must answer again before the
             // group quiesces again or passes check-quorum. With the old flags a leader woken to
-            // check its quorum (`MultiRaft.wakeLeaders`) could quiesce again on them before its
+            // check its quorum (`MultiRaft.wakeQuiesced`) could quiesce again on them before its
             // first check-quorum round, never noticing its followers were gone.
             for peer in conf.allMembers where peer != id { tracker.progress[peer]?.recentActive = false }
         }

@@ -121,7 +121,7 @@ final class MultiRaftTests: XCTestCase {
         XCTAssertEqual(leaders.count, 1)
     }
 
-    func test_multiRaft_leaderLosesBothFollowersWhileQuiesced_wakeLeadersStepsItDown() {
+    func test_multiRaft_leaderLosesBothFollowersWhileQuiesced_wakeQuiescedStepsItDown() {
         let h = Hosts(groups: 4, config: Self.quiescingConfig())
         h.tick(60)
         let g = GroupID(1)
@@ -131,7 +131,7 @@ final class MultiRaftTests: XCTestCase {
         // A quiesced leader does not tick: it notices nothing on its own.
         XCTAssertEqual(leaderHost.group(g)!.role, .leader)
         // Only the groups the predicate names wake.
-        leaderHost.wakeLeaders { $0.group == g }
+        leaderHost.wakeQuiesced { $0.group == g }
         h.tick(40)
         XCTAssertNotEqual(leaderHost.group(g)!.role, .leader)
         XCTAssertTrue(leaderHost.group(g)!.lostQuorum)

@@ -338,18 +338,20 @@ final class RaftHost {
         schedule()
     }
 
-    /// Routes changed: wake groups led by peers that are gone so their followers elect anew.
+    /// Routes changed: wake the quiesced groups led by peers that are gone, so their followers
+    /// elect anew, and those led here that kept no reachable majority, so they step down and
+    /// report it (a stream's quorum-lost warning and advisory) now, not at their next write.
     func peersChanged(_ connected: Set<String>) {
         let lost = knownPeers.subtracting(connected)
-        for peer in lost {
-            for (id, name) in names where name == peer { multi.wakeGroups(ledBy: id) }
-        }
         if !lost.isEmpty {
-            // Groups led here that kept no reachable majority: they step down and report it
-            // (a stream's quorum-lost warning and advisory) now, not at their next write.
-            var reachable: Set<NodeID> = [me]
-            for (id, name) in names where connected.contains(name) { reachable.insert(id) }
-            multi.wakeLeaders { !$0.conf.isMajority(reachable.contains) }
+            var reachable: Set<NodeID> = [me], gone = Set<NodeID>()
+            for (id, name) in names {
+                if connected.contains(name) { reachable.insert(id) } else if lost.contains(name) { gone.insert(id) }
+            }
+            multi.wakeQuiesced { node in
+                if let l = node.leader, gone.contains(l) { return true }
+                return node.role == .leader && !node.conf.isMajority(reachable.contains)
+            }
         }
         knownPeers = connected
         schedule()
