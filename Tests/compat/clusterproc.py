@@ -21,17 +21,25 @@ from serverproc import ServerProcess, free_port, port_in_use_exit
 READY_TIMEOUT_S = 30.0
 
 
-async def retry(fn, attempts: int = 60, delay: float = 0.5):
+async def retry(fn, attempts: int = 60, delay: float = 0.5, seconds: float | None = None, what: str = "a request"):
     """Calls `fn` until it succeeds (bounded): requests may fail or time out while a meta or
-    stream leader is being elected or moved."""
+    stream leader is being elected or moved. With `seconds`, also for at most that long, each
+    call cut off at the deadline: a step that keeps failing then says which it was (`what`)
+    and its last error before the suite's alarm ends the test."""
+    deadline = None if seconds is None else time.monotonic() + seconds
     last = None
     for _ in range(attempts):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
         try:
-            return await fn()
+            if deadline is None:
+                return await fn()
+            return await asyncio.wait_for(fn(), max(0.1, deadline - time.monotonic()))
         except Exception as e:  # noqa: BLE001 - any client error means "not yet"
             last = e
             await asyncio.sleep(delay)
-    raise AssertionError(f"still failing after {attempts} attempts: {last!r}")
+    bound = f"{attempts} attempts" + ("" if seconds is None else f" or {seconds} s")
+    raise AssertionError(f"{what}: still failing after {bound}: {last!r}")
 
 
 async def first_fetch(cluster: "Cluster", sub, n: int, timeout: float = 5):

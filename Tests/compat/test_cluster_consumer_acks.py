@@ -23,21 +23,6 @@ COUNT = 40
 cluster = cluster_fixture("compat")
 
 
-async def within(what: str, fn, seconds: float = 15, delay: float = 0.5):
-    """Calls `fn` until it succeeds, for at most `seconds`: a step that keeps failing says which
-    it was and its last error (and the nodes' state is printed while they are still in it)
-    before the suite's alarm ends the test."""
-    deadline = time.monotonic() + seconds
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            return await asyncio.wait_for(fn(), max(0.1, deadline - time.monotonic()))
-        except Exception as e:  # noqa: BLE001 - any client error means "not yet"
-            last = e
-            await asyncio.sleep(delay)
-    raise AssertionError(f"{what}: still failing after {seconds} s, last error {last!r}")
-
-
 async def test_acks_sent_together_survive_a_leader_crash(cluster: Cluster):
     nc = await nats.connect(cluster.nodes[1].url, allow_reconnect=False, connect_timeout=3)
     js = nc.jetstream(timeout=5)
@@ -63,12 +48,12 @@ async def test_acks_sent_together_survive_a_leader_crash(cluster: Cluster):
     nc = await nats.connect(survivor.url, allow_reconnect=False, connect_timeout=3)
     js = nc.jetstream(timeout=3)
     try:
-        sub = await within("the durable on the new leader", lambda: js.pull_subscribe("burst.>", "workers", stream="BURST"))
-        msgs = await within("a message from the new leader", lambda: sub.fetch(1, timeout=2))
+        sub = await retry(lambda: js.pull_subscribe("burst.>", "workers", stream="BURST"), seconds=15, what="the durable on the new leader")
+        msgs = await retry(lambda: sub.fetch(1, timeout=2), seconds=15, what="a message from the new leader")
         # The first message not acked, delivered for the first time: no acked one comes back.
         assert msgs[0].data.decode() == f"b{COUNT}"
         assert msgs[0].metadata.num_delivered == 1
-        ci = await within("consumer info", lambda: js.consumer_info("BURST", "workers"))
+        ci = await retry(lambda: js.consumer_info("BURST", "workers"), seconds=15, what="consumer info")
         assert ci.ack_floor.stream_seq == COUNT
     finally:
         await nc.close()
