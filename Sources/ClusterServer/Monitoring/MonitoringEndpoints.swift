@@ -17,36 +17,48 @@ final class MonitoringEndpoints: @unchecked Sendable {
         let (path, query) = Self.split(uri)
         switch path {
         case "/", "": return text(200, "clusterd monitoring: /healthz /varz /connz /subsz /routez /metrics\n")
-        case "/healthz": return healthz(query)
-        case "/varz": return json(varz())
-        case "/connz": return json(connz(query))
-        case "/subsz", "/subscriptionsz": return json(subsz(query))
-        case "/routez": return json(routez(query))
+        case "/healthz":
+            let error = healthError(query)
+            let body: [String: Any] = error == nil ? ["status": "ok"] : ["status": "unavailable", "error": error ?? ""]
+            return MonitoringResponse(status: error == nil ? .ok : .serviceUnavailable, contentType: "application/json",
+                                      body: Self.encode(body))
         case "/metrics":
             return MonitoringResponse(status: .ok, contentType: "text/plain; version=0.0.4",
                                       body: metrics.render(server, rssBytes: Self.residentBytes()))
         default:
-            if let handler = server.monitoringHandlers[path] { return json(handler(query)) }
+            if let body = object(path, query) { return json(body) }
             return text(404, "404 page not found\n")
+        }
+    }
+
+    /// An endpoint's JSON body (nil for a path without one), for HTTP and for the system
+    /// account's requests (`SystemRequests`). `/healthz` here also carries `status_code`, as
+    /// nats-server's answer to `$SYS.REQ.SERVER.PING.HEALTHZ` does.
+    func object(_ path: String, _ query: [String: String]) -> [String: Any]? {
+        switch path {
+        case "/varz": return varz()
+        case "/connz": return connz(query)
+        case "/subsz", "/subscriptionsz": return subsz(query)
+        case "/routez": return routez(query)
+        case "/healthz":
+            guard let error = healthError(query) else { return ["status": "ok", "status_code": 200] }
+            return ["status": "unavailable", "status_code": 503, "error": error]
+        default: return server.monitoringHandlers[path].map { $0(query) }
         }
     }
 
     // MARK: - endpoints
 
-    private func healthz(_ query: [String: String]) -> MonitoringResponse {
-        var error: String? = server.isReady ? nil : "server not ready"
+    /// Why this server is not healthy (nil: it is).
+    private func healthError(_ query: [String: String]) -> String? {
+        if !server.isReady { return "server not ready" }
         // Each check runs once: a lazy `compactMap(...).first` runs the winning check twice and
         // force-unwraps the second answer, which crashed the server when a check turned healthy
         // in between (a JetStream replica catching up).
-        if error == nil {
-            for check in server.healthChecks {
-                if let e = check(query) { error = e; break }
-            }
+        for check in server.healthChecks {
+            if let e = check(query) { return e }
         }
-        let ready = error == nil
-        let body: [String: Any] = ready ? ["status": "ok"] : ["status": "unavailable", "error": error ?? ""]
-        return MonitoringResponse(status: ready ? .ok : .serviceUnavailable, contentType: "application/json",
-                                  body: Self.encode(body))
+        return nil
     }
 
     /// `nats://user:secret@host` -> `nats://user:[REDACTED]@host`: /varz never shows secrets.

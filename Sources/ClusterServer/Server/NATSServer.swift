@@ -213,6 +213,12 @@ public final class NATSServer: @unchecked Sendable {
         try routeManager?.start()
         Self.gossipStartHook?(self)
         gossip?.start()
+        if let name = options.systemAccount, let system = account(named: name) {
+            // `$SYS.REQ.SERVER...`: what the `nats` CLI's server commands ask every server.
+            let requests = SystemRequests(server: self, account: system)
+            requests.start()
+            shutdownHooks.append { requests.stop() }
+        }
         lock.withLock { ready = true }
         logger.info("Server is ready")
     }

@@ -1,0 +1,108 @@
+import Atomics
+import Dispatch
+import Foundation
+import NIOCore
+
+/// Answers the system account's server requests (`SystemRequest`) with this server's
+/// monitoring data, as nats-server does: `{"server": {...}, "data": {...}}` (`statsz` in place
+/// of `data` for `PING`/`STATSZ`; `IDZ` is the bare `{name, host, id}`; a bad body
+/// `{"server": ..., "error": {"code": 400, ...}}`). The subscriptions carry cluster-wide
+/// interest, so a `PING` from a client on any node is answered by every node once.
+///
+/// Only in the configured `system_account`: the answers hold client addresses and names, so
+/// other accounts (and `$G` when no accounts are configured) find no responders, as on
+/// nats-server.
+final class SystemRequests: @unchecked Sendable {
+    private unowned let server: NATSServer
+    private let account: Account
+    /// Its own endpoints: their CPU sampler is then only used from `queue`.
+    private let endpoints: MonitoringEndpoints
+    /// Answers are built here, off the thread that delivered the request: a route's or a
+    /// client's event loop must not wait for JetStream's queues (`JSZ`).
+    private let queue = DispatchQueue(label: "clusterd.system-requests")
+    private let sequence = ManagedAtomic<UInt64>(0)
+    private var subscriptions: [Subscription] = []
+
+    init(server: NATSServer, account: Account) {
+        self.server = server
+        self.account = account
+        endpoints = MonitoringEndpoints(server: server)
+    }
+
+    func start() {
+        let id = server.serverID
+        subscriptions = SystemRequest.subjects(serverID: id).map { subject in
+            server.subscribeInternal(subject, propagates: true, in: account) { [weak self] msg in
+                guard let self, let reply = msg.reply, let kind = SystemRequest.kind(of: msg.subject, serverID: id) else { return }
+                let body = Array(msg.payload.readableBytesView)
+                self.queue.async { self.answer(kind, body: body, reply: reply) }
+            }
+        }
+    }
+
+    func stop() {
+        for sub in subscriptions { server.unsubscribeInternal(sub, in: account) }
+        subscriptions = []
+    }
+
+    private func answer(_ kind: SystemRequest.Kind, body: [UInt8], reply: String) {
+        let request: SystemRequest
+        do {
+            request = try SystemRequest.parse(kind, body: body)
+        } catch {
+            let text = (error as? SystemRequest.Failure)?.description ?? "\(error)"
+            return send(["server": serverInfo(), "error": ["code": 400, "description": text]], to: reply)
+        }
+        if request.excludes(serverName: server.serverName, host: server.options.host, cluster: clusterName) { return }
+        switch kind {
+        case .idz:
+            send(["name": server.serverName, "host": server.options.host, "id": server.serverID], to: reply)
+        case .statsz:
+            send(["server": serverInfo(), "statsz": statsz()], to: reply)
+        default:
+            let data = endpoints.object(kind.path, request.query) ?? [:]
+            send(["server": serverInfo(), "data": data], to: reply)
+        }
+    }
+
+    private var clusterName: String { server.routeManager?.clusterName ?? server.options.clusterName ?? "" }
+
+    /// nats-server's `ServerInfo` block: `flags` bit 0 is "JetStream enabled"; `seq` counts
+    /// this server's answers.
+    private func serverInfo() -> [String: Any] {
+        var info: [String: Any] = [
+            "name": server.serverName, "host": server.options.host, "id": server.serverID, "ver": ServerVersion.nats,
+            "jetstream": server.options.jetStream, "flags": server.options.jetStream ? 1 : 0,
+            "seq": sequence.wrappingIncrementThenLoad(ordering: .relaxed),
+            "time": MonitoringEndpoints.rfc3339(Date()),
+        ]
+        if !clusterName.isEmpty { info["cluster"] = clusterName }
+        return info
+    }
+
+    /// nats-server's `ServerStats`, from the same counters as `/varz` and `/routez`.
+    private func statsz() -> [String: Any] {
+        let v = endpoints.varz()
+        let routes = (endpoints.object("/routez", [:])?["routes"] as? [[String: Any]]) ?? []
+        return [
+            "start": v["start"] ?? "", "mem": v["mem"] ?? 0, "cores": v["cores"] ?? 0, "cpu": v["cpu"] ?? 0,
+            "connections": v["connections"] ?? 0, "total_connections": v["total_connections"] ?? 0,
+            "active_accounts": server.accountsByName.count, "subscriptions": v["subscriptions"] ?? 0,
+            "sent": ["msgs": v["out_msgs"] ?? 0, "bytes": v["out_bytes"] ?? 0],
+            "received": ["msgs": v["in_msgs"] ?? 0, "bytes": v["in_bytes"] ?? 0],
+            "slow_consumers": v["slow_consumers"] ?? 0,
+            "routes": routes.map { r -> [String: Any] in
+                ["rid": r["rid"] ?? 0, "name": r["remote_name"] ?? "",
+                 "sent": ["msgs": r["out_msgs"] ?? 0, "bytes": r["out_bytes"] ?? 0],
+                 "received": ["msgs": r["in_msgs"] ?? 0, "bytes": r["in_bytes"] ?? 0],
+                 "pending": r["pending_size"] ?? 0]
+            },
+            "active_servers": routes.count + 1,
+        ]
+    }
+
+    private func send(_ body: [String: Any], to reply: String) {
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        server.publishInternal(subject: reply, payload: ByteBuffer(bytes: data), in: account)
+    }
+}
