@@ -27,6 +27,15 @@ def test_healthz_jsServerOnly_ok(server):
     assert (status, body) == (200, {"status": "ok"})
 
 
+def test_jsz_withoutJetStream_isAnEmptyReportMarkedDisabled(server):
+    status, _, body = get(server, "/jsz")
+    assert status == 200
+    assert body["disabled"] is True
+    assert (body["memory"], body["storage"], body["accounts"], body["ha_assets"]) == (0, 0, 0, 0)
+    with RawConn(server.port) as c:
+        assert body["server_id"] == c.info["server_id"]
+
+
 def test_varz_identityAndLimits(server):
     _, ctype, v = get(server, "/varz")
     assert "application/json" in ctype

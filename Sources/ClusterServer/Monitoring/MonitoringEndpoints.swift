@@ -43,7 +43,15 @@ final class MonitoringEndpoints: @unchecked Sendable {
         case "/healthz":
             guard let error = healthError(query) else { return ["status": "ok", "status_code": 200] }
             return ["status": "unavailable", "status_code": 503, "error": error]
-        default: return server.monitoringHandlers[path].map { $0(query) }
+        default:
+            if let handler = server.monitoringHandlers[path] { return handler(query) }
+            // Without JetStream, nats-server's `/jsz` is an empty report marked `disabled`.
+            if path == "/jsz" {
+                return ["server_id": server.serverID, "now": Self.rfc3339(Date()), "disabled": true, "memory": 0,
+                        "storage": 0, "reserved_memory": 0, "reserved_storage": 0, "accounts": 0, "ha_assets": 0,
+                        "api": ["total": 0, "errors": 0]]
+            }
+            return nil
         }
     }
 
