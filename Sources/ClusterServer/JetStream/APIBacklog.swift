@@ -1,7 +1,8 @@
 import Atomics
 import NIOConcurrencyHelpers
 
-/// Bounds the `$JS.API` requests waiting for the JetStream queue. Without a bound, a client
+/// Bounds the `$JS.API` requests waiting for the JetStream queue (and, with its own limit, the
+/// system account's server requests waiting for theirs: `SystemRequests`). Without a bound, a client
 /// that floods the API (or many clients at once) makes the queue, and the memory of every
 /// request copied into it, grow without end, and publishes wait behind it. nats-server bounds
 /// its API queue at 10,000 (`request_queue_limit`) by dropping every queued request at once,

@@ -20,6 +20,9 @@ final class SystemRequests: @unchecked Sendable {
     /// Answers are built here, off the thread that delivered the request: a route's or a
     /// client's event loop must not wait for JetStream's queues (`JSZ`).
     private let queue = DispatchQueue(label: "clusterd.system-requests")
+    /// At most this many wait for `queue`; more are dropped unanswered (a client flooding the
+    /// requests must not grow the queue, and the copies in it, without end).
+    private let backlog = APIBacklog(limit: 1_000)
     private let sequence = ManagedAtomic<UInt64>(0)
     private var subscriptions: [Subscription] = []
 
@@ -34,8 +37,12 @@ final class SystemRequests: @unchecked Sendable {
         subscriptions = SystemRequest.subjects(serverID: id).map { subject in
             server.subscribeInternal(subject, propagates: true, in: account) { [weak self] msg in
                 guard let self, let reply = msg.reply, let kind = SystemRequest.kind(of: msg.subject, serverID: id) else { return }
+                guard self.backlog.admit() else { return }
                 let body = Array(msg.payload.readableBytesView)
-                self.queue.async { self.answer(kind, body: body, reply: reply) }
+                self.queue.async {
+                    defer { self.backlog.done() }
+                    self.answer(kind, body: body, reply: reply)
+                }
             }
         }
     }
