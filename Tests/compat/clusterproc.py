@@ -21,11 +21,13 @@ from serverproc import ServerProcess, free_port, port_in_use_exit
 READY_TIMEOUT_S = 30.0
 
 
-async def retry(fn, attempts: int = 60, delay: float = 0.5, seconds: float | None = None, what: str = "a request"):
+async def retry(fn, attempts: int = 60, delay: float = 0.5, seconds: float | None = None, what: str = "a request",
+                retryable=lambda e: True):
     """Calls `fn` until it succeeds (bounded): requests may fail or time out while a meta or
     stream leader is being elected or moved. With `seconds`, also for at most that long, each
     call cut off at the deadline: a step that keeps failing then says which it was (`what`)
-    and its last error before the suite's alarm ends the test."""
+    and its last error before the suite's alarm ends the test. An error `retryable` refuses is
+    raised at once (a test expecting that error)."""
     deadline = None if seconds is None else time.monotonic() + seconds
     last = None
     for _ in range(attempts):
@@ -36,6 +38,8 @@ async def retry(fn, attempts: int = 60, delay: float = 0.5, seconds: float | Non
                 return await fn()
             return await asyncio.wait_for(fn(), max(0.1, deadline - time.monotonic()))
         except Exception as e:  # noqa: BLE001 - any client error means "not yet"
+            if not retryable(e):
+                raise
             last = e
             await asyncio.sleep(delay)
     bound = f"{attempts} attempts" + ("" if seconds is None else f" or {seconds} s")

@@ -23,6 +23,7 @@ import nats
 import pytest
 from nats.js.errors import APIError
 
+import clusterproc
 from clusterproc import Cluster
 from serverproc import ServerProcess
 
@@ -50,21 +51,10 @@ def cluster(server_binary: str, tmp_path):
         c.close()
 
 
-async def retry(fn, attempts: int = 60, delay: float = 0.5):
-    """Calls `fn` until it succeeds: requests may time out while a meta or stream leader is
-    being elected (bounded)."""
-    last = None
-    for _ in range(attempts):
-        try:
-            return await fn()
-        except APIError as e:
-            if e.err_code not in (10008,):  # only "temporarily unavailable" is retried
-                raise
-            last = e
-        except Exception as e:  # noqa: BLE001 - a timeout means "not yet"
-            last = e
-        await asyncio.sleep(delay)
-    raise AssertionError(f"still failing after {attempts} attempts: {last!r}")
+async def retry(fn):
+    """`clusterproc.retry` for requests that may time out or answer 10008 while a meta or stream
+    leader is being elected; any other API error is raised at once."""
+    return await clusterproc.retry(fn, retryable=lambda e: not isinstance(e, APIError) or e.err_code == 10008)
 
 
 async def connect(node: ServerProcess, user: str):
