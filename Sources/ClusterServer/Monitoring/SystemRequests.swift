@@ -25,6 +25,9 @@ final class SystemRequests: @unchecked Sendable {
     private let backlog = APIBacklog(limit: 1_000)
     private let sequence = ManagedAtomic<UInt64>(0)
     private var subscriptions: [Subscription] = []
+    /// Set on `queue` by `stop()`: requests still waiting then go unanswered, so none reaches
+    /// the server after its shutdown.
+    private var stopped = false
 
     init(server: NATSServer, account: Account) {
         self.server = server
@@ -50,9 +53,11 @@ final class SystemRequests: @unchecked Sendable {
     func stop() {
         for sub in subscriptions { server.unsubscribeInternal(sub, in: account) }
         subscriptions = []
+        queue.sync { stopped = true }
     }
 
     private func answer(_ kind: SystemRequest.Kind, body: [UInt8], reply: String) {
+        guard !stopped else { return }
         let request: SystemRequest
         do {
             request = try SystemRequest.parse(kind, body: body)
