@@ -61,3 +61,13 @@ final class SystemRequestTests: XCTestCase {
         }
     }
 }
+
+/// The disconnect event's reasons are nats-server's words for the error a client was closed with.
+final class CloseReasonTests: XCTestCase {
+    func test_errorsMapToNatsServersClosedStates() {
+        XCTAssertEqual(CloseReason.forError("Maximum Payload Violation"), "Maximum Message Payload Exceeded")
+        XCTAssertEqual(CloseReason.forError("Stale Connection"), "Stale Connection")
+        XCTAssertEqual(CloseReason.forError("Authorization Violation"), "Authentication Failure")
+        XCTAssertEqual(CloseReason.forError("Unknown Protocol Operation"), "Protocol Violation")
+    }
+}

@@ -120,6 +120,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
             conn.accountAdmitted = false
             conn.account.releaseConnection()
         }
+        if conn.connectReceived { server.publishClientEvent(conn, connected: false) }
         server.unregister(conn)
         server.logger.debug("\(conn.logPrefix) - Client connection closed")
     }
@@ -307,6 +308,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
         conn.connectReceived = true
         conn.setConnectOptions(opts)
         ok()
+        server.publishClientEvent(conn, connected: true)
     }
 
     private func handlePublish(_ subject: String, _ reply: String?, _ headers: ByteBuffer?, _ payload: ByteBuffer) {
@@ -441,6 +443,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
         if let text = error.errText {
             connection.sendErrorAndClose(text)
         } else {
+            connection.noteClose(CloseReason.protocolViolation)
             connection.channel.close(promise: nil)
         }
     }

@@ -43,6 +43,9 @@ final class ClientConnection: MessageSink, DeferredFlushing, @unchecked Sendable
     /// Set once the server stops gracefully: the requests in flight and whether the client was
     /// told to leave (see `Departure`).
     private var departure: Departure?
+    /// Why the server closed this connection (nats-server's words, `CloseReason`); nil: the
+    /// client did. The first one noted wins.
+    private var closeReason: String?
     /// The notice a leaving client gets: the one `-ERR` nats.go and nats.py answer by
     /// reconnecting at once (to another server, keeping subscriptions and buffering publishes)
     /// instead of treating it as fatal.
@@ -175,6 +178,7 @@ final class ClientConnection: MessageSink, DeferredFlushing, @unchecked Sendable
             return true
         }
         guard first else { return }
+        noteClose(CloseReason.slowConsumer)
         server.stats.slowConsumers.wrappingIncrement(ordering: .relaxed)
         server.logger.notice("\(logPrefix) - Slow Consumer Detected: MaxPending of \(maxPending) Exceeded")
         channel.close(promise: nil)
@@ -183,6 +187,7 @@ final class ClientConnection: MessageSink, DeferredFlushing, @unchecked Sendable
     /// Sends `-ERR '<text>'`, flushes everything queued before it, then closes.
     func sendErrorAndClose(_ text: String) {
         eventLoop.assertInEventLoop()
+        noteClose(CloseReason.forError(text))
         var buffer: ByteBuffer?
         lock.withLock {
             if closed { return }
@@ -194,6 +199,18 @@ final class ClientConnection: MessageSink, DeferredFlushing, @unchecked Sendable
         guard let b = buffer else { return }
         let ch = self.channel
         ch.writeAndFlush(b).whenComplete { _ in ch.close(promise: nil) }
+    }
+
+    /// Notes why the server is closing this connection (the first reason stays).
+    func noteClose(_ reason: String) {
+        lock.withLock { if closeReason == nil { closeReason = reason } }
+    }
+
+    /// Why it was closed, for the disconnect event: the server's shutdown, a reason noted,
+    /// else the client closed it.
+    var closedReason: String {
+        if departing.load(ordering: .relaxed) { return CloseReason.serverShutdown }
+        return lock.withLock { closeReason } ?? CloseReason.clientClosed
     }
 
     // MARK: - graceful departure (server shutdown)

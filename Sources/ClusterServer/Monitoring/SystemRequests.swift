@@ -23,7 +23,6 @@ final class SystemRequests: @unchecked Sendable {
     /// At most this many wait for `queue`; more are dropped unanswered (a client flooding the
     /// requests must not grow the queue, and the copies in it, without end).
     private let backlog = APIBacklog(limit: 1_000)
-    private let sequence = ManagedAtomic<UInt64>(0)
     private var subscriptions: [Subscription] = []
     /// Set on `queue` by `stop()`: requests still waiting then go unanswered, so none reaches
     /// the server after its shutdown.
@@ -63,33 +62,18 @@ final class SystemRequests: @unchecked Sendable {
             request = try SystemRequest.parse(kind, body: body)
         } catch {
             let text = (error as? SystemRequest.Failure)?.description ?? "\(error)"
-            return send(["server": serverInfo(), "error": ["code": 400, "description": text]], to: reply)
+            return send(["server": server.systemServerInfo(), "error": ["code": 400, "description": text]], to: reply)
         }
-        if request.excludes(serverName: server.serverName, host: server.options.host, cluster: clusterName) { return }
+        if request.excludes(serverName: server.serverName, host: server.options.host, cluster: server.systemClusterName) { return }
         switch kind {
         case .idz:
             send(["name": server.serverName, "host": server.options.host, "id": server.serverID], to: reply)
         case .statsz:
-            send(["server": serverInfo(), "statsz": statsz()], to: reply)
+            send(["server": server.systemServerInfo(), "statsz": statsz()], to: reply)
         default:
             let data = endpoints.object(kind.path, request.query) ?? [:]
-            send(["server": serverInfo(), "data": data], to: reply)
+            send(["server": server.systemServerInfo(), "data": data], to: reply)
         }
-    }
-
-    private var clusterName: String { server.routeManager?.clusterName ?? server.options.clusterName ?? "" }
-
-    /// nats-server's `ServerInfo` block: `flags` bit 0 is "JetStream enabled"; `seq` counts
-    /// this server's answers.
-    private func serverInfo() -> [String: Any] {
-        var info: [String: Any] = [
-            "name": server.serverName, "host": server.options.host, "id": server.serverID, "ver": ServerVersion.nats,
-            "jetstream": server.options.jetStream, "flags": server.options.jetStream ? 1 : 0,
-            "seq": sequence.wrappingIncrementThenLoad(ordering: .relaxed),
-            "time": MonitoringEndpoints.rfc3339(Date()),
-        ]
-        if !clusterName.isEmpty { info["cluster"] = clusterName }
-        return info
     }
 
     /// nats-server's `ServerStats`, from the same counters as `/varz` and `/routez`.

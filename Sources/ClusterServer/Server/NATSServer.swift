@@ -24,6 +24,11 @@ public final class NATSServer: @unchecked Sendable {
     let sublist = Sublist()
     /// `$G` plus every configured account; fixed at start (account changes need a restart).
     let accountsByName: [String: Account]
+    /// The configured `system_account`, where server requests are answered and system events
+    /// published (`SystemRequests`, `SystemEvents.swift`); nil without one.
+    let systemAccount: Account?
+    /// Counts the system messages this server sent (their `server.seq`).
+    let systemSequence = ManagedAtomic<UInt64>(0)
     public let globalAccount: Account
     /// Service imports' reply mappings (for tests and monitoring).
     private(set) var serviceImports: [ServiceImportSink] = []
@@ -137,6 +142,7 @@ public final class NATSServer: @unchecked Sendable {
         }
         self.globalAccount = global
         self.accountsByName = accounts
+        self.systemAccount = options.systemAccount.flatMap { accounts[$0] }
         if options.clusterPort != nil {
             let routes = RouteManager(server: self)
             routeManager = routes
@@ -213,7 +219,7 @@ public final class NATSServer: @unchecked Sendable {
         try routeManager?.start()
         Self.gossipStartHook?(self)
         gossip?.start()
-        if let name = options.systemAccount, let system = account(named: name) {
+        if let system = systemAccount {
             // `$SYS.REQ.SERVER...`: what the `nats` CLI's server commands ask every server.
             let requests = SystemRequests(server: self, account: system)
             requests.start()

@@ -1,15 +1,21 @@
-"""The system account's server requests on a three-node cluster, proven against nats-server
-2.15.1 and clusterd (what the `nats` CLI's `server list`, `server report` and `server check`
+"""The system account on a three-node cluster, proven against nats-server 2.15.1 and clusterd.
+
+Server requests (what the `nats` CLI's `server list`, `server report` and `server check`
 send): `$SYS.REQ.SERVER.PING` and `$SYS.REQ.SERVER.PING.<KIND>` are answered by every server
 once, `$SYS.REQ.SERVER.<id>.<KIND>` by that server, each answer `{"server": {...}, "data":
 {...}}` (`statsz` for a plain PING; IDZ the bare `{name, host, id}`); the filters in the body
 leave servers silent; a bad body gets a 400 error from each; other accounts and unknown kinds
 find no responders.
+
+Events: `$SYS.ACCOUNT.<account>.CONNECT` and `.DISCONNECT` for every client, seen from another
+node, with the client's details, its message counts and why it closed.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import time
 
 import nats
 import pytest
@@ -145,3 +151,86 @@ async def test_other_accounts_and_unknown_kinds_find_no_responders(cluster: Clus
     finally:
         await app.close()
         await sys.close()
+
+
+async def events_of(nc, account: str) -> list[tuple[str, dict]]:
+    """Collects the connect and disconnect events of `account` from now on (into the list)."""
+    seen: list[tuple[str, dict]] = []
+
+    async def note(m):
+        seen.append((m.subject.rsplit(".", 1)[1], json.loads(m.data)))
+
+    for kind in ("CONNECT", "DISCONNECT"):
+        await nc.subscribe(f"$SYS.ACCOUNT.{account}.{kind}", cb=note)
+    await nc.flush()
+    return seen
+
+
+async def test_connect_and_disconnect_events_reach_the_system_account_on_another_node(cluster: Cluster):
+    sysc = await connect(cluster, "sys", node=0)
+    try:
+        seen = await events_of(sysc, "APP")
+        # The subscription's interest reaches node 3 over a route: clients connect there until
+        # one's events arrive (bounded), and that one's are checked.
+        for attempt in range(20):
+            name = f"evprobe{attempt}"
+            app = await nats.connect(f"nats://app:app@127.0.0.1:{cluster.nodes[2].port}", name=name,
+                                     allow_reconnect=False, connect_timeout=3)
+            await app.publish("x.y", b"hello")
+            await app.flush()
+            await app.close()
+            for _ in range(10):
+                if any(k == "DISCONNECT" and e["client"].get("name") == name for k, e in seen):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                continue
+            break
+        mine = {k: e for k, e in seen if e["client"].get("name") == name}
+        assert set(mine) == {"CONNECT", "DISCONNECT"}, seen
+        node3 = node_name(cluster, cluster.nodes[2])
+        connected, gone = mine["CONNECT"], mine["DISCONNECT"]
+        assert connected["type"] == "io.nats.server.advisory.v1.client_connect"
+        assert gone["type"] == "io.nats.server.advisory.v1.client_disconnect"
+        for e in (connected, gone):
+            assert e["server"]["name"] == node3 and e["id"] and e["timestamp"]
+            c = e["client"]
+            assert (c["acc"], c["user"], c["lang"], c["host"]) == ("APP", "app", "python3", "127.0.0.1")
+            assert isinstance(c["id"], int) and c["start"] and c["ver"]
+        assert connected["client"]["id"] == gone["client"]["id"]
+        assert gone["reason"] == "Client Closed" and gone["client"]["stop"]
+        assert gone["sent"] == {"msgs": 1, "bytes": 5}
+        assert "stop" not in connected["client"] and "reason" not in connected
+    finally:
+        await sysc.close()
+
+
+def _raw_client(port: int, after_connect: bytes) -> None:
+    """A client that logs in, then sends `after_connect` (which the server closes it for)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
+        s.recv(4096)
+        s.sendall(b'CONNECT {"user":"app","pass":"app","verbose":false}\r\nPING\r\n')
+        s.recv(4096)
+        s.sendall(after_connect)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and s.recv(4096):
+            pass  # until the server closes it
+
+
+async def test_disconnect_reasons_say_why_the_server_closed_a_client(cluster: Cluster):
+    sysc = await connect(cluster, "sys", node=0)
+    try:
+        seen = await events_of(sysc, "APP")
+        port = cluster.nodes[0].port
+        for payload, reason in [(b"PUB x 2000000\r\n", "Maximum Message Payload Exceeded"),
+                                (b"FOO BAR\r\n", "Protocol Violation")]:
+            before = len(seen)
+            await asyncio.get_running_loop().run_in_executor(None, _raw_client, port, payload)
+            for _ in range(30):
+                gone = [e for k, e in seen[before:] if k == "DISCONNECT"]
+                if gone:
+                    break
+                await asyncio.sleep(0.1)
+            assert [e["reason"] for e in gone] == [reason], seen[before:]
+    finally:
+        await sysc.close()
