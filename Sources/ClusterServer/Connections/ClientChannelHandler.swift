@@ -452,6 +452,7 @@ final class ClientChannelHandler: ChannelInboundHandler {
         guard let conn = connection, !closing else { return }
         if let since = conn.unwritableSince,
            NIODeadline.now() - since > .milliseconds(Int64(server.options.writeDeadlineSeconds * 1000)) {
+            conn.noteClose(CloseReason.slowConsumerWriteDeadline)
             conn.closeAsSlowConsumer()
             return
         }

@@ -61,6 +61,7 @@ enum CloseReason {
     static let clientClosed = "Client Closed"
     static let serverShutdown = "Server Shutdown"
     static let slowConsumer = "Slow Consumer (Pending Bytes)"
+    static let slowConsumerWriteDeadline = "Slow Consumer (Write Deadline)"
     static let protocolViolation = "Protocol Violation"
 
     /// The reason behind an `-ERR` the server closed a connection with.
