@@ -50,8 +50,13 @@ extension NATSServer {
             event["reason"] = conn.closedReason
         }
         event["client"] = client
-        let data = (try? JSONSerialization.data(withJSONObject: event, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        publishInternal(subject: subject, payload: ByteBuffer(bytes: data), in: system)
+        publishSystemMessage(event, to: subject, in: system)
+    }
+
+    /// Sends a system event or an answer to a system request, as JSON.
+    func publishSystemMessage(_ body: [String: Any], to subject: String, in account: Account) {
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        publishInternal(subject: subject, payload: ByteBuffer(bytes: data), in: account)
     }
 }
 

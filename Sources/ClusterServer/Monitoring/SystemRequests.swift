@@ -1,7 +1,4 @@
-import Atomics
 import Dispatch
-import Foundation
-import NIOCore
 
 /// Answers the system account's server requests (`SystemRequest`) with this server's
 /// monitoring data, as nats-server does: `{"server": {...}, "data": {...}}` (`statsz` in place
@@ -98,7 +95,6 @@ final class SystemRequests: @unchecked Sendable {
     }
 
     private func send(_ body: [String: Any], to reply: String) {
-        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        server.publishInternal(subject: reply, payload: ByteBuffer(bytes: data), in: account)
+        server.publishSystemMessage(body, to: reply, in: account)
     }
 }
