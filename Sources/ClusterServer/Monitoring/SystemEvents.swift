@@ -26,9 +26,9 @@ extension NATSServer {
     /// Publishes a client's connect or disconnect event.
     func publishClientEvent(_ conn: ClientConnection, connected: Bool) {
         guard let system = systemAccount else { return }
-        let snap = conn.snapshot(includeSubscriptions: false)
-        let subject = "$SYS.ACCOUNT.\(snap.account).\(connected ? "CONNECT" : "DISCONNECT")"
+        let subject = "$SYS.ACCOUNT.\(conn.account.name).\(connected ? "CONNECT" : "DISCONNECT")"
         guard hasInterest(subject, in: system) else { return }
+        let snap = conn.snapshot(includeSubscriptions: false)
         var client: [String: Any] = [
             "start": MonitoringEndpoints.rfc3339(snap.start), "host": snap.ip, "id": snap.cid, "acc": snap.account,
             "kind": "Client", "client_type": "nats",
