@@ -18,9 +18,8 @@ final class MonitoringEndpoints: @unchecked Sendable {
         switch path {
         case "/", "": return text(200, "clusterd monitoring: /healthz /varz /connz /subsz /routez /metrics\n")
         case "/healthz":
-            let error = healthError(query)
-            let body: [String: Any] = error == nil ? ["status": "ok"] : ["status": "unavailable", "error": error ?? ""]
-            return MonitoringResponse(status: error == nil ? .ok : .serviceUnavailable, contentType: "application/json",
+            let body = health(query)
+            return MonitoringResponse(status: body["error"] == nil ? .ok : .serviceUnavailable, contentType: "application/json",
                                       body: Self.encode(body))
         case "/metrics":
             return MonitoringResponse(status: .ok, contentType: "text/plain; version=0.0.4",
@@ -41,8 +40,9 @@ final class MonitoringEndpoints: @unchecked Sendable {
         case "/subsz", "/subscriptionsz": return subsz(query)
         case "/routez": return routez(query)
         case "/healthz":
-            guard let error = healthError(query) else { return ["status": "ok", "status_code": 200] }
-            return ["status": "unavailable", "status_code": 503, "error": error]
+            var body = health(query)
+            body["status_code"] = body["error"] == nil ? 200 : 503
+            return body
         default:
             if let handler = server.monitoringHandlers[path] { return handler(query) }
             // Without JetStream, nats-server's `/jsz` is an empty report marked `disabled`.
@@ -57,16 +57,17 @@ final class MonitoringEndpoints: @unchecked Sendable {
 
     // MARK: - endpoints
 
-    /// Why this server is not healthy (nil: it is).
-    private func healthError(_ query: [String: String]) -> String? {
-        if !server.isReady { return "server not ready" }
+    /// `{"status": "ok"}`, or `"unavailable"` with the first failed check's `error`.
+    private func health(_ query: [String: String]) -> [String: Any] {
+        var error: String? = server.isReady ? nil : "server not ready"
         // Each check runs once: a lazy `compactMap(...).first` runs the winning check twice and
         // force-unwraps the second answer, which crashed the server when a check turned healthy
         // in between (a JetStream replica catching up).
-        for check in server.healthChecks {
-            if let e = check(query) { return e }
+        for check in server.healthChecks where error == nil {
+            error = check(query)
         }
-        return nil
+        guard let error else { return ["status": "ok"] }
+        return ["status": "unavailable", "error": error]
     }
 
     /// `nats://user:secret@host` -> `nats://user:[REDACTED]@host`: /varz never shows secrets.
