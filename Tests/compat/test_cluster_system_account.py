@@ -122,6 +122,8 @@ async def test_filters_leave_servers_silent(cluster: Cluster):
         name = node_name(cluster, cluster.nodes[2])
         one = await gather(nc, "$SYS.REQ.SERVER.PING.VARZ", json.dumps({"server_name": name}).encode())
         assert [a["server"]["name"] for a in one] == [name]
+        # A filter need only be part of the server's value: "n" is in n1, n2 and n3.
+        assert len(await gather(nc, "$SYS.REQ.SERVER.PING.VARZ", b'{"server_name": "n"}')) == 3
         assert await gather(nc, "$SYS.REQ.SERVER.PING", b'{"cluster": "no-such-cluster"}') == []
         assert len(await gather(nc, "$SYS.REQ.SERVER.PING.STATSZ", b'{"cluster": "compat"}')) == 3
     finally:
