@@ -89,7 +89,7 @@ final class HostTicks {
 /// Hosts many groups on one node: one `tick()` for all of them, incoming batches routed to their
 /// groups, and a list of the groups that have work. Idle groups quiesce (see
 /// `RaftConfig.quiesceAfterIdleTicks`) and then cost nothing per tick: a tick visits only the
-/// groups that are not quiesced (`ticking`); a group that wakes (any input, `wakeGroups`) puts
+/// groups that are not quiesced (`ticking`); a group that wakes (any input, `wakeQuiesced`) puts
 /// itself back on that list, and counts the ticks it slept through (`HostTicks`).
 ///
 /// Not thread-safe: one owner drives it, like a `RaftNode`.
@@ -201,9 +201,6 @@ public final class MultiRaft {
             markDirty(node.group)
         }
     }
-
-    /// Wakes every quiesced group whose leader is `peer`.
-    public func wakeGroups(ledBy peer: NodeID) { wakeQuiesced { $0.leader == peer } }
 
     /// The driver called an input (propose, readIndex...) on a group directly.
     public func markDirty(_ id: GroupID) {

@@ -115,7 +115,7 @@ final class MultiRaftTests: XCTestCase {
         h.tick(40)
         // Nobody notices on their own: the group is quiet.
         XCTAssertTrue(h.hosts.filter { $0.key != oldLeader }.allSatisfy { $0.value.group(g)!.role == .follower })
-        for (id, host) in h.hosts where id != oldLeader { host.wakeGroups(ledBy: oldLeader) }
+        for (id, host) in h.hosts where id != oldLeader { host.wakeQuiesced { $0.leader == oldLeader } }
         h.tick(40)
         let leaders = h.hosts.filter { $0.key != oldLeader && $0.value.group(g)!.role == .leader }
         XCTAssertEqual(leaders.count, 1)
@@ -199,7 +199,7 @@ final class MultiRaftTests: XCTestCase {
         }
     }
 
-    /// A removed group leaves the tick list; a quiesced follower woken by `wakeGroups` joins it.
+    /// A removed group leaves the tick list; a quiesced follower woken by `wakeQuiesced` joins it.
     func test_multiRaft_removedGroupLeavesTickList_wakeGroupsRejoins() {
         let h = Hosts(groups: 3, config: Self.quiescingConfig())
         h.tick(60)
@@ -213,7 +213,7 @@ final class MultiRaftTests: XCTestCase {
         XCTAssertEqual(host.tickingGroupCount, 0)
         let follower = h.hosts.values.first { $0.group(GroupID(1))!.role == .follower }!
         let leaderID = follower.group(GroupID(1))!.leader!
-        follower.wakeGroups(ledBy: leaderID)
+        follower.wakeQuiesced { $0.leader == leaderID }
         XCTAssertGreaterThan(follower.tickingGroupCount, 0)
     }
 }
