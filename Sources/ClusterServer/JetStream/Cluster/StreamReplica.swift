@@ -473,7 +473,7 @@ final class StreamReplica: RaftGroupDelegate {
             stepDownLocally(keepIngest: true)
             ingestLingerUntil = cluster.ticks + Self.ingestLingerTicks
             js.server.logger.info("JetStream cluster: no longer leading stream '\(name)'")
-            if cluster.host.node(group)?.lostQuorum == true { reportQuorumLoss() }
+            if raftNode?.lostQuorum == true { reportQuorumLoss() }
             releaseHeld()
         }
         updateDirectAccess()
