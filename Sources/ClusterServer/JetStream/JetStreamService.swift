@@ -349,6 +349,13 @@ public final class JetStreamService: @unchecked Sendable {
         }
         guard let stream = streams[name], !stopped else { return }
         if subject.hasPrefix("$JS.API.") && !stream.config.noAck { return }
+        guard let subject = stream.storedSubject(subject) else {
+            if let reply, !stream.config.noAck {
+                pendingReplies.append((reply, Stream.errorAck(Stream.invalidMappedSubject(subject), stream: name), nil))
+                scheduleFlush()
+            }
+            return
+        }
         let now = JSTime.nowNanos()
         let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: now,
                                     dedupNow: stream.stampDedupTime(wall: now))

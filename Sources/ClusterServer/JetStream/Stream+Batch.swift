@@ -78,6 +78,7 @@ extension Stream {
         for (k, t) in toStore.enumerated() {
             noteDedupSkew(seq: before.lastSeq + 1 + UInt64(k), time: items[t.item].now, dedupTime: items[t.item].dedupNow)
         }
+        var republishLast = lastSequencesForRepublish(toStore.lazy.map { items[$0.item].subject })
         let first: UInt64
         do {
             first = try store.appendBatch(toStore.map { t in
@@ -112,6 +113,10 @@ extension Stream {
             if let msgID = t.msgID { recordDedup(msgID, seq: seq, now: items[t.item].dedupNow) }
             setLastMsgID(t.msgID)
             outcomes[t.item] = PublishOutcome(response: pubAck(seq), stored: true, seq: seq)
+            if republishLast != nil {
+                let m = items[t.item]
+                republish(subject: m.subject, headers: m.headers, payload: m.payload, seq: seq, time: m.now, last: &republishLast!)
+            }
         }
         if store.state.messages != before.messages + UInt64(toStore.count) {
             // Limits removed older messages: consumers re-check what they hold.

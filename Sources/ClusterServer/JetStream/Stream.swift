@@ -24,6 +24,9 @@ final class Stream {
     private(set) var reservedBytes: Int64 = 0
     /// `num_replicas` (the account limit's publish check counts a message once per copy).
     private(set) var replicaCount = 1
+    /// `subject_transform` and `republish` (`Stream+RePublish.swift`).
+    private(set) var ingestTransform: SubjectTransform?
+    private(set) var republishTransform: SubjectTransform?
     let store: MessageStore
     let created: Int64
     /// `<store_dir>/jetstream/<name>` for file streams, nil for memory streams.
@@ -95,6 +98,7 @@ final class Stream {
         storageKind = config.storage
         reservedBytes = max(config.maxBytes, 0)
         replicaCount = config.numReplicas
+        (ingestTransform, republishTransform) = Stream.transforms(of: config)
     }
 
     /// Nothing timed to do this tick: no max age, no message TTLs pending, no consumers.
@@ -350,6 +354,7 @@ final class Stream {
             return fail(refusal)
         }
         let seq: UInt64
+        var republishLast = lastSequencesForRepublish(CollectionOfOne(subject))
         noteDedupSkew(seq: st.lastSeq + 1, time: now, dedupTime: dedupNow)
         do {
             seq = try store.append(subject: subject, headers: headers, payload: payload, time: now, raftIndex: applyingRaftIndex)
@@ -363,6 +368,7 @@ final class Stream {
             return outcome
         }
         dirty = true
+        if republishLast != nil { republish(subject: subject, headers: headers, payload: payload, seq: seq, time: now, last: &republishLast!) }
         if seq != st.lastSeq + 1 { noteDedupSkew(seq: seq, time: now, dedupTime: dedupNow) }
         if let rollup { applyRollup(rollup, subject: subject, keeping: seq) }
         if let msgID { recordDedup(msgID, seq: seq, now: dedupNow) }
@@ -510,7 +516,11 @@ final class Stream {
     /// cluster only the stream's leader, which runs the consumers. A follower has none, so
     /// by its own judgement nobody is interested in anything; it removes what the leader's
     /// `StreamEntry.retentionRemoved` entries name.
-    var decidesRetention: Bool {
+    var decidesRetention: Bool { actsForStream }
+
+    /// Whether this node acts for the stream beyond storing (judges retention, republishes):
+    /// on one node always; in a cluster only the stream's leader.
+    var actsForStream: Bool {
         guard let cluster = service.cluster else { return true }
         return cluster.replicas[name]?.isLeader ?? true
     }

@@ -34,6 +34,24 @@ public struct StreamConfig: Equatable, Sendable {
     public var subjectDeleteMarkerTTLNanos: Int64 = 0
     public var consumerInactiveThresholdNanos: Int64 = 0
     public var consumerMaxAckPending = 0
+    /// `subject_transform`: publishes are stored under the mapped subject.
+    public var subjectTransform: SubjectMappingConfig?
+    /// `republish`: each stored message is also published to the mapped subject.
+    public var republish: RePublishConfig?
+
+    /// A `subject_transform` as configured (`src` "" means every subject).
+    public struct SubjectMappingConfig: Equatable, Sendable {
+        public var source: String
+        public var destination: String
+    }
+
+    /// A `republish` as configured (`src` "" is stored as `>`, as nats-server does).
+    public struct RePublishConfig: Equatable, Sendable {
+        public var source: String
+        public var destination: String
+        /// Send only the headers, with the payload's size in `Nats-Msg-Size`.
+        public var headersOnly: Bool
+    }
 
     static let defaultDuplicateWindowNanos: Int64 = 120_000_000_000
 
@@ -108,7 +126,16 @@ public struct StreamConfig: Equatable, Sendable {
             c.consumerInactiveThresholdNanos = try cl.int64("inactive_threshold", goType: "time.Duration") ?? 0
             c.consumerMaxAckPending = try cl.int("max_ack_pending") ?? 0
         }
-        for unsupported in ["mirror", "sources", "subject_transform", "republish"] where o.has(unsupported) {
+        if let t = try o.object("subject_transform", typeName: "SubjectTransformConfig") {
+            try t.rejectUnknown(["src", "dest"])
+            c.subjectTransform = .init(source: try t.string("src") ?? "", destination: try t.string("dest") ?? "")
+        }
+        if let r = try o.object("republish", typeName: "RePublish") {
+            try r.rejectUnknown(["src", "dest", "headers_only"])
+            c.republish = .init(source: try r.string("src") ?? "", destination: try r.string("dest") ?? "",
+                                headersOnly: try r.bool("headers_only") ?? false)
+        }
+        for unsupported in ["mirror", "sources"] where o.has(unsupported) {
             throw JSAPIError.streamConfig("stream \(unsupported) is not supported by clusterd yet")
         }
         for feature in ["allow_msg_counter", "allow_atomic", "allow_msg_schedules", "allow_batched"] where (try o.bool(feature)) == true {
@@ -187,6 +214,29 @@ public struct StreamConfig: Equatable, Sendable {
                 throw JSAPIError.streamConfig("subject \"\(a)\" overlaps with \"\(b)\"")
             }
         }
+        try checkTransforms()
+    }
+
+    /// `subject_transform` and `republish` as nats-server checks them (texts and codes probed
+    /// against 2.15.1).
+    private mutating func checkTransforms() throws {
+        if let t = subjectTransform {
+            if !t.source.isEmpty && !Subject.isValidSubscription(t.source) {
+                throw JSAPIError(400, 10155, "stream transform source: invalid subject \(t.source)")
+            }
+            do { _ = try SubjectTransform(source: t.source, destination: t.destination) } catch {
+                throw JSAPIError(400, 10156, "stream transform: \(error)")
+            }
+        }
+        guard var r = republish else { return }
+        if r.source.isEmpty { r.source = ">" }
+        republish = r
+        if subjects.contains(where: { Subject.overlaps($0, r.destination) }) {
+            throw JSAPIError.streamConfig("stream configuration for republish destination forms a cycle")
+        }
+        if (try? SubjectTransform(source: r.source, destination: r.destination)) == nil && !r.destination.isEmpty {
+            throw JSAPIError.streamConfig("stream configuration for republish with transform from '\(r.source)' to '\(r.destination)' not valid")
+        }
     }
 
     /// nats-server's `isValidName`: non-empty, no whitespace, `.`, `*`, `>`, path separators.
@@ -239,6 +289,12 @@ public struct StreamConfig: Equatable, Sendable {
         if let metadata, !metadata.isEmpty { o["metadata"] = metadata }
         o["allow_msg_ttl"] = allowMsgTTL
         if subjectDeleteMarkerTTLNanos > 0 { o["subject_delete_marker_ttl"] = subjectDeleteMarkerTTLNanos }
+        if let t = subjectTransform { o["subject_transform"] = ["src": t.source, "dest": t.destination] }
+        if let r = republish {
+            var rp: [String: Any] = ["src": r.source, "dest": r.destination]
+            if r.headersOnly { rp["headers_only"] = true }
+            o["republish"] = rp
+        }
         return o
     }
 }

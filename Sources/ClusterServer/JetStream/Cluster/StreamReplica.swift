@@ -143,13 +143,16 @@ final class StreamReplica: RaftGroupDelegate {
     /// leadership change (a transfer in progress, or this replica just stepped down) is held
     /// and proposed or forwarded to the new leader (`StreamReplica+Handover.swift`) instead
     /// of being refused. `forwarded`: it came from the former leader (never forwarded again).
-    func propose(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8], forwarded: Bool = false) {
-        let publish = ForwardedPublish(stream: name, subject: subject, reply: reply, headers: headers, payload: payload)
+    /// `arrived`: the subject it was published on; it is stored under the stream's
+    /// `subject_transform` of it, mapped here once (held and forwarded publishes keep theirs).
+    func propose(subject arrived: String, reply: String?, headers: [UInt8]?, payload: [UInt8], forwarded: Bool = false) {
+        let publish = ForwardedPublish(stream: name, subject: arrived, reply: reply, headers: headers, payload: payload)
         guard acceptsPublishes, held.isEmpty else {
             if closed { return refuse(publish) }
             hold(publish, forwarded: forwarded)
             return releaseHeld()
         }
+        guard let subject = stream.storedSubject(arrived) else { return refuse(publish, Stream.invalidMappedSubject(arrived)) }
         let now = JSTime.nowNanos()
         var clock = dedupClock ?? resumeDedupClock()
         let stamped = clock.stamp(wall: now, mono: Stream.monoNanos())
