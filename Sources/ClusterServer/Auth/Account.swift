@@ -16,14 +16,19 @@ public final class Account: @unchecked Sendable {
     /// `limits` copied out of `config` for the publish/subscribe paths (-1 = none).
     let maxPayload: Int
     let maxSubscriptions: Int
+    /// `mappings`, nil when there are none (one check per publish).
+    let mappings: SubjectMappings?
 
-    init(config: AccountConfig, sublist: Sublist) {
+    /// - Parameter cluster: this server's cluster name (cluster-scoped mapping destinations).
+    init(config: AccountConfig, sublist: Sublist, cluster: String? = nil) {
         self.name = config.name
         self.config = config
         self.sublist = sublist
         self.isGlobal = config.name == globalAccountName
         self.maxPayload = config.maxPayload
         self.maxSubscriptions = config.maxSubscriptions
+        // Checked when the config was loaded (`ConfigLoader.mapMappings`).
+        self.mappings = (try? SubjectMappings(config.mappings, cluster: cluster)) ?? nil
     }
 
     /// Clustered JetStream's taker of client publishes that found no interest at all

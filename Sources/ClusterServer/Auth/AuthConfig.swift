@@ -91,6 +91,8 @@ public struct AccountConfig: Equatable, Sendable {
     public var maxPayload = -1
     /// nil: JetStream is not enabled for this account.
     public var jetStream: AccountJetStreamLimits?
+    /// `mappings`: client publishes on a source subject go to a destination instead.
+    public var mappings: [SubjectMappingConfig] = []
 
     public init(name: String) { self.name = name }
 }

@@ -148,6 +148,7 @@ extension ConfigLoader {
                     acc.jetStream = try mapAccountJetStream(field, key: key)
                 case "max_connections", "max_conn", "max_conns": acc.maxConnections = try int(field, key)
                 case "max_subscriptions", "max_subs": acc.maxSubscriptions = try int(field, key)
+                case "mappings", "maps": acc.mappings = try mapMappings(field, key: key)
                 default: throw LoadError(description: "config key '\(key)' is not supported")
                 }
             }

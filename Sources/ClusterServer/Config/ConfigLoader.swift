@@ -81,6 +81,7 @@ public enum ConfigLoader {
             case "jetstream": try mapJetStream(value, into: &o, warnings: &warnings)
             case "cluster": try mapCluster(value, into: &o, warnings: &warnings)
             case "streams": o.declaredStreams = try DeclaredStreamsParser.parse(value)
+            case "mappings", "maps": o.mappings = try mapMappings(value, key: key)
             case "pid_file", "ports_file_dir", "logtime", "syslog", "max_traced_msg_len", "connect_error_reports",
                  "reconnect_error_reports", "disable_sublist_cache", "no_header_support":
                 warnings.append("config key '\(rawKey)' is accepted but has no effect in clusterd")

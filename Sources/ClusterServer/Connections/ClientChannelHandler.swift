@@ -320,6 +320,9 @@ final class ClientChannelHandler: ChannelInboundHandler {
         if conn.options.pedantic && !Subject.isValidLiteral(subject) {
             conn.send("-ERR 'Invalid Publish Subject'\r\n")
         }
+        // The account's `mappings`: as nats-server 2.15.1, the permission check and the
+        // violation name the mapped subject. Routes carry it mapped, so it is mapped once.
+        let subject = conn.account.mappings?.map(subject) ?? subject
         if conn.permissions != nil || reply != nil || conn.account.maxPayload >= 0 {
             guard publishAllowed(conn, subject, reply, payload.readableBytes + (headers?.readableBytes ?? 0)) else { return }
         }

@@ -36,6 +36,8 @@ public struct SubjectTransform: Sendable, Equatable {
         /// ends in `>`.
         case badSubject
         case destination(Reason, token: String)
+        /// A mapping destination with an empty token, a token after `>` or whitespace.
+        case invalidTransform(token: String?)
 
         public enum Reason: String, Sendable {
             case indexOutOfRange = "wildcard index out of range"
@@ -49,8 +51,25 @@ public struct SubjectTransform: Sendable, Equatable {
             switch self {
             case .badSubject: return "invalid subject"
             case let .destination(reason, token): return "invalid mapping destination: \(reason.rawValue) in \(token)"
+            case let .invalidTransform(token): return "invalid mapping destination: invalid transform" + (token.map { " in \($0)" } ?? "")
             }
         }
+    }
+
+    /// A transform for an account's `mappings`, checked as nats-server's `ValidateMapping`
+    /// does first: no empty token or token after `>`, no whitespace in a literal token, no
+    /// unknown function.
+    public static func mapping(source: String, destination: String) throws -> SubjectTransform? {
+        var afterTail = false
+        for t in destination.split(separator: ".", omittingEmptySubsequences: false) {
+            if t.isEmpty || afterTail { throw Failure.invalidTransform(token: String(t)) }
+            if t.count > 4 && t.hasPrefix("{{") && t.hasSuffix("}}") {
+                _ = try function(String(t))
+                continue
+            }
+            if t == ">" { afterTail = true } else if t.contains(where: \.isWhitespace) { throw Failure.invalidTransform(token: nil) }
+        }
+        return try SubjectTransform(source: source, destination: destination)
     }
 
     /// Builds the transform, or nil for an empty destination (nats-server: no transform).

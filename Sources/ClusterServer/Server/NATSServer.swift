@@ -135,10 +135,12 @@ public final class NATSServer: @unchecked Sendable {
         let threads = options.threads > 0 ? options.threads : System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.closedPromise = group.next().makePromise()
-        let global = Account(config: AccountConfig(name: globalAccountName), sublist: sublist)
+        var globalConfig = AccountConfig(name: globalAccountName)
+        globalConfig.mappings = options.mappings
+        let global = Account(config: globalConfig, sublist: sublist, cluster: options.clusterName)
         var accounts = [globalAccountName: global]
         for config in options.accounts where accounts[config.name] == nil {
-            accounts[config.name] = Account(config: config, sublist: Sublist(account: config.name))
+            accounts[config.name] = Account(config: config, sublist: Sublist(account: config.name), cluster: options.clusterName)
         }
         self.globalAccount = global
         self.accountsByName = accounts

@@ -27,7 +27,9 @@ public struct ServerOptions: Sendable {
     public var authToken: String?
     /// Several users of the global account (`authorization { users: [...] }`).
     public var users: [UserConfig] = []
-    /// `accounts { NAME { users, exports, imports, limits, jetstream } }`.
+    /// Top-level `mappings` (the global account's).
+    public var mappings: [SubjectMappingConfig] = []
+    /// `accounts { NAME { users, exports, imports, limits, jetstream, mappings } }`.
     public var accounts: [AccountConfig] = []
     /// A configured user that clients without credentials are logged in as.
     public var noAuthUser: String?
