@@ -270,6 +270,16 @@ final class SecurityEndToEndTests: XCTestCase {
         XCTAssertNil(server.account(named: "X"))
     }
 
+    func test_reload_changedMappingsNeedRestart() throws {
+        try start(#"mappings { "a": "b" }"#)
+        var warnings: [String] = []
+        let next = try ConfigLoader.map(ConfigParser().parse(#"mappings { "a": "c" }"#, fileName: "t.conf"),
+                                        into: server.options, warnings: &warnings)
+        XCTAssertEqual(server.reload(next), ["mappings"])
+        XCTAssertEqual(server.options.mappings, [.init(source: "a", destinations: [.init(subject: "b", weight: 100)])])
+        XCTAssertEqual(server.globalAccount.mappings?.map("a"), "b")
+    }
+
     func test_bcryptQueueFull_refusesInsteadOfQueueing() throws {
         try start()
         server.maxQueuedSlowAuth = 0

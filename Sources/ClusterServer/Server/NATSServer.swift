@@ -403,12 +403,15 @@ public final class NATSServer: @unchecked Sendable {
         // Account namespaces and imports are built at start; users and permissions of the
         // global account (and token, no_auth_user) apply to new connections at once.
         if new.accounts != options.accounts { ignored.append("accounts") }
+        // Built into the global account at start, like the accounts' own mappings.
+        if new.mappings != options.mappings { ignored.append("mappings") }
         if new.systemAccount != options.systemAccount { ignored.append("system_account") }
         if new.gossipPeriodSeconds != options.gossipPeriodSeconds || new.dnsRefreshSeconds != options.dnsRefreshSeconds {
             ignored.append("cluster gossip timing")
         }
         var applied = new
         applied.accounts = options.accounts
+        applied.mappings = options.mappings
         applied.host = options.host
         applied.port = options.port
         applied.httpHost = options.httpHost
