@@ -33,11 +33,8 @@ def acct_server(server_binary, tmp_path_factory):
     d = tmp_path_factory.mktemp("acctjs")
     conf = d / "acctjs.conf"
     conf.write_text(CONF % {"store": str(d / "store")})
-    srv = ServerProcess(server_binary, ["-c", str(conf)])
-    try:
-        yield srv.start()
-    finally:
-        srv.close()
+    with ServerProcess(server_binary, ["-c", str(conf)]) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -107,11 +107,8 @@ def fast_ping_server(server_binary, tmp_path_factory):
     from serverproc import ServerProcess
     conf = tmp_path_factory.mktemp("pingconf") / "ping.conf"
     conf.write_text('ping_interval: "1s"\nping_max: 2\n')
-    srv = ServerProcess(server_binary, ["-c", str(conf)])
-    try:
-        yield srv.start()
-    finally:
-        srv.close()
+    with ServerProcess(server_binary, ["-c", str(conf)]) as srv:
+        yield srv
 
 
 def test_staleConnection_unansweredPings_closeWithError(fast_ping_server):

@@ -33,16 +33,13 @@ def _fnv1a(s: str) -> int:
     return h
 
 
-@pytest.fixture
-def cluster(server_binary: str, tmp_path):
+def _config(tmp_path) -> list[str]:
     conf = tmp_path / "mappings.conf"
     conf.write_text(CONF)
-    c = Cluster(server_binary, extra_args=["-c", str(conf)])
-    try:
-        c.start()
-        yield c
-    finally:
-        c.close()
+    return ["-c", str(conf)]
+
+
+cluster = clusterproc.cluster_fixture("mappings", extra_args=_config)
 
 
 async def test_mappedOnceWhereItWasPublished(cluster: Cluster):

@@ -44,11 +44,8 @@ accounts {
 def sec_server(server_binary, tmp_path_factory):
     conf = tmp_path_factory.mktemp("security") / "security.conf"
     conf.write_text(CONF)
-    srv = ServerProcess(server_binary, ["-c", str(conf)])
-    try:
-        yield srv.start()
-    finally:
-        srv.close()
+    with ServerProcess(server_binary, ["-c", str(conf)]) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

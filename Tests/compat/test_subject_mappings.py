@@ -51,11 +51,8 @@ def map_server(server_binary, tmp_path_factory):
     d = tmp_path_factory.mktemp("mappings")
     conf = d / "mappings.conf"
     conf.write_text(CONF % {"store": str(d / "store")})
-    srv = ServerProcess(server_binary, ["-c", str(conf)])
-    try:
-        yield srv.start()
-    finally:
-        srv.close()
+    with ServerProcess(server_binary, ["-c", str(conf)]) as srv:
+        yield srv
 
 
 @pytest.fixture
