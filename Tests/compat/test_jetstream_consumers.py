@@ -3,6 +3,7 @@ ack / nak / term / in-progress, redelivery after ack_wait, max_deliver, ordered 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import nats.errors
@@ -269,3 +270,32 @@ async def test_orderedConsumer_deliversAllInOrder(js, uniq):
     await js.publish(f"{uniq}.m", b"31")
     assert (await sub.next_msg(timeout=3)).data == b"31"
     await sub.unsubscribe()
+
+
+@pytest.mark.parametrize("size", [500, 1000])
+async def test_push_rateLimited_deliversEverything(js, js_nc, connect, js_server, uniq, js_replicas, server_kind, size):
+    """`rate_limit_bps` paces a push consumer (the pacing itself: ByteRateLimiterTests); here,
+    with a burst of one 1 KiB message (the stream's max_msg_size) and 80 KiB/s, 24 messages
+    all arrive, in order, and the config is echoed. A 1000-byte message with its subjects is
+    counted past the burst: clusterd sends it when the bucket is full."""
+    if size == 1000 and server_kind == "nats-server":
+        pytest.skip("nats-server 2.15.1 never delivers a message counted larger than its burst (probed: 0 of 24 in 15 s)")
+    await js.add_stream(name=uniq, subjects=[f"{uniq}.>"], max_msg_size=1024, num_replicas=js_replicas)
+    for i in range(24):
+        await js.publish(f"{uniq}.r", str(i).encode().ljust(size, b"."))
+    inbox = f"_INBOX.{uniq}.rl"
+    r = json.loads((await js_nc.request(f"$JS.API.CONSUMER.CREATE.{uniq}.rl", json.dumps(
+        {"stream_name": uniq, "config": {"durable_name": "rl", "deliver_subject": inbox, "ack_policy": "none",
+                                         "rate_limit_bps": 8 * 80 * 1024}}).encode(), timeout=5)).data)
+    assert r["config"]["rate_limit_bps"] == 8 * 80 * 1024, r
+    listener = await connect(js_server.url)
+    sub = await listener.subscribe(inbox)
+    got = []
+    deadline = time.monotonic() + 15
+    while len(got) < 24:
+        assert time.monotonic() < deadline, len(got)
+        try:
+            got.append(int((await sub.next_msg(timeout=0.5)).data.rstrip(b".")))
+        except nats.errors.TimeoutError:
+            continue
+    assert got == list(range(24))

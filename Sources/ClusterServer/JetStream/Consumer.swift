@@ -6,7 +6,14 @@ import NIOCore
 final class Consumer {
     unowned let stream: Stream
     let name: String
-    var config: ConsumerConfig { didSet { configJSON = nil } }
+    var config: ConsumerConfig {
+        didSet {
+            configJSON = nil
+            if config.rateLimitBps != oldValue.rateLimitBps { rateLimiter = makeRateLimiter() }
+        }
+    }
+    /// `rate_limit_bps` of a push consumer (`PushDelivery.swift`).
+    var rateLimiter: ByteRateLimiter?
     let created: Int64
     /// The config's JSON as the consumer's record carries it (encoded once per config).
     private var configJSON: [UInt8]?
@@ -54,6 +61,17 @@ final class Consumer {
         self.lastActive = created
         // Not `created`: a consumer loaded by a new stream leader may be old.
         self.lastHeartbeat = JSTime.nowNanos()
+        rateLimiter = makeRateLimiter()
+    }
+
+    /// The burst is the largest message the stream takes: its `max_msg_size`, else the
+    /// account's `max_payload`, else the server's (as nats-server sizes it).
+    private func makeRateLimiter() -> ByteRateLimiter? {
+        guard config.rateLimitBps > 0 else { return nil }
+        let account = stream.service.account.maxPayload
+        let burst = stream.config.maxMsgSize > 0 ? Int(stream.config.maxMsgSize)
+            : account >= 0 ? account : stream.service.server.options.maxPayload
+        return ByteRateLimiter(bitsPerSecond: config.rateLimitBps, burst: burst)
     }
 
     var filters: [String] { config.filters }

@@ -18,6 +18,16 @@ extension Consumer {
                 stream.service.schedulePump(self, afterNanos: wait)
                 break
             }
+            if var limiter = rateLimiter {
+                // `rate_limit_bps`: the message, its headers and both subjects, as nats-server counts.
+                let wait = limiter.take(messageSize(m) + target.utf8.count, now: now)
+                rateLimiter = limiter
+                if wait > 0 {
+                    if isRedelivery { redeliverQueue.insert(m.seq, at: 0) }
+                    stream.service.schedulePump(self, afterNanos: wait)
+                    break
+                }
+            }
             noteReplayed(m, now: now)
             let ackReply = recordDelivery(m, isRedelivery: isRedelivery, now: now)
             send(m, to: target, ackReply: ackReply)
