@@ -30,6 +30,9 @@ public struct RouteInfo: Codable, Equatable {
     /// The sender reads subject delete marker entries (`StreamEntry.marker`, tag 7); absent
     /// (false) on older clusterd versions, which would skip them: their groups get no markers.
     public var markers: Bool
+    /// Reads sourced message entries (tag 8, a stream's `sources`); absent (false) on older
+    /// clusterd versions, which could not decode them: their groups' sources do not run.
+    public var sourced: Bool
     /// The sender is stopping (lame duck; nats-server's route INFO `ldm`): peers hand it no
     /// leadership. Absent while false (nats-server's `omitempty`).
     public var lameDuck: Bool?
@@ -47,13 +50,14 @@ public struct RouteInfo: Codable, Equatable {
         case decidedDedup = "js_dedup_decided"
         case copyConfig = "js_copy_config"
         case markers = "js_markers"
+        case sourced = "js_sourced"
         case lameDuck = "ldm"
         case authRequired = "auth_required"
     }
 
     public init(serverID: String, serverName: String, version: String, cluster: String, routeURL: String,
                 connectURLs: [String], jetstream: Bool, gossip: Bool = true, deliveryStamps: Bool = true, dedupTimes: Bool = true,
-                decidedDedup: Bool = true, copyConfig: Bool = true, markers: Bool = true) {
+                decidedDedup: Bool = true, copyConfig: Bool = true, markers: Bool = true, sourced: Bool = true) {
         self.serverID = serverID
         self.serverName = serverName
         self.version = version
@@ -67,6 +71,7 @@ public struct RouteInfo: Codable, Equatable {
         self.decidedDedup = decidedDedup
         self.copyConfig = copyConfig
         self.markers = markers
+        self.sourced = sourced
     }
 
     public init(from decoder: Decoder) throws {
@@ -84,6 +89,7 @@ public struct RouteInfo: Codable, Equatable {
         decidedDedup = try c.decodeIfPresent(Bool.self, forKey: .decidedDedup) ?? false
         copyConfig = try c.decodeIfPresent(Bool.self, forKey: .copyConfig) ?? false
         markers = try c.decodeIfPresent(Bool.self, forKey: .markers) ?? false
+        sourced = try c.decodeIfPresent(Bool.self, forKey: .sourced) ?? false
         lameDuck = try c.decodeIfPresent(Bool.self, forKey: .lameDuck) == true ? true : nil
         authRequired = try c.decodeIfPresent(Bool.self, forKey: .authRequired) == true ? true : nil
     }

@@ -50,6 +50,10 @@ public final class JetStreamService: @unchecked Sendable {
     /// Clustered: the streams with timed work (`Stream.isIdleForTick` false), the only ones a
     /// housekeeping tick visits. A stream enters when it gets some (`Stream.noteTimedWork`).
     var timedStreams = AttentionSet<Stream>()
+    /// Streams configured with `sources` (by name), and those whose sources run here
+    /// (`StreamSources.swift`).
+    var streamsWithSources = Set<String>()
+    var sourcing: [String: Stream] = [:]
     private var subscriptions: [Subscription] = []
     private var timer: DispatchSourceTimer?
     private var flushScheduled = false
@@ -188,6 +192,8 @@ public final class JetStreamService: @unchecked Sendable {
             stopped = true
             timer?.cancel()
             for sub in subscriptions { bus.unsubscribeInternal(sub) }
+            for s in sourcing.values { s.stopSources() }
+            sourcing = [:]
             flush()
             persistRemovedLastIDs()
             cluster?.stop()
@@ -343,22 +349,28 @@ public final class JetStreamService: @unchecked Sendable {
         }
     }
 
-    private func ingest(stream name: String, subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) {
+    /// A publish on a stream's subjects, or (`sourced`) a message one of its sources copied
+    /// in (stored under its subject as given). False when it was not stored for a reason of
+    /// this node's (clustered ones: proposed, see `clusterIngest`).
+    @discardableResult
+    func ingest(stream name: String, subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8],
+                sourced: Bool = false) -> Bool {
         if let cluster, !stopped {
-            return clusterIngest(cluster, stream: name, subject: subject, reply: reply, headers: headers, payload: payload)
+            clusterIngest(cluster, stream: name, subject: subject, reply: reply, headers: headers, payload: payload)
+            return true
         }
-        guard let stream = streams[name], !stopped else { return }
-        if subject.hasPrefix("$JS.API.") && !stream.config.noAck { return }
-        guard let subject = stream.storedSubject(subject) else {
+        guard let stream = streams[name], !stopped else { return false }
+        if subject.hasPrefix("$JS.API.") && !stream.config.noAck { return true }
+        guard let subject = sourced ? subject : stream.storedSubject(subject) else {
             if let reply, !stream.config.noAck {
                 pendingReplies.append((reply, Stream.errorAck(Stream.invalidMappedSubject(subject), stream: name), nil))
                 scheduleFlush()
             }
-            return
+            return true
         }
         let now = JSTime.nowNanos()
         let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: now,
-                                    dedupNow: stream.stampDedupTime(wall: now))
+                                    dedupNow: stream.stampDedupTime(wall: now), sourced: sourced)
         if outcome.stored {
             for c in stream.consumers.values { c.newMessageStored(subject: subject) }
         }
@@ -366,6 +378,7 @@ public final class JetStreamService: @unchecked Sendable {
             pendingReplies.append((reply, outcome.response, outcome.stored ? stream.name : nil))
         }
         scheduleFlush()
+        return outcome.localFailure == nil
     }
 
     func scheduleFlush() {
@@ -487,6 +500,7 @@ public final class JetStreamService: @unchecked Sendable {
             }
         }
         persistRemovedLastIDs()
+        if !streamsWithSources.isEmpty || !sourcing.isEmpty { tickSources() }
         if !dirtyStreams.isEmpty { scheduleFlush() }
         if let every = syncIntervalSeconds, ticks % Self.ticks(every) == 0 {
             syncPeriodically()

@@ -24,6 +24,13 @@ final class Stream {
     private(set) var reservedBytes: Int64 = 0
     /// `num_replicas` (the account limit's publish check counts a message once per copy).
     private(set) var replicaCount = 1
+    /// Per source (`SourceHeader.key`), the highest sequence of its stream stored here, from
+    /// the `Nats-Stream-Source` headers applied (every replica alike) or, after a restart,
+    /// found by a scan on the node that runs the sources (`StreamSources.swift`).
+    var sourceSeqs: [String: UInt64] = [:]
+    var sourceSeqsScanned = false
+    /// The sources running here (`StreamSources.swift`): only where this node acts for the stream.
+    var sourceSessions: [SourceSession] = []
     /// `subject_transform` and `republish` (`Stream+RePublish.swift`).
     private(set) var ingestTransform: SubjectTransform?
     private(set) var republishTransform: SubjectTransform?
@@ -99,6 +106,7 @@ final class Stream {
         reservedBytes = max(config.maxBytes, 0)
         replicaCount = config.numReplicas
         (ingestTransform, republishTransform) = Stream.transforms(of: config)
+        if !config.sources.isEmpty { service.streamsWithSources.insert(config.name) }
     }
 
     /// Nothing timed to do this tick: no max age, no message TTLs pending, no consumers.
@@ -277,8 +285,10 @@ final class Stream {
     /// `dedupDecided`: the stream's leader found its `Nats-Msg-Id` new when proposing it
     /// (`StreamEntry.messageDecidedTag`): the id is recorded, not looked up. `parsed`: `headers`
     /// already read (`PublishHeaders`), when the caller has them.
+    /// `sourced`: copied in by one of the stream's sources (its `Nats-Stream-Source` header is
+    /// the server's, refused from clients).
     func ingest(subject: String, headers: [UInt8]?, payload: [UInt8], now: Int64, dedupNow: Int64? = nil,
-                dedupDecided: Bool = false, parsed: PublishHeaders? = nil) -> PublishOutcome {
+                dedupDecided: Bool = false, parsed: PublishHeaders? = nil, sourced: Bool = false) -> PublishOutcome {
         let dedupNow = dedupNow ?? now
         observeDedupTime(dedupNow)
         func fail(_ e: JSAPIError) -> PublishOutcome {
@@ -292,7 +302,7 @@ final class Stream {
         if let level = h.requiredAPILevel {
             if Int(level) ?? Int.max > JetStreamService.apiLevel { return fail(.apiLevel(JetStreamService.apiLevel)) }
         }
-        if h.streamSource != nil { return fail(.streamSourceHeader) }
+        if h.streamSource != nil && !sourced { return fail(.streamSourceHeader) }
         if let expected = h.expectedStream, expected != name {
             return fail(.expectedStream)
         }
@@ -369,6 +379,7 @@ final class Stream {
         }
         dirty = true
         if republishLast != nil { republish(subject: subject, headers: headers, payload: payload, seq: seq, time: now, last: &republishLast!) }
+        if let source = h.streamSource { noteSourced(source) }
         if seq != st.lastSeq + 1 { noteDedupSkew(seq: seq, time: now, dedupTime: dedupNow) }
         if let rollup { applyRollup(rollup, subject: subject, keeping: seq) }
         if let msgID { recordDedup(msgID, seq: seq, now: dedupNow) }
@@ -591,10 +602,12 @@ final class Stream {
         var cfg = shown.json
         // The API level a client needs to use the stream as configured: message TTLs are level 1.
         cfg["metadata"] = JetStreamService.serverMetadata(shown.metadata, requiredLevel: shown.allowMsgTTL ? 1 : 0)
-        return [
+        var info: [String: Any] = [
             "config": cfg, "created": JSTime.format(created),
             "state": stateJSON(subjectsFilter: subjectsFilter, deletedDetails: deletedDetails),
             "ts": JSTime.format(JSTime.nowNanos()),
         ]
+        if !shown.sources.isEmpty { info["sources"] = sourcesInfo() }
+        return info
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A stream's configuration (`stream.go: StreamConfig`), decoded strictly from API JSON and
 /// normalised the way nats-server does (0 limits become -1, default subjects, windows).
 public struct StreamConfig: Equatable, Sendable {
@@ -38,6 +40,8 @@ public struct StreamConfig: Equatable, Sendable {
     public var subjectTransform: SubjectMappingConfig?
     /// `republish`: each stored message is also published to the mapped subject.
     public var republish: RePublishConfig?
+    /// `sources`: streams whose messages this one copies in (`StreamSources.swift`).
+    public var sources: [StreamSourceConfig] = []
 
     /// A `subject_transform` as configured (`src` "" means every subject).
     public struct SubjectMappingConfig: Equatable, Sendable {
@@ -135,7 +139,18 @@ public struct StreamConfig: Equatable, Sendable {
             c.republish = .init(source: try r.string("src") ?? "", destination: try r.string("dest") ?? "",
                                 headersOnly: try r.bool("headers_only") ?? false)
         }
-        for unsupported in ["mirror", "sources"] where o.has(unsupported) {
+        if let list = o.fields["sources"], !(list is NSNull) {
+            guard let items = list as? [Any] else {
+                throw JSAPIError.invalidJSON("json: cannot unmarshal \(JSONObject.kind(of: list)) into Go struct field StreamConfig.sources of type []*server.StreamSource")
+            }
+            c.sources = try items.map { item in
+                guard let m = item as? [String: Any] else {
+                    throw JSAPIError.invalidJSON("json: cannot unmarshal \(JSONObject.kind(of: item)) into Go struct field StreamConfig.sources of type server.StreamSource")
+                }
+                return try StreamSourceConfig.decode(JSONObject(m, typeName: "StreamSource"))
+            }
+        }
+        for unsupported in ["mirror"] where o.has(unsupported) {
             throw JSAPIError.streamConfig("stream \(unsupported) is not supported by clusterd yet")
         }
         for feature in ["allow_msg_counter", "allow_atomic", "allow_msg_schedules", "allow_batched"] where (try o.bool(feature)) == true {
@@ -198,7 +213,8 @@ public struct StreamConfig: Equatable, Sendable {
             denyPurge = false
         }
         if allowRollup && denyPurge { throw JSAPIError.streamConfig("roll-ups require the purge permission") }
-        if subjects.isEmpty { subjects = [name] }
+        // A stream fed only by its sources listens on nothing (as nats-server).
+        if subjects.isEmpty && sources.isEmpty { subjects = [name] }
         var seen = Set<String>()
         for s in subjects {
             guard Subject.isValidSubscription(s) else { throw JSAPIError.streamConfig("invalid subject") }
@@ -215,6 +231,7 @@ public struct StreamConfig: Equatable, Sendable {
             }
         }
         try checkTransforms()
+        try checkSources()
     }
 
     /// `subject_transform` and `republish` as nats-server checks them (texts and codes probed
@@ -271,7 +288,7 @@ public struct StreamConfig: Equatable, Sendable {
     /// The config as the API shows it.
     var json: [String: Any] {
         var o: [String: Any] = [
-            "name": name, "subjects": subjects, "retention": retention.rawValue, "max_consumers": maxConsumers,
+            "name": name, "retention": retention.rawValue, "max_consumers": maxConsumers,
             "max_msgs": maxMsgs, "max_bytes": maxBytes, "max_age": maxAgeNanos, "max_msgs_per_subject": maxMsgsPerSubject,
             "max_msg_size": maxMsgSize, "discard": discard.rawValue, "storage": storage.rawValue,
             "num_replicas": numReplicas, "duplicate_window": duplicateWindowNanos, "compression": compression,
@@ -290,6 +307,9 @@ public struct StreamConfig: Equatable, Sendable {
         o["allow_msg_ttl"] = allowMsgTTL
         if subjectDeleteMarkerTTLNanos > 0 { o["subject_delete_marker_ttl"] = subjectDeleteMarkerTTLNanos }
         if let t = subjectTransform { o["subject_transform"] = ["src": t.source, "dest": t.destination] }
+        if !sources.isEmpty { o["sources"] = sources.map(\.json) }
+        // A stream fed only by sources has none (nats-server leaves the field out).
+        if !subjects.isEmpty { o["subjects"] = subjects }
         if let r = republish {
             var rp: [String: Any] = ["src": r.source, "dest": r.destination]
             if r.headersOnly { rp["headers_only"] = true }

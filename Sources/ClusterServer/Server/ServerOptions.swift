@@ -132,4 +132,6 @@ struct RouteFeatures: Sendable {
     var copyConfig = true
     /// Reads subject delete marker entries (`js_markers`).
     var markers = true
+    /// Reads sourced message entries (`js_sourced`).
+    var sourced = true
 }

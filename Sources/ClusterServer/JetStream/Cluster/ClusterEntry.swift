@@ -37,6 +37,9 @@ enum StreamEntry {
     static let messageDecidedTag: UInt8 = 5
     private static let retentionRemovedTag: UInt8 = 6
     private static let markerTag: UInt8 = 7
+    /// Tag 4's layout, for a message a stream's source copied in (`StreamSources.swift`): its
+    /// `Nats-Stream-Source` header is the server's own, not refused as a client's would be.
+    static let messageSourcedTag: UInt8 = 8
     /// Ranges per `retentionRemoved` entry at most (12 bytes each): a consumer acking far out
     /// of order makes many entries, never one huge one.
     static let maxRetentionRanges = 4_096
@@ -47,10 +50,11 @@ enum StreamEntry {
     /// little-endian. Without `dedupTime` the entry is written as before it existed (tag 1);
     /// `dedupDecided` (tag 5) needs a dedup time.
     static func encodeMessage(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8], timestamp: Int64,
-                              dedupTime: Int64? = nil, dedupDecided: Bool = false) -> [UInt8] {
+                              dedupTime: Int64? = nil, dedupDecided: Bool = false, sourced: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(29 + subject.utf8.count + (reply?.utf8.count ?? 0) + (headers?.count ?? 0) + payload.count)
-        out.append(dedupTime == nil ? messageTag : dedupDecided ? messageDecidedTag : messageDedupTag)
+        let dedupTime = sourced ? dedupTime ?? timestamp : dedupTime
+        out.append(sourced ? messageSourcedTag : dedupTime == nil ? messageTag : dedupDecided ? messageDecidedTag : messageDedupTag)
         withUnsafeBytes(of: timestamp.littleEndian) { out.append(contentsOf: $0) }
         if let dedupTime { withUnsafeBytes(of: dedupTime.littleEndian) { out.append(contentsOf: $0) } }
         func put<C: Collection>(_ bytes: C?) where C.Element == UInt8 {
@@ -67,6 +71,9 @@ enum StreamEntry {
 
     /// Whether an encoded entry is a message whose dedup the leader decided (tag 5).
     static func isDedupDecided(_ bytes: [UInt8]) -> Bool { bytes.first == messageDecidedTag }
+
+    /// Whether an encoded entry is a sourced message (tag 8).
+    static func isSourced(_ bytes: [UInt8]) -> Bool { bytes.first == messageSourcedTag }
 
     static func encodeOp(_ body: [String: Any]) -> [UInt8] {
         [opTag] + JSJSON.encode(body)
@@ -140,7 +147,7 @@ enum StreamEntry {
             guard Subject.isValidLiteral(subject) else { throw DecodeError(description: "bad marker subject") }
             return .marker(subject: subject, timestamp: Int64(bitPattern: v))
         }
-        guard tag == messageTag || tag == messageDedupTag || tag == messageDecidedTag else {
+        guard tag == messageTag || tag == messageDedupTag || tag == messageDecidedTag || tag == messageSourcedTag else {
             throw DecodeError(description: "unknown entry tag \(tag)")
         }
         var at = 1

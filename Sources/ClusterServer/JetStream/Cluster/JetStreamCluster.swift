@@ -185,6 +185,8 @@ final class JetStreamCluster: RaftGroupDelegate {
     private(set) var decidedDedupReaders: Set<String> = []
     /// The same for subject delete marker entries (route INFO `js_markers`).
     private(set) var markerReaders: Set<String> = []
+    /// The same for sourced message entries (route INFO `js_sourced`).
+    private(set) var sourcedReaders: Set<String> = []
 
     /// Notes the entry forms connected peers announce they read (route INFO): at each tick and
     /// as soon as a route comes up, since a cluster can take its first publishes within
@@ -194,6 +196,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         dedupTimeReaders.formUnion(routes.peers(announcing: \.dedupTimes))
         decidedDedupReaders.formUnion(routes.peers(announcing: \.decidedDedup))
         markerReaders.formUnion(routes.peers(announcing: \.markers))
+        sourcedReaders.formUnion(routes.peers(announcing: \.sourced))
     }
 
     func tick() {

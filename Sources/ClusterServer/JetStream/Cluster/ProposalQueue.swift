@@ -17,6 +17,8 @@ struct ProposedPublish {
     /// An interest stream's leader found no consumer interested and proposed its removal
     /// right behind it (`StreamReplica+NoInterest.swift`).
     var noInterest = false
+    /// Copied in by one of the stream's sources (`StreamEntry.messageSourcedTag`).
+    var sourced = false
 }
 
 /// The publishes this node proposed and has not applied yet, in log order (a FIFO, not a

@@ -31,13 +31,18 @@ extension StreamReplica {
     /// every member reads them (expiries then leave no marker, as without the setting).
     func writesMarkers() -> Bool { entryForms().markers }
 
+    /// Whether this leader may propose sourced messages (tag 8): every other member reads them
+    /// (route INFO `js_sourced`); until then the stream's sources wait.
+    func writesSourced() -> Bool { entryForms().sourced }
+
     /// The entry forms every other member reads, rechecked once per tick.
     private func entryForms() -> EntryForms {
         if let c = entryFormsChecked, c.tick == cluster.ticks { return c.forms }
         let others = (raftNode?.conf.allMembers ?? []).filter { $0 != cluster.host.me }.map { cluster.host.name(of: $0) }
         let times = Self.allRead(others, readers: cluster.dedupTimeReaders)
         let forms = EntryForms(dedupTimes: times, decided: times && Self.allRead(others, readers: cluster.decidedDedupReaders),
-                               markers: Self.allRead(others, readers: cluster.markerReaders))
+                               markers: Self.allRead(others, readers: cluster.markerReaders),
+                               sourced: Self.allRead(others, readers: cluster.sourcedReaders))
         entryFormsChecked = (cluster.ticks, forms)
         return forms
     }
@@ -53,4 +58,5 @@ struct EntryForms {
     var dedupTimes: Bool
     var decided: Bool
     var markers: Bool
+    var sourced: Bool
 }

@@ -34,8 +34,8 @@ extension StreamReplica {
     }
 
     /// True once this leader applied every entry of earlier terms: the first entry of its term
-    /// (the no-op it appended on election) has applied.
-    private func decidesDedup() -> Bool {
+    /// (the no-op it appended on election) has applied. (Also when sources may start.)
+    func decidesDedup() -> Bool {
         guard let node = raftNode, node.role == .leader else { return false }
         if dedupDecidingTerm == node.term { return true }
         guard node.term(at: node.appliedIndex) == node.term else { return false }

@@ -192,6 +192,25 @@ final class StreamReplica: RaftGroupDelegate {
         }
     }
 
+    /// A message one of the stream's sources delivered (`StreamSources.swift`): proposed as it
+    /// is (no transform, no dedup decision), marked sourced. False when this replica cannot
+    /// propose it now (the source starts again from what it took).
+    func proposeSourced(subject: String, headers: [UInt8], payload: [UInt8]) -> Bool {
+        guard acceptsPublishes, held.isEmpty else { return false }
+        let now = JSTime.nowNanos()
+        // The same dedup clock as publishes (a sourced message may carry a `Nats-Msg-Id`).
+        var clock = dedupClock ?? resumeDedupClock()
+        let dedupTime = clock.stamp(wall: now, mono: Stream.monoNanos())
+        dedupClock = clock
+        let parsed = PublishHeaders(headers)
+        let data = StreamEntry.encodeMessage(subject: subject, reply: nil, headers: headers, payload: payload, timestamp: now,
+                                             dedupTime: dedupTime, sourced: true)
+        guard let index = try? cluster.host.propose(group, data) else { return false }
+        notePublishProposed(at: index, ProposedPublish(subject: subject, reply: nil, headers: headers, payload: payload,
+                                                       timestamp: now, dedupTime: dedupTime, parsed: parsed, sourced: true))
+        return true
+    }
+
     /// Answers a publish with an error PubAck (by default 503/10008: the stream has no leader).
     func refuse(_ p: ForwardedPublish, _ e: JSAPIError? = nil) {
         guard let reply = p.reply, !stream.config.noAck else { return }
@@ -231,7 +250,7 @@ final class StreamReplica: RaftGroupDelegate {
             let p = proposal.publish
             return applyMessage(entry, subject: p.subject, entryReply: p.reply, headers: p.headers, payload: p.payload,
                                 timestamp: p.timestamp, dedupTime: p.dedupTime ?? p.timestamp, dedupDecided: p.dedupDecided,
-                                proposedTerm: proposal.term, parsed: p.parsed, noInterestProposed: p.noInterest)
+                                proposedTerm: proposal.term, parsed: p.parsed, noInterestProposed: p.noInterest, sourced: p.sourced)
         }
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
@@ -242,7 +261,7 @@ final class StreamReplica: RaftGroupDelegate {
         case let .message(subject, entryReply, headers, payload, timestamp, dedupTime):
             applyMessage(entry, subject: subject, entryReply: entryReply, headers: headers, payload: payload,
                          timestamp: timestamp, dedupTime: dedupTime, dedupDecided: StreamEntry.isDedupDecided(entry.data),
-                         proposedTerm: proposal?.term)
+                         proposedTerm: proposal?.term, sourced: StreamEntry.isSourced(entry.data))
         case let .consumerRecord(name, record):
             // The consumer's config and ack state, as the leader last saw it: written with the
             // round's other records of it (`flushRecords`), answered after that write.
@@ -314,7 +333,7 @@ final class StreamReplica: RaftGroupDelegate {
     /// A committed publish: batched with the round's others when it can be, else ingested alone.
     private func applyMessage(_ entry: Entry, subject: String, entryReply: String?, headers: [UInt8]?, payload: [UInt8],
                               timestamp: Int64, dedupTime: Int64, dedupDecided: Bool, proposedTerm: Term?,
-                              parsed: PublishHeaders? = nil, noInterestProposed: Bool = false) {
+                              parsed: PublishHeaders? = nil, noInterestProposed: Bool = false, sourced: Bool = false) {
         let parsed = parsed ?? PublishHeaders(headers)
         if !pendingMsgIDs.isEmpty { notePendingApplied(parsed.msgID, at: entry.index) }
         let node = raftNode
@@ -338,7 +357,7 @@ final class StreamReplica: RaftGroupDelegate {
         stream.applyingRaftIndex = entry.index.rawValue
         stream.applyingRemovalProposed = noInterestProposed
         let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp, dedupNow: dedupTime,
-                                    dedupDecided: dedupDecided, parsed: parsed)
+                                    dedupDecided: dedupDecided, parsed: parsed, sourced: sourced)
         stream.applyingRaftIndex = 0
         stream.applyingRemovalProposed = false
         if let failure = outcome.localFailure { return storeFailed(failure, at: entry.index) }

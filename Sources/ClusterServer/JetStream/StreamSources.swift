@@ -1,0 +1,274 @@
+import Foundation
+import NIOCore
+
+/// One of a stream's `sources` at work, on the node that acts for the stream (one node; in a
+/// cluster the stream's leader once it applied every earlier term's entry): an ephemeral push
+/// consumer on the source stream (flow control, 1 s heartbeats, ack none) delivers to an
+/// internal subject; each message is stored (a cluster: proposed) with its subject mapped by
+/// the source's transforms and a `Nats-Stream-Source` header naming the source and its
+/// sequence. A consumer sequence out of order, 5 s without a message or heartbeat, or an
+/// unanswered create starts a new consumer from the last sequence taken. Runs on the
+/// JetStream queue.
+final class SourceSession {
+    let config: StreamSourceConfig
+    private let transforms: [SubjectTransform]
+    private unowned(unsafe) let stream: Stream
+    private var subscriptions: [Subscription] = []
+    private var deliverSubject = ""
+    /// The consumer create was sent at this time (mono ns); nil before it is sent.
+    private var requestedAt: Int64?
+    private var consumer: String?
+    private var nextConsumerSeq: UInt64 = 1
+    /// The source stream's sequence last taken (proposed, in a cluster).
+    private(set) var lastSeq: UInt64 = 0
+    private(set) var lag: UInt64 = 0
+    private(set) var lastContact: Int64?
+    private(set) var error: JSAPIError?
+    private var retryAt: Int64 = 0
+    /// Deliveries of an earlier consumer (already queued when it was replaced) are ignored.
+    private var generation = 0
+
+    static let heartbeatNanos: Int64 = 1_000_000_000
+    static let stallNanos: Int64 = 5_000_000_000
+    static let retryNanos: Int64 = 2_000_000_000
+
+    init(config: StreamSourceConfig, stream: Stream) {
+        self.config = config
+        self.stream = stream
+        transforms = config.transforms.compactMap { try? SubjectTransform(source: $0.source, destination: $0.destination) ?? nil }
+    }
+
+    static func monoNanos() -> Int64 { Int64(clamping: DispatchTime.now().uptimeNanoseconds) }
+
+    func tick(now: Int64) {
+        if subscriptions.isEmpty {
+            if now >= retryAt { start() }
+            return
+        }
+        if requestedAt == nil { return sendCreate(now: now) }
+        let since = lastContact ?? requestedAt!
+        if now - since > Self.stallNanos { restart(now: now) }
+    }
+
+    /// Subscribes the deliveries and the create's answer; the create goes out on the next tick,
+    /// once the subscriptions' interest has crossed the routes.
+    private func start() {
+        generation += 1
+        let gen = generation
+        let js = stream.service
+        stream.scanSourceSeqs()
+        lastSeq = max(lastSeq, stream.sourceSeqs[config.headerKey] ?? 0, config.optStartSeq > 0 ? config.optStartSeq - 1 : 0)
+        nextConsumerSeq = 1
+        consumer = nil
+        requestedAt = nil
+        lastContact = nil
+        deliverSubject = "$JS.S.\(UInt64.random(in: 1...UInt64.max))"
+        let clustered = js.cluster != nil
+        subscriptions = [
+            js.bus.subscribeInternal(deliverSubject, propagates: clustered) { [weak self, weak js] msg in
+                guard let js, let session = self else { return }
+                let (subject, reply, headers, payload) = js.copy(msg)
+                js.queue.async { session.receive(gen, subject: subject, reply: reply, headers: headers, payload: payload) }
+            },
+            js.bus.subscribeInternal(deliverSubject + ".created", propagates: clustered) { [weak self, weak js] msg in
+                guard let js, let session = self else { return }
+                let payload = js.copy(msg).3
+                js.queue.async { session.created(gen, payload) }
+            },
+        ]
+    }
+
+    private func sendCreate(now: Int64) {
+        requestedAt = now
+        var cfg: [String: Any] = ["deliver_subject": deliverSubject, "ack_policy": "none", "flow_control": true,
+                                  "idle_heartbeat": Self.heartbeatNanos, "inactive_threshold": 2 * Self.stallNanos]
+        if lastSeq > 0 {
+            cfg["deliver_policy"] = "by_start_sequence"
+            cfg["opt_start_seq"] = lastSeq + 1
+        } else if let t = config.optStartTime {
+            cfg["deliver_policy"] = "by_start_time"
+            cfg["opt_start_time"] = JSTime.format(t)
+        } else {
+            cfg["deliver_policy"] = "all"
+        }
+        let filters = config.filters
+        if filters.count == 1 { cfg["filter_subject"] = filters[0] } else if filters.count > 1 { cfg["filter_subjects"] = filters }
+        let body = JSJSON.encode(["stream_name": config.name, "config": cfg])
+        _ = stream.service.bus.publishInternal(subject: "$JS.API.CONSUMER.CREATE.\(config.name)", reply: deliverSubject + ".created",
+                                               payload: ByteBuffer(bytes: body))
+    }
+
+    private func created(_ gen: Int, _ payload: [UInt8]) {
+        guard gen == generation, consumer == nil else { return }
+        let now = Self.monoNanos()
+        let answer = try? JSONObject.parse(payload, typeName: "JSApiConsumerCreateResponse")
+        if let e = answer?.fields["error"] as? [String: Any] {
+            error = JSAPIError(e["code"] as? Int ?? 500, e["err_code"] as? Int ?? 0, e["description"] as? String ?? "error")
+            stop()
+            retryAt = now + Self.retryNanos
+            return
+        }
+        guard let name = answer?.fields["name"] as? String else { return }
+        consumer = name
+        error = nil
+        lastContact = now
+    }
+
+    private func receive(_ gen: Int, subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8]) {
+        guard gen == generation else { return }
+        let now = Self.monoNanos()
+        let bus = stream.service.bus
+        if let headers, headers.starts(with: Array("NATS/1.0 100".utf8)) {
+            // A flow-control request (its reply) or a heartbeat, maybe naming a stalled request.
+            lastContact = now
+            if let reply { _ = bus.publishInternal(subject: reply, payload: ByteBuffer()) }
+            if let stalled = NATSHeaderBlock.value("Nats-Consumer-Stalled", in: headers) {
+                _ = bus.publishInternal(subject: stalled, payload: ByteBuffer())
+            }
+            return
+        }
+        guard let reply, let d = SourcedDelivery(reply: reply) else { return }
+        lastContact = now
+        // A message missing in between: a new consumer from the last one taken.
+        guard d.consumerSeq == nextConsumerSeq else { return restart(now: now) }
+        nextConsumerSeq += 1
+        lag = d.pending
+        guard d.streamSeq > lastSeq else { return }
+        var stored = subject
+        for t in transforms {
+            if let mapped = t.apply(subject) {
+                stored = mapped
+                break
+            }
+        }
+        guard Subject.isValidLiteral(stored) else { lastSeq = d.streamSeq; return }
+        let header = SourceHeader.value(stream: config.name, seq: d.streamSeq, filter: config.headerFilter,
+                                        destination: config.headerDestination, subject: subject)
+        let block = NATSHeaderBlock.appending([(SourceHeader.name, header)], to: NATSHeaderBlock.removing([SourceHeader.name], from: headers))
+        if stream.service.ingestSourced(stream, subject: stored, headers: block, payload: payload) {
+            lastSeq = d.streamSeq
+        } else {
+            restart(now: now)
+        }
+    }
+
+    /// A new consumer from the last sequence taken, on the next tick.
+    private func restart(now: Int64) {
+        stop()
+        retryAt = now
+    }
+
+    /// Unsubscribes and deletes the consumer (its inactivity threshold removes it too, should
+    /// the delete be lost).
+    func stop() {
+        generation += 1
+        let bus = stream.service.bus
+        for s in subscriptions { bus.unsubscribeInternal(s) }
+        subscriptions = []
+        if let consumer {
+            _ = bus.publishInternal(subject: "$JS.API.CONSUMER.DELETE.\(config.name).\(consumer)", payload: ByteBuffer())
+        }
+        consumer = nil
+        requestedAt = nil
+    }
+
+    /// This source in stream info (`sources`), as nats-server shows it.
+    func info(now: Int64) -> [String: Any] {
+        var o: [String: Any] = ["name": config.name, "lag": lag, "active": lastContact.map { now - $0 } ?? -1]
+        if lastSeq > 0 { o["seq"] = lastSeq }
+        if let f = config.filterSubject { o["filter_subject"] = f }
+        if !config.transforms.isEmpty { o["subject_transforms"] = config.transforms.map { ["src": $0.source, "dest": $0.destination] } }
+        if let error { o["error"] = error.json }
+        return o
+    }
+}
+
+extension Stream {
+    /// Starts, adjusts and watches the sources (the service's tick, while this node acts for
+    /// the stream).
+    func tickSources(now: Int64) {
+        if sourceSessions.map(\.config) != config.sources {
+            stopSources()
+            sourceSessions = config.sources.map { SourceSession(config: $0, stream: self) }
+        }
+        for s in sourceSessions { s.tick(now: now) }
+    }
+
+    func stopSources() {
+        for s in sourceSessions { s.stop() }
+        sourceSessions = []
+    }
+
+    /// A stored message with a `Nats-Stream-Source` header (every replica, in log order).
+    func noteSourced(_ value: String) {
+        guard let (key, seq) = SourceHeader.parse(value) else { return }
+        if seq > sourceSeqs[key] ?? 0 { sourceSeqs[key] = seq }
+    }
+
+    /// Once per node that runs the sources: the newest stored message of each source still
+    /// unknown, by a backward scan (after a restart the applied headers are gone with memory;
+    /// sources whose messages were all removed start over from their configured start).
+    func scanSourceSeqs() {
+        guard !sourceSeqsScanned else { return }
+        sourceSeqsScanned = true
+        var missing = Set(config.sources.map(\.headerKey)).subtracting(sourceSeqs.keys)
+        let st = store.state
+        var seq = st.lastSeq
+        while !missing.isEmpty && seq >= st.firstSeq && seq > 0 {
+            if let h = store.load(seq)?.headers, let v = NATSHeaderBlock.value(SourceHeader.name, in: h), let (key, s) = SourceHeader.parse(v) {
+                if sourceSeqs[key] == nil { sourceSeqs[key] = s }
+                missing.remove(key)
+            }
+            seq -= 1
+        }
+    }
+
+    /// Stream info's `sources`, from the sessions here (none run: not started yet).
+    func sourcesInfo() -> [[String: Any]] {
+        let now = SourceSession.monoNanos()
+        return committedConfig.sources.map { cfg in
+            if let s = sourceSessions.first(where: { $0.config == cfg }) { return s.info(now: now) }
+            var o: [String: Any] = ["name": cfg.name, "lag": 0, "active": -1]
+            if let f = cfg.filterSubject { o["filter_subject"] = f }
+            return o
+        }
+    }
+}
+
+extension JetStreamService {
+    /// Each tick: runs the sources of the streams this node acts for, stops the others.
+    func tickSources() {
+        let now = SourceSession.monoNanos()
+        for (name, s) in sourcing where streams[name] !== s || s.config.sources.isEmpty || !runsSources(s) {
+            s.stopSources()
+            sourcing[name] = nil
+        }
+        for name in streamsWithSources {
+            guard let s = streams[name], !s.config.sources.isEmpty else {
+                streamsWithSources.remove(name)
+                continue
+            }
+            guard runsSources(s) else { continue }
+            sourcing[name] = s
+            s.tickSources(now: now)
+        }
+    }
+
+    /// One node: always. A cluster: the stream's leader, once it applied every earlier term's
+    /// entry (so what its sources took before is known).
+    private func runsSources(_ s: Stream) -> Bool {
+        guard let cluster else { return true }
+        guard let r = cluster.replicas[s.name] else { return false }
+        return r.acceptsPublishes && r.decidesDedup() && r.writesSourced()
+    }
+
+    /// Stores (a cluster: proposes) a message a source delivered; false when it could not be
+    /// taken (the source starts again from its last message taken).
+    func ingestSourced(_ s: Stream, subject: String, headers: [UInt8], payload: [UInt8]) -> Bool {
+        if let cluster {
+            guard let r = cluster.replicas[s.name] else { return false }
+            return r.proposeSourced(subject: subject, headers: headers, payload: payload)
+        }
+        return ingest(stream: s.name, subject: subject, reply: nil, headers: headers, payload: payload, sourced: true)
+    }
+}
