@@ -1,0 +1,31 @@
+import NATSClient
+import XCTest
+@testable import ClusterServer
+
+/// Stream sources in a cluster: the aggregate's leader proposes what its sources deliver as
+/// sourced entries (tag 8), which a node of an older version could not decode.
+extension ClusteredJetStreamTests {
+    func test_sources_copyIntoEveryReplica() async throws {
+        try await sourceThreeMessages(aggregateEndsAt: [3, 3], "every replica holds the three copies")
+    }
+
+    /// n3 announces itself as a version that cannot read sourced entries: the aggregate's
+    /// sources wait (n3 would skip the entries and differ from the others by them).
+    func test_sources_olderNode3InTheGroup_doNotRun_everyReplicaStaysTheSame() async throws {
+        try await sourceThreeMessages(aggregateEndsAt: [0, 0], "nothing sourced on any replica")
+    }
+
+    /// An R3 origin with three messages and an R3 aggregate sourcing it: waits until every
+    /// replica of the aggregate shows `state` ([messages, last sequence]) and checks it stays
+    /// so for 2 s.
+    private func sourceThreeMessages(aggregateEndsAt state: [UInt64], _ what: String) async throws {
+        let c1 = try await connect(1)
+        try await createStream(c1, "ORIG")
+        for i in 0..<3 { _ = try await publish(c1, "orig.x", "v\(i)", id: "m\(i)") }
+        try await createStream(c1, "AGG", extra: #","sources":[{"name":"ORIG"}]"#)
+        let done = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "AGG") == state } }
+        XCTAssertTrue(done, "\(nodes.indices.map { replicaState($0, "AGG") })")
+        XCTAssertFalse(waitUntil(seconds: 2) { self.nodes.indices.contains { self.replicaState($0, "AGG") != state } },
+                       "\(what): \(nodes.indices.map { replicaState($0, "AGG") })")
+    }
+}
