@@ -165,3 +165,21 @@ async def test_sources_acrossALeaderChange_eachMessageOnce(js, js_nc, uniq, js_r
     assert info.state.messages == 40, info.state
     seqs = sorted([int(_source(await js.get_msg(agg, s))[1]) for s in range(1, 41)])
     assert seqs == list(range(1, 41))
+
+
+async def test_sources_manyMessages_passFlowControl(js, uniq, js_replicas):
+    """3 MiB in 3,000 messages: the source's consumer asks for flow control (every 1 MiB or so)
+    and goes on only when answered; every message arrives once, in order."""
+    o, agg = f"{uniq}O", f"{uniq}AGG"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o"], num_replicas=js_replicas)
+    body = b"x" * 1024
+    acks = [js.publish(f"{uniq}.o", body + b"%d" % i) for i in range(3000)]
+    for i in range(0, 3000, 100):
+        await asyncio.gather(*acks[i:i + 100])
+    await js.add_stream(StreamConfig(name=agg, num_replicas=js_replicas, sources=[StreamSource(name=o)]))
+    await _until(js, agg, 3000)
+    info = await js.stream_info(agg)
+    assert (info.state.messages, info.state.last_seq) == (3000, 3000)
+    for seq in (1, 1500, 3000):
+        m = await js.get_msg(agg, seq)
+        assert m.data == body + b"%d" % (seq - 1) and _source(m)[1] == str(seq)
