@@ -265,8 +265,10 @@ extension JetStreamService {
     /// Stores (a cluster: proposes) a message a source delivered; false when it could not be
     /// taken (the source starts again from its last message taken).
     func ingestSourced(_ s: Stream, subject: String, headers: [UInt8], payload: [UInt8]) -> Bool {
+        // Not into a stream of the same name created since (the tick stops this one).
+        guard streams[s.name] === s else { return false }
         if let cluster {
-            guard let r = cluster.replicas[s.name] else { return false }
+            guard let r = cluster.replicas[s.name], r.stream === s else { return false }
             return r.proposeSourced(subject: subject, headers: headers, payload: payload)
         }
         return ingest(stream: s.name, subject: subject, reply: nil, headers: headers, payload: payload, sourced: true)
