@@ -15,17 +15,13 @@ extension ClusteredJetStreamTests {
         try await sourceThreeMessages(aggregateEndsAt: [0, 0], "nothing sourced on any replica")
     }
 
-    /// An R3 origin with three messages and an R3 aggregate sourcing it: waits until every
-    /// replica of the aggregate shows `state` ([messages, last sequence]) and checks it stays
-    /// so for 2 s.
+    /// An R3 origin with three messages and an R3 aggregate sourcing it; then
+    /// `assertEveryReplica` of the aggregate.
     private func sourceThreeMessages(aggregateEndsAt state: [UInt64], _ what: String) async throws {
         let c1 = try await connect(1)
         try await createStream(c1, "ORIG")
         for i in 0..<3 { _ = try await publish(c1, "orig.x", "v\(i)", id: "m\(i)") }
         try await createStream(c1, "AGG", extra: #","sources":[{"name":"ORIG"}]"#)
-        let done = waitUntil(seconds: 30) { self.nodes.indices.allSatisfy { self.replicaState($0, "AGG") == state } }
-        XCTAssertTrue(done, "\(nodes.indices.map { replicaState($0, "AGG") })")
-        XCTAssertFalse(waitUntil(seconds: 2) { self.nodes.indices.contains { self.replicaState($0, "AGG") != state } },
-                       "\(what): \(nodes.indices.map { replicaState($0, "AGG") })")
+        assertEveryReplica(of: "AGG", endsAt: state, what)
     }
 }
