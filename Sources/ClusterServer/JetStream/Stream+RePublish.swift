@@ -42,6 +42,10 @@ extension Stream {
         let previous = last[subject] ?? 0
         last[subject] = seq
         guard let t = republishTransform, let destination = t.apply(subject), Subject.isValidLiteral(destination) else { return }
+        // A destination function can land back on the stream's own subjects, which the config
+        // check (by tokens, as nats-server's) does not see: that copy would be stored and
+        // republished again, forever.
+        if config.subjects.contains(where: { Subject.matches(pattern: $0, subject: destination) }) { return }
         let headersOnly = config.republish?.headersOnly ?? false
         var fields = [("Nats-Stream", name), ("Nats-Subject", subject), ("Nats-Sequence", String(seq)),
                       ("Nats-Time-Stamp", JSTime.format(time)), ("Nats-Last-Sequence", String(previous))]
