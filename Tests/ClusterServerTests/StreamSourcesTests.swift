@@ -67,6 +67,18 @@ final class StreamSourcesTests: XCTestCase {
                          "the same stream twice with different filters is two sources")
     }
 
+    func test_cycleThroughOtherStreams_isRefused() throws {
+        let graph: [String: [String]] = ["B": ["C"], "C": ["D", "E"], "E": ["A"], "X": []]
+        func sources(_ n: String) -> [StreamSourceConfig]? { graph[n].map { $0.map(StreamSourceConfig.init(name:)) } }
+        var a = StreamConfig(name: "A")
+        a.sources = [.init(name: "X"), .init(name: "B")]
+        XCTAssertThrowsError(try JetStreamService.checkSourceCycle(a, sourcesOf: sources)) {
+            XCTAssertEqual($0 as? JSAPIError, JSAPIError(500, 10052, "detected cycle"))
+        }
+        a.sources = [.init(name: "X"), .init(name: "D"), .init(name: "missing")]
+        XCTAssertNoThrow(try JetStreamService.checkSourceCycle(a, sourcesOf: sources))
+    }
+
     func test_sourcedEntry_isTag8_andOnlyItIsSourced() throws {
         let headers = Array("NATS/1.0\r\nNats-Stream-Source: O 1 > > o\r\n\r\n".utf8)
         let sourced = StreamEntry.encodeMessage(subject: "o", reply: nil, headers: headers, payload: [1], timestamp: 10, sourced: true)

@@ -183,3 +183,14 @@ async def test_sources_manyMessages_passFlowControl(js, uniq, js_replicas):
     for seq in (1, 1500, 3000):
         m = await js.get_msg(agg, seq)
         assert m.data == body + b"%d" % (seq - 1) and _source(m)[1] == str(seq)
+
+
+async def test_sources_aCycleThroughOtherStreamsIsRefused(js_nc, uniq, js_replicas):
+    """A sources C, C sources B: B may not source A (each message would go round forever)."""
+    a, b, c = f"{uniq}A", f"{uniq}B", f"{uniq}C"
+    for name, body in ((a, {"subjects": [f"{uniq}.a"]}), (c, {"sources": [{"name": b}]}), (a, {"subjects": [f"{uniq}.a"], "sources": [{"name": c}]})):
+        verb = "UPDATE" if name == a and "sources" in body else "CREATE"
+        r = await _api(js_nc, f"STREAM.{verb}.{name}", {"name": name, "num_replicas": js_replicas, **body})
+        assert "error" not in r, r
+    r = await _api(js_nc, f"STREAM.CREATE.{b}", {"name": b, "num_replicas": js_replicas, "sources": [{"name": a}]})
+    assert r.get("error") == {"code": 500, "err_code": 10052, "description": "detected cycle"}, r

@@ -242,6 +242,12 @@ extension JetStreamService {
         }
         try cfg.normalize(clustered: cluster != nil)
         if isUpdate && cfg.name != name { throw JSAPIError.streamNameMismatch }
+        if !cfg.sources.isEmpty {
+            let cluster = self.cluster
+            try Self.checkSourceCycle(cfg) { other in
+                cluster.map { $0.assignments[other]?.config.sources } ?? self.streams[other]?.config.sources
+            }
+        }
         if let cluster {
             // Indexed: a scan of every stream per create grew with the stream count.
             if !cluster.assignments.streams(overlapping: cfg.subjects, except: name).isEmpty { throw JSAPIError.subjectsOverlap }
@@ -253,6 +259,19 @@ extension JetStreamService {
             }
         }
         return cfg
+    }
+
+    /// Refuses sources that lead back to the stream through other streams' sources (nats-server
+    /// 2.15.1: 500/10052 "detected cycle"): its messages would be copied round forever.
+    /// `sourcesOf`: another stream's sources (nil: no such stream).
+    static func checkSourceCycle(_ cfg: StreamConfig, sourcesOf: (String) -> [StreamSourceConfig]?) throws {
+        var seen = Set<String>()
+        var next = cfg.sources.map(\.name)
+        while let n = next.popLast() {
+            if n == cfg.name { throw JSAPIError.streamConfig("detected cycle") }
+            guard seen.insert(n).inserted else { continue }
+            next += (sourcesOf(n) ?? []).map(\.name)
+        }
     }
 
     private func makeStoreChecked(_ cfg: StreamConfig) throws -> MessageStore {
