@@ -79,6 +79,17 @@ async def test_sources_transformsMapTheSubjects(js, uniq, js_replicas):
     assert (await js.stream_info(agg)).config.subjects in (None, [])
 
 
+async def test_sources_theStreamsOwnTransformAppliesToo(js, uniq, js_replicas):
+    o, agg = f"{uniq}O", f"{uniq}AGG"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o.*"], num_replicas=js_replicas)
+    await js.publish(f"{uniq}.o.a", b"x")
+    await js.add_stream(StreamConfig(name=agg, subjects=[f"{uniq}.agg.*"], num_replicas=js_replicas, sources=[StreamSource(name=o)],
+                                     subject_transform=SubjectTransform(src=f"{uniq}.o.*", dest=f"{uniq}.t.$1")))
+    await _until(js, agg, 1)
+    m = await js.get_msg(agg, 1)
+    assert m.subject == f"{uniq}.t.a" and _source(m)[4] == f"{uniq}.o.a"
+
+
 async def test_sources_aMissingStreamIsReported_thenSourcedOnceItExists(js, js_nc, uniq, js_replicas, cluster_mode, server_kind):
     o, agg = f"{uniq}LATE", f"{uniq}AGG"
     await js.add_stream(StreamConfig(name=agg, num_replicas=js_replicas, sources=[StreamSource(name=o)]))

@@ -141,7 +141,9 @@ final class SourceSession {
                 break
             }
         }
-        guard Subject.isValidLiteral(stored) else { lastSeq = d.streamSeq; return }
+        // Then the stream's own `subject_transform`, as nats-server 2.15.1 applies it (probed).
+        guard Subject.isValidLiteral(stored), let mapped = stream.storedSubject(stored) else { lastSeq = d.streamSeq; return }
+        stored = mapped
         let header = SourceHeader.value(stream: config.name, seq: d.streamSeq, filter: config.headerFilter,
                                         destination: config.headerDestination, subject: subject)
         let block = NATSHeaderBlock.appending([(SourceHeader.name, header)], to: NATSHeaderBlock.removing([SourceHeader.name], from: headers))
