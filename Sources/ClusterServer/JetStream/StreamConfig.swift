@@ -47,6 +47,22 @@ public struct StreamConfig: Equatable, Sendable {
     public struct SubjectMappingConfig: Equatable, Sendable {
         public var source: String
         public var destination: String
+
+        static func decode(_ o: JSONObject) throws -> SubjectMappingConfig {
+            try o.rejectUnknown(["src", "dest"])
+            return .init(source: try o.string("src") ?? "", destination: try o.string("dest") ?? "")
+        }
+
+        /// nats-server's checks of a stream's (or a source's) transform: 10155 for the source,
+        /// 10156 for the destination.
+        func check() throws {
+            if !source.isEmpty && !Subject.isValidSubscription(source) {
+                throw JSAPIError(400, 10155, "stream transform source: invalid subject \(source)")
+            }
+            do { _ = try SubjectTransform(source: source, destination: destination) } catch {
+                throw JSAPIError(400, 10156, "stream transform: \(error)")
+            }
+        }
     }
 
     /// A `republish` as configured (`src` "" is stored as `>`, as nats-server does).
@@ -131,8 +147,7 @@ public struct StreamConfig: Equatable, Sendable {
             c.consumerMaxAckPending = try cl.int("max_ack_pending") ?? 0
         }
         if let t = try o.object("subject_transform", typeName: "SubjectTransformConfig") {
-            try t.rejectUnknown(["src", "dest"])
-            c.subjectTransform = .init(source: try t.string("src") ?? "", destination: try t.string("dest") ?? "")
+            c.subjectTransform = try .decode(t)
         }
         if let r = try o.object("republish", typeName: "RePublish") {
             try r.rejectUnknown(["src", "dest", "headers_only"])
@@ -237,14 +252,7 @@ public struct StreamConfig: Equatable, Sendable {
     /// `subject_transform` and `republish` as nats-server checks them (texts and codes probed
     /// against 2.15.1).
     private mutating func checkTransforms() throws {
-        if let t = subjectTransform {
-            if !t.source.isEmpty && !Subject.isValidSubscription(t.source) {
-                throw JSAPIError(400, 10155, "stream transform source: invalid subject \(t.source)")
-            }
-            do { _ = try SubjectTransform(source: t.source, destination: t.destination) } catch {
-                throw JSAPIError(400, 10156, "stream transform: \(error)")
-            }
-        }
+        try subjectTransform?.check()
         guard var r = republish else { return }
         if r.source.isEmpty { r.source = ">" }
         republish = r

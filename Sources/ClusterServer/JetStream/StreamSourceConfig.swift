@@ -27,9 +27,7 @@ public struct StreamSourceConfig: Equatable, Sendable {
             guard let items = list as? [Any] else { throw JSAPIError.invalidJSON("json: cannot unmarshal \(JSONObject.kind(of: list)) into Go struct field StreamSource.subject_transforms of type []server.SubjectTransformConfig") }
             s.transforms = try items.map { item in
                 guard let m = item as? [String: Any] else { throw JSAPIError.invalidJSON("json: cannot unmarshal \(JSONObject.kind(of: item)) into Go struct field StreamSource.subject_transforms of type server.SubjectTransformConfig") }
-                let t = JSONObject(m, typeName: "SubjectTransformConfig")
-                try t.rejectUnknown(["src", "dest"])
-                return .init(source: try t.string("src") ?? "", destination: try t.string("dest") ?? "")
+                return try .decode(JSONObject(m, typeName: "SubjectTransformConfig"))
             }
         }
         return s
@@ -76,14 +74,7 @@ extension StreamConfig {
             if let f = s.filterSubject, !Subject.isValidSubscription(f) {
                 throw JSAPIError(400, 10145, "source filter subject is invalid")
             }
-            for t in s.transforms {
-                if !t.source.isEmpty && !Subject.isValidSubscription(t.source) {
-                    throw JSAPIError(400, 10155, "stream transform source: invalid subject \(t.source)")
-                }
-                do { _ = try SubjectTransform(source: t.source, destination: t.destination) } catch {
-                    throw JSAPIError(400, 10156, "stream transform: \(error)")
-                }
-            }
+            for t in s.transforms { try t.check() }
             guard seen.insert(s.identity).inserted else { throw JSAPIError(400, 10140, "duplicate source configuration detected") }
             if s.name == name { throw JSAPIError.streamConfig("detected cycle") }
         }
