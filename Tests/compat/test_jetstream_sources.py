@@ -205,3 +205,37 @@ async def test_sources_aCycleThroughOtherStreamsIsRefused(js_nc, uniq, js_replic
         assert "error" not in r, r
     r = await _api(js_nc, f"STREAM.CREATE.{b}", {"name": b, "num_replicas": js_replicas, "sources": [{"name": a}]})
     assert r.get("error") == {"code": 500, "err_code": 10052, "description": "detected cycle"}, r
+
+
+@pytest.mark.single_node(reason="restarts its own server")
+async def test_sources_positionSurvivesAPurgeAndARestart(make_server):
+    """After the aggregate's copies were purged, a restarted server does not copy them again:
+    the position is kept beside the store (nats-server 2.15.1 too)."""
+    srv = make_server(["-js", "-sd", "@TMP@"])
+
+    async def connect():
+        nc = await nats.connect(srv.url, allow_reconnect=False, connect_timeout=2)
+        return nc, nc.jetstream(timeout=3)
+
+    nc, js = await connect()
+    try:
+        await js.add_stream(name="ORIGIN", subjects=["orig.>"])
+        for i in range(5):
+            await js.publish("orig.x", b"%d" % i)
+        await js.add_stream(StreamConfig(name="AGG", sources=[StreamSource(name="ORIGIN")]))
+        await _until(js, "AGG", 5)
+        await js.purge_stream("AGG")
+        await asyncio.sleep(1.5)  # the position is written within a second
+    finally:
+        await nc.close()
+    srv.restart()
+    nc, js = await connect()
+    try:
+        await js.publish("orig.x", b"new")
+        await _until(js, "AGG", 1)
+        await asyncio.sleep(1.5)  # the purged five would be back by now
+        info = await js.stream_info("AGG")
+        assert (info.state.messages, info.state.last_seq) == (1, 6), info.state
+        assert (await js.get_msg("AGG", 6)).data == b"new"
+    finally:
+        await nc.close()

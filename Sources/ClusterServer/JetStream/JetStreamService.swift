@@ -194,6 +194,7 @@ public final class JetStreamService: @unchecked Sendable {
             for sub in subscriptions { bus.unsubscribeInternal(sub) }
             for s in sourcing.values { s.stopSources() }
             sourcing = [:]
+            for s in streams.values { s.persistSourceSeqs(now: SourceSession.monoNanos()) }
             flush()
             persistRemovedLastIDs()
             cluster?.stop()

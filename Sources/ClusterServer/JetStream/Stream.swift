@@ -29,6 +29,10 @@ final class Stream {
     /// found by a scan on the node that runs the sources (`StreamSources.swift`).
     var sourceSeqs: [String: UInt64] = [:]
     var sourceSeqsScanned = false
+    /// `sourceSeqs` changed since it was last written to `sources.json` (at `sourceSeqsWrittenAt`,
+    /// mono ns), which keeps positions whose copies were all removed across a restart.
+    var sourceSeqsDirty = false
+    var sourceSeqsWrittenAt: Int64 = 0
     /// The sources running here (`StreamSources.swift`): only where this node acts for the stream.
     var sourceSessions: [SourceSession] = []
     /// `subject_transform` and `republish` (`Stream+RePublish.swift`).

@@ -204,25 +204,51 @@ extension Stream {
     /// A stored message with a `Nats-Stream-Source` header (every replica, in log order).
     func noteSourced(_ value: String) {
         guard let (key, seq) = SourceHeader.parse(value) else { return }
-        if seq > sourceSeqs[key] ?? 0 { sourceSeqs[key] = seq }
+        if seq > sourceSeqs[key] ?? 0 {
+            sourceSeqs[key] = seq
+            sourceSeqsDirty = true
+        }
     }
 
-    /// Once per node that runs the sources: the newest stored message of each source still
-    /// unknown, by a backward scan (after a restart the applied headers are gone with memory;
-    /// sources whose messages were all removed start over from their configured start).
+    static let sourcesFileName = "sources.json"
+
+    /// Writes `sourceSeqs` to `<stream>/sources.json` (every replica of a file stream, at most
+    /// once a second: the service's tick), so a position survives a restart after its copies
+    /// were purged or aged out (nats-server 2.15.1 keeps it too, probed).
+    func persistSourceSeqs(now: Int64) {
+        guard sourceSeqsDirty, let directory else { return }
+        sourceSeqsDirty = false
+        sourceSeqsWrittenAt = now
+        do {
+            try AtomicFile.write(JSJSON.encode(sourceSeqs.mapValues { $0 as Any }), to: directory + "/" + Self.sourcesFileName)
+        } catch {
+            service.server.logger.error("Stream '\(name)': could not write its sources' positions: \(error)")
+        }
+    }
+
+    /// Once per node that runs the sources: the newest stored message of each source not seen
+    /// applied since this process started, by a backward scan, and at least what
+    /// `sources.json` remembers (the scan finds nothing of a source whose copies were removed;
+    /// the file may be up to a second old, the scan is not).
     func scanSourceSeqs() {
         guard !sourceSeqsScanned else { return }
         sourceSeqsScanned = true
         var missing = Set(config.sources.map(\.headerKey)).subtracting(sourceSeqs.keys)
+        var found: [String: UInt64] = [:]
+        if let directory, let bytes = FileManager.default.contents(atPath: directory + "/" + Self.sourcesFileName),
+           let o = try? JSONObject.parse(Array(bytes), typeName: "sources") {
+            for key in missing { if let v = try? o.uint64(key) { found[key] = v } }
+        }
         let st = store.state
         var seq = st.lastSeq
         while !missing.isEmpty && seq >= st.firstSeq && seq > 0 {
-            if let h = store.load(seq)?.headers, let v = NATSHeaderBlock.value(SourceHeader.name, in: h), let (key, s) = SourceHeader.parse(v) {
-                if sourceSeqs[key] == nil { sourceSeqs[key] = s }
-                missing.remove(key)
+            if let h = store.load(seq)?.headers, let v = NATSHeaderBlock.value(SourceHeader.name, in: h), let (key, s) = SourceHeader.parse(v),
+               missing.remove(key) != nil {
+                found[key] = max(found[key] ?? 0, s)
             }
             seq -= 1
         }
+        for (key, s) in found where s > sourceSeqs[key] ?? 0 { sourceSeqs[key] = s }
     }
 
     /// Stream info's `sources`, from the sessions here (none run: not started yet).
@@ -250,6 +276,7 @@ extension JetStreamService {
                 streamsWithSources.remove(name)
                 continue
             }
+            if now - s.sourceSeqsWrittenAt >= 1_000_000_000 { s.persistSourceSeqs(now: now) }
             guard runsSources(s) else { continue }
             sourcing[name] = s
             s.tickSources(now: now)
