@@ -2,8 +2,8 @@ import ServerConfig
 
 /// `mappings { "source": "destination" }` (top level: the global account; or inside an
 /// account), with nats-server's weighted form `"source": [{destination: "d", weight: 50%,
-/// cluster: "c"}]`. The transforms are checked when the server builds its accounts
-/// (`SubjectMappings`), so a bad one fails the start or the reload.
+/// cluster: "c"}]`. Each is checked here (`SubjectMappings`, nats-server's texts), so a bad
+/// one fails the start or the reload.
 extension ConfigLoader {
     static func mapMappings(_ value: ConfigValue, key: String) throws -> [SubjectMappingConfig] {
         let configs = try entries(value, key).map { source, v in
