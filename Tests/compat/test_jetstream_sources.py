@@ -239,3 +239,18 @@ async def test_sources_positionSurvivesAPurgeAndARestart(make_server):
         assert (await js.get_msg("AGG", 6)).data == b"new"
     finally:
         await nc.close()
+
+
+async def test_sources_deletingTheAggregate_removesItsConsumerAtOnce(js, uniq, js_replicas):
+    """nats-server's source consumers are not listed at all; clusterd's are ephemeral push
+    consumers, deleted when their stream goes (not left for their 10 s inactivity limit)."""
+    o, agg = f"{uniq}O", f"{uniq}AGG"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o"], num_replicas=js_replicas)
+    await js.publish(f"{uniq}.o", b"x")
+    await js.add_stream(StreamConfig(name=agg, num_replicas=js_replicas, sources=[StreamSource(name=o)]))
+    await _until(js, agg, 1)
+    await js.delete_stream(agg)
+    end = time.monotonic() + 5
+    while (await js.stream_info(o)).state.consumer_count != 0:
+        assert time.monotonic() < end, await js.stream_info(o)
+        await asyncio.sleep(0.1)

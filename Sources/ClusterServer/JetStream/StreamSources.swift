@@ -168,7 +168,9 @@ final class SourceSession {
         for s in subscriptions { bus.unsubscribeInternal(s) }
         subscriptions = []
         if let consumer {
-            _ = bus.publishInternal(subject: "$JS.API.CONSUMER.DELETE.\(config.name).\(consumer)", payload: ByteBuffer())
+            // The API serves only requests with a reply subject; nobody listens on this one.
+            _ = bus.publishInternal(subject: "$JS.API.CONSUMER.DELETE.\(config.name).\(consumer)", reply: deliverSubject + ".deleted",
+                                    payload: ByteBuffer())
         }
         consumer = nil
         requestedAt = nil
