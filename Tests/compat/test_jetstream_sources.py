@@ -124,25 +124,30 @@ async def test_sources_refusals(js_nc, uniq, sources, code, err_code, text):
     assert r.get("error") == {"code": code, "err_code": err_code, "description": text}, r
 
 
+async def _connect(srv):
+    nc = await nats.connect(srv.url, allow_reconnect=False, connect_timeout=2)
+    return nc, nc.jetstream(timeout=3)
+
+
+async def _origin_and_aggregate(js) -> None:
+    """ORIGIN with five messages, AGG sourcing it, once AGG holds the five."""
+    await js.add_stream(name="ORIGIN", subjects=["orig.>"])
+    for i in range(5):
+        await js.publish("orig.x", b"%d" % i)
+    await js.add_stream(StreamConfig(name="AGG", sources=[StreamSource(name="ORIGIN")]))
+    await _until(js, "AGG", 5)
+
+
 @pytest.mark.single_node(reason="restarts its own server")
 async def test_sources_resumeAfterARestart_withoutCopyingTwice(make_server):
     srv = make_server(["-js", "-sd", "@TMP@"])
-
-    async def connect():
-        nc = await nats.connect(srv.url, allow_reconnect=False, connect_timeout=2)
-        return nc, nc.jetstream(timeout=3)
-
-    nc, js = await connect()
+    nc, js = await _connect(srv)
     try:
-        await js.add_stream(name="ORIGIN", subjects=["orig.>"])
-        for i in range(5):
-            await js.publish("orig.x", b"%d" % i)
-        await js.add_stream(StreamConfig(name="AGG", sources=[StreamSource(name="ORIGIN")]))
-        await _until(js, "AGG", 5)
+        await _origin_and_aggregate(js)
     finally:
         await nc.close()
     srv.restart()
-    nc, js = await connect()
+    nc, js = await _connect(srv)
     try:
         for i in range(5, 8):
             await js.publish("orig.x", b"%d" % i)
@@ -212,24 +217,15 @@ async def test_sources_positionSurvivesAPurgeAndARestart(make_server):
     """After the aggregate's copies were purged, a restarted server does not copy them again:
     the position is kept beside the store (nats-server 2.15.1 too)."""
     srv = make_server(["-js", "-sd", "@TMP@"])
-
-    async def connect():
-        nc = await nats.connect(srv.url, allow_reconnect=False, connect_timeout=2)
-        return nc, nc.jetstream(timeout=3)
-
-    nc, js = await connect()
+    nc, js = await _connect(srv)
     try:
-        await js.add_stream(name="ORIGIN", subjects=["orig.>"])
-        for i in range(5):
-            await js.publish("orig.x", b"%d" % i)
-        await js.add_stream(StreamConfig(name="AGG", sources=[StreamSource(name="ORIGIN")]))
-        await _until(js, "AGG", 5)
+        await _origin_and_aggregate(js)
         await js.purge_stream("AGG")
         await asyncio.sleep(1.5)  # the position is written within a second
     finally:
         await nc.close()
     srv.restart()
-    nc, js = await connect()
+    nc, js = await _connect(srv)
     try:
         await js.publish("orig.x", b"new")
         await _until(js, "AGG", 1)
