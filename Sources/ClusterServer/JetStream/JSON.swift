@@ -105,6 +105,16 @@ struct JSONObject {
         }
     }
 
+    /// An array of objects (Go `[]T`), each read as `typeName`.
+    func objectArray(_ key: String, typeName: String) throws -> [JSONObject]? {
+        guard has(key), let v = fields[key] else { return nil }
+        guard let a = v as? [Any] else { throw mismatch(key, v, "[]server.\(typeName)") }
+        return try a.map { e in
+            guard let m = e as? [String: Any] else { throw mismatch(key, e, "server.\(typeName)") }
+            return JSONObject(m, typeName: typeName)
+        }
+    }
+
     func int64Array(_ key: String) throws -> [Int64]? {
         guard has(key), let v = fields[key] else { return nil }
         guard let a = v as? [Any] else { throw mismatch(key, v, "[]time.Duration") }

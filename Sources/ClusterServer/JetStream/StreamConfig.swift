@@ -1,5 +1,3 @@
-import Foundation
-
 /// A stream's configuration (`stream.go: StreamConfig`), decoded strictly from API JSON and
 /// normalised the way nats-server does (0 limits become -1, default subjects, windows).
 public struct StreamConfig: Equatable, Sendable {
@@ -154,17 +152,7 @@ public struct StreamConfig: Equatable, Sendable {
             c.republish = .init(source: try r.string("src") ?? "", destination: try r.string("dest") ?? "",
                                 headersOnly: try r.bool("headers_only") ?? false)
         }
-        if let list = o.fields["sources"], !(list is NSNull) {
-            guard let items = list as? [Any] else {
-                throw JSAPIError.invalidJSON("json: cannot unmarshal \(JSONObject.kind(of: list)) into Go struct field StreamConfig.sources of type []*server.StreamSource")
-            }
-            c.sources = try items.map { item in
-                guard let m = item as? [String: Any] else {
-                    throw JSAPIError.invalidJSON("json: cannot unmarshal \(JSONObject.kind(of: item)) into Go struct field StreamConfig.sources of type server.StreamSource")
-                }
-                return try StreamSourceConfig.decode(JSONObject(m, typeName: "StreamSource"))
-            }
-        }
+        c.sources = try o.objectArray("sources", typeName: "StreamSource")?.map(StreamSourceConfig.decode) ?? []
         for unsupported in ["mirror"] where o.has(unsupported) {
             throw JSAPIError.streamConfig("stream \(unsupported) is not supported by clusterd yet")
         }

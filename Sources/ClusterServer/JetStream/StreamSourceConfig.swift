@@ -1,5 +1,3 @@
-import Foundation
-
 /// One of a stream's `sources` (nats-server's `StreamSource`): another stream of the same
 /// account whose messages (all, or those under `filter_subject` / the sources of
 /// `subject_transforms`) this stream copies in as they come, from `opt_start_seq` or
@@ -23,13 +21,8 @@ public struct StreamSourceConfig: Equatable, Sendable {
         s.optStartSeq = try o.uint64("opt_start_seq") ?? 0
         s.optStartTime = try o.time("opt_start_time")
         if let f = try o.string("filter_subject"), !f.isEmpty { s.filterSubject = f }
-        if let list = o.fields["subject_transforms"], !(list is NSNull) {
-            guard let items = list as? [Any] else { throw JSAPIError.invalidJSON("json: cannot unmarshal \(JSONObject.kind(of: list)) into Go struct field StreamSource.subject_transforms of type []server.SubjectTransformConfig") }
-            s.transforms = try items.map { item in
-                guard let m = item as? [String: Any] else { throw JSAPIError.invalidJSON("json: cannot unmarshal \(JSONObject.kind(of: item)) into Go struct field StreamSource.subject_transforms of type server.SubjectTransformConfig") }
-                return try .decode(JSONObject(m, typeName: "SubjectTransformConfig"))
-            }
-        }
+        s.transforms = try o.objectArray("subject_transforms", typeName: "SubjectTransformConfig")?
+            .map(StreamConfig.SubjectMappingConfig.decode) ?? []
         return s
     }
 
