@@ -20,9 +20,8 @@ enum SourceHeader {
     /// `>` when only two are there), or the older whole `$JS.ACK.<stream>...` reply subject.
     static func parse(_ value: String) -> (key: String, seq: UInt64)? {
         if value.hasPrefix("$JS.ACK.") {
-            let t = value.split(separator: ".", omittingEmptySubsequences: false)
-            guard t.count == 9, let seq = UInt64(t[5]) else { return nil }
-            return (key(stream: String(t[2]), filter: nil, destination: nil), seq)
+            guard let ack = AckSubject(value) else { return nil }
+            return (key(stream: ack.stream, filter: nil, destination: nil), ack.streamSeq)
         }
         let fields = value.split(whereSeparator: { $0 == " " || $0 == "\t" })
         guard fields.count >= 2, let seq = UInt64(fields[1]) else { return nil }

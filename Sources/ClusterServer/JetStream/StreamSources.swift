@@ -38,7 +38,8 @@ final class SourceSession {
         transforms = config.transforms.compactMap { try? SubjectTransform(source: $0.source, destination: $0.destination) ?? nil }
     }
 
-    static func monoNanos() -> Int64 { Int64(clamping: DispatchTime.now().uptimeNanoseconds) }
+    /// `Stream.monoNanos` as a signed count (these times are subtracted).
+    static func monoNanos() -> Int64 { Int64(clamping: Stream.monoNanos()) }
 
     func tick(now: Int64) {
         if subscriptions.isEmpty {
