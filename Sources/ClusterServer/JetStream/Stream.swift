@@ -24,17 +24,8 @@ final class Stream {
     private(set) var reservedBytes: Int64 = 0
     /// `num_replicas` (the account limit's publish check counts a message once per copy).
     private(set) var replicaCount = 1
-    /// Per source (`SourceHeader.key`), the highest sequence of its stream stored here, from
-    /// the `Nats-Stream-Source` headers applied (every replica alike) or, after a restart,
-    /// found by a scan on the node that runs the sources (`StreamSources.swift`).
-    var sourceSeqs: [String: UInt64] = [:]
-    var sourceSeqsScanned = false
-    /// `sourceSeqs` changed since it was last written to `sources.json` (at `sourceSeqsWrittenAt`,
-    /// mono ns), which keeps positions whose copies were all removed across a restart.
-    var sourceSeqsDirty = false
-    var sourceSeqsWrittenAt: Int64 = 0
-    /// The sources running here (`StreamSources.swift`): only where this node acts for the stream.
-    var sourceSessions: [SourceSession] = []
+    /// What the stream keeps for its `sources` (`StreamSources.swift`).
+    var sourceState = StreamSourcesState()
     /// `subject_transform` and `republish` (`Stream+RePublish.swift`).
     private(set) var ingestTransform: SubjectTransform?
     private(set) var republishTransform: SubjectTransform?

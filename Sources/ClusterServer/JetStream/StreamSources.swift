@@ -58,7 +58,7 @@ final class SourceSession {
         let gen = generation
         let js = stream.service
         stream.scanSourceSeqs()
-        lastSeq = max(lastSeq, stream.sourceSeqs[config.headerKey] ?? 0, config.optStartSeq > 0 ? config.optStartSeq - 1 : 0)
+        lastSeq = max(lastSeq, stream.sourceState.seqs[config.headerKey] ?? 0, config.optStartSeq > 0 ? config.optStartSeq - 1 : 0)
         nextConsumerSeq = 1
         consumer = nil
         requestedAt = nil
@@ -188,42 +188,57 @@ final class SourceSession {
     }
 }
 
+/// What a stream keeps for its `sources`.
+struct StreamSourcesState {
+    /// Per source (`SourceHeader.key`), the highest sequence of its stream stored here, from
+    /// the `Nats-Stream-Source` headers applied (every replica alike) or, after a restart,
+    /// found by `scanSourceSeqs` on the node that runs the sources.
+    var seqs: [String: UInt64] = [:]
+    var scanned = false
+    /// `seqs` changed since it was last written to `sources.json` (at `writtenAt`, mono ns),
+    /// which keeps positions whose copies were all removed across a restart.
+    var dirty = false
+    var writtenAt: Int64 = 0
+    /// The sources running here: only where this node acts for the stream.
+    var sessions: [SourceSession] = []
+}
+
 extension Stream {
     /// Starts, adjusts and watches the sources (the service's tick, while this node acts for
     /// the stream).
     func tickSources(now: Int64) {
-        if sourceSessions.map(\.config) != config.sources {
+        if sourceState.sessions.map(\.config) != config.sources {
             stopSources()
-            sourceSessions = config.sources.map { SourceSession(config: $0, stream: self) }
+            sourceState.sessions = config.sources.map { SourceSession(config: $0, stream: self) }
         }
-        for s in sourceSessions { s.tick(now: now) }
+        for s in sourceState.sessions { s.tick(now: now) }
     }
 
     func stopSources() {
-        for s in sourceSessions { s.stop() }
-        sourceSessions = []
+        for s in sourceState.sessions { s.stop() }
+        sourceState.sessions = []
     }
 
     /// A stored message with a `Nats-Stream-Source` header (every replica, in log order).
     func noteSourced(_ value: String) {
         guard let (key, seq) = SourceHeader.parse(value) else { return }
-        if seq > sourceSeqs[key] ?? 0 {
-            sourceSeqs[key] = seq
-            sourceSeqsDirty = true
+        if seq > sourceState.seqs[key] ?? 0 {
+            sourceState.seqs[key] = seq
+            sourceState.dirty = true
         }
     }
 
     static let sourcesFileName = "sources.json"
 
-    /// Writes `sourceSeqs` to `<stream>/sources.json` (every replica of a file stream, at most
+    /// Writes `sourceState.seqs` to `<stream>/sources.json` (every replica of a file stream, at most
     /// once a second: the service's tick), so a position survives a restart after its copies
     /// were purged or aged out (nats-server 2.15.1 keeps it too, probed).
     func persistSourceSeqs(now: Int64) {
-        guard sourceSeqsDirty, let directory else { return }
-        sourceSeqsDirty = false
-        sourceSeqsWrittenAt = now
+        guard sourceState.dirty, let directory else { return }
+        sourceState.dirty = false
+        sourceState.writtenAt = now
         do {
-            try AtomicFile.write(JSJSON.encode(sourceSeqs.mapValues { $0 as Any }), to: directory + "/" + Self.sourcesFileName)
+            try AtomicFile.write(JSJSON.encode(sourceState.seqs.mapValues { $0 as Any }), to: directory + "/" + Self.sourcesFileName)
         } catch {
             service.server.logger.error("Stream '\(name)': could not write its sources' positions: \(error)")
         }
@@ -234,9 +249,9 @@ extension Stream {
     /// `sources.json` remembers (the scan finds nothing of a source whose copies were removed;
     /// the file may be up to a second old, the scan is not).
     func scanSourceSeqs() {
-        guard !sourceSeqsScanned else { return }
-        sourceSeqsScanned = true
-        var missing = Set(config.sources.map(\.headerKey)).subtracting(sourceSeqs.keys)
+        guard !sourceState.scanned else { return }
+        sourceState.scanned = true
+        var missing = Set(config.sources.map(\.headerKey)).subtracting(sourceState.seqs.keys)
         var found: [String: UInt64] = [:]
         if let directory, let bytes = FileManager.default.contents(atPath: directory + "/" + Self.sourcesFileName),
            let o = try? JSONObject.parse(Array(bytes), typeName: "sources") {
@@ -251,14 +266,14 @@ extension Stream {
             }
             seq -= 1
         }
-        for (key, s) in found where s > sourceSeqs[key] ?? 0 { sourceSeqs[key] = s }
+        for (key, s) in found where s > sourceState.seqs[key] ?? 0 { sourceState.seqs[key] = s }
     }
 
     /// Stream info's `sources`, from the sessions here (none run: not started yet).
     func sourcesInfo() -> [[String: Any]] {
         let now = SourceSession.monoNanos()
         return committedConfig.sources.map { cfg in
-            if let s = sourceSessions.first(where: { $0.config == cfg }) { return s.info(now: now) }
+            if let s = sourceState.sessions.first(where: { $0.config == cfg }) { return s.info(now: now) }
             var o: [String: Any] = ["name": cfg.name, "lag": 0, "active": -1]
             if let f = cfg.filterSubject { o["filter_subject"] = f }
             return o
@@ -279,7 +294,7 @@ extension JetStreamService {
                 streamsWithSources.remove(name)
                 continue
             }
-            if now - s.sourceSeqsWrittenAt >= 1_000_000_000 { s.persistSourceSeqs(now: now) }
+            if now - s.sourceState.writtenAt >= 1_000_000_000 { s.persistSourceSeqs(now: now) }
             guard runsSources(s) else { continue }
             sourcing[name] = s
             s.tickSources(now: now)
