@@ -247,7 +247,8 @@ public struct StreamConfig: Equatable, Sendable {
         if subjects.contains(where: { Subject.overlaps($0, r.destination) }) {
             throw JSAPIError.streamConfig("stream configuration for republish destination forms a cycle")
         }
-        if (try? SubjectTransform(source: r.source, destination: r.destination)) == nil && !r.destination.isEmpty {
+        // An empty destination is no transform (accepted, nothing is republished).
+        if !r.destination.isEmpty, (try? SubjectTransform(source: r.source, destination: r.destination)) == nil {
             throw JSAPIError.streamConfig("stream configuration for republish with transform from '\(r.source)' to '\(r.destination)' not valid")
         }
     }
