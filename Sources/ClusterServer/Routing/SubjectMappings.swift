@@ -88,7 +88,8 @@ struct SubjectMappings: Sendable {
                 let w = draw(100)
                 choice = rule.choices.first { w < $0.upTo }?.transform ?? nil
             }
-            return choice?.apply(subject, random: draw)
+            // Matched above: mapped without matching again (this runs per publish).
+            return choice?.map(matched: subject, random: draw)
         }
         return nil
     }

@@ -120,8 +120,12 @@ public struct SubjectTransform: Sendable, Equatable {
     /// can be an invalid subject (a `split` that leaves an empty token): callers check.
     /// - Parameter random: draws a number below its argument (only `{{random(n)}}` calls it).
     public func apply(_ subject: String, random: (UInt32) -> UInt32 = { UInt32.random(in: 0..<$0) }) -> String? {
-        let src = source.isEmpty ? ">" : source
-        guard Subject.matches(pattern: src, subject: subject) else { return nil }
+        guard Subject.matches(pattern: source.isEmpty ? ">" : source, subject: subject) else { return nil }
+        return map(matched: subject, random: random)
+    }
+
+    /// `apply` for a subject the caller already matched against the source.
+    func map(matched subject: String, random: (UInt32) -> UInt32) -> String {
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
         var out = ""
         for (i, part) in parts.enumerated() {
