@@ -16,6 +16,14 @@ extension StreamReplica {
         return stream.resumeDedupClock(logged: logged)
     }
 
+    /// The dedup time of an entry proposed now (wall time `now`), from this leader's clock.
+    func stampDedupTime(_ now: Int64) -> Int64 {
+        var clock = dedupClock ?? resumeDedupClock()
+        let stamped = clock.stamp(wall: now, mono: Stream.monoNanos())
+        dedupClock = clock
+        return stamped
+    }
+
     /// Whether this leader's entries carry dedup times: only when every other member of the
     /// group is known to read them (route INFO `js_dedup_times`), so a node of an older version
     /// in the group (a rolling upgrade) still reads every entry. Rechecked once per tick.

@@ -154,9 +154,7 @@ final class StreamReplica: RaftGroupDelegate {
         }
         guard let subject = stream.storedSubject(arrived) else { return refuse(publish, Stream.invalidMappedSubject(arrived)) }
         let now = JSTime.nowNanos()
-        var clock = dedupClock ?? resumeDedupClock()
-        let stamped = clock.stamp(wall: now, mono: Stream.monoNanos())
-        dedupClock = clock
+        let stamped = stampDedupTime(now)
         let dedupTime = writesDedupTimes() ? stamped : nil
         let parsed = PublishHeaders(headers)
         let decided: Bool
@@ -199,9 +197,7 @@ final class StreamReplica: RaftGroupDelegate {
         guard acceptsPublishes, held.isEmpty else { return false }
         let now = JSTime.nowNanos()
         // The same dedup clock as publishes (a sourced message may carry a `Nats-Msg-Id`).
-        var clock = dedupClock ?? resumeDedupClock()
-        let dedupTime = clock.stamp(wall: now, mono: Stream.monoNanos())
-        dedupClock = clock
+        let dedupTime = stampDedupTime(now)
         let parsed = PublishHeaders(headers)
         let data = StreamEntry.encodeMessage(subject: subject, reply: nil, headers: headers, payload: payload, timestamp: now,
                                              dedupTime: dedupTime, sourced: true)
