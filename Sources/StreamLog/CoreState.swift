@@ -38,7 +38,9 @@ struct CoreState: Equatable {
         precondition(seq > lastSeq, "sequences only grow: \(seq) after \(lastSeq)")
         if messages == 0 && deleted.isEmpty && floor < seq { floor = seq }
         if seq > lastSeq + 1 {
-            for s in (lastSeq + 1)..<seq where s >= floor { deleted.insert(s) }
+            // From the floor: an empty log's skipped sequences are below it, not deleted.
+            var s = max(lastSeq + 1, floor)
+            while s < seq { deleted.insert(s); s += 1 }
         }
         lastSeq = seq
         messages += 1

@@ -19,9 +19,19 @@ extension StreamLog {
     /// (at once for `.never`). The callback runs on the sync thread or inline; keep it short.
     @discardableResult
     public func append(_ batch: [NewMessage], onDurable: ((Result<Void, StreamLogError>) -> Void)?) throws -> AppendResult {
+        try append(batch, at: nil, onDurable: onDurable)
+    }
+
+    /// Appends a batch whose first message takes sequence `first` (above the last one; nil:
+    /// the next), for a copy that keeps its origin's sequences (a mirror): the sequences
+    /// skipped are gone, as deleted ones are, and come back so after a restart (the records
+    /// carry their sequences).
+    @discardableResult
+    public func append(_ batch: [NewMessage], at first: UInt64?,
+                       onDurable: ((Result<Void, StreamLogError>) -> Void)? = nil) throws -> AppendResult {
         var immediate = false
         let result: AppendResult = try lock.withLock {
-            let r = try mapErrors { try appendLocked(batch) }
+            let r = try mapErrors { try appendLocked(batch, at: first) }
             if let onDurable {
                 if config.fsync == .never { immediate = true } else { waiters.append((r.ticket, onDurable)) }
             }
@@ -56,10 +66,13 @@ extension StreamLog {
         }
     }
 
-    func appendLocked(_ batch: [NewMessage]) throws -> AppendResult {
+    func appendLocked(_ batch: [NewMessage], at requested: UInt64? = nil) throws -> AppendResult {
         try checkWritable()
         try validate(batch)
-        let first = core.lastSeq + 1
+        if let requested, requested <= core.lastSeq {
+            throw StreamLogError.invalidArgument("sequence \(requested) not above \(core.lastSeq)")
+        }
+        let first = requested ?? core.lastSeq + 1
         // The records go behind room for the block header: the block is sealed in place.
         var block = [UInt8](repeating: 0, count: BlockHeader.size)
         block.reserveCapacity(BlockHeader.size + batch.reduce(0) {
