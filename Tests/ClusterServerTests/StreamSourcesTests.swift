@@ -22,7 +22,7 @@ final class StreamSourcesTests: XCTestCase {
 
     func test_deliveryReply() {
         XCTAssertEqual(SourcedDelivery(reply: "$JS.ACK.O1.c.1.42.7.1700000000000000000.3"),
-                       SourcedDelivery(streamSeq: 42, consumerSeq: 7, pending: 3))
+                       SourcedDelivery(streamSeq: 42, consumerSeq: 7, timestamp: 1_700_000_000_000_000_000, pending: 3))
         XCTAssertNil(SourcedDelivery(reply: "_INBOX.x"))
         XCTAssertNil(SourcedDelivery(reply: "$JS.ACK.O1.c.1.x.7.1.3"))
         XCTAssertNil(SourcedDelivery(reply: "$JS.NAK.O1.c.1.42.7.1.3"))
@@ -58,7 +58,11 @@ final class StreamSourcesTests: XCTestCase {
             (#"{"name":"S","sources":[{"name":"A","external":{"api":"$JS.x.API"}}]}"#,
              JSAPIError(500, 10052, "stream sources from another domain or account are not supported by clusterd yet")),
             (#"{"name":"S","sources":[{"name":"A","subject_transforms":[{"src":"a.*","dest":"x.$2"}]}]}"#,
-             JSAPIError(400, 10156, "stream transform: invalid mapping destination: wildcard index out of range in $2: [2]")),
+             JSAPIError(400, 10146, "source transform: invalid mapping destination: wildcard index out of range in $2: [2]")),
+            (#"{"name":"S","sources":[{"name":"A","subject_transforms":[{"src":"a..","dest":"x"}]}]}"#,
+             JSAPIError(400, 10145, "source transform source: invalid subject a..")),
+            (#"{"name":"S","sources":[{"name":"A","subject_transforms":[{"src":"a.*","dest":"x.$1"},{"src":"a.>","dest":"y.>"}]}]}"#,
+             JSAPIError(400, 10147, "source filters can not overlap")),
         ]
         for (json, error) in refused {
             XCTAssertThrowsError(try config(json), json) { XCTAssertEqual($0 as? JSAPIError, error) }
@@ -68,15 +72,18 @@ final class StreamSourcesTests: XCTestCase {
     }
 
     func test_cycleThroughOtherStreams_isRefused() throws {
+        // E mirrors A: a cycle through a mirror is one too.
         let graph: [String: [String]] = ["B": ["C"], "C": ["D", "E"], "E": ["A"], "X": []]
-        func sources(_ n: String) -> [StreamSourceConfig]? { graph[n].map { $0.map(StreamSourceConfig.init(name:)) } }
         var a = StreamConfig(name: "A")
         a.sources = [.init(name: "X"), .init(name: "B")]
-        XCTAssertThrowsError(try JetStreamService.checkSourceCycle(a, sourcesOf: sources)) {
+        XCTAssertThrowsError(try JetStreamService.checkSourceCycle(a) { graph[$0] }) {
             XCTAssertEqual($0 as? JSAPIError, JSAPIError(500, 10052, "detected cycle"))
         }
         a.sources = [.init(name: "X"), .init(name: "D"), .init(name: "missing")]
-        XCTAssertNoThrow(try JetStreamService.checkSourceCycle(a, sourcesOf: sources))
+        XCTAssertNoThrow(try JetStreamService.checkSourceCycle(a) { graph[$0] })
+        a.sources = []
+        a.mirror = .init(name: "C")
+        XCTAssertThrowsError(try JetStreamService.checkSourceCycle(a) { graph[$0] }, "A mirrors C, which reaches A")
     }
 
     func test_sourcedEntry_isTag8_andOnlyItIsSourced() throws {

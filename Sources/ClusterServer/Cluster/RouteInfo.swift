@@ -33,6 +33,9 @@ public struct RouteInfo: Codable, Equatable {
     /// Reads sourced message entries (tag 8, a stream's `sources`); absent (false) on older
     /// clusterd versions, which could not decode them: their groups' sources do not run.
     public var sourced: Bool
+    /// Reads mirrored message entries (tag 9, a stream's `mirror`); absent (false) on older
+    /// clusterd versions, which could not decode them: their groups' mirrors do not run.
+    public var mirrored: Bool
     /// The sender is stopping (lame duck; nats-server's route INFO `ldm`): peers hand it no
     /// leadership. Absent while false (nats-server's `omitempty`).
     public var lameDuck: Bool?
@@ -51,13 +54,15 @@ public struct RouteInfo: Codable, Equatable {
         case copyConfig = "js_copy_config"
         case markers = "js_markers"
         case sourced = "js_sourced"
+        case mirrored = "js_mirrored"
         case lameDuck = "ldm"
         case authRequired = "auth_required"
     }
 
     public init(serverID: String, serverName: String, version: String, cluster: String, routeURL: String,
                 connectURLs: [String], jetstream: Bool, gossip: Bool = true, deliveryStamps: Bool = true, dedupTimes: Bool = true,
-                decidedDedup: Bool = true, copyConfig: Bool = true, markers: Bool = true, sourced: Bool = true) {
+                decidedDedup: Bool = true, copyConfig: Bool = true, markers: Bool = true, sourced: Bool = true,
+                mirrored: Bool = true) {
         self.serverID = serverID
         self.serverName = serverName
         self.version = version
@@ -72,6 +77,7 @@ public struct RouteInfo: Codable, Equatable {
         self.copyConfig = copyConfig
         self.markers = markers
         self.sourced = sourced
+        self.mirrored = mirrored
     }
 
     public init(from decoder: Decoder) throws {
@@ -90,6 +96,7 @@ public struct RouteInfo: Codable, Equatable {
         copyConfig = try c.decodeIfPresent(Bool.self, forKey: .copyConfig) ?? false
         markers = try c.decodeIfPresent(Bool.self, forKey: .markers) ?? false
         sourced = try c.decodeIfPresent(Bool.self, forKey: .sourced) ?? false
+        mirrored = try c.decodeIfPresent(Bool.self, forKey: .mirrored) ?? false
         lameDuck = try c.decodeIfPresent(Bool.self, forKey: .lameDuck) == true ? true : nil
         authRequired = try c.decodeIfPresent(Bool.self, forKey: .authRequired) == true ? true : nil
     }

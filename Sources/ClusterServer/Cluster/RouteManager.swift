@@ -436,7 +436,8 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
                              connectURLs: isLeaving ? [] : ["\(clientHost):\(server.clientPort)"], jetstream: o.jetStream,
                              deliveryStamps: o.routeFeatures.deliveryStamps, dedupTimes: o.routeFeatures.dedupTimes,
                              decidedDedup: o.routeFeatures.decidedDedup, copyConfig: o.routeFeatures.copyConfig,
-                             markers: o.routeFeatures.markers, sourced: o.routeFeatures.sourced)
+                             markers: o.routeFeatures.markers, sourced: o.routeFeatures.sourced,
+                             mirrored: o.routeFeatures.mirrored)
         if isLeaving { info.lameDuck = true }
         if o.clusterAuth != nil { info.authRequired = true }
         return info.line()

@@ -33,6 +33,11 @@ public final class MemoryStore: MessageStore {
         return seq
     }
 
+    public func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64, at seq: UInt64) throws {
+        guard seq > st.lastSeq else { throw StoreError.io("sequence \(seq) not above \(st.lastSeq)") }
+        insert(StreamMessage(seq: seq, subject: subject, headers: headers, payload: payload, time: time))
+    }
+
     /// Puts a message at its own sequence (append or replay of a log).
     func insert(_ m: StreamMessage) {
         precondition(m.seq > st.lastSeq || st.messages == 0 && m.seq >= st.lastSeq, "sequences only grow")

@@ -81,6 +81,9 @@ public protocol MessageStore: AnyObject {
     /// Appends recording the Raft index of the entry that carried the message (clustered
     /// streams), so a restarted replica knows how far its store got.
     func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64) throws -> UInt64
+    /// Appends at `seq` (above `lastSeq`; the sequences between are gone), for a mirror that
+    /// keeps its origin's sequences. Throws `StoreError` as `append` does.
+    func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64, at seq: UInt64) throws
     /// The Raft index of the last message appended with one (0 when none or not tracked).
     var lastRaftIndex: UInt64 { get }
     /// Sequences after `firstSeq` up to `lastSeq` that hold no message, ascending; nil when

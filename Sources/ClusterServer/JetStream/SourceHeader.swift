@@ -35,18 +35,22 @@ enum SourceHeader {
 struct SourcedDelivery: Equatable {
     let streamSeq: UInt64
     let consumerSeq: UInt64
+    /// The message's time in its stream (ns since 1970): what a mirror stores it with.
+    let timestamp: Int64
     /// Messages left after this one: the source's lag.
     let pending: UInt64
 
-    init(streamSeq: UInt64, consumerSeq: UInt64, pending: UInt64) {
+    init(streamSeq: UInt64, consumerSeq: UInt64, timestamp: Int64 = 0, pending: UInt64) {
         self.streamSeq = streamSeq
         self.consumerSeq = consumerSeq
+        self.timestamp = timestamp
         self.pending = pending
     }
 
     init?(reply: String) {
         let t = reply.split(separator: ".", omittingEmptySubsequences: false)
-        guard t.count == 9, t[0] == "$JS", t[1] == "ACK", let s = UInt64(t[5]), let c = UInt64(t[6]), let p = UInt64(t[8]) else { return nil }
-        self.init(streamSeq: s, consumerSeq: c, pending: p)
+        guard t.count == 9, t[0] == "$JS", t[1] == "ACK", let s = UInt64(t[5]), let c = UInt64(t[6]), let ts = Int64(t[7]),
+              let p = UInt64(t[8]) else { return nil }
+        self.init(streamSeq: s, consumerSeq: c, timestamp: ts, pending: p)
     }
 }

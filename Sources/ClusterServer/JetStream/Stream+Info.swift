@@ -39,6 +39,7 @@ extension Stream {
             "ts": JSTime.format(JSTime.nowNanos()),
         ]
         if !shown.sources.isEmpty { info["sources"] = sourcesInfo() }
+        if shown.mirror != nil { info["mirror"] = sourcesInfo().first }
         return info
     }
 }

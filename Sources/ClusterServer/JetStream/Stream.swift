@@ -101,7 +101,7 @@ final class Stream {
         reservedBytes = max(config.maxBytes, 0)
         replicaCount = config.numReplicas
         (ingestTransform, republishTransform) = Stream.transforms(of: config)
-        if !config.sources.isEmpty { service.streamsWithSources.insert(config.name) }
+        if !config.copiedFrom.isEmpty { service.streamsWithSources.insert(config.name) }
     }
 
     /// Nothing timed to do this tick: no max age, no message TTLs pending, no consumers.
@@ -281,9 +281,12 @@ final class Stream {
     /// (`StreamEntry.messageDecidedTag`): the id is recorded, not looked up. `parsed`: `headers`
     /// already read (`PublishHeaders`), when the caller has them.
     /// `sourced`: copied in by one of the stream's sources (its `Nats-Stream-Source` header is
-    /// the server's, refused from clients).
+    /// the server's, refused from clients). `mirrorSeq`: copied in by the stream's mirror, to be
+    /// stored at that sequence (above the last) as it is: none of a publisher's checks or
+    /// requests (expected-*, dedup, rollup, TTL) apply to it, the stream's limits do.
     func ingest(subject: String, headers: [UInt8]?, payload: [UInt8], now: Int64, dedupNow: Int64? = nil,
-                dedupDecided: Bool = false, parsed: PublishHeaders? = nil, sourced: Bool = false) -> PublishOutcome {
+                dedupDecided: Bool = false, parsed: PublishHeaders? = nil, sourced: Bool = false,
+                mirrorSeq: UInt64? = nil) -> PublishOutcome {
         let dedupNow = dedupNow ?? now
         observeDedupTime(dedupNow)
         func fail(_ e: JSAPIError) -> PublishOutcome {
@@ -294,62 +297,62 @@ final class Stream {
         if config.maxMsgSize >= 0 && Int64(size) > config.maxMsgSize { return fail(.messageTooLarge) }
         if (headers?.count ?? 0) > 65_536 { return fail(JSAPIError(400, 10097, "message header exceeds maximum allowed")) }
         let h = parsed ?? PublishHeaders(headers)
-        if let level = h.requiredAPILevel {
-            if Int(level) ?? Int.max > JetStreamService.apiLevel { return fail(.apiLevel(JetStreamService.apiLevel)) }
-        }
-        if h.streamSource != nil && !sourced { return fail(.streamSourceHeader) }
-        if let expected = h.expectedStream, expected != name {
-            return fail(.expectedStream)
-        }
         let msgID = h.msgID
-        if let msgID {
-            expireDedup(now: dedupNow)
-            if !dedupDecided, let prior = dedupSequence(msgID, now: dedupNow) {
-                return PublishOutcome(response: pubAck(prior, duplicate: true), stored: false)
-            }
-        }
-        let st = store.state
-        if let expectedID = h.expectedLastMsgID, expectedID != (lastMsgID ?? "") {
-            return fail(.wrongLastMsgID(lastMsgID ?? ""))
-        }
-        if let s = h.expectedLastSequence {
-            guard let v = UInt64(s) else { return fail(.wrongLastSequence(st.lastSeq)) }
-            if v != st.lastSeq { return fail(.wrongLastSequence(st.lastSeq)) }
-        }
-        let subjSeqHeader = h.expectedLastSubjectSequence
-        let subjSeqSubject = h.expectedLastSubjectSequenceSubject
-        if subjSeqSubject != nil && subjSeqHeader == nil { return fail(.lastSubjectSeqSubjectWithoutSeq) }
-        if let s = subjSeqHeader {
-            let checkSubject = subjSeqSubject ?? subject
-            let last = store.lastSequence(forSubject: checkSubject) ?? 0
-            guard let v = UInt64(s), v == last else { return fail(.wrongLastSequence(last)) }
-        }
+        let st: StoreState
         var rollup: String?
-        if let r = h.rollup {
-            guard config.allowRollup, !config.denyPurge else { return fail(.rollupFailed("rollup not permitted")) }
-            guard r == "sub" || r == "all" else { return fail(.rollupFailed("rollup value invalid: \(r)")) }
-            rollup = r
-        }
         var ttlNanos: Int64?
         var headers = headers
-        if let ttl = h.ttl {
-            guard config.allowMsgTTL else { return fail(.msgTTLDisabled) }
-            guard var v = Stream.parseTTL(ttl) else { return fail(.invalidTTL) }
-            headers = raisingTTL(headers, ttlNanos: &v)
-            ttlNanos = v
+        if let mirrorSeq {
+            // The origin checked it when it stored it; only the mirror's limits apply here. Its
+            // id is not recorded for dedup: its time is the origin's, and a mirror takes no
+            // publishes (the dedup marks would change with every message).
+            st = store.state
+            if mirrorSeq <= st.lastSeq { return PublishOutcome(response: [], stored: false) }
+            if config.allowMsgTTL, let ttl = h.ttl, let v = Stream.parseTTL(ttl) { ttlNanos = v }
+        } else {
+            if let level = h.requiredAPILevel {
+                if Int(level) ?? Int.max > JetStreamService.apiLevel { return fail(.apiLevel(JetStreamService.apiLevel)) }
+            }
+            if h.streamSource != nil && !sourced { return fail(.streamSourceHeader) }
+            if let expected = h.expectedStream, expected != name {
+                return fail(.expectedStream)
+            }
+            if let msgID {
+                expireDedup(now: dedupNow)
+                if !dedupDecided, let prior = dedupSequence(msgID, now: dedupNow) {
+                    return PublishOutcome(response: pubAck(prior, duplicate: true), stored: false)
+                }
+            }
+            st = store.state
+            if let expectedID = h.expectedLastMsgID, expectedID != (lastMsgID ?? "") {
+                return fail(.wrongLastMsgID(lastMsgID ?? ""))
+            }
+            if let s = h.expectedLastSequence {
+                guard let v = UInt64(s) else { return fail(.wrongLastSequence(st.lastSeq)) }
+                if v != st.lastSeq { return fail(.wrongLastSequence(st.lastSeq)) }
+            }
+            let subjSeqHeader = h.expectedLastSubjectSequence
+            let subjSeqSubject = h.expectedLastSubjectSequenceSubject
+            if subjSeqSubject != nil && subjSeqHeader == nil { return fail(.lastSubjectSeqSubjectWithoutSeq) }
+            if let s = subjSeqHeader {
+                let checkSubject = subjSeqSubject ?? subject
+                let last = store.lastSequence(forSubject: checkSubject) ?? 0
+                guard let v = UInt64(s), v == last else { return fail(.wrongLastSequence(last)) }
+            }
+            if let r = h.rollup {
+                guard config.allowRollup, !config.denyPurge else { return fail(.rollupFailed("rollup not permitted")) }
+                guard r == "sub" || r == "all" else { return fail(.rollupFailed("rollup value invalid: \(r)")) }
+                rollup = r
+            }
+            if let ttl = h.ttl {
+                guard config.allowMsgTTL else { return fail(.msgTTLDisabled) }
+                guard var v = Stream.parseTTL(ttl) else { return fail(.invalidTTL) }
+                headers = raisingTTL(headers, ttlNanos: &v)
+                ttlNanos = v
+            }
         }
-        if config.discard == .new {
-            if config.maxMsgs > 0 && st.messages >= UInt64(config.maxMsgs) && rollup == nil {
-                return fail(StoreError.maxMessages.apiError)
-            }
-            let newBytes = store.size(subject: subject, headers: headers, payload: payload)
-            if config.maxBytes > 0 && st.bytes + newBytes > UInt64(config.maxBytes) && rollup == nil {
-                return fail(StoreError.maxBytes.apiError)
-            }
-            if config.discardNewPerSubject && config.maxMsgsPerSubject > 0 {
-                let count = store.subjectCounts(matching: subject)[subject] ?? 0
-                if count >= UInt64(config.maxMsgsPerSubject) { return fail(StoreError.maxMessagesPerSubject.apiError) }
-            }
+        if let refusal = discardNewRefusal(subject: subject, headers: headers, payload: payload, st, rollup: rollup != nil) {
+            return fail(refusal)
         }
         // The account's own storage limit (per-account JetStream) and the server's, checked on
         // bytes stored. In a cluster the stream leader checks them before proposing
@@ -360,9 +363,14 @@ final class Stream {
         }
         let seq: UInt64
         var republishLast = lastSequencesForRepublish(CollectionOfOne(subject))
-        noteDedupSkew(seq: st.lastSeq + 1, time: now, dedupTime: dedupNow)
+        if mirrorSeq == nil { noteDedupSkew(seq: st.lastSeq + 1, time: now, dedupTime: dedupNow) }
         do {
-            seq = try store.append(subject: subject, headers: headers, payload: payload, time: now, raftIndex: applyingRaftIndex)
+            if let mirrorSeq {
+                try store.append(subject: subject, headers: headers, payload: payload, time: now, raftIndex: applyingRaftIndex, at: mirrorSeq)
+                seq = mirrorSeq
+            } else {
+                seq = try store.append(subject: subject, headers: headers, payload: payload, time: now, raftIndex: applyingRaftIndex)
+            }
         } catch let e as StoreError {
             var outcome = fail(e.apiError)
             if e.isLocal { outcome.localFailure = e }
@@ -374,10 +382,12 @@ final class Stream {
         }
         dirty = true
         if republishLast != nil { republish(subject: subject, headers: headers, payload: payload, seq: seq, time: now, last: &republishLast!) }
-        if let source = h.streamSource { noteSourced(source) }
-        if seq != st.lastSeq + 1 { noteDedupSkew(seq: seq, time: now, dedupTime: dedupNow) }
+        if mirrorSeq == nil {
+            if let source = h.streamSource { noteSourced(source) }
+            if seq != st.lastSeq + 1 { noteDedupSkew(seq: seq, time: now, dedupTime: dedupNow) }
+        }
         if let rollup { applyRollup(rollup, subject: subject, keeping: seq) }
-        if let msgID { recordDedup(msgID, seq: seq, now: dedupNow) }
+        if let msgID, mirrorSeq == nil { recordDedup(msgID, seq: seq, now: dedupNow) }
         lastMsgID = msgID
         if store.state.messages != st.messages + 1 || rollup != nil {
             // Limits (or a rollup) removed older messages: consumers re-check what they hold.
@@ -393,6 +403,23 @@ final class Stream {
             removeForRetention(seq)
         }
         return PublishOutcome(response: pubAck(seq), stored: true, seq: seq)
+    }
+
+    /// A discard-new limit the message would break (a rollup breaks none but the per-subject one).
+    func discardNewRefusal(subject: String, headers: [UInt8]?, payload: [UInt8], _ st: StoreState, rollup: Bool = false) -> JSAPIError? {
+        guard config.discard == .new else { return nil }
+        if config.maxMsgs > 0 && st.messages >= UInt64(config.maxMsgs) && !rollup {
+            return StoreError.maxMessages.apiError
+        }
+        let newBytes = store.size(subject: subject, headers: headers, payload: payload)
+        if config.maxBytes > 0 && st.bytes + newBytes > UInt64(config.maxBytes) && !rollup {
+            return StoreError.maxBytes.apiError
+        }
+        if config.discardNewPerSubject && config.maxMsgsPerSubject > 0 {
+            let count = store.subjectCounts(matching: subject)[subject] ?? 0
+            if count >= UInt64(config.maxMsgsPerSubject) { return StoreError.maxMessagesPerSubject.apiError }
+        }
+        return nil
     }
 
     private func applyRollup(_ kind: String, subject: String, keeping seq: UInt64) {

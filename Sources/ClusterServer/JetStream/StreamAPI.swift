@@ -242,10 +242,16 @@ extension JetStreamService {
         }
         try cfg.normalize(clustered: cluster != nil)
         if isUpdate && cfg.name != name { throw JSAPIError.streamNameMismatch }
-        if !cfg.sources.isEmpty {
+        if !cfg.sources.isEmpty || cfg.mirror != nil {
             let cluster = self.cluster
-            try Self.checkSourceCycle(cfg) { other in
-                cluster.map { $0.assignments[other]?.config.sources } ?? self.streams[other]?.config.sources
+            let configOf = { (other: String) -> StreamConfig? in
+                cluster.map { $0.assignments[other]?.config } ?? self.streams[other]?.config
+            }
+            try Self.checkSourceCycle(cfg) { configOf($0)?.upstreams }
+            // A mirror stores its origin's messages as they are (nats-server 2.15.1, probed).
+            if let m = cfg.mirror, let origin = configOf(m.name), cfg.maxMsgSize > 0, origin.maxMsgSize > 0,
+               cfg.maxMsgSize < origin.maxMsgSize {
+                throw JSAPIError(400, 10030, "stream mirror must have max message size >= source")
             }
         }
         if let cluster {
@@ -261,16 +267,16 @@ extension JetStreamService {
         return cfg
     }
 
-    /// Refuses sources that lead back to the stream through other streams' sources (nats-server
-    /// 2.15.1: 500/10052 "detected cycle"): its messages would be copied round forever.
-    /// `sourcesOf`: another stream's sources (nil: no such stream).
-    static func checkSourceCycle(_ cfg: StreamConfig, sourcesOf: (String) -> [StreamSourceConfig]?) throws {
+    /// Refuses sources or a mirror that lead back to the stream through other streams' sources
+    /// and mirrors (nats-server 2.15.1: 500/10052 "detected cycle"): its messages would be
+    /// copied round forever. `upstreamsOf`: the streams another one copies from (nil: no such stream).
+    static func checkSourceCycle(_ cfg: StreamConfig, upstreamsOf: (String) -> [String]?) throws {
         var seen = Set<String>()
-        var next = cfg.sources.map(\.name)
+        var next = cfg.upstreams
         while let n = next.popLast() {
             if n == cfg.name { throw JSAPIError.streamConfig("detected cycle") }
             guard seen.insert(n).inserted else { continue }
-            next += (sourcesOf(n) ?? []).map(\.name)
+            next += upstreamsOf(n) ?? []
         }
     }
 

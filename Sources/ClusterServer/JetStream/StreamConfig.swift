@@ -40,6 +40,8 @@ public struct StreamConfig: Equatable, Sendable {
     public var republish: RePublishConfig?
     /// `sources`: streams whose messages this one copies in (`StreamSources.swift`).
     public var sources: [StreamSourceConfig] = []
+    /// `mirror`: the stream this one is a copy of, at the same sequences (`StreamSources.swift`).
+    public var mirror: StreamSourceConfig?
 
     /// A `subject_transform` as configured (`src` "" means every subject).
     public struct SubjectMappingConfig: Equatable, Sendable {
@@ -51,14 +53,27 @@ public struct StreamConfig: Equatable, Sendable {
             return .init(source: try o.string("src") ?? "", destination: try o.string("dest") ?? "")
         }
 
-        /// nats-server's checks of a stream's (or a source's) transform: 10155 for the source,
-        /// 10156 for the destination.
-        func check() throws {
+        /// Whose transform it is: nats-server 2.15.1 words and numbers the refusals apart.
+        enum Owner: String {
+            case stream, source, mirror
+
+            /// The codes for a bad source subject and a bad destination.
+            var codes: (source: Int, destination: Int) {
+                switch self {
+                case .stream: return (10155, 10156)
+                case .source: return (10145, 10146)
+                case .mirror: return (10151, 10154)
+                }
+            }
+        }
+
+        /// nats-server's checks of a transform (codes and texts probed).
+        func check(_ owner: Owner = .stream) throws {
             if !source.isEmpty && !Subject.isValidSubscription(source) {
-                throw JSAPIError(400, 10155, "stream transform source: invalid subject \(source)")
+                throw JSAPIError(400, owner.codes.source, "\(owner.rawValue) transform source: invalid subject \(source)")
             }
             do { _ = try SubjectTransform(source: source, destination: destination) } catch {
-                throw JSAPIError(400, 10156, "stream transform: \(error)")
+                throw JSAPIError(400, owner.codes.destination, "\(owner.rawValue) transform: \(error)")
             }
         }
     }
@@ -152,10 +167,8 @@ public struct StreamConfig: Equatable, Sendable {
             c.republish = .init(source: try r.string("src") ?? "", destination: try r.string("dest") ?? "",
                                 headersOnly: try r.bool("headers_only") ?? false)
         }
-        c.sources = try o.objectArray("sources", typeName: "StreamSource")?.map(StreamSourceConfig.decode) ?? []
-        for unsupported in ["mirror"] where o.has(unsupported) {
-            throw JSAPIError.streamConfig("stream \(unsupported) is not supported by clusterd yet")
-        }
+        c.sources = try o.objectArray("sources", typeName: "StreamSource")?.map { try StreamSourceConfig.decode($0, owner: .source) } ?? []
+        c.mirror = try o.object("mirror", typeName: "StreamSource").map { try StreamSourceConfig.decode($0, owner: .mirror) }
         for feature in ["allow_msg_counter", "allow_atomic", "allow_msg_schedules", "allow_batched"] where (try o.bool(feature)) == true {
             throw JSAPIError.streamConfig("stream \(feature) is not supported by clusterd yet")
         }
@@ -216,8 +229,9 @@ public struct StreamConfig: Equatable, Sendable {
             denyPurge = false
         }
         if allowRollup && denyPurge { throw JSAPIError.streamConfig("roll-ups require the purge permission") }
-        // A stream fed only by its sources listens on nothing (as nats-server).
-        if subjects.isEmpty && sources.isEmpty { subjects = [name] }
+        try checkMirror()
+        // A stream fed only by its sources, or a mirror, listens on nothing (as nats-server).
+        if subjects.isEmpty && sources.isEmpty && mirror == nil { subjects = [name] }
         var seen = Set<String>()
         for s in subjects {
             guard Subject.isValidSubscription(s) else { throw JSAPIError.streamConfig("invalid subject") }
@@ -280,6 +294,10 @@ public struct StreamConfig: Equatable, Sendable {
         if new.firstSeq != firstSeq && new.firstSeq != 0 {
             throw JSAPIError.streamUpdate("stream configuration update can not change first sequence")
         }
+        // Dropping the mirror makes the stream an ordinary one (nats-server 2.15.1 allows it).
+        if new.mirror != nil && new.mirror != mirror {
+            throw JSAPIError(400, 10055, "stream mirror configuration can not be updated")
+        }
     }
 
     /// The config as the API shows it.
@@ -305,6 +323,7 @@ public struct StreamConfig: Equatable, Sendable {
         if subjectDeleteMarkerTTLNanos > 0 { o["subject_delete_marker_ttl"] = subjectDeleteMarkerTTLNanos }
         if let t = subjectTransform { o["subject_transform"] = ["src": t.source, "dest": t.destination] }
         if !sources.isEmpty { o["sources"] = sources.map(\.json) }
+        if let mirror { o["mirror"] = mirror.json }
         // A stream fed only by sources has none (nats-server leaves the field out).
         if !subjects.isEmpty { o["subjects"] = subjects }
         if let r = republish {

@@ -174,6 +174,16 @@ final class StreamLogStore: MessageStore {
         }
     }
 
+    func append(subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, raftIndex: UInt64, at seq: UInt64) throws {
+        do {
+            let r = try log.append([NewMessage(subject: subject, payload: payload, headers: headers ?? [], timestamp: time,
+                                               raftIndex: raftIndex)], at: seq)
+            lastTicket = max(lastTicket, r.ticket)
+        } catch {
+            throw map(error)
+        }
+    }
+
     var appendsBatches: Bool { true }
 
     /// One StreamLog block for the whole batch (the log's append is all-or-nothing).

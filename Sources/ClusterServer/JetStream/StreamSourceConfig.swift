@@ -12,10 +12,11 @@ public struct StreamSourceConfig: Equatable, Sendable {
 
     public init(name: String) { self.name = name }
 
-    static func decode(_ o: JSONObject) throws -> StreamSourceConfig {
+    /// `owner`: `.source` or `.mirror` (nats-server's `mirror` has the same fields).
+    static func decode(_ o: JSONObject, owner: StreamConfig.SubjectMappingConfig.Owner) throws -> StreamSourceConfig {
         try o.rejectUnknown(["name", "opt_start_seq", "opt_start_time", "filter_subject", "subject_transforms", "external", "domain"])
         if o.has("external") || o.has("domain") {
-            throw JSAPIError.streamConfig("stream sources from another domain or account are not supported by clusterd yet")
+            throw JSAPIError.streamConfig("stream \(owner.rawValue)s from another domain or account are not supported by clusterd yet")
         }
         var s = StreamSourceConfig(name: try o.string("name") ?? "")
         s.optStartSeq = try o.uint64("opt_start_seq") ?? 0
@@ -67,9 +68,46 @@ extension StreamConfig {
             if let f = s.filterSubject, !Subject.isValidSubscription(f) {
                 throw JSAPIError(400, 10145, "source filter subject is invalid")
             }
-            for t in s.transforms { try t.check() }
+            try s.checkTransforms(.source, overlap: JSAPIError(400, 10147, "source filters can not overlap"))
             guard seen.insert(s.identity).inserted else { throw JSAPIError(400, 10140, "duplicate source configuration detected") }
             if s.name == name { throw JSAPIError.streamConfig("detected cycle") }
+        }
+    }
+
+    /// `mirror` as nats-server 2.15.1 checks it, in its order (codes and texts probed). A
+    /// mirror's own filter is checked when its consumer is made (500/10049), as there.
+    func checkMirror() throws {
+        guard let m = mirror else { return }
+        if firstSeq > 0 { throw JSAPIError(400, 10143, "stream mirrors can not have first sequence configured") }
+        if !subjects.isEmpty { throw JSAPIError(400, 10034, "stream mirrors can not contain subjects") }
+        if !sources.isEmpty { throw JSAPIError(400, 10031, "stream mirrors can not also contain other sources") }
+        if m.filterSubject != nil && !m.transforms.isEmpty {
+            throw JSAPIError(400, 10150, "mirror with multiple subject transforms cannot also have a single subject filter")
+        }
+        try m.checkTransforms(.mirror, overlap: JSAPIError(400, 10152, "mirror subject filters can not overlap"))
+        guard StreamConfig.isValidName(m.name) else { throw JSAPIError(400, 10142, "mirrored stream name is invalid") }
+        if m.name == name { throw JSAPIError.streamConfig("detected cycle") }
+        if let f = m.filterSubject, !Subject.isValidSubscription(f) {
+            throw JSAPIError(500, 10049, "subject filter '\(f)' for the mirror invalid subject")
+        }
+    }
+}
+
+extension StreamConfig {
+    /// What the stream copies from: its mirror, or its sources (never both).
+    var copiedFrom: [StreamSourceConfig] { mirror.map { [$0] } ?? sources }
+
+    /// The streams this one copies from: its sources' and its mirror's.
+    var upstreams: [String] { sources.map(\.name) + (mirror.map { [$0.name] } ?? []) }
+}
+
+extension StreamSourceConfig {
+    /// Each transform's own checks, then that no two take the same subjects.
+    func checkTransforms(_ owner: StreamConfig.SubjectMappingConfig.Owner, overlap: JSAPIError) throws {
+        for t in transforms { try t.check(owner) }
+        let sources = transforms.map { $0.source.isEmpty ? ">" : $0.source }
+        for (i, a) in sources.enumerated() where sources[(i + 1)...].contains(where: { Subject.overlaps(a, $0) }) {
+            throw overlap
         }
     }
 }

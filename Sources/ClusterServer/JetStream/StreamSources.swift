@@ -1,16 +1,18 @@
 import Foundation
 import NIOCore
 
-/// One of a stream's `sources` at work, on the node that acts for the stream (one node; in a
-/// cluster the stream's leader once it applied every earlier term's entry): an ephemeral push
-/// consumer on the source stream (flow control, 1 s heartbeats, ack none) delivers to an
-/// internal subject; each message is stored (a cluster: proposed) with its subject mapped by
-/// the source's transforms and a `Nats-Stream-Source` header naming the source and its
-/// sequence. A consumer sequence out of order, 5 s without a message or heartbeat, or an
-/// unanswered create starts a new consumer from the last sequence taken. Runs on the
-/// JetStream queue.
+/// One of a stream's `sources`, or its `mirror`, at work on the node that acts for the stream
+/// (one node; in a cluster the stream's leader once it applied every earlier term's entry): an
+/// ephemeral push consumer on the source stream (flow control, 1 s heartbeats, ack none)
+/// delivers to an internal subject; each message is stored (a cluster: proposed) with its
+/// subject mapped by the source's transforms and then the stream's own `subject_transform`. A
+/// source adds a `Nats-Stream-Source` header naming the source and its sequence; a mirror
+/// stores the message as it is, at its origin's sequence and time. A consumer sequence out of
+/// order, 5 s without a message or heartbeat, or an unanswered create starts a new consumer
+/// from the last sequence taken. Runs on the JetStream queue.
 final class SourceSession {
     let config: StreamSourceConfig
+    let isMirror: Bool
     private let transforms: [SubjectTransform]
     private unowned(unsafe) let stream: Stream
     private var subscriptions: [Subscription] = []
@@ -31,9 +33,13 @@ final class SourceSession {
     static let heartbeatNanos: Int64 = 1_000_000_000
     static let stallNanos: Int64 = 5_000_000_000
     static let retryNanos: Int64 = 2_000_000_000
+    /// The most sequences a mirror skips at once while it holds messages: each is kept as a
+    /// deleted sequence (an origin purged far ahead would otherwise fill memory).
+    static let maxMirrorGap: UInt64 = 1_000_000
 
-    init(config: StreamSourceConfig, stream: Stream) {
+    init(config: StreamSourceConfig, stream: Stream, isMirror: Bool = false) {
         self.config = config
+        self.isMirror = isMirror
         self.stream = stream
         transforms = config.transforms.compactMap { try? SubjectTransform(source: $0.source, destination: $0.destination) ?? nil }
     }
@@ -57,8 +63,15 @@ final class SourceSession {
         generation += 1
         let gen = generation
         let js = stream.service
-        stream.scanSourceSeqs()
-        lastSeq = max(lastSeq, stream.sourceState.seqs[config.headerKey] ?? 0, config.optStartSeq > 0 ? config.optStartSeq - 1 : 0)
+        let taken: UInt64
+        if isMirror {
+            // A mirror's own last sequence is its origin's (its newest, even if since removed).
+            taken = stream.store.state.lastSeq
+        } else {
+            stream.scanSourceSeqs()
+            taken = stream.sourceState.seqs[config.headerKey] ?? 0
+        }
+        lastSeq = max(lastSeq, taken, config.optStartSeq > 0 ? config.optStartSeq - 1 : 0)
         nextConsumerSeq = 1
         consumer = nil
         requestedAt = nil
@@ -145,20 +158,33 @@ final class SourceSession {
         // Then the stream's own `subject_transform`, as nats-server 2.15.1 applies it (probed).
         guard Subject.isValidLiteral(stored), let mapped = stream.storedSubject(stored) else { lastSeq = d.streamSeq; return }
         stored = mapped
-        let header = SourceHeader.value(stream: config.name, seq: d.streamSeq, filter: config.headerFilter,
-                                        destination: config.headerDestination, subject: subject)
-        let block = NATSHeaderBlock.appending([(SourceHeader.name, header)], to: NATSHeaderBlock.removing([SourceHeader.name], from: headers))
-        if stream.service.ingestSourced(stream, subject: stored, headers: block, payload: payload) {
+        let taken: Bool
+        if isMirror {
+            let st = stream.store.state
+            if st.messages > 0, d.streamSeq - max(st.lastSeq, lastSeq) > Self.maxMirrorGap {
+                error = JSAPIError(500, 10029, "mirror skips \(d.streamSeq - max(st.lastSeq, lastSeq) - 1) sequences at once, more than \(Self.maxMirrorGap)")
+                return restart(now: now, after: Self.retryNanos)
+            }
+            taken = stream.service.ingestMirrored(stream, seq: d.streamSeq, subject: stored, headers: headers, payload: payload,
+                                                  time: d.timestamp)
+        } else {
+            let header = SourceHeader.value(stream: config.name, seq: d.streamSeq, filter: config.headerFilter,
+                                            destination: config.headerDestination, subject: subject)
+            let block = NATSHeaderBlock.appending([(SourceHeader.name, header)], to: NATSHeaderBlock.removing([SourceHeader.name], from: headers))
+            taken = stream.service.ingestSourced(stream, subject: stored, headers: block, payload: payload)
+        }
+        if taken {
             lastSeq = d.streamSeq
         } else {
-            restart(now: now)
+            // Refused (a discard-new limit, a sealed stream, no quorum): not again at once.
+            restart(now: now, after: Self.retryNanos)
         }
     }
 
-    /// A new consumer from the last sequence taken, on the next tick.
-    private func restart(now: Int64) {
+    /// A new consumer from the last sequence taken, on the first tick `after` ns from `now`.
+    private func restart(now: Int64, after: Int64 = 0) {
         stop()
-        retryAt = now
+        retryAt = now + after
     }
 
     /// Unsubscribes and deletes the consumer (its inactivity threshold removes it too, should
@@ -177,10 +203,10 @@ final class SourceSession {
         requestedAt = nil
     }
 
-    /// This source in stream info (`sources`), as nats-server shows it.
+    /// This source in stream info (`sources`, `mirror`), as nats-server shows it.
     func info(now: Int64) -> [String: Any] {
         var o: [String: Any] = ["name": config.name, "lag": lag, "active": lastContact.map { now - $0 } ?? -1]
-        if lastSeq > 0 { o["seq"] = lastSeq }
+        if lastSeq > 0 && !isMirror { o["seq"] = lastSeq }
         if let f = config.filterSubject { o["filter_subject"] = f }
         if !config.transforms.isEmpty { o["subject_transforms"] = config.transforms.map { ["src": $0.source, "dest": $0.destination] } }
         if let error { o["error"] = error.json }
@@ -204,12 +230,13 @@ struct StreamSourcesState {
 }
 
 extension Stream {
-    /// Starts, adjusts and watches the sources (the service's tick, while this node acts for
-    /// the stream).
+    /// Starts, adjusts and watches the sources or the mirror (the service's tick, while this
+    /// node acts for the stream).
     func tickSources(now: Int64) {
-        if sourceState.sessions.map(\.config) != config.sources {
+        let mirrors = config.mirror != nil
+        if sourceState.sessions.map(\.config) != config.copiedFrom || sourceState.sessions.contains(where: { $0.isMirror != mirrors }) {
             stopSources()
-            sourceState.sessions = config.sources.map { SourceSession(config: $0, stream: self) }
+            sourceState.sessions = config.copiedFrom.map { SourceSession(config: $0, stream: self, isMirror: mirrors) }
         }
         for s in sourceState.sessions { s.tick(now: now) }
     }
@@ -269,11 +296,13 @@ extension Stream {
         for (key, s) in found where s > sourceState.seqs[key] ?? 0 { sourceState.seqs[key] = s }
     }
 
-    /// Stream info's `sources`, from the sessions here (none run: not started yet).
+    /// Stream info's `sources` (or `mirror`: the one element), from the sessions here (none
+    /// run: not started yet, or another node runs them).
     func sourcesInfo() -> [[String: Any]] {
         let now = SourceSession.monoNanos()
-        return committedConfig.sources.map { cfg in
-            if let s = sourceState.sessions.first(where: { $0.config == cfg }) { return s.info(now: now) }
+        let mirrors = committedConfig.mirror != nil
+        return committedConfig.copiedFrom.map { cfg in
+            if let s = sourceState.sessions.first(where: { $0.config == cfg && $0.isMirror == mirrors }) { return s.info(now: now) }
             var o: [String: Any] = ["name": cfg.name, "lag": 0, "active": -1]
             if let f = cfg.filterSubject { o["filter_subject"] = f }
             return o
@@ -285,16 +314,16 @@ extension JetStreamService {
     /// Each tick: runs the sources of the streams this node acts for, stops the others.
     func tickSources() {
         let now = SourceSession.monoNanos()
-        for (name, s) in sourcing where streams[name] !== s || s.config.sources.isEmpty || !runsSources(s) {
+        for (name, s) in sourcing where streams[name] !== s || s.config.copiedFrom.isEmpty || !runsSources(s) {
             s.stopSources()
             sourcing[name] = nil
         }
         for name in streamsWithSources {
-            guard let s = streams[name], !s.config.sources.isEmpty else {
+            guard let s = streams[name], !s.config.copiedFrom.isEmpty else {
                 streamsWithSources.remove(name)
                 continue
             }
-            if now - s.sourceState.writtenAt >= 1_000_000_000 { s.persistSourceSeqs(now: now) }
+            if now - s.sourceState.writtenAt >= 1_000_000_000 && s.config.mirror == nil { s.persistSourceSeqs(now: now) }
             guard runsSources(s) else { continue }
             sourcing[name] = s
             s.tickSources(now: now)
@@ -306,7 +335,7 @@ extension JetStreamService {
     private func runsSources(_ s: Stream) -> Bool {
         guard let cluster else { return true }
         guard let r = cluster.replicas[s.name] else { return false }
-        return r.acceptsPublishes && r.decidesDedup() && r.writesSourced()
+        return r.acceptsPublishes && r.decidesDedup() && (s.config.mirror == nil ? r.writesSourced() : r.writesMirrored())
     }
 
     /// Stores (a cluster: proposes) a message a source delivered; false when it could not be
@@ -319,5 +348,23 @@ extension JetStreamService {
             return r.proposeSourced(subject: subject, headers: headers, payload: payload)
         }
         return ingest(stream: s.name, subject: subject, reply: nil, headers: headers, payload: payload, sourced: true)
+    }
+
+    /// Stores (a cluster: proposes) a message of a stream's mirror at its origin's sequence
+    /// `seq` and time; false when it could not be taken.
+    func ingestMirrored(_ s: Stream, seq: UInt64, subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64) -> Bool {
+        guard streams[s.name] === s else { return false }
+        if let cluster {
+            guard let r = cluster.replicas[s.name], r.stream === s else { return false }
+            return r.proposeMirrored(seq: seq, subject: subject, headers: headers, payload: payload, time: time)
+        }
+        guard !stopped else { return false }
+        guard seq > s.store.state.lastSeq else { return true }
+        let outcome = s.ingest(subject: subject, headers: headers, payload: payload, now: time,
+                               dedupNow: s.stampDedupTime(wall: JSTime.nowNanos()), mirrorSeq: seq)
+        guard outcome.stored else { return false }
+        for c in s.consumers.values { c.newMessageStored(subject: subject) }
+        scheduleFlush()
+        return true
     }
 }

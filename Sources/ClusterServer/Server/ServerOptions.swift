@@ -134,4 +134,6 @@ struct RouteFeatures: Sendable {
     var markers = true
     /// Reads sourced message entries (`js_sourced`).
     var sourced = true
+    /// Reads mirrored message entries (`js_mirrored`).
+    var mirrored = true
 }

@@ -40,6 +40,9 @@ enum StreamEntry {
     /// Tag 4's layout, for a message a stream's source copied in (`StreamSources.swift`): its
     /// `Nats-Stream-Source` header is the server's own, not refused as a client's would be.
     static let messageSourcedTag: UInt8 = 8
+    /// Tag 4's layout with the stream sequence first (tag | seq u64 | ...), for a message the
+    /// stream's mirror copied in: stored at that sequence, as it is (`StreamSources.swift`).
+    static let messageMirroredTag: UInt8 = 9
     /// Ranges per `retentionRemoved` entry at most (12 bytes each): a consumer acking far out
     /// of order makes many entries, never one huge one.
     static let maxRetentionRanges = 4_096
@@ -50,11 +53,17 @@ enum StreamEntry {
     /// little-endian. Without `dedupTime` the entry is written as before it existed (tag 1);
     /// `dedupDecided` (tag 5) needs a dedup time.
     static func encodeMessage(subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8], timestamp: Int64,
-                              dedupTime: Int64? = nil, dedupDecided: Bool = false, sourced: Bool = false) -> [UInt8] {
+                              dedupTime: Int64? = nil, dedupDecided: Bool = false, sourced: Bool = false,
+                              mirrorSeq: UInt64? = nil) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(29 + subject.utf8.count + (reply?.utf8.count ?? 0) + (headers?.count ?? 0) + payload.count)
-        let dedupTime = sourced ? dedupTime ?? timestamp : dedupTime
-        out.append(sourced ? messageSourcedTag : dedupTime == nil ? messageTag : dedupDecided ? messageDecidedTag : messageDedupTag)
+        out.reserveCapacity(37 + subject.utf8.count + (reply?.utf8.count ?? 0) + (headers?.count ?? 0) + payload.count)
+        let dedupTime = sourced || mirrorSeq != nil ? dedupTime ?? timestamp : dedupTime
+        if let mirrorSeq {
+            out.append(messageMirroredTag)
+            withUnsafeBytes(of: mirrorSeq.littleEndian) { out.append(contentsOf: $0) }
+        } else {
+            out.append(sourced ? messageSourcedTag : dedupTime == nil ? messageTag : dedupDecided ? messageDecidedTag : messageDedupTag)
+        }
         withUnsafeBytes(of: timestamp.littleEndian) { out.append(contentsOf: $0) }
         if let dedupTime { withUnsafeBytes(of: dedupTime.littleEndian) { out.append(contentsOf: $0) } }
         func put<C: Collection>(_ bytes: C?) where C.Element == UInt8 {
@@ -74,6 +83,14 @@ enum StreamEntry {
 
     /// Whether an encoded entry is a sourced message (tag 8).
     static func isSourced(_ bytes: [UInt8]) -> Bool { bytes.first == messageSourcedTag }
+
+    /// The sequence a mirrored message (tag 9) is stored at; nil for any other entry.
+    static func mirroredSeq(_ bytes: [UInt8]) -> UInt64? {
+        guard bytes.first == messageMirroredTag, bytes.count >= 9 else { return nil }
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(bytes[1 + i]) << (8 * UInt64(i)) }
+        return v
+    }
 
     static func encodeOp(_ body: [String: Any]) -> [UInt8] {
         [opTag] + JSJSON.encode(body)
@@ -147,10 +164,16 @@ enum StreamEntry {
             guard Subject.isValidLiteral(subject) else { throw DecodeError(description: "bad marker subject") }
             return .marker(subject: subject, timestamp: Int64(bitPattern: v))
         }
-        guard tag == messageTag || tag == messageDedupTag || tag == messageDecidedTag || tag == messageSourcedTag else {
+        guard tag == messageTag || tag == messageDedupTag || tag == messageDecidedTag || tag == messageSourcedTag
+                || tag == messageMirroredTag else {
             throw DecodeError(description: "unknown entry tag \(tag)")
         }
         var at = 1
+        if tag == messageMirroredTag {
+            // A leader mirrors what its origin stored: never sequence 0.
+            guard let seq = mirroredSeq(bytes), seq > 0 else { throw DecodeError(description: "bad mirrored sequence") }
+            at = 9
+        }
         func u32() throws -> UInt32 {
             guard at + 4 <= bytes.count else { throw DecodeError(description: "truncated entry") }
             defer { at += 4 }

@@ -187,6 +187,8 @@ final class JetStreamCluster: RaftGroupDelegate {
     private(set) var markerReaders: Set<String> = []
     /// The same for sourced message entries (route INFO `js_sourced`).
     private(set) var sourcedReaders: Set<String> = []
+    /// The same for mirrored message entries (route INFO `js_mirrored`).
+    private(set) var mirroredReaders: Set<String> = []
 
     /// Notes the entry forms connected peers announce they read (route INFO): at each tick and
     /// as soon as a route comes up, since a cluster can take its first publishes within
@@ -197,6 +199,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         decidedDedupReaders.formUnion(routes.peers(announcing: \.decidedDedup))
         markerReaders.formUnion(routes.peers(announcing: \.markers))
         sourcedReaders.formUnion(routes.peers(announcing: \.sourced))
+        mirroredReaders.formUnion(routes.peers(announcing: \.mirrored))
     }
 
     func tick() {

@@ -19,6 +19,8 @@ struct ProposedPublish {
     var noInterest = false
     /// Copied in by one of the stream's sources (`StreamEntry.messageSourcedTag`).
     var sourced = false
+    /// Copied in by the stream's mirror, stored at this sequence (`StreamEntry.messageMirroredTag`).
+    var mirrorSeq: UInt64? = nil
 }
 
 /// The publishes this node proposed and has not applied yet, in log order (a FIFO, not a

@@ -43,6 +43,9 @@ extension StreamReplica {
     /// (route INFO `js_sourced`); until then the stream's sources wait.
     func writesSourced() -> Bool { entryForms().sourced }
 
+    /// Whether this leader may propose mirrored messages (tag 9), the same way (`js_mirrored`).
+    func writesMirrored() -> Bool { entryForms().mirrored }
+
     /// The entry forms every other member reads, rechecked once per tick.
     private func entryForms() -> EntryForms {
         if let c = entryFormsChecked, c.tick == cluster.ticks { return c.forms }
@@ -50,7 +53,8 @@ extension StreamReplica {
         let times = Self.allRead(others, readers: cluster.dedupTimeReaders)
         let forms = EntryForms(dedupTimes: times, decided: times && Self.allRead(others, readers: cluster.decidedDedupReaders),
                                markers: Self.allRead(others, readers: cluster.markerReaders),
-                               sourced: Self.allRead(others, readers: cluster.sourcedReaders))
+                               sourced: Self.allRead(others, readers: cluster.sourcedReaders),
+                               mirrored: Self.allRead(others, readers: cluster.mirroredReaders))
         entryFormsChecked = (cluster.ticks, forms)
         return forms
     }
@@ -67,4 +71,5 @@ struct EntryForms {
     var decided: Bool
     var markers: Bool
     var sourced: Bool
+    var mirrored: Bool
 }

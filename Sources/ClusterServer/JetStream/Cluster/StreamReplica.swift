@@ -207,6 +207,24 @@ final class StreamReplica: RaftGroupDelegate {
         return true
     }
 
+    /// A message the stream's mirror delivered, proposed to be stored at its origin's sequence
+    /// `seq` and time (`time`) on every replica. False when this replica cannot propose it now.
+    func proposeMirrored(seq: UInt64, subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64) -> Bool {
+        guard acceptsPublishes, held.isEmpty else { return false }
+        // What apply would refuse is not proposed: the mirror waits (the store may lag the
+        // proposals in flight, which only makes this check late, never wrong at apply).
+        if stream.config.sealed || stream.discardNewRefusal(subject: subject, headers: headers, payload: payload, stream.store.state) != nil {
+            return false
+        }
+        let dedupTime = stampDedupTime(JSTime.nowNanos())
+        let data = StreamEntry.encodeMessage(subject: subject, reply: nil, headers: headers, payload: payload, timestamp: time,
+                                             dedupTime: dedupTime, mirrorSeq: seq)
+        guard let index = try? cluster.host.propose(group, data) else { return false }
+        notePublishProposed(at: index, ProposedPublish(subject: subject, reply: nil, headers: headers, payload: payload, timestamp: time,
+                                                       dedupTime: dedupTime, parsed: PublishHeaders(headers), mirrorSeq: seq))
+        return true
+    }
+
     /// Answers a publish with an error PubAck (by default 503/10008: the stream has no leader).
     func refuse(_ p: ForwardedPublish, _ e: JSAPIError? = nil) {
         guard let reply = p.reply, !stream.config.noAck else { return }
@@ -246,7 +264,8 @@ final class StreamReplica: RaftGroupDelegate {
             let p = proposal.publish
             return applyMessage(entry, subject: p.subject, entryReply: p.reply, headers: p.headers, payload: p.payload,
                                 timestamp: p.timestamp, dedupTime: p.dedupTime ?? p.timestamp, dedupDecided: p.dedupDecided,
-                                proposedTerm: proposal.term, parsed: p.parsed, noInterestProposed: p.noInterest, sourced: p.sourced)
+                                proposedTerm: proposal.term, parsed: p.parsed, noInterestProposed: p.noInterest, sourced: p.sourced,
+                                mirrorSeq: p.mirrorSeq)
         }
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
@@ -257,7 +276,8 @@ final class StreamReplica: RaftGroupDelegate {
         case let .message(subject, entryReply, headers, payload, timestamp, dedupTime):
             applyMessage(entry, subject: subject, entryReply: entryReply, headers: headers, payload: payload,
                          timestamp: timestamp, dedupTime: dedupTime, dedupDecided: StreamEntry.isDedupDecided(entry.data),
-                         proposedTerm: proposal?.term, sourced: StreamEntry.isSourced(entry.data))
+                         proposedTerm: proposal?.term, sourced: StreamEntry.isSourced(entry.data),
+                         mirrorSeq: StreamEntry.mirroredSeq(entry.data))
         case let .consumerRecord(name, record):
             // The consumer's config and ack state, as the leader last saw it: written with the
             // round's other records of it (`flushRecords`), answered after that write.
@@ -329,7 +349,8 @@ final class StreamReplica: RaftGroupDelegate {
     /// A committed publish: batched with the round's others when it can be, else ingested alone.
     private func applyMessage(_ entry: Entry, subject: String, entryReply: String?, headers: [UInt8]?, payload: [UInt8],
                               timestamp: Int64, dedupTime: Int64, dedupDecided: Bool, proposedTerm: Term?,
-                              parsed: PublishHeaders? = nil, noInterestProposed: Bool = false, sourced: Bool = false) {
+                              parsed: PublishHeaders? = nil, noInterestProposed: Bool = false, sourced: Bool = false,
+                              mirrorSeq: UInt64? = nil) {
         let parsed = parsed ?? PublishHeaders(headers)
         if !pendingMsgIDs.isEmpty { notePendingApplied(parsed.msgID, at: entry.index) }
         let node = raftNode
@@ -339,7 +360,7 @@ final class StreamReplica: RaftGroupDelegate {
         let item = Stream.BatchItem(subject: subject, headers: headers, payload: payload, now: timestamp,
                                     raftIndex: entry.index.rawValue, dedupTime: dedupTime, dedupDecided: dedupDecided,
                                     parsed: parsed)
-        if stream.canBatch(parsed) {
+        if mirrorSeq == nil && stream.canBatch(parsed) {
             // Stored with the rest of this round's publishes (`raftAppliedBatch`).
             applyBatch.append((item, reply))
             if applyBatch.count >= Self.maxApplyBatch { flushApplyBatch() }
@@ -353,7 +374,7 @@ final class StreamReplica: RaftGroupDelegate {
         stream.applyingRaftIndex = entry.index.rawValue
         stream.applyingRemovalProposed = noInterestProposed
         let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: timestamp, dedupNow: dedupTime,
-                                    dedupDecided: dedupDecided, parsed: parsed, sourced: sourced)
+                                    dedupDecided: dedupDecided, parsed: parsed, sourced: sourced, mirrorSeq: mirrorSeq)
         stream.applyingRaftIndex = 0
         stream.applyingRemovalProposed = false
         if let failure = outcome.localFailure { return storeFailed(failure, at: entry.index) }
