@@ -293,8 +293,8 @@ class ClusterJetStream(JetStreamContext):
             config = config.evolve(num_replicas=CLUSTER_REPLICAS)
         self._replicas[config.name] = config.num_replicas
         info = await self._admin.add_stream(config)
-        if not config.subjects and config.sources:
-            return info  # fed by its sources only: no subject to reach
+        if not config.subjects and (config.sources or config.mirror):
+            return info  # fed by its sources or its mirror only: no subject to reach
         # Refused by the stream (expected-stream mismatch): stores nothing.
         subject = (config.subjects or [config.name])[0].replace(">", "probe").replace("*", "probe")
         await _await_reachable(self._nc, subject, b"", {"Nats-Expected-Stream": "compat-probe"})

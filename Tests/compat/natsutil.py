@@ -97,3 +97,8 @@ async def wait_state(js, stream: str, check, deadline_s: float = 15.0):
             return st
         assert time.monotonic() < end, f"stream {stream} state never matched: {st}"
         await asyncio.sleep(0.2)
+
+
+async def js_api(nc, subject: str, body: dict) -> dict:
+    """A JetStream API request (`$JS.API.` + `subject`) and its decoded answer, errors included."""
+    return json.loads((await nc.request("$JS.API." + subject, json.dumps(body).encode(), timeout=5)).data)

@@ -1,0 +1,237 @@
+"""Stream mirrors, proven against nats-server 2.15.1 and clusterd (also on a three-node
+cluster, where the mirror's leader runs it): a mirror holds its origin's messages at the
+origin's sequences (a deleted one stays a gap), with their times and headers as they are;
+later messages follow; a filter, the mirror's transforms and the stream's own
+`subject_transform` and `republish` apply; a mirror made after a purge starts where the origin
+is; a mirror's discard-new limit stops it; a restarted server resumes without a second copy; an
+update may drop the mirror (the stream then takes publishes) but not change or add one; and bad
+mirrors are refused with nats-server's codes and texts."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from nats.js.api import StreamConfig, StreamSource, SubjectTransform
+
+import nats
+from natsutil import js_api, wait_state
+
+pytestmark = pytest.mark.jetstream
+
+
+async def _last_seq(js, stream: str, seq: int) -> None:
+    """Waits (bounded) until `stream`'s last sequence is `seq` or later."""
+    await wait_state(js, stream, lambda st: st.last_seq >= seq)
+
+
+async def _stored(js, stream: str) -> list[tuple]:
+    """(sequence, subject, data) of every message of `stream`."""
+    st = (await js.stream_info(stream)).state
+    out = []
+    for seq in range(max(st.first_seq, 1), st.last_seq + 1):
+        try:
+            m = await js.get_msg(stream, seq)
+        except nats.js.errors.NotFoundError:
+            continue
+        out.append((seq, m.subject, m.data))
+    return out
+
+
+async def test_mirror_keepsTheOriginsSequencesTimesAndHeaders(js, uniq, js_replicas):
+    o, m = f"{uniq}O", f"{uniq}M"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o.>"], num_replicas=js_replicas)
+    for i in range(5):
+        await js.publish(f"{uniq}.o.{'ab'[i % 2]}", b"m%d" % i, headers={"X-H": "v", "Nats-Msg-Id": f"id{i}"})
+    await js.delete_msg(o, 2)
+    await js.add_stream(StreamConfig(name=m, num_replicas=js_replicas, mirror=StreamSource(name=o)))
+    await _last_seq(js, m, 5)
+    await js.publish(f"{uniq}.o.z", b"later")
+    await _last_seq(js, m, 6)
+    assert await _stored(js, m) == await _stored(js, o)
+    assert [s for s, _, _ in await _stored(js, m)] == [1, 3, 4, 5, 6]
+    for seq in (1, 4, 6):
+        got, want = await js.get_msg(m, seq), await js.get_msg(o, seq)
+        assert (got.time, got.headers) == (want.time, want.headers), seq
+    info = await js.stream_info(m)
+    assert (info.state.messages, info.state.num_deleted) == (5, 1), info.state
+    assert info.mirror.name == o and info.mirror.lag == 0
+    assert info.config.subjects in (None, []) and info.sources in (None, [])
+
+
+async def test_mirror_filterTransformsAndTheStreamsOwnTransform(js, js_nc, uniq, js_replicas):
+    o = f"{uniq}O"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o.*"], num_replicas=js_replicas)
+    for subject in ("b", "a", "b"):
+        await js.publish(f"{uniq}.o.{subject}", subject.encode())
+    await js.add_stream(StreamConfig(name=f"{uniq}F", num_replicas=js_replicas,
+                                     mirror=StreamSource(name=o, filter_subject=f"{uniq}.o.a")))
+    await js.add_stream(StreamConfig(name=f"{uniq}T", num_replicas=js_replicas, mirror=StreamSource(
+        name=o, subject_transforms=[SubjectTransform(src=f"{uniq}.o.*", dest=f"{uniq}.x.$1")])))
+    sub = await js_nc.subscribe(f"{uniq}.rp.>")
+    r = await js_api(js_nc, f"STREAM.CREATE.{uniq}S", {
+        "name": f"{uniq}S", "num_replicas": js_replicas, "mirror": {"name": o},
+        "subject_transform": {"src": ">", "dest": f"{uniq}.s.>"}, "republish": {"src": ">", "dest": f"{uniq}.rp.>"}})
+    assert "error" not in r, r
+    await _last_seq(js, f"{uniq}F", 2)
+    await _last_seq(js, f"{uniq}T", 3)
+    await _last_seq(js, f"{uniq}S", 3)
+    assert await _stored(js, f"{uniq}F") == [(2, f"{uniq}.o.a", b"a")]
+    assert await _stored(js, f"{uniq}T") == [(1, f"{uniq}.x.b", b"b"), (2, f"{uniq}.x.a", b"a"), (3, f"{uniq}.x.b", b"b")]
+    assert [s for _, s, _ in await _stored(js, f"{uniq}S")] == [f"{uniq}.s.{uniq}.o.{x}" for x in "bab"]
+    republished = [(await sub.next_msg(timeout=5)).subject for _ in range(3)]
+    assert republished == [f"{uniq}.rp.{uniq}.s.{uniq}.o.{x}" for x in "bab"]
+
+
+async def test_mirror_fromAStartSequence_andAfterTheOriginWasPurged(js, uniq, js_replicas):
+    o = f"{uniq}O"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o"], num_replicas=js_replicas)
+    for i in range(3):
+        await js.publish(f"{uniq}.o", b"%d" % i)
+    await js.add_stream(StreamConfig(name=f"{uniq}FROM2", num_replicas=js_replicas, mirror=StreamSource(name=o, opt_start_seq=2)))
+    await js.add_stream(StreamConfig(name=f"{uniq}ALL", num_replicas=js_replicas, mirror=StreamSource(name=o)))
+    await _last_seq(js, f"{uniq}ALL", 3)
+    await js.purge_stream(o)
+    await js.publish(f"{uniq}.o", b"after")
+    await js.add_stream(StreamConfig(name=f"{uniq}LATE", num_replicas=js_replicas, mirror=StreamSource(name=o)))
+    for name in ("FROM2", "ALL", "LATE"):
+        await _last_seq(js, f"{uniq}{name}", 4)
+    assert [s for s, _, _ in await _stored(js, f"{uniq}FROM2")] == [2, 3, 4]
+    assert [d for _, _, d in await _stored(js, f"{uniq}ALL")] == [b"0", b"1", b"2", b"after"], "the purge does not reach the mirror"
+    late = await js.stream_info(f"{uniq}LATE")
+    assert (late.state.messages, late.state.first_seq, late.state.last_seq) == (1, 4, 4), late.state
+
+
+async def test_mirror_ofAMirror(js, uniq, js_replicas):
+    o, m, mm = f"{uniq}O", f"{uniq}M", f"{uniq}MM"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o"], num_replicas=js_replicas)
+    for i in range(3):
+        await js.publish(f"{uniq}.o", b"%d" % i)
+    await js.delete_msg(o, 1)
+    await js.add_stream(StreamConfig(name=m, num_replicas=js_replicas, mirror=StreamSource(name=o)))
+    await js.add_stream(StreamConfig(name=mm, num_replicas=js_replicas, mirror=StreamSource(name=m)))
+    await _last_seq(js, mm, 3)
+    assert await _stored(js, mm) == await _stored(js, o) == [(2, f"{uniq}.o", b"1"), (3, f"{uniq}.o", b"2")]
+
+
+async def test_mirror_aDiscardNewLimit_stopsIt(js, uniq, js_replicas, cluster_mode, server_kind):
+    """Better than a nats-server 2.15.1 cluster, whose mirror stores past its own limit."""
+    o, m = f"{uniq}O", f"{uniq}M"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o"], num_replicas=js_replicas)
+    for i in range(4):
+        await js.publish(f"{uniq}.o", b"%d" % i)
+    await js.add_stream(StreamConfig(name=m, num_replicas=js_replicas, mirror=StreamSource(name=o), discard="new", max_msgs=2))
+    await _last_seq(js, m, 2)
+    await asyncio.sleep(1.5)  # a third would be stored by now
+    beyond = cluster_mode and server_kind == "nats-server"
+    assert [s for s, _, _ in await _stored(js, m)] == ([1, 2, 3, 4] if beyond else [1, 2])
+
+
+@pytest.mark.parametrize("body, code, err_code, text", [
+    ({"subjects": ["{self}.a"], "mirror": {"name": "O"}}, 400, 10034, "stream mirrors can not contain subjects"),
+    ({"mirror": {"name": "O"}, "sources": [{"name": "P"}]}, 400, 10031, "stream mirrors can not also contain other sources"),
+    ({"mirror": {"name": "O"}, "first_seq": 5}, 400, 10143, "stream mirrors can not have first sequence configured"),
+    ({"mirror": {"name": ""}}, 400, 10142, "mirrored stream name is invalid"),
+    ({"mirror": {"name": "O", "filter_subject": "o.a", "subject_transforms": [{"src": "o.*", "dest": "x.$1"}]}}, 400, 10150,
+     "mirror with multiple subject transforms cannot also have a single subject filter"),
+    ({"mirror": {"name": "O", "subject_transforms": [{"src": "o..", "dest": "x"}]}}, 400, 10151,
+     "mirror transform source: invalid subject o.."),
+    ({"mirror": {"name": "O", "subject_transforms": [{"src": "o.*", "dest": "x.$3"}]}}, 400, 10154,
+     "mirror transform: invalid mapping destination: wildcard index out of range in $3: [3]"),
+    ({"mirror": {"name": "O", "subject_transforms": [{"src": "o.*", "dest": "x.$1"}, {"src": "o.>", "dest": "y.>"}]}}, 400, 10152,
+     "mirror subject filters can not overlap"),
+    ({"mirror": {"name": "{self}"}}, 500, 10052, "detected cycle"),
+    ({"mirror": {"name": "O", "filter_subject": "bad..x"}}, 500, 10049, "subject filter 'bad..x' for the mirror invalid subject"),
+    ({"sources": [{"name": "O", "subject_transforms": [{"src": "o..", "dest": "x"}]}]}, 400, 10145,
+     "source transform source: invalid subject o.."),
+    ({"sources": [{"name": "O", "subject_transforms": [{"src": "o.*", "dest": "x.$3"}]}]}, 400, 10146,
+     "source transform: invalid mapping destination: wildcard index out of range in $3: [3]"),
+    ({"sources": [{"name": "O", "subject_transforms": [{"src": "o.*", "dest": "x.$1"}, {"src": "o.>", "dest": "y.>"}]}]}, 400, 10147,
+     "source filters can not overlap"),
+])
+async def test_mirror_refusals(js_nc, uniq, body, code, err_code, text):
+    def fill(v):
+        if isinstance(v, str):
+            return v.replace("{self}", uniq)
+        if isinstance(v, list):
+            return [fill(x) for x in v]
+        return {k: fill(x) for k, x in v.items()} if isinstance(v, dict) else v
+    r = await js_api(js_nc, f"STREAM.CREATE.{uniq}", {"name": uniq, **fill(body)})
+    assert r.get("error") == {"code": code, "err_code": err_code, "description": text}, r
+
+
+async def test_mirror_aSmallerMaxMessageSizeThanTheOrigins_isRefused(js_nc, uniq, js_replicas):
+    r = await js_api(js_nc, f"STREAM.CREATE.{uniq}O", {"name": f"{uniq}O", "subjects": [f"{uniq}.o"], "max_msg_size": 1000,
+                                                       "num_replicas": js_replicas})
+    assert "error" not in r, r
+    r = await js_api(js_nc, f"STREAM.CREATE.{uniq}M", {"name": f"{uniq}M", "mirror": {"name": f"{uniq}O"}, "max_msg_size": 10,
+                                                       "num_replicas": js_replicas})
+    assert r.get("error") == {"code": 400, "err_code": 10030, "description": "stream mirror must have max message size >= source"}, r
+
+
+async def test_mirror_updates_mayDropIt_thenTheStreamTakesPublishes(js, js_nc, uniq, js_replicas):
+    o, m = f"{uniq}O", f"{uniq}M"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o"], num_replicas=js_replicas)
+    await js.add_stream(name=f"{uniq}P", subjects=[f"{uniq}.p"], num_replicas=js_replicas)
+    await js.publish(f"{uniq}.o", b"x")
+    await js.add_stream(StreamConfig(name=m, num_replicas=js_replicas, mirror=StreamSource(name=o)))
+    await _last_seq(js, m, 1)
+    changed = {"code": 400, "err_code": 10055, "description": "stream mirror configuration can not be updated"}
+    r = await js_api(js_nc, f"STREAM.UPDATE.{m}", {"name": m, "num_replicas": js_replicas, "mirror": {"name": f"{uniq}P"}})
+    assert r.get("error") == changed, r
+    r = await js_api(js_nc, f"STREAM.UPDATE.{uniq}P", {"name": f"{uniq}P", "num_replicas": js_replicas, "mirror": {"name": o}})
+    assert r.get("error") == changed, r
+    r = await js_api(js_nc, f"STREAM.UPDATE.{m}", {"name": m, "num_replicas": js_replicas, "subjects": [f"{uniq}.m"]})
+    assert "error" not in r and r["config"].get("mirror") is None, r
+    ack = await js.publish(f"{uniq}.m", b"own")
+    assert (ack.stream, ack.seq) == (m, 2)
+    await js.publish(f"{uniq}.o", b"not mirrored any more")
+    await asyncio.sleep(1.5)  # a copy would be stored by now
+    assert await _stored(js, m) == [(1, f"{uniq}.o", b"x"), (2, f"{uniq}.m", b"own")]
+
+
+async def test_mirror_acrossALeaderChange_everyMessageAtItsSequence(js, js_nc, uniq, js_replicas, cluster_mode):
+    """The mirror's leader steps down while its origin takes publishes: the next leader goes on
+    from the mirror's last sequence, so the mirror ends equal to its origin."""
+    if not cluster_mode:
+        pytest.skip("a leader change needs a cluster (--cluster)")
+    o, m = f"{uniq}O", f"{uniq}M"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o"], num_replicas=js_replicas)
+    await js.add_stream(StreamConfig(name=m, num_replicas=js_replicas, mirror=StreamSource(name=o)))
+    for i in range(20):
+        await js.publish(f"{uniq}.o", b"%d" % i)
+    await _last_seq(js, m, 10)
+    r = await js_api(js_nc, f"STREAM.LEADER.STEPDOWN.{m}", {})
+    assert r.get("success") is True, r
+    for i in range(20, 40):
+        await js.publish(f"{uniq}.o", b"%d" % i)
+    await _last_seq(js, m, 40)
+    assert await _stored(js, m) == await _stored(js, o)
+
+
+@pytest.mark.single_node(reason="restarts its own server")
+async def test_mirror_resumesAfterARestart_withoutASecondCopy(make_server):
+    srv = make_server(["-js", "-sd", "@TMP@"])
+
+    async def connect():
+        nc = await nats.connect(srv.url, allow_reconnect=False, connect_timeout=2)
+        return nc, nc.jetstream(timeout=3)
+
+    nc, js = await connect()
+    try:
+        await js.add_stream(name="ORIGIN", subjects=["orig.>"])
+        for i in range(5):
+            await js.publish("orig.x", b"%d" % i)
+        await js.add_stream(StreamConfig(name="M", mirror=StreamSource(name="ORIGIN")))
+        await _last_seq(js, "M", 5)
+    finally:
+        await nc.close()
+    srv.restart()
+    nc, js = await connect()
+    try:
+        for i in range(5, 8):
+            await js.publish("orig.x", b"%d" % i)
+        await _last_seq(js, "M", 8)
+        await asyncio.sleep(1.5)  # a second copy would show by now
+        assert [(s, d) for s, _, d in await _stored(js, "M")] == [(s, b"%d" % (s - 1)) for s in range(1, 9)]
+    finally:
+        await nc.close()
