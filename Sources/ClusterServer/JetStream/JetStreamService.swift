@@ -60,6 +60,9 @@ public final class JetStreamService: @unchecked Sendable {
     /// PubAcks waiting for the next flush; `stream` is set when the message was stored (its
     /// ack turns into an error if that stream's sync fails).
     private var pendingReplies: [(subject: String, body: [UInt8], stream: String?)] = []
+    /// Acks of messages a source or mirror took from a work-queue stream, sent once `stream`
+    /// synced (never when its sync failed: the origin keeps the message).
+    var pendingSourceAcks: [(subject: String, stream: String)] = []
     private var pumpScheduled = Set<ObjectIdentifier>()
     /// Connections that got consumer deliveries during one `Consumer.pump`, flushed at its end
     /// (used on the JetStream queue only).
@@ -351,11 +354,12 @@ public final class JetStreamService: @unchecked Sendable {
     }
 
     /// A publish on a stream's subjects, or (`sourced`) a message one of its sources copied
-    /// in (stored under its subject as given). False when it was not stored for a reason of
-    /// this node's (clustered ones: proposed, see `clusterIngest`).
+    /// in (stored under its subject as given; `sourceAck` acknowledged to its origin once
+    /// durable). False when it was not stored for a reason of this node's (clustered ones:
+    /// proposed, see `clusterIngest`).
     @discardableResult
     func ingest(stream name: String, subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8],
-                sourced: Bool = false) -> Bool {
+                sourced: Bool = false, sourceAck: String? = nil) -> Bool {
         if let cluster, !stopped {
             clusterIngest(cluster, stream: name, subject: subject, reply: reply, headers: headers, payload: payload)
             return true
@@ -378,6 +382,7 @@ public final class JetStreamService: @unchecked Sendable {
         if let reply, !stream.config.noAck {
             pendingReplies.append((reply, outcome.response, outcome.stored ? stream.name : nil))
         }
+        if let sourceAck, !outcome.refused { pendingSourceAcks.append((sourceAck, stream.name)) }
         scheduleFlush()
         return outcome.localFailure == nil
     }
@@ -422,6 +427,8 @@ public final class JetStreamService: @unchecked Sendable {
         }
         let replies = pendingReplies
         pendingReplies.removeAll()
+        for a in pendingSourceAcks where failed[a.stream] == nil { bus.publishInternal(subject: a.subject, payload: ByteBuffer()) }
+        pendingSourceAcks.removeAll()
         for r in replies {
             var body = r.body
             if let name = r.stream, failed[name] != nil {

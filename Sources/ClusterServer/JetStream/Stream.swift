@@ -137,6 +137,10 @@ final class Stream {
         /// decision every replica makes alike; set only then. A replicated stream must not
         /// apply past it (`StreamReplica.storeFailed`).
         var localFailure: StoreError?
+
+        /// Refused with an error PubAck (not stored, not a duplicate, not a mirror's message
+        /// it already held).
+        var refused: Bool { response.starts(with: Stream.errorAckPrefix) }
     }
 
     /// `{"stream":<name>,"seq":`, built once: every stored message is answered with it.
@@ -271,6 +275,8 @@ final class Stream {
 
     /// An error PubAck body, as nats-server writes it: one builder for every path that refuses
     /// a publish (a failed check, a failed store sync, a stream group without quorum).
+    static let errorAckPrefix = Array("{\"error\":".utf8)
+
     static func errorAck(_ e: JSAPIError, stream name: String) -> [UInt8] {
         Array("{\"error\":\(e.jsonText),\"stream\":\(JSJSON.string(name)),\"seq\":0}".utf8)
     }

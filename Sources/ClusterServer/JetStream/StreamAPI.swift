@@ -243,13 +243,9 @@ extension JetStreamService {
         try cfg.normalize(clustered: cluster != nil)
         if isUpdate && cfg.name != name { throw JSAPIError.streamNameMismatch }
         if !cfg.sources.isEmpty || cfg.mirror != nil {
-            let cluster = self.cluster
-            let configOf = { (other: String) -> StreamConfig? in
-                cluster.map { $0.assignments[other]?.config } ?? self.streams[other]?.config
-            }
-            try Self.checkSourceCycle(cfg) { configOf($0)?.upstreams }
+            try Self.checkSourceCycle(cfg) { self.streamConfig(named: $0)?.upstreams }
             // A mirror stores its origin's messages as they are (nats-server 2.15.1, probed).
-            if let m = cfg.mirror, let origin = configOf(m.name), cfg.maxMsgSize > 0, origin.maxMsgSize > 0,
+            if let m = cfg.mirror, let origin = streamConfig(named: m.name), cfg.maxMsgSize > 0, origin.maxMsgSize > 0,
                cfg.maxMsgSize < origin.maxMsgSize {
                 throw JSAPIError(400, 10030, "stream mirror must have max message size >= source")
             }

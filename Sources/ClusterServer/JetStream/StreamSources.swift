@@ -26,6 +26,9 @@ final class SourceSession {
     private(set) var lag: UInt64 = 0
     private(set) var lastContact: Int64?
     private(set) var error: JSAPIError?
+    /// The origin is a work-queue stream: its consumer acks explicitly, each message once its
+    /// copy here is durable, and delivers whatever the origin still holds.
+    private var acks = false
     private var retryAt: Int64 = 0
     /// Deliveries of an earlier consumer (already queued when it was replaced) are ignored.
     private var generation = 0
@@ -63,6 +66,7 @@ final class SourceSession {
         generation += 1
         let gen = generation
         let js = stream.service
+        acks = js.streamConfig(named: config.name)?.retention == .workqueue
         let taken: UInt64
         if isMirror {
             // A mirror's own last sequence is its origin's (its newest, even if since removed).
@@ -94,9 +98,13 @@ final class SourceSession {
 
     private func sendCreate(now: Int64) {
         requestedAt = now
-        var cfg: [String: Any] = ["deliver_subject": deliverSubject, "ack_policy": "none", "flow_control": true,
+        var cfg: [String: Any] = ["deliver_subject": deliverSubject, "ack_policy": acks ? "explicit" : "none", "flow_control": true,
                                   "idle_heartbeat": Self.heartbeatNanos, "inactive_threshold": 2 * Self.stallNanos]
-        if lastSeq > 0 {
+        if acks {
+            // A work queue holds only what nobody took: all of it (what was copied but not
+            // acknowledged yet comes again and is acknowledged then).
+            cfg["deliver_policy"] = "all"
+        } else if lastSeq > 0 {
             cfg["deliver_policy"] = "by_start_sequence"
             cfg["opt_start_seq"] = lastSeq + 1
         } else if let t = config.optStartTime {
@@ -147,7 +155,11 @@ final class SourceSession {
         guard d.consumerSeq == nextConsumerSeq else { return restart(now: now) }
         nextConsumerSeq += 1
         lag = d.pending
-        guard d.streamSeq > lastSeq else { return }
+        guard d.streamSeq > lastSeq else {
+            // Copied before: acknowledged once its copy applied here (a proposal in flight acks itself).
+            if acks && d.streamSeq <= appliedSeq() { _ = stream.service.bus.publishInternal(subject: reply, payload: ByteBuffer()) }
+            return
+        }
         var stored = subject
         for t in transforms {
             if let mapped = t.apply(subject) {
@@ -156,7 +168,12 @@ final class SourceSession {
             }
         }
         // Then the stream's own `subject_transform`, as nats-server 2.15.1 applies it (probed).
-        guard Subject.isValidLiteral(stored), let mapped = stream.storedSubject(stored) else { lastSeq = d.streamSeq; return }
+        guard Subject.isValidLiteral(stored), let mapped = stream.storedSubject(stored) else {
+            // Not a subject to store under: left out (a work queue lets it go, else it came back).
+            lastSeq = d.streamSeq
+            if acks { _ = stream.service.bus.publishInternal(subject: reply, payload: ByteBuffer()) }
+            return
+        }
         stored = mapped
         let taken: Bool
         if isMirror {
@@ -166,12 +183,12 @@ final class SourceSession {
                 return restart(now: now, after: Self.retryNanos)
             }
             taken = stream.service.ingestMirrored(stream, seq: d.streamSeq, subject: stored, headers: headers, payload: payload,
-                                                  time: d.timestamp)
+                                                  time: d.timestamp, ack: acks ? reply : nil)
         } else {
             let header = SourceHeader.value(stream: config.name, seq: d.streamSeq, filter: config.headerFilter,
                                             destination: config.headerDestination, subject: subject)
             let block = NATSHeaderBlock.appending([(SourceHeader.name, header)], to: NATSHeaderBlock.removing([SourceHeader.name], from: headers))
-            taken = stream.service.ingestSourced(stream, subject: stored, headers: block, payload: payload)
+            taken = stream.service.ingestSourced(stream, subject: stored, headers: block, payload: payload, ack: acks ? reply : nil)
         }
         if taken {
             lastSeq = d.streamSeq
@@ -179,6 +196,11 @@ final class SourceSession {
             // Refused (a discard-new limit, a sealed stream, no quorum): not again at once.
             restart(now: now, after: Self.retryNanos)
         }
+    }
+
+    /// The origin's newest sequence whose copy applied here (proposals in flight not counted).
+    private func appliedSeq() -> UInt64 {
+        isMirror ? stream.store.state.lastSeq : stream.sourceState.seqs[config.headerKey] ?? 0
     }
 
     /// A new consumer from the last sequence taken, on the first tick `after` ns from `now`.
@@ -339,32 +361,39 @@ extension JetStreamService {
     }
 
     /// Stores (a cluster: proposes) a message a source delivered; false when it could not be
-    /// taken (the source starts again from its last message taken).
-    func ingestSourced(_ s: Stream, subject: String, headers: [UInt8], payload: [UInt8]) -> Bool {
+    /// taken (the source starts again from its last message taken). `ack`: the message's ack
+    /// subject on a work-queue origin, acked once the copy is durable.
+    func ingestSourced(_ s: Stream, subject: String, headers: [UInt8], payload: [UInt8], ack: String?) -> Bool {
         // Not into a stream of the same name created since (the tick stops this one).
         guard streams[s.name] === s else { return false }
         if let cluster {
             guard let r = cluster.replicas[s.name], r.stream === s else { return false }
-            return r.proposeSourced(subject: subject, headers: headers, payload: payload)
+            return r.proposeSourced(subject: subject, headers: headers, payload: payload, ack: ack)
         }
-        return ingest(stream: s.name, subject: subject, reply: nil, headers: headers, payload: payload, sourced: true)
+        return ingest(stream: s.name, subject: subject, reply: nil, headers: headers, payload: payload, sourced: true, sourceAck: ack)
     }
 
     /// Stores (a cluster: proposes) a message of a stream's mirror at its origin's sequence
-    /// `seq` and time; false when it could not be taken.
-    func ingestMirrored(_ s: Stream, seq: UInt64, subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64) -> Bool {
+    /// `seq` and time; false when it could not be taken. `ack` as for `ingestSourced`.
+    func ingestMirrored(_ s: Stream, seq: UInt64, subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64,
+                        ack: String?) -> Bool {
         guard streams[s.name] === s else { return false }
         if let cluster {
             guard let r = cluster.replicas[s.name], r.stream === s else { return false }
-            return r.proposeMirrored(seq: seq, subject: subject, headers: headers, payload: payload, time: time)
+            return r.proposeMirrored(seq: seq, subject: subject, headers: headers, payload: payload, time: time, ack: ack)
         }
         guard !stopped else { return false }
-        guard seq > s.store.state.lastSeq else { return true }
         let outcome = s.ingest(subject: subject, headers: headers, payload: payload, now: time,
                                dedupNow: s.stampDedupTime(wall: JSTime.nowNanos()), mirrorSeq: seq)
-        guard outcome.stored else { return false }
-        for c in s.consumers.values { c.newMessageStored(subject: subject) }
+        if outcome.refused { return false }
+        if let ack { pendingSourceAcks.append((ack, s.name)) }
+        if outcome.stored { for c in s.consumers.values { c.newMessageStored(subject: subject) } }
         scheduleFlush()
         return true
+    }
+
+    /// The config of a stream of this account (in a cluster: as assigned), nil when there is none.
+    func streamConfig(named name: String) -> StreamConfig? {
+        cluster.map { $0.assignments[name]?.config } ?? streams[name]?.config
     }
 }

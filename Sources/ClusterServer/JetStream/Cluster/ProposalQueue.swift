@@ -21,6 +21,10 @@ struct ProposedPublish {
     var sourced = false
     /// Copied in by the stream's mirror, stored at this sequence (`StreamEntry.messageMirroredTag`).
     var mirrorSeq: UInt64? = nil
+    /// A sourced or mirrored message of a work-queue stream: its ack subject there, acked
+    /// once the entry applied here (never answered with a PubAck: any body but a known verb
+    /// would ack it).
+    var sourceAck: String? = nil
 }
 
 /// The publishes this node proposed and has not applied yet, in log order (a FIFO, not a

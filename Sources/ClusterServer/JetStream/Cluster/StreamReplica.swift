@@ -193,7 +193,7 @@ final class StreamReplica: RaftGroupDelegate {
     /// A message one of the stream's sources delivered (`StreamSources.swift`): proposed as it
     /// is (no transform, no dedup decision), marked sourced. False when this replica cannot
     /// propose it now (the source starts again from what it took).
-    func proposeSourced(subject: String, headers: [UInt8], payload: [UInt8]) -> Bool {
+    func proposeSourced(subject: String, headers: [UInt8], payload: [UInt8], ack: String?) -> Bool {
         guard acceptsPublishes, held.isEmpty else { return false }
         let now = JSTime.nowNanos()
         // The same dedup clock as publishes (a sourced message may carry a `Nats-Msg-Id`).
@@ -203,13 +203,14 @@ final class StreamReplica: RaftGroupDelegate {
                                              dedupTime: dedupTime, sourced: true)
         guard let index = try? cluster.host.propose(group, data) else { return false }
         notePublishProposed(at: index, ProposedPublish(subject: subject, reply: nil, headers: headers, payload: payload,
-                                                       timestamp: now, dedupTime: dedupTime, parsed: parsed, sourced: true))
+                                                       timestamp: now, dedupTime: dedupTime, parsed: parsed, sourced: true,
+                                                       sourceAck: ack))
         return true
     }
 
     /// A message the stream's mirror delivered, proposed to be stored at its origin's sequence
     /// `seq` and time (`time`) on every replica. False when this replica cannot propose it now.
-    func proposeMirrored(seq: UInt64, subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64) -> Bool {
+    func proposeMirrored(seq: UInt64, subject: String, headers: [UInt8]?, payload: [UInt8], time: Int64, ack: String?) -> Bool {
         guard acceptsPublishes, held.isEmpty else { return false }
         // What apply would refuse is not proposed: the mirror waits (the store may lag the
         // proposals in flight, which only makes this check late, never wrong at apply).
@@ -221,7 +222,8 @@ final class StreamReplica: RaftGroupDelegate {
                                              dedupTime: dedupTime, mirrorSeq: seq)
         guard let index = try? cluster.host.propose(group, data) else { return false }
         notePublishProposed(at: index, ProposedPublish(subject: subject, reply: nil, headers: headers, payload: payload, timestamp: time,
-                                                       dedupTime: dedupTime, parsed: PublishHeaders(headers), mirrorSeq: seq))
+                                                       dedupTime: dedupTime, parsed: PublishHeaders(headers), mirrorSeq: seq,
+                                                       sourceAck: ack))
         return true
     }
 
@@ -265,7 +267,7 @@ final class StreamReplica: RaftGroupDelegate {
             return applyMessage(entry, subject: p.subject, entryReply: p.reply, headers: p.headers, payload: p.payload,
                                 timestamp: p.timestamp, dedupTime: p.dedupTime ?? p.timestamp, dedupDecided: p.dedupDecided,
                                 proposedTerm: proposal.term, parsed: p.parsed, noInterestProposed: p.noInterest, sourced: p.sourced,
-                                mirrorSeq: p.mirrorSeq)
+                                mirrorSeq: p.mirrorSeq, sourceAck: p.sourceAck)
         }
         let decoded: StreamEntry
         do { decoded = try StreamEntry.decode(entry.data) } catch {
@@ -350,7 +352,7 @@ final class StreamReplica: RaftGroupDelegate {
     private func applyMessage(_ entry: Entry, subject: String, entryReply: String?, headers: [UInt8]?, payload: [UInt8],
                               timestamp: Int64, dedupTime: Int64, dedupDecided: Bool, proposedTerm: Term?,
                               parsed: PublishHeaders? = nil, noInterestProposed: Bool = false, sourced: Bool = false,
-                              mirrorSeq: UInt64? = nil) {
+                              mirrorSeq: UInt64? = nil, sourceAck: String? = nil) {
         let parsed = parsed ?? PublishHeaders(headers)
         if !pendingMsgIDs.isEmpty { notePendingApplied(parsed.msgID, at: entry.index) }
         let node = raftNode
@@ -360,7 +362,7 @@ final class StreamReplica: RaftGroupDelegate {
         let item = Stream.BatchItem(subject: subject, headers: headers, payload: payload, now: timestamp,
                                     raftIndex: entry.index.rawValue, dedupTime: dedupTime, dedupDecided: dedupDecided,
                                     parsed: parsed)
-        if mirrorSeq == nil && stream.canBatch(parsed) {
+        if mirrorSeq == nil && sourceAck == nil && stream.canBatch(parsed) {
             // Stored with the rest of this round's publishes (`raftAppliedBatch`).
             applyBatch.append((item, reply))
             if applyBatch.count >= Self.maxApplyBatch { flushApplyBatch() }
@@ -378,6 +380,8 @@ final class StreamReplica: RaftGroupDelegate {
         stream.applyingRaftIndex = 0
         stream.applyingRemovalProposed = false
         if let failure = outcome.localFailure { return storeFailed(failure, at: entry.index) }
+        // Committed (durable on a quorum): the work-queue origin may let the message go.
+        if let sourceAck, !outcome.refused { js.bus.publishInternal(subject: sourceAck, payload: .init()) }
         applied(subject: item.subject, raftIndex: LogIndex(item.raftIndex), reply: reply, outcome)
     }
 
