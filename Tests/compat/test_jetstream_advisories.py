@@ -13,11 +13,9 @@ import time
 
 import pytest
 
+from natsutil import js_api
+
 pytestmark = pytest.mark.jetstream
-
-
-async def _api(nc, subject: str, body: dict) -> dict:
-    return json.loads((await nc.request("$JS.API." + subject, json.dumps(body).encode(), timeout=5)).data)
 
 
 async def test_advisories_onceEach_withNatsServersFields(js, js_nc, uniq, js_replicas, cluster_mode):
@@ -33,7 +31,7 @@ async def test_advisories_onceEach_withNatsServersFields(js, js_nc, uniq, js_rep
     await js_nc.subscribe("$JS.EVENT.ADVISORY.>", cb=seen)
     await js_nc.flush()
     await js.add_stream(name=uniq, subjects=[f"{uniq}.>"])
-    r = await _api(js_nc, f"STREAM.UPDATE.{uniq}",
+    r = await js_api(js_nc, f"STREAM.UPDATE.{uniq}",
                    {"name": uniq, "subjects": [f"{uniq}.>"], "max_msgs": 100, "num_replicas": js_replicas})
     assert "error" not in r, r
     for i in range(2):
@@ -42,9 +40,9 @@ async def test_advisories_onceEach_withNatsServersFields(js, js_nc, uniq, js_rep
     first, second = await sub.fetch(2, timeout=5)
     await first.nak()
     await js_nc.publish(second.reply, b"+TERM poison message")
-    await _api(js_nc, f"CONSUMER.PAUSE.{uniq}.c", {"pause_until": "2099-01-01T00:00:00Z"})
-    await _api(js_nc, f"CONSUMER.PAUSE.{uniq}.c", {})
-    await _api(js_nc, f"CONSUMER.DELETE.{uniq}.c", {})
+    await js_api(js_nc, f"CONSUMER.PAUSE.{uniq}.c", {"pause_until": "2099-01-01T00:00:00Z"})
+    await js_api(js_nc, f"CONSUMER.PAUSE.{uniq}.c", {})
+    await js_api(js_nc, f"CONSUMER.DELETE.{uniq}.c", {})
     await js.delete_stream(uniq)
 
     want = {

@@ -11,17 +11,15 @@ import json
 
 import pytest
 
+from natsutil import js_api
+
 pytestmark = pytest.mark.jetstream
 
 SECOND = 1_000_000_000
 
 
-async def _api(nc, subject: str, body: dict) -> dict:
-    return json.loads((await nc.request("$JS.API." + subject, json.dumps(body).encode(), timeout=5)).data)
-
-
 async def _create(nc, stream: str, name: str, **cfg) -> dict:
-    return await _api(nc, f"CONSUMER.CREATE.{stream}.{name}",
+    return await js_api(nc, f"CONSUMER.CREATE.{stream}.{name}",
                       {"stream_name": stream, "config": {"durable_name": name, "ack_policy": "explicit", **cfg}})
 
 
@@ -44,9 +42,9 @@ async def test_consumerConfig_carriesTheServersMetadata(js_nc, stream):
     assert {"_nats.level", "_nats.ver"} <= set(md)
     r = await _create(js_nc, stream, "paused", pause_until="2099-01-01T00:00:00Z")
     assert r["config"]["metadata"]["_nats.req.level"] == "1"  # pausing needs API level 1
-    info = await _api(js_nc, f"CONSUMER.INFO.{stream}.paused", {})
+    info = await js_api(js_nc, f"CONSUMER.INFO.{stream}.paused", {})
     assert info["config"]["metadata"]["_nats.req.level"] == "1" and info["paused"] is True
-    listed = await _api(js_nc, f"CONSUMER.LIST.{stream}", {})
+    listed = await js_api(js_nc, f"CONSUMER.LIST.{stream}", {})
     by_name = {c["name"]: c["config"]["metadata"] for c in listed["consumers"]}
     assert by_name == {"plain": {"team": "ml", "_nats.req.level": "0"}, "paused": {"_nats.req.level": "1"}}
 
@@ -74,11 +72,11 @@ async def test_consumerConfig_defaultsAndRefusals(js_nc, stream):
     r = await _create(js_nc, stream, "f2", filter_subject="elsewhere.>")
     assert r["config"]["filter_subject"] == "elsewhere.>" and r["num_pending"] == 0
     # A push consumer without acks has no max_ack_pending.
-    r = await _api(js_nc, f"CONSUMER.CREATE.{stream}.p1",
+    r = await js_api(js_nc, f"CONSUMER.CREATE.{stream}.p1",
                    {"stream_name": stream, "config": {"durable_name": "p1", "ack_policy": "none", "deliver_subject": "p1.in"}})
     assert "max_ack_pending" not in r["config"], r
     # The durable name must be the one in the subject.
-    r = await _api(js_nc, f"CONSUMER.CREATE.{stream}.c13",
+    r = await js_api(js_nc, f"CONSUMER.CREATE.{stream}.c13",
                    {"stream_name": stream, "config": {"name": "c13", "durable_name": "other", "ack_policy": "explicit"}})
     assert _err(r) == (400, 10017, "consumer name in subject does not match durable name in request")
 
@@ -102,11 +100,11 @@ async def test_pullRequest_withoutExpires_isCheckedAgainstMaxBytes_andServed(js_
 
 
 async def test_errorAnswers_keepTheirResponseFields(js_nc, stream):
-    r = await _api(js_nc, f"STREAM.PURGE.{stream}", {"seq": 2, "keep": 1})
+    r = await js_api(js_nc, f"STREAM.PURGE.{stream}", {"seq": 2, "keep": 1})
     assert _err(r) == (400, 10003, "bad request") and r["purged"] == 0
-    r = await _api(js_nc, f"CONSUMER.PAUSE.{stream}.nope", {})
+    r = await js_api(js_nc, f"CONSUMER.PAUSE.{stream}.nope", {})
     assert r["error"]["err_code"] == 10014 and r["paused"] is False
-    info = await _api(js_nc, f"STREAM.INFO.{stream}", {})
+    info = await js_api(js_nc, f"STREAM.INFO.{stream}", {})
     assert info["config"]["allow_msg_ttl"] is False
 
 
@@ -114,7 +112,7 @@ async def test_streamAnswers_inDetail(js, js_nc, uniq, js_replicas):
     base = {"storage": "file", "num_replicas": js_replicas}
     # A stream that never stored anything shows first_seq 0; stream info is paged (zeros).
     await js.add_stream(name=uniq, subjects=[f"{uniq}.>"], max_msg_size=-5)
-    info = await _api(js_nc, f"STREAM.INFO.{uniq}", {})
+    info = await js_api(js_nc, f"STREAM.INFO.{uniq}", {})
     assert info["config"]["max_msg_size"] == -1  # negative means unlimited
     assert (info["state"]["first_seq"], info["state"]["last_seq"]) == (0, 0)
     assert (info["total"], info["offset"], info["limit"]) == (0, 0, 0)
@@ -129,14 +127,14 @@ async def test_streamAnswers_inDetail(js, js_nc, uniq, js_replicas):
         ({"discard_new_per_subject": True}, (500, 10052, "discard new per subject requires discard new policy to be set")),
         ({"description": "d" * 5000}, (500, 10052, "stream description is too long, maximum allowed is 4096")),
     ]:
-        assert _err(await _api(js_nc, f"STREAM.CREATE.{uniq}X", {**bad, **extra})) == want, extra
+        assert _err(await js_api(js_nc, f"STREAM.CREATE.{uniq}X", {**bad, **extra})) == want, extra
     r = await _create(js_nc, uniq, "c", deliver_policy="bogus")
     assert _err(r) == (400, 10025, 'invalid JSON: can not unmarshal "\\"bogus\\""')
     # Message get and delete at the edges.
     assert (await js.publish(f"{uniq}.a", b"x")).seq == 1
-    assert _err(await _api(js_nc, f"STREAM.MSG.GET.{uniq}", {"seq": 0})) == (400, 10003, "bad request")
-    assert _err(await _api(js_nc, f"STREAM.MSG.DELETE.{uniq}", {"seq": 0})) == (500, 10057, "no message found")
-    assert _err(await _api(js_nc, f"STREAM.MSG.DELETE.{uniq}", {"seq": 5})) == (500, 10057, "stream store EOF")
+    assert _err(await js_api(js_nc, f"STREAM.MSG.GET.{uniq}", {"seq": 0})) == (400, 10003, "bad request")
+    assert _err(await js_api(js_nc, f"STREAM.MSG.DELETE.{uniq}", {"seq": 0})) == (500, 10057, "no message found")
+    assert _err(await js_api(js_nc, f"STREAM.MSG.DELETE.{uniq}", {"seq": 5})) == (500, 10057, "stream store EOF")
     # A names or list request that fails still carries its list: empty, but null for stream names.
     for subject, key, empty in [(f"CONSUMER.NAMES.{uniq}", "consumers", []), (f"CONSUMER.LIST.{uniq}", "consumers", []),
                                 ("STREAM.NAMES", "streams", None), ("STREAM.LIST", "streams", [])]:
@@ -145,10 +143,10 @@ async def test_streamAnswers_inDetail(js, js_nc, uniq, js_replicas):
 
 
 async def test_updates_refusedWithNatsServersCodesAndTexts(js, js_nc, stream, js_replicas):
-    r = await _api(js_nc, f"STREAM.UPDATE.{stream}",
+    r = await js_api(js_nc, f"STREAM.UPDATE.{stream}",
                    {"name": stream, "subjects": [f"{stream}.>"], "allow_msg_ttl": True, "num_replicas": js_replicas})
     assert "error" not in r, r
-    r = await _api(js_nc, f"STREAM.UPDATE.{stream}",
+    r = await js_api(js_nc, f"STREAM.UPDATE.{stream}",
                    {"name": stream, "subjects": [f"{stream}.>"], "allow_msg_ttl": False, "num_replicas": js_replicas})
     assert _err(r) == (500, 10052, "message TTL status can not be disabled")
     await _create(js_nc, stream, "u")
@@ -156,13 +154,13 @@ async def test_updates_refusedWithNatsServersCodesAndTexts(js, js_nc, stream, js
                          ({"deliver_policy": "new"}, "deliver policy can not be updated"),
                          ({"deliver_subject": "u.in"}, "can not update pull consumer to push based"),
                          ({"max_waiting": 10}, "max waiting can not be updated")]:
-        r = await _api(js_nc, f"CONSUMER.CREATE.{stream}.u",
+        r = await js_api(js_nc, f"CONSUMER.CREATE.{stream}.u",
                        {"stream_name": stream, "action": "update",
                         "config": {"durable_name": "u", "ack_policy": "explicit", **change}})
         assert _err(r) == (500, 10012, text), change
     push = {"durable_name": "p", "ack_policy": "explicit", "deliver_subject": "p.in"}
-    assert "error" not in await _api(js_nc, f"CONSUMER.CREATE.{stream}.p", {"stream_name": stream, "config": push})
-    r = await _api(js_nc, f"CONSUMER.CREATE.{stream}.p",
+    assert "error" not in await js_api(js_nc, f"CONSUMER.CREATE.{stream}.p", {"stream_name": stream, "config": push})
+    r = await js_api(js_nc, f"CONSUMER.CREATE.{stream}.p",
                    {"stream_name": stream, "action": "update",
                     "config": {**push, "flow_control": True, "idle_heartbeat": SECOND}})
     assert _err(r) == (500, 10012, "heart beats can not be updated")

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+import nats
 import pytest
 from nats.js.api import StreamConfig, StreamSource, SubjectTransform
 
-import nats
 from natsutil import js_api, wait_state
 
 pytestmark = pytest.mark.jetstream

@@ -15,11 +15,9 @@ import nats
 import pytest
 from nats.js.api import StreamConfig, StreamSource, SubjectTransform
 
+from natsutil import js_api
+
 pytestmark = pytest.mark.jetstream
-
-
-async def _api(nc, subject: str, body: dict) -> dict:
-    return json.loads((await nc.request("$JS.API." + subject, json.dumps(body).encode(), timeout=5)).data)
 
 
 async def _until(js, stream: str, n: int) -> None:
@@ -96,7 +94,7 @@ async def test_sources_aMissingStreamIsReported_thenSourcedOnceItExists(js, js_n
     end = time.monotonic() + 15
     # A nats-server 2.15.1 cluster shows such a source only as inactive (`active: -1`, no error).
     while not (cluster_mode and server_kind == "nats-server"):
-        info = await _api(js_nc, f"STREAM.INFO.{agg}", {})
+        info = await js_api(js_nc, f"STREAM.INFO.{agg}", {})
         err = (info.get("sources") or [{}])[0].get("error")
         if err:
             break
@@ -120,7 +118,7 @@ async def test_sources_aMissingStreamIsReported_thenSourcedOnceItExists(js, js_n
 ])
 async def test_sources_refusals(js_nc, uniq, sources, code, err_code, text):
     body = {"name": uniq, "sources": [{k: (v.replace("{self}", uniq) if isinstance(v, str) else v) for k, v in s.items()} for s in sources]}
-    r = await _api(js_nc, f"STREAM.CREATE.{uniq}", body)
+    r = await js_api(js_nc, f"STREAM.CREATE.{uniq}", body)
     assert r.get("error") == {"code": code, "err_code": err_code, "description": text}, r
 
 
@@ -171,7 +169,7 @@ async def test_sources_acrossALeaderChange_eachMessageOnce(js, js_nc, uniq, js_r
     for i in range(20):
         await js.publish(f"{uniq}.o", b"%d" % i)
     await _until(js, agg, 10)
-    r = await _api(js_nc, f"STREAM.LEADER.STEPDOWN.{agg}", {})
+    r = await js_api(js_nc, f"STREAM.LEADER.STEPDOWN.{agg}", {})
     assert r.get("success") is True, r
     for i in range(20, 40):
         await js.publish(f"{uniq}.o", b"%d" % i)
@@ -206,9 +204,9 @@ async def test_sources_aCycleThroughOtherStreamsIsRefused(js_nc, uniq, js_replic
     a, b, c = f"{uniq}A", f"{uniq}B", f"{uniq}C"
     for name, body in ((a, {"subjects": [f"{uniq}.a"]}), (c, {"sources": [{"name": b}]}), (a, {"subjects": [f"{uniq}.a"], "sources": [{"name": c}]})):
         verb = "UPDATE" if name == a and "sources" in body else "CREATE"
-        r = await _api(js_nc, f"STREAM.{verb}.{name}", {"name": name, "num_replicas": js_replicas, **body})
+        r = await js_api(js_nc, f"STREAM.{verb}.{name}", {"name": name, "num_replicas": js_replicas, **body})
         assert "error" not in r, r
-    r = await _api(js_nc, f"STREAM.CREATE.{b}", {"name": b, "num_replicas": js_replicas, "sources": [{"name": a}]})
+    r = await js_api(js_nc, f"STREAM.CREATE.{b}", {"name": b, "num_replicas": js_replicas, "sources": [{"name": a}]})
     assert r.get("error") == {"code": 500, "err_code": 10052, "description": "detected cycle"}, r
 
 

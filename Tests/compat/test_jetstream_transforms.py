@@ -6,17 +6,14 @@ configs are echoed as given; bad mappings are refused with nats-server's codes a
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import pytest
 from nats.js.api import RePublish, StreamConfig, SubjectTransform
 
+from natsutil import js_api
+
 pytestmark = pytest.mark.jetstream
-
-
-async def _api(nc, subject: str, body: dict) -> dict:
-    return json.loads((await nc.request("$JS.API." + subject, json.dumps(body).encode(), timeout=5)).data)
 
 
 async def _wait_for(items: list, n: int, what: str) -> None:
@@ -81,7 +78,7 @@ async def test_republish_headersAndLastSequencePerSubject_onceEach(js, js_nc, js
     assert [m.headers["Nats-Sequence"] for m in got] == ["1", "2", "3", "4"]
 
     # headers_only: no payload, its size in Nats-Msg-Size.
-    r = await _api(js_nc, f"STREAM.UPDATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.o.>"], "num_replicas": js_replicas,
+    r = await js_api(js_nc, f"STREAM.UPDATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.o.>"], "num_replicas": js_replicas,
                                                     "republish": {"src": f"{uniq}.o.>", "dest": f"{uniq}.rp.>", "headers_only": True}})
     assert r["config"]["republish"] == {"src": f"{uniq}.o.>", "dest": f"{uniq}.rp.>", "headers_only": True}, r
     await js.publish(f"{uniq}.o.c", b"cee")
@@ -98,10 +95,10 @@ async def test_republish_mapsWithWildcardFunctionsAndDefaultsTheSource(js, js_nc
 
     await listener.subscribe(f"{uniq}.rp.>", cb=seen)
     await listener.flush()
-    r = await _api(js_nc, f"STREAM.CREATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.o.*.*"], "num_replicas": js_replicas,
+    r = await js_api(js_nc, f"STREAM.CREATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.o.*.*"], "num_replicas": js_replicas,
                                                     "republish": {"dest": f"{uniq}.rp.>"}})
     assert r["config"]["republish"] == {"src": ">", "dest": f"{uniq}.rp.>"}, r
-    r = await _api(js_nc, f"STREAM.UPDATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.o.*.*"], "num_replicas": js_replicas,
+    r = await js_api(js_nc, f"STREAM.UPDATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.o.*.*"], "num_replicas": js_replicas,
                                                     "republish": {"src": f"{uniq}.o.*.*", "dest": f"{uniq}.rp.{{{{wildcard(2)}}}}.$1"}})
     assert "error" not in r, r
     await js.publish(f"{uniq}.o.a.b", b"x")
@@ -122,16 +119,16 @@ async def test_republish_mapsWithWildcardFunctionsAndDefaultsTheSource(js, js_nc
 ])
 async def test_subjectTransform_refusals(js_nc, uniq, transform, code, err_code, text):
     t = {k: v.replace("{p}", uniq) for k, v in transform.items()}
-    r = await _api(js_nc, f"STREAM.CREATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.>"], "subject_transform": t})
+    r = await js_api(js_nc, f"STREAM.CREATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.>"], "subject_transform": t})
     assert r.get("error") == {"code": code, "err_code": err_code, "description": text.replace("{p}", uniq)}, r
 
 
 async def test_republish_refusals(js_nc, uniq):
-    r = await _api(js_nc, f"STREAM.CREATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.>"],
+    r = await js_api(js_nc, f"STREAM.CREATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.>"],
                                                     "republish": {"src": f"{uniq}.>", "dest": f"{uniq}.x.>"}})
     assert r["error"] == {"code": 500, "err_code": 10052,
                           "description": "stream configuration for republish destination forms a cycle"}, r
-    r = await _api(js_nc, f"STREAM.CREATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.>"],
+    r = await js_api(js_nc, f"STREAM.CREATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.>"],
                                                     "republish": {"src": f"{uniq}.>", "dest": "rp.x"}})
     assert r["error"] == {"code": 500, "err_code": 10052,
                           "description": f"stream configuration for republish with transform from '{uniq}.>' to 'rp.x' not valid"}, r
@@ -156,7 +153,7 @@ async def test_republish_ontoTheStreamsOwnSubjects_isNotSent(js, js_nc, uniq, js
     republished again, forever."""
     if server_kind == "nats-server":
         pytest.skip("nats-server 2.15.1 loops: probed, 503 messages stored within a second of one publish")
-    r = await _api(js_nc, f"STREAM.CREATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.a.b", f"{uniq}.b.a"], "num_replicas": js_replicas,
+    r = await js_api(js_nc, f"STREAM.CREATE.{uniq}", {"name": uniq, "subjects": [f"{uniq}.a.b", f"{uniq}.b.a"], "num_replicas": js_replicas,
                                                     "republish": {"src": f"{uniq}.*.*", "dest": f"{uniq}.{{{{wildcard(2)}}}}.{{{{wildcard(1)}}}}"}})
     assert "error" not in r, r
     await js.publish(f"{uniq}.a.b", b"once")
