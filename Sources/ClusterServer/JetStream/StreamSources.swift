@@ -32,6 +32,9 @@ final class SourceSession {
     private var retryAt: Int64 = 0
     /// Deliveries of an earlier consumer (already queued when it was replaced) are ignored.
     private var generation = 0
+    /// A copy this node proposed was refused at apply: the next start takes the position from
+    /// what applied, not from what was proposed.
+    private var resyncPending = false
 
     static let heartbeatNanos: Int64 = 1_000_000_000
     static let stallNanos: Int64 = 5_000_000_000
@@ -67,6 +70,10 @@ final class SourceSession {
         let gen = generation
         let js = stream.service
         acks = js.streamConfig(named: config.name)?.retention == .workqueue
+        if resyncPending {
+            resyncPending = false
+            lastSeq = 0
+        }
         let taken: UInt64
         if isMirror {
             // A mirror's own last sequence is its origin's (its newest, even if since removed).
@@ -157,7 +164,7 @@ final class SourceSession {
         lag = d.pending
         guard d.streamSeq > lastSeq else {
             // Copied before: acknowledged once its copy applied here (a proposal in flight acks itself).
-            if acks && d.streamSeq <= appliedSeq() { _ = stream.service.bus.publishInternal(subject: reply, payload: ByteBuffer()) }
+            if acks && d.streamSeq <= appliedSeq() { stream.service.ackCopied(reply, into: stream) }
             return
         }
         var stored = subject
@@ -171,15 +178,15 @@ final class SourceSession {
         guard Subject.isValidLiteral(stored), let mapped = stream.storedSubject(stored) else {
             // Not a subject to store under: left out (a work queue lets it go, else it came back).
             lastSeq = d.streamSeq
-            if acks { _ = stream.service.bus.publishInternal(subject: reply, payload: ByteBuffer()) }
+            if acks { stream.service.ackCopied(reply, into: stream) }
             return
         }
         stored = mapped
         let taken: Bool
         if isMirror {
-            let st = stream.store.state
-            if st.messages > 0, d.streamSeq - max(st.lastSeq, lastSeq) > Self.maxMirrorGap {
-                error = JSAPIError(500, 10029, "mirror skips \(d.streamSeq - max(st.lastSeq, lastSeq) - 1) sequences at once, more than \(Self.maxMirrorGap)")
+            let st = stream.store.state, base = max(st.lastSeq, lastSeq)
+            if st.messages > 0, d.streamSeq > base, d.streamSeq - base > Self.maxMirrorGap {
+                error = JSAPIError(500, 10029, "mirror skips \(d.streamSeq - base - 1) sequences at once, more than \(Self.maxMirrorGap)")
                 return restart(now: now, after: Self.retryNanos)
             }
             taken = stream.service.ingestMirrored(stream, seq: d.streamSeq, subject: stored, headers: headers, payload: payload,
@@ -196,6 +203,13 @@ final class SourceSession {
             // Refused (a discard-new limit, a sealed stream, no quorum): not again at once.
             restart(now: now, after: Self.retryNanos)
         }
+    }
+
+    /// A proposed copy was refused where it applied (a limit reached meanwhile): start again,
+    /// after a pause, from what applied.
+    func resync(now: Int64) {
+        resyncPending = true
+        restart(now: now, after: Self.retryNanos)
     }
 
     /// The origin's newest sequence whose copy applied here (proposals in flight not counted).
@@ -249,6 +263,8 @@ struct StreamSourcesState {
     var writtenAt: Int64 = 0
     /// The sources running here: only where this node acts for the stream.
     var sessions: [SourceSession] = []
+    /// A copy this node proposed was refused at apply (`SourceSession.resync`).
+    var refusedAtApply = false
 }
 
 extension Stream {
@@ -259,6 +275,10 @@ extension Stream {
         if sourceState.sessions.map(\.config) != config.copiedFrom || sourceState.sessions.contains(where: { $0.isMirror != mirrors }) {
             stopSources()
             sourceState.sessions = config.copiedFrom.map { SourceSession(config: $0, stream: self, isMirror: mirrors) }
+        }
+        if sourceState.refusedAtApply {
+            sourceState.refusedAtApply = false
+            for s in sourceState.sessions { s.resync(now: now) }
         }
         for s in sourceState.sessions { s.tick(now: now) }
     }
@@ -390,6 +410,17 @@ extension JetStreamService {
         if outcome.stored { for c in s.consumers.values { c.newMessageStored(subject: subject) } }
         scheduleFlush()
         return true
+    }
+
+    /// Acks a work-queue message whose copy `s` holds already (or left out on purpose): in a
+    /// cluster at once (applied is committed), on one node after the next sync.
+    func ackCopied(_ ack: String, into s: Stream) {
+        if cluster != nil {
+            bus.publishInternal(subject: ack, payload: ByteBuffer())
+        } else {
+            pendingSourceAcks.append((ack, s.name))
+            scheduleFlush()
+        }
     }
 
     /// The config of a stream of this account (in a cluster: as assigned), nil when there is none.

@@ -382,6 +382,9 @@ final class StreamReplica: RaftGroupDelegate {
         if let failure = outcome.localFailure { return storeFailed(failure, at: entry.index) }
         // Committed (durable on a quorum): the work-queue origin may let the message go.
         if let sourceAck, !outcome.refused { js.bus.publishInternal(subject: sourceAck, payload: .init()) }
+        // A copy this node proposed and the stream refused (a limit reached by the copies in
+        // flight): its sources or mirror go back to what applied, so none is left out.
+        if (sourced || mirrorSeq != nil) && outcome.refused && proposedTerm != nil { stream.sourceState.refusedAtApply = true }
         applied(subject: item.subject, raftIndex: LogIndex(item.raftIndex), reply: reply, outcome)
     }
 
