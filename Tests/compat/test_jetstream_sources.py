@@ -4,7 +4,8 @@ copied in with a `Nats-Stream-Source` header naming the stream and its sequence,
 filter and subject transforms apply, messages published later follow, the stream's own
 subjects still take publishes, stream info lists each source (its last sequence, or the error
 of a missing stream until it appears), a restarted server resumes without copying anything
-twice, and bad sources are refused with nats-server's codes and texts. (Mirrors are not built.)"""
+twice, and bad sources are refused with nats-server's codes and texts. A leader change, and
+sources of a work-queue stream, are tested with mirrors (`test_jetstream_mirrors.py`)."""
 from __future__ import annotations
 
 import asyncio
@@ -156,29 +157,6 @@ async def test_sources_resumeAfterARestart_withoutCopyingTwice(make_server):
         assert [int((await js.get_msg("AGG", s)).data) for s in range(1, 9)] == list(range(8))
     finally:
         await nc.close()
-
-
-async def test_sources_acrossALeaderChange_eachMessageOnce(js, js_nc, uniq, js_replicas, cluster_mode):
-    """The aggregate's leader steps down while its source's stream takes publishes: the next
-    leader's source starts from what was stored, so nothing is copied twice or left out."""
-    if not cluster_mode:
-        pytest.skip("a leader change needs a cluster (--cluster)")
-    o, agg = f"{uniq}O", f"{uniq}AGG"
-    await js.add_stream(name=o, subjects=[f"{uniq}.o"], num_replicas=js_replicas)
-    await js.add_stream(StreamConfig(name=agg, num_replicas=js_replicas, sources=[StreamSource(name=o)]))
-    for i in range(20):
-        await js.publish(f"{uniq}.o", b"%d" % i)
-    await _until(js, agg, 10)
-    r = await js_api(js_nc, f"STREAM.LEADER.STEPDOWN.{agg}", {})
-    assert r.get("success") is True, r
-    for i in range(20, 40):
-        await js.publish(f"{uniq}.o", b"%d" % i)
-    await _until(js, agg, 40)
-    await asyncio.sleep(1.5)  # a second copy of anything would show by now
-    info = await js.stream_info(agg)
-    assert info.state.messages == 40, info.state
-    seqs = sorted([int(_source(await js.get_msg(agg, s))[1]) for s in range(1, 41)])
-    assert seqs == list(range(1, 41))
 
 
 async def test_sources_manyMessages_passFlowControl(js, uniq, js_replicas):
