@@ -15,6 +15,21 @@ extension ClusteredJetStreamTests {
         try await sourceThreeMessages(aggregateEndsAt: [0, 0], "nothing sourced on any replica")
     }
 
+    /// Every replica, followers too, writes the sources' positions beside its store (so a
+    /// replica that leads after a restart does not copy purged messages again).
+    func test_sources_everyReplicaWritesThePositionsFile() async throws {
+        try await sourceThreeMessages(aggregateEndsAt: [3, 3], "every replica holds the three copies")
+        func position(_ i: Int) -> UInt64? {
+            let js = nodes[i].js
+            guard let dir = js.queue.sync(execute: { js.cluster?.replicas["AGG"]?.stream.directory }),
+                  let bytes = FileManager.default.contents(atPath: dir + "/" + Stream.sourcesFileName),
+                  let o = try? JSONObject.parse(Array(bytes), typeName: "sources") else { return nil }
+            return try? o.uint64("ORIG > >")
+        }
+        XCTAssertTrue(waitUntil(seconds: 10) { self.nodes.indices.allSatisfy { position($0) == 3 } },
+                      "\(nodes.indices.map(position))")
+    }
+
     /// An R3 origin with three messages and an R3 aggregate sourcing it; then
     /// `assertEveryReplica` of the aggregate.
     private func sourceThreeMessages(aggregateEndsAt state: [UInt64], _ what: String) async throws {
