@@ -136,25 +136,28 @@ async def test_mirror_aDiscardNewLimit_stopsIt(js, uniq, js_replicas, cluster_mo
     assert [s for s, _, _ in await _stored(js, m)] == ([1, 2, 3, 4] if beyond else [1, 2])
 
 
-async def test_mirror_aRaisedLimit_letsItGoOnWithNothingLeftOut(js, js_nc, uniq, js_replicas, cluster_mode, server_kind):
-    """Full at max_msgs 5 (discard new), then raised: the mirror goes on from sequence 6, not
-    from what it had received meanwhile (in a clusterd cluster the copies in flight when the
-    limit was reached are refused at apply; the mirror starts again from what applied)."""
-    if server_kind == "nats-server" and not cluster_mode:
+@pytest.mark.parametrize("kind", ["sources", "mirror"])
+async def test_aRaisedLimit_letsTheCopyGoOnWithNothingLeftOut(js, js_nc, uniq, js_replicas, cluster_mode, server_kind, kind):
+    """Full at max_msgs 5 (discard new), then raised: the copy goes on from the origin's
+    sequence 6, not from what it had received meanwhile (in a clusterd cluster the copies in
+    flight when the limit was reached are refused at apply; the copy starts again from what
+    applied)."""
+    if server_kind == "nats-server" and not cluster_mode and kind == "mirror":
         pytest.skip("nats-server 2.15.1 on one node stays at 5 after the limit is raised (probed: 200 s)")
-    o, m = f"{uniq}O", f"{uniq}M"
+    o, c = f"{uniq}O", f"{uniq}C"
     await js.add_stream(name=o, subjects=[f"{uniq}.o"], num_replicas=js_replicas)
     for i in range(20):
         await js.publish(f"{uniq}.o", b"%d" % i)
-    cfg = {"name": m, "num_replicas": js_replicas, "mirror": {"name": o}, "discard": "new", "max_msgs": 5}
-    r = await js_api(js_nc, f"STREAM.CREATE.{m}", cfg)
+    copy = {"sources": [{"name": o}]} if kind == "sources" else {"mirror": {"name": o}}
+    cfg = {"name": c, "num_replicas": js_replicas, "discard": "new", "max_msgs": 5, **copy}
+    r = await js_api(js_nc, f"STREAM.CREATE.{c}", cfg)
     assert "error" not in r, r
-    await _last_seq(js, m, 5)
-    await asyncio.sleep(3)  # the mirror is refused meanwhile (and, in a cluster, starts again)
-    r = await js_api(js_nc, f"STREAM.UPDATE.{m}", {**cfg, "max_msgs": 100})
+    await _last_seq(js, c, 5)
+    await asyncio.sleep(3)  # the copy is refused meanwhile (and, in a cluster, starts again)
+    r = await js_api(js_nc, f"STREAM.UPDATE.{c}", {**cfg, "max_msgs": 100})
     assert "error" not in r, r
-    await _last_seq(js, m, 20)
-    assert [s for s, _, _ in await _stored(js, m)] == list(range(1, 21))
+    await _last_seq(js, c, 20)
+    assert sorted(d for _, _, d in await _stored(js, c)) == sorted(b"%d" % i for i in range(20))
 
 
 @pytest.mark.parametrize("body, code, err_code, text", [

@@ -355,8 +355,8 @@ public final class JetStreamService: @unchecked Sendable {
 
     /// A publish on a stream's subjects, or (`sourced`) a message one of its sources copied
     /// in (stored under its subject as given; `sourceAck` acknowledged to its origin once
-    /// durable). False when it was not stored for a reason of this node's (clustered ones:
-    /// proposed, see `clusterIngest`).
+    /// durable). False when it was not stored for a reason of this node's, or a sourced one was
+    /// refused (clustered ones: proposed, see `clusterIngest`).
     @discardableResult
     func ingest(stream name: String, subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8],
                 sourced: Bool = false, sourceAck: String? = nil) -> Bool {
@@ -384,7 +384,9 @@ public final class JetStreamService: @unchecked Sendable {
         }
         if let sourceAck, !outcome.refused { pendingSourceAcks.append((sourceAck, stream.name)) }
         scheduleFlush()
-        return outcome.localFailure == nil
+        // A source's copy the stream refused (a discard-new limit) was not taken: its session
+        // tries it again later instead of moving past it.
+        return outcome.localFailure == nil && !(sourced && outcome.refused)
     }
 
     func scheduleFlush() {

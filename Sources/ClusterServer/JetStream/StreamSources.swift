@@ -161,7 +161,8 @@ final class SourceSession {
         // A message missing in between: a new consumer from the last one taken.
         guard d.consumerSeq == nextConsumerSeq else { return restart(now: now) }
         nextConsumerSeq += 1
-        lag = d.pending
+        // As nats-server 2.15.1 counts it (probed: one less than the reply's pending count).
+        lag = d.pending > 0 ? d.pending - 1 : 0
         guard d.streamSeq > lastSeq else {
             // Copied before: acknowledged once its copy applied here (a proposal in flight acks itself).
             if acks && d.streamSeq <= appliedSeq() { stream.service.ackCopied(reply, into: stream) }
