@@ -17,13 +17,23 @@ extension AckSubject {
     /// number that fits in 64 bits (the ack is then ignored, as before).
     init?(_ subject: String) {
         var subject = subject
-        guard let parsed = subject.withUTF8({ Self.parse($0) }) else { return nil }
-        self = parsed
+        guard let parsed = subject.withUTF8({ Self.parse($0, tail: false) }) else { return nil }
+        self = parsed.ack
+    }
+
+    /// The ack and its last two numbers, the delivery's stream time (ns) and the messages
+    /// pending after it (what a source reads; an ack does not need them).
+    static func withTail(_ subject: String) -> (ack: AckSubject, timestamp: UInt64, pending: UInt64)? {
+        var subject = subject
+        guard let parsed = subject.withUTF8({ Self.parse($0, tail: true) }), let ts = parsed.timestamp,
+              let pending = parsed.pending else { return nil }
+        return (parsed.ack, ts, pending)
     }
 
     private static let dot = UInt8(ascii: ".")
 
-    private static func parse(_ b: UnsafeBufferPointer<UInt8>) -> AckSubject? {
+    private static func parse(_ b: UnsafeBufferPointer<UInt8>, tail: Bool)
+        -> (ack: AckSubject, timestamp: UInt64?, pending: UInt64?)? {
         let tokens = b.reduce(1) { $1 == dot ? $0 + 1 : $0 }
         let base: Int
         if tokens == 9 { base = 2 } else if tokens >= 11 { base = 4 } else { return nil }
@@ -49,8 +59,9 @@ extension AckSubject {
             return v
         }
         guard let sseq = number(base + 3), let cseq = number(base + 4) else { return nil }
-        return AckSubject(stream: String(decoding: token(base), as: UTF8.self),
-                          consumer: String(decoding: token(base + 1), as: UTF8.self), streamSeq: sseq, consumerSeq: cseq)
+        let ack = AckSubject(stream: String(decoding: token(base), as: UTF8.self),
+                             consumer: String(decoding: token(base + 1), as: UTF8.self), streamSeq: sseq, consumerSeq: cseq)
+        return (ack, tail ? number(base + 5) : nil, tail ? number(base + 6) : nil)
     }
 }
 

@@ -47,10 +47,10 @@ struct SourcedDelivery: Equatable {
         self.pending = pending
     }
 
+    /// The 9-token form only: clusterd's consumers hand out no other.
     init?(reply: String) {
-        let t = reply.split(separator: ".", omittingEmptySubsequences: false)
-        guard t.count == 9, t[0] == "$JS", t[1] == "ACK", let s = UInt64(t[5]), let c = UInt64(t[6]), let ts = Int64(t[7]),
-              let p = UInt64(t[8]) else { return nil }
-        self.init(streamSeq: s, consumerSeq: c, timestamp: ts, pending: p)
+        guard reply.hasPrefix("$JS.ACK."), let f = AckSubject.withTail(reply), let ts = Int64(exactly: f.timestamp),
+              reply.utf8.reduce(0, { $1 == UInt8(ascii: ".") ? $0 + 1 : $0 }) == 8 else { return nil }
+        self.init(streamSeq: f.ack.streamSeq, consumerSeq: f.ack.consumerSeq, timestamp: ts, pending: f.pending)
     }
 }
