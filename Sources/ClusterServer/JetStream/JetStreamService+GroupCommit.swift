@@ -17,29 +17,31 @@ extension JetStreamService {
         }
     }
 
-    /// A publish on a stream's subjects, or (`sourced`) a message one of its sources copied
-    /// in (stored under its subject as given; `sourceAck` acknowledged to its origin once
-    /// durable). False when it was not stored for a reason of this node's, or a sourced one was
-    /// refused (clustered ones: proposed, see `clusterIngest`).
+    /// A publish on a stream's subjects, or a message one of its sources (`sourced`) or its
+    /// mirror (`mirrored`: at the origin's sequence and time) copied in, stored under its
+    /// subject as given; `sourceAck` is acknowledged to its origin once durable. False when it
+    /// was not stored for a reason of this node's, or a copy was refused (clustered ones:
+    /// proposed, see `clusterIngest`).
     @discardableResult
     func ingest(stream name: String, subject: String, reply: String?, headers: [UInt8]?, payload: [UInt8],
-                sourced: Bool = false, sourceAck: String? = nil) -> Bool {
+                sourced: Bool = false, mirrored: (seq: UInt64, time: Int64)? = nil, sourceAck: String? = nil) -> Bool {
+        let copied = sourced || mirrored != nil
         if let cluster, !stopped {
             clusterIngest(cluster, stream: name, subject: subject, reply: reply, headers: headers, payload: payload)
             return true
         }
         guard let stream = streams[name], !stopped else { return false }
         if subject.hasPrefix("$JS.API.") && !stream.config.noAck { return true }
-        guard let subject = sourced ? subject : stream.storedSubject(subject) else {
+        guard let subject = copied ? subject : stream.storedSubject(subject) else {
             if let reply, !stream.config.noAck {
                 pendingReplies.append((reply, Stream.errorAck(Stream.invalidMappedSubject(subject), stream: name), nil))
                 scheduleFlush()
             }
             return true
         }
-        let now = JSTime.nowNanos()
-        let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: now,
-                                    dedupNow: stream.stampDedupTime(wall: now), sourced: sourced)
+        let wall = JSTime.nowNanos()
+        let outcome = stream.ingest(subject: subject, headers: headers, payload: payload, now: mirrored?.time ?? wall,
+                                    dedupNow: stream.stampDedupTime(wall: wall), sourced: sourced, mirrorSeq: mirrored?.seq)
         if outcome.stored {
             for c in stream.consumers.values { c.newMessageStored(subject: subject) }
         }
@@ -48,9 +50,9 @@ extension JetStreamService {
         }
         if let sourceAck, !outcome.refused { pendingSourceAcks.append((sourceAck, stream.name)) }
         scheduleFlush()
-        // A source's copy the stream refused (a discard-new limit) was not taken: its session
-        // tries it again later instead of moving past it.
-        return outcome.localFailure == nil && !(sourced && outcome.refused)
+        // A copy the stream refused (a discard-new limit) was not taken: its session tries it
+        // again later instead of moving past it.
+        return outcome.localFailure == nil && !(copied && outcome.refused)
     }
 
     func scheduleFlush() {

@@ -403,14 +403,8 @@ extension JetStreamService {
             guard let r = cluster.replicas[s.name], r.stream === s else { return false }
             return r.proposeMirrored(seq: seq, subject: subject, headers: headers, payload: payload, time: time, ack: ack)
         }
-        guard !stopped else { return false }
-        let outcome = s.ingest(subject: subject, headers: headers, payload: payload, now: time,
-                               dedupNow: s.stampDedupTime(wall: JSTime.nowNanos()), mirrorSeq: seq)
-        if outcome.refused { return false }
-        if let ack { pendingSourceAcks.append((ack, s.name)) }
-        if outcome.stored { for c in s.consumers.values { c.newMessageStored(subject: subject) } }
-        scheduleFlush()
-        return true
+        return ingest(stream: s.name, subject: subject, reply: nil, headers: headers, payload: payload,
+                      mirrored: (seq, time), sourceAck: ack)
     }
 
     /// Acks a work-queue message whose copy `s` holds already (or left out on purpose): in a
