@@ -206,6 +206,18 @@ async def test_deleteMsg_andPurge(js, uniq):
     assert (info.state.messages, info.state.first_seq, info.state.last_seq) == (0, 7, 6)
 
 
+async def test_purgeUpToASequencePastTheEnd_movesTheNextOneThere(js, uniq, js_replicas):
+    """nats-server's compact: `purge {seq: 100}` of a stream ending at 3 leaves it empty, and
+    the next message is stored at 100 (a file stream of clusterd stored it at 4 before)."""
+    await js.add_stream(name=uniq, subjects=[uniq], num_replicas=js_replicas)
+    for _ in range(3):
+        await js.publish(uniq, b"x")
+    await js.purge_stream(uniq, seq=100)
+    info = await js.stream_info(uniq)
+    assert (info.state.messages, info.state.first_seq, info.state.last_seq) == (0, 100, 99), info.state
+    assert (await js.publish(uniq, b"y")).seq == 100
+
+
 async def test_limits_maxMsgsDiscardOld_andDiscardNewError(js, uniq):
     await js.add_stream(name=uniq, subjects=[f"{uniq}.old"], max_msgs=3)
     for i in range(5):

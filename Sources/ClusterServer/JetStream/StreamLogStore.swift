@@ -286,7 +286,13 @@ final class StreamLogStore: MessageStore {
     func purge(subject: String?, upTo: UInt64?, keep: UInt64?) throws -> UInt64 {
         do {
             guard let subject, Subject.hasWildcard(subject) else {
-                return try log.purge(.init(subject: subject, keep: keep, upToSequence: upTo))
+                let n = try log.purge(.init(subject: subject, keep: keep, upToSequence: upTo))
+                // A whole-stream purge up to a sequence past the end moves the next one there
+                // (nats-server's compact; probed against 2.15.1; the memory store does the same).
+                if subject == nil, keep == nil, let upTo, state.messages == 0, upTo > state.lastSeq + 1 {
+                    _ = try log.compact(upTo: StreamSequence(upTo))
+                }
+                return n
             }
             // The log purges one literal subject at a time; a wildcard keeps `keep` overall.
             var victims: [UInt64] = []
