@@ -111,6 +111,28 @@ async def test_mirror_fromAStartSequence_andAfterTheOriginWasPurged(js, uniq, js
     assert (late.state.messages, late.state.first_seq, late.state.last_seq) == (1, 4, 4), late.state
 
 
+async def test_mirror_anOriginPurgedFarAhead(js, js_nc, uniq, js_replicas, server_kind):
+    """The origin is purged up to sequence 1,000,010 while the mirror holds a message: nats-server
+    skips the million sequences; clusterd keeps each skipped one as a deleted sequence, so it
+    skips at most 1,000,000 at once and shows why it stopped in the mirror's info."""
+    o, m = f"{uniq}O", f"{uniq}M"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o"], num_replicas=js_replicas)
+    await js.publish(f"{uniq}.o", b"first")
+    await js.add_stream(StreamConfig(name=m, num_replicas=js_replicas, mirror=StreamSource(name=o)))
+    await _last_seq(js, m, 1)
+    await js.purge_stream(o, seq=1_000_010)
+    assert (await js.publish(f"{uniq}.o", b"far")).seq == 1_000_010
+    if server_kind == "nats-server":
+        await _last_seq(js, m, 1_000_010)
+        return
+    end = time.monotonic() + 15
+    while not (info := await js_api(js_nc, f"STREAM.INFO.{m}", {})).get("mirror", {}).get("error"):
+        assert time.monotonic() < end, info
+        await asyncio.sleep(0.1)
+    assert info["mirror"]["error"]["err_code"] == 10029, info["mirror"]
+    assert (info["state"]["messages"], info["state"]["last_seq"]) == (1, 1), info["state"]
+
+
 async def test_mirror_ofAMirror(js, uniq, js_replicas):
     o, m, mm = f"{uniq}O", f"{uniq}M", f"{uniq}MM"
     await js.add_stream(name=o, subjects=[f"{uniq}.o"], num_replicas=js_replicas)
