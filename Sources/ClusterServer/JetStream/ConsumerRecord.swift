@@ -1,3 +1,5 @@
+import Foundation
+
 /// A consumer's record — config and ack state — as the JSON bytes of
 /// `<stream>/consumers/<name>.json` (read back by `loadConsumers`).
 ///
@@ -89,5 +91,63 @@ enum ConsumerRecord {
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+}
+
+extension Consumer {
+    /// A record's consumer name, checked: it names the record's file.
+    static func recordName(_ o: JSONObject) throws -> String {
+        guard let name = try o.string("name") else { throw JSAPIError.badRequest("consumer record without a name") }
+        guard !name.isEmpty, name.utf8.count <= 255, !name.contains(where: { $0 == "/" || $0 == "\\" || $0 == "\0" }) else {
+            throw JSAPIError.consumerNameInvalid
+        }
+        return name
+    }
+
+    /// The consumer a record describes (`ConsumerRecord.encode`; read at start, from a stream
+    /// copy, from a snapshot archive), with its unacked deliveries due again after `ack_wait`.
+    static func restored(from record: [UInt8], stream s: Stream, now: Int64) throws -> Consumer {
+        let o = try JSONObject.parse(record, typeName: "ConsumerMeta")
+        let name = try recordName(o)
+        guard let cfgObj = try o.object("config", typeName: "ConsumerConfig"),
+              let st = try o.object("state", typeName: "ConsumerState") else {
+            throw JSAPIError.badRequest("consumer record without config or state")
+        }
+        let cfg = try ConsumerConfig.decode(cfgObj)
+        let c = Consumer(stream: s, name: name, config: cfg, created: try o.int64("created") ?? now)
+        c.cursor = try st.uint64("cursor") ?? 1
+        c.deliveredConsumerSeq = try st.uint64("delivered_consumer_seq") ?? 0
+        c.deliveredStreamSeq = try st.uint64("delivered_stream_seq") ?? 0
+        c.ackFloorConsumerSeq = try st.uint64("ack_floor_consumer_seq") ?? 0
+        c.ackFloorStreamSeq = try st.uint64("ack_floor_stream_seq") ?? 0
+        c.lastPerSubjectBoundary = try st.uint64("last_per_subject_boundary")
+        // A record past its stream's end: the record was fsync'd when applied, the store
+        // and its log were not (`sync_interval`), and after a power loss the store was
+        // trimmed to its log (`StreamReplica.reconcileStoreAhead`). The stream's next
+        // messages take those sequences again and must be delivered: the consumer
+        // resumes at the stream's end.
+        let last = s.store.state.lastSeq
+        if c.cursor > last + 1 {
+            s.service.server.logger.warning("Consumer '\(s.name) > \(name)': its state is past the stream's last sequence \(last) (at \(c.cursor - 1)); it resumes after \(last)")
+            c.cursor = last + 1
+            c.deliveredStreamSeq = min(c.deliveredStreamSeq, last)
+            c.ackFloorStreamSeq = min(c.ackFloorStreamSeq, last)
+        }
+        if let p = st.fields["pending"] as? [[NSNumber]] {
+            for e in p where e.count == 3 {
+                let seq = e[0].uint64Value
+                guard s.store.load(seq) != nil else { continue }
+                // Unacked deliveries from before are redelivered after ack_wait.
+                c.pending.deliver(seq, cseq: e[1].uint64Value,
+                                  deadline: saturatingAdd(Consumer.ackClockNanos(), c.ackWait(forDelivery: max(Int(e[2].intValue), 1))))
+                c.deliveries[seq] = Int(e[2].intValue)
+            }
+        }
+        if let ahead = st.fields["acked_ahead"] as? [NSNumber] {
+            c.ackedAhead = Set(ahead.prefix(Consumer.maxAckedAhead).map(\.uint64Value))
+            c.pruneAckedAhead()
+        }
+        c.lastActive = now
+        return c
     }
 }

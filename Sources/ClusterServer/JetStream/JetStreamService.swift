@@ -54,6 +54,10 @@ public final class JetStreamService: @unchecked Sendable {
     /// (`StreamSources.swift`).
     var streamsWithSources = Set<String>()
     var sourcing: [String: Stream] = [:]
+    /// Snapshots being sent (`StreamSnapshotSender`) and restores being staged, by stream.
+    var snapshotSenders: [StreamSnapshotSender] = []
+    var restoreSessions: [String: StreamRestoreSession] = [:]
+    var restoreFeeds: [String: ClusteredRestoreFeed] = [:]
     private var subscriptions: [Subscription] = []
     private var timer: DispatchSourceTimer?
     /// A `flush` is queued (`JetStreamService+GroupCommit.swift`).
@@ -136,7 +140,11 @@ public final class JetStreamService: @unchecked Sendable {
     /// `registerMonitoring: false` when several accounts' JetStreams share `/jsz` (see
     /// `JetStreamAccounts`).
     public func start(registerMonitoring: Bool = true) throws {
-        if let root { try AtomicFile.makeDirectory(root) }
+        if let root {
+            try AtomicFile.makeDirectory(root)
+            // Archives staged by restores that a stop interrupted (nothing was created from them).
+            AtomicFile.removeTree(root + "/.restore")
+        }
         // Every account's JetStream is clustered: its own meta group and stream groups, on
         // Raft route frames of its own (`JetStreamCluster.routeNamespace`).
         let clustered = server.routeManager != nil

@@ -108,44 +108,8 @@ extension JetStreamService {
         for file in files.sorted() where file.hasSuffix(".json") {
             guard let bytes = AtomicFile.read(dir + "/consumers/" + file) else { continue }
             do {
-                let o = try JSONObject.parse(bytes, typeName: "ConsumerMeta")
-                guard let name = try o.string("name"), let cfgObj = try o.object("config", typeName: "ConsumerConfig"),
-                      let st = try o.object("state", typeName: "ConsumerState") else { continue }
-                let cfg = try ConsumerConfig.decode(cfgObj)
-                let c = Consumer(stream: s, name: name, config: cfg, created: try o.int64("created") ?? now)
-                c.cursor = try st.uint64("cursor") ?? 1
-                c.deliveredConsumerSeq = try st.uint64("delivered_consumer_seq") ?? 0
-                c.deliveredStreamSeq = try st.uint64("delivered_stream_seq") ?? 0
-                c.ackFloorConsumerSeq = try st.uint64("ack_floor_consumer_seq") ?? 0
-                c.ackFloorStreamSeq = try st.uint64("ack_floor_stream_seq") ?? 0
-                c.lastPerSubjectBoundary = try st.uint64("last_per_subject_boundary")
-                // A record past its stream's end: the record was fsync'd when applied, the store
-                // and its log were not (`sync_interval`), and after a power loss the store was
-                // trimmed to its log (`StreamReplica.reconcileStoreAhead`). The stream's next
-                // messages take those sequences again and must be delivered: the consumer
-                // resumes at the stream's end.
-                let last = s.store.state.lastSeq
-                if c.cursor > last + 1 {
-                    server.logger.warning("Consumer '\(s.name) > \(name)': its state is past the stream's last sequence \(last) (at \(c.cursor - 1)); it resumes after \(last)")
-                    c.cursor = last + 1
-                    c.deliveredStreamSeq = min(c.deliveredStreamSeq, last)
-                    c.ackFloorStreamSeq = min(c.ackFloorStreamSeq, last)
-                }
-                if let p = st.fields["pending"] as? [[NSNumber]] {
-                    for e in p where e.count == 3 {
-                        let seq = e[0].uint64Value
-                        guard s.store.load(seq) != nil else { continue }
-                        // Unacked deliveries from before the restart are redelivered after ack_wait.
-                        c.pending.deliver(seq, cseq: e[1].uint64Value,
-                                          deadline: saturatingAdd(Consumer.ackClockNanos(), c.ackWait(forDelivery: max(Int(e[2].intValue), 1))))
-                        c.deliveries[seq] = Int(e[2].intValue)
-                    }
-                }
-                if let ahead = st.fields["acked_ahead"] as? [NSNumber] {
-                    c.ackedAhead = Set(ahead.prefix(Consumer.maxAckedAhead).map(\.uint64Value))
-                    c.pruneAckedAhead()
-                }
-                c.lastActive = now
+                let c = try Consumer.restored(from: bytes, stream: s, now: now)
+                let name = c.name
                 s.consumers[name] = c
             } catch {
                 server.logger.error("JetStream could not restore consumer '\(s.name) > \(file)': \(error)")

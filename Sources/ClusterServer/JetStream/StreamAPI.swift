@@ -148,6 +148,8 @@ extension JetStreamService {
         case ("NAMES", 2): return try streamNames(body: body, detailed: false)
         case ("LIST", 2): return try streamNames(body: body, detailed: true)
         case ("PURGE", 3): return try purgeStream(op[2], body: body)
+        case ("SNAPSHOT", 3): return try snapshotStream(op[2], body: body)
+        case ("RESTORE", 3): return try restoreStream(op[2], body: body)
         case ("MSG", 4) where op[2] == "GET": return try getMessage(op[3], body: body)
         case ("MSG", 4) where op[2] == "DELETE": return try deleteMessage(op[3], body: body)
         default: throw JSAPIError.badRequest("unknown stream API request")
@@ -197,7 +199,7 @@ extension JetStreamService {
 
     // MARK: - create / update / delete
 
-    private func createStream(_ name: String, body: [UInt8], isUpdate: Bool) throws -> [String: Any] {
+    func createStream(_ name: String, body: [UInt8], isUpdate: Bool) throws -> [String: Any] {
         let cfg = try validatedStreamConfig(name, body: body, isUpdate: isUpdate)
         if isUpdate { return try updateStream(name, cfg) }
         if let existing = streams[name] {
@@ -332,7 +334,7 @@ extension JetStreamService {
         return new
     }
 
-    private func deleteStream(_ name: String) throws -> [String: Any] {
+    func deleteStream(_ name: String) throws -> [String: Any] {
         let s = try lookup(name)
         for sub in s.subscriptions { bus.unsubscribeInternal(sub) }
         for c in s.consumers.values {

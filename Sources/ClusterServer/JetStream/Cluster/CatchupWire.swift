@@ -86,12 +86,7 @@ enum CatchupWire {
             }
         case let .messages(g, r, from, next, msgs):
             w.bytes.append(4); w.u64(g); w.u64(r); w.u64(from); w.u64(next)
-            w.u32(UInt32(msgs.count))
-            for m in msgs {
-                w.u64(m.seq); w.u64(UInt64(bitPattern: m.time)); w.data(Array(m.subject.utf8))
-                if let h = m.headers { w.data(h) } else { w.u32(absent) }
-                w.data(m.payload)
-            }
+            w.messages(msgs)
         case let .refused(g, r, reason):
             w.bytes.append(5); w.u64(g); w.u64(r); w.data(Array(reason.utf8))
         }
@@ -155,18 +150,7 @@ enum CatchupWire {
                                     removedLastMsgID: removedLastID, config: config))
         case 4:
             let from = try r.u64(), next = try r.u64()
-            let n = try r.count(minSize: 28)
-            var msgs: [CatchupMessage] = []
-            msgs.reserveCapacity(n)
-            for _ in 0..<n {
-                let seq = try r.u64(), time = Int64(bitPattern: try r.u64())
-                guard let subject = try r.data() else { throw CatchupWireError(description: "message without subject") }
-                let headers = try r.data()
-                guard let payload = try r.data() else { throw CatchupWireError(description: "message without payload") }
-                msgs.append(CatchupMessage(seq: seq, time: time, subject: String(decoding: subject, as: UTF8.self),
-                                           headers: headers, payload: payload))
-            }
-            f = .messages(group: group, request: request, from: from, next: next, msgs)
+            f = .messages(group: group, request: request, from: from, next: next, try r.messages())
         case 5:
             f = .refused(group: group, request: request, reason: String(decoding: try r.data() ?? [], as: UTF8.self))
         default:
@@ -183,6 +167,15 @@ enum CatchupWire {
         mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
         mutating func data(_ d: [UInt8]) { u32(UInt32(d.count)); bytes.append(contentsOf: d) }
         mutating func list(_ l: [UInt64]) { u32(UInt32(l.count)); for v in l { u64(v) } }
+        /// Stored messages (a copy's chunk, a snapshot archive's frame).
+        mutating func messages(_ msgs: [CatchupMessage]) {
+            u32(UInt32(msgs.count))
+            for m in msgs {
+                u64(m.seq); u64(UInt64(bitPattern: m.time)); data(Array(m.subject.utf8))
+                if let h = m.headers { data(h) } else { u32(CatchupWire.absent) }
+                data(m.payload)
+            }
+        }
     }
 
     struct Reader {
@@ -217,6 +210,20 @@ enum CatchupWire {
             out.reserveCapacity(n)
             for _ in 0..<n { out.append(try u64()) }
             return out
+        }
+        mutating func messages() throws -> [CatchupMessage] {
+            let n = try count(minSize: 28)
+            var msgs: [CatchupMessage] = []
+            msgs.reserveCapacity(n)
+            for _ in 0..<n {
+                let seq = try u64(), time = Int64(bitPattern: try u64())
+                guard let subject = try data() else { throw CatchupWireError(description: "message without subject") }
+                let headers = try data()
+                guard let payload = try data() else { throw CatchupWireError(description: "message without payload") }
+                msgs.append(CatchupMessage(seq: seq, time: time, subject: String(decoding: subject, as: UTF8.self),
+                                           headers: headers, payload: payload))
+            }
+            return msgs
         }
     }
 }

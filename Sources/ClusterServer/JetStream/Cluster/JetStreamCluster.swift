@@ -136,6 +136,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         host.start()
         registerHellos()
         catchup.start()
+        registerRestoreFrames()
         startForwarding()
         js.startTakingUnrouted(self)
         startUsageReports()

@@ -32,6 +32,11 @@ extension JetStreamService {
                 fail(reply, type, .unavailable(.noMetaLeader))
             }
             return false
+        case ("STREAM", "RESTORE"):
+            // The client's node stages the archive (`StreamRestoreSession`), then creates the
+            // stream through the meta group.
+            if !fromRoute && !cluster.metaAvailable { fail(reply, type, .unavailable(.noMetaLeader)) }
+            return !fromRoute && cluster.metaAvailable
         case ("SERVER", "REMOVE") where op.count == 2:
             // A cluster-wide operator action, answered by `JetStreamAccounts` in the operator
             // account (the system account, or `$G` without accounts). Elsewhere nobody answers

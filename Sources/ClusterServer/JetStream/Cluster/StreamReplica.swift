@@ -153,6 +153,8 @@ final class StreamReplica: RaftGroupDelegate {
             return releaseHeld()
         }
         guard let subject = stream.storedSubject(arrived) else { return refuse(publish, Stream.invalidMappedSubject(arrived)) }
+        // A publish now would take a sequence the archive being restored holds.
+        if stream.config.metadata?[JetStreamCluster.restoringKey] != nil { return refuse(publish, JSAPIError(503, 10062, "stream is being restored")) }
         let now = JSTime.nowNanos()
         let stamped = stampDedupTime(now)
         let dedupTime = writesDedupTimes() ? stamped : nil
@@ -443,8 +445,15 @@ final class StreamReplica: RaftGroupDelegate {
             return ["success": true]
         case "consumer":
             // A consumer record in the form of logs written before `StreamEntry.consumerRecord`.
-            guard let name = try o.string("name"), let record = o.fields["record"] as? [String: Any], let dir = stream.directory else { return [:] }
-            try AtomicFile.write(JSJSON.encode(record), to: dir + "/consumers/\(name).json")
+            guard let name = try o.string("name"), let record = o.fields["record"] as? [String: Any] else { return [:] }
+            let bytes = JSJSON.encode(record)
+            if let dir = stream.directory { try AtomicFile.write(bytes, to: dir + "/consumers/\(name).json") }
+            // A restored consumer (`ClusteredRestore`): the leader runs it from now on.
+            if try o.bool("restored") == true, isLeader, stream.consumers[name] == nil {
+                let c = try Consumer.restored(from: bytes, stream: stream, now: JSTime.nowNanos())
+                stream.consumers[name] = c
+                js.schedulePump(c)
+            }
             return [:]
         case "compact":
             // Every member holds the log up to `upTo` (the leader saw their match indexes), so no
