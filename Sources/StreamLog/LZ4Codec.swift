@@ -1,9 +1,9 @@
 import CLZ4
 
 /// Thin, bounds-checked wrapper over liblz4's block API.
-enum LZ4Codec {
+public enum LZ4Codec {
     /// Compresses `source`; returns nil when the result would not be smaller (store raw then).
-    static func compress(_ source: UnsafeRawBufferPointer) -> [UInt8]? {
+    public static func compress(_ source: UnsafeRawBufferPointer) -> [UInt8]? {
         guard source.count > 0, source.count < Int(Int32.max) else { return nil }
         let bound = Int(LZ4_compressBound(Int32(source.count)))
         var written: Int32 = 0
@@ -19,7 +19,7 @@ enum LZ4Codec {
     }
 
     /// Decompresses into exactly `rawSize` bytes; nil when the input is malformed.
-    static func decompress(_ source: UnsafeRawBufferPointer, rawSize: Int) -> [UInt8]? {
+    public static func decompress(_ source: UnsafeRawBufferPointer, rawSize: Int) -> [UInt8]? {
         guard rawSize >= 0, rawSize < Int(Int32.max), source.count < Int(Int32.max) else { return nil }
         if rawSize == 0 { return source.count == 0 ? [] : nil }
         guard let base = source.baseAddress else { return nil }

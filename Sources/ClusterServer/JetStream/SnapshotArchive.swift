@@ -7,6 +7,9 @@ import StreamLog
 ///     magic "CLUSTERD-SNAPSHOT\n" + version byte
 ///     frames: tag u8 | body length u32 LE | body | CRC32C u32 LE of tag, length and body
 ///
+/// A messages frame is LZ4-compressed when that makes it smaller (tag 5: the raw length, u32,
+/// then the block).
+///
 /// Frames, in this order: one `meta`, any number of `messages` (ascending sequences), one
 /// `consumer` per consumer, one `end` with the counts. A restore refuses anything else, so a
 /// truncated, reordered or corrupted archive never restores as a shorter stream.
@@ -29,7 +32,17 @@ enum SnapshotArchive {
         let tag: UInt8
         switch frame {
         case let .meta(json): tag = 1; w.bytes = json
-        case let .messages(msgs): tag = 2; w.messages(msgs)
+        case let .messages(msgs):
+            w.messages(msgs)
+            if let packed = w.bytes.withUnsafeBytes({ LZ4Codec.compress($0) }) {
+                tag = 5
+                var c = CatchupWire.Writer()
+                c.u32(UInt32(w.bytes.count))
+                c.bytes += packed
+                w = c
+            } else {
+                tag = 2
+            }
         case let .consumer(record): tag = 3; w.bytes = record
         case let .end(messages, consumers): tag = 4; w.u64(messages); w.u32(consumers)
         }
@@ -93,6 +106,16 @@ enum SnapshotArchive {
                 switch tag {
                 case 1: frame = .meta(body); r.at = body.count
                 case 2: frame = .messages(try r.messages())
+                case 5:
+                    let raw = Int(try r.u32())
+                    guard raw <= SnapshotArchive.maxFrameBytes,
+                          let bytes = body[4...].withUnsafeBytes({ LZ4Codec.decompress($0, rawSize: raw) }) else {
+                        throw FormatError(description: "a compressed frame that does not decompress")
+                    }
+                    r.at = body.count
+                    var inner = CatchupWire.Reader(bytes: bytes)
+                    frame = .messages(try inner.messages())
+                    guard inner.at == bytes.count else { throw FormatError(description: "trailing bytes in a frame") }
                 case 3: frame = .consumer(body); r.at = body.count
                 case 4: frame = .end(messages: try r.u64(), consumers: try r.u32())
                 default: throw FormatError(description: "unknown frame \(tag)")

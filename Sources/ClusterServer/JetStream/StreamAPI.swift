@@ -19,6 +19,19 @@ extension JetStreamService {
             }
             guard clusterDispatch(cluster, op: op, fromRoute: fromRoute, reply: reply,
                                   type: JetStreamService.responseType(op), body: body) else { return }
+            if op.count == 3 && op[0] == "STREAM" && op[1] == "RESTORE" {
+                // Whether the name is free is read from this node's meta state once it holds
+                // everything the meta leader committed (a stream just deleted may not be
+                // applied here yet).
+                return cluster.host.readIndex(JetStreamCluster.metaGroup) { [weak self] ok in
+                    guard let self else { return }
+                    if ok {
+                        self.serveAPI(subject: subject, op: op, reply: reply, headers: headers, body: body)
+                    } else {
+                        self.fail(reply, JetStreamService.responseType(op), .unavailable(.noMetaLeader))
+                    }
+                }
+            }
             if let r = linearizableGet(cluster, op: op, headers: headers) {
                 // Answered once a ReadIndex round confirmed the leader and the index applied here.
                 return cluster.host.readIndex(r.group) { [weak self] ok in
