@@ -14,7 +14,7 @@ import random
 import nats
 import pytest
 
-from natsutil import js_api
+from natsutil import js_api, wait_state
 
 pytestmark = pytest.mark.jetstream
 
@@ -64,6 +64,19 @@ async def _connect_other(js_server):
     return await nats.connect(js_server.url)
 
 
+async def _fetch(psub, n: int, retry_503: bool) -> list:
+    """A fetch from a restored consumer. A nats-server 2.15.1 cluster answers the first ones
+    with 503 (seen in every run, then it serves; `retry_503`); clusterd serves at once."""
+    for _ in range(10 if retry_503 else 1):
+        try:
+            return await psub.fetch(n, timeout=5)
+        except nats.js.errors.ServiceUnavailableError:
+            if not retry_503:
+                raise
+            await asyncio.sleep(0.5)
+    raise AssertionError("503 after 10 fetches")
+
+
 async def _absent(js, stream: str) -> bool:
     try:
         await js.stream_info(stream)
@@ -106,14 +119,7 @@ async def test_snapshot_restore_keepsMessagesStateAndConsumers(js, js_nc, js_ser
     await js.publish(f"{uniq}.a", b"after")
     assert (await js.stream_info(s)).state.last_seq == 41
     psub = await js.pull_subscribe(f"{uniq}.>", durable="d", stream=s)
-    # A nats-server 2.15.1 cluster answers the first fetch of a restored consumer with 503 (seen
-    # once per run, then it serves); clusterd serves at once.
-    for _ in range(10 if cluster_mode and server_kind == "nats-server" else 1):
-        try:
-            got = await psub.fetch(1, timeout=5)
-            break
-        except nats.js.errors.ServiceUnavailableError:
-            await asyncio.sleep(0.5)
+    got = await _fetch(psub, 1, cluster_mode and server_kind == "nats-server")
     assert got[0].metadata.sequence.stream == 4
 
 
@@ -215,3 +221,25 @@ async def test_restore_chunkWithoutReply_cancelsIt(js, js_nc, uniq, cluster_mode
     # The name is free again.
     again = await js_api(js_nc, f"STREAM.RESTORE.{s}", {"config": {"name": s, "subjects": [f"{uniq}.>"]}})
     assert "error" not in again, again
+
+
+@pytest.mark.parametrize("retention", ["interest", "workqueue"])
+async def test_restore_keepsWhatARetentionStreamHeld(js, js_nc, uniq, js_replicas, cluster_mode, server_kind, retention):
+    s = f"{uniq}S"
+    await js.add_stream(name=s, subjects=[f"{uniq}.>"], num_replicas=js_replicas, retention=retention)
+    await js.add_consumer(s, durable_name="d", ack_policy="explicit")
+    for i in range(6):
+        await js.publish(f"{uniq}.x", b"%d" % i)
+    psub = await js.pull_subscribe(f"{uniq}.>", durable="d", stream=s)
+    for m in await psub.fetch(2, timeout=5):
+        await m.ack_sync()
+    await wait_state(js, s, lambda st: st.messages == 4)
+    answer, data = await snapshot(js_nc, s)
+    await js.delete_stream(s)
+    done = await restore(js_nc, s, answer["config"], data)
+    assert "error" not in done, done
+    info = await js.stream_info(s)
+    assert (info.state.messages, info.state.first_seq, info.state.last_seq) == (4, 3, 6), info.state
+    psub = await js.pull_subscribe(f"{uniq}.>", durable="d", stream=s)
+    got = await _fetch(psub, 4, cluster_mode and server_kind == "nats-server")
+    assert [m.metadata.sequence.stream for m in got] == [3, 4, 5, 6]

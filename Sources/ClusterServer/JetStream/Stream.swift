@@ -401,7 +401,9 @@ final class Stream {
         }
         if let ttlNanos { if ttlNanos > 0 { scheduleExpiry(seq: seq, at: saturatingAdd(now, ttlNanos)) } else { neverExpires.insert(seq) } }
         enforceLimits(now: now)
-        if config.retention == .interest && decidesRetention && !applyingRemovalProposed && !hasInterest(in: subject) {
+        if config.retention == .interest && decidesRetention && !applyingRemovalProposed && !hasInterest(in: subject)
+            && config.metadata?[JetStreamCluster.restoringKey] == nil {
+            // (A stream being restored gets its consumers after its messages.)
             // Interest-based streams keep nothing nobody is interested in: on one node gone
             // before the PubAck, as on nats-server. A clustered leader judged that already when
             // it proposed the message (`StreamReplica+NoInterest.swift`); this is a consumer

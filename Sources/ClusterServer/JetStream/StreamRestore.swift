@@ -197,6 +197,20 @@ extension JetStreamService {
         return cfg
     }
 
+    /// The config a restored stream is created with while its messages go in: not sealed,
+    /// without republishing or sources, marked with `restoringKey` (publishes are refused in a
+    /// cluster and interest retention keeps what the consumers restored next will want).
+    static func fillingConfig(_ session: StreamRestoreSession) -> [String: Any] {
+        var filling = session.config
+        filling["sealed"] = false
+        filling.removeValue(forKey: "republish")
+        filling.removeValue(forKey: "sources")
+        var metadata = filling["metadata"] as? [String: String] ?? [:]
+        metadata[JetStreamCluster.restoringKey] = session.deliverSubject
+        filling["metadata"] = metadata
+        return filling
+    }
+
     static func restoreFailure(_ error: Error) -> JSAPIError {
         if let e = error as? JSAPIError { return JSAPIError(500, 10062, "restore failed: \(e.description)") }
         return JSAPIError(500, 10062, "restore failed: \(error)")
@@ -206,11 +220,7 @@ extension JetStreamService {
     /// times, makes them durable, then adds the consumers. On any failure the stream goes again.
     private func restoreLocally(_ session: StreamRestoreSession) throws -> [String: Any] {
         let name = session.name
-        // Republishing and sealing wait until the messages are in (the full config follows).
-        var filling = session.config
-        filling["sealed"] = false
-        filling.removeValue(forKey: "republish")
-        _ = try createStream(name, body: JSJSON.encode(filling), isUpdate: false)
+        _ = try createStream(name, body: JSJSON.encode(Self.fillingConfig(session)), isUpdate: false)
         guard let s = streams[name] else { throw JSAPIError.streamNotFound }
         do {
             var lastSeq: UInt64 = 0

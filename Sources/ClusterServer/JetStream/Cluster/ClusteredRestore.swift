@@ -324,14 +324,7 @@ extension JetStreamService {
             fail(reply, Self.createResponseType, Self.restoreFailure(error))
             return session.finish()
         }
-        var filling = session.config
-        filling["sealed"] = false
-        filling.removeValue(forKey: "republish")
-        filling.removeValue(forKey: "sources")
-        var metadata = filling["metadata"] as? [String: String] ?? [:]
-        metadata[JetStreamCluster.restoringKey] = session.deliverSubject
-        filling["metadata"] = metadata
-        internalRequest("$JS.API.STREAM.CREATE.\(session.name)", body: JSJSON.encode(filling), timeoutNanos: 30_000_000_000) { [weak self] answer in
+        internalRequest("$JS.API.STREAM.CREATE.\(session.name)", body: JSJSON.encode(Self.fillingConfig(session)), timeoutNanos: 30_000_000_000) { [weak self] answer in
             guard let self else { return }
             let o = answer.flatMap { try? JSONObject.parse($0, typeName: "StreamInfo") }
             if let e = o?.fields["error"] as? [String: Any] {
