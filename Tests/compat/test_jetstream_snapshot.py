@@ -42,7 +42,16 @@ async def restore(nc, stream: str, config: dict, data: bytes, chunk: int = 64 * 
     answer = await js_api(nc, f"STREAM.RESTORE.{stream}", {"config": config})
     assert "error" not in answer, answer
     for i in range(0, len(data), chunk):
-        ack = await nc.request(answer["deliver_subject"], data[i:i + chunk], timeout=5)
+        for attempt in range(10):
+            try:
+                ack = await nc.request(answer["deliver_subject"], data[i:i + chunk], timeout=5)
+                break
+            except nats.errors.NoRespondersError:
+                # A nats-server 2.15.1 cluster's restore subscription is on the stream's leader
+                # and its interest may not have reached this node yet (seen once in ten runs).
+                if i > 0 or attempt == 9:
+                    raise
+                await asyncio.sleep(0.2)
         assert ack.data == b"", ack.data
     return json.loads((await nc.request(answer["deliver_subject"], b"", timeout=60)).data)
 
@@ -112,10 +121,10 @@ async def test_snapshot_restore_keepsMessagesStateAndConsumers(js, js_nc, js_ser
     assert (info.state.messages, info.state.first_seq, info.state.last_seq, info.state.num_deleted) == \
         (info_before.state.messages, info_before.state.first_seq, info_before.state.last_seq, 1)
     ci = await js.consumer_info(s, "d")
-    # A nats-server 2.15.1 cluster shows the restored consumer with nothing pending (seen in
-    # every run); the fetch below shows where it really is.
-    pending = 0 if cluster_mode and server_kind == "nats-server" else 36
-    assert (ci.ack_floor.stream_seq, ci.num_pending) == (3, pending), ci
+    # A nats-server 2.15.1 cluster shows the restored consumer with nothing pending in most
+    # runs (36 in some); the fetch below shows where it really is.
+    pending = (0, 36) if cluster_mode and server_kind == "nats-server" else (36,)
+    assert ci.ack_floor.stream_seq == 3 and ci.num_pending in pending, ci
     await js.publish(f"{uniq}.a", b"after")
     assert (await js.stream_info(s)).state.last_seq == 41
     psub = await js.pull_subscribe(f"{uniq}.>", durable="d", stream=s)
@@ -243,3 +252,21 @@ async def test_restore_keepsWhatARetentionStreamHeld(js, js_nc, uniq, js_replica
     psub = await js.pull_subscribe(f"{uniq}.>", durable="d", stream=s)
     got = await _fetch(psub, 4, cluster_mode and server_kind == "nats-server")
     assert [m.metadata.sequence.stream for m in got] == [3, 4, 5, 6]
+
+
+async def test_cluster_aStreamBeingRestored_refusesPublishes(js, js_nc, uniq, js_replicas, cluster_mode, server_kind):
+    """clusterd marks a stream it restores in a cluster with `_clusterd.restoring` in its
+    metadata until the archive is in; its leader refuses publishes meanwhile (they would take
+    sequences the archive holds)."""
+    if not cluster_mode or server_kind != "clusterd":
+        pytest.skip("clusterd's cluster restore")
+    s = f"{uniq}S"
+    await js.add_stream(name=s, subjects=[f"{uniq}.>"], num_replicas=js_replicas, metadata={"_clusterd.restoring": "x"})
+    with pytest.raises(nats.js.errors.ServiceUnavailableError) as e:
+        await js.publish(f"{uniq}.a", b"early")
+    assert (e.value.err_code, e.value.description) == (10062, "stream is being restored"), e.value
+    cfg = (await js_api(js_nc, f"STREAM.INFO.{s}", {}))["config"]
+    del cfg["metadata"]["_clusterd.restoring"]
+    upd = await js_api(js_nc, f"STREAM.UPDATE.{s}", cfg)
+    assert "error" not in upd, upd
+    assert (await js.publish(f"{uniq}.a", b"now")).seq == 1
