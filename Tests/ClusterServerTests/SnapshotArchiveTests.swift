@@ -124,6 +124,17 @@ final class SnapshotArchiveTests: XCTestCase {
         XCTAssertThrowsError(try read(archive([frames[0]]) + bad + SnapshotArchive.encode(.end(messages: 50, consumers: 0)), piece: 64))
     }
 
+    func test_aRecordsConsumerName_mustBeAFileName() throws {
+        func name(_ n: String) throws -> String {
+            try Consumer.recordName(JSONObject.parse(JSJSON.encode(["name": n]), typeName: "ConsumerMeta"))
+        }
+        XCTAssertEqual(try name("orders-worker_1"), "orders-worker_1")
+        for bad in ["", "../x", "a/b", "a\\b", "a\u{0}b", String(repeating: "n", count: 256)] {
+            XCTAssertThrowsError(try name(bad), bad)
+        }
+        XCTAssertThrowsError(try Consumer.recordName(JSONObject.parse(Array("{}".utf8), typeName: "ConsumerMeta")))
+    }
+
     func test_restoreFrames_roundTrip_andMalformedOnesAreRefused() throws {
         let all: [RestoreFrame] = [
             .batch(request: 3, stream: "ORDERS", [CatchupMessage(seq: 9, time: 4, subject: "o.1", headers: nil, payload: [7])]),
