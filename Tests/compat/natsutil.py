@@ -6,6 +6,7 @@ import json
 import time
 
 import nats.errors
+import nats.js.errors
 
 
 async def publish_until_received(pub, subject: str, data: bytes, sub, attempts: int = 10, wait_s: float = 1.0):
@@ -102,3 +103,17 @@ async def wait_state(js, stream: str, check, deadline_s: float = 15.0):
 async def js_api(nc, subject: str, body: dict) -> dict:
     """A JetStream API request (`$JS.API.` + `subject`) and its decoded answer, errors included."""
     return json.loads((await nc.request("$JS.API." + subject, json.dumps(body).encode(), timeout=5)).data)
+
+
+async def stored_messages(js, stream: str, detail: bool = False) -> list[tuple]:
+    """(sequence, subject, data) of every message of `stream`, with (headers, time) after them
+    when `detail`."""
+    st = (await js.stream_info(stream)).state
+    out = []
+    for seq in range(max(st.first_seq, 1), st.last_seq + 1):
+        try:
+            m = await js.get_msg(stream, seq)
+        except nats.js.errors.NotFoundError:
+            continue
+        out.append((seq, m.subject, m.data, m.headers, m.time) if detail else (seq, m.subject, m.data))
+    return out

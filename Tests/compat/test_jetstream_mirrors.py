@@ -15,7 +15,7 @@ import nats
 import pytest
 from nats.js.api import StreamConfig, StreamSource, SubjectTransform
 
-from natsutil import js_api, wait_state
+from natsutil import js_api, stored_messages, wait_state
 
 pytestmark = pytest.mark.jetstream
 
@@ -34,19 +34,6 @@ async def _last_seq(js, stream: str, seq: int) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _stored(js, stream: str) -> list[tuple]:
-    """(sequence, subject, data) of every message of `stream`."""
-    st = (await js.stream_info(stream)).state
-    out = []
-    for seq in range(max(st.first_seq, 1), st.last_seq + 1):
-        try:
-            m = await js.get_msg(stream, seq)
-        except nats.js.errors.NotFoundError:
-            continue
-        out.append((seq, m.subject, m.data))
-    return out
-
-
 async def test_mirror_keepsTheOriginsSequencesTimesAndHeaders(js, uniq, js_replicas):
     o, m = f"{uniq}O", f"{uniq}M"
     await js.add_stream(name=o, subjects=[f"{uniq}.o.>"], num_replicas=js_replicas)
@@ -57,8 +44,8 @@ async def test_mirror_keepsTheOriginsSequencesTimesAndHeaders(js, uniq, js_repli
     await _last_seq(js, m, 5)
     await js.publish(f"{uniq}.o.z", b"later")
     await _last_seq(js, m, 6)
-    assert await _stored(js, m) == await _stored(js, o)
-    assert [s for s, _, _ in await _stored(js, m)] == [1, 3, 4, 5, 6]
+    assert await stored_messages(js, m) == await stored_messages(js, o)
+    assert [s for s, _, _ in await stored_messages(js, m)] == [1, 3, 4, 5, 6]
     for seq in (1, 4, 6):
         got, want = await js.get_msg(m, seq), await js.get_msg(o, seq)
         assert (got.time, got.headers) == (want.time, want.headers), seq
@@ -85,9 +72,9 @@ async def test_mirror_filterTransformsAndTheStreamsOwnTransform(js, js_nc, uniq,
     await _last_seq(js, f"{uniq}F", 2)
     await _last_seq(js, f"{uniq}T", 3)
     await _last_seq(js, f"{uniq}S", 3)
-    assert await _stored(js, f"{uniq}F") == [(2, f"{uniq}.o.a", b"a")]
-    assert await _stored(js, f"{uniq}T") == [(1, f"{uniq}.x.b", b"b"), (2, f"{uniq}.x.a", b"a"), (3, f"{uniq}.x.b", b"b")]
-    assert [s for _, s, _ in await _stored(js, f"{uniq}S")] == [f"{uniq}.s.{uniq}.o.{x}" for x in "bab"]
+    assert await stored_messages(js, f"{uniq}F") == [(2, f"{uniq}.o.a", b"a")]
+    assert await stored_messages(js, f"{uniq}T") == [(1, f"{uniq}.x.b", b"b"), (2, f"{uniq}.x.a", b"a"), (3, f"{uniq}.x.b", b"b")]
+    assert [s for _, s, _ in await stored_messages(js, f"{uniq}S")] == [f"{uniq}.s.{uniq}.o.{x}" for x in "bab"]
     republished = [(await sub.next_msg(timeout=5)).subject for _ in range(3)]
     assert republished == [f"{uniq}.rp.{uniq}.s.{uniq}.o.{x}" for x in "bab"]
 
@@ -105,8 +92,8 @@ async def test_mirror_fromAStartSequence_andAfterTheOriginWasPurged(js, uniq, js
     await js.add_stream(StreamConfig(name=f"{uniq}LATE", num_replicas=js_replicas, mirror=StreamSource(name=o)))
     for name in ("FROM2", "ALL", "LATE"):
         await _last_seq(js, f"{uniq}{name}", 4)
-    assert [s for s, _, _ in await _stored(js, f"{uniq}FROM2")] == [2, 3, 4]
-    assert [d for _, _, d in await _stored(js, f"{uniq}ALL")] == [b"0", b"1", b"2", b"after"], "the purge does not reach the mirror"
+    assert [s for s, _, _ in await stored_messages(js, f"{uniq}FROM2")] == [2, 3, 4]
+    assert [d for _, _, d in await stored_messages(js, f"{uniq}ALL")] == [b"0", b"1", b"2", b"after"], "the purge does not reach the mirror"
     late = await js.stream_info(f"{uniq}LATE")
     assert (late.state.messages, late.state.first_seq, late.state.last_seq) == (1, 4, 4), late.state
 
@@ -142,7 +129,7 @@ async def test_mirror_ofAMirror(js, uniq, js_replicas):
     await js.add_stream(StreamConfig(name=m, num_replicas=js_replicas, mirror=StreamSource(name=o)))
     await js.add_stream(StreamConfig(name=mm, num_replicas=js_replicas, mirror=StreamSource(name=m)))
     await _last_seq(js, mm, 3)
-    assert await _stored(js, mm) == await _stored(js, o) == [(2, f"{uniq}.o", b"1"), (3, f"{uniq}.o", b"2")]
+    assert await stored_messages(js, mm) == await stored_messages(js, o) == [(2, f"{uniq}.o", b"1"), (3, f"{uniq}.o", b"2")]
 
 
 async def test_mirror_aDiscardNewLimit_stopsIt(js, uniq, js_replicas, cluster_mode, server_kind):
@@ -155,7 +142,7 @@ async def test_mirror_aDiscardNewLimit_stopsIt(js, uniq, js_replicas, cluster_mo
     await _last_seq(js, m, 2)
     await asyncio.sleep(1.5)  # a third would be stored by now
     beyond = cluster_mode and server_kind == "nats-server"
-    assert [s for s, _, _ in await _stored(js, m)] == ([1, 2, 3, 4] if beyond else [1, 2])
+    assert [s for s, _, _ in await stored_messages(js, m)] == ([1, 2, 3, 4] if beyond else [1, 2])
 
 
 @pytest.mark.parametrize("kind", ["sources", "mirror"])
@@ -179,7 +166,7 @@ async def test_aRaisedLimit_letsTheCopyGoOnWithNothingLeftOut(js, js_nc, uniq, j
     r = await js_api(js_nc, f"STREAM.UPDATE.{c}", {**cfg, "max_msgs": 100})
     assert "error" not in r, r
     await _last_seq(js, c, 20)
-    assert sorted(d for _, _, d in await _stored(js, c)) == sorted(b"%d" % i for i in range(20))
+    assert sorted(d for _, _, d in await stored_messages(js, c)) == sorted(b"%d" % i for i in range(20))
 
 
 @pytest.mark.parametrize("body, code, err_code, text", [
@@ -242,7 +229,7 @@ async def test_mirror_updates_mayDropIt_thenTheStreamTakesPublishes(js, js_nc, u
     assert (ack.stream, ack.seq) == (m, 2)
     await js.publish(f"{uniq}.o", b"not mirrored any more")
     await asyncio.sleep(1.5)  # a copy would be stored by now
-    assert await _stored(js, m) == [(1, f"{uniq}.o", b"x"), (2, f"{uniq}.m", b"own")]
+    assert await stored_messages(js, m) == [(1, f"{uniq}.o", b"x"), (2, f"{uniq}.m", b"own")]
 
 
 @pytest.mark.parametrize("kind", ["sources", "mirror"])
@@ -266,9 +253,9 @@ async def test_copies_acrossALeaderChange_eachMessageOnce(js, js_nc, uniq, js_re
     await _last_seq(js, c, 40)
     await asyncio.sleep(1.5)  # a second copy of anything would show by now
     if kind == "mirror":
-        assert await _stored(js, c) == await _stored(js, o)
+        assert await stored_messages(js, c) == await stored_messages(js, o)
     else:
-        copies = [await js.get_msg(c, s) for s, _, _ in await _stored(js, c)]
+        copies = [await js.get_msg(c, s) for s, _, _ in await stored_messages(js, c)]
         assert sorted(int(m.headers["Nats-Stream-Source"].split()[1]) for m in copies) == list(range(1, 41))
 
 
@@ -296,7 +283,7 @@ async def test_mirror_resumesAfterARestart_withoutASecondCopy(make_server):
             await js.publish("orig.x", b"%d" % i)
         await _last_seq(js, "M", 8)
         await asyncio.sleep(1.5)  # a second copy would show by now
-        assert [(s, d) for s, _, d in await _stored(js, "M")] == [(s, b"%d" % (s - 1)) for s in range(1, 9)]
+        assert [(s, d) for s, _, d in await stored_messages(js, "M")] == [(s, b"%d" % (s - 1)) for s in range(1, 9)]
     finally:
         await nc.close()
 
@@ -317,4 +304,4 @@ async def test_aWorkQueue_sourcedOrMirrored_handsOverEveryMessageOnce(js, uniq, 
         await js.publish(f"{uniq}.w", b"%d" % i)
     await wait_state(js, c, lambda st: st.messages == 5)
     await wait_state(js, w, lambda st: st.messages == 0)
-    assert sorted(d for _, _, d in await _stored(js, c)) == [b"%d" % i for i in range(5)]
+    assert sorted(d for _, _, d in await stored_messages(js, c)) == [b"%d" % i for i in range(5)]

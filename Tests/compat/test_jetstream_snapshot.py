@@ -14,7 +14,7 @@ import random
 import nats
 import pytest
 
-from natsutil import js_api, wait_state
+from natsutil import js_api, stored_messages, wait_state
 
 pytestmark = pytest.mark.jetstream
 
@@ -56,18 +56,6 @@ async def restore(nc, stream: str, config: dict, data: bytes, chunk: int = 64 * 
     return json.loads((await nc.request(answer["deliver_subject"], b"", timeout=60)).data)
 
 
-async def _messages(js, stream: str) -> list[tuple]:
-    st = (await js.stream_info(stream)).state
-    out = []
-    for seq in range(max(st.first_seq, 1), st.last_seq + 1):
-        try:
-            m = await js.get_msg(stream, seq)
-        except nats.js.errors.NotFoundError:
-            continue
-        out.append((seq, m.subject, m.data, m.headers, m.time))
-    return out
-
-
 async def _connect_other(js_server):
     """A connection to the next node in cluster mode (the same server otherwise)."""
     return await nats.connect(js_server.url)
@@ -104,7 +92,7 @@ async def test_snapshot_restore_keepsMessagesStateAndConsumers(js, js_nc, js_ser
     psub = await js.pull_subscribe(f"{uniq}.>", durable="d", stream=s)
     for m in await psub.fetch(3, timeout=5):
         await m.ack_sync()
-    before, info_before = await _messages(js, s), await js.stream_info(s)
+    before, info_before = await stored_messages(js, s, detail=True), await js.stream_info(s)
     answer, data = await snapshot(js_nc, s, chunk_size=1024)
     assert answer["state"]["messages"] == 39 and answer["config"]["name"] == s
     await js.delete_stream(s)
@@ -116,7 +104,7 @@ async def test_snapshot_restore_keepsMessagesStateAndConsumers(js, js_nc, js_ser
         assert done["state"]["messages"] == 39 and done["state"]["last_seq"] == 40, done["state"]
     finally:
         await other.close()
-    assert await _messages(js, s) == before
+    assert await stored_messages(js, s, detail=True) == before
     info = await js.stream_info(s)
     assert (info.state.messages, info.state.first_seq, info.state.last_seq, info.state.num_deleted) == \
         (info_before.state.messages, info_before.state.first_seq, info_before.state.last_seq, 1)
@@ -277,13 +265,13 @@ async def test_memoryStream_roundTrip(js, js_nc, uniq, js_replicas):
     await js.add_stream(name=s, subjects=[f"{uniq}.>"], num_replicas=js_replicas, storage="memory")
     for i in range(10):
         await js.publish(f"{uniq}.{i % 2}", b"mem %d" % i)
-    before = await _messages(js, s)
+    before = await stored_messages(js, s, detail=True)
     answer, data = await snapshot(js_nc, s)
     await js.delete_stream(s)
     done = await restore(js_nc, s, answer["config"], data)
     assert "error" not in done, done
     assert done["config"]["storage"] == "memory"
-    assert await _messages(js, s) == before
+    assert await stored_messages(js, s, detail=True) == before
 
 
 async def test_snapshot_waitsForAcks(js, js_nc, uniq, js_replicas, server_kind):
