@@ -11,7 +11,7 @@ final class SnapshotArchiveTests: XCTestCase {
         .meta(Array(#"{"config":{"name":"S"},"state":{"last_seq":9}}"#.utf8)),
         .messages([
             CatchupMessage(seq: 2, time: 1_700_000_000_000_000_000, subject: "a.b", headers: Array("NATS/1.0\r\nX: y\r\n\r\n".utf8), payload: [1, 2, 3]),
-            CatchupMessage(seq: 5, time: -1, subject: "c", headers: nil, payload: []),
+            CatchupMessage(seq: 5, time: 0, subject: "c", headers: nil, payload: []),
         ]),
         .messages([CatchupMessage(seq: 9, time: 7, subject: "ü.x", headers: nil, payload: Array(repeating: 0xAB, count: 70_000))]),
         .consumer(Array(#"{"name":"d","config":{},"state":{}}"#.utf8)),
@@ -122,6 +122,27 @@ final class SnapshotArchiveTests: XCTestCase {
         let crc = bad.withUnsafeBytes { CRC32C.checksum($0) }
         bad += withUnsafeBytes(of: crc.littleEndian, Array.init)
         XCTAssertThrowsError(try read(archive([frames[0]]) + bad + SnapshotArchive.encode(.end(messages: 50, consumers: 0)), piece: 64))
+    }
+
+    func test_messagesTheServerCouldNotHaveStored_areRefused() {
+        let good = CatchupMessage(seq: 3, time: 5, subject: "a.b", headers: Array("NATS/1.0\r\nK: v\r\n\r\n".utf8), payload: [1])
+        var bad: [CatchupMessage] = []
+        for change in 0..<6 {
+            var m = good
+            switch change {
+            case 0: m.seq = SnapshotArchive.maxSeq + 1
+            case 1: m.time = -1
+            case 2: m.subject = "a b"
+            case 3: m.subject = "a.*"
+            case 4: m.headers = Array("HTTP/1.1\r\n\r\n".utf8)
+            default: m.headers = Array("NATS/1.0\r\nK: v".utf8)
+            }
+            bad.append(m)
+        }
+        XCTAssertNoThrow(try read(archive([frames[0], .messages([good]), .end(messages: 1, consumers: 0)]), piece: 64))
+        for m in bad {
+            XCTAssertThrowsError(try read(archive([frames[0], .messages([m]), .end(messages: 1, consumers: 0)]), piece: 64), "\(m)")
+        }
     }
 
     func test_aRecordsConsumerName_mustBeAFileName() throws {

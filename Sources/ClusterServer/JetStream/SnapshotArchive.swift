@@ -17,6 +17,9 @@ enum SnapshotArchive {
     static let magic: [UInt8] = Array("CLUSTERD-SNAPSHOT\n".utf8) + [1]
     /// No frame is bigger (one message of the largest payload a server takes fits well).
     static let maxFrameBytes = 80 << 20
+    /// Sequences above this are refused (a hostile archive must not bring a stream near the
+    /// end of the sequence space, where `lastSeq + 1` would trap).
+    static let maxSeq: UInt64 = 1 << 62
 
     enum Frame: Equatable {
         /// JSON: `{"config": ..., "state": ..., "created": ...}` of the stream when snapshotted.
@@ -137,6 +140,20 @@ enum SnapshotArchive {
 
         var ended: Bool { stage == 3 }
 
+        /// A message the server could have stored: a sequence in range, a time since the epoch
+        /// (ages are computed as `now - time`), a literal subject (it goes on a `MSG` line), a
+        /// header block as a client's.
+        static func checkStorable(_ m: CatchupMessage) throws {
+            guard m.seq <= SnapshotArchive.maxSeq else { throw FormatError(description: "sequence \(m.seq) out of range") }
+            guard m.time >= 0 else { throw FormatError(description: "message \(m.seq) has a time before 1970") }
+            guard Subject.isValidLiteral(m.subject) else { throw FormatError(description: "message \(m.seq) has an invalid subject") }
+            if let h = m.headers {
+                guard h.count <= 65_536, h.starts(with: Array("NATS/1.0".utf8)), h.suffix(4).elementsEqual([13, 10, 13, 10]) else {
+                    throw FormatError(description: "message \(m.seq) has a malformed header block")
+                }
+            }
+        }
+
         mutating func check(_ f: Frame) throws {
             switch f {
             case .meta:
@@ -146,6 +163,7 @@ enum SnapshotArchive {
                 guard stage == 1 else { throw FormatError(description: "messages out of place") }
                 for m in msgs {
                     guard m.seq > lastSeq else { throw FormatError(description: "sequence \(m.seq) not ascending") }
+                    try Self.checkStorable(m)
                     lastSeq = m.seq
                 }
                 messages += UInt64(msgs.count)

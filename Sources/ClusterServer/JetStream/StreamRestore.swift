@@ -26,6 +26,7 @@ final class StreamRestoreSession {
     private let limit: Int64?
     private var lastActivity = SourceSession.monoNanos()
     private(set) var finished = false
+    private var transferred = false
 
     init(js: JetStreamService, name: String, config: [String: Any], stagingDirectory: String, limit: Int64?) throws {
         self.js = js
@@ -57,7 +58,11 @@ final class StreamRestoreSession {
         lastActivity = SourceSession.monoNanos()
         guard let reply else { return cancel("a chunk came without a reply subject") }
         if chunk.isEmpty {
+            // Transferred: no more chunks, and no idle timeout while the stream is made from it.
             closeFile()
+            transferred = true
+            if let s = sub { js.bus.unsubscribeInternal(s) }
+            sub = nil
             return js.finishRestore(self, reply: reply)
         }
         staged += Int64(chunk.count)
@@ -76,7 +81,7 @@ final class StreamRestoreSession {
     }
 
     private func checkIdle() {
-        guard !finished else { return }
+        guard !finished && !transferred else { return }
         if SourceSession.monoNanos() - lastActivity > Self.idleNanos { return cancel("no chunk for \(Self.idleNanos / 1_000_000_000) s") }
         js.queue.asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in self?.checkIdle() }
     }
@@ -211,6 +216,14 @@ extension JetStreamService {
         return filling
     }
 
+    /// The last sequence the archived stream had (its meta frame's state), checked in range.
+    static func archivedLastSeq(_ meta: [UInt8]) throws -> UInt64 {
+        let o = try JSONObject.parse(meta, typeName: "StreamSnapshotMeta")
+        let last = try o.object("state", typeName: "StreamState")?.uint64("last_seq") ?? 0
+        guard last <= SnapshotArchive.maxSeq else { throw SnapshotArchive.FormatError(description: "last sequence \(last) out of range") }
+        return last
+    }
+
     static func restoreFailure(_ error: Error) -> JSAPIError {
         if let e = error as? JSAPIError { return JSAPIError(500, 10062, "restore failed: \(e.description)") }
         return JSAPIError(500, 10062, "restore failed: \(error)")
@@ -228,8 +241,7 @@ extension JetStreamService {
             try session.readFrames { frame in
                 switch frame {
                 case let .meta(json):
-                    let o = try JSONObject.parse(json, typeName: "StreamSnapshotMeta")
-                    lastSeq = try o.object("state", typeName: "StreamState")?.uint64("last_seq") ?? 0
+                    lastSeq = try Self.archivedLastSeq(json)
                 case let .messages(msgs):
                     for m in msgs {
                         let outcome = s.ingest(subject: m.subject, headers: m.headers, payload: m.payload, now: m.time, mirrorSeq: m.seq)

@@ -257,7 +257,8 @@ extension JetStreamCluster {
             guard let r = replicas[stream], r.isLeader, r.stream.config.metadata?[Self.restoringKey] != nil else {
                 return answer(request, "not the leader of a stream being restored")
             }
-            for m in msgs where m.seq > r.stream.store.state.lastSeq {
+            let applied = r.stream.store.state.lastSeq
+            for m in msgs where m.seq > applied {
                 guard r.proposeMirrored(seq: m.seq, subject: m.subject, headers: m.headers, payload: m.payload, time: m.time, ack: nil) else {
                     return answer(request, "the leader could not propose message \(m.seq)")
                 }
@@ -269,8 +270,10 @@ extension JetStreamCluster {
                 return answer(request, "not the leader of a stream being restored")
             }
             let st = r.stream.store.state
-            if st.messages == 0 && st.lastSeq < nextSeq - 1 {
-                try? r.proposeOp(["op": "purge", "seq": nextSeq], answer: nil)
+            let reach = max(lastSeq, nextSeq > 0 ? nextSeq - 1 : 0)
+            if st.messages == 0 && st.lastSeq < reach {
+                // An archive of a stream whose messages were all removed: its next sequence.
+                try? r.proposeOp(["op": "purge", "seq": reach + 1], answer: nil)
             }
             var names: [String] = []
             for record in records {
@@ -283,7 +286,7 @@ extension JetStreamCluster {
                 }
             }
             awaitApplied(r, request: request, answer: answer) { r in
-                r.stream.store.state.lastSeq >= max(lastSeq, nextSeq - 1) && names.allSatisfy { r.stream.consumers[$0] != nil }
+                r.stream.store.state.lastSeq >= reach && names.allSatisfy { r.stream.consumers[$0] != nil }
             }
         }
     }
@@ -309,8 +312,7 @@ extension JetStreamService {
             try session.readFrames { frame in
                 switch frame {
                 case let .meta(json):
-                    let o = try JSONObject.parse(json, typeName: "StreamSnapshotMeta")
-                    nextSeq = (try o.object("state", typeName: "StreamState")?.uint64("last_seq") ?? 0) + 1
+                    nextSeq = try Self.archivedLastSeq(json) + 1
                 case let .messages(m): lastSeq = m.last?.seq ?? lastSeq
                 case let .consumer(r):
                     _ = try Consumer.recordName(JSONObject.parse(r, typeName: "ConsumerMeta"))
