@@ -74,6 +74,15 @@ async def _fetch(psub, n: int, retry_503: bool) -> list:
     raise AssertionError("503 after 10 fetches")
 
 
+async def _fill(nc, js, stream: str, messages: list[tuple[str, bytes]]) -> None:
+    """Publishes without waiting for each PubAck (one connection keeps their order), then
+    waits until the stream holds them all."""
+    for subject, data in messages:
+        await nc.publish(subject, data)
+    await nc.flush()
+    await wait_state(js, stream, lambda st: st.last_seq >= len(messages), deadline_s=60)
+
+
 async def _absent(js, stream: str) -> bool:
     try:
         await js.stream_info(stream)
@@ -145,8 +154,7 @@ async def test_snapshot_ofSeveralMegabytes_isSentWithFlowControl(js, js_nc, uniq
     await js.add_stream(name=s, subjects=[f"{uniq}.>"], num_replicas=js_replicas)
     # Random payloads: nats-server compresses its archive.
     bodies = [random.Random(i).randbytes(8000) for i in range(1500)]
-    acks = [await js.publish(f"{uniq}.{i % 7}", bodies[i]) for i in range(1500)]
-    assert acks[-1].seq == 1500
+    await _fill(js_nc, js, s, [(f"{uniq}.{i % 7}", bodies[i]) for i in range(1500)])
     answer, data = await snapshot(js_nc, s)
     assert len(data) > 11_000_000
     await js.delete_stream(s)
@@ -281,8 +289,7 @@ async def test_snapshot_waitsForAcks(js, js_nc, uniq, js_replicas, server_kind):
         pytest.skip("nats-server sends without waiting for acks")
     s = f"{uniq}S"
     await js.add_stream(name=s, subjects=[f"{uniq}.>"], num_replicas=js_replicas)
-    for i in range(1600):
-        await js.publish(f"{uniq}.x", random.Random(i).randbytes(8000))
+    await _fill(js_nc, js, s, [(f"{uniq}.x", random.Random(i).randbytes(8000)) for i in range(1600)])
     inbox = js_nc.new_inbox()
     sub = await js_nc.subscribe(inbox)
     answer = await js_api(js_nc, f"STREAM.SNAPSHOT.{s}", {"deliver_subject": inbox, "chunk_size": 65536})
@@ -321,8 +328,7 @@ async def test_cluster_restore_survivesALeaderChange(js, js_nc, js_server, uniq,
     s = f"{uniq}S"
     await js.add_stream(name=s, subjects=[f"{uniq}.>"], num_replicas=3)
     bodies = [random.Random(i).randbytes(8000) for i in range(3000)]
-    for i in range(3000):
-        await js.publish(f"{uniq}.x", bodies[i])
+    await _fill(js_nc, js, s, [(f"{uniq}.x", b) for b in bodies])
     answer, data = await snapshot(js_nc, s)
     await js.delete_stream(s)
     other = await _connect_other(js_server)
