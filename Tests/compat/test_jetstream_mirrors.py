@@ -305,3 +305,25 @@ async def test_aWorkQueue_sourcedOrMirrored_handsOverEveryMessageOnce(js, uniq, 
     await wait_state(js, c, lambda st: st.messages == 5)
     await wait_state(js, w, lambda st: st.messages == 0)
     assert sorted(d for _, _, d in await stored_messages(js, c)) == [b"%d" % i for i in range(5)]
+
+
+async def test_copies_ofAnOriginAtItsConsumerLimit_areTheServersOwnConsumers(js, js_nc, uniq, js_replicas):
+    """A source's or mirror's consumer on the origin is the server's own: an origin at its
+    `max_consumers` is still copied, its listings and `consumer_count` show only the client's
+    consumer, and the limit still holds for clients."""
+    o = f"{uniq}O"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o.>"], num_replicas=js_replicas, max_consumers=1)
+    await js.add_consumer(o, durable_name="u", ack_policy="explicit")
+    for i in range(3):
+        await js.publish(f"{uniq}.o.x", b"%d" % i)
+    await js.add_stream(StreamConfig(name=f"{uniq}M", num_replicas=js_replicas, mirror=StreamSource(name=o)))
+    await js.add_stream(StreamConfig(name=f"{uniq}A", num_replicas=js_replicas, sources=[StreamSource(name=o)]))
+    await _last_seq(js, f"{uniq}M", 3)
+    await _last_seq(js, f"{uniq}A", 3)
+    names = await js_api(js_nc, f"CONSUMER.NAMES.{o}", {})
+    assert (names["total"], names["consumers"]) == (1, ["u"]), names
+    listed = await js_api(js_nc, f"CONSUMER.LIST.{o}", {})
+    assert [c["name"] for c in listed["consumers"]] == ["u"], listed
+    assert (await js.stream_info(o)).state.consumer_count == 1
+    refused = await js_api(js_nc, f"CONSUMER.DURABLE.CREATE.{o}.u2", {"stream_name": o, "config": {"durable_name": "u2", "ack_policy": "explicit"}})
+    assert refused["error"]["err_code"] == 10026, refused

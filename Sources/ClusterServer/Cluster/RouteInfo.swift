@@ -36,6 +36,10 @@ public struct RouteInfo: Codable, Equatable {
     /// Reads mirrored message entries (tag 9, a stream's `mirror`); absent (false) on older
     /// clusterd versions, which could not decode them: their groups' mirrors do not run.
     public var mirrored: Bool
+    /// Takes `jsinternal` route frames (a source's or mirror's consumer created as the
+    /// server's own: not listed, not counted against `max_consumers`); absent (false) on older
+    /// clusterd versions, to which such creates go through the API as a client's.
+    public var internalFrames: Bool
     /// The sender is stopping (lame duck; nats-server's route INFO `ldm`): peers hand it no
     /// leadership. Absent while false (nats-server's `omitempty`).
     public var lameDuck: Bool?
@@ -55,6 +59,7 @@ public struct RouteInfo: Codable, Equatable {
         case markers = "js_markers"
         case sourced = "js_sourced"
         case mirrored = "js_mirrored"
+        case internalFrames = "js_internal_frames"
         case lameDuck = "ldm"
         case authRequired = "auth_required"
     }
@@ -62,7 +67,7 @@ public struct RouteInfo: Codable, Equatable {
     public init(serverID: String, serverName: String, version: String, cluster: String, routeURL: String,
                 connectURLs: [String], jetstream: Bool, gossip: Bool = true, deliveryStamps: Bool = true, dedupTimes: Bool = true,
                 decidedDedup: Bool = true, copyConfig: Bool = true, markers: Bool = true, sourced: Bool = true,
-                mirrored: Bool = true) {
+                mirrored: Bool = true, internalFrames: Bool = true) {
         self.serverID = serverID
         self.serverName = serverName
         self.version = version
@@ -78,6 +83,7 @@ public struct RouteInfo: Codable, Equatable {
         self.markers = markers
         self.sourced = sourced
         self.mirrored = mirrored
+        self.internalFrames = internalFrames
     }
 
     public init(from decoder: Decoder) throws {
@@ -97,6 +103,7 @@ public struct RouteInfo: Codable, Equatable {
         markers = try c.decodeIfPresent(Bool.self, forKey: .markers) ?? false
         sourced = try c.decodeIfPresent(Bool.self, forKey: .sourced) ?? false
         mirrored = try c.decodeIfPresent(Bool.self, forKey: .mirrored) ?? false
+        internalFrames = try c.decodeIfPresent(Bool.self, forKey: .internalFrames) ?? false
         lameDuck = try c.decodeIfPresent(Bool.self, forKey: .lameDuck) == true ? true : nil
         authRequired = try c.decodeIfPresent(Bool.self, forKey: .authRequired) == true ? true : nil
     }

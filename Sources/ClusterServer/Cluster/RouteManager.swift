@@ -437,7 +437,7 @@ public final class RouteManager: SublistObserver, @unchecked Sendable {
                              deliveryStamps: o.routeFeatures.deliveryStamps, dedupTimes: o.routeFeatures.dedupTimes,
                              decidedDedup: o.routeFeatures.decidedDedup, copyConfig: o.routeFeatures.copyConfig,
                              markers: o.routeFeatures.markers, sourced: o.routeFeatures.sourced,
-                             mirrored: o.routeFeatures.mirrored)
+                             mirrored: o.routeFeatures.mirrored, internalFrames: o.routeFeatures.internalFrames)
         if isLeaving { info.lameDuck = true }
         if o.clusterAuth != nil { info.authRequired = true }
         return info.line()

@@ -38,6 +38,9 @@ final class Consumer {
     var waiting: [PullRequest] = []
     var lastActive: Int64
     var lastDeliveryTime: Int64 = 0
+    /// A source's or mirror's consumer, created by the server (`InternalConsumers.swift`):
+    /// not listed, not counted against `max_consumers`.
+    var isInternal = false
     /// Unsynced ack state (persisted by the service's flush).
     var dirty = false
     var deleted = false

@@ -89,14 +89,18 @@ extension JetStreamService {
             return info
         }
         if action == "update" { throw JSAPIError.consumerDoesNotExist }
-        if s.config.maxConsumers > 0 && s.consumers.count >= s.config.maxConsumers { throw JSAPIError.maxConsumers }
+        // A source's or mirror's consumer (`InternalConsumers.swift`) is the server's own: not
+        // counted, as nats-server's.
+        let serverOwn = creatingInternalConsumer
+        if !serverOwn && s.config.maxConsumers > 0 && s.publicConsumerCount >= s.config.maxConsumers { throw JSAPIError.maxConsumers }
         // nats-server applies an account's max_consumers to each stream, not to the account.
-        if let e = limits?.refusal(forConsumerWith: s.consumers.count) { throw e }
+        if !serverOwn, let e = limits?.refusal(forConsumerWith: s.publicConsumerCount) { throw e }
         if s.config.retention == .workqueue { try checkWorkQueue(s, cfg) }
         if cfg.isPush, s.config.retention == .interest || s.config.retention == .workqueue, cfg.deliverGroup == nil {
             // allowed; interest streams accept push consumers
         }
         let c = Consumer(stream: s, name: name, config: cfg, created: now)
+        c.isInternal = serverOwn
         c.setStartPosition()
         s.consumers[name] = c
         consumerAdvisory(s.name, name, action: "create")
@@ -158,7 +162,7 @@ extension JetStreamService {
         let o = try JSONObject.parse(body, typeName: "JSApiConsumersRequest")
         try o.rejectUnknown(["offset"])
         let s = try lookup(streamName)
-        let all = s.consumers.keys.sorted()
+        let all = s.consumers.filter { !$0.value.isInternal }.keys.sorted()
         let offset = min(max(try o.int("offset") ?? 0, 0), all.count)
         let limit = detailed ? 256 : 1024
         let page = all[offset...].prefix(limit)

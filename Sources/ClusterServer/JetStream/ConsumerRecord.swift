@@ -17,6 +17,7 @@ enum ConsumerRecord {
         out += config
         out += Array(#","created":"#.utf8)
         appendInt(c.created, to: &out)
+        if c.isInternal { out += Array(#","internal":true"#.utf8) }
         out += Array(#","name":"#.utf8)
         appendString(c.name, to: &out)
         out += Array(#","state":{"ack_floor_consumer_seq":"#.utf8)
@@ -106,7 +107,9 @@ extension Consumer {
 
     /// The consumer a record describes (`ConsumerRecord.encode`; read at start, from a stream
     /// copy, from a snapshot archive), with its unacked deliveries due again after `ack_wait`.
-    static func restored(from record: [UInt8], stream s: Stream, now: Int64) throws -> Consumer {
+    /// `trusted`: the record was written by a server (its `internal` mark counts), not read
+    /// from a client's archive.
+    static func restored(from record: [UInt8], stream s: Stream, now: Int64, trusted: Bool = true) throws -> Consumer {
         let o = try JSONObject.parse(record, typeName: "ConsumerMeta")
         let name = try recordName(o)
         guard let cfgObj = try o.object("config", typeName: "ConsumerConfig"),
@@ -115,6 +118,7 @@ extension Consumer {
         }
         let cfg = try ConsumerConfig.decode(cfgObj)
         let c = Consumer(stream: s, name: name, config: cfg, created: try o.int64("created") ?? now)
+        c.isInternal = try trusted && o.bool("internal") == true
         c.cursor = try st.uint64("cursor") ?? 1
         c.deliveredConsumerSeq = try st.uint64("delivered_consumer_seq") ?? 0
         c.deliveredStreamSeq = try st.uint64("delivered_stream_seq") ?? 0

@@ -58,6 +58,8 @@ public final class JetStreamService: @unchecked Sendable {
     var snapshotSenders: [StreamSnapshotSender] = []
     var restoreSessions: [String: StreamRestoreSession] = [:]
     var restoreFeeds: [String: ClusteredRestoreFeed] = [:]
+    /// Set while a source's or mirror's consumer is created (`createInternalConsumer`).
+    var creatingInternalConsumer = false
     private var subscriptions: [Subscription] = []
     private var timer: DispatchSourceTimer?
     /// A `flush` is queued (`JetStreamService+GroupCommit.swift`).

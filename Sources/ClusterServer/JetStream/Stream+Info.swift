@@ -6,7 +6,7 @@ extension Stream {
             // A stream that never stored anything shows 0, as on nats-server (then last + 1).
             "messages": st.messages, "bytes": st.bytes, "first_seq": st.messages == 0 && st.lastSeq == 0 ? 0 : st.firstSeq,
             "first_ts": JSTime.format(st.firstTime), "last_seq": st.lastSeq, "last_ts": JSTime.format(st.lastTime),
-            "consumer_count": consumers.count,
+            "consumer_count": publicConsumerCount,
         ]
         if st.numSubjects > 0 { o["num_subjects"] = st.numSubjects }
         if st.numDeleted > 0 {

@@ -80,6 +80,8 @@ final class Stream {
     var assignedConfig: StreamConfig?
     /// The newest committed config: what the stream listens on and shows.
     var committedConfig: StreamConfig { assignedConfig ?? config }
+    /// Consumers a client sees and `max_consumers` counts (not the server's own, `Consumer.isInternal`).
+    var publicConsumerCount: Int { consumers.values.reduce(0) { $0 + ($1.isInternal ? 0 : 1) } }
     /// Clustered streams: the Raft index of the entry being applied (recorded with the message).
     var applyingRaftIndex: UInt64 = 0
     /// Clustered: the entry being applied is followed by its leader's no-interest removal.

@@ -48,7 +48,7 @@ extension JetStreamService {
     }
 
     /// Answers a request this node is to answer (the cluster dispatch already chose it).
-    private func serveAPI(subject: String, op: [String], reply: String, headers: [UInt8]?, body: [UInt8]) {
+    func serveAPI(subject: String, op: [String], reply: String, headers: [UInt8]?, body: [UInt8]) {
         apiRequest = cluster == nil ? nil : (reply, JetStreamService.responseType(op))
         defer { apiRequest = nil }
         if op.first == "DIRECT" {
@@ -309,7 +309,7 @@ extension JetStreamService {
         if let e = limits?.refusal(forStream: cfg, isUpdate: true, streamCount: streams.count,
                                    reservedByOthers: reservation(cfg.storage, except: name)) { throw e }
         if let e = serverLimitRefusal(cfg, except: name) { throw e }
-        if cfg.maxConsumers > 0 && s.consumers.count > cfg.maxConsumers {
+        if cfg.maxConsumers > 0 && s.publicConsumerCount > cfg.maxConsumers {
             throw JSAPIError.streamUpdate("stream configuration update can not lower max consumers below current")
         }
         applyConfig(s, cfg)

@@ -270,9 +270,9 @@ extension JetStreamService {
         if s.config.maxConsumers > 0 && records.count > s.config.maxConsumers { throw JSAPIError.maxConsumers }
         let now = JSTime.nowNanos()
         for record in records {
-            let c = try Consumer.restored(from: record, stream: s, now: now)
+            let c = try Consumer.restored(from: record, stream: s, now: now, trusted: false)
             s.consumers[c.name] = c
-            if let dir = s.directory { try AtomicFile.write(record, to: dir + "/consumers/\(c.name).json") }
+            if let dir = s.directory { try AtomicFile.write(c.record, to: dir + "/consumers/\(c.name).json") }
         }
     }
 }

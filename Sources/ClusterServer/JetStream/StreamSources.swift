@@ -123,8 +123,8 @@ final class SourceSession {
         let filters = config.filters
         if filters.count == 1 { cfg["filter_subject"] = filters[0] } else if filters.count > 1 { cfg["filter_subjects"] = filters }
         let body = JSJSON.encode(["stream_name": config.name, "config": cfg])
-        _ = stream.service.bus.publishInternal(subject: "$JS.API.CONSUMER.CREATE.\(config.name)", reply: deliverSubject + ".created",
-                                               payload: ByteBuffer(bytes: body))
+        // The server's own consumer on the origin (`InternalConsumers.swift`).
+        stream.service.requestInternalConsumer(origin: config.name, reply: deliverSubject + ".created", body: body)
     }
 
     private func created(_ gen: Int, _ payload: [UInt8]) {

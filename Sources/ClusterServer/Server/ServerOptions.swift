@@ -136,4 +136,6 @@ struct RouteFeatures: Sendable {
     var sourced = true
     /// Reads mirrored message entries (`js_mirrored`).
     var mirrored = true
+    /// Takes `jsinternal` route frames (`js_internal_frames`).
+    var internalFrames = true
 }

@@ -282,7 +282,10 @@ extension JetStreamCluster {
                 }
                 names.append(name)
                 if r.stream.consumers[name] == nil {
-                    try? r.proposeOp(["op": "consumer", "name": name, "record": o.fields, "restored": true], answer: nil)
+                    // A client's archive does not make a consumer the server's own.
+                    var fields = o.fields
+                    fields.removeValue(forKey: "internal")
+                    try? r.proposeOp(["op": "consumer", "name": name, "record": fields, "restored": true], answer: nil)
                 }
             }
             awaitApplied(r, request: request, answer: answer) { r in

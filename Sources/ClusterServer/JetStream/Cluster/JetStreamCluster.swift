@@ -137,6 +137,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         registerHellos()
         catchup.start()
         registerRestoreFrames()
+        registerInternalConsumerFrames()
         startForwarding()
         js.startTakingUnrouted(self)
         startUsageReports()
@@ -190,6 +191,8 @@ final class JetStreamCluster: RaftGroupDelegate {
     private(set) var sourcedReaders: Set<String> = []
     /// The same for mirrored message entries (route INFO `js_mirrored`).
     private(set) var mirroredReaders: Set<String> = []
+    /// The same for `jsinternal` route frames (route INFO `js_internal_frames`).
+    private(set) var internalFrameReaders: Set<String> = []
 
     /// Notes the entry forms connected peers announce they read (route INFO): at each tick and
     /// as soon as a route comes up, since a cluster can take its first publishes within
@@ -201,6 +204,7 @@ final class JetStreamCluster: RaftGroupDelegate {
         markerReaders.formUnion(routes.peers(announcing: \.markers))
         sourcedReaders.formUnion(routes.peers(announcing: \.sourced))
         mirroredReaders.formUnion(routes.peers(announcing: \.mirrored))
+        internalFrameReaders.formUnion(routes.peers(announcing: \.internalFrames))
     }
 
     func tick() {
