@@ -27,6 +27,21 @@ extension ClusteredJetStreamTests {
         assertEveryReplica(of: "MIR", endsAt: [0, 0], "nothing mirrored on any replica")
     }
 
+    /// n3 does not take `jsinternal` frames (an older clusterd): the mirror's consumer on the
+    /// origin, a replica of which is on n3, is created through the API as before (listed on the
+    /// origin) unless the mirror's leader leads the origin too (then it is created right there,
+    /// the server's own), and the mirror copies all the same.
+    func test_mirror_node3WithoutInternalFrames_createsItsConsumerThroughTheAPI() async throws {
+        let c1 = try await mirrorOfFourWithAGap()
+        assertEveryReplica(of: "MIR", endsAt: [3, 4], "mirrored on every replica")
+        let leader = { (s: String) async throws -> String? in
+            (try await self.api(c1, "STREAM.INFO.\(s)", "{}")["cluster"] as? [String: Any])?["leader"] as? String
+        }
+        let sameLeader = try await leader("ORIG") == leader("MIR")
+        let names = try await api(c1, "CONSUMER.NAMES.ORIG", "{}")["consumers"] as? [String]
+        XCTAssertEqual(names?.count, sameLeader ? 0 : 1, "listed only when created through the API")
+    }
+
     /// An R3 origin with four messages, the second deleted, and an R3 mirror of it.
     private func mirrorOfFourWithAGap() async throws -> NATSConnection {
         let c1 = try await connect(1)

@@ -62,8 +62,9 @@ final class ClusteredJetStreamTests: XCTestCase {
             o.clusterPort = clusterPorts[i]
             o.routes = clusterPorts.map { "nats://127.0.0.1:\($0)" }
             // Tests named `…olderNode3…` start n3 announcing itself as an older clusterd would.
-            if i == 2 && name.contains("olderNode3") { o.routeFeatures = RouteFeatures(deliveryStamps: false, dedupTimes: false, decidedDedup: false, copyConfig: false, markers: false, sourced: false, mirrored: false) }
+            if i == 2 && name.contains("olderNode3") { o.routeFeatures = RouteFeatures(deliveryStamps: false, dedupTimes: false, decidedDedup: false, copyConfig: false, markers: false, sourced: false, mirrored: false, internalFrames: false) }
             if i == 2 && name.contains("node3WithoutMirroredEntries") { o.routeFeatures.mirrored = false }
+            if i == 2 && name.contains("node3WithoutInternalFrames") { o.routeFeatures.internalFrames = false }
             // Tests named `…syncInterval…` opt into `sync_interval` (an hour: only the test syncs).
             if name.contains("syncInterval") { o.jetStreamSyncIntervalSeconds = 3600 }
             // Tests named `…limitedNode3…`: n3 has `max_file_store: 100000`.
