@@ -14,6 +14,8 @@ import random
 import nats
 import pytest
 
+from nats.js.api import RePublish, StreamConfig, StreamSource
+
 from natsutil import js_api, stored_messages, wait_state
 
 pytestmark = pytest.mark.jetstream
@@ -359,3 +361,33 @@ async def test_cluster_restore_survivesALeaderChange(js, js_nc, js_server, uniq,
     assert (info.state.messages, info.state.last_seq) == (3000, 3000), info.state
     for seq in (1, 1777, 3000):
         assert (await js.get_msg(s, seq)).data == bodies[seq - 1]
+
+
+async def test_restore_ofAStreamWithSourcesAndRepublish_copiesNothingTwice(js, js_nc, uniq, js_replicas):
+    """An aggregate's backup: restored, its config has its sources and republish again, and its
+    sources resume after what it holds (each copy keeps its `Nats-Stream-Source` header)."""
+    o, a = f"{uniq}O", f"{uniq}A"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o.>"], num_replicas=js_replicas)
+    for i in range(4):
+        await js.publish(f"{uniq}.o.x", b"%d" % i)
+    await js.add_stream(StreamConfig(name=a, num_replicas=js_replicas, sources=[StreamSource(name=o)],
+                                     republish=RePublish(src=">", dest=f"{uniq}.rp.>")))
+    await wait_state(js, a, lambda st: st.messages == 4)
+    answer, data = await snapshot(js_nc, a)
+    await js.delete_stream(a)
+    await js.publish(f"{uniq}.o.x", b"4")
+    sub = await js_nc.subscribe(f"{uniq}.rp.>")
+    done = await restore(js_nc, a, answer["config"], data)
+    assert "error" not in done, done
+    assert [s["name"] for s in done["config"]["sources"]] == [o] and done["config"]["republish"]["dest"] == f"{uniq}.rp.>"
+    await wait_state(js, a, lambda st: st.messages >= 5)
+    await asyncio.sleep(1)
+    assert [d for _, _, d in await stored_messages(js, a)] == [b"0", b"1", b"2", b"3", b"4"]
+    # Republished: the copy made after the restore, not the restored messages.
+    got = []
+    while True:
+        try:
+            got.append((await sub.next_msg(timeout=1)).data)
+        except nats.errors.TimeoutError:
+            break
+    assert got == [b"4"], got
