@@ -252,12 +252,12 @@ async def test_restore_keepsWhatARetentionStreamHeld(js, js_nc, uniq, js_replica
     assert [m.metadata.sequence.stream for m in got] == [3, 4, 5, 6]
 
 
-async def test_cluster_aStreamBeingRestored_refusesPublishes(js, js_nc, uniq, js_replicas, cluster_mode, server_kind):
-    """clusterd marks a stream it restores in a cluster with `_clusterd.restoring` in its
-    metadata until the archive is in; its leader refuses publishes meanwhile (they would take
-    sequences the archive holds)."""
-    if not cluster_mode or server_kind != "clusterd":
-        pytest.skip("clusterd's cluster restore")
+async def test_aStreamBeingRestored_refusesPublishes(js, js_nc, uniq, js_replicas, server_kind):
+    """clusterd marks a stream it restores with `_clusterd.restoring` in its metadata until the
+    archive is in (one node: restored a few MiB at a time; a cluster: batches to the leader);
+    publishes are refused meanwhile (they would take sequences the archive holds)."""
+    if server_kind != "clusterd":
+        pytest.skip("clusterd's restore mark")
     s = f"{uniq}S"
     await js.add_stream(name=s, subjects=[f"{uniq}.>"], num_replicas=js_replicas, metadata={"_clusterd.restoring": "x"})
     with pytest.raises(nats.js.errors.ServiceUnavailableError) as e:
@@ -391,3 +391,23 @@ async def test_restore_ofAStreamWithSourcesAndRepublish_copiesNothingTwice(js, j
         except nats.errors.TimeoutError:
             break
     assert got == [b"4"], got
+
+
+async def test_restore_ofAMirror_keepsWhatOnlyTheArchiveHolds(js, js_nc, uniq, js_replicas):
+    """A mirror's backup, restored after its origin was purged: the archive's messages come
+    back at their sequences, and the mirror then goes on from its own last sequence (its copies
+    wait for the restore: they would take those sequences first)."""
+    o, m = f"{uniq}O", f"{uniq}M"
+    await js.add_stream(name=o, subjects=[f"{uniq}.o.>"], num_replicas=js_replicas)
+    for i in range(6):
+        await js.publish(f"{uniq}.o.x", b"%d" % i)
+    await js.add_stream(StreamConfig(name=m, num_replicas=js_replicas, mirror=StreamSource(name=o)))
+    await wait_state(js, m, lambda st: st.last_seq == 6)
+    answer, data = await snapshot(js_nc, m)
+    await js.delete_stream(m)
+    await js.purge_stream(o)
+    await js.publish(f"{uniq}.o.x", b"6")
+    done = await restore(js_nc, m, answer["config"], data)
+    assert "error" not in done, done
+    await wait_state(js, m, lambda st: st.last_seq == 7)
+    assert [(q, d) for q, _, d in await stored_messages(js, m)] == [(i + 1, b"%d" % i) for i in range(7)]

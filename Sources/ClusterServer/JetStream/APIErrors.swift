@@ -82,6 +82,8 @@ public struct JSAPIError: Error, Equatable, CustomStringConvertible {
     static let messageTooLarge = JSAPIError(400, 10054, "message size exceeds maximum allowed")
     static func storeFailed(_ why: String) -> JSAPIError { .init(503, 10077, why) }
     static let sealed = JSAPIError(400, 10109, "invalid operation on sealed stream")
+    /// A publish to a stream whose restore is still putting the archive's messages in.
+    static let beingRestored = JSAPIError(503, 10062, "stream is being restored")
     static func rollupFailed(_ why: String) -> JSAPIError { .init(500, 10111, why) }
     static let invalidTTL = JSAPIError(400, 10165, "invalid per-message TTL")
     static let msgTTLDisabled = JSAPIError(400, 10166, "per-message TTL is disabled")

@@ -32,6 +32,14 @@ extension JetStreamService {
         }
         guard let stream = streams[name], !stopped else { return false }
         if subject.hasPrefix("$JS.API.") && !stream.config.noAck { return true }
+        if !copied, stream.config.metadata?[JetStreamCluster.restoringKey] != nil {
+            // Its restore is putting the archive's messages in (`StreamRestore.swift`).
+            if let reply, !stream.config.noAck {
+                pendingReplies.append((reply, Stream.errorAck(.beingRestored, stream: name), nil))
+                scheduleFlush()
+            }
+            return true
+        }
         guard let subject = copied ? subject : stream.storedSubject(subject) else {
             if let reply, !stream.config.noAck {
                 pendingReplies.append((reply, Stream.errorAck(Stream.invalidMappedSubject(subject), stream: name), nil))

@@ -178,18 +178,76 @@ extension JetStreamService {
     /// The end of a transfer: creates the stream from the staged archive and answers `reply`.
     func finishRestore(_ session: StreamRestoreSession, reply: String) {
         if let cluster { return finishClusteredRestore(cluster, session, reply: reply) }
-        defer { session.finish() }
         do {
             // Checked whole before anything is created.
-            var messages: UInt64 = 0
-            try session.readFrames { if case let .messages(m) = $0 { messages += UInt64(m.count) } }
-            var info = try restoreLocally(session)
-            info["type"] = Self.createResponseType
-            self.reply(reply, info)
-            server.logger.info("Restored stream '\(session.name)': \(messages) messages from \(session.staged) bytes")
+            var archive = LocalRestore(session: session, reply: reply)
+            try session.readFrames { frame in
+                switch frame {
+                case let .meta(json): archive.lastSeq = try Self.archivedLastSeq(json)
+                case let .messages(m): archive.messages += UInt64(m.count)
+                case let .consumer(r): archive.records.append(r)
+                case .end: break
+                }
+            }
+            _ = try createStream(session.name, body: JSJSON.encode(Self.fillingConfig(session)), isUpdate: false)
+            guard let s = streams[session.name] else { throw JSAPIError.streamNotFound }
+            archive.reader = try session.openReader()
+            fillSlice(archive, into: s)
         } catch {
             fail(reply, Self.createResponseType, Self.restoreFailure(error))
+            session.finish()
         }
+    }
+
+    /// What a one-node restore carries from slice to slice.
+    struct LocalRestore {
+        let session: StreamRestoreSession
+        let reply: String
+        var lastSeq: UInt64 = 0
+        var messages: UInt64 = 0
+        var records: [[UInt8]] = []
+        var reader: SnapshotArchive.FileReader?
+    }
+
+    static let restoreSliceBytes = 4 << 20
+
+    /// One node: stores the next slice of the archive's messages at their sequences and times
+    /// (a few MiB, then the queue's other work goes on: publishes to this stream are refused
+    /// meanwhile, `restoringKey`); after the last, makes them durable, puts the full config in
+    /// place, adds the consumers and answers. On any failure the stream goes again.
+    private func fillSlice(_ archive: LocalRestore, into s: Stream) {
+        let session = archive.session, name = session.name
+        do {
+            guard streams[name] === s else { throw JSAPIError(500, 10062, "the stream was deleted during its restore") }
+            var bytes = 0
+            while bytes < Self.restoreSliceBytes, let frame = try archive.reader?.next() {
+                guard case let .messages(msgs) = frame else { continue }
+                for m in msgs {
+                    let outcome = s.ingest(subject: m.subject, headers: m.headers, payload: m.payload, now: m.time, mirrorSeq: m.seq)
+                    if outcome.refused { throw JSAPIError(500, 10062, "message \(m.seq) refused: \(String(decoding: outcome.response, as: UTF8.self))") }
+                    bytes += m.payload.count + (m.headers?.count ?? 0) + m.subject.utf8.count
+                }
+            }
+            if bytes >= Self.restoreSliceBytes {
+                if s.dirty { scheduleFlush() }
+                return queue.async { self.fillSlice(archive, into: s) }
+            }
+            // A stream whose messages were all removed keeps its next sequence.
+            if s.store.state.messages == 0 && s.store.state.lastSeq < archive.lastSeq { try s.store.skip(toNext: archive.lastSeq + 1) }
+            try s.store.sync()
+            s.dirty = false
+            let full = try restoredConfig(name, session.config)
+            if full != s.config { applyConfig(s, full) }
+            try restoreConsumers(archive.records, into: s)
+            var info = s.infoJSON()
+            info["type"] = Self.createResponseType
+            reply(archive.reply, info)
+            server.logger.info("Restored stream '\(name)': \(archive.messages) messages from \(session.staged) bytes")
+        } catch {
+            if streams[name] === s { _ = try? deleteStream(name) }
+            fail(archive.reply, Self.createResponseType, Self.restoreFailure(error))
+        }
+        session.finish()
     }
 
     /// A restored stream's config, checked as a create's (which may not ask for `sealed`: a
@@ -203,8 +261,9 @@ extension JetStreamService {
     }
 
     /// The config a restored stream is created with while its messages go in: not sealed,
-    /// without republishing or sources, marked with `restoringKey` (publishes are refused in a
-    /// cluster and interest retention keeps what the consumers restored next will want).
+    /// without republishing or sources, marked with `restoringKey` (publishes are refused, its
+    /// sources or mirror wait, and interest retention keeps what the consumers restored next
+    /// will want).
     static func fillingConfig(_ session: StreamRestoreSession) -> [String: Any] {
         var filling = session.config
         filling["sealed"] = false
@@ -227,42 +286,6 @@ extension JetStreamService {
     static func restoreFailure(_ error: Error) -> JSAPIError {
         if let e = error as? JSAPIError { return JSAPIError(500, 10062, "restore failed: \(e.description)") }
         return JSAPIError(500, 10062, "restore failed: \(error)")
-    }
-
-    /// One node: creates the stream, stores the archive's messages at their sequences and
-    /// times, makes them durable, then adds the consumers. On any failure the stream goes again.
-    private func restoreLocally(_ session: StreamRestoreSession) throws -> [String: Any] {
-        let name = session.name
-        _ = try createStream(name, body: JSJSON.encode(Self.fillingConfig(session)), isUpdate: false)
-        guard let s = streams[name] else { throw JSAPIError.streamNotFound }
-        do {
-            var lastSeq: UInt64 = 0
-            var records: [[UInt8]] = []
-            try session.readFrames { frame in
-                switch frame {
-                case let .meta(json):
-                    lastSeq = try Self.archivedLastSeq(json)
-                case let .messages(msgs):
-                    for m in msgs {
-                        let outcome = s.ingest(subject: m.subject, headers: m.headers, payload: m.payload, now: m.time, mirrorSeq: m.seq)
-                        if outcome.refused { throw JSAPIError(500, 10062, "message \(m.seq) refused: \(String(decoding: outcome.response, as: UTF8.self))") }
-                    }
-                case let .consumer(record): records.append(record)
-                case .end: break
-                }
-            }
-            // A stream whose messages were all removed keeps its next sequence.
-            if s.store.state.messages == 0 && s.store.state.lastSeq < lastSeq { try s.store.skip(toNext: lastSeq + 1) }
-            try s.store.sync()
-            s.dirty = false
-            let full = try restoredConfig(name, session.config)
-            if full != s.config { applyConfig(s, full) }
-            try restoreConsumers(records, into: s)
-            return s.infoJSON()
-        } catch {
-            _ = try? deleteStream(name)
-            throw error
-        }
     }
 
     /// Adds the archive's consumers (records as `ConsumerRecord` writes them) to `s`.

@@ -376,6 +376,9 @@ extension JetStreamService {
     /// One node: always. A cluster: the stream's leader, once it applied every earlier term's
     /// entry (so what its sources took before is known).
     private func runsSources(_ s: Stream) -> Bool {
+        // A stream being restored: its copies would race the archive's messages (a mirror's at
+        // the same sequences; `StreamRestore.swift`).
+        if s.config.metadata?[JetStreamCluster.restoringKey] != nil { return false }
         guard let cluster else { return true }
         guard let r = cluster.replicas[s.name] else { return false }
         return r.acceptsPublishes && r.decidesDedup() && (s.config.mirror == nil ? r.writesSourced() : r.writesMirrored())
