@@ -399,15 +399,16 @@ async def test_restore_ofAMirror_keepsWhatOnlyTheArchiveHolds(js, js_nc, uniq, j
     wait for the restore: they would take those sequences first)."""
     o, m = f"{uniq}O", f"{uniq}M"
     await js.add_stream(name=o, subjects=[f"{uniq}.o.>"], num_replicas=js_replicas)
-    for i in range(6):
-        await js.publish(f"{uniq}.o.x", b"%d" % i)
+    # Enough to take a while to restore (a cluster's restore sends 1 MiB at a time).
+    bodies = [b"%d " % i + random.Random(i).randbytes(8000) for i in range(600)]
+    await _fill(js_nc, js, o, [(f"{uniq}.o.x", b) for b in bodies])
     await js.add_stream(StreamConfig(name=m, num_replicas=js_replicas, mirror=StreamSource(name=o)))
-    await wait_state(js, m, lambda st: st.last_seq == 6)
+    await wait_state(js, m, lambda st: st.last_seq == 600)
     answer, data = await snapshot(js_nc, m)
     await js.delete_stream(m)
     await js.purge_stream(o)
-    await js.publish(f"{uniq}.o.x", b"6")
+    await js.publish(f"{uniq}.o.x", b"later")
     done = await restore(js_nc, m, answer["config"], data)
     assert "error" not in done, done
-    await wait_state(js, m, lambda st: st.last_seq == 7)
-    assert [(q, d) for q, _, d in await stored_messages(js, m)] == [(i + 1, b"%d" % i) for i in range(7)]
+    await wait_state(js, m, lambda st: st.last_seq == 601)
+    assert [(q, d) for q, _, d in await stored_messages(js, m)] == [(i + 1, b) for i, b in enumerate(bodies + [b"later"])]
