@@ -412,3 +412,29 @@ async def test_restore_ofAMirror_keepsWhatOnlyTheArchiveHolds(js, js_nc, uniq, j
     assert "error" not in done, done
     await wait_state(js, m, lambda st: st.last_seq == 601)
     assert [(q, d) for q, _, d in await stored_messages(js, m)] == [(i + 1, b) for i, b in enumerate(bodies + [b"later"])]
+
+
+@pytest.mark.single_node(reason="restarts its own server")
+async def test_aRestoreAStopInterrupted_leavesNoStream(make_server, server_kind):
+    """A stream still marked `_clusterd.restoring` when the server starts is a restore the stop
+    cut short (its client got no answer): it is removed, not left refusing every publish. The
+    mark is set by hand here; it is reserved."""
+    if server_kind != "clusterd":
+        pytest.skip("clusterd's restore mark")
+    srv = make_server(["-js", "-sd", "@TMP@"])
+    nc = await nats.connect(srv.url, allow_reconnect=False, connect_timeout=2)
+    try:
+        js = nc.jetstream(timeout=3)
+        await js.add_stream(name="CUT", subjects=["cut.>"], metadata={"_clusterd.restoring": "x"})
+        await js.add_stream(name="KEPT", subjects=["kept.>"])
+        await js.publish("kept.a", b"1")
+    finally:
+        await nc.close()
+    srv.restart()
+    nc = await nats.connect(srv.url, allow_reconnect=False, connect_timeout=2)
+    try:
+        js = nc.jetstream(timeout=3)
+        assert await _absent(js, "CUT")
+        assert (await js.stream_info("KEPT")).state.messages == 1
+    finally:
+        await nc.close()

@@ -83,6 +83,13 @@ extension JetStreamService {
             let dir = "\(root)/\(name)"
             do {
                 guard let (cfg, stamped) = try Self.readMeta(directory: dir, clustered: false) else { continue }
+                if cfg.metadata?[JetStreamCluster.restoringKey] != nil {
+                    // A restore the stop interrupted: its client got no answer, and a stream
+                    // left marked would refuse every publish.
+                    server.logger.warning("JetStream: removing stream '\(name)', whose restore did not finish")
+                    AtomicFile.removeTree(dir)
+                    continue
+                }
                 let created = stamped ?? JSTime.nowNanos()
                 let store = try makeStore(for: cfg)
                 let s = Stream(service: self, config: cfg, store: store, created: created, directory: dir)
