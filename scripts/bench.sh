@@ -11,7 +11,8 @@
 #   BENCH_RUNS=3             runs per server; the table shows the median
 #   BENCH_SIZES="16 128"     payload sizes for core pub/sub
 #   BENCH_SWIFT_CLIENT=1     also run `clusterctl bench pubsub` (our Swift client) rows
-#   SECTIONS="core js cluster" sections to run (cluster: scripts/bench-cluster.sh)
+#   SECTIONS="core js cluster snapshot" sections to run (cluster: scripts/bench-cluster.sh)
+#   BENCH_SNAPSHOT_MB=64     MiB per stream snapshot / restore run
 #   BENCH_JS_MSGS=200000     messages per JetStream async publish / consume run
 #   BENCH_JS_SYNC_MSGS=3000  messages per JetStream sync publish (latency) run
 #   SKIP_BUILD=1             use existing binaries
@@ -26,7 +27,7 @@ BENCH_MSGS=${BENCH_MSGS:-2000000}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_SIZES=${BENCH_SIZES:-"16 128"}
 BENCH_SWIFT_CLIENT=${BENCH_SWIFT_CLIENT:-1}
-SECTIONS=${SECTIONS:-"core js cluster"}
+SECTIONS=${SECTIONS:-"core js cluster snapshot"}
 BENCH_JS_MSGS=${BENCH_JS_MSGS:-200000}
 BENCH_JS_SYNC_MSGS=${BENCH_JS_SYNC_MSGS:-3000}
 SKIP_BUILD=${SKIP_BUILD:-0}
@@ -261,6 +262,21 @@ section_js() {
   workload_js " (vs nats-server sync always)"
   stop_server "$cpid"; stop_server "$npid"
   write_table "$RESULTS_DIR/jetstream.md" "JetStream, one node, file storage: clusterd (fsync before every ack) vs nats-server"
+}
+
+# Stream snapshot and restore of a one-node file stream of BENCH_SNAPSHOT_MB MiB (1 KiB
+# messages), through nats-py (`scripts/bench-snapshot.py`): MiB of messages per second.
+section_snapshot() {
+  ROWS=(); NOTES=()
+  local cpid npid py="${PY:-$ROOT/.venv/bin/python}" mb=${BENCH_SNAPSHOT_MB:-64}
+  start_server clusterd "$CLUSTERD_BIN" -js -sd "$TMP_DIR/cd-snap"; CLUSTERD_URL=$SERVER_URL; cpid=$SERVER_PID
+  start_server nats-server "$NATS_SERVER_BIN" -js -sd "$TMP_DIR/ns-snap"; NATS_URL=$SERVER_URL; npid=$SERVER_PID
+  MEASURE_FIELD=mb_per_s compare "stream snapshot, $mb MiB of 1 KiB messages (MiB/s)" \
+    "$py" "$ROOT/scripts/bench-snapshot.py" --url @URL@ --mb "$mb"
+  MEASURE_FIELD=mb_per_s compare "stream restore, $mb MiB of 1 KiB messages (MiB/s)" \
+    "$py" "$ROOT/scripts/bench-snapshot.py" --url @URL@ --mb "$mb" --restore
+  stop_server "$cpid"; stop_server "$npid"
+  write_table "$RESULTS_DIR/snapshot.md" "Stream snapshot and restore, one node (nats-py client; MiB/s, not msgs/s)"
 }
 
 # shellcheck source=scripts/bench-cluster.sh
