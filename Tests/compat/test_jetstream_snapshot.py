@@ -165,6 +165,7 @@ async def test_snapshot_ofSeveralMegabytes_isSentWithFlowControl(js, js_nc, uniq
     assert done["state"]["messages"] == 1500
     m = await js.get_msg(s, 1234)
     assert (m.subject, m.data) == (f"{uniq}.{1233 % 7}", bodies[1233])
+    await js.delete_stream(s)  # big: later tests list every stream
 
 
 @pytest.mark.parametrize("damage", ["flipped byte", "truncated", "garbage"])
@@ -319,6 +320,7 @@ async def test_snapshot_waitsForAcks(js, js_nc, uniq, js_replicas, server_kind):
         total += len(m.data)
         await js_nc.publish(m.reply, b"")
     assert total > 12_000_000
+    await js.delete_stream(s)  # big: later tests list every stream
 
 
 async def test_cluster_restore_survivesALeaderChange(js, js_nc, js_server, uniq, cluster_mode, server_kind):
@@ -362,6 +364,7 @@ async def test_cluster_restore_survivesALeaderChange(js, js_nc, js_server, uniq,
     assert (info.state.messages, info.state.last_seq) == (3000, 3000), info.state
     for seq in (1, 1777, 3000):
         assert (await js.get_msg(s, seq)).data == bodies[seq - 1]
+    await js.delete_stream(s)  # big: later tests list every stream
 
 
 async def test_restore_ofAStreamWithSourcesAndRepublish_copiesNothingTwice(js, js_nc, uniq, js_replicas):
@@ -413,6 +416,8 @@ async def test_restore_ofAMirror_keepsWhatOnlyTheArchiveHolds(js, js_nc, uniq, j
     assert "error" not in done, done
     await wait_state(js, m, lambda st: st.last_seq == 601)
     assert [(q, d) for q, _, d in await stored_messages(js, m)] == [(i + 1, b) for i, b in enumerate(bodies + [b"later"])]
+    for name in (m, o):
+        await js.delete_stream(name)  # big: later tests list every stream
 
 
 @pytest.mark.single_node(reason="restarts its own server")

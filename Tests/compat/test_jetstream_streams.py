@@ -11,7 +11,8 @@ pytestmark = pytest.mark.jetstream
 
 
 async def api(nc, subject: str, body: dict | None = None) -> dict:
-    msg = await nc.request(subject, json.dumps(body).encode() if body is not None else b"", timeout=3)
+    # 10 s: a nats-server cluster asks every stream leader for a LIST (timed out at 3 s in CI once).
+    msg = await nc.request(subject, json.dumps(body).encode() if body is not None else b"", timeout=10)
     return json.loads(msg.data)
 
 
