@@ -13,9 +13,15 @@ import argparse
 import asyncio
 import json
 import random
+import os
+import sys
 import time
 
 import nats
+
+# The compatibility suite's snapshot and restore client, shared.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "compat"))
+from natsutil import restore, snapshot  # noqa: E402
 
 
 async def fill(nc, js, stream: str, mb: int) -> int:
@@ -35,38 +41,6 @@ async def fill(nc, js, stream: str, mb: int) -> int:
     return n
 
 
-async def snapshot(nc, stream: str) -> bytes:
-    inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox, pending_bytes_limit=512 * 1024 * 1024)
-    answer = json.loads((await nc.request(f"$JS.API.STREAM.SNAPSHOT.{stream}",
-                                          json.dumps({"deliver_subject": inbox}).encode(), timeout=10)).data)
-    if "error" in answer:
-        raise SystemExit(f"snapshot refused: {answer}")
-    chunks = []
-    while True:
-        m = await sub.next_msg(timeout=30)
-        if not m.data:
-            break
-        chunks.append(m.data)
-        if m.reply:
-            await nc.publish(m.reply, b"")
-    await sub.unsubscribe()
-    return b"".join(chunks)
-
-
-async def restore(nc, stream: str, config: dict, data: bytes) -> None:
-    answer = json.loads((await nc.request(f"$JS.API.STREAM.RESTORE.{stream}", json.dumps({"config": config}).encode(),
-                                          timeout=10)).data)
-    if "error" in answer:
-        raise SystemExit(f"restore refused: {answer}")
-    chunk = 128 * 1024
-    for i in range(0, len(data), chunk):
-        await nc.request(answer["deliver_subject"], data[i:i + chunk], timeout=30)
-    done = json.loads((await nc.request(answer["deliver_subject"], b"", timeout=300)).data)
-    if "error" in done:
-        raise SystemExit(f"restore failed: {done}")
-
-
 async def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--url", required=True)
@@ -79,12 +53,14 @@ async def main() -> None:
     await fill(nc, js, stream, a.mb)
     config = json.loads((await nc.request(f"$JS.API.STREAM.INFO.{stream}", b"", timeout=10)).data)["config"]
     start = time.monotonic()
-    data = await snapshot(nc, stream)
+    _, data = await snapshot(nc, stream)
     took = time.monotonic() - start
     if a.restore:
         await js.delete_stream(stream)
         start = time.monotonic()
-        await restore(nc, stream, config, data)
+        done = await restore(nc, stream, config, data, chunk=128 * 1024)
+        if "error" in done:
+            raise SystemExit(f"restore failed: {done}")
         took = time.monotonic() - start
     await js.delete_stream(stream)
     await nc.close()

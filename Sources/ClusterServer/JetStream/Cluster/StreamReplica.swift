@@ -445,16 +445,7 @@ final class StreamReplica: RaftGroupDelegate {
             stream.consumersPurged()
             return ["success": true]
         case "consumer":
-            // A consumer record in the form of logs written before `StreamEntry.consumerRecord`.
-            guard let name = try o.string("name"), let record = o.fields["record"] as? [String: Any] else { return [:] }
-            let bytes = JSJSON.encode(record)
-            if let dir = stream.directory { try AtomicFile.write(bytes, to: dir + "/consumers/\(name).json") }
-            // A restored consumer (`ClusteredRestore`): the leader runs it from now on.
-            if try o.bool("restored") == true, isLeader, stream.consumers[name] == nil {
-                let c = try Consumer.restored(from: bytes, stream: stream, now: JSTime.nowNanos())
-                stream.consumers[name] = c
-                js.schedulePump(c)
-            }
+            try applyConsumerRecordOp(o)
             return [:]
         case "compact":
             // Every member holds the log up to `upTo` (the leader saw their match indexes), so no
