@@ -32,7 +32,7 @@ extension JetStreamService {
         }
         guard let stream = streams[name], !stopped else { return false }
         if subject.hasPrefix("$JS.API.") && !stream.config.noAck { return true }
-        if !copied, stream.config.metadata?[JetStreamCluster.restoringKey] != nil {
+        if !copied, stream.restoring {
             // Its restore is putting the archive's messages in (`StreamRestore.swift`).
             if let reply, !stream.config.noAck {
                 pendingReplies.append((reply, Stream.errorAck(.beingRestored, stream: name), nil))

@@ -83,7 +83,7 @@ extension JetStreamService {
             let dir = "\(root)/\(name)"
             do {
                 guard let (cfg, stamped) = try Self.readMeta(directory: dir, clustered: false) else { continue }
-                if cfg.metadata?[JetStreamCluster.restoringKey] != nil {
+                if Stream.isRestoring(cfg) {
                     // A restore the stop interrupted: its client got no answer, and a stream
                     // left marked would refuse every publish.
                     server.logger.warning("JetStream: removing stream '\(name)', whose restore did not finish")

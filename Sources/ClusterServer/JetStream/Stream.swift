@@ -77,9 +77,16 @@ final class Stream {
     /// Clustered: a config the meta group committed that this replica has not applied yet. It
     /// applies where the stream's leader put it in the stream's log (`StreamReplica+Config`);
     /// stream info shows it meanwhile, as the update's answer did.
-    var assignedConfig: StreamConfig?
+    var assignedConfig: StreamConfig? {
+        didSet { restoringCommitted = assignedConfig.map(Stream.isRestoring) ?? restoring }
+    }
     /// The newest committed config: what the stream listens on and shows.
     var committedConfig: StreamConfig { assignedConfig ?? config }
+    /// The applied config carries `JetStreamCluster.restoringKey`: a restore is putting the
+    /// archive's messages in (cached: publishes and the source tick read it).
+    private(set) var restoring = false
+    /// The same of the committed config (a clustered leader lets publishes in by it).
+    private(set) var restoringCommitted = false
     /// Consumers a client sees and `max_consumers` counts (not the server's own, `Consumer.isInternal`).
     var publicConsumerCount: Int { consumers.values.reduce(0) { $0 + ($1.isInternal ? 0 : 1) } }
     /// Clustered streams: the Raft index of the entry being applied (recorded with the message).
@@ -104,7 +111,11 @@ final class Stream {
         replicaCount = config.numReplicas
         (ingestTransform, republishTransform) = Stream.transforms(of: config)
         if !config.copiedFrom.isEmpty { service.streamsWithSources.insert(config.name) }
+        restoring = Stream.isRestoring(config)
+        restoringCommitted = assignedConfig.map(Stream.isRestoring) ?? restoring
     }
+
+    static func isRestoring(_ c: StreamConfig) -> Bool { c.metadata?[JetStreamCluster.restoringKey] != nil }
 
     /// Nothing timed to do this tick: no max age, no message TTLs pending, no consumers.
     var isIdleForTick: Bool { !agesMessages && ttlQueue.isEmpty && consumers.isEmpty }
@@ -403,8 +414,7 @@ final class Stream {
         }
         if let ttlNanos { if ttlNanos > 0 { scheduleExpiry(seq: seq, at: saturatingAdd(now, ttlNanos)) } else { neverExpires.insert(seq) } }
         enforceLimits(now: now)
-        if config.retention == .interest && decidesRetention && !applyingRemovalProposed && !hasInterest(in: subject)
-            && config.metadata?[JetStreamCluster.restoringKey] == nil {
+        if config.retention == .interest && decidesRetention && !applyingRemovalProposed && !restoring && !hasInterest(in: subject) {
             // (A stream being restored gets its consumers after its messages.)
             // Interest-based streams keep nothing nobody is interested in: on one node gone
             // before the PubAck, as on nats-server. A clustered leader judged that already when

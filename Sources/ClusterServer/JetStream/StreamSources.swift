@@ -378,7 +378,7 @@ extension JetStreamService {
     private func runsSources(_ s: Stream) -> Bool {
         // A stream being restored: its copies would race the archive's messages (a mirror's at
         // the same sequences; `StreamRestore.swift`).
-        if s.config.metadata?[JetStreamCluster.restoringKey] != nil { return false }
+        if s.restoring { return false }
         guard let cluster else { return true }
         guard let r = cluster.replicas[s.name] else { return false }
         return r.acceptsPublishes && r.decidesDedup() && (s.config.mirror == nil ? r.writesSourced() : r.writesMirrored())

@@ -254,7 +254,7 @@ extension JetStreamCluster {
         case let .answer(request, error):
             js.restoreFeeds.values.forEach { $0.answered(request, error: error) }
         case let .batch(request, stream, msgs):
-            guard let r = replicas[stream], r.isLeader, r.stream.config.metadata?[Self.restoringKey] != nil else {
+            guard let r = replicas[stream], r.isLeader, r.stream.restoring else {
                 return answer(request, "not the leader of a stream being restored")
             }
             let applied = r.stream.store.state.lastSeq
@@ -266,7 +266,7 @@ extension JetStreamCluster {
             // Answered once applied: at most one batch is in flight from each restoring node.
             awaitApplied(r, request: request, answer: answer) { $0.stream.store.state.lastSeq >= (msgs.last?.seq ?? 0) }
         case let .commit(request, stream, lastSeq, nextSeq, records):
-            guard let r = replicas[stream], r.isLeader, r.stream.config.metadata?[Self.restoringKey] != nil else {
+            guard let r = replicas[stream], r.isLeader, r.stream.restoring else {
                 return answer(request, "not the leader of a stream being restored")
             }
             let st = r.stream.store.state

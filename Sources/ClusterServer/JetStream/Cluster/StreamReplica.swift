@@ -155,7 +155,7 @@ final class StreamReplica: RaftGroupDelegate {
         guard let subject = stream.storedSubject(arrived) else { return refuse(publish, Stream.invalidMappedSubject(arrived)) }
         // A publish now would take a sequence the archive being restored holds. (The committed
         // config: the restore is over once the meta group has the config without the key.)
-        if stream.committedConfig.metadata?[JetStreamCluster.restoringKey] != nil { return refuse(publish, .beingRestored) }
+        if stream.restoringCommitted { return refuse(publish, .beingRestored) }
         let now = JSTime.nowNanos()
         let stamped = stampDedupTime(now)
         let dedupTime = writesDedupTimes() ? stamped : nil
