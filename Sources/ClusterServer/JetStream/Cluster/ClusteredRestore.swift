@@ -368,19 +368,3 @@ extension JetStreamService {
         queue.asyncAfter(deadline: .now() + .nanoseconds(Int(timeoutNanos))) { complete(nil) }
     }
 }
-
-extension StreamReplica {
-    /// A `consumer` op: a consumer record in the form of logs written before
-    /// `StreamEntry.consumerRecord`, and a restored consumer's (`restored`: the leader runs it
-    /// from now on).
-    func applyConsumerRecordOp(_ o: JSONObject) throws {
-        guard let name = try o.string("name"), let record = o.fields["record"] as? [String: Any] else { return }
-        let bytes = JSJSON.encode(record)
-        if let dir = stream.directory { try AtomicFile.write(bytes, to: dir + "/consumers/\(name).json") }
-        if try o.bool("restored") == true, isLeader, stream.consumers[name] == nil {
-            let c = try Consumer.restored(from: bytes, stream: stream, now: JSTime.nowNanos())
-            stream.consumers[name] = c
-            js.schedulePump(c)
-        }
-    }
-}
