@@ -155,8 +155,7 @@ extension JetStreamService {
 
     /// Answers a restore request (checks in nats-server 2.15.1's order and codes, probed).
     func restoreStream(_ name: String, body: [UInt8]) throws -> [String: Any] {
-        let trimmed = body.filter { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 }
-        if trimmed.isEmpty || trimmed == Array("{}".utf8) { throw JSAPIError.badRequest() }
+        if Self.isEmptyRequest(body) { throw JSAPIError.badRequest() }
         let o = try JSONObject.parse(body, typeName: "JSApiStreamRestoreRequest")
         var cfg = o.fields["config"] as? [String: Any] ?? [:]
         if let given = cfg["name"] as? String, !given.isEmpty, given != name { throw JSAPIError.streamNameMismatch }

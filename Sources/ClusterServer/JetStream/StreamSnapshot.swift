@@ -97,18 +97,11 @@ final class StreamSnapshotSender {
             return
         }
         if nextSeq <= lastSeq {
-            var msgs: [CatchupMessage] = []
-            var bytes = 0
-            while bytes < Self.frameBytes, nextSeq <= lastSeq, let m = s.store.next(from: nextSeq, filters: []), m.seq <= lastSeq {
-                msgs.append(CatchupMessage(seq: m.seq, time: m.time, subject: m.subject, headers: m.headers, payload: m.payload))
-                bytes += m.payload.count + (m.headers?.count ?? 0) + m.subject.utf8.count + 28
-                nextSeq = m.seq + 1
-            }
-            if msgs.isEmpty {
-                nextSeq = lastSeq + 1
-            } else {
-                sentMessages += UInt64(msgs.count)
-                out += SnapshotArchive.encode(.messages(msgs))
+            let chunk = s.store.catchupMessages(from: nextSeq, through: lastSeq, budget: Self.frameBytes)
+            nextSeq = chunk.resume
+            if !chunk.messages.isEmpty {
+                sentMessages += UInt64(chunk.messages.count)
+                out += SnapshotArchive.encode(.messages(chunk.messages))
             }
             return
         }
@@ -144,11 +137,16 @@ final class StreamSnapshotSender {
 }
 
 extension JetStreamService {
+    /// A body that is empty or `{}` (nats-server's `isEmptyRequest`: 10003 for a snapshot or restore).
+    static func isEmptyRequest(_ body: [UInt8]) -> Bool {
+        let trimmed = body.filter { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 }
+        return trimmed.isEmpty || trimmed == Array("{}".utf8)
+    }
+
     /// Answers a snapshot request and starts sending (checks in nats-server 2.15.1's order and
     /// codes, probed).
     func snapshotStream(_ name: String, body: [UInt8]) throws -> [String: Any] {
-        let trimmed = body.filter { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 }
-        if trimmed.isEmpty || trimmed == Array("{}".utf8) { throw JSAPIError.badRequest() }
+        if Self.isEmptyRequest(body) { throw JSAPIError.badRequest() }
         let s = try lookup(name)
         let o = try JSONObject.parse(body, typeName: "JSApiStreamSnapshotRequest")
         guard let deliver = try o.string("deliver_subject"), Subject.isValidLiteral(deliver) else {
@@ -156,8 +154,7 @@ extension JetStreamService {
         }
         let maxPayload = account.maxPayload >= 0 ? account.maxPayload : server.options.maxPayload
         let chunk = min(max(try o.int("chunk_size") ?? StreamSnapshotSender.defaultChunkBytes, 1024), max(maxPayload, 1024))
-        var info = s.infoJSON()
-        info.removeValue(forKey: "cluster")
+        let info = s.infoJSON()
         let meta = JSJSON.encode(["config": info["config"] ?? [:], "state": info["state"] ?? [:], "created": info["created"] ?? ""])
         let sender = StreamSnapshotSender(js: self, stream: s, deliverSubject: deliver, chunkBytes: chunk,
                                           withConsumers: try o.bool("no_consumers") != true, meta: meta)

@@ -105,21 +105,8 @@ final class CatchupService {
             return .state(group: g, request: req, state)
         case let .messagesRequest(_, _, from, to, maxBytes):
             guard from >= 1, from <= to else { return .refused(group: g, request: req, reason: "bad range") }
-            let budget = min(Int(maxBytes), Self.maxChunkBytes)
-            var out: [CatchupMessage] = []
-            var bytes = 0
-            var s = from
-            var next = to &+ 1
-            while s <= to, let m = store.next(from: s, filters: []), m.seq <= to {
-                out.append(CatchupMessage(seq: m.seq, time: m.time, subject: m.subject, headers: m.headers, payload: m.payload))
-                bytes += m.payload.count + (m.headers?.count ?? 0) + m.subject.utf8.count + 28
-                s = m.seq + 1
-                if bytes >= budget {
-                    next = s
-                    break
-                }
-            }
-            return .messages(group: g, request: req, from: from, next: next, out)
+            let chunk = store.catchupMessages(from: from, through: to, budget: min(Int(maxBytes), Self.maxChunkBytes))
+            return .messages(group: g, request: req, from: from, next: chunk.resume, chunk.messages)
         default:
             return .refused(group: g, request: req, reason: "not a request")
         }

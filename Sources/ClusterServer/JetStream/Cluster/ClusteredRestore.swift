@@ -108,7 +108,7 @@ final class ClusteredRestoreFeed {
                 }
                 let m = carry.removeFirst()
                 batch.append(m)
-                bytes += m.payload.count + (m.headers?.count ?? 0) + m.subject.utf8.count + 28
+                bytes += m.encodedSize
             }
         } catch { return fail(error) }
         let request = cluster.catchup.newRequestID()

@@ -71,6 +71,28 @@ struct CatchupMessage: Equatable {
     var subject: String
     var headers: [UInt8]?
     var payload: [UInt8]
+
+    /// About its bytes in a catch-up chunk or snapshot frame (what their budgets count).
+    var encodedSize: Int { payload.count + (headers?.count ?? 0) + subject.utf8.count + 28 }
+}
+
+extension MessageStore {
+    /// The stored messages with sequences in `from...through`, ascending, until about `budget`
+    /// bytes (`CatchupMessage.encodedSize`), and the sequence to go on from (`through + 1` once
+    /// none is left): a copy's chunk, a snapshot's frame.
+    func catchupMessages(from: UInt64, through: UInt64, budget: Int) -> (messages: [CatchupMessage], resume: UInt64) {
+        var out: [CatchupMessage] = []
+        var bytes = 0
+        var s = from
+        while s <= through, let m = next(from: s, filters: []), m.seq <= through {
+            let c = CatchupMessage(seq: m.seq, time: m.time, subject: m.subject, headers: m.headers, payload: m.payload)
+            out.append(c)
+            bytes += c.encodedSize
+            s = m.seq + 1
+            if bytes >= budget { return (out, s) }
+        }
+        return (out, through &+ 1)
+    }
 }
 
 /// The follower's side of a stream copy, as pure state: which request to send next and what to
